@@ -1,0 +1,1 @@
+"""The store agent: POS API, cashier page, local SQLite, outbox, devices."""

@@ -1,0 +1,1 @@
+"""The central server: the chain's ledger, sync ingest and head-office console."""

@@ -1,0 +1,1 @@
+"""Simulated hardware (card readers, receipt printers) that speaks the real bytes."""

@@ -1,0 +1,1 @@
+"""Pure domain logic of loyalty-edge: no I/O here (see shared/README.md)."""

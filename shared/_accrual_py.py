@@ -1,0 +1,296 @@
+"""The reference calculator: accrual.md as readable, exact Python.
+
+This module *is* the specification in executable form; the Cython kernel in
+``native/_accrual.pyx`` must agree with it to the last minor unit on every
+input (tests/unit/test_kernel_equivalence.py). Arithmetic is on Python ints
+over scaled values: percent x100, k x1000, points_per_money x1000.
+
+The exact accrual of a line is::
+
+    base x percent/100 x k_item x k_time x k_receipt x k_campaign x points_per_money
+
+i.e. ``base * P * Ki * Kt * Kr * Kc * PPM / (10**4 * 10**3 * 10**3 * 10**3 * Kc_den * 10**3)``
+and the line earns its floor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from .errors import Problem, RedeemOverLimit, RefundError
+from .numbers import format_scaled
+from .receipts import NO_TERMS, Campaign, CustomerTerms, Line, Receipt
+from .results import CommittedLine, LineQuote, LineRefund, Quote, Refund
+from .rules import SPECIFICITY, RuleSet
+
+K_ONE = 1000
+#: denominator of percent (x100, and /100 for "per cent") and of the four k and ppm (x1000 each)
+ACCRUAL_DENOMINATOR = 10**4 * 10**3 * 10**3 * 10**3 * 10**3
+
+
+class Calculator:
+    """The reference engine bound to one rule set (same interface as the kernel's)."""
+
+    engine = "python"
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+
+    def quote(
+        self,
+        receipt: Receipt,
+        terms: CustomerTerms = NO_TERMS,
+        balance: int | None = None,
+        campaigns: Sequence[Campaign] = (),
+    ) -> Quote:
+        return quote(self.rules, receipt, terms, balance, campaigns)
+
+    def refund(
+        self,
+        lines: Sequence[CommittedLine],
+        already: Sequence[LineRefund] | None,
+        request: Mapping[int, int],
+    ) -> Refund:
+        return refund(lines, already, request)
+
+
+def quote(
+    rules: RuleSet,
+    receipt: Receipt,
+    terms: CustomerTerms = NO_TERMS,
+    balance: int | None = None,
+    campaigns: Sequence[Campaign] = (),
+) -> Quote:
+    """Accrual per line and total, maximum redeemable, allocation of ``receipt.redeem``.
+
+    :param balance: the customer's available points; ``None`` means not limited
+        by a balance (what-if quotes), only by the cap.
+    :raises RedeemOverLimit: the receipt asks to redeem more than the maximum.
+    """
+    lines = receipt.lines
+    local = receipt.at.astimezone(rules.zone())
+    total = sum(line.amount for line in lines)
+    discounts = sum(line.discount for line in lines)
+    categories = [line_category(rules, line) for line in lines]
+    redeemable = [line_redeemable(rules, line, cat) for line, cat in zip(lines, categories)]
+
+    # Redemption: cap, maximum, allocation over redeemable lines.
+    cap = cap_percent(rules, total, discounts)
+    redeemable_total = sum(line.amount for line, ok in zip(lines, redeemable) if ok)
+    max_redeemable = redeemable_total * cap // (100 * 100)
+    if balance is not None:
+        max_redeemable = max(0, min(balance, max_redeemable))
+    if receipt.redeem > max_redeemable:
+        raise RedeemOverLimit(receipt.redeem, max_redeemable)
+    redeemed = allocate(receipt.redeem, [line.amount if ok else 0 for line, ok in zip(lines, redeemable)])
+
+    # Accrual: the receipt-wide factors, then each line.
+    k_time = time_coefficient(rules, local)
+    k_receipt = receipt_coefficient(rules, total)
+    percent = customer_percent(rules, terms)
+    receipt_factor = percent * k_time * k_receipt * rules.points_per_money
+    points = []
+    k_items = []
+    for line, category, line_redeemed in zip(lines, categories, redeemed):
+        base = line.amount if rules.redemption.accrue_on_redeemed else line.amount - line_redeemed
+        k_item = item_coefficient(rules, line, category)
+        kc_num, kc_den = campaign_coefficient(campaigns, line.sku, category)
+        k_items.append(k_item)
+        if base <= 0 or k_item == 0:
+            points.append(0)
+            continue
+        points.append(base * k_item * receipt_factor * kc_num // (ACCRUAL_DENOMINATOR * kc_den))
+    points = apply_total_step(points, rules.total_step)
+
+    return Quote(
+        accrued=sum(points),
+        redeemed=receipt.redeem,
+        max_redeemable=max_redeemable,
+        lines=tuple(
+            LineQuote(p, r, k, ok) for p, r, k, ok in zip(points, redeemed, k_items, redeemable)
+        ),
+        percent=percent,
+        k_time=k_time,
+        k_receipt=k_receipt,
+        cap_percent=cap,
+    )
+
+
+def line_category(rules: RuleSet, line: Line) -> str | None:
+    """The category the receipt sends, or the product's category in the rule set."""
+    if line.category is not None:
+        return line.category
+    product = rules.products.get(line.sku) if line.sku is not None else None
+    return product.category if product is not None else None
+
+
+def line_redeemable(rules: RuleSet, line: Line, category: str | None) -> bool:
+    """Redeemable unless its product or its category says ``"redeemable": false``."""
+    product = rules.products.get(line.sku) if line.sku is not None else None
+    if product is not None and not product.redeemable:
+        return False
+    cat = rules.categories.get(category) if category is not None else None
+    return cat is None or cat.redeemable
+
+
+def item_coefficient(rules: RuleSet, line: Line, category: str | None) -> int:
+    """k_item: product's k > category's k > largest k of the groups holding the category > 1."""
+    product = rules.products.get(line.sku) if line.sku is not None else None
+    if product is not None and product.k is not None:
+        return product.k
+    if category is not None:
+        cat = rules.categories.get(category)
+        if cat is not None and cat.k is not None:
+            return cat.k
+        group_ks = [g.k for g in rules.category_groups.values() if category in g.categories]
+        if group_ks:
+            return max(group_ks)
+    return K_ONE
+
+
+def time_coefficient(rules: RuleSet, local: dt.datetime) -> int:
+    """k_time: the most specific matching kind wins; among its rules the largest k; none: 1."""
+    matching = [rule for rule in rules.time_rules if rule.matches(local)]
+    if not matching:
+        return K_ONE
+    best = min(SPECIFICITY[rule.kind] for rule in matching)
+    return max(rule.k for rule in matching if SPECIFICITY[rule.kind] == best)
+
+
+def receipt_coefficient(rules: RuleSet, total: int) -> int:
+    """k_receipt: the tier with the largest ``from`` <= total; no such tier: 1."""
+    k = K_ONE
+    for tier in rules.receipt_tiers:  # sorted by from_amount
+        if tier.from_amount <= total:
+            k = tier.k
+    return k
+
+
+def customer_percent(rules: RuleSet, terms: CustomerTerms) -> int:
+    """Personal store percent > personal network percent > level percent > base percent."""
+    if terms.store_percent is not None:
+        return terms.store_percent
+    if terms.network_percent is not None:
+        return terms.network_percent
+    level = rules.level(terms.level) if terms.level is not None else None
+    if level is not None:
+        return level.percent
+    return rules.base_percent
+
+
+def campaign_coefficient(campaigns: Iterable[Campaign], sku: str | None, category: str | None) -> tuple[int, int]:
+    """k_campaign as an exact fraction: the product of the applying multipliers, capped at 100.
+
+    Like every coefficient, k_campaign is at most 100 (docs/accrual.md), which
+    bounds a line's points to a 64-bit integer.
+    """
+    num, den = 1, 1
+    for campaign in campaigns:
+        if campaign.applies_to(sku, category):
+            num *= campaign.k
+            den *= K_ONE
+    if num > 100 * den:
+        return 100, 1
+    return num, den
+
+
+def cap_percent(rules: RuleSet, total: int, discounts: int) -> int:
+    """The reduced cap when the discount share is strictly above the threshold, else the max."""
+    redemption = rules.redemption
+    gross = total + discounts
+    if gross > 0 and discounts * 100 * 100 > gross * redemption.discount_threshold_percent:
+        return redemption.reduced_max_percent
+    return redemption.max_percent
+
+
+def allocate(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split ``amount`` in proportion to ``weights``: floors, then the remaining units one
+    at a time to the largest fractional remainders (ties: the lower index)."""
+    total = sum(weights)
+    if amount == 0 or total == 0:
+        return [0] * len(weights)
+    shares = [amount * w // total for w in weights]
+    remainders = [amount * w % total for w in weights]
+    left = amount - sum(shares)
+    for i in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:left]:
+        shares[i] += 1
+    return shares
+
+
+def apply_total_step(points: list[int], step: int) -> list[int]:
+    """Floor the receipt's total to a multiple of ``step``, taking the difference from the
+    largest line accruals first (ties: the lower index)."""
+    if step <= 1:
+        return points
+    points = list(points)
+    diff = sum(points) % step
+    for i in sorted(range(len(points)), key=lambda i: (-points[i], i)):
+        if diff == 0:
+            break
+        take = min(diff, points[i])
+        points[i] -= take
+        diff -= take
+    return points
+
+
+def refund(
+    lines: Sequence[CommittedLine],
+    already: Sequence[LineRefund] | None,
+    request: Mapping[int, int],
+) -> Refund:
+    """Points taken back and given back for returning ``request`` ({line index: quantity x1000}).
+
+    Each line's refunds are proportional to the *cumulative* returned quantity,
+    floored, so the refund that completes a line takes back exactly what is left
+    and a full refund always returns the receipt's exact totals.
+
+    :param already: running totals of earlier refunds per line (``None``: none yet).
+    :raises RefundError: unknown line, non-positive quantity, or more than is left.
+    """
+    previous = list(already) if already is not None else [LineRefund()] * len(lines)
+    problems = []
+    if len(previous) != len(lines):
+        problems.append(Problem("lines", "earlier refunds do not match the receipt's lines"))
+    if not request:
+        problems.append(Problem("lines", "name at least one line to return"))
+    for index, quantity in request.items():
+        path = f"lines[{index}]"
+        if not 0 <= index < len(lines):
+            problems.append(Problem(path, f"the receipt has no line {index} (it has {len(lines)})"))
+        elif quantity <= 0:
+            problems.append(Problem(f"{path}.quantity", "must be greater than 0"))
+        elif quantity > lines[index].quantity - previous[index].quantity:
+            left = lines[index].quantity - previous[index].quantity
+            problems.append(
+                Problem(f"{path}.quantity", f"only {format_scaled(left, 3)} of this line is left to return")
+            )
+    if problems:
+        raise RefundError(problems)
+
+    out = []
+    for index, line in enumerate(lines):
+        quantity = request.get(index, 0)
+        if quantity == 0:
+            out.append(LineRefund())
+            continue
+        before = previous[index]
+        returned = before.quantity + quantity
+
+        def share(value: int, taken: int) -> int:
+            return value * returned // line.quantity - taken
+
+        out.append(
+            LineRefund(
+                quantity=quantity,
+                amount=share(line.amount, before.amount),
+                accrued=share(line.accrued, before.accrued),
+                redeemed=share(line.redeemed, before.redeemed),
+            )
+        )
+    return Refund(
+        lines=tuple(out),
+        amount=sum(r.amount for r in out),
+        accrued=sum(r.accrued for r in out),
+        redeemed=sum(r.redeemed for r in out),
+    )

@@ -1,0 +1,54 @@
+"""The calculator facade: the Cython kernel when it is built, else the reference.
+
+Chosen once, at import, in one place (the msgpack pattern)::
+
+    LOYALTY_PUREPYTHON=1   -> always the pure-Python reference
+    otherwise              -> native._accrual if it imports, else the reference
+                              with one warning saying how to build the kernel
+
+Use :func:`calculator` to bind an engine to a rule set; its ``quote`` and
+``refund`` have the same signature and results in both engines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from . import _accrual_py
+from .rules import RuleSet
+
+log = logging.getLogger("loyalty.accrual")
+
+PythonCalculator = _accrual_py.Calculator
+
+#: "native" or "python": which engine :func:`calculator` uses
+ENGINE: str
+#: why that engine is active, for ``loyalty-agent doctor``
+ENGINE_REASON: str
+
+if os.environ.get("LOYALTY_PUREPYTHON"):
+    NativeCalculator = None
+    ENGINE, ENGINE_REASON = "python", "LOYALTY_PUREPYTHON is set"
+else:
+    try:
+        from native._accrual import Calculator as NativeCalculator
+    except ImportError as exc:
+        NativeCalculator = None
+        ENGINE = "python"
+        ENGINE_REASON = f"the Cython kernel is not built ({exc})"
+        log.warning(
+            "accrual: using the pure-Python reference calculator because %s; "
+            "it gives the same results, slower. Build the kernel with a C compiler: "
+            "pip install -e '.[dev]' (Debian: apt-get install build-essential python3-dev)",
+            ENGINE_REASON,
+        )
+    else:
+        ENGINE, ENGINE_REASON = "native", "Cython kernel native._accrual"
+
+
+def calculator(rules: RuleSet) -> PythonCalculator:
+    """The active engine bound to ``rules`` (compile once per rule set, quote many times)."""
+    if NativeCalculator is not None:
+        return NativeCalculator(rules)  # type: ignore[no-any-return]
+    return PythonCalculator(rules)

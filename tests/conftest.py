@@ -1,0 +1,43 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared import accrual
+from shared.rules import RuleSet, parse_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+@pytest.fixture
+def spec_rules_doc() -> dict:
+    """The rule set printed in accrual.md (kept in docs/examples/rules.json)."""
+    return json.loads((EXAMPLES / "rules.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def spec_rules(spec_rules_doc: dict) -> RuleSet:
+    return parse_rules(spec_rules_doc)
+
+
+def engine_params() -> list:
+    """Both calculator engines where the kernel is built; the native one is skipped otherwise."""
+    return [
+        pytest.param(accrual.PythonCalculator, id="python"),
+        pytest.param(
+            accrual.NativeCalculator,
+            id="native",
+            marks=pytest.mark.skipif(accrual.NativeCalculator is None, reason="Cython kernel not built"),
+        ),
+    ]
+
+
+@pytest.fixture(params=engine_params())
+def engine(request: pytest.FixtureRequest):
+    """A calculator class (PythonCalculator or NativeCalculator)."""
+    return request.param
