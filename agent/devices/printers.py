@@ -43,6 +43,8 @@ class PrinterStatus:
     """What the printer said about itself (DLE EOT 1, 2 and 4)."""
 
     answered: bool
+    reachable: bool = True  # False: the port or host could not be opened at all
+    detail: str = ""  # why not reachable
     online: bool = False
     paper: str = "unknown"  # ok | near_end | out | unknown
     cover_open: bool = False
@@ -56,6 +58,8 @@ class PrinterStatus:
     @property
     def reason(self) -> str | None:
         """Why not ready (one of ``REASONS``), or None."""
+        if not self.reachable:
+            return "printer_unreachable"
         if not self.answered:
             return "no_status_answer"
         if self.paper == "out":
@@ -153,7 +157,7 @@ class EscposPrinter:
                 return self._query(device)
         except PrinterUnavailable as exc:
             log.info("printer %s: %s", self.name, exc)
-            return PrinterStatus(answered=False)
+            return PrinterStatus(answered=False, reachable=False, detail=str(exc))
 
     def print_ops(self, ops: Sequence[SlipOp]) -> None:
         """Print a slip whole, or raise ``PrinterUnavailable``."""
