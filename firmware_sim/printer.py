@@ -56,7 +56,7 @@ class FaultState:
 
     paper: str = "ok"  # ok | near_end | out
     cover_open: bool = False
-    offline: bool = False  # e.g. an error or the feed button held: answers status, prints nothing
+    offline: bool = False  # offline with no cause of its own (DLE EOT 1 bit 3): answers status, prints nothing
     powered: bool = True  # False: no answers at all, data lost (switched off, cable pulled)
     delay: float = 0.0  # seconds before each status answer ("slow answers")
     paper_lines_left: int | None = None  # paper runs out after this many more printed lines
@@ -331,8 +331,8 @@ class SimulatedPrinter:
         s = self.state
         if n == 1:  # printer status: bit 3 offline
             return bytes([0x12 | (0x08 if s.printing_stopped else 0)])
-        if n == 2:  # offline cause: bit 2 cover open, bit 5 stopped by paper end, bit 6 error
-            return bytes([0x12 | (0x04 if s.cover_open else 0) | (0x20 if s.paper == "out" else 0) | (0x40 if s.offline else 0)])
+        if n == 2:  # offline cause: bit 2 cover open, bit 5 stopped by paper end (bit 6, error, not modelled)
+            return bytes([0x12 | (0x04 if s.cover_open else 0) | (0x20 if s.paper == "out" else 0)])
         if n == 3:  # error cause: nothing modelled
             return bytes([0x12])
         if n == 4:  # paper roll sensor: bits 2-3 near end, bits 5-6 roll end

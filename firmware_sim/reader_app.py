@@ -128,13 +128,18 @@ class ReaderApp:
         self.send(data, f"swipe {card}")
         return f"swipe {card}"
 
+    def _scan(self, text: str, symbology: str | None) -> bytes:
+        line = cards.scan_bytes(text, symbology if self.aim else None, self.scan_suffix)
+        if self.framing == "line":
+            return line
+        return cards.frame(line[: -len(self.scan_suffix)], self.framing)  # STX readers frame scans too
+
     def _cmd_scan(self, text: str) -> str:
-        symbology = ("ean13" if len(text) == 13 else "code128") if self.aim else None
-        self.send(cards.scan_bytes(text, symbology, self.scan_suffix), f"scan {text}")
+        self.send(self._scan(text, "ean13" if len(text) == 13 else "code128"), f"scan {text}")
         return f"scan {text}"
 
     def _cmd_qr(self, text: str) -> str:
-        self.send(cards.scan_bytes(text, "qr" if self.aim else None, self.scan_suffix), f"qr {text}")
+        self.send(self._scan(text, "qr"), f"qr {text}")
         return f"qr {text}"
 
     def _cmd_noise(self, count: str) -> str:

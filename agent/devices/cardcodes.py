@@ -26,6 +26,10 @@ _AIM_NAMES = {"E0": "ean13", "E4": "ean8", "C0": "code128", "C1": "gs1-128", "A0
               "Q1": "qr", "Q3": "qr", "Q5": "qr", "d1": "datamatrix", "z0": "aztec"}
 
 
+#: an empty track, or a reader's mark for a track it could not read (MagTek: "E", others "+" or "-")
+_TRACK_ERRORS = ("", "E", "+", "-")
+
+
 class Rejected(ValueError):
     """A frame that is not a card: the message says why (for the log)."""
 
@@ -102,20 +106,15 @@ def decode_payload(raw: bytes, check: str = "auto") -> Decoded:
 def decode_tracks(text: str, check: str = "auto") -> Decoded:
     """Decode one swipe (track 1 and/or 2, optional LRC characters) from ``text``.
 
-    Noise before the first start sentinel is skipped (and counted); anything
-    wrong after it rejects the whole swipe.
+    Noise before the first start sentinel is skipped (and counted); the swipe
+    must parse whole from that sentinel on. Later sentinels are never tried as
+    a fresh start: that would let a damaged track hide behind a shorter one.
     """
-    last_error: Rejected | None = None
-    for start, ch in enumerate(text):
-        if ch not in "%;":
-            continue
-        try:
-            tracks = _parse_tracks(text, start)
-        except Rejected as exc:
-            last_error = last_error or exc
-            continue
-        return _tracks_result(tracks, check, skipped=start)
-    raise last_error or Rejected("no track start sentinel")
+    starts = [i for i in (text.find("%"), text.find(";")) if i >= 0]
+    if not starts:
+        raise Rejected("no track start sentinel")
+    start = min(starts)
+    return _tracks_result(_parse_tracks(text, start), check, skipped=start)
 
 
 def _parse_tracks(text: str, pos: int = 0, seen: tuple[int, ...] = ()) -> list[tuple[int, str]]:
@@ -130,7 +129,7 @@ def _parse_tracks(text: str, pos: int = 0, seen: tuple[int, ...] = ()) -> list[t
     body = whole[1:-1]
     number = 1 if sentinel == "%" else (3 if 2 in seen else 2)
     low, high = (0x20, 0x5F) if number == 1 else (0x30, 0x3F)
-    if any(not low <= ord(c) <= high for c in body) or (number == 1 and "%" in body):
+    if body not in _TRACK_ERRORS and (any(not low <= ord(c) <= high for c in body) or (number == 1 and "%" in body)):
         raise Rejected(f"character outside the track {number} set")
     this = [(number, body)]
     after = end + 1
@@ -162,7 +161,7 @@ def _lrc(track: str, number: int) -> str:
 def _tracks_result(tracks: list[tuple[int, str]], check: str, skipped: int) -> Decoded:
     numbers: dict[int, str] = {}
     for number, body in tracks:
-        if body in ("", "E", "+", "-"):  # blank track or the reader's error mark for that track
+        if body in _TRACK_ERRORS:
             continue
         if number == 1:
             if len(body) < 3 or not body[0].isalpha() or "^" not in body:

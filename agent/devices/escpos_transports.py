@@ -60,6 +60,16 @@ class NetworkTimed(Network):  # type: ignore[misc]
         super().__init__(host=host, port=port, timeout=10, profile=profile)
         self.status_timeout = status_timeout
 
+    def open(self, raise_not_found: bool = True) -> None:
+        # python-escpos 3.1 leaks the socket when connect() fails; create_connection closes it
+        from escpos.exceptions import DeviceNotFoundError
+
+        try:
+            self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as exc:
+            self.device = None
+            raise DeviceNotFoundError(f"Could not open socket for {self.host}:{self.port}: {exc}") from exc
+
     def drain(self) -> None:
         self.device.setblocking(False)
         try:

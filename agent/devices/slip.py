@@ -9,6 +9,7 @@ and are printed with two decimals in the language's number format.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -95,7 +96,7 @@ def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = 
     if copy:
         ops.append(Line(fit(_("COPY")), bold=True, align="center"))
     ops.append(Line(fit(slip.store_name[: columns // 2]), bold=True, double=True, align="center"))
-    ops.append(Line(fit(_("Loyalty programme")), align="center"))
+    ops += _centered(fit(_("Loyalty programme")), columns)
     ops.append(Line("-" * columns))
     ops.append(Line(fit(_pair(_("Date"), slip.at.strftime("%d.%m.%Y %H:%M"), columns))))
     if slip.receipt_id:
@@ -108,13 +109,13 @@ def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = 
     if slip.level:
         ops.append(Line(fit(_pair(_("Level"), slip.level, columns))))
     for message in slip.messages:
-        ops.append(Line(fit(message[:columns]), align="center"))
+        ops += _centered(fit(message), columns)
     if code != "none" and slip.card_number:
         ops.append(Feed())
         ops.append(Code(code, slip.card_number))
-        ops.append(Line(fit(_("Show this code at your next purchase")), align="center"))
+        ops += _centered(fit(_("Show this code at your next purchase")), columns)
     ops.append(Feed())
-    ops.append(Line(fit(_("Thank you for your purchase!")), align="center"))
+    ops += _centered(fit(_("Thank you for your purchase!")), columns)
     ops.append(Cut())
     return ops
 
@@ -156,6 +157,11 @@ def mask_card(number: str) -> str:
     head = len(masked) % 4
     groups = ([masked[:head]] if head else []) + [masked[i : i + 4] for i in range(head, len(masked), 4)]
     return " ".join(groups)
+
+
+def _centered(text: str, columns: int) -> list[SlipOp]:
+    """Centered lines, wrapped at word boundaries to the paper width."""
+    return [Line(part, align="center") for part in textwrap.wrap(text, columns) or [""]]
 
 
 def _pair(label: str, value: str, columns: int) -> str:

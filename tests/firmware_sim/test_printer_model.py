@@ -44,7 +44,7 @@ def test_status_answers_follow_the_faults():
         ({"paper": "near_end"}, [b"\x12", b"\x12", b"\x1e"]),
         ({"paper": "out"}, [b"\x1a", b"\x32", b"\x7e"]),
         ({"cover_open": True}, [b"\x1a", b"\x16", b"\x12"]),
-        ({"offline": True}, [b"\x1a", b"\x52", b"\x12"]),
+        ({"offline": True}, [b"\x1a", b"\x12", b"\x12"]),
     ]:
         printer.set_fault(paper="ok", cover_open=False, offline=False)
         printer.set_fault(**fault)
