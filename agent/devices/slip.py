@@ -130,12 +130,12 @@ def printer_test_layout(store_name: str, at: datetime, columns: int = 42, langua
         Line(fit(store_name), align="center"),
         Line(at.strftime("%d.%m.%Y %H:%M"), align="center"),
         Line("-" * columns),
-        Line(fit(_("Cyrillic text: Съешь же ещё этих мягких французских булок"))),
+        *(Line(part) for part in textwrap.wrap(fit(_("Cyrillic text: Съешь же ещё этих мягких французских булок")), columns)),
         Line(fit(_pair(_("Code page"), codepage.upper(), columns))),
         Line(fit(_pair(_("Balance"), format_points(123456, language), columns)), bold=True),
         Code("barcode", "7700000000000017"),
         Code("qr", "7700000000000017"),
-        Line(fit(_("If you can read this, the printer is set up.")), align="center"),
+        *_centered(fit(_("If you can read this, the printer is set up.")), columns),
         Cut(),
     ]
 
