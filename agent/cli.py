@@ -135,3 +135,8 @@ def doctor() -> None:
         loyalty-agent doctor
     """
     click.echo(f"calculator engine: {accrual.ENGINE} ({accrual.ENGINE_REASON})")
+
+
+from agent.cli_devices import devices  # noqa: E402  (devices subgroup, agent/cli_devices.py)
+
+cli.add_command(devices)

@@ -1,0 +1,197 @@
+"""``loyalty-agent devices``: find, test and rehearse card readers and receipt printers.
+
+Device settings come from their defaults, then ``LOYALTY_AGENT_<NAME>``
+environment variables, then the command's options (one per setting, e.g.
+``--reader-url``, ``--printer-kind``); see ``agent/devices/config.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from agent.devices.config import DEVICE_SETTINGS, DeviceSettings, load_device_settings, settings_from_env
+from agent.devices.errors import DeviceSettingsError, PrinterUnavailable
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def device_options(prefixes: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One ``--name`` option per device setting whose name starts with one of ``prefixes``."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for setting in reversed(DEVICE_SETTINGS):
+            if setting.name.startswith(prefixes):
+                flag = "--" + setting.name.replace("_", "-")
+                func = click.option(flag, setting.name, default=None, help=f"{setting.help} [default: {setting.default}]")(func)
+        return func
+
+    return decorate
+
+
+def _settings(options: dict[str, Any]) -> DeviceSettings:
+    values: dict[str, Any] = settings_from_env()
+    values.update({k: v for k, v in options.items() if v is not None})
+    try:
+        return load_device_settings(values)
+    except DeviceSettingsError as exc:
+        raise click.BadParameter("\n".join(f"--{p.path.replace('_', '-')}: {p.message}" for p in exc.problems)) from None
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.group("devices", context_settings=CONTEXT_SETTINGS)
+def devices() -> None:
+    """Card readers and receipt printers: list what is plugged in, test a reader or a printer."""
+
+
+@devices.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per device.")
+@device_options(("usb_backend",))
+def list_devices(as_json: bool, **options: Any) -> None:
+    """List serial ports and USB devices, marking known readers, scanners and printers.
+
+    Example:
+
+    \b
+        loyalty-agent devices list
+        loyalty-agent devices list --usb-backend firmware_sim.usb_backend:rehearsal_backend
+    """
+    from agent.devices.inventory import serial_ports, usb_devices
+    from agent.devices.wiring import load_usb_backend
+
+    settings = _settings(options)
+    try:
+        backend = load_usb_backend(settings.usb_backend)
+    except DeviceSettingsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    usb_found, note = usb_devices(backend)
+    found = serial_ports() + usb_found
+    if as_json:
+        for device in found:
+            click.echo(json.dumps(device.to_json(), ensure_ascii=False))
+    else:
+        if not found:
+            click.echo("no serial ports or USB devices found")
+        for d in found:
+            usb_id = f"{d.vendor_id:04x}:{d.product_id:04x}" if d.vendor_id is not None else "-"
+            click.echo(f"{d.bus:6} {d.address:20} {usb_id:9}  {d.description}")
+            if d.known_as:
+                click.echo(f"{'':38}{d.known_as} -> {d.hint}")
+    if note:
+        click.echo(note, err=True)
+
+
+@devices.command("test-read")
+@click.option("--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for a read.")
+@click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="Reads to wait for.")
+@click.option("-v", "--verbose", is_flag=True, help="Log connections and every discarded frame.")
+@device_options(("reader_", "usb_backend"))
+def test_read(timeout: float, count: int, verbose: bool, **options: Any) -> None:
+    """Wait for a swipe or scan and show what was read and how it was understood.
+
+    Garbage and partial frames are reported on stderr and not counted. Exits 1
+    when nothing valid was read in time.
+
+    Example:
+
+    \b
+        loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyUSB0
+        loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyS0 --reader-framing stx-etx-lrc --reader-baud 19200
+        loyalty-agent devices test-read --reader-kind usb-hid --reader-usb-id 0c2e:0b8f
+    """
+    from agent.devices.wiring import build_reader
+
+    _logging(verbose)
+    if options.get("reader_kind") is None and not settings_from_env().get("reader_kind"):
+        options["reader_kind"] = "serial" if options.get("reader_url") else None
+    settings = _settings(options)
+    reads: queue.Queue[Any] = queue.Queue()
+    try:
+        reader = build_reader(settings, reads.put)
+    except DeviceSettingsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if reader is None:
+        raise click.UsageError("no reader configured: give --reader-kind serial --reader-url PORT (or usb-hid --reader-usb-id)")
+    click.echo(f"waiting for a swipe or scan on {reader.describe()} ...", err=True)
+    reader.start()
+    got = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while got < count:
+            try:
+                read = reads.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            got += 1
+            detail = f" (track {read.track})" if read.track else f" ({read.symbology})" if read.symbology else ""
+            click.echo(f"read {got}: {read.kind}{detail}")
+            click.echo(f"  raw:      {read.raw}")
+            click.echo(f"  number:   {read.number or '-'}")
+            if read.token:
+                click.echo(f"  token:    {read.token}")
+            click.echo(f"  identify: {json.dumps(read.identify_body(), ensure_ascii=False)}")
+    finally:
+        reader.stop()
+    if got < count:
+        stats = reader.stats
+        why = f"; {stats.discarded} frame(s) discarded as invalid" if stats.discarded else ""
+        why += f"; last error: {stats.last_error}" if stats.last_error and not stats.connects else ""
+        raise click.ClickException(f"no valid read within {timeout:g} s{why}")
+
+
+@devices.command("test-print")
+@click.option("--store-name", default="loyalty-edge", show_default=True, help="Store name on the test slip.")
+@click.option("-v", "--verbose", is_flag=True, help="Log the printer connection.")
+@device_options(("printer_", "slip_", "usb_backend"))
+def test_print(store_name: str, verbose: bool, **options: Any) -> None:
+    """Ask the printer's status and print a test slip with a Cyrillic line, a barcode and a QR code.
+
+    Exits 1 with the reason when the printer is not ready (paper out, cover
+    open, offline, no answer) or not reachable.
+
+    Example:
+
+    \b
+        loyalty-agent devices test-print --printer-kind serial --printer-url /dev/ttyS0
+        loyalty-agent devices test-print --printer-kind network --printer-url 192.0.2.10:9100
+        loyalty-agent devices test-print --printer-kind usb --printer-usb-id 04b8:0202
+    """
+    from agent.devices.printers import describe_reason
+    from agent.devices.slip import printer_test_layout
+    from agent.devices.wiring import build_printer
+
+    _logging(verbose)
+    settings = _settings(options)
+    try:
+        printer = build_printer(settings)
+    except DeviceSettingsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if printer is None:
+        raise click.UsageError("no printer configured: give --printer-kind serial|network|usb and its --printer-url or --printer-usb-id")
+    p = settings.printer
+    if p.status_check:
+        status = printer.status()
+        if status.ready:
+            click.echo(f"printer {printer.description}: ready (paper {status.paper})")
+        else:
+            assert status.reason is not None
+            detail = f" ({status.detail})" if status.detail else ""
+            raise click.ClickException(f"printer {printer.description} not ready: {describe_reason(status.reason, 'en')}{detail}")
+    ops = printer_test_layout(store_name, datetime.now().astimezone(), p.columns, p.slip_language, p.codepage.lower())
+    try:
+        printer.print_ops(ops)
+    except PrinterUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("test slip printed")

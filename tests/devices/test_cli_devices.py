@@ -1,0 +1,77 @@
+"""``loyalty-agent devices``: list, test-read and test-print against simulated devices."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from agent.cli import cli
+from firmware_sim.control import send_command
+from tests.firmware_sim.procs import simulator, slip_texts, wait_for
+
+REHEARSAL = "firmware_sim.usb_backend:rehearsal_backend"
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["devices", *args], catch_exceptions=False)
+
+
+def test_list_shows_known_usb_devices(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("list", "--json", "--usb-backend", REHEARSAL)
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    usb = {row["usb_id"]: row for row in rows if row["bus"] == "usb"}
+    assert usb["04b8:0202"]["known_as"] == "printer: Epson TM-T88 series receipt printer"
+    assert usb["0c2e:0b8f"]["hint"] == "usb-hid, report hidpos"
+    assert "[HID]" in usb["0801:0001"]["description"]
+
+
+def test_list_without_libusb_says_how_to_get_it():
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert "libusb" in result.output or "usb" in result.output
+
+
+def test_test_read_shows_what_was_read_and_parsed(tmp_path):
+    link = tmp_path / "ttyREADER"
+    with simulator("reader", "--pty", "--link", str(link), "--card", "7700000000000017"):
+        result = invoke("test-read", "--reader-url", str(link), "--timeout", "20")
+    assert result.exit_code == 0, result.output
+    assert "read 1: track (track 2)" in result.output
+    assert "number:   7700000000000017" in result.output
+    assert '"track": ";7700000000000017=4912101000000?"' in result.output
+
+
+def test_test_read_over_usb_hid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("test-read", "--reader-kind", "usb-hid", "--reader-usb-id", "0c2e:0b8f",
+                    "--usb-backend", REHEARSAL, "--timeout", "20")
+    assert result.exit_code == 0 and "read 1: barcode (code128)" in result.output
+
+
+def test_test_read_times_out_with_exit_1(tmp_path):
+    with simulator("reader", "--pty", "--link", str(tmp_path / "r")):
+        result = invoke("test-read", "--reader-url", str(tmp_path / "r"), "--timeout", "0.5")
+    assert result.exit_code == 1 and "no valid read within 0.5 s" in result.output
+
+
+def test_test_print_prints_a_cyrillic_test_slip(printer_sim):
+    pty_path, host, port, control, out = printer_sim
+    result = invoke("test-print", "--printer-kind", "network", "--printer-url", f"{host}:{port}",
+                    "--store-name", "Магазин у дома")
+    assert result.exit_code == 0, result.output
+    assert "ready (paper ok)" in result.output and "test slip printed" in result.output
+    (text,) = wait_for(lambda: slip_texts(out))
+    assert "Проверка принтера" in text and "Магазин у дома" in text and "Съешь же ещё" in text
+    send_command(control, "paper out")
+    result = invoke("test-print", "--printer-kind", "serial", "--printer-url", pty_path)
+    assert result.exit_code == 1 and "not ready: paper out" in result.output
+
+
+def test_bad_settings_are_named():
+    result = invoke("test-print", "--printer-kind", "usb", "--printer-usb-id", "epson")
+    assert result.exit_code == 2 and "--printer-usb-id: should be vendor:product in hex" in result.output
+    result = invoke("test-read")
+    assert result.exit_code == 2 and "no reader configured" in result.output

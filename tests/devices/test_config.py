@@ -1,0 +1,68 @@
+"""Device settings: defaults, strings from the environment, every problem named."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.devices.config import DEVICE_SETTINGS, load_device_settings, settings_from_env
+from agent.devices.errors import DeviceSettingsError
+from agent.devices.printers import EscposPrinter
+from agent.devices.readers import SerialCardReader, UsbHidCardReader
+from agent.devices.wiring import build_printer, build_reader, load_usb_backend
+
+
+def test_defaults_configure_no_devices():
+    settings = load_device_settings({})
+    assert settings.reader.kind == "none" and settings.printer.kind == "none"
+    assert settings.printer.codepage == "CP866" and settings.printer.slip_language == "ru"
+    assert build_reader(settings, print) is None and build_printer(settings) is None
+
+
+def test_strings_are_converted_by_the_defaults_type():
+    env = {"LOYALTY_AGENT_READER_KIND": "serial", "LOYALTY_AGENT_READER_URL": "/dev/ttyUSB0",
+           "LOYALTY_AGENT_READER_BAUD": "19200", "LOYALTY_AGENT_READER_PARITY": "e",
+           "LOYALTY_AGENT_PRINTER_KIND": "network", "LOYALTY_AGENT_PRINTER_URL": "192.0.2.7",
+           "LOYALTY_AGENT_PRINTER_STATUS_CHECK": "off", "LOYALTY_AGENT_OTHER": "ignored"}
+    settings = load_device_settings(settings_from_env(env))
+    assert (settings.reader.baud, settings.reader.parity) == (19200, "E")
+    assert settings.printer.status_check is False
+    reader = build_reader(settings, print)
+    assert isinstance(reader, SerialCardReader) and reader.port_settings["baudrate"] == 19200
+    printer = build_printer(settings)
+    assert isinstance(printer, EscposPrinter) and printer.description == "tcp 192.0.2.7:9100"
+
+
+def test_usb_devices_and_backend():
+    settings = load_device_settings({"reader_kind": "usb-hid", "reader_usb_id": "0C2E:0B8F", "printer_kind": "usb",
+                                     "printer_usb_id": "04b8:0202",
+                                     "usb_backend": "firmware_sim.usb_backend:SimUsbBackend"})
+    assert settings.reader.usb_id == (0x0C2E, 0x0B8F) and settings.printer.usb_endpoints == (0x82, 0x01)
+    reader = build_reader(settings, print)
+    assert isinstance(reader, UsbHidCardReader) and reader.backend is not None
+    assert build_printer(settings).description == "USB 04b8:0202"
+
+
+def test_every_problem_is_named():
+    with pytest.raises(DeviceSettingsError) as caught:
+        load_device_settings({"reader_kind": "serial", "reader_baud": "fast", "reader_framing": "smoke",
+                              "printer_kind": "usb", "printer_usb_id": "epson", "printer_columns": 500,
+                              "printer_status_check": "maybe", "printer_codepage": "CP9999",
+                              "printer_usb_endpoints": "0x01,0x82", "printer_profile": "NOPE", "usb_backend": "x"})
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {"reader_url", "reader_baud", "reader_framing", "printer_usb_id", "printer_columns",
+                     "printer_status_check", "printer_codepage", "printer_usb_endpoints", "printer_profile",
+                     "usb_backend"}
+    assert caught.value.to_dict()["code"] == "invalid_device_settings"
+    with pytest.raises(DeviceSettingsError, match="host"):
+        load_device_settings({"printer_kind": "network", "printer_url": "printer:port"})
+
+
+def test_unloadable_usb_backend_is_a_settings_error():
+    with pytest.raises(DeviceSettingsError, match="usb_backend"):
+        load_usb_backend("no_such_module:thing")
+
+
+def test_every_setting_has_help_and_a_typed_default():
+    names = [s.name for s in DEVICE_SETTINGS]
+    assert len(names) == len(set(names))
+    assert all(s.help and isinstance(s.default, (str, int, bool)) for s in DEVICE_SETTINGS)

@@ -1,0 +1,67 @@
+"""The print worker with the printer simulator: a printer fault never loses a slip."""
+
+from __future__ import annotations
+
+from agent.devices.print_queue import SqlitePrintQueue
+from agent.devices.print_worker import PrintWorker
+from agent.devices.printers import EscposPrinter
+from firmware_sim.control import send_command
+from tests.firmware_sim.procs import slip_texts, wait_for
+
+
+def make_worker(queue_db, pty_path, statuses=None) -> PrintWorker:  # type: ignore[no-untyped-def]
+    worker = PrintWorker(SqlitePrintQueue(queue_db), EscposPrinter.serial(pty_path, status_timeout=0.5),
+                         on_status=statuses.append if statuses is not None else None)
+    worker.backoff_min, worker.backoff_max = 0.1, 0.5
+    return worker
+
+
+def test_paper_out_during_printing_keeps_the_slip_queued_until_paper_is_back(printer_sim, queue_db, slip):
+    pty_path, _, _, control, out = printer_sim
+    statuses: list[str | None] = []
+    worker = make_worker(queue_db, pty_path, statuses)
+    send_command(control, "paper-out-after 5")
+    worker.start()
+    try:
+        job = worker.submit(slip)  # returns at once: the commit is never held up by the printer
+        assert job.status == "pending"
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).attempts >= 2)
+        assert worker.queue.get(slip.slip_id).status == "pending" and slip_texts(out) == []
+        assert slip_texts(out, partial=True)  # the interrupted half slip
+        send_command(control, "paper ok")
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).status == "printed")
+    finally:
+        worker.stop()
+    (text,) = slip_texts(out)
+    assert "Начислено баллов                    101,25" in text and "1 234,56" in text and "КОПИЯ" not in text
+    assert statuses == ["paper_out", None]
+
+
+def test_unreachable_printer_then_reprint_as_copy(printer_sim, queue_db, slip, tmp_path):
+    pty_path, _, _, _, out = printer_sim
+    worker = PrintWorker(SqlitePrintQueue(queue_db), EscposPrinter.serial(str(tmp_path / "not-yet")))
+    worker.backoff_min = 0.05
+    worker.start()
+    try:
+        worker.submit(slip)
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).last_reason == "printer_unreachable")
+        (tmp_path / "not-yet").symlink_to(pty_path)  # the printer is plugged in
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).status == "printed")
+        worker.reprint(slip.slip_id)
+        assert wait_for(lambda: len(slip_texts(out)) == 2)
+    finally:
+        worker.stop()
+    first, copy = slip_texts(out)
+    assert "КОПИЯ" not in first and copy.lstrip().startswith("КОПИЯ")
+    assert worker.queue.get(slip.slip_id).prints == 2
+
+
+def test_a_slip_that_cannot_be_laid_out_is_retired_not_retried(printer_sim, queue_db):
+    worker = make_worker(queue_db, printer_sim[0])
+    worker.queue.enqueue("broken", {"store_name": "x"})
+    worker.queue.enqueue("test", {"store_name": "Тест", "at": "2026-11-21T17:30:00+03:00"}, kind="test")
+    assert worker.drain_once() is True and worker.queue.get("broken").status == "failed"
+    assert worker.drain_once() is True and worker.queue.get("test").status == "printed"
+    assert worker.drain_once() is None
+    (text,) = wait_for(lambda: slip_texts(printer_sim[4]))
+    assert "Проверка принтера" in text

@@ -1,0 +1,81 @@
+"""The slip layout and its catalogs: Russian by default, English, CP866-safe."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from babel.messages.pofile import read_po
+
+from agent.devices.i18n import LOCALE_DIR
+from agent.devices.slip import Code, Cut, Line, SlipData, format_points, layout, mask_card, printer_test_layout
+
+
+def texts(ops) -> list[str]:  # type: ignore[no-untyped-def]
+    return [op.text for op in ops if isinstance(op, Line)]
+
+
+def test_russian_slip(slip):
+    ops = layout(slip)
+    lines = texts(ops)
+    assert lines[0] == "Магазин на Лесной" and ops[0].double and ops[0].bold
+    assert "Дата                      21.11.2026 17:30" in lines
+    assert "Карта                  **** **** **** 0017" in lines
+    assert "Начислено баллов                    101,25" in lines
+    assert "Списано баллов                        0,00" in lines
+    assert "Баланс                            1 234,56" in lines
+    assert "Уровень" + " " * 29 + "Золото" in lines
+    assert Code("barcode", "7700000000000017") in ops and isinstance(ops[-1], Cut)
+    assert all(len(line) <= 42 for line in lines)
+
+
+def test_english_qr_copy_and_narrow_paper(slip):
+    ops = layout(slip, columns=32, language="en", code="qr", copy=True)
+    lines = texts(ops)
+    assert lines[0] == "COPY" and "Points accrued            101.25" in lines and "Balance                 1,234.56" in lines
+    assert Code("qr", "7700000000000017") in ops
+    assert all(len(line) <= 32 for line in lines)
+    assert not any(isinstance(op, Code) for op in layout(slip, code="none"))
+
+
+def test_text_outside_cp866_is_replaced(slip):
+    odd = SlipData(**{**slip.to_json(), "at": slip.at, "messages": ("Скидка 5 ₽ 😀",)})
+    assert "Скидка 5 ? ?" in texts(layout(odd))
+
+
+@pytest.mark.parametrize("minor, ru, en", [(0, "0,00", "0.00"), (5, "0,05", "0.05"), (123456789, "1 234 567,89", "1,234,567.89"),
+                                         (-2550, "-25,50", "-25.50")])
+def test_format_points(minor, ru, en):
+    assert format_points(minor, "ru") == ru and format_points(minor, "en") == en
+
+
+@pytest.mark.parametrize("number, masked", [("7700000000000017", "**** **** **** 0017"), ("123456789", "* **** 6789"),
+                                            ("1234", "1234")])
+def test_mask_card(number, masked):
+    assert mask_card(number) == masked
+
+
+def test_payload_round_trip_and_refusal(slip):
+    assert SlipData.from_json(slip.to_json()) == slip
+    with pytest.raises(TypeError, match="integer"):
+        SlipData.from_json({**slip.to_json(), "balance": 1.5})
+
+
+def test_printer_test_slip_has_a_cyrillic_line_in_both_languages():
+    for language in ("ru", "en"):
+        lines = texts(printer_test_layout("Магазин", datetime(2026, 1, 1), language=language))
+        assert any(re.search("[а-я]{4}", line) for line in lines[1:])
+
+
+def test_catalogs_translate_every_message_into_russian():
+    with (LOCALE_DIR / "ru/LC_MESSAGES/devices.po").open("rb") as ru_file:
+        ru = read_po(ru_file)
+    with (LOCALE_DIR / "en/LC_MESSAGES/devices.po").open("rb") as en_file:
+        en = read_po(en_file)
+    ids = {m.id for m in ru if m.id}
+    assert ids == {m.id for m in en if m.id}
+    assert all(m.string for m in ru if m.id), "untranslated Russian message"
+    for message in ru:
+        if message.id:
+            message.string.encode("cp866")  # every printed text fits the printer's code page
