@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from typing import Any, NamedTuple
 
 from shared.identifiers import (
@@ -20,7 +19,7 @@ from shared.numbers import PERCENT_DECIMALS, parse_scaled
 from shared.receipts import NO_TERMS, CustomerTerms
 
 from .errors import CardBlocked, CardReassigned, CustomerBlocked, QrDisabled, UnknownCard, UnknownCustomer
-from .store import Tx
+from .store import Row, Tx
 
 #: birthday messages are shown this many days before and after the day
 BIRTHDAY_WINDOW_DAYS = 3
@@ -29,8 +28,8 @@ BIRTHDAY_WINDOW_DAYS = 3
 class Found(NamedTuple):
     """A customer and the card they were identified by (None for phone, QR, id)."""
 
-    customer: sqlite3.Row
-    card: sqlite3.Row | None
+    customer: Row
+    card: Row | None
 
 
 def find_customer(
@@ -84,7 +83,7 @@ def check_usable(found: Found) -> None:
         raise CustomerBlocked()
 
 
-def customer_terms(customer: sqlite3.Row | None) -> CustomerTerms:
+def customer_terms(customer: Row | None) -> CustomerTerms:
     """Level and personal percents for the calculator (accrual.md, step 5)."""
     if customer is None:
         return NO_TERMS
@@ -131,7 +130,7 @@ def birthday_message(birthday: str | None, today: dt.date) -> dict[str, Any] | N
     return None
 
 
-def cashier_messages(tx: Tx, customer: sqlite3.Row, now: dt.datetime, today: dt.date) -> list[dict[str, Any]]:
+def cashier_messages(tx: Tx, customer: Row, now: dt.datetime, today: dt.date) -> list[dict[str, Any]]:
     """Custom messages from the central server still valid now, then the computed birthday one."""
     out: list[dict[str, Any]] = []
     for row in tx.messages(customer["id"]):

@@ -33,10 +33,13 @@ from shared.rules import parse_rules
 from .customers import DeltaError
 from .outbox import OutboxEvent
 from .schema import KNOWN, MIGRATIONS
-from .times import iso, utcnow
+from .times import iso, parse_time, utcnow
 from .tx import Tx
 
-__all__ = ["DeltaError", "OutboxEvent", "SchemaTooNew", "Store", "StoreError", "Tx"]
+__all__ = ["DeltaError", "OutboxEvent", "Row", "SchemaTooNew", "Store", "StoreError", "Tx"]
+
+#: a database row, read by column name (``row["customer_id"]``)
+Row = sqlite3.Row
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -191,9 +194,20 @@ class Store:
             return tx.all_state()
 
     def integrity_check(self) -> list[str]:
-        """``PRAGMA integrity_check``: ["ok"] for a sound database."""
-        with self.read() as tx:
-            return [row[0] for row in tx.c.execute("PRAGMA integrity_check").fetchall()]
+        """``PRAGMA integrity_check``: ["ok"] for a sound database, else what is wrong."""
+        try:
+            with self.read() as tx:
+                return [row[0] for row in tx.c.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            return [f"the database is damaged ({exc})"]
+
+    def last_commit_time(self) -> dt.datetime | None:
+        """When the last receipt was committed (the doctor's clock check)."""
+        try:
+            with self.read() as tx:
+                return parse_time(tx.c.execute("SELECT MAX(committed_at) FROM receipts").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the database {self.path}: {exc}") from None
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -229,7 +243,7 @@ def migrate(path: Path) -> list[str]:
         pending = [m.name for m in MIGRATIONS.pending(db)]
         MIGRATIONS.apply(db)
         return pending
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"cannot use the database {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot use the database {path}: {exc}; restore it from a backup") from None
     finally:
         db.close()

@@ -146,3 +146,20 @@ def test_readers_cannot_write(store):
     with pytest.raises(sqlite3.OperationalError):
         with store.read() as tx:
             tx.set_state("x", "y")
+
+
+def test_only_the_store_talks_to_sqlite():
+    import ast
+    from pathlib import Path
+
+    agent = Path(__file__).resolve().parents[2] / "agent"
+    offenders = []
+    for path in agent.rglob("*.py"):
+        if path.parent.name == "store":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("sqlite3", "sqlite_utils") for n in names):
+                offenders.append(path.name)
+    assert offenders == []
