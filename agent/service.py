@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from shared import accrual
+from shared.balances import Balance, Effect, Lot, compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import normalize_card, normalize_phone_ru
 from shared.numbers import format_scaled
@@ -31,7 +32,7 @@ from shared.rules import RuleSet, parse_rules
 
 from . import errors, identify, requests
 from .config import Config
-from .store import Store, Tx
+from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
 
@@ -45,11 +46,19 @@ class Result(NamedTuple):
 
 
 class Limits(NamedTuple):
-    """What a customer may redeem now."""
+    """What a customer may redeem now, and the ledger it was computed from."""
 
     available: int  # spendable points (>= 0)
     allowed: int  # what the agent lets them redeem now (offline bound applied)
     offline: bool
+    balance: Balance
+    lots: list[Lot]
+    effects: list[Effect]
+
+    def after(self, now: dt.datetime, *points: int) -> dict[str, int]:
+        """Balance and available points once ``points`` are added as effects (no re-reading)."""
+        balance = compute_balance(self.lots, [*self.effects, *(Effect(p, now) for p in points if p)], now)
+        return {"balance": balance.balance, "available": max(0, balance.available)}
 
 
 def request_hash(*parts: Any) -> str:
@@ -107,16 +116,16 @@ class Service:
         c = self.config
         return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
 
-    def _limits(self, tx: Tx, customer_id: str, now: dt.datetime, link: str) -> Limits:
+    def _limits(self, tx: Tx, customer: Row, now: dt.datetime, link: str) -> Limits:
         """Available points, bounded while offline (sync.md point 5, docs/agent.md)."""
-        customer = tx.customer(customer_id)
-        assert customer is not None
-        available = max(0, tx.balance(customer, now).available)
-        if link != "offline":
-            return Limits(available, available, False)
-        spent_today = tx.offline_redeemed(customer_id, self.today(now).isoformat())
-        left = max(0, self.config.offline_daily_limit - spent_today)
-        return Limits(available, min(available, left), True)
+        lots, effects = tx.lots(customer["id"]), tx.effects(customer["id"], customer["applied_seq"])
+        balance = compute_balance(lots, effects, now)
+        available = max(0, balance.available)
+        allowed, offline = available, link == "offline"
+        if offline:
+            spent_today = tx.offline_redeemed(customer["id"], self.today(now).isoformat())
+            allowed = min(available, max(0, self.config.offline_daily_limit - spent_today))
+        return Limits(available, allowed, offline, balance, lots, effects)
 
     def _check_time(self, receipt: Receipt, now: dt.datetime) -> None:
         ahead = (receipt.at - now).total_seconds()
@@ -131,7 +140,7 @@ class Service:
             if receipt.redeem:
                 raise errors.NeedsCustomer()
             return calc.quote(receipt), None
-        limits = self._limits(tx, found.customer["id"], now, link)
+        limits = self._limits(tx, found.customer, now, link)
         terms = identify.customer_terms(found.customer)
         try:
             return calc.quote(receipt, terms, limits.allowed), limits
@@ -200,7 +209,7 @@ class Service:
             found = self._find(tx, kind, raw, now)
             view = identify.customer_view(tx, found, now, self.today(now))
             link = self.link(tx, now)
-            limits = self._limits(tx, found.customer["id"], now, link)
+            limits = self._limits(tx, found.customer, now, link)
         view["link"] = link
         view["redeemable_now"] = limits.allowed
         self.last_identification[terminal] = {"at": iso(now), "via": kind, "customer_id": view["customer_id"]}
@@ -224,7 +233,7 @@ class Service:
                 "customer_id": customer_id,
                 "total": receipt.total,
                 **quote.to_json(),
-                **self._balance(tx, customer_id, now),
+                **(limits.after(now) if limits else {"balance": None, "available": None}),
                 "offline": bool(limits and limits.offline),
                 "rules_version": rules.version,
             }
@@ -266,14 +275,13 @@ class Service:
                 "accrued": quote.accrued, "redeemed": quote.redeemed, "offline": offline, "lines": lines,
             }, now)
             if customer_id is not None:
-                tx.add_effect(seq, customer_id, -quote.redeemed, now)
-                tx.add_effect(seq, customer_id, quote.accrued, now)
+                tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
             body = {
                 "receipt_id": receipt.receipt_id,
                 "customer_id": customer_id,
                 "total": receipt.total,
                 **quote.to_json(),
-                **self._balance(tx, customer_id, now),
+                **(limits.after(now, -quote.redeemed, quote.accrued) if limits else {"balance": None, "available": None}),
                 "offline": offline,
                 "rules_version": rules.version,
                 "committed_at": iso(now),
@@ -337,8 +345,7 @@ class Service:
                 "lines": lines,
             }, now)
             if customer_id is not None:
-                tx.add_effect(seq, customer_id, result.redeemed, now)
-                tx.add_effect(seq, customer_id, -result.accrued, now)
+                tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
             body = {
                 "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
                 "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
@@ -386,8 +393,7 @@ class Service:
                 "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
             }, now)
             if customer_id is not None:
-                tx.add_effect(seq, customer_id, redeemed, now)
-                tx.add_effect(seq, customer_id, -accrued, now)
+                tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
             tx.cancel_receipt(receipt_id, seq, now)
             body = {
                 "receipt_id": receipt_id, "status": "cancelled", "amount": amount, "accrued": accrued,

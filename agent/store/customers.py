@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.balances import Balance, Effect, Lot, compute_balance
@@ -104,12 +104,13 @@ class CustomerQueries:
     def add_card(self, number: str, customer_id: str) -> None:
         self.c.execute("INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active')", (number, customer_id))
 
-    def add_effect(self, seq: int, customer_id: str, points: int, at: dt.datetime) -> None:
-        """One signed point movement of event ``seq``; zero movements are not stored."""
-        if points:
-            self.c.execute(
-                "INSERT INTO effects (seq, customer_id, points, at) VALUES (?, ?, ?, ?)", (seq, customer_id, points, iso(at))
-            )
+    def add_effects(self, seq: int, customer_id: str, points: Iterable[int], at: dt.datetime) -> None:
+        """Signed point movements of event ``seq``, in order; zero movements are not stored."""
+        when = iso(at)
+        self.c.executemany(
+            "INSERT INTO effects (seq, customer_id, points, at) VALUES (?, ?, ?, ?)",
+            [(seq, customer_id, p, when) for p in points if p],
+        )
 
     def set_phone_verified(self, customer_id: str, now: dt.datetime) -> None:
         self.c.execute(
