@@ -17,12 +17,13 @@ import hashlib
 import json
 import secrets
 import threading
+import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from shared import accrual
-from shared.balances import Balance, Effect, Lot, compute_balance
+from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import normalize_card, normalize_phone_ru
 from shared.numbers import format_scaled
@@ -32,39 +33,13 @@ from shared.rules import RuleSet, parse_rules
 
 from . import errors, identify, requests
 from .config import Config
+from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
 
 
-class Result(NamedTuple):
-    """An operation's answer: HTTP status, JSON body, and whether it replays a stored answer."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-
-
-class Limits(NamedTuple):
-    """What a customer may redeem now, and the ledger it was computed from."""
-
-    available: int  # spendable points (>= 0)
-    allowed: int  # what the agent lets them redeem now (offline bound applied)
-    offline: bool
-    balance: Balance
-    lots: list[Lot]
-    effects: list[Effect]
-
-    def after(self, now: dt.datetime, *points: int) -> dict[str, int]:
-        """Balance and available points once ``points`` are added as effects (no re-reading)."""
-        balance = compute_balance(self.lots, [*self.effects, *(Effect(p, now) for p in points if p)], now)
-        return {"balance": balance.balance, "available": max(0, balance.available)}
-
-
-def request_hash(*parts: Any) -> str:
-    """sha256 of the canonical JSON of a request: same document, same hash, whatever the key order."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+log = logging.getLogger("loyalty.agent.service")
 
 
 def _hash_code(customer_id: str, code: str) -> str:
@@ -82,6 +57,25 @@ class Service:
         self._calc_lock = threading.Lock()
         #: terminal -> last identification (hook for the cashier display and devices)
         self.last_identification: dict[str, dict[str, Any]] = {}
+        self._listeners: dict[str, list[Callable[[str, dict[str, Any]], None]]] = {}
+
+    def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
+        ``committed``, ``refunded``, ``cancelled``, ``registered``): e.g. print the loyalty slip.
+
+        Listeners run after the transaction, never on a replay; an exception in one is
+        logged and changes nothing of the answer.
+        """
+        self._listeners.setdefault(event, []).append(listener)
+
+    def _emit(self, event: str, terminal: str, result: Result) -> Result:
+        if not result.replayed:
+            for listener in self._listeners.get(event, ()):
+                try:
+                    listener(terminal, result.body)
+                except Exception:
+                    log.exception("listener %r of %s failed", listener, event)
+        return result
 
     # -- shared pieces
 
@@ -213,7 +207,7 @@ class Service:
         view["link"] = link
         view["redeemable_now"] = limits.allowed
         self.last_identification[terminal] = {"at": iso(now), "via": kind, "customer_id": view["customer_id"]}
-        return Result(200, view)
+        return self._emit("identified", terminal, Result(200, view))
 
     def quote(self, terminal: str, doc: Any) -> Result:
         """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""
@@ -267,7 +261,7 @@ class Service:
                     "quantity": format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
                     "amount": line.amount, "accrued": lq.accrued, "redeemed": lq.redeemed,
                 }
-                for line, lq in zip(receipt.lines, quote.lines)
+                for line, lq in zip(receipt.lines, quote.lines, strict=True)
             ]
             seq = tx.add_event("purchase", now, {
                 "receipt_id": receipt.receipt_id, "terminal": terminal, "customer_id": customer_id, "card": card,
@@ -296,10 +290,10 @@ class Service:
                 },
                 [
                     {**line, "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
-                    for i, (line, src) in enumerate(zip(lines, receipt.lines))
+                    for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
-        return Result(201, body)
+        return self._emit("committed", terminal, Result(201, body))
 
     def refund(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Return some or all lines of a receipt: earned points taken back, redeemed points given back."""
@@ -362,7 +356,8 @@ class Service:
                     for i, r in enumerate(result.lines) if r.quantity
                 ],
             )
-            return self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
+            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
+        return self._emit("refunded", terminal, done)
 
     def cancel(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Void a receipt of the open shift: whatever its refunds left is reversed."""
@@ -400,7 +395,8 @@ class Service:
                 "redeemed": redeemed, **self._balance(tx, customer_id, now),
             }
             result = self._remember(tx, "cancel", receipt_id, digest, Result(200, body), now)
-            return self._remember(tx, f"key:{terminal}", idempotency_key, digest, result, now)
+            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, result, now)
+        return self._emit("cancelled", terminal, done)
 
     def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """A new customer from the till, usable at once; the SMS code goes up with the event."""
@@ -439,7 +435,8 @@ class Service:
                 "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
                 "customer": identify.customer_view(tx, found, now, self.today(now)),
             }
-            return self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
+            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
+        return self._emit("registered", terminal, done)
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Check the phone confirmation code; wrong codes are counted (and stay counted)."""

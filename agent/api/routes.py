@@ -112,6 +112,8 @@ def json_body() -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson(error=str(exc)[:200]) from None
+    except RecursionError:
+        raise MalformedJson(error="nested too deeply") from None
 
 
 def idempotency_key() -> str | None:

@@ -46,7 +46,7 @@ def test_commit_writes_receipt_lines_effects_and_outbox(api, store, customer):
         row = tx.receipt("R1")
         assert (row["customer_id"], row["card"], row["terminal"], row["total"]) == ("c1", CARD, "P01", 45000)
         lines = tx.receipt_lines("R1")
-        assert [(l["amount"], l["accrued"], l["redeemed"], l["quantity"]) for l in lines] == [(45000, 1200, 5000, 1000)]
+        assert [(x["amount"], x["accrued"], x["redeemed"], x["quantity"]) for x in lines] == [(45000, 1200, 5000, 1000)]
         assert tx.ledger_sum("c1") == 6200
     [event] = store.outbox_batch()
     assert event.kind == "purchase" and event.seq == row["seq"]
