@@ -130,10 +130,11 @@ class Service:
 
     def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: identify.Found | None, now: dt.datetime, link: str):
         """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
-        if found is None:
+        if found is None:  # an anonymous receipt: nobody to accrue to
             if receipt.redeem:
                 raise errors.NeedsCustomer()
-            return calc.quote(receipt), None
+            quote = calc.quote(receipt)
+            return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
         limits = self._limits(tx, found.customer, now, link)
         terms = identify.customer_terms(found.customer)
         try:

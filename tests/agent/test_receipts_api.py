@@ -94,8 +94,11 @@ def test_anonymous_receipt_accrues_nothing(api, store):
     r = api.post("/v1/receipts", {k: v for k, v in receipt().items() if k != "customer"})
     assert r.status_code == 201
     assert r.json["customer_id"] is None and r.json["balance"] is None
+    assert r.json["accrued"] == 0 and r.json["lines"] == [{"accrued": 0, "redeemed": 0}]
     [event] = store.outbox_batch()
-    assert event.body["customer_id"] is None
+    assert event.body["customer_id"] is None and event.body["accrued"] == 0
+    with store.read() as tx:
+        assert tx.receipt_lines("R1")[0]["accrued"] == 0
 
 
 @pytest.mark.parametrize(
