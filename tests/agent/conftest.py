@@ -75,8 +75,9 @@ def _operation(rule: str, method: str) -> dict[str, Any]:
     return DOC["paths"][path][method.lower()]
 
 
-def check_against_openapi(app, method: str, path: str, response) -> None:
-    """The answer's status is documented for the route and its body validates against the schema."""
+def check_against_openapi(app, method: str, path: str, response, request_body: Any = None) -> None:
+    """The answer's status is documented for the route and its body validates against the schema;
+    a request that succeeded validates against the documented request schema."""
     rule, _ = app.url_map.bind("localhost").match(path.split("?")[0], method=method, return_rule=True)
     op = _operation(rule.rule, method)
     status = str(response.status_code)
@@ -89,6 +90,9 @@ def check_against_openapi(app, method: str, path: str, response) -> None:
     if response.status_code >= 400:
         code = response.get_json()["code"]
         assert code in op["x-problem-codes"], f"{method} {path}: code {code} is not documented"
+    elif request_body is not None and "requestBody" in op:
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        jsonschema.Draft202012Validator({"$ref": ref, "components": DOC["components"]}).validate(request_body)
 
 
 class Api:
@@ -105,7 +109,7 @@ class Api:
             headers["Authorization"] = f"Bearer {self.key if key == 'default' else key}"
         kwargs = {"data": raw} if raw is not None else ({"json": body} if body is not None else {})
         response = self.client.open(path, method=method, headers=headers, **kwargs)
-        check_against_openapi(self.app, method, path, response)
+        check_against_openapi(self.app, method, path, response, body)
         return response
 
     def post(self, path: str, body: Any = None, **kw):

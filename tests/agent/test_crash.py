@@ -31,13 +31,13 @@ LINES = 3
 pytestmark = pytest.mark.slow
 
 
-def make_receipt(rng: random.Random, receipt_id: str) -> dict:
+def make_receipt(rng: random.Random, receipt_id: str, customers: int = CUSTOMERS) -> dict:
     lines = [{"sku": f"SKU-{rng.randint(1, 50)}", "quantity": "1", "amount": rng.randint(1000, 30000)} for _ in range(LINES)]
     total = sum(line["amount"] for line in lines)
     return {
         "receipt_id": receipt_id,
         "at": dt.datetime.now(dt.UTC).isoformat(),
-        "customer": {"card": card_number(rng.randrange(CUSTOMERS))},
+        "customer": {"card": card_number(rng.randrange(customers))},
         "lines": lines,
         "redeem": rng.choice([0, 0, total // 20]),
     }
@@ -151,3 +151,23 @@ def test_sigkill_during_commits_loses_nothing_acknowledged(tmp_path):
         assert all(rid in present or rid not in acked for rid in unknown)
     assert len(acked) > KILLS * 5, f"too few commits to mean anything ({len(acked)})"
     print(f"{KILLS} kills, {len(acked)} acknowledged commits, {retried} retried after a kill")
+
+
+def test_sigterm_stops_cleanly_and_restart_serves_the_same_data(tmp_path):
+    import signal
+
+    prepared = prepare_agent(tmp_path / "agent", customers=2)
+    agent = AgentProcess(prepared, log=tmp_path / "agent.log")
+    agent.start()
+    body = make_receipt(random.Random(1), "T-1", customers=2)
+    status, first = request(prepared.port, "POST", "/v1/receipts", body, prepared.key)
+    assert status == 201
+    agent.kill(signal.SIGTERM)
+    assert agent.proc.returncode == 0
+    agent.start()
+    try:
+        assert request(prepared.port, "POST", "/v1/receipts", body, prepared.key) == (201, first)
+        status, health = request(prepared.port, "GET", "/v1/health", None, None)
+        assert health["outbox_depth"] == 1
+    finally:
+        agent.kill()
