@@ -8,12 +8,13 @@ readable ``click.ClickException``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,17 @@ def open_store(config: Config) -> Store:
         return Store(config.database, agent_id=config.effective_agent_id)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def configured_store(config_file: Path | None) -> Iterator[tuple[Config, Store]]:
+    """The configuration and its database, closed on the way out."""
+    config = load(config_file)
+    store = open_store(config)
+    try:
+        yield config, store
+    finally:
+        store.close()
 
 
 # -- setup
@@ -239,12 +251,8 @@ def status(config_file: Path | None, as_json: bool) -> None:
     \b
         loyalty-agent status
     """
-    config = load(config_file)
-    store = open_store(config)
-    try:
+    with configured_store(config_file) as (config, store):
         data = status_data(config, store)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -335,14 +343,11 @@ def terminals_add(terminal: str, name: str | None, config_file: Path | None) -> 
     """
     from .auth import add_terminal
 
-    config = load(config_file)
-    store = open_store(config)
-    try:
-        key = add_terminal(store, terminal, name)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+    with configured_store(config_file) as (config, store):
+        try:
+            key = add_terminal(store, terminal, name)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     if config.terminals and terminal not in config.terminals:
         click.echo(f"note: {terminal} is not in the `terminals` setting ({', '.join(config.terminals)})", err=True)
     click.echo(f"API key of terminal {terminal} (shown once; enter it in the till's settings):")
@@ -353,13 +358,8 @@ def terminals_add(terminal: str, name: str | None, config_file: Path | None) -> 
 @config_option
 def terminals_list(config_file: Path | None) -> None:
     """List terminals and whether their key is active."""
-    config = load(config_file)
-    store = open_store(config)
-    try:
-        with store.read() as tx:
-            rows = tx.terminals()
-    finally:
-        store.close()
+    with configured_store(config_file) as (_, store), store.read() as tx:
+        rows = tx.terminals()
     if not rows:
         click.echo("no terminals: loyalty-agent terminals add ID")
     for row in rows:
@@ -374,12 +374,8 @@ def terminals_revoke(terminal: str, config_file: Path | None) -> None:
     """Revoke TERMINAL's key at once (give it a new one with `terminals add`)."""
     from .auth import revoke_terminal
 
-    config = load(config_file)
-    store = open_store(config)
-    try:
+    with configured_store(config_file) as (_, store):
         done = revoke_terminal(store, terminal)
-    finally:
-        store.close()
     if not done:
         raise click.ClickException(f"terminal {terminal} has no active key")
     click.echo(f"revoked the key of terminal {terminal}")

@@ -61,7 +61,7 @@ class Service:
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
-        ``committed``, ``refunded``, ``cancelled``, ``registered``): e.g. print the loyalty slip.
+        ``committed``, ``refunded``, ``cancelled``, ``registered``, ``confirmed``): e.g. print the slip.
 
         Listeners run after the transaction, never on a replay; an exception in one is
         logged and changes nothing of the answer.
@@ -296,182 +296,198 @@ class Service:
             )
         return self._emit("committed", terminal, Result(201, body))
 
+    def _keyed_write(
+        self, event: str, terminal: str, key: str | None, digest: str,
+        operation: Callable[[Tx, dt.datetime], Result | errors.AgentError],
+    ) -> Result:
+        """Run ``operation`` in one write transaction behind the request's Idempotency-Key.
+
+        The same key and request replay the stored answer; the answer is stored
+        with the effect. A refusal the operation *returns* (rather than raises)
+        is raised after the commit, keeping its writes: wrong confirmation codes
+        stay counted.
+        """
+        now = self.clock()
+        with self.store.write() as tx:
+            replay = self._replay(tx, f"key:{terminal}", key, digest)
+            if replay is not None:
+                return replay
+            outcome = operation(tx, now)
+            if isinstance(outcome, Result):
+                self._remember(tx, f"key:{terminal}", key, digest, outcome, now)
+        if isinstance(outcome, errors.AgentError):
+            raise outcome
+        return self._emit(event, terminal, outcome)
+
     def refund(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Return some or all lines of a receipt: earned points taken back, redeemed points given back."""
         request = requests.parse_refund(doc)
         digest = request_hash("refund", receipt_id, doc)
-        now = self.clock()
-        with self.store.write() as tx:
-            replay = self._replay(tx, f"key:{terminal}", idempotency_key, digest)
-            if replay is not None:
-                return replay
-            if request.refund_id is not None:
-                prior = tx.refund(request.refund_id)
-                if prior is not None:
-                    if prior["request_hash"] != digest:
-                        raise errors.RefundConflict(refund_id=request.refund_id)
-                    return Result(201, json.loads(prior["response"]), replayed=True)
-            receipt = tx.receipt(receipt_id)
-            if receipt is None:
-                raise errors.ReceiptNotFound(receipt_id=receipt_id)
-            if receipt["status"] == "cancelled":
-                raise errors.ReceiptCancelled(receipt_id=receipt_id)
-            rows = tx.receipt_lines(receipt_id)
-            committed = [CommittedLine(r["quantity"], r["amount"], r["accrued"], r["redeemed"]) for r in rows]
-            already = tx.refunded_so_far(receipt_id, len(rows))
-            wanted = {}
-            for index, quantity in request.lines.items():
-                if quantity is None:  # the whole line, what is left of it
-                    left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
-                    quantity = max(left, 1)
-                wanted[index] = quantity
-            _, calc = self.calculator(tx)
-            result = calc.refund(committed, already, wanted)
-            refund_id = request.refund_id or uuid.uuid4().hex
-            at = request.at or now
-            customer_id = receipt["customer_id"]
-            lines = [
-                {"index": i, "quantity": format_scaled(r.quantity, 3), "amount": r.amount, "accrued": r.accrued, "redeemed": r.redeemed}
-                for i, r in enumerate(result.lines) if r.quantity
-            ]
-            seq = tx.add_event("refund", now, {
-                "refund_id": refund_id, "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-                "at": at.isoformat(), "amount": result.amount, "accrued": result.accrued, "redeemed": result.redeemed,
-                "lines": lines,
-            }, now)
-            if customer_id is not None:
-                tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
-            body = {
-                "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
-                "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
-            }
-            tx.insert_refund(
-                {
-                    "refund_id": refund_id, "receipt_id": receipt_id, "seq": seq, "terminal": terminal,
-                    "at": at.isoformat(), "created_at": iso(now), "amount": result.amount, "accrued": result.accrued,
-                    "redeemed": result.redeemed, "request_hash": digest, "response": json.dumps(body),
-                },
-                [
-                    {"refund_id": refund_id, "idx": i, "quantity": r.quantity, "amount": r.amount,
-                     "accrued": r.accrued, "redeemed": r.redeemed}
-                    for i, r in enumerate(result.lines) if r.quantity
-                ],
-            )
-            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
-        return self._emit("refunded", terminal, done)
+        return self._keyed_write(
+            "refunded", terminal, idempotency_key, digest,
+            lambda tx, now: self._refund(tx, now, terminal, receipt_id, request, digest),
+        )
+
+    def _refund(
+        self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, request: requests.RefundRequest, digest: str
+    ) -> Result:
+        if request.refund_id is not None:
+            prior = tx.refund(request.refund_id)
+            if prior is not None:
+                if prior["request_hash"] != digest:
+                    raise errors.RefundConflict(refund_id=request.refund_id)
+                return Result(201, json.loads(prior["response"]), replayed=True)
+        receipt = tx.receipt(receipt_id)
+        if receipt is None:
+            raise errors.ReceiptNotFound(receipt_id=receipt_id)
+        if receipt["status"] == "cancelled":
+            raise errors.ReceiptCancelled(receipt_id=receipt_id)
+        rows = tx.receipt_lines(receipt_id)
+        committed = [CommittedLine(r["quantity"], r["amount"], r["accrued"], r["redeemed"]) for r in rows]
+        already = tx.refunded_so_far(receipt_id, len(rows))
+        wanted = {}
+        for index, quantity in request.lines.items():
+            if quantity is None:  # the whole line, what is left of it
+                left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
+                quantity = max(left, 1)
+            wanted[index] = quantity
+        result = self.calculator(tx)[1].refund(committed, already, wanted)
+        refund_id = request.refund_id or uuid.uuid4().hex
+        at = request.at or now
+        customer_id = receipt["customer_id"]
+        moved = [(i, r) for i, r in enumerate(result.lines) if r.quantity]
+        lines = [
+            {"index": i, "quantity": format_scaled(r.quantity, 3), "amount": r.amount, "accrued": r.accrued, "redeemed": r.redeemed}
+            for i, r in moved
+        ]
+        seq = tx.add_event("refund", now, {
+            "refund_id": refund_id, "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
+            "at": at.isoformat(), "amount": result.amount, "accrued": result.accrued, "redeemed": result.redeemed,
+            "lines": lines,
+        }, now)
+        if customer_id is not None:
+            tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
+        body = {
+            "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
+            "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
+        }
+        tx.insert_refund(
+            {
+                "refund_id": refund_id, "receipt_id": receipt_id, "seq": seq, "terminal": terminal,
+                "at": at.isoformat(), "created_at": iso(now), "amount": result.amount, "accrued": result.accrued,
+                "redeemed": result.redeemed, "request_hash": digest, "response": json.dumps(body),
+            },
+            [{"refund_id": refund_id, "idx": i, **r._asdict()} for i, r in moved],
+        )
+        return Result(201, body)
 
     def cancel(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Void a receipt of the open shift: whatever its refunds left is reversed."""
         at = requests.parse_cancel(doc)
         digest = request_hash("cancel", receipt_id, doc)
-        now = self.clock()
-        with self.store.write() as tx:
-            replay = self._replay(tx, f"key:{terminal}", idempotency_key, digest)
-            if replay is not None:
-                return replay
-            receipt = tx.receipt(receipt_id)
-            if receipt is None:
-                raise errors.ReceiptNotFound(receipt_id=receipt_id)
-            if receipt["status"] == "cancelled":
-                stored = tx.answer("cancel", receipt_id)
-                assert stored is not None
-                return Result(stored.status, json.loads(stored.response), replayed=True)
-            closed = tx.last_shift_close(receipt["terminal"])
-            if (closed is not None and closed >= receipt["committed_at"]) or receipt["day"] != self.today(now).isoformat():
-                raise errors.ShiftClosed(receipt_id=receipt_id)
-            done = tx.refunded_so_far(receipt_id, len(tx.receipt_lines(receipt_id)))
-            amount = receipt["total"] - sum(r.amount for r in done)
-            accrued = receipt["accrued"] - sum(r.accrued for r in done)
-            redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
-            customer_id = receipt["customer_id"]
-            seq = tx.add_event("cancel", now, {
-                "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-                "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
-            }, now)
-            if customer_id is not None:
-                tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
-            tx.cancel_receipt(receipt_id, seq, now)
-            body = {
-                "receipt_id": receipt_id, "status": "cancelled", "amount": amount, "accrued": accrued,
-                "redeemed": redeemed, **self._balance(tx, customer_id, now),
-            }
-            result = self._remember(tx, "cancel", receipt_id, digest, Result(200, body), now)
-            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, result, now)
-        return self._emit("cancelled", terminal, done)
+        return self._keyed_write(
+            "cancelled", terminal, idempotency_key, digest,
+            lambda tx, now: self._cancel(tx, now, terminal, receipt_id, at, digest),
+        )
+
+    def _cancel(self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, at: dt.datetime | None, digest: str) -> Result:
+        receipt = tx.receipt(receipt_id)
+        if receipt is None:
+            raise errors.ReceiptNotFound(receipt_id=receipt_id)
+        if receipt["status"] == "cancelled":
+            stored = tx.answer("cancel", receipt_id)
+            assert stored is not None
+            return Result(stored.status, json.loads(stored.response), replayed=True)
+        closed = tx.last_shift_close(receipt["terminal"])
+        if (closed is not None and closed >= receipt["committed_at"]) or receipt["day"] != self.today(now).isoformat():
+            raise errors.ShiftClosed(receipt_id=receipt_id)
+        done = tx.refunded_so_far(receipt_id, len(tx.receipt_lines(receipt_id)))
+        amount = receipt["total"] - sum(r.amount for r in done)
+        accrued = receipt["accrued"] - sum(r.accrued for r in done)
+        redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
+        customer_id = receipt["customer_id"]
+        seq = tx.add_event("cancel", now, {
+            "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
+            "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
+        }, now)
+        if customer_id is not None:
+            tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
+        tx.cancel_receipt(receipt_id, seq, now)
+        body = {
+            "receipt_id": receipt_id, "status": "cancelled", "amount": amount, "accrued": accrued,
+            "redeemed": redeemed, **self._balance(tx, customer_id, now),
+        }
+        return self._remember(tx, "cancel", receipt_id, digest, Result(200, body), now)
 
     def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """A new customer from the till, usable at once; the SMS code goes up with the event."""
         reg = requests.parse_registration(doc)
         phone = normalize_phone_ru(reg.phone)
         card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
-        digest = request_hash("register", doc)
-        now = self.clock()
-        with self.store.write() as tx:
-            replay = self._replay(tx, f"key:{terminal}", idempotency_key, digest)
-            if replay is not None:
-                return replay
-            if tx.customer_by_phone(phone) is not None:
-                raise errors.PhoneTaken(phone=phone)
-            if card is not None and tx.card(card) is not None:
-                raise errors.CardTaken(card=card)
-            level = None
-            if tx.rules() is not None:
-                entry = self.calculator(tx)[0].level_for_spend(0)
-                level = entry.name if entry is not None else None
-            customer_id = uuid.uuid4().hex
-            tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
-                            consents=reg.consents, now=now)
-            if card is not None:
-                tx.add_card(card, customer_id)
-            code = f"{secrets.randbelow(10**6):06d}"
-            expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
-            tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
-            tx.add_event("registration", now, {
-                "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
-                "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
-            }, now)
-            found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
-            body = {
-                "customer_id": customer_id,
-                "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
-                "customer": identify.customer_view(tx, found, now, self.today(now)),
-            }
-            done = self._remember(tx, f"key:{terminal}", idempotency_key, digest, Result(201, body), now)
-        return self._emit("registered", terminal, done)
+        return self._keyed_write(
+            "registered", terminal, idempotency_key, request_hash("register", doc),
+            lambda tx, now: self._register(tx, now, terminal, reg, phone, card),
+        )
+
+    def _register(
+        self, tx: Tx, now: dt.datetime, terminal: str, reg: requests.Registration, phone: str, card: str | None
+    ) -> Result:
+        if tx.customer_by_phone(phone) is not None:
+            raise errors.PhoneTaken(phone=phone)
+        if card is not None and tx.card(card) is not None:
+            raise errors.CardTaken(card=card)
+        level = None
+        if tx.rules() is not None:
+            entry = self.calculator(tx)[0].level_for_spend(0)
+            level = entry.name if entry is not None else None
+        customer_id = uuid.uuid4().hex
+        tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
+                        consents=reg.consents, now=now)
+        if card is not None:
+            tx.add_card(card, customer_id)
+        code = f"{secrets.randbelow(10**6):06d}"
+        expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
+        tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
+        tx.add_event("registration", now, {
+            "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
+            "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
+        }, now)
+        found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
+        return Result(201, {
+            "customer_id": customer_id,
+            "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
+            "customer": identify.customer_view(tx, found, now, self.today(now)),
+        })
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Check the phone confirmation code; wrong codes are counted (and stay counted)."""
         code = requests.parse_confirmation(doc)
-        digest = request_hash("confirm", customer_id, doc)
-        now = self.clock()
-        refusal: errors.AgentError | None = None
-        with self.store.write() as tx:
-            replay = self._replay(tx, f"key:{terminal}", idempotency_key, digest)
-            if replay is not None:
-                return replay
-            customer = tx.customer(customer_id)
-            if customer is None:
-                raise errors.UnknownCustomer(customer_id=customer_id)
-            if customer["phone_verified"]:
-                return Result(200, {"customer_id": customer_id, "phone_verified": True})
-            pending = tx.confirmation(customer_id)
-            if pending is None or pending["confirmed_at"] is not None:
-                raise errors.NothingToConfirm()
-            left = self.config.confirmation_attempts - pending["attempts"]
-            if left <= 0:
-                raise errors.ConfirmationLocked()
-            if now > parse_time(pending["expires_at"]):  # type: ignore[operator]
-                raise errors.ConfirmationExpired()
-            if not secrets.compare_digest(pending["code_hash"], _hash_code(customer_id, code)):
-                # counted in this transaction, which commits: the refusal is raised after it
-                tx.count_confirmation_attempt(customer_id)
-                refusal = errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
-            else:
-                tx.mark_confirmed(customer_id, now)
-                tx.add_event("phone_confirmed", now, {"customer_id": customer_id, "phone": customer["phone"], "at": iso(now)}, now)
-                result = Result(200, {"customer_id": customer_id, "phone_verified": True})
-                return self._remember(tx, f"key:{terminal}", idempotency_key, digest, result, now)
-        raise refusal
+        return self._keyed_write(
+            "confirmed", terminal, idempotency_key, request_hash("confirm", customer_id, doc),
+            lambda tx, now: self._confirm(tx, now, customer_id, code),
+        )
+
+    def _confirm(self, tx: Tx, now: dt.datetime, customer_id: str, code: str) -> Result | errors.AgentError:
+        customer = tx.customer(customer_id)
+        if customer is None:
+            raise errors.UnknownCustomer(customer_id=customer_id)
+        verified = Result(200, {"customer_id": customer_id, "phone_verified": True})
+        if customer["phone_verified"]:
+            return verified
+        pending = tx.confirmation(customer_id)
+        if pending is None or pending["confirmed_at"] is not None:
+            raise errors.NothingToConfirm()
+        left = self.config.confirmation_attempts - pending["attempts"]
+        if left <= 0:
+            raise errors.ConfirmationLocked()
+        if now > parse_time(pending["expires_at"]):  # type: ignore[operator]
+            raise errors.ConfirmationExpired()
+        if not secrets.compare_digest(pending["code_hash"], _hash_code(customer_id, code)):
+            tx.count_confirmation_attempt(customer_id)  # returned, not raised: the count is committed
+            return errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
+        tx.mark_confirmed(customer_id, now)
+        tx.add_event("phone_confirmed", now, {"customer_id": customer_id, "phone": customer["phone"], "at": iso(now)}, now)
+        return verified
 
     def close_shift(self, terminal: str) -> Result:
         """Close the terminal's shift: its receipts can no longer be cancelled, only refunded."""
