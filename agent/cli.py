@@ -126,16 +126,27 @@ def _quote_jsonl_line(calc: Any, number: int, text: str) -> dict[str, Any]:
 
 
 @cli.command()
-def doctor() -> None:
-    """Check the agent's health: calculator engine (more checks as the agent grows).
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Config file (default: $LOYALTY_AGENT_CONFIG or /etc/loyalty-agent/agent.toml).")
+def doctor(config_file: Path | None) -> None:
+    """Check the agent's health: calculator engine, config, database integrity, free disk, clock.
+
+    Exits 1 if a check fails.
 
     Example:
 
     \b
         loyalty-agent doctor
     """
-    click.echo(f"calculator engine: {accrual.ENGINE} ({accrual.ENGINE_REASON})")
+    from agent.commands import print_doctor
 
+    print_doctor(config_file)
+
+
+from agent.commands import COMMANDS  # noqa: E402  (the technician's commands live in agent/commands.py)
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 from agent.cli_devices import devices  # noqa: E402  (devices subgroup, agent/cli_devices.py)
 

@@ -151,10 +151,11 @@ def parse_time(c: Collector, value: Any, path: str) -> dt.datetime | None:
 
 
 def _line(c: Collector, raw: Any, path: str) -> Line | None:
+    # counted before c.object, which records a missing "amount" but still returns the object
+    before = len(c.problems)
     obj = c.object(raw, path, required=("amount",), optional=_LINE_FIELDS)
     if obj is None:
         return None
-    before = len(c.problems)
     amount = c.integer(obj["amount"], key_path(path, "amount"), 0, MAX_AMOUNT) if "amount" in obj else None
     discount = c.integer(obj.get("discount", 0), key_path(path, "discount"), 0, MAX_AMOUNT)
     price = None

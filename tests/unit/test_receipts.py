@@ -78,3 +78,14 @@ def test_bad_customer_lists_problems():
     found = [str(p) for p in info.value.problems]
     assert "customer.store_percent: must be 0..100 percent, got '101'" in found
     assert "customer.campaigns: must have at most 5 items, got 6" in found
+
+
+def test_line_without_amount_is_a_problem_not_a_crash():
+    import pytest
+
+    from shared.errors import ReceiptError
+    from shared.receipts import parse_receipt
+
+    with pytest.raises(ReceiptError) as info:
+        parse_receipt({"at": "2026-11-24T12:00:00+03:00", "lines": [{}]})
+    assert [p.path for p in info.value.problems] == ["lines[0].amount"]

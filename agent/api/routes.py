@@ -1,0 +1,135 @@
+"""One declaration per endpoint: the Flask route and its OpenAPI operation come from it.
+
+``@operation(bp, "/receipts", "POST", ...)`` registers the view on the
+blueprint and records an :class:`Operation` in :data:`OPERATIONS`, from which
+``openapi.py`` builds ``/openapi.json``; so the document cannot list a route
+that is not served, nor miss one (tests/agent/test_openapi.py checks both).
+It also applies terminal authentication (Bearer key) where ``auth`` is set.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+
+from shared.errors import Problem
+
+from ..auth import hash_key
+from ..errors import Unauthorized
+from ..requests import RequestError
+from ..service import Result, Service
+from .problems import MalformedJson
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An endpoint as OpenAPI describes it."""
+
+    method: str
+    rule: str  # the Flask rule, e.g. /v1/receipts/<receipt_id>/refund
+    endpoint: str
+    summary: str
+    description: str = ""
+    request: str | None = None  # component schema name of the JSON body
+    request_required: bool = True
+    responses: dict[int, str] = field(default_factory=dict)  # status -> component schema name
+    codes: tuple[str, ...] = ()  # problem codes this operation may answer with
+    auth: bool = True
+    idempotency_key: bool = False
+    tag: str = "POS"
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    bp: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    responses: dict[int, str],
+    codes: tuple[str, ...] = (),
+    request: str | None = None,
+    request_required: bool = True,
+    auth: bool = True,
+    idempotency_key: bool = False,
+    description: str = "",
+    tag: str = "POS",
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Register a view on ``bp`` and document it (see the module docstring)."""
+
+    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapped(**kwargs: Any) -> Response:
+            if auth:
+                g.terminal = authenticate()
+            return view(**kwargs)
+
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
+        OPERATIONS.append(
+            Operation(
+                method=method, rule=(bp.url_prefix or "") + rule, endpoint=f"{bp.name}.{view.__name__}",
+                summary=summary, description=description or (view.__doc__ or "").strip(), request=request,
+                request_required=request_required, responses=responses, codes=codes, auth=auth,
+                idempotency_key=idempotency_key, tag=tag,
+            )
+        )
+        return wrapped
+
+    return decorate
+
+
+def service() -> Service:
+    """The agent's service layer (one per app)."""
+    return current_app.extensions["loyalty_agent"].service  # type: ignore[no-any-return]
+
+
+def authenticate() -> str:
+    """The terminal id of the request's ``Authorization: Bearer KEY``; 401 otherwise."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized()
+    with service().store.read() as tx:
+        row = tx.terminal_by_key(hash_key(key.strip()))
+    if row is None:
+        raise Unauthorized()
+    return str(row["id"])
+
+
+def json_body() -> Any:
+    """The request's JSON document (whatever the Content-Type); None for an empty body."""
+    data = request.get_data(cache=True)
+    if not data.strip():
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJson(error=str(exc)[:200]) from None
+    except RecursionError:
+        raise MalformedJson(error="nested too deeply") from None
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 200:
+        raise RequestError([Problem("Idempotency-Key", "must be 1..200 characters")])
+    return key
+
+
+def respond(result: Result) -> Response:
+    """A service Result as a JSON response (``Idempotent-Replayed: true`` on a replay)."""
+    response = current_app.json.response(result.body)
+    response.status_code = result.status
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,197 @@
+"""JSON Schemas (OpenAPI 3.1 components) of the POS API's bodies.
+
+The shared parsers are what validates requests (they give the cashier-ready
+messages); these schemas document the same shapes for integrators, and the
+tests validate every response the API gives against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *, closed: bool = True, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+INT = {"type": "integer"}
+MONEY = {"type": "integer", "minimum": 0, "description": "minor units (kopecks)"}
+POINTS = {"type": "integer", "description": "points in minor units"}
+TEXT = {"type": "string"}
+TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-21T17:30:00+03:00"]}
+DECIMAL = {"type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"]}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+LINE_RESULT = obj({"accrued": POINTS, "redeemed": POINTS}, ("accrued", "redeemed"))
+
+_QUOTE_FIELDS = {
+    "customer_id": nullable(TEXT),
+    "total": MONEY,
+    "accrued": POINTS,
+    "redeemed": POINTS,
+    "max_redeemable": POINTS,
+    "lines": {"type": "array", "items": ref("LineResult")},
+    "balance": nullable(POINTS),
+    "available": nullable(POINTS),
+    "offline": {"type": "boolean", "description": "the agent had no fresh link to the central server"},
+    "rules_version": INT,
+}
+_BALANCE = {"balance": nullable(POINTS), "available": nullable(POINTS)}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "CustomerRef": obj(
+        {
+            "card": {**TEXT, "description": "card number; spaces and dashes are ignored"},
+            "phone": {**TEXT, "description": "Russian phone in any usual form: 8 912 345-67-89, +7 (912) 345-67-89"},
+            "barcode": {**TEXT, "description": "the card's barcode (EAN-13 checked)"},
+            "track": {**TEXT, "description": "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?"},
+            "qr": {**TEXT, "description": "QR token from the customer's app (LE1.<id>.<mac>)"},
+            "id": {**TEXT, "description": "customer id"},
+        },
+        minProperties=1,
+        maxProperties=1,
+        description="Exactly one way of naming the customer.",
+    ),
+    "ReceiptLine": obj(
+        {
+            "sku": TEXT, "name": TEXT, "category": TEXT, "barcode": TEXT, "quantity": DECIMAL,
+            "price": MONEY, "discount": MONEY, "amount": {**MONEY, "description": "what the customer pays for the line"},
+            "extra": {"type": "object"},
+        },
+        ("amount",),
+    ),
+    "QuoteRequest": obj(
+        {
+            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": ref("CustomerRef"),
+            "lines": {"type": "array", "minItems": 1, "maxItems": 10000, "items": ref("ReceiptLine")},
+            "redeem": {**POINTS, "minimum": 0}, "total": MONEY, "terminal": TEXT, "cashier": TEXT,
+            "extra": {"type": "object"},
+        },
+        ("at", "lines"),
+    ),
+    "Receipt": {"allOf": [ref("QuoteRequest")], "required": ["receipt_id", "at", "lines"]},
+    "LineResult": LINE_RESULT,
+    "QuoteResult": obj(_QUOTE_FIELDS, tuple(_QUOTE_FIELDS)),
+    "CommitResult": obj(
+        {**_QUOTE_FIELDS, "receipt_id": TEXT, "committed_at": TIME},
+        (*_QUOTE_FIELDS, "receipt_id", "committed_at"),
+    ),
+    "RefundRequest": obj(
+        {
+            "refund_id": {**TEXT, "maxLength": 100, "description": "the till's return id; a retry with it returns the first answer"},
+            "at": TIME,
+            "reason": TEXT,
+            "lines": {
+                "type": "array", "minItems": 1,
+                "items": obj({"index": {**INT, "minimum": 0}, "quantity": {**DECIMAL, "description": "default: all that is left"}}, ("index",)),
+            },
+        },
+        ("lines",),
+    ),
+    "RefundResult": obj(
+        {
+            "refund_id": TEXT, "receipt_id": TEXT, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
+            "lines": {
+                "type": "array",
+                "items": obj(
+                    {"index": INT, "quantity": TEXT, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS},
+                    ("index", "quantity", "amount", "accrued", "redeemed"),
+                ),
+            },
+            **_BALANCE,
+        },
+        ("refund_id", "receipt_id", "amount", "accrued", "redeemed", "lines", "balance", "available"),
+    ),
+    "CancelRequest": obj({"at": TIME, "reason": TEXT}),
+    "CancelResult": obj(
+        {"receipt_id": TEXT, "status": {"const": "cancelled"}, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS, **_BALANCE},
+        ("receipt_id", "status", "amount", "accrued", "redeemed", "balance", "available"),
+    ),
+    "Message": obj(
+        {"id": TEXT, "kind": {"enum": ["custom", "birthday"]}, "text": TEXT}, ("id", "kind", "text")
+    ),
+    "Customer": obj(
+        {
+            "customer_id": TEXT, "name": nullable(TEXT), "phone": nullable({**TEXT, "description": "masked"}),
+            "phone_verified": {"type": "boolean"}, "level": nullable(TEXT),
+            "balance": POINTS, "available": POINTS, "held": {**POINTS, "description": "not spendable yet"},
+            "card": nullable(TEXT), "card_status": nullable({"enum": ["active", "blocked", "reassigned"]}),
+            "card_blocked": {"type": "boolean"}, "blocked": {"type": "boolean"},
+            "consents": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "messages": {"type": "array", "items": ref("Message")},
+        },
+        ("customer_id", "name", "phone", "phone_verified", "level", "balance", "available", "held", "card",
+         "card_status", "card_blocked", "blocked", "consents", "messages"),
+    ),
+    "Registration": obj(
+        {
+            "phone": TEXT, "card": TEXT, "name": TEXT,
+            "birthday": {**TEXT, "examples": ["1990-05-17", "--05-17"]},
+            "consents": obj({k: {"type": "boolean"} for k in ("personal_data", "sms", "email", "push")}),
+        },
+        ("phone",),
+    ),
+    "RegistrationResult": obj(
+        {
+            "customer_id": TEXT,
+            "confirmation": obj({"required": {"type": "boolean"}, "expires_at": TIME, "attempts": INT}, ("required", "expires_at", "attempts")),
+            "customer": ref("Customer"),
+        },
+        ("customer_id", "confirmation", "customer"),
+    ),
+    "Confirmation": obj({"code": {**TEXT, "pattern": r"^\d{6}$"}}, ("code",)),
+    "ConfirmationResult": obj({"customer_id": TEXT, "phone_verified": {"type": "boolean"}}, ("customer_id", "phone_verified")),
+    "ShiftClosed": obj(
+        {"terminal": TEXT, "closed_at": TIME, "opened_at": nullable(TIME), "receipts": INT},
+        ("terminal", "closed_at", "opened_at", "receipts"),
+    ),
+    "Terminal": obj({"terminal": TEXT, "name": nullable(TEXT)}, ("terminal", "name")),
+    "Health": obj(
+        {
+            "status": {"const": "ok"}, "version": TEXT, "store_id": TEXT, "agent_id": TEXT,
+            "rules_version": nullable(INT), "link": {"enum": ["standalone", "online", "offline"]},
+            "last_sync_at": nullable(TIME), "outbox_depth": INT,
+            "oldest_outbox_age_seconds": nullable({"type": "number"}), "engine": {"enum": ["native", "python"]},
+            "time": TIME,
+        },
+        ("status", "version", "store_id", "agent_id", "rules_version", "link", "last_sync_at", "outbox_depth",
+         "oldest_outbox_age_seconds", "engine", "time"),
+    ),
+    "Problem": obj(
+        {
+            "type": TEXT, "title": TEXT, "status": INT, "detail": TEXT,
+            "code": {**TEXT, "description": "stable machine code"},
+            "errors": {"type": "array", "items": obj({"path": TEXT, "message": TEXT}, ("path", "message"))},
+        },
+        ("type", "title", "status", "detail", "code"),
+        closed=False,
+        description="RFC 9457 problem document; some codes add fields (max_redeemable, attempts_left, ...).",
+    ),
+}
+
+
+_CUSTOMER = SCHEMAS["Customer"]
+SCHEMAS["Identification"] = obj(
+    {
+        **_CUSTOMER["properties"],
+        "link": {"enum": ["standalone", "online", "offline"]},
+        "redeemable_now": {**POINTS, "description": "available points, bounded while offline"},
+    },
+    (*_CUSTOMER["required"], "link", "redeemable_now"),
+)

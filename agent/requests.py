@@ -1,0 +1,158 @@
+"""Parsers of the POS API's request bodies other than receipts (those are shared.receipts).
+
+Each collects every problem with its JSON path and raises
+:class:`RequestError` (``validation_error``), like the shared parsers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared._validate import Collector, index_path, key_path
+from shared.errors import ValidationError
+from shared.numbers import MAX_QUANTITY, QUANTITY_DECIMALS
+from shared.receipts import parse_time
+
+#: the ways a till can name a customer (POST /v1/identify, a receipt's "customer")
+IDENTIFIER_KINDS = ("card", "phone", "barcode", "track", "qr", "id")
+CONSENTS = ("personal_data", "sms", "email", "push")
+_BIRTHDAY = re.compile(r"\A(?:\d{4}|-)-(\d{2})-(\d{2})\Z")
+
+
+class RequestError(ValidationError):
+    """A request body is malformed."""
+
+    what = "request"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    lines: dict[int, int | None]  # line index -> quantity x1000 (None: all that is left)
+    refund_id: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    phone: str
+    card: str | None = None
+    name: str | None = None
+    birthday: str | None = None
+    consents: dict[str, bool] = field(default_factory=dict)
+
+
+def _object(doc: Any, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> tuple[Collector, Mapping[str, Any]]:
+    c = Collector()
+    obj = c.object({} if doc is None else doc, "", required=required, optional=optional)
+    if obj is None:
+        raise RequestError(c.problems)
+    return c, obj
+
+
+def parse_identifier(doc: Any, path: str = "") -> tuple[str, str]:
+    """(kind, raw value) from ``{"card": "..."}`` and the like: exactly one identifier."""
+    c = Collector()
+    obj = c.object(doc, path, optional=IDENTIFIER_KINDS)
+    if obj is not None:
+        given = [k for k in IDENTIFIER_KINDS if obj.get(k) is not None]
+        if len(given) != 1:
+            c.add(path, "give exactly one of " + ", ".join(IDENTIFIER_KINDS) + (f" (got {', '.join(given)})" if given else ""))
+        else:
+            kind = given[0]
+            value = c.string(obj[kind], key_path(path, kind), max_length=300)
+            if value is not None and not c.problems:
+                return kind, value
+    raise RequestError(c.problems)
+
+
+def parse_refund(doc: Any) -> RefundRequest:
+    c, obj = _object(doc, required=("lines",), optional=("refund_id", "at", "reason"))
+    refund_id = c.string(obj["refund_id"], "refund_id", max_length=100) if obj.get("refund_id") is not None else None
+    at = parse_time(c, obj["at"], "at") if obj.get("at") is not None else None
+    lines: dict[int, int | None] = {}
+    for i, raw in enumerate(c.list(obj.get("lines"), "lines", min_items=1) or []):
+        path = index_path("lines", i)
+        item = c.object(raw, path, required=("index",), optional=("quantity",))
+        if item is None or "index" not in item:
+            continue
+        index = c.integer(item["index"], key_path(path, "index"), 0, 10**6)
+        quantity = None
+        if item.get("quantity") is not None:
+            quantity = c.decimal(item["quantity"], key_path(path, "quantity"), QUANTITY_DECIMALS, 1, MAX_QUANTITY)
+        if index is None:
+            continue
+        if index in lines:
+            c.add(key_path(path, "index"), f"line {index} is named twice")
+            continue
+        lines[index] = quantity
+    if obj.get("reason") is not None:
+        c.string(obj["reason"], "reason", max_length=500)
+    if c.problems:
+        raise RequestError(c.problems)
+    return RefundRequest(lines=lines, refund_id=refund_id, at=at)
+
+
+def parse_cancel(doc: Any) -> dt.datetime | None:
+    """A cancel body: optional ``at`` (when it was cancelled at the till) and ``reason``."""
+    c, obj = _object(doc, optional=("at", "reason"))
+    at = parse_time(c, obj["at"], "at") if obj.get("at") is not None else None
+    if obj.get("reason") is not None:
+        c.string(obj["reason"], "reason", max_length=500)
+    if c.problems:
+        raise RequestError(c.problems)
+    return at
+
+
+def parse_registration(doc: Any) -> Registration:
+    c, obj = _object(doc, required=("phone",), optional=("card", "name", "birthday", "consents"))
+    phone = c.string(obj["phone"], "phone", max_length=40) if "phone" in obj else None
+    card = c.string(obj["card"], "card", max_length=64) if obj.get("card") is not None else None
+    name = c.string(obj["name"], "name", max_length=200) if obj.get("name") is not None else None
+    birthday = None
+    if obj.get("birthday") is not None:
+        birthday = _birthday(c, obj["birthday"])
+    consents: dict[str, bool] = {}
+    raw = obj.get("consents", {})
+    given = c.object(raw, "consents", optional=CONSENTS)
+    for key in CONSENTS:
+        if given is not None and key in given:
+            value = c.boolean(given[key], key_path("consents", key))
+            if value is not None:
+                consents[key] = value
+    if given is not None and not consents.get("personal_data"):
+        c.add("consents.personal_data", "the customer must agree to the processing of personal data (152-FZ) to join")
+    if c.problems:
+        raise RequestError(c.problems)
+    assert phone is not None
+    return Registration(phone=phone, card=card, name=name, birthday=birthday, consents=consents)
+
+
+def _birthday(c: Collector, value: Any) -> str | None:
+    text = c.string(value, "birthday", max_length=10)
+    if text is None:
+        return None
+    match = _BIRTHDAY.match(text)
+    if match:
+        try:
+            year = 2000 if text.startswith("--") else int(text[:4])  # 2000: a leap year, so --02-29 is valid
+            dt.date(year, int(match.group(1)), int(match.group(2)))
+            return text
+        except ValueError:
+            pass
+    c.add("birthday", f'must be a date "YYYY-MM-DD" or "--MM-DD" (year unknown), got {text!r}')
+    return None
+
+
+def parse_confirmation(doc: Any) -> str:
+    c, obj = _object(doc, required=("code",))
+    code = c.string(obj["code"], "code", max_length=20) if "code" in obj else None
+    if code is not None and not re.fullmatch(r"\d{6}", code.strip()):
+        c.add("code", "must be the 6 digits of the SMS code")
+    if c.problems:
+        raise RequestError(c.problems)
+    assert code is not None
+    return code.strip()

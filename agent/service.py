@@ -1,0 +1,499 @@
+"""The agent's operations: identify, quote, commit, refund, cancel, register, confirm.
+
+Pure orchestration, usable from any blueprint (the POS API, the cashier
+page): parse the request with the shared parsers, read or write the store in
+one transaction, compute with the calculator, and return a :class:`Result`.
+Refusals are raised as :class:`~shared.errors.LoyaltyError` subclasses and
+change nothing. Every write that succeeds has, in the same transaction, its
+outbox event, so it is durable and on its way to the central server when
+the caller gets the answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from shared import accrual
+from shared.balances import compute_balance
+from shared.errors import Problem, RedeemOverLimit
+from shared.identifiers import normalize_card, normalize_phone_ru
+from shared.numbers import format_scaled
+from shared.receipts import Receipt, parse_receipt
+from shared.results import CommittedLine
+from shared.rules import RuleSet, parse_rules
+
+from . import errors, identify, requests
+from .config import Config
+from .results import Limits, Result, request_hash
+from .store import Row, Store, Tx
+from .store.admin import StoredAnswer
+from .store.times import iso, parse_time, utcnow
+
+
+log = logging.getLogger("loyalty.agent.service")
+
+
+def _hash_code(customer_id: str, code: str) -> str:
+    return hashlib.sha256(f"{customer_id}:{code}".encode()).hexdigest()
+
+
+class Service:
+    """The operations of one agent over its store and configuration."""
+
+    def __init__(self, store: Store, config: Config, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._calc: tuple[int, RuleSet, Any] | None = None
+        self._calc_lock = threading.Lock()
+        #: terminal -> last identification (hook for the cashier display and devices)
+        self.last_identification: dict[str, dict[str, Any]] = {}
+        self._listeners: dict[str, list[Callable[[str, dict[str, Any]], None]]] = {}
+
+    def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
+        ``committed``, ``refunded``, ``cancelled``, ``registered``, ``confirmed``): e.g. print the slip.
+
+        Listeners run after the transaction, never on a replay; an exception in one is
+        logged and changes nothing of the answer.
+        """
+        self._listeners.setdefault(event, []).append(listener)
+
+    def _emit(self, event: str, terminal: str, result: Result) -> Result:
+        if not result.replayed:
+            for listener in self._listeners.get(event, ()):
+                try:
+                    listener(terminal, result.body)
+                except Exception:
+                    log.exception("listener %r of %s failed", listener, event)
+        return result
+
+    # -- shared pieces
+
+    def calculator(self, tx: Tx) -> tuple[RuleSet, Any]:
+        """The installed rule set and its calculator, built once per rule-set version."""
+        version = tx.c.execute("SELECT version FROM rules WHERE id = 1").fetchone()
+        if version is None:
+            raise errors.NoRules()
+        cached = self._calc
+        if cached is not None and cached[0] == version[0]:
+            return cached[1], cached[2]
+        with self._calc_lock:
+            held = tx.rules()
+            assert held is not None
+            rules = parse_rules(held[1])
+            self._calc = (held[0], rules, accrual.calculator(rules))
+            return self._calc[1], self._calc[2]
+
+    def link(self, tx: Tx, now: dt.datetime) -> str:
+        """``standalone`` (no central server configured), ``online`` or ``offline``."""
+        if not self.config.broker_url:
+            return "standalone"
+        last = parse_time(tx.state("last_sync_at"))
+        fresh = last is not None and (now - last).total_seconds() <= self.config.offline_after_seconds
+        return "online" if tx.state("link") == "online" and fresh else "offline"
+
+    def today(self, now: dt.datetime) -> dt.date:
+        """The store's local business day."""
+        return now.astimezone(self.config.zone).date()
+
+    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> identify.Found:
+        c = self.config
+        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
+
+    def _limits(self, tx: Tx, customer: Row, now: dt.datetime, link: str) -> Limits:
+        """Available points, bounded while offline (sync.md point 5, docs/agent.md)."""
+        lots, effects = tx.lots(customer["id"]), tx.effects(customer["id"], customer["applied_seq"])
+        balance = compute_balance(lots, effects, now)
+        available = max(0, balance.available)
+        allowed, offline = available, link == "offline"
+        if offline:
+            spent_today = tx.offline_redeemed(customer["id"], self.today(now).isoformat())
+            allowed = min(available, max(0, self.config.offline_daily_limit - spent_today))
+        return Limits(available, allowed, offline, balance, lots, effects)
+
+    def _check_time(self, receipt: Receipt, now: dt.datetime) -> None:
+        ahead = (receipt.at - now).total_seconds()
+        if ahead > self.config.receipt_clock_skew_seconds:
+            raise requests.RequestError(
+                [Problem("at", f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time")]
+            )
+
+    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: identify.Found | None, now: dt.datetime, link: str):
+        """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
+        if found is None:  # an anonymous receipt: nobody to accrue to
+            if receipt.redeem:
+                raise errors.NeedsCustomer()
+            quote = calc.quote(receipt)
+            return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
+        limits = self._limits(tx, found.customer, now, link)
+        terms = identify.customer_terms(found.customer)
+        try:
+            return calc.quote(receipt, terms, limits.allowed), limits
+        except RedeemOverLimit as exc:
+            cap = calc.quote(dataclasses.replace(receipt, redeem=0), terms, None).max_redeemable
+            if receipt.redeem > cap:
+                raise
+            if receipt.redeem > limits.available:
+                raise errors.InsufficientPoints(
+                    requested=receipt.redeem, available=limits.available, max_redeemable=exc.max_redeemable
+                ) from None
+            raise errors.OfflineLimit(requested=receipt.redeem, max_redeemable=exc.max_redeemable) from None
+
+    def _replay(self, tx: Tx, scope: str, key: str | None, digest: str) -> Result | None:
+        """The stored answer of an Idempotency-Key, or None; a different request under it is a conflict."""
+        if key is None:
+            return None
+        stored = tx.answer(scope, key)
+        if stored is None:
+            return None
+        if stored.request_hash != digest:
+            raise errors.IdempotencyConflict(key=key)
+        return Result(stored.status, json.loads(stored.response), replayed=True)
+
+    def _remember(self, tx: Tx, scope: str, key: str | None, digest: str, result: Result, now: dt.datetime) -> Result:
+        if key is not None:
+            tx.put_answer(scope, key, StoredAnswer(digest, result.status, json.dumps(result.body)), now)
+        return result
+
+    def _balance(self, tx: Tx, customer_id: str | None, now: dt.datetime) -> dict[str, Any]:
+        if customer_id is None:
+            return {"balance": None, "available": None}
+        customer = tx.customer(customer_id)
+        assert customer is not None
+        balance = tx.balance(customer, now)
+        return {"balance": balance.balance, "available": max(0, balance.available)}
+
+    # -- operations
+
+    def health(self) -> dict[str, Any]:
+        """Liveness and state for GET /v1/health."""
+        from . import __version__
+
+        now = self.clock()
+        with self.store.read() as tx:
+            rules = tx.c.execute("SELECT version FROM rules WHERE id = 1").fetchone()
+            return {
+                "status": "ok",
+                "version": __version__,
+                "store_id": self.config.store_id,
+                "agent_id": self.config.effective_agent_id,
+                "rules_version": rules[0] if rules else None,
+                "link": self.link(tx, now),
+                "last_sync_at": tx.state("last_sync_at"),
+                "outbox_depth": tx.outbox_depth(),
+                "oldest_outbox_age_seconds": tx.oldest_outbox_age(now),
+                "engine": accrual.ENGINE,
+                "time": iso(now),
+            }
+
+    def identify(self, terminal: str, doc: Any) -> Result:
+        """Who the customer is, their points and the cashier's messages."""
+        kind, raw = requests.parse_identifier(doc)
+        now = self.clock()
+        with self.store.read() as tx:
+            found = self._find(tx, kind, raw, now)
+            view = identify.customer_view(tx, found, now, self.today(now))
+            link = self.link(tx, now)
+            limits = self._limits(tx, found.customer, now, link)
+        view["link"] = link
+        view["redeemable_now"] = limits.allowed
+        self.last_identification[terminal] = {"at": iso(now), "via": kind, "customer_id": view["customer_id"]}
+        return self._emit("identified", terminal, Result(200, view))
+
+    def quote(self, terminal: str, doc: Any) -> Result:
+        """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""
+        receipt = parse_receipt(doc)
+        now = self.clock()
+        self._check_time(receipt, now)
+        who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
+        with self.store.read() as tx:
+            rules, calc = self.calculator(tx)
+            found = self._find(tx, *who, now) if who else None
+            if found is not None:
+                identify.check_usable(found)
+            link = self.link(tx, now)
+            quote, limits = self._quote(tx, calc, receipt, found, now, link)
+            customer_id = found.customer["id"] if found else None
+            body = {
+                "customer_id": customer_id,
+                "total": receipt.total,
+                **quote.to_json(),
+                **(limits.after(now) if limits else {"balance": None, "available": None}),
+                "offline": bool(limits and limits.offline),
+                "rules_version": rules.version,
+            }
+        return Result(200, body)
+
+    def commit(self, terminal: str, doc: Any) -> Result:
+        """Commit a purchase; the same receipt_id and body again returns the first answer."""
+        receipt = parse_receipt(doc, require_id=True)
+        digest = request_hash(doc)
+        now = self.clock()
+        self._check_time(receipt, now)
+        who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
+        assert receipt.receipt_id is not None
+        with self.store.write() as tx:
+            prior = tx.receipt(receipt.receipt_id)
+            if prior is not None:
+                if prior["request_hash"] != digest:
+                    raise errors.ReceiptConflict(receipt_id=receipt.receipt_id)
+                return Result(201, json.loads(prior["response"]), replayed=True)
+            rules, calc = self.calculator(tx)
+            found = self._find(tx, *who, now) if who else None
+            if found is not None:
+                identify.check_usable(found)
+            quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
+            customer_id = found.customer["id"] if found else None
+            card = found.card["number"] if found and found.card is not None else None
+            offline = bool(limits and limits.offline)
+            lines = [
+                {
+                    "sku": line.sku, "name": line.name, "category": line.category,
+                    "quantity": format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
+                    "amount": line.amount, "accrued": lq.accrued, "redeemed": lq.redeemed,
+                }
+                for line, lq in zip(receipt.lines, quote.lines, strict=True)
+            ]
+            seq = tx.add_event("purchase", now, {
+                "receipt_id": receipt.receipt_id, "terminal": terminal, "customer_id": customer_id, "card": card,
+                "at": receipt.at.isoformat(), "rules_version": rules.version, "total": receipt.total,
+                "accrued": quote.accrued, "redeemed": quote.redeemed, "offline": offline, "lines": lines,
+            }, now)
+            if customer_id is not None:
+                tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
+            body = {
+                "receipt_id": receipt.receipt_id,
+                "customer_id": customer_id,
+                "total": receipt.total,
+                **quote.to_json(),
+                **(limits.after(now, -quote.redeemed, quote.accrued) if limits else {"balance": None, "available": None}),
+                "offline": offline,
+                "rules_version": rules.version,
+                "committed_at": iso(now),
+            }
+            tx.insert_receipt(
+                {
+                    "receipt_id": receipt.receipt_id, "seq": seq, "terminal": terminal, "customer_id": customer_id,
+                    "card": card, "at": receipt.at.isoformat(), "committed_at": iso(now),
+                    "day": self.today(now).isoformat(), "total": receipt.total, "accrued": quote.accrued,
+                    "redeemed": quote.redeemed, "offline": int(offline), "rules_version": rules.version,
+                    "request_hash": digest, "response": json.dumps(body),
+                },
+                [
+                    {**line, "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
+                    for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
+                ],
+            )
+        return self._emit("committed", terminal, Result(201, body))
+
+    def _keyed_write(
+        self, event: str, terminal: str, key: str | None, digest: str,
+        operation: Callable[[Tx, dt.datetime], Result | errors.AgentError],
+    ) -> Result:
+        """Run ``operation`` in one write transaction behind the request's Idempotency-Key.
+
+        The same key and request replay the stored answer; the answer is stored
+        with the effect. A refusal the operation *returns* (rather than raises)
+        is raised after the commit, keeping its writes: wrong confirmation codes
+        stay counted.
+        """
+        now = self.clock()
+        with self.store.write() as tx:
+            replay = self._replay(tx, f"key:{terminal}", key, digest)
+            if replay is not None:
+                return replay
+            outcome = operation(tx, now)
+            if isinstance(outcome, Result):
+                self._remember(tx, f"key:{terminal}", key, digest, outcome, now)
+        if isinstance(outcome, errors.AgentError):
+            raise outcome
+        return self._emit(event, terminal, outcome)
+
+    def refund(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
+        """Return some or all lines of a receipt: earned points taken back, redeemed points given back."""
+        request = requests.parse_refund(doc)
+        digest = request_hash("refund", receipt_id, doc)
+        return self._keyed_write(
+            "refunded", terminal, idempotency_key, digest,
+            lambda tx, now: self._refund(tx, now, terminal, receipt_id, request, digest),
+        )
+
+    def _refund(
+        self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, request: requests.RefundRequest, digest: str
+    ) -> Result:
+        if request.refund_id is not None:
+            prior = tx.refund(request.refund_id)
+            if prior is not None:
+                if prior["request_hash"] != digest:
+                    raise errors.RefundConflict(refund_id=request.refund_id)
+                return Result(201, json.loads(prior["response"]), replayed=True)
+        receipt = tx.receipt(receipt_id)
+        if receipt is None:
+            raise errors.ReceiptNotFound(receipt_id=receipt_id)
+        if receipt["status"] == "cancelled":
+            raise errors.ReceiptCancelled(receipt_id=receipt_id)
+        rows = tx.receipt_lines(receipt_id)
+        committed = [CommittedLine(r["quantity"], r["amount"], r["accrued"], r["redeemed"]) for r in rows]
+        already = tx.refunded_so_far(receipt_id, len(rows))
+        wanted = {}
+        for index, quantity in request.lines.items():
+            if quantity is None:  # the whole line, what is left of it
+                left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
+                quantity = max(left, 1)
+            wanted[index] = quantity
+        result = self.calculator(tx)[1].refund(committed, already, wanted)
+        refund_id = request.refund_id or uuid.uuid4().hex
+        at = request.at or now
+        customer_id = receipt["customer_id"]
+        moved = [(i, r) for i, r in enumerate(result.lines) if r.quantity]
+        lines = [
+            {"index": i, "quantity": format_scaled(r.quantity, 3), "amount": r.amount, "accrued": r.accrued, "redeemed": r.redeemed}
+            for i, r in moved
+        ]
+        seq = tx.add_event("refund", now, {
+            "refund_id": refund_id, "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
+            "at": at.isoformat(), "amount": result.amount, "accrued": result.accrued, "redeemed": result.redeemed,
+            "lines": lines,
+        }, now)
+        if customer_id is not None:
+            tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
+        body = {
+            "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
+            "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
+        }
+        tx.insert_refund(
+            {
+                "refund_id": refund_id, "receipt_id": receipt_id, "seq": seq, "terminal": terminal,
+                "at": at.isoformat(), "created_at": iso(now), "amount": result.amount, "accrued": result.accrued,
+                "redeemed": result.redeemed, "request_hash": digest, "response": json.dumps(body),
+            },
+            [{"refund_id": refund_id, "idx": i, **r._asdict()} for i, r in moved],
+        )
+        return Result(201, body)
+
+    def cancel(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
+        """Void a receipt of the open shift: whatever its refunds left is reversed."""
+        at = requests.parse_cancel(doc)
+        digest = request_hash("cancel", receipt_id, doc)
+        return self._keyed_write(
+            "cancelled", terminal, idempotency_key, digest,
+            lambda tx, now: self._cancel(tx, now, terminal, receipt_id, at, digest),
+        )
+
+    def _cancel(self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, at: dt.datetime | None, digest: str) -> Result:
+        receipt = tx.receipt(receipt_id)
+        if receipt is None:
+            raise errors.ReceiptNotFound(receipt_id=receipt_id)
+        if receipt["status"] == "cancelled":
+            stored = tx.answer("cancel", receipt_id)
+            assert stored is not None
+            return Result(stored.status, json.loads(stored.response), replayed=True)
+        closed = tx.last_shift_close(receipt["terminal"])
+        if (closed is not None and closed >= receipt["committed_at"]) or receipt["day"] != self.today(now).isoformat():
+            raise errors.ShiftClosed(receipt_id=receipt_id)
+        done = tx.refunded_so_far(receipt_id, len(tx.receipt_lines(receipt_id)))
+        amount = receipt["total"] - sum(r.amount for r in done)
+        accrued = receipt["accrued"] - sum(r.accrued for r in done)
+        redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
+        customer_id = receipt["customer_id"]
+        seq = tx.add_event("cancel", now, {
+            "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
+            "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
+        }, now)
+        if customer_id is not None:
+            tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
+        tx.cancel_receipt(receipt_id, seq, now)
+        body = {
+            "receipt_id": receipt_id, "status": "cancelled", "amount": amount, "accrued": accrued,
+            "redeemed": redeemed, **self._balance(tx, customer_id, now),
+        }
+        return self._remember(tx, "cancel", receipt_id, digest, Result(200, body), now)
+
+    def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
+        """A new customer from the till, usable at once; the SMS code goes up with the event."""
+        reg = requests.parse_registration(doc)
+        phone = normalize_phone_ru(reg.phone)
+        card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
+        return self._keyed_write(
+            "registered", terminal, idempotency_key, request_hash("register", doc),
+            lambda tx, now: self._register(tx, now, terminal, reg, phone, card),
+        )
+
+    def _register(
+        self, tx: Tx, now: dt.datetime, terminal: str, reg: requests.Registration, phone: str, card: str | None
+    ) -> Result:
+        if tx.customer_by_phone(phone) is not None:
+            raise errors.PhoneTaken(phone=phone)
+        if card is not None and tx.card(card) is not None:
+            raise errors.CardTaken(card=card)
+        level = None
+        if tx.rules() is not None:
+            entry = self.calculator(tx)[0].level_for_spend(0)
+            level = entry.name if entry is not None else None
+        customer_id = uuid.uuid4().hex
+        tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
+                        consents=reg.consents, now=now)
+        if card is not None:
+            tx.add_card(card, customer_id)
+        code = f"{secrets.randbelow(10**6):06d}"
+        expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
+        tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
+        tx.add_event("registration", now, {
+            "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
+            "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
+        }, now)
+        found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
+        return Result(201, {
+            "customer_id": customer_id,
+            "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
+            "customer": identify.customer_view(tx, found, now, self.today(now)),
+        })
+
+    def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
+        """Check the phone confirmation code; wrong codes are counted (and stay counted)."""
+        code = requests.parse_confirmation(doc)
+        return self._keyed_write(
+            "confirmed", terminal, idempotency_key, request_hash("confirm", customer_id, doc),
+            lambda tx, now: self._confirm(tx, now, customer_id, code),
+        )
+
+    def _confirm(self, tx: Tx, now: dt.datetime, customer_id: str, code: str) -> Result | errors.AgentError:
+        customer = tx.customer(customer_id)
+        if customer is None:
+            raise errors.UnknownCustomer(customer_id=customer_id)
+        verified = Result(200, {"customer_id": customer_id, "phone_verified": True})
+        if customer["phone_verified"]:
+            return verified
+        pending = tx.confirmation(customer_id)
+        if pending is None or pending["confirmed_at"] is not None:
+            raise errors.NothingToConfirm()
+        left = self.config.confirmation_attempts - pending["attempts"]
+        if left <= 0:
+            raise errors.ConfirmationLocked()
+        if now > parse_time(pending["expires_at"]):  # type: ignore[operator]
+            raise errors.ConfirmationExpired()
+        if not secrets.compare_digest(pending["code_hash"], _hash_code(customer_id, code)):
+            tx.count_confirmation_attempt(customer_id)  # returned, not raised: the count is committed
+            return errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
+        tx.mark_confirmed(customer_id, now)
+        tx.add_event("phone_confirmed", now, {"customer_id": customer_id, "phone": customer["phone"], "at": iso(now)}, now)
+        return verified
+
+    def close_shift(self, terminal: str) -> Result:
+        """Close the terminal's shift: its receipts can no longer be cancelled, only refunded."""
+        now = self.clock()
+        with self.store.write() as tx:
+            since = tx.last_shift_close(terminal)
+            count = tx.receipts_since(terminal, since)
+            tx.close_shift(terminal, now)
+        return Result(200, {"terminal": terminal, "closed_at": iso(now), "opened_at": since, "receipts": count})

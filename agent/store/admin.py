@@ -1,0 +1,90 @@
+"""Rule set, sync state, terminals and their API keys, idempotency answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import NamedTuple
+
+from .times import iso
+
+
+class StoredAnswer(NamedTuple):
+    """A write's first answer, replayed when the same request comes again."""
+
+    request_hash: str
+    status: int
+    response: str
+
+
+class AdminQueries:
+    """Mixin of :class:`~agent.store.tx.Tx`."""
+
+    c: sqlite3.Connection
+
+    # -- rule set
+
+    def rules(self) -> tuple[int, str] | None:
+        """(version, JSON document) of the installed rule set, or None."""
+        row = self.c.execute("SELECT version, document FROM rules WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_rules(self, version: int, document: str, now: dt.datetime) -> None:
+        self.c.execute(
+            "INSERT INTO rules (id, version, document, installed_at) VALUES (1, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document, "
+            "installed_at = excluded.installed_at",
+            (version, document, iso(now)),
+        )
+
+    # -- sync state (key/value: link, last_sync_at, ... written by the sync)
+
+    def state(self, key: str) -> str | None:
+        row = self.c.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def all_state(self) -> dict[str, str]:
+        return dict(self.c.execute("SELECT key, value FROM sync_state ORDER BY key").fetchall())
+
+    def set_state(self, key: str, value: str) -> None:
+        self.c.execute(
+            "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- terminals
+
+    def add_terminal(self, terminal: str, name: str | None, key_hash: str, now: dt.datetime) -> None:
+        """A terminal with a new key; re-adding a terminal replaces its key and un-revokes it."""
+        self.c.execute(
+            "INSERT INTO terminals (id, name, key_hash, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET name = COALESCE(excluded.name, name), key_hash = excluded.key_hash, "
+            "created_at = excluded.created_at, revoked_at = NULL",
+            (terminal, name, key_hash, iso(now)),
+        )
+
+    def terminal_by_key(self, key_hash: str) -> sqlite3.Row | None:
+        return self.c.execute("SELECT * FROM terminals WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)).fetchone()
+
+    def terminals(self) -> list[sqlite3.Row]:
+        return self.c.execute("SELECT * FROM terminals ORDER BY id").fetchall()
+
+    def revoke_terminal(self, terminal: str, now: dt.datetime) -> bool:
+        cursor = self.c.execute(
+            "UPDATE terminals SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (iso(now), terminal)
+        )
+        return cursor.rowcount > 0
+
+    # -- idempotency
+
+    def answer(self, scope: str, key: str) -> StoredAnswer | None:
+        row = self.c.execute(
+            "SELECT request_hash, status, response FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
+        ).fetchone()
+        return StoredAnswer(row[0], row[1], row[2]) if row else None
+
+    def put_answer(self, scope: str, key: str, answer: StoredAnswer, now: dt.datetime) -> None:
+        self.c.execute(
+            "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (scope, key, answer.request_hash, answer.status, answer.response, iso(now)),
+        )

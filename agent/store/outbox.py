@@ -1,0 +1,77 @@
+"""The outbox: events for the central server, in the agent's sequence order.
+
+Rows are written by the service in the same transaction as their effect and
+deleted by the sync only after the central server acknowledged them. The
+``seq`` column is the event's sequence number (AUTOINCREMENT: never reused,
+and without gaps because a rolled-back transaction takes its seq back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import msgpack
+
+from shared.events import EVENT_KINDS
+
+from .times import iso, parse_time
+
+
+class OutboxEvent(NamedTuple):
+    """One outbox row, its body decoded."""
+
+    seq: int
+    id: str
+    kind: str
+    at: str
+    body: dict[str, Any]
+    created_at: str
+
+
+class OutboxQueries:
+    """Mixin of :class:`~agent.store.tx.Tx`."""
+
+    c: sqlite3.Connection
+
+    def add_event(self, kind: str, at: dt.datetime, body: Mapping[str, Any], now: dt.datetime) -> int:
+        """Append an event (shared/events.py ``kind`` and body); returns its seq."""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        cursor = self.c.execute(
+            "INSERT INTO outbox (id, kind, at, body, created_at) VALUES (?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, kind, iso(at), msgpack.packb(dict(body), use_bin_type=True), iso(now)),
+        )
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def next_seq(self) -> int:
+        """The seq the next event will get (for bodies that name their own event)."""
+        row = self.c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return (row[0] if row else 0) + 1
+
+    def outbox_batch(self, after_seq: int = 0, limit: int = 100) -> list[OutboxEvent]:
+        rows = self.c.execute(
+            "SELECT seq, id, kind, at, body, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        ).fetchall()
+        return [OutboxEvent(r[0], r[1], r[2], r[3], msgpack.unpackb(r[4], raw=False), r[5]) for r in rows]
+
+    def outbox_delete_through(self, seq: int) -> int:
+        return self.c.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount
+
+    def outbox_delete_ids(self, ids: Iterable[str]) -> int:
+        return sum(self.c.execute("DELETE FROM outbox WHERE id = ?", (i,)).rowcount for i in ids)
+
+    def outbox_depth(self) -> int:
+        return int(self.c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def oldest_outbox_age(self, now: dt.datetime) -> float | None:
+        """Seconds since the oldest waiting event was written; None when the outbox is empty."""
+        row = self.c.execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            return None
+        created = parse_time(row[0])
+        assert created is not None
+        return max(0.0, (now - created).total_seconds())

@@ -1,0 +1,199 @@
+"""The agent database's schema, as sqlite-utils migrations applied in order at start.
+
+Never edit a migration that has shipped: add a new one. A database that has
+a migration this code does not know was written by a newer agent; the store
+refuses to open it (see ``Store.open``) rather than guess.
+
+Times are ISO 8601 text in UTC (``2026-11-21T14:30:00.123+00:00``), money and
+points are INTEGER minor units, quantities INTEGER x1000.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("loyalty-agent")
+
+
+@MIGRATIONS(name="0001_initial")
+def initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE rules (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            installed_at TEXT NOT NULL
+        );
+
+        CREATE TABLE customers (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL DEFAULT 0,      -- central version; 0: registered here, not synced yet
+            name TEXT,
+            phone TEXT,                              -- E.164
+            phone_verified INTEGER NOT NULL DEFAULT 0,
+            birthday TEXT,                           -- YYYY-MM-DD or --MM-DD
+            level TEXT,
+            network_percent TEXT,                    -- personal percents, decimal strings
+            store_percent TEXT,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            consents TEXT NOT NULL DEFAULT '{}',     -- JSON
+            applied_seq INTEGER NOT NULL DEFAULT 0,  -- this agent's last event reflected in lots
+            origin TEXT NOT NULL CHECK (origin IN ('central', 'local')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX customers_phone ON customers (phone);
+
+        -- card numbers; a barcode or a magnetic track resolves to a card number
+        CREATE TABLE cards (
+            number TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL REFERENCES customers (id),
+            status TEXT NOT NULL CHECK (status IN ('active', 'blocked', 'reassigned')),
+            reason TEXT
+        );
+        CREATE INDEX cards_customer ON cards (customer_id);
+
+        -- points as the central server last sent them (replaced by every delta)
+        CREATE TABLE lots (
+            customer_id TEXT NOT NULL REFERENCES customers (id),
+            id TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            starts_at TEXT,
+            expires_at TEXT,
+            PRIMARY KEY (customer_id, id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE messages (
+            customer_id TEXT NOT NULL REFERENCES customers (id),
+            id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            until TEXT,
+            PRIMARY KEY (customer_id, id)
+        ) WITHOUT ROWID;
+
+        -- this agent's own point movements, signed, by outbox seq (see shared/balances.py)
+        CREATE TABLE effects (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            customer_id TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX effects_customer ON effects (customer_id, seq);
+
+        CREATE TABLE receipts (
+            receipt_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,                    -- outbox seq of its purchase event
+            terminal TEXT NOT NULL,
+            customer_id TEXT,
+            card TEXT,
+            at TEXT NOT NULL,                        -- the till's time, as sent
+            committed_at TEXT NOT NULL,
+            day TEXT NOT NULL,                       -- local business day of committed_at
+            total INTEGER NOT NULL,
+            accrued INTEGER NOT NULL,
+            redeemed INTEGER NOT NULL,
+            offline INTEGER NOT NULL,
+            rules_version INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'committed' CHECK (status IN ('committed', 'cancelled')),
+            cancel_seq INTEGER,
+            cancelled_at TEXT,
+            request_hash TEXT NOT NULL,              -- sha256 of the canonical request body
+            response TEXT NOT NULL                   -- the first answer, replayed on a retry
+        );
+        CREATE INDEX receipts_customer_day ON receipts (customer_id, day);
+
+        CREATE TABLE receipt_lines (
+            receipt_id TEXT NOT NULL REFERENCES receipts (receipt_id),
+            idx INTEGER NOT NULL,
+            sku TEXT,
+            name TEXT,
+            category TEXT,
+            quantity INTEGER NOT NULL,
+            price INTEGER,
+            discount INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            accrued INTEGER NOT NULL,
+            redeemed INTEGER NOT NULL,
+            PRIMARY KEY (receipt_id, idx)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE refunds (
+            refund_id TEXT PRIMARY KEY,
+            receipt_id TEXT NOT NULL REFERENCES receipts (receipt_id),
+            seq INTEGER NOT NULL,
+            terminal TEXT NOT NULL,
+            at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            accrued INTEGER NOT NULL,
+            redeemed INTEGER NOT NULL,
+            request_hash TEXT NOT NULL,
+            response TEXT NOT NULL
+        );
+        CREATE INDEX refunds_receipt ON refunds (receipt_id);
+
+        CREATE TABLE refund_lines (
+            refund_id TEXT NOT NULL REFERENCES refunds (refund_id),
+            idx INTEGER NOT NULL,
+            quantity INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            accrued INTEGER NOT NULL,
+            redeemed INTEGER NOT NULL,
+            PRIMARY KEY (refund_id, idx)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE confirmations (
+            customer_id TEXT PRIMARY KEY REFERENCES customers (id),
+            code_hash TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            confirmed_at TEXT
+        );
+
+        CREATE TABLE terminals (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            key_hash TEXT NOT NULL UNIQUE,           -- sha256 hex of the API key
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+
+        -- Idempotency-Key answers (and cancel replays), scoped by operation and terminal
+        CREATE TABLE idempotency (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            response TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (scope, key)
+        ) WITHOUT ROWID;
+
+        -- events for the central server, written in the transaction of their effect;
+        -- AUTOINCREMENT: a seq is never reused after the sync deletes acknowledged rows
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT UNIQUE NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            body BLOB NOT NULL,                      -- msgpack of the body dict (shared/events.py)
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+@MIGRATIONS(name="0002_shifts")
+def shifts(db: Database) -> None:
+    # Shift closes per terminal: a receipt can be cancelled only in the shift it was made in.
+    db["shift_closes"].create({"id": int, "terminal": str, "closed_at": str}, pk="id", not_null={"terminal", "closed_at"})
+    db["shift_closes"].create_index(["terminal", "closed_at"])
+
+
+#: every migration this code knows, in order
+KNOWN = ("0001_initial", "0002_shifts")
