@@ -12,7 +12,11 @@ from babel.messages.pofile import read_po
 from agent.i18n import TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [*sorted((ROOT / "agent").rglob("*.py")), ROOT / "shared" / "identifiers.py"]
+# agent/devices has its own catalog domain ("devices", tests/devices/test_i18n*.py)
+SOURCES = [
+    *sorted(p for p in (ROOT / "agent").rglob("*.py") if "devices" not in p.relative_to(ROOT / "agent").parts),
+    ROOT / "shared" / "identifiers.py",
+]
 KEYWORDS = {"N_", "_", "gettext", "lazy_gettext"}
 
 
