@@ -83,6 +83,8 @@ class IngestUnit:
     pointers: dict[tuple[str, str], tuple[int, str | None]] = field(default_factory=dict)
     #: (store, agent) -> status payload
     statuses: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    #: ids of ``events``, kept by the ingest while it builds the unit
+    ids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.consumed or self.dead_letters or self.flags or self.pointers or self.statuses)
@@ -330,8 +332,13 @@ class Store:
                 ledger.apply(env)
             conn.executemany(
                 "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, applied_at) VALUES (?,?,?,?,?,?,?,?)",
-                [(e["id"], e["store"], e["agent"], e["seq"], e["kind"], "applied", e["at"], now) for e in unit.events]
-                + [(*row, now) for row in unit.consumed],
+                [(e["id"], e["store"], e["agent"], e["seq"], e["kind"], "applied", e["at"], now) for e in unit.events],
+            )
+            # consumed without effect (a dead letter): a clash with a registered id must not block the unit
+            conn.executemany(
+                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, applied_at) VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                [(*row, now) for row in unit.consumed],
             )
             counter = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
             version = [counter[0] if counter else 0]
