@@ -157,7 +157,7 @@ class Ingest:
         """Handle a round of messages: validate, sequence, commit, then reply."""
         unit = IngestUnit()
         replies: list[Reply] = []
-        acks: dict[tuple[str, str], tuple[int, str | None]] = {}
+        acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
         later: list[tuple[str, wire.Topic, wire.Message]] = []
         for topic, payload in items:
             self.stats["messages"] += 1
@@ -169,10 +169,14 @@ class Ingest:
                 self._events(where, msg, unit, acks)
             elif msg.kind == "status":
                 unit.statuses[(where.store, where.agent or "")] = msg.payload
+            elif msg.kind == "hello":
+                # compared with the pointer as it stands at the hello's place in the stream
+                self._hello(where, msg, unit)
+                later.append((topic, where, msg))
             else:
                 later.append((topic, where, msg))  # answered after the commit, from committed state
         touched = self._commit(unit)
-        for (store, agent), (through, ident) in acks.items():
+        for (store, agent, _), (through, ident) in acks.items():
             if through > 0:
                 replies.append(self._ack(store, agent, through, ident))
         for _, where, msg in later:
@@ -220,7 +224,7 @@ class Ingest:
         return stream
 
     def _events(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit,
-                acks: dict[tuple[str, str], tuple[int, str | None]]) -> None:
+                acks: dict[tuple[str, str, str], tuple[int, str | None]]) -> None:
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
         received: dict[int, str] = {}
@@ -252,10 +256,13 @@ class Ingest:
                     status = "duplicate_id"
                 stream.pending[seq] = (status, env)
         self._drain(stream, unit)
+        # The agent deletes through an acked seq only if its own event there has the acked id,
+        # so acking the pointer is always safe. A batch wholly below the pointer (duplicates,
+        # or a restored agent's reused seqs, which are set aside) is acked at its own top too.
+        acks[(store, agent, "pointer")] = (stream.pointer, stream.last_id)
         top = max(received)
-        through = min(stream.pointer, top)
-        ident = received.get(through) if through in received else stream.last_id
-        acks[(store, agent)] = (through, ident)
+        if top < stream.pointer:
+            acks[(store, agent, str(top))] = (top, received[top])
 
     def _set_aside(self, stream: Stream, seq: int, ident: str, env: Mapping[str, Any], unit: IngestUnit) -> None:
         """A handled seq came again with another id: the agent was restored from a backup."""
@@ -334,13 +341,6 @@ class Ingest:
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
         if msg.kind == "hello":
-            restored = None
-            if msg["next_seq"] - 1 < stream.pointer:
-                restored = (f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
-                            f"server has handled up to seq {stream.pointer}: it was restored from a backup")
-                log.warning(restored)
-                stream.restored_flagged = True
-            self.db.record_hello(store, agent, msg["next_seq"], restored)
             # the agent deletes through `through` only if its own row there has this id
             return [self._ack(store, agent, stream.pointer, stream.last_id)] if stream.pointer else []
         if msg.kind == "snapshot_request":
@@ -349,6 +349,18 @@ class Ingest:
                                                "deltas": deltas}, validate=False)
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
         return []
+
+    def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> None:
+        """An agent (re)connected: note its next seq; behind our pointer means restored from a backup."""
+        store, agent = where.store, where.agent or ""
+        stream = self.streams[(store, agent)]
+        unit.hellos[(store, agent)] = msg["next_seq"]
+        if msg["next_seq"] - 1 < stream.pointer:
+            detail = (f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
+                      f"server has handled up to seq {stream.pointer}: it was restored from a backup")
+            log.warning(detail)
+            stream.restored_flagged = True
+            unit.flags.append(("restored_agent", store, agent, None, None, detail))
 
     def _check_gaps(self) -> None:
         """Ask agents to resend when a gap has waited longer than gap_wait (then back off)."""

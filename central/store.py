@@ -83,11 +83,14 @@ class IngestUnit:
     pointers: dict[tuple[str, str], tuple[int, str | None]] = field(default_factory=dict)
     #: (store, agent) -> status payload
     statuses: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    #: (store, agent) -> the next seq the agent said it will write (its hello)
+    hellos: dict[tuple[str, str], int] = field(default_factory=dict)
     #: ids of ``events``, kept by the ingest while it builds the unit
     ids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.consumed or self.dead_letters or self.flags or self.pointers or self.statuses)
+        return bool(self.events or self.consumed or self.dead_letters or self.flags or self.pointers or self.statuses
+                    or self.hellos)
 
 
 def hash_token(token: str) -> str:
@@ -280,6 +283,11 @@ class Store:
             raise NotFound(f"no agent {agent} in store {store}")
         return rows[0]
 
+    def applied_seq(self, store: str, agent: str) -> int:
+        """The highest contiguous seq of an agent handled so far (0 if none)."""
+        row = self.conn.execute("SELECT applied_seq FROM agents WHERE store = ? AND id = ?", (store, agent)).fetchone()
+        return int(row[0]) if row else 0
+
     def agents(self, store: str | None = None) -> list[dict[str, Any]]:
         if store is None:
             return self._rows("SELECT * FROM agents ORDER BY store, id")
@@ -362,6 +370,14 @@ class Store:
                 "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES (?,?,?,?,?,?,?)",
                 [(*flag, now) for flag in unit.flags],
             )
+            conn.executemany(
+                "UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?",
+                [(now, flag[1], flag[2]) for flag in unit.flags if flag[0] == "restored_agent"],
+            )
+            conn.executemany(
+                "UPDATE agents SET reported_next_seq = ?, last_seen = ? WHERE store = ? AND id = ?",
+                [(next_seq, now, store, agent) for (store, agent), next_seq in unit.hellos.items()],
+            )
             for (store, agent), status in unit.statuses.items():
                 self._status(conn, store, agent, status, now)
         return touched
@@ -394,21 +410,6 @@ class Store:
             (status["state"], status.get("at"), now, status.get("outbox_depth"), status.get("rules_version"),
              status.get("customers_version"), status.get("last_sync"), status.get("software"), store, agent),
         )
-
-    def record_hello(self, store: str, agent: str, next_seq: int, restored: str | None) -> None:
-        """Note an agent's hello; ``restored`` (a detail) flags it as restored from a backup."""
-        now = now_utc()
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE agents SET reported_next_seq = ?, last_seen = ? WHERE store = ? AND id = ?",
-                (next_seq, now, store, agent),
-            )
-            if restored:
-                conn.execute("UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?", (now, store, agent))
-                conn.execute(
-                    "INSERT INTO flags (kind, store, agent, detail, created_at) VALUES ('restored_agent', ?, ?, ?, ?)",
-                    (store, agent, restored, now),
-                )
 
     # -- reading for the console and the tests -------------------------------------------------
 

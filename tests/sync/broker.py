@@ -7,6 +7,7 @@ saved yet, as a crash does.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -45,6 +46,8 @@ class Mosquitto:
 
     def write_config(self) -> None:
         lines = [
+            # started as root, Mosquitto would switch to the mosquitto user and could not write here
+            f"user {getpass.getuser()}",
             f"listener {self.port} 127.0.0.1",
             "persistence true",
             f"persistence_location {self.workdir}/",

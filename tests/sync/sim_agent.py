@@ -42,6 +42,7 @@ class SimAgent(FakeAgent):
         self.messages: Mapping[str, Any] | None = None
         self.received: list[wire.Message] = []
         self.ack_mismatches = 0
+        self.last_info: Any = None
         self.gaps_seen = 0
         will = wire.encode("status", {"store": store, "agent": agent, "state": "offline", "at": _now()})
         self.link = MqttLink(
@@ -92,11 +93,12 @@ class SimAgent(FakeAgent):
             pass
 
     def _connected(self, session_present: bool) -> None:
+        # the hello goes before any events of this connection, and next_seq is read under the
+        # lock that the send loop publishes under: no event built later can overtake it
         with self.lock:
             self.sent_through = self.acked  # everything unacked goes again
-            next_seq = self.seq + 1
-        self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": next_seq,
-                                            "customers_version": self.cursor, "at": _now()})
+            self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": self.seq + 1,
+                                                "customers_version": self.cursor, "at": _now()})
         self.publish_status("online")
         self._pull()
         self._wake.set()
@@ -131,11 +133,12 @@ class SimAgent(FakeAgent):
                     continue
                 start = max(self.sent_through, self.acked) + 1
                 envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
-            if not envs:
-                continue
-            payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs}, validate=False)
-            self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload, kind="events")
-            with self.lock:
+                if not envs:
+                    continue
+                payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs},
+                                      validate=False)
+                self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
+                                                   kind="events")
                 self.sent_through = envs[-1]["seq"]
             self._wake.set()
 

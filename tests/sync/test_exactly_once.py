@@ -24,7 +24,7 @@ def test_events_applied_once_and_acked(mosquitto, central, db_path):
         db = Store(db_path)
         assert db.count("applied_events", "agent = 'a1'") == 301
         assert db.customer("c1")["balance"] == 30_000 == db.ledger_sum("c1")
-        assert db.get_agent("S1", "a1")["applied_seq"] == 301
+        assert db.applied_seq("S1", "a1") == 301
     finally:
         agent.stop()
 
