@@ -89,6 +89,8 @@ class MqttLink:
         self._on_message = on_message
         self._on_connect = on_connect
         self.connected = threading.Event()
+        #: set once the broker has acknowledged our subscriptions on this connection
+        self.subscribed = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.v5 = config.protocol == 5
@@ -122,6 +124,7 @@ class MqttLink:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
+        client.on_subscribe = self._subscribed
         return client
 
     # -- paho callbacks (on the link thread) ------------------------------------------------------
@@ -130,8 +133,10 @@ class MqttLink:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.config.url, reason)
             return
-        for topic in self.subscriptions:
-            client.subscribe(topic, qos=1)
+        if self.subscriptions:
+            client.subscribe([(topic, 1) for topic in self.subscriptions])
+        else:
+            self.subscribed.set()
         self.connects += 1
         self._attempt = 0
         self.connected.set()
@@ -144,6 +149,10 @@ class MqttLink:
 
     def _disconnected(self, client: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         self.connected.clear()
+        self.subscribed.clear()
+
+    def _subscribed(self, client: paho.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
+        self.subscribed.set()
 
     def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         try:
@@ -192,6 +201,7 @@ class MqttLink:
                 if rc != paho.MQTT_ERR_SUCCESS:
                     break
             self.connected.clear()
+            self.subscribed.clear()
             if not self._stop.is_set():
                 self._wait_before_retry(f"connection to {self.config.url} lost")
 
@@ -223,7 +233,8 @@ class MqttLink:
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
 
     def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+        """Wait until connected and subscribed."""
+        return self.connected.wait(timeout) and self.subscribed.wait(timeout)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
