@@ -185,11 +185,12 @@ class MqttLink:
         while not self._stop.is_set():
             try:
                 if first:
-                    props = None
                     if self.v5:
                         props = Properties(PacketTypes.CONNECT)
                         props.SessionExpiryInterval = self.config.session_expiry
-                    self.client.connect(host, port, self.config.keepalive, clean_start=False, properties=props)
+                        self.client.connect(host, port, self.config.keepalive, clean_start=False, properties=props)
+                    else:
+                        self.client.connect(host, port, self.config.keepalive)
                     first = False
                 else:
                     self.client.reconnect()

@@ -13,6 +13,8 @@ from transport.mqtt import LinkConfig, wait_until
 
 from .broker import Mosquitto
 
+ROOT_EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:

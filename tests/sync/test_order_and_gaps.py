@@ -6,28 +6,10 @@ import msgpack
 
 from central.store import Store
 from shared import wire
-from transport.mqtt import LinkConfig, MqttLink, wait_until
+from transport.mqtt import wait_until
 
+from .clients import Listener
 from .fakes import FakeAgent
-
-
-class Listener:
-    """A raw client that records every message on the topics it subscribes to."""
-
-    def __init__(self, url: str, topics: list[str], name: str) -> None:
-        self.messages: list[tuple[str, wire.Message]] = []
-        self.link = MqttLink(LinkConfig(url=url, client_id=name), topics, self._got).start()
-        assert self.link.wait_connected(10)
-
-    def _got(self, topic: str, payload: bytes) -> None:
-        self.messages.append((topic, wire.decode(payload)))
-
-    def kinds(self, kind: str) -> list[wire.Message]:
-        return [m for _, m in self.messages if m.kind == kind]
-
-    def send(self, store: str, agent: str, events: list) -> None:
-        self.link.publish(wire.agent_topic(store, agent, "events"),
-                          wire.encode("events", {"store": store, "agent": agent, "events": events}))
 
 
 def test_reordered_events_wait_for_the_gap_then_ask_for_a_resend(mosquitto, central, db_path):
