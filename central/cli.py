@@ -297,3 +297,7 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
         _wait_for_signal()
     finally:
         runner.stop()
+
+
+if __name__ == "__main__":
+    cli()
