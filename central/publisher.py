@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from shared import wire
 from transport.mqtt import MqttLink
@@ -65,9 +66,14 @@ class Publisher:
     def _run(self) -> None:
         db = Store(self.db_path)
         try:
+            last_checkpoint = 0.0
             while not self._stop.is_set():
                 self._wake.wait(self.interval)
                 self._wake.clear()
+                if time.monotonic() - last_checkpoint > 1.0:
+                    # the ingest leaves WAL checkpoints to this thread (central/store.py)
+                    db.checkpoint()
+                    last_checkpoint = time.monotonic()
                 if self._stop.is_set() or not self.link.connected.is_set():
                     continue
                 try:

@@ -107,7 +107,7 @@ def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int 
 class Store:
     """One connection to the central database."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 30.0, autocheckpoint: bool = True) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -117,10 +117,19 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute("PRAGMA foreign_keys = ON")
+        if not autocheckpoint:
+            # the ingest's commits must not pay for copying the WAL into the database:
+            # another connection checkpoints in the background (Store.checkpoint)
+            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self.conn.execute("PRAGMA cache_size = -65536")
         self.migrate()
 
     def close(self) -> None:
         self.conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers (PASSIVE)."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- transactions and migrations -------------------------------------------------------------
 

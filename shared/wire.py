@@ -209,11 +209,31 @@ def batch_events(envelopes: Sequence[Mapping[str, Any]], *, max_bytes: int = TAR
 
 # -- field checks --------------------------------------------------------------------------------
 
-# A field spec is a check function taking (value, path) and raising WireError.
+# A field spec is a check function taking (value, path) and raising WireError. The path is
+# built lazily — a tuple (parent, name or index) — because it is needed only for the error
+# message, and formatting it for every field of every event would cost more than the checks.
+
+Path = Any
 
 
-def _fail(path: str, message: str) -> None:
-    raise WireError("invalid", f"{path}: {message}")
+def path_text(path: Path) -> str:
+    """The dotted text of a lazy path: ("body", "lines"), 0) -> "body.lines[0]"."""
+    if isinstance(path, tuple):
+        base = path_text(path[0])
+        part = path[1]
+        if isinstance(part, int):
+            return f"{base}[{part}]"
+        return f"{base}.{part}" if base else str(part)
+    return str(path)
+
+
+def _fail(path: Path, message: str) -> None:
+    raise WireError("invalid", f"{path_text(path)}: {message}")
+
+
+# Fast paths: a check may carry ``fast = (code, a, b)`` so that check_fields accepts the
+# common, valid value inline without a call; the check itself runs only to explain a failure.
+_INT, _STR, _BOOL, _MATCH = 0, 1, 2, 3
 
 
 def _str(value: Any, path: str, max_length: int = 200) -> None:
@@ -221,8 +241,14 @@ def _str(value: Any, path: str, max_length: int = 200) -> None:
         _fail(path, f"must be a non-empty string of at most {max_length} characters, got {_short(value)}")
 
 
+_str.fast = (_STR, 200, False)  # type: ignore[attr-defined]
+
+
 def _text(value: Any, path: str) -> None:
     _str(value, path, 4000)
+
+
+_text.fast = (_STR, 4000, False)  # type: ignore[attr-defined]
 
 
 def _opt(check: Any) -> Any:
@@ -230,6 +256,9 @@ def _opt(check: Any) -> Any:
         if value is not None:
             check(value, path)
 
+    fast = getattr(check, "fast", None)
+    if fast is not None:
+        optional.fast = (*fast[:2], True)  # type: ignore[attr-defined]
     return optional
 
 
@@ -238,12 +267,16 @@ def _int(lo: int, hi: int) -> Any:
         if type(value) is not int or not lo <= value <= hi:
             _fail(path, f"must be an integer {lo}..{hi}, got {_short(value)}")
 
+    integer.fast = (_INT, (lo, hi), False)  # type: ignore[attr-defined]
     return integer
 
 
 def _bool(value: Any, path: str) -> None:
     if type(value) is not bool:
         _fail(path, f"must be true or false, got {_short(value)}")
+
+
+_bool.fast = (_BOOL, None, False)  # type: ignore[attr-defined]
 
 
 def _time(value: Any, path: str) -> None:
@@ -264,6 +297,7 @@ def _decimal(value: Any, path: str) -> None:
 
 
 _DECIMAL = re.compile(r"\A-?[0-9]{1,12}(\.[0-9]{1,3})?\Z")
+_decimal.fast = (_MATCH, _DECIMAL.match, False)  # type: ignore[attr-defined]
 
 
 def _id(value: Any, path: str) -> None:
@@ -271,12 +305,15 @@ def _id(value: Any, path: str) -> None:
         _fail(path, f"must be 1..64 characters of A-Z a-z 0-9 _ . -, got {_short(value)}")
 
 
+_id.fast = (_MATCH, _ID.match, False)  # type: ignore[attr-defined]
+
+
 def _bool_map(value: Any, path: str) -> None:
     if not isinstance(value, dict) or len(value) > 50:
         _fail(path, "must be a map of names to true/false")
     for key, item in value.items():
         if not isinstance(key, str) or type(item) is not bool:
-            _fail(f"{path}.{key}", "must be true or false")
+            _fail((path, key), "must be true or false")
 
 
 def _list(item_spec: Mapping[str, Any], max_items: int) -> Any:
@@ -284,26 +321,48 @@ def _list(item_spec: Mapping[str, Any], max_items: int) -> Any:
         if not isinstance(value, list) or len(value) > max_items:
             _fail(path, f"must be a list of at most {max_items} items, got {_short(value)}")
         for index, item in enumerate(value):
-            check_fields(item, item_spec, f"{path}[{index}]")
+            check_fields(item, item_spec, (path, index))
 
     return items
 
 
-def check_fields(value: Any, spec: Mapping[str, Any], path: str, optional: Mapping[str, Any] = {}) -> None:
+def check_fields(value: Any, spec: Mapping[str, Any], path: Path, optional: Mapping[str, Any] = {}) -> None:
     """Check a map against a spec (field -> check); unknown fields are tolerated (newer senders)."""
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         _fail(path or "message", f"must be a map, got {_short(value)}")
-    for name, check in spec.items():
-        if name not in value:
-            _fail(_join(path, name), "is required")
-        check(value[name], _join(path, name))
+    compiled = _COMPILED.get(id(spec))
+    if compiled is None:
+        compiled = _COMPILED[id(spec)] = (spec, [(n, c, *getattr(c, "fast", (None, None, False))) for n, c in spec.items()])
+    get = value.get
+    for name, check, code, arg, nullable in compiled[1]:
+        item = get(name, _MISSING)
+        # the inline fast path; anything it does not accept goes to the check for its message
+        if nullable and item is None:
+            continue
+        kind = type(item)
+        if code == _INT:
+            if kind is int and arg[0] <= item <= arg[1]:
+                continue
+        elif code == _STR:
+            if kind is str and 0 < len(item) <= arg:
+                continue
+        elif code == _MATCH:
+            if kind is str and arg(item):
+                continue
+        elif code == _BOOL:
+            if kind is bool:
+                continue
+        if item is _MISSING:
+            _fail((path, name), "is required")
+        check(item, (path, name))
     for name, check in optional.items():
         if name in value:
-            check(value[name], _join(path, name))
+            check(value[name], (path, name))
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+#: id(spec) -> (spec, [(name, check, fast code, fast arg, nullable)]); the spec is kept alive
+_COMPILED: dict[int, tuple[Mapping[str, Any], list[tuple[Any, ...]]]] = {}
+_MISSING: Any = object()
 
 
 def _short(value: Any) -> str:
@@ -407,8 +466,8 @@ def _applied(value: Any, path: str) -> None:
     if not isinstance(value, dict):
         _fail(path, "must be a map of agent id to sequence number")
     for key, seq in value.items():
-        _id(key, f"{path} key")
-        CURSOR(seq, f"{path}.{key}")
+        _id(key, (path, "key"))
+        CURSOR(seq, (path, key))
 
 
 DELTA = {
@@ -420,7 +479,7 @@ DELTA = {
 DELTA_OPTIONAL = {"birthday": _opt(_str)}
 
 
-def check_delta(delta: Any, path: str = "delta") -> Mapping[str, Any]:
+def check_delta(delta: Any, path: Path = "delta") -> Mapping[str, Any]:
     """Validate one CustomerDelta (shared/events.py)."""
     check_fields(delta, DELTA, path, DELTA_OPTIONAL)
     return delta
@@ -430,7 +489,7 @@ def _deltas(value: Any, path: str) -> None:
     if not isinstance(value, list) or len(value) > 100_000:
         _fail(path, "must be a list of customer deltas")
     for index, delta in enumerate(value):
-        check_delta(delta, f"{path}[{index}]")
+        check_delta(delta, (path, index))
 
 
 # -- message kinds ----------------------------------------------------------------------------------

@@ -43,29 +43,45 @@ class SimAgent(FakeAgent):
         self.received: list[wire.Message] = []
         self.ack_mismatches = 0
         self.last_info: Any = None
+        #: seq -> when it was written (the till's commit); on ack, the lag is recorded
+        self.written_at: dict[int, float] = {}
+        self.lags: list[float] = []
+        self.track_lag = False
         self.gaps_seen = 0
         will = wire.encode("status", {"store": store, "agent": agent, "state": "offline", "at": _now()})
-        self.link = MqttLink(
-            LinkConfig(url=url, client_id=f"agent-{store}-{agent}", username=username, password=password,
-                       protocol=protocol, will=(wire.agent_topic(store, agent, "status"), will), backoff_max=2.0),
-            wire.agent_subscriptions(store, agent), self._receive, self._connected,
-        )
+        self.link_config = LinkConfig(url=url, client_id=f"agent-{store}-{agent}", username=username,
+                                      password=password, protocol=protocol,
+                                      will=(wire.agent_topic(store, agent, "status"), will), backoff_max=2.0)
+        self.link = self._new_link()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sim-{store}-{agent}", daemon=True)
+
+    def _new_link(self) -> MqttLink:
+        return MqttLink(self.link_config, wire.agent_subscriptions(self.store, self.agent), self._receive,
+                        self._connected)
+
+    def go_offline(self) -> None:
+        """Lose the link (the store's internet is down); the outbox keeps filling."""
+        self.link.stop()
+
+    def go_online(self) -> None:
+        self.link = self._new_link()
+        self.link.start()
 
     # -- the till side ---------------------------------------------------------------------------
 
     def write(self, env: Mapping[str, Any]) -> None:
         """Put an event in the outbox (the agent does this in the same transaction as the effect)."""
-        with self.lock:
-            self.outbox[env["seq"]] = env
-        self._wake.set()
+        self.write_all([env])
 
     def write_all(self, envs: list[Mapping[str, Any]]) -> None:
+        now = time.monotonic()
         with self.lock:
             for env in envs:
                 self.outbox[env["seq"]] = env
+                if self.track_lag:
+                    self.written_at[env["seq"]] = now
         self._wake.set()
 
     # -- running -----------------------------------------------------------------------------------
@@ -166,8 +182,11 @@ class SimAgent(FakeAgent):
                 # nothing of ours to delete (already deleted, or an ack about a seq we reused)
                 self.ack_mismatches += row is not None
                 return
+            now = time.monotonic()
             for seq in [s for s in self.outbox if s <= through]:
                 del self.outbox[seq]
+                if self.track_lag and seq in self.written_at:
+                    self.lags.append(now - self.written_at.pop(seq))
             self.acked = max(self.acked, through)
             self.last_progress = time.monotonic()
         self._wake.set()
