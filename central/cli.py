@@ -190,6 +190,31 @@ def rules_publish(path: Path, store_id: str, db: str | None) -> None:
     click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
 
 
+@cli.group()
+def messages() -> None:
+    """Cashier messages shown at a store's tills."""
+
+
+@messages.command("add")
+@click.argument("text")
+@click.option("--store", "store_id", required=True, help="The store whose cashiers see it.")
+@click.option("--until", help="ISO 8601 time after which it is no longer shown.")
+@db_option
+def messages_add(text: str, store_id: str, until: str | None, db: str | None) -> None:
+    """Add a cashier message for a store (published retained with the store's other messages).
+
+    Example:
+
+    \b
+        loyalty-central messages add "Double points on sushi today" --store S001 --until 2026-11-22T00:00:00+03:00
+    """
+    try:
+        ident = _store(_config(db)).add_store_message(store_id, text, until)
+    except LoyaltyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"message {ident} for store {store_id}")
+
+
 def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  # type: ignore[no-untyped-def]
     from transport.mqtt import LinkConfig
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.rules import parse_rules
 
-from .ledger import LedgerBatch, now_utc
+from .ledger import LedgerBatch, now_utc, utc
 from .schema import MIGRATIONS
 
 #: how long a new enrollment token may be used
@@ -210,6 +211,10 @@ class Store:
             check_id(store_id, "store id")
         except WireError as exc:
             raise LoyaltyError(str(exc).removeprefix("invalid: ")) from None
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise LoyaltyError(f"unknown time zone {timezone!r} (use an IANA name like Europe/Moscow)") from None
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
                 raise LoyaltyError(f"store {store_id} already exists")
@@ -476,7 +481,15 @@ class Store:
         }
 
     def add_store_message(self, store_id: str, text: str, until: str | None = None) -> str:
+        """Add a cashier message for a store; ``until`` is an ISO 8601 time with offset."""
         self.get_store(store_id)
+        if not text.strip() or len(text) > 4000:
+            raise LoyaltyError("a cashier message must have 1..4000 characters")
+        if until is not None:
+            try:
+                until = utc(until)
+            except ValueError:
+                raise LoyaltyError(f"until must be an ISO 8601 time like 2026-11-22T00:00:00+03:00, got {until!r}") from None
         ident = secrets.token_hex(8)
         with self.transaction() as conn:
             conn.execute(

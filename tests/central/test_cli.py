@@ -58,3 +58,15 @@ def test_broker_config_writes_passwd_and_acl(db_file, tmp_path):
     assert f"topic read {wire.store_topic('S1', 'rules')}" in acl
     assert "topic readwrite loyalty/v1/#" in acl
     assert "acl_file" in result.output
+
+
+def test_messages_add_and_bad_input(db_file):
+    run("stores", "add", "S1", "--db", db_file)
+    ok = run("messages", "add", "Double points today", "--store", "S1", "--until", "2099-01-01T00:00:00+03:00", "--db", db_file)
+    assert ok.exit_code == 0, ok.output
+    version, items = Store(db_file).store_messages()["S1"]
+    assert items == [{"id": items[0]["id"], "text": "Double points today", "until": "2098-12-31T21:00:00+00:00"}]
+    bad = run("messages", "add", "x", "--store", "S1", "--until", "tomorrow", "--db", db_file)
+    assert bad.exit_code == 1 and "ISO 8601" in bad.output
+    zone = run("stores", "add", "S2", "--timezone", "Mars/Olympus", "--db", db_file)
+    assert zone.exit_code == 1 and "unknown time zone" in zone.output
