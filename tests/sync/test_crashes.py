@@ -109,3 +109,18 @@ def test_offline_day_catches_up_although_the_broker_drops_queued_messages(tmp_pa
         broker.stop()
     # Mosquitto writes its log lazily: read it once it has stopped
     assert "Outgoing messages are being dropped for client central-ingest" in broker.log_text()
+
+
+def test_agent_offline_for_a_day_catches_up_alone(mosquitto, central, db_path):
+    agent = SimAgent(mosquitto.url, "S1", "a1", batch=500).start()
+    expected: dict[str, int] = defaultdict(int)
+    try:
+        agent.write(agent.registration("c1"))
+        assert agent.wait_drained(10)
+        agent.go_offline()  # the store's internet is down for a day of sales
+        _traffic(agent, ["c1"], 20_000, expected, random.Random(2))
+        agent.go_online()
+        assert agent.wait_drained(60), len(agent.outbox)
+        _check_exactly_once(Store(db_path), expected, 20_001)
+    finally:
+        agent.stop()

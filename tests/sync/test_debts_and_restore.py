@@ -63,3 +63,19 @@ def test_agent_restored_from_a_backup_is_flagged_and_nothing_is_applied_twice(mo
         assert db.count("applied_events") == 12
     finally:
         restored.stop()
+
+
+def test_hello_behind_the_pointer_flags_a_restore_before_any_event(mosquitto, central, db_path):
+    agent = SimAgent(mosquitto.url, "S1", "a1").start()
+    agent.write_all([agent.registration("c1")] + [agent.purchase("c1") for _ in range(4)])
+    assert agent.wait_drained(10)
+    agent.stop()
+    restored = SimAgent(mosquitto.url, "S1", "a1", start_seq=2).start()  # a backup taken at seq 2
+    db = Store(db_path)
+    try:
+        assert wait_until(lambda: db.flags("restored_agent"), 10)
+        assert "next seq is 3" in db.flags("restored_agent")[0]["detail"]
+        assert db.get_agent("S1", "a1")["reported_next_seq"] == 3
+        assert restored.ack_mismatches == 0 and not restored.outbox  # the hello's ack deleted nothing
+    finally:
+        restored.stop()
