@@ -92,7 +92,7 @@ def test_offline_day_catches_up_although_the_broker_drops_queued_messages(tmp_pa
     central = IngestRunner(db_path, broker.url)
     central.start()
     central.crash()  # the central's persistent session now queues (at most 10) for it
-    agent = SimAgent(broker.url, "S1", "a1", ack_timeout=1.0, batch=500).start()
+    agent = SimAgent(broker.url, "S1", "a1", ack_timeout=1.0, batch=500, window=50_000).start()
     expected: dict[str, int] = defaultdict(int)
     try:
         agent.write(agent.registration("c1"))
