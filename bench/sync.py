@@ -1,0 +1,232 @@
+"""Sync benchmark: agents -> real Mosquitto -> one central ingest process.
+
+    .venv/bin/python bench/sync.py [--agents 3] [--burst 60000] [--rate 2000 --seconds 10] [--backlog 100000]
+
+Starts a real Mosquitto on a free port, one central ingest process (the real
+``central.ingest.Ingest``, publishing deltas down as in production) and N agent
+processes speaking the sync protocol (today the simulated agent of
+tests/sync/sim_agent.py; ``--agent-factory module:function`` plugs in the real
+agent's sync client once it exists). It prints:
+
+* baseline: raw MQTT publish -> receive (decode only, nothing applied) in events/s,
+  with the same batches (500 events per message), in the same run;
+* applied events/s: a burst of events written at once into the agents' outboxes,
+  until every one is acknowledged (so applied and committed) by the central server;
+* end-to-end lag p50/p99 at a steady rate: from the event's write into the outbox
+  to its application-level ack back at the agent;
+* drain rate of a backlog written while the agents were offline, after they reconnect;
+* loss and duplicate counts from the central database (must be 0).
+
+Goals (issue 5): >= 20,000 events/s applied; lag p99 <= 2 s at 2,000 events/s;
+backlog drain >= 10,000 events/s. The machine is shared (2 cores): broker,
+ingest and agents compete for them, and the figures say so honestly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from central.store import Store  # noqa: E402
+from shared import wire  # noqa: E402
+from tests.sync.broker import Mosquitto  # noqa: E402
+from transport.mqtt import LinkConfig, MqttLink  # noqa: E402
+
+STORES = [f"S{i}" for i in range(1, 65)]
+
+
+def ingest_main(db_path: str, url: str, ready: Any) -> None:
+    """The central ingest process."""
+    from central.ingest import Ingest
+
+    ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest"), publish_interval=0.5).start()
+    assert ingest.link is not None and ingest.link.wait_connected(20)
+    ready.set()
+    while True:
+        time.sleep(3600)
+
+
+def sim_agent_factory(url: str, store: str) -> Any:
+    from tests.sync.sim_agent import SimAgent
+
+    return SimAgent(url, store, "a1", ack_timeout=10.0, window=20_000, batch=500)
+
+
+def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) -> None:
+    """One agent process: obeys commands, reports what it measured."""
+    module, _, name = factory.partition(":")
+    agent = getattr(importlib.import_module(module), name)(url, store)
+    agent.track_lag = True
+    agent.start()
+    customers = [f"{store}-c{i}" for i in range(200)]
+    agent.write_all([agent.registration(cid) for cid in customers])
+    agent.wait_drained(60)
+    results.put(("ready", store))
+    while True:
+        command, *args = commands.get()
+        if command == "burst":
+            events = [agent.purchase(customers[i % 200], accrued=100) for i in range(args[0])]
+            agent.lags.clear()
+            start = time.monotonic()
+            agent.write_all(events)
+            ok = agent.wait_drained(600)
+            results.put(("burst", store, ok, time.monotonic() - start))
+        elif command == "rate":
+            rate, seconds = args
+            agent.lags.clear()
+            step = 0.05
+            per_step = max(1, round(rate * step))
+            start = time.monotonic()
+            tick = 0
+            while time.monotonic() - start < seconds:
+                agent.write_all([agent.purchase(customers[(tick + i) % 200], accrued=10) for i in range(per_step)])
+                tick += 1
+                time.sleep(max(0.0, start + tick * step - time.monotonic()))
+            ok = agent.wait_drained(120)
+            results.put(("rate", store, ok, list(agent.lags)))
+        elif command == "offline":
+            agent.go_offline()
+            agent.write_all([agent.purchase(customers[i % 200], accrued=1) for i in range(args[0])])
+            results.put(("offline", store))
+        elif command == "online":
+            start = time.monotonic()
+            agent.go_online()
+            ok = agent.wait_drained(600)
+            results.put(("online", store, ok, time.monotonic() - start))
+        elif command == "stop":
+            results.put(("stopped", store, agent.seq))
+            agent.stop()
+            return
+
+
+def baseline(url: str, agents: int, events_per_agent: int) -> float:
+    """Raw MQTT: N publishers -> 1 subscriber that decodes each batch; nothing applied. Events/s."""
+    from tests.sync.fakes import FakeAgent
+
+    total = agents * events_per_agent
+    received = [0]
+    sub = MqttLink(LinkConfig(url=url, client_id="bench-raw-sub", max_inflight=1000), ["bench/raw/#"],
+                   lambda t, p: received.__setitem__(0, received[0] + len(wire.decode(p)["events"]))).start()
+    sub.wait_connected(10)
+    payloads = []
+    for i in range(agents):
+        fake = FakeAgent(STORES[i], "a1")
+        envs = [fake.purchase("c1", accrued=100) for _ in range(events_per_agent)]
+        payloads.append([wire.encode("events", {"store": fake.store, "agent": "a1", "events": envs[j:j + 500]})
+                         for j in range(0, len(envs), 500)])
+    pubs = [MqttLink(LinkConfig(url=url, client_id=f"bench-raw-{i}", max_inflight=1000), [], lambda t, p: None).start()
+            for i in range(agents)]
+    for pub in pubs:
+        pub.wait_connected(10)
+    start = time.monotonic()
+    for i, pub in enumerate(pubs):
+        for payload in payloads[i]:
+            pub.publish(f"bench/raw/{i}", payload)
+    while received[0] < total and time.monotonic() - start < 120:
+        time.sleep(0.005)
+    elapsed = time.monotonic() - start
+    for link in [*pubs, sub]:
+        link.stop()
+    return received[0] / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=60_000, help="events in the throughput burst (all agents)")
+    parser.add_argument("--rate", type=int, default=2000, help="steady rate for the lag figure (all agents)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--backlog", type=int, default=100_000, help="events written while offline (all agents)")
+    parser.add_argument("--agent-factory", default="bench.sync:sim_agent_factory",
+                        help="module:function(url, store) -> an agent with the SimAgent interface")
+    args = parser.parse_args()
+    n = args.agents
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        broker = Mosquitto(Path(tmp) / "broker").start()
+        db_path = os.path.join(tmp, "central.sqlite")
+        db = Store(db_path)
+        for store in STORES[:n]:
+            db.add_store(store)
+        db.close()
+        print(f"sync benchmark: {n} agents, Mosquitto on {broker.url}, {os.cpu_count()} cores")
+        raw = baseline(broker.url, n, max(1, args.burst // n))
+        print(f"baseline   raw MQTT publish->receive (decode only): {raw:10,.0f} events/s")
+
+        ready = ctx.Event()
+        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready), daemon=True)
+        ingest.start()
+        assert ready.wait(30), "the ingest did not start"
+        results = ctx.Queue()
+        queues = [ctx.Queue() for _ in range(n)]
+        procs = [ctx.Process(target=agent_main, args=(broker.url, STORES[i], args.agent_factory, queues[i], results),
+                             daemon=True) for i in range(n)]
+        for proc in procs:
+            proc.start()
+        for _ in range(n):
+            results.get(timeout=120)
+
+        def all_do(*command: Any) -> list[Any]:
+            for q in queues:
+                q.put(command)
+            return [results.get(timeout=900) for _ in range(n)]
+
+        per = args.burst // n
+        out = all_do("burst", per)
+        elapsed = max(r[3] for r in out)
+        applied = per * n / elapsed
+        print(f"applied    burst of {per * n:,} events:                {applied:10,.0f} events/s "
+              f"({applied / raw:.2f}x baseline) {'OK' if applied >= 20_000 else 'BELOW GOAL 20,000'}")
+
+        out = all_do("rate", args.rate / n, args.seconds)
+        lags = [lag for r in out for lag in r[3]]
+        p50, p99 = percentile(lags, 0.50), percentile(lags, 0.99)
+        print(f"lag        at {args.rate:,} events/s for {args.seconds:.0f} s: p50 {p50 * 1000:7.0f} ms, "
+              f"p99 {p99 * 1000:7.0f} ms (mean {statistics.fmean(lags) * 1000:.0f} ms over {len(lags):,} events) "
+              f"{'OK' if p99 <= 2.0 else 'ABOVE GOAL 2 s'}")
+
+        all_do("offline", args.backlog // n)
+        out = all_do("online")
+        elapsed = max(r[3] for r in out)
+        drain = (args.backlog // n) * n / elapsed
+        print(f"backlog    {args.backlog // n * n:,} events after reconnect:     {drain:10,.0f} events/s "
+              f"({drain / raw:.2f}x baseline) {'OK' if drain >= 10_000 else 'BELOW GOAL 10,000'}")
+
+        out = all_do("stop")
+        db = Store(db_path)
+        lost = dups = 0
+        for _, store, last_seq in out:
+            rows = db.conn.execute("SELECT COUNT(*), COUNT(DISTINCT seq), MAX(seq) FROM applied_events WHERE store = ?",
+                                   (store,)).fetchone()
+            lost += last_seq - rows[1]
+            dups += rows[0] - rows[1]
+        ledger = db.count("ledger")
+        events = db.count("applied_events", "kind = 'purchase'")
+        dups += ledger - events  # every purchase accrues once: one ledger row each
+        print(f"integrity  loss {lost}, duplicates {dups} (ledger rows {ledger:,} for {events:,} purchases) "
+              f"{'OK' if lost == 0 and dups == 0 else 'FAILED'}")
+        db.close()
+        ingest.kill()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The central server's settings: declared once, with defaults and help.
+
+Load order (later wins): these defaults, the instance file
+``instance/central.cfg`` (Python syntax, ``from_pyfile``), environment
+variables ``LOYALTY_CENTRAL_<NAME>`` (JSON-parsed by Flask's
+``from_prefixed_env``), then the ``config`` given to ``create_app``.
+``loyalty-central serve --help-settings`` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS = (
+    Setting("DATABASE", "instance/central.sqlite", "Path of the central SQLite database (WAL mode)."),
+    Setting("MQTT_URL", "", "Broker the central server connects to (mqtt://host:port or mqtts://); "
+            "empty: start the embedded broker on loopback."),
+    Setting("MQTT_PUBLIC_URL", "", "Broker URL given to enrolling agents; empty: the same as MQTT_URL."),
+    Setting("MQTT_PROTOCOL", 5, "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1); the embedded broker forces 4."),
+    Setting("MQTT_USERNAME", "", "The central server's broker username; empty: 'central' with a generated "
+            "password kept in the database (what broker-config writes)."),
+    Setting("MQTT_PASSWORD", "", "The central server's broker password (with MQTT_USERNAME)."),
+    Setting("EMBEDDED_BROKER_PORT", 1883, "Port of the embedded broker (127.0.0.1 only)."),
+    Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
+    Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
+    Setting("GAP_WAIT", 2.0, "Seconds the ingest waits for a missing seq before asking the agent to resend."),
+)
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Fail at startup, naming the setting, when a value has the wrong type."""
+    for setting in SETTINGS:
+        value = config.get(setting.name, setting.default)
+        expected = type(setting.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ValueError(f'"{setting.name}" should be {expected.__name__}, got {value!r}')
+    if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
+        raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')

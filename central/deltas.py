@@ -1,0 +1,97 @@
+"""Customer deltas for down-sync: pages of CustomerDelta (shared/events.py) by version.
+
+Every change of a customer gives it the next value of one chain-wide counter
+(``counters.customer_version``). A page is "every customer relevant to this
+store whose version is in (after, upto]", ordered by version, so the same
+query serves the live stream, an agent catching up and a full snapshot
+(``after = 0``); an agent that has applied a page may set its cursor to
+``upto``. Which customers are relevant to a store is the ``customer_scope``
+setting: ``all`` (default) or ``visited`` (home store plus stores where the
+customer bought something); see docs/central.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def customer_page(db: Store, store_id: str, after: int, limit: int = 500) -> tuple[list[dict[str, Any]], int, bool]:
+    """(deltas, upto, more) for one store: at most ``limit`` customers with version > after."""
+    scope = db.setting("customer_scope", "all")
+    with db.snapshot() as conn:
+        counter = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
+        current = counter[0] if counter else 0
+        columns = (
+            "id, version, name, phone, phone_verified, birthday, level, network_percent, blocked, consents"
+        )
+        if scope == "visited":
+            rows = conn.execute(
+                f"SELECT {columns} FROM customers WHERE version > ? AND (home_store = ? OR id IN"
+                " (SELECT customer_id FROM customer_stores WHERE store = ?)) ORDER BY version LIMIT ?",
+                (after, store_id, store_id, limit + 1),
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT {columns} FROM customers WHERE version > ? ORDER BY version LIMIT ?", (after, limit + 1)
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        upto = rows[-1][1] if more else max(current, after)
+        ids = [row[0] for row in rows]
+        cards: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+        lots: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+        percents: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for number, cid, status, reason in conn.execute(
+                f"SELECT number, customer_id, status, reason FROM cards WHERE customer_id IN ({marks}) ORDER BY number",
+                chunk,
+            ):
+                card: dict[str, Any] = {"number": number, "status": status}
+                if reason:
+                    card["reason"] = reason
+                cards[cid].append(card)
+            for lot_id, cid, points, starts, expires in conn.execute(
+                f"SELECT id, customer_id, points, starts_at, expires_at FROM lots WHERE customer_id IN ({marks})"
+                " AND points != 0 ORDER BY id",
+                chunk,
+            ):
+                lot: dict[str, Any] = {"id": lot_id, "points": points, "expires_at": expires}
+                if starts:
+                    lot["starts_at"] = starts
+                lots[cid].append(lot)
+            for cid, percent in conn.execute(
+                f"SELECT customer_id, percent FROM customer_store_percents WHERE store = ? AND customer_id IN ({marks})",
+                [store_id, *chunk],
+            ):
+                percents[cid] = percent
+        applied = {
+            agent: seq
+            for agent, seq in conn.execute("SELECT id, applied_seq FROM agents WHERE store = ?", (store_id,))
+        }
+    deltas = [
+        {
+            "customer_id": cid,
+            "version": version,
+            "name": name,
+            "phone": phone,
+            "phone_verified": bool(verified),
+            "birthday": birthday,
+            "level": level,
+            "network_percent": network_percent,
+            "store_percent": percents.get(cid),
+            "blocked": bool(blocked),
+            "cards": cards[cid],
+            "lots": lots[cid],
+            "applied": applied,
+            "messages": [],
+            "consents": json.loads(consents),
+        }
+        for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents in rows
+    ]
+    return deltas, upto, more

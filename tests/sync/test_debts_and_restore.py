@@ -1,0 +1,81 @@
+"""Offline double spending becomes a flagged debt; an agent restored from a backup is caught."""
+
+from __future__ import annotations
+
+from central.store import Store
+from transport.mqtt import wait_until
+
+from .sim_agent import SimAgent
+
+
+def test_two_stores_spending_the_same_points_make_a_flagged_debt(mosquitto, central, db_path):
+    s1 = SimAgent(mosquitto.url, "S1", "a1").start()
+    s2 = SimAgent(mosquitto.url, "S2", "a1").start()
+    try:
+        s1.write_all([s1.registration("c1"), s1.purchase("c1", total=20_000, accrued=1000)])
+        assert s1.wait_drained(10)
+        # both stores saw 1000 points and, offline, each let the customer redeem 800
+        s1.write(s1.purchase("c1", total=5000, accrued=0, redeemed=800, offline=True))
+        s2.write(s2.purchase("c1", total=5000, accrued=0, redeemed=800, offline=True))
+        assert s1.wait_drained(10) and s2.wait_drained(10)
+        db = Store(db_path)
+        customer = db.customer("c1")
+        assert customer["balance"] == -600 == db.ledger_sum("c1")  # applied, never dropped
+        debts = db.debts()
+        assert len(debts) == 1 and debts[0]["shortfall"] == 600 and debts[0]["balance_after"] == -600
+        assert db.count("applied_events") == 4
+        # the new state reaches both stores as a delta
+        assert wait_until(lambda: s1.customers.get("c1", {}).get("lots") == [{"id": "c1:permanent", "points": -600, "expires_at": None}], 10)
+        assert wait_until(lambda: s2.customers.get("c1", {}).get("version") == customer["version"], 10)
+        assert s2.customers["c1"]["applied"] == {"a1": 1}  # S2's agent: its seq 1 is reflected
+    finally:
+        s1.stop()
+        s2.stop()
+
+
+def test_agent_restored_from_a_backup_is_flagged_and_nothing_is_applied_twice(mosquitto, central, db_path):
+    agent = SimAgent(mosquitto.url, "S1", "a1").start()
+    events = [agent.registration("c1")] + [agent.purchase("c1", accrued=100) for _ in range(9)]
+    agent.write_all(events)
+    assert agent.wait_drained(10)
+    agent.stop()
+    db = Store(db_path)
+    assert db.customer("c1")["balance"] == 900
+
+    # the store PC died; its database comes back from last night's backup, taken at seq 5 with
+    # events 4 and 5 still unacknowledged in its outbox
+    restored = SimAgent(mosquitto.url, "S1", "a1", start_seq=5)
+    restored.write_all(events[3:5])
+    fresh = [restored.purchase("c1", accrued=1) for _ in range(7)]  # seqs 6..12, new ids
+    restored.write_all(fresh)
+    restored.start()
+    try:
+        assert restored.wait_drained(15), "the restored agent's outbox was not acknowledged"
+        assert wait_until(lambda: db.applied_seq("S1", "a1") == 12, 10)
+        # 4 and 5 were duplicates (same ids); 6..10 reused handled seqs with new ids: set aside
+        reused = db.dead_letters("seq_reused")
+        assert sorted(row["seq"] for row in reused) == [6, 7, 8, 9, 10]
+        assert {row["event_id"] for row in reused} == {e["id"] for e in fresh[:5]}
+        assert db.flags("restored_agent"), "head office was not told"
+        assert db.get_agent("S1", "a1")["restored_at"] is not None
+        # 11 and 12 are new seqs: applied. Nothing was applied twice.
+        assert db.customer("c1")["balance"] == 902 == db.ledger_sum("c1")
+        assert db.count("applied_events") == 12
+    finally:
+        restored.stop()
+
+
+def test_hello_behind_the_pointer_flags_a_restore_before_any_event(mosquitto, central, db_path):
+    agent = SimAgent(mosquitto.url, "S1", "a1").start()
+    agent.write_all([agent.registration("c1")] + [agent.purchase("c1") for _ in range(4)])
+    assert agent.wait_drained(10)
+    agent.stop()
+    restored = SimAgent(mosquitto.url, "S1", "a1", start_seq=2).start()  # a backup taken at seq 2
+    db = Store(db_path)
+    try:
+        assert wait_until(lambda: db.flags("restored_agent"), 10)
+        assert "next seq is 3" in db.flags("restored_agent")[0]["detail"]
+        assert db.get_agent("S1", "a1")["reported_next_seq"] == 3
+        assert restored.ack_mismatches == 0 and not restored.outbox  # the hello's ack deleted nothing
+    finally:
+        restored.stop()

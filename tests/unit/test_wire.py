@@ -1,0 +1,141 @@
+"""shared/wire.py: topics, framing and validation (pure, no broker)."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared import wire
+from tests.sync.fakes import FakeAgent
+
+
+@pytest.mark.parametrize("topic,store,agent,channel", [
+    ("loyalty/v1/stores/S1/agents/a1/events", "S1", "a1", "events"),
+    ("loyalty/v1/stores/S-2/agents/pos.3/requests", "S-2", "pos.3", "requests"),
+    ("loyalty/v1/stores/S1/rules", "S1", None, "rules"),
+    ("loyalty/v1/stores/S1/customers", "S1", None, "customers"),
+])
+def test_parse_topic(topic, store, agent, channel):
+    assert wire.parse_topic(topic) == wire.Topic(store, agent, channel)
+
+
+@pytest.mark.parametrize("topic", [
+    "loyalty/v2/stores/S1/rules", "loyalty/v1/stores/S1/agents/a1/other", "loyalty/v1/stores/S+/rules",
+    "loyalty/v1/stores/S1/agents/a1", "x",
+])
+def test_parse_topic_refuses_foreign_topics(topic):
+    with pytest.raises(wire.WireError):
+        wire.parse_topic(topic)
+
+
+def test_builders_refuse_wildcards_in_ids():
+    with pytest.raises(wire.WireError, match="store must be"):
+        wire.store_topic("S/1", "rules")
+    with pytest.raises(wire.WireError):
+        wire.agent_topic("S1", "#", "events")
+
+
+def test_subscriptions_cover_both_sides():
+    assert "loyalty/v1/stores/+/agents/+/events" in wire.central_subscriptions()
+    subs = wire.agent_subscriptions("S1", "a1")
+    assert "loyalty/v1/stores/S1/agents/a1/acks" in subs and "loyalty/v1/stores/S1/rules" in subs
+
+
+def test_event_batch_round_trip():
+    fake = FakeAgent("S1", "a1")
+    events = [fake.registration("c1"), fake.purchase("c1", redeemed=100), fake.manual("c1", -5),
+              fake.refund("c1", "R1", 1000, 50, 20)]
+    data = wire.encode("events", {"store": "S1", "agent": "a1", "events": events})
+    msg = wire.decode(data, channel="events")
+    assert msg.kind == "events" and msg["v"] == wire.WIRE_VERSION
+    assert [wire.check_event(e, "S1", "a1")["seq"] for e in msg["events"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"\xc1", "malformed"),
+    (msgpack.packb([1, 2]), "malformed"),
+    (msgpack.packb({"v": 2, "k": "ack"}), "unknown_version"),
+    (msgpack.packb({"v": 1, "k": "gossip"}), "unknown_kind"),
+    (msgpack.packb({"v": 1, "k": "ack", "through": -1, "id": None}), "invalid"),
+    (b"\x00" * (wire.MAX_MESSAGE_BYTES + 1), "oversized"),
+])
+def test_decode_names_the_problem(data, reason):
+    with pytest.raises(wire.WireError) as err:
+        wire.decode(data)
+    assert err.value.reason == reason and err.value.to_dict()["reason"] == reason
+
+
+def test_decode_refuses_a_kind_on_the_wrong_channel():
+    data = wire.encode("ack", {"through": 3, "id": None})
+    with pytest.raises(wire.WireError, match="does not belong on the 'events' channel"):
+        wire.decode(data, channel="events")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda e: e["body"].update(accrued=1.5), "body.accrued: must be an integer"),
+    (lambda e: e["body"].update(accrued=-1), "body.accrued: must be an integer 0.."),
+    (lambda e: e["body"].pop("total"), "body.total: is required"),
+    (lambda e: e["body"]["lines"][0].update(quantity=2), "body.lines[0].quantity"),
+    (lambda e: e.update(at="2026-11-21 12:00"), "at: must carry a UTC offset"),
+    (lambda e: e.update(seq=0), "seq: must be an integer 1.."),
+    (lambda e: e.update(kind="gift"), "unknown event kind"),
+    (lambda e: e.update(id="a/b"), "id: must be 1..64"),
+])
+def test_check_event_names_the_field(change, message):
+    env = FakeAgent("S1", "a1").purchase("c1")
+    change(env)
+    with pytest.raises(wire.WireError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        wire.check_event(env, "S1", "a1")
+
+
+def test_check_event_store_and_agent_must_match_the_topic():
+    env = FakeAgent("S2", "a1").purchase("c1")
+    with pytest.raises(wire.WireError) as err:
+        wire.check_event(env, "S1", "a1")
+    assert err.value.reason == "wrong_store"
+    env = FakeAgent("S1", "a9").purchase("c1")
+    with pytest.raises(wire.WireError) as err:
+        wire.check_event(env, "S1", "a1")
+    assert err.value.reason == "wrong_agent"
+
+
+def test_unknown_fields_are_tolerated_for_newer_agents():
+    env = FakeAgent("S1", "a1").purchase("c1")
+    env["body"]["loyalty_tier_hint"] = "gold"
+    env["trace"] = "x"
+    assert wire.check_event(env, "S1", "a1") is env
+
+
+def test_event_version_is_checked_apart_from_the_frame():
+    env = FakeAgent("S1", "a1").purchase("c1")
+    env["v"] = 2
+    with pytest.raises(wire.WireError) as err:
+        wire.check_event(env)
+    assert err.value.reason == "unknown_version"
+    assert wire.event_key(env) == (env["id"], env["seq"])  # still enough to consume its seq
+    assert wire.event_key({"id": 3}) is None
+
+
+def test_batches_are_cut_by_count_and_size():
+    fake = FakeAgent("S1", "a1")
+    events = [fake.purchase("c1") for _ in range(25)]
+    assert [len(b) for b in wire.batch_events(events, max_events=10)] == [10, 10, 5]
+    one = len(msgpack.packb(events[0]))
+    assert all(len(b) <= 3 for b in wire.batch_events(events, max_bytes=one * 3 + 1))
+
+
+def test_encode_refuses_what_the_receiver_would_refuse():
+    with pytest.raises(wire.WireError, match="through"):
+        wire.encode("ack", {"through": "3", "id": None})
+    with pytest.raises(ValueError, match="unknown message kind"):
+        wire.encode("gossip", {})
+
+
+@given(st.binary(max_size=200))
+def test_decode_never_crashes_on_garbage(data):
+    try:
+        wire.decode(data)
+    except wire.WireError:
+        pass

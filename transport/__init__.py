@@ -1,0 +1,1 @@
+"""Transport adapters shared by the store agent and the central server (MQTT)."""
