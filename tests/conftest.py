@@ -41,3 +41,26 @@ def engine_params() -> list:
 def engine(request: pytest.FixtureRequest):
     """A calculator class (PythonCalculator or NativeCalculator)."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Debian chromium driven by Playwright, shared by the session."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.web import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser page at 1024x768 (the smallest till screen we support)."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
