@@ -40,7 +40,7 @@ from cpython.datetime cimport (
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange, threadid
 
 from shared import _accrual_py as _reference
 from shared import tables as _tables

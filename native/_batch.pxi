@@ -163,9 +163,11 @@ def quote_columns(Calculator calc, prepared, tables, out, int threads=1):
     """
     if not calc.kernel_ready:
         raise ValueError("the rule set is past the kernel's ranges; use the reference")
+    check_lengths(prepared, tables, out)
     cdef Columns c
     cdef Py_ssize_t r, n = prepared.line_start.shape[0] - 1
     cdef int64_t longest = prepared.longest
+    cdef Py_ssize_t stride = longest + 1
     cdef LineIn *lines
     cdef Rank *ranks
     cdef const Tables *t
@@ -207,11 +209,40 @@ def quote_columns(Calculator calc, prepared, tables, out, int threads=1):
 
     threads = max(threads, 1)
     t = &calc.t
-    with nogil, parallel(num_threads=threads):
-        lines = <LineIn *>malloc((longest + 1) * sizeof(LineIn))
-        ranks = <Rank *>malloc((longest + 1) * sizeof(Rank))
-        if lines != NULL and ranks != NULL:
-            for r in prange(n, schedule="guided"):
-                quote_column_receipt(t, &c, r, lines, ranks)
+    # one scratch row per thread, allocated here so that a failure raises MemoryError
+    lines = <LineIn *>malloc(threads * stride * sizeof(LineIn))
+    ranks = <Rank *>malloc(threads * stride * sizeof(Rank))
+    try:
+        if lines == NULL or ranks == NULL:
+            raise MemoryError()
+        with nogil:
+            for r in prange(n, schedule="guided", num_threads=threads):
+                quote_column_receipt(t, &c, r, lines + threadid() * stride, ranks + threadid() * stride)
+    finally:
         free(lines)
         free(ranks)
+
+
+def check_lengths(prepared, tables, out):
+    """Refuse arrays that do not belong together (the loop trusts every index)."""
+    n = len(prepared.line_start) - 1
+    m = prepared.line_start[n] if n >= 0 else 0
+    j = len(prepared.campaign_k)
+    expected = {
+        "receipts": ([prepared.day, prepared.weekday, prepared.hour, prepared.redeem, prepared.balance,
+                      prepared.has_balance, prepared.store_percent, prepared.network_percent, prepared.level,
+                      out.accrued, out.redeemed, out.max_redeemable, out.status], n),
+        "receipts + 1": ([prepared.campaign_start], n + 1),
+        "lines": ([prepared.sku, prepared.category, prepared.amount, prepared.discount,
+                   out.line_accrued, out.line_redeemed], m),
+        "campaigns": ([prepared.campaign_all], j),
+        "campaigns + 1": ([prepared.campaign_sku_start, prepared.campaign_category_start], j + 1),
+        "skus": ([tables.product_k, tables.product_redeemable, tables.product_category], len(prepared.skus)),
+        "categories": ([tables.category_redeemable], len(tables.category_k_item)),
+        "levels": ([tables.level_percent], len(prepared.levels)),
+    }
+    for what, (arrays, size) in expected.items():
+        if n < 0 or any(len(a) != size for a in arrays):
+            raise ValueError(f"columns of different lengths ({what}): prepare them with shared/columns.py")
+    if len(tables.category_k_item) < len(prepared.categories):
+        raise ValueError("the lookup tables belong to other columns: build them with shared/batch.py")

@@ -66,7 +66,6 @@ class BatchResult:
         )
 
 
-
 @dataclass(frozen=True, eq=False)
 class VocabularyTables:
     """The rule set looked up once per vocabulary entry (what the kernel indexes per line)."""
@@ -87,8 +86,10 @@ def vocabulary_tables(rules: RuleSet, prepared: Prepared) -> VocabularyTables:
     product_k = np.full(size, -1, np.int32)
     product_redeemable = np.ones(size, np.uint8)
     product_category = np.full(size, -1, np.int32)
-    for i, sku in enumerate(prepared.skus):
-        if sku in rules.products:
+    index = prepared.sku_index
+    for sku in rules.products:
+        i = index.get(sku)
+        if i is not None:
             entry = tables.product_entry(rules, sku)
             product_k[i], product_redeemable[i] = entry.k, entry.redeemable
             product_category[i] = names.code(entry.category)
@@ -159,13 +160,13 @@ def quote_batch_reference(rules: RuleSet, items: Iterable[Item]) -> BatchResult:
     )
 
 
-def items_of(prepared: Prepared) -> list[Item]:
-    """The prepared receipts as calculator inputs again (local time in the prepared zone)."""
+def items_of(prepared: Prepared, limit: int | None = None) -> list[Item]:
+    """The prepared receipts (the first ``limit`` of them) as calculator inputs again."""
     zone = zoneinfo.ZoneInfo(prepared.timezone)
     cols = {name: getattr(prepared, name).tolist() for name in (*RECEIPT_INPUTS, *LINE_INPUTS, "line_start")}
     starts = prepared.campaign_start.tolist()
     out: list[Item] = []
-    for r in range(prepared.receipts):
+    for r in range(prepared.receipts if limit is None else min(limit, prepared.receipts)):
         day = dt.date.fromordinal(cols["day"][r])
         at = dt.datetime(day.year, day.month, day.day, cols["hour"][r], tzinfo=zone)
         lines = tuple(
@@ -219,4 +220,3 @@ def totals_by_category(rules: RuleSet, prepared: Prepared, result: BatchResult) 
     sums = np.zeros(len(names) + 1, np.int64)
     np.add.at(sums, codes + 1, result.line_accrued)
     return {(names[i - 1] if i else None): int(sums[i]) for i in np.flatnonzero(sums).tolist()}
-

@@ -45,6 +45,7 @@ current rule set alike.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ class Prepared:
     @property
     def lines(self) -> int:
         return len(self.amount)
+
+    @functools.cached_property
+    def sku_index(self) -> dict[str, int]:
+        """{sku: index into skus}, built once (every rule set's lookup uses it)."""
+        return {name: i for i, name in enumerate(self.skus)}
 
     @property
     def longest(self) -> int:
@@ -199,9 +205,7 @@ def prepare_columns(
         vocabularies[what] = Vocabulary((name, i) for i, name in enumerate(names))
         if len(vocabularies[what]) != len(names):
             raise ReceiptError([Problem(what, "names must be distinct")])
-    return _assemble(
-        timezone, cols, line_start, starts, *vocabularies.values(), list(campaigns)
-    )
+    return _assemble(timezone, cols, line_start, starts, *vocabularies.values(), list(campaigns))
 
 
 def local_time(timezone: str, at: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,7 +239,15 @@ def _offset(zone: zoneinfo.ZoneInfo, seconds: int) -> int:
 
 
 RECEIPT_INPUTS = (
-    "day", "hour", "redeem", "balance", "has_balance", "store_percent", "network_percent", "level", "campaign",
+    "day",
+    "hour",
+    "redeem",
+    "balance",
+    "has_balance",
+    "store_percent",
+    "network_percent",
+    "level",
+    "campaign",
 )
 LINE_INPUTS = ("sku", "category", "amount", "discount")
 

@@ -57,16 +57,13 @@ def date_table(rules: RuleSet) -> dict[int, int]:
 
 def product_entry(rules: RuleSet, sku: str) -> ProductEntry:
     """The product part of k_item and redeemability (only for SKUs of ``rules.products``)."""
-    product = rules.products[sku]
-    k = product.k if product.k is not None else -1
-    return ProductEntry(k, line_redeemable(rules, Line(amount=0, sku=sku), None), product.category)
+    product = rules.products[sku]  # the fields item_coefficient and line_redeemable read first
+    return ProductEntry(-1 if product.k is None else product.k, product.redeemable, product.category)
 
 
 def category_entry(rules: RuleSet, category: str) -> CategoryEntry:
     """The category part: k_item without a product k (category > groups > 1), redeemable."""
-    return CategoryEntry(
-        item_coefficient(rules, _NO_LINE, category), line_redeemable(rules, _NO_LINE, category)
-    )
+    return CategoryEntry(item_coefficient(rules, _NO_LINE, category), line_redeemable(rules, _NO_LINE, category))
 
 
 def category_names(rules: RuleSet) -> list[str]:

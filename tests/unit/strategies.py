@@ -71,8 +71,10 @@ def rule_docs(draw: st.DrawFn) -> dict:
         for name in draw(st.lists(st.sampled_from(CATEGORIES), unique=True))
     }
     groups = {
-        f"G{i}": {"categories": draw(st.lists(st.sampled_from([*CATEGORIES, "C-GROUP-ONLY"]), min_size=1, unique=True)),
-                  "k": k_text(draw(k_values))}
+        f"G{i}": {
+            "categories": draw(st.lists(st.sampled_from([*CATEGORIES, "C-GROUP-ONLY"]), min_size=1, unique=True)),
+            "k": k_text(draw(k_values)),
+        }
         for i in range(draw(st.integers(0, 3)))
     }
     products = {
@@ -97,7 +99,9 @@ def rule_docs(draw: st.DrawFn) -> dict:
         "categories": categories,
         "category_groups": groups,
         "products": products,
-        "levels": [{"name": n, "from_spend": i * 1000, "percent": percent_text(draw(percents))} for i, n in enumerate(levels)],
+        "levels": [
+            {"name": n, "from_spend": i * 1000, "percent": percent_text(draw(percents))} for i, n in enumerate(levels)
+        ],
         "total_step": draw(st.one_of(st.just(1), st.sampled_from([2, 7, 100, 1000]), st.integers(1, MAX_AMOUNT))),
     }
     if draw(st.booleans()):
@@ -159,7 +163,9 @@ campaign = st.builds(
 )
 campaign_lists = st.lists(campaign, max_size=5)
 
-balances = st.one_of(st.none(), st.integers(-1000, -1), st.integers(0, 10**4), st.integers(0, MAX_AMOUNT), st.just(2**70))
+balances = st.one_of(
+    st.none(), st.integers(-1000, -1), st.integers(0, 10**4), st.integers(0, MAX_AMOUNT), st.just(2**70)
+)
 
 
 def redeem_choices(max_redeemable: int) -> st.SearchStrategy[int]:

@@ -18,7 +18,7 @@ from shared.receipts import NO_TERMS, Campaign, CustomerTerms, Line, Receipt
 
 from .strategies import balances, campaign_lists, receipts, rule_sets, terms
 
-AT = dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC)
 items = st.lists(st.tuples(receipts(max_lines=6), terms, balances, campaign_lists), max_size=12)
 
 
@@ -69,7 +69,7 @@ def test_no_receipts(spec_rules):
 
 
 def test_pure_python_fallback_keeps_every_feature(spec_rules, monkeypatch):
-    at = dt.datetime(2026, 12, 31, 9, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 12, 31, 9, tzinfo=dt.UTC)
     chosen = [(Receipt(lines=(Line(45000, "SKU-1"), Line(100, "X", "SUSHI")), at=at, redeem=50), NO_TERMS, 10, ())]
     prepared = batch.prepare(spec_rules, chosen)
     monkeypatch.setattr(accrual, "NativeCalculator", None)
@@ -99,7 +99,7 @@ def test_items_past_the_ranges_are_refused_with_their_path(spec_rules, item, pat
 
 
 def test_huge_balance_and_redeem_are_clamped_not_refused(spec_rules):
-    at = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
     chosen = [
         (Receipt(lines=(Line(50000),), at=at, redeem=2**70), NO_TERMS, 2**70, ()),
         (Receipt(lines=(Line(50000),), at=at, redeem=100), NO_TERMS, -(2**70), ()),
@@ -116,17 +116,20 @@ def test_huge_balance_and_redeem_are_clamped_not_refused(spec_rules):
 def test_local_time_equals_astimezone_across_transitions(zone):
     tz = zoneinfo.ZoneInfo(zone)
     # every 7 minutes over two days around each of 2026's transitions, plus random moments
-    starts = [dt.datetime(2026, m, d, tzinfo=dt.timezone.utc) for m, d in ((3, 7), (3, 28), (4, 4), (10, 3), (10, 31))]
+    starts = [dt.datetime(2026, m, d, tzinfo=dt.UTC) for m, d in ((3, 7), (3, 28), (4, 4), (10, 3), (10, 31))]
     seconds = [int(s.timestamp()) + k * 420 for s in starts for k in range(2 * 24 * 60 // 7)]
     seconds += np.random.default_rng(7).integers(-(2**31), 2**33, 2000).tolist()
     day, weekday, hour = local_time(zone, seconds)
     for i, ts in enumerate(seconds):
-        local = dt.datetime.fromtimestamp(ts, dt.timezone.utc).astimezone(tz)
+        local = dt.datetime.fromtimestamp(ts, dt.UTC).astimezone(tz)
         assert (day[i], weekday[i], hour[i]) == (local.toordinal(), local.isoweekday(), local.hour), ts
 
 
 def test_prepare_columns_equals_prepare(spec_rules):
-    at = [dt.datetime(2026, 11, 21, 14, 30, tzinfo=dt.timezone.utc), dt.datetime(2026, 12, 31, 6, tzinfo=dt.timezone.utc)]
+    at = [
+        dt.datetime(2026, 11, 21, 14, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 31, 6, tzinfo=dt.UTC),
+    ]
     chosen = [
         (Receipt(lines=(Line(45000, "SKU-1"), Line(100, None, "SUSHI")), at=at[0]), NO_TERMS, None, ()),
         (Receipt(lines=(Line(45000, "SKU-1", discount=5),), at=at[1]), NO_TERMS, None, ()),
