@@ -83,6 +83,16 @@ cdef int64_t *int64_array(values) except NULL:
     return out
 
 
+cdef uint8_t *uint8_array(values) except NULL:
+    cdef Py_ssize_t i, n = len(values)
+    cdef uint8_t *out = <uint8_t *>malloc(n + 1)
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = values[i]
+    return out
+
+
 cdef class Calculator:
     """The kernel bound to one rule set: same interface and answers as the reference's Calculator."""
 
@@ -103,12 +113,10 @@ cdef class Calculator:
     cdef uint8_t *category_redeemable
     cdef dict level_percent
 
-    def __cinit__(self):
-        self.t.date_ordinal = self.t.date_k = self.t.tier_from = self.t.tier_k = NULL
-        self.product_k = self.product_category_id = self.category_k_item = NULL
-        self.product_redeemable = self.category_redeemable = NULL
-
     def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
         free(self.t.date_ordinal)
         free(self.t.date_k)
         free(self.t.tier_from)
@@ -118,9 +126,14 @@ cdef class Calculator:
         free(self.product_category_id)
         free(self.category_k_item)
         free(self.category_redeemable)
+        # (a new object's pointers are NULL already: its memory is zeroed on allocation)
+        self.t.date_ordinal = self.t.date_k = self.t.tier_from = self.t.tier_k = NULL
+        self.product_k = self.product_category_id = self.category_k_item = NULL
+        self.product_redeemable = self.category_redeemable = NULL
 
     def __init__(self, rules):
         """Compile ``rules`` once into C tables (see shared/tables.py)."""
+        self._release()  # __init__ called again: compile afresh
         self.rules = rules
         self.kernel_ready = _tables.kernel_can_run(rules)
         if not self.kernel_ready:
@@ -148,9 +161,7 @@ cdef class Calculator:
         self.category_index = {name: i for i, name in enumerate(names)}
         entries = [_tables.category_entry(rules, name) for name in names]
         self.category_k_item = int64_array([e.k_item for e in entries])
-        self.category_redeemable = <uint8_t *>malloc(len(names) + 1)
-        for i, e in enumerate(entries):
-            self.category_redeemable[i] = e.redeemable
+        self.category_redeemable = uint8_array([e.redeemable for e in entries])
 
         skus = list(rules.products)
         self.product_index = {sku: i for i, sku in enumerate(skus)}
@@ -160,9 +171,7 @@ cdef class Calculator:
         self.product_category_id = int64_array(
             [self.category_index[p.category] if p.category is not None else -1 for p in products]
         )
-        self.product_redeemable = <uint8_t *>malloc(len(skus) + 1)
-        for i, p in enumerate(products):
-            self.product_redeemable[i] = p.redeemable
+        self.product_redeemable = uint8_array([p.redeemable for p in products])
         self.level_percent = _tables.level_percents(rules)
 
     def quote(self, receipt, terms=NO_TERMS, balance=None, campaigns=()):
@@ -247,18 +256,18 @@ cdef class Calculator:
                 total += lines[i].amount
                 sku = line.sku
                 category = line.category
-                product = -1
+                product = category_id = -1
                 if sku is not None:
                     index = self.product_index.get(sku)
                     if index is not None:
                         product = index
-                        if category is None:
-                            category = self.product_category[product]
-                category_id = -1
                 if category is not None:
                     index = self.category_index.get(category)
                     if index is not None:
                         category_id = index
+                elif product >= 0:  # the receipt sends no category: the product's
+                    category = self.product_category[product]
+                    category_id = self.product_category_id[product]
                 if product >= 0 and self.product_k[product] >= 0:
                     lines[i].k_item = self.product_k[product]
                 elif category_id >= 0:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import accrual, tables
+from ._accrual_py import K_ONE
 from .columns import LINE_INPUTS, RECEIPT_INPUTS, Item, Prepared, Vocabulary, prepare, prepare_columns
 from .errors import RedeemOverLimit
 from .receipts import CustomerTerms, Line, Receipt
@@ -94,15 +95,16 @@ def vocabulary_tables(rules: RuleSet, prepared: Prepared) -> VocabularyTables:
             product_k[i], product_redeemable[i] = entry.k, entry.redeemable
             product_category[i] = names.code(entry.category)
     known = set(tables.category_names(rules))
-    entries = [tables.category_entry(rules, name) if name in known else (1000, True) for name in names]
+    unknown = tables.CategoryEntry(K_ONE, True)  # a category the rule set does not name
+    entries = [tables.category_entry(rules, name) if name in known else unknown for name in names]
     percents = tables.level_percents(rules)
     return VocabularyTables(
         categories=tuple(names),
         product_k=product_k,
         product_redeemable=product_redeemable,
         product_category=product_category,
-        category_k_item=np.array([e[0] for e in entries], np.int32),
-        category_redeemable=np.array([e[1] for e in entries], np.uint8),
+        category_k_item=np.array([e.k_item for e in entries], np.int32),
+        category_redeemable=np.array([e.redeemable for e in entries], np.uint8),
         level_percent=np.array([percents.get(name, -1) for name in prepared.levels], np.int32),
     )
 

@@ -353,16 +353,21 @@ def _column(
     if high is not None:
         bad |= array > high
     if bad.any():
-        where = np.flatnonzero(bad)
-        receipts = where if line_start is None else np.searchsorted(line_start, where, side="right") - 1
-        _report(problems, receipts, name, f"must be {low}..{high}", where if line_start is not None else None)
+        message = f"must be {low}..{high}" if high is not None else f"must be at least {low}"
+        _report(problems, np.flatnonzero(bad), name, message, line_start)
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _report(problems: list[Problem], receipts: np.ndarray, name: str, message: str, lines: Any = None) -> None:
-    for k, r in enumerate(receipts[:10].tolist()):
-        path = f"items[{r}].{name}" if lines is None else f"items[{r}].lines[line {int(lines[k])}].{name}"
-        problems.append(Problem(path, message))
+def _report(
+    problems: list[Problem], where: np.ndarray, name: str, message: str, line_start: np.ndarray | None = None
+) -> None:
+    """Problems at ``items[r].name``, or ``items[r].lines[i].name`` for line indexes (the first ten)."""
+    for index in where[:10].tolist():
+        if line_start is None:
+            problems.append(Problem(f"items[{index}].{name}", message))
+        else:
+            r = int(np.searchsorted(line_start, index, side="right")) - 1
+            problems.append(Problem(f"items[{r}].lines[{index - int(line_start[r])}].{name}", message))
 
 
 def _campaign_tables(

@@ -85,7 +85,7 @@ def test_rule_set_of_another_zone_is_refused(spec_rules):
 @pytest.mark.parametrize(
     "item, path",
     [
-        ((Receipt(lines=(Line(10**10 + 1),), at=AT), NO_TERMS, None, ()), "items[0].lines[line 0].amount"),
+        ((Receipt(lines=(Line(10**10 + 1),), at=AT), NO_TERMS, None, ()), "items[0].lines[0].amount"),
         ((Receipt(lines=(Line(6 * 10**9),) * 2, at=AT), NO_TERMS, None, ()), "items[0].lines"),
         ((Receipt(lines=(Line(1),), at=AT), NO_TERMS, None, (Campaign(k=1000),) * 6), "items[0].campaigns"),
         ((Receipt(lines=(Line(1),), at=AT), CustomerTerms(store_percent=10001), None, ()), "items[0].store_percent"),
@@ -96,6 +96,14 @@ def test_items_past_the_ranges_are_refused_with_their_path(spec_rules, item, pat
     with pytest.raises(ReceiptError) as info:
         batch.prepare(spec_rules, [item])
     assert path in [p.path for p in info.value.problems]
+
+
+def test_a_bad_line_is_named_within_its_receipt(spec_rules):
+    good = (Receipt(lines=(Line(1), Line(2)), at=AT), NO_TERMS, None, ())
+    bad = (Receipt(lines=(Line(1), Line(1, discount=10**11)), at=AT), NO_TERMS, None, ())
+    with pytest.raises(ReceiptError) as info:
+        batch.prepare(spec_rules, [good, bad])
+    assert [str(p) for p in info.value.problems] == ["items[1].lines[1].discount: must be 0..10000000000"]
 
 
 def test_huge_balance_and_redeem_are_clamped_not_refused(spec_rules):

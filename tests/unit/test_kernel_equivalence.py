@@ -176,3 +176,11 @@ def test_wrong_types_give_what_the_reference_gives(spec_rules, amount):
 
 def _moment() -> dt.datetime:
     return dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC)
+
+
+def test_compiling_again_replaces_the_tables(spec_rules):
+    native = accrual.NativeCalculator(spec_rules)
+    other = dataclasses.replace(spec_rules, base_percent=1234, time_rules=())
+    native.__init__(other)
+    receipt = Receipt(lines=(Line(amount=45000, sku="SKU-1"),), at=_moment())
+    assert native.quote(receipt) == accrual.PythonCalculator(other).quote(receipt)
