@@ -87,7 +87,8 @@ def test_refund_sequences_are_identical_and_full_refund_reverses(rules, receipt,
     redeem = data.draw(st.integers(0, quote.max_redeemable))
     quote = reference.quote(dataclasses.replace(receipt, redeem=redeem), campaigns=campaigns)
     committed = [
-        CommittedLine(line.quantity, line.amount, q.accrued, q.redeemed) for line, q in zip(receipt.lines, quote.lines, strict=True)
+        CommittedLine(line.quantity, line.amount, q.accrued, q.redeemed)
+        for line, q in zip(receipt.lines, quote.lines, strict=True)
     ]
     done = {"native": [LineRefund()] * len(committed), "python": [LineRefund()] * len(committed)}
     for round_ in range(4):
