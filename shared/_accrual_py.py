@@ -249,22 +249,7 @@ def refund(
     :raises RefundError: unknown line, non-positive quantity, or more than is left.
     """
     previous = list(already) if already is not None else [LineRefund()] * len(lines)
-    problems = []
-    if len(previous) != len(lines):
-        problems.append(Problem("lines", "earlier refunds do not match the receipt's lines"))
-    if not request:
-        problems.append(Problem("lines", "name at least one line to return"))
-    for index, quantity in request.items():
-        path = f"lines[{index}]"
-        if not 0 <= index < len(lines):
-            problems.append(Problem(path, f"the receipt has no line {index} (it has {len(lines)})"))
-        elif quantity <= 0:
-            problems.append(Problem(f"{path}.quantity", "must be greater than 0"))
-        elif quantity > lines[index].quantity - previous[index].quantity:
-            left = lines[index].quantity - previous[index].quantity
-            problems.append(
-                Problem(f"{path}.quantity", f"only {format_scaled(left, 3)} of this line is left to return")
-            )
+    problems = refund_problems(lines, previous, request)
     if problems:
         raise RefundError(problems)
 
@@ -294,3 +279,27 @@ def refund(
         accrued=sum(r.accrued for r in out),
         redeemed=sum(r.redeemed for r in out),
     )
+
+
+def refund_problems(
+    lines: Sequence[CommittedLine], previous: Sequence[LineRefund], request: Mapping[int, int]
+) -> list[Problem]:
+    """What is wrong with a refund request (empty: nothing), each with its path."""
+    problems = []
+    matching = len(previous) == len(lines)
+    if not matching:
+        problems.append(Problem("lines", "earlier refunds do not match the receipt's lines"))
+    if not request:
+        problems.append(Problem("lines", "name at least one line to return"))
+    for index, quantity in request.items():
+        path = f"lines[{index}]"
+        if not 0 <= index < len(lines):
+            problems.append(Problem(path, f"the receipt has no line {index} (it has {len(lines)})"))
+        elif quantity <= 0:
+            problems.append(Problem(f"{path}.quantity", "must be greater than 0"))
+        elif matching and quantity > lines[index].quantity - previous[index].quantity:
+            left = lines[index].quantity - previous[index].quantity
+            problems.append(
+                Problem(f"{path}.quantity", f"only {format_scaled(left, 3)} of this line is left to return")
+            )
+    return problems

@@ -64,6 +64,14 @@ def test_nothing_left_to_return(engine, spec_rules):
         calc.refund(lines, [LineRefund(1000, 100, 5, 0)], {0: 1})
 
 
+def test_earlier_refunds_of_another_receipt_are_refused_not_crashed(engine, spec_rules):
+    """Earlier refunds listing fewer lines than the receipt once raised IndexError in the reference."""
+    calc = engine(spec_rules)
+    lines = [CommittedLine(1000, 100, 5, 0), CommittedLine(1000, 100, 5, 0)]
+    with pytest.raises(RefundError, match="earlier refunds do not match the receipt's lines"):
+        calc.refund(lines, [LineRefund()], {1: 500})
+
+
 committed_lines = st.lists(
     st.builds(
         CommittedLine,
