@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.agent.conftest import CARD, CARD2, NOW, receipt
+from tests.agent.conftest import CARD, CARD2, NOW, delta, receipt
 from tests.agent.test_receipts_api import snapshot
 from tests.agent.till_helpers import TRACK, rub, squash, till  # noqa: F401  (fixture)
 
@@ -85,10 +85,27 @@ def test_a_scan_into_the_amount_field_identifies_and_leaves_the_amount(till):
     till.open()
     page.fill("#amount", "150")
     page.focus("#amount")
-    till.scan(CARD, delay=0)
+    till.scan(CARD, gap_ms=8)
     page.wait_for_selector("#customer:not([hidden])")
     assert page.input_value("#amount") == "150"
     assert till.text("#c-name") == "Иван"
+    till.scan("12345678", gap_ms=120)  # a person typing (and pressing Enter) is not a scanner
+    expect(page.locator("#amount")).to_have_value("15012345678")
+
+
+def test_a_reload_keeps_the_sale_in_progress(till):
+    page = till.page
+    till.start_sale()
+    page.fill("#amount", "250,50")
+    page.fill("#redeem", "20")
+    expect(page.locator("#t-pay")).to_have_text(rub(23050))
+    till.api.post("/v1/receipts", receipt("OTHER"))  # the balance changes meanwhile at another till
+    page.reload()
+    page.wait_for_selector("body[data-screen=till]")
+    assert page.input_value("#amount") == "250,50" and page.input_value("#redeem") == "20"
+    expect(page.locator("#c-balance")).to_have_text(rub(till.balance()))  # read again, not the stale figure
+    expect(page.locator("#t-pay")).to_have_text(rub(23050))
+    assert till.text("#t-accrued") != "—"
 
 
 def test_phone_typed_by_hand_identifies(till):
@@ -134,6 +151,27 @@ def test_errors_are_shown_in_russian_and_change_nothing(till):
     assert snapshot(till.store) == before
 
 
+def test_a_blocked_card_is_shown_with_its_messages_and_earns_nothing(till):
+    page = till.page
+    till.store.apply_customer_delta(delta(
+        "c2", card=None, phone="+79160000000", name="Пётр", birthday="1990-11-25",
+        cards=[{"number": CARD2, "status": "blocked"}],
+        messages=[{"id": "m1", "text": "Предложите новый ролл", "until": None}],
+    ))
+    before = snapshot(till.store)
+    till.start_sale(CARD2)
+    assert till.text("#c-name") == "Пётр"
+    assert "Карта заблокирована" in till.text("#c-warnings")
+    assert till.text("#c-messages .message.custom") == "Предложите новый ролл"
+    assert till.text("#c-messages .message.birthday").startswith("День рождения через 1")
+    page.fill("#amount", "100")
+    expect(page.locator("#purchase-msg")).to_contain_text("Карта заблокирована")
+    page.click("#commit")
+    page.wait_for_selector("#sale-msg[data-kind=error]")
+    till.shot("blocked-card")
+    assert snapshot(till.store) == before
+
+
 def test_unknown_card_leads_to_registration_with_confirmation(till):
     page = till.page
     till.open()
@@ -173,9 +211,7 @@ def test_unknown_card_leads_to_registration_with_confirmation(till):
 
 def test_a_commit_whose_answer_is_lost_is_retried_with_the_same_receipt(till):
     page = till.page
-    till.open()
-    till.scan_from_nowhere(CARD)
-    page.wait_for_selector("#customer:not([hidden])")
+    till.start_sale()
     page.fill("#amount", "300")
     expect(page.locator("#t-pay")).to_have_text(rub(30000))
     lost = []
@@ -244,9 +280,7 @@ def test_partial_return_and_cancel(till):
 
 def test_reprint_shows_what_the_agent_answers(till):
     page = till.page
-    till.open()
-    till.scan_from_nowhere(CARD)
-    page.wait_for_selector("#customer:not([hidden])")
+    till.start_sale()
     page.fill("#amount", "100")
     page.keyboard.press("F9")
     page.wait_for_selector("#sale-result:not([hidden])")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,15 +51,32 @@ class Till:
         if with_key:
             self.page.wait_for_selector("body[data-screen=till]")
 
-    def scan(self, text: str, *, delay: float = 2) -> None:
-        """Type like a keyboard-wedge scanner: a fast burst and Enter, wherever the focus is."""
-        self.page.keyboard.type(text, delay=delay)
-        self.page.keyboard.press("Enter")
+    def scan(self, text: str, *, gap_ms: float = 5) -> None:
+        """Type ``text`` and Enter as a keyboard-wedge scanner does, wherever the focus is.
+
+        The key events go through Chromium's input pipeline (CDP) time-stamped
+        ``gap_ms`` apart, so the page sees a scanner's timing however slowly
+        this machine runs the test.
+        """
+        cdp = self.page.context.new_cdp_session(self.page)
+        start = time.time()
+        for i, char in enumerate([*text, "\r"]):
+            key = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"} if char == "\r" else {"key": char, "text": char}
+            at = start + i * gap_ms / 1000
+            cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at, **key})
+            cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "timestamp": at, "key": key["key"]})
+        cdp.detach()
 
     def scan_from_nowhere(self, text: str) -> None:
         """A scan while no field has the focus (the usual state between customers)."""
         self.page.evaluate("document.activeElement && document.activeElement.blur()")
         self.scan(text)
+
+    def start_sale(self, card: str = CARD) -> None:
+        """Open the page and identify the customer by a scanned card."""
+        self.open()
+        self.scan_from_nowhere(card)
+        self.page.wait_for_selector("#customer:not([hidden])")
 
     def text(self, selector: str) -> str:
         return self.page.locator(selector).inner_text().strip()

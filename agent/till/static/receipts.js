@@ -1,8 +1,8 @@
 // Returns: this terminal's recent receipts; refund some lines (or all), cancel one of the open shift, reprint its slip.
 
-import { randomHex, uncertain } from "./api.js";
+import { randomHex } from "./api.js";
 import { formatMinor, formatQuantity, parseQuantity, quantityString, quantityThousandths } from "./money.js";
-import { $, el, fmt, say, sayProblem, shortTime, t } from "./ui.js";
+import { $, el, fmt, say, sayProblem, sendWrite, shortTime, t } from "./ui.js";
 
 const LIMIT = 20;
 
@@ -169,18 +169,10 @@ export class Receipts {
   /** Send a refund or cancel; keep it for an unchanged retry when no answer came. */
   async send(pending, box, describe) {
     this.pending = pending;
-    say(box, "info", t("sending"));
-    const result = await this.app.api.post(pending.path, pending.body, pending.headers);
-    if (uncertain(result)) {
-      sayProblem(box, result);
-      box.append(" " + t("retry_same_refund"));
-      return;
-    }
+    const { result, unknown } = await sendWrite(this.app.api, pending, box, t("retry_same_refund"));
+    if (unknown) return;
     this.pending = null;
-    if (!result.ok) {
-      sayProblem(box, result);
-      return;
-    }
+    if (!result.ok) return;
     const answer = result.body;
     await this.load();
     const after = answer.balance === null ? "" : ` ${t("balance_now", { balance: money(answer.balance) })}`;

@@ -2,7 +2,7 @@
 
 import { randomHex, uncertain } from "./api.js";
 import { cardNumberOf } from "./scanner.js";
-import { $, say, sayProblem, t } from "./ui.js";
+import { $, say, sayProblem, sendWrite, t } from "./ui.js";
 
 /** "17.05" -> "--05-17" (year unknown), "17.05.1990" -> "1990-05-17", "" -> "", not a date -> null. */
 export function parseBirthday(text) {
@@ -93,18 +93,11 @@ export class Register {
       if (birthday) body.birthday = birthday;
       this.pending = { body, key: `register-${randomHex(8)}` };
     }
-    say(box, "info", t("sending"));
-    const result = await this.app.api.post("/v1/customers", this.pending.body, { "Idempotency-Key": this.pending.key });
-    if (uncertain(result)) {
-      sayProblem(box, result);
-      box.append(" " + t("retry_same_registration"));
-      return;
-    }
+    const write = { path: "/v1/customers", body: this.pending.body, headers: { "Idempotency-Key": this.pending.key } };
+    const { result, unknown } = await sendWrite(this.app.api, write, box, t("retry_same_registration"));
+    if (unknown) return;
     this.pending = null;
-    if (!result.ok) {
-      sayProblem(box, result);
-      return;
-    }
+    if (!result.ok) return;
     say(box, "", "");
     this.customer = result.body;
     const c = result.body.customer;

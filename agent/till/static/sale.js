@@ -49,6 +49,22 @@ export class Sale {
     this.bind();
     this.renderAll();
     if (this.state.pending) say($("#sale-msg"), "warning", t("pending_title"), t("pending_detail"));
+    else this.refreshCustomer();
+  }
+
+  /** A sale restored after a reload: the customer's figures are read again, the quote made again. */
+  async refreshCustomer() {
+    const ref = this.customerRef();
+    if (ref && !this.state.done) {
+      const result = await this.app.api.post("/v1/identify", ref);
+      const same = this.state.customer?.customer_id === result.body?.customer_id;
+      if (result.ok && same && !this.state.pending && !this.state.done) {
+        this.state.customer = result.body;
+        this.save();
+        this.renderCustomer();
+      }
+    }
+    this.quoteNow();
   }
 
   // -- state
@@ -378,6 +394,7 @@ export class Sale {
       say(box, "error", title, `${detail} ${t("retry_same_receipt")}`.trim());
     } else {
       this.state.pending = null;
+      say($("#purchase-msg"), "", ""); // the refusal is said once, beside the button that got it
       showProblem(box, result);
     }
     this.save();
@@ -409,7 +426,8 @@ export class Sale {
     $("#c-phone").textContent = c.phone || "";
     $("#c-card").textContent = c.card ? t("card_number", { card: c.card }) : "";
     $("#c-balance").textContent = money(c.balance);
-    $("#c-available").textContent = money(c.redeemable_now ?? c.available);
+    // a blocked card or customer can redeem nothing, whatever the balance
+    $("#c-available").textContent = c.card_blocked || c.blocked ? "—" : money(c.redeemable_now ?? c.available);
     $("#c-held-row").hidden = !c.held;
     $("#c-held").textContent = money(c.held || 0);
     const warnings = [];

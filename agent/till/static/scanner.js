@@ -56,7 +56,7 @@ export function attachScanner({ input, onScan, active }) {
     "keydown",
     (event) => {
       if (!active() || event.isComposing) return;
-      const now = performance.now();
+      const now = event.timeStamp; // when the key came, not when this handler runs: a busy page must not split a scan
       const focused = document.activeElement;
       if (event.key === "Enter") {
         const read = burst;
@@ -71,6 +71,7 @@ export function attachScanner({ input, onScan, active }) {
         return;
       }
       if (event.key.length !== 1 || event.ctrlKey || event.altKey || event.metaKey) return;
+      if (event.key === " " && focused && focused !== document.body) return; // Space presses a focused button
       if (!isTextField(focused)) {
         // nothing to type into: the key (a scan, or the cashier typing a phone) starts a new read in the identify box
         event.preventDefault();

@@ -1,5 +1,7 @@
 // Small DOM helpers and the page's translated texts (rendered by the server into #till-config).
 
+import { uncertain } from "./api.js";
+
 const CONFIG = JSON.parse(document.getElementById("till-config").textContent);
 
 export const config = CONFIG;
@@ -81,4 +83,19 @@ export function shortTime(iso) {
   const time = new Intl.DateTimeFormat(CONFIG.lang, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
   const today = day.format(new Date(clock.now())) === day.format(date);
   return today ? time.format(date) : `${day.format(date)} ${time.format(date)}`;
+}
+
+/**
+ * Send a retry-safe write (a refund, a cancel, a registration) and show a refusal in ``box``.
+ * ``unknown`` says no answer came: the caller keeps the write to resend it unchanged.
+ */
+export async function sendWrite(api, write, box, retryText) {
+  say(box, "info", t("sending"));
+  const result = await api.post(write.path, write.body, write.headers);
+  const unknown = uncertain(result);
+  if (!result.ok) {
+    sayProblem(box, result);
+    if (unknown) box.append(el("span", { class: "detail" }, retryText));
+  }
+  return { result, unknown };
 }
