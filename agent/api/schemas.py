@@ -78,7 +78,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "QuoteRequest": obj(
         {
-            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": ref("CustomerRef"),
+            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": nullable(ref("CustomerRef")),
             "lines": {"type": "array", "minItems": 1, "maxItems": 10000, "items": ref("ReceiptLine")},
             "redeem": {**POINTS, "minimum": 0}, "total": MONEY, "terminal": TEXT, "cashier": TEXT,
             "extra": {"type": "object"},

@@ -239,6 +239,8 @@ export class Sale {
     } else {
       this.state.customer = answer;
     }
+    this.quote = null;
+    this.maxRedeemable = null; // until the quote for this customer comes
     this.save();
     this.renderAll();
     this.quoteNow();
@@ -331,7 +333,7 @@ export class Sale {
       this.maxRedeemable = result.body.max_redeemable;
     } else {
       this.quote = null;
-      if (Number.isInteger(result.body?.max_redeemable)) this.maxRedeemable = result.body.max_redeemable;
+      this.maxRedeemable = Number.isInteger(result.body?.max_redeemable) ? result.body.max_redeemable : null;
       showProblem(box, result);
     }
     this.renderTotals(built);

@@ -57,7 +57,6 @@ function keyFromLink() {
 
 function showSetup(message) {
   document.body.dataset.screen = "setup";
-  if (app.stream) app.stream.close();
   $("#setup-current").hidden = !app.terminal;
   $("#setup-current").textContent = app.terminal ? t("setup_current", { terminal: app.terminal }) : "";
   $("#setup-actions").hidden = !app.terminal;
@@ -90,6 +89,10 @@ $("#setup-form").addEventListener("submit", async (event) => {
     sayProblem($("#setup-msg"), result);
     return;
   }
+  if (app.terminal && app.terminal !== result.body.terminal) {
+    location.reload(); // another terminal: start clean with its own sale and receipts
+    return;
+  }
   $("#key-input").value = "";
   say($("#setup-msg"), "", "");
   start(result.body);
@@ -97,9 +100,7 @@ $("#setup-form").addEventListener("submit", async (event) => {
 
 $("#setup-forget").addEventListener("click", () => {
   localStorage.removeItem(KEY);
-  app.api.key = null;
-  app.terminal = null;
-  showSetup();
+  location.reload(); // a device without a key: nothing of the terminal stays on screen
 });
 
 $("#settings-button").addEventListener("click", () => showSetup());
@@ -109,6 +110,7 @@ $("#setup-back").addEventListener("click", () => {
 
 app.api.onUnauthorized = (result) => {
   localStorage.removeItem(KEY);
+  if (app.stream) app.stream.close();
   showSetup({ title: result.body?.title || t("key_rejected"), detail: t("key_rejected_detail") });
 };
 
@@ -147,6 +149,7 @@ function start(terminal) {
     $$("[role=tab]").forEach((tab) => tab.addEventListener("click", () => app.showTab(tab.dataset.tab)));
     setInterval(health, HEALTH_EVERY_MS);
   }
+  if (app.stream) app.stream.close();
   app.stream = listenForIdentifications({
     key: app.api.key,
     onIdentification: (answer) => {
