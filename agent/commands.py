@@ -332,14 +332,21 @@ def terminals() -> None:
 @terminals.command("add")
 @click.argument("terminal")
 @click.option("--name", default=None, help="A human name, e.g. 'Till 1'.")
+@click.option("--till", "till", is_flag=True, help="Also print the cashier page's link with the key (and its QR code).")
+@click.option("--till-url", default=None, metavar="URL",
+              help="How the tablet reaches the agent, e.g. http://192.168.1.10:8765 (default: the listen address).")
 @config_option
-def terminals_add(terminal: str, name: str | None, config_file: Path | None) -> None:
+def terminals_add(terminal: str, name: str | None, till: bool, till_url: str | None, config_file: Path | None) -> None:
     """Give TERMINAL a new API key and print it (once: it is stored hashed).
+
+    With --till, also print the link that opens the cashier page already
+    connected as TERMINAL (open it once on the tablet, or scan the QR code).
 
     Example:
 
     \b
         loyalty-agent terminals add P01 --name "Till 1"
+        loyalty-agent terminals add P03 --name "Tablet" --till --till-url http://192.168.1.10:8765
     """
     from .auth import add_terminal
 
@@ -352,6 +359,22 @@ def terminals_add(terminal: str, name: str | None, config_file: Path | None) -> 
         click.echo(f"note: {terminal} is not in the `terminals` setting ({', '.join(config.terminals)})", err=True)
     click.echo(f"API key of terminal {terminal} (shown once; enter it in the till's settings):")
     click.echo(key)
+    if till or till_url:
+        _print_till_link(config, key, till_url)
+
+
+def _print_till_link(config: Config, key: str, base_url: str | None) -> None:
+    from .till.link import listens_on_loopback, qr_text, till_base_url, till_link
+
+    link = till_link(base_url or till_base_url(config), key)
+    click.echo("cashier page, already connected (open it once on the device; it holds the key, keep it private):")
+    click.echo(link)
+    click.echo(qr_text(link))
+    if base_url is None and listens_on_loopback(config):
+        click.echo(
+            f"note: the agent listens on {config.listen_host} only: another device reaches it once listen_host is "
+            "this PC's LAN address (or 0.0.0.0); then give --till-url http://ADDRESS:PORT", err=True,
+        )
 
 
 @terminals.command("list")

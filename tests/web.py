@@ -40,7 +40,8 @@ def chromium_path() -> str:
 def live_server(app: Any) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1:<free port> in a thread; yields the base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits up to one poll interval, at every test's end
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

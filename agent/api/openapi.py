@@ -80,6 +80,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM.findall(op.rule)
     ]
+    params += [{**param, "in": "query"} for param in op.query]
     if op.idempotency_key:
         params.append({
             "name": "Idempotency-Key", "in": "header", "required": False,

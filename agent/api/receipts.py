@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, g, request
 
+from shared.errors import Problem
+
+from .. import history
+from ..requests import RequestError
+from ..results import Result
 from .routes import idempotency_key, json_body, operation, respond, service
 
 bp = Blueprint("receipts", __name__, url_prefix="/v1")
@@ -50,3 +55,23 @@ def cancel(receipt_id: str) -> Response:
 def close_shift() -> Response:
     """After it, the shift's receipts can be refunded but no longer cancelled."""
     return respond(service().close_shift(g.terminal))
+
+
+_LIMIT = {
+    "name": "limit", "required": False, "description": "how many receipts, newest first",
+    "schema": {"type": "integer", "minimum": 1, "maximum": history.MAX_LIMIT, "default": history.DEFAULT_LIMIT},
+}
+
+
+@operation(bp, "/receipts", "GET", summary="This terminal's most recent receipts (to refund, cancel or reprint one)",
+           responses={200: "RecentReceipts"}, codes=("validation_error",), query=(_LIMIT,))
+def recent() -> Response:
+    """Only the calling terminal's receipts, with each line's refunded quantity and whether a cancel is still possible."""
+    text = request.args.get("limit", str(history.DEFAULT_LIMIT))
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= history.MAX_LIMIT:
+        raise RequestError([Problem("limit", f"must be an integer from 1 to {history.MAX_LIMIT}, got {text[:20]!r}")])
+    svc = service()
+    today = svc.today(svc.clock()).isoformat()
+    with svc.store.read() as tx:
+        receipts = history.recent_receipts(tx, g.terminal, int(text), today)
+    return respond(Result(200, {"terminal": g.terminal, "receipts": receipts}))

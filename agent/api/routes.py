@@ -42,6 +42,7 @@ class Operation:
     auth: bool = True
     idempotency_key: bool = False
     tag: str = "POS"
+    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects of the query string
 
 
 OPERATIONS: list[Operation] = []
@@ -61,6 +62,7 @@ def operation(
     idempotency_key: bool = False,
     description: str = "",
     tag: str = "POS",
+    query: tuple[dict[str, Any], ...] = (),
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a view on ``bp`` and document it (see the module docstring)."""
 
@@ -77,7 +79,7 @@ def operation(
                 method=method, rule=(bp.url_prefix or "") + rule, endpoint=f"{bp.name}.{view.__name__}",
                 summary=summary, description=description or (view.__doc__ or "").strip(), request=request,
                 request_required=request_required, responses=responses, codes=codes, auth=auth,
-                idempotency_key=idempotency_key, tag=tag,
+                idempotency_key=idempotency_key, tag=tag, query=query,
             )
         )
         return wrapped

@@ -78,7 +78,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "QuoteRequest": obj(
         {
-            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": ref("CustomerRef"),
+            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": nullable(ref("CustomerRef")),
             "lines": {"type": "array", "minItems": 1, "maxItems": 10000, "items": ref("ReceiptLine")},
             "redeem": {**POINTS, "minimum": 0}, "total": MONEY, "terminal": TEXT, "cashier": TEXT,
             "extra": {"type": "object"},
@@ -194,4 +194,38 @@ SCHEMAS["Identification"] = obj(
         "redeemable_now": {**POINTS, "description": "available points, bounded while offline"},
     },
     (*_CUSTOMER["required"], "link", "redeemable_now"),
+)
+
+SCHEMAS["RecentReceipts"] = obj(
+    {
+        "terminal": TEXT,
+        "receipts": {
+            "type": "array",
+            "items": obj(
+                {
+                    "receipt_id": TEXT, "at": TIME, "committed_at": TIME, "status": {"enum": ["committed", "cancelled"]},
+                    "customer_id": nullable(TEXT), "customer_name": nullable(TEXT), "card": nullable(TEXT),
+                    "total": MONEY, "accrued": POINTS, "redeemed": POINTS,
+                    "refunded_amount": {**MONEY, "description": "money returned by refunds so far"},
+                    "offline": {"type": "boolean"},
+                    "cancellable": {"type": "boolean", "description": "the shift is open: POST .../cancel is possible"},
+                    "lines": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "index": INT, "sku": nullable(TEXT), "name": nullable(TEXT), "category": nullable(TEXT),
+                                "quantity": TEXT, "refunded_quantity": TEXT, "price": nullable(MONEY),
+                                "discount": MONEY, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
+                            },
+                            ("index", "sku", "name", "category", "quantity", "refunded_quantity", "price", "discount",
+                             "amount", "accrued", "redeemed"),
+                        ),
+                    },
+                },
+                ("receipt_id", "at", "committed_at", "status", "customer_id", "customer_name", "card", "total", "accrued",
+                 "redeemed", "refunded_amount", "offline", "cancellable", "lines"),
+            ),
+        },
+    },
+    ("terminal", "receipts"),
 )

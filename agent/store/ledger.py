@@ -87,3 +87,29 @@ class LedgerQueries:
                 "SELECT COUNT(*) FROM receipts WHERE terminal = ? AND committed_at > ?", (terminal, since or "")
             ).fetchone()[0]
         )
+
+    def recent_receipts(self, terminal: str, limit: int) -> list[sqlite3.Row]:
+        """A terminal's last ``limit`` receipts, newest first, with the customer's name."""
+        return self.c.execute(
+            "SELECT r.*, c.name AS customer_name FROM receipts r LEFT JOIN customers c ON c.id = r.customer_id "
+            "WHERE r.terminal = ? ORDER BY r.committed_at DESC, r.seq DESC LIMIT ?",
+            (terminal, limit),
+        ).fetchall()
+
+    def lines_of(self, receipt_ids: Sequence[str]) -> list[sqlite3.Row]:
+        """The lines of several receipts, each with the quantity refunded so far (``refunded``, x1000)."""
+        marks = ", ".join("?" * len(receipt_ids))
+        return self.c.execute(
+            "SELECT l.*, COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN refunds f ON f.refund_id = rl.refund_id "
+            "WHERE f.receipt_id = l.receipt_id AND rl.idx = l.idx), 0) AS refunded "
+            f"FROM receipt_lines l WHERE l.receipt_id IN ({marks}) ORDER BY l.receipt_id, l.idx",
+            list(receipt_ids),
+        ).fetchall()
+
+    def refunded_amounts(self, receipt_ids: Sequence[str]) -> dict[str, int]:
+        """Money returned so far per receipt (receipts with no refund are absent)."""
+        marks = ", ".join("?" * len(receipt_ids))
+        rows = self.c.execute(
+            f"SELECT receipt_id, SUM(amount) FROM refunds WHERE receipt_id IN ({marks}) GROUP BY receipt_id", list(receipt_ids)
+        ).fetchall()
+        return {receipt_id: int(amount) for receipt_id, amount in rows}

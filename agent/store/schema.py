@@ -195,5 +195,11 @@ def shifts(db: Database) -> None:
     db["shift_closes"].create_index(["terminal", "closed_at"])
 
 
+@MIGRATIONS(name="0003_terminal_receipts")
+def terminal_receipts(db: Database) -> None:
+    # The cashier page lists a terminal's most recent receipts (GET /v1/receipts).
+    db["receipts"].create_index(["terminal", "committed_at"], index_name="receipts_terminal_committed")
+
+
 #: every migration this code knows, in order
-KNOWN = ("0001_initial", "0002_shifts")
+KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts")

@@ -201,7 +201,7 @@ def test_identify_by_every_identifier(api, store):
 
 def test_unknown_routes_and_methods_are_problems(api):
     assert api.client.get("/v1/nothing").json["code"] == "not_found"
-    r = api.client.get("/v1/receipts")
+    r = api.client.get("/v1/identify")
     assert r.status_code == 405 and r.json["code"] == "method_not_allowed"
 
 
