@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .cardcodes import CHECKS
+from shared.cardreads import CHECKS
 from .errors import DeviceSettingsError, Problem
 from .framing import FRAMINGS
 from .hid import REPORT_FORMATS

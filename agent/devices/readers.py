@@ -1,7 +1,7 @@
 """Card readers: serial (pyserial) and USB HID (pyusb), supervised and self-healing.
 
 Every reader runs one thread that opens the device, pumps bytes through a
-framing protocol (``framing.py``) and the card decoder (``cardcodes.py``), and
+framing protocol (``framing.py``) and the card decoder (``shared/cardreads.py``), and
 calls ``on_read(CardRead)`` for each valid read: that callback is the seam to
 the agent's identification. When the device goes away (unplugged, port
 closed) the thread closes it and reopens it with backoff (0.2 s doubling to
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .cardcodes import Rejected, decode_payload
+from shared.cardreads import Rejected, decode_payload
 from .errors import ReaderUnavailable
 from .framing import Framing, make_framing
 from .hid import make_decoder

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .i18n import translations
+from ..i18n import translations
 
 CODES = ("barcode", "qr", "none")
 
