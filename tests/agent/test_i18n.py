@@ -54,5 +54,6 @@ def test_placeholders_survive_translation():
         if message.id and message.string:
             params = {name: 1 for name in ("days", "date", "requested", "max_redeemable", "available", "phone", "customer_id",
                                            "key", "code", "card", "number", "length", "min", "max", "expected",
-                                           "attempts_left", "raw", "count", "receipt_id", "refund_id", "error", "problems")}
+                                           "attempts_left", "raw", "count", "receipt_id", "refund_id", "error", "problems",
+                                           "limit", "terminal")}
             assert (message.string % params) and (message.id % params)

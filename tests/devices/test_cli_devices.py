@@ -41,7 +41,8 @@ def test_test_read_shows_what_was_read_and_parsed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "read 1: track (track 2)" in result.output
     assert "number:   7700000000000017" in result.output
-    assert '"track": ";7700000000000017=4912101000000?"' in result.output
+    assert "raw:      ;7700000000000017=4912101000000?" in result.output
+    assert 'identify: {"card": "7700000000000017"}' in result.output
 
 
 def test_test_read_over_usb_hid(tmp_path, monkeypatch):
