@@ -329,7 +329,7 @@ _RANGES = {
     "receipt_clock_skew_seconds": (0, 86400),
     "stream_max_clients": (0, 255),
     "stream_keepalive_seconds": (1, 300),
-    "stream_max_seconds": (10, 86400),
+    "stream_max_seconds": (1, 86400),
 }
 
 

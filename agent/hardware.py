@@ -59,7 +59,6 @@ class Hardware:
         self.reader: SupervisedReader | None = None
         self.worker: PrintWorker | None = None
         self.reader_state = "stopped"
-        self.printer_state = "unknown"  # ok, or why the last slip could not be printed (printers.REASONS)
         self._source = threading.local()  # the reader behind the identify call on this thread
         service.subscribe("identified", self._identified)
         if self.printer_configured:
@@ -91,7 +90,7 @@ class Hardware:
         self.reader = build_reader(self.settings, self.on_read, self._reader_state)
         printer = build_printer(self.settings)
         if printer is not None:
-            self.worker = build_print_worker(self.settings, self.queue, printer, self._printer_status)
+            self.worker = build_print_worker(self.settings, self.queue, printer)
             self.worker.start()
             log.info("printer %s: slips print from the queue (%d waiting)", printer.description,
                      self.queue.pending_count(self.worker.printer_name))
@@ -157,10 +156,12 @@ class Hardware:
             waiting = tx.pending_print_jobs()
         self.wake_printer()
         return {"receipt_id": receipt_id, "slip_id": slip_id, "status": "queued", "slips_waiting": waiting,
-                "printer_state": self.printer_state if self.worker is not None else "stopped"}
+                "printer_state": self.printer_state}
 
-    def _printer_status(self, reason: str | None) -> None:
-        self.printer_state = reason or "ok"
+    @property
+    def printer_state(self) -> str:
+        """``stopped`` (not started), ``unknown`` (nothing printed yet), ``ok``, or why slips wait."""
+        return self.worker.state if self.worker is not None else "stopped"
 
     # -- health
 
@@ -181,7 +182,7 @@ class Hardware:
                 waiting = tx.pending_print_jobs()
             printer = {
                 "kind": p.kind, "device": self.worker.printer.description if self.worker else p.url or None,
-                "state": self.printer_state if self.worker is not None else "stopped", "slips_waiting": waiting,
+                "state": self.printer_state, "slips_waiting": waiting,
             }
         return {"reader": reader, "printer": printer, "identification_streams": self.hub.streams}
 

@@ -48,6 +48,7 @@ class PrintWorker:
         self.layout_options = {"columns": columns, "language": language, "code": code, "codepage": codepage.lower()}
         self.on_status = on_status
         self.problem: str | None = None
+        self.attempted = False  # a slip was tried since the start
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,6 +72,11 @@ class PrintWorker:
         job = self.queue.reprint(slip_id)
         self._wake.set()
         return job
+
+    @property
+    def state(self) -> str:
+        """``unknown`` before the first slip, then ``ok`` or why the last slip could not be printed."""
+        return self.problem or ("ok" if self.attempted else "unknown")
 
     def wake(self) -> None:
         """Look at the queue now (after ``enqueue`` inside the caller's own transaction)."""
@@ -115,6 +121,7 @@ class PrintWorker:
         job = self.queue.next(self.printer_name)
         if job is None:
             return None
+        self.attempted = True
         try:
             ops = self._ops(job)
         except (KeyError, TypeError, ValueError) as exc:  # a payload no printer can print: retire it
