@@ -107,15 +107,17 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
     """Write the agent's config file (TOML) and create its database.
 
     Prompts for each value with a sensible default (the existing file's value
-    when re-run), or takes every value from flags with --no-input. Everything
-    is validated before anything is written.
+    when re-run), then for the card reader and the receipt printer, offering
+    what `devices list` finds; or takes every value from flags with
+    --no-input. Everything is validated before anything is written.
 
     Example:
 
     \b
         loyalty-agent setup
         loyalty-agent setup --no-input --config /etc/loyalty-agent/agent.toml \\
-            --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn
+            --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn \\
+            --reader-kind serial --reader-url /dev/ttyUSB0 --printer-kind network --printer-url 192.0.2.10
     """
     path = config_path(config_file)
     current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
@@ -134,6 +136,10 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
             values["agent_id"] = f"{values['store_id']}-1"
         if not no_input and flags.get(name) is None:
             values[name] = _prompt(name, values)
+    if not no_input:  # the card reader and the printer, picked from what is plugged in (agent/setup_devices.py)
+        from .setup_devices import prompt_devices
+
+        prompt_devices(values, {name for name, raw in flags.items() if raw is not None}, _prompt)
     problems = validate(values)
     if not values["store_id"]:
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')

@@ -29,7 +29,7 @@ def devices_status(config: Config, store: Store) -> dict[str, Any]:
         reader = {"id": config.reader_id, "kind": config.reader_kind, "device": config.reader_url or config.reader_usb_id,
                   "terminal": config.effective_reader_terminal or None, "state": "not running"}
     if config.printer_kind != "none" or waiting:
-        printer = {"kind": config.printer_kind, "device": config.printer_url or config.printer_usb_id,
+        printer = {"kind": config.printer_kind, "device": f"{config.printer_kind} {config.printer_url or config.printer_usb_id}",
                    "state": failure[0] if failure else "not running", "slips_waiting": waiting}
     return {"source": "database", "reader": reader, "printer": printer}
 
@@ -50,6 +50,9 @@ def _ask_agent(config: Config) -> dict[str, Any] | None:
     return {k: body["devices"].get(k) for k in ("reader", "printer")}
 
 
+_PRINTER_WORDS = {"ok": "ok", "unknown": "no slip printed yet", "stopped": "stopped", "not running": "not running"}
+
+
 def describe_devices(devices: dict[str, Any]) -> list[str]:
     """The lines ``status`` prints about the reader and the printer."""
     suffix = "" if devices["source"] == "agent" else " (the agent is not running)"
@@ -65,7 +68,6 @@ def describe_devices(devices: dict[str, Any]) -> list[str]:
         lines.append("printer: none configured")
     else:
         state = printer["state"]
-        shown = "ok" if state == "ok" else describe_reason(state, "en") if state not in ("unknown", "not running", "stopped") else state
-        lines.append(f"printer ({printer['kind']} {printer['device'] or '-'}): {shown}, "
-                     f"{printer['slips_waiting']} slip(s) waiting{suffix}")
+        shown = _PRINTER_WORDS.get(state) or describe_reason(state, "en")
+        lines.append(f"printer {printer['device'] or printer['kind']}: {shown}, {printer['slips_waiting']} slip(s) waiting{suffix}")
     return lines

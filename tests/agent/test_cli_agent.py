@@ -67,6 +67,8 @@ def test_setup_interactive_reprompts_bad_values(tmp_path):
         "",  # offline_daily_limit
         "7700:16:luhn",  # card_ranges
         "",  # qr_secret
+        "",  # card reader: none (the default)
+        "",  # receipt printer: none (the default)
     ]
     result = run("setup", "--config", str(path), input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
