@@ -106,10 +106,10 @@ class Hardware:
         if self.worker is not None:
             self.worker.stop()
 
-    def wake_printer(self) -> None:
-        """Look at the print queue now."""
+    def wake_printer(self, retry: bool = False) -> None:
+        """Look at the print queue now (``retry``: even while the printer is failing)."""
         if self.worker is not None:
-            self.worker.wake()
+            self.worker.wake(retry)
 
     # -- reads -> identifications
 
@@ -154,7 +154,7 @@ class Hardware:
                 if queue_slip(tx, self.config, "committed", json.loads(receipt["response"]), now) is None:
                     raise errors.NoSlip(receipt_id=receipt_id)
             waiting = tx.pending_print_jobs()
-        self.wake_printer()
+        self.wake_printer(retry=True)  # the cashier put paper in and asks: try now
         return {"receipt_id": receipt_id, "slip_id": slip_id, "status": "queued", "slips_waiting": waiting,
                 "printer_state": self.printer_state}
 

@@ -16,7 +16,7 @@ from agent.auth import add_terminal
 from agent.devices.readers import CardRead
 from agent.devices.slip import SlipData, layout
 from agent.hardware import hardware_of
-from tests.agent.conftest import CARD, MSK, NOW, Api, delta, receipt
+from tests.agent.conftest import CARD, NOW, Api, delta, receipt
 
 PRINTER = {"printer_kind": "serial", "printer_url": "/dev/null-printer"}  # never opened: nothing is started here
 UNKNOWN = "7700000000000024"
@@ -80,7 +80,7 @@ def test_no_printer_no_slips_and_reprint_is_409(make_app):
     assert r.status_code == 409 and r.json["code"] == "no_printer"
 
 
-def test_reprint(printing, make_app, tmp_path):
+def test_reprint(printing):
     api, store, hardware = printing
     api.post("/v1/receipts", receipt("R1"))
     with store.write() as tx:
@@ -145,7 +145,7 @@ def test_a_blocked_card_is_an_identification_the_cashier_sees(printing):
     assert body["card_blocked"] is True and body["customer_id"] == "c1"
 
 
-def test_health_shows_the_devices(printing, make_app):
+def test_health_shows_the_devices(printing):
     api, store, _ = printing
     api.post("/v1/receipts", receipt("R1"))
     devices = api.get("/v1/health", key=None).json["devices"]
@@ -164,8 +164,7 @@ def test_the_stream_is_documented_as_server_sent_events(printing):
         "no_printer", "no_slip", "receipt_not_found", "unauthorized"]
 
 
-def test_identification_times_are_the_agents(printing, clock):
+def test_identification_times_are_the_agents_clock(printing):
     api, _, hardware = printing
     hardware.on_read(read(CARD))
     assert api.get("/v1/identifications/last").json["at"] == NOW.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-    assert NOW.tzinfo == MSK

@@ -100,8 +100,8 @@ def test_swipe_identifies_commit_prints_the_slip_in_cyrillic(rig):
     assert f"Баланс{format_points(committed['balance']):>36}" in text
     assert "**** **** **** " + CARD[-4:] in text and f"[BARCODE CODE128 {CARD}]" in text
     assert sorted(p.suffix for p in rig.slips.iterdir()) == [".png", ".txt"]
-    assert wait_for(lambda: rig.devices()["printer"] == {
-        "kind": "serial", "device": rig.devices()["printer"]["device"], "state": "ok", "slips_waiting": 0})
+    assert wait_for(lambda: rig.devices()["printer"]["state"] == "ok")
+    assert rig.devices()["printer"]["slips_waiting"] == 0
 
     status, reprint = request(rig.agent.port, "POST", "/v1/receipts/R-1/reprint", None, rig.agent.key)
     assert status == 202 and reprint["slip_id"] == "receipt:R-1"
@@ -123,7 +123,8 @@ def test_paper_out_during_a_commit_the_commit_succeeds_and_the_slip_prints_after
     texts = wait_for(lambda: len(slip_texts(rig.slips)) == 2 and slip_texts(rig.slips), timeout=40)
     assert f"Начислено баллов{format_points(committed['accrued']):>26}" in texts[0] and "Чек" in texts[0]
     assert f"Баланс{format_points(second['balance']):>36}" in texts[1]
-    assert rig.devices()["printer"] == {**rig.devices()["printer"], "state": "ok", "slips_waiting": 0}
+    printer = rig.devices()["printer"]
+    assert (printer["state"], printer["slips_waiting"]) == ("ok", 0)
 
 
 def test_a_reader_unplugged_and_back_is_picked_up_again(rig):

@@ -65,3 +65,20 @@ def test_a_slip_that_cannot_be_laid_out_is_retired_not_retried(printer_sim, agen
     assert worker.drain_once() is None
     (text,) = wait_for(lambda: slip_texts(printer_sim[4]))
     assert "Проверка принтера" in text
+
+
+def test_new_slips_do_not_hammer_a_failing_printer_but_a_reprint_tries_at_once(agent_store, slip, tmp_path):
+    worker = PrintWorker(StorePrintQueue(agent_store), EscposPrinter.serial(str(tmp_path / "unplugged")))
+    worker.backoff_min = worker.backoff_max = 30.0  # after the first failure, the next retry is far away
+    worker.start()
+    try:
+        worker.submit(slip)
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).attempts == 1)
+        for n in range(20):  # a busy till keeps committing while the printer is away
+            worker.queue.enqueue(f"R{n}", slip.to_json())
+            worker.wake()
+        assert worker.queue.get(slip.slip_id).attempts == 1 and worker.state == "printer_unreachable"
+        worker.reprint(slip.slip_id)  # the cashier asks: try now
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).attempts == 2)
+    finally:
+        worker.stop()
