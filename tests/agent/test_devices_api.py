@@ -168,3 +168,13 @@ def test_identification_times_are_the_agents_clock(printing):
     api, _, hardware = printing
     hardware.on_read(read(CARD))
     assert api.get("/v1/identifications/last").json["at"] == NOW.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def test_serve_refuses_a_reader_without_a_terminal_naming_the_setting(make_app):
+    from agent.hardware import running
+
+    app = make_app(terminals=[], reader_kind="serial", reader_url="/dev/no-reader")
+    with pytest.raises(SystemExit, match="reader_terminal: is required when no `terminals` are configured"):
+        with running(app):
+            pass
+    assert hardware_of(app).reader is None  # nothing was started
