@@ -41,7 +41,7 @@ def create_app(
         to load defaults -> TOML file -> environment.
     :param clock: the current time (tests); default: the system clock.
     """
-    from . import api, i18n
+    from . import api, hardware, i18n
     from .config import Config, load_config
     from .service import Service
     from .store import Store
@@ -62,5 +62,6 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["loyalty_agent"] = AgentApp(cfg, store, Service(store, cfg, now))
     i18n.init_app(app)
+    hardware.init_app(app)  # card reads -> identifications, operations -> slips (devices start with `serve`)
     api.init_app(app)
     return app

@@ -1,8 +1,10 @@
 """``loyalty-agent devices``: find, test and rehearse card readers and receipt printers.
 
-Device settings come from their defaults, then ``LOYALTY_AGENT_<NAME>``
-environment variables, then the command's options (one per setting, e.g.
-``--reader-url``, ``--printer-kind``); see ``agent/devices/config.py``.
+Device settings come from the agent's configuration (``--config``, else
+``$LOYALTY_AGENT_CONFIG``, else /etc/loyalty-agent/agent.toml when it exists;
+then ``LOYALTY_AGENT_<NAME>`` variables), and each can be overridden for the
+test with an option (``--reader-url``, ``--printer-kind`` ...): a technician
+tries a setting here before ``loyalty-agent setup`` writes it.
 """
 
 from __future__ import annotations
@@ -14,36 +16,65 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
-from agent.devices.config import DEVICE_SETTINGS, DeviceSettings, load_device_settings, settings_from_env
+from agent.config import BY_NAME, DEVICE_SETTINGS, Config, ConfigError, from_text, load_config
+from agent.devices.config import DeviceSettings, load_device_settings
 from agent.devices.errors import DeviceSettingsError, PrinterUnavailable
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 def device_options(prefixes: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """One ``--name`` option per device setting whose name starts with one of ``prefixes``."""
+    """``--config`` and one ``--name`` option per device setting whose name starts with one of ``prefixes``."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for setting in reversed(DEVICE_SETTINGS):
             if setting.name.startswith(prefixes):
                 flag = "--" + setting.name.replace("_", "-")
-                func = click.option(flag, setting.name, default=None, help=f"{setting.help} [default: {setting.default}]")(func)
-        return func
+                func = click.option(flag, setting.name, default=None,
+                                    help=f"{setting.help} [setting {setting.name}, default: {setting.default}]")(func)
+        return click.option(
+            "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+            help="Agent config file whose device settings to use (default: $LOYALTY_AGENT_CONFIG or "
+                 "/etc/loyalty-agent/agent.toml if it exists); options override it.")(func)
 
     return decorate
 
 
-def _settings(options: dict[str, Any]) -> DeviceSettings:
-    values: dict[str, Any] = settings_from_env()
-    values.update({k: v for k, v in options.items() if v is not None})
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def load_with_flags(config_file: Path | None, options: dict[str, Any]) -> Config:
+    """The agent's configuration with the given options (text, as typed) over it; problems name the option."""
+    flags: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, raw in options.items():
+        if raw is not None:
+            try:
+                flags[name] = from_text(BY_NAME[name], raw)
+            except ValueError as exc:
+                problems.append(f"{_flag(name)}: {str(exc).split(' ', 1)[1]}")
+    if not problems:
+        try:
+            return load_config(config_file, overrides=flags)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                name = problem.split('"')[1] if problem.startswith('"') else ""
+                problems.append(f"{_flag(name)}: {problem.split(' ', 1)[1]}" if name in flags else problem)
+    raise click.BadParameter("\n".join(problems))
+
+
+def _settings(config_file: Path | None, options: dict[str, Any]) -> tuple[Config, DeviceSettings]:
+    config = load_with_flags(config_file, options)
     try:
-        return load_device_settings(values)
+        return config, load_device_settings(config)
     except DeviceSettingsError as exc:
-        raise click.BadParameter("\n".join(f"--{p.path.replace('_', '-')}: {p.message}" for p in exc.problems)) from None
+        raise click.BadParameter("\n".join(f"{_flag(p.path)}: {p.message}" for p in exc.problems)) from None
 
 
 def _logging(verbose: bool) -> None:
@@ -59,7 +90,7 @@ def devices() -> None:
 @devices.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per device.")
 @device_options(("usb_backend",))
-def list_devices(as_json: bool, **options: Any) -> None:
+def list_devices(as_json: bool, config_file: Path | None, **options: Any) -> None:
     """List serial ports and USB devices, marking known readers, scanners and printers.
 
     Example:
@@ -71,7 +102,7 @@ def list_devices(as_json: bool, **options: Any) -> None:
     from agent.devices.inventory import serial_ports, usb_devices
     from agent.devices.wiring import load_usb_backend
 
-    settings = _settings(options)
+    _, settings = _settings(config_file, options)
     try:
         backend = load_usb_backend(settings.usb_backend)
     except DeviceSettingsError as exc:
@@ -98,7 +129,7 @@ def list_devices(as_json: bool, **options: Any) -> None:
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="Reads to wait for.")
 @click.option("-v", "--verbose", is_flag=True, help="Log connections and every discarded frame.")
 @device_options(("reader_", "usb_backend"))
-def test_read(timeout: float, count: int, verbose: bool, **options: Any) -> None:
+def test_read(timeout: float, count: int, verbose: bool, config_file: Path | None, **options: Any) -> None:
     """Wait for a swipe or scan and show what was read and how it was understood.
 
     Garbage and partial frames are reported on stderr and not counted. Exits 1
@@ -114,9 +145,9 @@ def test_read(timeout: float, count: int, verbose: bool, **options: Any) -> None
     from agent.devices.wiring import build_reader
 
     _logging(verbose)
-    if options.get("reader_kind") is None and not settings_from_env().get("reader_kind"):
-        options["reader_kind"] = "serial" if options.get("reader_url") else None
-    settings = _settings(options)
+    if options.get("reader_kind") is None and options.get("reader_url"):
+        options["reader_kind"] = "serial"  # a port given on the command line is a serial reader
+    _, settings = _settings(config_file, options)
     reads: queue.Queue[Any] = queue.Queue()
     try:
         reader = build_reader(settings, reads.put)
@@ -152,10 +183,10 @@ def test_read(timeout: float, count: int, verbose: bool, **options: Any) -> None
 
 
 @devices.command("test-print")
-@click.option("--store-name", default="loyalty-edge", show_default=True, help="Store name on the test slip.")
+@click.option("--store-name", default=None, help="Store name on the test slip (default: the store_name setting, else store_id).")
 @click.option("-v", "--verbose", is_flag=True, help="Log the printer connection.")
 @device_options(("printer_", "slip_", "usb_backend"))
-def test_print(store_name: str, verbose: bool, **options: Any) -> None:
+def test_print(store_name: str | None, verbose: bool, config_file: Path | None, **options: Any) -> None:
     """Ask the printer's status and print a test slip with a Cyrillic line, a barcode and a QR code.
 
     Exits 1 with the reason when the printer is not ready (paper out, cover
@@ -173,7 +204,7 @@ def test_print(store_name: str, verbose: bool, **options: Any) -> None:
     from agent.devices.wiring import build_printer
 
     _logging(verbose)
-    settings = _settings(options)
+    config, settings = _settings(config_file, options)
     try:
         printer = build_printer(settings)
     except DeviceSettingsError as exc:
@@ -189,6 +220,7 @@ def test_print(store_name: str, verbose: bool, **options: Any) -> None:
             assert status.reason is not None
             detail = f" ({status.detail})" if status.detail else ""
             raise click.ClickException(f"printer {printer.description} not ready: {describe_reason(status.reason, 'en')}{detail}")
+    store_name = store_name or config.store_name or config.store_id or "loyalty-edge"
     ops = printer_test_layout(store_name, datetime.now().astimezone(), p.columns, p.slip_language, p.codepage.lower())
     try:
         printer.print_ops(ops)

@@ -25,6 +25,7 @@ from shared.errors import ValidationError
 from shared.rules import parse_rules
 
 from .config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, help_settings, load_config, validate, write_config
+from .device_status import describe_devices, devices_status
 from .store import Store, StoreError
 from .store.times import utcnow
 
@@ -106,15 +107,17 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
     """Write the agent's config file (TOML) and create its database.
 
     Prompts for each value with a sensible default (the existing file's value
-    when re-run), or takes every value from flags with --no-input. Everything
-    is validated before anything is written.
+    when re-run), then for the card reader and the receipt printer, offering
+    what `devices list` finds; or takes every value from flags with
+    --no-input. Everything is validated before anything is written.
 
     Example:
 
     \b
         loyalty-agent setup
         loyalty-agent setup --no-input --config /etc/loyalty-agent/agent.toml \\
-            --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn
+            --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn \\
+            --reader-kind serial --reader-url /dev/ttyUSB0 --printer-kind network --printer-url 192.0.2.10
     """
     path = config_path(config_file)
     current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
@@ -133,6 +136,10 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
             values["agent_id"] = f"{values['store_id']}-1"
         if not no_input and flags.get(name) is None:
             values[name] = _prompt(name, values)
+    if not no_input:  # the card reader and the printer, picked from what is plugged in (agent/setup_devices.py)
+        from .setup_devices import prompt_devices
+
+        prompt_devices(values, {name for name, raw in flags.items() if raw is not None}, _prompt)
     problems = validate(values)
     if not values["store_id"]:
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
@@ -187,7 +194,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
     import waitress
 
-    from . import create_app
+    from . import create_app, hardware
 
     config = load(config_file)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -201,7 +208,8 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     host, port = host or config.listen_host, port or config.listen_port
     click.echo(f"loyalty-agent {config.store_id or '(no store id)'} serving http://{host}:{port} (database {config.database})")
     try:
-        waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
+        with hardware.running(app):  # the card reader and the print worker (agent/hardware.py)
+            waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
     finally:
         store.close()
 
@@ -227,7 +235,7 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
         "broker_url": config.broker_url or None, "last_sync_at": state.get("last_sync_at"),
         "outbox_depth": depth, "oldest_outbox_age_seconds": age, "terminals": terminals,
         "terminals_without_key": [t for t in config.terminals if t not in keyed],
-        "devices": dict(config.devices),
+        "devices": devices_status(config, store),
     }
 
 
@@ -266,7 +274,8 @@ def status(config_file: Path | None, as_json: bool) -> None:
         click.echo(f"terminal {t['id']}{' (' + t['name'] + ')' if t['name'] else ''}: {state}")
     for missing in data["terminals_without_key"]:
         click.echo(f"terminal {missing}: configured, no key yet (loyalty-agent terminals add {missing})")
-    click.echo("devices: " + (", ".join(sorted(data["devices"])) or "none configured"))
+    for line in describe_devices(data["devices"]):
+        click.echo(line)
 
 
 def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:

@@ -58,8 +58,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("confirmation_attempts", 5, "int", "Wrong confirmation codes allowed before the code is locked."),
     Setting("receipt_clock_skew_seconds", 300, "int", "How far in the future a receipt's time may be (till and agent clocks differ)."),
     Setting("log_level", "INFO", "str", "Logging level: DEBUG, INFO, WARNING, ERROR."),
-    Setting("devices", {}, "table", "Card readers and printers ([devices] table; see docs/agent.md)."),
 )
+#: card readers and receipt printers (docs/devices.md); their own checks are in agent/devices/config.py
+DEVICE_SETTINGS: tuple[Setting, ...] = (
+    Setting("reader_kind", "none", "str", "Card reader: none, serial (magnetic stripe or scanner on a serial port), usb-hid."),
+    Setting("reader_url", "", "str", "Serial reader: device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)."),
+    Setting("reader_baud", 9600, "int", "Serial reader: baud rate."),
+    Setting("reader_bytesize", 8, "int", "Serial reader: data bits (7 or 8)."),
+    Setting("reader_parity", "N", "str", "Serial reader: parity N, E or O."),
+    Setting("reader_stopbits", 1, "int", "Serial reader: stop bits (1 or 2)."),
+    Setting("reader_framing", "line", "str", "Serial reader: line (CR/LF-terminated), stx-etx, stx-etx-lrc."),
+    Setting("reader_usb_id", "", "str", "USB reader: vendor:product in hex, e.g. 0c2e:0b8f."),
+    Setting("reader_usb_report", "hidpos", "str", "USB reader: report format hidpos (HID POS scanners) or keyboard."),
+    Setting("reader_check", "auto", "str", "Card number check of reads: auto (EAN when the scanner says so), luhn, none."),
+    Setting("reader_id", "reader-1", "str", "Name of the reader in reads, logs and identification events."),
+    Setting("reader_terminal", "", "str", "Terminal whose till the reader serves (its reads are that terminal's identifications); empty: the first of `terminals`."),
+    Setting("printer_kind", "none", "str", "Receipt printer for loyalty slips: none, serial, network, usb."),
+    Setting("printer_url", "", "str", "Serial printer: device path or pyserial URL; network printer: host[:port] (9100)."),
+    Setting("printer_baud", 9600, "int", "Serial printer: baud rate."),
+    Setting("printer_usb_id", "", "str", "USB printer: vendor:product in hex, e.g. 04b8:0202."),
+    Setting("printer_usb_endpoints", "0x82,0x01", "str", "USB printer: bulk IN and OUT endpoint addresses."),
+    Setting("printer_codepage", "CP866", "str", "Code page of slip text (CP866 for Russian)."),
+    Setting("printer_profile", "default", "str", "python-escpos printer profile (maps the code page to ESC t n), e.g. TM-T88V."),
+    Setting("printer_columns", 42, "int", "Characters per slip line: 42 on 80 mm paper, 32 on 58 mm."),
+    Setting("printer_status_check", True, "bool", "Ask the printer's status (DLE EOT) before and after each slip."),
+    Setting("printer_status_timeout_ms", 1000, "int", "How long to wait for the printer's status answer."),
+    Setting("slip_code", "barcode", "str", "The card on the slip: barcode (CODE128), qr or none."),
+    Setting("slip_language", "ru", "str", "Slip language: ru or en."),
+    Setting("store_name", "", "str", "Store name printed on loyalty slips; empty: the store_id."),
+    Setting("usb_backend", "", "str", "pyusb backend as module:callable; empty: libusb (firmware_sim.usb_backend:rehearsal_backend to rehearse)."),
+)
+SETTINGS += DEVICE_SETTINGS + (
+    # the identification stream (GET /v1/identifications/stream) served to tills and the cashier page
+    Setting("stream_max_clients", 4, "int", "Identification streams (SSE) served at once; each holds a server thread, so keep it below `threads`."),
+    Setting("stream_keepalive_seconds", 15, "int", "Keep-alive comment interval of an identification stream (finds gone clients)."),
+    Setting("stream_max_seconds", 300, "int", "An identification stream ends after this long; the browser reconnects and misses nothing (Last-Event-ID)."),
+)
+
 BY_NAME = {s.name: s for s in SETTINGS}
 
 _ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
@@ -112,6 +147,11 @@ class Config(Mapping[str, Any]):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def effective_reader_terminal(self) -> str:
+        """The terminal the card reader serves: ``reader_terminal``, else the first configured terminal."""
+        return self.reader_terminal or (self.terminals[0] if self.terminals else "")
 
     @property
     def ranges(self) -> tuple[CardRange, ...]:
@@ -236,16 +276,32 @@ def parse_card_ranges(text: str) -> list[dict[str, Any]]:
 
 def validate(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a settings mapping, naming the setting."""
+    from .devices.config import device_problems
+
     problems = [f'unknown setting "{name}"' for name in sorted(set(values) - set(BY_NAME))]
+    typed = {}
     for setting in SETTINGS:
         value = values.get(setting.name, setting.default)
-        if not _has_type(setting.type, value):
-            problems.append(f'"{setting.name}" should be {_TYPE_WORDS[setting.type]}, got {value!r}')
+        wrong = type_problem(setting, value)
+        if wrong:
+            problems.append(wrong)
             continue
+        typed[setting.name] = value
         problem = _check_value(setting.name, value)
         if problem:
             problems.append(f'"{setting.name}" {problem}')
+    problems += [f'"{p.path}" {p.message}' for p in device_problems(typed)]
+    if typed.get("stream_max_clients", 0) >= typed.get("threads", 8):
+        problems.append(f'"stream_max_clients" should be less than "threads" ({typed.get("threads")}): '
+                        "each stream holds a thread and the POS API needs one")
     return problems
+
+
+def type_problem(setting: Setting, value: Any) -> str | None:
+    """The problem of a value of the wrong type for ``setting``, or None."""
+    if _has_type(setting.type, value):
+        return None
+    return f'"{setting.name}" should be {_TYPE_WORDS[setting.type]}, got {value!r}'
 
 
 def _has_type(kind: str, value: Any) -> bool:
@@ -271,6 +327,9 @@ _RANGES = {
     "confirmation_ttl_seconds": (30, 7 * 86400),
     "confirmation_attempts": (1, 100),
     "receipt_clock_skew_seconds": (0, 86400),
+    "stream_max_clients": (0, 255),
+    "stream_keepalive_seconds": (1, 300),
+    "stream_max_seconds": (1, 86400),
 }
 
 
@@ -301,6 +360,8 @@ def _check_value(name: str, value: Any) -> str | None:
         return "should be a file path"
     if name == "card_ranges":
         return _check_ranges(value)
+    if name == "reader_terminal" and value and not _ID.match(value):
+        return "should be a terminal id: 1..64 letters, digits, '_', '-' or '.'"
     return None
 
 

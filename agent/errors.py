@@ -62,3 +62,7 @@ ConfirmationFailed = _error("ConfirmationFailed", "confirmation_failed", 422, N_
 ConfirmationExpired = _error("ConfirmationExpired", "confirmation_expired", 410, N_("The confirmation code has expired: register the phone again to get a new code."))
 ConfirmationLocked = _error("ConfirmationLocked", "confirmation_locked", 429, N_("Too many wrong codes: the confirmation is locked."))
 NoRules = _error("NoRules", "no_rules", 503, N_("No rule set is installed: run `loyalty-agent rules load FILE` or connect the agent to the central server."))
+NoIdentification = _error("NoIdentification", "no_identification", 404, N_("No customer has been identified at terminal %(terminal)s since the agent started."))
+NoPrinter = _error("NoPrinter", "no_printer", 409, N_("No receipt printer is configured at this store (printer_kind): loyalty slips cannot be printed."))
+NoSlip = _error("NoSlip", "no_slip", 409, N_("The receipt %(receipt_id)s has no customer: there is no loyalty slip to print."), ("receipt_id",))
+TooManyStreams = _error("TooManyStreams", "too_many_streams", 503, N_("%(limit)d identification streams are open already: close one, or raise stream_max_clients (and threads)."))

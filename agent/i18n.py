@@ -5,6 +5,11 @@ of ``Accept-Language`` among :data:`LANGUAGES`, else ``g.default_locale`` (a
 blueprint's default: the cashier page sets "ru"), else the app's
 ``BABEL_DEFAULT_LOCALE`` ("en" for the POS API).
 
+Outside a request (the print worker laying out a slip in the ``slip_language``
+setting, the CLI) :func:`translations` gives the same compiled catalogs,
+loaded by Babel exactly as Flask-Babel loads them: one mechanism, one
+domain (``messages``), one set of files for the whole agent.
+
 Catalogs: ``scripts/i18n`` extracts messages (``N_``, ``_``, ``gettext``)
 into ``agent/translations/messages.pot``, updates the ``.po`` files and
 compiles the ``.mo`` files that ship in the package.
@@ -12,15 +17,20 @@ compiles the ``.mo`` files that ship in the package.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from babel import support
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, get_locale, gettext
 
 LANGUAGES = ("en", "ru")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
-__all__ = ["LANGUAGES", "TRANSLATIONS", "current_language", "init_app", "translate"]
+__all__ = ["LANGUAGES", "TRANSLATIONS", "current_language", "init_app", "translate", "translations"]
+
+_loaded: dict[str, support.NullTranslations] = {}
+_loaded_lock = threading.Lock()
 
 
 def select_locale() -> str:
@@ -49,3 +59,13 @@ def translate(template: str, params: dict | None = None) -> str:
 def current_language() -> str:
     locale = get_locale()
     return str(locale.language) if locale is not None else "en"
+
+
+def translations(language: str) -> support.NullTranslations:
+    """The catalog of ``language`` for text made outside a request (slips, CLI); unknown: Russian."""
+    if language not in LANGUAGES:
+        language = "ru"
+    with _loaded_lock:
+        if language not in _loaded:
+            _loaded[language] = support.Translations.load(str(TRANSLATIONS), [language], domain="messages")
+        return _loaded[language]

@@ -58,6 +58,7 @@ class Service:
         #: terminal -> last identification (hook for the cashier display and devices)
         self.last_identification: dict[str, dict[str, Any]] = {}
         self._listeners: dict[str, list[Callable[[str, dict[str, Any]], None]]] = {}
+        self._tx_listeners: dict[str, list[Callable[[Tx, str, dict[str, Any]], None]]] = {}
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
@@ -75,6 +76,23 @@ class Service:
                     listener(terminal, result.body)
                 except Exception:
                     log.exception("listener %r of %s failed", listener, event)
+        return result
+
+    def subscribe_in_transaction(self, event: str, listener: Callable[[Tx, str, dict[str, Any]], None]) -> None:
+        """Call ``listener(tx, terminal, answer)`` inside the write transaction of ``committed``, ``refunded`` or
+        ``cancelled`` (never on a replay): its writes commit with the operation (the loyalty slip); a failing
+        listener's writes are rolled back to a savepoint and logged, and the operation goes on."""
+        self._tx_listeners.setdefault(event, []).append(listener)
+
+    def _emit_in(self, event: str, tx: Tx, terminal: str, result: Result) -> Result:
+        for listener in () if result.replayed else self._tx_listeners.get(event, ()):
+            tx.c.execute("SAVEPOINT listener")
+            try:
+                listener(tx, terminal, result.body)
+            except Exception:
+                tx.c.execute("ROLLBACK TO listener")
+                log.exception("in-transaction listener %r of %s failed", listener, event)
+            tx.c.execute("RELEASE listener")
         return result
 
     # -- shared pieces
@@ -294,7 +312,8 @@ class Service:
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
-        return self._emit("committed", terminal, Result(201, body))
+            result = self._emit_in("committed", tx, terminal, Result(201, body))
+        return self._emit("committed", terminal, result)
 
     def _keyed_write(
         self, event: str, terminal: str, key: str | None, digest: str,
@@ -315,6 +334,7 @@ class Service:
             outcome = operation(tx, now)
             if isinstance(outcome, Result):
                 self._remember(tx, f"key:{terminal}", key, digest, outcome, now)
+                self._emit_in(event, tx, terminal, outcome)
         if isinstance(outcome, errors.AgentError):
             raise outcome
         return self._emit(event, terminal, outcome)

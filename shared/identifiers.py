@@ -139,12 +139,23 @@ class TrackData:
     name: str | None = None
 
 
-def track2_lrc(data: str) -> str:
-    """The LRC character of track 2 data from ';' to '?' inclusive (ISO 7811-2, 5-bit, odd parity)."""
+def track_lrc(data: str, track: int = 2) -> str:
+    """The LRC character of a track's data from start to end sentinel inclusive (ISO 7811).
+
+    Track 1 is 7-bit (6 data bits, characters from 0x20), tracks 2 and 3 are
+    5-bit (4 data bits, characters from 0x30); the LRC is the XOR of the data
+    bits, written as a character of the same set.
+    """
+    base, mask = (0x20, 0x3F) if track == 1 else (0x30, 0x0F)
     lrc = 0
     for char in data:
-        lrc ^= (ord(char) - 0x30) & 0x0F
-    return chr(0x30 + lrc)
+        lrc ^= (ord(char) - base) & mask
+    return chr(base + lrc)
+
+
+def track2_lrc(data: str) -> str:
+    """The LRC character of track 2 data from ';' to '?' inclusive (ISO 7811-2, 5-bit, odd parity)."""
+    return track_lrc(data, 2)
 
 
 def parse_track(raw: str) -> TrackData:
@@ -199,12 +210,17 @@ def _parse_track1(text: str) -> TrackData:
 # -- barcodes -----------------------------------------------------------------------------------
 
 
+def ean_valid(digits: str) -> bool:
+    """The EAN/UPC check of any length (EAN-8, UPC-A, EAN-13, ITF-14): from the right, the check
+    digit weighs 1, then 3, 1, 3, ...; the weighted sum is a multiple of 10."""
+    if not digits or not digits.isdigit() or not digits.isascii():
+        return False
+    return sum((ord(c) - 48) * (3 if i % 2 else 1) for i, c in enumerate(reversed(digits))) % 10 == 0
+
+
 def ean13_valid(digits: str) -> bool:
     """The EAN-13 check: weights 1,3,1,3,... over 12 digits, the 13th makes the sum a multiple of 10."""
-    if len(digits) != 13 or not digits.isdigit() or not digits.isascii():
-        return False
-    total = sum((ord(c) - 48) * (3 if i % 2 else 1) for i, c in enumerate(digits[:12]))
-    return (10 - total % 10) % 10 == ord(digits[12]) - 48
+    return len(digits) == 13 and ean_valid(digits)
 
 
 def ean13_check_digit(body: str) -> str:

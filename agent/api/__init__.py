@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from .. import till
-from . import customers, health, openapi, problems, receipts
+from . import customers, devices, health, openapi, problems, receipts
 
-BLUEPRINTS = (health.bp, customers.bp, receipts.bp, openapi.bp, till.bp)
+BLUEPRINTS = (health.bp, customers.bp, receipts.bp, openapi.bp, devices.bp, till.bp)
 
 
 def init_app(app: Flask) -> None:

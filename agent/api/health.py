@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, current_app, g
 
+from ..hardware import hardware_of
 from ..service import Result
 from .routes import operation, respond, service
 
@@ -14,7 +15,7 @@ bp = Blueprint("health", __name__, url_prefix="/v1")
            responses={200: "Health"}, auth=False, tag="Agent")
 def health() -> Response:
     """Public (no key): for monitoring and for the till to check the agent is up."""
-    return respond(Result(200, service().health()))
+    return respond(Result(200, {**service().health(), "devices": hardware_of(current_app).health()}))
 
 
 @operation(bp, "/terminal", "GET", summary="The terminal the key belongs to", responses={200: "Terminal"}, tag="Agent")

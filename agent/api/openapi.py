@@ -15,7 +15,7 @@ bp = Blueprint("openapi", __name__)
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 _STATUS_TEXT = {
-    200: "OK", 201: "Created", 400: "Malformed request", 401: "No valid terminal key", 404: "Not found",
+    200: "OK", 201: "Created", 202: "Accepted", 400: "Malformed request", 401: "No valid terminal key", 404: "Not found",
     409: "Conflict with the current state", 410: "Gone", 413: "Too large", 422: "Refused input", 429: "Too many attempts",
     503: "Not ready",
 }
@@ -28,6 +28,7 @@ _STATUS_OF_CODE = {
     "invalid_card": 422, "invalid_track": 422, "invalid_barcode": 422, "invalid_phone": 422, "invalid_qr": 422,
     "qr_expired": 422, "qr_disabled": 422, "confirmation_failed": 422, "confirmation_expired": 410,
     "confirmation_locked": 429, "no_rules": 503,
+    "no_identification": 404, "no_printer": 409, "no_slip": 409, "too_many_streams": 503,
 }
 
 DESCRIPTION = """The store agent's POS API (loyalty-edge). Money and points are integer minor units.
@@ -65,7 +66,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "summary": op.summary,
         "tags": [op.tag],
         "responses": {
-            str(status): {"description": _STATUS_TEXT.get(status, "OK"), "content": {"application/json": {"schema": ref(name)}}}
+            str(status): {"description": _STATUS_TEXT.get(status, "OK"), "content": {op.media: {"schema": ref(name)}}}
             for status, name in op.responses.items()
         },
         "x-problem-codes": sorted(set(codes)),
@@ -80,7 +81,6 @@ def _operation(op: Operation) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM.findall(op.rule)
     ]
-    params += [{**param, "in": "query"} for param in op.query]
     if op.idempotency_key:
         params.append({
             "name": "Idempotency-Key", "in": "header", "required": False,
@@ -90,10 +90,16 @@ def _operation(op: Operation) -> dict[str, Any]:
     params.append({
         "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string", "examples": ["ru", "en"]},
     })
+    params += op.parameters
+    if op.token_query:
+        params.append({
+            "name": "access_token", "in": "query", "required": False, "schema": {"type": "string"},
+            "description": "The terminal's key, for clients that cannot send headers (a browser's EventSource).",
+        })
     doc["parameters"] = params
     if op.request:
         doc["requestBody"] = {"required": op.request_required, "content": {"application/json": {"schema": ref(op.request)}}}
-    doc["security"] = [{"terminalKey": []}] if op.auth else []
+    doc["security"] = ([{"terminalKey": []}] + ([{"terminalKeyQuery": []}] if op.token_query else [])) if op.auth else []
     return doc
 
 
@@ -108,7 +114,11 @@ def build_document(version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"terminalKey": {"type": "http", "scheme": "bearer", "description": "the terminal's API key"}},
+            "securitySchemes": {
+                "terminalKey": {"type": "http", "scheme": "bearer", "description": "the terminal's API key"},
+                "terminalKeyQuery": {"type": "apiKey", "in": "query", "name": "access_token",
+                                     "description": "the terminal's API key as a query parameter (streams only)"},
+            },
         },
         "x-problem-titles": dict(TITLES),
     }

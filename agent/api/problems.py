@@ -67,6 +67,10 @@ TITLES: dict[str, str] = {
     "payload_too_large": N_("Request too large"),
     "bad_request": N_("Bad request"),
     "internal_error": N_("Internal error"),
+    "no_identification": N_("No identification yet"),
+    "no_printer": N_("No printer configured"),
+    "no_slip": N_("No loyalty slip for this receipt"),
+    "too_many_streams": N_("Too many identification streams"),
 }
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -78,9 +82,9 @@ _HTTP_DETAILS = {
 }
 
 
-def problem(code: str, status: int, detail: str, **extra: object) -> Response:
-    """A problem+json response."""
-    body = {
+def problem_document(code: str, status: int, detail: str, **extra: object) -> dict[str, object]:
+    """A problem document in the request's language."""
+    return {
         "type": PROBLEM_TYPE + code,
         "title": translate(TITLES.get(code, code)),
         "status": status,
@@ -88,8 +92,16 @@ def problem(code: str, status: int, detail: str, **extra: object) -> Response:
         "code": code,
         **extra,
     }
-    response = current_app.json.response(body)
-    response.status_code = status
+
+
+def problem(code: str, status: int, detail: str, **extra: object) -> Response:
+    """A problem+json response."""
+    return _respond(problem_document(code, status, detail, **extra))
+
+
+def _respond(document: dict[str, object]) -> Response:
+    response = current_app.json.response(document)
+    response.status_code = document["status"]
     response.mimetype = "application/problem+json"
     return response
 
@@ -108,9 +120,17 @@ def _detail(exc: LoyaltyError) -> str:
     return str(exc)
 
 
-def loyalty_problem(exc: LoyaltyError) -> Response:
+
+
+
+def loyalty_document(exc: LoyaltyError) -> dict[str, object]:
+    """The problem document of a refusal (also sent in identification events)."""
     extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "detail")}
-    return problem(exc.code, exc.status, _detail(exc), **extra)
+    return problem_document(exc.code, exc.status, _detail(exc), **extra)
+
+
+def loyalty_problem(exc: LoyaltyError) -> Response:
+    return _respond(loyalty_document(exc))
 
 
 def http_problem(exc: HTTPException) -> Response:

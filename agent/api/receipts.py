@@ -58,13 +58,13 @@ def close_shift() -> Response:
 
 
 _LIMIT = {
-    "name": "limit", "required": False, "description": "how many receipts, newest first",
+    "name": "limit", "in": "query", "required": False, "description": "how many receipts, newest first",
     "schema": {"type": "integer", "minimum": 1, "maximum": history.MAX_LIMIT, "default": history.DEFAULT_LIMIT},
 }
 
 
 @operation(bp, "/receipts", "GET", summary="This terminal's most recent receipts (to refund, cancel or reprint one)",
-           responses={200: "RecentReceipts"}, codes=("validation_error",), query=(_LIMIT,))
+           responses={200: "RecentReceipts"}, codes=("validation_error",), parameters=(_LIMIT,))
 def recent() -> Response:
     """Only the calling terminal's receipts, with each line's refunded quantity and whether a cancel is still possible."""
     text = request.args.get("limit", str(history.DEFAULT_LIMIT))

@@ -42,7 +42,9 @@ class Operation:
     auth: bool = True
     idempotency_key: bool = False
     tag: str = "POS"
-    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects of the query string
+    media: str = "application/json"  # of the success responses (text/event-stream for a stream)
+    token_query: bool = False  # the key may also come as ?access_token= (browsers' EventSource sends no headers)
+    parameters: tuple[dict[str, Any], ...] = ()  # further OpenAPI parameters (query, header)
 
 
 OPERATIONS: list[Operation] = []
@@ -62,7 +64,9 @@ def operation(
     idempotency_key: bool = False,
     description: str = "",
     tag: str = "POS",
-    query: tuple[dict[str, Any], ...] = (),
+    media: str = "application/json",
+    token_query: bool = False,
+    parameters: tuple[dict[str, Any], ...] = (),
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a view on ``bp`` and document it (see the module docstring)."""
 
@@ -70,7 +74,7 @@ def operation(
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Response:
             if auth:
-                g.terminal = authenticate()
+                g.terminal = authenticate(token_query)
             return view(**kwargs)
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
@@ -79,7 +83,8 @@ def operation(
                 method=method, rule=(bp.url_prefix or "") + rule, endpoint=f"{bp.name}.{view.__name__}",
                 summary=summary, description=description or (view.__doc__ or "").strip(), request=request,
                 request_required=request_required, responses=responses, codes=codes, auth=auth,
-                idempotency_key=idempotency_key, tag=tag, query=query,
+                idempotency_key=idempotency_key, tag=tag, media=media, token_query=token_query,
+                parameters=parameters,
             )
         )
         return wrapped
@@ -92,10 +97,13 @@ def service() -> Service:
     return current_app.extensions["loyalty_agent"].service  # type: ignore[no-any-return]
 
 
-def authenticate() -> str:
-    """The terminal id of the request's ``Authorization: Bearer KEY``; 401 otherwise."""
+def authenticate(token_query: bool = False) -> str:
+    """The terminal id of the request's ``Authorization: Bearer KEY`` (or ``?access_token=KEY``
+    where ``token_query``); 401 otherwise."""
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
+    if not header and token_query:
+        scheme, key = "bearer", request.args.get("access_token", "")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized()
     with service().store.read() as tx:

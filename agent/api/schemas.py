@@ -229,3 +229,55 @@ SCHEMAS["RecentReceipts"] = obj(
     },
     ("terminal", "receipts"),
 )
+
+# -- devices: identifications offered to the tills, printer and reader state, reprints (agent/api/devices.py)
+
+_EVENT_FIELDS = {
+    "source": {**TEXT, "description": "the card reader's id (reader_id setting), or \"api\" for the terminal's own identify call"},
+    "at": TIME,
+    "event_id": {**TEXT, "description": "increases with every identification, also across agent restarts (the stream's id:)"},
+}
+SCHEMAS["IdentifiedEvent"] = obj(
+    {**SCHEMAS["Identification"]["properties"], **_EVENT_FIELDS},
+    (*SCHEMAS["Identification"]["required"], *_EVENT_FIELDS),
+    description="A customer identified: the POST /v1/identify answer (card_blocked/blocked say whether points can be used).",
+)
+SCHEMAS["ProblemEvent"] = obj(
+    {**SCHEMAS["Problem"]["properties"], **_EVENT_FIELDS},
+    (*SCHEMAS["Problem"]["required"], *_EVENT_FIELDS),
+    closed=False,
+    description="A read that names nobody (unknown card, a number of no card range): the problem, as POST /v1/identify would answer it.",
+)
+SCHEMAS["IdentificationEvent"] = {
+    "oneOf": [ref("IdentifiedEvent"), ref("ProblemEvent")],
+    "description": "The data of an identification: an event with `code` is a problem, else a customer.",
+}
+_READER_STATES = ["stopped", "connecting", "connected", "disconnected"]
+_PRINTER_STATES = ["stopped", "unknown", "ok", "printer_unreachable", "no_status_answer", "paper_out", "cover_open",
+                   "offline", "printer_error"]
+SCHEMAS["Devices"] = obj(
+    {
+        "reader": nullable(obj(
+            {"id": TEXT, "kind": {"enum": ["serial", "usb-hid"]}, "device": nullable(TEXT), "terminal": nullable(TEXT),
+             "state": {"enum": _READER_STATES}, "reads": INT, "discarded": {**INT, "description": "frames refused as noise"}},
+            ("id", "kind", "device", "terminal", "state", "reads", "discarded"),
+        )),
+        "printer": nullable(obj(
+            {"kind": {"enum": ["serial", "network", "usb"]}, "device": nullable(TEXT),
+             "state": {"enum": _PRINTER_STATES, "description": "ok, or why the last slip could not be printed"},
+             "slips_waiting": INT},
+            ("kind", "device", "state", "slips_waiting"),
+        )),
+        "identification_streams": {**INT, "description": "identification streams open now"},
+    },
+    ("reader", "printer", "identification_streams"),
+    description="Card reader and receipt printer (null: not configured).",
+)
+SCHEMAS["Health"]["properties"]["devices"] = ref("Devices")
+SCHEMAS["Health"]["required"].append("devices")
+SCHEMAS["ReprintResult"] = obj(
+    {"receipt_id": TEXT, "slip_id": TEXT, "status": {"const": "queued"},
+     "slips_waiting": {**INT, "description": "slips in the queue, this one included"},
+     "printer_state": {"enum": _PRINTER_STATES}},
+    ("receipt_id", "slip_id", "status", "slips_waiting", "printer_state"),
+)

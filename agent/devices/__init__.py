@@ -1,13 +1,13 @@
-"""The store agent's card readers and receipt printers.
+"""The store agent's card readers and receipt printers: the drivers.
 
-Seams to the rest of the agent (see docs/devices.md):
+Seams to the rest of the agent (``agent/hardware.py`` wires them; see docs/devices.md):
 
 * ``readers.CardReader`` (``SerialCardReader``, ``UsbHidCardReader``) calls
   ``on_read(CardRead)`` for every valid read; ``CardRead.identify_body()`` is the
   ``POST /v1/identify`` body.
-* ``printing.SlipPrinting`` takes a ``slip.SlipData`` per committed receipt
-  (``submit``), never blocks or fails the caller, and prints through a durable
-  ``print_queue.PrintQueue`` drained by a ``print_worker.PrintWorker``.
-* ``config.DeviceSettings`` parses the ``reader_*``, ``printer_*`` and ``slip_*``
-  settings (``config.DEVICE_SETTINGS``).
+* ``print_worker.PrintWorker`` drains the durable ``print_queue.PrintQueue``
+  (table ``print_jobs`` of the agent's database) into a ``printers.ReceiptPrinter``;
+  the service queues ``slip.SlipData`` in the transaction of the receipt.
+* ``config.load_device_settings`` turns the agent's ``reader_*``, ``printer_*``
+  and ``slip_*`` settings into ``DeviceSettings``; ``wiring`` builds the devices.
 """

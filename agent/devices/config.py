@@ -1,61 +1,27 @@
-"""Device settings: one table of ``DeviceSetting(name, default, help)`` rows, parsed and validated.
+"""Device settings: what the agent's settings say about card readers and printers, checked.
 
-The rows are meant to join the agent's SETTINGS table unchanged (same names,
-defaults and help); ``load_device_settings(values)`` picks these names from
-any mapping (the agent's merged config, environment, CLI options), converts
-strings by the type of the default, checks choices and ranges, and returns a
-``DeviceSettings`` or raises ``DeviceSettingsError`` listing every problem by
-setting name.
+The settings themselves are rows of the agent's one ``SETTINGS`` table
+(``agent/config.py``, ``DEVICE_SETTINGS``), loaded in the agent's order
+(defaults -> TOML file -> ``LOYALTY_AGENT_<NAME>`` -> flags) and typed there.
+Here are their checks beyond the type (choices, ranges, USB ids, what a
+reader or printer kind requires), which the agent's ``validate`` runs at
+startup, and ``load_device_settings(config)``, which turns the values into
+``DeviceSettings`` for ``wiring.py`` or raises ``DeviceSettingsError`` naming
+every bad setting.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from .cardcodes import CHECKS
+from shared.cardreads import CHECKS
+
 from .errors import DeviceSettingsError, Problem
 from .framing import FRAMINGS
 from .hid import REPORT_FORMATS
 from .slip import CODES
-
-
-class DeviceSetting(NamedTuple):
-    """One setting: name, default (its type is the setting's type), help."""
-
-    name: str
-    default: Any
-    help: str
-
-
-DEVICE_SETTINGS: tuple[DeviceSetting, ...] = (
-    DeviceSetting("reader_kind", "none", "Card reader: none, serial (magnetic stripe or scanner on a serial port), usb-hid"),
-    DeviceSetting("reader_url", "", "Serial reader: device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)"),
-    DeviceSetting("reader_baud", 9600, "Serial reader: baud rate"),
-    DeviceSetting("reader_bytesize", 8, "Serial reader: data bits (7 or 8)"),
-    DeviceSetting("reader_parity", "N", "Serial reader: parity N, E or O"),
-    DeviceSetting("reader_stopbits", 1, "Serial reader: stop bits (1 or 2)"),
-    DeviceSetting("reader_framing", "line", "Serial reader: line (CR/LF-terminated), stx-etx, stx-etx-lrc"),
-    DeviceSetting("reader_usb_id", "", "USB reader: vendor:product in hex, e.g. 0c2e:0b8f"),
-    DeviceSetting("reader_usb_report", "hidpos", "USB reader: report format hidpos (HID POS scanners) or keyboard"),
-    DeviceSetting("reader_check", "auto", "Card number check: auto (EAN when the scanner says so), luhn, none"),
-    DeviceSetting("reader_id", "reader-1", "Name of the reader in reads and logs (e.g. the till it serves)"),
-    DeviceSetting("printer_kind", "none", "Receipt printer: none, serial, network, usb"),
-    DeviceSetting("printer_url", "", "Serial printer: device path or pyserial URL; network printer: host[:port] (9100)"),
-    DeviceSetting("printer_baud", 9600, "Serial printer: baud rate"),
-    DeviceSetting("printer_usb_id", "", "USB printer: vendor:product in hex, e.g. 04b8:0202"),
-    DeviceSetting("printer_usb_endpoints", "0x82,0x01", "USB printer: bulk IN and OUT endpoint addresses"),
-    DeviceSetting("printer_codepage", "CP866", "Code page of slip text (CP866 for Russian)"),
-    DeviceSetting("printer_profile", "default", "python-escpos printer profile (maps the code page to ESC t n), e.g. TM-T88V"),
-    DeviceSetting("printer_columns", 42, "Characters per line: 42 on 80 mm paper, 32 on 58 mm"),
-    DeviceSetting("printer_status_check", True, "Ask the printer's status (DLE EOT) before and after each slip"),
-    DeviceSetting("printer_status_timeout_ms", 1000, "How long to wait for a status answer"),
-    DeviceSetting("slip_code", "barcode", "The card on the slip: barcode (CODE128), qr or none"),
-    DeviceSetting("slip_language", "ru", "Slip language: ru or en"),
-    DeviceSetting("usb_backend", "", "pyusb backend as module:callable; empty: libusb (firmware_sim.usb_backend:rehearsal_backend to rehearse)"),
-)
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "reader_kind": ("none", "serial", "usb-hid"),
@@ -118,119 +84,109 @@ class DeviceSettings:
 
 
 def load_device_settings(values: Mapping[str, Any]) -> DeviceSettings:
-    """Parse and validate the device settings in ``values`` (missing ones take their defaults)."""
-    problems: list[Problem] = []
-    v: dict[str, Any] = {}
-    for setting in DEVICE_SETTINGS:
-        raw = values.get(setting.name, setting.default)
-        value = _convert(setting, raw, problems)
-        v[setting.name] = value
-        if value is None:
-            continue
-        if setting.name in _CHOICES and value not in _CHOICES[setting.name]:
-            choices = ", ".join(str(c) for c in _CHOICES[setting.name])
-            problems.append(Problem(setting.name, f"must be one of {choices}, not {raw!r}"))
-        if setting.name in _RANGES and not _RANGES[setting.name][0] <= value <= _RANGES[setting.name][1]:
-            low, high = _RANGES[setting.name]
-            problems.append(Problem(setting.name, f"must be between {low} and {high}"))
-    reader_usb = _usb_id("reader_usb_id", v["reader_usb_id"], problems)
-    printer_usb = _usb_id("printer_usb_id", v["printer_usb_id"], problems)
-    endpoints = _endpoints(v["printer_usb_endpoints"], problems)
-    _require(v, problems, reader_usb, printer_usb)
-    if isinstance(v["printer_codepage"], str):
-        try:
-            "".encode(v["printer_codepage"])
-        except LookupError:
-            problems.append(Problem("printer_codepage", f"unknown code page {v['printer_codepage']!r}"))
-    if isinstance(v["printer_profile"], str) and v["printer_profile"] != "default":
-        from . import escpos_transports  # noqa: F401  (sets python-escpos up first)
-        from escpos.capabilities import CAPABILITIES
+    """The device settings of ``values`` (an agent ``Config``; missing names take their defaults).
 
-        if v["printer_profile"] not in CAPABILITIES["profiles"]:
-            problems.append(Problem("printer_profile", f"unknown python-escpos profile {v['printer_profile']!r}"))
-    if v["usb_backend"] and ":" not in v["usb_backend"]:
-        problems.append(Problem("usb_backend", "must be module:callable"))
+    :raises DeviceSettingsError: naming every bad setting.
+    """
+    from ..config import BY_NAME, DEVICE_SETTINGS, type_problem
+
+    v = {s.name: values.get(s.name, s.default) for s in DEVICE_SETTINGS}
+    problems = []
+    for name, value in v.items():
+        wrong = type_problem(BY_NAME[name], value)
+        if wrong:
+            problems.append(Problem(name, wrong.split(" ", 1)[1]))
+    problems += device_problems({**values, **v})
     if problems:
         raise DeviceSettingsError(problems)
+    reader_usb, printer_usb = _usb_id(v["reader_usb_id"]), _usb_id(v["printer_usb_id"])
     reader = ReaderSettings(v["reader_kind"], v["reader_url"], v["reader_baud"], v["reader_bytesize"],
-                            v["reader_parity"], v["reader_stopbits"], v["reader_framing"], reader_usb,
+                            v["reader_parity"].upper(), v["reader_stopbits"], v["reader_framing"], reader_usb,
                             v["reader_usb_report"], v["reader_check"], v["reader_id"])
-    printer = PrinterSettings(v["printer_kind"], v["printer_url"], v["printer_baud"], printer_usb, endpoints,
-                              v["printer_codepage"].upper(), v["printer_profile"], v["printer_columns"],
-                              v["printer_status_check"], v["printer_status_timeout_ms"] / 1000, v["slip_code"],
-                              v["slip_language"])
+    printer = PrinterSettings(v["printer_kind"], v["printer_url"], v["printer_baud"], printer_usb,
+                              _endpoints(v["printer_usb_endpoints"]) or (0x82, 0x01), v["printer_codepage"].upper(),
+                              v["printer_profile"], v["printer_columns"], v["printer_status_check"],
+                              v["printer_status_timeout_ms"] / 1000, v["slip_code"], v["slip_language"])
     return DeviceSettings(reader, printer, v["usb_backend"])
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None, prefix: str = "LOYALTY_AGENT_") -> dict[str, str]:
-    """Device settings given as environment variables (``LOYALTY_AGENT_PRINTER_KIND=network``)."""
-    env = os.environ if environ is None else environ
-    names = {s.name for s in DEVICE_SETTINGS}
-    return {key[len(prefix):].lower(): value for key, value in env.items()
-            if key.startswith(prefix) and key[len(prefix):].lower() in names}
+def device_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of the device settings in ``values`` beyond their types (a value of the wrong
+    type is skipped: the type check names it)."""
+    problems: list[Problem] = []
 
+    def typed(name: str, kind: type) -> Any:
+        value = values.get(name)
+        return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
 
-def _convert(setting: DeviceSetting, raw: Any, problems: list[Problem]) -> Any:
-    kind = type(setting.default)
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        problems.append(Problem(setting.name, f"should be true or false, not {raw!r}"))
-        return None
-    if kind is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
+    for name, choices in _CHOICES.items():
+        value = values.get(name)
+        if isinstance(value, str) and name == "reader_parity":
+            value = value.upper()
+        if value is not None and value not in choices:
+            problems.append(Problem(name, f"must be one of {', '.join(str(c) for c in choices)}, not {value!r}"))
+    for name, (low, high) in _RANGES.items():
+        value = typed(name, int)
+        if value is not None and not low <= value <= high:
+            problems.append(Problem(name, f"must be between {low} and {high}"))
+    for name in ("reader_usb_id", "printer_usb_id"):
+        text = typed(name, str)
+        if text and _usb_id(text) is None:
+            problems.append(Problem(name, f"should be vendor:product in hex (e.g. 04b8:0202), not {text!r}"))
+    endpoints = typed("printer_usb_endpoints", str)
+    if endpoints is not None and _endpoints(endpoints) is None:
+        problems.append(Problem("printer_usb_endpoints", f"should be IN,OUT addresses like 0x82,0x01, not {endpoints!r}"))
+    codepage = typed("printer_codepage", str)
+    if codepage is not None:
         try:
-            return int(str(raw).strip())
-        except ValueError:
-            problems.append(Problem(setting.name, f"should be an integer, not {raw!r}"))
-            return None
-    if not isinstance(raw, str):
-        problems.append(Problem(setting.name, f"should be text, not {raw!r}"))
-        return None
-    raw = raw.strip()
-    return raw.upper() if setting.name == "reader_parity" else raw
+            "".encode(codepage)
+        except LookupError:
+            problems.append(Problem("printer_codepage", f"unknown code page {codepage!r}"))
+    profile = typed("printer_profile", str)
+    if profile is not None and profile != "default":
+        from . import escpos_transports  # noqa: F401  (sets python-escpos up first)
+        from escpos.capabilities import CAPABILITIES
+
+        if profile not in CAPABILITIES["profiles"]:
+            problems.append(Problem("printer_profile", f"unknown python-escpos profile {profile!r}"))
+    backend = typed("usb_backend", str)
+    if backend and ":" not in backend:
+        problems.append(Problem("usb_backend", "must be module:callable"))
+    _require(values, problems)
+    return problems
 
 
-def _usb_id(name: str, text: Any, problems: list[Problem]) -> tuple[int, int] | None:
-    if not text:
-        return None
+def _usb_id(text: str) -> tuple[int, int] | None:
+    """``vvvv:pppp`` in hex, or None (empty or malformed)."""
     try:
-        vendor, product = (int(part, 16) for part in str(text).split(":"))
-        if not (0 <= vendor <= 0xFFFF and 0 <= product <= 0xFFFF):
-            raise ValueError
+        vendor, product = (int(part, 16) for part in text.split(":"))
     except ValueError:
-        problems.append(Problem(name, f"should be vendor:product in hex (e.g. 04b8:0202), not {text!r}"))
         return None
-    return vendor, product
+    return (vendor, product) if 0 <= vendor <= 0xFFFF and 0 <= product <= 0xFFFF else None
 
 
-def _endpoints(text: Any, problems: list[Problem]) -> tuple[int, int]:
+def _endpoints(text: str) -> tuple[int, int] | None:
+    """``IN,OUT`` endpoint addresses, or None when malformed."""
     try:
-        in_ep, out_ep = (int(part.strip(), 0) for part in str(text).split(","))
-        if not (in_ep & 0x80 and not out_ep & 0x80):
-            raise ValueError
+        in_ep, out_ep = (int(part.strip(), 0) for part in text.split(","))
     except ValueError:
-        problems.append(Problem("printer_usb_endpoints", f"should be IN,OUT addresses like 0x82,0x01, not {text!r}"))
-        return 0x82, 0x01
-    return in_ep, out_ep
+        return None
+    return (in_ep, out_ep) if in_ep & 0x80 and not out_ep & 0x80 else None
 
 
-def _require(v: dict[str, Any], problems: list[Problem], reader_usb: object, printer_usb: object) -> None:
-    if v["reader_kind"] == "serial" and not v["reader_url"]:
+def _require(v: Mapping[str, Any], problems: list[Problem]) -> None:
+    """What each reader and printer kind needs besides itself."""
+    named = {p.path for p in problems}
+    reader_kind, printer_kind, printer_url = v.get("reader_kind"), v.get("printer_kind"), v.get("printer_url")
+    if reader_kind == "serial" and not v.get("reader_url"):
         problems.append(Problem("reader_url", "is required when reader_kind is serial"))
-    if v["reader_kind"] == "usb-hid" and reader_usb is None and not any(p.path == "reader_usb_id" for p in problems):
+    if reader_kind == "usb-hid" and not v.get("reader_usb_id") and "reader_usb_id" not in named:
         problems.append(Problem("reader_usb_id", "is required when reader_kind is usb-hid"))
-    if v["printer_kind"] in ("serial", "network") and not v["printer_url"]:
-        problems.append(Problem("printer_url", f"is required when printer_kind is {v['printer_kind']}"))
-    if v["printer_kind"] == "network" and v["printer_url"]:
-        port = v["printer_url"].rpartition(":")[2] if ":" in v["printer_url"] else "9100"
+    if printer_kind in ("serial", "network") and not printer_url:
+        problems.append(Problem("printer_url", f"is required when printer_kind is {printer_kind}"))
+    if printer_kind == "network" and isinstance(printer_url, str) and printer_url:
+        port = printer_url.rpartition(":")[2] if ":" in printer_url else "9100"
         if not port.isdigit() or not 0 < int(port) < 65536:
-            problems.append(Problem("printer_url", f"network printer should be host[:port], not {v['printer_url']!r}"))
-    if v["printer_kind"] == "usb" and printer_usb is None and not any(p.path == "printer_usb_id" for p in problems):
+            problems.append(Problem("printer_url", f"network printer should be host[:port], not {printer_url!r}"))
+    if printer_kind == "usb" and not v.get("printer_usb_id") and "printer_usb_id" not in named:
         problems.append(Problem("printer_usb_id", "is required when printer_kind is usb"))

@@ -5,9 +5,10 @@ queues the slip (durably) and wakes the worker; it never talks to the
 printer, so a printer fault can neither block nor fail the commit. The
 worker prints the oldest pending slip; when the printer is not ready (paper
 out, cover open, offline, unreachable, silent) the slip stays queued and the
-worker retries with backoff (0.5 s doubling to 30 s, and at once when a new
-slip arrives). ``reprint(slip_id)`` queues a printed slip again; it prints
-marked as a copy.
+worker retries with backoff (0.5 s doubling to 30 s; at once after a
+reprint, but a new slip waits for the next retry, so commits never hammer a
+failing printer). ``reprint(slip_id)`` queues a printed slip again; it
+prints marked as a copy.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class PrintWorker:
         self.layout_options = {"columns": columns, "language": language, "code": code, "codepage": codepage.lower()}
         self.on_status = on_status
         self.problem: str | None = None
-        self._wake = threading.Event()
+        self.attempted = False  # a slip was tried since the start
+        self._wake = threading.Event()  # a new slip: look at the queue now (unless the printer is failing)
+        self._retry = threading.Event()  # try now even while the printer is failing: a reprint, a stop
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,12 +72,24 @@ class PrintWorker:
     def reprint(self, slip_id: str) -> PrintJob:
         """Queue a slip again (raises ``SlipNotFound``); it prints as a copy if printed before."""
         job = self.queue.reprint(slip_id)
-        self._wake.set()
+        self.wake(retry=True)
         return job
 
-    def wake(self) -> None:
-        """Look at the queue now (after ``enqueue`` inside the caller's own transaction)."""
+    @property
+    def state(self) -> str:
+        """``unknown`` before the first slip, then ``ok`` or why the last slip could not be printed."""
+        return self.problem or ("ok" if self.attempted else "unknown")
+
+    def wake(self, retry: bool = False) -> None:
+        """Look at the queue now (after ``enqueue`` inside the caller's own transaction).
+
+        While the printer is failing, a new slip waits for the next retry of the backoff (commits
+        must not hammer a printer that is out of paper); ``retry`` (the cashier asked for a
+        reprint) tries at once.
+        """
         self._wake.set()
+        if retry:
+            self._retry.set()
 
     # -- the thread ----------------------------------------------------------
 
@@ -90,6 +105,7 @@ class PrintWorker:
         """Stop after the slip being printed, if any."""
         self._stop.set()
         self._wake.set()
+        self._retry.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -107,7 +123,8 @@ class PrintWorker:
             elif printed:
                 delay = self.backoff_min
             else:
-                self._wake.wait(delay)
+                self._retry.wait(delay)
+                self._retry.clear()
                 delay = min(delay * 2, self.backoff_max)
 
     def drain_once(self) -> bool | None:
@@ -115,6 +132,7 @@ class PrintWorker:
         job = self.queue.next(self.printer_name)
         if job is None:
             return None
+        self.attempted = True
         try:
             ops = self._ops(job)
         except (KeyError, TypeError, ValueError) as exc:  # a payload no printer can print: retire it

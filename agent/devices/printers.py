@@ -23,8 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.identifiers import N_
+
+from ..i18n import translations
 from .errors import PrinterUnavailable
-from .i18n import translations
 from .slip import Code, Cut, Feed, Line, SlipOp
 
 log = logging.getLogger("loyalty.devices.printers")
@@ -32,9 +34,9 @@ log = logging.getLogger("loyalty.devices.printers")
 DLE_EOT = b"\x10\x04"
 REASONS = ("printer_unreachable", "no_status_answer", "paper_out", "cover_open", "offline", "printer_error")
 _REASON_TEXT = {
-    "printer_unreachable": "printer not reachable", "no_status_answer": "printer does not answer",
-    "paper_out": "paper out", "cover_open": "cover open", "offline": "printer offline",
-    "printer_error": "printer error",
+    "printer_unreachable": N_("printer not reachable"), "no_status_answer": N_("printer does not answer"),
+    "paper_out": N_("paper out"), "cover_open": N_("cover open"), "offline": N_("printer offline"),
+    "printer_error": N_("printer error"),
 }
 
 
@@ -75,7 +77,7 @@ class PrinterStatus:
 
 def describe_reason(reason: str, language: str = "ru") -> str:
     """A cashier-readable text for a not-ready reason."""
-    return translations(language).gettext(_REASON_TEXT.get(reason, "printer error"))
+    return translations(language).gettext(_REASON_TEXT.get(reason, _REASON_TEXT["printer_error"]))
 
 
 def decode_status(printer: int | None, offline_cause: int | None, paper: int | None) -> PrinterStatus:

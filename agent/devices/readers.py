@@ -1,7 +1,7 @@
 """Card readers: serial (pyserial) and USB HID (pyusb), supervised and self-healing.
 
 Every reader runs one thread that opens the device, pumps bytes through a
-framing protocol (``framing.py``) and the card decoder (``cardcodes.py``), and
+framing protocol (``framing.py``) and the card decoder (``shared/cardreads.py``), and
 calls ``on_read(CardRead)`` for each valid read: that callback is the seam to
 the agent's identification. When the device goes away (unplugged, port
 closed) the thread closes it and reopens it with backoff (0.2 s doubling to
@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .cardcodes import Rejected, decode_payload
+from shared.cardreads import Rejected, decode_payload
+
 from .errors import ReaderUnavailable
 from .framing import Framing, make_framing
 from .hid import make_decoder
@@ -45,9 +46,14 @@ class CardRead:
     track: int | None = None
 
     def identify_body(self) -> dict[str, str]:
-        """The ``POST /v1/identify`` body for this read (pos-api.md: track, barcode or qr)."""
-        if self.kind == "track":
-            return {"track": self.raw}
+        """The ``POST /v1/identify`` body for this read (pos-api.md: card, barcode or qr).
+
+        A swipe is identified by the card number its tracks carry: the whole frame was already
+        checked here (sentinels, character set, LRC, both tracks agreeing), so it is not parsed a
+        second time by the parser of typed track text.
+        """
+        if self.kind == "track" and self.number:
+            return {"card": self.number}
         if self.kind == "qr":
             return {"qr": self.token or self.raw}
         return {"barcode": self.number or self.raw}

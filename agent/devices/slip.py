@@ -15,9 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .i18n import translations
+from ..i18n import translations
 
 CODES = ("barcode", "qr", "none")
+OPERATIONS = ("purchase", "refund", "cancel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,9 @@ class SlipData:
     receipt_id: str | None = None
     level: str | None = None
     messages: tuple[str, ...] = field(default_factory=tuple)
+    #: purchase (accrued/redeemed on the receipt), refund or cancel (accrued = points taken
+    #: back, redeemed = points given back)
+    operation: str = "purchase"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (the print queue's payload)."""
@@ -81,6 +85,8 @@ class SlipData:
         values = dict(doc)
         values["at"] = datetime.fromisoformat(values["at"])
         values["messages"] = tuple(values.get("messages") or ())
+        if values.get("operation", "purchase") not in OPERATIONS:
+            raise ValueError(f"unknown slip operation {values['operation']!r}")
         for key in ("accrued", "redeemed", "balance"):
             if isinstance(values[key], bool) or not isinstance(values[key], int):
                 raise TypeError(f"{key} must be an integer (minor units)")
@@ -97,14 +103,22 @@ def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = 
         ops.append(Line(fit(_("COPY")), bold=True, align="center"))
     ops.append(Line(fit(slip.store_name[: columns // 2]), bold=True, double=True, align="center"))
     ops += _centered(fit(_("Loyalty programme")), columns)
+    if slip.operation != "purchase":
+        title = _("Return") if slip.operation == "refund" else _("Receipt cancelled")
+        ops.append(Line(fit(title), bold=True, align="center"))
     ops.append(Line("-" * columns))
     ops.append(Line(fit(_pair(_("Date"), slip.at.strftime("%d.%m.%Y %H:%M"), columns))))
     if slip.receipt_id:
         ops.append(Line(fit(_pair(_("Receipt"), slip.receipt_id, columns))))
-    ops.append(Line(fit(_pair(_("Card"), mask_card(slip.card_number), columns))))
+    if slip.card_number:
+        ops.append(Line(fit(_pair(_("Card"), mask_card(slip.card_number), columns))))
     ops.append(Line("-" * columns))
-    ops.append(Line(fit(_pair(_("Points accrued"), format_points(slip.accrued, language), columns))))
-    ops.append(Line(fit(_pair(_("Points redeemed"), format_points(slip.redeemed, language), columns))))
+    if slip.operation == "purchase":
+        labels = (_("Points accrued"), _("Points redeemed"))
+    else:
+        labels = (_("Points taken back"), _("Points returned"))
+    ops.append(Line(fit(_pair(labels[0], format_points(slip.accrued, language), columns))))
+    ops.append(Line(fit(_pair(labels[1], format_points(slip.redeemed, language), columns))))
     ops.append(Line(fit(_pair(_("Balance"), format_points(slip.balance, language), columns)), bold=True))
     if slip.level:
         ops.append(Line(fit(_pair(_("Level"), slip.level, columns))))
@@ -115,7 +129,8 @@ def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = 
         ops.append(Code(code, slip.card_number))
         ops += _centered(fit(_("Show this code at your next purchase")), columns)
     ops.append(Feed())
-    ops += _centered(fit(_("Thank you for your purchase!")), columns)
+    if slip.operation == "purchase":
+        ops += _centered(fit(_("Thank you for your purchase!")), columns)
     ops.append(Cut())
     return ops
 

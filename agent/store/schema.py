@@ -201,5 +201,31 @@ def terminal_receipts(db: Database) -> None:
     db["receipts"].create_index(["terminal", "committed_at"], index_name="receipts_terminal_committed")
 
 
+@MIGRATIONS(name="0004_print_jobs")
+def print_jobs(db: Database) -> None:
+    # Loyalty slips waiting for (or printed by) a receipt printer: written in the transaction of
+    # the receipt they belong to, printed after by the print worker (agent/devices/print_worker.py).
+    db.executescript(
+        """
+        CREATE TABLE print_jobs (
+            id INTEGER PRIMARY KEY,                  -- queue order
+            slip_id TEXT NOT NULL UNIQUE,            -- one slip per receipt (refund, cancel)
+            printer TEXT NOT NULL DEFAULT 'default', -- which printer's queue
+            kind TEXT NOT NULL,                      -- loyalty_slip | test
+            payload TEXT NOT NULL,                   -- JSON of agent.devices.slip.SlipData
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'printed', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,     -- failed attempts
+            prints INTEGER NOT NULL DEFAULT 0,       -- successful prints (a reprint prints a copy)
+            last_reason TEXT,                        -- why the last attempt failed (printers.REASONS)
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            printed_at TEXT
+        );
+        CREATE INDEX print_jobs_queue ON print_jobs (printer, status, id);
+        """
+    )
+
+
 #: every migration this code knows, in order
-KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts")
+KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts", "0004_print_jobs")

@@ -8,9 +8,10 @@ from .admin import AdminQueries
 from .customers import CustomerQueries
 from .ledger import LedgerQueries
 from .outbox import OutboxQueries
+from .print_jobs import PrintJobQueries
 
 
-class Tx(CustomerQueries, LedgerQueries, OutboxQueries, AdminQueries):
+class Tx(CustomerQueries, LedgerQueries, OutboxQueries, AdminQueries, PrintJobQueries):
     """Queries bound to a connection inside ``Store.read()`` or ``Store.write()``."""
 
     def __init__(self, conn: sqlite3.Connection, agent_id: str) -> None:

@@ -37,7 +37,7 @@ def test_setup_with_flags_writes_valid_toml_and_database(configured, tmp_path):
     assert data["store_id"] == "S001" and data["agent_id"] == "S001-1" and data["terminals"] == ["P01", "P02"]
     assert data["card_ranges"] == [{"prefix": "7700", "length": 16, "luhn": True}]
     assert data["offline_daily_limit"] == 50000 and data["listen_host"] == "127.0.0.1"
-    assert data["devices"] == {} and data["broker_url"] == ""
+    assert data["reader_kind"] == data["printer_kind"] == "none" and data["broker_url"] == ""
     assert (tmp_path / "var" / "agent.sqlite").exists()
 
 
@@ -67,6 +67,8 @@ def test_setup_interactive_reprompts_bad_values(tmp_path):
         "",  # offline_daily_limit
         "7700:16:luhn",  # card_ranges
         "",  # qr_secret
+        "",  # card reader: none (the default)
+        "",  # receipt printer: none (the default)
     ]
     result = run("setup", "--config", str(path), input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
@@ -129,7 +131,9 @@ def test_status(configured):
     assert "last sync: never" in result.output
     assert "terminal P02: configured, no key yet" in result.output
     data = json.loads(run("status", "--json", "--config", str(configured)).output)
-    assert data["rules_version"] == 17 and data["link"] == "standalone" and data["devices"] == {}
+    assert data["rules_version"] == 17 and data["link"] == "standalone"
+    assert data["devices"] == {"source": "database", "reader": None, "printer": None}
+    assert "card reader: none configured" in result.output and "printer: none configured" in result.output
 
 
 def test_doctor(configured, tmp_path):

@@ -12,9 +12,9 @@ from babel.messages.pofile import read_po
 from agent.i18n import TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-# agent/devices has its own catalog domain ("devices", tests/devices/test_i18n*.py)
+# one catalog for the whole agent: the POS API, the devices (slips, printer states), the pages
 SOURCES = [
-    *sorted(p for p in (ROOT / "agent").rglob("*.py") if "devices" not in p.relative_to(ROOT / "agent").parts),
+    *sorted((ROOT / "agent").rglob("*.py")),
     ROOT / "shared" / "identifiers.py",
 ]
 KEYWORDS = {"N_", "_", "gettext", "lazy_gettext"}
@@ -54,5 +54,6 @@ def test_placeholders_survive_translation():
         if message.id and message.string:
             params = {name: 1 for name in ("days", "date", "requested", "max_redeemable", "available", "phone", "customer_id",
                                            "key", "code", "card", "number", "length", "min", "max", "expected",
-                                           "attempts_left", "raw", "count", "receipt_id", "refund_id", "error", "problems")}
+                                           "attempts_left", "raw", "count", "receipt_id", "refund_id", "error", "problems",
+                                           "limit", "terminal")}
             assert (message.string % params) and (message.id % params)

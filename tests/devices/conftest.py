@@ -1,14 +1,13 @@
-"""Fixtures of the device tests: a slip, a printer simulator process, a queue database."""
+"""Fixtures of the device tests: a slip, a printer simulator process, the agent's database."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlite_utils
 
 from agent.devices.slip import SlipData
+from agent.store import Store
 from tests.firmware_sim.procs import simulator
 
 MSK = timezone(timedelta(hours=3))
@@ -33,8 +32,8 @@ def printer_sim(tmp_path):
 
 
 @pytest.fixture
-def queue_db(tmp_path):
-    """A sqlite-utils database on a real file, usable from the worker thread."""
-    conn = sqlite3.connect(tmp_path / "agent.db", check_same_thread=False)
-    yield sqlite_utils.Database(conn)
-    conn.close()
+def agent_store(tmp_path):
+    """The agent's database on a real file (the print queue lives there)."""
+    store = Store(tmp_path / "agent.sqlite")
+    yield store
+    store.close()

@@ -41,7 +41,8 @@ def test_test_read_shows_what_was_read_and_parsed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "read 1: track (track 2)" in result.output
     assert "number:   7700000000000017" in result.output
-    assert '"track": ";7700000000000017=4912101000000?"' in result.output
+    assert "raw:      ;7700000000000017=4912101000000?" in result.output
+    assert 'identify: {"card": "7700000000000017"}' in result.output
 
 
 def test_test_read_over_usb_hid(tmp_path, monkeypatch):
@@ -75,3 +76,20 @@ def test_bad_settings_are_named():
     assert result.exit_code == 2 and "--printer-usb-id: should be vendor:product in hex" in result.output
     result = invoke("test-read")
     assert result.exit_code == 2 and "no reader configured" in result.output
+
+
+def test_the_devices_commands_use_the_agents_config_and_flags_override_it(printer_sim, tmp_path):
+    from agent.config import write_config
+
+    pty_path, _, _, control, out = printer_sim
+    config = tmp_path / "agent.toml"
+    write_config({"store_id": "S001", "store_name": "Магазин на Лесной", "printer_kind": "serial",
+                  "printer_url": pty_path, "printer_columns": 32}, config)
+    result = invoke("test-print", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    (text,) = wait_for(lambda: slip_texts(out))
+    assert "Магазин на Лесной" in text
+    result = invoke("test-print", "--config", str(config), "--printer-columns", "wide")
+    assert result.exit_code == 2 and "--printer-columns: should be an integer" in result.output
+    result = invoke("test-print", "--config", str(tmp_path / "missing.toml"))
+    assert result.exit_code == 2 and "does not exist" in result.output

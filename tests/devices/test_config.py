@@ -1,10 +1,11 @@
-"""Device settings: defaults, strings from the environment, every problem named."""
+"""Device settings: rows of the agent's one settings table, loaded in its order, every problem named."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.devices.config import DEVICE_SETTINGS, load_device_settings, settings_from_env
+from agent.config import BY_NAME, DEVICE_SETTINGS, ConfigError, load_config
+from agent.devices.config import load_device_settings
 from agent.devices.errors import DeviceSettingsError
 from agent.devices.printers import EscposPrinter
 from agent.devices.readers import SerialCardReader, UsbHidCardReader
@@ -18,12 +19,12 @@ def test_defaults_configure_no_devices():
     assert build_reader(settings, print) is None and build_printer(settings) is None
 
 
-def test_strings_are_converted_by_the_defaults_type():
+def test_environment_strings_are_typed_by_the_agent_config():
     env = {"LOYALTY_AGENT_READER_KIND": "serial", "LOYALTY_AGENT_READER_URL": "/dev/ttyUSB0",
            "LOYALTY_AGENT_READER_BAUD": "19200", "LOYALTY_AGENT_READER_PARITY": "e",
            "LOYALTY_AGENT_PRINTER_KIND": "network", "LOYALTY_AGENT_PRINTER_URL": "192.0.2.7",
            "LOYALTY_AGENT_PRINTER_STATUS_CHECK": "off", "LOYALTY_AGENT_OTHER": "ignored"}
-    settings = load_device_settings(settings_from_env(env))
+    settings = load_device_settings(load_config(use_file=False, env=env))
     assert (settings.reader.baud, settings.reader.parity) == (19200, "E")
     assert settings.printer.status_check is False
     reader = build_reader(settings, print)
@@ -57,12 +58,24 @@ def test_every_problem_is_named():
         load_device_settings({"printer_kind": "network", "printer_url": "printer:port"})
 
 
+def test_the_agent_refuses_to_start_with_bad_device_settings_naming_them(tmp_path):
+    config = tmp_path / "agent.toml"
+    config.write_text('reader_kind = "serial"\nprinter_kind = "usb"\nprinter_usb_id = "epson"\nprinter_columns = "wide"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, env={})
+    assert caught.value.problems == [
+        "\"printer_columns\" should be an integer, got 'wide'",
+        "\"printer_usb_id\" should be vendor:product in hex (e.g. 04b8:0202), not 'epson'",
+        "\"reader_url\" is required when reader_kind is serial",
+    ]
+
+
 def test_unloadable_usb_backend_is_a_settings_error():
     with pytest.raises(DeviceSettingsError, match="usb_backend"):
         load_usb_backend("no_such_module:thing")
 
 
-def test_every_setting_has_help_and_a_typed_default():
+def test_device_settings_are_rows_of_the_agent_settings_table():
     names = [s.name for s in DEVICE_SETTINGS]
-    assert len(names) == len(set(names))
-    assert all(s.help and isinstance(s.default, (str, int, bool)) for s in DEVICE_SETTINGS)
+    assert len(names) == len(set(names)) and all(BY_NAME[name] in DEVICE_SETTINGS for name in names)
+    assert all(s.help and s.type in ("str", "int", "bool") for s in DEVICE_SETTINGS)

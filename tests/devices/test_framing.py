@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.devices.cardcodes import Rejected, decode_payload
+from shared.cardreads import Rejected, decode_payload
 from agent.devices.framing import FRAMINGS, make_framing
 from firmware_sim import cards
 

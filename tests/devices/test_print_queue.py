@@ -1,17 +1,17 @@
-"""The SQLite print queue: durable, idempotent, ordered, joins the caller's transaction."""
+"""The print queue in the agent's database: durable, idempotent, ordered, atomic with the receipt."""
 
 from __future__ import annotations
 
 import pytest
-import sqlite_utils
 
 from agent.devices.errors import SlipNotFound
-from agent.devices.print_queue import SqlitePrintQueue
+from agent.devices.print_queue import StorePrintQueue
+from agent.store import Store
 
 
 @pytest.fixture
-def queue(queue_db):
-    return SqlitePrintQueue(queue_db)
+def queue(agent_store):
+    return StorePrintQueue(agent_store)
 
 
 def test_fifo_and_idempotent_enqueue(queue):
@@ -49,22 +49,23 @@ def test_printers_have_separate_queues(queue):
     assert queue.next() is None and queue.next("till-2").slip_id == "R1"
 
 
-def test_enqueue_inside_the_callers_transaction_is_atomic(queue_db, queue):
-    conn = queue_db.conn
-    conn.execute("CREATE TABLE receipts (id TEXT PRIMARY KEY)")
-    conn.execute("INSERT INTO receipts VALUES ('R1')")  # opens the caller's transaction
-    queue.enqueue("R1", {"n": 1})
-    conn.rollback()  # the commit of the receipt failed: the slip goes too
+def test_enqueue_inside_the_receipts_transaction_is_atomic(agent_store, queue):
+    with pytest.raises(RuntimeError), agent_store.write() as tx:
+        tx.enqueue_print_job("R1", {"n": 1}, "loyalty_slip", "default", agent_store.clock())
+        raise RuntimeError("the commit of the receipt failed")  # rolls back: the slip goes too
     assert queue.get("R1") is None
-    conn.execute("INSERT INTO receipts VALUES ('R2')")
-    queue.enqueue("R2", {"n": 2})
-    conn.commit()
+    with agent_store.write() as tx:
+        assert tx.enqueue_print_job("R2", {"n": 2}, "loyalty_slip", "default", agent_store.clock())
     assert queue.get("R2") is not None
 
 
 def test_the_queue_survives_a_reopen(tmp_path):
-    path = tmp_path / "agent.db"
-    SqlitePrintQueue(sqlite_utils.Database(path)).enqueue("R1", {"n": 1})
-    reopened = SqlitePrintQueue(sqlite_utils.Database(path))
-    assert reopened.next().payload == {"n": 1}
-    assert set(reopened.db["print_jobs"].columns_dict) >= {"slip_id", "payload", "status", "attempts", "prints"}
+    path = tmp_path / "agent.sqlite"
+    store = Store(path)
+    StorePrintQueue(store).enqueue("R1", {"n": 1})
+    store.close()
+    reopened = Store(path)
+    try:
+        assert StorePrintQueue(reopened).next().payload == {"n": 1}
+    finally:
+        reopened.close()

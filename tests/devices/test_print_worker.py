@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from agent.devices.print_queue import SqlitePrintQueue
+from agent.devices.print_queue import StorePrintQueue
 from agent.devices.print_worker import PrintWorker
 from agent.devices.printers import EscposPrinter
 from firmware_sim.control import send_command
 from tests.firmware_sim.procs import slip_texts, wait_for
 
 
-def make_worker(queue_db, pty_path, statuses=None) -> PrintWorker:  # type: ignore[no-untyped-def]
-    worker = PrintWorker(SqlitePrintQueue(queue_db), EscposPrinter.serial(pty_path, status_timeout=0.5),
+def make_worker(agent_store, pty_path, statuses=None) -> PrintWorker:  # type: ignore[no-untyped-def]
+    worker = PrintWorker(StorePrintQueue(agent_store), EscposPrinter.serial(pty_path, status_timeout=0.5),
                          on_status=statuses.append if statuses is not None else None)
     worker.backoff_min, worker.backoff_max = 0.1, 0.5
     return worker
 
 
-def test_paper_out_during_printing_keeps_the_slip_queued_until_paper_is_back(printer_sim, queue_db, slip):
+def test_paper_out_during_printing_keeps_the_slip_queued_until_paper_is_back(printer_sim, agent_store, slip):
     pty_path, _, _, control, out = printer_sim
     statuses: list[str | None] = []
-    worker = make_worker(queue_db, pty_path, statuses)
+    worker = make_worker(agent_store, pty_path, statuses)
     send_command(control, "paper-out-after 5")
     worker.start()
     try:
@@ -37,9 +37,9 @@ def test_paper_out_during_printing_keeps_the_slip_queued_until_paper_is_back(pri
     assert statuses == ["paper_out", None]
 
 
-def test_unreachable_printer_then_reprint_as_copy(printer_sim, queue_db, slip, tmp_path):
+def test_unreachable_printer_then_reprint_as_copy(printer_sim, agent_store, slip, tmp_path):
     pty_path, _, _, _, out = printer_sim
-    worker = PrintWorker(SqlitePrintQueue(queue_db), EscposPrinter.serial(str(tmp_path / "not-yet")))
+    worker = PrintWorker(StorePrintQueue(agent_store), EscposPrinter.serial(str(tmp_path / "not-yet")))
     worker.backoff_min = 0.05
     worker.start()
     try:
@@ -56,8 +56,8 @@ def test_unreachable_printer_then_reprint_as_copy(printer_sim, queue_db, slip, t
     assert worker.queue.get(slip.slip_id).prints == 2
 
 
-def test_a_slip_that_cannot_be_laid_out_is_retired_not_retried(printer_sim, queue_db):
-    worker = make_worker(queue_db, printer_sim[0])
+def test_a_slip_that_cannot_be_laid_out_is_retired_not_retried(printer_sim, agent_store):
+    worker = make_worker(agent_store, printer_sim[0])
     worker.queue.enqueue("broken", {"store_name": "x"})
     worker.queue.enqueue("test", {"store_name": "Тест", "at": "2026-11-21T17:30:00+03:00"}, kind="test")
     assert worker.drain_once() is True and worker.queue.get("broken").status == "failed"
@@ -65,3 +65,20 @@ def test_a_slip_that_cannot_be_laid_out_is_retired_not_retried(printer_sim, queu
     assert worker.drain_once() is None
     (text,) = wait_for(lambda: slip_texts(printer_sim[4]))
     assert "Проверка принтера" in text
+
+
+def test_new_slips_do_not_hammer_a_failing_printer_but_a_reprint_tries_at_once(agent_store, slip, tmp_path):
+    worker = PrintWorker(StorePrintQueue(agent_store), EscposPrinter.serial(str(tmp_path / "unplugged")))
+    worker.backoff_min = worker.backoff_max = 30.0  # after the first failure, the next retry is far away
+    worker.start()
+    try:
+        worker.submit(slip)
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).attempts == 1)
+        for n in range(20):  # a busy till keeps committing while the printer is away
+            worker.queue.enqueue(f"R{n}", slip.to_json())
+            worker.wake()
+        assert worker.queue.get(slip.slip_id).attempts == 1 and worker.state == "printer_unreachable"
+        worker.reprint(slip.slip_id)  # the cashier asks: try now
+        assert wait_for(lambda: worker.queue.get(slip.slip_id).attempts == 2)
+    finally:
+        worker.stop()

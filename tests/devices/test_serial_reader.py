@@ -40,7 +40,7 @@ def test_swipe_on_the_wire_is_read_and_parsed(tmp_path, reads, framing):
         finally:
             reader.stop()
     assert (swipe.kind, swipe.number, swipe.track, swipe.reader_id) == ("track", CARD, 2, "till-1")
-    assert swipe.raw.startswith("%B" + CARD) and swipe.identify_body() == {"track": swipe.raw}
+    assert swipe.raw.startswith("%B" + CARD) and swipe.identify_body() == {"card": CARD}
     assert swipe.at.tzinfo is not None
     assert (scan.kind, scan.number, scan.identify_body()) == ("barcode", "4601234567893", {"barcode": "4601234567893"})
     assert (qr.kind, qr.token, qr.identify_body()) == ("qr", "loyalty:abc-123", {"qr": "loyalty:abc-123"})

@@ -1,4 +1,4 @@
-"""What a reader's frame says: magnetic tracks, barcodes, QR codes (pure, no I/O).
+"""What a card reader's frame says: magnetic tracks, barcodes, QR codes (pure, no I/O).
 
 ``decode_payload(text)`` turns one frame's text into a ``Decoded`` value or
 raises ``Rejected`` with the reason. It never guesses: a track must have its
@@ -12,13 +12,17 @@ demands the Luhn digit, for chains whose cards carry one (the example card
 of pos-api.md, 7700000000000017, does not, so it is not the default);
 ``check="none"`` accepts any 4-32 digit or alphanumeric code.
 
-The agent core has its own identifier functions (``shared/identifiers.py``);
-the check-digit helpers here should fold into those when the branches meet.
+This is the strict reading of raw device frames, where line noise must never
+become a card; ``shared/identifiers.py`` reads what a till sends (typed,
+sentinels optional, Russian keyboard layout) and holds the check digits and
+LRC both use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .identifiers import ean_valid, luhn_valid, track_lrc
 
 CHECKS = ("auto", "luhn", "none")
 _AIM_2D = set("QdzLX")  # AIM code characters of 2-D symbologies: QR, DataMatrix, Aztec, ...
@@ -46,23 +50,6 @@ class Decoded:
     skipped: int = 0  # noise characters dropped before the first track
 
 
-def luhn_ok(digits: str) -> bool:
-    """True when the last digit is the Luhn check digit of the others."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def ean_ok(digits: str) -> bool:
-    """True when the last digit is the EAN/UPC check digit of the others."""
-    total = sum((ord(ch) - 48) * (1 if i % 2 == 0 else 3) for i, ch in enumerate(reversed(digits)))
-    return total % 10 == 0
-
-
 def check_number(digits: str, check: str = "auto", symbology: str | None = None) -> str:
     """Return ``digits`` when it is a plausible card number; raise ``Rejected`` otherwise.
 
@@ -81,9 +68,9 @@ def check_number(digits: str, check: str = "auto", symbology: str | None = None)
     if len(set(digits)) == 1:  # 0000..., a stuck or blank stripe, is no card
         raise Rejected("card number of one repeated digit")
     if symbology in ("ean13", "ean8", "upca"):
-        if not ean_ok(digits):
+        if not ean_valid(digits):
             raise Rejected("EAN/UPC check digit does not match")
-    elif check == "luhn" and not luhn_ok(digits):
+    elif check == "luhn" and not luhn_valid(digits):
         raise Rejected("Luhn check digit does not match")
     return digits
 
@@ -138,7 +125,7 @@ def _parse_tracks(text: str, pos: int = 0, seen: tuple[int, ...] = ()) -> list[t
     # the next character is this track's LRC, or the start of the next track;
     # an LRC may itself be ';' (track 2) so both readings are tried
     failure: Rejected | None = None
-    if text[after] == _lrc(whole, number):
+    if text[after] == track_lrc(whole, number):
         if after + 1 == len(text):
             return this
         try:
@@ -148,14 +135,6 @@ def _parse_tracks(text: str, pos: int = 0, seen: tuple[int, ...] = ()) -> list[t
     if text[after] in "%;":
         return this + _parse_tracks(text, after, (*seen, number))
     raise failure or Rejected(f"track {number} LRC does not match")
-
-
-def _lrc(track: str, number: int) -> str:
-    base = 0x20 if number == 1 else 0x30
-    value = 0
-    for ch in track:
-        value ^= ord(ch) - base
-    return chr(base + value)
 
 
 def _tracks_result(tracks: list[tuple[int, str]], check: str, skipped: int) -> Decoded:

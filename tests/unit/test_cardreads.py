@@ -1,11 +1,12 @@
-"""What a frame means: tracks, barcodes, QR codes, and what is refused."""
+"""shared/cardreads.py: what a reader's frame means (tracks, barcodes, QR codes) and what is refused."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.devices.cardcodes import Rejected, check_number, decode_scan, decode_tracks, ean_ok, luhn_ok
 from firmware_sim import cards
+from shared.cardreads import Rejected, check_number, decode_scan, decode_tracks
+from shared.identifiers import ean_valid, luhn_valid, track_lrc
 
 CARD = "7700000000000017"
 
@@ -70,7 +71,12 @@ def test_check_none_accepts_short_and_alphanumeric_codes():
 
 
 def test_check_digit_helpers_agree_with_the_simulator():
+    # the simulator computes them from the standards on its own (firmware_sim/cards.py)
     for body in ["770000000000001", "123456789012345", "4"]:
-        assert luhn_ok(body + cards.luhn_digit(body))
+        assert luhn_valid(body + cards.luhn_digit(body))
     for body in ["460123456789", "1234567", "03600029145"]:
-        assert ean_ok(body + cards.ean_digit(body))
+        assert ean_valid(body + cards.ean_digit(body))
+        assert not ean_valid(body + str((int(cards.ean_digit(body)) + 1) % 10))
+    for track in (cards.track1(CARD, lrc=True), cards.track2(CARD, lrc=True)):
+        body, lrc = track[:-1], track[-1]
+        assert track_lrc(body, 1 if body.startswith("%") else 2) == lrc
