@@ -36,6 +36,9 @@ export function listenForIdentifications({ key, onIdentification, onState }) {
       } catch (error) {
         return; // a damaged event: the next read will come
       }
+      // "api": this terminal's own identify call (this page's, or a POS's on the same terminal):
+      // the caller already has that answer; the page follows card readers only.
+      if (answer && typeof answer === "object" && answer.source === "api") return;
       if (answer && typeof answer === "object" && answer.customer_id) onIdentification(answer);
     });
     source.addEventListener("error", () => {
