@@ -34,6 +34,8 @@ PROMPTED = (
     "offline_daily_limit", "card_ranges", "qr_secret",
 )
 MIN_FREE_BYTES = 500 * 1024 * 1024
+#: settings `setup --enroll` takes from the central server's answer (not prompted)
+ENROLLED = ("store_id", "agent_id", "broker_url", "timezone")
 
 
 def _show_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -101,8 +103,13 @@ def _setting_options(command: Callable) -> Callable:
 @config_option
 @click.option("--no-input", is_flag=True, help="Do not prompt: take flags, then the existing file, then defaults.")
 @click.option("--no-database", is_flag=True, help="Only write the config; do not create the database.")
+@click.option("--enroll", "enroll_token", default=None, metavar="TOKEN",
+              help="Enroll with the central server using head office's one-time token (with --central).")
+@click.option("--central", "central", default=None, metavar="URL",
+              help="The central server's web address, e.g. https://central.example.com (with --enroll).")
 @help_settings_option
-def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: str | None) -> None:
+def setup(config_file: Path | None, no_input: bool, no_database: bool, enroll_token: str | None,
+          central: str | None, **flags: str | None) -> None:
     """Write the agent's config file (TOML) and create its database.
 
     Prompts for each value with a sensible default (the existing file's value
@@ -115,6 +122,7 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
         loyalty-agent setup
         loyalty-agent setup --no-input --config /etc/loyalty-agent/agent.toml \\
             --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn
+        loyalty-agent setup --enroll 4fJ0... --central https://central.example.com
     """
     path = config_path(config_file)
     current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
@@ -128,12 +136,18 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
                 problems.append(str(exc))
     if problems:
         raise click.ClickException("invalid setup values:\n" + "\n".join(f"  {p}" for p in problems))
+    if (enroll_token is None) != (central is None):
+        raise click.UsageError("--enroll TOKEN and --central URL go together")
     for name in PROMPTED:
+        if enroll_token and name in ENROLLED:
+            continue  # the central server's answer decides these
         if name == "agent_id" and not values["agent_id"] and values["store_id"]:
             values["agent_id"] = f"{values['store_id']}-1"
         if not no_input and flags.get(name) is None:
             values[name] = _prompt(name, values)
     problems = validate(values)
+    if enroll_token and central and not problems:
+        values, problems = _enroll(values, enroll_token, central, flags), validate(values)
     if not values["store_id"]:
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
     if problems:
@@ -151,6 +165,22 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
         open_store(config).close()
         click.echo(f"database ready: {config.database}")
     click.echo("next: loyalty-agent terminals add P01   (prints the till's API key once)")
+
+
+def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, str | None]) -> dict[str, Any]:
+    """Settings from the central server's enrollment answer over ``values`` (agent/enrollment.py)."""
+    from .enrollment import EnrollmentError, enroll, settings_from_answer
+
+    try:
+        answer = enroll(central, token, flags.get("agent_id"))
+    except EnrollmentError as exc:
+        raise click.ClickException(f"{exc}\nThe configuration was not written.") from None
+    given = settings_from_answer(answer, central)
+    if flags.get("timezone") is not None:
+        given.pop("timezone", None)  # the technician's choice wins
+    click.echo(f"enrolled as agent {given['agent_id']} of store {given['store_id']} ({answer['store'].get('name')}); "
+               f"broker {given['broker_url']} as {given['broker_username']}")
+    return {**values, **given}
 
 
 def _prompt(name: str, values: dict[str, Any]) -> Any:
@@ -196,6 +226,9 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     store = app.extensions["loyalty_agent"].store
+    from .sync import start_sync
+
+    sync = start_sync(app)  # the central link, on its own threads (None: a standalone store)
     # systemd stops us with SIGTERM: leave through SystemExit so the database closes cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = host or config.listen_host, port or config.listen_port
@@ -203,6 +236,8 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     try:
         waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
     finally:
+        if sync is not None:
+            sync.stop()
         store.close()
 
 

@@ -62,6 +62,8 @@ class Store:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        #: called (without arguments, after the commit) when a transaction appended outbox events
+        self.outbox_listeners: list[Callable[[], None]] = []
         migrate(self.path)
         self._writer = self._connect()
 
@@ -88,12 +90,17 @@ class Store:
         with self._lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(conn, self.agent_id)
             try:
-                yield Tx(conn, self.agent_id)
+                yield tx
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        if tx.events_added:
+            # the sync sends at once instead of at its next poll (keeps the lag low)
+            for listener in self.outbox_listeners:
+                listener()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -111,10 +118,10 @@ class Store:
 
     # -- for the sync and the CLI: each call is its own transaction
 
-    def outbox_batch(self, after_seq: int = 0, limit: int = 100) -> list[OutboxEvent]:
+    def outbox_batch(self, after_seq: int = 0, limit: int = 100, max_bytes: int | None = None) -> list[OutboxEvent]:
         """Up to ``limit`` events with seq > ``after_seq``, in seq order, bodies decoded."""
         with self.read() as tx:
-            return tx.outbox_batch(after_seq, limit)
+            return tx.outbox_batch(after_seq, limit, max_bytes)
 
     def outbox_delete_through(self, seq: int) -> int:
         """Delete acknowledged events up to and including ``seq``; returns how many."""
