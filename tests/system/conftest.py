@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from agent.testing import AgentProcess, card_number, prepare_agent, request
-from central.store import Store as CentralStore
+from central.store import NotFound, Store as CentralStore
 from tests.sync.broker import Mosquitto
 from tests.sync.conftest import IngestRunner
 from transport.mqtt import wait_until
@@ -116,7 +116,10 @@ def receipt(receipt_id: str, i: int, amount: int, redeem: int = 0) -> dict[str, 
 def wait_caught_up(agent: RealAgent, db: CentralStore, customer_ids: list[str], timeout: float = 30) -> bool:
     """The agent holds every customer at the central server's current version."""
     def done() -> bool:
-        return all(agent.customer_version(cid) == db.customer(cid)["version"] for cid in customer_ids)
+        try:
+            return all(agent.customer_version(cid) == db.customer(cid)["version"] for cid in customer_ids)
+        except NotFound:  # not at the central server yet
+            return False
 
     return wait_until(done, timeout, 0.2)
 
