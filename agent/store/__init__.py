@@ -85,18 +85,31 @@ class Store:
             self._readers.clear()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One write transaction (``BEGIN IMMEDIATE``); committed, hence durable, on exit."""
+    def write(self, *, durable: bool = True) -> Iterator[Tx]:
+        """One write transaction (``BEGIN IMMEDIATE``); committed, hence durable, on exit.
+
+        ``durable=False`` skips the fsync of this commit (WAL, ``synchronous=NORMAL``): a power
+        cut may undo it, never corrupt it, and the next durable commit makes it durable too. Only
+        for bookkeeping that is redone when lost: the sync's outbox deletes (the events are sent
+        again and the central server ignores them) and customer deltas with their cursor (pulled
+        again).
+        """
         with self._lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            tx = Tx(conn, self.agent_id)
+            if not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield tx
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                tx = Tx(conn, self.agent_id)
+                try:
+                    yield tx
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
         if tx.events_added:
             # the sync sends at once instead of at its next poll (keeps the lag low)
             for listener in self.outbox_listeners:
