@@ -33,6 +33,7 @@ from typing import Any
 
 from shared import wire
 from shared.errors import LoyaltyError
+from shared.events import SCHEMA_VERSION
 from transport.mqtt import LinkConfig, MqttLink
 
 from .config import Config
@@ -241,7 +242,7 @@ class SyncClient:
             return False
         if in_flight == 0:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
-        events = [{"v": 1, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
+        events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
                    "kind": r.kind, "at": r.at, "body": r.body} for r in rows]
         # our own events are valid by construction; the central server checks them anyway
         payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events},
