@@ -246,19 +246,23 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
 def status_data(config: Config, store: Store) -> dict[str, Any]:
     """What `status` shows, as data."""
+    from .service import Service
+
     now = utcnow()
     with store.read() as tx:
         rules = tx.rules()
         state = tx.all_state()
         terminals = [dict(t) for t in tx.terminals()]
         depth, age = tx.outbox_depth(), tx.oldest_outbox_age(now)
+        # what the till sees: online needs the broker link and a recent answer of the central server
+        link = Service(store, config).link(tx, now)
     for t in terminals:
         t.pop("key_hash")
     keyed = {t["id"] for t in terminals if t["revoked_at"] is None}
     return {
         "store_id": config.store_id, "agent_id": config.effective_agent_id, "database": config.database,
         "rules_version": rules[0] if rules else None,
-        "link": state.get("link", "standalone" if not config.broker_url else "offline"),
+        "link": link, "customers_version": int(state.get("customers_version") or 0),
         "broker_url": config.broker_url or None, "last_sync_at": state.get("last_sync_at"),
         "outbox_depth": depth, "oldest_outbox_age_seconds": age, "terminals": terminals,
         "terminals_without_key": [t for t in config.terminals if t not in keyed],
