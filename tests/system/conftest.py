@@ -21,7 +21,7 @@ import pytest
 from agent.testing import AgentProcess, card_number, prepare_agent, request
 from central.store import NotFound, Store as CentralStore
 from tests.sync.broker import Mosquitto
-from tests.sync.conftest import IngestRunner
+from tests.sync.conftest import central, mosquitto  # noqa: F401  (the sync tests' fixtures, on db_path below)
 from transport.mqtt import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,16 +125,14 @@ def wait_caught_up(agent: RealAgent, db: CentralStore, customer_ids: list[str], 
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A real Mosquitto (anonymous, persistence on) on a free port."""
-    mosquitto = Mosquitto(tmp_path / "broker").start()
-    yield mosquitto
-    mosquitto.stop()
+def broker(mosquitto: Mosquitto) -> Mosquitto:
+    """The real Mosquitto of the sync tests (anonymous, persistence on, free port)."""
+    return mosquitto
 
 
 @pytest.fixture
-def central_db(tmp_path: Path) -> str:
-    """A central database with stores S1..S3, each with the example rule set."""
+def db_path(tmp_path: Path) -> str:
+    """The central database (overrides the sync tests'): stores S1..S3, each with the example rule set."""
     path = str(tmp_path / "central.sqlite")
     db = CentralStore(path)
     for store in STORES:
@@ -142,15 +140,6 @@ def central_db(tmp_path: Path) -> str:
         db.add_rules(store, RULES)
     db.close()
     return path
-
-
-@pytest.fixture
-def central(central_db: str, broker: Mosquitto) -> Iterator[IngestRunner]:
-    """The central ingest (and down-sync publisher) in this process, connected to the broker."""
-    runner = IngestRunner(central_db, broker.url)
-    runner.start()
-    yield runner
-    runner.stop()
 
 
 @pytest.fixture

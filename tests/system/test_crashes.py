@@ -40,11 +40,11 @@ def _check_exactly_once(db: CentralStore, agents: list[RealAgent], ledger: Ledge
         assert customer["balance"] == db.ledger_sum(cid) == ledger.points[i], (i, cid)
 
 
-def test_three_agents_ten_broker_kills_and_a_central_crash(broker, central, central_db, spawn):
+def test_three_agents_ten_broker_kills_and_a_central_crash(broker, central, db_path, spawn):
     agents = [spawn(store) for store in ("S1", "S2", "S3")]
     assert all(a.wait_online(30) for a in agents)
     ids = register_customers(agents, CUSTOMERS)
-    db = CentralStore(central_db)
+    db = CentralStore(db_path)
     assert all(wait_caught_up(a, db, list(ids.values()), 30) for a in agents)
 
     ledger = Ledger()
@@ -83,12 +83,12 @@ def test_three_agents_ten_broker_kills_and_a_central_crash(broker, central, cent
             assert local_balance(agent, i) == db.customer(cid)["balance"], (agent.store, i)
 
 
-def test_agent_sigkilled_mid_stream_loses_and_doubles_nothing(broker, central, central_db, spawn):
+def test_agent_sigkilled_mid_stream_loses_and_doubles_nothing(broker, central, db_path, spawn):
     agent = spawn("S1")
     assert agent.wait_online(30)
     ids = register_customers([agent], 10)
     ledger = Ledger()
-    db = CentralStore(central_db)
+    db = CentralStore(db_path)
     for cycle in range(3):
         tills = [Till(agent, f"K{cycle}-T{t}", list(ids), 10_000, ledger, seed=cycle * 10 + t) for t in range(2)]
         for till in tills:

@@ -17,10 +17,10 @@ from .conftest import RULES, receipt, wait_caught_up
 pytestmark = pytest.mark.slow
 
 
-def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, central_db, spawn):
+def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, db_path, spawn):
     s1, s2 = spawn("S1"), spawn("S2")
     assert s1.wait_online(30) and s2.wait_online(30)
-    db = CentralStore(central_db)
+    db = CentralStore(db_path)
 
     # a new rule set published centrally is what the next quote uses
     status, before = s1.post("/v1/receipts/quote", receipt("Q1", 0, 20_000) | {"customer": None})
@@ -56,7 +56,7 @@ def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, 
     assert s1.identify(3)[1]["messages"] == []
 
 
-def test_new_agent_gets_the_full_snapshot_while_its_till_keeps_selling(broker, central, central_db, spawn):
+def test_new_agent_gets_the_full_snapshot_while_its_till_keeps_selling(broker, central, db_path, spawn):
     count = 4000
     seeder = SimAgent(broker.url, "S3", "seeder").start()  # the chain's customers, registered at S3
     try:
@@ -64,7 +64,7 @@ def test_new_agent_gets_the_full_snapshot_while_its_till_keeps_selling(broker, c
         assert seeder.wait_drained(60)
     finally:
         seeder.stop()
-    db = CentralStore(central_db)
+    db = CentralStore(db_path)
     assert db.count("customers") == count
 
     agent = spawn("S2")  # a new store PC: cursor 0, so it pulls every customer, page by page

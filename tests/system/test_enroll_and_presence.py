@@ -110,8 +110,8 @@ def _agent_status(client, store: str = "S1") -> dict:
     return row["agents"][0] if row["agents"] else {}
 
 
-def test_presence_of_a_real_agent_in_the_store_status(central, central_db, broker, spawn):
-    client = create_app({"DATABASE": central_db, "MQTT_URL": broker.url}).test_client()
+def test_presence_of_a_real_agent_in_the_store_status(central, db_path, broker, spawn):
+    client = create_app({"DATABASE": db_path, "MQTT_URL": broker.url}).test_client()
     agent = spawn("S1")
     cid = agent.register(1)
     # the rule set arrives and the first sync happens right after connecting: both are told at once

@@ -21,7 +21,7 @@ def _commit(agent: RealAgent, receipt_id: str, cid: str) -> int:
     return int(body["accrued"])
 
 
-def test_agent_restored_from_a_backup_is_caught_and_nothing_applies_twice(broker, central, central_db, spawn, tmp_path):
+def test_agent_restored_from_a_backup_is_caught_and_nothing_applies_twice(broker, central, db_path, spawn, tmp_path):
     agent = spawn("S1")
     assert agent.wait_online(30)
     cid = agent.register(0)  # seq 1
@@ -36,7 +36,7 @@ def test_agent_restored_from_a_backup_is_caught_and_nothing_applies_twice(broker
     broker.restart()
     earned += sum(_commit(agent, f"C{n}", cid) for n in range(5))  # seqs 10..14
     assert agent.wait_drained(20)
-    db = CentralStore(central_db)
+    db = CentralStore(db_path)
     assert db.applied_seq("S1", "a1") == 14 and db.customer(cid)["balance"] == earned
 
     # the store PC's disk dies; the technician restores last night's backup and restarts
