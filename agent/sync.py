@@ -1,7 +1,7 @@
 """The agent's sync client: outbox up, rule sets, cashier messages and customers down.
 
 The only agent module that talks MQTT (through ``transport.mqtt.MqttLink``).
-It follows docs/sync.md ("The agent's sync client, step by step"):
+It follows docs/sync.md ("The agent's sync client"):
 
 * up: outbox events in seq order, in batches (QoS 1), at most ``window``
   unacknowledged; a row is deleted only on an ``ack {through, id}`` whose id is

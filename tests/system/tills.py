@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from agent.testing import card_number, request
+from agent.testing import request
 
 from .conftest import RealAgent, receipt
 
@@ -121,4 +121,4 @@ def local_balance(agent: RealAgent, i: int) -> int:
     return int(body["balance"])
 
 
-__all__ = ["Ledger", "Till", "card_number", "local_balance", "register_customers"]
+__all__ = ["Ledger", "Till", "local_balance", "register_customers"]
