@@ -244,9 +244,16 @@ class SyncClient:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
         events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
                    "kind": r.kind, "at": r.at, "body": r.body} for r in rows]
-        # our own events are valid by construction; the central server checks them anyway
-        payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events},
-                              validate=False)
+        while True:
+            try:
+                # our own events are valid by construction; the central server checks them anyway
+                payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events},
+                                      validate=False)
+                break
+            except wire.WireError:
+                if len(events) == 1:
+                    raise  # cannot happen: a request is at most 2 MiB, a message may be 4 MiB
+                events, rows = events[: len(events) // 2], rows[: len(rows) // 2]  # a few huge receipts
         self.link.publish(wire.agent_topic(self.store_id, self.agent, "events"), payload, kind="events")
         self.sent_through = rows[-1].seq
         self._last_send = time.monotonic()
