@@ -151,3 +151,7 @@ for _command in COMMANDS:
 from agent.cli_devices import devices  # noqa: E402  (devices subgroup, agent/cli_devices.py)
 
 cli.add_command(devices)
+
+from agent.cli_sync import outbox  # noqa: E402  (outbox subgroup, agent/cli_sync.py)
+
+cli.add_command(outbox)

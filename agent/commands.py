@@ -35,6 +35,8 @@ PROMPTED = (
     "offline_daily_limit", "card_ranges", "qr_secret",
 )
 MIN_FREE_BYTES = 500 * 1024 * 1024
+#: settings `setup --enroll` takes from the central server's answer (not prompted)
+ENROLLED = ("store_id", "agent_id", "broker_url", "timezone")
 
 
 def _show_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -102,8 +104,13 @@ def _setting_options(command: Callable) -> Callable:
 @config_option
 @click.option("--no-input", is_flag=True, help="Do not prompt: take flags, then the existing file, then defaults.")
 @click.option("--no-database", is_flag=True, help="Only write the config; do not create the database.")
+@click.option("--enroll", "enroll_token", default=None, metavar="TOKEN",
+              help="Enroll with the central server using head office's one-time token (with --central).")
+@click.option("--central", "central", default=None, metavar="URL",
+              help="The central server's web address, e.g. https://central.example.com (with --enroll).")
 @help_settings_option
-def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: str | None) -> None:
+def setup(config_file: Path | None, no_input: bool, no_database: bool, enroll_token: str | None,
+          central: str | None, **flags: str | None) -> None:
     """Write the agent's config file (TOML) and create its database.
 
     Prompts for each value with a sensible default (the existing file's value
@@ -118,6 +125,7 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
         loyalty-agent setup --no-input --config /etc/loyalty-agent/agent.toml \\
             --store-id S001 --terminals P01,P02 --card-ranges 7700:16:luhn \\
             --reader-kind serial --reader-url /dev/ttyUSB0 --printer-kind network --printer-url 192.0.2.10
+        loyalty-agent setup --enroll 4fJ0... --central https://central.example.com
     """
     path = config_path(config_file)
     current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
@@ -131,7 +139,11 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
                 problems.append(str(exc))
     if problems:
         raise click.ClickException("invalid setup values:\n" + "\n".join(f"  {p}" for p in problems))
+    if (enroll_token is None) != (central is None):
+        raise click.UsageError("--enroll TOKEN and --central URL go together")
     for name in PROMPTED:
+        if enroll_token and name in ENROLLED:
+            continue  # the central server's answer decides these
         if name == "agent_id" and not values["agent_id"] and values["store_id"]:
             values["agent_id"] = f"{values['store_id']}-1"
         if not no_input and flags.get(name) is None:
@@ -141,6 +153,8 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
 
         prompt_devices(values, {name for name, raw in flags.items() if raw is not None}, _prompt)
     problems = validate(values)
+    if enroll_token and central and not problems:
+        values, problems = _enroll(values, enroll_token, central, flags), validate(values)
     if not values["store_id"]:
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
     if problems:
@@ -158,6 +172,22 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, **flags: 
         open_store(config).close()
         click.echo(f"database ready: {config.database}")
     click.echo("next: loyalty-agent terminals add P01   (prints the till's API key once)")
+
+
+def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, str | None]) -> dict[str, Any]:
+    """Settings from the central server's enrollment answer over ``values`` (agent/enrollment.py)."""
+    from .enrollment import EnrollmentError, enroll, settings_from_answer
+
+    try:
+        answer = enroll(central, token, flags.get("agent_id"))
+    except EnrollmentError as exc:
+        raise click.ClickException(f"{exc}\nThe configuration was not written.") from None
+    given = settings_from_answer(answer, central)
+    if flags.get("timezone") is not None:
+        given.pop("timezone", None)  # the technician's choice wins
+    click.echo(f"enrolled as agent {given['agent_id']} of store {given['store_id']} ({answer['store'].get('name')}); "
+               f"broker {given['broker_url']} as {given['broker_username']}")
+    return {**values, **given}
 
 
 def _prompt(name: str, values: dict[str, Any]) -> Any:
@@ -203,6 +233,9 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     store = app.extensions["loyalty_agent"].store
+    from .sync import start_sync
+
+    sync = start_sync(app)  # the central link, on its own threads (None: a standalone store)
     # systemd stops us with SIGTERM: leave through SystemExit so the database closes cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = host or config.listen_host, port or config.listen_port
@@ -211,6 +244,8 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
         with hardware.running(app):  # the card reader and the print worker (agent/hardware.py)
             waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
     finally:
+        if sync is not None:
+            sync.stop()
         store.close()
 
 
@@ -219,19 +254,23 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
 def status_data(config: Config, store: Store) -> dict[str, Any]:
     """What `status` shows, as data."""
+    from .service import Service
+
     now = utcnow()
     with store.read() as tx:
         rules = tx.rules()
         state = tx.all_state()
         terminals = [dict(t) for t in tx.terminals()]
         depth, age = tx.outbox_depth(), tx.oldest_outbox_age(now)
+        # what the till sees: online needs the broker link and a recent answer of the central server
+        link = Service(store, config).link(tx, now)
     for t in terminals:
         t.pop("key_hash")
     keyed = {t["id"] for t in terminals if t["revoked_at"] is None}
     return {
         "store_id": config.store_id, "agent_id": config.effective_agent_id, "database": config.database,
         "rules_version": rules[0] if rules else None,
-        "link": state.get("link", "standalone" if not config.broker_url else "offline"),
+        "link": link, "customers_version": int(state.get("customers_version") or 0),
         "broker_url": config.broker_url or None, "last_sync_at": state.get("last_sync_at"),
         "outbox_depth": depth, "oldest_outbox_age_seconds": age, "terminals": terminals,
         "terminals_without_key": [t for t in config.terminals if t not in keyed],

@@ -49,6 +49,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "/var/lib/loyalty-agent/agent.sqlite", "str", "Path of the agent's SQLite database."),
     Setting("timezone", "Europe/Moscow", "str", "The store's IANA time zone: business day, shift, birthdays."),
     Setting("broker_url", "", "str", "MQTT broker of the central server (mqtts://host:8883); empty: a standalone store."),
+    Setting("broker_username", "", "str", "This agent's broker login (written by `setup --enroll`)."),
+    Setting("broker_password", "", "str", "This agent's broker password (written by `setup --enroll`; the file is readable by its owner only)."),
+    Setting("broker_protocol", 5, "int", "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1, e.g. the central's embedded demo broker)."),
+    Setting("broker_client_id", "", "str", "MQTT client id; default: agent-<store_id>-<agent_id>."),
+    Setting("broker_ca_file", "", "str", "CA certificate file for an mqtts:// broker with a private CA; empty: the system's CAs."),
+    Setting("broker_reconnect_max", 30, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter)."),
+    Setting("central_url", "", "str", "The central server's web address this agent enrolled with (for reference and re-enrollment)."),
     Setting("offline_after_seconds", 300, "int", "With a broker set, the agent counts as offline when no sync succeeded for this long."),
     Setting("offline_daily_limit", 100000, "int", "Points (minor units) one customer may redeem per day at this store while offline."),
     Setting("qr_secret", "", "str", "The chain's secret for customers' QR codes (same on every agent); empty: QR disabled."),
@@ -330,6 +337,8 @@ _RANGES = {
     "stream_max_clients": (0, 255),
     "stream_keepalive_seconds": (1, 300),
     "stream_max_seconds": (1, 86400),
+    "broker_protocol": (4, 5),
+    "broker_reconnect_max": (1, 3600),
 }
 
 
@@ -352,6 +361,10 @@ def _check_value(name: str, value: Any) -> str | None:
             return f'is not a known time zone: {value!r} (use an IANA name like "Europe/Moscow")'
     if name == "broker_url" and value and not re.match(r"\Amqtts?://[^\s/]+", value):
         return f"should look like mqtt://host:1883 or mqtts://host:8883, got {value!r}"
+    if name == "broker_client_id" and value and not _ID.match(value):
+        return "should be 1..64 letters, digits, '_', '-' or '.'"
+    if name == "central_url" and value and not re.match(r"\Ahttps?://[^\s/]+", value):
+        return f"should look like https://central.example.com, got {value!r}"
     if name == "qr_secret" and value and len(value) < 16:
         return "should be at least 16 characters (generate one with `loyalty-agent setup`)"
     if name == "log_level" and value.upper() not in _LOG_LEVELS:

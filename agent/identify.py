@@ -130,18 +130,24 @@ def birthday_message(birthday: str | None, today: dt.date) -> dict[str, Any] | N
     return None
 
 
+def _expired(until: str | None, now: dt.datetime) -> bool:
+    if until is None:
+        return False
+    try:
+        moment = dt.datetime.fromisoformat(until)
+    except ValueError:
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) < now
+
+
 def cashier_messages(tx: Tx, customer: Row, now: dt.datetime, today: dt.date) -> list[dict[str, Any]]:
     """Custom messages from the central server still valid now, then the computed birthday one."""
     out: list[dict[str, Any]] = []
-    for row in tx.messages(customer["id"]):
-        until = row["until"]
-        if until is not None:
-            try:
-                moment = dt.datetime.fromisoformat(until)
-            except ValueError:
-                moment = None
-            if moment is not None and (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) < now:
-                continue
+    # the store's messages (down-synced by agent/sync.py), then the customer's own
+    held = json.loads(tx.state("store_messages") or "{}")
+    for row in [*held.get("messages", []), *tx.messages(customer["id"])]:
+        if _expired(row["until"] if "until" in row.keys() else None, now):
+            continue
         out.append({"id": row["id"], "kind": "custom", "text": row["text"]})
     birthday = birthday_message(customer["birthday"], today)
     if birthday is not None:

@@ -62,8 +62,10 @@ class PreparedAgent:
     port: int
 
 
-def prepare_agent(folder: Path, *, customers: int = 10, points: int = 1_000_000, **settings: Any) -> PreparedAgent:
-    """A config file and a ready database in ``folder``: rules, terminal P01, customers."""
+def prepare_agent(folder: Path, *, customers: int = 10, points: int = 1_000_000, rules: bool = True,
+                  **settings: Any) -> PreparedAgent:
+    """A config file and a ready database in ``folder``: rules (unless the central server
+    sends them), terminal P01, customers."""
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "agent.sqlite"
     port = free_port()
@@ -74,7 +76,8 @@ def prepare_agent(folder: Path, *, customers: int = 10, points: int = 1_000_000,
     )
     store = Store(database, agent_id=config.effective_agent_id)
     try:
-        store.set_rules(EXAMPLE_RULES.read_text(encoding="utf-8"))
+        if rules:
+            store.set_rules(EXAMPLE_RULES.read_text(encoding="utf-8"))
         key = add_terminal(store, "P01", "bench")
         batch: list[dict[str, Any]] = []
         for delta in customer_deltas(customers, points):

@@ -67,12 +67,18 @@ def compute_balance(lots: Iterable[Lot], effects: Iterable[Effect], now: dt.date
     # [points, starts_at, expires_at, order]
     pool: list[list] = [[lot.points, lot.starts_at, lot.expires_at, i] for i, lot in enumerate(lots)]
     debt = 0
+    # every local gain is permanent and alike, so they share one lot: the pool stays as small as
+    # the delta's lots however many effects an agent offline for a day has (else quadratic)
+    gains: list | None = None
     for points, at in effects:
         if points >= 0:
             paid = min(points, debt)
             debt -= paid
             if points - paid:
-                pool.append([points - paid, None, None, len(pool)])
+                if gains is None:
+                    gains = [0, None, None, len(pool)]
+                    pool.append(gains)
+                gains[0] += points - paid
             continue
         need = -points
         usable = [lot for lot in pool if lot[0] > 0 and Lot(0, lot[1], lot[2]).active(at)]

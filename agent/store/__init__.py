@@ -62,6 +62,8 @@ class Store:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        #: called (without arguments, after the commit) when a transaction appended outbox events
+        self.outbox_listeners: list[Callable[[], None]] = []
         migrate(self.path)
         self._writer = self._connect()
 
@@ -83,17 +85,35 @@ class Store:
             self._readers.clear()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One write transaction (``BEGIN IMMEDIATE``); committed, hence durable, on exit."""
+    def write(self, *, durable: bool = True) -> Iterator[Tx]:
+        """One write transaction (``BEGIN IMMEDIATE``); committed, hence durable, on exit.
+
+        ``durable=False`` skips the fsync of this commit (WAL, ``synchronous=NORMAL``): a power
+        cut may undo it, never corrupt it, and the next durable commit makes it durable too. Only
+        for bookkeeping that is redone when lost: the sync's outbox deletes (the events are sent
+        again and the central server ignores them) and customer deltas with their cursor (pulled
+        again).
+        """
         with self._lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield Tx(conn, self.agent_id)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                tx = Tx(conn, self.agent_id)
+                try:
+                    yield tx
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
+        if tx.events_added:
+            # the sync sends at once instead of at its next poll (keeps the lag low)
+            for listener in self.outbox_listeners:
+                listener()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -111,10 +131,10 @@ class Store:
 
     # -- for the sync and the CLI: each call is its own transaction
 
-    def outbox_batch(self, after_seq: int = 0, limit: int = 100) -> list[OutboxEvent]:
+    def outbox_batch(self, after_seq: int = 0, limit: int = 100, max_bytes: int | None = None) -> list[OutboxEvent]:
         """Up to ``limit`` events with seq > ``after_seq``, in seq order, bodies decoded."""
         with self.read() as tx:
-            return tx.outbox_batch(after_seq, limit)
+            return tx.outbox_batch(after_seq, limit, max_bytes)
 
     def outbox_delete_through(self, seq: int) -> int:
         """Delete acknowledged events up to and including ``seq``; returns how many."""

@@ -36,6 +36,8 @@ class OutboxQueries:
     """Mixin of :class:`~agent.store.tx.Tx`."""
 
     c: sqlite3.Connection
+    #: events this transaction appended (the store wakes the sync after the commit)
+    events_added: int
 
     def add_event(self, kind: str, at: dt.datetime, body: Mapping[str, Any], now: dt.datetime) -> int:
         """Append an event (shared/events.py ``kind`` and body); returns its seq."""
@@ -45,6 +47,7 @@ class OutboxQueries:
             "INSERT INTO outbox (id, kind, at, body, created_at) VALUES (?, ?, ?, ?, ?)",
             (uuid.uuid4().hex, kind, iso(at), msgpack.packb(dict(body), use_bin_type=True), iso(now)),
         )
+        self.events_added += 1
         return int(cursor.lastrowid)  # type: ignore[arg-type]
 
     def next_seq(self) -> int:
@@ -52,11 +55,35 @@ class OutboxQueries:
         row = self.c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         return (row[0] if row else 0) + 1
 
-    def outbox_batch(self, after_seq: int = 0, limit: int = 100) -> list[OutboxEvent]:
+    def outbox_batch(self, after_seq: int = 0, limit: int = 100, max_bytes: int | None = None) -> list[OutboxEvent]:
+        """Events after ``after_seq`` in seq order; with ``max_bytes``, stop once the bodies reach it (at least one)."""
         rows = self.c.execute(
             "SELECT seq, id, kind, at, body, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
         ).fetchall()
+        if max_bytes is not None:
+            size = 0
+            for count, row in enumerate(rows):
+                size += len(row[4])
+                if size > max_bytes and count:
+                    rows = rows[:count]
+                    break
         return [OutboxEvent(r[0], r[1], r[2], r[3], msgpack.unpackb(r[4], raw=False), r[5]) for r in rows]
+
+    def outbox_ack(self, through: int, ident: str | None) -> int | None:
+        """Delete through ``through`` if our event at that seq has id ``ident`` (docs/sync.md, acks).
+
+        Returns how many rows were deleted, or None when the ack is not about our event
+        (already deleted, or the seq was reused after a restore from a backup).
+        """
+        row = self.c.execute("SELECT id FROM outbox WHERE seq = ?", (through,)).fetchone()
+        if row is None or row[0] != ident:
+            return None
+        return self.outbox_delete_through(through)
+
+    def first_unacked_seq(self) -> int:
+        """The seq of the oldest event still waiting, or the next seq when the outbox is empty."""
+        row = self.c.execute("SELECT MIN(seq) FROM outbox").fetchone()
+        return int(row[0]) if row[0] is not None else self.next_seq()
 
     def outbox_delete_through(self, seq: int) -> int:
         return self.c.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount

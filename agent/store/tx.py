@@ -17,3 +17,4 @@ class Tx(CustomerQueries, LedgerQueries, OutboxQueries, AdminQueries, PrintJobQu
     def __init__(self, conn: sqlite3.Connection, agent_id: str) -> None:
         self.c = conn
         self.agent_id = agent_id
+        self.events_added = 0

@@ -1,0 +1,467 @@
+"""The agent's sync client: outbox up, rule sets, cashier messages and customers down.
+
+The only agent module that talks MQTT (through ``transport.mqtt.MqttLink``).
+It follows docs/sync.md ("The agent's sync client"):
+
+* up: outbox events in seq order, in batches (QoS 1), at most ``window``
+  unacknowledged; a row is deleted only on an ``ack {through, id}`` whose id is
+  our own event's at that seq; unacknowledged events go again on every
+  (re)connect, on a ``resend`` request and when acks stop coming;
+* down: rule sets (newer versions only), the store's cashier messages and
+  customer deltas (pages over the chain-wide version, pulled from a cursor
+  kept in ``sync_state``);
+* presence: a retained ``status`` (and the broker's last will ``offline``);
+* ``sync_state``: ``link`` (online/offline), ``last_sync_at`` (the last answer
+  from the central server, which drives the offline redemption bound),
+  ``customers_version`` (the cursor) and ``store_messages``.
+
+Threads: the link's (paho) thread only queues what arrives; one worker thread
+does everything else, so the protocol state needs no lock. The till never
+waits on MQTT: its commits only touch SQLite, and the store wakes the worker
+after a commit that wrote an outbox event (``Store.outbox_listeners``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from shared import wire
+from shared.errors import LoyaltyError
+from shared.events import SCHEMA_VERSION
+from transport.mqtt import LinkConfig, MqttLink
+
+from .config import Config
+from .store import Store, StoreError
+from .store.times import iso, utcnow
+
+log = logging.getLogger("loyalty.agent.sync")
+
+#: unacknowledged events in flight at most (docs/sync.md, "Up")
+WINDOW = 20_000
+#: events per `events` message at most (and about wire.TARGET_BATCH_BYTES of bodies)
+BATCH = 500
+#: resend the unacknowledged after this long without ack progress, doubling up to ACK_TIMEOUT_MAX
+ACK_TIMEOUT = 10.0
+ACK_TIMEOUT_MAX = 60.0
+#: a status is republished when something changed, at most this often
+STATUS_INTERVAL = 10.0
+#: a snapshot request without an answer is repeated after this long
+PULL_RETRY = 30.0
+#: the worker looks at the outbox at least this often (events written by another process)
+POLL = 0.5
+#: customer deltas applied per transaction (the till's commits wait at most for one chunk)
+DELTA_CHUNK = 100
+#: last_sync_at is written at most this often outside acks
+CONTACT_WRITE = 1.0
+#: under load, a batch waits this long after the previous one so that commits coalesce (far
+#: fewer, fuller messages for the broker and the ingest; an idle link sends at once)
+LINGER = 0.01
+
+
+def link_config(config: Config) -> LinkConfig:
+    """The MQTT link settings from the agent's config (written by ``setup --enroll``)."""
+    store, agent = config.store_id, config.effective_agent_id
+    will = wire.encode("status", {"store": store, "agent": agent, "state": "offline", "at": iso(utcnow())})
+    return LinkConfig(
+        url=config.broker_url,
+        client_id=config.broker_client_id or f"agent-{store}-{agent}",
+        username=config.broker_username or None,
+        password=config.broker_password or None,
+        protocol=config.broker_protocol,
+        will=(wire.agent_topic(store, agent, "status"), will),
+        ca_file=config.broker_ca_file or None,
+        backoff_max=float(config.broker_reconnect_max),
+        # paho's in-flight limit must not throttle our window of 500-event batches
+        max_inflight=1000,
+    )
+
+
+class SyncClient:
+    """Keeps one agent's database in sync with the central server through the broker."""
+
+    def __init__(self, store: Store, config: Config, *, link: LinkConfig | None = None,
+                 window: int = WINDOW, batch: int = BATCH, ack_timeout: float = ACK_TIMEOUT,
+                 status_interval: float = STATUS_INTERVAL) -> None:
+        if not config.broker_url:
+            raise ValueError("no broker_url configured: a standalone store has no sync")
+        self.store = store
+        self.store_id = wire.check_id(config.store_id, "store_id")
+        self.agent = wire.check_id(config.effective_agent_id, "agent_id")
+        self.window, self.batch = window, batch
+        self.ack_timeout_base = ack_timeout
+        self.status_interval = status_interval
+        # well inside offline_after_seconds, so an idle but healthy link never looks offline
+        self.contact_interval = max(1.0, min(60.0, config.offline_after_seconds / 4))
+        self.link = MqttLink(link or link_config(config), wire.agent_subscriptions(self.store_id, self.agent),
+                             self._received, self._connected)
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: called with the acknowledged seq after each ack that deleted rows (benchmarks measure lag)
+        self.on_acked: Callable[[int], None] | None = None
+        self.stats = {"sent_events": 0, "messages": 0, "acks": 0, "ack_mismatches": 0, "resends": 0,
+                      "timeouts": 0, "deltas": 0, "pages": 0, "dropped": 0}
+        # protocol state, touched by the worker thread only
+        self.acked = 0
+        self.sent_through = 0
+        self.ack_timeout = ack_timeout
+        self.last_progress = time.monotonic()
+        self.cursor = 0
+        self.pull_at: float | None = None
+        self.last_contact = 0.0
+        self._contact_written = 0.0
+        self._greeted = 0
+        self._last_send = 0.0
+        self._online: bool | None = None
+        self._status_at = 0.0
+        self._status_sent: dict[str, Any] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> SyncClient:
+        """Read where we stand from the database, then connect and run the worker."""
+        with self.store.read() as tx:
+            self.acked = tx.first_unacked_seq() - 1
+            self.cursor = int(tx.state("customers_version") or 0)
+        self.sent_through = self.acked
+        # after a crash sync_state may still say online: nothing is connected yet
+        self.store.set_state("link", "offline")
+        self._online = False
+        self.store.outbox_listeners.append(self._wake.set)
+        self._thread = threading.Thread(target=self._run, name="agent-sync", daemon=True)
+        self._thread.start()
+        self.link.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say offline (retained), disconnect cleanly and stop; the outbox keeps what is unacked."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        try:
+            self.store.outbox_listeners.remove(self._wake.set)
+        except ValueError:
+            pass
+        if self.link.connected.is_set():
+            try:
+                info = self._publish("status", "status", self._status_fields("offline"), retain=True)
+                info.wait_for_publish(min(timeout, 2.0))
+            except (RuntimeError, ValueError, OSError):
+                pass  # the broker went away meanwhile: its will says offline anyway
+        self.link.stop(timeout)
+        try:
+            self.store.set_state("link", "offline")
+        except Exception:  # the database may already be closed by a crashing caller
+            log.debug("could not record link offline", exc_info=True)
+
+    def wake(self) -> None:
+        """Look at the outbox now (something was written by another process)."""
+        self._wake.set()
+
+    # -- the link's thread: queue and wake, nothing else ------------------------------------------------
+
+    def _received(self, topic: str, payload: bytes) -> None:
+        self.inbox.put((topic, payload))
+        self._wake.set()
+
+    def _connected(self, session_present: bool) -> None:
+        self._wake.set()
+
+    # -- the worker ------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(POLL)
+            self._wake.clear()
+            try:
+                self._step()
+            except Exception:
+                # a database hiccup must not end the sync: the state is rebuilt from the outbox
+                log.exception("sync step failed; retrying")
+                self._stop.wait(1.0)
+
+    def _step(self) -> None:
+        self._handle_inbox()
+        connected = self.link.connected.is_set()
+        if connected != self._online:
+            self.store.set_state("link", "online" if connected else "offline")
+            self._online = connected
+            log.info("central link %s", "up" if connected else "down")
+        if not connected:
+            return
+        if self._greeted != self.link.connects:
+            self._greet()
+        self._check_ack_timeout()
+        since = time.monotonic() - self._last_send
+        if since < LINGER:
+            self._stop.wait(LINGER - since)
+        while not self._stop.is_set() and self._send_batch():
+            self._handle_inbox(limit=20)  # acks keep the window open while a backlog drains
+        now = time.monotonic()
+        if self.pull_at is not None and now - self.pull_at > PULL_RETRY:
+            self._pull()
+        elif self.pull_at is None and now - self.last_contact > self.contact_interval:
+            self._pull()  # idle: the answer proves the central server is there (last_sync_at)
+        self._maybe_status()
+
+    def _greet(self) -> None:
+        """On every connect: hello first, then status, then a pull; everything unacked goes again."""
+        self._greeted = self.link.connects
+        self.sent_through = self.acked
+        self.ack_timeout = self.ack_timeout_base
+        self.last_progress = time.monotonic()
+        with self.store.read() as tx:
+            next_seq = tx.next_seq()
+            rules = tx.rules()
+        hello: dict[str, Any] = {"store": self.store_id, "agent": self.agent, "next_seq": next_seq,
+                                 "customers_version": self.cursor, "at": iso(utcnow())}
+        if rules is not None:
+            hello["rules_version"] = rules[0]
+        self._publish("requests", "hello", hello)
+        self._maybe_status(force=True)
+        self._pull()
+
+    # -- up ----------------------------------------------------------------------------------------------
+
+    def _send_batch(self) -> bool:
+        """Publish the next batch if the window allows; True if something was sent."""
+        in_flight = self.sent_through - self.acked
+        if in_flight >= self.window:
+            return False
+        rows = self.store.outbox_batch(self.sent_through, min(self.batch, self.window - in_flight),
+                                       max_bytes=wire.TARGET_BATCH_BYTES)
+        if not rows:
+            return False
+        if in_flight == 0:
+            self.last_progress = time.monotonic()  # the ack timeout counts from the first send
+        events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
+                   "kind": r.kind, "at": r.at, "body": r.body} for r in rows]
+        while True:
+            try:
+                # our own events are valid by construction; the central server checks them anyway
+                payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events},
+                                      validate=False)
+                break
+            except wire.WireError:
+                if len(events) == 1:
+                    raise  # cannot happen: a request is at most 2 MiB, a message may be 4 MiB
+                events, rows = events[: len(events) // 2], rows[: len(rows) // 2]  # a few huge receipts
+        self.link.publish(wire.agent_topic(self.store_id, self.agent, "events"), payload, kind="events")
+        self.sent_through = rows[-1].seq
+        self._last_send = time.monotonic()
+        self.stats["sent_events"] += len(rows)
+        return True
+
+    def _check_ack_timeout(self) -> None:
+        if self.sent_through > self.acked and time.monotonic() - self.last_progress > self.ack_timeout:
+            log.info("no ack for %.0f s: sending again from seq %d", self.ack_timeout, self.acked + 1)
+            self.stats["timeouts"] += 1
+            self.sent_through = self.acked
+            self.last_progress = time.monotonic()
+            self.ack_timeout = min(ACK_TIMEOUT_MAX, self.ack_timeout * 2)
+
+    def _acks(self, acks: list[tuple[int, str | None]]) -> None:
+        """Acks that arrived together: one transaction; the highest one of ours deletes through it."""
+        self.stats["acks"] += len(acks)
+        now = utcnow()
+        matched = None
+        with self.store.write(durable=False) as tx:  # lost by a power cut: the events go again
+            for through, ident in sorted(acks, key=lambda ack: ack[0], reverse=True):
+                if tx.outbox_ack(through, ident) is not None:
+                    matched = through
+                    break
+            tx.set_state("last_sync_at", iso(now))
+        self._contact(written=True)
+        if matched is None:
+            # already deleted, or an ack about a seq we reused after a restore: nothing of ours
+            self.stats["ack_mismatches"] += 1
+            return
+        self.acked = max(self.acked, matched)
+        self.sent_through = max(self.sent_through, self.acked)
+        self.last_progress = time.monotonic()
+        self.ack_timeout = self.ack_timeout_base
+        if self.on_acked is not None:
+            self.on_acked(matched)
+
+    # -- down --------------------------------------------------------------------------------------------
+
+    def _handle_inbox(self, limit: int | None = None) -> None:
+        handled = 0
+        acks: list[tuple[int, str | None]] = []
+        while limit is None or handled < limit:
+            try:
+                topic, payload = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            handled += 1
+            self.stats["messages"] += 1
+            try:
+                where = wire.parse_topic(topic)
+                msg = wire.decode(payload, channel=where.channel)
+            except wire.WireError as exc:
+                self.stats["dropped"] += 1
+                log.warning("dropped a message on %s: %s", topic, exc)
+                continue
+            if msg.kind == "ack":
+                acks.append((msg["through"], msg.get("id")))  # handled together, in one transaction
+                continue
+            if acks:
+                self._acks(acks)
+                acks = []
+            self._handle(msg)
+        if acks:
+            self._acks(acks)
+
+    def _handle(self, msg: wire.Message) -> None:
+        kind = msg.kind
+        if kind == "resend":
+            self.stats["resends"] += 1
+            self._contact()
+            self.sent_through = max(self.acked, min(self.sent_through, msg["from_seq"] - 1))
+        elif kind in ("customers", "snapshot"):
+            if msg["store"] == self.store_id:
+                self._page(msg)
+        elif kind == "rules":
+            if msg["store"] == self.store_id:
+                self._rules(msg["version"], msg["rules"])
+        elif kind == "messages":
+            if msg["store"] == self.store_id:
+                self._store_messages(msg["version"], msg["messages"])
+
+    def _page(self, msg: wire.Message) -> None:
+        """A page of customer deltas: apply, then move the cursor (docs/sync.md, "Down")."""
+        snapshot = msg.kind == "snapshot"
+        if snapshot:
+            self._contact()
+        self.stats["pages"] += 1
+        contiguous = msg["after"] <= self.cursor
+        cursor = max(self.cursor, msg["upto"]) if contiguous else self.cursor
+        self._apply_deltas(msg["deltas"], cursor if cursor != self.cursor else None)
+        self.cursor = cursor
+        if contiguous:
+            if snapshot:
+                if msg["more"]:
+                    self._pull()
+                else:
+                    self.pull_at = None
+        elif self.pull_at is None or time.monotonic() - self.pull_at > PULL_RETRY:
+            log.info("customer page after %d but our cursor is %d: pulling from the cursor", msg["after"], self.cursor)
+            self._pull()
+
+    def _apply_deltas(self, deltas: Sequence[Mapping[str, Any]], cursor: int | None) -> None:
+        """Apply in chunks (short transactions between the till's); the cursor with the last chunk."""
+        chunks = [deltas[i:i + DELTA_CHUNK] for i in range(0, len(deltas), DELTA_CHUNK)] or [[]]
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            try:
+                self._apply_chunk(chunk, cursor if last else None)
+            except Exception:
+                log.exception("a chunk of customer deltas failed; applying them one by one")
+                for delta in chunk:
+                    try:
+                        self._apply_chunk([delta], None)
+                    except Exception:
+                        # the cursor moves on: the customer's next change brings a whole new state
+                        log.exception("customer delta %s version %s set aside", delta.get("customer_id"),
+                                      delta.get("version"))
+                if last and cursor is not None:
+                    self.store.set_state("customers_version", str(cursor))
+        self.stats["deltas"] += len(deltas)
+
+    def _apply_chunk(self, deltas: Sequence[Mapping[str, Any]], cursor: int | None) -> None:
+        if not deltas and cursor is None:
+            return
+        now = utcnow()
+        with self.store.write(durable=False) as tx:  # lost by a power cut: pulled again from the cursor
+            for delta in deltas:
+                tx.apply_customer_delta(delta, now)
+            if cursor is not None:
+                tx.set_state("customers_version", str(cursor))
+
+    def _rules(self, version: int, document: Mapping[str, Any]) -> None:
+        held = self.store.rules()
+        if held is not None and held[0] >= version:
+            return
+        try:
+            self.store.set_rules(json.dumps(document, ensure_ascii=False, sort_keys=True), version)
+        except (StoreError, LoyaltyError, ValueError) as exc:
+            log.error("rule set version %d from the central server refused: %s", version, exc)
+            return
+        log.info("rule set version %d installed", version)
+        self._status_at = 0.0  # tell the central server now, not at the next status interval
+
+    def _store_messages(self, version: int, messages: Sequence[Mapping[str, Any]]) -> None:
+        held = json.loads(self.store.state("store_messages") or '{"version": 0}')
+        if version <= held.get("version", 0):
+            return
+        self.store.set_state("store_messages", json.dumps({"version": version, "messages": list(messages)},
+                                                          ensure_ascii=False))
+
+    def _pull(self) -> None:
+        self.pull_at = time.monotonic()
+        self._publish("requests", "snapshot_request", {"store": self.store_id, "agent": self.agent,
+                                                       "after": self.cursor})
+
+    def _contact(self, *, written: bool = False) -> None:
+        """The central server answered: record it as the last sync (at most every second)."""
+        now = time.monotonic()
+        self.last_contact = now
+        if self._status_sent is not None and self._status_sent.get("last_sync") is None:
+            self._status_at = 0.0  # the first sync ever: worth a status at once
+        if written:
+            self._contact_written = now
+        elif now - self._contact_written >= CONTACT_WRITE:
+            self._contact_written = now
+            with self.store.write(durable=False) as tx:
+                tx.set_state("last_sync_at", iso(utcnow()))
+
+    # -- presence ----------------------------------------------------------------------------------------
+
+    def _status_fields(self, state: str) -> dict[str, Any]:
+        from . import __version__
+
+        with self.store.read() as tx:
+            rules = tx.rules()
+            fields: dict[str, Any] = {
+                "store": self.store_id, "agent": self.agent, "state": state, "at": iso(utcnow()),
+                "outbox_depth": tx.outbox_depth(), "rules_version": rules[0] if rules else None,
+                "customers_version": self.cursor, "last_sync": tx.state("last_sync_at"),
+                "next_seq": tx.next_seq(), "software": f"loyalty-agent {__version__}",
+            }
+        return fields
+
+    def _maybe_status(self, *, force: bool = False) -> None:
+        """Publish the retained status on connect, and when something changed (at most every 10 s)."""
+        now = time.monotonic()
+        if not force and now - self._status_at < self.status_interval:
+            return
+        fields = self._status_fields("online")
+        same = self._status_sent is not None and all(
+            fields[k] == self._status_sent.get(k)
+            for k in ("outbox_depth", "rules_version", "customers_version", "last_sync"))
+        self._status_at = now
+        if same and not force:
+            return
+        self._status_sent = fields
+        self._publish("status", "status", fields, retain=True)
+
+    def _publish(self, channel: str, kind: str, payload: Mapping[str, Any], *, retain: bool = False) -> Any:
+        return self.link.publish(wire.agent_topic(self.store_id, self.agent, channel), wire.encode(kind, payload),
+                                 retain=retain, kind=kind)
+
+
+def start_sync(app: Any) -> SyncClient | None:
+    """Start the sync client of a served agent app; None for a standalone store (no broker_url)."""
+    ext = app.extensions["loyalty_agent"]
+    if not ext.config.broker_url:
+        return None
+    return SyncClient(ext.store, ext.config).start()
+
