@@ -1,0 +1,247 @@
+"""The whole chain on one machine, on embedded defaults: ``./scripts/demo``.
+
+Starts, under ``var/demo/`` (wiped at each start):
+
+* the central server (``loyalty-central serve``) with its embedded MQTT broker
+  and a SQLite ledger, one store S001 with the example rule set;
+* a simulated card reader and receipt printer on pseudo-terminals
+  (``loyalty-sim``), exactly as a technician would rehearse a store;
+* a store agent enrolled with the central server (``loyalty-agent setup
+  --enroll``), using that reader and printer, serving the POS API and the
+  cashier page.
+
+Then it walks through a sale the way a till would (register a customer, swipe
+their card, commit a purchase with the POS API, print the slip, see the event
+applied centrally), prints where to look, and keeps everything running until
+Ctrl-C. ``--once`` stops after the walk-through (tests/test_demo.py runs it).
+No external service is needed; every port is a free loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CARD = "7700000000000008"  # Luhn-valid in the demo's card range 7700, 16 digits
+PHONE = "+7 912 345-67-89"
+
+
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it is free on 127.0.0.1 (stable URLs for a person), else any free port."""
+    import socket
+
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise SystemExit("demo: no free TCP port on 127.0.0.1")
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            value = check()
+            if value:
+                return value
+        time.sleep(0.2)
+    raise SystemExit(f"demo: gave up waiting for {what} (see the *.log files of the demo's folder)")
+
+
+def http(method: str, url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+class Chain:
+    """The processes of the demo; stops them all on exit."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "LOYALTY_CENTRAL_DATABASE": json.dumps(str(work / "central.sqlite")),
+            "LOYALTY_CENTRAL_EMBEDDED_BROKER_PORT": str(free_port(1883)),
+            "LOYALTY_AGENT_CONFIG": str(work / "agent.toml"),
+        }
+
+    def run(self, *args: str) -> str:
+        """Run a command to completion; its output, or exit with it."""
+        done = subprocess.run([str(BIN / args[0]), *args[1:]], env=self.env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"demo: {' '.join(args[:3])} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.work / f"{name}.log").open("wb")
+        process = subprocess.Popen([str(BIN / args[0]), *args[1:]], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextlib.contextmanager
+def chain(work: Path) -> Iterator[Chain]:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    running = Chain(work)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def start_central(c: Chain) -> str:
+    store_out = c.run("loyalty-central", "stores", "add", "S001", "--name", "Магазин на Лесной", "--timezone", "Europe/Moscow")
+    token = store_out.strip().splitlines()[-1]
+    c.run("loyalty-central", "rules", "publish", str(ROOT / "docs" / "examples" / "rules.json"), "--store", "S001")
+    port = free_port(8000)
+    c.start("central", "loyalty-central", "serve", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http("GET", f"{url}/health")[0] == 200, "the central server")
+    step(f"central server on {url} (embedded MQTT broker, ledger var/demo/central.sqlite)")
+    return url, token  # type: ignore[return-value]
+
+
+def start_devices(c: Chain) -> tuple[Path, Path]:
+    reader, printer = c.work / "reader", c.work / "printer"
+    c.start("printer", "loyalty-sim", "printer", "--pty", "--link", str(printer), "--out", str(c.work / "slips"),
+            "--control", str(c.work / "printer.ctl"))
+    c.start("reader", "loyalty-sim", "reader", "--pty", "--link", str(reader), "--control", str(c.work / "reader.ctl"))
+    wait_for(lambda: reader.exists() and printer.exists() and (c.work / "reader.ctl").exists(), "the simulators")
+    step(f"simulated card reader on {reader}, receipt printer on {printer}")
+    return reader, printer
+
+
+def start_agent(c: Chain, central: str, token: str, reader: Path, printer: Path) -> tuple[str, str, str]:
+    port = free_port(8765)
+    c.run("loyalty-agent", "setup", "--no-input", "--config", str(c.work / "agent.toml"), "--enroll", token,
+          "--central", central, "--terminals", "P01", "--database", str(c.work / "agent.sqlite"),
+          "--listen-port", str(port), "--timezone", "Europe/Moscow", "--card-ranges", "7700:16:luhn",
+          "--reader-kind", "serial", "--reader-url", str(reader), "--printer-kind", "serial",
+          "--printer-url", str(printer), "--store-name", "Магазин на Лесной")
+    till = c.run("loyalty-agent", "terminals", "add", "P01", "--name", "Касса 1", "--till",
+                 "--till-url", f"http://127.0.0.1:{port}")
+    key = next(line.strip() for line in till.splitlines() if line.strip().startswith("lk_"))
+    link = next(word for line in till.splitlines() for word in line.split() if "/till/#key=" in word)
+    c.start("agent", "loyalty-agent", "serve")
+    url = f"http://127.0.0.1:{port}"
+    health = wait_for(lambda: (h := http("GET", f"{url}/v1/health")[1]) and h.get("rules_version") and h, "the agent and its rule set", 60)
+    step(f"store agent S001 on {url}: rule set v{health['rules_version']} came down from the central server")
+    return url, key, link
+
+
+def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
+    status, customer = http("POST", f"{agent}/v1/customers", {
+        "phone": PHONE, "card": CARD, "name": "Анна Петрова",
+        "consents": {"personal_data": True, "sms": True},
+    }, key)
+    assert status in (200, 201), customer
+    step(f"registered {customer['customer']['name']} at the till with card {CARD} (usable at once)")
+    subprocess.run([str(BIN / "loyalty-sim"), "control", str(c.work / "reader.ctl"), "swipe", CARD],
+                   check=True, capture_output=True, env=c.env)
+    seen = wait_for(lambda: (r := http("GET", f"{agent}/v1/identifications/last", key=key))[0] == 200 and r[1], "the swipe")
+    step(f"card swiped on the reader: the till sees {seen['name']}, balance {money(seen['balance'])}")
+    body = {
+        "receipt_id": f"S001-P01-{int(time.time())}",
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "customer": {"card": CARD},
+        "lines": [
+            {"sku": "SKU-1", "name": "Суши Дракон", "category": "SUSHI", "quantity": "1", "price": 45000, "amount": 45000},
+            {"sku": "TEA", "name": "Чай", "quantity": "2", "price": 12050, "discount": 1000, "amount": 23100},
+        ],
+    }
+    status, receipt = http("POST", f"{agent}/v1/receipts", body, key)
+    assert status in (200, 201), receipt
+    step(f"purchase {money(receipt['total'])} committed: {money(receipt['accrued'])} points accrued, "
+         f"balance {money(receipt['balance'])}")
+    slip = wait_for(lambda: sorted((c.work / "slips").glob("slip-*.txt")), "the slip", 30)[-1]
+    step(f"the printer printed {slip} (and a .png):")
+    print("\n".join("      | " + line for line in slip.read_text(encoding="utf-8").splitlines()))
+    applied = wait_for(lambda: _applied(central), "the central ledger", 60)
+    step(f"the central ledger applied agent {applied['agent']}'s events 1..{applied['applied_seq']} "
+         "(registration, purchase) over MQTT")
+
+
+def _applied(central: str) -> dict[str, Any] | None:
+    status, body = http("GET", f"{central}/api/v1/stores/status")
+    for store in body.get("stores", []):
+        for agent in store.get("agents", []):
+            if (agent.get("applied_seq") or 0) >= 2:
+                return {"agent": agent["id"], "applied_seq": agent["applied_seq"]}
+    return None
+
+
+def money(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole:,}.{cents:02d}".replace(",", " ")
+
+
+def step(text: str) -> None:
+    print(f"  * {text}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="stop after the walk-through")
+    parser.add_argument("--work", type=Path, default=ROOT / "var" / "demo", help="folder of databases, logs, slips")
+    args = parser.parse_args()
+    print("loyalty-edge demo: a central server, one store agent, a simulated card reader and printer")
+    with chain(args.work) as c:
+        central, token = start_central(c)
+        reader, printer = start_devices(c)
+        agent, key, link = start_agent(c, central, token, reader, printer)
+        walk_through(c, central, agent, key)
+        print(f"""
+Everything is running (logs and databases in {c.work}):
+  cashier page     {link}
+  POS API          {agent}/openapi.json   (terminal P01, key {key})
+  central server   {central}/api/v1/stores/status
+  swipe a card     .venv/bin/loyalty-sim control {c.work}/reader.ctl swipe {CARD}
+  printer faults   .venv/bin/loyalty-sim control {c.work}/printer.ctl paper out   (then: paper in)
+  printed slips    {c.work}/slips/
+""", flush=True)
+        if args.once:
+            return
+        print("Ctrl-C stops the demo.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()
