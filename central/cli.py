@@ -324,5 +324,9 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
         runner.stop()
 
 
+from .cli_console import register as _register_console  # noqa: E402  (users, import, nightly: central/cli_console.py)
+
+_register_console(cli)
+
 if __name__ == "__main__":
     cli()

@@ -1,0 +1,119 @@
+"""``loyalty-central users|import|nightly``: the console's commands (registered on central.cli's group).
+
+They call the console's service layer as the :data:`~central.console.access.SYSTEM`
+actor (the command line has every permission; its writes are audited as
+"system").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from shared.errors import LoyaltyError
+
+from .console.access import ROLES, SYSTEM, FormError
+
+db_option = click.option("--db", "db", help="Central database path (default: the DATABASE setting).")
+
+
+def _db(db: str | None):  # type: ignore[no-untyped-def]
+    from .cli import _config, _store
+
+    return _store(_config(db))
+
+
+def _fail(exc: LoyaltyError) -> click.ClickException:
+    if isinstance(exc, FormError):
+        return click.ClickException("\n".join(f"{name}: {message}" for name, message in exc.errors.items()))
+    return click.ClickException(str(exc))
+
+
+def _password(value: str | None) -> str:
+    if value:
+        return value
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)  # type: ignore[no-any-return]
+
+
+@click.group()
+def users() -> None:
+    """Console users (the first administrator is made here)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True, help="The user's role.")
+@click.option("--store", "stores", multiple=True, help="A store the user manages (store managers; repeat).")
+@click.option("--name", "display_name", help="The user's full name.")
+@click.option("--password", help="The password (default: asked twice, not echoed).")
+@db_option
+def users_add(username: str, role: str, stores: tuple[str, ...], display_name: str | None, password: str | None,
+              db: str | None) -> None:
+    """Create a console user.
+
+    Example:
+
+    \b
+        loyalty-central users add anna --role admin --name "Anna Smirnova"
+        loyalty-central users add petr --role store_manager --store S001 --store S002
+    """
+    from .console import users as service
+
+    try:
+        user_id = service.add_user(_db(db), SYSTEM, username, _password(password), role,
+                                   display_name=display_name, stores=stores)
+    except LoyaltyError as exc:
+        raise _fail(exc) from None
+    click.echo(f"user {username} ({role}) created with id {user_id}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def users_list(as_json: bool, db: str | None) -> None:
+    """List console users.
+
+    Example:
+
+    \b
+        loyalty-central users list
+    """
+    from .console import users as service
+
+    rows = service.list_users(_db(db), SYSTEM)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        state = "" if row["active"] else "  (deactivated)"
+        stores = f"  stores: {', '.join(row['stores'])}" if row["stores"] else ""
+        click.echo(f"{row['username']:<20} {row['role']:<14}{stores}{state}")
+
+
+@users.command("passwd")
+@click.argument("username")
+@click.option("--password", help="The new password (default: asked twice, not echoed).")
+@db_option
+def users_passwd(username: str, password: str | None, db: str | None) -> None:
+    """Set a console user's password (and sign them out everywhere).
+
+    Example:
+
+    \b
+        loyalty-central users passwd anna
+    """
+    from .console import users as service
+
+    store = _db(db)
+    try:
+        service.set_password(store, SYSTEM, service.user_id_by_name(store, username), _password(password))
+    except LoyaltyError as exc:
+        raise _fail(exc) from None
+    click.echo(f"password of {username} changed")
+
+
+def register(cli: Any) -> None:
+    """Add the console's commands to the ``loyalty-central`` group."""
+    cli.add_command(users)

@@ -1,0 +1,14 @@
+"""Console pages: cards."""
+
+from __future__ import annotations
+
+from flask.typing import ResponseReturnValue
+
+from .common import console_blueprint, render
+
+bp = console_blueprint("cards", "/cards")
+
+
+@bp.get("/")
+def categories() -> ResponseReturnValue:
+    return render("console/error.html", 404, title_code=404, detail="")

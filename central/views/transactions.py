@@ -1,0 +1,14 @@
+"""Console pages: transactions."""
+
+from __future__ import annotations
+
+from flask.typing import ResponseReturnValue
+
+from .common import console_blueprint, render
+
+bp = console_blueprint("transactions", "/transactions")
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render("console/error.html", 404, title_code=404, detail="")
