@@ -205,6 +205,7 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX transactions_customer ON transactions (customer_id, at_epoch, id)",
             "CREATE INDEX transactions_card ON transactions (card)",
             "CREATE INDEX transactions_receipt ON transactions (store, receipt_id)",
+            "CREATE INDEX transactions_event ON transactions (event_id)",
             """CREATE TABLE transaction_lines (
                 transaction_id INTEGER NOT NULL,
                 idx INTEGER NOT NULL,

@@ -50,3 +50,51 @@ def client(app):
 
 def login(client, username: str, password: str = PASSWORD):
     return client.post("/login", data={"username": username, "password": password})
+
+
+def apply_events(db, *events):
+    """Apply agents' events through the real ingest path (one unit of work)."""
+    from central.store import IngestUnit
+
+    last = events[-1]
+    return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))
+
+
+def sale(agent, customer_id, lines, *, accrued=0, redeemed=0, at=None, card=None, channel=None):
+    """A purchase event with real lines: [(sku, category, amount), ...]."""
+    event = agent.purchase(customer_id, total=sum(a for _, _, a in lines), accrued=accrued, redeemed=redeemed)
+    body = event["body"]
+    body["lines"] = [{"sku": sku, "name": f"Item {sku}", "category": cat, "quantity": "1", "price": amount,
+                      "discount": 0, "amount": amount, "accrued": 0, "redeemed": 0} for sku, cat, amount in lines]
+    if lines:
+        body["lines"][0]["accrued"], body["lines"][0]["redeemed"] = accrued, redeemed
+    if at is not None:
+        body["at"] = event["at"] = at
+    if card is not None:
+        body["card"] = card
+    if channel is not None:
+        body["channel"] = channel
+    return event
+
+
+@pytest.fixture
+def agents(db):
+    from tests.sync.fakes import FakeAgent
+
+    db.stream_state("S1", "a1")
+    db.stream_state("S2", "a1")
+    return {"S1": FakeAgent("S1", "a1"), "S2": FakeAgent("S2", "a1")}
+
+
+@pytest.fixture
+def shoppers(db, agents):
+    """c1 (S1, card 2000001, 500 points), c2 (S2, 300 points), c3 (S1, no card, a potential customer)."""
+    a1, a2 = agents["S1"], agents["S2"]
+    apply_events(db, a1.registration("c1", phone="+79120000001", card="2000001"),
+                 sale(a1, "c1", [("SKU-1", "SUSHI", 30_000), ("SKU-2", "DRINKS", 10_000)], accrued=500))
+    apply_events(db, a2.registration("c2", phone="+79120000002", card="2000002"),
+                 sale(a2, "c2", [("SKU-3", "SUSHI", 20_000)], accrued=300))
+    apply_events(db, a1.registration("c3", phone="+79120000003"))
+    db.conn.execute("UPDATE customers SET name = 'Иван Петров' WHERE id = 'c1'")
+    db.conn.execute("UPDATE customers SET name = 'Мария Иванова' WHERE id = 'c2'")
+    return ["c1", "c2", "c3"]
