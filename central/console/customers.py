@@ -190,3 +190,22 @@ def find_by_phone(db: Store, phone: str) -> str | None:
 def require_exists(db: Store, customer_id: str) -> None:
     if not db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (customer_id,)).fetchone():
         raise NotFound(f"no customer {customer_id}")
+
+
+def resolve(db: Store, text: str) -> str | None:
+    """A customer id from what a person types: the id, a phone in any usual form, or a card number."""
+    from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+
+    text = text.strip()
+    if not text:
+        return None
+    if db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (text,)).fetchone():
+        return text
+    try:
+        found = find_by_phone(db, normalize_phone_ru(text))
+        if found:
+            return found
+    except InvalidIdentifier:
+        pass
+    row = db.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (text.replace(" ", "").replace("-", ""),)).fetchone()
+    return row[0] if row else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from central import create_app
@@ -12,16 +14,34 @@ from central.store import Store
 PASSWORD = "correct horse"
 
 
+ROLES = (("admin", "admin", ()), ("marketer", "marketer", ()), ("manager", "store_manager", ("S1",)),
+         ("viewer", "viewer", ()))
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> str:
+    """Two stores and one console user per role, made once (scrypt is slow on purpose) and copied per test."""
+    path = str(tmp_path_factory.mktemp("template") / "central.sqlite")
+    store = Store(path)
+    store.add_store("S1", "Tverskaya 7", "Europe/Moscow")
+    store.add_store("S2", "Nevsky 20", "Europe/Moscow")
+    for name, role, stores in ROLES:
+        users.add_user(store, SYSTEM, name, PASSWORD, role, stores=stores)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
 @pytest.fixture
-def db_file(tmp_path) -> str:
-    return str(tmp_path / "central.sqlite")
+def db_file(tmp_path, template_db) -> str:
+    path = str(tmp_path / "central.sqlite")
+    shutil.copy(template_db, path)
+    return path
 
 
 @pytest.fixture
 def db(db_file):
     store = Store(db_file)
-    store.add_store("S1", "Tverskaya 7", "Europe/Moscow")
-    store.add_store("S2", "Nevsky 20", "Europe/Moscow")
     yield store
     store.close()
 
@@ -29,12 +49,7 @@ def db(db_file):
 @pytest.fixture
 def people(db) -> dict[str, Actor]:
     """One console user per role; the store manager manages S1 only."""
-    made = {}
-    for name, role, stores in (("admin", "admin", ()), ("marketer", "marketer", ()),
-                               ("manager", "store_manager", ("S1",)), ("viewer", "viewer", ())):
-        uid = users.add_user(db, SYSTEM, name, PASSWORD, role, stores=stores)
-        made[name] = users.actor_for(db, uid, 1)
-    return made
+    return {name: users.actor_for(db, users.user_id_by_name(db, name), 1) for name, _, _ in ROLES}
 
 
 @pytest.fixture
