@@ -17,11 +17,24 @@ _SEARCH_DOC = (
 
 
 def _reindex(customer: str) -> list[str]:
-    """Statements (inside a trigger) that rewrite one customer's search document."""
+    """Statements (inside a trigger) that rewrite one customer's search document.
+
+    A search row's rowid is its customer's rowid (found through the primary
+    key), so replacing it is two index lookups, never a scan of the index.
+    ``VACUUM`` may renumber rowids: :data:`REBUILD_SEARCH` puts it right.
+    """
     return [
-        f"DELETE FROM customer_search WHERE customer_id = {customer};",
-        f"INSERT INTO customer_search (customer_id, doc) SELECT c.id, {_SEARCH_DOC} FROM customers c WHERE c.id = {customer};",
+        f"DELETE FROM customer_search WHERE rowid = (SELECT rowid FROM customers WHERE id = {customer});",
+        f"INSERT INTO customer_search (rowid, customer_id, doc) SELECT c.rowid, c.id, {_SEARCH_DOC}"
+        f" FROM customers c WHERE c.id = {customer};",
     ]
+
+
+#: the whole search index again (after a VACUUM, which may renumber the customers' rowids)
+REBUILD_SEARCH = [
+    "DELETE FROM customer_search",
+    "INSERT INTO customer_search (rowid, customer_id, doc) SELECT c.rowid, c.id, " + _SEARCH_DOC + " FROM customers c",
+]
 
 
 def _trigger(name: str, event: str, customer: str) -> str:
@@ -145,11 +158,11 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 source_state TEXT NOT NULL)""",
             # SQLite-only: trigram full-text index for "several terms, each narrowing" on any field
             "CREATE VIRTUAL TABLE customer_search USING fts5(customer_id UNINDEXED, doc, tokenize = 'trigram')",
-            "INSERT INTO customer_search (customer_id, doc) SELECT c.id, " + _SEARCH_DOC + " FROM customers c",
+            REBUILD_SEARCH[1],
             _trigger("customers_search_insert", "INSERT ON customers", "NEW.id"),
             _trigger("customers_search_update", "UPDATE OF name, phone, email ON customers", "NEW.id"),
             "CREATE TRIGGER customers_search_delete AFTER DELETE ON customers BEGIN"
-            " DELETE FROM customer_search WHERE customer_id = OLD.id; END",
+            " DELETE FROM customer_search WHERE rowid = OLD.rowid; END",
             _trigger("cards_search_insert", "INSERT ON cards", "NEW.customer_id"),
             "CREATE TRIGGER cards_search_update AFTER UPDATE OF customer_id ON cards BEGIN "
             + " ".join(_reindex("NEW.customer_id") + _reindex("OLD.customer_id")) + " END",

@@ -157,7 +157,7 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
     for term in short_terms:
         conditions.append("doc LIKE ?")
         params.append("%" + term.replace("%", "").replace("_", "") + "%")
-    return f"c.id IN (SELECT customer_id FROM customer_search WHERE {' AND '.join(conditions)})", params
+    return f"c.rowid IN (SELECT rowid FROM customer_search WHERE {' AND '.join(conditions)})", params
 
 
 def _clean(term: str) -> str:

@@ -53,6 +53,13 @@ def format_count(value: int | None, language: str = "ru") -> str:
     return "" if value is None else format_minor(int(value) * 100, language, decimals=False)
 
 
+def format_phone(phone: str | None) -> str:
+    """+79121234567 as "+7 912 123-45-67" (other forms as they are)."""
+    if phone and len(phone) == 12 and phone.startswith("+7") and phone[1:].isdigit():
+        return f"+7 {phone[2:5]} {phone[5:8]}-{phone[8:10]}-{phone[10:]}"
+    return phone or ""
+
+
 def local_time(utc_text: str | None, zone: str, *, seconds: bool = False) -> str:
     """A stored UTC ISO time as "2026-11-21 17:30" in ``zone``."""
     if not utc_text:

@@ -110,6 +110,7 @@ def init_app(app: Flask) -> None:
             "money": lambda v: formats.format_minor(v, lang),
             "points": lambda v: formats.format_minor(v, lang),
             "count": lambda v: formats.format_count(v, lang),
+            "phone": formats.format_phone,
             "ltime": lambda v, seconds=False: formats.local_time(v, zone, seconds=seconds),
             "console_zone": zone,
             "role_labels": ROLE_LABELS,
