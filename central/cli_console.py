@@ -8,6 +8,7 @@ actor (the command line has every permission; its writes are audited as
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -114,6 +115,62 @@ def users_passwd(username: str, password: str | None, db: str | None) -> None:
     click.echo(f"password of {username} changed")
 
 
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and list the problems; write nothing.")
+@click.option("--good-rows", is_flag=True, help="Import the good rows even if some rows have problems.")
+@db_option
+def import_(path: str, dry_run: bool, good_rows: bool, db: str | None) -> None:
+    """Import customers, cards and balances from a CSV or XLSX file.
+
+    The file is checked first; every problem is printed as row, column and
+    message. Without --good-rows nothing is imported while any row is bad.
+
+    Example:
+
+    \b
+        loyalty-central import customers.xlsx --dry-run
+        loyalty-central import customers.csv --good-rows
+    """
+    from pathlib import Path
+
+    from .console import imports
+
+    store = _db(db)
+    try:
+        table = imports.read_table(Path(path).read_bytes(), Path(path).name)
+        with click.progressbar(length=len(table.rows), label="checking", file=sys.stderr) as bar:
+            seen = [0]
+
+            def checked(done: int, total: int) -> None:
+                bar.update(done - seen[0])
+                seen[0] = done
+
+            report = imports.check(store, SYSTEM, table, checked)
+    except LoyaltyError as exc:
+        raise _fail(exc) from None
+    for row, column, message in report.problems:
+        click.echo(f"row {row}, {column}: {message}")
+    if report.unknown_columns:
+        click.echo(f"ignored columns: {', '.join(report.unknown_columns)}")
+    click.echo(f"{report.total} rows: {len(report.good)} good, {report.bad_rows} with problems")
+    if dry_run:
+        return
+    if report.problems and not good_rows:
+        raise click.ClickException("nothing imported: fix the rows above, or add --good-rows to import the good ones")
+    with click.progressbar(length=len(report.good), label="importing", file=sys.stderr) as bar:
+        seen = [0]
+
+        def imported(done: int, total: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        created = imports.apply(store, SYSTEM, table, report, good_rows_only=good_rows, source=Path(path).name,
+                                progress=imported)
+    click.echo(f"imported {created} customers")
+
+
 def register(cli: Any) -> None:
     """Add the console's commands to the ``loyalty-central`` group."""
     cli.add_command(users)
+    cli.add_command(import_)

@@ -277,6 +277,7 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 detail TEXT NOT NULL DEFAULT '{}',
                 username TEXT NOT NULL,
                 created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
                 finished_at TEXT)""",
         ],
     ),

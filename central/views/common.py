@@ -26,6 +26,11 @@ ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAG
                VIEWER: N_("Viewer")}
 
 
+JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
+              "importing": N_("Importing…"), "done": N_("Done"), "failed": N_("Failed"),
+              "interrupted": N_("Interrupted")}
+
+
 def console_blueprint(name: str, url_prefix: str | None = None) -> Blueprint:
     """A blueprint whose every request needs a signed-in console user."""
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
@@ -114,6 +119,7 @@ def init_app(app: Flask) -> None:
             "ltime": lambda v, seconds=False: formats.local_time(v, zone, seconds=seconds),
             "console_zone": zone,
             "role_labels": ROLE_LABELS,
+            "job_states": JOB_STATES,
             "errors": {},
             "form": {},
         }
