@@ -31,6 +31,9 @@ JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checke
               "interrupted": N_("Interrupted")}
 
 
+AGENT_STATES = {"online": N_("online"), "offline": N_("offline"), "unknown": N_("never connected")}
+
+
 def console_blueprint(name: str, url_prefix: str | None = None) -> Blueprint:
     """A blueprint whose every request needs a signed-in console user."""
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
@@ -120,6 +123,7 @@ def init_app(app: Flask) -> None:
             "console_zone": zone,
             "role_labels": ROLE_LABELS,
             "job_states": JOB_STATES,
+            "agent_states": AGENT_STATES,
             "errors": {},
             "form": {},
         }
