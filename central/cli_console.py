@@ -170,7 +170,28 @@ def import_(path: str, dry_run: bool, good_rows: bool, db: str | None) -> None:
     click.echo(f"imported {created} customers")
 
 
+@click.command()
+@db_option
+def nightly(db: str | None) -> None:
+    """Burn expired temporary points and recompute every customer's level (once).
+
+    ``serve`` runs it every day at NIGHTLY_HOUR by itself; run this from cron
+    when the web server is not where the job should run.
+
+    Example:
+
+    \b
+        loyalty-central nightly
+    """
+    from . import nightly as job
+
+    report = job.run(_db(db))
+    click.echo(f"expired {report.lots_expired} lots ({report.points_burnt} points); checked "
+               f"{report.customers_checked} customers: {report.promotions} promoted, {report.demotions} demoted")
+
+
 def register(cli: Any) -> None:
     """Add the console's commands to the ``loyalty-central`` group."""
     cli.add_command(users)
     cli.add_command(import_)
+    cli.add_command(nightly)

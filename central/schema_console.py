@@ -98,6 +98,8 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX customers_created ON customers (created_at, id)",
             "CREATE INDEX customers_home ON customers (home_store, created_at, id)",
             "CREATE INDEX customers_email ON customers (email)",
+            # the nightly job's expiry finds due lots without scanning them all
+            "CREATE INDEX lots_expiry ON lots (expires_at) WHERE expires_at IS NOT NULL",
             "ALTER TABLE cards ADD COLUMN category_id INTEGER",
             "ALTER TABLE cards ADD COLUMN main INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE cards ADD COLUMN updated_at TEXT",

@@ -94,6 +94,7 @@ def delete_filter(filter_id: int) -> ResponseReturnValue:
 def custom_fields() -> ResponseReturnValue:
     """Head office's own questionnaire fields."""
     db, who = get_db(), actor()
+    who.require("fields.write")
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:

@@ -82,6 +82,7 @@ def review(what: str, ident: str) -> ResponseReturnValue:
 def programs() -> ResponseReturnValue:
     """Bonus programs (bonus accounts) and their conversion rate."""
     db, who = get_db(), actor()
+    who.require("stores.read")
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
