@@ -25,6 +25,7 @@ from ..levels import program
 from ..store import Store
 from . import audit
 from .access import Actor, FormError
+from .rule_messages import translate
 from .rules_form import document, field_of
 from .text import _
 
@@ -84,7 +85,7 @@ def validate(db: Store, store: Mapping[str, Any], form: Any, base: Mapping[str, 
         rules = parse_rules({**with_program(db, doc, store), "version": max(1, int(base.get("version") or 0))})
     except RuleSetError as exc:
         for problem in exc.problems:
-            errors.setdefault(field_of(problem.path, doc, indexes), problem.message)
+            errors.setdefault(field_of(problem.path, doc, indexes), translate(problem.message))
         raise FormError(errors) from None
     if errors:
         raise FormError(errors)

@@ -55,6 +55,9 @@ def list_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
         store["agents"] = agents
         store["online"] = sum(1 for a in agents if a["state"] == "online")
         store["running"] = sorted({a["rules_version"] for a in agents if a["rules_version"] is not None})
+        depths = [a["outbox_depth"] for a in agents if a["outbox_depth"] is not None]
+        store["outbox"] = sum(depths) if depths else None
+        store["last_sync"] = max((a["last_sync"] for a in agents if a["last_sync"]), default=None)
         out.append(store)
     return out
 

@@ -26,7 +26,7 @@ PAGE = 50
 TYPES: dict[str, tuple[Any, str]] = {
     "till": (N_("purchase at the till"), "(t.kind = 'purchase' AND t.channel = 'till')"),
     "delivery": (N_("delivery"), "(t.kind = 'purchase' AND t.channel = 'delivery')"),
-    "online": (N_("online"), "(t.kind = 'purchase' AND t.channel = 'online')"),
+    "online": (N_("online order"), "(t.kind = 'purchase' AND t.channel = 'online')"),
     "refund": (N_("refund or cancel"), "t.kind IN ('refund', 'cancel')"),
     "promo": (N_("promo (temporary points)"), "t.kind = 'promo'"),
     "admin": (N_("head office adjustment"), "t.kind = 'admin'"),
