@@ -9,11 +9,12 @@ million customers answers at once ("more than 10,000").
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..store import NotFound, Store
-from .access import Actor, Forbidden
+from .access import Actor, Forbidden, FormError
 from .filters import CustomerQuery, where
 
 PAGE = 50
@@ -74,15 +75,21 @@ def list_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, *, 
     return Page(rows, count, _key(rows[-1]) if rows and has_next else None, _key(rows[0]) if rows and has_prev else None)
 
 
-def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000):  # type: ignore[no-untyped-def]
-    """Every customer the query finds, newest first, in batches (exports)."""
+def every_row(fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
+    """Every row of a keyset-paged list: ``fetch(after)`` gives a page with ``rows`` and ``next_key``."""
     after = None
     while True:
-        page = list_customers(db, actor, query, zone, after=after, limit=batch, with_count=False)
+        page = fetch(after)
         yield from page.rows
         if page.next_key is None:
             return
         after = page.next_key
+
+
+def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
+                   ) -> Iterator[dict[str, Any]]:
+    """Every customer the query finds, newest first, in batches (exports)."""
+    return every_row(lambda after: list_customers(db, actor, query, zone, after=after, limit=batch, with_count=False))
 
 
 def check_customer(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
@@ -209,3 +216,13 @@ def resolve(db: Store, text: str) -> str | None:
         pass
     row = db.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (text.replace(" ", "").replace("-", ""),)).fetchone()
     return row[0] if row else None
+
+
+def resolve_target(db: Store, text: str) -> str:
+    """:func:`resolve` for a form's ``target`` field: the customer id, or a :class:`FormError` naming the field."""
+    from .text import _
+
+    found = resolve(db, text)
+    if found is None:
+        raise FormError({"target": _("No customer has this id, phone or card.")})
+    return found

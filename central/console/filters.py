@@ -41,7 +41,7 @@ class CustomerQuery:
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> CustomerQuery:
         """From request args (a MultiDict: f/o/v are parallel lists of field, op, value)."""
-        getlist = args.getlist if hasattr(args, "getlist") else (lambda k: list(args.get(k) or []))
+        getlist = arg_list(args)
         fields_, ops, values = getlist("f"), getlist("o"), getlist("v")
         conditions = [(f, o, v.strip()) for f, o, v in zip(fields_, ops, values, strict=False) if f]
         kind = args.get("kind") if args.get("kind") in KINDS else "all"
@@ -62,6 +62,13 @@ class CustomerQuery:
     @property
     def empty(self) -> bool:
         return not self.q and self.kind == "all" and not self.conditions
+
+
+def arg_list(args: Mapping[str, Any]) -> Callable[[str], list[Any]]:
+    """``getlist`` of request args (a MultiDict), or of a plain dict whose values are lists."""
+    if hasattr(args, "getlist"):
+        return args.getlist  # type: ignore[no-any-return]
+    return lambda key: list(args.get(key) or [])
 
 
 #: field -> (label, ops); ops name what the value means

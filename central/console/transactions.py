@@ -12,13 +12,14 @@ count, and the average check (purchases only). Pages are keyed by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from ..store import Store
 from .access import Actor, FormError
+from .filters import arg_list
 from .formats import parse_local
 from .text import N_, _
 
@@ -54,7 +55,7 @@ class TxQuery:
 
     @classmethod
     def from_args(cls, args: Any) -> TxQuery:
-        getlist = args.getlist if hasattr(args, "getlist") else (lambda k: list(args.get(k) or []))
+        getlist = arg_list(args)
         return cls(
             period_from=(args.get("period_from") or "").strip(), period_to=(args.get("period_to") or "").strip(),
             stores=[s for s in getlist("store") if s], group=(args.get("group") or "").strip(),
@@ -185,14 +186,13 @@ def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, aft
     return TxPage(rows, totals, key)
 
 
-def iter_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, batch: int = 2000):  # type: ignore[no-untyped-def]
-    after = None
-    while True:
-        page = list_transactions(db, actor, query, zone, after=after, limit=batch, with_totals=False)
-        yield from page.rows
-        if page.next_key is None:
-            return
-        after = page.next_key
+def iter_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, batch: int = 2000
+                      ) -> Iterator[dict[str, Any]]:
+    """Every transaction the query finds, newest first, in batches (exports)."""
+    from .customers import every_row
+
+    return every_row(lambda after: list_transactions(db, actor, query, zone, after=after, limit=batch,
+                                                     with_totals=False))
 
 
 def columns() -> list[tuple[str, str, Any]]:

@@ -39,9 +39,7 @@ def _card_action(customer_id: str, action: Callable[[dict[str, str]], Any], done
     try:
         action(data)
     except FormError as exc:
-        from .common import render as render_page
-
-        return render_page("console/customers/account.html", 422, errors=exc.errors, form=data,
+        return render("console/customers/account.html", 422, errors=exc.errors, form=data,
                            active_form=form_name, **_tab_context(customer_id, "cards"))
     flash(done)
     return redirect(url_for("customers.account", customer_id=customer_id, tab="cards"))
@@ -80,10 +78,7 @@ def reassign(number: str) -> ResponseReturnValue:
     db = get_db()
 
     def run(d: dict[str, str]) -> None:
-        target = customers.resolve(db, d.get("target", ""))
-        if target is None:
-            raise FormError({"target": _("No customer has this id, phone or card.")})
-        cards.reassign_card(db, actor(), number, target)
+        cards.reassign_card(db, actor(), number, customers.resolve_target(db, d.get("target", "")))
 
     return _card_action(owner, run, _("Card %(number)s is given to another customer.", number=number),
                         f"reassign-{number}")

@@ -8,10 +8,11 @@ the service layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 
 from ..console import formats
@@ -19,7 +20,7 @@ from ..console.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, Forb
 from ..console.text import N_
 from ..db import get_db
 from ..i18n import LANGUAGES, current_language
-from ..store import NotFound
+from ..store import NotFound, Store
 
 
 ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAGER: N_("Store manager"),
@@ -90,6 +91,33 @@ def render(template: str, status: int = 200, **context: Any) -> ResponseReturnVa
 def render_form(template: str, error: FormError, **context: Any) -> ResponseReturnValue:
     """The same form again with each message beside its field (422: nothing was changed)."""
     return render(template, 422, errors=error.errors, form=form_data(), **context)
+
+
+def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]]
+                    ) -> ResponseReturnValue | None:
+    """A filtered list as a CSV download (streamed) or an XLSX file; None for an unknown format.
+
+    ``rows(db)`` yields the rows from the database it is given: the CSV stream
+    opens its own connection, since the response outlives the request's.
+    """
+    from ..console import exports
+
+    if fmt == "csv":
+        path = current_app.config["DATABASE"]
+
+        def stream() -> Iterator[str]:
+            own = Store(path)
+            try:
+                yield from exports.csv_stream(columns, rows(own))
+            finally:
+                own.close()
+
+        return Response(stream(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+    if fmt == "xlsx":
+        return send_file(exports.xlsx_file(columns, rows(get_db()), name), download_name=f"{name}.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return None
 
 
 def _forbidden(exc: Forbidden) -> ResponseReturnValue:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response, current_app, flash, redirect, request, send_file, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..console import accounts, audit, customers, exports, fields, merge, saved
@@ -15,8 +15,7 @@ from ..console.filters import OPS, CustomerQuery, field_choices
 from ..console.text import _
 from ..db import get_db
 from ..levels import program
-from ..store import Store
-from .common import actor, console_blueprint, form_data, render
+from .common import actor, console_blueprint, export_response, form_data, render
 
 bp = console_blueprint("customers", "/customers")
 
@@ -52,24 +51,10 @@ def export(fmt: str) -> ResponseReturnValue:
         customers.list_customers(db, who, query, _zone(), limit=1, with_count=False)  # checks the filter first
     except FormError:
         return redirect(url_for("customers.index", **request.args))
-    if fmt == "csv":
-        path, zone = current_app.config["DATABASE"], _zone()
-
-        def stream():  # type: ignore[no-untyped-def]
-            own = Store(path)  # its own connection: the response outlives the request's
-            try:
-                yield from exports.csv_stream(exports.CUSTOMER_COLUMNS, customers.iter_customers(own, who, query, zone))
-            finally:
-                own.close()
-
-        return Response(stream(),
-                        mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename=customers.csv"})
-    if fmt == "xlsx":
-        rows = customers.iter_customers(db, who, query, _zone())
-        return send_file(exports.xlsx_file(exports.CUSTOMER_COLUMNS, rows, "customers"), download_name="customers.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return redirect(url_for("customers.index"))
+    zone = _zone()
+    response = export_response(fmt, "customers", exports.CUSTOMER_COLUMNS,
+                               lambda own: customers.iter_customers(own, who, query, zone))
+    return response if response is not None else redirect(url_for("customers.index"))
 
 
 @bp.post("/filters")
@@ -221,9 +206,7 @@ def merge_into(customer_id: str) -> ResponseReturnValue:
     db = get_db()
 
     def run(d: Mapping[str, str]) -> None:
-        target = customers.resolve(db, d.get("target", ""))
-        if target is None:
-            raise FormError({"target": _("No customer has this id, phone or card.")})
+        target = customers.resolve_target(db, d.get("target", ""))
         merge.merge(db, actor(), customer_id, target)
         run.target = target  # type: ignore[attr-defined]
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, request, send_file, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..console import exports, saved, stores, transactions
+from ..console import saved, stores, transactions
 from ..console.access import FormError
 from ..console.text import _
 from ..db import get_db
-from ..store import Store
-from .common import actor, console_blueprint, form_data, render
+from .common import actor, console_blueprint, export_response, form_data, render
 
 bp = console_blueprint("transactions", "/transactions")
 
@@ -43,24 +42,10 @@ def export(fmt: str) -> ResponseReturnValue:
         transactions.list_transactions(db, who, query, _zone(), limit=1, with_totals=False)
     except FormError:
         return redirect(url_for("transactions.index", **request.args))
-    columns = transactions.columns()
-    if fmt == "csv":
-        path, zone = current_app.config["DATABASE"], _zone()
-
-        def stream():  # type: ignore[no-untyped-def]
-            own = Store(path)
-            try:
-                yield from exports.csv_stream(columns, transactions.iter_transactions(own, who, query, zone))
-            finally:
-                own.close()
-
-        return Response(stream(), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename=transactions.csv"})
-    if fmt == "xlsx":
-        rows = transactions.iter_transactions(db, who, query, _zone())
-        return send_file(exports.xlsx_file(columns, rows, "transactions"), download_name="transactions.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return redirect(url_for("transactions.index"))
+    zone = _zone()
+    response = export_response(fmt, "transactions", transactions.columns(),
+                               lambda own: transactions.iter_transactions(own, who, query, zone))
+    return response if response is not None else redirect(url_for("transactions.index"))
 
 
 @bp.post("/filters")

@@ -96,7 +96,7 @@ def test_edit_and_publish_a_rule(page, console, db):
     page.fill("input[name='time_rules-0-k']", "1,5")
     page.click("#publish")
     error = page.locator("em.error[data-for='time_rules-0-to_hour']")
-    assert "0..23" in error.inner_text()
+    assert error.inner_text() == "Час — от 0 до 23 (введено 25)."
     assert db.count("rule_sets") == 0  # nothing published on error
     page.fill("input[name='time_rules-0-to_hour']", "18")
     page.click("#publish")
