@@ -189,12 +189,12 @@ class LedgerBatch:
 
     def _apply_purchase(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         cid = body["customer_id"]
-        at = utc(body.get("at") or env["at"])
+        when = body.get("at") or env["at"]
         if cid is None:
-            self.receipts.purchase(env, body, at, None, None)
+            self.receipts.purchase(env, body, when, None, None)
             return  # an anonymous receipt moves no points (it is kept for the sales figures)
         state = self._customer(cid, env)
-        self.receipts.purchase(env, body, at, state.id, state.level)
+        at = self.receipts.purchase(env, body, when, state.id, state.level)
         if body["redeemed"]:
             shortfall = self._spend(state, body["redeemed"], env)
             self._entry(state, -body["redeemed"], "redeem", env)
@@ -214,12 +214,12 @@ class LedgerBatch:
 
     def _apply_refund(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         cid = body["customer_id"]
-        at = utc(body.get("at") or env["at"])
+        when = body.get("at") or env["at"]
         if cid is None:
-            self.receipts.reversal(env, body, at, None)
+            self.receipts.reversal(env, body, when, None)
             return
         state = self._customer(cid, env)
-        self.receipts.reversal(env, body, at, state.id)
+        self.receipts.reversal(env, body, when, state.id)
         if body["accrued"]:
             self._spend(state, body["accrued"], env)  # may go negative: recorded, not refused
             self._entry(state, -body["accrued"], "refund_accrued", env)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import struct
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import numpy as np
 #: one receipt line as the what-if reads it: catalog ids (-1: none) and money in minor units
 LINE_DTYPE = np.dtype([("sku", "<i4"), ("category", "<i4"), ("amount", "<i8"), ("discount", "<i8")])
 CHANNELS = ("till", "delivery", "online")
+_UTC = zoneinfo.ZoneInfo("UTC")
 _CHUNK = 500
 
 
@@ -48,12 +50,19 @@ def epoch(utc_text: str) -> int:
 class Pending:
     """One transaction row waiting for the flush (its lines name products by text until then)."""
 
-    row: dict[str, Any]
+    row: tuple[Any, ...]  # the columns of _COLUMNS but id, line_count, columns and recorded_at
     lines: list[Mapping[str, Any]] = field(default_factory=list)
 
 
+_COLUMNS = ("kind", "channel", "store", "agent", "event_id", "receipt_id", "terminal", "customer_id", "card", "at",
+            "at_epoch", "weekday", "hour", "amount", "accrued", "redeemed", "level", "rules_version", "detail")
+_INSERT = (f"INSERT INTO transactions (id, {', '.join(_COLUMNS)}, line_count, columns, recorded_at)"
+           f" VALUES ({', '.join('?' * (len(_COLUMNS) + 4))})")
+_LINE = struct.Struct("<iiqq")  # LINE_DTYPE, packed without a numpy call per line
+
+
 class ReceiptLog:
-    """Collects transactions during a unit of work; ``flush(conn)`` writes them with their lines."""
+    """Collects transactions during a unit of work; ``flush()`` writes them with their lines."""
 
     def __init__(self, conn: sqlite3.Connection, recorded_at: str) -> None:
         self.conn = conn
@@ -64,48 +73,48 @@ class ReceiptLog:
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
             self._zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in self.conn.execute("SELECT id, timezone FROM stores")}
-        return self._zones.get(store) or zoneinfo.ZoneInfo("UTC")
+        return self._zones.get(store) or _UTC
 
-    def _base(self, kind: str, store: str | None, at_utc: str, **values: Any) -> dict[str, Any]:
-        local = dt.datetime.fromisoformat(at_utc).astimezone(self._zone(store))
-        return {
-            "kind": kind, "store": store, "at": at_utc, "at_epoch": epoch(at_utc), "weekday": local.isoweekday(),
-            "hour": local.hour, "channel": "till", "agent": None, "event_id": None, "receipt_id": None,
-            "customer_id": None, "card": None, "amount": 0, "accrued": 0, "redeemed": 0, "level": None,
-            "rules_version": None, "detail": None, **values,
-        }
+    def _when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
+        """(UTC text, epoch seconds, local ISO weekday, local hour) of an ISO time, parsed once."""
+        moment = dt.datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        local = moment.astimezone(self._zone(store))
+        return (moment.astimezone(dt.UTC).isoformat(timespec="seconds"), int(moment.timestamp()), local.isoweekday(),
+                local.hour)
 
-    def purchase(self, env: Mapping[str, Any], body: Mapping[str, Any], at_utc: str, customer_id: str | None,
-                 level: str | None) -> None:
+    def purchase(self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None,
+                 level: str | None) -> str:
+        """Keep a purchase; returns its time in UTC (parsed once, for the customer's activity)."""
         channel = body.get("channel") if body.get("channel") in CHANNELS else "till"
-        detail = {"terminal": body.get("terminal"), "offline": body.get("offline")}
-        if isinstance(body.get("payments"), list):
-            detail["payments"] = body["payments"]  # optional: what the till says was paid how
-        row = self._base(
-            "purchase", env["store"], at_utc, channel=channel, agent=env["agent"], event_id=env["id"],
-            receipt_id=body["receipt_id"], customer_id=customer_id, card=body.get("card"), amount=body["total"],
-            accrued=body["accrued"], redeemed=body["redeemed"], level=level, rules_version=body.get("rules_version"),
-            detail=json.dumps(detail, ensure_ascii=False),
-        )
-        self.pending.append(Pending(row, list(body["lines"])))
+        payments = body.get("payments")
+        detail = json.dumps({"payments": payments}, ensure_ascii=False) if isinstance(payments, list) else None
+        when = self._when(env["store"], at)
+        self.pending.append(Pending((
+            "purchase", channel, env["store"], env["agent"], env["id"], body["receipt_id"], body.get("terminal"),
+            customer_id, body.get("card"), *when, body["total"], body["accrued"],
+            body["redeemed"], level, body.get("rules_version"), detail,
+        ), body["lines"]))
+        return when[0]
 
-    def reversal(self, env: Mapping[str, Any], body: Mapping[str, Any], at_utc: str, customer_id: str | None) -> None:
+    def reversal(self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None) -> None:
         """A refund or cancel: the receipt's money and points back, as negative figures."""
-        detail = {"terminal": body.get("terminal"), "refund_id": body.get("refund_id"), "lines": body.get("lines")}
-        row = self._base(
-            env["kind"], env["store"], at_utc, agent=env["agent"], event_id=env["id"], receipt_id=body["receipt_id"],
-            customer_id=customer_id, amount=-body["amount"], accrued=-body["accrued"], redeemed=-body["redeemed"],
-            detail=json.dumps(detail, ensure_ascii=False),
-        )
-        self.pending.append(Pending(row))
+        detail = {"refund_id": body.get("refund_id"), "lines": body.get("lines")}
+        self.pending.append(Pending((
+            env["kind"], "till", env["store"], env["agent"], env["id"], body["receipt_id"], body.get("terminal"),
+            customer_id, None, *self._when(env["store"], at), -body["amount"], -body["accrued"], -body["redeemed"],
+            None, None, json.dumps(detail, ensure_ascii=False),
+        )))
 
-    def operation(self, kind: str, customer_id: str, points: int, at_utc: str, *, store: str | None = None,
+    def operation(self, kind: str, customer_id: str, points: int, at: str, *, store: str | None = None,
                   agent: str | None = None, event_id: str | None = None, channel: str = "console",
                   detail: Mapping[str, Any] | None = None) -> None:
         """A point operation (manual at a store, admin, promo, expire, import): signed points in ``accrued``."""
-        row = self._base(kind, store, at_utc, channel=channel, agent=agent, event_id=event_id, customer_id=customer_id,
-                         accrued=points, detail=json.dumps(dict(detail or {}), ensure_ascii=False))
-        self.pending.append(Pending(row))
+        self.pending.append(Pending((
+            kind, channel, store, agent, event_id, None, None, customer_id, None, *self._when(store, at), 0, points, 0,
+            None, None, json.dumps(dict(detail or {}), ensure_ascii=False),
+        )))
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -119,29 +128,21 @@ class ReceiptLog:
         next_id = (conn.execute("SELECT MAX(id) FROM transactions").fetchone()[0] or 0) + 1
         rows, lines = [], []
         for item in self.pending:
-            row = item.row
             packed = None
             if item.lines:
-                cols = np.empty(len(item.lines), LINE_DTYPE)
+                parts = []
                 for i, line in enumerate(item.lines):
-                    sku_id = products.get(line.get("sku"), 0) - 1
-                    cat_id = categories.get(line.get("category"), 0) - 1
-                    cols[i] = (sku_id, cat_id, line["amount"], line.get("discount") or 0)
-                    lines.append((next_id, i, sku_id + 1 or None, cat_id + 1 or None, line.get("name"),
-                                  line.get("quantity") or "1", line.get("price"), line.get("discount") or 0,
-                                  line["amount"], line.get("accrued") or 0, line.get("redeemed") or 0))
-                packed = cols.tobytes()
-            rows.append((next_id, row["kind"], row["channel"], row["store"], row["agent"], row["event_id"],
-                         row["receipt_id"], row["customer_id"], row["card"], row["at"], row["at_epoch"], row["weekday"],
-                         row["hour"], row["amount"], row["accrued"], row["redeemed"], row["level"], row["rules_version"],
-                         len(item.lines), packed, row["detail"], self.recorded_at))
+                    sku_id, cat_id = products.get(line.get("sku")), categories.get(line.get("category"))
+                    discount = line.get("discount") or 0
+                    # the what-if's columns: dense 0-based catalog indexes, -1 for none
+                    parts.append(_LINE.pack((sku_id or 0) - 1, (cat_id or 0) - 1, line["amount"], discount))
+                    lines.append((next_id, i, sku_id, cat_id, line.get("name"), line.get("quantity") or "1",
+                                  line.get("price"), discount, line["amount"], line.get("accrued") or 0,
+                                  line.get("redeemed") or 0))
+                packed = b"".join(parts)
+            rows.append((next_id, *item.row, len(item.lines), packed, self.recorded_at))
             next_id += 1
-        conn.executemany(
-            "INSERT INTO transactions (id, kind, channel, store, agent, event_id, receipt_id, customer_id, card, at,"
-            " at_epoch, weekday, hour, amount, accrued, redeemed, level, rules_version, line_count, columns, detail,"
-            " recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+        conn.executemany(_INSERT, rows)
         conn.executemany(
             "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,"
             " amount, accrued, redeemed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",

@@ -8,6 +8,8 @@ pg_trgm GIN index on the same text instead).
 
 from __future__ import annotations
 
+from .schema import WITHOUT_ROWID
+
 #: what the quick search looks through, one text per customer (kept by the triggers below)
 _SEARCH_DOC = (
     "COALESCE(c.name, '') || ' ' || COALESCE(c.phone, '') || ' ' || COALESCE(c.email, '') || ' ' || c.id"
@@ -200,6 +202,7 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 agent TEXT,
                 event_id TEXT,
                 receipt_id TEXT,
+                terminal TEXT,
                 customer_id TEXT,
                 card TEXT,
                 at TEXT NOT NULL,
@@ -218,9 +221,10 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX transactions_at ON transactions (at_epoch, id)",
             "CREATE INDEX transactions_store ON transactions (store, at_epoch, id)",
             "CREATE INDEX transactions_customer ON transactions (customer_id, at_epoch, id)",
-            "CREATE INDEX transactions_card ON transactions (card)",
-            "CREATE INDEX transactions_receipt ON transactions (store, receipt_id)",
-            "CREATE INDEX transactions_event ON transactions (event_id)",
+            # few receipts name a card (most name the customer): a partial index costs only those.
+            # No index on event_id or receipt_id: random keys are the dearest inserts of the ingest,
+            # and a customer's history finds its receipts through transactions_customer.
+            "CREATE INDEX transactions_card ON transactions (card) WHERE card IS NOT NULL",
             """CREATE TABLE transaction_lines (
                 transaction_id INTEGER NOT NULL,
                 idx INTEGER NOT NULL,
@@ -233,7 +237,7 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 amount INTEGER NOT NULL,
                 accrued INTEGER NOT NULL,
                 redeemed INTEGER NOT NULL,
-                PRIMARY KEY (transaction_id, idx))""",
+                PRIMARY KEY (transaction_id, idx))""" + WITHOUT_ROWID,
             "CREATE INDEX transaction_lines_sku ON transaction_lines (sku_id, transaction_id)",
             "CREATE INDEX transaction_lines_category ON transaction_lines (category_id, transaction_id)",
         ],
