@@ -22,7 +22,7 @@ from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 from ..ledger import LedgerBatch, VersionCounter, bump_versions, now_utc, utc
 from ..store import Store
 from . import audit
-from .access import Actor, FormError
+from .access import Actor, Forbidden, FormError
 from .customers import check_customer
 from .fields import parse_custom
 from .formats import parse_local, parse_minor
@@ -38,7 +38,11 @@ _PROFILE = ("name", "email", "birthday", "gender", "consents", "custom")
 
 def _writable(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     actor.require("customers.write")
-    return check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id)
+    if customer["merged_into"]:
+        # its points, cards and history live on the customer it was merged into: change that one
+        raise Forbidden(f"customer {customer_id} was merged into {customer['merged_into']}; change that customer")
+    return customer
 
 
 def _profile_of(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -125,6 +125,10 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
 
 @bp.get("/<customer_id>")
 def account(customer_id: str) -> ResponseReturnValue:
+    merged_into = customers.check_customer(get_db(), actor(), customer_id)["merged_into"]
+    if merged_into:
+        flash(_("Customer %(old)s was merged into this one.", old=customer_id))
+        return redirect(url_for("customers.account", customer_id=merged_into))
     tab = request.args.get("tab", "profile")
     if tab not in TABS:
         tab = "profile"

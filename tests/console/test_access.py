@@ -105,3 +105,10 @@ def test_users_command_line(db_file, db):
     assert result.exit_code == 1 and "at least 8" in result.output
     assert runner.invoke(cli, ["users", "passwd", "boss", "--password", "newlongpass", "--db", db_file]).exit_code == 0
     assert users.authenticate(db, "boss", "newlongpass")["role"] == "admin"
+
+
+def test_a_wrong_console_setting_fails_at_startup_naming_it(db_file):
+    with pytest.raises(ValueError, match="CONSOLE_TIMEZONE"):
+        create_app({"DATABASE": db_file, "CONSOLE_TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(ValueError, match="SESSION_HOURS"):
+        create_app({"DATABASE": db_file, "SESSION_HOURS": "twelve"})

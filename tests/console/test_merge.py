@@ -35,6 +35,8 @@ def test_merge_moves_everything_and_keeps_the_books_balanced(db, people, shopper
     apply_events(db, sale(agents["S2"], "c2", [("SKU-3", "SUSHI", 1_000)], accrued=50))
     assert db.customer("c1")["balance"] == before + 50 == db.ledger_sum("c1")
     assert db.customer("c2")["balance"] == 0
+    with pytest.raises(Forbidden):  # the tombstone cannot be changed: its target is
+        accounts.adjust_points(db, admin, "c2", {"points": "1", "reason": "x"})
 
 
 def test_merge_refusals(db, people, shoppers):
