@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
 
 from ..console import imports, jobs
 from ..console.access import Actor, FormError
 from ..console.text import _
 from ..db import get_db
+from ..i18n import current_language
 from ..store import Store
 from .common import actor, console_blueprint, render
 
@@ -55,7 +57,14 @@ def upload() -> ResponseReturnValue:
 
 
 def _run(ident: str, who: Actor, path: Path, name: str, apply_mode: str | None) -> None:
+    app, language = current_app._get_current_object(), current_language()  # type: ignore[attr-defined]
+
     def work(db: Store, progress: Any) -> None:
+        # the job's messages (each bad row's problem) in the language of the user who started it
+        with app.app_context(), force_locale(language):
+            _work(db, progress)
+
+    def _work(db: Store, progress: Any) -> None:
         detail: dict[str, Any] = {"file": name}
         jobs.update(db, ident, state="checking" if apply_mode is None else "importing", done=0)
         table = imports.read_table(path.read_bytes(), name)
