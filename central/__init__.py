@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,11 +20,41 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config is not None:
         app.config.update(config)
     check_settings(app.config)
+    _session_settings(app)
 
-    from . import db
-    from .views import api, health
+    from flask_wtf.csrf import CSRFProtect
+
+    from . import db, i18n
+    from .views import api, health, register_console
 
     db.init_app(app)
+    i18n.init_app(app)
+    csrf = CSRFProtect(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # agents' JSON API: authenticated by enrollment tokens, not cookies
+    register_console(app)
     return app
+
+
+def _session_settings(app: Flask) -> None:
+    """Session cookies: signed with SECRET_KEY (made once and kept in the database when not set)."""
+    if not app.config.get("SECRET_KEY"):
+        import secrets
+
+        from .store import Store
+
+        store = Store(app.config["DATABASE"])
+        try:
+            with store.transaction() as conn:  # two processes starting at once agree on the first key
+                conn.execute("INSERT INTO settings (name, value) VALUES ('console_secret_key', ?) ON CONFLICT DO NOTHING",
+                             (secrets.token_hex(32),))
+            key = store.setting("console_secret_key")
+        finally:
+            store.close()
+        app.config["SECRET_KEY"] = key
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=int(app.config["SESSION_HOURS"]))
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024 * 1024)  # imports of large customer files

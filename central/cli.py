@@ -286,6 +286,11 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
     if not no_ingest and config["INGEST"]:
         ingest = _start_ingest(config, url, protocol)
         click.echo(f"ingest connected to {url}")
+    scheduler = None
+    if int(config["NIGHTLY_HOUR"]) >= 0:
+        from .nightly import NightlyScheduler
+
+        scheduler = NightlyScheduler(config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]).start()
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -294,6 +299,8 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         _wait_for_signal()
     finally:
         server.shutdown()
+        if scheduler is not None:
+            scheduler.stop()
         if ingest is not None:
             ingest.stop()
         if embedded is not None:
@@ -323,6 +330,10 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
     finally:
         runner.stop()
 
+
+from .cli_console import register as _register_console  # noqa: E402  (users, import, nightly: central/cli_console.py)
+
+_register_console(cli)
 
 if __name__ == "__main__":
     cli()

@@ -34,6 +34,12 @@ SETTINGS = (
     Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
     Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
     Setting("GAP_WAIT", 2.0, "Seconds the ingest waits for a missing seq before asking the agent to resend."),
+    Setting("SECRET_KEY", "", "Signs the console's session cookies; empty: a random key generated once and kept "
+            "in the database (set it when several web processes share one database)."),
+    Setting("CONSOLE_TIMEZONE", "Europe/Moscow", "Time zone the console shows times and takes dates in (IANA name)."),
+    Setting("SESSION_HOURS", 12, "How long a console sign-in lasts."),
+    Setting("NIGHTLY_HOUR", 3, "Hour (CONSOLE_TIMEZONE) at which 'serve' runs the nightly job (expiry, levels); "
+            "-1: never (run 'loyalty-central nightly' from cron instead)."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -47,5 +53,11 @@ def check_settings(config: Mapping[str, Any]) -> None:
             continue
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ValueError(f'"{setting.name}" should be {expected.__name__}, got {value!r}')
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(config.get("CONSOLE_TIMEZONE", "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'"CONSOLE_TIMEZONE" should be an IANA time zone, got {config.get("CONSOLE_TIMEZONE")!r}') from None
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')

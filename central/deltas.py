@@ -12,6 +12,7 @@ customer bought something); see docs/central.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ def customer_page(db: Store, store_id: str, after: int, limit: int = 500) -> tup
         cards: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
         lots: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
         percents: dict[str, str] = {}
+        messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -70,6 +73,16 @@ def customer_page(db: Store, store_id: str, after: int, limit: int = 500) -> tup
                 [store_id, *chunk],
             ):
                 percents[cid] = percent
+            # per-customer messages for the cashier (left from the console), the active ones
+            for ident, cid, text, until in conn.execute(
+                f"SELECT id, customer_id, text, until FROM customer_messages WHERE customer_id IN ({marks})"
+                " AND deleted_at IS NULL AND (until IS NULL OR until > ?) ORDER BY created_at, id",
+                [*chunk, now],
+            ):
+                message: dict[str, Any] = {"id": ident, "text": text}
+                if until:
+                    message["until"] = until
+                messages[cid].append(message)
         applied = {
             agent: seq
             for agent, seq in conn.execute("SELECT id, applied_seq FROM agents WHERE store = ?", (store_id,))
@@ -89,7 +102,7 @@ def customer_page(db: Store, store_id: str, after: int, limit: int = 500) -> tup
             "cards": cards[cid],
             "lots": lots[cid],
             "applied": applied,
-            "messages": [],
+            "messages": messages[cid],
             "consents": json.loads(consents),
         }
         for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents in rows

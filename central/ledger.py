@@ -26,6 +26,7 @@ from typing import Any
 
 PERMANENT = ":permanent"
 _CHUNK = 500
+_CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
 
 
 def utc(text: str) -> str:
@@ -38,6 +39,37 @@ def utc(text: str) -> str:
 
 def now_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class VersionCounter:
+    """The chain-wide customer version counter inside a write transaction (docs/sync.md, "Down").
+
+    Call it for each changed customer's next version; ``save()`` before commit.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        row = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
+        self.value = row[0] if row else 0
+
+    def __call__(self) -> int:
+        self.value += 1
+        return self.value  # type: ignore[no-any-return]
+
+    def save(self) -> None:
+        self.conn.execute(
+            "INSERT INTO counters (name, value) VALUES ('customer_version', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (self.value,),
+        )
+
+
+def bump_versions(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+    """Give customers new versions, so the publisher sends them down as deltas (in the caller's transaction)."""
+    counter = VersionCounter(conn)
+    conn.executemany("UPDATE customers SET version = ?, updated_at = ? WHERE id = ?",
+                     [(counter(), now_utc(), cid) for cid in dict.fromkeys(ids)])
+    counter.save()
 
 
 @dataclass
@@ -60,14 +92,32 @@ class CustomerState:
     lots: list[Lot] = field(default_factory=list)
     row: dict[str, Any] | None = None  # fields to insert (a new customer) or update
     new: bool = False
+    level: str | None = None
+    visits: int = 0
+    #: last purchase, accrual and redemption (UTC ISO), for the console's filters
+    last: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(ACTIVITY))
+    spend_changed: bool = False
+
+    def saw(self, what: str, at: str) -> None:
+        """Remember the latest time of an activity (events of several agents come in any order)."""
+        if self.last[what] is None or self.last[what] < at:  # type: ignore[operator]
+            self.last[what] = at
+
+
+#: activity times kept on customers (columns last_<name>_at)
+ACTIVITY = ("purchase", "accrual", "redemption")
 
 
 class LedgerBatch:
     """Applies events to customers, lots and the ledger; call ``flush()`` before commit."""
 
     def __init__(self, conn: sqlite3.Connection, recorded_at: str | None = None) -> None:
+        from .receipts import ReceiptLog
+
         self.conn = conn
         self.recorded_at = recorded_at or now_utc()
+        self.receipts = ReceiptLog(conn, self.recorded_at)
+        self._created: set[str] = set()
         self.customers: dict[str, CustomerState | None] = {}
         self.ledger_rows: list[tuple[Any, ...]] = []
         self.debts: list[tuple[Any, ...]] = []
@@ -82,16 +132,30 @@ class LedgerBatch:
         """Load every customer (with lots) that these events name, in a few queries."""
         ids = {env["body"].get("customer_id") for env in envelopes} - {None}
         ids -= set(self.customers)
-        ids_list = sorted(ids)
+        merged: dict[str, str] = {}
+        self._load(sorted(ids), merged)
+        if merged:
+            # a customer merged into another (central/console/merge.py): their events count for the
+            # customer they were merged into, so nothing sent by an agent that did not know is lost
+            self._load(sorted(set(merged.values()) - set(self.customers)), {})
+            for source, target in merged.items():
+                self.customers[source] = self.customers.get(target)
+
+    def _load(self, ids_list: list[str], merged: dict[str, str]) -> None:
         for start in range(0, len(ids_list), _CHUNK):
             chunk = ids_list[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             for cid in chunk:
                 self.customers[cid] = None
-            for cid, balance, spend in self.conn.execute(
-                f"SELECT id, balance, spend FROM customers WHERE id IN ({marks})", chunk
+            for cid, balance, spend, level, visits, *last, merged_into in self.conn.execute(
+                f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks})", chunk
             ):
-                self.customers[cid] = CustomerState(cid, balance, spend)
+                if merged_into:
+                    merged[cid] = merged_into
+                    continue
+                state = CustomerState(cid, balance, spend, level=level, visits=visits)
+                state.last = dict(zip(ACTIVITY, last, strict=True))
+                self.customers[cid] = state
             for lot_id, cid, points, starts, expires in self.conn.execute(
                 f"SELECT id, customer_id, points, starts_at, expires_at FROM lots WHERE customer_id IN ({marks})",
                 chunk,
@@ -125,26 +189,37 @@ class LedgerBatch:
 
     def _apply_purchase(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         cid = body["customer_id"]
+        when = body.get("at") or env["at"]
         if cid is None:
-            return  # an anonymous receipt moves no points
+            self.receipts.purchase(env, body, when, None, None)
+            return  # an anonymous receipt moves no points (it is kept for the sales figures)
         state = self._customer(cid, env)
+        at = self.receipts.purchase(env, body, when, state.id, state.level)
         if body["redeemed"]:
             shortfall = self._spend(state, body["redeemed"], env)
             self._entry(state, -body["redeemed"], "redeem", env)
             if shortfall:
                 self._debt(state, shortfall, env)
+            state.saw("redemption", at)
         if body["accrued"]:
             self._add(state, body["accrued"], env)
             self._entry(state, body["accrued"], "accrue", env)
+            state.saw("accrual", at)
         state.spend += body["total"]
-        self.visits.add((cid, env["store"]))
-        self.touched.add(cid)
+        state.spend_changed = True
+        state.visits += 1
+        state.saw("purchase", at)
+        self.visits.add((state.id, env["store"]))
+        self.touched.add(state.id)
 
     def _apply_refund(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         cid = body["customer_id"]
+        when = body.get("at") or env["at"]
         if cid is None:
+            self.receipts.reversal(env, body, when, None)
             return
         state = self._customer(cid, env)
+        self.receipts.reversal(env, body, when, state.id)
         if body["accrued"]:
             self._spend(state, body["accrued"], env)  # may go negative: recorded, not refused
             self._entry(state, -body["accrued"], "refund_accrued", env)
@@ -152,7 +227,8 @@ class LedgerBatch:
             self._add(state, body["redeemed"], env)
             self._entry(state, body["redeemed"], "refund_redeemed", env)
         state.spend -= body["amount"]
-        self.touched.add(cid)
+        state.spend_changed = True
+        self.touched.add(state.id)
 
     _apply_cancel = _apply_refund
 
@@ -184,8 +260,8 @@ class LedgerBatch:
                 self._flag("card_conflict", env, cid, f"card {body['card']} belongs to customer {owner[0]}")
             elif not owner:
                 self.cards.append((body["card"], cid, self.recorded_at))
-        self.visits.add((cid, env["store"]))
-        self.touched.add(cid)
+        self.visits.add((state.id, env["store"]))
+        self.touched.add(state.id)
 
     def _apply_phone_confirmed(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         state = self._customer(body["customer_id"], env)
@@ -203,8 +279,60 @@ class LedgerBatch:
             shortfall = self._spend(state, -points, env)
             if shortfall:
                 self._debt(state, shortfall, env)
-        self._entry(state, points, "manual", env)
+        self._entry(state, points, "manual", env, reason=body.get("reason"), operator=body.get("operator"))
+        self.receipts.operation("manual", state.id, points, utc(env["at"]), store=env["store"], agent=env["agent"],
+                                event_id=env["id"], channel="till",
+                                detail={"reason": body.get("reason"), "operator": body.get("operator")})
         self.touched.add(state.id)
+
+    # -- operations from the console and the nightly job (central/console/) ------------------------
+
+    def adjust(self, cid: str, points: int, kind: str, op: Mapping[str, Any], *, reason: str | None = None,
+               operator: str | None = None) -> int:
+        """Add (points > 0) or take (< 0) permanent points; returns the shortfall a debit left uncovered.
+
+        ``op`` is ``{"id", "at", "store"}`` of the operation (an id unique in the ledger).
+        """
+        state = self._customer(cid, {**op, "kind": kind, "agent": None})
+        env = {**op, "agent": None}
+        shortfall = 0
+        if points > 0:
+            self._add(state, points, env)
+        elif points < 0:
+            shortfall = self._spend(state, -points, env)
+        self._entry(state, points, kind, env, reason=reason, operator=operator)
+        self.touched.add(state.id)
+        return shortfall
+
+    def add_lot(self, cid: str, lot_id: str, points: int, starts_at: str | None, expires_at: str | None, kind: str,
+                op: Mapping[str, Any], *, reason: str | None = None, operator: str | None = None) -> None:
+        """Give temporary points: a lot with a start and an expiry, and its ledger entry."""
+        state = self._customer(cid, {**op, "kind": kind, "agent": None})
+        lot = Lot(lot_id, points, starts_at, expires_at, new=True, source_event=op["id"])
+        state.lots.append(lot)
+        state.balance += points
+        self._entry(state, points, kind, {**op, "agent": None}, reason=reason, operator=operator)
+        self.touched.add(state.id)
+
+    def expire(self, cid: str, lot_id: str, op: Mapping[str, Any]) -> int:
+        """Burn what is left of an expired lot; returns the points burnt (a ledger entry ``expire``)."""
+        state = self._customer(cid, {**op, "kind": "expire", "agent": None})
+        for lot in state.lots:
+            if lot.id == lot_id and lot.points > 0:
+                burnt = lot.points
+                lot.points = 0
+                lot.dirty = True
+                state.balance -= burnt
+                self._entry(state, -burnt, "expire", {**op, "agent": None}, reason="expired")
+                self.touched.add(state.id)
+                return burnt
+        return 0
+
+    def state(self, cid: str) -> CustomerState | None:
+        """The customer as this unit of work sees it (loading it if needed)."""
+        if cid not in self.customers:
+            self.prefetch([{"body": {"customer_id": cid}}])
+        return self.customers[cid]
 
     # -- points ------------------------------------------------------------------------------------
 
@@ -248,9 +376,11 @@ class LedgerBatch:
         state.balance -= points
         return left
 
-    def _entry(self, state: CustomerState, points: int, kind: str, env: Mapping[str, Any]) -> None:
+    def _entry(self, state: CustomerState, points: int, kind: str, env: Mapping[str, Any], *,
+               reason: str | None = None, operator: str | None = None) -> None:
         self.ledger_rows.append(
-            (state.id, points, kind, env["id"], env["store"], env["agent"], utc(env["at"]), self.recorded_at)
+            (state.id, points, kind, env["id"], env["store"], env["agent"], utc(env["at"]), self.recorded_at,
+             reason, operator)
         )
 
     def _debt(self, state: CustomerState, shortfall: int, env: Mapping[str, Any]) -> None:
@@ -263,6 +393,20 @@ class LedgerBatch:
 
     # -- writing -----------------------------------------------------------------------------------
 
+    def _recompute_levels(self) -> None:
+        """Levels follow spend: after a purchase or refund, and for new customers (central/levels.py)."""
+        from .levels import recompute
+
+        ids = []
+        for cid in self.touched:
+            state = self.customers[cid]
+            if state is not None and (state.spend_changed or state.id in self._created):
+                ids.append(state.id)
+                state.spend_changed = False
+        self._created.clear()
+        if ids:
+            recompute(self.conn, sorted(ids), self.recorded_at)
+
     def flush(self, next_version: Any) -> set[str]:
         """Write all changes; ``next_version()`` gives each touched customer its new version."""
         conn = self.conn
@@ -272,15 +416,17 @@ class LedgerBatch:
             assert state is not None
             version = next_version()
             if state.new:
+                self._created.add(cid)
                 row = state.row or {}
                 new_rows.append((
                     cid, row.get("home_store"), row.get("phone"), row.get("name"), row.get("consents", "{}"),
                     row.get("confirmation_code"), state.spend, state.balance, version,
                     row.get("created_at", self.recorded_at), row.get("stub", 0), row.get("phone_verified", 0),
+                    state.visits, *state.last.values(), row.get("channel", "till"),
                 ))
                 state.new = False
             else:
-                updates.append((state.balance, state.spend, version, cid))
+                updates.append((state.balance, state.spend, version, state.visits, *state.last.values(), cid))
                 if state.row:
                     cols = sorted(state.row)
                     assignments = ", ".join(f"{c} = ?" for c in cols)
@@ -288,17 +434,21 @@ class LedgerBatch:
             state.row = None
             for lot in state.lots:
                 if lot.new:
-                    lot_inserts.append((lot.id, cid, lot.points, lot.points, lot.starts_at, lot.expires_at, None, self.recorded_at))
+                    lot_inserts.append((lot.id, cid, lot.points, lot.points, lot.starts_at, lot.expires_at,
+                                        lot.source_event, self.recorded_at))
                     lot.new = lot.dirty = False
                 elif lot.dirty:
                     lot_updates.append((lot.points, lot.id))
                     lot.dirty = False
         conn.executemany(
             "INSERT INTO customers (id, home_store, phone, name, consents, confirmation_code, spend, balance,"
-            " version, created_at, stub, phone_verified) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " version, created_at, stub, phone_verified, visits, last_purchase_at, last_accrual_at, last_redemption_at,"
+            " channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             new_rows,
         )
-        conn.executemany("UPDATE customers SET balance = ?, spend = ?, version = ? WHERE id = ?", updates)
+        conn.executemany(
+            "UPDATE customers SET balance = ?, spend = ?, version = ?, visits = ?, last_purchase_at = ?,"
+            " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?", updates)
         conn.executemany(
             "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, source_event, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
@@ -306,8 +456,8 @@ class LedgerBatch:
         )
         conn.executemany("UPDATE lots SET points = ? WHERE id = ?", lot_updates)
         conn.executemany(
-            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at, reason, operator)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
             self.ledger_rows,
         )
         conn.executemany(
@@ -326,6 +476,8 @@ class LedgerBatch:
         conn.executemany(
             "INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING", self.cards
         )
+        self.receipts.flush()
+        self._recompute_levels()
         touched = set(self.touched)
         self.touched.clear()
         self.ledger_rows, self.debts, self.flags, self.cards = [], [], [], []

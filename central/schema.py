@@ -187,3 +187,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
 ]
+
+# the head-office console's migrations follow the ledger's
+from .schema_console import CONSOLE_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += CONSOLE_MIGRATIONS

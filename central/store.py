@@ -29,7 +29,7 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.rules import parse_rules
 
-from .ledger import LedgerBatch, now_utc, utc
+from .ledger import LedgerBatch, VersionCounter, now_utc, utc
 from .schema import MIGRATIONS
 
 #: how long a new enrollment token may be used
@@ -362,19 +362,9 @@ class Store:
                 " ON CONFLICT DO NOTHING",
                 [(*row, now) for row in unit.consumed],
             )
-            counter = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
-            version = [counter[0] if counter else 0]
-
-            def next_version() -> int:
-                version[0] += 1
-                return version[0]
-
-            touched = ledger.flush(next_version)
-            conn.execute(
-                "INSERT INTO counters (name, value) VALUES ('customer_version', ?)"
-                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (version[0],),
-            )
+            counter = VersionCounter(conn)
+            touched = ledger.flush(counter)
+            counter.save()
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
                 [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],

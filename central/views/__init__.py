@@ -1,1 +1,14 @@
-"""Blueprints of the central web app, split by area (the console's come later)."""
+"""Blueprints of the central web app, split by area: the agents' API and health, and the console's pages."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_console(app: Flask) -> None:
+    """The head-office console's blueprints (each page needs a signed-in user but the sign-in page)."""
+    from . import auth, cards, common, customers, home, imports, rules, stores, transactions
+
+    common.init_app(app)
+    for module in (auth, home, customers, cards, stores, rules, transactions, imports):
+        app.register_blueprint(module.bp)

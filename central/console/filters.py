@@ -1,0 +1,366 @@
+"""Customer filters: the quick search and AND/OR conditions, turned into one SQL WHERE clause.
+
+A :class:`CustomerQuery` is what the list page's URL says: ``q`` (the quick
+search: every term must match some field, so each term narrows), ``kind``
+(registered = has a card, potential = known without a card), conditions
+``(field, op, value)`` joined by ``match`` = all (AND) or any (OR), and one
+period (``period_from``/``period_to``) for the "in a period" fields.
+:func:`where` checks every value (a :class:`FormError` per bad condition,
+keyed ``c<i>``) and builds parameterised SQL over ``customers c``; nothing
+from the URL is ever put into SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+
+from .access import Actor, FormError
+from .formats import parse_local, parse_minor
+from .text import N_, _
+
+Condition = tuple[str, str, str]
+KINDS = ("all", "registered", "potential")
+
+
+@dataclass
+class CustomerQuery:
+    q: str = ""
+    kind: str = "all"
+    match: str = "all"
+    conditions: list[Condition] = field(default_factory=list)
+    period_from: str = ""
+    period_to: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> CustomerQuery:
+        """From request args (a MultiDict: f/o/v are parallel lists of field, op, value)."""
+        getlist = arg_list(args)
+        fields_, ops, values = getlist("f"), getlist("o"), getlist("v")
+        conditions = [(f, o, v.strip()) for f, o, v in zip(fields_, ops, values, strict=False) if f]
+        kind = args.get("kind") if args.get("kind") in KINDS else "all"
+        return cls(q=(args.get("q") or "").strip(), kind=kind, match="any" if args.get("match") == "any" else "all",
+                   conditions=conditions, period_from=(args.get("period_from") or "").strip(),
+                   period_to=(args.get("period_to") or "").strip())
+
+    def to_args(self) -> list[tuple[str, str]]:
+        args = [("q", self.q), ("kind", self.kind), ("match", self.match), ("period_from", self.period_from),
+                ("period_to", self.period_to)]
+        for f, o, v in self.conditions:
+            args += [("f", f), ("o", o), ("v", v)]
+        return [(k, v) for k, v in args if v and not (k == "kind" and v == "all") and not (k == "match" and v == "all")]
+
+    def query_string(self) -> str:
+        return urlencode(self.to_args())
+
+    @property
+    def empty(self) -> bool:
+        return not self.q and self.kind == "all" and not self.conditions
+
+
+def arg_list(args: Mapping[str, Any]) -> Callable[[str], list[Any]]:
+    """``getlist`` of request args (a MultiDict), or of a plain dict whose values are lists."""
+    if hasattr(args, "getlist"):
+        return args.getlist  # type: ignore[no-any-return]
+    return lambda key: list(args.get(key) or [])
+
+
+#: field -> (label, ops); ops name what the value means
+FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "name": (N_("Name"), ("contains", "equals", "empty", "filled")),
+    "card": (N_("Card number"), ("contains", "equals")),
+    "phone": (N_("Phone"), ("contains", "equals", "empty")),
+    "phone_verified": (N_("Phone verified"), ("yes", "no")),
+    "email": (N_("Email"), ("contains", "empty", "filled")),
+    "birthday": (N_("Birthday"), ("month", "day", "from", "to", "empty")),
+    "gender": (N_("Gender"), ("is",)),
+    "level": (N_("Level"), ("is", "is_not", "empty")),
+    "balance": (N_("Balance"), ("ge", "le")),
+    "spend": (N_("Spend, all time"), ("ge", "le")),
+    "visits": (N_("Visits, all time"), ("ge", "le")),
+    "avg_check": (N_("Average check, all time"), ("ge", "le")),
+    "spend_period": (N_("Spend in the period"), ("ge", "le")),
+    "visits_period": (N_("Visits in the period"), ("ge", "le")),
+    "avg_check_period": (N_("Average check in the period"), ("ge", "le")),
+    "last_purchase": (N_("Last purchase"), ("after", "before", "never")),
+    "last_accrual": (N_("Last accrual"), ("after", "before", "never")),
+    "last_redemption": (N_("Last redemption"), ("after", "before", "never")),
+    "home_store": (N_("Registration store"), ("is", "is_not")),
+    "channel": (N_("Registration channel"), ("is",)),
+    "created": (N_("Registered"), ("after", "before")),
+    "tag": (N_("Tag"), ("has", "has_not")),
+    "consent": (N_("Consent"), ("has", "has_not")),
+}
+OPS = {
+    "contains": N_("contains"), "equals": N_("equals"), "empty": N_("is empty"), "filled": N_("is filled"),
+    "yes": N_("yes"), "no": N_("no"), "month": N_("month is"), "day": N_("day is (MM-DD)"), "from": N_("from date"),
+    "to": N_("to date"), "is": N_("is"), "is_not": N_("is not"), "ge": N_("at least"), "le": N_("at most"),
+    "after": N_("on or after"), "before": N_("before"), "never": N_("never"), "has": N_("has"), "has_not": N_("has not"),
+}
+_NO_VALUE = {"empty", "filled", "yes", "no", "never"}
+_SALES = "kind IN ('purchase', 'refund', 'cancel') AND customer_id IS NOT NULL"
+
+
+def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]]:
+    """SQL over ``customers c`` for the query and the actor's scope; :class:`FormError` on bad values."""
+    clauses: list[str] = ["c.merged_into IS NULL"]
+    params: list[Any] = []
+    if actor.scoped:
+        marks = ",".join("?" * len(actor.stores)) or "NULL"
+        clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
+                       f" WHERE store IN ({marks})))")
+        params += sorted(actor.stores) * 2
+    if query.kind == "registered":
+        clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
+    elif query.kind == "potential":
+        clauses.append("NOT EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
+    search = search_clause(query.q)
+    if search:
+        clauses.append(search[0])
+        params += search[1]
+    errors: dict[str, str] = {}
+    period = _period(query, zone, errors)
+    parts: list[str] = []
+    for i, condition in enumerate(query.conditions):
+        try:
+            sql, values = _condition(condition, zone, period)
+        except ValueError as exc:
+            errors[f"c{i}"] = str(exc)
+            continue
+        parts.append(sql)
+        params += values
+    if errors:
+        raise FormError(errors)
+    if parts:
+        joiner = " OR " if query.match == "any" else " AND "
+        clauses.append("(" + joiner.join(parts) + ")")
+    return " AND ".join(clauses), params
+
+
+def search_clause(text: str) -> tuple[str, list[Any]] | None:
+    """Every term must match (trigram full-text index; terms under 3 characters filter its matches)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        terms = [normalize_phone_ru(text)[1:]]  # the whole query is a phone number in any usual form
+    except InvalidIdentifier:
+        terms = [_clean(t) for t in text.split()]
+        terms = [t for t in terms if t]
+    if not terms:
+        return None
+    long_terms = [t for t in terms if len(t) >= 3]
+    short_terms = [t for t in terms if len(t) < 3]
+    conditions, params = [], []
+    if long_terms:
+        conditions.append("customer_search MATCH ?")
+        params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms))
+    for term in short_terms:
+        conditions.append("doc LIKE ?")
+        params.append("%" + term.replace("%", "").replace("_", "") + "%")
+    return f"c.rowid IN (SELECT rowid FROM customer_search WHERE {' AND '.join(conditions)})", params
+
+
+def _clean(term: str) -> str:
+    # "+7", "(912)", "123-45-67" are pieces of a phone as people type it: keep the digits
+    if re.fullmatch(r"[+()\d\s-]+", term):
+        return re.sub(r"\D", "", term)
+    return term
+
+
+def _period(query: CustomerQuery, zone: str, errors: dict[str, str]) -> tuple[int, int] | None:
+    if not any(f.endswith("_period") for f, _, _ in query.conditions):
+        return None
+    try:
+        start = parse_local(query.period_from, zone) if query.period_from else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        end = parse_local(query.period_to, zone, end_of_day=True) if query.period_to else dt.datetime.now(dt.UTC)
+    except ValueError:
+        errors["period"] = _("Write the period's dates as YYYY-MM-DD.")
+        return None
+    if end <= start:
+        errors["period"] = _("The period ends before it starts.")
+        return None
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _condition(condition: Condition, zone: str, period: tuple[int, int] | None) -> tuple[str, list[Any]]:
+    name, op, value = condition
+    if name.startswith("custom:"):
+        return _custom(name[7:], op, value)
+    if name not in FIELDS or op not in FIELDS[name][1]:
+        raise ValueError(_("Choose a field and a condition."))
+    if op not in _NO_VALUE and name not in ("gender",) and not value:
+        raise ValueError(_("Enter a value."))
+    builder = _BUILDERS.get(name)
+    if builder is not None:
+        return builder(op, value, zone, period)
+    raise ValueError(_("Choose a field and a condition."))
+
+
+def _text(column: str) -> Callable[..., tuple[str, list[Any]]]:
+    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+        if op == "contains":
+            return f"c.{column} LIKE ?", [f"%{value}%"]
+        if op == "equals":
+            return f"c.{column} = ?", [value]
+        if op == "empty":
+            return f"(c.{column} IS NULL OR c.{column} = '')", []
+        return f"(c.{column} IS NOT NULL AND c.{column} != '')", []
+    return build
+
+
+def _money(value: str) -> int:
+    try:
+        return parse_minor(value)
+    except ValueError:
+        raise ValueError(_("Write an amount like 1500 or 1500,50.")) from None
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(_("Write a whole number."))
+    return int(value)
+
+
+def _compare(expression: str, money: bool = True) -> Callable[..., tuple[str, list[Any]]]:
+    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+        number = _money(value) if money else _count(value)
+        return f"{expression} {'>=' if op == 'ge' else '<='} ?", [number]
+    return build
+
+
+def _utc(value: str, zone: str) -> str:
+    try:
+        return parse_local(value, zone).astimezone(dt.UTC).isoformat(timespec="seconds")
+    except ValueError:
+        raise ValueError(_("Write the date as YYYY-MM-DD.")) from None
+
+
+def _moment(column: str) -> Callable[..., tuple[str, list[Any]]]:
+    def build(op: str, value: str, zone: str, *rest: Any) -> tuple[str, list[Any]]:
+        if op == "never":
+            return f"c.{column} IS NULL", []
+        return f"c.{column} {'>=' if op == 'after' else '<'} ?", [_utc(value, zone)]
+    return build
+
+
+def _birthday(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+    if op == "empty":
+        return "c.birthday IS NULL", []
+    if op == "month":
+        if not value.isdigit() or not 1 <= int(value) <= 12:
+            raise ValueError(_("Write the month as a number 1..12."))
+        return "substr(c.birthday, 6, 2) = ?", [f"{int(value):02d}"]
+    if op == "day":
+        if not re.fullmatch(r"\d\d-\d\d", value):
+            raise ValueError(_("Write the day as MM-DD, e.g. 03-08."))
+        return "substr(c.birthday, 6, 5) = ?", [value]
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(_("Write the date as YYYY-MM-DD.")) from None
+    return f"c.birthday {'>=' if op == 'from' else '<='} ?", [value]
+
+
+def _period_agg(expression: str, money: bool) -> Callable[..., tuple[str, list[Any]]]:
+    def build(op: str, value: str, zone: str, period: tuple[int, int] | None) -> tuple[str, list[Any]]:
+        if period is None:
+            raise ValueError(_("Set the period above."))
+        number = _money(value) if money else _count(value)
+        # customers without any sale in the period have 0: "at most" must include them
+        having = f"{expression} {'>=' if op == 'ge' else '>'} ?"
+        sql = (f"c.id {'IN' if op == 'ge' else 'NOT IN'} (SELECT customer_id FROM transactions WHERE {_SALES}"
+               f" AND at_epoch >= ? AND at_epoch < ? GROUP BY customer_id HAVING {having})")
+        return sql, [period[0], period[1], number]
+    return build
+
+
+def _choice(column: str) -> Callable[..., tuple[str, list[Any]]]:
+    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+        if op == "empty":
+            return f"(c.{column} IS NULL OR c.{column} = '')", []
+        if op == "is_not":
+            return f"(c.{column} IS NULL OR c.{column} != ?)", [value]
+        if column == "gender" and not value:
+            return "(c.gender IS NULL OR c.gender = '')", []
+        return f"c.{column} = ?", [value]
+    return build
+
+
+def _card(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+    digits = re.sub(r"[\s-]", "", value)
+    if op == "equals":
+        return "c.id IN (SELECT customer_id FROM cards WHERE number = ?)", [digits]
+    return "c.id IN (SELECT customer_id FROM cards WHERE number LIKE ?)", [f"%{digits}%"]
+
+
+def _phone(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+    if op == "equals":
+        try:
+            return "c.phone = ?", [normalize_phone_ru(value)]
+        except InvalidIdentifier as exc:
+            raise ValueError(str(exc)) from None
+    return _text("phone")(op, re.sub(r"\D", "", value) if op == "contains" else value)
+
+
+def _tag(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+    sql = "c.id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)"
+    return (sql if op == "has" else f"NOT {sql}"), [value.strip().lower()]
+
+
+def _consent(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+    if not re.fullmatch(r"[a-z_]{1,40}", value):
+        raise ValueError(_("Choose a consent."))
+    sql = "json_extract(c.consents, ?) = 1"
+    return (sql if op == "has" else f"NOT COALESCE({sql}, 0)"), [f"$.{value}"]
+
+
+def _custom(name: str, op: str, value: str) -> tuple[str, list[Any]]:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name) or op not in ("equals", "contains", "empty"):
+        raise ValueError(_("Choose a field and a condition."))
+    path = f"$.{name}"
+    if op == "empty":
+        return "json_extract(c.custom, ?) IS NULL", [path]
+    if op == "contains":
+        return "CAST(json_extract(c.custom, ?) AS TEXT) LIKE ?", [path, f"%{value}%"]
+    return "CAST(json_extract(c.custom, ?) AS TEXT) = ?", [path, value]
+
+
+_BUILDERS: dict[str, Callable[..., tuple[str, list[Any]]]] = {
+    "name": _text("name"),
+    "email": _text("email"),
+    "phone": _phone,
+    "card": _card,
+    "phone_verified": lambda op, *rest: (f"c.phone_verified = {1 if op == 'yes' else 0}", []),
+    "birthday": _birthday,
+    "gender": _choice("gender"),
+    "level": _choice("level"),
+    "home_store": _choice("home_store"),
+    "channel": _choice("channel"),
+    "balance": _compare("c.balance"),
+    "spend": _compare("c.spend"),
+    "visits": _compare("c.visits", money=False),
+    "avg_check": _compare("(CASE WHEN c.visits > 0 THEN c.spend / c.visits ELSE 0 END)"),
+    "spend_period": _period_agg("SUM(amount)", money=True),
+    "visits_period": _period_agg("SUM(kind = 'purchase')", money=False),
+    "avg_check_period": _period_agg("SUM(amount) / MAX(SUM(kind = 'purchase'), 1)", money=True),
+    "last_purchase": _moment("last_purchase_at"),
+    "last_accrual": _moment("last_accrual_at"),
+    "last_redemption": _moment("last_redemption_at"),
+    "created": _moment("created_at"),
+    "tag": _tag,
+    "consent": _consent,
+}
+
+
+def field_choices(custom: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """(field, label, ops) for the filter form, custom fields last."""
+    out = [(name, label, ops) for name, (label, ops) in FIELDS.items()]
+    out += [(f"custom:{f['name']}", f["label"], ("equals", "contains", "empty")) for f in custom]
+    return out
