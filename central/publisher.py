@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from shared import wire
 from transport.mqtt import MqttLink
@@ -89,6 +90,7 @@ class Publisher:
         """One pass over every store: rules, messages, customer deltas."""
         rules = db.latest_rules()
         messages = db.store_messages()
+        pages: dict[Any, Any] = {}  # every store's page after the same cursor is read once (central/deltas.py)
         for store in db.stores():
             sid = store["id"]
             if sid in rules and (force or rules[sid][0] > store["published_rules"]):
@@ -101,11 +103,11 @@ class Publisher:
                 payload = wire.encode("messages", {"store": sid, "version": version, "messages": items})
                 self.link.publish(wire.store_topic(sid, "messages"), payload, retain=True, kind="messages")
                 db.set_published(sid, "messages", version)
-            self._customers(db, sid, store["published_customers"])
+            self._customers(db, sid, store["published_customers"], pages)
 
-    def _customers(self, db: Store, store: str, cursor: int) -> None:
+    def _customers(self, db: Store, store: str, cursor: int, pages: dict[Any, Any]) -> None:
         while not self._stop.is_set():
-            deltas, upto, more = db.customer_page(store, cursor, PAGE)
+            deltas, upto, more = db.customer_page(store, cursor, PAGE, pages)
             if not deltas:
                 return
             payload = wire.encode(

@@ -538,8 +538,10 @@ class Store:
         with self.transaction() as conn:
             conn.execute(f"UPDATE stores SET published_{what} = ? WHERE id = ?", (value, store_id))
 
-    def customer_page(self, store_id: str, after: int, limit: int = 500) -> tuple[list[dict[str, Any]], int, bool]:
+    def customer_page(
+        self, store_id: str, after: int, limit: int = 500, cache: dict[Any, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], int, bool]:
         """Deltas of the store's customers changed after a version: (deltas, upto, more)."""
         from .deltas import customer_page
 
-        return customer_page(self, store_id, after, limit)
+        return customer_page(self, store_id, after, limit, cache)
