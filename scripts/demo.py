@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CARD = "7700000000000008"  # Luhn-valid in the demo's card range 7700, 16 digits
 PHONE = "+7 912 345-67-89"
+ADMIN_PASSWORD = "demo-admin-1"  # the demo's console login (admin); a real install asks for one
 
 
 def free_port(preferred: int = 0) -> int:
@@ -129,11 +130,13 @@ def start_central(c: Chain) -> str:
     store_out = c.run("loyalty-central", "stores", "add", "S001", "--name", "Магазин на Лесной", "--timezone", "Europe/Moscow")
     token = store_out.strip().splitlines()[-1]
     c.run("loyalty-central", "rules", "publish", str(ROOT / "docs" / "examples" / "rules.json"), "--store", "S001")
+    c.run("loyalty-central", "users", "add", "admin", "--role", "admin", "--name", "Demo Administrator",
+          "--password", ADMIN_PASSWORD)
     port = free_port(8000)
     c.start("central", "loyalty-central", "serve", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: http("GET", f"{url}/health")[0] == 200, "the central server")
-    step(f"central server on {url} (embedded MQTT broker, ledger var/demo/central.sqlite)")
+    step(f"central server on {url} (embedded MQTT broker, ledger {shown(c.work / 'central.sqlite')})")
     return url, token  # type: ignore[return-value]
 
 
@@ -143,7 +146,7 @@ def start_devices(c: Chain) -> tuple[Path, Path]:
             "--control", str(c.work / "printer.ctl"))
     c.start("reader", "loyalty-sim", "reader", "--pty", "--link", str(reader), "--control", str(c.work / "reader.ctl"))
     wait_for(lambda: reader.exists() and printer.exists() and (c.work / "reader.ctl").exists(), "the simulators")
-    step(f"simulated card reader on {reader}, receipt printer on {printer}")
+    step(f"simulated card reader on {shown(reader)}, receipt printer on {shown(printer)}")
     return reader, printer
 
 
@@ -190,7 +193,7 @@ def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
     step(f"purchase {money(receipt['total'])} committed: {money(receipt['accrued'])} points accrued, "
          f"balance {money(receipt['balance'])}")
     slip = wait_for(lambda: sorted((c.work / "slips").glob("slip-*.txt")), "the slip", 30)[-1]
-    step(f"the printer printed {slip} (and a .png):")
+    step(f"the printer printed {shown(slip)} (and a .png):")
     print("\n".join("      | " + line for line in slip.read_text(encoding="utf-8").splitlines()))
     applied = wait_for(lambda: _applied(central), "the central ledger", 60)
     step(f"the central ledger applied agent {applied['agent']}'s events 1..{applied['applied_seq']} "
@@ -212,6 +215,13 @@ def money(minor: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}".replace(",", " ")
 
 
+def shown(path: Path) -> str:
+    """A path as a person at the repository's top would type it."""
+    with contextlib.suppress(ValueError):
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    return str(path)
+
+
 def step(text: str) -> None:
     print(f"  * {text}", flush=True)
 
@@ -228,13 +238,14 @@ def main() -> None:
         agent, key, link = start_agent(c, central, token, reader, printer)
         walk_through(c, central, agent, key)
         print(f"""
-Everything is running (logs and databases in {c.work}):
+Everything is running (logs and databases in {shown(c.work)}):
   cashier page     {link}
   POS API          {agent}/openapi.json   (terminal P01, key {key})
-  central server   {central}/api/v1/stores/status
-  swipe a card     .venv/bin/loyalty-sim control {c.work}/reader.ctl swipe {CARD}
-  printer faults   .venv/bin/loyalty-sim control {c.work}/printer.ctl paper out   (then: paper in)
-  printed slips    {c.work}/slips/
+  console          {central}/   (login admin, password {ADMIN_PASSWORD}; Russian, English at the top)
+  store status     {central}/api/v1/stores/status
+  swipe a card     .venv/bin/loyalty-sim control {shown(c.work / "reader.ctl")} swipe {CARD}
+  printer faults   .venv/bin/loyalty-sim control {shown(c.work / "printer.ctl")} paper out   (then: paper in)
+  printed slips    {shown(c.work / "slips")}/
 """, flush=True)
         if args.once:
             return
