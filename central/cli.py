@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from shared.errors import LoyaltyError, ValidationError
+from shared.rules import parse_rules
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -182,12 +183,40 @@ def rules_publish(path: Path, store_id: str, db: str | None) -> None:
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: a rule set must be a JSON object")
     try:
-        version = _store(_config(db)).add_rules(store_id, doc)
+        version, note = _publish_rules(_store(_config(db)), store_id, doc)
     except ValidationError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    if note:
+        click.echo(note)
     click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
+
+
+def _publish_rules(store: Any, store_id: str, doc: dict[str, Any]) -> tuple[int, str | None]:
+    """Publish as the console does: the store's time zone and the chain's level program go in.
+
+    Levels are chain-wide (docs/console.md): a file's levels become the program
+    when there is none yet; otherwise the program's levels replace them.
+    """
+    from . import levels
+    from .console.rules import with_program
+
+    record = store.get_store(store_id)
+    note = None
+    if doc.get("timezone") not in (None, record["timezone"]):
+        note = (f"the store's time zone {record['timezone']} replaces the file's {doc['timezone']} "
+                f"(change it with the store, in the console)")
+    file_levels = doc.get("levels") if isinstance(doc.get("levels"), list) else []
+    if file_levels:
+        parse_rules({**doc, "version": 1})  # the levels are checked before they become the program
+        with store.transaction() as conn:
+            wanted = [(lv["name"], lv["from_spend"], lv["percent"]) for lv in file_levels]
+            if levels.adopt(conn, wanted):
+                note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
+            elif [tuple(row) for row in conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend")] != sorted(wanted, key=lambda lv: lv[1]):
+                note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
+    return store.add_rules(store_id, with_program(store, doc, record)), note
 
 
 @cli.group()

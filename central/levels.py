@@ -54,6 +54,17 @@ def program(conn: sqlite3.Connection) -> Program:
                    settings.get("level_demotion", "0") == "1")
 
 
+def adopt(conn: sqlite3.Connection, levels: Sequence[tuple[str, int, str]]) -> bool:
+    """Make ``levels`` the chain's program if it has none yet (a first rule set published from a file).
+
+    :returns: whether they were adopted.
+    """
+    if conn.execute("SELECT 1 FROM levels LIMIT 1").fetchone() is not None:
+        return False
+    conn.executemany("INSERT INTO levels (name, from_spend, percent) VALUES (?, ?, ?)", levels)
+    return True
+
+
 def window_spend(conn: sqlite3.Connection, ids: Sequence[str], days: int, now: str) -> dict[str, int]:
     """Spend per customer: all time (``customers.spend``) or over the last ``days`` days."""
     spend: dict[str, int] = dict.fromkeys(ids, 0)

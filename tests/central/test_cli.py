@@ -44,6 +44,24 @@ def test_rules_publish_validates_and_versions(db_file, tmp_path, spec_rules_doc)
     assert Store(db_file).latest_rules()["S1"][0] == 18
 
 
+def test_rules_publish_keeps_levels_chain_wide_and_the_store_time_zone(db_file, tmp_path, spec_rules_doc):
+    run("stores", "add", "S1", "--timezone", "Asia/Yekaterinburg", "--db", db_file)
+    run("stores", "add", "S2", "--timezone", "Asia/Yekaterinburg", "--db", db_file)
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(spec_rules_doc))
+    first = run("rules", "publish", str(path), "--store", "S1", "--db", db_file)
+    assert first.exit_code == 0, first.output
+    assert "the file's 3 levels are now the chain's level program" in first.output
+    assert "the store's time zone Asia/Yekaterinburg replaces the file's Europe/Moscow" in first.output
+    other = dict(spec_rules_doc, levels=[{"name": "Solo", "from_spend": 0, "percent": "9"}])
+    path.write_text(json.dumps(other))
+    second = run("rules", "publish", str(path), "--store", "S2", "--db", db_file)
+    assert second.exit_code == 0 and "the level program's levels replace the file's" in second.output
+    published = Store(db_file).latest_rules()
+    assert [lv["name"] for lv in published["S2"][1]["levels"]] == ["Base", "Gold", "Platinum"]
+    assert published["S1"][1]["timezone"] == published["S2"][1]["timezone"] == "Asia/Yekaterinburg"
+
+
 def test_broker_config_writes_passwd_and_acl(db_file, tmp_path):
     db = Store(db_file)
     db.add_store("S1")
