@@ -175,6 +175,9 @@ def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
     }, key)
     assert status in (200, 201), customer
     step(f"registered {customer['customer']['name']} at the till with card {CARD} (usable at once)")
+    leveled = wait_for(lambda: (r := http("POST", f"{agent}/v1/identify", {"card": CARD}, key))[0] == 200
+                       and r[1].get("level") and r[1], "the customer's level from the central server", 60)
+    step(f"the central server applied the registration and sent her level down: {leveled['level']}")
     subprocess.run([str(BIN / "loyalty-sim"), "control", str(c.work / "reader.ctl"), "swipe", CARD],
                    check=True, capture_output=True, env=c.env)
     seen = wait_for(lambda: (r := http("GET", f"{agent}/v1/identifications/last", key=key))[0] == 200 and r[1], "the swipe")

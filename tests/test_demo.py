@@ -20,6 +20,7 @@ def test_demo_walks_through_a_sale_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "rule set v17 came down from the central server" in out
+    assert "sent her level down: Base" in out  # down-sync: the level program's first level
     assert "card swiped on the reader: the till sees Анна Петрова" in out
     assert "Начислено баллов" in out  # the slip, printed by the simulated printer, in Russian
     assert "the central ledger applied agent" in out
