@@ -320,6 +320,9 @@ class Ingest:
         elif rec.through is not None and seq <= rec.through:
             log.warning("agent %s of store %s: a new id at seq %s again: restored once more", agent, store, seq)
             rec.restart(acked, seq)
+        if seq > rec.end:  # the lost machine's last events came in after the restore was noticed
+            rec.end = seq
+            unit.recoveries[(store, agent)] = seq
         unit.ids.add(ident)
         if status != "ok":  # invalid, so already a dead letter: its seq is consumed
             unit.consumed.append((ident, store, agent, seq, str(env.get("kind"))[:40], "dead", None, "dead"))

@@ -238,3 +238,27 @@ def test_acks_wait_until_every_reused_seq_is_in(ingest, db, db_path):
     assert db.get_agent("S1", "a1")["recovery_end"] is None
     assert db.customer("c1")["balance"] == 78 == db.ledger_sum("c1")
     assert db.count("applied_events", "recovery = 'applied'") == 6 and db.count("applied_events") == 16
+
+
+def deleted_through(acks: list[Ack], held: list[dict[str, Any]]) -> int | None:
+    """What an agent holding ``held`` deletes through on these acks (only where its own id is acked)."""
+    own = {e["seq"]: e["id"] for e in held}
+    matched = [through for through, ident in acks if own.get(through) == ident]
+    return max(matched) if matched else None
+
+
+def test_the_lost_machines_last_events_arriving_after_the_restore_are_reused_safely(ingest, db):
+    agent = FakeAgent("S1")
+    first = [agent.registration("c1")] + [agent.purchase("c1", accrued=10) for _ in range(3)]  # 1..4
+    send(ingest, (agent, first, 0))
+    restored = restore(agent, 2)
+    hello = wire.encode("hello", {"store": "S1", "agent": "a1", "next_seq": 3, "customers_version": 0,
+                                  "at": "2026-11-21T12:00:00+03:00"})
+    ingest.process([(wire.agent_topic("S1", "a1", "requests"), hello)])  # the recovery ends at seq 4 so far
+    late = [agent.purchase("c1", accrued=10) for _ in range(2)]  # 5..6 of the dead machine, late from the broker
+    assert send(ingest, (agent, late, 0)) == []
+    new = [restored.purchase("c1", accrued=1) for _ in range(4)]  # 3..6 again
+    assert deleted_through(send(ingest, (restored, new[:3], 2)), new) == 5  # nothing it still needs
+    assert deleted_through(send(ingest, (restored, new[3:], 5)), new) == 6
+    assert db.customer("c1")["balance"] == 50 + 4 == db.ledger_sum("c1")
+    assert db.count("applied_events", "recovery = 'applied'") == 4
