@@ -37,8 +37,9 @@ DUPLICATE_REASONS = {"purchase": "duplicate_receipt", "refund": "duplicate_refun
 class Recovery:
     """A restored agent's reused seqs: how far every event it still holds has been received.
 
-    ``end`` is the pointer when the restore was found: the restored agent sends
-    every seq up to it again, with new ids. ``through`` is the highest seq
+    ``end`` is the pointer when the restore was found (or a higher reused seq
+    seen since): the restored agent sends every seq up to it again, with new
+    ids. ``through`` is the highest seq
     such that everything the agent holds up to it is in (None: not known
     yet); ``through_id`` is the agent's event id there, for the ack.
     """
