@@ -247,8 +247,10 @@ class SyncClient:
         while True:
             try:
                 # our own events are valid by construction; the central server checks them anyway
-                payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events},
-                                      validate=False)
+                # acked: where our outbox starts, so a central server recovering us after a restore from
+                # a backup knows which seqs it must have before acking (central/recovery.py)
+                payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events,
+                                                 "acked": self.acked}, validate=False)
                 break
             except wire.WireError:
                 if len(events) == 1:

@@ -7,8 +7,10 @@ takes them in rounds (up to ``batch_messages`` at a time), and for each round:
    accepted goes to the dead-letter table with its reason, and the rest flows;
 2. routes each agent's events through that agent's :class:`Stream`: a seq
    already handled is a duplicate (same id: nothing happens) or, with a
-   different id, an agent restored from a backup (the event is set aside and
-   flagged); the next seq is applied; a later seq waits for the gap to fill;
+   different id, a new event of an agent restored from a backup (flagged; the
+   event is applied once, unless the ledger already holds the same receipt,
+   refund, cancel, registration or operation: central/recovery.py); the next
+   seq is applied; a later seq waits for the gap to fill;
 3. commits the effects, the idempotency register and the new sequence
    pointers in ONE transaction (central/store.py);
 4. only then publishes the application-level acks (and snapshot pages and
@@ -33,6 +35,7 @@ from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
 from .publisher import Publisher
+from .recovery import Duplicates, Recovery
 from .store import DeadLetter, IngestUnit, Store
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,14 @@ class Stream:
     gap_since: float | None = None
     last_resend: float = 0.0
     resend_every: float = 0.0
-    restored_flagged: bool = False
+    #: while a restored agent's reused seqs are coming in (central/recovery.py)
+    recovery: Recovery | None = None
+
+    def ack(self) -> tuple[int, str | None] | None:
+        """What the agent may be told: the pointer, or while it recovers what is safe to delete."""
+        if self.recovery is not None:
+            return self.recovery.ack()
+        return (self.pointer, self.last_id) if self.pointer else None
 
 
 @dataclass
@@ -85,12 +95,14 @@ class Ingest:
     ) -> None:
         self.db_path = db_path
         self.db = Store(db_path, autocheckpoint=False)
+        self.duplicates = Duplicates(self.db.conn)
         self._last_checkpoint = time.monotonic()
         self.gap_wait = gap_wait
         self.batch_messages = batch_messages
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.streams: dict[tuple[str, str], Stream] = {}
-        self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "set_aside": 0, "resends": 0}
+        self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "recovered": 0,
+                      "recovered_duplicates": 0, "resends": 0}
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.link: MqttLink | None = None
@@ -160,8 +172,8 @@ class Ingest:
 
     # -- one round -----------------------------------------------------------------------------------
 
-    def process(self, items: list[tuple[str, bytes]]) -> None:
-        """Handle a round of messages: validate, sequence, commit, then reply."""
+    def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
+        """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
         unit = IngestUnit()
         replies: list[Reply] = []
         acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -193,6 +205,7 @@ class Ingest:
                 self.link.publish(reply.topic, reply.payload, expiry=reply.expiry, kind=reply.kind)
         if touched and self.publisher is not None:
             self.publisher.notify()
+        return replies
 
     def _accept(self, topic: str, payload: bytes, unit: IngestUnit) -> tuple[wire.Topic, wire.Message] | None:
         """Decode one message or dead-letter it (and return None)."""
@@ -228,12 +241,17 @@ class Ingest:
             if state is None:
                 return None
             stream = self.streams[key] = Stream(store, agent, state[0], state[1])
+            if state[2] is not None:  # a recovery was under way when the ingest stopped
+                stream.recovery = Recovery(state[2])
         return stream
 
     def _events(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit,
                 acks: dict[tuple[str, str, str], tuple[int, str | None]]) -> None:
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
+        acked = msg.get("acked")  # the agent's outbox starts after this seq
+        if stream.recovery is not None:
+            stream.recovery.anchor(acked)
         received: dict[int, str] = {}
         items: list[tuple[int, str, str, Mapping[str, Any]]] = []  # (seq, id, status, env)
         for raw in msg["events"]:
@@ -257,30 +275,82 @@ class Ingest:
                 if ident in known or ident in unit.ids:
                     self.stats["duplicates"] += 1
                 else:
-                    self._set_aside(stream, seq, ident, env, unit)
+                    self._recover(stream, seq, ident, status, env, unit, acked)
             elif seq not in stream.pending:
                 if ident in known and status == "ok":
                     status = "duplicate_id"
                 stream.pending[seq] = (status, env)
+            if stream.recovery is not None:
+                stream.recovery.saw(seq, ident)
         self._drain(stream, unit)
-        # The agent deletes through an acked seq only if its own event there has the acked id,
-        # so acking the pointer is always safe. A batch wholly below the pointer (duplicates,
-        # or a restored agent's reused seqs, which are set aside) is acked at its own top too.
-        acks[(store, agent, "pointer")] = (stream.pointer, stream.last_id)
+        # The agent deletes through an acked seq only if its own event there has the acked id, so
+        # acking the pointer is safe, and a batch wholly below it (duplicates) is acked at its own
+        # top too. A restored agent holds new events under handled seqs: it hears only what its
+        # recovery has received (central/recovery.py).
+        rec = stream.recovery
+        if rec is not None and rec.done:
+            log.info("agent %s of store %s: every reused seq is in, its recovery is over", agent, store)
+            if rec.through == stream.pointer and rec.through_id is not None:
+                # the agent's event at the pointer is its new one now: acks must name that id
+                stream.last_id = rec.through_id
+                unit.pointers[(store, agent)] = (stream.pointer, stream.last_id)
+            stream.recovery = rec = None
+            unit.recoveries[(store, agent)] = None
+        ack = stream.ack()
+        if ack is not None:
+            acks[(store, agent, "pointer")] = ack
+        else:
+            acks.pop((store, agent, "pointer"), None)
         top = max(received)
-        if top < stream.pointer:
+        if rec is not None:
+            rec.mark(top, time.monotonic())
+        elif top < stream.pointer:
             acks[(store, agent, str(top))] = (top, received[top])
 
-    def _set_aside(self, stream: Stream, seq: int, ident: str, env: Mapping[str, Any], unit: IngestUnit) -> None:
-        """A handled seq came again with another id: the agent was restored from a backup."""
-        self.stats["set_aside"] += 1
-        detail = (f"agent {stream.agent} of store {stream.store} sent seq {seq} again with a new event id {ident}: "
-                  f"it was restored from a backup (the central server has handled up to seq {stream.pointer})")
-        unit.dead_letters.append(DeadLetter("seq_reused", detail, msgpack.packb(env, use_bin_type=True),
-                                            None, stream.store, stream.agent, ident, seq))
-        if not stream.restored_flagged:
-            stream.restored_flagged = True
-            unit.flags.append(("restored_agent", stream.store, stream.agent, None, ident, detail))
+    def _recover(self, stream: Stream, seq: int, ident: str, status: str, env: Mapping[str, Any], unit: IngestUnit,
+                 acked: int | None) -> None:
+        """A handled seq came again with a new id: an agent restored from a backup. Apply it once."""
+        store, agent = stream.store, stream.agent
+        rec = stream.recovery
+        if rec is None:
+            rec = self._restored(stream, unit, ident, (
+                f"agent {agent} of store {store} sent seq {seq} again with a new event id {ident}: it was restored "
+                f"from a backup (the central server had handled up to seq {stream.pointer})"))
+            rec.anchor(acked)
+        elif rec.through is not None and seq <= rec.through:
+            log.warning("agent %s of store %s: a new id at seq %s again: restored once more", agent, store, seq)
+            rec.restart(acked, seq)
+        if seq > rec.end:  # the lost machine's last events came in after the restore was noticed
+            rec.end = seq
+            unit.recoveries[(store, agent)] = seq
+        unit.ids.add(ident)
+        if status != "ok":  # invalid, so already a dead letter: its seq is consumed
+            unit.consumed.append((ident, store, agent, seq, str(env.get("kind"))[:40], "dead", None, "dead"))
+            return
+        found = self.duplicates.check(env, unit)
+        if found is None:
+            unit.events.append(env)
+            unit.recovered.add(ident)
+            self.stats["applied"] += 1
+            self.stats["recovered"] += 1
+            return
+        reason, what = found
+        self.stats["recovered_duplicates"] += 1
+        self._dead(unit, DeadLetter(
+            reason, f"{what}: seq {seq} of agent {agent}, sent after its restore from a backup with the new event id "
+                    f"{ident}, repeats it (the till retried it); consumed without effect",
+            msgpack.packb(env, use_bin_type=True), None, store, agent, ident, seq))
+        unit.consumed.append((ident, store, agent, seq, env["kind"], "dead", env["at"], reason))
+
+    def _restored(self, stream: Stream, unit: IngestUnit, ident: str | None, detail: str) -> Recovery:
+        """Flag a restore for head office and start counting the agent's reused seqs."""
+        log.warning(detail)
+        stream.recovery = Recovery(stream.pointer)
+        unit.recoveries[(stream.store, stream.agent)] = stream.pointer
+        unit.flags.append(("restored_agent", stream.store, stream.agent, None, ident,
+                           f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
+                           f"ledger holds are set aside); the store should take a fresh backup."))
+        return stream.recovery
 
     def _drain(self, stream: Stream, unit: IngestUnit) -> None:
         """Apply what follows the pointer without a gap."""
@@ -294,7 +364,8 @@ class Ingest:
                 in_unit.add(ident)
                 self.stats["applied"] += 1
             elif status == "dead":
-                unit.consumed.append((ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead", None))
+                unit.consumed.append((ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead", None,
+                                      None))
             else:
                 self._dead(unit, DeadLetter("duplicate_id", f"event {ident} was applied before under another seq; "
                                             f"seq {seq} is consumed without effect",
@@ -321,14 +392,17 @@ class Ingest:
         # one event at a time: a single event whose apply fails is dead-lettered, the rest applied
         touched: set[str] = set()
         for env in unit.events:
-            one = IngestUnit(events=[env], pointers={(env["store"], env["agent"]): (env["seq"], env["id"])})
+            recovered = env["id"] in unit.recovered  # under a reused seq: it moves no pointer
+            pointers = {} if recovered else {(env["store"], env["agent"]): (env["seq"], env["id"])}
+            one = IngestUnit(events=[env], pointers=pointers, recovered=unit.recovered & {env["id"]})
             try:
                 touched |= self.db.commit_ingest(one)
             except Exception as exc:
                 self.stats["applied"] -= 1
                 rest = IngestUnit(
-                    consumed=[(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead", env["at"])],
-                    pointers=one.pointers,
+                    consumed=[(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead", env["at"],
+                               "dead" if recovered else None)],
+                    pointers=pointers,
                     dead_letters=[DeadLetter("apply_failed", f"{type(exc).__name__}: {exc}",
                                              msgpack.packb(env, use_bin_type=True), None, env["store"], env["agent"],
                                              env["id"], env["seq"])],
@@ -349,7 +423,8 @@ class Ingest:
         stream = self.streams[(store, agent)]
         if msg.kind == "hello":
             # the agent deletes through `through` only if its own row there has this id
-            return [self._ack(store, agent, stream.pointer, stream.last_id)] if stream.pointer else []
+            ack = stream.ack()
+            return [self._ack(store, agent, *ack)] if ack is not None else []
         if msg.kind == "snapshot_request":
             deltas, upto, more = self.db.customer_page(store, msg["after"], msg.get("limit") or 500)
             payload = wire.encode("snapshot", {"store": store, "after": msg["after"], "upto": upto, "more": more,
@@ -362,29 +437,38 @@ class Ingest:
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
         unit.hellos[(store, agent)] = msg["next_seq"]
-        if msg["next_seq"] - 1 < stream.pointer:
-            detail = (f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
-                      f"server has handled up to seq {stream.pointer}: it was restored from a backup")
-            log.warning(detail)
-            stream.restored_flagged = True
-            unit.flags.append(("restored_agent", store, agent, None, None, detail))
+        if msg["next_seq"] - 1 < stream.pointer and stream.recovery is None:
+            self._restored(stream, unit, None, (
+                f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
+                f"server has handled up to seq {stream.pointer}: it was restored from a backup"))
 
     def _check_gaps(self) -> None:
         """Ask agents to resend when a gap has waited longer than gap_wait (then back off)."""
         now = time.monotonic()
         for stream in self.streams.values():
-            if not stream.pending or stream.gap_since is None or now - stream.gap_since < self.gap_wait:
-                continue
-            if now - stream.last_resend < stream.resend_every:
-                continue
-            stream.last_resend = now
-            stream.resend_every = min(30.0, max(self.gap_wait, stream.resend_every * 2))
-            self.stats["resends"] += 1
-            log.info("gap after seq %s of %s/%s: asking for a resend", stream.pointer, stream.store, stream.agent)
-            if self.link is not None:
-                payload = wire.encode("resend", {"from_seq": stream.pointer + 1})
-                self.link.publish(wire.agent_topic(stream.store, stream.agent, "resend"), payload,
-                                  expiry=RESEND_EXPIRY, kind="resend")
+            if stream.pending and self._due(stream, now):
+                self._resend(stream, stream.pointer + 1)
+            rec = stream.recovery  # a gap in a restored agent's reused seqs: same timing, same backoff
+            if rec is not None and rec.through is not None and self._due(rec, now):
+                self._resend(stream, rec.through + 1)
+
+    def _due(self, waiter: Stream | Recovery, now: float) -> bool:
+        """A gap has waited long enough for a (first or next) resend request; note it was asked."""
+        if waiter.gap_since is None or now - waiter.gap_since < self.gap_wait:
+            return False
+        if now - waiter.last_resend < waiter.resend_every:
+            return False
+        waiter.last_resend = now
+        waiter.resend_every = min(30.0, max(self.gap_wait, waiter.resend_every * 2))
+        return True
+
+    def _resend(self, stream: Stream, from_seq: int) -> None:
+        self.stats["resends"] += 1
+        log.info("gap before seq %s of %s/%s: asking for a resend", from_seq, stream.store, stream.agent)
+        if self.link is not None:
+            payload = wire.encode("resend", {"from_seq": from_seq})
+            self.link.publish(wire.agent_topic(stream.store, stream.agent, "resend"), payload,
+                              expiry=RESEND_EXPIRY, kind="resend")
 
 
 def _topic_ids(topic: str) -> tuple[str | None, str | None]:

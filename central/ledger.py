@@ -282,7 +282,8 @@ class LedgerBatch:
         self._entry(state, points, "manual", env, reason=body.get("reason"), operator=body.get("operator"))
         self.receipts.operation("manual", state.id, points, utc(env["at"]), store=env["store"], agent=env["agent"],
                                 event_id=env["id"], channel="till",
-                                detail={"reason": body.get("reason"), "operator": body.get("operator")})
+                                detail={"reason": body.get("reason"), "operator": body.get("operator"),
+                                        "operation_id": body.get("operation_id")})  # a till's retry is found by it
         self.touched.add(state.id)
 
     # -- operations from the console and the nightly job (central/console/) ------------------------

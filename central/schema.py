@@ -192,3 +192,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 from .schema_console import CONSOLE_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += CONSOLE_MIGRATIONS
+
+MIGRATIONS += [
+    (
+        6,
+        "events recovered after an agent's restore from a backup",
+        [
+            # NULL: handled in sequence. Otherwise the event came under a seq that was already
+            # handled (the agent was restored from a backup) and this says what recovery did:
+            # 'applied', 'dead' (invalid) or the business duplicate it was ('duplicate_receipt', ...).
+            "ALTER TABLE applied_events ADD COLUMN recovery TEXT",
+            # one event per seq in sequence; recovered events reuse handled seqs, so they are left out
+            # (a partial index: SQLite and PostgreSQL both have them; no table rebuild is needed)
+            "DROP INDEX applied_events_seq",
+            "CREATE UNIQUE INDEX applied_events_seq ON applied_events (store, agent, seq) WHERE recovery IS NULL",
+            # the console's review of recovered events; holds only those rows, so normal inserts skip it
+            "CREATE INDEX applied_events_recovered ON applied_events (store, agent, seq) WHERE recovery IS NOT NULL",
+            # refunds and cancels of a receipt, to find a till's retry of one after a restore; a few
+            # percent of the transactions, so the ingest's purchases pay nothing for it
+            "CREATE INDEX transactions_reversals ON transactions (store, receipt_id) WHERE kind IN ('refund', 'cancel')",
+            # the pointer when a restore was found, while its reused seqs are still being received
+            # (acks stay below it until every one of them is in: central/recovery.py)
+            "ALTER TABLE agents ADD COLUMN recovery_end INTEGER",
+        ],
+    ),
+]

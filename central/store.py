@@ -75,7 +75,9 @@ class IngestUnit:
     """Everything one ingest round commits in one transaction."""
 
     events: list[Mapping[str, Any]] = field(default_factory=list)  # to apply, in order
-    #: register rows for events consumed without effect: (id, store, agent, seq, kind, status, at)
+    #: ids of ``events`` applied by recovery (under a reused seq: central/recovery.py); no pointer moves for them
+    recovered: set[str] = field(default_factory=set)
+    #: register rows for events consumed without effect: (id, store, agent, seq, kind, status, at, recovery)
     consumed: list[tuple[Any, ...]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: (kind, store, agent, customer_id, event_id, detail)
@@ -86,12 +88,14 @@ class IngestUnit:
     statuses: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     #: (store, agent) -> the next seq the agent said it will write (its hello)
     hellos: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: ids of ``events``, kept by the ingest while it builds the unit
+    #: (store, agent) -> the pointer when its restore was found, None once its recovery is over
+    recoveries: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    #: ids of ``events`` (and of recovered events consumed), kept by the ingest while it builds the unit
     ids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.consumed or self.dead_letters or self.flags or self.pointers or self.statuses
-                    or self.hellos)
+                    or self.hellos or self.recoveries)
 
 
 def hash_token(token: str) -> str:
@@ -318,11 +322,12 @@ class Store:
 
     # -- ingest -------------------------------------------------------------------------------------
 
-    def stream_state(self, store: str, agent: str) -> tuple[int, str | None] | None:
-        """(applied_seq, applied_id) of an agent, None if the store is unknown (agent rows are made)."""
-        row = self.conn.execute("SELECT applied_seq, applied_id FROM agents WHERE store = ? AND id = ?", (store, agent)).fetchone()
+    def stream_state(self, store: str, agent: str) -> tuple[int, str | None, int | None] | None:
+        """(applied_seq, applied_id, recovery_end) of an agent, None if the store is unknown (agent rows are made)."""
+        row = self.conn.execute("SELECT applied_seq, applied_id, recovery_end FROM agents WHERE store = ? AND id = ?",
+                                (store, agent)).fetchone()
         if row:
-            return row[0], row[1]
+            return row[0], row[1], row[2]
         if not self.conn.execute("SELECT 1 FROM stores WHERE id = ?", (store,)).fetchone():
             return None
         with self.transaction() as conn:
@@ -330,7 +335,7 @@ class Store:
                 "INSERT INTO agents (store, id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (store, agent, now_utc()),
             )
-        return 0, None
+        return 0, None, None
 
     def known_ids(self, ids: Sequence[str]) -> dict[str, tuple[str, str, int]]:
         """Which of these event ids are in the register: id -> (store, agent, seq)."""
@@ -352,14 +357,17 @@ class Store:
             ledger.prefetch(unit.events)
             for env in unit.events:
                 ledger.apply(env)
+            recovered = unit.recovered
             conn.executemany(
-                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, applied_at) VALUES (?,?,?,?,?,?,?,?)",
-                [(e["id"], e["store"], e["agent"], e["seq"], e["kind"], "applied", e["at"], now) for e in unit.events],
+                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [(e["id"], e["store"], e["agent"], e["seq"], e["kind"], "applied", e["at"],
+                  "applied" if e["id"] in recovered else None, now) for e in unit.events],
             )
             # consumed without effect (a dead letter): a clash with a registered id must not block the unit
             conn.executemany(
-                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, applied_at) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT DO NOTHING",
+                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 [(*row, now) for row in unit.consumed],
             )
             counter = VersionCounter(conn)
@@ -377,6 +385,10 @@ class Store:
             conn.executemany(
                 "UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?",
                 [(now, flag[1], flag[2]) for flag in unit.flags if flag[0] == "restored_agent"],
+            )
+            conn.executemany(
+                "UPDATE agents SET recovery_end = ? WHERE store = ? AND id = ?",
+                [(end, store, agent) for (store, agent), end in unit.recoveries.items()],
             )
             conn.executemany(
                 "UPDATE agents SET reported_next_seq = ?, last_seen = ? WHERE store = ? AND id = ?",

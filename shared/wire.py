@@ -513,7 +513,8 @@ def _map(value: Any, path: str) -> None:
 
 SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # kind: (required fields, optional fields)
-    "events": ({"store": _id, "agent": _id, "events": _events_list}, {}),
+    # acked: the highest seq the agent has seen acknowledged (its outbox holds what follows)
+    "events": ({"store": _id, "agent": _id, "events": _events_list}, {"acked": _opt(CURSOR)}),
     "status": (
         {"store": _id, "agent": _id, "state": _state, "at": _time},
         {"outbox_depth": _opt(CURSOR), "rules_version": _opt(VERSION), "customers_version": _opt(CURSOR),

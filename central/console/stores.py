@@ -204,7 +204,8 @@ def save_program(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
 # -- sync status and review ----------------------------------------------------------------------
 
 def status(db: Store, actor: Actor) -> dict[str, Any]:
-    """Per store: agents (online, outbox, versions, last sync); open dead letters, debts and flags."""
+    """Per store: agents (online, outbox, versions, last sync); open dead letters, debts and flags;
+    what recovery did with the events of agents restored from a backup."""
     actor.require("stores.read")
     stores = list_stores(db, actor)
     visible = [s["id"] for s in stores]
@@ -219,6 +220,11 @@ def status(db: Store, actor: Actor) -> dict[str, Any]:
                           visible),
         "flags": db._rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                           f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
+        # per agent and outcome ('applied' or why not); the index holds only these rows
+        "recovered": db._rows(f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
+                              f" MAX(seq) AS last_seq, MAX(applied_at) AS last_at FROM applied_events"
+                              f" WHERE recovery IS NOT NULL AND {scope} GROUP BY store, agent, recovery"
+                              f" ORDER BY last_at DESC LIMIT 200", visible),
     }
 
 

@@ -62,3 +62,21 @@ def test_the_status_page(client, db, agents):
     login(client, "viewer")
     html = client.get("/stores/").get_data(as_text=True)
     assert "на связи" in html and ">12<" in html and "v2" in html
+
+
+def test_the_status_page_shows_what_recovery_did_after_a_restore(client, db, people, agents):
+    from tests.sync.fakes import FakeAgent
+
+    a1 = agents["S1"]
+    apply_events(db, a1.registration("c1"), sale(a1, "c1", [("SKU-1", None, 1_000)], accrued=10))
+    restored = FakeAgent("S1", "a1", start_seq=1)  # its seq 2 is the handled seq of the sale
+    restored.receipts = 100
+    again = sale(restored, "c1", [("SKU-1", None, 2_000)], accrued=20)
+    db.commit_ingest(IngestUnit(events=[again], recovered={again["id"]}))
+    assert db.customer("c1")["balance"] == 30
+    [row] = stores.status(db, people["viewer"])["recovered"]
+    assert (row["store"], row["agent"], row["recovery"], row["events"], row["first_seq"]) == ("S1", "a1", "applied", 1, 2)
+    assert stores.status(db, people["manager"])["recovered"] == [row]  # S1 is the manager's store
+    login(client, "viewer")
+    html = client.get("/stores/").get_data(as_text=True)
+    assert "Продажи после восстановления из резервной копии" in html and "применено" in html and "seq 2–2" in html

@@ -58,6 +58,12 @@ class FakeAgent:
             "lines": [{"index": 0, "quantity": "1", "amount": amount, "accrued": accrued, "redeemed": redeemed}],
         })
 
+    def cancel(self, customer_id: str | None, receipt_id: str, amount: int, accrued: int, redeemed: int = 0) -> dict[str, Any]:
+        return self.envelope("cancel", {
+            "receipt_id": receipt_id, "terminal": "T1", "customer_id": customer_id, "at": T0.isoformat(),
+            "amount": amount, "accrued": accrued, "redeemed": redeemed,
+        })
+
     def manual(self, customer_id: str, points: int) -> dict[str, Any]:
         return self.envelope("manual", {
             "operation_id": uuid.uuid4().hex, "customer_id": customer_id, "points": points,

@@ -87,6 +87,8 @@ class SimAgent(FakeAgent):
     # -- running -----------------------------------------------------------------------------------
 
     def start(self) -> SimAgent:
+        with self.lock:  # as the real agent: what is acknowledged ends where the outbox starts
+            self.acked = self.sent_through = min(self.outbox, default=self.seq + 1) - 1
         self.link.start()
         self._thread.start()
         return self
@@ -151,8 +153,8 @@ class SimAgent(FakeAgent):
                 envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
                 if not envs:
                     continue
-                payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs},
-                                      validate=False)
+                payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs,
+                                                 "acked": self.acked}, validate=False)
                 self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
                                                    kind="events")
                 self.sent_through = envs[-1]["seq"]

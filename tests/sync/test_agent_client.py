@@ -82,6 +82,10 @@ def test_hello_first_then_events_and_only_our_own_acks_delete(agent, fake_centra
     _down(fake_central, "acks", "ack", {"through": 3, "id": "f" * 32})
     _down(fake_central, "acks", "ack", {"through": 2, "id": ids[1]})
     assert wait_until(lambda: [e.seq for e in agent.outbox()] == [3], 10)
+    # each events message says where the outbox starts (a restored agent's recovery counts from it)
+    assert fake_central.kinds("events")[0]["acked"] == 0
+    agent.sell(1)
+    assert wait_until(lambda: any(m.get("acked") == 2 for m in fake_central.kinds("events")), 10)
     # and the ack counts as a sync with the central server
     assert agent.store.state("last_sync_at") is not None
 

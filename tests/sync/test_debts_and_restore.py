@@ -1,4 +1,4 @@
-"""Offline double spending becomes a flagged debt; an agent restored from a backup is caught."""
+"""Offline double spending becomes a flagged debt; an agent restored from a backup is caught and recovered."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def test_two_stores_spending_the_same_points_make_a_flagged_debt(mosquitto, cent
         s2.stop()
 
 
-def test_agent_restored_from_a_backup_is_flagged_and_nothing_is_applied_twice(mosquitto, central, db_path):
+def test_agent_restored_from_a_backup_has_its_new_sales_applied_once(mosquitto, central, db_path):
     agent = SimAgent(mosquitto.url, "S1", "a1").start()
-    events = [agent.registration("c1")] + [agent.purchase("c1", accrued=100) for _ in range(9)]
+    events = [agent.registration("c1")] + [agent.purchase("c1", accrued=100) for _ in range(9)]  # receipts 1..9
     agent.write_all(events)
     assert agent.wait_drained(10)
     agent.stop()
@@ -45,22 +45,30 @@ def test_agent_restored_from_a_backup_is_flagged_and_nothing_is_applied_twice(mo
     # the store PC died; its database comes back from last night's backup, taken at seq 5 with
     # events 4 and 5 still unacknowledged in its outbox
     restored = SimAgent(mosquitto.url, "S1", "a1", start_seq=5)
+    restored.receipts = 100  # its new sales get new receipt numbers
     restored.write_all(events[3:5])
-    fresh = [restored.purchase("c1", accrued=1) for _ in range(7)]  # seqs 6..12, new ids
-    restored.write_all(fresh)
+    # seq 6: the till retries receipt 7 (seq 8 before), which the lost database had recorded;
+    # seqs 7..12: new sales, the first four under seqs the central server handled before
+    retried = restored.envelope("purchase", dict(events[7]["body"]))
+    fresh = [restored.purchase("c1", accrued=1) for _ in range(6)]
+    restored.write_all([retried, *fresh])
     restored.start()
     try:
         assert restored.wait_drained(15), "the restored agent's outbox was not acknowledged"
         assert wait_until(lambda: db.applied_seq("S1", "a1") == 12, 10)
-        # 4 and 5 were duplicates (same ids); 6..10 reused handled seqs with new ids: set aside
-        reused = db.dead_letters("seq_reused")
-        assert sorted(row["seq"] for row in reused) == [6, 7, 8, 9, 10]
-        assert {row["event_id"] for row in reused} == {e["id"] for e in fresh[:5]}
         assert db.flags("restored_agent"), "head office was not told"
         assert db.get_agent("S1", "a1")["restored_at"] is not None
-        # 11 and 12 are new seqs: applied. Nothing was applied twice.
-        assert db.customer("c1")["balance"] == 902 == db.ledger_sum("c1")
-        assert db.count("applied_events") == 12
+        assert db.get_agent("S1", "a1")["recovery_end"] is None  # every reused seq came in
+        # 4 and 5 were duplicates (same ids); 6 repeats receipt 7: consumed without effect
+        assert [(row["seq"], row["event_id"]) for row in db.dead_letters()] == [(6, retried["id"])]
+        assert db.dead_letters()[0]["reason"] == "duplicate_receipt"
+        # 7..10 applied by recovery, 11 and 12 in sequence: every sale once
+        recovered = db.conn.execute("SELECT seq FROM applied_events WHERE recovery = 'applied' ORDER BY seq").fetchall()
+        assert [row[0] for row in recovered] == [7, 8, 9, 10]
+        assert db.customer("c1")["balance"] == 906 == db.ledger_sum("c1")
+        assert db.count("applied_events") == 17
+        receipts = db.conn.execute("SELECT receipt_id, COUNT(*) FROM transactions GROUP BY receipt_id").fetchall()
+        assert len(receipts) == 15 and all(count == 1 for _, count in receipts)
     finally:
         restored.stop()
 
