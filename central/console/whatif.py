@@ -8,8 +8,9 @@ with the Cython batch kernel (``shared.batch.quote_batch``): under the
 current rule set and under the draft. Both are compared per local day and
 per category. Each receipt keeps the customer's level at the time of
 purchase and the points actually redeemed on it (redeemed points are not
-accrued on unless the rules say so); personal percents and campaigns are
-left out. A receipt whose redemption a rule set would not have allowed is
+accrued on unless the rules say so); the customer's personal percents are
+the ones they have now (in this store, else network-wide: a receipt does not
+record them), and campaigns are left out. A receipt whose redemption a rule set would not have allowed is
 counted apart ("refused"): it earns nothing in that column.
 """
 
@@ -18,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from shared import accrual, batch
 from shared.columns import prepare_columns
+from shared.numbers import PERCENT_DECIMALS, parse_scaled
 from shared.rules import RuleSet, parse_rules
 
 from ..receipts import LINE_DTYPE
@@ -63,14 +66,15 @@ class Comparison:
 def load(db: Store, store_id: str, timezone: str, since_epoch: int) -> tuple[Any, int, int, np.ndarray]:
     """(prepared columns, receipts, lines, per-receipt points actually accrued) of a store since a moment."""
     rows = db.conn.execute(
-        "SELECT at_epoch, redeemed, level, accrued, columns FROM transactions WHERE store = ? AND kind = 'purchase'"
+        "SELECT at_epoch, redeemed, level, accrued, columns, customer_id FROM transactions"
+        " WHERE store = ? AND kind = 'purchase'"
         " AND customer_id IS NOT NULL AND at_epoch >= ? AND columns IS NOT NULL ORDER BY at_epoch, id",
         (store_id, since_epoch)).fetchall()
     n = len(rows)
     if n:
-        at, redeemed, level_names, accrued, blobs = zip(*rows, strict=True)
+        at, redeemed, level_names, accrued, blobs, customer_ids = zip(*rows, strict=True)
     else:
-        at, redeemed, level_names, accrued, blobs = (), (), (), (), ()
+        at, redeemed, level_names, accrued, blobs, customer_ids = (), (), (), (), (), ()
     sizes = np.fromiter((len(b) for b in blobs), np.int64, n) // LINE_DTYPE.itemsize
     line_start = np.zeros(n + 1, np.int64)
     np.cumsum(sizes, out=line_start[1:])
@@ -78,14 +82,30 @@ def load(db: Store, store_id: str, timezone: str, since_epoch: int) -> tuple[Any
     level_list = sorted({x for x in level_names if x})
     codes = {name: i for i, name in enumerate(level_list)}
     level_index = np.fromiter((codes[x] if x else -1 for x in level_names), np.int32, n)
+    store_percent, network_percent = personal_percents(db, store_id, customer_ids)
     skus = [r[0] for r in db.conn.execute("SELECT sku FROM catalog_products ORDER BY id")]
     categories = [r[0] for r in db.conn.execute("SELECT name FROM catalog_categories ORDER BY id")]
     prepared = prepare_columns(
         timezone, at=np.asarray(at, np.int64), line_start=line_start, sku=np.ascontiguousarray(lines["sku"]),
         category=np.ascontiguousarray(lines["category"]), amount=np.ascontiguousarray(lines["amount"]),
         discount=np.ascontiguousarray(lines["discount"]), skus=skus, categories=categories,
-        redeem=np.asarray(redeemed, np.int64), level=level_index, levels=level_list)
+        redeem=np.asarray(redeemed, np.int64), level=level_index, levels=level_list,
+        store_percent=store_percent, network_percent=network_percent)
     return prepared, n, len(lines), np.asarray(accrued, np.int64)
+
+
+def personal_percents(db: Store, store_id: str, customer_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per receipt: the customer's store and network percents now, scaled by 10**PERCENT_DECIMALS (-1: none).
+
+    Few customers have personal percents, so only theirs are read.
+    """
+    in_store = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.conn.execute(
+        "SELECT customer_id, percent FROM customer_store_percents WHERE store = ?", (store_id,))}
+    network = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.conn.execute(
+        "SELECT id, network_percent FROM customers WHERE network_percent IS NOT NULL AND network_percent != ''")}
+    n = len(customer_ids)
+    return (np.fromiter((in_store.get(c, -1) for c in customer_ids), np.int32, n),
+            np.fromiter((network.get(c, -1) for c in customer_ids), np.int32, n))
 
 
 def compare(db: Store, actor: Actor, store_id: str, form: Any, days: int) -> Comparison:

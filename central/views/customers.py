@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..console import accounts, audit, customers, exports, fields, merge, saved
+from ..console import accounts, audit, customers, exports, fields, merge, percents, saved
 from ..console.access import FormError
 from ..console.cards import categories as card_categories
 from ..console.filters import OPS, CustomerQuery, field_choices
@@ -110,6 +110,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     context: dict[str, Any] = {"c": customers.account(db, who, customer_id), "tab": tab, "tabs": TABS}
     if tab == "profile":
         context["definitions"] = fields.definitions(db)
+        context["percents"] = percents.percents(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
     elif tab == "history":
@@ -156,6 +157,12 @@ def _post(customer_id: str, tab: str, action: Callable[[Mapping[str, str]], Any]
 def profile(customer_id: str) -> ResponseReturnValue:
     return _post(customer_id, "profile", lambda d: accounts.update_profile(get_db(), actor(), customer_id, d),
                  _("The profile is saved."), form_name="profile")
+
+
+@bp.post("/<customer_id>/percents")
+def personal_percents(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "profile", lambda d: percents.set_percents(get_db(), actor(), customer_id, d),
+                 _("The personal percents are saved; the stores get them with the next sync."), form_name="percents")
 
 
 @bp.post("/<customer_id>/phone")

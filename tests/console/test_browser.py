@@ -137,3 +137,21 @@ def test_a_store_manager_cannot_see_another_stores_customer(page, console):
     assert response.status == 403 and "Нет доступа" in page.content()
     assert page.goto(console + "/customers/c2?tab=purchases").status == 403
     assert page.goto(console + "/rules/S2").status == 403
+
+
+def test_set_a_personal_percent(page, console, db, tmp_path):
+    sign_in(page, console, "marketer")
+    page.goto(console + "/customers/c1")
+    form = page.locator("#percents form")
+    form.locator("input[name=store_percent_S1]").fill("12,5")
+    form.locator("input[name=network_percent]").fill("101")
+    form.locator("button.primary").click()
+    assert "не более двух знаков" in page.locator("em.error[data-for=network_percent]").inner_text()
+    assert db.customer("c1")["network_percent"] is None  # nothing written
+    form = page.locator("#percents form")
+    form.locator("input[name=network_percent]").fill("3")
+    form.locator("button.primary").click()
+    assert "Персональные проценты сохранены" in page.content()
+    assert page.locator("input[name=store_percent_S1]").input_value() == "12.5"
+    page.screenshot(path=str(tmp_path / "percents.png"), full_page=True)
+    assert db.customer("c1")["network_percent"] == "3"
