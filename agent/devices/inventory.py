@@ -56,6 +56,8 @@ def usb_devices(backend: Any = None) -> tuple[list[FoundDevice], str]:
         return [], "USB not listed: no libusb found (Debian: apt-get install libusb-1.0-0)"
     except usb.core.USBError as exc:
         return [], f"USB not listed: {exc}"
+    if not devices:
+        return [], "no USB devices found (a USB reader or printer not listed: check its cable and `lsusb`)"
     found = []
     for dev in devices:
         known = identify(dev.idVendor, dev.idProduct)
