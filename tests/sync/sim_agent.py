@@ -155,9 +155,11 @@ class SimAgent(FakeAgent):
                     continue
                 payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs,
                                                  "acked": self.acked}, validate=False)
-                self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
-                                                   kind="events")
                 self.sent_through = envs[-1]["seq"]
+            # Publish outside the lock: paho may run its disconnect callback in this thread, waiting for
+            # its callback mutex while the network thread holds it in _ack, waiting for our lock.
+            self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
+                                               kind="events")
             self._wake.set()
 
     def _receive(self, topic: str, payload: bytes) -> None:
