@@ -29,9 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .programs import PERMANENT, permanent_lot_id, store_programs
-
-__all__ = ["PERMANENT", "LedgerBatch", "VersionCounter", "bump_versions", "now_utc", "utc"]
+from .programs import permanent_lot_id, store_programs
 _CHUNK = 500
 _CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
 

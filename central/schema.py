@@ -18,8 +18,10 @@ from typing import Any
 #: backend drops this suffix (its tables are heaps with separate indexes anyway).
 WITHOUT_ROWID = " WITHOUT ROWID"
 
-#: (version, name, steps); a step is SQL or a callable run with the connection inside the migration's transaction
-Migration = tuple[int, str, list["str | Callable[[Any], None]"]]
+#: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
+Step = str | Callable[[Any], None]
+#: (version, name, steps)
+Migration = tuple[int, str, list[Step]]
 
 MIGRATIONS: list[Migration] = [
     (

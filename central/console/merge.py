@@ -92,10 +92,11 @@ def _move_points(conn: Any, source: str, target: str) -> None:
     """The source's permanent points of each program join the target's permanent lot of that program;
     temporary lots move as they are (they keep their program)."""
     default = default_program(conn)
+    # the permanent lots: '<source>:permanent' (the default program) and '<source>:permanent:<program>'
     for program, points in conn.execute(
-            "SELECT program_id, points FROM lots WHERE customer_id = ? AND expires_at IS NULL AND id IN"
-            " (?, ?  || ':' || program_id) ORDER BY program_id", (source, source + PERMANENT, source + PERMANENT)
-    ).fetchall():
+            "SELECT program_id, points FROM lots WHERE customer_id = ? AND expires_at IS NULL"
+            " AND id IN (?, ? || ':' || program_id) ORDER BY program_id",
+            (source, source + PERMANENT, source + PERMANENT)).fetchall():
         conn.execute(
             "INSERT INTO lots (id, customer_id, points, initial, created_at, program_id) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET points = lots.points + excluded.points",

@@ -81,16 +81,18 @@ def group_stores(db: Store, group_id: int) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT store FROM store_group_members WHERE group_id = ?", (group_id,))]
 
 
-def programs_list(db: Store, *, with_points: bool = False) -> list[dict[str, Any]]:
+def programs_list(db: Store, actor: Actor | None = None, *, with_points: bool = False) -> list[dict[str, Any]]:
     """Every program with its stores (those without a program count for the default one), the default first.
 
     ``with_points``: also the points outstanding, the debts and the customers holding points in each
-    (a scan of the lots: for the programs page, not for forms).
+    (a scan of the lots: for the programs page, not for forms); a store manager's figures count
+    their stores' customers only, as the home page's liability does.
     """
     default = default_program(db.conn)
     rows = db._rows("SELECT p.*, (SELECT COUNT(*) FROM stores s WHERE COALESCE(s.program_id, ?) = p.id) AS stores"
                     " FROM programs p ORDER BY p.id = ? DESC, p.name", (default, default))
-    figures = outstanding(db.conn) if with_points else {}
+    scope = actor.stores if actor is not None and actor.scoped else None
+    figures = outstanding(db.conn, scope) if with_points else {}
     for row in rows:
         row["default"] = row["id"] == default
         row.update(figures.get(row["id"], {"outstanding": 0, "negative": 0, "customers": 0}))

@@ -42,8 +42,16 @@ def test_the_profile_shows_the_balance_in_each_program(client, db, people, agent
     assert (programs[main]["outstanding"], programs[coffee]["outstanding"]) == (500, 300)
     assert programs[coffee]["stores"] == 1 and programs[main]["stores"] == 1
     assert 'id="programs"' in client.get("/stores/programs").get_data(as_text=True)
+    # a store manager of S1 sees the figures of S1's customers only (c1's home store is S1)
+    scoped = {p["id"]: p["outstanding"] for p in stores.programs_list(db, people["manager"], with_points=True)}
+    assert scoped == {main: 500, coffee: 300}
+    apply_events(db, agents["S2"].registration("c2"), sale(agents["S2"], "c2", [("SKU-1", None, 10_000)],
+                                                                     accrued=40))
+    scoped = {p["id"]: p["outstanding"] for p in stores.programs_list(db, people["manager"], with_points=True)}
+    assert scoped == {main: 500, coffee: 300}
+    assert {p["id"]: p["outstanding"] for p in stores.programs_list(db, with_points=True)}[coffee] == 340
     figures = {r["name"]: r["outstanding"] for r in reports.liability(db, people["admin"])["by_program"]}
-    assert figures == {"Main program": 500, "Кофе": 300}
+    assert figures == {"Main program": 500, "Кофе": 340}
     assert 'id="liability-programs"' in client.get("/").get_data(as_text=True)
 
 
