@@ -156,3 +156,23 @@ def test_a_program_change_sends_the_customers_again(client, db, people, agents, 
     assert balances(db.conn, "c2") == {coffee: 300, main: 40}
     row = db._rows("SELECT before, after FROM audit_log WHERE action = 'store.update' ORDER BY id DESC")[0]
     assert f'"program_id": {coffee}' in row["before"] and '"program_id": null' in row["after"]
+
+
+def test_an_xlsx_program_column_works_too(db, people, coffee):
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Телефон", "Баланс", "Программа"])
+    sheet.append([79124444444, 12.5, "кофе"])  # a name in any case
+    sheet.append([79125555555, 1, "Coffee"])
+    data = io.BytesIO()
+    book.save(data)
+    table = imports.read_table(data.getvalue(), "people.xlsx")
+    report = imports.check(db, people["admin"], table)
+    assert report.good == [0] and [(r, c) for r, c, _ in report.problems] == [(3, "program")]
+    imports.apply(db, people["admin"], table, report, good_rows_only=True, source="people.xlsx")
+    cid = db._rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
+    assert balances(db.conn, cid) == {coffee: 1_250}
