@@ -237,8 +237,8 @@ def status(db: Store, actor: Actor) -> dict[str, Any]:
         "dead_letters": db._rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
                                  f" FROM dead_letters WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                                  f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
-        "debts": db._rows(f"SELECT * FROM debts WHERE resolved_at IS NULL AND {scope} ORDER BY created_at DESC LIMIT 200",
-                          visible),
+        "debts": db._rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
+                          f" WHERE d.resolved_at IS NULL AND d.{scope} ORDER BY d.created_at DESC LIMIT 200", visible),
         "flags": db._rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                           f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
         # per agent and outcome ('applied' or why not); the index holds only these rows

@@ -176,3 +176,13 @@ def test_an_xlsx_program_column_works_too(db, people, coffee):
     imports.apply(db, people["admin"], table, report, good_rows_only=True, source="people.xlsx")
     cid = db._rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
     assert balances(db.conn, cid) == {coffee: 1_250}
+
+
+def test_the_stores_page_names_the_program_of_a_debt(client, db, people, agents, coffee):
+    a1, a2 = agents["S1"], agents["S2"]
+    apply_events(db, a1.registration("c1"), sale(a1, "c1", [("SKU-1", None, 10_000)], accrued=500))
+    apply_events(db, sale(a2, "c1", [("SKU-1", None, 10_000)], redeemed=200))  # Кофе holds nothing of c1's
+    (debt,) = stores.status(db, people["admin"])["debts"]
+    assert (debt["program"], debt["shortfall"], debt["balance_after"]) == ("Кофе", 200, -200)
+    login(client, "admin")
+    assert '<span class="program">Кофе</span>' in client.get("/stores/").get_data(as_text=True)
