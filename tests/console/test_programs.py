@@ -186,3 +186,12 @@ def test_the_stores_page_names_the_program_of_a_debt(client, db, people, agents,
     assert (debt["program"], debt["shortfall"], debt["balance_after"]) == ("Кофе", 200, -200)
     login(client, "admin")
     assert '<span class="program">Кофе</span>' in client.get("/stores/").get_data(as_text=True)
+
+
+def test_a_store_without_a_program_takes_the_default_program_rate(db, people, coffee):
+    from central.console.rules import starting_document
+
+    main = default_program(db.conn)
+    stores.save_program(db, people["admin"], {"id": str(main), "name": "Main program", "points_per_money": "0,5"})
+    assert starting_document(db, db.get_store("S1"))["points_per_money"] == "0.5"
+    assert starting_document(db, db.get_store("S2"))["points_per_money"] == "1"
