@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .programs import permanent_lot_id, store_programs
+
 _CHUNK = 500
 _CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
 
