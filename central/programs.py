@@ -118,9 +118,10 @@ def migrate_to_programs(conn: sqlite3.Connection) -> None:
     """Give lots, ledger entries and debts a program; choose (or make) the default program.
 
     The default program is the oldest existing one, or a new "Main program" at rate 1. Existing rows
-    get it through the new columns' default (SQLite adds such a column without rewriting the table).
+    get it through the new columns' default (SQLite adds such a column without rewriting the table),
+    except a customer's whose home store is in another program: their rows move to that program.
     If some store is already in another program, every customer with points gets a new version, so
-    that store's agents are sent the (empty) balance of their program instead of the old one.
+    every store's agents are sent their program's lots instead of the old single balance.
     """
     from .ledger import bump_versions, now_utc
 
@@ -135,5 +136,14 @@ def migrate_to_programs(conn: sqlite3.Connection) -> None:
     for table in ("lots", "ledger", "debts"):
         # the default is the default program: rows written without a program (older code, tools) land there
         conn.execute(f"ALTER TABLE {table} ADD COLUMN program_id INTEGER NOT NULL DEFAULT {default}")
+    # a customer whose home store is in another program keeps their points there, where their cashier sees them
+    moved = conn.execute(
+        "SELECT c.id, s.program_id FROM customers c JOIN stores s ON s.id = c.home_store"
+        " WHERE s.program_id IS NOT NULL AND s.program_id != ?", (default,)).fetchall()
+    for table in ("lots", "ledger", "debts"):
+        conn.executemany(f"UPDATE {table} SET program_id = ? WHERE customer_id = ?",
+                         [(program, cid) for cid, program in moved])
+    conn.executemany("UPDATE lots SET id = ? WHERE id = ?",
+                     [(permanent_lot_id(cid, program, default), cid + PERMANENT) for cid, program in moved])
     if conn.execute("SELECT 1 FROM stores WHERE program_id IS NOT NULL AND program_id != ?", (default,)).fetchone():
         bump_versions(conn, [r[0] for r in conn.execute("SELECT DISTINCT customer_id FROM lots ORDER BY 1")])

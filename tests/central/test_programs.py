@@ -147,6 +147,13 @@ def _old_database(path: str, monkeypatch, *, programs: list[str]) -> None:
     if len(programs) > 1:
         newer = conn.execute("SELECT id FROM programs WHERE name = ?", (programs[1],)).fetchone()[0]
         conn.execute("UPDATE stores SET program_id = ? WHERE id = 'S2'", (newer,))
+        # a customer of S2, with points and history there
+        conn.execute("INSERT INTO customers (id, home_store, balance, version, created_at) VALUES"
+                     " ('c3', 'S2', 70, 2, 'x')")
+        conn.execute("INSERT INTO lots (id, customer_id, points, initial, created_at) VALUES ('c3:permanent', 'c3',"
+                     " 70, 70, 'x')")
+        conn.execute("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at) VALUES"
+                     " ('c3', 70, 'accrue', 'e4', 'S2', 'x', 'x')")
     old.close()
     monkeypatch.setattr(central.store, "MIGRATIONS", MIGRATIONS)
 
@@ -185,7 +192,13 @@ def test_migration_takes_the_oldest_program_and_resends_when_a_store_is_elsewher
         # S2 is in Coffee: its agents must hear that c1 has nothing there, so c1 has a new version
         assert db.customer("c1")["version"] > 2 and db.customer("c2")["version"] == 2
         deltas, _, _ = db.customer_page("S2", 2)
-        assert [(d["customer_id"], d["lots"]) for d in deltas] == [("c1", [])]
+        assert [(d["customer_id"], d["lots"]) for d in deltas] == [
+            ("c1", []), ("c3", [{"id": f"c3:permanent:{coffee}", "points": 70, "expires_at": None}])]
         assert coffee not in balances(db.conn, "c1")
+        # c3's home store is in Coffee: their points and history moved there, where their cashier sees them
+        assert balances(db.conn, "c3") == {coffee: 70} and db.customer("c3")["balance"] == 70
+        assert {r[0] for r in db.conn.execute("SELECT program_id FROM ledger WHERE customer_id = 'c3'")} == {coffee}
+        s1, _, _ = db.customer_page("S1", 2)
+        assert [(d["customer_id"], d["lots"]) for d in s1 if d["customer_id"] == "c3"] == [("c3", [])]
     finally:
         db.close()
