@@ -1,6 +1,7 @@
 """Sync benchmark: agents -> real Mosquitto -> one central ingest process.
 
     .venv/bin/python bench/sync.py [--agents 3] [--burst 60000] [--rate 2000 --seconds 10] [--backlog 100000]
+                                   [--programs 1]
 
 Starts a real Mosquitto on a free port, one central ingest process (the real
 ``central.ingest.Ingest``, publishing deltas down as in production) and N agent
@@ -18,7 +19,9 @@ It prints:
 * end-to-end lag p50/p99 at a steady rate: from the event's write into the outbox
   to its application-level ack back at the agent;
 * drain rate of a backlog written while the agents were offline, after they reconnect;
-* loss and duplicate counts from the central database (must be 0).
+* loss and duplicate counts from the central database (must be 0), and with
+  ``--programs N`` (the stores spread over N bonus programs) that each
+  program's lots hold what its ledger entries say.
 
 Goals (issue 5): >= 20,000 events/s applied; lag p99 <= 2 s at 2,000 events/s;
 backlog drain >= 10,000 events/s. The machine is shared (2 cores): broker,
@@ -169,6 +172,9 @@ def main() -> None:
     parser.add_argument("--customer-scope", choices=("all", "visited"), default="all",
                         help="which customers each store receives (docs/central.md): every change of every "
                              "customer, or its own customers'")
+    parser.add_argument("--programs", type=int, default=1,
+                        help="spread the stores over N bonus programs (store i in program i mod N; 1: all in the "
+                             "default program)")
     parser.add_argument("--agent-factory", default="bench.sync:sim_agent_factory",
                         help="module:function(url, store) -> an agent with the SimAgent interface; "
                              "bench.real_agent:real_agent_factory runs the real agent")
@@ -179,12 +185,16 @@ def main() -> None:
         broker = Mosquitto(Path(tmp) / "broker").start()
         db_path = os.path.join(tmp, "central.sqlite")
         db = Store(db_path)
-        for store in STORES[:n]:
+        programs = [None] + [
+            db.conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, '1', 'bench')",
+                            (f"P{k}",)).lastrowid for k in range(1, max(1, args.programs))]
+        for i, store in enumerate(STORES[:n]):
             db.add_store(store)
+            db.conn.execute("UPDATE stores SET program_id = ? WHERE id = ?", (programs[i % len(programs)], store))
         db.set_setting("customer_scope", args.customer_scope)
         db.close()
         print(f"sync benchmark: {n} agents ({args.agent_factory}), customer scope {args.customer_scope}, "
-              f"Mosquitto on {broker.url}, {os.cpu_count()} cores")
+              f"{len(programs)} bonus program(s), Mosquitto on {broker.url}, {os.cpu_count()} cores")
         raw = baseline(broker.url, n, max(1, args.burst // n))
         print(f"baseline   raw MQTT publish->receive (decode only): {raw:10,.0f} events/s")
 
@@ -244,6 +254,12 @@ def main() -> None:
         dups += ledger - events  # every purchase accrues once: one ledger row each
         print(f"integrity  loss {lost}, duplicates {dups} (ledger rows {ledger:,} for {events:,} purchases) "
               f"{'OK' if lost == 0 and dups == 0 else 'FAILED'}")
+        if len(programs) > 1:
+            lots = dict(db.conn.execute("SELECT program_id, SUM(points) FROM lots GROUP BY program_id").fetchall())
+            books = dict(db.conn.execute("SELECT program_id, SUM(points) FROM ledger GROUP BY program_id").fetchall())
+            print(f"programs   points per program (lots = ledger): "
+                  f"{', '.join(f'{pid}: {lots.get(pid, 0):,}' for pid in sorted(books))} "
+                  f"{'OK' if lots == books and len(books) == min(n, len(programs)) else 'FAILED'}")
         db.close()
         ingest.kill()
         broker.stop()

@@ -8,6 +8,11 @@ query serves the live stream, an agent catching up and a full snapshot
 ``upto``. Which customers are relevant to a store is the ``customer_scope``
 setting: ``all`` (default) or ``visited`` (home store plus stores where the
 customer bought something); see docs/central.md.
+
+A store is sent only the lots of its program (central/programs.py), so an
+agent's balance is the customer's balance in that program. A store's
+program change gives the customers with lots in the old or the new program
+new versions (central/console/stores.py), so the next pages carry them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
+
+from .programs import store_programs
 
 if TYPE_CHECKING:
     from .store import Store
@@ -38,7 +45,9 @@ def customer_page(
             page = _read_page(conn, None if scope == "all" else store_id, after, limit)
         if shared:
             cache[(after, limit)] = page  # type: ignore[index]
-    rows, upto, more, cards, lots, messages, percents, applied = page
+    rows, upto, more, cards, lots, messages, percents, applied, programs = page
+    stores, default = programs
+    program = stores.get(store_id, default)
     store_percents = percents.get(store_id, {})
     store_applied = applied.get(store_id, {})
     deltas = [
@@ -54,7 +63,7 @@ def customer_page(
             "store_percent": store_percents.get(cid),
             "blocked": bool(blocked),
             "cards": cards[cid],
-            "lots": lots[cid],
+            "lots": [lot for pid, lot in lots[cid] if pid == program],
             "applied": store_applied,
             "messages": messages[cid],
             "consents": json.loads(consents),
@@ -84,7 +93,7 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     upto = rows[-1][1] if more else max(current, after)
     ids = [row[0] for row in rows]
     cards: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
-    lots: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+    lots: dict[str, list[tuple[int, dict[str, Any]]]] = {cid: [] for cid in ids}  # (program, lot)
     percents: dict[str, dict[str, str]] = {}  # store -> customer -> percent
     messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -99,15 +108,15 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             if reason:
                 card["reason"] = reason
             cards[cid].append(card)
-        for lot_id, cid, points, starts, expires in conn.execute(
-            f"SELECT id, customer_id, points, starts_at, expires_at FROM lots WHERE customer_id IN ({marks})"
+        for lot_id, cid, points, starts, expires, program in conn.execute(
+            f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id IN ({marks})"
             " AND points != 0 ORDER BY id",
             chunk,
         ):
             lot: dict[str, Any] = {"id": lot_id, "points": points, "expires_at": expires}
             if starts:
                 lot["starts_at"] = starts
-            lots[cid].append(lot)
+            lots[cid].append((program, lot))
         for store, cid, percent in conn.execute(
             f"SELECT store, customer_id, percent FROM customer_store_percents WHERE customer_id IN ({marks})", chunk
         ):
@@ -125,4 +134,4 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     applied: dict[str, dict[str, int]] = {}  # store -> agent -> seq, read with the lots it describes
     for store, agent, seq in conn.execute("SELECT store, id, applied_seq FROM agents"):
         applied.setdefault(store, {})[agent] = seq
-    return rows, upto, more, cards, lots, messages, percents, applied
+    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn)

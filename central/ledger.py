@@ -13,6 +13,11 @@ lots cannot cover is taken from the permanent lot, which goes negative (a debt,
 flagged for head office when it came from a redemption or a manual debit;
 refunds taking back earned points may go negative too, recorded but not
 flagged, as accrual.md says).
+
+Points are held per program (central/programs.py): an event counts in its
+store's program (the store -> program map is read once per batch), an
+operation from the console in the program it names; spending and debts stay
+within that program. ``customers.balance`` is the total over programs.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PERMANENT = ":permanent"
+from .programs import permanent_lot_id, store_programs
+
 _CHUNK = 500
 _CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
 
@@ -78,6 +84,7 @@ class Lot:
     points: int
     starts_at: str | None
     expires_at: str | None
+    program: int = 0
     new: bool = False
     initial: int = 0
     source_event: str | None = None
@@ -125,6 +132,28 @@ class LedgerBatch:
         self.visits: set[tuple[str, str]] = set()
         self.cards: list[tuple[Any, ...]] = []
         self.touched: set[str] = set()
+        self._programs: tuple[dict[str, int], int] | None = None
+
+    # -- programs --------------------------------------------------------------------------------
+
+    @property
+    def default_program(self) -> int:
+        return self._program_map()[1]
+
+    def _program_map(self) -> tuple[dict[str, int], int]:
+        if self._programs is None:  # once per batch, not per event
+            self._programs = store_programs(self.conn)
+        return self._programs
+
+    def program(self, env: Mapping[str, Any]) -> int:
+        """The program an event or operation counts in: the one it names, else its store's, else the default."""
+        if env.get("program") is not None:
+            return int(env["program"])
+        stores, default = self._program_map()
+        return stores.get(env.get("store") or "", default)
+
+    def program_balance(self, state: CustomerState, program: int) -> int:
+        return sum(lot.points for lot in state.lots if lot.program == program)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -156,13 +185,14 @@ class LedgerBatch:
                 state = CustomerState(cid, balance, spend, level=level, visits=visits)
                 state.last = dict(zip(ACTIVITY, last, strict=True))
                 self.customers[cid] = state
-            for lot_id, cid, points, starts, expires in self.conn.execute(
-                f"SELECT id, customer_id, points, starts_at, expires_at FROM lots WHERE customer_id IN ({marks})",
+            for lot_id, cid, points, starts, expires, program in self.conn.execute(
+                f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots"
+                f" WHERE customer_id IN ({marks})",
                 chunk,
             ):
                 state = self.customers[cid]
                 if state is not None:
-                    state.lots.append(Lot(lot_id, points, starts, expires))
+                    state.lots.append(Lot(lot_id, points, starts, expires, program))
 
     def _customer(self, cid: str, env: Mapping[str, Any]) -> CustomerState:
         if cid not in self.customers:
@@ -292,7 +322,8 @@ class LedgerBatch:
                operator: str | None = None) -> int:
         """Add (points > 0) or take (< 0) permanent points; returns the shortfall a debit left uncovered.
 
-        ``op`` is ``{"id", "at", "store"}`` of the operation (an id unique in the ledger).
+        ``op`` is ``{"id", "at", "store"}`` of the operation (an id unique in the ledger), with
+        ``"program"`` for a program other than the store's (or the default one).
         """
         state = self._customer(cid, {**op, "kind": kind, "agent": None})
         env = {**op, "agent": None}
@@ -309,7 +340,7 @@ class LedgerBatch:
                 op: Mapping[str, Any], *, reason: str | None = None, operator: str | None = None) -> None:
         """Give temporary points: a lot with a start and an expiry, and its ledger entry."""
         state = self._customer(cid, {**op, "kind": kind, "agent": None})
-        lot = Lot(lot_id, points, starts_at, expires_at, new=True, source_event=op["id"])
+        lot = Lot(lot_id, points, starts_at, expires_at, self.program(op), new=True, source_event=op["id"])
         state.lots.append(lot)
         state.balance += points
         self._entry(state, points, kind, {**op, "agent": None}, reason=reason, operator=operator)
@@ -324,7 +355,7 @@ class LedgerBatch:
                 lot.points = 0
                 lot.dirty = True
                 state.balance -= burnt
-                self._entry(state, -burnt, "expire", {**op, "agent": None}, reason="expired")
+                self._entry(state, -burnt, "expire", {**op, "agent": None, "program": lot.program}, reason="expired")
                 self.touched.add(state.id)
                 return burnt
         return 0
@@ -337,27 +368,28 @@ class LedgerBatch:
 
     # -- points ------------------------------------------------------------------------------------
 
-    def _permanent(self, state: CustomerState) -> Lot:
-        lot_id = state.id + PERMANENT
+    def _permanent(self, state: CustomerState, program: int) -> Lot:
+        lot_id = permanent_lot_id(state.id, program, self.default_program)
         for lot in state.lots:
             if lot.id == lot_id:
                 return lot
-        lot = Lot(lot_id, 0, None, None, new=True)
+        lot = Lot(lot_id, 0, None, None, program, new=True)
         state.lots.append(lot)
         return lot
 
     def _add(self, state: CustomerState, points: int, env: Mapping[str, Any]) -> None:
-        lot = self._permanent(state)
+        lot = self._permanent(state, self.program(env))
         lot.points += points
         lot.dirty = True
         state.balance += points
 
     def _spend(self, state: CustomerState, points: int, env: Mapping[str, Any]) -> int:
-        """Take points from active lots in spending order; return the shortfall (now a debt)."""
+        """Take points from the program's active lots in spending order; return the shortfall (now a debt)."""
         at = utc(env["at"])
+        program = self.program(env)
         active = [
             lot for lot in state.lots
-            if lot.points > 0 and (lot.starts_at is None or lot.starts_at <= at)
+            if lot.program == program and lot.points > 0 and (lot.starts_at is None or lot.starts_at <= at)
             and (lot.expires_at is None or lot.expires_at > at)
         ]
         # temporary (with an expiry) before permanent, earliest expiry first
@@ -371,7 +403,7 @@ class LedgerBatch:
             if not left:
                 break
         if left:
-            permanent = self._permanent(state)
+            permanent = self._permanent(state, program)
             permanent.points -= left
             permanent.dirty = True
         state.balance -= points
@@ -381,12 +413,15 @@ class LedgerBatch:
                reason: str | None = None, operator: str | None = None) -> None:
         self.ledger_rows.append(
             (state.id, points, kind, env["id"], env["store"], env["agent"], utc(env["at"]), self.recorded_at,
-             reason, operator)
+             reason, operator, self.program(env))
         )
 
     def _debt(self, state: CustomerState, shortfall: int, env: Mapping[str, Any]) -> None:
+        # the program's balance after: a debt is owed to one program's account
+        program = self.program(env)
         self.debts.append(
-            (env["id"], state.id, env["store"], env["agent"], shortfall, state.balance, utc(env["at"]), self.recorded_at)
+            (env["id"], state.id, env["store"], env["agent"], shortfall, self.program_balance(state, program),
+             utc(env["at"]), self.recorded_at, program)
         )
 
     def _flag(self, kind: str, env: Mapping[str, Any], cid: str | None, detail: str) -> None:
@@ -436,7 +471,7 @@ class LedgerBatch:
             for lot in state.lots:
                 if lot.new:
                     lot_inserts.append((lot.id, cid, lot.points, lot.points, lot.starts_at, lot.expires_at,
-                                        lot.source_event, self.recorded_at))
+                                        lot.source_event, self.recorded_at, lot.program or self.default_program))
                     lot.new = lot.dirty = False
                 elif lot.dirty:
                     lot_updates.append((lot.points, lot.id))
@@ -451,19 +486,19 @@ class LedgerBatch:
             "UPDATE customers SET balance = ?, spend = ?, version = ?, visits = ?, last_purchase_at = ?,"
             " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?", updates)
         conn.executemany(
-            "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, source_event, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, source_event, created_at,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
             lot_inserts,
         )
         conn.executemany("UPDATE lots SET points = ? WHERE id = ?", lot_updates)
         conn.executemany(
-            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at, reason, operator)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at, reason, operator,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             self.ledger_rows,
         )
         conn.executemany(
-            "INSERT INTO debts (event_id, customer_id, store, agent, shortfall, balance_after, at, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO debts (event_id, customer_id, store, agent, shortfall, balance_after, at, created_at,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
             self.debts,
         )
         conn.executemany(

@@ -1,7 +1,8 @@
 """The central database's schema, as numbered migrations in portable SQL.
 
-Each migration is a list of statements that run in one transaction together
-with its row in ``schema_migrations``; a database is brought up to date by
+Each migration is a list of statements (or Python steps: a callable given the
+connection, for what SQL alone cannot decide) that run in one transaction
+together with its row in ``schema_migrations``; a database is brought up to date by
 running the ones it lacks, in order. The SQL sticks to what SQLite and
 PostgreSQL share (TEXT, INTEGER, BLOB->BYTEA is the one rename a PostgreSQL
 backend makes); times are ISO 8601 UTC strings, which sort as times.
@@ -9,12 +10,20 @@ backend makes); times are ISO 8601 UTC strings, which sort as times.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 #: SQLite stores a table keyed by a TEXT primary key twice (rowid table + index) unless told
 #: WITHOUT ROWID; for the idempotency register that halves its write cost. A PostgreSQL
 #: backend drops this suffix (its tables are heaps with separate indexes anyway).
 WITHOUT_ROWID = " WITHOUT ROWID"
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+#: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
+Step = str | Callable[[Any], None]
+#: (version, name, steps)
+Migration = tuple[int, str, list[Step]]
+
+MIGRATIONS: list[Migration] = [
     (
         1,
         "stores, agents, ledger, sync state",
@@ -215,5 +224,16 @@ MIGRATIONS += [
             # (acks stay below it until every one of them is in: central/recovery.py)
             "ALTER TABLE agents ADD COLUMN recovery_end INTEGER",
         ],
+    ),
+]
+
+# bonus accounts per program (central/programs.py): a customer's points are held per program
+from .programs import migrate_to_programs  # noqa: E402
+
+MIGRATIONS += [
+    (
+        7,
+        "bonus accounts per program: lots, ledger entries and debts carry their program",
+        [migrate_to_programs],
     ),
 ]

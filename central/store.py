@@ -171,8 +171,11 @@ class Store:
             with self.transaction() as conn:
                 if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                     continue  # another process migrated first
-                for sql in statements:
-                    conn.execute(sql)
+                for step in statements:
+                    if callable(step):
+                        step(conn)  # a Python step (central/programs.py): same transaction
+                    else:
+                        conn.execute(step)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, now_utc()),

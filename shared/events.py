@@ -152,6 +152,8 @@ class CustomerDelta(TypedDict):
     ``applied`` says, per agent id, the highest of that agent's event sequence
     numbers reflected in ``lots``: the agent's available balance is the sum of
     the active lots plus the effect of its own events with a higher sequence.
+    ``lots`` are the customer's lots in the receiving store's bonus program
+    only (docs/console.md, "Bonus programs"), so that sum is the program's balance.
     """
 
     customer_id: str

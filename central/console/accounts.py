@@ -20,6 +20,7 @@ from typing import Any
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
 from ..ledger import LedgerBatch, VersionCounter, bump_versions, now_utc, utc
+from ..programs import default_program, programs, store_programs
 from ..store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError
@@ -140,13 +141,47 @@ def _op(prefix: str) -> dict[str, Any]:
     return {"id": f"{prefix}-{secrets.token_hex(12)}", "at": now_utc(), "store": None}
 
 
-def available(batch: LedgerBatch, customer_id: str, at: str) -> int:
-    """Points the customer can spend now: active lots (started, not expired), the permanent one included."""
+def available(batch: LedgerBatch, customer_id: str, at: str, program: int | None = None) -> int:
+    """Points the customer can spend now in a program (default: the default one): its active lots
+    (started, not expired), the permanent one included."""
     state = batch.state(customer_id)
     if state is None:
         return 0
+    program = batch.default_program if program is None else program
     return sum(lot.points for lot in state.lots
-               if (lot.starts_at is None or lot.starts_at <= at) and (lot.expires_at is None or lot.expires_at > at))
+               if lot.program == program and (lot.starts_at is None or lot.starts_at <= at)
+               and (lot.expires_at is None or lot.expires_at > at))
+
+
+def program_choices(db: Store, actor: Actor) -> tuple[list[dict[str, Any]], int | None]:
+    """(programs the actor may move points in, the one preselected).
+
+    A store manager may use only the programs of their stores; everyone else any program. The
+    default program is preselected when allowed, else the first allowed one.
+    """
+    every = programs(db.conn)
+    if actor.scoped:
+        stores, default = store_programs(db.conn)
+        allowed = {stores[s] for s in actor.stores if s in stores}
+        every = [p for p in every if p["id"] in allowed]
+    default = default_program(db.conn)
+    chosen = default if any(p["id"] == default for p in every) else (every[0]["id"] if every else None)
+    return every, chosen
+
+
+def _program(db: Store, actor: Actor, data: Mapping[str, Any], errors: dict[str, str]) -> int:
+    """The program a form names (``program``; empty: the preselected one), checked against the actor's."""
+    choices, chosen = program_choices(db, actor)
+    text = str(data.get("program") or "").strip()
+    if not text:
+        if chosen is None:
+            errors["program"] = _("None of your stores is in a bonus program.")
+            return 0
+        return chosen
+    if text.isdigit() and any(p["id"] == int(text) for p in choices):
+        return int(text)
+    errors["program"] = _("Choose a program from the list.")
+    return 0
 
 
 def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> int:
@@ -159,25 +194,27 @@ def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, 
     errors: dict[str, str] = {}
     points = _points(data.get("points") or "", "points", errors)
     reason = _reason(data, errors)
+    program = _program(db, actor, data, errors)
     if errors:
         raise FormError(errors)
-    op = _op("admin")
+    op = {**_op("admin"), "program": program}
     with db.transaction() as conn:
         batch = LedgerBatch(conn)
-        spendable = available(batch, customer_id, op["at"])
+        spendable = available(batch, customer_id, op["at"], program)
         if points < 0 and -points > spendable:
-            raise FormError({"points": _("The customer can spend %(n)s points now; a debit cannot be larger.",
-                                         n=_shown(spendable))})
+            raise FormError({"points": _("The customer can spend %(n)s points of this program now; a debit cannot be"
+                                         " larger.", n=_shown(spendable))})
         before = batch.state(customer_id).balance  # type: ignore[union-attr]
         batch.adjust(customer_id, points, "admin", op, reason=reason, operator=actor.username)
         batch.receipts.operation("admin", customer_id, points, op["at"], event_id=op["id"],
-                                 detail={"reason": reason, "operator": actor.username})
+                                 detail={"reason": reason, "operator": actor.username, "program": program})
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
         balance = before + points
         audit.record(conn, actor, "customer.points", "customer", customer_id, {"balance": before},
-                     {"balance": balance, "points": points, "reason": reason, "operation": op["id"]},
+                     {"balance": balance, "points": points, "program": program, "reason": reason,
+                      "operation": op["id"]},
                      store=customer["home_store"])
     return balance
 
@@ -194,6 +231,7 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     errors: dict[str, str] = {}
     points = _points(data.get("points") or "", "points", errors, positive=True)
     reason = _reason(data, errors)
+    program = _program(db, actor, data, errors)
     now = dt.datetime.now(dt.UTC)
     starts = now
     if data.get("starts"):
@@ -212,7 +250,7 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     if errors:
         raise FormError(errors)
     assert expires is not None
-    op = _op("promo")
+    op = {**_op("promo"), "program": program}
     lot_id = f"{customer_id}:promo:{op['id'][-12:]}"
     start_text = utc(starts.isoformat()) if starts > now else None
     expiry_text = utc(expires.isoformat())
@@ -223,12 +261,13 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
                       operator=actor.username)
         batch.receipts.operation("promo", customer_id, points, op["at"], event_id=op["id"],
                                  detail={"reason": reason, "operator": actor.username, "starts_at": start_text,
-                                         "expires_at": expiry_text})
+                                         "expires_at": expiry_text, "program": program})
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
         audit.record(conn, actor, "customer.temporary_points", "customer", customer_id, {"balance": before},
-                     {"balance": before + points, "lot": lot_id, "points": points, "starts_at": start_text,
+                     {"balance": before + points, "lot": lot_id, "points": points, "program": program,
+                      "starts_at": start_text,
                       "expires_at": expiry_text, "reason": reason}, store=customer["home_store"])
     return lot_id
 

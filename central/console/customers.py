@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..ledger import now_utc
+from ..programs import customer_programs
 from ..store import NotFound, Store
 from .access import Actor, Forbidden, FormError
 from .filters import CustomerQuery, where
@@ -125,6 +127,11 @@ def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     customer["merged_from"] = [r[0] for r in db.conn.execute(
         "SELECT source FROM merges WHERE target = ? ORDER BY at", (customer_id,))]
     customer["avg_check"] = customer["spend"] // customer["visits"] if customer["visits"] else 0
+    # the balance in each program (customers.balance is their total); lots name their program
+    customer["programs"] = customer_programs(db.conn, customer_id, now_utc())
+    names = {p["id"]: p["name"] for p in customer["programs"]}
+    for lot in customer["lots"]:
+        lot["program"] = names.get(lot["program_id"], lot["program_id"])
     return customer
 
 
@@ -139,8 +146,9 @@ def bonus_history(db: Store, actor: Actor, customer_id: str, *, before_id: int |
                   limit: int = 100) -> list[dict[str, Any]]:
     """Every ledger entry of the customer, newest first, with its source and the receipt it came from."""
     check_customer(db, actor, customer_id)
-    sql = ("SELECT l.*, t.receipt_id, t.id AS transaction_id FROM ledger l"
+    sql = ("SELECT l.*, t.receipt_id, t.id AS transaction_id, p.name AS program FROM ledger l"
            " LEFT JOIN transactions t ON t.event_id = l.event_id AND t.customer_id = l.customer_id"
+           " LEFT JOIN programs p ON p.id = l.program_id"
            " WHERE l.customer_id = ?")
     params: list[Any] = [customer_id]
     if before_id is not None:

@@ -8,11 +8,12 @@ being row 1. Nothing is written by a check. :func:`apply` imports either
 everything (refused while any row is bad) or only the good rows, in chunks
 of :data:`CHUNK` rows per transaction, reporting progress after each chunk;
 an imported balance is a permanent lot with a ledger entry ``import``, so
-the books stay balanced.
+the books stay balanced. The optional ``program`` column names the bonus
+program the balance goes to (by name; empty: the default program).
 
 Columns (header names, any case; Russian names work too): ``id``, ``phone``,
 ``name``, ``email``, ``birthday``, ``gender``, ``card``, ``balance``,
-``level``, ``store``, ``tags``, ``sms``, ``email_consent``, ``personal_data``,
+``level``, ``store``, ``program``, ``tags``, ``sms``, ``email_consent``, ``personal_data``,
 ``created_at`` and ``custom_<field>`` for head office's fields. Every row
 needs a phone or a card.
 """
@@ -32,7 +33,8 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
-from ..ledger import PERMANENT, VersionCounter, now_utc
+from ..ledger import VersionCounter, now_utc
+from ..programs import by_name, default_program, permanent_lot_id
 from ..levels import recompute
 from ..receipts import ReceiptLog
 from ..store import Store
@@ -53,12 +55,21 @@ ALIASES = {
     "фио": "name", "email": "email", "e-mail": "email", "почта": "email", "birthday": "birthday",
     "дата рождения": "birthday", "gender": "gender", "пол": "gender", "card": "card", "карта": "card",
     "номер карты": "card", "balance": "balance", "баланс": "balance", "баллы": "balance", "level": "level",
-    "уровень": "level", "store": "store", "магазин": "store", "tags": "tags", "теги": "tags", "sms": "sms",
+    "уровень": "level", "store": "store", "магазин": "store", "program": "program", "программа": "program",
+    "бонусная программа": "program", "tags": "tags", "теги": "tags", "sms": "sms",
     "email_consent": "email_consent", "personal_data": "personal_data", "created_at": "created_at",
     "дата регистрации": "created_at",
 }
 _GENDER = {"": "", "f": "female", "female": "female", "ж": "female", "жен": "female", "женский": "female",
            "m": "male", "male": "male", "м": "male", "муж": "male", "мужской": "male"}
+
+
+class _Programs(dict[str, int]):
+    """Program names in lower case -> id (a file's names match in any case); ``names`` as written."""
+
+    def __init__(self, names: Mapping[str, int]) -> None:
+        super().__init__({name.lower(): pid for name, pid in names.items()})
+        self.names = list(names)
 
 
 class ImportFileError(FormError):
@@ -192,6 +203,7 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
             report.unknown_columns.append(c)
     stores = {s["id"] for s in db.stores()}
     levels = {r[0] for r in db.conn.execute("SELECT name FROM levels")}
+    programs = _Programs(by_name(db.conn))
     categories = db._rows("SELECT * FROM card_categories")
     seen_phones: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
@@ -199,7 +211,7 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     for index, raw in enumerate(table.rows):
         number = index + 2
         values = {c: v for c, v in zip(table.columns, raw, strict=True) if c}
-        row, problems = _parse_row(values, fields_, stores, levels, categories)
+        row, problems = _parse_row(values, fields_, stores, levels, categories, programs)
         for key, seen in (("phone", seen_phones), ("card", seen_cards), ("id", seen_ids)):
             if row.get(key) and key not in problems:
                 if row[key] in seen:
@@ -220,7 +232,8 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
 
 
 def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: set[str], levels: set[str],
-               categories: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+               categories: list[dict[str, Any]], programs: _Programs
+               ) -> tuple[dict[str, Any], dict[str, str]]:
     row: dict[str, Any] = {}
     problems: dict[str, str] = {}
     phone, card = _text(values.get("phone")), re.sub(r"[\s-]", "", _text(values.get("card")))
@@ -279,6 +292,13 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
     if store and store not in stores:
         problems["store"] = _("Unknown store %(id)s.", id=store)
     row["store"] = store or None
+    program = _text(values.get("program"))
+    if program:
+        found = programs.get(program.lower())
+        if found is None:
+            problems["program"] = _("Unknown bonus program %(name)s (the programs are: %(names)s).", name=program,
+                                    names=", ".join(sorted(programs.names)))
+        row["program"] = found
     try:
         row["tags"] = parse_tags(_text(values.get("tags")))
     except ValueError as exc:
@@ -350,6 +370,7 @@ def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_on
 def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
     now = now_utc()
     with db.transaction() as conn:
+        default = default_program(conn)
         counter = VersionCounter(conn)
         log = ReceiptLog(conn, now)
         customers, cards, tags, lots, ledger = [], [], [], [], []
@@ -369,20 +390,22 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
             tags += [(cid, t) for t in row["tags"]]
             if balance:
                 op = f"import-{secrets.token_hex(12)}"
-                lots.append((cid + PERMANENT, cid, balance, balance, op, now))
-                ledger.append((cid, balance, "import", op, row.get("store"), now, now, "imported balance", actor.username))
+                program = row.get("program") or default
+                lots.append((permanent_lot_id(cid, program, default), cid, balance, balance, op, now, program))
+                ledger.append((cid, balance, "import", op, row.get("store"), now, now, "imported balance", actor.username,
+                               program))
                 log.operation("import", cid, balance, now, store=row.get("store"), event_id=op, channel="import",
-                              detail={"operator": actor.username})
+                              detail={"operator": actor.username, "program": program})
         conn.executemany(
             "INSERT INTO customers (id, home_store, phone, name, email, birthday, gender, level, consents, custom,"
             " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", customers)
         conn.executemany("INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
                          " VALUES (?, ?, ?, ?, 1, ?)", cards)
         conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
-        conn.executemany("INSERT INTO lots (id, customer_id, points, initial, source_event, created_at)"
-                         " VALUES (?,?,?,?,?,?)", lots)
+        conn.executemany("INSERT INTO lots (id, customer_id, points, initial, source_event, created_at, program_id)"
+                         " VALUES (?,?,?,?,?,?,?)", lots)
         conn.executemany("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at, reason,"
-                         " operator) VALUES (?,?,?,?,?,?,?,?,?)", ledger)
+                         " operator, program_id) VALUES (?,?,?,?,?,?,?,?,?,?)", ledger)
         log.flush()
         recompute(conn, [c for c, row in zip(ids, customers, strict=True) if row[7] is None], now)
         counter.save()

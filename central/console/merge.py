@@ -1,7 +1,8 @@
 """Merging two customers (the same person registered twice): nothing is lost.
 
 Everything of the source moves to the target in one transaction: cards,
-lots (the permanent points added to the target's permanent lot), every
+lots (the permanent points of each program added to the target's permanent
+lot in the same program: programs stay apart), every
 ledger entry and transaction, stores visited, tags, comments, cashier
 messages, debts and flags; balance, spend and visits add up; profile fields
 the target lacks are taken from the source. The source stays as a tombstone
@@ -16,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..ledger import PERMANENT, bump_versions, now_utc
+from ..ledger import bump_versions, now_utc
+from ..programs import PERMANENT, default_program, permanent_lot_id
 from ..levels import recompute
 from ..store import NotFound, Store
 from . import audit
@@ -87,14 +89,19 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
 
 
 def _move_points(conn: Any, source: str, target: str) -> None:
-    """The source's permanent points join the target's permanent lot; temporary lots move as they are."""
-    row = conn.execute("SELECT points, initial FROM lots WHERE id = ?", (source + PERMANENT,)).fetchone()
-    if row is not None:
+    """The source's permanent points of each program join the target's permanent lot of that program;
+    temporary lots move as they are (they keep their program)."""
+    default = default_program(conn)
+    # the permanent lots: '<source>:permanent' (the default program) and '<source>:permanent:<program>'
+    for program, points in conn.execute(
+            "SELECT program_id, points FROM lots WHERE customer_id = ? AND expires_at IS NULL"
+            " AND id IN (?, ? || ':' || program_id) ORDER BY program_id",
+            (source, source + PERMANENT, source + PERMANENT)).fetchall():
         conn.execute(
-            "INSERT INTO lots (id, customer_id, points, initial, created_at) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO lots (id, customer_id, points, initial, created_at, program_id) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET points = lots.points + excluded.points",
-            (target + PERMANENT, target, row[0], row[0], now_utc()))
-        conn.execute("DELETE FROM lots WHERE id = ?", (source + PERMANENT,))
+            (permanent_lot_id(target, program, default), target, points, points, now_utc(), program))
+        conn.execute("DELETE FROM lots WHERE id = ?", (permanent_lot_id(source, program, default),))
     conn.execute("UPDATE lots SET customer_id = ? WHERE customer_id = ?", (target, source))
 
 
@@ -103,7 +110,7 @@ def _snapshot(db: Store, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "customer": {k: v for k, v in row.items() if k != "confirmation_code"},
         "cards": db._rows("SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
-        "lots": db._rows("SELECT id, points, starts_at, expires_at FROM lots WHERE customer_id = ?", (cid,)),
+        "lots": db._rows("SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
         "ledger_entries": db.count("ledger", "customer_id = ?", (cid,)),
         "transactions": db.count("transactions", "customer_id = ?", (cid,)),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..programs import outstanding, programs
 from ..store import Store
 from .access import Actor
 
@@ -14,6 +15,9 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
     Outstanding = the sum of positive balances; negative balances (debts from
     offline double spending or refunds) are shown apart, never netted against
     what other customers are owed. A customer counts for their home store.
+    Per program (``by_program``) each customer's account in the program counts
+    on its own; the total and the stores' figures take a customer's total
+    balance over programs.
     """
     actor.require("customers.read")
     stores = {row["id"]: row["name"] for row in db.stores()}
@@ -34,7 +38,12 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
         negative += minus or 0
         customers += count
     by_store.sort(key=lambda r: -r["outstanding"])
-    return {"total": total, "negative": negative, "customers": customers, "by_store": by_store}
+    figures = outstanding(db.conn, visible if actor.scoped else None)
+    by_program = [{"id": p["id"], "name": p["name"], **figures.get(p["id"], {"outstanding": 0, "negative": 0,
+                                                                              "customers": 0})}
+                  for p in programs(db.conn)]
+    return {"total": total, "negative": negative, "customers": customers, "by_store": by_store,
+            "by_program": by_program}
 
 
 def attention(db: Store, actor: Actor) -> dict[str, int]:

@@ -22,6 +22,7 @@ from shared.rules import RuleSet, parse_rules
 
 from ..ledger import now_utc
 from ..levels import program
+from ..programs import default_program
 from ..store import Store
 from . import audit
 from .access import Actor, FormError
@@ -50,10 +51,11 @@ def starting_document(db: Store, store: Mapping[str, Any]) -> dict[str, Any]:
     """A new store's first rule set: its base percent, its program's rate, nothing redeemable yet."""
     doc: dict[str, Any] = {"version": 0, "store": store["id"], "timezone": store["timezone"],
                            "base_percent": store["base_percent"] or "0", "redemption": {"max_percent": "0"}}
-    if store.get("program_id"):
-        row = db.conn.execute("SELECT points_per_money FROM programs WHERE id = ?", (store["program_id"],)).fetchone()
-        if row:
-            doc["points_per_money"] = row[0]
+    # a store without a program is in the default one (central/programs.py), and takes its rate
+    program = store.get("program_id") or default_program(db.conn)
+    row = db.conn.execute("SELECT points_per_money FROM programs WHERE id = ?", (program,)).fetchone()
+    if row:
+        doc["points_per_money"] = row[0]
     return doc
 
 

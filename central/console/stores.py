@@ -17,7 +17,8 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
-from ..ledger import now_utc
+from ..ledger import bump_versions, now_utc
+from ..programs import customers_in, default_program, outstanding
 from ..store import NotFound, Store
 from . import audit
 from .access import Actor, FormError
@@ -80,9 +81,22 @@ def group_stores(db: Store, group_id: int) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT store FROM store_group_members WHERE group_id = ?", (group_id,))]
 
 
-def programs_list(db: Store) -> list[dict[str, Any]]:
-    return db._rows("SELECT p.*, (SELECT COUNT(*) FROM stores s WHERE s.program_id = p.id) AS stores"
-                    " FROM programs p ORDER BY p.name")
+def programs_list(db: Store, actor: Actor | None = None, *, with_points: bool = False) -> list[dict[str, Any]]:
+    """Every program with its stores (those without a program count for the default one), the default first.
+
+    ``with_points``: also the points outstanding, the debts and the customers holding points in each
+    (a scan of the lots: for the programs page, not for forms); a store manager's figures count
+    their stores' customers only, as the home page's liability does.
+    """
+    default = default_program(db.conn)
+    rows = db._rows("SELECT p.*, (SELECT COUNT(*) FROM stores s WHERE COALESCE(s.program_id, ?) = p.id) AS stores"
+                    " FROM programs p ORDER BY p.id = ? DESC, p.name", (default, default))
+    scope = actor.stores if actor is not None and actor.scoped else None
+    figures = outstanding(db.conn, scope) if with_points else {}
+    for row in rows:
+        row["default"] = row["id"] == default
+        row.update(figures.get(row["id"], {"outstanding": 0, "negative": 0, "customers": 0}))
+    return rows
 
 
 def _validate(db: Store, data: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -142,6 +156,13 @@ def update_store(db: Store, actor: Actor, store_id: str, data: Mapping[str, Any]
                      (values["name"], values["city"], values["timezone"], values["base_percent"], values["program_id"],
                       store_id))
         _set_groups(conn, store_id, groups)
+        default = default_program(conn)
+        old, new = before["program_id"] or default, values["program_id"] or default
+        if old != new:
+            # the store's agents must be sent the new program's lots (and lose the old ones): customers with
+            # lots in either get new versions. Agents ignore older versions, so no cursor is reset. Events
+            # still in the store's outbox land in the new program when they arrive (docs/console.md).
+            bump_versions(conn, customers_in(conn, [old, new]))
         audit.record(conn, actor, "store.update", "store", store_id,
                      {**{k: before[k] for k in _FIELDS}, "groups": old_groups}, {**values, "groups": groups},
                      store=store_id)
@@ -216,8 +237,8 @@ def status(db: Store, actor: Actor) -> dict[str, Any]:
         "dead_letters": db._rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
                                  f" FROM dead_letters WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                                  f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
-        "debts": db._rows(f"SELECT * FROM debts WHERE resolved_at IS NULL AND {scope} ORDER BY created_at DESC LIMIT 200",
-                          visible),
+        "debts": db._rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
+                          f" WHERE d.resolved_at IS NULL AND d.{scope} ORDER BY d.created_at DESC LIMIT 200", visible),
         "flags": db._rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                           f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
         # per agent and outcome ('applied' or why not); the index holds only these rows

@@ -119,6 +119,9 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
         context["purchases"] = customers.purchases(db, who, customer_id, before_id=request.args.get("before", type=int))
     elif tab == "notes":
         context["comments"] = customers.comments(db, who, customer_id)
+    elif tab == "actions":
+        choices, context["program_chosen"] = accounts.program_choices(db, who)
+        context["program_options"] = [(p["id"], p["name"]) for p in choices]
     elif tab == "log":
         context["log"] = audit.history(db, entity="customer", entity_id=customer_id, limit=200)
     return context
@@ -181,7 +184,7 @@ def points(customer_id: str) -> ResponseReturnValue:
 def temporary(customer_id: str) -> ResponseReturnValue:
     return _post(customer_id, "actions",
                  lambda d: accounts.give_temporary(get_db(), actor(), customer_id, d, _zone()),
-                 _("The temporary points are given."), rename={"t_points": "points", "t_reason": "reason"},
+                 _("The temporary points are given."), rename={"t_points": "points", "t_reason": "reason", "t_program": "program"},
                  form_name="temporary")
 
 

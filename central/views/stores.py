@@ -92,4 +92,4 @@ def programs() -> ResponseReturnValue:
         except FormError as exc:
             errors = exc.errors
     return render("console/stores/programs.html", 422 if errors else 200, errors=errors,
-                  form=form_data() if errors else {}, programs=stores.programs_list(db))
+                  form=form_data() if errors else {}, programs=stores.programs_list(db, who, with_points=True))
