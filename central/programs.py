@@ -33,15 +33,6 @@ def store_programs(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
             for store, program in conn.execute("SELECT id, program_id FROM stores")}, default
 
 
-def program_of_store(conn: sqlite3.Connection, store: str | None) -> int:
-    """The program a store's points go to (the default one for no store or a store without a program)."""
-    default = default_program(conn)
-    if store is None:
-        return default
-    row = conn.execute("SELECT program_id FROM stores WHERE id = ?", (store,)).fetchone()
-    return int(row[0]) if row and row[0] else default
-
-
 def permanent_lot_id(customer_id: str, program: int, default: int) -> str:
     """The id of a customer's permanent lot in a program."""
     return customer_id + PERMANENT if program == default else f"{customer_id}{PERMANENT}:{program}"
@@ -101,6 +92,13 @@ def outstanding(conn: sqlite3.Connection, home_stores: Iterable[str] | None = No
     ):
         out[pid] = {"outstanding": positive or 0, "negative": negative or 0, "customers": customers or 0}
     return out
+
+
+def with_outstanding(conn: sqlite3.Connection, home_stores: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """:func:`programs`, each with its :func:`outstanding` figures (zero where no customer holds points)."""
+    figures = outstanding(conn, home_stores)
+    empty = {"outstanding": 0, "negative": 0, "customers": 0}
+    return [{**p, **figures.get(p["id"], empty)} for p in programs(conn)]
 
 
 def customers_in(conn: sqlite3.Connection, program_ids: Iterable[int]) -> list[str]:

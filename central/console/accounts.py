@@ -20,7 +20,7 @@ from typing import Any
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
 from ..ledger import LedgerBatch, VersionCounter, bump_versions, now_utc, utc
-from ..programs import default_program, programs, store_programs
+from ..programs import programs, store_programs
 from ..store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError
@@ -160,11 +160,10 @@ def program_choices(db: Store, actor: Actor) -> tuple[list[dict[str, Any]], int 
     default program is preselected when allowed, else the first allowed one.
     """
     every = programs(db.conn)
+    stores, default = store_programs(db.conn)
     if actor.scoped:
-        stores, default = store_programs(db.conn)
         allowed = {stores[s] for s in actor.stores if s in stores}
         every = [p for p in every if p["id"] in allowed]
-    default = default_program(db.conn)
     chosen = default if any(p["id"] == default for p in every) else (every[0]["id"] if every else None)
     return every, chosen
 

@@ -40,7 +40,7 @@ from ..receipts import ReceiptLog
 from ..store import Store
 from . import audit
 from .access import Actor, FormError
-from .accounts import GENDERS, parse_tags
+from .accounts import parse_tags
 from .cards import category_of
 from .fields import definitions, parse_value
 from .text import _

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..programs import outstanding, programs
+from ..programs import with_outstanding
 from ..store import Store
 from .access import Actor
 
@@ -38,10 +38,7 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
         negative += minus or 0
         customers += count
     by_store.sort(key=lambda r: -r["outstanding"])
-    figures = outstanding(db.conn, visible if actor.scoped else None)
-    by_program = [{"id": p["id"], "name": p["name"], **figures.get(p["id"], {"outstanding": 0, "negative": 0,
-                                                                              "customers": 0})}
-                  for p in programs(db.conn)]
+    by_program = with_outstanding(db.conn, visible if actor.scoped else None)
     return {"total": total, "negative": negative, "customers": customers, "by_store": by_store,
             "by_program": by_program}
 

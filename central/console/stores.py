@@ -18,7 +18,7 @@ from shared.errors import LoyaltyError
 from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
 from ..ledger import bump_versions, now_utc
-from ..programs import customers_in, default_program, outstanding
+from ..programs import customers_in, default_program, programs, store_programs, with_outstanding
 from ..store import NotFound, Store
 from . import audit
 from .access import Actor, FormError
@@ -42,7 +42,7 @@ def list_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("stores.read")
     latest = db.latest_rules()
     groups = _memberships(db)
-    programs = {p["id"]: p for p in programs_list(db)}
+    by_id = {p["id"]: p for p in programs_list(db)}
     out = []
     for store in db.stores():
         if actor.scoped and store["id"] not in actor.stores:
@@ -52,7 +52,7 @@ def list_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
         store["rules_version"] = version
         store["effective_percent"] = doc.get("base_percent") if doc else store["base_percent"]
         store["groups"] = groups.get(store["id"], [])
-        store["program"] = programs.get(store["program_id"])
+        store["program"] = by_id.get(store["program_id"])
         store["agents"] = agents
         store["online"] = sum(1 for a in agents if a["state"] == "online")
         store["running"] = sorted({a["rules_version"] for a in agents if a["rules_version"] is not None})
@@ -88,14 +88,11 @@ def programs_list(db: Store, actor: Actor | None = None, *, with_points: bool = 
     (a scan of the lots: for the programs page, not for forms); a store manager's figures count
     their stores' customers only, as the home page's liability does.
     """
-    default = default_program(db.conn)
-    rows = db._rows("SELECT p.*, (SELECT COUNT(*) FROM stores s WHERE COALESCE(s.program_id, ?) = p.id) AS stores"
-                    " FROM programs p ORDER BY p.id = ? DESC, p.name", (default, default))
     scope = actor.stores if actor is not None and actor.scoped else None
-    figures = outstanding(db.conn, scope) if with_points else {}
+    rows = with_outstanding(db.conn, scope) if with_points else programs(db.conn)
+    stores, _default = store_programs(db.conn)
     for row in rows:
-        row["default"] = row["id"] == default
-        row.update(figures.get(row["id"], {"outstanding": 0, "negative": 0, "customers": 0}))
+        row["stores"] = sum(1 for program in stores.values() if program == row["id"])
     return rows
 
 
