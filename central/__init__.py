@@ -24,8 +24,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import db, i18n
-    from .views import api, health, register_console
+    from . import i18n
+    from .storage import db
+    from .web import api, health, register_console
 
     db.init_app(app)
     i18n.init_app(app)
@@ -42,7 +43,7 @@ def _session_settings(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         import secrets
 
-        from .store import Store
+        from .storage.store import Store
 
         store = Store(app.config["DATABASE"])
         try:

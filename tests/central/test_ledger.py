@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from central.store import IngestUnit, Store
+from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import central.store
-from central import nightly
-from central.programs import balances, default_program, outstanding, permanent_lot_id
-from central.schema import MIGRATIONS
-from central.store import IngestUnit, Store
+import central.storage.store
+from central.points import nightly
+from central.points.programs import balances, default_program, outstanding, permanent_lot_id
+from central.storage.schema import MIGRATIONS
+from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
 
@@ -123,7 +123,7 @@ def test_permanent_lot_ids():
 
 def _old_database(path: str, monkeypatch, *, programs: list[str]) -> None:
     """A database at migration 6 with a customer's points, a temporary lot, ledger entries and a debt."""
-    monkeypatch.setattr(central.store, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 6])
+    monkeypatch.setattr(central.storage.store, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 6])
     old = Store(path)
     conn = old.conn
     old.add_store("S1")
@@ -155,7 +155,7 @@ def _old_database(path: str, monkeypatch, *, programs: list[str]) -> None:
         conn.execute("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at) VALUES"
                      " ('c3', 70, 'accrue', 'e4', 'S2', 'x', 'x')")
     old.close()
-    monkeypatch.setattr(central.store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(central.storage.store, "MIGRATIONS", MIGRATIONS)
 
 
 def test_migration_makes_a_main_program_and_gives_it_every_row(tmp_path, monkeypatch):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import cards
-from central.console.access import Forbidden, FormError
+from central.services import cards
+from central.services.access import Forbidden, FormError
 from shared.identifiers import luhn_valid
 
 

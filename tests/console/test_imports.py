@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from central.cli import cli
-from central.console import imports
-from central.console.access import Forbidden, FormError
+from central.services import imports
+from central.services.access import Forbidden, FormError
 
 from .conftest import login
 

@@ -7,9 +7,10 @@ import datetime as dt
 from click.testing import CliRunner
 from werkzeug.datastructures import MultiDict
 
-from central import nightly
+from central.points import nightly
 from central.cli import cli
-from central.console import accounts, levels, reports
+from central.services import accounts, reports
+from central.services import level_program as levels
 
 from .conftest import apply_events, sale
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from central.console import audit, percents, rules, whatif
-from central.console.access import Forbidden, FormError
+from central.services import audit, percents, rules, whatif
+from central.services.access import Forbidden, FormError
 
 from .conftest import apply_events, login, sale
 from .test_rules import SPEC_FORM, _multi

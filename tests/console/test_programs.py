@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import accounts, customers, imports, merge, reports, stores
-from central.console.access import FormError
-from central.programs import balances, default_program
+from central.services import accounts, customers, imports, merge, reports, stores
+from central.services.access import FormError
+from central.points.programs import balances, default_program
 
 from .conftest import apply_events, login, sale
 
@@ -189,7 +189,7 @@ def test_the_stores_page_names_the_program_of_a_debt(client, db, people, agents,
 
 
 def test_a_store_without_a_program_takes_the_default_program_rate(db, people, coffee):
-    from central.console.rules import starting_document
+    from central.services.rules import starting_document
 
     main = default_program(db.conn)
     stores.save_program(db, people["admin"], {"id": str(main), "name": "Main program", "points_per_money": "0,5"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from central.receipts import LINE_DTYPE
+from central.points.receipt_log import LINE_DTYPE
 
 from .conftest import apply_events, sale
 

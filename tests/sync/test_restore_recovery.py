@@ -1,6 +1,6 @@
 """An agent restored from a backup: its new events under reused seqs reach the ledger once.
 
-These drive the real ingest (central/ingest.py, central/recovery.py) against a
+These drive the real ingest (central/sync/ingest.py, central/sync/recovery.py) against a
 real central database, one round of messages at a time and without a broker:
 ``Ingest.process`` takes the messages and returns the replies (acks) it would
 publish. The broker-level story is in test_debts_and_restore.py and, with real
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from central.ingest import Ingest
-from central.store import Store
+from central.sync.ingest import Ingest
+from central.storage.store import Store
 from shared import wire
 
 from .fakes import FakeAgent
