@@ -22,60 +22,19 @@ within that program. ``customers.balance`` is the total over programs.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..storage.clock import now_utc, utc
+from .levels import recompute
 from .programs import permanent_lot_id, store_programs
+from .receipt_log import ReceiptLog
 
 _CHUNK = 500
 _CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
-
-
-def utc(text: str) -> str:
-    """An ISO 8601 time with offset as a UTC string that sorts as a time."""
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
-def now_utc() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-class VersionCounter:
-    """The chain-wide customer version counter inside a write transaction (docs/sync.md, "Down").
-
-    Call it for each changed customer's next version; ``save()`` before commit.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        row = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
-        self.value = row[0] if row else 0
-
-    def __call__(self) -> int:
-        self.value += 1
-        return self.value  # type: ignore[no-any-return]
-
-    def save(self) -> None:
-        self.conn.execute(
-            "INSERT INTO counters (name, value) VALUES ('customer_version', ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (self.value,),
-        )
-
-
-def bump_versions(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
-    """Give customers new versions, so the publisher sends them down as deltas (in the caller's transaction)."""
-    counter = VersionCounter(conn)
-    conn.executemany("UPDATE customers SET version = ?, updated_at = ? WHERE id = ?",
-                     [(counter(), now_utc(), cid) for cid in dict.fromkeys(ids)])
-    counter.save()
 
 
 @dataclass
@@ -119,8 +78,6 @@ class LedgerBatch:
     """Applies events to customers, lots and the ledger; call ``flush()`` before commit."""
 
     def __init__(self, conn: sqlite3.Connection, recorded_at: str | None = None) -> None:
-        from .receipt_log import ReceiptLog
-
         self.conn = conn
         self.recorded_at = recorded_at or now_utc()
         self.receipts = ReceiptLog(conn, self.recorded_at)
@@ -431,8 +388,6 @@ class LedgerBatch:
 
     def _recompute_levels(self) -> None:
         """Levels follow spend: after a purchase or refund, and for new customers (central/points/levels.py)."""
-        from .levels import recompute
-
         ids = []
         for cid in self.touched:
             state = self.customers[cid]

@@ -25,8 +25,10 @@ import threading
 import zoneinfo
 from dataclasses import dataclass
 
-from .ledger import LedgerBatch, VersionCounter, bump_versions, now_utc
-from .levels import recompute
+from ..storage.clock import now_utc
+from .ledger import LedgerBatch
+from .versions import VersionCounter, bump_versions
+from .levels import program, recompute
 from ..storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,6 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
 
 def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, int]:
     """Every customer's level from spend; returns (checked, changes, promotions, demotions)."""
-    from .levels import program
-
     now = now or now_utc()
     prog = program(db.conn)
     checked = changes = up = down = 0

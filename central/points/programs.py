@@ -16,6 +16,9 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from ..storage.clock import now_utc
+from .versions import bump_versions
+
 PERMANENT = ":permanent"
 DEFAULT_NAME = "Main program"
 
@@ -121,8 +124,6 @@ def migrate_to_programs(conn: sqlite3.Connection) -> None:
     If some store is already in another program, every customer with points gets a new version, so
     every store's agents are sent their program's lots instead of the old single balance.
     """
-    from .ledger import bump_versions, now_utc
-
     row = conn.execute("SELECT id FROM programs ORDER BY created_at, id LIMIT 1").fetchone()
     if row is None:
         default = int(conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, '1', ?)",

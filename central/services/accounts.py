@@ -19,7 +19,9 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
-from ..points.ledger import LedgerBatch, VersionCounter, bump_versions, now_utc, utc
+from ..storage.clock import now_utc, utc
+from ..points.ledger import LedgerBatch
+from ..points.versions import VersionCounter, bump_versions
 from ..points.programs import programs, store_programs
 from ..storage.store import Store
 from . import audit
@@ -84,7 +86,7 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     after = {"name": name, "email": email, "birthday": birthday, "gender": gender or None,
              "consents": consents, "custom": custom}
     with db.transaction() as conn:
-        before = _profile_of(db._rows("SELECT * FROM customers WHERE id = ?", (customer_id,))[0])
+        before = _profile_of(db.rows("SELECT * FROM customers WHERE id = ?", (customer_id,))[0])
         conn.execute(
             "UPDATE customers SET name = ?, email = ?, birthday = ?, gender = ?, consents = ?, custom = ? WHERE id = ?",
             (name, email, birthday, gender or None, json.dumps(consents, sort_keys=True),

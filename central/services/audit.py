@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..storage.store import Store
 from .access import Actor
 
@@ -56,7 +56,7 @@ def history(db: Store, *, entity: str | None = None, entity_id: str | None = Non
     if before_id is not None:
         where.append("id < ?")
         params.append(before_id)
-    rows = db._rows(
+    rows = db.rows(
         f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*params, limit]
     )
     for row in rows:

@@ -16,7 +16,8 @@ from typing import Any
 
 from shared.identifiers import luhn_check_digit, luhn_valid
 
-from ..points.ledger import bump_versions, now_utc
+from ..storage.clock import now_utc
+from ..points.versions import bump_versions
 from ..storage.store import NotFound, Store
 from . import audit
 from .access import Actor, FormError
@@ -28,7 +29,7 @@ MAX_RANGE = 10**9
 
 def categories(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("cards.read")
-    rows = db._rows("SELECT * FROM card_categories ORDER BY name")
+    rows = db.rows("SELECT * FROM card_categories ORDER BY name")
     used = dict(db.conn.execute("SELECT category_id, COUNT(*) FROM cards WHERE category_id IS NOT NULL GROUP BY category_id"))
     for row in rows:
         row["issued"] = used.get(row["id"], 0)
@@ -73,7 +74,7 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
     elif "first_number" not in errors and len(str(int(first) + int(count_text) - 1)) > len(first):
         errors["count"] = _("The range runs past %(n)d digits; start lower or make it smaller.", n=len(first))
     if not errors:
-        for other in db._rows("SELECT * FROM card_categories"):
+        for other in db.rows("SELECT * FROM card_categories"):
             if len(other["first_number"]) == len(first) and bool(other["luhn"]) == luhn:
                 lo, hi = int(first), int(first) + int(count_text)
                 o_lo, o_hi = int(other["first_number"]), int(other["first_number"]) + other["count"]
@@ -93,7 +94,7 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
 
 
 def _card(db: Store, number: str) -> dict[str, Any]:
-    rows = db._rows("SELECT * FROM cards WHERE number = ?", (number,))
+    rows = db.rows("SELECT * FROM cards WHERE number = ?", (number,))
     if not rows:
         raise NotFound(f"no card {number}")
     return rows[0]
@@ -107,7 +108,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
     """Give the customer a card: the next free number of a category, or a number typed in."""
     actor.require("cards.write")
     customer = check_customer(db, actor, customer_id)
-    all_categories = db._rows("SELECT * FROM card_categories")
+    all_categories = db.rows("SELECT * FROM card_categories")
     typed = re.sub(r"[\s-]", "", data.get("number") or "")
     category_id = data.get("category") or ""
     if not typed and not category_id:

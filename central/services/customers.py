@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..points.programs import customer_programs
 from ..storage.store import NotFound, Store
 from .access import Actor, Forbidden, FormError
@@ -58,7 +58,7 @@ def list_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, *, 
         sql += " AND (c.created_at, c.id) > (?, ?)"
         params += list(_split(before))
         order = "ASC"
-    rows = db._rows(
+    rows = db.rows(
         f"SELECT {LIST_COLUMNS} FROM customers c WHERE {sql} ORDER BY c.created_at {order}, c.id {order} LIMIT ?",
         [*params, limit + 1],
     )
@@ -113,15 +113,15 @@ def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     customer = check_customer(db, actor, customer_id)
     customer["consents"] = json.loads(customer["consents"] or "{}")
     customer["custom"] = json.loads(customer["custom"] or "{}")
-    customer["cards"] = db._rows(
+    customer["cards"] = db.rows(
         "SELECT k.*, cc.name AS category FROM cards k LEFT JOIN card_categories cc ON cc.id = k.category_id"
         " WHERE k.customer_id = ? ORDER BY k.main DESC, k.created_at, k.number", (customer_id,))
     customer["tags"] = [r[0] for r in db.conn.execute(
         "SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag", (customer_id,))]
-    customer["messages"] = db._rows(
+    customer["messages"] = db.rows(
         "SELECT * FROM customer_messages WHERE customer_id = ? AND deleted_at IS NULL ORDER BY created_at",
         (customer_id,))
-    customer["lots"] = db._rows(
+    customer["lots"] = db.rows(
         "SELECT * FROM lots WHERE customer_id = ? AND (points != 0 OR expires_at IS NOT NULL)"
         " ORDER BY expires_at IS NULL, expires_at, id", (customer_id,))
     customer["merged_from"] = [r[0] for r in db.conn.execute(
@@ -154,7 +154,7 @@ def bonus_history(db: Store, actor: Actor, customer_id: str, *, before_id: int |
     if before_id is not None:
         sql += " AND l.id < ?"
         params.append(before_id)
-    rows = db._rows(sql + " ORDER BY l.at DESC, l.id DESC LIMIT ?", [*params, limit])
+    rows = db.rows(sql + " ORDER BY l.at DESC, l.id DESC LIMIT ?", [*params, limit])
     for row in rows:
         row["source"] = SOURCES.get(row["kind"], row["kind"])
     return rows
@@ -169,7 +169,7 @@ def purchases(db: Store, actor: Actor, customer_id: str, *, before_id: int | Non
     if before_id is not None:
         sql += " AND id < ?"
         params.append(before_id)
-    rows = db._rows(sql + " ORDER BY at_epoch DESC, id DESC LIMIT ?", [*params, limit])
+    rows = db.rows(sql + " ORDER BY at_epoch DESC, id DESC LIMIT ?", [*params, limit])
     attach_lines(db, rows)
     return rows
 
@@ -181,7 +181,7 @@ def attach_lines(db: Store, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for line in db._rows(
+        for line in db.rows(
             "SELECT l.*, p.sku, c.name AS category FROM transaction_lines l"
             " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories c ON c.id = l.category_id"
             f" WHERE l.transaction_id IN ({marks}) ORDER BY l.transaction_id, l.idx", chunk
@@ -194,7 +194,7 @@ def attach_lines(db: Store, rows: list[dict[str, Any]]) -> None:
 
 def comments(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
     check_customer(db, actor, customer_id)
-    return db._rows("SELECT * FROM customer_comments WHERE customer_id = ? ORDER BY id DESC", (customer_id,))
+    return db.rows("SELECT * FROM customer_comments WHERE customer_id = ? ORDER BY id DESC", (customer_id,))
 
 
 def find_by_phone(db: Store, phone: str) -> str | None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
 from .access import Actor, FormError
@@ -25,7 +25,7 @@ _NUMBER = re.compile(r"\A-?\d{1,15}(?:[.,]\d{1,6})?\Z")
 
 
 def definitions(db: Store) -> list[dict[str, Any]]:
-    return db._rows("SELECT * FROM custom_fields ORDER BY position, name")
+    return db.rows("SELECT * FROM custom_fields ORDER BY position, name")
 
 
 def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:

@@ -33,7 +33,8 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
-from ..points.ledger import VersionCounter, now_utc
+from ..storage.clock import now_utc
+from ..points.versions import VersionCounter
 from ..points.programs import by_name, default_program, permanent_lot_id
 from ..points.levels import recompute
 from ..points.receipt_log import ReceiptLog
@@ -204,7 +205,7 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     stores = {s["id"] for s in db.stores()}
     levels = {r[0] for r in db.conn.execute("SELECT name FROM levels")}
     programs = _Programs(by_name(db.conn))
-    categories = db._rows("SELECT * FROM card_categories")
+    categories = db.rows("SELECT * FROM card_categories")
     seen_phones: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
     seen_ids: dict[str, int] = {}

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from .access import Actor, Forbidden
 
@@ -36,7 +36,7 @@ def create(db: Store, actor: Actor, kind: str, detail: dict[str, Any]) -> str:
 
 
 def get(db: Store, actor: Actor, ident: str) -> dict[str, Any]:
-    rows = db._rows("SELECT * FROM jobs WHERE id = ?", (ident,))
+    rows = db.rows("SELECT * FROM jobs WHERE id = ?", (ident,))
     if not rows:
         raise NotFound(f"no job {ident}")
     job = rows[0]
@@ -51,7 +51,7 @@ def get(db: Store, actor: Actor, ident: str) -> dict[str, Any]:
 
 
 def recent(db: Store, actor: Actor, kind: str, limit: int = 20) -> list[dict[str, Any]]:
-    rows = db._rows("SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
+    rows = db.rows("SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
                     (kind, actor.username, int(actor.can("users.manage")), limit))
     for row in rows:
         row["detail"] = json.loads(row["detail"])
@@ -84,7 +84,7 @@ def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], 
             work(db, lambda done, total: update(db, ident, done=done, total=total))
         except Exception as exc:
             log.exception("job %s failed", ident)
-            job = db._rows("SELECT detail FROM jobs WHERE id = ?", (ident,))
+            job = db.rows("SELECT detail FROM jobs WHERE id = ?", (ident,))
             detail = json.loads(job[0]["detail"]) if job else {}
             detail["error"] = getattr(exc, "errors", None) or f"{type(exc).__name__}: {exc}"
             update(db, ident, state="failed", detail=detail)

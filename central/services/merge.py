@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..points.ledger import bump_versions, now_utc
+from ..storage.clock import now_utc
+from ..points.versions import bump_versions
 from ..points.programs import PERMANENT, default_program, permanent_lot_id
 from ..points.levels import recompute
 from ..storage.store import NotFound, Store
@@ -48,8 +49,8 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
             raise FormError({field: _("Customer %(id)s was already merged into %(into)s.", id=row["id"],
                                       into=row["merged_into"])})
     with db.transaction() as conn:
-        src = db._rows("SELECT * FROM customers WHERE id = ?", (source,))[0]
-        dst = db._rows("SELECT * FROM customers WHERE id = ?", (target,))[0]
+        src = db.rows("SELECT * FROM customers WHERE id = ?", (source,))[0]
+        dst = db.rows("SELECT * FROM customers WHERE id = ?", (target,))[0]
         snapshot = _snapshot(db, src)
         _move_points(conn, source, target)
         for table in _MOVE:
@@ -109,8 +110,8 @@ def _snapshot(db: Store, row: dict[str, Any]) -> dict[str, Any]:
     cid = row["id"]
     return {
         "customer": {k: v for k, v in row.items() if k != "confirmation_code"},
-        "cards": db._rows("SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
-        "lots": db._rows("SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
+        "cards": db.rows("SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
+        "lots": db.rows("SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
         "ledger_entries": db.count("ledger", "customer_id = ?", (cid,)),
         "transactions": db.count("transactions", "customer_id = ?", (cid,)),
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.numbers import MAX_PERCENT, PERCENT_DECIMALS, parse_scaled
 
-from ..points.ledger import bump_versions
+from ..points.versions import bump_versions
 from ..storage.store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError

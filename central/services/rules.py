@@ -20,7 +20,7 @@ from typing import Any
 from shared.errors import RuleSetError
 from shared.rules import RuleSet, parse_rules
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..points.levels import program
 from ..points.programs import default_program
 from ..storage.store import Store
@@ -43,7 +43,7 @@ def current(db: Store, store_id: str) -> tuple[int, dict[str, Any]] | None:
 
 def versions(db: Store, actor: Actor, store_id: str) -> list[dict[str, Any]]:
     _store(db, actor, store_id, "rules.read")
-    return db._rows("SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT 50",
+    return db.rows("SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT 50",
                     (store_id,))
 
 
@@ -62,7 +62,7 @@ def starting_document(db: Store, store: Mapping[str, Any]) -> dict[str, Any]:
 def draft(db: Store, actor: Actor, store_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the document being edited, draft info or None when it is the current rule set unchanged)."""
     store = _store(db, actor, store_id, "rules.read")
-    rows = db._rows("SELECT * FROM rule_drafts WHERE store = ?", (store_id,))
+    rows = db.rows("SELECT * FROM rule_drafts WHERE store = ?", (store_id,))
     if rows:
         return json.loads(rows[0]["document"]), rows[0]
     found = current(db, store_id)
@@ -186,7 +186,7 @@ def _as_form(values: Mapping[str, Any]) -> Any:
 def categories(db: Store, actor: Actor) -> list[dict[str, Any]]:
     """Categories known to the chain (seen in receipts or added by hand), for the editor's pick lists."""
     actor.require("rules.read")
-    return db._rows("SELECT c.*, (SELECT COUNT(*) FROM catalog_products p WHERE p.category_id = c.id) AS products"
+    return db.rows("SELECT c.*, (SELECT COUNT(*) FROM catalog_products p WHERE p.category_id = c.id) AS products"
                     " FROM catalog_categories c ORDER BY c.name")
 
 

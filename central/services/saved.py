@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError
@@ -15,7 +15,7 @@ AREAS = ("customers", "transactions")
 
 def list_filters(db: Store, actor: Actor, area: str) -> list[dict[str, Any]]:
     """The actor's own filters and those others shared, by name."""
-    return db._rows(
+    return db.rows(
         "SELECT f.*, u.username FROM saved_filters f LEFT JOIN console_users u ON u.id = f.user_id"
         " WHERE f.area = ? AND (f.user_id = ? OR f.shared = 1) ORDER BY f.name", (area, actor.id or 0))
 
@@ -39,7 +39,7 @@ def save_filter(db: Store, actor: Actor, area: str, name: str, query: str, share
 
 
 def delete_filter(db: Store, actor: Actor, filter_id: int) -> None:
-    rows = db._rows("SELECT * FROM saved_filters WHERE id = ?", (filter_id,))
+    rows = db.rows("SELECT * FROM saved_filters WHERE id = ?", (filter_id,))
     if not rows:
         return
     if rows[0]["user_id"] != actor.id and not actor.can("users.manage"):

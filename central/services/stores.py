@@ -17,7 +17,8 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
-from ..points.ledger import bump_versions, now_utc
+from ..storage.clock import now_utc
+from ..points.versions import bump_versions
 from ..points.programs import customers_in, default_program, programs, store_programs, with_outstanding
 from ..storage.store import NotFound, Store
 from . import audit
@@ -73,7 +74,7 @@ def _memberships(db: Store) -> dict[str, list[str]]:
 
 
 def groups_list(db: Store) -> list[dict[str, Any]]:
-    return db._rows("SELECT g.*, (SELECT COUNT(*) FROM store_group_members m WHERE m.group_id = g.id) AS stores"
+    return db.rows("SELECT g.*, (SELECT COUNT(*) FROM store_group_members m WHERE m.group_id = g.id) AS stores"
                     " FROM store_groups g ORDER BY g.name")
 
 
@@ -231,15 +232,15 @@ def status(db: Store, actor: Actor) -> dict[str, Any]:
     scope = f"store IN ({marks})"
     return {
         "stores": stores,
-        "dead_letters": db._rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
+        "dead_letters": db.rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
                                  f" FROM dead_letters WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                                  f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
-        "debts": db._rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
+        "debts": db.rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
                           f" WHERE d.resolved_at IS NULL AND d.{scope} ORDER BY d.created_at DESC LIMIT 200", visible),
-        "flags": db._rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
+        "flags": db.rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
                           f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
         # per agent and outcome ('applied' or why not); the index holds only these rows
-        "recovered": db._rows(f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
+        "recovered": db.rows(f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
                               f" MAX(seq) AS last_seq, MAX(applied_at) AS last_at FROM applied_events"
                               f" WHERE recovery IS NOT NULL AND {scope} GROUP BY store, agent, recovery"
                               f" ORDER BY last_at DESC LIMIT 200", visible),
@@ -259,7 +260,7 @@ def resolve(db: Store, actor: Actor, what: str, ident: str, note: str) -> None:
         raise FormError({"note": _("Say what was done about it (1 to 500 characters).")})
     table, key = _REVIEWABLE[what]
     with db.transaction() as conn:
-        row = db._rows(f"SELECT * FROM {table} WHERE {key} = ? AND resolved_at IS NULL", (ident,))
+        row = db.rows(f"SELECT * FROM {table} WHERE {key} = ? AND resolved_at IS NULL", (ident,))
         if not row:
             raise FormError({"note": _("It is already reviewed.")})
         if table == "dead_letters":

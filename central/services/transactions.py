@@ -165,7 +165,7 @@ def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, aft
         epoch, _, ident = after.partition("~")
         page_sql += " AND (t.at_epoch, t.id) < (?, ?)"
         page_params += [int(epoch), int(ident or 0)]
-    rows = db._rows(
+    rows = db.rows(
         f"SELECT t.id, t.kind, t.channel, t.store, t.receipt_id, t.customer_id, t.card, t.at, t.at_epoch, t.amount,"
         f" t.accrued, t.redeemed, t.line_count, t.detail, c.name AS customer_name FROM transactions t"
         f" LEFT JOIN customers c ON c.id = t.customer_id WHERE {page_sql}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..points.ledger import now_utc
+from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from . import audit
 from .access import ROLES, STORE_MANAGER, Actor, FormError
@@ -79,7 +79,7 @@ def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *
 
 
 def get_user(db: Store, user_id: int) -> dict[str, Any]:
-    rows = db._rows("SELECT * FROM console_users WHERE id = ?", (user_id,))
+    rows = db.rows("SELECT * FROM console_users WHERE id = ?", (user_id,))
     if not rows:
         raise NotFound(f"no console user {user_id}")
     user = rows[0]
@@ -94,7 +94,7 @@ def _public(user: dict[str, Any]) -> dict[str, Any]:
 
 def list_users(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("users.manage")
-    return [_public(get_user(db, row["id"])) for row in db._rows("SELECT id FROM console_users ORDER BY username")]
+    return [_public(get_user(db, row["id"])) for row in db.rows("SELECT id FROM console_users ORDER BY username")]
 
 
 def user_id_by_name(db: Store, username: str) -> int:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: SQLite stores a table keyed by a TEXT primary key twice (rowid table + index) unless told
-#: WITHOUT ROWID; for the idempotency register that halves its write cost. A PostgreSQL
-#: backend drops this suffix (its tables are heaps with separate indexes anyway).
-WITHOUT_ROWID = " WITHOUT ROWID"
+from ..points.programs import migrate_to_programs
+from .portable import WITHOUT_ROWID
+from .schema_console import CONSOLE_MIGRATIONS
+
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -198,8 +198,6 @@ MIGRATIONS: list[Migration] = [
 ]
 
 # the head-office console's migrations follow the ledger's
-from .schema_console import CONSOLE_MIGRATIONS  # noqa: E402
-
 MIGRATIONS += CONSOLE_MIGRATIONS
 
 MIGRATIONS += [
@@ -228,8 +226,6 @@ MIGRATIONS += [
 ]
 
 # bonus accounts per program (central/points/programs.py): a customer's points are held per program
-from ..points.programs import migrate_to_programs  # noqa: E402
-
 MIGRATIONS += [
     (
         7,

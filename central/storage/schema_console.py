@@ -8,7 +8,7 @@ pg_trgm GIN index on the same text instead).
 
 from __future__ import annotations
 
-from .schema import WITHOUT_ROWID
+from .portable import WITHOUT_ROWID
 
 #: what the quick search looks through, one text per customer (kept by the triggers below)
 _SEARCH_DOC = (

@@ -37,6 +37,7 @@ from transport.mqtt import LinkConfig, MqttLink
 from .publisher import Publisher
 from .recovery import Duplicates, Recovery
 from ..storage.store import DeadLetter, IngestUnit, Store
+from .deltas import customer_page
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +427,7 @@ class Ingest:
             ack = stream.ack()
             return [self._ack(store, agent, *ack)] if ack is not None else []
         if msg.kind == "snapshot_request":
-            deltas, upto, more = self.db.customer_page(store, msg["after"], msg.get("limit") or 500)
+            deltas, upto, more = customer_page(self.db, store, msg["after"], msg.get("limit") or 500)
             payload = wire.encode("snapshot", {"store": store, "after": msg["after"], "upto": upto, "more": more,
                                                "deltas": deltas}, validate=False)
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]

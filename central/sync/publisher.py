@@ -27,6 +27,7 @@ from shared import wire
 from transport.mqtt import MqttLink
 
 from ..storage.store import Store
+from .deltas import customer_page
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class Publisher:
 
     def _customers(self, db: Store, store: str, cursor: int, pages: dict[Any, Any]) -> None:
         while not self._stop.is_set():
-            deltas, upto, more = db.customer_page(store, cursor, PAGE, pages)
+            deltas, upto, more = customer_page(db, store, cursor, PAGE, pages)
             if not deltas:
                 return
             payload = wire.encode(

@@ -38,7 +38,7 @@ def test_issue_the_next_free_number_skipping_used_ones(db, people, shoppers):
     assert number.startswith("7700000001")
     account_cards = _cards_in_delta(db, "c3")
     assert account_cards == [{"number": number, "status": "active"}]
-    assert db._rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [{"main": 1, "category_id": ident}]
+    assert db.rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [{"main": 1, "category_id": ident}]
     cards.issue_card(db, marketer, "c3", {"category": str(ident)})
     with pytest.raises(FormError) as caught:
         cards.issue_card(db, marketer, "c3", {"category": str(ident)})
@@ -59,7 +59,7 @@ def test_block_unblock_and_main_card(db, people, shoppers):
     assert _cards_in_delta(db, "c1") == [{"number": "2000001", "status": "active"}]
     second = cards.issue_card(db, manager, "c1", {"number": "5000 0001"})
     cards.set_main(db, manager, second)
-    assert [r["number"] for r in db._rows("SELECT number FROM cards WHERE customer_id = 'c1' AND main = 1")] == [second]
+    assert [r["number"] for r in db.rows("SELECT number FROM cards WHERE customer_id = 'c1' AND main = 1")] == [second]
     actions = [r[0] for r in db.conn.execute("SELECT action FROM audit_log WHERE entity = 'card' ORDER BY id")]
     assert actions == ["card.block", "card.unblock", "card.issue", "card.main"]
 

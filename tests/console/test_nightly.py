@@ -36,7 +36,7 @@ def test_expired_temporary_points_burn_once_and_the_liability_drops(db, people, 
     assert (report.lots_expired, report.points_burnt) == (1, 10_000)
     assert db.customer("c1")["balance"] == 500 == db.ledger_sum("c1")
     assert db.customer("c1")["version"] > version
-    assert db._rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == \
+    assert db.rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == \
         [{"kind": "expire", "points": -10_000}]
     assert db.count("transactions", "kind = 'expire'") == 1
     assert reports.liability(db, people["admin"])["total"] == before - 10_000

@@ -11,10 +11,11 @@ from central.services.access import Forbidden, FormError
 
 from .conftest import apply_events, login, sale
 from .test_rules import SPEC_FORM, _multi
+from central.sync.deltas import customer_page
 
 
 def _delta(db, cid, store):
-    deltas, _, _ = db.customer_page(store, 0, 10_000)
+    deltas, _, _ = customer_page(db, store, 0, 10_000)
     return next(d for d in deltas if d["customer_id"] == cid)
 
 

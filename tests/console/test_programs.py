@@ -85,7 +85,7 @@ def test_points_by_hand_go_to_the_chosen_program(client, db, people, shoppers, c
                                                              "expires": "2099-02-01", "t_program": str(coffee)})
     assert response.status_code == 302
     assert balances(db.conn, "c1")[coffee] == 900
-    audit = db._rows("SELECT after FROM audit_log WHERE action = 'customer.temporary_points' ORDER BY id DESC")[0]
+    audit = db.rows("SELECT after FROM audit_log WHERE action = 'customer.temporary_points' ORDER BY id DESC")[0]
     assert f'"program": {coffee}' in audit["after"]
 
 
@@ -103,8 +103,8 @@ def test_import_puts_balances_into_the_named_program(db, people, coffee):
     ((row, column, message),) = report.problems
     assert (row, column) == (4, "program") and "Чай" in message and "Кофе" in message
     assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 2
-    anna = db._rows("SELECT id, balance FROM customers WHERE phone = '+79121111111'")[0]
-    boris = db._rows("SELECT id, balance FROM customers WHERE phone = '+79122222222'")[0]
+    anna = db.rows("SELECT id, balance FROM customers WHERE phone = '+79121111111'")[0]
+    boris = db.rows("SELECT id, balance FROM customers WHERE phone = '+79122222222'")[0]
     assert balances(db.conn, anna["id"]) == {coffee: 10_000} and anna["balance"] == 10_000
     assert balances(db.conn, boris["id"]) == {main: 5_000}
     assert db.conn.execute("SELECT program_id FROM ledger WHERE customer_id = ?", (anna["id"],)).fetchone()[0] == coffee
@@ -154,7 +154,7 @@ def test_a_program_change_sends_the_customers_again(client, db, people, agents, 
     # later purchases at S2 count in the main program
     apply_events(db, sale(a2, "c2", [("SKU-1", None, 10_000)], accrued=40))
     assert balances(db.conn, "c2") == {coffee: 300, main: 40}
-    row = db._rows("SELECT before, after FROM audit_log WHERE action = 'store.update' ORDER BY id DESC")[0]
+    row = db.rows("SELECT before, after FROM audit_log WHERE action = 'store.update' ORDER BY id DESC")[0]
     assert f'"program_id": {coffee}' in row["before"] and '"program_id": null' in row["after"]
 
 
@@ -174,7 +174,7 @@ def test_an_xlsx_program_column_works_too(db, people, coffee):
     report = imports.check(db, people["admin"], table)
     assert report.good == [0] and [(r, c) for r, c, _ in report.problems] == [(3, "program")]
     imports.apply(db, people["admin"], table, report, good_rows_only=True, source="people.xlsx")
-    cid = db._rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
+    cid = db.rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
     assert balances(db.conn, cid) == {coffee: 1_250}
 
 
