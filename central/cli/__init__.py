@@ -93,9 +93,9 @@ def stores_list(db: str | None) -> None:
     \b
         loyalty-central stores list
     """
-    from ..web.api import _status
+    from ..services.status import stores_status
 
-    click.echo(json.dumps(_status(_store(_config(db))), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(stores_status(_store(_config(db))), ensure_ascii=False, indent=2))
 
 
 @cli.command("broker-config")

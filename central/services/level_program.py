@@ -22,6 +22,11 @@ from .rules_form import rows
 from .text import _
 
 
+def levels(db: Store) -> Any:
+    """The level program's levels, lowest first (central/points/levels.py)."""
+    return program(db.conn).levels
+
+
 def current(db: Store) -> dict[str, Any]:
     prog = program(db.conn)
     return {

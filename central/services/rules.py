@@ -41,6 +41,11 @@ def current(db: Store, store_id: str) -> tuple[int, dict[str, Any]] | None:
     return db.latest_rules().get(store_id)
 
 
+def drafts(db: Store) -> dict[str, dict[str, Any]]:
+    """store -> when and by whom its rule-set draft was last saved."""
+    return {r["store"]: r for r in db.rows("SELECT store, updated_at, updated_by FROM rule_drafts")}
+
+
 def versions(db: Store, actor: Actor, store_id: str) -> list[dict[str, Any]]:
     _store(db, actor, store_id, "rules.read")
     return db.rows("SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT 50",

@@ -148,6 +148,12 @@ def set_password(db: Store, actor: Actor, user_id: int, password: str, *, curren
         audit.record(conn, actor, "user.password", "user", user_id, None, {"username": user["username"]})
 
 
+def user_language(db: Store, user_id: int) -> str | None:
+    """The console language a user chose (None: the browser's)."""
+    row = db.conn.execute("SELECT language FROM console_users WHERE id = ?", (user_id,)).fetchone()
+    return row[0] if row else None
+
+
 def set_language(db: Store, user_id: int, language: str) -> None:
     with db.transaction() as conn:
         conn.execute("UPDATE console_users SET language = ? WHERE id = ?", (language, user_id))

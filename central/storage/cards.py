@@ -35,6 +35,13 @@ class Cards(Database):
             conn.execute("UPDATE customers SET version = ? WHERE id = ?", (version, row[0]))
         return version
 
+    def card_owner(self, number: str) -> str:
+        """The id of the customer a card belongs to. :raises NotFound: no such card."""
+        row = self.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            raise NotFound(f"no card {number}")
+        return row[0]  # type: ignore[no-any-return]
+
     def customer(self, customer_id: str) -> dict[str, Any]:
         rows = self.rows("SELECT * FROM customers WHERE id = ?", (customer_id,))
         if not rows:

@@ -184,5 +184,13 @@ class IngestQueries(Database):
             return self.rows("SELECT * FROM flags ORDER BY id")
         return self.rows("SELECT * FROM flags WHERE kind = ? ORDER BY id", (kind,))
 
+    def open_problems(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Per store: the dead letters and the debts not yet resolved."""
+        open_dead = {row[0]: row[1] for row in self.conn.execute(
+            "SELECT store, COUNT(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY store")}
+        debts = {row[0]: row[1] for row in self.conn.execute(
+            "SELECT store, COUNT(*) FROM debts WHERE resolved_at IS NULL GROUP BY store")}
+        return open_dead, debts
+
     def debts(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM debts ORDER BY created_at, event_id")

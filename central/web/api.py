@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from shared import wire
 from shared.errors import LoyaltyError
 
+from ..services import status as sync_status
 from ..storage.db import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -58,29 +57,7 @@ def enroll() -> ResponseReturnValue:
     }), 201
 
 
-def _status(db: Any) -> list[dict[str, Any]]:
-    open_dead = {row[0]: row[1] for row in db.conn.execute(
-        "SELECT store, COUNT(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY store")}
-    debts = {row[0]: row[1] for row in db.conn.execute(
-        "SELECT store, COUNT(*) FROM debts WHERE resolved_at IS NULL GROUP BY store")}
-    rules = db.latest_rules()
-    stores = []
-    for store in db.stores():
-        agents = [
-            {key: agent[key] for key in ("id", "state", "last_seen", "status_at", "outbox_depth", "rules_version",
-                                          "customers_version", "last_sync", "applied_seq", "restored_at", "software")}
-            | {"enrolled": bool(agent["enrolled"])}
-            for agent in db.agents(store["id"])
-        ]
-        stores.append({
-            "id": store["id"], "name": store["name"], "agents": agents,
-            "rules_version": rules.get(store["id"], (None,))[0],
-            "dead_letters": open_dead.get(store["id"], 0), "debts": debts.get(store["id"], 0),
-        })
-    return stores
-
-
 @bp.get("/stores/status")
 def stores_status() -> ResponseReturnValue:
     """Every store with its agents' presence and sync state (what the console shows)."""
-    return jsonify({"stores": _status(get_db())})
+    return jsonify({"stores": sync_status.stores_status(get_db())})

@@ -85,10 +85,6 @@ def reassign(number: str) -> ResponseReturnValue:
 
 
 def _owner(number: str) -> str:
-    row = get_db().conn.execute("SELECT customer_id FROM cards WHERE number = ?", (number,)).fetchone()
-    if row is None:
-        from ..storage.store import NotFound
-
-        raise NotFound(f"no card {number}")
-    customers.check_customer(get_db(), actor(), row[0])
-    return row[0]  # type: ignore[no-any-return]
+    owner = get_db().card_owner(number)
+    customers.check_customer(get_db(), actor(), owner)
+    return owner

@@ -46,15 +46,14 @@ def load_actor() -> Actor | None:
     """The session's actor (cached in ``g``), or None."""
     if "actor" in g:
         return g.actor  # type: ignore[no-any-return]
-    from ..services.users import actor_for
+    from ..services.users import actor_for, user_language
 
     actor = None
     uid, version = session.get("uid"), session.get("sv")
     if isinstance(uid, int) and isinstance(version, int):
         actor = actor_for(get_db(), uid, version)
         if actor is not None:
-            row = get_db().conn.execute("SELECT language FROM console_users WHERE id = ?", (uid,)).fetchone()
-            g.user_language = row[0] if row else None
+            g.user_language = user_language(get_db(), uid)
     g.actor = actor
     return actor
 

@@ -8,13 +8,12 @@ from typing import Any
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import accounts, audit, customers, exports, fields, merge, percents, saved
+from ..services import accounts, audit, customers, exports, fields, level_program, merge, percents, saved
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..storage.db import get_db
-from ..points.levels import program
 from .common import actor, console_blueprint, export_response, form_data, render
 
 bp = console_blueprint("customers", "/customers")
@@ -39,7 +38,7 @@ def index() -> ResponseReturnValue:
         errors = exc.errors
     return render("console/customers/list.html", 422 if errors else 200, page=page, query=query, errors=errors,
                   choices=field_choices(fields.definitions(db)), ops=OPS, stores=db.stores(),
-                  saved_filters=saved.list_filters(db, who, "customers"), levels=program(db.conn).levels)
+                  saved_filters=saved.list_filters(db, who, "customers"), levels=level_program.levels(db))
 
 
 @bp.get("/export.<fmt>")

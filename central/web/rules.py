@@ -22,7 +22,7 @@ bp = console_blueprint("rules", "/rules")
 def index() -> ResponseReturnValue:
     db, who = get_db(), actor()
     who.require("rules.read")
-    drafts = {r["store"]: r for r in db.rows("SELECT store, updated_at, updated_by FROM rule_drafts")}
+    drafts = rules.drafts(db)
     return render("console/rules/index.html", stores=stores.list_stores(db, who), drafts=drafts)
 
 
