@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULTS, check_settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The central web app (flaskr-style factory): defaults, instance file, env, then ``config``."""
+    from flask import Flask  # here, not at the top: the command line starts without Flask
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("central.cfg", silent=True)
