@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
+from central.points.receipt_log import LINE_DTYPE  # noqa: E402
 from central.services import whatif  # noqa: E402
 from central.services.access import ADMIN, Actor  # noqa: E402
-from central.points.receipt_log import LINE_DTYPE  # noqa: E402
 from central.storage.store import Store  # noqa: E402
 from shared import accrual, batch  # noqa: E402
 

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The central web app (flaskr-style factory): defaults, instance file, env, then ``config``."""
-    from flask import Flask  # here, not at the top: the command line starts without Flask
+    # here, not at the top: the command line starts without Flask
+    from flask import Flask
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)

@@ -22,6 +22,7 @@ from shared.rules import parse_rules
 from .common import CONTEXT_SETTINGS, _config, _store, db_option
 from .console import register as _register_console
 
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """loyalty-edge central server (ledger, sync ingest, head-office console)."""

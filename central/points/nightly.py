@@ -26,10 +26,10 @@ import zoneinfo
 from dataclasses import dataclass
 
 from ..storage.clock import now_utc
-from .ledger import LedgerBatch
-from .versions import VersionCounter, bump_versions
-from .levels import program, recompute
 from ..storage.store import Store
+from .ledger import LedgerBatch
+from .levels import program, recompute
+from .versions import VersionCounter, bump_versions
 
 log = logging.getLogger(__name__)
 CHUNK = 2000

@@ -19,10 +19,10 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
-from ..storage.clock import now_utc, utc
 from ..points.ledger import LedgerBatch
-from ..points.versions import VersionCounter, bump_versions
 from ..points.programs import programs, store_programs
+from ..points.versions import VersionCounter, bump_versions
+from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError

@@ -16,8 +16,8 @@ from typing import Any
 
 from shared.identifiers import luhn_check_digit, luhn_valid
 
-from ..storage.clock import now_utc
 from ..points.versions import bump_versions
+from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from . import audit
 from .access import Actor, FormError

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.clock import now_utc
 from ..points.programs import customer_programs
+from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from .access import Actor, Forbidden, FormError
 from .filters import CustomerQuery, where

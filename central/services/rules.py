@@ -20,9 +20,9 @@ from typing import Any
 from shared.errors import RuleSetError
 from shared.rules import RuleSet, parse_rules
 
-from ..storage.clock import now_utc
 from ..points.levels import program
 from ..points.programs import default_program
+from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
 from .access import Actor, FormError

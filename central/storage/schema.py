@@ -17,7 +17,6 @@ from ..points.programs import migrate_to_programs
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 
-
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
 #: (version, name, steps)

@@ -34,10 +34,10 @@ import msgpack
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
-from .publisher import Publisher
-from .recovery import Duplicates, Recovery
 from ..storage.store import DeadLetter, IngestUnit, Store
 from .deltas import customer_page
+from .publisher import Publisher
+from .recovery import Duplicates, Recovery
 
 log = logging.getLogger(__name__)
 

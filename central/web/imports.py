@@ -9,11 +9,11 @@ from flask import current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 
+from ..i18n import current_language
 from ..services import imports, jobs
 from ..services.access import Actor, FormError
 from ..services.text import _
 from ..storage.db import get_db
-from ..i18n import current_language
 from ..storage.store import Store
 from .common import actor, console_blueprint, render
 

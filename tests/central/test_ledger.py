@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from central.storage.store import IngestUnit, Store
-from tests.sync.fakes import FakeAgent
 from central.sync.deltas import customer_page
+from tests.sync.fakes import FakeAgent
 
 
 def _apply(db: Store, *events) -> set[str]:

@@ -9,8 +9,8 @@ from central.points import nightly
 from central.points.programs import balances, default_program, outstanding, permanent_lot_id
 from central.storage.schema import MIGRATIONS
 from central.storage.store import IngestUnit, Store
-from tests.sync.fakes import FakeAgent
 from central.sync.deltas import customer_page
+from tests.sync.fakes import FakeAgent
 
 
 def _apply(db: Store, *events) -> set[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
+from central.sync.deltas import customer_page
 from tests.web import live_server
 
 from .conftest import PASSWORD
 from .test_imports import CSV
-from central.sync.deltas import customer_page
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ import pytest
 
 from central.services import cards
 from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 from shared.identifiers import luhn_valid
 
 
 def _cards_in_delta(db, cid, store="S1"):
-    deltas, _, _ = db.customer_page(store, 0, 10_000)
+    deltas, _, _ = customer_page(db, store, 0, 10_000)
     return next(d for d in deltas if d["customer_id"] == cid)["cards"]
 
 

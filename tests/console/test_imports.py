@@ -12,9 +12,9 @@ from openpyxl import Workbook
 from central.cli import cli
 from central.services import imports
 from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import login
-from central.sync.deltas import customer_page
 
 CSV = (
     "phone;name;card;balance;birthday;tags;store\n"

@@ -8,10 +8,10 @@ import pytest
 
 from central.services import audit, percents, rules, whatif
 from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, login, sale
 from .test_rules import SPEC_FORM, _multi
-from central.sync.deltas import customer_page
 
 
 def _delta(db, cid, store):

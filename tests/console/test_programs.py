@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from central.points.programs import balances, default_program
 from central.services import accounts, customers, imports, merge, reports, stores
 from central.services.access import FormError
-from central.points.programs import balances, default_program
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, login, sale
 
@@ -109,7 +110,7 @@ def test_import_puts_balances_into_the_named_program(db, people, coffee):
     assert balances(db.conn, boris["id"]) == {main: 5_000}
     assert db.conn.execute("SELECT program_id FROM ledger WHERE customer_id = ?", (anna["id"],)).fetchone()[0] == coffee
     # S2 (in Кофе) is sent Anna's points, S1 (default program) is not
-    deltas = {s: {d["phone"]: d["lots"] for d in db.customer_page(s, 0, 1000)[0]} for s in ("S1", "S2")}
+    deltas = {s: {d["phone"]: d["lots"] for d in customer_page(db, s, 0, 1000)[0]} for s in ("S1", "S2")}
     assert deltas["S1"]["+79121111111"] == [] and deltas["S2"]["+79121111111"][0]["points"] == 10_000
 
 
@@ -147,7 +148,7 @@ def test_a_program_change_sends_the_customers_again(client, db, people, agents, 
     # c1 (main program) and c2 (Кофе) are sent again; c3 has no lots in either
     assert db.customer("c1")["version"] > cursor and db.customer("c2")["version"] > cursor
     assert db.customer("c3")["version"] == versions["c3"]
-    deltas = {d["customer_id"]: d["lots"] for d in db.customer_page("S2", cursor, 100)[0]}
+    deltas = {d["customer_id"]: d["lots"] for d in customer_page(db, "S2", cursor, 100)[0]}
     assert set(deltas) == {"c1", "c2"}
     assert deltas["c1"] == [{"id": "c1:permanent", "points": 500, "expires_at": None}] and deltas["c2"] == []
     assert balances(db.conn, "c2") == {coffee: 300}  # the points stay in their program

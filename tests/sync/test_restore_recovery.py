@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from central.sync.ingest import Ingest
 from central.storage.store import Store
+from central.sync.ingest import Ingest
 from shared import wire
 
 from .fakes import FakeAgent
