@@ -20,9 +20,16 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.devices.slip import format_points
-from agent.testing import AgentProcess, PreparedAgent, card_number, prepare_agent, request
+from agent.testing import (
+    AgentProcess,
+    PreparedAgent,
+    card_number,
+    prepare_agent,
+    request,
+)
 from firmware_sim.control import send_command
-from tests.firmware_sim.procs import simulator, slip_texts, wait_for
+from tests.firmware_sim.procs import simulator, slip_texts
+from tests.polling import wait_for
 from tests.sse import SseClient
 
 CARD = card_number(0)  # customer c0000000, 10 000,00 points
