@@ -52,6 +52,7 @@ AGENT = "import"  # the pseudo-agent the register rows of imported events name
 TERMINAL = "import"
 BATCH_RECEIPTS = 20_000
 MAX_ERRORS = 10_000
+KEEP_LINES = 2_000_000
 
 #: field -> header names it is recognised by (compared lower-case, "_"/"-" as spaces)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -258,6 +259,8 @@ class Bad(ValueError):
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float):
@@ -269,7 +272,9 @@ def _text(value: Any) -> str:
 
 def money(value: Any, what: str) -> int:
     """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
-    text = _text(value).replace(" ", "").replace("\u00a0", "")
+    text = _text(value)
+    if " " in text or "\u00a0" in text:
+        text = text.replace(" ", "").replace("\u00a0", "")
     match = _MONEY.match(text)
     if not match:
         raise Bad(_("%(field)s must be an amount like 123.45, not %(value)r", field=what, value=text))
@@ -372,6 +377,8 @@ class Report:
     new_stores: set[str] = field(default_factory=set)
     stores: set[str] = field(default_factory=set)  # every store the file names
     refund_targets: set[tuple[str, str]] = field(default_factory=set)
+    #: the receipts read, kept for the import (so a file up to KEEP_LINES lines is parsed once)
+    parsed: list[Receipt] | None = field(default_factory=list)
 
     def bad(self, line: int, message: str) -> None:
         self.bad_count += 1
@@ -380,7 +387,11 @@ class Report:
 
 
 class Parser:
-    """Groups a file's rows into receipts (consecutive rows with the same store and receipt id)."""
+    """Groups a file's rows into receipts (consecutive rows with the same store and receipt id).
+
+    A receipt's own fields (operation, date, customer, total, refund of) are parsed on its first
+    row; the next rows only have to carry the same text there (or no total).
+    """
 
     def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
         self.path = path
@@ -397,85 +408,103 @@ class Parser:
         except StopIteration:
             raise ImportError_(_("The file is empty.")) from None
         index = field_index(headers, self.mapping)
-        extra_json = isinstance(self.path, (str, Path)) and str(self.path).lower().endswith((".jsonl", ".ndjson"))
+        width = len(headers)
+        none = width  # the index of the None padded on every row: a field the file does not have
+        at = {name: index.get(name, none) for name in ALIASES}
+        i_store, i_receipt = at["store"], at["receipt"]
+        head_fields = [at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone")]
+        i_total = at["total"]
+        line_fields = tuple(at[name] for name in ("sku", "name", "category", "quantity", "price", "discount",
+                                                  "amount", "accrued", "redeemed"))
         current: Receipt | None = None
+        head_raw: list[Any] = []
         problems: list[Problem] = []
+        count = 0
         for number, values in rows:
-            if report is not None:
-                report.rows += 1
+            count += 1
             if values and isinstance(values[0], _BadLine):
                 yield None, [Problem(number, values[0].why)]
                 continue
-            if extra_json:
-                values = values[:-1]
-
-            def get(name: str) -> Any:
-                i = index.get(name)
-                return values[i] if i is not None and i < len(values) else None
-
-            store, receipt_id = _text(get("store")), _text(get("receipt"))
-            if current is not None and (store, receipt_id) != (current.store, current.receipt):
+            if len(values) != width:
+                values = (values + [None] * width)[:width]
+            values.append(None)
+            store, receipt_id = _text(values[i_store]), _text(values[i_receipt])
+            if current is not None and (store != current.store or receipt_id != current.receipt):
                 yield current, problems
                 current, problems = None, []
             if not store or not receipt_id:
                 yield None, [Problem(number, _("a row needs a store and a receipt id"))]
                 continue
-            if current is None:
-                current = Receipt(store, receipt_id, number)
-                head = True
-            else:
-                head = False
             try:
-                self._row(current, number, get, head)
+                raw = [values[i] for i in head_fields]
+                if current is None:
+                    current = Receipt(store, receipt_id, number)
+                    head_raw = raw
+                    self._head(current, raw, values[i_total])
+                elif raw != head_raw or (values[i_total] not in (None, "") and
+                                         _text(values[i_total]) != _text(head_raw_total(current))):
+                    self._differs(current, raw, values[i_total])
+                if not current.refund:
+                    current.lines.append(self._line([values[i] for i in line_fields]))
             except Bad as exc:
                 problems.append(Problem(number, str(exc)))
+        if report is not None:
+            report.rows = count
         if current is not None:
             yield current, problems
 
-    def _row(self, receipt: Receipt, number: int, get: Callable[[str], Any], head: bool) -> None:
+    def _head(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+        kind_raw, refund_of, when, customer_id, card, phone = raw
         zone = self.stores.get(receipt.store, self.default_zone)
-        kind = _canonical(_text(get("kind")))
+        kind = _canonical(_text(kind_raw)) if kind_raw not in (None, "") else ""
         if kind in self.mapping.refund_values:
-            refund = True
-        elif kind in SALE_WORDS:
-            refund = False
-        else:
+            receipt.refund = True
+        elif kind not in SALE_WORDS:
             raise Bad(_("unknown operation %(value)r (a sale or a refund)", value=kind))
-        at = moment(get("at"), zone, self.mapping.date_format)
-        customer = None
-        for name in ("customer_id", "card", "phone"):
-            value = _text(get(name))
-            if value:
-                customer = (name, value)
+        receipt.at = moment(when, zone, self.mapping.date_format)
+        for name, value in (("customer_id", customer_id), ("card", card), ("phone", phone)):
+            text = _text(value)
+            if text:
+                receipt.customer = (name, text)
                 break
-        total = money(get("total"), "total") if _text(get("total")) else None
-        refund_of = _text(get("refund_of")) or None
-        if head:
-            receipt.refund, receipt.at, receipt.customer, receipt.total = refund, at, customer, total
-            receipt.refund_of = refund_of
-        else:
-            for name, mine, theirs in (("operation", refund, receipt.refund), ("date", at, receipt.at),
-                                       ("customer", customer, receipt.customer), ("total", total, receipt.total),
-                                       ("refund of", refund_of, receipt.refund_of)):
-                if mine != theirs and not (name == "total" and mine is None):
-                    raise Bad(_("this row's %(field)s differs from the receipt's first row (line %(line)s)",
-                                field=name, line=receipt.first_line))
-        if refund:
-            return  # a refund returns the whole receipt it names: its lines are not needed
-        amount_text = _text(get("amount"))
-        if not amount_text:
+        receipt.total = money(total, "total") if _text(total) else None
+        receipt.refund_of = _text(refund_of) or None
+
+    def _differs(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+        """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
+        probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
+        self._head(probe, raw, total)
+        for name, mine, theirs in (("operation", probe.refund, receipt.refund), ("date", probe.at, receipt.at),
+                                   ("customer", probe.customer, receipt.customer),
+                                   ("total", probe.total, receipt.total),
+                                   ("refund of", probe.refund_of, receipt.refund_of)):
+            if mine != theirs and not (name == "total" and mine is None):
+                raise Bad(_("this row's %(field)s differs from the receipt's first row (line %(line)s)",
+                            field=name, line=receipt.first_line))
+
+    @staticmethod
+    def _line(v: list[Any]) -> Line:
+        sku, name, category, q_raw, price_raw, discount_raw, amount_raw, accrued_raw, redeemed_raw = v
+        if amount_raw is None or amount_raw == "":
             raise Bad(_("a sale's line needs an amount"))
-        amount = money(amount_text, "amount")
-        discount = money(get("discount"), "discount") if _text(get("discount")) else 0
-        q = quantity(get("quantity"))
-        price = money(get("price"), "price") if _text(get("price")) else None
+        amount = money(amount_raw, "amount")
+        discount = 0 if discount_raw is None or discount_raw == "" or discount_raw == "0" \
+            else money(discount_raw, "discount")
+        q = 1000 if q_raw is None or q_raw == "" or q_raw == "1" else quantity(q_raw)
+        price = None if price_raw is None or price_raw == "" else money(price_raw, "price")
         if price is not None and (price * q + 500) // 1000 - discount != amount:
             raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
                         " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
                         discount=_cents(discount), amount=_cents(amount)))
-        receipt.lines.append(Line(
-            _text(get("sku")) or None, _text(get("name")) or None, _text(get("category")) or None, q, price,
-            discount, amount, points_value(get("accrued"), "accrued"), points_value(get("redeemed"), "redeemed")))
+        return Line(_text(sku) or None, _text(name) or None, _text(category) or None, q, price, discount, amount,
+                    0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
+                    else points_value(accrued_raw, "accrued"),
+                    0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
+                    else points_value(redeemed_raw, "redeemed"))
+
+
+def head_raw_total(receipt: Receipt) -> str:
+    return "" if receipt.total is None else _cents(receipt.total)
 
 
 def _cents(value: int) -> str:
@@ -500,8 +529,13 @@ def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, creat
         key = (receipt.store, receipt.receipt)
         report.lines += len(receipt.lines)
         report.stores.add(receipt.store)
+        if report.parsed is not None:
+            if report.lines <= KEEP_LINES:
+                report.parsed.append(receipt)
+            else:
+                report.parsed = None  # too big to hold: the import reads the file again
         if progress is not None:
-            progress(report.rows)
+            progress(report.lines + report.refunds)
         if receipt.store not in parser.stores:
             if create_stores:
                 report.new_stores.add(receipt.store)
@@ -754,7 +788,8 @@ class Importer:
                 category=np.asarray(category, np.int32), amount=np.asarray(amount, np.int64),
                 discount=np.asarray(discount, np.int64), skus=list(skus), categories=list(categories),
                 redeem=redeem, level=level, levels=list(level_names))
-            out = batch.quote_batch(rules, prepared)
+            # a thread pool costs more than it saves on a small group
+            out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
             line_accrued = out.line_accrued.tolist()
             line_redeemed = out.line_redeemed.tolist()
             status = out.status.tolist()
@@ -855,11 +890,14 @@ def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", ma
         raise ImportError_(_("No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
                              stores=", ".join(missing)))
     importer.create_stores()
-    parser = Parser(db, path, mapping or Mapping_())
+    if report.parsed is not None:
+        source: Any = report.parsed
+    else:
+        source = (receipt for receipt, _problems in Parser(db, path, mapping or Mapping_()).receipts())
     pending: list[Receipt] = []
     lines = 0
     clock = time.perf_counter()
-    for receipt, _problems in parser.receipts():
+    for receipt in source:
         assert receipt is not None
         pending.append(receipt)
         lines += max(1, len(receipt.lines))
