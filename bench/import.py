@@ -111,7 +111,18 @@ def child(db: str, file: str, points: str, batch: int) -> None:
     print(json.dumps({"points": points, "lines": outcome.lines, "receipts": outcome.receipts, "total": total,
                       "check": checked, **outcome.timings, "accrued": outcome.accrued,
                       "customers": outcome.customers_created,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "rss_mb": peak_mb()}))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: ru_maxrss would carry the parent's over exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare_db(db: str, stores: list[str]) -> None:

@@ -851,7 +851,8 @@ class Importer:
                     }))
                     o.customers_created += 1
             lines = [{"sku": line.sku, "name": line.name, "category": line.category,
-                      "quantity": format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
+                      "quantity": str(line.quantity // 1000) if not line.quantity % 1000
+                      else format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
                       "amount": line.amount, "accrued": line.accrued if cid else 0,
                       "redeemed": line.redeemed if cid else 0} for line in r.lines]
             accrued = sum(x["accrued"] for x in lines)
@@ -874,6 +875,14 @@ class Importer:
         return events
 
 
+def _draining(report: Report) -> Iterator[Receipt]:
+    """The kept receipts, each let go once handed over (the import's memory falls as it goes)."""
+    parsed, report.parsed = report.parsed or [], None
+    parsed.reverse()
+    while parsed:
+        yield parsed.pop()
+
+
 def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", mapping: Mapping_ | None = None,
         store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
         progress: Callable[[int], None] | None = None) -> Outcome:
@@ -891,7 +900,7 @@ def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", ma
                              stores=", ".join(missing)))
     importer.create_stores()
     if report.parsed is not None:
-        source: Any = report.parsed
+        source: Any = _draining(report)
     else:
         source = (receipt for receipt, _problems in Parser(db, path, mapping or Mapping_()).receipts())
     pending: list[Receipt] = []
