@@ -50,7 +50,9 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
     from flask_babel import force_locale
 
     from .. import create_app
+    from ..services import jobs
     from ..services import receipt_import as ri
+    from ..services.access import SYSTEM
     from ..storage.store import Store
 
     config = _config(db)
@@ -76,9 +78,28 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
             if report.bad_count:
                 raise click.ClickException(f"nothing imported: {report.bad_count} bad rows (listed above)")
             clock = time.perf_counter()
-            with _bar(quiet, "importing", report.lines + report.refunds) as tick:
-                outcome = ri.run(store, path, report, points=points, mapping=mapping, store_timezone=store_timezone,
-                                 batch_receipts=batch_receipts, progress=tick)
+            total = report.lines + report.refunds
+            # a job row, so the console's imports page shows this import and its progress
+            job = jobs.create(store, SYSTEM, "receipt_import", {"file": os.path.basename(path), "points": points,
+                                                                 "receipts": report.receipts, "lines": report.lines})
+            jobs.update(store, job, state="importing", done=0, total=total)
+            with _bar(quiet, "importing", total) as tick:
+
+                def progress(done: int) -> None:
+                    tick(done)
+                    jobs.update(store, job, done=done)
+
+                try:
+                    outcome = ri.run(store, path, report, points=points, mapping=mapping,
+                                     store_timezone=store_timezone, batch_receipts=batch_receipts, progress=progress)
+                except Exception as exc:
+                    jobs.update(store, job, state="failed", detail={"file": os.path.basename(path), "points": points,
+                                                                    "error": str(exc)})
+                    raise
+            jobs.update(store, job, state="done", done=total, detail={
+                "file": os.path.basename(path), "points": points, "receipts": outcome.receipts,
+                "refunds": outcome.refunds, "lines": outcome.lines, "skipped": outcome.skipped,
+                "customers": outcome.customers_created, "accrued": outcome.accrued})
         except ri.ImportError_ as exc:
             raise click.ClickException(str(exc)) from None
         finally:

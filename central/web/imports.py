@@ -31,7 +31,8 @@ def _folder() -> Path:
 def index() -> ResponseReturnValue:
     who = actor()
     who.require("import")
-    return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"))
+    return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"),
+                  receipt_jobs=jobs.recent(get_db(), who, "receipt_import"))
 
 
 @bp.post("/")
