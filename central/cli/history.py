@@ -48,6 +48,7 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
         loyalty-central import-receipts history.csv --points compute
     """
     from flask_babel import force_locale
+    from flask_babel import gettext as _
 
     from .. import create_app
     from ..services import jobs
@@ -65,18 +66,19 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
             with _bar(quiet, "checking", None) as tick:
                 report = ri.check(store, path, mapping, create_stores=create_stores, progress=tick)
             for problem in report.problems:
-                click.echo(f"line {problem.line}: {problem.message}")
+                click.echo(_("line %(line)s: %(message)s", line=problem.line, message=problem.message))
             if report.bad_count > len(report.problems):
-                click.echo(f"... and {report.bad_count - len(report.problems)} more")
-            click.echo(f"{report.rows} rows: {report.receipts} receipts, {report.refunds} refunds, "
-                       f"{report.lines} lines; {report.bad_count} bad rows"
+                click.echo(_("…and %(n)s more.", n=report.bad_count - len(report.problems)))
+            click.echo(_("%(rows)s rows: %(receipts)s receipts, %(refunds)s refunds, %(lines)s lines; %(bad)s bad rows",
+                         rows=report.rows, receipts=report.receipts, refunds=report.refunds, lines=report.lines,
+                         bad=report.bad_count)
                        + (f"; new stores: {', '.join(sorted(report.new_stores))}" if report.new_stores else ""))
             if dry_run:
                 if report.bad_count:
                     sys.exit(1)
                 return
             if report.bad_count:
-                raise click.ClickException(f"nothing imported: {report.bad_count} bad rows (listed above)")
+                raise click.ClickException(_("nothing imported: %(n)s bad rows (listed above)", n=report.bad_count))
             clock = time.perf_counter()
             total = report.lines + report.refunds
             # a job row, so the console's imports page shows this import and its progress
