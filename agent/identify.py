@@ -10,7 +10,7 @@ from shared.identifiers import (
     N_,
     CardRange,
     normalize_card,
-    normalize_phone_ru,
+    normalize_phone,
     parse_barcode,
     parse_track,
     verify_qr,
@@ -55,7 +55,7 @@ def find_customer(
             raise UnknownCard(card=number)
         return Found(customer, card)
     if kind == "phone":
-        phone = normalize_phone_ru(raw)
+        phone = normalize_phone(raw)
         customer = tx.customer_by_phone(phone)
         if customer is None:
             raise UnknownCustomer(N_("No customer is registered with the phone %(phone)s."), phone=phone)
@@ -98,10 +98,17 @@ def customer_terms(customer: Row | None) -> CustomerTerms:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """``+7 912 ***-**-89``: enough for the cashier to ask "is this your number?"."""
-    if not phone or len(phone) != 12:
+    """``+7 912 ***-**-89``: enough for the cashier to ask "is this your number?".
+
+    A number of another country keeps its first four characters and its last two
+    (``+442079460958`` as ``+442 ******58``)."""
+    if not phone:
         return phone
-    return f"{phone[:2]} {phone[2:5]} ***-**-{phone[-2:]}"
+    if len(phone) == 12 and phone.startswith("+7"):
+        return f"{phone[:2]} {phone[2:5]} ***-**-{phone[-2:]}"
+    if len(phone) < 8:
+        return phone
+    return f"{phone[:4]} {'*' * (len(phone) - 6)}{phone[-2:]}"
 
 
 def birthday_message(birthday: str | None, today: dt.date) -> dict[str, Any] | None:

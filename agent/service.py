@@ -25,7 +25,7 @@ from typing import Any
 from shared import accrual
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
-from shared.identifiers import normalize_card, normalize_phone_ru
+from shared.identifiers import normalize_card, normalize_phone
 from shared.numbers import format_scaled
 from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
@@ -442,7 +442,7 @@ class Service:
     def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """A new customer from the till, usable at once; the SMS code goes up with the event."""
         reg = requests.parse_registration(doc)
-        phone = normalize_phone_ru(reg.phone)
+        phone = normalize_phone(reg.phone)
         card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
         return self._keyed_write(
             "registered", terminal, idempotency_key, request_hash("register", doc),

@@ -58,7 +58,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "CustomerRef": obj(
         {
             "card": {**TEXT, "description": "card number; spaces and dashes are ignored"},
-            "phone": {**TEXT, "description": "Russian phone in any usual form: 8 912 345-67-89, +7 (912) 345-67-89"},
+            "phone": {**TEXT, "description": "Phone in any usual form: Russian by default (8 912 345-67-89, +7 (912) 345-67-89, 912 345 67 89), other countries with + and the country code (+44 20 7946 0958)"},
             "barcode": {**TEXT, "description": "the card's barcode (EAN-13 checked)"},
             "track": {**TEXT, "description": "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?"},
             "qr": {**TEXT, "description": "QR token from the customer's app (LE1.<id>.<mac>)"},

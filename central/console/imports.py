@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..ledger import VersionCounter, now_utc
 from ..programs import by_name, default_program, permanent_lot_id
@@ -241,7 +241,7 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
         problems["phone"] = _("Each row needs a phone or a card.")
     if phone:
         try:
-            row["phone"] = normalize_phone_ru(phone)
+            row["phone"] = normalize_phone(phone)
         except InvalidIdentifier as exc:
             problems["phone"] = _(exc.template, **exc.params)
     if card:
