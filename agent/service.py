@@ -368,7 +368,7 @@ class Service:
         wanted = {}
         for index, quantity in request.lines.items():
             if quantity is None:  # the whole line, what is left of it
-                left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
+                left = accrual.refund_units(committed[index]) - already[index].quantity if index < len(rows) else 1
                 quantity = max(left, 1)
             wanted[index] = quantity
         result = self.calculator(tx)[1].refund(committed, already, wanted)

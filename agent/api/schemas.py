@@ -70,7 +70,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "ReceiptLine": obj(
         {
-            "sku": TEXT, "name": TEXT, "category": TEXT, "barcode": TEXT, "quantity": DECIMAL,
+            "sku": TEXT, "name": TEXT, "category": TEXT, "barcode": TEXT,
+            "quantity": {**DECIMAL, "minimum": 0, "description": (
+                "units sold, up to 3 decimals (default 1); 0 for a weighed or service line the till sends without a "
+                "quantity: it earns on its amount, price is then not checked, and a refund returns it whole")},
             "price": MONEY, "discount": MONEY, "amount": {**MONEY, "description": "what the customer pays for the line"},
             "extra": {"type": "object"},
         },

@@ -101,3 +101,16 @@ def test_versions_grow_with_every_change(store):
     assert store.customer("c1")["version"] > first
     deltas, upto, more = store.customer_page("S1", first)
     assert [d["customer_id"] for d in deltas] == ["c1"] and upto == store.customer("c1")["version"] and not more
+
+
+def test_a_line_of_quantity_zero_is_kept_and_earns_on_its_amount(store):
+    agent = FakeAgent("S1", "a1")
+    purchase = agent.purchase("c1", total=30000, accrued=900)
+    purchase["body"]["lines"][0].update(quantity="0", price=99900)  # a weighed item sent without a quantity
+    refund = agent.refund("c1", purchase["body"]["receipt_id"], 30000, 900, 0)  # the agent returns it as one unit
+    _apply(store, agent.registration("c1"), purchase)
+    assert store.customer("c1")["balance"] == 900 == store.ledger_sum("c1")
+    rows = store.conn.execute("SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id").fetchall()
+    assert [tuple(r) for r in rows] == [("0", 30000, 900)]
+    _apply(store, refund)
+    assert store.customer("c1")["balance"] == 0 == store.ledger_sum("c1") and store.customer("c1")["spend"] == 0
