@@ -120,6 +120,32 @@ def normalize_card(text: str, ranges: Sequence[CardRange] = ()) -> str:
     return number
 
 
+def card_in_ranges(number: str, ranges: Sequence[CardRange]) -> bool:
+    """Whether ``number`` (digits) is a card of the program: it fits a range (longest prefix wins)
+    and passes that range's Luhn check. Without ranges no number is (nothing says which exist)."""
+    fitting = sorted((r for r in ranges if r.matches(number)), key=lambda r: -len(r.prefix))
+    return bool(fitting) and (not fitting[0].luhn or luhn_valid(number))
+
+
+#: the id prefix of a customer known only by a card of the chain's ranges (docs/sync.md, "Cards anywhere")
+CARD_HOLDER_PREFIX = "card-"
+
+
+def card_holder_id(number: str) -> str:
+    """The customer id every agent and the central server give the holder of a card not (yet) registered.
+
+    Derived from the number, so two stores that see the same unknown card, and the
+    central server, name the same customer without talking to each other; a hash, so
+    the id does not show the number.
+    """
+    return CARD_HOLDER_PREFIX + hashlib.sha256(f"loyalty-edge card {number}".encode()).hexdigest()[:32]
+
+
+def is_card_holder(customer_id: str | None) -> bool:
+    """Whether ``customer_id`` is a card holder's (see :func:`card_holder_id`): no redemption until registered."""
+    return isinstance(customer_id, str) and customer_id.startswith(CARD_HOLDER_PREFIX)
+
+
 # -- magnetic stripe (ISO 7811) -----------------------------------------------------------------
 
 #: A keyboard-wedge reader types US keys; with the Russian layout active the

@@ -136,11 +136,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "balance": POINTS, "available": POINTS, "held": {**POINTS, "description": "not spendable yet"},
             "card": nullable(TEXT), "card_status": nullable({"enum": ["active", "blocked", "reassigned"]}),
             "card_blocked": {"type": "boolean"}, "blocked": {"type": "boolean"},
+            "registered": {"type": "boolean", "description": (
+                "false: a card of the chain's ranges this store does not know yet (registered at another store and not "
+                "yet come down, or never registered): its points accrue, none can be redeemed until it is registered")},
             "consents": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "messages": {"type": "array", "items": ref("Message")},
         },
         ("customer_id", "name", "phone", "phone_verified", "level", "balance", "available", "held", "card",
-         "card_status", "card_blocked", "blocked", "consents", "messages"),
+         "card_status", "card_blocked", "blocked", "registered", "consents", "messages"),
     ),
     "Registration": obj(
         {

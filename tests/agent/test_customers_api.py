@@ -24,7 +24,7 @@ def test_identify_answers_the_cashier_view(api, store):
     assert r.json == {
         "customer_id": "c1", "name": "Иван", "phone": "+7 912 ***-**-89", "phone_verified": True, "level": "Base",
         "balance": 1000, "available": 700, "held": 300, "card": CARD, "card_status": "active", "card_blocked": False,
-        "blocked": False, "consents": {"personal_data": True, "sms": True},
+        "blocked": False, "registered": True, "consents": {"personal_data": True, "sms": True},
         "messages": [
             {"id": "m1", "kind": "custom", "text": "Предложите десерт"},
             {"id": "birthday", "kind": "birthday", "text": "Birthday today!"},
@@ -56,7 +56,7 @@ def test_identify_blocked_card_is_answered_with_the_flag(api, store):
         ({"card": CARD, "phone": "+79123456789"}, "validation_error"),
         ({"email": "x@example.org"}, "validation_error"),
         ({"card": 7700000000000016}, "validation_error"),
-        ({"card": "7700000000000099"}, "unknown_card"),
+        ({"barcode": "4006381333931"}, "unknown_card"),  # a barcode of no card range
         ({"barcode": "4006381333932"}, "invalid_barcode"),
         ({"track": ";7700000000000016=2812?0"}, "invalid_track"),
         ({"phone": "12345"}, "invalid_phone"),

@@ -111,7 +111,7 @@ def test_anonymous_receipt_accrues_nothing(api, store):
         ({"at": "yesterday"}, 422, "validation_error"),
         ({"at": "2026-11-24T12:00:00"}, 422, "validation_error"),
         ({"at": "2026-11-25T12:00:00+03:00"}, 422, "validation_error"),
-        ({"customer": {"card": "7700000000000099"}}, 404, "unknown_card"),
+        ({"customer": {"barcode": "4006381333931"}}, 404, "unknown_card"),
         ({"customer": {"card": "7700000000000017"}}, 422, "invalid_card"),
         ({"customer": {"card": CARD, "phone": "89123456789"}}, 422, "validation_error"),
         ({"customer": {"phone": "+1 212 555"}}, 422, "invalid_phone"),
