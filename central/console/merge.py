@@ -48,44 +48,65 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
             raise FormError({field: _("Customer %(id)s was already merged into %(into)s.", id=row["id"],
                                       into=row["merged_into"])})
     with db.transaction() as conn:
-        src = db._rows("SELECT * FROM customers WHERE id = ?", (source,))[0]
-        dst = db._rows("SELECT * FROM customers WHERE id = ?", (target,))[0]
-        snapshot = _snapshot(db, src)
-        _move_points(conn, source, target)
-        for table in _MOVE:
-            conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (target, source))
-        has_main = conn.execute("SELECT 1 FROM cards WHERE customer_id = ? AND main = 1", (target,)).fetchone()
-        conn.execute("UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
-                     " WHERE customer_id = ?", (target, bool(has_main), now_utc(), source))
-        for table in ("customer_stores", "customer_store_percents", "customer_tags"):
-            key = {"customer_stores": "store", "customer_store_percents": "store", "customer_tags": "tag"}[table]
-            conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND {key} NOT IN"
-                         f" (SELECT {key} FROM {table} WHERE customer_id = ?)", (target, source, target))
-            conn.execute(f"DELETE FROM {table} WHERE customer_id = ?", (source,))
-        fills = {f: src[f] for f in _FILL if not dst[f] and src[f]}
-        custom = {**json.loads(src["custom"] or "{}"), **json.loads(dst["custom"] or "{}")}
-        consents = {**json.loads(src["consents"] or "{}"), **json.loads(dst["consents"] or "{}")}
-        lasts = {f: max(filter(None, (src[f], dst[f])), default=None)
-                 for f in ("last_purchase_at", "last_accrual_at", "last_redemption_at")}
-        created = min(src["created_at"], dst["created_at"])
-        assignments = ", ".join(f"{f} = ?" for f in [*fills, *lasts])
-        conn.execute(
-            f"UPDATE customers SET balance = balance + ?, spend = spend + ?, visits = visits + ?, custom = ?,"
-            f" consents = ?, created_at = ?{', ' + assignments if assignments else ''} WHERE id = ?",
-            [src["balance"], src["spend"], src["visits"], json.dumps(custom, ensure_ascii=False, sort_keys=True),
-             json.dumps(consents, sort_keys=True), created, *fills.values(), *lasts.values(), target])
-        # the source stays as a tombstone: its id still resolves (to the target) for late events
-        conn.execute("UPDATE customers SET merged_into = ?, blocked = 1, phone = NULL, balance = 0, spend = 0,"
-                     " visits = 0 WHERE id = ?", (target, source))
-        conn.execute("UPDATE customers SET merged_into = ? WHERE merged_into = ?", (target, source))
-        conn.execute("INSERT INTO merges (source, target, username, at, source_state) VALUES (?,?,?,?,?)",
-                     (source, target, actor.username, now_utc(), json.dumps(snapshot, ensure_ascii=False, default=str)))
-        recompute(conn, [target], now_utc())
+        dst = _row(conn, target)
+        snapshot, fills = merge_rows(conn, source, target, actor.username)
         bump_versions(conn, [source, target])
         audit.record(conn, actor, "customer.merge", "customer", target,
                      {"source": snapshot, "target": {k: dst[k] for k in ("balance", "spend", "visits", *_FILL)}},
-                     {"merged": source, "balance": dst["balance"] + src["balance"], "filled": fills},
+                     {"merged": source, "balance": dst["balance"] + snapshot["customer"]["balance"], "filled": fills},
                      store=dst["home_store"])
+
+
+def merge_rows(conn: Any, source: str, target: str, username: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move everything of ``source`` to ``target`` in the caller's transaction (the caller gives them new
+    versions); returns the source's snapshot and the profile fields the target took from it.
+
+    Also used by the ingest (central/ledger.py) to join a card holder to the customer the card turned out to
+    be registered to (docs/sync.md, "Cards anywhere").
+    """
+    src, dst = _row(conn, source), _row(conn, target)
+    snapshot = _snapshot(conn, src)
+    _move_points(conn, source, target)
+    for table in _MOVE:
+        conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (target, source))
+    has_main = conn.execute("SELECT 1 FROM cards WHERE customer_id = ? AND main = 1", (target,)).fetchone()
+    conn.execute("UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
+                 " WHERE customer_id = ?", (target, bool(has_main), now_utc(), source))
+    for table in ("customer_stores", "customer_store_percents", "customer_tags"):
+        key = {"customer_stores": "store", "customer_store_percents": "store", "customer_tags": "tag"}[table]
+        conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND {key} NOT IN"
+                     f" (SELECT {key} FROM {table} WHERE customer_id = ?)", (target, source, target))
+        conn.execute(f"DELETE FROM {table} WHERE customer_id = ?", (source,))
+    fills = {f: src[f] for f in _FILL if not dst[f] and src[f]}
+    custom = {**json.loads(src["custom"] or "{}"), **json.loads(dst["custom"] or "{}")}
+    consents = {**json.loads(src["consents"] or "{}"), **json.loads(dst["consents"] or "{}")}
+    lasts = {f: max(filter(None, (src[f], dst[f])), default=None)
+             for f in ("last_purchase_at", "last_accrual_at", "last_redemption_at")}
+    created = min(src["created_at"], dst["created_at"])
+    assignments = ", ".join(f"{f} = ?" for f in [*fills, *lasts])
+    conn.execute(
+        f"UPDATE customers SET balance = balance + ?, spend = spend + ?, visits = visits + ?, custom = ?,"
+        f" consents = ?, created_at = ?{', ' + assignments if assignments else ''} WHERE id = ?",
+        [src["balance"], src["spend"], src["visits"], json.dumps(custom, ensure_ascii=False, sort_keys=True),
+         json.dumps(consents, sort_keys=True), created, *fills.values(), *lasts.values(), target])
+    # the source stays as a tombstone: its id still resolves (to the target) for late events
+    conn.execute("UPDATE customers SET merged_into = ?, blocked = 1, phone = NULL, balance = 0, spend = 0,"
+                 " visits = 0 WHERE id = ?", (target, source))
+    conn.execute("UPDATE customers SET merged_into = ? WHERE merged_into = ?", (target, source))
+    conn.execute("INSERT INTO merges (source, target, username, at, source_state) VALUES (?,?,?,?,?)",
+                 (source, target, username, now_utc(), json.dumps(snapshot, ensure_ascii=False, default=str)))
+    recompute(conn, [target], now_utc())
+    return snapshot, fills
+
+
+def _row(conn: Any, customer_id: str) -> dict[str, Any]:
+    return _dicts(conn, "SELECT * FROM customers WHERE id = ?", (customer_id,))[0]
+
+
+def _dicts(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _move_points(conn: Any, source: str, target: str) -> None:
@@ -105,12 +126,12 @@ def _move_points(conn: Any, source: str, target: str) -> None:
     conn.execute("UPDATE lots SET customer_id = ? WHERE customer_id = ?", (target, source))
 
 
-def _snapshot(db: Store, row: dict[str, Any]) -> dict[str, Any]:
+def _snapshot(conn: Any, row: dict[str, Any]) -> dict[str, Any]:
     cid = row["id"]
     return {
         "customer": {k: v for k, v in row.items() if k != "confirmation_code"},
-        "cards": db._rows("SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
-        "lots": db._rows("SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
-        "ledger_entries": db.count("ledger", "customer_id = ?", (cid,)),
-        "transactions": db.count("transactions", "customer_id = ?", (cid,)),
+        "cards": _dicts(conn, "SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
+        "lots": _dicts(conn, "SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
+        "ledger_entries": conn.execute("SELECT COUNT(*) FROM ledger WHERE customer_id = ?", (cid,)).fetchone()[0],
+        "transactions": conn.execute("SELECT COUNT(*) FROM transactions WHERE customer_id = ?", (cid,)).fetchone()[0],
     }
