@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from central.store import IngestUnit, Store
+from central.storage.store import IngestUnit, Store
+from central.sync.deltas import customer_page
 from tests.sync.fakes import FakeAgent
 
 
@@ -99,7 +100,7 @@ def test_versions_grow_with_every_change(store):
     first = store.customer("c1")["version"]
     _apply(store, agent.purchase("c1"))
     assert store.customer("c1")["version"] > first
-    deltas, upto, more = store.customer_page("S1", first)
+    deltas, upto, more = customer_page(store, "S1", first)
     assert [d["customer_id"] for d in deltas] == ["c1"] and upto == store.customer("c1")["version"] and not more
 
 
@@ -152,7 +153,7 @@ def test_a_card_used_before_its_registration_arrives_joins_the_customer_once(sto
     # S2 did not hear yet: its next sale on the card holder lands on x1 too, once
     _apply(store, _holder_purchase(a2, 70))
     assert store.customer("x1")["balance"] == 620 == store.ledger_sum("x1")
-    deltas, _, _ = store.customer_page("S2", 0, 1000)
+    deltas, _, _ = customer_page(store, "S2", 0, 1000)
     [mine] = [d for d in deltas if d["customer_id"] == "x1"]
     assert mine["cards"] == [{"number": CARD, "status": "active"}] and sum(lot["points"] for lot in mine["lots"]) == 620
     assert _holder() not in {d["customer_id"] for d in deltas if d["cards"]}

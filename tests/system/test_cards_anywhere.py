@@ -4,9 +4,9 @@ that is offline; a card never registered keeps its points until it is (docs/sync
 from __future__ import annotations
 
 from agent.testing import card_number, free_port
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
 from shared.identifiers import card_holder_id
-from transport.mqtt import wait_until
+from tests.polling import wait_for as wait_until
 
 from .conftest import RealAgent
 
