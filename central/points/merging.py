@@ -92,7 +92,8 @@ def _snapshot(conn: Any, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "customer": {k: v for k, v in row.items() if k != "confirmation_code"},
         "cards": _dicts(conn, "SELECT number, status, reason, main FROM cards WHERE customer_id = ?", (cid,)),
-        "lots": _dicts(conn, "SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (cid,)),
+        "lots": _dicts(conn, "SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?",
+                       (cid,)),
         "ledger_entries": conn.execute("SELECT COUNT(*) FROM ledger WHERE customer_id = ?", (cid,)).fetchone()[0],
         "transactions": conn.execute("SELECT COUNT(*) FROM transactions WHERE customer_id = ?", (cid,)).fetchone()[0],
     }

@@ -27,21 +27,25 @@ def test_a_sale_accrues_to_the_holder_who_cannot_redeem(api, store):
     assert quote.status_code == 200 and quote.json["accrued"] == 1350 and quote.json["max_redeemable"] == 0
     r = api.post("/v1/receipts", receipt("R1", customer={"card": CARD2}))
     assert r.status_code == 201, r.json
-    assert (r.json["customer_id"], r.json["accrued"], r.json["balance"], r.json["max_redeemable"]) == (HOLDER, 1350, 1350, 0)
+    answer = (r.json["customer_id"], r.json["accrued"], r.json["balance"], r.json["max_redeemable"])
+    assert answer == (HOLDER, 1350, 1350, 0)
     [event] = store.outbox_batch()
     assert (event.kind, event.body["customer_id"], event.body["card"]) == ("purchase", HOLDER, CARD2)
     # the second sale finds the holder made by the first
     assert api.post("/v1/receipts", receipt("R2", customer={"card": CARD2})).json["balance"] == 2700
     found = api.post("/v1/identify", {"card": CARD2}).json
-    assert (found["balance"], found["available"], found["redeemable_now"], found["registered"]) == (2700, 2700, 0, False)
+    view = (found["balance"], found["available"], found["redeemable_now"], found["registered"])
+    assert view == (2700, 2700, 0, False)
     # a redemption is refused with a clear error, and changes nothing
     before = snapshot(store)
     refused = api.post("/v1/receipts", receipt("R3", redeem=100, customer={"card": CARD2}))
     assert (refused.status_code, refused.json["code"]) == (422, "card_not_registered")
     assert "not registered yet" in refused.json["detail"] and refused.json["max_redeemable"] == 0
-    assert api.post("/v1/receipts/quote", receipt(redeem=100, customer={"card": CARD2})).json["code"] == "card_not_registered"
+    quoted = api.post("/v1/receipts/quote", receipt(redeem=100, customer={"card": CARD2}))
+    assert quoted.json["code"] == "card_not_registered"
     assert snapshot(store) == before
-    ru = api.post("/v1/receipts", receipt("R3", redeem=100, customer={"card": CARD2}), headers={"Accept-Language": "ru"})
+    ru = api.post("/v1/receipts", receipt("R3", redeem=100, customer={"card": CARD2}),
+                  headers={"Accept-Language": "ru"})
     assert ru.json["title"] == "Карта ещё не зарегистрирована"
 
 

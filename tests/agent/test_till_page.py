@@ -122,8 +122,8 @@ def test_errors_are_shown_in_russian_and_change_nothing(till):
     till.open()
     before = snapshot(till.store)
     till.scan_from_nowhere(CARD2)  # a valid number nobody has here: its holder, registration offered
-    page.wait_for_selector("#identify-msg[data-kind=info]")
-    assert squash(till.text("#identify-msg")).startswith("Эта карта здесь ещё не зарегистрирована")
+    expect(page.locator("#identify-msg")).to_contain_text("Эта карта здесь ещё не зарегистрирована")
+    assert page.locator("#identify-msg").get_attribute("data-kind") == "info"
     assert page.locator("#identify-msg button").count() == 1
     assert snapshot(till.store) == before  # identifying made nothing
     till.scan_from_nowhere("7700000000000017")  # a typo: wrong check digit

@@ -111,7 +111,8 @@ def test_a_line_of_quantity_zero_is_kept_and_earns_on_its_amount(store):
     refund = agent.refund("c1", purchase["body"]["receipt_id"], 30000, 900, 0)  # the agent returns it as one unit
     _apply(store, agent.registration("c1"), purchase)
     assert store.customer("c1")["balance"] == 900 == store.ledger_sum("c1")
-    rows = store.conn.execute("SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id").fetchall()
+    rows = store.conn.execute(
+        "SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id").fetchall()
     assert [tuple(r) for r in rows] == [("0", 30000, 900)]
     _apply(store, refund)
     assert store.customer("c1")["balance"] == 0 == store.ledger_sum("c1") and store.customer("c1")["spend"] == 0
@@ -148,7 +149,8 @@ def test_a_card_used_before_its_registration_arrives_joins_the_customer_once(sto
     assert x1["balance"] == 550 == store.ledger_sum("x1") and x1["spend"] == 30_000 and x1["visits"] == 3
     assert store.customer(_holder())["merged_into"] == "x1" and store.ledger_sum(_holder()) == 0
     assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (CARD,)).fetchone()[0] == "x1"
-    assert {r[0] for r in store.conn.execute("SELECT customer_id FROM transactions WHERE customer_id IS NOT NULL")} == {"x1"}
+    owners = store.conn.execute("SELECT customer_id FROM transactions WHERE customer_id IS NOT NULL")
+    assert {r[0] for r in owners} == {"x1"}
     assert not store.flags("card_conflict")
     # S2 did not hear yet: its next sale on the card holder lands on x1 too, once
     _apply(store, _holder_purchase(a2, 70))
@@ -172,7 +174,8 @@ def test_a_card_registered_first_sends_the_holders_points_to_the_customer(store)
 
 def test_holder_and_registration_in_one_round_either_way(store):
     for order in ("holder first", "registration first"):
-        a1, a2 = FakeAgent("S1", "a1", start_seq=store.applied_seq("S1", "a1")), FakeAgent("S2", "a1", start_seq=store.applied_seq("S2", "a1"))
+        a1 = FakeAgent("S1", "a1", start_seq=store.applied_seq("S1", "a1"))
+        a2 = FakeAgent("S2", "a1", start_seq=store.applied_seq("S2", "a1"))
         cid = "x-" + order.split()[0]
         card = "77000000000000" + ("32" if order == "holder first" else "40")
         reg, buy = a1.registration(cid, card=card), _holder_purchase(a2, 400, card=card)
