@@ -86,6 +86,21 @@ def _printable(text: str, limit: int) -> str:
     return cut.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def check_receipt_id(receipt_id: str | None) -> None:
+    """A receipt_id is one URL path segment (``/v1/receipts/{receipt_id}/refund``, ``/cancel``, ``/reprint``):
+    no ``/`` (WSGI servers decode ``%2F`` before routing) and not ``.`` or ``..`` (URL parsers drop such
+    segments, even percent-encoded). Any other character works, percent-encoded in the path."""
+    if receipt_id is None:
+        return
+    if "/" in receipt_id:
+        problem = "must not contain \"/\": the receipt could not be named in the path of a refund, cancel or reprint"
+    elif receipt_id in (".", ".."):
+        problem = f"must not be {receipt_id!r}: URL paths cannot name it"
+    else:
+        return
+    raise RequestError([Problem("receipt_id", problem)])
+
+
 def parse_identifier(doc: Any, path: str = "") -> tuple[str, str]:
     """(kind, raw value) from ``{"card": "..."}`` and the like: exactly one identifier."""
     c = Collector()
