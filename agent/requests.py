@@ -20,7 +20,7 @@ from shared.receipts import parse_time
 #: the ways a till can name a customer (POST /v1/identify, a receipt's "customer")
 IDENTIFIER_KINDS = ("card", "phone", "barcode", "track", "qr", "id")
 CONSENTS = ("personal_data", "sms", "email", "push")
-_BIRTHDAY = re.compile(r"\A(?:\d{4}|-)-(\d{2})-(\d{2})\Z")
+_BIRTHDAY = re.compile(r"\A(?:[0-9]{4}|-)-([0-9]{2})-([0-9]{2})\Z")  # ASCII digits (\d takes any script's)
 #: a UTF-16 surrogate code point: JSON's \ud800 escape that pairs with nothing decodes to one
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -198,7 +198,7 @@ def _birthday(c: Collector, value: Any) -> str | None:
 def parse_confirmation(doc: Any) -> str:
     c, obj = _object(doc, required=("code",))
     code = c.string(obj["code"], "code", max_length=20) if "code" in obj else None
-    if code is not None and not re.fullmatch(r"\d{6}", code.strip()):
+    if code is not None and not re.fullmatch(r"[0-9]{6}", code.strip()):
         c.add("code", "must be the 6 digits of the SMS code")
     if c.problems:
         raise RequestError(c.problems)

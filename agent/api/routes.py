@@ -138,10 +138,17 @@ def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    key = key.strip()
-    if not key or len(key) > 200:
+    if not key.strip() or len(key) > 200:
         raise RequestError([Problem("Idempotency-Key", "must be 1..200 characters")])
-    return key
+    return key.strip()
+
+
+def query_arg(name: str) -> str | None:
+    """A query parameter given at most once (a repeated one is ambiguous: 422)."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise RequestError([Problem(name, "must be given once")])
+    return values[0] if values else None
 
 
 def respond(result: Result) -> Response:
