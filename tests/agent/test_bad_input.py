@@ -100,3 +100,17 @@ def test_oversized_body(prepared):
 def test_card_with_letters_in_identify(prepared):
     api, _ = prepared
     assert api.post("/v1/identify", {"card": CARD + "A"}).json["code"] == "invalid_card"
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/v1/receipts/%ED%A0%80/refund"), ("POST", "/v1/receipts/%ED%A0%80/cancel"),
+    ("POST", "/v1/receipts/%ED%A0%80/reprint"), ("POST", "/v1/customers/%ED%A0%80/confirm"),
+    ("GET", "/v1/receipts?limit=%ED%A0%80"), ("GET", "/v1/identifications/last?lang=%ED%A0%80"),
+    ("GET", "/till/?lang=%ED%A0%80"),
+])
+def test_an_encoded_lone_surrogate_in_a_path_or_query_is_no_500(prepared, method, path):
+    api, store = prepared
+    before = snapshot(store)
+    r = api.client.open(path, method=method, headers={"Authorization": f"Bearer {api.key}"}, json={"code": "123456"})
+    assert r.status_code < 500
+    assert snapshot(store) == before
