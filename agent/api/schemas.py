@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.numbers import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY
+from shared.numbers import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY, QUANTITY_SCALE
 from shared.receipts import MAX_REDEEM
 
 from ..requests import CONSENTS, IDENTIFIER_KINDS
@@ -33,7 +33,6 @@ MONEY = {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT, "description": 
 POINTS = {"type": "integer", "description": "points in minor units"}
 TEXT = {"type": "string"}
 TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-21T17:30:00+03:00"]}
-DECIMAL = {"type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"]}
 
 #: what Python's str.strip() removes, spelled out so that every regex engine (ECMA 262 too) reads it alike
 WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -52,9 +51,12 @@ RECEIPT_ID = {
     "description": "unique per store; one URL path segment: no \"/\", not \".\" or \"..\" (percent-encode it in paths)",
 }
 QUANTITY = {
-    "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "minimum": 0, "maximum": MAX_QUANTITY // 1000,
-    "examples": ["1", "0.455"], "description": "a decimal string with at most 3 decimals, or an integer",
+    "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"],
+    "minimum": 0, "maximum": MAX_QUANTITY // QUANTITY_SCALE,
+    "description": "a decimal string with at most 3 decimals, or an integer",
 }
+#: a refund returns more than nothing of a line
+REFUND_QUANTITY = {**QUANTITY, "pattern": r"^(?!0*(\.0*)?$)[0-9]+(\.[0-9]{1,3})?$", "minimum": 1}
 #: a free-form value the till may send along; the agent does not read it
 FREE = {"description": "free-form data of the till (any JSON value); not read by the agent"}
 
@@ -136,7 +138,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "array", "minItems": 1,
                 "items": obj(
                     {"index": {**INT, "minimum": 0, "maximum": 10**6, "description": "each line at most once"},
-                     "quantity": nullable({**QUANTITY, "description": "default: all that is left"})},
+                     "quantity": nullable({**REFUND_QUANTITY, "description": "default: all that is left"})},
                     ("index",),
                 ),
             },
