@@ -68,12 +68,15 @@ def text_problems(doc: Any) -> list[Problem]:
         path, value = stack.pop()
         if isinstance(value, str):
             if _SURROGATE.search(value):
-                problems.append(Problem(path, f"contains a lone UTF-16 surrogate ({_printable(value, 40)}): send valid Unicode text"))
+                shown = _printable(value, 40)
+                problems.append(Problem(path, f"contains a lone UTF-16 surrogate ({shown}): send valid Unicode text"))
         elif isinstance(value, dict):
             for key, item in reversed(value.items()):
                 if _SURROGATE.search(key):
                     key = _printable(key, 60)
-                    problems.append(Problem(key_path(path, key), "the field name contains a lone UTF-16 surrogate: send valid Unicode text"))
+                    problems.append(Problem(
+                        key_path(path, key), "the field name contains a lone UTF-16 surrogate: send valid Unicode text"
+                    ))
                 stack.append((key_path(path, key), item))
         elif isinstance(value, list):
             stack.extend((index_path(path, i), item) for i, item in reversed(list(enumerate(value))))

@@ -87,7 +87,8 @@ def _last_event_id() -> int | None:
 
 
 @operation(bp, "/identifications/stream", "GET", summary="Identifications at this terminal as they happen (server-sent events)",
-           responses={200: "IdentificationEvent"}, codes=("too_many_streams", "validation_error"), media="text/event-stream",
+           responses={200: "IdentificationEvent"}, codes=("too_many_streams", "validation_error"),
+           media="text/event-stream",
            token_query=True, parameters=(_LANG, *_LAST_EVENT_ID), tag="Devices")
 def identification_stream() -> Response:
     """`event: identification` with `data:` the JSON of an IdentificationEvent; `: keep-alive` comments between."""

@@ -32,7 +32,9 @@ _STATUS_OF_CODE = {
 }
 
 #: path parameters that are more than any string
-PATH_SCHEMAS = {"receipt_id": {"type": "string", "pattern": RECEIPT_ID["pattern"], "description": RECEIPT_ID["description"]}}
+PATH_SCHEMAS = {
+    "receipt_id": {"type": "string", "pattern": RECEIPT_ID["pattern"], "description": RECEIPT_ID["description"]},
+}
 
 DESCRIPTION = """The store agent's POS API (loyalty-edge). Money and points are integer minor units.
 

@@ -131,7 +131,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "RefundRequest": obj(
         {
-            "refund_id": nullable({**text(100), "description": "the till's return id; a retry with it returns the first answer"}),
+            "refund_id": nullable(
+                {**text(100), "description": "the till's return id; a retry with it returns the first answer"}
+            ),
             "at": nullable(TIME),
             "reason": nullable(text(500)),
             "lines": {
