@@ -63,3 +63,15 @@ def test_mosquitto_hash_format():
     assert digest == mosquitto_hash("secret", salt=b"0123456789ab")
     kind, iterations, salt, value = digest.split("$")[1:]
     assert kind == "7" and iterations == "101" and salt == "MDEyMzQ1Njc4OWFi" and len(value) == 88
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    # RFC 9110 15.5.6; the console's error pages (403, 404) must not take the header away from a 405
+    for method, path, allowed in (
+        ("GET", "/api/v1/enroll", {"POST", "OPTIONS"}),
+        ("POST", "/health", {"GET", "HEAD", "OPTIONS"}),
+        ("DELETE", "/login", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ):
+        res = client.open(path, method=method)
+        assert res.status_code == 405, (method, path)
+        assert set(res.headers["Allow"].split(", ")) == allowed, (method, path)
