@@ -28,8 +28,8 @@ ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAG
 
 
 JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
-              "importing": N_("Importing…"), "done": N_("Done"), "failed": N_("Failed"),
-              "interrupted": N_("Interrupted")}
+              "rechecking": N_("Checking again…"), "importing": N_("Importing…"), "exporting": N_("Exporting…"),
+              "done": N_("Done"), "failed": N_("Failed"), "interrupted": N_("Interrupted")}
 
 
 AGENT_STATES = {"online": N_("online"), "offline": N_("offline"), "unknown": N_("never connected")}
