@@ -11,7 +11,7 @@
         .then(function (job) {
           var bar = box.querySelector("progress");
           var text = box.querySelector(".job-text");
-          if (bar) { bar.max = job.total || 1; bar.value = job.total ? job.done : 0; }
+          if (bar && job.total) { bar.max = job.total; bar.value = job.done; }
           if (text && job.text) { text.textContent = job.text; }
           if (job.running) { setTimeout(tick, 700); } else { finish(); }
         })

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 
-from ..console import formats
+from ..console import audit, formats
 from ..console.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, Forbidden, FormError
 from ..console.text import N_
 from ..db import get_db
@@ -30,6 +30,20 @@ ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAG
 JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
               "rechecking": N_("Checking again…"), "importing": N_("Importing…"), "exporting": N_("Exporting…"),
               "done": N_("Done"), "failed": N_("Failed"), "interrupted": N_("Interrupted")}
+
+
+# a customer's registration channel and a purchase's channel as marketers say them
+CHANNEL_LABELS = {"till": N_("at the till"), "delivery": N_("delivery"), "online": N_("online"),
+                  "import": N_("loaded from a file"), "console": N_("head office")}
+
+
+def program_label(name: str | None) -> str:
+    """A bonus program's name; the default one made by the migration ("Main program") in the user's language."""
+    from ..programs import DEFAULT_NAME
+
+    if name == DEFAULT_NAME:
+        return str(N_("Main program"))
+    return name or ""
 
 
 AGENT_STATES = {"online": N_("online"), "offline": N_("offline"), "unknown": N_("never connected")}
@@ -93,12 +107,15 @@ def render_form(template: str, error: FormError, **context: Any) -> ResponseRetu
     return render(template, 422, errors=error.errors, form=form_data(), **context)
 
 
-def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]]
-                    ) -> ResponseReturnValue | None:
-    """A filtered list as a CSV download (streamed) or an XLSX file; None for an unknown format.
+def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]],
+                    count: Callable[[Store], int] | None = None) -> ResponseReturnValue | None:
+    """A filtered list as a CSV download (streamed) or an XLSX export job; None for an unknown format.
 
     ``rows(db)`` yields the rows from the database it is given: the CSV stream
-    opens its own connection, since the response outlives the request's.
+    and the XLSX job open their own connection, since they outlive the request.
+    An XLSX file is written by a background job (``count(db)``, when given, is
+    its total for the progress bar); the user is sent to the job's page, which
+    shows the progress and then a download link.
     """
     from ..console import exports
 
@@ -115,8 +132,9 @@ def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], I
         return Response(stream(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={name}.csv"})
     if fmt == "xlsx":
-        return send_file(exports.xlsx_file(columns, rows(get_db()), name), download_name=f"{name}.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        from .exports import start_export
+
+        return redirect(url_for("exports.job", ident=start_export(name, columns, rows, count)))
     return None
 
 
@@ -151,7 +169,11 @@ def init_app(app: Flask) -> None:
             "console_zone": zone,
             "role_labels": ROLE_LABELS,
             "job_states": JOB_STATES,
+            "action_label": audit.action_label,
+            "audit_changes": lambda row: audit.changes(row, lang),
             "agent_states": AGENT_STATES,
+            "channel_label": lambda code: str(CHANNEL_LABELS.get(code, code or "")),
+            "program_label": program_label,
             "errors": {},
             "form": {},
         }

@@ -53,7 +53,8 @@ def export(fmt: str) -> ResponseReturnValue:
         return redirect(url_for("customers.index", **request.args))
     zone = _zone()
     response = export_response(fmt, "customers", exports.CUSTOMER_COLUMNS,
-                               lambda own: customers.iter_customers(own, who, query, zone))
+                               lambda own: customers.iter_customers(own, who, query, zone),
+                               lambda own: customers.count_customers(own, who, query, zone))
     return response if response is not None else redirect(url_for("customers.index"))
 
 

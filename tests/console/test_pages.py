@@ -41,13 +41,31 @@ def test_exports(client, shoppers):
     login(client, "viewer")
     text = client.get("/customers/export.csv?q=Иван").get_data(as_text=True)
     assert text.startswith("\ufeffid,name,phone") and "Иван Петров" in text and "5.00" in text
-    response = client.get("/customers/export.xlsx")
-    data = response.data
-    response.close()  # the temporary file behind it
-    assert response.status_code == 200 and data[:2] == b"PK"
+    data = export_xlsx(client, "/customers/export.xlsx")
+    assert data[:2] == b"PK"
     from io import BytesIO
 
     from openpyxl import load_workbook
     sheet = load_workbook(BytesIO(data)).active
     rows = list(sheet.values)
     assert rows[0][0] == "id" and len(rows) == 4
+
+
+def export_xlsx(client, url, timeout=30.0):
+    """Start an XLSX export (a background job), wait for it, download the file."""
+    import time
+
+    response = client.get(url)
+    assert response.status_code == 302 and "/exports/" in response.headers["Location"]
+    job_url = response.headers["Location"]
+    deadline = time.monotonic() + timeout
+    while (status := client.get(job_url + ".json").get_json())["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status["state"] == "done", status
+    assert 'id="download"' in client.get(job_url).get_data(as_text=True)
+    download = client.get(job_url + "/download")
+    data = download.data
+    download.close()
+    assert download.status_code == 200
+    return data
