@@ -69,3 +69,22 @@ def export_xlsx(client, url, timeout=30.0):
     download.close()
     assert download.status_code == 200
     return data
+
+
+def test_marketers_read_their_own_words_not_technical_ones(client, db, shoppers):
+    from pathlib import Path
+
+    import central
+
+    db.conn.execute("UPDATE customers SET channel = 'import' WHERE id = 'c1'")
+    login(client, "marketer")
+    profile = client.get("/customers/c1").get_data(as_text=True)
+    assert "Канал регистрации: загружен из файла" in profile and ": import" not in profile
+    assert "Основная программа" in profile and "Main program" not in profile
+    programs = client.get("/stores/programs").get_data(as_text=True)
+    import re
+
+    visible = re.sub(r"<[^>]+>", " ", programs)  # form field names are not text
+    assert "points_per_money" not in visible and "Main program" not in visible
+    whatif = (Path(central.__file__).parent / "templates/console/rules/whatif.html").read_text()
+    assert "engine" not in whatif.split("{#")[0] and " ms" not in whatif
