@@ -146,6 +146,24 @@ def test_an_import_moves_its_bar_and_never_reloads_the_page(page, console, db, p
     assert loads == [f"{console}/imports/{ident}"]  # one page load: the bar moved by polling
 
 
+def test_an_xlsx_export_runs_as_a_job_and_offers_the_file(page, console, db):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sign_in(page, console, "marketer")
+    page.goto(console + "/customers/?q=Петров")
+    page.click("text=Выгрузить XLSX")
+    page.wait_for_url("**/exports/*")
+    page.wait_for_selector("#download")  # the finished block, swapped in by the poller
+    with page.expect_download() as caught:
+        page.click("#download")
+    with open(caught.value.path(), "rb") as f:
+        rows = list(load_workbook(BytesIO(f.read()), read_only=True).active.values)
+    assert rows[0][:2] == ("id", "name") and [r[1] for r in rows[1:]] == ["Иван Петров"]
+    assert caught.value.suggested_filename == "customers.xlsx"
+
+
 def test_a_store_manager_cannot_see_another_stores_customer(page, console):
     sign_in(page, console, "manager")  # manages S1; c2 is S2's
     page.goto(console + "/customers/")
