@@ -6,7 +6,7 @@ import io
 
 from openpyxl import load_workbook
 
-from central.console import exports, jobs
+from central.services import exports, jobs
 
 from .conftest import login
 from .test_pages import export_xlsx
@@ -26,7 +26,7 @@ def test_a_big_xlsx_export_is_a_job_with_progress_and_a_download(client, db, sho
     data = export_xlsx(client, "/customers/export.xlsx")
     rows = list(load_workbook(io.BytesIO(data), read_only=True).active.values)
     assert rows[0][:3] == ("id", "name", "phone") and len(rows) == 4504  # the header, 4,500 and the 3 shoppers
-    job = db._rows("SELECT * FROM jobs WHERE kind = 'export'")[0]
+    (job,) = db.rows("SELECT * FROM jobs WHERE kind = 'export'")
     assert job["state"] == "done" and job["done"] == job["total"] == 4503 and job["username"] == "viewer"
     # only its owner (or an administrator) sees it
     client.get("/logout")
@@ -78,6 +78,6 @@ def test_a_failed_export_says_so(client, db, shoppers, monkeypatch):
 
 
 def jobs_actor(db):
-    from central.console import users
+    from central.services import users
 
     return users.actor_for(db, users.user_id_by_name(db, "admin"), 1)

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from central.cli import cli
-from central.console import imports
-from central.console.access import SYSTEM, Forbidden, FormError
+from central.services import imports
+from central.services.access import SYSTEM, Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import login
 
@@ -46,13 +47,13 @@ def test_good_rows_import_with_cards_and_balances(db, people):
     table = _table()
     report = imports.check(db, people["marketer"], table)
     assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 2
-    anna = db._rows("SELECT * FROM customers WHERE phone = '+79121111111'")[0]
+    anna = db.rows("SELECT * FROM customers WHERE phone = '+79121111111'")[0]
     assert anna["name"] == "Анна Белова" and anna["balance"] == 15_050 == db.ledger_sum(anna["id"])
     assert anna["home_store"] == "S1" and anna["channel"] == "import" and anna["birthday"] == "1990-05-01"
-    assert db._rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [{"number": "7711000001", "main": 1}]
-    deltas, _, _ = db.customer_page("S2", 0, 1000)
+    assert db.rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [{"number": "7711000001", "main": 1}]
+    deltas, _, _ = customer_page(db, "S2", 0, 1000)
     assert any(d["phone"] == "+79121111111" and d["lots"][0]["points"] == 15_050 for d in deltas)
-    row = db._rows("SELECT * FROM audit_log WHERE action = 'import.customers'")[0]
+    row = db.rows("SELECT * FROM audit_log WHERE action = 'import.customers'")[0]
     assert row["username"] == "marketer" and '"imported": 2' in row["after"]
     # the same file again: every row is now a duplicate of the database
     again = imports.check(db, people["marketer"], _table())
@@ -205,11 +206,11 @@ def test_update_mode_lists_what_would_change_then_changes_only_that(db, people, 
     assert [r[0] for r in db.conn.execute("SELECT tag FROM customer_tags WHERE customer_id = 'c1'")] == ["vip"]
     assert c2["phone"] == "+79120000009" and c2["phone_verified"] == 0 and c2["version"] > before["c2"]["version"]
     assert db.customer("c3") == before["c3"]
-    audit_rows = db._rows("SELECT action, entity_id, before, after FROM audit_log WHERE action LIKE '%import%' ORDER BY id")
+    audit_rows = db.rows("SELECT action, entity_id, before, after FROM audit_log WHERE action LIKE '%import%' ORDER BY id")
     assert [(r["action"], r["entity_id"]) for r in audit_rows] == [
         ("customer.import_update", "c1"), ("customer.import_update", "c2"), ("import.update", "update.csv")]
     assert '"name": "Иван Петров"' in audit_rows[0]["before"]
-    deltas, _, _ = db.customer_page("S2", 0, 1000)
+    deltas, _, _ = customer_page(db, "S2", 0, 1000)
     assert any(d["customer_id"] == "c2" and d["phone"] == "+79120000009" for d in deltas)
 
 
