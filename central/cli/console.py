@@ -117,7 +117,8 @@ def users_passwd(username: str, password: str | None, db: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Check every row and list the problems; write nothing.")
 @click.option("--good-rows", is_flag=True, help="Import the good rows even if some rows have problems.")
 @click.option("--update", is_flag=True,
-              help="Update existing customers (found by id, card or phone; only filled cells change) instead of adding.")
+              help="Update existing customers (found by id, card or phone; only filled cells change)"
+              " instead of adding.")
 @db_option
 def import_(path: str, dry_run: bool, good_rows: bool, update: bool, db: str | None) -> None:
     """Import customers, cards and balances from a CSV or XLSX file.

@@ -19,7 +19,8 @@ PAGE = 100
 # what each action code reads as on the Audit page and a customer's Changes tab
 ACTIONS: dict[str, Any] = {
     "customer.profile": N_("Profile edited"), "customer.phone": N_("Phone changed"),
-    "customer.points": N_("Points accrued or debited by hand"), "customer.temporary_points": N_("Temporary points given"),
+    "customer.points": N_("Points accrued or debited by hand"),
+    "customer.temporary_points": N_("Temporary points given"),
     "customer.percents": N_("Personal percents changed"), "customer.tags": N_("Tags changed"),
     "customer.comment": N_("Comment added"), "customer.message": N_("Cashier message added"),
     "customer.message_delete": N_("Cashier message removed"), "customer.merge": N_("Customers merged"),
@@ -34,7 +35,8 @@ ACTIONS: dict[str, Any] = {
     "levels.save": N_("Levels saved"), "program.add": N_("Bonus program added"),
     "program.update": N_("Bonus program changed"), "rules.draft": N_("Rules draft saved"),
     "rules.discard": N_("Rules draft discarded"), "rules.publish": N_("Rules published"),
-    "store.add": N_("Store added"), "store.update": N_("Store changed"), "store.token": N_("Store enrollment token made"),
+    "store.add": N_("Store added"), "store.update": N_("Store changed"),
+    "store.token": N_("Store enrollment token made"),
     "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
     "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
@@ -166,7 +168,8 @@ def changes(row: Mapping[str, Any], language: str) -> list[dict[str, Any]]:
     """A row's before and after as readable lines: [{field, before, after, changed}], Cyrillic as it is."""
     before, after = row.get("before") or {}, row.get("after") or {}
     if not isinstance(before, dict) or not isinstance(after, dict):
-        return [{"field": "", "before": readable(before, language), "after": readable(after, language), "changed": True}]
+        return [{"field": "", "before": readable(before, language), "after": readable(after, language),
+                 "changed": True}]
     lines = []
     for key in dict.fromkeys([*before, *after]):
         was, now = before.get(key), after.get(key)

@@ -110,9 +110,9 @@ class Report:
         return len({row for row, _, _ in self.problems})
 
     def summary(self, limit: int = 1000) -> dict[str, Any]:
-        out = {"total": self.total, "good": len(self.good), "bad": self.bad_rows, "unknown_columns": self.unknown_columns,
-               "problems": [list(p) for p in self.problems[:limit]], "more_problems": max(0, len(self.problems) - limit),
-               "mode": self.mode}
+        out = {"total": self.total, "good": len(self.good), "bad": self.bad_rows,
+               "unknown_columns": self.unknown_columns, "problems": [list(p) for p in self.problems[:limit]],
+               "more_problems": max(0, len(self.problems) - limit), "mode": self.mode}
         if self.mode == "update":
             listed = [[index + 2, self.matched[index], column, _shown(before), _shown(after)]
                       for index in sorted(self.changes) for column, (before, after) in self.changes[index].items()]
@@ -283,7 +283,8 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(table.rows):
         number = index + 2
-        values = {c: v for c, v in zip(table.columns, raw, strict=True) if c and not (mode == "update" and c in NOT_UPDATED)}
+        values = {c: v for c, v in zip(table.columns, raw, strict=True)
+                  if c and not (mode == "update" and c in NOT_UPDATED)}
         row, problems = _parse_row(values, fields_, stores, levels, categories, programs, mode == "update")
         row["given"] = {c for c, v in values.items() if _text(v)}
         for key, seen in (("phone", seen_phones), ("card", seen_cards), ("id", seen_ids)):
@@ -623,4 +624,5 @@ def _update_one(conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[A
         conn.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", [*sets.values(), cid])
     audit.record(conn, actor, "customer.import_update", "customer", cid,
                  {column: before for column, (before, _after) in changes.items()},
-                 {column: after for column, (_before, after) in changes.items()}, store=sets.get("home_store", customer[2]))
+                 {column: after for column, (_before, after) in changes.items()},
+                 store=sets.get("home_store", customer[2]))

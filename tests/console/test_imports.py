@@ -132,9 +132,9 @@ def test_utf16_files_are_read_and_other_encodings_are_named(db, people):
     report = imports.check(db, people["marketer"], table)
     assert report.problems == [] and report.parsed[0]["balance"] == 1_250
     # UTF-16 without a byte order mark, UTF-16 big-endian and UTF-8 with a BOM read the same
-    for data in ("phone;name\n+79126666666;Ёлка\n".encode("utf-16-le"), "phone;name\n+79126666666;Ёлка\n".encode("utf-16"),
-                 "phone;name\n+79126666666;Ёлка\n".encode("utf-16-be"), "phone,name\n+79126666666,Ёлка\n".encode("utf-8-sig"),
-                 "phone;name\n+79126666666;Ёлка\n".encode("cp1251")):
+    semicolons, commas = "phone;name\n+79126666666;Ёлка\n", "phone,name\n+79126666666,Ёлка\n"
+    for data in (semicolons.encode("utf-16-le"), semicolons.encode("utf-16"), semicolons.encode("utf-16-be"),
+                 commas.encode("utf-8-sig"), semicolons.encode("cp1251")):
         assert imports.read_table(data, "x.csv").rows == [["+79126666666", "Ёлка"]], data[:8]
     # a binary file (or a damaged UTF-16 one) says what to do, not that the columns are missing
     for data in (bytes(range(256)) * 4, b"\xff\xfe" + "phone\n".encode("utf-16-le") + b"\x00"):
@@ -206,7 +206,8 @@ def test_update_mode_lists_what_would_change_then_changes_only_that(db, people, 
     assert [r[0] for r in db.conn.execute("SELECT tag FROM customer_tags WHERE customer_id = 'c1'")] == ["vip"]
     assert c2["phone"] == "+79120000009" and c2["phone_verified"] == 0 and c2["version"] > before["c2"]["version"]
     assert db.customer("c3") == before["c3"]
-    audit_rows = db.rows("SELECT action, entity_id, before, after FROM audit_log WHERE action LIKE '%import%' ORDER BY id")
+    audit_rows = db.rows("SELECT action, entity_id, before, after FROM audit_log"
+                         " WHERE action LIKE '%import%' ORDER BY id")
     assert [(r["action"], r["entity_id"]) for r in audit_rows] == [
         ("customer.import_update", "c1"), ("customer.import_update", "c2"), ("import.update", "update.csv")]
     assert '"name": "Иван Петров"' in audit_rows[0]["before"]
