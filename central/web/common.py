@@ -35,6 +35,7 @@ from ..services.access import (
     Forbidden,
     FormError,
 )
+from ..services.filters import channel_label
 from ..services.text import N_
 from ..storage.db import get_db
 from ..storage.store import NotFound
@@ -46,11 +47,6 @@ ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAG
 JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
               "rechecking": N_("Checking again…"), "importing": N_("Importing…"), "exporting": N_("Exporting…"),
               "done": N_("Done"), "failed": N_("Failed"), "interrupted": N_("Interrupted")}
-
-
-# a customer's registration channel and a purchase's channel as marketers say them
-CHANNEL_LABELS = {"till": N_("at the till"), "delivery": N_("delivery"), "online": N_("online"),
-                  "import": N_("loaded from a file"), "console": N_("head office")}
 
 
 def program_label(name: str | None) -> str:
@@ -156,7 +152,7 @@ def init_app(app: Flask) -> None:
             "action_label": audit.action_label,
             "audit_changes": lambda row: audit.changes(row, lang),
             "agent_states": AGENT_STATES,
-            "channel_label": lambda code: str(CHANNEL_LABELS.get(code, code or "")),
+            "channel_label": channel_label,
             "program_label": program_label,
             "errors": {},
             "form": {},

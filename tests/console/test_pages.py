@@ -88,3 +88,12 @@ def test_marketers_read_their_own_words_not_technical_ones(client, db, shoppers)
     assert "points_per_money" not in visible and "Main program" not in visible
     whatif = (Path(central.__file__).parent / "templates/console/rules/whatif.html").read_text()
     assert "engine" not in whatif.split("{#")[0] and " ms" not in whatif
+
+
+def test_the_registration_channel_filter_takes_the_words_the_page_shows(client, db, shoppers):
+    db.conn.execute("UPDATE customers SET channel = 'import' WHERE id = 'c2'")
+    login(client, "marketer")
+    for typed in ("загружен из файла", "import"):
+        page = client.get("/customers/", query_string={"f": "channel", "o": "is", "v": typed}).get_data(as_text=True)
+        rows = page.split('id="customers"')[1].split("</table>")[0]
+        assert "Мария Иванова" in rows and "Иван Петров" not in rows, typed
