@@ -101,7 +101,8 @@ def job(ident: str) -> ResponseReturnValue:
 def job_status(ident: str) -> ResponseReturnValue:
     """What the progress bar polls."""
     row = jobs.get(get_db(), actor(), ident)
-    done, total = format_count(row["done"], current_language()), format_count(row["total"], current_language())
+    done = format_count(row["done"], current_language())
+    total = format_count(row["total"], current_language()) if row["total"] else "…"
     text = {"queued": _("Waiting…"), "checking": _("Checking rows: %(done)s of %(total)s", done=done, total=total),
             "rechecking": _("Checking the rows again: %(done)s of %(total)s", done=done, total=total),
             "importing": _("Importing: %(done)s of %(total)s", done=done, total=total)}
