@@ -74,8 +74,8 @@ def history_frame(lines: int | None = None) -> tuple[Any, Any]:
         "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
         "name": names,
         "category": products["product_category"].reindex(ids).fillna("").to_numpy(),
-        # a line sold 0 times (a coupon or a correction in the data) is kept as quantity 1
-        "quantity": np.maximum(t["quantity"].to_numpy(), 1).astype(str),
+        # quantity 0 (a weighed line, or a correction in the data) as it is: shared/receipts.py accepts it
+        "quantity": t["quantity"].astype(str).to_numpy(),
         # dollars are binary floats in the package: rounded once to cents, written as exact decimal text
         "amount": cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
         "discount": cents(np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs()

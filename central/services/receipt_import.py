@@ -298,10 +298,8 @@ def quantity(value: Any) -> int:
     match = _QUANTITY.match(text)
     if not match:
         raise Bad(_("quantity must be a number like 1 or 0.455, not %(value)r", value=text))
-    q = int(match.group(1)) * 1000 + int((match.group(2) or "0").ljust(3, "0"))
-    if q <= 0:
-        raise Bad(_("quantity must be above zero"))
-    return q
+    # 0: a weighed or service line sent without a quantity (shared/receipts.py); it earns on its amount
+    return int(match.group(1)) * 1000 + int((match.group(2) or "0").ljust(3, "0"))
 
 
 def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.datetime:
@@ -492,7 +490,8 @@ class Parser:
             else money(discount_raw, "discount")
         q = 1000 if q_raw is None or q_raw == "" or q_raw == "1" else quantity(q_raw)
         price = None if price_raw is None or price_raw == "" else money(price_raw, "price")
-        if price is not None and (price * q + 500) // 1000 - discount != amount:
+        # price x quantity may have a fraction of a minor unit; tills round it either way (shared/receipts.py)
+        if price is not None and q and amount not in (price * q // 1000 - discount, -(-price * q // 1000) - discount):
             raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
                         " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
                         discount=_cents(discount), amount=_cents(amount)))
