@@ -272,6 +272,10 @@ def _text(value: Any) -> str:
 
 def money(value: Any, what: str) -> int:
     """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
+    if type(value) is str:  # the common case first: "123.45"
+        whole, dot, frac = value.partition(".")
+        if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
+            return int(whole) * 100 + int(frac)
     text = _text(value)
     if " " in text or "\u00a0" in text:
         text = text.replace(" ", "").replace("\u00a0", "")
