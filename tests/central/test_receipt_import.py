@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from central.cli import cli
 from central.points import levels
-from central.services import receipt_import as ri
 from central.storage.store import IngestUnit, Store
 from shared import accrual
 from shared.receipts import Line, Receipt
@@ -215,7 +214,8 @@ def test_russian_headers_semicolons_decimal_commas_and_a_mapping_file(db_file, t
     result = run("import-receipts", str(path), "--quiet", "--db", db_file)
     assert result.exit_code == 0, result.output
     store = Store(db_file)
-    assert store.conn.execute("SELECT quantity, amount, price FROM transaction_lines").fetchone() == ("0.5", 5000, 10000)
+    line = store.conn.execute("SELECT quantity, amount, price FROM transaction_lines").fetchone()
+    assert line == ("0.5", 5000, 10000)
     assert store.conn.execute("SELECT at FROM transactions").fetchone()[0] == "2017-03-01T07:05:00+00:00"
     odd = write_csv(tmp_path / "odd.csv", [["9", "S1", "2017/03/01", "77", "5.00", "M"]],
                     ["Beleg", "Filiale", "Tag", "Kunde", "Betrag", "Artikel"])
