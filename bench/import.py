@@ -164,7 +164,8 @@ def main() -> None:
         rate = r["lines"] / r["total"]
         print(f"--points {points:7s}: {r['lines']:,} lines, {r['receipts']:,} receipts, {r['customers']:,} customers"
               f" in {r['total']:.1f} s = {rate:,.0f} lines/s; peak memory {r['rss_mb']:.0f} MB; time: check "
-              f"{r['check']:.1f} s, read {r['read']:.1f} s, kernel {r['kernel']:.2f} s, database {r['database']:.1f} s"
+              f"{r['check']:.1f} s, read {r['read']:.1f} s, kernel {r['kernel']:.2f} s, events {r['events']:.1f} s, "
+              f"database {r['database']:.1f} s"
               + (f"; goal {GOAL:,} lines/s {'met' if rate >= GOAL else 'NOT met'}" if points == "compute" else ""))
     print(f"files kept in {work}")
 

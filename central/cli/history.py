@@ -113,7 +113,8 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
                f"{outcome.stores_created} stores; accrued {outcome.accrued} points"
                + (f"; {outcome.refused} redemptions over the new limit" if outcome.refused else ""))
     click.echo(f"{seconds:.1f} s ({rate:,.0f} lines/s; check {clock - started:.1f} s, read "
-               f"{outcome.timings['read']:.1f} s, kernel {outcome.timings['kernel']:.1f} s, database "
+               f"{outcome.timings['read']:.1f} s, kernel {outcome.timings['kernel']:.1f} s, events "
+               f"{outcome.timings['events']:.1f} s, database "
                f"{outcome.timings['database']:.1f} s)")
 
 
