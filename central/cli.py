@@ -145,12 +145,14 @@ def broker_config(out_dir: Path, db: str | None) -> None:
     user, password = _central_credentials(config, store)
     agents = store.broker_users()
     out_dir.mkdir(parents=True, exist_ok=True)
-    passwd, acl = out_dir / "passwd", out_dir / "acl"
+    passwd, acl, conf = out_dir / "passwd", out_dir / "acl", out_dir / "loyalty.conf"
     passwd.write_text(bc.password_file(agents, user, password))
     os.chmod(passwd, 0o600)
     acl.write_text(bc.acl_file(agents, user))
-    click.echo(f"wrote {passwd} ({len(agents) + 1} users) and {acl}")
-    click.echo("mosquitto.conf needs:\n" + bc.mosquitto_conf(str(passwd.resolve()), str(acl.resolve())))
+    conf.write_text(bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
+    click.echo(f"wrote {passwd} ({len(agents) + 1} users), {acl} and {conf}")
+    click.echo("mosquitto.conf needs these lines after its listener line (as they are in loyalty.conf):\n"
+               + bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
 
 
 def _central_credentials(config: dict[str, Any], store: Any) -> tuple[str, str]:
@@ -248,7 +250,8 @@ def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  
     from transport.mqtt import LinkConfig
 
     user, password = _central_credentials(config, store)
-    return LinkConfig(url=url, client_id="loyalty-central-ingest", username=user, password=password, protocol=protocol)
+    # the client id is the username: broker-config makes Mosquitto enforce that (use_username_as_clientid)
+    return LinkConfig(url=url, client_id=user, username=user, password=password, protocol=protocol)
 
 
 def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]

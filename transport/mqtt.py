@@ -96,6 +96,9 @@ class MqttLink:
         self.v5 = config.protocol == 5
         self.client = self._build()
         self.connects = 0
+        #: connection attempts the broker refused (wrong login, not authorised), and the last reason
+        self.refusals = 0
+        self.refused_reason: str | None = None
         self._attempt = 0
 
     def _build(self) -> paho.Client:
@@ -132,6 +135,8 @@ class MqttLink:
     def _connected(self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.config.url, reason)
+            self.refused_reason = str(reason)
+            self.refusals += 1
             return
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
