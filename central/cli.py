@@ -251,7 +251,8 @@ def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  
 
     user, password = _central_credentials(config, store)
     # the client id is the username: broker-config makes Mosquitto enforce that (use_username_as_clientid)
-    return LinkConfig(url=url, client_id=user, username=user, password=password, protocol=protocol)
+    return LinkConfig(url=url, client_id=user, username=user, password=password, protocol=protocol,
+                      backoff_max=float(config["MQTT_RECONNECT_MAX"]))
 
 
 def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]

@@ -96,6 +96,8 @@ class MqttLink:
         self.v5 = config.protocol == 5
         self.client = self._build()
         self.connects = 0
+        #: time.monotonic() of the last successful connect
+        self.connected_at: float | None = None
         #: connection attempts the broker refused (wrong login, not authorised), and the last reason
         self.refusals = 0
         self.refused_reason: str | None = None
@@ -143,6 +145,7 @@ class MqttLink:
         else:
             self.subscribed.set()
         self.connects += 1
+        self.connected_at = time.monotonic()
         self._attempt = 0
         self.connected.set()
         log.info("connected to %s (session present: %s)", self.config.url, flags.session_present)

@@ -120,3 +120,24 @@ def test_a_login_cannot_take_over_another_agents_session(secured):
     assert f"{creds['S2'][0]} already connected" not in broker.log_text()  # (S1's own id: they take turns)
     for client in (*intruders, victim, central):
         client.stop()
+
+
+def test_the_broker_keeps_an_ingest_backlog_past_mosquittos_default_queue(secured):
+    """Issue 12: past Mosquitto's default 1,000 queued messages the ingest's were dropped while it
+    reconnected, and the agents waited out their ack timeout. broker-config's loyalty.conf sizes it."""
+    broker, creds, (cuser, cpass) = secured
+    central = Listener(broker.url, wire.central_subscriptions(), cuser, username=cuser, password=cpass)
+    central.stop()  # away (its session stays: MQTT v5 session expiry), as while it reconnects
+    agent = _agent(broker, creds, "S1", [])
+    topic = wire.agent_topic("S1", "a1", "status")
+    count = 3_000
+    sent = [agent.link.publish(topic, wire.encode("status", {"store": "S1", "agent": "a1", "state": "online",
+                                                            "at": "2026-11-21T12:00:00+03:00", "outbox_depth": n}))
+            for n in range(count)]
+    assert wait_until(lambda: all(info.is_published() for info in sent), 30)  # the broker has every one
+    back = Listener(broker.url, wire.central_subscriptions(), cuser, username=cuser, password=cpass)
+    assert wait_until(lambda: len(back.messages) >= count, 30), len(back.messages)
+    assert [m["outbox_depth"] for _, m in back.decoded()] == list(range(count))
+    assert "Outgoing messages are being dropped" not in broker.log_text()
+    for client in (agent, back):
+        client.stop()
