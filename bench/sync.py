@@ -225,9 +225,14 @@ def _outage(args: Any, n: int, broker: Mosquitto, queues: list[Any], results: An
     catch_up = max(pending) - back if pending else float("nan")
     dropped = "Outgoing messages are being dropped" in broker.log_text()
     timeouts = [r[4] for r in out if r[4] is not None]
-    agents_back = [r[5] - back for r in out if r[5] is not None]
-    if agents_back:
-        print(f"           agents reconnected {', '.join(f'{t:.2f}' for t in agents_back)} s after the restart")
+    if all(r[5] is not None for r in out):
+        each = [max((acked for written, acked in r[3] if written < back), default=back) - back for r in out]
+        print(f"           agents reconnected {', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
+              f"caught up {', '.join(f'{t:.2f}' for t in each)} s after it")
+        if os.environ.get("BENCH_DEBUG"):  # when the acks came (what waited for what)
+            for r in out:
+                acks = sorted({round(acked - back, 2) for written, acked in r[3] if written < back and acked > back})
+                print("           acks after the restart at", acks[:40])
     print(f"outage     broker down {args.outage:g} s at {args.rate:,} events/s: caught up {catch_up:6.2f} s after "
           f"its restart ({len(pending):,} events written before it; broker dropped messages: "
           f"{'yes' if dropped else 'no'}{f', agent ack timeouts: {sum(timeouts)}' if timeouts else ''}) "
