@@ -21,7 +21,7 @@ import json
 import secrets
 import sqlite3
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,14 @@ class Store:
             self.set_setting("mqtt_central_password", password)
         return self.setting("mqtt_central_username", "central") or "central", password
 
+    def dynsec_admin_credentials(self, central_user: str) -> tuple[str, str]:
+        """The login that manages the broker's dynamic security (central/dynsec.py), made on first use."""
+        password = self.setting("mqtt_admin_password")
+        if password is None:
+            password = secrets.token_urlsafe(24)
+            self.set_setting("mqtt_admin_password", password)
+        return f"{central_user}-admin", password
+
     # -- stores and enrollment ---------------------------------------------------------------------
 
     def add_store(self, store_id: str, name: str | None = None, timezone: str = "UTC") -> None:
@@ -252,8 +260,12 @@ class Store:
             )
         return token
 
-    def enroll(self, token: str, agent_id: str | None = None) -> tuple[dict[str, Any], str]:
+    def enroll(self, token: str, agent_id: str | None = None,
+               grant: Callable[[str, str, str, str], None] | None = None) -> tuple[dict[str, Any], str]:
         """Use a token: create the agent with fresh broker credentials; return (agent, password).
+
+        ``grant(username, password, store, agent)`` (the broker's dynamic security, central/dynsec.py)
+        runs before the commit: if it raises, nothing is enrolled and the token stays usable.
 
         :raises EnrollmentError: enroll_token_invalid, enroll_token_used, enroll_token_expired,
             agent_exists.
@@ -296,6 +308,8 @@ class Store:
                 "UPDATE enrollment_tokens SET used_at = ?, agent = ? WHERE token_hash = ?",
                 (now, agent_id, hash_token(token)),
             )
+            if grant is not None:
+                grant(username, password, store, agent_id)
         return self.get_agent(store, agent_id), password
 
     def get_agent(self, store: str, agent: str) -> dict[str, Any]:

@@ -37,9 +37,9 @@ def enroll() -> ResponseReturnValue:
         except wire.WireError as exc:
             return _problem("validation_error", str(exc).removeprefix("invalid: "), 422)
     db = get_db()
-    agent, password = db.enroll(body["token"], agent_id)
-    store = db.get_store(agent["store"])
     config = current_app.config
+    agent, password = db.enroll(body["token"], agent_id, _broker_grant(db, config))
+    store = db.get_store(agent["store"])
     url = config.get("MQTT_PUBLIC_URL") or config.get("MQTT_URL") or config.get("EMBEDDED_URL", "")
     rules = db.latest_rules().get(store["id"])
     return jsonify({
@@ -56,6 +56,29 @@ def enroll() -> ResponseReturnValue:
         "wire_version": wire.WIRE_VERSION,
         "rules_version": rules[0] if rules else None,
     }), 201
+
+
+def _broker_grant(db: Any, config: Any) -> Any:
+    """With BROKER_SECURITY = dynsec: what gives the new agent its broker login and ACL at once."""
+    if config.get("BROKER_SECURITY", "files") != "dynsec":
+        return None
+    from ..dynsec import BrokerUnavailable, DynSec
+    from ..store import EnrollmentError
+
+    central_user = config.get("MQTT_USERNAME") or db.central_credentials()[0]
+    admin_user, admin_password = db.dynsec_admin_credentials(central_user)
+    url = config.get("MQTT_URL") or ""
+    if not url:
+        raise EnrollmentError("broker_unavailable", "BROKER_SECURITY is dynsec but no MQTT_URL is set", 503)
+
+    def grant(username: str, password: str, store: str, agent: str) -> None:
+        try:
+            DynSec(url, admin_user, admin_password, protocol=int(config.get("MQTT_PROTOCOL", 5))).grant_agent(
+                username, password, store, agent)
+        except BrokerUnavailable as exc:
+            raise EnrollmentError("broker_unavailable", f"{exc}; nothing was enrolled, try again", 503) from None
+
+    return grant
 
 
 def _status(db: Any) -> list[dict[str, Any]]:
