@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 ACK_EXPIRY = 300
 RESEND_EXPIRY = 60
 SNAPSHOT_EXPIRY = 600
-#: a round takes at most this many payload bytes (about 5,000 events; see _run)
-ROUND_BYTES = 1 << 20
 #: out-of-order events kept per agent while a gap is waited for (the agent resends the rest)
 MAX_PENDING = 50_000
 #: at most this much of an oversized or unreadable payload is kept in the dead-letter table
@@ -92,7 +90,6 @@ class Ingest:
         *,
         gap_wait: float = 2.0,
         batch_messages: int = 200,
-        batch_bytes: int = ROUND_BYTES,
         publish_down: bool = True,
         publish_interval: float = 0.5,
     ) -> None:
@@ -102,7 +99,6 @@ class Ingest:
         self._last_checkpoint = time.monotonic()
         self.gap_wait = gap_wait
         self.batch_messages = batch_messages
-        self.batch_bytes = batch_bytes
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.streams: dict[tuple[str, str], Stream] = {}
         self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "recovered": 0,
@@ -157,15 +153,11 @@ class Ingest:
                     self._last_checkpoint = time.monotonic()
                 continue
             items = [first]
-            size = len(first[1])
-            # a round ends at batch_messages or batch_bytes: a backlog (every agent resending its window
-            # after a broker restart) is applied and acknowledged in steps instead of one long round
-            while len(items) < self.batch_messages and size < self.batch_bytes:
+            while len(items) < self.batch_messages:
                 try:
                     items.append(self.inbox.get_nowait())
                 except queue.Empty:
                     break
-                size += len(items[-1][1])
             try:
                 self.process(items)
                 if self.publisher is None and time.monotonic() - self._last_checkpoint > 2:
