@@ -4,7 +4,7 @@
                                    [--programs 1] [--outage 3] [--broker-queue 100000] [--central-reconnect-max 2]
 
 Starts a real Mosquitto on a free port, one central ingest process (the real
-``central.ingest.Ingest``, publishing deltas down as in production) and N agent
+``central.sync.ingest.Ingest``, publishing deltas down as in production) and N agent
 processes speaking the sync protocol: by default the simulated agent of
 tests/sync/sim_agent.py (an in-memory outbox: it measures the broker and the
 ingest), or with ``--agent-factory bench.real_agent:real_agent_factory`` the
@@ -50,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from central.store import Store  # noqa: E402
+from central.storage.store import Store  # noqa: E402
 from shared import wire  # noqa: E402
 from tests.sync.broker import Mosquitto  # noqa: E402
 from transport.mqtt import LinkConfig, MqttLink  # noqa: E402
@@ -60,7 +60,7 @@ STORES = [f"S{i}" for i in range(1, 65)]
 
 def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0) -> None:
     """The central ingest process."""
-    from central.ingest import Ingest
+    from central.sync.ingest import Ingest
 
     ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest", backoff_max=reconnect_max),
                     publish_interval=0.5).start()
@@ -265,7 +265,8 @@ def main() -> None:
                         help="module:function(url, store) -> an agent with the SimAgent interface; "
                              "bench.real_agent:real_agent_factory runs the real agent")
     args = parser.parse_args()
-    from central.broker_config import MAX_QUEUED_MESSAGES
+    from central.sync.broker_config import MAX_QUEUED_MESSAGES
+
     from central.config import DEFAULTS
 
     queue_limit = args.broker_queue or MAX_QUEUED_MESSAGES

@@ -245,12 +245,3 @@ class MqttLink:
         """Wait until connected and subscribed."""
         return self.connected.wait(timeout) and self.subscribed.wait(timeout)
 
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    """Poll until predicate() is truthy or the timeout passes (for CLIs and tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

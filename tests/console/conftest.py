@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from central import create_app
-from central.console import users
-from central.console.access import SYSTEM, Actor
-from central.store import Store
+from central.services import users
+from central.services.access import SYSTEM, Actor
+from central.storage.store import Store
 
 PASSWORD = "correct horse"
 
@@ -39,11 +39,6 @@ def db_file(tmp_path, template_db) -> str:
     return path
 
 
-@pytest.fixture
-def db(db_file):
-    store = Store(db_file)
-    yield store
-    store.close()
 
 
 @pytest.fixture
@@ -58,9 +53,6 @@ def app(db_file, db, people):
                        "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def login(client, username: str, password: str = PASSWORD):
@@ -69,7 +61,7 @@ def login(client, username: str, password: str = PASSWORD):
 
 def apply_events(db, *events):
     """Apply agents' events through the real ingest path (one unit of work)."""
-    from central.store import IngestUnit
+    from central.storage.store import IngestUnit
 
     last = events[-1]
     return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
-from central.store import Store
+from central.storage.store import Store
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .broker import Mosquitto
 from .clients import Listener
@@ -61,7 +61,7 @@ def test_an_agent_cannot_publish_under_another_store(secured, own, other):
     own_payload = wire.encode("status", {"store": own, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"})
     agent.link.publish(wire.agent_topic(own, "a1", "status"), own_payload)
     # the marker: published after the forged ones, by the same client, so delivered after them
-    assert wait_until(lambda: wire.agent_topic(own, "a1", "status") in central.topics(), 10)
+    assert wait_for(lambda: wire.agent_topic(own, "a1", "status") in central.topics(), 10)
     assert central.topics() == {wire.agent_topic(own, "a1", "status")}
     agent.stop()
     central.stop()
@@ -82,8 +82,8 @@ def test_an_agent_cannot_subscribe_under_another_store(secured, own, other):
     # the marker, after everything of the other store: the spy may read its own store's messages
     central.link.publish(wire.store_topic(own, "messages"),
                          wire.encode("messages", {"store": own, "version": 1, "messages": []}))
-    assert wait_until(lambda: len(victim.messages) >= 2, 10)  # the rightful agent gets both
-    assert wait_until(lambda: wire.store_topic(own, "messages") in spy.topics(), 10)
+    assert wait_for(lambda: len(victim.messages) >= 2, 10)  # the rightful agent gets both
+    assert wait_for(lambda: wire.store_topic(own, "messages") in spy.topics(), 10)
     assert spy.topics() == {wire.store_topic(own, "rules"), wire.store_topic(own, "messages")}  # never the other's
     for client in (spy, victim, central):
         client.stop()
@@ -95,7 +95,7 @@ def test_wrong_password_and_anonymous_are_refused(secured):
     intruder = Listener(broker.url, [], "x1", username=user, password="wrong", wait=False)
     anonymous = Listener(broker.url, [], "x2", wait=False)
     # the positive signal: the broker's CONNACK saying no
-    assert wait_until(lambda: intruder.link.refusals and anonymous.link.refusals, 10)
+    assert wait_for(lambda: intruder.link.refusals and anonymous.link.refusals, 10)
     assert not intruder.link.connects and not anonymous.link.connects
     intruder.stop()
     anonymous.stop()
@@ -115,7 +115,7 @@ def test_a_login_cannot_take_over_another_agents_session(secured):
     # the marker, published after every intruder was accepted: it reaches S2 on the connection it
     # had; had S2 been knocked off, it would come only after a reconnect
     central.link.publish(wire.agent_topic("S2", "a1", "acks"), wire.encode("ack", {"through": 7, "id": "marker"}))
-    assert wait_until(lambda: any(t == wire.agent_topic("S2", "a1", "acks") for t in victim.topics()), 10)
+    assert wait_for(lambda: any(t == wire.agent_topic("S2", "a1", "acks") for t in victim.topics()), 10)
     assert victim.link.connects == 1 and victim.link.connected.is_set()
     assert f"{creds['S2'][0]} already connected" not in broker.log_text()  # (S1's own id: they take turns)
     for client in (*intruders, victim, central):
@@ -134,9 +134,9 @@ def test_the_broker_keeps_an_ingest_backlog_past_mosquittos_default_queue(secure
     sent = [agent.link.publish(topic, wire.encode("status", {"store": "S1", "agent": "a1", "state": "online",
                                                             "at": "2026-11-21T12:00:00+03:00", "outbox_depth": n}))
             for n in range(count)]
-    assert wait_until(lambda: all(info.is_published() for info in sent), 30)  # the broker has every one
+    assert wait_for(lambda: all(info.is_published() for info in sent), 30)  # the broker has every one
     back = Listener(broker.url, wire.central_subscriptions(), cuser, username=cuser, password=cpass)
-    assert wait_until(lambda: len(back.messages) >= count, 30), len(back.messages)
+    assert wait_for(lambda: len(back.messages) >= count, 30), len(back.messages)
     assert [m["outbox_depth"] for _, m in back.decoded()] == list(range(count))
     assert "Outgoing messages are being dropped" not in broker.log_text()
     for client in (agent, back):

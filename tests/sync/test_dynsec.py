@@ -19,15 +19,16 @@ from werkzeug.serving import make_server
 
 from central import create_app
 from central.cli import cli
-from central.dynsec import PLUGIN_PATH
-from central.store import Store
+from central.storage.store import Store
+from central.sync.dynsec import PLUGIN_PATH
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .broker import Mosquitto
 from .clients import Listener
 
-pytestmark = pytest.mark.skipif(not Path(PLUGIN_PATH).exists(), reason="Mosquitto's dynamic security plugin is not installed")
+pytestmark = pytest.mark.skipif(not Path(PLUGIN_PATH).exists(),
+                                reason="Mosquitto's dynamic security plugin is not installed")
 
 
 def _post(base: str, path: str, body: dict) -> tuple[int, dict]:
@@ -67,8 +68,10 @@ def _enroll(chain, store: str) -> tuple[int, dict]:
     return _post(chain["base"], "/api/v1/enroll", {"token": chain["db"].new_enrollment_token(store)})
 
 
-def _agent(chain, creds: tuple[str, str], topics: list[str], client_id: str | None = None, wait: bool = True) -> Listener:
-    return Listener(chain["broker"].url, topics, client_id or creds[0], username=creds[0], password=creds[1], wait=wait)
+def _agent(chain, creds: tuple[str, str], topics: list[str], client_id: str | None = None,
+           wait: bool = True) -> Listener:
+    return Listener(chain["broker"].url, topics, client_id or creds[0], username=creds[0], password=creds[1],
+                    wait=wait)
 
 
 def _status(store: str, agent: str) -> bytes:
@@ -87,14 +90,14 @@ def test_an_enrolled_agent_connects_at_once_with_exactly_its_rights(chain):
     agent.link.publish(wire.agent_topic("S1", "a1", "status"), _status("S1", "a1"))  # another store's: refused
     agent.link.publish(wire.agent_topic("S2", "a2", "events"), b"another agent of my own store")
     agent.link.publish(wire.agent_topic("S2", "a1", "status"), _status("S2", "a1"))  # the marker, its own
-    assert wait_until(lambda: wire.agent_topic("S2", "a1", "status") in central.topics(), 10)
+    assert wait_for(lambda: wire.agent_topic("S2", "a1", "status") in central.topics(), 10)
     assert central.topics() == {wire.agent_topic("S2", "a1", "status")}
     # down: its own channels and store, never another store's
     for store in ("S1", "S2"):
         central.link.publish(wire.store_topic(store, "rules"),
                              wire.encode("rules", {"store": store, "version": 1, "rules": {}}), retain=True)
     central.link.publish(wire.agent_topic("S2", "a1", "acks"), wire.encode("ack", {"through": 1, "id": "x"}))
-    assert wait_until(lambda: wire.agent_topic("S2", "a1", "acks") in agent.topics(), 10)
+    assert wait_for(lambda: wire.agent_topic("S2", "a1", "acks") in agent.topics(), 10)
     assert agent.topics() == {wire.store_topic("S2", "rules"), wire.agent_topic("S2", "a1", "acks")}
     # the agent enrolled before the plugin came in broker-config's first file, with its password
     early = _agent(chain, chain["early"], [])
@@ -107,11 +110,11 @@ def test_a_login_cannot_take_over_another_stores_session(chain):
     s2 = _enroll(chain, "S2")[1]["mqtt"]
     victim = _agent(chain, (s2["username"], s2["password"]), wire.agent_subscriptions("S2", "a1"))
     intruders = [_agent(chain, chain["early"], [], client_id=s2["client_id"], wait=False) for _ in range(3)]
-    assert wait_until(lambda: all(i.link.connects or i.link.refusals for i in intruders), 10)
+    assert wait_for(lambda: all(i.link.connects or i.link.refusals for i in intruders), 10)
     cuser, cpass = chain["central"]
     central = Listener(chain["broker"].url, [], cuser, username=cuser, password=cpass)
     central.link.publish(wire.agent_topic("S2", "a1", "acks"), wire.encode("ack", {"through": 7, "id": "marker"}))
-    assert wait_until(lambda: wire.agent_topic("S2", "a1", "acks") in victim.topics(), 10)
+    assert wait_for(lambda: wire.agent_topic("S2", "a1", "acks") in victim.topics(), 10)
     assert victim.link.connects == 1 and victim.link.connected.is_set()
     assert "agent-S2-a1 already connected" not in chain["broker"].log_text()
     for client in (*intruders, victim, central):

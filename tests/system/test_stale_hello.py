@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from central.store import Store as CentralStore
-from transport.mqtt import wait_until
+from central.storage.store import Store as CentralStore
+from tests.polling import wait_for
 
 from .conftest import STORES
 
@@ -47,16 +47,16 @@ def test_a_stale_hello_after_broker_crashes_raises_no_restore_alarm(broker, cent
     before = {agent.store: _connects(broker, agent) for agent in agents}
     broker.restart(down_for=0.3)  # the broker is killed and restarted while it is down
     for agent in agents:  # they reconnect and say hello (into the ingest's queue)
-        assert wait_until(lambda: _connects(broker, agent) > before[agent.store], 20)
+        assert wait_for(lambda agent=agent: _connects(broker, agent) > before[agent.store], 20)
     reconnected = time.time()
     for n in range(3):  # sales behind the hellos
         for agent in agents:
             status, body = agent.commit(f"{agent.store}-R{n}", cards[agent.store], 10_000)
             assert status == 201, body
-    assert wait_until(lambda: _saved(broker, reconnected + 0.5), 10)  # the hellos are in the broker's file
+    assert wait_for(lambda: _saved(broker, reconnected + 0.5), 10)  # the hellos are in the broker's file
     # come back just after a save, so that the next one is about a second away
     mark = Path(broker.workdir, "mosquitto.db").stat().st_mtime
-    assert wait_until(lambda: _saved(broker, mark), 5, 0.005)
+    assert wait_for(lambda: _saved(broker, mark), 5, 0.005)
     central.start()
     time.sleep(0.3)  # the scenario: the central server has handled the hellos and what follows them
     broker.restart()  # killed again before its next save: it delivers the old hellos once more
@@ -64,13 +64,13 @@ def test_a_stale_hello_after_broker_crashes_raises_no_restore_alarm(broker, cent
     # one more sale each after the restart: the broker delivers it after what it kept in the
     # ingest's queue, so once it is applied the old hellos have been handled
     for agent in agents:
-        assert wait_until(lambda: agent.health().get("link") == "online", 20)
+        assert wait_for(lambda agent=agent: agent.health().get("link") == "online", 20)
         status, body = agent.commit(f"{agent.store}-after", cards[agent.store], 10_000)
         assert status == 201, body
     db = CentralStore(db_path)
     for agent in agents:
         assert agent.wait_drained(30), agent.outbox_depth()
-        assert wait_until(lambda: db.applied_seq(agent.store, "a1") == agent.last_seq(), 20)
+        assert wait_for(lambda agent=agent: db.applied_seq(agent.store, "a1") == agent.last_seq(), 20)
     # the scenario did happen: the old hellos (and the sales behind them) came again
     assert central.ingest.stats["stale_hellos"] >= 1 and central.ingest.stats["duplicates"] >= 1
     assert db.flags("restored_agent") == []
