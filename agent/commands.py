@@ -224,7 +224,8 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
     import waitress
 
-    from . import create_app, hardware
+    from . import hardware
+    from .app import create_app
 
     config = load(config_file)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

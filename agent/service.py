@@ -37,6 +37,7 @@ from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
+from .version import __version__
 
 
 log = logging.getLogger("loyalty.agent.service")
@@ -195,8 +196,6 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Liveness and state for GET /v1/health."""
-        from . import __version__
-
         now = self.clock()
         with self.store.read() as tx:
             rules = tx.c.execute("SELECT version FROM rules WHERE id = 1").fetchone()

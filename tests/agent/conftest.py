@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from agent import create_app
+from agent.app import create_app
 from agent.auth import add_terminal
 from agent.api.openapi import build_document
 from tests.conftest import EXAMPLES
