@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
-from agent.config import BY_NAME, DEVICE_SETTINGS, Config, ConfigError, from_text, load_config
-from agent.devices.config import DeviceSettings, load_device_settings
+from agent.config import BY_NAME, DEVICE_SETTINGS, Config, ConfigError, from_text, load_config, load_device_settings
+from agent.devices.settings import DeviceSettings
 from agent.devices.errors import DeviceSettingsError, PrinterUnavailable
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}

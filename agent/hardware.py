@@ -28,8 +28,8 @@ from flask import Flask
 from shared.errors import LoyaltyError
 
 from . import errors
-from .config import Config
-from .devices.config import DeviceSettings, load_device_settings
+from .config import Config, load_device_settings
+from .devices.settings import DeviceSettings
 from .devices.errors import DeviceSettingsError, Problem
 from .devices.print_queue import StorePrintQueue
 from .devices.print_worker import PrintWorker

@@ -8,6 +8,7 @@ Seams to the rest of the agent (``agent/hardware.py`` wires them; see docs/devic
 * ``print_worker.PrintWorker`` drains the durable ``print_queue.PrintQueue``
   (table ``print_jobs`` of the agent's database) into a ``printers.ReceiptPrinter``;
   the service queues ``slip.SlipData`` in the transaction of the receipt.
-* ``config.load_device_settings`` turns the agent's ``reader_*``, ``printer_*``
-  and ``slip_*`` settings into ``DeviceSettings``; ``wiring`` builds the devices.
+* ``settings`` checks the agent's ``reader_*``, ``printer_*`` and ``slip_*``
+  settings and types them as ``DeviceSettings``
+  (``agent.config.load_device_settings``); ``wiring`` builds the devices.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import DeviceSettings
+from .settings import DeviceSettings
 from .errors import DeviceSettingsError, Problem
 from .print_queue import PrintQueue
 from .print_worker import PrintWorker, StatusCallback
