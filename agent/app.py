@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, hardware, i18n
+from . import api, device_manager, i18n
 from .config import Config, load_config
 from .service import Service
 from .store import Store
@@ -56,6 +56,6 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["loyalty_agent"] = AgentApp(cfg, store, Service(store, cfg, now))
     i18n.init_app(app)
-    hardware.init_app(app)  # card reads -> identifications, operations -> slips (devices start with `serve`)
+    device_manager.init_app(app)  # card reads -> identifications, operations -> slips (devices start with `serve`)
     api.init_app(app)
     return app

@@ -31,7 +31,7 @@ from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
 from shared.rules import RuleSet, parse_rules
 
-from . import errors, identify, requests
+from . import customer_lookup, errors, requests
 from .config import Config
 from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
@@ -125,9 +125,9 @@ class Service:
         """The store's local business day."""
         return now.astimezone(self.config.zone).date()
 
-    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> identify.Found:
+    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> customer_lookup.Found:
         c = self.config
-        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
+        return customer_lookup.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
 
     def _limits(self, tx: Tx, customer: Row, now: dt.datetime, link: str) -> Limits:
         """Available points, bounded while offline (sync.md point 5, docs/agent.md)."""
@@ -147,7 +147,7 @@ class Service:
                 [Problem("at", f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time")]
             )
 
-    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: identify.Found | None, now: dt.datetime, link: str):
+    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str):
         """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
         if found is None:  # an anonymous receipt: nobody to accrue to
             if receipt.redeem:
@@ -155,7 +155,7 @@ class Service:
             quote = calc.quote(receipt)
             return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
         limits = self._limits(tx, found.customer, now, link)
-        terms = identify.customer_terms(found.customer)
+        terms = customer_lookup.customer_terms(found.customer)
         try:
             return calc.quote(receipt, terms, limits.allowed), limits
         except RedeemOverLimit as exc:
@@ -219,7 +219,7 @@ class Service:
         now = self.clock()
         with self.store.read() as tx:
             found = self._find(tx, kind, raw, now)
-            view = identify.customer_view(tx, found, now, self.today(now))
+            view = customer_lookup.customer_view(tx, found, now, self.today(now))
             link = self.link(tx, now)
             limits = self._limits(tx, found.customer, now, link)
         view["link"] = link
@@ -237,7 +237,7 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             link = self.link(tx, now)
             quote, limits = self._quote(tx, calc, receipt, found, now, link)
             customer_id = found.customer["id"] if found else None
@@ -268,7 +268,7 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
             customer_id = found.customer["id"] if found else None
             card = found.card["number"] if found and found.card is not None else None
@@ -471,11 +471,11 @@ class Service:
             "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
             "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
         }, now)
-        found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
+        found = customer_lookup.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
         return Result(201, {
             "customer_id": customer_id,
             "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
-            "customer": identify.customer_view(tx, found, now, self.today(now)),
+            "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
         })
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
 from ..errors import NoIdentification, TooManyStreams
-from ..hardware import Hardware, hardware_of
+from ..device_manager import Hardware, hardware_of
 from ..i18n import LANGUAGES
 from ..identifications import Identification
 from ..service import Result

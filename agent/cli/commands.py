@@ -182,7 +182,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
     import waitress
 
-    from .. import hardware
+    from .. import device_manager
     from ..app import create_app
     from ..store import StoreError
     from ..sync import start_sync
@@ -200,7 +200,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     host, port = host or config.listen_host, port or config.listen_port
     click.echo(f"loyalty-agent {config.store_id or '(no store id)'} serving http://{host}:{port} (database {config.database})")
     try:
-        with hardware.running(app):  # the card reader and the print worker (agent/hardware.py)
+        with device_manager.running(app):  # the card reader and the print worker (agent/device_manager.py)
             waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
     finally:
         if sync is not None:

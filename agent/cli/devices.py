@@ -199,7 +199,7 @@ def test_print(store_name: str | None, verbose: bool, config_file: Path | None, 
         loyalty-agent devices test-print --printer-kind usb --printer-usb-id 04b8:0202
     """
     from ..devices.printers import describe_reason
-    from ..devices.slip import printer_test_layout
+    from ..devices.slip_layout import printer_test_layout
     from ..devices.wiring import build_printer
 
     _logging(verbose)

@@ -24,7 +24,7 @@ from .errors import DeviceSettingsError, Problem
 from .framing import FRAMINGS
 from .hid import REPORT_FORMATS
 
-#: how the card is printed on a slip (``slip_code``; ``slip.py`` draws each)
+#: how the card is printed on a slip (``slip_code``; ``slip_layout.py`` draws each)
 CODES = ("barcode", "qr", "none")
 
 _CHOICES: dict[str, tuple[Any, ...]] = {

@@ -1,7 +1,8 @@
 """The agent's devices at work: card reads become identifications, operations print slips.
 
-``init_app(app)`` (from ``create_app``) builds :class:`Hardware` from the
-settings and hooks it into the service: every identification is offered to
+The drivers are in ``agent/devices/``; this module runs the configured ones
+inside the agent. ``init_app(app)`` (from ``create_app``) builds
+:class:`Hardware` from the settings and hooks it into the service: every identification is offered to
 its terminal (``IdentificationHub``), and every committed receipt, refund or
 cancel with a customer queues its loyalty slip *in the operation's own
 transaction* when a printer is configured. Nothing touches a device until
