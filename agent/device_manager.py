@@ -30,11 +30,12 @@ from shared.errors import LoyaltyError
 
 from . import errors
 from .config import Config, load_device_settings
-from .devices.settings import DeviceSettings
 from .devices.errors import DeviceSettingsError, Problem
 from .devices.print_queue import StorePrintQueue
 from .devices.print_worker import PrintWorker
 from .devices.readers import CardRead, SupervisedReader
+from .devices.settings import DeviceSettings
+from .devices.wiring import build_print_worker, build_printer, build_reader
 from .identifications import IdentificationHub
 from .service import Service
 from .slips import queue_slip, receipt_slip_id
@@ -83,8 +84,6 @@ class Hardware:
 
         :raises DeviceSettingsError: a reader with no terminal to serve, an unloadable USB backend.
         """
-        from .devices.wiring import build_print_worker, build_printer, build_reader
-
         if self.settings.reader.kind != "none" and not self.reader_terminal:
             raise DeviceSettingsError([Problem("reader_terminal", "is required when no `terminals` are configured: "
                                                                   "name the terminal whose till the reader serves")])
