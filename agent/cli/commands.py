@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shared.errors import ValidationError
-from shared.rules import parse_rules
 
 from ..config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, load_config, validate, write_config
 from .common import BadInput, config_option, configured_store, format_age, help_settings_option, load, open_store
@@ -273,6 +271,8 @@ def status(config_file: Path | None, as_json: bool) -> None:
 
 def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:
     """(level, check, message) for `doctor`: level is ok, warn or fail."""
+    import shutil
+
     from shared import accrual
 
     from ..store import Store, StoreError
@@ -446,6 +446,8 @@ def rules_load(file: Path, force: bool, config_file: Path | None) -> None:
     \b
         loyalty-agent rules load docs/examples/rules.json
     """
+    from shared.rules import parse_rules
+
     from ..store import StoreError
 
     config = load(config_file)

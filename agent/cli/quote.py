@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shared.errors import LoyaltyError, ValidationError
-from shared.receipts import parse_customer, parse_receipt
-from shared.rules import RuleSet, parse_rules
 
 from .common import BadInput
+
+if TYPE_CHECKING:
+    from shared.rules import RuleSet
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -30,6 +31,8 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def _load_rules(path: Path) -> RuleSet:
+    from shared.rules import parse_rules  # the rules, receipts and calculator load when a quote runs
+
     try:
         return parse_rules(_read_json(path, "rule set"))
     except ValidationError as exc:
@@ -38,6 +41,8 @@ def _load_rules(path: Path) -> RuleSet:
 
 def _quote_one(calc: Any, receipt_doc: Any, customer_doc: Any, balance: Any) -> dict[str, Any]:
     """One quote as JSON, or the error object of a refused one."""
+    from shared.receipts import parse_customer, parse_receipt
+
     try:
         receipt = parse_receipt(receipt_doc)
         terms, campaigns = parse_customer(customer_doc)
