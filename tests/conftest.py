@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first: with parallel workers (pytest-xdist) a long test started last would stretch the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def spec_rules_doc() -> dict:
     """The rule set printed in accrual.md (kept in docs/examples/rules.json)."""

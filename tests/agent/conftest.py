@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from agent.api.openapi import build_document
 from agent.app import create_app
 from agent.auth import add_terminal
-from agent.api.openapi import build_document
 from tests.conftest import EXAMPLES
 
 MSK = dt.timezone(dt.timedelta(hours=3))

@@ -7,12 +7,12 @@ import json
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from central.console import levels, rules
-from central.console.access import Forbidden, FormError
-from central.console.rules_form import form_values
-from central.publisher import Publisher
+from central.services import level_program as levels
+from central.services import rules
+from central.services.access import Forbidden, FormError
+from central.services.rules_form import form_values
+from central.sync.publisher import Publisher
 from shared.rules import parse_rules
-
 
 SPEC_FORM = {
     "base_percent": "5", "points_per_money": "1", "total_step": "1",
