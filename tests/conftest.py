@@ -48,6 +48,22 @@ def engine(request: pytest.FixtureRequest):
     return request.param
 
 
+@pytest.fixture
+def db(db_file: str):
+    """The central database of a test (each folder's conftest says what ``db_file`` holds)."""
+    from central.storage.store import Store
+
+    store = Store(db_file)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client of the folder's ``app``."""
+    return app.test_client()
+
+
 @pytest.fixture(scope="session")
 def browser():
     """A headless Debian chromium driven by Playwright, shared by the session."""

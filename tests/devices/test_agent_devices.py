@@ -107,8 +107,7 @@ def test_swipe_identifies_commit_prints_the_slip_in_cyrillic(rig):
     assert f"Баланс{format_points(committed['balance']):>36}" in text
     assert "**** **** **** " + CARD[-4:] in text and f"[BARCODE CODE128 {CARD}]" in text
     assert sorted(p.suffix for p in rig.slips.iterdir()) == [".png", ".txt"]
-    assert wait_for(lambda: rig.devices()["printer"]["state"] == "ok")
-    assert rig.devices()["printer"]["slips_waiting"] == 0
+    assert wait_for(lambda: (lambda p: (p["state"], p["slips_waiting"]))(rig.devices()["printer"]) == ("ok", 0))
 
     status, reprint = request(rig.agent.port, "POST", "/v1/receipts/R-1/reprint", None, rig.agent.key)
     assert status == 202 and reprint["slip_id"] == "receipt:R-1"
