@@ -15,9 +15,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 import threading
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +38,6 @@ from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
 from .version import __version__
-
 
 log = logging.getLogger("loyalty.agent.service")
 

@@ -26,7 +26,10 @@ def _lines(module: str, target: str) -> list[int]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = ".".join(here[: len(here) - node.level + 1] + [node.module or ""]) if node.level else node.module or ""
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + [node.module or ""])
+            else:
+                base = node.module or ""
             names = [base.rstrip("."), *(f"{base.rstrip('.')}.{a.name}" for a in node.names)]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]

@@ -21,8 +21,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
-from ..errors import NoIdentification, TooManyStreams
 from ..device_manager import Hardware, hardware_of
+from ..errors import NoIdentification, TooManyStreams
 from ..i18n import LANGUAGES
 from ..identifications import Identification
 from ..service import Result

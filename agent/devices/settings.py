@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.cardreads import CHECKS
 
-from .errors import DeviceSettingsError, Problem
+from .errors import Problem
 from .framing import FRAMINGS
 from .hid import REPORT_FORMATS
 
@@ -134,7 +134,7 @@ def device_problems(values: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem("printer_codepage", f"unknown code page {codepage!r}"))
     profile = typed("printer_profile", str)
     if profile is not None and profile != "default":
-        from . import escpos_transports  # noqa: F401  (sets python-escpos up first)
+        from . import escpos_transports  # noqa: F401, I001  (sets python-escpos up first)
         from escpos.capabilities import CAPABILITIES
 
         if profile not in CAPABILITIES["profiles"]:
