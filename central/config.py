@@ -30,6 +30,12 @@ SETTINGS = (
     Setting("MQTT_USERNAME", "", "The central server's broker username; empty: 'central' with a generated "
             "password kept in the database (what broker-config writes)."),
     Setting("MQTT_PASSWORD", "", "The central server's broker password (with MQTT_USERNAME)."),
+    Setting("BROKER_SECURITY", "files", "How agents get their broker login and ACL: 'dynsec' (Mosquitto's dynamic "
+            "security plugin: enrollment grants them at once, over MQTT) or 'files' (a password file and ACL that "
+            "'broker-config' writes; re-run it and SIGHUP Mosquitto after each enrollment)."),
+    Setting("MQTT_RECONNECT_MAX", 2.0, "Longest wait in seconds between two attempts to reach the broker "
+            "(exponential backoff with full jitter from 0.2 s; one client, so a short cap costs the broker "
+            "nothing and the ingest is back within it after an outage)."),
     Setting("EMBEDDED_BROKER_PORT", 1883, "Port of the embedded broker (127.0.0.1 only)."),
     Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
     Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
@@ -59,5 +65,9 @@ def check_settings(config: Mapping[str, Any]) -> None:
         zoneinfo.ZoneInfo(config.get("CONSOLE_TIMEZONE", "UTC"))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValueError(f'"CONSOLE_TIMEZONE" should be an IANA time zone, got {config.get("CONSOLE_TIMEZONE")!r}') from None
+    if config.get("BROKER_SECURITY", "files") not in ("files", "dynsec"):
+        raise ValueError('"BROKER_SECURITY" should be "dynsec" or "files"')
+    if not 0.2 <= config.get("MQTT_RECONNECT_MAX", 2.0) <= 3600:
+        raise ValueError('"MQTT_RECONNECT_MAX" should be between 0.2 and 3600 seconds')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')

@@ -10,6 +10,7 @@ from shared.errors import LoyaltyError
 
 from ..services import status as sync_status
 from ..storage.db import get_db
+from ..sync.dynsec import enrollment_grant
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -39,9 +40,10 @@ def enroll() -> ResponseReturnValue:
         except wire.WireError as exc:
             return _problem("validation_error", str(exc).removeprefix("invalid: "), 422)
     db = get_db()
-    agent, password = db.enroll(body["token"], agent_id)
-    store = db.get_store(agent["store"])
     config = current_app.config
+    # with BROKER_SECURITY = dynsec the broker grants the login and ACL before the enrollment commits
+    agent, password = db.enroll(body["token"], agent_id, enrollment_grant(db, config))
+    store = db.get_store(agent["store"])
     url = config.get("MQTT_PUBLIC_URL") or config.get("MQTT_URL") or config.get("EMBEDDED_URL", "")
     rules = db.latest_rules().get(store["id"])
     return jsonify({
