@@ -117,11 +117,12 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "completejourney.csv"
     frame.to_csv(path, index=False)
-    report = ri.check(db, path, progress=lambda done: say("checking", done, len(frame)))
+    households, total = set(frame["customer_id"].unique()), len(frame)
+    del frame  # the import keeps its own parsed copy: not two in memory
+    report = ri.check(db, path, progress=lambda done: say("checking", done, total))
     if report.bad_count:
         raise ri.ImportError_(f"{report.bad_count} bad rows in the demo data: {report.problems[:3]}")
-    outcome = ri.run(db, path, report, points="compute", progress=lambda done: say("importing", done, len(frame)))
-    households = set(frame["customer_id"].unique())
+    outcome = ri.run(db, path, report, points="compute", progress=lambda done: say("importing", done, total))
     rows = []
     for rec in demographics.to_dict("records"):
         cid = f"H{rec['household_id']}"

@@ -418,3 +418,11 @@ def test_an_import_leaves_the_ledger_as_the_same_receipts_through_the_ingest(tmp
         store.commit_ingest(IngestUnit(events=[e for g in groups[start : start + 3] for e in g]))
     store.close()
     assert snapshot(imported) == snapshot(ingested)
+
+
+def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", sale("A1", store="S9"))
+    result = CliRunner(env={"LANG": "ru_RU.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}).invoke(
+        cli, ["import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file])
+    assert "строка 2: неизвестный магазин S9 (добавьте его или используйте --create-stores)" in result.output
+    assert "строк с ошибками: 1" in result.output
