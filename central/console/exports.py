@@ -3,6 +3,14 @@
 Money and points are written exactly: as "1234.56" in CSV and as decimal
 numbers (``Decimal``, never a float) in XLSX, so the sheet sums right and
 the file imports back.
+
+Text is never a formula (OWASP "CSV injection"): a text cell that starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return -- a customer
+named ``=HYPERLINK(...)``, a phone ``+7...`` -- gets a leading single quote,
+in CSV and XLSX alike, and XLSX cells of text are written as strings, never
+as formulas. Numbers (``int``, ``Decimal``) are left alone: a negative
+amount stays a number. The import takes such a quote off again
+(:func:`unquote`), so an export imports back.
 """
 
 from __future__ import annotations
@@ -22,6 +30,24 @@ def money(value: int | None) -> Decimal | None:
     return None if value is None else Decimal(int(value)).scaleb(-2)
 
 
+#: what makes a spreadsheet read a cell as a formula (OWASP)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(value: Any) -> Any:
+    """A cell value that no spreadsheet runs: text starting like a formula gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def unquote(value: Any) -> Any:
+    """What :func:`neutral` wrote, read back (the import): "'=x" -> "=x"; anything else unchanged."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
 def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     """CSV text chunk by chunk (UTF-8 with a BOM so Excel reads Cyrillic right)."""
     buffer = io.StringIO()
@@ -29,7 +55,7 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
     buffer.write("\ufeff")
     writer.writerow([key for key, _, _ in columns])
     for i, row in enumerate(rows, 1):
-        writer.writerow(["" if v is None else str(v) for v in (get(row) for _, _, get in columns)])
+        writer.writerow(["" if v is None else str(neutral(v)) for v in (get(row) for _, _, get in columns)])
         if i % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -40,12 +66,21 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
 def xlsx_file(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> io.BufferedRandom:
     """An XLSX workbook in a temporary file (rewound), header row of column keys then one row per item."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     sheet.append([key for key, _, _ in columns])
+
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        out = WriteOnlyCell(sheet, neutral(value))
+        out.data_type = "s"  # text is text: openpyxl would take "=..." for a formula
+        return out
+
     for row in rows:
-        sheet.append([get(row) for _, _, get in columns])
+        sheet.append([cell(get(row)) for _, _, get in columns])
     out = tempfile.TemporaryFile()
     book.save(out)
     out.seek(0)

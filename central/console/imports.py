@@ -34,8 +34,8 @@ from typing import Any
 from shared.identifiers import InvalidIdentifier, normalize_phone_ru
 
 from ..ledger import VersionCounter, now_utc
-from ..programs import by_name, default_program, permanent_lot_id
 from ..levels import recompute
+from ..programs import by_name, default_program, permanent_lot_id
 from ..receipts import ReceiptLog
 from ..store import Store
 from . import audit
@@ -122,7 +122,10 @@ def read_table(data: bytes, filename: str) -> Table:
     if "phone" not in columns and "card" not in columns:
         raise ImportFileError(_("The first row must name the columns, with at least phone or card."))
     width = len(headers)
-    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
+    from .exports import unquote
+
+    # an export's "'+7..." (kept from being a formula) is the phone +7... again
+    body = [[unquote(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
     return Table(columns, headers, body)
 
 
