@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, g, redirect, render_t
 from flask.typing import ResponseReturnValue
 
 from ..console import formats
-from ..console.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, Forbidden, FormError
+from ..console.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, BadQuery, Forbidden, FormError
 from ..console.text import N_
 from ..db import get_db
 from ..i18n import LANGUAGES, current_language
@@ -49,14 +49,21 @@ def load_actor() -> Actor | None:
     from ..console.users import actor_for
 
     actor = None
+    from ..console.signin import session_valid
+
     uid, version = session.get("uid"), session.get("sv")
-    if isinstance(uid, int) and isinstance(version, int):
-        actor = actor_for(get_db(), uid, version)
+    if isinstance(uid, int) and isinstance(version, int) and session_valid(get_db(), session.get("sid"), uid):
+        actor = actor_for(get_db(), uid, version, scope=current_app.config["STORE_MANAGER_SCOPE"])
         if actor is not None:
             row = get_db().conn.execute("SELECT language FROM console_users WHERE id = ?", (uid,)).fetchone()
             g.user_language = row[0] if row else None
     g.actor = actor
     return actor
+
+
+def client_address() -> str:
+    """The client's address (behind TRUSTED_PROXIES reverse proxies: what they forwarded)."""
+    return request.remote_addr or "unknown"
 
 
 def require_login() -> ResponseReturnValue | None:
@@ -77,6 +84,16 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("home.index")
+
+
+def int_arg(name: str) -> int | None:
+    """A whole-number query parameter (a page's ``before`` id); :class:`BadQuery` (400) when it is not one."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise BadQuery({name: N_("This page link is broken: start again from the first page.")})
+    return int(value)
 
 
 def form_data() -> dict[str, str]:
@@ -100,8 +117,13 @@ def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], I
     ``rows(db)`` yields the rows from the database it is given: the CSV stream
     opens its own connection, since the response outlives the request's.
     """
-    from ..console import exports
+    from ..console import audit, exports
 
+    if fmt not in ("csv", "xlsx"):
+        return None
+    with get_db().transaction() as conn:  # who took which list out of the console
+        audit.record(conn, actor(), f"export.{name}", "export", name, None,
+                     {"format": fmt, "query": request.query_string.decode("utf-8", "replace")[:2000]})
     if fmt == "csv":
         path = current_app.config["DATABASE"]
 
@@ -124,6 +146,12 @@ def _forbidden(exc: Forbidden) -> ResponseReturnValue:
     return render("console/error.html", 403, title_code=403, detail=str(exc))
 
 
+def _bad_query(exc: BadQuery) -> ResponseReturnValue:
+    from ..console.text import _
+
+    return render("console/error.html", 400, title_code=400, detail=" ".join(_(m) for m in exc.errors.values()))
+
+
 def _not_found(exc: NotFound) -> ResponseReturnValue:
     return render("console/error.html", 404, title_code=404, detail=str(exc))
 
@@ -132,6 +160,7 @@ def init_app(app: Flask) -> None:
     """Template helpers and error pages for the console."""
     app.register_error_handler(Forbidden, _forbidden)
     app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(BadQuery, _bad_query)
 
     @app.context_processor
     def helpers() -> dict[str, Any]:

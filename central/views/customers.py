@@ -15,7 +15,7 @@ from ..console.filters import OPS, CustomerQuery, field_choices
 from ..console.text import _
 from ..db import get_db
 from ..levels import program
-from .common import actor, console_blueprint, export_response, form_data, render
+from .common import actor, int_arg, console_blueprint, export_response, form_data, render
 
 bp = console_blueprint("customers", "/customers")
 
@@ -31,13 +31,15 @@ def index() -> ResponseReturnValue:
     db, who = get_db(), actor()
     query = CustomerQuery.from_args(request.args)
     errors: dict[str, str] = {}
-    page = None
+    page, status = None, 200
     try:
         page = customers.list_customers(db, who, query, _zone(), after=request.args.get("after"),
                                         before=request.args.get("before"))
     except FormError as exc:
-        errors = exc.errors
-    return render("console/customers/list.html", 422 if errors else 200, page=page, query=query, errors=errors,
+        errors, status = exc.errors, exc.status
+    elsewhere = page is not None and not page.rows and customers.outside_scope(db, who, query.q)
+    return render("console/customers/list.html", status, page=page, query=query, errors=errors,
+                  elsewhere=elsewhere,
                   choices=field_choices(fields.definitions(db)), ops=OPS, stores=db.stores(),
                   saved_filters=saved.list_filters(db, who, "customers"), levels=program(db.conn).levels)
 
@@ -114,9 +116,9 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
     elif tab == "history":
-        context["history"] = customers.bonus_history(db, who, customer_id, before_id=request.args.get("before", type=int))
+        context["history"] = customers.bonus_history(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "purchases":
-        context["purchases"] = customers.purchases(db, who, customer_id, before_id=request.args.get("before", type=int))
+        context["purchases"] = customers.purchases(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "notes":
         context["comments"] = customers.comments(db, who, customer_id)
     elif tab == "actions":

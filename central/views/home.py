@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from ..console import audit, reports
 from ..db import get_db
-from .common import actor, console_blueprint, render
+from .common import actor, console_blueprint, int_arg, render
 
 bp = console_blueprint("home")
 
@@ -20,7 +20,7 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/audit")
 def audit_log() -> ResponseReturnValue:
-    before = request.args.get("before", type=int)
+    before = int_arg("before")
     rows = audit.entries(get_db(), actor(), entity=request.args.get("entity") or None,
                          entity_id=request.args.get("id") or None, before_id=before, limit=100)
     return render("console/audit.html", rows=rows)

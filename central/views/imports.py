@@ -27,10 +27,27 @@ def _folder() -> Path:
     return folder
 
 
+def sweep_uploads() -> None:
+    """Delete uploaded files nobody will import: failed, done or interrupted jobs' files, and checked
+    ones left longer than IMPORT_KEEP_HOURS (customer data does not lie around on the server)."""
+    import datetime as dt
+
+    db = get_db()
+    keep = dt.timedelta(hours=current_app.config["IMPORT_KEEP_HOURS"])
+    now = dt.datetime.now(dt.UTC)
+    for path in _folder().iterdir():
+        row = db.conn.execute("SELECT state, updated_at FROM jobs WHERE id = ?", (path.stem,)).fetchone()
+        age = now - dt.datetime.fromisoformat(row[1]) if row else keep
+        if (row is None or row[0] in ("done", "failed") or (row[0] == "checked" and age >= keep)
+                or (row[0] in jobs.RUNNING and age.total_seconds() > jobs.STALE_SECONDS)):
+            path.unlink(missing_ok=True)
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     who = actor()
     who.require("import")
+    sweep_uploads()
     return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"))
 
 
@@ -48,6 +65,7 @@ def upload() -> ResponseReturnValue:
     if errors:
         return render("console/imports/index.html", 422, errors=errors, recent=jobs.recent(get_db(), who, "import"))
     assert upload_ is not None
+    sweep_uploads()
     name = Path(upload_.filename or "file").name
     ident = jobs.create(get_db(), who, "import", {"file": name})
     path = _folder() / f"{ident}{Path(name).suffix.lower()}"
@@ -65,19 +83,28 @@ def _run(ident: str, who: Actor, path: Path, name: str, apply_mode: str | None) 
             _work(db, progress)
 
     def _work(db: Store, progress: Any) -> None:
+        try:
+            _steps(db, progress)
+        except BaseException:
+            path.unlink(missing_ok=True)  # a failed job's file is not kept (upload it again)
+            raise
+
+    def _steps(db: Store, progress: Any) -> None:
         detail: dict[str, Any] = {"file": name}
         jobs.update(db, ident, state="checking" if apply_mode is None else "importing", done=0)
         table = imports.read_table(path.read_bytes(), name)
         report = imports.check(db, who, table, progress if apply_mode is None else None)
         detail["report"] = report.summary()
         if apply_mode is None:
+            if not report.good:
+                path.unlink(missing_ok=True)  # not one row can be imported: nothing to keep it for
             jobs.update(db, ident, state="checked", detail=detail)
             return
         created = imports.apply(db, who, table, report, good_rows_only=apply_mode == "good", source=name,
                                 progress=progress)
         detail["imported"] = created
-        jobs.update(db, ident, state="done", detail=detail)
         path.unlink(missing_ok=True)
+        jobs.update(db, ident, state="done", detail=detail)
 
     jobs.start(current_app.config["DATABASE"], ident, work)
 
