@@ -92,7 +92,9 @@ def int_arg(name: str) -> int | None:
     if value is None or value == "":
         return None
     if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise BadQuery({name: N_("This page link is broken: start again from the first page.")})
+        from ..console.text import _
+
+        raise BadQuery({name: _("This page link is broken: start again from the first page.")})
     return int(value)
 
 
@@ -147,9 +149,7 @@ def _forbidden(exc: Forbidden) -> ResponseReturnValue:
 
 
 def _bad_query(exc: BadQuery) -> ResponseReturnValue:
-    from ..console.text import _
-
-    return render("console/error.html", 400, title_code=400, detail=" ".join(_(m) for m in exc.errors.values()))
+    return render("console/error.html", 400, title_code=400, detail=" ".join(map(str, exc.errors.values())))
 
 
 def _not_found(exc: NotFound) -> ResponseReturnValue:
