@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from central.store import mosquitto_hash
+from central.storage.store import mosquitto_hash
 
 
 def test_enrollment_returns_credentials_once(client, db):
@@ -53,8 +53,8 @@ def test_status_endpoint_lists_stores_and_agents(client, db):
     db.add_store("S1")
     client.post("/api/v1/enroll", json={"token": db.new_enrollment_token("S1")})
     assert client.get("/api/v1/stores/status").status_code == 401  # an API token or a console session
-    from central.console.access import SYSTEM
-    from central.console.tokens import add_token
+    from central.services.access import SYSTEM
+    from central.services.tokens import add_token
 
     _, token = add_token(db, SYSTEM, "monitoring")
     res = client.get("/api/v1/stores/status", headers={"Authorization": f"Bearer {token}"})

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from central.cli import cli
-from central.console import audit, tokens
-from central.console.access import SYSTEM
+from central.services import audit, tokens
+from central.services.access import SYSTEM
 
 from .conftest import apply_events, login, sale
 
@@ -41,10 +41,10 @@ def test_tokens_are_shown_once_kept_hashed_audited_and_revocable(client, db):
     token = text.split('<code id="token-value">')[1].split("</code>")[0]
     assert token.startswith("lct_") and len(token) > 40
     assert token not in client.get("/tokens").get_data(as_text=True)  # shown once
-    [row] = db._rows("SELECT * FROM api_tokens")
+    [row] = db.rows("SELECT * FROM api_tokens")
     assert token not in json.dumps(row) and row["created_by"] == "admin"
     assert client.get("/api/v1/totals/stores", headers=_bearer(token)).status_code == 200
-    assert db._rows("SELECT last_used_at FROM api_tokens")[0]["last_used_at"]
+    assert db.rows("SELECT last_used_at FROM api_tokens")[0]["last_used_at"]
     client.post(f"/tokens/{row['id']}/revoke")
     assert client.get("/api/v1/totals/stores", headers=_bearer(token)).status_code == 401
     actions = [(r["action"], r["username"]) for r in audit.history(db, entity="api_token")][::-1]

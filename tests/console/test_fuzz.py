@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from central.console import tokens
-from central.console.access import SYSTEM
-from central.console.filters import FIELDS, OPS
-from central.console.transactions import TYPES
+from central.services import tokens
+from central.services.access import SYSTEM
+from central.services.filters import FIELDS, OPS
+from central.services.transactions import TYPES
 
 from .conftest import login
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
-from central.console import accounts, customers
-from central.console.access import Forbidden
-from central.console.filters import CustomerQuery
+from central.services import accounts, customers
+from central.services.access import Forbidden
+from central.services.filters import CustomerQuery
 
 from .conftest import apply_events, login, sale
 

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from central import create_app
 from central.cli import cli
-from central.console import audit, signin
+from central.services import audit, signin
 
 from .conftest import PASSWORD, login
 
@@ -59,7 +59,7 @@ def test_xlsx_export_writes_text_as_strings_never_formulas(client, db, shoppers)
 
 
 def test_an_export_imports_back_without_its_quotes(db, people, shoppers):
-    from central.console import exports, imports
+    from central.services import exports, imports
 
     assert exports.unquote(exports.neutral("+79120000001")) == "+79120000001"
     assert exports.unquote("'plain") == "'plain"  # a quote before ordinary text is the text's own
@@ -185,8 +185,8 @@ def test_many_failures_from_one_address_are_throttled(db_file, db, people):
 
 
 def test_a_new_password_ends_a_lockout(app, db, people):
-    from central.console import users
-    from central.console.access import SYSTEM
+    from central.services import users
+    from central.services.access import SYSTEM
 
     client = app.test_client()
     for _ in range(10):

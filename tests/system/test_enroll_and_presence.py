@@ -18,8 +18,8 @@ from agent.store import Store as AgentStore
 from agent.testing import AgentProcess, PreparedAgent, free_port, request
 from central import create_app
 from central.cli import cli as central_cli
-from central.ingest import Ingest
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
+from central.sync.ingest import Ingest
 from tests.sync.broker import Mosquitto
 from transport.mqtt import LinkConfig, wait_until
 
@@ -105,9 +105,9 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
 
 
 def _api_token(db_path: str) -> str:
-    from central.console.access import SYSTEM
-    from central.console.tokens import add_token
-    from central.store import Store
+    from central.services.access import SYSTEM
+    from central.services.tokens import add_token
+    from central.storage.store import Store
 
     store = Store(db_path)
     try:
