@@ -10,16 +10,7 @@ from ..services import signin, users
 from ..services.access import ROLES, FormError
 from ..services.text import _
 from ..storage.db import get_db
-from .common import (
-    actor,
-    client_address,
-    form_data,
-    load_actor,
-    render,
-    render_form,
-    require_login,
-    safe_next,
-)
+from .common import actor, client_address, form_data, load_actor, render, render_form, require_login, safe_next
 
 bp = Blueprint("auth", __name__)
 

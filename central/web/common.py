@@ -12,33 +12,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    send_file,
-    session,
-    url_for,
-)
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 
 from ..i18n import LANGUAGES, current_language
 from ..services import formats
-from ..services.access import (
-    ADMIN,
-    MARKETER,
-    STORE_MANAGER,
-    VIEWER,
-    Actor,
-    BadQuery,
-    Forbidden,
-    FormError,
-)
+from ..services.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, BadQuery, Forbidden, FormError
 from ..services.text import N_
 from ..storage.db import get_db
 from ..storage.store import NotFound, Store

@@ -8,30 +8,13 @@ from typing import Any
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import (
-    accounts,
-    audit,
-    customers,
-    exports,
-    fields,
-    level_program,
-    merge,
-    percents,
-    saved,
-)
+from ..services import accounts, audit, customers, exports, fields, level_program, merge, percents, saved
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..storage.db import get_db
-from .common import (
-    actor,
-    console_blueprint,
-    export_response,
-    form_data,
-    int_arg,
-    render,
-)
+from .common import actor, console_blueprint, export_response, form_data, int_arg, render
 
 bp = console_blueprint("customers", "/customers")
 
