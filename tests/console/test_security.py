@@ -236,7 +236,8 @@ def test_command_line_changes_are_audited(db_file, db, tmp_path):
                                "--db", db_file]).exit_code == 0
     assert runner.invoke(cli, ["users", "passwd", "olga", "--password", "longer still", "--db", db_file]).exit_code == 0
     rows = audit.history(db, limit=20)[::-1]
-    assert [r["action"] for r in rows][-5:] == ["store.add", "store.token", "rules.publish", "user.add", "user.password"]
+    actions = [r["action"] for r in rows][-5:]
+    assert actions == ["store.add", "store.token", "rules.publish", "user.add", "user.password"]
     assert rows[-5]["after"]["via"] == "cli" and rows[-5]["username"] == "system"
     assert "token" not in {k for r in rows for k in (r["after"] or {})}  # enrollment tokens are never logged
 
