@@ -78,6 +78,12 @@ def check_settings(config: Mapping[str, Any]) -> None:
         raise ValueError(f'"CONSOLE_TIMEZONE" should be an IANA time zone, got {config.get("CONSOLE_TIMEZONE")!r}') from None
     if config.get("SESSION_COOKIE_SAMESITE", "Lax") not in ("Lax", "Strict"):
         raise ValueError('"SESSION_COOKIE_SAMESITE" should be "Lax" or "Strict"')
+    for name in ("LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "LOGIN_ADDRESS_LIMIT", "MAX_CONTENT_LENGTH"):
+        if config.get(name, 1) < 1:
+            raise ValueError(f'"{name}" should be at least 1')
+    for name in ("IMPORT_KEEP_HOURS", "TRUSTED_PROXIES"):
+        if config.get(name, 0) < 0:
+            raise ValueError(f'"{name}" should not be negative')
     if config.get("STORE_MANAGER_SCOPE", "shopped") not in ("home", "shopped"):
         raise ValueError('"STORE_MANAGER_SCOPE" should be "home" or "shopped"')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):

@@ -249,3 +249,18 @@ def test_the_sign_in_service_keeps_only_hashes(db, people):
     assert db.count("console_sessions", "id_hash = ?", (token,)) == 0
     signin.sign_out(db, token, None, "10.1.1.1")
     assert not signin.session_valid(db, token, user["id"])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(db_file, db, people):
+    import pytest
+
+    app = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
+                      "TRUSTED_PROXIES": 1})
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": "guess"},
+                headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    [row] = [r for r in audit.history(db, limit=10) if r["action"] == "auth.failed"]
+    assert row["after"]["address"] == "203.0.113.7"
+    for wrong in ({"TRUSTED_PROXIES": -1}, {"LOGIN_MAX_FAILURES": 0}, {"SESSION_COOKIE_SAMESITE": "None"}):
+        with pytest.raises(ValueError, match=next(iter(wrong))):
+            create_app({"DATABASE": db_file, **wrong})
