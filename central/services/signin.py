@@ -75,13 +75,13 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
 
     Every refusal but throttling says the same "wrong username or password".
     """
-    username = username.strip()
+    username = username.strip()[:100]  # usernames have at most 64 characters: a longer one is simply wrong
     window = _since(limits.lock_minutes)
     wrong = FormError({"password": _("Wrong username or password.")})
     recent = db.conn.execute("SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?",
                              (address, window)).fetchone()[0]
     if recent >= limits.address_limit:
-        if recent == limits.address_limit:  # recorded once per window, not once per attempt
+        if recent == limits.address_limit:  # recorded (and counted) once, not once per attempt
             _fail(db, None, username, address, "auth.throttled")
         raise Throttled({"password": _("Too many failed sign-ins from your address: try again in %(n)d minutes.",
                                        n=limits.lock_minutes)})
@@ -122,10 +122,9 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
 def _fail(db: Store, user_id: int | None, username: str, address: str, action: str,
           extra: dict[str, Any] | None = None) -> None:
     with db.transaction() as conn:
-        if action != "auth.throttled":
-            conn.execute("INSERT INTO login_failures (address, username, at) VALUES (?,?,?)",
-                         (address, username, now_utc()))
-            conn.execute("DELETE FROM login_failures WHERE at < ?", (_since(24 * 60),))
+        conn.execute("INSERT INTO login_failures (address, username, at) VALUES (?,?,?)",
+                     (address, username, now_utc()))
+        conn.execute("DELETE FROM login_failures WHERE at < ?", (_since(24 * 60),))
         audit.record(conn, _who(user_id, username), action, "user", user_id, None,
                      {"username": username[:64], "address": address, **(extra or {})})
 

@@ -180,6 +180,7 @@ def test_many_failures_from_one_address_are_throttled(db_file, db, people):
         assert _from(client, "10.0.0.77", f"user{i}", "guess").status_code == 422
     throttled = _from(client, "10.0.0.77", "viewer")
     assert throttled.status_code == 429 and "Слишком много" in throttled.get_data(as_text=True)
+    assert _from(client, "10.0.0.77", "viewer").status_code == 429  # recorded once, not once per attempt
     assert _from(client, "10.0.0.78", "viewer").status_code == 302
     assert _actions(db, "auth.throttled") == ["auth.throttled"]
 
