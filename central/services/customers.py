@@ -117,6 +117,8 @@ def check_customer(db: Store, actor: Actor, customer_id: str, *, write: bool = F
 def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     """Everything the account page's header and profile tab show."""
     customer = check_customer(db, actor, customer_id)
+    # a store manager sees a customer who only shopped at their store but changes only their own (STORE_MANAGER_SCOPE)
+    customer["writable"] = not actor.scoped or customer["home_store"] in actor.stores
     customer["consents"] = json.loads(customer["consents"] or "{}")
     customer["custom"] = json.loads(customer["custom"] or "{}")
     customer["cards"] = db.rows(

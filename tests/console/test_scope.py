@@ -27,7 +27,9 @@ def test_shopped_scope_shows_a_customer_who_bought_here_read_only(client, db, pe
     assert manager.scope == "shopped"  # the default
     login(client, "manager")
     assert "Мария Иванова" in _list(client)
-    assert client.get("/customers/c2").status_code == 200
+    page = client.get("/customers/c2")
+    assert page.status_code == 200 and 'id="read-only"' in page.get_data(as_text=True)
+    assert 'id="read-only"' not in client.get("/customers/c1").get_data(as_text=True)
     assert client.get("/customers/c2?tab=purchases").status_code == 200
     # ... but changing them is their home store's business
     response = client.post("/customers/c2/points", data={"points": "10", "reason": "sorry"})
