@@ -47,7 +47,9 @@ def test_xlsx_export_writes_text_as_strings_never_formulas(client, db, shoppers)
     _evil_customers(db)
     login(client, "marketer")
     response = client.get("/customers/export.xlsx")
-    sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
+    data = response.data
+    response.close()  # the temporary file behind it
+    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
     header = [c.value for c in sheet[1]]
     rows = {r[0].value: dict(zip(header, r, strict=False)) for r in sheet.iter_rows(min_row=2)}
     name = rows["c1"]["name"]
@@ -69,8 +71,8 @@ def test_an_export_imports_back_without_its_quotes(db, people, shoppers):
 
 def test_exports_are_audited(client, db, shoppers):
     login(client, "viewer")
-    client.get("/transactions/export.csv?type=purchase")
-    client.get("/customers/export.xlsx?q=Иван")
+    client.get("/transactions/export.csv?type=purchase").close()
+    client.get("/customers/export.xlsx?q=Иван").close()
     rows = [r for r in audit.history(db, limit=50) if r["action"].startswith("export.")]
     assert [(r["action"], r["username"], r["after"]["format"]) for r in rows] == [
         ("export.customers", "viewer", "xlsx"), ("export.transactions", "viewer", "csv")]
@@ -80,9 +82,12 @@ def test_exports_are_audited(client, db, shoppers):
 def test_the_upload_limit_and_the_cookie_settings_take_effect(app, client, db_file):
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024 * 1024
     login(client, "marketer")
-    big = io.BytesIO(b"phone\n" + b"+79120000000\n" * (70 * 1024 * 1024 // 13))
-    response = client.post("/imports/", data={"file": (big, "big.csv")}, content_type="multipart/form-data")
-    assert response.status_code == 413
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+            f"Content-Type: text/csv\r\n\r\nphone\n").encode() + b"+79120000000\n" * (70 * 1024 * 1024 // 13) + (
+            f"\r\n--{boundary}--\r\n").encode()
+    response = client.post("/imports/", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 413  # 70 MiB: refused before it is read
     cookie = login(app.test_client(), "admin").headers["Set-Cookie"]
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie
     secure = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
@@ -206,7 +211,9 @@ def test_sessions_expire_on_the_server(app, db):
 def test_security_headers_on_every_response(app, client):
     login(client, "admin")
     for url in ("/", "/login", "/customers/", "/static/console.js", "/api/v1/stores/status", "/health"):
-        headers = client.get(url).headers
+        response = client.get(url)
+        response.close()  # the static file's handle
+        headers = response.headers
         csp = headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
         assert "frame-ancestors 'none'" in csp, url
