@@ -88,6 +88,13 @@ def every_row(fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
         after = page.next_key
 
 
+def count_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> int:
+    """How many customers the query finds, uncapped (an export's progress; a COUNT over the index)."""
+    actor.require("customers.read")
+    base, params = where(query, actor, zone)
+    return int(db.conn.execute(f"SELECT COUNT(*) FROM customers c WHERE {base}", params).fetchone()[0])
+
+
 def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
                    ) -> Iterator[dict[str, Any]]:
     """Every customer the query finds, newest first, in batches (exports)."""

@@ -11,6 +11,10 @@ in CSV and XLSX alike, and XLSX cells of text are written as strings, never
 as formulas. Numbers (``int``, ``Decimal``) are left alone: a negative
 amount stays a number. The import takes such a quote off again
 (:func:`unquote`), so an export imports back.
+
+Every value of every export goes through :func:`cell` (one place to change
+what a cell may hold). The console runs an XLSX export as a background job (``jobs``, kind ``export``) that reports
+rows written through ``progress`` and leaves the file for a download link.
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ def unquote(value: Any) -> Any:
     return value
 
 
+def cell(value: Any) -> Any:
+    """One exported value as it goes into a cell: the single place every export (CSV and XLSX) writes through.
+
+    Text that a spreadsheet would run as a formula is neutralized (:func:`neutral`).
+    """
+    return neutral(value)
+
+
 def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     """CSV text chunk by chunk (UTF-8 with a BOM so Excel reads Cyrillic right)."""
     buffer = io.StringIO()
@@ -55,7 +67,7 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
     buffer.write("\ufeff")
     writer.writerow([key for key, _, _ in columns])
     for i, row in enumerate(rows, 1):
-        writer.writerow(["" if v is None else str(neutral(v)) for v in (get(row) for _, _, get in columns)])
+        writer.writerow(["" if v is None else str(v) for v in (cell(get(row)) for _, _, get in columns)])
         if i % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -63,8 +75,12 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
     yield buffer.getvalue()
 
 
-def xlsx_file(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> io.BufferedRandom:
-    """An XLSX workbook in a temporary file (rewound), header row of column keys then one row per item."""
+def write_xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str, out: Any,
+               progress: Callable[[int], None] | None = None, every: int = 2000) -> int:
+    """Write an XLSX workbook to ``out`` (a path or a binary file), rows streamed; returns the rows written.
+
+    ``progress(rows written)`` is called every ``every`` rows and at the end.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -72,17 +88,31 @@ def xlsx_file(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: 
     sheet = book.create_sheet(title[:31])
     sheet.append([key for key, _, _ in columns])
 
-    def cell(value: Any) -> Any:
+    def xlsx_cell(value: Any) -> Any:
+        value = cell(value)
         if not isinstance(value, str):
             return value
-        out = WriteOnlyCell(sheet, neutral(value))
-        out.data_type = "s"  # text is text: openpyxl would take "=..." for a formula
-        return out
+        text = WriteOnlyCell(sheet, value)
+        text.data_type = "s"  # text is text: openpyxl would take "=..." for a formula
+        return text
 
+    getters = [get for _, _, get in columns]
+    written = 0
     for row in rows:
-        sheet.append([cell(get(row)) for _, _, get in columns])
-    out = tempfile.TemporaryFile()
+        sheet.append([xlsx_cell(get(row)) for get in getters])
+        written += 1
+        if progress is not None and written % every == 0:
+            progress(written)
     book.save(out)
+    if progress is not None:
+        progress(written)
+    return written
+
+
+def xlsx_file(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> io.BufferedRandom:
+    """An XLSX workbook in a temporary file (rewound), header row of column keys then one row per item."""
+    out = tempfile.TemporaryFile()
+    write_xlsx(columns, rows, title, out)
     out.seek(0)
     return out  # type: ignore[return-value]
 

@@ -289,8 +289,30 @@ def _period_agg(expression: str, money: bool) -> Callable[..., tuple[str, list[A
     return build
 
 
+# a customer's registration channel and a purchase's channel as marketers say them
+CHANNELS = {"till": N_("at the till"), "delivery": N_("delivery"), "online": N_("online"),
+            "import": N_("loaded from a file"), "console": N_("head office")}
+
+
+def channel_label(code: str | None) -> str:
+    """A channel code as people say it ("import" -> "loaded from a file"); an unknown code as it is."""
+    label = CHANNELS.get(code or "")
+    return str(label) if label is not None else (code or "")
+
+
+def _channel_code(value: str) -> str:
+    """What a marketer typed for a channel: its label in the page's language, or the code itself."""
+    typed = value.strip().lower()
+    for code, label in CHANNELS.items():
+        if typed in (code, str(label).lower()):
+            return code
+    return value
+
+
 def _choice(column: str) -> Callable[..., tuple[str, list[Any]]]:
     def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+        if column == "channel":
+            value = _channel_code(value)
         if op == "empty":
             return f"(c.{column} IS NULL OR c.{column} = '')", []
         if op == "is_not":

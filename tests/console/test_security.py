@@ -46,10 +46,9 @@ def test_csv_export_neutralizes_formulas_and_keeps_numbers(client, db, shoppers)
 def test_xlsx_export_writes_text_as_strings_never_formulas(client, db, shoppers):
     _evil_customers(db)
     login(client, "marketer")
-    response = client.get("/customers/export.xlsx")
-    data = response.data
-    response.close()  # the temporary file behind it
-    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+    from .test_pages import export_xlsx
+
+    sheet = load_workbook(io.BytesIO(export_xlsx(client, "/customers/export.xlsx"))).worksheets[0]
     header = [c.value for c in sheet[1]]
     rows = {r[0].value: dict(zip(header, r, strict=False)) for r in sheet.iter_rows(min_row=2)}
     name = rows["c1"]["name"]
@@ -72,7 +71,9 @@ def test_an_export_imports_back_without_its_quotes(db, people, shoppers):
 def test_exports_are_audited(client, db, shoppers):
     login(client, "viewer")
     client.get("/transactions/export.csv?type=purchase").close()
-    client.get("/customers/export.xlsx?q=Иван").close()
+    from .test_pages import export_xlsx
+
+    export_xlsx(client, "/customers/export.xlsx?q=Иван")
     rows = [r for r in audit.history(db, limit=50) if r["action"].startswith("export.")]
     assert [(r["action"], r["username"], r["after"]["format"]) for r in rows] == [
         ("export.customers", "viewer", "xlsx"), ("export.transactions", "viewer", "csv")]
