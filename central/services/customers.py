@@ -224,7 +224,7 @@ def require_exists(db: Store, customer_id: str) -> None:
 
 def resolve(db: Store, text: str) -> str | None:
     """A customer id from what a person types: the id, a phone in any usual form, or a card number."""
-    from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+    from shared.identifiers import InvalidIdentifier, normalize_phone
 
     text = text.strip()
     if not text:
@@ -232,7 +232,7 @@ def resolve(db: Store, text: str) -> str | None:
     if db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (text,)).fetchone():
         return text
     try:
-        found = find_by_phone(db, normalize_phone_ru(text))
+        found = find_by_phone(db, normalize_phone(text))
         if found:
             return found
     except InvalidIdentifier:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from .access import Actor, BadQuery, FormError
 from .formats import parse_local, parse_minor
@@ -157,7 +157,7 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
         # FTS5 cannot take a NUL inside a phrase, and nobody types control characters: say so
         raise BadQuery({"q": _("The search contains control characters: type letters, digits or signs.")})
     try:
-        terms = [normalize_phone_ru(text)[1:]]  # the whole query is a phone number in any usual form
+        terms = [normalize_phone(text)[1:]]  # the whole query is a phone number in any usual form
     except InvalidIdentifier:
         terms = [_clean(t) for t in text.split()]
         terms = [t for t in terms if t]
@@ -333,7 +333,7 @@ def _card(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
 def _phone(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
     if op == "equals":
         try:
-            return "c.phone = ?", [normalize_phone_ru(value)]
+            return "c.phone = ?", [normalize_phone(value)]
         except InvalidIdentifier as exc:
             raise ValueError(str(exc)) from None
     return _text("phone")(op, re.sub(r"\D", "", value) if op == "contains" else value)

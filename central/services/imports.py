@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..storage.clock import now_utc
 from ..points.versions import VersionCounter, bump_versions
@@ -323,7 +323,7 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
                              else _("Each row needs a phone or a card."))
     if phone:
         try:
-            row["phone"] = normalize_phone_ru(phone)
+            row["phone"] = normalize_phone(phone)
         except InvalidIdentifier as exc:
             problems["phone"] = _(exc.template, **exc.params)
     if card:
