@@ -39,6 +39,7 @@ from transport.mqtt import LinkConfig, MqttLink
 from .config import Config
 from .store import Store, StoreError
 from .store.times import iso, utcnow
+from .version import __version__
 
 log = logging.getLogger("loyalty.agent.sync")
 
@@ -428,8 +429,6 @@ class SyncClient:
     # -- presence ----------------------------------------------------------------------------------------
 
     def _status_fields(self, state: str) -> dict[str, Any]:
-        from . import __version__
-
         with self.store.read() as tx:
             rules = tx.rules()
             fields: dict[str, Any] = {
