@@ -81,6 +81,12 @@ def record(
     )
 
 
+def record_export(db: Store, actor: Actor, name: str, fmt: str, query: str) -> None:
+    """An export of a list (who took which customers or transactions out of the console)."""
+    with db.transaction() as conn:
+        record(conn, actor, f"export.{name}", "export", name, None, {"format": fmt, "query": query[:2000]})
+
+
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -124,7 +130,8 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
     keys = {}
     for key in ("before", "after"):
         if args.get(key):
-            if not str(args[key]).isdigit():
+            text = str(args[key])
+            if not (text.isascii() and text.isdigit() and len(text) <= 18):  # an id SQLite can hold
                 errors[key] = _("This is not a page of the list.")
             else:
                 keys[key] = int(args[key])
