@@ -40,6 +40,10 @@ ACTIONS: dict[str, Any] = {
     "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
     "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
+    "auth.login": N_("Signed in"), "auth.logout": N_("Signed out"), "auth.failed": N_("Failed sign-in"),
+    "auth.lockout": N_("Sign-in locked after failures"), "auth.throttled": N_("Sign-ins from an address slowed down"),
+    "token.add": N_("API token made"), "token.revoke": N_("API token revoked"),
+    "store.message": N_("Cashier message for a store"),
 }
 # field names in before/after, as the pages name them (others are shown as they are)
 FIELDS: dict[str, Any] = {
