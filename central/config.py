@@ -44,6 +44,23 @@ SETTINGS = (
             "in the database (set it when several web processes share one database)."),
     Setting("CONSOLE_TIMEZONE", "Europe/Moscow", "Time zone the console shows times and takes dates in (IANA name)."),
     Setting("SESSION_HOURS", 12, "How long a console sign-in lasts."),
+    Setting("SESSION_COOKIE_SECURE", False, "Send the console's session cookie over HTTPS only: set it to true "
+            "whenever the console is served over HTTPS (directly or behind a TLS proxy)."),
+    Setting("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session cookie: Lax or Strict."),
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024 * 1024, "Largest request body in bytes (imports of customer files); "
+            "larger requests get 413."),
+    Setting("IMPORT_KEEP_HOURS", 24, "Hours an uploaded file whose check nobody imported is kept before it is "
+            "deleted (imported and failed files are deleted at once)."),
+    Setting("LOGIN_MAX_FAILURES", 10, "Wrong passwords in a row for one user from one address before that "
+            "user is locked out from that address (LOGIN_LOCK_MINUTES)."),
+    Setting("LOGIN_LOCK_MINUTES", 15, "How long such a lockout lasts (the same user from another address is "
+            "not locked)."),
+    Setting("LOGIN_ADDRESS_LIMIT", 30, "Failed sign-ins from one address within LOGIN_LOCK_MINUTES after which "
+            "that address may not try any username until the window passes."),
+    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the server whose X-Forwarded-For is trusted "
+            "for the client's address (sign-in throttling, audit); 0: use the connection's address."),
+    Setting("STORE_MANAGER_SCOPE", "shopped", "Which customers a store manager sees: 'home' (registered at "
+            "their stores) or 'shopped' (also those who bought there, read-only unless registered there)."),
     Setting("NIGHTLY_HOUR", 3, "Hour (CONSOLE_TIMEZONE) at which 'serve' runs the nightly job (expiry, levels); "
             "-1: never (run 'loyalty-central nightly' from cron instead)."),
 )
@@ -69,5 +86,15 @@ def check_settings(config: Mapping[str, Any]) -> None:
         raise ValueError('"BROKER_SECURITY" should be "dynsec" or "files"')
     if not 0.2 <= config.get("MQTT_RECONNECT_MAX", 2.0) <= 3600:
         raise ValueError('"MQTT_RECONNECT_MAX" should be between 0.2 and 3600 seconds')
+    if config.get("SESSION_COOKIE_SAMESITE", "Lax") not in ("Lax", "Strict"):
+        raise ValueError('"SESSION_COOKIE_SAMESITE" should be "Lax" or "Strict"')
+    for name in ("LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "LOGIN_ADDRESS_LIMIT", "MAX_CONTENT_LENGTH"):
+        if config.get(name, 1) < 1:
+            raise ValueError(f'"{name}" should be at least 1')
+    for name in ("IMPORT_KEEP_HOURS", "TRUSTED_PROXIES"):
+        if config.get(name, 0) < 0:
+            raise ValueError(f'"{name}" should not be negative')
+    if config.get("STORE_MANAGER_SCOPE", "shopped") not in ("home", "shopped"):
+        raise ValueError('"STORE_MANAGER_SCOPE" should be "home" or "shopped"')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')

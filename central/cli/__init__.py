@@ -34,6 +34,22 @@ def stores() -> None:
     """Create and list stores."""
 
 
+def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str, Any]) -> None:
+    """An audit row for a change made on the command line (as "system", with the OS user who ran it)."""
+    import getpass
+
+    from ..services import audit
+    from ..services.access import SYSTEM
+
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        os_user = "?"
+    with store.transaction() as conn:
+        audit.record(conn, SYSTEM, action, entity, entity_id, None, {**after, "via": "cli", "os_user": os_user},
+                     store=after.get("store"))
+
+
 @stores.command("add")
 @click.argument("store_id")
 @click.option("--name", help="Display name (default: the id).")
@@ -59,6 +75,8 @@ def stores_add(store_id: str, name: str | None, timezone: str, token_hours: int 
         token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.add", "store", store_id, {"store": store_id, "name": name or store_id, "timezone": timezone,
+                                                   "token_hours": hours})
     click.echo(f"store {store_id} created; enrollment token (valid {hours} h, usable once):")
     click.echo(token)
 
@@ -78,10 +96,13 @@ def stores_token(store_id: str, token_hours: int | None, db: str | None) -> None
     import datetime as dt
 
     config = _config(db)
+    store = _store(config)
+    hours = token_hours or config["ENROLL_TOKEN_HOURS"]
     try:
-        token = _store(config).new_enrollment_token(store_id, dt.timedelta(hours=token_hours or config["ENROLL_TOKEN_HOURS"]))
+        token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.token", "store", store_id, {"store": store_id, "token_hours": hours})
     click.echo(token)
 
 
@@ -193,12 +214,14 @@ def rules_publish(path: Path, store_id: str, db: str | None) -> None:
         raise click.ClickException(f"cannot read rule set {path}: {exc}") from None
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: a rule set must be a JSON object")
+    store = _store(_config(db))
     try:
-        version, note = _publish_rules(_store(_config(db)), store_id, doc)
+        version, note = _publish_rules(store, store_id, doc)
     except ValidationError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "rules.publish", "rules", store_id, {"store": store_id, "version": version, "file": str(path)})
     if note:
         click.echo(note)
     click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
@@ -248,10 +271,13 @@ def messages_add(text: str, store_id: str, until: str | None, db: str | None) ->
     \b
         loyalty-central messages add "Double points on sushi today" --store S001 --until 2026-11-22T00:00:00+03:00
     """
+    store = _store(_config(db))
     try:
-        ident = _store(_config(db)).add_store_message(store_id, text, until)
+        ident = store.add_store_message(store_id, text, until)
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.message", "store", store_id, {"store": store_id, "message": ident, "text": text,
+                                                       "until": until})
     click.echo(f"message {ident} for store {store_id}")
 
 
