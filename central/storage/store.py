@@ -3,12 +3,16 @@
 ``Store(path)`` opens a connection (central/storage/connection.py: transactions,
 snapshots, migrations) with the methods of every job: settings, shops,
 enrollment and broker users, the ingest's transaction and dead letters, card
-status, rule sets, cashier messages, publish cursors. The names the rest of
+status, rule sets, cashier messages, publish cursors; and for the console's services:
+card categories, store groups, bonus programs, the review of dead letters, debts and flags,
+rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
+saved filters, personal percents, report figures. The names the rest of
 central/ imports from here are re-exported below.
 """
 
 from __future__ import annotations
 
+from .card_categories import CardCategories
 from .cards import Cards
 from .cashier_messages import CashierMessages
 from .connection import Database, NotFound
@@ -24,5 +28,7 @@ __all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "Enrollment
 CUSTOMER_SCOPES = ("all", "visited")
 
 
-class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors):
+class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
+            # the console's services (central/services/): one class per table or job
+            CardCategories):
     """One connection to the central database, with the queries of every job."""
