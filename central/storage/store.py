@@ -19,8 +19,12 @@ from .connection import Database, NotFound
 from .cursors import PublishCursors
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .programs import BonusPrograms
+from .reports import Reports
+from .review import Review
 from .rule_sets import RuleSets
 from .settings import Settings
+from .store_groups import StoreGroups
 
 __all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "EnrollmentError", "IngestUnit", "NotFound", "Store",
            "hash_token", "mosquitto_hash"]
@@ -30,5 +34,5 @@ CUSTOMER_SCOPES = ("all", "visited")
 
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
-            CardCategories):
+            CardCategories, StoreGroups, BonusPrograms, Review, Reports):
     """One connection to the central database, with the queries of every job."""
