@@ -15,13 +15,17 @@ from __future__ import annotations
 from .card_categories import CardCategories
 from .cards import Cards
 from .cashier_messages import CashierMessages
+from .catalog import Catalog
 from .connection import Database, NotFound
 from .cursors import PublishCursors
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .levels import Levels
+from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .reports import Reports
 from .review import Review
+from .rule_drafts import RuleDrafts
 from .rule_sets import RuleSets
 from .settings import Settings
 from .store_groups import StoreGroups
@@ -34,5 +38,6 @@ CUSTOMER_SCOPES = ("all", "visited")
 
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
-            CardCategories, StoreGroups, BonusPrograms, Review, Reports):
+            CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, PersonalPercents,
+            Reports):
     """One connection to the central database, with the queries of every job."""
