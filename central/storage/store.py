@@ -12,12 +12,14 @@ central/ imports from here are re-exported below.
 
 from __future__ import annotations
 
+from .accounts import CustomerAccounts
 from .card_categories import CardCategories
 from .cards import Cards
 from .cashier_messages import CashierMessages
 from .catalog import Catalog
 from .connection import Database, NotFound
 from .cursors import PublishCursors
+from .custom_fields import CustomFields
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
 from .levels import Levels
@@ -27,6 +29,7 @@ from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
 from .rule_sets import RuleSets
+from .saved_filters import SavedFilters
 from .settings import Settings
 from .store_groups import StoreGroups
 
@@ -38,6 +41,6 @@ CUSTOMER_SCOPES = ("all", "visited")
 
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
-            CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, PersonalPercents,
-            Reports):
+            CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
+            CustomFields, SavedFilters, PersonalPercents, Reports):
     """One connection to the central database, with the queries of every job."""
