@@ -22,7 +22,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from shared import accrual
+import msgspec
+
+from shared import accrual, events
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import normalize_card, normalize_phone_ru
@@ -275,18 +277,18 @@ class Service:
             card = found.card["number"] if found and found.card is not None else None
             offline = bool(limits and limits.offline)
             lines = [
-                {
-                    "sku": line.sku, "name": line.name, "category": line.category,
-                    "quantity": format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
-                    "amount": line.amount, "accrued": lq.accrued, "redeemed": lq.redeemed,
-                }
+                events.PurchaseLine(
+                    sku=line.sku, name=line.name, category=line.category,
+                    quantity=format_scaled(line.quantity, 3), price=line.price, discount=line.discount,
+                    amount=line.amount, accrued=lq.accrued, redeemed=lq.redeemed,
+                )
                 for line, lq in zip(receipt.lines, quote.lines, strict=True)
             ]
-            seq = tx.add_event("purchase", now, {
-                "receipt_id": receipt.receipt_id, "terminal": terminal, "customer_id": customer_id, "card": card,
-                "at": receipt.at.isoformat(), "rules_version": rules.version, "total": receipt.total,
-                "accrued": quote.accrued, "redeemed": quote.redeemed, "offline": offline, "lines": lines,
-            }, now)
+            seq = tx.add_event("purchase", now, events.PurchaseBody(
+                receipt_id=receipt.receipt_id, terminal=terminal, customer_id=customer_id, card=card,
+                at=receipt.at.isoformat(), rules_version=rules.version, total=receipt.total,
+                accrued=quote.accrued, redeemed=quote.redeemed, offline=offline, lines=lines,
+            ), now)
             if customer_id is not None:
                 tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
             body = {
@@ -377,19 +379,21 @@ class Service:
         customer_id = receipt["customer_id"]
         moved = [(i, r) for i, r in enumerate(result.lines) if r.quantity]
         lines = [
-            {"index": i, "quantity": format_scaled(r.quantity, 3), "amount": r.amount, "accrued": r.accrued, "redeemed": r.redeemed}
+            events.RefundLine(index=i, quantity=format_scaled(r.quantity, 3), amount=r.amount, accrued=r.accrued,
+                              redeemed=r.redeemed)
             for i, r in moved
         ]
-        seq = tx.add_event("refund", now, {
-            "refund_id": refund_id, "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-            "at": at.isoformat(), "amount": result.amount, "accrued": result.accrued, "redeemed": result.redeemed,
-            "lines": lines,
-        }, now)
+        seq = tx.add_event("refund", now, events.RefundBody(
+            refund_id=refund_id, receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
+            at=at.isoformat(), amount=result.amount, accrued=result.accrued, redeemed=result.redeemed,
+            lines=lines,
+        ), now)
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
         body = {
             "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
-            "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
+            "redeemed": result.redeemed, "lines": [msgspec.structs.asdict(line) for line in lines],
+            **self._balance(tx, customer_id, now),
         }
         tx.insert_refund(
             {
@@ -426,10 +430,10 @@ class Service:
         accrued = receipt["accrued"] - sum(r.accrued for r in done)
         redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
         customer_id = receipt["customer_id"]
-        seq = tx.add_event("cancel", now, {
-            "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-            "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
-        }, now)
+        seq = tx.add_event("cancel", now, events.CancelBody(
+            receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
+            at=(at or now).isoformat(), amount=amount, accrued=accrued, redeemed=redeemed,
+        ), now)
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
         tx.cancel_receipt(receipt_id, seq, now)
@@ -468,10 +472,10 @@ class Service:
         code = f"{secrets.randbelow(10**6):06d}"
         expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
         tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
-        tx.add_event("registration", now, {
-            "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
-            "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
-        }, now)
+        tx.add_event("registration", now, events.RegistrationBody(
+            customer_id=customer_id, phone=phone, card=card, name=reg.name,
+            consents=reg.consents, confirmation_code=code, terminal=terminal, at=iso(now),
+        ), now)
         found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
         return Result(201, {
             "customer_id": customer_id,
@@ -506,7 +510,8 @@ class Service:
             tx.count_confirmation_attempt(customer_id)  # returned, not raised: the count is committed
             return errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
         tx.mark_confirmed(customer_id, now)
-        tx.add_event("phone_confirmed", now, {"customer_id": customer_id, "phone": customer["phone"], "at": iso(now)}, now)
+        tx.add_event("phone_confirmed", now,
+                     events.PhoneConfirmedBody(customer_id=customer_id, phone=customer["phone"], at=iso(now)), now)
         return verified
 
     def close_shift(self, terminal: str) -> Result:

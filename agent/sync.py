@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from shared import wire
 from shared.errors import LoyaltyError
 from shared.events import SCHEMA_VERSION
@@ -243,7 +245,7 @@ class SyncClient:
         if in_flight == 0:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
         events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
-                   "kind": r.kind, "at": r.at, "body": r.body} for r in rows]
+                   "kind": r.kind, "at": r.at, "body": msgspec.Raw(r.raw)} for r in rows]  # the outbox's bytes
         while True:
             try:
                 # our own events are valid by construction; the central server checks them anyway

@@ -153,6 +153,9 @@ class Message:
         return self.payload.get(key, default)
 
 
+_PACK = msgspec.msgpack.Encoder().encode
+
+
 def encode(kind: str, payload: Mapping[str, Any], *, validate: bool = True) -> bytes:
     """Frame and pack one message; with ``validate`` the payload is checked as ``decode`` would.
 
@@ -163,7 +166,7 @@ def encode(kind: str, payload: Mapping[str, Any], *, validate: bool = True) -> b
     frame = {**payload, "v": WIRE_VERSION, "k": kind}
     if validate:
         _check_kind(kind, frame)
-    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    data = _PACK(frame)  # msgspec.Raw values (the agent's stored event bodies) go in as they are
     if len(data) > MAX_MESSAGE_BYTES:
         raise WireError("oversized", f"{kind} message is {len(data)} bytes (limit {MAX_MESSAGE_BYTES})")
     return data
