@@ -31,7 +31,7 @@ from shared.identifiers import normalize_card, normalize_phone_ru
 from shared.numbers import format_scaled
 from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
-from shared.rules import RuleSet, parse_rules
+from shared.rules import RuleSet
 
 from . import errors, identify, requests
 from .config import Config
@@ -110,7 +110,7 @@ class Service:
         with self._calc_lock:
             held = tx.rules()
             assert held is not None
-            rules = parse_rules(held[1])
+            rules = self.store.parsed_rules(held[1])  # parsed once: when it was installed
             self._calc = (held[0], rules, accrual.calculator(rules))
             return self._calc[1], self._calc[2]
 
@@ -310,7 +310,7 @@ class Service:
                     "request_hash": digest, "response": json.dumps(body),
                 },
                 [
-                    {**line, "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
+                    {**msgspec.structs.asdict(line), "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )

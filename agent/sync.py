@@ -395,7 +395,7 @@ class SyncClient:
         if held is not None and held[0] >= version:
             return
         try:
-            self.store.set_rules(json.dumps(document, ensure_ascii=False, sort_keys=True), version)
+            self.store.set_rules(document, version)
         except (StoreError, LoyaltyError, ValueError) as exc:
             log.error("rule set version %d from the central server refused: %s", version, exc)
             return

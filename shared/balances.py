@@ -106,11 +106,11 @@ def compute_balance(lots: Iterable[Lot], effects: Iterable[Effect], now: dt.date
         debt += need
     available, held = -debt, 0
     for points, starts_at, expires_at, _ in pool:
-        lot = Lot(points, starts_at, expires_at)
+        left = Lot(points, starts_at, expires_at)
         if points < 0:
             available += points
-        elif lot.active(now):
+        elif left.active(now):
             available += points
-        elif lot.pending(now):
+        elif left.pending(now):
             held += points
     return Balance(available + held, available, held)

@@ -21,7 +21,7 @@ All money and points are int minor units; quantities are decimal strings
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -66,7 +66,7 @@ class Contract(msgspec.Struct):
     ``_times`` names them; it is a plain class attribute, not a field.
     """
 
-    _times = ()
+    _times = cast(tuple[str, ...], ())
 
     def __post_init__(self) -> None:
         for name in self._times:
