@@ -100,7 +100,7 @@ class Envelope(Contract):
     agent: Id  # agent id (one store may have several agents)
     kind: str  # an EventKind (an unknown one is refused with the known ones named)
     at: Time  # when it happened on the agent (ISO 8601)
-    body: dict[Any, Any]
+    body: Annotated[dict[Any, Any], Meta(description="must be a map")]
 
 
 class PurchaseLine(Contract):
