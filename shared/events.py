@@ -216,14 +216,6 @@ def encode_body(body: Contract) -> bytes:
     return _ENCODER.encode(body)
 
 
-def kind_of(body: Contract) -> str:
-    """The event kind of a body."""
-    for kind, cls in BODIES.items():
-        if type(body) is cls:
-            return kind
-    raise ValueError(f"not an event body: {type(body).__name__}")
-
-
 # -- down: central -> agents ------------------------------------------------------------------------
 
 

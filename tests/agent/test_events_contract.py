@@ -1,4 +1,4 @@
-"""Every outbox body has exactly the fields of its shared/events.py TypedDict (the agent <-> central contract)."""
+"""Every outbox body has exactly the fields of its shared/events.py Struct (the agent <-> central contract)."""
 
 from __future__ import annotations
 
