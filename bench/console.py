@@ -3,7 +3,7 @@
 Builds a central database with ``--customers`` customers (default 1,000,000;
 80% with a card, names, phones, emails, tags, levels, balances spread over
 three years and 20 stores), then times through the console's service layer
-(central/console/customers.py):
+(central/services/customers.py):
 
 * the first page (50 newest), with and without the capped count;
 * a deep page (the page after the 900,000th customer, reached by its key);
@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from central.console import customers  # noqa: E402
-from central.console.access import ADMIN, STORE_MANAGER, Actor  # noqa: E402
-from central.console.filters import CustomerQuery  # noqa: E402
-from central.store import Store  # noqa: E402
+from central.services import customers  # noqa: E402
+from central.services.access import ADMIN, STORE_MANAGER, Actor  # noqa: E402
+from central.services.filters import CustomerQuery  # noqa: E402
+from central.storage.store import Store  # noqa: E402
 
 ZONE = "Europe/Moscow"
 FIRST = ["Иван", "Мария", "Ольга", "Пётр", "Анна", "Дмитрий", "Елена", "Сергей", "Наталья", "Алексей", "Татьяна",

@@ -4,7 +4,7 @@
                                    [--programs 1]
 
 Starts a real Mosquitto on a free port, one central ingest process (the real
-``central.ingest.Ingest``, publishing deltas down as in production) and N agent
+``central.sync.ingest.Ingest``, publishing deltas down as in production) and N agent
 processes speaking the sync protocol: by default the simulated agent of
 tests/sync/sim_agent.py (an in-memory outbox: it measures the broker and the
 ingest), or with ``--agent-factory bench.real_agent:real_agent_factory`` the
@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from central.store import Store  # noqa: E402
+from central.storage.store import Store  # noqa: E402
 from shared import wire  # noqa: E402
 from tests.sync.broker import Mosquitto  # noqa: E402
 from transport.mqtt import LinkConfig, MqttLink  # noqa: E402
@@ -54,7 +54,7 @@ STORES = [f"S{i}" for i in range(1, 65)]
 
 def ingest_main(db_path: str, url: str, ready: Any) -> None:
     """The central ingest process."""
-    from central.ingest import Ingest
+    from central.sync.ingest import Ingest
 
     ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest"), publish_interval=0.5).start()
     assert ingest.link is not None and ingest.link.wait_connected(20)

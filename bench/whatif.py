@@ -3,7 +3,7 @@
 Fills one store's ``transactions`` (and ``transaction_lines``) with
 ``--lines`` receipt lines (default 1,000,000; 1..12 lines a receipt, 90
 days, 2,000 products in 40 categories, a quarter of the receipts redeeming
-points, customers at four levels) and times ``central.console.whatif.compare``
+points, customers at four levels) and times ``central.services.whatif.compare``
 end to end -- reading the receipts, laying out the columns, quoting them under
 both rule sets with the batch kernel, summing per day and per category --
 with every rule kind active in the draft. Goal: under 2 seconds.
@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
-from central.console import whatif  # noqa: E402
-from central.console.access import ADMIN, Actor  # noqa: E402
-from central.receipts import LINE_DTYPE  # noqa: E402
-from central.store import Store  # noqa: E402
+from central.points.receipt_log import LINE_DTYPE  # noqa: E402
+from central.services import whatif  # noqa: E402
+from central.services.access import ADMIN, Actor  # noqa: E402
+from central.storage.store import Store  # noqa: E402
 from shared import accrual, batch  # noqa: E402
 
 STORE, ZONE = "S001", "Europe/Moscow"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULTS, check_settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The central web app (flaskr-style factory): defaults, instance file, env, then ``config``."""
+    # here, not at the top: the command line starts without Flask
+    from flask import Flask
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("central.cfg", silent=True)
@@ -24,8 +28,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import db, i18n
-    from .views import api, health, register_console
+    from . import i18n
+    from .storage import db
+    from .web import api, health, register_console
 
     db.init_app(app)
     i18n.init_app(app)
@@ -42,7 +47,7 @@ def _session_settings(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         import secrets
 
-        from .store import Store
+        from .storage.store import Store
 
         store = Store(app.config["DATABASE"])
         try:

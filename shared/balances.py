@@ -29,7 +29,7 @@ def spend_key(expires_at: T | None, lot_id: str) -> tuple[bool, T | None, str]:
     Temporary lots (with an expiry) before permanent ones; among temporary lots
     the earliest expiry first; ties (and permanent lots) by lot id. Times are
     all datetimes (the agent) or all UTC ISO strings of one format, which sort
-    as times (the central ledger, ``central.ledger.utc``).
+    as times (the central ledger, ``central.storage.clock.utc``).
     """
     return (expires_at is None, expires_at, lot_id)
 

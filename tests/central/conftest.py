@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
-from central.store import Store
+from central.storage.store import Store
 
 
 @pytest.fixture

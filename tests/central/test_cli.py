@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from central.cli import cli
-from central.store import Store
+from central.storage.store import Store
 from shared import wire
 
 

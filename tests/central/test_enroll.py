@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from central.store import mosquitto_hash
+from central.storage.store import mosquitto_hash
 
 
 def test_enrollment_returns_credentials_once(client, db):

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from central.store import IngestUnit, Store
+from central.storage.store import IngestUnit, Store
+from central.sync.deltas import customer_page
 from tests.sync.fakes import FakeAgent
 
 
@@ -99,5 +100,5 @@ def test_versions_grow_with_every_change(store):
     first = store.customer("c1")["version"]
     _apply(store, agent.purchase("c1"))
     assert store.customer("c1")["version"] > first
-    deltas, upto, more = store.customer_page("S1", first)
+    deltas, upto, more = customer_page(store, "S1", first)
     assert [d["customer_id"] for d in deltas] == ["c1"] and upto == store.customer("c1")["version"] and not more

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import central.store
-from central import nightly
-from central.programs import balances, default_program, outstanding, permanent_lot_id
-from central.schema import MIGRATIONS
-from central.store import IngestUnit, Store
+import central.storage.connection
+from central.points import nightly
+from central.points.programs import balances, default_program, outstanding, permanent_lot_id
+from central.storage.schema import MIGRATIONS
+from central.storage.store import IngestUnit, Store
+from central.sync.deltas import customer_page
 from tests.sync.fakes import FakeAgent
 
 
@@ -36,7 +37,7 @@ def chain(db) -> tuple[Store, int, int]:
 
 
 def test_a_fresh_database_has_a_main_program_as_the_default(db):
-    (row,) = db._rows("SELECT * FROM programs")
+    (row,) = db.rows("SELECT * FROM programs")
     assert row["name"] == "Main program" and row["points_per_money"] == "1"
     assert default_program(db.conn) == row["id"] == int(db.setting("default_program"))
 
@@ -108,7 +109,7 @@ def test_each_store_is_sent_its_program_lots_only(chain):
     a1, a2 = FakeAgent("S1"), FakeAgent("S2")
     _apply(db, a1.registration("c1"), a1.purchase("c1", accrued=500), a2.purchase("c1", accrued=300))
     cache: dict = {}
-    pages = {s: db.customer_page(s, 0, 500, cache)[0] for s in ("S1", "S2")}
+    pages = {s: customer_page(db, s, 0, 500, cache)[0] for s in ("S1", "S2")}
     assert pages["S1"][0]["lots"] == [{"id": "c1:permanent", "points": 500, "expires_at": None}]
     assert pages["S2"][0]["lots"] == [{"id": f"c1:permanent:{coffee}", "points": 300, "expires_at": None}]
 
@@ -123,7 +124,7 @@ def test_permanent_lot_ids():
 
 def _old_database(path: str, monkeypatch, *, programs: list[str]) -> None:
     """A database at migration 6 with a customer's points, a temporary lot, ledger entries and a debt."""
-    monkeypatch.setattr(central.store, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 6])
+    monkeypatch.setattr(central.storage.connection, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 6])
     old = Store(path)
     conn = old.conn
     old.add_store("S1")
@@ -155,7 +156,7 @@ def _old_database(path: str, monkeypatch, *, programs: list[str]) -> None:
         conn.execute("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at) VALUES"
                      " ('c3', 70, 'accrue', 'e4', 'S2', 'x', 'x')")
     old.close()
-    monkeypatch.setattr(central.store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(central.storage.connection, "MIGRATIONS", MIGRATIONS)
 
 
 def test_migration_makes_a_main_program_and_gives_it_every_row(tmp_path, monkeypatch):
@@ -164,7 +165,7 @@ def test_migration_makes_a_main_program_and_gives_it_every_row(tmp_path, monkeyp
     db = Store(path)
     try:
         main = default_program(db.conn)
-        assert db._rows("SELECT name, points_per_money FROM programs") == [{"name": "Main program",
+        assert db.rows("SELECT name, points_per_money FROM programs") == [{"name": "Main program",
                                                                               "points_per_money": "1"}]
         for table in ("lots", "ledger", "debts"):
             assert {r[0] for r in db.conn.execute(f"SELECT program_id FROM {table}")} == {main}
@@ -191,14 +192,14 @@ def test_migration_takes_the_oldest_program_and_resends_when_a_store_is_elsewher
         assert balances(db.conn, "c1") == {sushi: 450}
         # S2 is in Coffee: its agents must hear that c1 has nothing there, so c1 has a new version
         assert db.customer("c1")["version"] > 2 and db.customer("c2")["version"] == 2
-        deltas, _, _ = db.customer_page("S2", 2)
+        deltas, _, _ = customer_page(db, "S2", 2)
         assert [(d["customer_id"], d["lots"]) for d in deltas] == [
             ("c1", []), ("c3", [{"id": f"c3:permanent:{coffee}", "points": 70, "expires_at": None}])]
         assert coffee not in balances(db.conn, "c1")
         # c3's home store is in Coffee: their points and history moved there, where their cashier sees them
         assert balances(db.conn, "c3") == {coffee: 70} and db.customer("c3")["balance"] == 70
         assert {r[0] for r in db.conn.execute("SELECT program_id FROM ledger WHERE customer_id = 'c3'")} == {coffee}
-        s1, _, _ = db.customer_page("S1", 2)
+        s1, _, _ = customer_page(db, "S1", 2)
         assert [(d["customer_id"], d["lots"]) for d in s1 if d["customer_id"] == "c3"] == [("c3", [])]
     finally:
         db.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from central.store import Store
+from central.storage.store import Store
 from tests.sync.broker import free_port
 from tests.sync.sim_agent import SimAgent
 from transport.mqtt import wait_until

@@ -7,9 +7,10 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.ledger import CustomerState, LedgerBatch, utc
-from central.ledger import Lot as CentralLot
-from central.programs import PERMANENT
+from central.points.ledger import CustomerState, LedgerBatch
+from central.points.ledger import Lot as CentralLot
+from central.points.programs import PERMANENT
+from central.storage.clock import utc
 from shared.balances import Effect, Lot, compute_balance, spend_key
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from central import create_app
-from central.console import users
-from central.console.access import SYSTEM, Actor
-from central.store import Store
+from central.services import users
+from central.services.access import SYSTEM, Actor
+from central.storage.store import Store
 
 PASSWORD = "correct horse"
 
@@ -69,7 +69,7 @@ def login(client, username: str, password: str = PASSWORD):
 
 def apply_events(db, *events):
     """Apply agents' events through the real ingest path (one unit of work)."""
-    from central.store import IngestUnit
+    from central.storage.store import IngestUnit
 
     last = events[-1]
     return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))

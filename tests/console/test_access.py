@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from central import create_app
 from central.cli import cli
-from central.console import audit, users
-from central.console.access import SYSTEM, Forbidden, FormError
+from central.services import audit, users
+from central.services.access import SYSTEM, Forbidden, FormError
 
 from .conftest import PASSWORD, login
 

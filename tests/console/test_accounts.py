@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import accounts, audit, customers, fields
-from central.console.access import Forbidden, FormError
+from central.services import accounts, audit, customers, fields
+from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, sale
 
@@ -17,7 +18,7 @@ def _version(db, cid):
 
 
 def _delta(db, cid, store="S1"):
-    deltas, _, _ = db.customer_page(store, 0, 10_000)
+    deltas, _, _ = customer_page(db, store, 0, 10_000)
     return next(d for d in deltas if d["customer_id"] == cid)
 
 

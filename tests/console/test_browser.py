@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
+from central.sync.deltas import customer_page
 from tests.web import live_server
 
 from .conftest import PASSWORD
@@ -79,8 +80,8 @@ def test_block_a_card(page, console, db):
     row.locator("button.danger").click()
     page.wait_for_url("**tab=cards")
     assert "Потеряна" in page.locator("tr[data-card='2000001']").inner_text()
-    assert db._rows("SELECT status, reason FROM cards WHERE number = '2000001'") == [{"status": "blocked", "reason": "Потеряна"}]
-    deltas, _, _ = db.customer_page("S1", 0, 100)
+    assert db.rows("SELECT status, reason FROM cards WHERE number = '2000001'") == [{"status": "blocked", "reason": "Потеряна"}]
+    deltas, _, _ = customer_page(db, "S1", 0, 100)
     assert next(d for d in deltas if d["customer_id"] == "c1")["cards"][0]["status"] == "blocked"
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import cards
-from central.console.access import Forbidden, FormError
+from central.services import cards
+from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 from shared.identifiers import luhn_valid
 
 
 def _cards_in_delta(db, cid, store="S1"):
-    deltas, _, _ = db.customer_page(store, 0, 10_000)
+    deltas, _, _ = customer_page(db, store, 0, 10_000)
     return next(d for d in deltas if d["customer_id"] == cid)["cards"]
 
 
@@ -38,7 +39,7 @@ def test_issue_the_next_free_number_skipping_used_ones(db, people, shoppers):
     assert number.startswith("7700000001")
     account_cards = _cards_in_delta(db, "c3")
     assert account_cards == [{"number": number, "status": "active"}]
-    assert db._rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [{"main": 1, "category_id": ident}]
+    assert db.rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [{"main": 1, "category_id": ident}]
     cards.issue_card(db, marketer, "c3", {"category": str(ident)})
     with pytest.raises(FormError) as caught:
         cards.issue_card(db, marketer, "c3", {"category": str(ident)})
@@ -59,7 +60,7 @@ def test_block_unblock_and_main_card(db, people, shoppers):
     assert _cards_in_delta(db, "c1") == [{"number": "2000001", "status": "active"}]
     second = cards.issue_card(db, manager, "c1", {"number": "5000 0001"})
     cards.set_main(db, manager, second)
-    assert [r["number"] for r in db._rows("SELECT number FROM cards WHERE customer_id = 'c1' AND main = 1")] == [second]
+    assert [r["number"] for r in db.rows("SELECT number FROM cards WHERE customer_id = 'c1' AND main = 1")] == [second]
     actions = [r[0] for r in db.conn.execute("SELECT action FROM audit_log WHERE entity = 'card' ORDER BY id")]
     assert actions == ["card.block", "card.unblock", "card.issue", "card.main"]
 

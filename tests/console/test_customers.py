@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from central.console import customers
-from central.console.access import Forbidden, FormError
-from central.console.filters import CustomerQuery
+from central.services import customers
+from central.services.access import Forbidden, FormError
+from central.services.filters import CustomerQuery
 
 ZONE = "Europe/Moscow"
 

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from central.cli import cli
-from central.console import imports
-from central.console.access import Forbidden, FormError
+from central.services import imports
+from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import login
 
@@ -46,13 +47,13 @@ def test_good_rows_import_with_cards_and_balances(db, people):
     table = _table()
     report = imports.check(db, people["marketer"], table)
     assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 2
-    anna = db._rows("SELECT * FROM customers WHERE phone = '+79121111111'")[0]
+    anna = db.rows("SELECT * FROM customers WHERE phone = '+79121111111'")[0]
     assert anna["name"] == "Анна Белова" and anna["balance"] == 15_050 == db.ledger_sum(anna["id"])
     assert anna["home_store"] == "S1" and anna["channel"] == "import" and anna["birthday"] == "1990-05-01"
-    assert db._rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [{"number": "7711000001", "main": 1}]
-    deltas, _, _ = db.customer_page("S2", 0, 1000)
+    assert db.rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [{"number": "7711000001", "main": 1}]
+    deltas, _, _ = customer_page(db, "S2", 0, 1000)
     assert any(d["phone"] == "+79121111111" and d["lots"][0]["points"] == 15_050 for d in deltas)
-    row = db._rows("SELECT * FROM audit_log WHERE action = 'import.customers'")[0]
+    row = db.rows("SELECT * FROM audit_log WHERE action = 'import.customers'")[0]
     assert row["username"] == "marketer" and '"imported": 2' in row["after"]
     # the same file again: every row is now a duplicate of the database
     again = imports.check(db, people["marketer"], _table())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import accounts, customers, merge
-from central.console.access import Forbidden, FormError
+from central.services import accounts, customers, merge
+from central.services.access import Forbidden, FormError
 
 from .conftest import apply_events, sale
 

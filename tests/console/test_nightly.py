@@ -7,9 +7,11 @@ import datetime as dt
 from click.testing import CliRunner
 from werkzeug.datastructures import MultiDict
 
-from central import nightly
 from central.cli import cli
-from central.console import accounts, levels, reports
+from central.points import nightly
+from central.services import accounts, reports
+from central.services import level_program as levels
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, sale
 
@@ -35,7 +37,7 @@ def test_expired_temporary_points_burn_once_and_the_liability_drops(db, people, 
     assert (report.lots_expired, report.points_burnt) == (1, 10_000)
     assert db.customer("c1")["balance"] == 500 == db.ledger_sum("c1")
     assert db.customer("c1")["version"] > version
-    assert db._rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == \
+    assert db.rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == \
         [{"kind": "expire", "points": -10_000}]
     assert db.count("transactions", "kind = 'expire'") == 1
     assert reports.liability(db, people["admin"])["total"] == before - 10_000
@@ -58,7 +60,7 @@ def test_levels_follow_spend_after_each_purchase_and_nightly(db, people, shopper
     assert db.customer("c1")["level"] == "Base" and db.customer("c3")["level"] == "Base"
     apply_events(db, sale(agents["S1"], "c1", [("SKU-1", None, 20_000)]))  # spend 400 -> 600
     assert db.customer("c1")["level"] == "Gold"
-    deltas, _, _ = db.customer_page("S1", 0, 100)
+    deltas, _, _ = customer_page(db, "S1", 0, 100)
     assert next(d for d in deltas if d["customer_id"] == "c1")["level"] == "Gold"
     apply_events(db, agents["S1"].refund("c1", "S1-a1-2", amount=20_000, accrued=0, redeemed=0))
     assert db.customer("c1")["level"] == "Gold"  # no demotion unless the program says so

@@ -6,15 +6,16 @@ import datetime as dt
 
 import pytest
 
-from central.console import audit, percents, rules, whatif
-from central.console.access import Forbidden, FormError
+from central.services import audit, percents, rules, whatif
+from central.services.access import Forbidden, FormError
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, login, sale
 from .test_rules import SPEC_FORM, _multi
 
 
 def _delta(db, cid, store):
-    deltas, _, _ = db.customer_page(store, 0, 10_000)
+    deltas, _, _ = customer_page(db, store, 0, 10_000)
     return next(d for d in deltas if d["customer_id"] == cid)
 
 

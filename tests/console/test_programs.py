@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import accounts, customers, imports, merge, reports, stores
-from central.console.access import FormError
-from central.programs import balances, default_program
+from central.points.programs import balances, default_program
+from central.services import accounts, customers, imports, merge, reports, stores
+from central.services.access import FormError
+from central.sync.deltas import customer_page
 
 from .conftest import apply_events, login, sale
 
@@ -85,7 +86,7 @@ def test_points_by_hand_go_to_the_chosen_program(client, db, people, shoppers, c
                                                              "expires": "2099-02-01", "t_program": str(coffee)})
     assert response.status_code == 302
     assert balances(db.conn, "c1")[coffee] == 900
-    audit = db._rows("SELECT after FROM audit_log WHERE action = 'customer.temporary_points' ORDER BY id DESC")[0]
+    audit = db.rows("SELECT after FROM audit_log WHERE action = 'customer.temporary_points' ORDER BY id DESC")[0]
     assert f'"program": {coffee}' in audit["after"]
 
 
@@ -103,13 +104,13 @@ def test_import_puts_balances_into_the_named_program(db, people, coffee):
     ((row, column, message),) = report.problems
     assert (row, column) == (4, "program") and "Чай" in message and "Кофе" in message
     assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 2
-    anna = db._rows("SELECT id, balance FROM customers WHERE phone = '+79121111111'")[0]
-    boris = db._rows("SELECT id, balance FROM customers WHERE phone = '+79122222222'")[0]
+    anna = db.rows("SELECT id, balance FROM customers WHERE phone = '+79121111111'")[0]
+    boris = db.rows("SELECT id, balance FROM customers WHERE phone = '+79122222222'")[0]
     assert balances(db.conn, anna["id"]) == {coffee: 10_000} and anna["balance"] == 10_000
     assert balances(db.conn, boris["id"]) == {main: 5_000}
     assert db.conn.execute("SELECT program_id FROM ledger WHERE customer_id = ?", (anna["id"],)).fetchone()[0] == coffee
     # S2 (in Кофе) is sent Anna's points, S1 (default program) is not
-    deltas = {s: {d["phone"]: d["lots"] for d in db.customer_page(s, 0, 1000)[0]} for s in ("S1", "S2")}
+    deltas = {s: {d["phone"]: d["lots"] for d in customer_page(db, s, 0, 1000)[0]} for s in ("S1", "S2")}
     assert deltas["S1"]["+79121111111"] == [] and deltas["S2"]["+79121111111"][0]["points"] == 10_000
 
 
@@ -147,14 +148,14 @@ def test_a_program_change_sends_the_customers_again(client, db, people, agents, 
     # c1 (main program) and c2 (Кофе) are sent again; c3 has no lots in either
     assert db.customer("c1")["version"] > cursor and db.customer("c2")["version"] > cursor
     assert db.customer("c3")["version"] == versions["c3"]
-    deltas = {d["customer_id"]: d["lots"] for d in db.customer_page("S2", cursor, 100)[0]}
+    deltas = {d["customer_id"]: d["lots"] for d in customer_page(db, "S2", cursor, 100)[0]}
     assert set(deltas) == {"c1", "c2"}
     assert deltas["c1"] == [{"id": "c1:permanent", "points": 500, "expires_at": None}] and deltas["c2"] == []
     assert balances(db.conn, "c2") == {coffee: 300}  # the points stay in their program
     # later purchases at S2 count in the main program
     apply_events(db, sale(a2, "c2", [("SKU-1", None, 10_000)], accrued=40))
     assert balances(db.conn, "c2") == {coffee: 300, main: 40}
-    row = db._rows("SELECT before, after FROM audit_log WHERE action = 'store.update' ORDER BY id DESC")[0]
+    row = db.rows("SELECT before, after FROM audit_log WHERE action = 'store.update' ORDER BY id DESC")[0]
     assert f'"program_id": {coffee}' in row["before"] and '"program_id": null' in row["after"]
 
 
@@ -174,7 +175,7 @@ def test_an_xlsx_program_column_works_too(db, people, coffee):
     report = imports.check(db, people["admin"], table)
     assert report.good == [0] and [(r, c) for r, c, _ in report.problems] == [(3, "program")]
     imports.apply(db, people["admin"], table, report, good_rows_only=True, source="people.xlsx")
-    cid = db._rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
+    cid = db.rows("SELECT id FROM customers WHERE phone = '+79124444444'")[0]["id"]
     assert balances(db.conn, cid) == {coffee: 1_250}
 
 
@@ -189,7 +190,7 @@ def test_the_stores_page_names_the_program_of_a_debt(client, db, people, agents,
 
 
 def test_a_store_without_a_program_takes_the_default_program_rate(db, people, coffee):
-    from central.console.rules import starting_document
+    from central.services.rules import starting_document
 
     main = default_program(db.conn)
     stores.save_program(db, people["admin"], {"id": str(main), "name": "Main program", "points_per_money": "0,5"})

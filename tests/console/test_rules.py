@@ -7,10 +7,11 @@ import json
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from central.console import levels, rules
-from central.console.access import Forbidden, FormError
-from central.console.rules_form import form_values
-from central.publisher import Publisher
+from central.services import level_program as levels
+from central.services import rules
+from central.services.access import Forbidden, FormError
+from central.services.rules_form import form_values
+from central.sync.publisher import Publisher
 from shared.rules import parse_rules
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.console import stores
-from central.console.access import Forbidden, FormError
-from central.store import DeadLetter, IngestUnit
+from central.services import stores
+from central.services.access import Forbidden, FormError
+from central.storage.store import DeadLetter, IngestUnit
 
 from .conftest import apply_events, login, sale
 

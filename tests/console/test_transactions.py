@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from central.console import accounts, transactions
-from central.console.access import FormError
-from central.console.transactions import TxQuery
+from central.services import accounts, transactions
+from central.services.access import FormError
+from central.services.transactions import TxQuery
 
 from .conftest import apply_events, login, sale
 

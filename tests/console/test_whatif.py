@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from central.console import rules, whatif
-from central.console.access import Forbidden
+from central.services import rules, whatif
+from central.services.access import Forbidden
 from shared import accrual
 from shared.receipts import CustomerTerms, Line, Receipt
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from central.ingest import Ingest
-from central.store import Store
+from central.storage.store import Store
+from central.sync.ingest import Ingest
 from transport.mqtt import LinkConfig, wait_until
 
 from .broker import Mosquitto

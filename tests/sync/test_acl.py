@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
-from central.store import Store
+from central.storage.store import Store
 from shared import wire
 from transport.mqtt import wait_until
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import defaultdict
 
-from central.store import Store
+from central.storage.store import Store
 from transport.mqtt import wait_until
 
 from .broker import Mosquitto

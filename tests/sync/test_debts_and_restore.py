@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from central.store import Store
+from central.storage.store import Store
 from transport.mqtt import wait_until
 
 from .sim_agent import SimAgent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink, wait_until
-from central.store import Store
+from central.storage.store import Store
 
 from .sim_agent import SimAgent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgpack
 
-from central.store import Store
+from central.storage.store import Store
 from shared import wire
 from transport.mqtt import wait_until
 

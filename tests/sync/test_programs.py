@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from central.console import stores as console_stores
-from central.console.access import SYSTEM
-from central.programs import balances, default_program
-from central.store import Store as CentralStore
+from central.points.programs import balances, default_program
+from central.services import stores as console_stores
+from central.services.access import SYSTEM
+from central.storage.store import Store as CentralStore
 from tests.system.conftest import RULES, broker, spawn, wait_caught_up  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """An agent restored from a backup: its new events under reused seqs reach the ledger once.
 
-These drive the real ingest (central/ingest.py, central/recovery.py) against a
+These drive the real ingest (central/sync/ingest.py, central/sync/recovery.py) against a
 real central database, one round of messages at a time and without a broker:
 ``Ingest.process`` takes the messages and returns the replies (acks) it would
 publish. The broker-level story is in test_debts_and_restore.py and, with real
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from central.ingest import Ingest
-from central.store import Store
+from central.storage.store import Store
+from central.sync.ingest import Ingest
 from shared import wire
 
 from .fakes import FakeAgent
@@ -65,7 +65,7 @@ def register(db: Store, *ids: str) -> dict[str, tuple[int, str, str | None]]:
     """event id -> (seq, status, recovery) in the idempotency register."""
     marks = ",".join("?" * len(ids))
     return {row["id"]: (row["seq"], row["status"], row["recovery"])
-            for row in db._rows(f"SELECT id, seq, status, recovery FROM applied_events WHERE id IN ({marks})", ids)}
+            for row in db.rows(f"SELECT id, seq, status, recovery FROM applied_events WHERE id IN ({marks})", ids)}
 
 
 def test_new_events_under_reused_seqs_are_applied_once_and_marked_recovered(ingest, db, db_path):
@@ -205,7 +205,7 @@ def test_a_refund_of_a_recovered_purchase_follows_it(ingest, db):
     send(ingest, (restored, [sale], 1))
     send(ingest, (restored, [back], 1))  # a later round: its purchase is in the ledger by then
     assert db.customer("c1")["balance"] == 20 + 100 - 40 == db.ledger_sum("c1")
-    kinds = db._rows("SELECT kind, amount FROM transactions WHERE receipt_id = ? ORDER BY id", (sale["body"]["receipt_id"],))
+    kinds = db.rows("SELECT kind, amount FROM transactions WHERE receipt_id = ? ORDER BY id", (sale["body"]["receipt_id"],))
     assert kinds == [{"kind": "purchase", "amount": 10_000}, {"kind": "refund", "amount": -4000}]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from agent.testing import AgentProcess, card_number, prepare_agent, request
-from central.store import NotFound, Store as CentralStore
+from central.storage.store import NotFound, Store as CentralStore
 from tests.sync.broker import Mosquitto
 from tests.sync.conftest import central, mosquitto  # noqa: F401  (the sync tests' fixtures, on db_path below)
 from transport.mqtt import wait_until

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
 from transport.mqtt import wait_until
 
 from .conftest import RealAgent, wait_caught_up

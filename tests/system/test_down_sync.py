@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from agent.testing import card_number
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
 from tests.sync.sim_agent import SimAgent
 from transport.mqtt import wait_until
 

@@ -18,8 +18,8 @@ from agent.store import Store as AgentStore
 from agent.testing import AgentProcess, PreparedAgent, free_port, request
 from central import create_app
 from central.cli import cli as central_cli
-from central.ingest import Ingest
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
+from central.sync.ingest import Ingest
 from tests.sync.broker import Mosquitto
 from transport.mqtt import LinkConfig, wait_until
 

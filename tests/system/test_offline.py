@@ -10,7 +10,7 @@ import pytest
 from agent.config import load_config
 from agent.service import Service
 from agent.store import Store as AgentStore
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
 from transport.mqtt import wait_until
 
 from .conftest import receipt, wait_caught_up

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from central.store import Store as CentralStore
+from central.storage.store import Store as CentralStore
 from transport.mqtt import wait_until
 
 from .conftest import RealAgent, receipt

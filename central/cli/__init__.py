@@ -1,0 +1,339 @@
+"""``loyalty-central``: the central server's command line.
+
+A thin click layer over the library (central/storage/store.py, central/sync/ingest.py):
+library errors become readable messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shared.errors import LoyaltyError, ValidationError
+from shared.rules import parse_rules
+
+from .common import CONTEXT_SETTINGS, _config, _store, db_option
+from .console import register as _register_console
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def cli() -> None:
+    """loyalty-edge central server (ledger, sync ingest, head-office console)."""
+
+
+@cli.group()
+def stores() -> None:
+    """Create and list stores."""
+
+
+@stores.command("add")
+@click.argument("store_id")
+@click.option("--name", help="Display name (default: the id).")
+@click.option("--timezone", default="UTC", show_default=True, help="The store's IANA time zone.")
+@click.option("--token-hours", type=int, help="Validity of the enrollment token (default: ENROLL_TOKEN_HOURS).")
+@db_option
+def stores_add(store_id: str, name: str | None, timezone: str, token_hours: int | None, db: str | None) -> None:
+    """Create a store and print a one-time enrollment token for its agent.
+
+    Example:
+
+    \b
+        loyalty-central stores add S001 --name "Tverskaya 7" --timezone Europe/Moscow
+        loyalty-agent setup --enroll TOKEN --central http://central:8000
+    """
+    import datetime as dt
+
+    config = _config(db)
+    store = _store(config)
+    try:
+        store.add_store(store_id, name, timezone)
+        hours = token_hours or config["ENROLL_TOKEN_HOURS"]
+        token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
+    except LoyaltyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"store {store_id} created; enrollment token (valid {hours} h, usable once):")
+    click.echo(token)
+
+
+@stores.command("token")
+@click.argument("store_id")
+@click.option("--token-hours", type=int, help="Validity of the token (default: ENROLL_TOKEN_HOURS).")
+@db_option
+def stores_token(store_id: str, token_hours: int | None, db: str | None) -> None:
+    """Print a new one-time enrollment token for another agent of a store.
+
+    Example:
+
+    \b
+        loyalty-central stores token S001
+    """
+    import datetime as dt
+
+    config = _config(db)
+    try:
+        token = _store(config).new_enrollment_token(store_id, dt.timedelta(hours=token_hours or config["ENROLL_TOKEN_HOURS"]))
+    except LoyaltyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+
+
+@stores.command("list")
+@db_option
+def stores_list(db: str | None) -> None:
+    """Print every store with its agents' sync state as JSON.
+
+    Example:
+
+    \b
+        loyalty-central stores list
+    """
+    from ..services.status import stores_status
+
+    click.echo(json.dumps(stores_status(_store(_config(db))), ensure_ascii=False, indent=2))
+
+
+@cli.command("broker-config")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write passwd and acl into.")
+@db_option
+def broker_config(out_dir: Path, db: str | None) -> None:
+    """Write a Mosquitto password file and ACL (each agent only under its own store's topics).
+
+    Run again after enrolling agents, then reload Mosquitto (kill -HUP).
+
+    Example:
+
+    \b
+        loyalty-central broker-config --out /etc/mosquitto/loyalty
+        kill -HUP $(pidof mosquitto)
+    """
+    from ..sync import broker_config as bc
+
+    config = _config(db)
+    store = _store(config)
+    user, password = _central_credentials(config, store)
+    agents = store.broker_users()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    passwd, acl = out_dir / "passwd", out_dir / "acl"
+    passwd.write_text(bc.password_file(agents, user, password))
+    os.chmod(passwd, 0o600)
+    acl.write_text(bc.acl_file(agents, user))
+    click.echo(f"wrote {passwd} ({len(agents) + 1} users) and {acl}")
+    click.echo("mosquitto.conf needs:\n" + bc.mosquitto_conf(str(passwd.resolve()), str(acl.resolve())))
+
+
+def _central_credentials(config: dict[str, Any], store: Any) -> tuple[str, str]:
+    if config["MQTT_USERNAME"]:
+        return config["MQTT_USERNAME"], config["MQTT_PASSWORD"]
+    return store.central_credentials()  # type: ignore[no-any-return]
+
+
+@cli.group()
+def rules() -> None:
+    """Rule sets (accrual.md)."""
+
+
+@rules.command("publish")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", "store_id", required=True, help="The store the rule set is for.")
+@db_option
+def rules_publish(path: Path, store_id: str, db: str | None) -> None:
+    """Validate a rule set and make it the store's next version (published retained to its agents).
+
+    Example:
+
+    \b
+        loyalty-central rules publish docs/examples/rules.json --store S001
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read rule set {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise click.ClickException(f"{path}: a rule set must be a JSON object")
+    try:
+        version, note = _publish_rules(_store(_config(db)), store_id, doc)
+    except ValidationError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    except LoyaltyError as exc:
+        raise click.ClickException(str(exc)) from None
+    if note:
+        click.echo(note)
+    click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
+
+
+def _publish_rules(store: Any, store_id: str, doc: dict[str, Any]) -> tuple[int, str | None]:
+    """Publish as the console does: the store's time zone and the chain's level program go in.
+
+    Levels are chain-wide (docs/console.md): a file's levels become the program
+    when there is none yet; otherwise the program's levels replace them.
+    """
+    from ..points import levels
+    from ..services.rules import with_program
+
+    record = store.get_store(store_id)
+    note = None
+    if doc.get("timezone") not in (None, record["timezone"]):
+        note = (f"the store's time zone {record['timezone']} replaces the file's {doc['timezone']} "
+                f"(change it with the store, in the console)")
+    file_levels = doc.get("levels") if isinstance(doc.get("levels"), list) else []
+    if file_levels:
+        parse_rules({**doc, "version": 1})  # the levels are checked before they become the program
+        with store.transaction() as conn:
+            wanted = [(lv["name"], lv["from_spend"], lv["percent"]) for lv in file_levels]
+            if levels.adopt(conn, wanted):
+                note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
+            elif [tuple(row) for row in conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend")] != sorted(wanted, key=lambda lv: lv[1]):
+                note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
+    return store.add_rules(store_id, with_program(store, doc, record)), note
+
+
+@cli.group()
+def messages() -> None:
+    """Cashier messages shown at a store's tills."""
+
+
+@messages.command("add")
+@click.argument("text")
+@click.option("--store", "store_id", required=True, help="The store whose cashiers see it.")
+@click.option("--until", help="ISO 8601 time after which it is no longer shown.")
+@db_option
+def messages_add(text: str, store_id: str, until: str | None, db: str | None) -> None:
+    """Add a cashier message for a store (published retained with the store's other messages).
+
+    Example:
+
+    \b
+        loyalty-central messages add "Double points on sushi today" --store S001 --until 2026-11-22T00:00:00+03:00
+    """
+    try:
+        ident = _store(_config(db)).add_store_message(store_id, text, until)
+    except LoyaltyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"message {ident} for store {store_id}")
+
+
+def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  # type: ignore[no-untyped-def]
+    from transport.mqtt import LinkConfig
+
+    user, password = _central_credentials(config, store)
+    return LinkConfig(url=url, client_id="loyalty-central-ingest", username=user, password=password, protocol=protocol)
+
+
+def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]
+    from ..sync.ingest import Ingest
+
+    store = _store(config)
+    link = _link_config(config, store, url, protocol)
+    store.close()
+    return Ingest(config["DATABASE"], link, gap_wait=float(config["GAP_WAIT"])).start()
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web server.")
+@click.option("--port", default=8000, show_default=True, help="Port of the web server.")
+@click.option("--mqtt-url", help="Broker URL (default: the MQTT_URL setting; empty: embedded broker).")
+@click.option("--no-ingest", is_flag=True, help="Web server only (run 'loyalty-central ingest' apart).")
+@click.option("--help-settings", is_flag=True, help="List the settings and exit.")
+@db_option
+def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_settings: bool, db: str | None) -> None:
+    """Run the web server (enrollment, status API) and the MQTT ingest together.
+
+    With no broker configured, an embedded MQTT broker (amqtt, MQTT 3.1.1)
+    is started on 127.0.0.1 so the demo needs nothing installed.
+
+    Example:
+
+    \b
+        loyalty-central serve
+        loyalty-central serve --mqtt-url mqtt://broker:1883 --host 0.0.0.0
+    """
+    if help_settings:
+        from ..config import SETTINGS
+
+        for setting in SETTINGS:
+            click.echo(f"{setting.name} (default {setting.default!r})\n    {setting.help}")
+        return
+    from werkzeug.serving import make_server
+
+    from .. import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = _config(db, mqtt_url)
+    embedded = None
+    url, protocol = config["MQTT_URL"], config["MQTT_PROTOCOL"]
+    if not url:
+        from ..sync.embedded_broker import PROTOCOL, EmbeddedBroker
+
+        try:
+            embedded = EmbeddedBroker(config["EMBEDDED_BROKER_PORT"]).start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot start the embedded broker on port {config['EMBEDDED_BROKER_PORT']}: "
+                                       f"{exc}; set EMBEDDED_BROKER_PORT or MQTT_URL") from None
+        url, protocol = embedded.url, PROTOCOL
+        click.echo(f"embedded MQTT broker (3.1.1, loopback only) on {url}")
+    app = create_app({**{k: v for k, v in config.items() if k.isupper()}, "MQTT_URL": url, "MQTT_PROTOCOL": protocol})
+    ingest = None
+    if not no_ingest and config["INGEST"]:
+        ingest = _start_ingest(config, url, protocol)
+        click.echo(f"ingest connected to {url}")
+    scheduler = None
+    if int(config["NIGHTLY_HOUR"]) >= 0:
+        from ..points.nightly import NightlyScheduler
+
+        scheduler = NightlyScheduler(config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]).start()
+    server = make_server(host, port, app, threaded=True)
+    click.echo(f"central server on http://{host}:{server.server_port}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _wait_for_signal()
+    finally:
+        server.shutdown()
+        if scheduler is not None:
+            scheduler.stop()
+        if ingest is not None:
+            ingest.stop()
+        if embedded is not None:
+            embedded.stop()
+
+
+@cli.command()
+@click.option("--mqtt-url", help="Broker URL (default: the MQTT_URL setting).")
+@db_option
+def ingest(mqtt_url: str | None, db: str | None) -> None:
+    """Run the MQTT ingest alone (no web server).
+
+    Example:
+
+    \b
+        loyalty-central ingest --mqtt-url mqtt://broker:1883
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = _config(db, mqtt_url)
+    if not config["MQTT_URL"]:
+        raise click.ClickException("no broker: give --mqtt-url or set LOYALTY_CENTRAL_MQTT_URL "
+                                   "(the embedded broker runs only inside 'serve')")
+    runner = _start_ingest(config, config["MQTT_URL"], config["MQTT_PROTOCOL"])
+    click.echo(f"ingest connected to {config['MQTT_URL']}")
+    try:
+        _wait_for_signal()
+    finally:
+        runner.stop()
+
+
+_register_console(cli)  # users, import, nightly: central/cli/console.py

@@ -1,0 +1,477 @@
+"""Applying agents' events to the central ledger: points lots, ledger entries, debts.
+
+A :class:`LedgerBatch` is one unit of work inside the caller's transaction: it
+loads the customers (and their lots) that a batch of events touches in a few
+queries, applies the events in memory in the order given, and ``flush()``
+writes every change with ``executemany``. So thousands of events cost a
+handful of statements, and the effect lands in the same transaction as the
+idempotency register rows that the caller writes (central/storage/store.py).
+
+Points rules (accrual.md): spending takes temporary lots before permanent
+ones, earliest expiry first, among lots active at the event's time; what the
+lots cannot cover is taken from the permanent lot, which goes negative (a debt,
+flagged for head office when it came from a redemption or a manual debit;
+refunds taking back earned points may go negative too, recorded but not
+flagged, as accrual.md says).
+
+Points are held per program (central/points/programs.py): an event counts in its
+store's program (the store -> program map is read once per batch), an
+operation from the console in the program it names; spending and debts stay
+within that program. ``customers.balance`` is the total over programs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.balances import spend_key
+
+from ..storage.clock import now_utc, utc
+from .levels import recompute
+from .programs import permanent_lot_id, store_programs
+from .receipt_log import ReceiptLog
+
+_CHUNK = 500
+_CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
+
+
+@dataclass
+class Lot:
+    id: str
+    points: int
+    starts_at: str | None
+    expires_at: str | None
+    program: int = 0
+    new: bool = False
+    initial: int = 0
+    source_event: str | None = None
+    dirty: bool = False
+
+
+@dataclass
+class CustomerState:
+    id: str
+    balance: int
+    spend: int
+    lots: list[Lot] = field(default_factory=list)
+    row: dict[str, Any] | None = None  # fields to insert (a new customer) or update
+    new: bool = False
+    level: str | None = None
+    visits: int = 0
+    #: last purchase, accrual and redemption (UTC ISO), for the console's filters
+    last: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(ACTIVITY))
+    spend_changed: bool = False
+
+    def saw(self, what: str, at: str) -> None:
+        """Remember the latest time of an activity (events of several agents come in any order)."""
+        if self.last[what] is None or self.last[what] < at:  # type: ignore[operator]
+            self.last[what] = at
+
+
+#: activity times kept on customers (columns last_<name>_at)
+ACTIVITY = ("purchase", "accrual", "redemption")
+
+
+class LedgerBatch:
+    """Applies events to customers, lots and the ledger; call ``flush()`` before commit."""
+
+    def __init__(self, conn: sqlite3.Connection, recorded_at: str | None = None) -> None:
+        self.conn = conn
+        self.recorded_at = recorded_at or now_utc()
+        self.receipts = ReceiptLog(conn, self.recorded_at)
+        self._created: set[str] = set()
+        self.customers: dict[str, CustomerState | None] = {}
+        self.ledger_rows: list[tuple[Any, ...]] = []
+        self.debts: list[tuple[Any, ...]] = []
+        self.flags: list[tuple[Any, ...]] = []
+        self.visits: set[tuple[str, str]] = set()
+        self.cards: list[tuple[Any, ...]] = []
+        self.touched: set[str] = set()
+        self._programs: tuple[dict[str, int], int] | None = None
+
+    # -- programs --------------------------------------------------------------------------------
+
+    @property
+    def default_program(self) -> int:
+        return self._program_map()[1]
+
+    def _program_map(self) -> tuple[dict[str, int], int]:
+        if self._programs is None:  # once per batch, not per event
+            self._programs = store_programs(self.conn)
+        return self._programs
+
+    def program(self, env: Mapping[str, Any]) -> int:
+        """The program an event or operation counts in: the one it names, else its store's, else the default."""
+        if env.get("program") is not None:
+            return int(env["program"])
+        stores, default = self._program_map()
+        return stores.get(env.get("store") or "", default)
+
+    def program_balance(self, state: CustomerState, program: int) -> int:
+        return sum(lot.points for lot in state.lots if lot.program == program)
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def prefetch(self, envelopes: Iterable[Mapping[str, Any]]) -> None:
+        """Load every customer (with lots) that these events name, in a few queries."""
+        ids = {env["body"].get("customer_id") for env in envelopes} - {None}
+        ids -= set(self.customers)
+        merged: dict[str, str] = {}
+        self._load(sorted(ids), merged)
+        if merged:
+            # a customer merged into another (central/services/merge.py): their events count for the
+            # customer they were merged into, so nothing sent by an agent that did not know is lost
+            self._load(sorted(set(merged.values()) - set(self.customers)), {})
+            for source, target in merged.items():
+                self.customers[source] = self.customers.get(target)
+
+    def _load(self, ids_list: list[str], merged: dict[str, str]) -> None:
+        for start in range(0, len(ids_list), _CHUNK):
+            chunk = ids_list[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for cid in chunk:
+                self.customers[cid] = None
+            for cid, balance, spend, level, visits, *last, merged_into in self.conn.execute(
+                f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks})", chunk
+            ):
+                if merged_into:
+                    merged[cid] = merged_into
+                    continue
+                state = CustomerState(cid, balance, spend, level=level, visits=visits)
+                state.last = dict(zip(ACTIVITY, last, strict=True))
+                self.customers[cid] = state
+            for lot_id, cid, points, starts, expires, program in self.conn.execute(
+                f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots"
+                f" WHERE customer_id IN ({marks})",
+                chunk,
+            ):
+                state = self.customers[cid]
+                if state is not None:
+                    state.lots.append(Lot(lot_id, points, starts, expires, program))
+
+    def _customer(self, cid: str, env: Mapping[str, Any]) -> CustomerState:
+        if cid not in self.customers:
+            self.prefetch([{"body": {"customer_id": cid}}])
+        state = self.customers[cid]
+        if state is None:
+            # points for a customer the central server has never heard of are kept, not
+            # dropped: a stub customer is created and head office is told
+            state = self._new_customer(cid, env, stub=True)
+            self._flag("unknown_customer", env, cid, f"{env['kind']} for customer {cid} unknown to the central server")
+        return state
+
+    def _new_customer(self, cid: str, env: Mapping[str, Any], *, stub: bool) -> CustomerState:
+        state = CustomerState(cid, 0, 0, new=True)
+        state.row = {"id": cid, "home_store": env["store"], "created_at": self.recorded_at, "stub": int(stub)}
+        self.customers[cid] = state
+        return state
+
+    # -- applying --------------------------------------------------------------------------------
+
+    def apply(self, env: Mapping[str, Any]) -> None:
+        """Apply one validated event (shared/events.py) in memory."""
+        getattr(self, "_apply_" + env["kind"])(env, env["body"])
+
+    def _apply_purchase(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        cid = body["customer_id"]
+        when = body.get("at") or env["at"]
+        if cid is None:
+            self.receipts.purchase(env, body, when, None, None)
+            return  # an anonymous receipt moves no points (it is kept for the sales figures)
+        state = self._customer(cid, env)
+        at = self.receipts.purchase(env, body, when, state.id, state.level)
+        if body["redeemed"]:
+            shortfall = self._spend(state, body["redeemed"], env)
+            self._entry(state, -body["redeemed"], "redeem", env)
+            if shortfall:
+                self._debt(state, shortfall, env)
+            state.saw("redemption", at)
+        if body["accrued"]:
+            self._add(state, body["accrued"], env)
+            self._entry(state, body["accrued"], "accrue", env)
+            state.saw("accrual", at)
+        state.spend += body["total"]
+        state.spend_changed = True
+        state.visits += 1
+        state.saw("purchase", at)
+        self.visits.add((state.id, env["store"]))
+        self.touched.add(state.id)
+
+    def _apply_refund(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        cid = body["customer_id"]
+        when = body.get("at") or env["at"]
+        if cid is None:
+            self.receipts.reversal(env, body, when, None)
+            return
+        state = self._customer(cid, env)
+        self.receipts.reversal(env, body, when, state.id)
+        if body["accrued"]:
+            self._spend(state, body["accrued"], env)  # may go negative: recorded, not refused
+            self._entry(state, -body["accrued"], "refund_accrued", env)
+        if body["redeemed"]:
+            self._add(state, body["redeemed"], env)
+            self._entry(state, body["redeemed"], "refund_redeemed", env)
+        state.spend -= body["amount"]
+        state.spend_changed = True
+        self.touched.add(state.id)
+
+    _apply_cancel = _apply_refund
+
+    def _apply_registration(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        cid = body["customer_id"]
+        if cid not in self.customers:
+            self.prefetch([env])
+        state = self.customers.get(cid)
+        if state is None:
+            state = self._new_customer(cid, env, stub=False)
+        elif state.row is None:
+            state.row = {"stub": 0}
+        state.row.update(
+            phone=body["phone"],
+            name=body["name"],
+            consents=json.dumps(body["consents"], sort_keys=True),
+            confirmation_code=body["confirmation_code"],
+            home_store=env["store"],
+            stub=0,
+        )
+        other = self.conn.execute(
+            "SELECT id FROM customers WHERE phone = ? AND id != ?", (body["phone"], cid)
+        ).fetchone()
+        if other:
+            self._flag("phone_conflict", env, cid, f"phone {body['phone']} is also customer {other[0]}'s")
+        if body["card"]:
+            owner = self.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (body["card"],)).fetchone()
+            if owner and owner[0] != cid:
+                self._flag("card_conflict", env, cid, f"card {body['card']} belongs to customer {owner[0]}")
+            elif not owner:
+                self.cards.append((body["card"], cid, self.recorded_at))
+        self.visits.add((state.id, env["store"]))
+        self.touched.add(state.id)
+
+    def _apply_phone_confirmed(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        state = self._customer(body["customer_id"], env)
+        if state.row is None:
+            state.row = {}
+        state.row.update(phone=body["phone"], phone_verified=1, confirmation_code=None)
+        self.touched.add(state.id)
+
+    def _apply_manual(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        state = self._customer(body["customer_id"], env)
+        points = body["points"]
+        if points > 0:
+            self._add(state, points, env)
+        elif points < 0:
+            shortfall = self._spend(state, -points, env)
+            if shortfall:
+                self._debt(state, shortfall, env)
+        self._entry(state, points, "manual", env, reason=body.get("reason"), operator=body.get("operator"))
+        self.receipts.operation("manual", state.id, points, utc(env["at"]), store=env["store"], agent=env["agent"],
+                                event_id=env["id"], channel="till",
+                                detail={"reason": body.get("reason"), "operator": body.get("operator"),
+                                        "operation_id": body.get("operation_id")})  # a till's retry is found by it
+        self.touched.add(state.id)
+
+    # -- operations from the console and the nightly job (central/services/) ------------------------
+
+    def adjust(self, cid: str, points: int, kind: str, op: Mapping[str, Any], *, reason: str | None = None,
+               operator: str | None = None) -> int:
+        """Add (points > 0) or take (< 0) permanent points; returns the shortfall a debit left uncovered.
+
+        ``op`` is ``{"id", "at", "store"}`` of the operation (an id unique in the ledger), with
+        ``"program"`` for a program other than the store's (or the default one).
+        """
+        state = self._customer(cid, {**op, "kind": kind, "agent": None})
+        env = {**op, "agent": None}
+        shortfall = 0
+        if points > 0:
+            self._add(state, points, env)
+        elif points < 0:
+            shortfall = self._spend(state, -points, env)
+        self._entry(state, points, kind, env, reason=reason, operator=operator)
+        self.touched.add(state.id)
+        return shortfall
+
+    def add_lot(self, cid: str, lot_id: str, points: int, starts_at: str | None, expires_at: str | None, kind: str,
+                op: Mapping[str, Any], *, reason: str | None = None, operator: str | None = None) -> None:
+        """Give temporary points: a lot with a start and an expiry, and its ledger entry."""
+        state = self._customer(cid, {**op, "kind": kind, "agent": None})
+        lot = Lot(lot_id, points, starts_at, expires_at, self.program(op), new=True, source_event=op["id"])
+        state.lots.append(lot)
+        state.balance += points
+        self._entry(state, points, kind, {**op, "agent": None}, reason=reason, operator=operator)
+        self.touched.add(state.id)
+
+    def expire(self, cid: str, lot_id: str, op: Mapping[str, Any]) -> int:
+        """Burn what is left of an expired lot; returns the points burnt (a ledger entry ``expire``)."""
+        state = self._customer(cid, {**op, "kind": "expire", "agent": None})
+        for lot in state.lots:
+            if lot.id == lot_id and lot.points > 0:
+                burnt = lot.points
+                lot.points = 0
+                lot.dirty = True
+                state.balance -= burnt
+                self._entry(state, -burnt, "expire", {**op, "agent": None, "program": lot.program}, reason="expired")
+                self.touched.add(state.id)
+                return burnt
+        return 0
+
+    def state(self, cid: str) -> CustomerState | None:
+        """The customer as this unit of work sees it (loading it if needed)."""
+        if cid not in self.customers:
+            self.prefetch([{"body": {"customer_id": cid}}])
+        return self.customers[cid]
+
+    # -- points ------------------------------------------------------------------------------------
+
+    def _permanent(self, state: CustomerState, program: int) -> Lot:
+        lot_id = permanent_lot_id(state.id, program, self.default_program)
+        for lot in state.lots:
+            if lot.id == lot_id:
+                return lot
+        lot = Lot(lot_id, 0, None, None, program, new=True)
+        state.lots.append(lot)
+        return lot
+
+    def _add(self, state: CustomerState, points: int, env: Mapping[str, Any]) -> None:
+        lot = self._permanent(state, self.program(env))
+        lot.points += points
+        lot.dirty = True
+        state.balance += points
+
+    def _spend(self, state: CustomerState, points: int, env: Mapping[str, Any]) -> int:
+        """Take points from the program's active lots in spending order; return the shortfall (now a debt)."""
+        at = utc(env["at"])
+        program = self.program(env)
+        active = [
+            lot for lot in state.lots
+            if lot.program == program and lot.points > 0 and (lot.starts_at is None or lot.starts_at <= at)
+            and (lot.expires_at is None or lot.expires_at > at)
+        ]
+        active.sort(key=lambda lot: spend_key(lot.expires_at, lot.id))  # the agent's order too (shared/balances.py)
+        left = points
+        for lot in active:
+            take = min(lot.points, left)
+            lot.points -= take
+            lot.dirty = True
+            left -= take
+            if not left:
+                break
+        if left:
+            permanent = self._permanent(state, program)
+            permanent.points -= left
+            permanent.dirty = True
+        state.balance -= points
+        return left
+
+    def _entry(self, state: CustomerState, points: int, kind: str, env: Mapping[str, Any], *,
+               reason: str | None = None, operator: str | None = None) -> None:
+        self.ledger_rows.append(
+            (state.id, points, kind, env["id"], env["store"], env["agent"], utc(env["at"]), self.recorded_at,
+             reason, operator, self.program(env))
+        )
+
+    def _debt(self, state: CustomerState, shortfall: int, env: Mapping[str, Any]) -> None:
+        # the program's balance after: a debt is owed to one program's account
+        program = self.program(env)
+        self.debts.append(
+            (env["id"], state.id, env["store"], env["agent"], shortfall, self.program_balance(state, program),
+             utc(env["at"]), self.recorded_at, program)
+        )
+
+    def _flag(self, kind: str, env: Mapping[str, Any], cid: str | None, detail: str) -> None:
+        self.flags.append((kind, env["store"], env["agent"], cid, env["id"], detail, self.recorded_at))
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _recompute_levels(self) -> None:
+        """Levels follow spend: after a purchase or refund, and for new customers (central/points/levels.py)."""
+        ids = []
+        for cid in self.touched:
+            state = self.customers[cid]
+            if state is not None and (state.spend_changed or state.id in self._created):
+                ids.append(state.id)
+                state.spend_changed = False
+        self._created.clear()
+        if ids:
+            recompute(self.conn, sorted(ids), self.recorded_at)
+
+    def flush(self, next_version: Any) -> set[str]:
+        """Write all changes; ``next_version()`` gives each touched customer its new version."""
+        conn = self.conn
+        new_rows, updates, lot_inserts, lot_updates = [], [], [], []
+        for cid in sorted(self.touched):
+            state = self.customers[cid]
+            assert state is not None
+            version = next_version()
+            if state.new:
+                self._created.add(cid)
+                row = state.row or {}
+                new_rows.append((
+                    cid, row.get("home_store"), row.get("phone"), row.get("name"), row.get("consents", "{}"),
+                    row.get("confirmation_code"), state.spend, state.balance, version,
+                    row.get("created_at", self.recorded_at), row.get("stub", 0), row.get("phone_verified", 0),
+                    state.visits, *state.last.values(), row.get("channel", "till"),
+                ))
+                state.new = False
+            else:
+                updates.append((state.balance, state.spend, version, state.visits, *state.last.values(), cid))
+                if state.row:
+                    cols = sorted(state.row)
+                    assignments = ", ".join(f"{c} = ?" for c in cols)
+                    conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", [state.row[c] for c in cols] + [cid])
+            state.row = None
+            for lot in state.lots:
+                if lot.new:
+                    lot_inserts.append((lot.id, cid, lot.points, lot.points, lot.starts_at, lot.expires_at,
+                                        lot.source_event, self.recorded_at, lot.program or self.default_program))
+                    lot.new = lot.dirty = False
+                elif lot.dirty:
+                    lot_updates.append((lot.points, lot.id))
+                    lot.dirty = False
+        conn.executemany(
+            "INSERT INTO customers (id, home_store, phone, name, consents, confirmation_code, spend, balance,"
+            " version, created_at, stub, phone_verified, visits, last_purchase_at, last_accrual_at, last_redemption_at,"
+            " channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            new_rows,
+        )
+        conn.executemany(
+            "UPDATE customers SET balance = ?, spend = ?, version = ?, visits = ?, last_purchase_at = ?,"
+            " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?", updates)
+        conn.executemany(
+            "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, source_event, created_at,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
+            lot_inserts,
+        )
+        conn.executemany("UPDATE lots SET points = ? WHERE id = ?", lot_updates)
+        conn.executemany(
+            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at, reason, operator,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            self.ledger_rows,
+        )
+        conn.executemany(
+            "INSERT INTO debts (event_id, customer_id, store, agent, shortfall, balance_after, at, created_at,"
+            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
+            self.debts,
+        )
+        conn.executemany(
+            "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES (?,?,?,?,?,?,?)",
+            self.flags,
+        )
+        conn.executemany(
+            "INSERT INTO customer_stores (customer_id, store) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted(self.visits),
+        )
+        conn.executemany(
+            "INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING", self.cards
+        )
+        self.receipts.flush()
+        self._recompute_levels()
+        touched = set(self.touched)
+        self.touched.clear()
+        self.ledger_rows, self.debts, self.flags, self.cards = [], [], [], []
+        self.visits = set()
+        return touched

@@ -1,0 +1,146 @@
+"""The nightly job: temporary points burn at their expiry, and every customer's level is recomputed.
+
+Expiry: each lot whose ``expires_at`` has passed and that still holds
+points is burnt -- its points go to 0 with a ledger entry ``expire`` (and a
+transaction row, for the liability and the transactions page), the
+customer's balance drops by as much, and the customer gets a new version so
+the agents see the lot gone. Points already spent from a lot are not burnt
+(spending takes temporary points first, earliest expiry first). Running it
+twice burns nothing twice: a burnt lot holds 0.
+
+Levels: :func:`central.points.levels.recompute` for every customer, in chunks --
+thresholds may have changed, a rolling window lets old receipts fall out,
+and demotion (if the program allows it) happens here.
+
+``loyalty-central nightly`` runs it once; ``serve`` runs it every day at
+NIGHTLY_HOUR (CONSOLE_TIMEZONE) on a thread, remembering the last run in
+``settings`` so a restart does not run it twice in a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import zoneinfo
+from dataclasses import dataclass
+
+from ..storage.clock import now_utc
+from ..storage.store import Store
+from .ledger import LedgerBatch
+from .levels import program, recompute
+from .versions import VersionCounter, bump_versions
+
+log = logging.getLogger(__name__)
+CHUNK = 2000
+
+
+@dataclass
+class NightlyReport:
+    lots_expired: int = 0
+    points_burnt: int = 0
+    customers_checked: int = 0
+    level_changes: int = 0
+    promotions: int = 0
+    demotions: int = 0
+
+
+def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
+    """Burn every expired lot that still holds points; returns (lots, points)."""
+    now = now or now_utc()
+    lots = points = 0
+    while True:
+        due = db.conn.execute(
+            "SELECT l.id, l.customer_id, c.home_store FROM lots l JOIN customers c ON c.id = l.customer_id"
+            " WHERE l.expires_at IS NOT NULL AND l.expires_at <= ? AND l.points > 0 LIMIT ?", (now, CHUNK)).fetchall()
+        if not due:
+            return lots, points
+        with db.transaction() as conn:
+            batch = LedgerBatch(conn, now)
+            for lot_id, customer_id, home_store in due:
+                op = {"id": f"expire-{lot_id}", "at": now, "store": None}
+                burnt = batch.expire(customer_id, lot_id, op)
+                if burnt:
+                    batch.receipts.operation("expire", customer_id, -burnt, now, store=home_store,
+                                             event_id=op["id"], channel="nightly", detail={"lot": lot_id})
+                    lots += 1
+                    points += burnt
+            counter = VersionCounter(conn)
+            batch.flush(counter)
+            counter.save()
+
+
+def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, int]:
+    """Every customer's level from spend; returns (checked, changes, promotions, demotions)."""
+    now = now or now_utc()
+    prog = program(db.conn)
+    checked = changes = up = down = 0
+    if not prog.levels or not prog.auto:
+        return 0, 0, 0, 0
+    after = ""
+    while True:
+        ids = [r[0] for r in db.conn.execute(
+            "SELECT id FROM customers WHERE id > ? AND merged_into IS NULL ORDER BY id LIMIT ?", (after, CHUNK))]
+        if not ids:
+            return checked, changes, up, down
+        after = ids[-1]
+        with db.transaction() as conn:
+            moved = recompute(conn, ids, now)
+            if moved:
+                bump_versions(conn, [cid for cid, _, _ in moved])
+        checked += len(ids)
+        changes += len(moved)
+        for _, old, new in moved:
+            if prog.rank(new) > prog.rank(old):
+                up += 1
+            else:
+                down += 1
+
+
+def run(db: Store, now: str | None = None) -> NightlyReport:
+    """The whole nightly job once."""
+    report = NightlyReport()
+    report.lots_expired, report.points_burnt = expire_lots(db, now)
+    report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
+    db.set_setting("nightly_last_run", now or now_utc())
+    log.info("nightly: %s", report)
+    return report
+
+
+class NightlyScheduler:
+    """Runs the nightly job once a day at ``hour`` in ``zone`` (a daemon thread inside ``serve``)."""
+
+    def __init__(self, db_path: str, hour: int, zone: str) -> None:
+        self.db_path, self.hour, self.zone = db_path, hour, zoneinfo.ZoneInfo(zone)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> NightlyScheduler:
+        self._thread = threading.Thread(target=self._loop, name="nightly", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def due(self, last_run: str | None, now: dt.datetime) -> bool:
+        """Whether today's run (at ``hour`` local) has come and not happened yet."""
+        local = now.astimezone(self.zone)
+        if local.hour < self.hour:
+            return False
+        if last_run is None:
+            return True
+        return dt.datetime.fromisoformat(last_run).astimezone(self.zone).date() < local.date()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(60):
+            db = Store(self.db_path)
+            try:
+                if self.due(db.setting("nightly_last_run"), dt.datetime.now(dt.UTC)):
+                    run(db)
+            except Exception:
+                log.exception("the nightly job failed; it runs again in a minute")
+            finally:
+                db.close()

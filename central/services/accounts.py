@@ -1,0 +1,360 @@
+"""Changing a customer account: profile, phone, points, temporary points, cashier messages, comments, tags.
+
+Each write checks the actor (``customers.write`` and, for a store manager,
+that the customer is one of their stores'), validates everything first
+(:class:`FormError`, nothing written), then writes in one transaction with
+its audit row. Changes the stores must know (profile fields the agent shows,
+phone, points, messages) give the customer a new version, so the publisher
+sends the new state down as a customer delta.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+
+from ..points.ledger import LedgerBatch
+from ..points.programs import programs, store_programs
+from ..points.versions import VersionCounter, bump_versions
+from ..storage.clock import now_utc, utc
+from ..storage.store import Store
+from . import audit
+from .access import Actor, Forbidden, FormError
+from .customers import check_customer
+from .fields import parse_custom
+from .formats import parse_local, parse_minor
+from .text import _
+
+GENDERS = ("", "female", "male")
+CONSENTS = ("personal_data", "sms", "email")
+_EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_TAG = re.compile(r"\A[\w-]{1,40}\Z")
+MAX_POINTS_OP = 10**12
+_PROFILE = ("name", "email", "birthday", "gender", "consents", "custom")
+
+
+def _writable(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
+    actor.require("customers.write")
+    customer = check_customer(db, actor, customer_id)
+    if customer["merged_into"]:
+        # its points, cards and history live on the customer it was merged into: change that one
+        raise Forbidden(f"customer {customer_id} was merged into {customer['merged_into']}; change that customer")
+    return customer
+
+
+def _profile_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in _PROFILE}
+    for key in ("consents", "custom"):
+        if isinstance(out[key], str):
+            out[key] = json.loads(out[key] or "{}")
+    return out
+
+
+def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> None:
+    """The questionnaire: name, email, birthday, gender, consents, and head office's custom fields."""
+    customer = _writable(db, actor, customer_id)
+    errors: dict[str, str] = {}
+    name = (data.get("name") or "").strip() or None
+    if name and len(name) > 200:
+        errors["name"] = _("At most 200 characters.")
+    email = (data.get("email") or "").strip().lower() or None
+    if email and not _EMAIL.match(email):
+        errors["email"] = _("This is not an email address.")
+    birthday = (data.get("birthday") or "").strip() or None
+    if birthday:
+        try:
+            day = dt.date.fromisoformat(birthday)
+            if not dt.date(1900, 1, 1) <= day <= dt.date.today():
+                raise ValueError
+        except ValueError:
+            errors["birthday"] = _("Write a past date as YYYY-MM-DD.")
+    gender = data.get("gender") or ""
+    if gender not in GENDERS:
+        errors["gender"] = _("Choose from the list.")
+    consents = json.loads(customer["consents"] or "{}")
+    for key in CONSENTS:
+        consents[key] = bool(data.get(f"consent_{key}"))
+    custom = parse_custom(db, data, errors, json.loads(customer["custom"] or "{}"))
+    if errors:
+        raise FormError(errors)
+    after = {"name": name, "email": email, "birthday": birthday, "gender": gender or None,
+             "consents": consents, "custom": custom}
+    with db.transaction() as conn:
+        before = _profile_of(db.rows("SELECT * FROM customers WHERE id = ?", (customer_id,))[0])
+        conn.execute(
+            "UPDATE customers SET name = ?, email = ?, birthday = ?, gender = ?, consents = ?, custom = ? WHERE id = ?",
+            (name, email, birthday, gender or None, json.dumps(consents, sort_keys=True),
+             json.dumps(custom, ensure_ascii=False, sort_keys=True), customer_id),
+        )
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
+                     store=customer["home_store"])
+
+
+def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> str:
+    """A new phone (unconfirmed until the customer confirms it at a till); returns it in E.164."""
+    customer = _writable(db, actor, customer_id)
+    try:
+        phone = normalize_phone_ru(phone_text)
+    except InvalidIdentifier as exc:
+        raise FormError({"phone": _(exc.template, **exc.params)}) from None
+    with db.transaction() as conn:
+        other = conn.execute("SELECT id FROM customers WHERE phone = ? AND id != ? AND merged_into IS NULL",
+                             (phone, customer_id)).fetchone()
+        if other:
+            raise FormError({"phone": _("This phone belongs to another customer; merge the two accounts instead.")})
+        conn.execute("UPDATE customers SET phone = ?, phone_verified = 0 WHERE id = ?", (phone, customer_id))
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "customer.phone", "customer", customer_id,
+                     {"phone": customer["phone"], "phone_verified": customer["phone_verified"]},
+                     {"phone": phone, "phone_verified": 0}, store=customer["home_store"])
+    return phone
+
+
+def _points(text: str, field: str, errors: dict[str, str], *, positive: bool = False) -> int:
+    try:
+        points = parse_minor(text)
+    except ValueError:
+        errors[field] = _("Write points like 150 or 150,50.")
+        return 0
+    if points == 0 or (positive and points < 0):
+        errors[field] = _("Write a positive number of points.") if positive else _("Write a non-zero number of points.")
+    elif abs(points) > MAX_POINTS_OP:
+        errors[field] = _("That is too many points for one operation.")
+    return points
+
+
+def _reason(data: Mapping[str, Any], errors: dict[str, str]) -> str:
+    reason = (data.get("reason") or "").strip()
+    if not reason:
+        errors["reason"] = _("Say why: it is kept in the bonus history.")
+    elif len(reason) > 500:
+        errors["reason"] = _("At most 500 characters.")
+    return reason
+
+
+def _op(prefix: str) -> dict[str, Any]:
+    return {"id": f"{prefix}-{secrets.token_hex(12)}", "at": now_utc(), "store": None}
+
+
+def available(batch: LedgerBatch, customer_id: str, at: str, program: int | None = None) -> int:
+    """Points the customer can spend now in a program (default: the default one): its active lots
+    (started, not expired), the permanent one included."""
+    state = batch.state(customer_id)
+    if state is None:
+        return 0
+    program = batch.default_program if program is None else program
+    return sum(lot.points for lot in state.lots
+               if lot.program == program and (lot.starts_at is None or lot.starts_at <= at)
+               and (lot.expires_at is None or lot.expires_at > at))
+
+
+def program_choices(db: Store, actor: Actor) -> tuple[list[dict[str, Any]], int | None]:
+    """(programs the actor may move points in, the one preselected).
+
+    A store manager may use only the programs of their stores; everyone else any program. The
+    default program is preselected when allowed, else the first allowed one.
+    """
+    every = programs(db.conn)
+    stores, default = store_programs(db.conn)
+    if actor.scoped:
+        allowed = {stores[s] for s in actor.stores if s in stores}
+        every = [p for p in every if p["id"] in allowed]
+    chosen = default if any(p["id"] == default for p in every) else (every[0]["id"] if every else None)
+    return every, chosen
+
+
+def _program(db: Store, actor: Actor, data: Mapping[str, Any], errors: dict[str, str]) -> int:
+    """The program a form names (``program``; empty: the preselected one), checked against the actor's."""
+    choices, chosen = program_choices(db, actor)
+    text = str(data.get("program") or "").strip()
+    if not text:
+        if chosen is None:
+            errors["program"] = _("None of your stores is in a bonus program.")
+            return 0
+        return chosen
+    if text.isdigit() and any(p["id"] == int(text) for p in choices):
+        return int(text)
+    errors["program"] = _("Choose a program from the list.")
+    return 0
+
+
+def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> int:
+    """Accrue (positive) or debit (negative) points by hand: a ledger entry ``admin``; returns the new balance.
+
+    A debit may not exceed what the customer can spend now: head office does
+    not create debts by hand.
+    """
+    customer = _writable(db, actor, customer_id)
+    errors: dict[str, str] = {}
+    points = _points(data.get("points") or "", "points", errors)
+    reason = _reason(data, errors)
+    program = _program(db, actor, data, errors)
+    if errors:
+        raise FormError(errors)
+    op = {**_op("admin"), "program": program}
+    with db.transaction() as conn:
+        batch = LedgerBatch(conn)
+        spendable = available(batch, customer_id, op["at"], program)
+        if points < 0 and -points > spendable:
+            raise FormError({"points": _("The customer can spend %(n)s points of this program now; a debit cannot be"
+                                         " larger.", n=_shown(spendable))})
+        before = batch.state(customer_id).balance  # type: ignore[union-attr]
+        batch.adjust(customer_id, points, "admin", op, reason=reason, operator=actor.username)
+        batch.receipts.operation("admin", customer_id, points, op["at"], event_id=op["id"],
+                                 detail={"reason": reason, "operator": actor.username, "program": program})
+        counter = VersionCounter(conn)
+        batch.flush(counter)
+        counter.save()
+        balance = before + points
+        audit.record(conn, actor, "customer.points", "customer", customer_id, {"balance": before},
+                     {"balance": balance, "points": points, "program": program, "reason": reason,
+                      "operation": op["id"]},
+                     store=customer["home_store"])
+    return balance
+
+
+def _shown(points: int) -> str:
+    from .formats import format_minor
+
+    return format_minor(points, "en")
+
+
+def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any], zone: str) -> str:
+    """Temporary points: a lot active from ``starts`` (default now) until ``expires``; returns the lot id."""
+    customer = _writable(db, actor, customer_id)
+    errors: dict[str, str] = {}
+    points = _points(data.get("points") or "", "points", errors, positive=True)
+    reason = _reason(data, errors)
+    program = _program(db, actor, data, errors)
+    now = dt.datetime.now(dt.UTC)
+    starts = now
+    if data.get("starts"):
+        try:
+            starts = parse_local(data["starts"], zone)
+        except ValueError:
+            errors["starts"] = _("Write the date as YYYY-MM-DD or YYYY-MM-DD HH:MM.")
+    expires = None
+    try:
+        expires = parse_local(data.get("expires") or "", zone)
+    except ValueError:
+        errors["expires"] = _("Write the date as YYYY-MM-DD or YYYY-MM-DD HH:MM.")
+    if expires is not None and "starts" not in errors:
+        if expires <= max(starts, now):
+            errors["expires"] = _("The expiry must be later than the start and than now.")
+    if errors:
+        raise FormError(errors)
+    assert expires is not None
+    op = {**_op("promo"), "program": program}
+    lot_id = f"{customer_id}:promo:{op['id'][-12:]}"
+    start_text = utc(starts.isoformat()) if starts > now else None
+    expiry_text = utc(expires.isoformat())
+    with db.transaction() as conn:
+        batch = LedgerBatch(conn)
+        before = batch.state(customer_id).balance  # type: ignore[union-attr]
+        batch.add_lot(customer_id, lot_id, points, start_text, expiry_text, "promo", op, reason=reason,
+                      operator=actor.username)
+        batch.receipts.operation("promo", customer_id, points, op["at"], event_id=op["id"],
+                                 detail={"reason": reason, "operator": actor.username, "starts_at": start_text,
+                                         "expires_at": expiry_text, "program": program})
+        counter = VersionCounter(conn)
+        batch.flush(counter)
+        counter.save()
+        audit.record(conn, actor, "customer.temporary_points", "customer", customer_id, {"balance": before},
+                     {"balance": before + points, "lot": lot_id, "points": points, "program": program,
+                      "starts_at": start_text,
+                      "expires_at": expiry_text, "reason": reason}, store=customer["home_store"])
+    return lot_id
+
+
+def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any], zone: str) -> str:
+    """A message the cashier sees when this customer is identified (until an optional end)."""
+    customer = _writable(db, actor, customer_id)
+    errors: dict[str, str] = {}
+    text = (data.get("text") or "").strip()
+    if not text:
+        errors["text"] = _("Write the message.")
+    elif len(text) > 500:
+        errors["text"] = _("At most 500 characters.")
+    until = None
+    if data.get("until"):
+        try:
+            moment = parse_local(data["until"], zone, end_of_day=len(data["until"].strip()) == 10)
+            if moment <= dt.datetime.now(dt.UTC):
+                errors["until"] = _("The end must be in the future.")
+            until = utc(moment.isoformat())
+        except ValueError:
+            errors["until"] = _("Write the date as YYYY-MM-DD or YYYY-MM-DD HH:MM.")
+    if errors:
+        raise FormError(errors)
+    ident = secrets.token_hex(8)
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by) VALUES (?,?,?,?,?,?)",
+            (ident, customer_id, text, until, now_utc(), actor.username))
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "customer.message", "customer", customer_id, None,
+                     {"message": ident, "text": text, "until": until}, store=customer["home_store"])
+    return ident
+
+
+def delete_message(db: Store, actor: Actor, customer_id: str, message_id: str) -> None:
+    customer = _writable(db, actor, customer_id)
+    with db.transaction() as conn:
+        row = conn.execute("SELECT text, until FROM customer_messages WHERE id = ? AND customer_id = ?"
+                           " AND deleted_at IS NULL", (message_id, customer_id)).fetchone()
+        if row is None:
+            raise FormError({"message": _("This message is already gone.")})
+        conn.execute("UPDATE customer_messages SET deleted_at = ? WHERE id = ?", (now_utc(), message_id))
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "customer.message_delete", "customer", customer_id,
+                     {"message": message_id, "text": row[0], "until": row[1]}, None, store=customer["home_store"])
+
+
+def add_comment(db: Store, actor: Actor, customer_id: str, text: str) -> None:
+    """A note for head office (not sent to the stores)."""
+    customer = _writable(db, actor, customer_id)
+    text = text.strip()
+    if not text or len(text) > 2000:
+        raise FormError({"comment": _("Write 1 to 2000 characters.")})
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO customer_comments (customer_id, username, text, created_at) VALUES (?,?,?,?)",
+                     (customer_id, actor.username, text, now_utc()))
+        audit.record(conn, actor, "customer.comment", "customer", customer_id, None, {"text": text},
+                     store=customer["home_store"])
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags typed as "vip, birthday-club sushi" -> sorted, lower case; ValueError naming a bad one."""
+    tags = sorted({t.strip().lower() for t in re.split(r"[,\s]+", text or "") if t.strip()})
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ValueError(tag)
+    if len(tags) > 30:
+        raise ValueError("30")
+    return tags
+
+
+def set_tags(db: Store, actor: Actor, customer_id: str, text: str) -> list[str]:
+    customer = _writable(db, actor, customer_id)
+    try:
+        tags = parse_tags(text)
+    except ValueError as exc:
+        raise FormError({"tags": _("Tags are words of letters, digits and dashes (at most 30); not %(tag)s.",
+                                   tag=str(exc))}) from None
+    with db.transaction() as conn:
+        before = [r[0] for r in conn.execute("SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag",
+                                             (customer_id,))]
+        if before == tags:
+            return tags
+        conn.execute("DELETE FROM customer_tags WHERE customer_id = ?", (customer_id,))
+        conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in tags])
+        audit.record(conn, actor, "customer.tags", "customer", customer_id, {"tags": before}, {"tags": tags},
+                     store=customer["home_store"])
+    return tags

@@ -1,0 +1,225 @@
+"""Cards: categories with number ranges, issuing the next free number, block, unblock, reassign, main card.
+
+A category's cards are the numbers ``first_number + i`` for i in 0..count-1,
+zero-padded to the length of ``first_number``; with ``luhn`` each gets a
+Luhn check digit appended (so the printed number is one digit longer). The
+next free number skips numbers already used (imported, or registered at a
+till). Every change to a card gives its customer (both customers, for a
+reassignment: the old owner first) a new version, so the agents learn it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from shared.identifiers import luhn_check_digit, luhn_valid
+
+from ..points.versions import bump_versions
+from ..storage.clock import now_utc
+from ..storage.store import NotFound, Store
+from . import audit
+from .access import Actor, FormError
+from .customers import check_customer
+from .text import _
+
+MAX_RANGE = 10**9
+
+
+def categories(db: Store, actor: Actor) -> list[dict[str, Any]]:
+    actor.require("cards.read")
+    rows = db.rows("SELECT * FROM card_categories ORDER BY name")
+    used = dict(db.conn.execute("SELECT category_id, COUNT(*) FROM cards WHERE category_id IS NOT NULL GROUP BY category_id"))
+    for row in rows:
+        row["issued"] = used.get(row["id"], 0)
+        row["last_number"] = make_number(row, row["count"] - 1)
+        row["next_number"] = make_number(row, row["next_offset"]) if row["next_offset"] < row["count"] else None
+    return rows
+
+
+def make_number(category: Mapping[str, Any], offset: int) -> str:
+    first = category["first_number"]
+    body = str(int(first) + offset).zfill(len(first))
+    return body + luhn_check_digit(body) if category["luhn"] else body
+
+
+def category_of(categories_: list[Mapping[str, Any]], number: str) -> Mapping[str, Any] | None:
+    """The category whose range holds this card number (None: a number from no range)."""
+    for category in categories_:
+        body = number[:-1] if category["luhn"] else number
+        first = category["first_number"]
+        if len(body) == len(first) and body.isdigit() and int(first) <= int(body) < int(first) + category["count"]:
+            if not category["luhn"] or luhn_valid(number):
+                return category
+    return None
+
+
+def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
+    """A card category: name, first number, how many numbers, electronic or plastic, Luhn check digit."""
+    actor.require("cards.manage")
+    errors: dict[str, str] = {}
+    name = (data.get("name") or "").strip()
+    first = re.sub(r"[\s-]", "", data.get("first_number") or "")
+    count_text = (data.get("count") or "").strip()
+    luhn = bool(data.get("luhn"))
+    if not name or len(name) > 100:
+        errors["name"] = _("Write a name of 1 to 100 characters.")
+    elif db.conn.execute("SELECT 1 FROM card_categories WHERE name = ?", (name,)).fetchone():
+        errors["name"] = _("A category with this name exists.")
+    if not first.isdigit() or not 4 <= len(first) + luhn <= 32:
+        errors["first_number"] = _("Write the first number: 4 to 32 digits in all.")
+    if not count_text.isdigit() or not 1 <= int(count_text) <= MAX_RANGE:
+        errors["count"] = _("Write how many cards: 1 to 1,000,000,000.")
+    elif "first_number" not in errors and len(str(int(first) + int(count_text) - 1)) > len(first):
+        errors["count"] = _("The range runs past %(n)d digits; start lower or make it smaller.", n=len(first))
+    if not errors:
+        for other in db.rows("SELECT * FROM card_categories"):
+            if len(other["first_number"]) == len(first) and bool(other["luhn"]) == luhn:
+                lo, hi = int(first), int(first) + int(count_text)
+                o_lo, o_hi = int(other["first_number"]), int(other["first_number"]) + other["count"]
+                if lo < o_hi and o_lo < hi:
+                    errors["first_number"] = _("The range overlaps category %(name)s.", name=other["name"])
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO card_categories (name, first_number, count, electronic, luhn, created_at) VALUES (?,?,?,?,?,?)",
+            (name, first, int(count_text), int(bool(data.get("electronic"))), int(luhn), now_utc()))
+        ident = int(cur.lastrowid or 0)
+        audit.record(conn, actor, "card_category.add", "card_category", ident, None,
+                     {"name": name, "first_number": first, "count": int(count_text),
+                      "electronic": bool(data.get("electronic")), "luhn": luhn})
+    return ident
+
+
+def _card(db: Store, number: str) -> dict[str, Any]:
+    rows = db.rows("SELECT * FROM cards WHERE number = ?", (number,))
+    if not rows:
+        raise NotFound(f"no card {number}")
+    return rows[0]
+
+
+def _card_state(card: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: card[k] for k in ("number", "customer_id", "status", "reason", "main", "category_id")}
+
+
+def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> str:
+    """Give the customer a card: the next free number of a category, or a number typed in."""
+    actor.require("cards.write")
+    customer = check_customer(db, actor, customer_id)
+    all_categories = db.rows("SELECT * FROM card_categories")
+    typed = re.sub(r"[\s-]", "", data.get("number") or "")
+    category_id = data.get("category") or ""
+    if not typed and not category_id:
+        raise FormError({"category": _("Choose a category or type a card number.")})
+    with db.transaction() as conn:
+        if typed:
+            if not typed.isdigit() or not 4 <= len(typed) <= 32:
+                raise FormError({"number": _("A card number has 4 to 32 digits.")})
+            owner = conn.execute("SELECT customer_id FROM cards WHERE number = ?", (typed,)).fetchone()
+            if owner:
+                raise FormError({"number": _("Card %(number)s is already issued; reassign it instead.", number=typed)})
+            category = category_of(all_categories, typed)
+            number = typed
+        else:
+            rows = [c for c in all_categories if str(c["id"]) == str(category_id)]
+            if not rows:
+                raise FormError({"category": _("Choose a category.")})
+            category = rows[0]
+            offset = conn.execute("SELECT next_offset FROM card_categories WHERE id = ?", (category["id"],)).fetchone()[0]
+            while offset < category["count"]:
+                number = make_number(category, offset)
+                offset += 1
+                if not conn.execute("SELECT 1 FROM cards WHERE number = ?", (number,)).fetchone():
+                    break
+            else:
+                raise FormError({"category": _("Every number of %(name)s is used; add a new range.", name=category["name"])})
+            conn.execute("UPDATE card_categories SET next_offset = ? WHERE id = ?", (offset, category["id"]))
+        has_cards = conn.execute("SELECT 1 FROM cards WHERE customer_id = ?", (customer_id,)).fetchone()
+        main = not has_cards or bool(data.get("main"))
+        if main:
+            conn.execute("UPDATE cards SET main = 0 WHERE customer_id = ?", (customer_id,))
+        now = now_utc()
+        conn.execute(
+            "INSERT INTO cards (number, customer_id, status, created_at, category_id, main, updated_at)"
+            " VALUES (?, ?, 'active', ?, ?, ?, ?)",
+            (number, customer_id, now, category["id"] if category else None, int(main), now))
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "card.issue", "card", number, None,
+                     {"customer_id": customer_id, "category": category["name"] if category else None, "main": main},
+                     store=customer["home_store"])
+    return number
+
+
+def _change(db: Store, actor: Actor, number: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    actor.require("cards.write")
+    card = _card(db, number)
+    return card, check_customer(db, actor, card["customer_id"])
+
+
+def block_card(db: Store, actor: Actor, number: str, reason: str) -> None:
+    card, customer = _change(db, actor, number)
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise FormError({"reason": _("Say why the card is blocked (1 to 200 characters).")})
+    if card["status"] == "blocked":
+        raise FormError({"reason": _("The card is already blocked.")})
+    with db.transaction() as conn:
+        conn.execute("UPDATE cards SET status = 'blocked', reason = ?, updated_at = ? WHERE number = ?",
+                     (reason, now_utc(), number))
+        bump_versions(conn, [card["customer_id"]])
+        audit.record(conn, actor, "card.block", "card", number, _card_state(card),
+                     {**_card_state(card), "status": "blocked", "reason": reason}, store=customer["home_store"])
+
+
+def unblock_card(db: Store, actor: Actor, number: str) -> None:
+    card, customer = _change(db, actor, number)
+    if card["status"] != "blocked":
+        raise FormError({"reason": _("The card is not blocked.")})
+    with db.transaction() as conn:
+        conn.execute("UPDATE cards SET status = 'active', reason = NULL, updated_at = ? WHERE number = ?",
+                     (now_utc(), number))
+        bump_versions(conn, [card["customer_id"]])
+        audit.record(conn, actor, "card.unblock", "card", number, _card_state(card),
+                     {**_card_state(card), "status": "active", "reason": None}, store=customer["home_store"])
+
+
+def set_main(db: Store, actor: Actor, number: str) -> None:
+    card, customer = _change(db, actor, number)
+    with db.transaction() as conn:
+        previous = conn.execute("SELECT number FROM cards WHERE customer_id = ? AND main = 1",
+                                (card["customer_id"],)).fetchone()
+        conn.execute("UPDATE cards SET main = (number = ?) WHERE customer_id = ?", (number, card["customer_id"]))
+        audit.record(conn, actor, "card.main", "card", number, {"main": previous[0] if previous else None},
+                     {"main": number}, store=customer["home_store"])
+
+
+def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
+    """Move a card to another customer (a card given to the wrong person, a family card)."""
+    card, customer = _change(db, actor, number)
+    target = target.strip()
+    if not target:
+        raise FormError({"target": _("Choose the customer who gets the card.")})
+    try:
+        new_owner = check_customer(db, actor, target)
+    except NotFound:
+        raise FormError({"target": _("There is no customer %(id)s.", id=target)}) from None
+    if new_owner["id"] == card["customer_id"]:
+        raise FormError({"target": _("The card already belongs to this customer.")})
+    if new_owner["merged_into"]:
+        raise FormError({"target": _("This customer was merged into %(id)s.", id=new_owner["merged_into"])})
+    with db.transaction() as conn:
+        has_cards = conn.execute("SELECT 1 FROM cards WHERE customer_id = ?", (target,)).fetchone()
+        conn.execute("UPDATE cards SET customer_id = ?, main = ?, updated_at = ? WHERE number = ?",
+                     (target, int(not has_cards), now_utc(), number))
+        if card["main"]:
+            successor = conn.execute(
+                "SELECT number FROM cards WHERE customer_id = ? ORDER BY status = 'active' DESC, created_at LIMIT 1",
+                (card["customer_id"],)).fetchone()
+            if successor:
+                conn.execute("UPDATE cards SET main = 1 WHERE number = ?", (successor[0],))
+        # the old owner first: an agent applying both in version order never sees the card twice
+        bump_versions(conn, [card["customer_id"], target])
+        audit.record(conn, actor, "card.reassign", "card", number, _card_state(card),
+                     {**_card_state(card), "customer_id": target}, store=customer["home_store"])

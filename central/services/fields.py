@@ -1,0 +1,112 @@
+"""Custom questionnaire fields head office defines (string, number, yes/no, date) and their values.
+
+Values live in the customer's ``custom`` JSON object under the field's name:
+strings as text, numbers as decimal strings (exact, never floats), yes/no as
+booleans, dates as "YYYY-MM-DD". Removing a field keeps the values already
+stored (they show up again if it is defined again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..storage.clock import now_utc
+from ..storage.store import Store
+from . import audit
+from .access import Actor, FormError
+from .text import N_, _
+
+TYPES = {"string": N_("text"), "number": N_("number"), "yes_no": N_("yes/no"), "date": N_("date")}
+_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,39}\Z")
+_NUMBER = re.compile(r"\A-?\d{1,15}(?:[.,]\d{1,6})?\Z")
+
+
+def definitions(db: Store) -> list[dict[str, Any]]:
+    return db.rows("SELECT * FROM custom_fields ORDER BY position, name")
+
+
+def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:
+    actor.require("fields.write")
+    errors: dict[str, str] = {}
+    name = (data.get("name") or "").strip()
+    label = (data.get("label") or "").strip()
+    kind = data.get("type") or ""
+    if not _NAME.match(name):
+        errors["name"] = _("Use latin lower-case letters, digits and _ (starting with a letter).")
+    elif db.conn.execute("SELECT 1 FROM custom_fields WHERE name = ?", (name,)).fetchone():
+        errors["name"] = _("A field with this name exists.")
+    if not label or len(label) > 100:
+        errors["label"] = _("Write a label of 1 to 100 characters.")
+    if kind not in TYPES:
+        errors["type"] = _("Choose from the list.")
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM custom_fields").fetchone()[0]
+        conn.execute("INSERT INTO custom_fields (name, label, type, position, created_at) VALUES (?,?,?,?,?)",
+                     (name, label, kind, position, now_utc()))
+        audit.record(conn, actor, "field.add", "custom_field", name, None, {"label": label, "type": kind})
+
+
+def remove(db: Store, actor: Actor, name: str) -> None:
+    actor.require("fields.write")
+    with db.transaction() as conn:
+        row = conn.execute("SELECT label, type FROM custom_fields WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return
+        conn.execute("DELETE FROM custom_fields WHERE name = ?", (name,))
+        audit.record(conn, actor, "field.remove", "custom_field", name, {"label": row[0], "type": row[1]}, None)
+
+
+def parse_value(kind: str, raw: Any) -> Any:
+    """A typed value from a form or an import; None for empty; ValueError when it does not fit the type."""
+    if kind == "yes_no":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw or "").strip().lower()
+        if text in ("", "none"):
+            return None
+        if text in ("1", "yes", "y", "true", "да", "on"):
+            return True
+        if text in ("0", "no", "n", "false", "нет", "off"):
+            return False
+        raise ValueError(_("Write yes or no."))
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        return None
+    if kind == "number":
+        if not _NUMBER.match(text):
+            raise ValueError(_("Write a number like 12 or 12.5."))
+        return text.replace(",", ".")
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(text[:10]).isoformat()
+        except ValueError:
+            raise ValueError(_("Write the date as YYYY-MM-DD.")) from None
+    if len(text) > 500:
+        raise ValueError(_("At most 500 characters."))
+    return text
+
+
+def parse_custom(db: Store, data: Mapping[str, Any], errors: dict[str, str], current: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """The ``custom`` object from form fields ``custom_<name>``; a problem goes to ``errors``."""
+    out = dict(current or {})
+    for f in definitions(db):
+        key = f"custom_{f['name']}"
+        raw = data.get(key)
+        if f["type"] == "yes_no" and raw is None:
+            raw = False  # an unchecked checkbox is not posted
+        try:
+            value = parse_value(f["type"], raw)
+        except ValueError as exc:
+            errors[key] = str(exc)
+            continue
+        if value is None:
+            out.pop(f["name"], None)
+        else:
+            out[f["name"]] = value
+    return out

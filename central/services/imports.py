@@ -1,0 +1,412 @@
+"""Importing customers, cards and balances from CSV or XLSX: a dry run first, then the good rows or all.
+
+:func:`read_table` reads the file (CSV: UTF-8 or Windows-1251, comma or
+semicolon; XLSX: the first sheet, through openpyxl). :func:`check` validates
+every row against the file itself and the database and lists each problem
+as (row, column, message) -- the row number is the spreadsheet's, the header
+being row 1. Nothing is written by a check. :func:`apply` imports either
+everything (refused while any row is bad) or only the good rows, in chunks
+of :data:`CHUNK` rows per transaction, reporting progress after each chunk;
+an imported balance is a permanent lot with a ledger entry ``import``, so
+the books stay balanced. The optional ``program`` column names the bonus
+program the balance goes to (by name; empty: the default program).
+
+Columns (header names, any case; Russian names work too): ``id``, ``phone``,
+``name``, ``email``, ``birthday``, ``gender``, ``card``, ``balance``,
+``level``, ``store``, ``program``, ``tags``, ``sms``, ``email_consent``, ``personal_data``,
+``created_at`` and ``custom_<field>`` for head office's fields. Every row
+needs a phone or a card.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+
+from ..storage.clock import now_utc
+from ..points.versions import VersionCounter
+from ..points.programs import by_name, default_program, permanent_lot_id
+from ..points.levels import recompute
+from ..points.receipt_log import ReceiptLog
+from ..storage.store import Store
+from . import audit
+from .access import Actor, FormError
+from .accounts import parse_tags
+from .cards import category_of
+from .fields import definitions, parse_value
+from .text import _
+
+CHUNK = 500
+MAX_ROWS = 2_000_000
+MAX_BALANCE = 10**12
+_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+_EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+ALIASES = {
+    "id": "id", "customer_id": "id", "phone": "phone", "телефон": "phone", "name": "name", "имя": "name",
+    "фио": "name", "email": "email", "e-mail": "email", "почта": "email", "birthday": "birthday",
+    "дата рождения": "birthday", "gender": "gender", "пол": "gender", "card": "card", "карта": "card",
+    "номер карты": "card", "balance": "balance", "баланс": "balance", "баллы": "balance", "level": "level",
+    "уровень": "level", "store": "store", "магазин": "store", "program": "program", "программа": "program",
+    "бонусная программа": "program", "tags": "tags", "теги": "tags", "sms": "sms",
+    "email_consent": "email_consent", "personal_data": "personal_data", "created_at": "created_at",
+    "дата регистрации": "created_at",
+}
+_GENDER = {"": "", "f": "female", "female": "female", "ж": "female", "жен": "female", "женский": "female",
+           "m": "male", "male": "male", "м": "male", "муж": "male", "мужской": "male"}
+
+
+class _Programs(dict[str, int]):
+    """Program names in lower case -> id (a file's names match in any case); ``names`` as written."""
+
+    def __init__(self, names: Mapping[str, int]) -> None:
+        super().__init__({name.lower(): pid for name, pid in names.items()})
+        self.names = list(names)
+
+
+class ImportFileError(FormError):
+    """The file cannot be read as a table at all."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"file": message})
+
+
+@dataclass
+class Table:
+    columns: list[str]  # canonical names ("" for a column we do not know)
+    headers: list[str]  # as written in the file
+    rows: list[list[Any]]
+
+
+@dataclass
+class Report:
+    total: int = 0
+    good: list[int] = field(default_factory=list)  # indexes into the table's rows
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, column, message)
+    unknown_columns: list[str] = field(default_factory=list)
+    parsed: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def bad_rows(self) -> int:
+        return len({row for row, _, _ in self.problems})
+
+    def summary(self, limit: int = 1000) -> dict[str, Any]:
+        return {"total": self.total, "good": len(self.good), "bad": self.bad_rows, "unknown_columns": self.unknown_columns,
+                "problems": [list(p) for p in self.problems[:limit]], "more_problems": max(0, len(self.problems) - limit)}
+
+
+def read_table(data: bytes, filename: str) -> Table:
+    """The file's header and rows, as cell values (CSV: strings; XLSX: what openpyxl gives)."""
+    name = filename.lower()
+    if name.endswith(".xlsx") or data[:2] == b"PK":
+        rows = _xlsx_rows(data)
+    elif name.endswith((".csv", ".txt")) or not name:
+        rows = _csv_rows(data)
+    else:
+        raise ImportFileError(_("Upload a .csv or .xlsx file."))
+    rows = [r for r in rows if any(v not in (None, "") for v in r)]
+    if not rows:
+        raise ImportFileError(_("The file is empty."))
+    headers = [str(h or "").strip() for h in rows[0]]
+    if len(rows) - 1 > MAX_ROWS:
+        raise ImportFileError(_("At most %(n)s rows per file.", n=f"{MAX_ROWS:,}"))
+    columns = [_canonical(h) for h in headers]
+    if "phone" not in columns and "card" not in columns:
+        raise ImportFileError(_("The first row must name the columns, with at least phone or card."))
+    width = len(headers)
+    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
+    return Table(columns, headers, body)
+
+
+def _canonical(header: str) -> str:
+    key = header.strip().lower()
+    if key.startswith("custom_"):
+        return key
+    return ALIASES.get(key, "")
+
+
+def _csv_rows(data: bytes) -> list[list[Any]]:
+    for encoding in ("utf-8-sig", "cp1251"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1251 decodes every byte
+        raise ImportFileError(_("The file is neither UTF-8 nor Windows-1251 text."))
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+
+
+def _xlsx_rows(data: bytes) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
+    try:
+        return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def _text(value: Any) -> str:
+    """A cell as text: Excel keeps long digit strings (phones, cards) as numbers; give their digits back."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _points(value: Any) -> int:
+    """Points as minor units from "1 234,56", 1234.56 (a spreadsheet number) or 1234; ValueError otherwise."""
+    text = _text(value).replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(_("Write points like 150 or 150.50.")) from None
+    minor = number * 100
+    if minor != minor.to_integral_value():
+        raise ValueError(_("At most two decimals."))
+    if abs(minor) > MAX_BALANCE:
+        raise ValueError(_("That is too many points."))
+    return int(minor)
+
+
+def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], None] | None = None) -> Report:
+    """Validate every row (nothing is written); each problem names its row and column."""
+    actor.require("import")
+    report = Report(total=len(table.rows))
+    report.unknown_columns = [h for h, c in zip(table.headers, table.columns, strict=True) if not c]
+    fields_ = {f["name"]: f["type"] for f in definitions(db)}
+    for c in table.columns:
+        if c.startswith("custom_") and c[7:] not in fields_:
+            report.unknown_columns.append(c)
+    stores = {s["id"] for s in db.stores()}
+    levels = {r[0] for r in db.conn.execute("SELECT name FROM levels")}
+    programs = _Programs(by_name(db.conn))
+    categories = db.rows("SELECT * FROM card_categories")
+    seen_phones: dict[str, int] = {}
+    seen_cards: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    for index, raw in enumerate(table.rows):
+        number = index + 2
+        values = {c: v for c, v in zip(table.columns, raw, strict=True) if c}
+        row, problems = _parse_row(values, fields_, stores, levels, categories, programs)
+        for key, seen in (("phone", seen_phones), ("card", seen_cards), ("id", seen_ids)):
+            if row.get(key) and key not in problems:
+                if row[key] in seen:
+                    problems[key] = _("The same as row %(n)d.", n=seen[row[key]])
+                else:
+                    seen[row[key]] = number
+        for column, message in problems.items():
+            report.problems.append((number, column, message))
+        if not problems:
+            report.parsed[index] = row
+        if progress is not None and index % 1000 == 999:
+            progress(index + 1, report.total)
+    _against_database(db, report, table)
+    report.good = sorted(report.parsed)
+    if progress is not None:
+        progress(report.total, report.total)
+    return report
+
+
+def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: set[str], levels: set[str],
+               categories: list[dict[str, Any]], programs: _Programs
+               ) -> tuple[dict[str, Any], dict[str, str]]:
+    row: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    phone, card = _text(values.get("phone")), re.sub(r"[\s-]", "", _text(values.get("card")))
+    if not phone and not card:
+        problems["phone"] = _("Each row needs a phone or a card.")
+    if phone:
+        try:
+            row["phone"] = normalize_phone_ru(phone)
+        except InvalidIdentifier as exc:
+            problems["phone"] = _(exc.template, **exc.params)
+    if card:
+        if not card.isdigit() or not 4 <= len(card) <= 32:
+            problems["card"] = _("A card number has 4 to 32 digits.")
+        else:
+            row["card"] = card
+            category = category_of(categories, card)
+            row["card_category"] = category["id"] if category else None
+    ident = _text(values.get("id"))
+    if ident:
+        if _ID.match(ident):
+            row["id"] = ident
+        else:
+            problems["id"] = _("An id has 1 to 64 latin letters, digits and . _ -")
+    name = _text(values.get("name"))
+    if len(name) > 200:
+        problems["name"] = _("At most 200 characters.")
+    row["name"] = name or None
+    email = _text(values.get("email")).lower()
+    if email and not _EMAIL.match(email):
+        problems["email"] = _("This is not an email address.")
+    row["email"] = email or None
+    for key in ("birthday", "created_at"):
+        text = _text(values.get(key))
+        if text:
+            try:
+                day = dt.date.fromisoformat(text[:10])
+                if not dt.date(1900, 1, 1) <= day <= dt.date.today():
+                    raise ValueError
+                row[key] = day.isoformat()
+            except ValueError:
+                problems[key] = _("Write a past date as YYYY-MM-DD.")
+    gender = _GENDER.get(_text(values.get("gender")).lower())
+    if gender is None:
+        problems["gender"] = _("Write female or male (or leave it empty).")
+    row["gender"] = gender or None
+    if values.get("balance") not in (None, ""):
+        try:
+            row["balance"] = _points(values["balance"])
+        except ValueError as exc:
+            problems["balance"] = str(exc)
+    level = _text(values.get("level"))
+    if level and level not in levels:
+        problems["level"] = _("Unknown level %(name)s.", name=level) if levels else _("Define the levels first.")
+    row["level"] = level or None
+    store = _text(values.get("store"))
+    if store and store not in stores:
+        problems["store"] = _("Unknown store %(id)s.", id=store)
+    row["store"] = store or None
+    program = _text(values.get("program"))
+    if program:
+        found = programs.get(program.lower())
+        if found is None:
+            problems["program"] = _("Unknown bonus program %(name)s (the programs are: %(names)s).", name=program,
+                                    names=", ".join(sorted(programs.names)))
+        row["program"] = found
+    try:
+        row["tags"] = parse_tags(_text(values.get("tags")))
+    except ValueError as exc:
+        problems["tags"] = _("Tags are words of letters, digits and dashes (at most 30); not %(tag)s.", tag=str(exc))
+    consents = {}
+    for column, key in (("sms", "sms"), ("email_consent", "email"), ("personal_data", "personal_data")):
+        if values.get(column) not in (None, ""):
+            try:
+                consents[key] = bool(parse_value("yes_no", values[column]))
+            except ValueError as exc:
+                problems[column] = str(exc)
+    row["consents"] = consents
+    custom = {}
+    for column, value in values.items():
+        if column.startswith("custom_") and column[7:] in fields_:
+            try:
+                parsed = parse_value(fields_[column[7:]], value)
+            except ValueError as exc:
+                problems[column] = str(exc)
+                continue
+            if parsed is not None:
+                custom[column[7:]] = parsed
+    row["custom"] = custom
+    return row, problems
+
+
+def _against_database(db: Store, report: Report, table: Table) -> None:
+    """Phones, cards and ids already in the database make a row bad."""
+    for key, sql, message in (
+        ("phone", "SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})",
+         _("This phone belongs to customer %(id)s already.")),
+        ("card", "SELECT number, customer_id FROM cards WHERE number IN ({})", _("Card already issued to customer %(id)s.")),
+        ("id", "SELECT id, id FROM customers WHERE id IN ({})", _("Customer %(id)s exists already.")),
+    ):
+        wanted = {row[key]: index for index, row in report.parsed.items() if row.get(key)}
+        items = sorted(wanted)
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            for value, owner in db.conn.execute(sql.format(",".join("?" * len(chunk))), chunk):
+                index = wanted[value]
+                report.problems.append((index + 2, key, message % {"id": owner}))
+                report.parsed.pop(index, None)
+    report.problems.sort()
+
+
+def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_only: bool, source: str,
+          progress: Callable[[int, int], None] | None = None) -> int:
+    """Import the checked rows; returns how many customers were created.
+
+    :raises FormError: there are bad rows and ``good_rows_only`` is false (nothing written).
+    """
+    actor.require("import")
+    if report.problems and not good_rows_only:
+        raise FormError({"file": _("%(n)d rows have problems: fix them, or import only the good rows.",
+                                   n=report.bad_rows)})
+    indexes = report.good
+    done = 0
+    for start in range(0, len(indexes), CHUNK):
+        _write(db, actor, [report.parsed[i] for i in indexes[start : start + CHUNK]])
+        done = min(start + CHUNK, len(indexes))
+        if progress is not None:
+            progress(done, len(indexes))
+    with db.transaction() as conn:
+        audit.record(conn, actor, "import.customers", "import", source, None,
+                     {"file": source, "imported": done, "skipped_rows": report.bad_rows, "total": report.total})
+    return done
+
+
+def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
+    now = now_utc()
+    with db.transaction() as conn:
+        default = default_program(conn)
+        counter = VersionCounter(conn)
+        log = ReceiptLog(conn, now)
+        customers, cards, tags, lots, ledger = [], [], [], [], []
+        ids = []
+        for row in rows:
+            cid = row.get("id") or secrets.token_hex(16)
+            ids.append(cid)
+            created = (row.get("created_at") + "T00:00:00+00:00") if row.get("created_at") else now
+            balance = row.get("balance") or 0
+            consents = {"personal_data": True, **row["consents"]}
+            customers.append((cid, row.get("store"), row.get("phone"), row["name"], row["email"], row.get("birthday"),
+                              row["gender"], row["level"], json.dumps(consents, sort_keys=True),
+                              json.dumps(row["custom"], ensure_ascii=False, sort_keys=True), balance, counter(),
+                              created, "import"))
+            if row.get("card"):
+                cards.append((row["card"], cid, now, row.get("card_category"), now))
+            tags += [(cid, t) for t in row["tags"]]
+            if balance:
+                op = f"import-{secrets.token_hex(12)}"
+                program = row.get("program") or default
+                lots.append((permanent_lot_id(cid, program, default), cid, balance, balance, op, now, program))
+                ledger.append((cid, balance, "import", op, row.get("store"), now, now, "imported balance", actor.username,
+                               program))
+                log.operation("import", cid, balance, now, store=row.get("store"), event_id=op, channel="import",
+                              detail={"operator": actor.username, "program": program})
+        conn.executemany(
+            "INSERT INTO customers (id, home_store, phone, name, email, birthday, gender, level, consents, custom,"
+            " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", customers)
+        conn.executemany("INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
+                         " VALUES (?, ?, ?, ?, 1, ?)", cards)
+        conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
+        conn.executemany("INSERT INTO lots (id, customer_id, points, initial, source_event, created_at, program_id)"
+                         " VALUES (?,?,?,?,?,?,?)", lots)
+        conn.executemany("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at, reason,"
+                         " operator, program_id) VALUES (?,?,?,?,?,?,?,?,?,?)", ledger)
+        log.flush()
+        recompute(conn, [c for c, row in zip(ids, customers, strict=True) if row[7] is None], now)
+        counter.save()

@@ -1,0 +1,50 @@
+"""Saved filters: a named query string of a list page (customers, transactions), one's own or shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..storage.clock import now_utc
+from ..storage.store import Store
+from . import audit
+from .access import Actor, Forbidden, FormError
+from .text import _
+
+AREAS = ("customers", "transactions")
+
+
+def list_filters(db: Store, actor: Actor, area: str) -> list[dict[str, Any]]:
+    """The actor's own filters and those others shared, by name."""
+    return db.rows(
+        "SELECT f.*, u.username FROM saved_filters f LEFT JOIN console_users u ON u.id = f.user_id"
+        " WHERE f.area = ? AND (f.user_id = ? OR f.shared = 1) ORDER BY f.name", (area, actor.id or 0))
+
+
+def save_filter(db: Store, actor: Actor, area: str, name: str, query: str, shared: bool) -> int:
+    if area not in AREAS:
+        raise FormError({"name": _("Unknown list.")})
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise FormError({"name": _("Name the filter (1 to 80 characters).")})
+    if not query:
+        raise FormError({"name": _("Set a search or a condition first.")})
+    with db.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO saved_filters (user_id, area, name, query, shared, created_at) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (user_id, area, name) DO UPDATE SET query = excluded.query, shared = excluded.shared",
+            (actor.id or 0, area, name, query, int(shared), now_utc()))
+        audit.record(conn, actor, "filter.save", "saved_filter", name, None, {"area": area, "query": query,
+                                                                             "shared": shared})
+        return int(cur.lastrowid or 0)
+
+
+def delete_filter(db: Store, actor: Actor, filter_id: int) -> None:
+    rows = db.rows("SELECT * FROM saved_filters WHERE id = ?", (filter_id,))
+    if not rows:
+        return
+    if rows[0]["user_id"] != actor.id and not actor.can("users.manage"):
+        raise Forbidden("only its owner or an administrator may delete a saved filter")
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM saved_filters WHERE id = ?", (filter_id,))
+        audit.record(conn, actor, "filter.delete", "saved_filter", rows[0]["name"],
+                     {"area": rows[0]["area"], "query": rows[0]["query"]}, None)

@@ -1,0 +1,202 @@
+"""Console users: accounts with scrypt-hashed passwords, roles, assigned stores, sign-in.
+
+Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt).
+A user's ``session_version`` is part of their session cookie: changing the
+password, the role or the stores, or deactivating the user, bumps it and so
+signs out every open session of that user. Ten wrong passwords in a row lock
+the account for 15 minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..storage.clock import now_utc
+from ..storage.store import NotFound, Store
+from . import audit
+from .access import ROLES, STORE_MANAGER, Actor, FormError
+from .text import _
+
+MIN_PASSWORD = 8
+MAX_FAILURES = 10
+LOCK_MINUTES = 15
+_USERNAME = re.compile(r"\A[A-Za-z0-9_.@-]{2,64}\Z")
+#: compared against when the username is unknown, so a wrong name costs as long as a wrong password
+_DUMMY_HASH = generate_password_hash("not a password")
+
+_PUBLIC = ("id", "username", "role", "display_name", "language", "active", "created_at", "last_login_at")
+
+
+def _check_password(password: str, errors: dict[str, str], field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        errors[field] = _("The password must have at least %(n)d characters.", n=MIN_PASSWORD)
+
+
+def _check_stores(db: Store, role: str, stores: Iterable[str], errors: dict[str, str]) -> list[str]:
+    chosen = sorted(set(stores))
+    known = {row["id"] for row in db.stores()}
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        errors["stores"] = _("Unknown stores: %(stores)s.", stores=", ".join(unknown))
+    elif role == STORE_MANAGER and not chosen:
+        errors["stores"] = _("A store manager needs at least one store.")
+    return chosen
+
+
+def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *,
+             display_name: str | None = None, stores: Iterable[str] = ()) -> int:
+    """Create a console user; :class:`FormError` names each wrong field. Returns the id."""
+    actor.require("users.manage")
+    errors: dict[str, str] = {}
+    username = username.strip()
+    if not _USERNAME.match(username):
+        errors["username"] = _("Use 2 to 64 letters, digits and . _ @ - for the username.")
+    elif db.conn.execute("SELECT 1 FROM console_users WHERE username = ?", (username,)).fetchone():
+        errors["username"] = _("The username %(name)s is taken.", name=username)
+    if role not in ROLES:
+        errors["role"] = _("Choose a role.")
+    _check_password(password, errors)
+    chosen = _check_stores(db, role, stores, errors)
+    if errors:
+        raise FormError(errors)
+    now = now_utc()
+    with db.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO console_users (username, password_hash, role, display_name, created_at, password_changed_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (username, generate_password_hash(password), role, display_name or None, now, now),
+        )
+        user_id = int(cur.lastrowid or 0)
+        conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in chosen])
+        audit.record(conn, actor, "user.add", "user", user_id, None,
+                     {"username": username, "role": role, "display_name": display_name, "stores": chosen})
+    return user_id
+
+
+def get_user(db: Store, user_id: int) -> dict[str, Any]:
+    rows = db.rows("SELECT * FROM console_users WHERE id = ?", (user_id,))
+    if not rows:
+        raise NotFound(f"no console user {user_id}")
+    user = rows[0]
+    user["stores"] = [r[0] for r in db.conn.execute(
+        "SELECT store FROM console_user_stores WHERE user_id = ? ORDER BY store", (user_id,))]
+    return user
+
+
+def _public(user: dict[str, Any]) -> dict[str, Any]:
+    return {k: user[k] for k in _PUBLIC} | {"stores": user.get("stores", [])}
+
+
+def list_users(db: Store, actor: Actor) -> list[dict[str, Any]]:
+    actor.require("users.manage")
+    return [_public(get_user(db, row["id"])) for row in db.rows("SELECT id FROM console_users ORDER BY username")]
+
+
+def user_id_by_name(db: Store, username: str) -> int:
+    row = db.conn.execute("SELECT id FROM console_users WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        raise NotFound(f"no console user {username}")
+    return int(row[0])
+
+
+def update_user(db: Store, actor: Actor, user_id: int, *, role: str, stores: Iterable[str], active: bool,
+                display_name: str | None) -> None:
+    """Change a user's role, stores, name or activity; their open sessions end."""
+    actor.require("users.manage")
+    before = _public(get_user(db, user_id))
+    errors: dict[str, str] = {}
+    if role not in ROLES:
+        errors["role"] = _("Choose a role.")
+    chosen = _check_stores(db, role, stores, errors)
+    if actor.id == user_id and (not active or role != before["role"]):
+        errors["role"] = _("You cannot demote or deactivate yourself; ask another administrator.")
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE console_users SET role = ?, active = ?, display_name = ?, session_version = session_version + 1"
+            " WHERE id = ?", (role, int(active), display_name or None, user_id))
+        conn.execute("DELETE FROM console_user_stores WHERE user_id = ?", (user_id,))
+        conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in chosen])
+        after = {**before, "role": role, "active": int(active), "display_name": display_name or None, "stores": chosen}
+        audit.record(conn, actor, "user.update", "user", user_id, before, after)
+
+
+def set_password(db: Store, actor: Actor, user_id: int, password: str, *, current: str | None = None) -> None:
+    """Set a password: administrators for anyone, every user for themselves (with the current one)."""
+    if actor.id != user_id:
+        actor.require("users.manage")
+    user = get_user(db, user_id)
+    errors: dict[str, str] = {}
+    if actor.id == user_id and current is not None and not check_password_hash(user["password_hash"], current):
+        errors["current"] = _("The current password is wrong.")
+    _check_password(password, errors)
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE console_users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL,"
+            " session_version = session_version + 1 WHERE id = ?",
+            (generate_password_hash(password), now_utc(), user_id),
+        )
+        # the hash itself never goes into the log
+        audit.record(conn, actor, "user.password", "user", user_id, None, {"username": user["username"]})
+
+
+def user_language(db: Store, user_id: int) -> str | None:
+    """The console language a user chose (None: the browser's)."""
+    row = db.conn.execute("SELECT language FROM console_users WHERE id = ?", (user_id,)).fetchone()
+    return row[0] if row else None
+
+
+def set_language(db: Store, user_id: int, language: str) -> None:
+    with db.transaction() as conn:
+        conn.execute("UPDATE console_users SET language = ? WHERE id = ?", (language, user_id))
+
+
+def authenticate(db: Store, username: str, password: str) -> dict[str, Any]:
+    """The user for a right username and password; :class:`FormError` otherwise (the same message)."""
+    row = db.conn.execute(
+        "SELECT id, password_hash, active, failed_logins, locked_until FROM console_users WHERE username = ?",
+        (username.strip(),),
+    ).fetchone()
+    wrong = FormError({"password": _("Wrong username or password.")})
+    if row is None:
+        check_password_hash(_DUMMY_HASH, password)
+        raise wrong
+    user_id, hashed, active, failures, locked_until = row
+    now = now_utc()
+    if locked_until and locked_until > now:
+        raise FormError({"password": _("Too many wrong passwords: the account is locked until %(time)s UTC.",
+                                       time=locked_until[11:16])})
+    if not check_password_hash(hashed, password):
+        failures += 1
+        lock = None
+        if failures >= MAX_FAILURES:
+            lock = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=LOCK_MINUTES)).isoformat(timespec="seconds")
+            failures = 0
+        with db.transaction() as conn:
+            conn.execute("UPDATE console_users SET failed_logins = ?, locked_until = ? WHERE id = ?", (failures, lock, user_id))
+        raise wrong
+    if not active:
+        raise FormError({"password": _("This account is deactivated; ask an administrator.")})
+    with db.transaction() as conn:
+        conn.execute("UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
+                     (now, user_id))
+    return get_user(db, user_id)
+
+
+def actor_for(db: Store, user_id: int, session_version: int) -> Actor | None:
+    """The actor of a session, or None when the session is no longer valid (password changed, deactivated)."""
+    row = db.conn.execute(
+        "SELECT username, role, active, session_version FROM console_users WHERE id = ?", (user_id,)
+    ).fetchone()
+    if row is None or not row[2] or row[3] != session_version:
+        return None
+    stores = frozenset(r[0] for r in db.conn.execute("SELECT store FROM console_user_stores WHERE user_id = ?", (user_id,)))
+    return Actor(user_id, row[0], row[1], stores)

@@ -1,0 +1,113 @@
+"""A connection to the central database: transactions, snapshots, the migrations runner, row reading.
+
+SQLite in WAL mode by default. The SQL is portable (``?`` placeholders are the
+one thing a PostgreSQL backend translates); see docs/central.md. A connection
+is used by one thread; the web app, the ingest and the publisher each open their own.
+The query classes of this package (one module per job) extend :class:`Database`,
+and :class:`~central.storage.store.Store` gathers them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.errors import LoyaltyError
+
+from .clock import now_utc
+from .schema import MIGRATIONS
+
+
+class NotFound(LoyaltyError, KeyError):
+    code = "not_found"
+    status = 404
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+
+class Database:
+    """One connection to the central database."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0, autocheckpoint: bool = True) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so that a write
+        # never upgrades a read lock half way (SQLITE_BUSY in WAL)
+        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if not autocheckpoint:
+            # the ingest's commits must not pay for copying the WAL into the database:
+            # another connection checkpoints in the background (Store.checkpoint)
+            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self.conn.execute("PRAGMA cache_size = -65536")
+        self.migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers (PASSIVE)."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # -- transactions and migrations -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: all or nothing."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    def migrate(self) -> int:
+        """Run the migrations this database lacks; return the schema version."""
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            with self.transaction() as conn:
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    continue  # another process migrated first
+                for step in statements:
+                    if callable(step):
+                        step(conn)  # a Python step (central/points/programs.py): same transaction
+                    else:
+                        conn.execute(step)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, now_utc()),
+                )
+        return max(v for v, _, _ in MIGRATIONS)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of a query as dicts (column name -> value)."""
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def count(self, table: str, where: str = "1 = 1", params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0])

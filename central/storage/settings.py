@@ -1,0 +1,30 @@
+"""Settings kept in the central database (the console's secret key, the central server's broker password)."""
+
+from __future__ import annotations
+
+import secrets
+
+from .connection import Database
+
+
+class Settings(Database):
+    """The ``settings`` table."""
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+    def central_credentials(self) -> tuple[str, str]:
+        """The central server's own broker username and password (made on first use)."""
+        password = self.setting("mqtt_central_password")
+        if password is None:
+            password = secrets.token_urlsafe(24)
+            self.set_setting("mqtt_central_password", password)
+        return self.setting("mqtt_central_username", "central") or "central", password

@@ -1,0 +1,53 @@
+"""Mosquitto password file and ACL for the chain: each agent only under its own store's topics.
+
+The password file holds Mosquitto 2's ``$7$`` PBKDF2-SHA512 hashes. They are
+made at enrollment (central/storage/store.py ``mosquitto_hash``) and kept instead of
+passwords, so the central server never stores an agent's password and this
+file can be rewritten at any time without ``mosquitto_passwd`` (which needs the
+plain password). Mosquitto re-reads both files on SIGHUP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared import wire
+
+from ..storage.store import mosquitto_hash
+
+
+def password_file(agents: Iterable[tuple[str, str, str, str]], central_user: str, central_password: str) -> str:
+    """``user:$7$...`` lines: the central server, then each enrolled agent."""
+    lines = [f"{central_user}:{mosquitto_hash(central_password)}"]
+    lines += [f"{username}:{password_hash}" for username, password_hash, _, _ in agents]
+    return "\n".join(lines) + "\n"
+
+
+def acl_file(agents: Iterable[tuple[str, str, str, str]], central_user: str) -> str:
+    """An ACL where the central user has every loyalty topic and each agent only its own."""
+    out = [
+        "# Written by loyalty-central broker-config; do not edit (it is rewritten).",
+        "# Anything not allowed here is denied.",
+        "",
+        f"user {central_user}",
+        f"topic readwrite {wire.TOPIC_ROOT}/#",
+    ]
+    for username, _, store, agent in agents:
+        out += ["", f"user {username}"]
+        out += [f"topic write {wire.agent_topic(store, agent, channel)}" for channel in wire.AGENT_UP_CHANNELS]
+        out += [f"topic read {wire.agent_topic(store, agent, channel)}" for channel in wire.AGENT_DOWN_CHANNELS]
+        out += [f"topic read {wire.store_topic(store, channel)}" for channel in wire.STORE_DOWN_CHANNELS]
+    return "\n".join(out) + "\n"
+
+
+def mosquitto_conf(passwd_path: str, acl_path: str, port: int = 1883) -> str:
+    """A minimal mosquitto.conf that uses the two files (printed as a hint)."""
+    return (
+        f"listener {port}\n"
+        "allow_anonymous false\n"
+        f"password_file {passwd_path}\n"
+        f"acl_file {acl_path}\n"
+        "persistence true\n"
+        "# keep more for slow subscribers; the protocol never relies on it (docs/sync.md)\n"
+        "max_queued_messages 10000\n"
+    )

@@ -1,0 +1,495 @@
+"""The central ingest: agents' events in, each applied exactly once in sequence order.
+
+Messages arrive on the MQTT link's thread and are queued; one worker thread
+takes them in rounds (up to ``batch_messages`` at a time), and for each round:
+
+1. decodes and validates every message (shared/wire.py); what cannot be
+   accepted goes to the dead-letter table with its reason, and the rest flows;
+2. routes each agent's events through that agent's :class:`Stream`: a seq
+   already handled is a duplicate (same id: nothing happens) or, with a
+   different id, a new event of an agent restored from a backup (flagged; the
+   event is applied once, unless the ledger already holds the same receipt,
+   refund, cancel, registration or operation: central/sync/recovery.py); the next
+   seq is applied; a later seq waits for the gap to fill;
+3. commits the effects, the idempotency register and the new sequence
+   pointers in ONE transaction (central/storage/store.py);
+4. only then publishes the application-level acks (and snapshot pages and
+   hello answers), and asks agents whose gap has waited too long to resend.
+
+docs/sync.md describes the protocol; docs/central.md the choices.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import msgpack
+
+from shared import wire
+from transport.mqtt import LinkConfig, MqttLink
+
+from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
+from .deltas import customer_page
+from .publisher import Publisher
+from .recovery import Duplicates, Recovery
+
+log = logging.getLogger(__name__)
+
+#: message expiry (MQTT v5) of what the ingest sends down, seconds
+ACK_EXPIRY = 300
+RESEND_EXPIRY = 60
+SNAPSHOT_EXPIRY = 600
+#: out-of-order events kept per agent while a gap is waited for (the agent resends the rest)
+MAX_PENDING = 50_000
+#: at most this much of an oversized or unreadable payload is kept in the dead-letter table
+DEAD_PAYLOAD_BYTES = 64 * 1024
+
+
+class Received(NamedTuple):
+    """One event of an ``events`` message, as the ingest routes it: valid (``ok``) or a dead letter (``dead``)."""
+
+    seq: int
+    id: str
+    status: str  # ok | dead | duplicate_id (set when it is queued behind a gap)
+    env: Mapping[str, Any]
+
+
+class Pending(NamedTuple):
+    """An event waiting behind a gap in its agent's sequence."""
+
+    status: str
+    env: Mapping[str, Any]
+
+
+@dataclass
+class Stream:
+    """One agent's sequence: the highest contiguous seq handled, and what waits behind a gap."""
+
+    store: str
+    agent: str
+    pointer: int
+    last_id: str | None
+    pending: dict[int, Pending] = field(default_factory=dict)  # by seq
+    gap_since: float | None = None
+    last_resend: float = 0.0
+    resend_every: float = 0.0
+    #: while a restored agent's reused seqs are coming in (central/sync/recovery.py)
+    recovery: Recovery | None = None
+
+    def ack(self) -> tuple[int, str | None] | None:
+        """What the agent may be told: the pointer, or while it recovers what is safe to delete."""
+        if self.recovery is not None:
+            return self.recovery.ack()
+        return (self.pointer, self.last_id) if self.pointer else None
+
+
+@dataclass
+class Reply:
+    topic: str
+    payload: bytes
+    kind: str
+    expiry: int | None = None
+
+
+class Ingest:
+    """Consumes agents' messages from the broker and applies them to the central ledger."""
+
+    def __init__(
+        self,
+        db_path: str,
+        link_config: LinkConfig | None,
+        *,
+        gap_wait: float = 2.0,
+        batch_messages: int = 200,
+        publish_down: bool = True,
+        publish_interval: float = 0.5,
+    ) -> None:
+        self.db_path = db_path
+        self.db = Store(db_path, autocheckpoint=False)
+        self.duplicates = Duplicates(self.db.conn)
+        self._last_checkpoint = time.monotonic()
+        self.gap_wait = gap_wait
+        self.batch_messages = batch_messages
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.streams: dict[tuple[str, str], Stream] = {}
+        self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "recovered": 0,
+                      "recovered_duplicates": 0, "resends": 0}
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.link: MqttLink | None = None
+        self.publisher: Publisher | None = None
+        if link_config is not None:
+            self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
+            if publish_down:
+                self.publisher = Publisher(db_path, self.link, interval=publish_interval)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> Ingest:
+        """Start the worker, the publisher and the MQTT link (each on its own thread)."""
+        self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._worker.start()
+        if self.publisher is not None:
+            self.publisher.start()
+        if self.link is not None:
+            self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.link is not None:
+            self.link.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self._worker is not None:
+            self._worker.join(10)
+        self.db.close()
+
+    def _connected(self, session_present: bool) -> None:
+        if self.publisher is not None:
+            self.publisher.republish_retained()
+
+    def receive(self, topic: str, payload: bytes) -> None:
+        """The link's on_message: queue the message for the worker."""
+        self.inbox.put((topic, payload))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                self._check_gaps()
+                if self.publisher is None and time.monotonic() - self._last_checkpoint > 2:
+                    self.db.checkpoint()
+                    self._last_checkpoint = time.monotonic()
+                continue
+            items = [first]
+            while len(items) < self.batch_messages:
+                try:
+                    items.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.process(items)
+                if self.publisher is None and time.monotonic() - self._last_checkpoint > 2:
+                    self.db.checkpoint()  # nobody else does it
+                    self._last_checkpoint = time.monotonic()
+            except Exception:
+                # a database outage: forget what is in memory; the agents resend what was not acked
+                log.exception("ingest round failed; state reloaded from the database")
+                self.streams.clear()
+                time.sleep(1)
+            self._check_gaps()
+
+    # -- one round -----------------------------------------------------------------------------------
+
+    def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
+        """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
+        unit = IngestUnit()
+        replies: list[Reply] = []
+        acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
+        later: list[tuple[str, wire.Topic, wire.Message]] = []
+        for topic, payload in items:
+            self.stats["messages"] += 1
+            parsed = self._accept(topic, payload, unit)
+            if parsed is None:
+                continue
+            where, msg = parsed
+            if msg.kind == "events":
+                self._events(where, msg, unit, acks)
+            elif msg.kind == "status":
+                unit.statuses[(where.store, where.agent or "")] = msg.payload
+            elif msg.kind == "hello":
+                # compared with the pointer as it stands at the hello's place in the stream
+                self._hello(where, msg, unit)
+                later.append((topic, where, msg))
+            else:
+                later.append((topic, where, msg))  # answered after the commit, from committed state
+        touched = self._commit(unit)
+        for (store, agent, _), (through, ident) in acks.items():
+            if through > 0:
+                replies.append(self._ack(store, agent, through, ident))
+        for _, where, msg in later:
+            replies.extend(self._request(where, msg))
+        if self.link is not None:
+            for reply in replies:
+                self.link.publish(reply.topic, reply.payload, expiry=reply.expiry, kind=reply.kind)
+        if touched and self.publisher is not None:
+            self.publisher.notify()
+        return replies
+
+    def _accept(self, topic: str, payload: bytes, unit: IngestUnit) -> tuple[wire.Topic, wire.Message] | None:
+        """Decode one message or dead-letter it (and return None)."""
+        try:
+            where = wire.parse_topic(topic)
+            if where.agent is None:
+                raise wire.WireError("invalid", f"{topic} is not an agent's topic")
+            msg = wire.decode(payload, channel=where.channel)
+            if msg["store"] != where.store:
+                raise wire.WireError("wrong_store", f"message says store {msg['store']!r} but came on {topic}")
+            if msg["agent"] != where.agent:
+                raise wire.WireError("wrong_agent", f"message says agent {msg['agent']!r} but came on {topic}")
+        except wire.WireError as exc:
+            store_agent = _topic_ids(topic)
+            self._dead(unit, DeadLetter(exc.reason, str(exc), payload[:DEAD_PAYLOAD_BYTES], topic, *store_agent))
+            return None
+        if self._stream(where.store, where.agent) is None:
+            self._dead(unit, DeadLetter("unknown_store", f"store {where.store} is not known to the central server",
+                                        payload[:DEAD_PAYLOAD_BYTES], topic, where.store, where.agent))
+            return None
+        return where, msg
+
+    def _dead(self, unit: IngestUnit, letter: DeadLetter) -> None:
+        log.warning("dead letter (%s): %s", letter.reason, letter.detail)
+        self.stats["dead_letters"] += 1
+        unit.dead_letters.append(letter)
+
+    def _stream(self, store: str, agent: str) -> Stream | None:
+        key = (store, agent)
+        stream = self.streams.get(key)
+        if stream is None:
+            state = self.db.stream_state(store, agent)
+            if state is None:
+                return None
+            stream = self.streams[key] = Stream(store, agent, state[0], state[1])
+            if state[2] is not None:  # a recovery was under way when the ingest stopped
+                stream.recovery = Recovery(state[2])
+        return stream
+
+    def _events(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit,
+                acks: dict[tuple[str, str, str], tuple[int, str | None]]) -> None:
+        store, agent = where.store, where.agent or ""
+        stream = self.streams[(store, agent)]
+        acked = msg.get("acked")  # the agent's outbox starts after this seq
+        if stream.recovery is not None:
+            stream.recovery.anchor(acked)
+        received: dict[int, str] = {}
+        items: list[Received] = []
+        for raw in msg["events"]:
+            key = wire.event_key(raw)
+            try:
+                env = wire.check_event(raw, store, agent)
+            except wire.WireError as exc:
+                self._dead(unit, DeadLetter(exc.reason, str(exc), msgpack.packb(raw, use_bin_type=True)[:DEAD_PAYLOAD_BYTES],
+                                            None, store, agent, *(key or (None, None))))
+                if key is not None:
+                    # its seq is consumed (the event is kept as a dead letter) so the rest flows
+                    items.append(Received(key[1], key[0], "dead", raw))
+                continue
+            items.append(Received(env["seq"], env["id"], "ok", env))
+        if not items:
+            return
+        known = self.db.known_ids([item.id for item in items])
+        for seq, ident, status, env in items:
+            received[seq] = ident
+            if seq <= stream.pointer:
+                if ident in known or ident in unit.ids:
+                    self.stats["duplicates"] += 1
+                else:
+                    self._recover(stream, seq, ident, status, env, unit, acked)
+            elif seq not in stream.pending:
+                if ident in known and status == "ok":
+                    status = "duplicate_id"
+                stream.pending[seq] = Pending(status, env)
+            if stream.recovery is not None:
+                stream.recovery.saw(seq, ident)
+        self._drain(stream, unit)
+        # The agent deletes through an acked seq only if its own event there has the acked id, so
+        # acking the pointer is safe, and a batch wholly below it (duplicates) is acked at its own
+        # top too. A restored agent holds new events under handled seqs: it hears only what its
+        # recovery has received (central/sync/recovery.py).
+        rec = stream.recovery
+        if rec is not None and rec.done:
+            log.info("agent %s of store %s: every reused seq is in, its recovery is over", agent, store)
+            if rec.through == stream.pointer and rec.through_id is not None:
+                # the agent's event at the pointer is its new one now: acks must name that id
+                stream.last_id = rec.through_id
+                unit.pointers[(store, agent)] = (stream.pointer, stream.last_id)
+            stream.recovery = rec = None
+            unit.recoveries[(store, agent)] = None
+        ack = stream.ack()
+        if ack is not None:
+            acks[(store, agent, "pointer")] = ack
+        else:
+            acks.pop((store, agent, "pointer"), None)
+        top = max(received)
+        if rec is not None:
+            rec.mark(top, time.monotonic())
+        elif top < stream.pointer:
+            acks[(store, agent, str(top))] = (top, received[top])
+
+    def _recover(self, stream: Stream, seq: int, ident: str, status: str, env: Mapping[str, Any], unit: IngestUnit,
+                 acked: int | None) -> None:
+        """A handled seq came again with a new id: an agent restored from a backup. Apply it once."""
+        store, agent = stream.store, stream.agent
+        rec = stream.recovery
+        if rec is None:
+            rec = self._restored(stream, unit, ident, (
+                f"agent {agent} of store {store} sent seq {seq} again with a new event id {ident}: it was restored "
+                f"from a backup (the central server had handled up to seq {stream.pointer})"))
+            rec.anchor(acked)
+        elif rec.through is not None and seq <= rec.through:
+            log.warning("agent %s of store %s: a new id at seq %s again: restored once more", agent, store, seq)
+            rec.restart(acked, seq)
+        if seq > rec.end:  # the lost machine's last events came in after the restore was noticed
+            rec.end = seq
+            unit.recoveries[(store, agent)] = seq
+        unit.ids.add(ident)
+        if status != "ok":  # invalid, so already a dead letter: its seq is consumed
+            unit.consumed.append(Consumed(ident, store, agent, seq, str(env.get("kind"))[:40], "dead", None, "dead"))
+            return
+        found = self.duplicates.check(env, unit)
+        if found is None:
+            unit.events.append(env)
+            unit.recovered.add(ident)
+            self.stats["applied"] += 1
+            self.stats["recovered"] += 1
+            return
+        reason, what = found
+        self.stats["recovered_duplicates"] += 1
+        self._dead(unit, DeadLetter(
+            reason, f"{what}: seq {seq} of agent {agent}, sent after its restore from a backup with the new event id "
+                    f"{ident}, repeats it (the till retried it); consumed without effect",
+            msgpack.packb(env, use_bin_type=True), None, store, agent, ident, seq))
+        unit.consumed.append(Consumed(ident, store, agent, seq, env["kind"], "dead", env["at"], reason))
+
+    def _restored(self, stream: Stream, unit: IngestUnit, ident: str | None, detail: str) -> Recovery:
+        """Flag a restore for head office and start counting the agent's reused seqs."""
+        log.warning(detail)
+        stream.recovery = Recovery(stream.pointer)
+        unit.recoveries[(stream.store, stream.agent)] = stream.pointer
+        unit.flags.append(Flag("restored_agent", stream.store, stream.agent, None, ident,
+                               f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
+                               f"ledger holds are set aside); the store should take a fresh backup."))
+        return stream.recovery
+
+    def _drain(self, stream: Stream, unit: IngestUnit) -> None:
+        """Apply what follows the pointer without a gap."""
+        in_unit = unit.ids
+        while stream.pointer + 1 in stream.pending:
+            seq = stream.pointer + 1
+            status, env = stream.pending.pop(seq)
+            ident = env["id"]
+            if status == "ok" and ident not in in_unit:
+                unit.events.append(env)
+                in_unit.add(ident)
+                self.stats["applied"] += 1
+            elif status == "dead":
+                unit.consumed.append(Consumed(ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead",
+                                              None, None))
+            else:
+                self._dead(unit, DeadLetter("duplicate_id", f"event {ident} was applied before under another seq; "
+                                            f"seq {seq} is consumed without effect",
+                                            msgpack.packb(env, use_bin_type=True), None, stream.store, stream.agent, ident, seq))
+            stream.pointer, stream.last_id = seq, ident
+            unit.pointers[(stream.store, stream.agent)] = (seq, ident)
+        if len(stream.pending) > MAX_PENDING:
+            for seq in sorted(stream.pending)[MAX_PENDING:]:
+                del stream.pending[seq]  # not acked, so the agent sends them again
+        if stream.pending:
+            stream.gap_since = stream.gap_since or time.monotonic()
+        else:
+            stream.gap_since, stream.resend_every = None, 0.0
+
+    def _commit(self, unit: IngestUnit) -> set[str]:
+        if not unit:
+            return set()
+        try:
+            return self.db.commit_ingest(unit)
+        except Exception:
+            if not unit.events:
+                raise
+            log.exception("a batch failed to apply; applying its events one by one")
+        # one event at a time: a single event whose apply fails is dead-lettered, the rest applied
+        touched: set[str] = set()
+        for env in unit.events:
+            recovered = env["id"] in unit.recovered  # under a reused seq: it moves no pointer
+            pointers = {} if recovered else {(env["store"], env["agent"]): (env["seq"], env["id"])}
+            one = IngestUnit(events=[env], pointers=pointers, recovered=unit.recovered & {env["id"]})
+            try:
+                touched |= self.db.commit_ingest(one)
+            except Exception as exc:
+                self.stats["applied"] -= 1
+                rest = IngestUnit(
+                    consumed=[Consumed(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead", env["at"],
+                                       "dead" if recovered else None)],
+                    pointers=pointers,
+                    dead_letters=[DeadLetter("apply_failed", f"{type(exc).__name__}: {exc}",
+                                             msgpack.packb(env, use_bin_type=True), None, env["store"], env["agent"],
+                                             env["id"], env["seq"])],
+                )
+                self.db.commit_ingest(rest)
+        unit.events = []
+        touched |= self.db.commit_ingest(unit)
+        return touched
+
+    # -- replies -------------------------------------------------------------------------------------
+
+    def _ack(self, store: str, agent: str, through: int, ident: str | None) -> Reply:
+        payload = wire.encode("ack", {"through": through, "id": ident})
+        return Reply(wire.agent_topic(store, agent, "acks"), payload, "ack", ACK_EXPIRY)
+
+    def _request(self, where: wire.Topic, msg: wire.Message) -> list[Reply]:
+        store, agent = where.store, where.agent or ""
+        stream = self.streams[(store, agent)]
+        if msg.kind == "hello":
+            # the agent deletes through `through` only if its own row there has this id
+            ack = stream.ack()
+            return [self._ack(store, agent, *ack)] if ack is not None else []
+        if msg.kind == "snapshot_request":
+            deltas, upto, more = customer_page(self.db, store, msg["after"], msg.get("limit") or 500)
+            payload = wire.encode("snapshot", {"store": store, "after": msg["after"], "upto": upto, "more": more,
+                                               "deltas": deltas}, validate=False)
+            return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
+        return []
+
+    def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> None:
+        """An agent (re)connected: note its next seq; behind our pointer means restored from a backup."""
+        store, agent = where.store, where.agent or ""
+        stream = self.streams[(store, agent)]
+        unit.hellos[(store, agent)] = msg["next_seq"]
+        if msg["next_seq"] - 1 < stream.pointer and stream.recovery is None:
+            self._restored(stream, unit, None, (
+                f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
+                f"server has handled up to seq {stream.pointer}: it was restored from a backup"))
+
+    def _check_gaps(self) -> None:
+        """Ask agents to resend when a gap has waited longer than gap_wait (then back off)."""
+        now = time.monotonic()
+        for stream in self.streams.values():
+            if stream.pending and self._due(stream, now):
+                self._resend(stream, stream.pointer + 1)
+            rec = stream.recovery  # a gap in a restored agent's reused seqs: same timing, same backoff
+            if rec is not None and rec.through is not None and self._due(rec, now):
+                self._resend(stream, rec.through + 1)
+
+    def _due(self, waiter: Stream | Recovery, now: float) -> bool:
+        """A gap has waited long enough for a (first or next) resend request; note it was asked."""
+        if waiter.gap_since is None or now - waiter.gap_since < self.gap_wait:
+            return False
+        if now - waiter.last_resend < waiter.resend_every:
+            return False
+        waiter.last_resend = now
+        waiter.resend_every = min(30.0, max(self.gap_wait, waiter.resend_every * 2))
+        return True
+
+    def _resend(self, stream: Stream, from_seq: int) -> None:
+        self.stats["resends"] += 1
+        log.info("gap before seq %s of %s/%s: asking for a resend", from_seq, stream.store, stream.agent)
+        if self.link is not None:
+            payload = wire.encode("resend", {"from_seq": from_seq})
+            self.link.publish(wire.agent_topic(stream.store, stream.agent, "resend"), payload,
+                              expiry=RESEND_EXPIRY, kind="resend")
+
+
+def _topic_ids(topic: str) -> tuple[str | None, str | None]:
+    parts = topic.split("/")
+    store = parts[3] if len(parts) > 3 else None
+    agent = parts[5] if len(parts) > 5 else None
+    return (store[:64] if store else None), (agent[:64] if agent else None)

@@ -1,0 +1,123 @@
+"""Down-sync: rule sets, cashier messages and customer deltas, published to the stores.
+
+Runs on its own thread with its own database connection (WAL lets it read
+while the ingest writes). Woken by the ingest after a commit that changed
+customers, and every ``interval`` seconds anyway (rules and messages are
+noticed by polling, so the CLI can write them without a broker).
+
+* Rules and cashier messages are **retained** on the store's topic: an agent
+  that connects (or reconnects after days) gets the latest at once. They are
+  published again after every (re)connect of the link, in case the broker
+  lost its retained store.
+* Customer deltas go on the store's ``customers`` topic as pages
+  ``{after, upto, deltas}``; the store's published cursor is kept in the
+  database. Agents that miss a page notice the gap (``after`` beyond their
+  cursor) and pull from their cursor (snapshot_request), so nothing depends on
+  the broker holding these messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from shared import wire
+from transport.mqtt import MqttLink
+
+from ..storage.store import Store
+from .deltas import customer_page
+
+log = logging.getLogger(__name__)
+
+CUSTOMERS_EXPIRY = 24 * 3600
+PAGE = 500
+
+
+class Publisher:
+    def __init__(self, db_path: str, link: MqttLink, *, interval: float = 0.5) -> None:
+        self.db_path = db_path
+        self.link = link
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._republish = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.published_deltas = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def notify(self) -> None:
+        """Something changed: publish soon."""
+        self._wake.set()
+
+    def republish_retained(self) -> None:
+        """Publish rules and messages again (after a reconnect)."""
+        self._republish.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        db = Store(self.db_path)
+        try:
+            last_checkpoint = 0.0
+            while not self._stop.is_set():
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if time.monotonic() - last_checkpoint > 1.0:
+                    # the ingest leaves WAL checkpoints to this thread (central/storage/store.py)
+                    db.checkpoint()
+                    last_checkpoint = time.monotonic()
+                if self._stop.is_set() or not self.link.connected.is_set():
+                    continue
+                try:
+                    self.publish_once(db, force=self._republish.is_set())
+                    self._republish.clear()
+                except Exception:
+                    log.exception("publishing down failed; retrying")
+                    self._stop.wait(1)
+        finally:
+            db.close()
+
+    def publish_once(self, db: Store, *, force: bool = False) -> None:
+        """One pass over every store: rules, messages, customer deltas."""
+        rules = db.latest_rules()
+        messages = db.store_messages()
+        pages: dict[Any, Any] = {}  # every store's page after the same cursor is read once (central/sync/deltas.py)
+        for store in db.stores():
+            sid = store["id"]
+            if sid in rules and (force or rules[sid][0] > store["published_rules"]):
+                version, document = rules[sid]
+                payload = wire.encode("rules", {"store": sid, "version": version, "rules": document})
+                self.link.publish(wire.store_topic(sid, "rules"), payload, retain=True, kind="rules")
+                db.set_published(sid, "rules", version)
+            version, items = messages.get(sid, (0, []))
+            if version and (force or version > store["published_messages"]):
+                payload = wire.encode("messages", {"store": sid, "version": version, "messages": items})
+                self.link.publish(wire.store_topic(sid, "messages"), payload, retain=True, kind="messages")
+                db.set_published(sid, "messages", version)
+            self._customers(db, sid, store["published_customers"], pages)
+
+    def _customers(self, db: Store, store: str, cursor: int, pages: dict[Any, Any]) -> None:
+        while not self._stop.is_set():
+            deltas, upto, more = customer_page(db, store, cursor, PAGE, pages)
+            if not deltas:
+                return
+            payload = wire.encode(
+                "customers", {"store": store, "after": cursor, "upto": upto, "more": more, "deltas": deltas},
+                validate=False,
+            )
+            self.link.publish(wire.store_topic(store, "customers"), payload, expiry=CUSTOMERS_EXPIRY, kind="customers")
+            self.published_deltas += len(deltas)
+            cursor = upto
+            db.set_published(store, "customers", cursor)
+            if not more:
+                return

@@ -1,0 +1,156 @@
+"""What every console page shares: the signed-in actor, error pages, template helpers.
+
+Console blueprints are made with :func:`console_blueprint`: every request
+to them needs a valid session (else a redirect to the sign-in page), and
+``g.actor`` is the :class:`~central.services.access.Actor` the views hand to
+the service layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, send_file, session, url_for
+from flask.typing import ResponseReturnValue
+
+from ..services import formats
+from ..services.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, Forbidden, FormError
+from ..services.text import N_
+from ..storage.db import get_db
+from ..i18n import LANGUAGES, current_language
+from ..storage.store import NotFound, Store
+
+
+ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAGER: N_("Store manager"),
+               VIEWER: N_("Viewer")}
+
+
+JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
+              "importing": N_("Importing…"), "done": N_("Done"), "failed": N_("Failed"),
+              "interrupted": N_("Interrupted")}
+
+
+AGENT_STATES = {"online": N_("online"), "offline": N_("offline"), "unknown": N_("never connected")}
+
+
+def console_blueprint(name: str, url_prefix: str | None = None) -> Blueprint:
+    """A blueprint whose every request needs a signed-in console user."""
+    bp = Blueprint(name, __name__, url_prefix=url_prefix)
+    bp.before_request(require_login)
+    return bp
+
+
+def load_actor() -> Actor | None:
+    """The session's actor (cached in ``g``), or None."""
+    if "actor" in g:
+        return g.actor  # type: ignore[no-any-return]
+    from ..services.users import actor_for, user_language
+
+    actor = None
+    uid, version = session.get("uid"), session.get("sv")
+    if isinstance(uid, int) and isinstance(version, int):
+        actor = actor_for(get_db(), uid, version)
+        if actor is not None:
+            g.user_language = user_language(get_db(), uid)
+    g.actor = actor
+    return actor
+
+
+def require_login() -> ResponseReturnValue | None:
+    if load_actor() is None:
+        session.pop("uid", None)
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    return None
+
+
+def actor() -> Actor:
+    found = load_actor()
+    assert found is not None  # require_login ran first
+    return found
+
+
+def safe_next(target: str | None) -> str:
+    """A redirect target only within this site (never another host)."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("home.index")
+
+
+def form_data() -> dict[str, str]:
+    """The posted form as a plain dict of stripped strings (first value of each field)."""
+    return {key: (value or "").strip() for key, value in request.form.items()}
+
+
+def render(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    return render_template(template, **context), status
+
+
+def render_form(template: str, error: FormError, **context: Any) -> ResponseReturnValue:
+    """The same form again with each message beside its field (422: nothing was changed)."""
+    return render(template, 422, errors=error.errors, form=form_data(), **context)
+
+
+def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]]
+                    ) -> ResponseReturnValue | None:
+    """A filtered list as a CSV download (streamed) or an XLSX file; None for an unknown format.
+
+    ``rows(db)`` yields the rows from the database it is given: the CSV stream
+    opens its own connection, since the response outlives the request's.
+    """
+    from ..services import exports
+
+    if fmt == "csv":
+        path = current_app.config["DATABASE"]
+
+        def stream() -> Iterator[str]:
+            own = Store(path)
+            try:
+                yield from exports.csv_stream(columns, rows(own))
+            finally:
+                own.close()
+
+        return Response(stream(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+    if fmt == "xlsx":
+        return send_file(exports.xlsx_file(columns, rows(get_db()), name), download_name=f"{name}.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return None
+
+
+def _forbidden(exc: Forbidden) -> ResponseReturnValue:
+    return render("console/error.html", 403, title_code=403, detail=str(exc))
+
+
+def _not_found(exc: NotFound) -> ResponseReturnValue:
+    return render("console/error.html", 404, title_code=404, detail=str(exc))
+
+
+def init_app(app: Flask) -> None:
+    """Template helpers and error pages for the console."""
+    app.register_error_handler(Forbidden, _forbidden)
+    app.register_error_handler(NotFound, _not_found)
+
+    @app.context_processor
+    def helpers() -> dict[str, Any]:
+        lang = current_language()
+        zone = current_app.config["CONSOLE_TIMEZONE"]
+        who = load_actor() if request.blueprint not in (None, "api", "health") else None
+        return {
+            "me": who,
+            "can": (lambda permission: who is not None and who.can(permission)),
+            "lang": lang,
+            "languages": LANGUAGES,
+            "money": lambda v: formats.format_minor(v, lang),
+            "points": lambda v: formats.format_minor(v, lang),
+            "count": lambda v: formats.format_count(v, lang),
+            "phone": formats.format_phone,
+            "ltime": lambda v, seconds=False: formats.local_time(v, zone, seconds=seconds),
+            "console_zone": zone,
+            "role_labels": ROLE_LABELS,
+            "job_states": JOB_STATES,
+            "agent_states": AGENT_STATES,
+            "errors": {},
+            "form": {},
+        }

@@ -1,0 +1,230 @@
+"""Console pages: the customer list (search, filters, saved filters, export) and a customer's account tabs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import current_app, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..services import accounts, audit, customers, exports, fields, level_program, merge, percents, saved
+from ..services.access import FormError
+from ..services.cards import categories as card_categories
+from ..services.filters import OPS, CustomerQuery, field_choices
+from ..services.text import _
+from ..storage.db import get_db
+from .common import actor, console_blueprint, export_response, form_data, render
+
+bp = console_blueprint("customers", "/customers")
+
+TABS = ("profile", "cards", "history", "purchases", "notes", "actions", "log")
+
+
+def _zone() -> str:
+    return current_app.config["CONSOLE_TIMEZONE"]  # type: ignore[no-any-return]
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    db, who = get_db(), actor()
+    query = CustomerQuery.from_args(request.args)
+    errors: dict[str, str] = {}
+    page = None
+    try:
+        page = customers.list_customers(db, who, query, _zone(), after=request.args.get("after"),
+                                        before=request.args.get("before"))
+    except FormError as exc:
+        errors = exc.errors
+    return render("console/customers/list.html", 422 if errors else 200, page=page, query=query, errors=errors,
+                  choices=field_choices(fields.definitions(db)), ops=OPS, stores=db.stores(),
+                  saved_filters=saved.list_filters(db, who, "customers"), levels=level_program.levels(db))
+
+
+@bp.get("/export.<fmt>")
+def export(fmt: str) -> ResponseReturnValue:
+    db, who = get_db(), actor()
+    who.require("export")
+    query = CustomerQuery.from_args(request.args)
+    try:
+        customers.list_customers(db, who, query, _zone(), limit=1, with_count=False)  # checks the filter first
+    except FormError:
+        return redirect(url_for("customers.index", **request.args))
+    zone = _zone()
+    response = export_response(fmt, "customers", exports.CUSTOMER_COLUMNS,
+                               lambda own: customers.iter_customers(own, who, query, zone))
+    return response if response is not None else redirect(url_for("customers.index"))
+
+
+@bp.post("/filters")
+def save_filter() -> ResponseReturnValue:
+    data = form_data()
+    try:
+        saved.save_filter(get_db(), actor(), "customers", data.get("name", ""), data.get("query", ""),
+                          bool(data.get("shared")))
+        flash(_("The filter is saved."))
+    except FormError as exc:
+        flash(next(iter(exc.errors.values())))
+    return redirect(url_for("customers.index") + ("?" + data["query"] if data.get("query") else ""))
+
+
+@bp.post("/filters/<int:filter_id>/delete")
+def delete_filter(filter_id: int) -> ResponseReturnValue:
+    saved.delete_filter(get_db(), actor(), filter_id)
+    return redirect(url_for("customers.index"))
+
+
+@bp.route("/fields", methods=["GET", "POST"])
+def custom_fields() -> ResponseReturnValue:
+    """Head office's own questionnaire fields."""
+    db, who = get_db(), actor()
+    who.require("fields.write")
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            if request.form.get("remove"):
+                fields.remove(db, who, request.form["remove"])
+            else:
+                fields.define(db, who, form_data())
+            return redirect(url_for("customers.custom_fields"))
+        except FormError as exc:
+            errors = exc.errors
+    return render("console/customers/fields.html", 422 if errors else 200, errors=errors,
+                  form=form_data() if errors else {}, definitions=fields.definitions(db), types=fields.TYPES)
+
+
+@bp.get("/find")
+def find() -> ResponseReturnValue:
+    """Straight to the account when the search is a phone, card or id that names one customer."""
+    db, who = get_db(), actor()
+    found = customers.resolve(db, request.args.get("q", ""))
+    if found:
+        customers.check_customer(db, who, found)
+        return redirect(url_for("customers.account", customer_id=found))
+    return redirect(url_for("customers.index", q=request.args.get("q", "")))
+
+
+def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
+    db, who = get_db(), actor()
+    context: dict[str, Any] = {"c": customers.account(db, who, customer_id), "tab": tab, "tabs": TABS}
+    if tab == "profile":
+        context["definitions"] = fields.definitions(db)
+        context["percents"] = percents.percents(db, who, customer_id)
+    elif tab == "cards":
+        context["categories"] = card_categories(db, who)
+    elif tab == "history":
+        context["history"] = customers.bonus_history(db, who, customer_id, before_id=request.args.get("before", type=int))
+    elif tab == "purchases":
+        context["purchases"] = customers.purchases(db, who, customer_id, before_id=request.args.get("before", type=int))
+    elif tab == "notes":
+        context["comments"] = customers.comments(db, who, customer_id)
+    elif tab == "actions":
+        choices, context["program_chosen"] = accounts.program_choices(db, who)
+        context["program_options"] = [(p["id"], p["name"]) for p in choices]
+    elif tab == "log":
+        context["log"] = audit.history(db, entity="customer", entity_id=customer_id, limit=200)
+    return context
+
+
+@bp.get("/<customer_id>")
+def account(customer_id: str) -> ResponseReturnValue:
+    merged_into = customers.check_customer(get_db(), actor(), customer_id)["merged_into"]
+    if merged_into:
+        flash(_("Customer %(old)s was merged into this one.", old=customer_id))
+        return redirect(url_for("customers.account", customer_id=merged_into))
+    tab = request.args.get("tab", "profile")
+    if tab not in TABS:
+        tab = "profile"
+    return render("console/customers/account.html", **_tab_context(customer_id, tab))
+
+
+def _post(customer_id: str, tab: str, action: Callable[[Mapping[str, str]], Any], done: str,
+          rename: Mapping[str, str] | None = None, form_name: str | None = None) -> ResponseReturnValue:
+    """Run a write; on success back to the tab with a message, on error the tab again with errors in place."""
+    data = form_data()
+    rename = rename or {}
+    service_data = {rename.get(k, k): v for k, v in data.items()}
+    try:
+        action(service_data)
+    except FormError as exc:
+        back = {v: k for k, v in rename.items()}
+        errors = {back.get(k, k): v for k, v in exc.errors.items()}
+        return render("console/customers/account.html", 422, errors=errors, form=data, active_form=form_name,
+                      **_tab_context(customer_id, tab))
+    flash(done)
+    return redirect(url_for("customers.account", customer_id=customer_id, tab=tab))
+
+
+@bp.post("/<customer_id>/profile")
+def profile(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "profile", lambda d: accounts.update_profile(get_db(), actor(), customer_id, d),
+                 _("The profile is saved."), form_name="profile")
+
+
+@bp.post("/<customer_id>/percents")
+def personal_percents(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "profile", lambda d: percents.set_percents(get_db(), actor(), customer_id, d),
+                 _("The personal percents are saved; the stores get them with the next sync."), form_name="percents")
+
+
+@bp.post("/<customer_id>/phone")
+def phone(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "actions", lambda d: accounts.change_phone(get_db(), actor(), customer_id, d.get("phone", "")),
+                 _("The phone is changed; the customer confirms it at the next visit."), form_name="phone")
+
+
+@bp.post("/<customer_id>/points")
+def points(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "actions", lambda d: accounts.adjust_points(get_db(), actor(), customer_id, d),
+                 _("The points are recorded."), form_name="points")
+
+
+@bp.post("/<customer_id>/temporary")
+def temporary(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "actions",
+                 lambda d: accounts.give_temporary(get_db(), actor(), customer_id, d, _zone()),
+                 _("The temporary points are given."), rename={"t_points": "points", "t_reason": "reason", "t_program": "program"},
+                 form_name="temporary")
+
+
+@bp.post("/<customer_id>/messages")
+def add_message(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "actions", lambda d: accounts.add_message(get_db(), actor(), customer_id, d, _zone()),
+                 _("The cashiers will see the message."), form_name="message")
+
+
+@bp.post("/<customer_id>/messages/<message_id>/delete")
+def delete_message(customer_id: str, message_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "actions",
+                 lambda d: accounts.delete_message(get_db(), actor(), customer_id, message_id),
+                 _("The message is removed."), form_name="message")
+
+
+@bp.post("/<customer_id>/comments")
+def comment(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "notes",
+                 lambda d: accounts.add_comment(get_db(), actor(), customer_id, d.get("comment", "")),
+                 _("The comment is added."), form_name="comment")
+
+
+@bp.post("/<customer_id>/tags")
+def tags(customer_id: str) -> ResponseReturnValue:
+    return _post(customer_id, "notes", lambda d: accounts.set_tags(get_db(), actor(), customer_id, d.get("tags", "")),
+                 _("The tags are saved."), form_name="tags")
+
+
+@bp.post("/<customer_id>/merge")
+def merge_into(customer_id: str) -> ResponseReturnValue:
+    """Merge this customer into another (found by id, phone or card)."""
+    db = get_db()
+
+    def run(d: Mapping[str, str]) -> None:
+        target = customers.resolve_target(db, d.get("target", ""))
+        merge.merge(db, actor(), customer_id, target)
+        run.target = target  # type: ignore[attr-defined]
+
+    response = _post(customer_id, "actions", run, _("The customers are merged."), form_name="merge")
+    target = getattr(run, "target", None)
+    if target and getattr(response, "status_code", 200) == 302:
+        return redirect(url_for("customers.account", customer_id=target, tab="profile"))
+    return response
