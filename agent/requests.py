@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared._validate import Collector, index_path, key_path
-from shared.errors import ValidationError
+from shared.errors import Problem, ValidationError
 from shared.numbers import MAX_QUANTITY, QUANTITY_DECIMALS
 from shared.receipts import parse_time
 
 #: the ways a till can name a customer (POST /v1/identify, a receipt's "customer")
 IDENTIFIER_KINDS = ("card", "phone", "barcode", "track", "qr", "id")
 CONSENTS = ("personal_data", "sms", "email", "push")
-_BIRTHDAY = re.compile(r"\A(?:\d{4}|-)-(\d{2})-(\d{2})\Z")
+_BIRTHDAY = re.compile(r"\A(?:[0-9]{4}|-)-([0-9]{2})-([0-9]{2})\Z")  # ASCII digits (\d takes any script's)
+#: a UTF-16 surrogate code point: JSON's \ud800 escape that pairs with nothing decodes to one
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RequestError(ValidationError):
@@ -51,6 +53,55 @@ def _object(doc: Any, required: tuple[str, ...] = (), optional: tuple[str, ...] 
     if obj is None:
         raise RequestError(c.problems)
     return c, obj
+
+
+def text_problems(doc: Any) -> list[Problem]:
+    """A problem at the JSON path of every string (value or field name) that is not valid Unicode text.
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); Python decodes it to
+    a string that cannot be encoded as UTF-8, so it could be neither stored,
+    hashed nor echoed back. Walked without recursion (documents may nest deep).
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                shown = _printable(value, 40)
+                problems.append(Problem(path, f"contains a lone UTF-16 surrogate ({shown}): send valid Unicode text"))
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if _SURROGATE.search(key):
+                    key = _printable(key, 60)
+                    problems.append(Problem(
+                        key_path(path, key), "the field name contains a lone UTF-16 surrogate: send valid Unicode text"
+                    ))
+                stack.append((key_path(path, key), item))
+        elif isinstance(value, list):
+            stack.extend((index_path(path, i), item) for i, item in reversed(list(enumerate(value))))
+    return problems
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` with its surrogates as \\udxxx escapes, cut to about ``limit`` characters."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_receipt_id(receipt_id: str | None) -> None:
+    """A receipt_id is one URL path segment (``/v1/receipts/{receipt_id}/refund``, ``/cancel``, ``/reprint``):
+    no ``/`` (WSGI servers decode ``%2F`` before routing) and not ``.`` or ``..`` (URL parsers drop such
+    segments, even percent-encoded). Any other character works, percent-encoded in the path."""
+    if receipt_id is None:
+        return
+    if "/" in receipt_id:
+        problem = "must not contain \"/\": the receipt could not be named in the path of a refund, cancel or reprint"
+    elif receipt_id in (".", ".."):
+        problem = f"must not be {receipt_id!r}: URL paths cannot name it"
+    else:
+        return
+    raise RequestError([Problem("receipt_id", problem)])
 
 
 def parse_identifier(doc: Any, path: str = "") -> tuple[str, str]:
@@ -150,7 +201,7 @@ def _birthday(c: Collector, value: Any) -> str | None:
 def parse_confirmation(doc: Any) -> str:
     c, obj = _object(doc, required=("code",))
     code = c.string(obj["code"], "code", max_length=20) if "code" in obj else None
-    if code is not None and not re.fullmatch(r"\d{6}", code.strip()):
+    if code is not None and not re.fullmatch(r"[0-9]{6}", code.strip()):
         c.add("code", "must be the 6 digits of the SMS code")
     if c.problems:
         raise RequestError(c.problems)

@@ -233,6 +233,7 @@ class Service:
     def quote(self, terminal: str, doc: Any) -> Result:
         """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""
         receipt = parse_receipt(doc)
+        requests.check_receipt_id(receipt.receipt_id)
         now = self.clock()
         self._check_time(receipt, now)
         who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
@@ -257,6 +258,7 @@ class Service:
     def commit(self, terminal: str, doc: Any) -> Result:
         """Commit a purchase; the same receipt_id and body again returns the first answer."""
         receipt = parse_receipt(doc, require_id=True)
+        requests.check_receipt_id(receipt.receipt_id)
         digest = request_hash(doc)
         now = self.clock()
         self._check_time(receipt, now)

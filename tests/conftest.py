@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first: with parallel workers (pytest-xdist) a long test started last would stretch the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def spec_rules_doc() -> dict:
     """The rule set printed in accrual.md (kept in docs/examples/rules.json)."""
@@ -41,6 +46,22 @@ def engine_params() -> list:
 def engine(request: pytest.FixtureRequest):
     """A calculator class (PythonCalculator or NativeCalculator)."""
     return request.param
+
+
+@pytest.fixture
+def db(db_file: str):
+    """The central database of a test (each folder's conftest says what ``db_file`` holds)."""
+    from central.storage.store import Store
+
+    store = Store(db_file)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client of the folder's ``app``."""
+    return app.test_client()
 
 
 @pytest.fixture(scope="session")

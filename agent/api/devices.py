@@ -21,14 +21,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
+from shared.errors import Problem
+
 from ..errors import NoIdentification, TooManyStreams
 from ..hardware import Hardware, hardware_of
 from ..i18n import LANGUAGES
 from ..identifications import Identification
+from ..requests import RequestError
 from ..service import Result
 from .customers import render_messages
 from .problems import loyalty_document
-from .routes import operation, respond
+from .routes import operation, query_arg, respond
 
 bp = Blueprint("devices", __name__, url_prefix="/v1")
 
@@ -48,9 +51,12 @@ def hardware() -> Hardware:
 
 
 def _language() -> None:
-    lang = request.args.get("lang")
-    if lang in LANGUAGES:
-        g.locale = lang
+    lang = query_arg("lang")
+    if lang is None:
+        return
+    if lang not in LANGUAGES:
+        raise RequestError([Problem("lang", f"must be one of {', '.join(LANGUAGES)}, got {lang[:20]!r}")])
+    g.locale = lang
 
 
 def event_json(event: Identification) -> dict[str, Any]:
@@ -64,7 +70,8 @@ def event_json(event: Identification) -> dict[str, Any]:
 
 
 @operation(bp, "/identifications/last", "GET", summary="The last identification at this terminal (card reader or identify call)",
-           responses={200: "IdentificationEvent"}, codes=("no_identification",), parameters=(_LANG,), tag="Devices")
+           responses={200: "IdentificationEvent"}, codes=("no_identification", "validation_error"), parameters=(_LANG,),
+           tag="Devices")
 def last_identification() -> Response:
     """For tills that poll: compare event_id (or at) with the one already shown."""
     _language()
@@ -75,12 +82,13 @@ def last_identification() -> Response:
 
 
 def _last_event_id() -> int | None:
-    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
+    text = request.headers.get("Last-Event-ID") or query_arg("last_event_id") or ""
     return int(text) if text.isdigit() and len(text) < 20 else None
 
 
 @operation(bp, "/identifications/stream", "GET", summary="Identifications at this terminal as they happen (server-sent events)",
-           responses={200: "IdentificationEvent"}, codes=("too_many_streams",), media="text/event-stream",
+           responses={200: "IdentificationEvent"}, codes=("too_many_streams", "validation_error"),
+           media="text/event-stream",
            token_query=True, parameters=(_LANG, *_LAST_EVENT_ID), tag="Devices")
 def identification_stream() -> Response:
     """`event: identification` with `data:` the JSON of an IdentificationEvent; `: keep-alive` comments between."""

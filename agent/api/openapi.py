@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app
 
 from .problems import TITLES
 from .routes import OPERATIONS, Operation
-from .schemas import SCHEMAS, ref
+from .schemas import RECEIPT_ID, SCHEMAS, ref, text
 
 bp = Blueprint("openapi", __name__)
 
@@ -31,6 +31,11 @@ _STATUS_OF_CODE = {
     "no_identification": 404, "no_printer": 409, "no_slip": 409, "too_many_streams": 503,
 }
 
+#: path parameters that are more than any string
+PATH_SCHEMAS = {
+    "receipt_id": {"type": "string", "pattern": RECEIPT_ID["pattern"], "description": RECEIPT_ID["description"]},
+}
+
 DESCRIPTION = """The store agent's POS API (loyalty-edge). Money and points are integer minor units.
 
 * Authentication: every terminal has an API key (`loyalty-agent terminals add ID`); send `Authorization: Bearer KEY`.
@@ -40,6 +45,12 @@ DESCRIPTION = """The store agent's POS API (loyalty-edge). Money and points are 
   under the same id is a 409.
 * A 2xx write is on the agent's disk before the answer is sent.
 * `Accept-Language: ru` answers problem titles, details and cashier messages in Russian.
+* Path parameters are percent-encoded. A `receipt_id` is refused at commit (422) when it contains `/` or is
+  `.` or `..`: no path could name it for a refund, cancel or reprint.
+* The schemas say what is enforced: a string field is refused when empty or only whitespace; JSON text must be
+  valid Unicode (a lone surrogate escape such as `"\\ud800"` is a 422 naming the field). Some rules are
+  beyond a schema and answer 422 too: card numbers and phones, `amount` = price x quantity - discount,
+  `total` = the sum of the amounts, a refund naming a line twice.
 """
 
 
@@ -79,12 +90,13 @@ def _operation(op: Operation) -> dict[str, Any]:
     for status, group in sorted(by_status.items()):
         doc["responses"][str(status)] = _problem_response(status, group)
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM.findall(op.rule)
+        {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(name, {"type": "string"})}
+        for name in _PARAM.findall(op.rule)
     ]
     if op.idempotency_key:
         params.append({
             "name": "Idempotency-Key", "in": "header", "required": False,
-            "schema": {"type": "string", "maxLength": 200},
+            "schema": text(200),
             "description": "Retry-safe key: the same key and body return the first answer.",
         })
     params.append({

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.errors import LoyaltyError, RedeemOverLimit, ValidationError
 from shared.identifiers import N_
@@ -120,9 +120,6 @@ def _detail(exc: LoyaltyError) -> str:
     return str(exc)
 
 
-
-
-
 def loyalty_document(exc: LoyaltyError) -> dict[str, object]:
     """The problem document of a refusal (also sent in identification events)."""
     extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "detail")}
@@ -136,7 +133,10 @@ def loyalty_problem(exc: LoyaltyError) -> Response:
 def http_problem(exc: HTTPException) -> Response:
     status = exc.code or 500
     code = _HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
-    return problem(code, status, translate(_HTTP_DETAILS.get(code, N_("The request could not be understood."))))
+    response = problem(code, status, translate(_HTTP_DETAILS.get(code, N_("The request could not be understood."))))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 15.5.6: a 405 lists what is allowed
+    return response
 
 
 def unexpected_problem(exc: Exception) -> Response:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
 
 from shared.errors import Problem
 
 from .. import history
 from ..requests import RequestError
 from ..results import Result
-from .routes import idempotency_key, json_body, operation, respond, service
+from .routes import idempotency_key, json_body, operation, query_arg, respond, service
 
 bp = Blueprint("receipts", __name__, url_prefix="/v1")
 
@@ -67,7 +67,7 @@ _LIMIT = {
            responses={200: "RecentReceipts"}, codes=("validation_error",), parameters=(_LIMIT,))
 def recent() -> Response:
     """Only the calling terminal's receipts, with each line's refunded quantity and whether a cancel is still possible."""
-    text = request.args.get("limit", str(history.DEFAULT_LIMIT))
+    text = query_arg("limit") or str(history.DEFAULT_LIMIT)
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= history.MAX_LIMIT:
         raise RequestError([Problem("limit", f"must be an integer from 1 to {history.MAX_LIMIT}, got {text[:20]!r}")])
     svc = service()

@@ -21,7 +21,7 @@ from shared.errors import Problem
 
 from ..auth import hash_key
 from ..errors import Unauthorized
-from ..requests import RequestError
+from ..requests import RequestError, text_problems
 from ..service import Result, Service
 from .problems import MalformedJson
 
@@ -114,26 +114,41 @@ def authenticate(token_query: bool = False) -> str:
 
 
 def json_body() -> Any:
-    """The request's JSON document (whatever the Content-Type); None for an empty body."""
+    """The request's JSON document (whatever the Content-Type); None for an empty body.
+
+    A string holding a lone surrogate escape (``"\\ud800"``) is refused here, for
+    every endpoint, with the JSON path of each (422 ``validation_error``).
+    """
     data = request.get_data(cache=True)
     if not data.strip():
         return None
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson(error=str(exc)[:200]) from None
     except RecursionError:
         raise MalformedJson(error="nested too deeply") from None
+    problems = text_problems(doc)
+    if problems:
+        raise RequestError(problems)
+    return doc
 
 
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    key = key.strip()
-    if not key or len(key) > 200:
+    if not key.strip() or len(key) > 200:
         raise RequestError([Problem("Idempotency-Key", "must be 1..200 characters")])
-    return key
+    return key.strip()
+
+
+def query_arg(name: str) -> str | None:
+    """A query parameter given at most once (a repeated one is ambiguous: 422)."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise RequestError([Problem(name, "must be given once")])
+    return values[0] if values else None
 
 
 def respond(result: Result) -> Response:

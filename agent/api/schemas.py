@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.numbers import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY, QUANTITY_SCALE
+from shared.receipts import MAX_REDEEM
+
+from ..requests import CONSENTS, IDENTIFIER_KINDS
+
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -24,11 +29,36 @@ def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *, closed: b
 
 
 INT = {"type": "integer"}
-MONEY = {"type": "integer", "minimum": 0, "description": "minor units (kopecks)"}
+MONEY = {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT, "description": "minor units (kopecks)"}
 POINTS = {"type": "integer", "description": "points in minor units"}
 TEXT = {"type": "string"}
 TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-21T17:30:00+03:00"]}
-DECIMAL = {"type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"]}
+
+#: what Python's str.strip() removes, spelled out so that every regex engine (ECMA 262 too) reads it alike
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{WHITESPACE}]"
+
+
+def text(max_length: int, **extra: Any) -> dict[str, Any]:
+    """A string field of a request: refused when empty, only whitespace, or longer than ``max_length``."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK, **extra}
+
+
+#: a receipt_id names the receipt in paths: no "/", not "." or ".." (docs/agent.md, "Ids in paths")
+RECEIPT_ID_PATTERN = rf"^(?!\.\.?$)[^/]*[^/{WHITESPACE}][^/]*$"
+RECEIPT_ID = {
+    "type": "string", "minLength": 1, "maxLength": 100, "pattern": RECEIPT_ID_PATTERN,
+    "description": "unique per store; one URL path segment: no \"/\", not \".\" or \"..\" (percent-encode it in paths)",
+}
+QUANTITY = {
+    "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"],
+    "minimum": 0, "maximum": MAX_QUANTITY // QUANTITY_SCALE,
+    "description": "a decimal string with at most 3 decimals, or an integer",
+}
+#: a refund returns more than nothing of a line
+REFUND_QUANTITY = {**QUANTITY, "pattern": r"^(?!0*(\.0*)?$)[0-9]+(\.[0-9]{1,3})?$", "minimum": 1}
+#: a free-form value the till may send along; the agent does not read it
+FREE = {"description": "free-form data of the till (any JSON value); not read by the agent"}
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -55,33 +85,40 @@ _QUOTE_FIELDS = {
 _BALANCE = {"balance": nullable(POINTS), "available": nullable(POINTS)}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "CustomerRef": obj(
-        {
-            "card": {**TEXT, "description": "card number; spaces and dashes are ignored"},
-            "phone": {**TEXT, "description": "Russian phone in any usual form: 8 912 345-67-89, +7 (912) 345-67-89"},
-            "barcode": {**TEXT, "description": "the card's barcode (EAN-13 checked)"},
-            "track": {**TEXT, "description": "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?"},
-            "qr": {**TEXT, "description": "QR token from the customer's app (LE1.<id>.<mac>)"},
-            "id": {**TEXT, "description": "customer id"},
+    "CustomerRef": {
+        "type": "object",
+        "properties": {
+            kind: nullable({**text(300), "description": description})
+            for kind, description in zip(IDENTIFIER_KINDS, (
+                "card number; spaces and dashes are ignored",
+                "Russian phone in any usual form: 8 912 345-67-89, +7 (912) 345-67-89",
+                "the card's barcode (EAN-13 checked)",
+                "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?",
+                "QR token from the customer's app (LE1.<id>.<mac>)",
+                "customer id",
+            ), strict=True)
         },
-        minProperties=1,
-        maxProperties=1,
-        description="Exactly one way of naming the customer.",
-    ),
+        "additionalProperties": False,
+        "oneOf": [{"required": [kind], "properties": {kind: {"type": "string"}}} for kind in IDENTIFIER_KINDS],
+        "description": "Exactly one way of naming the customer (the others absent or null).",
+    },
     "ReceiptLine": obj(
         {
-            "sku": TEXT, "name": TEXT, "category": TEXT, "barcode": TEXT, "quantity": DECIMAL,
-            "price": MONEY, "discount": MONEY, "amount": {**MONEY, "description": "what the customer pays for the line"},
-            "extra": {"type": "object"},
+            "sku": nullable(text(100)), "name": nullable(text(200)), "category": nullable(text(100)),
+            "barcode": nullable(text(100)), "quantity": QUANTITY, "price": nullable(MONEY), "discount": MONEY,
+            "amount": {**MONEY, "description": "what the customer pays for the line: price x quantity - discount"},
+            "extra": FREE,
         },
         ("amount",),
     ),
     "QuoteRequest": obj(
         {
-            "receipt_id": {**TEXT, "maxLength": 100}, "at": TIME, "customer": nullable(ref("CustomerRef")),
-            "lines": {"type": "array", "minItems": 1, "maxItems": 10000, "items": ref("ReceiptLine")},
-            "redeem": {**POINTS, "minimum": 0}, "total": MONEY, "terminal": TEXT, "cashier": TEXT,
-            "extra": {"type": "object"},
+            "receipt_id": RECEIPT_ID, "at": {**TIME, "description": "with a UTC offset"},
+            "customer": nullable(ref("CustomerRef")),
+            "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": ref("ReceiptLine")},
+            "redeem": {**POINTS, "minimum": 0, "maximum": MAX_REDEEM},
+            "total": {**MONEY, "description": "if given, must equal the sum of the line amounts"},
+            "terminal": nullable(text(100)), "cashier": nullable(text(100)), "extra": FREE,
         },
         ("at", "lines"),
     ),
@@ -94,12 +131,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "RefundRequest": obj(
         {
-            "refund_id": {**TEXT, "maxLength": 100, "description": "the till's return id; a retry with it returns the first answer"},
-            "at": TIME,
-            "reason": TEXT,
+            "refund_id": nullable(
+                {**text(100), "description": "the till's return id; a retry with it returns the first answer"}
+            ),
+            "at": nullable(TIME),
+            "reason": nullable(text(500)),
             "lines": {
                 "type": "array", "minItems": 1,
-                "items": obj({"index": {**INT, "minimum": 0}, "quantity": {**DECIMAL, "description": "default: all that is left"}}, ("index",)),
+                "items": obj(
+                    {"index": {**INT, "minimum": 0, "maximum": 10**6, "description": "each line at most once"},
+                     "quantity": nullable({**REFUND_QUANTITY, "description": "default: all that is left"})},
+                    ("index",),
+                ),
             },
         },
         ("lines",),
@@ -118,7 +161,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ("refund_id", "receipt_id", "amount", "accrued", "redeemed", "lines", "balance", "available"),
     ),
-    "CancelRequest": obj({"at": TIME, "reason": TEXT}),
+    "CancelRequest": {
+        **obj({"at": nullable(TIME), "reason": nullable(text(500))}),
+        "type": ["object", "null"],
+        "description": "Optional: no body, null and {} are the same.",
+    },
     "CancelResult": obj(
         {"receipt_id": TEXT, "status": {"const": "cancelled"}, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS, **_BALANCE},
         ("receipt_id", "status", "amount", "accrued", "redeemed", "balance", "available"),
@@ -141,11 +188,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "Registration": obj(
         {
-            "phone": TEXT, "card": TEXT, "name": TEXT,
-            "birthday": {**TEXT, "examples": ["1990-05-17", "--05-17"]},
-            "consents": obj({k: {"type": "boolean"} for k in ("personal_data", "sms", "email", "push")}),
+            "phone": text(40), "card": nullable(text(64)), "name": nullable(text(200)),
+            "birthday": nullable({
+                "type": "string", "maxLength": 10, "examples": ["1990-05-17", "--05-17"],
+                "pattern": r"^(?:[0-9]{4}|-)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
+                "description": "a date, or --MM-DD when the year is unknown",
+            }),
+            "consents": obj(
+                {k: {"const": True} if k == "personal_data" else {"type": "boolean"} for k in CONSENTS},
+                ("personal_data",),
+                description="personal_data: true is required (152-FZ)",
+            ),
         },
-        ("phone",),
+        ("phone", "consents"),
     ),
     "RegistrationResult": obj(
         {
@@ -155,7 +210,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ("customer_id", "confirmation", "customer"),
     ),
-    "Confirmation": obj({"code": {**TEXT, "pattern": r"^\d{6}$"}}, ("code",)),
+    "Confirmation": obj(
+        {"code": {"type": "string", "maxLength": 20, "pattern": rf"^[{WHITESPACE}]*[0-9]{{6}}[{WHITESPACE}]*$",
+                  "description": "the 6 digits of the SMS code"}},
+        ("code",),
+    ),
     "ConfirmationResult": obj({"customer_id": TEXT, "phone_verified": {"type": "boolean"}}, ("customer_id", "phone_verified")),
     "ShiftClosed": obj(
         {"terminal": TEXT, "closed_at": TIME, "opened_at": nullable(TIME), "receipts": INT},

@@ -29,6 +29,9 @@ def enroll() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("token"), str) or not body["token"]:
         return _problem("validation_error", 'send a JSON object {"token": "..."} with the enrollment token', 422)
+    if not (body["token"].isascii() and body["token"].isprintable()) or len(body["token"]) > 200:
+        # tokens are URL-safe ASCII; this also keeps a lone surrogate away from the hash
+        return _problem("validation_error", "token: not an enrollment token (printable ASCII, at most 200)", 422)
     agent_id = body.get("agent")
     if agent_id is not None:
         try:

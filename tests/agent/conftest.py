@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 
 from agent import create_app
-from agent.auth import add_terminal
 from agent.api.openapi import build_document
+from agent.auth import add_terminal
 from tests.conftest import EXAMPLES
 
 MSK = dt.timezone(dt.timedelta(hours=3))

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from tests.agent.conftest import CARD, delta, receipt
 from tests.agent.test_receipts_api import snapshot
 
+# text may hold lone surrogates: JSON can escape them ("\ud800"), though they are not Unicode text
+texts = st.text(max_size=20) | st.text(st.characters(exclude_categories=()), max_size=5)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | texts,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
     max_leaves=12,
 )
 FIELDS = ["receipt_id", "at", "customer", "lines", "redeem", "total", "amount", "card", "phone", "code", "index", "quantity"]
@@ -60,6 +62,38 @@ def test_arbitrary_bytes_never_500(prepared, raw):
     assert r.status_code < 500, r.json
 
 
+# each endpoint that takes a body, with a lone surrogate escape in a field it reads (in the raw JSON text)
+SURROGATE_BODIES = [
+    ("/v1/identify", '{"card": "77\\ud80000"}', "card"),
+    ("/v1/identify", '{"phone": "+7912\\udc00"}', "phone"),
+    ("/v1/receipts/quote", '{"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100, "name": "\\ud800"}]}',
+     "lines[0].name"),
+    ("/v1/receipts", '{"receipt_id": "R\\ud800", "at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100}]}',
+     "receipt_id"),
+    ("/v1/receipts", '{"receipt_id": "R2", "at": "2026-11-24T12:00:00+03:00", "customer": {"card": "\\udfff"}, '
+                     '"lines": [{"amount": 100}]}', "customer.card"),
+    ("/v1/receipts/R1/refund", '{"refund_id": "\\ud800", "lines": [{"index": 0}]}', "refund_id"),
+    ("/v1/receipts/R1/refund", '{"lines": [{"index": 0}], "reason": "\\ud800"}', "reason"),
+    ("/v1/receipts/R1/cancel", '{"reason": "bad \\ud800 scan"}', "reason"),
+    ("/v1/customers", '{"phone": "+79123450000", "name": "\\ud800", "consents": {"personal_data": true}}', "name"),
+    ("/v1/customers/c1/confirm", '{"code": "\\ud800"}', "code"),
+    ("/v1/identify", '{"\\ud800": "x"}', "\\ud800"),
+]
+
+
+@pytest.mark.parametrize("path,raw,field", SURROGATE_BODIES)
+def test_a_lone_surrogate_is_a_422_naming_the_field(prepared, path, raw, field):
+    api, store = prepared
+    before = snapshot(store)
+    json_type = {"Content-Type": "application/json"}
+    for headers in (json_type, {**json_type, "Idempotency-Key": "k1"}):
+        r = api.post(path, raw=raw.encode(), headers=headers)
+        assert (r.status_code, r.json["code"]) == (422, "validation_error"), r.get_data(as_text=True)
+        assert field in [e["path"] for e in r.json["errors"]]
+        assert "surrogate" in r.json["detail"]
+        assert snapshot(store) == before
+
+
 def test_oversized_body(prepared):
     api, _ = prepared
     r = api.client.post("/v1/identify", data=b" " * (3 * 1024 * 1024), headers={"Authorization": f"Bearer {api.key}"})
@@ -69,3 +103,17 @@ def test_oversized_body(prepared):
 def test_card_with_letters_in_identify(prepared):
     api, _ = prepared
     assert api.post("/v1/identify", {"card": CARD + "A"}).json["code"] == "invalid_card"
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/v1/receipts/%ED%A0%80/refund"), ("POST", "/v1/receipts/%ED%A0%80/cancel"),
+    ("POST", "/v1/receipts/%ED%A0%80/reprint"), ("POST", "/v1/customers/%ED%A0%80/confirm"),
+    ("GET", "/v1/receipts?limit=%ED%A0%80"), ("GET", "/v1/identifications/last?lang=%ED%A0%80"),
+    ("GET", "/till/?lang=%ED%A0%80"),
+])
+def test_an_encoded_lone_surrogate_in_a_path_or_query_is_no_500(prepared, method, path):
+    api, store = prepared
+    before = snapshot(store)
+    r = api.client.open(path, method=method, headers={"Authorization": f"Bearer {api.key}"}, json={"code": "123456"})
+    assert r.status_code < 500
+    assert snapshot(store) == before

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import SETTINGS, ConfigError, defaults, load_config, validate, write_config
+from agent.config import (
+    SETTINGS,
+    ConfigError,
+    defaults,
+    load_config,
+    validate,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

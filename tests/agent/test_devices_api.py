@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -17,6 +18,7 @@ from agent.devices.readers import CardRead
 from agent.devices.slip import SlipData, layout
 from agent.hardware import hardware_of
 from tests.agent.conftest import CARD, NOW, Api, delta, receipt
+from tests.agent.test_receipts_api import snapshot
 
 PRINTER = {"printer_kind": "serial", "printer_url": "/dev/null-printer"}  # never opened: nothing is started here
 UNKNOWN = "7700000000000024"
@@ -178,3 +180,28 @@ def test_serve_refuses_a_reader_without_a_terminal_naming_the_setting(make_app):
         with running(app):
             pass
     assert hardware_of(app).reader is None  # nothing was started
+
+
+@pytest.mark.parametrize("receipt_id", ["S001/P01/000123", "/", "A/", ".", ".."])
+def test_a_receipt_id_no_url_path_can_name_is_refused_at_quote_and_commit(printing, receipt_id):
+    api, store, _ = printing
+    before = snapshot(store)
+    for path in ("/v1/receipts/quote", "/v1/receipts"):
+        r = api.post(path, receipt(receipt_id))
+        assert (r.status_code, r.json["code"]) == (422, "validation_error"), r.json
+        assert [e["path"] for e in r.json["errors"]] == ["receipt_id"]
+    assert snapshot(store) == before
+
+
+def test_a_receipt_id_with_any_other_character_is_refunded_cancelled_and_reprinted(printing):
+    api, store, _ = printing
+    receipt_id = "Чек №12 ?a=1#x %2F\\ ..."
+    assert api.post("/v1/receipts", receipt(receipt_id, lines=[
+        {"sku": "A", "quantity": "2", "price": 10000, "amount": 20000}])).status_code == 201
+    path = "/v1/receipts/" + quote(receipt_id, safe="")
+    r = api.post(path + "/reprint")
+    assert (r.status_code, r.json["receipt_id"]) == (202, receipt_id)
+    r = api.post(path + "/refund", {"lines": [{"index": 0, "quantity": "1"}]})
+    assert (r.status_code, r.json["receipt_id"]) == (201, receipt_id)
+    r = api.post(path + "/cancel")
+    assert (r.status_code, r.json["receipt_id"], r.json["status"]) == (200, receipt_id, "cancelled")

@@ -23,7 +23,7 @@ from agent.devices.readers import CardRead
 from agent.hardware import hardware_of
 from agent.testing import request
 from tests.agent.conftest import CARD, delta
-from tests.firmware_sim.procs import wait_for
+from tests.polling import wait_for
 from tests.sse import SseClient
 
 STREAMS = {"threads": 3, "stream_max_clients": 2, "stream_keepalive_seconds": 1, "stream_max_seconds": 3}

@@ -205,6 +205,20 @@ def test_unknown_routes_and_methods_are_problems(api):
     assert r.status_code == 405 and r.json["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("method,path,allowed", [
+    ("GET", "/v1/identify", {"POST", "OPTIONS"}),
+    ("DELETE", "/v1/receipts", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ("PUT", "/v1/receipts/R1/refund", {"POST", "OPTIONS"}),
+    ("POST", "/v1/health", {"GET", "HEAD", "OPTIONS"}),
+    ("POST", "/openapi.json", {"GET", "HEAD", "OPTIONS"}),
+    ("POST", "/till/", {"GET", "HEAD", "OPTIONS"}),
+])
+def test_a_405_says_which_methods_are_allowed(api, method, path, allowed):
+    r = api.client.open(path, method=method)
+    assert (r.status_code, r.json["code"]) == (405, "method_not_allowed")
+    assert set(r.headers["Allow"].split(", ")) == allowed  # RFC 9110 15.5.6
+
+
 def test_malformed_json(api, store, customer):
     before = snapshot(store)
     r = api.post("/v1/receipts", raw=b'{"receipt_id": ', headers={"Content-Type": "application/json"})

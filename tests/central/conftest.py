@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
-from central.storage.store import Store
 
 
 @pytest.fixture
@@ -18,13 +17,5 @@ def app(db_file):
     return create_app({"TESTING": True, "DATABASE": db_file, "MQTT_URL": "mqtt://broker.example:1883"})
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
-@pytest.fixture
-def db(db_file):
-    store = Store(db_file)
-    yield store
-    store.close()

@@ -46,6 +46,9 @@ def test_expired_unknown_and_malformed_tokens_are_refused(client, db):
     assert res.status_code == 422 and res.json["code"] == "validation_error"
     res = client.post("/api/v1/enroll", json={"token": db.new_enrollment_token("S1"), "agent": "a/1"})
     assert res.status_code == 422
+    for bad in ('"\\ud800"', '"tok\\u0000en"', '"' + "x" * 201 + '"'):  # a lone surrogate, a NUL, too long
+        res = client.post("/api/v1/enroll", data='{"token": %s}' % bad, content_type="application/json")
+        assert res.status_code == 422 and res.json["code"] == "validation_error", bad
     assert db.count("agents") == 0  # nothing changed
 
 
@@ -63,3 +66,15 @@ def test_mosquitto_hash_format():
     assert digest == mosquitto_hash("secret", salt=b"0123456789ab")
     kind, iterations, salt, value = digest.split("$")[1:]
     assert kind == "7" and iterations == "101" and salt == "MDEyMzQ1Njc4OWFi" and len(value) == 88
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    # RFC 9110 15.5.6; the console's error pages (403, 404) must not take the header away from a 405
+    for method, path, allowed in (
+        ("GET", "/api/v1/enroll", {"POST", "OPTIONS"}),
+        ("POST", "/health", {"GET", "HEAD", "OPTIONS"}),
+        ("DELETE", "/login", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ):
+        res = client.open(path, method=method)
+        assert res.status_code == 405, (method, path)
+        assert set(res.headers["Allow"].split(", ")) == allowed, (method, path)

@@ -6,7 +6,12 @@ import pytest
 
 import central.storage.connection
 from central.points import nightly
-from central.points.programs import balances, default_program, outstanding, permanent_lot_id
+from central.points.programs import (
+    balances,
+    default_program,
+    outstanding,
+    permanent_lot_id,
+)
 from central.storage.schema import MIGRATIONS
 from central.storage.store import IngestUnit, Store
 from central.sync.deltas import customer_page

@@ -6,16 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from central.storage.store import Store
+from tests.polling import wait_for
 from tests.sync.broker import free_port
 from tests.sync.sim_agent import SimAgent
-from transport.mqtt import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +49,7 @@ def served(tmp_path):
         except OSError:
             return False
 
-    assert wait_until(up, 20, 0.1), (tmp_path / "serve.log").read_text()
+    assert wait_for(up, 20, 0.1), (tmp_path / "serve.log").read_text()
     yield base, token, str(db_file)
     proc.terminate()
     proc.wait(10)
@@ -73,7 +72,7 @@ def test_serve_runs_web_ingest_and_embedded_broker(served):
         assert agent.wait_drained(20)
         db = Store(db_file)
         assert db.customer("c1")["balance"] == 5000 == db.ledger_sum("c1")
-        assert wait_until(lambda: "c1" in agent.customers, 10)  # deltas come down on 3.1.1 too
+        assert wait_for(lambda: "c1" in agent.customers, 10)  # deltas come down on 3.1.1 too
         _, body = _http(base + "/api/v1/stores/status")
         row = body["stores"][0]["agents"][0]
         assert row["id"] == "a1" and row["state"] == "online" and row["applied_seq"] == 51

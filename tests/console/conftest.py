@@ -39,11 +39,6 @@ def db_file(tmp_path, template_db) -> str:
     return path
 
 
-@pytest.fixture
-def db(db_file):
-    store = Store(db_file)
-    yield store
-    store.close()
 
 
 @pytest.fixture
@@ -58,9 +53,6 @@ def app(db_file, db, people):
                        "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def login(client, username: str, password: str = PASSWORD):

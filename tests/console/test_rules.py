@@ -14,7 +14,6 @@ from central.services.rules_form import form_values
 from central.sync.publisher import Publisher
 from shared.rules import parse_rules
 
-
 SPEC_FORM = {
     "base_percent": "5", "points_per_money": "1", "total_step": "1",
     "time_rules-0-type": "date", "time_rules-0-date": "2026-12-31", "time_rules-0-k": "2",

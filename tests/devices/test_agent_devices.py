@@ -20,9 +20,16 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.devices.slip import format_points
-from agent.testing import AgentProcess, PreparedAgent, card_number, prepare_agent, request
+from agent.testing import (
+    AgentProcess,
+    PreparedAgent,
+    card_number,
+    prepare_agent,
+    request,
+)
 from firmware_sim.control import send_command
-from tests.firmware_sim.procs import simulator, slip_texts, wait_for
+from tests.firmware_sim.procs import simulator, slip_texts
+from tests.polling import wait_for
 from tests.sse import SseClient
 
 CARD = card_number(0)  # customer c0000000, 10 000,00 points
@@ -100,8 +107,7 @@ def test_swipe_identifies_commit_prints_the_slip_in_cyrillic(rig):
     assert f"Баланс{format_points(committed['balance']):>36}" in text
     assert "**** **** **** " + CARD[-4:] in text and f"[BARCODE CODE128 {CARD}]" in text
     assert sorted(p.suffix for p in rig.slips.iterdir()) == [".png", ".txt"]
-    assert wait_for(lambda: rig.devices()["printer"]["state"] == "ok")
-    assert rig.devices()["printer"]["slips_waiting"] == 0
+    assert wait_for(lambda: (lambda p: (p["state"], p["slips_waiting"]))(rig.devices()["printer"]) == ("ok", 0))
 
     status, reprint = request(rig.agent.port, "POST", "/v1/receipts/R-1/reprint", None, rig.agent.key)
     assert status == 202 and reprint["slip_id"] == "receipt:R-1"

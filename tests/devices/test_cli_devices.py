@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from firmware_sim.control import send_command
-from tests.firmware_sim.procs import simulator, slip_texts, wait_for
+from tests.firmware_sim.procs import simulator, slip_texts
+from tests.polling import wait_for
 
 REHEARSAL = "firmware_sim.usb_backend:rehearsal_backend"
 

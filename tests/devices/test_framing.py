@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.cardreads import Rejected, decode_payload
 from agent.devices.framing import FRAMINGS, make_framing
 from firmware_sim import cards
+from shared.cardreads import Rejected, decode_payload
 
 CARD = "7700000000000017"  # pos-api.md's example card: no Luhn digit
 LUHN_CARD = "7700000000000016"

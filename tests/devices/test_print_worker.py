@@ -6,7 +6,8 @@ from agent.devices.print_queue import StorePrintQueue
 from agent.devices.print_worker import PrintWorker
 from agent.devices.printers import EscposPrinter
 from firmware_sim.control import send_command
-from tests.firmware_sim.procs import slip_texts, wait_for
+from tests.firmware_sim.procs import slip_texts
+from tests.polling import wait_for
 
 
 def make_worker(agent_store, pty_path, statuses=None) -> PrintWorker:  # type: ignore[no-untyped-def]

@@ -10,7 +10,8 @@ from agent.devices.printers import EscposPrinter, PrinterStatus, decode_status
 from agent.devices.slip import layout
 from firmware_sim.control import send_command
 from firmware_sim.usb_backend import SimUsbBackend, UsbReceiptPrinter
-from tests.firmware_sim.procs import slip_texts, wait_for
+from tests.firmware_sim.procs import slip_texts
+from tests.polling import wait_for
 
 
 def printers(sim, status_timeout: float = 1.0) -> list[EscposPrinter]:  # type: ignore[no-untyped-def]

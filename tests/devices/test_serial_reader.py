@@ -7,7 +7,8 @@ import queue
 import pytest
 
 from agent.devices.readers import CardRead, SerialCardReader
-from tests.firmware_sim.procs import simulator, wait_for
+from tests.firmware_sim.procs import simulator
+from tests.polling import wait_for
 
 CARD = "7700000000000017"
 

@@ -8,7 +8,12 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.devices.inventory import FoundDevice
-from agent.setup_devices import printer_choices, reader_choices, typed_printer, typed_reader
+from agent.setup_devices import (
+    printer_choices,
+    reader_choices,
+    typed_printer,
+    typed_reader,
+)
 
 REHEARSAL = "firmware_sim.usb_backend:rehearsal_backend"
 CORE = ["--store-id", "S001", "--agent-id", "S001-1", "--terminals", "P01,P02", "--listen-host", "127.0.0.1",

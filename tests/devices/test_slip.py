@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime
-
-import ast
 from pathlib import Path
 
 import pytest
 
-from agent.devices.slip import Code, Cut, Line, SlipData, format_points, layout, mask_card, printer_test_layout
+from agent.devices.slip import (
+    Code,
+    Cut,
+    Line,
+    SlipData,
+    format_points,
+    layout,
+    mask_card,
+    printer_test_layout,
+)
 from agent.i18n import translations
 
 ROOT = Path(__file__).resolve().parents[2]

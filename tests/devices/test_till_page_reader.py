@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.devices.test_agent_devices import CARD, rig  # noqa: F401  (the fixture: simulators + agent process)
-from tests.firmware_sim.procs import slip_texts, wait_for
+from tests.firmware_sim.procs import slip_texts
+from tests.polling import wait_for
 
 
 @pytest.mark.slow

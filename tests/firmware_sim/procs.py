@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,16 +35,6 @@ def simulator(*args: str, endpoints: int = 1, stdin: bool = False) -> Iterator[t
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
-    """Poll ``predicate()`` until it returns something truthy; return that (or the last falsy value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def slip_texts(folder: Path, partial: bool = False) -> list[str]:

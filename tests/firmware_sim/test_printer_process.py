@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from firmware_sim.cli import cli
 from firmware_sim.control import CommandError, send_command
+from tests.polling import wait_for
 
-from .procs import simulator, slip_texts, wait_for
+from .procs import simulator, slip_texts
 
 SLIP = b"\x1b@\x1bt\x11" + "Баланс 1 234,56".encode("cp866") + b"\n\x1dV\x00"
 

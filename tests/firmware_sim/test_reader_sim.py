@@ -12,8 +12,9 @@ import serial
 from firmware_sim import cards
 from firmware_sim.control import CommandError
 from firmware_sim.reader_app import ReaderApp, load_scenario
+from tests.polling import wait_for
 
-from .procs import simulator, wait_for
+from .procs import simulator
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "firmware_sim" / "scenarios"
 

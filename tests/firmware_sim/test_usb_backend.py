@@ -8,7 +8,12 @@ import pytest
 import usb.core
 import usb.util
 
-from firmware_sim.usb_backend import HidPosScanner, KeyboardCardReader, SimUsbBackend, UsbReceiptPrinter
+from firmware_sim.usb_backend import (
+    HidPosScanner,
+    KeyboardCardReader,
+    SimUsbBackend,
+    UsbReceiptPrinter,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 
 from central.storage.store import Store
 from central.sync.ingest import Ingest
-from transport.mqtt import LinkConfig, wait_until
+from tests.polling import wait_for
+from transport.mqtt import LinkConfig
 
 from .broker import Mosquitto
 
@@ -81,4 +82,4 @@ def central(db_path: str, mosquitto: Mosquitto) -> Iterator[IngestRunner]:
     runner.stop()
 
 
-__all__ = ["wait_until"]
+__all__ = ["wait_for"]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from central.cli import cli
 from central.storage.store import Store
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .broker import Mosquitto
 from .clients import Listener
@@ -57,7 +57,7 @@ def test_an_agent_cannot_publish_under_another_store(secured, own, other):
     agent.link.publish(wire.agent_topic(own, "a2", "events"), b"another agent of my own store")
     own_payload = wire.encode("status", {"store": own, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"})
     agent.link.publish(wire.agent_topic(own, "a1", "status"), own_payload)
-    assert wait_until(lambda: wire.agent_topic(own, "a1", "status") in central.topics(), 10)
+    assert wait_for(lambda: wire.agent_topic(own, "a1", "status") in central.topics(), 10)
     time.sleep(0.3)  # anything forged would have arrived by now, in publish order
     assert central.topics() == {wire.agent_topic(own, "a1", "status")}
     agent.stop()
@@ -76,8 +76,8 @@ def test_an_agent_cannot_subscribe_under_another_store(secured, own, other):
         central.link.publish(wire.store_topic(store, "rules"),
                              wire.encode("rules", {"store": store, "version": 1, "rules": {}}), retain=True)
     central.link.publish(wire.agent_topic(other, "a1", "acks"), wire.encode("ack", {"through": 1, "id": "x"}))
-    assert wait_until(lambda: len(victim.messages) >= 2, 10)  # the rightful agent gets both
-    assert wait_until(lambda: wire.store_topic(own, "rules") in spy.topics(), 10)
+    assert wait_for(lambda: len(victim.messages) >= 2, 10)  # the rightful agent gets both
+    assert wait_for(lambda: wire.store_topic(own, "rules") in spy.topics(), 10)
     time.sleep(0.3)
     assert spy.topics() == {wire.store_topic(own, "rules")}  # never the other store's
     for client in (spy, victim, central):

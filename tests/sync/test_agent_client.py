@@ -18,7 +18,7 @@ from agent.store import Store
 from agent.sync import SyncClient
 from agent.testing import EXAMPLE_RULES
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .broker import Mosquitto
 from .clients import Listener
@@ -73,7 +73,7 @@ def _sent_seqs(listener: Listener) -> list[int]:
 def test_hello_first_then_events_and_only_our_own_acks_delete(agent, fake_central):
     agent.sell(3)
     agent.sync.start()
-    assert wait_until(lambda: len(_sent_seqs(fake_central)) == 3, 10)
+    assert wait_for(lambda: len(_sent_seqs(fake_central)) == 3, 10)
     kinds = [m.kind for _, m in fake_central.decoded()]
     assert kinds.index("hello") < kinds.index("events")
     assert fake_central.kinds("hello")[0]["next_seq"] == 4
@@ -81,11 +81,11 @@ def test_hello_first_then_events_and_only_our_own_acks_delete(agent, fake_centra
     # an ack about seq 3 with an id that is not ours (a seq reused after a restore): nothing deleted
     _down(fake_central, "acks", "ack", {"through": 3, "id": "f" * 32})
     _down(fake_central, "acks", "ack", {"through": 2, "id": ids[1]})
-    assert wait_until(lambda: [e.seq for e in agent.outbox()] == [3], 10)
+    assert wait_for(lambda: [e.seq for e in agent.outbox()] == [3], 10)
     # each events message says where the outbox starts (a restored agent's recovery counts from it)
     assert fake_central.kinds("events")[0]["acked"] == 0
     agent.sell(1)
-    assert wait_until(lambda: any(m.get("acked") == 2 for m in fake_central.kinds("events")), 10)
+    assert wait_for(lambda: any(m.get("acked") == 2 for m in fake_central.kinds("events")), 10)
     # and the ack counts as a sync with the central server
     assert agent.store.state("last_sync_at") is not None
 
@@ -96,11 +96,11 @@ def test_resend_request_and_silence_send_again(tmp_path, mosquitto, fake_central
     try:
         made.sell(5)
         made.sync.start()
-        assert wait_until(lambda: _sent_seqs(fake_central) == [1, 2, 3, 4, 5], 10)
+        assert wait_for(lambda: _sent_seqs(fake_central) == [1, 2, 3, 4, 5], 10)
         _down(fake_central, "resend", "resend", {"from_seq": 4})
-        assert wait_until(lambda: _sent_seqs(fake_central)[5:7] == [4, 5], 10)
+        assert wait_for(lambda: _sent_seqs(fake_central)[5:7] == [4, 5], 10)
         # no ack at all: after the ack timeout everything unacknowledged goes again
-        assert wait_until(lambda: _sent_seqs(fake_central)[7:12] == [1, 2, 3, 4, 5], 10)
+        assert wait_for(lambda: _sent_seqs(fake_central)[7:12] == [1, 2, 3, 4, 5], 10)
         assert made.sync.stats["timeouts"] >= 1 and made.store.outbox_depth() == 5
     finally:
         made.sync.stop()
@@ -110,12 +110,12 @@ def test_resend_request_and_silence_send_again(tmp_path, mosquitto, fake_central
 def test_garbage_and_foreign_messages_are_dropped_and_the_client_goes_on(agent, fake_central):
     agent.sell(1)
     agent.sync.start()
-    assert wait_until(lambda: _sent_seqs(fake_central) == [1], 10)
+    assert wait_for(lambda: _sent_seqs(fake_central) == [1], 10)
     topic = wire.agent_topic("S1", "a1", "acks")
     fake_central.link.publish(topic, b"\xc1 not msgpack")
     fake_central.link.publish(topic, wire.encode("resend", {"from_seq": 1}))  # wrong kind for the channel
     _down(fake_central, "acks", "ack", {"through": 1, "id": agent.outbox()[0].id})
-    assert wait_until(lambda: agent.store.outbox_depth() == 0, 10)
+    assert wait_for(lambda: agent.store.outbox_depth() == 0, 10)
     assert agent.sync.stats["dropped"] == 2
 
 
@@ -126,10 +126,10 @@ def test_rule_sets_only_move_forward(agent, fake_central):
     for version in (19, 18):
         fake_central.link.publish(wire.store_topic("S1", "rules"), wire.encode(
             "rules", {"store": "S1", "version": version, "rules": {**doc, "store": "S1", "version": version}}))
-    assert wait_until(lambda: agent.store.rules()[0] == 19, 10)
+    assert wait_for(lambda: agent.store.rules()[0] == 19, 10)
     fake_central.link.publish(wire.store_topic("S1", "messages"), wire.encode(
         "messages", {"store": "S1", "version": 3, "messages": [{"id": "m1", "text": "Sushi x2"}]}))
-    assert wait_until(lambda: agent.store.state("store_messages") is not None, 10)
+    assert wait_for(lambda: agent.store.state("store_messages") is not None, 10)
     assert json.loads(agent.store.state("store_messages"))["messages"][0]["text"] == "Sushi x2"
     assert agent.store.rules()[0] == 19  # 18 came later and was older: ignored
 
@@ -140,17 +140,17 @@ def test_an_idle_link_stays_online_and_a_silent_central_server_means_offline(tmp
     made = Agent(tmp_path, mosquitto.url, offline_after_seconds=4)  # proof of life every second
     try:
         made.sync.start()
-        assert wait_until(lambda: made.store.state("last_sync_at") is not None, 10)
+        assert wait_for(lambda: made.store.state("last_sync_at") is not None, 10)
         first = made.store.state("last_sync_at")
         # nothing to send for longer than offline_after_seconds: still online (the idle pull answers)
-        assert wait_until(lambda: made.store.state("last_sync_at") != first, 5)
+        assert wait_for(lambda: made.store.state("last_sync_at") != first, 5)
         with made.store.read() as tx:
             assert made.service.link(tx, dt.datetime.now(dt.UTC)) == "online"
         central.crash()  # the broker stays up, the central server is gone: nobody answers
-        assert wait_until(lambda: _link(made) == "offline", 10)
+        assert wait_for(lambda: _link(made) == "offline", 10)
         assert made.store.state("link") == "online"  # the broker link itself is up
         central.start()
-        assert wait_until(lambda: _link(made) == "online", 10)
+        assert wait_for(lambda: _link(made) == "online", 10)
     finally:
         made.sync.stop()
         made.store.close()

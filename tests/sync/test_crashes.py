@@ -7,12 +7,16 @@ import threading
 import time
 from collections import defaultdict
 
+import pytest
+
 from central.storage.store import Store
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .broker import Mosquitto
 from .conftest import IngestRunner
 from .sim_agent import SimAgent
+
+pytestmark = pytest.mark.slow  # broker kills and an offline day: a minute of real outages
 
 
 def _traffic(agent: SimAgent, customers: list[str], receipts: int, expected: dict, rng: random.Random,
@@ -98,7 +102,7 @@ def test_offline_day_catches_up_although_the_broker_drops_queued_messages(tmp_pa
         agent.write(agent.registration("c1"))
         _traffic(agent, ["c1"], 20_000, expected, random.Random(1))
         # all published into the void (the broker has acknowledged every one of them)
-        assert wait_until(lambda: agent.sent_through >= agent.seq and agent.last_info.is_published(), 30)
+        assert wait_for(lambda: agent.sent_through >= agent.seq and agent.last_info.is_published(), 30)
         central.start()
         assert agent.wait_drained(60), len(agent.outbox)
         db = Store(db_path)

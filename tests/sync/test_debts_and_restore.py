@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from central.storage.store import Store
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .sim_agent import SimAgent
 
@@ -25,8 +25,8 @@ def test_two_stores_spending_the_same_points_make_a_flagged_debt(mosquitto, cent
         assert len(debts) == 1 and debts[0]["shortfall"] == 600 and debts[0]["balance_after"] == -600
         assert db.count("applied_events") == 4
         # the new state reaches both stores as a delta
-        assert wait_until(lambda: s1.customers.get("c1", {}).get("lots") == [{"id": "c1:permanent", "points": -600, "expires_at": None}], 10)
-        assert wait_until(lambda: s2.customers.get("c1", {}).get("version") == customer["version"], 10)
+        assert wait_for(lambda: s1.customers.get("c1", {}).get("lots") == [{"id": "c1:permanent", "points": -600, "expires_at": None}], 10)
+        assert wait_for(lambda: s2.customers.get("c1", {}).get("version") == customer["version"], 10)
         assert s2.customers["c1"]["applied"] == {"a1": 1}  # S2's agent: its seq 1 is reflected
     finally:
         s1.stop()
@@ -55,7 +55,7 @@ def test_agent_restored_from_a_backup_has_its_new_sales_applied_once(mosquitto, 
     restored.start()
     try:
         assert restored.wait_drained(15), "the restored agent's outbox was not acknowledged"
-        assert wait_until(lambda: db.applied_seq("S1", "a1") == 12, 10)
+        assert wait_for(lambda: db.applied_seq("S1", "a1") == 12, 10)
         assert db.flags("restored_agent"), "head office was not told"
         assert db.get_agent("S1", "a1")["restored_at"] is not None
         assert db.get_agent("S1", "a1")["recovery_end"] is None  # every reused seq came in
@@ -81,7 +81,7 @@ def test_hello_behind_the_pointer_flags_a_restore_before_any_event(mosquitto, ce
     restored = SimAgent(mosquitto.url, "S1", "a1", start_seq=2).start()  # a backup taken at seq 2
     db = Store(db_path)
     try:
-        assert wait_until(lambda: db.flags("restored_agent"), 10)
+        assert wait_for(lambda: db.flags("restored_agent"), 10)
         assert "next seq is 3" in db.flags("restored_agent")[0]["detail"]
         assert db.get_agent("S1", "a1")["reported_next_seq"] == 3
         assert restored.ack_mismatches == 0 and not restored.outbox  # the hello's ack deleted nothing

@@ -6,7 +6,7 @@ import json
 
 from central.storage.store import Store
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .conftest import ROOT_EXAMPLES
 from .sim_agent import SimAgent
@@ -19,10 +19,10 @@ def test_rules_are_retained_and_versioned(mosquitto, central, db_path):
     second = db.add_rules("S1", doc)
     assert second == max(1, doc["version"]) + 1
     # an agent that connects later gets the latest version at once (retained)
-    assert wait_until(lambda: db.published("S1")["rules"] == second, 10)
+    assert wait_for(lambda: db.published("S1")["rules"] == second, 10)
     agent = SimAgent(mosquitto.url, "S1", "a1").start()
     try:
-        assert wait_until(lambda: agent.rules is not None, 10)
+        assert wait_for(lambda: agent.rules is not None, 10)
         assert agent.rules["version"] == second and agent.rules["rules"]["store"] == "S1"
         assert agent.rules["rules"]["base_percent"] == doc["base_percent"]
     finally:
@@ -30,7 +30,7 @@ def test_rules_are_retained_and_versioned(mosquitto, central, db_path):
     db.add_store_message("S1", "Double points on sushi today")
     late = SimAgent(mosquitto.url, "S1", "a2").start()
     try:
-        assert wait_until(lambda: late.messages is not None and late.rules is not None, 10)
+        assert wait_for(lambda: late.messages is not None and late.rules is not None, 10)
         assert [m["text"] for m in late.messages["messages"]] == ["Double points on sushi today"]
     finally:
         late.stop()
@@ -45,7 +45,7 @@ def test_customer_deltas_reach_every_store_with_their_versions(mosquitto, centra
         db = Store(db_path)
         version = db.customer("c1")["version"]
         for agent in (s1, s2):
-            assert wait_until(lambda a=agent: a.customers.get("c1", {}).get("version") == version, 10)
+            assert wait_for(lambda a=agent: a.customers.get("c1", {}).get("version") == version, 10)
         delta = s2.customers["c1"]
         wire.check_delta(delta)
         assert delta["phone"] == "+79120000001" and delta["cards"] == [{"number": "2000001", "status": "active"}]
@@ -65,18 +65,18 @@ def test_new_agent_gets_a_snapshot_in_pages_while_events_flow(mosquitto, central
         db = Store(db_path)
         # both stores' live pages are out before the newcomer subscribes (else it rightly takes some
         # of the base from live pages and needs fewer snapshot pages than this test counts)
-        assert wait_until(lambda: min(db.published(s)["customers"] for s in ("S1", "S2")) >= 1200, 10)
+        assert wait_for(lambda: min(db.published(s)["customers"] for s in ("S1", "S2")) >= 1200, 10)
         # a new agent of another store: its cursor is 0, so it pulls the whole customer base
         # page by page (500 a page) while the first agent keeps selling
         newcomer = SimAgent(mosquitto.url, "S2", "a1").start()
         seeder.write_all([seeder.purchase(f"c{i}", accrued=5) for i in range(0, 1200, 7)])
-        assert wait_until(lambda: len(newcomer.customers) == 1200 and not newcomer.pulling, 20)
+        assert wait_for(lambda: len(newcomer.customers) == 1200 and not newcomer.pulling, 20)
         pages = [m for m in newcomer.received if m.kind == "snapshot"]
         assert len(pages) >= 3 and pages[0]["more"] and not pages[-1]["more"]
         assert all(len(p["deltas"]) <= 500 for p in pages)
         assert seeder.wait_drained(10)
         final = db.customer("c0")["version"]
-        assert wait_until(lambda: newcomer.customers["c0"]["version"] == final, 10)
+        assert wait_for(lambda: newcomer.customers["c0"]["version"] == final, 10)
         newcomer.stop()
     finally:
         seeder.stop()
@@ -85,9 +85,9 @@ def test_new_agent_gets_a_snapshot_in_pages_while_events_flow(mosquitto, central
 def test_presence_status_and_last_will(mosquitto, central, db_path):
     agent = SimAgent(mosquitto.url, "S1", "a1").start()
     db = Store(db_path)
-    assert wait_until(lambda: db.get_agent("S1", "a1")["state"] == "online" if db.agents("S1") else False, 10)
+    assert wait_for(lambda: db.get_agent("S1", "a1")["state"] == "online" if db.agents("S1") else False, 10)
     row = db.get_agent("S1", "a1")
     assert row["outbox_depth"] == 0 and row["customers_version"] == 0
     agent.crash()  # no clean disconnect: the broker publishes the will (retained "offline")
-    assert wait_until(lambda: db.get_agent("S1", "a1")["state"] == "offline", 20)
+    assert wait_for(lambda: db.get_agent("S1", "a1")["state"] == "offline", 20)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from shared import wire
-from transport.mqtt import LinkConfig, MqttLink, wait_until
 from central.storage.store import Store
+from shared import wire
+from tests.polling import wait_for
+from transport.mqtt import LinkConfig, MqttLink
 
 from .sim_agent import SimAgent
 
@@ -39,8 +40,8 @@ def test_duplicates_change_nothing(mosquitto, central, db_path):
     for env in events * 2:
         raw.publish(topic, wire.encode("events", {"store": "S1", "agent": "a1", "events": [env]}))
     db = Store(db_path)
-    assert wait_until(lambda: central.ingest.stats["messages"] >= 25 and db.count("applied_events") == 11, 10)
-    assert wait_until(lambda: central.ingest.inbox.empty(), 5)
+    assert wait_for(lambda: central.ingest.stats["messages"] >= 25 and db.count("applied_events") == 11, 10)
+    assert wait_for(lambda: central.ingest.inbox.empty(), 5)
     assert db.customer("c1")["balance"] == 1000 == db.ledger_sum("c1")
     assert central.ingest.stats["duplicates"] >= 40
     raw.stop()

@@ -6,7 +6,7 @@ import msgpack
 
 from central.storage.store import Store
 from shared import wire
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .clients import Listener
 from .fakes import FakeAgent
@@ -19,19 +19,19 @@ def test_reordered_events_wait_for_the_gap_then_ask_for_a_resend(mosquitto, cent
     agent.send("S1", "a1", events[5:])  # 6..10 arrive first
     agent.send("S1", "a1", events[:2])  # then 1..2; 3..5 are missing
     db = Store(db_path)
-    assert wait_until(lambda: db.applied_seq("S1", "a1") == 2, 10)
+    assert wait_for(lambda: db.applied_seq("S1", "a1") == 2, 10)
     # the central server waits (gap_wait 0.5 s), then asks for everything from seq 3
-    assert wait_until(lambda: agent.kinds("resend"), 10)
+    assert wait_for(lambda: agent.kinds("resend"), 10)
     assert agent.kinds("resend")[0]["from_seq"] == 3
     assert db.count("applied_events") == 2  # 6..10 are held, not applied out of order
     acks = agent.kinds("ack")
     assert acks and max(a["through"] for a in acks) == 2 and acks[-1]["id"] == events[1]["id"]
     agent.send("S1", "a1", events[2:5])
-    assert wait_until(lambda: db.applied_seq("S1", "a1") == 10, 10)
+    assert wait_for(lambda: db.applied_seq("S1", "a1") == 10, 10)
     assert db.count("applied_events") == 10
     ledger = [row[0] for row in db.conn.execute("SELECT points FROM ledger ORDER BY id")]
     assert ledger == [10 * (i + 1) for i in range(9)]  # applied in sequence order
-    assert wait_until(lambda: any(a["through"] == 10 and a["id"] == events[-1]["id"] for a in agent.kinds("ack")), 5)
+    assert wait_for(lambda: any(a["through"] == 10 and a["id"] == events[-1]["id"] for a in agent.kinds("ack")), 5)
     agent.link.stop()
 
 
@@ -55,7 +55,7 @@ def test_bad_messages_are_dead_lettered_and_the_rest_flows(mosquitto, central, d
     good2 = [fake.purchase("c1", accrued=100) for _ in range(3)]
     agent.send("S1", "a1", [bad_body, newer, wrong_store, *good2])
     db = Store(db_path)
-    assert wait_until(lambda: db.applied_seq("S1", "a1") == fake.seq, 10)
+    assert wait_for(lambda: db.applied_seq("S1", "a1") == fake.seq, 10)
     reasons = sorted(row["reason"] for row in db.dead_letters())
     assert reasons == ["invalid", "malformed", "oversized", "unknown_version", "unknown_version", "wrong_store", "wrong_store"]
     detail = {row["seq"]: row["detail"] for row in db.dead_letters() if row["seq"]}
@@ -65,5 +65,5 @@ def test_bad_messages_are_dead_lettered_and_the_rest_flows(mosquitto, central, d
     # the good events around them were applied, the bad ones consumed without effect (kept as dead letters)
     assert db.customer("c1")["balance"] == 400 == db.ledger_sum("c1")
     assert db.count("applied_events", "status = 'dead'") == 3
-    assert wait_until(lambda: any(a["through"] == fake.seq for a in agent.kinds("ack")), 5)
+    assert wait_for(lambda: any(a["through"] == fake.seq for a in agent.kinds("ack")), 5)
     agent.link.stop()

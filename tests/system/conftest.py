@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from agent.testing import AgentProcess, card_number, prepare_agent, request
-from central.storage.store import NotFound, Store as CentralStore
+from central.storage.store import NotFound
+from central.storage.store import Store as CentralStore
+from tests.polling import wait_for
 from tests.sync.broker import Mosquitto
 from tests.sync.conftest import central, mosquitto  # noqa: F401  (the sync tests' fixtures, on db_path below)
-from transport.mqtt import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = json.loads((ROOT / "docs" / "examples" / "rules.json").read_text(encoding="utf-8"))
@@ -100,10 +101,10 @@ class RealAgent:
         return rows[0][0] if rows else None
 
     def wait_drained(self, timeout: float = 60) -> bool:
-        return wait_until(lambda: self.outbox_depth() == 0, timeout, 0.1)
+        return wait_for(lambda: self.outbox_depth() == 0, timeout, 0.1)
 
     def wait_online(self, timeout: float = 30) -> bool:
-        return wait_until(lambda: self.health().get("link") == "online" and self.health().get("rules_version"),
+        return wait_for(lambda: self.health().get("link") == "online" and self.health().get("rules_version"),
                           timeout, 0.1)
 
 
@@ -121,7 +122,7 @@ def wait_caught_up(agent: RealAgent, db: CentralStore, customer_ids: list[str], 
         except NotFound:  # not at the central server yet
             return False
 
-    return wait_until(done, timeout, 0.2)
+    return wait_for(done, timeout, 0.2)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from central.storage.store import Store as CentralStore
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .conftest import RealAgent, wait_caught_up
 from .tills import Ledger, Till, local_balance, register_customers
@@ -93,7 +93,7 @@ def test_agent_sigkilled_mid_stream_loses_and_doubles_nothing(broker, central, d
         tills = [Till(agent, f"K{cycle}-T{t}", list(ids), 10_000, ledger, seed=cycle * 10 + t) for t in range(2)]
         for till in tills:
             till.start()
-        assert wait_until(lambda: sum(t.done for t in tills) >= 150, 60)
+        assert wait_for(lambda: sum(t.done for t in tills) >= 150, 60)
         agent.kill(signal.SIGKILL)  # mid-commit, mid-publish: no goodbye
         for till in tills:
             till.join(60)

@@ -9,8 +9,8 @@ import pytest
 
 from agent.testing import card_number
 from central.storage.store import Store as CentralStore
+from tests.polling import wait_for
 from tests.sync.sim_agent import SimAgent
-from transport.mqtt import wait_until
 
 from .conftest import RULES, receipt, wait_caught_up
 
@@ -26,7 +26,7 @@ def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, 
     status, before = s1.post("/v1/receipts/quote", receipt("Q1", 0, 20_000) | {"customer": None})
     assert status == 200 and before["rules_version"] == 17
     version = db.add_rules("S1", {**RULES, "receipt_tiers": [{"from": 0, "k": "1"}], "base_percent": "10"})
-    assert wait_until(lambda: s1.health()["rules_version"] == version, 10)
+    assert wait_for(lambda: s1.health()["rules_version"] == version, 10)
     assert s2.health()["rules_version"] == 17  # another store's rule set is its own
     cid = s1.register(1)
     status, after = s1.post("/v1/receipts/quote", receipt("Q2", 1, 5_000))
@@ -51,7 +51,7 @@ def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, 
     # a cashier message for the store is shown with the next identification there, not elsewhere
     db.add_store_message("S2", "Двойные баллы на суши сегодня")
     s2.register(2)
-    assert wait_until(lambda: [m["text"] for m in s2.identify(2)[1]["messages"]] == ["Двойные баллы на суши сегодня"], 10)
+    assert wait_for(lambda: [m["text"] for m in s2.identify(2)[1]["messages"]] == ["Двойные баллы на суши сегодня"], 10)
     s1.register(3)
     assert s1.identify(3)[1]["messages"] == []
 
@@ -88,13 +88,14 @@ def test_new_agent_gets_the_full_snapshot_while_its_till_keeps_selling(broker, c
     seller = threading.Thread(target=till, daemon=True)
     seller.start()
     try:
-        assert wait_until(lambda: agent.query("SELECT COUNT(*) FROM customers")[0][0] == count, 60)
+        assert wait_for(lambda: agent.query("SELECT COUNT(*) FROM customers")[0][0] == count, 60)
     finally:
         stop.set()
         seller.join(30)
     assert sold and all(status == 201 for status in sold), sold
     assert len(during) >= 3, "the till did not sell while the snapshot was coming in"
-    assert int(agent.state("customers_version")) >= db.customer(f"c{count - 1:05d}")["version"]
+    last = db.customer(f"c{count - 1:05d}")["version"]
+    assert wait_for(lambda: int(agent.state("customers_version")) >= last, 20)  # the cursor follows the page
     status, seen = agent.post("/v1/identify", {"phone": f"+7913{count - 1:07d}"})
     assert status == 200 and seen["customer_id"] == f"c{count - 1:05d}"
     assert agent.wait_drained(20)

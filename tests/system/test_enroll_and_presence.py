@@ -20,8 +20,9 @@ from central import create_app
 from central.cli import cli as central_cli
 from central.storage.store import Store as CentralStore
 from central.sync.ingest import Ingest
+from tests.polling import wait_for
 from tests.sync.broker import Mosquitto
-from transport.mqtt import LinkConfig, wait_until
+from transport.mqtt import LinkConfig
 
 from .conftest import RULES, receipt
 
@@ -89,12 +90,12 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
         agent = AgentProcess(PreparedAgent(config, database, key, port), log=tmp_path / "agent.log")
         agent.start()
         try:
-            assert wait_until(lambda: request(port, "GET", "/v1/health", None, None)[1]["link"] == "online", 20)
+            assert wait_for(lambda: request(port, "GET", "/v1/health", None, None)[1]["link"] == "online", 20)
             status, body = request(port, "POST", "/v1/customers", {"phone": "+79120000001", "consents": {"personal_data": True}}, key)
             assert status == 201, body
             status, body = request(port, "POST", "/v1/receipts", {**receipt("R1", 0, 10_000), "customer": {"id": body["customer_id"]}}, key)
             assert status == 201, body
-            assert wait_until(lambda: db.applied_seq("S1", "a1") == 2, 20), (tmp_path / "agent.log").read_text()
+            assert wait_for(lambda: db.applied_seq("S1", "a1") == 2, 20), (tmp_path / "agent.log").read_text()
         finally:
             agent.kill()
             central.stop()
@@ -115,7 +116,7 @@ def test_presence_of_a_real_agent_in_the_store_status(central, db_path, broker, 
     agent = spawn("S1")
     cid = agent.register(1)
     # the rule set arrives and the first sync happens right after connecting: both are told at once
-    assert wait_until(lambda: _agent_status(client).get("rules_version") == 17 and _agent_status(client)["last_sync"], 20)
+    assert wait_for(lambda: _agent_status(client).get("rules_version") == 17 and _agent_status(client)["last_sync"], 20)
     row = _agent_status(client)
     assert row["id"] == "a1" and row["state"] == "online" and row["software"].startswith("loyalty-agent")
     assert row["outbox_depth"] in (0, 1) and row["customers_version"] >= 0  # the registration may be on its way
@@ -126,14 +127,14 @@ def test_presence_of_a_real_agent_in_the_store_status(central, db_path, broker, 
     for n in range(3):
         assert agent.post("/v1/receipts", {**receipt(f"R{n}", 1, 10_000), "customer": {"id": cid}})[0] == 201
     broker.restart()
-    assert wait_until(lambda: _agent_status(client).get("outbox_depth") == 3, 20)
+    assert wait_for(lambda: _agent_status(client).get("outbox_depth") == 3, 20)
     assert agent.wait_drained(20)
 
     # SIGKILL: no goodbye; the broker publishes the last will (after its 5 s delay)
     agent.kill(signal.SIGKILL)
-    assert wait_until(lambda: _agent_status(client).get("state") == "offline", 30)
+    assert wait_for(lambda: _agent_status(client).get("state") == "offline", 30)
     agent.start()
-    assert wait_until(lambda: _agent_status(client).get("state") == "online", 20)
+    assert wait_for(lambda: _agent_status(client).get("state") == "online", 20)
     # SIGTERM: the agent says offline itself, at once
     agent.stop()
-    assert wait_until(lambda: _agent_status(client).get("state") == "offline", 5)
+    assert wait_for(lambda: _agent_status(client).get("state") == "offline", 5)

@@ -11,7 +11,7 @@ from agent.config import load_config
 from agent.service import Service
 from agent.store import Store as AgentStore
 from central.storage.store import Store as CentralStore
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .conftest import receipt, wait_caught_up
 from .tills import local_balance, register_customers
@@ -28,7 +28,7 @@ def test_agent_offline_for_a_day_catches_up_alone(broker, central, db_path, spaw
     db = CentralStore(db_path)
     assert wait_caught_up(agent, db, list(ids.values()))
     broker.kill()  # the store's internet is down from opening to closing
-    assert wait_until(lambda: agent.health()["link"] == "offline", 10)
+    assert wait_for(lambda: agent.health()["link"] == "offline", 10)
 
     # a day of sales, written through the agent's service layer in this process for speed (the
     # same code the POS API runs); the agent process keeps serving and holds its link down
@@ -61,7 +61,7 @@ def test_agent_offline_for_a_day_catches_up_alone(broker, central, db_path, spaw
         assert db.customer(cid)["balance"] == db.ledger_sum(cid) == expected[i]
     assert wait_caught_up(agent, db, list(ids.values()), 30)
     assert local_balance(agent, 0) == expected[0]
-    assert wait_until(lambda: agent.health()["link"] == "online", 10)
+    assert wait_for(lambda: agent.health()["link"] == "online", 10)
 
 
 def test_two_stores_spending_the_same_points_offline_make_a_flagged_debt(broker, central, db_path, spawn):
@@ -79,7 +79,7 @@ def test_two_stores_spending_the_same_points_offline_make_a_flagged_debt(broker,
     assert local_balance(s2, 0) == points  # the other store knows the points
 
     broker.kill()
-    assert wait_until(lambda: s1.health()["link"] == s2.health()["link"] == "offline", 10)
+    assert wait_for(lambda: s1.health()["link"] == s2.health()["link"] == "offline", 10)
     for agent in (s1, s2):
         # the offline bound (sync.md point 5): at most the daily limit, at most the last known balance
         # receipts under 100.00 accrue nothing (the rule set's first tier) and may redeem 20 %

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from central.storage.store import Store as CentralStore
-from transport.mqtt import wait_until
+from tests.polling import wait_for
 
 from .conftest import RealAgent, receipt
 
@@ -53,14 +53,14 @@ def test_agent_restored_from_a_backup_gets_every_acknowledged_sale_in_once(broke
     backup.rename(agent.prepared.database)
     assert agent.last_seq() == 9 and agent.outbox_depth() == 3  # 7..9 are still waiting there
     agent.start()
-    assert wait_until(lambda: db.flags("restored_agent"), 20), "the hello behind the pointer was not caught"
+    assert wait_for(lambda: db.flags("restored_agent"), 20), "the hello behind the pointer was not caught"
     # the till retries C2 (it never saw its answer, say): the restored database does not know it,
     # so the agent commits it again (seq 10). Then new sales: seqs 11..14 again (new ids), then 15..18.
     assert _commit(agent, lost["C2"]) == earned["C2"]
     earned |= {f"D{n}": _commit(agent, _sale(f"D{n}", cid)) for n in range(8)}
     assert agent.wait_drained(30), agent.outbox_depth()
 
-    assert wait_until(lambda: db.applied_seq("S1", "a1") == 18, 20)
+    assert wait_for(lambda: db.applied_seq("S1", "a1") == 18, 20)
     assert db.get_agent("S1", "a1")["restored_at"] is not None
     assert db.get_agent("S1", "a1")["recovery_end"] is None  # every reused seq came in
     # the retry repeats C2, which the ledger holds: consumed without effect, and said so

@@ -30,6 +30,7 @@ def same_as_reference(rules, chosen, threads=0):
     return prepared, got
 
 
+@pytest.mark.slow
 @settings(max_examples=150, derandomize=True, deadline=None)
 @given(rules=rule_sets, chosen=items, threads=st.sampled_from([1, 2]), data=st.data())
 def test_random_batches_equal_the_reference(rules, chosen, threads, data):

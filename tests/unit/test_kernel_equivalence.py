@@ -23,9 +23,16 @@ from shared.errors import LoyaltyError
 from shared.receipts import NO_TERMS, Campaign, Line, Receipt
 from shared.results import CommittedLine, LineRefund
 
-from .strategies import balances, campaign_lists, receipts, redeem_choices, rule_sets, terms
+from .strategies import (
+    balances,
+    campaign_lists,
+    receipts,
+    redeem_choices,
+    rule_sets,
+    terms,
+)
 
-pytestmark = pytest.mark.skipif(accrual.NativeCalculator is None, reason="Cython kernel not built")
+pytestmark = [pytest.mark.skipif(accrual.NativeCalculator is None, reason="Cython kernel not built"), pytest.mark.slow]
 
 PROPERTY = settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
