@@ -312,7 +312,8 @@ class Service:
                     "request_hash": digest, "response": json.dumps(body),
                 },
                 [
-                    {**msgspec.structs.asdict(line), "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
+                    {**msgspec.structs.asdict(line), "receipt_id": receipt.receipt_id, "idx": i,
+                     "quantity": src.quantity}
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )

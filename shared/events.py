@@ -282,8 +282,9 @@ class EventsMessage(Contract):
     store: Id
     agent: Id
     #: the events are checked one by one (shared/wire.py check_event) so one bad event is set aside alone
-    events: Annotated[list[Any], Meta(min_length=1, max_length=MAX_BATCH_EVENTS * 10,
-                                      description=f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events")]
+    events: Annotated[list[Any], Meta(
+        min_length=1, max_length=MAX_BATCH_EVENTS * 10,
+        description=f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events")]
     #: the highest seq the agent has seen acknowledged (its outbox holds what follows)
     acked: Cursor | None = None
 

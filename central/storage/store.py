@@ -18,8 +18,8 @@ from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .rule_sets import RuleSets
 from .settings import Settings
 
-__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag", "IngestUnit",
-           "NotFound", "Store", "hash_token", "mosquitto_hash"]
+__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag",
+           "IngestUnit", "NotFound", "Store", "hash_token", "mosquitto_hash"]
 
 CUSTOMER_SCOPES = ("all", "visited")
 

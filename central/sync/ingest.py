@@ -417,8 +417,8 @@ class Ingest:
             except Exception as exc:
                 self.stats["applied"] -= 1
                 rest = IngestUnit(
-                    consumed=[Consumed(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead", env["at"],
-                                       "dead" if recovered else None)],
+                    consumed=[Consumed(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead",
+                                       env["at"], "dead" if recovered else None)],
                     pointers=pointers,
                     dead_letters=[DeadLetter("apply_failed", f"{type(exc).__name__}: {exc}",
                                              msgpack.packb(env, use_bin_type=True), None, env["store"], env["agent"],

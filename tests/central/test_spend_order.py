@@ -60,7 +60,8 @@ def test_agent_and_central_spend_the_same_lots(lots, permanent, spends, now):
     for points, hour, zone in spends:
         ledger._spend(state, points, {"at": at(hour, zone).isoformat(), "store": "S1"})
     # the agent's view: the delta's lots with its own redemptions replayed over them ...
-    agent_view = compute_balance(agent_lots, [Effect(-points, at(hour, zone)) for points, hour, zone in spends], at(now))
+    redemptions = [Effect(-points, at(hour, zone)) for points, hour, zone in spends]
+    agent_view = compute_balance(agent_lots, redemptions, at(now))
     # ... is the central server's, once it has applied them (the next delta's lots, nothing left to replay)
     central_lots = [Lot(lot.points, _time(lot.starts_at), _time(lot.expires_at), lot.id) for lot in state.lots]
     assert compute_balance(central_lots, [], at(now)) == agent_view

@@ -159,7 +159,8 @@ def _delta(**changes):
 @pytest.mark.parametrize(("delta", "message"), [
     (_delta(lots=[{"id": "l1", "points": 5, "expires_at": "2026-12-01T00:00:00"}]),
      "delta.lots[0].expires_at: must carry a UTC offset, got '2026-12-01T00:00:00'"),
-    (_delta(cards=[{"number": "7700", "status": "lost"}]), "delta.cards[0].status: must be active, blocked or reassigned"),
+    (_delta(cards=[{"number": "7700", "status": "lost"}]),
+     "delta.cards[0].status: must be active, blocked or reassigned"),
     (_delta(applied={"a/1": 4}), "delta.applied.key: must be 1..64 characters"),
     (_delta(applied={"a1": -1}), "delta.applied[...]: must be an integer 0.."),
     (_delta(consents={"sms": "yes"}), "delta.consents[...]: must be true or false"),
