@@ -27,7 +27,7 @@ import msgspec
 from shared import accrual, events
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
-from shared.identifiers import normalize_card, normalize_phone_ru
+from shared.identifiers import card_holder_id, is_card_holder, normalize_card, normalize_phone
 from shared.numbers import format_scaled
 from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
@@ -127,8 +127,18 @@ class Service:
         return now.astimezone(self.config.zone).date()
 
     def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> identify.Found:
+        """The customer named by the till; a card of the chain's ranges not known here names its card
+        holder (agent/identify.py card_holder): a customer may use a card anywhere at once."""
         c = self.config
-        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
+        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds,
+                                      now=now, holders=True, holder_level=self._base_level(tx))
+
+    def _base_level(self, tx: Tx) -> str | None:
+        """The level of a customer who has spent nothing yet (a new registration, a card holder)."""
+        if tx.rules() is None:
+            return None
+        entry = self.calculator(tx)[0].level_for_spend(0)
+        return entry.name if entry is not None else None
 
     def _limits(self, tx: Tx, customer: Row, now: dt.datetime, link: str) -> Limits:
         """Available points, bounded while offline (sync.md point 5, docs/agent.md)."""
@@ -136,6 +146,8 @@ class Service:
         balance = compute_balance(lots, effects, now)
         available = max(0, balance.available)
         allowed, offline = available, link == "offline"
+        if is_card_holder(customer["id"]):  # a card not registered yet: nothing to redeem until it is
+            allowed = 0
         if offline:
             spent_today = tx.offline_redeemed(customer["id"], self.today(now).isoformat())
             allowed = min(available, max(0, self.config.offline_daily_limit - spent_today))
@@ -155,6 +167,9 @@ class Service:
                 raise errors.NeedsCustomer()
             quote = calc.quote(receipt)
             return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
+        if receipt.redeem and is_card_holder(found.customer["id"]):
+            assert found.card is not None
+            raise errors.CardNotRegistered(card=found.card["number"], requested=receipt.redeem, max_redeemable=0)
         limits = self._limits(tx, found.customer, now, link)
         terms = identify.customer_terms(found.customer)
         try:
@@ -275,6 +290,9 @@ class Service:
             if found is not None:
                 identify.check_usable(found)
             quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
+            if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
+                # its first sale here makes the card holder (the purchase event names it and the card)
+                tx.add_card_holder(found.customer["id"], found.card["number"], found.customer["level"], now)
             customer_id = found.customer["id"] if found else None
             card = found.card["number"] if found and found.card is not None else None
             offline = bool(limits and limits.offline)
@@ -373,7 +391,7 @@ class Service:
         wanted = {}
         for index, quantity in request.lines.items():
             if quantity is None:  # the whole line, what is left of it
-                left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
+                left = accrual.refund_units(committed[index]) - already[index].quantity if index < len(rows) else 1
                 quantity = max(left, 1)
             wanted[index] = quantity
         result = self.calculator(tx)[1].refund(committed, already, wanted)
@@ -449,7 +467,7 @@ class Service:
     def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """A new customer from the till, usable at once; the SMS code goes up with the event."""
         reg = requests.parse_registration(doc)
-        phone = normalize_phone_ru(reg.phone)
+        phone = normalize_phone(reg.phone)
         card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
         return self._keyed_write(
             "registered", terminal, idempotency_key, request_hash("register", doc),
@@ -461,17 +479,17 @@ class Service:
     ) -> Result:
         if tx.customer_by_phone(phone) is not None:
             raise errors.PhoneTaken(phone=phone)
-        if card is not None and tx.card(card) is not None:
+        held = tx.card(card) if card is not None else None
+        if held is not None and not is_card_holder(held["customer_id"]):
             raise errors.CardTaken(card=card)
-        level = None
-        if tx.rules() is not None:
-            entry = self.calculator(tx)[0].level_for_spend(0)
-            level = entry.name if entry is not None else None
+        level = self._base_level(tx)
         customer_id = uuid.uuid4().hex
         tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
                         consents=reg.consents, now=now)
         if card is not None:
-            tx.add_card(card, customer_id)
+            # a card already used here before it was registered: its holder's points are this customer's
+            if not tx.absorb_card_holder(card_holder_id(card), customer_id):
+                tx.add_card(card, customer_id)
         code = f"{secrets.randbelow(10**6):06d}"
         expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
         tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)

@@ -116,18 +116,24 @@ def users_passwd(username: str, password: str | None, db: str | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check every row and list the problems; write nothing.")
 @click.option("--good-rows", is_flag=True, help="Import the good rows even if some rows have problems.")
+@click.option("--update", is_flag=True,
+              help="Update existing customers (found by id, card or phone; only filled cells change)"
+              " instead of adding.")
 @db_option
-def import_(path: str, dry_run: bool, good_rows: bool, db: str | None) -> None:
+def import_(path: str, dry_run: bool, good_rows: bool, update: bool, db: str | None) -> None:
     """Import customers, cards and balances from a CSV or XLSX file.
 
     The file is checked first; every problem is printed as row, column and
     message. Without --good-rows nothing is imported while any row is bad.
+    With --update the rows change existing customers: the check prints what
+    would change.
 
     Example:
 
     \b
         loyalty-central import customers.xlsx --dry-run
         loyalty-central import customers.csv --good-rows
+        loyalty-central import corrections.csv --update --dry-run
     """
     from pathlib import Path
 
@@ -143,13 +149,20 @@ def import_(path: str, dry_run: bool, good_rows: bool, db: str | None) -> None:
                 bar.update(done - seen[0])
                 seen[0] = done
 
-            report = imports.check(store, SYSTEM, table, checked)
+            report = imports.check(store, SYSTEM, table, checked, mode="update" if update else "create")
     except LoyaltyError as exc:
         raise _fail(exc) from None
     for row, column, message in report.problems:
         click.echo(f"row {row}, {column}: {message}")
     if report.unknown_columns:
         click.echo(f"ignored columns: {', '.join(report.unknown_columns)}")
+    if update:
+        summary = report.summary(limit=10**9)
+        for row, customer, column, before, after in summary["changes"]:
+            click.echo(f"row {row}, customer {customer}, {column}: {before!r} -> {after!r}")
+        if report.ignored_columns:
+            click.echo(f"not changed by an update: {', '.join(report.ignored_columns)}")
+        click.echo(f"{summary['changed']} customers to change, {summary['unchanged']} unchanged")
     click.echo(f"{report.total} rows: {len(report.good)} good, {report.bad_rows} with problems")
     if dry_run:
         return
@@ -164,7 +177,7 @@ def import_(path: str, dry_run: bool, good_rows: bool, db: str | None) -> None:
 
         created = imports.apply(store, SYSTEM, table, report, good_rows_only=good_rows, source=Path(path).name,
                                 progress=imported)
-    click.echo(f"imported {created} customers")
+    click.echo(f"updated {created} customers" if update else f"imported {created} customers")
 
 
 @click.command()

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..points.ledger import LedgerBatch
 from ..points.programs import programs, store_programs
@@ -101,7 +101,7 @@ def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> 
     """A new phone (unconfirmed until the customer confirms it at a till); returns it in E.164."""
     customer = _writable(db, actor, customer_id)
     try:
-        phone = normalize_phone_ru(phone_text)
+        phone = normalize_phone(phone_text)
     except InvalidIdentifier as exc:
         raise FormError({"phone": _(exc.template, **exc.params)}) from None
     with db.transaction() as conn:

@@ -88,6 +88,13 @@ def every_row(fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
         after = page.next_key
 
 
+def count_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> int:
+    """How many customers the query finds, uncapped (an export's progress; a COUNT over the index)."""
+    actor.require("customers.read")
+    base, params = where(query, actor, zone)
+    return int(db.conn.execute(f"SELECT COUNT(*) FROM customers c WHERE {base}", params).fetchone()[0])
+
+
 def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
                    ) -> Iterator[dict[str, Any]]:
     """Every customer the query finds, newest first, in batches (exports)."""
@@ -209,7 +216,7 @@ def require_exists(db: Store, customer_id: str) -> None:
 
 def resolve(db: Store, text: str) -> str | None:
     """A customer id from what a person types: the id, a phone in any usual form, or a card number."""
-    from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+    from shared.identifiers import InvalidIdentifier, normalize_phone
 
     text = text.strip()
     if not text:
@@ -217,7 +224,7 @@ def resolve(db: Store, text: str) -> str | None:
     if db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (text,)).fetchone():
         return text
     try:
-        found = find_by_phone(db, normalize_phone_ru(text))
+        found = find_by_phone(db, normalize_phone(text))
         if found:
             return found
     except InvalidIdentifier:

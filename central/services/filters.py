@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from .access import Actor, FormError
 from .formats import parse_local, parse_minor
@@ -149,7 +149,7 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
     if not text:
         return None
     try:
-        terms = [normalize_phone_ru(text)[1:]]  # the whole query is a phone number in any usual form
+        terms = [normalize_phone(text)[1:]]  # the whole query is a phone number in any usual form
     except InvalidIdentifier:
         terms = [_clean(t) for t in text.split()]
         terms = [t for t in terms if t]
@@ -281,8 +281,30 @@ def _period_agg(expression: str, money: bool) -> Callable[..., tuple[str, list[A
     return build
 
 
+# a customer's registration channel and a purchase's channel as marketers say them
+CHANNELS = {"till": N_("at the till"), "delivery": N_("delivery"), "online": N_("online"),
+            "import": N_("loaded from a file"), "console": N_("head office")}
+
+
+def channel_label(code: str | None) -> str:
+    """A channel code as people say it ("import" -> "loaded from a file"); an unknown code as it is."""
+    label = CHANNELS.get(code or "")
+    return str(label) if label is not None else (code or "")
+
+
+def _channel_code(value: str) -> str:
+    """What a marketer typed for a channel: its label in the page's language, or the code itself."""
+    typed = value.strip().lower()
+    for code, label in CHANNELS.items():
+        if typed in (code, str(label).lower()):
+            return code
+    return value
+
+
 def _choice(column: str) -> Callable[..., tuple[str, list[Any]]]:
     def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+        if column == "channel":
+            value = _channel_code(value)
         if op == "empty":
             return f"(c.{column} IS NULL OR c.{column} = '')", []
         if op == "is_not":
@@ -303,7 +325,7 @@ def _card(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
 def _phone(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
     if op == "equals":
         try:
-            return "c.phone = ?", [normalize_phone_ru(value)]
+            return "c.phone = ?", [normalize_phone(value)]
         except InvalidIdentifier as exc:
             raise ValueError(str(exc)) from None
     return _text("phone")(op, re.sub(r"\D", "", value) if op == "contains" else value)

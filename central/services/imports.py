@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..storage.clock import now_utc
-from ..points.versions import VersionCounter
+from ..points.versions import VersionCounter, bump_versions
 from ..points.programs import by_name, default_program, permanent_lot_id
 from ..points.levels import recompute
 from ..points.receipt_log import ReceiptLog
@@ -44,7 +44,7 @@ from .access import Actor, FormError
 from .accounts import parse_tags
 from .cards import category_of
 from .fields import definitions, parse_value
-from .text import _
+from .text import N_, _
 
 CHUNK = 500
 MAX_ROWS = 2_000_000
@@ -87,6 +87,11 @@ class Table:
     rows: list[list[Any]]
 
 
+MODES = ("create", "update")
+# columns an update leaves alone: points move through the ledger (points by hand), a registration date is history
+NOT_UPDATED = ("balance", "program", "created_at")
+
+
 @dataclass
 class Report:
     total: int = 0
@@ -94,14 +99,38 @@ class Report:
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, column, message)
     unknown_columns: list[str] = field(default_factory=list)
     parsed: dict[int, dict[str, Any]] = field(default_factory=dict)
+    mode: str = "create"
+    ignored_columns: list[str] = field(default_factory=list)  # known columns an update does not change
+    # update mode: the customer each good row found, and what would change: index -> {column: (before, after)}
+    matched: dict[int, str] = field(default_factory=dict)
+    changes: dict[int, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     @property
     def bad_rows(self) -> int:
         return len({row for row, _, _ in self.problems})
 
     def summary(self, limit: int = 1000) -> dict[str, Any]:
-        return {"total": self.total, "good": len(self.good), "bad": self.bad_rows, "unknown_columns": self.unknown_columns,
-                "problems": [list(p) for p in self.problems[:limit]], "more_problems": max(0, len(self.problems) - limit)}
+        out = {"total": self.total, "good": len(self.good), "bad": self.bad_rows,
+               "unknown_columns": self.unknown_columns, "problems": [list(p) for p in self.problems[:limit]],
+               "more_problems": max(0, len(self.problems) - limit), "mode": self.mode}
+        if self.mode == "update":
+            listed = [[index + 2, self.matched[index], column, _shown(before), _shown(after)]
+                      for index in sorted(self.changes) for column, (before, after) in self.changes[index].items()]
+            out.update(ignored_columns=self.ignored_columns, changed=len(self.changes),
+                       unchanged=len(self.good) - len(self.changes), changes=listed[:limit],
+                       more_changes=max(0, len(listed) - limit))
+        return out
+
+
+def _shown(value: Any) -> str:
+    """A value in the dry run's list of changes, as a person reads it."""
+    if value is None or value == "" or value == []:
+        return ""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def read_table(data: bytes, filename: str) -> Table:
@@ -134,17 +163,48 @@ def _canonical(header: str) -> str:
     return ALIASES.get(key, "")
 
 
-def _csv_rows(data: bytes) -> list[list[Any]]:
-    for encoding in ("utf-8-sig", "cp1251"):
+# byte order marks, longest first (UTF-32 LE starts like UTF-16 LE)
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's content: UTF-8, UTF-16 or UTF-32 (by their byte order mark), UTF-8 or Windows-1251 without one.
+
+    UTF-16 without a mark is recognised by its zero bytes. Anything else (a
+    binary file, another encoding) is a clear :class:`ImportFileError`, never a
+    table of garbled text.
+    """
+    unreadable = _("The file's text cannot be read. Save it as CSV UTF-8 (or Windows-1251, or Unicode text) and"
+                   " upload it again.")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise ImportFileError(unreadable) from None
+    head = data[:4096]
+    if b"\x00" in head:  # UTF-16 without a mark: every other byte of Latin text and digits is zero
+        encoding = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+        candidates: tuple[str, ...] = (encoding,)
+    else:
+        candidates = ("utf-8", "cp1251")
+    for encoding in candidates:
         try:
             text = data.decode(encoding)
-            break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1251 decodes every byte
-        raise ImportFileError(_("The file is neither UTF-8 nor Windows-1251 text."))
+        if not _CONTROL.search(text):
+            return text
+    raise ImportFileError(unreadable)
+
+
+def _csv_rows(data: bytes) -> list[list[Any]]:
+    text = decode_text(data)
     first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    # Excel saves "CSV" with commas or semicolons (by locale) and "Unicode text" with tabs
+    delimiter = max((",", ";", "\t"), key=first.count)
     return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
 
 
@@ -193,11 +253,23 @@ def _points(value: Any) -> int:
     return int(minor)
 
 
-def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], None] | None = None) -> Report:
-    """Validate every row (nothing is written); each problem names its row and column."""
+def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], None] | None = None, *,
+          mode: str = "create") -> Report:
+    """Validate every row (nothing is written); each problem names its row and column.
+
+    ``mode="create"`` adds new customers (a phone, card or id already known
+    makes the row bad); ``mode="update"`` finds each row's existing customer by
+    its id, card or phone (all it gives must name the same customer) and lists
+    what would change: only the cells that are filled are written, an empty
+    cell leaves the customer's value as it is.
+    """
     actor.require("import")
-    report = Report(total=len(table.rows))
+    if mode not in MODES:
+        raise FormError({"mode": _("Choose whether to add new customers or update existing ones.")})
+    report = Report(total=len(table.rows), mode=mode)
     report.unknown_columns = [h for h, c in zip(table.headers, table.columns, strict=True) if not c]
+    if mode == "update":
+        report.ignored_columns = [h for h, c in zip(table.headers, table.columns, strict=True) if c in NOT_UPDATED]
     fields_ = {f["name"]: f["type"] for f in definitions(db)}
     for c in table.columns:
         if c.startswith("custom_") and c[7:] not in fields_:
@@ -211,8 +283,10 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(table.rows):
         number = index + 2
-        values = {c: v for c, v in zip(table.columns, raw, strict=True) if c}
-        row, problems = _parse_row(values, fields_, stores, levels, categories, programs)
+        values = {c: v for c, v in zip(table.columns, raw, strict=True)
+                  if c and not (mode == "update" and c in NOT_UPDATED)}
+        row, problems = _parse_row(values, fields_, stores, levels, categories, programs, mode == "update")
+        row["given"] = {c for c, v in values.items() if _text(v)}
         for key, seen in (("phone", seen_phones), ("card", seen_cards), ("id", seen_ids)):
             if row.get(key) and key not in problems:
                 if row[key] in seen:
@@ -225,7 +299,10 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
             report.parsed[index] = row
         if progress is not None and index % 1000 == 999:
             progress(index + 1, report.total)
-    _against_database(db, report, table)
+    if mode == "update":
+        _match_existing(db, report)
+    else:
+        _against_database(db, report, table)
     report.good = sorted(report.parsed)
     if progress is not None:
         progress(report.total, report.total)
@@ -233,16 +310,17 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
 
 
 def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: set[str], levels: set[str],
-               categories: list[dict[str, Any]], programs: _Programs
+               categories: list[dict[str, Any]], programs: _Programs, update: bool = False
                ) -> tuple[dict[str, Any], dict[str, str]]:
     row: dict[str, Any] = {}
     problems: dict[str, str] = {}
     phone, card = _text(values.get("phone")), re.sub(r"[\s-]", "", _text(values.get("card")))
-    if not phone and not card:
-        problems["phone"] = _("Each row needs a phone or a card.")
+    if not phone and not card and not (update and _text(values.get("id"))):
+        problems["phone"] = (_("Each row needs an id, a phone or a card.") if update
+                             else _("Each row needs a phone or a card."))
     if phone:
         try:
-            row["phone"] = normalize_phone_ru(phone)
+            row["phone"] = normalize_phone(phone)
         except InvalidIdentifier as exc:
             problems["phone"] = _(exc.template, **exc.params)
     if card:
@@ -344,10 +422,99 @@ def _against_database(db: Store, report: Report, table: Table) -> None:
                 report.parsed.pop(index, None)
     report.problems.sort()
 
+def _lookup(db: Store, sql: str, values: Iterable[str]) -> dict[str, str]:
+    """``sql``'s pairs (key, customer id) for the keys in ``values``, 500 at a time."""
+    items, found = sorted(set(values)), {}
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        found.update(db.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+    return found
+
+
+_KEY_NAMES = {"id": N_("id"), "card": N_("card"), "phone": N_("phone")}
+
+
+def _match_existing(db: Store, report: Report) -> None:
+    """Update mode: each good row's customer (by id, card, phone) and its changes; a row that finds none is bad."""
+    rows = report.parsed
+    by_id = _lookup(db, "SELECT id, id FROM customers WHERE merged_into IS NULL AND id IN ({})",
+                    (r["id"] for r in rows.values() if r.get("id")))
+    by_card = _lookup(db, "SELECT k.number, k.customer_id FROM cards k JOIN customers c ON c.id = k.customer_id"
+                          " WHERE c.merged_into IS NULL AND k.number IN ({})",
+                      (r["card"] for r in rows.values() if r.get("card")))
+    by_phone = _lookup(db, "SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})",
+                       (r["phone"] for r in rows.values() if r.get("phone")))
+    first_row: dict[str, int] = {}
+    for index, row in list(rows.items()):
+        number, problems = index + 2, []
+        found = {key: table[row[key]] for key, table in (("id", by_id), ("card", by_card), ("phone", by_phone))
+                 if row.get(key) and row[key] in table}
+        if row.get("id") and "id" not in found:
+            problems.append(("id", _("No customer has the id %(id)s.", id=row["id"])))
+        if row.get("card") and "card" not in found:
+            problems.append(("card", _("No customer has the card %(card)s.", card=row["card"])))
+        owners = set(found.values())
+        if not problems and not owners:
+            problems.append(("phone", _("No customer has this phone; to add new customers, choose that mode.")))
+        if len(owners) > 1:
+            names = ", ".join(f"{_KEY_NAMES[key]} \u2192 {owner}" for key, owner in found.items())
+            problems.append((next(iter(found)), _("These belong to different customers: %(list)s.", list=names)))
+        if not problems:
+            owner = owners.pop()
+            if owner in first_row:
+                problems.append((next(iter(found)), _("The same customer as row %(n)d.", n=first_row[owner])))
+            else:
+                first_row[owner] = number
+                report.matched[index] = owner
+        if problems:
+            report.problems.extend((number, column, message) for column, message in problems)
+            rows.pop(index)
+    report.problems.sort()
+    current = {}
+    ids = sorted(report.matched.values())
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for customer in db.rows(f"SELECT * FROM customers WHERE id IN ({marks})", chunk):
+            customer["tags"] = []
+            current[customer["id"]] = customer
+        for cid, tag in db.conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({marks})"
+                                        " ORDER BY tag", chunk):
+            current[cid]["tags"].append(tag)
+    for index, cid in report.matched.items():
+        changes = _changes(current[cid], rows[index])
+        if changes:
+            report.changes[index] = changes
+
+
+_SIMPLE = {"name": "name", "email": "email", "birthday": "birthday", "gender": "gender", "level": "level",
+           "store": "home_store", "phone": "phone"}
+_CONSENTS = {"sms": "sms", "email_consent": "email", "personal_data": "personal_data"}
+
+
+def _changes(customer: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What a row would change on its customer: {column: (before, after)}, filled cells only."""
+    given, out = row["given"], {}
+    for column, attr in _SIMPLE.items():
+        if column in given and row.get(column) is not None and row[column] != customer[attr]:
+            out[column] = (customer[attr], row[column])
+    consents = json.loads(customer["consents"] or "{}")
+    for column, key in _CONSENTS.items():
+        if column in given and key in row["consents"] and row["consents"][key] != bool(consents.get(key)):
+            out[column] = (bool(consents.get(key)), row["consents"][key])
+    custom = json.loads(customer["custom"] or "{}")
+    for name, value in row["custom"].items():
+        if custom.get(name) != value:
+            out[f"custom_{name}"] = (custom.get(name), value)
+    added = [t for t in row["tags"] if t not in customer["tags"]]
+    if added:
+        out["tags"] = (customer["tags"], sorted(set(customer["tags"]) | set(added)))
+    return out
+
 
 def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_only: bool, source: str,
           progress: Callable[[int, int], None] | None = None) -> int:
-    """Import the checked rows; returns how many customers were created.
+    """Import the checked rows; returns how many customers were created (update mode: updated).
 
     :raises FormError: there are bad rows and ``good_rows_only`` is false (nothing written).
     """
@@ -355,6 +522,8 @@ def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_on
     if report.problems and not good_rows_only:
         raise FormError({"file": _("%(n)d rows have problems: fix them, or import only the good rows.",
                                    n=report.bad_rows)})
+    if report.mode == "update":
+        return _apply_updates(db, actor, report, source, progress)
     indexes = report.good
     done = 0
     for start in range(0, len(indexes), CHUNK):
@@ -410,3 +579,50 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
         log.flush()
         recompute(conn, [c for c, row in zip(ids, customers, strict=True) if row[7] is None], now)
         counter.save()
+
+
+def _apply_updates(db: Store, actor: Actor, report: Report, source: str,
+                   progress: Callable[[int, int], None] | None) -> int:
+    """Write the listed changes, :data:`CHUNK` customers per transaction; each customer's change is audited."""
+    indexes = sorted(report.changes)
+    for start in range(0, len(indexes), CHUNK):
+        with db.transaction() as conn:
+            ids = []
+            for index in indexes[start : start + CHUNK]:
+                cid, changes = report.matched[index], report.changes[index]
+                ids.append(cid)
+                _update_one(conn, actor, cid, changes)
+            bump_versions(conn, ids)
+        if progress is not None:
+            progress(min(start + CHUNK, len(indexes)), len(indexes))
+    with db.transaction() as conn:
+        audit.record(conn, actor, "import.update", "import", source, None,
+                     {"file": source, "updated": len(indexes), "unchanged": len(report.good) - len(indexes),
+                      "skipped_rows": report.bad_rows, "total": report.total})
+    return len(indexes)
+
+
+def _update_one(conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+    customer = conn.execute("SELECT consents, custom, home_store FROM customers WHERE id = ?", (cid,)).fetchone()
+    consents, custom = json.loads(customer[0] or "{}"), json.loads(customer[1] or "{}")
+    sets: dict[str, Any] = {}
+    for column, (_before, after) in changes.items():
+        if column in _SIMPLE:
+            sets[_SIMPLE[column]] = after
+            if column == "phone":
+                sets["phone_verified"] = 0  # confirmed at a till, as a phone changed by hand
+        elif column in _CONSENTS:
+            consents[_CONSENTS[column]] = after
+            sets["consents"] = json.dumps(consents, sort_keys=True)
+        elif column.startswith("custom_"):
+            custom[column[7:]] = after
+            sets["custom"] = json.dumps(custom, ensure_ascii=False, sort_keys=True)
+        elif column == "tags":
+            conn.executemany("INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)",
+                             [(cid, tag) for tag in after])
+    if sets:
+        conn.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", [*sets.values(), cid])
+    audit.record(conn, actor, "customer.import_update", "customer", cid,
+                 {column: before for column, (before, _after) in changes.items()},
+                 {column: after for column, (_before, after) in changes.items()},
+                 store=sets.get("home_store", customer[2]))

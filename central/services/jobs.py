@@ -15,14 +15,16 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from .access import Actor, Forbidden
+from .text import _
 
 log = logging.getLogger(__name__)
-RUNNING = ("queued", "checking", "importing")
+RUNNING = ("queued", "checking", "rechecking", "importing", "exporting")
 STALE_SECONDS = 300
 
 
@@ -68,26 +70,50 @@ def update(db: Store, ident: str, *, state: str | None = None, done: int | None 
     if detail is not None:
         sets.append("detail = ?")
         params.append(json.dumps(detail, ensure_ascii=False))
-    if state in ("checked", "done", "failed"):
+    if state is not None and state not in RUNNING:
         sets.append("finished_at = ?")
         params.append(now_utc())
     with db.transaction() as conn:
         conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", [*params, ident])
 
 
-def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], None]], None]) -> threading.Thread:
-    """Run ``work(db, progress)`` on a thread; a failure is recorded on the job, never lost in a log only."""
+def error_text(exc: BaseException) -> str:
+    """What a failed job tells its user: a form error's own messages, else a plain sentence (the trace is logged)."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, dict) and errors:
+        return " ".join(str(message) for message in errors.values())
+    return str(_("Something went wrong on the server (%(error)s); the details are in its log. Try again, and tell"
+                 " the administrator if it happens again.", error=type(exc).__name__))
+
+
+def status(job: dict[str, Any]) -> dict[str, Any]:
+    """What a progress bar polls: the state, done of total, and whether it is still running."""
+    return {"state": job["state"], "running": job["state"] in RUNNING, "done": job["done"], "total": job["total"]}
+
+
+def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], None]], None],
+          context: Callable[[], AbstractContextManager[Any]] | None = None) -> threading.Thread:
+    """Run ``work(db, progress)`` on a thread; a failure is recorded on the job, never lost in a log only.
+
+    ``context()`` wraps the whole run, failures included (the console passes the
+    app context in the user's language, so a failure is told in it too).
+    """
 
     def run() -> None:
         db = Store(db_path)
         try:
-            work(db, lambda done, total: update(db, ident, done=done, total=total))
-        except Exception as exc:
-            log.exception("job %s failed", ident)
-            job = db.rows("SELECT detail FROM jobs WHERE id = ?", (ident,))
-            detail = json.loads(job[0]["detail"]) if job else {}
-            detail["error"] = getattr(exc, "errors", None) or f"{type(exc).__name__}: {exc}"
-            update(db, ident, state="failed", detail=detail)
+            with context() if context is not None else nullcontext():
+                try:
+                    work(db, lambda done, total: update(db, ident, done=done, total=total))
+                except Exception as exc:
+                    if isinstance(getattr(exc, "errors", None), dict):  # the user's input: no trace to log
+                        log.info("job %s refused: %s", ident, exc)
+                    else:
+                        log.exception("job %s failed", ident)
+                    job = db.rows("SELECT detail FROM jobs WHERE id = ?", (ident,))
+                    detail = json.loads(job[0]["detail"]) if job else {}
+                    detail["error"] = error_text(exc)
+                    update(db, ident, state="failed", detail=detail)
         finally:
             db.close()
 

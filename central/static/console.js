@@ -1,19 +1,29 @@
 // loyalty-edge console: the little that needs a script. Served from the package; no CDN.
 (function () {
   "use strict";
-  // a background job's progress (imports): poll its status row until it is finished
+  // a background job's progress (imports, exports): poll its status and move the bar; never reload the page.
+  // When the job ends, the block is swapped for the same block of the finished page.
   function pollJob(box) {
     var url = box.getAttribute("data-job-url");
-    var bar = box.querySelector(".progress > div");
-    var text = box.querySelector(".job-text");
     function tick() {
-      fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (job) {
-        var pct = job.total ? Math.floor(100 * job.done / job.total) : 0;
-        bar.style.width = pct + "%";
-        text.textContent = job.text;
-        if (job.state === "running" || job.state === "queued") { setTimeout(tick, 700); }
-        else { window.location.reload(); }
-      }).catch(function () { setTimeout(tick, 2000); });
+      fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+        .then(function (job) {
+          var bar = box.querySelector("progress");
+          var text = box.querySelector(".job-text");
+          if (bar && job.total) { bar.max = job.total; bar.value = job.done; }
+          if (text && job.text) { text.textContent = job.text; }
+          if (job.running) { setTimeout(tick, 700); } else { finish(); }
+        })
+        .catch(function () { setTimeout(tick, 2000); });
+    }
+    function finish() {
+      fetch(window.location.href, {credentials: "same-origin"}).then(function (r) { return r.text(); }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(box.id);
+        if (!fresh) { window.location.reload(); return; }
+        box.replaceWith(fresh);
+        if (fresh.hasAttribute("data-job-url")) { pollJob(fresh); }
+      }).catch(function () { setTimeout(finish, 2000); });
     }
     tick();
   }

@@ -8,28 +8,54 @@ the service layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, send_file, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
-from ..services import formats
-from ..services.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, Forbidden, FormError
+from ..i18n import LANGUAGES, current_language
+from ..services import audit, formats
+from ..services.access import (
+    ADMIN,
+    MARKETER,
+    STORE_MANAGER,
+    VIEWER,
+    Actor,
+    Forbidden,
+    FormError,
+)
+from ..services.filters import channel_label
 from ..services.text import N_
 from ..storage.db import get_db
-from ..i18n import LANGUAGES, current_language
-from ..storage.store import NotFound, Store
-
+from ..storage.store import NotFound
 
 ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAGER: N_("Store manager"),
                VIEWER: N_("Viewer")}
 
 
 JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
-              "importing": N_("Importing…"), "done": N_("Done"), "failed": N_("Failed"),
-              "interrupted": N_("Interrupted")}
+              "rechecking": N_("Checking again…"), "importing": N_("Importing…"), "exporting": N_("Exporting…"),
+              "done": N_("Done"), "failed": N_("Failed"), "interrupted": N_("Interrupted")}
+
+
+def program_label(name: str | None) -> str:
+    """A bonus program's name; the default one made by the migration ("Main program") in the user's language."""
+    from ..points.programs import DEFAULT_NAME
+
+    if name == DEFAULT_NAME:
+        return str(N_("Main program"))
+    return name or ""
 
 
 AGENT_STATES = {"online": N_("online"), "offline": N_("offline"), "unknown": N_("never connected")}
@@ -92,33 +118,6 @@ def render_form(template: str, error: FormError, **context: Any) -> ResponseRetu
     return render(template, 422, errors=error.errors, form=form_data(), **context)
 
 
-def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]]
-                    ) -> ResponseReturnValue | None:
-    """A filtered list as a CSV download (streamed) or an XLSX file; None for an unknown format.
-
-    ``rows(db)`` yields the rows from the database it is given: the CSV stream
-    opens its own connection, since the response outlives the request's.
-    """
-    from ..services import exports
-
-    if fmt == "csv":
-        path = current_app.config["DATABASE"]
-
-        def stream() -> Iterator[str]:
-            own = Store(path)
-            try:
-                yield from exports.csv_stream(columns, rows(own))
-            finally:
-                own.close()
-
-        return Response(stream(), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f"attachment; filename={name}.csv"})
-    if fmt == "xlsx":
-        return send_file(exports.xlsx_file(columns, rows(get_db()), name), download_name=f"{name}.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return None
-
-
 def _forbidden(exc: Forbidden) -> ResponseReturnValue:
     return render("console/error.html", 403, title_code=403, detail=str(exc))
 
@@ -150,7 +149,11 @@ def init_app(app: Flask) -> None:
             "console_zone": zone,
             "role_labels": ROLE_LABELS,
             "job_states": JOB_STATES,
+            "action_label": audit.action_label,
+            "audit_changes": lambda row: audit.changes(row, lang),
             "agent_states": AGENT_STATES,
+            "channel_label": channel_label,
+            "program_label": program_label,
             "errors": {},
             "form": {},
         }

@@ -8,13 +8,24 @@ from typing import Any
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import accounts, audit, customers, exports, fields, level_program, merge, percents, saved
+from ..services import (
+    accounts,
+    audit,
+    customers,
+    exports,
+    fields,
+    level_program,
+    merge,
+    percents,
+    saved,
+)
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..storage.db import get_db
-from .common import actor, console_blueprint, export_response, form_data, render
+from .common import actor, console_blueprint, form_data, render
+from .exports import export_response
 
 bp = console_blueprint("customers", "/customers")
 
@@ -52,7 +63,8 @@ def export(fmt: str) -> ResponseReturnValue:
         return redirect(url_for("customers.index", **request.args))
     zone = _zone()
     response = export_response(fmt, "customers", exports.CUSTOMER_COLUMNS,
-                               lambda own: customers.iter_customers(own, who, query, zone))
+                               lambda own: customers.iter_customers(own, who, query, zone),
+                               lambda own: customers.count_customers(own, who, query, zone))
     return response if response is not None else redirect(url_for("customers.index"))
 
 

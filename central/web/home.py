@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask.typing import ResponseReturnValue
 
 from ..services import audit, reports
+from ..services.access import FormError
 from ..storage.db import get_db
 from .common import actor, console_blueprint, render
 
@@ -20,7 +21,15 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/audit")
 def audit_log() -> ResponseReturnValue:
-    before = request.args.get("before", type=int)
-    rows = audit.entries(get_db(), actor(), entity=request.args.get("entity") or None,
-                         entity_id=request.args.get("id") or None, before_id=before, limit=100)
-    return render("console/audit.html", rows=rows)
+    """The audit log with filters by user, action and dates; paged by key."""
+    db, who = get_db(), actor()
+    args = {key: value.strip() for key, value in request.args.items()}
+    errors: dict[str, str] = {}
+    try:
+        page = audit.search(db, who, args, current_app.config["CONSOLE_TIMEZONE"])
+    except FormError as exc:
+        errors, page = exc.errors, audit.AuditPage([], None, None)
+    filters = {k: v for k, v in args.items() if k in ("user", "action", "from", "to", "entity", "id") and v}
+    actions = sorted(((code, str(label)) for code, label in audit.ACTIONS.items()), key=lambda item: item[1])
+    return render("console/audit.html", 400 if errors else 200, page=page, filters=filters, errors=errors,
+                  users=audit.users(db), actions=actions)

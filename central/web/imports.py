@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,11 @@ from flask_babel import force_locale
 from ..i18n import current_language
 from ..services import imports, jobs
 from ..services.access import Actor, FormError
+from ..services.formats import format_count
 from ..services.text import _
 from ..storage.db import get_db
 from ..storage.store import Store
-from .common import actor, console_blueprint, render
+from .common import JOB_STATES, actor, console_blueprint, render
 
 bp = console_blueprint("imports", "/imports")
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -41,45 +43,53 @@ def upload() -> ResponseReturnValue:
     who.require("import")
     upload_ = request.files.get("file")
     errors = {}
+    mode = request.form.get("mode") or "create"
+    if mode not in imports.MODES:
+        errors["mode"] = _("Choose whether to add new customers or update existing ones.")
     if upload_ is None or not upload_.filename:
         errors["file"] = _("Choose a file.")
     elif not upload_.filename.lower().endswith((".csv", ".xlsx", ".txt")):
         errors["file"] = _("Upload a .csv or .xlsx file.")
     if errors:
-        return render("console/imports/index.html", 422, errors=errors, recent=jobs.recent(get_db(), who, "import"))
+        return render("console/imports/index.html", 422, errors=errors, form={"mode": mode},
+                      recent=jobs.recent(get_db(), who, "import"))
     assert upload_ is not None
     name = Path(upload_.filename or "file").name
-    ident = jobs.create(get_db(), who, "import", {"file": name})
+    ident = jobs.create(get_db(), who, "import", {"file": name, "mode": mode})
     path = _folder() / f"{ident}{Path(name).suffix.lower()}"
     upload_.save(path)
-    _run(ident, who, path, name, apply_mode=None)
+    _run(ident, who, path, name, mode, apply_mode=None)
     return redirect(url_for("imports.job", ident=ident))
 
 
-def _run(ident: str, who: Actor, path: Path, name: str, apply_mode: str | None) -> None:
+def _run(ident: str, who: Actor, path: Path, name: str, mode: str, apply_mode: str | None) -> None:
     app, language = current_app._get_current_object(), current_language()  # type: ignore[attr-defined]
 
-    def work(db: Store, progress: Any) -> None:
-        # the job's messages (each bad row's problem) in the language of the user who started it
-        with app.app_context(), force_locale(language):
-            _work(db, progress)
+    def context() -> Any:
+        # the job's messages (each bad row's problem, a failure) in the language of the user who started it
+        stack = ExitStack()
+        stack.enter_context(app.app_context())
+        stack.enter_context(force_locale(language))
+        return stack
 
-    def _work(db: Store, progress: Any) -> None:
-        detail: dict[str, Any] = {"file": name}
-        jobs.update(db, ident, state="checking" if apply_mode is None else "importing", done=0)
+    def work(db: Store, progress: Any) -> None:
+        detail: dict[str, Any] = {"file": name, "mode": mode}
+        # an import checks the file again first (the database may have changed since): that has its own progress
+        jobs.update(db, ident, state="checking" if apply_mode is None else "rechecking", done=0)
         table = imports.read_table(path.read_bytes(), name)
-        report = imports.check(db, who, table, progress if apply_mode is None else None)
+        report = imports.check(db, who, table, progress, mode=mode)
         detail["report"] = report.summary()
         if apply_mode is None:
             jobs.update(db, ident, state="checked", detail=detail)
             return
-        created = imports.apply(db, who, table, report, good_rows_only=apply_mode == "good", source=name,
+        jobs.update(db, ident, state="importing", done=0, total=len(report.good))
+        written = imports.apply(db, who, table, report, good_rows_only=apply_mode == "good", source=name,
                                 progress=progress)
-        detail["imported"] = created
+        detail["updated" if mode == "update" else "imported"] = written
         jobs.update(db, ident, state="done", detail=detail)
         path.unlink(missing_ok=True)
 
-    jobs.start(current_app.config["DATABASE"], ident, work)
+    jobs.start(current_app.config["DATABASE"], ident, work, context)
 
 
 @bp.get("/<ident>")
@@ -91,11 +101,12 @@ def job(ident: str) -> ResponseReturnValue:
 def job_status(ident: str) -> ResponseReturnValue:
     """What the progress bar polls."""
     row = jobs.get(get_db(), actor(), ident)
-    text = {"queued": _("Waiting…"), "checking": _("Checking rows: %(done)s of %(total)s", done=row["done"],
-                                                    total=row["total"] or "…"),
-            "importing": _("Importing: %(done)s of %(total)s", done=row["done"], total=row["total"] or "…")}
-    return jsonify({"state": row["state"], "done": row["done"], "total": row["total"],
-                    "text": text.get(row["state"], row["state"])})
+    done = format_count(row["done"], current_language())
+    total = format_count(row["total"], current_language()) if row["total"] else "…"
+    text = {"queued": _("Waiting…"), "checking": _("Checking rows: %(done)s of %(total)s", done=done, total=total),
+            "rechecking": _("Checking the rows again: %(done)s of %(total)s", done=done, total=total),
+            "importing": _("Importing: %(done)s of %(total)s", done=done, total=total)}
+    return jsonify({**jobs.status(row), "text": text.get(row["state"]) or str(JOB_STATES.get(row["state"], ""))})
 
 
 @bp.post("/<ident>/apply")
@@ -120,7 +131,7 @@ def apply(ident: str) -> ResponseReturnValue:
         return render("console/imports/job.html", 422, job=row, errors=errors)
     assert path is not None
     jobs.update(get_db(), ident, state="queued", done=0)
-    _run(ident, who, path, row["detail"].get("file", path.name), apply_mode=mode)
+    _run(ident, who, path, row["detail"].get("file", path.name), row["detail"].get("mode", "create"), apply_mode=mode)
     return redirect(url_for("imports.job", ident=ident))
 
 

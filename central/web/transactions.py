@@ -9,7 +9,8 @@ from ..services import saved, stores, transactions
 from ..services.access import FormError
 from ..services.text import _
 from ..storage.db import get_db
-from .common import actor, console_blueprint, export_response, form_data, render
+from .common import actor, console_blueprint, form_data, render
+from .exports import export_response
 
 bp = console_blueprint("transactions", "/transactions")
 

@@ -115,7 +115,7 @@ def test_import_a_file_with_a_bad_row(page, console, db, tmp_path):
     page.goto(console + "/imports/")
     page.set_input_files("input[name=file]", str(path))
     page.click("button.primary")
-    page.wait_for_selector("#problems")  # the progress view reloads itself when the check is done
+    page.wait_for_selector("#problems")  # the progress view shows the result when the check is done
     assert page.locator("#rows-bad").inner_text() == "3"
     problems = page.locator("#problems tbody tr")
     assert problems.first.inner_text().startswith("4\tphone\tВ номере 12345 цифр: 5")  # in the user's language
@@ -124,6 +124,45 @@ def test_import_a_file_with_a_bad_row(page, console, db, tmp_path):
     page.wait_for_selector("#rows-imported")
     assert page.locator("#rows-imported").inner_text() == "2"
     assert db.count("customers", "channel = 'import'") == 2
+
+
+def test_an_import_moves_its_bar_and_never_reloads_the_page(page, console, db, people):
+    from central.services import jobs
+
+    sign_in(page, console, "marketer")
+    ident = jobs.create(db, people["marketer"], "import", {"file": "big.csv", "mode": "create"})
+    jobs.update(db, ident, state="checking", done=0, total=50_000)
+    loads = []
+    page.on("load", lambda _page: loads.append(page.url))
+    page.goto(f"{console}/imports/{ident}")
+    assert page.locator("#job progress").get_attribute("value") == "0"
+    jobs.update(db, ident, done=20_000)  # the job's progress, as the worker writes it
+    page.wait_for_function("document.querySelector('#job progress').value === 20000")
+    assert page.locator("#job .job-text").inner_text().replace("\u00a0", " ") == "Проверка строк: 20 000 из 50 000"
+    report = {"total": 50_000, "good": 50_000, "bad": 0, "unknown_columns": [], "problems": [], "more_problems": 0,
+              "mode": "create"}
+    jobs.update(db, ident, state="checked", done=50_000, detail={"file": "big.csv", "mode": "create", "report": report})
+    page.wait_for_selector("#rows-total")  # the finished page's block, swapped in
+    assert page.locator("button[value=all]").is_visible() and page.locator("#job progress").count() == 0
+    assert loads == [f"{console}/imports/{ident}"]  # one page load: the bar moved by polling
+
+
+def test_an_xlsx_export_runs_as_a_job_and_offers_the_file(page, console, db):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sign_in(page, console, "marketer")
+    page.goto(console + "/customers/?q=Петров")
+    page.click("text=Выгрузить XLSX")
+    page.wait_for_url("**/exports/*")
+    page.wait_for_selector("#download")  # the finished block, swapped in by the poller
+    with page.expect_download() as caught:
+        page.click("#download")
+    with open(caught.value.path(), "rb") as f:
+        rows = list(load_workbook(BytesIO(f.read()), read_only=True).active.values)
+    assert rows[0][:2] == ("id", "name") and [r[1] for r in rows[1:]] == ["Иван Петров"]
+    assert caught.value.suggested_filename == "customers.xlsx"
 
 
 def test_a_store_manager_cannot_see_another_stores_customer(page, console):

@@ -37,7 +37,7 @@ def test_the_profile_shows_the_balance_in_each_program(client, db, people, agent
     assert 'id="program-balances"' in page and "Кофе" in page and 'id="program-total">8,00<' in page
     history = client.get("/customers/c1?tab=history").get_data(as_text=True)
     assert history.count('<td class="program">Кофе</td>') == 1
-    assert history.count('<td class="program">Main program</td>') == 1
+    assert history.count('<td class="program">Основная программа</td>') == 1
     # the programs page and the home page show what each program owes
     programs = {p["id"]: p for p in stores.programs_list(db, with_points=True)}
     assert (programs[main]["outstanding"], programs[coffee]["outstanding"]) == (500, 300)
