@@ -15,9 +15,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 import threading
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -33,13 +33,13 @@ from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
 from shared.rules import RuleSet
 
-from . import errors, identify, requests
+from . import customer_lookup, errors, requests
 from .config import Config
 from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
-
+from .version import __version__
 
 log = logging.getLogger("loyalty.agent.service")
 
@@ -126,12 +126,13 @@ class Service:
         """The store's local business day."""
         return now.astimezone(self.config.zone).date()
 
-    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> identify.Found:
+    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> customer_lookup.Found:
         """The customer named by the till; a card of the chain's ranges not known here names its card
-        holder (agent/identify.py card_holder): a customer may use a card anywhere at once."""
+        holder (agent/customer_lookup.py card_holder): a customer may use a card anywhere at once."""
         c = self.config
-        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds,
-                                      now=now, holders=True, holder_level=self._base_level(tx))
+        return customer_lookup.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret,
+                                             qr_step=c.qr_step_seconds, now=now, holders=True,
+                                             holder_level=self._base_level(tx))
 
     def _base_level(self, tx: Tx) -> str | None:
         """The level of a customer who has spent nothing yet (a new registration, a card holder)."""
@@ -160,7 +161,7 @@ class Service:
                 [Problem("at", f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time")]
             )
 
-    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: identify.Found | None, now: dt.datetime, link: str):
+    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str):
         """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
         if found is None:  # an anonymous receipt: nobody to accrue to
             if receipt.redeem:
@@ -171,7 +172,7 @@ class Service:
             assert found.card is not None
             raise errors.CardNotRegistered(card=found.card["number"], requested=receipt.redeem, max_redeemable=0)
         limits = self._limits(tx, found.customer, now, link)
-        terms = identify.customer_terms(found.customer)
+        terms = customer_lookup.customer_terms(found.customer)
         try:
             return calc.quote(receipt, terms, limits.allowed), limits
         except RedeemOverLimit as exc:
@@ -212,8 +213,6 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Liveness and state for GET /v1/health."""
-        from . import __version__
-
         now = self.clock()
         with self.store.read() as tx:
             rules = tx.c.execute("SELECT version FROM rules WHERE id = 1").fetchone()
@@ -237,7 +236,7 @@ class Service:
         now = self.clock()
         with self.store.read() as tx:
             found = self._find(tx, kind, raw, now)
-            view = identify.customer_view(tx, found, now, self.today(now))
+            view = customer_lookup.customer_view(tx, found, now, self.today(now))
             link = self.link(tx, now)
             limits = self._limits(tx, found.customer, now, link)
         view["link"] = link
@@ -256,7 +255,7 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             link = self.link(tx, now)
             quote, limits = self._quote(tx, calc, receipt, found, now, link)
             customer_id = found.customer["id"] if found else None
@@ -288,7 +287,7 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
             if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
                 # its first sale here makes the card holder (the purchase event names it and the card)
@@ -497,11 +496,11 @@ class Service:
             customer_id=customer_id, phone=phone, card=card, name=reg.name,
             consents=reg.consents, confirmation_code=code, terminal=terminal, at=iso(now),
         ), now)
-        found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
+        found = customer_lookup.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
         return Result(201, {
             "customer_id": customer_id,
             "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
-            "customer": identify.customer_view(tx, found, now, self.today(now)),
+            "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
         })
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:

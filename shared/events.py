@@ -313,6 +313,8 @@ class HelloMessage(Contract):
     customers_version: Cursor
     at: Time
     rules_version: Version | None = None
+    #: the id of the agent's event at next_seq - 1 (a stale hello is known by it)
+    last_id: Id | None = None
 
 
 class SnapshotRequestMessage(Contract):

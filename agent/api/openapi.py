@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from ..version import __version__
 from .problems import TITLES
 from .routes import OPERATIONS, Operation
 from .schemas import RECEIPT_ID, SCHEMAS, ref, text
@@ -140,6 +141,4 @@ def build_document(version: str) -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI document (public: integrators read it before they have a key)."""
-    from .. import __version__
-
     return current_app.json.response(build_document(__version__))

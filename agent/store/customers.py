@@ -106,7 +106,7 @@ class CustomerQueries:
         self.c.execute("INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active')", (number, customer_id))
 
     def add_card_holder(self, customer_id: str, number: str, level: str | None, now: dt.datetime) -> None:
-        """The holder of a card of the chain's ranges not known here (agent/identify.py card_holder), made by
+        """The holder of a card of the chain's ranges not known here (agent/customer_lookup.py card_holder), made by
         their first sale here: a local customer without phone, and the card."""
         self.c.execute(
             "INSERT INTO customers (id, version, level, consents, origin, created_at, updated_at) "

@@ -41,7 +41,7 @@ _PROFILE = ("name", "email", "birthday", "gender", "consents", "custom")
 
 def _writable(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     actor.require("customers.write")
-    customer = check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id, write=True)
     if customer["merged_into"]:
         # its points, cards and history live on the customer it was merged into: change that one
         raise Forbidden(f"customer {customer_id} was merged into {customer['merged_into']}; change that customer")

@@ -248,7 +248,7 @@ def test_health_is_public(api):
 
 
 def test_birthday_window():
-    from agent.identify import birthday_message
+    from agent.customer_lookup import birthday_message
 
     today = dt.date(2026, 11, 24)
     assert birthday_message("1990-11-24", today)["template"] == "Birthday today!"

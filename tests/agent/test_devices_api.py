@@ -15,8 +15,8 @@ import pytest
 
 from agent.auth import add_terminal
 from agent.devices.readers import CardRead
-from agent.devices.slip import SlipData, layout
-from agent.hardware import hardware_of
+from agent.devices.slip_layout import SlipData, layout
+from agent.device_manager import hardware_of
 from tests.agent.conftest import CARD, NOW, Api, delta, receipt
 from tests.agent.test_receipts_api import snapshot
 
@@ -175,7 +175,7 @@ def test_identification_times_are_the_agents_clock(printing):
 
 
 def test_serve_refuses_a_reader_without_a_terminal_naming_the_setting(make_app):
-    from agent.hardware import running
+    from agent.device_manager import running
 
     app = make_app(terminals=[], reader_kind="serial", reader_url="/dev/no-reader")
     with pytest.raises(SystemExit, match="reader_terminal: is required when no `terminals` are configured"):

@@ -20,7 +20,7 @@ from waitress.server import create_server
 
 from agent.auth import add_terminal
 from agent.devices.readers import CardRead
-from agent.hardware import hardware_of
+from agent.device_manager import hardware_of
 from agent.testing import request
 from tests.agent.conftest import CARD, delta
 from tests.polling import wait_for

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from agent.devices.slip import format_points
+from agent.devices.slip_layout import format_points
 from agent.testing import (
     AgentProcess,
     PreparedAgent,
