@@ -40,6 +40,10 @@ ACTIONS: dict[str, Any] = {
     "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
     "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
+    "messages.channel": N_("Message channel set up"), "messages.template": N_("Message template saved"),
+    "messages.test": N_("Test message sent"), "messages.send": N_("Message sent to a customer"),
+    "mailing.create": N_("Mailing created"), "mailing.pause": N_("Mailing paused"),
+    "mailing.resume": N_("Mailing resumed"), "customer.consent": N_("Consent changed"),
 }
 # field names in before/after, as the pages name them (others are shown as they are)
 FIELDS: dict[str, Any] = {

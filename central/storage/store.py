@@ -15,6 +15,7 @@ from .connection import Database, NotFound
 from .cursors import PublishCursors
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .messages import MessageQueries
 from .rule_sets import RuleSets
 from .settings import Settings
 
@@ -24,5 +25,5 @@ __all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "Enrollment
 CUSTOMER_SCOPES = ("all", "visited")
 
 
-class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors):
+class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors, MessageQueries):
     """One connection to the central database, with the queries of every job."""

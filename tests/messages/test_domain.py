@@ -8,7 +8,16 @@ import time
 import pytest
 
 from central.messages import rules, tokens
-from central.messages.templates import MAX_OUTPUT, NAMES, TemplateError, Variables, check, format_minor, render, sms_parts
+from central.messages.templates import (
+    MAX_OUTPUT,
+    NAMES,
+    TemplateError,
+    Variables,
+    check,
+    format_minor,
+    render,
+    sms_parts,
+)
 
 V = Variables(name="Анна Иванова", first_name="Анна", balance_minor=123456, level="Золото",
               expiring_minor=5000, expiring_on=dt.date(2026, 12, 31), store="Магазин на Ленина",
