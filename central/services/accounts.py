@@ -92,6 +92,12 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
             (name, email, birthday, gender or None, json.dumps(consents, sort_keys=True),
              json.dumps(custom, ensure_ascii=False, sort_keys=True), customer_id),
         )
+        # the consent history (central/storage/messages.py): every consent the profile changed
+        for key in CONSENTS:
+            if bool(before["consents"].get(key)) != consents[key]:
+                conn.execute("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at)"
+                             " VALUES (?,?,?,?,?,?)", (customer_id, key, int(consents[key]), "console",
+                                                       actor.username, now_utc()))
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
                      store=customer["home_store"])

@@ -369,3 +369,12 @@ def test_preview_with_a_real_customer_and_pause(db, email_channel):
     assert svc.mailing_progress(db, MARKETER, mailing)["counts"]["skipped"] == 1
     actions = [r[0] for r in db.conn.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions[-4:] == ["messages.template", "mailing.create", "mailing.pause", "mailing.resume"]
+
+
+def test_profile_edit_records_consent_history(db):
+    from central.services import accounts
+
+    add_customer(db, "c1", email="anna@example.com", consents={"sms": True})
+    accounts.update_profile(db, SYSTEM, "c1", {"name": "Анна", "email": "anna@example.com", "consent_email": "1"})
+    history = [(h["channel"], h["granted"], h["source"]) for h in svc.consent_history(db, SYSTEM, "c1")]
+    assert history == [("sms", 0, "console"), ("email", 1, "console")]
