@@ -125,6 +125,9 @@ class Sender:
         self._thread: threading.Thread | None = None
         self._adapters: dict[str, tuple[str, adapters.Adapter]] = {}
         self._starts: dict[str, collections.deque[float]] = {}
+        self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
+        self._templates: dict[int, Any] = {}
+        self._rate = 0
         self.sent = 0
         self._db: Store | None = None
         #: a hook for tests: called after the send and before it is recorded
@@ -173,6 +176,9 @@ class Sender:
     def db(self) -> Store:
         if self._db is None:
             self._db = Store(self.db_path)
+            # WAL + NORMAL: a commit survives the process's crash; a power cut may lose the last marks,
+            # which only makes a message be sent again with its key (at-least-once, as a crash does)
+            self._db.conn.execute("PRAGMA synchronous = NORMAL")
         return self._db
 
     # -- one pass --------------------------------------------------------------------------------
@@ -185,6 +191,7 @@ class Sender:
                 return 0
         now = self.clock()
         rows = q.due(db.conn, now.isoformat(timespec="seconds"), self.batch)
+        self._configs, self._templates = {}, {}
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
         for row in rows:
@@ -200,7 +207,9 @@ class Sender:
 
     def _adapter(self, db: Store, channel: str) -> adapters.Adapter | str:
         """The channel's adapter, or why there is none."""
-        config = q.channel(db.conn, channel)
+        if channel not in self._configs:
+            self._configs[channel] = q.channel(db.conn, channel)
+        config = self._configs[channel]
         if config is None or not config["enabled"]:
             return f"the {channel} channel is not set up"
         stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
@@ -270,7 +279,9 @@ class Sender:
         if row["kind"] == rules.MARKETING:
             unsubscribe = unsubscribe_url(self.public_url, key, customer["id"], channel)
         if body is None:  # rendered once, at the first attempt; retries and crash resends reuse it
-            template = q.template(db.conn, row["template_id"])
+            if row["template_id"] not in self._templates:
+                self._templates[row["template_id"]] = q.template(db.conn, row["template_id"])
+            template = self._templates[row["template_id"]]
             if template is None:
                 with db.transaction() as conn:
                     q.mark_final(conn, ident, "failed", "the template was deleted")

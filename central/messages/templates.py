@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -182,6 +183,18 @@ def check(source: str, field: str = "body") -> frozenset[str]:
     an unknown variable."""
     if not isinstance(source, str):
         raise TemplateError(f"{field}: a template is text")
+    return _check(source, field)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    return _ENV.from_string(source)
+
+
+@functools.lru_cache(maxsize=256)
+def _check(source: str, field: str) -> frozenset[str]:
+    if not isinstance(source, str):
+        raise TemplateError(f"{field}: a template is text")
     if len(source) > MAX_SOURCE:
         raise TemplateError(f"{field}: at most {MAX_SOURCE} characters")
     try:
@@ -216,7 +229,7 @@ def render(source: str, variables: Variables | Mapping[str, Any], language: str 
     check(source, field)
     context = variables.context(language) if isinstance(variables, Variables) else dict(variables)
     try:
-        template = _ENV.from_string(source)
+        template = _compiled(source)
         size, parts = 0, []
         for part in template.generate(context):
             size += len(part)
