@@ -336,6 +336,59 @@ class CashierAdapter(Adapter):
         return ident
 
 
+# -- Telegram (Bot API) ------------------------------------------------------------------------------
+
+def check_telegram(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """Checked Telegram settings: bot_name (for start links), api_url (the Bot API's address)."""
+    errors = []
+    bot = str(settings.get("bot_name") or "").strip().lstrip("@")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", bot):
+        errors.append("bot_name: the bot's user name, like ShopClubBot")
+    api = str(settings.get("api_url") or "https://api.telegram.org").rstrip("/")
+    if urllib.parse.urlsplit(api).scheme not in ("http", "https"):
+        errors.append("api_url: an http:// or https:// address")
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", secrets.get("token", "")):
+        errors.append("token: the bot's token from @BotFather, like 123456:ABC...")
+    if errors:
+        raise ChannelSettingsError("; ".join(errors))
+    return {"bot_name": bot, "api_url": api, "timeout": float(settings.get("timeout") or 30)}
+
+
+class TelegramAdapter(Adapter):
+    """Telegram through the Bot API's sendMessage, to the chat the customer linked by a start link.
+
+    The Bot API has no idempotency key: a resend after a crash between send and mark arrives twice.
+    """
+
+    channel = "telegram"
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str]):
+        self.settings = check_telegram(settings, secrets)
+        self.token = secrets["token"]
+
+    def send(self, message: Outgoing) -> str | None:
+        s = self.settings
+        data = json.dumps({"chat_id": message.to, "text": message.body}).encode()
+        request = urllib.request.Request(f"{s['api_url']}/bot{self.token}/sendMessage", data=data,
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=s["timeout"]) as response:
+                doc = json.loads(response.read(1 << 20) or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                text = json.loads(exc.read(2000)).get("description", "")
+            except ValueError:
+                text = ""
+            if exc.code == 429 or exc.code >= 500:
+                raise TemporaryFailure(f"Telegram {exc.code}: {text}") from None
+            raise PermanentFailure(f"Telegram {exc.code}: {text}") from None  # 403: the customer blocked the bot
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise TemporaryFailure(f"Telegram: {exc}") from None
+        if not doc.get("ok"):
+            raise PermanentFailure(f"Telegram: {doc.get('description', 'not ok')}")
+        return str((doc.get("result") or {}).get("message_id", "")) or None
+
+
 def build(channel: str, settings: dict[str, Any], secrets: dict[str, str]) -> Adapter:
     """The adapter for a configured channel; :class:`ChannelSettingsError` for bad settings,
     a plain LoyaltyError for a channel this version cannot send on yet."""
@@ -345,6 +398,8 @@ def build(channel: str, settings: dict[str, Any], secrets: dict[str, str]) -> Ad
         return HttpGatewayAdapter(channel, settings, secrets)
     if channel == "cashier":
         return CashierAdapter()
+    if channel == "telegram":
+        return TelegramAdapter(settings, secrets)
     raise LoyaltyError(f"the {channel} channel is not implemented yet (docs/messages.md)")
 
 
@@ -356,4 +411,6 @@ def check(channel: str, settings: dict[str, Any], secrets: dict[str, str]) -> di
         return check_http(settings, secrets)
     if channel == "cashier":
         return {}
+    if channel == "telegram":
+        return check_telegram(settings, secrets)
     raise LoyaltyError(f"the {channel} channel is not implemented yet (docs/messages.md)")

@@ -73,6 +73,10 @@ def customer_row(conn: Any, customer_id: str) -> dict[str, Any] | None:
             "store_name", "timezone")
     out = dict(zip(keys, row, strict=True))
     out["consents"] = json.loads(out["consents"] or "{}")
+    for channel, address in conn.execute("SELECT channel, address FROM customer_channels WHERE customer_id = ?",
+                                         (customer_id,)):
+        if channel == "telegram":
+            out["telegram_chat"] = address
     return out
 
 
@@ -100,6 +104,8 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
         return customer.get("email") or ""
     if channel in ("sms", "voice"):
         return customer.get("phone") or ""
+    if channel == "telegram":
+        return customer.get("telegram_chat") or ""
     return ""
 
 

@@ -44,6 +44,7 @@ ACTIONS: dict[str, Any] = {
     "messages.test": N_("Test message sent"), "messages.send": N_("Message sent to a customer"),
     "mailing.create": N_("Mailing created"), "mailing.pause": N_("Mailing paused"),
     "mailing.resume": N_("Mailing resumed"), "customer.consent": N_("Consent changed"),
+    "messages.link": N_("Telegram start link made"),
 }
 # field names in before/after, as the pages name them (others are shown as they are)
 FIELDS: dict[str, Any] = {

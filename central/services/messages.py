@@ -33,7 +33,9 @@ from .text import _
 MASK = "********"
 CHUNK = 5000
 #: channels this version can send on (push and Telegram: docs/messages.md)
-READY = ("email", "sms", "voice", "cashier")
+READY = ("email", "sms", "voice", "cashier", "telegram")
+#: how long a Telegram start link can be used
+LINK_DAYS = 7
 
 
 def _channel_name(channel: str) -> str:
@@ -271,16 +273,31 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
         mailing_id = int(cur.lastrowid or 0)
         audit.record(conn, actor, "mailing.create", "mailing", mailing_id, None,
                      {"name": name, "template": template_id, "total": len(known), "send_at": when})
-    # queued in chunks (a 100,000-customer mailing does not hold the write lock for long); the
-    # mailing sends nothing until it is 'running', and queueing again adds only what is missing
+    # queued in chunks (a 100,000-customer mailing does not hold the write lock for long), held
+    # (not_before = HELD) until all are in; queueing again adds only what is missing
     for start in range(0, len(known), CHUNK):
         with db.transaction() as conn:
             q.enqueue(conn, f"mailing:{mailing_id}", known[start:start + CHUNK], template["channel"],
                       template["kind"], template_id, template["language"], mailing_id=mailing_id,
-                      not_before=when)
+                      not_before=HELD)
     with db.transaction() as conn:
         conn.execute("UPDATE mailings SET state = 'running' WHERE id = ? AND state = 'queueing'", (mailing_id,))
+        _release(conn, mailing_id, when or now)
     return mailing_id
+
+
+#: ``not_before`` of a paused (or still queueing) mailing's rows: the sender's due-rows index never
+#: reaches them, so a paused 100,000-row mailing costs the other messages nothing
+HELD = "9999-12-31T00:00:00+00:00"
+
+
+def _release(conn: Any, mailing_id: int, when: str) -> None:
+    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'"
+                 " AND not_before = ?", (when, mailing_id, HELD))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _mailing(db: Store, mailing_id: int) -> dict[str, Any]:
@@ -299,6 +316,11 @@ def pause_mailing(db: Store, actor: Actor, mailing_id: int, *, paused: bool = Tr
         raise FormError({"state": _("The mailing is %(state)s.", state=mailing["state"])})
     with db.transaction() as conn:
         conn.execute("UPDATE mailings SET state = ? WHERE id = ?", (want, mailing_id))
+        if paused:  # resuming re-checks quiet hours and the cap at the next attempt anyway
+            conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'",
+                         (HELD, mailing_id))
+        else:
+            _release(conn, mailing_id, max(mailing["send_at"], _now()))
         audit.record(conn, actor, "mailing.pause" if paused else "mailing.resume", "mailing", mailing_id,
                      {"state": have}, {"state": want})
 
@@ -420,6 +442,73 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
                                        (phone,)).fetchall():
                 out["unsubscribed"] += int(q.set_consent(conn, cid, "sms", False, "gateway", None))
     return out
+
+
+# -- Telegram: start links and the bot's updates -------------------------------------------------
+
+def _hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def telegram_link(db: Store, actor: Actor, customer_id: str) -> dict[str, str]:
+    """A one-time start link for the customer (``t.me/<bot>?start=<token>``, e.g. printed as a QR on the slip).
+
+    Opening it and pressing Start links the chat to the customer and gives Telegram consent."""
+    actor.require("customers.write")
+    check_customer(db, actor, customer_id)
+    row = q.channel(db.conn, "telegram")
+    if row is None:
+        raise FormError({"channel": _("The %(channel)s channel is not set up.", channel="telegram")})
+    import secrets as _secrets
+
+    token = _secrets.token_urlsafe(24)
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)).isoformat(timespec="seconds")
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO link_tokens (token_hash, customer_id, channel, expires_at) VALUES (?,?,?,?)",
+                     (_hash(token), customer_id, "telegram", expires))
+        audit.record(conn, actor, "messages.link", "customer", customer_id, None, {"channel": "telegram"})
+    return {"token": token, "url": f"https://t.me/{row['settings']['bot_name']}?start={token}", "expires_at": expires}
+
+
+def telegram_update(db: Store, secret: str, update: Mapping[str, Any]) -> str:
+    """One update from the bot's webhook (checked by Telegram's secret-token header against the channel's
+    ``webhook_token`` secret). ``/start <token>`` links the chat once; ``/stop`` withdraws consent.
+    Returns what happened: linked, stopped, expired, ignored."""
+    import hmac
+
+    row = q.channel(db.conn, "telegram")
+    if row is None or not row["secrets"].get("webhook_token"):
+        raise NotFound("no Telegram webhook")
+    if not hmac.compare_digest(str(row["secrets"]["webhook_token"]), str(secret or "")):
+        raise LoyaltyError("wrong webhook token")
+    message = update.get("message") or {}
+    text = str(message.get("text") or "").strip()
+    chat = (message.get("chat") or {}).get("id")
+    if chat is None or not text.startswith("/"):
+        return "ignored"
+    command, _sep, arg = text.partition(" ")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with db.transaction() as conn:
+        if command == "/start" and arg:
+            found = conn.execute("SELECT customer_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?"
+                                 " AND channel = 'telegram'", (_hash(arg.strip()),)).fetchone()
+            if found is None or found[2] is not None or found[1] <= now:
+                return "expired"
+            customer_id = found[0]
+            conn.execute("UPDATE link_tokens SET used_at = ? WHERE token_hash = ?", (now, _hash(arg.strip())))
+            conn.execute("INSERT INTO customer_channels (customer_id, channel, address, linked_at) VALUES (?,?,?,?)"
+                         " ON CONFLICT (customer_id, channel) DO UPDATE SET address = excluded.address,"
+                         " linked_at = excluded.linked_at", (customer_id, "telegram", str(chat), now))
+            q.set_consent(conn, customer_id, "telegram", True, "customer", None)
+            return "linked"
+        if command == "/stop":
+            for (cid,) in conn.execute("SELECT customer_id FROM customer_channels WHERE channel = 'telegram'"
+                                       " AND address = ?", (str(chat),)).fetchall():
+                q.set_consent(conn, cid, "telegram", False, "customer", None)
+            return "stopped"
+    return "ignored"
 
 
 def outbox_row(db: Store, row_id: int) -> dict[str, Any]:

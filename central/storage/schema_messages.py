@@ -85,6 +85,21 @@ MESSAGES_MIGRATIONS = [
             "CREATE INDEX message_outbox_mailing ON message_outbox (mailing_id, state)",
             "CREATE INDEX message_outbox_gateway ON message_outbox (channel, gateway_id)",
             "CREATE INDEX message_outbox_sent ON message_outbox (customer_id, sent_at) WHERE kind = 'marketing'",
+            # a customer's addresses on channels that are not a customers column: a Telegram chat
+            # (later: a Web Push subscription)
+            """CREATE TABLE customer_channels (
+                customer_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                address TEXT NOT NULL,
+                linked_at TEXT NOT NULL,
+                PRIMARY KEY (customer_id, channel))""",
+            # one-time tokens of start links (Telegram: t.me/<bot>?start=<token>), kept as SHA-256
+            """CREATE TABLE link_tokens (
+                token_hash TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT)""",
             # one sender at a time: whoever holds an unexpired lease
             """CREATE TABLE message_lease (
                 name TEXT PRIMARY KEY,

@@ -49,3 +49,16 @@ def gateway_webhook(channel: str, token: str) -> ResponseReturnValue:
         status = getattr(exc, "status", 400)
         abort(404 if status == 404 else 403)
     return jsonify({"ok": True, **changed})
+
+
+@bp.post("/hooks/telegram")
+def telegram_webhook() -> ResponseReturnValue:
+    """The bot's updates (setWebhook with ``secret_token`` = the channel's ``webhook_token``)."""
+    update = request.get_json(silent=True)
+    if not isinstance(update, dict):
+        abort(400)
+    try:
+        what = messages.telegram_update(get_db(), request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), update)
+    except LoyaltyError as exc:
+        abort(404 if getattr(exc, "status", 400) == 404 else 403)
+    return jsonify({"ok": True, "result": what})

@@ -326,7 +326,7 @@ def test_bad_input_changes_nothing(db, email_channel):
     with pytest.raises(FormError, match="secret token"):
         svc.set_channel(db, SYSTEM, "sms", {"url": "http://x/{phone}/{text}", "headers": {"A": "{secret:token}"}}, {})
     with pytest.raises(FormError, match="cannot send yet"):
-        svc.set_channel(db, SYSTEM, "telegram", {}, {})
+        svc.set_channel(db, SYSTEM, "push", {}, {})
     with pytest.raises(FormError, match="unknown variable bonus"):
         svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="{{ bonus }}")
     with pytest.raises(FormError, match="syntax error"):
