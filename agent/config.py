@@ -57,7 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_protocol", 5, "int", "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1, e.g. the central's embedded demo broker)."),
     Setting("broker_client_id", "", "str", "MQTT client id; default: agent-<store_id>-<agent_id>."),
     Setting("broker_ca_file", "", "str", "CA certificate file for an mqtts:// broker with a private CA; empty: the system's CAs."),
-    Setting("broker_reconnect_max", 30, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter)."),
+    Setting("broker_reconnect_max", 2, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter; short, so the store is back within it after a broker restart)."),
     Setting("central_url", "", "str", "The central server's web address this agent enrolled with (for reference and re-enrollment)."),
     Setting("offline_after_seconds", 300, "int", "With a broker set, the agent counts as offline when no sync succeeded for this long."),
     Setting("offline_daily_limit", 100000, "int", "Points (minor units) one customer may redeem per day at this store while offline."),

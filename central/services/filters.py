@@ -21,11 +21,12 @@ from urllib.parse import urlencode
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
-from .access import Actor, FormError
+from .access import Actor, BadQuery, FormError
 from .formats import parse_local, parse_minor
 from .text import N_, _
 
 Condition = tuple[str, str, str]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 KINDS = ("all", "registered", "potential")
 
 
@@ -113,9 +114,13 @@ def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]
     params: list[Any] = []
     if actor.scoped:
         marks = ",".join("?" * len(actor.stores)) or "NULL"
-        clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
-                       f" WHERE store IN ({marks})))")
-        params += sorted(actor.stores) * 2
+        if actor.scope == "home":
+            clauses.append(f"c.home_store IN ({marks})")
+            params += sorted(actor.stores)
+        else:
+            clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
+                           f" WHERE store IN ({marks})))")
+            params += sorted(actor.stores) * 2
     if query.kind == "registered":
         clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
     elif query.kind == "potential":
@@ -148,6 +153,9 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
     text = text.strip()
     if not text:
         return None
+    if _CONTROL.search(text):
+        # FTS5 cannot take a NUL inside a phrase, and nobody types control characters: say so
+        raise BadQuery({"q": _("The search contains control characters: type letters, digits or signs.")})
     try:
         terms = [normalize_phone(text)[1:]]  # the whole query is a phone number in any usual form
     except InvalidIdentifier:

@@ -152,7 +152,10 @@ def read_table(data: bytes, filename: str) -> Table:
     if "phone" not in columns and "card" not in columns:
         raise ImportFileError(_("The first row must name the columns, with at least phone or card."))
     width = len(headers)
-    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
+    from .exports import unquote
+
+    # an export's "'+7..." (kept from being a formula) is the phone +7... again
+    body = [[unquote(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
     return Table(columns, headers, body)
 
 

@@ -32,9 +32,9 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
         raise FormError({"target": _("Choose the customer to merge into.")})
     if source == target:
         raise FormError({"target": _("A customer cannot be merged into themselves.")})
-    src = check_customer(db, actor, source)
+    src = check_customer(db, actor, source, write=True)
     try:
-        dst = check_customer(db, actor, target)
+        dst = check_customer(db, actor, target, write=True)
     except NotFound:
         raise FormError({"target": _("There is no customer %(id)s.", id=target)}) from None
     for row, field in ((src, "source"), (dst, "target")):

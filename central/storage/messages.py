@@ -88,6 +88,14 @@ def set_consent(conn: sqlite3.Connection, customer_id: str, key: str, granted: b
     return True
 
 
+def record_consents(conn: sqlite3.Connection, customer_id: str, changes: dict[str, bool], source: str,
+                    actor: str | None) -> None:
+    """History rows for consents already changed in ``customers.consents`` by the caller (the profile form)."""
+    at = now_utc()
+    conn.executemany("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)",
+                     [(customer_id, key, int(granted), source, actor, at) for key, granted in changes.items()])
+
+
 def consent_history(conn: sqlite3.Connection, customer_id: str) -> list[dict[str, Any]]:
     return _rows(conn.execute("SELECT channel, granted, source, actor, at FROM consent_history"
                               " WHERE customer_id = ? ORDER BY id", (customer_id,)))
