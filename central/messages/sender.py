@@ -62,36 +62,21 @@ def unsubscribe_url(public_url: str, key: str, customer_id: str, channel: str) -
 
 
 def customer_row(conn: Any, customer_id: str) -> dict[str, Any] | None:
-    cur = conn.execute(
-        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
-        " c.home_store, s.name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store WHERE c.id = ?",
-        (customer_id,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    keys = ("id", "name", "phone", "email", "level", "balance", "blocked", "consents", "merged_into", "home_store",
-            "store_name", "timezone")
-    out = dict(zip(keys, row, strict=True))
-    out["consents"] = json.loads(out["consents"] or "{}")
-    for channel, address in conn.execute("SELECT channel, address FROM customer_channels WHERE customer_id = ?",
-                                         (customer_id,)):
-        if channel == "telegram":
-            out["telegram_chat"] = address
-    return out
+    return q.message_customer(conn, customer_id)
 
 
 def variables(conn: Any, customer: dict[str, Any], extra: dict[str, Any], unsubscribe: str = "") -> Variables:
     """What a template may read about this customer (and the message's own extras)."""
-    expiring = conn.execute(
-        "SELECT substr(MIN(expires_at), 1, 10), SUM(points) FROM lots WHERE customer_id = ? AND points > 0"
-        " AND expires_at IS NOT NULL AND expires_at > ? AND expires_at = (SELECT MIN(expires_at) FROM lots"
-        " WHERE customer_id = ? AND points > 0 AND expires_at IS NOT NULL AND expires_at > ?)",
-        (customer["id"], now_utc(), customer["id"], now_utc())).fetchone()
+    return make_variables(customer, q.soonest_expiry(conn, customer["id"], now_utc()), extra, unsubscribe)
+
+
+def make_variables(customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any],
+                   unsubscribe: str = "") -> Variables:
     name = customer.get("name") or ""
     return Variables(
         name=name, first_name=name.split()[0] if name.split() else "", balance_minor=int(customer.get("balance") or 0),
-        level=customer.get("level") or "", expiring_minor=int(expiring[1] or 0),
-        expiring_on=dt.date.fromisoformat(expiring[0]) if expiring[0] else None,
+        level=customer.get("level") or "", expiring_minor=expiry[1],
+        expiring_on=dt.date.fromisoformat(expiry[0]) if expiry[0] else None,
         store=customer.get("store_name") or "", promo_code=str(extra.get("promo_code") or ""),
         card=str(extra.get("card") or ""), code=str(extra.get("code") or ""),
         points_minor=int(extra.get("points_minor") or 0), unsubscribe_url=unsubscribe)

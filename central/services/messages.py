@@ -20,7 +20,7 @@ from typing import Any
 from shared.errors import LoyaltyError
 
 from ..messages import adapters, rules, sender, tokens
-from ..messages.sender import address_of, customer_row, variables
+from ..messages.sender import address_of, make_variables
 from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
 from ..storage import messages as q
 from ..storage.clock import utc
@@ -55,7 +55,7 @@ def _masked(row: Mapping[str, Any]) -> dict[str, Any]:
 def get_channel(db: Store, actor: Actor, channel: str) -> dict[str, Any] | None:
     """A channel's settings with its secrets masked, or None if it is not set up."""
     actor.require("messages.write")
-    row = q.channel(db.conn, _channel_name(channel))
+    row = db.message_channel(_channel_name(channel))
     return None if row is None else _masked(row)
 
 
@@ -63,7 +63,7 @@ def list_channels(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("messages.write")
     out = []
     for name in CHANNELS:
-        row = q.channel(db.conn, name)
+        row = db.message_channel(name)
         out.append({"channel": name, "ready": name in READY, "configured": row is not None,
                     **({} if row is None else _masked(row))})
     return out
@@ -79,7 +79,7 @@ def set_channel(db: Store, actor: Actor, channel: str, settings: Mapping[str, An
         raise FormError({"channel": _("This channel cannot send yet in this version.")})
     if not isinstance(rate_per_second, int) or isinstance(rate_per_second, bool) or not 0 <= rate_per_second <= 100000:
         raise FormError({"rate_per_second": _("A whole number 0..100000 (0: no limit).")})
-    before = q.channel(db.conn, channel)
+    before = db.message_channel(channel)
     kept = dict(before["secrets"]) if before else {}
     for name, value in (secrets or {}).items():
         if value in (None, "", MASK):
@@ -97,7 +97,7 @@ def set_channel(db: Store, actor: Actor, channel: str, settings: Mapping[str, An
                      None if before is None else {"settings": before["settings"], "secrets": sorted(before["secrets"])},
                      {"settings": checked, "secrets": sorted(kept), "enabled": enabled,
                       "rate_per_second": rate_per_second})
-    row = q.channel(db.conn, channel)
+    row = db.message_channel(channel)
     assert row is not None
     return _masked(row)
 
@@ -142,11 +142,11 @@ def save_template(db: Store, actor: Actor, *, name: str, channel: str, language:
 
 def templates(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("messages.write")
-    return db.rows("SELECT * FROM message_templates ORDER BY name, channel, language")
+    return db.message_templates()
 
 
 def _template(db: Store, template_id: int) -> dict[str, Any]:
-    row = q.template(db.conn, template_id)
+    row = db.message_template(template_id)
     if row is None:
         raise NotFound(f"template {template_id} not found")
     return row
@@ -158,9 +158,10 @@ def preview(db: Store, actor: Actor, template_id: int, customer_id: str, extra: 
     actor.require("messages.write")
     check_customer(db, actor, customer_id)
     template = _template(db, template_id)
-    customer = customer_row(db.conn, customer_id)
+    customer = db.message_customer(customer_id)
     assert customer is not None
-    context = variables(db.conn, customer, dict(extra or {}), "https://example.invalid/unsubscribe")
+    context = make_variables(customer, db.soonest_expiry(customer_id), dict(extra or {}),
+                             "https://example.invalid/unsubscribe")
     try:
         subject = render(template["subject"], context, template["language"], field="subject", limit=998)
         body = render(template["body"], context, template["language"], limit=MAX_BODY[template["channel"]])
@@ -176,7 +177,7 @@ def preview(db: Store, actor: Actor, template_id: int, customer_id: str, extra: 
 # -- sending ------------------------------------------------------------------------------------
 
 def _ready(db: Store, channel: str) -> None:
-    row = q.channel(db.conn, channel)
+    row = db.message_channel(channel)
     if row is None or not row["enabled"]:
         raise FormError({"channel": _("The %(channel)s channel is not set up.", channel=channel)})
 
@@ -202,8 +203,7 @@ def test_send(db: Store, actor: Actor, template_id: int, customer_id: str, addre
 
 
 def _row_id(db: Store, cause: str, customer_id: str, channel: str) -> int:
-    return int(db.conn.execute("SELECT id FROM message_outbox WHERE cause = ? AND customer_id = ? AND channel = ?",
-                               (cause, customer_id, channel)).fetchone()[0])
+    return db.outbox_id(cause, customer_id, channel)
 
 
 def send_one(db: Store, actor: Actor, template_id: int, customer_id: str, *, cause: str | None = None,
@@ -239,10 +239,10 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
     name = (name or "").strip()
     if not name or len(name) > 200:
         errors["name"] = _("Write a name of 1..200 characters.")
-    template = q.template(db.conn, template_id)
+    template = db.message_template(template_id)
     if template is None:
         errors["template"] = _("Choose a template.")
-    elif q.channel(db.conn, template["channel"]) is None:
+    elif db.message_channel(template["channel"]) is None:
         errors["template"] = _("The %(channel)s channel is not set up.", channel=template["channel"])
     when = None
     if send_at:
@@ -257,20 +257,14 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
     known: list[str] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found = {r[0] for r in db.conn.execute(
-            f"SELECT id FROM customers WHERE id IN ({marks}) AND merged_into IS NULL", chunk)}
+        found = db.existing_customers(chunk)
         known.extend(i for i in chunk if i in found)
     if not known:
         raise FormError({"recipients": _("Nobody to send to: the list is empty.")})
     with db.transaction() as conn:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        cur = conn.execute(
-            "INSERT INTO mailings (name, channel, template_id, kind, state, send_at, total, created_at, created_by)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (name, template["channel"], template_id, template["kind"], "queueing", when or now, len(known), now,
-             actor.username))
-        mailing_id = int(cur.lastrowid or 0)
+        now = _now()
+        mailing_id = q.add_mailing(conn, name, template["channel"], template_id, template["kind"], when or now,
+                                   len(known), actor.username)
         audit.record(conn, actor, "mailing.create", "mailing", mailing_id, None,
                      {"name": name, "template": template_id, "total": len(known), "send_at": when})
     # queued in chunks (a 100,000-customer mailing does not hold the write lock for long), held
@@ -281,8 +275,8 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
                       template["kind"], template_id, template["language"], mailing_id=mailing_id,
                       not_before=HELD)
     with db.transaction() as conn:
-        conn.execute("UPDATE mailings SET state = 'running' WHERE id = ? AND state = 'queueing'", (mailing_id,))
-        _release(conn, mailing_id, when or now)
+        q.set_mailing_state(conn, mailing_id, "running", only_from="queueing")
+        q.release_mailing(conn, mailing_id, when or now, HELD)
     return mailing_id
 
 
@@ -291,20 +285,15 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
 HELD = "9999-12-31T00:00:00+00:00"
 
 
-def _release(conn: Any, mailing_id: int, when: str) -> None:
-    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'"
-                 " AND not_before = ?", (when, mailing_id, HELD))
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _mailing(db: Store, mailing_id: int) -> dict[str, Any]:
-    rows = db.rows("SELECT * FROM mailings WHERE id = ?", (mailing_id,))
-    if not rows:
+    mailing = db.mailing(mailing_id)
+    if mailing is None:
         raise NotFound(f"mailing {mailing_id} not found")
-    return rows[0]
+    return mailing
 
 
 def pause_mailing(db: Store, actor: Actor, mailing_id: int, *, paused: bool = True) -> None:
@@ -315,12 +304,11 @@ def pause_mailing(db: Store, actor: Actor, mailing_id: int, *, paused: bool = Tr
     if mailing["state"] != have:
         raise FormError({"state": _("The mailing is %(state)s.", state=mailing["state"])})
     with db.transaction() as conn:
-        conn.execute("UPDATE mailings SET state = ? WHERE id = ?", (want, mailing_id))
+        q.set_mailing_state(conn, mailing_id, want)
         if paused:  # resuming re-checks quiet hours and the cap at the next attempt anyway
-            conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'",
-                         (HELD, mailing_id))
+            q.hold_mailing(conn, mailing_id, HELD)
         else:
-            _release(conn, mailing_id, max(mailing["send_at"], _now()))
+            q.release_mailing(conn, mailing_id, max(mailing["send_at"], _now()), HELD)
         audit.record(conn, actor, "mailing.pause" if paused else "mailing.resume", "mailing", mailing_id,
                      {"state": have}, {"state": want})
 
@@ -330,17 +318,15 @@ def mailing_progress(db: Store, actor: Actor, mailing_id: int) -> dict[str, Any]
     messages failed or were skipped (the reasons counted)."""
     actor.require("messages.send")
     mailing = _mailing(db, mailing_id)
-    mailing["counts"] = q.counts(db.conn, mailing_id)
-    mailing["reasons"] = {f"{state}: {why}": n for state, why, n in db.conn.execute(
-        "SELECT state, why, COUNT(*) FROM message_outbox WHERE mailing_id = ? AND state IN ('failed', 'skipped')"
-        " GROUP BY state, why", (mailing_id,))}
+    mailing["counts"] = db.mailing_counts(mailing_id)
+    mailing["reasons"] = db.mailing_reasons(mailing_id)
     return mailing
 
 
 def customer_messages(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
     """The messages sent (or to be sent) to a customer, newest first."""
     check_customer(db, actor, customer_id)
-    return q.customer_messages(db.conn, customer_id)
+    return db.messages_of(customer_id)
 
 
 # -- consent ------------------------------------------------------------------------------------
@@ -366,7 +352,7 @@ def set_consent(db: Store, actor: Actor, customer_id: str, channel: str, granted
 
 def consent_history(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
     check_customer(db, actor, customer_id)
-    return q.consent_history(db.conn, customer_id)
+    return db.consents_of(customer_id)
 
 
 def unsubscribe(db: Store, key: str, token: str) -> tuple[str, str] | None:
@@ -408,7 +394,7 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
     ``reply_text_field`` (``text``): a reply saying STOP withdraws that phone's SMS consent.
     ``token`` must equal the channel's ``webhook_token`` secret. Returns what changed.
     """
-    row = q.channel(db.conn, channel) if channel in ("sms", "voice") else None
+    row = db.message_channel(channel) if channel in ("sms", "voice") else None
     if row is None or not row["secrets"].get("webhook_token"):
         raise NotFound(f"no webhook for {channel}")
     import hmac
@@ -438,8 +424,7 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
                 phone = normalize_phone(phone)
             except InvalidIdentifier:
                 return out
-            for (cid,) in conn.execute("SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL",
-                                       (phone,)).fetchall():
+            for cid in q.customers_by_phone(conn, phone):
                 out["unsubscribed"] += int(q.set_consent(conn, cid, "sms", False, "gateway", None))
     return out
 
@@ -458,7 +443,7 @@ def telegram_link(db: Store, actor: Actor, customer_id: str) -> dict[str, str]:
     Opening it and pressing Start links the chat to the customer and gives Telegram consent."""
     actor.require("customers.write")
     check_customer(db, actor, customer_id)
-    row = q.channel(db.conn, "telegram")
+    row = db.message_channel("telegram")
     if row is None:
         raise FormError({"channel": _("The %(channel)s channel is not set up.", channel="telegram")})
     import secrets as _secrets
@@ -466,8 +451,7 @@ def telegram_link(db: Store, actor: Actor, customer_id: str) -> dict[str, str]:
     token = _secrets.token_urlsafe(24)
     expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)).isoformat(timespec="seconds")
     with db.transaction() as conn:
-        conn.execute("INSERT INTO link_tokens (token_hash, customer_id, channel, expires_at) VALUES (?,?,?,?)",
-                     (_hash(token), customer_id, "telegram", expires))
+        q.add_link_token(conn, _hash(token), customer_id, "telegram", expires)
         audit.record(conn, actor, "messages.link", "customer", customer_id, None, {"channel": "telegram"})
     return {"token": token, "url": f"https://t.me/{row['settings']['bot_name']}?start={token}", "expires_at": expires}
 
@@ -478,7 +462,7 @@ def telegram_update(db: Store, secret: str, update: Mapping[str, Any]) -> str:
     Returns what happened: linked, stopped, expired, ignored."""
     import hmac
 
-    row = q.channel(db.conn, "telegram")
+    row = db.message_channel("telegram")
     if row is None or not row["secrets"].get("webhook_token"):
         raise NotFound("no Telegram webhook")
     if not hmac.compare_digest(str(row["secrets"]["webhook_token"]), str(secret or "")):
@@ -492,20 +476,14 @@ def telegram_update(db: Store, secret: str, update: Mapping[str, Any]) -> str:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with db.transaction() as conn:
         if command == "/start" and arg:
-            found = conn.execute("SELECT customer_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?"
-                                 " AND channel = 'telegram'", (_hash(arg.strip()),)).fetchone()
-            if found is None or found[2] is not None or found[1] <= now:
+            customer_id = q.use_link_token(conn, _hash(arg.strip()), "telegram", now)
+            if customer_id is None:
                 return "expired"
-            customer_id = found[0]
-            conn.execute("UPDATE link_tokens SET used_at = ? WHERE token_hash = ?", (now, _hash(arg.strip())))
-            conn.execute("INSERT INTO customer_channels (customer_id, channel, address, linked_at) VALUES (?,?,?,?)"
-                         " ON CONFLICT (customer_id, channel) DO UPDATE SET address = excluded.address,"
-                         " linked_at = excluded.linked_at", (customer_id, "telegram", str(chat), now))
+            q.link_address(conn, customer_id, "telegram", str(chat), now)
             q.set_consent(conn, customer_id, "telegram", True, "customer", None)
             return "linked"
         if command == "/stop":
-            for (cid,) in conn.execute("SELECT customer_id FROM customer_channels WHERE channel = 'telegram'"
-                                       " AND address = ?", (str(chat),)).fetchall():
+            for cid in q.customers_by_address(conn, "telegram", str(chat)):
                 q.set_consent(conn, cid, "telegram", False, "customer", None)
             return "stopped"
     return "ignored"

@@ -92,7 +92,8 @@ def record_consents(conn: sqlite3.Connection, customer_id: str, changes: dict[st
                     actor: str | None) -> None:
     """History rows for consents already changed in ``customers.consents`` by the caller (the profile form)."""
     at = now_utc()
-    conn.executemany("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)",
+    conn.executemany("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at)"
+                     " VALUES (?,?,?,?,?,?)",
                      [(customer_id, key, int(granted), source, actor, at) for key, granted in changes.items()])
 
 
@@ -210,8 +211,146 @@ def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
     conn.execute("DELETE FROM message_lease WHERE name = ? AND holder = ?", (name, holder))
 
 
+# -- customers as messages see them -------------------------------------------------------------
+
+def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, Any] | None:
+    """What the rules and the templates need of a customer: consents, addresses, home store and zone."""
+    cur = conn.execute(
+        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
+        " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
+        " WHERE c.id = ?", (customer_id,))
+    rows = _rows(cur)
+    if not rows:
+        return None
+    out = rows[0]
+    out["consents"] = json.loads(out["consents"] or "{}")
+    for channel_name, address in conn.execute("SELECT channel, address FROM customer_channels WHERE customer_id = ?",
+                                              (customer_id,)):
+        if channel_name == "telegram":
+            out["telegram_chat"] = address
+    return out
+
+
+def soonest_expiry(conn: sqlite3.Connection, customer_id: str, now: str) -> tuple[str | None, int]:
+    """(date, points) of the customer's soonest expiring points that are not expired yet."""
+    row = conn.execute(
+        "SELECT substr(expires_at, 1, 10), SUM(points) FROM lots WHERE customer_id = ? AND points > 0"
+        " AND expires_at = (SELECT MIN(expires_at) FROM lots WHERE customer_id = ? AND points > 0"
+        " AND expires_at IS NOT NULL AND expires_at > ?) GROUP BY expires_at",
+        (customer_id, customer_id, now)).fetchone()
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
+def existing_customers(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    marks = ",".join("?" * len(ids))
+    return {r[0] for r in conn.execute(f"SELECT id FROM customers WHERE id IN ({marks}) AND merged_into IS NULL",
+                                       list(ids))} if ids else set()
+
+
+def customers_by_phone(conn: sqlite3.Connection, phone: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL", (phone,))]
+
+
+# -- mailings -----------------------------------------------------------------------------------
+
+def add_mailing(conn: sqlite3.Connection, name: str, channel_name: str, template_id: int, kind: str, send_at: str,
+                total: int, by: str) -> int:
+    now = now_utc()
+    cur = conn.execute(
+        "INSERT INTO mailings (name, channel, template_id, kind, state, send_at, total, created_at, created_by)"
+        " VALUES (?,?,?,?,?,?,?,?,?)", (name, channel_name, template_id, kind, "queueing", send_at, total, now, by))
+    return int(cur.lastrowid or 0)
+
+
+def set_mailing_state(conn: sqlite3.Connection, mailing_id: int, state: str, only_from: str | None = None) -> None:
+    if only_from is None:
+        conn.execute("UPDATE mailings SET state = ? WHERE id = ?", (state, mailing_id))
+    else:
+        conn.execute("UPDATE mailings SET state = ? WHERE id = ? AND state = ?", (state, mailing_id, only_from))
+
+
+def hold_mailing(conn: sqlite3.Connection, mailing_id: int, held: str) -> None:
+    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'",
+                 (held, mailing_id))
+
+
+def release_mailing(conn: sqlite3.Connection, mailing_id: int, when: str, held: str) -> None:
+    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'"
+                 " AND not_before = ?", (when, mailing_id, held))
+
+
+# -- start links and linked chats ---------------------------------------------------------------
+
+def add_link_token(conn: sqlite3.Connection, token_hash: str, customer_id: str, channel_name: str,
+                   expires_at: str) -> None:
+    conn.execute("INSERT INTO link_tokens (token_hash, customer_id, channel, expires_at) VALUES (?,?,?,?)",
+                 (token_hash, customer_id, channel_name, expires_at))
+
+
+def use_link_token(conn: sqlite3.Connection, token_hash: str, channel_name: str, now: str) -> str | None:
+    """The customer of an unused, unexpired token, marking it used; None otherwise."""
+    found = conn.execute("SELECT customer_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?"
+                         " AND channel = ?", (token_hash, channel_name)).fetchone()
+    if found is None or found[2] is not None or found[1] <= now:
+        return None
+    conn.execute("UPDATE link_tokens SET used_at = ? WHERE token_hash = ?", (now, token_hash))
+    return str(found[0])
+
+
+def link_address(conn: sqlite3.Connection, customer_id: str, channel_name: str, address: str, now: str) -> None:
+    conn.execute("INSERT INTO customer_channels (customer_id, channel, address, linked_at) VALUES (?,?,?,?)"
+                 " ON CONFLICT (customer_id, channel) DO UPDATE SET address = excluded.address,"
+                 " linked_at = excluded.linked_at", (customer_id, channel_name, address, now))
+
+
+def customers_by_address(conn: sqlite3.Connection, channel_name: str, address: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT customer_id FROM customer_channels WHERE channel = ? AND address = ?",
+                                       (channel_name, address))]
+
+
 class MessageQueries(Database):
-    """The outbox's reads for pages and tests (writes go through the functions above in a transaction)."""
+    """Named reads of the messages' tables for the services (writes: the functions above, in a transaction)."""
 
     def outbox(self, where: str = "1 = 1", params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.rows(f"SELECT * FROM message_outbox WHERE {where} ORDER BY id", params)
+
+    def message_channel(self, name: str) -> dict[str, Any] | None:
+        return channel(self.conn, name)
+
+    def message_template(self, template_id: int) -> dict[str, Any] | None:
+        return template(self.conn, template_id)
+
+    def message_templates(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM message_templates ORDER BY name, channel, language")
+
+    def message_customer(self, customer_id: str) -> dict[str, Any] | None:
+        return message_customer(self.conn, customer_id)
+
+    def soonest_expiry(self, customer_id: str) -> tuple[str | None, int]:
+        return soonest_expiry(self.conn, customer_id, now_utc())
+
+    def existing_customers(self, ids: Sequence[str]) -> set[str]:
+        return existing_customers(self.conn, ids)
+
+    def outbox_id(self, cause: str, customer_id: str, channel_name: str) -> int:
+        return int(self.conn.execute("SELECT id FROM message_outbox WHERE cause = ? AND customer_id = ?"
+                                     " AND channel = ?",
+                                     (cause, customer_id, channel_name)).fetchone()[0])
+
+    def mailing(self, mailing_id: int) -> dict[str, Any] | None:
+        rows = self.rows("SELECT * FROM mailings WHERE id = ?", (mailing_id,))
+        return rows[0] if rows else None
+
+    def mailing_counts(self, mailing_id: int) -> dict[str, int]:
+        return counts(self.conn, mailing_id)
+
+    def mailing_reasons(self, mailing_id: int) -> dict[str, int]:
+        return {f"{state}: {why}": n for state, why, n in self.conn.execute(
+            "SELECT state, why, COUNT(*) FROM message_outbox WHERE mailing_id = ? AND state IN ('failed', 'skipped')"
+            " GROUP BY state, why", (mailing_id,))}
+
+    def messages_of(self, customer_id: str) -> list[dict[str, Any]]:
+        return customer_messages(self.conn, customer_id)
+
+    def consents_of(self, customer_id: str) -> list[dict[str, Any]]:
+        return consent_history(self.conn, customer_id)

@@ -378,3 +378,15 @@ def test_profile_edit_records_consent_history(db):
     accounts.update_profile(db, SYSTEM, "c1", {"name": "Анна", "email": "anna@example.com", "consent_email": "1"})
     history = [(h["channel"], h["granted"], h["source"]) for h in svc.consent_history(db, SYSTEM, "c1")]
     assert history == [("sms", 0, "console"), ("email", 1, "console")]
+
+
+def test_expiring_points_in_a_preview(db):
+    add_customer(db, "c1", balance=30000)
+    with db.transaction() as conn:
+        for ident, points, expires in (("l1", 5000, "2099-03-01T00:00:00+00:00"), ("l2", 2500, "2099-03-01T00:00:00+00:00"),
+                                       ("l3", 9900, "2099-06-01T00:00:00+00:00"), ("l4", 100, "2000-01-01T00:00:00+00:00")):
+            conn.execute("INSERT INTO lots (id, customer_id, points, initial, expires_at, created_at, program_id)"
+                         " VALUES (?, 'c1', ?, ?, ?, '2026-01-01T00:00:00+00:00', 1)", (ident, points, points, expires))
+    template = svc.save_template(db, SYSTEM, name="x", channel="sms", language="ru", kind="service",
+                                 body="{{ expiring }} сгорят {{ expiring_on }}; всего {{ balance }}")
+    assert svc.preview(db, SYSTEM, template, "c1")["body"] == "75 сгорят 01.03.2099; всего 300"
