@@ -390,3 +390,17 @@ def test_expiring_points_in_a_preview(db):
     template = svc.save_template(db, SYSTEM, name="x", channel="sms", language="ru", kind="service",
                                  body="{{ expiring }} сгорят {{ expiring_on }}; всего {{ balance }}")
     assert svc.preview(db, SYSTEM, template, "c1")["body"] == "75 сгорят 01.03.2099; всего 300"
+
+
+def test_imports_record_consent_history(db):
+    from central.services import imports
+
+    table = imports.read_table("phone;name;sms;email_consent\n+79120000001;Анна;yes;no\n".encode(), "new.csv")
+    report = imports.check(db, SYSTEM, table)
+    assert imports.apply(db, SYSTEM, table, report, good_rows_only=True, source="new.csv") == 1
+    cid = db.rows("SELECT id FROM customers WHERE phone = '+79120000001'")[0]["id"]
+    table = imports.read_table("phone;sms\n+79120000001;no\n".encode(), "update.csv")
+    report = imports.check(db, SYSTEM, table, mode="update")
+    imports.apply(db, SYSTEM, table, report, good_rows_only=True, source="update.csv")
+    history = [(h["channel"], h["granted"], h["source"]) for h in svc.consent_history(db, SYSTEM, cid)]
+    assert history == [("personal_data", 1, "import"), ("sms", 1, "import"), ("sms", 0, "import")]
