@@ -287,6 +287,9 @@ def test_implicit_tls_smtp(db, tls_files):
         s.close()
         assert inbox.wait(1)[0][1] == ["me@shop.example"]
         assert svc.outbox_row(db, row)["state"] == "sent"
+        # the test email's unsubscribe link unsubscribes nobody (not the customer it was rendered as)
+        url = str(inbox.messages[0][2]["List-Unsubscribe"]).strip("<>")
+        assert svc.unsubscribe(db, svc.link_key(db), url.rsplit("/", 1)[1]) is None
     finally:
         controller.stop()
 
@@ -399,8 +402,31 @@ def test_imports_record_consent_history(db):
     report = imports.check(db, SYSTEM, table)
     assert imports.apply(db, SYSTEM, table, report, good_rows_only=True, source="new.csv") == 1
     cid = db.rows("SELECT id FROM customers WHERE phone = '+79120000001'")[0]["id"]
-    table = imports.read_table("phone;sms\n+79120000001;no\n".encode(), "update.csv")
+    table = imports.read_table(b"phone;sms\n+79120000001;no\n", "update.csv")
     report = imports.check(db, SYSTEM, table, mode="update")
     imports.apply(db, SYSTEM, table, report, good_rows_only=True, source="update.csv")
     history = [(h["channel"], h["granted"], h["source"]) for h in svc.consent_history(db, SYSTEM, cid)]
     assert history == [("personal_data", 1, "import"), ("sms", 1, "import"), ("sms", 0, "import")]
+
+
+def test_a_broken_adapter_is_retried_then_failed_not_looped(db, caplog):
+    from central.messages import adapters
+
+    class Broken(adapters.Adapter):
+        def send(self, message):
+            raise KeyError("oops")
+
+    svc.set_channel(db, SYSTEM, "cashier", {})
+    add_customer(db, "c1", email="anna@example.com", consents={"email": True})
+    svc.set_channel(db, SYSTEM, "sms", {"url": "http://127.0.0.1:9/{phone}/{text}"}, {})
+    with db.transaction() as conn:
+        conn.execute("UPDATE customers SET phone = '+79121234567', consents = '{\"sms\": true}'")
+    row = svc.send_one(db, SYSTEM, svc.save_template(db, SYSTEM, name="s", channel="sms", language="ru", body="x"), "c1")
+    now = [dt.datetime.now(dt.UTC)]
+    s = sender(db, clock=lambda: now[0], make_adapter=lambda *a: Broken())
+    for _ in range(12):
+        s.run_once()
+        now[0] += dt.timedelta(hours=2)
+    s.close()
+    out = svc.outbox_row(db, row)
+    assert out["state"] == "failed" and out["attempts"] == 8 and "KeyError" in out["why"]
