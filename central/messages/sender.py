@@ -19,7 +19,8 @@ For each due row, oldest first:
    Cashier messages are written in the database in the transaction of step 2: exactly once.
 
 A per-channel rate limit (``rate_per_second`` of the channel) is kept strictly: never more than N
-sends start in any one-second window (a log of the last N start times, not a counter per second).
+sends in any one-second window, as the gateway sees them (a log of when the last N sends ended:
+the next starts a second after the end of the one N places before; not a counter per second).
 """
 
 from __future__ import annotations
@@ -217,17 +218,25 @@ class Sender:
         return held[1]
 
     def _wait_rate(self, channel: str, rate: int) -> None:
-        """Block until a send may start without exceeding ``rate`` in any one-second window."""
+        """Block until a send may start without exceeding ``rate`` in any one-second window.
+
+        The log holds when the last sends *ended*: a send starts only a second after the end of the
+        send ``rate`` places before it, so even as the gateway sees arrivals (somewhere between a
+        send's start and end, with any jitter) no one-second window holds more than ``rate``.
+        """
         if rate <= 0:
             return
-        starts = self._starts.setdefault(channel, collections.deque())
-        while len(starts) >= rate:
-            wait = starts[0] + 1.0 - time.monotonic()
+        ends = self._starts.setdefault(channel, collections.deque())
+        while len(ends) >= rate:
+            wait = ends[0] + 1.0 - time.monotonic()
             if wait <= 0:
-                starts.popleft()
+                ends.popleft()
             else:
                 time.sleep(wait)
-        starts.append(time.monotonic())
+
+    def _sent_now(self, channel: str, rate: int) -> None:
+        if rate > 0:
+            self._starts.setdefault(channel, collections.deque()).append(time.monotonic())
 
     def _handle(self, db: Store, row: dict[str, Any], key: str) -> None:
         now = self.clock()
@@ -297,20 +306,25 @@ class Sender:
             return
         with db.transaction() as conn:
             q.mark_sending(conn, ident, message.subject, body, to)  # recorded before the send
-        self._wait_rate(channel, self._rate)
+        rate = self._rate
+        self._wait_rate(channel, rate)
         try:
             gateway_id = adapter.send(message)
         except adapters.PermanentFailure as exc:
+            self._sent_now(channel, rate)
             with db.transaction() as conn:
                 q.mark_final(conn, ident, "failed", str(exc))
             return
         except adapters.TemporaryFailure as exc:
+            self._sent_now(channel, rate)  # it may have reached the gateway all the same
             self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(exc), now)
             return
         except Exception as exc:  # noqa: BLE001 - an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)
+            self._sent_now(channel, rate)
             log.exception("channel %s failed on message %s", channel, ident)
             self._retry(db, {**row, "attempts": row["attempts"] + 1}, f"{type(exc).__name__}: {exc}", now)
             return
+        self._sent_now(channel, rate)
         if self.after_send is not None:
             self.after_send(ident)
         with db.transaction() as conn:
