@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import i18n
     from .storage import db
-    from .web import api, health, register_console
+    from .web import api, health, message_hooks, register_console
 
     db.init_app(app)
     i18n.init_app(app)
@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # agents' JSON API: authenticated by enrollment tokens, not cookies
+    app.register_blueprint(message_hooks.bp)
+    csrf.exempt(message_hooks.bp)  # signed unsubscribe links and gateways' webhooks: no cookies
     register_console(app)
     _security_headers(app)
     if app.config["TRUSTED_PROXIES"] > 0:

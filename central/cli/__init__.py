@@ -307,6 +307,23 @@ def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ign
     return Ingest(config["DATABASE"], link, gap_wait=float(config["GAP_WAIT"])).start()
 
 
+def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The message sender (central/messages/sender.py); one at a time across processes (a lease)."""
+    from ..messages.rules import Policy
+    from ..messages.sender import Sender
+
+    try:
+        start, end = (int(part) for part in str(config["MESSAGES_QUIET_HOURS"]).split("-"))
+        if not (0 <= start < 24 and 0 <= end < 24):
+            raise ValueError
+    except ValueError:
+        raise click.ClickException(
+            f"MESSAGES_QUIET_HOURS should be like 21-9, got {config['MESSAGES_QUIET_HOURS']!r}") from None
+    policy = Policy(quiet_start=start, quiet_end=end, cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
+                    zone=config["CONSOLE_TIMEZONE"])
+    return Sender(config["DATABASE"], policy=policy, public_url=config["PUBLIC_URL"]).start()
+
+
 def _wait_for_signal() -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -367,6 +384,7 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         from ..points.nightly import NightlyScheduler
 
         scheduler = NightlyScheduler(config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]).start()
+    sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -375,6 +393,8 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         _wait_for_signal()
     finally:
         server.shutdown()
+        if sender is not None:
+            sender.stop()
         if scheduler is not None:
             scheduler.stop()
         if ingest is not None:
@@ -405,6 +425,27 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
         _wait_for_signal()
     finally:
         runner.stop()
+
+
+@cli.command()
+@db_option
+def send(db: str | None) -> None:
+    """Run the message sender alone (when 'serve' runs with MESSAGES_SENDER false).
+
+    Only one sender works at a time (a lease in the database); a second one waits.
+
+    Example:
+
+    \b
+        loyalty-central send
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sender = _start_sender(_config(db, None))
+    click.echo("message sender running")
+    try:
+        _wait_for_signal()
+    finally:
+        sender.stop()
 
 
 _register_console(cli)  # users, import, nightly: central/cli/console.py

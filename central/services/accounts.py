@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage.clock import now_utc, utc
+from ..storage.messages import record_consents
 from ..storage.store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError
@@ -87,6 +88,10 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     with db.transaction() as conn:
         before = _profile_of(db.customer(customer_id))
         db.set_customer_profile(customer_id, name, email, birthday, gender or None, consents, custom)
+        # the consent history (central/storage/messages.py): every consent the profile changed
+        record_consents(conn, customer_id, {k: consents[k] for k in CONSENTS
+                                            if bool(before["consents"].get(k)) != consents[k]},
+                        "console", actor.username)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
                      store=customer["home_store"])

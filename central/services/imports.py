@@ -38,6 +38,7 @@ from ..points.versions import VersionCounter, bump_versions
 from ..points.programs import by_name, default_program, permanent_lot_id
 from ..points.levels import recompute
 from ..points.receipt_log import ReceiptLog
+from ..storage.messages import record_consents
 from ..storage.store import Store
 from . import audit
 from .access import Actor, FormError
@@ -572,6 +573,9 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
         conn.executemany(
             "INSERT INTO customers (id, home_store, phone, name, email, birthday, gender, level, consents, custom,"
             " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", customers)
+        for customer in customers:  # the consent history: what the file gave each new customer
+            given = json.loads(customer[8])
+            record_consents(conn, customer[0], {k: v for k, v in given.items() if v}, "import", actor.username)
         conn.executemany("INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
                          " VALUES (?, ?, ?, ?, 1, ?)", cards)
         conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
@@ -617,6 +621,7 @@ def _update_one(conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[A
         elif column in _CONSENTS:
             consents[_CONSENTS[column]] = after
             sets["consents"] = json.dumps(consents, sort_keys=True)
+            record_consents(conn, cid, {_CONSENTS[column]: bool(after)}, "import", actor.username)
         elif column.startswith("custom_"):
             custom[column[7:]] = after
             sets["custom"] = json.dumps(custom, ensure_ascii=False, sort_keys=True)

@@ -16,6 +16,7 @@ from typing import Any
 from ..points.programs import migrate_to_programs
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
+from .schema_messages import MESSAGES_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -268,3 +269,6 @@ MIGRATIONS += [
         ],
     ),
 ]
+
+# messages to customers (central/messages/, docs/messages.md); 9 is taken by segments, in flight
+MIGRATIONS += MESSAGES_MIGRATIONS

@@ -23,6 +23,7 @@ from .custom_fields import CustomFields
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .levels import Levels
+from .messages import MessageQueries
 from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .reports import Reports
@@ -42,5 +43,7 @@ CUSTOMER_SCOPES = ("all", "visited")
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
             CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
-            CustomFields, SavedFilters, PersonalPercents, Reports):
+            CustomFields, SavedFilters, PersonalPercents, Reports,
+            # messages to customers (central/messages/)
+            MessageQueries):
     """One connection to the central database, with the queries of every job."""
