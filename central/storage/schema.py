@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..points.programs import migrate_to_programs
+from . import aggregates
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 
@@ -230,5 +231,14 @@ MIGRATIONS += [
         7,
         "bonus accounts per program: lots, ledger entries and debts carry their program",
         [migrate_to_programs],
+    ),
+]
+
+# segments and RFM (docs/segments.md): per-customer aggregates kept by the ledger, built from the history here
+MIGRATIONS += [
+    (
+        9,
+        "per-customer aggregates for segments and RFM, built from the stored transactions",
+        [*aggregates.MIGRATION, aggregates.backfill],
     ),
 ]
