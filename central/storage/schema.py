@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..points.programs import migrate_to_programs
-from . import aggregates
+from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 
@@ -238,7 +238,7 @@ MIGRATIONS += [
 MIGRATIONS += [
     (
         9,
-        "per-customer aggregates for segments and RFM, built from the stored transactions",
-        [*aggregates.MIGRATION, aggregates.backfill],
+        "segments and RFM: per-customer aggregates (built from the stored transactions), segments, members, history",
+        [*aggregates.MIGRATION, aggregates.backfill, *segments.MIGRATION],
     ),
 ]
