@@ -399,9 +399,30 @@ def _as_text(value: Any) -> str:
 
 # -- the per-customer side -------------------------------------------------------------------------------
 
+class _ProductNames(Mapping[int, str]):
+    """Product names, read on first use (only the "product name" criterion needs them)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._names: dict[int, str] | None = None
+
+    def _all(self) -> dict[int, str]:
+        if self._names is None:
+            self._names = dict(self.conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL"))
+        return self._names
+
+    def __getitem__(self, key: int) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def context(conn: sqlite3.Connection, today: int, member: Callable[[int, int], bool] | None = None) -> Context:
-    names = dict(conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL"))
-    return Context(today=today, product_names=names,
+    return Context(today=today, product_names=_ProductNames(conn),
                    member=member or (lambda segment, key: store.is_member(conn, segment, key)))
 
 
@@ -526,10 +547,8 @@ def recompute(conn: sqlite3.Connection, segment_id: int, today: int, cause: str 
     wanted = SetEvaluator(conn, today).members(definition)
     current = store.members(conn, segment_id)
     changed = store.change_members(conn, segment_id, wanted - current, current - wanted, at or now_utc(), cause)
-    conn.execute("DELETE FROM segment_flips WHERE segment_id = ?", (segment_id,))
     if row["kind"] == "dynamic":
-        conn.executemany("INSERT INTO segment_flips (segment_id, key, day) VALUES (?,?,?)",
-                         [(segment_id, k, d) for k, d in all_flips(conn, definition, today).items()])
+        store.lower_flips(conn, all_flips(conn, definition, today))
     return changed
 
 
@@ -547,33 +566,51 @@ def on_event(conn: sqlite3.Connection, customer_ids: Iterable[str], changes: Ite
     segments = dynamic_segments(conn)
     if not ids or not segments:
         return {}
-    keys = aggregates.keys_of(conn, ids)
-    at = at or now_utc()
+    keys = set(aggregates.keys_of(conn, ids).values())
+    return _reevaluate(conn, segments, keys, lambda d: bool(definition_events(d) & changes), today, at or now_utc(),
+                       cause, exact_flips=False)
+
+
+def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: set[int],
+                concerned: Callable[[Definition], bool], today: int, at: str, cause: str, *,
+                exact_flips: bool) -> dict[int, tuple[int, int]]:
+    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change)."""
     facts: dict[int, Facts] | None = None
     ctx: Context | None = None
+    current: set[tuple[int, int]] = set()
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
+    flips: dict[int, int | None] = dict.fromkeys(keys) if exact_flips else {}
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
-        affected = set(keys.values()) if definition_events(definition) & changes else set()
+        affected = set(keys) if concerned(definition) else set()
         for nested in definition.nested:
             affected |= moved.get(nested, set())
-        if not affected:
+        relative = any(time_relative(c) for c in definition.criteria())
+        if not affected and not (exact_flips and relative):
             continue
         if facts is None:
-            facts = aggregates.load_facts(conn, sorted(keys.values()))
+            facts = aggregates.load_facts(conn, sorted(keys))
             ctx = context(conn, today)
+            current = store.member_pairs(conn, keys)
         assert ctx is not None
-        answer = {k for k in affected if k in facts and evaluate(definition, facts[k], ctx)}
-        current = {k for k in affected if store.is_member(conn, row["id"], k)}
-        entered, left = answer - current, current - answer
-        store.change_members(conn, row["id"], entered, left, at, cause)
-        if entered or left:
-            moved[row["id"]] = entered | left
-            result[row["id"]] = (len(entered), len(left))
-        flips = flips_for(conn, definition, today, facts={k: facts[k] for k in affected if k in facts})
-        if flips:
-            store.set_flips(conn, row["id"], flips)
+        if affected:
+            answer = {k for k in affected if k in facts and evaluate(definition, facts[k], ctx)}
+            inside = {k for k in affected if (row["id"], k) in current}
+            entered, left = answer - inside, inside - answer
+            store.change_members(conn, row["id"], entered, left, at, cause)
+            if entered or left:
+                moved[row["id"]] = entered | left
+                result[row["id"]] = (len(entered), len(left))
+        if relative:
+            for k in (keys if exact_flips else affected):
+                if k in facts and (day := next_flip(definition, facts[k], today)) is not None:
+                    if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
+                        flips[k] = day
+    if exact_flips:
+        store.set_flips(conn, flips)
+    else:
+        store.lower_flips(conn, {k: d for k, d in flips.items() if d is not None})
     return result
 
 
@@ -588,29 +625,18 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], kinds: set[st
 
 def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) -> dict[int, tuple[int, int]]:
     """The local date became ``today``: re-evaluate only the customers whose flip day has come."""
-    at = at or now_utc()
-    result = {}
-    moved: dict[int, set[int]] = {}
-    ctx = context(conn, today)
-    for row in dynamic_segments(conn):
-        definition: Definition = row["_def"]
-        due = {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE segment_id = ? AND day <= ?",
-                                          (row["id"], today))}
-        for nested in definition.nested:
-            due |= moved.get(nested, set())
-        if not due:
-            continue
-        facts = aggregates.load_facts(conn, sorted(due))
-        answer = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
-        current = {k for k in due if store.is_member(conn, row["id"], k)}
-        entered, left = answer - current, current - answer
-        store.change_members(conn, row["id"], entered, left, at, "date")
-        if entered or left:
-            moved[row["id"]] = entered | left
-            result[row["id"]] = (len(entered), len(left))
-        flips = flips_for(conn, definition, today, facts=facts)
-        flips.update({k: None for k in due if k not in facts})
-        store.set_flips(conn, row["id"], flips)
+    due = {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE day <= ?", (today,))}
+    result: dict[int, tuple[int, int]] = {}
+    segments = dynamic_segments(conn)
+    if due and segments:
+        keys = sorted(due)
+        for start in range(0, len(keys), 5000):
+            chunk = set(keys[start : start + 5000])
+            for segment, moved in _reevaluate(
+                    conn, segments, chunk, lambda d: any(time_relative(c) for c in d.criteria()), today,
+                    at or now_utc(), "date", exact_flips=True).items():
+                before = result.get(segment, (0, 0))
+                result[segment] = (before[0] + moved[0], before[1] + moved[1])
     conn.execute("INSERT INTO settings (name, value) VALUES ('segments_refreshed_day', ?)"
                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(today),))
     return result

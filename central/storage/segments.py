@@ -5,8 +5,9 @@
 * ``segment_members``: (segment, customer key) with the time it entered;
 * ``segment_history``: every entering (1) and leaving (0) with its time and cause
   (``purchase``, ``refund``, ``date``, ``recompute``, ``edit``, ``hand`` ...);
-* ``segment_flips``: for a dynamic segment with time-relative criteria, each customer's next
-  local day (date ordinal) on which the answer may change (central/marketing/engine.py).
+* ``segment_flips``: each customer's next local day (date ordinal) on which the answer of some
+  dynamic segment with time-relative criteria may change (central/marketing/engine.py). Never
+  later than the true day; an earlier one costs only a visit.
 """
 
 from __future__ import annotations
@@ -42,12 +43,11 @@ MIGRATION = [
         cause TEXT NOT NULL)""",
     "CREATE INDEX segment_history_segment ON segment_history (segment_id, id)",
     "CREATE INDEX segment_history_key ON segment_history (key, id)",
+    # one row per customer: the first day any dynamic segment's answer may change for them
     """CREATE TABLE segment_flips (
-        segment_id INTEGER NOT NULL,
-        key INTEGER NOT NULL,
-        day INTEGER NOT NULL,
-        PRIMARY KEY (segment_id, key)) WITHOUT ROWID""",
-    "CREATE INDEX segment_flips_day ON segment_flips (day, segment_id)",
+        key INTEGER PRIMARY KEY,
+        day INTEGER NOT NULL)""",
+    "CREATE INDEX segment_flips_day ON segment_flips (day)",
 ]
 
 
@@ -111,9 +111,31 @@ def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list
     return [dict(zip(("id", "customer_id", "entered", "at", "cause"), r, strict=True)) for r in cur]
 
 
-def set_flips(conn: sqlite3.Connection, segment_id: int, flips: dict[int, int | None]) -> None:
+def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int, int]]:
+    """(segment, key) of these customers' memberships, in one query per 500."""
+    keys = sorted(set(keys))
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(conn.execute(
+            f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+    return found
+
+
+def set_flips(conn: sqlite3.Connection, flips: dict[int, int | None]) -> None:
     """Replace these customers' next flip day (None: none)."""
-    conn.executemany("DELETE FROM segment_flips WHERE segment_id = ? AND key = ?",
-                     [(segment_id, k) for k, d in flips.items() if d is None])
-    conn.executemany("INSERT INTO segment_flips (segment_id, key, day) VALUES (?,?,?) ON CONFLICT (segment_id, key)"
-                     " DO UPDATE SET day = excluded.day", [(segment_id, k, d) for k, d in flips.items() if d is not None])
+    conn.executemany("DELETE FROM segment_flips WHERE key = ?", [(k,) for k, d in flips.items() if d is None])
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+                     [(k, d) for k, d in flips.items() if d is not None])
+
+
+def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
+    """Bring these customers' flip day forward where the new one is earlier (only those rows are written)."""
+    keys = sorted(flips)
+    current: dict[int, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        current.update(conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})",
+                                    chunk))
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+                     [(k, d) for k, d in flips.items() if k not in current or d < current[k]])

@@ -78,8 +78,9 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
     assert set(service.members(db, SYSTEM, week)["customers"]) == {"c1", "c2"}
     assert service.members(db, SYSTEM, sleeping)["customers"] == ["c2"]
     today = aggregates.today(db.conn, NOW)
-    flips = dict(db.conn.execute("SELECT key, day FROM segment_flips WHERE segment_id = ?", (week,)))
-    assert flips == {key(db, "c1"): today + 5, key(db, "c2"): today + 1}  # c3 never bought: never flips
+    flips = dict(db.conn.execute("SELECT key, day FROM segment_flips"))
+    # c1 falls asleep in 3 days, leaves "this week" in 5; c2 leaves tomorrow; c3 never bought: never flips
+    assert flips == {key(db, "c1"): today + 3, key(db, "c2"): today + 1}
     visited = []
     real = aggregates.load_facts
 
@@ -97,6 +98,11 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
             visited.clear()
             engine.refresh_if_new_day(conn, NOW + dt.timedelta(days=2))
         assert visited == []
+        with db.transaction() as conn:
+            engine.refresh_if_new_day(conn, NOW + dt.timedelta(days=3))
+        assert visited == [[key(db, "c1")]]
+        assert set(service.members(db, SYSTEM, sleeping)["customers"]) == {"c1", "c2"}
+        assert dict(db.conn.execute("SELECT key, day FROM segment_flips")) == {key(db, "c1"): today + 5}
         with db.transaction() as conn:
             engine.refresh_if_new_day(conn, NOW + dt.timedelta(days=5))
     finally:

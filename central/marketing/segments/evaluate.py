@@ -12,6 +12,7 @@ date-change refresh visits only customers whose day has come.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping
@@ -79,6 +80,23 @@ class Facts:
     codes: frozenset[tuple[int, str]] = frozenset()  # (list, "received" | "activated")
     triggers: frozenset[tuple[int, int | None, str]] = frozenset()  # (trigger, step, "in" | "passed")
     messages: frozenset[tuple[int, str]] = frozenset()  # (mailing, outcome)
+    #: indexes built on first use (items by (kind, id), sorted activity days per table)
+    _index: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def items_of(self, kind: int, ident: int) -> list[Item]:
+        index = self._index.get("items")
+        if index is None:
+            index = self._index["items"] = {}
+            for item in self.items:
+                index.setdefault((item.kind, item.id), []).append(item)
+        return index.get((kind, ident), [])
+
+    def active_days(self, table: str) -> list[int]:
+        """Sorted distinct days of ``days``, ``items`` or ``points``."""
+        found = self._index.get(table)
+        if found is None:
+            found = self._index[table] = sorted({r.day for r in getattr(self, table)})
+        return found
 
 
 @dataclass
@@ -219,14 +237,15 @@ def matches(c: Criterion, f: Facts, ctx: Context) -> bool:
         return (low is None or low * purchases <= items) and (high is None or items <= high * purchases)
     if t == "bought_category":
         stores = c.get("stores")
-        total = sum(i.quantity for i in f.items if i.kind == CATEGORY and i.id in c["categories"]
-                    and _within(i.day, c["period"], today) and (stores is None or i.store in stores))
+        total = sum(i.quantity for cat in c["categories"] for i in f.items_of(CATEGORY, cat)
+                    if _within(i.day, c["period"], today) and (stores is None or i.store in stores))
         return _enough(total, c.get("min_quantity"))
     if t == "bought_products":
         per: dict[int, int] = {}
-        for i in f.items:
-            if i.kind == PRODUCT and i.id in c["products"] and _within(i.day, c["period"], today):
-                per[i.id] = per.get(i.id, 0) + i.quantity
+        for p in c["products"]:
+            for i in f.items_of(PRODUCT, p):
+                if _within(i.day, c["period"], today):
+                    per[i.id] = per.get(i.id, 0) + i.quantity
         hits = [p for p in c["products"] if _enough(per.get(p, 0), c.get("min_quantity"))]
         return bool(hits) if c["mode"] == "any" else len(hits) == len(c["products"])
     if t == "product_name":
@@ -317,9 +336,14 @@ def criterion_flip(c: Criterion, f: Facts, today: int) -> int | None:
         return _flip_range(day, c.get("days_from"), c.get("days_to"), today)
     # a relative period: the answer changes only when a day with activity leaves the window
     n = c["period"].last_days
-    rows: Any = f.points if c.type == "points" else f.items if c.type in (
-        "bought_category", "bought_products", "product_name") else f.days
-    later = [d for r in rows for d in (r.day, r.day + n) if d > today]  # (a day still ahead enters it too)
+    table = "points" if c.type == "points" else "items" if c.type in (
+        "bought_category", "bought_products", "product_name") else "days"
+    days = f.active_days(table)
+    # the first day ahead enters the window, the first day inside it leaves at day + n
+    ahead = bisect.bisect_right(days, today)
+    inside = bisect.bisect_right(days, today - n)
+    later = [d for d in ((days[ahead] if ahead < len(days) else None),
+                         (days[inside] + n if inside < len(days) and days[inside] <= today else None)) if d is not None]
     return min(later) if later else None
 
 
