@@ -276,3 +276,11 @@ def test_rfm_scores_ties_take_the_lowest_rank():
     assert scores(np.array([5, 5, 5])).tolist() == [1, 1, 1]
     assert scores(np.array([1, 2]), higher_is_better=False).tolist() == [3, 1]
     assert rfm_class(5, 1) == "new" and rfm_class(2, 5) == "can't lose" and rfm_class(3, 3) == "needs attention"
+
+
+def test_next_flip_reads_items_after_an_item_criterion():
+    f = purchases_facts()
+    definition = parse_definition({"audiences": [[{"type": "bought_category", "categories": [5],
+                                                   "period": {"last_days": 30}}]]})
+    assert evaluate(definition, f, Context(D("2026-06-15")))
+    assert next_flip(definition, f, D("2026-06-15")) == D("2026-07-01")

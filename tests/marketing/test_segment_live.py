@@ -167,3 +167,13 @@ def test_rfm_scores_everyone_and_feeds_the_criterion(db):
     champions = service.create(db, MARKETER, "Champions", "dynamic",
                                {"audiences": [[{"type": "rfm", "classes": ["champion"]}]]})
     assert sorted(service.members(db, SYSTEM, champions)["customers"]) == ["c8", "c9"]
+
+
+def test_messages_in_russian(app, db):
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("ru"), pytest.raises(FormError) as caught:
+        service.create(db, MARKETER, "Плохой", "dynamic",
+                       {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]})
+    assert caught.value.errors == {"definition.audiences.1.1.to": "to меньше, чем from",
+                                   "definition.audiences.1.2.type": "неизвестный критерий 'horoscope'"}

@@ -93,9 +93,9 @@ class Facts:
 
     def active_days(self, table: str) -> list[int]:
         """Sorted distinct days of ``days``, ``items`` or ``points``."""
-        found = self._index.get(table)
+        found = self._index.get(("days", table))
         if found is None:
-            found = self._index[table] = sorted({r.day for r in getattr(self, table)})
+            found = self._index[("days", table)] = sorted({r.day for r in getattr(self, table)})
         return found
 
 
