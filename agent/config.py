@@ -24,6 +24,9 @@ import tomli_w
 
 from shared.identifiers import CardRange
 
+from .devices.errors import DeviceSettingsError, Problem
+from .devices.settings import DeviceSettings, device_problems, device_settings
+
 DEFAULT_CONFIG_PATH = Path("/etc/loyalty-agent/agent.toml")
 ENV_PREFIX = "LOYALTY_AGENT_"
 ENV_CONFIG = "LOYALTY_AGENT_CONFIG"
@@ -54,7 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_protocol", 5, "int", "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1, e.g. the central's embedded demo broker)."),
     Setting("broker_client_id", "", "str", "MQTT client id; default: agent-<store_id>-<agent_id>."),
     Setting("broker_ca_file", "", "str", "CA certificate file for an mqtts:// broker with a private CA; empty: the system's CAs."),
-    Setting("broker_reconnect_max", 30, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter)."),
+    Setting("broker_reconnect_max", 2, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter; short, so the store is back within it after a broker restart)."),
     Setting("central_url", "", "str", "The central server's web address this agent enrolled with (for reference and re-enrollment)."),
     Setting("offline_after_seconds", 300, "int", "With a broker set, the agent counts as offline when no sync succeeded for this long."),
     Setting("offline_daily_limit", 100000, "int", "Points (minor units) one customer may redeem per day at this store while offline."),
@@ -66,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("receipt_clock_skew_seconds", 300, "int", "How far in the future a receipt's time may be (till and agent clocks differ)."),
     Setting("log_level", "INFO", "str", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
-#: card readers and receipt printers (docs/devices.md); their own checks are in agent/devices/config.py
+#: card readers and receipt printers (docs/devices.md); their own checks are in agent/devices/settings.py
 DEVICE_SETTINGS: tuple[Setting, ...] = (
     Setting("reader_kind", "none", "str", "Card reader: none, serial (magnetic stripe or scanner on a serial port), usb-hid."),
     Setting("reader_url", "", "str", "Serial reader: device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)."),
@@ -283,8 +286,6 @@ def parse_card_ranges(text: str) -> list[dict[str, Any]]:
 
 def validate(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a settings mapping, naming the setting."""
-    from .devices.config import device_problems
-
     problems = [f'unknown setting "{name}"' for name in sorted(set(values) - set(BY_NAME))]
     typed = {}
     for setting in SETTINGS:
@@ -302,6 +303,23 @@ def validate(values: Mapping[str, Any]) -> list[str]:
         problems.append(f'"stream_max_clients" should be less than "threads" ({typed.get("threads")}): '
                         "each stream holds a thread and the POS API needs one")
     return problems
+
+
+def load_device_settings(values: Mapping[str, Any]) -> DeviceSettings:
+    """The device settings of ``values`` (an agent ``Config``; missing names take their defaults).
+
+    :raises DeviceSettingsError: naming every bad setting.
+    """
+    v = {s.name: values.get(s.name, s.default) for s in DEVICE_SETTINGS}
+    problems = []
+    for name, value in v.items():
+        wrong = type_problem(BY_NAME[name], value)
+        if wrong:
+            problems.append(Problem(name, wrong.split(" ", 1)[1]))
+    problems += device_problems({**values, **v})
+    if problems:
+        raise DeviceSettingsError(problems)
+    return device_settings(v)
 
 
 def type_problem(setting: Setting, value: Any) -> str | None:

@@ -55,6 +55,7 @@ CardTaken = _error("CardTaken", "card_taken", 409, N_("The card %(card)s already
 PhoneTaken = _error("PhoneTaken", "phone_taken", 409, N_("The phone %(phone)s is already registered: identify the customer by phone."), ("phone",))
 InsufficientPoints = _error("InsufficientPoints", "insufficient_points", 422, N_("Cannot redeem %(requested)d points: the customer has %(available)d available."), ("requested", "available", "max_redeemable"))
 OfflineLimit = _error("OfflineLimit", "offline_limit", 422, N_("The store is offline: at most %(max_redeemable)d points can be redeemed for this customer now."), ("requested", "max_redeemable"))
+CardNotRegistered = _error("CardNotRegistered", "card_not_registered", 422, N_("The card %(card)s is not registered yet: its points are accrued and wait for the customer, but none can be redeemed until the card is registered and its balance known."), ("card", "requested", "max_redeemable"))
 NeedsCustomer = _error("NeedsCustomer", "customer_required", 422, N_("Points can only be redeemed when the customer is identified."))
 QrDisabled = _error("QrDisabled", "qr_disabled", 422, N_("QR codes are not set up at this store (no qr_secret): scan the card or enter the phone."))
 NothingToConfirm = _error("NothingToConfirm", "nothing_to_confirm", 409, N_("This customer has no confirmation code waiting."))

@@ -15,9 +15,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 import threading
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,19 +25,19 @@ from typing import Any
 from shared import accrual
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
-from shared.identifiers import normalize_card, normalize_phone_ru
+from shared.identifiers import card_holder_id, is_card_holder, normalize_card, normalize_phone
 from shared.numbers import format_scaled
 from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
 from shared.rules import RuleSet, parse_rules
 
-from . import errors, identify, requests
+from . import customer_lookup, errors, requests
 from .config import Config
 from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
 from .store.admin import StoredAnswer
 from .store.times import iso, parse_time, utcnow
-
+from .version import __version__
 
 log = logging.getLogger("loyalty.agent.service")
 
@@ -124,9 +124,20 @@ class Service:
         """The store's local business day."""
         return now.astimezone(self.config.zone).date()
 
-    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> identify.Found:
+    def _find(self, tx: Tx, kind: str, raw: str, now: dt.datetime) -> customer_lookup.Found:
+        """The customer named by the till; a card of the chain's ranges not known here names its card
+        holder (agent/customer_lookup.py card_holder): a customer may use a card anywhere at once."""
         c = self.config
-        return identify.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret, qr_step=c.qr_step_seconds, now=now)
+        return customer_lookup.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret,
+                                             qr_step=c.qr_step_seconds, now=now, holders=True,
+                                             holder_level=self._base_level(tx))
+
+    def _base_level(self, tx: Tx) -> str | None:
+        """The level of a customer who has spent nothing yet (a new registration, a card holder)."""
+        if tx.rules() is None:
+            return None
+        entry = self.calculator(tx)[0].level_for_spend(0)
+        return entry.name if entry is not None else None
 
     def _limits(self, tx: Tx, customer: Row, now: dt.datetime, link: str) -> Limits:
         """Available points, bounded while offline (sync.md point 5, docs/agent.md)."""
@@ -134,6 +145,8 @@ class Service:
         balance = compute_balance(lots, effects, now)
         available = max(0, balance.available)
         allowed, offline = available, link == "offline"
+        if is_card_holder(customer["id"]):  # a card not registered yet: nothing to redeem until it is
+            allowed = 0
         if offline:
             spent_today = tx.offline_redeemed(customer["id"], self.today(now).isoformat())
             allowed = min(available, max(0, self.config.offline_daily_limit - spent_today))
@@ -146,15 +159,18 @@ class Service:
                 [Problem("at", f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time")]
             )
 
-    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: identify.Found | None, now: dt.datetime, link: str):
+    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str):
         """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
         if found is None:  # an anonymous receipt: nobody to accrue to
             if receipt.redeem:
                 raise errors.NeedsCustomer()
             quote = calc.quote(receipt)
             return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
+        if receipt.redeem and is_card_holder(found.customer["id"]):
+            assert found.card is not None
+            raise errors.CardNotRegistered(card=found.card["number"], requested=receipt.redeem, max_redeemable=0)
         limits = self._limits(tx, found.customer, now, link)
-        terms = identify.customer_terms(found.customer)
+        terms = customer_lookup.customer_terms(found.customer)
         try:
             return calc.quote(receipt, terms, limits.allowed), limits
         except RedeemOverLimit as exc:
@@ -195,8 +211,6 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Liveness and state for GET /v1/health."""
-        from . import __version__
-
         now = self.clock()
         with self.store.read() as tx:
             rules = tx.c.execute("SELECT version FROM rules WHERE id = 1").fetchone()
@@ -220,7 +234,7 @@ class Service:
         now = self.clock()
         with self.store.read() as tx:
             found = self._find(tx, kind, raw, now)
-            view = identify.customer_view(tx, found, now, self.today(now))
+            view = customer_lookup.customer_view(tx, found, now, self.today(now))
             link = self.link(tx, now)
             limits = self._limits(tx, found.customer, now, link)
         view["link"] = link
@@ -239,7 +253,7 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             link = self.link(tx, now)
             quote, limits = self._quote(tx, calc, receipt, found, now, link)
             customer_id = found.customer["id"] if found else None
@@ -271,8 +285,11 @@ class Service:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
-                identify.check_usable(found)
+                customer_lookup.check_usable(found)
             quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
+            if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
+                # its first sale here makes the card holder (the purchase event names it and the card)
+                tx.add_card_holder(found.customer["id"], found.card["number"], found.customer["level"], now)
             customer_id = found.customer["id"] if found else None
             card = found.card["number"] if found and found.card is not None else None
             offline = bool(limits and limits.offline)
@@ -370,7 +387,7 @@ class Service:
         wanted = {}
         for index, quantity in request.lines.items():
             if quantity is None:  # the whole line, what is left of it
-                left = committed[index].quantity - already[index].quantity if index < len(rows) else 1
+                left = accrual.refund_units(committed[index]) - already[index].quantity if index < len(rows) else 1
                 quantity = max(left, 1)
             wanted[index] = quantity
         result = self.calculator(tx)[1].refund(committed, already, wanted)
@@ -444,7 +461,7 @@ class Service:
     def register(self, terminal: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """A new customer from the till, usable at once; the SMS code goes up with the event."""
         reg = requests.parse_registration(doc)
-        phone = normalize_phone_ru(reg.phone)
+        phone = normalize_phone(reg.phone)
         card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
         return self._keyed_write(
             "registered", terminal, idempotency_key, request_hash("register", doc),
@@ -456,17 +473,17 @@ class Service:
     ) -> Result:
         if tx.customer_by_phone(phone) is not None:
             raise errors.PhoneTaken(phone=phone)
-        if card is not None and tx.card(card) is not None:
+        held = tx.card(card) if card is not None else None
+        if held is not None and not is_card_holder(held["customer_id"]):
             raise errors.CardTaken(card=card)
-        level = None
-        if tx.rules() is not None:
-            entry = self.calculator(tx)[0].level_for_spend(0)
-            level = entry.name if entry is not None else None
+        level = self._base_level(tx)
         customer_id = uuid.uuid4().hex
         tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
                         consents=reg.consents, now=now)
         if card is not None:
-            tx.add_card(card, customer_id)
+            # a card already used here before it was registered: its holder's points are this customer's
+            if not tx.absorb_card_holder(card_holder_id(card), customer_id):
+                tx.add_card(card, customer_id)
         code = f"{secrets.randbelow(10**6):06d}"
         expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
         tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
@@ -474,11 +491,11 @@ class Service:
             "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
             "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
         }, now)
-        found = identify.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
+        found = customer_lookup.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
         return Result(201, {
             "customer_id": customer_id,
             "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
-            "customer": identify.customer_view(tx, found, now, self.today(now)),
+            "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
         })
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:

@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Any
 
 from .config import Config
-from .devices.slip import SlipData
+from .devices.slip_layout import SlipData
 from .store import Tx
 from .store.times import parse_time
 

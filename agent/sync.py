@@ -39,6 +39,7 @@ from transport.mqtt import LinkConfig, MqttLink
 from .config import Config
 from .store import Store, StoreError
 from .store.times import iso, utcnow
+from .version import __version__
 
 log = logging.getLogger("loyalty.agent.sync")
 
@@ -221,10 +222,15 @@ class SyncClient:
         with self.store.read() as tx:
             next_seq = tx.next_seq()
             rules = tx.rules()
+            last = tx.outbox_last() or _parse_last(tx.state("last_acked"))
         hello: dict[str, Any] = {"store": self.store_id, "agent": self.agent, "next_seq": next_seq,
                                  "customers_version": self.cursor, "at": iso(utcnow())}
         if rules is not None:
             hello["rules_version"] = rules[0]
+        if last is not None and last[0] == next_seq - 1:
+            # our last event's id: a stale copy of this hello, delivered again after the central server
+            # went past it, is known by it and ignored (docs/sync.md, "Up")
+            hello["last_id"] = last[1]
         self._publish("requests", "hello", hello)
         self._maybe_status(force=True)
         self._pull()
@@ -279,6 +285,8 @@ class SyncClient:
             for through, ident in sorted(acks, key=lambda ack: ack[0], reverse=True):
                 if tx.outbox_ack(through, ident) is not None:
                     matched = through
+                    # the outbox may now be empty: the hello still names our last event by this
+                    tx.set_state("last_acked", f"{through} {ident}")
                     break
             tx.set_state("last_sync_at", iso(now))
         self._contact(written=True)
@@ -428,8 +436,6 @@ class SyncClient:
     # -- presence ----------------------------------------------------------------------------------------
 
     def _status_fields(self, state: str) -> dict[str, Any]:
-        from . import __version__
-
         with self.store.read() as tx:
             rules = tx.rules()
             fields: dict[str, Any] = {
@@ -467,3 +473,11 @@ def start_sync(app: Any) -> SyncClient | None:
         return None
     return SyncClient(ext.store, ext.config).start()
 
+
+def _parse_last(value: str | None) -> tuple[int, str] | None:
+    """sync_state ``last_acked`` ("seq id") as (seq, id)."""
+    try:
+        seq, ident = (value or "").split(" ", 1)
+        return int(seq), ident
+    except ValueError:
+        return None

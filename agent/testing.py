@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.identifiers import luhn_check_digit
+
 from .auth import add_terminal
 from .config import write_config
 from .store import Store
@@ -36,8 +38,6 @@ def free_port() -> int:
 
 def card_number(i: int) -> str:
     """The i-th card of the test range 7700 (16 digits, Luhn-valid)."""
-    from shared.identifiers import luhn_check_digit
-
     body = f"7700{i:011d}"
     return body + luhn_check_digit(body)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import shutil
 import tempfile
 import threading
@@ -40,14 +41,18 @@ class RealAgent:
     def __init__(self, url: str, store: str, agent: str = "a1") -> None:
         self.store, self.agent = store, agent
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-agent-{store}-"))
+        # bench/sync.py --agent-reconnect-max; otherwise the setting's default
+        reconnect = {"broker_reconnect_max": int(os.environ["BENCH_AGENT_RECONNECT_MAX"])} \
+            if os.environ.get("BENCH_AGENT_RECONNECT_MAX") else {}
         prepared = prepare_agent(self.folder, customers=0, store_id=store, agent_id=agent, broker_url=url,
-                                 broker_reconnect_max=2, offline_after_seconds=300)
+                                 offline_after_seconds=300, **reconnect)
         self.config = load_config(prepared.config, env={})
         self.db = Store(prepared.database, agent_id=agent)
         self.service = Service(self.db, self.config)
         self.sync: SyncClient | None = None
         self.track_lag = False
         self.lags: list[float] = []
+        self.acked_at: list[tuple[float, float]] = []
         self._written: collections.deque[tuple[int, float]] = collections.deque()
         self._lock = threading.Lock()
         self._cards: dict[str, str] = {}
@@ -136,7 +141,9 @@ class RealAgent:
         now = time.monotonic()
         with self._lock:
             while self._written and self._written[0][0] <= through:
-                self.lags.append(now - self._written.popleft()[1])
+                written = self._written.popleft()[1]
+                self.lags.append(now - written)
+                self.acked_at.append((written, now))
 
 
 def real_agent_factory(url: str, store: str) -> RealAgent:

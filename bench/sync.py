@@ -1,7 +1,7 @@
 """Sync benchmark: agents -> real Mosquitto -> one central ingest process.
 
     .venv/bin/python bench/sync.py [--agents 3] [--burst 60000] [--rate 2000 --seconds 10] [--backlog 100000]
-                                   [--programs 1]
+                                   [--programs 1] [--outage 3] [--broker-queue 100000] [--central-reconnect-max 2]
 
 Starts a real Mosquitto on a free port, one central ingest process (the real
 ``central.sync.ingest.Ingest``, publishing deltas down as in production) and N agent
@@ -19,6 +19,12 @@ It prints:
 * end-to-end lag p50/p99 at a steady rate: from the event's write into the outbox
   to its application-level ack back at the agent;
 * drain rate of a backlog written while the agents were offline, after they reconnect;
+* catch-up after a broker outage (``--outage`` seconds, issue 12): the agents sell at
+  ``--rate`` throughout; the broker is killed (kill -9) and restarted; the figure is
+  the time from the restart until every event written before it is acknowledged.
+  The broker keeps ``--broker-queue`` messages per client (default: what
+  ``loyalty-central broker-config`` writes; Mosquitto's own default is 1,000) and
+  the ingest reconnects with a backoff capped at ``--central-reconnect-max``;
 * loss and duplicate counts from the central database (must be 0), and with
   ``--programs N`` (the stores spread over N bonus programs) that each
   program's lots hold what its ledger entries say.
@@ -52,11 +58,12 @@ from transport.mqtt import LinkConfig, MqttLink  # noqa: E402
 STORES = [f"S{i}" for i in range(1, 65)]
 
 
-def ingest_main(db_path: str, url: str, ready: Any) -> None:
+def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0) -> None:
     """The central ingest process."""
     from central.sync.ingest import Ingest
 
-    ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest"), publish_interval=0.5).start()
+    ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest", backoff_max=reconnect_max),
+                    publish_interval=0.5).start()
     assert ingest.link is not None and ingest.link.wait_connected(20)
     ready.set()
     while True:
@@ -99,16 +106,17 @@ def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) 
         elif command == "rate":
             rate, seconds = args
             agent.lags.clear()
-            step = 0.05
-            per_step = max(1, round(rate * step))
-            start = time.monotonic()
-            tick = 0
-            while time.monotonic() - start < seconds:
-                agent.write_all([agent.purchase(customers[(tick + i) % 200], accrued=10) for i in range(per_step)])
-                tick += 1
-                time.sleep(max(0.0, start + tick * step - time.monotonic()))
+            _steady(agent, customers, rate, seconds)
             ok = agent.wait_drained(120)
             results.put(("rate", store, ok, list(agent.lags)))
+        elif command == "outage":
+            rate, seconds = args
+            agent.acked_at.clear()
+            _steady(agent, customers, rate, seconds)
+            ok = agent.wait_drained(300)
+            timeouts = getattr(getattr(agent, "sync", None), "stats", {}).get("timeouts")
+            link = getattr(getattr(agent, "sync", None), "link", None) or getattr(agent, "link", None)
+            results.put(("outage", store, ok, list(agent.acked_at), timeouts, link.connected_at if link else None))
         elif command == "offline":
             agent.go_offline()
             agent.write_all([agent.purchase(customers[i % 200], accrued=1) for i in range(args[0])])
@@ -122,6 +130,18 @@ def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) 
             results.put(("stopped", store, agent.seq))
             agent.stop()
             return
+
+
+def _steady(agent: Any, customers: list[str], rate: float, seconds: float) -> None:
+    """Sell at ``rate`` events/s for ``seconds`` (in steps of 50 ms)."""
+    step = 0.05
+    per_step = max(1, round(rate * step))
+    start = time.monotonic()
+    tick = 0
+    while time.monotonic() - start < seconds:
+        agent.write_all([agent.purchase(customers[(tick + i) % 200], accrued=10) for i in range(per_step)])
+        tick += 1
+        time.sleep(max(0.0, start + tick * step - time.monotonic()))
 
 
 def baseline(url: str, agents: int, events_per_agent: int) -> float:
@@ -162,6 +182,63 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _phases(args: Any, n: int, raw: float, all_do: Any) -> None:
+    """Burst, steady-rate lag and backlog drain."""
+    per = args.burst // n
+    out = all_do("burst", per)
+    elapsed = max(r[3] for r in out)
+    applied = per * n / elapsed
+    print(f"applied    burst of {per * n:,} events:                {applied:10,.0f} events/s "
+          f"({applied / raw:.2f}x baseline) {'OK' if applied >= 20_000 else 'BELOW GOAL 20,000'}")
+    if all(r[4] for r in out):
+        print(f"committed  through the agents' service (fsync each):    {sum(r[4] for r in out):10,.0f} receipts/s "
+              f"({n} agents together)")
+
+    out = all_do("rate", args.rate / n, args.seconds)
+    lags = [lag for r in out for lag in r[3]]
+    p50, p99 = percentile(lags, 0.50), percentile(lags, 0.99)
+    print(f"lag        at {args.rate:,} events/s for {args.seconds:.0f} s: p50 {p50 * 1000:7.0f} ms, "
+          f"p99 {p99 * 1000:7.0f} ms (mean {statistics.fmean(lags) * 1000:.0f} ms over {len(lags):,} events, "
+          f"{len(lags) / args.seconds:,.0f}/s achieved) "
+          f"{'OK' if p99 <= 2.0 else 'ABOVE GOAL 2 s'}")
+
+    all_do("offline", args.backlog // n)
+    out = all_do("online")
+    elapsed = max(r[3] for r in out)
+    drain = (args.backlog // n) * n / elapsed
+    print(f"backlog    {args.backlog // n * n:,} events after reconnect:     {drain:10,.0f} events/s "
+          f"({drain / raw:.2f}x baseline) {'OK' if drain >= 10_000 else 'BELOW GOAL 10,000'}")
+
+
+def _outage(args: Any, n: int, broker: Mosquitto, queues: list[Any], results: Any) -> None:
+    """Sell at --rate; kill the broker 1 s in, restart it --outage s later; time to catch up."""
+    before, after = 1.0, max(4.0, args.outage + 2)
+    for q in queues:
+        q.put(("outage", args.rate / n, before + args.outage + after))
+    time.sleep(before)
+    broker.kill()
+    time.sleep(args.outage)
+    broker.restart()
+    back = time.monotonic()
+    out = [results.get(timeout=900) for _ in range(n)]
+    pending = [acked for r in out for written, acked in r[3] if written < back]
+    catch_up = max(pending) - back if pending else float("nan")
+    dropped = "Outgoing messages are being dropped" in broker.log_text()
+    timeouts = [r[4] for r in out if r[4] is not None]
+    if all(r[5] is not None for r in out):
+        each = [max((acked for written, acked in r[3] if written < back), default=back) - back for r in out]
+        print(f"           agents reconnected {', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
+              f"caught up {', '.join(f'{t:.2f}' for t in each)} s after it")
+        if os.environ.get("BENCH_DEBUG"):  # when the acks came (what waited for what)
+            for r in out:
+                acks = sorted({round(acked - back, 2) for written, acked in r[3] if written < back and acked > back})
+                print("           acks after the restart at", acks[:40])
+    print(f"outage     broker down {args.outage:g} s at {args.rate:,} events/s: caught up {catch_up:6.2f} s after "
+          f"its restart ({len(pending):,} events written before it; broker dropped messages: "
+          f"{'yes' if dropped else 'no'}{f', agent ack timeouts: {sum(timeouts)}' if timeouts else ''}) "
+          f"{'OK' if catch_up < 3.0 else 'ABOVE GOAL 3 s'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=3)
@@ -175,14 +252,31 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=1,
                         help="spread the stores over N bonus programs (store i in program i mod N; 1: all in the "
                              "default program)")
+    parser.add_argument("--outage", type=float, default=3.0,
+                        help="seconds the broker is down in the outage phase (0: no outage phase)")
+    parser.add_argument("--broker-queue", type=int, default=None,
+                        help="the broker's max_queued_messages (default: what broker-config writes)")
+    parser.add_argument("--central-reconnect-max", type=float, default=None,
+                        help="the ingest's reconnect backoff cap, seconds (default: the MQTT_RECONNECT_MAX default)")
+    parser.add_argument("--agent-reconnect-max", type=int, default=None,
+                        help="real agents' broker_reconnect_max, seconds (default: the setting's default)")
+    parser.add_argument("--only-outage", action="store_true", help="skip the burst, lag and backlog phases")
     parser.add_argument("--agent-factory", default="bench.sync:sim_agent_factory",
                         help="module:function(url, store) -> an agent with the SimAgent interface; "
                              "bench.real_agent:real_agent_factory runs the real agent")
     args = parser.parse_args()
+    from central.sync.broker_config import MAX_QUEUED_MESSAGES
+
+    from central.config import DEFAULTS
+
+    queue_limit = args.broker_queue or MAX_QUEUED_MESSAGES
+    reconnect_max = args.central_reconnect_max or float(DEFAULTS["MQTT_RECONNECT_MAX"])
     n = args.agents
+    if args.agent_reconnect_max:
+        os.environ["BENCH_AGENT_RECONNECT_MAX"] = str(args.agent_reconnect_max)
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
-        broker = Mosquitto(Path(tmp) / "broker").start()
+        broker = Mosquitto(Path(tmp) / "broker", max_queued=queue_limit).start()
         db_path = os.path.join(tmp, "central.sqlite")
         db = Store(db_path)
         programs = [None] + [
@@ -194,12 +288,13 @@ def main() -> None:
         db.set_setting("customer_scope", args.customer_scope)
         db.close()
         print(f"sync benchmark: {n} agents ({args.agent_factory}), customer scope {args.customer_scope}, "
-              f"{len(programs)} bonus program(s), Mosquitto on {broker.url}, {os.cpu_count()} cores")
+              f"{len(programs)} bonus program(s), Mosquitto on {broker.url} (max_queued_messages {queue_limit:,}), "
+              f"ingest reconnect cap {reconnect_max:g} s, {os.cpu_count()} cores")
         raw = baseline(broker.url, n, max(1, args.burst // n))
         print(f"baseline   raw MQTT publish->receive (decode only): {raw:10,.0f} events/s")
 
         ready = ctx.Event()
-        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready), daemon=True)
+        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready, reconnect_max), daemon=True)
         ingest.start()
         assert ready.wait(30), "the ingest did not start"
         results = ctx.Queue()
@@ -216,30 +311,10 @@ def main() -> None:
                 q.put(command)
             return [results.get(timeout=900) for _ in range(n)]
 
-        per = args.burst // n
-        out = all_do("burst", per)
-        elapsed = max(r[3] for r in out)
-        applied = per * n / elapsed
-        print(f"applied    burst of {per * n:,} events:                {applied:10,.0f} events/s "
-              f"({applied / raw:.2f}x baseline) {'OK' if applied >= 20_000 else 'BELOW GOAL 20,000'}")
-        if all(r[4] for r in out):
-            print(f"committed  through the agents' service (fsync each):    {sum(r[4] for r in out):10,.0f} receipts/s "
-                  f"({n} agents together)")
-
-        out = all_do("rate", args.rate / n, args.seconds)
-        lags = [lag for r in out for lag in r[3]]
-        p50, p99 = percentile(lags, 0.50), percentile(lags, 0.99)
-        print(f"lag        at {args.rate:,} events/s for {args.seconds:.0f} s: p50 {p50 * 1000:7.0f} ms, "
-              f"p99 {p99 * 1000:7.0f} ms (mean {statistics.fmean(lags) * 1000:.0f} ms over {len(lags):,} events, "
-              f"{len(lags) / args.seconds:,.0f}/s achieved) "
-              f"{'OK' if p99 <= 2.0 else 'ABOVE GOAL 2 s'}")
-
-        all_do("offline", args.backlog // n)
-        out = all_do("online")
-        elapsed = max(r[3] for r in out)
-        drain = (args.backlog // n) * n / elapsed
-        print(f"backlog    {args.backlog // n * n:,} events after reconnect:     {drain:10,.0f} events/s "
-              f"({drain / raw:.2f}x baseline) {'OK' if drain >= 10_000 else 'BELOW GOAL 10,000'}")
+        if not args.only_outage:
+            _phases(args, n, raw, all_do)
+        if args.outage > 0:
+            _outage(args, n, broker, queues, results)
 
         out = all_do("stop")
         db = Store(db_path)

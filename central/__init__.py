@@ -39,7 +39,33 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # agents' JSON API: authenticated by enrollment tokens, not cookies
     register_console(app)
+    _security_headers(app)
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app
+
+
+#: no inline scripts or handlers (console.js is the only script); style="" attributes are allowed
+#: (style-src-attr), <style> elements and styles from elsewhere are not; nothing may frame the console
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:;"
+    " object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _security_headers(app: Flask) -> None:
+    """Security headers on every response (pages, the JSON API, static files)."""
+
+    @app.after_request
+    def headers(response: Any) -> Any:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
 
 def _session_settings(app: Flask) -> None:
@@ -58,8 +84,8 @@ def _session_settings(app: Flask) -> None:
         finally:
             store.close()
         app.config["SECRET_KEY"] = key
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask defines SESSION_COOKIE_SAMESITE, SESSION_COOKIE_SECURE and MAX_CONTENT_LENGTH itself (as None/False),
+    # so a setdefault would never take: they are settings (config.py), loaded over Flask's defaults.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=int(app.config["SESSION_HOURS"]))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
-    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024 * 1024)  # imports of large customer files

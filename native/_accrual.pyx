@@ -355,7 +355,7 @@ cdef class Calculator:
             if not (
                 as_int64(asked, 1, INT64_MAX // 2, &quantity)
                 and as_int64(before.quantity, 0, INT64_MAX // 2, &before_quantity)
-                and as_int64(line.quantity, 1, INT64_MAX, &total_quantity)
+                and as_int64(line.quantity, 0, INT64_MAX, &total_quantity)
                 and as_int64(line.amount, 0, INT64_MAX, &values[0])
                 and as_int64(line.accrued, 0, INT64_MAX, &values[1])
                 and as_int64(line.redeemed, 0, INT64_MAX, &values[2])
@@ -364,6 +364,8 @@ cdef class Calculator:
                 and as_int64(before.redeemed, 0, INT64_MAX, &taken[2])
             ):
                 return _reference.refund(lines, already, request)
+            if total_quantity == 0:  # sold with quantity 0: one unit, returned whole (shared/_accrual_py.py)
+                total_quantity = 1000
             returned = before_quantity + quantity  # <= total_quantity: checked above
             for i in range(3):
                 got[i] = <int64_t>lk_share(values[i], returned, total_quantity, &rem) - taken[i]

@@ -84,6 +84,7 @@ class Chain:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.api_token = ""  # for the JSON API (loyalty-central tokens add)
         self.env = {
             **os.environ,
             "LOYALTY_CENTRAL_DATABASE": json.dumps(str(work / "central.sqlite")),
@@ -132,6 +133,7 @@ def start_central(c: Chain) -> str:
     c.run("loyalty-central", "rules", "publish", str(ROOT / "docs" / "examples" / "rules.json"), "--store", "S001")
     c.run("loyalty-central", "users", "add", "admin", "--role", "admin", "--name", "Demo Administrator",
           "--password", ADMIN_PASSWORD)
+    c.api_token = c.run("loyalty-central", "tokens", "add", "demo").strip()  # reads the JSON API (store status)
     port = free_port(8000)
     c.start("central", "loyalty-central", "serve", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
@@ -198,13 +200,13 @@ def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
     slip = wait_for(lambda: sorted((c.work / "slips").glob("slip-*.txt")), "the slip", 30)[-1]
     step(f"the printer printed {shown(slip)} (and a .png):")
     print("\n".join("      | " + line for line in slip.read_text(encoding="utf-8").splitlines()))
-    applied = wait_for(lambda: _applied(central), "the central ledger", 60)
+    applied = wait_for(lambda: _applied(central, c.api_token), "the central ledger", 60)
     step(f"the central ledger applied agent {applied['agent']}'s events 1..{applied['applied_seq']} "
          "(registration, purchase) over MQTT")
 
 
-def _applied(central: str) -> dict[str, Any] | None:
-    status, body = http("GET", f"{central}/api/v1/stores/status")
+def _applied(central: str, api_token: str) -> dict[str, Any] | None:
+    status, body = http("GET", f"{central}/api/v1/stores/status", key=api_token)
     for store in body.get("stores", []):
         for agent in store.get("agents", []):
             if (agent.get("applied_seq") or 0) >= 2:
@@ -245,7 +247,7 @@ Everything is running (logs and databases in {shown(c.work)}):
   cashier page     {link}
   POS API          {agent}/openapi.json   (terminal P01, key {key})
   console          {central}/   (login admin, password {ADMIN_PASSWORD}; Russian, English at the top)
-  store status     {central}/api/v1/stores/status
+  store status     curl -H "Authorization: Bearer {c.api_token}" {central}/api/v1/stores/status
   swipe a card     .venv/bin/loyalty-sim control {shown(c.work / "reader.ctl")} swipe {CARD}
   printer faults   .venv/bin/loyalty-sim control {shown(c.work / "printer.ctl")} paper out   (then: paper in)
   printed slips    {shown(c.work / "slips")}/

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import Problem, RedeemOverLimit, RefundError
-from .numbers import format_scaled
+from .numbers import QUANTITY_SCALE, format_scaled
 from .receipts import NO_TERMS, Campaign, CustomerTerms, Line, Receipt
 from .results import CommittedLine, LineQuote, LineRefund, Quote, Refund
 from .rules import SPECIFICITY, RuleSet
@@ -261,9 +261,10 @@ def refund(
             continue
         before = previous[index]
         returned = before.quantity + quantity
+        units = refund_units(line)
 
         def share(value: int, taken: int) -> int:
-            return value * returned // line.quantity - taken
+            return value * returned // units - taken
 
         out.append(
             LineRefund(
@@ -279,6 +280,12 @@ def refund(
         accrued=sum(r.accrued for r in out),
         redeemed=sum(r.redeemed for r in out),
     )
+
+
+def refund_units(line: CommittedLine) -> int:
+    """The quantity (x1000) a refund of ``line`` counts against: a line sold with quantity 0 (a
+    service or weighed item the till sends without a quantity) is one unit, returned whole."""
+    return line.quantity or QUANTITY_SCALE
 
 
 def refund_problems(
@@ -297,8 +304,8 @@ def refund_problems(
             problems.append(Problem(path, f"the receipt has no line {index} (it has {len(lines)})"))
         elif quantity <= 0:
             problems.append(Problem(f"{path}.quantity", "must be greater than 0"))
-        elif matching and quantity > lines[index].quantity - previous[index].quantity:
-            left = lines[index].quantity - previous[index].quantity
+        elif matching and quantity > refund_units(lines[index]) - previous[index].quantity:
+            left = refund_units(lines[index]) - previous[index].quantity
             problems.append(
                 Problem(f"{path}.quantity", f"only {format_scaled(left, 3)} of this line is left to return")
             )

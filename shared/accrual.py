@@ -21,6 +21,8 @@ from .rules import RuleSet
 log = logging.getLogger("loyalty.accrual")
 
 PythonCalculator = _accrual_py.Calculator
+#: what a refund of a committed line counts against (a line sold with quantity 0 is one unit)
+refund_units = _accrual_py.refund_units
 
 #: "native" or "python": which engine :func:`calculator` uses
 ENGINE: str

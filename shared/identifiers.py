@@ -120,6 +120,32 @@ def normalize_card(text: str, ranges: Sequence[CardRange] = ()) -> str:
     return number
 
 
+def card_in_ranges(number: str, ranges: Sequence[CardRange]) -> bool:
+    """Whether ``number`` (digits) is a card of the program: it fits a range (longest prefix wins)
+    and passes that range's Luhn check. Without ranges no number is (nothing says which exist)."""
+    fitting = sorted((r for r in ranges if r.matches(number)), key=lambda r: -len(r.prefix))
+    return bool(fitting) and (not fitting[0].luhn or luhn_valid(number))
+
+
+#: the id prefix of a customer known only by a card of the chain's ranges (docs/sync.md, "Cards anywhere")
+CARD_HOLDER_PREFIX = "card-"
+
+
+def card_holder_id(number: str) -> str:
+    """The customer id every agent and the central server give the holder of a card not (yet) registered.
+
+    Derived from the number, so two stores that see the same unknown card, and the
+    central server, name the same customer without talking to each other; a hash, so
+    the id does not show the number.
+    """
+    return CARD_HOLDER_PREFIX + hashlib.sha256(f"loyalty-edge card {number}".encode()).hexdigest()[:32]
+
+
+def is_card_holder(customer_id: str | None) -> bool:
+    """Whether ``customer_id`` is a card holder's (see :func:`card_holder_id`): no redemption until registered."""
+    return isinstance(customer_id, str) and customer_id.startswith(CARD_HOLDER_PREFIX)
+
+
 # -- magnetic stripe (ISO 7811) -----------------------------------------------------------------
 
 #: A keyboard-wedge reader types US keys; with the Russian layout active the
@@ -249,15 +275,18 @@ def parse_barcode(text: str) -> str:
 
 _PHONE_DECORATION = re.compile(r"[\s\-().\u00a0]+")
 #: first digit of a Russian national number: 3, 4, 8 (geographic, toll-free) and 9 (mobile);
-#: +7 6xx and +7 7xx are Kazakhstan.
+#: +7 6xx and +7 7xx are Kazakhstan (accepted as international numbers when valid).
 _RU_FIRST_DIGITS = "3489"
 
 
-def normalize_phone_ru(text: str) -> str:
-    """A Russian phone number in any usual form as E.164 ``+7XXXXXXXXXX``.
+def normalize_phone(text: str) -> str:
+    """A phone number in any usual form as E.164: Russian by default, others in international form.
 
     ``8 912 345-67-89``, ``+7 (912) 345-67-89``, ``912 345 67 89`` and
-    ``79123456789`` all give ``+79123456789``.
+    ``79123456789`` all give ``+79123456789`` (a number without ``+`` is
+    Russian). A number of another country is written with its country code,
+    ``+44 20 7946 0958`` or ``00 44 20 7946 0958``, and must be a valid number
+    of that country (the ``phonenumbers`` library's metadata): ``+442079460958``.
     """
     if not isinstance(text, str):
         raise InvalidIdentifier("invalid_phone", N_("The phone number must be text."))
@@ -271,12 +300,13 @@ def normalize_phone_ru(text: str) -> str:
         raise InvalidIdentifier(
             "invalid_phone", N_("The phone number %(phone)s may contain only digits, spaces, dashes, brackets and a leading +."), phone=shown
         )
+    if not plus and digits.startswith("00"):  # the international prefix used outside Russia
+        plus, digits = True, digits[2:]
     if plus:
-        if not digits.startswith("7"):
-            raise InvalidIdentifier(
-                "invalid_phone", N_("The phone number %(phone)s is not Russian: only +7 numbers are accepted."), phone=shown
-            )
-        national = digits[1:]
+        if digits.startswith("7") and digits[1:2] in tuple(_RU_FIRST_DIGITS):
+            national = digits[1:]
+        else:
+            return _international(digits, shown)
     elif len(digits) == 11 and digits[0] in "78":
         national = digits[1:]
     elif len(digits) == 10:
@@ -284,7 +314,8 @@ def normalize_phone_ru(text: str) -> str:
     else:
         raise InvalidIdentifier(
             "invalid_phone",
-            N_("The phone number %(phone)s has %(count)d digits: a Russian number has 10 digits after +7 or 8."),
+            N_("The phone number %(phone)s has %(count)d digits: a Russian number has 10 digits after +7 or 8; "
+               "write a number of another country with + and its country code."),
             phone=shown, count=len(digits),
         )
     if len(national) != 10:
@@ -295,9 +326,33 @@ def normalize_phone_ru(text: str) -> str:
         )
     if national[0] not in _RU_FIRST_DIGITS:
         raise InvalidIdentifier(
-            "invalid_phone", N_("The phone number %(phone)s is not a Russian number (+7 %(code)s...)."), phone=shown, code=national[:3]
+            "invalid_phone",
+            N_("The phone number %(phone)s is not a Russian number (+7 %(code)s...): write a number of another "
+               "country with + and its country code."),
+            phone=shown, code=national[:3],
         )
     return "+7" + national
+
+
+def _international(digits: str, shown: str) -> str:
+    """``digits`` after the ``+`` as E.164 if they are a valid number of some country."""
+    import phonenumbers  # imported on first use: most phones are Russian
+
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidIdentifier(
+            "invalid_phone",
+            N_("The phone number %(phone)s is not a valid number: check the country code and the digits."),
+            phone=shown,
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: the old name (Russian numbers were the only ones accepted): the same parser
+normalize_phone_ru = normalize_phone
 
 
 # -- QR tokens from the customer's phone ----------------------------------------------------------

@@ -163,7 +163,8 @@ def _line(c: Collector, raw: Any, path: str) -> Line | None:
         price = c.integer(obj["price"], key_path(path, "price"), 0, MAX_AMOUNT)
     quantity = QUANTITY_SCALE
     if "quantity" in obj:
-        quantity = c.decimal(obj["quantity"], key_path(path, "quantity"), QUANTITY_DECIMALS, 1, MAX_QUANTITY)
+        # 0: a weighed or service line the till sends without a quantity; it earns on its amount
+        quantity = c.decimal(obj["quantity"], key_path(path, "quantity"), QUANTITY_DECIMALS, 0, MAX_QUANTITY)
     texts = {}
     for name in ("sku", "name", "category", "barcode"):
         if obj.get(name) is not None:
@@ -171,7 +172,7 @@ def _line(c: Collector, raw: Any, path: str) -> Line | None:
     if len(c.problems) > before:
         return None
     assert amount is not None and discount is not None and quantity is not None
-    if price is not None:
+    if price is not None and quantity:
         # price x quantity may have a fraction of a minor unit; tills round it either way.
         gross = price * quantity
         low = gross // QUANTITY_SCALE - discount

@@ -521,7 +521,8 @@ SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
          "last_sync": _opt(_time), "next_seq": _opt(SEQ), "software": _opt(_str)},
     ),
     "hello": ({"store": _id, "agent": _id, "next_seq": SEQ, "customers_version": CURSOR, "at": _time},
-              {"rules_version": _opt(VERSION)}),
+              # last_id: the id of the agent's event at next_seq - 1 (a stale hello is known by it)
+              {"rules_version": _opt(VERSION), "last_id": _opt(_id)}),
     "snapshot_request": ({"store": _id, "agent": _id, "after": CURSOR}, {"limit": _opt(_int(1, 10_000))}),
     "ack": ({"through": CURSOR, "id": _opt(_id)}, {}),
     "resend": ({"from_seq": SEQ}, {}),

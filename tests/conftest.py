@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shared import accrual
 from shared.rules import RuleSet, parse_rules
+
+# Parallel workers on two cores make any single example slow now and then: timing is not what
+# property tests check (bench/ measures speed), so no per-example deadline.
+settings.register_profile("loyalty", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loyalty")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,11 @@ class MqttLink:
         self.v5 = config.protocol == 5
         self.client = self._build()
         self.connects = 0
+        #: time.monotonic() of the last successful connect
+        self.connected_at: float | None = None
+        #: connection attempts the broker refused (wrong login, not authorised), and the last reason
+        self.refusals = 0
+        self.refused_reason: str | None = None
         self._attempt = 0
 
     def _build(self) -> paho.Client:
@@ -131,12 +137,15 @@ class MqttLink:
     def _connected(self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.config.url, reason)
+            self.refused_reason = str(reason)
+            self.refusals += 1
             return
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
         else:
             self.subscribed.set()
         self.connects += 1
+        self.connected_at = time.monotonic()
         self._attempt = 0
         self.connected.set()
         log.info("connected to %s (session present: %s)", self.config.url, flags.session_present)

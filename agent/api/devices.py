@@ -23,8 +23,8 @@ from flask import Blueprint, Response, current_app, g, request, stream_with_cont
 
 from shared.errors import Problem
 
+from ..device_manager import Hardware, hardware_of
 from ..errors import NoIdentification, TooManyStreams
-from ..hardware import Hardware, hardware_of
 from ..i18n import LANGUAGES
 from ..identifications import Identification
 from ..requests import RequestError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g
 
-from ..hardware import hardware_of
+from ..device_manager import hardware_of
 from ..service import Result
 from .routes import operation, respond, service
 

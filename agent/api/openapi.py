@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from ..version import __version__
 from .problems import TITLES
 from .routes import OPERATIONS, Operation
 from .schemas import RECEIPT_ID, SCHEMAS, ref, text
@@ -25,6 +26,7 @@ _STATUS_OF_CODE = {
     "customer_blocked": 409, "receipt_conflict": 409, "refund_conflict": 409, "idempotency_conflict": 409,
     "receipt_cancelled": 409, "shift_closed": 409, "card_taken": 409, "phone_taken": 409, "nothing_to_confirm": 409,
     "insufficient_points": 422, "redeem_over_limit": 422, "offline_limit": 422, "customer_required": 422,
+    "card_not_registered": 422,
     "invalid_card": 422, "invalid_track": 422, "invalid_barcode": 422, "invalid_phone": 422, "invalid_qr": 422,
     "qr_expired": 422, "qr_disabled": 422, "confirmation_failed": 422, "confirmation_expired": 410,
     "confirmation_locked": 429, "no_rules": 503,
@@ -139,6 +141,4 @@ def build_document(version: str) -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI document (public: integrators read it before they have a key)."""
-    from .. import __version__
-
     return current_app.json.response(build_document(__version__))

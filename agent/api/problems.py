@@ -50,6 +50,7 @@ TITLES: dict[str, str] = {
     "redeem_over_limit": N_("Redemption over the limit"),
     "offline_limit": N_("Offline redemption limit"),
     "customer_required": N_("Customer not identified"),
+    "card_not_registered": N_("Card not registered yet"),
     "invalid_card": N_("Invalid card number"),
     "invalid_track": N_("Card could not be read"),
     "invalid_barcode": N_("Invalid barcode"),

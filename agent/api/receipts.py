@@ -17,7 +17,7 @@ _CUSTOMER_CODES = (
     "unknown_card", "unknown_customer", "card_blocked", "card_reassigned", "customer_blocked", "invalid_card",
     "invalid_track", "invalid_barcode", "invalid_phone", "invalid_qr", "qr_expired", "qr_disabled",
 )
-_REDEEM_CODES = ("redeem_over_limit", "insufficient_points", "offline_limit", "customer_required")
+_REDEEM_CODES = ("redeem_over_limit", "insufficient_points", "offline_limit", "customer_required", "card_not_registered")
 
 
 @operation(bp, "/receipts/quote", "POST", summary="Accrual, maximum redemption and its allocation; changes nothing",

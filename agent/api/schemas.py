@@ -91,7 +91,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             kind: nullable({**text(300), "description": description})
             for kind, description in zip(IDENTIFIER_KINDS, (
                 "card number; spaces and dashes are ignored",
-                "Russian phone in any usual form: 8 912 345-67-89, +7 (912) 345-67-89",
+                "phone in any usual form: Russian by default (8 912 345-67-89, +7 (912) 345-67-89, 912 345 67 89), "
+                "other countries with + and the country code (+44 20 7946 0958)",
                 "the card's barcode (EAN-13 checked)",
                 "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?",
                 "QR token from the customer's app (LE1.<id>.<mac>)",
@@ -105,7 +106,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ReceiptLine": obj(
         {
             "sku": nullable(text(100)), "name": nullable(text(200)), "category": nullable(text(100)),
-            "barcode": nullable(text(100)), "quantity": QUANTITY, "price": nullable(MONEY), "discount": MONEY,
+            "barcode": nullable(text(100)), "quantity": {**QUANTITY, "description": (
+                "units sold, up to 3 decimals (default 1); 0 for a weighed or service line the till sends without a "
+                "quantity: it earns on its amount, price is then not checked, and a refund returns it whole")},
+            "price": nullable(MONEY), "discount": MONEY,
             "amount": {**MONEY, "description": "what the customer pays for the line: price x quantity - discount"},
             "extra": FREE,
         },
@@ -180,11 +184,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "balance": POINTS, "available": POINTS, "held": {**POINTS, "description": "not spendable yet"},
             "card": nullable(TEXT), "card_status": nullable({"enum": ["active", "blocked", "reassigned"]}),
             "card_blocked": {"type": "boolean"}, "blocked": {"type": "boolean"},
+            "registered": {"type": "boolean", "description": (
+                "false: a card of the chain's ranges this store does not know yet (registered at another store and not "
+                "yet come down, or never registered): its points accrue, none can be redeemed until it is registered")},
             "consents": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "messages": {"type": "array", "items": ref("Message")},
         },
         ("customer_id", "name", "phone", "phone_verified", "level", "balance", "available", "held", "card",
-         "card_status", "card_blocked", "blocked", "consents", "messages"),
+         "card_status", "card_blocked", "blocked", "registered", "consents", "messages"),
     ),
     "Registration": obj(
         {

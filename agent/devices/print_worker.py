@@ -22,7 +22,7 @@ from typing import Any
 from .errors import PrinterUnavailable
 from .print_queue import PrintJob, PrintQueue
 from .printers import ReceiptPrinter
-from .slip import SlipData, layout, printer_test_layout
+from .slip_layout import SlipData, layout, printer_test_layout
 
 log = logging.getLogger("loyalty.devices.print_worker")
 

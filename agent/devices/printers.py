@@ -27,7 +27,7 @@ from shared.identifiers import N_
 
 from ..i18n import translations
 from .errors import PrinterUnavailable
-from .slip import Code, Cut, Feed, Line, SlipOp
+from .slip_layout import Code, Cut, Feed, Line, SlipOp
 
 log = logging.getLogger("loyalty.devices.printers")
 

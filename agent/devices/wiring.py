@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import DeviceSettings
 from .errors import DeviceSettingsError, Problem
 from .print_queue import PrintQueue
 from .print_worker import PrintWorker, StatusCallback
 from .printers import EscposPrinter
 from .readers import ReadCallback, SerialCardReader, StateCallback, SupervisedReader, UsbHidCardReader
+from .settings import DeviceSettings
 
 
 def load_usb_backend(spec: str) -> Any:

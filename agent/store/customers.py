@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.balances import Balance, Effect, Lot, compute_balance
+from shared.identifiers import card_holder_id, is_card_holder
 
 from .times import iso, parse_time
 
@@ -104,6 +105,33 @@ class CustomerQueries:
     def add_card(self, number: str, customer_id: str) -> None:
         self.c.execute("INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active')", (number, customer_id))
 
+    def add_card_holder(self, customer_id: str, number: str, level: str | None, now: dt.datetime) -> None:
+        """The holder of a card of the chain's ranges not known here (agent/customer_lookup.py card_holder), made by
+        their first sale here: a local customer without phone, and the card."""
+        self.c.execute(
+            "INSERT INTO customers (id, version, level, consents, origin, created_at, updated_at) "
+            "VALUES (?, 0, ?, '{}', 'local', ?, ?) ON CONFLICT (id) DO NOTHING",
+            (customer_id, level, iso(now), iso(now)),
+        )
+        self.c.execute(
+            "INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active') ON CONFLICT (number) DO NOTHING",
+            (number, customer_id),
+        )
+
+    def absorb_card_holder(self, holder_id: str, customer_id: str) -> bool:
+        """The card holder ``holder_id`` turned out to be ``customer_id`` (registered here or come down from the
+        central server): their effects, receipts and cards become the customer's and the holder is gone, so the
+        points accrued here keep counting (the central server joins them the same way). False if no such holder."""
+        if holder_id == customer_id or self.customer(holder_id) is None:
+            return False
+        for table in ("effects", "receipts"):
+            self.c.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (customer_id, holder_id))
+        self.c.execute("UPDATE cards SET customer_id = ? WHERE customer_id = ?", (customer_id, holder_id))
+        for table in ("lots", "messages", "confirmations"):
+            self.c.execute(f"DELETE FROM {table} WHERE customer_id = ?", (holder_id,))
+        self.c.execute("DELETE FROM customers WHERE id = ?", (holder_id,))
+        return True
+
     def add_effects(self, seq: int, customer_id: str, points: Iterable[int], at: dt.datetime) -> None:
         """Signed point movements of event ``seq``, in order; zero movements are not stored."""
         when = iso(at)
@@ -132,6 +160,11 @@ class CustomerQueries:
         held = self.c.execute("SELECT version FROM customers WHERE id = ?", (customer_id,)).fetchone()
         if held is not None and held[0] >= version:
             return False
+        if not is_card_holder(customer_id):
+            # a card of theirs that a sale here knew only by its number: that card holder is this customer
+            for card in delta["cards"]:
+                if isinstance(card, Mapping) and isinstance(card.get("number"), str):
+                    self.absorb_card_holder(card_holder_id(card["number"]), customer_id)
         applied = delta["applied"].get(self.agent_id, 0)
         values = (
             customer_id, version, delta.get("name"), delta.get("phone"), int(bool(delta.get("phone_verified"))),

@@ -80,6 +80,11 @@ class OutboxQueries:
             return None
         return self.outbox_delete_through(through)
 
+    def outbox_last(self) -> tuple[int, str] | None:
+        """(seq, id) of the newest event still waiting, None when the outbox is empty."""
+        row = self.c.execute("SELECT seq, id FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
     def first_unacked_seq(self) -> int:
         """The seq of the oldest event still waiting, or the next seq when the outbox is empty."""
         row = self.c.execute("SELECT MIN(seq) FROM outbox").fetchone()

@@ -30,6 +30,8 @@ TEXTS: dict[str, str] = {
     "identify_empty": N_("Scan the card or type a card number or phone."),
     "identifying": N_("Looking for the customer…"),
     "register_this": N_("Register a new customer"),
+    "card_not_registered": N_("This card is not registered here yet."),
+    "card_not_registered_detail": N_("Its points accrue and wait for the customer; they can be redeemed once the card is registered (here or at another store) and its balance has come from the central server."),
     "no_name": N_("Customer without a name"),
     "card_number": N_("card {card}"),
     "warn_card_blocked": N_("The card is blocked: no points can be earned or redeemed with it."),

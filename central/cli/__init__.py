@@ -33,6 +33,22 @@ def stores() -> None:
     """Create and list stores."""
 
 
+def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str, Any]) -> None:
+    """An audit row for a change made on the command line (as "system", with the OS user who ran it)."""
+    import getpass
+
+    from ..services import audit
+    from ..services.access import SYSTEM
+
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        os_user = "?"
+    with store.transaction() as conn:
+        audit.record(conn, SYSTEM, action, entity, entity_id, None, {**after, "via": "cli", "os_user": os_user},
+                     store=after.get("store"))
+
+
 @stores.command("add")
 @click.argument("store_id")
 @click.option("--name", help="Display name (default: the id).")
@@ -58,6 +74,8 @@ def stores_add(store_id: str, name: str | None, timezone: str, token_hours: int 
         token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.add", "store", store_id, {"store": store_id, "name": name or store_id, "timezone": timezone,
+                                                   "token_hours": hours})
     click.echo(f"store {store_id} created; enrollment token (valid {hours} h, usable once):")
     click.echo(token)
 
@@ -77,10 +95,13 @@ def stores_token(store_id: str, token_hours: int | None, db: str | None) -> None
     import datetime as dt
 
     config = _config(db)
+    store = _store(config)
+    hours = token_hours or config["ENROLL_TOKEN_HOURS"]
     try:
-        token = _store(config).new_enrollment_token(store_id, dt.timedelta(hours=token_hours or config["ENROLL_TOKEN_HOURS"]))
+        token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.token", "store", store_id, {"store": store_id, "token_hours": hours})
     click.echo(token)
 
 
@@ -101,18 +122,25 @@ def stores_list(db: str | None) -> None:
 
 @cli.command("broker-config")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write passwd and acl into.")
+              help="Folder to write passwd and acl (or dynamic-security.json) and loyalty.conf into.")
+@click.option("--dynsec", is_flag=True,
+              help="Mosquitto's dynamic security plugin instead of files: enrollment then grants logins at once "
+                   "(set BROKER_SECURITY = \"dynsec\").")
+@click.option("--plugin", default=None, help="Path of mosquitto_dynamic_security.so (with --dynsec).")
 @db_option
-def broker_config(out_dir: Path, db: str | None) -> None:
+def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | None) -> None:
     """Write a Mosquitto password file and ACL (each agent only under its own store's topics).
 
-    Run again after enrolling agents, then reload Mosquitto (kill -HUP).
+    Run again after enrolling agents, then reload Mosquitto (kill -HUP). With
+    --dynsec, write the dynamic security plugin's first file instead (once:
+    the plugin owns it afterwards) and enrollment needs no re-run.
 
     Example:
 
     \b
         loyalty-central broker-config --out /etc/mosquitto/loyalty
         kill -HUP $(pidof mosquitto)
+        loyalty-central broker-config --dynsec --out /etc/mosquitto/loyalty
     """
     from ..sync import broker_config as bc
 
@@ -121,12 +149,39 @@ def broker_config(out_dir: Path, db: str | None) -> None:
     user, password = _central_credentials(config, store)
     agents = store.broker_users()
     out_dir.mkdir(parents=True, exist_ok=True)
-    passwd, acl = out_dir / "passwd", out_dir / "acl"
+    if dynsec:
+        _write_dynsec(out_dir, store, user, password, agents, plugin)
+        return
+    passwd, acl, conf = out_dir / "passwd", out_dir / "acl", out_dir / "loyalty.conf"
     passwd.write_text(bc.password_file(agents, user, password))
     os.chmod(passwd, 0o600)
     acl.write_text(bc.acl_file(agents, user))
-    click.echo(f"wrote {passwd} ({len(agents) + 1} users) and {acl}")
-    click.echo("mosquitto.conf needs:\n" + bc.mosquitto_conf(str(passwd.resolve()), str(acl.resolve())))
+    conf.write_text(bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
+    click.echo(f"wrote {passwd} ({len(agents) + 1} users), {acl} and {conf}")
+    click.echo("mosquitto.conf needs these lines after its listener line (as they are in loyalty.conf):\n"
+               + bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
+
+
+def _write_dynsec(out_dir: Path, store: Any, user: str, password: str, agents: list[Any], plugin: str | None) -> None:
+    from ..storage.enrollment import mosquitto_hash
+    from ..sync import broker_config as bc
+    from ..sync import dynsec as ds
+
+    path, conf = out_dir / "dynamic-security.json", out_dir / "loyalty.conf"
+    admin_user, admin_password = store.dynsec_admin_credentials(user)
+    if path.exists():
+        click.echo(f"{path} exists: left as it is (the plugin owns it; enrollment adds agents to it)")
+    else:
+        doc = ds.initial_config(agents, user, mosquitto_hash(password), admin_user, mosquitto_hash(admin_password))
+        path.write_text(json.dumps(doc, indent=1))
+        os.chmod(path, 0o600)
+        click.echo(f"wrote {path} ({len(agents)} agents, the central server and its admin login {admin_user})")
+    settings = ds.broker_settings(str(path.resolve()), plugin or ds.PLUGIN_PATH)
+    settings += ("# the ingest's queue must hold a backlog while it reconnects (the protocol never relies on it)\n"
+                 f"max_queued_messages {bc.MAX_QUEUED_MESSAGES}\nmax_queued_bytes {bc.MAX_QUEUED_BYTES}\n")
+    conf.write_text(settings)
+    click.echo(f"wrote {conf}; mosquitto.conf needs these lines after its listener line:\n{settings}"
+               "and the central server BROKER_SECURITY = \"dynsec\"")
 
 
 def _central_credentials(config: dict[str, Any], store: Any) -> tuple[str, str]:
@@ -158,12 +213,14 @@ def rules_publish(path: Path, store_id: str, db: str | None) -> None:
         raise click.ClickException(f"cannot read rule set {path}: {exc}") from None
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: a rule set must be a JSON object")
+    store = _store(_config(db))
     try:
-        version, note = _publish_rules(_store(_config(db)), store_id, doc)
+        version, note = _publish_rules(store, store_id, doc)
     except ValidationError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "rules.publish", "rules", store_id, {"store": store_id, "version": version, "file": str(path)})
     if note:
         click.echo(note)
     click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
@@ -213,10 +270,13 @@ def messages_add(text: str, store_id: str, until: str | None, db: str | None) ->
     \b
         loyalty-central messages add "Double points on sushi today" --store S001 --until 2026-11-22T00:00:00+03:00
     """
+    store = _store(_config(db))
     try:
-        ident = _store(_config(db)).add_store_message(store_id, text, until)
+        ident = store.add_store_message(store_id, text, until)
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(store, "store.message", "store", store_id, {"store": store_id, "message": ident, "text": text,
+                                                       "until": until})
     click.echo(f"message {ident} for store {store_id}")
 
 
@@ -224,7 +284,9 @@ def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  
     from transport.mqtt import LinkConfig
 
     user, password = _central_credentials(config, store)
-    return LinkConfig(url=url, client_id="loyalty-central-ingest", username=user, password=password, protocol=protocol)
+    # the client id is the username: broker-config makes Mosquitto enforce that (use_username_as_clientid)
+    return LinkConfig(url=url, client_id=user, username=user, password=password, protocol=protocol,
+                      backoff_max=float(config["MQTT_RECONNECT_MAX"]))
 
 
 def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]

@@ -200,8 +200,59 @@ def nightly(db: str | None) -> None:
                f"{report.customers_checked} customers: {report.promotions} promoted, {report.demotions} demoted")
 
 
+@click.group()
+def tokens() -> None:
+    """API tokens for monitoring and integrations (Authorization: Bearer ...)."""
+
+
+@tokens.command("add")
+@click.argument("name")
+@db_option
+def tokens_add(name: str, db: str | None) -> None:
+    """Make a token that reads the JSON API; it is printed once (only its hash is kept).
+
+    Example:
+
+    \b
+        loyalty-central tokens add zabbix
+        curl -H "Authorization: Bearer lct_..." http://central:8000/api/v1/stores/status
+    """
+    from ..services import tokens as service
+
+    try:
+        ident, token = service.add_token(_db(db), SYSTEM, name)
+    except LoyaltyError as exc:
+        raise _fail(exc) from None
+    click.echo(f"API token {ident} ({name}); it is shown only now:", err=True)
+    click.echo(token)
+
+
+@tokens.command("list")
+@db_option
+def tokens_list(db: str | None) -> None:
+    """Print the tokens (never the tokens themselves) as JSON."""
+    from ..services import tokens as service
+
+    click.echo(json.dumps(service.list_tokens(_db(db), SYSTEM), ensure_ascii=False, indent=2))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@db_option
+def tokens_revoke(token_id: int, db: str | None) -> None:
+    """Revoke a token by its id (it stops working at once)."""
+    from ..services import tokens as service
+
+    try:
+        service.revoke_token(_db(db), SYSTEM, token_id)
+    except LoyaltyError as exc:
+        raise _fail(exc) from None
+    click.echo(f"API token {token_id} revoked")
+
+
 def register(cli: Any) -> None:
     """Add the console's commands to the ``loyalty-central`` group."""
     cli.add_command(users)
+    cli.add_command(tokens)
     cli.add_command(import_)
     cli.add_command(nightly)

@@ -28,8 +28,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.identifiers import card_holder_id, is_card_holder
+
 from ..storage.clock import now_utc, utc
 from .levels import recompute
+from .merging import merge_rows
 from .programs import permanent_lot_id, store_programs
 from .receipt_log import ReceiptLog
 
@@ -90,6 +93,8 @@ class LedgerBatch:
         self.cards: list[tuple[Any, ...]] = []
         self.touched: set[str] = set()
         self._programs: tuple[dict[str, int], int] | None = None
+        #: card holder -> the registered customer they turned out to be, joined at flush (docs/sync.md)
+        self.joins: dict[str, str] = {}
 
     # -- programs --------------------------------------------------------------------------------
 
@@ -155,12 +160,56 @@ class LedgerBatch:
         if cid not in self.customers:
             self.prefetch([{"body": {"customer_id": cid}}])
         state = self.customers[cid]
+        if state is None and is_card_holder(cid):
+            return self._card_holder(cid, env)
         if state is None:
             # points for a customer the central server has never heard of are kept, not
             # dropped: a stub customer is created and head office is told
             state = self._new_customer(cid, env, stub=True)
             self._flag("unknown_customer", env, cid, f"{env['kind']} for customer {cid} unknown to the central server")
         return state
+
+    def _card_holder(self, cid: str, env: Mapping[str, Any]) -> CustomerState:
+        """The first event of a card holder (a card of the chain's ranges the store did not know, agent/identify.py):
+        the customer the card is registered to, if any, else a new customer holding the card whose points wait
+        for the registration (docs/sync.md, "Cards anywhere")."""
+        number = env["body"].get("card")
+        owner = self._card_owner(number) if isinstance(number, str) and number else None
+        target = self.state(owner) if owner is not None and owner != cid else None
+        if target is not None:
+            # the card is registered: the holder's events are the customer's, now and when they come later
+            self.conn.execute(
+                "INSERT INTO customers (id, home_store, version, created_at, stub, blocked, merged_into)"
+                " VALUES (?, ?, 0, ?, 1, 1, ?) ON CONFLICT (id) DO NOTHING",
+                (cid, env["store"], self.recorded_at, target.id),
+            )
+            self.customers[cid] = target
+            return target
+        state = self._new_customer(cid, env, stub=True)
+        if number and owner is None:
+            self.cards.append((number, cid, self.recorded_at))
+        return state
+
+    def _card_owner(self, number: str) -> str | None:
+        """Who holds the card now, as this unit of work sees it (cards it adds, joins it makes, merges)."""
+        owner = None
+        for held, cid, _ in reversed(self.cards):
+            if held == number:
+                owner = cid
+                break
+        if owner is None:
+            row = self.conn.execute(
+                "SELECT c.customer_id, u.merged_into FROM cards c LEFT JOIN customers u ON u.id = c.customer_id"
+                " WHERE c.number = ?", (number,)).fetchone()
+            if row is not None:
+                owner = row[1] or row[0]
+        return self.joins.get(owner, owner) if owner is not None else None
+
+    def _holder_exists(self, cid: str) -> bool:
+        if cid in self.customers:
+            return self.customers[cid] is not None and self.customers[cid].id == cid  # type: ignore[union-attr]
+        row = self.conn.execute("SELECT merged_into FROM customers WHERE id = ?", (cid,)).fetchone()
+        return row is not None and row[0] is None
 
     def _new_customer(self, cid: str, env: Mapping[str, Any], *, stub: bool) -> CustomerState:
         state = CustomerState(cid, 0, 0, new=True)
@@ -242,9 +291,13 @@ class LedgerBatch:
         if other:
             self._flag("phone_conflict", env, cid, f"phone {body['phone']} is also customer {other[0]}'s")
         if body["card"]:
-            owner = self.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (body["card"],)).fetchone()
-            if owner and owner[0] != cid:
-                self._flag("card_conflict", env, cid, f"card {body['card']} belongs to customer {owner[0]}")
+            holder = card_holder_id(body["card"])
+            owner = self._card_owner(body["card"])
+            if holder != cid and (owner == holder or (owner is None and self._holder_exists(holder))):
+                # the card was used before its registration reached a store: its holder is this customer
+                self.joins[holder] = cid
+            elif owner and owner != cid:
+                self._flag("card_conflict", env, cid, f"card {body['card']} belongs to customer {owner}")
             elif not owner:
                 self.cards.append((body["card"], cid, self.recorded_at))
         self.visits.add((state.id, env["store"]))
@@ -398,6 +451,17 @@ class LedgerBatch:
         if ids:
             recompute(self.conn, sorted(ids), self.recorded_at)
 
+    def _join(self, next_version: Any) -> None:
+        """Join each card holder to the registered customer (everything moves: central/points/merging.py)."""
+
+        for holder, target in self.joins.items():
+            merge_rows(self.conn, holder, target, "sync")
+            self.conn.execute("UPDATE customers SET version = ? WHERE id = ?", (next_version(), target))
+            self.touched.add(target)
+            self.customers.pop(holder, None)
+            self.customers.pop(target, None)  # its state changed under the batch: read it again if needed
+        self.joins = {}
+
     def flush(self, next_version: Any) -> set[str]:
         """Write all changes; ``next_version()`` gives each touched customer its new version."""
         conn = self.conn
@@ -469,6 +533,7 @@ class LedgerBatch:
         )
         self.receipts.flush()
         self._recompute_levels()
+        self._join(next_version)
         touched = set(self.touched)
         self.touched.clear()
         self.ledger_rows, self.debts, self.flags, self.cards = [], [], [], []

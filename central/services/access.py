@@ -3,8 +3,11 @@
 Every service function takes the :class:`Actor` first and checks it before
 touching anything; views and templates only *hide* what the actor may not
 do, they never decide it. A store manager sees only the stores assigned to
-them: their customers (home store there, or a purchase there), their
-receipts and their rule sets. Reaching anything else -- by URL too -- is
+them: their customers, their receipts and their rule sets. Which customers
+are theirs is the ``STORE_MANAGER_SCOPE`` setting (:attr:`Actor.scope`):
+``home`` -- registered at one of their stores; ``shopped`` (the default) --
+also those who bought at one of them, whom they may see but not change
+(:meth:`Actor.require_home`). Reaching anything else -- by URL too -- is
 :class:`Forbidden` for an object in another store's scope, and
 :class:`~central.storage.store.NotFound` is never used to hide it (the console says
 "not yours", which is what a manager needs to know).
@@ -25,7 +28,7 @@ _READ = {"customers.read", "cards.read", "rules.read", "transactions.read", "sto
 PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(_READ | {
         "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
-        "fields.write", "import", "stores.write", "users.manage", "audit.read", "sync.resolve",
+        "fields.write", "import", "stores.write", "users.manage", "audit.read", "sync.resolve", "tokens.manage",
     }),
     MARKETER: frozenset(_READ | {
         "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
@@ -57,6 +60,13 @@ class FormError(LoyaltyError, ValueError):
         return {**super().to_dict(), "errors": self.errors}
 
 
+class BadQuery(FormError):
+    """A page's query parameter cannot be read (a broken page link, a search with control characters): 400."""
+
+    code = "bad_request"
+    status = 400
+
+
 @dataclass(frozen=True)
 class Actor:
     """A signed-in console user (or the command line, which acts as an administrator)."""
@@ -65,6 +75,8 @@ class Actor:
     username: str
     role: str
     stores: frozenset[str] = frozenset()
+    #: a store manager's customers: "home" (registered at their stores) or "shopped" (bought there too, read-only)
+    scope: str = "shopped"
 
     @property
     def scoped(self) -> bool:
@@ -83,6 +95,12 @@ class Actor:
         """:class:`Forbidden` if a store manager reaches outside their stores."""
         if self.scoped and store not in self.stores:
             raise Forbidden(f"store {store} is not assigned to {self.username}")
+
+    def require_home(self, home_store: str | None, what: str) -> None:
+        """:class:`Forbidden` if a store manager changes a customer registered at another store."""
+        if self.scoped and home_store not in self.stores:
+            raise Forbidden(f"{what} is registered at store {home_store}, not at {', '.join(sorted(self.stores))}:"
+                            " a store manager may see but not change it")
 
     def require_stores(self, stores: Iterable[str | None]) -> None:
         for store in stores:

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..points.ledger import LedgerBatch
 from ..points.programs import programs, store_programs
@@ -41,7 +41,7 @@ _PROFILE = ("name", "email", "birthday", "gender", "consents", "custom")
 
 def _writable(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     actor.require("customers.write")
-    customer = check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id, write=True)
     if customer["merged_into"]:
         # its points, cards and history live on the customer it was merged into: change that one
         raise Forbidden(f"customer {customer_id} was merged into {customer['merged_into']}; change that customer")
@@ -101,7 +101,7 @@ def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> 
     """A new phone (unconfirmed until the customer confirms it at a till); returns it in E.164."""
     customer = _writable(db, actor, customer_id)
     try:
-        phone = normalize_phone_ru(phone_text)
+        phone = normalize_phone(phone_text)
     except InvalidIdentifier as exc:
         raise FormError({"phone": _(exc.template, **exc.params)}) from None
     with db.transaction() as conn:

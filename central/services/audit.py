@@ -40,6 +40,10 @@ ACTIONS: dict[str, Any] = {
     "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
     "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
+    "auth.login": N_("Signed in"), "auth.logout": N_("Signed out"), "auth.failed": N_("Failed sign-in"),
+    "auth.lockout": N_("Sign-in locked after failures"), "auth.throttled": N_("Sign-ins from an address slowed down"),
+    "token.add": N_("API token made"), "token.revoke": N_("API token revoked"),
+    "store.message": N_("Cashier message for a store"),
 }
 # field names in before/after, as the pages name them (others are shown as they are)
 FIELDS: dict[str, Any] = {
@@ -79,6 +83,12 @@ def record(
         (now_utc(), actor.id, actor.username, action, entity, None if entity_id is None else str(entity_id), store,
          _json(before), _json(after)),
     )
+
+
+def record_export(db: Store, actor: Actor, name: str, fmt: str, query: str) -> None:
+    """An export of a list (who took which customers or transactions out of the console)."""
+    with db.transaction() as conn:
+        record(conn, actor, f"export.{name}", "export", name, None, {"format": fmt, "query": query[:2000]})
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -124,7 +134,8 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
     keys = {}
     for key in ("before", "after"):
         if args.get(key):
-            if not str(args[key]).isdigit():
+            text = str(args[key])
+            if not (text.isascii() and text.isdigit() and len(text) <= 18):  # an id SQLite can hold
                 errors[key] = _("This is not a page of the list.")
             else:
                 keys[key] = int(args[key])

@@ -107,7 +107,7 @@ def _card_state(card: Mapping[str, Any]) -> dict[str, Any]:
 def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> str:
     """Give the customer a card: the next free number of a category, or a number typed in."""
     actor.require("cards.write")
-    customer = check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id, write=True)
     all_categories = db.rows("SELECT * FROM card_categories")
     typed = re.sub(r"[\s-]", "", data.get("number") or "")
     category_id = data.get("category") or ""
@@ -155,7 +155,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
 def _change(db: Store, actor: Actor, number: str) -> tuple[dict[str, Any], dict[str, Any]]:
     actor.require("cards.write")
     card = _card(db, number)
-    return card, check_customer(db, actor, card["customer_id"])
+    return card, check_customer(db, actor, card["customer_id"], write=True)
 
 
 def block_card(db: Store, actor: Actor, number: str, reason: str) -> None:
@@ -202,7 +202,7 @@ def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
     if not target:
         raise FormError({"target": _("Choose the customer who gets the card.")})
     try:
-        new_owner = check_customer(db, actor, target)
+        new_owner = check_customer(db, actor, target, write=True)
     except NotFound:
         raise FormError({"target": _("There is no customer %(id)s.", id=target)}) from None
     if new_owner["id"] == card["customer_id"]:

@@ -101,11 +101,17 @@ def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, bat
     return every_row(lambda after: list_customers(db, actor, query, zone, after=after, limit=batch, with_count=False))
 
 
-def check_customer(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
-    """The customer row if the actor may see it (:class:`Forbidden` outside a manager's stores)."""
+def check_customer(db: Store, actor: Actor, customer_id: str, *, write: bool = False) -> dict[str, Any]:
+    """The customer row if the actor may see it (:class:`Forbidden` outside a manager's stores).
+
+    With ``write``, a store manager must also have the customer's home store: one who only
+    shopped at their store is read-only to them (``STORE_MANAGER_SCOPE``, docs/console.md).
+    """
     actor.require("customers.read")
     customer = db.customer(customer_id)
     if actor.scoped and customer["home_store"] not in actor.stores:
+        if write or actor.scope == "home":
+            actor.require_home(customer["home_store"], f"customer {customer_id}")
         marks = ",".join("?" * len(actor.stores)) or "NULL"
         if not db.conn.execute(
             f"SELECT 1 FROM customer_stores WHERE customer_id = ? AND store IN ({marks})",
@@ -118,6 +124,8 @@ def check_customer(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
 def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     """Everything the account page's header and profile tab show."""
     customer = check_customer(db, actor, customer_id)
+    # a store manager sees a customer who only shopped at their store but changes only their own (STORE_MANAGER_SCOPE)
+    customer["writable"] = not actor.scoped or customer["home_store"] in actor.stores
     customer["consents"] = json.loads(customer["consents"] or "{}")
     customer["custom"] = json.loads(customer["custom"] or "{}")
     customer["cards"] = db.rows(
@@ -216,7 +224,7 @@ def require_exists(db: Store, customer_id: str) -> None:
 
 def resolve(db: Store, text: str) -> str | None:
     """A customer id from what a person types: the id, a phone in any usual form, or a card number."""
-    from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+    from shared.identifiers import InvalidIdentifier, normalize_phone
 
     text = text.strip()
     if not text:
@@ -224,13 +232,32 @@ def resolve(db: Store, text: str) -> str | None:
     if db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (text,)).fetchone():
         return text
     try:
-        found = find_by_phone(db, normalize_phone_ru(text))
+        found = find_by_phone(db, normalize_phone(text))
         if found:
             return found
     except InvalidIdentifier:
         pass
     row = db.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (text.replace(" ", "").replace("-", ""),)).fetchone()
     return row[0] if row else None
+
+
+def outside_scope(db: Store, actor: Actor, text: str) -> bool:
+    """Whether a search names (by id, phone or card) one customer the actor may not see.
+
+    A store manager's search then says "a customer of another store" instead of a bare "not
+    found" (which would make them register the customer a second time); nothing about the
+    customer is shown.
+    """
+    if not actor.scoped or not text.strip():
+        return False
+    found = resolve(db, text)
+    if found is None:
+        return False
+    try:
+        check_customer(db, actor, found)
+    except (Forbidden, NotFound):
+        return True
+    return False
 
 
 def resolve_target(db: Store, text: str) -> str:

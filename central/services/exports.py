@@ -2,9 +2,18 @@
 
 Money and points are written exactly: as "1234.56" in CSV and as decimal
 numbers (``Decimal``, never a float) in XLSX, so the sheet sums right and
-the file imports back. Every value of every export goes through
-:func:`cell` (one place to change what a cell may hold). The console runs an
-XLSX export as a background job (``jobs``, kind ``export``) that reports
+the file imports back.
+
+Text is never a formula (OWASP "CSV injection"): a text cell that starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return -- a customer
+named ``=HYPERLINK(...)``, a phone ``+7...`` -- gets a leading single quote,
+in CSV and XLSX alike, and XLSX cells of text are written as strings, never
+as formulas. Numbers (``int``, ``Decimal``) are left alone: a negative
+amount stays a number. The import takes such a quote off again
+(:func:`unquote`), so an export imports back.
+
+Every value of every export goes through :func:`cell` (one place to change
+what a cell may hold). The console runs an XLSX export as a background job (``jobs``, kind ``export``) that reports
 rows written through ``progress`` and leaves the file for a download link.
 """
 
@@ -25,9 +34,30 @@ def money(value: int | None) -> Decimal | None:
     return None if value is None else Decimal(int(value)).scaleb(-2)
 
 
-def cell(value: Any) -> Any:
-    """One exported value as it goes into a cell: the single place every export (CSV and XLSX) writes through."""
+#: what makes a spreadsheet read a cell as a formula (OWASP)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(value: Any) -> Any:
+    """A cell value that no spreadsheet runs: text starting like a formula gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
+
+
+def unquote(value: Any) -> Any:
+    """What :func:`neutral` wrote, read back (the import): "'=x" -> "=x"; anything else unchanged."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def cell(value: Any) -> Any:
+    """One exported value as it goes into a cell: the single place every export (CSV and XLSX) writes through.
+
+    Text that a spreadsheet would run as a formula is neutralized (:func:`neutral`).
+    """
+    return neutral(value)
 
 
 def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -52,14 +82,24 @@ def write_xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title:
     ``progress(rows written)`` is called every ``every`` rows and at the end.
     """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     sheet.append([key for key, _, _ in columns])
+
+    def xlsx_cell(value: Any) -> Any:
+        value = cell(value)
+        if not isinstance(value, str):
+            return value
+        text = WriteOnlyCell(sheet, value)
+        text.data_type = "s"  # text is text: openpyxl would take "=..." for a formula
+        return text
+
     getters = [get for _, _, get in columns]
     written = 0
     for row in rows:
-        sheet.append([cell(get(row)) for get in getters])
+        sheet.append([xlsx_cell(get(row)) for get in getters])
         written += 1
         if progress is not None and written % every == 0:
             progress(written)

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
-from .access import Actor, FormError
+from .access import Actor, BadQuery, FormError
 from .formats import parse_local, parse_minor
 from .text import N_, _
 
 Condition = tuple[str, str, str]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 KINDS = ("all", "registered", "potential")
 
 
@@ -113,9 +114,13 @@ def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]
     params: list[Any] = []
     if actor.scoped:
         marks = ",".join("?" * len(actor.stores)) or "NULL"
-        clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
-                       f" WHERE store IN ({marks})))")
-        params += sorted(actor.stores) * 2
+        if actor.scope == "home":
+            clauses.append(f"c.home_store IN ({marks})")
+            params += sorted(actor.stores)
+        else:
+            clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
+                           f" WHERE store IN ({marks})))")
+            params += sorted(actor.stores) * 2
     if query.kind == "registered":
         clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
     elif query.kind == "potential":
@@ -148,8 +153,11 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
     text = text.strip()
     if not text:
         return None
+    if _CONTROL.search(text):
+        # FTS5 cannot take a NUL inside a phrase, and nobody types control characters: say so
+        raise BadQuery({"q": _("The search contains control characters: type letters, digits or signs.")})
     try:
-        terms = [normalize_phone_ru(text)[1:]]  # the whole query is a phone number in any usual form
+        terms = [normalize_phone(text)[1:]]  # the whole query is a phone number in any usual form
     except InvalidIdentifier:
         terms = [_clean(t) for t in text.split()]
         terms = [t for t in terms if t]
@@ -325,7 +333,7 @@ def _card(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
 def _phone(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
     if op == "equals":
         try:
-            return "c.phone = ?", [normalize_phone_ru(value)]
+            return "c.phone = ?", [normalize_phone(value)]
         except InvalidIdentifier as exc:
             raise ValueError(str(exc)) from None
     return _text("phone")(op, re.sub(r"\D", "", value) if op == "contains" else value)

@@ -54,9 +54,18 @@ def format_count(value: int | None, language: str = "ru") -> str:
 
 
 def format_phone(phone: str | None) -> str:
-    """+79121234567 as "+7 912 123-45-67" (other forms as they are)."""
+    """+79121234567 as "+7 912 123-45-67", other countries' E.164 numbers in their international
+    form ("+44 20 7946 0958"), anything else as it is."""
     if phone and len(phone) == 12 and phone.startswith("+7") and phone[1:].isdigit():
         return f"+7 {phone[2:5]} {phone[5:8]}-{phone[8:10]}-{phone[10:]}"
+    if phone and phone.startswith("+") and phone[1:].isdigit():
+        import phonenumbers
+
+        try:
+            number = phonenumbers.parse(phone, None)
+        except phonenumbers.NumberParseException:
+            return phone
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phone or ""
 
 

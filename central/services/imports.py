@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.identifiers import InvalidIdentifier, normalize_phone_ru
+from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..storage.clock import now_utc
 from ..points.versions import VersionCounter, bump_versions
@@ -152,7 +152,10 @@ def read_table(data: bytes, filename: str) -> Table:
     if "phone" not in columns and "card" not in columns:
         raise ImportFileError(_("The first row must name the columns, with at least phone or card."))
     width = len(headers)
-    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
+    from .exports import unquote
+
+    # an export's "'+7..." (kept from being a formula) is the phone +7... again
+    body = [[unquote(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
     return Table(columns, headers, body)
 
 
@@ -320,7 +323,7 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
                              else _("Each row needs a phone or a card."))
     if phone:
         try:
-            row["phone"] = normalize_phone_ru(phone)
+            row["phone"] = normalize_phone(phone)
         except InvalidIdentifier as exc:
             problems["phone"] = _(exc.template, **exc.params)
     if card:

@@ -16,6 +16,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from ..storage.clock import now_utc
@@ -120,3 +121,16 @@ def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], 
     thread = threading.Thread(target=run, name=f"job-{ident}", daemon=True)
     thread.start()
     return thread
+
+
+def sweep_uploads(db: Store, folder: Path, keep_hours: int) -> None:
+    """Delete uploaded files nobody will import: those of done, failed or interrupted jobs, of no job,
+    and checked ones left longer than ``keep_hours`` (customer data does not lie around on the server)."""
+    keep = dt.timedelta(hours=keep_hours)
+    now = dt.datetime.now(dt.UTC)
+    for path in folder.iterdir():
+        row = db.conn.execute("SELECT state, updated_at FROM jobs WHERE id = ?", (path.stem,)).fetchone()
+        age = now - dt.datetime.fromisoformat(row[1]) if row else keep
+        if (row is None or row[0] in ("done", "failed") or (row[0] == "checked" and age >= keep)
+                or (row[0] in RUNNING and age.total_seconds() > STALE_SECONDS)):
+            path.unlink(missing_ok=True)

@@ -7,12 +7,14 @@ from typing import Any
 from ..storage.store import Store
 
 
-def stores_status(db: Store) -> list[dict[str, Any]]:
-    """Every store with its agents' presence and sync state, open dead letters and debts."""
+def stores_status(db: Store, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every store (or those in ``only``) with its agents' presence and sync state, open dead letters and debts."""
     open_dead, debts = db.open_problems()
     rules = db.latest_rules()
     stores = []
     for store in db.stores():
+        if only is not None and store["id"] not in only:
+            continue
         agents = [
             {key: agent[key] for key in ("id", "state", "last_seen", "status_at", "outbox_depth", "rules_version",
                                           "customers_version", "last_sync", "applied_seq", "restored_at", "software")}

@@ -12,13 +12,14 @@ count, and the average check (purchases only). Pages are keyed by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from ..storage.store import Store
-from .access import Actor, FormError
+from .access import Actor, BadQuery, FormError
 from .filters import arg_list
 from .formats import parse_local
 from .text import N_, _
@@ -162,9 +163,8 @@ def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, aft
     sql, params = where(db, query, actor, zone)
     page_sql, page_params = sql, list(params)
     if after:
-        epoch, _, ident = after.partition("~")
         page_sql += " AND (t.at_epoch, t.id) < (?, ?)"
-        page_params += [int(epoch), int(ident or 0)]
+        page_params += _page_key(after)
     rows = db.rows(
         f"SELECT t.id, t.kind, t.channel, t.store, t.receipt_id, t.customer_id, t.card, t.at, t.at_epoch, t.amount,"
         f" t.accrued, t.redeemed, t.line_count, t.detail, c.name AS customer_name FROM transactions t"
@@ -184,6 +184,17 @@ def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, aft
                   "average_check": purchase_sum // purchases if purchases else 0}
     key = f"{rows[-1]['at_epoch']}~{rows[-1]['id']}" if rows and more else None
     return TxPage(rows, totals, key)
+
+
+_KEY = re.compile(r"\A(-?[0-9]{1,15})~([0-9]{0,18})\Z")
+
+
+def _page_key(after: str) -> list[int]:
+    """``after`` of a page link ("<epoch>~<id>") as numbers; :class:`BadQuery` when it is not one."""
+    match = _KEY.match(after)
+    if match is None:
+        raise BadQuery({"after": _("This page link is broken: start again from the first page.")})
+    return [int(match[1]), int(match[2] or 0)]
 
 
 def iter_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, batch: int = 2000

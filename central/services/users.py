@@ -3,13 +3,12 @@
 Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt).
 A user's ``session_version`` is part of their session cookie: changing the
 password, the role or the stores, or deactivating the user, bumps it and so
-signs out every open session of that user. Ten wrong passwords in a row lock
-the account for 15 minutes.
+signs out every open session of that user. Sign-in, sign-out, lockout and
+throttling are :mod:`.signin`'s.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -23,11 +22,7 @@ from .access import ROLES, STORE_MANAGER, Actor, FormError
 from .text import _
 
 MIN_PASSWORD = 8
-MAX_FAILURES = 10
-LOCK_MINUTES = 15
 _USERNAME = re.compile(r"\A[A-Za-z0-9_.@-]{2,64}\Z")
-#: compared against when the username is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = generate_password_hash("not a password")
 
 _PUBLIC = ("id", "username", "role", "display_name", "language", "active", "created_at", "last_login_at")
 
@@ -123,6 +118,10 @@ def update_user(db: Store, actor: Actor, user_id: int, *, role: str, stores: Ite
             " WHERE id = ?", (role, int(active), display_name or None, user_id))
         conn.execute("DELETE FROM console_user_stores WHERE user_id = ?", (user_id,))
         conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in chosen])
+        if not active:
+            from .signin import end_user_sessions
+
+            end_user_sessions(conn, user_id)
         after = {**before, "role": role, "active": int(active), "display_name": display_name or None, "stores": chosen}
         audit.record(conn, actor, "user.update", "user", user_id, before, after)
 
@@ -144,6 +143,9 @@ def set_password(db: Store, actor: Actor, user_id: int, password: str, *, curren
             " session_version = session_version + 1 WHERE id = ?",
             (generate_password_hash(password), now_utc(), user_id),
         )
+        from .signin import clear_failures
+
+        clear_failures(conn, user["username"])  # a new password ends a lockout
         # the hash itself never goes into the log
         audit.record(conn, actor, "user.password", "user", user_id, None, {"username": user["username"]})
 
@@ -159,39 +161,18 @@ def set_language(db: Store, user_id: int, language: str) -> None:
         conn.execute("UPDATE console_users SET language = ? WHERE id = ?", (language, user_id))
 
 
-def authenticate(db: Store, username: str, password: str) -> dict[str, Any]:
-    """The user for a right username and password; :class:`FormError` otherwise (the same message)."""
-    row = db.conn.execute(
-        "SELECT id, password_hash, active, failed_logins, locked_until FROM console_users WHERE username = ?",
-        (username.strip(),),
-    ).fetchone()
-    wrong = FormError({"password": _("Wrong username or password.")})
-    if row is None:
-        check_password_hash(_DUMMY_HASH, password)
-        raise wrong
-    user_id, hashed, active, failures, locked_until = row
-    now = now_utc()
-    if locked_until and locked_until > now:
-        raise FormError({"password": _("Too many wrong passwords: the account is locked until %(time)s UTC.",
-                                       time=locked_until[11:16])})
-    if not check_password_hash(hashed, password):
-        failures += 1
-        lock = None
-        if failures >= MAX_FAILURES:
-            lock = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=LOCK_MINUTES)).isoformat(timespec="seconds")
-            failures = 0
-        with db.transaction() as conn:
-            conn.execute("UPDATE console_users SET failed_logins = ?, locked_until = ? WHERE id = ?", (failures, lock, user_id))
-        raise wrong
-    if not active:
-        raise FormError({"password": _("This account is deactivated; ask an administrator.")})
-    with db.transaction() as conn:
-        conn.execute("UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
-                     (now, user_id))
-    return get_user(db, user_id)
+def authenticate(db: Store, username: str, password: str, address: str = "local") -> dict[str, Any]:
+    """The user for a right username and password; :class:`FormError` otherwise (see :mod:`.signin`).
+
+    The console signs in with :func:`.signin.sign_in`, which also makes the server-side session.
+    """
+    from .signin import sign_in
+
+    user, _token = sign_in(db, username, password, address, hours=1)
+    return get_user(db, user["id"])
 
 
-def actor_for(db: Store, user_id: int, session_version: int) -> Actor | None:
+def actor_for(db: Store, user_id: int, session_version: int, *, scope: str = "shopped") -> Actor | None:
     """The actor of a session, or None when the session is no longer valid (password changed, deactivated)."""
     row = db.conn.execute(
         "SELECT username, role, active, session_version FROM console_users WHERE id = ?", (user_id,)
@@ -199,4 +180,4 @@ def actor_for(db: Store, user_id: int, session_version: int) -> Actor | None:
     if row is None or not row[2] or row[3] != session_version:
         return None
     stores = frozenset(r[0] for r in db.conn.execute("SELECT store FROM console_user_stores WHERE user_id = ?", (user_id,)))
-    return Actor(user_id, row[0], row[1], stores)
+    return Actor(user_id, row[0], row[1], stores, scope)

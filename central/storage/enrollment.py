@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import LoyaltyError
@@ -59,8 +60,12 @@ class Enrollment(Shops):
             )
         return token
 
-    def enroll(self, token: str, agent_id: str | None = None) -> tuple[dict[str, Any], str]:
+    def enroll(self, token: str, agent_id: str | None = None,
+               grant: Callable[[str, str, str, str], None] | None = None) -> tuple[dict[str, Any], str]:
         """Use a token: create the agent with fresh broker credentials; return (agent, password).
+
+        ``grant(username, password, store, agent)`` (the broker's dynamic security, central/sync/dynsec.py)
+        runs before the commit: if it raises, nothing is enrolled and the token stays usable.
 
         :raises EnrollmentError: enroll_token_invalid, enroll_token_used, enroll_token_expired,
             agent_exists.
@@ -103,6 +108,8 @@ class Enrollment(Shops):
                 "UPDATE enrollment_tokens SET used_at = ?, agent = ? WHERE token_hash = ?",
                 (now, agent_id, hash_token(token)),
             )
+            if grant is not None:
+                grant(username, password, store, agent_id)
         return self.get_agent(store, agent_id), password
 
     def get_agent(self, store: str, agent: str) -> dict[str, Any]:

@@ -234,6 +234,42 @@ MIGRATIONS += [
     ),
 ]
 
+MIGRATIONS += [
+    (
+        8,
+        "console security: server-side sessions, sign-in failures per address, API tokens",
+        [
+            # one row per console sign-in: the cookie carries the id, signing out ends the row
+            # (a cookie saved before the sign-out no longer works)
+            """CREATE TABLE console_sessions (
+                id_hash TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL,
+                address TEXT,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                ended_at TEXT)""",
+            "CREATE INDEX console_sessions_user ON console_sessions (user_id)",
+            # failed sign-ins: throttling per address and lockout per (username, address)
+            """CREATE TABLE login_failures (
+                id INTEGER PRIMARY KEY,
+                address TEXT NOT NULL,
+                username TEXT NOT NULL,
+                at TEXT NOT NULL)""",
+            "CREATE INDEX login_failures_address ON login_failures (address, at)",
+            "CREATE INDEX login_failures_user ON login_failures (username, address, at)",
+            # tokens for monitoring and integrations (Authorization: Bearer ...): only their hash is kept
+            """CREATE TABLE api_tokens (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                last_used_at TEXT,
+                revoked_at TEXT)""",
+        ],
+    ),
+]
+
 # segments and RFM (docs/segments.md): per-customer aggregates kept by the ledger, built from the history here
 MIGRATIONS += [
     (

@@ -28,3 +28,11 @@ class Settings(Database):
             password = secrets.token_urlsafe(24)
             self.set_setting("mqtt_central_password", password)
         return self.setting("mqtt_central_username", "central") or "central", password
+
+    def dynsec_admin_credentials(self, central_user: str) -> tuple[str, str]:
+        """The login that manages the broker's dynamic security (central/sync/dynsec.py), made on first use."""
+        password = self.setting("mqtt_admin_password")
+        if password is None:
+            password = secrets.token_urlsafe(24)
+            self.set_setting("mqtt_admin_password", password)
+        return f"{central_user}-admin", password

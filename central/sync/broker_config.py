@@ -40,14 +40,31 @@ def acl_file(agents: Iterable[tuple[str, str, str, str]], central_user: str) -> 
     return "\n".join(out) + "\n"
 
 
-def mosquitto_conf(passwd_path: str, acl_path: str, port: int = 1883) -> str:
-    """A minimal mosquitto.conf that uses the two files (printed as a hint)."""
+#: QoS 1 messages the broker queues per client (Mosquitto's default is 1,000, global: Mosquitto 2.0 has
+#: no per-client limit). The ingest's session must hold what every agent sends while the ingest
+#: reconnects after a broker restart (hellos, statuses, and events batches resent from each agent's
+#: last ack): 100,000 messages is about a minute of a hundred stores at full speed. The bytes
+#: limit bounds the memory an offline agent's queue of customer pages can take (docs/sync.md).
+MAX_QUEUED_MESSAGES = 100_000
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+
+
+def broker_settings(passwd_path: str, acl_path: str) -> str:
+    """The mosquitto.conf lines the chain needs (no listener: that is the site's), as broker-config writes them."""
     return (
-        f"listener {port}\n"
+        "# Written by loyalty-central broker-config (docs/central.md, \"The broker\").\n"
         "allow_anonymous false\n"
         f"password_file {passwd_path}\n"
         f"acl_file {acl_path}\n"
+        "# a client's id is its username: one store's login cannot take over another's session\n"
+        "use_username_as_clientid true\n"
         "persistence true\n"
-        "# keep more for slow subscribers; the protocol never relies on it (docs/sync.md)\n"
-        "max_queued_messages 10000\n"
+        "# the ingest's queue must hold a backlog while it reconnects (the protocol never relies on it)\n"
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
+        f"max_queued_bytes {MAX_QUEUED_BYTES}\n"
     )
+
+
+def mosquitto_conf(passwd_path: str, acl_path: str, port: int = 1883) -> str:
+    """A minimal mosquitto.conf that uses the two files (printed as a hint)."""
+    return f"listener {port}\n" + broker_settings(passwd_path, acl_path)

@@ -103,7 +103,7 @@ class Ingest:
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.streams: dict[tuple[str, str], Stream] = {}
         self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "recovered": 0,
-                      "recovered_duplicates": 0, "resends": 0}
+                      "recovered_duplicates": 0, "resends": 0, "stale_hellos": 0}
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.link: MqttLink | None = None
@@ -191,8 +191,8 @@ class Ingest:
                 unit.statuses[(where.store, where.agent or "")] = msg.payload
             elif msg.kind == "hello":
                 # compared with the pointer as it stands at the hello's place in the stream
-                self._hello(where, msg, unit)
-                later.append((topic, where, msg))
+                if self._hello(where, msg, unit):
+                    later.append((topic, where, msg))
             else:
                 later.append((topic, where, msg))  # answered after the commit, from committed state
         touched = self._commit(unit)
@@ -433,15 +433,31 @@ class Ingest:
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
         return []
 
-    def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> None:
-        """An agent (re)connected: note its next seq; behind our pointer means restored from a backup."""
+    def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> bool:
+        """An agent (re)connected: note its next seq; behind our pointer means restored from a backup.
+
+        A hello naming its last event (``last_id``) that the central server has handled at that seq
+        is one it has already seen past: a stale hello the broker delivered again (after a crash,
+        QoS 1 redelivers what it had not saved as acknowledged). It proves nothing, so it is ignored
+        (False: not answered either). A restored agent is then noticed by its first new event under a
+        reused seq. A hello without ``last_id`` (an older agent) is judged by ``next_seq`` alone.
+        """
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
+        last_seq, last_id = msg["next_seq"] - 1, msg.get("last_id")
+        if last_id is not None and last_seq < stream.pointer:
+            seen = self.db.known_ids([last_id]).get(last_id) == (store, agent, last_seq) or last_id in unit.ids
+            if seen:
+                self.stats["stale_hellos"] += 1
+                log.info("agent %s of store %s: a stale hello (its last event seq %s is behind the pointer %s "
+                         "and already handled): ignored", agent, store, last_seq, stream.pointer)
+                return False
         unit.hellos[(store, agent)] = msg["next_seq"]
-        if msg["next_seq"] - 1 < stream.pointer and stream.recovery is None:
+        if last_seq < stream.pointer and stream.recovery is None:
             self._restored(stream, unit, None, (
                 f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
                 f"server has handled up to seq {stream.pointer}: it was restored from a backup"))
+        return True
 
     def _check_gaps(self) -> None:
         """Ask agents to resend when a gap has waited longer than gap_wait (then back off)."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import users
+from ..i18n import LANGUAGES
+from ..services import signin, users
 from ..services.access import ROLES, FormError
 from ..services.text import _
 from ..storage.db import get_db
-from ..i18n import LANGUAGES
-from .common import actor, form_data, load_actor, render, render_form, require_login, safe_next
+from .common import actor, client_address, form_data, load_actor, render, render_form, require_login, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -20,14 +20,19 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         return render("console/login.html", next=request.args.get("next", ""))
     data = form_data()
+    config = current_app.config
     try:
-        user = users.authenticate(get_db(), data.get("username", ""), request.form.get("password", ""))
+        user, token = signin.sign_in(get_db(), data.get("username", ""), request.form.get("password", ""),
+                                     client_address(), hours=int(config["SESSION_HOURS"]),
+                                     limits=signin.Limits.from_config(config))
+    except signin.Throttled as exc:
+        return render("console/login.html", 429, errors=exc.errors, form=form_data(), next=data.get("next", ""))
     except FormError as exc:
         return render_form("console/login.html", exc, next=data.get("next", ""))
     lang = session.get("lang")
     session.clear()  # a fresh session on sign-in (no fixation)
     session.permanent = True
-    session["uid"], session["sv"] = user["id"], user["session_version"]
+    session["uid"], session["sv"], session["sid"] = user["id"], user["session_version"], token
     if user["language"] in LANGUAGES:
         session["lang"] = user["language"]
     elif lang:
@@ -38,6 +43,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     lang = session.get("lang")
+    signin.sign_out(get_db(), session.get("sid"), load_actor(), client_address())  # the cookie stops working
     session.clear()
     if lang:
         session["lang"] = lang
@@ -137,3 +143,32 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     return render("console/user_form.html", roles=ROLES, stores=stores, user=user, chosen=user["stores"],
                   form={"role": user["role"], "display_name": user["display_name"] or "",
                         "active": "1" if user["active"] else ""})
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+def api_tokens() -> ResponseReturnValue:
+    """API tokens for monitoring and integrations: a new one is shown once, on this response only."""
+    if (redirect_to := require_login()) is not None:
+        return redirect_to
+    from ..services import tokens
+
+    who, db = actor(), get_db()
+    who.require("tokens.manage")
+    created = None
+    if request.method == "POST":
+        try:
+            _, created = tokens.add_token(db, who, form_data().get("name", ""))
+        except FormError as exc:
+            return render_form("console/tokens.html", exc, tokens=tokens.list_tokens(db, who), created=None)
+    return render("console/tokens.html", 201 if created else 200, tokens=tokens.list_tokens(db, who), created=created)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    if (redirect_to := require_login()) is not None:
+        return redirect_to
+    from ..services import tokens
+
+    tokens.revoke_token(get_db(), actor(), token_id)
+    flash(_("The token is revoked: it no longer works."))
+    return redirect(url_for("auth.api_tokens"))

@@ -26,15 +26,7 @@ from flask.typing import ResponseReturnValue
 
 from ..i18n import LANGUAGES, current_language
 from ..services import audit, formats
-from ..services.access import (
-    ADMIN,
-    MARKETER,
-    STORE_MANAGER,
-    VIEWER,
-    Actor,
-    Forbidden,
-    FormError,
-)
+from ..services.access import ADMIN, MARKETER, STORE_MANAGER, VIEWER, Actor, BadQuery, Forbidden, FormError
 from ..services.filters import channel_label
 from ..services.text import N_
 from ..storage.db import get_db
@@ -75,13 +67,20 @@ def load_actor() -> Actor | None:
     from ..services.users import actor_for, user_language
 
     actor = None
+    from ..services.signin import session_valid
+
     uid, version = session.get("uid"), session.get("sv")
-    if isinstance(uid, int) and isinstance(version, int):
-        actor = actor_for(get_db(), uid, version)
+    if isinstance(uid, int) and isinstance(version, int) and session_valid(get_db(), session.get("sid"), uid):
+        actor = actor_for(get_db(), uid, version, scope=current_app.config["STORE_MANAGER_SCOPE"])
         if actor is not None:
             g.user_language = user_language(get_db(), uid)
     g.actor = actor
     return actor
+
+
+def client_address() -> str:
+    """The client's address (behind TRUSTED_PROXIES reverse proxies: what they forwarded)."""
+    return request.remote_addr or "unknown"
 
 
 def require_login() -> ResponseReturnValue | None:
@@ -104,6 +103,18 @@ def safe_next(target: str | None) -> str:
     return url_for("home.index")
 
 
+def int_arg(name: str) -> int | None:
+    """A whole-number query parameter (a page's ``before`` id); :class:`BadQuery` (400) when it is not one."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        from ..services.text import _
+
+        raise BadQuery({name: _("This page link is broken: start again from the first page.")})
+    return int(value)
+
+
 def form_data() -> dict[str, str]:
     """The posted form as a plain dict of stripped strings (first value of each field)."""
     return {key: (value or "").strip() for key, value in request.form.items()}
@@ -122,6 +133,10 @@ def _forbidden(exc: Forbidden) -> ResponseReturnValue:
     return render("console/error.html", 403, title_code=403, detail=str(exc))
 
 
+def _bad_query(exc: BadQuery) -> ResponseReturnValue:
+    return render("console/error.html", 400, title_code=400, detail=" ".join(map(str, exc.errors.values())))
+
+
 def _not_found(exc: NotFound) -> ResponseReturnValue:
     return render("console/error.html", 404, title_code=404, detail=str(exc))
 
@@ -130,6 +145,7 @@ def init_app(app: Flask) -> None:
     """Template helpers and error pages for the console."""
     app.register_error_handler(Forbidden, _forbidden)
     app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(BadQuery, _bad_query)
 
     @app.context_processor
     def helpers() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..storage.db import get_db
-from .common import actor, console_blueprint, form_data, render
+from .common import actor, console_blueprint, form_data, int_arg, render
 from .exports import export_response
 
 bp = console_blueprint("customers", "/customers")
@@ -41,13 +41,15 @@ def index() -> ResponseReturnValue:
     db, who = get_db(), actor()
     query = CustomerQuery.from_args(request.args)
     errors: dict[str, str] = {}
-    page = None
+    page, status = None, 200
     try:
         page = customers.list_customers(db, who, query, _zone(), after=request.args.get("after"),
                                         before=request.args.get("before"))
     except FormError as exc:
-        errors = exc.errors
-    return render("console/customers/list.html", 422 if errors else 200, page=page, query=query, errors=errors,
+        errors, status = exc.errors, exc.status
+    elsewhere = page is not None and not page.rows and customers.outside_scope(db, who, query.q)
+    return render("console/customers/list.html", status, page=page, query=query, errors=errors,
+                  elsewhere=elsewhere,
                   choices=field_choices(fields.definitions(db)), ops=OPS, stores=db.stores(),
                   saved_filters=saved.list_filters(db, who, "customers"), levels=level_program.levels(db))
 
@@ -125,9 +127,9 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
     elif tab == "history":
-        context["history"] = customers.bonus_history(db, who, customer_id, before_id=request.args.get("before", type=int))
+        context["history"] = customers.bonus_history(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "purchases":
-        context["purchases"] = customers.purchases(db, who, customer_id, before_id=request.args.get("before", type=int))
+        context["purchases"] = customers.purchases(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "notes":
         context["comments"] = customers.comments(db, who, customer_id)
     elif tab == "actions":

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, jsonify, redirect, send_file, url_for
+from flask import Response, current_app, jsonify, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 
@@ -79,6 +79,12 @@ def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], I
     its total for the progress bar); the user is sent to the job's page, which
     shows the progress and then a download link.
     """
+    from ..services import audit
+
+    if fmt not in ("csv", "xlsx"):
+        return None
+    # who took which list out of the console
+    audit.record_export(get_db(), actor(), name, fmt, request.query_string.decode("utf-8", "replace"))
     if fmt == "csv":
         path = current_app.config["DATABASE"]
 

@@ -29,10 +29,16 @@ def _folder() -> Path:
     return folder
 
 
+def sweep_uploads() -> None:
+    """Delete uploaded files nobody will import (central/services/jobs.py, ``sweep_uploads``)."""
+    jobs.sweep_uploads(get_db(), _folder(), current_app.config["IMPORT_KEEP_HOURS"])
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     who = actor()
     who.require("import")
+    sweep_uploads()
     return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"))
 
 
@@ -54,6 +60,7 @@ def upload() -> ResponseReturnValue:
         return render("console/imports/index.html", 422, errors=errors, form={"mode": mode},
                       recent=jobs.recent(get_db(), who, "import"))
     assert upload_ is not None
+    sweep_uploads()
     name = Path(upload_.filename or "file").name
     ident = jobs.create(get_db(), who, "import", {"file": name, "mode": mode})
     path = _folder() / f"{ident}{Path(name).suffix.lower()}"
@@ -73,6 +80,13 @@ def _run(ident: str, who: Actor, path: Path, name: str, mode: str, apply_mode: s
         return stack
 
     def work(db: Store, progress: Any) -> None:
+        try:
+            _steps(db, progress)
+        except BaseException:
+            path.unlink(missing_ok=True)  # a failed job's file is not kept (upload it again)
+            raise
+
+    def _steps(db: Store, progress: Any) -> None:
         detail: dict[str, Any] = {"file": name, "mode": mode}
         # an import checks the file again first (the database may have changed since): that has its own progress
         jobs.update(db, ident, state="checking" if apply_mode is None else "rechecking", done=0)
@@ -80,14 +94,16 @@ def _run(ident: str, who: Actor, path: Path, name: str, mode: str, apply_mode: s
         report = imports.check(db, who, table, progress, mode=mode)
         detail["report"] = report.summary()
         if apply_mode is None:
+            if not report.good:
+                path.unlink(missing_ok=True)  # not one row can be imported: nothing to keep it for
             jobs.update(db, ident, state="checked", detail=detail)
             return
         jobs.update(db, ident, state="importing", done=0, total=len(report.good))
         written = imports.apply(db, who, table, report, good_rows_only=apply_mode == "good", source=name,
                                 progress=progress)
         detail["updated" if mode == "update" else "imported"] = written
-        jobs.update(db, ident, state="done", detail=detail)
         path.unlink(missing_ok=True)
+        jobs.update(db, ident, state="done", detail=detail)
 
     jobs.start(current_app.config["DATABASE"], ident, work, context)
 

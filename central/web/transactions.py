@@ -24,12 +24,12 @@ def index() -> ResponseReturnValue:
     db, who = get_db(), actor()
     query = transactions.TxQuery.from_args(request.args)
     errors: dict[str, str] = {}
-    page = None
+    page, status = None, 200
     try:
         page = transactions.list_transactions(db, who, query, _zone(), after=request.args.get("after"))
     except FormError as exc:
-        errors = exc.errors
-    return render("console/transactions/index.html", 422 if errors else 200, page=page, query=query, errors=errors,
+        errors, status = exc.errors, exc.status
+    return render("console/transactions/index.html", status, page=page, query=query, errors=errors,
                   types=transactions.TYPES, type_of=transactions.type_of, stores=stores.list_stores(db, who),
                   groups=stores.groups_list(db), saved_filters=saved.list_filters(db, who, "transactions"))
 

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from agent import create_app
 from agent.api.openapi import build_document
+from agent.app import create_app
 from agent.auth import add_terminal
 from tests.conftest import EXAMPLES
 

@@ -24,7 +24,7 @@ def test_identify_answers_the_cashier_view(api, store):
     assert r.json == {
         "customer_id": "c1", "name": "Иван", "phone": "+7 912 ***-**-89", "phone_verified": True, "level": "Base",
         "balance": 1000, "available": 700, "held": 300, "card": CARD, "card_status": "active", "card_blocked": False,
-        "blocked": False, "consents": {"personal_data": True, "sms": True},
+        "blocked": False, "registered": True, "consents": {"personal_data": True, "sms": True},
         "messages": [
             {"id": "m1", "kind": "custom", "text": "Предложите десерт"},
             {"id": "birthday", "kind": "birthday", "text": "Birthday today!"},
@@ -56,7 +56,7 @@ def test_identify_blocked_card_is_answered_with_the_flag(api, store):
         ({"card": CARD, "phone": "+79123456789"}, "validation_error"),
         ({"email": "x@example.org"}, "validation_error"),
         ({"card": 7700000000000016}, "validation_error"),
-        ({"card": "7700000000000099"}, "unknown_card"),
+        ({"barcode": "4006381333931"}, "unknown_card"),  # a barcode of no card range
         ({"barcode": "4006381333932"}, "invalid_barcode"),
         ({"track": ";7700000000000016=2812?0"}, "invalid_track"),
         ({"phone": "12345"}, "invalid_phone"),
@@ -89,6 +89,24 @@ def test_qr_disabled(make_app, tmp_path):
 
 
 # -- registration and confirmation
+
+
+def test_register_and_identify_a_phone_of_another_country(api, store):
+    r = api.post("/v1/customers", {"phone": "+375 (29) 123-45-67", "name": "Ольга", "consents": {"personal_data": True}})
+    assert r.status_code == 201
+    [event] = store.outbox_batch()
+    assert event.body["phone"] == "+375291234567"  # E.164
+    assert r.json["customer"]["phone"] == "+375 *******67"
+    found = api.post("/v1/identify", {"phone": "00 375 29 123 45 67"})
+    assert found.status_code == 200 and found.json["customer_id"] == r.json["customer_id"]
+    # the Russian forms still name Russian customers
+    assert api.post("/v1/identify", {"phone": "8 916 000 11 22"}).json["code"] == "unknown_customer"
+
+
+def test_an_invalid_foreign_phone_is_refused_in_russian(api):
+    r = api.post("/v1/identify", {"phone": "+44 20 79"}, headers={"Accept-Language": "ru"})
+    assert (r.status_code, r.json["code"]) == (422, "invalid_phone")
+    assert "код страны" in r.json["detail"]
 
 REGISTRATION = {"phone": "8 (916) 000-11-22", "card": "7700 0000 0000 0024", "name": "Мария",
                 "consents": {"personal_data": True, "sms": True}}
@@ -126,7 +144,7 @@ def test_register_is_usable_at_once(api, store):
 @pytest.mark.parametrize(
     "change, status, code",
     [
-        ({"phone": "+44 20 7946 0958"}, 422, "invalid_phone"),
+        ({"phone": "+44 20 79"}, 422, "invalid_phone"),
         ({"card": "7700000000000017"}, 422, "invalid_card"),
         ({"consents": {"sms": True}}, 422, "validation_error"),
         ({"consents": {"personal_data": "yes"}}, 422, "validation_error"),
@@ -230,7 +248,7 @@ def test_health_is_public(api):
 
 
 def test_birthday_window():
-    from agent.identify import birthday_message
+    from agent.customer_lookup import birthday_message
 
     today = dt.date(2026, 11, 24)
     assert birthday_message("1990-11-24", today)["template"] == "Birthday today!"

@@ -15,8 +15,8 @@ import pytest
 
 from agent.auth import add_terminal
 from agent.devices.readers import CardRead
-from agent.devices.slip import SlipData, layout
-from agent.hardware import hardware_of
+from agent.devices.slip_layout import SlipData, layout
+from agent.device_manager import hardware_of
 from tests.agent.conftest import CARD, NOW, Api, delta, receipt
 from tests.agent.test_receipts_api import snapshot
 
@@ -131,7 +131,9 @@ def test_last_identification_of_reads_and_identify_calls(printing):
     first = int(r.json["event_id"])
     hardware.on_read(read(UNKNOWN))
     r = api.get("/v1/identifications/last?lang=ru")
-    assert r.json["code"] == "unknown_card" and r.json["title"] == "Неизвестная карта" and r.json["source"] == "reader-1"
+    # a card of the chain's ranges this store does not know: its holder, not registered (docs/agent.md)
+    assert r.json["registered"] is False and r.json["customer_id"].startswith("card-") and r.json["source"] == "reader-1"
+    assert r.json["card"] == UNKNOWN and r.json["redeemable_now"] == 0
     assert int(r.json["event_id"]) > first
     api.post("/v1/identify", {"phone": "+7 912 345-67-89"})
     assert api.get("/v1/identifications/last").json["source"] == "api"
@@ -173,7 +175,7 @@ def test_identification_times_are_the_agents_clock(printing):
 
 
 def test_serve_refuses_a_reader_without_a_terminal_naming_the_setting(make_app):
-    from agent.hardware import running
+    from agent.device_manager import running
 
     app = make_app(terminals=[], reader_kind="serial", reader_url="/dev/no-reader")
     with pytest.raises(SystemExit, match="reader_terminal: is required when no `terminals` are configured"):

@@ -41,6 +41,23 @@ def test_partial_then_full_refund_returns_exact_totals(api, store, committed):
     assert set(body) == {"refund_id", "receipt_id", "terminal", "customer_id", "at", "amount", "accrued", "redeemed", "lines"}
 
 
+def test_a_line_of_quantity_zero_earns_on_its_amount_and_is_refunded_whole(api, store):
+    store.apply_customer_delta(delta("c1", points=0))
+    lines = [{"sku": "WEIGHED", "name": "Салат на развес", "quantity": "0", "price": 99900, "amount": 30000},
+             {"sku": "B", "quantity": "1", "price": 20000, "amount": 20000}]
+    r = api.post("/v1/receipts", receipt(lines=lines))
+    assert r.status_code == 201, r.json
+    assert r.json["lines"][0]["accrued"] == 900 and r.json["accrued"] == 1500  # 3% of 300.00 and of 200.00
+    [event] = store.outbox_batch()
+    assert event.body["lines"][0]["quantity"] == "0" and event.body["lines"][0]["amount"] == 30000
+    back = api.post("/v1/receipts/R1/refund", {"lines": [{"index": 0}]})  # the whole line
+    assert back.status_code == 201, back.json
+    assert back.json["lines"] == [{"index": 0, "quantity": "1", "amount": 30000, "accrued": 900, "redeemed": 0}]
+    again = api.post("/v1/receipts/R1/refund", {"lines": [{"index": 0}]})
+    assert again.status_code == 422 and again.json["code"] == "refund_invalid"
+    assert balance(api) == 600
+
+
 def test_refund_more_than_left_is_refused(api, store, committed):
     api.post("/v1/receipts/R1/refund", {"lines": [{"index": 1}]})
     before = snapshot(store)

@@ -121,11 +121,14 @@ def test_errors_are_shown_in_russian_and_change_nothing(till):
     page = till.page
     till.open()
     before = snapshot(till.store)
-    till.scan_from_nowhere(CARD2)  # a valid number nobody has
-    page.wait_for_selector("#identify-msg[data-kind=error]")
-    assert squash(till.text("#identify-msg")).startswith("Неизвестная карта")
-    assert page.locator("#identify-msg").get_attribute("role") == "alert"
+    till.scan_from_nowhere(CARD2)  # a valid number nobody has here: its holder, registration offered
+    expect(page.locator("#identify-msg")).to_contain_text("Эта карта здесь ещё не зарегистрирована")
+    assert page.locator("#identify-msg").get_attribute("data-kind") == "info"
+    assert page.locator("#identify-msg button").count() == 1
+    assert snapshot(till.store) == before  # identifying made nothing
     till.scan_from_nowhere("7700000000000017")  # a typo: wrong check digit
+    page.wait_for_selector("#identify-msg[data-kind=error]")
+    assert page.locator("#identify-msg").get_attribute("role") == "alert"
     expect(page.locator("#identify-msg")).to_contain_text("контрольн")
     assert squash(till.text("#identify-msg")).startswith("Неверный номер карты")
 

@@ -67,8 +67,10 @@ def test_english_switch_persists_and_reaches_the_api_messages(till):
     page.wait_for_selector("body[data-screen=till]")
     assert page.locator("html").get_attribute("lang") == "en" and till.text("#no-customer").startswith("No customer")
     till.scan_from_nowhere(CARD2)
+    expect(page.locator("#identify-msg")).to_contain_text("This card is not registered here yet")  # in English
+    till.scan_from_nowhere("7700000000000017")  # a typo: the agent's problem, in English
     page.wait_for_selector("#identify-msg[data-kind=error]")
-    assert squash(till.text("#identify-msg")).startswith("Unknown card")  # the agent's problem, in English
+    assert squash(till.text("#identify-msg")).startswith("Invalid card number")
     page.fill("#amount", "12,345")
     expect(page.locator("#purchase-msg")).to_contain_text("The amount is not valid")
     till.shot("english")

@@ -76,6 +76,29 @@ def test_broker_config_writes_passwd_and_acl(db_file, tmp_path):
     assert f"topic read {wire.store_topic('S1', 'rules')}" in acl
     assert "topic readwrite loyalty/v1/#" in acl
     assert "acl_file" in result.output
+    conf = (tmp_path / "etc" / "loyalty.conf").read_text()
+    assert "use_username_as_clientid true" in conf and "max_queued_messages 100000" in conf  # issue 12
+    assert f"password_file {(tmp_path / 'etc' / 'passwd').resolve()}" in conf
+
+
+def test_the_central_link_reconnects_within_its_setting_and_its_id_is_its_login(db_file):
+    """Issue 12: the ingest's reconnect backoff was fixed at 30 s; it is MQTT_RECONNECT_MAX now."""
+    from central.cli import _config, _link_config
+    from central.config import check_settings
+
+    config = _config(db_file)
+    store = Store(db_file)
+    link = _link_config(config, store, "mqtt://127.0.0.1:1883", 5)
+    assert link.backoff_max == 2.0 and link.client_id == link.username == "central"
+    link = _link_config({**config, "MQTT_RECONNECT_MAX": 0.5}, store, "mqtt://127.0.0.1:1883", 5)
+    assert link.backoff_max == 0.5
+    for bad in (0, 7200, "soon"):
+        try:
+            check_settings({**config, "MQTT_RECONNECT_MAX": bad})
+        except ValueError as exc:
+            assert "MQTT_RECONNECT_MAX" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
 
 
 def test_messages_add_and_bad_input(db_file):

@@ -55,7 +55,12 @@ def test_expired_unknown_and_malformed_tokens_are_refused(client, db):
 def test_status_endpoint_lists_stores_and_agents(client, db):
     db.add_store("S1")
     client.post("/api/v1/enroll", json={"token": db.new_enrollment_token("S1")})
-    res = client.get("/api/v1/stores/status")
+    assert client.get("/api/v1/stores/status").status_code == 401  # an API token or a console session
+    from central.services.access import SYSTEM
+    from central.services.tokens import add_token
+
+    _, token = add_token(db, SYSTEM, "monitoring")
+    res = client.get("/api/v1/stores/status", headers={"Authorization": f"Bearer {token}"})
     store = res.json["stores"][0]
     assert store["id"] == "S1" and store["agents"][0]["id"] == "a1" and store["agents"][0]["state"] == "unknown"
     assert client.get("/health").json["status"] == "ok"

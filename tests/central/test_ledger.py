@@ -102,3 +102,85 @@ def test_versions_grow_with_every_change(store):
     assert store.customer("c1")["version"] > first
     deltas, upto, more = customer_page(store, "S1", first)
     assert [d["customer_id"] for d in deltas] == ["c1"] and upto == store.customer("c1")["version"] and not more
+
+
+def test_a_line_of_quantity_zero_is_kept_and_earns_on_its_amount(store):
+    agent = FakeAgent("S1", "a1")
+    purchase = agent.purchase("c1", total=30000, accrued=900)
+    purchase["body"]["lines"][0].update(quantity="0", price=99900)  # a weighed item sent without a quantity
+    refund = agent.refund("c1", purchase["body"]["receipt_id"], 30000, 900, 0)  # the agent returns it as one unit
+    _apply(store, agent.registration("c1"), purchase)
+    assert store.customer("c1")["balance"] == 900 == store.ledger_sum("c1")
+    rows = store.conn.execute(
+        "SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id").fetchall()
+    assert [tuple(r) for r in rows] == [("0", 30000, 900)]
+    _apply(store, refund)
+    assert store.customer("c1")["balance"] == 0 == store.ledger_sum("c1") and store.customer("c1")["spend"] == 0
+
+
+# -- cards anywhere: a card holder (a card of the ranges a store did not know) joins the registered customer
+
+CARD = "7700000000000024"
+
+
+def _holder_purchase(agent: FakeAgent, accrued: int, total: int = 10_000, card: str = CARD) -> dict:
+    from shared.identifiers import card_holder_id
+
+    env = agent.purchase(card_holder_id(card), total=total, accrued=accrued)
+    env["body"]["card"] = card
+    return env
+
+
+def _holder():
+    from shared.identifiers import card_holder_id
+
+    return card_holder_id(CARD)
+
+
+def test_a_card_used_before_its_registration_arrives_joins_the_customer_once(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, _holder_purchase(a2, 300), _holder_purchase(a2, 200))
+    holder = store.customer(_holder())
+    assert holder["balance"] == 500 and holder["phone"] is None and not holder["merged_into"]
+    assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (CARD,)).fetchone()[0] == _holder()
+    assert not store.flags("unknown_customer")  # a card holder is expected, not an anomaly
+    _apply(store, a1.registration("x1", card=CARD), a1.purchase("x1", accrued=50))
+    x1 = store.customer("x1")
+    assert x1["balance"] == 550 == store.ledger_sum("x1") and x1["spend"] == 30_000 and x1["visits"] == 3
+    assert store.customer(_holder())["merged_into"] == "x1" and store.ledger_sum(_holder()) == 0
+    assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (CARD,)).fetchone()[0] == "x1"
+    owners = store.conn.execute("SELECT customer_id FROM transactions WHERE customer_id IS NOT NULL")
+    assert {r[0] for r in owners} == {"x1"}
+    assert not store.flags("card_conflict")
+    # S2 did not hear yet: its next sale on the card holder lands on x1 too, once
+    _apply(store, _holder_purchase(a2, 70))
+    assert store.customer("x1")["balance"] == 620 == store.ledger_sum("x1")
+    deltas, _, _ = customer_page(store, "S2", 0, 1000)
+    [mine] = [d for d in deltas if d["customer_id"] == "x1"]
+    assert mine["cards"] == [{"number": CARD, "status": "active"}] and sum(lot["points"] for lot in mine["lots"]) == 620
+    assert _holder() not in {d["customer_id"] for d in deltas if d["cards"]}
+
+
+def test_a_card_registered_first_sends_the_holders_points_to_the_customer(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, a1.registration("x1", card=CARD))
+    first = _holder_purchase(a2, 300)
+    _apply(store, first)
+    refund = a2.refund(_holder(), first["body"]["receipt_id"], 10_000, 300, 0)
+    _apply(store, _holder_purchase(a2, 200), refund)
+    assert store.customer("x1")["balance"] == 200 == store.ledger_sum("x1")
+    assert store.customer(_holder())["merged_into"] == "x1" and store.customer(_holder())["version"] == 0
+
+
+def test_holder_and_registration_in_one_round_either_way(store):
+    for order in ("holder first", "registration first"):
+        a1 = FakeAgent("S1", "a1", start_seq=store.applied_seq("S1", "a1"))
+        a2 = FakeAgent("S2", "a1", start_seq=store.applied_seq("S2", "a1"))
+        cid = "x-" + order.split()[0]
+        card = "77000000000000" + ("32" if order == "holder first" else "40")
+        reg, buy = a1.registration(cid, card=card), _holder_purchase(a2, 400, card=card)
+        events = [buy, reg] if order == "holder first" else [reg, buy]
+        store.commit_ingest(IngestUnit(events=events, pointers={("S1", "a1"): (reg["seq"], reg["id"]),
+                                                               ("S2", "a1"): (buy["seq"], buy["id"])}))
+        assert store.customer(cid)["balance"] == 400 == store.ledger_sum(cid), order
+        assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (card,)).fetchone()[0] == cid

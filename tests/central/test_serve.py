@@ -19,9 +19,10 @@ from tests.sync.sim_agent import SimAgent
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _http(url: str, body: dict | None = None) -> tuple[int, dict]:
+def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5) as res:
             return res.status, json.loads(res.read())
@@ -39,6 +40,9 @@ def served(tmp_path):
     out = subprocess.run([*cli, "stores", "add", "S1", "--name", "Demo"], env=env, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
+    out = subprocess.run([*cli, "tokens", "add", "monitoring"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "shown only now" in out.stderr, out.stderr
+    api_token = out.stdout.strip()
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([*cli, "serve", "--port", str(web)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{web}"
@@ -50,14 +54,14 @@ def served(tmp_path):
             return False
 
     assert wait_for(up, 20, 0.1), (tmp_path / "serve.log").read_text()
-    yield base, token, str(db_file)
+    yield base, token, str(db_file), api_token
     proc.terminate()
     proc.wait(10)
     log.close()
 
 
 def test_serve_runs_web_ingest_and_embedded_broker(served):
-    base, token, db_file = served
+    base, token, db_file, api_token = served
     status, enrolled = _http(base + "/api/v1/enroll", {"token": token})
     assert status == 201, enrolled
     mqtt = enrolled["mqtt"]
@@ -73,7 +77,8 @@ def test_serve_runs_web_ingest_and_embedded_broker(served):
         db = Store(db_file)
         assert db.customer("c1")["balance"] == 5000 == db.ledger_sum("c1")
         assert wait_for(lambda: "c1" in agent.customers, 10)  # deltas come down on 3.1.1 too
-        _, body = _http(base + "/api/v1/stores/status")
+        assert _http(base + "/api/v1/stores/status")[0] == 401  # monitoring needs its API token
+        _, body = _http(base + "/api/v1/stores/status", token=api_token)
         row = body["stores"][0]["agents"][0]
         assert row["id"] == "a1" and row["state"] == "online" and row["applied_seq"] == 51
     finally:

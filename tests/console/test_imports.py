@@ -123,6 +123,29 @@ def _wait(client, job_url, state, timeout=15.0):
         time.sleep(0.05)
 
 
+def test_phones_of_other_countries_import_in_e164_and_are_found(db, people):
+    data = ("phone;name\n"
+            "+44 20 7946 0958;Jane Doe\n"
+            "00 375 29 123-45-67;Алесь\n"
+            "+44 20 79;Too Short\n").encode()
+    table = imports.read_table(data, "abroad.csv")
+    report = imports.check(db, people["marketer"], table)
+    assert len(report.good) == 2
+    assert [(row, field) for row, field, _ in report.problems] == [(4, "phone")]
+    assert "country code" in report.problems[0][2]
+    assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="abroad.csv") == 2
+    rows = db.rows("SELECT name, phone FROM customers WHERE name IN ('Jane Doe', 'Алесь')")
+    phones = {r["name"]: r["phone"] for r in rows}
+    assert phones == {"Jane Doe": "+442079460958", "Алесь": "+375291234567"}
+    from central.services import customers
+
+    jane = customers.find_by_phone(db, "+442079460958")
+    assert jane is not None and customers.resolve(db, "+44 (20) 7946-0958") == jane
+    from central.services.formats import format_phone
+
+    assert format_phone("+442079460958") == "+44 20 7946 0958"
+
+
 EXCEL_UNICODE_TEXT = "Телефон\tИмя\tБаланс\n+79126666666\tЁлка Юрьева\t12,5\n".encode("utf-16")  # BOM, tabs
 
 

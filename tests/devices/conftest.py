@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agent.devices.slip import SlipData
+from agent.devices.slip_layout import SlipData
 from agent.store import Store
 from tests.firmware_sim.procs import simulator
 

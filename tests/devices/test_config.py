@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import BY_NAME, DEVICE_SETTINGS, ConfigError, load_config
-from agent.devices.config import load_device_settings
+from agent.config import BY_NAME, DEVICE_SETTINGS, ConfigError, load_config, load_device_settings
 from agent.devices.errors import DeviceSettingsError
 from agent.devices.printers import EscposPrinter
 from agent.devices.readers import SerialCardReader, UsbHidCardReader

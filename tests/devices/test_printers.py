@@ -7,7 +7,7 @@ from PIL import Image
 
 from agent.devices.errors import PrinterUnavailable
 from agent.devices.printers import EscposPrinter, PrinterStatus, decode_status
-from agent.devices.slip import layout
+from agent.devices.slip_layout import layout
 from firmware_sim.control import send_command
 from firmware_sim.usb_backend import SimUsbBackend, UsbReceiptPrinter
 from tests.firmware_sim.procs import slip_texts

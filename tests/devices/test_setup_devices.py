@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.devices.inventory import FoundDevice
-from agent.setup_devices import (
+from agent.cli.setup_devices import (
     printer_choices,
     reader_choices,
     typed_printer,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.devices.slip import (
+from agent.devices.slip_layout import (
     Code,
     Cut,
     Line,
@@ -89,7 +89,7 @@ def test_printer_test_slip_has_a_cyrillic_line_in_both_languages():
 
 def test_every_printed_text_has_a_russian_translation_that_fits_cp866():
     """Slip texts live in the agent's one catalog (agent/translations); a printer prints CP866 only."""
-    sources = [ROOT / "agent" / "devices" / name for name in ("slip.py", "printers.py")]
+    sources = [ROOT / "agent" / "devices" / name for name in ("slip_layout.py", "printers.py")]
     printed = {text for path in sources for text in marked_strings(path)}
     ru = translations("ru")
     assert len(printed) >= 20

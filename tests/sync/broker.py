@@ -29,13 +29,16 @@ class Mosquitto:
     """One broker process on 127.0.0.1:port; ``restart()`` keeps the port and the data."""
 
     def __init__(self, workdir: Path, *, password_file: Path | None = None, acl_file: Path | None = None,
-                 port: int | None = None, max_queued: int = 1000) -> None:
+                 port: int | None = None, max_queued: int | None = 1000, extra: list[str] | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.password_file = password_file
         self.acl_file = acl_file
         self.max_queued = max_queued
+        #: more lines after the listener (e.g. the ``loyalty.conf`` that ``loyalty-central broker-config``
+        #: writes, which then brings the password file, the ACL and the rest)
+        self.extra = list(extra or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
@@ -56,11 +59,13 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            f"max_queued_messages {self.max_queued}",
         ]
+        if self.max_queued is not None:
+            lines.append(f"max_queued_messages {self.max_queued}")
+        lines += self.extra
         if self.password_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
-        else:
+        elif not any(line.startswith("allow_anonymous") for line in self.extra):
             lines.append("allow_anonymous true")
         if self.acl_file is not None:
             lines.append(f"acl_file {self.acl_file}")

@@ -46,6 +46,8 @@ class SimAgent(FakeAgent):
         #: seq -> when it was written (the till's commit); on ack, the lag is recorded
         self.written_at: dict[int, float] = {}
         self.lags: list[float] = []
+        #: (written, acked) monotonic times of each tracked event (bench/sync.py's outage phase)
+        self.acked_at: list[tuple[float, float]] = []
         self.track_lag = False
         self.gaps_seen = 0
         will = wire.encode("status", {"store": store, "agent": agent, "state": "offline", "at": _now()})
@@ -190,7 +192,9 @@ class SimAgent(FakeAgent):
             for seq in [s for s in self.outbox if s <= through]:
                 del self.outbox[seq]
                 if self.track_lag and seq in self.written_at:
-                    self.lags.append(now - self.written_at.pop(seq))
+                    written = self.written_at.pop(seq)
+                    self.lags.append(now - written)
+                    self.acked_at.append((written, now))
             self.acked = max(self.acked, through)
             self.last_progress = time.monotonic()
         self._wake.set()

@@ -90,6 +90,23 @@ def test_hello_first_then_events_and_only_our_own_acks_delete(agent, fake_centra
     assert agent.store.state("last_sync_at") is not None
 
 
+def test_the_hello_names_the_last_event_from_the_outbox_or_the_last_ack(agent, fake_central):
+    """Issue 12: the central server knows a stale hello by the agent's last event id (last_id)."""
+    agent.sell(2)
+    agent.sync.start()
+    assert wait_for(lambda: len(_sent_seqs(fake_central)) == 2, 10)
+    ids = [e.id for e in agent.outbox()]
+    assert fake_central.kinds("hello")[0]["last_id"] == ids[1]  # the newest outbox row
+    _down(fake_central, "acks", "ack", {"through": 2, "id": ids[1]})
+    assert wait_for(lambda: agent.outbox() == [], 10)
+    assert agent.store.state("last_acked") == f"2 {ids[1]}"
+    agent.sync.stop()  # a new connection (the agent restarted), a new hello: the outbox is empty now
+    agent.sync = SyncClient(agent.store, agent.config).start()
+    assert wait_for(lambda: len(fake_central.kinds("hello")) >= 2, 20)
+    hello = fake_central.kinds("hello")[-1]
+    assert (hello["next_seq"], hello["last_id"]) == (3, ids[1])
+
+
 def test_resend_request_and_silence_send_again(tmp_path, mosquitto, fake_central):
     made = Agent(tmp_path, mosquitto.url)
     made.sync = SyncClient(made.store, made.config, ack_timeout=1.0)

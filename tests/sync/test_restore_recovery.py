@@ -262,3 +262,53 @@ def test_the_lost_machines_last_events_arriving_after_the_restore_are_reused_saf
     assert deleted_through(send(ingest, (restored, new[3:], 5)), new) == 6
     assert db.customer("c1")["balance"] == 50 + 4 == db.ledger_sum("c1")
     assert db.count("applied_events", "recovery = 'applied'") == 4
+
+
+def _hello(agent: FakeAgent, next_seq: int, last_id: str | None) -> tuple[str, bytes]:
+    fields: dict[str, Any] = {"store": agent.store, "agent": agent.agent, "next_seq": next_seq,
+                              "customers_version": 0, "at": "2026-11-21T12:00:00+03:00"}
+    if last_id is not None:
+        fields["last_id"] = last_id
+    return wire.agent_topic(agent.store, agent.agent, "requests"), wire.encode("hello", fields)
+
+
+def test_a_hello_naming_an_event_already_handled_is_stale_and_ignored(ingest, db):
+    """Issue 12: the broker delivers an old hello again after the central server went past it."""
+    agent = FakeAgent("S1")
+    events = [agent.registration()] + [agent.purchase(None) for _ in range(4)]
+    assert send(ingest, (agent, events[:2], 0))[-1] == (2, events[1]["id"])
+    stale = _hello(agent, 3, events[1]["id"])  # said on connect while seq 2 was the last one
+    assert send(ingest, (agent, events[2:], 2))[-1] == (5, events[4]["id"])
+    assert ingest.process([stale]) == []  # seen past: ignored, not answered
+    assert ingest.stats["stale_hellos"] == 1
+    assert not db.flags("restored_agent") and db.get_agent("S1", "a1")["restored_at"] is None
+    # behind events of the same round, not yet committed, too
+    more = [agent.purchase(None) for _ in range(2)]
+    items = [(wire.agent_topic("S1", "a1", "events"),
+              wire.encode("events", {"store": "S1", "agent": "a1", "events": more, "acked": 5})),
+             _hello(agent, 7, more[0]["id"])]
+    ingest.process(items)
+    assert ingest.stats["stale_hellos"] == 2 and not db.flags("restored_agent")
+    # a current hello is taken as ever
+    assert ingest.process([_hello(agent, 8, more[1]["id"])])  # answered with the pointer's ack
+    assert db.get_agent("S1", "a1")["reported_next_seq"] == 8 and not db.flags("restored_agent")
+
+
+def test_a_hello_behind_the_pointer_without_proof_of_staleness_still_flags_a_restore(ingest, db):
+    agent = FakeAgent("S1")
+    events = [agent.registration()] + [agent.purchase(None) for _ in range(4)]
+    send(ingest, (agent, events, 0))
+    # a restored agent that already wrote a new event under a handled seq (its last id is unknown)
+    restored = restore(agent, 2)
+    new = restored.purchase(None)
+    replies = ingest.process([_hello(restored, 4, new["id"])])
+    assert db.flags("restored_agent") and "next seq is 4" in db.flags("restored_agent")[0]["detail"]
+    assert [wire.decode(r.payload).kind for r in replies] == []  # recovering: nothing received yet to ack
+
+
+def test_an_older_agents_hello_without_last_id_is_judged_by_next_seq_as_before(ingest, db):
+    agent = FakeAgent("S1")
+    events = [agent.registration()] + [agent.purchase(None) for _ in range(4)]
+    send(ingest, (agent, events, 0))
+    ingest.process([_hello(agent, 3, None)])
+    assert db.flags("restored_agent")

@@ -105,14 +105,27 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
         db.close()
 
 
+def _api_token(db_path: str) -> str:
+    from central.services.access import SYSTEM
+    from central.services.tokens import add_token
+    from central.storage.store import Store
+
+    store = Store(db_path)
+    try:
+        return add_token(store, SYSTEM, "system test")[1]
+    finally:
+        store.close()
+
+
 def _agent_status(client, store: str = "S1") -> dict:
-    body = client.get("/api/v1/stores/status").get_json()
+    body = client.get("/api/v1/stores/status", headers={"Authorization": f"Bearer {client.api_token}"}).get_json()
     [row] = [s for s in body["stores"] if s["id"] == store]
     return row["agents"][0] if row["agents"] else {}
 
 
 def test_presence_of_a_real_agent_in_the_store_status(central, db_path, broker, spawn):
     client = create_app({"DATABASE": db_path, "MQTT_URL": broker.url}).test_client()
+    client.api_token = _api_token(db_path)
     agent = spawn("S1")
     cid = agent.register(1)
     # the rule set arrives and the first sync happens right after connecting: both are told at once

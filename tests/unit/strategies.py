@@ -132,7 +132,8 @@ lines = st.builds(
     amount=amounts,
     sku=st.one_of(st.none(), st.sampled_from([*SKUS, "UNKNOWN"])),
     category=st.one_of(st.none(), st.sampled_from([*CATEGORIES, "C-GROUP-ONLY", "C-PRODUCT-ONLY", "OTHER"])),
-    quantity=st.integers(1, 10**9),  # x1000: 0.001 .. 1,000,000
+    # x1000: 0.001 .. 1,000,000, and 0 (a weighed or service line sent without a quantity)
+    quantity=st.one_of(st.integers(1, 10**9), st.just(0)),
     discount=st.one_of(st.just(0), st.integers(0, 10**4), st.integers(0, MAX_AMOUNT)),
 )
 

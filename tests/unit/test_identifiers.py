@@ -15,6 +15,7 @@ from shared.identifiers import (
     luhn_check_digit,
     luhn_valid,
     normalize_card,
+    normalize_phone,
     normalize_phone_ru,
     parse_barcode,
     parse_track,
@@ -202,9 +203,11 @@ def test_landline_and_toll_free():
 @pytest.mark.parametrize(
     "typed, fragment",
     [
-        ("+380 44 123 4567", "not Russian"),
-        ("+1 212 555 1234", "not Russian"),
-        ("+7 701 123 45 67", "not a Russian number"),  # Kazakhstan
+        ("+380 44 12", "not a valid number"),
+        ("+1 212 555", "not a valid number"),
+        ("+999 123 45 67", "not a valid number"),  # no such country code
+        ("+7 601 123 45 67", "not a valid number"),  # +7 6xx is Kazakhstan's, and this is none of its numbers
+        ("00 44 12", "not a valid number"),
         ("8 912 345-67", "has 9 digits"),
         ("8 912 345-67-890", "10 digits"),
         ("912 345 67", "10 digits"),
@@ -277,8 +280,30 @@ def test_qr_round_trip(customer_id, now):
     assert verify_qr(SECRET, qr_token(SECRET, customer_id, now), now) == customer_id
 
 
+@pytest.mark.parametrize(
+    "typed, e164",
+    [
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+375 29 123-45-67", "+375291234567"),
+        ("+375 (29) 123 45 67", "+375291234567"),
+        ("00 375 29 123 45 67", "+375291234567"),
+        ("+380 44 123 4567", "+380441234567"),
+        ("+1 212 555 1234", "+12125551234"),
+        ("+7 701 123 45 67", "+77011234567"),  # Kazakhstan shares +7
+        ("+49 30 901820", "+4930901820"),
+    ],
+)
+def test_phone_international(typed, e164):
+    assert normalize_phone(typed) == e164
+    assert normalize_phone(e164) == e164  # stored E.164 parses to itself
+
+
+def test_phone_old_name_is_the_same_parser():
+    assert normalize_phone_ru is normalize_phone
+
+
 def test_error_template_is_translatable():
     with pytest.raises(InvalidIdentifier) as info:
-        normalize_phone_ru("+1 212 555 1234")
+        normalize_phone_ru("+1 212 555")
     assert info.value.template % info.value.params == str(info.value)
     assert info.value.to_dict()["code"] == "invalid_phone"

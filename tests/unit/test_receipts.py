@@ -42,7 +42,7 @@ def test_spec_body_parses():
         ({"at": "soon", "lines": [{"amount": 1}]}, 'at: must be an ISO 8601 time with offset like "2026-11-21T17:30:00+03:00", got \'soon\''),
         ({"at": AT, "lines": [{"amount": 100, "price": 60, "quantity": "2"}]}, "lines[0].amount: 100 does not match price x quantity - discount = 120"),
         ({"at": AT, "lines": [{"amount": 1}], "total": 2}, "total: 2 does not equal the sum of the line amounts, 1"),
-        ({"at": AT, "lines": [{"amount": 1, "quantity": "0"}]}, "lines[0].quantity: must be 0.001..1000000, got '0'"),
+        ({"at": AT, "lines": [{"amount": 1, "quantity": "-1"}]}, "lines[0].quantity: must be a non-negative decimal"),
         ({"at": AT, "lines": [{"amount": 1, "quantity": "1.0001"}]}, "lines[0].quantity: must have at most 3 decimals, got '1.0001'"),
         ({"at": AT, "lines": [{"amount": 1}], "redeem": -5}, "redeem: must be 0..4611686018427387904, got -5"),
         ({"at": AT, "lines": [{"amount": 10**10}, {"amount": 1}]}, "lines: the receipt total 10000000001 exceeds the maximum of 10000000000 minor units"),
@@ -62,6 +62,13 @@ def test_receipt_id_required_for_commits():
 def test_price_times_weighed_quantity_may_round_either_way():
     line = {"amount": 27300 * 455 // 1000 + 1, "price": 27300, "quantity": "0.455"}
     assert parse_receipt({"at": AT, "lines": [line]}).lines[0].quantity == 455
+
+
+def test_a_line_of_quantity_zero_earns_on_its_amount():
+    """Weighed or service items come from real tills with quantity 0 and an amount (price not checked)."""
+    line = {"sku": "SKU-1", "category": "SUSHI", "quantity": "0", "price": 45000, "amount": 12000}
+    receipt = parse_receipt({"at": AT, "lines": [line, {**line, "quantity": 0}]})
+    assert [ln.quantity for ln in receipt.lines] == [0, 0] and receipt.total == 24000
 
 
 def test_customer_terms_and_campaigns():

@@ -64,6 +64,19 @@ def test_nothing_left_to_return(engine, spec_rules):
         calc.refund(lines, [LineRefund(1000, 100, 5, 0)], {0: 1})
 
 
+def test_a_line_sold_with_quantity_zero_is_one_unit_returned_whole(engine, spec_rules):
+    calc = engine(spec_rules)
+    lines = [CommittedLine(0, 12000, 600, 100), CommittedLine(2000, 200, 10, 0)]
+    whole = calc.refund(lines, None, {0: 1000})
+    assert whole.lines[0] == LineRefund(1000, 12000, 600, 100)
+    half = calc.refund(lines, None, {0: 500})
+    assert half.lines[0] == LineRefund(500, 6000, 300, 50)
+    with pytest.raises(RefundError, match="only 0 of this line"):
+        calc.refund(lines, [LineRefund(1000, 12000, 600, 100), LineRefund()], {0: 1})
+    with pytest.raises(RefundError, match="only 1 of this line"):
+        calc.refund(lines, None, {0: 1001})
+
+
 def test_earlier_refunds_of_another_receipt_are_refused_not_crashed(engine, spec_rules):
     """Earlier refunds listing fewer lines than the receipt once raised IndexError in the reference."""
     calc = engine(spec_rules)

@@ -244,6 +244,12 @@ export class Sale {
     this.save();
     this.renderAll();
     this.quoteNow();
+    if (answer && answer.registered === false) {
+      // a card of the chain's ranges not known here yet: points accrue now, registration is offered
+      const box = $("#identify-msg");
+      say(box, "info", t("card_not_registered"), t("card_not_registered_detail"));
+      box.append(" ", el("button", { type: "button", class: "link", onclick: () => this.app.register.start({ card: answer.card }) }, t("register_this")));
+    }
     if (answer) (this.state.mode === "amount" ? $("#amount") : $(".line [data-field=name]", this.root)).focus();
   }
 

@@ -9,8 +9,11 @@ from typing import Any, NamedTuple
 from shared.identifiers import (
     N_,
     CardRange,
+    card_holder_id,
+    card_in_ranges,
+    is_card_holder,
     normalize_card,
-    normalize_phone_ru,
+    normalize_phone,
     parse_barcode,
     parse_track,
     verify_qr,
@@ -33,9 +36,13 @@ class Found(NamedTuple):
 
 
 def find_customer(
-    tx: Tx, kind: str, raw: str, *, ranges: tuple[CardRange, ...], qr_secret: str, qr_step: int, now: dt.datetime
+    tx: Tx, kind: str, raw: str, *, ranges: tuple[CardRange, ...], qr_secret: str, qr_step: int, now: dt.datetime,
+    holders: bool = False, holder_level: str | None = None,
 ) -> Found:
     """The customer named by one identifier (``card``, ``phone``, ``barcode``, ``track``, ``qr``, ``id``).
+
+    With ``holders``, a card of the chain's ranges that this store does not know
+    names its card holder (:func:`card_holder`), a customer not yet seen here.
 
     :raises InvalidIdentifier: malformed input (422).
     :raises UnknownCard, UnknownCustomer: nothing registered under it (404).
@@ -49,13 +56,15 @@ def find_customer(
             number = normalize_card(parse_track(raw).pan, ranges)
         card = tx.card(number)
         if card is None:
+            if holders and card_in_ranges(number, ranges):
+                return card_holder(tx, number, holder_level)
             raise UnknownCard(card=number)
         customer = tx.customer(card["customer_id"])
         if customer is None:  # a card row always has its customer; guard against a damaged database
             raise UnknownCard(card=number)
         return Found(customer, card)
     if kind == "phone":
-        phone = normalize_phone_ru(raw)
+        phone = normalize_phone(raw)
         customer = tx.customer_by_phone(phone)
         if customer is None:
             raise UnknownCustomer(N_("No customer is registered with the phone %(phone)s."), phone=phone)
@@ -70,6 +79,21 @@ def find_customer(
     if customer is None:
         raise UnknownCustomer(customer_id=customer_id)
     return Found(customer, None)
+
+
+def card_holder(tx: Tx, number: str, level: str | None) -> Found:
+    """The holder of a card of the chain's ranges this store does not know (registered at another
+    store and not yet come down, or never registered): the customer ``card_holder_id(number)``, as
+    held here if an earlier sale made them, else as they would be made (``origin`` local, nothing
+    yet). Its points accrue; none can be redeemed until the card is registered (docs/agent.md)."""
+    customer_id = card_holder_id(number)
+    customer = tx.customer(customer_id)
+    if customer is None:
+        customer = {"id": customer_id, "version": 0, "name": None, "phone": None, "phone_verified": 0,  # type: ignore[assignment]
+                    "birthday": None, "level": level, "network_percent": None, "store_percent": None, "blocked": 0,
+                    "consents": "{}", "applied_seq": 0, "origin": "local"}
+    card = {"number": number, "customer_id": customer_id, "status": "active", "reason": None}
+    return Found(customer, card)  # type: ignore[arg-type]
 
 
 def check_usable(found: Found) -> None:
@@ -98,10 +122,17 @@ def customer_terms(customer: Row | None) -> CustomerTerms:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """``+7 912 ***-**-89``: enough for the cashier to ask "is this your number?"."""
-    if not phone or len(phone) != 12:
+    """``+7 912 ***-**-89``: enough for the cashier to ask "is this your number?".
+
+    A number of another country keeps its first four characters and its last two
+    (``+442079460958`` as ``+442 ******58``)."""
+    if not phone:
         return phone
-    return f"{phone[:2]} {phone[2:5]} ***-**-{phone[-2:]}"
+    if len(phone) == 12 and phone.startswith("+7"):
+        return f"{phone[:2]} {phone[2:5]} ***-**-{phone[-2:]}"
+    if len(phone) < 8:
+        return phone
+    return f"{phone[:4]} {'*' * (len(phone) - 6)}{phone[-2:]}"
 
 
 def birthday_message(birthday: str | None, today: dt.date) -> dict[str, Any] | None:
@@ -172,6 +203,7 @@ def customer_view(tx: Tx, found: Found, now: dt.datetime, today: dt.date) -> dic
         "card_status": card["status"] if card is not None else None,
         "card_blocked": card is not None and card["status"] != "active",
         "blocked": bool(customer["blocked"]),
+        "registered": not is_card_holder(customer["id"]),
         "consents": json.loads(customer["consents"]),
         "messages": cashier_messages(tx, customer, now, today),
     }

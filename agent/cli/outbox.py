@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from .commands import _age, config_option, configured_store
-from .store.times import utcnow
+from .common import config_option, configured_store, format_age
 
 
 @click.group()
@@ -27,6 +26,8 @@ def outbox_depth(config_file: Path | None, as_json: bool) -> None:
     \b
         loyalty-agent outbox depth
     """
+    from ..store.times import utcnow
+
     with configured_store(config_file) as (config, store), store.read() as tx:
         data = {"outbox_depth": tx.outbox_depth(), "oldest_outbox_age_seconds": tx.oldest_outbox_age(utcnow()),
                 "next_seq": tx.next_seq(), "link": tx.state("link") or ("offline" if config.broker_url else "standalone"),
@@ -34,7 +35,7 @@ def outbox_depth(config_file: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"{data['outbox_depth']} event(s) waiting, oldest {_age(data['oldest_outbox_age_seconds'])}; "
+    click.echo(f"{data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}; "
                f"next seq {data['next_seq']}; link {data['link']}, last sync {data['last_sync_at'] or 'never'}")
 
 

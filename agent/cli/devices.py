@@ -21,11 +21,10 @@ from typing import Any
 
 import click
 
-from agent.config import BY_NAME, DEVICE_SETTINGS, Config, ConfigError, from_text, load_config
-from agent.devices.config import DeviceSettings, load_device_settings
-from agent.devices.errors import DeviceSettingsError, PrinterUnavailable
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+from ..config import BY_NAME, DEVICE_SETTINGS, Config, ConfigError, from_text, load_config, load_device_settings
+from ..devices.errors import DeviceSettingsError, PrinterUnavailable
+from ..devices.settings import DeviceSettings
+from .common import CONTEXT_SETTINGS
 
 
 def device_options(prefixes: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -99,8 +98,8 @@ def list_devices(as_json: bool, config_file: Path | None, **options: Any) -> Non
         loyalty-agent devices list
         loyalty-agent devices list --usb-backend firmware_sim.usb_backend:rehearsal_backend
     """
-    from agent.devices.inventory import serial_ports, usb_devices
-    from agent.devices.wiring import load_usb_backend
+    from ..devices.inventory import serial_ports, usb_devices
+    from ..devices.wiring import load_usb_backend
 
     _, settings = _settings(config_file, options)
     try:
@@ -142,7 +141,7 @@ def test_read(timeout: float, count: int, verbose: bool, config_file: Path | Non
         loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyS0 --reader-framing stx-etx-lrc --reader-baud 19200
         loyalty-agent devices test-read --reader-kind usb-hid --reader-usb-id 0c2e:0b8f
     """
-    from agent.devices.wiring import build_reader
+    from ..devices.wiring import build_reader
 
     _logging(verbose)
     if options.get("reader_kind") is None and options.get("reader_url"):
@@ -199,9 +198,9 @@ def test_print(store_name: str | None, verbose: bool, config_file: Path | None, 
         loyalty-agent devices test-print --printer-kind network --printer-url 192.0.2.10:9100
         loyalty-agent devices test-print --printer-kind usb --printer-usb-id 04b8:0202
     """
-    from agent.devices.printers import describe_reason
-    from agent.devices.slip import printer_test_layout
-    from agent.devices.wiring import build_printer
+    from ..devices.printers import describe_reason
+    from ..devices.slip_layout import printer_test_layout
+    from ..devices.wiring import build_printer
 
     _logging(verbose)
     config, settings = _settings(config_file, options)

@@ -1,7 +1,8 @@
 """The agent's devices at work: card reads become identifications, operations print slips.
 
-``init_app(app)`` (from ``create_app``) builds :class:`Hardware` from the
-settings and hooks it into the service: every identification is offered to
+The drivers are in ``agent/devices/``; this module runs the configured ones
+inside the agent. ``init_app(app)`` (from ``create_app``) builds
+:class:`Hardware` from the settings and hooks it into the service: every identification is offered to
 its terminal (``IdentificationHub``), and every committed receipt, refund or
 cancel with a customer queues its loyalty slip *in the operation's own
 transaction* when a printer is configured. Nothing touches a device until
@@ -28,12 +29,13 @@ from flask import Flask
 from shared.errors import LoyaltyError
 
 from . import errors
-from .config import Config
-from .devices.config import DeviceSettings, load_device_settings
+from .config import Config, load_device_settings
 from .devices.errors import DeviceSettingsError, Problem
 from .devices.print_queue import StorePrintQueue
 from .devices.print_worker import PrintWorker
 from .devices.readers import CardRead, SupervisedReader
+from .devices.settings import DeviceSettings
+from .devices.wiring import build_print_worker, build_printer, build_reader
 from .identifications import IdentificationHub
 from .service import Service
 from .slips import queue_slip, receipt_slip_id
@@ -82,8 +84,6 @@ class Hardware:
 
         :raises DeviceSettingsError: a reader with no terminal to serve, an unloadable USB backend.
         """
-        from .devices.wiring import build_print_worker, build_printer, build_reader
-
         if self.settings.reader.kind != "none" and not self.reader_terminal:
             raise DeviceSettingsError([Problem("reader_terminal", "is required when no `terminals` are configured: "
                                                                   "name the terminal whose till the reader serves")])

@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from .devices.errors import DeviceSettingsError
-from .devices.inventory import FoundDevice, serial_ports, usb_devices
+from ..devices.errors import DeviceSettingsError
+from ..devices.inventory import FoundDevice, serial_ports, usb_devices
 
 Ask = Callable[[str, dict[str, Any]], Any]  # commands._prompt: one validated setting
 Choice = tuple[str, dict[str, Any]]
@@ -28,7 +28,7 @@ _USB_ID = re.compile(r"\A[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\Z")
 
 def found_devices(usb_backend: str) -> list[FoundDevice]:
     """Serial ports and USB devices of this machine (USB left out, with a note, when it cannot be listed)."""
-    from .devices.wiring import load_usb_backend
+    from ..devices.wiring import load_usb_backend
 
     try:
         usb, note = usb_devices(load_usb_backend(usb_backend))

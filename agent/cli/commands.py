@@ -1,33 +1,31 @@
 """The technician's commands: setup, serve, status, doctor checks, terminals, rules.
 
-Registered on the ``loyalty-agent`` group in agent/cli.py. Each command
-loads the configuration (``--config``, else ``$LOYALTY_AGENT_CONFIG``, else
-/etc/loyalty-agent/agent.toml) and turns every library error into a
-readable ``click.ClickException``.
+Registered on the ``loyalty-agent`` group in agent/cli/__init__.py. Each
+command loads the configuration (``--config``, else ``$LOYALTY_AGENT_CONFIG``,
+else /etc/loyalty-agent/agent.toml) and turns every library error into a
+readable ``click.ClickException``. The database, the calculator, Flask and
+the devices are imported inside the commands that use them (fast ``--help``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import shutil
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from shared import accrual
 from shared.errors import ValidationError
-from shared.rules import parse_rules
 
-from .config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, help_settings, load_config, validate, write_config
-from .device_status import describe_devices, devices_status
-from .store import Store, StoreError
-from .store.times import utcnow
+from ..config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, load_config, validate, write_config
+from .common import BadInput, config_option, configured_store, format_age, help_settings_option, load, open_store
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 #: settings `setup` asks for interactively (the others are flags only, with their defaults)
 PROMPTED = (
@@ -37,48 +35,6 @@ PROMPTED = (
 MIN_FREE_BYTES = 500 * 1024 * 1024
 #: settings `setup --enroll` takes from the central server's answer (not prompted)
 ENROLLED = ("store_id", "agent_id", "broker_url", "timezone")
-
-
-def _show_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value and not ctx.resilient_parsing:
-        click.echo(help_settings())
-        ctx.exit()
-
-
-help_settings_option = click.option(
-    "--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_show_settings,
-    help="List every setting with its default and exit.",
-)
-config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Config file (default: $LOYALTY_AGENT_CONFIG or /etc/loyalty-agent/agent.toml).",
-)
-
-
-def load(config_file: Path | None) -> Config:
-    """The configuration, or a readable error."""
-    try:
-        return load_config(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def open_store(config: Config) -> Store:
-    try:
-        return Store(config.database, agent_id=config.effective_agent_id)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@contextlib.contextmanager
-def configured_store(config_file: Path | None) -> Iterator[tuple[Config, Store]]:
-    """The configuration and its database, closed on the way out."""
-    config = load(config_file)
-    store = open_store(config)
-    try:
-        yield config, store
-    finally:
-        store.close()
 
 
 # -- setup
@@ -148,7 +104,7 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, enroll_to
             values["agent_id"] = f"{values['store_id']}-1"
         if not no_input and flags.get(name) is None:
             values[name] = _prompt(name, values)
-    if not no_input:  # the card reader and the printer, picked from what is plugged in (agent/setup_devices.py)
+    if not no_input:  # the card reader and the printer, picked from what is plugged in (agent/cli/setup_devices.py)
         from .setup_devices import prompt_devices
 
         prompt_devices(values, {name for name, raw in flags.items() if raw is not None}, _prompt)
@@ -176,7 +132,7 @@ def setup(config_file: Path | None, no_input: bool, no_database: bool, enroll_to
 
 def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, str | None]) -> dict[str, Any]:
     """Settings from the central server's enrollment answer over ``values`` (agent/enrollment.py)."""
-    from .enrollment import EnrollmentError, enroll, settings_from_answer
+    from ..enrollment import EnrollmentError, enroll, settings_from_answer
 
     try:
         answer = enroll(central, token, flags.get("agent_id"))
@@ -224,7 +180,10 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
     import waitress
 
-    from . import create_app, hardware
+    from .. import device_manager
+    from ..app import create_app
+    from ..store import StoreError
+    from ..sync import start_sync
 
     config = load(config_file)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -233,15 +192,13 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     store = app.extensions["loyalty_agent"].store
-    from .sync import start_sync
-
     sync = start_sync(app)  # the central link, on its own threads (None: a standalone store)
     # systemd stops us with SIGTERM: leave through SystemExit so the database closes cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = host or config.listen_host, port or config.listen_port
     click.echo(f"loyalty-agent {config.store_id or '(no store id)'} serving http://{host}:{port} (database {config.database})")
     try:
-        with hardware.running(app):  # the card reader and the print worker (agent/hardware.py)
+        with device_manager.running(app):  # the card reader and the print worker (agent/device_manager.py)
             waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
     finally:
         if sync is not None:
@@ -254,7 +211,9 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
 
 def status_data(config: Config, store: Store) -> dict[str, Any]:
     """What `status` shows, as data."""
-    from .service import Service
+    from ..service import Service
+    from ..store.times import utcnow
+    from .device_status import devices_status
 
     now = utcnow()
     with store.read() as tx:
@@ -278,15 +237,6 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
     }
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
 @click.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -307,18 +257,27 @@ def status(config_file: Path | None, as_json: bool) -> None:
     click.echo(f"rule set: {'version ' + str(data['rules_version']) if data['rules_version'] is not None else 'none installed'}")
     click.echo(f"central link: {data['link']} (broker {data['broker_url'] or 'none: standalone store'}), "
                f"last sync: {data['last_sync_at'] or 'never'}")
-    click.echo(f"outbox: {data['outbox_depth']} event(s) waiting, oldest {_age(data['oldest_outbox_age_seconds'])}")
+    click.echo(f"outbox: {data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}")
     for t in data["terminals"]:
         state = f"revoked {t['revoked_at']}" if t["revoked_at"] else f"key since {t['created_at']}"
         click.echo(f"terminal {t['id']}{' (' + t['name'] + ')' if t['name'] else ''}: {state}")
     for missing in data["terminals_without_key"]:
         click.echo(f"terminal {missing}: configured, no key yet (loyalty-agent terminals add {missing})")
+    from .device_status import describe_devices
+
     for line in describe_devices(data["devices"]):
         click.echo(line)
 
 
 def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:
     """(level, check, message) for `doctor`: level is ok, warn or fail."""
+    import shutil
+
+    from shared import accrual
+
+    from ..store import Store, StoreError
+    from ..store.times import utcnow
+
     out = [("ok", "calculator engine", f"{accrual.ENGINE} ({accrual.ENGINE_REASON})")]
     path = config_path(config_file)
     if not path.exists() and config_file is None:
@@ -356,7 +315,7 @@ def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:
     else:
         out.append(("ok", "clock", f"{now.astimezone(config.zone):%Y-%m-%d %H:%M %Z} ({config.timezone})"))
     if age is not None and age > 86400:
-        out.append(("warn", "outbox", f"the oldest event waits for {_age(age)}: check the link to the central server"))
+        out.append(("warn", "outbox", f"the oldest event waits for {format_age(age)}: check the link to the central server"))
     return out
 
 
@@ -367,6 +326,21 @@ def print_doctor(config_file: Path | None) -> None:
         click.echo(f"{'' if level == 'ok' else level.upper() + ' '}{name}: {message}")
     if any(level == "fail" for level, _, _ in checks):
         sys.exit(1)
+
+
+@click.command()
+@config_option
+def doctor(config_file: Path | None) -> None:
+    """Check the agent's health: calculator engine, config, database integrity, free disk, clock.
+
+    Exits 1 if a check fails.
+
+    Example:
+
+    \b
+        loyalty-agent doctor
+    """
+    print_doctor(config_file)
 
 
 # -- terminals
@@ -396,7 +370,7 @@ def terminals_add(terminal: str, name: str | None, till: bool, till_url: str | N
         loyalty-agent terminals add P01 --name "Till 1"
         loyalty-agent terminals add P03 --name "Tablet" --till --till-url http://192.168.1.10:8765
     """
-    from .auth import add_terminal
+    from ..auth import add_terminal
 
     with configured_store(config_file) as (config, store):
         try:
@@ -412,7 +386,7 @@ def terminals_add(terminal: str, name: str | None, till: bool, till_url: str | N
 
 
 def _print_till_link(config: Config, key: str, base_url: str | None) -> None:
-    from .till.link import listens_on_loopback, qr_text, till_base_url, till_link
+    from ..till.link import listens_on_loopback, qr_text, till_base_url, till_link
 
     link = till_link(base_url or till_base_url(config), key)
     click.echo("cashier page, already connected (open it once on the device; it holds the key, keep it private):")
@@ -443,7 +417,7 @@ def terminals_list(config_file: Path | None) -> None:
 @config_option
 def terminals_revoke(terminal: str, config_file: Path | None) -> None:
     """Revoke TERMINAL's key at once (give it a new one with `terminals add`)."""
-    from .auth import revoke_terminal
+    from ..auth import revoke_terminal
 
     with configured_store(config_file) as (_, store):
         done = revoke_terminal(store, terminal)
@@ -472,7 +446,9 @@ def rules_load(file: Path, force: bool, config_file: Path | None) -> None:
     \b
         loyalty-agent rules load docs/examples/rules.json
     """
-    from .cli import BadInput
+    from shared.rules import parse_rules
+
+    from ..store import StoreError
 
     config = load(config_file)
     try:
@@ -496,4 +472,4 @@ def rules_load(file: Path, force: bool, config_file: Path | None) -> None:
     click.echo(f"{'installed' if installed else 'already installed:'} rule set version {ruleset.version} of store {ruleset.store}")
 
 
-COMMANDS = (setup, serve, status, terminals, rules)
+COMMANDS = (setup, serve, status, doctor, terminals, rules)

@@ -1,35 +1,20 @@
-"""``loyalty-agent``: the technician's and integrator's command line.
-
-A thin click layer: it parses arguments, calls the library and turns library
-errors into readable messages and exit codes (2 for bad input files).
-"""
+"""``loyalty-agent quote``: accrual and redemption of receipts with a rule set, from JSON files."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from shared import accrual
 from shared.errors import LoyaltyError, ValidationError
-from shared.receipts import parse_customer, parse_receipt
-from shared.rules import RuleSet, parse_rules
 
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+from .common import BadInput
 
-
-class BadInput(click.ClickException):
-    """A bad input file: readable message, exit status 2."""
-
-    exit_code = 2
-
-
-@click.group(context_settings=CONTEXT_SETTINGS)
-def cli() -> None:
-    """loyalty-edge store agent."""
+if TYPE_CHECKING:
+    from shared.rules import RuleSet
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -46,6 +31,8 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def _load_rules(path: Path) -> RuleSet:
+    from shared.rules import parse_rules  # the rules, receipts and calculator load when a quote runs
+
     try:
         return parse_rules(_read_json(path, "rule set"))
     except ValidationError as exc:
@@ -54,6 +41,8 @@ def _load_rules(path: Path) -> RuleSet:
 
 def _quote_one(calc: Any, receipt_doc: Any, customer_doc: Any, balance: Any) -> dict[str, Any]:
     """One quote as JSON, or the error object of a refused one."""
+    from shared.receipts import parse_customer, parse_receipt
+
     try:
         receipt = parse_receipt(receipt_doc)
         terms, campaigns = parse_customer(customer_doc)
@@ -64,7 +53,7 @@ def _quote_one(calc: Any, receipt_doc: Any, customer_doc: Any, balance: Any) -> 
         return exc.to_dict()
 
 
-@cli.command()
+@click.command()
 @click.option("--rules", "rules_path", type=click.Path(path_type=Path), required=True, help="Rule set JSON (accrual.md).")
 @click.option("--receipt", "receipt_path", type=click.Path(path_type=Path), help="One receipt JSON (pos-api.md body).")
 @click.option("--customer", "customer_path", type=click.Path(path_type=Path), help="Customer JSON: level, network_percent, store_percent, campaigns.")
@@ -91,6 +80,8 @@ def quote(
     """
     if (receipt_path is None) == (receipts_path is None):
         raise click.UsageError("give exactly one of --receipt or --receipts")
+    from shared import accrual  # loads the calculator's kernel: not for --help
+
     rules = _load_rules(rules_path)
     calc = accrual.calculator(rules)
     if receipt_path is not None:
@@ -123,35 +114,3 @@ def _quote_jsonl_line(calc: Any, number: int, text: str) -> dict[str, Any]:
     if unknown:
         return {"code": "validation_error", "detail": f"line {number}: unknown field(s) {', '.join(sorted(unknown))}"}
     return _quote_one(calc, item["receipt"], item.get("customer"), item.get("balance"))
-
-
-@cli.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Config file (default: $LOYALTY_AGENT_CONFIG or /etc/loyalty-agent/agent.toml).")
-def doctor(config_file: Path | None) -> None:
-    """Check the agent's health: calculator engine, config, database integrity, free disk, clock.
-
-    Exits 1 if a check fails.
-
-    Example:
-
-    \b
-        loyalty-agent doctor
-    """
-    from agent.commands import print_doctor
-
-    print_doctor(config_file)
-
-
-from agent.commands import COMMANDS  # noqa: E402  (the technician's commands live in agent/commands.py)
-
-for _command in COMMANDS:
-    cli.add_command(_command)
-
-from agent.cli_devices import devices  # noqa: E402  (devices subgroup, agent/cli_devices.py)
-
-cli.add_command(devices)
-
-from agent.cli_sync import outbox  # noqa: E402  (outbox subgroup, agent/cli_sync.py)
-
-cli.add_command(outbox)

@@ -1,13 +1,15 @@
-"""Device settings: what the agent's settings say about card readers and printers, checked.
+"""Device settings: the card reader's and the printer's settings, checked and typed for the drivers.
 
 The settings themselves are rows of the agent's one ``SETTINGS`` table
 (``agent/config.py``, ``DEVICE_SETTINGS``), loaded in the agent's order
 (defaults -> TOML file -> ``LOYALTY_AGENT_<NAME>`` -> flags) and typed there.
 Here are their checks beyond the type (choices, ranges, USB ids, what a
 reader or printer kind requires), which the agent's ``validate`` runs at
-startup, and ``load_device_settings(config)``, which turns the values into
-``DeviceSettings`` for ``wiring.py`` or raises ``DeviceSettingsError`` naming
-every bad setting.
+startup, and ``device_settings(values)``, which turns checked values into
+``DeviceSettings`` for ``wiring.py``. ``agent.config.load_device_settings``
+does both for a configuration and raises ``DeviceSettingsError`` naming
+every bad setting. This module imports nothing of the agent outside
+``agent/devices`` (``agent.config`` imports it).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 
 from shared.cardreads import CHECKS
 
-from .errors import DeviceSettingsError, Problem
+from .errors import Problem
 from .framing import FRAMINGS
 from .hid import REPORT_FORMATS
-from .slip import CODES
+
+#: how the card is printed on a slip (``slip_code``; ``slip_layout.py`` draws each)
+CODES = ("barcode", "qr", "none")
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "reader_kind": ("none", "serial", "usb-hid"),
@@ -83,22 +87,8 @@ class DeviceSettings:
     usb_backend: str
 
 
-def load_device_settings(values: Mapping[str, Any]) -> DeviceSettings:
-    """The device settings of ``values`` (an agent ``Config``; missing names take their defaults).
-
-    :raises DeviceSettingsError: naming every bad setting.
-    """
-    from ..config import BY_NAME, DEVICE_SETTINGS, type_problem
-
-    v = {s.name: values.get(s.name, s.default) for s in DEVICE_SETTINGS}
-    problems = []
-    for name, value in v.items():
-        wrong = type_problem(BY_NAME[name], value)
-        if wrong:
-            problems.append(Problem(name, wrong.split(" ", 1)[1]))
-    problems += device_problems({**values, **v})
-    if problems:
-        raise DeviceSettingsError(problems)
+def device_settings(v: Mapping[str, Any]) -> DeviceSettings:
+    """``DeviceSettings`` of checked values (every device setting present, typed, with no problem)."""
     reader_usb, printer_usb = _usb_id(v["reader_usb_id"]), _usb_id(v["printer_usb_id"])
     reader = ReaderSettings(v["reader_kind"], v["reader_url"], v["reader_baud"], v["reader_bytesize"],
                             v["reader_parity"].upper(), v["reader_stopbits"], v["reader_framing"], reader_usb,
@@ -144,7 +134,7 @@ def device_problems(values: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem("printer_codepage", f"unknown code page {codepage!r}"))
     profile = typed("printer_profile", str)
     if profile is not None and profile != "default":
-        from . import escpos_transports  # noqa: F401  (sets python-escpos up first)
+        from . import escpos_transports  # noqa: F401, I001  (sets python-escpos up first)
         from escpos.capabilities import CAPABILITIES
 
         if profile not in CAPABILITIES["profiles"]:

@@ -12,9 +12,9 @@ import http.client
 import json
 from typing import Any
 
-from .config import Config
-from .devices.printers import describe_reason
-from .store import Store
+from ..config import Config
+from ..devices.printers import describe_reason
+from ..store import Store
 
 
 def devices_status(config: Config, store: Store) -> dict[str, Any]:

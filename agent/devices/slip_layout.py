@@ -17,7 +17,6 @@ from typing import Any
 
 from ..i18n import translations
 
-CODES = ("barcode", "qr", "none")
 OPERATIONS = ("purchase", "refund", "cancel")
 
 

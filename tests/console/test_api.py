@@ -1,0 +1,119 @@
+"""The JSON API behind tokens: store status, totals per store and customer, flags, dead letters (issue 12)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from central.cli import cli
+from central.services import audit, tokens
+from central.services.access import SYSTEM
+
+from .conftest import apply_events, login, sale
+
+URLS = ("/api/v1/stores/status", "/api/v1/totals/stores", "/api/v1/totals/customers", "/api/v1/flags",
+        "/api/v1/dead-letters")
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_api_needs_a_token_or_a_console_session(client, db):
+    for url in URLS:
+        response = client.get(url)
+        assert response.status_code == 401, url
+        assert response.json["code"] == "unauthorized" and response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert client.get(url, headers=_bearer("lct_not-a-token")).status_code == 401
+    _, token = tokens.add_token(db, SYSTEM, "zabbix")
+    for url in URLS:
+        assert client.get(url, headers=_bearer(token)).status_code == 200, url
+    login(client, "viewer")  # the console reads the status with its session
+    assert client.get("/api/v1/stores/status").status_code == 200
+
+
+def test_tokens_are_shown_once_kept_hashed_audited_and_revocable(client, db):
+    login(client, "admin")
+    page = client.post("/tokens", data={"name": "Grafana"})
+    assert page.status_code == 201
+    text = page.get_data(as_text=True)
+    token = text.split('<code id="token-value">')[1].split("</code>")[0]
+    assert token.startswith("lct_") and len(token) > 40
+    assert token not in client.get("/tokens").get_data(as_text=True)  # shown once
+    [row] = db.rows("SELECT * FROM api_tokens")
+    assert token not in json.dumps(row) and row["created_by"] == "admin"
+    assert client.get("/api/v1/totals/stores", headers=_bearer(token)).status_code == 200
+    assert db.rows("SELECT last_used_at FROM api_tokens")[0]["last_used_at"]
+    client.post(f"/tokens/{row['id']}/revoke")
+    assert client.get("/api/v1/totals/stores", headers=_bearer(token)).status_code == 401
+    actions = [(r["action"], r["username"]) for r in audit.history(db, entity="api_token")][::-1]
+    assert actions == [("token.add", "admin"), ("token.revoke", "admin")]
+    assert token not in json.dumps(audit.history(db, limit=100), ensure_ascii=False)
+    assert client.post("/tokens", data={"name": ""}).status_code == 422
+    login(client, "marketer")
+    assert client.get("/tokens").status_code == 403  # administrators only
+
+
+def test_the_command_line_makes_lists_and_revokes_tokens(db_file, db):
+    runner = CliRunner()
+    made = runner.invoke(cli, ["tokens", "add", "nagios", "--db", db_file])
+    assert made.exit_code == 0
+    token = made.stdout.strip()
+    assert tokens.check_token(db, token) is not None
+    listed = json.loads(runner.invoke(cli, ["tokens", "list", "--db", db_file]).output)
+    assert [t["name"] for t in listed] == ["nagios"] and token not in json.dumps(listed)
+    assert runner.invoke(cli, ["tokens", "revoke", str(listed[0]["id"]), "--db", db_file]).exit_code == 0
+    assert tokens.check_token(db, token) is None
+    assert runner.invoke(cli, ["tokens", "revoke", "999", "--db", db_file]).exit_code != 0
+    assert [r["action"] for r in audit.history(db, entity="api_token")] == ["token.revoke", "token.add"]
+
+
+def test_a_store_managers_session_reads_only_their_stores_status(client, db):
+    login(client, "manager")  # S1
+    assert [s["id"] for s in client.get("/api/v1/stores/status").json["stores"]] == ["S1"]
+    assert client.get("/api/v1/totals/stores").status_code == 403  # chain-wide: a token or another role
+
+
+def test_totals_per_store_and_per_customer_in_minor_units(client, db, shoppers, agents):
+    _, token = tokens.add_token(db, SYSTEM, "bi")
+    apply_events(db, sale(agents["S1"], "c2", [("SKU-1", None, 1_000)], accrued=10))
+    body = client.get("/api/v1/totals/stores", headers=_bearer(token)).json
+    by_id = {s["id"]: s for s in body["stores"]}
+    s1, s2 = by_id["S1"], by_id["S2"]
+    assert s1["customers"] == 2 and s1["customers_balance"] == 500
+    assert s1["ledger"] == {"accrue": 510} and s2["ledger"] == {"accrue": 300}
+    assert s1["transactions"]["purchase"] == {"count": 2, "amount": 41_000, "accrued": 510, "redeemed": 0}
+    assert body["chain"] == {"customers": 3, "balance": 810, "ledger": {"accrue": 810}}
+    for value in (s1["customers_balance"], s1["ledger"]["accrue"], s1["transactions"]["purchase"]["amount"]):
+        assert type(value) is int
+    first = client.get("/api/v1/totals/customers?limit=2", headers=_bearer(token)).json
+    assert [c["id"] for c in first["customers"]] == ["c1", "c2"] and first["next_after"] == "c2"
+    assert first["customers"][0]["balance"] == 500 and first["customers"][0]["ledger"] == {"accrue": 500}
+    assert first["customers"][1]["spend"] == 21_000
+    rest = client.get(f"/api/v1/totals/customers?limit=2&after={first['next_after']}", headers=_bearer(token)).json
+    assert [c["id"] for c in rest["customers"]] == ["c3"] and rest["next_after"] is None
+    for bad in ("limit=0", "limit=1001", "limit=x"):
+        response = client.get(f"/api/v1/totals/customers?{bad}", headers=_bearer(token))
+        assert response.status_code == 400 and response.json["code"] == "bad_request", bad
+
+
+def test_flags_and_dead_letters_open_or_all_paged_by_id(client, db):
+    _, token = tokens.add_token(db, SYSTEM, "monitoring")
+    for i in range(3):
+        db.conn.execute("INSERT INTO flags (kind, store, agent, detail, created_at, resolved_at) VALUES (?,?,?,?,?,?)",
+                        ("restored_agent", "S1", "a1", json.dumps({"n": i}), "2026-12-01T00:00:00+00:00",
+                         "2026-12-02T00:00:00+00:00" if i == 0 else None))
+    db.conn.execute("INSERT INTO dead_letters (digest, reason, detail, store, agent, payload, received_at, last_at)"
+                    " VALUES ('d1', 'invalid', 'bad body', 'S2', 'a1', x'00ff', '2026-12-01T00:00:00+00:00',"
+                    " '2026-12-01T00:00:00+00:00')")
+    open_flags = client.get("/api/v1/flags", headers=_bearer(token)).json
+    assert [f["detail"]["n"] for f in open_flags["flags"]] == [1, 2] and open_flags["next_after"] is None
+    page = client.get("/api/v1/flags?state=all&limit=2", headers=_bearer(token)).json
+    assert [f["detail"]["n"] for f in page["flags"]] == [0, 1]
+    rest = client.get(f"/api/v1/flags?state=all&after={page['next_after']}", headers=_bearer(token)).json
+    assert [f["detail"]["n"] for f in rest["flags"]] == [2]
+    [letter] = client.get("/api/v1/dead-letters", headers=_bearer(token)).json["dead_letters"]
+    assert letter["reason"] == "invalid" and letter["store"] == "S2" and "payload" not in letter
+    assert client.get("/api/v1/flags?state=maybe", headers=_bearer(token)).status_code == 400
+    assert client.get("/api/v1/dead-letters?after=-1", headers=_bearer(token)).status_code == 400

@@ -1,0 +1,69 @@
+"""How far a store manager sees a customer of several stores: STORE_MANAGER_SCOPE (issue 12)."""
+
+from __future__ import annotations
+
+import pytest
+
+from central import create_app
+from central.services import accounts, customers
+from central.services.access import Forbidden
+from central.services.filters import CustomerQuery
+
+from .conftest import apply_events, login, sale
+
+
+@pytest.fixture
+def shopped_at_s1(db, shoppers, agents):
+    """c2 is registered at S2 and bought once at S1 (the manager's store)."""
+    apply_events(db, sale(agents["S1"], "c2", [("SKU-1", None, 1_000)]))
+
+
+def _list(client, q=""):
+    return client.get("/customers/", query_string={"q": q}).get_data(as_text=True)
+
+
+def test_shopped_scope_shows_a_customer_who_bought_here_read_only(client, db, people, shopped_at_s1):
+    manager = people["manager"]
+    assert manager.scope == "shopped"  # the default
+    login(client, "manager")
+    assert "Мария Иванова" in _list(client)
+    page = client.get("/customers/c2")
+    assert page.status_code == 200 and 'id="read-only"' in page.get_data(as_text=True)
+    assert 'id="read-only"' not in client.get("/customers/c1").get_data(as_text=True)
+    assert client.get("/customers/c2?tab=purchases").status_code == 200
+    # ... but changing them is their home store's business
+    response = client.post("/customers/c2/points", data={"points": "10", "reason": "sorry"})
+    assert response.status_code == 403
+    with pytest.raises(Forbidden):
+        accounts.add_comment(db, manager, "c2", "seen here")
+    assert db.customer("c2")["balance"] == 300
+    # their own store's customer stays writable
+    accounts.add_comment(db, manager, "c1", "regular")
+
+
+def test_home_scope_shows_only_customers_registered_at_the_managers_stores(db_file, db, people, shopped_at_s1):
+    app = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
+                      "STORE_MANAGER_SCOPE": "home"})
+    client = app.test_client()
+    login(client, "manager")
+    assert "Мария Иванова" not in _list(client) and "Иван Петров" in _list(client)
+    assert client.get("/customers/c2").status_code == 403
+    from dataclasses import replace
+
+    home = replace(people["manager"], scope="home")
+    page = customers.list_customers(db, home, CustomerQuery(), "UTC")
+    assert sorted(r["id"] for r in page.rows) == ["c1", "c3"]
+
+
+def test_a_lookup_of_another_stores_customer_says_so(client, db, shoppers):
+    login(client, "manager")  # S1; c2 is S2's and never bought at S1
+    text = _list(client, "8 912 000-00-02")
+    assert "Это клиент другого магазина" in text and "Мария" not in text
+    assert "Клиенты не найдены." in _list(client, "+7 999 000-00-00")
+    login(client, "marketer")
+    assert "Мария Иванова" in _list(client, "8 912 000-00-02")
+
+
+def test_the_setting_is_checked(db_file):
+    with pytest.raises(ValueError, match="STORE_MANAGER_SCOPE"):
+        create_app({"DATABASE": db_file, "STORE_MANAGER_SCOPE": "everything"})
