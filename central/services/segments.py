@@ -33,6 +33,7 @@ SAMPLE = 20
 audit.ACTIONS.update({
     "segment.create": N_("Segment created"), "segment.edit": N_("Segment changed"),
     "segment.delete": N_("Segment deleted"), "segment.recompute": N_("Segment recomputed"),
+    "segment.members": N_("Segment members changed by hand"),
 })
 
 #: who uses a segment (triggers, promotions, mailings register here as they come): segment id -> names
@@ -161,6 +162,31 @@ def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
         changed = engine.recompute(conn, segment_id, aggregates.today(conn), "recompute")
         audit.record(conn, actor, "segment.recompute", "segment", segment_id, None,
                      {"entered": changed[0], "left": changed[1]})
+    return changed
+
+
+def change_members(db: Store, actor: Actor, segment_id: int, *, add: list[str] = (),  # type: ignore[assignment]
+                   remove: list[str] = ()) -> tuple[int, int]:  # type: ignore[assignment]
+    """Add or remove customers of a static segment by hand (cause ``hand``); unknown ids: nothing changes."""
+    _require_write(actor)
+    row = _row(db, segment_id)
+    if row["kind"] != "static":
+        raise FormError({"segment": _("Only a static segment's members are changed by hand.")})
+    wanted = sorted({*add, *remove})
+    known = {cid for (cid,) in db.conn.execute(
+        f"SELECT id FROM customers WHERE merged_into IS NULL AND id IN ({','.join('?' * len(wanted))})", wanted)} \
+        if wanted else set()
+    unknown = [cid for cid in wanted if cid not in known]
+    if unknown:
+        raise FormError({"customers": _("Unknown customers: %(ids)s.", ids=", ".join(unknown[:20]))})
+    with db.transaction() as conn:
+        keys = aggregates.keys_of(conn, wanted)
+        current = table.members(conn, segment_id)
+        entered = {keys[c] for c in add} - current
+        left = {keys[c] for c in remove} & current - entered
+        changed = table.change_members(conn, segment_id, entered, left, now_utc(), "hand")
+        audit.record(conn, actor, "segment.members", "segment", segment_id, None,
+                     {"added": sorted(add), "removed": sorted(remove)})
     return changed
 
 

@@ -177,3 +177,31 @@ def test_messages_in_russian(app, db):
                        {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]})
     assert caught.value.errors == {"definition.audiences.1.1.to": "to меньше, чем from",
                                    "definition.audiences.1.2.type": "неизвестный критерий 'horoscope'"}
+
+
+def test_the_nightly_job_refreshes_segments_for_the_new_day(db):
+    from central.points import nightly
+
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), bought(agent, "c1", 100, days_ago=0))
+    today = service.create(db, MARKETER, "Bought today", "dynamic",
+                           {"audiences": [[{"type": "purchases", "from": 1, "period": {"last_days": 1}}]]})
+    assert service.members(db, SYSTEM, today)["count"] == 1
+    nightly.run(db, (NOW + dt.timedelta(days=1)).isoformat(timespec="seconds"))
+    assert service.members(db, SYSTEM, today)["count"] == 0
+    assert history(db, today)[-1] == ("c1", 0, "date")
+
+
+def test_static_members_by_hand(db):
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), agent.registration("c2"))
+    static = service.create(db, MARKETER, "Hand picked", "static")
+    assert service.change_members(db, MARKETER, static, add=["c1", "c2"]) == (2, 0)
+    with pytest.raises(FormError, match="Unknown customers: nobody"):
+        service.change_members(db, MARKETER, static, remove=["c1", "nobody"])
+    assert service.members(db, SYSTEM, static)["count"] == 2  # nothing changed
+    assert service.change_members(db, MARKETER, static, remove=["c1"]) == (0, 1)
+    assert history(db, static) == [("c1", 1, "hand"), ("c2", 1, "hand"), ("c1", 0, "hand")]
+    dynamic = service.create(db, MARKETER, "Dyn", "dynamic", {"audiences": [[{"type": "purchases", "from": 1}]]})
+    with pytest.raises(FormError, match="static"):
+        service.change_members(db, MARKETER, dynamic, add=["c1"])
