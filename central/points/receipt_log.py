@@ -154,7 +154,17 @@ class ReceiptLog:
             " amount, accrued, redeemed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             lines,
         )
-        aggregates.record(conn, folded, lambda store: self._zone(store) if store else aggregates.chain_zone(conn))
+        if folded:
+            chain: list[Any] = []  # the chain's zone for operations without a store, read once
+
+            def zone_of(store: str | None) -> Any:
+                if store:
+                    return self._zone(store)
+                if not chain:
+                    chain.append(aggregates.chain_zone(conn))
+                return chain[0]
+
+            aggregates.record(conn, folded, zone_of)
         self.pending = []
 
 
