@@ -553,6 +553,9 @@ def recompute(conn: sqlite3.Connection, segment_id: int, today: int, cause: str 
     return changed
 
 
+#: every change a criterion may depend on (a merge changes them all)
+ALL_CHANGES = frozenset({"purchase", "refund", "points", "level", "registration", "profile", "card", "tags", "segment",
+                         "rfm", "promotion", "promo_code", "trigger", "message"})
 #: event kinds of the ingest -> the changes they may make (evaluate.event_kinds)
 EVENT_CHANGES = {"purchase": {"purchase", "points", "level"}, "refund": {"refund", "points", "level"},
                  "cancel": {"refund", "points", "level"}, "registration": {"registration", "profile", "card"},

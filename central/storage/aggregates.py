@@ -166,6 +166,21 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     return set(keys.values())
 
 
+_SUMS = {"agg_days": ("day, store", "purchases, refunds, spend, items"), "agg_items": ("kind, item, day, store", "quantity"),
+         "agg_points": ("day, type", "accrued, redeemed")}
+
+
+def move_customer(conn: sqlite3.Connection, source: str, target: str) -> None:
+    """A merge: the source's aggregates add to the target's (central/points/merging.py, same transaction)."""
+    keys = keys_of(conn, [source, target])
+    for table, (columns, sums) in _SUMS.items():
+        adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums.split(", "))
+        conn.execute(f"INSERT INTO {table} (key, {columns}, {sums}) SELECT ?, {columns}, {sums} FROM {table}"
+                     f" WHERE key = ? ORDER BY {columns} ON CONFLICT (key, {columns}) DO UPDATE SET {adds}",
+                     (keys[target], keys[source]))
+        conn.execute(f"DELETE FROM {table} WHERE key = ?", (keys[source],))
+
+
 def store_zones(conn: sqlite3.Connection) -> Callable[[str | None], dt.tzinfo]:
     zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in conn.execute("SELECT id, timezone FROM stores")}
     chain = chain_zone(conn)

@@ -205,3 +205,17 @@ def test_static_members_by_hand(db):
     dynamic = service.create(db, MARKETER, "Dyn", "dynamic", {"audiences": [[{"type": "purchases", "from": 1}]]})
     with pytest.raises(FormError, match="static"):
         service.change_members(db, MARKETER, dynamic, add=["c1"])
+
+
+def test_a_merge_moves_the_aggregates_and_the_memberships(db):
+    from central.services.merge import merge
+
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), agent.registration("c2"),
+          bought(agent, "c1", 6000, days_ago=1), bought(agent, "c2", 5000, days_ago=2))
+    big = service.create(db, MARKETER, "Big", "dynamic", {"audiences": [[{"type": "spend", "from": 10000}]]})
+    assert service.members(db, SYSTEM, big)["count"] == 0
+    merge(db, SYSTEM, "c2", "c1")
+    assert service.members(db, SYSTEM, big)["customers"] == ["c1"]
+    assert db.conn.execute("SELECT SUM(spend), COUNT(DISTINCT key) FROM agg_days").fetchone() == (11000, 1)
+    assert history(db, big) == [("c1", 1, "merge")]
