@@ -49,7 +49,7 @@ class SetEvaluator:
         self.zone = aggregates.chain_zone(conn)
         self._cache: dict[Criterion, Keys] = {}
         self._universe: Keys | None = None
-        self._member_sets = member_sets or (lambda segment: store.members(conn, segment))
+        self._member_sets = member_sets or (lambda segment: store.members(self.conn, segment))
 
     def keys(self, sql: str, params: Iterable[Any] = ()) -> Keys:
         return {r[0] for r in self.conn.execute(sql, tuple(params))}
@@ -391,6 +391,27 @@ class SetEvaluator:
         for segment in c["segments"]:
             inside |= self._member_sets(segment)
         return inside if c["in"] else self.universe - inside
+
+
+#: the live count's evaluators per database file: (made at, today, evaluator); see :func:`live_evaluator`
+_LIVE: dict[str, tuple[float, int, SetEvaluator]] = {}
+LIVE_SECONDS = 20.0
+
+
+def live_evaluator(conn: sqlite3.Connection, today: int, *, clock: Callable[[], float] | None = None) -> SetEvaluator:
+    """An evaluator whose criterion sets are reused for ``LIVE_SECONDS`` (the same day): while a marketer
+    edits a draft, each new count computes only the criterion that changed. Counts may lag the ingest by
+    that long; saving a segment computes its members afresh (:func:`recompute`)."""
+    import time
+
+    now = (clock or time.monotonic)()
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or str(id(conn))
+    made = _LIVE.get(path)
+    if made is None or made[1] != today or now - made[0] > LIVE_SECONDS:
+        made = (now, today, SetEvaluator(conn, today))
+        _LIVE[path] = made
+    made[2].conn = conn  # (a web request's own connection: the sets are kept, not the connection)
+    return made[2]
 
 
 def _as_text(value: Any) -> str:

@@ -208,7 +208,7 @@ def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, A
 def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = None) -> dict[str, Any]:
     """The live count and up to 20 sample customers of a draft definition (nothing saved)."""
     parsed = check_definition(db, definition, segment_id)
-    keys = _visible(db, actor, engine.SetEvaluator(db.conn, aggregates.today(db.conn)).members(parsed))
+    keys = _visible(db, actor, engine.live_evaluator(db.conn, aggregates.today(db.conn)).members(parsed))
     sample = sorted(keys)[:SAMPLE]
     ids = _customer_ids(db, sample)
     return {"count": len(keys), "sample": [ids[k] for k in sample if k in ids]}

@@ -219,3 +219,24 @@ def test_a_merge_moves_the_aggregates_and_the_memberships(db):
     assert service.members(db, SYSTEM, big)["customers"] == ["c1"]
     assert db.conn.execute("SELECT SUM(spend), COUNT(DISTINCT key) FROM agg_days").fetchone() == (11000, 1)
     assert history(db, big) == [("c1", 1, "merge")]
+
+
+def test_the_live_count_reuses_criteria_for_a_while(db):
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), bought(agent, "c1", 700, days_ago=1))
+    clock = [100.0]
+    today = aggregates.today(db.conn)
+    spend = {"type": "spend", "from": 500}
+    first = engine.live_evaluator(db.conn, today, clock=lambda: clock[0])
+    assert first.members(parse({"audiences": [[spend]]})) == {key(db, "c1")}
+    clock[0] += 5
+    again = engine.live_evaluator(db.conn, today, clock=lambda: clock[0])
+    assert again is first and len(again._cache) == 1
+    clock[0] += engine.LIVE_SECONDS + 1
+    assert engine.live_evaluator(db.conn, today, clock=lambda: clock[0]) is not first
+
+
+def parse(doc):
+    from central.marketing.segments import parse_definition
+
+    return parse_definition(doc)

@@ -105,17 +105,14 @@ class Criterion:
     type: str
     params: tuple[tuple[str, Any], ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_map", dict(self.params))  # (not a field: equality and hash stay on params)
+
     def __getitem__(self, name: str) -> Any:
-        for key, value in self.params:
-            if key == name:
-                return value
-        raise KeyError(name)
+        return self._map[name]  # type: ignore[attr-defined]
 
     def get(self, name: str, default: Any = None) -> Any:
-        for key, value in self.params:
-            if key == name:
-                return value
-        return default
+        return self._map.get(name, default)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
