@@ -648,6 +648,13 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], kinds: set[st
     on_event(conn, customer_ids, changes, aggregates.today(conn), cause=cause)
 
 
+def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:
+    """A console write changed customers (``profile``, ``tags``, ``points``...): the dynamic segments that
+    read it follow, in the write's transaction (central/services/accounts.py)."""
+    if conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone():
+        on_event(conn, customer_ids, {change}, aggregates.today(conn), cause=change)
+
+
 def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) -> dict[int, tuple[int, int]]:
     """The local date became ``today``: re-evaluate only the customers whose flip day has come."""
     due = {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE day <= ?", (today,))}

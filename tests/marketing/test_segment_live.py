@@ -240,3 +240,19 @@ def parse(doc):
     from central.marketing.segments import parse_definition
 
     return parse_definition(doc)
+
+
+def test_console_writes_move_customers_too(db):
+    from central.services import accounts
+
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"))
+    vip = service.create(db, MARKETER, "VIP", "dynamic", {"audiences": [[{"type": "tag", "tags": ["vip"]}]]})
+    rich = service.create(db, MARKETER, "Rich", "dynamic", {"audiences": [[{"type": "balance", "from": 1000}]]})
+    accounts.set_tags(db, SYSTEM, "c1", "vip")
+    assert service.members(db, SYSTEM, vip)["customers"] == ["c1"]
+    accounts.set_tags(db, SYSTEM, "c1", "")
+    assert service.members(db, SYSTEM, vip)["count"] == 0
+    accounts.adjust_points(db, SYSTEM, "c1", {"points": "1500", "reason": "goodwill"})
+    assert service.members(db, SYSTEM, rich)["customers"] == ["c1"]
+    assert history(db, vip) == [("c1", 1, "tags"), ("c1", 0, "tags")] and history(db, rich) == [("c1", 1, "points")]
