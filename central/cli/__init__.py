@@ -21,6 +21,7 @@ from shared.rules import parse_rules
 
 from .common import CONTEXT_SETTINGS, _config, _store, db_option
 from .console import register as _register_console
+from .history import register as _register_history
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -399,3 +400,4 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
 
 
 _register_console(cli)  # users, import, nightly: central/cli/console.py
+_register_history(cli)  # import-receipts: central/cli/history.py

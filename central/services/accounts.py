@@ -21,7 +21,6 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
-from ..points.programs import programs, store_programs
 from ..points.versions import VersionCounter, bump_versions
 from ..storage.clock import now_utc, utc
 from ..storage.store import Store
@@ -87,12 +86,8 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     after = {"name": name, "email": email, "birthday": birthday, "gender": gender or None,
              "consents": consents, "custom": custom}
     with db.transaction() as conn:
-        before = _profile_of(db.rows("SELECT * FROM customers WHERE id = ?", (customer_id,))[0])
-        conn.execute(
-            "UPDATE customers SET name = ?, email = ?, birthday = ?, gender = ?, consents = ?, custom = ? WHERE id = ?",
-            (name, email, birthday, gender or None, json.dumps(consents, sort_keys=True),
-             json.dumps(custom, ensure_ascii=False, sort_keys=True), customer_id),
-        )
+        before = _profile_of(db.customer(customer_id))
+        db.set_customer_profile(customer_id, name, email, birthday, gender or None, consents, custom)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
                      store=customer["home_store"])
@@ -107,11 +102,9 @@ def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> 
     except InvalidIdentifier as exc:
         raise FormError({"phone": _(exc.template, **exc.params)}) from None
     with db.transaction() as conn:
-        other = conn.execute("SELECT id FROM customers WHERE phone = ? AND id != ? AND merged_into IS NULL",
-                             (phone, customer_id)).fetchone()
-        if other:
+        if db.phone_taken_by_other(phone, customer_id):
             raise FormError({"phone": _("This phone belongs to another customer; merge the two accounts instead.")})
-        conn.execute("UPDATE customers SET phone = ?, phone_verified = 0 WHERE id = ?", (phone, customer_id))
+        db.set_customer_phone(customer_id, phone)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.phone", "customer", customer_id,
                      {"phone": customer["phone"], "phone_verified": customer["phone_verified"]},
@@ -163,8 +156,8 @@ def program_choices(db: Store, actor: Actor) -> tuple[list[dict[str, Any]], int 
     A store manager may use only the programs of their stores; everyone else any program. The
     default program is preselected when allowed, else the first allowed one.
     """
-    every = programs(db.conn)
-    stores, default = store_programs(db.conn)
+    every = db.bonus_programs()
+    stores, default = db.programs_of_stores()
     if actor.scoped:
         allowed = {stores[s] for s in actor.stores if s in stores}
         every = [p for p in every if p["id"] in allowed]
@@ -299,9 +292,7 @@ def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, An
         raise FormError(errors)
     ident = secrets.token_hex(8)
     with db.transaction() as conn:
-        conn.execute(
-            "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by) VALUES (?,?,?,?,?,?)",
-            (ident, customer_id, text, until, now_utc(), actor.username))
+        db.add_customer_message(ident, customer_id, text, until, now_utc(), actor.username)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.message", "customer", customer_id, None,
                      {"message": ident, "text": text, "until": until}, store=customer["home_store"])
@@ -311,14 +302,13 @@ def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, An
 def delete_message(db: Store, actor: Actor, customer_id: str, message_id: str) -> None:
     customer = _writable(db, actor, customer_id)
     with db.transaction() as conn:
-        row = conn.execute("SELECT text, until FROM customer_messages WHERE id = ? AND customer_id = ?"
-                           " AND deleted_at IS NULL", (message_id, customer_id)).fetchone()
+        row = db.live_customer_message(customer_id, message_id)
         if row is None:
             raise FormError({"message": _("This message is already gone.")})
-        conn.execute("UPDATE customer_messages SET deleted_at = ? WHERE id = ?", (now_utc(), message_id))
+        db.delete_customer_message(message_id, now_utc())
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.message_delete", "customer", customer_id,
-                     {"message": message_id, "text": row[0], "until": row[1]}, None, store=customer["home_store"])
+                     {"message": message_id, "text": row["text"], "until": row["until"]}, None, store=customer["home_store"])
 
 
 def add_comment(db: Store, actor: Actor, customer_id: str, text: str) -> None:
@@ -328,8 +318,7 @@ def add_comment(db: Store, actor: Actor, customer_id: str, text: str) -> None:
     if not text or len(text) > 2000:
         raise FormError({"comment": _("Write 1 to 2000 characters.")})
     with db.transaction() as conn:
-        conn.execute("INSERT INTO customer_comments (customer_id, username, text, created_at) VALUES (?,?,?,?)",
-                     (customer_id, actor.username, text, now_utc()))
+        db.add_customer_comment(customer_id, actor.username, text, now_utc())
         audit.record(conn, actor, "customer.comment", "customer", customer_id, None, {"text": text},
                      store=customer["home_store"])
 
@@ -353,12 +342,10 @@ def set_tags(db: Store, actor: Actor, customer_id: str, text: str) -> list[str]:
         raise FormError({"tags": _("Tags are words of letters, digits and dashes (at most 30); not %(tag)s.",
                                    tag=str(exc))}) from None
     with db.transaction() as conn:
-        before = [r[0] for r in conn.execute("SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag",
-                                             (customer_id,))]
+        before = db.customer_tags(customer_id)
         if before == tags:
             return tags
-        conn.execute("DELETE FROM customer_tags WHERE customer_id = ?", (customer_id,))
-        conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in tags])
+        db.replace_customer_tags(customer_id, tags)
         audit.record(conn, actor, "customer.tags", "customer", customer_id, {"tags": before}, {"tags": tags},
                      store=customer["home_store"])
         segments.customer_changed(conn, [customer_id], "tags")

@@ -29,8 +29,8 @@ MAX_RANGE = 10**9
 
 def categories(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("cards.read")
-    rows = db.rows("SELECT * FROM card_categories ORDER BY name")
-    used = dict(db.conn.execute("SELECT category_id, COUNT(*) FROM cards WHERE category_id IS NOT NULL GROUP BY category_id"))
+    rows = db.card_categories()
+    used = db.cards_issued_per_category()
     for row in rows:
         row["issued"] = used.get(row["id"], 0)
         row["last_number"] = make_number(row, row["count"] - 1)
@@ -65,7 +65,7 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
     luhn = bool(data.get("luhn"))
     if not name or len(name) > 100:
         errors["name"] = _("Write a name of 1 to 100 characters.")
-    elif db.conn.execute("SELECT 1 FROM card_categories WHERE name = ?", (name,)).fetchone():
+    elif db.card_category_exists(name):
         errors["name"] = _("A category with this name exists.")
     if not first.isdigit() or not 4 <= len(first) + luhn <= 32:
         errors["first_number"] = _("Write the first number: 4 to 32 digits in all.")
@@ -74,7 +74,7 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
     elif "first_number" not in errors and len(str(int(first) + int(count_text) - 1)) > len(first):
         errors["count"] = _("The range runs past %(n)d digits; start lower or make it smaller.", n=len(first))
     if not errors:
-        for other in db.rows("SELECT * FROM card_categories"):
+        for other in db.card_ranges():
             if len(other["first_number"]) == len(first) and bool(other["luhn"]) == luhn:
                 lo, hi = int(first), int(first) + int(count_text)
                 o_lo, o_hi = int(other["first_number"]), int(other["first_number"]) + other["count"]
@@ -83,21 +83,11 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO card_categories (name, first_number, count, electronic, luhn, created_at) VALUES (?,?,?,?,?,?)",
-            (name, first, int(count_text), int(bool(data.get("electronic"))), int(luhn), now_utc()))
-        ident = int(cur.lastrowid or 0)
+        ident = db.add_card_category(name, first, int(count_text), bool(data.get("electronic")), luhn, now_utc())
         audit.record(conn, actor, "card_category.add", "card_category", ident, None,
                      {"name": name, "first_number": first, "count": int(count_text),
                       "electronic": bool(data.get("electronic")), "luhn": luhn})
     return ident
-
-
-def _card(db: Store, number: str) -> dict[str, Any]:
-    rows = db.rows("SELECT * FROM cards WHERE number = ?", (number,))
-    if not rows:
-        raise NotFound(f"no card {number}")
-    return rows[0]
 
 
 def _card_state(card: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,7 +98,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
     """Give the customer a card: the next free number of a category, or a number typed in."""
     actor.require("cards.write")
     customer = check_customer(db, actor, customer_id, write=True)
-    all_categories = db.rows("SELECT * FROM card_categories")
+    all_categories = db.card_ranges()
     typed = re.sub(r"[\s-]", "", data.get("number") or "")
     category_id = data.get("category") or ""
     if not typed and not category_id:
@@ -117,8 +107,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
         if typed:
             if not typed.isdigit() or not 4 <= len(typed) <= 32:
                 raise FormError({"number": _("A card number has 4 to 32 digits.")})
-            owner = conn.execute("SELECT customer_id FROM cards WHERE number = ?", (typed,)).fetchone()
-            if owner:
+            if db.card_exists(typed):
                 raise FormError({"number": _("Card %(number)s is already issued; reassign it instead.", number=typed)})
             category = category_of(all_categories, typed)
             number = typed
@@ -127,24 +116,17 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
             if not rows:
                 raise FormError({"category": _("Choose a category.")})
             category = rows[0]
-            offset = conn.execute("SELECT next_offset FROM card_categories WHERE id = ?", (category["id"],)).fetchone()[0]
+            offset = db.next_card_offset(category["id"])
             while offset < category["count"]:
                 number = make_number(category, offset)
                 offset += 1
-                if not conn.execute("SELECT 1 FROM cards WHERE number = ?", (number,)).fetchone():
+                if not db.card_exists(number):
                     break
             else:
                 raise FormError({"category": _("Every number of %(name)s is used; add a new range.", name=category["name"])})
-            conn.execute("UPDATE card_categories SET next_offset = ? WHERE id = ?", (offset, category["id"]))
-        has_cards = conn.execute("SELECT 1 FROM cards WHERE customer_id = ?", (customer_id,)).fetchone()
-        main = not has_cards or bool(data.get("main"))
-        if main:
-            conn.execute("UPDATE cards SET main = 0 WHERE customer_id = ?", (customer_id,))
-        now = now_utc()
-        conn.execute(
-            "INSERT INTO cards (number, customer_id, status, created_at, category_id, main, updated_at)"
-            " VALUES (?, ?, 'active', ?, ?, ?, ?)",
-            (number, customer_id, now, category["id"] if category else None, int(main), now))
+            db.set_next_card_offset(category["id"], offset)
+        main = not db.has_cards(customer_id) or bool(data.get("main"))
+        db.add_card(number, customer_id, category["id"] if category else None, main, now_utc())
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "card.issue", "card", number, None,
                      {"customer_id": customer_id, "category": category["name"] if category else None, "main": main},
@@ -154,7 +136,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
 
 def _change(db: Store, actor: Actor, number: str) -> tuple[dict[str, Any], dict[str, Any]]:
     actor.require("cards.write")
-    card = _card(db, number)
+    card = db.card(number)
     return card, check_customer(db, actor, card["customer_id"], write=True)
 
 
@@ -166,8 +148,7 @@ def block_card(db: Store, actor: Actor, number: str, reason: str) -> None:
     if card["status"] == "blocked":
         raise FormError({"reason": _("The card is already blocked.")})
     with db.transaction() as conn:
-        conn.execute("UPDATE cards SET status = 'blocked', reason = ?, updated_at = ? WHERE number = ?",
-                     (reason, now_utc(), number))
+        db.block_card(number, reason, now_utc())
         bump_versions(conn, [card["customer_id"]])
         audit.record(conn, actor, "card.block", "card", number, _card_state(card),
                      {**_card_state(card), "status": "blocked", "reason": reason}, store=customer["home_store"])
@@ -178,8 +159,7 @@ def unblock_card(db: Store, actor: Actor, number: str) -> None:
     if card["status"] != "blocked":
         raise FormError({"reason": _("The card is not blocked.")})
     with db.transaction() as conn:
-        conn.execute("UPDATE cards SET status = 'active', reason = NULL, updated_at = ? WHERE number = ?",
-                     (now_utc(), number))
+        db.unblock_card(number, now_utc())
         bump_versions(conn, [card["customer_id"]])
         audit.record(conn, actor, "card.unblock", "card", number, _card_state(card),
                      {**_card_state(card), "status": "active", "reason": None}, store=customer["home_store"])
@@ -188,10 +168,9 @@ def unblock_card(db: Store, actor: Actor, number: str) -> None:
 def set_main(db: Store, actor: Actor, number: str) -> None:
     card, customer = _change(db, actor, number)
     with db.transaction() as conn:
-        previous = conn.execute("SELECT number FROM cards WHERE customer_id = ? AND main = 1",
-                                (card["customer_id"],)).fetchone()
-        conn.execute("UPDATE cards SET main = (number = ?) WHERE customer_id = ?", (number, card["customer_id"]))
-        audit.record(conn, actor, "card.main", "card", number, {"main": previous[0] if previous else None},
+        previous = db.main_card(card["customer_id"])
+        db.make_main_card(card["customer_id"], number)
+        audit.record(conn, actor, "card.main", "card", number, {"main": previous},
                      {"main": number}, store=customer["home_store"])
 
 
@@ -210,15 +189,9 @@ def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
     if new_owner["merged_into"]:
         raise FormError({"target": _("This customer was merged into %(id)s.", id=new_owner["merged_into"])})
     with db.transaction() as conn:
-        has_cards = conn.execute("SELECT 1 FROM cards WHERE customer_id = ?", (target,)).fetchone()
-        conn.execute("UPDATE cards SET customer_id = ?, main = ?, updated_at = ? WHERE number = ?",
-                     (target, int(not has_cards), now_utc(), number))
+        db.move_card(number, target, not db.has_cards(target), now_utc())
         if card["main"]:
-            successor = conn.execute(
-                "SELECT number FROM cards WHERE customer_id = ? ORDER BY status = 'active' DESC, created_at LIMIT 1",
-                (card["customer_id"],)).fetchone()
-            if successor:
-                conn.execute("UPDATE cards SET main = 1 WHERE number = ?", (successor[0],))
+            db.promote_next_main_card(card["customer_id"])
         # the old owner first: an agent applying both in version order never sees the card twice
         bump_versions(conn, [card["customer_id"], target])
         audit.record(conn, actor, "card.reassign", "card", number, _card_state(card),

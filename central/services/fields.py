@@ -25,7 +25,7 @@ _NUMBER = re.compile(r"\A-?\d{1,15}(?:[.,]\d{1,6})?\Z")
 
 
 def definitions(db: Store) -> list[dict[str, Any]]:
-    return db.rows("SELECT * FROM custom_fields ORDER BY position, name")
+    return db.custom_fields()
 
 
 def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:
@@ -36,7 +36,7 @@ def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:
     kind = data.get("type") or ""
     if not _NAME.match(name):
         errors["name"] = _("Use latin lower-case letters, digits and _ (starting with a letter).")
-    elif db.conn.execute("SELECT 1 FROM custom_fields WHERE name = ?", (name,)).fetchone():
+    elif db.custom_field(name) is not None:
         errors["name"] = _("A field with this name exists.")
     if not label or len(label) > 100:
         errors["label"] = _("Write a label of 1 to 100 characters.")
@@ -45,20 +45,18 @@ def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM custom_fields").fetchone()[0]
-        conn.execute("INSERT INTO custom_fields (name, label, type, position, created_at) VALUES (?,?,?,?,?)",
-                     (name, label, kind, position, now_utc()))
+        db.add_custom_field(name, label, kind, now_utc())
         audit.record(conn, actor, "field.add", "custom_field", name, None, {"label": label, "type": kind})
 
 
 def remove(db: Store, actor: Actor, name: str) -> None:
     actor.require("fields.write")
     with db.transaction() as conn:
-        row = conn.execute("SELECT label, type FROM custom_fields WHERE name = ?", (name,)).fetchone()
+        row = db.custom_field(name)
         if row is None:
             return
-        conn.execute("DELETE FROM custom_fields WHERE name = ?", (name,))
-        audit.record(conn, actor, "field.remove", "custom_field", name, {"label": row[0], "type": row[1]}, None)
+        db.delete_custom_field(name)
+        audit.record(conn, actor, "field.remove", "custom_field", name, row, None)
 
 
 def parse_value(kind: str, raw: Any) -> Any:

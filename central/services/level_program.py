@@ -12,7 +12,6 @@ from typing import Any
 
 from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
-from ..points.levels import program
 from ..storage.store import Store
 from . import audit
 from .access import Actor, FormError
@@ -24,11 +23,11 @@ from .text import _
 
 def levels(db: Store) -> Any:
     """The level program's levels, lowest first (central/points/levels.py)."""
-    return program(db.conn).levels
+    return db.level_program().levels
 
 
 def current(db: Store) -> dict[str, Any]:
-    prog = program(db.conn)
+    prog = db.level_program()
     return {
         "levels": [{"name": n, "from_spend": format_minor(s, "en").replace(",", ""), "percent": p}
                    for n, s, p in prog.levels],
@@ -77,11 +76,6 @@ def save(db: Store, actor: Actor, form: Any) -> list[tuple[str, int]]:
         raise FormError(errors)
     before = current(db)
     with db.transaction() as conn:
-        conn.execute("DELETE FROM levels")
-        conn.executemany("INSERT INTO levels (name, from_spend, percent) VALUES (?, ?, ?)", levels)
-        for key, value in (("level_window_days", window), ("level_auto", "1" if form.get("auto") else "0"),
-                           ("level_demotion", "1" if form.get("demotion") else "0")):
-            conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)"
-                         " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (key, value))
+        db.replace_levels(levels, window, bool(form.get("auto")), bool(form.get("demotion")))
         audit.record(conn, actor, "levels.save", "levels", None, before, current(db))
     return republish_all(db, actor)

@@ -48,8 +48,7 @@ def canonical(text: str) -> str | None:
 def percents(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     """The network percent and every store the actor sees, with the customer's percent there (or None)."""
     customer = check_customer(db, actor, customer_id)
-    set_here = dict(db.conn.execute(
-        "SELECT store, percent FROM customer_store_percents WHERE customer_id = ?", (customer_id,)).fetchall())
+    set_here = db.store_percents(customer_id)
     stores = [
         {"id": s["id"], "name": s["name"], "percent": set_here.get(s["id"])}
         for s in db.stores() if not actor.scoped or s["id"] in actor.stores
@@ -84,8 +83,7 @@ def set_percents(db: Store, actor: Actor, customer_id: str, data: Mapping[str, A
     if unknown:
         raise Forbidden(f"{actor.username} may not set a percent for {', '.join(sorted(unknown))}")
     with db.transaction() as conn:
-        before_stores = dict(conn.execute(
-            "SELECT store, percent FROM customer_store_percents WHERE customer_id = ?", (customer_id,)).fetchall())
+        before_stores = db.store_percents(customer_id)
         network = customer["network_percent"] if actor.scoped else read(NETWORK, customer["network_percent"])
         after_stores = dict(before_stores)
         for store in sorted(visible):
@@ -100,10 +98,7 @@ def set_percents(db: Store, actor: Actor, customer_id: str, data: Mapping[str, A
         after = {"network_percent": network, "store_percents": after_stores}
         if before == after:
             return after
-        conn.execute("UPDATE customers SET network_percent = ? WHERE id = ?", (network, customer_id))
-        conn.execute("DELETE FROM customer_store_percents WHERE customer_id = ?", (customer_id,))
-        conn.executemany("INSERT INTO customer_store_percents (customer_id, store, percent) VALUES (?, ?, ?)",
-                         [(customer_id, store, value) for store, value in sorted(after_stores.items())])
+        db.set_personal_percents(customer_id, network, after_stores)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.percents", "customer", customer_id, before, after,
                      store=customer["home_store"])

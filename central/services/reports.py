@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..points.programs import with_outstanding
 from ..storage.store import Store
 from .access import Actor
 
@@ -22,11 +21,7 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
     actor.require("customers.read")
     stores = {row["id"]: row["name"] for row in db.stores()}
     visible = set(actor.visible_stores(stores))
-    rows = db.conn.execute(
-        "SELECT home_store, COUNT(*), SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END),"
-        " SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END) FROM customers WHERE merged_into IS NULL"
-        " GROUP BY home_store ORDER BY home_store"
-    ).fetchall()
+    rows = db.balances_by_home_store()
     by_store = []
     total = negative = customers = 0
     for store, count, positive, minus in rows:
@@ -38,7 +33,7 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
         negative += minus or 0
         customers += count
     by_store.sort(key=lambda r: -r["outstanding"])
-    by_program = with_outstanding(db.conn, visible if actor.scoped else None)
+    by_program = db.bonus_programs_with_points(visible if actor.scoped else None)
     return {"total": total, "negative": negative, "customers": customers, "by_store": by_store,
             "by_program": by_program}
 
@@ -46,11 +41,5 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
 def attention(db: Store, actor: Actor) -> dict[str, int]:
     """Counts of open dead letters, debts and flags (in the actor's stores)."""
     actor.require("stores.read")
-    out = {}
-    for name, table in (("dead_letters", "dead_letters"), ("debts", "debts"), ("flags", "flags")):
-        if actor.scoped:
-            marks = ",".join("?" * len(actor.stores)) or "NULL"
-            out[name] = db.count(table, f"resolved_at IS NULL AND store IN ({marks})", sorted(actor.stores))
-        else:
-            out[name] = db.count(table, "resolved_at IS NULL")
-    return out
+    counts = db.open_review_counts(actor.stores if actor.scoped else None)
+    return {"dead_letters": counts["dead_letters"], "debts": counts["debts"], "flags": counts["flags"]}

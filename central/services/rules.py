@@ -20,8 +20,6 @@ from typing import Any
 from shared.errors import RuleSetError
 from shared.rules import RuleSet, parse_rules
 
-from ..points.levels import program
-from ..points.programs import default_program
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
@@ -43,13 +41,12 @@ def current(db: Store, store_id: str) -> tuple[int, dict[str, Any]] | None:
 
 def drafts(db: Store) -> dict[str, dict[str, Any]]:
     """store -> when and by whom its rule-set draft was last saved."""
-    return {r["store"]: r for r in db.rows("SELECT store, updated_at, updated_by FROM rule_drafts")}
+    return db.rule_drafts()
 
 
 def versions(db: Store, actor: Actor, store_id: str) -> list[dict[str, Any]]:
     _store(db, actor, store_id, "rules.read")
-    return db.rows("SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT 50",
-                    (store_id,))
+    return db.rule_set_versions(store_id, 50)
 
 
 def starting_document(db: Store, store: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,19 +54,18 @@ def starting_document(db: Store, store: Mapping[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": 0, "store": store["id"], "timezone": store["timezone"],
                            "base_percent": store["base_percent"] or "0", "redemption": {"max_percent": "0"}}
     # a store without a program is in the default one (central/points/programs.py), and takes its rate
-    program = store.get("program_id") or default_program(db.conn)
-    row = db.conn.execute("SELECT points_per_money FROM programs WHERE id = ?", (program,)).fetchone()
-    if row:
-        doc["points_per_money"] = row[0]
+    rate = db.program_rate(store.get("program_id") or db.default_program())
+    if rate is not None:
+        doc["points_per_money"] = rate
     return doc
 
 
 def draft(db: Store, actor: Actor, store_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the document being edited, draft info or None when it is the current rule set unchanged)."""
     store = _store(db, actor, store_id, "rules.read")
-    rows = db.rows("SELECT * FROM rule_drafts WHERE store = ?", (store_id,))
-    if rows:
-        return json.loads(rows[0]["document"]), rows[0]
+    row = db.rule_draft(store_id)
+    if row is not None:
+        return json.loads(row["document"]), row
     found = current(db, store_id)
     return (dict(found[1]) if found else starting_document(db, store)), None
 
@@ -79,7 +75,7 @@ def with_program(db: Store, doc: Mapping[str, Any], store: Mapping[str, Any]) ->
     out = {k: v for k, v in doc.items() if k != "levels"}
     out["timezone"] = store["timezone"]
     out["store"] = store["id"]
-    levels = program(db.conn).levels
+    levels = db.level_program().levels
     if levels:
         out["levels"] = [{"name": name, "from_spend": start, "percent": percent} for name, start, percent in levels]
     return out
@@ -105,26 +101,20 @@ def save_draft(db: Store, actor: Actor, store_id: str, form: Any) -> dict[str, A
     doc, _rules = validate(db, store, form, base)
     found = current(db, store_id)
     with db.transaction() as conn:
-        before = conn.execute("SELECT document FROM rule_drafts WHERE store = ?", (store_id,)).fetchone()
-        conn.execute(
-            "INSERT INTO rule_drafts (store, document, base_version, updated_at, updated_by) VALUES (?,?,?,?,?)"
-            " ON CONFLICT (store) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at,"
-            " updated_by = excluded.updated_by",
-            (store_id, json.dumps(doc, ensure_ascii=False, sort_keys=True), found[0] if found else None, now_utc(),
-             actor.username))
-        audit.record(conn, actor, "rules.draft", "rules", store_id, json.loads(before[0]) if before else None, doc,
-                     store=store_id)
+        before = db.rule_draft_document(store_id)
+        db.save_rule_draft(store_id, doc, found[0] if found else None, now_utc(), actor.username)
+        audit.record(conn, actor, "rules.draft", "rules", store_id, before, doc, store=store_id)
     return doc
 
 
 def discard_draft(db: Store, actor: Actor, store_id: str) -> None:
     _store(db, actor, store_id, "rules.write")
     with db.transaction() as conn:
-        before = conn.execute("SELECT document FROM rule_drafts WHERE store = ?", (store_id,)).fetchone()
+        before = db.rule_draft_document(store_id)
         if before is None:
             return
-        conn.execute("DELETE FROM rule_drafts WHERE store = ?", (store_id,))
-        audit.record(conn, actor, "rules.discard", "rules", store_id, json.loads(before[0]), None, store=store_id)
+        db.delete_rule_draft(store_id)
+        audit.record(conn, actor, "rules.discard", "rules", store_id, before, None, store=store_id)
 
 
 def publish(db: Store, actor: Actor, store_id: str, form: Any | None = None) -> int:
@@ -140,7 +130,7 @@ def publish(db: Store, actor: Actor, store_id: str, form: Any | None = None) -> 
     published = with_program(db, doc, store)
     version = db.add_rules(store_id, published)
     with db.transaction() as conn:
-        conn.execute("DELETE FROM rule_drafts WHERE store = ?", (store_id,))
+        db.delete_rule_draft(store_id)
         audit.record(conn, actor, "rules.publish", "rules", store_id, found[1] if found else None,
                      {**published, "version": version}, store=store_id)
     return version
@@ -191,8 +181,7 @@ def _as_form(values: Mapping[str, Any]) -> Any:
 def categories(db: Store, actor: Actor) -> list[dict[str, Any]]:
     """Categories known to the chain (seen in receipts or added by hand), for the editor's pick lists."""
     actor.require("rules.read")
-    return db.rows("SELECT c.*, (SELECT COUNT(*) FROM catalog_products p WHERE p.category_id = c.id) AS products"
-                    " FROM catalog_categories c ORDER BY c.name")
+    return db.catalog_categories()
 
 
 def add_category(db: Store, actor: Actor, name: str) -> None:
@@ -201,7 +190,7 @@ def add_category(db: Store, actor: Actor, name: str) -> None:
     if not name or len(name) > 100:
         raise FormError({"category": _("Write a name of 1 to 100 characters.")})
     with db.transaction() as conn:
-        if conn.execute("SELECT 1 FROM catalog_categories WHERE name = ?", (name,)).fetchone():
+        if db.catalog_category_exists(name):
             raise FormError({"category": _("This category exists.")})
-        conn.execute("INSERT INTO catalog_categories (name, source, created_at) VALUES (?, 'console', ?)", (name, now_utc()))
+        db.add_catalog_category(name, now_utc())
         audit.record(conn, actor, "category.add", "category", name, None, {"name": name})

@@ -15,9 +15,7 @@ AREAS = ("customers", "transactions")
 
 def list_filters(db: Store, actor: Actor, area: str) -> list[dict[str, Any]]:
     """The actor's own filters and those others shared, by name."""
-    return db.rows(
-        "SELECT f.*, u.username FROM saved_filters f LEFT JOIN console_users u ON u.id = f.user_id"
-        " WHERE f.area = ? AND (f.user_id = ? OR f.shared = 1) ORDER BY f.name", (area, actor.id or 0))
+    return db.saved_filters(area, actor.id or 0)
 
 
 def save_filter(db: Store, actor: Actor, area: str, name: str, query: str, shared: bool) -> int:
@@ -29,22 +27,19 @@ def save_filter(db: Store, actor: Actor, area: str, name: str, query: str, share
     if not query:
         raise FormError({"name": _("Set a search or a condition first.")})
     with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO saved_filters (user_id, area, name, query, shared, created_at) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT (user_id, area, name) DO UPDATE SET query = excluded.query, shared = excluded.shared",
-            (actor.id or 0, area, name, query, int(shared), now_utc()))
+        ident = db.save_filter(actor.id or 0, area, name, query, shared, now_utc())
         audit.record(conn, actor, "filter.save", "saved_filter", name, None, {"area": area, "query": query,
                                                                              "shared": shared})
-        return int(cur.lastrowid or 0)
+        return ident
 
 
 def delete_filter(db: Store, actor: Actor, filter_id: int) -> None:
-    rows = db.rows("SELECT * FROM saved_filters WHERE id = ?", (filter_id,))
-    if not rows:
+    row = db.saved_filter(filter_id)
+    if row is None:
         return
-    if rows[0]["user_id"] != actor.id and not actor.can("users.manage"):
+    if row["user_id"] != actor.id and not actor.can("users.manage"):
         raise Forbidden("only its owner or an administrator may delete a saved filter")
     with db.transaction() as conn:
-        conn.execute("DELETE FROM saved_filters WHERE id = ?", (filter_id,))
-        audit.record(conn, actor, "filter.delete", "saved_filter", rows[0]["name"],
-                     {"area": rows[0]["area"], "query": rows[0]["query"]}, None)
+        db.delete_saved_filter(filter_id)
+        audit.record(conn, actor, "filter.delete", "saved_filter", row["name"],
+                     {"area": row["area"], "query": row["query"]}, None)

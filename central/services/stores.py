@@ -19,7 +19,8 @@ from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
 from ..storage.clock import now_utc
 from ..points.versions import bump_versions
-from ..points.programs import customers_in, default_program, programs, store_programs, with_outstanding
+from ..points.programs import customers_in, default_program
+from ..storage.review import REVIEWABLE
 from ..storage.store import NotFound, Store
 from . import audit
 from .access import Actor, FormError
@@ -42,7 +43,7 @@ def list_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
     """The actor's stores with their groups, program, rule-set version and what their agents run."""
     actor.require("stores.read")
     latest = db.latest_rules()
-    groups = _memberships(db)
+    groups = db.store_memberships()
     by_id = {p["id"]: p for p in programs_list(db)}
     out = []
     for store in db.stores():
@@ -64,22 +65,12 @@ def list_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
     return out
 
 
-def _memberships(db: Store) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for store, name in db.conn.execute(
-        "SELECT m.store, g.name FROM store_group_members m JOIN store_groups g ON g.id = m.group_id ORDER BY g.name"
-    ):
-        out.setdefault(store, []).append(name)
-    return out
-
-
 def groups_list(db: Store) -> list[dict[str, Any]]:
-    return db.rows("SELECT g.*, (SELECT COUNT(*) FROM store_group_members m WHERE m.group_id = g.id) AS stores"
-                    " FROM store_groups g ORDER BY g.name")
+    return db.store_groups()
 
 
 def group_stores(db: Store, group_id: int) -> list[str]:
-    return [r[0] for r in db.conn.execute("SELECT store FROM store_group_members WHERE group_id = ?", (group_id,))]
+    return db.group_stores(group_id)
 
 
 def programs_list(db: Store, actor: Actor | None = None, *, with_points: bool = False) -> list[dict[str, Any]]:
@@ -90,8 +81,8 @@ def programs_list(db: Store, actor: Actor | None = None, *, with_points: bool = 
     their stores' customers only, as the home page's liability does.
     """
     scope = actor.stores if actor is not None and actor.scoped else None
-    rows = with_outstanding(db.conn, scope) if with_points else programs(db.conn)
-    stores, _default = store_programs(db.conn)
+    rows = db.bonus_programs_with_points(scope) if with_points else db.bonus_programs()
+    stores, _default = db.programs_of_stores()
     for row in rows:
         row["stores"] = sum(1 for program in stores.values() if program == row["id"])
     return rows
@@ -111,8 +102,7 @@ def _validate(db: Store, data: Mapping[str, Any], errors: dict[str, str]) -> dic
     values["base_percent"] = _percent(data.get("base_percent") or "0", errors)
     program = data.get("program_id") or ""
     values["program_id"] = int(program) if program.isdigit() else None
-    if values["program_id"] is not None and not db.conn.execute(
-            "SELECT 1 FROM programs WHERE id = ?", (values["program_id"],)).fetchone():
+    if values["program_id"] is not None and not db.program_exists(values["program_id"]):
         errors["program_id"] = _("Choose from the list.")
     return values
 
@@ -124,7 +114,7 @@ def add_store(db: Store, actor: Actor, data: Mapping[str, Any], groups: list[str
     store_id = (data.get("id") or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", store_id):
         errors["id"] = _("Use 1 to 64 latin letters, digits and . _ -")
-    elif db.conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
+    elif db.store_exists(store_id):
         errors["id"] = _("A store with this id exists.")
     values = _validate(db, data, errors)
     if errors:
@@ -134,9 +124,8 @@ def add_store(db: Store, actor: Actor, data: Mapping[str, Any], groups: list[str
     except LoyaltyError as exc:
         raise FormError({"id": str(exc)}) from None
     with db.transaction() as conn:
-        conn.execute("UPDATE stores SET city = ?, base_percent = ?, program_id = ? WHERE id = ?",
-                     (values["city"], values["base_percent"], values["program_id"], store_id))
-        _set_groups(conn, store_id, groups)
+        db.set_store_details(store_id, values["city"], values["base_percent"], values["program_id"])
+        db.set_store_groups(store_id, groups)
         audit.record(conn, actor, "store.add", "store", store_id, None, {**values, "groups": groups}, store=store_id)
     return db.new_enrollment_token(store_id)
 
@@ -149,11 +138,10 @@ def update_store(db: Store, actor: Actor, store_id: str, data: Mapping[str, Any]
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        old_groups = _memberships(db).get(store_id, [])
-        conn.execute("UPDATE stores SET name = ?, city = ?, timezone = ?, base_percent = ?, program_id = ? WHERE id = ?",
-                     (values["name"], values["city"], values["timezone"], values["base_percent"], values["program_id"],
-                      store_id))
-        _set_groups(conn, store_id, groups)
+        old_groups = db.store_memberships().get(store_id, [])
+        db.update_store(store_id, values["name"], values["city"], values["timezone"], values["base_percent"],
+                        values["program_id"])
+        db.set_store_groups(store_id, groups)
         default = default_program(conn)
         old, new = before["program_id"] or default, values["program_id"] or default
         if old != new:
@@ -164,14 +152,6 @@ def update_store(db: Store, actor: Actor, store_id: str, data: Mapping[str, Any]
         audit.record(conn, actor, "store.update", "store", store_id,
                      {**{k: before[k] for k in _FIELDS}, "groups": old_groups}, {**values, "groups": groups},
                      store=store_id)
-
-
-def _set_groups(conn: Any, store_id: str, groups: list[str]) -> None:
-    conn.execute("DELETE FROM store_group_members WHERE store = ?", (store_id,))
-    for name in sorted({g.strip() for g in groups if g.strip()}):
-        conn.execute("INSERT INTO store_groups (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, now_utc()))
-        group_id = conn.execute("SELECT id FROM store_groups WHERE name = ?", (name,)).fetchone()[0]
-        conn.execute("INSERT INTO store_group_members (group_id, store) VALUES (?, ?)", (group_id, store_id))
 
 
 def new_token(db: Store, actor: Actor, store_id: str, hours: int) -> str:
@@ -205,19 +185,18 @@ def save_program(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
         raise FormError(errors)
     with db.transaction() as conn:
         if ident.isdigit():
-            before = conn.execute("SELECT name, points_per_money FROM programs WHERE id = ?", (int(ident),)).fetchone()
+            before = db.program_settings(int(ident))
             if before is None:
                 raise NotFound(f"no program {ident}")
-            conn.execute("UPDATE programs SET name = ?, points_per_money = ? WHERE id = ?", (name, rate, int(ident)))
+            db.update_program(int(ident), name, rate)
             audit.record(conn, actor, "program.update", "program", ident,
-                         {"name": before[0], "points_per_money": before[1]}, {"name": name, "points_per_money": rate})
+                         before, {"name": name, "points_per_money": rate})
             return int(ident)
-        if conn.execute("SELECT 1 FROM programs WHERE name = ?", (name,)).fetchone():
+        if db.program_name_taken(name):
             raise FormError({"name": _("A program with this name exists.")})
-        cur = conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, ?, ?)",
-                           (name, rate, now_utc()))
-        audit.record(conn, actor, "program.add", "program", cur.lastrowid, None, {"name": name, "points_per_money": rate})
-        return int(cur.lastrowid or 0)
+        new_id = db.add_program(name, rate, now_utc())
+        audit.record(conn, actor, "program.add", "program", new_id, None, {"name": name, "points_per_money": rate})
+        return new_id
 
 
 # -- sync status and review ----------------------------------------------------------------------
@@ -228,45 +207,29 @@ def status(db: Store, actor: Actor) -> dict[str, Any]:
     actor.require("stores.read")
     stores = list_stores(db, actor)
     visible = [s["id"] for s in stores]
-    marks = ",".join("?" * len(visible)) or "NULL"
-    scope = f"store IN ({marks})"
     return {
         "stores": stores,
-        "dead_letters": db.rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
-                                 f" FROM dead_letters WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
-                                 f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
-        "debts": db.rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
-                          f" WHERE d.resolved_at IS NULL AND d.{scope} ORDER BY d.created_at DESC LIMIT 200", visible),
-        "flags": db.rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND ({scope} OR store IS NULL AND ?)"
-                          f" ORDER BY id DESC LIMIT 200", [*visible, int(not actor.scoped)]),
-        # per agent and outcome ('applied' or why not); the index holds only these rows
-        "recovered": db.rows(f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
-                              f" MAX(seq) AS last_seq, MAX(applied_at) AS last_at FROM applied_events"
-                              f" WHERE recovery IS NOT NULL AND {scope} GROUP BY store, agent, recovery"
-                              f" ORDER BY last_at DESC LIMIT 200", visible),
+        # those of no store only for who sees every store
+        "dead_letters": db.open_dead_letters(visible, with_storeless=not actor.scoped),
+        "debts": db.open_debts(visible),
+        "flags": db.open_flags(visible, with_storeless=not actor.scoped),
+        "recovered": db.recovered_events(visible),
     }
-
-
-_REVIEWABLE = {"dead_letter": ("dead_letters", "id"), "debt": ("debts", "event_id"), "flag": ("flags", "id")}
 
 
 def resolve(db: Store, actor: Actor, what: str, ident: str, note: str) -> None:
     """Mark a dead letter, debt or flag as reviewed (with a note)."""
     actor.require("sync.resolve")
-    if what not in _REVIEWABLE:
+    if what not in REVIEWABLE:
         raise NotFound(f"nothing to review called {what}")
     note = note.strip()
     if not note or len(note) > 500:
         raise FormError({"note": _("Say what was done about it (1 to 500 characters).")})
-    table, key = _REVIEWABLE[what]
     with db.transaction() as conn:
-        row = db.rows(f"SELECT * FROM {table} WHERE {key} = ? AND resolved_at IS NULL", (ident,))
-        if not row:
+        row = db.open_review_item(what, ident)
+        if row is None:
             raise FormError({"note": _("It is already reviewed.")})
-        if table == "dead_letters":
-            conn.execute("UPDATE dead_letters SET resolved_at = ?, resolution = ? WHERE id = ?", (now_utc(), note, ident))
-        else:
-            conn.execute(f"UPDATE {table} SET resolved_at = ? WHERE {key} = ?", (now_utc(), ident))
-        before = {k: v for k, v in row[0].items() if k != "payload"}
+        db.resolve_review_item(what, ident, note, now_utc())
+        before = {k: v for k, v in row.items() if k != "payload"}
         audit.record(conn, actor, f"{what}.resolve", what, ident, before, {"resolved": True, "note": note},
-                     store=row[0].get("store"))
+                     store=row.get("store"))

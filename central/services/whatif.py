@@ -65,11 +65,7 @@ class Comparison:
 
 def load(db: Store, store_id: str, timezone: str, since_epoch: int) -> tuple[Any, int, int, np.ndarray]:
     """(prepared columns, receipts, lines, per-receipt points actually accrued) of a store since a moment."""
-    rows = db.conn.execute(
-        "SELECT at_epoch, redeemed, level, accrued, columns, customer_id FROM transactions"
-        " WHERE store = ? AND kind = 'purchase'"
-        " AND customer_id IS NOT NULL AND at_epoch >= ? AND columns IS NOT NULL ORDER BY at_epoch, id",
-        (store_id, since_epoch)).fetchall()
+    rows = db.purchases_since(store_id, since_epoch)
     n = len(rows)
     if n:
         at, redeemed, level_names, accrued, blobs, customer_ids = zip(*rows, strict=True)
@@ -83,8 +79,8 @@ def load(db: Store, store_id: str, timezone: str, since_epoch: int) -> tuple[Any
     codes = {name: i for i, name in enumerate(level_list)}
     level_index = np.fromiter((codes[x] if x else -1 for x in level_names), np.int32, n)
     store_percent, network_percent = personal_percents(db, store_id, customer_ids)
-    skus = [r[0] for r in db.conn.execute("SELECT sku FROM catalog_products ORDER BY id")]
-    categories = [r[0] for r in db.conn.execute("SELECT name FROM catalog_categories ORDER BY id")]
+    skus = db.catalog_skus()
+    categories = db.catalog_category_names()
     prepared = prepare_columns(
         timezone, at=np.asarray(at, np.int64), line_start=line_start, sku=np.ascontiguousarray(lines["sku"]),
         category=np.ascontiguousarray(lines["category"]), amount=np.ascontiguousarray(lines["amount"]),
@@ -99,10 +95,8 @@ def personal_percents(db: Store, store_id: str, customer_ids: Sequence[str]) -> 
 
     Few customers have personal percents, so only theirs are read.
     """
-    in_store = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.conn.execute(
-        "SELECT customer_id, percent FROM customer_store_percents WHERE store = ?", (store_id,))}
-    network = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.conn.execute(
-        "SELECT id, network_percent FROM customers WHERE network_percent IS NOT NULL AND network_percent != ''")}
+    in_store = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.percents_in_store(store_id).items()}
+    network = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.network_percents().items()}
     n = len(customer_ids)
     return (np.fromiter((in_store.get(c, -1) for c in customer_ids), np.int32, n),
             np.fromiter((network.get(c, -1) for c in customer_ids), np.int32, n))

@@ -39,7 +39,8 @@ def index() -> ResponseReturnValue:
     who = actor()
     who.require("import")
     sweep_uploads()
-    return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"))
+    return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"),
+                  receipt_jobs=jobs.recent(get_db(), who, "receipt_import"))
 
 
 @bp.post("/")

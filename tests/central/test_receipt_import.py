@@ -1,0 +1,428 @@
+"""loyalty-central import-receipts: bad rows, the same file twice, an interrupted import, import vs ingest."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from central.cli import cli
+from central.points import levels
+from central.storage.store import IngestUnit, Store
+from shared import accrual
+from shared.receipts import Line, Receipt
+from shared.rules import parse_rules
+from tests.sync.fakes import FakeAgent
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = ["receipt", "store", "date", "customer_id", "card", "sku", "name", "category", "quantity", "price",
+          "discount", "amount", "accrued", "redeemed", "kind", "refund_of"]
+LEVELS = [("Silver", 0, "1"), ("Gold", 50_000, "2")]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("tpl") / "central.sqlite")
+    store = Store(path)
+    store.add_store("S1", "One", "Europe/Moscow")
+    store.add_store("S2", "Two", "Europe/Moscow")
+    with store.transaction() as conn:
+        levels.adopt(conn, LEVELS)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def db_file(tmp_path, template) -> str:
+    path = str(tmp_path / "central.sqlite")
+    shutil.copy(template, path)
+    return path
+
+
+def write_csv(path: Path, rows: list[list[object]], header: list[str] = HEADER, delimiter: str = ",") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def sale(receipt, store="S1", when="2017-03-01 10:00", customer="", card="", lines=(("A", "10.00"),),
+         accrued=0, redeemed=0):
+    out = []
+    for i, (sku, amount) in enumerate(lines):
+        out.append([receipt, store, when, customer, card, sku, f"Item {sku}", "CAT-" + sku, "1", "", "0", amount,
+                    accrued if i == 0 else 0, redeemed if i == 0 else 0, "", ""])
+    return out
+
+
+def refund(receipt, of, store="S1", when="2017-03-02 10:00"):
+    return [[receipt, store, when, "", "", "", "", "", "", "", "", "", "", "", "refund", of]]
+
+
+def counts(path: str) -> dict[str, int]:
+    store = Store(path)
+    try:
+        return {t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("customers", "ledger", "lots", "transactions", "transaction_lines", "applied_events",
+                          "catalog_products", "catalog_categories", "stores", "cards")}
+    finally:
+        store.close()
+
+
+def snapshot(path: str, by_card: bool = False) -> dict[str, object]:
+    """What must come out the same: customers' aggregates and levels, lots, ledger, receipts and lines."""
+    store = Store(path)
+    c = store.conn
+    try:
+        # customers named by their card (import and agent make different ids for them)
+        name = {cid: (num or cid) for cid, num in c.execute(
+            "SELECT c.id, k.number FROM customers c LEFT JOIN cards k ON k.customer_id = c.id")} if by_card else {}
+        n = lambda cid: name.get(cid, cid)  # noqa: E731
+        return {
+            "customers": sorted((n(r[0]), *r[1:]) for r in c.execute(
+                "SELECT id, balance, spend, visits, level, last_purchase_at, last_accrual_at, last_redemption_at,"
+                " home_store FROM customers")),
+            # (a lot's ``initial`` is its points at the end of the round that made it: rounds differ)
+            "lots": sorted((n(r[0]), r[1], r[2]) for r in c.execute(
+                "SELECT customer_id, points, expires_at FROM lots")),
+            "ledger": sorted((n(r[0]), *r[1:]) for r in c.execute(
+                "SELECT customer_id, points, kind, store, at, program_id FROM ledger")),
+            "debts": sorted((n(r[0]), *r[1:]) for r in c.execute(
+                "SELECT customer_id, shortfall, balance_after FROM debts")),
+            "transactions": sorted((r[0], r[1], r[2], n(r[3]) if r[3] else None, *r[4:]) for r in c.execute(
+                "SELECT kind, store, receipt_id, customer_id, at, amount, accrued, redeemed, level, line_count,"
+                " columns FROM transactions")),
+            "lines": sorted(c.execute(
+                "SELECT t.receipt_id, t.kind, l.idx, p.sku, k.name, l.name, l.quantity, l.price, l.discount, l.amount,"
+                " l.accrued, l.redeemed FROM transaction_lines l JOIN transactions t ON t.id = l.transaction_id"
+                " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories k"
+                " ON k.id = l.category_id").fetchall()),
+            "stores": sorted(c.execute("SELECT customer_id, store FROM customer_stores").fetchall()) if not by_card
+            else sorted((n(a), b) for a, b in c.execute("SELECT customer_id, store FROM customer_stores")),
+        }
+    finally:
+        store.close()
+
+
+# -- bad rows ----------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_lists_every_bad_row_with_its_line_and_writes_nothing(db_file, tmp_path):
+    rows = [
+        *sale("A1", card="1", lines=(("X", "10.00"), ("Y", "4.00"))),
+        ["B1", "S9", "2017-03-01 10:00", "", "1", "X", "", "", "1", "", "", "10.00", "", "", "", ""],
+        ["C1", "S1", "2017-13-01 10:00", "", "1", "X", "", "", "1", "", "", "10.00", "", "", "", ""],
+        ["D1", "S1", "2017-03-01 10:00", "", "1", "X", "", "", "1", "", "", "10.5x", "", "", "", ""],
+        ["E1", "S1", "2017-03-01 10:00", "", "1", "X", "", "", "1", "5.00", "1.00", "5.00", "", "", "", ""],
+        ["G1", "S1", "2017-03-01 10:00", "", "1", "X", "", "", "-1", "", "", "5.00", "", "", "", ""],
+        ["G2", "S1", "2017-03-01 10:00", "", "1", "X", "", "", "0", "", "", "5.00", "", "", "", ""],  # weighed: good
+        *refund("F1", "NOPE"),
+        *sale("A1", card="1"),
+        *refund("F2", "A1"),
+        *refund("F3", "A1"),
+    ]
+    rows[1][3] = "other"  # the receipt's second row names another customer
+    path = write_csv(tmp_path / "bad.csv", rows)
+    before = counts(db_file)
+    result = run("import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file)
+    assert result.exit_code == 1
+    out = result.output
+    assert "line 3: this row's customer differs from the receipt's first row (line 2)" in out
+    assert "line 4: unknown store S9 (add it, or use --create-stores)" in out
+    assert "line 5: bad date '2017-13-01 10:00'" in out
+    assert "line 6: amount must be an amount like 123.45, not '10.5x'" in out
+    assert "line 7: amount does not add up: price 5.00 x quantity 1 - discount 1.00 is not 5.00" in out
+    assert "line 8: quantity must be a number" in out
+    assert "line 9:" not in out
+    assert "line 10: refund of an unknown receipt NOPE (neither in the file nor in the ledger)" in out
+    assert "line 11: duplicated receipt id A1" in out
+    assert "line 13: receipt A1 is refunded twice" in out
+    assert "9 bad rows" in out
+    # a real run refuses the same file and writes nothing either
+    result = run("import-receipts", str(path), "--quiet", "--db", db_file)
+    assert result.exit_code == 1 and "nothing imported: 9 bad rows" in result.output
+    assert counts(db_file) == before
+
+
+def test_a_total_that_does_not_add_up_and_unknown_stores_with_create_stores(db_file, tmp_path):
+    rows = sale("A1", lines=(("X", "10.00"), ("Y", "2.50")))
+    rows[0].append("13.00")
+    rows[1].append("")
+    path = write_csv(tmp_path / "t.csv", rows, HEADER + ["total"])
+    result = run("import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file)
+    assert "line 2: amount does not add up: the lines come to 12.50, the total says 13.00" in result.output
+    path = write_csv(tmp_path / "s.csv", sale("A1", store="S7"))
+    assert "unknown store S7" in run("import-receipts", str(path), "--quiet", "--db", db_file).output
+    result = run("import-receipts", str(path), "--quiet", "--create-stores", "--store-timezone", "Europe/Samara",
+                 "--db", db_file)
+    assert result.exit_code == 0, result.output
+    assert "created 0 customers, 1 stores" in result.output
+    assert Store(db_file).get_store("S7")["timezone"] == "Europe/Samara"
+
+
+# -- keep, twice, formats ----------------------------------------------------------------------------
+
+
+def test_keep_mode_gives_the_old_points_creates_customers_products_and_categories_and_twice_adds_nothing(
+        db_file, tmp_path):
+    rows = [
+        *sale("R1", card="2000001", lines=(("A", "100.00"), ("B", "20.50")), accrued=120),
+        *sale("R2", card="2000001", lines=(("A", "100.00"),), redeemed=50),
+        *sale("R3", customer="ext-7", lines=(("C", "5.00"),), accrued=5),
+        *sale("R4", lines=(("A", "1.00"),), accrued=999),  # anonymous: moves no points
+        *refund("X1", "R1"),
+    ]
+    path = write_csv(tmp_path / "h.csv", rows)
+    result = run("import-receipts", str(path), "--quiet", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    assert "imported 4 receipts (5 lines), 1 refunds; skipped 0 already imported; created 2 customers" in result.output
+    store = Store(db_file)
+    card_owner = store.conn.execute("SELECT customer_id FROM cards WHERE number = '2000001'").fetchone()[0]
+    assert store.conn.execute("SELECT balance, spend, visits FROM customers WHERE id = ?", (card_owner,)).fetchone() \
+        == (120 - 50 - 120, 12050 + 10000 - 12050, 2)
+    assert store.conn.execute("SELECT balance, spend FROM customers WHERE id = 'ext-7'").fetchone() == (5, 500)
+    assert {r[0] for r in store.conn.execute("SELECT name FROM catalog_categories")} == {"CAT-A", "CAT-B", "CAT-C"}
+    assert store.conn.execute("SELECT name FROM catalog_products WHERE sku = 'B'").fetchone()[0] == "Item B"
+    first = snapshot(db_file)
+    again = run("import-receipts", str(path), "--quiet", "--db", db_file)
+    assert "imported 0 receipts (0 lines), 0 refunds; skipped 5 already imported" in again.output
+    assert snapshot(db_file) == first
+
+
+def test_russian_headers_semicolons_decimal_commas_and_a_mapping_file(db_file, tmp_path):
+    ru = ["Чек", "Магазин", "Дата и время", "Номер карты", "Артикул", "Наименование", "Категория", "Количество",
+          "Цена", "Скидка", "Сумма", "Начислено"]
+    path = write_csv(tmp_path / "ru.csv", [["Ч1", "S1", "01.03.2017 10:05", "77", "M", "Молоко", "Молочное", "0,5",
+                                           "100,00", "0", "50,00", "5"]], ru, delimiter=";")
+    result = run("import-receipts", str(path), "--quiet", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    store = Store(db_file)
+    line = store.conn.execute("SELECT quantity, amount, price FROM transaction_lines").fetchone()
+    assert line == ("0.5", 5000, 10000)
+    assert store.conn.execute("SELECT at FROM transactions").fetchone()[0] == "2017-03-01T07:05:00+00:00"
+    odd = write_csv(tmp_path / "odd.csv", [["9", "S1", "2017/03/01", "77", "5.00", "M"]],
+                    ["Beleg", "Filiale", "Tag", "Kunde", "Betrag", "Artikel"])
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('date_format = "%Y/%m/%d"\n[columns]\nreceipt = "Beleg"\nstore = "Filiale"\nat = "Tag"\n'
+                       'card = "Kunde"\namount = "Betrag"\nsku = "Artikel"\n')
+    result = run("import-receipts", str(odd), "--quiet", "--mapping", str(mapping), "--db", db_file)
+    assert result.exit_code == 0, result.output
+    assert "imported 1 receipts" in result.output and "created 0 customers" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"columns": {"colour": "x"}}))
+    result = run("import-receipts", str(odd), "--quiet", "--mapping", str(bad), "--db", db_file)
+    assert result.exit_code == 1 and "unknown keys: colour" in result.output
+
+
+def test_xlsx_and_json_lines_read_the_same(db_file, tmp_path, template):
+    import openpyxl
+
+    rows = [*sale("R1", card="5", lines=(("A", "10.00"), ("B", "0.99")), accrued=3), *refund("X", "R1")]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append([float(v) if k in ("amount",) and v else v for k, v in zip(HEADER, row, strict=True)])
+    book.save(tmp_path / "h.xlsx")
+    with (tmp_path / "h.jsonl").open("w") as f:
+        for row in rows:
+            f.write(json.dumps(dict(zip(HEADER, row, strict=True))) + "\n")
+    write_csv(tmp_path / "h.csv", rows)
+    results = []
+    for name in ("h.xlsx", "h.jsonl", "h.csv"):
+        path = str(tmp_path / f"{name}.sqlite")
+        shutil.copy(template, path)
+        result = run("import-receipts", str(tmp_path / name), "--quiet", "--db", path)
+        assert result.exit_code == 0, (name, result.output)
+        results.append(snapshot(path, by_card=True))
+    assert results[0] == results[1] == results[2]
+
+
+def test_parquet_when_pyarrow_is_there(db_file, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = sale("R1", card="5", lines=(("A", "10.00"),), accrued=1)
+    table = pa.table({h: [str(r[i]) for r in rows] for i, h in enumerate(HEADER)})
+    pq.write_table(table, tmp_path / "h.parquet")
+    result = run("import-receipts", str(tmp_path / "h.parquet"), "--quiet", "--db", db_file)
+    assert result.exit_code == 0 and "imported 1 receipts (1 lines)" in result.output
+
+
+# -- compute ---------------------------------------------------------------------------------------
+
+
+def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db_file, tmp_path, spec_rules_doc):
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(spec_rules_doc))
+    assert run("rules", "publish", str(path), "--store", "S1", "--db", db_file).exit_code == 0
+    rows = [*sale("R1", card="1", when="2017-03-01 10:00", lines=(("A", "100.00"), ("B", "33.33")), accrued=999),
+            *sale("R2", card="2", when="2017-03-04 19:30", lines=(("C", "1000.00"),))]
+    file = write_csv(tmp_path / "h.csv", rows)
+    result = run("import-receipts", str(file), "--quiet", "--points", "compute", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    store = Store(db_file)
+    version, doc = store.latest_rules()["S1"]
+    from central.services.rules import with_program
+
+    rules = parse_rules({**with_program(store, doc, store.get_store("S1")), "version": version})
+    calc = accrual.PythonCalculator(rules)
+    zone = dt.timezone(dt.timedelta(hours=3))
+    expected = {
+        "R1": calc.quote(Receipt((Line(10000, sku="A", category="CAT-A"), Line(3333, sku="B", category="CAT-B")),
+                                 dt.datetime(2017, 3, 1, 10, tzinfo=zone))).accrued,
+        "R2": calc.quote(Receipt((Line(100000, sku="C", category="CAT-C"),),
+                                 dt.datetime(2017, 3, 4, 19, 30, tzinfo=zone))).accrued,
+    }
+    got = dict(store.conn.execute("SELECT receipt_id, accrued FROM transactions"))
+    assert got == expected and expected["R2"] > 0
+    assert store.conn.execute("SELECT DISTINCT rules_version FROM transactions").fetchall() == [(version,)]
+    # a store without a rule set is refused in compute mode, before anything is written
+    file2 = write_csv(tmp_path / "s2.csv", sale("Z1", store="S2"))
+    result = run("import-receipts", str(file2), "--quiet", "--points", "compute", "--db", db_file)
+    assert result.exit_code == 1 and "No rule set for store(s) S2" in result.output
+
+
+# -- interrupted ---------------------------------------------------------------------------------
+
+
+def test_an_import_killed_mid_way_resumes_to_the_exact_totals(db_file, tmp_path, template):
+    rows = []
+    for i in range(3000):
+        rows += sale(f"R{i}", store="S1" if i % 2 else "S2", when=f"2017-03-{1 + i % 28:02d} 10:{i % 60:02d}",
+                     card=str(1000 + i % 37), lines=(("A", "10.00"), (f"S{i % 50}", f"{i % 90 + 1}.25")),
+                     accrued=i % 7, redeemed=0)
+        if i % 10 == 9:
+            rows += refund(f"X{i}", f"R{i - 2}", store="S1" if i % 2 else "S2")
+    path = write_csv(tmp_path / "big.csv", rows)
+    clean = str(tmp_path / "clean.sqlite")
+    shutil.copy(template, clean)
+    # the same batches (a receipt's level is the customer's when its batch starts, as in an ingest round)
+    assert run("import-receipts", str(path), "--quiet", "--batch", "50", "--db", clean).exit_code == 0
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "central.cli", "import-receipts", str(path), "--quiet", "--batch", "50",
+           "--db", db_file]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    watcher = Store(db_file)
+    try:
+        while time.monotonic() < deadline:  # kill it once some batches, not all, have committed
+            done = watcher.conn.execute("SELECT COUNT(*) FROM applied_events WHERE agent = 'import'").fetchone()[0]
+            if done >= 500 or proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done = watcher.conn.execute("SELECT COUNT(*) FROM applied_events WHERE kind = 'purchase'").fetchone()[0]
+    finally:
+        watcher.close()
+    assert 0 < done < 3000, "the import was not cut off mid-way"
+    result = run("import-receipts", str(path), "--quiet", "--batch", "50", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    assert f"skipped {done + done // 9}" in result.output or "skipped" in result.output
+    assert snapshot(db_file, by_card=True) == snapshot(clean, by_card=True)
+
+
+# -- import vs ingest ------------------------------------------------------------------------------
+
+receipt_strategy = st.fixed_dictionaries({
+    "store": st.sampled_from(["S1", "S2"]),
+    "customer": st.one_of(st.none(), st.sampled_from(["c1", "c2", "c3", "c4"])),
+    "lines": st.lists(st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(1, 40_000), st.integers(0, 500)),
+                      min_size=1, max_size=4),
+    "accrued": st.integers(0, 900),
+    "redeemed": st.integers(0, 400),
+    "refund": st.booleans(),
+})
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(receipts=st.lists(receipt_strategy, min_size=1, max_size=12))
+def test_an_import_leaves_the_ledger_as_the_same_receipts_through_the_ingest(tmp_path_factory, template, receipts):
+    base = tmp_path_factory.mktemp("eq")
+    imported, ingested = str(base / "imported.sqlite"), str(base / "ingested.sqlite")
+    shutil.copy(template, imported)
+    shutil.copy(template, ingested)
+    t0 = dt.datetime(2017, 3, 1, 9, tzinfo=dt.UTC)
+    rows: list[list[object]] = []
+    agents = {"S1": FakeAgent("S1", "a1"), "S2": FakeAgent("S2", "a1")}
+    groups: list[list[dict]] = []  # the events of each receipt of the file, in file order
+    known: set[str] = set()
+    sold: dict[str, tuple[str, dict]] = {}
+    for i, r in enumerate(receipts):
+        when = t0 + dt.timedelta(hours=i)
+        rid = f"R{i}"
+        for j, (sku, amount, discount) in enumerate(r["lines"]):
+            rows.append([rid, r["store"], when.isoformat(), r["customer"] or "", "", sku, f"Item {sku}",
+                         f"CAT-{sku}", "1", "", f"{discount // 100}.{discount % 100:02d}",
+                         f"{amount // 100}.{amount % 100:02d}", r["accrued"] if j == 0 else 0,
+                         r["redeemed"] if j == 0 else 0, "", ""])
+        agent = agents[r["store"]]
+        cid = r["customer"]
+        if cid and cid not in known:
+            known.add(cid)
+            reg = agent.registration(cid, card=None)
+            reg["at"] = reg["body"]["at"] = when.isoformat()
+            reg["body"]["phone"] = None
+            reg["body"]["consents"] = {}
+            groups.append([reg])
+        else:
+            groups.append([])
+        ev = agent.purchase(cid, total=sum(a for _, a, _ in r["lines"]))
+        body = ev["body"]
+        body.update(receipt_id=rid, at=when.isoformat(), accrued=r["accrued"] if cid else 0,
+                    redeemed=r["redeemed"] if cid else 0)
+        body["lines"] = [{"sku": sku, "name": f"Item {sku}", "category": f"CAT-{sku}", "quantity": "1", "price": None,
+                          "discount": discount, "amount": amount,
+                          "accrued": (r["accrued"] if j == 0 else 0) if cid else 0,
+                          "redeemed": (r["redeemed"] if j == 0 else 0) if cid else 0}
+                         for j, (sku, amount, discount) in enumerate(r["lines"])]
+        ev["at"] = when.isoformat()
+        groups[-1].append(ev)
+        sold[rid] = (r["store"], body)
+        if r["refund"] and i > 0 and f"R{i - 1}" in sold and sold[f"R{i - 1}"][0] == r["store"]:
+            _, original = sold.pop(f"R{i - 1}")
+            later = when + dt.timedelta(minutes=30)
+            rows.append([f"X{i}", r["store"], later.isoformat(), "", "", "", "", "", "", "", "", "", "", "",
+                         "refund", f"R{i - 1}"])
+            back = agent.refund(original["customer_id"], f"R{i - 1}", original["total"], original["accrued"],
+                                original["redeemed"])
+            back["at"] = back["body"]["at"] = later.isoformat()
+            back["body"]["refund_id"] = f"X{i}"
+            groups.append([back])
+    path = write_csv(base / "h.csv", rows)
+    result = run("import-receipts", str(path), "--quiet", "--batch", "3", "--db", imported)
+    assert result.exit_code == 0, result.output
+    store = Store(ingested)
+    for store_id, agent_id in (("S1", "a1"), ("S2", "a1")):
+        store.stream_state(store_id, agent_id)
+    for start in range(0, len(groups), 3):  # the ingest's rounds: as many receipts as an import batch
+        store.commit_ingest(IngestUnit(events=[e for g in groups[start : start + 3] for e in g]))
+    store.close()
+    assert snapshot(imported) == snapshot(ingested)
+
+
+def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", sale("A1", store="S9"))
+    result = CliRunner(env={"LANG": "ru_RU.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}).invoke(
+        cli, ["import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file])
+    assert "строка 2: неизвестный магазин S9 (добавьте его или используйте --create-stores)" in result.output
+    assert "строк с ошибками: 1" in result.output
