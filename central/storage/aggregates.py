@@ -153,16 +153,16 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         " ON CONFLICT (key, day, store) DO UPDATE SET purchases = agg_days.purchases + excluded.purchases,"
         " refunds = agg_days.refunds + excluded.refunds, spend = agg_days.spend + excluded.spend,"
         " items = agg_days.items + excluded.items",
-        [(*k, *v) for k, v in days.items()])
+        [(*k, *v) for k, v in sorted(days.items())])
     conn.executemany(
         "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
         " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity",
-        [(*k, v) for k, v in items.items()])
+        [(*k, v) for k, v in sorted(items.items())])
     conn.executemany(
         "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)"
         " ON CONFLICT (key, day, type) DO UPDATE SET accrued = agg_points.accrued + excluded.accrued,"
         " redeemed = agg_points.redeemed + excluded.redeemed",
-        [(*k, *v) for k, v in points.items()])
+        [(*k, *v) for k, v in sorted(points.items())])
     return set(keys.values())
 
 
