@@ -32,8 +32,18 @@ from ..storage import aggregates
 from ..storage import segments as store
 from ..storage.clock import now_utc
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
-from .segments.evaluate import (CATEGORY, PRODUCT, Context, Facts, _birthday_window, age_on, criterion_flip,
-                                definition_events, evaluate, next_flip)
+from .segments.evaluate import (
+    CATEGORY,
+    PRODUCT,
+    Context,
+    Facts,
+    _birthday_window,
+    age_on,
+    criterion_flip,
+    definition_events,
+    evaluate,
+    next_flip,
+)
 from .segments.rfm import CLASS_NAMES, DEFAULT_WINDOW, class_codes, rfm_scores
 
 Keys = set[int]
@@ -177,7 +187,8 @@ class SetEvaluator:
         return self._customers(f"{where} AND {cond}", params)
 
     def _gender(self, c: Criterion) -> Keys:
-        cond, params = self._in("CASE WHEN c.gender IN ('male', 'female') THEN c.gender ELSE 'unknown' END", c["values"])
+        cond, params = self._in("CASE WHEN c.gender IN ('male', 'female') THEN c.gender ELSE 'unknown' END",
+                                c["values"])
         return self._customers(cond, params)
 
     def _consent(self, c: Criterion) -> Keys:
@@ -246,8 +257,9 @@ class SetEvaluator:
             params += more
         if c.get("number_from") is not None or c.get("number_to") is not None:
             parts.append("d.number != '' AND d.number NOT GLOB '*[^0-9]*'")
-            cond, more = self._range("CAST(d.number AS INTEGER)", None if c.get("number_from") is None
-                                     else int(c["number_from"]), None if c.get("number_to") is None else int(c["number_to"]))
+            low, high = c.get("number_from"), c.get("number_to")
+            cond, more = self._range("CAST(d.number AS INTEGER)", None if low is None else int(low),
+                                     None if high is None else int(high))
             parts.append(cond)
             params += more
         return self._customers(f"EXISTS (SELECT 1 FROM cards d WHERE d.customer_id = c.id AND {' AND '.join(parts)})",
@@ -260,7 +272,8 @@ class SetEvaluator:
     def _tag(self, c: Criterion) -> Keys:
         cond, params = self._in("t.tag", c["tags"])
         rows = self.conn.execute(
-            "SELECT k.key, COUNT(DISTINCT t.tag) FROM customer_tags t JOIN customer_keys k ON k.customer_id = t.customer_id"
+            "SELECT k.key, COUNT(DISTINCT t.tag) FROM customer_tags t"
+            " JOIN customer_keys k ON k.customer_id = t.customer_id"
             f" WHERE {cond} GROUP BY k.key", params).fetchall()
         if c["mode"] == "any":
             return {k for k, _ in rows}
@@ -353,7 +366,8 @@ class SetEvaluator:
             return set()
         where, params = self._period(c["period"])
         cond, more = self._in("item", products)
-        return self.keys(f"SELECT key FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond} AND {where}"
+        return self.keys(f"SELECT key FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond}"
+                         f" AND {where}"
                          " GROUP BY key, item HAVING SUM(quantity) > 0)", more + params)
 
     def _points(self, c: Criterion) -> Keys:
@@ -525,7 +539,8 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                 born = dt.date.fromordinal(ordinal)
                 table[born.strftime("%m-%d")] = criterion_flip(c, Facts(0, birthday=born), today)
             for key, mmdd in conn.execute(
-                    "SELECT k.key, substr(c.birthday, 6, 5) FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
+                    "SELECT k.key, substr(c.birthday, 6, 5) FROM customer_keys k"
+                    " JOIN customers c ON c.id = k.customer_id"
                     " WHERE c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"):
                 keep([(key, table.get(mmdd))])
         elif c.type in ("first_purchase", "last_purchase", "registration"):
@@ -541,7 +556,8 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                     where += f" AND store IN ({','.join('?' * len(c['stores']))})"
                     params = sorted(c["stores"])
                 agg = "MIN" if c.type == "first_purchase" else "MAX"
-                rows = conn.execute(f"SELECT key, {agg}(day) FROM agg_days WHERE {where} GROUP BY key", params).fetchall()
+                rows = conn.execute(f"SELECT key, {agg}(day) FROM agg_days WHERE {where} GROUP BY key",
+                                    params).fetchall()
                 shifts = (0,)
             for key, day in rows:
                 if day is None:

@@ -14,10 +14,10 @@ still equals the sum of its ledger and of its lots.
 
 from __future__ import annotations
 
+from ..marketing import engine as segments
 from ..points.merging import FILL as _FILL
 from ..points.merging import merge_rows
 from ..points.merging import row as _row
-from ..marketing import engine as segments
 from ..points.versions import bump_versions
 from ..storage import aggregates
 from ..storage.store import NotFound, Store
@@ -25,6 +25,7 @@ from . import audit
 from .access import Actor, FormError
 from .customers import check_customer
 from .text import _
+
 
 def merge(db: Store, actor: Actor, source: str, target: str) -> None:
     """Merge ``source`` into ``target`` (both must be the actor's to change)."""

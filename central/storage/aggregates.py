@@ -166,8 +166,8 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     return set(keys.values())
 
 
-_SUMS = {"agg_days": ("day, store", "purchases, refunds, spend, items"), "agg_items": ("kind, item, day, store", "quantity"),
-         "agg_points": ("day, type", "accrued, redeemed")}
+_SUMS = {"agg_days": ("day, store", "purchases, refunds, spend, items"),
+         "agg_items": ("kind, item, day, store", "quantity"), "agg_points": ("day, type", "accrued, redeemed")}
 
 
 def move_customer(conn: sqlite3.Connection, source: str, target: str) -> None:
@@ -240,7 +240,8 @@ def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | 
                 created_day = moment.astimezone(zone).date().toordinal()
             out[key] = Facts(
                 key, birthday=_birthday(birthday), gender=gender,
-                consents=frozenset(k for k, v in given.items() if v is True) if isinstance(given, dict) else frozenset(),
+                consents=frozenset(k for k, v in given.items() if v is True)
+                if isinstance(given, dict) else frozenset(),
                 custom={k: v for k, v in json.loads(custom or "{}").items()}, registered_day=created_day,
                 home_store=home, level=level, balance=balance or 0)
         if not ids:
@@ -249,7 +250,8 @@ def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | 
         cards: dict[int, list[tuple[str, int | None]]] = {}
         any_card: set[int] = set()
         for cid, number, status, category in conn.execute(
-                f"SELECT customer_id, number, status, category_id FROM cards WHERE customer_id IN ({id_marks})", list(ids)):
+                f"SELECT customer_id, number, status, category_id FROM cards WHERE customer_id IN ({id_marks})",
+                list(ids)):
             any_card.add(ids[cid])
             if status == "active":
                 cards.setdefault(ids[cid], []).append((number, category))

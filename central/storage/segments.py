@@ -96,10 +96,12 @@ def change_members(conn: sqlite3.Connection, segment_id: int, entered: Iterable[
         conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)",
                          [(segment_id, k, at) for k in entered])
     if left:
-        conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?", [(segment_id, k) for k in left])
+        conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?",
+                         [(segment_id, k) for k in left])
     if entered or left:
         conn.executemany("INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
-                         [(segment_id, k, 1, at, cause) for k in entered] + [(segment_id, k, 0, at, cause) for k in left])
+                         [(segment_id, k, 1, at, cause) for k in entered]
+                         + [(segment_id, k, 0, at, cause) for k in left])
         conn.execute("UPDATE segments SET size = size + ? WHERE id = ?", (len(entered) - len(left), segment_id))
     return len(entered), len(left)
 
@@ -125,7 +127,8 @@ def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int
 def set_flips(conn: sqlite3.Connection, flips: dict[int, int | None]) -> None:
     """Replace these customers' next flip day (None: none)."""
     conn.executemany("DELETE FROM segment_flips WHERE key = ?", [(k,) for k, d in flips.items() if d is None])
-    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
+                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
                      [(k, d) for k, d in flips.items() if d is not None])
 
 
@@ -137,5 +140,6 @@ def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
         chunk = keys[start : start + 500]
         current.update(conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})",
                                     chunk))
-    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
+                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
                      [(k, d) for k, d in flips.items() if k not in current or d < current[k]])

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from central.marketing import engine
-from central.marketing.segments import Context, evaluate, parse_definition
+from central.marketing.segments import evaluate, parse_definition
 from central.marketing.segments.definition import DefinitionError, parse_criterion
 from central.storage import aggregates
 from central.storage.store import Store

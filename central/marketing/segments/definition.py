@@ -257,7 +257,8 @@ def _bool(value: Any) -> bool:
 def _one(allowed: Sequence[str]) -> Callable[[Any], str]:
     def read(value: Any) -> str:
         if value not in allowed:
-            raise _Bad(N_("unknown value %(value)s; one of: %(allowed)s"), value=repr(value), allowed=", ".join(allowed))
+            raise _Bad(N_("unknown value %(value)s; one of: %(allowed)s"), value=repr(value),
+                       allowed=", ".join(allowed))
         return value
     return read
 
