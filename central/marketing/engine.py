@@ -655,13 +655,25 @@ def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: 
     return result
 
 
-def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], kinds: set[str]) -> None:
-    """The ingest's hook (central/storage/ingest.py), inside its transaction."""
+def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Iterable[Mapping[str, Any]]) -> None:
+    """The ingest's hook (central/storage/ingest.py), inside its transaction: each touched customer against
+    the segments their own events can change, with their event's kind as the cause."""
     if not customer_ids or not conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone():
         return
-    changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in kinds))
-    cause = "purchase" if "purchase" in kinds else sorted(kinds)[0] if kinds else "event"
-    on_event(conn, customer_ids, changes, aggregates.today(conn), cause=cause)
+    kinds: dict[str, set[str]] = {}
+    for env in events:
+        body = env.get("body") or {}
+        cid = body.get("customer_id") if isinstance(body, Mapping) else None
+        kinds.setdefault(cid or "", set()).add(env["kind"])
+    every = set().union(*kinds.values()) if kinds else set()
+    groups: dict[frozenset[str], list[str]] = {}
+    for cid in customer_ids:  # (a card holder joined to its owner has no event of its own: every kind)
+        groups.setdefault(frozenset(kinds.get(cid) or every), []).append(cid)
+    today = aggregates.today(conn)
+    for group_kinds, ids in groups.items():
+        changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in group_kinds)) if group_kinds else set()
+        cause = "purchase" if "purchase" in group_kinds else min(group_kinds) if group_kinds else "event"
+        on_event(conn, ids, changes, today, cause=cause)
 
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:

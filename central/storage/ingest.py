@@ -142,7 +142,7 @@ class IngestQueries(Database):
             touched = ledger.flush(counter)
             counter.save()
             # dynamic segments: the touched customers, against the segments what happened can change
-            segments.after_ingest(conn, touched, {e["kind"] for e in unit.events})
+            segments.after_ingest(conn, touched, unit.events)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
                 [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],

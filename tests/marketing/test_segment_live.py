@@ -256,3 +256,11 @@ def test_console_writes_move_customers_too(db):
     accounts.adjust_points(db, SYSTEM, "c1", {"points": "1500", "reason": "goodwill"})
     assert service.members(db, SYSTEM, rich)["customers"] == ["c1"]
     assert history(db, vip) == [("c1", 1, "tags"), ("c1", 0, "tags")] and history(db, rich) == [("c1", 1, "points")]
+
+
+def test_each_customer_moves_for_their_own_event(db):
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), agent.registration("c2"), bought(agent, "c2", 20000, days_ago=1))
+    big = service.create(db, MARKETER, "Big", "dynamic", {"audiences": [[{"type": "spend", "from": 10000}]]})
+    apply(db, bought(agent, "c1", 15000), agent.refund("c2", "S1-a1-1", amount=15000, accrued=0, redeemed=0))
+    assert sorted(history(db, big)) == [("c1", 1, "purchase"), ("c2", 0, "refund"), ("c2", 1, "created")]
