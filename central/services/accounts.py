@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
+from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage.clock import now_utc, utc
@@ -95,6 +96,7 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
                      store=customer["home_store"])
+        segments.customer_changed(conn, [customer_id], "profile")
 
 
 def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> str:
@@ -210,6 +212,7 @@ def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, 
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
+        segments.customer_changed(conn, [customer_id], "points")
         balance = before + points
         audit.record(conn, actor, "customer.points", "customer", customer_id, {"balance": before},
                      {"balance": balance, "points": points, "program": program, "reason": reason,
@@ -264,6 +267,7 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
+        segments.customer_changed(conn, [customer_id], "points")
         audit.record(conn, actor, "customer.temporary_points", "customer", customer_id, {"balance": before},
                      {"balance": before + points, "lot": lot_id, "points": points, "program": program,
                       "starts_at": start_text,
@@ -349,4 +353,5 @@ def set_tags(db: Store, actor: Actor, customer_id: str, text: str) -> list[str]:
         db.replace_customer_tags(customer_id, tags)
         audit.record(conn, actor, "customer.tags", "customer", customer_id, {"tags": before}, {"tags": tags},
                      store=customer["home_store"])
+        segments.customer_changed(conn, [customer_id], "tags")
     return tags

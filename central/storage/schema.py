@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..points.programs import migrate_to_programs
+from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
@@ -270,5 +271,14 @@ MIGRATIONS += [
     ),
 ]
 
-# messages to customers (central/messages/, docs/messages.md); 9 is taken by segments, in flight
+# segments and RFM (docs/segments.md): per-customer aggregates kept by the ledger, built from the history here
+MIGRATIONS += [
+    (
+        9,
+        "segments and RFM: per-customer aggregates (built from the stored transactions), segments, members, history",
+        [*aggregates.MIGRATION, aggregates.backfill, *segments.MIGRATION],
+    ),
+]
+
+# messages to customers (central/messages/, docs/messages.md)
 MIGRATIONS += MESSAGES_MIGRATIONS
