@@ -13,15 +13,19 @@ central/ imports from here are re-exported below.
 from __future__ import annotations
 
 from .accounts import CustomerAccounts
+from .api_tokens import ApiTokens
+from .audit_log import AuditLog
 from .card_categories import CardCategories
 from .cards import Cards
 from .cashier_messages import CashierMessages
 from .catalog import Catalog
 from .connection import Database, NotFound
+from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .jobs import Jobs
 from .levels import Levels
 from .percents import PersonalPercents
 from .programs import BonusPrograms
@@ -32,6 +36,8 @@ from .rule_sets import RuleSets
 from .saved_filters import SavedFilters
 from .settings import Settings
 from .store_groups import StoreGroups
+from .totals import Totals
+from .transaction_list import TransactionList
 
 __all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "EnrollmentError", "IngestUnit", "NotFound", "Store",
            "hash_token", "mosquitto_hash"]
@@ -42,5 +48,6 @@ CUSTOMER_SCOPES = ("all", "visited")
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
             CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
-            CustomFields, SavedFilters, PersonalPercents, Reports):
+            CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens,
+            TransactionList, ConsoleUsers, Totals):
     """One connection to the central database, with the queries of every job."""
