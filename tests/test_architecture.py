@@ -138,8 +138,9 @@ SQL = re.compile(r"\.execute(many)?\(|\.executescript\(|\._?rows\(|\.conn\b"
 
 #: the services that call named central/storage/ methods and run no SQL themselves; the rest of
 #: central/services/ follow, one by one, as their SQL moves into central/storage/ (issue 11)
-CLEAN_SERVICES = ("accounts", "audit", "cards", "fields", "jobs", "level_program", "percents", "reports", "rules",
-                  "saved", "signin", "stores", "tokens", "totals", "transactions", "users", "whatif")
+CLEAN_SERVICES = ("accounts", "audit", "cards", "customers", "fields", "filters", "imports", "jobs", "level_program",
+                  "percents", "reports", "rules", "saved", "signin", "stores", "tokens", "totals", "transactions",
+                  "users", "whatif")
 
 
 def _sql_lines(paths: list[Path]) -> list[str]:

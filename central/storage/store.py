@@ -23,6 +23,8 @@ from .connection import Database, NotFound
 from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
+from .customer_import import CustomerImport
+from .customer_list import CustomerList
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import DeadLetter, IngestQueries, IngestUnit
 from .jobs import Jobs
@@ -49,5 +51,6 @@ class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessage
             # the console's services (central/services/): one class per table or job
             CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
             CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens,
-            TransactionList, ConsoleUsers, Totals):
+            TransactionList, ConsoleUsers, Totals, CustomerList,
+            CustomerImport):
     """One connection to the central database, with the queries of every job."""
