@@ -1,4 +1,4 @@
-"""The house's walls: no import cycle in central/ or agent/; central's web pages and clean services speak no SQL.
+"""The house's walls: no import cycle in central/ or agent/; central's web pages and services speak no SQL.
 
 The import graph is read with ``ast`` from the source, with the imports at module level and those
 inside functions alike (a function-level import that closes a cycle still is one); imports under
@@ -136,11 +136,9 @@ SQL = re.compile(r"\.execute(many)?\(|\.executescript\(|\._?rows\(|\.conn\b"
                  r"|\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET)\b")
 
 
-#: the services that call named central/storage/ methods and run no SQL themselves; the rest of
-#: central/services/ follow, one by one, as their SQL moves into central/storage/ (issue 11)
-CLEAN_SERVICES = ("accounts", "audit", "cards", "customers", "fields", "filters", "imports", "jobs", "level_program",
-                  "percents", "reports", "rules", "saved", "signin", "stores", "tokens", "totals", "transactions",
-                  "users", "whatif")
+#: the services that still run SQL of their own (issue 11: their SQL moves into central/storage/ next; other
+#: engineers are in these two now); every other module of central/services/, new ones included, must run none
+UNCLEAN_SERVICES = ("demo_data", "receipt_import")
 
 
 def _sql_lines(paths: list[Path]) -> list[str]:
@@ -156,10 +154,18 @@ def test_web_pages_call_services_not_the_database():
     assert _sql_lines(sorted((ROOT / "central" / "web").rglob("*.py"))) == []
 
 
-def test_clean_services_call_storage_not_the_database():
-    paths = [ROOT / "central" / "services" / f"{name}.py" for name in CLEAN_SERVICES]
-    assert all(path.exists() for path in paths)
+def test_services_call_storage_not_the_database():
+    folder = ROOT / "central" / "services"
+    assert all((folder / f"{name}.py").exists() for name in UNCLEAN_SERVICES)
+    paths = [path for path in sorted(folder.rglob("*.py")) if path.stem not in UNCLEAN_SERVICES]
+    assert len(paths) > 20
     assert _sql_lines(paths) == []
+
+
+def test_unclean_services_still_run_sql():
+    """A module cleaned of SQL leaves UNCLEAN_SERVICES (so the list only shrinks)."""
+    folder = ROOT / "central" / "services"
+    assert [name for name in UNCLEAN_SERVICES if not _sql_lines([folder / f"{name}.py"])] == []
 
 
 def test_the_sql_check_sees_sql():
