@@ -1,4 +1,4 @@
-"""The house's walls: no import cycle in central/ or agent/; central's web pages and services speak no SQL.
+"""The house's walls: no import cycle in central/ or agent/; only central/storage/ (and points/) speak SQL.
 
 The import graph is read with ``ast`` from the source, with the imports at module level and those
 inside functions alike (a function-level import that closes a cycle still is one); imports under
@@ -131,7 +131,7 @@ def test_no_import_cycle_in_agent():
     assert cycles(import_graph("agent")) == []  # the edges of a cycle: tests/test_agent_architecture.py
 
 
-#: what a page or a clean service must not do: run SQL itself (it calls named central/storage/ methods)
+#: what a page, a service, sync/ or cli/ must not do: run SQL itself (it calls named central/storage/ methods)
 SQL = re.compile(r"\.execute(many)?\(|\.executescript\(|\._?rows\(|\.conn\b"
                  r"|\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET)\b")
 
@@ -159,6 +159,21 @@ def test_services_call_storage_not_the_database():
     assert all((folder / f"{name}.py").exists() for name in UNCLEAN_SERVICES)
     paths = [path for path in sorted(folder.rglob("*.py")) if path.stem not in UNCLEAN_SERVICES]
     assert len(paths) > 20
+    assert _sql_lines(paths) == []
+
+
+#: the rooms of central/ that run SQL: the storage layer, and the ledger's own domain code in central/points/
+SQL_ROOMS = ("storage", "points")
+
+
+def test_only_storage_speaks_sql():
+    """Outside the SQL rooms (and the services still listed unclean) no module of central/ runs SQL: sync/, cli/,
+    web/, the app factory and the empty rooms call named central/storage/ methods."""
+    central = ROOT / "central"
+    paths = [path for path in sorted(central.rglob("*.py"))
+             if path.relative_to(central).parts[0] not in SQL_ROOMS
+             and not (path.parent == central / "services" and path.stem in UNCLEAN_SERVICES)]
+    assert any(path.parent == central / "sync" for path in paths)
     assert _sql_lines(paths) == []
 
 

@@ -6,8 +6,10 @@ enrollment and broker users, the ingest's transaction and dead letters, card
 status, rule sets, cashier messages, publish cursors; and for the console's services:
 card categories, store groups, bonus programs, the review of dead letters, debts and flags,
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
-saved filters, personal percents, report figures. The names the rest of
-central/ imports from here are re-exported below.
+saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
+users and their sessions, the transaction list, the JSON API's totals, the customer list,
+the customer import; and for the sync: down-sync pages, a restored agent's repeats. The
+names the rest of central/ imports from here are re-exported below.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .connection import Database, NotFound
 from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
+from .customer_deltas import CustomerDeltas
 from .customer_import import CustomerImport
 from .customer_list import CustomerList
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
@@ -31,6 +34,7 @@ from .jobs import Jobs
 from .levels import Levels
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .recovery import RecoveryLookups
 from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
@@ -50,7 +54,8 @@ CUSTOMER_SCOPES = ("all", "visited")
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
             CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
-            CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens,
-            TransactionList, ConsoleUsers, Totals, CustomerList,
-            CustomerImport):
+            CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens, ConsoleUsers,
+            TransactionList, Totals, CustomerList, CustomerImport,
+            # the sync (central/sync/): down-sync pages, a restored agent's repeats
+            CustomerDeltas, RecoveryLookups):
     """One connection to the central database, with the queries of every job."""
