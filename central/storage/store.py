@@ -29,7 +29,7 @@ from .customer_deltas import CustomerDeltas
 from .customer_import import CustomerImport
 from .customer_list import CustomerList
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
-from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .jobs import Jobs
 from .levels import Levels
 from .percents import PersonalPercents
@@ -45,8 +45,8 @@ from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
 
-__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "EnrollmentError", "IngestUnit", "NotFound", "Store",
-           "hash_token", "mosquitto_hash"]
+__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag",
+           "IngestUnit", "NotFound", "Store", "hash_token", "mosquitto_hash"]
 
 CUSTOMER_SCOPES = ("all", "visited")
 
