@@ -79,9 +79,8 @@ def _session_settings(app: Flask) -> None:
 
         store = Store(app.config["DATABASE"])
         try:
-            with store.transaction() as conn:  # two processes starting at once agree on the first key
-                conn.execute("INSERT INTO settings (name, value) VALUES ('console_secret_key', ?) ON CONFLICT DO NOTHING",
-                             (secrets.token_hex(32),))
+            with store.transaction():  # two processes starting at once agree on the first key
+                store.add_setting_if_missing("console_secret_key", secrets.token_hex(32))
             key = store.setting("console_secret_key")
         finally:
             store.close()

@@ -252,7 +252,7 @@ def _publish_rules(store: Any, store_id: str, doc: dict[str, Any], source: str) 
             wanted = [(lv["name"], lv["from_spend"], lv["percent"]) for lv in file_levels]
             if levels.adopt(conn, wanted):
                 note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
-            elif [tuple(row) for row in conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend")] != sorted(wanted, key=lambda lv: lv[1]):
+            elif store.level_rows() != sorted(wanted, key=lambda lv: lv[1]):
                 note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
     published = with_program(store, doc, record)
     with store.transaction() as conn:  # the version and its audit row: all or nothing

@@ -327,11 +327,10 @@ class CashierAdapter(Adapter):
 
     def send_in(self, conn: Any, message: Outgoing, now: str) -> str:
         from ..points.versions import bump_versions
+        from ..storage.messages import add_cashier_message_once
 
         ident = f"out{message.id}"
-        conn.execute("INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by)"
-                     " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-                     (ident, message.customer_id, message.body[:500], None, now, "messages"))
+        add_cashier_message_once(conn, ident, message.customer_id, message.body[:500], now)
         bump_versions(conn, [message.customer_id])
         return ident
 

@@ -51,8 +51,7 @@ LEASE = "sender"
 def link_key(db: Store) -> str:
     """The key that signs links in messages (made once, kept in the database)."""
     with db.transaction() as conn:
-        conn.execute("INSERT INTO settings (name, value) VALUES ('messages_link_key', ?) ON CONFLICT DO NOTHING",
-                     (secrets.token_hex(32),))
+        q.ensure_setting(conn, "messages_link_key", secrets.token_hex(32))
     return db.setting("messages_link_key") or ""
 
 
@@ -170,7 +169,7 @@ class Sender:
             self._db = Store(self.db_path)
             # WAL + NORMAL: a commit survives the process's crash; a power cut may lose the last marks,
             # which only makes a message be sent again with its key (at-least-once, as a crash does)
-            self._db.conn.execute("PRAGMA synchronous = NORMAL")
+            self._db.commit_without_fsync()
         return self._db
 
     # -- one pass --------------------------------------------------------------------------------

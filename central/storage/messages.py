@@ -354,3 +354,17 @@ class MessageQueries(Database):
 
     def consents_of(self, customer_id: str) -> list[dict[str, Any]]:
         return consent_history(self.conn, customer_id)
+
+
+def add_cashier_message_once(conn: sqlite3.Connection, message_id: str, customer_id: str, text: str, at: str) -> None:
+    """A cashier message from the message outbox; its id comes from the outbox row, so a repeat adds nothing."""
+    conn.execute(
+        "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+        (message_id, customer_id, text, None, at, "messages"),
+    )
+
+
+def ensure_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
+    """Set ``name`` to ``value`` unless it is set already (a key made once)."""
+    conn.execute("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, value))
