@@ -33,6 +33,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import operator
 import re
 import uuid
 import zoneinfo
@@ -334,7 +335,7 @@ def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.d
 # -- receipts --------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     sku: str | None
     name: str | None
@@ -416,23 +417,27 @@ class Parser:
         none = width  # the index of the None padded on every row: a field the file does not have
         at = {name: index.get(name, none) for name in ALIASES}
         i_store, i_receipt = at["store"], at["receipt"]
-        head_fields = [at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone")]
+        head_fields = operator.itemgetter(*(at[name] for name in ("kind", "refund_of", "at", "customer_id", "card",
+                                                                  "phone")))
         i_total = at["total"]
-        line_fields = tuple(at[name] for name in ("sku", "name", "category", "quantity", "price", "discount",
-                                                  "amount", "accrued", "redeemed"))
+        line_fields = operator.itemgetter(*(at[name] for name in ("sku", "name", "category", "quantity", "price",
+                                                                  "discount", "amount", "accrued", "redeemed")))
+        line = self._line
         current: Receipt | None = None
-        head_raw: list[Any] = []
+        head_raw: tuple[Any, ...] = ()
         problems: list[Problem] = []
         count = 0
         for number, values in rows:
             count += 1
-            if values and isinstance(values[0], _BadLine):
+            if values and type(values[0]) is _BadLine:
                 yield None, [Problem(number, values[0].why)]
                 continue
             if len(values) != width:
                 values = (values + [None] * width)[:width]
             values.append(None)
-            store, receipt_id = _text(values[i_store]), _text(values[i_receipt])
+            store, receipt_id = values[i_store], values[i_receipt]
+            store = store.strip() if type(store) is str else _text(store)
+            receipt_id = receipt_id.strip() if type(receipt_id) is str else _text(receipt_id)
             if current is not None and (store != current.store or receipt_id != current.receipt):
                 yield current, problems
                 current, problems = None, []
@@ -440,7 +445,7 @@ class Parser:
                 yield None, [Problem(number, _("a row needs a store and a receipt id"))]
                 continue
             try:
-                raw = [values[i] for i in head_fields]
+                raw = head_fields(values)
                 if current is None:
                     current = Receipt(store, receipt_id, number)
                     head_raw = raw
@@ -449,7 +454,7 @@ class Parser:
                                          _text(values[i_total]) != _text(head_raw_total(current))):
                     self._differs(current, raw, values[i_total])
                 if not current.refund:
-                    current.lines.append(self._line([values[i] for i in line_fields]))
+                    current.lines.append(line(line_fields(values)))
             except Bad as exc:
                 problems.append(Problem(number, str(exc)))
         if report is not None:
@@ -457,7 +462,7 @@ class Parser:
         if current is not None:
             yield current, problems
 
-    def _head(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _head(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         kind_raw, refund_of, when, customer_id, card, phone = raw
         zone = self.stores.get(receipt.store, self.default_zone)
         kind = _canonical(_text(kind_raw)) if kind_raw not in (None, "") else ""
@@ -474,7 +479,7 @@ class Parser:
         receipt.total = money(total, "total") if _text(total) else None
         receipt.refund_of = _text(refund_of) or None
 
-    def _differs(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _differs(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
         probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
         self._head(probe, raw, total)
@@ -487,7 +492,7 @@ class Parser:
                             field=name, line=receipt.first_line))
 
     @staticmethod
-    def _line(v: list[Any]) -> Line:
+    def _line(v: Sequence[Any]) -> Line:
         sku, name, category, q_raw, price_raw, discount_raw, amount_raw, accrued_raw, redeemed_raw = v
         if amount_raw is None or amount_raw == "":
             raise Bad(_("a sale's line needs an amount"))
