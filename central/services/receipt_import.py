@@ -273,12 +273,21 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_MONEY_SEEN: dict[str, int] = {}
+
+
 def money(value: Any, what: str) -> int:
     """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
-    if type(value) is str:  # the common case first: "123.45"
+    if type(value) is str:  # the common case first: "123.45" (prices repeat: the texts seen are remembered)
+        cents = _MONEY_SEEN.get(value)
+        if cents is not None:
+            return cents
         whole, dot, frac = value.partition(".")
         if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
-            return int(whole) * 100 + int(frac)
+            cents = int(whole) * 100 + int(frac)
+            if len(_MONEY_SEEN) < 100_000:
+                _MONEY_SEEN[value] = cents
+            return cents
     text = _text(value)
     if " " in text or "\u00a0" in text:
         text = text.replace(" ", "").replace("\u00a0", "")
