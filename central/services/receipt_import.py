@@ -515,9 +515,13 @@ class Parser:
             raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
                         " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
                         discount=_cents(discount), amount=_cents(amount)))
-        return Line(_text(sku) or None, _text(name) or None, _text(category) or None, q, price, discount, amount,
+        return Line((sku.strip() if type(sku) is str else _text(sku)) or None,
+                    (name.strip() if type(name) is str else _text(name)) or None,
+                    (category.strip() if type(category) is str else _text(category)) or None,
+                    q, price, discount, amount,
                     0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
-                    else points_value(accrued_raw, "accrued"),
+                    else int(accrued_raw) if type(accrued_raw) is str and accrued_raw.isdigit()
+                    and accrued_raw.isascii() else points_value(accrued_raw, "accrued"),
                     0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
                     else points_value(redeemed_raw, "redeemed"))
 
