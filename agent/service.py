@@ -22,14 +22,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from shared import accrual
+import msgspec
+
+from shared import accrual, events
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import card_holder_id, is_card_holder, normalize_card, normalize_phone
 from shared.numbers import format_scaled
 from shared.receipts import Receipt, parse_receipt
 from shared.results import CommittedLine
-from shared.rules import RuleSet, parse_rules
+from shared.rules import RuleSet
 
 from . import customer_lookup, errors, requests
 from .config import Config
@@ -108,7 +110,7 @@ class Service:
         with self._calc_lock:
             held = tx.rules()
             assert held is not None
-            rules = parse_rules(held[1])
+            rules = self.store.parsed_rules(held[1])  # parsed once: when it was installed
             self._calc = (held[0], rules, accrual.calculator(rules))
             return self._calc[1], self._calc[2]
 
@@ -294,18 +296,18 @@ class Service:
             card = found.card["number"] if found and found.card is not None else None
             offline = bool(limits and limits.offline)
             lines = [
-                {
-                    "sku": line.sku, "name": line.name, "category": line.category,
-                    "quantity": format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
-                    "amount": line.amount, "accrued": lq.accrued, "redeemed": lq.redeemed,
-                }
+                events.PurchaseLine(
+                    sku=line.sku, name=line.name, category=line.category,
+                    quantity=format_scaled(line.quantity, 3), price=line.price, discount=line.discount,
+                    amount=line.amount, accrued=lq.accrued, redeemed=lq.redeemed,
+                )
                 for line, lq in zip(receipt.lines, quote.lines, strict=True)
             ]
-            seq = tx.add_event("purchase", now, {
-                "receipt_id": receipt.receipt_id, "terminal": terminal, "customer_id": customer_id, "card": card,
-                "at": receipt.at.isoformat(), "rules_version": rules.version, "total": receipt.total,
-                "accrued": quote.accrued, "redeemed": quote.redeemed, "offline": offline, "lines": lines,
-            }, now)
+            seq = tx.add_event("purchase", now, events.PurchaseBody(
+                receipt_id=receipt.receipt_id, terminal=terminal, customer_id=customer_id, card=card,
+                at=receipt.at.isoformat(), rules_version=rules.version, total=receipt.total,
+                accrued=quote.accrued, redeemed=quote.redeemed, offline=offline, lines=lines,
+            ), now)
             if customer_id is not None:
                 tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
             body = {
@@ -327,7 +329,8 @@ class Service:
                     "request_hash": digest, "response": json.dumps(body),
                 },
                 [
-                    {**line, "receipt_id": receipt.receipt_id, "idx": i, "quantity": src.quantity}
+                    {**msgspec.structs.asdict(line), "receipt_id": receipt.receipt_id, "idx": i,
+                     "quantity": src.quantity}
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
@@ -396,19 +399,21 @@ class Service:
         customer_id = receipt["customer_id"]
         moved = [(i, r) for i, r in enumerate(result.lines) if r.quantity]
         lines = [
-            {"index": i, "quantity": format_scaled(r.quantity, 3), "amount": r.amount, "accrued": r.accrued, "redeemed": r.redeemed}
+            events.RefundLine(index=i, quantity=format_scaled(r.quantity, 3), amount=r.amount, accrued=r.accrued,
+                              redeemed=r.redeemed)
             for i, r in moved
         ]
-        seq = tx.add_event("refund", now, {
-            "refund_id": refund_id, "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-            "at": at.isoformat(), "amount": result.amount, "accrued": result.accrued, "redeemed": result.redeemed,
-            "lines": lines,
-        }, now)
+        seq = tx.add_event("refund", now, events.RefundBody(
+            refund_id=refund_id, receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
+            at=at.isoformat(), amount=result.amount, accrued=result.accrued, redeemed=result.redeemed,
+            lines=lines,
+        ), now)
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
         body = {
             "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
-            "redeemed": result.redeemed, "lines": lines, **self._balance(tx, customer_id, now),
+            "redeemed": result.redeemed, "lines": [msgspec.structs.asdict(line) for line in lines],
+            **self._balance(tx, customer_id, now),
         }
         tx.insert_refund(
             {
@@ -445,10 +450,10 @@ class Service:
         accrued = receipt["accrued"] - sum(r.accrued for r in done)
         redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
         customer_id = receipt["customer_id"]
-        seq = tx.add_event("cancel", now, {
-            "receipt_id": receipt_id, "terminal": terminal, "customer_id": customer_id,
-            "at": (at or now).isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
-        }, now)
+        seq = tx.add_event("cancel", now, events.CancelBody(
+            receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
+            at=(at or now).isoformat(), amount=amount, accrued=accrued, redeemed=redeemed,
+        ), now)
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
         tx.cancel_receipt(receipt_id, seq, now)
@@ -487,10 +492,10 @@ class Service:
         code = f"{secrets.randbelow(10**6):06d}"
         expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
         tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
-        tx.add_event("registration", now, {
-            "customer_id": customer_id, "phone": phone, "card": card, "name": reg.name,
-            "consents": reg.consents, "confirmation_code": code, "terminal": terminal, "at": iso(now),
-        }, now)
+        tx.add_event("registration", now, events.RegistrationBody(
+            customer_id=customer_id, phone=phone, card=card, name=reg.name,
+            consents=reg.consents, confirmation_code=code, terminal=terminal, at=iso(now),
+        ), now)
         found = customer_lookup.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
         return Result(201, {
             "customer_id": customer_id,
@@ -525,7 +530,8 @@ class Service:
             tx.count_confirmation_attempt(customer_id)  # returned, not raised: the count is committed
             return errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
         tx.mark_confirmed(customer_id, now)
-        tx.add_event("phone_confirmed", now, {"customer_id": customer_id, "phone": customer["phone"], "at": iso(now)}, now)
+        tx.add_event("phone_confirmed", now,
+                     events.PhoneConfirmedBody(customer_id=customer_id, phone=customer["phone"], at=iso(now)), now)
         return verified
 
     def close_shift(self, terminal: str) -> Result:

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from shared import wire
 from shared.errors import LoyaltyError
 from shared.events import SCHEMA_VERSION
@@ -249,7 +251,7 @@ class SyncClient:
         if in_flight == 0:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
         events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
-                   "kind": r.kind, "at": r.at, "body": r.body} for r in rows]
+                   "kind": r.kind, "at": r.at, "body": msgspec.Raw(r.raw)} for r in rows]  # the outbox's bytes
         while True:
             try:
                 # our own events are valid by construction; the central server checks them anyway
@@ -401,7 +403,7 @@ class SyncClient:
         if held is not None and held[0] >= version:
             return
         try:
-            self.store.set_rules(json.dumps(document, ensure_ascii=False, sort_keys=True), version)
+            self.store.set_rules(document, version)
         except (StoreError, LoyaltyError, ValueError) as exc:
             log.error("rule set version %d from the central server refused: %s", version, exc)
             return

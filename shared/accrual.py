@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from . import _accrual_py
 from .rules import RuleSet
@@ -29,14 +30,14 @@ ENGINE: str
 #: why that engine is active, for ``loyalty-agent doctor``
 ENGINE_REASON: str
 
+#: the Cython kernel's calculator class, or None when it is not built (or not wanted)
+NativeCalculator: Any = None
 if os.environ.get("LOYALTY_PUREPYTHON"):
-    NativeCalculator = None
     ENGINE, ENGINE_REASON = "python", "LOYALTY_PUREPYTHON is set"
 else:
     try:
-        from native._accrual import Calculator as NativeCalculator
+        from native._accrual import Calculator as _Native
     except ImportError as exc:
-        NativeCalculator = None
         ENGINE = "python"
         ENGINE_REASON = f"the Cython kernel is not built ({exc})"
         log.warning(
@@ -46,11 +47,13 @@ else:
             ENGINE_REASON,
         )
     else:
+        NativeCalculator = _Native
         ENGINE, ENGINE_REASON = "native", "Cython kernel native._accrual"
 
 
 def calculator(rules: RuleSet) -> PythonCalculator:
     """The active engine bound to ``rules`` (compile once per rule set, quote many times)."""
     if NativeCalculator is not None:
-        return NativeCalculator(rules)  # type: ignore[no-any-return]
+        native: PythonCalculator = NativeCalculator(rules)  # the same interface
+        return native
     return PythonCalculator(rules)

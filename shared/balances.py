@@ -3,9 +3,9 @@
 The agent knows a customer's lots (points with a start and an expiry) as of
 the last down-synced delta, and its own later events (accruals, redemptions,
 refunds) as signed *effects* in sequence order. :func:`compute_balance`
-replays the effects over the lots, spending the way the central server does
-(temporary bonuses first, earliest expiry first, permanent points last), so
-points spent before they expired are not counted again when they expire.
+replays the effects over the lots, spending in the order of :func:`spend_key`
+(the central ledger spends by the same function), so points spent before
+they expired are not counted again when they expire.
 
 Pure: times are arguments; no I/O.
 """
@@ -15,7 +15,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T", str, dt.datetime)
+
+#: the id of the agent's own gains in the replay: a permanent lot, spent after the central server's
+LOCAL_GAINS_ID = "\U0010ffff"
+
+
+def spend_key(expires_at: T | None, lot_id: str) -> tuple[bool, T | None, str]:
+    """The spending order of points lots, one for the agent and the central ledger (docs/accrual.md).
+
+    Temporary lots (with an expiry) before permanent ones; among temporary lots
+    the earliest expiry first; ties (and permanent lots) by lot id. Times are
+    all datetimes (the agent) or all UTC ISO strings of one format, which sort
+    as times (the central ledger, ``central.storage.clock.utc``).
+    """
+    return (expires_at is None, expires_at, lot_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +41,7 @@ class Lot:
     points: int
     starts_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
+    id: str = ""
 
     def active(self, at: dt.datetime) -> bool:
         """Spendable at ``at``: started and not yet expired."""
@@ -50,10 +67,8 @@ class Balance(NamedTuple):
     held: int
 
 
-def _spend_order(lot: list) -> tuple:
-    # temporary bonuses first, earliest expiry first, then permanent points, oldest first
-    expires = lot[2]
-    return (expires is None, expires or dt.datetime.max.replace(tzinfo=dt.UTC), lot[3])
+def _spend_order(lot: list[Any]) -> tuple[bool, dt.datetime | None, str]:
+    return spend_key(lot[2], lot[3])
 
 
 def compute_balance(lots: Iterable[Lot], effects: Iterable[Effect], now: dt.datetime) -> Balance:
@@ -64,19 +79,19 @@ def compute_balance(lots: Iterable[Lot], effects: Iterable[Effect], now: dt.date
     A gain becomes a new permanent lot. Negative lots (debts the central server
     recorded) count against the balance as they are.
     """
-    # [points, starts_at, expires_at, order]
-    pool: list[list] = [[lot.points, lot.starts_at, lot.expires_at, i] for i, lot in enumerate(lots)]
+    # [points, starts_at, expires_at, id]
+    pool: list[list[Any]] = [[lot.points, lot.starts_at, lot.expires_at, lot.id] for lot in lots]
     debt = 0
     # every local gain is permanent and alike, so they share one lot: the pool stays as small as
     # the delta's lots however many effects an agent offline for a day has (else quadratic)
-    gains: list | None = None
+    gains: list[Any] | None = None
     for points, at in effects:
         if points >= 0:
             paid = min(points, debt)
             debt -= paid
             if points - paid:
                 if gains is None:
-                    gains = [0, None, None, len(pool)]
+                    gains = [0, None, None, LOCAL_GAINS_ID]
                     pool.append(gains)
                 gains[0] += points - paid
             continue
@@ -91,11 +106,11 @@ def compute_balance(lots: Iterable[Lot], effects: Iterable[Effect], now: dt.date
         debt += need
     available, held = -debt, 0
     for points, starts_at, expires_at, _ in pool:
-        lot = Lot(points, starts_at, expires_at)
+        left = Lot(points, starts_at, expires_at)
         if points < 0:
             available += points
-        elif lot.active(now):
+        elif left.active(now):
             available += points
-        elif lot.pending(now):
+        elif left.pending(now):
             held += points
     return Balance(available + held, available, held)

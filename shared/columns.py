@@ -47,7 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,10 +116,10 @@ class Prepared:
         return int(np.diff(self.line_start).max()) if self.receipts else 0
 
 
-class Vocabulary(dict):
-    """name -> index, in order of first appearance."""
+class Vocabulary(dict[Any, int]):
+    """name (or campaign) -> index, in order of first appearance."""
 
-    def code(self, name: str | None) -> int:
+    def code(self, name: Hashable | None) -> int:
         return -1 if name is None else self.setdefault(name, len(self))
 
 
@@ -205,7 +205,8 @@ def prepare_columns(
         vocabularies[what] = Vocabulary((name, i) for i, name in enumerate(names))
         if len(vocabularies[what]) != len(names):
             raise ReceiptError([Problem(what, "names must be distinct")])
-    return _assemble(timezone, cols, line_start, starts, *vocabularies.values(), list(campaigns))
+    return _assemble(timezone, cols, line_start, starts, vocabularies["skus"], vocabularies["categories"],
+                     vocabularies["levels"], list(campaigns))
 
 
 def local_time(timezone: str, at: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

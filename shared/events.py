@@ -1,10 +1,18 @@
-"""The events an agent sends up and the deltas the central server sends down.
+"""The sync contract: the events an agent sends up, the deltas sent down, and every message's fields.
 
-This is the contract between the store agent (which writes events into its
-outbox in the same transaction as their effect) and the central server (which
-applies each exactly once, in each agent's sequence order). The transport
-(MQTT topics, MessagePack framing, acks, resync) is in docs/sync.md and
-``shared/wire.py``; this module only says what an event *is*.
+This is the one contract between the store agent (which builds each event
+body here and writes it into its outbox in the same transaction as its
+effect), the wire checks (``shared/wire.py`` validates every message against
+these types) and the central server (which applies each event exactly once,
+in each agent's sequence order). The transport (MQTT topics, MessagePack
+framing, acks, resync) is in docs/sync.md and ``shared/wire.py``.
+
+The types are msgspec Structs: a field's type and ``Meta`` say what is
+accepted, and the ``Meta`` description is the error message when a value is
+not (``shared/wire.py`` puts the field's path in front of it). A Struct
+encodes to the same MessagePack map as the dict it replaces. Unknown fields
+are tolerated (a newer sender may add some); a field typed ``X | None``
+without a default is required and may be null.
 
 All money and points are int minor units; quantities are decimal strings
 (accrual.md); times are ISO 8601 strings with offset; ids are strings.
@@ -12,7 +20,11 @@ All money and points are int minor units; quantities are decimal strings
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+import datetime as dt
+from typing import Annotated, Any, Literal, cast
+
+import msgspec
+from msgspec import Meta
 
 #: bumped when a field changes meaning or a required field is added
 SCHEMA_VERSION = 1
@@ -20,131 +32,218 @@ SCHEMA_VERSION = 1
 EventKind = Literal["purchase", "refund", "cancel", "registration", "phone_confirmed", "manual"]
 EVENT_KINDS: tuple[str, ...] = ("purchase", "refund", "cancel", "registration", "phone_confirmed", "manual")
 
+MAX_SEQ = 2**63 - 1
+MAX_POINTS = 2**63 - 1
+MAX_MONEY = 10**12
 
-class Envelope(TypedDict):
-    """One outbox event as it travels up."""
+# -- field types: what is accepted, and the message when it is not ------------------------------------
+
+ID_PATTERN = r"\A[A-Za-z0-9_.-]{1,64}\Z"
+DECIMAL_PATTERN = r"\A-?[0-9]{1,12}(\.[0-9]{1,3})?\Z"
+
+Id = Annotated[str, Meta(pattern=ID_PATTERN, description="must be 1..64 characters of A-Z a-z 0-9 _ . -")]
+Str = Annotated[str, Meta(min_length=1, max_length=200,
+                          description="must be a non-empty string of at most 200 characters")]
+Text = Annotated[str, Meta(min_length=1, max_length=4000,
+                           description="must be a non-empty string of at most 4000 characters")]
+Decimal = Annotated[str, Meta(pattern=DECIMAL_PATTERN, description='must be a decimal string like "1.5"')]
+#: an ISO 8601 time with a UTC offset (checked by the Struct's ``__post_init__``: see :class:`Contract`)
+Time = Annotated[str, Meta(max_length=40, description="must be an ISO 8601 time string")]
+Points = Annotated[int, Meta(ge=0, le=MAX_POINTS, description=f"must be an integer 0..{MAX_POINTS}")]
+SignedPoints = Annotated[int, Meta(ge=-MAX_POINTS, le=MAX_POINTS,
+                                   description=f"must be an integer {-MAX_POINTS}..{MAX_POINTS}")]
+Money = Annotated[int, Meta(ge=0, le=MAX_MONEY, description=f"must be an integer 0..{MAX_MONEY}")]
+Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ, description=f"must be an integer 1..{MAX_SEQ}")]
+Cursor = Annotated[int, Meta(ge=0, le=MAX_SEQ, description=f"must be an integer 0..{MAX_SEQ}")]
+Version = Cursor
+LineIndex = Annotated[int, Meta(ge=0, le=10_000, description="must be an integer 0..10000")]
+Consents = Annotated[dict[str, bool], Meta(max_length=50, description="must be a map of names to true/false")]
+
+
+class Contract(msgspec.Struct):
+    """Base of every contract type: checks its time fields (ISO 8601 with a UTC offset).
+
+    ``_times`` names them; it is a plain class attribute, not a field.
+    """
+
+    _times = cast(tuple[str, ...], ())
+
+    def __post_init__(self) -> None:
+        for name in self._times:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                moment = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{FIELD_MARK}{name}: must be an ISO 8601 time string, got {value!r}") from None
+            if moment.tzinfo is None:
+                raise ValueError(f"{FIELD_MARK}{name}: must carry a UTC offset, got {value!r}")
+
+
+#: marks an error raised by a Struct's own check (its path is the Struct's, the field named after the mark)
+FIELD_MARK = "\x00"
+
+
+# -- up: agent -> central ----------------------------------------------------------------------------
+
+
+class Envelope(Contract):
+    """One outbox event as it travels up; ``body`` is one of the *Body types below, by ``kind``."""
+
+    _times = ("at",)
 
     v: int  # SCHEMA_VERSION
-    id: str  # stable unique id (uuid4 hex), the same on every resend
-    seq: int  # the agent's sequence number: 1, 2, 3, ... without gaps
-    store: str  # store id; must match the MQTT topic it arrives on
-    agent: str  # agent id (one store may have several agents)
-    kind: EventKind
-    at: str  # when it happened on the agent (ISO 8601)
-    body: dict  # one of the *Body types below, by kind
+    id: Id  # stable unique id (uuid4 hex), the same on every resend
+    seq: Seq  # the agent's sequence number: 1, 2, 3, ... without gaps
+    store: Id  # store id; must match the MQTT topic it arrives on
+    agent: Id  # agent id (one store may have several agents)
+    kind: str  # an EventKind (an unknown one is refused with the known ones named)
+    at: Time  # when it happened on the agent (ISO 8601)
+    body: Annotated[dict[Any, Any], Meta(description="must be a map")]
 
 
-class PurchaseLine(TypedDict):
-    sku: str | None
-    name: str | None
-    category: str | None
-    quantity: str  # decimal, e.g. "0.455"
-    price: int | None
-    discount: int
-    amount: int
-    accrued: int
-    redeemed: int
+class PurchaseLine(Contract):
+    sku: Str | None
+    name: Str | None
+    category: Str | None
+    quantity: Decimal  # decimal, e.g. "0.455"
+    price: Money | None
+    discount: Money
+    amount: Money
+    accrued: Points
+    redeemed: Points
 
 
-class PurchaseBody(TypedDict):
-    receipt_id: str
-    terminal: str
-    customer_id: str | None  # None: an anonymous receipt (nothing accrued)
-    card: str | None  # the card number used, if any
-    at: str  # the receipt's time (from the till)
-    rules_version: int
-    total: int
-    accrued: int
-    redeemed: int
+class PurchaseBody(Contract):
+    _times = ("at",)
+
+    receipt_id: Str
+    terminal: Str
+    customer_id: Id | None  # None: an anonymous receipt (nothing accrued)
+    card: Str | None  # the card number used, if any
+    at: Time  # the receipt's time (from the till)
+    rules_version: Version
+    total: Money
+    accrued: Points
+    redeemed: Points
     offline: bool  # the redemption was allowed while the agent was offline
-    lines: list[PurchaseLine]
+    lines: Annotated[list[PurchaseLine], Meta(max_length=10_000, description="must be a list of at most 10000 items")]
 
 
-class RefundLine(TypedDict):
-    index: int  # line index in the purchase
-    quantity: str
-    amount: int
-    accrued: int  # earned points taken back
-    redeemed: int  # redeemed points given back
+class RefundLine(Contract):
+    index: LineIndex  # line index in the purchase
+    quantity: Decimal
+    amount: Money
+    accrued: Points  # earned points taken back
+    redeemed: Points  # redeemed points given back
 
 
-class RefundBody(TypedDict):
-    refund_id: str
-    receipt_id: str
-    terminal: str
-    customer_id: str | None
-    at: str
-    amount: int
-    accrued: int
-    redeemed: int
-    lines: list[RefundLine]
+class RefundBody(Contract):
+    _times = ("at",)
+
+    refund_id: Str
+    receipt_id: Str
+    terminal: Str
+    customer_id: Id | None
+    at: Time
+    amount: Money
+    accrued: Points
+    redeemed: Points
+    lines: Annotated[list[RefundLine], Meta(max_length=10_000, description="must be a list of at most 10000 items")]
 
 
-class CancelBody(TypedDict):
+class CancelBody(Contract):
     """A receipt voided before the shift closed: its whole effect is reversed."""
 
-    receipt_id: str
-    terminal: str
-    customer_id: str | None
-    at: str
-    amount: int
-    accrued: int  # points taken back
-    redeemed: int  # points given back
+    _times = ("at",)
+
+    receipt_id: Str
+    terminal: Str
+    customer_id: Id | None
+    at: Time
+    amount: Money
+    accrued: Points  # points taken back
+    redeemed: Points  # points given back
 
 
-class RegistrationBody(TypedDict):
-    customer_id: str  # generated by the agent (uuid4 hex); the central server keeps it
-    phone: str  # E.164, "+79121234567"
-    card: str | None
-    name: str | None
-    consents: dict[str, bool]  # e.g. {"sms": true, "email": false, "personal_data": true}
-    confirmation_code: str | None  # for the central server to send by SMS
-    terminal: str
-    at: str
+class RegistrationBody(Contract):
+    _times = ("at",)
+
+    customer_id: Id  # generated by the agent (uuid4 hex); the central server keeps it
+    phone: Str  # E.164, "+79121234567"
+    card: Str | None
+    name: Str | None
+    consents: Consents  # e.g. {"sms": true, "email": false, "personal_data": true}
+    confirmation_code: Str | None  # for the central server to send by SMS
+    terminal: Str
+    at: Time
 
 
-class PhoneConfirmedBody(TypedDict):
-    customer_id: str
-    phone: str
-    at: str
+class PhoneConfirmedBody(Contract):
+    _times = ("at",)
+
+    customer_id: Id
+    phone: Str
+    at: Time
 
 
-class ManualBody(TypedDict):
+class ManualBody(Contract):
     """A points adjustment made at the store (by a manager, with a reason)."""
 
-    operation_id: str
-    customer_id: str
-    points: int  # signed
-    reason: str
-    operator: str
-    at: str
+    _times = ("at",)
+
+    operation_id: Str
+    customer_id: Id
+    points: SignedPoints  # signed
+    reason: Text
+    operator: Str
+    at: Time
 
 
-# -- down: central -> agents ------------------------------------------------------------------
+#: event kind -> its body type
+BODIES: dict[str, type[Contract]] = {
+    "purchase": PurchaseBody, "refund": RefundBody, "cancel": CancelBody, "registration": RegistrationBody,
+    "phone_confirmed": PhoneConfirmedBody, "manual": ManualBody,
+}
+assert tuple(BODIES) == EVENT_KINDS
+
+_ENCODER = msgspec.msgpack.Encoder()
 
 
-class Lot(TypedDict):
+def encode_body(body: Contract) -> bytes:
+    """The MessagePack bytes of an event body: what the agent's outbox keeps and sends as they are."""
+    return _ENCODER.encode(body)
+
+
+# -- down: central -> agents ------------------------------------------------------------------------
+
+
+class Lot(Contract):
     """Points with one expiry. Permanent points are a lot with expires_at None."""
 
-    id: str
-    points: int  # may be negative for a debt
-    starts_at: NotRequired[str | None]
-    expires_at: str | None
+    _times = ("expires_at",)
+
+    id: Str
+    points: SignedPoints  # may be negative for a debt
+    expires_at: Time | None
+    starts_at: str | None = None
 
 
-class CardState(TypedDict):
-    number: str
-    status: Literal["active", "blocked", "reassigned"]
-    reason: NotRequired[str | None]
+class CardState(Contract):
+    number: Str
+    status: Annotated[Literal["active", "blocked", "reassigned"],
+                      Meta(description="must be active, blocked or reassigned")]
+    reason: str | None = None
 
 
-class CashierMessage(TypedDict):
-    id: str
-    text: str
-    until: NotRequired[str | None]
+class CashierMessage(Contract):
+    id: Str
+    text: Text
+    until: str | None = None
 
 
-class CustomerDelta(TypedDict):
+class CustomerDelta(Contract):
     """The whole current state of one customer as the central server knows it.
 
     ``version`` grows with every change of the customer anywhere in the chain;
@@ -156,18 +255,111 @@ class CustomerDelta(TypedDict):
     only (docs/console.md, "Bonus programs"), so that sum is the program's balance.
     """
 
-    customer_id: str
-    version: int
-    name: str | None
-    phone: str | None
+    customer_id: Id
+    version: Version
+    name: Str | None
+    phone: Str | None
     phone_verified: bool
-    birthday: NotRequired[str | None]
-    level: str | None
-    network_percent: str | None  # decimal percent
-    store_percent: str | None  # for the receiving store
+    level: Str | None
+    network_percent: Decimal | None  # decimal percent
+    store_percent: Decimal | None  # for the receiving store
     blocked: bool
-    cards: list[CardState]
-    lots: list[Lot]
-    applied: dict[str, int]
-    messages: list[CashierMessage]
-    consents: dict[str, bool]
+    cards: Annotated[list[CardState], Meta(max_length=1000, description="must be a list of at most 1000 items")]
+    lots: Annotated[list[Lot], Meta(max_length=10_000, description="must be a list of at most 10000 items")]
+    applied: Annotated[dict[Id, Cursor], Meta(description="must be a map of agent id to sequence number")]
+    messages: Annotated[list[CashierMessage], Meta(max_length=100, description="must be a list of at most 100 items")]
+    consents: Consents
+    birthday: Str | None = None
+
+
+# -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------
+# Every message also carries "v" (the frame version) and "k" (its kind): shared/wire.py checks those first.
+
+MAX_BATCH_EVENTS = 1000
+
+
+class EventsMessage(Contract):
+    store: Id
+    agent: Id
+    #: the events are checked one by one (shared/wire.py check_event) so one bad event is set aside alone
+    events: Annotated[list[Any], Meta(
+        min_length=1, max_length=MAX_BATCH_EVENTS * 10,
+        description=f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events")]
+    #: the highest seq the agent has seen acknowledged (its outbox holds what follows)
+    acked: Cursor | None = None
+
+
+class StatusMessage(Contract):
+    _times = ("at", "last_sync")
+
+    store: Id
+    agent: Id
+    state: Annotated[Literal["online", "offline"], Meta(description="must be online or offline")]
+    at: Time
+    outbox_depth: Cursor | None = None
+    rules_version: Version | None = None
+    customers_version: Cursor | None = None
+    last_sync: Time | None = None
+    next_seq: Seq | None = None
+    software: Str | None = None
+
+
+class HelloMessage(Contract):
+    _times = ("at",)
+
+    store: Id
+    agent: Id
+    next_seq: Seq
+    customers_version: Cursor
+    at: Time
+    rules_version: Version | None = None
+    #: the id of the agent's event at next_seq - 1 (a stale hello is known by it)
+    last_id: Id | None = None
+
+
+class SnapshotRequestMessage(Contract):
+    store: Id
+    agent: Id
+    after: Cursor
+    limit: Annotated[int, Meta(ge=1, le=10_000, description="must be an integer 1..10000")] | None = None
+
+
+class AckMessage(Contract):
+    through: Cursor
+    id: Id | None
+
+
+class ResendMessage(Contract):
+    from_seq: Seq
+
+
+class RulesMessage(Contract):
+    store: Id
+    version: Version
+    rules: Annotated[dict[Any, Any], Meta(description="must be a map")]
+
+
+class CustomersMessage(Contract):
+    store: Id
+    after: Cursor
+    upto: Cursor
+    more: bool
+    deltas: Annotated[list[CustomerDelta], Meta(max_length=100_000, description="must be a list of customer deltas")]
+
+
+class SnapshotMessage(CustomersMessage):
+    pass
+
+
+class MessagesMessage(Contract):
+    store: Id
+    version: Version
+    messages: Annotated[list[CashierMessage], Meta(max_length=100, description="must be a list of at most 100 items")]
+
+
+#: message kind -> its type
+MESSAGES: dict[str, type[Contract]] = {
+    "events": EventsMessage, "status": StatusMessage, "hello": HelloMessage,
+    "snapshot_request": SnapshotRequestMessage, "ack": AckMessage, "resend": ResendMessage,
+    "rules": RulesMessage, "customers": CustomersMessage, "snapshot": SnapshotMessage, "messages": MessagesMessage,
+}

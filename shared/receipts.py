@@ -161,7 +161,7 @@ def _line(c: Collector, raw: Any, path: str) -> Line | None:
     price = None
     if obj.get("price") is not None:
         price = c.integer(obj["price"], key_path(path, "price"), 0, MAX_AMOUNT)
-    quantity = QUANTITY_SCALE
+    quantity: int | None = QUANTITY_SCALE
     if "quantity" in obj:
         # 0: a weighed or service line the till sends without a quantity; it earns on its amount
         quantity = c.decimal(obj["quantity"], key_path(path, "quantity"), QUANTITY_DECIMALS, 0, MAX_QUANTITY)

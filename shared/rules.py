@@ -455,7 +455,7 @@ def _redemption(c: Collector, value: Any) -> Redemption:
     reduced = max_percent
     if "reduced_max_percent" in obj:
         reduced = _percent(c, obj["reduced_max_percent"], "redemption.reduced_max_percent")
-    threshold = 100 * 100
+    threshold: int | None = 100 * 100
     if "discount_threshold_percent" in obj:
         threshold = _percent(c, obj["discount_threshold_percent"], "redemption.discount_threshold_percent")
     accrue = False

@@ -96,7 +96,8 @@ def kernel_can_run(rules: RuleSet) -> bool:
         return value is None or (type(value) is int and 0 <= value <= high)
 
     r = rules.redemption
-    ks = [rule.k for rule in rules.time_rules] + [tier.k for tier in rules.receipt_tiers]
+    ks: list[int | None] = [rule.k for rule in rules.time_rules]
+    ks += [tier.k for tier in rules.receipt_tiers]
     ks += [c.k for c in rules.categories.values()] + [g.k for g in rules.category_groups.values()]
     ks += [p.k for p in rules.products.values()]
     percents = [rules.base_percent, r.max_percent, r.reduced_max_percent, r.discount_threshold_percent]

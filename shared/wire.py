@@ -17,16 +17,19 @@ The events inside an ``events`` batch are checked one by one with
 
 from __future__ import annotations
 
-import datetime as dt
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 
+from . import events
 from .errors import LoyaltyError
-from .events import EVENT_KINDS, SCHEMA_VERSION
+from .events import EVENT_KINDS, ID_PATTERN, SCHEMA_VERSION
 
 #: version of the frame (the map around the payload); events carry their own ``v``
 WIRE_VERSION = 1
@@ -35,9 +38,9 @@ TOPIC_ROOT = "loyalty/v1"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 #: senders cut batches at about this size (several events per MQTT message)
 TARGET_BATCH_BYTES = 256 * 1024
-MAX_BATCH_EVENTS = 1000
-MAX_SEQ = 2**63 - 1
-MAX_POINTS = 2**63 - 1
+MAX_BATCH_EVENTS = events.MAX_BATCH_EVENTS
+MAX_SEQ = events.MAX_SEQ
+MAX_POINTS = events.MAX_POINTS
 
 #: message kinds by direction
 UP_KINDS = ("events", "status", "hello", "snapshot_request")
@@ -49,7 +52,7 @@ AGENT_UP_CHANNELS = {"events": ("events",), "status": ("status",), "requests": (
 AGENT_DOWN_CHANNELS = {"acks": ("ack",), "resend": ("resend",), "snapshot": ("snapshot",)}
 STORE_DOWN_CHANNELS = {"rules": ("rules",), "customers": ("customers",), "messages": ("messages",)}
 
-_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+_ID = re.compile(ID_PATTERN)
 
 
 class WireError(LoyaltyError, ValueError):
@@ -150,6 +153,9 @@ class Message:
         return self.payload.get(key, default)
 
 
+_PACK = msgspec.msgpack.Encoder().encode
+
+
 def encode(kind: str, payload: Mapping[str, Any], *, validate: bool = True) -> bytes:
     """Frame and pack one message; with ``validate`` the payload is checked as ``decode`` would.
 
@@ -160,7 +166,7 @@ def encode(kind: str, payload: Mapping[str, Any], *, validate: bool = True) -> b
     frame = {**payload, "v": WIRE_VERSION, "k": kind}
     if validate:
         _check_kind(kind, frame)
-    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    data = _PACK(frame)  # msgspec.Raw values (the agent's stored event bodies) go in as they are
     if len(data) > MAX_MESSAGE_BYTES:
         raise WireError("oversized", f"{kind} message is {len(data)} bytes (limit {MAX_MESSAGE_BYTES})")
     return data
@@ -207,162 +213,131 @@ def batch_events(envelopes: Sequence[Mapping[str, Any]], *, max_bytes: int = TAR
         yield batch
 
 
-# -- field checks --------------------------------------------------------------------------------
+# -- field checks: the types of shared/events.py, and clear messages when a value does not fit ----------
 
-# A field spec is a check function taking (value, path) and raising WireError. The path is
-# built lazily — a tuple (parent, name or index) — because it is needed only for the error
-# message, and formatting it for every field of every event would cost more than the checks.
-
-Path = Any
+_CONVERT = msgspec.convert
 
 
-def path_text(path: Path) -> str:
-    """The dotted text of a lazy path: ("body", "lines"), 0) -> "body.lines[0]"."""
-    if isinstance(path, tuple):
-        base = path_text(path[0])
-        part = path[1]
-        if isinstance(part, int):
-            return f"{base}[{part}]"
-        return f"{base}.{part}" if base else str(part)
-    return str(path)
-
-
-def _fail(path: Path, message: str) -> None:
-    raise WireError("invalid", f"{path_text(path)}: {message}")
-
-
-# Fast paths: a check may carry ``fast = (code, a, b)`` so that check_fields accepts the
-# common, valid value inline without a call; the check itself runs only to explain a failure.
-_INT, _STR, _BOOL, _MATCH = 0, 1, 2, 3
-
-
-def _str(value: Any, path: str, max_length: int = 200) -> None:
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        _fail(path, f"must be a non-empty string of at most {max_length} characters, got {_short(value)}")
-
-
-_str.fast = (_STR, 200, False)  # type: ignore[attr-defined]
-
-
-def _text(value: Any, path: str) -> None:
-    _str(value, path, 4000)
-
-
-_text.fast = (_STR, 4000, False)  # type: ignore[attr-defined]
-
-
-def _opt(check: Any) -> Any:
-    def optional(value: Any, path: str) -> None:
-        if value is not None:
-            check(value, path)
-
-    fast = getattr(check, "fast", None)
-    if fast is not None:
-        optional.fast = (*fast[:2], True)  # type: ignore[attr-defined]
-    return optional
-
-
-def _int(lo: int, hi: int) -> Any:
-    def integer(value: Any, path: str) -> None:
-        if type(value) is not int or not lo <= value <= hi:
-            _fail(path, f"must be an integer {lo}..{hi}, got {_short(value)}")
-
-    integer.fast = (_INT, (lo, hi), False)  # type: ignore[attr-defined]
-    return integer
-
-
-def _bool(value: Any, path: str) -> None:
-    if type(value) is not bool:
-        _fail(path, f"must be true or false, got {_short(value)}")
-
-
-_bool.fast = (_BOOL, None, False)  # type: ignore[attr-defined]
-
-
-def _time(value: Any, path: str) -> None:
-    if not isinstance(value, str) or len(value) > 40:
-        _fail(path, f"must be an ISO 8601 time string, got {_short(value)}")
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        _fail(path, f"must be an ISO 8601 time string, got {value!r}")
-        return
-    if moment.tzinfo is None:
-        _fail(path, f"must carry a UTC offset, got {value!r}")
-
-
-def _decimal(value: Any, path: str) -> None:
-    if not isinstance(value, str) or not _DECIMAL.match(value):
-        _fail(path, f'must be a decimal string like "1.5", got {_short(value)}')
-
-
-_DECIMAL = re.compile(r"\A-?[0-9]{1,12}(\.[0-9]{1,3})?\Z")
-_decimal.fast = (_MATCH, _DECIMAL.match, False)  # type: ignore[attr-defined]
-
-
-def _id(value: Any, path: str) -> None:
-    if not isinstance(value, str) or not _ID.match(value):
-        _fail(path, f"must be 1..64 characters of A-Z a-z 0-9 _ . -, got {_short(value)}")
-
-
-_id.fast = (_MATCH, _ID.match, False)  # type: ignore[attr-defined]
-
-
-def _bool_map(value: Any, path: str) -> None:
-    if not isinstance(value, dict) or len(value) > 50:
-        _fail(path, "must be a map of names to true/false")
-    for key, item in value.items():
-        if not isinstance(key, str) or type(item) is not bool:
-            _fail((path, key), "must be true or false")
-
-
-def _list(item_spec: Mapping[str, Any], max_items: int) -> Any:
-    def items(value: Any, path: str) -> None:
-        if not isinstance(value, list) or len(value) > max_items:
-            _fail(path, f"must be a list of at most {max_items} items, got {_short(value)}")
-        for index, item in enumerate(value):
-            check_fields(item, item_spec, (path, index))
-
-    return items
-
-
-def check_fields(value: Any, spec: Mapping[str, Any], path: Path, optional: Mapping[str, Any] = {}) -> None:
-    """Check a map against a spec (field -> check); unknown fields are tolerated (newer senders)."""
+def _check(value: Any, cls: type[events.Contract], path: str) -> None:
+    """Validate a map against a contract type; :class:`WireError` ``invalid`` naming the field and why."""
     if type(value) is not dict:
-        _fail(path or "message", f"must be a map, got {_short(value)}")
-    compiled = _COMPILED.get(id(spec))
-    if compiled is None:
-        compiled = _COMPILED[id(spec)] = (spec, [(n, c, *getattr(c, "fast", (None, None, False))) for n, c in spec.items()])
-    get = value.get
-    for name, check, code, arg, nullable in compiled[1]:
-        item = get(name, _MISSING)
-        # the inline fast path; anything it does not accept goes to the check for its message
-        if nullable and item is None:
-            continue
-        kind = type(item)
-        if code == _INT:
-            if kind is int and arg[0] <= item <= arg[1]:
-                continue
-        elif code == _STR:
-            if kind is str and 0 < len(item) <= arg:
-                continue
-        elif code == _MATCH:
-            if kind is str and arg(item):
-                continue
-        elif code == _BOOL:
-            if kind is bool:
-                continue
-        if item is _MISSING:
-            _fail((path, name), "is required")
-        check(item, (path, name))
-    for name, check in optional.items():
-        if name in value:
-            check(value[name], (path, name))
+        raise WireError("invalid", f"{path or 'message'}: must be a map, got {_short(value)}")
+    try:
+        _CONVERT(value, cls)
+    except msgspec.ValidationError as exc:
+        raise WireError("invalid", explain(str(exc), value, cls, path)) from None
 
 
-#: id(spec) -> (spec, [(name, check, fast code, fast arg, nullable)]); the spec is kept alive
-_COMPILED: dict[int, tuple[Mapping[str, Any], list[tuple[Any, ...]]]] = {}
-_MISSING: Any = object()
+_AT = re.compile(r" - at `([^`]*)`(?: in `([^`]*)`)?\Z")
+_MISSING_FIELD = re.compile(r"\AObject missing required field `(.*)`\Z")
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
+
+
+def explain(error: str, value: Any, cls: Any, path: str = "") -> str:
+    """Rewrite a msgspec validation error as ``path.to.field: why, got VALUE`` from the contract's Meta."""
+    found = _AT.search(error)
+    reason, where = (error[: found.start()], found.group(2) or found.group(1)) if found else (error, "$")
+    is_key = bool(found and found.group(2))
+    parts: list[str | int | None] = []
+    for name, index in _SEGMENT.findall(where[1:] if where.startswith("$") else ""):
+        parts.append(name if name else (None if index == "..." else int(index)))
+    if reason.startswith(events.FIELD_MARK):  # a Struct's own check: the field is named in the reason
+        field, _, why = reason[1:].partition(": ")
+        return f"{_join(path, parts + [field])}: {why}"
+    missing = _MISSING_FIELD.match(reason)
+    if missing:
+        return f"{_join(path, parts + [missing.group(1)])}: is required"
+    tp, item = cls, value
+    for part in parts:
+        tp = _child_type(tp, part)
+        item = _child_value(item, part)
+    if is_key:
+        tp, parts = _dict_key_type(tp), parts + ["key"]
+    described = _description(tp)
+    if described is None:
+        return f"{_join(path, parts)}: {reason[:1].lower()}{reason[1:]}"
+    shown = "" if item is _UNKNOWN or is_key else f", got {_short(item)}"
+    return f"{_join(path, parts)}: {described}{shown}"
+
+
+_UNKNOWN: Any = object()
+
+
+def _join(path: str, parts: list[str | int | None]) -> str:
+    text = path
+    for part in parts:
+        if isinstance(part, int):
+            text = f"{text}[{part}]"
+        elif part is None:
+            text = f"{text}[...]"
+        else:
+            text = f"{text}.{part}" if text else part
+    return text or "message"
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """(the bare type, its Metas) of an Annotated and/or optional type."""
+    metas: list[Any] = []
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            metas.extend(m for m in tp.__metadata__ if isinstance(m, msgspec.Meta))
+            tp = tp.__origin__
+        elif origin in (types.UnionType, typing.Union):
+            options = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(options) != 1:
+                return tp, metas
+            tp = options[0]
+        else:
+            return tp, metas
+
+
+def _child_type(tp: Any, part: str | int | None) -> Any:
+    bare, _ = _unwrap(tp)
+    if isinstance(part, str) and isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        return _hints(bare).get(part, Any)
+    args = typing.get_args(bare)
+    if typing.get_origin(bare) is list and args:
+        return args[0]
+    if typing.get_origin(bare) is dict and len(args) == 2:
+        return args[1]
+    return Any
+
+
+def _dict_key_type(tp: Any) -> Any:
+    args = typing.get_args(_unwrap(tp)[0])
+    return args[0] if len(args) == 2 else Any
+
+
+def _child_value(value: Any, part: str | int | None) -> Any:
+    try:
+        if part is None:
+            return _UNKNOWN
+        return value[part]
+    except (KeyError, IndexError, TypeError):
+        return _UNKNOWN
+
+
+def _description(tp: Any) -> str | None:
+    bare, metas = _unwrap(tp)
+    for meta in metas:
+        if meta.description:
+            return str(meta.description)
+    if bare is bool:
+        return "must be true or false"
+    if isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        return "must be a map"
+    return None
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
+    return hints
 
 
 def _short(value: Any) -> str:
@@ -370,51 +345,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-POINTS = _int(0, MAX_POINTS)
-SIGNED_POINTS = _int(-MAX_POINTS, MAX_POINTS)
-MONEY = _int(0, 10**12)
-SEQ = _int(1, MAX_SEQ)
-CURSOR = _int(0, MAX_SEQ)
-VERSION = _int(0, MAX_SEQ)
-
-# -- event bodies (shared/events.py) --------------------------------------------------------------
-
-PURCHASE_LINE = {
-    "sku": _opt(_str), "name": _opt(_str), "category": _opt(_str), "quantity": _decimal,
-    "price": _opt(MONEY), "discount": MONEY, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
-}
-REFUND_LINE = {"index": _int(0, 10_000), "quantity": _decimal, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS}
-BODIES: dict[str, dict[str, Any]] = {
-    "purchase": {
-        "receipt_id": _str, "terminal": _str, "customer_id": _opt(_id), "card": _opt(_str), "at": _time,
-        "rules_version": VERSION, "total": MONEY, "accrued": POINTS, "redeemed": POINTS, "offline": _bool,
-        "lines": _list(PURCHASE_LINE, 10_000),
-    },
-    "refund": {
-        "refund_id": _str, "receipt_id": _str, "terminal": _str, "customer_id": _opt(_id), "at": _time,
-        "amount": MONEY, "accrued": POINTS, "redeemed": POINTS, "lines": _list(REFUND_LINE, 10_000),
-    },
-    "cancel": {
-        "receipt_id": _str, "terminal": _str, "customer_id": _opt(_id), "at": _time,
-        "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
-    },
-    "registration": {
-        "customer_id": _id, "phone": _str, "card": _opt(_str), "name": _opt(_str), "consents": _bool_map,
-        "confirmation_code": _opt(_str), "terminal": _str, "at": _time,
-    },
-    "phone_confirmed": {"customer_id": _id, "phone": _str, "at": _time},
-    "manual": {
-        "operation_id": _str, "customer_id": _id, "points": SIGNED_POINTS, "reason": _text,
-        "operator": _str, "at": _time,
-    },
-}
-assert set(BODIES) == set(EVENT_KINDS)
-
-ENVELOPE = {"v": None, "id": _id, "seq": SEQ, "store": _id, "agent": _id, "kind": None, "at": _time, "body": None}
-
-
 def check_event(env: Any, store: str | None = None, agent: str | None = None) -> Mapping[str, Any]:
-    """Validate one event envelope and its body; store/agent are the topic's (must match).
+    """Validate one event envelope and its body (shared/events.py); store/agent are the topic's (must match).
 
     :raises WireError: unknown_version, invalid, wrong_store or wrong_agent.
     """
@@ -422,15 +354,11 @@ def check_event(env: Any, store: str | None = None, agent: str | None = None) ->
         raise WireError("invalid", f"an event must be a map, got {_short(env)}")
     if env.get("v") != SCHEMA_VERSION:
         raise WireError("unknown_version", f"event schema version {env.get('v')!r} (this side speaks {SCHEMA_VERSION})")
-    for name, check in ENVELOPE.items():
-        if name not in env:
-            _fail(name, "is required")
-        if check is not None:
-            check(env[name], name)
-    kind = env["kind"]
-    if kind not in BODIES:
-        _fail("kind", f"unknown event kind {_short(kind)} (known: {', '.join(EVENT_KINDS)})")
-    check_fields(env["body"], BODIES[kind], "body")
+    _check(env, events.Envelope, "")
+    body = events.BODIES.get(env["kind"])
+    if body is None:
+        raise WireError("invalid", f"kind: unknown event kind {_short(env['kind'])} (known: {', '.join(EVENT_KINDS)})")
+    _check(env["body"], body, "body")
     if store is not None and env["store"] != store:
         raise WireError("wrong_store", f"event {env['id']} says store {env['store']!r} but came on store {store!r}'s topic")
     if agent is not None and env["agent"] != agent:
@@ -447,93 +375,13 @@ def event_key(env: Any) -> tuple[str, int] | None:
     return None
 
 
-# -- down: customer deltas ----------------------------------------------------------------------
-
-LOT = {"id": _str, "points": SIGNED_POINTS, "expires_at": _opt(_time)}
-CARD = {"number": _str, "status": None}
-CASHIER_MESSAGE = {"id": _str, "text": _text}
-
-
-def _card_status(value: Any, path: str) -> None:
-    if value not in ("active", "blocked", "reassigned"):
-        _fail(path, f"must be active, blocked or reassigned, got {_short(value)}")
-
-
-CARD["status"] = _card_status
-
-
-def _applied(value: Any, path: str) -> None:
-    if not isinstance(value, dict):
-        _fail(path, "must be a map of agent id to sequence number")
-    for key, seq in value.items():
-        _id(key, (path, "key"))
-        CURSOR(seq, (path, key))
-
-
-DELTA = {
-    "customer_id": _id, "version": VERSION, "name": _opt(_str), "phone": _opt(_str), "phone_verified": _bool,
-    "level": _opt(_str), "network_percent": _opt(_decimal), "store_percent": _opt(_decimal), "blocked": _bool,
-    "cards": _list(CARD, 1000), "lots": _list(LOT, 10_000), "applied": _applied,
-    "messages": _list(CASHIER_MESSAGE, 100), "consents": _bool_map,
-}
-DELTA_OPTIONAL = {"birthday": _opt(_str)}
-
-
-def check_delta(delta: Any, path: Path = "delta") -> Mapping[str, Any]:
+def check_delta(delta: Any, path: str = "delta") -> Mapping[str, Any]:
     """Validate one CustomerDelta (shared/events.py)."""
-    check_fields(delta, DELTA, path, DELTA_OPTIONAL)
+    if type(delta) is not dict:
+        raise WireError("invalid", f"{path}: must be a map, got {_short(delta)}")
+    _check(delta, events.CustomerDelta, path)
     return delta
 
 
-def _deltas(value: Any, path: str) -> None:
-    if not isinstance(value, list) or len(value) > 100_000:
-        _fail(path, "must be a list of customer deltas")
-    for index, delta in enumerate(value):
-        check_delta(delta, (path, index))
-
-
-# -- message kinds ----------------------------------------------------------------------------------
-
-
-def _events_list(value: Any, path: str) -> None:
-    # the events themselves are checked one by one (check_event) so one bad event is set aside alone
-    if not isinstance(value, list) or not value or len(value) > MAX_BATCH_EVENTS * 10:
-        _fail(path, f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events")
-
-
-def _state(value: Any, path: str) -> None:
-    if value not in ("online", "offline"):
-        _fail(path, f"must be online or offline, got {_short(value)}")
-
-
-def _map(value: Any, path: str) -> None:
-    if not isinstance(value, dict):
-        _fail(path, f"must be a map, got {_short(value)}")
-
-
-SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    # kind: (required fields, optional fields)
-    # acked: the highest seq the agent has seen acknowledged (its outbox holds what follows)
-    "events": ({"store": _id, "agent": _id, "events": _events_list}, {"acked": _opt(CURSOR)}),
-    "status": (
-        {"store": _id, "agent": _id, "state": _state, "at": _time},
-        {"outbox_depth": _opt(CURSOR), "rules_version": _opt(VERSION), "customers_version": _opt(CURSOR),
-         "last_sync": _opt(_time), "next_seq": _opt(SEQ), "software": _opt(_str)},
-    ),
-    "hello": ({"store": _id, "agent": _id, "next_seq": SEQ, "customers_version": CURSOR, "at": _time},
-              # last_id: the id of the agent's event at next_seq - 1 (a stale hello is known by it)
-              {"rules_version": _opt(VERSION), "last_id": _opt(_id)}),
-    "snapshot_request": ({"store": _id, "agent": _id, "after": CURSOR}, {"limit": _opt(_int(1, 10_000))}),
-    "ack": ({"through": CURSOR, "id": _opt(_id)}, {}),
-    "resend": ({"from_seq": SEQ}, {}),
-    "rules": ({"store": _id, "version": VERSION, "rules": _map}, {}),
-    "customers": ({"store": _id, "after": CURSOR, "upto": CURSOR, "more": _bool, "deltas": _deltas}, {}),
-    "snapshot": ({"store": _id, "after": CURSOR, "upto": CURSOR, "more": _bool, "deltas": _deltas}, {}),
-    "messages": ({"store": _id, "version": VERSION, "messages": _list(CASHIER_MESSAGE, 100)}, {}),
-}
-assert set(SCHEMAS) == set(KINDS)
-
-
 def _check_kind(kind: str, obj: Mapping[str, Any]) -> None:
-    required, optional = SCHEMAS[kind]
-    check_fields(obj, required, "", optional)
+    _check(obj, events.MESSAGES[kind], "")

@@ -164,7 +164,7 @@ class MqttLink:
 
     def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         try:
-            self._on_message(message.topic, message.payload)
+            self._on_message(message.topic, bytes(message.payload))
         except Exception:
             log.exception("message handler failed on %s", message.topic)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,7 +27,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from shared.rules import parse_rules
+from shared.rules import RuleSet, parse_rules
 
 from .customers import DeltaError
 from .outbox import OutboxEvent
@@ -60,6 +59,8 @@ class Store:
         self.agent_id = agent_id
         self.clock = clock
         self._lock = threading.Lock()
+        #: (canonical JSON, RuleSet) of the rule set this process installed or last read: parsed once
+        self._parsed_rules: tuple[str, RuleSet] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         #: called (without arguments, after the commit) when a transaction appended outbox events
@@ -177,8 +178,7 @@ class Store:
         An older version than the installed one is refused unless ``force``;
         the same version with a different content is always refused.
         """
-        text = document if isinstance(document, str) else json.dumps(document, ensure_ascii=False, sort_keys=True)
-        rules = parse_rules(text)
+        rules = parse_rules(document)
         if version is not None and version != rules.version:
             raise StoreError(f"rule set says version {rules.version}, installed as {version}")
         canonical = rules.to_json()
@@ -198,7 +198,17 @@ class Store:
                         f"rule set version {rules.version} is older than the installed version {held_version}"
                     )
             tx.put_rules(rules.version, canonical, self.clock())
+        self._parsed_rules = (canonical, rules)
         return True
+
+    def parsed_rules(self, text: str) -> RuleSet:
+        """The RuleSet of an installed rule set's JSON: the one set_rules parsed, else parsed now (once)."""
+        held = self._parsed_rules
+        if held is not None and held[0] == text:
+            return held[1]
+        rules = parse_rules(text)
+        self._parsed_rules = (text, rules)
+        return rules
 
     def state(self, key: str) -> str | None:
         with self.read() as tx:

@@ -44,9 +44,9 @@ class CustomerQueries:
 
     def lots(self, customer_id: str) -> list[Lot]:
         rows = self.c.execute(
-            "SELECT points, starts_at, expires_at FROM lots WHERE customer_id = ? ORDER BY id", (customer_id,)
+            "SELECT points, starts_at, expires_at, id FROM lots WHERE customer_id = ? ORDER BY id", (customer_id,)
         ).fetchall()
-        return [Lot(r[0], parse_time(r[1]), parse_time(r[2])) for r in rows]
+        return [Lot(r[0], parse_time(r[1]), parse_time(r[2]), r[3]) for r in rows]
 
     def effects(self, customer_id: str, after_seq: int) -> list[Effect]:
         """This agent's effects on the customer not yet reflected in the lots, in order."""

@@ -16,20 +16,25 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from shared.events import EVENT_KINDS
+from shared import events
 
 from .times import iso, parse_time
 
 
 class OutboxEvent(NamedTuple):
-    """One outbox row, its body decoded."""
+    """One outbox row: ``raw`` is its body's MessagePack bytes, sent up as they are (``body`` decodes them)."""
 
     seq: int
     id: str
     kind: str
     at: str
-    body: dict[str, Any]
+    raw: bytes
     created_at: str
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = msgpack.unpackb(self.raw, raw=False)
+        return body
 
 
 class OutboxQueries:
@@ -39,13 +44,23 @@ class OutboxQueries:
     #: events this transaction appended (the store wakes the sync after the commit)
     events_added: int
 
-    def add_event(self, kind: str, at: dt.datetime, body: Mapping[str, Any], now: dt.datetime) -> int:
-        """Append an event (shared/events.py ``kind`` and body); returns its seq."""
-        if kind not in EVENT_KINDS:
+    def add_event(self, kind: str, at: dt.datetime, body: events.Contract | Mapping[str, Any], now: dt.datetime) -> int:
+        """Append an event (a shared/events.py body of that ``kind``); returns its seq.
+
+        The body is encoded once, here: the sync sends these bytes as they are.
+        """
+        cls = events.BODIES.get(kind)
+        if cls is None:
             raise ValueError(f"unknown event kind {kind!r}")
+        if isinstance(body, events.Contract):
+            if type(body) is not cls:
+                raise ValueError(f"a {kind} event needs a {cls.__name__}, not a {type(body).__name__}")
+            data = events.encode_body(body)
+        else:
+            data = msgpack.packb(dict(body), use_bin_type=True)
         cursor = self.c.execute(
             "INSERT INTO outbox (id, kind, at, body, created_at) VALUES (?, ?, ?, ?, ?)",
-            (uuid.uuid4().hex, kind, iso(at), msgpack.packb(dict(body), use_bin_type=True), iso(now)),
+            (uuid.uuid4().hex, kind, iso(at), data, iso(now)),
         )
         self.events_added += 1
         return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -67,7 +82,7 @@ class OutboxQueries:
                 if size > max_bytes and count:
                     rows = rows[:count]
                     break
-        return [OutboxEvent(r[0], r[1], r[2], r[3], msgpack.unpackb(r[4], raw=False), r[5]) for r in rows]
+        return [OutboxEvent(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def outbox_ack(self, through: int, ident: str | None) -> int | None:
         """Delete through ``through`` if our event at that seq has id ``ident`` (docs/sync.md, acks).

@@ -34,8 +34,11 @@ def stores() -> None:
     """Create and list stores."""
 
 
-def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str, Any]) -> None:
-    """An audit row for a change made on the command line (as "system", with the OS user who ran it)."""
+def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str, Any], conn: Any = None) -> None:
+    """An audit row for a change made on the command line (as "system", with the OS user who ran it).
+
+    With ``conn`` (an open transaction) the row commits with the change it records.
+    """
     import getpass
 
     from ..services import audit
@@ -45,9 +48,11 @@ def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str
         os_user = getpass.getuser()
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         os_user = "?"
-    with store.transaction() as conn:
-        audit.record(conn, SYSTEM, action, entity, entity_id, None, {**after, "via": "cli", "os_user": os_user},
-                     store=after.get("store"))
+    if conn is None:
+        with store.transaction() as own:
+            return _audit(store, action, entity, entity_id, after, own)
+    audit.record(conn, SYSTEM, action, entity, entity_id, None, {**after, "via": "cli", "os_user": os_user},
+                 store=after.get("store"))
 
 
 @stores.command("add")
@@ -216,18 +221,17 @@ def rules_publish(path: Path, store_id: str, db: str | None) -> None:
         raise click.ClickException(f"{path}: a rule set must be a JSON object")
     store = _store(_config(db))
     try:
-        version, note = _publish_rules(store, store_id, doc)
+        version, note = _publish_rules(store, store_id, doc, str(path))
     except ValidationError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
-    _audit(store, "rules.publish", "rules", store_id, {"store": store_id, "version": version, "file": str(path)})
     if note:
         click.echo(note)
     click.echo(f"rule set version {version} for store {store_id}; the ingest publishes it to the store's agents")
 
 
-def _publish_rules(store: Any, store_id: str, doc: dict[str, Any]) -> tuple[int, str | None]:
+def _publish_rules(store: Any, store_id: str, doc: dict[str, Any], source: str) -> tuple[int, str | None]:
     """Publish as the console does: the store's time zone and the chain's level program go in.
 
     Levels are chain-wide (docs/console.md): a file's levels become the program
@@ -250,7 +254,11 @@ def _publish_rules(store: Any, store_id: str, doc: dict[str, Any]) -> tuple[int,
                 note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
             elif [tuple(row) for row in conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend")] != sorted(wanted, key=lambda lv: lv[1]):
                 note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
-    return store.add_rules(store_id, with_program(store, doc, record)), note
+    published = with_program(store, doc, record)
+    with store.transaction() as conn:  # the version and its audit row: all or nothing
+        version = store.add_rules(store_id, published, conn)
+        _audit(store, "rules.publish", "rules", store_id, {"store": store_id, "version": version, "file": source}, conn)
+    return version, note
 
 
 @cli.group()

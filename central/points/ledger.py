@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.balances import spend_key
 from shared.identifiers import card_holder_id, is_card_holder
 
 from ..storage.clock import now_utc, utc
@@ -402,8 +403,7 @@ class LedgerBatch:
             if lot.program == program and lot.points > 0 and (lot.starts_at is None or lot.starts_at <= at)
             and (lot.expires_at is None or lot.expires_at > at)
         ]
-        # temporary (with an expiry) before permanent, earliest expiry first
-        active.sort(key=lambda lot: (lot.expires_at is None, lot.expires_at or "", lot.id))
+        active.sort(key=lambda lot: spend_key(lot.expires_at, lot.id))  # the agent's order too (shared/balances.py)
         left = points
         for lot in active:
             take = min(lot.points, left)

@@ -128,8 +128,8 @@ def publish(db: Store, actor: Actor, store_id: str, form: Any | None = None) -> 
     doc, _rules = validate(db, store, form, base)
     found = current(db, store_id)
     published = with_program(db, doc, store)
-    version = db.add_rules(store_id, published)
-    with db.transaction() as conn:
+    with db.transaction() as conn:  # the version, the draft's removal and the audit row: all or nothing
+        version = db.add_rules(store_id, published, conn)
         db.delete_rule_draft(store_id)
         audit.record(conn, actor, "rules.publish", "rules", store_id, found[1] if found else None,
                      {**published, "version": version}, store=store_id)
@@ -145,8 +145,8 @@ def republish_all(db: Store, actor: Actor) -> list[tuple[str, int]]:
             continue
         published = with_program(db, found[1], store)
         published.pop("version", None)
-        version = db.add_rules(store["id"], published)
         with db.transaction() as conn:
+            version = db.add_rules(store["id"], published, conn)
             audit.record(conn, actor, "rules.publish", "rules", store["id"], found[1], {**published, "version": version},
                          store=store["id"])
         out.append((store["id"], version))

@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter
@@ -34,6 +34,29 @@ class DeadLetter:
     seq: int | None = None
 
 
+class Consumed(NamedTuple):
+    """A register row (applied_events) for an event consumed without effect (a dead letter)."""
+
+    id: str
+    store: str
+    agent: str
+    seq: int
+    kind: str
+    status: str  # "dead"
+    at: str | None
+    recovery: str | None  # "dead" when consumed under a reused seq (central/sync/recovery.py)
+
+
+class Flag(NamedTuple):
+    """Something head office should look at (the flags table): a restored agent, a debt, ..."""
+
+    kind: str
+    store: str
+    agent: str
+    customer_id: str | None
+    event_id: str | None
+    detail: str
+
 
 @dataclass
 class IngestUnit:
@@ -42,11 +65,10 @@ class IngestUnit:
     events: list[Mapping[str, Any]] = field(default_factory=list)  # to apply, in order
     #: ids of ``events`` applied by recovery (under a reused seq: central/sync/recovery.py); no pointer moves for them
     recovered: set[str] = field(default_factory=set)
-    #: register rows for events consumed without effect: (id, store, agent, seq, kind, status, at, recovery)
-    consumed: list[tuple[Any, ...]] = field(default_factory=list)
+    #: register rows for events consumed without effect
+    consumed: list[Consumed] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: (kind, store, agent, customer_id, event_id, detail)
-    flags: list[tuple[Any, ...]] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     #: (store, agent) -> (highest contiguous seq handled, its event id)
     pointers: dict[tuple[str, str], tuple[int, str | None]] = field(default_factory=dict)
     #: (store, agent) -> status payload
@@ -129,7 +151,7 @@ class IngestQueries(Database):
             )
             conn.executemany(
                 "UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?",
-                [(now, flag[1], flag[2]) for flag in unit.flags if flag[0] == "restored_agent"],
+                [(now, flag.store, flag.agent) for flag in unit.flags if flag.kind == "restored_agent"],
             )
             conn.executemany(
                 "UPDATE agents SET recovery_end = ? WHERE store = ? AND id = ?",

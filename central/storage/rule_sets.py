@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,18 +16,24 @@ from .shops import Shops
 class RuleSets(Shops):
     """The ``rule_sets`` table."""
 
-    def add_rules(self, store_id: str, doc: Mapping[str, Any]) -> int:
-        """Store a validated rule set as the store's next version; return the version."""
+    def add_rules(self, store_id: str, doc: Mapping[str, Any], conn: sqlite3.Connection | None = None) -> int:
+        """Store a validated rule set as the store's next version; return the version.
+
+        With ``conn`` (an open transaction) it is written there, so that the caller's audit
+        row and draft removal commit with it; otherwise in a transaction of its own.
+        """
         self.get_store(store_id)
-        with self.transaction() as conn:
-            current = conn.execute("SELECT MAX(version) FROM rule_sets WHERE store = ?", (store_id,)).fetchone()[0] or 0
-            version = max(current + 1, int(doc.get("version") or 0))
-            document = {**doc, "version": version, "store": store_id}
-            parse_rules(document)  # raises RuleSetError listing every problem
-            conn.execute(
-                "INSERT INTO rule_sets (store, version, document, created_at) VALUES (?, ?, ?, ?)",
-                (store_id, version, json.dumps(document, ensure_ascii=False, sort_keys=True), now_utc()),
-            )
+        if conn is None:
+            with self.transaction() as own:
+                return self.add_rules(store_id, doc, own)
+        current = conn.execute("SELECT MAX(version) FROM rule_sets WHERE store = ?", (store_id,)).fetchone()[0] or 0
+        version = max(current + 1, int(doc.get("version") or 0))
+        document = {**doc, "version": version, "store": store_id}
+        parse_rules(document)  # raises RuleSetError listing every problem
+        conn.execute(
+            "INSERT INTO rule_sets (store, version, document, created_at) VALUES (?, ?, ?, ?)",
+            (store_id, version, json.dumps(document, ensure_ascii=False, sort_keys=True), now_utc()),
+        )
         return version
 
     def latest_rules(self) -> dict[str, tuple[int, dict[str, Any]]]:

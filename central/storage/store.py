@@ -21,7 +21,7 @@ from .connection import Database, NotFound
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
-from .ingest import DeadLetter, IngestQueries, IngestUnit
+from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .levels import Levels
 from .percents import PersonalPercents
 from .programs import BonusPrograms
@@ -33,8 +33,8 @@ from .saved_filters import SavedFilters
 from .settings import Settings
 from .store_groups import StoreGroups
 
-__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Database", "DeadLetter", "EnrollmentError", "IngestUnit", "NotFound", "Store",
-           "hash_token", "mosquitto_hash"]
+__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag",
+           "IngestUnit", "NotFound", "Store", "hash_token", "mosquitto_hash"]
 
 CUSTOMER_SCOPES = ("all", "visited")
 

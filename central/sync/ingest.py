@@ -27,14 +27,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
-from ..storage.store import DeadLetter, IngestUnit, Store
+from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
 from .deltas import customer_page
 from .publisher import Publisher
 from .recovery import Duplicates, Recovery
@@ -51,6 +51,22 @@ MAX_PENDING = 50_000
 DEAD_PAYLOAD_BYTES = 64 * 1024
 
 
+class Received(NamedTuple):
+    """One event of an ``events`` message, as the ingest routes it: valid (``ok``) or a dead letter (``dead``)."""
+
+    seq: int
+    id: str
+    status: str  # ok | dead | duplicate_id (set when it is queued behind a gap)
+    env: Mapping[str, Any]
+
+
+class Pending(NamedTuple):
+    """An event waiting behind a gap in its agent's sequence."""
+
+    status: str
+    env: Mapping[str, Any]
+
+
 @dataclass
 class Stream:
     """One agent's sequence: the highest contiguous seq handled, and what waits behind a gap."""
@@ -59,7 +75,7 @@ class Stream:
     agent: str
     pointer: int
     last_id: str | None
-    pending: dict[int, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)  # seq -> (status, env)
+    pending: dict[int, Pending] = field(default_factory=dict)  # by seq
     gap_since: float | None = None
     last_resend: float = 0.0
     resend_every: float = 0.0
@@ -254,7 +270,7 @@ class Ingest:
         if stream.recovery is not None:
             stream.recovery.anchor(acked)
         received: dict[int, str] = {}
-        items: list[tuple[int, str, str, Mapping[str, Any]]] = []  # (seq, id, status, env)
+        items: list[Received] = []
         for raw in msg["events"]:
             key = wire.event_key(raw)
             try:
@@ -264,12 +280,12 @@ class Ingest:
                                             None, store, agent, *(key or (None, None))))
                 if key is not None:
                     # its seq is consumed (the event is kept as a dead letter) so the rest flows
-                    items.append((key[1], key[0], "dead", raw))
+                    items.append(Received(key[1], key[0], "dead", raw))
                 continue
-            items.append((env["seq"], env["id"], "ok", env))
+            items.append(Received(env["seq"], env["id"], "ok", env))
         if not items:
             return
-        known = self.db.known_ids([ident for _, ident, _, _ in items])
+        known = self.db.known_ids([item.id for item in items])
         for seq, ident, status, env in items:
             received[seq] = ident
             if seq <= stream.pointer:
@@ -280,7 +296,7 @@ class Ingest:
             elif seq not in stream.pending:
                 if ident in known and status == "ok":
                     status = "duplicate_id"
-                stream.pending[seq] = (status, env)
+                stream.pending[seq] = Pending(status, env)
             if stream.recovery is not None:
                 stream.recovery.saw(seq, ident)
         self._drain(stream, unit)
@@ -326,7 +342,7 @@ class Ingest:
             unit.recoveries[(store, agent)] = seq
         unit.ids.add(ident)
         if status != "ok":  # invalid, so already a dead letter: its seq is consumed
-            unit.consumed.append((ident, store, agent, seq, str(env.get("kind"))[:40], "dead", None, "dead"))
+            unit.consumed.append(Consumed(ident, store, agent, seq, str(env.get("kind"))[:40], "dead", None, "dead"))
             return
         found = self.duplicates.check(env, unit)
         if found is None:
@@ -341,16 +357,16 @@ class Ingest:
             reason, f"{what}: seq {seq} of agent {agent}, sent after its restore from a backup with the new event id "
                     f"{ident}, repeats it (the till retried it); consumed without effect",
             msgpack.packb(env, use_bin_type=True), None, store, agent, ident, seq))
-        unit.consumed.append((ident, store, agent, seq, env["kind"], "dead", env["at"], reason))
+        unit.consumed.append(Consumed(ident, store, agent, seq, env["kind"], "dead", env["at"], reason))
 
     def _restored(self, stream: Stream, unit: IngestUnit, ident: str | None, detail: str) -> Recovery:
         """Flag a restore for head office and start counting the agent's reused seqs."""
         log.warning(detail)
         stream.recovery = Recovery(stream.pointer)
         unit.recoveries[(stream.store, stream.agent)] = stream.pointer
-        unit.flags.append(("restored_agent", stream.store, stream.agent, None, ident,
-                           f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
-                           f"ledger holds are set aside); the store should take a fresh backup."))
+        unit.flags.append(Flag("restored_agent", stream.store, stream.agent, None, ident,
+                               f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
+                               f"ledger holds are set aside); the store should take a fresh backup."))
         return stream.recovery
 
     def _drain(self, stream: Stream, unit: IngestUnit) -> None:
@@ -365,8 +381,8 @@ class Ingest:
                 in_unit.add(ident)
                 self.stats["applied"] += 1
             elif status == "dead":
-                unit.consumed.append((ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead", None,
-                                      None))
+                unit.consumed.append(Consumed(ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead",
+                                              None, None))
             else:
                 self._dead(unit, DeadLetter("duplicate_id", f"event {ident} was applied before under another seq; "
                                             f"seq {seq} is consumed without effect",
@@ -401,8 +417,8 @@ class Ingest:
             except Exception as exc:
                 self.stats["applied"] -= 1
                 rest = IngestUnit(
-                    consumed=[(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead", env["at"],
-                               "dead" if recovered else None)],
+                    consumed=[Consumed(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead",
+                                       env["at"], "dead" if recovered else None)],
                     pointers=pointers,
                     dead_letters=[DeadLetter("apply_failed", f"{type(exc).__name__}: {exc}",
                                              msgpack.packb(env, use_bin_type=True), None, env["store"], env["agent"],

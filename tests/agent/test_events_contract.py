@@ -1,4 +1,4 @@
-"""Every outbox body has exactly the fields of its shared/events.py TypedDict (the agent <-> central contract)."""
+"""Every outbox body has exactly the fields of its shared/events.py Struct (the agent <-> central contract)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,33 @@ def test_outbox_bodies_follow_shared_events(api, store):
         for key in ("total", "amount", "accrued", "redeemed"):
             if key in event.body:
                 assert type(event.body[key]) is int
+
+
+def test_a_rule_set_is_parsed_once_on_the_agent(make_app, monkeypatch):
+    """Installed (Store.set_rules: parsed and checked), then quoted: the calculator reuses that RuleSet."""
+    import agent.store as agent_store
+
+    parses = []
+    real = agent_store.parse_rules
+    counted = lambda doc: parses.append(1) or real(doc)  # noqa: E731
+    monkeypatch.setattr(agent_store, "parse_rules", counted)
+    monkeypatch.setattr("agent.service.parse_rules", counted, raising=False)  # where it was parsed again
+    app = make_app()
+    service = app.extensions["loyalty_agent"].service
+    with service.store.read() as tx:
+        rules, _ = service.calculator(tx)
+    assert len(parses) == 1
+    assert rules.to_json() == service.store.rules()[1]
+
+
+def test_the_outbox_keeps_the_bytes_the_sync_sends(api, store):
+    """The body is encoded once, into the outbox BLOB; the sync puts those bytes in the frame as they are."""
+    import msgpack
+
+    store.apply_customer_delta(delta("c1"))
+    api.post("/v1/receipts", receipt("R1", redeem=1000))
+    event = store.outbox_batch()[0]
+    assert isinstance(event.raw, bytes) and msgpack.unpackb(event.raw) == event.body
+    with store.read() as tx:
+        (blob,) = tx.c.execute("SELECT body FROM outbox WHERE seq = ?", (event.seq,)).fetchone()
+    assert blob == event.raw

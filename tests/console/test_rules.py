@@ -105,6 +105,22 @@ def test_drafts_publish_and_reach_the_publisher(db, people):
     assert after["version"] == 1
 
 
+def test_a_publication_is_one_transaction_with_its_audit_row(db, people, monkeypatch):
+    """The version, the draft's removal and the audit row commit together or not at all."""
+    rules.save_draft(db, people["manager"], "S1", _multi({**SPEC_FORM, "base_percent": "7"}))
+
+    def audit_fails(*args, **kwargs):
+        raise RuntimeError("the audit row could not be written")
+
+    monkeypatch.setattr(rules.audit, "record", audit_fails)
+    with pytest.raises(RuntimeError):
+        rules.publish(db, people["manager"], "S1")
+    assert db.count("rule_sets") == 0 and db.count("rule_drafts") == 1  # nothing half done
+    monkeypatch.undo()
+    assert rules.publish(db, people["manager"], "S1") == 1
+    assert db.count("rule_sets") == 1 and db.count("rule_drafts") == 0
+
+
 def test_roles_and_store_scope_for_rules(db, people):
     with pytest.raises(Forbidden):
         rules.save_draft(db, people["viewer"], "S1", _multi(SPEC_FORM))

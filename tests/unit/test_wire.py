@@ -139,3 +139,61 @@ def test_decode_never_crashes_on_garbage(data):
         wire.decode(data)
     except wire.WireError:
         pass
+
+
+# -- one contract (shared/events.py): the messages name the field and say why ------------------------
+
+
+def _delta(**changes):
+    delta = {
+        "customer_id": "c1", "version": 3, "name": None, "phone": "+79120000000", "phone_verified": True,
+        "level": None, "network_percent": None, "store_percent": "1.5", "blocked": False,
+        "cards": [{"number": "7700", "status": "active"}],
+        "lots": [{"id": "c1:permanent", "points": 100, "expires_at": None}],
+        "applied": {"a1": 4}, "messages": [], "consents": {"sms": True},
+    }
+    delta.update(changes)
+    return delta
+
+
+@pytest.mark.parametrize(("delta", "message"), [
+    (_delta(lots=[{"id": "l1", "points": 5, "expires_at": "2026-12-01T00:00:00"}]),
+     "delta.lots[0].expires_at: must carry a UTC offset, got '2026-12-01T00:00:00'"),
+    (_delta(cards=[{"number": "7700", "status": "lost"}]),
+     "delta.cards[0].status: must be active, blocked or reassigned"),
+    (_delta(applied={"a/1": 4}), "delta.applied.key: must be 1..64 characters"),
+    (_delta(applied={"a1": -1}), "delta.applied[...]: must be an integer 0.."),
+    (_delta(consents={"sms": "yes"}), "delta.consents[...]: must be true or false"),
+    (_delta(store_percent=1.5), 'delta.store_percent: must be a decimal string like "1.5", got 1.5'),
+    ({k: v for k, v in _delta().items() if k != "blocked"}, "delta.blocked: is required"),
+])
+def test_delta_errors_name_the_field(delta, message):
+    with pytest.raises(wire.WireError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        wire.check_delta(delta)
+
+
+def test_frame_errors_name_the_field():
+    hello = {"store": "S1", "agent": "a1", "next_seq": 0, "customers_version": 0, "at": "2026-12-01T00:00:00Z"}
+    with pytest.raises(wire.WireError, match=r"next_seq: must be an integer 1\.\..*, got 0"):
+        wire.encode("hello", hello)
+    with pytest.raises(wire.WireError, match="state: must be online or offline, got 'away'"):
+        wire.encode("status", {"store": "S1", "agent": "a1", "state": "away", "at": "2026-12-01T00:00:00Z"})
+    with pytest.raises(wire.WireError, match="events: must be a non-empty list"):
+        wire.encode("events", {"store": "S1", "agent": "a1", "events": []})
+
+
+def test_a_body_struct_encodes_as_the_map_it_replaces():
+    """The agent's outbox keeps a Struct's bytes and sends them as they are: same map on the wire."""
+    import msgspec
+
+    from shared import events
+
+    body = events.PhoneConfirmedBody(customer_id="c1", phone="+79120000000", at="2026-12-01T10:00:00+03:00")
+    raw = events.encode_body(body)
+    assert msgpack.unpackb(raw) == {"customer_id": "c1", "phone": "+79120000000", "at": "2026-12-01T10:00:00+03:00"}
+    env = {"v": 1, "id": "e1", "seq": 1, "store": "S1", "agent": "a1", "kind": "phone_confirmed",
+           "at": "2026-12-01T10:00:00+03:00", "body": msgspec.Raw(raw)}
+    frame = wire.encode("events", {"store": "S1", "agent": "a1", "events": [env], "acked": 0}, validate=False)
+    assert raw in frame
+    msg = wire.decode(frame, channel="events")
+    assert wire.check_event(msg["events"][0], "S1", "a1")["body"] == msgpack.unpackb(raw)
