@@ -928,8 +928,6 @@ def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", ma
         store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
         progress: Callable[[int], None] | None = None) -> Outcome:
     """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
-    import time
-
     if report.bad_count:
         raise ImportError_(_("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).",
                              n=report.bad_count))
