@@ -31,9 +31,7 @@ class AgentApp:
     service: Any  # agent.service.Service
 
 
-def create_app(
-    config: Mapping[str, Any] | None = None, *, clock: Callable[[], dt.datetime] | None = None
-) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Callable[[], dt.datetime] | None = None) -> Flask:
     """The agent's Flask app.
 
     :param config: a loaded :class:`agent.config.Config`; or a mapping of

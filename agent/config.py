@@ -45,34 +45,100 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("store_id", "", "str", "Store id as the central server knows it, e.g. S001."),
     Setting("agent_id", "", "str", "This agent's id (a store may run several agents); default: <store_id>-1."),
-    Setting("terminals", [], "list", "POS terminal ids of this store, e.g. [\"P01\", \"P02\"]; give each a key with `terminals add`."),
-    Setting("listen_host", "127.0.0.1", "str", "Address the POS API listens on; loopback unless tills on other PCs call it."),
+    Setting(
+        "terminals",
+        [],
+        "list",
+        'POS terminal ids of this store, e.g. ["P01", "P02"]; give each a key with `terminals add`.',
+    ),
+    Setting(
+        "listen_host", "127.0.0.1", "str", "Address the POS API listens on; loopback unless tills on other PCs call it."
+    ),
     Setting("listen_port", 8765, "int", "TCP port of the POS API."),
     Setting("threads", 8, "int", "Worker threads of the HTTP server."),
     Setting("database", "/var/lib/loyalty-agent/agent.sqlite", "str", "Path of the agent's SQLite database."),
     Setting("timezone", "Europe/Moscow", "str", "The store's IANA time zone: business day, shift, birthdays."),
-    Setting("broker_url", "", "str", "MQTT broker of the central server (mqtts://host:8883); empty: a standalone store."),
+    Setting(
+        "broker_url", "", "str", "MQTT broker of the central server (mqtts://host:8883); empty: a standalone store."
+    ),
     Setting("broker_username", "", "str", "This agent's broker login (written by `setup --enroll`)."),
-    Setting("broker_password", "", "str", "This agent's broker password (written by `setup --enroll`; the file is readable by its owner only)."),
-    Setting("broker_protocol", 5, "int", "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1, e.g. the central's embedded demo broker)."),
+    Setting(
+        "broker_password",
+        "",
+        "str",
+        "This agent's broker password (written by `setup --enroll`; the file is readable by its owner only).",
+    ),
+    Setting(
+        "broker_protocol",
+        5,
+        "int",
+        "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1, e.g. the central's embedded demo broker).",
+    ),
     Setting("broker_client_id", "", "str", "MQTT client id; default: agent-<store_id>-<agent_id>."),
-    Setting("broker_ca_file", "", "str", "CA certificate file for an mqtts:// broker with a private CA; empty: the system's CAs."),
-    Setting("broker_reconnect_max", 2, "int", "Longest wait in seconds between two attempts to reach the broker (backoff with jitter; short, so the store is back within it after a broker restart)."),
-    Setting("central_url", "", "str", "The central server's web address this agent enrolled with (for reference and re-enrollment)."),
-    Setting("offline_after_seconds", 300, "int", "With a broker set, the agent counts as offline when no sync succeeded for this long."),
-    Setting("offline_daily_limit", 100000, "int", "Points (minor units) one customer may redeem per day at this store while offline."),
-    Setting("qr_secret", "", "str", "The chain's secret for customers' QR codes (same on every agent); empty: QR disabled."),
-    Setting("qr_step_seconds", 30, "int", "Time step of QR codes; a code is accepted for its step and one step either side."),
-    Setting("card_ranges", [], "card_ranges", "Card categories: [[card_ranges]] prefix, length, luhn; empty: any 4..32 digits."),
+    Setting(
+        "broker_ca_file",
+        "",
+        "str",
+        "CA certificate file for an mqtts:// broker with a private CA; empty: the system's CAs.",
+    ),
+    Setting(
+        "broker_reconnect_max",
+        2,
+        "int",
+        "Longest wait in seconds between two attempts to reach the broker (backoff with jitter; short, "
+        "so the store is back within it after a broker restart).",
+    ),
+    Setting(
+        "central_url",
+        "",
+        "str",
+        "The central server's web address this agent enrolled with (for reference and re-enrollment).",
+    ),
+    Setting(
+        "offline_after_seconds",
+        300,
+        "int",
+        "With a broker set, the agent counts as offline when no sync succeeded for this long.",
+    ),
+    Setting(
+        "offline_daily_limit",
+        100000,
+        "int",
+        "Points (minor units) one customer may redeem per day at this store while offline.",
+    ),
+    Setting(
+        "qr_secret", "", "str", "The chain's secret for customers' QR codes (same on every agent); empty: QR disabled."
+    ),
+    Setting(
+        "qr_step_seconds", 30, "int", "Time step of QR codes; a code is accepted for its step and one step either side."
+    ),
+    Setting(
+        "card_ranges",
+        [],
+        "card_ranges",
+        "Card categories: [[card_ranges]] prefix, length, luhn; empty: any 4..32 digits.",
+    ),
     Setting("confirmation_ttl_seconds", 600, "int", "How long a phone confirmation code stays valid."),
     Setting("confirmation_attempts", 5, "int", "Wrong confirmation codes allowed before the code is locked."),
-    Setting("receipt_clock_skew_seconds", 300, "int", "How far in the future a receipt's time may be (till and agent clocks differ)."),
+    Setting(
+        "receipt_clock_skew_seconds",
+        300,
+        "int",
+        "How far in the future a receipt's time may be (till and agent clocks differ).",
+    ),
     Setting("log_level", "INFO", "str", "Logging level: DEBUG, INFO, WARNING, ERROR."),
 )
 #: card readers and receipt printers (docs/devices.md); their own checks are in agent/devices/settings.py
 DEVICE_SETTINGS: tuple[Setting, ...] = (
-    Setting("reader_kind", "none", "str", "Card reader: none, serial (magnetic stripe or scanner on a serial port), usb-hid."),
-    Setting("reader_url", "", "str", "Serial reader: device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)."),
+    Setting(
+        "reader_kind",
+        "none",
+        "str",
+        "Card reader: none, serial (magnetic stripe or scanner on a serial port), usb-hid.",
+    ),
+    Setting(
+        "reader_url", "", "str", "Serial reader: device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)."
+    ),
     Setting("reader_baud", 9600, "int", "Serial reader: baud rate."),
     Setting("reader_bytesize", 8, "int", "Serial reader: data bits (7 or 8)."),
     Setting("reader_parity", "N", "str", "Serial reader: parity N, E or O."),
@@ -80,29 +146,64 @@ DEVICE_SETTINGS: tuple[Setting, ...] = (
     Setting("reader_framing", "line", "str", "Serial reader: line (CR/LF-terminated), stx-etx, stx-etx-lrc."),
     Setting("reader_usb_id", "", "str", "USB reader: vendor:product in hex, e.g. 0c2e:0b8f."),
     Setting("reader_usb_report", "hidpos", "str", "USB reader: report format hidpos (HID POS scanners) or keyboard."),
-    Setting("reader_check", "auto", "str", "Card number check of reads: auto (EAN when the scanner says so), luhn, none."),
+    Setting(
+        "reader_check", "auto", "str", "Card number check of reads: auto (EAN when the scanner says so), luhn, none."
+    ),
     Setting("reader_id", "reader-1", "str", "Name of the reader in reads, logs and identification events."),
-    Setting("reader_terminal", "", "str", "Terminal whose till the reader serves (its reads are that terminal's identifications); empty: the first of `terminals`."),
+    Setting(
+        "reader_terminal",
+        "",
+        "str",
+        "Terminal whose till the reader serves (its reads are that terminal's "
+        "identifications); empty: the first of `terminals`.",
+    ),
     Setting("printer_kind", "none", "str", "Receipt printer for loyalty slips: none, serial, network, usb."),
-    Setting("printer_url", "", "str", "Serial printer: device path or pyserial URL; network printer: host[:port] (9100)."),
+    Setting(
+        "printer_url", "", "str", "Serial printer: device path or pyserial URL; network printer: host[:port] (9100)."
+    ),
     Setting("printer_baud", 9600, "int", "Serial printer: baud rate."),
     Setting("printer_usb_id", "", "str", "USB printer: vendor:product in hex, e.g. 04b8:0202."),
     Setting("printer_usb_endpoints", "0x82,0x01", "str", "USB printer: bulk IN and OUT endpoint addresses."),
     Setting("printer_codepage", "CP866", "str", "Code page of slip text (CP866 for Russian)."),
-    Setting("printer_profile", "default", "str", "python-escpos printer profile (maps the code page to ESC t n), e.g. TM-T88V."),
+    Setting(
+        "printer_profile",
+        "default",
+        "str",
+        "python-escpos printer profile (maps the code page to ESC t n), e.g. TM-T88V.",
+    ),
     Setting("printer_columns", 42, "int", "Characters per slip line: 42 on 80 mm paper, 32 on 58 mm."),
     Setting("printer_status_check", True, "bool", "Ask the printer's status (DLE EOT) before and after each slip."),
     Setting("printer_status_timeout_ms", 1000, "int", "How long to wait for the printer's status answer."),
     Setting("slip_code", "barcode", "str", "The card on the slip: barcode (CODE128), qr or none."),
     Setting("slip_language", "ru", "str", "Slip language: ru or en."),
     Setting("store_name", "", "str", "Store name printed on loyalty slips; empty: the store_id."),
-    Setting("usb_backend", "", "str", "pyusb backend as module:callable; empty: libusb (firmware_sim.usb_backend:rehearsal_backend to rehearse)."),
+    Setting(
+        "usb_backend",
+        "",
+        "str",
+        "pyusb backend as module:callable; empty: libusb (firmware_sim.usb_backend:rehearsal_backend to rehearse).",
+    ),
 )
 SETTINGS += DEVICE_SETTINGS + (
     # the identification stream (GET /v1/identifications/stream) served to tills and the cashier page
-    Setting("stream_max_clients", 4, "int", "Identification streams (SSE) served at once; each holds a server thread, so keep it below `threads`."),
-    Setting("stream_keepalive_seconds", 15, "int", "Keep-alive comment interval of an identification stream (finds gone clients)."),
-    Setting("stream_max_seconds", 300, "int", "An identification stream ends after this long; the browser reconnects and misses nothing (Last-Event-ID)."),
+    Setting(
+        "stream_max_clients",
+        4,
+        "int",
+        "Identification streams (SSE) served at once; each holds a server thread, so keep it below `threads`.",
+    ),
+    Setting(
+        "stream_keepalive_seconds",
+        15,
+        "int",
+        "Keep-alive comment interval of an identification stream (finds gone clients).",
+    ),
+    Setting(
+        "stream_max_seconds",
+        300,
+        "int",
+        "An identification stream ends after this long; the browser reconnects and misses nothing (Last-Event-ID).",
+    ),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -165,12 +266,15 @@ class Config(Mapping[str, Any]):
 
     @property
     def ranges(self) -> tuple[CardRange, ...]:
-        return tuple(CardRange(r["prefix"], r["length"], r.get("luhn", False), r.get("name", "")) for r in self.card_ranges)
+        return tuple(
+            CardRange(r["prefix"], r["length"], r.get("luhn", False), r.get("name", "")) for r in self.card_ranges
+        )
 
     def to_toml(self) -> str:
         """The settings as a TOML document (what ``setup`` writes)."""
-        return "# loyalty-agent configuration (loyalty-agent setup --help-settings lists every setting)\n" + tomli_w.dumps(
-            dict(self._values)
+        return (
+            "# loyalty-agent configuration (loyalty-agent setup --help-settings lists every setting)\n"
+            + tomli_w.dumps(dict(self._values))
         )
 
 
@@ -278,7 +382,11 @@ def parse_card_ranges(text: str) -> list[dict[str, Any]]:
     out = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         parts = item.split(":")
-        if len(parts) not in (2, 3) or not parts[1].isdigit() or (len(parts) == 3 and parts[2] not in ("luhn", "noluhn")):
+        if (
+            len(parts) not in (2, 3)
+            or not parts[1].isdigit()
+            or (len(parts) == 3 and parts[2] not in ("luhn", "noluhn"))
+        ):
             raise ValueError(f'"card_ranges" item {item!r} should be PREFIX:LENGTH or PREFIX:LENGTH:luhn')
         out.append({"prefix": parts[0], "length": int(parts[1]), "luhn": len(parts) == 3 and parts[2] == "luhn"})
     return out
@@ -300,8 +408,10 @@ def validate(values: Mapping[str, Any]) -> list[str]:
             problems.append(f'"{setting.name}" {problem}')
     problems += [f'"{p.path}" {p.message}' for p in device_problems(typed)]
     if typed.get("stream_max_clients", 0) >= typed.get("threads", 8):
-        problems.append(f'"stream_max_clients" should be less than "threads" ({typed.get("threads")}): '
-                        "each stream holds a thread and the POS API needs one")
+        problems.append(
+            f'"stream_max_clients" should be less than "threads" ({typed.get("threads")}): '
+            "each stream holds a thread and the POS API needs one"
+        )
     return problems
 
 
@@ -432,5 +542,7 @@ def help_settings() -> str:
     """Every setting with its default and help, for ``--help-settings``."""
     lines = []
     for s in SETTINGS:
-        lines.append(f"{s.name} (default: {json.dumps(s.default)})\n    {s.help}\n    env: {ENV_PREFIX}{s.name.upper()}")
+        lines.append(
+            f"{s.name} (default: {json.dumps(s.default)})\n    {s.help}\n    env: {ENV_PREFIX}{s.name.upper()}"
+        )
     return "\n".join(lines)

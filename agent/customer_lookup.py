@@ -36,8 +36,16 @@ class Found(NamedTuple):
 
 
 def find_customer(
-    tx: Tx, kind: str, raw: str, *, ranges: tuple[CardRange, ...], qr_secret: str, qr_step: int, now: dt.datetime,
-    holders: bool = False, holder_level: str | None = None,
+    tx: Tx,
+    kind: str,
+    raw: str,
+    *,
+    ranges: tuple[CardRange, ...],
+    qr_secret: str,
+    qr_step: int,
+    now: dt.datetime,
+    holders: bool = False,
+    holder_level: str | None = None,
 ) -> Found:
     """The customer named by one identifier (``card``, ``phone``, ``barcode``, ``track``, ``qr``, ``id``).
 
@@ -89,9 +97,21 @@ def card_holder(tx: Tx, number: str, level: str | None) -> Found:
     customer_id = card_holder_id(number)
     customer = tx.customer(customer_id)
     if customer is None:
-        customer = {"id": customer_id, "version": 0, "name": None, "phone": None, "phone_verified": 0,  # type: ignore[assignment]
-                    "birthday": None, "level": level, "network_percent": None, "store_percent": None, "blocked": 0,
-                    "consents": "{}", "applied_seq": 0, "origin": "local"}
+        customer = {
+            "id": customer_id,
+            "version": 0,
+            "name": None,
+            "phone": None,
+            "phone_verified": 0,  # type: ignore[assignment]
+            "birthday": None,
+            "level": level,
+            "network_percent": None,
+            "store_percent": None,
+            "blocked": 0,
+            "consents": "{}",
+            "applied_seq": 0,
+            "origin": "local",
+        }
     card = {"number": number, "customer_id": customer_id, "status": "active", "reason": None}
     return Found(customer, card)  # type: ignore[arg-type]
 
@@ -154,10 +174,18 @@ def birthday_message(birthday: str | None, today: dt.date) -> dict[str, Any] | N
         if delta == 0:
             return {"id": "birthday", "kind": "birthday", "template": N_("Birthday today!"), "params": {}}
         if delta > 0:
-            return {"id": "birthday", "kind": "birthday", "template": N_("Birthday in %(days)d day(s), on %(date)s."),
-                    "params": {"days": delta, "date": date.strftime("%d.%m")}}
-        return {"id": "birthday", "kind": "birthday", "template": N_("Birthday was %(days)d day(s) ago, on %(date)s."),
-                "params": {"days": -delta, "date": date.strftime("%d.%m")}}
+            return {
+                "id": "birthday",
+                "kind": "birthday",
+                "template": N_("Birthday in %(days)d day(s), on %(date)s."),
+                "params": {"days": delta, "date": date.strftime("%d.%m")},
+            }
+        return {
+            "id": "birthday",
+            "kind": "birthday",
+            "template": N_("Birthday was %(days)d day(s) ago, on %(date)s."),
+            "params": {"days": -delta, "date": date.strftime("%d.%m")},
+        }
     return None
 
 

@@ -85,19 +85,33 @@ class Hardware:
         :raises DeviceSettingsError: a reader with no terminal to serve, an unloadable USB backend.
         """
         if self.settings.reader.kind != "none" and not self.reader_terminal:
-            raise DeviceSettingsError([Problem("reader_terminal", "is required when no `terminals` are configured: "
-                                                                  "name the terminal whose till the reader serves")])
+            raise DeviceSettingsError(
+                [
+                    Problem(
+                        "reader_terminal",
+                        "is required when no `terminals` are configured: "
+                        "name the terminal whose till the reader serves",
+                    )
+                ]
+            )
         self.reader = build_reader(self.settings, self.on_read, self._reader_state)
         printer = build_printer(self.settings)
         if printer is not None:
             self.worker = build_print_worker(self.settings, self.queue, printer)
             self.worker.start()
-            log.info("printer %s: slips print from the queue (%d waiting)", printer.description,
-                     self.queue.pending_count(self.worker.printer_name))
+            log.info(
+                "printer %s: slips print from the queue (%d waiting)",
+                printer.description,
+                self.queue.pending_count(self.worker.printer_name),
+            )
         if self.reader is not None:
             self.reader.start()
-            log.info("reader %s on %s serves terminal %s", self.settings.reader.reader_id, self.reader.describe(),
-                     self.reader_terminal)
+            log.info(
+                "reader %s on %s serves terminal %s",
+                self.settings.reader.reader_id,
+                self.reader.describe(),
+                self.reader_terminal,
+            )
 
     def stop(self) -> None:
         """Stop the reader and the print worker (a slip being printed is finished first)."""
@@ -155,8 +169,13 @@ class Hardware:
                     raise errors.NoSlip(receipt_id=receipt_id)
             waiting = tx.pending_print_jobs()
         self.wake_printer(retry=True)  # the cashier put paper in and asks: try now
-        return {"receipt_id": receipt_id, "slip_id": slip_id, "status": "queued", "slips_waiting": waiting,
-                "printer_state": self.printer_state}
+        return {
+            "receipt_id": receipt_id,
+            "slip_id": slip_id,
+            "status": "queued",
+            "slips_waiting": waiting,
+            "printer_state": self.printer_state,
+        }
 
     @property
     def printer_state(self) -> str:
@@ -172,17 +191,23 @@ class Hardware:
         if r.kind != "none":
             stats = self.reader.stats if self.reader is not None else None
             reader = {
-                "id": r.reader_id, "kind": r.kind, "device": self.reader.describe() if self.reader else r.url or None,
-                "terminal": self.reader_terminal or None, "state": self.reader_state,
-                "reads": stats.reads if stats else 0, "discarded": stats.discarded if stats else 0,
+                "id": r.reader_id,
+                "kind": r.kind,
+                "device": self.reader.describe() if self.reader else r.url or None,
+                "terminal": self.reader_terminal or None,
+                "state": self.reader_state,
+                "reads": stats.reads if stats else 0,
+                "discarded": stats.discarded if stats else 0,
             }
         printer = None
         if p.kind != "none":
             with self.store.read() as tx:
                 waiting = tx.pending_print_jobs()
             printer = {
-                "kind": p.kind, "device": self.worker.printer.description if self.worker else p.url or None,
-                "state": self.printer_state, "slips_waiting": waiting,
+                "kind": p.kind,
+                "device": self.worker.printer.description if self.worker else p.url or None,
+                "state": self.printer_state,
+                "slips_waiting": waiting,
             }
         return {"reader": reader, "printer": printer, "identification_streams": self.hub.streams}
 

@@ -42,8 +42,12 @@ def enroll(central_url: str, token: str, agent: str | None = None, *, timeout: f
     body: dict[str, Any] = {"token": token.strip()}
     if agent:
         body["agent"] = agent
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as res:
             status, raw = res.status, res.read()
@@ -55,14 +59,19 @@ def enroll(central_url: str, token: str, agent: str | None = None, *, timeout: f
     try:
         answer = json.loads(raw)
     except ValueError:
-        raise EnrollmentError("bad_answer", f"{url} answered HTTP {status} with something that is not JSON: "
-                                            "is this the central server's address?") from None
+        raise EnrollmentError(
+            "bad_answer",
+            f"{url} answered HTTP {status} with something that is not JSON: is this the central server's address?",
+        ) from None
     if status != 201:
         code = answer.get("code", "error") if isinstance(answer, dict) else "error"
         detail = answer.get("detail", "") if isinstance(answer, dict) else ""
         advice = _ADVICE.get(code)
-        raise EnrollmentError(code, f"the central server refused the enrollment ({code}, HTTP {status}): {detail}"
-                                    + (f"; {advice}" if advice else ""))
+        raise EnrollmentError(
+            code,
+            f"the central server refused the enrollment ({code}, HTTP {status}): {detail}"
+            + (f"; {advice}" if advice else ""),
+        )
     _check_answer(answer, url)
     return answer  # type: ignore[no-any-return]
 
@@ -78,8 +87,9 @@ def _check_answer(answer: Any, url: str) -> None:
         if mqtt["protocol"] not in (4, 5):
             raise KeyError("protocol")
     except (KeyError, TypeError, wire.WireError) as exc:
-        raise EnrollmentError("bad_answer", f"{url} answered without a usable {exc}: "
-                                            "is the central server up to date?") from None
+        raise EnrollmentError(
+            "bad_answer", f"{url} answered without a usable {exc}: is the central server up to date?"
+        ) from None
 
 
 def settings_from_answer(answer: dict[str, Any], central_url: str) -> dict[str, Any]:

@@ -39,31 +39,166 @@ def _error(name: str, code: str, status: int, template: str, exposed: tuple[str,
     return cls
 
 
-Unauthorized = _error("Unauthorized", "unauthorized", 401, N_("A valid terminal API key is required: send Authorization: Bearer KEY."))
-UnknownCard = _error("UnknownCard", "unknown_card", 404, N_("The card %(card)s is not registered: register the customer or check the number."), ("card",))
-UnknownCustomer = _error("UnknownCustomer", "unknown_customer", 404, N_("No customer with the id %(customer_id)s is known at this store."))
-ReceiptNotFound = _error("ReceiptNotFound", "receipt_not_found", 404, N_("The receipt %(receipt_id)s was not found at this store."), ("receipt_id",))
-CardBlocked = _error("CardBlocked", "card_blocked", 409, N_("The card %(card)s is blocked: it cannot be used for points."), ("card",))
-CardReassigned = _error("CardReassigned", "card_reassigned", 409, N_("The card %(card)s was replaced by another card: ask the customer for the new card."), ("card",))
-CustomerBlocked = _error("CustomerBlocked", "customer_blocked", 409, N_("This customer's account is blocked: points cannot be accrued or redeemed."))
-ReceiptConflict = _error("ReceiptConflict", "receipt_conflict", 409, N_("The receipt %(receipt_id)s was already committed with different contents."), ("receipt_id",))
-RefundConflict = _error("RefundConflict", "refund_conflict", 409, N_("The refund %(refund_id)s was already made with different contents."), ("refund_id",))
-IdempotencyConflict = _error("IdempotencyConflict", "idempotency_conflict", 409, N_("The Idempotency-Key %(key)s was already used for a different request."))
-ReceiptCancelled = _error("ReceiptCancelled", "receipt_cancelled", 409, N_("The receipt %(receipt_id)s was cancelled."), ("receipt_id",))
-ShiftClosed = _error("ShiftClosed", "shift_closed", 409, N_("The receipt %(receipt_id)s belongs to a closed shift: make a refund instead of a cancel."), ("receipt_id",))
-CardTaken = _error("CardTaken", "card_taken", 409, N_("The card %(card)s already belongs to a customer: identify the customer by this card."), ("card",))
-PhoneTaken = _error("PhoneTaken", "phone_taken", 409, N_("The phone %(phone)s is already registered: identify the customer by phone."), ("phone",))
-InsufficientPoints = _error("InsufficientPoints", "insufficient_points", 422, N_("Cannot redeem %(requested)d points: the customer has %(available)d available."), ("requested", "available", "max_redeemable"))
-OfflineLimit = _error("OfflineLimit", "offline_limit", 422, N_("The store is offline: at most %(max_redeemable)d points can be redeemed for this customer now."), ("requested", "max_redeemable"))
-CardNotRegistered = _error("CardNotRegistered", "card_not_registered", 422, N_("The card %(card)s is not registered yet: its points are accrued and wait for the customer, but none can be redeemed until the card is registered and its balance known."), ("card", "requested", "max_redeemable"))
-NeedsCustomer = _error("NeedsCustomer", "customer_required", 422, N_("Points can only be redeemed when the customer is identified."))
-QrDisabled = _error("QrDisabled", "qr_disabled", 422, N_("QR codes are not set up at this store (no qr_secret): scan the card or enter the phone."))
-NothingToConfirm = _error("NothingToConfirm", "nothing_to_confirm", 409, N_("This customer has no confirmation code waiting."))
-ConfirmationFailed = _error("ConfirmationFailed", "confirmation_failed", 422, N_("The code is wrong: %(attempts_left)d attempt(s) left."), ("attempts_left",))
-ConfirmationExpired = _error("ConfirmationExpired", "confirmation_expired", 410, N_("The confirmation code has expired: register the phone again to get a new code."))
-ConfirmationLocked = _error("ConfirmationLocked", "confirmation_locked", 429, N_("Too many wrong codes: the confirmation is locked."))
-NoRules = _error("NoRules", "no_rules", 503, N_("No rule set is installed: run `loyalty-agent rules load FILE` or connect the agent to the central server."))
-NoIdentification = _error("NoIdentification", "no_identification", 404, N_("No customer has been identified at terminal %(terminal)s since the agent started."))
-NoPrinter = _error("NoPrinter", "no_printer", 409, N_("No receipt printer is configured at this store (printer_kind): loyalty slips cannot be printed."))
-NoSlip = _error("NoSlip", "no_slip", 409, N_("The receipt %(receipt_id)s has no customer: there is no loyalty slip to print."), ("receipt_id",))
-TooManyStreams = _error("TooManyStreams", "too_many_streams", 503, N_("%(limit)d identification streams are open already: close one, or raise stream_max_clients (and threads)."))
+Unauthorized = _error(
+    "Unauthorized", "unauthorized", 401, N_("A valid terminal API key is required: send Authorization: Bearer KEY.")
+)
+UnknownCard = _error(
+    "UnknownCard",
+    "unknown_card",
+    404,
+    N_("The card %(card)s is not registered: register the customer or check the number."),
+    ("card",),
+)
+UnknownCustomer = _error(
+    "UnknownCustomer", "unknown_customer", 404, N_("No customer with the id %(customer_id)s is known at this store.")
+)
+ReceiptNotFound = _error(
+    "ReceiptNotFound",
+    "receipt_not_found",
+    404,
+    N_("The receipt %(receipt_id)s was not found at this store."),
+    ("receipt_id",),
+)
+CardBlocked = _error(
+    "CardBlocked", "card_blocked", 409, N_("The card %(card)s is blocked: it cannot be used for points."), ("card",)
+)
+CardReassigned = _error(
+    "CardReassigned",
+    "card_reassigned",
+    409,
+    N_("The card %(card)s was replaced by another card: ask the customer for the new card."),
+    ("card",),
+)
+CustomerBlocked = _error(
+    "CustomerBlocked",
+    "customer_blocked",
+    409,
+    N_("This customer's account is blocked: points cannot be accrued or redeemed."),
+)
+ReceiptConflict = _error(
+    "ReceiptConflict",
+    "receipt_conflict",
+    409,
+    N_("The receipt %(receipt_id)s was already committed with different contents."),
+    ("receipt_id",),
+)
+RefundConflict = _error(
+    "RefundConflict",
+    "refund_conflict",
+    409,
+    N_("The refund %(refund_id)s was already made with different contents."),
+    ("refund_id",),
+)
+IdempotencyConflict = _error(
+    "IdempotencyConflict",
+    "idempotency_conflict",
+    409,
+    N_("The Idempotency-Key %(key)s was already used for a different request."),
+)
+ReceiptCancelled = _error(
+    "ReceiptCancelled", "receipt_cancelled", 409, N_("The receipt %(receipt_id)s was cancelled."), ("receipt_id",)
+)
+ShiftClosed = _error(
+    "ShiftClosed",
+    "shift_closed",
+    409,
+    N_("The receipt %(receipt_id)s belongs to a closed shift: make a refund instead of a cancel."),
+    ("receipt_id",),
+)
+CardTaken = _error(
+    "CardTaken",
+    "card_taken",
+    409,
+    N_("The card %(card)s already belongs to a customer: identify the customer by this card."),
+    ("card",),
+)
+PhoneTaken = _error(
+    "PhoneTaken",
+    "phone_taken",
+    409,
+    N_("The phone %(phone)s is already registered: identify the customer by phone."),
+    ("phone",),
+)
+InsufficientPoints = _error(
+    "InsufficientPoints",
+    "insufficient_points",
+    422,
+    N_("Cannot redeem %(requested)d points: the customer has %(available)d available."),
+    ("requested", "available", "max_redeemable"),
+)
+OfflineLimit = _error(
+    "OfflineLimit",
+    "offline_limit",
+    422,
+    N_("The store is offline: at most %(max_redeemable)d points can be redeemed for this customer now."),
+    ("requested", "max_redeemable"),
+)
+CardNotRegistered = _error(
+    "CardNotRegistered",
+    "card_not_registered",
+    422,
+    N_(
+        "The card %(card)s is not registered yet: its points are accrued and wait for the customer, but none "
+        "can be redeemed until the card is registered and its balance known."
+    ),
+    ("card", "requested", "max_redeemable"),
+)
+NeedsCustomer = _error(
+    "NeedsCustomer", "customer_required", 422, N_("Points can only be redeemed when the customer is identified.")
+)
+QrDisabled = _error(
+    "QrDisabled",
+    "qr_disabled",
+    422,
+    N_("QR codes are not set up at this store (no qr_secret): scan the card or enter the phone."),
+)
+NothingToConfirm = _error(
+    "NothingToConfirm", "nothing_to_confirm", 409, N_("This customer has no confirmation code waiting.")
+)
+ConfirmationFailed = _error(
+    "ConfirmationFailed",
+    "confirmation_failed",
+    422,
+    N_("The code is wrong: %(attempts_left)d attempt(s) left."),
+    ("attempts_left",),
+)
+ConfirmationExpired = _error(
+    "ConfirmationExpired",
+    "confirmation_expired",
+    410,
+    N_("The confirmation code has expired: register the phone again to get a new code."),
+)
+ConfirmationLocked = _error(
+    "ConfirmationLocked", "confirmation_locked", 429, N_("Too many wrong codes: the confirmation is locked.")
+)
+NoRules = _error(
+    "NoRules",
+    "no_rules",
+    503,
+    N_("No rule set is installed: run `loyalty-agent rules load FILE` or connect the agent to the central server."),
+)
+NoIdentification = _error(
+    "NoIdentification",
+    "no_identification",
+    404,
+    N_("No customer has been identified at terminal %(terminal)s since the agent started."),
+)
+NoPrinter = _error(
+    "NoPrinter",
+    "no_printer",
+    409,
+    N_("No receipt printer is configured at this store (printer_kind): loyalty slips cannot be printed."),
+)
+NoSlip = _error(
+    "NoSlip",
+    "no_slip",
+    409,
+    N_("The receipt %(receipt_id)s has no customer: there is no loyalty slip to print."),
+    ("receipt_id",),
+)
+TooManyStreams = _error(
+    "TooManyStreams",
+    "too_many_streams",
+    503,
+    N_("%(limit)d identification streams are open already: close one, or raise stream_max_clients (and threads)."),
+)

@@ -20,11 +20,17 @@ MAX_LIMIT = 100
 
 def _line(row: Row) -> dict[str, Any]:
     return {
-        "index": row["idx"], "sku": row["sku"], "name": row["name"], "category": row["category"],
+        "index": row["idx"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "category": row["category"],
         "quantity": format_scaled(row["quantity"], QUANTITY_DECIMALS),
         "refunded_quantity": format_scaled(row["refunded"], QUANTITY_DECIMALS),
-        "price": row["price"], "discount": row["discount"], "amount": row["amount"],
-        "accrued": row["accrued"], "redeemed": row["redeemed"],
+        "price": row["price"],
+        "discount": row["discount"],
+        "amount": row["amount"],
+        "accrued": row["accrued"],
+        "redeemed": row["redeemed"],
     }
 
 
@@ -41,12 +47,22 @@ def recent_receipts(tx: Tx, terminal: str, limit: int, today: str) -> list[dict[
     out = []
     for r in rows:
         open_shift = (closed is None or closed < r["committed_at"]) and r["day"] == today
-        out.append({
-            "receipt_id": r["receipt_id"], "at": r["at"], "committed_at": r["committed_at"], "status": r["status"],
-            "customer_id": r["customer_id"], "customer_name": r["customer_name"], "card": r["card"],
-            "total": r["total"], "accrued": r["accrued"], "redeemed": r["redeemed"],
-            "refunded_amount": refunded.get(r["receipt_id"], 0), "offline": bool(r["offline"]),
-            "cancellable": r["status"] == "committed" and open_shift,
-            "lines": lines.get(r["receipt_id"], []),
-        })
+        out.append(
+            {
+                "receipt_id": r["receipt_id"],
+                "at": r["at"],
+                "committed_at": r["committed_at"],
+                "status": r["status"],
+                "customer_id": r["customer_id"],
+                "customer_name": r["customer_name"],
+                "card": r["card"],
+                "total": r["total"],
+                "accrued": r["accrued"],
+                "redeemed": r["redeemed"],
+                "refunded_amount": refunded.get(r["receipt_id"], 0),
+                "offline": bool(r["offline"]),
+                "cancellable": r["status"] == "committed" and open_shift,
+                "lines": lines.get(r["receipt_id"], []),
+            }
+        )
     return out

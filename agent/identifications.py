@@ -45,8 +45,9 @@ class IdentificationHub:
         self._last_id = 0
         self._streams = 0
 
-    def publish(self, terminal: str, source: str, answer: dict[str, Any] | None = None,
-                problem: LoyaltyError | None = None) -> Identification:
+    def publish(
+        self, terminal: str, source: str, answer: dict[str, Any] | None = None, problem: LoyaltyError | None = None
+    ) -> Identification:
         """Make this the terminal's last identification and wake its streams."""
         with self._changed:
             self._last_id = max(self._last_id + 1, time.time_ns() // 1000)

@@ -47,7 +47,9 @@ class Registration:
     consents: dict[str, bool] = field(default_factory=dict)
 
 
-def _object(doc: Any, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> tuple[Collector, Mapping[str, Any]]:
+def _object(
+    doc: Any, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
+) -> tuple[Collector, Mapping[str, Any]]:
     c = Collector()
     obj = c.object({} if doc is None else doc, "", required=required, optional=optional)
     if obj is None:
@@ -74,9 +76,12 @@ def text_problems(doc: Any) -> list[Problem]:
             for key, item in reversed(value.items()):
                 if _SURROGATE.search(key):
                     key = _printable(key, 60)
-                    problems.append(Problem(
-                        key_path(path, key), "the field name contains a lone UTF-16 surrogate: send valid Unicode text"
-                    ))
+                    problems.append(
+                        Problem(
+                            key_path(path, key),
+                            "the field name contains a lone UTF-16 surrogate: send valid Unicode text",
+                        )
+                    )
                 stack.append((key_path(path, key), item))
         elif isinstance(value, list):
             stack.extend((index_path(path, i), item) for i, item in reversed(list(enumerate(value))))
@@ -96,7 +101,7 @@ def check_receipt_id(receipt_id: str | None) -> None:
     if receipt_id is None:
         return
     if "/" in receipt_id:
-        problem = "must not contain \"/\": the receipt could not be named in the path of a refund, cancel or reprint"
+        problem = 'must not contain "/": the receipt could not be named in the path of a refund, cancel or reprint'
     elif receipt_id in (".", ".."):
         problem = f"must not be {receipt_id!r}: URL paths cannot name it"
     else:
@@ -111,7 +116,10 @@ def parse_identifier(doc: Any, path: str = "") -> tuple[str, str]:
     if obj is not None:
         given = [k for k in IDENTIFIER_KINDS if obj.get(k) is not None]
         if len(given) != 1:
-            c.add(path, "give exactly one of " + ", ".join(IDENTIFIER_KINDS) + (f" (got {', '.join(given)})" if given else ""))
+            c.add(
+                path,
+                "give exactly one of " + ", ".join(IDENTIFIER_KINDS) + (f" (got {', '.join(given)})" if given else ""),
+            )
         else:
             kind = given[0]
             value = c.string(obj[kind], key_path(path, kind), max_length=300)

@@ -130,9 +130,17 @@ class Service:
         """The customer named by the till; a card of the chain's ranges not known here names its card
         holder (agent/customer_lookup.py card_holder): a customer may use a card anywhere at once."""
         c = self.config
-        return customer_lookup.find_customer(tx, kind, raw, ranges=c.ranges, qr_secret=c.qr_secret,
-                                             qr_step=c.qr_step_seconds, now=now, holders=True,
-                                             holder_level=self._base_level(tx))
+        return customer_lookup.find_customer(
+            tx,
+            kind,
+            raw,
+            ranges=c.ranges,
+            qr_secret=c.qr_secret,
+            qr_step=c.qr_step_seconds,
+            now=now,
+            holders=True,
+            holder_level=self._base_level(tx),
+        )
 
     def _base_level(self, tx: Tx) -> str | None:
         """The level of a customer who has spent nothing yet (a new registration, a card holder)."""
@@ -158,10 +166,17 @@ class Service:
         ahead = (receipt.at - now).total_seconds()
         if ahead > self.config.receipt_clock_skew_seconds:
             raise requests.RequestError(
-                [Problem("at", f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time")]
+                [
+                    Problem(
+                        "at",
+                        f"is {int(ahead // 60)} minute(s) ahead of the store's clock: check the till's date and time",
+                    )
+                ]
             )
 
-    def _quote(self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str):
+    def _quote(
+        self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str
+    ):
         """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
         if found is None:  # an anonymous receipt: nobody to accrue to
             if receipt.redeem:
@@ -297,17 +312,36 @@ class Service:
             offline = bool(limits and limits.offline)
             lines = [
                 events.PurchaseLine(
-                    sku=line.sku, name=line.name, category=line.category,
-                    quantity=format_scaled(line.quantity, 3), price=line.price, discount=line.discount,
-                    amount=line.amount, accrued=lq.accrued, redeemed=lq.redeemed,
+                    sku=line.sku,
+                    name=line.name,
+                    category=line.category,
+                    quantity=format_scaled(line.quantity, 3),
+                    price=line.price,
+                    discount=line.discount,
+                    amount=line.amount,
+                    accrued=lq.accrued,
+                    redeemed=lq.redeemed,
                 )
                 for line, lq in zip(receipt.lines, quote.lines, strict=True)
             ]
-            seq = tx.add_event("purchase", now, events.PurchaseBody(
-                receipt_id=receipt.receipt_id, terminal=terminal, customer_id=customer_id, card=card,
-                at=receipt.at.isoformat(), rules_version=rules.version, total=receipt.total,
-                accrued=quote.accrued, redeemed=quote.redeemed, offline=offline, lines=lines,
-            ), now)
+            seq = tx.add_event(
+                "purchase",
+                now,
+                events.PurchaseBody(
+                    receipt_id=receipt.receipt_id,
+                    terminal=terminal,
+                    customer_id=customer_id,
+                    card=card,
+                    at=receipt.at.isoformat(),
+                    rules_version=rules.version,
+                    total=receipt.total,
+                    accrued=quote.accrued,
+                    redeemed=quote.redeemed,
+                    offline=offline,
+                    lines=lines,
+                ),
+                now,
+            )
             if customer_id is not None:
                 tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
             body = {
@@ -315,22 +349,40 @@ class Service:
                 "customer_id": customer_id,
                 "total": receipt.total,
                 **quote.to_json(),
-                **(limits.after(now, -quote.redeemed, quote.accrued) if limits else {"balance": None, "available": None}),
+                **(
+                    limits.after(now, -quote.redeemed, quote.accrued)
+                    if limits
+                    else {"balance": None, "available": None}
+                ),
                 "offline": offline,
                 "rules_version": rules.version,
                 "committed_at": iso(now),
             }
             tx.insert_receipt(
                 {
-                    "receipt_id": receipt.receipt_id, "seq": seq, "terminal": terminal, "customer_id": customer_id,
-                    "card": card, "at": receipt.at.isoformat(), "committed_at": iso(now),
-                    "day": self.today(now).isoformat(), "total": receipt.total, "accrued": quote.accrued,
-                    "redeemed": quote.redeemed, "offline": int(offline), "rules_version": rules.version,
-                    "request_hash": digest, "response": json.dumps(body),
+                    "receipt_id": receipt.receipt_id,
+                    "seq": seq,
+                    "terminal": terminal,
+                    "customer_id": customer_id,
+                    "card": card,
+                    "at": receipt.at.isoformat(),
+                    "committed_at": iso(now),
+                    "day": self.today(now).isoformat(),
+                    "total": receipt.total,
+                    "accrued": quote.accrued,
+                    "redeemed": quote.redeemed,
+                    "offline": int(offline),
+                    "rules_version": rules.version,
+                    "request_hash": digest,
+                    "response": json.dumps(body),
                 },
                 [
-                    {**msgspec.structs.asdict(line), "receipt_id": receipt.receipt_id, "idx": i,
-                     "quantity": src.quantity}
+                    {
+                        **msgspec.structs.asdict(line),
+                        "receipt_id": receipt.receipt_id,
+                        "idx": i,
+                        "quantity": src.quantity,
+                    }
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
@@ -338,7 +390,11 @@ class Service:
         return self._emit("committed", terminal, result)
 
     def _keyed_write(
-        self, event: str, terminal: str, key: str | None, digest: str,
+        self,
+        event: str,
+        terminal: str,
+        key: str | None,
+        digest: str,
         operation: Callable[[Tx, dt.datetime], Result | errors.AgentError],
     ) -> Result:
         """Run ``operation`` in one write transaction behind the request's Idempotency-Key.
@@ -366,7 +422,10 @@ class Service:
         request = requests.parse_refund(doc)
         digest = request_hash("refund", receipt_id, doc)
         return self._keyed_write(
-            "refunded", terminal, idempotency_key, digest,
+            "refunded",
+            terminal,
+            idempotency_key,
+            digest,
             lambda tx, now: self._refund(tx, now, terminal, receipt_id, request, digest),
         )
 
@@ -399,27 +458,51 @@ class Service:
         customer_id = receipt["customer_id"]
         moved = [(i, r) for i, r in enumerate(result.lines) if r.quantity]
         lines = [
-            events.RefundLine(index=i, quantity=format_scaled(r.quantity, 3), amount=r.amount, accrued=r.accrued,
-                              redeemed=r.redeemed)
+            events.RefundLine(
+                index=i, quantity=format_scaled(r.quantity, 3), amount=r.amount, accrued=r.accrued, redeemed=r.redeemed
+            )
             for i, r in moved
         ]
-        seq = tx.add_event("refund", now, events.RefundBody(
-            refund_id=refund_id, receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
-            at=at.isoformat(), amount=result.amount, accrued=result.accrued, redeemed=result.redeemed,
-            lines=lines,
-        ), now)
+        seq = tx.add_event(
+            "refund",
+            now,
+            events.RefundBody(
+                refund_id=refund_id,
+                receipt_id=receipt_id,
+                terminal=terminal,
+                customer_id=customer_id,
+                at=at.isoformat(),
+                amount=result.amount,
+                accrued=result.accrued,
+                redeemed=result.redeemed,
+                lines=lines,
+            ),
+            now,
+        )
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (result.redeemed, -result.accrued), now)
         body = {
-            "refund_id": refund_id, "receipt_id": receipt_id, "amount": result.amount, "accrued": result.accrued,
-            "redeemed": result.redeemed, "lines": [msgspec.structs.asdict(line) for line in lines],
+            "refund_id": refund_id,
+            "receipt_id": receipt_id,
+            "amount": result.amount,
+            "accrued": result.accrued,
+            "redeemed": result.redeemed,
+            "lines": [msgspec.structs.asdict(line) for line in lines],
             **self._balance(tx, customer_id, now),
         }
         tx.insert_refund(
             {
-                "refund_id": refund_id, "receipt_id": receipt_id, "seq": seq, "terminal": terminal,
-                "at": at.isoformat(), "created_at": iso(now), "amount": result.amount, "accrued": result.accrued,
-                "redeemed": result.redeemed, "request_hash": digest, "response": json.dumps(body),
+                "refund_id": refund_id,
+                "receipt_id": receipt_id,
+                "seq": seq,
+                "terminal": terminal,
+                "at": at.isoformat(),
+                "created_at": iso(now),
+                "amount": result.amount,
+                "accrued": result.accrued,
+                "redeemed": result.redeemed,
+                "request_hash": digest,
+                "response": json.dumps(body),
             },
             [{"refund_id": refund_id, "idx": i, **r._asdict()} for i, r in moved],
         )
@@ -430,11 +513,16 @@ class Service:
         at = requests.parse_cancel(doc)
         digest = request_hash("cancel", receipt_id, doc)
         return self._keyed_write(
-            "cancelled", terminal, idempotency_key, digest,
+            "cancelled",
+            terminal,
+            idempotency_key,
+            digest,
             lambda tx, now: self._cancel(tx, now, terminal, receipt_id, at, digest),
         )
 
-    def _cancel(self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, at: dt.datetime | None, digest: str) -> Result:
+    def _cancel(
+        self, tx: Tx, now: dt.datetime, terminal: str, receipt_id: str, at: dt.datetime | None, digest: str
+    ) -> Result:
         receipt = tx.receipt(receipt_id)
         if receipt is None:
             raise errors.ReceiptNotFound(receipt_id=receipt_id)
@@ -450,16 +538,30 @@ class Service:
         accrued = receipt["accrued"] - sum(r.accrued for r in done)
         redeemed = receipt["redeemed"] - sum(r.redeemed for r in done)
         customer_id = receipt["customer_id"]
-        seq = tx.add_event("cancel", now, events.CancelBody(
-            receipt_id=receipt_id, terminal=terminal, customer_id=customer_id,
-            at=(at or now).isoformat(), amount=amount, accrued=accrued, redeemed=redeemed,
-        ), now)
+        seq = tx.add_event(
+            "cancel",
+            now,
+            events.CancelBody(
+                receipt_id=receipt_id,
+                terminal=terminal,
+                customer_id=customer_id,
+                at=(at or now).isoformat(),
+                amount=amount,
+                accrued=accrued,
+                redeemed=redeemed,
+            ),
+            now,
+        )
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
         tx.cancel_receipt(receipt_id, seq, now)
         body = {
-            "receipt_id": receipt_id, "status": "cancelled", "amount": amount, "accrued": accrued,
-            "redeemed": redeemed, **self._balance(tx, customer_id, now),
+            "receipt_id": receipt_id,
+            "status": "cancelled",
+            "amount": amount,
+            "accrued": accrued,
+            "redeemed": redeemed,
+            **self._balance(tx, customer_id, now),
         }
         return self._remember(tx, "cancel", receipt_id, digest, Result(200, body), now)
 
@@ -469,7 +571,10 @@ class Service:
         phone = normalize_phone(reg.phone)
         card = normalize_card(reg.card, self.config.ranges) if reg.card is not None else None
         return self._keyed_write(
-            "registered", terminal, idempotency_key, request_hash("register", doc),
+            "registered",
+            terminal,
+            idempotency_key,
+            request_hash("register", doc),
             lambda tx, now: self._register(tx, now, terminal, reg, phone, card),
         )
 
@@ -483,8 +588,9 @@ class Service:
             raise errors.CardTaken(card=card)
         level = self._base_level(tx)
         customer_id = uuid.uuid4().hex
-        tx.add_customer(customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level,
-                        consents=reg.consents, now=now)
+        tx.add_customer(
+            customer_id, phone=phone, name=reg.name, birthday=reg.birthday, level=level, consents=reg.consents, now=now
+        )
         if card is not None:
             # a card already used here before it was registered: its holder's points are this customer's
             if not tx.absorb_card_holder(card_holder_id(card), customer_id):
@@ -492,22 +598,43 @@ class Service:
         code = f"{secrets.randbelow(10**6):06d}"
         expires = now + dt.timedelta(seconds=self.config.confirmation_ttl_seconds)
         tx.put_confirmation(customer_id, _hash_code(customer_id, code), expires)
-        tx.add_event("registration", now, events.RegistrationBody(
-            customer_id=customer_id, phone=phone, card=card, name=reg.name,
-            consents=reg.consents, confirmation_code=code, terminal=terminal, at=iso(now),
-        ), now)
+        tx.add_event(
+            "registration",
+            now,
+            events.RegistrationBody(
+                customer_id=customer_id,
+                phone=phone,
+                card=card,
+                name=reg.name,
+                consents=reg.consents,
+                confirmation_code=code,
+                terminal=terminal,
+                at=iso(now),
+            ),
+            now,
+        )
         found = customer_lookup.Found(tx.customer(customer_id), tx.card(card) if card else None)  # type: ignore[arg-type]
-        return Result(201, {
-            "customer_id": customer_id,
-            "confirmation": {"required": True, "expires_at": iso(expires), "attempts": self.config.confirmation_attempts},
-            "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
-        })
+        return Result(
+            201,
+            {
+                "customer_id": customer_id,
+                "confirmation": {
+                    "required": True,
+                    "expires_at": iso(expires),
+                    "attempts": self.config.confirmation_attempts,
+                },
+                "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
+            },
+        )
 
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Check the phone confirmation code; wrong codes are counted (and stay counted)."""
         code = requests.parse_confirmation(doc)
         return self._keyed_write(
-            "confirmed", terminal, idempotency_key, request_hash("confirm", customer_id, doc),
+            "confirmed",
+            terminal,
+            idempotency_key,
+            request_hash("confirm", customer_id, doc),
             lambda tx, now: self._confirm(tx, now, customer_id, code),
         )
 
@@ -530,8 +657,12 @@ class Service:
             tx.count_confirmation_attempt(customer_id)  # returned, not raised: the count is committed
             return errors.ConfirmationLocked() if left <= 1 else errors.ConfirmationFailed(attempts_left=left - 1)
         tx.mark_confirmed(customer_id, now)
-        tx.add_event("phone_confirmed", now,
-                     events.PhoneConfirmedBody(customer_id=customer_id, phone=customer["phone"], at=iso(now)), now)
+        tx.add_event(
+            "phone_confirmed",
+            now,
+            events.PhoneConfirmedBody(customer_id=customer_id, phone=customer["phone"], at=iso(now)),
+            now,
+        )
         return verified
 
     def close_shift(self, terminal: str) -> Result:

@@ -51,8 +51,9 @@ def build_slip(tx: Tx, config: Config, event: str, answer: dict[str, Any], now: 
     )
 
 
-def queue_slip(tx: Tx, config: Config, event: str, answer: dict[str, Any], now: dt.datetime,
-               printer: str = "default") -> SlipData | None:
+def queue_slip(
+    tx: Tx, config: Config, event: str, answer: dict[str, Any], now: dt.datetime, printer: str = "default"
+) -> SlipData | None:
     """Queue the operation's slip in ``tx`` (idempotent: one slip per operation); the slip, or None."""
     slip = build_slip(tx, config, event, answer, now)
     if slip is not None:

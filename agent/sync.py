@@ -88,9 +88,17 @@ def link_config(config: Config) -> LinkConfig:
 class SyncClient:
     """Keeps one agent's database in sync with the central server through the broker."""
 
-    def __init__(self, store: Store, config: Config, *, link: LinkConfig | None = None,
-                 window: int = WINDOW, batch: int = BATCH, ack_timeout: float = ACK_TIMEOUT,
-                 status_interval: float = STATUS_INTERVAL) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        link: LinkConfig | None = None,
+        window: int = WINDOW,
+        batch: int = BATCH,
+        ack_timeout: float = ACK_TIMEOUT,
+        status_interval: float = STATUS_INTERVAL,
+    ) -> None:
         if not config.broker_url:
             raise ValueError("no broker_url configured: a standalone store has no sync")
         self.store = store
@@ -101,16 +109,29 @@ class SyncClient:
         self.status_interval = status_interval
         # well inside offline_after_seconds, so an idle but healthy link never looks offline
         self.contact_interval = max(1.0, min(60.0, config.offline_after_seconds / 4))
-        self.link = MqttLink(link or link_config(config), wire.agent_subscriptions(self.store_id, self.agent),
-                             self._received, self._connected)
+        self.link = MqttLink(
+            link or link_config(config),
+            wire.agent_subscriptions(self.store_id, self.agent),
+            self._received,
+            self._connected,
+        )
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: called with the acknowledged seq after each ack that deleted rows (benchmarks measure lag)
         self.on_acked: Callable[[int], None] | None = None
-        self.stats = {"sent_events": 0, "messages": 0, "acks": 0, "ack_mismatches": 0, "resends": 0,
-                      "timeouts": 0, "deltas": 0, "pages": 0, "dropped": 0}
+        self.stats = {
+            "sent_events": 0,
+            "messages": 0,
+            "acks": 0,
+            "ack_mismatches": 0,
+            "resends": 0,
+            "timeouts": 0,
+            "deltas": 0,
+            "pages": 0,
+            "dropped": 0,
+        }
         # protocol state, touched by the worker thread only
         self.acked = 0
         self.sent_through = 0
@@ -225,8 +246,13 @@ class SyncClient:
             next_seq = tx.next_seq()
             rules = tx.rules()
             last = tx.outbox_last() or _parse_last(tx.state("last_acked"))
-        hello: dict[str, Any] = {"store": self.store_id, "agent": self.agent, "next_seq": next_seq,
-                                 "customers_version": self.cursor, "at": iso(utcnow())}
+        hello: dict[str, Any] = {
+            "store": self.store_id,
+            "agent": self.agent,
+            "next_seq": next_seq,
+            "customers_version": self.cursor,
+            "at": iso(utcnow()),
+        }
         if rules is not None:
             hello["rules_version"] = rules[0]
         if last is not None and last[0] == next_seq - 1:
@@ -244,21 +270,36 @@ class SyncClient:
         in_flight = self.sent_through - self.acked
         if in_flight >= self.window:
             return False
-        rows = self.store.outbox_batch(self.sent_through, min(self.batch, self.window - in_flight),
-                                       max_bytes=wire.TARGET_BATCH_BYTES)
+        rows = self.store.outbox_batch(
+            self.sent_through, min(self.batch, self.window - in_flight), max_bytes=wire.TARGET_BATCH_BYTES
+        )
         if not rows:
             return False
         if in_flight == 0:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
-        events = [{"v": SCHEMA_VERSION, "id": r.id, "seq": r.seq, "store": self.store_id, "agent": self.agent,
-                   "kind": r.kind, "at": r.at, "body": msgspec.Raw(r.raw)} for r in rows]  # the outbox's bytes
+        events = [
+            {
+                "v": SCHEMA_VERSION,
+                "id": r.id,
+                "seq": r.seq,
+                "store": self.store_id,
+                "agent": self.agent,
+                "kind": r.kind,
+                "at": r.at,
+                "body": msgspec.Raw(r.raw),
+            }
+            for r in rows
+        ]  # the outbox's bytes
         while True:
             try:
                 # our own events are valid by construction; the central server checks them anyway
                 # acked: where our outbox starts, so a central server recovering us after a restore from
                 # a backup knows which seqs it must have before acking (central/recovery.py)
-                payload = wire.encode("events", {"store": self.store_id, "agent": self.agent, "events": events,
-                                                 "acked": self.acked}, validate=False)
+                payload = wire.encode(
+                    "events",
+                    {"store": self.store_id, "agent": self.agent, "events": events, "acked": self.acked},
+                    validate=False,
+                )
                 break
             except wire.WireError:
                 if len(events) == 1:
@@ -370,7 +411,7 @@ class SyncClient:
 
     def _apply_deltas(self, deltas: Sequence[Mapping[str, Any]], cursor: int | None) -> None:
         """Apply in chunks (short transactions between the till's); the cursor with the last chunk."""
-        chunks = [deltas[i:i + DELTA_CHUNK] for i in range(0, len(deltas), DELTA_CHUNK)] or [[]]
+        chunks = [deltas[i : i + DELTA_CHUNK] for i in range(0, len(deltas), DELTA_CHUNK)] or [[]]
         for number, chunk in enumerate(chunks):
             last = number == len(chunks) - 1
             try:
@@ -382,8 +423,9 @@ class SyncClient:
                         self._apply_chunk([delta], None)
                     except Exception:
                         # the cursor moves on: the customer's next change brings a whole new state
-                        log.exception("customer delta %s version %s set aside", delta.get("customer_id"),
-                                      delta.get("version"))
+                        log.exception(
+                            "customer delta %s version %s set aside", delta.get("customer_id"), delta.get("version")
+                        )
                 if last and cursor is not None:
                     self.store.set_state("customers_version", str(cursor))
         self.stats["deltas"] += len(deltas)
@@ -414,13 +456,15 @@ class SyncClient:
         held = json.loads(self.store.state("store_messages") or '{"version": 0}')
         if version <= held.get("version", 0):
             return
-        self.store.set_state("store_messages", json.dumps({"version": version, "messages": list(messages)},
-                                                          ensure_ascii=False))
+        self.store.set_state(
+            "store_messages", json.dumps({"version": version, "messages": list(messages)}, ensure_ascii=False)
+        )
 
     def _pull(self) -> None:
         self.pull_at = time.monotonic()
-        self._publish("requests", "snapshot_request", {"store": self.store_id, "agent": self.agent,
-                                                       "after": self.cursor})
+        self._publish(
+            "requests", "snapshot_request", {"store": self.store_id, "agent": self.agent, "after": self.cursor}
+        )
 
     def _contact(self, *, written: bool = False) -> None:
         """The central server answered: record it as the last sync (at most every second)."""
@@ -441,10 +485,16 @@ class SyncClient:
         with self.store.read() as tx:
             rules = tx.rules()
             fields: dict[str, Any] = {
-                "store": self.store_id, "agent": self.agent, "state": state, "at": iso(utcnow()),
-                "outbox_depth": tx.outbox_depth(), "rules_version": rules[0] if rules else None,
-                "customers_version": self.cursor, "last_sync": tx.state("last_sync_at"),
-                "next_seq": tx.next_seq(), "software": f"loyalty-agent {__version__}",
+                "store": self.store_id,
+                "agent": self.agent,
+                "state": state,
+                "at": iso(utcnow()),
+                "outbox_depth": tx.outbox_depth(),
+                "rules_version": rules[0] if rules else None,
+                "customers_version": self.cursor,
+                "last_sync": tx.state("last_sync_at"),
+                "next_seq": tx.next_seq(),
+                "software": f"loyalty-agent {__version__}",
             }
         return fields
 
@@ -456,7 +506,8 @@ class SyncClient:
         fields = self._status_fields("online")
         same = self._status_sent is not None and all(
             fields[k] == self._status_sent.get(k)
-            for k in ("outbox_depth", "rules_version", "customers_version", "last_sync"))
+            for k in ("outbox_depth", "rules_version", "customers_version", "last_sync")
+        )
         self._status_at = now
         if same and not force:
             return
@@ -464,8 +515,9 @@ class SyncClient:
         self._publish("status", "status", fields, retain=True)
 
     def _publish(self, channel: str, kind: str, payload: Mapping[str, Any], *, retain: bool = False) -> Any:
-        return self.link.publish(wire.agent_topic(self.store_id, self.agent, channel), wire.encode(kind, payload),
-                                 retain=retain, kind=kind)
+        return self.link.publish(
+            wire.agent_topic(self.store_id, self.agent, channel), wire.encode(kind, payload), retain=retain, kind=kind
+        )
 
 
 def start_sync(app: Any) -> SyncClient | None:

@@ -46,11 +46,20 @@ def customer_deltas(count: int, points: int) -> Iterator[dict[str, Any]]:
     """``count`` CustomerDeltas with a card each and ``points`` permanent points."""
     for i in range(count):
         yield {
-            "customer_id": f"c{i:07d}", "version": 1, "name": f"Customer {i}", "phone": f"+7900{i:07d}",
-            "phone_verified": True, "level": "Base", "network_percent": None, "store_percent": None, "blocked": False,
+            "customer_id": f"c{i:07d}",
+            "version": 1,
+            "name": f"Customer {i}",
+            "phone": f"+7900{i:07d}",
+            "phone_verified": True,
+            "level": "Base",
+            "network_percent": None,
+            "store_percent": None,
+            "blocked": False,
             "cards": [{"number": card_number(i), "status": "active"}],
             "lots": [{"id": "L1", "points": points, "expires_at": None}] if points else [],
-            "applied": {}, "messages": [], "consents": {"personal_data": True},
+            "applied": {},
+            "messages": [],
+            "consents": {"personal_data": True},
         }
 
 
@@ -62,16 +71,24 @@ class PreparedAgent:
     port: int
 
 
-def prepare_agent(folder: Path, *, customers: int = 10, points: int = 1_000_000, rules: bool = True,
-                  **settings: Any) -> PreparedAgent:
+def prepare_agent(
+    folder: Path, *, customers: int = 10, points: int = 1_000_000, rules: bool = True, **settings: Any
+) -> PreparedAgent:
     """A config file and a ready database in ``folder``: rules (unless the central server
     sends them), terminal P01, customers."""
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "agent.sqlite"
     port = free_port()
     config = write_config(
-        {"store_id": "S001", "agent_id": "S001-1", "terminals": ["P01"], "database": str(database),
-         "listen_port": port, "card_ranges": [{"prefix": "7700", "length": 16, "luhn": True}], **settings},
+        {
+            "store_id": "S001",
+            "agent_id": "S001-1",
+            "terminals": ["P01"],
+            "database": str(database),
+            "listen_port": port,
+            "card_ranges": [{"prefix": "7700", "length": 16, "luhn": True}],
+            **settings,
+        },
         folder / "agent.toml",
     )
     store = Store(database, agent_id=config.effective_agent_id)
@@ -106,7 +123,9 @@ class AgentProcess:
         self._out = self.log.open("ab") if self.log else None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "serve", "--port", str(self.prepared.port)],
-            env=env, stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=self._out or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -148,7 +167,13 @@ class AgentProcess:
 
 
 def request(
-    port: int, method: str, path: str, body: Any, key: str | None, *, timeout: float = 10,
+    port: int,
+    method: str,
+    path: str,
+    body: Any,
+    key: str | None,
+    *,
+    timeout: float = 10,
     conn: http.client.HTTPConnection | None = None,
 ) -> tuple[int, Any]:
     """One HTTP request to the agent on 127.0.0.1: (status, decoded JSON)."""

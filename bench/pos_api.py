@@ -43,8 +43,16 @@ def make_receipt(rng: random.Random, receipt_id: str | None, customers: int, red
     for _ in range(LINES):
         quantity = rng.randint(1, 3)
         price = rng.randint(50, 2000) * 100
-        lines.append({"sku": f"SKU-{rng.randint(1, 5000)}", "name": "Товар", "category": rng.choice(CATEGORIES),
-                      "quantity": str(quantity), "price": price, "amount": price * quantity})
+        lines.append(
+            {
+                "sku": f"SKU-{rng.randint(1, 5000)}",
+                "name": "Товар",
+                "category": rng.choice(CATEGORIES),
+                "quantity": str(quantity),
+                "price": price,
+                "amount": price * quantity,
+            }
+        )
     body = {
         "at": dt.datetime.now(dt.UTC).isoformat(),
         "customer": {"card": card_number(rng.randrange(customers))},
@@ -136,11 +144,15 @@ def run(customers: int, receipts: int, seconds: float, clients: int) -> None:
                 p50, p99 = percentile(values, 50), percentile(values, 99)
                 print(f"{name:<10} {p50 * 1e3:>8.2f} {p99 * 1e3:>8.2f} {p50 / base:>13.1f}")
             pair = [q + c for q, c in zip(timings["quote"], timings["commit"])]
-            print(f"quote+commit p50 {percentile(pair, 50) * 1e3:.2f} ms, p99 {percentile(pair, 99) * 1e3:.2f} ms; "
-                  f"sequential commits/s (quote+commit pairs): {len(pair) / sum(pair):.0f}")
+            print(
+                f"quote+commit p50 {percentile(pair, 50) * 1e3:.2f} ms, p99 {percentile(pair, 99) * 1e3:.2f} ms; "
+                f"sequential commits/s (quote+commit pairs): {len(pair) / sum(pair):.0f}"
+            )
 
-            procs = [ctx.Process(target=load_client, args=(prepared.port, prepared.key, customers, seconds, n, out))
-                     for n in range(clients)]
+            procs = [
+                ctx.Process(target=load_client, args=(prepared.port, prepared.key, customers, seconds, n, out))
+                for n in range(clients)
+            ]
             for p in procs:
                 p.start()
             time.sleep(min(3.0, 0.2 + seconds * 0.05))  # let the clients encode their bodies first
@@ -150,10 +162,14 @@ def run(customers: int, receipts: int, seconds: float, clients: int) -> None:
             cpu = cpu_seconds(agent.pid) - cpu
             for p in procs:
                 p.join()
-            print(f"\nload: {clients} concurrent clients, commits only, {seconds:.0f} s: "
-                  f"{total} commits, {total / elapsed:.0f} commits/s")
-            print(f"agent CPU per commit: {cpu / total * 1e3:.2f} ms "
-                  f"(one core's worth: {total / cpu:.0f} commits/s); agent used {cpu / elapsed:.0%} of a core")
+            print(
+                f"\nload: {clients} concurrent clients, commits only, {seconds:.0f} s: "
+                f"{total} commits, {total / elapsed:.0f} commits/s"
+            )
+            print(
+                f"agent CPU per commit: {cpu / total * 1e3:.2f} ms "
+                f"(one core's worth: {total / cpu:.0f} commits/s); agent used {cpu / elapsed:.0%} of a core"
+            )
             rss = agent.rss_kib()
             print(f"agent resident memory after the run: {rss / 1024:.1f} MiB")
             print("\ngoals: p99 <= 10 ms, >= 500 commits/s, RSS <= 100 MB")
@@ -166,8 +182,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--receipts", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=2,
-                        help="concurrent load clients (each one is a process that shares the CPU with the agent)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=2,
+        help="concurrent load clients (each one is a process that shares the CPU with the agent)",
+    )
     args = parser.parse_args()
     run(args.customers, args.receipts, args.seconds, args.clients)
 

@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import i18n
     from .storage import db
-    from .web import api, health, register_console
+    from .web import api, health, message_hooks, register_console
 
     db.init_app(app)
     i18n.init_app(app)
@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # agents' JSON API: authenticated by enrollment tokens, not cookies
+    app.register_blueprint(message_hooks.bp)
+    csrf.exempt(message_hooks.bp)  # signed unsubscribe links and gateways' webhooks: no cookies
     register_console(app)
     _security_headers(app)
     if app.config["TRUSTED_PROXIES"] > 0:
@@ -77,9 +79,8 @@ def _session_settings(app: Flask) -> None:
 
         store = Store(app.config["DATABASE"])
         try:
-            with store.transaction() as conn:  # two processes starting at once agree on the first key
-                conn.execute("INSERT INTO settings (name, value) VALUES ('console_secret_key', ?) ON CONFLICT DO NOTHING",
-                             (secrets.token_hex(32),))
+            with store.transaction():  # two processes starting at once agree on the first key
+                store.add_setting_if_missing("console_secret_key", secrets.token_hex(32))
             key = store.setting("console_secret_key")
         finally:
             store.close()

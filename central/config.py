@@ -44,6 +44,12 @@ SETTINGS = (
             "in the database (set it when several web processes share one database)."),
     Setting("CONSOLE_TIMEZONE", "Europe/Moscow", "Time zone the console shows times and takes dates in (IANA name)."),
     Setting("SESSION_HOURS", 12, "How long a console sign-in lasts."),
+    Setting("MESSAGES_SENDER", True, "Run the message sender inside 'serve' (false: run 'loyalty-central send' apart)."),
+    Setting("MESSAGES_QUIET_HOURS", "21-9", "Local hours (customer's home store) when marketing messages wait: "
+            "'start-end', e.g. 21-9; '0-0': none."),
+    Setting("MESSAGES_CAP_PER_DAY", 0, "Marketing messages per customer in any 24 hours; 0: no cap."),
+    Setting("PUBLIC_URL", "", "The central server's public address (https://crm.example.com), for unsubscribe "
+            "links in messages; empty: no link (marketing email should not go out without one)."),
     Setting("SESSION_COOKIE_SECURE", False, "Send the console's session cookie over HTTPS only: set it to true "
             "whenever the console is served over HTTPS (directly or behind a TLS proxy)."),
     Setting("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session cookie: Lax or Strict."),

@@ -49,15 +49,22 @@ def track_lrc(text: str, track: int) -> str:
     return chr(base + value)
 
 
-def track1(pan: str, name: str = "LOYALTY/CUSTOMER", expiry: str = "4912", service: str = "101",
-           discretionary: str = "000000", lrc: bool = False) -> str:
+def track1(
+    pan: str,
+    name: str = "LOYALTY/CUSTOMER",
+    expiry: str = "4912",
+    service: str = "101",
+    discretionary: str = "000000",
+    lrc: bool = False,
+) -> str:
     """Track 1 text of a card."""
     text = f"%B{pan}^{name[:26]}^{expiry}{service}{discretionary}?"
     return text + (track_lrc(text, 1) if lrc else "")
 
 
-def track2(pan: str, expiry: str = "4912", service: str = "101", discretionary: str = "000000",
-           lrc: bool = False) -> str:
+def track2(
+    pan: str, expiry: str = "4912", service: str = "101", discretionary: str = "000000", lrc: bool = False
+) -> str:
     """Track 2 text of a card."""
     text = f";{pan}={expiry}{service}{discretionary}?"
     return text + (track_lrc(text, 2) if lrc else "")

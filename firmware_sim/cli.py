@@ -19,8 +19,11 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 @click.option("-v", "--verbose", is_flag=True, help="Log every command and byte count.")
 def cli(verbose: bool) -> None:
     """Simulated card readers and ESC/POS receipt printers for loyalty-edge."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
 
 def _announce(lines: list[str]) -> None:
@@ -41,17 +44,39 @@ def _wait_for_signal() -> None:
 @cli.command()
 @click.option("--pty", "use_pty", is_flag=True, help="Listen on a new pseudo-terminal; prints its path.")
 @click.option("--link", type=click.Path(dir_okay=False), help="Also make a symlink to the pty at this path.")
-@click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), help="Listen on this TCP port (0: any free port), like a network printer's 9100.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("slips"), show_default=True, help="Folder for slip-NNNN.txt and .png.")
-@click.option("--columns", type=click.IntRange(16, 80), default=42, show_default=True, help="Characters per line (42: 80 mm paper, 32: 58 mm).")
-@click.option("--control", type=click.Path(dir_okay=False), help="Unix socket for fault commands (see `loyalty-sim control`).")
+@click.option(
+    "--tcp",
+    "tcp_port",
+    type=click.IntRange(0, 65535),
+    help="Listen on this TCP port (0: any free port), like a network printer's 9100.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("slips"),
+    show_default=True,
+    help="Folder for slip-NNNN.txt and .png.",
+)
+@click.option(
+    "--columns",
+    type=click.IntRange(16, 80),
+    default=42,
+    show_default=True,
+    help="Characters per line (42: 80 mm paper, 32: 58 mm).",
+)
+@click.option(
+    "--control", type=click.Path(dir_okay=False), help="Unix socket for fault commands (see `loyalty-sim control`)."
+)
 @click.option("--paper-out", is_flag=True, help="Start with no paper.")
 @click.option("--near-end", is_flag=True, help="Start with the paper near its end.")
 @click.option("--cover-open", is_flag=True, help="Start with the cover open.")
 @click.option("--offline", is_flag=True, help="Start offline.")
 @click.option("--delay", type=click.FloatRange(0), default=0.0, help="Seconds before each status answer.")
 @click.option("--paper-out-after", type=click.IntRange(1), help="Run out of paper after this many printed lines.")
-def printer(use_pty, link, tcp_port, out_dir, columns, control, paper_out, near_end, cover_open, offline, delay, paper_out_after) -> None:  # type: ignore[no-untyped-def]
+def printer(
+    use_pty, link, tcp_port, out_dir, columns, control, paper_out, near_end, cover_open, offline, delay, paper_out_after
+) -> None:  # type: ignore[no-untyped-def]
     """Run a simulated ESC/POS receipt printer until interrupted.
 
     Parses what the agent sends (text in the selected code page, CP866 for
@@ -71,7 +96,9 @@ def printer(use_pty, link, tcp_port, out_dir, columns, control, paper_out, near_
         raise click.UsageError("give --pty and/or --tcp PORT")
     app = PrinterApp(out_dir, columns, pty=use_pty, link=link, tcp=tcp_port, control=control)
     paper = "out" if paper_out else "near_end" if near_end else "ok"
-    app.printer.set_fault(paper=paper, cover_open=cover_open, offline=offline, delay=delay, paper_lines_left=paper_out_after)
+    app.printer.set_fault(
+        paper=paper, cover_open=cover_open, offline=offline, delay=delay, paper_lines_left=paper_out_after
+    )
     _announce(app.endpoints())
     try:
         _wait_for_signal()
@@ -81,20 +108,36 @@ def printer(use_pty, link, tcp_port, out_dir, columns, control, paper_out, near_
 
 @cli.command()
 @click.option("--pty", "use_pty", is_flag=True, required=True, help="Emit on a new pseudo-terminal; prints its path.")
-@click.option("--link", type=click.Path(dir_okay=False), help="Symlink to the pty at this path (stays valid across disconnects).")
-@click.option("--framing", type=click.Choice(["line", "stx-etx", "stx-etx-lrc"]), default="line", show_default=True, help="How a swipe is framed on the wire.")
-@click.option("--tracks", type=click.Choice(["1", "2", "12"]), default="2", show_default=True, help="Tracks a swipe carries.")
+@click.option(
+    "--link", type=click.Path(dir_okay=False), help="Symlink to the pty at this path (stays valid across disconnects)."
+)
+@click.option(
+    "--framing",
+    type=click.Choice(["line", "stx-etx", "stx-etx-lrc"]),
+    default="line",
+    show_default=True,
+    help="How a swipe is framed on the wire.",
+)
+@click.option(
+    "--tracks", type=click.Choice(["1", "2", "12"]), default="2", show_default=True, help="Tracks a swipe carries."
+)
 @click.option("--track-lrc", is_flag=True, help="Send each track's ISO 7811 LRC character after its end sentinel.")
 @click.option("--aim", is_flag=True, help="Prefix scans with AIM symbology identifiers (]E0, ]C0, ]Q1).")
 @click.option("--baud", type=int, default=9600, show_default=True, help="The reader's baud rate.")
 @click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True)
 @click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True)
 @click.option("--card", "cards_", multiple=True, help="Swipe this card (repeatable), after the agent opens the port.")
-@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML/JSON file of commands (see firmware_sim/scenarios/).")
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML/JSON file of commands (see firmware_sim/scenarios/).",
+)
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read commands from standard input, one per line.")
 @click.option("--control", type=click.Path(dir_okay=False), help="Unix socket accepting the same commands.")
 @click.option("--seed", type=int, default=0, help="Seed of the line-noise generator.")
-def reader(use_pty, link, framing, tracks, track_lrc, aim, baud, bytesize, parity, cards_, scenario, from_stdin, control, seed) -> None:  # type: ignore[no-untyped-def]
+def reader(
+    use_pty, link, framing, tracks, track_lrc, aim, baud, bytesize, parity, cards_, scenario, from_stdin, control, seed
+) -> None:  # type: ignore[no-untyped-def]
     """Run a simulated card reader / barcode scanner on a pty.
 
     Commands: swipe CARD [TRACKS], scan TEXT, qr TEXT, noise N, partial CARD,

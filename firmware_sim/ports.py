@@ -117,7 +117,9 @@ def serve_pty(port: PtyPort, on_data: Callable[[bytes, Callable[[bytes], None]],
 class TcpPort:
     """A TCP listener (like a network printer's port 9100); one thread per connection."""
 
-    def __init__(self, port: int, on_data: Callable[[bytes, Callable[[bytes], None]], None], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, on_data: Callable[[bytes, Callable[[bytes], None]], None], host: str = "127.0.0.1"
+    ) -> None:
         outer = self
 
         class Handler(socketserver.BaseRequestHandler):

@@ -30,19 +30,55 @@ log = logging.getLogger("loyalty_sim.printer")
 
 #: ESC t n -> Python codec, as in Epson's TM-T88V/TM-T20 code page tables
 EPSON_CODEPAGES: dict[int, str] = {
-    0: "cp437", 2: "cp850", 3: "cp860", 4: "cp863", 5: "cp865", 16: "cp1252",
-    17: "cp866", 18: "cp852", 19: "cp858", 34: "cp855", 35: "cp861", 36: "cp862",
-    37: "cp864", 38: "cp869", 39: "iso8859_2", 40: "iso8859_15", 45: "cp1250",
-    46: "cp1251", 47: "cp1253", 48: "cp1254", 49: "cp1255", 50: "cp1256",
-    51: "cp1257", 52: "cp1258",
+    0: "cp437",
+    2: "cp850",
+    3: "cp860",
+    4: "cp863",
+    5: "cp865",
+    16: "cp1252",
+    17: "cp866",
+    18: "cp852",
+    19: "cp858",
+    34: "cp855",
+    35: "cp861",
+    36: "cp862",
+    37: "cp864",
+    38: "cp869",
+    39: "iso8859_2",
+    40: "iso8859_15",
+    45: "cp1250",
+    46: "cp1251",
+    47: "cp1253",
+    48: "cp1254",
+    49: "cp1255",
+    50: "cp1256",
+    51: "cp1257",
+    52: "cp1258",
 }
 
 #: GS k m -> symbology (function A: m 0-6, function B: m 65-79)
 BARCODE_TYPES: dict[int, str] = {
-    0: "UPC-A", 1: "UPC-E", 2: "EAN13", 3: "EAN8", 4: "CODE39", 5: "ITF", 6: "CODABAR",
-    65: "UPC-A", 66: "UPC-E", 67: "EAN13", 68: "EAN8", 69: "CODE39", 70: "ITF",
-    71: "CODABAR", 72: "CODE93", 73: "CODE128", 74: "GS1-128", 75: "GS1 DataBar",
-    76: "GS1 DataBar Truncated", 77: "GS1 DataBar Limited", 78: "GS1 DataBar Expanded",
+    0: "UPC-A",
+    1: "UPC-E",
+    2: "EAN13",
+    3: "EAN8",
+    4: "CODE39",
+    5: "ITF",
+    6: "CODABAR",
+    65: "UPC-A",
+    66: "UPC-E",
+    67: "EAN13",
+    68: "EAN8",
+    69: "CODE39",
+    70: "ITF",
+    71: "CODABAR",
+    72: "CODE93",
+    73: "CODE128",
+    74: "GS1-128",
+    75: "GS1 DataBar",
+    76: "GS1 DataBar Truncated",
+    77: "GS1 DataBar Limited",
+    78: "GS1 DataBar Expanded",
 }
 _2D_NAMES = {48: "PDF417", 49: "QR", 50: "MaxiCode", 51: "GS1 DataBar", 52: "Composite", 53: "Aztec", 54: "DataMatrix"}
 _ALIGN = {0: "left", 48: "left", 1: "center", 49: "center", 2: "right", 50: "right"}
@@ -69,8 +105,12 @@ class FaultState:
     def describe(self) -> dict[str, object]:
         """The state as JSON-ready data (for the control channel)."""
         return {
-            "paper": self.paper, "cover_open": self.cover_open, "offline": self.offline,
-            "powered": self.powered, "delay": self.delay, "paper_lines_left": self.paper_lines_left,
+            "paper": self.paper,
+            "cover_open": self.cover_open,
+            "offline": self.offline,
+            "powered": self.powered,
+            "delay": self.delay,
+            "paper_lines_left": self.paper_lines_left,
         }
 
 
@@ -280,7 +320,9 @@ class SimulatedPrinter:
                 self.qr_data = cmd.data[1:]  # first byte is m (48)
             elif fn == 81:
                 self._end_line(force=False)
-                self._emit(Code2D("QR", self.qr_data.decode("utf-8", errors="replace"), self.align, self.qr_module, self.qr_ec))
+                self._emit(
+                    Code2D("QR", self.qr_data.decode("utf-8", errors="replace"), self.align, self.qr_module, self.qr_ec)
+                )
             return
         if fn == 80:
             self.qr_data = cmd.data[1:]

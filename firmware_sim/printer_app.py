@@ -88,10 +88,14 @@ class PrinterApp:
         self.stop = threading.Event()
         self.pty = PtyPort(link) if pty else None
         self.tcp = TcpPort(tcp, self.printer.data_received) if tcp is not None else None
-        self.control = ControlServer(control, lambda line: handle_printer_command(self.printer, line)) if control else None
+        self.control = (
+            ControlServer(control, lambda line: handle_printer_command(self.printer, line)) if control else None
+        )
         self._pump = None
         if self.pty is not None:
-            self._pump = threading.Thread(target=serve_pty, args=(self.pty, self.printer.data_received, self.stop), daemon=True)
+            self._pump = threading.Thread(
+                target=serve_pty, args=(self.pty, self.printer.data_received, self.stop), daemon=True
+            )
             self._pump.start()
 
     def _save(self, slip: Slip) -> None:

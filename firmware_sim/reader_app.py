@@ -41,15 +41,30 @@ from .ports import PtyPort
 log = logging.getLogger("loyalty_sim.reader")
 
 _UNOPENED_SPEED = termios.B50  # set on a fresh pty; any real open (pyserial) changes it
-_SPEEDS = {getattr(termios, f"B{b}"): b for b in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200) if hasattr(termios, f"B{b}")}
+_SPEEDS = {
+    getattr(termios, f"B{b}"): b
+    for b in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+    if hasattr(termios, f"B{b}")
+}
 
 
 class ReaderApp:
     """A simulated serial card reader (magnetic stripe and/or scanner) on a pty."""
 
-    def __init__(self, link: str | None = None, framing: str = "line", tracks: str = "2", track_lrc: bool = False,
-                 suffix: bytes = b"\r", scan_suffix: bytes = b"\r\n", aim: bool = False, baud: int = 9600,
-                 bytesize: int = 8, parity: str = "N", seed: int = 0) -> None:
+    def __init__(
+        self,
+        link: str | None = None,
+        framing: str = "line",
+        tracks: str = "2",
+        track_lrc: bool = False,
+        suffix: bytes = b"\r",
+        scan_suffix: bytes = b"\r\n",
+        aim: bool = False,
+        baud: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        seed: int = 0,
+    ) -> None:
         if framing not in cards.FRAMINGS:
             raise ValueError(f"unknown framing {framing!r}; one of {', '.join(cards.FRAMINGS)}")
         self.framing, self.tracks, self.track_lrc = framing, tracks, track_lrc
@@ -94,8 +109,11 @@ class ReaderApp:
         with self._lock:
             agent = self.agent_settings()
             if agent is not None and agent != (self.baud, self.bytesize, self.parity):
-                log.warning("agent opened the port as %s, the reader sends %s: the agent receives garbage",
-                            _fmt(agent), _fmt((self.baud, self.bytesize, self.parity)))
+                log.warning(
+                    "agent opened the port as %s, the reader sends %s: the agent receives garbage",
+                    _fmt(agent),
+                    _fmt((self.baud, self.bytesize, self.parity)),
+                )
                 data = bytes((b * 7 + 0x5A) & 0xFF for b in data)
             self.port.write(data)
             self.sent.append(what)
@@ -192,8 +210,15 @@ class ReaderApp:
 
     def _cmd_status(self) -> str:
         agent = self.agent_settings()
-        return json.dumps({"framing": self.framing, "plugged": self.port.plugged, "path": self.port.path,
-                           "agent": _fmt(agent) if agent else None, "sent": self.sent[-20:]})
+        return json.dumps(
+            {
+                "framing": self.framing,
+                "plugged": self.port.plugged,
+                "path": self.port.path,
+                "agent": _fmt(agent) if agent else None,
+                "sent": self.sent[-20:],
+            }
+        )
 
     def close(self) -> None:
         """Unplug for good."""
@@ -216,7 +241,7 @@ def load_scenario(path: Path) -> list[str]:
         if isinstance(step, str):
             lines.append(step)
         elif isinstance(step, dict) and len(step) == 1:
-            (cmd, arg), = step.items()
+            ((cmd, arg),) = step.items()
             args = arg if isinstance(arg, list) else ([] if arg is None else [arg])
             lines.append(" ".join([str(cmd), *(shlex.quote(str(a)) for a in args)]))
         else:

@@ -138,13 +138,26 @@ def _barcode_image(block: Barcode) -> Image.Image:
     import barcode
     from barcode.writer import ImageWriter
 
-    name = {"CODE128": "code128", "GS1-128": "gs1_128", "EAN13": "ean13", "EAN8": "ean8",
-            "UPC-A": "upca", "CODE39": "code39", "ITF": "itf", "CODABAR": "codabar"}.get(block.symbology)
+    name = {
+        "CODE128": "code128",
+        "GS1-128": "gs1_128",
+        "EAN13": "ean13",
+        "EAN8": "ean8",
+        "UPC-A": "upca",
+        "CODE39": "code39",
+        "ITF": "itf",
+        "CODABAR": "codabar",
+    }.get(block.symbology)
     try:
         if name is None:
             raise ValueError(f"no renderer for {block.symbology}")
-        options = {"module_width": block.module * 0.1, "module_height": block.height * 0.125 / 2,
-                   "write_text": block.hri != "none", "quiet_zone": 2.0, "dpi": 203}
+        options = {
+            "module_width": block.module * 0.1,
+            "module_height": block.height * 0.125 / 2,
+            "write_text": block.hri != "none",
+            "quiet_zone": 2.0,
+            "dpi": 203,
+        }
         coded = barcode.get(name, block.data, writer=ImageWriter())
         return coded.render(options).convert("L")
     except Exception as exc:  # a malformed code still gets drawn, as a labelled box
@@ -157,8 +170,12 @@ def _code2d_image(block: Code2D) -> Image.Image:
         return _box(f"{block.symbology} {block.data}")
     import qrcode
 
-    ec = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
-          "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}[block.ec]
+    ec = {
+        "L": qrcode.constants.ERROR_CORRECT_L,
+        "M": qrcode.constants.ERROR_CORRECT_M,
+        "Q": qrcode.constants.ERROR_CORRECT_Q,
+        "H": qrcode.constants.ERROR_CORRECT_H,
+    }[block.ec]
     code = qrcode.QRCode(box_size=max(1, block.module) * 2, border=2, error_correction=ec)
     code.add_data(block.data)
     code.make(fit=True)

@@ -151,10 +151,27 @@ class KeyboardCardReader(SimDevice):
 
     vendor_id, product_id = 0x0801, 0x0001
     manufacturer, product = "Mag-Tek", "USB Swipe Reader"
-    _LOWER = {**{chr(ord("a") + i): 0x04 + i for i in range(26)}, **{d: 0x1E + i for i, d in enumerate("1234567890")},
-              "\r": 0x28, " ": 0x2C, "-": 0x2D, "=": 0x2E, ";": 0x33, "/": 0x38, ",": 0x36, ".": 0x37}
-    _UPPER = {**{chr(ord("A") + i): 0x04 + i for i in range(26)}, "%": 0x22, "^": 0x23, "?": 0x38, "_": 0x2D,
-              ":": 0x33, "+": 0x2E}
+    _LOWER = {
+        **{chr(ord("a") + i): 0x04 + i for i in range(26)},
+        **{d: 0x1E + i for i, d in enumerate("1234567890")},
+        "\r": 0x28,
+        " ": 0x2C,
+        "-": 0x2D,
+        "=": 0x2E,
+        ";": 0x33,
+        "/": 0x38,
+        ",": 0x36,
+        ".": 0x37,
+    }
+    _UPPER = {
+        **{chr(ord("A") + i): 0x04 + i for i in range(26)},
+        "%": 0x22,
+        "^": 0x23,
+        "?": 0x38,
+        "_": 0x2D,
+        ":": 0x33,
+        "+": 0x2E,
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -250,39 +267,80 @@ class SimUsbBackend(usb.backend.IBackend):
         return None
 
     def get_device_descriptor(self, dev):  # type: ignore[no-untyped-def]
-        return _Desc({
-            "bLength": 18, "bDescriptorType": 1, "bcdUSB": 0x0200, "bDeviceClass": 0, "bDeviceSubClass": 0,
-            "bDeviceProtocol": 0, "bMaxPacketSize0": 64, "idVendor": dev.vendor_id, "idProduct": dev.product_id,
-            "bcdDevice": dev.bcd_device, "iManufacturer": 1, "iProduct": 2, "iSerialNumber": 3,
-            "bNumConfigurations": 1, "address": dev.address, "bus": 1, "port_number": dev.address,
-            "port_numbers": (dev.address,), "speed": 2,
-        })
+        return _Desc(
+            {
+                "bLength": 18,
+                "bDescriptorType": 1,
+                "bcdUSB": 0x0200,
+                "bDeviceClass": 0,
+                "bDeviceSubClass": 0,
+                "bDeviceProtocol": 0,
+                "bMaxPacketSize0": 64,
+                "idVendor": dev.vendor_id,
+                "idProduct": dev.product_id,
+                "bcdDevice": dev.bcd_device,
+                "iManufacturer": 1,
+                "iProduct": 2,
+                "iSerialNumber": 3,
+                "bNumConfigurations": 1,
+                "address": dev.address,
+                "bus": 1,
+                "port_number": dev.address,
+                "port_numbers": (dev.address,),
+                "speed": 2,
+            }
+        )
 
     def get_configuration_descriptor(self, dev, config):  # type: ignore[no-untyped-def]
         total = 9 + sum(9 + len(i.extra) + 7 * len(i.endpoints) for i in dev.interfaces)
-        return _Desc({
-            "bLength": 9, "bDescriptorType": 2, "wTotalLength": total, "bNumInterfaces": len(dev.interfaces),
-            "bConfigurationValue": 1, "iConfiguration": 0, "bmAttributes": 0x80, "bMaxPower": 50,
-            "extra_descriptors": [],
-        })
+        return _Desc(
+            {
+                "bLength": 9,
+                "bDescriptorType": 2,
+                "wTotalLength": total,
+                "bNumInterfaces": len(dev.interfaces),
+                "bConfigurationValue": 1,
+                "iConfiguration": 0,
+                "bmAttributes": 0x80,
+                "bMaxPower": 50,
+                "extra_descriptors": [],
+            }
+        )
 
     def get_interface_descriptor(self, dev, intf, alt, config):  # type: ignore[no-untyped-def]
         if alt != 0 or config != 0:
             raise IndexError("no such alternate setting")  # pyusb probes alternate settings until this
         i = dev.interfaces[intf]
-        return _Desc({
-            "bLength": 9, "bDescriptorType": 4, "bInterfaceNumber": i.number, "bAlternateSetting": 0,
-            "bNumEndpoints": len(i.endpoints), "bInterfaceClass": i.cls, "bInterfaceSubClass": i.subclass,
-            "bInterfaceProtocol": i.protocol, "iInterface": 0, "extra_descriptors": list(i.extra),
-        })
+        return _Desc(
+            {
+                "bLength": 9,
+                "bDescriptorType": 4,
+                "bInterfaceNumber": i.number,
+                "bAlternateSetting": 0,
+                "bNumEndpoints": len(i.endpoints),
+                "bInterfaceClass": i.cls,
+                "bInterfaceSubClass": i.subclass,
+                "bInterfaceProtocol": i.protocol,
+                "iInterface": 0,
+                "extra_descriptors": list(i.extra),
+            }
+        )
 
     def get_endpoint_descriptor(self, dev, ep, intf, alt, config):  # type: ignore[no-untyped-def]
         e = dev.interfaces[intf].endpoints[ep]
-        return _Desc({
-            "bLength": 7, "bDescriptorType": 5, "bEndpointAddress": e.address, "bmAttributes": e.kind,
-            "wMaxPacketSize": e.max_packet, "bInterval": e.interval, "bRefresh": 0, "bSynchAddress": 0,
-            "extra_descriptors": [],
-        })
+        return _Desc(
+            {
+                "bLength": 7,
+                "bDescriptorType": 5,
+                "bEndpointAddress": e.address,
+                "bmAttributes": e.kind,
+                "wMaxPacketSize": e.max_packet,
+                "bInterval": e.interval,
+                "bRefresh": 0,
+                "bSynchAddress": 0,
+                "extra_descriptors": [],
+            }
+        )
 
     # -- handles -----------------------------------------------------------------
 
@@ -381,7 +439,9 @@ class SimUsbBackend(usb.backend.IBackend):
 
     def _alive(self, device: SimDevice) -> None:
         if not device.plugged:
-            raise usb.core.USBError("No such device (it may have been disconnected)", LIBUSB_ERROR_NO_DEVICE, errno.ENODEV)
+            raise usb.core.USBError(
+                "No such device (it may have been disconnected)", LIBUSB_ERROR_NO_DEVICE, errno.ENODEV
+            )
 
 
 def rehearsal_backend() -> SimUsbBackend:

@@ -73,17 +73,17 @@ def quote(
     total = sum(line.amount for line in lines)
     discounts = sum(line.discount for line in lines)
     categories = [line_category(rules, line) for line in lines]
-    redeemable = [line_redeemable(rules, line, cat) for line, cat in zip(lines, categories)]
+    redeemable = [line_redeemable(rules, line, cat) for line, cat in zip(lines, categories, strict=True)]
 
     # Redemption: cap, maximum, allocation over redeemable lines.
     cap = cap_percent(rules, total, discounts)
-    redeemable_total = sum(line.amount for line, ok in zip(lines, redeemable) if ok)
+    redeemable_total = sum(line.amount for line, ok in zip(lines, redeemable, strict=True) if ok)
     max_redeemable = redeemable_total * cap // (100 * 100)
     if balance is not None:
         max_redeemable = max(0, min(balance, max_redeemable))
     if receipt.redeem > max_redeemable:
         raise RedeemOverLimit(receipt.redeem, max_redeemable)
-    redeemed = allocate(receipt.redeem, [line.amount if ok else 0 for line, ok in zip(lines, redeemable)])
+    redeemed = allocate(receipt.redeem, [line.amount if ok else 0 for line, ok in zip(lines, redeemable, strict=True)])
 
     # Accrual: the receipt-wide factors, then each line.
     k_time = time_coefficient(rules, local)
@@ -92,7 +92,7 @@ def quote(
     receipt_factor = percent * k_time * k_receipt * rules.points_per_money
     points = []
     k_items = []
-    for line, category, line_redeemed in zip(lines, categories, redeemed):
+    for line, category, line_redeemed in zip(lines, categories, redeemed, strict=True):
         base = line.amount if rules.redemption.accrue_on_redeemed else line.amount - line_redeemed
         k_item = item_coefficient(rules, line, category)
         kc_num, kc_den = campaign_coefficient(campaigns, line.sku, category)
@@ -107,9 +107,7 @@ def quote(
         accrued=sum(points),
         redeemed=receipt.redeem,
         max_redeemable=max_redeemable,
-        lines=tuple(
-            LineQuote(p, r, k, ok) for p, r, k, ok in zip(points, redeemed, k_items, redeemable)
-        ),
+        lines=tuple(LineQuote(p, r, k, ok) for p, r, k, ok in zip(points, redeemed, k_items, redeemable, strict=True)),
         percent=percent,
         k_time=k_time,
         k_receipt=k_receipt,
@@ -263,7 +261,7 @@ def refund(
         returned = before.quantity + quantity
         units = refund_units(line)
 
-        def share(value: int, taken: int) -> int:
+        def share(value: int, taken: int, returned: int = returned, units: int = units) -> int:
             return value * returned // units - taken
 
         out.append(

@@ -26,8 +26,19 @@ from .identifiers import ean_valid, luhn_valid, track_lrc
 
 CHECKS = ("auto", "luhn", "none")
 _AIM_2D = set("QdzLX")  # AIM code characters of 2-D symbologies: QR, DataMatrix, Aztec, ...
-_AIM_NAMES = {"E0": "ean13", "E4": "ean8", "C0": "code128", "C1": "gs1-128", "A0": "code39", "I0": "itf",
-              "Q1": "qr", "Q3": "qr", "Q5": "qr", "d1": "datamatrix", "z0": "aztec"}
+_AIM_NAMES = {
+    "E0": "ean13",
+    "E4": "ean8",
+    "C0": "code128",
+    "C1": "gs1-128",
+    "A0": "code39",
+    "I0": "itf",
+    "Q1": "qr",
+    "Q3": "qr",
+    "Q5": "qr",
+    "d1": "datamatrix",
+    "z0": "aztec",
+}
 
 
 #: an empty track, or a reader's mark for a track it could not read (MagTek: "E", others "+" or "-")
@@ -192,5 +203,12 @@ def decode_scan(text: str, check: str = "auto") -> Decoded:
 
 def _uri_like(text: str) -> bool:
     scheme, sep, rest = text.partition(":")
-    return bool(sep and rest and scheme and scheme[0].isalpha() and len(text) >= 6
-                and all(c.isalnum() or c in "+.-" for c in scheme) and " " not in text)
+    return bool(
+        sep
+        and rest
+        and scheme
+        and scheme[0].isalpha()
+        and len(text) >= 6
+        and all(c.isalnum() or c in "+.-" for c in scheme)
+        and " " not in text
+    )

@@ -205,8 +205,16 @@ def prepare_columns(
         vocabularies[what] = Vocabulary((name, i) for i, name in enumerate(names))
         if len(vocabularies[what]) != len(names):
             raise ReceiptError([Problem(what, "names must be distinct")])
-    return _assemble(timezone, cols, line_start, starts, vocabularies["skus"], vocabularies["categories"],
-                     vocabularies["levels"], list(campaigns))
+    return _assemble(
+        timezone,
+        cols,
+        line_start,
+        starts,
+        vocabularies["skus"],
+        vocabularies["categories"],
+        vocabularies["levels"],
+        list(campaigns),
+    )
 
 
 def local_time(timezone: str, at: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -77,10 +77,7 @@ class RedeemOverLimit(LoyaltyError):
     def __init__(self, requested: int, max_redeemable: int) -> None:
         self.requested = requested
         self.max_redeemable = max_redeemable
-        super().__init__(
-            f"cannot redeem {requested} points: at most {max_redeemable} can be redeemed "
-            "on this receipt"
-        )
+        super().__init__(f"cannot redeem {requested} points: at most {max_redeemable} can be redeemed on this receipt")
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "max_redeemable": self.max_redeemable}

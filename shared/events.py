@@ -42,16 +42,19 @@ ID_PATTERN = r"\A[A-Za-z0-9_.-]{1,64}\Z"
 DECIMAL_PATTERN = r"\A-?[0-9]{1,12}(\.[0-9]{1,3})?\Z"
 
 Id = Annotated[str, Meta(pattern=ID_PATTERN, description="must be 1..64 characters of A-Z a-z 0-9 _ . -")]
-Str = Annotated[str, Meta(min_length=1, max_length=200,
-                          description="must be a non-empty string of at most 200 characters")]
-Text = Annotated[str, Meta(min_length=1, max_length=4000,
-                           description="must be a non-empty string of at most 4000 characters")]
+Str = Annotated[
+    str, Meta(min_length=1, max_length=200, description="must be a non-empty string of at most 200 characters")
+]
+Text = Annotated[
+    str, Meta(min_length=1, max_length=4000, description="must be a non-empty string of at most 4000 characters")
+]
 Decimal = Annotated[str, Meta(pattern=DECIMAL_PATTERN, description='must be a decimal string like "1.5"')]
 #: an ISO 8601 time with a UTC offset (checked by the Struct's ``__post_init__``: see :class:`Contract`)
 Time = Annotated[str, Meta(max_length=40, description="must be an ISO 8601 time string")]
 Points = Annotated[int, Meta(ge=0, le=MAX_POINTS, description=f"must be an integer 0..{MAX_POINTS}")]
-SignedPoints = Annotated[int, Meta(ge=-MAX_POINTS, le=MAX_POINTS,
-                                   description=f"must be an integer {-MAX_POINTS}..{MAX_POINTS}")]
+SignedPoints = Annotated[
+    int, Meta(ge=-MAX_POINTS, le=MAX_POINTS, description=f"must be an integer {-MAX_POINTS}..{MAX_POINTS}")
+]
 Money = Annotated[int, Meta(ge=0, le=MAX_MONEY, description=f"must be an integer 0..{MAX_MONEY}")]
 Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ, description=f"must be an integer 1..{MAX_SEQ}")]
 Cursor = Annotated[int, Meta(ge=0, le=MAX_SEQ, description=f"must be an integer 0..{MAX_SEQ}")]
@@ -203,8 +206,12 @@ class ManualBody(Contract):
 
 #: event kind -> its body type
 BODIES: dict[str, type[Contract]] = {
-    "purchase": PurchaseBody, "refund": RefundBody, "cancel": CancelBody, "registration": RegistrationBody,
-    "phone_confirmed": PhoneConfirmedBody, "manual": ManualBody,
+    "purchase": PurchaseBody,
+    "refund": RefundBody,
+    "cancel": CancelBody,
+    "registration": RegistrationBody,
+    "phone_confirmed": PhoneConfirmedBody,
+    "manual": ManualBody,
 }
 assert tuple(BODIES) == EVENT_KINDS
 
@@ -232,8 +239,9 @@ class Lot(Contract):
 
 class CardState(Contract):
     number: Str
-    status: Annotated[Literal["active", "blocked", "reassigned"],
-                      Meta(description="must be active, blocked or reassigned")]
+    status: Annotated[
+        Literal["active", "blocked", "reassigned"], Meta(description="must be active, blocked or reassigned")
+    ]
     reason: str | None = None
 
 
@@ -282,9 +290,14 @@ class EventsMessage(Contract):
     store: Id
     agent: Id
     #: the events are checked one by one (shared/wire.py check_event) so one bad event is set aside alone
-    events: Annotated[list[Any], Meta(
-        min_length=1, max_length=MAX_BATCH_EVENTS * 10,
-        description=f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events")]
+    events: Annotated[
+        list[Any],
+        Meta(
+            min_length=1,
+            max_length=MAX_BATCH_EVENTS * 10,
+            description=f"must be a non-empty list of at most {MAX_BATCH_EVENTS * 10} events",
+        ),
+    ]
     #: the highest seq the agent has seen acknowledged (its outbox holds what follows)
     acked: Cursor | None = None
 
@@ -359,7 +372,14 @@ class MessagesMessage(Contract):
 
 #: message kind -> its type
 MESSAGES: dict[str, type[Contract]] = {
-    "events": EventsMessage, "status": StatusMessage, "hello": HelloMessage,
-    "snapshot_request": SnapshotRequestMessage, "ack": AckMessage, "resend": ResendMessage,
-    "rules": RulesMessage, "customers": CustomersMessage, "snapshot": SnapshotMessage, "messages": MessagesMessage,
+    "events": EventsMessage,
+    "status": StatusMessage,
+    "hello": HelloMessage,
+    "snapshot_request": SnapshotRequestMessage,
+    "ack": AckMessage,
+    "resend": ResendMessage,
+    "rules": RulesMessage,
+    "customers": CustomersMessage,
+    "snapshot": SnapshotMessage,
+    "messages": MessagesMessage,
 }

@@ -93,13 +93,18 @@ def normalize_card(text: str, ranges: Sequence[CardRange] = ()) -> str:
         raise InvalidIdentifier("invalid_card", N_("The card number is empty."))
     if not number.isdigit() or not number.isascii():
         raise InvalidIdentifier(
-            "invalid_card", N_("The card number %(number)s may contain only digits, spaces and dashes."), number=text.strip()
+            "invalid_card",
+            N_("The card number %(number)s may contain only digits, spaces and dashes."),
+            number=text.strip(),
         )
     if not MIN_CARD_LENGTH <= len(number) <= MAX_CARD_LENGTH:
         raise InvalidIdentifier(
             "invalid_card",
             N_("The card number %(number)s has %(length)d digits; a card number has %(min)d to %(max)d."),
-            number=number, length=len(number), min=MIN_CARD_LENGTH, max=MAX_CARD_LENGTH,
+            number=number,
+            length=len(number),
+            min=MIN_CARD_LENGTH,
+            max=MAX_CARD_LENGTH,
         )
     if not ranges:
         return number
@@ -109,7 +114,8 @@ def normalize_card(text: str, ranges: Sequence[CardRange] = ()) -> str:
         raise InvalidIdentifier(
             "invalid_card",
             N_("The card number %(number)s is not a card of this program (expected %(expected)s)."),
-            number=number, expected=expected,
+            number=number,
+            expected=expected,
         )
     if fitting[0].luhn and not luhn_valid(number):
         raise InvalidIdentifier(
@@ -209,7 +215,9 @@ def parse_track(raw: str) -> TrackData:
         if track1 is not None:
             return _parse_track1(track1)
         raise InvalidIdentifier(
-            "invalid_track", N_("The magnetic track could not be read (%(raw)s): swipe the card again."), raw=raw.strip()[:40]
+            "invalid_track",
+            N_("The magnetic track could not be read (%(raw)s): swipe the card again."),
+            raw=raw.strip()[:40],
         )
     lrc = match.group("lrc")
     if lrc is not None:
@@ -217,7 +225,9 @@ def parse_track(raw: str) -> TrackData:
         if not body.startswith(";"):
             body = ";" + body
         if track2_lrc(body) != lrc:
-            raise InvalidIdentifier("invalid_track", N_("The magnetic track failed its check (LRC): swipe the card again."))
+            raise InvalidIdentifier(
+                "invalid_track", N_("The magnetic track failed its check (LRC): swipe the card again.")
+            )
     name = _parse_track1(track1).name if track1 is not None else None
     return TrackData(pan=match.group("pan"), expiry=match.group("exp"), name=name)
 
@@ -262,11 +272,15 @@ def parse_barcode(text: str) -> str:
     code = text.strip()
     if not code.isdigit() or not code.isascii() or not MIN_CARD_LENGTH <= len(code) <= MAX_CARD_LENGTH:
         raise InvalidIdentifier(
-            "invalid_barcode", N_("The barcode %(code)s is not a card barcode (4 to 32 digits): scan again."), code=code[:40]
+            "invalid_barcode",
+            N_("The barcode %(code)s is not a card barcode (4 to 32 digits): scan again."),
+            code=code[:40],
         )
     if len(code) == 13 and not ean13_valid(code):
         raise InvalidIdentifier(
-            "invalid_barcode", N_("The barcode %(code)s failed its EAN-13 check digit: it was misread, scan again."), code=code
+            "invalid_barcode",
+            N_("The barcode %(code)s failed its EAN-13 check digit: it was misread, scan again."),
+            code=code,
         )
     return code
 
@@ -298,7 +312,9 @@ def normalize_phone(text: str) -> str:
         raise InvalidIdentifier("invalid_phone", N_("The phone number is empty."))
     if not digits.isdigit() or not digits.isascii():
         raise InvalidIdentifier(
-            "invalid_phone", N_("The phone number %(phone)s may contain only digits, spaces, dashes, brackets and a leading +."), phone=shown
+            "invalid_phone",
+            N_("The phone number %(phone)s may contain only digits, spaces, dashes, brackets and a leading +."),
+            phone=shown,
         )
     if not plus and digits.startswith("00"):  # the international prefix used outside Russia
         plus, digits = True, digits[2:]
@@ -314,22 +330,29 @@ def normalize_phone(text: str) -> str:
     else:
         raise InvalidIdentifier(
             "invalid_phone",
-            N_("The phone number %(phone)s has %(count)d digits: a Russian number has 10 digits after +7 or 8; "
-               "write a number of another country with + and its country code."),
-            phone=shown, count=len(digits),
+            N_(
+                "The phone number %(phone)s has %(count)d digits: a Russian number has 10 digits after +7 or 8; "
+                "write a number of another country with + and its country code."
+            ),
+            phone=shown,
+            count=len(digits),
         )
     if len(national) != 10:
         raise InvalidIdentifier(
             "invalid_phone",
             N_("The phone number %(phone)s has %(count)d digits after +7: a Russian number has 10."),
-            phone=shown, count=len(national),
+            phone=shown,
+            count=len(national),
         )
     if national[0] not in _RU_FIRST_DIGITS:
         raise InvalidIdentifier(
             "invalid_phone",
-            N_("The phone number %(phone)s is not a Russian number (+7 %(code)s...): write a number of another "
-               "country with + and its country code."),
-            phone=shown, code=national[:3],
+            N_(
+                "The phone number %(phone)s is not a Russian number (+7 %(code)s...): write a number of another "
+                "country with + and its country code."
+            ),
+            phone=shown,
+            code=national[:3],
         )
     return "+7" + national
 
@@ -382,7 +405,9 @@ def verify_qr(secret: bytes, token: str, now: int, step: int = 30, window: int =
         raise InvalidIdentifier("invalid_qr", N_("The QR code must be text."))
     match = _QR.fullmatch(token.strip())
     if match is None:
-        raise InvalidIdentifier("invalid_qr", N_("This QR code is not a loyalty card code: ask the customer to open the card in the app."))
+        raise InvalidIdentifier(
+            "invalid_qr", N_("This QR code is not a loyalty card code: ask the customer to open the card in the app.")
+        )
     customer_id, mac = match.group("id"), match.group("mac")
     counter = now // step
     for c in _counters(counter, window):

@@ -52,10 +52,7 @@ def parse_scaled(value: object, decimals: int) -> int:
             raise ValueError(f"must not be negative, got {value}")
         return value * 10**decimals
     if isinstance(value, float):
-        raise ValueError(
-            f'must be a decimal string like "1.5", not the number {value!r} '
-            "(binary floats are not exact)"
-        )
+        raise ValueError(f'must be a decimal string like "1.5", not the number {value!r} (binary floats are not exact)')
     if not isinstance(value, str):
         raise ValueError(f'must be a decimal string like "1.5", not {type(value).__name__}')
     match = _DECIMAL.match(value)

@@ -109,7 +109,9 @@ def parse_receipt(doc: Any, *, require_id: bool = False) -> Receipt:
     at = parse_time(c, obj["at"], "at") if "at" in obj else None
     customer = None
     if obj.get("customer") is not None:
-        customer = c.object(obj["customer"], "customer", optional=obj["customer"].keys() if isinstance(obj["customer"], Mapping) else ())
+        customer = c.object(
+            obj["customer"], "customer", optional=obj["customer"].keys() if isinstance(obj["customer"], Mapping) else ()
+        )
     redeem = c.integer(obj.get("redeem", 0), "redeem", 0, MAX_REDEEM)
     lines: list[Line] = []
     raw_lines = c.list(obj["lines"], "lines", min_items=1, max_items=MAX_LINES) if "lines" in obj else None
@@ -202,9 +204,7 @@ def parse_customer(doc: Any, path: str = "customer") -> tuple[CustomerTerms, tup
     if doc is None:
         return NO_TERMS, ()
     c = Collector()
-    obj = c.object(
-        doc, path, optional=("level", "network_percent", "store_percent", "campaigns", "id", "name")
-    )
+    obj = c.object(doc, path, optional=("level", "network_percent", "store_percent", "campaigns", "id", "name"))
     if obj is None:
         raise ReceiptError(c.problems)
     level = None
@@ -236,7 +236,11 @@ def parse_campaigns(c: Collector, value: Any, path: str) -> tuple[Campaign, ...]
                 continue
             names = c.list(obj[name], key_path(item_path, name))
             if names is not None:
-                good = [n for j, n in enumerate(names) if c.string(n, index_path(key_path(item_path, name), j), max_length=100)]
+                good = [
+                    n
+                    for j, n in enumerate(names)
+                    if c.string(n, index_path(key_path(item_path, name), j), max_length=100)
+                ]
                 sets[name] = frozenset(good)
         cid = obj.get("id")
         if cid is not None and not isinstance(cid, str):

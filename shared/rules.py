@@ -380,7 +380,11 @@ def _groups(c: Collector, value: Any) -> dict[str, CategoryGroup]:
         entry = c.object(raw, path, required=("categories", "k"))
         if entry is None:
             continue
-        members = c.list(entry.get("categories"), key_path(path, "categories"), min_items=1) if "categories" in entry else None
+        members = (
+            c.list(entry.get("categories"), key_path(path, "categories"), min_items=1)
+            if "categories" in entry
+            else None
+        )
         k = _k(c, entry["k"], key_path(path, "k")) if "k" in entry else None
         names = []
         for i, member in enumerate(members or []):

@@ -197,8 +197,9 @@ def decode(data: bytes, *, channel: str | None = None) -> Message:
     return Message(kind, obj)
 
 
-def batch_events(envelopes: Sequence[Mapping[str, Any]], *, max_bytes: int = TARGET_BATCH_BYTES,
-                 max_events: int = MAX_BATCH_EVENTS) -> Iterator[list[Mapping[str, Any]]]:
+def batch_events(
+    envelopes: Sequence[Mapping[str, Any]], *, max_bytes: int = TARGET_BATCH_BYTES, max_events: int = MAX_BATCH_EVENTS
+) -> Iterator[list[Mapping[str, Any]]]:
     """Cut envelopes (in seq order) into batches of at most max_events and about max_bytes."""
     batch: list[Mapping[str, Any]] = []
     size = 0
@@ -360,9 +361,13 @@ def check_event(env: Any, store: str | None = None, agent: str | None = None) ->
         raise WireError("invalid", f"kind: unknown event kind {_short(env['kind'])} (known: {', '.join(EVENT_KINDS)})")
     _check(env["body"], body, "body")
     if store is not None and env["store"] != store:
-        raise WireError("wrong_store", f"event {env['id']} says store {env['store']!r} but came on store {store!r}'s topic")
+        raise WireError(
+            "wrong_store", f"event {env['id']} says store {env['store']!r} but came on store {store!r}'s topic"
+        )
     if agent is not None and env["agent"] != agent:
-        raise WireError("wrong_agent", f"event {env['id']} says agent {env['agent']!r} but came on agent {agent!r}'s topic")
+        raise WireError(
+            "wrong_agent", f"event {env['id']} says agent {env['agent']!r} but came on agent {agent!r}'s topic"
+        )
     return env
 
 

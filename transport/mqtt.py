@@ -134,7 +134,9 @@ class MqttLink:
 
     # -- paho callbacks (on the link thread) ------------------------------------------------------
 
-    def _connected(self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason: object, props: object) -> None:
+    def _connected(
+        self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason: object, props: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.config.url, reason)
             self.refused_reason = str(reason)
@@ -155,7 +157,9 @@ class MqttLink:
             except Exception:
                 log.exception("on_connect handler failed")
 
-    def _disconnected(self, client: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+    def _disconnected(
+        self, client: paho.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         self.connected.clear()
         self.subscribed.clear()
 
@@ -244,4 +248,3 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         """Wait until connected and subscribed."""
         return self.connected.wait(timeout) and self.subscribed.wait(timeout)
-

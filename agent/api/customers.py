@@ -12,8 +12,15 @@ from .routes import idempotency_key, json_body, operation, respond, service
 bp = Blueprint("customers", __name__, url_prefix="/v1")
 
 _IDENTIFY_CODES = (
-    "unknown_card", "unknown_customer", "invalid_card", "invalid_track", "invalid_barcode", "invalid_phone",
-    "invalid_qr", "qr_expired", "qr_disabled",
+    "unknown_card",
+    "unknown_customer",
+    "invalid_card",
+    "invalid_track",
+    "invalid_barcode",
+    "invalid_phone",
+    "invalid_qr",
+    "qr_expired",
+    "qr_disabled",
 )
 
 
@@ -26,8 +33,15 @@ def render_messages(view: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-@operation(bp, "/identify", "POST", summary="Find the customer by card, phone, barcode, magnetic track or QR",
-           request="CustomerRef", responses={200: "Identification"}, codes=_IDENTIFY_CODES)
+@operation(
+    bp,
+    "/identify",
+    "POST",
+    summary="Find the customer by card, phone, barcode, magnetic track or QR",
+    request="CustomerRef",
+    responses={200: "Identification"},
+    codes=_IDENTIFY_CODES,
+)
 def identify() -> Response:
     """Answers the customer even when the card or the customer is blocked (see card_blocked, blocked)."""
     result = service().identify(g.terminal, json_body())
@@ -35,9 +49,16 @@ def identify() -> Response:
     return respond(result)
 
 
-@operation(bp, "/customers", "POST", summary="Register a new customer at the till", request="Registration",
-           responses={201: "RegistrationResult"}, idempotency_key=True,
-           codes=("invalid_phone", "invalid_card", "phone_taken", "card_taken", "idempotency_conflict"))
+@operation(
+    bp,
+    "/customers",
+    "POST",
+    summary="Register a new customer at the till",
+    request="Registration",
+    responses={201: "RegistrationResult"},
+    idempotency_key=True,
+    codes=("invalid_phone", "invalid_card", "phone_taken", "card_taken", "idempotency_conflict"),
+)
 def register() -> Response:
     """The customer can collect points at once; the SMS code goes to the central server with the event."""
     result = service().register(g.terminal, json_body(), idempotency_key())
@@ -45,10 +66,23 @@ def register() -> Response:
     return respond(result)
 
 
-@operation(bp, "/customers/<customer_id>/confirm", "POST", summary="Confirm the customer's phone with the SMS code",
-           request="Confirmation", responses={200: "ConfirmationResult"}, idempotency_key=True,
-           codes=("unknown_customer", "nothing_to_confirm", "confirmation_failed", "confirmation_expired",
-                  "confirmation_locked", "idempotency_conflict"))
+@operation(
+    bp,
+    "/customers/<customer_id>/confirm",
+    "POST",
+    summary="Confirm the customer's phone with the SMS code",
+    request="Confirmation",
+    responses={200: "ConfirmationResult"},
+    idempotency_key=True,
+    codes=(
+        "unknown_customer",
+        "nothing_to_confirm",
+        "confirmation_failed",
+        "confirmation_expired",
+        "confirmation_locked",
+        "idempotency_conflict",
+    ),
+)
 def confirm(customer_id: str) -> Response:
     """Wrong codes count towards the limit even though they are refused."""
     return respond(service().confirm(g.terminal, customer_id, json_body(), idempotency_key()))

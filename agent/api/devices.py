@@ -38,12 +38,29 @@ bp = Blueprint("devices", __name__, url_prefix="/v1")
 #: how soon a browser reconnects after a stream ended (EventSource's retry:)
 RETRY_MS = 1000
 
-_LANG = {"name": "lang", "in": "query", "required": False, "schema": {"enum": list(LANGUAGES)},
-         "description": "Language of problems and cashier messages (EventSource cannot set Accept-Language)."}
-_LAST_EVENT_ID = ({"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
-                   "description": "Sent by a reconnecting EventSource: a newer identification is sent at once."},
-                  {"name": "last_event_id", "in": "query", "required": False, "schema": {"type": "string"},
-                   "description": "The same as a query parameter."})
+_LANG = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "schema": {"enum": list(LANGUAGES)},
+    "description": "Language of problems and cashier messages (EventSource cannot set Accept-Language).",
+}
+_LAST_EVENT_ID = (
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Sent by a reconnecting EventSource: a newer identification is sent at once.",
+    },
+    {
+        "name": "last_event_id",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The same as a query parameter.",
+    },
+)
 
 
 def hardware() -> Hardware:
@@ -69,9 +86,16 @@ def event_json(event: Identification) -> dict[str, Any]:
     return {**body, "source": event.source, "at": event.at, "event_id": str(event.id)}
 
 
-@operation(bp, "/identifications/last", "GET", summary="The last identification at this terminal (card reader or identify call)",
-           responses={200: "IdentificationEvent"}, codes=("no_identification", "validation_error"), parameters=(_LANG,),
-           tag="Devices")
+@operation(
+    bp,
+    "/identifications/last",
+    "GET",
+    summary="The last identification at this terminal (card reader or identify call)",
+    responses={200: "IdentificationEvent"},
+    codes=("no_identification", "validation_error"),
+    parameters=(_LANG,),
+    tag="Devices",
+)
 def last_identification() -> Response:
     """For tills that poll: compare event_id (or at) with the one already shown."""
     _language()
@@ -86,10 +110,18 @@ def _last_event_id() -> int | None:
     return int(text) if text.isdigit() and len(text) < 20 else None
 
 
-@operation(bp, "/identifications/stream", "GET", summary="Identifications at this terminal as they happen (server-sent events)",
-           responses={200: "IdentificationEvent"}, codes=("too_many_streams", "validation_error"),
-           media="text/event-stream",
-           token_query=True, parameters=(_LANG, *_LAST_EVENT_ID), tag="Devices")
+@operation(
+    bp,
+    "/identifications/stream",
+    "GET",
+    summary="Identifications at this terminal as they happen (server-sent events)",
+    responses={200: "IdentificationEvent"},
+    codes=("too_many_streams", "validation_error"),
+    media="text/event-stream",
+    token_query=True,
+    parameters=(_LANG, *_LAST_EVENT_ID),
+    tag="Devices",
+)
 def identification_stream() -> Response:
     """`event: identification` with `data:` the JSON of an IdentificationEvent; `: keep-alive` comments between."""
     _language()
@@ -112,7 +144,8 @@ def identification_stream() -> Response:
                 yield ": keep-alive\n\n"  # a gone client makes this write fail: the thread is freed
                 continue
             last = event.id
-            yield f"id: {event.id}\nevent: identification\ndata: {json.dumps(event_json(event), ensure_ascii=False)}\n\n"
+            data = json.dumps(event_json(event), ensure_ascii=False)
+            yield f"id: {event.id}\nevent: identification\ndata: {data}\n\n"
 
     response = Response(stream_with_context(events(after)), mimetype="text/event-stream")
     response.call_on_close(hw.hub.close_stream)  # also when the client left before the first byte
@@ -121,8 +154,15 @@ def identification_stream() -> Response:
     return response
 
 
-@operation(bp, "/receipts/<receipt_id>/reprint", "POST", summary="Print the receipt's loyalty slip again",
-           responses={202: "ReprintResult"}, codes=("receipt_not_found", "no_printer", "no_slip"), tag="Devices")
+@operation(
+    bp,
+    "/receipts/<receipt_id>/reprint",
+    "POST",
+    summary="Print the receipt's loyalty slip again",
+    responses={202: "ReprintResult"},
+    codes=("receipt_not_found", "no_printer", "no_slip"),
+    tag="Devices",
+)
 def reprint(receipt_id: str) -> Response:
     """Queued at once; printed as a copy ("КОПИЯ") when it was printed before. A printer fault keeps it queued."""
     return respond(Result(202, hardware().reprint(receipt_id)))

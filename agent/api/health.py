@@ -11,8 +11,15 @@ from .routes import operation, respond, service
 bp = Blueprint("health", __name__, url_prefix="/v1")
 
 
-@operation(bp, "/health", "GET", summary="Liveness, version, rule-set version, link state, outbox depth",
-           responses={200: "Health"}, auth=False, tag="Agent")
+@operation(
+    bp,
+    "/health",
+    "GET",
+    summary="Liveness, version, rule-set version, link state, outbox depth",
+    responses={200: "Health"},
+    auth=False,
+    tag="Agent",
+)
 def health() -> Response:
     """Public (no key): for monitoring and for the till to check the agent is up."""
     return respond(Result(200, {**service().health(), "devices": hardware_of(current_app).health()}))

@@ -16,21 +16,58 @@ bp = Blueprint("openapi", __name__)
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 _STATUS_TEXT = {
-    200: "OK", 201: "Created", 202: "Accepted", 400: "Malformed request", 401: "No valid terminal key", 404: "Not found",
-    409: "Conflict with the current state", 410: "Gone", 413: "Too large", 422: "Refused input", 429: "Too many attempts",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    400: "Malformed request",
+    401: "No valid terminal key",
+    404: "Not found",
+    409: "Conflict with the current state",
+    410: "Gone",
+    413: "Too large",
+    422: "Refused input",
+    429: "Too many attempts",
     503: "Not ready",
 }
 _STATUS_OF_CODE = {
-    "validation_error": 422, "refund_invalid": 422, "malformed_json": 400, "unauthorized": 401, "unknown_card": 404,
-    "unknown_customer": 404, "receipt_not_found": 404, "card_blocked": 409, "card_reassigned": 409,
-    "customer_blocked": 409, "receipt_conflict": 409, "refund_conflict": 409, "idempotency_conflict": 409,
-    "receipt_cancelled": 409, "shift_closed": 409, "card_taken": 409, "phone_taken": 409, "nothing_to_confirm": 409,
-    "insufficient_points": 422, "redeem_over_limit": 422, "offline_limit": 422, "customer_required": 422,
+    "validation_error": 422,
+    "refund_invalid": 422,
+    "malformed_json": 400,
+    "unauthorized": 401,
+    "unknown_card": 404,
+    "unknown_customer": 404,
+    "receipt_not_found": 404,
+    "card_blocked": 409,
+    "card_reassigned": 409,
+    "customer_blocked": 409,
+    "receipt_conflict": 409,
+    "refund_conflict": 409,
+    "idempotency_conflict": 409,
+    "receipt_cancelled": 409,
+    "shift_closed": 409,
+    "card_taken": 409,
+    "phone_taken": 409,
+    "nothing_to_confirm": 409,
+    "insufficient_points": 422,
+    "redeem_over_limit": 422,
+    "offline_limit": 422,
+    "customer_required": 422,
     "card_not_registered": 422,
-    "invalid_card": 422, "invalid_track": 422, "invalid_barcode": 422, "invalid_phone": 422, "invalid_qr": 422,
-    "qr_expired": 422, "qr_disabled": 422, "confirmation_failed": 422, "confirmation_expired": 410,
-    "confirmation_locked": 429, "no_rules": 503,
-    "no_identification": 404, "no_printer": 409, "no_slip": 409, "too_many_streams": 503,
+    "invalid_card": 422,
+    "invalid_track": 422,
+    "invalid_barcode": 422,
+    "invalid_phone": 422,
+    "invalid_qr": 422,
+    "qr_expired": 422,
+    "qr_disabled": 422,
+    "confirmation_failed": 422,
+    "confirmation_expired": 410,
+    "confirmation_locked": 429,
+    "no_rules": 503,
+    "no_identification": 404,
+    "no_printer": 409,
+    "no_slip": 409,
+    "too_many_streams": 503,
 }
 
 #: path parameters that are more than any string
@@ -96,24 +133,43 @@ def _operation(op: Operation) -> dict[str, Any]:
         for name in _PARAM.findall(op.rule)
     ]
     if op.idempotency_key:
-        params.append({
-            "name": "Idempotency-Key", "in": "header", "required": False,
-            "schema": text(200),
-            "description": "Retry-safe key: the same key and body return the first answer.",
-        })
-    params.append({
-        "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string", "examples": ["ru", "en"]},
-    })
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": text(200),
+                "description": "Retry-safe key: the same key and body return the first answer.",
+            }
+        )
+    params.append(
+        {
+            "name": "Accept-Language",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "examples": ["ru", "en"]},
+        }
+    )
     params += op.parameters
     if op.token_query:
-        params.append({
-            "name": "access_token", "in": "query", "required": False, "schema": {"type": "string"},
-            "description": "The terminal's key, for clients that cannot send headers (a browser's EventSource).",
-        })
+        params.append(
+            {
+                "name": "access_token",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The terminal's key, for clients that cannot send headers (a browser's EventSource).",
+            }
+        )
     doc["parameters"] = params
     if op.request:
-        doc["requestBody"] = {"required": op.request_required, "content": {"application/json": {"schema": ref(op.request)}}}
-    doc["security"] = ([{"terminalKey": []}] + ([{"terminalKeyQuery": []}] if op.token_query else [])) if op.auth else []
+        doc["requestBody"] = {
+            "required": op.request_required,
+            "content": {"application/json": {"schema": ref(op.request)}},
+        }
+    doc["security"] = (
+        ([{"terminalKey": []}] + ([{"terminalKeyQuery": []}] if op.token_query else [])) if op.auth else []
+    )
     return doc
 
 
@@ -130,8 +186,12 @@ def build_document(version: str) -> dict[str, Any]:
             "schemas": SCHEMAS,
             "securitySchemes": {
                 "terminalKey": {"type": "http", "scheme": "bearer", "description": "the terminal's API key"},
-                "terminalKeyQuery": {"type": "apiKey", "in": "query", "name": "access_token",
-                                     "description": "the terminal's API key as a query parameter (streams only)"},
+                "terminalKeyQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "access_token",
+                    "description": "the terminal's API key as a query parameter (streams only)",
+                },
             },
         },
         "x-problem-titles": dict(TITLES),

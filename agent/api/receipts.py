@@ -14,38 +14,89 @@ from .routes import idempotency_key, json_body, operation, query_arg, respond, s
 bp = Blueprint("receipts", __name__, url_prefix="/v1")
 
 _CUSTOMER_CODES = (
-    "unknown_card", "unknown_customer", "card_blocked", "card_reassigned", "customer_blocked", "invalid_card",
-    "invalid_track", "invalid_barcode", "invalid_phone", "invalid_qr", "qr_expired", "qr_disabled",
+    "unknown_card",
+    "unknown_customer",
+    "card_blocked",
+    "card_reassigned",
+    "customer_blocked",
+    "invalid_card",
+    "invalid_track",
+    "invalid_barcode",
+    "invalid_phone",
+    "invalid_qr",
+    "qr_expired",
+    "qr_disabled",
 )
-_REDEEM_CODES = ("redeem_over_limit", "insufficient_points", "offline_limit", "customer_required", "card_not_registered")
+_REDEEM_CODES = (
+    "redeem_over_limit",
+    "insufficient_points",
+    "offline_limit",
+    "customer_required",
+    "card_not_registered",
+)
 
 
-@operation(bp, "/receipts/quote", "POST", summary="Accrual, maximum redemption and its allocation; changes nothing",
-           request="QuoteRequest", responses={200: "QuoteResult"}, codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, "no_rules"))
+@operation(
+    bp,
+    "/receipts/quote",
+    "POST",
+    summary="Accrual, maximum redemption and its allocation; changes nothing",
+    request="QuoteRequest",
+    responses={200: "QuoteResult"},
+    codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, "no_rules"),
+)
 def quote() -> Response:
     """The same computation as a commit, without committing anything."""
     return respond(service().quote(g.terminal, json_body()))
 
 
-@operation(bp, "/receipts", "POST", summary="Commit a purchase with an optional redemption", request="Receipt",
-           responses={201: "CommitResult"},
-           codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, "receipt_conflict", "no_rules"))
+@operation(
+    bp,
+    "/receipts",
+    "POST",
+    summary="Commit a purchase with an optional redemption",
+    request="Receipt",
+    responses={201: "CommitResult"},
+    codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, "receipt_conflict", "no_rules"),
+)
 def commit() -> Response:
     """Idempotent by receipt_id: the same body again returns the first answer; another body is a 409."""
     return respond(service().commit(g.terminal, json_body()))
 
 
-@operation(bp, "/receipts/<receipt_id>/refund", "POST", summary="Return some or all lines of a receipt",
-           request="RefundRequest", responses={201: "RefundResult"}, idempotency_key=True,
-           codes=("receipt_not_found", "receipt_cancelled", "refund_invalid", "refund_conflict", "idempotency_conflict", "no_rules"))
+@operation(
+    bp,
+    "/receipts/<receipt_id>/refund",
+    "POST",
+    summary="Return some or all lines of a receipt",
+    request="RefundRequest",
+    responses={201: "RefundResult"},
+    idempotency_key=True,
+    codes=(
+        "receipt_not_found",
+        "receipt_cancelled",
+        "refund_invalid",
+        "refund_conflict",
+        "idempotency_conflict",
+        "no_rules",
+    ),
+)
 def refund(receipt_id: str) -> Response:
     """Points earned on the returned part are taken back, points redeemed on it are given back."""
     return respond(service().refund(g.terminal, receipt_id, json_body(), idempotency_key()))
 
 
-@operation(bp, "/receipts/<receipt_id>/cancel", "POST", summary="Void a receipt of the open shift",
-           request="CancelRequest", request_required=False, responses={200: "CancelResult"}, idempotency_key=True,
-           codes=("receipt_not_found", "shift_closed", "idempotency_conflict"))
+@operation(
+    bp,
+    "/receipts/<receipt_id>/cancel",
+    "POST",
+    summary="Void a receipt of the open shift",
+    request="CancelRequest",
+    request_required=False,
+    responses={200: "CancelResult"},
+    idempotency_key=True,
+    codes=("receipt_not_found", "shift_closed", "idempotency_conflict"),
+)
 def cancel(receipt_id: str) -> Response:
     """Allowed until the shift of the receipt's terminal is closed (or its business day ends)."""
     return respond(service().cancel(g.terminal, receipt_id, json_body(), idempotency_key()))
@@ -58,15 +109,25 @@ def close_shift() -> Response:
 
 
 _LIMIT = {
-    "name": "limit", "in": "query", "required": False, "description": "how many receipts, newest first",
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "how many receipts, newest first",
     "schema": {"type": "integer", "minimum": 1, "maximum": history.MAX_LIMIT, "default": history.DEFAULT_LIMIT},
 }
 
 
-@operation(bp, "/receipts", "GET", summary="This terminal's most recent receipts (to refund, cancel or reprint one)",
-           responses={200: "RecentReceipts"}, codes=("validation_error",), parameters=(_LIMIT,))
+@operation(
+    bp,
+    "/receipts",
+    "GET",
+    summary="This terminal's most recent receipts (to refund, cancel or reprint one)",
+    responses={200: "RecentReceipts"},
+    codes=("validation_error",),
+    parameters=(_LIMIT,),
+)
 def recent() -> Response:
-    """Only the calling terminal's receipts, with each line's refunded quantity and whether a cancel is still possible."""
+    """Only the calling terminal's receipts, with each line's refunded quantity and whether it can be cancelled."""
     text = query_arg("limit") or str(history.DEFAULT_LIMIT)
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= history.MAX_LIMIT:
         raise RequestError([Problem("limit", f"must be an integer from 1 to {history.MAX_LIMIT}, got {text[:20]!r}")])

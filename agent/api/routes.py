@@ -80,10 +80,20 @@ def operation(
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
         OPERATIONS.append(
             Operation(
-                method=method, rule=(bp.url_prefix or "") + rule, endpoint=f"{bp.name}.{view.__name__}",
-                summary=summary, description=description or (view.__doc__ or "").strip(), request=request,
-                request_required=request_required, responses=responses, codes=codes, auth=auth,
-                idempotency_key=idempotency_key, tag=tag, media=media, token_query=token_query,
+                method=method,
+                rule=(bp.url_prefix or "") + rule,
+                endpoint=f"{bp.name}.{view.__name__}",
+                summary=summary,
+                description=description or (view.__doc__ or "").strip(),
+                request=request,
+                request_required=request_required,
+                responses=responses,
+                codes=codes,
+                auth=auth,
+                idempotency_key=idempotency_key,
+                tag=tag,
+                media=media,
+                token_query=token_query,
                 parameters=parameters,
             )
         )

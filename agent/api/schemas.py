@@ -19,7 +19,9 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *, closed: bool = True, **extra: Any) -> dict[str, Any]:
+def obj(
+    properties: dict[str, Any], required: tuple[str, ...] = (), *, closed: bool = True, **extra: Any
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
     if required:
         schema["required"] = list(required)
@@ -47,12 +49,18 @@ def text(max_length: int, **extra: Any) -> dict[str, Any]:
 #: a receipt_id names the receipt in paths: no "/", not "." or ".." (docs/agent.md, "Ids in paths")
 RECEIPT_ID_PATTERN = rf"^(?!\.\.?$)[^/]*[^/{WHITESPACE}][^/]*$"
 RECEIPT_ID = {
-    "type": "string", "minLength": 1, "maxLength": 100, "pattern": RECEIPT_ID_PATTERN,
-    "description": "unique per store; one URL path segment: no \"/\", not \".\" or \"..\" (percent-encode it in paths)",
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 100,
+    "pattern": RECEIPT_ID_PATTERN,
+    "description": 'unique per store; one URL path segment: no "/", not "." or ".." (percent-encode it in paths)',
 }
 QUANTITY = {
-    "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]{1,3})?$", "examples": ["1", "0.455"],
-    "minimum": 0, "maximum": MAX_QUANTITY // QUANTITY_SCALE,
+    "type": ["string", "integer"],
+    "pattern": r"^[0-9]+(\.[0-9]{1,3})?$",
+    "examples": ["1", "0.455"],
+    "minimum": 0,
+    "maximum": MAX_QUANTITY // QUANTITY_SCALE,
     "description": "a decimal string with at most 3 decimals, or an integer",
 }
 #: a refund returns more than nothing of a line
@@ -89,15 +97,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "properties": {
             kind: nullable({**text(300), "description": description})
-            for kind, description in zip(IDENTIFIER_KINDS, (
-                "card number; spaces and dashes are ignored",
-                "phone in any usual form: Russian by default (8 912 345-67-89, +7 (912) 345-67-89, 912 345 67 89), "
-                "other countries with + and the country code (+44 20 7946 0958)",
-                "the card's barcode (EAN-13 checked)",
-                "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?",
-                "QR token from the customer's app (LE1.<id>.<mac>)",
-                "customer id",
-            ), strict=True)
+            for kind, description in zip(
+                IDENTIFIER_KINDS,
+                (
+                    "card number; spaces and dashes are ignored",
+                    "phone in any usual form: Russian by default (8 912 345-67-89, +7 (912) 345-67-89, 912 345 67 89), "
+                    "other countries with + and the country code (+44 20 7946 0958)",
+                    "the card's barcode (EAN-13 checked)",
+                    "raw magnetic stripe read: ;PAN=YYMM...? or %BPAN^NAME^...?",
+                    "QR token from the customer's app (LE1.<id>.<mac>)",
+                    "customer id",
+                ),
+                strict=True,
+            )
         },
         "additionalProperties": False,
         "oneOf": [{"required": [kind], "properties": {kind: {"type": "string"}}} for kind in IDENTIFIER_KINDS],
@@ -105,11 +117,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "ReceiptLine": obj(
         {
-            "sku": nullable(text(100)), "name": nullable(text(200)), "category": nullable(text(100)),
-            "barcode": nullable(text(100)), "quantity": {**QUANTITY, "description": (
-                "units sold, up to 3 decimals (default 1); 0 for a weighed or service line the till sends without a "
-                "quantity: it earns on its amount, price is then not checked, and a refund returns it whole")},
-            "price": nullable(MONEY), "discount": MONEY,
+            "sku": nullable(text(100)),
+            "name": nullable(text(200)),
+            "category": nullable(text(100)),
+            "barcode": nullable(text(100)),
+            "quantity": {
+                **QUANTITY,
+                "description": (
+                    "units sold, up to 3 decimals (default 1); 0 for a weighed or service "
+                    "line the till sends without a "
+                    "quantity: it earns on its amount, price is then not checked, and a refund returns it whole"
+                ),
+            },
+            "price": nullable(MONEY),
+            "discount": MONEY,
             "amount": {**MONEY, "description": "what the customer pays for the line: price x quantity - discount"},
             "extra": FREE,
         },
@@ -117,12 +138,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "QuoteRequest": obj(
         {
-            "receipt_id": RECEIPT_ID, "at": {**TIME, "description": "with a UTC offset"},
+            "receipt_id": RECEIPT_ID,
+            "at": {**TIME, "description": "with a UTC offset"},
             "customer": nullable(ref("CustomerRef")),
             "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": ref("ReceiptLine")},
             "redeem": {**POINTS, "minimum": 0, "maximum": MAX_REDEEM},
             "total": {**MONEY, "description": "if given, must equal the sum of the line amounts"},
-            "terminal": nullable(text(100)), "cashier": nullable(text(100)), "extra": FREE,
+            "terminal": nullable(text(100)),
+            "cashier": nullable(text(100)),
+            "extra": FREE,
         },
         ("at", "lines"),
     ),
@@ -141,10 +165,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "at": nullable(TIME),
             "reason": nullable(text(500)),
             "lines": {
-                "type": "array", "minItems": 1,
+                "type": "array",
+                "minItems": 1,
                 "items": obj(
-                    {"index": {**INT, "minimum": 0, "maximum": 10**6, "description": "each line at most once"},
-                     "quantity": nullable({**REFUND_QUANTITY, "description": "default: all that is left"})},
+                    {
+                        "index": {**INT, "minimum": 0, "maximum": 10**6, "description": "each line at most once"},
+                        "quantity": nullable({**REFUND_QUANTITY, "description": "default: all that is left"}),
+                    },
                     ("index",),
                 ),
             },
@@ -153,7 +180,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "RefundResult": obj(
         {
-            "refund_id": TEXT, "receipt_id": TEXT, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
+            "refund_id": TEXT,
+            "receipt_id": TEXT,
+            "amount": MONEY,
+            "accrued": POINTS,
+            "redeemed": POINTS,
             "lines": {
                 "type": "array",
                 "items": obj(
@@ -171,36 +202,75 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional: no body, null and {} are the same.",
     },
     "CancelResult": obj(
-        {"receipt_id": TEXT, "status": {"const": "cancelled"}, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS, **_BALANCE},
+        {
+            "receipt_id": TEXT,
+            "status": {"const": "cancelled"},
+            "amount": MONEY,
+            "accrued": POINTS,
+            "redeemed": POINTS,
+            **_BALANCE,
+        },
         ("receipt_id", "status", "amount", "accrued", "redeemed", "balance", "available"),
     ),
-    "Message": obj(
-        {"id": TEXT, "kind": {"enum": ["custom", "birthday"]}, "text": TEXT}, ("id", "kind", "text")
-    ),
+    "Message": obj({"id": TEXT, "kind": {"enum": ["custom", "birthday"]}, "text": TEXT}, ("id", "kind", "text")),
     "Customer": obj(
         {
-            "customer_id": TEXT, "name": nullable(TEXT), "phone": nullable({**TEXT, "description": "masked"}),
-            "phone_verified": {"type": "boolean"}, "level": nullable(TEXT),
-            "balance": POINTS, "available": POINTS, "held": {**POINTS, "description": "not spendable yet"},
-            "card": nullable(TEXT), "card_status": nullable({"enum": ["active", "blocked", "reassigned"]}),
-            "card_blocked": {"type": "boolean"}, "blocked": {"type": "boolean"},
-            "registered": {"type": "boolean", "description": (
-                "false: a card of the chain's ranges this store does not know yet (registered at another store and not "
-                "yet come down, or never registered): its points accrue, none can be redeemed until it is registered")},
+            "customer_id": TEXT,
+            "name": nullable(TEXT),
+            "phone": nullable({**TEXT, "description": "masked"}),
+            "phone_verified": {"type": "boolean"},
+            "level": nullable(TEXT),
+            "balance": POINTS,
+            "available": POINTS,
+            "held": {**POINTS, "description": "not spendable yet"},
+            "card": nullable(TEXT),
+            "card_status": nullable({"enum": ["active", "blocked", "reassigned"]}),
+            "card_blocked": {"type": "boolean"},
+            "blocked": {"type": "boolean"},
+            "registered": {
+                "type": "boolean",
+                "description": (
+                    "false: a card of the chain's ranges this store does not know yet "
+                    "(registered at another store and not "
+                    "yet come down, or never registered): its points accrue, none can be "
+                    "redeemed until it is registered"
+                ),
+            },
             "consents": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "messages": {"type": "array", "items": ref("Message")},
         },
-        ("customer_id", "name", "phone", "phone_verified", "level", "balance", "available", "held", "card",
-         "card_status", "card_blocked", "blocked", "registered", "consents", "messages"),
+        (
+            "customer_id",
+            "name",
+            "phone",
+            "phone_verified",
+            "level",
+            "balance",
+            "available",
+            "held",
+            "card",
+            "card_status",
+            "card_blocked",
+            "blocked",
+            "registered",
+            "consents",
+            "messages",
+        ),
     ),
     "Registration": obj(
         {
-            "phone": text(40), "card": nullable(text(64)), "name": nullable(text(200)),
-            "birthday": nullable({
-                "type": "string", "maxLength": 10, "examples": ["1990-05-17", "--05-17"],
-                "pattern": r"^(?:[0-9]{4}|-)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
-                "description": "a date, or --MM-DD when the year is unknown",
-            }),
+            "phone": text(40),
+            "card": nullable(text(64)),
+            "name": nullable(text(200)),
+            "birthday": nullable(
+                {
+                    "type": "string",
+                    "maxLength": 10,
+                    "examples": ["1990-05-17", "--05-17"],
+                    "pattern": r"^(?:[0-9]{4}|-)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
+                    "description": "a date, or --MM-DD when the year is unknown",
+                }
+            ),
             "consents": obj(
                 {k: {"const": True} if k == "personal_data" else {"type": "boolean"} for k in CONSENTS},
                 ("personal_data",),
@@ -212,17 +282,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RegistrationResult": obj(
         {
             "customer_id": TEXT,
-            "confirmation": obj({"required": {"type": "boolean"}, "expires_at": TIME, "attempts": INT}, ("required", "expires_at", "attempts")),
+            "confirmation": obj(
+                {"required": {"type": "boolean"}, "expires_at": TIME, "attempts": INT},
+                ("required", "expires_at", "attempts"),
+            ),
             "customer": ref("Customer"),
         },
         ("customer_id", "confirmation", "customer"),
     ),
     "Confirmation": obj(
-        {"code": {"type": "string", "maxLength": 20, "pattern": rf"^[{WHITESPACE}]*[0-9]{{6}}[{WHITESPACE}]*$",
-                  "description": "the 6 digits of the SMS code"}},
+        {
+            "code": {
+                "type": "string",
+                "maxLength": 20,
+                "pattern": rf"^[{WHITESPACE}]*[0-9]{{6}}[{WHITESPACE}]*$",
+                "description": "the 6 digits of the SMS code",
+            }
+        },
         ("code",),
     ),
-    "ConfirmationResult": obj({"customer_id": TEXT, "phone_verified": {"type": "boolean"}}, ("customer_id", "phone_verified")),
+    "ConfirmationResult": obj(
+        {"customer_id": TEXT, "phone_verified": {"type": "boolean"}}, ("customer_id", "phone_verified")
+    ),
     "ShiftClosed": obj(
         {"terminal": TEXT, "closed_at": TIME, "opened_at": nullable(TIME), "receipts": INT},
         ("terminal", "closed_at", "opened_at", "receipts"),
@@ -230,18 +311,38 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Terminal": obj({"terminal": TEXT, "name": nullable(TEXT)}, ("terminal", "name")),
     "Health": obj(
         {
-            "status": {"const": "ok"}, "version": TEXT, "store_id": TEXT, "agent_id": TEXT,
-            "rules_version": nullable(INT), "link": {"enum": ["standalone", "online", "offline"]},
-            "last_sync_at": nullable(TIME), "outbox_depth": INT,
-            "oldest_outbox_age_seconds": nullable({"type": "number"}), "engine": {"enum": ["native", "python"]},
+            "status": {"const": "ok"},
+            "version": TEXT,
+            "store_id": TEXT,
+            "agent_id": TEXT,
+            "rules_version": nullable(INT),
+            "link": {"enum": ["standalone", "online", "offline"]},
+            "last_sync_at": nullable(TIME),
+            "outbox_depth": INT,
+            "oldest_outbox_age_seconds": nullable({"type": "number"}),
+            "engine": {"enum": ["native", "python"]},
             "time": TIME,
         },
-        ("status", "version", "store_id", "agent_id", "rules_version", "link", "last_sync_at", "outbox_depth",
-         "oldest_outbox_age_seconds", "engine", "time"),
+        (
+            "status",
+            "version",
+            "store_id",
+            "agent_id",
+            "rules_version",
+            "link",
+            "last_sync_at",
+            "outbox_depth",
+            "oldest_outbox_age_seconds",
+            "engine",
+            "time",
+        ),
     ),
     "Problem": obj(
         {
-            "type": TEXT, "title": TEXT, "status": INT, "detail": TEXT,
+            "type": TEXT,
+            "title": TEXT,
+            "status": INT,
+            "detail": TEXT,
             "code": {**TEXT, "description": "stable machine code"},
             "errors": {"type": "array", "items": obj({"path": TEXT, "message": TEXT}, ("path", "message"))},
         },
@@ -269,9 +370,16 @@ SCHEMAS["RecentReceipts"] = obj(
             "type": "array",
             "items": obj(
                 {
-                    "receipt_id": TEXT, "at": TIME, "committed_at": TIME, "status": {"enum": ["committed", "cancelled"]},
-                    "customer_id": nullable(TEXT), "customer_name": nullable(TEXT), "card": nullable(TEXT),
-                    "total": MONEY, "accrued": POINTS, "redeemed": POINTS,
+                    "receipt_id": TEXT,
+                    "at": TIME,
+                    "committed_at": TIME,
+                    "status": {"enum": ["committed", "cancelled"]},
+                    "customer_id": nullable(TEXT),
+                    "customer_name": nullable(TEXT),
+                    "card": nullable(TEXT),
+                    "total": MONEY,
+                    "accrued": POINTS,
+                    "redeemed": POINTS,
                     "refunded_amount": {**MONEY, "description": "money returned by refunds so far"},
                     "offline": {"type": "boolean"},
                     "cancellable": {"type": "boolean", "description": "the shift is open: POST .../cancel is possible"},
@@ -279,17 +387,50 @@ SCHEMAS["RecentReceipts"] = obj(
                         "type": "array",
                         "items": obj(
                             {
-                                "index": INT, "sku": nullable(TEXT), "name": nullable(TEXT), "category": nullable(TEXT),
-                                "quantity": TEXT, "refunded_quantity": TEXT, "price": nullable(MONEY),
-                                "discount": MONEY, "amount": MONEY, "accrued": POINTS, "redeemed": POINTS,
+                                "index": INT,
+                                "sku": nullable(TEXT),
+                                "name": nullable(TEXT),
+                                "category": nullable(TEXT),
+                                "quantity": TEXT,
+                                "refunded_quantity": TEXT,
+                                "price": nullable(MONEY),
+                                "discount": MONEY,
+                                "amount": MONEY,
+                                "accrued": POINTS,
+                                "redeemed": POINTS,
                             },
-                            ("index", "sku", "name", "category", "quantity", "refunded_quantity", "price", "discount",
-                             "amount", "accrued", "redeemed"),
+                            (
+                                "index",
+                                "sku",
+                                "name",
+                                "category",
+                                "quantity",
+                                "refunded_quantity",
+                                "price",
+                                "discount",
+                                "amount",
+                                "accrued",
+                                "redeemed",
+                            ),
                         ),
                     },
                 },
-                ("receipt_id", "at", "committed_at", "status", "customer_id", "customer_name", "card", "total", "accrued",
-                 "redeemed", "refunded_amount", "offline", "cancellable", "lines"),
+                (
+                    "receipt_id",
+                    "at",
+                    "committed_at",
+                    "status",
+                    "customer_id",
+                    "customer_name",
+                    "card",
+                    "total",
+                    "accrued",
+                    "redeemed",
+                    "refunded_amount",
+                    "offline",
+                    "cancellable",
+                    "lines",
+                ),
             ),
         },
     },
@@ -299,41 +440,75 @@ SCHEMAS["RecentReceipts"] = obj(
 # -- devices: identifications offered to the tills, printer and reader state, reprints (agent/api/devices.py)
 
 _EVENT_FIELDS = {
-    "source": {**TEXT, "description": "the card reader's id (reader_id setting), or \"api\" for the terminal's own identify call"},
+    "source": {
+        **TEXT,
+        "description": "the card reader's id (reader_id setting), or \"api\" for the terminal's own identify call",
+    },
     "at": TIME,
-    "event_id": {**TEXT, "description": "increases with every identification, also across agent restarts (the stream's id:)"},
+    "event_id": {
+        **TEXT,
+        "description": "increases with every identification, also across agent restarts (the stream's id:)",
+    },
 }
 SCHEMAS["IdentifiedEvent"] = obj(
     {**SCHEMAS["Identification"]["properties"], **_EVENT_FIELDS},
     (*SCHEMAS["Identification"]["required"], *_EVENT_FIELDS),
-    description="A customer identified: the POST /v1/identify answer (card_blocked/blocked say whether points can be used).",
+    description=(
+        "A customer identified: the POST /v1/identify answer (card_blocked/blocked say whether points can be used)."
+    ),
 )
 SCHEMAS["ProblemEvent"] = obj(
     {**SCHEMAS["Problem"]["properties"], **_EVENT_FIELDS},
     (*SCHEMAS["Problem"]["required"], *_EVENT_FIELDS),
     closed=False,
-    description="A read that names nobody (unknown card, a number of no card range): the problem, as POST /v1/identify would answer it.",
+    description=(
+        "A read that names nobody (unknown card, a number of no card range): the "
+        "problem, as POST /v1/identify would answer it."
+    ),
 )
 SCHEMAS["IdentificationEvent"] = {
     "oneOf": [ref("IdentifiedEvent"), ref("ProblemEvent")],
     "description": "The data of an identification: an event with `code` is a problem, else a customer.",
 }
 _READER_STATES = ["stopped", "connecting", "connected", "disconnected"]
-_PRINTER_STATES = ["stopped", "unknown", "ok", "printer_unreachable", "no_status_answer", "paper_out", "cover_open",
-                   "offline", "printer_error"]
+_PRINTER_STATES = [
+    "stopped",
+    "unknown",
+    "ok",
+    "printer_unreachable",
+    "no_status_answer",
+    "paper_out",
+    "cover_open",
+    "offline",
+    "printer_error",
+]
 SCHEMAS["Devices"] = obj(
     {
-        "reader": nullable(obj(
-            {"id": TEXT, "kind": {"enum": ["serial", "usb-hid"]}, "device": nullable(TEXT), "terminal": nullable(TEXT),
-             "state": {"enum": _READER_STATES}, "reads": INT, "discarded": {**INT, "description": "frames refused as noise"}},
-            ("id", "kind", "device", "terminal", "state", "reads", "discarded"),
-        )),
-        "printer": nullable(obj(
-            {"kind": {"enum": ["serial", "network", "usb"]}, "device": nullable(TEXT),
-             "state": {"enum": _PRINTER_STATES, "description": "ok, or why the last slip could not be printed"},
-             "slips_waiting": INT},
-            ("kind", "device", "state", "slips_waiting"),
-        )),
+        "reader": nullable(
+            obj(
+                {
+                    "id": TEXT,
+                    "kind": {"enum": ["serial", "usb-hid"]},
+                    "device": nullable(TEXT),
+                    "terminal": nullable(TEXT),
+                    "state": {"enum": _READER_STATES},
+                    "reads": INT,
+                    "discarded": {**INT, "description": "frames refused as noise"},
+                },
+                ("id", "kind", "device", "terminal", "state", "reads", "discarded"),
+            )
+        ),
+        "printer": nullable(
+            obj(
+                {
+                    "kind": {"enum": ["serial", "network", "usb"]},
+                    "device": nullable(TEXT),
+                    "state": {"enum": _PRINTER_STATES, "description": "ok, or why the last slip could not be printed"},
+                    "slips_waiting": INT,
+                },
+                ("kind", "device", "state", "slips_waiting"),
+            )
+        ),
         "identification_streams": {**INT, "description": "identification streams open now"},
     },
     ("reader", "printer", "identification_streams"),
@@ -342,8 +517,12 @@ SCHEMAS["Devices"] = obj(
 SCHEMAS["Health"]["properties"]["devices"] = ref("Devices")
 SCHEMAS["Health"]["required"].append("devices")
 SCHEMAS["ReprintResult"] = obj(
-    {"receipt_id": TEXT, "slip_id": TEXT, "status": {"const": "queued"},
-     "slips_waiting": {**INT, "description": "slips in the queue, this one included"},
-     "printer_state": {"enum": _PRINTER_STATES}},
+    {
+        "receipt_id": TEXT,
+        "slip_id": TEXT,
+        "status": {"const": "queued"},
+        "slips_waiting": {**INT, "description": "slips in the queue, this one included"},
+        "printer_state": {"enum": _PRINTER_STATES},
+    },
     ("receipt_id", "slip_id", "status", "slips_waiting", "printer_state"),
 )

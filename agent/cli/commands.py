@@ -29,8 +29,17 @@ if TYPE_CHECKING:
 
 #: settings `setup` asks for interactively (the others are flags only, with their defaults)
 PROMPTED = (
-    "store_id", "agent_id", "terminals", "listen_host", "listen_port", "database", "timezone", "broker_url",
-    "offline_daily_limit", "card_ranges", "qr_secret",
+    "store_id",
+    "agent_id",
+    "terminals",
+    "listen_host",
+    "listen_port",
+    "database",
+    "timezone",
+    "broker_url",
+    "offline_daily_limit",
+    "card_ranges",
+    "qr_secret",
 )
 MIN_FREE_BYTES = 500 * 1024 * 1024
 #: settings `setup --enroll` takes from the central server's answer (not prompted)
@@ -60,13 +69,29 @@ def _setting_options(command: Callable) -> Callable:
 @config_option
 @click.option("--no-input", is_flag=True, help="Do not prompt: take flags, then the existing file, then defaults.")
 @click.option("--no-database", is_flag=True, help="Only write the config; do not create the database.")
-@click.option("--enroll", "enroll_token", default=None, metavar="TOKEN",
-              help="Enroll with the central server using head office's one-time token (with --central).")
-@click.option("--central", "central", default=None, metavar="URL",
-              help="The central server's web address, e.g. https://central.example.com (with --enroll).")
+@click.option(
+    "--enroll",
+    "enroll_token",
+    default=None,
+    metavar="TOKEN",
+    help="Enroll with the central server using head office's one-time token (with --central).",
+)
+@click.option(
+    "--central",
+    "central",
+    default=None,
+    metavar="URL",
+    help="The central server's web address, e.g. https://central.example.com (with --enroll).",
+)
 @help_settings_option
-def setup(config_file: Path | None, no_input: bool, no_database: bool, enroll_token: str | None,
-          central: str | None, **flags: str | None) -> None:
+def setup(
+    config_file: Path | None,
+    no_input: bool,
+    no_database: bool,
+    enroll_token: str | None,
+    central: str | None,
+    **flags: str | None,
+) -> None:
     """Write the agent's config file (TOML) and create its database.
 
     Prompts for each value with a sensible default (the existing file's value
@@ -141,8 +166,10 @@ def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, s
     given = settings_from_answer(answer, central)
     if flags.get("timezone") is not None:
         given.pop("timezone", None)  # the technician's choice wins
-    click.echo(f"enrolled as agent {given['agent_id']} of store {given['store_id']} ({answer['store'].get('name')}); "
-               f"broker {given['broker_url']} as {given['broker_username']}")
+    click.echo(
+        f"enrolled as agent {given['agent_id']} of store {given['store_id']} ({answer['store'].get('name')}); "
+        f"broker {given['broker_url']} as {given['broker_username']}"
+    )
     return {**values, **given}
 
 
@@ -196,7 +223,9 @@ def serve(config_file: Path | None, host: str | None, port: int | None) -> None:
     # systemd stops us with SIGTERM: leave through SystemExit so the database closes cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = host or config.listen_host, port or config.listen_port
-    click.echo(f"loyalty-agent {config.store_id or '(no store id)'} serving http://{host}:{port} (database {config.database})")
+    click.echo(
+        f"loyalty-agent {config.store_id or '(no store id)'} serving http://{host}:{port} (database {config.database})"
+    )
     try:
         with device_manager.running(app):  # the card reader and the print worker (agent/device_manager.py)
             waitress.serve(app, host=host, port=port, threads=config.threads, ident="loyalty-agent", _quiet=True)
@@ -227,11 +256,17 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
         t.pop("key_hash")
     keyed = {t["id"] for t in terminals if t["revoked_at"] is None}
     return {
-        "store_id": config.store_id, "agent_id": config.effective_agent_id, "database": config.database,
+        "store_id": config.store_id,
+        "agent_id": config.effective_agent_id,
+        "database": config.database,
         "rules_version": rules[0] if rules else None,
-        "link": link, "customers_version": int(state.get("customers_version") or 0),
-        "broker_url": config.broker_url or None, "last_sync_at": state.get("last_sync_at"),
-        "outbox_depth": depth, "oldest_outbox_age_seconds": age, "terminals": terminals,
+        "link": link,
+        "customers_version": int(state.get("customers_version") or 0),
+        "broker_url": config.broker_url or None,
+        "last_sync_at": state.get("last_sync_at"),
+        "outbox_depth": depth,
+        "oldest_outbox_age_seconds": age,
+        "terminals": terminals,
         "terminals_without_key": [t for t in config.terminals if t not in keyed],
         "devices": devices_status(config, store),
     }
@@ -254,10 +289,16 @@ def status(config_file: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(f"store {data['store_id'] or '-'}, agent {data['agent_id']}, database {data['database']}")
-    click.echo(f"rule set: {'version ' + str(data['rules_version']) if data['rules_version'] is not None else 'none installed'}")
-    click.echo(f"central link: {data['link']} (broker {data['broker_url'] or 'none: standalone store'}), "
-               f"last sync: {data['last_sync_at'] or 'never'}")
-    click.echo(f"outbox: {data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}")
+    click.echo(
+        "rule set: " + (f"version {data['rules_version']}" if data["rules_version"] is not None else "none installed")
+    )
+    click.echo(
+        f"central link: {data['link']} (broker {data['broker_url'] or 'none: standalone store'}), "
+        f"last sync: {data['last_sync_at'] or 'never'}"
+    )
+    click.echo(
+        f"outbox: {data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}"
+    )
     for t in data["terminals"]:
         state = f"revoked {t['revoked_at']}" if t["revoked_at"] else f"key since {t['created_at']}"
         click.echo(f"terminal {t['id']}{' (' + t['name'] + ')' if t['name'] else ''}: {state}")
@@ -298,7 +339,10 @@ def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:
     try:
         result = store.integrity_check()
         if result != ["ok"]:
-            return [*out, ("fail", "database integrity", "; ".join(result[:5]) + ": restore the database from a backup")]
+            return [
+                *out,
+                ("fail", "database integrity", "; ".join(result[:5]) + ": restore the database from a backup"),
+            ]
         out.append(("ok", "database integrity", "ok"))
         last, age = store.last_commit_time(), store.oldest_outbox_age()
     except StoreError as exc:
@@ -311,11 +355,19 @@ def doctor_checks(config_file: Path | None) -> list[tuple[str, str, str]]:
     if now.year < 2024:
         out.append(("fail", "clock", f"the system clock says {now:%Y-%m-%d}: set the date and time (NTP)"))
     elif last and last > now + dt.timedelta(minutes=5):
-        out.append(("fail", "clock", f"the last receipt was committed at {last}, after now ({now:%Y-%m-%d %H:%M} UTC): the clock went back"))
+        out.append(
+            (
+                "fail",
+                "clock",
+                f"the last receipt was committed at {last}, after now ({now:%Y-%m-%d %H:%M} UTC): the clock went back",
+            )
+        )
     else:
         out.append(("ok", "clock", f"{now.astimezone(config.zone):%Y-%m-%d %H:%M %Z} ({config.timezone})"))
     if age is not None and age > 86400:
-        out.append(("warn", "outbox", f"the oldest event waits for {format_age(age)}: check the link to the central server"))
+        out.append(
+            ("warn", "outbox", f"the oldest event waits for {format_age(age)}: check the link to the central server")
+        )
     return out
 
 
@@ -355,8 +407,12 @@ def terminals() -> None:
 @click.argument("terminal")
 @click.option("--name", default=None, help="A human name, e.g. 'Till 1'.")
 @click.option("--till", "till", is_flag=True, help="Also print the cashier page's link with the key (and its QR code).")
-@click.option("--till-url", default=None, metavar="URL",
-              help="How the tablet reaches the agent, e.g. http://192.168.1.10:8765 (default: the listen address).")
+@click.option(
+    "--till-url",
+    default=None,
+    metavar="URL",
+    help="How the tablet reaches the agent, e.g. http://192.168.1.10:8765 (default: the listen address).",
+)
 @config_option
 def terminals_add(terminal: str, name: str | None, till: bool, till_url: str | None, config_file: Path | None) -> None:
     """Give TERMINAL a new API key and print it (once: it is stored hashed).
@@ -395,7 +451,8 @@ def _print_till_link(config: Config, key: str, base_url: str | None) -> None:
     if base_url is None and listens_on_loopback(config):
         click.echo(
             f"note: the agent listens on {config.listen_host} only: another device reaches it once listen_host is "
-            "this PC's LAN address (or 0.0.0.0); then give --till-url http://ADDRESS:PORT", err=True,
+            "this PC's LAN address (or 0.0.0.0); then give --till-url http://ADDRESS:PORT",
+            err=True,
         )
 
 
@@ -469,7 +526,10 @@ def rules_load(file: Path, force: bool, config_file: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
-    click.echo(f"{'installed' if installed else 'already installed:'} rule set version {ruleset.version} of store {ruleset.store}")
+    click.echo(
+        f"{'installed' if installed else 'already installed:'} rule set version {ruleset.version}"
+        f" of store {ruleset.store}"
+    )
 
 
 COMMANDS = (setup, serve, status, doctor, terminals, rules)

@@ -35,11 +35,18 @@ def _show_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 help_settings_option = click.option(
-    "--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_show_settings,
+    "--help-settings",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_settings,
     help="List every setting with its default and exit.",
 )
 config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Config file (default: $LOYALTY_AGENT_CONFIG or /etc/loyalty-agent/agent.toml).",
 )
 

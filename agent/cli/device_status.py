@@ -26,11 +26,20 @@ def devices_status(config: Config, store: Store) -> dict[str, Any]:
         waiting, failure = tx.pending_print_jobs(), tx.last_print_failure()
     reader = printer = None
     if config.reader_kind != "none":
-        reader = {"id": config.reader_id, "kind": config.reader_kind, "device": config.reader_url or config.reader_usb_id,
-                  "terminal": config.effective_reader_terminal or None, "state": "not running"}
+        reader = {
+            "id": config.reader_id,
+            "kind": config.reader_kind,
+            "device": config.reader_url or config.reader_usb_id,
+            "terminal": config.effective_reader_terminal or None,
+            "state": "not running",
+        }
     if config.printer_kind != "none" or waiting:
-        printer = {"kind": config.printer_kind, "device": f"{config.printer_kind} {config.printer_url or config.printer_usb_id}",
-                   "state": failure[0] if failure else "not running", "slips_waiting": waiting}
+        printer = {
+            "kind": config.printer_kind,
+            "device": f"{config.printer_kind} {config.printer_url or config.printer_usb_id}",
+            "state": failure[0] if failure else "not running",
+            "slips_waiting": waiting,
+        }
     return {"source": "database", "reader": reader, "printer": printer}
 
 
@@ -62,12 +71,17 @@ def describe_devices(devices: dict[str, Any]) -> list[str]:
         lines.append("card reader: none configured")
     else:
         extra = f", {reader['reads']} read(s), {reader['discarded']} frame(s) discarded" if "reads" in reader else ""
-        lines.append(f"card reader {reader['id']} ({reader['kind']} {reader['device'] or '-'}) for terminal "
-                     f"{reader['terminal'] or '-'}: {reader['state']}{extra}{suffix}")
+        lines.append(
+            f"card reader {reader['id']} ({reader['kind']} {reader['device'] or '-'}) for terminal "
+            f"{reader['terminal'] or '-'}: {reader['state']}{extra}{suffix}"
+        )
     if printer is None:
         lines.append("printer: none configured")
     else:
         state = printer["state"]
         shown = _PRINTER_WORDS.get(state) or describe_reason(state, "en")
-        lines.append(f"printer {printer['device'] or printer['kind']}: {shown}, {printer['slips_waiting']} slip(s) waiting{suffix}")
+        lines.append(
+            f"printer {printer['device'] or printer['kind']}: {shown},"
+            f" {printer['slips_waiting']} slip(s) waiting{suffix}"
+        )
     return lines

@@ -34,12 +34,20 @@ def device_options(prefixes: tuple[str, ...]) -> Callable[[Callable[..., Any]], 
         for setting in reversed(DEVICE_SETTINGS):
             if setting.name.startswith(prefixes):
                 flag = "--" + setting.name.replace("_", "-")
-                func = click.option(flag, setting.name, default=None,
-                                    help=f"{setting.help} [setting {setting.name}, default: {setting.default}]")(func)
+                func = click.option(
+                    flag,
+                    setting.name,
+                    default=None,
+                    help=f"{setting.help} [setting {setting.name}, default: {setting.default}]",
+                )(func)
         return click.option(
-            "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
             help="Agent config file whose device settings to use (default: $LOYALTY_AGENT_CONFIG or "
-                 "/etc/loyalty-agent/agent.toml if it exists); options override it.")(func)
+            "/etc/loyalty-agent/agent.toml if it exists); options override it.",
+        )(func)
 
     return decorate
 
@@ -77,8 +85,11 @@ def _settings(config_file: Path | None, options: dict[str, Any]) -> tuple[Config
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @click.group("devices", context_settings=CONTEXT_SETTINGS)
@@ -124,7 +135,9 @@ def list_devices(as_json: bool, config_file: Path | None, **options: Any) -> Non
 
 
 @devices.command("test-read")
-@click.option("--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for a read.")
+@click.option(
+    "--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for a read."
+)
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="Reads to wait for.")
 @click.option("-v", "--verbose", is_flag=True, help="Log connections and every discarded frame.")
 @device_options(("reader_", "usb_backend"))
@@ -138,7 +151,8 @@ def test_read(timeout: float, count: int, verbose: bool, config_file: Path | Non
 
     \b
         loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyUSB0
-        loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyS0 --reader-framing stx-etx-lrc --reader-baud 19200
+        loyalty-agent devices test-read --reader-kind serial --reader-url /dev/ttyS0 \\
+            --reader-framing stx-etx-lrc --reader-baud 19200
         loyalty-agent devices test-read --reader-kind usb-hid --reader-usb-id 0c2e:0b8f
     """
     from ..devices.wiring import build_reader
@@ -153,7 +167,9 @@ def test_read(timeout: float, count: int, verbose: bool, config_file: Path | Non
     except DeviceSettingsError as exc:
         raise click.BadParameter(str(exc)) from None
     if reader is None:
-        raise click.UsageError("no reader configured: give --reader-kind serial --reader-url PORT (or usb-hid --reader-usb-id)")
+        raise click.UsageError(
+            "no reader configured: give --reader-kind serial --reader-url PORT (or usb-hid --reader-usb-id)"
+        )
     click.echo(f"waiting for a swipe or scan on {reader.describe()} ...", err=True)
     reader.start()
     got = 0
@@ -182,7 +198,9 @@ def test_read(timeout: float, count: int, verbose: bool, config_file: Path | Non
 
 
 @devices.command("test-print")
-@click.option("--store-name", default=None, help="Store name on the test slip (default: the store_name setting, else store_id).")
+@click.option(
+    "--store-name", default=None, help="Store name on the test slip (default: the store_name setting, else store_id)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log the printer connection.")
 @device_options(("printer_", "slip_", "usb_backend"))
 def test_print(store_name: str | None, verbose: bool, config_file: Path | None, **options: Any) -> None:
@@ -209,7 +227,9 @@ def test_print(store_name: str | None, verbose: bool, config_file: Path | None, 
     except DeviceSettingsError as exc:
         raise click.BadParameter(str(exc)) from None
     if printer is None:
-        raise click.UsageError("no printer configured: give --printer-kind serial|network|usb and its --printer-url or --printer-usb-id")
+        raise click.UsageError(
+            "no printer configured: give --printer-kind serial|network|usb and its --printer-url or --printer-usb-id"
+        )
     p = settings.printer
     if p.status_check:
         status = printer.status()
@@ -218,7 +238,9 @@ def test_print(store_name: str | None, verbose: bool, config_file: Path | None, 
         else:
             assert status.reason is not None
             detail = f" ({status.detail})" if status.detail else ""
-            raise click.ClickException(f"printer {printer.description} not ready: {describe_reason(status.reason, 'en')}{detail}")
+            raise click.ClickException(
+                f"printer {printer.description} not ready: {describe_reason(status.reason, 'en')}{detail}"
+            )
     store_name = store_name or config.store_name or config.store_id or "loyalty-edge"
     ops = printer_test_layout(store_name, datetime.now().astimezone(), p.columns, p.slip_language, p.codepage.lower())
     try:

@@ -29,14 +29,20 @@ def outbox_depth(config_file: Path | None, as_json: bool) -> None:
     from ..store.times import utcnow
 
     with configured_store(config_file) as (config, store), store.read() as tx:
-        data = {"outbox_depth": tx.outbox_depth(), "oldest_outbox_age_seconds": tx.oldest_outbox_age(utcnow()),
-                "next_seq": tx.next_seq(), "link": tx.state("link") or ("offline" if config.broker_url else "standalone"),
-                "last_sync_at": tx.state("last_sync_at")}
+        data = {
+            "outbox_depth": tx.outbox_depth(),
+            "oldest_outbox_age_seconds": tx.oldest_outbox_age(utcnow()),
+            "next_seq": tx.next_seq(),
+            "link": tx.state("link") or ("offline" if config.broker_url else "standalone"),
+            "last_sync_at": tx.state("last_sync_at"),
+        }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"{data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}; "
-               f"next seq {data['next_seq']}; link {data['link']}, last sync {data['last_sync_at'] or 'never'}")
+    click.echo(
+        f"{data['outbox_depth']} event(s) waiting, oldest {format_age(data['oldest_outbox_age_seconds'])}; "
+        f"next seq {data['next_seq']}; link {data['link']}, last sync {data['last_sync_at'] or 'never'}"
+    )
 
 
 @outbox.command("list")

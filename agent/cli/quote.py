@@ -54,11 +54,25 @@ def _quote_one(calc: Any, receipt_doc: Any, customer_doc: Any, balance: Any) -> 
 
 
 @click.command()
-@click.option("--rules", "rules_path", type=click.Path(path_type=Path), required=True, help="Rule set JSON (accrual.md).")
+@click.option(
+    "--rules", "rules_path", type=click.Path(path_type=Path), required=True, help="Rule set JSON (accrual.md)."
+)
 @click.option("--receipt", "receipt_path", type=click.Path(path_type=Path), help="One receipt JSON (pos-api.md body).")
-@click.option("--customer", "customer_path", type=click.Path(path_type=Path), help="Customer JSON: level, network_percent, store_percent, campaigns.")
-@click.option("--balance", type=int, default=None, help="Available points (minor units); default: not limited by a balance.")
-@click.option("--receipts", "receipts_path", type=click.Path(path_type=Path), help="JSONL: one {receipt, customer, balance} per line.")
+@click.option(
+    "--customer",
+    "customer_path",
+    type=click.Path(path_type=Path),
+    help="Customer JSON: level, network_percent, store_percent, campaigns.",
+)
+@click.option(
+    "--balance", type=int, default=None, help="Available points (minor units); default: not limited by a balance."
+)
+@click.option(
+    "--receipts",
+    "receipts_path",
+    type=click.Path(path_type=Path),
+    help="JSONL: one {receipt, customer, balance} per line.",
+)
 def quote(
     rules_path: Path,
     receipt_path: Path | None,

@@ -56,7 +56,9 @@ def reader_choices(found: list[FoundDevice]) -> list[Choice]:
             out.append((_label(d), {"reader_kind": "serial", "reader_url": d.address}))
         elif d.known_as.startswith(("reader", "scanner")) or "[HID" in d.description:
             report = "keyboard" if "keyboard" in d.hint else "hidpos"
-            out.append((_label(d), {"reader_kind": "usb-hid", "reader_usb_id": _usb_id(d), "reader_usb_report": report}))
+            out.append(
+                (_label(d), {"reader_kind": "usb-hid", "reader_usb_id": _usb_id(d), "reader_usb_report": report})
+            )
     return out
 
 
@@ -105,8 +107,9 @@ def pick(title: str, choices: list[Choice], typed: Callable[[str], dict[str, Any
         return typed(text)
 
     default = str(current) if current is not None else "0"
-    values.update(click.prompt("number, or a port path / URL / host:port / USB vendor:product", default=default,
-                               value_proc=parse))
+    values.update(
+        click.prompt("number, or a port path / URL / host:port / USB vendor:product", default=default, value_proc=parse)
+    )
 
 
 def prompt_devices(values: dict[str, Any], given: set[str], ask: Ask) -> None:

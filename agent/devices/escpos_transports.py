@@ -32,8 +32,9 @@ class SerialUrl(Serial):  # type: ignore[misc]
         from escpos.exceptions import DeviceNotFoundError
 
         try:
-            self.device = serial.serial_for_url(self.devfile, baudrate=self.baudrate, timeout=self.timeout,
-                                                write_timeout=10, dsrdtr=False)
+            self.device = serial.serial_for_url(
+                self.devfile, baudrate=self.baudrate, timeout=self.timeout, write_timeout=10, dsrdtr=False
+            )
         except (ValueError, serial.SerialException) as exc:
             self.device = None
             raise DeviceNotFoundError(f"Unable to open serial printer on {self.devfile}: {exc}") from exc
@@ -85,7 +86,7 @@ class NetworkTimed(Network):  # type: ignore[misc]
         self.device.settimeout(self.status_timeout)
         try:
             return bytes(self.device.recv(16))
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return b""
         finally:
             self.device.settimeout(self.timeout)
@@ -97,11 +98,26 @@ class NetworkTimed(Network):  # type: ignore[misc]
 class UsbTimed(Usb):  # type: ignore[misc]
     """python-escpos Usb with an explicit pyusb backend and read timeouts."""
 
-    def __init__(self, vendor_id: int, product_id: int, in_ep: int, out_ep: int, backend: Any,
-                 status_timeout: float, profile: str = "default") -> None:
+    def __init__(
+        self,
+        vendor_id: int,
+        product_id: int,
+        in_ep: int,
+        out_ep: int,
+        backend: Any,
+        status_timeout: float,
+        profile: str = "default",
+    ) -> None:
         args = {"backend": backend} if backend is not None else {}
-        super().__init__(idVendor=vendor_id, idProduct=product_id, usb_args=args, timeout=10000,
-                         in_ep=in_ep, out_ep=out_ep, profile=profile)
+        super().__init__(
+            idVendor=vendor_id,
+            idProduct=product_id,
+            usb_args=args,
+            timeout=10000,
+            in_ep=in_ep,
+            out_ep=out_ep,
+            profile=profile,
+        )
         self.status_timeout_ms = max(1, int(status_timeout * 1000))
 
     def drain(self) -> None:

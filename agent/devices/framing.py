@@ -30,7 +30,9 @@ DiscardHandler = Callable[[str, bytes], None]
 class Framing:
     """Base of the framing protocols: buffer, limits, discards."""
 
-    def __init__(self, on_frame: FrameHandler, on_discard: DiscardHandler | None = None, max_frame: int = MAX_FRAME) -> None:
+    def __init__(
+        self, on_frame: FrameHandler, on_discard: DiscardHandler | None = None, max_frame: int = MAX_FRAME
+    ) -> None:
         self.on_frame = on_frame
         self.on_discard = on_discard or (lambda reason, data: None)
         self.max_frame = max_frame
@@ -84,8 +86,13 @@ class LineFraming(Framing):
 class StxEtxFraming(Framing):
     """Frames between STX and ETX, optionally followed by an LRC byte."""
 
-    def __init__(self, on_frame: FrameHandler, on_discard: DiscardHandler | None = None,
-                 max_frame: int = MAX_FRAME, lrc: bool = False) -> None:
+    def __init__(
+        self,
+        on_frame: FrameHandler,
+        on_discard: DiscardHandler | None = None,
+        max_frame: int = MAX_FRAME,
+        lrc: bool = False,
+    ) -> None:
         super().__init__(on_frame, on_discard, max_frame)
         self.lrc = lrc
         self._state = "out"  # out | in | lrc

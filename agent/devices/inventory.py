@@ -26,9 +26,12 @@ class FoundDevice:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data."""
         return {
-            "bus": self.bus, "address": self.address,
+            "bus": self.bus,
+            "address": self.address,
             "usb_id": f"{self.vendor_id:04x}:{self.product_id:04x}" if self.vendor_id is not None else None,
-            "description": self.description, "known_as": self.known_as, "hint": self.hint,
+            "description": self.description,
+            "known_as": self.known_as,
+            "hint": self.hint,
         }
 
 
@@ -39,10 +42,17 @@ def serial_ports() -> list[FoundDevice]:
     found = []
     for port in sorted(list_ports.comports(), key=lambda p: p.device):
         known = identify(port.vid, port.pid)
-        found.append(FoundDevice(
-            "serial", port.device, port.vid, port.pid, port.description or "",
-            f"{known.role}: {known.name}" if known else "", known.hint if known else "reader_kind serial / printer_kind serial",
-        ))
+        found.append(
+            FoundDevice(
+                "serial",
+                port.device,
+                port.vid,
+                port.pid,
+                port.description or "",
+                f"{known.role}: {known.name}" if known else "",
+                known.hint if known else "reader_kind serial / printer_kind serial",
+            )
+        )
     return found
 
 
@@ -61,10 +71,17 @@ def usb_devices(backend: Any = None) -> tuple[list[FoundDevice], str]:
     found = []
     for dev in devices:
         known = identify(dev.idVendor, dev.idProduct)
-        found.append(FoundDevice(
-            "usb", f"{dev.bus}:{dev.address}", dev.idVendor, dev.idProduct, _usb_description(dev),
-            f"{known.role}: {known.name}" if known else "", known.hint if known else "",
-        ))
+        found.append(
+            FoundDevice(
+                "usb",
+                f"{dev.bus}:{dev.address}",
+                dev.idVendor,
+                dev.idProduct,
+                _usb_description(dev),
+                f"{known.role}: {known.name}" if known else "",
+                known.hint if known else "",
+            )
+        )
     return found, ""
 
 

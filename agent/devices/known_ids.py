@@ -39,16 +39,24 @@ KNOWN_DEVICES: tuple[KnownDevice, ...] = (
     KnownDevice(0x04B8, 0x0202, "printer", "Epson TM-T88 series receipt printer", "printer usb"),
     KnownDevice(0x04B8, 0x0E15, "printer", "Epson TM-T20II", "printer usb"),
     KnownDevice(0x04B8, None, "printer", "Epson printer", "printer usb"),
-    KnownDevice(0x0416, 0x5011, "printer", "POS-58/80 receipt printer (Winbond-based, Xprinter and others)", "printer usb"),
+    KnownDevice(
+        0x0416, 0x5011, "printer", "POS-58/80 receipt printer (Winbond-based, Xprinter and others)", "printer usb"
+    ),
     KnownDevice(0x0FE6, 0x811E, "printer", "POS-80 receipt printer (ICS Advent-based)", "printer usb"),
     KnownDevice(0x0519, None, "printer", "Star Micronics receipt printer", "printer usb"),
     KnownDevice(0x1504, None, "printer", "Bixolon receipt printer", "printer usb"),
     KnownDevice(0x1D90, None, "printer", "Citizen receipt printer", "printer usb"),
     # USB-serial adapters (the reader or printer behind them is not known)
     KnownDevice(0x0403, 0x6001, "serial-adapter", "FTDI FT232 USB-serial adapter", "serial: see the device behind it"),
-    KnownDevice(0x067B, 0x2303, "serial-adapter", "Prolific PL2303 USB-serial adapter", "serial: see the device behind it"),
-    KnownDevice(0x1A86, 0x7523, "serial-adapter", "QinHeng CH340 USB-serial adapter", "serial: see the device behind it"),
-    KnownDevice(0x10C4, 0xEA60, "serial-adapter", "Silicon Labs CP210x USB-serial adapter", "serial: see the device behind it"),
+    KnownDevice(
+        0x067B, 0x2303, "serial-adapter", "Prolific PL2303 USB-serial adapter", "serial: see the device behind it"
+    ),
+    KnownDevice(
+        0x1A86, 0x7523, "serial-adapter", "QinHeng CH340 USB-serial adapter", "serial: see the device behind it"
+    ),
+    KnownDevice(
+        0x10C4, 0xEA60, "serial-adapter", "Silicon Labs CP210x USB-serial adapter", "serial: see the device behind it"
+    ),
 )
 
 

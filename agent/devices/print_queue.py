@@ -23,8 +23,9 @@ __all__ = ["PrintJob", "PrintQueue", "StorePrintQueue"]
 class PrintQueue(Protocol):
     """What the print worker needs from a print queue."""
 
-    def enqueue(self, slip_id: str, payload: dict[str, Any], kind: str = "loyalty_slip",
-                printer: str = "default") -> PrintJob:
+    def enqueue(
+        self, slip_id: str, payload: dict[str, Any], kind: str = "loyalty_slip", printer: str = "default"
+    ) -> PrintJob:
         """Queue a slip (idempotent on ``slip_id``); return its job."""
 
     def next(self, printer: str = "default") -> PrintJob | None:
@@ -52,8 +53,9 @@ class StorePrintQueue:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def enqueue(self, slip_id: str, payload: dict[str, Any], kind: str = "loyalty_slip",
-                printer: str = "default") -> PrintJob:
+    def enqueue(
+        self, slip_id: str, payload: dict[str, Any], kind: str = "loyalty_slip", printer: str = "default"
+    ) -> PrintJob:
         """Queue a slip (idempotent on ``slip_id``)."""
         with self.store.write() as tx:
             tx.enqueue_print_job(slip_id, payload, kind, printer, self.store.clock())

@@ -40,9 +40,17 @@ class PrintWorker:
     backoff_min, backoff_max = 0.5, 30.0
     idle_poll = 5.0  # re-check the queue this often even without a wake-up
 
-    def __init__(self, queue: PrintQueue, printer: ReceiptPrinter, printer_name: str = "default",
-                 columns: int = 42, language: str = "ru", code: str = "barcode", codepage: str = "CP866",
-                 on_status: StatusCallback | None = None) -> None:
+    def __init__(
+        self,
+        queue: PrintQueue,
+        printer: ReceiptPrinter,
+        printer_name: str = "default",
+        columns: int = 42,
+        language: str = "ru",
+        code: str = "barcode",
+        codepage: str = "CP866",
+        on_status: StatusCallback | None = None,
+    ) -> None:
         self.queue = queue
         self.printer = printer
         self.printer_name = printer_name
@@ -158,8 +166,9 @@ class PrintWorker:
         options = self.layout_options
         if job.kind == "test":
             at = datetime.fromisoformat(job.payload["at"])
-            return printer_test_layout(job.payload["store_name"], at, options["columns"], options["language"],
-                                       options["codepage"])
+            return printer_test_layout(
+                job.payload["store_name"], at, options["columns"], options["language"], options["codepage"]
+            )
         return layout(SlipData.from_json(job.payload), copy=job.prints > 0, **options)
 
     def _set_problem(self, reason: str | None, message: str) -> None:

@@ -34,8 +34,11 @@ log = logging.getLogger("loyalty.devices.printers")
 DLE_EOT = b"\x10\x04"
 REASONS = ("printer_unreachable", "no_status_answer", "paper_out", "cover_open", "offline", "printer_error")
 _REASON_TEXT = {
-    "printer_unreachable": N_("printer not reachable"), "no_status_answer": N_("printer does not answer"),
-    "paper_out": N_("paper out"), "cover_open": N_("cover open"), "offline": N_("printer offline"),
+    "printer_unreachable": N_("printer not reachable"),
+    "no_status_answer": N_("printer does not answer"),
+    "paper_out": N_("paper out"),
+    "cover_open": N_("cover open"),
+    "offline": N_("printer offline"),
     "printer_error": N_("printer error"),
 }
 
@@ -90,8 +93,13 @@ def decode_status(printer: int | None, offline_cause: int | None, paper: int | N
     roll = "out" if paper & 0x60 else "near_end" if paper & 0x0C else "ok"
     if offline_cause & 0x20:
         roll = "out"
-    return PrinterStatus(answered=True, online=not printer & 0x08, paper=roll,
-                         cover_open=bool(offline_cause & 0x04), error=bool(offline_cause & 0x40))
+    return PrinterStatus(
+        answered=True,
+        online=not printer & 0x08,
+        paper=roll,
+        cover_open=bool(offline_cause & 0x04),
+        error=bool(offline_cause & 0x40),
+    )
 
 
 class ReceiptPrinter(Protocol):
@@ -115,8 +123,14 @@ class EscposPrinter:
         for printers that do not answer it (their paper-out then goes unnoticed)
     """
 
-    def __init__(self, connect: Callable[[], Any], name: str = "default", codepage: str = "CP866",
-                 status_check: bool = True, describe: str = "") -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        name: str = "default",
+        codepage: str = "CP866",
+        status_check: bool = True,
+        describe: str = "",
+    ) -> None:
         self.connect = connect
         self.name = name
         self.codepage = codepage
@@ -126,29 +140,43 @@ class EscposPrinter:
     # -- factories ----------------------------------------------------------
 
     @classmethod
-    def serial(cls, url: str, baudrate: int = 9600, status_timeout: float = 1.0, profile: str = "default",
-               **kw: Any) -> EscposPrinter:
+    def serial(
+        cls, url: str, baudrate: int = 9600, status_timeout: float = 1.0, profile: str = "default", **kw: Any
+    ) -> EscposPrinter:
         """A printer on a serial port or pyserial URL (``/dev/ttyS0``, a pty, ``rfc2217://...``)."""
         from .escpos_transports import SerialUrl
 
         return cls(lambda: SerialUrl(url, baudrate, status_timeout, profile), describe=f"serial {url}", **kw)
 
     @classmethod
-    def network(cls, host: str, port: int = 9100, status_timeout: float = 1.0, profile: str = "default",
-                **kw: Any) -> EscposPrinter:
+    def network(
+        cls, host: str, port: int = 9100, status_timeout: float = 1.0, profile: str = "default", **kw: Any
+    ) -> EscposPrinter:
         """A printer on raw TCP (port 9100)."""
         from .escpos_transports import NetworkTimed
 
         return cls(lambda: NetworkTimed(host, port, status_timeout, profile), describe=f"tcp {host}:{port}", **kw)
 
     @classmethod
-    def usb(cls, vendor_id: int, product_id: int, in_ep: int = 0x82, out_ep: int = 0x01, backend: Any = None,
-            status_timeout: float = 1.0, profile: str = "default", **kw: Any) -> EscposPrinter:
+    def usb(
+        cls,
+        vendor_id: int,
+        product_id: int,
+        in_ep: int = 0x82,
+        out_ep: int = 0x01,
+        backend: Any = None,
+        status_timeout: float = 1.0,
+        profile: str = "default",
+        **kw: Any,
+    ) -> EscposPrinter:
         """A USB printer (bulk OUT for data, bulk IN for status) through pyusb."""
         from .escpos_transports import UsbTimed
 
-        return cls(lambda: UsbTimed(vendor_id, product_id, in_ep, out_ep, backend, status_timeout, profile),
-                   describe=f"USB {vendor_id:04x}:{product_id:04x}", **kw)
+        return cls(
+            lambda: UsbTimed(vendor_id, product_id, in_ep, out_ep, backend, status_timeout, profile),
+            describe=f"USB {vendor_id:04x}:{product_id:04x}",
+            **kw,
+        )
 
     # -- the role -------------------------------------------------------------
 

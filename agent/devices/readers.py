@@ -107,8 +107,14 @@ class SupervisedReader:
     frame_timeout = 0.5
     backoff_min, backoff_max = 0.2, 5.0
 
-    def __init__(self, reader_id: str, on_read: ReadCallback, framing: str = "line", check: str = "auto",
-                 on_state: StateCallback | None = None) -> None:
+    def __init__(
+        self,
+        reader_id: str,
+        on_read: ReadCallback,
+        framing: str = "line",
+        check: str = "auto",
+        on_state: StateCallback | None = None,
+    ) -> None:
         self.reader_id = reader_id
         self.on_read = on_read
         self.on_state = on_state
@@ -230,8 +236,16 @@ class SupervisedReader:
         if decoded.skipped:
             log.warning("reader %s: skipped %d noise byte(s) before the track", self.reader_id, decoded.skipped)
         raw = payload.decode("latin-1")[decoded.skipped :] if decoded.kind == "track" else payload.decode("utf-8")
-        read = CardRead(decoded.kind, raw, decoded.number, decoded.token, self.reader_id,
-                        datetime.now(UTC), decoded.symbology, decoded.track)
+        read = CardRead(
+            decoded.kind,
+            raw,
+            decoded.number,
+            decoded.token,
+            self.reader_id,
+            datetime.now(UTC),
+            decoded.symbology,
+            decoded.track,
+        )
         self.stats.reads += 1
         self.stats.last_read = read
         log.info("reader %s: %s %s", self.reader_id, read.kind, read.masked())
@@ -265,9 +279,19 @@ class SerialCardReader(SupervisedReader):
     :param framing: ``line``, ``stx-etx`` or ``stx-etx-lrc``
     """
 
-    def __init__(self, url: str, on_read: ReadCallback, reader_id: str = "reader-1", baudrate: int = 9600,
-                 bytesize: int = 8, parity: str = "N", stopbits: float = 1, framing: str = "line",
-                 check: str = "auto", on_state: StateCallback | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_read: ReadCallback,
+        reader_id: str = "reader-1",
+        baudrate: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: float = 1,
+        framing: str = "line",
+        check: str = "auto",
+        on_state: StateCallback | None = None,
+    ) -> None:
         super().__init__(reader_id, on_read, framing, check, on_state)
         self.url = url
         self.port_settings = {"baudrate": baudrate, "bytesize": bytesize, "parity": parity, "stopbits": stopbits}
@@ -305,9 +329,18 @@ class UsbHidCardReader(SupervisedReader):
     :param report_format: ``hidpos`` or ``keyboard`` (see ``hid.py``)
     """
 
-    def __init__(self, vendor_id: int, product_id: int, on_read: ReadCallback, reader_id: str = "reader-1",
-                 report_format: str = "hidpos", backend: Any = None, interface: int = 0, check: str = "auto",
-                 on_state: StateCallback | None = None) -> None:
+    def __init__(
+        self,
+        vendor_id: int,
+        product_id: int,
+        on_read: ReadCallback,
+        reader_id: str = "reader-1",
+        report_format: str = "hidpos",
+        backend: Any = None,
+        interface: int = 0,
+        check: str = "auto",
+        on_state: StateCallback | None = None,
+    ) -> None:
         super().__init__(reader_id, on_read, "line", check, on_state)
         self.vendor_id, self.product_id = vendor_id, product_id
         self.report_format = report_format
@@ -342,8 +375,12 @@ class UsbHidCardReader(SupervisedReader):
             log.debug("reader %s: set_configuration: %s", self.reader_id, exc)
         intf = dev.get_active_configuration()[(self.interface, 0)]
         endpoint = usb.util.find_descriptor(
-            intf, custom_match=lambda e: usb.util.endpoint_direction(e.bEndpointAddress) == usb.util.ENDPOINT_IN
-            and usb.util.endpoint_type(e.bmAttributes) == usb.util.ENDPOINT_TYPE_INTR)
+            intf,
+            custom_match=lambda e: (
+                usb.util.endpoint_direction(e.bEndpointAddress) == usb.util.ENDPOINT_IN
+                and usb.util.endpoint_type(e.bmAttributes) == usb.util.ENDPOINT_TYPE_INTR
+            ),
+        )
         if endpoint is None:
             raise ReaderUnavailable(f"{self.describe()} has no interrupt IN endpoint on interface {self.interface}")
         usb.util.claim_interface(dev, self.interface)

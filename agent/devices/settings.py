@@ -39,8 +39,12 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "slip_code": CODES,
     "slip_language": ("ru", "en"),
 }
-_RANGES = {"reader_baud": (300, 921600), "printer_baud": (300, 921600), "printer_columns": (16, 80),
-           "printer_status_timeout_ms": (50, 30000)}
+_RANGES = {
+    "reader_baud": (300, 921600),
+    "printer_baud": (300, 921600),
+    "printer_columns": (16, 80),
+    "printer_status_timeout_ms": (50, 30000),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +94,33 @@ class DeviceSettings:
 def device_settings(v: Mapping[str, Any]) -> DeviceSettings:
     """``DeviceSettings`` of checked values (every device setting present, typed, with no problem)."""
     reader_usb, printer_usb = _usb_id(v["reader_usb_id"]), _usb_id(v["printer_usb_id"])
-    reader = ReaderSettings(v["reader_kind"], v["reader_url"], v["reader_baud"], v["reader_bytesize"],
-                            v["reader_parity"].upper(), v["reader_stopbits"], v["reader_framing"], reader_usb,
-                            v["reader_usb_report"], v["reader_check"], v["reader_id"])
-    printer = PrinterSettings(v["printer_kind"], v["printer_url"], v["printer_baud"], printer_usb,
-                              _endpoints(v["printer_usb_endpoints"]) or (0x82, 0x01), v["printer_codepage"].upper(),
-                              v["printer_profile"], v["printer_columns"], v["printer_status_check"],
-                              v["printer_status_timeout_ms"] / 1000, v["slip_code"], v["slip_language"])
+    reader = ReaderSettings(
+        v["reader_kind"],
+        v["reader_url"],
+        v["reader_baud"],
+        v["reader_bytesize"],
+        v["reader_parity"].upper(),
+        v["reader_stopbits"],
+        v["reader_framing"],
+        reader_usb,
+        v["reader_usb_report"],
+        v["reader_check"],
+        v["reader_id"],
+    )
+    printer = PrinterSettings(
+        v["printer_kind"],
+        v["printer_url"],
+        v["printer_baud"],
+        printer_usb,
+        _endpoints(v["printer_usb_endpoints"]) or (0x82, 0x01),
+        v["printer_codepage"].upper(),
+        v["printer_profile"],
+        v["printer_columns"],
+        v["printer_status_check"],
+        v["printer_status_timeout_ms"] / 1000,
+        v["slip_code"],
+        v["slip_language"],
+    )
     return DeviceSettings(reader, printer, v["usb_backend"])
 
 
@@ -125,7 +149,9 @@ def device_problems(values: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem(name, f"should be vendor:product in hex (e.g. 04b8:0202), not {text!r}"))
     endpoints = typed("printer_usb_endpoints", str)
     if endpoints is not None and _endpoints(endpoints) is None:
-        problems.append(Problem("printer_usb_endpoints", f"should be IN,OUT addresses like 0x82,0x01, not {endpoints!r}"))
+        problems.append(
+            Problem("printer_usb_endpoints", f"should be IN,OUT addresses like 0x82,0x01, not {endpoints!r}")
+        )
     codepage = typed("printer_codepage", str)
     if codepage is not None:
         try:

@@ -92,8 +92,14 @@ class SlipData:
         return cls(**values)
 
 
-def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = "barcode",
-           copy: bool = False, codepage: str = "cp866") -> list[SlipOp]:
+def layout(
+    slip: SlipData,
+    columns: int = 42,
+    language: str = "ru",
+    code: str = "barcode",
+    copy: bool = False,
+    codepage: str = "cp866",
+) -> list[SlipOp]:
     """The print operations of a loyalty slip."""
     _ = translations(language).gettext
     fit = _fitter(codepage)
@@ -134,8 +140,9 @@ def layout(slip: SlipData, columns: int = 42, language: str = "ru", code: str = 
     return ops
 
 
-def printer_test_layout(store_name: str, at: datetime, columns: int = 42, language: str = "ru",
-                codepage: str = "cp866") -> list[SlipOp]:
+def printer_test_layout(
+    store_name: str, at: datetime, columns: int = 42, language: str = "ru", codepage: str = "cp866"
+) -> list[SlipOp]:
     """A printer test slip: a Cyrillic line, the code page, a barcode and a QR code."""
     _ = translations(language).gettext
     fit = _fitter(codepage)
@@ -144,7 +151,10 @@ def printer_test_layout(store_name: str, at: datetime, columns: int = 42, langua
         Line(fit(store_name), align="center"),
         Line(at.strftime("%d.%m.%Y %H:%M"), align="center"),
         Line("-" * columns),
-        *(Line(part) for part in textwrap.wrap(fit(_("Cyrillic text: Съешь же ещё этих мягких французских булок")), columns)),
+        *(
+            Line(part)
+            for part in textwrap.wrap(fit(_("Cyrillic text: Съешь же ещё этих мягких французских булок")), columns)
+        ),
         Line(fit(_pair(_("Code page"), codepage.upper(), columns))),
         Line(fit(_pair(_("Balance"), format_points(123456, language), columns)), bold=True),
         Code("barcode", "7700000000000017"),

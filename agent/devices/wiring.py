@@ -29,26 +29,33 @@ def load_usb_backend(spec: str) -> Any:
     return factory()
 
 
-def build_reader(settings: DeviceSettings, on_read: ReadCallback, on_state: StateCallback | None = None,
-                 usb_backend: Any = None) -> SupervisedReader | None:
+def build_reader(
+    settings: DeviceSettings, on_read: ReadCallback, on_state: StateCallback | None = None, usb_backend: Any = None
+) -> SupervisedReader | None:
     """The configured card reader (not started), or None."""
     r = settings.reader
     if r.kind == "serial":
-        return SerialCardReader(r.url, on_read, r.reader_id, r.baud, r.bytesize, r.parity, r.stopbits,
-                                r.framing, r.check, on_state)
+        return SerialCardReader(
+            r.url, on_read, r.reader_id, r.baud, r.bytesize, r.parity, r.stopbits, r.framing, r.check, on_state
+        )
     if r.kind == "usb-hid":
         assert r.usb_id is not None
         backend = usb_backend if usb_backend is not None else load_usb_backend(settings.usb_backend)
-        return UsbHidCardReader(r.usb_id[0], r.usb_id[1], on_read, r.reader_id, r.usb_report, backend,
-                                check=r.check, on_state=on_state)
+        return UsbHidCardReader(
+            r.usb_id[0], r.usb_id[1], on_read, r.reader_id, r.usb_report, backend, check=r.check, on_state=on_state
+        )
     return None
 
 
 def build_printer(settings: DeviceSettings, usb_backend: Any = None) -> EscposPrinter | None:
     """The configured receipt printer, or None."""
     p = settings.printer
-    common = {"codepage": p.codepage, "status_check": p.status_check, "status_timeout": p.status_timeout,
-              "profile": p.profile}
+    common = {
+        "codepage": p.codepage,
+        "status_check": p.status_check,
+        "status_timeout": p.status_timeout,
+        "profile": p.profile,
+    }
     if p.kind == "serial":
         return EscposPrinter.serial(p.url, p.baud, **common)
     if p.kind == "network":
@@ -61,8 +68,9 @@ def build_printer(settings: DeviceSettings, usb_backend: Any = None) -> EscposPr
     return None
 
 
-def build_print_worker(settings: DeviceSettings, queue: PrintQueue, printer: EscposPrinter,
-                       on_status: StatusCallback | None = None) -> PrintWorker:
+def build_print_worker(
+    settings: DeviceSettings, queue: PrintQueue, printer: EscposPrinter, on_status: StatusCallback | None = None
+) -> PrintWorker:
     """The print worker for ``printer`` with the slip settings (not started)."""
     p = settings.printer
     return PrintWorker(queue, printer, printer.name, p.columns, p.slip_language, p.slip_code, p.codepage, on_status)

@@ -54,7 +54,9 @@ class SchemaTooNew(StoreError):
 class Store:
     """The agent database at ``path`` (created and migrated on open)."""
 
-    def __init__(self, path: str | Path, *, agent_id: str = "agent-1", clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self, path: str | Path, *, agent_id: str = "agent-1", clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
         self.path = Path(path)
         self.agent_id = agent_id
         self.clock = clock

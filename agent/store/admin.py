@@ -64,7 +64,9 @@ class AdminQueries:
         )
 
     def terminal_by_key(self, key_hash: str) -> sqlite3.Row | None:
-        return self.c.execute("SELECT * FROM terminals WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)).fetchone()
+        return self.c.execute(
+            "SELECT * FROM terminals WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
 
     def terminals(self) -> list[sqlite3.Row]:
         return self.c.execute("SELECT * FROM terminals ORDER BY id").fetchall()
@@ -85,6 +87,7 @@ class AdminQueries:
 
     def put_answer(self, scope: str, key: str, answer: StoredAnswer, now: dt.datetime) -> None:
         self.c.execute(
-            "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO idempotency (scope, key, request_hash, status, response, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (scope, key, answer.request_hash, answer.status, answer.response, iso(now)),
         )

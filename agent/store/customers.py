@@ -51,7 +51,8 @@ class CustomerQueries:
     def effects(self, customer_id: str, after_seq: int) -> list[Effect]:
         """This agent's effects on the customer not yet reflected in the lots, in order."""
         rows = self.c.execute(
-            "SELECT points, at FROM effects WHERE customer_id = ? AND seq > ? ORDER BY seq, id", (customer_id, after_seq)
+            "SELECT points, at FROM effects WHERE customer_id = ? AND seq > ? ORDER BY seq, id",
+            (customer_id, after_seq),
         ).fetchall()
         return [Effect(r[0], parse_time(r[1])) for r in rows]
 
@@ -61,7 +62,9 @@ class CustomerQueries:
 
     def ledger_sum(self, customer_id: str) -> int:
         """Sum of the lots and every local effect: equals the balance when nothing expires."""
-        lots = self.c.execute("SELECT COALESCE(SUM(points), 0) FROM lots WHERE customer_id = ?", (customer_id,)).fetchone()[0]
+        lots = self.c.execute(
+            "SELECT COALESCE(SUM(points), 0) FROM lots WHERE customer_id = ?", (customer_id,)
+        ).fetchone()[0]
         row = self.customer(customer_id)
         applied = row["applied_seq"] if row is not None else 0
         effects = self.c.execute(
@@ -97,7 +100,8 @@ class CustomerQueries:
     ) -> None:
         """A customer registered at this store's till (origin ``local``, version 0 until synced)."""
         self.c.execute(
-            "INSERT INTO customers (id, version, name, phone, birthday, level, consents, origin, created_at, updated_at) "
+            "INSERT INTO customers (id, version, name, phone, birthday, level, "
+            "consents, origin, created_at, updated_at) "
             "VALUES (?, 0, ?, ?, ?, ?, ?, 'local', ?, ?)",
             (customer_id, name, phone, birthday, level, json.dumps(dict(consents), sort_keys=True), iso(now), iso(now)),
         )
@@ -141,9 +145,7 @@ class CustomerQueries:
         )
 
     def set_phone_verified(self, customer_id: str, now: dt.datetime) -> None:
-        self.c.execute(
-            "UPDATE customers SET phone_verified = 1, updated_at = ? WHERE id = ?", (iso(now), customer_id)
-        )
+        self.c.execute("UPDATE customers SET phone_verified = 1, updated_at = ? WHERE id = ?", (iso(now), customer_id))
 
     def apply_customer_delta(self, delta: Mapping[str, Any], now: dt.datetime) -> bool:
         """Replace a customer's state by a newer CustomerDelta; False if ours is as new or newer.
@@ -167,9 +169,20 @@ class CustomerQueries:
                     self.absorb_card_holder(card_holder_id(card["number"]), customer_id)
         applied = delta["applied"].get(self.agent_id, 0)
         values = (
-            customer_id, version, delta.get("name"), delta.get("phone"), int(bool(delta.get("phone_verified"))),
-            delta.get("birthday"), delta.get("level"), delta.get("network_percent"), delta.get("store_percent"),
-            int(bool(delta["blocked"])), json.dumps(dict(delta["consents"]), sort_keys=True), applied, iso(now), iso(now),
+            customer_id,
+            version,
+            delta.get("name"),
+            delta.get("phone"),
+            int(bool(delta.get("phone_verified"))),
+            delta.get("birthday"),
+            delta.get("level"),
+            delta.get("network_percent"),
+            delta.get("store_percent"),
+            int(bool(delta["blocked"])),
+            json.dumps(dict(delta["consents"]), sort_keys=True),
+            applied,
+            iso(now),
+            iso(now),
         )
         self.c.execute(
             "INSERT INTO customers (id, version, name, phone, phone_verified, birthday, level, network_percent, "
@@ -192,7 +205,10 @@ class CustomerQueries:
         self.c.execute("DELETE FROM lots WHERE customer_id = ?", (customer_id,))
         self.c.executemany(
             "INSERT INTO lots (customer_id, id, points, starts_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            [(customer_id, lot["id"], lot["points"], lot.get("starts_at"), lot.get("expires_at")) for lot in delta["lots"]],
+            [
+                (customer_id, lot["id"], lot["points"], lot.get("starts_at"), lot.get("expires_at"))
+                for lot in delta["lots"]
+            ],
         )
         self.c.execute("DELETE FROM messages WHERE customer_id = ?", (customer_id,))
         self.c.executemany(

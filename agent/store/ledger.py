@@ -12,12 +12,47 @@ from shared.results import LineRefund
 from .times import iso
 
 _RECEIPT_COLUMNS = (
-    "receipt_id", "seq", "terminal", "customer_id", "card", "at", "committed_at", "day", "total", "accrued",
-    "redeemed", "offline", "rules_version", "request_hash", "response",
+    "receipt_id",
+    "seq",
+    "terminal",
+    "customer_id",
+    "card",
+    "at",
+    "committed_at",
+    "day",
+    "total",
+    "accrued",
+    "redeemed",
+    "offline",
+    "rules_version",
+    "request_hash",
+    "response",
 )
-_LINE_COLUMNS = ("receipt_id", "idx", "sku", "name", "category", "quantity", "price", "discount", "amount", "accrued", "redeemed")
+_LINE_COLUMNS = (
+    "receipt_id",
+    "idx",
+    "sku",
+    "name",
+    "category",
+    "quantity",
+    "price",
+    "discount",
+    "amount",
+    "accrued",
+    "redeemed",
+)
 _REFUND_COLUMNS = (
-    "refund_id", "receipt_id", "seq", "terminal", "at", "created_at", "amount", "accrued", "redeemed", "request_hash", "response",
+    "refund_id",
+    "receipt_id",
+    "seq",
+    "terminal",
+    "at",
+    "created_at",
+    "amount",
+    "accrued",
+    "redeemed",
+    "request_hash",
+    "response",
 )
 _REFUND_LINE_COLUMNS = ("refund_id", "idx", "quantity", "amount", "accrued", "redeemed")
 
@@ -100,7 +135,8 @@ class LedgerQueries:
         """The lines of several receipts, each with the quantity refunded so far (``refunded``, x1000)."""
         marks = ", ".join("?" * len(receipt_ids))
         return self.c.execute(
-            "SELECT l.*, COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN refunds f ON f.refund_id = rl.refund_id "
+            "SELECT l.*, COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN "
+            "refunds f ON f.refund_id = rl.refund_id "
             "WHERE f.receipt_id = l.receipt_id AND rl.idx = l.idx), 0) AS refunded "
             f"FROM receipt_lines l WHERE l.receipt_id IN ({marks}) ORDER BY l.receipt_id, l.idx",
             list(receipt_ids),
@@ -110,6 +146,7 @@ class LedgerQueries:
         """Money returned so far per receipt (receipts with no refund are absent)."""
         marks = ", ".join("?" * len(receipt_ids))
         rows = self.c.execute(
-            f"SELECT receipt_id, SUM(amount) FROM refunds WHERE receipt_id IN ({marks}) GROUP BY receipt_id", list(receipt_ids)
+            f"SELECT receipt_id, SUM(amount) FROM refunds WHERE receipt_id IN ({marks}) GROUP BY receipt_id",
+            list(receipt_ids),
         ).fetchall()
         return {receipt_id: int(amount) for receipt_id, amount in rows}

@@ -73,7 +73,8 @@ class OutboxQueries:
     def outbox_batch(self, after_seq: int = 0, limit: int = 100, max_bytes: int | None = None) -> list[OutboxEvent]:
         """Events after ``after_seq`` in seq order; with ``max_bytes``, stop once the bodies reach it (at least one)."""
         rows = self.c.execute(
-            "SELECT seq, id, kind, at, body, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            "SELECT seq, id, kind, at, body, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         ).fetchall()
         if max_bytes is not None:
             size = 0

@@ -45,7 +45,9 @@ class PrintJobQueries:
 
     c: sqlite3.Connection
 
-    def enqueue_print_job(self, slip_id: str, payload: dict[str, Any], kind: str, printer: str, now: dt.datetime) -> bool:
+    def enqueue_print_job(
+        self, slip_id: str, payload: dict[str, Any], kind: str, printer: str, now: dt.datetime
+    ) -> bool:
         """Queue a slip unless one with ``slip_id`` exists; True if queued now."""
         cursor = self.c.execute(
             "INSERT OR IGNORE INTO print_jobs (slip_id, printer, kind, payload, created_at, updated_at)"
@@ -59,13 +61,16 @@ class PrintJobQueries:
 
     def next_print_job(self, printer: str) -> PrintJob | None:
         """The oldest pending job of ``printer``."""
-        return _job(self.c.execute(
-            "SELECT * FROM print_jobs WHERE printer = ? AND status = 'pending' ORDER BY id LIMIT 1", (printer,)
-        ).fetchone())
+        return _job(
+            self.c.execute(
+                "SELECT * FROM print_jobs WHERE printer = ? AND status = 'pending' ORDER BY id LIMIT 1", (printer,)
+            ).fetchone()
+        )
 
     def mark_print_job_printed(self, job_id: int, now: dt.datetime) -> None:
         self.c.execute(
-            "UPDATE print_jobs SET status = 'printed', prints = prints + 1, printed_at = ?, updated_at = ? WHERE id = ?",
+            "UPDATE print_jobs SET status = 'printed', prints = prints + 1, "
+            "printed_at = ?, updated_at = ? WHERE id = ?",
             (iso(now), iso(now), job_id),
         )
 
@@ -88,9 +93,11 @@ class PrintJobQueries:
         """How many slips wait (for ``printer``, or for any)."""
         if printer is None:
             return int(self.c.execute("SELECT COUNT(*) FROM print_jobs WHERE status = 'pending'").fetchone()[0])
-        return int(self.c.execute(
-            "SELECT COUNT(*) FROM print_jobs WHERE printer = ? AND status = 'pending'", (printer,)
-        ).fetchone()[0])
+        return int(
+            self.c.execute(
+                "SELECT COUNT(*) FROM print_jobs WHERE printer = ? AND status = 'pending'", (printer,)
+            ).fetchone()[0]
+        )
 
     def last_print_failure(self) -> tuple[str, str] | None:
         """(reason, updated_at) of the most recent failure of a job still waiting, or None."""

@@ -191,7 +191,9 @@ def initial(db: Database) -> None:
 @MIGRATIONS(name="0002_shifts")
 def shifts(db: Database) -> None:
     # Shift closes per terminal: a receipt can be cancelled only in the shift it was made in.
-    db["shift_closes"].create({"id": int, "terminal": str, "closed_at": str}, pk="id", not_null={"terminal", "closed_at"})
+    db["shift_closes"].create(
+        {"id": int, "terminal": str, "closed_at": str}, pk="id", not_null={"terminal", "closed_at"}
+    )
     db["shift_closes"].create_index(["terminal", "closed_at"])
 
 

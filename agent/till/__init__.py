@@ -76,7 +76,10 @@ def index() -> Response:
     config = page_config()
     response = current_app.make_response(
         render_template(
-            "till/index.html", lang=current_language(), languages=LANGUAGE_LABELS, page_config=config,
+            "till/index.html",
+            lang=current_language(),
+            languages=LANGUAGE_LABELS,
+            page_config=config,
             zero=f"0{config['format']['decimal']}00",
         )
     )

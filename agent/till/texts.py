@@ -31,7 +31,10 @@ TEXTS: dict[str, str] = {
     "identifying": N_("Looking for the customer…"),
     "register_this": N_("Register a new customer"),
     "card_not_registered": N_("This card is not registered here yet."),
-    "card_not_registered_detail": N_("Its points accrue and wait for the customer; they can be redeemed once the card is registered (here or at another store) and its balance has come from the central server."),
+    "card_not_registered_detail": N_(
+        "Its points accrue and wait for the customer; they can be redeemed once the card is registered (here or "
+        "at another store) and its balance has come from the central server."
+    ),
     "no_name": N_("Customer without a name"),
     "card_number": N_("card {card}"),
     "warn_card_blocked": N_("The card is blocked: no points can be earned or redeemed with it."),
@@ -62,9 +65,15 @@ TEXTS: dict[str, str] = {
     "commit": N_("Commit"),
     "committing": N_("Committing the receipt…"),
     "retry_commit": N_("Send again"),
-    "retry_same_receipt": N_("The receipt may or may not be recorded: press \u201cSend again\u201d. The same receipt is sent, it cannot be counted twice."),
+    "retry_same_receipt": N_(
+        "The receipt may or may not be recorded: press \u201cSend again\u201d. The same "
+        "receipt is sent, it cannot be counted twice."
+    ),
     "pending_title": N_("The last operation got no answer"),
-    "pending_detail": N_("Press \u201cSend again\u201d to finish it first (it cannot be counted twice), or \u201cNew sale\u201d to drop it."),
+    "pending_detail": N_(
+        "Press \u201cSend again\u201d to finish it first (it cannot be counted "
+        "twice), or \u201cNew sale\u201d to drop it."
+    ),
     "discard_pending_confirm": N_("Drop it? Press again"),
     "new_sale": N_("New sale"),
     "committed": N_("Receipt committed"),
@@ -92,17 +101,24 @@ TEXTS: dict[str, str] = {
     "refund_nothing": N_("Enter the quantity to return for at least one item."),
     "refund_quantity_invalid": N_("{name}: the quantity is not valid (e.g. 1 or 0.5)."),
     "refund_more_than_left": N_("{name}: at most {left} can be returned."),
-    "refund_done": N_("Return made: {amount} back to the customer, {redeemed} points given back, {accrued} earned points taken back."),
+    "refund_done": N_(
+        "Return made: {amount} back to the customer, {redeemed} points given back, {accrued} earned points taken back."
+    ),
     "cancel_receipt": N_("Cancel the receipt"),
     "cancel_confirm": N_("Cancel it? Press again"),
-    "cancel_done": N_("Receipt cancelled: {amount} back to the customer, {redeemed} points given back, {accrued} earned points taken back."),
+    "cancel_done": N_(
+        "Receipt cancelled: {amount} back to the customer, {redeemed} points given "
+        "back, {accrued} earned points taken back."
+    ),
     "balance_now": N_("Customer's balance: {balance}."),
     "retry_same_refund": N_("Press the button again: the same operation is sent, it cannot happen twice."),
     "pending_refund_detail": N_("Finish the return of the selected receipt first: press its button again."),
     # registration
     "phone_missing": N_("Enter the customer's phone."),
     "consent_missing": N_("The customer's consent to personal data processing is required."),
-    "retry_same_registration": N_("Press \u201cRegister\u201d again: the same registration is sent, it cannot happen twice."),
+    "retry_same_registration": N_(
+        "Press \u201cRegister\u201d again: the same registration is sent, it cannot happen twice."
+    ),
     "registered_who": N_("{name}, phone {phone}"),
     "code_invalid": N_("The code has 6 digits."),
     "birthday_invalid": N_("The birthday is not a date: enter e.g. 17.05 or 17.05.1990."),

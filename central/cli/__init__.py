@@ -252,7 +252,7 @@ def _publish_rules(store: Any, store_id: str, doc: dict[str, Any], source: str) 
             wanted = [(lv["name"], lv["from_spend"], lv["percent"]) for lv in file_levels]
             if levels.adopt(conn, wanted):
                 note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
-            elif [tuple(row) for row in conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend")] != sorted(wanted, key=lambda lv: lv[1]):
+            elif store.level_rows() != sorted(wanted, key=lambda lv: lv[1]):
                 note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
     published = with_program(store, doc, record)
     with store.transaction() as conn:  # the version and its audit row: all or nothing
@@ -305,6 +305,23 @@ def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ign
     link = _link_config(config, store, url, protocol)
     store.close()
     return Ingest(config["DATABASE"], link, gap_wait=float(config["GAP_WAIT"])).start()
+
+
+def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The message sender (central/messages/sender.py); one at a time across processes (a lease)."""
+    from ..messages.rules import Policy
+    from ..messages.sender import Sender
+
+    try:
+        start, end = (int(part) for part in str(config["MESSAGES_QUIET_HOURS"]).split("-"))
+        if not (0 <= start < 24 and 0 <= end < 24):
+            raise ValueError
+    except ValueError:
+        raise click.ClickException(
+            f"MESSAGES_QUIET_HOURS should be like 21-9, got {config['MESSAGES_QUIET_HOURS']!r}") from None
+    policy = Policy(quiet_start=start, quiet_end=end, cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
+                    zone=config["CONSOLE_TIMEZONE"])
+    return Sender(config["DATABASE"], policy=policy, public_url=config["PUBLIC_URL"]).start()
 
 
 def _wait_for_signal() -> None:
@@ -372,6 +389,7 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         from ..points.nightly import NightlyScheduler
 
         scheduler = NightlyScheduler(config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]).start()
+    sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -380,6 +398,8 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         _wait_for_signal()
     finally:
         server.shutdown()
+        if sender is not None:
+            sender.stop()
         if scheduler is not None:
             scheduler.stop()
         if ingest is not None:
@@ -410,6 +430,27 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
         _wait_for_signal()
     finally:
         runner.stop()
+
+
+@cli.command()
+@db_option
+def send(db: str | None) -> None:
+    """Run the message sender alone (when 'serve' runs with MESSAGES_SENDER false).
+
+    Only one sender works at a time (a lease in the database); a second one waits.
+
+    Example:
+
+    \b
+        loyalty-central send
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sender = _start_sender(_config(db, None))
+    click.echo("message sender running")
+    try:
+        _wait_for_signal()
+    finally:
+        sender.stop()
 
 
 _register_console(cli)  # users, import, nightly: central/cli/console.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..storage import aggregates
 from ..storage.clock import now_utc
 from .levels import recompute
 from .programs import PERMANENT, default_program, permanent_lot_id
@@ -30,6 +31,7 @@ def merge_rows(conn: Any, source: str, target: str, username: str) -> tuple[dict
     _move_points(conn, source, target)
     for table in _MOVE:
         conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (target, source))
+    aggregates.move_customer(conn, source, target)  # the segments' per-customer aggregates
     has_main = conn.execute("SELECT 1 FROM cards WHERE customer_id = ? AND main = 1", (target,)).fetchone()
     conn.execute("UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
                  " WHERE customer_id = ?", (target, bool(has_main), now_utc(), source))

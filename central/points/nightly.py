@@ -25,7 +25,8 @@ import threading
 import zoneinfo
 from dataclasses import dataclass
 
-from ..storage.clock import now_utc
+from ..marketing import engine as segments
+from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from .ledger import LedgerBatch
 from .levels import program, recompute
@@ -102,6 +103,8 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     report = NightlyReport()
     report.lots_expired, report.points_burnt = expire_lots(db, now)
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
+    with db.transaction() as conn:  # dynamic segments: the customers whose answer flips with the new local date
+        segments.refresh_if_new_day(conn, dt.datetime.fromisoformat(utc(now)) if now else None)
     db.set_setting("nightly_last_run", now or now_utc())
     log.info("nightly: %s", report)
     return report

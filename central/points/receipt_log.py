@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..storage import aggregates
+
 #: one receipt line as the what-if reads it: catalog ids (-1: none) and money in minor units
 LINE_DTYPE = np.dtype([("sku", "<i4"), ("category", "<i4"), ("amount", "<i8"), ("discount", "<i8")])
 CHANNELS = ("till", "delivery", "online")
@@ -126,7 +128,7 @@ class ReceiptLog:
                                  {line.get("category") for p in self.pending for line in p.lines}, self.recorded_at)
         products = _product_ids(conn, self.pending, categories, self.recorded_at)
         next_id = (conn.execute("SELECT MAX(id) FROM transactions").fetchone()[0] or 0) + 1
-        rows, lines = [], []
+        rows, lines, folded = [], [], []
         for item in self.pending:
             packed = None
             if item.lines:
@@ -142,12 +144,27 @@ class ReceiptLog:
                 packed = b"".join(parts)
             rows.append((next_id, *item.row, len(item.lines), packed, self.recorded_at))
             next_id += 1
+            if item.row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
+                folded.append((item.row[7], item.row[0], item.row[2], item.row[10], *item.row[13:16],
+                               [(products.get(x.get("sku")), categories.get(x.get("category")), x.get("quantity") or "1")
+                                for x in item.lines]))
         conn.executemany(_INSERT, rows)
         conn.executemany(
             "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,"
             " amount, accrued, redeemed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             lines,
         )
+        if folded:
+            chain: list[Any] = []  # the chain's zone for operations without a store, read once
+
+            def zone_of(store: str | None) -> Any:
+                if store:
+                    return self._zone(store)
+                if not chain:
+                    chain.append(aggregates.chain_zone(conn))
+                return chain[0]
+
+            aggregates.record(conn, folded, zone_of)
         self.pending = []
 
 

@@ -29,10 +29,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(_READ | {
         "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
         "fields.write", "import", "stores.write", "users.manage", "audit.read", "sync.resolve", "tokens.manage",
+        "messages.channels", "messages.write", "messages.send",
     }),
     MARKETER: frozenset(_READ | {
         "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
-        "fields.write", "import", "audit.read",
+        "fields.write", "import", "audit.read", "messages.write", "messages.send",
     }),
     STORE_MANAGER: frozenset(_READ | {"customers.write", "cards.write", "rules.write"}),
     VIEWER: frozenset(_READ),

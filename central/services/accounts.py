@@ -19,9 +19,11 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
+from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage.clock import now_utc, utc
+from ..storage.messages import record_consents
 from ..storage.store import Store
 from . import audit
 from .access import Actor, Forbidden, FormError
@@ -87,9 +89,14 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     with db.transaction() as conn:
         before = _profile_of(db.customer(customer_id))
         db.set_customer_profile(customer_id, name, email, birthday, gender or None, consents, custom)
+        # the consent history (central/storage/messages.py): every consent the profile changed
+        record_consents(conn, customer_id, {k: consents[k] for k in CONSENTS
+                                            if bool(before["consents"].get(k)) != consents[k]},
+                        "console", actor.username)
         bump_versions(conn, [customer_id])
         audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
                      store=customer["home_store"])
+        segments.customer_changed(conn, [customer_id], "profile")
 
 
 def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> str:
@@ -205,6 +212,7 @@ def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, 
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
+        segments.customer_changed(conn, [customer_id], "points")
         balance = before + points
         audit.record(conn, actor, "customer.points", "customer", customer_id, {"balance": before},
                      {"balance": balance, "points": points, "program": program, "reason": reason,
@@ -259,6 +267,7 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
+        segments.customer_changed(conn, [customer_id], "points")
         audit.record(conn, actor, "customer.temporary_points", "customer", customer_id, {"balance": before},
                      {"balance": before + points, "lot": lot_id, "points": points, "program": program,
                       "starts_at": start_text,
@@ -344,4 +353,5 @@ def set_tags(db: Store, actor: Actor, customer_id: str, text: str) -> list[str]:
         db.replace_customer_tags(customer_id, tags)
         audit.record(conn, actor, "customer.tags", "customer", customer_id, {"tags": before}, {"tags": tags},
                      store=customer["home_store"])
+        segments.customer_changed(conn, [customer_id], "tags")
     return tags

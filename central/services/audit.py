@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..storage.audit_log import add_audit_row
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from .access import Actor, FormError
@@ -40,6 +41,11 @@ ACTIONS: dict[str, Any] = {
     "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
     "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
+    "messages.channel": N_("Message channel set up"), "messages.template": N_("Message template saved"),
+    "messages.test": N_("Test message sent"), "messages.send": N_("Message sent to a customer"),
+    "mailing.create": N_("Mailing created"), "mailing.pause": N_("Mailing paused"),
+    "mailing.resume": N_("Mailing resumed"), "customer.consent": N_("Consent changed"),
+    "messages.link": N_("Telegram start link made"),
     "auth.login": N_("Signed in"), "auth.logout": N_("Signed out"), "auth.failed": N_("Failed sign-in"),
     "auth.lockout": N_("Sign-in locked after failures"), "auth.throttled": N_("Sign-ins from an address slowed down"),
     "token.add": N_("API token made"), "token.revoke": N_("API token revoked"),
@@ -77,12 +83,8 @@ def record(
     store: str | None = None,
 ) -> None:
     """Write one audit row inside the caller's transaction (so the write and its record land together)."""
-    conn.execute(
-        "INSERT INTO audit_log (at, user_id, username, action, entity, entity_id, store, before, after)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
-        (now_utc(), actor.id, actor.username, action, entity, None if entity_id is None else str(entity_id), store,
-         _json(before), _json(after)),
-    )
+    add_audit_row(conn, now_utc(), actor.id, actor.username, action, entity,
+                  None if entity_id is None else str(entity_id), store, _json(before), _json(after))
 
 
 def record_export(db: Store, actor: Actor, name: str, fmt: str, query: str) -> None:
@@ -117,11 +119,10 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
     ``after`` (an audit row's id). A bad value is a :class:`FormError` naming it.
     """
     actor.require("audit.read")
-    where, params, errors = ["1 = 1"], [], {}
+    equal, moments, errors = [], {}, {}
     for key, column in (("user", "username"), ("action", "action"), ("entity", "entity"), ("id", "entity_id")):
         if args.get(key):
-            where.append(f"{column} = ?")
-            params.append(args[key])
+            equal.append((column, args[key]))
     for key, end in (("from", False), ("to", True)):
         if args.get(key):
             try:
@@ -129,8 +130,7 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
             except ValueError:
                 errors[key] = _("Write the date as YYYY-MM-DD.")
                 continue
-            where.append(f"at {'<' if end else '>='} ?")
-            params.append(moment.astimezone(dt.UTC).isoformat())
+            moments[key] = moment.astimezone(dt.UTC).isoformat()
     keys = {}
     for key in ("before", "after"):
         if args.get(key):
@@ -142,21 +142,12 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
     if errors:
         raise FormError(errors)
     forward = "after" in keys and "before" not in keys
-    if "before" in keys:
-        where.append("id < ?")
-        params.append(keys["before"])
-    elif forward:
-        where.append("id > ?")
-        params.append(keys["after"])
-    rows = db.rows(f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id {'ASC' if forward else 'DESC'}"
-                    " LIMIT ?", [*params, limit + 1])
+    rows = db.audit_rows(equal, at_from=moments.get("from"), at_before=moments.get("to"),
+                         id_below=keys.get("before"), id_above=keys["after"] if forward else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     if forward:
         rows.reverse()
-    for row in rows:
-        row["before"] = json.loads(row["before"]) if row["before"] else None
-        row["after"] = json.loads(row["after"]) if row["after"] else None
     if not rows:
         return AuditPage(rows, None, None)
     older = rows[-1]["id"] if (more if not forward else True) else None
@@ -166,7 +157,7 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
 
 def users(db: Store) -> list[str]:
     """Everyone who appears in the audit log, for the filter."""
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT username FROM audit_log ORDER BY username")]
+    return db.audit_usernames()
 
 
 def action_label(code: str) -> str:
@@ -211,20 +202,6 @@ def readable(value: Any, language: str, key: str = "") -> str:
 def history(db: Store, *, entity: str | None = None, entity_id: str | None = None,
             before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Audit rows of one object, unchecked: callers check access to the object first."""
-    where, params = ["1 = 1"], []
-    if entity is not None:
-        where.append("entity = ?")
-        params.append(entity)
-    if entity_id is not None:
-        where.append("entity_id = ?")
-        params.append(entity_id)
-    if before_id is not None:
-        where.append("id < ?")
-        params.append(before_id)
-    rows = db.rows(
-        f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*params, limit]
-    )
-    for row in rows:
-        row["before"] = json.loads(row["before"]) if row["before"] else None
-        row["after"] = json.loads(row["after"]) if row["after"] else None
-    return rows
+    equal = [(column, value) for column, value in (("entity", entity), ("entity_id", entity_id))
+             if value is not None]
+    return db.audit_rows(equal, id_below=before_id, limit=limit)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..points.programs import customer_programs
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from .access import Actor, Forbidden, FormError
@@ -21,11 +20,6 @@ from .filters import CustomerQuery, where
 
 PAGE = 50
 COUNT_CAP = 10_000
-LIST_COLUMNS = (
-    "c.id, c.name, c.phone, c.phone_verified, c.email, c.level, c.balance, c.spend, c.visits, c.home_store,"
-    " c.created_at, c.last_purchase_at, c.blocked, c.stub,"
-    " (SELECT number FROM cards WHERE customer_id = c.id ORDER BY main DESC, created_at LIMIT 1) AS card"
-)
 
 
 @dataclass
@@ -50,28 +44,15 @@ def list_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, *, 
     """One page of customers, newest first; ``after``/``before`` are keys of the page's edges."""
     actor.require("customers.read")
     sql, params = where(query, actor, zone)
-    order = "DESC"
-    if after:
-        sql += " AND (c.created_at, c.id) < (?, ?)"
-        params += list(_split(after))
-    elif before:
-        sql += " AND (c.created_at, c.id) > (?, ?)"
-        params += list(_split(before))
-        order = "ASC"
-    rows = db.rows(
-        f"SELECT {LIST_COLUMNS} FROM customers c WHERE {sql} ORDER BY c.created_at {order}, c.id {order} LIMIT ?",
-        [*params, limit + 1],
-    )
+    rows = db.customers_page(sql, params, after=_split(after) if after else None,
+                             before=_split(before) if before and not after else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     if before:
         rows.reverse()
     count = -1
     if with_count:
-        base, base_params = where(query, actor, zone)
-        count = int(db.conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM customers c WHERE {base} LIMIT ?)", [*base_params, COUNT_CAP + 1]
-        ).fetchone()[0])
+        count = db.count_customers(sql, params, cap=COUNT_CAP + 1)
     has_next = more if not before else True
     has_prev = bool(after) or (bool(before) and more)
     return Page(rows, count, _key(rows[-1]) if rows and has_next else None, _key(rows[0]) if rows and has_prev else None)
@@ -92,7 +73,7 @@ def count_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) ->
     """How many customers the query finds, uncapped (an export's progress; a COUNT over the index)."""
     actor.require("customers.read")
     base, params = where(query, actor, zone)
-    return int(db.conn.execute(f"SELECT COUNT(*) FROM customers c WHERE {base}", params).fetchone()[0])
+    return db.count_customers(base, params)
 
 
 def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
@@ -112,11 +93,7 @@ def check_customer(db: Store, actor: Actor, customer_id: str, *, write: bool = F
     if actor.scoped and customer["home_store"] not in actor.stores:
         if write or actor.scope == "home":
             actor.require_home(customer["home_store"], f"customer {customer_id}")
-        marks = ",".join("?" * len(actor.stores)) or "NULL"
-        if not db.conn.execute(
-            f"SELECT 1 FROM customer_stores WHERE customer_id = ? AND store IN ({marks})",
-            [customer_id, *sorted(actor.stores)],
-        ).fetchone():
+        if not db.shopped_at_any(customer_id, sorted(actor.stores)):
             raise Forbidden(f"customer {customer_id} is not a customer of {', '.join(sorted(actor.stores))}")
     return customer
 
@@ -128,22 +105,14 @@ def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     customer["writable"] = not actor.scoped or customer["home_store"] in actor.stores
     customer["consents"] = json.loads(customer["consents"] or "{}")
     customer["custom"] = json.loads(customer["custom"] or "{}")
-    customer["cards"] = db.rows(
-        "SELECT k.*, cc.name AS category FROM cards k LEFT JOIN card_categories cc ON cc.id = k.category_id"
-        " WHERE k.customer_id = ? ORDER BY k.main DESC, k.created_at, k.number", (customer_id,))
-    customer["tags"] = [r[0] for r in db.conn.execute(
-        "SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag", (customer_id,))]
-    customer["messages"] = db.rows(
-        "SELECT * FROM customer_messages WHERE customer_id = ? AND deleted_at IS NULL ORDER BY created_at",
-        (customer_id,))
-    customer["lots"] = db.rows(
-        "SELECT * FROM lots WHERE customer_id = ? AND (points != 0 OR expires_at IS NOT NULL)"
-        " ORDER BY expires_at IS NULL, expires_at, id", (customer_id,))
-    customer["merged_from"] = [r[0] for r in db.conn.execute(
-        "SELECT source FROM merges WHERE target = ? ORDER BY at", (customer_id,))]
+    customer["cards"] = db.customer_cards(customer_id)
+    customer["tags"] = db.customer_tags(customer_id)
+    customer["messages"] = db.live_customer_messages(customer_id)
+    customer["lots"] = db.customer_lots(customer_id)
+    customer["merged_from"] = db.merged_into_customer(customer_id)
     customer["avg_check"] = customer["spend"] // customer["visits"] if customer["visits"] else 0
     # the balance in each program (customers.balance is their total); lots name their program
-    customer["programs"] = customer_programs(db.conn, customer_id, now_utc())
+    customer["programs"] = db.customer_program_balances(customer_id, now_utc())
     names = {p["id"]: p["name"] for p in customer["programs"]}
     for lot in customer["lots"]:
         lot["program"] = names.get(lot["program_id"], lot["program_id"])
@@ -161,15 +130,7 @@ def bonus_history(db: Store, actor: Actor, customer_id: str, *, before_id: int |
                   limit: int = 100) -> list[dict[str, Any]]:
     """Every ledger entry of the customer, newest first, with its source and the receipt it came from."""
     check_customer(db, actor, customer_id)
-    sql = ("SELECT l.*, t.receipt_id, t.id AS transaction_id, p.name AS program FROM ledger l"
-           " LEFT JOIN transactions t ON t.event_id = l.event_id AND t.customer_id = l.customer_id"
-           " LEFT JOIN programs p ON p.id = l.program_id"
-           " WHERE l.customer_id = ?")
-    params: list[Any] = [customer_id]
-    if before_id is not None:
-        sql += " AND l.id < ?"
-        params.append(before_id)
-    rows = db.rows(sql + " ORDER BY l.at DESC, l.id DESC LIMIT ?", [*params, limit])
+    rows = db.customer_ledger(customer_id, before_id, limit)
     for row in rows:
         row["source"] = SOURCES.get(row["kind"], row["kind"])
     return rows
@@ -179,12 +140,7 @@ def purchases(db: Store, actor: Actor, customer_id: str, *, before_id: int | Non
               limit: int = 30) -> list[dict[str, Any]]:
     """The customer's receipts (and refunds), newest first, each with its lines."""
     check_customer(db, actor, customer_id)
-    sql = ("SELECT * FROM transactions WHERE customer_id = ? AND kind IN ('purchase', 'refund', 'cancel')")
-    params: list[Any] = [customer_id]
-    if before_id is not None:
-        sql += " AND id < ?"
-        params.append(before_id)
-    rows = db.rows(sql + " ORDER BY at_epoch DESC, id DESC LIMIT ?", [*params, limit])
+    rows = db.customer_receipts(customer_id, before_id, limit)
     attach_lines(db, rows)
     return rows
 
@@ -193,15 +149,8 @@ def attach_lines(db: Store, rows: list[dict[str, Any]]) -> None:
     """Each transaction's lines (with product and category names) and its detail, in place."""
     ids = [r["id"] for r in rows if r["line_count"]]
     lines: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for line in db.rows(
-            "SELECT l.*, p.sku, c.name AS category FROM transaction_lines l"
-            " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories c ON c.id = l.category_id"
-            f" WHERE l.transaction_id IN ({marks}) ORDER BY l.transaction_id, l.idx", chunk
-        ):
-            lines[line["transaction_id"]].append(line)
+    for line in db.lines_of_transactions(ids):
+        lines[line["transaction_id"]].append(line)
     for row in rows:
         row["lines"] = lines.get(row["id"], [])
         row["detail"] = json.loads(row["detail"]) if isinstance(row.get("detail"), str) else (row.get("detail") or {})
@@ -209,16 +158,15 @@ def attach_lines(db: Store, rows: list[dict[str, Any]]) -> None:
 
 def comments(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
     check_customer(db, actor, customer_id)
-    return db.rows("SELECT * FROM customer_comments WHERE customer_id = ? ORDER BY id DESC", (customer_id,))
+    return db.customer_comments(customer_id)
 
 
 def find_by_phone(db: Store, phone: str) -> str | None:
-    row = db.conn.execute("SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL", (phone,)).fetchone()
-    return row[0] if row else None
+    return db.customer_by_phone(phone)
 
 
 def require_exists(db: Store, customer_id: str) -> None:
-    if not db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (customer_id,)).fetchone():
+    if not db.customer_exists(customer_id):
         raise NotFound(f"no customer {customer_id}")
 
 
@@ -229,7 +177,7 @@ def resolve(db: Store, text: str) -> str | None:
     text = text.strip()
     if not text:
         return None
-    if db.conn.execute("SELECT 1 FROM customers WHERE id = ?", (text,)).fetchone():
+    if db.customer_exists(text):
         return text
     try:
         found = find_by_phone(db, normalize_phone(text))
@@ -237,8 +185,7 @@ def resolve(db: Store, text: str) -> str | None:
             return found
     except InvalidIdentifier:
         pass
-    row = db.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (text.replace(" ", "").replace("-", ""),)).fetchone()
-    return row[0] if row else None
+    return db.customer_of_card(text.replace(" ", "").replace("-", ""))
 
 
 def outside_scope(db: Store, actor: Actor, text: str) -> bool:

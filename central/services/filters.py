@@ -6,8 +6,9 @@ search: every term must match some field, so each term narrows), ``kind``
 ``(field, op, value)`` joined by ``match`` = all (AND) or any (OR), and one
 period (``period_from``/``period_to``) for the "in a period" fields.
 :func:`where` checks every value (a :class:`FormError` per bad condition,
-keyed ``c<i>``) and builds parameterised SQL over ``customers c``; nothing
-from the URL is ever put into SQL text.
+keyed ``c<i>``) and hands the checked filter to central/storage/customer_filter.py,
+which builds parameterised SQL over ``customers c``; nothing from the URL is
+ever put into SQL text.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
+from ..storage.customer_filter import CheckedCondition, CustomerFilter, customer_filter_sql
 from .access import Actor, BadQuery, FormError
 from .formats import parse_local, parse_minor
 from .text import N_, _
@@ -105,54 +107,33 @@ OPS = {
     "after": N_("on or after"), "before": N_("before"), "never": N_("never"), "has": N_("has"), "has_not": N_("has not"),
 }
 _NO_VALUE = {"empty", "filled", "yes", "no", "never"}
-_SALES = "kind IN ('purchase', 'refund', 'cancel') AND customer_id IS NOT NULL"
 
 
 def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]]:
-    """SQL over ``customers c`` for the query and the actor's scope; :class:`FormError` on bad values."""
-    clauses: list[str] = ["c.merged_into IS NULL"]
-    params: list[Any] = []
+    """SQL over ``customers c`` for the query and the actor's scope (central/storage/customer_filter.py builds
+    it); :class:`FormError` on bad values."""
+    f = CustomerFilter(kind=query.kind, any_condition=query.match == "any")
     if actor.scoped:
-        marks = ",".join("?" * len(actor.stores)) or "NULL"
-        if actor.scope == "home":
-            clauses.append(f"c.home_store IN ({marks})")
-            params += sorted(actor.stores)
-        else:
-            clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
-                           f" WHERE store IN ({marks})))")
-            params += sorted(actor.stores) * 2
-    if query.kind == "registered":
-        clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
-    elif query.kind == "potential":
-        clauses.append("NOT EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
-    search = search_clause(query.q)
-    if search:
-        clauses.append(search[0])
-        params += search[1]
+        f.scope = sorted(actor.stores)
+        f.home_only = actor.scope == "home"
+    f.long_terms, f.short_terms = search_terms(query.q)
     errors: dict[str, str] = {}
-    period = _period(query, zone, errors)
-    parts: list[str] = []
+    f.period = _period(query, zone, errors)
     for i, condition in enumerate(query.conditions):
         try:
-            sql, values = _condition(condition, zone, period)
+            f.conditions.append(_condition(condition, zone, f.period))
         except ValueError as exc:
             errors[f"c{i}"] = str(exc)
-            continue
-        parts.append(sql)
-        params += values
     if errors:
         raise FormError(errors)
-    if parts:
-        joiner = " OR " if query.match == "any" else " AND "
-        clauses.append("(" + joiner.join(parts) + ")")
-    return " AND ".join(clauses), params
+    return customer_filter_sql(f)
 
 
-def search_clause(text: str) -> tuple[str, list[Any]] | None:
-    """Every term must match (trigram full-text index; terms under 3 characters filter its matches)."""
+def search_terms(text: str) -> tuple[list[str], list[str]]:
+    """The quick search's terms: (those of 3+ characters, the shorter ones); every term must match."""
     text = text.strip()
     if not text:
-        return None
+        return [], []
     if _CONTROL.search(text):
         # FTS5 cannot take a NUL inside a phrase, and nobody types control characters: say so
         raise BadQuery({"q": _("The search contains control characters: type letters, digits or signs.")})
@@ -161,18 +142,7 @@ def search_clause(text: str) -> tuple[str, list[Any]] | None:
     except InvalidIdentifier:
         terms = [_clean(t) for t in text.split()]
         terms = [t for t in terms if t]
-    if not terms:
-        return None
-    long_terms = [t for t in terms if len(t) >= 3]
-    short_terms = [t for t in terms if len(t) < 3]
-    conditions, params = [], []
-    if long_terms:
-        conditions.append("customer_search MATCH ?")
-        params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms))
-    for term in short_terms:
-        conditions.append("doc LIKE ?")
-        params.append("%" + term.replace("%", "").replace("_", "") + "%")
-    return f"c.rowid IN (SELECT rowid FROM customer_search WHERE {' AND '.join(conditions)})", params
+    return [t for t in terms if len(t) >= 3], [t for t in terms if len(t) < 3]
 
 
 def _clean(term: str) -> str:
@@ -197,30 +167,25 @@ def _period(query: CustomerQuery, zone: str, errors: dict[str, str]) -> tuple[in
     return int(start.timestamp()), int(end.timestamp())
 
 
-def _condition(condition: Condition, zone: str, period: tuple[int, int] | None) -> tuple[str, list[Any]]:
+def _condition(condition: Condition, zone: str, period: tuple[int, int] | None) -> CheckedCondition:
+    """A condition checked, its value normalised; :class:`ValueError` saying what is wrong."""
     name, op, value = condition
     if name.startswith("custom:"):
-        return _custom(name[7:], op, value)
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name[7:]) or op not in ("equals", "contains", "empty"):
+            raise ValueError(_("Choose a field and a condition."))
+        return name, op, value
     if name not in FIELDS or op not in FIELDS[name][1]:
         raise ValueError(_("Choose a field and a condition."))
     if op not in _NO_VALUE and name not in ("gender",) and not value:
         raise ValueError(_("Enter a value."))
-    builder = _BUILDERS.get(name)
-    if builder is not None:
-        return builder(op, value, zone, period)
-    raise ValueError(_("Choose a field and a condition."))
+    check = _CHECKS.get(name)
+    if check is None:
+        raise ValueError(_("Choose a field and a condition."))
+    return name, op, check(op, value, zone, period)
 
 
-def _text(column: str) -> Callable[..., tuple[str, list[Any]]]:
-    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
-        if op == "contains":
-            return f"c.{column} LIKE ?", [f"%{value}%"]
-        if op == "equals":
-            return f"c.{column} = ?", [value]
-        if op == "empty":
-            return f"(c.{column} IS NULL OR c.{column} = '')", []
-        return f"(c.{column} IS NOT NULL AND c.{column} != '')", []
-    return build
+def _as_is(op: str, value: str, *rest: Any) -> str:
+    return value
 
 
 def _money(value: str) -> int:
@@ -236,11 +201,10 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def _compare(expression: str, money: bool = True) -> Callable[..., tuple[str, list[Any]]]:
-    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
-        number = _money(value) if money else _count(value)
-        return f"{expression} {'>=' if op == 'ge' else '<='} ?", [number]
-    return build
+def _number(money: bool) -> Callable[..., int]:
+    def check(op: str, value: str, *rest: Any) -> int:
+        return _money(value) if money else _count(value)
+    return check
 
 
 def _utc(value: str, zone: str) -> str:
@@ -250,43 +214,34 @@ def _utc(value: str, zone: str) -> str:
         raise ValueError(_("Write the date as YYYY-MM-DD.")) from None
 
 
-def _moment(column: str) -> Callable[..., tuple[str, list[Any]]]:
-    def build(op: str, value: str, zone: str, *rest: Any) -> tuple[str, list[Any]]:
-        if op == "never":
-            return f"c.{column} IS NULL", []
-        return f"c.{column} {'>=' if op == 'after' else '<'} ?", [_utc(value, zone)]
-    return build
+def _moment(op: str, value: str, zone: str, *rest: Any) -> str | None:
+    return None if op == "never" else _utc(value, zone)
 
 
-def _birthday(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+def _birthday(op: str, value: str, *rest: Any) -> str | None:
     if op == "empty":
-        return "c.birthday IS NULL", []
+        return None
     if op == "month":
         if not value.isdigit() or not 1 <= int(value) <= 12:
             raise ValueError(_("Write the month as a number 1..12."))
-        return "substr(c.birthday, 6, 2) = ?", [f"{int(value):02d}"]
+        return f"{int(value):02d}"
     if op == "day":
         if not re.fullmatch(r"\d\d-\d\d", value):
             raise ValueError(_("Write the day as MM-DD, e.g. 03-08."))
-        return "substr(c.birthday, 6, 5) = ?", [value]
+        return value
     try:
         dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(_("Write the date as YYYY-MM-DD.")) from None
-    return f"c.birthday {'>=' if op == 'from' else '<='} ?", [value]
+    return value
 
 
-def _period_agg(expression: str, money: bool) -> Callable[..., tuple[str, list[Any]]]:
-    def build(op: str, value: str, zone: str, period: tuple[int, int] | None) -> tuple[str, list[Any]]:
+def _in_period(money: bool) -> Callable[..., int]:
+    def check(op: str, value: str, zone: str, period: tuple[int, int] | None) -> int:
         if period is None:
             raise ValueError(_("Set the period above."))
-        number = _money(value) if money else _count(value)
-        # customers without any sale in the period have 0: "at most" must include them
-        having = f"{expression} {'>=' if op == 'ge' else '>'} ?"
-        sql = (f"c.id {'IN' if op == 'ge' else 'NOT IN'} (SELECT customer_id FROM transactions WHERE {_SALES}"
-               f" AND at_epoch >= ? AND at_epoch < ? GROUP BY customer_id HAVING {having})")
-        return sql, [period[0], period[1], number]
-    return build
+        return _money(value) if money else _count(value)
+    return check
 
 
 # a customer's registration channel and a purchase's channel as marketers say them
@@ -300,7 +255,7 @@ def channel_label(code: str | None) -> str:
     return str(label) if label is not None else (code or "")
 
 
-def _channel_code(value: str) -> str:
+def _channel_code(op: str, value: str, *rest: Any) -> str:
     """What a marketer typed for a channel: its label in the page's language, or the code itself."""
     typed = value.strip().lower()
     for code, label in CHANNELS.items():
@@ -309,81 +264,52 @@ def _channel_code(value: str) -> str:
     return value
 
 
-def _choice(column: str) -> Callable[..., tuple[str, list[Any]]]:
-    def build(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
-        if column == "channel":
-            value = _channel_code(value)
-        if op == "empty":
-            return f"(c.{column} IS NULL OR c.{column} = '')", []
-        if op == "is_not":
-            return f"(c.{column} IS NULL OR c.{column} != ?)", [value]
-        if column == "gender" and not value:
-            return "(c.gender IS NULL OR c.gender = '')", []
-        return f"c.{column} = ?", [value]
-    return build
+def _card(op: str, value: str, *rest: Any) -> str:
+    return re.sub(r"[\s-]", "", value)
 
 
-def _card(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
-    digits = re.sub(r"[\s-]", "", value)
-    if op == "equals":
-        return "c.id IN (SELECT customer_id FROM cards WHERE number = ?)", [digits]
-    return "c.id IN (SELECT customer_id FROM cards WHERE number LIKE ?)", [f"%{digits}%"]
-
-
-def _phone(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+def _phone(op: str, value: str, *rest: Any) -> str:
     if op == "equals":
         try:
-            return "c.phone = ?", [normalize_phone(value)]
+            return normalize_phone(value)
         except InvalidIdentifier as exc:
             raise ValueError(str(exc)) from None
-    return _text("phone")(op, re.sub(r"\D", "", value) if op == "contains" else value)
+    return re.sub(r"\D", "", value) if op == "contains" else value
 
 
-def _tag(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
-    sql = "c.id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)"
-    return (sql if op == "has" else f"NOT {sql}"), [value.strip().lower()]
+def _tag(op: str, value: str, *rest: Any) -> str:
+    return value.strip().lower()
 
 
-def _consent(op: str, value: str, *rest: Any) -> tuple[str, list[Any]]:
+def _consent(op: str, value: str, *rest: Any) -> str:
     if not re.fullmatch(r"[a-z_]{1,40}", value):
         raise ValueError(_("Choose a consent."))
-    sql = "json_extract(c.consents, ?) = 1"
-    return (sql if op == "has" else f"NOT COALESCE({sql}, 0)"), [f"$.{value}"]
+    return value
 
 
-def _custom(name: str, op: str, value: str) -> tuple[str, list[Any]]:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name) or op not in ("equals", "contains", "empty"):
-        raise ValueError(_("Choose a field and a condition."))
-    path = f"$.{name}"
-    if op == "empty":
-        return "json_extract(c.custom, ?) IS NULL", [path]
-    if op == "contains":
-        return "CAST(json_extract(c.custom, ?) AS TEXT) LIKE ?", [path, f"%{value}%"]
-    return "CAST(json_extract(c.custom, ?) AS TEXT) = ?", [path, value]
-
-
-_BUILDERS: dict[str, Callable[..., tuple[str, list[Any]]]] = {
-    "name": _text("name"),
-    "email": _text("email"),
+#: field -> its value checked and normalised for central/storage/customer_filter.py
+_CHECKS: dict[str, Callable[..., Any]] = {
+    "name": _as_is,
+    "email": _as_is,
     "phone": _phone,
     "card": _card,
-    "phone_verified": lambda op, *rest: (f"c.phone_verified = {1 if op == 'yes' else 0}", []),
+    "phone_verified": _as_is,
     "birthday": _birthday,
-    "gender": _choice("gender"),
-    "level": _choice("level"),
-    "home_store": _choice("home_store"),
-    "channel": _choice("channel"),
-    "balance": _compare("c.balance"),
-    "spend": _compare("c.spend"),
-    "visits": _compare("c.visits", money=False),
-    "avg_check": _compare("(CASE WHEN c.visits > 0 THEN c.spend / c.visits ELSE 0 END)"),
-    "spend_period": _period_agg("SUM(amount)", money=True),
-    "visits_period": _period_agg("SUM(kind = 'purchase')", money=False),
-    "avg_check_period": _period_agg("SUM(amount) / MAX(SUM(kind = 'purchase'), 1)", money=True),
-    "last_purchase": _moment("last_purchase_at"),
-    "last_accrual": _moment("last_accrual_at"),
-    "last_redemption": _moment("last_redemption_at"),
-    "created": _moment("created_at"),
+    "gender": _as_is,
+    "level": _as_is,
+    "home_store": _as_is,
+    "channel": _channel_code,
+    "balance": _number(money=True),
+    "spend": _number(money=True),
+    "visits": _number(money=False),
+    "avg_check": _number(money=True),
+    "spend_period": _in_period(money=True),
+    "visits_period": _in_period(money=False),
+    "avg_check_period": _in_period(money=True),
+    "last_purchase": _moment,
+    "last_accrual": _moment,
+    "last_redemption": _moment,
+    "created": _moment,
     "tag": _tag,
     "consent": _consent,
 }

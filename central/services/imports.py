@@ -35,9 +35,10 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..storage.clock import now_utc
 from ..points.versions import VersionCounter, bump_versions
-from ..points.programs import by_name, default_program, permanent_lot_id
+from ..points.programs import default_program, permanent_lot_id
 from ..points.levels import recompute
 from ..points.receipt_log import ReceiptLog
+from ..storage.messages import record_consents
 from ..storage.store import Store
 from . import audit
 from .access import Actor, FormError
@@ -278,9 +279,9 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
         if c.startswith("custom_") and c[7:] not in fields_:
             report.unknown_columns.append(c)
     stores = {s["id"] for s in db.stores()}
-    levels = {r[0] for r in db.conn.execute("SELECT name FROM levels")}
-    programs = _Programs(by_name(db.conn))
-    categories = db.rows("SELECT * FROM card_categories")
+    levels = db.level_names()
+    programs = _Programs(db.programs_by_name())
+    categories = db.card_ranges()
     seen_phones: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
     seen_ids: dict[str, int] = {}
@@ -409,30 +410,17 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
 
 def _against_database(db: Store, report: Report, table: Table) -> None:
     """Phones, cards and ids already in the database make a row bad."""
-    for key, sql, message in (
-        ("phone", "SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})",
-         _("This phone belongs to customer %(id)s already.")),
-        ("card", "SELECT number, customer_id FROM cards WHERE number IN ({})", _("Card already issued to customer %(id)s.")),
-        ("id", "SELECT id, id FROM customers WHERE id IN ({})", _("Customer %(id)s exists already.")),
+    for key, message in (
+        ("phone", _("This phone belongs to customer %(id)s already.")),
+        ("card", _("Card already issued to customer %(id)s.")),
+        ("id", _("Customer %(id)s exists already.")),
     ):
         wanted = {row[key]: index for index, row in report.parsed.items() if row.get(key)}
-        items = sorted(wanted)
-        for start in range(0, len(items), 500):
-            chunk = items[start : start + 500]
-            for value, owner in db.conn.execute(sql.format(",".join("?" * len(chunk))), chunk):
-                index = wanted[value]
-                report.problems.append((index + 2, key, message % {"id": owner}))
-                report.parsed.pop(index, None)
+        for value, owner in db.holders(key, wanted):
+            index = wanted[value]
+            report.problems.append((index + 2, key, message % {"id": owner}))
+            report.parsed.pop(index, None)
     report.problems.sort()
-
-def _lookup(db: Store, sql: str, values: Iterable[str]) -> dict[str, str]:
-    """``sql``'s pairs (key, customer id) for the keys in ``values``, 500 at a time."""
-    items, found = sorted(set(values)), {}
-    for start in range(0, len(items), 500):
-        chunk = items[start : start + 500]
-        found.update(db.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
-    return found
-
 
 _KEY_NAMES = {"id": N_("id"), "card": N_("card"), "phone": N_("phone")}
 
@@ -440,13 +428,8 @@ _KEY_NAMES = {"id": N_("id"), "card": N_("card"), "phone": N_("phone")}
 def _match_existing(db: Store, report: Report) -> None:
     """Update mode: each good row's customer (by id, card, phone) and its changes; a row that finds none is bad."""
     rows = report.parsed
-    by_id = _lookup(db, "SELECT id, id FROM customers WHERE merged_into IS NULL AND id IN ({})",
-                    (r["id"] for r in rows.values() if r.get("id")))
-    by_card = _lookup(db, "SELECT k.number, k.customer_id FROM cards k JOIN customers c ON c.id = k.customer_id"
-                          " WHERE c.merged_into IS NULL AND k.number IN ({})",
-                      (r["card"] for r in rows.values() if r.get("card")))
-    by_phone = _lookup(db, "SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})",
-                       (r["phone"] for r in rows.values() if r.get("phone")))
+    by_id, by_card, by_phone = (db.live_customers_by(key, (r[key] for r in rows.values() if r.get(key)))
+                                for key in ("id", "card", "phone"))
     first_row: dict[str, int] = {}
     for index, row in list(rows.items()):
         number, problems = index + 2, []
@@ -473,17 +456,7 @@ def _match_existing(db: Store, report: Report) -> None:
             report.problems.extend((number, column, message) for column, message in problems)
             rows.pop(index)
     report.problems.sort()
-    current = {}
-    ids = sorted(report.matched.values())
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for customer in db.rows(f"SELECT * FROM customers WHERE id IN ({marks})", chunk):
-            customer["tags"] = []
-            current[customer["id"]] = customer
-        for cid, tag in db.conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({marks})"
-                                        " ORDER BY tag", chunk):
-            current[cid]["tags"].append(tag)
+    current = db.customers_with_tags(sorted(report.matched.values()))
     for index, cid in report.matched.items():
         changes = _changes(current[cid], rows[index])
         if changes:
@@ -569,16 +542,10 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
                                program))
                 log.operation("import", cid, balance, now, store=row.get("store"), event_id=op, channel="import",
                               detail={"operator": actor.username, "program": program})
-        conn.executemany(
-            "INSERT INTO customers (id, home_store, phone, name, email, birthday, gender, level, consents, custom,"
-            " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", customers)
-        conn.executemany("INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
-                         " VALUES (?, ?, ?, ?, 1, ?)", cards)
-        conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
-        conn.executemany("INSERT INTO lots (id, customer_id, points, initial, source_event, created_at, program_id)"
-                         " VALUES (?,?,?,?,?,?,?)", lots)
-        conn.executemany("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at, reason,"
-                         " operator, program_id) VALUES (?,?,?,?,?,?,?,?,?,?)", ledger)
+        db.add_imported_customers(customers, cards, tags, lots, ledger)
+        for customer in customers:  # the consent history: what the file gave each new customer
+            given = json.loads(customer[8])
+            record_consents(conn, customer[0], {k: v for k, v in given.items() if v}, "import", actor.username)
         log.flush()
         recompute(conn, [c for c, row in zip(ids, customers, strict=True) if row[7] is None], now)
         counter.save()
@@ -594,7 +561,7 @@ def _apply_updates(db: Store, actor: Actor, report: Report, source: str,
             for index in indexes[start : start + CHUNK]:
                 cid, changes = report.matched[index], report.changes[index]
                 ids.append(cid)
-                _update_one(conn, actor, cid, changes)
+                _update_one(db, conn, actor, cid, changes)
             bump_versions(conn, ids)
         if progress is not None:
             progress(min(start + CHUNK, len(indexes)), len(indexes))
@@ -605,9 +572,9 @@ def _apply_updates(db: Store, actor: Actor, report: Report, source: str,
     return len(indexes)
 
 
-def _update_one(conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
-    customer = conn.execute("SELECT consents, custom, home_store FROM customers WHERE id = ?", (cid,)).fetchone()
-    consents, custom = json.loads(customer[0] or "{}"), json.loads(customer[1] or "{}")
+def _update_one(db: Store, conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+    customer = db.customer_import_state(cid)
+    consents, custom = json.loads(customer["consents"] or "{}"), json.loads(customer["custom"] or "{}")
     sets: dict[str, Any] = {}
     for column, (_before, after) in changes.items():
         if column in _SIMPLE:
@@ -617,15 +584,15 @@ def _update_one(conn: Any, actor: Actor, cid: str, changes: Mapping[str, tuple[A
         elif column in _CONSENTS:
             consents[_CONSENTS[column]] = after
             sets["consents"] = json.dumps(consents, sort_keys=True)
+            record_consents(conn, cid, {_CONSENTS[column]: bool(after)}, "import", actor.username)
         elif column.startswith("custom_"):
             custom[column[7:]] = after
             sets["custom"] = json.dumps(custom, ensure_ascii=False, sort_keys=True)
         elif column == "tags":
-            conn.executemany("INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)",
-                             [(cid, tag) for tag in after])
+            db.add_customer_tags(cid, after)
     if sets:
-        conn.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", [*sets.values(), cid])
+        db.update_customer_columns(cid, sets)
     audit.record(conn, actor, "customer.import_update", "customer", cid,
                  {column: before for column, (before, _after) in changes.items()},
                  {column: after for column, (_before, after) in changes.items()},
-                 store=sets.get("home_store", customer[2]))
+                 store=sets.get("home_store", customer["home_store"]))

@@ -32,17 +32,15 @@ STALE_SECONDS = 300
 def create(db: Store, actor: Actor, kind: str, detail: dict[str, Any]) -> str:
     ident = secrets.token_hex(8)
     now = now_utc()
-    with db.transaction() as conn:
-        conn.execute("INSERT INTO jobs (id, kind, state, detail, username, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                     (ident, kind, "queued", json.dumps(detail, ensure_ascii=False), actor.username, now, now))
+    with db.transaction():
+        db.add_job(ident, kind, "queued", json.dumps(detail, ensure_ascii=False), actor.username, now)
     return ident
 
 
 def get(db: Store, actor: Actor, ident: str) -> dict[str, Any]:
-    rows = db.rows("SELECT * FROM jobs WHERE id = ?", (ident,))
-    if not rows:
+    job = db.job(ident)
+    if job is None:
         raise NotFound(f"no job {ident}")
-    job = rows[0]
     if job["username"] != actor.username and not actor.can("users.manage"):
         raise Forbidden("another user's job")
     job["detail"] = json.loads(job["detail"])
@@ -54,8 +52,7 @@ def get(db: Store, actor: Actor, ident: str) -> dict[str, Any]:
 
 
 def recent(db: Store, actor: Actor, kind: str, limit: int = 20) -> list[dict[str, Any]]:
-    rows = db.rows("SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
-                    (kind, actor.username, int(actor.can("users.manage")), limit))
+    rows = db.recent_jobs(kind, actor.username, actor.can("users.manage"), limit)
     for row in rows:
         row["detail"] = json.loads(row["detail"])
     return rows
@@ -63,19 +60,15 @@ def recent(db: Store, actor: Actor, kind: str, limit: int = 20) -> list[dict[str
 
 def update(db: Store, ident: str, *, state: str | None = None, done: int | None = None, total: int | None = None,
            detail: dict[str, Any] | None = None) -> None:
-    sets, params = ["updated_at = ?"], [now_utc()]
-    for column, value in (("state", state), ("done", done), ("total", total)):
-        if value is not None:
-            sets.append(f"{column} = ?")
-            params.append(value)
+    at = now_utc()
+    changes: dict[str, Any] = {column: value for column, value in (("state", state), ("done", done), ("total", total))
+                               if value is not None}
     if detail is not None:
-        sets.append("detail = ?")
-        params.append(json.dumps(detail, ensure_ascii=False))
+        changes["detail"] = json.dumps(detail, ensure_ascii=False)
     if state is not None and state not in RUNNING:
-        sets.append("finished_at = ?")
-        params.append(now_utc())
-    with db.transaction() as conn:
-        conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", [*params, ident])
+        changes["finished_at"] = now_utc()
+    with db.transaction():
+        db.update_job(ident, at, changes)
 
 
 def error_text(exc: BaseException) -> str:
@@ -111,8 +104,8 @@ def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], 
                         log.info("job %s refused: %s", ident, exc)
                     else:
                         log.exception("job %s failed", ident)
-                    job = db.rows("SELECT detail FROM jobs WHERE id = ?", (ident,))
-                    detail = json.loads(job[0]["detail"]) if job else {}
+                    job = db.job(ident)
+                    detail = json.loads(job["detail"]) if job else {}
                     detail["error"] = error_text(exc)
                     update(db, ident, state="failed", detail=detail)
         finally:
@@ -129,7 +122,7 @@ def sweep_uploads(db: Store, folder: Path, keep_hours: int) -> None:
     keep = dt.timedelta(hours=keep_hours)
     now = dt.datetime.now(dt.UTC)
     for path in folder.iterdir():
-        row = db.conn.execute("SELECT state, updated_at FROM jobs WHERE id = ?", (path.stem,)).fetchone()
+        row = db.job_state(path.stem)
         age = now - dt.datetime.fromisoformat(row[1]) if row else keep
         if (row is None or row[0] in ("done", "failed") or (row[0] == "checked" and age >= keep)
                 or (row[0] in RUNNING and age.total_seconds() > STALE_SECONDS)):

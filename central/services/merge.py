@@ -14,15 +14,18 @@ still equals the sum of its ledger and of its lots.
 
 from __future__ import annotations
 
+from ..marketing import engine as segments
 from ..points.merging import FILL as _FILL
 from ..points.merging import merge_rows
 from ..points.merging import row as _row
 from ..points.versions import bump_versions
+from ..storage import aggregates
 from ..storage.store import NotFound, Store
 from . import audit
 from .access import Actor, FormError
 from .customers import check_customer
 from .text import _
+
 
 def merge(db: Store, actor: Actor, source: str, target: str) -> None:
     """Merge ``source`` into ``target`` (both must be the actor's to change)."""
@@ -45,6 +48,7 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
         dst = _row(conn, target)
         snapshot, fills = merge_rows(conn, source, target, actor.username)
         bump_versions(conn, [source, target])
+        segments.on_event(conn, [source, target], segments.ALL_CHANGES, aggregates.today(conn), cause="merge")
         audit.record(conn, actor, "customer.merge", "customer", target,
                      {"source": snapshot, "target": {k: dst[k] for k in ("balance", "spend", "visits", *_FILL)}},
                      {"merged": source, "balance": dst["balance"] + snapshot["customer"]["balance"], "filled": fills},

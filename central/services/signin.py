@@ -78,18 +78,15 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
     username = username.strip()[:100]  # usernames have at most 64 characters: a longer one is simply wrong
     window = _since(limits.lock_minutes)
     wrong = FormError({"password": _("Wrong username or password.")})
-    recent = db.conn.execute("SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?",
-                             (address, window)).fetchone()[0]
+    recent = db.failures_from_address(address, window)
     if recent >= limits.address_limit:
         if recent == limits.address_limit:  # recorded (and counted) once, not once per attempt
             _fail(db, None, username, address, "auth.throttled")
         raise Throttled({"password": _("Too many failed sign-ins from your address: try again in %(n)d minutes.",
                                        n=limits.lock_minutes)})
-    row = db.conn.execute("SELECT id, password_hash, active FROM console_users WHERE username = ?",
-                          (username,)).fetchone()
-    failures = db.conn.execute(
-        "SELECT COUNT(*) FROM login_failures WHERE username = ? AND address = ? AND at > ?",
-        (username, address, window)).fetchone()[0]
+    login = db.console_login(username)
+    row = None if login is None else (login["id"], login["password_hash"], login["active"])
+    failures = db.failures_of(username, address, window)
     locked = failures >= limits.max_failures
     good = check_password_hash(row[1] if row else DUMMY_HASH, password)
     if row is None or locked or not good:
@@ -106,25 +103,20 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
     token = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     with db.transaction() as conn:
-        conn.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", (username, address))
-        conn.execute("UPDATE console_users SET last_login_at = ? WHERE id = ?", (now_utc(), user_id))
-        conn.execute("DELETE FROM console_sessions WHERE expires_at < ?", (_since(7 * 24 * 60),))
-        conn.execute("INSERT INTO console_sessions (id_hash, user_id, address, created_at, expires_at)"
-                     " VALUES (?,?,?,?,?)",
-                     (_hash(token), user_id, address, now.isoformat(timespec="seconds"),
-                      (now + dt.timedelta(hours=hours)).isoformat(timespec="seconds")))
+        db.clear_login_failures(username, address)
+        db.set_last_login(user_id, now_utc())
+        db.add_console_session(_hash(token), user_id, address, now.isoformat(timespec="seconds"),
+                               (now + dt.timedelta(hours=hours)).isoformat(timespec="seconds"),
+                               forget_expired_before=_since(7 * 24 * 60))
         audit.record(conn, _who(user_id, username), "auth.login", "user", user_id, None, {"address": address})
-    user = db.rows("SELECT id, username, role, language, session_version FROM console_users WHERE id = ?",
-                   (user_id,))[0]
+    user = db.signed_in_user(user_id)
     return user, token
 
 
 def _fail(db: Store, user_id: int | None, username: str, address: str, action: str,
           extra: dict[str, Any] | None = None) -> None:
     with db.transaction() as conn:
-        conn.execute("INSERT INTO login_failures (address, username, at) VALUES (?,?,?)",
-                     (address, username, now_utc()))
-        conn.execute("DELETE FROM login_failures WHERE at < ?", (_since(24 * 60),))
+        db.add_login_failure(address, username, now_utc(), forget_before=_since(24 * 60))
         audit.record(conn, _who(user_id, username), action, "user", user_id, None,
                      {"username": username[:64], "address": address, **(extra or {})})
 
@@ -133,9 +125,9 @@ def session_valid(db: Store, token: Any, user_id: int) -> bool:
     """Whether a session id is the signed-in user's, not ended and not expired."""
     if not isinstance(token, str) or not token:
         return False
-    row = db.conn.execute("SELECT user_id, expires_at, ended_at FROM console_sessions WHERE id_hash = ?",
-                          (_hash(token),)).fetchone()
-    return row is not None and row[0] == user_id and row[2] is None and row[1] > now_utc()
+    row = db.console_session(_hash(token))
+    return (row is not None and row["user_id"] == user_id and row["ended_at"] is None
+            and row["expires_at"] > now_utc())
 
 
 def sign_out(db: Store, token: Any, actor: Actor | None, address: str) -> None:
@@ -143,18 +135,15 @@ def sign_out(db: Store, token: Any, actor: Actor | None, address: str) -> None:
     if not isinstance(token, str) or not token:
         return
     with db.transaction() as conn:
-        cur = conn.execute("UPDATE console_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL",
-                           (now_utc(), _hash(token)))
-        if cur.rowcount and actor is not None:
+        if db.end_console_session(_hash(token), now_utc()) and actor is not None:
             audit.record(conn, actor, "auth.logout", "user", actor.id, None, {"address": address})
 
 
-def end_user_sessions(conn: Any, user_id: int) -> None:
+def end_user_sessions(db: Store, user_id: int) -> None:
     """End every session of a user (inside the caller's transaction)."""
-    conn.execute("UPDATE console_sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
-                 (now_utc(), user_id))
+    db.end_console_sessions_of(user_id, now_utc())
 
 
-def clear_failures(conn: Any, username: str) -> None:
+def clear_failures(db: Store, username: str) -> None:
     """Forget a user's failed sign-ins (a new password ends any lockout)."""
-    conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+    db.clear_login_failures(username)

@@ -37,43 +37,38 @@ def add_token(db: Store, actor: Actor, name: str) -> tuple[int, str]:
         raise FormError({"name": _("Name the token (1 to 80 characters), e.g. what uses it.")})
     token = PREFIX + secrets.token_urlsafe(32)
     with db.transaction() as conn:
-        cur = conn.execute("INSERT INTO api_tokens (name, token_hash, created_at, created_by) VALUES (?,?,?,?)",
-                           (name, _hash(token), now_utc(), actor.username))
-        ident = int(cur.lastrowid or 0)
+        ident = db.add_api_token(name, _hash(token), now_utc(), actor.username)
         audit.record(conn, actor, "token.add", "api_token", ident, None, {"name": name})
     return ident, token
 
 
 def list_tokens(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("tokens.manage")
-    return db.rows("SELECT id, name, created_at, created_by, last_used_at, revoked_at FROM api_tokens"
-                    " ORDER BY revoked_at IS NOT NULL, id DESC")
+    return db.api_tokens()
 
 
 def revoke_token(db: Store, actor: Actor, ident: int) -> None:
     """The token stops working at once."""
     actor.require("tokens.manage")
     with db.transaction() as conn:
-        row = conn.execute("SELECT name, revoked_at FROM api_tokens WHERE id = ?", (ident,)).fetchone()
+        row = db.api_token(ident)
         if row is None:
             raise NotFound(f"no API token {ident}")
-        if row[1] is not None:
+        if row["revoked_at"] is not None:
             return
-        conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_utc(), ident))
-        audit.record(conn, actor, "token.revoke", "api_token", ident, {"name": row[0]}, {"revoked": True})
+        db.revoke_api_token(ident, now_utc())
+        audit.record(conn, actor, "token.revoke", "api_token", ident, {"name": row["name"]}, {"revoked": True})
 
 
 def check_token(db: Store, token: str) -> dict[str, Any] | None:
     """The token's row when it is a live token, else None."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    rows = db.rows("SELECT id, name, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-                    (_hash(token),))
-    if not rows:
+    row = db.live_api_token(_hash(token))
+    if row is None:
         return None
-    row = rows[0]
     now = dt.datetime.now(dt.UTC)
     if not row["last_used_at"] or dt.datetime.fromisoformat(row["last_used_at"]) < now - dt.timedelta(minutes=1):
-        with db.transaction() as conn:
-            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now_utc(), row["id"]))
+        with db.transaction():
+            db.touch_api_token(row["id"], now_utc())
     return row

@@ -35,27 +35,11 @@ def id_after(text: str | None) -> int:
     return int(text)
 
 
-def _ledger_by_kind(db: Store, group: str, where: str = "1 = 1", params: list[Any] | None = None
-                    ) -> dict[Any, dict[str, int]]:
-    out: dict[Any, dict[str, int]] = {}
-    for key, kind, points in db.conn.execute(
-            f"SELECT {group}, kind, SUM(points) FROM ledger WHERE {where} GROUP BY {group}, kind", params or []):
-        out.setdefault(key, {})[kind] = int(points)
-    return out
-
-
 def store_totals(db: Store, stores: list[str] | None = None) -> dict[str, Any]:
     """Per store: its registered customers and their balance, ledger sums by kind, sales by kind."""
-    ledger = _ledger_by_kind(db, "store")
-    customers = {r[0]: (r[1], r[2]) for r in db.conn.execute(
-        "SELECT home_store, COUNT(*), COALESCE(SUM(balance), 0) FROM customers WHERE merged_into IS NULL"
-        " GROUP BY home_store")}
-    sales: dict[str, dict[str, dict[str, int]]] = {}
-    for store, kind, count, amount, accrued, redeemed in db.conn.execute(
-            "SELECT store, kind, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(accrued), 0),"
-            " COALESCE(SUM(redeemed), 0) FROM transactions WHERE store IS NOT NULL GROUP BY store, kind"):
-        sales.setdefault(store, {})[kind] = {"count": count, "amount": amount, "accrued": accrued,
-                                             "redeemed": redeemed}
+    ledger = db.ledger_by_store_and_kind()
+    customers = db.customers_by_home_store()
+    sales = db.sales_by_store_and_kind()
     out = []
     for store in db.stores():
         if stores is not None and store["id"] not in stores:
@@ -68,20 +52,17 @@ def store_totals(db: Store, stores: list[str] | None = None) -> dict[str, Any]:
         result["head_office"] = {"ledger": ledger.get(None, {})}
         result["chain"] = {"customers": sum(c for c, _ in customers.values()),
                            "balance": sum(b for _, b in customers.values()),
-                           "ledger": _ledger_by_kind(db, "'chain'").get("chain", {})}
+                           "ledger": db.ledger_by_kind()}
     return result
 
 
 def customer_totals(db: Store, after: str | None, limit: int) -> dict[str, Any]:
     """One page of customers by id: balance, spend, visits and ledger sums by kind."""
-    rows = db.rows(
-        "SELECT id, home_store, level, balance, spend, visits, created_at, last_purchase_at FROM customers"
-        " WHERE merged_into IS NULL AND id > ? ORDER BY id LIMIT ?", (after or "", limit + 1))
+    rows = db.customer_figures_page(after or "", limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     if rows:
-        marks = ",".join("?" * len(rows))
-        ledger = _ledger_by_kind(db, "customer_id", f"customer_id IN ({marks})", [r["id"] for r in rows])
+        ledger = db.ledger_by_customer_and_kind([r["id"] for r in rows])
         for row in rows:
             row["ledger"] = ledger.get(row["id"], {})
     return {"as_of": now_utc(), "customers": rows, "next_after": rows[-1]["id"] if rows and more else None}
@@ -98,10 +79,7 @@ def _json_detail(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def flags(db: Store, *, include_resolved: bool, after: int, limit: int) -> dict[str, Any]:
     """What head office must look at (restored agents, conflicts), oldest first from ``after``."""
-    rows = db.rows(
-        "SELECT id, kind, store, agent, customer_id, event_id, detail, created_at, resolved_at FROM flags"
-        f" WHERE id > ? {'' if include_resolved else 'AND resolved_at IS NULL'} ORDER BY id LIMIT ?",
-        (after, limit + 1))
+    rows = db.flags_page(include_resolved, after, limit + 1)
     more = len(rows) > limit
     rows = _json_detail(rows[:limit])
     return {"flags": rows, "next_after": rows[-1]["id"] if rows and more else None}
@@ -109,10 +87,7 @@ def flags(db: Store, *, include_resolved: bool, after: int, limit: int) -> dict[
 
 def dead_letters(db: Store, *, include_resolved: bool, after: int, limit: int) -> dict[str, Any]:
     """Messages the ingest set aside (without their raw payload), oldest first from ``after``."""
-    rows = db.rows(
-        "SELECT id, reason, detail, topic, store, agent, event_id, seq, count, received_at, last_at, resolved_at,"
-        f" resolution FROM dead_letters WHERE id > ? {'' if include_resolved else 'AND resolved_at IS NULL'}"
-        " ORDER BY id LIMIT ?", (after, limit + 1))
+    rows = db.dead_letters_page(include_resolved, after, limit + 1)
     more = len(rows) > limit
     rows = _json_detail(rows[:limit])
     return {"dead_letters": rows, "next_after": rows[-1]["id"] if rows and more else None}

@@ -19,23 +19,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..storage.store import Store
+from ..storage.transaction_list import TRANSACTION_TYPE_SQL, TransactionFilter
 from .access import Actor, BadQuery, FormError
 from .filters import arg_list
 from .formats import parse_local
 from .text import N_, _
 
 PAGE = 50
-TYPES: dict[str, tuple[Any, str]] = {
-    "till": (N_("purchase at the till"), "(t.kind = 'purchase' AND t.channel = 'till')"),
-    "delivery": (N_("delivery"), "(t.kind = 'purchase' AND t.channel = 'delivery')"),
-    "online": (N_("online order"), "(t.kind = 'purchase' AND t.channel = 'online')"),
-    "refund": (N_("refund or cancel"), "t.kind IN ('refund', 'cancel')"),
-    "promo": (N_("promo (temporary points)"), "t.kind = 'promo'"),
-    "admin": (N_("head office adjustment"), "t.kind = 'admin'"),
-    "store": (N_("store adjustment"), "t.kind = 'manual'"),
-    "expiry": (N_("expiry"), "t.kind = 'expire'"),
-    "import": (N_("import"), "t.kind = 'import'"),
+_LABELS: dict[str, Any] = {
+    "till": N_("purchase at the till"), "delivery": N_("delivery"), "online": N_("online order"),
+    "refund": N_("refund or cancel"), "promo": N_("promo (temporary points)"), "admin": N_("head office adjustment"),
+    "store": N_("store adjustment"), "expiry": N_("expiry"), "import": N_("import"),
 }
+#: type -> (its label, the rows it covers: central/storage/transaction_list.py)
+TYPES: dict[str, tuple[Any, str]] = {key: (label, TRANSACTION_TYPE_SQL[key]) for key, label in _LABELS.items()}
 
 
 @dataclass
@@ -80,58 +77,38 @@ class TxQuery:
         return urlencode(self.to_args())
 
 
-def where(db: Store, query: TxQuery, actor: Actor, zone: str) -> tuple[str, list[Any]]:
-    """SQL over ``transactions t``; :class:`FormError` naming each bad filter."""
-    clauses, params, errors = ["1 = 1"], [], {}
+def checked_filter(db: Store, query: TxQuery, actor: Actor, zone: str) -> TransactionFilter:
+    """The query as a checked filter for storage; :class:`FormError` naming each bad filter."""
+    f, errors = TransactionFilter(), {}
     if actor.scoped:
-        marks = ",".join("?" * len(actor.stores)) or "NULL"
-        clauses.append(f"(t.store IN ({marks}) OR t.store IS NULL AND t.customer_id IN (SELECT id FROM customers"
-                       f" WHERE home_store IN ({marks})))")
-        params += sorted(actor.stores) * 2
+        f.scope = sorted(actor.stores)
     for name, end in (("period_from", False), ("period_to", True)):
         text = getattr(query, name)
         if text:
             try:
                 moment = parse_local(text, zone, end_of_day=end)
-                clauses.append(f"t.at_epoch {'<' if end else '>='} ?")
-                params.append(int(moment.timestamp()))
+                setattr(f, "epoch_before" if end else "epoch_from", int(moment.timestamp()))
             except ValueError:
                 errors[name] = _("Write the date as YYYY-MM-DD.")
     stores = list(query.stores)
     if query.group:
-        stores += [r[0] for r in db.conn.execute(
-            "SELECT m.store FROM store_group_members m JOIN store_groups g ON g.id = m.group_id WHERE g.name = ?",
-            (query.group,))]
+        stores += db.stores_of_group_named(query.group)
         if not stores:
             errors["group"] = _("This group has no stores.")
-    if stores:
-        clauses.append(f"t.store IN ({','.join('?' * len(stores))})")
-        params += stores
-    if query.types:
-        clauses.append("(" + " OR ".join(TYPES[t][1] for t in query.types) + ")")
-    if query.direction == "accrual":
-        clauses.append("t.accrued > 0")
-    elif query.direction == "redemption":
-        clauses.append("t.redeemed > 0")
-    if query.card:
-        clauses.append("t.card = ?")
-        params.append(query.card)
-    if query.customer:
-        clauses.append("t.customer_id = ?")
-        params.append(query.customer)
-    for name, table, column, line_column in (("product", "catalog_products", "sku", "sku_id"),
-                                             ("category", "catalog_categories", "name", "category_id")):
+    f.stores = stores
+    f.types = list(query.types)
+    f.direction = query.direction
+    f.card, f.customer = query.card, query.customer
+    for name, lookup, attribute in (("product", db.catalog_product_id, "sku_id"),
+                                    ("category", db.catalog_category_id, "category_id")):
         value = getattr(query, name)
         if value:
-            row = db.conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (value,)).fetchone()
-            if row is None:
+            ident = lookup(value)
+            if ident is None:
                 errors[name] = _("No receipt has named %(name)s.", name=value)
             else:
-                clauses.append(f"t.id IN (SELECT transaction_id FROM transaction_lines WHERE {line_column} = ?)")
-                params.append(row[0])
-    if query.weekdays:
-        clauses.append(f"t.weekday IN ({','.join('?' * len(query.weekdays))})")
-        params += query.weekdays
+                setattr(f, attribute, ident)
+    f.weekdays = list(query.weekdays)
     hours = []
     for name in ("hour_from", "hour_to"):
         text = getattr(query, name)
@@ -139,15 +116,10 @@ def where(db: Store, query: TxQuery, actor: Actor, zone: str) -> tuple[str, list
             errors[name] = _("Write an hour 0..23.")
         hours.append(int(text) if text.isdigit() else None)
     if not errors and (hours[0] is not None or hours[1] is not None):
-        low, high = hours[0] if hours[0] is not None else 0, hours[1] if hours[1] is not None else 23
-        if low <= high:
-            clauses.append("t.hour BETWEEN ? AND ?")
-        else:  # past midnight: 22..2
-            clauses.append("(t.hour >= ? OR t.hour <= ?)")
-        params += [low, high]
+        f.hours = (hours[0] if hours[0] is not None else 0, hours[1] if hours[1] is not None else 23)
     if errors:
         raise FormError(errors)
-    return " AND ".join(clauses), params
+    return f
 
 
 @dataclass
@@ -160,26 +132,14 @@ class TxPage:
 def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, after: str | None = None,
                       limit: int = PAGE, with_totals: bool = True) -> TxPage:
     actor.require("transactions.read")
-    sql, params = where(db, query, actor, zone)
-    page_sql, page_params = sql, list(params)
-    if after:
-        page_sql += " AND (t.at_epoch, t.id) < (?, ?)"
-        page_params += _page_key(after)
-    rows = db.rows(
-        f"SELECT t.id, t.kind, t.channel, t.store, t.receipt_id, t.customer_id, t.card, t.at, t.at_epoch, t.amount,"
-        f" t.accrued, t.redeemed, t.line_count, t.detail, c.name AS customer_name FROM transactions t"
-        f" LEFT JOIN customers c ON c.id = t.customer_id WHERE {page_sql}"
-        f" ORDER BY t.at_epoch DESC, t.id DESC LIMIT ?", [*page_params, limit + 1])
+    f = checked_filter(db, query, actor, zone)
+    key = _page_key(after) if after else None
+    rows = db.transactions_page(f, (key[0], key[1]) if key else None, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     totals: dict[str, int] = {}
     if with_totals:
-        row = db.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.kind IN ('purchase', 'refund', 'cancel') THEN t.amount END), 0),"
-            " COALESCE(SUM(t.accrued), 0), COALESCE(SUM(t.redeemed), 0),"
-            " COALESCE(SUM(t.kind = 'purchase'), 0), COALESCE(SUM(CASE WHEN t.kind = 'purchase' THEN t.amount END), 0)"
-            f" FROM transactions t WHERE {sql}", params).fetchone()
-        count, sales, accrued, redeemed, purchases, purchase_sum = row
+        count, sales, accrued, redeemed, purchases, purchase_sum = db.transaction_totals(f)
         totals = {"count": count, "sales": sales, "accrued": accrued, "redeemed": redeemed, "purchases": purchases,
                   "average_check": purchase_sum // purchases if purchases else 0}
     key = f"{rows[-1]['at_epoch']}~{rows[-1]['id']}" if rows and more else None

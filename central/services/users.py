@@ -51,7 +51,7 @@ def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *
     username = username.strip()
     if not _USERNAME.match(username):
         errors["username"] = _("Use 2 to 64 letters, digits and . _ @ - for the username.")
-    elif db.conn.execute("SELECT 1 FROM console_users WHERE username = ?", (username,)).fetchone():
+    elif db.console_user_id(username) is not None:
         errors["username"] = _("The username %(name)s is taken.", name=username)
     if role not in ROLES:
         errors["role"] = _("Choose a role.")
@@ -61,25 +61,18 @@ def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *
         raise FormError(errors)
     now = now_utc()
     with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO console_users (username, password_hash, role, display_name, created_at, password_changed_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (username, generate_password_hash(password), role, display_name or None, now, now),
-        )
-        user_id = int(cur.lastrowid or 0)
-        conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in chosen])
+        user_id = db.add_console_user(username, generate_password_hash(password), role, display_name or None, now)
+        db.set_console_user_stores(user_id, chosen)
         audit.record(conn, actor, "user.add", "user", user_id, None,
                      {"username": username, "role": role, "display_name": display_name, "stores": chosen})
     return user_id
 
 
 def get_user(db: Store, user_id: int) -> dict[str, Any]:
-    rows = db.rows("SELECT * FROM console_users WHERE id = ?", (user_id,))
-    if not rows:
+    user = db.console_user(user_id)
+    if user is None:
         raise NotFound(f"no console user {user_id}")
-    user = rows[0]
-    user["stores"] = [r[0] for r in db.conn.execute(
-        "SELECT store FROM console_user_stores WHERE user_id = ? ORDER BY store", (user_id,))]
+    user["stores"] = db.console_user_stores(user_id)
     return user
 
 
@@ -89,14 +82,14 @@ def _public(user: dict[str, Any]) -> dict[str, Any]:
 
 def list_users(db: Store, actor: Actor) -> list[dict[str, Any]]:
     actor.require("users.manage")
-    return [_public(get_user(db, row["id"])) for row in db.rows("SELECT id FROM console_users ORDER BY username")]
+    return [_public(get_user(db, ident)) for ident in db.console_user_ids()]
 
 
 def user_id_by_name(db: Store, username: str) -> int:
-    row = db.conn.execute("SELECT id FROM console_users WHERE username = ?", (username,)).fetchone()
-    if row is None:
+    ident = db.console_user_id(username)
+    if ident is None:
         raise NotFound(f"no console user {username}")
-    return int(row[0])
+    return ident
 
 
 def update_user(db: Store, actor: Actor, user_id: int, *, role: str, stores: Iterable[str], active: bool,
@@ -113,15 +106,12 @@ def update_user(db: Store, actor: Actor, user_id: int, *, role: str, stores: Ite
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        conn.execute(
-            "UPDATE console_users SET role = ?, active = ?, display_name = ?, session_version = session_version + 1"
-            " WHERE id = ?", (role, int(active), display_name or None, user_id))
-        conn.execute("DELETE FROM console_user_stores WHERE user_id = ?", (user_id,))
-        conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in chosen])
+        db.update_console_user(user_id, role, active, display_name or None)
+        db.set_console_user_stores(user_id, chosen)
         if not active:
             from .signin import end_user_sessions
 
-            end_user_sessions(conn, user_id)
+            end_user_sessions(db, user_id)
         after = {**before, "role": role, "active": int(active), "display_name": display_name or None, "stores": chosen}
         audit.record(conn, actor, "user.update", "user", user_id, before, after)
 
@@ -138,27 +128,22 @@ def set_password(db: Store, actor: Actor, user_id: int, password: str, *, curren
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        conn.execute(
-            "UPDATE console_users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL,"
-            " session_version = session_version + 1 WHERE id = ?",
-            (generate_password_hash(password), now_utc(), user_id),
-        )
+        db.set_console_password(user_id, generate_password_hash(password), now_utc())
         from .signin import clear_failures
 
-        clear_failures(conn, user["username"])  # a new password ends a lockout
+        clear_failures(db, user["username"])  # a new password ends a lockout
         # the hash itself never goes into the log
         audit.record(conn, actor, "user.password", "user", user_id, None, {"username": user["username"]})
 
 
 def user_language(db: Store, user_id: int) -> str | None:
     """The console language a user chose (None: the browser's)."""
-    row = db.conn.execute("SELECT language FROM console_users WHERE id = ?", (user_id,)).fetchone()
-    return row[0] if row else None
+    return db.console_language(user_id)
 
 
 def set_language(db: Store, user_id: int, language: str) -> None:
-    with db.transaction() as conn:
-        conn.execute("UPDATE console_users SET language = ? WHERE id = ?", (language, user_id))
+    with db.transaction():
+        db.set_console_language(user_id, language)
 
 
 def authenticate(db: Store, username: str, password: str, address: str = "local") -> dict[str, Any]:
@@ -174,10 +159,7 @@ def authenticate(db: Store, username: str, password: str, address: str = "local"
 
 def actor_for(db: Store, user_id: int, session_version: int, *, scope: str = "shopped") -> Actor | None:
     """The actor of a session, or None when the session is no longer valid (password changed, deactivated)."""
-    row = db.conn.execute(
-        "SELECT username, role, active, session_version FROM console_users WHERE id = ?", (user_id,)
-    ).fetchone()
-    if row is None or not row[2] or row[3] != session_version:
+    row = db.console_session_user(user_id)
+    if row is None or not row["active"] or row["session_version"] != session_version:
         return None
-    stores = frozenset(r[0] for r in db.conn.execute("SELECT store FROM console_user_stores WHERE user_id = ?", (user_id,)))
-    return Actor(user_id, row[0], row[1], stores, scope)
+    return Actor(user_id, row["username"], row["role"], frozenset(db.console_user_stores(user_id)), scope)

@@ -53,6 +53,11 @@ class Database:
     def close(self) -> None:
         self.conn.close()
 
+    def commit_without_fsync(self) -> None:
+        """synchronous = NORMAL for this connection: a commit survives a crash of the process, not a power cut
+        (for work that is safe to repeat, such as the message sender's marks)."""
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (PASSIVE)."""
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter
 from .clock import now_utc
@@ -140,6 +141,8 @@ class IngestQueries(Database):
             counter = VersionCounter(conn)
             touched = ledger.flush(counter)
             counter.save()
+            # dynamic segments: the touched customers, against the segments what happened can change
+            segments.after_ingest(conn, touched, unit.events)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
                 [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],

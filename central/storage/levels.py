@@ -15,6 +15,11 @@ class Levels(Database):
         """The chain's level program: levels lowest first, window, promotion, demotion."""
         return points_levels.program(self.conn)
 
+    def level_rows(self) -> list[tuple[str, int, str]]:
+        """The levels as (name, from_spend, percent), lowest first."""
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(
+            "SELECT name, from_spend, percent FROM levels ORDER BY from_spend")]
+
     def replace_levels(self, levels: Sequence[tuple[str, int, str]], window_days: str, auto: bool,
                        demotion: bool) -> None:
         """The program becomes these (name, from_spend, percent) levels and settings (in the caller's transaction)."""

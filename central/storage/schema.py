@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..points.programs import migrate_to_programs
+from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
+from .schema_messages import MESSAGES_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -268,3 +270,15 @@ MIGRATIONS += [
         ],
     ),
 ]
+
+# segments and RFM (docs/segments.md): per-customer aggregates kept by the ledger, built from the history here
+MIGRATIONS += [
+    (
+        9,
+        "segments and RFM: per-customer aggregates (built from the stored transactions), segments, members, history",
+        [*aggregates.MIGRATION, aggregates.backfill, *segments.MIGRATION],
+    ),
+]
+
+# messages to customers (central/messages/, docs/messages.md)
+MIGRATIONS += MESSAGES_MIGRATIONS

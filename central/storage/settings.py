@@ -21,6 +21,11 @@ class Settings(Database):
                 (name, value),
             )
 
+    def add_setting_if_missing(self, name: str, value: str) -> None:
+        """Keep ``value`` unless the setting has one already (in the caller's transaction: two processes starting
+        at once agree on the first)."""
+        self.conn.execute("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, value))
+
     def central_credentials(self) -> tuple[str, str]:
         """The central server's own broker username and password (made on first use)."""
         password = self.setting("mqtt_central_password")

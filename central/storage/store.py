@@ -6,25 +6,36 @@ enrollment and broker users, the ingest's transaction and dead letters, card
 status, rule sets, cashier messages, publish cursors; and for the console's services:
 card categories, store groups, bonus programs, the review of dead letters, debts and flags,
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
-saved filters, personal percents, report figures. The names the rest of
-central/ imports from here are re-exported below.
+saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
+users and their sessions, the transaction list, the JSON API's totals, the customer list,
+the customer import; and for the sync: down-sync pages, a restored agent's repeats. The
+names the rest of central/ imports from here are re-exported below.
 """
 
 from __future__ import annotations
 
 from .accounts import CustomerAccounts
+from .api_tokens import ApiTokens
+from .audit_log import AuditLog
 from .card_categories import CardCategories
 from .cards import Cards
 from .cashier_messages import CashierMessages
 from .catalog import Catalog
 from .connection import Database, NotFound
+from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
+from .customer_deltas import CustomerDeltas
+from .customer_import import CustomerImport
+from .customer_list import CustomerList
 from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosquitto_hash
 from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
+from .jobs import Jobs
 from .levels import Levels
+from .messages import MessageQueries
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .recovery import RecoveryLookups
 from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
@@ -32,6 +43,8 @@ from .rule_sets import RuleSets
 from .saved_filters import SavedFilters
 from .settings import Settings
 from .store_groups import StoreGroups
+from .totals import Totals
+from .transaction_list import TransactionList
 
 __all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag",
            "IngestUnit", "NotFound", "Store", "hash_token", "mosquitto_hash"]
@@ -42,5 +55,10 @@ CUSTOMER_SCOPES = ("all", "visited")
 class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
             # the console's services (central/services/): one class per table or job
             CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
-            CustomFields, SavedFilters, PersonalPercents, Reports):
+            CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens, ConsoleUsers,
+            TransactionList, Totals, CustomerList, CustomerImport,
+            # the sync (central/sync/): down-sync pages, a restored agent's repeats
+            CustomerDeltas, RecoveryLookups,
+            # messages to customers (central/messages/)
+            MessageQueries):
     """One connection to the central database, with the queries of every job."""

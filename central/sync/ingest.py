@@ -112,7 +112,7 @@ class Ingest:
     ) -> None:
         self.db_path = db_path
         self.db = Store(db_path, autocheckpoint=False)
-        self.duplicates = Duplicates(self.db.conn)
+        self.duplicates = Duplicates(self.db)
         self._last_checkpoint = time.monotonic()
         self.gap_wait = gap_wait
         self.batch_messages = batch_messages

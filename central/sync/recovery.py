@@ -20,13 +20,12 @@ for a resend when one is missing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..points.receipt_log import epoch
-from ..storage.store import IngestUnit
+from ..storage.store import IngestUnit, Store
 
 #: dead-letter reason of a recovered event that repeats what the ledger holds, by kind
 DUPLICATE_REASONS = {"purchase": "duplicate_receipt", "refund": "duplicate_refund", "cancel": "duplicate_cancel",
@@ -119,8 +118,8 @@ def business_key(env: Mapping[str, Any]) -> tuple[Any, ...] | None:
 class Duplicates:
     """Finds a recovered event that repeats what the ledger (or the round being built) already holds."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Store) -> None:
+        self.db = db
         self._unit: IngestUnit | None = None
         self._keys: dict[tuple[Any, ...], str] = {}
         self._scanned = 0
@@ -147,37 +146,25 @@ class Duplicates:
         kind, body, store = env["kind"], env["body"], env["store"]
         if kind == "purchase":
             # the till's retry carries the receipt's own time, so the (store, at_epoch) index finds it
-            row = self.conn.execute(
-                "SELECT event_id, agent, amount FROM transactions WHERE store = ? AND at_epoch = ?"
-                " AND kind = 'purchase' AND receipt_id = ? LIMIT 1",
-                (store, epoch(body.get("at") or env["at"]), body["receipt_id"]),
-            ).fetchone()
+            row = self.db.stored_purchase(store, epoch(body.get("at") or env["at"]), body["receipt_id"])
             if row is None:
                 return None
             what = f"{_what(env)} is already in the ledger (event {row[0]} of agent {row[1]})"
             return what if row[2] == body["total"] else f"{what}, with total {row[2]} there and {body['total']} here"
         if kind in ("refund", "cancel"):
-            for event_id, other_kind, detail in self.conn.execute(
-                "SELECT event_id, kind, detail FROM transactions WHERE store = ? AND receipt_id = ?"
-                " AND kind IN ('refund', 'cancel')",
-                (store, body["receipt_id"]),
-            ):
+            for event_id, other_kind, detail in self.db.stored_refunds_and_cancels(store, body["receipt_id"]):
                 if kind == other_kind == "cancel":
                     return f"receipt {body['receipt_id']} is already cancelled (event {event_id})"
                 if kind == other_kind == "refund" and json.loads(detail or "{}").get("refund_id") == body["refund_id"]:
                     return f"{_what(env)} is already in the ledger (event {event_id})"
             return None
         if kind == "registration":
-            row = self.conn.execute("SELECT stub FROM customers WHERE id = ?", (body["customer_id"],)).fetchone()
+            stub = self.db.customer_stub(body["customer_id"])
             # a stub (points arrived before the registration) is filled in by it, not repeated
-            return f"{_what(env)} is already registered" if row is not None and not row[0] else None
+            return f"{_what(env)} is already registered" if stub is False else None
         if kind == "manual":
-            row = self.conn.execute("SELECT COALESCE(merged_into, id) FROM customers WHERE id = ?",
-                                    (body["customer_id"],)).fetchone()
-            for event_id, detail in self.conn.execute(
-                "SELECT event_id, detail FROM transactions WHERE customer_id = ? AND kind = 'manual'",
-                (row[0] if row else body["customer_id"],),
-            ):
+            for event_id, detail in self.db.stored_manual_operations(
+                    self.db.surviving_customer(body["customer_id"]) or body["customer_id"]):
                 if json.loads(detail or "{}").get("operation_id") == body["operation_id"]:
                     return f"{_what(env)} is already in the ledger (event {event_id})"
         return None

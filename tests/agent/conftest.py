@@ -54,14 +54,26 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def delta(customer_id: str = "c1", *, version: int = 1, card: str | None = CARD, points: int = 10_000, **fields: Any) -> dict:
+def delta(
+    customer_id: str = "c1", *, version: int = 1, card: str | None = CARD, points: int = 10_000, **fields: Any
+) -> dict:
     """A CustomerDelta (shared/events.py) as the central server would send it."""
     base = {
-        "customer_id": customer_id, "version": version, "name": "Иван", "phone": "+79123456789",
-        "phone_verified": True, "birthday": None, "level": "Base", "network_percent": None, "store_percent": None,
-        "blocked": False, "cards": [{"number": card, "status": "active"}] if card else [],
+        "customer_id": customer_id,
+        "version": version,
+        "name": "Иван",
+        "phone": "+79123456789",
+        "phone_verified": True,
+        "birthday": None,
+        "level": "Base",
+        "network_percent": None,
+        "store_percent": None,
+        "blocked": False,
+        "cards": [{"number": card, "status": "active"}] if card else [],
         "lots": [{"id": "L1", "points": points, "expires_at": None}] if points else [],
-        "applied": {}, "messages": [], "consents": {"personal_data": True, "sms": True},
+        "applied": {},
+        "messages": [],
+        "consents": {"personal_data": True, "sms": True},
     }
     base.update(fields)
     return base
@@ -81,7 +93,9 @@ def check_against_openapi(app, method: str, path: str, response, request_body: A
     rule, _ = app.url_map.bind("localhost").match(path.split("?")[0], method=method, return_rule=True)
     op = _operation(rule.rule, method)
     status = str(response.status_code)
-    assert status in op["responses"], f"{method} {path} answered {status}, not documented: {response.get_data(as_text=True)}"
+    assert status in op["responses"], (
+        f"{method} {path} answered {status}, not documented: {response.get_data(as_text=True)}"
+    )
     content = op["responses"][status]["content"]
     media = "application/problem+json" if response.status_code >= 400 else "application/json"
     assert response.mimetype == media
@@ -162,12 +176,15 @@ def api(app) -> Api:
     return Api(app, key)
 
 
-def receipt(receipt_id: str = "R1", *, redeem: int = 0, customer: dict | None = None, lines=None, at: dt.datetime = NOW) -> dict:
+def receipt(
+    receipt_id: str = "R1", *, redeem: int = 0, customer: dict | None = None, lines=None, at: dt.datetime = NOW
+) -> dict:
     """A receipt body of pos-api.md (default: one 450.00 line, the card of customer c1)."""
     return {
         "receipt_id": receipt_id,
         "at": at.isoformat(),
         "customer": {"card": CARD} if customer is None else customer,
-        "lines": lines or [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "price": 45000, "amount": 45000}],
+        "lines": lines
+        or [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "price": 45000, "amount": 45000}],
         "redeem": redeem,
     }

@@ -20,7 +20,20 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["receipt_id", "at", "customer", "lines", "redeem", "total", "amount", "card", "phone", "code", "index", "quantity"]
+FIELDS = [
+    "receipt_id",
+    "at",
+    "customer",
+    "lines",
+    "redeem",
+    "total",
+    "amount",
+    "card",
+    "phone",
+    "code",
+    "index",
+    "quantity",
+]
 near_receipts = st.fixed_dictionaries(
     {},
     optional={name: json_values for name in FIELDS},
@@ -31,8 +44,13 @@ near_lines = st.lists(
 ).map(lambda lines: {**receipt("FUZZ"), "lines": lines})
 
 PATHS = [
-    "/v1/identify", "/v1/receipts/quote", "/v1/receipts", "/v1/receipts/R1/refund", "/v1/receipts/R1/cancel",
-    "/v1/customers", "/v1/customers/c1/confirm",
+    "/v1/identify",
+    "/v1/receipts/quote",
+    "/v1/receipts",
+    "/v1/receipts/R1/refund",
+    "/v1/receipts/R1/cancel",
+    "/v1/customers",
+    "/v1/customers/c1/confirm",
 ]
 
 
@@ -66,12 +84,22 @@ def test_arbitrary_bytes_never_500(prepared, raw):
 SURROGATE_BODIES = [
     ("/v1/identify", '{"card": "77\\ud80000"}', "card"),
     ("/v1/identify", '{"phone": "+7912\\udc00"}', "phone"),
-    ("/v1/receipts/quote", '{"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100, "name": "\\ud800"}]}',
-     "lines[0].name"),
-    ("/v1/receipts", '{"receipt_id": "R\\ud800", "at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100}]}',
-     "receipt_id"),
-    ("/v1/receipts", '{"receipt_id": "R2", "at": "2026-11-24T12:00:00+03:00", "customer": {"card": "\\udfff"}, '
-                     '"lines": [{"amount": 100}]}', "customer.card"),
+    (
+        "/v1/receipts/quote",
+        '{"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100, "name": "\\ud800"}]}',
+        "lines[0].name",
+    ),
+    (
+        "/v1/receipts",
+        '{"receipt_id": "R\\ud800", "at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 100}]}',
+        "receipt_id",
+    ),
+    (
+        "/v1/receipts",
+        '{"receipt_id": "R2", "at": "2026-11-24T12:00:00+03:00", "customer": {"card": "\\udfff"}, '
+        '"lines": [{"amount": 100}]}',
+        "customer.card",
+    ),
     ("/v1/receipts/R1/refund", '{"refund_id": "\\ud800", "lines": [{"index": 0}]}', "refund_id"),
     ("/v1/receipts/R1/refund", '{"lines": [{"index": 0}], "reason": "\\ud800"}', "reason"),
     ("/v1/receipts/R1/cancel", '{"reason": "bad \\ud800 scan"}', "reason"),
@@ -105,12 +133,18 @@ def test_card_with_letters_in_identify(prepared):
     assert api.post("/v1/identify", {"card": CARD + "A"}).json["code"] == "invalid_card"
 
 
-@pytest.mark.parametrize("method,path", [
-    ("POST", "/v1/receipts/%ED%A0%80/refund"), ("POST", "/v1/receipts/%ED%A0%80/cancel"),
-    ("POST", "/v1/receipts/%ED%A0%80/reprint"), ("POST", "/v1/customers/%ED%A0%80/confirm"),
-    ("GET", "/v1/receipts?limit=%ED%A0%80"), ("GET", "/v1/identifications/last?lang=%ED%A0%80"),
-    ("GET", "/till/?lang=%ED%A0%80"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("POST", "/v1/receipts/%ED%A0%80/refund"),
+        ("POST", "/v1/receipts/%ED%A0%80/cancel"),
+        ("POST", "/v1/receipts/%ED%A0%80/reprint"),
+        ("POST", "/v1/customers/%ED%A0%80/confirm"),
+        ("GET", "/v1/receipts?limit=%ED%A0%80"),
+        ("GET", "/v1/identifications/last?lang=%ED%A0%80"),
+        ("GET", "/till/?lang=%ED%A0%80"),
+    ],
+)
 def test_an_encoded_lone_surrogate_in_a_path_or_query_is_no_500(prepared, method, path):
     api, store = prepared
     before = snapshot(store)

@@ -44,8 +44,9 @@ def test_a_sale_accrues_to_the_holder_who_cannot_redeem(api, store):
     quoted = api.post("/v1/receipts/quote", receipt(redeem=100, customer={"card": CARD2}))
     assert quoted.json["code"] == "card_not_registered"
     assert snapshot(store) == before
-    ru = api.post("/v1/receipts", receipt("R3", redeem=100, customer={"card": CARD2}),
-                  headers={"Accept-Language": "ru"})
+    ru = api.post(
+        "/v1/receipts", receipt("R3", redeem=100, customer={"card": CARD2}), headers={"Accept-Language": "ru"}
+    )
     assert ru.json["title"] == "Карта ещё не зарегистрирована"
 
 

@@ -24,9 +24,20 @@ def run(*args: str, input: str | None = None):
 def configured(tmp_path):
     path = tmp_path / "etc" / "agent.toml"
     result = run(
-        "setup", "--no-input", "--config", str(path), "--store-id", "S001", "--terminals", "P01,P02",
-        "--database", str(tmp_path / "var" / "agent.sqlite"), "--card-ranges", "7700:16:luhn",
-        "--offline-daily-limit", "50000",
+        "setup",
+        "--no-input",
+        "--config",
+        str(path),
+        "--store-id",
+        "S001",
+        "--terminals",
+        "P01,P02",
+        "--database",
+        str(tmp_path / "var" / "agent.sqlite"),
+        "--card-ranges",
+        "7700:16:luhn",
+        "--offline-daily-limit",
+        "50000",
     )
     assert result.exit_code == 0, result.output
     return path
@@ -43,8 +54,18 @@ def test_setup_with_flags_writes_valid_toml_and_database(configured, tmp_path):
 
 def test_setup_refuses_bad_values_and_writes_nothing(tmp_path):
     path = tmp_path / "agent.toml"
-    result = run("setup", "--no-input", "--config", str(path), "--store-id", "S001", "--listen-port", "eighty",
-                 "--timezone", "Mars/Base")
+    result = run(
+        "setup",
+        "--no-input",
+        "--config",
+        str(path),
+        "--store-id",
+        "S001",
+        "--listen-port",
+        "eighty",
+        "--timezone",
+        "Mars/Base",
+    )
     assert result.exit_code == 1
     assert '"listen_port" should be an integer' in result.output
     assert not path.exists()
@@ -60,7 +81,8 @@ def test_setup_interactive_reprompts_bad_values(tmp_path):
         "",  # agent_id: default S002-1
         "P01",  # terminals
         "",  # listen_host
-        "99999", "8800",  # listen_port: refused, then accepted
+        "99999",
+        "8800",  # listen_port: refused, then accepted
         str(tmp_path / "agent.sqlite"),  # database
         "",  # timezone
         "",  # broker_url
@@ -110,7 +132,9 @@ def test_rules_load(configured, tmp_path):
     assert result.exit_code == 0 and "installed rule set version 17 of store S001" in result.output
     assert "already installed" in run("rules", "load", RULES, "--config", str(configured)).output
     bad = tmp_path / "bad.json"
-    bad.write_text('{"version": 1, "store": "S001", "timezone": "Europe/Moscow", "base_percent": "500"}', encoding="utf-8")
+    bad.write_text(
+        '{"version": 1, "store": "S001", "timezone": "Europe/Moscow", "base_percent": "500"}', encoding="utf-8"
+    )
     result = run("rules", "load", str(bad), "--config", str(configured))
     assert result.exit_code == 2 and "base_percent" in result.output
     other = tmp_path / "other.json"
@@ -152,8 +176,18 @@ def test_doctor_finds_corruption(configured, tmp_path):
     db = tmp_path / "var" / "agent.sqlite"
     store = Store(db)
     store.apply_customer_deltas(
-        {"customer_id": f"c{i}", "version": 1, "cards": [], "lots": [], "applied": {}, "messages": [],
-         "consents": {}, "blocked": False, "name": "x" * 500} for i in range(300)
+        {
+            "customer_id": f"c{i}",
+            "version": 1,
+            "cards": [],
+            "lots": [],
+            "applied": {},
+            "messages": [],
+            "consents": {},
+            "blocked": False,
+            "name": "x" * 500,
+        }
+        for i in range(300)
     )
     store._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()

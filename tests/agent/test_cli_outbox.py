@@ -18,16 +18,29 @@ from tests.agent.test_cli_agent import RULES, run
 def synced(tmp_path):
     """An agent configured with a broker, a rule set and two receipts waiting in its outbox."""
     path = tmp_path / "agent.toml"
-    result = run("setup", "--no-input", "--config", str(path), "--store-id", "S001", "--agent-id", "a1",
-                 "--database", str(tmp_path / "agent.sqlite"), "--broker-url", "mqtt://127.0.0.1:1883")
+    result = run(
+        "setup",
+        "--no-input",
+        "--config",
+        str(path),
+        "--store-id",
+        "S001",
+        "--agent-id",
+        "a1",
+        "--database",
+        str(tmp_path / "agent.sqlite"),
+        "--broker-url",
+        "mqtt://127.0.0.1:1883",
+    )
     assert result.exit_code == 0, result.output
     assert run("rules", "load", RULES, "--config", str(path)).exit_code == 0
     config = load_config(path, env={})
     store = Store(config.database, agent_id="a1")
     service = Service(store, config)
     for n in range(2):
-        service.commit("P01", {"receipt_id": f"R{n}", "at": dt.datetime.now(dt.UTC).isoformat(),
-                               "lines": [{"amount": 20_000}]})
+        service.commit(
+            "P01", {"receipt_id": f"R{n}", "at": dt.datetime.now(dt.UTC).isoformat(), "lines": [{"amount": 20_000}]}
+        )
     yield path, store
     store.close()
 
@@ -36,7 +49,9 @@ def test_outbox_depth_and_list(synced):
     path, _ = synced
     result = run("outbox", "depth", "--config", str(path))
     assert result.exit_code == 0, result.output
-    assert "2 event(s) waiting" in result.output and "next seq 3" in result.output and "last sync never" in result.output
+    assert (
+        "2 event(s) waiting" in result.output and "next seq 3" in result.output and "last sync never" in result.output
+    )
     data = json.loads(run("outbox", "depth", "--json", "--config", str(path)).output)
     assert data["outbox_depth"] == 2 and data["link"] == "offline"
     listing = run("outbox", "list", "--config", str(path)).output.splitlines()

@@ -19,8 +19,26 @@ from agent.cli import cli
 from tests.conftest import ROOT
 
 #: top-level packages (and agent modules) that --help must not import
-HEAVY = ("flask", "werkzeug", "flask_babel", "babel", "paho", "escpos", "PIL", "numpy", "sqlite_utils", "waitress",
-         "serial", "usb", "msgpack", "agent.store", "agent.service", "agent.app", "agent.sync", "shared.accrual")
+HEAVY = (
+    "flask",
+    "werkzeug",
+    "flask_babel",
+    "babel",
+    "paho",
+    "escpos",
+    "PIL",
+    "numpy",
+    "sqlite_utils",
+    "waitress",
+    "serial",
+    "usb",
+    "msgpack",
+    "agent.store",
+    "agent.service",
+    "agent.app",
+    "agent.sync",
+    "shared.accrual",
+)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,8 +52,11 @@ def _heavy(modules: list[str]) -> list[str]:
 
 def _imported(importtime_stderr: str) -> list[str]:
     """Module names of ``python -X importtime`` output."""
-    return [line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")
-            and not line.endswith("imported package")]
+    return [
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and not line.endswith("imported package")
+    ]
 
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

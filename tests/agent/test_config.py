@@ -94,8 +94,15 @@ def test_card_ranges_from_text():
 
 def test_write_config_round_trip(tmp_path):
     path = tmp_path / "etc" / "agent.toml"
-    write_config({"store_id": "S001", "card_ranges": [{"prefix": "7700", "length": 16, "luhn": True}],
-                  "printer_kind": "serial", "printer_url": "socket://127.0.0.1:9100"}, path)
+    write_config(
+        {
+            "store_id": "S001",
+            "card_ranges": [{"prefix": "7700", "length": 16, "luhn": True}],
+            "printer_kind": "serial",
+            "printer_url": "socket://127.0.0.1:9100",
+        },
+        path,
+    )
     assert path.stat().st_mode & 0o777 == 0o600
     config = load_config(path, {})
     assert config.card_ranges[0]["luhn"] is True and config.printer_url.startswith("socket://")

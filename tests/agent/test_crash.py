@@ -32,7 +32,9 @@ pytestmark = pytest.mark.slow
 
 
 def make_receipt(rng: random.Random, receipt_id: str, customers: int = CUSTOMERS) -> dict:
-    lines = [{"sku": f"SKU-{rng.randint(1, 50)}", "quantity": "1", "amount": rng.randint(1000, 30000)} for _ in range(LINES)]
+    lines = [
+        {"sku": f"SKU-{rng.randint(1, 50)}", "quantity": "1", "amount": rng.randint(1000, 30000)} for _ in range(LINES)
+    ]
     total = sum(line["amount"] for line in lines)
     return {
         "receipt_id": receipt_id,
@@ -109,13 +111,17 @@ def check_database(path, acked: dict[str, dict]) -> set[str]:
                 assert sum(line["redeemed"] for line in lines) == row["redeemed"]
                 event = outbox[row["seq"]]
                 assert event.kind == "purchase" and event.body["receipt_id"] == receipt_id
-                effects = tx.c.execute("SELECT COALESCE(SUM(points), 0) FROM effects WHERE seq = ?", (row["seq"],)).fetchone()[0]
+                effects = tx.c.execute(
+                    "SELECT COALESCE(SUM(points), 0) FROM effects WHERE seq = ?", (row["seq"],)
+                ).fetchone()[0]
                 assert effects == row["accrued"] - row["redeemed"]
             assert len(outbox) == len(receipts)  # one event per receipt, nothing else
             now = dt.datetime.now(dt.UTC)
             for i in range(CUSTOMERS):
                 customer_id = f"c{i:07d}"
-                expected = POINTS + sum(r["accrued"] - r["redeemed"] for r in receipts.values() if r["customer_id"] == customer_id)
+                expected = POINTS + sum(
+                    r["accrued"] - r["redeemed"] for r in receipts.values() if r["customer_id"] == customer_id
+                )
                 assert tx.ledger_sum(customer_id) == expected
                 assert tx.balance(tx.customer(customer_id), now).balance == expected
         return set(receipts)

@@ -15,21 +15,40 @@ SECRET = b"test-chain-secret-0123456789"
 
 
 def test_identify_answers_the_cashier_view(api, store):
-    store.apply_customer_delta(delta(
-        "c1", points=0, birthday="1990-11-24",
-        lots=[{"id": "L1", "points": 700}, {"id": "L2", "points": 300, "starts_at": "2026-12-01T00:00:00+00:00"}],
-        messages=[{"id": "m1", "text": "Предложите десерт"}, {"id": "m2", "text": "old", "until": "2026-01-01T00:00:00+00:00"}],
-    ))
+    store.apply_customer_delta(
+        delta(
+            "c1",
+            points=0,
+            birthday="1990-11-24",
+            lots=[{"id": "L1", "points": 700}, {"id": "L2", "points": 300, "starts_at": "2026-12-01T00:00:00+00:00"}],
+            messages=[
+                {"id": "m1", "text": "Предложите десерт"},
+                {"id": "m2", "text": "old", "until": "2026-01-01T00:00:00+00:00"},
+            ],
+        )
+    )
     r = api.post("/v1/identify", {"card": CARD})
     assert r.json == {
-        "customer_id": "c1", "name": "Иван", "phone": "+7 912 ***-**-89", "phone_verified": True, "level": "Base",
-        "balance": 1000, "available": 700, "held": 300, "card": CARD, "card_status": "active", "card_blocked": False,
-        "blocked": False, "registered": True, "consents": {"personal_data": True, "sms": True},
+        "customer_id": "c1",
+        "name": "Иван",
+        "phone": "+7 912 ***-**-89",
+        "phone_verified": True,
+        "level": "Base",
+        "balance": 1000,
+        "available": 700,
+        "held": 300,
+        "card": CARD,
+        "card_status": "active",
+        "card_blocked": False,
+        "blocked": False,
+        "registered": True,
+        "consents": {"personal_data": True, "sms": True},
         "messages": [
             {"id": "m1", "kind": "custom", "text": "Предложите десерт"},
             {"id": "birthday", "kind": "birthday", "text": "Birthday today!"},
         ],
-        "link": "standalone", "redeemable_now": 700,
+        "link": "standalone",
+        "redeemable_now": 700,
     }
 
 
@@ -92,7 +111,9 @@ def test_qr_disabled(make_app, tmp_path):
 
 
 def test_register_and_identify_a_phone_of_another_country(api, store):
-    r = api.post("/v1/customers", {"phone": "+375 (29) 123-45-67", "name": "Ольга", "consents": {"personal_data": True}})
+    r = api.post(
+        "/v1/customers", {"phone": "+375 (29) 123-45-67", "name": "Ольга", "consents": {"personal_data": True}}
+    )
     assert r.status_code == 201
     [event] = store.outbox_batch()
     assert event.body["phone"] == "+375291234567"  # E.164
@@ -108,8 +129,13 @@ def test_an_invalid_foreign_phone_is_refused_in_russian(api):
     assert (r.status_code, r.json["code"]) == (422, "invalid_phone")
     assert "код страны" in r.json["detail"]
 
-REGISTRATION = {"phone": "8 (916) 000-11-22", "card": "7700 0000 0000 0024", "name": "Мария",
-                "consents": {"personal_data": True, "sms": True}}
+
+REGISTRATION = {
+    "phone": "8 (916) 000-11-22",
+    "card": "7700 0000 0000 0024",
+    "name": "Мария",
+    "consents": {"personal_data": True, "sms": True},
+}
 
 
 def register(api, **change):
@@ -130,9 +156,14 @@ def test_register_is_usable_at_once(api, store):
     [event] = store.outbox_batch()
     assert event.kind == "registration"
     assert event.body == {
-        "customer_id": customer_id, "phone": "+79160001122", "card": CARD2, "name": "Мария",
-        "consents": {"personal_data": True, "sms": True}, "confirmation_code": event.body["confirmation_code"],
-        "terminal": "P01", "at": event.body["at"],
+        "customer_id": customer_id,
+        "phone": "+79160001122",
+        "card": CARD2,
+        "name": "Мария",
+        "consents": {"personal_data": True, "sms": True},
+        "confirmation_code": event.body["confirmation_code"],
+        "terminal": "P01",
+        "at": event.body["at"],
     }
     assert len(event.body["confirmation_code"]) == 6
     # usable at once: identify and accrue

@@ -14,9 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from agent.auth import add_terminal
+from agent.device_manager import hardware_of
 from agent.devices.readers import CardRead
 from agent.devices.slip_layout import SlipData, layout
-from agent.device_manager import hardware_of
 from tests.agent.conftest import CARD, NOW, Api, delta, receipt
 from tests.agent.test_receipts_api import snapshot
 
@@ -54,7 +54,9 @@ def test_a_committed_receipt_with_a_customer_queues_its_slip_with_it(printing):
     assert (slip.accrued, slip.redeemed, slip.balance, slip.card_number, slip.level) == (2000, 5000, 7000, CARD, "Gold")
     assert slip.at == NOW and slip.at.utcoffset() == dt.timedelta(hours=3) and slip.store_name == "S001"
     texts = [op.text for op in layout(slip) if hasattr(op, "text")]
-    assert "Начислено баллов                     20,00" in texts and "Баланс                               70,00" in texts
+    assert (
+        "Начислено баллов                     20,00" in texts and "Баланс                               70,00" in texts
+    )
 
 
 def test_refund_and_cancel_print_short_slips(printing):
@@ -65,7 +67,11 @@ def test_refund_and_cancel_print_short_slips(printing):
     assert api.post("/v1/receipts/R2/cancel").status_code == 200
     rows = {slip_id: json.loads(payload) for slip_id, _, payload in jobs(store)}
     assert set(rows) == {"receipt:R1", "receipt:R2", "refund:F1", "cancel:R2"}
-    assert (rows["refund:F1"]["operation"], rows["refund:F1"]["accrued"], rows["refund:F1"]["redeemed"]) == ("refund", 2000, 5000)
+    assert (rows["refund:F1"]["operation"], rows["refund:F1"]["accrued"], rows["refund:F1"]["redeemed"]) == (
+        "refund",
+        2000,
+        5000,
+    )
     assert rows["cancel:R2"]["operation"] == "cancel"
     texts = [op.text for op in layout(SlipData.from_json(rows["refund:F1"])) if hasattr(op, "text")]
     assert "Возврат" in texts and "Отозвано баллов                      20,00" in texts
@@ -90,8 +96,13 @@ def test_reprint(printing):
         tx.mark_print_job_printed(job.id, NOW)
     r = api.post("/v1/receipts/R1/reprint")
     assert r.status_code == 202
-    assert r.json == {"receipt_id": "R1", "slip_id": "receipt:R1", "status": "queued", "slips_waiting": 1,
-                      "printer_state": "stopped"}
+    assert r.json == {
+        "receipt_id": "R1",
+        "slip_id": "receipt:R1",
+        "status": "queued",
+        "slips_waiting": 1,
+        "printer_state": "stopped",
+    }
     with store.read() as tx:
         assert tx.print_job("receipt:R1").prints == 1  # printed once: the reprint is a copy
     assert api.post("/v1/receipts/NOPE/reprint").json["code"] == "receipt_not_found"
@@ -127,12 +138,19 @@ def test_last_identification_of_reads_and_identify_calls(printing):
     hardware.on_read(read(CARD))
     r = api.get("/v1/identifications/last")
     assert r.status_code == 200
-    assert (r.json["customer_id"], r.json["source"], r.json["balance"], r.json["card"]) == ("c1", "reader-1", 10_000, CARD)
+    assert (r.json["customer_id"], r.json["source"], r.json["balance"], r.json["card"]) == (
+        "c1",
+        "reader-1",
+        10_000,
+        CARD,
+    )
     first = int(r.json["event_id"])
     hardware.on_read(read(UNKNOWN))
     r = api.get("/v1/identifications/last?lang=ru")
     # a card of the chain's ranges this store does not know: its holder, not registered (docs/agent.md)
-    assert r.json["registered"] is False and r.json["customer_id"].startswith("card-") and r.json["source"] == "reader-1"
+    assert (
+        r.json["registered"] is False and r.json["customer_id"].startswith("card-") and r.json["source"] == "reader-1"
+    )
     assert r.json["card"] == UNKNOWN and r.json["redeemable_now"] == 0
     assert int(r.json["event_id"]) > first
     api.post("/v1/identify", {"phone": "+7 912 345-67-89"})
@@ -153,8 +171,11 @@ def test_health_shows_the_devices(printing):
     api, store, _ = printing
     api.post("/v1/receipts", receipt("R1"))
     devices = api.get("/v1/health", key=None).json["devices"]
-    assert devices == {"reader": None, "identification_streams": 0, "printer": {
-        "kind": "serial", "device": "/dev/null-printer", "state": "stopped", "slips_waiting": 1}}
+    assert devices == {
+        "reader": None,
+        "identification_streams": 0,
+        "printer": {"kind": "serial", "device": "/dev/null-printer", "state": "stopped", "slips_waiting": 1},
+    }
 
 
 def test_the_stream_is_documented_as_server_sent_events(printing):
@@ -165,7 +186,11 @@ def test_the_stream_is_documented_as_server_sent_events(printing):
     assert {p["name"] for p in stream["parameters"]} >= {"access_token", "lang", "Last-Event-ID"}
     assert stream["security"] == [{"terminalKey": []}, {"terminalKeyQuery": []}]
     assert doc["paths"]["/v1/receipts/{receipt_id}/reprint"]["post"]["x-problem-codes"] == [
-        "no_printer", "no_slip", "receipt_not_found", "unauthorized"]
+        "no_printer",
+        "no_slip",
+        "receipt_not_found",
+        "unauthorized",
+    ]
 
 
 def test_identification_times_are_the_agents_clock(printing):
@@ -198,8 +223,12 @@ def test_a_receipt_id_no_url_path_can_name_is_refused_at_quote_and_commit(printi
 def test_a_receipt_id_with_any_other_character_is_refunded_cancelled_and_reprinted(printing):
     api, store, _ = printing
     receipt_id = "Чек №12 ?a=1#x %2F\\ ..."
-    assert api.post("/v1/receipts", receipt(receipt_id, lines=[
-        {"sku": "A", "quantity": "2", "price": 10000, "amount": 20000}])).status_code == 201
+    assert (
+        api.post(
+            "/v1/receipts", receipt(receipt_id, lines=[{"sku": "A", "quantity": "2", "price": 10000, "amount": 20000}])
+        ).status_code
+        == 201
+    )
     path = "/v1/receipts/" + quote(receipt_id, safe="")
     r = api.post(path + "/reprint")
     assert (r.status_code, r.json["receipt_id"]) == (202, receipt_id)

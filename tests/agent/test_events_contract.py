@@ -9,8 +9,11 @@ from tests.agent.conftest import delta, receipt
 from tests.agent.test_customers_api import REGISTRATION, confirmation_code
 
 BODIES = {
-    "purchase": events.PurchaseBody, "refund": events.RefundBody, "cancel": events.CancelBody,
-    "registration": events.RegistrationBody, "phone_confirmed": events.PhoneConfirmedBody,
+    "purchase": events.PurchaseBody,
+    "refund": events.RefundBody,
+    "cancel": events.CancelBody,
+    "registration": events.RegistrationBody,
+    "phone_confirmed": events.PhoneConfirmedBody,
 }
 
 

@@ -52,8 +52,33 @@ def test_compiled_catalogs_match_the_po_files(lang):
 def test_placeholders_survive_translation():
     for message in catalog("ru", "po"):
         if message.id and message.string:
-            params = {name: 1 for name in ("days", "date", "requested", "max_redeemable", "available", "phone", "customer_id",
-                                           "key", "code", "card", "number", "length", "min", "max", "expected",
-                                           "attempts_left", "raw", "count", "receipt_id", "refund_id", "error", "problems",
-                                           "limit", "terminal")}
+            params = {
+                name: 1
+                for name in (
+                    "days",
+                    "date",
+                    "requested",
+                    "max_redeemable",
+                    "available",
+                    "phone",
+                    "customer_id",
+                    "key",
+                    "code",
+                    "card",
+                    "number",
+                    "length",
+                    "min",
+                    "max",
+                    "expected",
+                    "attempts_left",
+                    "raw",
+                    "count",
+                    "receipt_id",
+                    "refund_id",
+                    "error",
+                    "problems",
+                    "limit",
+                    "terminal",
+                )
+            }
             assert (message.string % params) and (message.id % params)

@@ -19,8 +19,8 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from agent.auth import add_terminal
-from agent.devices.readers import CardRead
 from agent.device_manager import hardware_of
+from agent.devices.readers import CardRead
 from agent.testing import request
 from tests.agent.conftest import CARD, delta
 from tests.polling import wait_for
@@ -66,8 +66,10 @@ def streams(port: int) -> int:
 
 def test_events_arrive_at_once_with_header_or_query_key(served):
     port, key, hardware = served
-    with contextlib.closing(SseClient(port, "/v1/identifications/stream", {"Authorization": f"Bearer {key}"})) as a, \
-            contextlib.closing(SseClient(port, f"/v1/identifications/stream?access_token={key}&lang=ru")) as b:
+    with (
+        contextlib.closing(SseClient(port, "/v1/identifications/stream", {"Authorization": f"Bearer {key}"})) as a,
+        contextlib.closing(SseClient(port, f"/v1/identifications/stream?access_token={key}&lang=ru")) as b,
+    ):
         assert a.status == b.status == 200 and a.response.getheader("Content-Type").startswith("text/event-stream")
         assert a.block().fields == {"retry": "1000"} and b.block().fields == {"retry": "1000"}
         started = time.monotonic()

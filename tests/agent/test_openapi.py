@@ -37,16 +37,23 @@ def test_documented_routes_are_exactly_the_served_ones(app):
 def test_spec_endpoints_exist():
     paths = {(m, p) for p, ops in DOC["paths"].items() for m in ops}
     for method, path in [
-        ("get", "/v1/health"), ("post", "/v1/identify"), ("post", "/v1/receipts/quote"), ("post", "/v1/receipts"),
-        ("post", "/v1/receipts/{receipt_id}/refund"), ("post", "/v1/receipts/{receipt_id}/cancel"),
-        ("post", "/v1/customers"), ("post", "/v1/customers/{id}/confirm".replace("{id}", "{customer_id}")),
+        ("get", "/v1/health"),
+        ("post", "/v1/identify"),
+        ("post", "/v1/receipts/quote"),
+        ("post", "/v1/receipts"),
+        ("post", "/v1/receipts/{receipt_id}/refund"),
+        ("post", "/v1/receipts/{receipt_id}/cancel"),
+        ("post", "/v1/customers"),
+        ("post", "/v1/customers/{id}/confirm".replace("{id}", "{customer_id}")),
     ]:
         assert (method, path) in paths
 
 
 def test_every_code_has_a_title_and_a_status():
     codes = {code for op in OPERATIONS for code in op.codes}
-    agent_codes = {cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AgentError)}
+    agent_codes = {
+        cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AgentError)
+    }
     agent_codes -= {"agent_error"}
     assert codes <= set(TITLES) and agent_codes <= set(TITLES)
     assert agent_codes - {"unauthorized"} <= set(_STATUS_OF_CODE)
@@ -87,8 +94,11 @@ AGREEMENT = [
     ("/v1/receipts/quote", {**receipt(), "customer": {"card": CARD, "phone": None}}, True),
     ("/v1/receipts/quote", {**receipt(), "customer": {"card": ""}}, False),
     ("/v1/receipts/quote", {**receipt(), "redeem": None}, False),
-    ("/v1/receipts/quote", {**receipt(), "lines": [{**_LINE, "sku": None, "name": None, "price": None, "extra": 1}]},
-     True),
+    (
+        "/v1/receipts/quote",
+        {**receipt(), "lines": [{**_LINE, "sku": None, "name": None, "price": None, "extra": 1}]},
+        True,
+    ),
     ("/v1/receipts/quote", {**receipt(), "lines": [{**_LINE, "sku": ""}]}, False),
     ("/v1/receipts/quote", {**receipt(), "lines": [{**_LINE, "name": "x" * 201}]}, False),
     ("/v1/receipts/quote", {**receipt(), "lines": [{**_LINE, "discount": None}]}, False),
@@ -106,8 +116,11 @@ AGREEMENT = [
     ("/v1/customers", {**_REG, "phone": "+79120000008", "birthday": "1990-13-01"}, False),
     ("/v1/customers", {**_REG, "phone": "+79120000009", "birthday": "١٩٩٠-٠٥-١٧"}, False),
     ("/v1/customers", {**_REG, "phone": "+79120000010", "consents": {"personal_data": True, "sms": None}}, False),
-    ("/v1/receipts/R1/refund", {"lines": [{"index": 0, "quantity": None}], "refund_id": None, "at": None,
-                                "reason": None}, True),
+    (
+        "/v1/receipts/R1/refund",
+        {"lines": [{"index": 0, "quantity": None}], "refund_id": None, "at": None, "reason": None},
+        True,
+    ),
     ("/v1/receipts/R1/refund", {"lines": [{"index": 0}], "reason": ""}, False),
     ("/v1/receipts/R1/refund", {"lines": [{"index": 0, "quantity": "0.000"}]}, False),
     ("/v1/receipts/R1/refund", {"lines": [{"index": 0, "quantity": 0}]}, False),

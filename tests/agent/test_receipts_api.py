@@ -29,9 +29,16 @@ def test_quote_changes_nothing(api, store, customer):
     r = api.post("/v1/receipts/quote", receipt(redeem=5000))
     assert r.status_code == 200
     assert r.json == {
-        "customer_id": "c1", "total": 45000, "accrued": 1200, "redeemed": 5000, "max_redeemable": 9000,
-        "lines": [{"accrued": 1200, "redeemed": 5000}], "balance": 10000, "available": 10000,
-        "offline": False, "rules_version": 17,
+        "customer_id": "c1",
+        "total": 45000,
+        "accrued": 1200,
+        "redeemed": 5000,
+        "max_redeemable": 9000,
+        "lines": [{"accrued": 1200, "redeemed": 5000}],
+        "balance": 10000,
+        "available": 10000,
+        "offline": False,
+        "rules_version": 17,
     }
     assert snapshot(store) == before
 
@@ -51,12 +58,28 @@ def test_commit_writes_receipt_lines_effects_and_outbox(api, store, customer):
     [event] = store.outbox_batch()
     assert event.kind == "purchase" and event.seq == row["seq"]
     assert set(event.body) == {
-        "receipt_id", "terminal", "customer_id", "card", "at", "rules_version", "total", "accrued", "redeemed",
-        "offline", "lines",
+        "receipt_id",
+        "terminal",
+        "customer_id",
+        "card",
+        "at",
+        "rules_version",
+        "total",
+        "accrued",
+        "redeemed",
+        "offline",
+        "lines",
     }
     assert event.body["lines"][0] == {
-        "sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "price": 45000, "discount": 0,
-        "amount": 45000, "accrued": 1200, "redeemed": 5000,
+        "sku": "SKU-9",
+        "name": "Ролл",
+        "category": "ROLLS",
+        "quantity": "1",
+        "price": 45000,
+        "discount": 0,
+        "amount": 45000,
+        "accrued": 1200,
+        "redeemed": 5000,
     }
     assert event.body["offline"] is False and event.body["at"] == NOW.isoformat()
 
@@ -177,7 +200,9 @@ def test_blocked_customer(api, store):
 
 def test_personal_percent_and_level(api, store):
     store.apply_customer_delta(delta("c1", level="Gold", card=CARD, points=0))
-    store.apply_customer_delta(delta("c2", level="Gold", card=CARD2, phone="+79990000000", store_percent="10", points=0))
+    store.apply_customer_delta(
+        delta("c2", level="Gold", card=CARD2, phone="+79990000000", store_percent="10", points=0)
+    )
     assert api.post("/v1/receipts/quote", receipt()).json["accrued"] == 45000 * 5 // 100
     assert api.post("/v1/receipts/quote", receipt(customer={"card": CARD2})).json["accrued"] == 4500
 
@@ -205,14 +230,17 @@ def test_unknown_routes_and_methods_are_problems(api):
     assert r.status_code == 405 and r.json["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("method,path,allowed", [
-    ("GET", "/v1/identify", {"POST", "OPTIONS"}),
-    ("DELETE", "/v1/receipts", {"GET", "HEAD", "POST", "OPTIONS"}),
-    ("PUT", "/v1/receipts/R1/refund", {"POST", "OPTIONS"}),
-    ("POST", "/v1/health", {"GET", "HEAD", "OPTIONS"}),
-    ("POST", "/openapi.json", {"GET", "HEAD", "OPTIONS"}),
-    ("POST", "/till/", {"GET", "HEAD", "OPTIONS"}),
-])
+@pytest.mark.parametrize(
+    "method,path,allowed",
+    [
+        ("GET", "/v1/identify", {"POST", "OPTIONS"}),
+        ("DELETE", "/v1/receipts", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("PUT", "/v1/receipts/R1/refund", {"POST", "OPTIONS"}),
+        ("POST", "/v1/health", {"GET", "HEAD", "OPTIONS"}),
+        ("POST", "/openapi.json", {"GET", "HEAD", "OPTIONS"}),
+        ("POST", "/till/", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
 def test_a_405_says_which_methods_are_allowed(api, method, path, allowed):
     r = api.client.open(path, method=method)
     assert (r.status_code, r.json["code"]) == (405, "method_not_allowed")

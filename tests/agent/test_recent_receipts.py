@@ -31,7 +31,8 @@ def test_newest_first_with_lines_refunds_and_cancel_state(api, customer, clock):
     assert first["redeemed"] == 1000 and first["customer_name"] == "Иван" and first["card"] == "7700000000000016"
     assert second["refunded_amount"] == 10000 and second["status"] == "committed" and second["cancellable"]
     assert [(ln["quantity"], ln["refunded_quantity"], ln["amount"]) for ln in second["lines"]] == [
-        ("2", "1", 20000), ("0.5", "0", 14000),
+        ("2", "1", 20000),
+        ("0.5", "0", 14000),
     ]
     assert second["lines"][1]["discount"] == 1000 and second["lines"][1]["name"] == "Ролл"
 

@@ -38,13 +38,25 @@ def test_partial_then_full_refund_returns_exact_totals(api, store, committed):
     kinds = [e.kind for e in store.outbox_batch()]
     assert kinds == ["purchase", "refund", "refund"]
     body = store.outbox_batch()[1].body
-    assert set(body) == {"refund_id", "receipt_id", "terminal", "customer_id", "at", "amount", "accrued", "redeemed", "lines"}
+    assert set(body) == {
+        "refund_id",
+        "receipt_id",
+        "terminal",
+        "customer_id",
+        "at",
+        "amount",
+        "accrued",
+        "redeemed",
+        "lines",
+    }
 
 
 def test_a_line_of_quantity_zero_earns_on_its_amount_and_is_refunded_whole(api, store):
     store.apply_customer_delta(delta("c1", points=0))
-    lines = [{"sku": "WEIGHED", "name": "Салат на развес", "quantity": "0", "price": 99900, "amount": 30000},
-             {"sku": "B", "quantity": "1", "price": 20000, "amount": 20000}]
+    lines = [
+        {"sku": "WEIGHED", "name": "Салат на развес", "quantity": "0", "price": 99900, "amount": 30000},
+        {"sku": "B", "quantity": "1", "price": 20000, "amount": 20000},
+    ]
     r = api.post("/v1/receipts", receipt(lines=lines))
     assert r.status_code == 201, r.json
     assert r.json["lines"][0]["accrued"] == 900 and r.json["accrued"] == 1500  # 3% of 300.00 and of 200.00

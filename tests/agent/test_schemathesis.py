@@ -25,8 +25,13 @@ SEED = 20261206
 EXAMPLES = 12  # per operation and generation mode (schema-valid, schema-invalid)
 PRINTER = {"printer_kind": "serial", "printer_url": "/dev/null-printer"}  # never opened: nothing is started here
 CHECKS = (
-    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
-    "negative_data_rejection", "unsupported_method", "allow_header_conformance",
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "unsupported_method",
+    "allow_header_conformance",
 )
 
 
@@ -45,18 +50,20 @@ def served(make_app) -> Iterator[tuple[int, str]]:
 
 def run(port: int, key: str) -> tuple[list[str], set[str], int]:
     """Schemathesis's engine over the served document: (failures described, operations run, requests made)."""
-    config = SchemathesisConfig.from_dict({
-        "seed": SEED,
-        "headers": {"Authorization": f"Bearer {key}"},
-        "generation": {"max-examples": EXAMPLES, "mode": "all", "database": "none"},
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
-        "request-timeout": 10,
-        "continue-on-failure": True,
-        # a stream answers until stream_max_seconds: stop reading it early (the server finds the gone client
-        # at its next keep-alive, so a few streams stay open: threads and stream_max_clients leave room)
-        "operations": [{"include-path": "/v1/identifications/stream", "request-timeout": 0.3}],
-    })
+    config = SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "headers": {"Authorization": f"Bearer {key}"},
+            "generation": {"max-examples": EXAMPLES, "mode": "all", "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "request-timeout": 10,
+            "continue-on-failure": True,
+            # a stream answers until stream_max_seconds: stop reading it early (the server finds the gone client
+            # at its next keep-alive, so a few streams stay open: threads and stream_max_clients leave room)
+            "operations": [{"include-path": "/v1/identifications/stream", "request-timeout": 0.3}],
+        }
+    )
     schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{port}/openapi.json", config=config)
     failures: list[str] = []
     operations: set[str] = set()

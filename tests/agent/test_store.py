@@ -101,7 +101,13 @@ def test_rolled_back_event_leaves_no_gap(store):
 def test_delta_replaces_cards_lots_messages(store):
     assert store.apply_customer_delta(delta("c1", card=CARD, messages=[{"id": "m", "text": "hi"}])) is True
     assert store.apply_customer_delta(delta("c1", version=1)) is False
-    new = delta("c1", version=2, card=CARD2, points=0, lots=[{"id": "A", "points": 5, "expires_at": "2027-01-01T00:00:00+00:00"}])
+    new = delta(
+        "c1",
+        version=2,
+        card=CARD2,
+        points=0,
+        lots=[{"id": "A", "points": 5, "expires_at": "2027-01-01T00:00:00+00:00"}],
+    )
     assert store.apply_customer_delta(new) is True
     with store.read() as tx:
         assert tx.card(CARD) is None and tx.card(CARD2)["customer_id"] == "c1"
@@ -112,8 +118,22 @@ def test_delta_replaces_cards_lots_messages(store):
         assert tx.card(CARD2)["customer_id"] == "c2"
 
 
-@pytest.mark.parametrize("bad", [{}, {"customer_id": 1, "version": 1, "cards": [], "lots": [], "applied": {},
-                                     "messages": [], "consents": {}, "blocked": False}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {
+            "customer_id": 1,
+            "version": 1,
+            "cards": [],
+            "lots": [],
+            "applied": {},
+            "messages": [],
+            "consents": {},
+            "blocked": False,
+        },
+    ],
+)
 def test_malformed_delta(store, bad):
     with pytest.raises(DeltaError):
         store.apply_customer_delta(bad)
@@ -158,8 +178,11 @@ def test_only_the_store_talks_to_sqlite():
         if path.parent.name == "store":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             if any(n.split(".")[0] in ("sqlite3", "sqlite_utils") for n in names):
                 offenders.append(path.name)
     assert offenders == []

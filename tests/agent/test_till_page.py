@@ -42,8 +42,10 @@ def test_purchase_with_redemption_then_refund(till):
         {"name": "Ролл Дракон", "quantity": "1", "price": 45000, "amount": 45000},
         {"name": "Чай", "quantity": "2", "price": 12050, "discount": 1000, "amount": 23100},
     ]
-    plain = till.api.post("/v1/receipts/quote", {"at": NOW.isoformat(), "customer": {"card": CARD}, "lines": lines}).json
-    expect(page.locator("#t-accrued")).to_have_text(rub(plain['accrued']))
+    plain = till.api.post(
+        "/v1/receipts/quote", {"at": NOW.isoformat(), "customer": {"card": CARD}, "lines": lines}
+    ).json
+    expect(page.locator("#t-accrued")).to_have_text(rub(plain["accrued"]))
     assert till.text("#t-total") == rub(68100) and till.text("#t-max") == rub(plain["max_redeemable"])
 
     page.keyboard.press("F8")  # redeem the maximum
@@ -51,7 +53,7 @@ def test_purchase_with_redemption_then_refund(till):
     redeemed = till.api.post(
         "/v1/receipts/quote", {"at": NOW.isoformat(), "customer": {"card": CARD}, "lines": lines, "redeem": 10_000}
     ).json
-    expect(page.locator("#t-accrued")).to_have_text(rub(redeemed['accrued']))
+    expect(page.locator("#t-accrued")).to_have_text(rub(redeemed["accrued"]))
     assert till.text("#t-pay") == rub(58100)
     till.shot("sale-before-commit")
 
@@ -59,7 +61,12 @@ def test_purchase_with_redemption_then_refund(till):
     page.wait_for_selector("#sale-result:not([hidden])")
     till.shot("sale-committed")
     [row] = till.receipts()
-    assert (row["total"], row["redeemed"], row["accrued"], row["terminal"]) == (68100, 10_000, redeemed["accrued"], "P01")
+    assert (row["total"], row["redeemed"], row["accrued"], row["terminal"]) == (
+        68100,
+        10_000,
+        redeemed["accrued"],
+        "P01",
+    )
     assert row["receipt_id"].startswith("P01-") and row["card"] == CARD
     balance = 10_000 - 10_000 + redeemed["accrued"]
     assert till.balance() == balance
@@ -156,11 +163,17 @@ def test_errors_are_shown_in_russian_and_change_nothing(till):
 
 def test_a_blocked_card_is_shown_with_its_messages_and_earns_nothing(till):
     page = till.page
-    till.store.apply_customer_delta(delta(
-        "c2", card=None, phone="+79160000000", name="Пётр", birthday="1990-11-25",
-        cards=[{"number": CARD2, "status": "blocked"}],
-        messages=[{"id": "m1", "text": "Предложите новый ролл", "until": None}],
-    ))
+    till.store.apply_customer_delta(
+        delta(
+            "c2",
+            card=None,
+            phone="+79160000000",
+            name="Пётр",
+            birthday="1990-11-25",
+            cards=[{"number": CARD2, "status": "blocked"}],
+            messages=[{"id": "m1", "text": "Предложите новый ролл", "until": None}],
+        )
+    )
     before = snapshot(till.store)
     till.start_sale(CARD2)
     assert till.text("#c-name") == "Пётр"

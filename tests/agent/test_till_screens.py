@@ -22,9 +22,20 @@ TOUCH = 44
 def test_every_screen_fits_without_sideways_scrolling(till, size):
     page = till.page
     page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS[size], strict=True)))
-    till.api.post("/v1/receipts", receipt("S001-P01-000123", lines=[
-        {"name": "Очень длинное название позиции, которое не помещается в строку", "quantity": "1.5", "price": 10000, "amount": 15000},
-    ]))
+    till.api.post(
+        "/v1/receipts",
+        receipt(
+            "S001-P01-000123",
+            lines=[
+                {
+                    "name": "Очень длинное название позиции, которое не помещается в строку",
+                    "quantity": "1.5",
+                    "price": 10000,
+                    "amount": 15000,
+                },
+            ],
+        ),
+    )
     till.open()
     till.scan_from_nowhere(TRACK)
     page.wait_for_selector("#customer:not([hidden])")
@@ -181,4 +192,3 @@ def test_card_reader_identification_shows_the_customer(stream_app, make_app, pag
     with store.read() as tx:
         [row] = tx.c.execute("SELECT card, customer_id FROM receipts").fetchall()
     assert (row["card"], row["customer_id"]) == (CARD, "c1")  # the commit names the card the reader read
-

@@ -23,9 +23,26 @@ STATIC = Path(__file__).resolve().parents[2] / "agent" / "till" / "static"
 TEMPLATE = STATIC.parent / "templates" / "till" / "index.html"
 
 MONEY_CASES = {
-    "123,45": 12345, "123.45": 12345, "0,5": 50, "7": 700, " 1 234,50 ": 123450, "1\u00a0234": 123400, "99999999,99": 9999999999,
-    "100₽": 10000, "": "empty", "  ": "empty", "12,345": "error", "1,2,3": "error", "-5": "error", "1e3": "error",
-    "abc": "error", ",50": "error", "123,": "error", "123456789": "error", "0x10": "error", "１２": "error",
+    "123,45": 12345,
+    "123.45": 12345,
+    "0,5": 50,
+    "7": 700,
+    " 1 234,50 ": 123450,
+    "1\u00a0234": 123400,
+    "99999999,99": 9999999999,
+    "100₽": 10000,
+    "": "empty",
+    "  ": "empty",
+    "12,345": "error",
+    "1,2,3": "error",
+    "-5": "error",
+    "1e3": "error",
+    "abc": "error",
+    ",50": "error",
+    "123,": "error",
+    "123456789": "error",
+    "0x10": "error",
+    "１２": "error",
 }
 QUANTITY_CASES = {"1": 1000, "0,455": 455, "2.5": 2500, "0": "error", "0,0001": "error", "1,": "error", "": "empty"}
 CLASSIFY_CASES = {
@@ -50,13 +67,14 @@ CLASSIFY_CASES = {
 def run_js(till, module: str, expression: str):
     """Evaluate ``expression`` with ``m`` = the page's module ``module`` (a function body returning JSON)."""
     till.open(with_key=False)
-    return till.page.evaluate(
-        f"async () => {{ const m = await import('/till/static/{module}'); {expression} }}"
-    )
+    return till.page.evaluate(f"async () => {{ const m = await import('/till/static/{module}'); {expression} }}")
 
 
 def test_money_is_parsed_and_formatted_exactly(till):
-    got = run_js(till, "money.js", f"""
+    got = run_js(
+        till,
+        "money.js",
+        f"""
         const out = {{}};
         for (const text of {list(MONEY_CASES)!r}) {{
           const r = m.parseMinor(text);
@@ -75,9 +93,19 @@ def test_money_is_parsed_and_formatted_exactly(till):
         out.amounts = [[12050n, 2000n, 1000n], [999n, 455n, 0n], [1n, 500n, 0n], [1n, 499n, 0n],
                        [10000000000n, 1000000000n, 0n]].map(([p, q, d]) => m.lineAmount(p, q, d).toString());
         return out;
-    """)
+    """,
+    )
     assert {k: got[k] for k in MONEY_CASES} == MONEY_CASES
-    assert got["format"] == ["0,00", "0,05", "0,99", "1,00", "123,45", "1 234 567,89", "\u221210,50", "90 071 992 547 409,93"]
+    assert got["format"] == [
+        "0,00",
+        "0,05",
+        "0,99",
+        "1,00",
+        "123,45",
+        "1 234 567,89",
+        "\u221210,50",
+        "90 071 992 547 409,93",
+    ]
     assert got["editable"] == "1234,56"
     assert got["quantities"] == QUANTITY_CASES
     assert got["strings"] == ["1", "1.5", "0.455", "2", "0.001"]
@@ -87,14 +115,29 @@ def test_money_is_parsed_and_formatted_exactly(till):
 def test_what_a_scan_or_typed_text_is(till):
     got = run_js(till, "scanner.js", f"return {list(CLASSIFY_CASES)!r}.map((text) => m.classify(text));")
     assert dict(zip(CLASSIFY_CASES, got, strict=True)) == CLASSIFY_CASES
-    cards = run_js(till, "scanner.js", "return [';7700000000000016=2812?', 'ж7700000000000016=28,', '%B7700000000000016^X^?', "
-                                       "'7700 0000 0000 0016'].map(m.cardNumberOf);")
+    cards = run_js(
+        till,
+        "scanner.js",
+        "return [';7700000000000016=2812?', 'ж7700000000000016=28,', '%B7700000000000016^X^?', "
+        "'7700 0000 0000 0016'].map(m.cardNumberOf);",
+    )
     assert cards == ["7700000000000016"] * 4
 
 
 def test_birthdays_typed_as_a_cashier_would(till):
-    cases = {"17.05": "--05-17", "1.2": "--02-01", "17.05.1990": "1990-05-17", "29.02": "--02-29", "29.02.2001": None,
-             "31.04": None, "00.05": None, "17/05/1990": "1990-05-17", "": "", "май": None, "17.05.1850": None}
+    cases = {
+        "17.05": "--05-17",
+        "1.2": "--02-01",
+        "17.05.1990": "1990-05-17",
+        "29.02": "--02-29",
+        "29.02.2001": None,
+        "31.04": None,
+        "00.05": None,
+        "17/05/1990": "1990-05-17",
+        "": "",
+        "май": None,
+        "17.05.1850": None,
+    }
     got = run_js(till, "register.js", f"return {list(cases)!r}.map(m.parseBirthday);")
     assert dict(zip(cases, got, strict=True)) == cases
 
@@ -120,8 +163,21 @@ def test_every_text_of_the_page_is_used_and_translated():
 def test_terminals_add_till_prints_the_link_and_its_qr(tmp_path):
     config = tmp_path / "agent.toml"
     runner = CliRunner()
-    setup = runner.invoke(cli, ["setup", "--no-input", "--config", str(config), "--store-id", "S001",
-                                "--database", str(tmp_path / "agent.sqlite"), "--terminals", "P03"])
+    setup = runner.invoke(
+        cli,
+        [
+            "setup",
+            "--no-input",
+            "--config",
+            str(config),
+            "--store-id",
+            "S001",
+            "--database",
+            str(tmp_path / "agent.sqlite"),
+            "--terminals",
+            "P03",
+        ],
+    )
     assert setup.exit_code == 0, setup.output
     result = runner.invoke(cli, ["terminals", "add", "P03", "--till", "--config", str(config)])
     assert result.exit_code == 0, result.output
@@ -129,7 +185,9 @@ def test_terminals_add_till_prints_the_link_and_its_qr(tmp_path):
     assert f"http://127.0.0.1:8765/till/#key={key}" in result.stdout
     assert "█" in result.stdout or "▀" in result.stdout  # the QR code
     assert "listens on 127.0.0.1 only" in result.stderr
-    lan = runner.invoke(cli, ["terminals", "add", "P03", "--till-url", "http://192.168.1.10:8765/", "--config", str(config)])
+    lan = runner.invoke(
+        cli, ["terminals", "add", "P03", "--till-url", "http://192.168.1.10:8765/", "--config", str(config)]
+    )
     assert "http://192.168.1.10:8765/till/#key=lk_" in lan.stdout and "listens on" not in lan.stderr
 
 

@@ -61,7 +61,11 @@ class Till:
         cdp = self.page.context.new_cdp_session(self.page)
         start = time.time()
         for i, char in enumerate([*text, "\r"]):
-            key = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"} if char == "\r" else {"key": char, "text": char}
+            key = (
+                {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}
+                if char == "\r"
+                else {"key": char, "text": char}
+            )
             at = start + i * gap_ms / 1000
             cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at, **key})
             cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "timestamp": at, "key": key["key"]})

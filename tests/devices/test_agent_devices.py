@@ -60,8 +60,12 @@ class Rig:
         send_command(self.reader, f"swipe {card}")
 
     def commit(self, receipt_id: str, amount: int = 45000) -> tuple[int, dict]:
-        body = {"receipt_id": receipt_id, "at": dt.datetime.now(dt.UTC).isoformat(), "customer": {"card": CARD},
-                "lines": [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "amount": amount}]}
+        body = {
+            "receipt_id": receipt_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "customer": {"card": CARD},
+            "lines": [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "amount": amount}],
+        }
         return request(self.agent.port, "POST", "/v1/receipts", body, self.agent.key)
 
 
@@ -69,19 +73,39 @@ class Rig:
 def rig(tmp_path):
     """A reader and a printer simulator on ptys and an agent process using both."""
     with contextlib.ExitStack() as stack:
-        stack.enter_context(simulator("printer", "--pty", "--link", str(tmp_path / "printer"), "--out",
-                                      str(tmp_path / "slips"), "--control", str(tmp_path / "printer.ctl")))
-        stack.enter_context(simulator("reader", "--pty", "--link", str(tmp_path / "reader"), "--control",
-                                      str(tmp_path / "reader.ctl")))
+        stack.enter_context(
+            simulator(
+                "printer",
+                "--pty",
+                "--link",
+                str(tmp_path / "printer"),
+                "--out",
+                str(tmp_path / "slips"),
+                "--control",
+                str(tmp_path / "printer.ctl"),
+            )
+        )
+        stack.enter_context(
+            simulator("reader", "--pty", "--link", str(tmp_path / "reader"), "--control", str(tmp_path / "reader.ctl"))
+        )
         prepared = prepare_agent(
-            tmp_path / "agent", customers=3, points=1_000_000, store_name="Магазин на Лесной",
-            reader_kind="serial", reader_url=str(tmp_path / "reader"), printer_kind="serial",
-            printer_url=str(tmp_path / "printer"), printer_status_timeout_ms=500, stream_keepalive_seconds=1,
+            tmp_path / "agent",
+            customers=3,
+            points=1_000_000,
+            store_name="Магазин на Лесной",
+            reader_kind="serial",
+            reader_url=str(tmp_path / "reader"),
+            printer_kind="serial",
+            printer_url=str(tmp_path / "printer"),
+            printer_status_timeout_ms=500,
+            stream_keepalive_seconds=1,
         )
         agent = AgentProcess(prepared, log=tmp_path / "agent.log")
         agent.start()
         stack.callback(agent.kill)
-        rig = Rig(prepared, tmp_path / "reader.ctl", tmp_path / "printer.ctl", tmp_path / "slips", tmp_path / "agent.log")
+        rig = Rig(
+            prepared, tmp_path / "reader.ctl", tmp_path / "printer.ctl", tmp_path / "slips", tmp_path / "agent.log"
+        )
         send_command(rig.reader, "wait-open 20")  # the agent has opened the reader's port
         yield rig
 
@@ -139,7 +163,10 @@ def test_a_reader_unplugged_and_back_is_picked_up_again(rig):
     first = rig.get("/v1/identifications/last")[1]["event_id"]
     send_command(rig.reader, "unplug")
     assert wait_for(lambda: rig.devices()["reader"]["state"] == "disconnected")
-    assert f"card reader reader-1 (serial {rig.reader.parent / 'reader'} (9600 8N1)) for terminal P01: disconnected" in rig.status()
+    assert (
+        f"card reader reader-1 (serial {rig.reader.parent / 'reader'} (9600 8N1)) for terminal P01: disconnected"
+        in rig.status()
+    )
     send_command(rig.reader, "plug")
     send_command(rig.reader, "wait-open 20")  # the agent reopened the new device node by itself
     assert wait_for(lambda: rig.devices()["reader"]["state"] == "connected")

@@ -49,8 +49,17 @@ def test_test_read_shows_what_was_read_and_parsed(tmp_path):
 
 def test_test_read_over_usb_hid(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("test-read", "--reader-kind", "usb-hid", "--reader-usb-id", "0c2e:0b8f",
-                    "--usb-backend", REHEARSAL, "--timeout", "20")
+    result = invoke(
+        "test-read",
+        "--reader-kind",
+        "usb-hid",
+        "--reader-usb-id",
+        "0c2e:0b8f",
+        "--usb-backend",
+        REHEARSAL,
+        "--timeout",
+        "20",
+    )
     assert result.exit_code == 0 and "read 1: barcode (code128)" in result.output
 
 
@@ -62,8 +71,9 @@ def test_test_read_times_out_with_exit_1(tmp_path):
 
 def test_test_print_prints_a_cyrillic_test_slip(printer_sim):
     pty_path, host, port, control, out = printer_sim
-    result = invoke("test-print", "--printer-kind", "network", "--printer-url", f"{host}:{port}",
-                    "--store-name", "Магазин у дома")
+    result = invoke(
+        "test-print", "--printer-kind", "network", "--printer-url", f"{host}:{port}", "--store-name", "Магазин у дома"
+    )
     assert result.exit_code == 0, result.output
     assert "ready (paper ok)" in result.output and "test slip printed" in result.output
     (text,) = wait_for(lambda: slip_texts(out))
@@ -85,8 +95,16 @@ def test_the_devices_commands_use_the_agents_config_and_flags_override_it(printe
 
     pty_path, _, _, control, out = printer_sim
     config = tmp_path / "agent.toml"
-    write_config({"store_id": "S001", "store_name": "Магазин на Лесной", "printer_kind": "serial",
-                  "printer_url": pty_path, "printer_columns": 32}, config)
+    write_config(
+        {
+            "store_id": "S001",
+            "store_name": "Магазин на Лесной",
+            "printer_kind": "serial",
+            "printer_url": pty_path,
+            "printer_columns": 32,
+        },
+        config,
+    )
     result = invoke("test-print", "--config", str(config))
     assert result.exit_code == 0, result.output
     (text,) = wait_for(lambda: slip_texts(out))

@@ -19,10 +19,16 @@ def test_defaults_configure_no_devices():
 
 
 def test_environment_strings_are_typed_by_the_agent_config():
-    env = {"LOYALTY_AGENT_READER_KIND": "serial", "LOYALTY_AGENT_READER_URL": "/dev/ttyUSB0",
-           "LOYALTY_AGENT_READER_BAUD": "19200", "LOYALTY_AGENT_READER_PARITY": "e",
-           "LOYALTY_AGENT_PRINTER_KIND": "network", "LOYALTY_AGENT_PRINTER_URL": "192.0.2.7",
-           "LOYALTY_AGENT_PRINTER_STATUS_CHECK": "off", "LOYALTY_AGENT_OTHER": "ignored"}
+    env = {
+        "LOYALTY_AGENT_READER_KIND": "serial",
+        "LOYALTY_AGENT_READER_URL": "/dev/ttyUSB0",
+        "LOYALTY_AGENT_READER_BAUD": "19200",
+        "LOYALTY_AGENT_READER_PARITY": "e",
+        "LOYALTY_AGENT_PRINTER_KIND": "network",
+        "LOYALTY_AGENT_PRINTER_URL": "192.0.2.7",
+        "LOYALTY_AGENT_PRINTER_STATUS_CHECK": "off",
+        "LOYALTY_AGENT_OTHER": "ignored",
+    }
     settings = load_device_settings(load_config(use_file=False, env=env))
     assert (settings.reader.baud, settings.reader.parity) == (19200, "E")
     assert settings.printer.status_check is False
@@ -33,9 +39,15 @@ def test_environment_strings_are_typed_by_the_agent_config():
 
 
 def test_usb_devices_and_backend():
-    settings = load_device_settings({"reader_kind": "usb-hid", "reader_usb_id": "0C2E:0B8F", "printer_kind": "usb",
-                                     "printer_usb_id": "04b8:0202",
-                                     "usb_backend": "firmware_sim.usb_backend:SimUsbBackend"})
+    settings = load_device_settings(
+        {
+            "reader_kind": "usb-hid",
+            "reader_usb_id": "0C2E:0B8F",
+            "printer_kind": "usb",
+            "printer_usb_id": "04b8:0202",
+            "usb_backend": "firmware_sim.usb_backend:SimUsbBackend",
+        }
+    )
     assert settings.reader.usb_id == (0x0C2E, 0x0B8F) and settings.printer.usb_endpoints == (0x82, 0x01)
     reader = build_reader(settings, print)
     assert isinstance(reader, UsbHidCardReader) and reader.backend is not None
@@ -44,14 +56,34 @@ def test_usb_devices_and_backend():
 
 def test_every_problem_is_named():
     with pytest.raises(DeviceSettingsError) as caught:
-        load_device_settings({"reader_kind": "serial", "reader_baud": "fast", "reader_framing": "smoke",
-                              "printer_kind": "usb", "printer_usb_id": "epson", "printer_columns": 500,
-                              "printer_status_check": "maybe", "printer_codepage": "CP9999",
-                              "printer_usb_endpoints": "0x01,0x82", "printer_profile": "NOPE", "usb_backend": "x"})
+        load_device_settings(
+            {
+                "reader_kind": "serial",
+                "reader_baud": "fast",
+                "reader_framing": "smoke",
+                "printer_kind": "usb",
+                "printer_usb_id": "epson",
+                "printer_columns": 500,
+                "printer_status_check": "maybe",
+                "printer_codepage": "CP9999",
+                "printer_usb_endpoints": "0x01,0x82",
+                "printer_profile": "NOPE",
+                "usb_backend": "x",
+            }
+        )
     paths = {p.path for p in caught.value.problems}
-    assert paths == {"reader_url", "reader_baud", "reader_framing", "printer_usb_id", "printer_columns",
-                     "printer_status_check", "printer_codepage", "printer_usb_endpoints", "printer_profile",
-                     "usb_backend"}
+    assert paths == {
+        "reader_url",
+        "reader_baud",
+        "reader_framing",
+        "printer_usb_id",
+        "printer_columns",
+        "printer_status_check",
+        "printer_codepage",
+        "printer_usb_endpoints",
+        "printer_profile",
+        "usb_backend",
+    }
     assert caught.value.to_dict()["code"] == "invalid_device_settings"
     with pytest.raises(DeviceSettingsError, match="host"):
         load_device_settings({"printer_kind": "network", "printer_url": "printer:port"})
@@ -59,13 +91,15 @@ def test_every_problem_is_named():
 
 def test_the_agent_refuses_to_start_with_bad_device_settings_naming_them(tmp_path):
     config = tmp_path / "agent.toml"
-    config.write_text('reader_kind = "serial"\nprinter_kind = "usb"\nprinter_usb_id = "epson"\nprinter_columns = "wide"\n')
+    config.write_text(
+        'reader_kind = "serial"\nprinter_kind = "usb"\nprinter_usb_id = "epson"\nprinter_columns = "wide"\n'
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(config, env={})
     assert caught.value.problems == [
         "\"printer_columns\" should be an integer, got 'wide'",
         "\"printer_usb_id\" should be vendor:product in hex (e.g. 04b8:0202), not 'epson'",
-        "\"reader_url\" is required when reader_kind is serial",
+        '"reader_url" is required when reader_kind is serial',
     ]
 
 

@@ -51,8 +51,9 @@ def test_partial_frame_is_dropped_at_the_pause_and_the_next_swipe_reads():
     whole = cards.swipe_bytes(CARD)
     numbers: list[str] = []
     discards: list[str] = []
-    protocol = make_framing("line", lambda p: numbers.append(decode_payload(p).number or ""),
-                            lambda reason, data: discards.append(reason))
+    protocol = make_framing(
+        "line", lambda p: numbers.append(decode_payload(p).number or ""), lambda reason, data: discards.append(reason)
+    )
     protocol.data_received(whole[:10])
     protocol.idle()
     protocol.data_received(whole)

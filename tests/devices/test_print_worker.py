@@ -11,8 +11,11 @@ from tests.polling import wait_for
 
 
 def make_worker(agent_store, pty_path, statuses=None) -> PrintWorker:  # type: ignore[no-untyped-def]
-    worker = PrintWorker(StorePrintQueue(agent_store), EscposPrinter.serial(pty_path, status_timeout=0.5),
-                         on_status=statuses.append if statuses is not None else None)
+    worker = PrintWorker(
+        StorePrintQueue(agent_store),
+        EscposPrinter.serial(pty_path, status_timeout=0.5),
+        on_status=statuses.append if statuses is not None else None,
+    )
     worker.backoff_min, worker.backoff_max = 0.1, 0.5
     return worker
 

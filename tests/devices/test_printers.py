@@ -16,8 +16,10 @@ from tests.polling import wait_for
 
 def printers(sim, status_timeout: float = 1.0) -> list[EscposPrinter]:  # type: ignore[no-untyped-def]
     pty_path, host, port, _, _ = sim
-    return [EscposPrinter.serial(pty_path, status_timeout=status_timeout),
-            EscposPrinter.network(host, port, status_timeout=status_timeout)]
+    return [
+        EscposPrinter.serial(pty_path, status_timeout=status_timeout),
+        EscposPrinter.network(host, port, status_timeout=status_timeout),
+    ]
 
 
 def test_slip_prints_in_cyrillic_over_pty_and_tcp(printer_sim, slip):
@@ -42,9 +44,15 @@ def test_barcode_slip(printer_sim, slip):
     assert "[BARCODE CODE128 7700000000000017]" in text and "Points accrued" in text
 
 
-@pytest.mark.parametrize("command, reason", [
-    ("paper out", "paper_out"), ("cover open", "cover_open"), ("offline", "offline"), ("delay 0.6", "no_status_answer"),
-])
+@pytest.mark.parametrize(
+    "command, reason",
+    [
+        ("paper out", "paper_out"),
+        ("cover open", "cover_open"),
+        ("offline", "offline"),
+        ("delay 0.6", "no_status_answer"),
+    ],
+)
 def test_status_queries_report_each_fault_and_nothing_prints(printer_sim, slip, command, reason):
     control, out = printer_sim[3], printer_sim[4]
     send_command(control, command)
@@ -96,13 +104,16 @@ def test_usb_printer_round_trip_through_pyusb(slip):
     assert printer.status().reason == "printer_unreachable"
 
 
-@pytest.mark.parametrize("answers, expected", [
-    ((0x12, 0x12, 0x12), PrinterStatus(answered=True, online=True, paper="ok")),
-    ((0x1A, 0x32, 0x7E), PrinterStatus(answered=True, online=False, paper="out")),
-    ((0x1A, 0x16, 0x12), PrinterStatus(answered=True, online=False, paper="ok", cover_open=True)),
-    ((0x12, 0x12, 0x1E), PrinterStatus(answered=True, online=True, paper="near_end")),
-    ((None, 0x12, 0x12), PrinterStatus(answered=False)),
-    ((0xFF, 0x12, 0x12), PrinterStatus(answered=False)),  # not a status byte: a late answer or garbage
-])
+@pytest.mark.parametrize(
+    "answers, expected",
+    [
+        ((0x12, 0x12, 0x12), PrinterStatus(answered=True, online=True, paper="ok")),
+        ((0x1A, 0x32, 0x7E), PrinterStatus(answered=True, online=False, paper="out")),
+        ((0x1A, 0x16, 0x12), PrinterStatus(answered=True, online=False, paper="ok", cover_open=True)),
+        ((0x12, 0x12, 0x1E), PrinterStatus(answered=True, online=True, paper="near_end")),
+        ((None, 0x12, 0x12), PrinterStatus(answered=False)),
+        ((0xFF, 0x12, 0x12), PrinterStatus(answered=False)),  # not a status byte: a late answer or garbage
+    ],
+)
 def test_decode_status(answers, expected):
     assert decode_status(*answers) == expected

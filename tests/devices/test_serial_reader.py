@@ -30,8 +30,9 @@ def next_read(reads: queue.Queue, timeout: float = 10) -> CardRead:
 @pytest.mark.parametrize("framing", ["line", "stx-etx-lrc"])
 def test_swipe_on_the_wire_is_read_and_parsed(tmp_path, reads, framing):
     link = tmp_path / "ttyREADER"
-    with simulator("reader", "--pty", "--link", str(link), "--framing", framing, "--tracks", "12",
-                   "--stdin", stdin=True) as (proc, (path,)):
+    with simulator(
+        "reader", "--pty", "--link", str(link), "--framing", framing, "--tracks", "12", "--stdin", stdin=True
+    ) as (proc, (path,)):
         reader = SerialCardReader(path, reads.put, reader_id="till-1", framing=framing)
         reader.start()
         try:
@@ -54,8 +55,18 @@ def test_noise_and_partial_frames_are_discarded_without_a_false_read(tmp_path, r
         reader.start()
         try:
             assert reader.wait_state("connected", 10)
-            send(proc, "wait-open", "noise 300", "sleep 0.8", f"partial {CARD}", "sleep 0.8",
-                 "raw 3b37373030300d", "scan 12345", "raw ff8f9a0d", f"swipe {CARD}")
+            send(
+                proc,
+                "wait-open",
+                "noise 300",
+                "sleep 0.8",
+                f"partial {CARD}",
+                "sleep 0.8",
+                "raw 3b37373030300d",
+                "scan 12345",
+                "raw ff8f9a0d",
+                f"swipe {CARD}",
+            )
             read = next_read(reads)
             assert wait_for(lambda: reader.stats.discarded >= 3, 5)
         finally:

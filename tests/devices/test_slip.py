@@ -26,9 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def marked_strings(path: Path) -> set[str]:
     """The literal arguments of ``_()`` and ``N_()`` calls in a source file."""
-    return {node.args[0].value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_")
-            and node.args and isinstance(node.args[0], ast.Constant)}
+    return {
+        node.args[0].value
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("_", "N_")
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
 
 
 def texts(ops) -> list[str]:  # type: ignore[no-untyped-def]
@@ -52,7 +58,11 @@ def test_russian_slip(slip):
 def test_english_qr_copy_and_narrow_paper(slip):
     ops = layout(slip, columns=32, language="en", code="qr", copy=True)
     lines = texts(ops)
-    assert lines[0] == "COPY" and "Points accrued            101.25" in lines and "Balance                 1,234.56" in lines
+    assert (
+        lines[0] == "COPY"
+        and "Points accrued            101.25" in lines
+        and "Balance                 1,234.56" in lines
+    )
     assert Code("qr", "7700000000000017") in ops
     assert all(len(line) <= 32 for line in lines)
     assert not any(isinstance(op, Code) for op in layout(slip, code="none"))
@@ -63,14 +73,22 @@ def test_text_outside_cp866_is_replaced(slip):
     assert "Скидка 5 ? ?" in texts(layout(odd))
 
 
-@pytest.mark.parametrize("minor, ru, en", [(0, "0,00", "0.00"), (5, "0,05", "0.05"), (123456789, "1 234 567,89", "1,234,567.89"),
-                                         (-2550, "-25,50", "-25.50")])
+@pytest.mark.parametrize(
+    "minor, ru, en",
+    [
+        (0, "0,00", "0.00"),
+        (5, "0,05", "0.05"),
+        (123456789, "1 234 567,89", "1,234,567.89"),
+        (-2550, "-25,50", "-25.50"),
+    ],
+)
 def test_format_points(minor, ru, en):
     assert format_points(minor, "ru") == ru and format_points(minor, "en") == en
 
 
-@pytest.mark.parametrize("number, masked", [("7700000000000017", "**** **** **** 0017"), ("123456789", "* **** 6789"),
-                                            ("1234", "1234")])
+@pytest.mark.parametrize(
+    "number, masked", [("7700000000000017", "**** **** **** 0017"), ("123456789", "* **** 6789"), ("1234", "1234")]
+)
 def test_mask_card(number, masked):
     assert mask_card(number) == masked
 

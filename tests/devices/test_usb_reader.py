@@ -15,8 +15,10 @@ def test_hidpos_scanner_and_keyboard_reader():
     scanner, swiper = HidPosScanner(), KeyboardCardReader()
     backend = SimUsbBackend([scanner, swiper])
     reads: queue.Queue = queue.Queue()
-    readers = [UsbHidCardReader(0x0C2E, 0x0B8F, reads.put, "scanner", "hidpos", backend),
-               UsbHidCardReader(0x0801, 0x0001, reads.put, "swiper", "keyboard", backend)]
+    readers = [
+        UsbHidCardReader(0x0C2E, 0x0B8F, reads.put, "scanner", "hidpos", backend),
+        UsbHidCardReader(0x0801, 0x0001, reads.put, "swiper", "keyboard", backend),
+    ]
     for reader in readers:
         reader.start()
     try:

@@ -15,7 +15,10 @@ def simulator(*args: str, endpoints: int = 1, stdin: bool = False) -> Iterator[t
     proc = subprocess.Popen(
         [sys.executable, "-m", "firmware_sim", *args],
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
     )
     try:
         lines = []

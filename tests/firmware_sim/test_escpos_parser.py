@@ -36,10 +36,34 @@ STREAM = (
 def test_each_command_is_recognised():
     names = [c.name for c in parse(STREAM)]
     assert names == [
-        "init", "codepage", "text", "lf", "bold", "char_size", "align", "text", "lf",
-        "barcode_height", "barcode_width", "hri_position", "barcode", "barcode",
-        "code2d", "code2d", "code2d", "code2d", "code2d", "raster", "bit_image",
-        "rt_status", "rt_status", "transmit_status", "transmit_id", "feed_lines", "cut", "cut",
+        "init",
+        "codepage",
+        "text",
+        "lf",
+        "bold",
+        "char_size",
+        "align",
+        "text",
+        "lf",
+        "barcode_height",
+        "barcode_width",
+        "hri_position",
+        "barcode",
+        "barcode",
+        "code2d",
+        "code2d",
+        "code2d",
+        "code2d",
+        "code2d",
+        "raster",
+        "bit_image",
+        "rt_status",
+        "rt_status",
+        "transmit_status",
+        "transmit_id",
+        "feed_lines",
+        "cut",
+        "cut",
     ]
     commands = parse(STREAM)
     assert commands[2].data.decode("cp866") == "Привет"

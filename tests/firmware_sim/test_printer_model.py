@@ -22,8 +22,11 @@ def printer_with_slips() -> tuple[SimulatedPrinter, list[Slip], list[bytes]]:
 def test_cp866_text_styles_and_codes_land_on_the_slip():
     printer, slips, _ = printer_with_slips()
     printer.data_received(
-        b"\x1b@\x1bt\x11\x1ba\x01\x1b!\x38" + "Баланс".encode("cp866") + b"\n\x1b!\x00\x1ba\x00"
-        + "Начислено 101,25".encode("cp866") + b"\n\x1dk\x49\x12{B7700000000000017"
+        b"\x1b@\x1bt\x11\x1ba\x01\x1b!\x38"
+        + "Баланс".encode("cp866")
+        + b"\n\x1b!\x00\x1ba\x00"
+        + "Начислено 101,25".encode("cp866")
+        + b"\n\x1dk\x49\x12{B7700000000000017"
         + b"\x1d(k\x13\x001P07700000000000017\x1d(k\x03\x001Q0\x1dV\x00"
     )
     (slip,) = slips
@@ -80,8 +83,12 @@ def test_long_lines_wrap_at_the_paper_width():
 
 def test_rendering_writes_text_and_png(tmp_path):
     printer, slips, _ = printer_with_slips()
-    printer.data_received(b"\x1bt\x11\x1ba\x01" + "Спасибо".encode("cp866") + b"\n\x1dk\x49\x12{B7700000000000017"
-                          + b"\x1d(k\x06\x001P0abc\x1d(k\x03\x001Q0\x1dv0\x00\x02\x00\x02\x00\xff\xff\x00\x00\x1dV\x00")
+    printer.data_received(
+        b"\x1bt\x11\x1ba\x01"
+        + "Спасибо".encode("cp866")
+        + b"\n\x1dk\x49\x12{B7700000000000017"
+        + b"\x1d(k\x06\x001P0abc\x1d(k\x03\x001Q0\x1dv0\x00\x02\x00\x02\x00\xff\xff\x00\x00\x1dV\x00"
+    )
     text_path, png_path = save_slip(slips[0], 42, tmp_path)
     text = text_path.read_text(encoding="utf-8")
     assert "Спасибо" in text and "[BARCODE CODE128 7700000000000017]" in text and "[QR abc]" in text

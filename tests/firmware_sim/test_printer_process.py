@@ -22,8 +22,10 @@ SLIP = b"\x1b@\x1bt\x11" + "Баланс 1 234,56".encode("cp866") + b"\n\x1dV\x
 def printer_proc(tmp_path):
     control = tmp_path / "printer.ctl"
     out = tmp_path / "slips"
-    with simulator("printer", "--pty", "--tcp", "0", "--out", str(out), "--control", str(control),
-                   endpoints=2) as (proc, (pty_path, tcp)):
+    with simulator("printer", "--pty", "--tcp", "0", "--out", str(out), "--control", str(control), endpoints=2) as (
+        proc,
+        (pty_path, tcp),
+    ):
         yield pty_path, tcp, control, out
 
 

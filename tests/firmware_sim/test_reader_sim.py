@@ -28,18 +28,29 @@ def test_track_texts_and_lrc():
     assert cards.ean_digit("460123456789") == "3"
 
 
-@pytest.mark.parametrize("framing, expected", [
-    ("line", b";1234567=?\r"),
-    ("stx-etx", b"\x02;1234567=?\x03"),
-    ("stx-etx-lrc", b"\x02;1234567=?\x03" + bytes([0x03 ^ 0x3B ^ 0x31 ^ 0x32 ^ 0x33 ^ 0x34 ^ 0x35 ^ 0x36 ^ 0x37 ^ 0x3D ^ 0x3F])),
-])
+@pytest.mark.parametrize(
+    "framing, expected",
+    [
+        ("line", b";1234567=?\r"),
+        ("stx-etx", b"\x02;1234567=?\x03"),
+        (
+            "stx-etx-lrc",
+            b"\x02;1234567=?\x03" + bytes([0x03 ^ 0x3B ^ 0x31 ^ 0x32 ^ 0x33 ^ 0x34 ^ 0x35 ^ 0x36 ^ 0x37 ^ 0x3D ^ 0x3F]),
+        ),
+    ],
+)
 def test_framings(framing, expected):
     assert cards.frame(b";1234567=?", framing) == expected
 
 
 def test_scenarios_load_as_command_lines():
     assert load_scenario(SCENARIOS / "noisy_line.yaml") == [
-        "noise 40", "sleep 0.8", "partial 7700000000000017", "sleep 0.8", "swipe 7700000000000017"]
+        "noise 40",
+        "sleep 0.8",
+        "partial 7700000000000017",
+        "sleep 0.8",
+        "swipe 7700000000000017",
+    ]
     for path in SCENARIOS.glob("*.yaml"):
         assert load_scenario(path)
 

@@ -31,7 +31,9 @@ def test_descriptors_through_pyusb(bus):
     intf = printer.get_active_configuration()[(0, 0)]
     assert (intf.bInterfaceClass, intf.bInterfaceSubClass, intf.bInterfaceProtocol) == (7, 1, 2)
     assert [(e.bEndpointAddress, usb.util.endpoint_type(e.bmAttributes)) for e in intf] == [
-        (0x01, usb.util.ENDPOINT_TYPE_BULK), (0x82, usb.util.ENDPOINT_TYPE_BULK)]
+        (0x01, usb.util.ENDPOINT_TYPE_BULK),
+        (0x82, usb.util.ENDPOINT_TYPE_BULK),
+    ]
     scanner = found[(0x0C2E, 0x0B8F)]
     hid = scanner.get_active_configuration()[(0, 0)]
     assert hid.bInterfaceClass == 3 and bytes(hid.extra_descriptors)[1] == 0x21  # HID descriptor

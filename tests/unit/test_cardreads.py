@@ -11,29 +11,35 @@ from shared.identifiers import ean_valid, luhn_valid, track_lrc
 CARD = "7700000000000017"
 
 
-@pytest.mark.parametrize("text, number, track", [
-    (";7700000000000017=4912101000000?", CARD, 2),
-    (";7700000000000017?", CARD, 2),
-    ("%B7700000000000017^IVANOV/IVAN^4912101?", CARD, 1),
-    ("%E?;7700000000000017=49?", CARD, 2),  # unreadable track 1, good track 2
-    (cards.swipe_text(CARD, "12", lrc=True), CARD, 2),
-    (";7700000000000017=49?;0123456789?", CARD, 2),  # track 3 after track 2
-])
+@pytest.mark.parametrize(
+    "text, number, track",
+    [
+        (";7700000000000017=4912101000000?", CARD, 2),
+        (";7700000000000017?", CARD, 2),
+        ("%B7700000000000017^IVANOV/IVAN^4912101?", CARD, 1),
+        ("%E?;7700000000000017=49?", CARD, 2),  # unreadable track 1, good track 2
+        (cards.swipe_text(CARD, "12", lrc=True), CARD, 2),
+        (";7700000000000017=49?;0123456789?", CARD, 2),  # track 3 after track 2
+    ],
+)
 def test_tracks(text, number, track):
     decoded = decode_tracks(text)
     assert (decoded.kind, decoded.number, decoded.track) == ("track", number, track)
 
 
-@pytest.mark.parametrize("text, reason", [
-    (";7700000000000017=4912", "end sentinel"),
-    (";77000?", "6-19"),
-    (";0000000000000000=?", "repeated"),
-    (";77000000A0000017?", "character outside"),
-    ("%B7700000000000017^A/B^49?;7700000000000025?", "different numbers"),
-    ("%E?;E?", "no readable track"),
-    (cards.track2(CARD, lrc=True)[:-1] + "0", "LRC"),
-    ("%BXYZ^A/B^49?", "not all digits"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (";7700000000000017=4912", "end sentinel"),
+        (";77000?", "6-19"),
+        (";0000000000000000=?", "repeated"),
+        (";77000000A0000017?", "character outside"),
+        ("%B7700000000000017^A/B^49?;7700000000000025?", "different numbers"),
+        ("%E?;E?", "no readable track"),
+        (cards.track2(CARD, lrc=True)[:-1] + "0", "LRC"),
+        ("%BXYZ^A/B^49?", "not all digits"),
+    ],
+)
 def test_refused_tracks(text, reason):
     with pytest.raises(Rejected, match=reason):
         decode_tracks(text)
@@ -45,15 +51,18 @@ def test_luhn_mode_refuses_a_wrong_check_digit():
         decode_tracks(";7700000000000017?", "luhn")
 
 
-@pytest.mark.parametrize("text, kind, number, token, symbology", [
-    (CARD, "barcode", CARD, None, None),
-    ("]C07700000000000017", "barcode", CARD, None, "code128"),
-    ("]E04601234567893", "barcode", "4601234567893", None, "ean13"),
-    ("]Q1hello world", "qr", None, "hello world", "qr"),
-    ("]Q17700000000000017", "qr", CARD, CARD, "qr"),
-    ("loyalty:abc-123", "qr", None, "loyalty:abc-123", "qr"),
-    ("https://example.org/c?card=1", "qr", None, "https://example.org/c?card=1", "qr"),
-])
+@pytest.mark.parametrize(
+    "text, kind, number, token, symbology",
+    [
+        (CARD, "barcode", CARD, None, None),
+        ("]C07700000000000017", "barcode", CARD, None, "code128"),
+        ("]E04601234567893", "barcode", "4601234567893", None, "ean13"),
+        ("]Q1hello world", "qr", None, "hello world", "qr"),
+        ("]Q17700000000000017", "qr", CARD, CARD, "qr"),
+        ("loyalty:abc-123", "qr", None, "loyalty:abc-123", "qr"),
+        ("https://example.org/c?card=1", "qr", None, "https://example.org/c?card=1", "qr"),
+    ],
+)
 def test_scans(text, kind, number, token, symbology):
     decoded = decode_scan(text)
     assert (decoded.kind, decoded.number, decoded.token, decoded.symbology) == (kind, number, token, symbology)

@@ -23,7 +23,9 @@ def write(tmp_path, name, data) -> str:
 
 
 def test_single_receipt(tmp_path):
-    receipt = write(tmp_path, "r.json", {"at": "2026-11-21T17:30:00+03:00", "lines": [{"sku": "SKU-1", "amount": 45000}]})
+    receipt = write(
+        tmp_path, "r.json", {"at": "2026-11-21T17:30:00+03:00", "lines": [{"sku": "SKU-1", "amount": 45000}]}
+    )
     result = run("quote", "--rules", RULES, "--receipt", receipt)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
@@ -35,7 +37,9 @@ def test_single_receipt(tmp_path):
 
 
 def test_customer_and_balance(tmp_path):
-    receipt = write(tmp_path, "r.json", {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 300})
+    receipt = write(
+        tmp_path, "r.json", {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 300}
+    )
     customer = write(tmp_path, "c.json", {"level": "Platinum"})
     result = run("quote", "--rules", RULES, "--receipt", receipt, "--customer", customer, "--balance", "300")
     assert json.loads(result.output) == {
@@ -47,7 +51,9 @@ def test_customer_and_balance(tmp_path):
 
 
 def test_refused_single_receipt_prints_code_and_exits_1(tmp_path):
-    receipt = write(tmp_path, "r.json", {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 5000})
+    receipt = write(
+        tmp_path, "r.json", {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 5000}
+    )
     result = run("quote", "--rules", RULES, "--receipt", receipt)
     assert result.exit_code == 1
     out = json.loads(result.output)
@@ -57,10 +63,22 @@ def test_refused_single_receipt_prints_code_and_exits_1(tmp_path):
 def test_jsonl_in_input_order_with_errors(tmp_path):
     lines = [
         json.dumps({"receipt": {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}]}}),
-        json.dumps({"receipt": {"at": "2026-11-24T12:00:00+03:00", "lines": [{"sku": "CIG", "category": "TOBACCO", "amount": 30000}, {"amount": 20000}], "redeem": 5000}, "customer": None, "balance": 10000}),
+        json.dumps(
+            {
+                "receipt": {
+                    "at": "2026-11-24T12:00:00+03:00",
+                    "lines": [{"sku": "CIG", "category": "TOBACCO", "amount": 30000}, {"amount": 20000}],
+                    "redeem": 5000,
+                },
+                "customer": None,
+                "balance": 10000,
+            }
+        ),
         "{not json",
         json.dumps({"receipt": {"at": "yesterday", "lines": []}}),
-        json.dumps({"receipt": {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 100}, "balance": 50}),
+        json.dumps(
+            {"receipt": {"at": "2026-11-24T12:00:00+03:00", "lines": [{"amount": 20000}], "redeem": 100}, "balance": 50}
+        ),
     ]
     path = write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")
     result = run("quote", "--rules", RULES, "--receipts", path)

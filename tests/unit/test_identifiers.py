@@ -261,7 +261,9 @@ def test_qr_other_chain_secret_refused():
     assert info.value.code == "qr_expired"
 
 
-@pytest.mark.parametrize("token", ["", "hello", f"LE1.{CID}", f"LE2.{CID}.AAAAAAAAAAAAAAAA", f"LE1.{CID}.aaaaaaaaaaaaaaaa"])
+@pytest.mark.parametrize(
+    "token", ["", "hello", f"LE1.{CID}", f"LE2.{CID}.AAAAAAAAAAAAAAAA", f"LE1.{CID}.aaaaaaaaaaaaaaaa"]
+)
 def test_qr_malformed(token):
     with pytest.raises(InvalidIdentifier) as info:
         verify_qr(SECRET, token, 1_000_000)

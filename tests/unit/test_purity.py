@@ -6,8 +6,22 @@ import ast
 from pathlib import Path
 
 FORBIDDEN = {
-    "sqlite3", "sqlite_utils", "serial", "usb", "paho", "flask", "socket", "requests",
-    "urllib", "http", "subprocess", "escpos", "click", "os.path", "shutil", "io",
+    "sqlite3",
+    "sqlite_utils",
+    "serial",
+    "usb",
+    "paho",
+    "flask",
+    "socket",
+    "requests",
+    "urllib",
+    "http",
+    "subprocess",
+    "escpos",
+    "click",
+    "os.path",
+    "shutil",
+    "io",
 }
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -22,7 +22,15 @@ def test_spec_body_parses():
         "at": AT,
         "customer": {"card": "7700000000000017"},
         "lines": [
-            {"sku": "SKU-1", "name": "Суши Дракон", "category": "SUSHI", "quantity": "1", "price": 45000, "discount": 0, "amount": 45000}
+            {
+                "sku": "SKU-1",
+                "name": "Суши Дракон",
+                "category": "SUSHI",
+                "quantity": "1",
+                "price": 45000,
+                "discount": 0,
+                "amount": 45000,
+            }
         ],
         "redeem": 0,
     }
@@ -37,15 +45,33 @@ def test_spec_body_parses():
     [
         ({"at": AT, "lines": []}, "lines: must have at least 1 item(s)"),
         ({"at": AT, "lines": [{"amount": -1}]}, "lines[0].amount: must be 0..10000000000, got -1"),
-        ({"at": AT, "lines": [{"amount": 1.5}]}, "lines[0].amount: must be an integer (minor units), not a fractional number"),
-        ({"at": "2026-11-21T17:30:00", "lines": [{"amount": 1}]}, "at: must include a UTC offset (+03:00 or Z), got '2026-11-21T17:30:00'"),
-        ({"at": "soon", "lines": [{"amount": 1}]}, 'at: must be an ISO 8601 time with offset like "2026-11-21T17:30:00+03:00", got \'soon\''),
-        ({"at": AT, "lines": [{"amount": 100, "price": 60, "quantity": "2"}]}, "lines[0].amount: 100 does not match price x quantity - discount = 120"),
+        (
+            {"at": AT, "lines": [{"amount": 1.5}]},
+            "lines[0].amount: must be an integer (minor units), not a fractional number",
+        ),
+        (
+            {"at": "2026-11-21T17:30:00", "lines": [{"amount": 1}]},
+            "at: must include a UTC offset (+03:00 or Z), got '2026-11-21T17:30:00'",
+        ),
+        (
+            {"at": "soon", "lines": [{"amount": 1}]},
+            "at: must be an ISO 8601 time with offset like \"2026-11-21T17:30:00+03:00\", got 'soon'",
+        ),
+        (
+            {"at": AT, "lines": [{"amount": 100, "price": 60, "quantity": "2"}]},
+            "lines[0].amount: 100 does not match price x quantity - discount = 120",
+        ),
         ({"at": AT, "lines": [{"amount": 1}], "total": 2}, "total: 2 does not equal the sum of the line amounts, 1"),
         ({"at": AT, "lines": [{"amount": 1, "quantity": "-1"}]}, "lines[0].quantity: must be a non-negative decimal"),
-        ({"at": AT, "lines": [{"amount": 1, "quantity": "1.0001"}]}, "lines[0].quantity: must have at most 3 decimals, got '1.0001'"),
+        (
+            {"at": AT, "lines": [{"amount": 1, "quantity": "1.0001"}]},
+            "lines[0].quantity: must have at most 3 decimals, got '1.0001'",
+        ),
         ({"at": AT, "lines": [{"amount": 1}], "redeem": -5}, "redeem: must be 0..4611686018427387904, got -5"),
-        ({"at": AT, "lines": [{"amount": 10**10}, {"amount": 1}]}, "lines: the receipt total 10000000001 exceeds the maximum of 10000000000 minor units"),
+        (
+            {"at": AT, "lines": [{"amount": 10**10}, {"amount": 1}]},
+            "lines: the receipt total 10000000001 exceeds the maximum of 10000000000 minor units",
+        ),
         ({"at": AT, "lines": [{"amount": 1, "colour": "red"}]}, "lines[0].colour: unknown field"),
         ({"lines": [{"amount": 1}]}, "at: is required"),
     ],

@@ -14,7 +14,7 @@ from shared.results import CommittedLine, LineRefund
 def running(previous: list[LineRefund], refund) -> list[LineRefund]:
     return [
         LineRefund(p.quantity + r.quantity, p.amount + r.amount, p.accrued + r.accrued, p.redeemed + r.redeemed)
-        for p, r in zip(previous, refund.lines)
+        for p, r in zip(previous, refund.lines, strict=True)
     ]
 
 
@@ -114,5 +114,5 @@ def test_any_sequence_of_partial_refunds_returns_exact_totals(lines, data):
         refund = reference_refund(lines, previous, request)
         assert all(r.accrued >= 0 and r.redeemed >= 0 and r.amount >= 0 for r in refund.lines)
         previous = running(previous, refund)
-    for line, done in zip(lines, previous):
+    for line, done in zip(lines, previous, strict=True):
         assert done == LineRefund(line.quantity, line.amount, line.accrued, line.redeemed)

@@ -73,12 +73,32 @@ def test_all_problems_are_listed_with_paths(spec_rules_doc):
         ({"store": ""}, "store: must not be empty"),
         ({"total_step": 0}, "total_step: must be 1..10000000000, got 0"),
         ({"points_per_money": "10"}, "points_per_money: must be 0.001..9"),
-        ({"time_rules": [{"type": "weekly", "k": "1"}]}, "time_rules[0].type: must be one of date, weekdays_hours, weekdays, hours"),
-        ({"time_rules": [{"type": "weekdays", "weekdays": [0, 8], "k": "1"}]}, "time_rules[0].weekdays[0]: must be an ISO weekday 1..7"),
+        (
+            {"time_rules": [{"type": "weekly", "k": "1"}]},
+            "time_rules[0].type: must be one of date, weekdays_hours, weekdays, hours",
+        ),
+        (
+            {"time_rules": [{"type": "weekdays", "weekdays": [0, 8], "k": "1"}]},
+            "time_rules[0].weekdays[0]: must be an ISO weekday 1..7",
+        ),
         ({"time_rules": [{"type": "hours", "from_hour": 8, "k": "1"}]}, "time_rules[0].to_hour: is required"),
-        ({"receipt_tiers": [{"from": 0, "k": "1"}, {"from": 0, "k": "2"}]}, "receipt_tiers[1].from: another tier already starts at 0"),
-        ({"levels": [{"name": "A", "from_spend": 0, "percent": "1"}, {"name": "A", "from_spend": 5, "percent": "2"}]}, "levels[1].name: level 'A' is defined twice"),
-        ({"category_groups": {"G": {"categories": [], "k": "1"}}}, "category_groups.G.categories: must have at least 1 item(s)"),
+        (
+            {"receipt_tiers": [{"from": 0, "k": "1"}, {"from": 0, "k": "2"}]},
+            "receipt_tiers[1].from: another tier already starts at 0",
+        ),
+        (
+            {
+                "levels": [
+                    {"name": "A", "from_spend": 0, "percent": "1"},
+                    {"name": "A", "from_spend": 5, "percent": "2"},
+                ]
+            },
+            "levels[1].name: level 'A' is defined twice",
+        ),
+        (
+            {"category_groups": {"G": {"categories": [], "k": "1"}}},
+            "category_groups.G.categories: must have at least 1 item(s)",
+        ),
         ({"colour": "red"}, "colour: unknown field"),
     ],
 )

@@ -11,20 +11,29 @@ from shared import wire
 from tests.sync.fakes import FakeAgent
 
 
-@pytest.mark.parametrize("topic,store,agent,channel", [
-    ("loyalty/v1/stores/S1/agents/a1/events", "S1", "a1", "events"),
-    ("loyalty/v1/stores/S-2/agents/pos.3/requests", "S-2", "pos.3", "requests"),
-    ("loyalty/v1/stores/S1/rules", "S1", None, "rules"),
-    ("loyalty/v1/stores/S1/customers", "S1", None, "customers"),
-])
+@pytest.mark.parametrize(
+    "topic,store,agent,channel",
+    [
+        ("loyalty/v1/stores/S1/agents/a1/events", "S1", "a1", "events"),
+        ("loyalty/v1/stores/S-2/agents/pos.3/requests", "S-2", "pos.3", "requests"),
+        ("loyalty/v1/stores/S1/rules", "S1", None, "rules"),
+        ("loyalty/v1/stores/S1/customers", "S1", None, "customers"),
+    ],
+)
 def test_parse_topic(topic, store, agent, channel):
     assert wire.parse_topic(topic) == wire.Topic(store, agent, channel)
 
 
-@pytest.mark.parametrize("topic", [
-    "loyalty/v2/stores/S1/rules", "loyalty/v1/stores/S1/agents/a1/other", "loyalty/v1/stores/S+/rules",
-    "loyalty/v1/stores/S1/agents/a1", "x",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "loyalty/v2/stores/S1/rules",
+        "loyalty/v1/stores/S1/agents/a1/other",
+        "loyalty/v1/stores/S+/rules",
+        "loyalty/v1/stores/S1/agents/a1",
+        "x",
+    ],
+)
 def test_parse_topic_refuses_foreign_topics(topic):
     with pytest.raises(wire.WireError):
         wire.parse_topic(topic)
@@ -45,22 +54,29 @@ def test_subscriptions_cover_both_sides():
 
 def test_event_batch_round_trip():
     fake = FakeAgent("S1", "a1")
-    events = [fake.registration("c1"), fake.purchase("c1", redeemed=100), fake.manual("c1", -5),
-              fake.refund("c1", "R1", 1000, 50, 20)]
+    events = [
+        fake.registration("c1"),
+        fake.purchase("c1", redeemed=100),
+        fake.manual("c1", -5),
+        fake.refund("c1", "R1", 1000, 50, 20),
+    ]
     data = wire.encode("events", {"store": "S1", "agent": "a1", "events": events})
     msg = wire.decode(data, channel="events")
     assert msg.kind == "events" and msg["v"] == wire.WIRE_VERSION
     assert [wire.check_event(e, "S1", "a1")["seq"] for e in msg["events"]] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"\xc1", "malformed"),
-    (msgpack.packb([1, 2]), "malformed"),
-    (msgpack.packb({"v": 2, "k": "ack"}), "unknown_version"),
-    (msgpack.packb({"v": 1, "k": "gossip"}), "unknown_kind"),
-    (msgpack.packb({"v": 1, "k": "ack", "through": -1, "id": None}), "invalid"),
-    (b"\x00" * (wire.MAX_MESSAGE_BYTES + 1), "oversized"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"\xc1", "malformed"),
+        (msgpack.packb([1, 2]), "malformed"),
+        (msgpack.packb({"v": 2, "k": "ack"}), "unknown_version"),
+        (msgpack.packb({"v": 1, "k": "gossip"}), "unknown_kind"),
+        (msgpack.packb({"v": 1, "k": "ack", "through": -1, "id": None}), "invalid"),
+        (b"\x00" * (wire.MAX_MESSAGE_BYTES + 1), "oversized"),
+    ],
+)
 def test_decode_names_the_problem(data, reason):
     with pytest.raises(wire.WireError) as err:
         wire.decode(data)
@@ -73,16 +89,19 @@ def test_decode_refuses_a_kind_on_the_wrong_channel():
         wire.decode(data, channel="events")
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda e: e["body"].update(accrued=1.5), "body.accrued: must be an integer"),
-    (lambda e: e["body"].update(accrued=-1), "body.accrued: must be an integer 0.."),
-    (lambda e: e["body"].pop("total"), "body.total: is required"),
-    (lambda e: e["body"]["lines"][0].update(quantity=2), "body.lines[0].quantity"),
-    (lambda e: e.update(at="2026-11-21 12:00"), "at: must carry a UTC offset"),
-    (lambda e: e.update(seq=0), "seq: must be an integer 1.."),
-    (lambda e: e.update(kind="gift"), "unknown event kind"),
-    (lambda e: e.update(id="a/b"), "id: must be 1..64"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda e: e["body"].update(accrued=1.5), "body.accrued: must be an integer"),
+        (lambda e: e["body"].update(accrued=-1), "body.accrued: must be an integer 0.."),
+        (lambda e: e["body"].pop("total"), "body.total: is required"),
+        (lambda e: e["body"]["lines"][0].update(quantity=2), "body.lines[0].quantity"),
+        (lambda e: e.update(at="2026-11-21 12:00"), "at: must carry a UTC offset"),
+        (lambda e: e.update(seq=0), "seq: must be an integer 1.."),
+        (lambda e: e.update(kind="gift"), "unknown event kind"),
+        (lambda e: e.update(id="a/b"), "id: must be 1..64"),
+    ],
+)
 def test_check_event_names_the_field(change, message):
     env = FakeAgent("S1", "a1").purchase("c1")
     change(env)
@@ -146,27 +165,43 @@ def test_decode_never_crashes_on_garbage(data):
 
 def _delta(**changes):
     delta = {
-        "customer_id": "c1", "version": 3, "name": None, "phone": "+79120000000", "phone_verified": True,
-        "level": None, "network_percent": None, "store_percent": "1.5", "blocked": False,
+        "customer_id": "c1",
+        "version": 3,
+        "name": None,
+        "phone": "+79120000000",
+        "phone_verified": True,
+        "level": None,
+        "network_percent": None,
+        "store_percent": "1.5",
+        "blocked": False,
         "cards": [{"number": "7700", "status": "active"}],
         "lots": [{"id": "c1:permanent", "points": 100, "expires_at": None}],
-        "applied": {"a1": 4}, "messages": [], "consents": {"sms": True},
+        "applied": {"a1": 4},
+        "messages": [],
+        "consents": {"sms": True},
     }
     delta.update(changes)
     return delta
 
 
-@pytest.mark.parametrize(("delta", "message"), [
-    (_delta(lots=[{"id": "l1", "points": 5, "expires_at": "2026-12-01T00:00:00"}]),
-     "delta.lots[0].expires_at: must carry a UTC offset, got '2026-12-01T00:00:00'"),
-    (_delta(cards=[{"number": "7700", "status": "lost"}]),
-     "delta.cards[0].status: must be active, blocked or reassigned"),
-    (_delta(applied={"a/1": 4}), "delta.applied.key: must be 1..64 characters"),
-    (_delta(applied={"a1": -1}), "delta.applied[...]: must be an integer 0.."),
-    (_delta(consents={"sms": "yes"}), "delta.consents[...]: must be true or false"),
-    (_delta(store_percent=1.5), 'delta.store_percent: must be a decimal string like "1.5", got 1.5'),
-    ({k: v for k, v in _delta().items() if k != "blocked"}, "delta.blocked: is required"),
-])
+@pytest.mark.parametrize(
+    ("delta", "message"),
+    [
+        (
+            _delta(lots=[{"id": "l1", "points": 5, "expires_at": "2026-12-01T00:00:00"}]),
+            "delta.lots[0].expires_at: must carry a UTC offset, got '2026-12-01T00:00:00'",
+        ),
+        (
+            _delta(cards=[{"number": "7700", "status": "lost"}]),
+            "delta.cards[0].status: must be active, blocked or reassigned",
+        ),
+        (_delta(applied={"a/1": 4}), "delta.applied.key: must be 1..64 characters"),
+        (_delta(applied={"a1": -1}), "delta.applied[...]: must be an integer 0.."),
+        (_delta(consents={"sms": "yes"}), "delta.consents[...]: must be true or false"),
+        (_delta(store_percent=1.5), 'delta.store_percent: must be a decimal string like "1.5", got 1.5'),
+        ({k: v for k, v in _delta().items() if k != "blocked"}, "delta.blocked: is required"),
+    ],
+)
 def test_delta_errors_name_the_field(delta, message):
     with pytest.raises(wire.WireError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         wire.check_delta(delta)
@@ -191,8 +226,16 @@ def test_a_body_struct_encodes_as_the_map_it_replaces():
     body = events.PhoneConfirmedBody(customer_id="c1", phone="+79120000000", at="2026-12-01T10:00:00+03:00")
     raw = events.encode_body(body)
     assert msgpack.unpackb(raw) == {"customer_id": "c1", "phone": "+79120000000", "at": "2026-12-01T10:00:00+03:00"}
-    env = {"v": 1, "id": "e1", "seq": 1, "store": "S1", "agent": "a1", "kind": "phone_confirmed",
-           "at": "2026-12-01T10:00:00+03:00", "body": msgspec.Raw(raw)}
+    env = {
+        "v": 1,
+        "id": "e1",
+        "seq": 1,
+        "store": "S1",
+        "agent": "a1",
+        "kind": "phone_confirmed",
+        "at": "2026-12-01T10:00:00+03:00",
+        "body": msgspec.Raw(raw),
+    }
     frame = wire.encode("events", {"store": "S1", "agent": "a1", "events": [env], "acked": 0}, validate=False)
     assert raw in frame
     msg = wire.decode(frame, channel="events")

@@ -1,0 +1,256 @@
+"""Segments and RFM on a synthetic chain: (a) full recompute, (b) live count, (c) ingest with 50 dynamic
+segments vs none, (d) the date-change refresh, (e) RFM for all customers (docs/segments.md, issue 14).
+
+    PYTHONPATH=$PWD .venv/bin/python bench/segments.py --customers 100000 --lines-per-customer 10
+
+The aggregates are written directly (numpy-generated, shaped like grocery baskets: Zipf product
+popularity, ~10 lines per receipt, receipts spread over a year, 20 stores, 50 categories); the ingest
+figure (c) runs real purchase events through ``commit_ingest`` (ledger, receipt log, aggregates and
+the segment hook) in rounds of 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+import uuid
+
+import numpy as np
+
+from central.marketing import engine
+from central.marketing.segments import parse_definition
+from central.storage import aggregates
+from central.storage.store import IngestUnit, Store
+
+STORES = [f"S{i:02d}" for i in range(20)]
+CATEGORIES = 50
+PRODUCTS = 5000
+
+
+def build(db: Store, customers: int, lines_per_customer: int, today: int, seed: int = 14) -> None:
+    rng = np.random.default_rng(seed)
+    conn = db.conn
+    with db.transaction() as c:
+        for s in STORES:
+            c.execute("INSERT INTO stores (id, name, timezone, created_at) VALUES (?, ?, 'Europe/Moscow', 'x')", (s, s))
+        c.executemany("INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'bench', 'x')",
+                      [(i, f"category {i}") for i in range(1, CATEGORIES + 1)])
+        product_category = rng.integers(1, CATEGORIES + 1, PRODUCTS + 1)
+        c.executemany("INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?,?,?,?, 'x')",
+                      [(i, f"sku{i}", f"product {i} {'running shoe' if i % 97 == 0 else 'bar' if i % 89 == 0 else ''}",
+                        int(product_category[i])) for i in range(1, PRODUCTS + 1)])
+        genders = np.array(["male", "female", None], dtype=object)[rng.integers(0, 3, customers)]
+        born = rng.integers(dt.date(1950, 1, 1).toordinal(), dt.date(2008, 1, 1).toordinal(), customers)
+        homes = rng.integers(0, len(STORES), customers)
+        rows = []
+        for i in range(customers):
+            rows.append((f"c{i:07d}", STORES[homes[i]], dt.date.fromordinal(int(born[i])).isoformat(), genders[i],
+                         '{"sms": true}' if i % 3 else '{"email": true}', int(rng.integers(0, 5000)),
+                         f"2025-{1 + i % 12:02d}-01T09:00:00+00:00"))
+            if len(rows) == 50000:
+                c.executemany("INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version,"
+                              " created_at) VALUES (?,?,?,?,?,?,1,?)", rows)
+                rows = []
+        c.executemany("INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version, created_at)"
+                      " VALUES (?,?,?,?,?,?,1,?)", rows)
+        c.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, 'vip')",
+                      [(f"c{i:07d}",) for i in range(0, customers, 37)])
+    # receipts: each customer ~ lines_per_customer / 10 receipts over the last year, 10 lines each
+    receipts_per = np.maximum(1, rng.poisson(max(1, lines_per_customer // 10), customers))
+    receipts_per[rng.random(customers) < 0.15] = 0  # some never bought
+    total = int(receipts_per.sum())
+    keys = np.repeat(np.arange(1, customers + 1), receipts_per)
+    days = today - (rng.exponential(90, total).astype(np.int64) % 365)
+    stores = np.where(rng.random(total) < 0.8, homes[keys - 1], rng.integers(0, len(STORES), total))
+    n_lines = np.maximum(1, rng.poisson(10, total))
+    spend = (rng.gamma(2.0, 40000, total)).astype(np.int64)
+    items = n_lines * 1000
+    t0 = time.perf_counter()
+    with db.transaction() as c:
+        order = np.lexsort((stores, days, keys))
+        k, d, s = keys[order], days[order], stores[order]
+        sp, it = spend[order], items[order]
+        boundary = np.ones(total, dtype=bool)
+        boundary[1:] = (k[1:] != k[:-1]) | (d[1:] != d[:-1]) | (s[1:] != s[:-1])
+        groups = np.cumsum(boundary) - 1
+        purchases = np.bincount(groups)
+        gspend, gitems = np.bincount(groups, sp), np.bincount(groups, it)
+        first = np.flatnonzero(boundary)
+        c.executemany("INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,0,?,?)",
+                      zip(k[first].tolist(), d[first].tolist(), [STORES[x] for x in s[first]], purchases.tolist(),
+                          gspend.astype(np.int64).tolist(), gitems.astype(np.int64).tolist(), strict=True))
+        # lines: Zipf products per receipt line, folded per (key, product, day, store) and per category
+        line_receipt = np.repeat(np.arange(total), n_lines)
+        product = np.minimum(rng.zipf(1.3, len(line_receipt)), PRODUCTS)
+        lk, ld, ls = keys[line_receipt], days[line_receipt], stores[line_receipt]
+        for kind, item in ((1, product), (0, product_category[product])):
+            order = np.lexsort((ls, ld, item, lk))
+            a, b, cc, e = lk[order], item[order], ld[order], ls[order]
+            boundary = np.ones(len(a), dtype=bool)
+            boundary[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (cc[1:] != cc[:-1]) | (e[1:] != e[:-1])
+            groups = np.cumsum(boundary) - 1
+            quantity = np.bincount(groups) * 1000
+            first = np.flatnonzero(boundary)
+            c.executemany("INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)",
+                          zip(a[first].tolist(), [kind] * len(first), b[first].tolist(), cc[first].tolist(),
+                              [STORES[x] for x in e[first]], quantity.tolist(), strict=True))
+        print(f"data: {customers:,} customers, {total:,} receipts, {len(line_receipt):,} lines,"
+              f" written in {time.perf_counter() - t0:.1f} s")
+    conn.execute("ANALYZE")
+
+
+MAIN = {"audiences": [
+    [{"type": "spend", "from": 150000, "period": {"last_days": 90}},
+     {"type": "purchases", "from": 8, "period": {"last_days": 180}}],
+    [{"type": "bought_category", "categories": [3, 7], "period": {"last_days": 60}},
+     {"type": "age", "from": 25, "to": 40}],
+    [{"type": "consent", "channels": ["sms"]}]],
+    "exclude": [{"type": "tag", "tags": ["vip"]}]}
+
+
+def segments_50(today: int) -> list[dict]:
+    out = []
+    for i in range(50):
+        kind = i % 5
+        if kind == 0:
+            doc = {"audiences": [[{"type": "spend", "from": 100000 * (1 + i % 7), "period": {"last_days": 30 + i}}]]}
+        elif kind == 1:
+            doc = {"audiences": [[{"type": "bought_category", "categories": [1 + i % CATEGORIES],
+                                   "period": {"last_days": 14 + i}}]]}
+        elif kind == 2:
+            doc = {"audiences": [[{"type": "last_purchase", "days_from": 30 + i}]]}
+        elif kind == 3:
+            doc = {"audiences": [[{"type": "purchases", "from": 2 + i % 5, "period": {"last_days": 60}}],
+                                 [{"type": "home_store", "stores": [STORES[i % 20]]}]]}
+        else:
+            doc = {"audiences": [[{"type": "average_check", "from": 30000 + 1000 * i}]],
+                   "exclude": [{"type": "birthday", "days_before": 3, "days_after": 3}]}
+        out.append(doc)
+    return out
+
+
+def ingest_rate(db: Store, customers: int, receipts: int, today: int) -> float:
+    t = dt.datetime.now(dt.UTC)
+    agent = f"bench{uuid.uuid4().hex[:6]}"
+    db.stream_state(STORES[0], agent)
+    rng = np.random.default_rng(5)
+    seq = db.stream_state(STORES[0], agent)[0]
+    spent = 0.0
+    for start in range(0, receipts, 100):
+        events = []
+        for j in range(100):
+            seq += 1
+            cid = f"c{int(rng.integers(0, customers)):07d}"
+            lines = [{"sku": f"sku{int(p)}", "name": None, "category": f"category {1 + int(p) % CATEGORIES}",
+                      "quantity": "1", "price": 1000, "discount": 0, "amount": 1000, "accrued": 10, "redeemed": 0}
+                     for p in np.minimum(rng.zipf(1.3, 10), PRODUCTS)]
+            events.append({"v": 1, "id": uuid.uuid4().hex, "seq": seq, "store": STORES[0], "agent": agent,
+                           "kind": "purchase", "at": t.isoformat(), "body": {
+                               "receipt_id": f"{agent}-{seq}", "terminal": "T1", "customer_id": cid, "card": None,
+                               "at": t.isoformat(), "rules_version": 1, "total": 10000, "accrued": 100, "redeemed": 0,
+                               "offline": False, "lines": lines}})
+        unit = IngestUnit(events=events, pointers={(STORES[0], agent): (seq, events[-1]["id"])})
+        started = time.perf_counter()
+        db.commit_ingest(unit)
+        spent += time.perf_counter() - started
+    return spent / receipts * 1e6
+
+
+def _rfm(db: Store, today: int) -> int:
+    with db.transaction() as conn:
+        return engine.compute_rfm(conn, today)
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--lines-per-customer", type=int, default=10)
+    parser.add_argument("--receipts", type=int, default=2000, help="ingested for (c)")
+    parser.add_argument("--keep", help="database file to keep (default: a temporary one)")
+    parser.add_argument("--no-live", action="store_true", help="only (a), (b) and (e): skip the ingest and the refresh")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}")
+    path = args.keep or os.path.join(tempfile.mkdtemp(), "segments.sqlite")
+    db = Store(path)
+    today = aggregates.today(db.conn)
+    build(db, args.customers, args.lines_per_customer, today)
+    main_def = parse_definition(MAIN)
+    db.conn.execute("INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
+                    " VALUES (1, 'main', 'dynamic', ?, 'b', 'b', 'b', 'b')", (json.dumps(main_def.to_doc()),))
+    db.conn.commit() if db.conn.in_transaction else None
+
+    def full() -> object:
+        with db.transaction() as conn:
+            conn.execute("DELETE FROM segment_members WHERE segment_id = 1")
+            conn.execute("UPDATE segments SET size = 0 WHERE id = 1")
+            return engine.recompute(conn, 1, today)
+
+    seconds, changed = timed(full, 2)
+    print(f"(a) full recompute, 3 audiences, 6 criteria, 1 exclusion: {seconds * 1000:.0f} ms ({changed[0]:,} members)"
+          "  goal <= 500 ms")
+    seconds, members = timed(lambda: engine.SetEvaluator(db.conn, today).members(main_def))
+    print(f"(b) live count of the same draft: {seconds * 1000:.0f} ms ({len(members):,})  goal <= 100 ms")
+    ev = engine.SetEvaluator(db.conn, today)
+    for c in main_def.criteria():
+        started = time.perf_counter()
+        ev.criterion(c)
+        print(f"      {c.type:16s} {1000 * (time.perf_counter() - started):7.0f} ms")
+
+    if args.no_live:
+        seconds, scored = timed(lambda: _rfm(db, today), 2)
+        print(f"(e) RFM for all customers: {seconds * 1000:.0f} ms ({scored:,} scored)  goal <= 1 s")
+        db.close()
+        return
+    ingest_rate(db, args.customers, 300, today)  # warm-up: the catalog's new rows, a cold page cache
+    rate_none = ingest_rate(db, args.customers, args.receipts, today)
+    with db.transaction() as conn:
+        for i, doc in enumerate(segments_50(today), 2):
+            conn.execute("INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by,"
+                         " changed_at) VALUES (?, ?, 'dynamic', ?, 'b', 'b', 'b', 'b')",
+                         (i, f"s{i}", json.dumps(parse_definition(doc).to_doc())))
+    started = time.perf_counter()
+    for i in range(1, 52):
+        with db.transaction() as conn:
+            engine.recompute(conn, i, today)
+    print(f"    51 segments computed with their flip index in {time.perf_counter() - started:.1f} s")
+    rate_50 = ingest_rate(db, args.customers, args.receipts, today)
+    with db.transaction() as conn:  # the same run without dynamic segments again (the machine's load drifts)
+        conn.execute("UPDATE segments SET kind = 'static'")
+    rate_none = min(rate_none, ingest_rate(db, args.customers, args.receipts, today))
+    with db.transaction() as conn:
+        conn.execute("UPDATE segments SET kind = 'dynamic'")
+    print(f"(c) ingest: {rate_none:.0f} us/receipt without segments, {rate_50:.0f} us/receipt with 51 dynamic"
+          f" (+{rate_50 - rate_none:.0f} us); keeps {100 * rate_none / rate_50:.0f}% of the throughput"
+          "  goal: <= 100 us added, >= 80%")
+    due = db.conn.execute("SELECT COUNT(*) FROM segment_flips WHERE day <= ?", (today + 1,)).fetchone()[0]
+    started = time.perf_counter()
+    with db.transaction() as conn:
+        moved = engine.refresh_date(conn, today + 1)
+    print(f"(d) date-change refresh (51 segments, {due:,} customers due):"
+          f" {time.perf_counter() - started:.2f} s, {sum(a + b for a, b in moved.values()):,} moves  goal <= 10 s")
+
+    def rfm() -> int:
+        with db.transaction() as conn:
+            return engine.compute_rfm(conn, today)
+
+    seconds, scored = timed(rfm, 2)
+    print(f"(e) RFM for all customers: {seconds * 1000:.0f} ms ({scored:,} scored)  goal <= 1 s")
+    print(f"load average after: {os.getloadavg()}")
+    db.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""The sender: takes due outbox rows, checks them again, renders, sends through the channel's adapter.
+
+One sender at a time in the whole installation, through a lease row (``message_lease``) renewed
+while it works: ``loyalty-central serve`` starts one (a thread, like the publisher and the nightly
+job), and a second process simply waits for the lease.
+
+For each due row, oldest first:
+
+1. A row still ``queued`` is checked again now: consent (withdrawn since queueing: ``skipped``),
+   address, quiet hours and the frequency cap (both push ``not_before`` forward, no attempt spent).
+2. The text is rendered once and stored with the row as it goes to ``sending`` (attempts + 1), in
+   one transaction: **recorded before the send**.
+3. The adapter sends it; then the row becomes ``sent`` with the gateway's id: **recorded after**.
+   A temporary failure puts it back to ``queued`` with a growing delay (30 s, 1 min, ... 1 h);
+   after :data:`MAX_ATTEMPTS` tries, or at a permanent failure, it is ``failed`` with why.
+4. A crash between 2 and 3 leaves the row ``sending``: the next sender sends it again with the same
+   idempotency key and the same text (at-least-once to the gateway; the key is the email's
+   Message-ID and the gateway's ``{key}``, so a peer that deduplicates sees one message).
+   Cashier messages are written in the database in the transaction of step 2: exactly once.
+
+A per-channel rate limit (``rate_per_second`` of the channel) is kept strictly: never more than N
+sends in any one-second window, as the gateway sees them (a log of when the last N sends ended:
+the next starts a second after the end of the one N places before; not a counter per second).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..storage import messages as q
+from ..storage.clock import now_utc
+from ..storage.store import Store
+from . import adapters, rules, tokens
+from .templates import MAX_BODY, TemplateError, Variables, render
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+LEASE = "sender"
+
+
+def link_key(db: Store) -> str:
+    """The key that signs links in messages (made once, kept in the database)."""
+    with db.transaction() as conn:
+        q.ensure_setting(conn, "messages_link_key", secrets.token_hex(32))
+    return db.setting("messages_link_key") or ""
+
+
+def unsubscribe_url(public_url: str, key: str, customer_id: str, channel: str) -> str:
+    if not public_url:
+        return ""
+    return f"{public_url.rstrip('/')}/messages/unsubscribe/{tokens.sign(key, 'unsub', customer_id, channel)}"
+
+
+def customer_row(conn: Any, customer_id: str) -> dict[str, Any] | None:
+    return q.message_customer(conn, customer_id)
+
+
+def variables(conn: Any, customer: dict[str, Any], extra: dict[str, Any], unsubscribe: str = "") -> Variables:
+    """What a template may read about this customer (and the message's own extras)."""
+    return make_variables(customer, q.soonest_expiry(conn, customer["id"], now_utc()), extra, unsubscribe)
+
+
+def make_variables(customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any],
+                   unsubscribe: str = "") -> Variables:
+    name = customer.get("name") or ""
+    return Variables(
+        name=name, first_name=name.split()[0] if name.split() else "", balance_minor=int(customer.get("balance") or 0),
+        level=customer.get("level") or "", expiring_minor=expiry[1],
+        expiring_on=dt.date.fromisoformat(expiry[0]) if expiry[0] else None,
+        store=customer.get("store_name") or "", promo_code=str(extra.get("promo_code") or ""),
+        card=str(extra.get("card") or ""), code=str(extra.get("code") or ""),
+        points_minor=int(extra.get("points_minor") or 0), unsubscribe_url=unsubscribe)
+
+
+def address_of(channel: str, customer: dict[str, Any], override: str | None) -> str:
+    if override:
+        return override
+    if channel == "email":
+        return customer.get("email") or ""
+    if channel in ("sms", "voice"):
+        return customer.get("phone") or ""
+    if channel == "telegram":
+        return customer.get("telegram_chat") or ""
+    return ""
+
+
+class Sender:
+    """The outbox's worker. ``run_once()`` does one pass (tests call it); ``start()`` runs passes on a thread."""
+
+    def __init__(self, db_path: str, *, policy: rules.Policy | None = None, public_url: str = "",
+                 interval: float = 1.0, batch: int = 200, lease_seconds: float = 30.0,
+                 holder: str | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
+                 ) -> None:
+        self.db_path = db_path
+        self.policy = policy or rules.Policy()
+        self.public_url = public_url
+        self.interval = interval
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.holder = holder or f"sender-{uuid.uuid4().hex[:12]}"
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.make_adapter = make_adapter
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._adapters: dict[str, tuple[str, adapters.Adapter]] = {}
+        self._starts: dict[str, collections.deque[float]] = {}
+        self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
+        self._templates: dict[int, Any] = {}
+        self._rate = 0
+        self.sent = 0
+        self._db: Store | None = None
+        #: a hook for tests: called after the send and before it is recorded
+        self.after_send: Callable[[int], None] | None = None
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def start(self) -> Sender:
+        self._thread = threading.Thread(target=self._run, name="message-sender", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def notify(self) -> None:
+        """Something was queued: look now."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # a bad row or a database hiccup must not kill the sender
+                log.exception("message sender pass failed")
+                busy = 0
+            if not busy:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+        self.close()
+
+    def close(self) -> None:
+        for _, adapter in self._adapters.values():
+            adapter.close()
+        self._adapters.clear()
+        if self._db is not None:
+            with self._db.transaction() as conn:
+                q.release_lease(conn, LEASE, self.holder)
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> Store:
+        if self._db is None:
+            self._db = Store(self.db_path)
+            # WAL + NORMAL: a commit survives the process's crash; a power cut may lose the last marks,
+            # which only makes a message be sent again with its key (at-least-once, as a crash does)
+            self._db.commit_without_fsync()
+        return self._db
+
+    # -- one pass --------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Send what is due now; returns the rows handled (0: nothing due, or another sender holds the lease)."""
+        db = self.db
+        with db.transaction() as conn:
+            if not q.take_lease(conn, LEASE, self.holder, self.lease_seconds):
+                return 0
+        now = self.clock()
+        rows = q.due(db.conn, now.isoformat(timespec="seconds"), self.batch)
+        self._configs, self._templates = {}, {}
+        renewed = time.monotonic()
+        key = link_key(db) if rows else ""
+        for row in rows:
+            if self._stop.is_set():
+                break
+            if time.monotonic() - renewed > self.lease_seconds / 3:
+                with db.transaction() as conn:
+                    if not q.take_lease(conn, LEASE, self.holder, self.lease_seconds):
+                        return 0
+                renewed = time.monotonic()
+            self._handle(db, row, key)
+        return len(rows)
+
+    def _adapter(self, db: Store, channel: str) -> adapters.Adapter | str:
+        """The channel's adapter, or why there is none."""
+        if channel not in self._configs:
+            self._configs[channel] = q.channel(db.conn, channel)
+        config = self._configs[channel]
+        if config is None or not config["enabled"]:
+            return f"the {channel} channel is not set up"
+        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        held = self._adapters.get(channel)
+        if held is None or held[0] != stamp:
+            if held is not None:
+                held[1].close()
+            try:
+                held = (stamp, self.make_adapter(channel, config["settings"], config["secrets"]))
+            except Exception as exc:  # noqa: BLE001 - bad saved settings: the row waits, with why
+                return f"the {channel} channel cannot be used: {exc}"
+            self._adapters[channel] = held
+        self._rate = config["rate_per_second"]
+        return held[1]
+
+    def _wait_rate(self, channel: str, rate: int) -> None:
+        """Block until a send may start without exceeding ``rate`` in any one-second window.
+
+        The log holds when the last sends *ended*: a send starts only a second after the end of the
+        send ``rate`` places before it, so even as the gateway sees arrivals (somewhere between a
+        send's start and end, with any jitter) no one-second window holds more than ``rate``.
+        """
+        if rate <= 0:
+            return
+        ends = self._starts.setdefault(channel, collections.deque())
+        while len(ends) >= rate:
+            wait = ends[0] + 1.0 - time.monotonic()
+            if wait <= 0:
+                ends.popleft()
+            else:
+                time.sleep(wait)
+
+    def _sent_now(self, channel: str, rate: int) -> None:
+        if rate > 0:
+            self._starts.setdefault(channel, collections.deque()).append(time.monotonic())
+
+    def _handle(self, db: Store, row: dict[str, Any], key: str) -> None:
+        now = self.clock()
+        ident, channel = row["id"], row["channel"]
+        customer = customer_row(db.conn, row["customer_id"])
+        if customer is None:
+            with db.transaction() as conn:
+                q.mark_final(conn, ident, "skipped", "no such customer")
+            return
+        if row["state"] == "queued":
+            if row["address"]:  # a test send to the sender's own address: only the address is checked
+                why = rules.address_problem(channel, {"email": row["address"], "phone": row["address"]})
+            else:
+                why = rules.refusal(channel, row["kind"], customer)
+            if why:
+                with db.transaction() as conn:
+                    q.mark_final(conn, ident, "skipped", why)
+                return
+            if row["kind"] == rules.MARKETING and not row["address"]:
+                later = rules.quiet_until(now, customer["timezone"], self.policy)
+                if later is None and self.policy.cap_per_day > 0:
+                    since = (now - dt.timedelta(days=1)).isoformat(timespec="seconds")
+                    sent = [dt.datetime.fromisoformat(t)
+                            for t in q.marketing_sent_since(db.conn, customer["id"], since)]
+                    later = rules.capped_until(sent, now, self.policy)
+                    reason = "frequency cap"
+                else:
+                    reason = "quiet hours"
+                if later is not None:
+                    with db.transaction() as conn:
+                        q.postpone(conn, ident, later.isoformat(timespec="seconds"), reason)
+                    return
+        adapter = self._adapter(db, channel)
+        if isinstance(adapter, str):
+            self._retry(db, {**row, "attempts": row["attempts"] + 1}, adapter, now)
+            return
+        subject, body = row["subject"], row["body"]
+        to = address_of(channel, customer, row["address"])
+        unsubscribe = ""
+        if row["kind"] == rules.MARKETING:
+            # a test send to one's own address gets a link that unsubscribes nobody
+            unsubscribe = unsubscribe_url(self.public_url, key, "test" if row["address"] else customer["id"], channel)
+        if body is None:  # rendered once, at the first attempt; retries and crash resends reuse it
+            if row["template_id"] not in self._templates:
+                self._templates[row["template_id"]] = q.template(db.conn, row["template_id"])
+            template = self._templates[row["template_id"]]
+            if template is None:
+                with db.transaction() as conn:
+                    q.mark_final(conn, ident, "failed", "the template was deleted")
+                return
+            try:
+                context = variables(db.conn, customer, json.loads(row["extra"] or "{}"), unsubscribe)
+                subject = render(template["subject"], context, row["language"], field="subject", limit=998)
+                body = render(template["body"], context, row["language"], limit=MAX_BODY.get(channel, 100_000))
+            except TemplateError as exc:
+                with db.transaction() as conn:
+                    q.mark_final(conn, ident, "failed", str(exc))
+                return
+        message = adapters.Outgoing(id=ident, key=f"{row['cause']}/{row['customer_id']}/{channel}", channel=channel,
+                                    kind=row["kind"], to=to, subject=subject or "", body=body,
+                                    customer_id=customer["id"], unsubscribe_url=unsubscribe)
+        if isinstance(adapter, adapters.CashierAdapter):
+            with db.transaction() as conn:  # exactly once: the message and its record in one transaction
+                q.mark_sending(conn, ident, message.subject, body, to)
+                q.mark_sent(conn, ident, adapter.send_in(conn, message, now_utc()))
+            self.sent += 1
+            return
+        with db.transaction() as conn:
+            q.mark_sending(conn, ident, message.subject, body, to)  # recorded before the send
+        rate = self._rate
+        self._wait_rate(channel, rate)
+        try:
+            gateway_id = adapter.send(message)
+        except adapters.PermanentFailure as exc:
+            self._sent_now(channel, rate)
+            with db.transaction() as conn:
+                q.mark_final(conn, ident, "failed", str(exc))
+            return
+        except adapters.TemporaryFailure as exc:
+            self._sent_now(channel, rate)  # it may have reached the gateway all the same
+            self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(exc), now)
+            return
+        except Exception as exc:  # noqa: BLE001 - an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)
+            self._sent_now(channel, rate)
+            log.exception("channel %s failed on message %s", channel, ident)
+            self._retry(db, {**row, "attempts": row["attempts"] + 1}, f"{type(exc).__name__}: {exc}", now)
+            return
+        self._sent_now(channel, rate)
+        if self.after_send is not None:
+            self.after_send(ident)
+        with db.transaction() as conn:
+            q.mark_sent(conn, ident, gateway_id)  # recorded after the send
+        self.sent += 1
+
+    def _retry(self, db: Store, row: dict[str, Any], why: str, now: dt.datetime) -> None:
+        attempts = max(row["attempts"], 1)
+        with db.transaction() as conn:
+            if attempts >= MAX_ATTEMPTS:
+                q.mark_final(conn, row["id"], "failed", f"{why} (after {attempts} attempts)")
+            else:
+                later = now + dt.timedelta(seconds=rules.backoff(attempts))
+                q.mark_retry(conn, row["id"], why, later.isoformat(timespec="seconds"), attempts)

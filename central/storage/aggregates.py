@@ -1,0 +1,285 @@
+"""Per-customer aggregates for segments and RFM, kept in the ledger's transaction.
+
+Every transaction the ledger writes (central/points/receipt_log.py ``flush``, the
+one place purchases, refunds and point operations land, whichever path brought
+them: the ingest, a history import, the console) is folded here, in the same
+transaction, into compact per-customer tables keyed by the customer's stable
+integer key (``customer_keys``, filled by a trigger on ``customers``):
+
+* ``agg_days``: per (key, local day, store): purchases, refunds, spend (purchase
+  amounts minus refund amounts), items (purchase line quantities, thousandths);
+* ``agg_items``: per (key, kind 0 category / 1 product, item id, local day, store): quantity bought;
+* ``agg_points``: per (key, local day, transaction kind): points accrued and redeemed.
+
+A day is the receipt's local date in its store's time zone (marketing.md). The
+segment criteria read only these, the ``customers`` row, cards and tags
+(:func:`load_facts` for one customer; central/marketing/engine.py for sets).
+:func:`backfill` builds them from the transactions already stored (the migration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
+
+DEFAULT_CHAIN_ZONE = "Europe/Moscow"
+_CHUNK = 500
+#: one transaction as folded: (customer id, kind, store, at_epoch, amount, accrued, redeemed,
+#: [(product id, category id, quantity text), ...])
+Entry = tuple[str, str, str | None, int, int, int, int, Sequence[tuple[int | None, int | None, Any]]]
+
+MIGRATION = [
+    """CREATE TABLE customer_keys (
+        key INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL UNIQUE)""",
+    "INSERT INTO customer_keys (customer_id) SELECT id FROM customers ORDER BY created_at, id",
+    "CREATE TRIGGER customer_keys_insert AFTER INSERT ON customers BEGIN"
+    " INSERT INTO customer_keys (customer_id) VALUES (NEW.id) ON CONFLICT DO NOTHING; END",
+    """CREATE TABLE agg_days (
+        key INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        store TEXT NOT NULL,
+        purchases INTEGER NOT NULL DEFAULT 0,
+        refunds INTEGER NOT NULL DEFAULT 0,
+        spend INTEGER NOT NULL DEFAULT 0,
+        items INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key, day, store)) WITHOUT ROWID""",
+    "CREATE INDEX agg_days_day ON agg_days (day, key)",
+    """CREATE TABLE agg_items (
+        key INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        item INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        store TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        PRIMARY KEY (key, kind, item, day, store)) WITHOUT ROWID""",
+    "CREATE INDEX agg_items_item ON agg_items (kind, item, day, key)",
+    """CREATE TABLE agg_points (
+        key INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        accrued INTEGER NOT NULL DEFAULT 0,
+        redeemed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key, day, type)) WITHOUT ROWID""",
+    # the current RFM result (central/marketing/rfm.py), for the RFM criterion and the grid
+    """CREATE TABLE customer_rfm (
+        key INTEGER PRIMARY KEY,
+        r INTEGER NOT NULL,
+        f INTEGER NOT NULL,
+        m INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        days_since INTEGER NOT NULL,
+        purchases INTEGER NOT NULL,
+        spend INTEGER NOT NULL)""",
+]
+
+
+def chain_zone(conn: sqlite3.Connection) -> zoneinfo.ZoneInfo:
+    """The chain's time zone ("now", "today"): the ``chain_timezone`` setting, default Europe/Moscow."""
+    row = conn.execute("SELECT value FROM settings WHERE name = 'chain_timezone'").fetchone()
+    try:
+        return zoneinfo.ZoneInfo(row[0] if row and row[0] else DEFAULT_CHAIN_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(DEFAULT_CHAIN_ZONE)
+
+
+def local_day(epoch: int, zone: dt.tzinfo) -> int:
+    return dt.datetime.fromtimestamp(epoch, zone).date().toordinal()
+
+
+def today(conn: sqlite3.Connection, now: dt.datetime | None = None) -> int:
+    """Today's local date ordinal in the chain's time zone."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return moment.astimezone(chain_zone(conn)).date().toordinal()
+
+
+def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, int]:
+    """customer id -> key, making keys for ids without one."""
+    wanted = sorted(set(customer_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(conn.execute(
+            f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk))
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        conn.executemany("INSERT INTO customer_keys (customer_id) VALUES (?) ON CONFLICT DO NOTHING",
+                         [(c,) for c in missing])
+        return keys_of(conn, wanted)
+    return found
+
+
+def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable[[str | None], dt.tzinfo]) -> set[int]:
+    """Fold transactions into the aggregates (inside the caller's transaction); return the keys touched."""
+    entries = [e for e in entries if e[0] is not None]
+    if not entries:
+        return set()
+    keys = keys_of(conn, (e[0] for e in entries))
+    days: dict[tuple[int, int, str], list[int]] = {}
+    items: dict[tuple[int, int, int, int, str], int] = {}
+    points: dict[tuple[int, int, str], list[int]] = {}
+    for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
+        key = keys[cid]
+        day = local_day(at_epoch, zone_of(store))
+        if accrued or redeemed:
+            row = points.setdefault((key, day, kind), [0, 0])
+            row[0] += accrued
+            row[1] += redeemed
+        if kind not in ("purchase", "refund", "cancel"):
+            continue
+        place = store or ""
+        row = days.setdefault((key, day, place), [0, 0, 0, 0])
+        if kind == "purchase":
+            row[0] += 1
+            row[2] += amount
+            for product, category, quantity in lines:
+                milli = quantity_milli(quantity)
+                row[3] += milli
+                for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
+                    if item is not None:
+                        ident = (key, item_kind, item, day, place)
+                        items[ident] = items.get(ident, 0) + milli
+        else:
+            row[1] += 1
+            row[2] += amount  # negative: a refund's amount as the transactions table keeps it
+    conn.executemany(
+        "INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,?,?,?)"
+        " ON CONFLICT (key, day, store) DO UPDATE SET purchases = agg_days.purchases + excluded.purchases,"
+        " refunds = agg_days.refunds + excluded.refunds, spend = agg_days.spend + excluded.spend,"
+        " items = agg_days.items + excluded.items",
+        [(*k, *v) for k, v in sorted(days.items())])
+    conn.executemany(
+        "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
+        " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity",
+        [(*k, v) for k, v in sorted(items.items())])
+    conn.executemany(
+        "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (key, day, type) DO UPDATE SET accrued = agg_points.accrued + excluded.accrued,"
+        " redeemed = agg_points.redeemed + excluded.redeemed",
+        [(*k, *v) for k, v in sorted(points.items())])
+    return set(keys.values())
+
+
+_SUMS = {"agg_days": ("day, store", "purchases, refunds, spend, items"),
+         "agg_items": ("kind, item, day, store", "quantity"), "agg_points": ("day, type", "accrued, redeemed")}
+
+
+def move_customer(conn: sqlite3.Connection, source: str, target: str) -> None:
+    """A merge: the source's aggregates add to the target's (central/points/merging.py, same transaction)."""
+    keys = keys_of(conn, [source, target])
+    for table, (columns, sums) in _SUMS.items():
+        adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums.split(", "))
+        conn.execute(f"INSERT INTO {table} (key, {columns}, {sums}) SELECT ?, {columns}, {sums} FROM {table}"
+                     f" WHERE key = ? ORDER BY {columns} ON CONFLICT (key, {columns}) DO UPDATE SET {adds}",
+                     (keys[target], keys[source]))
+        conn.execute(f"DELETE FROM {table} WHERE key = ?", (keys[source],))
+
+
+def store_zones(conn: sqlite3.Connection) -> Callable[[str | None], dt.tzinfo]:
+    zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in conn.execute("SELECT id, timezone FROM stores")}
+    chain = chain_zone(conn)
+    return lambda store: zones.get(store) or chain
+
+
+def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
+    """Build the aggregates from every stored transaction (the migration's Python step)."""
+    zone_of = store_zones(conn)
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, customer_id, kind, store, at_epoch, amount, accrued, redeemed FROM transactions"
+            " WHERE id > ? AND customer_id IS NOT NULL ORDER BY id LIMIT ?", (last, batch)).fetchall()
+        if not rows:
+            return
+        lines: dict[int, list[tuple[Any, ...]]] = {}
+        for tid, sku, cat, qty in conn.execute(
+                "SELECT transaction_id, sku_id, category_id, quantity FROM transaction_lines"
+                " WHERE transaction_id > ? AND transaction_id <= ? ORDER BY transaction_id, idx",
+                (last, rows[-1][0])):
+            lines.setdefault(tid, []).append((sku, cat, qty))
+        record(conn, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7], lines.get(r[0], ())) for r in rows], zone_of)
+        last = rows[-1][0]
+
+
+# -- one customer's facts for the per-customer evaluator ---------------------------------------------------
+
+def _birthday(text: Any) -> dt.date | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None) -> dict[int, Facts]:
+    """key -> :class:`Facts` of these customers (merged-away customers are left out)."""
+    zone = zone or chain_zone(conn)
+    out: dict[int, Facts] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        ids: dict[str, int] = {}
+        for key, cid, birthday, gender, consents, custom, created, home, level, balance in conn.execute(
+                "SELECT k.key, c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level,"
+                f" c.balance FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE k.key IN ({marks})"
+                " AND c.merged_into IS NULL", chunk):
+            ids[cid] = key
+            given = json.loads(consents or "{}")
+            created_day = None
+            if created:
+                moment = dt.datetime.fromisoformat(created)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=dt.UTC)
+                created_day = moment.astimezone(zone).date().toordinal()
+            out[key] = Facts(
+                key, birthday=_birthday(birthday), gender=gender,
+                consents=frozenset(k for k, v in given.items() if v is True)
+                if isinstance(given, dict) else frozenset(),
+                custom={k: v for k, v in json.loads(custom or "{}").items()}, registered_day=created_day,
+                home_store=home, level=level, balance=balance or 0)
+        if not ids:
+            continue
+        id_marks = ",".join("?" * len(ids))
+        cards: dict[int, list[tuple[str, int | None]]] = {}
+        any_card: set[int] = set()
+        for cid, number, status, category in conn.execute(
+                f"SELECT customer_id, number, status, category_id FROM cards WHERE customer_id IN ({id_marks})",
+                list(ids)):
+            any_card.add(ids[cid])
+            if status == "active":
+                cards.setdefault(ids[cid], []).append((number, category))
+        tags: dict[int, set[str]] = {}
+        for cid, tag in conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({id_marks})",
+                                     list(ids)):
+            tags.setdefault(ids[cid], set()).add(tag)
+        days: dict[int, list[Day]] = {}
+        for key, day, store, purchases, spend, items in conn.execute(
+                f"SELECT key, day, store, purchases, spend, items FROM agg_days WHERE key IN ({marks})", chunk):
+            days.setdefault(key, []).append(Day(day, store, purchases, spend, items))
+        goods: dict[int, list[Item]] = {}
+        for key, kind, item, day, store, quantity in conn.execute(
+                f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk):
+            goods.setdefault(key, []).append(Item(day, store, kind, item, quantity))
+        moves: dict[int, list[Points]] = {}
+        for key, day, kind, accrued, redeemed in conn.execute(
+                f"SELECT key, day, type, accrued, redeemed FROM agg_points WHERE key IN ({marks})", chunk):
+            moves.setdefault(key, []).append(Points(day, kind, accrued, redeemed))
+        rfm = {row[0]: tuple(row[1:]) for row in conn.execute(
+            f"SELECT key, r, f, m, class FROM customer_rfm WHERE key IN ({marks})", chunk)}
+        for key in ids.values():
+            facts = out[key]
+            facts.has_card = key in any_card
+            facts.cards = tuple(sorted(cards.get(key, ())))
+            facts.tags = frozenset(tags.get(key, ()))
+            facts.days = tuple(days.get(key, ()))
+            facts.items = tuple(goods.get(key, ()))
+            facts.points = tuple(moves.get(key, ()))
+            facts.rfm = rfm.get(key)  # type: ignore[assignment]
+    return out

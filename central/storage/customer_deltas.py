@@ -1,0 +1,84 @@
+"""The customers of a down-sync page (central/sync/deltas.py puts the deltas together): read in one snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..points.programs import store_programs
+from .connection import Database
+
+
+class CustomerDeltas(Database):
+    """What a page of customer deltas needs, read at once."""
+
+    def customer_delta_page(self, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
+        """(rows, upto, more, cards, lots, messages, percents, applied, programs) of the customers with
+        version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every customer, the ``all``
+        scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
+        with self.snapshot() as conn:
+            return _read_page(conn, store_id, after, limit)
+
+
+def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
+    """Everything of a page, read in one snapshot; ``store_id`` None: every customer (``all`` scope)."""
+    counter = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
+    current = counter[0] if counter else 0
+    columns = "id, version, name, phone, phone_verified, birthday, level, network_percent, blocked, consents"
+    if store_id is not None:
+        rows = conn.execute(
+            f"SELECT {columns} FROM customers WHERE version > ? AND (home_store = ? OR id IN"
+            " (SELECT customer_id FROM customer_stores WHERE store = ?)) ORDER BY version LIMIT ?",
+            (after, store_id, store_id, limit + 1),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {columns} FROM customers WHERE version > ? ORDER BY version LIMIT ?", (after, limit + 1)
+        ).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    upto = rows[-1][1] if more else max(current, after)
+    ids = [row[0] for row in rows]
+    cards: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+    lots: dict[str, list[tuple[int, dict[str, Any]]]] = {cid: [] for cid in ids}  # (program, lot)
+    percents: dict[str, dict[str, str]] = {}  # store -> customer -> percent
+    messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for number, cid, status, reason in conn.execute(
+            f"SELECT number, customer_id, status, reason FROM cards WHERE customer_id IN ({marks}) ORDER BY number",
+            chunk,
+        ):
+            card: dict[str, Any] = {"number": number, "status": status}
+            if reason:
+                card["reason"] = reason
+            cards[cid].append(card)
+        for lot_id, cid, points, starts, expires, program in conn.execute(
+            "SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots"
+            f" WHERE customer_id IN ({marks}) AND points != 0 ORDER BY id",
+            chunk,
+        ):
+            lot: dict[str, Any] = {"id": lot_id, "points": points, "expires_at": expires}
+            if starts:
+                lot["starts_at"] = starts
+            lots[cid].append((program, lot))
+        for store, cid, percent in conn.execute(
+            f"SELECT store, customer_id, percent FROM customer_store_percents WHERE customer_id IN ({marks})", chunk
+        ):
+            percents.setdefault(store, {})[cid] = percent
+        # per-customer messages for the cashier (left from the console), the active ones
+        for ident, cid, text, until in conn.execute(
+            f"SELECT id, customer_id, text, until FROM customer_messages WHERE customer_id IN ({marks})"
+            " AND deleted_at IS NULL AND (until IS NULL OR until > ?) ORDER BY created_at, id",
+            [*chunk, now],
+        ):
+            message: dict[str, Any] = {"id": ident, "text": text}
+            if until:
+                message["until"] = until
+            messages[cid].append(message)
+    applied: dict[str, dict[str, int]] = {}  # store -> agent -> seq, read with the lots it describes
+    for store, agent, seq in conn.execute("SELECT store, id, applied_seq FROM agents"):
+        applied.setdefault(store, {})[agent] = seq
+    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn)

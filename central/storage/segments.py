@@ -1,0 +1,145 @@
+"""Segments' tables: definitions, current members, entered/left history, the next-flip index.
+
+* ``segments``: id, name, kind (static / dynamic), definition (JSON, central/marketing/segments),
+  created and changed by and at;
+* ``segment_members``: (segment, customer key) with the time it entered;
+* ``segment_history``: every entering (1) and leaving (0) with its time and cause
+  (``purchase``, ``refund``, ``date``, ``recompute``, ``edit``, ``hand`` ...);
+* ``segment_flips``: each customer's next local day (date ordinal) on which the answer of some
+  dynamic segment with time-relative criteria may change (central/marketing/engine.py). Never
+  later than the true day; an earlier one costs only a visit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+MIGRATION = [
+    """CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        definition TEXT,
+        size INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        changed_by TEXT NOT NULL,
+        changed_at TEXT NOT NULL)""",
+    """CREATE TABLE segment_members (
+        segment_id INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (segment_id, key)) WITHOUT ROWID""",
+    "CREATE INDEX segment_members_key ON segment_members (key, segment_id)",
+    """CREATE TABLE segment_history (
+        id INTEGER PRIMARY KEY,
+        segment_id INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        entered INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        cause TEXT NOT NULL)""",
+    "CREATE INDEX segment_history_segment ON segment_history (segment_id, id)",
+    "CREATE INDEX segment_history_key ON segment_history (key, id)",
+    # one row per customer: the first day any dynamic segment's answer may change for them
+    """CREATE TABLE segment_flips (
+        key INTEGER PRIMARY KEY,
+        day INTEGER NOT NULL)""",
+    "CREATE INDEX segment_flips_day ON segment_flips (day)",
+]
+
+
+def segment_rows(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM segments" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+    cur = conn.execute(sql, (kind,) if kind else ())
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def segment_row(conn: sqlite3.Connection, segment_id: int) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM segments WHERE id = ?", (segment_id,))
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def nested_of(conn: sqlite3.Connection) -> dict[int, frozenset[int]]:
+    """segment id -> the segments its definition nests ("in segment")."""
+    out = {}
+    for ident, definition in conn.execute("SELECT id, definition FROM segments"):
+        nested: set[int] = set()
+        doc = json.loads(definition) if definition else None
+        if doc:
+            for audience in [*(doc.get("audiences") or []), doc.get("exclude") or []]:
+                for c in audience:
+                    if c.get("type") == "in_segment":
+                        nested.update(int(s) for s in c.get("segments") or ())
+        out[ident] = frozenset(nested)
+    return out
+
+
+def members(conn: sqlite3.Connection, segment_id: int) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT key FROM segment_members WHERE segment_id = ?", (segment_id,))}
+
+
+def is_member(conn: sqlite3.Connection, segment_id: int, key: int) -> bool:
+    return conn.execute("SELECT 1 FROM segment_members WHERE segment_id = ? AND key = ?",
+                        (segment_id, key)).fetchone() is not None
+
+
+def change_members(conn: sqlite3.Connection, segment_id: int, entered: Iterable[int], left: Iterable[int],
+                   at: str, cause: str) -> tuple[int, int]:
+    """Write entering and leaving customers with their history rows; keeps ``segments.size``."""
+    entered, left = sorted(entered), sorted(left)
+    if entered:
+        conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)",
+                         [(segment_id, k, at) for k in entered])
+    if left:
+        conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?",
+                         [(segment_id, k) for k in left])
+    if entered or left:
+        conn.executemany("INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
+                         [(segment_id, k, 1, at, cause) for k in entered]
+                         + [(segment_id, k, 0, at, cause) for k in left])
+        conn.execute("UPDATE segments SET size = size + ? WHERE id = ?", (len(entered) - len(left), segment_id))
+    return len(entered), len(left)
+
+
+def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT h.id, k.customer_id, h.entered, h.at, h.cause FROM segment_history h"
+        " JOIN customer_keys k ON k.key = h.key WHERE h.segment_id = ? ORDER BY h.id DESC LIMIT ?", (segment_id, limit))
+    return [dict(zip(("id", "customer_id", "entered", "at", "cause"), r, strict=True)) for r in cur]
+
+
+def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int, int]]:
+    """(segment, key) of these customers' memberships, in one query per 500."""
+    keys = sorted(set(keys))
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(conn.execute(
+            f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+    return found
+
+
+def set_flips(conn: sqlite3.Connection, flips: dict[int, int | None]) -> None:
+    """Replace these customers' next flip day (None: none)."""
+    conn.executemany("DELETE FROM segment_flips WHERE key = ?", [(k,) for k, d in flips.items() if d is None])
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
+                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+                     [(k, d) for k, d in flips.items() if d is not None])
+
+
+def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
+    """Bring these customers' flip day forward where the new one is earlier (only those rows are written)."""
+    keys = sorted(flips)
+    current: dict[int, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        current.update(conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})",
+                                    chunk))
+    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
+                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+                     [(k, d) for k, d in flips.items() if k not in current or d < current[k]])
