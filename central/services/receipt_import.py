@@ -949,8 +949,8 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
       the last batches but never corrupts the database; the import resumes them (idempotent);
     * a big import drops ``transaction_lines``' two secondary indexes and builds them once at the end
       (sorted, far cheaper than a random insert per line); a run cut off before that leaves them
-      missing until :func:`restore_line_indexes` runs: the next import, or any open of the
-      database (``central/storage/connection.py`` ``Database.migrate``).
+      missing until ``restore_line_indexes`` (``central/storage/connection.py``) runs: at the
+      next import, or the next start of ``loyalty-central serve``.
     """
     conn = db.conn
     before = {name: conn.execute(f"PRAGMA {name}").fetchone()[0]

@@ -58,6 +58,10 @@ class Database:
         (for work that is safe to repeat, such as the message sender's marks)."""
         self.conn.execute("PRAGMA synchronous = NORMAL")
 
+    def mend_line_indexes(self) -> None:
+        """Build transaction_lines' secondary indexes if a receipt import cut off left them dropped."""
+        restore_line_indexes(self.conn)
+
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (PASSIVE)."""
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

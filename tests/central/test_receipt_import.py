@@ -465,3 +465,10 @@ def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_im
     path = write_csv(tmp_path / "h.csv", sale("R1"))
     assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
     assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+    store = Store(db_file)
+    try:
+        store.conn.execute("DROP INDEX transaction_lines_sku")
+        store.mend_line_indexes()  # what loyalty-central serve does as it starts
+    finally:
+        store.close()
+    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
