@@ -12,8 +12,11 @@ from collections.abc import Iterable, Sequence
 
 def level_settings(conn: sqlite3.Connection) -> dict[str, str]:
     """The ``level_window_days``, ``level_auto`` and ``level_demotion`` settings that are set."""
-    return dict(conn.execute(
-        "SELECT name, value FROM settings WHERE name IN ('level_window_days', 'level_auto', 'level_demotion')"))
+    return dict(
+        conn.execute(
+            "SELECT name, value FROM settings WHERE name IN ('level_window_days', 'level_auto', 'level_demotion')"
+        )
+    )
 
 
 def level_rows(conn: sqlite3.Connection) -> tuple[tuple[str, int, str], ...]:
@@ -40,7 +43,9 @@ def spend_since(conn: sqlite3.Connection, ids: Sequence[str], cutoff: int) -> It
     marks = ",".join("?" * len(ids))
     return conn.execute(
         f"SELECT customer_id, SUM(amount) FROM transactions WHERE customer_id IN ({marks}) AND at_epoch >= ?"
-        " AND kind IN ('purchase', 'refund', 'cancel') GROUP BY customer_id", [*ids, cutoff])
+        " AND kind IN ('purchase', 'refund', 'cancel') GROUP BY customer_id",
+        [*ids, cutoff],
+    )
 
 
 def current_levels(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterable[tuple[str, str | None]]:

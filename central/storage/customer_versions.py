@@ -1,4 +1,4 @@
-"""Customer versions (``counters`` row ``customer_version``, ``customers.version``): the queries of central/points/versions.py.
+"""Customer versions (the ``customer_version`` counter, ``customers.version``): central/points/versions.py's queries.
 
 Module-level functions on the caller's connection, inside its open transaction (the ingest's, the nightly job's).
 """

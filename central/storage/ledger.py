@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: the columns :func:`customer_rows` reads, in order; the last three activity times are ACTIVITY's (ledger.py)
-CUSTOMER_COLUMNS = ("id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at,"
-                    " merged_into")
+CUSTOMER_COLUMNS = (
+    "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
+)
 
 # -- reads ---------------------------------------------------------------------------------------------------
 
@@ -25,20 +26,24 @@ def customer_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterable[tupl
     return conn.execute(f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks})", ids)
 
 
-def lot_rows(conn: sqlite3.Connection,
-             ids: Sequence[str]) -> Iterable[tuple[str, str, int, str | None, str | None, int]]:
+def lot_rows(
+    conn: sqlite3.Connection, ids: Sequence[str]
+) -> Iterable[tuple[str, str, int, str | None, str | None, int]]:
     """The lots of these customers: (id, customer, points, starts_at, expires_at, program)."""
     marks = ",".join("?" * len(ids))
     return conn.execute(
         f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id IN ({marks})",
-        ids)
+        ids,
+    )
 
 
 def card_owner(conn: sqlite3.Connection, number: str) -> tuple[str, str | None] | None:
     """(customer holding the card, the customer that one was merged into or None); None: no such card."""
     return conn.execute(  # type: ignore[no-any-return]
         "SELECT c.customer_id, u.merged_into FROM cards c LEFT JOIN customers u ON u.id = c.customer_id"
-        " WHERE c.number = ?", (number,)).fetchone()
+        " WHERE c.number = ?",
+        (number,),
+    ).fetchone()
 
 
 def is_live_customer(conn: sqlite3.Connection, customer_id: str) -> bool:
@@ -87,7 +92,9 @@ def update_customer_totals(conn: sqlite3.Connection, rows: Sequence[tuple[Any, .
     """(balance, spend, version, visits, last_purchase_at, last_accrual_at, last_redemption_at, id)."""
     conn.executemany(
         "UPDATE customers SET balance = ?, spend = ?, version = ?, visits = ?, last_purchase_at = ?,"
-        " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?", rows)
+        " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?",
+        rows,
+    )
 
 
 def insert_lots(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -137,5 +144,4 @@ def add_customer_stores(conn: sqlite3.Connection, rows: Iterable[tuple[str, str]
 
 def add_cards(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
     """(number, customer, created_at) of new cards; a number known already is left."""
-    conn.executemany("INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
-                     rows)
+    conn.executemany("INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING", rows)

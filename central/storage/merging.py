@@ -31,8 +31,11 @@ def customer_cards(conn: sqlite3.Connection, customer_id: str) -> list[dict[str,
 
 
 def customer_lot_rows(conn: sqlite3.Connection, customer_id: str) -> list[dict[str, Any]]:
-    return _dicts(conn.execute(
-        "SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (customer_id,)))
+    return _dicts(
+        conn.execute(
+            "SELECT id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id = ?", (customer_id,)
+        )
+    )
 
 
 def count_ledger_entries(conn: sqlite3.Connection, customer_id: str) -> int:
@@ -47,7 +50,9 @@ def permanent_lots(conn: sqlite3.Connection, customer_id: str, prefix: str) -> l
     """(program, points) of the customer's permanent lots: ids ``prefix`` or ``prefix:<program>``, no expiry."""
     return conn.execute(
         "SELECT program_id, points FROM lots WHERE customer_id = ? AND expires_at IS NULL"
-        " AND id IN (?, ? || ':' || program_id) ORDER BY program_id", (customer_id, prefix, prefix)).fetchall()
+        " AND id IN (?, ? || ':' || program_id) ORDER BY program_id",
+        (customer_id, prefix, prefix),
+    ).fetchall()
 
 
 def add_to_lot(conn: sqlite3.Connection, lot_id: str, customer_id: str, points: int, at: str, program: int) -> None:
@@ -55,7 +60,8 @@ def add_to_lot(conn: sqlite3.Connection, lot_id: str, customer_id: str, points: 
     conn.execute(
         "INSERT INTO lots (id, customer_id, points, initial, created_at, program_id) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET points = lots.points + excluded.points",
-        (lot_id, customer_id, points, points, at, program))
+        (lot_id, customer_id, points, points, at, program),
+    )
 
 
 def delete_lot(conn: sqlite3.Connection, lot_id: str) -> None:
@@ -72,25 +78,53 @@ def move_rows(conn: sqlite3.Connection, source: str, target: str) -> None:
     for table in MOVED_TABLES:
         conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (target, source))
     for table, key in KEYED_TABLES.items():
-        conn.execute(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND {key} NOT IN"
-                     f" (SELECT {key} FROM {table} WHERE customer_id = ?)", (target, source, target))
+        conn.execute(
+            f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND {key} NOT IN"
+            f" (SELECT {key} FROM {table} WHERE customer_id = ?)",
+            (target, source, target),
+        )
         conn.execute(f"DELETE FROM {table} WHERE customer_id = ?", (source,))
 
 
 def move_cards(conn: sqlite3.Connection, source: str, target: str, at: str) -> None:
     """The source's cards go to the target; none of them stays main if the target has a main card."""
     has_main = conn.execute("SELECT 1 FROM cards WHERE customer_id = ? AND main = 1", (target,)).fetchone()
-    conn.execute("UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
-                 " WHERE customer_id = ?", (target, bool(has_main), at, source))
+    conn.execute(
+        "UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
+        " WHERE customer_id = ?",
+        (target, bool(has_main), at, source),
+    )
 
 
 #: the ``customers`` columns :func:`absorb` may set from the source (the code's names, never the user's)
-ABSORBED = frozenset(("name", "email", "birthday", "gender", "phone", "level", "network_percent", "home_store",
-                      "last_purchase_at", "last_accrual_at", "last_redemption_at"))
+ABSORBED = frozenset(
+    (
+        "name",
+        "email",
+        "birthday",
+        "gender",
+        "phone",
+        "level",
+        "network_percent",
+        "home_store",
+        "last_purchase_at",
+        "last_accrual_at",
+        "last_redemption_at",
+    )
+)
 
 
-def absorb(conn: sqlite3.Connection, target: str, balance: int, spend: int, visits: int, custom: str,
-           consents: str, created_at: str, fields: Mapping[str, Any]) -> None:
+def absorb(
+    conn: sqlite3.Connection,
+    target: str,
+    balance: int,
+    spend: int,
+    visits: int,
+    custom: str,
+    consents: str,
+    created_at: str,
+    fields: Mapping[str, Any],
+) -> None:
     """The target adds the source's balance, spend and visits, takes these custom fields, consents, creation time
     and ``fields`` (columns of :data:`ABSORBED`)."""
     unknown = set(fields) - ABSORBED
@@ -100,17 +134,23 @@ def absorb(conn: sqlite3.Connection, target: str, balance: int, spend: int, visi
     conn.execute(
         f"UPDATE customers SET balance = balance + ?, spend = spend + ?, visits = visits + ?, custom = ?,"
         f" consents = ?, created_at = ?{assignments} WHERE id = ?",
-        [balance, spend, visits, custom, consents, created_at, *fields.values(), target])
+        [balance, spend, visits, custom, consents, created_at, *fields.values(), target],
+    )
 
 
 def make_tombstone(conn: sqlite3.Connection, source: str, target: str) -> None:
     """The source stays as a tombstone merged into the target (its id still resolves for late events), and those
     merged into the source now point at the target."""
-    conn.execute("UPDATE customers SET merged_into = ?, blocked = 1, phone = NULL, balance = 0, spend = 0,"
-                 " visits = 0 WHERE id = ?", (target, source))
+    conn.execute(
+        "UPDATE customers SET merged_into = ?, blocked = 1, phone = NULL, balance = 0, spend = 0,"
+        " visits = 0 WHERE id = ?",
+        (target, source),
+    )
     conn.execute("UPDATE customers SET merged_into = ? WHERE merged_into = ?", (target, source))
 
 
 def add_merge(conn: sqlite3.Connection, source: str, target: str, username: str, at: str, source_state: str) -> None:
-    conn.execute("INSERT INTO merges (source, target, username, at, source_state) VALUES (?,?,?,?,?)",
-                 (source, target, username, at, source_state))
+    conn.execute(
+        "INSERT INTO merges (source, target, username, at, source_state) VALUES (?,?,?,?,?)",
+        (source, target, username, at, source_state),
+    )
