@@ -117,8 +117,9 @@ def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
 
 def used_by(db: Store, segment_id: int) -> list[str]:
     """What uses the segment: other segments nesting it, and each registered user (triggers, promotions...)."""
+    nested = db.nested_segments()
     found = [_("segment %(name)s", name=name) for ident, name in db.segment_names()
-             if segment_id in db.nested_segments().get(ident, frozenset())]
+             if segment_id in nested.get(ident, frozenset())]
     for user in USERS:
         found += user(db, segment_id)
     return found
