@@ -49,12 +49,16 @@ class SegmentQueries(Database):
         """A new segment's row (no members yet); returns its id."""
         cur = self.conn.execute(
             "INSERT INTO segments (name, kind, definition, created_by, created_at, changed_by, changed_at)"
-            " VALUES (?,?,?,?,?,?,?)", (name, kind, definition, by, at, by, at))
+            " VALUES (?,?,?,?,?,?,?)",
+            (name, kind, definition, by, at, by, at),
+        )
         return int(cur.lastrowid or 0)
 
     def update_segment(self, segment_id: int, name: str, definition: str | None, by: str, at: str) -> None:
-        self.conn.execute("UPDATE segments SET name = ?, definition = ?, changed_by = ?, changed_at = ? WHERE id = ?",
-                          (name, definition, by, at, segment_id))
+        self.conn.execute(
+            "UPDATE segments SET name = ?, definition = ?, changed_by = ?, changed_at = ? WHERE id = ?",
+            (name, definition, by, at, segment_id),
+        )
 
     def delete_segment(self, segment_id: int) -> None:
         """The segment with its members and history (its flips expire: a visit too early is harmless)."""
@@ -62,8 +66,9 @@ class SegmentQueries(Database):
             self.conn.execute(f"DELETE FROM {name} WHERE segment_id = ?", (segment_id,))
         self.conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
 
-    def change_segment_members(self, segment_id: int, entered: Iterable[int], left: Iterable[int], at: str,
-                               cause: str) -> tuple[int, int]:
+    def change_segment_members(
+        self, segment_id: int, entered: Iterable[int], left: Iterable[int], at: str, cause: str
+    ) -> tuple[int, int]:
         """Write entering and leaving customers with their history rows; returns (entered, left)."""
         return table.change_members(self.conn, segment_id, entered, left, at, cause)
 
@@ -71,18 +76,26 @@ class SegmentQueries(Database):
         """The keys of the customers whose home store is one of these, or who bought in one of them."""
         stores = sorted(stores)
         marks = ",".join("?" * len(stores)) or "NULL"
-        return {r[0] for r in self.conn.execute(
-            "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.home_store IN"
-            f" ({marks}) OR EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer_id = c.id AND s.store IN"
-            f" ({marks}))", stores + stores)}
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.home_store IN"
+                f" ({marks}) OR EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer_id = c.id AND s.store IN"
+                f" ({marks}))",
+                stores + stores,
+            )
+        }
 
     def customer_ids_of_keys(self, keys: Sequence[int]) -> dict[int, str]:
         """key -> customer id, in one query per 500 keys."""
         out: dict[int, str] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
-            out.update(self.conn.execute(
-                f"SELECT key, customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+            out.update(
+                self.conn.execute(
+                    f"SELECT key, customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
         return out
 
     def customer_keys(self, customer_ids: Iterable[str]) -> dict[str, int]:
