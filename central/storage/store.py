@@ -8,8 +8,9 @@ card categories, store groups, bonus programs, the review of dead letters, debts
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
 saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
 users and their sessions, the transaction list, the JSON API's totals, the customer list,
-the customer import; and for the sync: down-sync pages, a restored agent's repeats; and the
-nightly job's scans. The names the rest of central/ imports from here are re-exported below.
+the customer import; segments and their members; and for the sync: down-sync pages, a restored
+agent's repeats; and the nightly job's scans. The names the rest of central/ imports from here are
+re-exported below.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .review import Review
 from .rule_drafts import RuleDrafts
 from .rule_sets import RuleSets
 from .saved_filters import SavedFilters
+from .segment_queries import SegmentQueries
 from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
@@ -60,8 +62,8 @@ class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessage
             TransactionList, Totals, CustomerList, CustomerImport,
             # the sync (central/sync/): down-sync pages, a restored agent's repeats
             CustomerDeltas, RecoveryLookups,
-            # messages to customers (central/messages/)
-            MessageQueries,
+            # messages to customers (central/messages/), segments (central/services/segments.py)
+            MessageQueries, SegmentQueries,
             # the nightly job's scans (central/points/nightly.py)
             NightlyScans):
     """One connection to the central database, with the queries of every job."""
