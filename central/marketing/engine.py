@@ -31,6 +31,7 @@ import numpy as np
 from ..storage import aggregates
 from ..storage import segments as store
 from ..storage.clock import now_utc
+from .segments.compiled import Round
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
 from .segments.evaluate import (
     CATEGORY,
@@ -618,6 +619,7 @@ def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: 
     """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change)."""
     facts: dict[int, Facts] | None = None
     ctx: Context | None = None
+    compiled: Round | None = None
     current: set[tuple[int, int]] = set()
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
     flips: dict[int, int | None] = dict.fromkeys(keys) if exact_flips else {}
@@ -633,10 +635,12 @@ def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: 
         if facts is None:
             facts = aggregates.load_facts(conn, sorted(keys))
             ctx = context(conn, today)
+            compiled = Round(ctx)
             current = store.member_pairs(conn, keys)
-        assert ctx is not None
+        assert ctx is not None and compiled is not None
+        plan = compiled.plan(definition)
         if affected:
-            answer = {k for k in affected if k in facts and evaluate(definition, facts[k], ctx)}
+            answer = {k for k in affected if k in facts and compiled.evaluate(plan, facts[k])}
             inside = {k for k in affected if (row["id"], k) in current}
             entered, left = answer - inside, inside - answer
             store.change_members(conn, row["id"], entered, left, at, cause)
@@ -645,7 +649,7 @@ def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: 
                 result[row["id"]] = (len(entered), len(left))
         if relative:
             for k in (keys if exact_flips else affected):
-                if k in facts and (day := next_flip(definition, facts[k], today)) is not None:
+                if k in facts and (day := compiled.next_flip(plan, facts[k])) is not None:
                     if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
                         flips[k] = day
     if exact_flips:
