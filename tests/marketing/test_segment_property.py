@@ -186,6 +186,10 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     compiled = Round(ctx)
     plan = compiled.plan(definition)
     assert {k for k, f in facts.items() if compiled.evaluate(plan, f)} == one_by_one
+    assert compiled.members(plan, facts, set(keys)) == one_by_one
+    some = set(keys[::2])
+    fresh = Round(ctx)
+    assert fresh.members(fresh.plan(definition), facts, some) == one_by_one & some
     assert ({k: compiled.next_flip(plan, f) for k, f in facts.items()}
             == {k: next_flip(definition, f, today) for k, f in facts.items()})
 

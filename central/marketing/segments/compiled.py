@@ -21,12 +21,12 @@ without a fast path call them.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate
 from typing import Any
 
 from .definition import Criterion, Definition, time_relative
-from .evaluate import Context, Facts, _days_ago, _flip_range, criterion_flip, matches
+from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, criterion_flip, matches
 
 #: (audiences as criterion indexes, excluded indexes, time-relative criterion indexes)
 Plan = tuple[tuple[tuple[int, ...], ...], tuple[int, ...], tuple[int, ...]]
@@ -102,7 +102,37 @@ def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool]:
             return _days_ago(span[at], c, today)
 
         return purchase_day
+    if t == "bought_category" and c.get("stores") is None:
+        first, last = c["period"].bounds(today)
+        categories, minimum = tuple(c["categories"]), c.get("min_quantity")
+
+        def category(f: Facts) -> bool:
+            total = 0
+            for cat in categories:
+                for i in f.items_of(CATEGORY, cat):
+                    if (first is None or i.day >= first) and (last is None or i.day <= last):
+                        total += i.quantity
+            return total >= minimum if minimum else total > 0
+
+        return category
     return lambda f: matches(c, f, ctx)
+
+
+def _period_flip(table: str, n: int, today: int) -> Callable[[Facts], int | None]:
+    """``criterion_flip`` of a relative period of ``n`` days over a table's active days."""
+
+    def flip(f: Facts) -> int | None:
+        days = f.active_days(table)
+        ahead = bisect.bisect_right(days, today)
+        inside = bisect.bisect_right(days, today - n)
+        best = days[ahead] if ahead < len(days) else None
+        if inside < len(days) and days[inside] <= today:
+            leaves = days[inside] + n
+            if best is None or leaves < best:
+                best = leaves
+        return best
+
+    return flip
 
 
 def _compile_flip(c: Criterion, today: int) -> tuple[Any, Callable[[Facts], int | None]]:
@@ -119,7 +149,7 @@ def _compile_flip(c: Criterion, today: int) -> tuple[Any, Callable[[Facts], int 
     if c.type not in ("age", "birthday", "registration", "first_purchase", "last_purchase") and period is not None:
         table = "points" if c.type == "points" else "items" if c.type in (
             "bought_category", "bought_products", "product_name") else "days"
-        return ("period", table, period.last_days), lambda f: criterion_flip(c, f, today)
+        return ("period", table, period.last_days), _period_flip(table, period.last_days, today)
     return ("criterion", c), lambda f: criterion_flip(c, f, today)
 
 
@@ -135,6 +165,8 @@ class Round:
         self._flips: list[Callable[[Facts], int | None]] = []
         self._flip_of: dict[int, int] = {}
         self._plans: dict[int, tuple[Definition, Plan]] = {}
+        self._sets: dict[int, set[int]] = {}
+        self._sets_of: Mapping[int, Facts] | None = None
         self._answers, self._flip_memo = ("answers", id(self)), ("flips", id(self))  # this round's memos in a Facts
 
     def _criterion(self, c: Criterion) -> int:
@@ -182,15 +214,44 @@ class Round:
                 return False
         return not any(answer(i, f) for i in plan[1])
 
+    def _matching(self, i: int, facts: Mapping[int, Facts], among: Iterable[int]) -> set[int]:
+        """The customers of ``facts`` criterion ``i`` holds for (all of them once, when it can be shared)."""
+        test = self._tests[i]
+        if not self._shared[i] or (i not in self._sets and 4 * len(among) < len(facts)):  # a few: not worth all
+            return {k for k in among if k in facts and test(facts[k])}
+        found = self._sets.get(i)
+        if found is None or self._sets_of is not facts:
+            if self._sets_of is not facts:
+                self._sets, self._sets_of = {}, facts
+            found = self._sets[i] = {k for k, f in facts.items() if test(f)}
+        return found
+
+    def members(self, plan: Plan, facts: Mapping[int, Facts], among: set[int]) -> set[int]:
+        """The keys of ``among`` (with facts) that match: ``evaluate`` for each, as set operations."""
+        result: set[int] | None = None
+        for audience in plan[0]:
+            union: set[int] = set()
+            for i in audience:
+                union |= self._matching(i, facts, among)
+            result = union if result is None else result & union
+            if not result:
+                return set()
+        found = (set(facts) if result is None else result) & among
+        for i in plan[1]:
+            found -= self._matching(i, facts, found)
+        return found
+
     def next_flip(self, plan: Plan, f: Facts) -> int | None:
         """What ``evaluate.next_flip`` says."""
-        if not plan[2]:
-            return None
+        return self.first_flip(plan[2], f)
+
+    def first_flip(self, flips: Iterable[int], f: Facts) -> int | None:
+        """The earliest of these compiled flips (indexes as in ``Plan``) for a customer."""
         memo = f._index.get(self._flip_memo)
         if memo is None:
             memo = f._index[self._flip_memo] = {}
         best = None
-        for i in plan[2]:
+        for i in flips:
             day = memo.get(i, False)
             if day is False:
                 day = memo[i] = self._flips[i](f)
