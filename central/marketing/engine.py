@@ -652,7 +652,9 @@ def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: 
         if not affected and not (exact_flips and relative):
             continue
         if facts is None:
-            facts = aggregates.load_facts(conn, sorted(keys))
+            # only the tables some dynamic segment's criteria read
+            needed = {t for r in segments for c in r["_def"].criteria() for t in aggregates.TABLES_OF.get(c.type, ())}
+            facts = aggregates.load_facts(conn, sorted(keys), tables=needed)
             compiled = Round(context(conn, today))
             for segment, key in store.member_pairs(conn, keys):
                 current.setdefault(segment, set()).add(key)
