@@ -124,6 +124,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     days: dict[tuple[int, int, str], list[int]] = {}
     items: dict[tuple[int, int, int, int, str], int] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
+    millis: dict[Any, int] = {}  # quantity as sent -> thousandths (a batch repeats "1" thousands of times)
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
         day = local_day(at_epoch, zone_of(store))
@@ -139,7 +140,9 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
             row[0] += 1
             row[2] += amount
             for product, category, quantity in lines:
-                milli = quantity_milli(quantity)
+                milli = millis.get(quantity)
+                if milli is None:
+                    milli = millis[quantity] = quantity_milli(quantity)
                 row[3] += milli
                 for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
                     if item is not None:
