@@ -210,6 +210,40 @@ def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
          "(registration, purchase) over MQTT")
 
 
+def live_stream(c: Chain, central: str, agent: str, key: str, count: int) -> None:
+    """A few hundred of the real year's baskets rung up at the running agent, up to the central ledger over MQTT."""
+    if count <= 0:
+        return
+    sys.path.insert(0, str(ROOT))
+    from central.services.demo_data import DemoDataMissing, live_receipts
+
+    try:
+        receipts = live_receipts(count)
+    except DemoDataMissing:
+        step("live receipts skipped: the demo data is not installed (pip install -e '.[demo]')")
+        return
+    clock = time.perf_counter()
+    accrued, lines, cards, refused = 0, 0, set(), []
+    for body in receipts:
+        status, answer = http("POST", f"{agent}/v1/receipts", body, key)
+        if status not in (200, 201):
+            refused.append(f"{body['receipt_id']}: {answer}")
+            continue
+        accrued += answer["accrued"]
+        lines += len(body["lines"])
+        cards.add(body["customer"]["card"])
+    rung = time.perf_counter() - clock
+    sold = len(receipts) - len(refused)
+    step(f"{sold} real Complete Journey baskets ({lines} lines, {len(cards)} households showing a card) rung up at"
+         f" agent S001 through the POS API in {rung:.1f} s ({sold / rung:.0f} receipts/s): {money(accrued)} points"
+         " accrued" + (f"; {len(refused)} refused, e.g. {refused[0]}" if refused else ""))
+    wait_for(lambda: http("GET", f"{agent}/v1/health")[1].get("outbox_depth") == 0, "the agent's outbox to drain",
+             max(60, sold))
+    applied = _applied(central, c.api_token) or {}
+    step(f"the agent's outbox drained over MQTT {time.perf_counter() - clock - rung:.1f} s after the last sale: the"
+         f" central ledger applied agent {applied.get('agent')}'s events up to {applied.get('applied_seq')}")
+
+
 def _applied(central: str, api_token: str) -> dict[str, Any] | None:
     status, body = http("GET", f"{central}/api/v1/stores/status", key=api_token)
     for store in body.get("stores", []):
@@ -252,6 +286,8 @@ def main() -> None:
     parser.add_argument("--once", action="store_true", help="stop after the walk-through")
     parser.add_argument("--small", action="store_true",
                         help="only the one-sale walk-through, without the real year (loyalty-central demo-data)")
+    parser.add_argument("--live", type=int, default=300, metavar="N",
+                        help="real receipts rung up at the running agent at the end (0: none; needs the demo extra)")
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "demo", help="folder of databases, logs, slips")
     args = parser.parse_args()
     print("loyalty-edge demo: a central server, one store agent, a simulated card reader and printer")
@@ -260,6 +296,7 @@ def main() -> None:
         reader, printer = start_devices(c)
         agent, key, link = start_agent(c, central, token, reader, printer)
         walk_through(c, central, agent, key)
+        live_stream(c, central, agent, key, args.live)
         print(f"""
 Everything is running (logs and databases in {shown(c.work)}):
   cashier page     {link}

@@ -375,6 +375,11 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         url, protocol = embedded.url, PROTOCOL
         click.echo(f"embedded MQTT broker (3.1.1, loopback only) on {url}")
     app = create_app({**{k: v for k, v in config.items() if k.isupper()}, "MQTT_URL": url, "MQTT_PROTOCOL": protocol})
+    from ..storage.connection import Database
+
+    mend = Database(config["DATABASE"])  # a receipt import cut off (kill -9) may have left two indexes dropped
+    mend.mend_line_indexes()
+    mend.close()
     ingest = None
     if not no_ingest and config["INGEST"]:
         ingest = _start_ingest(config, url, protocol)

@@ -27,11 +27,13 @@ with the customer's level as it stands when the batch starts.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import operator
 import re
 import uuid
 import zoneinfo
@@ -45,6 +47,7 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
+from ..storage.connection import LINE_INDEXES, restore_line_indexes
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -270,12 +273,21 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_MONEY_SEEN: dict[str, int] = {}
+
+
 def money(value: Any, what: str) -> int:
     """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
-    if type(value) is str:  # the common case first: "123.45"
+    if type(value) is str:  # the common case first: "123.45" (prices repeat: the texts seen are remembered)
+        cents = _MONEY_SEEN.get(value)
+        if cents is not None:
+            return cents
         whole, dot, frac = value.partition(".")
         if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
-            return int(whole) * 100 + int(frac)
+            cents = int(whole) * 100 + int(frac)
+            if len(_MONEY_SEEN) < 100_000:
+                _MONEY_SEEN[value] = cents
+            return cents
     text = _text(value)
     if " " in text or "\u00a0" in text:
         text = text.replace(" ", "").replace("\u00a0", "")
@@ -332,7 +344,7 @@ def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.d
 # -- receipts --------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     sku: str | None
     name: str | None
@@ -414,23 +426,27 @@ class Parser:
         none = width  # the index of the None padded on every row: a field the file does not have
         at = {name: index.get(name, none) for name in ALIASES}
         i_store, i_receipt = at["store"], at["receipt"]
-        head_fields = [at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone")]
+        head_fields = operator.itemgetter(*(at[name] for name in ("kind", "refund_of", "at", "customer_id", "card",
+                                                                  "phone")))
         i_total = at["total"]
-        line_fields = tuple(at[name] for name in ("sku", "name", "category", "quantity", "price", "discount",
-                                                  "amount", "accrued", "redeemed"))
+        line_fields = operator.itemgetter(*(at[name] for name in ("sku", "name", "category", "quantity", "price",
+                                                                  "discount", "amount", "accrued", "redeemed")))
+        line = self._line
         current: Receipt | None = None
-        head_raw: list[Any] = []
+        head_raw: tuple[Any, ...] = ()
         problems: list[Problem] = []
         count = 0
         for number, values in rows:
             count += 1
-            if values and isinstance(values[0], _BadLine):
+            if values and type(values[0]) is _BadLine:
                 yield None, [Problem(number, values[0].why)]
                 continue
             if len(values) != width:
                 values = (values + [None] * width)[:width]
             values.append(None)
-            store, receipt_id = _text(values[i_store]), _text(values[i_receipt])
+            store, receipt_id = values[i_store], values[i_receipt]
+            store = store.strip() if type(store) is str else _text(store)
+            receipt_id = receipt_id.strip() if type(receipt_id) is str else _text(receipt_id)
             if current is not None and (store != current.store or receipt_id != current.receipt):
                 yield current, problems
                 current, problems = None, []
@@ -438,7 +454,7 @@ class Parser:
                 yield None, [Problem(number, _("a row needs a store and a receipt id"))]
                 continue
             try:
-                raw = [values[i] for i in head_fields]
+                raw = head_fields(values)
                 if current is None:
                     current = Receipt(store, receipt_id, number)
                     head_raw = raw
@@ -447,7 +463,7 @@ class Parser:
                                          _text(values[i_total]) != _text(head_raw_total(current))):
                     self._differs(current, raw, values[i_total])
                 if not current.refund:
-                    current.lines.append(self._line([values[i] for i in line_fields]))
+                    current.lines.append(line(line_fields(values)))
             except Bad as exc:
                 problems.append(Problem(number, str(exc)))
         if report is not None:
@@ -455,7 +471,7 @@ class Parser:
         if current is not None:
             yield current, problems
 
-    def _head(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _head(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         kind_raw, refund_of, when, customer_id, card, phone = raw
         zone = self.stores.get(receipt.store, self.default_zone)
         kind = _canonical(_text(kind_raw)) if kind_raw not in (None, "") else ""
@@ -472,7 +488,7 @@ class Parser:
         receipt.total = money(total, "total") if _text(total) else None
         receipt.refund_of = _text(refund_of) or None
 
-    def _differs(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _differs(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
         probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
         self._head(probe, raw, total)
@@ -485,7 +501,7 @@ class Parser:
                             field=name, line=receipt.first_line))
 
     @staticmethod
-    def _line(v: list[Any]) -> Line:
+    def _line(v: Sequence[Any]) -> Line:
         sku, name, category, q_raw, price_raw, discount_raw, amount_raw, accrued_raw, redeemed_raw = v
         if amount_raw is None or amount_raw == "":
             raise Bad(_("a sale's line needs an amount"))
@@ -499,9 +515,13 @@ class Parser:
             raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
                         " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
                         discount=_cents(discount), amount=_cents(amount)))
-        return Line(_text(sku) or None, _text(name) or None, _text(category) or None, q, price, discount, amount,
+        return Line((sku.strip() if type(sku) is str else _text(sku)) or None,
+                    (name.strip() if type(name) is str else _text(name)) or None,
+                    (category.strip() if type(category) is str else _text(category)) or None,
+                    q, price, discount, amount,
                     0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
-                    else points_value(accrued_raw, "accrued"),
+                    else int(accrued_raw) if type(accrued_raw) is str and accrued_raw.isdigit()
+                    and accrued_raw.isascii() else points_value(accrued_raw, "accrued"),
                     0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
                     else points_value(redeemed_raw, "redeemed"))
 
@@ -908,14 +928,54 @@ def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", ma
         store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
         progress: Callable[[int], None] | None = None) -> Outcome:
     """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
-    import time
-
     if report.bad_count:
         raise ImportError_(_("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).",
                              n=report.bad_count))
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
-    # big batches touch big indexes (transaction_lines): a larger page cache for this connection
-    db.conn.execute("PRAGMA cache_size = -262144")
+    with _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
+        return _run(db, path, report, importer, mapping, batch_receipts, progress)
+
+
+#: an import of this many lines builds transaction_lines' secondary indexes once at its end
+DEFER_INDEXES_LINES = 300_000
+
+
+@contextlib.contextmanager
+def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
+    """The import connection's settings, put back afterwards (docs/import-receipts.md, "Speed").
+
+    * a bigger page cache and temporary tables in memory;
+    * ``synchronous = NORMAL``: in WAL mode a commit is not synced at once, so a power cut may lose
+      the last batches but never corrupts the database; the import resumes them (idempotent);
+    * a big import drops ``transaction_lines``' two secondary indexes and builds them once at the end
+      (sorted, far cheaper than a random insert per line); a run cut off before that leaves them
+      missing until ``restore_line_indexes`` (``central/storage/connection.py``) runs: at the
+      next import, or the next start of ``loyalty-central serve``.
+    """
+    conn = db.conn
+    before = {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+              for name in ("cache_size", "temp_store", "synchronous")}
+    conn.execute("PRAGMA cache_size = -262144")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    restore_line_indexes(conn)
+    if defer_indexes:
+        conn.execute("BEGIN IMMEDIATE")
+        for name, _columns in LINE_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute("COMMIT")
+    try:
+        yield
+    finally:
+        restore_line_indexes(conn)
+        for name, value in before.items():
+            conn.execute(f"PRAGMA {name} = {int(value)}")
+
+
+def _run(db: Store, path: str | Path, report: Report, importer: Importer, mapping: Mapping_ | None,
+         batch_receipts: int, progress: Callable[[int], None] | None) -> Outcome:
+    import time
+
     importer.load_rules()
     missing = importer.missing_rules(report.stores)
     if missing:
