@@ -48,8 +48,11 @@ def _sums(f: Facts) -> tuple[list[int], list[int], list[int], list[int]]:
                 row[2] += d.items
         days = sorted(per)
         found = f._index["sums"] = (
-            days, [0, *accumulate(per[d][0] for d in days)], [0, *accumulate(per[d][1] for d in days)],
-            [0, *accumulate(per[d][2] for d in days)])
+            days,
+            [0, *accumulate(per[d][0] for d in days)],
+            [0, *accumulate(per[d][1] for d in days)],
+            [0, *accumulate(per[d][2] for d in days)],
+        )
     return found
 
 
@@ -147,8 +150,13 @@ def _compile_flip(c: Criterion, today: int) -> tuple[Any, Callable[[Facts], int 
         return ("span", at, low, high), purchase_flip
     period = c.get("period")
     if c.type not in ("age", "birthday", "registration", "first_purchase", "last_purchase") and period is not None:
-        table = "points" if c.type == "points" else "items" if c.type in (
-            "bought_category", "bought_products", "product_name") else "days"
+        table = (
+            "points"
+            if c.type == "points"
+            else "items"
+            if c.type in ("bought_category", "bought_products", "product_name")
+            else "days"
+        )
         return ("period", table, period.last_days), _period_flip(table, period.last_days, today)
     return ("criterion", c), lambda f: criterion_flip(c, f, today)
 
