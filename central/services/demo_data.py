@@ -98,7 +98,7 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
     frame, demographics = history_frame(lines)
     say = progress or (lambda what, done, total: None)
     stores = sorted(frame["store"].unique())
-    known = {row["id"] for row in db.rows("SELECT id FROM stores")}
+    known = {row["id"] for row in db.stores()}
     ruled = set(db.latest_rules())
     doc = json.loads(RULES.read_text(encoding="utf-8"))
     for i, sid in enumerate(stores):
@@ -133,10 +133,10 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
     for rec in demographics.to_dict("records"):
         cid = f"H{rec['household_id']}"
         if cid in households:
-            rows.append((json.dumps({"age_band": str(rec["age"]), "income_band": str(rec["income"]),
-                                     "household_size": str(rec["household_size"])}, ensure_ascii=False), cid))
-    with db.transaction() as conn:
-        conn.executemany("UPDATE customers SET custom = ? WHERE id = ?", rows)
+            rows.append((cid, json.dumps({"age_band": str(rec["age"]), "income_band": str(rec["income"]),
+                                          "household_size": str(rec["household_size"])}, ensure_ascii=False)))
+    with db.transaction():
+        db.set_custom_values(rows)
     path.unlink()
     return {"stores": len(stores), "receipts": outcome.receipts, "lines": outcome.lines, "skipped": outcome.skipped,
             "customers": outcome.customers_created, "demographics": len(rows), "accrued": outcome.accrued}

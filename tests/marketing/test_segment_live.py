@@ -43,7 +43,7 @@ def key(db: Store, cid: str) -> int:
 
 
 def history(db: Store, segment_id: int) -> list[tuple[str, int, str]]:
-    return [(h["customer_id"], h["entered"], h["cause"]) for h in reversed(service.table.history(db.conn, segment_id))]
+    return [(h["customer_id"], h["entered"], h["cause"]) for h in reversed(db.segment_history(segment_id))]
 
 
 def test_a_purchase_moves_a_customer_into_and_a_refund_out_of_a_segment(db):

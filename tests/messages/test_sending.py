@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.polling import wait_for
+
 from central.messages import rules
 from central.messages.sender import Sender
 from central.services import messages as svc
@@ -83,7 +85,7 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
     class Crash(BaseException):
         pass
 
-    first = sender(db, lease_seconds=0.2)
+    first = sender(db, lease_seconds=3.0)  # long enough for the steps below on a loaded machine
 
     def crash(row_id):
         raise Crash
@@ -97,9 +99,7 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
     smtp_server.wait(1)
     second = sender(db)
     assert second.run_once() == 0  # the dead sender's lease has not expired yet
-    import time
-
-    time.sleep(0.25)
+    assert wait_for(lambda: second.run_once() > 0, timeout=10)  # it has now: the second sender takes over
     drain(second)
     assert [r["state"] for r in db.outbox()] == ["sent", "sent"]
     drain(second)
