@@ -31,6 +31,7 @@ import numpy as np
 from ..storage import aggregates
 from ..storage import segments as store
 from ..storage.clock import now_utc
+from .segments.compiled import Round
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
 from .segments.evaluate import (
     CATEGORY,
@@ -608,46 +609,84 @@ def on_event(conn: sqlite3.Connection, customer_ids: Iterable[str], changes: Ite
     if not ids or not segments:
         return {}
     keys = set(aggregates.keys_of(conn, ids).values())
-    return _reevaluate(conn, segments, keys, lambda d: bool(definition_events(d) & changes), today, at or now_utc(),
+    return _reevaluate(conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(),
                        cause, exact_flips=False)
+
+
+_TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
+
+
+def _traits(definition: Definition) -> tuple[bool, frozenset[str]]:
+    """(time-relative at all, the changes that concern it) of a definition, found once per parsed definition."""
+    found = _TRAITS.get(id(definition))
+    if found is None or found[0] is not definition:
+        if len(_TRAITS) > 10000:
+            _TRAITS.clear()
+        found = _TRAITS[id(definition)] = (definition, any(time_relative(c) for c in definition.criteria()),
+                                           definition_events(definition))
+    return found[1], found[2]
 
 
 def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: set[int],
                 concerned: Callable[[Definition], bool], today: int, at: str, cause: str, *,
                 exact_flips: bool) -> dict[int, tuple[int, int]]:
-    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change)."""
+    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change).
+
+    Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
+    customer. Membership changes are written together, before a segment that nests others is evaluated
+    (it reads their membership) and at the end."""
     facts: dict[int, Facts] | None = None
-    ctx: Context | None = None
-    current: set[tuple[int, int]] = set()
+    compiled: Round | None = None
+    current: dict[int, set[int]] = {}
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
     flips: dict[int, int | None] = dict.fromkeys(keys) if exact_flips else {}
+    pending: list[tuple[int, set[int], set[int]]] = []
+    every_key: set[int] = set()  # compiled flips to take for every key (segments evaluated for all of them)
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
+        relative = _traits(definition)[0]
         affected = set(keys) if concerned(definition) else set()
         for nested in definition.nested:
             affected |= moved.get(nested, set())
-        relative = any(time_relative(c) for c in definition.criteria())
         if not affected and not (exact_flips and relative):
             continue
         if facts is None:
-            facts = aggregates.load_facts(conn, sorted(keys))
-            ctx = context(conn, today)
-            current = store.member_pairs(conn, keys)
-        assert ctx is not None
+            # only the tables some dynamic segment's criteria read
+            needed = {t for r in segments for c in r["_def"].criteria() for t in aggregates.TABLES_OF.get(c.type, ())}
+            facts = aggregates.load_facts(conn, sorted(keys), tables=needed)
+            compiled = Round(context(conn, today))
+            for segment, key in store.member_pairs(conn, keys):
+                current.setdefault(segment, set()).add(key)
+        assert compiled is not None
+        plan = compiled.plan(definition)
         if affected:
-            answer = {k for k in affected if k in facts and evaluate(definition, facts[k], ctx)}
-            inside = {k for k in affected if (row["id"], k) in current}
+            if definition.nested and pending:
+                store.change_members_many(conn, pending, at, cause)
+                pending = []
+            answer = compiled.members(plan, facts, affected)
+            inside = affected & current.get(row["id"], set())
             entered, left = answer - inside, inside - answer
-            store.change_members(conn, row["id"], entered, left, at, cause)
             if entered or left:
+                pending.append((row["id"], entered, left))
                 moved[row["id"]] = entered | left
                 result[row["id"]] = (len(entered), len(left))
-        if relative:
-            for k in (keys if exact_flips else affected):
-                if k in facts and (day := next_flip(definition, facts[k], today)) is not None:
+        if relative and (exact_flips or len(affected) == len(keys)):
+            every_key.update(plan[2])  # all of them: one earliest day per customer over these, below
+        elif relative:
+            flip_of = compiled.next_flip
+            for k in affected:
+                if k in facts and (day := flip_of(plan, facts[k])) is not None:
                     if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
                         flips[k] = day
+    if pending:
+        store.change_members_many(conn, pending, at, cause)
+    if every_key and facts is not None and compiled is not None:
+        flips_of, chosen = compiled.first_flip, tuple(sorted(every_key))
+        for k in keys:
+            if k in facts and (day := flips_of(chosen, facts[k])) is not None:
+                if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
+                    flips[k] = day
     if exact_flips:
         store.set_flips(conn, flips)
     else:
@@ -693,7 +732,7 @@ def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) ->
         for start in range(0, len(keys), 5000):
             chunk = set(keys[start : start + 5000])
             for segment, moved in _reevaluate(
-                    conn, segments, chunk, lambda d: any(time_relative(c) for c in d.criteria()), today,
+                    conn, segments, chunk, lambda d: _traits(d)[0], today,
                     at or now_utc(), "date", exact_flips=True).items():
                 before = result.get(segment, (0, 0))
                 result[segment] = (before[0] + moved[0], before[1] + moved[1])

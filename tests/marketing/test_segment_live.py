@@ -84,9 +84,9 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
     visited = []
     real = aggregates.load_facts
 
-    def spy(conn, keys, zone=None):
+    def spy(conn, keys, zone=None, **more):
         visited.append(sorted(keys))
-        return real(conn, keys, zone)
+        return real(conn, keys, zone, **more)
 
     aggregates.load_facts = spy
     try:

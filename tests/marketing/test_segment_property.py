@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from central.marketing import engine
-from central.marketing.segments import evaluate, parse_definition
+from central.marketing.segments import evaluate, next_flip, parse_definition
+from central.marketing.segments.compiled import Round
 from central.marketing.segments.definition import DefinitionError, parse_criterion
 from central.storage import aggregates
 from central.storage.store import Store
@@ -181,6 +182,16 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     one_by_one = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
     event(f"members: {'none' if not by_sets else 'all' if len(by_sets) == len(keys) else 'some'}")
     assert by_sets == one_by_one
+    # the event path's compiled criteria (segments/compiled.py) say the same, flips included
+    compiled = Round(ctx)
+    plan = compiled.plan(definition)
+    assert {k for k, f in facts.items() if compiled.evaluate(plan, f)} == one_by_one
+    assert compiled.members(plan, facts, set(keys)) == one_by_one
+    some = set(keys[::2])
+    fresh = Round(ctx)
+    assert fresh.members(fresh.plan(definition), facts, some) == one_by_one & some
+    assert ({k: compiled.next_flip(plan, f) for k, f in facts.items()}
+            == {k: next_flip(definition, f, today) for k, f in facts.items()})
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
