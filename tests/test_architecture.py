@@ -132,8 +132,10 @@ def test_no_import_cycle_in_agent():
 
 
 #: what runs SQL: statements on a connection, SQL text
-QUERIES = re.compile(r"\.execute(many)?\(|\.executescript\(|\._?rows\("
-                     r"|\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET)\b")
+QUERIES = re.compile(
+    r"\.execute(many)?\(|\.executescript\(|\._?rows\("
+    r"|\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET)\b"
+)
 #: what a page, a service, sync/ or cli/ must not do: run SQL itself or hold a raw connection (it calls named
 #: central/storage/ methods)
 SQL = re.compile(QUERIES.pattern + r"|\.conn\b")
@@ -183,10 +185,13 @@ def test_only_storage_speaks_sql():
     """Outside the SQL rooms (and the services still listed unclean) no module of central/ runs SQL: sync/, cli/,
     web/, the app factory and the empty rooms call named central/storage/ methods."""
     central = ROOT / "central"
-    paths = [path for path in sorted(central.rglob("*.py"))
-             if path.relative_to(central).parts[0] not in SQL_ROOMS + CONN_ROOMS
-             and not (path.parent == central / "services" and path.stem in UNCLEAN_SERVICES)
-             and path.relative_to(central).as_posix() not in UNCLEAN_MODULES]
+    paths = [
+        path
+        for path in sorted(central.rglob("*.py"))
+        if path.relative_to(central).parts[0] not in SQL_ROOMS + CONN_ROOMS
+        and not (path.parent == central / "services" and path.stem in UNCLEAN_SERVICES)
+        and path.relative_to(central).as_posix() not in UNCLEAN_MODULES
+    ]
     assert any(path.parent == central / "sync" for path in paths)
     assert _sql_lines(paths) == []
 
@@ -214,14 +219,25 @@ def test_unclean_services_still_run_sql():
 
 
 def test_the_sql_check_sees_sql():
-    lines = ('db.rows("SELECT 1")', "conn.execute(sql)", "db.conn", '"UPDATE cards SET main = 1"', "x = 1",
-             "with db.transaction() as conn:", "db.update_store(store_id)")
+    lines = (
+        'db.rows("SELECT 1")',
+        "conn.execute(sql)",
+        "db.conn",
+        '"UPDATE cards SET main = 1"',
+        "x = 1",
+        "with db.transaction() as conn:",
+        "db.update_store(store_id)",
+    )
     seen = [line for line in lines if SQL.search(line)]
     assert seen == ['db.rows("SELECT 1")', "conn.execute(sql)", "db.conn", '"UPDATE cards SET main = 1"']
     # central/points/ may hand a connection on (self.conn, queries.lot_rows(conn, ids)) but runs no query
     lines += ("self.conn = conn", "queries.lot_rows(self.conn, chunk)", "conn.executemany(sql, rows)")
     assert [line for line in lines if QUERIES.search(line)] == [
-        'db.rows("SELECT 1")', "conn.execute(sql)", '"UPDATE cards SET main = 1"', "conn.executemany(sql, rows)"]
+        'db.rows("SELECT 1")',
+        "conn.execute(sql)",
+        '"UPDATE cards SET main = 1"',
+        "conn.executemany(sql, rows)",
+    ]
 
 
 if __name__ == "__main__":

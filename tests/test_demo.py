@@ -14,9 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_demo_walks_through_a_sale_end_to_end(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--small", "--live", "40",
-         "--work", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=240, check=False,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--once",
+            "--small",
+            "--live",
+            "40",
+            "--work",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

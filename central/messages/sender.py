@@ -69,16 +69,24 @@ def variables(db: Store, customer: dict[str, Any], extra: dict[str, Any], unsubs
     return make_variables(customer, db.soonest_expiry(customer["id"]), extra, unsubscribe)
 
 
-def make_variables(customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any],
-                   unsubscribe: str = "") -> Variables:
+def make_variables(
+    customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any], unsubscribe: str = ""
+) -> Variables:
     name = customer.get("name") or ""
     return Variables(
-        name=name, first_name=name.split()[0] if name.split() else "", balance_minor=int(customer.get("balance") or 0),
-        level=customer.get("level") or "", expiring_minor=expiry[1],
+        name=name,
+        first_name=name.split()[0] if name.split() else "",
+        balance_minor=int(customer.get("balance") or 0),
+        level=customer.get("level") or "",
+        expiring_minor=expiry[1],
         expiring_on=dt.date.fromisoformat(expiry[0]) if expiry[0] else None,
-        store=customer.get("store_name") or "", promo_code=str(extra.get("promo_code") or ""),
-        card=str(extra.get("card") or ""), code=str(extra.get("code") or ""),
-        points_minor=int(extra.get("points_minor") or 0), unsubscribe_url=unsubscribe)
+        store=customer.get("store_name") or "",
+        promo_code=str(extra.get("promo_code") or ""),
+        card=str(extra.get("card") or ""),
+        code=str(extra.get("code") or ""),
+        points_minor=int(extra.get("points_minor") or 0),
+        unsubscribe_url=unsubscribe,
+    )
 
 
 def address_of(channel: str, customer: dict[str, Any], override: str | None) -> str:
@@ -96,11 +104,19 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
 class Sender:
     """The outbox's worker. ``run_once()`` does one pass (tests call it); ``start()`` runs passes on a thread."""
 
-    def __init__(self, db_path: str, *, policy: rules.Policy | None = None, public_url: str = "",
-                 interval: float = 1.0, batch: int = 200, lease_seconds: float = 30.0,
-                 holder: str | None = None, clock: Callable[[], dt.datetime] | None = None,
-                 make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
-                 ) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        policy: rules.Policy | None = None,
+        public_url: str = "",
+        interval: float = 1.0,
+        batch: int = 200,
+        lease_seconds: float = 30.0,
+        holder: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
+    ) -> None:
         self.db_path = db_path
         self.policy = policy or rules.Policy()
         self.public_url = public_url
@@ -257,8 +273,7 @@ class Sender:
                 later = rules.quiet_until(now, customer["timezone"], self.policy)
                 if later is None and self.policy.cap_per_day > 0:
                     since = (now - dt.timedelta(days=1)).isoformat(timespec="seconds")
-                    sent = [dt.datetime.fromisoformat(t)
-                            for t in db.marketing_sent_since(customer["id"], since)]
+                    sent = [dt.datetime.fromisoformat(t) for t in db.marketing_sent_since(customer["id"], since)]
                     later = rules.capped_until(sent, now, self.policy)
                     reason = "frequency cap"
                 else:
@@ -293,9 +308,17 @@ class Sender:
                 with db.transaction():
                     db.mark_message_final(ident, "failed", str(exc))
                 return
-        message = adapters.Outgoing(id=ident, key=f"{row['cause']}/{row['customer_id']}/{channel}", channel=channel,
-                                    kind=row["kind"], to=to, subject=subject or "", body=body,
-                                    customer_id=customer["id"], unsubscribe_url=unsubscribe)
+        message = adapters.Outgoing(
+            id=ident,
+            key=f"{row['cause']}/{row['customer_id']}/{channel}",
+            channel=channel,
+            kind=row["kind"],
+            to=to,
+            subject=subject or "",
+            body=body,
+            customer_id=customer["id"],
+            unsubscribe_url=unsubscribe,
+        )
         if isinstance(adapter, adapters.CashierAdapter):
             with db.transaction() as conn:  # exactly once: the message and its record in one transaction
                 db.mark_message_sending(ident, message.subject, body, to)

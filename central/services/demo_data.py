@@ -63,24 +63,34 @@ def history_frame(lines: int | None = None) -> tuple[Any, Any]:
         t = t.iloc[:cut]
     products = data["products"].set_index("product_id")
     ids = t["product_id"].to_numpy()
-    names = (products["brand"].reindex(ids).fillna("").astype(str) + " "
-             + products["product_type"].reindex(ids).fillna("").astype(str)).str.strip().to_numpy()
-    frame = pd.DataFrame({
-        "receipt": t["basket_id"].astype(str).to_numpy(),
-        "store": ("CJ" + t["store_id"].astype(str)).to_numpy(),
-        # the stores' local time (ZONE)
-        "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
-        "customer_id": ("H" + t["household_id"].astype(str)).to_numpy(),
-        "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
-        "name": names,
-        "category": products["product_category"].reindex(ids).fillna("").to_numpy(),
-        # quantity 0 (a weighed line, or a correction in the data) as it is: shared/receipts.py accepts it
-        "quantity": t["quantity"].astype(str).to_numpy(),
-        # dollars are binary floats in the package: rounded once to cents, written as exact decimal text
-        "amount": cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
-        "discount": cents(np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs()
-                                  .sum(axis=1).to_numpy() * 100)),
-    })
+    names = (
+        (
+            products["brand"].reindex(ids).fillna("").astype(str)
+            + " "
+            + products["product_type"].reindex(ids).fillna("").astype(str)
+        )
+        .str.strip()
+        .to_numpy()
+    )
+    frame = pd.DataFrame(
+        {
+            "receipt": t["basket_id"].astype(str).to_numpy(),
+            "store": ("CJ" + t["store_id"].astype(str)).to_numpy(),
+            # the stores' local time (ZONE)
+            "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+            "customer_id": ("H" + t["household_id"].astype(str)).to_numpy(),
+            "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
+            "name": names,
+            "category": products["product_category"].reindex(ids).fillna("").to_numpy(),
+            # quantity 0 (a weighed line, or a correction in the data) as it is: shared/receipts.py accepts it
+            "quantity": t["quantity"].astype(str).to_numpy(),
+            # dollars are binary floats in the package: rounded once to cents, written as exact decimal text
+            "amount": cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
+            "discount": cents(
+                np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs().sum(axis=1).to_numpy() * 100)
+            ),
+        }
+    )
     return frame, data["demographics"]
 
 
@@ -92,8 +102,13 @@ def cents(values: Any) -> Any:
     return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
 
 
-def completejourney(db: Store, *, lines: int | None = None, work: Path | None = None,
-                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def completejourney(
+    db: Store,
+    *,
+    lines: int | None = None,
+    work: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Make the chain and import its year; returns figures for the summary."""
     frame, demographics = history_frame(lines)
     say = progress or (lambda what, done, total: None)
@@ -133,13 +148,31 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
     for rec in demographics.to_dict("records"):
         cid = f"H{rec['household_id']}"
         if cid in households:
-            rows.append((cid, json.dumps({"age_band": str(rec["age"]), "income_band": str(rec["income"]),
-                                          "household_size": str(rec["household_size"])}, ensure_ascii=False)))
+            rows.append(
+                (
+                    cid,
+                    json.dumps(
+                        {
+                            "age_band": str(rec["age"]),
+                            "income_band": str(rec["income"]),
+                            "household_size": str(rec["household_size"]),
+                        },
+                        ensure_ascii=False,
+                    ),
+                )
+            )
     with db.transaction():
         db.set_custom_values(rows)
     path.unlink()
-    return {"stores": len(stores), "receipts": outcome.receipts, "lines": outcome.lines, "skipped": outcome.skipped,
-            "customers": outcome.customers_created, "demographics": len(rows), "accrued": outcome.accrued}
+    return {
+        "stores": len(stores),
+        "receipts": outcome.receipts,
+        "lines": outcome.lines,
+        "skipped": outcome.skipped,
+        "customers": outcome.customers_created,
+        "demographics": len(rows),
+        "accrued": outcome.accrued,
+    }
 
 
 def card_of(household: str) -> str:
@@ -165,13 +198,27 @@ def live_receipts(count: int, *, skip_lines: int = 0) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     now = dt.datetime.now(dt.UTC)
     for receipt, rows in frame.groupby("receipt", sort=False):
-        lines = [{"sku": r.sku, "name": r.name or None, "category": r.category or None, "quantity": r.quantity,
-                  "amount": _minor(r.amount), "discount": _minor(r.discount)}
-                 for r in rows.itertuples(index=False)]
+        lines = [
+            {
+                "sku": r.sku,
+                "name": r.name or None,
+                "category": r.category or None,
+                "quantity": r.quantity,
+                "amount": _minor(r.amount),
+                "discount": _minor(r.discount),
+            }
+            for r in rows.itertuples(index=False)
+        ]
         if not any(line["amount"] for line in lines):
             continue  # a basket of corrections only: nothing to ring up
-        out.append({"receipt_id": f"CJ-{receipt}", "at": (now + dt.timedelta(milliseconds=len(out))).isoformat(),
-                    "customer": {"card": card_of(rows["customer_id"].iloc[0])}, "lines": lines})
+        out.append(
+            {
+                "receipt_id": f"CJ-{receipt}",
+                "at": (now + dt.timedelta(milliseconds=len(out))).isoformat(),
+                "customer": {"card": card_of(rows["customer_id"].iloc[0])},
+                "lines": lines,
+            }
+        )
         if len(out) >= count:
             break
     return out

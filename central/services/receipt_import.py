@@ -64,8 +64,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "refund_of": ("refund of", "refunds", "original receipt", "возврат чека", "чек продажи", "исходный чек"),
     "store": ("store", "store id", "shop", "магазин", "код магазина", "id магазина"),
     "at": ("at", "date", "time", "datetime", "date time", "дата", "время", "дата и время", "дата время"),
-    "customer_id": ("customer id", "customer", "external id", "client id", "клиент", "id клиента",
-                    "код клиента", "внешний id"),
+    "customer_id": (
+        "customer id",
+        "customer",
+        "external id",
+        "client id",
+        "клиент",
+        "id клиента",
+        "код клиента",
+        "внешний id",
+    ),
     "card": ("card", "card number", "карта", "номер карты"),
     "phone": ("phone", "phone number", "телефон", "номер телефона"),
     "sku": ("sku", "product id", "article", "артикул", "код товара"),
@@ -118,8 +126,9 @@ def load_mapping(path: str | Path | None) -> Mapping_:
     columns = doc.get("columns", {})
     bad = [f for f in columns if f not in ALIASES]
     if unknown or bad or not isinstance(columns, dict):
-        raise ImportError_(_("The mapping file names unknown keys: %(keys)s.",
-                             keys=", ".join(sorted(unknown | set(bad)))))
+        raise ImportError_(
+            _("The mapping file names unknown keys: %(keys)s.", keys=", ".join(sorted(unknown | set(bad))))
+        )
     mapping = Mapping_(columns={k: str(v) for k, v in columns.items()}, date_format=doc.get("date_format"))
     if "refund_values" in doc:
         mapping.refund_values = {_canonical(str(v)) for v in doc["refund_values"]}
@@ -149,8 +158,9 @@ def field_index(headers: Sequence[Any], mapping: Mapping_) -> dict[str, int]:
                 break
     missing = [f for f in ("receipt", "store", "at") if f not in found]
     if missing:
-        raise ImportError_(_("The file has no column for: %(fields)s (see docs/import-receipts.md).",
-                             fields=", ".join(missing)))
+        raise ImportError_(
+            _("The file has no column for: %(fields)s (see docs/import-receipts.md).", fields=", ".join(missing))
+        )
     return found
 
 
@@ -410,8 +420,9 @@ class Parser:
     def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
         self.path = path
         self.mapping = mapping
-        self.stores = {row["id"]: zoneinfo.ZoneInfo(row["timezone"])
-                       for row in db.rows("SELECT id, timezone FROM stores")}
+        self.stores = {
+            row["id"]: zoneinfo.ZoneInfo(row["timezone"]) for row in db.rows("SELECT id, timezone FROM stores")
+        }
         self.default_zone = zoneinfo.ZoneInfo("UTC")
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
@@ -426,11 +437,26 @@ class Parser:
         none = width  # the index of the None padded on every row: a field the file does not have
         at = {name: index.get(name, none) for name in ALIASES}
         i_store, i_receipt = at["store"], at["receipt"]
-        head_fields = operator.itemgetter(*(at[name] for name in ("kind", "refund_of", "at", "customer_id", "card",
-                                                                  "phone")))
+        head_fields = operator.itemgetter(
+            *(at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone"))
+        )
         i_total = at["total"]
-        line_fields = operator.itemgetter(*(at[name] for name in ("sku", "name", "category", "quantity", "price",
-                                                                  "discount", "amount", "accrued", "redeemed")))
+        line_fields = operator.itemgetter(
+            *(
+                at[name]
+                for name in (
+                    "sku",
+                    "name",
+                    "category",
+                    "quantity",
+                    "price",
+                    "discount",
+                    "amount",
+                    "accrued",
+                    "redeemed",
+                )
+            )
+        )
         line = self._line
         current: Receipt | None = None
         head_raw: tuple[Any, ...] = ()
@@ -459,8 +485,9 @@ class Parser:
                     current = Receipt(store, receipt_id, number)
                     head_raw = raw
                     self._head(current, raw, values[i_total])
-                elif raw != head_raw or (values[i_total] not in (None, "") and
-                                         _text(values[i_total]) != _text(head_raw_total(current))):
+                elif raw != head_raw or (
+                    values[i_total] not in (None, "") and _text(values[i_total]) != _text(head_raw_total(current))
+                ):
                     self._differs(current, raw, values[i_total])
                 if not current.refund:
                     current.lines.append(line(line_fields(values)))
@@ -492,13 +519,21 @@ class Parser:
         """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
         probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
         self._head(probe, raw, total)
-        for name, mine, theirs in (("operation", probe.refund, receipt.refund), ("date", probe.at, receipt.at),
-                                   ("customer", probe.customer, receipt.customer),
-                                   ("total", probe.total, receipt.total),
-                                   ("refund of", probe.refund_of, receipt.refund_of)):
+        for name, mine, theirs in (
+            ("operation", probe.refund, receipt.refund),
+            ("date", probe.at, receipt.at),
+            ("customer", probe.customer, receipt.customer),
+            ("total", probe.total, receipt.total),
+            ("refund of", probe.refund_of, receipt.refund_of),
+        ):
             if mine != theirs and not (name == "total" and mine is None):
-                raise Bad(_("this row's %(field)s differs from the receipt's first row (line %(line)s)",
-                            field=name, line=receipt.first_line))
+                raise Bad(
+                    _(
+                        "this row's %(field)s differs from the receipt's first row (line %(line)s)",
+                        field=name,
+                        line=receipt.first_line,
+                    )
+                )
 
     @staticmethod
     def _line(v: Sequence[Any]) -> Line:
@@ -506,24 +541,40 @@ class Parser:
         if amount_raw is None or amount_raw == "":
             raise Bad(_("a sale's line needs an amount"))
         amount = money(amount_raw, "amount")
-        discount = 0 if discount_raw is None or discount_raw == "" or discount_raw == "0" \
-            else money(discount_raw, "discount")
+        discount = (
+            0 if discount_raw is None or discount_raw == "" or discount_raw == "0" else money(discount_raw, "discount")
+        )
         q = 1000 if q_raw is None or q_raw == "" or q_raw == "1" else quantity(q_raw)
         price = None if price_raw is None or price_raw == "" else money(price_raw, "price")
         # price x quantity may have a fraction of a minor unit; tills round it either way (shared/receipts.py)
         if price is not None and q and amount not in (price * q // 1000 - discount, -(-price * q // 1000) - discount):
-            raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
-                        " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
-                        discount=_cents(discount), amount=_cents(amount)))
-        return Line((sku.strip() if type(sku) is str else _text(sku)) or None,
-                    (name.strip() if type(name) is str else _text(name)) or None,
-                    (category.strip() if type(category) is str else _text(category)) or None,
-                    q, price, discount, amount,
-                    0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
-                    else int(accrued_raw) if type(accrued_raw) is str and accrued_raw.isdigit()
-                    and accrued_raw.isascii() else points_value(accrued_raw, "accrued"),
-                    0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
-                    else points_value(redeemed_raw, "redeemed"))
+            raise Bad(
+                _(
+                    "amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
+                    " is not %(amount)s",
+                    price=_cents(price),
+                    quantity=format_scaled(q, 3),
+                    discount=_cents(discount),
+                    amount=_cents(amount),
+                )
+            )
+        return Line(
+            (sku.strip() if type(sku) is str else _text(sku)) or None,
+            (name.strip() if type(name) is str else _text(name)) or None,
+            (category.strip() if type(category) is str else _text(category)) or None,
+            q,
+            price,
+            discount,
+            amount,
+            0
+            if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
+            else int(accrued_raw)
+            if type(accrued_raw) is str and accrued_raw.isdigit() and accrued_raw.isascii()
+            else points_value(accrued_raw, "accrued"),
+            0
+            if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
+            else points_value(redeemed_raw, "redeemed"),
+        )
 
 
 def head_raw_total(receipt: Receipt) -> str:
@@ -534,8 +585,14 @@ def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
-def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, create_stores: bool = False,
-          progress: Callable[[int], None] | None = None) -> Report:
+def check(
+    db: Store,
+    path: str | Path,
+    mapping: Mapping_ | None = None,
+    *,
+    create_stores: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
     """Read the whole file and list every bad row; writes nothing."""
     mapping = mapping or Mapping_()
     parser = Parser(db, path, mapping)
@@ -563,11 +620,18 @@ def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, creat
             if create_stores:
                 report.new_stores.add(receipt.store)
             else:
-                report.bad(receipt.first_line, _("unknown store %(store)s (add it, or use --create-stores)",
-                                                 store=receipt.store))
+                report.bad(
+                    receipt.first_line,
+                    _("unknown store %(store)s (add it, or use --create-stores)", store=receipt.store),
+                )
         if key in seen:
-            report.bad(receipt.first_line, _("duplicated receipt id %(receipt)s (its rows must be consecutive and"
-                                             " appear once)", receipt=receipt.receipt))
+            report.bad(
+                receipt.first_line,
+                _(
+                    "duplicated receipt id %(receipt)s (its rows must be consecutive and appear once)",
+                    receipt=receipt.receipt,
+                ),
+            )
             continue
         seen.add(key)
         if receipt.refund:
@@ -590,15 +654,26 @@ def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, creat
         if not receipt.lines:
             report.bad(receipt.first_line, _("a sale needs at least one line"))
         elif receipt.total is not None and receipt.total != receipt.amount:
-            report.bad(receipt.first_line, _("amount does not add up: the lines come to %(lines)s, the total says"
-                                             " %(total)s", lines=_cents(receipt.amount), total=_cents(receipt.total)))
+            report.bad(
+                receipt.first_line,
+                _(
+                    "amount does not add up: the lines come to %(lines)s, the total says %(total)s",
+                    lines=_cents(receipt.amount),
+                    total=_cents(receipt.total),
+                ),
+            )
     if asked:
         found = ledger_receipts(db, list(asked))
         already = ledger_refunds(db, list(asked))
         for target, line in sorted(asked.items(), key=lambda kv: kv[1]):
             if target not in found:
-                report.bad(line, _("refund of an unknown receipt %(receipt)s (neither in the file nor in the ledger)",
-                                   receipt=target[1]))
+                report.bad(
+                    line,
+                    _(
+                        "refund of an unknown receipt %(receipt)s (neither in the file nor in the ledger)",
+                        receipt=target[1],
+                    ),
+                )
             elif target in already:
                 report.bad(line, _("receipt %(receipt)s is already refunded in the ledger", receipt=target[1]))
     report.problems.sort(key=lambda p: p.line)
@@ -632,8 +707,10 @@ def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
         chunk = receipts[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for tid, store, receipt, cid, amount, accrued, redeemed in db.conn.execute(
-                f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
-                f" WHERE kind = 'purchase' AND receipt_id IN ({marks})", chunk):
+            f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
+            f" WHERE kind = 'purchase' AND receipt_id IN ({marks})",
+            chunk,
+        ):
             if (store, receipt) in wanted:
                 out[(store, receipt)] = Original(cid, amount, accrued, redeemed, [])
                 ids[tid] = (store, receipt)
@@ -642,8 +719,10 @@ def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
         chunk = tids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for tid, q, amount, accrued, redeemed in db.conn.execute(
-                f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
-                f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx", chunk):
+            f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
+            f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx",
+            chunk,
+        ):
             out[ids[tid]].lines.append((q, amount, accrued, redeemed))
     return out
 
@@ -656,8 +735,10 @@ def ledger_refunds(db: Store, keys: Sequence[tuple[str, str]]) -> set[tuple[str,
         chunk = receipts[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for store, receipt in db.conn.execute(
-                f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
-                f" AND receipt_id IN ({marks})", chunk):
+            f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
+            f" AND receipt_id IN ({marks})",
+            chunk,
+        ):
             if (store, receipt) in wanted:
                 found.add((store, receipt))
     return found
@@ -675,8 +756,9 @@ class Outcome:
     refused: int = 0  # compute mode: the redemption was over the new rules' limit, nothing accrued
     #: seconds: reading (a file too big to keep), the kernel, building the events, the database (the
     #: register and customers looked up, the ingest's transaction)
-    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0,
-                                                                "database": 0.0})
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0, "database": 0.0}
+    )
 
 
 class Importer:
@@ -761,9 +843,11 @@ class Importer:
         by_kind: dict[str, list[str]] = {"customer_id": [], "card": [], "phone": []}
         for kind, value in wanted:
             by_kind[kind].append(value)
-        queries = {"customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
-                   "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
-                   "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC"}
+        queries = {
+            "customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
+            "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
+            "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC",
+        }
         for kind, values in by_kind.items():
             for start in range(0, len(values), 500):
                 chunk = values[start : start + 500]
@@ -775,8 +859,11 @@ class Importer:
         out: dict[str, str | None] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            out.update(self.db.conn.execute(
-                f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            out.update(
+                self.db.conn.execute(
+                    f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
         return out
 
     def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
@@ -806,8 +893,9 @@ class Importer:
             for i, r in enumerate(group):
                 for line in r.lines:
                     sku.append(-1 if line.sku is None else skus.setdefault(line.sku, len(skus)))
-                    category.append(-1 if line.category is None else categories.setdefault(line.category,
-                                                                                            len(categories)))
+                    category.append(
+                        -1 if line.category is None else categories.setdefault(line.category, len(categories))
+                    )
                     amount.append(line.amount)
                     discount.append(line.discount)
                     redeem[i] += line.redeemed
@@ -818,10 +906,19 @@ class Importer:
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
             prepared = prepare_columns(
-                rules.timezone, at=at, line_start=line_start, sku=np.asarray(sku, np.int32),
-                category=np.asarray(category, np.int32), amount=np.asarray(amount, np.int64),
-                discount=np.asarray(discount, np.int64), skus=list(skus), categories=list(categories),
-                redeem=redeem, level=level, levels=list(level_names))
+                rules.timezone,
+                at=at,
+                line_start=line_start,
+                sku=np.asarray(sku, np.int32),
+                category=np.asarray(category, np.int32),
+                amount=np.asarray(amount, np.int64),
+                discount=np.asarray(discount, np.int64),
+                skus=list(skus),
+                categories=list(categories),
+                redeem=redeem,
+                level=level,
+                levels=list(level_names),
+            )
             # a thread pool costs more than it saves on a small group
             out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
             line_accrued = out.line_accrued.tolist()
@@ -847,35 +944,60 @@ class Importer:
 
     def _next_seq(self, store: str) -> int:
         if store not in self.seq:
-            row = self.db.conn.execute("SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?",
-                                       (store, AGENT)).fetchone()
+            row = self.db.conn.execute(
+                "SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?", (store, AGENT)
+            ).fetchone()
             self.seq[store] = row[0] or 0
         self.seq[store] += 1
         return self.seq[store]
 
     def _envelope(self, kind: str, store: str, ident: str, at: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {"v": SCHEMA_VERSION, "id": ident, "seq": self._next_seq(store), "store": store, "agent": AGENT,
-                "kind": kind, "at": at, "body": body}
+        return {
+            "v": SCHEMA_VERSION,
+            "id": ident,
+            "seq": self._next_seq(store),
+            "store": store,
+            "agent": AGENT,
+            "kind": kind,
+            "at": at,
+            "body": body,
+        }
 
     def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         o = self.outcome
         want_targets = self.report.refund_targets
-        missing = [(r.store, r.refund_of) for r in receipts
-                   if r.refund and (r.store, r.refund_of) not in self.originals]
+        missing = [
+            (r.store, r.refund_of) for r in receipts if r.refund and (r.store, r.refund_of) not in self.originals
+        ]
         if missing:
             self.originals.update(ledger_receipts(self.db, missing))  # type: ignore[arg-type]
         for r in receipts:
             at = r.at.isoformat()  # type: ignore[union-attr]
             if r.refund:
                 original = self.originals.pop((r.store, r.refund_of))  # type: ignore[arg-type]
-                events.append(self._envelope("refund", r.store, event_id("refund", r.store, r.receipt), at, {
-                    "refund_id": r.receipt, "receipt_id": r.refund_of, "terminal": TERMINAL,
-                    "customer_id": original.customer_id, "at": at, "amount": original.total,
-                    "accrued": original.accrued, "redeemed": original.redeemed,
-                    "lines": [{"index": i, "quantity": q, "amount": a, "accrued": acc, "redeemed": red}
-                              for i, (q, a, acc, red) in enumerate(original.lines)],
-                }))
+                events.append(
+                    self._envelope(
+                        "refund",
+                        r.store,
+                        event_id("refund", r.store, r.receipt),
+                        at,
+                        {
+                            "refund_id": r.receipt,
+                            "receipt_id": r.refund_of,
+                            "terminal": TERMINAL,
+                            "customer_id": original.customer_id,
+                            "at": at,
+                            "amount": original.total,
+                            "accrued": original.accrued,
+                            "redeemed": original.redeemed,
+                            "lines": [
+                                {"index": i, "quantity": q, "amount": a, "accrued": acc, "redeemed": red}
+                                for i, (q, a, acc, red) in enumerate(original.lines)
+                            ],
+                        },
+                    )
+                )
                 o.refunds += 1
                 continue
             cid = None
@@ -885,31 +1007,74 @@ class Importer:
                     kind, value = r.customer
                     cid = value if kind == "customer_id" else uuid.uuid4().hex
                     self.customers[r.customer] = cid
-                    events.append(self._envelope("registration", r.store, event_id("registration", *r.customer), at, {
-                        "customer_id": cid, "phone": value if kind == "phone" else None,
-                        "card": value if kind == "card" else None, "name": None, "consents": {},
-                        "confirmation_code": None, "terminal": TERMINAL, "at": at,
-                    }))
+                    events.append(
+                        self._envelope(
+                            "registration",
+                            r.store,
+                            event_id("registration", *r.customer),
+                            at,
+                            {
+                                "customer_id": cid,
+                                "phone": value if kind == "phone" else None,
+                                "card": value if kind == "card" else None,
+                                "name": None,
+                                "consents": {},
+                                "confirmation_code": None,
+                                "terminal": TERMINAL,
+                                "at": at,
+                            },
+                        )
+                    )
                     o.customers_created += 1
-            lines = [{"sku": line.sku, "name": line.name, "category": line.category,
-                      "quantity": str(line.quantity // 1000) if not line.quantity % 1000
-                      else format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
-                      "amount": line.amount, "accrued": line.accrued if cid else 0,
-                      "redeemed": line.redeemed if cid else 0} for line in r.lines]
+            lines = [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "category": line.category,
+                    "quantity": str(line.quantity // 1000)
+                    if not line.quantity % 1000
+                    else format_scaled(line.quantity, 3),
+                    "price": line.price,
+                    "discount": line.discount,
+                    "amount": line.amount,
+                    "accrued": line.accrued if cid else 0,
+                    "redeemed": line.redeemed if cid else 0,
+                }
+                for line in r.lines
+            ]
             accrued = sum(x["accrued"] for x in lines)
             redeemed = sum(x["redeemed"] for x in lines)
             total = r.amount
             version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
-            events.append(self._envelope("purchase", r.store, event_id("purchase", r.store, r.receipt), at, {
-                "receipt_id": r.receipt, "terminal": TERMINAL, "customer_id": cid,
-                "card": r.customer[1] if r.customer and r.customer[0] == "card" else None, "at": at,
-                "rules_version": version or 0, "total": total, "accrued": accrued, "redeemed": redeemed,
-                "offline": False, "lines": lines,
-            }))
+            events.append(
+                self._envelope(
+                    "purchase",
+                    r.store,
+                    event_id("purchase", r.store, r.receipt),
+                    at,
+                    {
+                        "receipt_id": r.receipt,
+                        "terminal": TERMINAL,
+                        "customer_id": cid,
+                        "card": r.customer[1] if r.customer and r.customer[0] == "card" else None,
+                        "at": at,
+                        "rules_version": version or 0,
+                        "total": total,
+                        "accrued": accrued,
+                        "redeemed": redeemed,
+                        "offline": False,
+                        "lines": lines,
+                    },
+                )
+            )
             if (r.store, r.receipt) in want_targets:
                 self.originals[(r.store, r.receipt)] = Original(
-                    cid, total, accrued, redeemed, [(x["quantity"], x["amount"], x["accrued"], x["redeemed"])
-                                                    for x in lines])
+                    cid,
+                    total,
+                    accrued,
+                    redeemed,
+                    [(x["quantity"], x["amount"], x["accrued"], x["redeemed"]) for x in lines],
+                )
             o.receipts += 1
             o.lines += len(lines)
             o.accrued += accrued
@@ -924,13 +1089,22 @@ def _draining(report: Report) -> Iterator[Receipt]:
         yield parsed.pop()
 
 
-def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", mapping: Mapping_ | None = None,
-        store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
-        progress: Callable[[int], None] | None = None) -> Outcome:
+def run(
+    db: Store,
+    path: str | Path,
+    report: Report,
+    *,
+    points: str = "keep",
+    mapping: Mapping_ | None = None,
+    store_timezone: str = "UTC",
+    batch_receipts: int = BATCH_RECEIPTS,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
     """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
     if report.bad_count:
-        raise ImportError_(_("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).",
-                             n=report.bad_count))
+        raise ImportError_(
+            _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
+        )
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
     with _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
         return _run(db, path, report, importer, mapping, batch_receipts, progress)
@@ -953,8 +1127,9 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
       next import, or the next start of ``loyalty-central serve``.
     """
     conn = db.conn
-    before = {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
-              for name in ("cache_size", "temp_store", "synchronous")}
+    before = {
+        name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store", "synchronous")
+    }
     conn.execute("PRAGMA cache_size = -262144")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -972,15 +1147,26 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
             conn.execute(f"PRAGMA {name} = {int(value)}")
 
 
-def _run(db: Store, path: str | Path, report: Report, importer: Importer, mapping: Mapping_ | None,
-         batch_receipts: int, progress: Callable[[int], None] | None) -> Outcome:
+def _run(
+    db: Store,
+    path: str | Path,
+    report: Report,
+    importer: Importer,
+    mapping: Mapping_ | None,
+    batch_receipts: int,
+    progress: Callable[[int], None] | None,
+) -> Outcome:
     import time
 
     importer.load_rules()
     missing = importer.missing_rules(report.stores)
     if missing:
-        raise ImportError_(_("No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
-                             stores=", ".join(missing)))
+        raise ImportError_(
+            _(
+                "No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
+                stores=", ".join(missing),
+            )
+        )
     importer.create_stores()
     if report.parsed is not None:
         source: Any = _draining(report)
@@ -1006,4 +1192,3 @@ def _run(db: Store, path: str | Path, report: Report, importer: Importer, mappin
     if progress is not None:
         progress(lines)
     return importer.outcome
-

@@ -27,11 +27,15 @@ from .text import N_, _
 
 KINDS = ("static", "dynamic")
 SAMPLE = 20
-audit.ACTIONS.update({
-    "segment.create": N_("Segment created"), "segment.edit": N_("Segment changed"),
-    "segment.delete": N_("Segment deleted"), "segment.recompute": N_("Segment recomputed"),
-    "segment.members": N_("Segment members changed by hand"),
-})
+audit.ACTIONS.update(
+    {
+        "segment.create": N_("Segment created"),
+        "segment.edit": N_("Segment changed"),
+        "segment.delete": N_("Segment deleted"),
+        "segment.recompute": N_("Segment recomputed"),
+        "segment.members": N_("Segment members changed by hand"),
+    }
+)
 
 #: who uses a segment (triggers, promotions, mailings register here as they come): (database, segment id) -> names
 USERS: list[Callable[[Store, int], list[str]]] = []
@@ -80,12 +84,20 @@ def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None
     parsed = check_definition(db, definition) if definition is not None or kind == "dynamic" else None
     now = now_utc()
     with db.transaction() as conn:
-        segment_id = db.add_segment(name, kind, None if parsed is None else json.dumps(parsed.to_doc()),
-                                    actor.username, now)
+        segment_id = db.add_segment(
+            name, kind, None if parsed is None else json.dumps(parsed.to_doc()), actor.username, now
+        )
         if kind == "dynamic":
             engine.recompute(conn, segment_id, db.chain_today(), "created", now)
-        audit.record(conn, actor, "segment.create", "segment", segment_id, None,
-                     {"name": name, "kind": kind, "definition": parsed and parsed.to_doc()})
+        audit.record(
+            conn,
+            actor,
+            "segment.create",
+            "segment",
+            segment_id,
+            None,
+            {"name": name, "kind": kind, "definition": parsed and parsed.to_doc()},
+        )
     return segment_id
 
 
@@ -101,9 +113,15 @@ def edit(db: Store, actor: Actor, segment_id: int, *, name: Any = None, definiti
         db.update_segment(segment_id, new_name, text, actor.username, now)
         if row["kind"] == "dynamic" and parsed is not None:
             engine.recompute(conn, segment_id, db.chain_today(), "edit", now)
-        audit.record(conn, actor, "segment.edit", "segment", segment_id,
-                     {"name": row["name"], "definition": json.loads(row["definition"] or "null")},
-                     {"name": new_name, "definition": json.loads(text or "null")})
+        audit.record(
+            conn,
+            actor,
+            "segment.edit",
+            "segment",
+            segment_id,
+            {"name": row["name"], "definition": json.loads(row["definition"] or "null")},
+            {"name": new_name, "definition": json.loads(text or "null")},
+        )
 
 
 def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
@@ -118,8 +136,11 @@ def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
 def used_by(db: Store, segment_id: int) -> list[str]:
     """What uses the segment: other segments nesting it, and each registered user (triggers, promotions...)."""
     nested = db.nested_segments()
-    found = [_("segment %(name)s", name=name) for ident, name in db.segment_names()
-             if segment_id in nested.get(ident, frozenset())]
+    found = [
+        _("segment %(name)s", name=name)
+        for ident, name in db.segment_names()
+        if segment_id in nested.get(ident, frozenset())
+    ]
     for user in USERS:
         found += user(db, segment_id)
     return found
@@ -134,8 +155,15 @@ def delete(db: Store, actor: Actor, segment_id: int) -> None:
         raise FormError({"segment": _("The segment is in use: %(users)s.", users=", ".join(users))})
     with db.transaction() as conn:
         db.delete_segment(segment_id)
-        audit.record(conn, actor, "segment.delete", "segment", segment_id,
-                     {"name": row["name"], "kind": row["kind"], "size": row["size"]}, None)
+        audit.record(
+            conn,
+            actor,
+            "segment.delete",
+            "segment",
+            segment_id,
+            {"name": row["name"], "kind": row["kind"], "size": row["size"]},
+            None,
+        )
 
 
 def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
@@ -146,13 +174,20 @@ def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
         raise FormError({"definition": _("The segment has no criteria to compute from.")})
     with db.transaction() as conn:
         changed = engine.recompute(conn, segment_id, db.chain_today(), "recompute")
-        audit.record(conn, actor, "segment.recompute", "segment", segment_id, None,
-                     {"entered": changed[0], "left": changed[1]})
+        audit.record(
+            conn, actor, "segment.recompute", "segment", segment_id, None, {"entered": changed[0], "left": changed[1]}
+        )
     return changed
 
 
-def change_members(db: Store, actor: Actor, segment_id: int, *, add: list[str] = (),  # type: ignore[assignment]
-                   remove: list[str] = ()) -> tuple[int, int]:  # type: ignore[assignment]
+def change_members(
+    db: Store,
+    actor: Actor,
+    segment_id: int,
+    *,
+    add: list[str] = (),  # type: ignore[assignment]
+    remove: list[str] = (),
+) -> tuple[int, int]:  # type: ignore[assignment]
     """Add or remove customers of a static segment by hand (cause ``hand``); unknown ids: nothing changes."""
     _require_write(actor)
     row = _row(db, segment_id)
@@ -169,8 +204,15 @@ def change_members(db: Store, actor: Actor, segment_id: int, *, add: list[str] =
         entered = {keys[c] for c in add} - current
         left = {keys[c] for c in remove} & current - entered
         changed = db.change_segment_members(segment_id, entered, left, now_utc(), "hand")
-        audit.record(conn, actor, "segment.members", "segment", segment_id, None,
-                     {"added": sorted(add), "removed": sorted(remove)})
+        audit.record(
+            conn,
+            actor,
+            "segment.members",
+            "segment",
+            segment_id,
+            None,
+            {"added": sorted(add), "removed": sorted(remove)},
+        )
     return changed
 
 
@@ -182,6 +224,7 @@ def _row(db: Store, segment_id: int) -> dict[str, Any]:
 
 
 # -- reading -------------------------------------------------------------------------------------------
+
 
 def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, Any]]:
     rows = db.segment_list()
@@ -206,8 +249,11 @@ def members(db: Store, actor: Actor, segment_id: int, *, after: int = 0, limit: 
     keys = sorted(_visible(db, actor, db.segment_members(segment_id)))
     page = [k for k in keys if k > after][:limit]
     ids = db.customer_ids_of_keys(page)
-    return {"count": len(keys), "customers": [ids[k] for k in page if k in ids],
-            "next": page[-1] if len(page) == limit else None}
+    return {
+        "count": len(keys),
+        "customers": [ids[k] for k in page if k in ids],
+        "next": page[-1] if len(page) == limit else None,
+    }
 
 
 def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
