@@ -3,9 +3,10 @@
 A :class:`LedgerBatch` is one unit of work inside the caller's transaction: it
 loads the customers (and their lots) that a batch of events touches in a few
 queries, applies the events in memory in the order given, and ``flush()``
-writes every change with ``executemany``. So thousands of events cost a
-handful of statements, and the effect lands in the same transaction as the
-idempotency register rows that the caller writes (central/storage/store.py).
+writes every change with one ``executemany`` per table (the queries are
+central/storage/ledger.py's). So thousands of events cost a handful of
+statements, and the effect lands in the same transaction as the idempotency
+register rows that the caller writes (central/storage/ingest.py).
 
 Points rules (accrual.md): spending takes temporary lots before permanent
 ones, earliest expiry first, among lots active at the event's time; what the
@@ -31,14 +32,15 @@ from typing import Any
 from shared.balances import spend_key
 from shared.identifiers import card_holder_id, is_card_holder
 
+from ..storage import ledger as queries
 from ..storage.clock import now_utc, utc
+from ..storage.customer_versions import set_version
 from .levels import recompute
 from .merging import merge_rows
 from .programs import permanent_lot_id, store_programs
 from .receipt_log import ReceiptLog
 
 _CHUNK = 500
-_CUSTOMER_COLUMNS = "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
 
 
 @dataclass
@@ -136,23 +138,16 @@ class LedgerBatch:
     def _load(self, ids_list: list[str], merged: dict[str, str]) -> None:
         for start in range(0, len(ids_list), _CHUNK):
             chunk = ids_list[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
             for cid in chunk:
                 self.customers[cid] = None
-            for cid, balance, spend, level, visits, *last, merged_into in self.conn.execute(
-                f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks})", chunk
-            ):
+            for cid, balance, spend, level, visits, *last, merged_into in queries.customer_rows(self.conn, chunk):
                 if merged_into:
                     merged[cid] = merged_into
                     continue
                 state = CustomerState(cid, balance, spend, level=level, visits=visits)
                 state.last = dict(zip(ACTIVITY, last, strict=True))
                 self.customers[cid] = state
-            for lot_id, cid, points, starts, expires, program in self.conn.execute(
-                f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots"
-                f" WHERE customer_id IN ({marks})",
-                chunk,
-            ):
+            for lot_id, cid, points, starts, expires, program in queries.lot_rows(self.conn, chunk):
                 state = self.customers[cid]
                 if state is not None:
                     state.lots.append(Lot(lot_id, points, starts, expires, program))
@@ -179,11 +174,7 @@ class LedgerBatch:
         target = self.state(owner) if owner is not None and owner != cid else None
         if target is not None:
             # the card is registered: the holder's events are the customer's, now and when they come later
-            self.conn.execute(
-                "INSERT INTO customers (id, home_store, version, created_at, stub, blocked, merged_into)"
-                " VALUES (?, ?, 0, ?, 1, 1, ?) ON CONFLICT (id) DO NOTHING",
-                (cid, env["store"], self.recorded_at, target.id),
-            )
+            queries.add_joined_holder(self.conn, cid, env["store"], self.recorded_at, target.id)
             self.customers[cid] = target
             return target
         state = self._new_customer(cid, env, stub=True)
@@ -199,9 +190,7 @@ class LedgerBatch:
                 owner = cid
                 break
         if owner is None:
-            row = self.conn.execute(
-                "SELECT c.customer_id, u.merged_into FROM cards c LEFT JOIN customers u ON u.id = c.customer_id"
-                " WHERE c.number = ?", (number,)).fetchone()
+            row = queries.card_owner(self.conn, number)
             if row is not None:
                 owner = row[1] or row[0]
         return self.joins.get(owner, owner) if owner is not None else None
@@ -209,8 +198,7 @@ class LedgerBatch:
     def _holder_exists(self, cid: str) -> bool:
         if cid in self.customers:
             return self.customers[cid] is not None and self.customers[cid].id == cid  # type: ignore[union-attr]
-        row = self.conn.execute("SELECT merged_into FROM customers WHERE id = ?", (cid,)).fetchone()
-        return row is not None and row[0] is None
+        return queries.is_live_customer(self.conn, cid)
 
     def _new_customer(self, cid: str, env: Mapping[str, Any], *, stub: bool) -> CustomerState:
         state = CustomerState(cid, 0, 0, new=True)
@@ -286,11 +274,9 @@ class LedgerBatch:
             home_store=env["store"],
             stub=0,
         )
-        other = self.conn.execute(
-            "SELECT id FROM customers WHERE phone = ? AND id != ?", (body["phone"], cid)
-        ).fetchone()
+        other = queries.other_customer_with_phone(self.conn, body["phone"], cid)
         if other:
-            self._flag("phone_conflict", env, cid, f"phone {body['phone']} is also customer {other[0]}'s")
+            self._flag("phone_conflict", env, cid, f"phone {body['phone']} is also customer {other}'s")
         if body["card"]:
             holder = card_holder_id(body["card"])
             owner = self._card_owner(body["card"])
@@ -456,7 +442,7 @@ class LedgerBatch:
 
         for holder, target in self.joins.items():
             merge_rows(self.conn, holder, target, "sync")
-            self.conn.execute("UPDATE customers SET version = ? WHERE id = ?", (next_version(), target))
+            set_version(self.conn, target, next_version())
             self.touched.add(target)
             self.customers.pop(holder, None)
             self.customers.pop(target, None)  # its state changed under the batch: read it again if needed
@@ -483,9 +469,7 @@ class LedgerBatch:
             else:
                 updates.append((state.balance, state.spend, version, state.visits, *state.last.values(), cid))
                 if state.row:
-                    cols = sorted(state.row)
-                    assignments = ", ".join(f"{c} = ?" for c in cols)
-                    conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", [state.row[c] for c in cols] + [cid])
+                    queries.update_customer_fields(conn, cid, state.row)
             state.row = None
             for lot in state.lots:
                 if lot.new:
@@ -495,42 +479,15 @@ class LedgerBatch:
                 elif lot.dirty:
                     lot_updates.append((lot.points, lot.id))
                     lot.dirty = False
-        conn.executemany(
-            "INSERT INTO customers (id, home_store, phone, name, consents, confirmation_code, spend, balance,"
-            " version, created_at, stub, phone_verified, visits, last_purchase_at, last_accrual_at, last_redemption_at,"
-            " channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            new_rows,
-        )
-        conn.executemany(
-            "UPDATE customers SET balance = ?, spend = ?, version = ?, visits = ?, last_purchase_at = ?,"
-            " last_accrual_at = ?, last_redemption_at = ? WHERE id = ?", updates)
-        conn.executemany(
-            "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, source_event, created_at,"
-            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
-            lot_inserts,
-        )
-        conn.executemany("UPDATE lots SET points = ? WHERE id = ?", lot_updates)
-        conn.executemany(
-            "INSERT INTO ledger (customer_id, points, kind, event_id, store, agent, at, recorded_at, reason, operator,"
-            " program_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            self.ledger_rows,
-        )
-        conn.executemany(
-            "INSERT INTO debts (event_id, customer_id, store, agent, shortfall, balance_after, at, created_at,"
-            " program_id) VALUES (?,?,?,?,?,?,?,?,?)",
-            self.debts,
-        )
-        conn.executemany(
-            "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES (?,?,?,?,?,?,?)",
-            self.flags,
-        )
-        conn.executemany(
-            "INSERT INTO customer_stores (customer_id, store) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted(self.visits),
-        )
-        conn.executemany(
-            "INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING", self.cards
-        )
+        queries.insert_customers(conn, new_rows)
+        queries.update_customer_totals(conn, updates)
+        queries.insert_lots(conn, lot_inserts)
+        queries.update_lot_points(conn, lot_updates)
+        queries.insert_ledger_entries(conn, self.ledger_rows)
+        queries.insert_debts(conn, self.debts)
+        queries.insert_flags(conn, self.flags)
+        queries.add_customer_stores(conn, sorted(self.visits))
+        queries.add_cards(conn, self.cards)
         self.receipts.flush()
         self._recompute_levels()
         self._join(next_version)

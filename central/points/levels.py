@@ -22,6 +22,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..storage import customer_levels as queries
+
 _CHUNK = 500
 
 
@@ -47,9 +49,8 @@ class Program:
 
 
 def program(conn: sqlite3.Connection) -> Program:
-    settings = dict(conn.execute(
-        "SELECT name, value FROM settings WHERE name IN ('level_window_days', 'level_auto', 'level_demotion')"))
-    levels = tuple(conn.execute("SELECT name, from_spend, percent FROM levels ORDER BY from_spend"))
+    settings = queries.level_settings(conn)
+    levels = queries.level_rows(conn)
     return Program(levels, int(settings.get("level_window_days", "0")), settings.get("level_auto", "1") == "1",
                    settings.get("level_demotion", "0") == "1")
 
@@ -59,9 +60,9 @@ def adopt(conn: sqlite3.Connection, levels: Sequence[tuple[str, int, str]]) -> b
 
     :returns: whether they were adopted.
     """
-    if conn.execute("SELECT 1 FROM levels LIMIT 1").fetchone() is not None:
+    if queries.has_levels(conn):
         return False
-    conn.executemany("INSERT INTO levels (name, from_spend, percent) VALUES (?, ?, ?)", levels)
+    queries.add_levels(conn, levels)
     return True
 
 
@@ -70,14 +71,8 @@ def window_spend(conn: sqlite3.Connection, ids: Sequence[str], days: int, now: s
     spend: dict[str, int] = dict.fromkeys(ids, 0)
     cutoff = int(dt.datetime.fromisoformat(now).timestamp()) - days * 86400
     for start in range(0, len(ids), _CHUNK):
-        chunk = list(ids[start : start + _CHUNK])
-        marks = ",".join("?" * len(chunk))
-        if days <= 0:
-            rows = conn.execute(f"SELECT id, spend FROM customers WHERE id IN ({marks})", chunk)
-        else:
-            rows = conn.execute(
-                f"SELECT customer_id, SUM(amount) FROM transactions WHERE customer_id IN ({marks}) AND at_epoch >= ?"
-                " AND kind IN ('purchase', 'refund', 'cancel') GROUP BY customer_id", [*chunk, cutoff])
+        chunk = ids[start : start + _CHUNK]
+        rows = queries.all_time_spend(conn, chunk) if days <= 0 else queries.spend_since(conn, chunk, cutoff)
         spend.update((cid, int(total or 0)) for cid, total in rows)
     return spend
 
@@ -94,9 +89,7 @@ def recompute(conn: sqlite3.Connection, ids: Sequence[str], now: str) -> list[tu
     spend = window_spend(conn, ids, prog.window_days, now)
     current: dict[str, str | None] = {}
     for start in range(0, len(ids), _CHUNK):
-        chunk = list(ids[start : start + _CHUNK])
-        marks = ",".join("?" * len(chunk))
-        current.update(conn.execute(f"SELECT id, level FROM customers WHERE id IN ({marks})", chunk))
+        current.update(queries.current_levels(conn, ids[start : start + _CHUNK]))
     changes = []
     for cid in ids:
         if cid not in current:
@@ -108,5 +101,5 @@ def recompute(conn: sqlite3.Connection, ids: Sequence[str], now: str) -> list[tu
         if prog.rank(old) >= 0 and prog.rank(new) < prog.rank(old) and not prog.demotion:
             continue
         changes.append((cid, old, new))
-    conn.executemany("UPDATE customers SET level = ? WHERE id = ?", [(new, cid) for cid, _, new in changes])
+    queries.set_levels(conn, [(new, cid) for cid, _, new in changes])
     return changes

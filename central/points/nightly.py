@@ -29,7 +29,7 @@ from ..marketing import engine as segments
 from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from .ledger import LedgerBatch
-from .levels import program, recompute
+from .levels import recompute
 from .versions import VersionCounter, bump_versions
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,7 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
     now = now or now_utc()
     lots = points = 0
     while True:
-        due = db.conn.execute(
-            "SELECT l.id, l.customer_id, c.home_store FROM lots l JOIN customers c ON c.id = l.customer_id"
-            " WHERE l.expires_at IS NOT NULL AND l.expires_at <= ? AND l.points > 0 LIMIT ?", (now, CHUNK)).fetchall()
+        due = db.expired_lots(now, CHUNK)
         if not due:
             return lots, points
         with db.transaction() as conn:
@@ -74,14 +72,13 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
 def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, int]:
     """Every customer's level from spend; returns (checked, changes, promotions, demotions)."""
     now = now or now_utc()
-    prog = program(db.conn)
+    prog = db.level_program()
     checked = changes = up = down = 0
     if not prog.levels or not prog.auto:
         return 0, 0, 0, 0
     after = ""
     while True:
-        ids = [r[0] for r in db.conn.execute(
-            "SELECT id FROM customers WHERE id > ? AND merged_into IS NULL ORDER BY id LIMIT ?", (after, CHUNK))]
+        ids = db.customer_ids_after(after, CHUNK)
         if not ids:
             return checked, changes, up, down
         after = ids[-1]

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from ..storage import program_accounts as queries
 from ..storage.clock import now_utc
 from .versions import bump_versions
 
@@ -25,15 +26,14 @@ DEFAULT_NAME = "Main program"
 
 def default_program(conn: sqlite3.Connection) -> int:
     """The default program's id (stores without a program are in it)."""
-    row = conn.execute("SELECT value FROM settings WHERE name = 'default_program'").fetchone()
-    return int(row[0])
+    return queries.default_program_id(conn)
 
 
 def store_programs(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
     """(store -> program id, the default program id): the map the ledger reads once per batch."""
     default = default_program(conn)
     return {store: program or default
-            for store, program in conn.execute("SELECT id, program_id FROM stores")}, default
+            for store, program in queries.store_program_rows(conn)}, default
 
 
 def permanent_lot_id(customer_id: str, program: int, default: int) -> str:
@@ -45,26 +45,24 @@ def programs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every program (id, name, points_per_money, default), the default one first, then by name."""
     default = default_program(conn)
     rows = [{"id": pid, "name": name, "points_per_money": rate, "default": pid == default}
-            for pid, name, rate in conn.execute("SELECT id, name, points_per_money FROM programs")]
+            for pid, name, rate in queries.program_rows(conn)]
     return sorted(rows, key=lambda p: (not p["default"], p["name"]))
 
 
 def by_name(conn: sqlite3.Connection) -> dict[str, int]:
     """Program name -> id."""
-    return {name: pid for pid, name in conn.execute("SELECT id, name FROM programs")}
+    return {name: pid for pid, name, _ in queries.program_rows(conn)}
 
 
 def balances(conn: sqlite3.Connection, customer_id: str) -> dict[int, int]:
     """A customer's balance in each program that holds any of their lots: program -> points."""
-    return {pid: int(points) for pid, points in conn.execute(
-        "SELECT program_id, SUM(points) FROM lots WHERE customer_id = ? GROUP BY program_id", (customer_id,))}
+    return {pid: int(points) for pid, points in queries.program_balances(conn, customer_id)}
 
 
 def customer_programs(conn: sqlite3.Connection, customer_id: str, at: str) -> list[dict[str, Any]]:
     """Every program with the customer's balance and what is spendable at ``at`` (programs with none show 0)."""
     totals: dict[int, list[int]] = {}
-    for pid, points, starts, expires in conn.execute(
-            "SELECT program_id, points, starts_at, expires_at FROM lots WHERE customer_id = ?", (customer_id,)):
+    for pid, points, starts, expires in queries.customer_lots(conn, customer_id):
         entry = totals.setdefault(pid, [0, 0])
         entry[0] += points
         if (starts is None or starts <= at) and (expires is None or expires > at):
@@ -81,18 +79,8 @@ def outstanding(conn: sqlite3.Connection, home_stores: Iterable[str] | None = No
 
     ``home_stores``: only customers of these home stores (a store manager's view).
     """
-    where, params = "", []
-    if home_stores is not None:
-        stores = sorted(home_stores)
-        where = (f" WHERE l.customer_id IN (SELECT id FROM customers WHERE home_store IN"
-                 f" ({','.join('?' * len(stores)) or 'NULL'}))")
-        params = stores
     out: dict[int, dict[str, int]] = {}
-    for pid, positive, negative, customers in conn.execute(
-        "SELECT program_id, SUM(CASE WHEN b > 0 THEN b ELSE 0 END), SUM(CASE WHEN b < 0 THEN b ELSE 0 END),"
-        " SUM(CASE WHEN b != 0 THEN 1 ELSE 0 END) FROM (SELECT l.program_id, l.customer_id, SUM(l.points) AS b"
-        f" FROM lots l{where} GROUP BY l.program_id, l.customer_id) GROUP BY program_id", params,
-    ):
+    for pid, positive, negative, customers in queries.outstanding_rows(conn, home_stores):
         out[pid] = {"outstanding": positive or 0, "negative": negative or 0, "customers": customers or 0}
     return out
 
@@ -106,10 +94,7 @@ def with_outstanding(conn: sqlite3.Connection, home_stores: Iterable[str] | None
 
 def customers_in(conn: sqlite3.Connection, program_ids: Iterable[int]) -> list[str]:
     """Customers holding any lot (even an empty one) in these programs."""
-    ids = sorted(set(program_ids))
-    marks = ",".join("?" * len(ids)) or "NULL"
-    return [r[0] for r in conn.execute(
-        f"SELECT DISTINCT customer_id FROM lots WHERE program_id IN ({marks}) ORDER BY customer_id", ids)]
+    return queries.customers_with_lots_in(conn, sorted(set(program_ids)))
 
 
 # -- migration 7 (central/storage/schema.py) ------------------------------------------------------------
@@ -124,25 +109,15 @@ def migrate_to_programs(conn: sqlite3.Connection) -> None:
     If some store is already in another program, every customer with points gets a new version, so
     every store's agents are sent their program's lots instead of the old single balance.
     """
-    row = conn.execute("SELECT id FROM programs ORDER BY created_at, id LIMIT 1").fetchone()
-    if row is None:
-        default = int(conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, '1', ?)",
-                                   (DEFAULT_NAME, now_utc())).lastrowid or 0)
-    else:
-        default = int(row[0])
-    conn.execute("INSERT INTO settings (name, value) VALUES ('default_program', ?)"
-                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(default),))
-    for table in ("lots", "ledger", "debts"):
-        # the default is the default program: rows written without a program (older code, tools) land there
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN program_id INTEGER NOT NULL DEFAULT {default}")
+    default = queries.oldest_program_id(conn)
+    if default is None:
+        default = queries.insert_program(conn, DEFAULT_NAME, "1", now_utc())
+    queries.set_default_program(conn, default)
+    # the default is the default program: rows written without a program (older code, tools) land there
+    queries.add_program_columns(conn, default)
     # a customer whose home store is in another program keeps their points there, where their cashier sees them
-    moved = conn.execute(
-        "SELECT c.id, s.program_id FROM customers c JOIN stores s ON s.id = c.home_store"
-        " WHERE s.program_id IS NOT NULL AND s.program_id != ?", (default,)).fetchall()
-    for table in ("lots", "ledger", "debts"):
-        conn.executemany(f"UPDATE {table} SET program_id = ? WHERE customer_id = ?",
-                         [(program, cid) for cid, program in moved])
-    conn.executemany("UPDATE lots SET id = ? WHERE id = ?",
-                     [(permanent_lot_id(cid, program, default), cid + PERMANENT) for cid, program in moved])
-    if conn.execute("SELECT 1 FROM stores WHERE program_id IS NOT NULL AND program_id != ?", (default,)).fetchone():
-        bump_versions(conn, [r[0] for r in conn.execute("SELECT DISTINCT customer_id FROM lots ORDER BY 1")])
+    moved = queries.customers_homed_in_other_programs(conn, default)
+    queries.move_to_programs(conn, moved)
+    queries.rename_lots(conn, [(permanent_lot_id(cid, program, default), cid + PERMANENT) for cid, program in moved])
+    if queries.other_program_in_use(conn, default):
+        bump_versions(conn, queries.customers_with_lots(conn))

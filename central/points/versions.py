@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from ..storage import customer_versions as queries
 from ..storage.clock import now_utc
 
 
@@ -16,24 +17,18 @@ class VersionCounter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        row = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
-        self.value = row[0] if row else 0
+        self.value = queries.customer_version(conn)
 
     def __call__(self) -> int:
         self.value += 1
-        return self.value  # type: ignore[no-any-return]
+        return self.value
 
     def save(self) -> None:
-        self.conn.execute(
-            "INSERT INTO counters (name, value) VALUES ('customer_version', ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (self.value,),
-        )
+        queries.save_customer_version(self.conn, self.value)
 
 
 def bump_versions(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
     """Give customers new versions, so the publisher sends them down as deltas (in the caller's transaction)."""
     counter = VersionCounter(conn)
-    conn.executemany("UPDATE customers SET version = ?, updated_at = ? WHERE id = ?",
-                     [(counter(), now_utc(), cid) for cid in dict.fromkeys(ids)])
+    queries.set_versions(conn, [(counter(), now_utc(), cid) for cid in dict.fromkeys(ids)])
     counter.save()

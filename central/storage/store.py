@@ -8,8 +8,9 @@ card categories, store groups, bonus programs, the review of dead letters, debts
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
 saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
 users and their sessions, the transaction list, the JSON API's totals, the customer list,
-the customer import; segments and their members; and for the sync: down-sync pages, a restored agent's repeats. The
-names the rest of central/ imports from here are re-exported below.
+the customer import; segments and their members; and for the sync: down-sync pages, a restored
+agent's repeats; and the nightly job's scans. The names the rest of central/ imports from here are
+re-exported below.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .jobs import Jobs
 from .levels import Levels
 from .messages import MessageQueries
+from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .recovery import RecoveryLookups
@@ -61,5 +63,7 @@ class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessage
             # the sync (central/sync/): down-sync pages, a restored agent's repeats
             CustomerDeltas, RecoveryLookups,
             # messages to customers (central/messages/), segments (central/services/segments.py)
-            MessageQueries, SegmentQueries):
+            MessageQueries, SegmentQueries,
+            # the nightly job's scans (central/points/nightly.py)
+            NightlyScans):
     """One connection to the central database, with the queries of every job."""
