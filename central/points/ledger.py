@@ -307,16 +307,35 @@ class LedgerBatch:
             if shortfall:
                 self._debt(state, shortfall, env)
         self._entry(state, points, "manual", env, reason=body.get("reason"), operator=body.get("operator"))
-        self.receipts.operation("manual", state.id, points, utc(env["at"]), store=env["store"], agent=env["agent"],
-                                event_id=env["id"], channel="till",
-                                detail={"reason": body.get("reason"), "operator": body.get("operator"),
-                                        "operation_id": body.get("operation_id")})  # a till's retry is found by it
+        self.receipts.operation(
+            "manual",
+            state.id,
+            points,
+            utc(env["at"]),
+            store=env["store"],
+            agent=env["agent"],
+            event_id=env["id"],
+            channel="till",
+            detail={
+                "reason": body.get("reason"),
+                "operator": body.get("operator"),
+                "operation_id": body.get("operation_id"),
+            },
+        )  # a till's retry is found by it
         self.touched.add(state.id)
 
     # -- operations from the console and the nightly job (central/services/) ------------------------
 
-    def adjust(self, cid: str, points: int, kind: str, op: Mapping[str, Any], *, reason: str | None = None,
-               operator: str | None = None) -> int:
+    def adjust(
+        self,
+        cid: str,
+        points: int,
+        kind: str,
+        op: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        operator: str | None = None,
+    ) -> int:
         """Add (points > 0) or take (< 0) permanent points; returns the shortfall a debit left uncovered.
 
         ``op`` is ``{"id", "at", "store"}`` of the operation (an id unique in the ledger), with
@@ -333,8 +352,19 @@ class LedgerBatch:
         self.touched.add(state.id)
         return shortfall
 
-    def add_lot(self, cid: str, lot_id: str, points: int, starts_at: str | None, expires_at: str | None, kind: str,
-                op: Mapping[str, Any], *, reason: str | None = None, operator: str | None = None) -> None:
+    def add_lot(
+        self,
+        cid: str,
+        lot_id: str,
+        points: int,
+        starts_at: str | None,
+        expires_at: str | None,
+        kind: str,
+        op: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        operator: str | None = None,
+    ) -> None:
         """Give temporary points: a lot with a start and an expiry, and its ledger entry."""
         state = self._customer(cid, {**op, "kind": kind, "agent": None})
         lot = Lot(lot_id, points, starts_at, expires_at, self.program(op), new=True, source_event=op["id"])
@@ -385,8 +415,11 @@ class LedgerBatch:
         at = utc(env["at"])
         program = self.program(env)
         active = [
-            lot for lot in state.lots
-            if lot.program == program and lot.points > 0 and (lot.starts_at is None or lot.starts_at <= at)
+            lot
+            for lot in state.lots
+            if lot.program == program
+            and lot.points > 0
+            and (lot.starts_at is None or lot.starts_at <= at)
             and (lot.expires_at is None or lot.expires_at > at)
         ]
         active.sort(key=lambda lot: spend_key(lot.expires_at, lot.id))  # the agent's order too (shared/balances.py)
@@ -405,19 +438,47 @@ class LedgerBatch:
         state.balance -= points
         return left
 
-    def _entry(self, state: CustomerState, points: int, kind: str, env: Mapping[str, Any], *,
-               reason: str | None = None, operator: str | None = None) -> None:
+    def _entry(
+        self,
+        state: CustomerState,
+        points: int,
+        kind: str,
+        env: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        operator: str | None = None,
+    ) -> None:
         self.ledger_rows.append(
-            (state.id, points, kind, env["id"], env["store"], env["agent"], utc(env["at"]), self.recorded_at,
-             reason, operator, self.program(env))
+            (
+                state.id,
+                points,
+                kind,
+                env["id"],
+                env["store"],
+                env["agent"],
+                utc(env["at"]),
+                self.recorded_at,
+                reason,
+                operator,
+                self.program(env),
+            )
         )
 
     def _debt(self, state: CustomerState, shortfall: int, env: Mapping[str, Any]) -> None:
         # the program's balance after: a debt is owed to one program's account
         program = self.program(env)
         self.debts.append(
-            (env["id"], state.id, env["store"], env["agent"], shortfall, self.program_balance(state, program),
-             utc(env["at"]), self.recorded_at, program)
+            (
+                env["id"],
+                state.id,
+                env["store"],
+                env["agent"],
+                shortfall,
+                self.program_balance(state, program),
+                utc(env["at"]),
+                self.recorded_at,
+                program,
+            )
         )
 
     def _flag(self, kind: str, env: Mapping[str, Any], cid: str | None, detail: str) -> None:
@@ -459,12 +520,25 @@ class LedgerBatch:
             if state.new:
                 self._created.add(cid)
                 row = state.row or {}
-                new_rows.append((
-                    cid, row.get("home_store"), row.get("phone"), row.get("name"), row.get("consents", "{}"),
-                    row.get("confirmation_code"), state.spend, state.balance, version,
-                    row.get("created_at", self.recorded_at), row.get("stub", 0), row.get("phone_verified", 0),
-                    state.visits, *state.last.values(), row.get("channel", "till"),
-                ))
+                new_rows.append(
+                    (
+                        cid,
+                        row.get("home_store"),
+                        row.get("phone"),
+                        row.get("name"),
+                        row.get("consents", "{}"),
+                        row.get("confirmation_code"),
+                        state.spend,
+                        state.balance,
+                        version,
+                        row.get("created_at", self.recorded_at),
+                        row.get("stub", 0),
+                        row.get("phone_verified", 0),
+                        state.visits,
+                        *state.last.values(),
+                        row.get("channel", "till"),
+                    )
+                )
                 state.new = False
             else:
                 updates.append((state.balance, state.spend, version, state.visits, *state.last.values(), cid))
@@ -473,8 +547,19 @@ class LedgerBatch:
             state.row = None
             for lot in state.lots:
                 if lot.new:
-                    lot_inserts.append((lot.id, cid, lot.points, lot.points, lot.starts_at, lot.expires_at,
-                                        lot.source_event, self.recorded_at, lot.program or self.default_program))
+                    lot_inserts.append(
+                        (
+                            lot.id,
+                            cid,
+                            lot.points,
+                            lot.points,
+                            lot.starts_at,
+                            lot.expires_at,
+                            lot.source_event,
+                            self.recorded_at,
+                            lot.program or self.default_program,
+                        )
+                    )
                     lot.new = lot.dirty = False
                 elif lot.dirty:
                     lot_updates.append((lot.points, lot.id))

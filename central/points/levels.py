@@ -51,8 +51,12 @@ class Program:
 def program(conn: sqlite3.Connection) -> Program:
     settings = queries.level_settings(conn)
     levels = queries.level_rows(conn)
-    return Program(levels, int(settings.get("level_window_days", "0")), settings.get("level_auto", "1") == "1",
-                   settings.get("level_demotion", "0") == "1")
+    return Program(
+        levels,
+        int(settings.get("level_window_days", "0")),
+        settings.get("level_auto", "1") == "1",
+        settings.get("level_demotion", "0") == "1",
+    )
 
 
 def adopt(conn: sqlite3.Connection, levels: Sequence[tuple[str, int, str]]) -> bool:

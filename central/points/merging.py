@@ -35,12 +35,22 @@ def merge_rows(conn: Any, source: str, target: str, username: str) -> tuple[dict
     fills = {f: src[f] for f in FILL if not dst[f] and src[f]}
     custom = {**json.loads(src["custom"] or "{}"), **json.loads(dst["custom"] or "{}")}
     consents = {**json.loads(src["consents"] or "{}"), **json.loads(dst["consents"] or "{}")}
-    lasts = {f: max(filter(None, (src[f], dst[f])), default=None)
-             for f in ("last_purchase_at", "last_accrual_at", "last_redemption_at")}
+    lasts = {
+        f: max(filter(None, (src[f], dst[f])), default=None)
+        for f in ("last_purchase_at", "last_accrual_at", "last_redemption_at")
+    }
     created = min(src["created_at"], dst["created_at"])
-    queries.absorb(conn, target, src["balance"], src["spend"], src["visits"],
-                   json.dumps(custom, ensure_ascii=False, sort_keys=True), json.dumps(consents, sort_keys=True),
-                   created, {**fills, **lasts})
+    queries.absorb(
+        conn,
+        target,
+        src["balance"],
+        src["spend"],
+        src["visits"],
+        json.dumps(custom, ensure_ascii=False, sort_keys=True),
+        json.dumps(consents, sort_keys=True),
+        created,
+        {**fills, **lasts},
+    )
     # the source stays as a tombstone: its id still resolves (to the target) for late events
     queries.make_tombstone(conn, source, target)
     queries.add_merge(conn, source, target, username, now_utc(), json.dumps(snapshot, ensure_ascii=False, default=str))

@@ -60,8 +60,16 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
                 op = {"id": f"expire-{lot_id}", "at": now, "store": None}
                 burnt = batch.expire(customer_id, lot_id, op)
                 if burnt:
-                    batch.receipts.operation("expire", customer_id, -burnt, now, store=home_store,
-                                             event_id=op["id"], channel="nightly", detail={"lot": lot_id})
+                    batch.receipts.operation(
+                        "expire",
+                        customer_id,
+                        -burnt,
+                        now,
+                        store=home_store,
+                        event_id=op["id"],
+                        channel="nightly",
+                        detail={"lot": lot_id},
+                    )
                     lots += 1
                     points += burnt
             counter = VersionCounter(conn)

@@ -32,8 +32,7 @@ def default_program(conn: sqlite3.Connection) -> int:
 def store_programs(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
     """(store -> program id, the default program id): the map the ledger reads once per batch."""
     default = default_program(conn)
-    return {store: program or default
-            for store, program in queries.store_program_rows(conn)}, default
+    return {store: program or default for store, program in queries.store_program_rows(conn)}, default
 
 
 def permanent_lot_id(customer_id: str, program: int, default: int) -> str:
@@ -44,8 +43,10 @@ def permanent_lot_id(customer_id: str, program: int, default: int) -> str:
 def programs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every program (id, name, points_per_money, default), the default one first, then by name."""
     default = default_program(conn)
-    rows = [{"id": pid, "name": name, "points_per_money": rate, "default": pid == default}
-            for pid, name, rate in queries.program_rows(conn)]
+    rows = [
+        {"id": pid, "name": name, "points_per_money": rate, "default": pid == default}
+        for pid, name, rate in queries.program_rows(conn)
+    ]
     return sorted(rows, key=lambda p: (not p["default"], p["name"]))
 
 

@@ -56,10 +56,31 @@ class Pending:
     lines: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-_COLUMNS = ("kind", "channel", "store", "agent", "event_id", "receipt_id", "terminal", "customer_id", "card", "at",
-            "at_epoch", "weekday", "hour", "amount", "accrued", "redeemed", "level", "rules_version", "detail")
-_INSERT = (f"INSERT INTO transactions (id, {', '.join(_COLUMNS)}, line_count, columns, recorded_at)"
-           f" VALUES ({', '.join('?' * (len(_COLUMNS) + 4))})")
+_COLUMNS = (
+    "kind",
+    "channel",
+    "store",
+    "agent",
+    "event_id",
+    "receipt_id",
+    "terminal",
+    "customer_id",
+    "card",
+    "at",
+    "at_epoch",
+    "weekday",
+    "hour",
+    "amount",
+    "accrued",
+    "redeemed",
+    "level",
+    "rules_version",
+    "detail",
+)
+_INSERT = (
+    f"INSERT INTO transactions (id, {', '.join(_COLUMNS)}, line_count, columns, recorded_at)"
+    f" VALUES ({', '.join('?' * (len(_COLUMNS) + 4))})"
+)
 _LINE = struct.Struct("<iiqq")  # LINE_DTYPE, packed without a numpy call per line
 
 
@@ -74,7 +95,9 @@ class ReceiptLog:
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
-            self._zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in self.conn.execute("SELECT id, timezone FROM stores")}
+            self._zones = {
+                sid: zoneinfo.ZoneInfo(tz) for sid, tz in self.conn.execute("SELECT id, timezone FROM stores")
+            }
         return self._zones.get(store) or _UTC
 
     def _when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
@@ -83,40 +106,108 @@ class ReceiptLog:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
         local = moment.astimezone(self._zone(store))
-        return (moment.astimezone(dt.UTC).isoformat(timespec="seconds"), int(moment.timestamp()), local.isoweekday(),
-                local.hour)
+        return (
+            moment.astimezone(dt.UTC).isoformat(timespec="seconds"),
+            int(moment.timestamp()),
+            local.isoweekday(),
+            local.hour,
+        )
 
-    def purchase(self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None,
-                 level: str | None) -> str:
+    def purchase(
+        self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None, level: str | None
+    ) -> str:
         """Keep a purchase; returns its time in UTC (parsed once, for the customer's activity)."""
         channel = body.get("channel") if body.get("channel") in CHANNELS else "till"
         payments = body.get("payments")
         detail = json.dumps({"payments": payments}, ensure_ascii=False) if isinstance(payments, list) else None
         when = self._when(env["store"], at)
-        self.pending.append(Pending((
-            "purchase", channel, env["store"], env["agent"], env["id"], body["receipt_id"], body.get("terminal"),
-            customer_id, body.get("card"), *when, body["total"], body["accrued"],
-            body["redeemed"], level, body.get("rules_version"), detail,
-        ), body["lines"]))
+        self.pending.append(
+            Pending(
+                (
+                    "purchase",
+                    channel,
+                    env["store"],
+                    env["agent"],
+                    env["id"],
+                    body["receipt_id"],
+                    body.get("terminal"),
+                    customer_id,
+                    body.get("card"),
+                    *when,
+                    body["total"],
+                    body["accrued"],
+                    body["redeemed"],
+                    level,
+                    body.get("rules_version"),
+                    detail,
+                ),
+                body["lines"],
+            )
+        )
         return when[0]
 
     def reversal(self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None) -> None:
         """A refund or cancel: the receipt's money and points back, as negative figures."""
         detail = {"refund_id": body.get("refund_id"), "lines": body.get("lines")}
-        self.pending.append(Pending((
-            env["kind"], "till", env["store"], env["agent"], env["id"], body["receipt_id"], body.get("terminal"),
-            customer_id, None, *self._when(env["store"], at), -body["amount"], -body["accrued"], -body["redeemed"],
-            None, None, json.dumps(detail, ensure_ascii=False),
-        )))
+        self.pending.append(
+            Pending(
+                (
+                    env["kind"],
+                    "till",
+                    env["store"],
+                    env["agent"],
+                    env["id"],
+                    body["receipt_id"],
+                    body.get("terminal"),
+                    customer_id,
+                    None,
+                    *self._when(env["store"], at),
+                    -body["amount"],
+                    -body["accrued"],
+                    -body["redeemed"],
+                    None,
+                    None,
+                    json.dumps(detail, ensure_ascii=False),
+                )
+            )
+        )
 
-    def operation(self, kind: str, customer_id: str, points: int, at: str, *, store: str | None = None,
-                  agent: str | None = None, event_id: str | None = None, channel: str = "console",
-                  detail: Mapping[str, Any] | None = None) -> None:
+    def operation(
+        self,
+        kind: str,
+        customer_id: str,
+        points: int,
+        at: str,
+        *,
+        store: str | None = None,
+        agent: str | None = None,
+        event_id: str | None = None,
+        channel: str = "console",
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
         """A point operation (manual at a store, admin, promo, expire, import): signed points in ``accrued``."""
-        self.pending.append(Pending((
-            kind, channel, store, agent, event_id, None, None, customer_id, None, *self._when(store, at), 0, points, 0,
-            None, None, json.dumps(dict(detail or {}), ensure_ascii=False),
-        )))
+        self.pending.append(
+            Pending(
+                (
+                    kind,
+                    channel,
+                    store,
+                    agent,
+                    event_id,
+                    None,
+                    None,
+                    customer_id,
+                    None,
+                    *self._when(store, at),
+                    0,
+                    points,
+                    0,
+                    None,
+                    None,
+                    json.dumps(dict(detail or {}), ensure_ascii=False),
+                )
+            )
+        )
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -124,8 +215,13 @@ class ReceiptLog:
         if not self.pending:
             return
         conn = self.conn
-        categories = catalog_ids(conn, "catalog_categories", "name",
-                                 {line.get("category") for p in self.pending for line in p.lines}, self.recorded_at)
+        categories = catalog_ids(
+            conn,
+            "catalog_categories",
+            "name",
+            {line.get("category") for p in self.pending for line in p.lines},
+            self.recorded_at,
+        )
         products = _product_ids(conn, self.pending, categories, self.recorded_at)
         next_id = (conn.execute("SELECT MAX(id) FROM transactions").fetchone()[0] or 0) + 1
         rows, lines, folded = [], [], []
@@ -138,16 +234,38 @@ class ReceiptLog:
                     discount = line.get("discount") or 0
                     # the what-if's columns: dense 0-based catalog indexes, -1 for none
                     parts.append(_LINE.pack((sku_id or 0) - 1, (cat_id or 0) - 1, line["amount"], discount))
-                    lines.append((next_id, i, sku_id, cat_id, line.get("name"), line.get("quantity") or "1",
-                                  line.get("price"), discount, line["amount"], line.get("accrued") or 0,
-                                  line.get("redeemed") or 0))
+                    lines.append(
+                        (
+                            next_id,
+                            i,
+                            sku_id,
+                            cat_id,
+                            line.get("name"),
+                            line.get("quantity") or "1",
+                            line.get("price"),
+                            discount,
+                            line["amount"],
+                            line.get("accrued") or 0,
+                            line.get("redeemed") or 0,
+                        )
+                    )
                 packed = b"".join(parts)
             rows.append((next_id, *item.row, len(item.lines), packed, self.recorded_at))
             next_id += 1
             if item.row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
-                folded.append((item.row[7], item.row[0], item.row[2], item.row[10], *item.row[13:16],
-                               [(products.get(x.get("sku")), categories.get(x.get("category")), x.get("quantity") or "1")
-                                for x in item.lines]))
+                folded.append(
+                    (
+                        item.row[7],
+                        item.row[0],
+                        item.row[2],
+                        item.row[10],
+                        *item.row[13:16],
+                        [
+                            (products.get(x.get("sku")), categories.get(x.get("category")), x.get("quantity") or "1")
+                            for x in item.lines
+                        ],
+                    )
+                )
         conn.executemany(_INSERT, rows)
         conn.executemany(
             "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,"
@@ -168,29 +286,38 @@ class ReceiptLog:
         self.pending = []
 
 
-def catalog_ids(conn: sqlite3.Connection, table: str, column: str, names: Iterable[Any], now: str,
-                source: str = "receipt") -> dict[str, int]:
+def catalog_ids(
+    conn: sqlite3.Connection, table: str, column: str, names: Iterable[Any], now: str, source: str = "receipt"
+) -> dict[str, int]:
     """name -> id in a catalog table, creating the names not seen before."""
     wanted = sorted({n for n in names if isinstance(n, str) and n})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        found.update((name, ident) for ident, name in conn.execute(
-            f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk))
+        found.update(
+            (name, ident)
+            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
+        )
     missing = [n for n in wanted if n not in found]
     if missing:
         if table == "catalog_categories":
-            conn.executemany("INSERT INTO catalog_categories (name, source, created_at) VALUES (?, ?, ?)"
-                             " ON CONFLICT DO NOTHING", [(n, source, now) for n in missing])
+            conn.executemany(
+                "INSERT INTO catalog_categories (name, source, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(n, source, now) for n in missing],
+            )
         else:
-            conn.executemany("INSERT INTO catalog_products (sku, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                             [(n, now) for n in missing])
+            conn.executemany(
+                "INSERT INTO catalog_products (sku, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(n, now) for n in missing],
+            )
         return catalog_ids(conn, table, column, wanted, now, source)
     return found
 
 
-def _product_ids(conn: sqlite3.Connection, pending: list[Pending], categories: dict[str, int], now: str) -> dict[str, int]:
+def _product_ids(
+    conn: sqlite3.Connection, pending: list[Pending], categories: dict[str, int], now: str
+) -> dict[str, int]:
     """sku -> id, creating new products with the name and category their first receipt gives."""
     first: dict[str, Mapping[str, Any]] = {}
     for item in pending:
@@ -206,6 +333,10 @@ def _product_ids(conn: sqlite3.Connection, pending: list[Pending], categories: d
         known.update(r[0] for r in conn.execute(f"SELECT sku FROM catalog_products WHERE sku IN ({marks})", chunk))
     conn.executemany(
         "INSERT INTO catalog_products (sku, name, category_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [(sku, first[sku].get("name"), categories.get(first[sku].get("category")), now) for sku in skus if sku not in known],
+        [
+            (sku, first[sku].get("name"), categories.get(first[sku].get("category")), now)
+            for sku in skus
+            if sku not in known
+        ],
     )
     return catalog_ids(conn, "catalog_products", "sku", skus, now)

@@ -13,48 +13,78 @@ from .connection import Database
 class CustomerAccounts(Database):
     """The console's writes to a customer account (central/services/accounts.py keeps the rules)."""
 
-    def set_customer_profile(self, customer_id: str, name: str | None, email: str | None, birthday: str | None,
-                             gender: str | None, consents: Mapping[str, bool], custom: Mapping[str, Any]) -> None:
+    def set_customer_profile(
+        self,
+        customer_id: str,
+        name: str | None,
+        email: str | None,
+        birthday: str | None,
+        gender: str | None,
+        consents: Mapping[str, bool],
+        custom: Mapping[str, Any],
+    ) -> None:
         self.conn.execute(
             "UPDATE customers SET name = ?, email = ?, birthday = ?, gender = ?, consents = ?, custom = ? WHERE id = ?",
-            (name, email, birthday, gender, json.dumps(consents, sort_keys=True),
-             json.dumps(custom, ensure_ascii=False, sort_keys=True), customer_id),
+            (
+                name,
+                email,
+                birthday,
+                gender,
+                json.dumps(consents, sort_keys=True),
+                json.dumps(custom, ensure_ascii=False, sort_keys=True),
+                customer_id,
+            ),
         )
 
     def phone_taken_by_other(self, phone: str, customer_id: str) -> bool:
         """Whether another customer (not merged away) has this phone."""
-        return self.conn.execute("SELECT id FROM customers WHERE phone = ? AND id != ? AND merged_into IS NULL",
-                                 (phone, customer_id)).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT id FROM customers WHERE phone = ? AND id != ? AND merged_into IS NULL", (phone, customer_id)
+            ).fetchone()
+            is not None
+        )
 
     def set_customer_phone(self, customer_id: str, phone: str) -> None:
         """A new phone, unconfirmed."""
         self.conn.execute("UPDATE customers SET phone = ?, phone_verified = 0 WHERE id = ?", (phone, customer_id))
 
-    def add_customer_message(self, message_id: str, customer_id: str, text: str, until: str | None, at: str,
-                             by: str) -> None:
+    def add_customer_message(
+        self, message_id: str, customer_id: str, text: str, until: str | None, at: str, by: str
+    ) -> None:
         self.conn.execute(
             "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by) VALUES (?,?,?,?,?,?)",
-            (message_id, customer_id, text, until, at, by))
+            (message_id, customer_id, text, until, at, by),
+        )
 
     def live_customer_message(self, customer_id: str, message_id: str) -> dict[str, Any] | None:
         """The customer's message (``text``, ``until``) unless it was deleted; None otherwise."""
-        row = self.conn.execute("SELECT text, until FROM customer_messages WHERE id = ? AND customer_id = ?"
-                                " AND deleted_at IS NULL", (message_id, customer_id)).fetchone()
+        row = self.conn.execute(
+            "SELECT text, until FROM customer_messages WHERE id = ? AND customer_id = ? AND deleted_at IS NULL",
+            (message_id, customer_id),
+        ).fetchone()
         return None if row is None else {"text": row[0], "until": row[1]}
 
     def delete_customer_message(self, message_id: str, at: str) -> None:
         self.conn.execute("UPDATE customer_messages SET deleted_at = ? WHERE id = ?", (at, message_id))
 
     def add_customer_comment(self, customer_id: str, username: str, text: str, at: str) -> None:
-        self.conn.execute("INSERT INTO customer_comments (customer_id, username, text, created_at) VALUES (?,?,?,?)",
-                          (customer_id, username, text, at))
+        self.conn.execute(
+            "INSERT INTO customer_comments (customer_id, username, text, created_at) VALUES (?,?,?,?)",
+            (customer_id, username, text, at),
+        )
 
     def customer_tags(self, customer_id: str) -> list[str]:
         """The customer's tags, sorted."""
-        return [r[0] for r in self.conn.execute("SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag",
-                                                (customer_id,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag", (customer_id,)
+            )
+        ]
 
     def replace_customer_tags(self, customer_id: str, tags: list[str]) -> None:
         self.conn.execute("DELETE FROM customer_tags WHERE customer_id = ?", (customer_id,))
-        self.conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)",
-                              [(customer_id, t) for t in tags])
+        self.conn.executemany(
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in tags]
+        )

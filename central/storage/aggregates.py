@@ -105,12 +105,16 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        found.update(conn.execute(
-            f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk))
+        found.update(
+            conn.execute(
+                f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
     missing = [c for c in wanted if c not in found]
     if missing:
-        conn.executemany("INSERT INTO customer_keys (customer_id) VALUES (?) ON CONFLICT DO NOTHING",
-                         [(c,) for c in missing])
+        conn.executemany(
+            "INSERT INTO customer_keys (customer_id) VALUES (?) ON CONFLICT DO NOTHING", [(c,) for c in missing]
+        )
         return keys_of(conn, wanted)
     return found
 
@@ -156,21 +160,27 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         " ON CONFLICT (key, day, store) DO UPDATE SET purchases = agg_days.purchases + excluded.purchases,"
         " refunds = agg_days.refunds + excluded.refunds, spend = agg_days.spend + excluded.spend,"
         " items = agg_days.items + excluded.items",
-        [(*k, *v) for k, v in sorted(days.items())])
+        [(*k, *v) for k, v in sorted(days.items())],
+    )
     conn.executemany(
         "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
         " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity",
-        [(*k, v) for k, v in sorted(items.items())])
+        [(*k, v) for k, v in sorted(items.items())],
+    )
     conn.executemany(
         "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)"
         " ON CONFLICT (key, day, type) DO UPDATE SET accrued = agg_points.accrued + excluded.accrued,"
         " redeemed = agg_points.redeemed + excluded.redeemed",
-        [(*k, *v) for k, v in sorted(points.items())])
+        [(*k, *v) for k, v in sorted(points.items())],
+    )
     return set(keys.values())
 
 
-_SUMS = {"agg_days": ("day, store", "purchases, refunds, spend, items"),
-         "agg_items": ("kind, item, day, store", "quantity"), "agg_points": ("day, type", "accrued, redeemed")}
+_SUMS = {
+    "agg_days": ("day, store", "purchases, refunds, spend, items"),
+    "agg_items": ("kind, item, day, store", "quantity"),
+    "agg_points": ("day, type", "accrued, redeemed"),
+}
 
 
 def move_customer(conn: sqlite3.Connection, source: str, target: str) -> None:
@@ -178,9 +188,11 @@ def move_customer(conn: sqlite3.Connection, source: str, target: str) -> None:
     keys = keys_of(conn, [source, target])
     for table, (columns, sums) in _SUMS.items():
         adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums.split(", "))
-        conn.execute(f"INSERT INTO {table} (key, {columns}, {sums}) SELECT ?, {columns}, {sums} FROM {table}"
-                     f" WHERE key = ? ORDER BY {columns} ON CONFLICT (key, {columns}) DO UPDATE SET {adds}",
-                     (keys[target], keys[source]))
+        conn.execute(
+            f"INSERT INTO {table} (key, {columns}, {sums}) SELECT ?, {columns}, {sums} FROM {table}"
+            f" WHERE key = ? ORDER BY {columns} ON CONFLICT (key, {columns}) DO UPDATE SET {adds}",
+            (keys[target], keys[source]),
+        )
         conn.execute(f"DELETE FROM {table} WHERE key = ?", (keys[source],))
 
 
@@ -197,20 +209,24 @@ def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
     while True:
         rows = conn.execute(
             "SELECT id, customer_id, kind, store, at_epoch, amount, accrued, redeemed FROM transactions"
-            " WHERE id > ? AND customer_id IS NOT NULL ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            " WHERE id > ? AND customer_id IS NOT NULL ORDER BY id LIMIT ?",
+            (last, batch),
+        ).fetchall()
         if not rows:
             return
         lines: dict[int, list[tuple[Any, ...]]] = {}
         for tid, sku, cat, qty in conn.execute(
-                "SELECT transaction_id, sku_id, category_id, quantity FROM transaction_lines"
-                " WHERE transaction_id > ? AND transaction_id <= ? ORDER BY transaction_id, idx",
-                (last, rows[-1][0])):
+            "SELECT transaction_id, sku_id, category_id, quantity FROM transaction_lines"
+            " WHERE transaction_id > ? AND transaction_id <= ? ORDER BY transaction_id, idx",
+            (last, rows[-1][0]),
+        ):
             lines.setdefault(tid, []).append((sku, cat, qty))
         record(conn, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7], lines.get(r[0], ())) for r in rows], zone_of)
         last = rows[-1][0]
 
 
 # -- one customer's facts for the per-customer evaluator ---------------------------------------------------
+
 
 def _birthday(text: Any) -> dt.date | None:
     if not isinstance(text, str):
@@ -222,15 +238,28 @@ def _birthday(text: Any) -> dt.date | None:
 
 
 #: the tables a criterion reads besides the ``customers`` row (``load_facts``' ``tables``)
-TABLES_OF = {"card": {"cards"}, "kind": {"cards"}, "tag": {"tags"}, "purchases": {"days"}, "spend": {"days"},
-             "average_check": {"days"}, "average_items": {"days"}, "first_purchase": {"days"},
-             "last_purchase": {"days"}, "bought_category": {"items"}, "bought_products": {"items"},
-             "product_name": {"items"}, "points": {"points"}, "rfm": {"rfm"}}
+TABLES_OF = {
+    "card": {"cards"},
+    "kind": {"cards"},
+    "tag": {"tags"},
+    "purchases": {"days"},
+    "spend": {"days"},
+    "average_check": {"days"},
+    "average_items": {"days"},
+    "first_purchase": {"days"},
+    "last_purchase": {"days"},
+    "bought_category": {"items"},
+    "bought_products": {"items"},
+    "product_name": {"items"},
+    "points": {"points"},
+    "rfm": {"rfm"},
+}
 ALL_TABLES = frozenset({"cards", "tags", "days", "items", "points", "rfm"})
 
 
-def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None,
-               tables: Iterable[str] = ALL_TABLES) -> dict[int, Facts]:
+def load_facts(
+    conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None, tables: Iterable[str] = ALL_TABLES
+) -> dict[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
     days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty."""
     tables = frozenset(tables)
@@ -241,9 +270,11 @@ def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | 
         marks = ",".join("?" * len(chunk))
         ids: dict[str, int] = {}
         for key, cid, birthday, gender, consents, custom, created, home, level, balance in conn.execute(
-                "SELECT k.key, c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level,"
-                f" c.balance FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE k.key IN ({marks})"
-                " AND c.merged_into IS NULL", chunk):
+            "SELECT k.key, c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level,"
+            f" c.balance FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE k.key IN ({marks})"
+            " AND c.merged_into IS NULL",
+            chunk,
+        ):
             ids[cid] = key
             given = json.loads(consents or "{}")
             created_day = None
@@ -253,43 +284,70 @@ def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | 
                     moment = moment.replace(tzinfo=dt.UTC)
                 created_day = moment.astimezone(zone).date().toordinal()
             out[key] = Facts(
-                key, birthday=_birthday(birthday), gender=gender,
+                key,
+                birthday=_birthday(birthday),
+                gender=gender,
                 consents=frozenset(k for k, v in given.items() if v is True)
-                if isinstance(given, dict) else frozenset(),
-                custom={k: v for k, v in json.loads(custom or "{}").items()}, registered_day=created_day,
-                home_store=home, level=level, balance=balance or 0)
+                if isinstance(given, dict)
+                else frozenset(),
+                custom={k: v for k, v in json.loads(custom or "{}").items()},
+                registered_day=created_day,
+                home_store=home,
+                level=level,
+                balance=balance or 0,
+            )
         if not ids:
             continue
         id_marks = ",".join("?" * len(ids))
         cards: dict[int, list[tuple[str, int | None]]] = {}
         any_card: set[int] = set()
-        for cid, number, status, category in conn.execute(
+        for cid, number, status, category in (
+            conn.execute(
                 f"SELECT customer_id, number, status, category_id FROM cards WHERE customer_id IN ({id_marks})",
-                list(ids)) if "cards" in tables else ():
+                list(ids),
+            )
+            if "cards" in tables
+            else ()
+        ):
             any_card.add(ids[cid])
             if status == "active":
                 cards.setdefault(ids[cid], []).append((number, category))
         tags: dict[int, set[str]] = {}
-        for cid, tag in conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({id_marks})",
-                                     list(ids)) if "tags" in tables else ():
+        for cid, tag in (
+            conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({id_marks})", list(ids))
+            if "tags" in tables
+            else ()
+        ):
             tags.setdefault(ids[cid], set()).add(tag)
         days: dict[int, list[Day]] = {}
-        for key, day, store, purchases, spend, items in conn.execute(
-                f"SELECT key, day, store, purchases, spend, items FROM agg_days WHERE key IN ({marks})", chunk
-        ) if "days" in tables else ():
+        for key, day, store, purchases, spend, items in (
+            conn.execute(f"SELECT key, day, store, purchases, spend, items FROM agg_days WHERE key IN ({marks})", chunk)
+            if "days" in tables
+            else ()
+        ):
             days.setdefault(key, []).append(Day(day, store, purchases, spend, items))
         goods: dict[int, list[Item]] = {}
-        for key, kind, item, day, store, quantity in conn.execute(
-                f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk
-        ) if "items" in tables else ():
+        for key, kind, item, day, store, quantity in (
+            conn.execute(f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk)
+            if "items" in tables
+            else ()
+        ):
             goods.setdefault(key, []).append(Item(day, store, kind, item, quantity))
         moves: dict[int, list[Points]] = {}
-        for key, day, kind, accrued, redeemed in conn.execute(
-                f"SELECT key, day, type, accrued, redeemed FROM agg_points WHERE key IN ({marks})", chunk
-        ) if "points" in tables else ():
+        for key, day, kind, accrued, redeemed in (
+            conn.execute(f"SELECT key, day, type, accrued, redeemed FROM agg_points WHERE key IN ({marks})", chunk)
+            if "points" in tables
+            else ()
+        ):
             moves.setdefault(key, []).append(Points(day, kind, accrued, redeemed))
-        rfm = {row[0]: tuple(row[1:]) for row in (conn.execute(
-            f"SELECT key, r, f, m, class FROM customer_rfm WHERE key IN ({marks})", chunk) if "rfm" in tables else ())}
+        rfm = {
+            row[0]: tuple(row[1:])
+            for row in (
+                conn.execute(f"SELECT key, r, f, m, class FROM customer_rfm WHERE key IN ({marks})", chunk)
+                if "rfm" in tables
+                else ()
+            )
+        }
         for key in ids.values():
             facts = out[key]
             facts.has_card = key in any_card

@@ -12,14 +12,18 @@ class ApiTokens(Database):
 
     def add_api_token(self, name: str, token_hash: str, at: str, by: str) -> int:
         """A new token; its id."""
-        cur = self.conn.execute("INSERT INTO api_tokens (name, token_hash, created_at, created_by) VALUES (?,?,?,?)",
-                                (name, token_hash, at, by))
+        cur = self.conn.execute(
+            "INSERT INTO api_tokens (name, token_hash, created_at, created_by) VALUES (?,?,?,?)",
+            (name, token_hash, at, by),
+        )
         return int(cur.lastrowid or 0)
 
     def api_tokens(self) -> list[dict[str, Any]]:
         """Every token (live ones first, newest first), without hashes."""
-        return self.rows("SELECT id, name, created_at, created_by, last_used_at, revoked_at FROM api_tokens"
-                         " ORDER BY revoked_at IS NOT NULL, id DESC")
+        return self.rows(
+            "SELECT id, name, created_at, created_by, last_used_at, revoked_at FROM api_tokens"
+            " ORDER BY revoked_at IS NOT NULL, id DESC"
+        )
 
     def api_token(self, token_id: int) -> dict[str, Any] | None:
         """A token's ``name`` and ``revoked_at``; None when there is none."""
@@ -31,8 +35,9 @@ class ApiTokens(Database):
 
     def live_api_token(self, token_hash: str) -> dict[str, Any] | None:
         """The live (not revoked) token with this hash: ``id``, ``name``, ``last_used_at``."""
-        rows = self.rows("SELECT id, name, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-                         (token_hash,))
+        rows = self.rows(
+            "SELECT id, name, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
+        )
         return rows[0] if rows else None
 
     def touch_api_token(self, token_id: int, at: str) -> None:

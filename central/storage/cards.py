@@ -49,7 +49,9 @@ class Cards(Database):
         return rows[0]
 
     def ledger_sum(self, customer_id: str) -> int:
-        row = self.conn.execute("SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = ?", (customer_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
         return int(row[0])
 
     # -- the console's card writes (central/services/cards.py), inside the caller's transaction --------------
@@ -74,20 +76,24 @@ class Cards(Database):
         self.conn.execute(
             "INSERT INTO cards (number, customer_id, status, created_at, category_id, main, updated_at)"
             " VALUES (?, ?, 'active', ?, ?, ?, ?)",
-            (number, customer_id, at, category_id, int(main), at))
+            (number, customer_id, at, category_id, int(main), at),
+        )
 
     def block_card(self, number: str, reason: str, at: str) -> None:
-        self.conn.execute("UPDATE cards SET status = 'blocked', reason = ?, updated_at = ? WHERE number = ?",
-                          (reason, at, number))
+        self.conn.execute(
+            "UPDATE cards SET status = 'blocked', reason = ?, updated_at = ? WHERE number = ?", (reason, at, number)
+        )
 
     def unblock_card(self, number: str, at: str) -> None:
-        self.conn.execute("UPDATE cards SET status = 'active', reason = NULL, updated_at = ? WHERE number = ?",
-                          (at, number))
+        self.conn.execute(
+            "UPDATE cards SET status = 'active', reason = NULL, updated_at = ? WHERE number = ?", (at, number)
+        )
 
     def main_card(self, customer_id: str) -> str | None:
         """The number of the customer's main card (None: none is main)."""
-        row = self.conn.execute("SELECT number FROM cards WHERE customer_id = ? AND main = 1",
-                                (customer_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT number FROM cards WHERE customer_id = ? AND main = 1", (customer_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def make_main_card(self, customer_id: str, number: str) -> None:
@@ -96,13 +102,16 @@ class Cards(Database):
 
     def move_card(self, number: str, customer_id: str, main: bool, at: str) -> None:
         """Give the card to another customer (``main``: as their main card)."""
-        self.conn.execute("UPDATE cards SET customer_id = ?, main = ?, updated_at = ? WHERE number = ?",
-                          (customer_id, int(main), at, number))
+        self.conn.execute(
+            "UPDATE cards SET customer_id = ?, main = ?, updated_at = ? WHERE number = ?",
+            (customer_id, int(main), at, number),
+        )
 
     def promote_next_main_card(self, customer_id: str) -> None:
         """After the main card left: the customer's first active card (else the oldest) becomes main."""
         successor = self.conn.execute(
             "SELECT number FROM cards WHERE customer_id = ? ORDER BY status = 'active' DESC, created_at LIMIT 1",
-            (customer_id,)).fetchone()
+            (customer_id,),
+        ).fetchone()
         if successor:
             self.conn.execute("UPDATE cards SET main = 1 WHERE number = ?", (successor[0],))

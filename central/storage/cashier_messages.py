@@ -23,7 +23,9 @@ class CashierMessages(Shops):
             try:
                 until = utc(until)
             except ValueError:
-                raise LoyaltyError(f"until must be an ISO 8601 time like 2026-11-22T00:00:00+03:00, got {until!r}") from None
+                raise LoyaltyError(
+                    f"until must be an ISO 8601 time like 2026-11-22T00:00:00+03:00, got {until!r}"
+                ) from None
         ident = secrets.token_hex(8)
         with self.transaction() as conn:
             conn.execute(
@@ -37,7 +39,8 @@ class CashierMessages(Shops):
         now = now_utc()
         result: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         for store, ident, text, until, version in self.conn.execute(
-            "SELECT m.store, m.id, m.text, m.until, (SELECT COUNT(*) + COUNT(c.deleted_at) FROM store_messages c WHERE c.store = m.store)"
+            "SELECT m.store, m.id, m.text, m.until, (SELECT COUNT(*) + COUNT(c.deleted_at) FROM store_messages c"
+            " WHERE c.store = m.store)"
             " FROM store_messages m WHERE m.deleted_at IS NULL ORDER BY m.created_at, m.id"
         ):
             if until is not None and until <= now:

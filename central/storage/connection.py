@@ -29,7 +29,6 @@ class NotFound(LoyaltyError, KeyError):
         return str(self.args[0])
 
 
-
 class Database:
     """One connection to the central database."""
 
@@ -125,14 +124,18 @@ class Database:
 #: transaction_lines' secondary indexes (schema_console.py): a big receipt import drops them and builds
 #: them at its end (central/services/receipt_import.py); an import cut off before that is mended by the next
 #: import or the next start of ``loyalty-central serve``
-LINE_INDEXES = (("transaction_lines_sku", "sku_id, transaction_id"),
-                ("transaction_lines_category", "category_id, transaction_id"))
+LINE_INDEXES = (
+    ("transaction_lines_sku", "sku_id, transaction_id"),
+    ("transaction_lines_category", "category_id, transaction_id"),
+)
 
 
 def restore_line_indexes(conn: sqlite3.Connection) -> None:
     """Build transaction_lines' secondary indexes if a receipt import left them dropped (else a no-op)."""
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
-                                       " AND tbl_name = 'transaction_lines'")}
+    have = {
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'")
+    }
     for name, columns in LINE_INDEXES:
         if name not in have:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON transaction_lines ({columns})")

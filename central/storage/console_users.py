@@ -28,34 +28,45 @@ class ConsoleUsers(Database):
 
     def console_user_stores(self, user_id: int) -> list[str]:
         """The stores assigned to the user, sorted."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT store FROM console_user_stores WHERE user_id = ? ORDER BY store", (user_id,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT store FROM console_user_stores WHERE user_id = ? ORDER BY store", (user_id,)
+            )
+        ]
 
-    def add_console_user(self, username: str, password_hash: str, role: str, display_name: str | None,
-                         at: str) -> int:
+    def add_console_user(self, username: str, password_hash: str, role: str, display_name: str | None, at: str) -> int:
         """A new user; its id."""
         cur = self.conn.execute(
             "INSERT INTO console_users (username, password_hash, role, display_name, created_at, password_changed_at)"
-            " VALUES (?,?,?,?,?,?)", (username, password_hash, role, display_name, at, at))
+            " VALUES (?,?,?,?,?,?)",
+            (username, password_hash, role, display_name, at, at),
+        )
         return int(cur.lastrowid or 0)
 
     def set_console_user_stores(self, user_id: int, stores: list[str]) -> None:
         """The user's stores become these."""
         self.conn.execute("DELETE FROM console_user_stores WHERE user_id = ?", (user_id,))
-        self.conn.executemany("INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)",
-                              [(user_id, s) for s in stores])
+        self.conn.executemany(
+            "INSERT INTO console_user_stores (user_id, store) VALUES (?, ?)", [(user_id, s) for s in stores]
+        )
 
     def update_console_user(self, user_id: int, role: str, active: bool, display_name: str | None) -> None:
         """A new role, activity and name; the user's ``session_version`` moves on (their cookies stop working)."""
         self.conn.execute(
             "UPDATE console_users SET role = ?, active = ?, display_name = ?, session_version = session_version + 1"
-            " WHERE id = ?", (role, int(active), display_name, user_id))
+            " WHERE id = ?",
+            (role, int(active), display_name, user_id),
+        )
 
     def set_console_password(self, user_id: int, password_hash: str, at: str) -> None:
         """A new password: any lockout ends, and the ``session_version`` moves on."""
         self.conn.execute(
-            "UPDATE console_users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL,"
-            " session_version = session_version + 1 WHERE id = ?", (password_hash, at, user_id))
+            "UPDATE console_users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until ="
+            " NULL,"
+            " session_version = session_version + 1 WHERE id = ?",
+            (password_hash, at, user_id),
+        )
 
     def console_language(self, user_id: int) -> str | None:
         row = self.conn.execute("SELECT language FROM console_users WHERE id = ?", (user_id,)).fetchone()
@@ -76,8 +87,9 @@ class ConsoleUsers(Database):
 
     def signed_in_user(self, user_id: int) -> dict[str, Any]:
         """``id``, ``username``, ``role``, ``language``, ``session_version`` of a user who exists."""
-        return self.rows("SELECT id, username, role, language, session_version FROM console_users WHERE id = ?",
-                         (user_id,))[0]
+        return self.rows(
+            "SELECT id, username, role, language, session_version FROM console_users WHERE id = ?", (user_id,)
+        )[0]
 
     def set_last_login(self, user_id: int, at: str) -> None:
         self.conn.execute("UPDATE console_users SET last_login_at = ? WHERE id = ?", (at, user_id))
@@ -85,13 +97,19 @@ class ConsoleUsers(Database):
     # -- failed sign-ins -------------------------------------------------------------------------
 
     def failures_from_address(self, address: str, since: str) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?",
-                                     (address, since)).fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, since)
+            ).fetchone()[0]
+        )
 
     def failures_of(self, username: str, address: str, since: str) -> int:
-        return int(self.conn.execute(
-            "SELECT COUNT(*) FROM login_failures WHERE username = ? AND address = ? AND at > ?",
-            (username, address, since)).fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM login_failures WHERE username = ? AND address = ? AND at > ?",
+                (username, address, since),
+            ).fetchone()[0]
+        )
 
     def add_login_failure(self, address: str, username: str, at: str, forget_before: str) -> None:
         """One failed sign-in; those before ``forget_before`` are forgotten."""
@@ -107,12 +125,15 @@ class ConsoleUsers(Database):
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def add_console_session(self, id_hash: str, user_id: int, address: str, created_at: str, expires_at: str,
-                            forget_expired_before: str) -> None:
+    def add_console_session(
+        self, id_hash: str, user_id: int, address: str, created_at: str, expires_at: str, forget_expired_before: str
+    ) -> None:
         """A new session; sessions that expired before ``forget_expired_before`` are forgotten."""
         self.conn.execute("DELETE FROM console_sessions WHERE expires_at < ?", (forget_expired_before,))
-        self.conn.execute("INSERT INTO console_sessions (id_hash, user_id, address, created_at, expires_at)"
-                          " VALUES (?,?,?,?,?)", (id_hash, user_id, address, created_at, expires_at))
+        self.conn.execute(
+            "INSERT INTO console_sessions (id_hash, user_id, address, created_at, expires_at) VALUES (?,?,?,?,?)",
+            (id_hash, user_id, address, created_at, expires_at),
+        )
 
     def console_session(self, id_hash: str) -> dict[str, Any] | None:
         """``user_id``, ``expires_at``, ``ended_at`` of a session."""
@@ -121,11 +142,13 @@ class ConsoleUsers(Database):
 
     def end_console_session(self, id_hash: str, at: str) -> bool:
         """End a session; whether it was open."""
-        cur = self.conn.execute("UPDATE console_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL",
-                                (at, id_hash))
+        cur = self.conn.execute(
+            "UPDATE console_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL", (at, id_hash)
+        )
         return bool(cur.rowcount)
 
     def end_console_sessions_of(self, user_id: int, at: str) -> None:
         """End every open session of a user."""
-        self.conn.execute("UPDATE console_sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
-                          (at, user_id))
+        self.conn.execute(
+            "UPDATE console_sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL", (at, user_id)
+        )

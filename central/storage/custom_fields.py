@@ -22,8 +22,10 @@ class CustomFields(Database):
     def add_custom_field(self, name: str, label: str, kind: str, at: str) -> None:
         """A new field, last in the form (in the caller's transaction)."""
         position = self.conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM custom_fields").fetchone()[0]
-        self.conn.execute("INSERT INTO custom_fields (name, label, type, position, created_at) VALUES (?,?,?,?,?)",
-                          (name, label, kind, position, at))
+        self.conn.execute(
+            "INSERT INTO custom_fields (name, label, type, position, created_at) VALUES (?,?,?,?,?)",
+            (name, label, kind, position, at),
+        )
 
     def delete_custom_field(self, name: str) -> None:
         self.conn.execute("DELETE FROM custom_fields WHERE name = ?", (name,))

@@ -42,8 +42,10 @@ def customer_filter_sql(f: CustomerFilter) -> tuple[str, list[Any]]:
             clauses.append(f"c.home_store IN ({marks})")
             params += sorted(f.scope)
         else:
-            clauses.append(f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
-                           f" WHERE store IN ({marks})))")
+            clauses.append(
+                f"(c.home_store IN ({marks}) OR c.id IN (SELECT customer_id FROM customer_stores"
+                f" WHERE store IN ({marks})))"
+            )
             params += sorted(f.scope) * 2
     if f.kind == "registered":
         clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
@@ -96,12 +98,14 @@ def _text(column: str) -> Builder:
         if op == "empty":
             return f"(c.{column} IS NULL OR c.{column} = '')", []
         return f"(c.{column} IS NOT NULL AND c.{column} != '')", []
+
     return build
 
 
 def _compare(expression: str) -> Builder:
     def build(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
         return f"{expression} {'>=' if op == 'ge' else '<='} ?", [value]
+
     return build
 
 
@@ -110,6 +114,7 @@ def _moment(column: str) -> Builder:
         if op == "never":
             return f"c.{column} IS NULL", []
         return f"c.{column} {'>=' if op == 'after' else '<'} ?", [value]
+
     return build
 
 
@@ -129,9 +134,12 @@ def _period_agg(expression: str) -> Builder:
             raise ValueError("an 'in the period' condition needs the period")
         # customers without any sale in the period have 0: "at most" must include them
         having = f"{expression} {'>=' if op == 'ge' else '>'} ?"
-        sql = (f"c.id {'IN' if op == 'ge' else 'NOT IN'} (SELECT customer_id FROM transactions WHERE {_SALES}"
-               f" AND at_epoch >= ? AND at_epoch < ? GROUP BY customer_id HAVING {having})")
+        sql = (
+            f"c.id {'IN' if op == 'ge' else 'NOT IN'} (SELECT customer_id FROM transactions WHERE {_SALES}"
+            f" AND at_epoch >= ? AND at_epoch < ? GROUP BY customer_id HAVING {having})"
+        )
         return sql, [period[0], period[1], value]
+
     return build
 
 
@@ -144,6 +152,7 @@ def _choice(column: str) -> Builder:
         if column == "gender" and not value:
             return "(c.gender IS NULL OR c.gender = '')", []
         return f"c.{column} = ?", [value]
+
     return build
 
 

@@ -19,12 +19,22 @@ _HELD = {
 _LIVE = {
     "id": "SELECT id, id FROM customers WHERE merged_into IS NULL AND id IN ({})",
     "card": "SELECT k.number, k.customer_id FROM cards k JOIN customers c ON c.id = k.customer_id"
-            " WHERE c.merged_into IS NULL AND k.number IN ({})",
+    " WHERE c.merged_into IS NULL AND k.number IN ({})",
     "phone": "SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})",
 }
 #: the customer columns an update from a file may set
-IMPORT_COLUMNS = ("name", "email", "birthday", "gender", "level", "home_store", "phone", "phone_verified", "consents",
-                  "custom")
+IMPORT_COLUMNS = (
+    "name",
+    "email",
+    "birthday",
+    "gender",
+    "level",
+    "home_store",
+    "phone",
+    "phone_verified",
+    "consents",
+    "custom",
+)
 _CHUNK = 500
 
 
@@ -65,13 +75,19 @@ class CustomerImport(Database):
                 customer["tags"] = []
                 current[customer["id"]] = customer
             for cid, tag in self.conn.execute(
-                    f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({marks}) ORDER BY tag", chunk):
+                f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({marks}) ORDER BY tag", chunk
+            ):
                 current[cid]["tags"].append(tag)
         return current
 
-    def add_imported_customers(self, customers: Sequence[tuple[Any, ...]], cards: Sequence[tuple[Any, ...]],
-                               tags: Sequence[tuple[str, str]], lots: Sequence[tuple[Any, ...]],
-                               ledger: Sequence[tuple[Any, ...]]) -> None:
+    def add_imported_customers(
+        self,
+        customers: Sequence[tuple[Any, ...]],
+        cards: Sequence[tuple[Any, ...]],
+        tags: Sequence[tuple[str, str]],
+        lots: Sequence[tuple[Any, ...]],
+        ledger: Sequence[tuple[Any, ...]],
+    ) -> None:
         """New customers with their main cards, tags, opening lots and ledger entries (in the caller's
         transaction). ``customers``: (id, home_store, phone, name, email, birthday, gender, level, consents,
         custom, balance, version, created_at, channel); ``cards``: (number, customer, created_at, category,
@@ -79,14 +95,25 @@ class CustomerImport(Database):
         ``ledger``: (customer, points, kind, event_id, store, at, recorded_at, reason, operator, program)."""
         self.conn.executemany(
             "INSERT INTO customers (id, home_store, phone, name, email, birthday, gender, level, consents, custom,"
-            " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", customers)
-        self.conn.executemany("INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
-                              " VALUES (?, ?, ?, ?, 1, ?)", cards)
+            " balance, version, created_at, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            customers,
+        )
+        self.conn.executemany(
+            "INSERT INTO cards (number, customer_id, created_at, category_id, main, updated_at)"
+            " VALUES (?, ?, ?, ?, 1, ?)",
+            cards,
+        )
         self.conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
-        self.conn.executemany("INSERT INTO lots (id, customer_id, points, initial, source_event, created_at,"
-                              " program_id) VALUES (?,?,?,?,?,?,?)", lots)
-        self.conn.executemany("INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at, reason,"
-                              " operator, program_id) VALUES (?,?,?,?,?,?,?,?,?,?)", ledger)
+        self.conn.executemany(
+            "INSERT INTO lots (id, customer_id, points, initial, source_event, created_at,"
+            " program_id) VALUES (?,?,?,?,?,?,?)",
+            lots,
+        )
+        self.conn.executemany(
+            "INSERT INTO ledger (customer_id, points, kind, event_id, store, at, recorded_at, reason,"
+            " operator, program_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            ledger,
+        )
 
     def customer_import_state(self, customer_id: str) -> dict[str, Any]:
         """``consents``, ``custom`` (JSON text) and ``home_store`` of a customer who exists."""
@@ -94,8 +121,9 @@ class CustomerImport(Database):
 
     def add_customer_tags(self, customer_id: str, tags: Iterable[str]) -> None:
         """These tags too (those the customer has stay once)."""
-        self.conn.executemany("INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)",
-                              [(customer_id, tag) for tag in tags])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, tag) for tag in tags]
+        )
 
     def set_custom_values(self, values: Sequence[tuple[str, str]]) -> None:
         """Replace the custom field values (JSON text) of these customers: (customer id, JSON) pairs."""
@@ -107,5 +135,7 @@ class CustomerImport(Database):
         if unknown:
             raise ValueError(f"not a column an import sets: {sorted(unknown)}")
         if values:
-            self.conn.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
-                              [*values.values(), customer_id])
+            self.conn.execute(
+                f"UPDATE customers SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                [*values.values(), customer_id],
+            )

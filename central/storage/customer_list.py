@@ -22,8 +22,15 @@ class CustomerList(Database):
 
     # -- the list --------------------------------------------------------------------------------
 
-    def customers_page(self, where: str, params: Sequence[Any], *, after: tuple[str, str] | None = None,
-                       before: tuple[str, str] | None = None, limit: int) -> list[dict[str, Any]]:
+    def customers_page(
+        self,
+        where: str,
+        params: Sequence[Any],
+        *,
+        after: tuple[str, str] | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` customers by (created_at, id): newest first below ``after``, or oldest first above
         ``before`` (the caller turns that page round)."""
         sql, values, order = where, list(params), "DESC"
@@ -36,45 +43,59 @@ class CustomerList(Database):
             order = "ASC"
         return self.rows(
             f"SELECT {LIST_COLUMNS} FROM customers c WHERE {sql} ORDER BY c.created_at {order}, c.id {order} LIMIT ?",
-            [*values, limit])
+            [*values, limit],
+        )
 
     def count_customers(self, where: str, params: Sequence[Any], cap: int | None = None) -> int:
         """How many customers the filter finds; with ``cap``, counting stops after ``cap`` of them."""
         if cap is None:
             return int(self.conn.execute(f"SELECT COUNT(*) FROM customers c WHERE {where}", list(params)).fetchone()[0])
-        return int(self.conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM customers c WHERE {where} LIMIT ?)", [*params, cap]).fetchone()[0])
+        return int(
+            self.conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM customers c WHERE {where} LIMIT ?)", [*params, cap]
+            ).fetchone()[0]
+        )
 
     # -- one account -------------------------------------------------------------------------------
 
     def shopped_at_any(self, customer_id: str, stores: Sequence[str]) -> bool:
         """Whether the customer shopped at one of these stores."""
         marks = ",".join("?" * len(stores)) or "NULL"
-        return self.conn.execute(f"SELECT 1 FROM customer_stores WHERE customer_id = ? AND store IN ({marks})",
-                                 [customer_id, *stores]).fetchone() is not None
+        return (
+            self.conn.execute(
+                f"SELECT 1 FROM customer_stores WHERE customer_id = ? AND store IN ({marks})", [customer_id, *stores]
+            ).fetchone()
+            is not None
+        )
 
     def customer_cards(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's cards, the main one first, each with its ``category`` name."""
         return self.rows(
             "SELECT k.*, cc.name AS category FROM cards k LEFT JOIN card_categories cc ON cc.id = k.category_id"
-            " WHERE k.customer_id = ? ORDER BY k.main DESC, k.created_at, k.number", (customer_id,))
+            " WHERE k.customer_id = ? ORDER BY k.main DESC, k.created_at, k.number",
+            (customer_id,),
+        )
 
     def live_customer_messages(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's cashier messages not deleted, oldest first."""
         return self.rows(
             "SELECT * FROM customer_messages WHERE customer_id = ? AND deleted_at IS NULL ORDER BY created_at",
-            (customer_id,))
+            (customer_id,),
+        )
 
     def customer_lots(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's lots with points or an expiry, soonest expiry first."""
         return self.rows(
             "SELECT * FROM lots WHERE customer_id = ? AND (points != 0 OR expires_at IS NOT NULL)"
-            " ORDER BY expires_at IS NULL, expires_at, id", (customer_id,))
+            " ORDER BY expires_at IS NULL, expires_at, id",
+            (customer_id,),
+        )
 
     def merged_into_customer(self, customer_id: str) -> list[str]:
         """The customers merged into this one, in the order of the merges."""
-        return [r[0] for r in self.conn.execute("SELECT source FROM merges WHERE target = ? ORDER BY at",
-                                                (customer_id,))]
+        return [
+            r[0] for r in self.conn.execute("SELECT source FROM merges WHERE target = ? ORDER BY at", (customer_id,))
+        ]
 
     def customer_program_balances(self, customer_id: str, at: str) -> list[dict[str, Any]]:
         """The customer's balance in each bonus program (central/points/programs.py)."""
@@ -89,10 +110,12 @@ class CustomerList(Database):
     def customer_ledger(self, customer_id: str, before_id: int | None, limit: int) -> list[dict[str, Any]]:
         """The customer's ledger entries, newest first (below ``before_id``), with the ``receipt_id`` and
         ``transaction_id`` they came from and the ``program``'s name."""
-        sql = ("SELECT l.*, t.receipt_id, t.id AS transaction_id, p.name AS program FROM ledger l"
-               " LEFT JOIN transactions t ON t.event_id = l.event_id AND t.customer_id = l.customer_id"
-               " LEFT JOIN programs p ON p.id = l.program_id"
-               " WHERE l.customer_id = ?")
+        sql = (
+            "SELECT l.*, t.receipt_id, t.id AS transaction_id, p.name AS program FROM ledger l"
+            " LEFT JOIN transactions t ON t.event_id = l.event_id AND t.customer_id = l.customer_id"
+            " LEFT JOIN programs p ON p.id = l.program_id"
+            " WHERE l.customer_id = ?"
+        )
         params: list[Any] = [customer_id]
         if before_id is not None:
             sql += " AND l.id < ?"
@@ -118,7 +141,9 @@ class CustomerList(Database):
                 "SELECT l.*, p.sku, c.name AS category FROM transaction_lines l"
                 " LEFT JOIN catalog_products p ON p.id = l.sku_id"
                 " LEFT JOIN catalog_categories c ON c.id = l.category_id"
-                f" WHERE l.transaction_id IN ({marks}) ORDER BY l.transaction_id, l.idx", chunk)
+                f" WHERE l.transaction_id IN ({marks}) ORDER BY l.transaction_id, l.idx",
+                chunk,
+            )
         return lines
 
     # -- finding one ---------------------------------------------------------------------------------
@@ -128,8 +153,7 @@ class CustomerList(Database):
 
     def customer_by_phone(self, phone: str) -> str | None:
         """The id of the customer (not merged away) with this phone."""
-        row = self.conn.execute("SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL",
-                                (phone,)).fetchone()
+        row = self.conn.execute("SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL", (phone,)).fetchone()
         return row[0] if row else None
 
     def customer_of_card(self, number: str) -> str | None:

@@ -30,10 +30,8 @@ class EnrollmentError(LoyaltyError):
         super().__init__(message)
 
 
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
 
 
 def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int = 101) -> str:
@@ -41,7 +39,6 @@ def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int 
     salt = salt or secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
 
 
 class Enrollment(Shops):
@@ -55,13 +52,18 @@ class Enrollment(Shops):
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO enrollment_tokens (token_hash, store, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                (hash_token(token), store_id, now.isoformat(timespec="seconds"),
-                 (now + ttl).isoformat(timespec="seconds")),
+                (
+                    hash_token(token),
+                    store_id,
+                    now.isoformat(timespec="seconds"),
+                    (now + ttl).isoformat(timespec="seconds"),
+                ),
             )
         return token
 
-    def enroll(self, token: str, agent_id: str | None = None,
-               grant: Callable[[str, str, str, str], None] | None = None) -> tuple[dict[str, Any], str]:
+    def enroll(
+        self, token: str, agent_id: str | None = None, grant: Callable[[str, str, str, str], None] | None = None
+    ) -> tuple[dict[str, Any], str]:
         """Use a token: create the agent with fresh broker credentials; return (agent, password).
 
         ``grant(username, password, store, agent)`` (the broker's dynamic security, central/sync/dynsec.py)
@@ -80,11 +82,15 @@ class Enrollment(Shops):
             store, expires_at, used_at = row
             if used_at is not None:
                 raise EnrollmentError(
-                    "enroll_token_used", f"this enrollment token was already used on {used_at}; ask head office for a new one", 409
+                    "enroll_token_used",
+                    f"this enrollment token was already used on {used_at}; ask head office for a new one",
+                    409,
                 )
             if expires_at <= now:
                 raise EnrollmentError(
-                    "enroll_token_expired", f"this enrollment token expired on {expires_at}; ask head office for a new one", 410
+                    "enroll_token_expired",
+                    f"this enrollment token expired on {expires_at}; ask head office for a new one",
+                    410,
                 )
             if agent_id is None:
                 count = conn.execute("SELECT COUNT(*) FROM agents WHERE store = ?", (store,)).fetchone()[0]

@@ -82,9 +82,16 @@ class IngestUnit:
     ids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.consumed or self.dead_letters or self.flags or self.pointers or self.statuses
-                    or self.hellos or self.recoveries)
-
+        return bool(
+            self.events
+            or self.consumed
+            or self.dead_letters
+            or self.flags
+            or self.pointers
+            or self.statuses
+            or self.hellos
+            or self.recoveries
+        )
 
 
 class IngestQueries(Database):
@@ -92,8 +99,9 @@ class IngestQueries(Database):
 
     def stream_state(self, store: str, agent: str) -> tuple[int, str | None, int | None] | None:
         """(applied_seq, applied_id, recovery_end) of an agent, None if the store is unknown (agent rows are made)."""
-        row = self.conn.execute("SELECT applied_seq, applied_id, recovery_end FROM agents WHERE store = ? AND id = ?",
-                                (store, agent)).fetchone()
+        row = self.conn.execute(
+            "SELECT applied_seq, applied_id, recovery_end FROM agents WHERE store = ? AND id = ?", (store, agent)
+        ).fetchone()
         if row:
             return row[0], row[1], row[2]
         if not self.conn.execute("SELECT 1 FROM stores WHERE id = ?", (store,)).fetchone():
@@ -129,8 +137,20 @@ class IngestQueries(Database):
             conn.executemany(
                 "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
-                [(e["id"], e["store"], e["agent"], e["seq"], e["kind"], "applied", e["at"],
-                  "applied" if e["id"] in recovered else None, now) for e in unit.events],
+                [
+                    (
+                        e["id"],
+                        e["store"],
+                        e["agent"],
+                        e["seq"],
+                        e["kind"],
+                        "applied",
+                        e["at"],
+                        "applied" if e["id"] in recovered else None,
+                        now,
+                    )
+                    for e in unit.events
+                ],
             )
             # consumed without effect (a dead letter): a clash with a registered id must not block the unit
             conn.executemany(
@@ -176,8 +196,19 @@ class IngestQueries(Database):
                 "INSERT INTO dead_letters (digest, reason, detail, topic, store, agent, event_id, seq, payload,"
                 " received_at, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (digest) DO UPDATE SET count = dead_letters.count + 1, last_at = excluded.last_at",
-                (digest, letter.reason, letter.detail[:2000], letter.topic, letter.store, letter.agent,
-                 letter.event_id, letter.seq, letter.payload, now, now),
+                (
+                    digest,
+                    letter.reason,
+                    letter.detail[:2000],
+                    letter.topic,
+                    letter.store,
+                    letter.agent,
+                    letter.event_id,
+                    letter.seq,
+                    letter.payload,
+                    now,
+                    now,
+                ),
             )
 
     def dead_letter(self, letter: DeadLetter) -> None:
@@ -193,8 +224,18 @@ class IngestQueries(Database):
             "UPDATE agents SET state = ?, status_at = ?, last_seen = ?, outbox_depth = COALESCE(?, outbox_depth),"
             " rules_version = COALESCE(?, rules_version), customers_version = COALESCE(?, customers_version),"
             " last_sync = COALESCE(?, last_sync), software = COALESCE(?, software) WHERE store = ? AND id = ?",
-            (status["state"], status.get("at"), now, status.get("outbox_depth"), status.get("rules_version"),
-             status.get("customers_version"), status.get("last_sync"), status.get("software"), store, agent),
+            (
+                status["state"],
+                status.get("at"),
+                now,
+                status.get("outbox_depth"),
+                status.get("rules_version"),
+                status.get("customers_version"),
+                status.get("last_sync"),
+                status.get("software"),
+                store,
+                agent,
+            ),
         )
 
     # -- reading for the console and the tests -------------------------------------------------
@@ -211,10 +252,16 @@ class IngestQueries(Database):
 
     def open_problems(self) -> tuple[dict[str, int], dict[str, int]]:
         """Per store: the dead letters and the debts not yet resolved."""
-        open_dead = {row[0]: row[1] for row in self.conn.execute(
-            "SELECT store, COUNT(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY store")}
-        debts = {row[0]: row[1] for row in self.conn.execute(
-            "SELECT store, COUNT(*) FROM debts WHERE resolved_at IS NULL GROUP BY store")}
+        open_dead = {
+            row[0]: row[1]
+            for row in self.conn.execute(
+                "SELECT store, COUNT(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY store"
+            )
+        }
+        debts = {
+            row[0]: row[1]
+            for row in self.conn.execute("SELECT store, COUNT(*) FROM debts WHERE resolved_at IS NULL GROUP BY store")
+        }
         return open_dead, debts
 
     def debts(self) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ class Jobs(Database):
         """A new job (in the caller's transaction)."""
         self.conn.execute(
             "INSERT INTO jobs (id, kind, state, detail, username, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-            (job_id, kind, state, detail, username, at, at))
+            (job_id, kind, state, detail, username, at, at),
+        )
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -25,8 +26,10 @@ class Jobs(Database):
 
     def recent_jobs(self, kind: str, username: str, everyone: bool, limit: int) -> list[dict[str, Any]]:
         """The newest jobs of a kind: the user's own, or everyone's."""
-        return self.rows("SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
-                         (kind, username, int(everyone), limit))
+        return self.rows(
+            "SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
+            (kind, username, int(everyone), limit),
+        )
 
     def update_job(self, job_id: str, at: str, changes: dict[str, Any]) -> None:
         """The heartbeat ``updated_at`` and the given columns (of :data:`JOB_COLUMNS`), in the caller's

@@ -29,6 +29,7 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 # -- channels and templates ---------------------------------------------------------------------
 
+
 def channel(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
     rows = _rows(conn.execute("SELECT * FROM message_channels WHERE channel = ?", (name,)))
     if not rows:
@@ -38,15 +39,30 @@ def channel(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
     return row
 
 
-def save_channel(conn: sqlite3.Connection, name: str, settings: dict[str, Any], secrets: dict[str, str],
-                 enabled: bool, rate: int, by: str) -> None:
+def save_channel(
+    conn: sqlite3.Connection,
+    name: str,
+    settings: dict[str, Any],
+    secrets: dict[str, str],
+    enabled: bool,
+    rate: int,
+    by: str,
+) -> None:
     conn.execute(
         "INSERT INTO message_channels (channel, settings, secrets, enabled, rate_per_second, updated_at, updated_by)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (channel) DO UPDATE SET settings = excluded.settings,"
         " secrets = excluded.secrets, enabled = excluded.enabled, rate_per_second = excluded.rate_per_second,"
         " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        (name, json.dumps(settings, sort_keys=True), json.dumps(secrets, sort_keys=True), int(enabled), rate,
-         now_utc(), by))
+        (
+            name,
+            json.dumps(settings, sort_keys=True),
+            json.dumps(secrets, sort_keys=True),
+            int(enabled),
+            rate,
+            now_utc(),
+            by,
+        ),
+    )
 
 
 def template(conn: sqlite3.Connection, template_id: int) -> dict[str, Any] | None:
@@ -54,23 +70,37 @@ def template(conn: sqlite3.Connection, template_id: int) -> dict[str, Any] | Non
     return rows[0] if rows else None
 
 
-def save_template(conn: sqlite3.Connection, name: str, channel_name: str, language: str, kind: str,
-                  subject: str, body: str, by: str) -> int:
+def save_template(
+    conn: sqlite3.Connection, name: str, channel_name: str, language: str, kind: str, subject: str, body: str, by: str
+) -> int:
     now = now_utc()
     conn.execute(
         "INSERT INTO message_templates (name, channel, language, kind, subject, body, created_at, updated_at,"
         " updated_by) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (name, channel, language) DO UPDATE SET"
         " kind = excluded.kind, subject = excluded.subject, body = excluded.body,"
         " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        (name, channel_name, language, kind, subject, body, now, now, by))
-    return int(conn.execute("SELECT id FROM message_templates WHERE name = ? AND channel = ? AND language = ?",
-                            (name, channel_name, language)).fetchone()[0])
+        (name, channel_name, language, kind, subject, body, now, now, by),
+    )
+    return int(
+        conn.execute(
+            "SELECT id FROM message_templates WHERE name = ? AND channel = ? AND language = ?",
+            (name, channel_name, language),
+        ).fetchone()[0]
+    )
 
 
 # -- consent ------------------------------------------------------------------------------------
 
-def set_consent(conn: sqlite3.Connection, customer_id: str, key: str, granted: bool, source: str,
-                actor: str | None, at: str | None = None) -> bool:
+
+def set_consent(
+    conn: sqlite3.Connection,
+    customer_id: str,
+    key: str,
+    granted: bool,
+    source: str,
+    actor: str | None,
+    at: str | None = None,
+) -> bool:
     """Set one consent in ``customers.consents`` and record it in the history; False if unchanged.
 
     The customer gets a new version: consents travel down to the stores (sync.md).
@@ -83,31 +113,51 @@ def set_consent(conn: sqlite3.Connection, customer_id: str, key: str, granted: b
         return False
     consents[key] = granted
     conn.execute("UPDATE customers SET consents = ? WHERE id = ?", (json.dumps(consents, sort_keys=True), customer_id))
-    conn.execute("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)",
-                 (customer_id, key, int(granted), source, actor, at or now_utc()))
+    conn.execute(
+        "INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)",
+        (customer_id, key, int(granted), source, actor, at or now_utc()),
+    )
     bump_versions(conn, [customer_id])
     return True
 
 
-def record_consents(conn: sqlite3.Connection, customer_id: str, changes: dict[str, bool], source: str,
-                    actor: str | None) -> None:
+def record_consents(
+    conn: sqlite3.Connection, customer_id: str, changes: dict[str, bool], source: str, actor: str | None
+) -> None:
     """History rows for consents already changed in ``customers.consents`` by the caller (the profile form)."""
     at = now_utc()
-    conn.executemany("INSERT INTO consent_history (customer_id, channel, granted, source, actor, at)"
-                     " VALUES (?,?,?,?,?,?)",
-                     [(customer_id, key, int(granted), source, actor, at) for key, granted in changes.items()])
+    conn.executemany(
+        "INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)",
+        [(customer_id, key, int(granted), source, actor, at) for key, granted in changes.items()],
+    )
 
 
 def consent_history(conn: sqlite3.Connection, customer_id: str) -> list[dict[str, Any]]:
-    return _rows(conn.execute("SELECT channel, granted, source, actor, at FROM consent_history"
-                              " WHERE customer_id = ? ORDER BY id", (customer_id,)))
+    return _rows(
+        conn.execute(
+            "SELECT channel, granted, source, actor, at FROM consent_history WHERE customer_id = ? ORDER BY id",
+            (customer_id,),
+        )
+    )
 
 
 # -- the outbox ---------------------------------------------------------------------------------
 
-def enqueue(conn: sqlite3.Connection, cause: str, customer_ids: Iterable[str], channel_name: str, kind: str,
-            template_id: int, language: str, *, mailing_id: int | None = None, address: str | None = None,
-            extra: dict[str, Any] | None = None, not_before: str | None = None) -> int:
+
+def enqueue(
+    conn: sqlite3.Connection,
+    cause: str,
+    customer_ids: Iterable[str],
+    channel_name: str,
+    kind: str,
+    template_id: int,
+    language: str,
+    *,
+    mailing_id: int | None = None,
+    address: str | None = None,
+    extra: dict[str, Any] | None = None,
+    not_before: str | None = None,
+) -> int:
     """Queue one message per customer; a (cause, customer, channel) already queued is left alone.
 
     Returns how many rows were added.
@@ -119,82 +169,129 @@ def enqueue(conn: sqlite3.Connection, cause: str, customer_ids: Iterable[str], c
         "INSERT INTO message_outbox (cause, customer_id, channel, kind, template_id, language, mailing_id, address,"
         " extra, not_before, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (cause, customer_id, channel) DO NOTHING",
-        ((cause, cid, channel_name, kind, template_id, language, mailing_id, address, extra_text,
-          not_before or now, now, now) for cid in customer_ids))
+        (
+            (
+                cause,
+                cid,
+                channel_name,
+                kind,
+                template_id,
+                language,
+                mailing_id,
+                address,
+                extra_text,
+                not_before or now,
+                now,
+                now,
+            )
+            for cid in customer_ids
+        ),
+    )
     return conn.total_changes - before
 
 
 def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
     """Rows to send now, oldest first (rows left 'sending' by a crash included)."""
-    return _rows(conn.execute(
-        "SELECT o.* FROM message_outbox o LEFT JOIN mailings m ON m.id = o.mailing_id"
-        " WHERE o.state IN ('queued', 'sending') AND o.not_before <= ? AND (m.state IS NULL OR m.state = 'running')"
-        " ORDER BY o.not_before, o.id LIMIT ?", (now, limit)))
+    return _rows(
+        conn.execute(
+            "SELECT o.* FROM message_outbox o LEFT JOIN mailings m ON m.id = o.mailing_id"
+            " WHERE o.state IN ('queued', 'sending') AND o.not_before <= ? AND (m.state IS NULL OR m.state = 'running')"
+            " ORDER BY o.not_before, o.id LIMIT ?",
+            (now, limit),
+        )
+    )
 
 
 def mark_sending(conn: sqlite3.Connection, row_id: int, subject: str, body: str, sent_to: str) -> None:
-    conn.execute("UPDATE message_outbox SET state = 'sending', attempts = attempts + 1, subject = ?, body = ?,"
-                 " sent_to = ?, updated_at = ? WHERE id = ?", (subject, body, sent_to, now_utc(), row_id))
+    conn.execute(
+        "UPDATE message_outbox SET state = 'sending', attempts = attempts + 1, subject = ?, body = ?,"
+        " sent_to = ?, updated_at = ? WHERE id = ?",
+        (subject, body, sent_to, now_utc(), row_id),
+    )
 
 
 def mark_sent(conn: sqlite3.Connection, row_id: int, gateway_id: str | None) -> None:
     now = now_utc()
-    conn.execute("UPDATE message_outbox SET state = 'sent', gateway_id = ?, sent_at = ?, why = NULL, updated_at = ?"
-                 " WHERE id = ? AND state = 'sending'", (gateway_id, now, now, row_id))
+    conn.execute(
+        "UPDATE message_outbox SET state = 'sent', gateway_id = ?, sent_at = ?, why = NULL, updated_at = ?"
+        " WHERE id = ? AND state = 'sending'",
+        (gateway_id, now, now, row_id),
+    )
 
 
 def mark_retry(conn: sqlite3.Connection, row_id: int, why: str, not_before: str, attempts: int) -> None:
-    conn.execute("UPDATE message_outbox SET state = 'queued', why = ?, not_before = ?, attempts = ?, updated_at = ?"
-                 " WHERE id = ?", (why, not_before, attempts, now_utc(), row_id))
+    conn.execute(
+        "UPDATE message_outbox SET state = 'queued', why = ?, not_before = ?, attempts = ?, updated_at = ?"
+        " WHERE id = ?",
+        (why, not_before, attempts, now_utc(), row_id),
+    )
 
 
 def mark_final(conn: sqlite3.Connection, row_id: int, state: str, why: str) -> None:
-    conn.execute("UPDATE message_outbox SET state = ?, why = ?, updated_at = ? WHERE id = ?",
-                 (state, why[:1000], now_utc(), row_id))
+    conn.execute(
+        "UPDATE message_outbox SET state = ?, why = ?, updated_at = ? WHERE id = ?",
+        (state, why[:1000], now_utc(), row_id),
+    )
 
 
 def postpone(conn: sqlite3.Connection, row_id: int, not_before: str, why: str) -> None:
-    conn.execute("UPDATE message_outbox SET not_before = ?, why = ?, updated_at = ? WHERE id = ?",
-                 (not_before, why, now_utc(), row_id))
+    conn.execute(
+        "UPDATE message_outbox SET not_before = ?, why = ?, updated_at = ? WHERE id = ?",
+        (not_before, why, now_utc(), row_id),
+    )
 
 
-def delivery_report(conn: sqlite3.Connection, channel_name: str, gateway_id: str, delivered: bool,
-                    why: str | None = None) -> int:
+def delivery_report(
+    conn: sqlite3.Connection, channel_name: str, gateway_id: str, delivered: bool, why: str | None = None
+) -> int:
     """A gateway's report on a message it took; returns the rows changed (0: unknown id or already final)."""
     now = now_utc()
     if delivered:
-        cur = conn.execute("UPDATE message_outbox SET state = 'delivered', delivered_at = ?, updated_at = ?"
-                           " WHERE channel = ? AND gateway_id = ? AND state = 'sent'",
-                           (now, now, channel_name, gateway_id))
+        cur = conn.execute(
+            "UPDATE message_outbox SET state = 'delivered', delivered_at = ?, updated_at = ?"
+            " WHERE channel = ? AND gateway_id = ? AND state = 'sent'",
+            (now, now, channel_name, gateway_id),
+        )
     else:
-        cur = conn.execute("UPDATE message_outbox SET state = 'failed', why = ?, updated_at = ?"
-                           " WHERE channel = ? AND gateway_id = ? AND state IN ('sent', 'delivered')",
-                           (why or "not delivered", now, channel_name, gateway_id))
+        cur = conn.execute(
+            "UPDATE message_outbox SET state = 'failed', why = ?, updated_at = ?"
+            " WHERE channel = ? AND gateway_id = ? AND state IN ('sent', 'delivered')",
+            (why or "not delivered", now, channel_name, gateway_id),
+        )
     return cur.rowcount
 
 
 def marketing_sent_since(conn: sqlite3.Connection, customer_id: str, since: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT sent_at FROM message_outbox WHERE customer_id = ? AND kind = 'marketing' AND sent_at >= ?",
-        (customer_id, since))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT sent_at FROM message_outbox WHERE customer_id = ? AND kind = 'marketing' AND sent_at >= ?",
+            (customer_id, since),
+        )
+    ]
 
 
 def counts(conn: sqlite3.Connection, mailing_id: int) -> dict[str, int]:
     out = dict.fromkeys(STATES, 0)
-    for state, n in conn.execute("SELECT state, COUNT(*) FROM message_outbox WHERE mailing_id = ? GROUP BY state",
-                                 (mailing_id,)):
+    for state, n in conn.execute(
+        "SELECT state, COUNT(*) FROM message_outbox WHERE mailing_id = ? GROUP BY state", (mailing_id,)
+    ):
         out[state] = n
     return out
 
 
 def customer_messages(conn: sqlite3.Connection, customer_id: str, limit: int = 200) -> list[dict[str, Any]]:
-    return _rows(conn.execute(
-        "SELECT id, cause, channel, kind, mailing_id, state, why, attempts, subject, body, sent_to, created_at,"
-        " sent_at, delivered_at FROM message_outbox WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
-        (customer_id, limit)))
+    return _rows(
+        conn.execute(
+            "SELECT id, cause, channel, kind, mailing_id, state, why, attempts, subject, body, sent_to, created_at,"
+            " sent_at, delivered_at FROM message_outbox WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
+            (customer_id, limit),
+        )
+    )
 
 
 # -- the lease ----------------------------------------------------------------------------------
+
 
 def take_lease(conn: sqlite3.Connection, name: str, holder: str, seconds: float) -> bool:
     """Take or renew the lease; False while another holder's lease has not expired."""
@@ -204,7 +301,8 @@ def take_lease(conn: sqlite3.Connection, name: str, holder: str, seconds: float)
         "INSERT INTO message_lease (name, holder, expires_at) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET"
         " holder = excluded.holder, expires_at = excluded.expires_at"
         " WHERE message_lease.holder = excluded.holder OR message_lease.expires_at < ?",
-        (name, holder, expires, now.isoformat(timespec="milliseconds")))
+        (name, holder, expires, now.isoformat(timespec="milliseconds")),
+    )
     return cur.rowcount == 1
 
 
@@ -214,19 +312,23 @@ def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
 
 # -- customers as messages see them -------------------------------------------------------------
 
+
 def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, Any] | None:
     """What the rules and the templates need of a customer: consents, addresses, home store and zone."""
     cur = conn.execute(
         "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
         " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
-        " WHERE c.id = ?", (customer_id,))
+        " WHERE c.id = ?",
+        (customer_id,),
+    )
     rows = _rows(cur)
     if not rows:
         return None
     out = rows[0]
     out["consents"] = json.loads(out["consents"] or "{}")
-    for channel_name, address in conn.execute("SELECT channel, address FROM customer_channels WHERE customer_id = ?",
-                                              (customer_id,)):
+    for channel_name, address in conn.execute(
+        "SELECT channel, address FROM customer_channels WHERE customer_id = ?", (customer_id,)
+    ):
         if channel_name == "telegram":
             out["telegram_chat"] = address
     return out
@@ -238,14 +340,21 @@ def soonest_expiry(conn: sqlite3.Connection, customer_id: str, now: str) -> tupl
         "SELECT substr(expires_at, 1, 10), SUM(points) FROM lots WHERE customer_id = ? AND points > 0"
         " AND expires_at = (SELECT MIN(expires_at) FROM lots WHERE customer_id = ? AND points > 0"
         " AND expires_at IS NOT NULL AND expires_at > ?) GROUP BY expires_at",
-        (customer_id, customer_id, now)).fetchone()
+        (customer_id, customer_id, now),
+    ).fetchone()
     return (row[0], int(row[1])) if row else (None, 0)
 
 
 def existing_customers(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     marks = ",".join("?" * len(ids))
-    return {r[0] for r in conn.execute(f"SELECT id FROM customers WHERE id IN ({marks}) AND merged_into IS NULL",
-                                       list(ids))} if ids else set()
+    return (
+        {
+            r[0]
+            for r in conn.execute(f"SELECT id FROM customers WHERE id IN ({marks}) AND merged_into IS NULL", list(ids))
+        }
+        if ids
+        else set()
+    )
 
 
 def customers_by_phone(conn: sqlite3.Connection, phone: str) -> list[str]:
@@ -254,12 +363,23 @@ def customers_by_phone(conn: sqlite3.Connection, phone: str) -> list[str]:
 
 # -- mailings -----------------------------------------------------------------------------------
 
-def add_mailing(conn: sqlite3.Connection, name: str, channel_name: str, template_id: int, kind: str, send_at: str,
-                total: int, by: str) -> int:
+
+def add_mailing(
+    conn: sqlite3.Connection,
+    name: str,
+    channel_name: str,
+    template_id: int,
+    kind: str,
+    send_at: str,
+    total: int,
+    by: str,
+) -> int:
     now = now_utc()
     cur = conn.execute(
         "INSERT INTO mailings (name, channel, template_id, kind, state, send_at, total, created_at, created_by)"
-        " VALUES (?,?,?,?,?,?,?,?,?)", (name, channel_name, template_id, kind, "queueing", send_at, total, now, by))
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (name, channel_name, template_id, kind, "queueing", send_at, total, now, by),
+    )
     return int(cur.lastrowid or 0)
 
 
@@ -271,27 +391,36 @@ def set_mailing_state(conn: sqlite3.Connection, mailing_id: int, state: str, onl
 
 
 def hold_mailing(conn: sqlite3.Connection, mailing_id: int, held: str) -> None:
-    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'",
-                 (held, mailing_id))
+    conn.execute(
+        "UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'", (held, mailing_id)
+    )
 
 
 def release_mailing(conn: sqlite3.Connection, mailing_id: int, when: str, held: str) -> None:
-    conn.execute("UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued'"
-                 " AND not_before = ?", (when, mailing_id, held))
+    conn.execute(
+        "UPDATE message_outbox SET not_before = ? WHERE mailing_id = ? AND state = 'queued' AND not_before = ?",
+        (when, mailing_id, held),
+    )
 
 
 # -- start links and linked chats ---------------------------------------------------------------
 
-def add_link_token(conn: sqlite3.Connection, token_hash: str, customer_id: str, channel_name: str,
-                   expires_at: str) -> None:
-    conn.execute("INSERT INTO link_tokens (token_hash, customer_id, channel, expires_at) VALUES (?,?,?,?)",
-                 (token_hash, customer_id, channel_name, expires_at))
+
+def add_link_token(
+    conn: sqlite3.Connection, token_hash: str, customer_id: str, channel_name: str, expires_at: str
+) -> None:
+    conn.execute(
+        "INSERT INTO link_tokens (token_hash, customer_id, channel, expires_at) VALUES (?,?,?,?)",
+        (token_hash, customer_id, channel_name, expires_at),
+    )
 
 
 def use_link_token(conn: sqlite3.Connection, token_hash: str, channel_name: str, now: str) -> str | None:
     """The customer of an unused, unexpired token, marking it used; None otherwise."""
-    found = conn.execute("SELECT customer_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?"
-                         " AND channel = ?", (token_hash, channel_name)).fetchone()
+    found = conn.execute(
+        "SELECT customer_id, expires_at, used_at FROM link_tokens WHERE token_hash = ? AND channel = ?",
+        (token_hash, channel_name),
+    ).fetchone()
     if found is None or found[2] is not None or found[1] <= now:
         return None
     conn.execute("UPDATE link_tokens SET used_at = ? WHERE token_hash = ?", (now, token_hash))
@@ -299,14 +428,21 @@ def use_link_token(conn: sqlite3.Connection, token_hash: str, channel_name: str,
 
 
 def link_address(conn: sqlite3.Connection, customer_id: str, channel_name: str, address: str, now: str) -> None:
-    conn.execute("INSERT INTO customer_channels (customer_id, channel, address, linked_at) VALUES (?,?,?,?)"
-                 " ON CONFLICT (customer_id, channel) DO UPDATE SET address = excluded.address,"
-                 " linked_at = excluded.linked_at", (customer_id, channel_name, address, now))
+    conn.execute(
+        "INSERT INTO customer_channels (customer_id, channel, address, linked_at) VALUES (?,?,?,?)"
+        " ON CONFLICT (customer_id, channel) DO UPDATE SET address = excluded.address,"
+        " linked_at = excluded.linked_at",
+        (customer_id, channel_name, address, now),
+    )
 
 
 def customers_by_address(conn: sqlite3.Connection, channel_name: str, address: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT customer_id FROM customer_channels WHERE channel = ? AND address = ?",
-                                       (channel_name, address))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT customer_id FROM customer_channels WHERE channel = ? AND address = ?", (channel_name, address)
+        )
+    ]
 
 
 class MessageQueries(Database):
@@ -334,9 +470,12 @@ class MessageQueries(Database):
         return existing_customers(self.conn, ids)
 
     def outbox_id(self, cause: str, customer_id: str, channel_name: str) -> int:
-        return int(self.conn.execute("SELECT id FROM message_outbox WHERE cause = ? AND customer_id = ?"
-                                     " AND channel = ?",
-                                     (cause, customer_id, channel_name)).fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT id FROM message_outbox WHERE cause = ? AND customer_id = ? AND channel = ?",
+                (cause, customer_id, channel_name),
+            ).fetchone()[0]
+        )
 
     def mailing(self, mailing_id: int) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM mailings WHERE id = ?", (mailing_id,))
@@ -346,9 +485,15 @@ class MessageQueries(Database):
         return counts(self.conn, mailing_id)
 
     def mailing_reasons(self, mailing_id: int) -> dict[str, int]:
-        return {f"{state}: {why}": n for state, why, n in self.conn.execute(
-            "SELECT state, why, COUNT(*) FROM message_outbox WHERE mailing_id = ? AND state IN ('failed', 'skipped')"
-            " GROUP BY state, why", (mailing_id,))}
+        return {
+            f"{state}: {why}": n
+            for state, why, n in self.conn.execute(
+                "SELECT state, why, COUNT(*) FROM message_outbox WHERE mailing_id = ? AND state IN ('failed',"
+                " 'skipped')"
+                " GROUP BY state, why",
+                (mailing_id,),
+            )
+        }
 
     def messages_of(self, customer_id: str) -> list[dict[str, Any]]:
         return customer_messages(self.conn, customer_id)

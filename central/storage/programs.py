@@ -45,10 +45,12 @@ class BonusPrograms(Database):
 
     def add_program(self, name: str, points_per_money: str, at: str) -> int:
         """A new program (in the caller's transaction); returns its id."""
-        cur = self.conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, ?, ?)",
-                                (name, points_per_money, at))
+        cur = self.conn.execute(
+            "INSERT INTO programs (name, points_per_money, created_at) VALUES (?, ?, ?)", (name, points_per_money, at)
+        )
         return int(cur.lastrowid or 0)
 
     def update_program(self, program_id: int, name: str, points_per_money: str) -> None:
-        self.conn.execute("UPDATE programs SET name = ?, points_per_money = ? WHERE id = ?",
-                          (name, points_per_money, program_id))
+        self.conn.execute(
+            "UPDATE programs SET name = ?, points_per_money = ? WHERE id = ?", (name, points_per_money, program_id)
+        )

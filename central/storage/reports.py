@@ -26,4 +26,5 @@ class Reports(Database):
             "SELECT at_epoch, redeemed, level, accrued, columns, customer_id FROM transactions"
             " WHERE store = ? AND kind = 'purchase'"
             " AND customer_id IS NOT NULL AND at_epoch >= ? AND columns IS NOT NULL ORDER BY at_epoch, id",
-            (store_id, since_epoch)).fetchall()
+            (store_id, since_epoch),
+        ).fetchall()

@@ -20,27 +20,39 @@ class Review(Database):
 
     def open_dead_letters(self, stores: list[str], with_storeless: bool) -> list[dict[str, Any]]:
         """The newest 200 unresolved dead letters of these stores (``with_storeless``: and those of no store)."""
-        return self.rows(f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
-                         f" FROM dead_letters WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
-                         f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200", [*stores, int(with_storeless)])
+        return self.rows(
+            f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
+            f" FROM dead_letters WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
+            f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200",
+            [*stores, int(with_storeless)],
+        )
 
     def open_debts(self, stores: list[str]) -> list[dict[str, Any]]:
         """The newest 200 unresolved debts of these stores, with their program's name (``program``)."""
-        return self.rows(f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
-                         f" WHERE d.resolved_at IS NULL AND d.store IN ({_marks(stores)})"
-                         f" ORDER BY d.created_at DESC LIMIT 200", stores)
+        return self.rows(
+            f"SELECT d.*, p.name AS program FROM debts d LEFT JOIN programs p ON p.id = d.program_id"
+            f" WHERE d.resolved_at IS NULL AND d.store IN ({_marks(stores)})"
+            f" ORDER BY d.created_at DESC LIMIT 200",
+            stores,
+        )
 
     def open_flags(self, stores: list[str], with_storeless: bool) -> list[dict[str, Any]]:
-        return self.rows(f"SELECT * FROM flags WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
-                         f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200", [*stores, int(with_storeless)])
+        return self.rows(
+            f"SELECT * FROM flags WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
+            f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200",
+            [*stores, int(with_storeless)],
+        )
 
     def recovered_events(self, stores: list[str]) -> list[dict[str, Any]]:
         """Per agent and outcome ('applied' or why not): the events of agents restored from a backup."""
         # the index holds only these rows
-        return self.rows(f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
-                         f" MAX(seq) AS last_seq, MAX(applied_at) AS last_at FROM applied_events"
-                         f" WHERE recovery IS NOT NULL AND store IN ({_marks(stores)}) GROUP BY store, agent, recovery"
-                         f" ORDER BY last_at DESC LIMIT 200", stores)
+        return self.rows(
+            f"SELECT store, agent, recovery, COUNT(*) AS events, MIN(seq) AS first_seq,"
+            f" MAX(seq) AS last_seq, MAX(applied_at) AS last_at FROM applied_events"
+            f" WHERE recovery IS NOT NULL AND store IN ({_marks(stores)}) GROUP BY store, agent, recovery"
+            f" ORDER BY last_at DESC LIMIT 200",
+            stores,
+        )
 
     def open_review_counts(self, stores: Collection[str] | None = None) -> dict[str, int]:
         """How many dead letters, debts and flags are unresolved (in these stores; None: everywhere)."""

@@ -31,7 +31,8 @@ class RuleDrafts(Database):
             "INSERT INTO rule_drafts (store, document, base_version, updated_at, updated_by) VALUES (?,?,?,?,?)"
             " ON CONFLICT (store) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at,"
             " updated_by = excluded.updated_by",
-            (store_id, json.dumps(document, ensure_ascii=False, sort_keys=True), base_version, at, by))
+            (store_id, json.dumps(document, ensure_ascii=False, sort_keys=True), base_version, at, by),
+        )
 
     def delete_rule_draft(self, store_id: str) -> None:
         self.conn.execute("DELETE FROM rule_drafts WHERE store = ?", (store_id,))

@@ -49,5 +49,6 @@ class RuleSets(Shops):
 
     def rule_set_versions(self, store_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The store's newest versions (``version``, ``created_at``), newest first."""
-        return self.rows("SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT ?",
-                         (store_id, limit))
+        return self.rows(
+            "SELECT version, created_at FROM rule_sets WHERE store = ? ORDER BY version DESC LIMIT ?", (store_id, limit)
+        )

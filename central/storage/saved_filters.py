@@ -14,7 +14,9 @@ class SavedFilters(Database):
         """The user's own filters of a list and those others shared, by name, with the owner's ``username``."""
         return self.rows(
             "SELECT f.*, u.username FROM saved_filters f LEFT JOIN console_users u ON u.id = f.user_id"
-            " WHERE f.area = ? AND (f.user_id = ? OR f.shared = 1) ORDER BY f.name", (area, user_id))
+            " WHERE f.area = ? AND (f.user_id = ? OR f.shared = 1) ORDER BY f.name",
+            (area, user_id),
+        )
 
     def saved_filter(self, filter_id: int) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM saved_filters WHERE id = ?", (filter_id,))
@@ -25,7 +27,8 @@ class SavedFilters(Database):
         cur = self.conn.execute(
             "INSERT INTO saved_filters (user_id, area, name, query, shared, created_at) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (user_id, area, name) DO UPDATE SET query = excluded.query, shared = excluded.shared",
-            (user_id, area, name, query, int(shared), at))
+            (user_id, area, name, query, int(shared), at),
+        )
         return int(cur.lastrowid or 0)
 
     def delete_saved_filter(self, filter_id: int) -> None:

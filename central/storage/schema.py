@@ -141,7 +141,8 @@ MIGRATIONS: list[Migration] = [
                 kind TEXT NOT NULL,
                 status TEXT NOT NULL,
                 at TEXT,
-                applied_at TEXT NOT NULL)""" + WITHOUT_ROWID,
+                applied_at TEXT NOT NULL)"""
+            + WITHOUT_ROWID,
             "CREATE UNIQUE INDEX applied_events_seq ON applied_events (store, agent, seq)",
             """CREATE TABLE dead_letters (
                 id INTEGER PRIMARY KEY,
@@ -218,7 +219,8 @@ MIGRATIONS += [
             "CREATE INDEX applied_events_recovered ON applied_events (store, agent, seq) WHERE recovery IS NOT NULL",
             # refunds and cancels of a receipt, to find a till's retry of one after a restore; a few
             # percent of the transactions, so the ingest's purchases pay nothing for it
-            "CREATE INDEX transactions_reversals ON transactions (store, receipt_id) WHERE kind IN ('refund', 'cancel')",
+            "CREATE INDEX transactions_reversals ON transactions (store, receipt_id) WHERE kind IN ('refund',"
+            " 'cancel')",
             # the pointer when a restore was found, while its reused seqs are still being received
             # (acks stay below it until every one of them is in: central/sync/recovery.py)
             "ALTER TABLE agents ADD COLUMN recovery_end INTEGER",

@@ -169,7 +169,8 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             " DELETE FROM customer_search WHERE rowid = OLD.rowid; END",
             _trigger("cards_search_insert", "INSERT ON cards", "NEW.customer_id"),
             "CREATE TRIGGER cards_search_update AFTER UPDATE OF customer_id ON cards BEGIN "
-            + " ".join(_reindex("NEW.customer_id") + _reindex("OLD.customer_id")) + " END",
+            + " ".join(_reindex("NEW.customer_id") + _reindex("OLD.customer_id"))
+            + " END",
             _trigger("tags_search_insert", "INSERT ON customer_tags", "NEW.customer_id"),
             _trigger("tags_search_delete", "DELETE ON customer_tags", "OLD.customer_id"),
         ],
@@ -237,7 +238,8 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 amount INTEGER NOT NULL,
                 accrued INTEGER NOT NULL,
                 redeemed INTEGER NOT NULL,
-                PRIMARY KEY (transaction_id, idx))""" + WITHOUT_ROWID,
+                PRIMARY KEY (transaction_id, idx))"""
+            + WITHOUT_ROWID,
             "CREATE INDEX transaction_lines_sku ON transaction_lines (sku_id, transaction_id)",
             "CREATE INDEX transaction_lines_category ON transaction_lines (category_id, transaction_id)",
         ],

@@ -84,30 +84,38 @@ def members(conn: sqlite3.Connection, segment_id: int) -> set[int]:
 
 
 def is_member(conn: sqlite3.Connection, segment_id: int, key: int) -> bool:
-    return conn.execute("SELECT 1 FROM segment_members WHERE segment_id = ? AND key = ?",
-                        (segment_id, key)).fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM segment_members WHERE segment_id = ? AND key = ?", (segment_id, key)).fetchone()
+        is not None
+    )
 
 
-def change_members(conn: sqlite3.Connection, segment_id: int, entered: Iterable[int], left: Iterable[int],
-                   at: str, cause: str) -> tuple[int, int]:
+def change_members(
+    conn: sqlite3.Connection, segment_id: int, entered: Iterable[int], left: Iterable[int], at: str, cause: str
+) -> tuple[int, int]:
     """Write entering and leaving customers with their history rows; keeps ``segments.size``."""
     entered, left = sorted(entered), sorted(left)
     if entered:
-        conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)",
-                         [(segment_id, k, at) for k in entered])
+        conn.executemany(
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)",
+            [(segment_id, k, at) for k in entered],
+        )
     if left:
-        conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?",
-                         [(segment_id, k) for k in left])
+        conn.executemany(
+            "DELETE FROM segment_members WHERE segment_id = ? AND key = ?", [(segment_id, k) for k in left]
+        )
     if entered or left:
-        conn.executemany("INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
-                         [(segment_id, k, 1, at, cause) for k in entered]
-                         + [(segment_id, k, 0, at, cause) for k in left])
+        conn.executemany(
+            "INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
+            [(segment_id, k, 1, at, cause) for k in entered] + [(segment_id, k, 0, at, cause) for k in left],
+        )
         conn.execute("UPDATE segments SET size = size + ? WHERE id = ?", (len(entered) - len(left), segment_id))
     return len(entered), len(left)
 
 
-def change_members_many(conn: sqlite3.Connection, changes: Sequence[tuple[int, Iterable[int], Iterable[int]]],
-                        at: str, cause: str) -> None:
+def change_members_many(
+    conn: sqlite3.Connection, changes: Sequence[tuple[int, Iterable[int], Iterable[int]]], at: str, cause: str
+) -> None:
     """:func:`change_members` for several segments at once (the same rows, history in the same order)."""
     entering, leaving, history_rows, sizes = [], [], [], []
     for segment_id, entered, left in changes:
@@ -122,15 +130,18 @@ def change_members_many(conn: sqlite3.Connection, changes: Sequence[tuple[int, I
         conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)", entering)
     if leaving:
         conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?", leaving)
-    conn.executemany("INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
-                     history_rows)
+    conn.executemany(
+        "INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)", history_rows
+    )
     conn.executemany("UPDATE segments SET size = size + ? WHERE id = ?", sizes)
 
 
 def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:
     cur = conn.execute(
         "SELECT h.id, k.customer_id, h.entered, h.at, h.cause FROM segment_history h"
-        " JOIN customer_keys k ON k.key = h.key WHERE h.segment_id = ? ORDER BY h.id DESC LIMIT ?", (segment_id, limit))
+        " JOIN customer_keys k ON k.key = h.key WHERE h.segment_id = ? ORDER BY h.id DESC LIMIT ?",
+        (segment_id, limit),
+    )
     return [dict(zip(("id", "customer_id", "entered", "at", "cause"), r, strict=True)) for r in cur]
 
 
@@ -140,17 +151,21 @@ def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int
     found: set[tuple[int, int]] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        found.update(conn.execute(
-            f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        found.update(
+            conn.execute(
+                f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
     return found
 
 
 def set_flips(conn: sqlite3.Connection, flips: dict[int, int | None]) -> None:
     """Replace these customers' next flip day (None: none)."""
     conn.executemany("DELETE FROM segment_flips WHERE key = ?", [(k,) for k, d in flips.items() if d is None])
-    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
-                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
-                     [(k, d) for k, d in flips.items() if d is not None])
+    conn.executemany(
+        "INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+        [(k, d) for k, d in flips.items() if d is not None],
+    )
 
 
 def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
@@ -159,8 +174,10 @@ def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
     current: dict[int, int] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        current.update(conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})",
-                                    chunk))
-    conn.executemany("INSERT INTO segment_flips (key, day) VALUES (?,?)"
-                     " ON CONFLICT (key) DO UPDATE SET day = excluded.day",
-                     [(k, d) for k, d in flips.items() if k not in current or d < current[k]])
+        current.update(
+            conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+        )
+    conn.executemany(
+        "INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
+        [(k, d) for k, d in flips.items() if k not in current or d < current[k]],
+    )

@@ -48,12 +48,16 @@ class Shops(Database):
 
     def set_store_details(self, store_id: str, city: str | None, base_percent: str, program_id: int | None) -> None:
         """A new store's city, base percent and bonus program (in the caller's transaction)."""
-        self.conn.execute("UPDATE stores SET city = ?, base_percent = ?, program_id = ? WHERE id = ?",
-                          (city, base_percent, program_id, store_id))
+        self.conn.execute(
+            "UPDATE stores SET city = ?, base_percent = ?, program_id = ? WHERE id = ?",
+            (city, base_percent, program_id, store_id),
+        )
 
-    def update_store(self, store_id: str, name: str, city: str | None, timezone: str, base_percent: str,
-                     program_id: int | None) -> None:
+    def update_store(
+        self, store_id: str, name: str, city: str | None, timezone: str, base_percent: str, program_id: int | None
+    ) -> None:
         """Change a store's fields (in the caller's transaction)."""
         self.conn.execute(
             "UPDATE stores SET name = ?, city = ?, timezone = ?, base_percent = ?, program_id = ? WHERE id = ?",
-            (name, city, timezone, base_percent, program_id, store_id))
+            (name, city, timezone, base_percent, program_id, store_id),
+        )

@@ -49,21 +49,60 @@ from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
 
-__all__ = ["CUSTOMER_SCOPES", "TOKEN_TTL", "Consumed", "Database", "DeadLetter", "EnrollmentError", "Flag",
-           "IngestUnit", "NotFound", "Store", "hash_token", "mosquitto_hash"]
+__all__ = [
+    "CUSTOMER_SCOPES",
+    "TOKEN_TTL",
+    "Consumed",
+    "Database",
+    "DeadLetter",
+    "EnrollmentError",
+    "Flag",
+    "IngestUnit",
+    "NotFound",
+    "Store",
+    "hash_token",
+    "mosquitto_hash",
+]
 
 CUSTOMER_SCOPES = ("all", "visited")
 
 
-class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessages, PublishCursors,
-            # the console's services (central/services/): one class per table or job
-            CardCategories, StoreGroups, BonusPrograms, Review, RuleDrafts, Catalog, Levels, CustomerAccounts,
-            CustomFields, SavedFilters, PersonalPercents, Reports, AuditLog, Jobs, ApiTokens, ConsoleUsers,
-            TransactionList, Totals, CustomerList, CustomerImport,
-            # the sync (central/sync/): down-sync pages, a restored agent's repeats
-            CustomerDeltas, RecoveryLookups,
-            # messages to customers (central/messages/), segments (central/services/segments.py)
-            MessageQueries, SegmentQueries,
-            # the nightly job's scans (central/points/nightly.py)
-            NightlyScans):
+class Store(
+    Settings,
+    Enrollment,
+    IngestQueries,
+    Cards,
+    RuleSets,
+    CashierMessages,
+    PublishCursors,
+    # the console's services (central/services/): one class per table or job
+    CardCategories,
+    StoreGroups,
+    BonusPrograms,
+    Review,
+    RuleDrafts,
+    Catalog,
+    Levels,
+    CustomerAccounts,
+    CustomFields,
+    SavedFilters,
+    PersonalPercents,
+    Reports,
+    AuditLog,
+    Jobs,
+    ApiTokens,
+    ConsoleUsers,
+    TransactionList,
+    Totals,
+    CustomerList,
+    CustomerImport,
+    # the sync (central/sync/): down-sync pages, a restored agent's repeats
+    CustomerDeltas,
+    RecoveryLookups,
+    # messages to customers (central/messages/), segments (central/services/segments.py)
+    MessageQueries,
+    SegmentQueries,
+    # the nightly job's scans (central/points/nightly.py)
+    NightlyScans,
+):
     """One connection to the central database, with the queries of every job."""

@@ -44,8 +44,10 @@ def transaction_filter_sql(f: TransactionFilter) -> tuple[str, list[Any]]:
     clauses, params = ["1 = 1"], []
     if f.scope is not None:
         marks = ",".join("?" * len(f.scope)) or "NULL"
-        clauses.append(f"(t.store IN ({marks}) OR t.store IS NULL AND t.customer_id IN (SELECT id FROM customers"
-                       f" WHERE home_store IN ({marks})))")
+        clauses.append(
+            f"(t.store IN ({marks}) OR t.store IS NULL AND t.customer_id IN (SELECT id FROM customers"
+            f" WHERE home_store IN ({marks})))"
+        )
         params += sorted(f.scope) * 2
     if f.epoch_from is not None:
         clauses.append("t.at_epoch >= ?")
@@ -87,9 +89,13 @@ class TransactionList(Database):
 
     def stores_of_group_named(self, name: str) -> list[str]:
         """The stores of the store group with this name (none when there is no such group)."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT m.store FROM store_group_members m JOIN store_groups g ON g.id = m.group_id WHERE g.name = ?",
-            (name,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT m.store FROM store_group_members m JOIN store_groups g ON g.id = m.group_id WHERE g.name = ?",
+                (name,),
+            )
+        ]
 
     def catalog_product_id(self, sku: str) -> int | None:
         row = self.conn.execute("SELECT id FROM catalog_products WHERE sku = ?", (sku,)).fetchone()
@@ -99,8 +105,9 @@ class TransactionList(Database):
         row = self.conn.execute("SELECT id FROM catalog_categories WHERE name = ?", (name,)).fetchone()
         return None if row is None else row[0]
 
-    def transactions_page(self, f: TransactionFilter, after: tuple[int, int] | None, limit: int
-                          ) -> list[dict[str, Any]]:
+    def transactions_page(
+        self, f: TransactionFilter, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` transactions, newest first (by at_epoch, id), below the key ``after``, with the
         customer's name."""
         sql, params = transaction_filter_sql(f)
@@ -111,7 +118,9 @@ class TransactionList(Database):
             "SELECT t.id, t.kind, t.channel, t.store, t.receipt_id, t.customer_id, t.card, t.at, t.at_epoch, t.amount,"
             " t.accrued, t.redeemed, t.line_count, t.detail, c.name AS customer_name FROM transactions t"
             f" LEFT JOIN customers c ON c.id = t.customer_id WHERE {sql}"
-            " ORDER BY t.at_epoch DESC, t.id DESC LIMIT ?", [*params, limit])
+            " ORDER BY t.at_epoch DESC, t.id DESC LIMIT ?",
+            [*params, limit],
+        )
 
     def transaction_totals(self, f: TransactionFilter) -> tuple[int, int, int, int, int, int]:
         """(count, sales (refunds negative as stored), accrued, redeemed, purchases, the purchases' sum)."""
@@ -120,5 +129,7 @@ class TransactionList(Database):
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.kind IN ('purchase', 'refund', 'cancel') THEN t.amount END), 0),"
             " COALESCE(SUM(t.accrued), 0), COALESCE(SUM(t.redeemed), 0),"
             " COALESCE(SUM(t.kind = 'purchase'), 0), COALESCE(SUM(CASE WHEN t.kind = 'purchase' THEN t.amount END), 0)"
-            f" FROM transactions t WHERE {sql}", params).fetchone()
+            f" FROM transactions t WHERE {sql}",
+            params,
+        ).fetchone()
         return tuple(row)  # type: ignore[return-value]

@@ -15,7 +15,3 @@ def db_file(tmp_path) -> str:
 @pytest.fixture
 def app(db_file):
     return create_app({"TESTING": True, "DATABASE": db_file, "MQTT_URL": "mqtt://broker.example:1883"})
-
-
-
-

@@ -103,7 +103,17 @@ def test_the_central_link_reconnects_within_its_setting_and_its_id_is_its_login(
 
 def test_messages_add_and_bad_input(db_file):
     run("stores", "add", "S1", "--db", db_file)
-    ok = run("messages", "add", "Double points today", "--store", "S1", "--until", "2099-01-01T00:00:00+03:00", "--db", db_file)
+    ok = run(
+        "messages",
+        "add",
+        "Double points today",
+        "--store",
+        "S1",
+        "--until",
+        "2099-01-01T00:00:00+03:00",
+        "--db",
+        db_file,
+    )
     assert ok.exit_code == 0, ok.output
     version, items = Store(db_file).store_messages()["S1"]
     assert items == [{"id": items[0]["id"], "text": "Double points today", "until": "2098-12-31T21:00:00+00:00"}]

@@ -31,11 +31,17 @@ def test_a_slice_of_the_real_year_becomes_a_chain_and_twice_adds_nothing(tmp_pat
         assert customers[0] > 100 and customers[1] > 0 and customers[2] == customers[0]
         custom = [json.loads(r[0]) for r in c.execute("SELECT custom FROM customers WHERE custom != '{}'")]
         assert custom and set(custom[0]) == {"age_band", "income_band", "household_size"}
-        assert c.execute("SELECT COUNT(*) FROM catalog_products WHERE name IS NOT NULL AND category_id IS NOT NULL"
-                         ).fetchone()[0] > 100
+        assert (
+            c.execute(
+                "SELECT COUNT(*) FROM catalog_products WHERE name IS NOT NULL AND category_id IS NOT NULL"
+            ).fetchone()[0]
+            > 100
+        )
         # the ledger holds what the lines say: balance = accrued - redeemed per customer
-        assert c.execute("SELECT SUM(balance) FROM customers").fetchone()[0] == \
-            c.execute("SELECT SUM(points) FROM ledger").fetchone()[0]
+        assert (
+            c.execute("SELECT SUM(balance) FROM customers").fetchone()[0]
+            == c.execute("SELECT SUM(points) FROM ledger").fetchone()[0]
+        )
         before = c.execute("SELECT COUNT(*), SUM(points) FROM ledger").fetchone()
     finally:
         store.close()

@@ -47,7 +47,7 @@ def test_expired_unknown_and_malformed_tokens_are_refused(client, db):
     res = client.post("/api/v1/enroll", json={"token": db.new_enrollment_token("S1"), "agent": "a/1"})
     assert res.status_code == 422
     for bad in ('"\\ud800"', '"tok\\u0000en"', '"' + "x" * 201 + '"'):  # a lone surrogate, a NUL, too long
-        res = client.post("/api/v1/enroll", data='{"token": %s}' % bad, content_type="application/json")
+        res = client.post("/api/v1/enroll", data=f'{{"token": {bad}}}', content_type="application/json")
         assert res.status_code == 422 and res.json["code"] == "validation_error", bad
     assert db.count("agents") == 0  # nothing changed
 

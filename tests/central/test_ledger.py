@@ -13,7 +13,9 @@ from tests.sync.fakes import FakeAgent
 
 def _apply(db: Store, *events) -> set[str]:
     last = events[-1]
-    return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))
+    return db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
 
 
 @pytest.fixture
@@ -33,10 +35,15 @@ def test_spending_takes_temporary_lots_first_earliest_expiry_first(store):
     agent = FakeAgent("S1", "a1")
     _apply(store, agent.registration("c1"), agent.purchase("c1", accrued=1000))
     # head office gave two temporary lots (campaigns); one not yet started, one expired
-    rows = [("t-late", 300, None, "2027-03-01T00:00:00+00:00"), ("t-soon", 200, None, "2026-12-01T00:00:00+00:00"),
-            ("t-expired", 500, None, "2026-11-01T00:00:00+00:00"), ("t-future", 400, "2027-01-01T00:00:00+00:00", None)]
+    rows = [
+        ("t-late", 300, None, "2027-03-01T00:00:00+00:00"),
+        ("t-soon", 200, None, "2026-12-01T00:00:00+00:00"),
+        ("t-expired", 500, None, "2026-11-01T00:00:00+00:00"),
+        ("t-future", 400, "2027-01-01T00:00:00+00:00", None),
+    ]
     store.conn.executemany(
-        "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, created_at) VALUES (?, 'c1', ?, ?, ?, ?, 'x')",
+        "INSERT INTO lots (id, customer_id, points, initial, starts_at, expires_at, created_at) VALUES (?, 'c1', ?,"
+        " ?, ?, ?, 'x')",
         [(i, p, p, s, e) for i, p, s, e in rows],
     )
     store.conn.execute("UPDATE customers SET balance = balance + 1400 WHERE id = 'c1'")
@@ -59,8 +66,13 @@ def test_redemption_beyond_the_balance_is_applied_and_flagged(store):
 
 def test_refund_taking_back_points_may_go_negative_without_a_debt(store):
     agent = FakeAgent("S1", "a1")
-    _apply(store, agent.registration("c1"), agent.purchase("c1", total=10_000, accrued=500, redeemed=0),
-           agent.manual("c1", -400), agent.refund("c1", "S1-a1-1", amount=10_000, accrued=500, redeemed=0))
+    _apply(
+        store,
+        agent.registration("c1"),
+        agent.purchase("c1", total=10_000, accrued=500, redeemed=0),
+        agent.manual("c1", -400),
+        agent.refund("c1", "S1-a1-1", amount=10_000, accrued=500, redeemed=0),
+    )
     customer = store.customer("c1")
     assert customer["balance"] == -400 == store.ledger_sum("c1")
     assert customer["spend"] == 0
@@ -112,7 +124,8 @@ def test_a_line_of_quantity_zero_is_kept_and_earns_on_its_amount(store):
     _apply(store, agent.registration("c1"), purchase)
     assert store.customer("c1")["balance"] == 900 == store.ledger_sum("c1")
     rows = store.conn.execute(
-        "SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id").fetchall()
+        "SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id"
+    ).fetchall()
     assert [tuple(r) for r in rows] == [("0", 30000, 900)]
     _apply(store, refund)
     assert store.customer("c1")["balance"] == 0 == store.ledger_sum("c1") and store.customer("c1")["spend"] == 0
@@ -180,7 +193,10 @@ def test_holder_and_registration_in_one_round_either_way(store):
         card = "77000000000000" + ("32" if order == "holder first" else "40")
         reg, buy = a1.registration(cid, card=card), _holder_purchase(a2, 400, card=card)
         events = [buy, reg] if order == "holder first" else [reg, buy]
-        store.commit_ingest(IngestUnit(events=events, pointers={("S1", "a1"): (reg["seq"], reg["id"]),
-                                                               ("S2", "a1"): (buy["seq"], buy["id"])}))
+        store.commit_ingest(
+            IngestUnit(
+                events=events, pointers={("S1", "a1"): (reg["seq"], reg["id"]), ("S2", "a1"): (buy["seq"], buy["id"])}
+            )
+        )
         assert store.customer(cid)["balance"] == 400 == store.ledger_sum(cid), order
         assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (card,)).fetchone()[0] == cid

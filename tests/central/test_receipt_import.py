@@ -27,8 +27,24 @@ from shared.rules import parse_rules
 from tests.sync.fakes import FakeAgent
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = ["receipt", "store", "date", "customer_id", "card", "sku", "name", "category", "quantity", "price",
-          "discount", "amount", "accrued", "redeemed", "kind", "refund_of"]
+HEADER = [
+    "receipt",
+    "store",
+    "date",
+    "customer_id",
+    "card",
+    "sku",
+    "name",
+    "category",
+    "quantity",
+    "price",
+    "discount",
+    "amount",
+    "accrued",
+    "redeemed",
+    "kind",
+    "refund_of",
+]
 LEVELS = [("Silver", 0, "1"), ("Gold", 50_000, "2")]
 
 
@@ -63,12 +79,31 @@ def write_csv(path: Path, rows: list[list[object]], header: list[str] = HEADER, 
     return path
 
 
-def sale(receipt, store="S1", when="2017-03-01 10:00", customer="", card="", lines=(("A", "10.00"),),
-         accrued=0, redeemed=0):
+def sale(
+    receipt, store="S1", when="2017-03-01 10:00", customer="", card="", lines=(("A", "10.00"),), accrued=0, redeemed=0
+):
     out = []
     for i, (sku, amount) in enumerate(lines):
-        out.append([receipt, store, when, customer, card, sku, f"Item {sku}", "CAT-" + sku, "1", "", "0", amount,
-                    accrued if i == 0 else 0, redeemed if i == 0 else 0, "", ""])
+        out.append(
+            [
+                receipt,
+                store,
+                when,
+                customer,
+                card,
+                sku,
+                f"Item {sku}",
+                "CAT-" + sku,
+                "1",
+                "",
+                "0",
+                amount,
+                accrued if i == 0 else 0,
+                redeemed if i == 0 else 0,
+                "",
+                "",
+            ]
+        )
     return out
 
 
@@ -79,9 +114,21 @@ def refund(receipt, of, store="S1", when="2017-03-02 10:00"):
 def counts(path: str) -> dict[str, int]:
     store = Store(path)
     try:
-        return {t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("customers", "ledger", "lots", "transactions", "transaction_lines", "applied_events",
-                          "catalog_products", "catalog_categories", "stores", "cards")}
+        return {
+            t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in (
+                "customers",
+                "ledger",
+                "lots",
+                "transactions",
+                "transaction_lines",
+                "applied_events",
+                "catalog_products",
+                "catalog_categories",
+                "stores",
+                "cards",
+            )
+        }
     finally:
         store.close()
 
@@ -92,29 +139,54 @@ def snapshot(path: str, by_card: bool = False) -> dict[str, object]:
     c = store.conn
     try:
         # customers named by their card (import and agent make different ids for them)
-        name = {cid: (num or cid) for cid, num in c.execute(
-            "SELECT c.id, k.number FROM customers c LEFT JOIN cards k ON k.customer_id = c.id")} if by_card else {}
+        name = (
+            {
+                cid: (num or cid)
+                for cid, num in c.execute(
+                    "SELECT c.id, k.number FROM customers c LEFT JOIN cards k ON k.customer_id = c.id"
+                )
+            }
+            if by_card
+            else {}
+        )
         n = lambda cid: name.get(cid, cid)  # noqa: E731
         return {
-            "customers": sorted((n(r[0]), *r[1:]) for r in c.execute(
-                "SELECT id, balance, spend, visits, level, last_purchase_at, last_accrual_at, last_redemption_at,"
-                " home_store FROM customers")),
+            "customers": sorted(
+                (n(r[0]), *r[1:])
+                for r in c.execute(
+                    "SELECT id, balance, spend, visits, level, last_purchase_at, last_accrual_at, last_redemption_at,"
+                    " home_store FROM customers"
+                )
+            ),
             # (a lot's ``initial`` is its points at the end of the round that made it: rounds differ)
-            "lots": sorted((n(r[0]), r[1], r[2]) for r in c.execute(
-                "SELECT customer_id, points, expires_at FROM lots")),
-            "ledger": sorted((n(r[0]), *r[1:]) for r in c.execute(
-                "SELECT customer_id, points, kind, store, at, program_id FROM ledger")),
-            "debts": sorted((n(r[0]), *r[1:]) for r in c.execute(
-                "SELECT customer_id, shortfall, balance_after FROM debts")),
-            "transactions": sorted((r[0], r[1], r[2], n(r[3]) if r[3] else None, *r[4:]) for r in c.execute(
-                "SELECT kind, store, receipt_id, customer_id, at, amount, accrued, redeemed, level, line_count,"
-                " columns FROM transactions")),
-            "lines": sorted(c.execute(
-                "SELECT t.receipt_id, t.kind, l.idx, p.sku, k.name, l.name, l.quantity, l.price, l.discount, l.amount,"
-                " l.accrued, l.redeemed FROM transaction_lines l JOIN transactions t ON t.id = l.transaction_id"
-                " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories k"
-                " ON k.id = l.category_id").fetchall()),
-            "stores": sorted(c.execute("SELECT customer_id, store FROM customer_stores").fetchall()) if not by_card
+            "lots": sorted(
+                (n(r[0]), r[1], r[2]) for r in c.execute("SELECT customer_id, points, expires_at FROM lots")
+            ),
+            "ledger": sorted(
+                (n(r[0]), *r[1:])
+                for r in c.execute("SELECT customer_id, points, kind, store, at, program_id FROM ledger")
+            ),
+            "debts": sorted(
+                (n(r[0]), *r[1:]) for r in c.execute("SELECT customer_id, shortfall, balance_after FROM debts")
+            ),
+            "transactions": sorted(
+                (r[0], r[1], r[2], n(r[3]) if r[3] else None, *r[4:])
+                for r in c.execute(
+                    "SELECT kind, store, receipt_id, customer_id, at, amount, accrued, redeemed, level, line_count,"
+                    " columns FROM transactions"
+                )
+            ),
+            "lines": sorted(
+                c.execute(
+                    "SELECT t.receipt_id, t.kind, l.idx, p.sku, k.name, l.name, l.quantity, l.price, l.discount,"
+                    " l.amount,"
+                    " l.accrued, l.redeemed FROM transaction_lines l JOIN transactions t ON t.id = l.transaction_id"
+                    " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories k"
+                    " ON k.id = l.category_id"
+                ).fetchall()
+            ),
+            "stores": sorted(c.execute("SELECT customer_id, store FROM customer_stores").fetchall())
+            if not by_card
             else sorted((n(a), b) for a, b in c.execute("SELECT customer_id, store FROM customer_stores")),
         }
     finally:
@@ -170,8 +242,9 @@ def test_a_total_that_does_not_add_up_and_unknown_stores_with_create_stores(db_f
     assert "line 2: amount does not add up: the lines come to 12.50, the total says 13.00" in result.output
     path = write_csv(tmp_path / "s.csv", sale("A1", store="S7"))
     assert "unknown store S7" in run("import-receipts", str(path), "--quiet", "--db", db_file).output
-    result = run("import-receipts", str(path), "--quiet", "--create-stores", "--store-timezone", "Europe/Samara",
-                 "--db", db_file)
+    result = run(
+        "import-receipts", str(path), "--quiet", "--create-stores", "--store-timezone", "Europe/Samara", "--db", db_file
+    )
     assert result.exit_code == 0, result.output
     assert "created 0 customers, 1 stores" in result.output
     assert Store(db_file).get_store("S7")["timezone"] == "Europe/Samara"
@@ -181,7 +254,8 @@ def test_a_total_that_does_not_add_up_and_unknown_stores_with_create_stores(db_f
 
 
 def test_keep_mode_gives_the_old_points_creates_customers_products_and_categories_and_twice_adds_nothing(
-        db_file, tmp_path):
+    db_file, tmp_path
+):
     rows = [
         *sale("R1", card="2000001", lines=(("A", "100.00"), ("B", "20.50")), accrued=120),
         *sale("R2", card="2000001", lines=(("A", "100.00"),), redeemed=50),
@@ -195,8 +269,9 @@ def test_keep_mode_gives_the_old_points_creates_customers_products_and_categorie
     assert "imported 4 receipts (5 lines), 1 refunds; skipped 0 already imported; created 2 customers" in result.output
     store = Store(db_file)
     card_owner = store.conn.execute("SELECT customer_id FROM cards WHERE number = '2000001'").fetchone()[0]
-    assert store.conn.execute("SELECT balance, spend, visits FROM customers WHERE id = ?", (card_owner,)).fetchone() \
-        == (120 - 50 - 120, 12050 + 10000 - 12050, 2)
+    assert store.conn.execute(
+        "SELECT balance, spend, visits FROM customers WHERE id = ?", (card_owner,)
+    ).fetchone() == (120 - 50 - 120, 12050 + 10000 - 12050, 2)
     assert store.conn.execute("SELECT balance, spend FROM customers WHERE id = 'ext-7'").fetchone() == (5, 500)
     assert {r[0] for r in store.conn.execute("SELECT name FROM catalog_categories")} == {"CAT-A", "CAT-B", "CAT-C"}
     assert store.conn.execute("SELECT name FROM catalog_products WHERE sku = 'B'").fetchone()[0] == "Item B"
@@ -207,21 +282,42 @@ def test_keep_mode_gives_the_old_points_creates_customers_products_and_categorie
 
 
 def test_russian_headers_semicolons_decimal_commas_and_a_mapping_file(db_file, tmp_path):
-    ru = ["Чек", "Магазин", "Дата и время", "Номер карты", "Артикул", "Наименование", "Категория", "Количество",
-          "Цена", "Скидка", "Сумма", "Начислено"]
-    path = write_csv(tmp_path / "ru.csv", [["Ч1", "S1", "01.03.2017 10:05", "77", "M", "Молоко", "Молочное", "0,5",
-                                           "100,00", "0", "50,00", "5"]], ru, delimiter=";")
+    ru = [
+        "Чек",
+        "Магазин",
+        "Дата и время",
+        "Номер карты",
+        "Артикул",
+        "Наименование",
+        "Категория",
+        "Количество",
+        "Цена",
+        "Скидка",
+        "Сумма",
+        "Начислено",
+    ]
+    path = write_csv(
+        tmp_path / "ru.csv",
+        [["Ч1", "S1", "01.03.2017 10:05", "77", "M", "Молоко", "Молочное", "0,5", "100,00", "0", "50,00", "5"]],
+        ru,
+        delimiter=";",
+    )
     result = run("import-receipts", str(path), "--quiet", "--db", db_file)
     assert result.exit_code == 0, result.output
     store = Store(db_file)
     line = store.conn.execute("SELECT quantity, amount, price FROM transaction_lines").fetchone()
     assert line == ("0.5", 5000, 10000)
     assert store.conn.execute("SELECT at FROM transactions").fetchone()[0] == "2017-03-01T07:05:00+00:00"
-    odd = write_csv(tmp_path / "odd.csv", [["9", "S1", "2017/03/01", "77", "5.00", "M"]],
-                    ["Beleg", "Filiale", "Tag", "Kunde", "Betrag", "Artikel"])
+    odd = write_csv(
+        tmp_path / "odd.csv",
+        [["9", "S1", "2017/03/01", "77", "5.00", "M"]],
+        ["Beleg", "Filiale", "Tag", "Kunde", "Betrag", "Artikel"],
+    )
     mapping = tmp_path / "map.toml"
-    mapping.write_text('date_format = "%Y/%m/%d"\n[columns]\nreceipt = "Beleg"\nstore = "Filiale"\nat = "Tag"\n'
-                       'card = "Kunde"\namount = "Betrag"\nsku = "Artikel"\n')
+    mapping.write_text(
+        'date_format = "%Y/%m/%d"\n[columns]\nreceipt = "Beleg"\nstore = "Filiale"\nat = "Tag"\n'
+        'card = "Kunde"\namount = "Betrag"\nsku = "Artikel"\n'
+    )
     result = run("import-receipts", str(odd), "--quiet", "--mapping", str(mapping), "--db", db_file)
     assert result.exit_code == 0, result.output
     assert "imported 1 receipts" in result.output and "created 0 customers" in result.output
@@ -273,8 +369,10 @@ def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db
     path = tmp_path / "rules.json"
     path.write_text(json.dumps(spec_rules_doc))
     assert run("rules", "publish", str(path), "--store", "S1", "--db", db_file).exit_code == 0
-    rows = [*sale("R1", card="1", when="2017-03-01 10:00", lines=(("A", "100.00"), ("B", "33.33")), accrued=999),
-            *sale("R2", card="2", when="2017-03-04 19:30", lines=(("C", "1000.00"),))]
+    rows = [
+        *sale("R1", card="1", when="2017-03-01 10:00", lines=(("A", "100.00"), ("B", "33.33")), accrued=999),
+        *sale("R2", card="2", when="2017-03-04 19:30", lines=(("C", "1000.00"),)),
+    ]
     file = write_csv(tmp_path / "h.csv", rows)
     result = run("import-receipts", str(file), "--quiet", "--points", "compute", "--db", db_file)
     assert result.exit_code == 0, result.output
@@ -286,10 +384,15 @@ def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db
     calc = accrual.PythonCalculator(rules)
     zone = dt.timezone(dt.timedelta(hours=3))
     expected = {
-        "R1": calc.quote(Receipt((Line(10000, sku="A", category="CAT-A"), Line(3333, sku="B", category="CAT-B")),
-                                 dt.datetime(2017, 3, 1, 10, tzinfo=zone))).accrued,
-        "R2": calc.quote(Receipt((Line(100000, sku="C", category="CAT-C"),),
-                                 dt.datetime(2017, 3, 4, 19, 30, tzinfo=zone))).accrued,
+        "R1": calc.quote(
+            Receipt(
+                (Line(10000, sku="A", category="CAT-A"), Line(3333, sku="B", category="CAT-B")),
+                dt.datetime(2017, 3, 1, 10, tzinfo=zone),
+            )
+        ).accrued,
+        "R2": calc.quote(
+            Receipt((Line(100000, sku="C", category="CAT-C"),), dt.datetime(2017, 3, 4, 19, 30, tzinfo=zone))
+        ).accrued,
     }
     got = dict(store.conn.execute("SELECT receipt_id, accrued FROM transactions"))
     assert got == expected and expected["R2"] > 0
@@ -306,9 +409,15 @@ def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db
 def test_an_import_killed_mid_way_resumes_to_the_exact_totals(db_file, tmp_path, template):
     rows = []
     for i in range(3000):
-        rows += sale(f"R{i}", store="S1" if i % 2 else "S2", when=f"2017-03-{1 + i % 28:02d} 10:{i % 60:02d}",
-                     card=str(1000 + i % 37), lines=(("A", "10.00"), (f"S{i % 50}", f"{i % 90 + 1}.25")),
-                     accrued=i % 7, redeemed=0)
+        rows += sale(
+            f"R{i}",
+            store="S1" if i % 2 else "S2",
+            when=f"2017-03-{1 + i % 28:02d} 10:{i % 60:02d}",
+            card=str(1000 + i % 37),
+            lines=(("A", "10.00"), (f"S{i % 50}", f"{i % 90 + 1}.25")),
+            accrued=i % 7,
+            redeemed=0,
+        )
         if i % 10 == 9:
             rows += refund(f"X{i}", f"R{i - 2}", store="S1" if i % 2 else "S2")
     path = write_csv(tmp_path / "big.csv", rows)
@@ -318,8 +427,18 @@ def test_an_import_killed_mid_way_resumes_to_the_exact_totals(db_file, tmp_path,
     assert run("import-receipts", str(path), "--quiet", "--batch", "50", "--db", clean).exit_code == 0
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "central.cli", "import-receipts", str(path), "--quiet", "--batch", "50",
-           "--db", db_file]
+    cmd = [
+        sys.executable,
+        "-m",
+        "central.cli",
+        "import-receipts",
+        str(path),
+        "--quiet",
+        "--batch",
+        "50",
+        "--db",
+        db_file,
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     watcher = Store(db_file)
@@ -343,15 +462,20 @@ def test_an_import_killed_mid_way_resumes_to_the_exact_totals(db_file, tmp_path,
 
 # -- import vs ingest ------------------------------------------------------------------------------
 
-receipt_strategy = st.fixed_dictionaries({
-    "store": st.sampled_from(["S1", "S2"]),
-    "customer": st.one_of(st.none(), st.sampled_from(["c1", "c2", "c3", "c4"])),
-    "lines": st.lists(st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(1, 40_000), st.integers(0, 500)),
-                      min_size=1, max_size=4),
-    "accrued": st.integers(0, 900),
-    "redeemed": st.integers(0, 400),
-    "refund": st.booleans(),
-})
+receipt_strategy = st.fixed_dictionaries(
+    {
+        "store": st.sampled_from(["S1", "S2"]),
+        "customer": st.one_of(st.none(), st.sampled_from(["c1", "c2", "c3", "c4"])),
+        "lines": st.lists(
+            st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(1, 40_000), st.integers(0, 500)),
+            min_size=1,
+            max_size=4,
+        ),
+        "accrued": st.integers(0, 900),
+        "redeemed": st.integers(0, 400),
+        "refund": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -371,10 +495,26 @@ def test_an_import_leaves_the_ledger_as_the_same_receipts_through_the_ingest(tmp
         when = t0 + dt.timedelta(hours=i)
         rid = f"R{i}"
         for j, (sku, amount, discount) in enumerate(r["lines"]):
-            rows.append([rid, r["store"], when.isoformat(), r["customer"] or "", "", sku, f"Item {sku}",
-                         f"CAT-{sku}", "1", "", f"{discount // 100}.{discount % 100:02d}",
-                         f"{amount // 100}.{amount % 100:02d}", r["accrued"] if j == 0 else 0,
-                         r["redeemed"] if j == 0 else 0, "", ""])
+            rows.append(
+                [
+                    rid,
+                    r["store"],
+                    when.isoformat(),
+                    r["customer"] or "",
+                    "",
+                    sku,
+                    f"Item {sku}",
+                    f"CAT-{sku}",
+                    "1",
+                    "",
+                    f"{discount // 100}.{discount % 100:02d}",
+                    f"{amount // 100}.{amount % 100:02d}",
+                    r["accrued"] if j == 0 else 0,
+                    r["redeemed"] if j == 0 else 0,
+                    "",
+                    "",
+                ]
+            )
         agent = agents[r["store"]]
         cid = r["customer"]
         if cid and cid not in known:
@@ -388,23 +528,55 @@ def test_an_import_leaves_the_ledger_as_the_same_receipts_through_the_ingest(tmp
             groups.append([])
         ev = agent.purchase(cid, total=sum(a for _, a, _ in r["lines"]))
         body = ev["body"]
-        body.update(receipt_id=rid, at=when.isoformat(), accrued=r["accrued"] if cid else 0,
-                    redeemed=r["redeemed"] if cid else 0)
-        body["lines"] = [{"sku": sku, "name": f"Item {sku}", "category": f"CAT-{sku}", "quantity": "1", "price": None,
-                          "discount": discount, "amount": amount,
-                          "accrued": (r["accrued"] if j == 0 else 0) if cid else 0,
-                          "redeemed": (r["redeemed"] if j == 0 else 0) if cid else 0}
-                         for j, (sku, amount, discount) in enumerate(r["lines"])]
+        body.update(
+            receipt_id=rid,
+            at=when.isoformat(),
+            accrued=r["accrued"] if cid else 0,
+            redeemed=r["redeemed"] if cid else 0,
+        )
+        body["lines"] = [
+            {
+                "sku": sku,
+                "name": f"Item {sku}",
+                "category": f"CAT-{sku}",
+                "quantity": "1",
+                "price": None,
+                "discount": discount,
+                "amount": amount,
+                "accrued": (r["accrued"] if j == 0 else 0) if cid else 0,
+                "redeemed": (r["redeemed"] if j == 0 else 0) if cid else 0,
+            }
+            for j, (sku, amount, discount) in enumerate(r["lines"])
+        ]
         ev["at"] = when.isoformat()
         groups[-1].append(ev)
         sold[rid] = (r["store"], body)
         if r["refund"] and i > 0 and f"R{i - 1}" in sold and sold[f"R{i - 1}"][0] == r["store"]:
             _, original = sold.pop(f"R{i - 1}")
             later = when + dt.timedelta(minutes=30)
-            rows.append([f"X{i}", r["store"], later.isoformat(), "", "", "", "", "", "", "", "", "", "", "",
-                         "refund", f"R{i - 1}"])
-            back = agent.refund(original["customer_id"], f"R{i - 1}", original["total"], original["accrued"],
-                                original["redeemed"])
+            rows.append(
+                [
+                    f"X{i}",
+                    r["store"],
+                    later.isoformat(),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "refund",
+                    f"R{i - 1}",
+                ]
+            )
+            back = agent.refund(
+                original["customer_id"], f"R{i - 1}", original["total"], original["accrued"], original["redeemed"]
+            )
             back["at"] = back["body"]["at"] = later.isoformat()
             back["body"]["refund_id"] = f"X{i}"
             groups.append([back])
@@ -423,7 +595,8 @@ def test_an_import_leaves_the_ledger_as_the_same_receipts_through_the_ingest(tmp
 def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
     path = write_csv(tmp_path / "bad.csv", sale("A1", store="S9"))
     result = CliRunner(env={"LANG": "ru_RU.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}).invoke(
-        cli, ["import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file])
+        cli, ["import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file]
+    )
     assert "строка 2: неизвестный магазин S9 (добавьте его или используйте --create-stores)" in result.output
     assert "строк с ошибками: 1" in result.output
 
@@ -431,15 +604,18 @@ def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
 def _line_indexes(path: str) -> set[str]:
     store = Store(path)
     try:
-        return {r[0] for r in store.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'"
-            " AND sql IS NOT NULL")}
+        return {
+            r[0]
+            for r in store.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'"
+                " AND sql IS NOT NULL"
+            )
+        }
     finally:
         store.close()
 
 
-def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db_file, tmp_path, template,
-                                                                              monkeypatch):
+def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db_file, tmp_path, template, monkeypatch):
     from central.services import receipt_import as ri
 
     rows = []

@@ -34,17 +34,25 @@ def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple
 def served(tmp_path):
     db_file = tmp_path / "central.sqlite"
     web, mqtt = free_port(), free_port()
-    env = {**os.environ, "LOYALTY_CENTRAL_DATABASE": json.dumps(str(db_file)),
-           "LOYALTY_CENTRAL_EMBEDDED_BROKER_PORT": str(mqtt), "LOYALTY_CENTRAL_GAP_WAIT": "0.5"}
+    env = {
+        **os.environ,
+        "LOYALTY_CENTRAL_DATABASE": json.dumps(str(db_file)),
+        "LOYALTY_CENTRAL_EMBEDDED_BROKER_PORT": str(mqtt),
+        "LOYALTY_CENTRAL_GAP_WAIT": "0.5",
+    }
     cli = [sys.executable, "-m", "central.cli"]
-    out = subprocess.run([*cli, "stores", "add", "S1", "--name", "Demo"], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [*cli, "stores", "add", "S1", "--name", "Demo"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     out = subprocess.run([*cli, "tokens", "add", "monitoring"], env=env, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "shown only now" in out.stderr, out.stderr
     api_token = out.stdout.strip()
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([*cli, "serve", "--port", str(web)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(web)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
     base = f"http://127.0.0.1:{web}"
 
     def up() -> bool:
@@ -69,8 +77,14 @@ def test_serve_runs_web_ingest_and_embedded_broker(served):
     status, again = _http(base + "/api/v1/enroll", {"token": token})
     assert status == 409 and again["code"] == "enroll_token_used"
 
-    agent = SimAgent(mqtt["url"], "S1", enrolled["agent"], username=mqtt["username"], password=mqtt["password"],
-                     protocol=mqtt["protocol"]).start()
+    agent = SimAgent(
+        mqtt["url"],
+        "S1",
+        enrolled["agent"],
+        username=mqtt["username"],
+        password=mqtt["password"],
+        protocol=mqtt["protocol"],
+    ).start()
     try:
         agent.write_all([agent.registration("c1")] + [agent.purchase("c1", accrued=100) for _ in range(50)])
         assert agent.wait_drained(20)

@@ -51,11 +51,18 @@ def test_agent_and_central_spend_the_same_lots(lots, permanent, spends, now):
     agent_lots = [Lot(permanent, id=cid + PERMANENT)] + [
         Lot(points, at(start, zone), at(start + lasts, zone), ident) for points, start, lasts, ident, zone in lots
     ]
-    state = CustomerState(cid, balance=permanent + sum(lot[0] for lot in lots), spend=0, lots=[
-        CentralLot(cid + PERMANENT, permanent, None, None, program=1)] + [
-        CentralLot(ident, points, utc(at(start, zone).isoformat()), utc(at(start + lasts, zone).isoformat()), program=1)
-        for points, start, lasts, ident, zone in lots
-    ])
+    state = CustomerState(
+        cid,
+        balance=permanent + sum(lot[0] for lot in lots),
+        spend=0,
+        lots=[CentralLot(cid + PERMANENT, permanent, None, None, program=1)]
+        + [
+            CentralLot(
+                ident, points, utc(at(start, zone).isoformat()), utc(at(start + lasts, zone).isoformat()), program=1
+            )
+            for points, start, lasts, ident, zone in lots
+        ],
+    )
     ledger = central_ledger()
     for points, hour, zone in spends:
         ledger._spend(state, points, {"at": at(hour, zone).isoformat(), "store": "S1"})
