@@ -5,8 +5,10 @@ It follows docs/sync.md ("The agent's sync client"):
 
 * up: outbox events in seq order, in batches (QoS 1), at most ``window``
   unacknowledged; a row is deleted only on an ``ack {through, id}`` whose id is
-  our own event's at that seq; unacknowledged events go again on every
-  (re)connect, on a ``resend`` request and when acks stop coming;
+  our own event's at that seq; unacknowledged events go again after every
+  (re)connect (from the central server's answer to our hello, so what it
+  already holds is not sent twice), on a ``resend`` request and when acks
+  stop coming;
 * down: rule sets (newer versions only), the store's cashier messages and
   customer deltas (pages over the chain-wide version, pulled from a cursor
   kept in ``sync_state``);
@@ -52,6 +54,9 @@ BATCH = 500
 #: resend the unacknowledged after this long without ack progress, doubling up to ACK_TIMEOUT_MAX
 ACK_TIMEOUT = 10.0
 ACK_TIMEOUT_MAX = 60.0
+#: after a reconnect with events in flight, the unacknowledged go again from where the central server's
+#: answer to our hello (an ack) says it stands; without an answer this long, from our last ack
+HELLO_ANSWER_WAIT = 2.0
 #: a status is republished when something changed, at most this often
 STATUS_INTERVAL = 10.0
 #: a snapshot request without an answer is repeated after this long
@@ -237,9 +242,20 @@ class SyncClient:
         self._maybe_status()
 
     def _greet(self) -> None:
-        """On every connect: hello first, then status, then a pull; everything unacked goes again."""
+        """On every connect: hello first, then status, then a pull; the unacked go again after the answer.
+
+        Events in flight when the link dropped are not sent again at once: paho redelivers the
+        messages the broker had not acknowledged, the broker may still hold copies for the
+        ingest, and the central server may have applied them while we were away. Its answer to
+        the hello (an ack of its pointer, after everything that came before the hello) says where
+        it stands; sending resumes from there (``_resume``), or from our last ack after
+        HELLO_ANSWER_WAIT without an answer (docs/sync.md, "Catch-up").
+        """
         self._greeted = self.link.connects
-        self.sent_through = self.acked
+        if self.sent_through > self.acked:
+            self._resume_at = time.monotonic() + HELLO_ANSWER_WAIT
+        else:
+            self._resume_at = None
         self.ack_timeout = self.ack_timeout_base
         self.last_progress = time.monotonic()
         with self.store.read() as tx:
@@ -267,6 +283,11 @@ class SyncClient:
 
     def _send_batch(self) -> bool:
         """Publish the next batch if the window allows; True if something was sent."""
+        if self._resume_at is not None:
+            if time.monotonic() < self._resume_at:
+                return False  # waiting for the answer to our hello
+            log.info("no answer to our hello: sending again from seq %d", self.acked + 1)
+            self._resume()
         in_flight = self.sent_through - self.acked
         if in_flight >= self.window:
             return False
@@ -311,6 +332,12 @@ class SyncClient:
         self.stats["sent_events"] += len(rows)
         return True
 
+    def _resume(self) -> None:
+        """Send the unacknowledged again from our last ack (after a reconnect: the answer to our hello)."""
+        self._resume_at = None
+        self.sent_through = self.acked
+        self.last_progress = time.monotonic()
+
     def _check_ack_timeout(self) -> None:
         if self.sent_through > self.acked and time.monotonic() - self.last_progress > self.ack_timeout:
             log.info("no ack for %.0f s: sending again from seq %d", self.ack_timeout, self.acked + 1)
@@ -336,11 +363,15 @@ class SyncClient:
         if matched is None:
             # already deleted, or an ack about a seq we reused after a restore: nothing of ours
             self.stats["ack_mismatches"] += 1
+            if self._resume_at is not None:
+                self._resume()  # the central server answered: what we hold unacked goes again
             return
         self.acked = max(self.acked, matched)
         self.sent_through = max(self.sent_through, self.acked)
         self.last_progress = time.monotonic()
         self.ack_timeout = self.ack_timeout_base
+        if self._resume_at is not None:
+            self._resume()  # the answer to our hello: send again what follows it
         if self.on_acked is not None:
             self.on_acked(matched)
 
@@ -378,6 +409,7 @@ class SyncClient:
         if kind == "resend":
             self.stats["resends"] += 1
             self._contact()
+            self._resume_at = None
             self.sent_through = max(self.acked, min(self.sent_through, msg["from_seq"] - 1))
         elif kind in ("customers", "snapshot"):
             if msg["store"] == self.store_id:

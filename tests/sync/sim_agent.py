@@ -30,6 +30,8 @@ class SimAgent(FakeAgent):
         self.lock = threading.RLock()
         self.sent_through = 0
         self.acked = 0
+        #: after a reconnect with events in flight: resend when the hello is answered, or at this time
+        self.resume_at: float | None = None
         self.ack_timeout = ack_timeout
         self.window = window
         self.batch = batch
@@ -116,7 +118,9 @@ class SimAgent(FakeAgent):
         # the hello goes before any events of this connection, and next_seq is read under the
         # lock that the send loop publishes under: no event built later can overtake it
         with self.lock:
-            self.sent_through = self.acked  # everything unacked goes again
+            # the unacked go again after the answer to this hello (an ack: agent/sync.py's policy),
+            # or from our last ack after 2 s without one
+            self.resume_at = time.monotonic() + 2.0 if self.sent_through > self.acked else None
             self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": self.seq + 1,
                                                 "customers_version": self.cursor, "at": _now()})
         self.publish_status("online")
@@ -146,6 +150,10 @@ class SimAgent(FakeAgent):
             if not self.link.connected.is_set():
                 continue
             with self.lock:
+                if self.resume_at is not None:
+                    if time.monotonic() < self.resume_at:
+                        continue
+                    self._resume()
                 if time.monotonic() - self.last_progress > self.ack_timeout and self.sent_through > self.acked:
                     self.sent_through = self.acked  # acks stopped coming: send the unacked again
                     self.last_progress = time.monotonic()
@@ -172,6 +180,7 @@ class SimAgent(FakeAgent):
             self._ack(msg["through"], msg["id"])
         elif msg.kind == "resend":
             with self.lock:
+                self.resume_at = None
                 self.sent_through = min(self.sent_through, msg["from_seq"] - 1)
             self._wake.set()
         elif msg.kind in ("customers", "snapshot"):
@@ -181,12 +190,19 @@ class SimAgent(FakeAgent):
         elif msg.kind == "messages":
             self.messages = msg.payload
 
+    def _resume(self) -> None:
+        self.resume_at = None
+        self.sent_through = self.acked
+        self.last_progress = time.monotonic()
+
     def _ack(self, through: int, ident: str | None) -> None:
         with self.lock:
             row = self.outbox.get(through)
             if row is None or row["id"] != ident:
                 # nothing of ours to delete (already deleted, or an ack about a seq we reused)
                 self.ack_mismatches += row is not None
+                if self.resume_at is not None:
+                    self._resume()  # the central server answered our hello
                 return
             now = time.monotonic()
             for seq in [s for s in self.outbox if s <= through]:
@@ -197,6 +213,8 @@ class SimAgent(FakeAgent):
                     self.acked_at.append((written, now))
             self.acked = max(self.acked, through)
             self.last_progress = time.monotonic()
+            if self.resume_at is not None:
+                self._resume()  # the answer to our hello: what follows it goes again
         self._wake.set()
 
     def _deltas(self, msg: wire.Message) -> None:
