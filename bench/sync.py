@@ -112,9 +112,14 @@ def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) 
         elif command == "outage":
             rate, seconds = args
             agent.acked_at.clear()
+            stats = getattr(getattr(agent, "sync", None), "stats", {})
+            sent = stats.get("sent_events")
             _steady(agent, customers, rate, seconds)
             ok = agent.wait_drained(300)
-            timeouts = getattr(getattr(agent, "sync", None), "stats", {}).get("timeouts")
+            timeouts = stats.get("timeouts")
+            if sent is not None:  # a real agent: events it published (resends included) per event written
+                print(f"           {store}: {stats['sent_events'] - sent:,} events sent for {len(agent.acked_at):,} "
+                      f"written", flush=True)
             link = getattr(getattr(agent, "sync", None), "link", None) or getattr(agent, "link", None)
             results.put(("outage", store, ok, list(agent.acked_at), timeouts, link.connected_at if link else None))
         elif command == "offline":
