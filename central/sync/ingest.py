@@ -148,7 +148,12 @@ class Ingest:
         if self.publisher is not None:
             self.publisher.stop()
         if self._worker is not None:
-            self._worker.join(10)
+            self._worker.join(60)
+            if self._worker.is_alive():
+                # a round still running: closing its connection under it would crash SQLite (a segfault
+                # seen under load); the worker stops after its round and the process's exit closes it
+                log.warning("the ingest worker is still busy; its database connection is left to it")
+                return
         self.db.close()
 
     def _connected(self, session_present: bool) -> None:
