@@ -32,6 +32,8 @@ class SimAgent(FakeAgent):
         self.acked = 0
         #: after a reconnect with events in flight: resend when the hello is answered, or at this time
         self.resume_at: float | None = None
+        self.held_through = 0
+        self.resend_after: int | None = None
         self.ack_timeout = ack_timeout
         self.window = window
         self.batch = batch
@@ -118,8 +120,10 @@ class SimAgent(FakeAgent):
         # the hello goes before any events of this connection, and next_seq is read under the
         # lock that the send loop publishes under: no event built later can overtake it
         with self.lock:
-            # the unacked go again after the answer to this hello (an ack: agent/sync.py's policy),
-            # or from our last ack after 2 s without one
+            # what was in flight goes again after the answer to this hello (an ack), past it, or past
+            # our last ack after 2 s without one; new events go at once (agent/sync.py's policy)
+            self.resend_after = None
+            self.held_through = self.sent_through
             self.resume_at = time.monotonic() + 2.0 if self.sent_through > self.acked else None
             self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": self.seq + 1,
                                                 "customers_version": self.cursor, "at": _now()})
@@ -150,22 +154,31 @@ class SimAgent(FakeAgent):
             if not self.link.connected.is_set():
                 continue
             with self.lock:
-                if self.resume_at is not None:
-                    if time.monotonic() < self.resume_at:
-                        continue
+                if self.resume_at is not None and time.monotonic() >= self.resume_at:
                     self._resume()
                 if time.monotonic() - self.last_progress > self.ack_timeout and self.sent_through > self.acked:
                     self.sent_through = self.acked  # acks stopped coming: send the unacked again
+                    self.resume_at = self.resend_after = None
                     self.last_progress = time.monotonic()
-                if self.sent_through - self.acked >= self.window:
-                    continue
-                start = max(self.sent_through, self.acked) + 1
-                envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
+                envs = []
+                if self.resend_after is not None:  # what the hello's answer did not cover
+                    start = max(self.resend_after, self.acked) + 1
+                    end = min(start + self.batch, self.held_through + 1)
+                    envs = [self.outbox[s] for s in range(start, end) if s in self.outbox]
+                    if envs:
+                        self.resend_after = envs[-1]["seq"]
+                    else:
+                        self.resend_after = None
                 if not envs:
-                    continue
+                    if self.sent_through - self.acked >= self.window:
+                        continue
+                    start = max(self.sent_through, self.acked) + 1
+                    envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
+                    if not envs:
+                        continue
+                    self.sent_through = envs[-1]["seq"]
                 payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs,
                                                  "acked": self.acked}, validate=False)
-                self.sent_through = envs[-1]["seq"]
             # Publish outside the lock: paho may run its disconnect callback in this thread, waiting for
             # its callback mutex while the network thread holds it in _ack, waiting for our lock.
             self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
@@ -180,7 +193,7 @@ class SimAgent(FakeAgent):
             self._ack(msg["through"], msg["id"])
         elif msg.kind == "resend":
             with self.lock:
-                self.resume_at = None
+                self.resume_at = self.resend_after = None
                 self.sent_through = min(self.sent_through, msg["from_seq"] - 1)
             self._wake.set()
         elif msg.kind in ("customers", "snapshot"):
@@ -192,7 +205,8 @@ class SimAgent(FakeAgent):
 
     def _resume(self) -> None:
         self.resume_at = None
-        self.sent_through = self.acked
+        if self.held_through > self.acked:
+            self.resend_after = self.acked
         self.last_progress = time.monotonic()
 
     def _ack(self, through: int, ident: str | None) -> None:
