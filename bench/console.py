@@ -38,11 +38,60 @@ from central.services.filters import CustomerQuery  # noqa: E402
 from central.storage.store import Store  # noqa: E402
 
 ZONE = "Europe/Moscow"
-FIRST = ["Иван", "Мария", "Ольга", "Пётр", "Анна", "Дмитрий", "Елена", "Сергей", "Наталья", "Алексей", "Татьяна",
-         "Андрей", "Юлия", "Михаил", "Ирина", "Николай", "Светлана", "Владимир", "Екатерина", "Павел"]
-LAST = ["Иванов", "Петров", "Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов", "Михайлов", "Новиков", "Фёдоров",
-        "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов", "Николаев",
-        "Орлов", "Андреев", "Макаров", "Никитин", "Захаров", "Зайцев", "Соловьёв", "Борисов", "Яковлев", "Григорьев"]
+FIRST = [
+    "Иван",
+    "Мария",
+    "Ольга",
+    "Пётр",
+    "Анна",
+    "Дмитрий",
+    "Елена",
+    "Сергей",
+    "Наталья",
+    "Алексей",
+    "Татьяна",
+    "Андрей",
+    "Юлия",
+    "Михаил",
+    "Ирина",
+    "Николай",
+    "Светлана",
+    "Владимир",
+    "Екатерина",
+    "Павел",
+]
+LAST = [
+    "Иванов",
+    "Петров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+    "Зайцев",
+    "Соловьёв",
+    "Борисов",
+    "Яковлев",
+    "Григорьев",
+]
 LEVELS = ["Base", "Silver", "Gold", "Platinum"]
 TAGS = ["vip", "sushi", "kids", "office", "birthday-club"]
 STORES = [f"S{i:03d}" for i in range(1, 21)]
@@ -61,17 +110,31 @@ def build(db: Store, count: int, seed: int = 7) -> float:
         for i in range(start, min(start + chunk, count)):
             cid = f"c{i:07d}"
             first = rng.choice(FIRST)
-            last = rng.choice(LAST) + ("а" if first in ("Мария", "Ольга", "Анна", "Елена", "Наталья", "Татьяна", "Юлия",
-                                                         "Ирина", "Светлана", "Екатерина") else "")
+            last = rng.choice(LAST) + (
+                "а"
+                if first
+                in ("Мария", "Ольга", "Анна", "Елена", "Наталья", "Татьяна", "Юлия", "Ирина", "Светлана", "Екатерина")
+                else ""
+            )
             created = epoch0 + i * 94_000_000 // count  # three years, in order
             visits = rng.randint(0, 40)
             spend = visits * rng.randint(20_000, 300_000)
-            people.append((
-                cid, rng.choice(STORES), f"+79{i:09d}", int(rng.random() < 0.7), f"{first} {last}",
-                f"user{i}@example.com" if rng.random() < 0.4 else None, LEVELS[min(3, spend // 3_000_000)],
-                rng.randint(0, 500_000), spend, visits,
-                time_text(created), time_text(created + rng.randint(0, 30_000_000)) if visits else None,
-            ))
+            people.append(
+                (
+                    cid,
+                    rng.choice(STORES),
+                    f"+79{i:09d}",
+                    int(rng.random() < 0.7),
+                    f"{first} {last}",
+                    f"user{i}@example.com" if rng.random() < 0.4 else None,
+                    LEVELS[min(3, spend // 3_000_000)],
+                    rng.randint(0, 500_000),
+                    spend,
+                    visits,
+                    time_text(created),
+                    time_text(created + rng.randint(0, 30_000_000)) if visits else None,
+                )
+            )
             if rng.random() < 0.8:
                 cards.append((f"77{i:014d}", cid, time_text(created)))
             if rng.random() < 0.05:
@@ -81,7 +144,9 @@ def build(db: Store, count: int, seed: int = 7) -> float:
             conn.executemany("INSERT INTO cards (number, customer_id, created_at, main) VALUES (?, ?, ?, 1)", cards)
             conn.executemany(
                 "INSERT INTO customers (id, home_store, phone, phone_verified, name, email, level, balance, spend,"
-                " visits, created_at, last_purchase_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)", people)
+                " visits, created_at, last_purchase_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)",
+                people,
+            )
             conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", tags)
         print(f"\r  {min(start + chunk, count):,} customers", end="", flush=True)
     print()
@@ -141,26 +206,38 @@ def main() -> None:
     everyone = CustomerQuery()
     deep_index = min(900_000, total - 100)
     deep_row = db.conn.execute(
-        "SELECT created_at, id FROM customers ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?", (deep_index,)).fetchone()
+        "SELECT created_at, id FROM customers ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?", (deep_index,)
+    ).fetchone()
     deep_key = f"{deep_row[0]}~{deep_row[1]}"
     rows = {
         "first page (50 newest)": lambda: customers.list_customers(db, admin, everyone, ZONE, with_count=False),
         "first page + capped count": lambda: customers.list_customers(db, admin, everyone, ZONE),
         f"deep page (after row {deep_index:,}, keyset)": lambda: customers.list_customers(
-            db, admin, everyone, ZONE, after=deep_key, with_count=False),
-        "quick search 'Петров 0001' (two terms)": lambda: customers.list_customers(db, admin, query(q="Петров 0001"), ZONE),
+            db, admin, everyone, ZONE, after=deep_key, with_count=False
+        ),
+        "quick search 'Петров 0001' (two terms)": lambda: customers.list_customers(
+            db, admin, query(q="Петров 0001"), ZONE
+        ),
         "quick search by phone '8 900 012 34 56'": lambda: customers.list_customers(
-            db, admin, query(q="8 900 012 34 56"), ZONE),
+            db, admin, query(q="8 900 012 34 56"), ZONE
+        ),
         "filter level=Gold AND balance>=3000 AND tag=vip": lambda: customers.list_customers(
-            db, admin, query(conditions=[("level", "is", "Gold"), ("balance", "ge", "3000"), ("tag", "has", "vip")]),
-            ZONE),
+            db,
+            admin,
+            query(conditions=[("level", "is", "Gold"), ("balance", "ge", "3000"), ("tag", "has", "vip")]),
+            ZONE,
+        ),
         "filter name contains 'Ольга' OR email filled": lambda: customers.list_customers(
-            db, admin, query(match="any", conditions=[("name", "contains", "Ольга"), ("email", "filled", "")]), ZONE),
+            db, admin, query(match="any", conditions=[("name", "contains", "Ольга"), ("email", "filled", "")]), ZONE
+        ),
         "store manager (2 of 20 stores), first page": lambda: customers.list_customers(db, manager, everyone, ZONE),
     }
-    baseline = timed(lambda: db.conn.execute(
-        "SELECT id FROM customers ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET ?", (deep_index,)).fetchall(),
-        args.repeat)
+    baseline = timed(
+        lambda: db.conn.execute(
+            "SELECT id FROM customers ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET ?", (deep_index,)
+        ).fetchall(),
+        args.repeat,
+    )
     print(f"\n{total:,} customers; median of {args.repeat} runs\n")
     print(f"{'query':<52} {'ms':>9} {'vs OFFSET':>10}")
     for name, fn in rows.items():

@@ -49,10 +49,19 @@ def one(db_path: str, lxml: bool) -> dict[str, float]:
     query = CustomerQuery.from_args(MultiDict())
     with tempfile.TemporaryDirectory() as folder:
         wall, cpu = time.perf_counter(), time.process_time()
-        rows = exports.write_xlsx(exports.CUSTOMER_COLUMNS, customers.iter_customers(db, who, query, "Europe/Moscow"),
-                                  "customers", os.path.join(folder, "customers.xlsx"), progress=lambda done: None)
-        result = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "rows": rows,
-                  "lxml": bool(openpyxl.LXML)}
+        rows = exports.write_xlsx(
+            exports.CUSTOMER_COLUMNS,
+            customers.iter_customers(db, who, query, "Europe/Moscow"),
+            "customers",
+            os.path.join(folder, "customers.xlsx"),
+            progress=lambda done: None,
+        )
+        result = {
+            "wall": time.perf_counter() - wall,
+            "cpu": time.process_time() - cpu,
+            "rows": rows,
+            "lxml": bool(openpyxl.LXML),
+        }
     db.close()
     return result
 
@@ -78,8 +87,13 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "lxml": []}
     for _ in range(args.repeat):
         for kind in runs:
-            out = subprocess.run([sys.executable, __file__, "--db", db_path, "--one", kind], check=True,
-                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            out = subprocess.run(
+                [sys.executable, __file__, "--db", db_path, "--one", kind],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
             runs[kind].append(json.loads(out.stdout))
     rows = runs["lxml"][0]["rows"]
     print(f"XLSX export of {rows:,} customers, median of {args.repeat}")

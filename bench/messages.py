@@ -56,7 +56,8 @@ def customers(db: Store, n: int) -> list[str]:
         conn.executemany(
             "INSERT INTO customers (id, home_store, phone, name, email, consents, balance, version, created_at)"
             " VALUES (?, 'S1', ?, ?, ?, '{\"email\": true, \"sms\": true}', ?, 0, '2026-01-01T00:00:00+00:00')",
-            [(cid, f"+7912{i:07d}", f"Клиент {i}", f"{cid}@example.com", i * 10) for i, cid in enumerate(ids)])
+            [(cid, f"+7912{i:07d}", f"Клиент {i}", f"{cid}@example.com", i * 10) for i, cid in enumerate(ids)],
+        )
     return ids
 
 
@@ -101,8 +102,9 @@ def main() -> None:
     db.add_store("S1", "Bench", "Europe/Moscow")
     ids = customers(db, max(args.queue, args.send))
     svc.set_channel(db, SYSTEM, "cashier", {})
-    cashier = svc.save_template(db, SYSTEM, name="q", channel="cashier", language="ru",
-                                body="{{ name }}: {{ balance }}")
+    cashier = svc.save_template(
+        db, SYSTEM, name="q", channel="cashier", language="ru", body="{{ name }}: {{ balance }}"
+    )
     started = time.perf_counter()
     big = svc.create_mailing(db, SYSTEM, name="queue", template_id=cashier, recipients=ids[: args.queue])
     queued = time.perf_counter() - started
@@ -117,10 +119,18 @@ def main() -> None:
         port = probe.getsockname()[1]
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    svc.set_channel(db, SYSTEM, "email", {"host": "127.0.0.1", "port": port, "security": "none",
-                                          "sender": "club@shop.example"})
-    email = svc.save_template(db, SYSTEM, name="e", channel="email", language="ru", subject="{{ first_name }}",
-                              body="Здравствуйте, {{ name }}! Баланс {{ balance }}.")
+    svc.set_channel(
+        db, SYSTEM, "email", {"host": "127.0.0.1", "port": port, "security": "none", "sender": "club@shop.example"}
+    )
+    email = svc.save_template(
+        db,
+        SYSTEM,
+        name="e",
+        channel="email",
+        language="ru",
+        subject="{{ first_name }}",
+        body="Здравствуйте, {{ name }}! Баланс {{ balance }}.",
+    )
     svc.create_mailing(db, SYSTEM, name="email", template_id=email, recipients=ids[: args.send])
     started = time.perf_counter()
     drain(path)
@@ -128,9 +138,17 @@ def main() -> None:
     print(f"emails into a local SMTP server: {sink.count:,} in {took:.2f} s = {sink.count / took:,.0f}/s")
 
     server, seen = gateway()
-    svc.set_channel(db, SYSTEM, "sms", {"url": f"http://127.0.0.1:{server.server_port}/send", "body_format": "json",
-                                        "body": '{"to": "{phone}", "text": "{text}", "key": "{key}"}',
-                                        "id_field": "id"})
+    svc.set_channel(
+        db,
+        SYSTEM,
+        "sms",
+        {
+            "url": f"http://127.0.0.1:{server.server_port}/send",
+            "body_format": "json",
+            "body": '{"to": "{phone}", "text": "{text}", "key": "{key}"}',
+            "id_field": "id",
+        },
+    )
     sms = svc.save_template(db, SYSTEM, name="s", channel="sms", language="ru", body="{{ first_name }}: {{ balance }}")
     svc.create_mailing(db, SYSTEM, name="sms", template_id=sms, recipients=ids[: args.send])
     started = time.perf_counter()
@@ -155,9 +173,11 @@ def main() -> None:
     counts = svc.mailing_progress(db, SYSTEM, mailing)["counts"]
     doubled = len(keys) - len(set(keys))
     lost = args.send - len(set(keys))
-    print(f"killed after {killed_at:,} SMS, restarted: {len(set(keys)):,} distinct received, {lost} lost, "
-          f"{doubled} doubled (at-least-once: a row killed between send and mark is resent with its key); "
-          f"outbox: {counts['sent']:,} sent")
+    print(
+        f"killed after {killed_at:,} SMS, restarted: {len(set(keys)):,} distinct received, {lost} lost, "
+        f"{doubled} doubled (at-least-once: a row killed between send and mark is resent with its key); "
+        f"outbox: {counts['sent']:,} sent"
+    )
     controller.stop()
     server.shutdown()
 

@@ -21,8 +21,8 @@ import argparse
 import datetime as dt
 import http.client
 import json
-import os
 import multiprocessing as mp
+import os
 import random
 import statistics
 import sys
@@ -143,7 +143,7 @@ def run(customers: int, receipts: int, seconds: float, clients: int) -> None:
             for name, values in timings.items():
                 p50, p99 = percentile(values, 50), percentile(values, 99)
                 print(f"{name:<10} {p50 * 1e3:>8.2f} {p99 * 1e3:>8.2f} {p50 / base:>13.1f}")
-            pair = [q + c for q, c in zip(timings["quote"], timings["commit"])]
+            pair = [q + c for q, c in zip(timings["quote"], timings["commit"], strict=True)]
             print(
                 f"quote+commit p50 {percentile(pair, 50) * 1e3:.2f} ms, p99 {percentile(pair, 99) * 1e3:.2f} ms; "
                 f"sequential commits/s (quote+commit pairs): {len(pair) / sum(pair):.0f}"

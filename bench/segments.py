@@ -37,28 +37,55 @@ def build(db: Store, customers: int, lines_per_customer: int, today: int, seed: 
     with db.transaction() as c:
         for s in STORES:
             c.execute("INSERT INTO stores (id, name, timezone, created_at) VALUES (?, ?, 'Europe/Moscow', 'x')", (s, s))
-        c.executemany("INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'bench', 'x')",
-                      [(i, f"category {i}") for i in range(1, CATEGORIES + 1)])
+        c.executemany(
+            "INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'bench', 'x')",
+            [(i, f"category {i}") for i in range(1, CATEGORIES + 1)],
+        )
         product_category = rng.integers(1, CATEGORIES + 1, PRODUCTS + 1)
-        c.executemany("INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?,?,?,?, 'x')",
-                      [(i, f"sku{i}", f"product {i} {'running shoe' if i % 97 == 0 else 'bar' if i % 89 == 0 else ''}",
-                        int(product_category[i])) for i in range(1, PRODUCTS + 1)])
+        c.executemany(
+            "INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?,?,?,?, 'x')",
+            [
+                (
+                    i,
+                    f"sku{i}",
+                    f"product {i} {'running shoe' if i % 97 == 0 else 'bar' if i % 89 == 0 else ''}",
+                    int(product_category[i]),
+                )
+                for i in range(1, PRODUCTS + 1)
+            ],
+        )
         genders = np.array(["male", "female", None], dtype=object)[rng.integers(0, 3, customers)]
         born = rng.integers(dt.date(1950, 1, 1).toordinal(), dt.date(2008, 1, 1).toordinal(), customers)
         homes = rng.integers(0, len(STORES), customers)
         rows = []
         for i in range(customers):
-            rows.append((f"c{i:07d}", STORES[homes[i]], dt.date.fromordinal(int(born[i])).isoformat(), genders[i],
-                         '{"sms": true}' if i % 3 else '{"email": true}', int(rng.integers(0, 5000)),
-                         f"2025-{1 + i % 12:02d}-01T09:00:00+00:00"))
+            rows.append(
+                (
+                    f"c{i:07d}",
+                    STORES[homes[i]],
+                    dt.date.fromordinal(int(born[i])).isoformat(),
+                    genders[i],
+                    '{"sms": true}' if i % 3 else '{"email": true}',
+                    int(rng.integers(0, 5000)),
+                    f"2025-{1 + i % 12:02d}-01T09:00:00+00:00",
+                )
+            )
             if len(rows) == 50000:
-                c.executemany("INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version,"
-                              " created_at) VALUES (?,?,?,?,?,?,1,?)", rows)
+                c.executemany(
+                    "INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version,"
+                    " created_at) VALUES (?,?,?,?,?,?,1,?)",
+                    rows,
+                )
                 rows = []
-        c.executemany("INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version, created_at)"
-                      " VALUES (?,?,?,?,?,?,1,?)", rows)
-        c.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, 'vip')",
-                      [(f"c{i:07d}",) for i in range(0, customers, 37)])
+        c.executemany(
+            "INSERT INTO customers (id, home_store, birthday, gender, consents, balance, version, created_at)"
+            " VALUES (?,?,?,?,?,?,1,?)",
+            rows,
+        )
+        c.executemany(
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, 'vip')",
+            [(f"c{i:07d}",) for i in range(0, customers, 37)],
+        )
     # receipts: each customer ~ lines_per_customer / 10 receipts over the last year, 10 lines each
     receipts_per = np.maximum(1, rng.poisson(max(1, lines_per_customer // 10), customers))
     receipts_per[rng.random(customers) < 0.15] = 0  # some never bought
@@ -80,9 +107,18 @@ def build(db: Store, customers: int, lines_per_customer: int, today: int, seed: 
         purchases = np.bincount(groups)
         gspend, gitems = np.bincount(groups, sp), np.bincount(groups, it)
         first = np.flatnonzero(boundary)
-        c.executemany("INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,0,?,?)",
-                      zip(k[first].tolist(), d[first].tolist(), [STORES[x] for x in s[first]], purchases.tolist(),
-                          gspend.astype(np.int64).tolist(), gitems.astype(np.int64).tolist(), strict=True))
+        c.executemany(
+            "INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,0,?,?)",
+            zip(
+                k[first].tolist(),
+                d[first].tolist(),
+                [STORES[x] for x in s[first]],
+                purchases.tolist(),
+                gspend.astype(np.int64).tolist(),
+                gitems.astype(np.int64).tolist(),
+                strict=True,
+            ),
+        )
         # lines: Zipf products per receipt line, folded per (key, product, day, store) and per category
         line_receipt = np.repeat(np.arange(total), n_lines)
         product = np.minimum(rng.zipf(1.3, len(line_receipt)), PRODUCTS)
@@ -95,21 +131,39 @@ def build(db: Store, customers: int, lines_per_customer: int, today: int, seed: 
             groups = np.cumsum(boundary) - 1
             quantity = np.bincount(groups) * 1000
             first = np.flatnonzero(boundary)
-            c.executemany("INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)",
-                          zip(a[first].tolist(), [kind] * len(first), b[first].tolist(), cc[first].tolist(),
-                              [STORES[x] for x in e[first]], quantity.tolist(), strict=True))
-        print(f"data: {customers:,} customers, {total:,} receipts, {len(line_receipt):,} lines,"
-              f" written in {time.perf_counter() - t0:.1f} s")
+            c.executemany(
+                "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)",
+                zip(
+                    a[first].tolist(),
+                    [kind] * len(first),
+                    b[first].tolist(),
+                    cc[first].tolist(),
+                    [STORES[x] for x in e[first]],
+                    quantity.tolist(),
+                    strict=True,
+                ),
+            )
+        print(
+            f"data: {customers:,} customers, {total:,} receipts, {len(line_receipt):,} lines,"
+            f" written in {time.perf_counter() - t0:.1f} s"
+        )
     conn.execute("ANALYZE")
 
 
-MAIN = {"audiences": [
-    [{"type": "spend", "from": 150000, "period": {"last_days": 90}},
-     {"type": "purchases", "from": 8, "period": {"last_days": 180}}],
-    [{"type": "bought_category", "categories": [3, 7], "period": {"last_days": 60}},
-     {"type": "age", "from": 25, "to": 40}],
-    [{"type": "consent", "channels": ["sms"]}]],
-    "exclude": [{"type": "tag", "tags": ["vip"]}]}
+MAIN = {
+    "audiences": [
+        [
+            {"type": "spend", "from": 150000, "period": {"last_days": 90}},
+            {"type": "purchases", "from": 8, "period": {"last_days": 180}},
+        ],
+        [
+            {"type": "bought_category", "categories": [3, 7], "period": {"last_days": 60}},
+            {"type": "age", "from": 25, "to": 40},
+        ],
+        [{"type": "consent", "channels": ["sms"]}],
+    ],
+    "exclude": [{"type": "tag", "tags": ["vip"]}],
+}
 
 
 def segments_50(today: int) -> list[dict]:
@@ -119,50 +173,129 @@ def segments_50(today: int) -> list[dict]:
         if kind == 0:
             doc = {"audiences": [[{"type": "spend", "from": 100000 * (1 + i % 7), "period": {"last_days": 30 + i}}]]}
         elif kind == 1:
-            doc = {"audiences": [[{"type": "bought_category", "categories": [1 + i % CATEGORIES],
-                                   "period": {"last_days": 14 + i}}]]}
+            doc = {
+                "audiences": [
+                    [{"type": "bought_category", "categories": [1 + i % CATEGORIES], "period": {"last_days": 14 + i}}]
+                ]
+            }
         elif kind == 2:
             doc = {"audiences": [[{"type": "last_purchase", "days_from": 30 + i}]]}
         elif kind == 3:
-            doc = {"audiences": [[{"type": "purchases", "from": 2 + i % 5, "period": {"last_days": 60}}],
-                                 [{"type": "home_store", "stores": [STORES[i % 20]]}]]}
+            doc = {
+                "audiences": [
+                    [{"type": "purchases", "from": 2 + i % 5, "period": {"last_days": 60}}],
+                    [{"type": "home_store", "stores": [STORES[i % 20]]}],
+                ]
+            }
         else:
-            doc = {"audiences": [[{"type": "average_check", "from": 30000 + 1000 * i}]],
-                   "exclude": [{"type": "birthday", "days_before": 3, "days_after": 3}]}
+            doc = {
+                "audiences": [[{"type": "average_check", "from": 30000 + 1000 * i}]],
+                "exclude": [{"type": "birthday", "days_before": 3, "days_after": 3}],
+            }
         out.append(doc)
     return out
 
 
-def ingest_rate(db: Store, customers: int, receipts: int, today: int) -> float:
+def _ingest_rate(db: Store, customers: int, receipts: int, today: int, checkpoint: bool = False) -> float:
     t = dt.datetime.now(dt.UTC)
     agent = f"bench{uuid.uuid4().hex[:6]}"
     db.stream_state(STORES[0], agent)
     rng = np.random.default_rng(5)
     seq = db.stream_state(STORES[0], agent)[0]
     spent = 0.0
-    for start in range(0, receipts, 100):
+    for _start in range(0, receipts, 100):
         events = []
-        for j in range(100):
+        for _j in range(100):
             seq += 1
             cid = f"c{int(rng.integers(0, customers)):07d}"
-            lines = [{"sku": f"sku{int(p)}", "name": None, "category": f"category {1 + int(p) % CATEGORIES}",
-                      "quantity": "1", "price": 1000, "discount": 0, "amount": 1000, "accrued": 10, "redeemed": 0}
-                     for p in np.minimum(rng.zipf(1.3, 10), PRODUCTS)]
-            events.append({"v": 1, "id": uuid.uuid4().hex, "seq": seq, "store": STORES[0], "agent": agent,
-                           "kind": "purchase", "at": t.isoformat(), "body": {
-                               "receipt_id": f"{agent}-{seq}", "terminal": "T1", "customer_id": cid, "card": None,
-                               "at": t.isoformat(), "rules_version": 1, "total": 10000, "accrued": 100, "redeemed": 0,
-                               "offline": False, "lines": lines}})
+            lines = [
+                {
+                    "sku": f"sku{int(p)}",
+                    "name": None,
+                    "category": f"category {1 + int(p) % CATEGORIES}",
+                    "quantity": "1",
+                    "price": 1000,
+                    "discount": 0,
+                    "amount": 1000,
+                    "accrued": 10,
+                    "redeemed": 0,
+                }
+                for p in np.minimum(rng.zipf(1.3, 10), PRODUCTS)
+            ]
+            events.append(
+                {
+                    "v": 1,
+                    "id": uuid.uuid4().hex,
+                    "seq": seq,
+                    "store": STORES[0],
+                    "agent": agent,
+                    "kind": "purchase",
+                    "at": t.isoformat(),
+                    "body": {
+                        "receipt_id": f"{agent}-{seq}",
+                        "terminal": "T1",
+                        "customer_id": cid,
+                        "card": None,
+                        "at": t.isoformat(),
+                        "rules_version": 1,
+                        "total": 10000,
+                        "accrued": 100,
+                        "redeemed": 0,
+                        "offline": False,
+                        "lines": lines,
+                    },
+                }
+            )
         unit = IngestUnit(events=events, pointers={(STORES[0], agent): (seq, events[-1]["id"])})
         started = time.perf_counter()
         db.commit_ingest(unit)
         spent += time.perf_counter() - started
+        if checkpoint:  # as the ingest service's background checkpointer does, outside its commits
+            db.checkpoint()
     return spent / receipts * 1e6
 
 
 def _rfm(db: Store, today: int) -> int:
     with db.transaction() as conn:
         return engine.compute_rfm(conn, today)
+
+
+def ingest_figures(db: Store, args: argparse.Namespace, today: int) -> Store:
+    """(c): the ingest without dynamic segments, with 51, and without again (the machine's load drifts)."""
+    if args.as_ingest:  # the ingest service's store (central/sync/ingest.py): 64 MB cache, checkpoints aside
+        db.close()
+        db = Store(db.path, autocheckpoint=False)
+        db.checkpoint()
+
+    def ingest_rate(db: Store, customers: int, receipts: int, today: int) -> float:
+        return _ingest_rate(db, customers, receipts, today, checkpoint=args.as_ingest)
+
+    ingest_rate(db, args.customers, 300, today)  # warm-up: the catalog's new rows, a cold page cache
+    rate_none = ingest_rate(db, args.customers, args.receipts, today)
+    with db.transaction() as conn:
+        for i, doc in enumerate(segments_50(today), 2):
+            conn.execute(
+                "INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by,"
+                " changed_at) VALUES (?, ?, 'dynamic', ?, 'b', 'b', 'b', 'b')",
+                (i, f"s{i}", json.dumps(parse_definition(doc).to_doc())),
+            )
+    started = time.perf_counter()
+    for i in range(1, 52):
+        with db.transaction() as conn:
+            engine.recompute(conn, i, today)
+    print(f"    51 segments computed with their flip index in {time.perf_counter() - started:.1f} s")
+    rate_50 = ingest_rate(db, args.customers, args.receipts, today)
+    with db.transaction() as conn:  # the same run without dynamic segments again (the machine's load drifts)
+        conn.execute("UPDATE segments SET kind = 'static'")
+    rate_none = min(rate_none, ingest_rate(db, args.customers, args.receipts, today))
+    with db.transaction() as conn:
+        conn.execute("UPDATE segments SET kind = 'dynamic'")
+    print(
+        f"(c) ingest: {rate_none:.0f} us/receipt without segments, {rate_50:.0f} us/receipt with 51 dynamic"
+        f" (+{rate_50 - rate_none:.0f} us); keeps {100 * rate_none / rate_50:.0f}% of the throughput"
+        "  goal: <= 100 us added, >= 80%"
+    )
+    return db
 
 
 def timed(fn, repeat: int = 3) -> tuple[float, object]:
@@ -181,6 +314,12 @@ def main() -> None:
     parser.add_argument("--receipts", type=int, default=2000, help="ingested for (c)")
     parser.add_argument("--keep", help="database file to keep (default: a temporary one)")
     parser.add_argument("--no-live", action="store_true", help="only (a), (b) and (e): skip the ingest and the refresh")
+    parser.add_argument(
+        "--as-ingest",
+        action="store_true",
+        help="(c) on a store opened as the ingest service opens it (64 MB cache, no checkpoints in its commits)",
+    )
+    parser.add_argument("--only-ingest", action="store_true", help="only (c): skip (a), (b), (d) and (e)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     path = args.keep or os.path.join(tempfile.mkdtemp(), "segments.sqlite")
@@ -188,8 +327,11 @@ def main() -> None:
     today = aggregates.today(db.conn)
     build(db, args.customers, args.lines_per_customer, today)
     main_def = parse_definition(MAIN)
-    db.conn.execute("INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
-                    " VALUES (1, 'main', 'dynamic', ?, 'b', 'b', 'b', 'b')", (json.dumps(main_def.to_doc()),))
+    db.conn.execute(
+        "INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
+        " VALUES (1, 'main', 'dynamic', ?, 'b', 'b', 'b', 'b')",
+        (json.dumps(main_def.to_doc()),),
+    )
     db.conn.commit() if db.conn.in_transaction else None
 
     def full() -> object:
@@ -198,9 +340,15 @@ def main() -> None:
             conn.execute("UPDATE segments SET size = 0 WHERE id = 1")
             return engine.recompute(conn, 1, today)
 
+    if args.only_ingest:
+        db = ingest_figures(db, args, today)
+        db.close()
+        return
     seconds, changed = timed(full, 2)
-    print(f"(a) full recompute, 3 audiences, 6 criteria, 1 exclusion: {seconds * 1000:.0f} ms ({changed[0]:,} members)"
-          "  goal <= 500 ms")
+    print(
+        f"(a) full recompute, 3 audiences, 6 criteria, 1 exclusion: {seconds * 1000:.0f} ms ({changed[0]:,} members)"
+        "  goal <= 500 ms"
+    )
     seconds, members = timed(lambda: engine.SetEvaluator(db.conn, today).members(main_def))
     print(f"(b) live count of the same draft: {seconds * 1000:.0f} ms ({len(members):,})  goal <= 100 ms")
     ev = engine.SetEvaluator(db.conn, today)
@@ -214,33 +362,15 @@ def main() -> None:
         print(f"(e) RFM for all customers: {seconds * 1000:.0f} ms ({scored:,} scored)  goal <= 1 s")
         db.close()
         return
-    ingest_rate(db, args.customers, 300, today)  # warm-up: the catalog's new rows, a cold page cache
-    rate_none = ingest_rate(db, args.customers, args.receipts, today)
-    with db.transaction() as conn:
-        for i, doc in enumerate(segments_50(today), 2):
-            conn.execute("INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by,"
-                         " changed_at) VALUES (?, ?, 'dynamic', ?, 'b', 'b', 'b', 'b')",
-                         (i, f"s{i}", json.dumps(parse_definition(doc).to_doc())))
-    started = time.perf_counter()
-    for i in range(1, 52):
-        with db.transaction() as conn:
-            engine.recompute(conn, i, today)
-    print(f"    51 segments computed with their flip index in {time.perf_counter() - started:.1f} s")
-    rate_50 = ingest_rate(db, args.customers, args.receipts, today)
-    with db.transaction() as conn:  # the same run without dynamic segments again (the machine's load drifts)
-        conn.execute("UPDATE segments SET kind = 'static'")
-    rate_none = min(rate_none, ingest_rate(db, args.customers, args.receipts, today))
-    with db.transaction() as conn:
-        conn.execute("UPDATE segments SET kind = 'dynamic'")
-    print(f"(c) ingest: {rate_none:.0f} us/receipt without segments, {rate_50:.0f} us/receipt with 51 dynamic"
-          f" (+{rate_50 - rate_none:.0f} us); keeps {100 * rate_none / rate_50:.0f}% of the throughput"
-          "  goal: <= 100 us added, >= 80%")
+    db = ingest_figures(db, args, today)
     due = db.conn.execute("SELECT COUNT(*) FROM segment_flips WHERE day <= ?", (today + 1,)).fetchone()[0]
     started = time.perf_counter()
     with db.transaction() as conn:
         moved = engine.refresh_date(conn, today + 1)
-    print(f"(d) date-change refresh (51 segments, {due:,} customers due):"
-          f" {time.perf_counter() - started:.2f} s, {sum(a + b for a, b in moved.values()):,} moves  goal <= 10 s")
+    print(
+        f"(d) date-change refresh (51 segments, {due:,} customers due):"
+        f" {time.perf_counter() - started:.2f} s, {sum(a + b for a, b in moved.values()):,} moves  goal <= 10 s"
+    )
 
     def rfm() -> int:
         with db.transaction() as conn:

@@ -43,26 +43,54 @@ from shared import accrual, batch  # noqa: E402
 
 STORE, ZONE = "S001", "Europe/Moscow"
 CURRENT = {
-    "base_percent": "5", "redemption": {"max_percent": "20", "reduced_max_percent": "10",
-                                        "discount_threshold_percent": "25"},
+    "base_percent": "5",
+    "redemption": {"max_percent": "20", "reduced_max_percent": "10", "discount_threshold_percent": "25"},
     "receipt_tiers": [{"from": 0, "k": "0"}, {"from": 10000, "k": "1"}, {"from": 300000, "k": "1.5"}],
     "categories": {"C01": {"k": "2"}, "C02": {"k": "0", "redeemable": False}},
-    "levels": [{"name": "Base", "from_spend": 0, "percent": "3"}, {"name": "Gold", "from_spend": 5000000, "percent": "5"}],
+    "levels": [
+        {"name": "Base", "from_spend": 0, "percent": "3"},
+        {"name": "Gold", "from_spend": 5000000, "percent": "5"},
+    ],
 }
 DRAFT = {
-    "base_percent": "6", "points_per_money": "1", "total_step": "100",
-    "time_rules-0-type": "date", "time_rules-0-date": "2026-12-31", "time_rules-0-k": "2",
-    "time_rules-1-type": "weekdays_hours", "time_rules-1-weekdays": ["5", "6"], "time_rules-1-from_hour": "22",
-    "time_rules-1-to_hour": "2", "time_rules-1-k": "1.5",
-    "time_rules-2-type": "weekdays", "time_rules-2-weekdays": ["1"], "time_rules-2-k": "1.2",
-    "time_rules-3-type": "hours", "time_rules-3-from_hour": "8", "time_rules-3-to_hour": "10", "time_rules-3-k": "1.3",
-    "receipt_tiers-0-from": "0", "receipt_tiers-0-k": "0", "receipt_tiers-1-from": "100", "receipt_tiers-1-k": "1",
-    "receipt_tiers-2-from": "3000", "receipt_tiers-2-k": "1.5",
-    "categories-0-name": "C01", "categories-0-k": "2.5", "categories-0-redeemable": "1",
-    "categories-1-name": "C02", "categories-1-k": "0",
-    "category_groups-0-name": "LUNCH", "category_groups-0-categories": "C03, C04", "category_groups-0-k": "1.5",
-    "products-0-sku": "P0001", "products-0-category": "C01", "products-0-k": "3", "products-0-redeemable": "1",
-    "redemption.max_percent": "30", "redemption.reduced_max_percent": "15",
+    "base_percent": "6",
+    "points_per_money": "1",
+    "total_step": "100",
+    "time_rules-0-type": "date",
+    "time_rules-0-date": "2026-12-31",
+    "time_rules-0-k": "2",
+    "time_rules-1-type": "weekdays_hours",
+    "time_rules-1-weekdays": ["5", "6"],
+    "time_rules-1-from_hour": "22",
+    "time_rules-1-to_hour": "2",
+    "time_rules-1-k": "1.5",
+    "time_rules-2-type": "weekdays",
+    "time_rules-2-weekdays": ["1"],
+    "time_rules-2-k": "1.2",
+    "time_rules-3-type": "hours",
+    "time_rules-3-from_hour": "8",
+    "time_rules-3-to_hour": "10",
+    "time_rules-3-k": "1.3",
+    "receipt_tiers-0-from": "0",
+    "receipt_tiers-0-k": "0",
+    "receipt_tiers-1-from": "100",
+    "receipt_tiers-1-k": "1",
+    "receipt_tiers-2-from": "3000",
+    "receipt_tiers-2-k": "1.5",
+    "categories-0-name": "C01",
+    "categories-0-k": "2.5",
+    "categories-0-redeemable": "1",
+    "categories-1-name": "C02",
+    "categories-1-k": "0",
+    "category_groups-0-name": "LUNCH",
+    "category_groups-0-categories": "C03, C04",
+    "category_groups-0-k": "1.5",
+    "products-0-sku": "P0001",
+    "products-0-category": "C01",
+    "products-0-k": "3",
+    "products-0-redeemable": "1",
+    "redemption.max_percent": "30",
+    "redemption.reduced_max_percent": "15",
     "redemption.discount_threshold_percent": "25",
 }
 
@@ -73,10 +101,14 @@ def build(db: Store, lines: int, seed: int = 11) -> float:
     db.add_store(STORE, "Bench store", ZONE)
     now = int(time.time())
     with db.transaction() as conn:
-        conn.executemany("INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'receipt', 'x')",
-                         [(i + 1, f"C{i + 1:02d}") for i in range(40)])
-        conn.executemany("INSERT INTO catalog_products (id, sku, category_id, created_at) VALUES (?, ?, ?, 'x')",
-                         [(i + 1, f"P{i + 1:04d}", i % 40 + 1) for i in range(2000)])
+        conn.executemany(
+            "INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'receipt', 'x')",
+            [(i + 1, f"C{i + 1:02d}") for i in range(40)],
+        )
+        conn.executemany(
+            "INSERT INTO catalog_products (id, sku, category_id, created_at) VALUES (?, ?, ?, 'x')",
+            [(i + 1, f"P{i + 1:04d}", i % 40 + 1) for i in range(2000)],
+        )
     sizes = []
     total = 0
     while total < lines:
@@ -98,17 +130,44 @@ def build(db: Store, lines: int, seed: int = 11) -> float:
     rows, line_rows = [], []
     for r in range(n):
         s, e = int(starts[r]), int(starts[r + 1])
-        rows.append((r + 1, "purchase", "till", STORE, f"r{r}", f"c{r % 50_000}", int(at[r]),
-                     int(receipt_total[r]), int(redeemed[r]), levels[r] or None, e - s, packed[s:e].tobytes()))
-        line_rows.extend((r + 1, i - s, int(sku[i]) + 1, int(category[i]) + 1 if category[i] >= 0 else None,
-                          int(amount[i]), int(discount[i])) for i in range(s, e))
+        rows.append(
+            (
+                r + 1,
+                "purchase",
+                "till",
+                STORE,
+                f"r{r}",
+                f"c{r % 50_000}",
+                int(at[r]),
+                int(receipt_total[r]),
+                int(redeemed[r]),
+                levels[r] or None,
+                e - s,
+                packed[s:e].tobytes(),
+            )
+        )
+        line_rows.extend(
+            (
+                r + 1,
+                i - s,
+                int(sku[i]) + 1,
+                int(category[i]) + 1 if category[i] >= 0 else None,
+                int(amount[i]),
+                int(discount[i]),
+            )
+            for i in range(s, e)
+        )
     with db.transaction() as conn:
         conn.executemany(
             "INSERT INTO transactions (id, kind, channel, store, receipt_id, customer_id, at_epoch, at, amount,"
-            " redeemed, level, line_count, columns, recorded_at) VALUES (?,?,?,?,?,?,?,'',?,?,?,?,?,'')", rows)
-        conn.executemany("INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, quantity, discount,"
-                         " amount, accrued, redeemed) VALUES (?,?,?,?,'1',?,?,0,0)",
-                         [(t, i, s, c, d, a) for t, i, s, c, a, d in line_rows])
+            " redeemed, level, line_count, columns, recorded_at) VALUES (?,?,?,?,?,?,?,'',?,?,?,?,?,'')",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, quantity, discount,"
+            " amount, accrued, redeemed) VALUES (?,?,?,?,'1',?,?,0,0)",
+            [(t, i, s, c, d, a) for t, i, s, c, a, d in line_rows],
+        )
     db.add_rules(STORE, {**CURRENT, "version": 1, "store": STORE, "timezone": ZONE})
     return time.perf_counter() - started
 
@@ -142,36 +201,49 @@ def main() -> None:
     whatif.compare(db, admin, STORE, form, 90)  # warm: page cache, kernel import
     total_ms, result = median_ms(lambda: whatif.compare(db, admin, STORE, form, 90), args.repeat)
     assert isinstance(result, whatif.Comparison)
-    print(f"\nengine: {accrual.ENGINE}; {result.receipts:,} receipts, {result.lines:,} lines, 90 days; "
-          f"median of {args.repeat} runs\n")
+    print(
+        f"\nengine: {accrual.ENGINE}; {result.receipts:,} receipts, {result.lines:,} lines, 90 days; "
+        f"median of {args.repeat} runs\n"
+    )
     print(f"{'what-if end to end (read, columns, 2 quotes, sums)':<58} {total_ms:>9.0f} ms   goal < 2000 ms")
     for name, seconds in result.timings.items():
         print(f"  {name:<56} {seconds * 1000:>9.0f} ms")
-    print(f"  current rules {result.current / 100:,.2f} points, draft {result.draft / 100:,.2f} points"
-          f" ({'+' if result.difference >= 0 else ''}{result.difference / 100:,.2f})")
+    print(
+        f"  current rules {result.current / 100:,.2f} points, draft {result.draft / 100:,.2f} points"
+        f" ({'+' if result.difference >= 0 else ''}{result.difference / 100:,.2f})"
+    )
 
-    naive_ms, _ = median_ms(lambda: db.conn.execute(
-        "SELECT l.transaction_id, l.sku_id, l.category_id, l.amount, l.discount FROM transaction_lines l"
-        " JOIN transactions t ON t.id = l.transaction_id WHERE t.store = ? ORDER BY l.transaction_id, l.idx",
-        (STORE,)).fetchall(), 1)
+    naive_ms, _ = median_ms(
+        lambda: db.conn.execute(
+            "SELECT l.transaction_id, l.sku_id, l.category_id, l.amount, l.discount FROM transaction_lines l"
+            " JOIN transactions t ON t.id = l.transaction_id WHERE t.store = ? ORDER BY l.transaction_id, l.idx",
+            (STORE,),
+        ).fetchall(),
+        1,
+    )
     load_ms = result.timings["load"] * 1000
     print(f"\n{'read the lines: packed columns (what the what-if does)':<58} {load_ms:>9.0f} ms")
-    print(f"{'baseline: read them row by row from transaction_lines':<58} {naive_ms:>9.0f} ms   "
-          f"({naive_ms / load_ms:.1f}x slower)")
+    print(
+        f"{'baseline: read them row by row from transaction_lines':<58} {naive_ms:>9.0f} ms   "
+        f"({naive_ms / load_ms:.1f}x slower)"
+    )
 
     prepared, _, _, _ = whatif.load(db, STORE, ZONE, 0)
     items = batch.items_of(prepared, limit=args.sample_receipts)
     sample_lines = sum(len(receipt.lines) for receipt, *_ in items)
     rules = __import__("shared.rules", fromlist=["parse_rules"]).parse_rules(
-        {**CURRENT, "version": 1, "store": STORE, "timezone": ZONE})
+        {**CURRENT, "version": 1, "store": STORE, "timezone": ZONE}
+    )
     started = time.perf_counter()
     batch.quote_batch_reference(rules, items)
     per_line = (time.perf_counter() - started) / sample_lines
     reference_ms = per_line * result.lines * 2 * 1000
     kernel_ms = (result.timings["current"] + result.timings["draft"]) * 1000
     print(f"{'two quotes with the batch kernel':<58} {kernel_ms:>9.0f} ms")
-    print(f"{'baseline: two quotes with the reference (extrapolated)':<58} {reference_ms:>9.0f} ms   "
-          f"({reference_ms / kernel_ms:.0f}x slower; sample of {sample_lines:,} lines)")
+    print(
+        f"{'baseline: two quotes with the reference (extrapolated)':<58} {reference_ms:>9.0f} ms   "
+        f"({reference_ms / kernel_ms:.0f}x slower; sample of {sample_lines:,} lines)"
+    )
     db.close()
 
 

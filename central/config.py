@@ -23,52 +23,113 @@ class Setting:
 
 SETTINGS = (
     Setting("DATABASE", "instance/central.sqlite", "Path of the central SQLite database (WAL mode)."),
-    Setting("MQTT_URL", "", "Broker the central server connects to (mqtt://host:port or mqtts://); "
-            "empty: start the embedded broker on loopback."),
+    Setting(
+        "MQTT_URL",
+        "",
+        "Broker the central server connects to (mqtt://host:port or mqtts://); "
+        "empty: start the embedded broker on loopback.",
+    ),
     Setting("MQTT_PUBLIC_URL", "", "Broker URL given to enrolling agents; empty: the same as MQTT_URL."),
     Setting("MQTT_PROTOCOL", 5, "MQTT protocol level: 5 (MQTT v5) or 4 (3.1.1); the embedded broker forces 4."),
-    Setting("MQTT_USERNAME", "", "The central server's broker username; empty: 'central' with a generated "
-            "password kept in the database (what broker-config writes)."),
+    Setting(
+        "MQTT_USERNAME",
+        "",
+        "The central server's broker username; empty: 'central' with a generated "
+        "password kept in the database (what broker-config writes).",
+    ),
     Setting("MQTT_PASSWORD", "", "The central server's broker password (with MQTT_USERNAME)."),
-    Setting("BROKER_SECURITY", "files", "How agents get their broker login and ACL: 'dynsec' (Mosquitto's dynamic "
-            "security plugin: enrollment grants them at once, over MQTT) or 'files' (a password file and ACL that "
-            "'broker-config' writes; re-run it and SIGHUP Mosquitto after each enrollment)."),
-    Setting("MQTT_RECONNECT_MAX", 2.0, "Longest wait in seconds between two attempts to reach the broker "
-            "(exponential backoff with full jitter from 0.2 s; one client, so a short cap costs the broker "
-            "nothing and the ingest is back within it after an outage)."),
+    Setting(
+        "BROKER_SECURITY",
+        "files",
+        "How agents get their broker login and ACL: 'dynsec' (Mosquitto's dynamic "
+        "security plugin: enrollment grants them at once, over MQTT) or 'files' (a password file and ACL that "
+        "'broker-config' writes; re-run it and SIGHUP Mosquitto after each enrollment).",
+    ),
+    Setting(
+        "MQTT_RECONNECT_MAX",
+        2.0,
+        "Longest wait in seconds between two attempts to reach the broker "
+        "(exponential backoff with full jitter from 0.2 s; one client, so a short cap costs the broker "
+        "nothing and the ingest is back within it after an outage).",
+    ),
     Setting("EMBEDDED_BROKER_PORT", 1883, "Port of the embedded broker (127.0.0.1 only)."),
     Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
     Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
     Setting("GAP_WAIT", 2.0, "Seconds the ingest waits for a missing seq before asking the agent to resend."),
-    Setting("SECRET_KEY", "", "Signs the console's session cookies; empty: a random key generated once and kept "
-            "in the database (set it when several web processes share one database)."),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Signs the console's session cookies; empty: a random key generated once and kept "
+        "in the database (set it when several web processes share one database).",
+    ),
     Setting("CONSOLE_TIMEZONE", "Europe/Moscow", "Time zone the console shows times and takes dates in (IANA name)."),
     Setting("SESSION_HOURS", 12, "How long a console sign-in lasts."),
-    Setting("MESSAGES_SENDER", True, "Run the message sender inside 'serve' (false: run 'loyalty-central send' apart)."),
-    Setting("MESSAGES_QUIET_HOURS", "21-9", "Local hours (customer's home store) when marketing messages wait: "
-            "'start-end', e.g. 21-9; '0-0': none."),
+    Setting(
+        "MESSAGES_SENDER", True, "Run the message sender inside 'serve' (false: run 'loyalty-central send' apart)."
+    ),
+    Setting(
+        "MESSAGES_QUIET_HOURS",
+        "21-9",
+        "Local hours (customer's home store) when marketing messages wait: 'start-end', e.g. 21-9; '0-0': none.",
+    ),
     Setting("MESSAGES_CAP_PER_DAY", 0, "Marketing messages per customer in any 24 hours; 0: no cap."),
-    Setting("PUBLIC_URL", "", "The central server's public address (https://crm.example.com), for unsubscribe "
-            "links in messages; empty: no link (marketing email should not go out without one)."),
-    Setting("SESSION_COOKIE_SECURE", False, "Send the console's session cookie over HTTPS only: set it to true "
-            "whenever the console is served over HTTPS (directly or behind a TLS proxy)."),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "The central server's public address (https://crm.example.com), for unsubscribe "
+        "links in messages; empty: no link (marketing email should not go out without one).",
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        False,
+        "Send the console's session cookie over HTTPS only: set it to true "
+        "whenever the console is served over HTTPS (directly or behind a TLS proxy).",
+    ),
     Setting("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session cookie: Lax or Strict."),
-    Setting("MAX_CONTENT_LENGTH", 64 * 1024 * 1024, "Largest request body in bytes (imports of customer files); "
-            "larger requests get 413."),
-    Setting("IMPORT_KEEP_HOURS", 24, "Hours an uploaded file whose check nobody imported is kept before it is "
-            "deleted (imported and failed files are deleted at once)."),
-    Setting("LOGIN_MAX_FAILURES", 10, "Wrong passwords in a row for one user from one address before that "
-            "user is locked out from that address (LOGIN_LOCK_MINUTES)."),
-    Setting("LOGIN_LOCK_MINUTES", 15, "How long such a lockout lasts (the same user from another address is "
-            "not locked)."),
-    Setting("LOGIN_ADDRESS_LIMIT", 30, "Failed sign-ins from one address within LOGIN_LOCK_MINUTES after which "
-            "that address may not try any username until the window passes."),
-    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the server whose X-Forwarded-For is trusted "
-            "for the client's address (sign-in throttling, audit); 0: use the connection's address."),
-    Setting("STORE_MANAGER_SCOPE", "shopped", "Which customers a store manager sees: 'home' (registered at "
-            "their stores) or 'shopped' (also those who bought there, read-only unless registered there)."),
-    Setting("NIGHTLY_HOUR", 3, "Hour (CONSOLE_TIMEZONE) at which 'serve' runs the nightly job (expiry, levels); "
-            "-1: never (run 'loyalty-central nightly' from cron instead)."),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        64 * 1024 * 1024,
+        "Largest request body in bytes (imports of customer files); larger requests get 413.",
+    ),
+    Setting(
+        "IMPORT_KEEP_HOURS",
+        24,
+        "Hours an uploaded file whose check nobody imported is kept before it is "
+        "deleted (imported and failed files are deleted at once).",
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES",
+        10,
+        "Wrong passwords in a row for one user from one address before that "
+        "user is locked out from that address (LOGIN_LOCK_MINUTES).",
+    ),
+    Setting(
+        "LOGIN_LOCK_MINUTES", 15, "How long such a lockout lasts (the same user from another address is not locked)."
+    ),
+    Setting(
+        "LOGIN_ADDRESS_LIMIT",
+        30,
+        "Failed sign-ins from one address within LOGIN_LOCK_MINUTES after which "
+        "that address may not try any username until the window passes.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front of the server whose X-Forwarded-For is trusted "
+        "for the client's address (sign-in throttling, audit); 0: use the connection's address.",
+    ),
+    Setting(
+        "STORE_MANAGER_SCOPE",
+        "shopped",
+        "Which customers a store manager sees: 'home' (registered at "
+        "their stores) or 'shopped' (also those who bought there, read-only unless registered there).",
+    ),
+    Setting(
+        "NIGHTLY_HOUR",
+        3,
+        "Hour (CONSOLE_TIMEZONE) at which 'serve' runs the nightly job (expiry, levels); "
+        "-1: never (run 'loyalty-central nightly' from cron instead).",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -87,7 +148,9 @@ def check_settings(config: Mapping[str, Any]) -> None:
     try:
         zoneinfo.ZoneInfo(config.get("CONSOLE_TIMEZONE", "UTC"))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f'"CONSOLE_TIMEZONE" should be an IANA time zone, got {config.get("CONSOLE_TIMEZONE")!r}') from None
+        raise ValueError(
+            f'"CONSOLE_TIMEZONE" should be an IANA time zone, got {config.get("CONSOLE_TIMEZONE")!r}'
+        ) from None
     if config.get("BROKER_SECURITY", "files") not in ("files", "dynsec"):
         raise ValueError('"BROKER_SECURITY" should be "dynsec" or "files"')
     if not 0.2 <= config.get("MQTT_RECONNECT_MAX", 2.0) <= 3600:

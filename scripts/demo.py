@@ -97,7 +97,9 @@ class Chain:
 
     def run(self, *args: str) -> str:
         """Run a command to completion; its output, or exit with it."""
-        done = subprocess.run([str(BIN / args[0]), *args[1:]], env=self.env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [str(BIN / args[0]), *args[1:]], env=self.env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise SystemExit(f"demo: {' '.join(args[:3])} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
@@ -131,11 +133,23 @@ def chain(work: Path) -> Iterator[Chain]:
 
 
 def start_central(c: Chain, small: bool = True) -> str:
-    store_out = c.run("loyalty-central", "stores", "add", "S001", "--name", "Магазин на Лесной", "--timezone", "Europe/Moscow")
+    store_out = c.run(
+        "loyalty-central", "stores", "add", "S001", "--name", "Магазин на Лесной", "--timezone", "Europe/Moscow"
+    )
     token = store_out.strip().splitlines()[-1]
     c.run("loyalty-central", "rules", "publish", str(ROOT / "docs" / "examples" / "rules.json"), "--store", "S001")
-    c.run("loyalty-central", "users", "add", "admin", "--role", "admin", "--name", "Demo Administrator",
-          "--password", ADMIN_PASSWORD)
+    c.run(
+        "loyalty-central",
+        "users",
+        "add",
+        "admin",
+        "--role",
+        "admin",
+        "--name",
+        "Demo Administrator",
+        "--password",
+        ADMIN_PASSWORD,
+    )
     c.api_token = c.run("loyalty-central", "tokens", "add", "demo").strip()  # reads the JSON API (store status)
     if not small:
         real_year(c)
@@ -149,8 +163,18 @@ def start_central(c: Chain, small: bool = True) -> str:
 
 def start_devices(c: Chain) -> tuple[Path, Path]:
     reader, printer = c.work / "reader", c.work / "printer"
-    c.start("printer", "loyalty-sim", "printer", "--pty", "--link", str(printer), "--out", str(c.work / "slips"),
-            "--control", str(c.work / "printer.ctl"))
+    c.start(
+        "printer",
+        "loyalty-sim",
+        "printer",
+        "--pty",
+        "--link",
+        str(printer),
+        "--out",
+        str(c.work / "slips"),
+        "--control",
+        str(c.work / "printer.ctl"),
+    )
     c.start("reader", "loyalty-sim", "reader", "--pty", "--link", str(reader), "--control", str(c.work / "reader.ctl"))
     wait_for(lambda: reader.exists() and printer.exists() and (c.work / "reader.ctl").exists(), "the simulators")
     step(f"simulated card reader on {shown(reader)}, receipt printer on {shown(printer)}")
@@ -159,55 +183,164 @@ def start_devices(c: Chain) -> tuple[Path, Path]:
 
 def start_agent(c: Chain, central: str, token: str, reader: Path, printer: Path) -> tuple[str, str, str]:
     port = free_port(8765)
-    c.run("loyalty-agent", "setup", "--no-input", "--config", str(c.work / "agent.toml"), "--enroll", token,
-          "--central", central, "--terminals", "P01", "--database", str(c.work / "agent.sqlite"),
-          "--listen-port", str(port), "--timezone", "Europe/Moscow", "--card-ranges", "7700:16:luhn",
-          "--reader-kind", "serial", "--reader-url", str(reader), "--printer-kind", "serial",
-          "--printer-url", str(printer), "--store-name", "Магазин на Лесной")
-    till = c.run("loyalty-agent", "terminals", "add", "P01", "--name", "Касса 1", "--till",
-                 "--till-url", f"http://127.0.0.1:{port}")
+    c.run(
+        "loyalty-agent",
+        "setup",
+        "--no-input",
+        "--config",
+        str(c.work / "agent.toml"),
+        "--enroll",
+        token,
+        "--central",
+        central,
+        "--terminals",
+        "P01",
+        "--database",
+        str(c.work / "agent.sqlite"),
+        "--listen-port",
+        str(port),
+        "--timezone",
+        "Europe/Moscow",
+        "--card-ranges",
+        "7700:16:luhn",
+        "--reader-kind",
+        "serial",
+        "--reader-url",
+        str(reader),
+        "--printer-kind",
+        "serial",
+        "--printer-url",
+        str(printer),
+        "--store-name",
+        "Магазин на Лесной",
+    )
+    till = c.run(
+        "loyalty-agent",
+        "terminals",
+        "add",
+        "P01",
+        "--name",
+        "Касса 1",
+        "--till",
+        "--till-url",
+        f"http://127.0.0.1:{port}",
+    )
     key = next(line.strip() for line in till.splitlines() if line.strip().startswith("lk_"))
     link = next(word for line in till.splitlines() for word in line.split() if "/till/#key=" in word)
     c.start("agent", "loyalty-agent", "serve")
     url = f"http://127.0.0.1:{port}"
-    health = wait_for(lambda: (h := http("GET", f"{url}/v1/health")[1]) and h.get("rules_version") and h, "the agent and its rule set", 60)
+    health = wait_for(
+        lambda: (h := http("GET", f"{url}/v1/health")[1]) and h.get("rules_version") and h,
+        "the agent and its rule set",
+        60,
+    )
     step(f"store agent S001 on {url}: rule set v{health['rules_version']} came down from the central server")
     return url, key, link
 
 
 def walk_through(c: Chain, central: str, agent: str, key: str) -> None:
-    status, customer = http("POST", f"{agent}/v1/customers", {
-        "phone": PHONE, "card": CARD, "name": "Анна Петрова",
-        "consents": {"personal_data": True, "sms": True},
-    }, key)
+    status, customer = http(
+        "POST",
+        f"{agent}/v1/customers",
+        {
+            "phone": PHONE,
+            "card": CARD,
+            "name": "Анна Петрова",
+            "consents": {"personal_data": True, "sms": True},
+        },
+        key,
+    )
     assert status in (200, 201), customer
     step(f"registered {customer['customer']['name']} at the till with card {CARD} (usable at once)")
-    leveled = wait_for(lambda: (r := http("POST", f"{agent}/v1/identify", {"card": CARD}, key))[0] == 200
-                       and r[1].get("level") and r[1], "the customer's level from the central server", 60)
+    leveled = wait_for(
+        lambda: (
+            (r := http("POST", f"{agent}/v1/identify", {"card": CARD}, key))[0] == 200 and r[1].get("level") and r[1]
+        ),
+        "the customer's level from the central server",
+        60,
+    )
     step(f"the central server applied the registration and sent her level down: {leveled['level']}")
-    subprocess.run([str(BIN / "loyalty-sim"), "control", str(c.work / "reader.ctl"), "swipe", CARD],
-                   check=True, capture_output=True, env=c.env)
-    seen = wait_for(lambda: (r := http("GET", f"{agent}/v1/identifications/last", key=key))[0] == 200 and r[1], "the swipe")
+    subprocess.run(
+        [str(BIN / "loyalty-sim"), "control", str(c.work / "reader.ctl"), "swipe", CARD],
+        check=True,
+        capture_output=True,
+        env=c.env,
+    )
+    seen = wait_for(
+        lambda: (r := http("GET", f"{agent}/v1/identifications/last", key=key))[0] == 200 and r[1], "the swipe"
+    )
     step(f"card swiped on the reader: the till sees {seen['name']}, balance {money(seen['balance'])}")
     body = {
         "receipt_id": f"S001-P01-{int(time.time())}",
         "at": dt.datetime.now(dt.UTC).isoformat(),
         "customer": {"card": CARD},
         "lines": [
-            {"sku": "SKU-1", "name": "Суши Дракон", "category": "SUSHI", "quantity": "1", "price": 45000, "amount": 45000},
+            {
+                "sku": "SKU-1",
+                "name": "Суши Дракон",
+                "category": "SUSHI",
+                "quantity": "1",
+                "price": 45000,
+                "amount": 45000,
+            },
             {"sku": "TEA", "name": "Чай", "quantity": "2", "price": 12050, "discount": 1000, "amount": 23100},
         ],
     }
     status, receipt = http("POST", f"{agent}/v1/receipts", body, key)
     assert status in (200, 201), receipt
-    step(f"purchase {money(receipt['total'])} committed: {money(receipt['accrued'])} points accrued, "
-         f"balance {money(receipt['balance'])}")
+    step(
+        f"purchase {money(receipt['total'])} committed: {money(receipt['accrued'])} points accrued, "
+        f"balance {money(receipt['balance'])}"
+    )
     slip = wait_for(lambda: sorted((c.work / "slips").glob("slip-*.txt")), "the slip", 30)[-1]
     step(f"the printer printed {shown(slip)} (and a .png):")
     print("\n".join("      | " + line for line in slip.read_text(encoding="utf-8").splitlines()))
     applied = wait_for(lambda: _applied(central, c.api_token), "the central ledger", 60)
-    step(f"the central ledger applied agent {applied['agent']}'s events 1..{applied['applied_seq']} "
-         "(registration, purchase) over MQTT")
+    step(
+        f"the central ledger applied agent {applied['agent']}'s events 1..{applied['applied_seq']} "
+        "(registration, purchase) over MQTT"
+    )
+
+
+def live_stream(c: Chain, central: str, agent: str, key: str, count: int) -> None:
+    """A few hundred of the real year's baskets rung up at the running agent, up to the central ledger over MQTT."""
+    if count <= 0:
+        return
+    sys.path.insert(0, str(ROOT))
+    from central.services.demo_data import DemoDataMissing, live_receipts
+
+    try:
+        receipts = live_receipts(count)
+    except DemoDataMissing:
+        step("live receipts skipped: the demo data is not installed (pip install -e '.[demo]')")
+        return
+    clock = time.perf_counter()
+    accrued, lines, cards, refused = 0, 0, set(), []
+    for body in receipts:
+        status, answer = http("POST", f"{agent}/v1/receipts", body, key)
+        if status not in (200, 201):
+            refused.append(f"{body['receipt_id']}: {answer}")
+            continue
+        accrued += answer["accrued"]
+        lines += len(body["lines"])
+        cards.add(body["customer"]["card"])
+    rung = time.perf_counter() - clock
+    sold = len(receipts) - len(refused)
+    step(
+        f"{sold} real Complete Journey baskets ({lines} lines, {len(cards)} households showing a card) rung up at"
+        f" agent S001 through the POS API in {rung:.1f} s ({sold / rung:.0f} receipts/s): {money(accrued)} points"
+        " accrued" + (f"; {len(refused)} refused, e.g. {refused[0]}" if refused else "")
+    )
+    wait_for(
+        lambda: http("GET", f"{agent}/v1/health")[1].get("outbox_depth") == 0,
+        "the agent's outbox to drain",
+        max(60, sold),
+    )
+    applied = _applied(central, c.api_token) or {}
+    step(
+        f"the agent's outbox drained over MQTT {time.perf_counter() - clock - rung:.1f} s after the last sale: the"
+        f" central ledger applied agent {applied.get('agent')}'s events up to {applied.get('applied_seq')}"
+    )
 
 
 def _applied(central: str, api_token: str) -> dict[str, Any] | None:
@@ -235,8 +368,13 @@ def shown(path: Path) -> str:
 def real_year(c: Chain) -> None:
     """The Complete Journey year as a chain (loyalty-central demo-data completejourney), if the data is there."""
     step("a real chain's year: the Dunnhumby Complete Journey data (1.47M receipt lines) into the ledger")
-    done = subprocess.run([str(BIN / "loyalty-central"), "demo-data", "completejourney"], env=c.env,
-                          stdout=subprocess.PIPE, text=True, check=False)  # the progress bars go to the terminal
+    done = subprocess.run(
+        [str(BIN / "loyalty-central"), "demo-data", "completejourney"],
+        env=c.env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )  # the progress bars go to the terminal
     if done.returncode != 0:
         step("the demo data is not available (pip install -e '.[demo]'): the small walk-through only")
         return
@@ -250,8 +388,18 @@ def step(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="stop after the walk-through")
-    parser.add_argument("--small", action="store_true",
-                        help="only the one-sale walk-through, without the real year (loyalty-central demo-data)")
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="only the one-sale walk-through, without the real year (loyalty-central demo-data)",
+    )
+    parser.add_argument(
+        "--live",
+        type=int,
+        default=300,
+        metavar="N",
+        help="real receipts rung up at the running agent at the end (0: none; needs the demo extra)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "demo", help="folder of databases, logs, slips")
     args = parser.parse_args()
     print("loyalty-edge demo: a central server, one store agent, a simulated card reader and printer")
@@ -260,7 +408,9 @@ def main() -> None:
         reader, printer = start_devices(c)
         agent, key, link = start_agent(c, central, token, reader, printer)
         walk_through(c, central, agent, key)
-        print(f"""
+        live_stream(c, central, agent, key, args.live)
+        print(
+            f"""
 Everything is running (logs and databases in {shown(c.work)}):
   cashier page     {link}
   POS API          {agent}/openapi.json   (terminal P01, key {key})
@@ -269,7 +419,9 @@ Everything is running (logs and databases in {shown(c.work)}):
   swipe a card     .venv/bin/loyalty-sim control {shown(c.work / "reader.ctl")} swipe {CARD}
   printer faults   .venv/bin/loyalty-sim control {shown(c.work / "printer.ctl")} paper out   (then: paper in)
   printed slips    {shown(c.work / "slips")}/
-""", flush=True)
+""",
+            flush=True,
+        )
         if args.once:
             return
         print("Ctrl-C stops the demo.", flush=True)

@@ -51,8 +51,16 @@ def _audit(store: Any, action: str, entity: str, entity_id: Any, after: dict[str
     if conn is None:
         with store.transaction() as own:
             return _audit(store, action, entity, entity_id, after, own)
-    audit.record(conn, SYSTEM, action, entity, entity_id, None, {**after, "via": "cli", "os_user": os_user},
-                 store=after.get("store"))
+    audit.record(
+        conn,
+        SYSTEM,
+        action,
+        entity,
+        entity_id,
+        None,
+        {**after, "via": "cli", "os_user": os_user},
+        store=after.get("store"),
+    )
 
 
 @stores.command("add")
@@ -80,8 +88,13 @@ def stores_add(store_id: str, name: str | None, timezone: str, token_hours: int 
         token = store.new_enrollment_token(store_id, dt.timedelta(hours=hours))
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
-    _audit(store, "store.add", "store", store_id, {"store": store_id, "name": name or store_id, "timezone": timezone,
-                                                   "token_hours": hours})
+    _audit(
+        store,
+        "store.add",
+        "store",
+        store_id,
+        {"store": store_id, "name": name or store_id, "timezone": timezone, "token_hours": hours},
+    )
     click.echo(f"store {store_id} created; enrollment token (valid {hours} h, usable once):")
     click.echo(token)
 
@@ -127,11 +140,19 @@ def stores_list(db: str | None) -> None:
 
 
 @cli.command("broker-config")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write passwd and acl (or dynamic-security.json) and loyalty.conf into.")
-@click.option("--dynsec", is_flag=True,
-              help="Mosquitto's dynamic security plugin instead of files: enrollment then grants logins at once "
-                   "(set BROKER_SECURITY = \"dynsec\").")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write passwd and acl (or dynamic-security.json) and loyalty.conf into.",
+)
+@click.option(
+    "--dynsec",
+    is_flag=True,
+    help="Mosquitto's dynamic security plugin instead of files: enrollment then grants logins at once "
+    '(set BROKER_SECURITY = "dynsec").',
+)
 @click.option("--plugin", default=None, help="Path of mosquitto_dynamic_security.so (with --dynsec).")
 @db_option
 def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | None) -> None:
@@ -164,8 +185,10 @@ def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | Non
     acl.write_text(bc.acl_file(agents, user))
     conf.write_text(bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
     click.echo(f"wrote {passwd} ({len(agents) + 1} users), {acl} and {conf}")
-    click.echo("mosquitto.conf needs these lines after its listener line (as they are in loyalty.conf):\n"
-               + bc.broker_settings(str(passwd.resolve()), str(acl.resolve())))
+    click.echo(
+        "mosquitto.conf needs these lines after its listener line (as they are in loyalty.conf):\n"
+        + bc.broker_settings(str(passwd.resolve()), str(acl.resolve()))
+    )
 
 
 def _write_dynsec(out_dir: Path, store: Any, user: str, password: str, agents: list[Any], plugin: str | None) -> None:
@@ -183,11 +206,15 @@ def _write_dynsec(out_dir: Path, store: Any, user: str, password: str, agents: l
         os.chmod(path, 0o600)
         click.echo(f"wrote {path} ({len(agents)} agents, the central server and its admin login {admin_user})")
     settings = ds.broker_settings(str(path.resolve()), plugin or ds.PLUGIN_PATH)
-    settings += ("# the ingest's queue must hold a backlog while it reconnects (the protocol never relies on it)\n"
-                 f"max_queued_messages {bc.MAX_QUEUED_MESSAGES}\nmax_queued_bytes {bc.MAX_QUEUED_BYTES}\n")
+    settings += (
+        "# the ingest's queue must hold a backlog while it reconnects (the protocol never relies on it)\n"
+        f"max_queued_messages {bc.MAX_QUEUED_MESSAGES}\nmax_queued_bytes {bc.MAX_QUEUED_BYTES}\n"
+    )
     conf.write_text(settings)
-    click.echo(f"wrote {conf}; mosquitto.conf needs these lines after its listener line:\n{settings}"
-               "and the central server BROKER_SECURITY = \"dynsec\"")
+    click.echo(
+        f"wrote {conf}; mosquitto.conf needs these lines after its listener line:\n{settings}"
+        'and the central server BROKER_SECURITY = "dynsec"'
+    )
 
 
 def _central_credentials(config: dict[str, Any], store: Any) -> tuple[str, str]:
@@ -243,17 +270,30 @@ def _publish_rules(store: Any, store_id: str, doc: dict[str, Any], source: str) 
     record = store.get_store(store_id)
     note = None
     if doc.get("timezone") not in (None, record["timezone"]):
-        note = (f"the store's time zone {record['timezone']} replaces the file's {doc['timezone']} "
-                f"(change it with the store, in the console)")
+        note = (
+            f"the store's time zone {record['timezone']} replaces the file's {doc['timezone']} "
+            f"(change it with the store, in the console)"
+        )
     file_levels = doc.get("levels") if isinstance(doc.get("levels"), list) else []
     if file_levels:
         parse_rules({**doc, "version": 1})  # the levels are checked before they become the program
         with store.transaction() as conn:
             wanted = [(lv["name"], lv["from_spend"], lv["percent"]) for lv in file_levels]
             if levels.adopt(conn, wanted):
-                note = "\n".join(filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"]))
+                note = "\n".join(
+                    filter(None, [note, f"the file's {len(wanted)} levels are now the chain's level program"])
+                )
             elif store.level_rows() != sorted(wanted, key=lambda lv: lv[1]):
-                note = "\n".join(filter(None, [note, "levels are chain-wide: the level program's levels replace the file's (edit them in the console)"]))
+                note = "\n".join(
+                    filter(
+                        None,
+                        [
+                            note,
+                            "levels are chain-wide: the level program's levels replace the file's"
+                            " (edit them in the console)",
+                        ],
+                    )
+                )
     published = with_program(store, doc, record)
     with store.transaction() as conn:  # the version and its audit row: all or nothing
         version = store.add_rules(store_id, published, conn)
@@ -284,8 +324,9 @@ def messages_add(text: str, store_id: str, until: str | None, db: str | None) ->
         ident = store.add_store_message(store_id, text, until)
     except LoyaltyError as exc:
         raise click.ClickException(str(exc)) from None
-    _audit(store, "store.message", "store", store_id, {"store": store_id, "message": ident, "text": text,
-                                                       "until": until})
+    _audit(
+        store, "store.message", "store", store_id, {"store": store_id, "message": ident, "text": text, "until": until}
+    )
     click.echo(f"message {ident} for store {store_id}")
 
 
@@ -294,8 +335,14 @@ def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  
 
     user, password = _central_credentials(config, store)
     # the client id is the username: broker-config makes Mosquitto enforce that (use_username_as_clientid)
-    return LinkConfig(url=url, client_id=user, username=user, password=password, protocol=protocol,
-                      backoff_max=float(config["MQTT_RECONNECT_MAX"]))
+    return LinkConfig(
+        url=url,
+        client_id=user,
+        username=user,
+        password=password,
+        protocol=protocol,
+        backoff_max=float(config["MQTT_RECONNECT_MAX"]),
+    )
 
 
 def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]
@@ -318,9 +365,14 @@ def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
             raise ValueError
     except ValueError:
         raise click.ClickException(
-            f"MESSAGES_QUIET_HOURS should be like 21-9, got {config['MESSAGES_QUIET_HOURS']!r}") from None
-    policy = Policy(quiet_start=start, quiet_end=end, cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
-                    zone=config["CONSOLE_TIMEZONE"])
+            f"MESSAGES_QUIET_HOURS should be like 21-9, got {config['MESSAGES_QUIET_HOURS']!r}"
+        ) from None
+    policy = Policy(
+        quiet_start=start,
+        quiet_end=end,
+        cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
+        zone=config["CONSOLE_TIMEZONE"],
+    )
     return Sender(config["DATABASE"], policy=policy, public_url=config["PUBLIC_URL"]).start()
 
 
@@ -370,11 +422,18 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         try:
             embedded = EmbeddedBroker(config["EMBEDDED_BROKER_PORT"]).start()
         except OSError as exc:
-            raise click.ClickException(f"cannot start the embedded broker on port {config['EMBEDDED_BROKER_PORT']}: "
-                                       f"{exc}; set EMBEDDED_BROKER_PORT or MQTT_URL") from None
+            raise click.ClickException(
+                f"cannot start the embedded broker on port {config['EMBEDDED_BROKER_PORT']}: "
+                f"{exc}; set EMBEDDED_BROKER_PORT or MQTT_URL"
+            ) from None
         url, protocol = embedded.url, PROTOCOL
         click.echo(f"embedded MQTT broker (3.1.1, loopback only) on {url}")
     app = create_app({**{k: v for k, v in config.items() if k.isupper()}, "MQTT_URL": url, "MQTT_PROTOCOL": protocol})
+    from ..storage.connection import Database
+
+    mend = Database(config["DATABASE"])  # a receipt import cut off (kill -9) may have left two indexes dropped
+    mend.mend_line_indexes()
+    mend.close()
     ingest = None
     if not no_ingest and config["INGEST"]:
         ingest = _start_ingest(config, url, protocol)
@@ -383,7 +442,9 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
     if int(config["NIGHTLY_HOUR"]) >= 0:
         from ..points.nightly import NightlyScheduler
 
-        scheduler = NightlyScheduler(config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]).start()
+        scheduler = NightlyScheduler(
+            config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]
+        ).start()
     sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
@@ -417,8 +478,9 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = _config(db, mqtt_url)
     if not config["MQTT_URL"]:
-        raise click.ClickException("no broker: give --mqtt-url or set LOYALTY_CENTRAL_MQTT_URL "
-                                   "(the embedded broker runs only inside 'serve')")
+        raise click.ClickException(
+            "no broker: give --mqtt-url or set LOYALTY_CENTRAL_MQTT_URL (the embedded broker runs only inside 'serve')"
+        )
     runner = _start_ingest(config, config["MQTT_URL"], config["MQTT_PROTOCOL"])
     click.echo(f"ingest connected to {config['MQTT_URL']}")
     try:

@@ -47,8 +47,9 @@ def users() -> None:
 @click.option("--name", "display_name", help="The user's full name.")
 @click.option("--password", help="The password (default: asked twice, not echoed).")
 @db_option
-def users_add(username: str, role: str, stores: tuple[str, ...], display_name: str | None, password: str | None,
-              db: str | None) -> None:
+def users_add(
+    username: str, role: str, stores: tuple[str, ...], display_name: str | None, password: str | None, db: str | None
+) -> None:
     """Create a console user.
 
     Example:
@@ -60,8 +61,9 @@ def users_add(username: str, role: str, stores: tuple[str, ...], display_name: s
     from ..services import users as service
 
     try:
-        user_id = service.add_user(_db(db), SYSTEM, username, _password(password), role,
-                                   display_name=display_name, stores=stores)
+        user_id = service.add_user(
+            _db(db), SYSTEM, username, _password(password), role, display_name=display_name, stores=stores
+        )
     except LoyaltyError as exc:
         raise _fail(exc) from None
     click.echo(f"user {username} ({role}) created with id {user_id}")
@@ -116,9 +118,11 @@ def users_passwd(username: str, password: str | None, db: str | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check every row and list the problems; write nothing.")
 @click.option("--good-rows", is_flag=True, help="Import the good rows even if some rows have problems.")
-@click.option("--update", is_flag=True,
-              help="Update existing customers (found by id, card or phone; only filled cells change)"
-              " instead of adding.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Update existing customers (found by id, card or phone; only filled cells change) instead of adding.",
+)
 @db_option
 def import_(path: str, dry_run: bool, good_rows: bool, update: bool, db: str | None) -> None:
     """Import customers, cards and balances from a CSV or XLSX file.
@@ -175,8 +179,9 @@ def import_(path: str, dry_run: bool, good_rows: bool, update: bool, db: str | N
             bar.update(done - seen[0])
             seen[0] = done
 
-        created = imports.apply(store, SYSTEM, table, report, good_rows_only=good_rows, source=Path(path).name,
-                                progress=imported)
+        created = imports.apply(
+            store, SYSTEM, table, report, good_rows_only=good_rows, source=Path(path).name, progress=imported
+        )
     click.echo(f"updated {created} customers" if update else f"imported {created} customers")
 
 
@@ -196,8 +201,10 @@ def nightly(db: str | None) -> None:
     from ..points import nightly as job
 
     report = job.run(_db(db))
-    click.echo(f"expired {report.lots_expired} lots ({report.points_burnt} points); checked "
-               f"{report.customers_checked} customers: {report.promotions} promoted, {report.demotions} demoted")
+    click.echo(
+        f"expired {report.lots_expired} lots ({report.points_burnt} points); checked "
+        f"{report.customers_checked} customers: {report.promotions} promoted, {report.demotions} demoted"
+    )
 
 
 @click.group()

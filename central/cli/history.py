@@ -22,19 +22,43 @@ def _language() -> str:
 
 @click.command("import-receipts")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--points", type=click.Choice(["keep", "compute"]), default="keep", show_default=True,
-              help="keep: the old system's points as the file gives them; compute: the stores' current rule sets.")
+@click.option(
+    "--points",
+    type=click.Choice(["keep", "compute"]),
+    default="keep",
+    show_default=True,
+    help="keep: the old system's points as the file gives them; compute: the stores' current rule sets.",
+)
 @click.option("--dry-run", is_flag=True, help="Check every row, list the bad ones, write nothing.")
 @click.option("--create-stores", is_flag=True, help="Create the stores the file names that the chain does not know.")
 @click.option("--store-timezone", default="UTC", show_default=True, help="Time zone of the stores created.")
-@click.option("--mapping", "mapping_path", type=click.Path(exists=True, dir_okay=False),
-              help="A mapping file (JSON or TOML) for other column names (docs/import-receipts.md).")
-@click.option("--batch", "batch_receipts", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True,
-              help="Receipts per transaction (each batch is a checkpoint).")
+@click.option(
+    "--mapping",
+    "mapping_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A mapping file (JSON or TOML) for other column names (docs/import-receipts.md).",
+)
+@click.option(
+    "--batch",
+    "batch_receipts",
+    type=click.IntRange(1, 1_000_000),
+    default=20_000,
+    show_default=True,
+    help="Receipts per transaction (each batch is a checkpoint).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @db_option
-def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, store_timezone: str,
-                    mapping_path: str | None, batch_receipts: int, quiet: bool, db: str | None) -> None:
+def import_receipts(
+    path: str,
+    points: str,
+    dry_run: bool,
+    create_stores: bool,
+    store_timezone: str,
+    mapping_path: str | None,
+    batch_receipts: int,
+    quiet: bool,
+    db: str | None,
+) -> None:
     """Import receipts (with lines, refunds and optionally points) from CSV, XLSX, JSON Lines or Parquet.
 
     The whole file is checked first; every bad row is listed with its line
@@ -69,10 +93,17 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
                 click.echo(_("line %(line)s: %(message)s", line=problem.line, message=problem.message))
             if report.bad_count > len(report.problems):
                 click.echo(_("…and %(n)s more.", n=report.bad_count - len(report.problems)))
-            click.echo(_("%(rows)s rows: %(receipts)s receipts, %(refunds)s refunds, %(lines)s lines; %(bad)s bad rows",
-                         rows=report.rows, receipts=report.receipts, refunds=report.refunds, lines=report.lines,
-                         bad=report.bad_count)
-                       + (f"; new stores: {', '.join(sorted(report.new_stores))}" if report.new_stores else ""))
+            click.echo(
+                _(
+                    "%(rows)s rows: %(receipts)s receipts, %(refunds)s refunds, %(lines)s lines; %(bad)s bad rows",
+                    rows=report.rows,
+                    receipts=report.receipts,
+                    refunds=report.refunds,
+                    lines=report.lines,
+                    bad=report.bad_count,
+                )
+                + (f"; new stores: {', '.join(sorted(report.new_stores))}" if report.new_stores else "")
+            )
             if dry_run:
                 if report.bad_count:
                     sys.exit(1)
@@ -82,8 +113,12 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
             clock = time.perf_counter()
             total = report.lines + report.refunds
             # a job row, so the console's imports page shows this import and its progress
-            job = jobs.create(store, SYSTEM, "receipt_import", {"file": os.path.basename(path), "points": points,
-                                                                 "receipts": report.receipts, "lines": report.lines})
+            job = jobs.create(
+                store,
+                SYSTEM,
+                "receipt_import",
+                {"file": os.path.basename(path), "points": points, "receipts": report.receipts, "lines": report.lines},
+            )
             jobs.update(store, job, state="importing", done=0, total=total)
             with _bar(quiet, "importing", total) as tick:
 
@@ -92,30 +127,58 @@ def import_receipts(path: str, points: str, dry_run: bool, create_stores: bool, 
                     jobs.update(store, job, done=done)
 
                 try:
-                    outcome = ri.run(store, path, report, points=points, mapping=mapping,
-                                     store_timezone=store_timezone, batch_receipts=batch_receipts, progress=progress)
+                    outcome = ri.run(
+                        store,
+                        path,
+                        report,
+                        points=points,
+                        mapping=mapping,
+                        store_timezone=store_timezone,
+                        batch_receipts=batch_receipts,
+                        progress=progress,
+                    )
                 except Exception as exc:
-                    jobs.update(store, job, state="failed", detail={"file": os.path.basename(path), "points": points,
-                                                                    "error": str(exc)})
+                    jobs.update(
+                        store,
+                        job,
+                        state="failed",
+                        detail={"file": os.path.basename(path), "points": points, "error": str(exc)},
+                    )
                     raise
-            jobs.update(store, job, state="done", done=total, detail={
-                "file": os.path.basename(path), "points": points, "receipts": outcome.receipts,
-                "refunds": outcome.refunds, "lines": outcome.lines, "skipped": outcome.skipped,
-                "customers": outcome.customers_created, "accrued": outcome.accrued})
+            jobs.update(
+                store,
+                job,
+                state="done",
+                done=total,
+                detail={
+                    "file": os.path.basename(path),
+                    "points": points,
+                    "receipts": outcome.receipts,
+                    "refunds": outcome.refunds,
+                    "lines": outcome.lines,
+                    "skipped": outcome.skipped,
+                    "customers": outcome.customers_created,
+                    "accrued": outcome.accrued,
+                },
+            )
         except ri.ImportError_ as exc:
             raise click.ClickException(str(exc)) from None
         finally:
             store.close()
     seconds = time.perf_counter() - clock
     rate = outcome.lines / seconds if seconds else 0
-    click.echo(f"imported {outcome.receipts} receipts ({outcome.lines} lines), {outcome.refunds} refunds; "
-               f"skipped {outcome.skipped} already imported; created {outcome.customers_created} customers, "
-               f"{outcome.stores_created} stores; accrued {outcome.accrued} points"
-               + (f"; {outcome.refused} redemptions over the new limit" if outcome.refused else ""))
-    click.echo(f"{seconds:.1f} s ({rate:,.0f} lines/s; check {clock - started:.1f} s, read "
-               f"{outcome.timings['read']:.1f} s, kernel {outcome.timings['kernel']:.1f} s, events "
-               f"{outcome.timings['events']:.1f} s, database "
-               f"{outcome.timings['database']:.1f} s)")
+    click.echo(
+        f"imported {outcome.receipts} receipts ({outcome.lines} lines), {outcome.refunds} refunds; "
+        f"skipped {outcome.skipped} already imported; created {outcome.customers_created} customers, "
+        f"{outcome.stores_created} stores; accrued {outcome.accrued} points"
+        + (f"; {outcome.refused} redemptions over the new limit" if outcome.refused else "")
+    )
+    click.echo(
+        f"{seconds:.1f} s ({rate:,.0f} lines/s; check {clock - started:.1f} s, read "
+        f"{outcome.timings['read']:.1f} s, kernel {outcome.timings['kernel']:.1f} s, events "
+        f"{outcome.timings['events']:.1f} s, database "
+        f"{outcome.timings['database']:.1f} s)"
+    )
 
 
 class _bar:
@@ -144,8 +207,16 @@ class _bar:
                 speed = task.finished_speed or task.speed
                 return Text(f"{speed:,.0f}/s" if speed else "?/s")
 
-        self.progress = Progress(TextColumn(self.label), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
-                                 Rate(), TimeRemainingColumn(), console=Console(file=sys.stderr), transient=False)
+        self.progress = Progress(
+            TextColumn(self.label),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            Rate(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=False,
+        )
         self.progress.start()
         task = self.progress.add_task(self.label, total=self.total)
         return lambda done: self.progress.update(task, completed=done)
@@ -161,8 +232,12 @@ def demo_data() -> None:
 
 
 @demo_data.command("completejourney")
-@click.option("--lines", type=click.IntRange(1), default=None,
-              help="Only the first N receipt lines (whole receipts): a small slice.")
+@click.option(
+    "--lines",
+    type=click.IntRange(1),
+    default=None,
+    help="Only the first N receipt lines (whole receipts): a small slice.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @db_option
 def completejourney(lines: int | None, quiet: bool, db: str | None) -> None:
@@ -211,10 +286,12 @@ def completejourney(lines: int | None, quiet: bool, db: str | None) -> None:
         for bar in bars.values():
             bar.__exit__(None)
         store.close()
-    click.echo(f"Complete Journey: {summary['stores']} stores, {summary['receipts']} receipts "
-               f"({summary['lines']} lines) imported, {summary['skipped']} already there; "
-               f"{summary['customers']} customers created, {summary['demographics']} with demographics; "
-               f"{summary['accrued']} points accrued; {time.perf_counter() - clock:.0f} s")
+    click.echo(
+        f"Complete Journey: {summary['stores']} stores, {summary['receipts']} receipts "
+        f"({summary['lines']} lines) imported, {summary['skipped']} already there; "
+        f"{summary['customers']} customers created, {summary['demographics']} with demographics; "
+        f"{summary['accrued']} points accrued; {time.perf_counter() - clock:.0f} s"
+    )
 
 
 def register(cli: Any) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from ..storage import aggregates
 from ..storage import segments as store
 from ..storage.clock import now_utc
+from .segments.compiled import Round
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
 from .segments.evaluate import (
     CATEGORY,
@@ -67,8 +68,9 @@ class SetEvaluator:
     @property
     def universe(self) -> Keys:
         if self._universe is None:
-            self._universe = self.keys("SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
-                                       " WHERE c.merged_into IS NULL")
+            self._universe = self.keys(
+                "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.merged_into IS NULL"
+            )
         return self._universe
 
     def members(self, definition: Definition) -> Keys:
@@ -97,8 +99,11 @@ class SetEvaluator:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _customers(self, where: str, params: Iterable[Any] = ()) -> Keys:
-        return self.keys("SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
-                         f" WHERE c.merged_into IS NULL AND ({where})", params)
+        return self.keys(
+            "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
+            f" WHERE c.merged_into IS NULL AND ({where})",
+            params,
+        )
 
     def _period(self, period: Period, column: str = "+day") -> tuple[str, list[Any]]:
         """The period as a condition; ``+day`` keeps SQLite on the key-ordered scan (GROUP BY key, no sort)."""
@@ -133,8 +138,9 @@ class SetEvaluator:
         start = dt.datetime.combine(dt.date.fromordinal(ordinal), dt.time(), self.zone)
         return start.astimezone(dt.UTC).isoformat(timespec="seconds")
 
-    def _sum_in_range(self, table: str, column: str, where: str, params: list[Any], low: int | None,
-                      high: int | None) -> Keys:
+    def _sum_in_range(
+        self, table: str, column: str, where: str, params: list[Any], low: int | None, high: int | None
+    ) -> Keys:
         """Customers whose SUM(column) over the rows is in range; those without rows count as 0."""
         having, hparams = self._range(f"SUM({column})", low, high)
         found = self.keys(f"SELECT key FROM {table} WHERE {where} GROUP BY key HAVING {having}", params + hparams)
@@ -187,8 +193,9 @@ class SetEvaluator:
         return self._customers(f"{where} AND {cond}", params)
 
     def _gender(self, c: Criterion) -> Keys:
-        cond, params = self._in("CASE WHEN c.gender IN ('male', 'female') THEN c.gender ELSE 'unknown' END",
-                                c["values"])
+        cond, params = self._in(
+            "CASE WHEN c.gender IN ('male', 'female') THEN c.gender ELSE 'unknown' END", c["values"]
+        )
         return self._customers(cond, params)
 
     def _consent(self, c: Criterion) -> Keys:
@@ -200,9 +207,11 @@ class SetEvaluator:
         path = '$."' + c["field"].replace('"', '\\"') + '"'
         texts = {}
         for key, value, kind in self.conn.execute(
-                "SELECT k.key, json_extract(c.custom, ?), json_type(c.custom, ?) FROM customer_keys k JOIN customers c"
-                " ON c.id = k.customer_id WHERE c.merged_into IS NULL AND json_valid(c.custom)"
-                " AND json_extract(c.custom, ?) IS NOT NULL", (path, path, path)):
+            "SELECT k.key, json_extract(c.custom, ?), json_type(c.custom, ?) FROM customer_keys k JOIN customers c"
+            " ON c.id = k.customer_id WHERE c.merged_into IS NULL AND json_valid(c.custom)"
+            " AND json_extract(c.custom, ?) IS NOT NULL",
+            (path, path, path),
+        ):
             texts[key] = _as_text(True if kind == "true" else False if kind == "false" else value)
         op = c["operator"]
         if op in ("empty", "not_empty"):
@@ -258,12 +267,14 @@ class SetEvaluator:
         if c.get("number_from") is not None or c.get("number_to") is not None:
             parts.append("d.number != '' AND d.number NOT GLOB '*[^0-9]*'")
             low, high = c.get("number_from"), c.get("number_to")
-            cond, more = self._range("CAST(d.number AS INTEGER)", None if low is None else int(low),
-                                     None if high is None else int(high))
+            cond, more = self._range(
+                "CAST(d.number AS INTEGER)", None if low is None else int(low), None if high is None else int(high)
+            )
             parts.append(cond)
             params += more
-        return self._customers(f"EXISTS (SELECT 1 FROM cards d WHERE d.customer_id = c.id AND {' AND '.join(parts)})",
-                               params)
+        return self._customers(
+            f"EXISTS (SELECT 1 FROM cards d WHERE d.customer_id = c.id AND {' AND '.join(parts)})", params
+        )
 
     def _level(self, c: Criterion) -> Keys:
         cond, params = self._in("c.level", c["levels"])
@@ -274,7 +285,9 @@ class SetEvaluator:
         rows = self.conn.execute(
             "SELECT k.key, COUNT(DISTINCT t.tag) FROM customer_tags t"
             " JOIN customer_keys k ON k.customer_id = t.customer_id"
-            f" WHERE {cond} GROUP BY k.key", params).fetchall()
+            f" WHERE {cond} GROUP BY k.key",
+            params,
+        ).fetchall()
         if c["mode"] == "any":
             return {k for k, _ in rows}
         if c["mode"] == "all":
@@ -328,8 +341,9 @@ class SetEvaluator:
         if high is not None:
             having.append(f"SUM({column}) <= ? * SUM(purchases)")
             hparams.append(high)
-        return self.keys(f"SELECT key FROM agg_days WHERE {where} GROUP BY key HAVING {' AND '.join(having)}",
-                         params + hparams)
+        return self.keys(
+            f"SELECT key FROM agg_days WHERE {where} GROUP BY key HAVING {' AND '.join(having)}", params + hparams
+        )
 
     def _average_check(self, c: Criterion) -> Keys:
         return self._ratio(c, "spend", c.get("from"), c.get("to"))
@@ -344,8 +358,10 @@ class SetEvaluator:
         where, params = self._days_where(c)
         cond, more = self._in("item", c["categories"])
         having, hparams = self._enough(c.get("min_quantity"))
-        return self.keys(f"SELECT key FROM agg_items WHERE kind = {CATEGORY} AND {cond} AND {where} GROUP BY key"
-                         f" HAVING {having}", more + params + hparams)
+        return self.keys(
+            f"SELECT key FROM agg_items WHERE kind = {CATEGORY} AND {cond} AND {where} GROUP BY key HAVING {having}",
+            more + params + hparams,
+        )
 
     def _bought_products(self, c: Criterion) -> Keys:
         where, params = self._period(c["period"])
@@ -353,22 +369,30 @@ class SetEvaluator:
         having, hparams = self._enough(c.get("min_quantity"))
         rows = self.conn.execute(
             f"SELECT key, COUNT(*) FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond} AND {where}"
-            f" GROUP BY key, item HAVING {having}) GROUP BY key", more + params + hparams).fetchall()
+            f" GROUP BY key, item HAVING {having}) GROUP BY key",
+            more + params + hparams,
+        ).fetchall()
         if c["mode"] == "any":
             return {k for k, _ in rows}
         return {k for k, n in rows if n == len(c["products"])}
 
     def _product_name(self, c: Criterion) -> Keys:
         needle = c["text"].casefold()
-        products = [i for i, name in self.conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL")
-                    if needle in name.casefold()]
+        products = [
+            i
+            for i, name in self.conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL")
+            if needle in name.casefold()
+        ]
         if not products:
             return set()
         where, params = self._period(c["period"])
         cond, more = self._in("item", products)
-        return self.keys(f"SELECT key FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond}"
-                         f" AND {where}"
-                         " GROUP BY key, item HAVING SUM(quantity) > 0)", more + params)
+        return self.keys(
+            f"SELECT key FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond}"
+            f" AND {where}"
+            " GROUP BY key, item HAVING SUM(quantity) > 0)",
+            more + params,
+        )
 
     def _points(self, c: Criterion) -> Keys:
         where, params = self._period(c["period"])
@@ -435,6 +459,7 @@ def _as_text(value: Any) -> str:
 
 # -- the per-customer side -------------------------------------------------------------------------------
 
+
 class _ProductNames(Mapping[int, str]):
     """Product names, read on first use (only the "product name" criterion needs them)."""
 
@@ -458,8 +483,11 @@ class _ProductNames(Mapping[int, str]):
 
 
 def context(conn: sqlite3.Connection, today: int, member: Callable[[int, int], bool] | None = None) -> Context:
-    return Context(today=today, product_names=_ProductNames(conn),
-                   member=member or (lambda segment, key: store.is_member(conn, segment, key)))
+    return Context(
+        today=today,
+        product_names=_ProductNames(conn),
+        member=member or (lambda segment, key: store.is_member(conn, segment, key)),
+    )
 
 
 def evaluate_keys(conn: sqlite3.Connection, definition: Definition, keys: Iterable[int], today: int) -> Keys:
@@ -470,6 +498,7 @@ def evaluate_keys(conn: sqlite3.Connection, definition: Definition, keys: Iterab
 
 
 # -- segments kept current -----------------------------------------------------------------------------------
+
 
 def _definition(row: Mapping[str, Any]) -> Definition | None:
     return parse_definition(json.loads(row["definition"])) if row.get("definition") else None
@@ -501,8 +530,10 @@ _PARSED: dict[tuple[int, str], Definition | None] = {}
 
 def dynamic_segments(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache)."""
-    rows = [{"id": i, "definition": d} for i, d in
-            conn.execute("SELECT id, definition FROM segments WHERE kind = 'dynamic' ORDER BY id")]
+    rows = [
+        {"id": i, "definition": d}
+        for i, d in conn.execute("SELECT id, definition FROM segments WHERE kind = 'dynamic' ORDER BY id")
+    ]
     for row in rows:
         ident = (row["id"], row["definition"] or "")
         if ident not in _PARSED:
@@ -513,8 +544,13 @@ def dynamic_segments(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return _ordered([r for r in rows if r["_def"] is not None])
 
 
-def flips_for(conn: sqlite3.Connection, definition: Definition, today: int, keys: Iterable[int] | None = None,
-              facts: Mapping[int, Facts] | None = None) -> dict[int, int | None]:
+def flips_for(
+    conn: sqlite3.Connection,
+    definition: Definition,
+    today: int,
+    keys: Iterable[int] | None = None,
+    facts: Mapping[int, Facts] | None = None,
+) -> dict[int, int | None]:
     """Each customer's next flip day for a definition (exact, per customer)."""
     if not any(time_relative(c) for c in definition.criteria()):
         return {}
@@ -539,16 +575,18 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                 born = dt.date.fromordinal(ordinal)
                 table[born.strftime("%m-%d")] = criterion_flip(c, Facts(0, birthday=born), today)
             for key, mmdd in conn.execute(
-                    "SELECT k.key, substr(c.birthday, 6, 5) FROM customer_keys k"
-                    " JOIN customers c ON c.id = k.customer_id"
-                    " WHERE c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"):
+                "SELECT k.key, substr(c.birthday, 6, 5) FROM customer_keys k"
+                " JOIN customers c ON c.id = k.customer_id"
+                " WHERE c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+            ):
                 keep([(key, table.get(mmdd))])
         elif c.type in ("first_purchase", "last_purchase", "registration"):
             low, high = c.get("days_from"), c.get("days_to")
             if c.type == "registration":
                 col = _ORDINAL_SQL.format(col="c.created_at")
-                rows = conn.execute(f"SELECT k.key, {col} FROM customer_keys k JOIN customers c"
-                                    " ON c.id = k.customer_id").fetchall()
+                rows = conn.execute(
+                    f"SELECT k.key, {col} FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
+                ).fetchall()
                 shifts = (-1, 0, 1)  # the UTC date is the local one give or take a day
             else:
                 where, params = "purchases > 0", []
@@ -556,27 +594,39 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                     where += f" AND store IN ({','.join('?' * len(c['stores']))})"
                     params = sorted(c["stores"])
                 agg = "MIN" if c.type == "first_purchase" else "MAX"
-                rows = conn.execute(f"SELECT key, {agg}(day) FROM agg_days WHERE {where} GROUP BY key",
-                                    params).fetchall()
+                rows = conn.execute(
+                    f"SELECT key, {agg}(day) FROM agg_days WHERE {where} GROUP BY key", params
+                ).fetchall()
                 shifts = (0,)
             for key, day in rows:
                 if day is None:
                     continue
-                candidates = [day + s + b for s in shifts for b in (low, None if high is None else high + 1)
-                              if b is not None]
+                candidates = [
+                    day + s + b for s in shifts for b in (low, None if high is None else high + 1) if b is not None
+                ]
                 later = [d for d in candidates if d > today]
                 keep([(key, min(later) if later else None)])
         else:
             n = c["period"].last_days
-            table = {"points": "agg_points", "bought_category": "agg_items", "bought_products": "agg_items",
-                     "product_name": "agg_items"}.get(c.type, "agg_days")
-            keep(conn.execute(f"SELECT key, MIN(CASE WHEN day > ? THEN day ELSE day + ? END) FROM {table}"
-                              " WHERE day > ? GROUP BY key", (today, n, today - n)))
+            table = {
+                "points": "agg_points",
+                "bought_category": "agg_items",
+                "bought_products": "agg_items",
+                "product_name": "agg_items",
+            }.get(c.type, "agg_days")
+            keep(
+                conn.execute(
+                    f"SELECT key, MIN(CASE WHEN day > ? THEN day ELSE day + ? END) FROM {table}"
+                    " WHERE day > ? GROUP BY key",
+                    (today, n, today - n),
+                )
+            )
     return days
 
 
-def recompute(conn: sqlite3.Connection, segment_id: int, today: int, cause: str = "recompute",
-              at: str | None = None) -> tuple[int, int]:
+def recompute(
+    conn: sqlite3.Connection, segment_id: int, today: int, cause: str = "recompute", at: str | None = None
+) -> tuple[int, int]:
     """Set a segment's members to what its definition gives now (set-based); rebuild its flips."""
     row = store.segment_row(conn, segment_id)
     if row is None or not row["definition"]:
@@ -591,16 +641,43 @@ def recompute(conn: sqlite3.Connection, segment_id: int, today: int, cause: str 
 
 
 #: every change a criterion may depend on (a merge changes them all)
-ALL_CHANGES = frozenset({"purchase", "refund", "points", "level", "registration", "profile", "card", "tags", "segment",
-                         "rfm", "promotion", "promo_code", "trigger", "message"})
+ALL_CHANGES = frozenset(
+    {
+        "purchase",
+        "refund",
+        "points",
+        "level",
+        "registration",
+        "profile",
+        "card",
+        "tags",
+        "segment",
+        "rfm",
+        "promotion",
+        "promo_code",
+        "trigger",
+        "message",
+    }
+)
 #: event kinds of the ingest -> the changes they may make (evaluate.event_kinds)
-EVENT_CHANGES = {"purchase": {"purchase", "points", "level"}, "refund": {"refund", "points", "level"},
-                 "cancel": {"refund", "points", "level"}, "registration": {"registration", "profile", "card"},
-                 "phone_confirmed": {"profile"}, "manual": {"points"}}
+EVENT_CHANGES = {
+    "purchase": {"purchase", "points", "level"},
+    "refund": {"refund", "points", "level"},
+    "cancel": {"refund", "points", "level"},
+    "registration": {"registration", "profile", "card"},
+    "phone_confirmed": {"profile"},
+    "manual": {"points"},
+}
 
 
-def on_event(conn: sqlite3.Connection, customer_ids: Iterable[str], changes: Iterable[str], today: int,
-             at: str | None = None, cause: str = "event") -> dict[int, tuple[int, int]]:
+def on_event(
+    conn: sqlite3.Connection,
+    customer_ids: Iterable[str],
+    changes: Iterable[str],
+    today: int,
+    at: str | None = None,
+    cause: str = "event",
+) -> dict[int, tuple[int, int]]:
     """Re-evaluate these customers against the dynamic segments ``changes`` can affect; segment -> (in, out)."""
     ids = sorted(set(customer_ids))
     changes = set(changes)
@@ -608,46 +685,96 @@ def on_event(conn: sqlite3.Connection, customer_ids: Iterable[str], changes: Ite
     if not ids or not segments:
         return {}
     keys = set(aggregates.keys_of(conn, ids).values())
-    return _reevaluate(conn, segments, keys, lambda d: bool(definition_events(d) & changes), today, at or now_utc(),
-                       cause, exact_flips=False)
+    return _reevaluate(
+        conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(), cause, exact_flips=False
+    )
 
 
-def _reevaluate(conn: sqlite3.Connection, segments: list[dict[str, Any]], keys: set[int],
-                concerned: Callable[[Definition], bool], today: int, at: str, cause: str, *,
-                exact_flips: bool) -> dict[int, tuple[int, int]]:
-    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change)."""
+_TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
+
+
+def _traits(definition: Definition) -> tuple[bool, frozenset[str]]:
+    """(time-relative at all, the changes that concern it) of a definition, found once per parsed definition."""
+    found = _TRAITS.get(id(definition))
+    if found is None or found[0] is not definition:
+        if len(_TRAITS) > 10000:
+            _TRAITS.clear()
+        found = _TRAITS[id(definition)] = (
+            definition,
+            any(time_relative(c) for c in definition.criteria()),
+            definition_events(definition),
+        )
+    return found[1], found[2]
+
+
+def _reevaluate(
+    conn: sqlite3.Connection,
+    segments: list[dict[str, Any]],
+    keys: set[int],
+    concerned: Callable[[Definition], bool],
+    today: int,
+    at: str,
+    cause: str,
+    *,
+    exact_flips: bool,
+) -> dict[int, tuple[int, int]]:
+    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change).
+
+    Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
+    customer. Membership changes are written together, before a segment that nests others is evaluated
+    (it reads their membership) and at the end."""
     facts: dict[int, Facts] | None = None
-    ctx: Context | None = None
-    current: set[tuple[int, int]] = set()
+    compiled: Round | None = None
+    current: dict[int, set[int]] = {}
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
     flips: dict[int, int | None] = dict.fromkeys(keys) if exact_flips else {}
+    pending: list[tuple[int, set[int], set[int]]] = []
+    every_key: set[int] = set()  # compiled flips to take for every key (segments evaluated for all of them)
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
+        relative = _traits(definition)[0]
         affected = set(keys) if concerned(definition) else set()
         for nested in definition.nested:
             affected |= moved.get(nested, set())
-        relative = any(time_relative(c) for c in definition.criteria())
         if not affected and not (exact_flips and relative):
             continue
         if facts is None:
-            facts = aggregates.load_facts(conn, sorted(keys))
-            ctx = context(conn, today)
-            current = store.member_pairs(conn, keys)
-        assert ctx is not None
+            # only the tables some dynamic segment's criteria read
+            needed = {t for r in segments for c in r["_def"].criteria() for t in aggregates.TABLES_OF.get(c.type, ())}
+            facts = aggregates.load_facts(conn, sorted(keys), tables=needed)
+            compiled = Round(context(conn, today))
+            for segment, key in store.member_pairs(conn, keys):
+                current.setdefault(segment, set()).add(key)
+        assert compiled is not None
+        plan = compiled.plan(definition)
         if affected:
-            answer = {k for k in affected if k in facts and evaluate(definition, facts[k], ctx)}
-            inside = {k for k in affected if (row["id"], k) in current}
+            if definition.nested and pending:
+                store.change_members_many(conn, pending, at, cause)
+                pending = []
+            answer = compiled.members(plan, facts, affected)
+            inside = affected & current.get(row["id"], set())
             entered, left = answer - inside, inside - answer
-            store.change_members(conn, row["id"], entered, left, at, cause)
             if entered or left:
+                pending.append((row["id"], entered, left))
                 moved[row["id"]] = entered | left
                 result[row["id"]] = (len(entered), len(left))
-        if relative:
-            for k in (keys if exact_flips else affected):
-                if k in facts and (day := next_flip(definition, facts[k], today)) is not None:
+        if relative and (exact_flips or len(affected) == len(keys)):
+            every_key.update(plan[2])  # all of them: one earliest day per customer over these, below
+        elif relative:
+            flip_of = compiled.next_flip
+            for k in affected:
+                if k in facts and (day := flip_of(plan, facts[k])) is not None:
                     if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
                         flips[k] = day
+    if pending:
+        store.change_members_many(conn, pending, at, cause)
+    if every_key and facts is not None and compiled is not None:
+        flips_of, chosen = compiled.first_flip, tuple(sorted(every_key))
+        for k in keys:
+            if k in facts and (day := flips_of(chosen, facts[k])) is not None:
+                if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
+                    flips[k] = day
     if exact_flips:
         store.set_flips(conn, flips)
     else:
@@ -693,12 +820,15 @@ def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) ->
         for start in range(0, len(keys), 5000):
             chunk = set(keys[start : start + 5000])
             for segment, moved in _reevaluate(
-                    conn, segments, chunk, lambda d: any(time_relative(c) for c in d.criteria()), today,
-                    at or now_utc(), "date", exact_flips=True).items():
+                conn, segments, chunk, lambda d: _traits(d)[0], today, at or now_utc(), "date", exact_flips=True
+            ).items():
                 before = result.get(segment, (0, 0))
                 result[segment] = (before[0] + moved[0], before[1] + moved[1])
-    conn.execute("INSERT INTO settings (name, value) VALUES ('segments_refreshed_day', ?)"
-                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(today),))
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES ('segments_refreshed_day', ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (str(today),),
+    )
     return result
 
 
@@ -717,11 +847,14 @@ def refresh_if_new_day(conn: sqlite3.Connection, now: dt.datetime | None = None)
 
 # -- RFM ------------------------------------------------------------------------------------------------------
 
+
 def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> int:
     """Score every customer with a purchase in the last ``window`` days; returns how many."""
     rows = conn.execute(
         "SELECT key, MAX(CASE WHEN purchases > 0 THEN day END), SUM(purchases), SUM(spend) FROM agg_days"
-        " WHERE day > ? AND day <= ? GROUP BY key HAVING SUM(purchases) > 0", (today - window, today)).fetchall()
+        " WHERE day > ? AND day <= ? GROUP BY key HAVING SUM(purchases) > 0",
+        (today - window, today),
+    ).fetchall()
     conn.execute("DELETE FROM customer_rfm")
     if not rows:
         return 0
@@ -731,10 +864,20 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
     r, f, m = rfm_scores(days_since, purchases, spend)
     codes = class_codes(r, f)
     names = np.array(CLASS_NAMES, dtype=object)[codes]
-    conn.executemany("INSERT INTO customer_rfm (key, r, f, m, class, days_since, purchases, spend)"
-                     " VALUES (?,?,?,?,?,?,?,?)",
-                     zip(keys.tolist(), r.tolist(), f.tolist(), m.tolist(), names.tolist(), days_since.tolist(),
-                         purchases.tolist(), spend.tolist(), strict=True))
+    conn.executemany(
+        "INSERT INTO customer_rfm (key, r, f, m, class, days_since, purchases, spend) VALUES (?,?,?,?,?,?,?,?)",
+        zip(
+            keys.tolist(),
+            r.tolist(),
+            f.tolist(),
+            m.tolist(),
+            names.tolist(),
+            days_since.tolist(),
+            purchases.tolist(),
+            spend.tolist(),
+            strict=True,
+        ),
+    )
     return len(rows)
 
 
@@ -742,8 +885,10 @@ def rfm_grid(conn: sqlite3.Connection) -> dict[str, Any]:
     """The 5x5 grid: per (R, F) the count, spend and share of the scored customers; per class the same."""
     rows = conn.execute("SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class").fetchall()
     total = sum(r[3] for r in rows)
-    cells = {(r, f): {"class": klass, "count": n, "spend": spend, "share": (n / total if total else 0.0)}
-             for r, f, klass, n, spend in rows}
+    cells = {
+        (r, f): {"class": klass, "count": n, "spend": spend, "share": (n / total if total else 0.0)}
+        for r, f, klass, n, spend in rows
+    }
     classes: dict[str, dict[str, Any]] = {}
     for (_, _), cell in cells.items():
         entry = classes.setdefault(cell["class"], {"count": 0, "spend": 0})

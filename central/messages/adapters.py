@@ -96,9 +96,16 @@ def check_smtp(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
         errors.append("password: needed with a username")
     if errors:
         raise ChannelSettingsError("; ".join(errors))
-    return {"host": host, "port": port, "security": security, "username": username, "sender": sender,
-            "sender_name": str(settings.get("sender_name") or ""), "timeout": float(settings.get("timeout") or 30),
-            "verify_tls": bool(settings.get("verify_tls", True))}
+    return {
+        "host": host,
+        "port": port,
+        "security": security,
+        "username": username,
+        "sender": sender,
+        "sender_name": str(settings.get("sender_name") or ""),
+        "timeout": float(settings.get("timeout") or 30),
+        "verify_tls": bool(settings.get("verify_tls", True)),
+    }
 
 
 class SmtpAdapter(Adapter):
@@ -237,10 +244,17 @@ def check_http(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
         errors.append("the request must carry {phone} and {text} (in the URL or the body)")
     if errors:
         raise ChannelSettingsError("; ".join(errors))
-    return {"method": method, "url": url, "headers": {str(k): str(v) for k, v in headers.items()}, "body": body,
-            "body_format": body_format, "id_field": str(settings.get("id_field") or ""),
-            "error_field": str(settings.get("error_field") or ""), "sender": str(settings.get("sender") or ""),
-            "timeout": float(settings.get("timeout") or 30)}
+    return {
+        "method": method,
+        "url": url,
+        "headers": {str(k): str(v) for k, v in headers.items()},
+        "body": body,
+        "body_format": body_format,
+        "id_field": str(settings.get("id_field") or ""),
+        "error_field": str(settings.get("error_field") or ""),
+        "sender": str(settings.get("sender") or ""),
+        "timeout": float(settings.get("timeout") or 30),
+    }
 
 
 def _dig(doc: Any, path: str) -> Any:
@@ -279,14 +293,19 @@ class HttpGatewayAdapter(Adapter):
     def request(self, message: Outgoing) -> urllib.request.Request:
         s, values = self.settings, self._values(message)
         url = self._fill(s["url"], values, lambda v: urllib.parse.quote(v, safe=""))
-        escape = {"json": lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
-                  "form": lambda v: urllib.parse.quote_plus(v), "raw": lambda v: v}[s["body_format"]]
+        escape = {
+            "json": lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
+            "form": lambda v: urllib.parse.quote_plus(v),
+            "raw": lambda v: v,
+        }[s["body_format"]]
         data = self._fill(s["body"], values, escape).encode() if s["body"] else None
         headers = {k: self._fill(v, values, lambda v: re.sub(r"[\r\n]", " ", v)) for k, v in s["headers"].items()}
         if data is not None and not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = {"json": "application/json; charset=utf-8",
-                                       "form": "application/x-www-form-urlencoded",
-                                       "raw": "text/plain; charset=utf-8"}[s["body_format"]]
+            headers["Content-Type"] = {
+                "json": "application/json; charset=utf-8",
+                "form": "application/x-www-form-urlencoded",
+                "raw": "text/plain; charset=utf-8",
+            }[s["body_format"]]
         headers.setdefault("Idempotency-Key", message.key)
         return urllib.request.Request(url, data=data, headers=headers, method=s["method"])
 
@@ -316,6 +335,7 @@ class HttpGatewayAdapter(Adapter):
 
 # -- the till ---------------------------------------------------------------------------------------
 
+
 class CashierAdapter(Adapter):
     """A message for the cashier, shown on the customer's next identification (customer_messages).
 
@@ -336,6 +356,7 @@ class CashierAdapter(Adapter):
 
 
 # -- Telegram (Bot API) ------------------------------------------------------------------------------
+
 
 def check_telegram(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
     """Checked Telegram settings: bot_name (for start links), api_url (the Bot API's address)."""
@@ -368,8 +389,12 @@ class TelegramAdapter(Adapter):
     def send(self, message: Outgoing) -> str | None:
         s = self.settings
         data = json.dumps({"chat_id": message.to, "text": message.body}).encode()
-        request = urllib.request.Request(f"{s['api_url']}/bot{self.token}/sendMessage", data=data,
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            f"{s['api_url']}/bot{self.token}/sendMessage",
+            data=data,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=s["timeout"]) as response:
                 doc = json.loads(response.read(1 << 20) or b"{}")

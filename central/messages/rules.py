@@ -28,7 +28,12 @@ MARKETING, SERVICE = "marketing", "service"
 KINDS = (MARKETING, SERVICE)
 #: channel -> the consent key in customers.consents (None: no consent needed)
 CONSENT_KEY: dict[str, str | None] = {
-    "email": "email", "sms": "sms", "voice": "voice", "push": "push", "telegram": "telegram", "cashier": None,
+    "email": "email",
+    "sms": "sms",
+    "voice": "voice",
+    "push": "push",
+    "telegram": "telegram",
+    "cashier": None,
 }
 #: where a consent change came from
 SOURCES = ("till", "console", "import", "customer", "gateway")

@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..storage import messages as q
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import adapters, rules, tokens
@@ -50,8 +49,8 @@ LEASE = "sender"
 
 def link_key(db: Store) -> str:
     """The key that signs links in messages (made once, kept in the database)."""
-    with db.transaction() as conn:
-        q.ensure_setting(conn, "messages_link_key", secrets.token_hex(32))
+    with db.transaction():
+        db.add_setting_if_missing("messages_link_key", secrets.token_hex(32))
     return db.setting("messages_link_key") or ""
 
 
@@ -61,25 +60,33 @@ def unsubscribe_url(public_url: str, key: str, customer_id: str, channel: str) -
     return f"{public_url.rstrip('/')}/messages/unsubscribe/{tokens.sign(key, 'unsub', customer_id, channel)}"
 
 
-def customer_row(conn: Any, customer_id: str) -> dict[str, Any] | None:
-    return q.message_customer(conn, customer_id)
+def customer_row(db: Store, customer_id: str) -> dict[str, Any] | None:
+    return db.message_customer(customer_id)
 
 
-def variables(conn: Any, customer: dict[str, Any], extra: dict[str, Any], unsubscribe: str = "") -> Variables:
+def variables(db: Store, customer: dict[str, Any], extra: dict[str, Any], unsubscribe: str = "") -> Variables:
     """What a template may read about this customer (and the message's own extras)."""
-    return make_variables(customer, q.soonest_expiry(conn, customer["id"], now_utc()), extra, unsubscribe)
+    return make_variables(customer, db.soonest_expiry(customer["id"]), extra, unsubscribe)
 
 
-def make_variables(customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any],
-                   unsubscribe: str = "") -> Variables:
+def make_variables(
+    customer: dict[str, Any], expiry: tuple[str | None, int], extra: dict[str, Any], unsubscribe: str = ""
+) -> Variables:
     name = customer.get("name") or ""
     return Variables(
-        name=name, first_name=name.split()[0] if name.split() else "", balance_minor=int(customer.get("balance") or 0),
-        level=customer.get("level") or "", expiring_minor=expiry[1],
+        name=name,
+        first_name=name.split()[0] if name.split() else "",
+        balance_minor=int(customer.get("balance") or 0),
+        level=customer.get("level") or "",
+        expiring_minor=expiry[1],
         expiring_on=dt.date.fromisoformat(expiry[0]) if expiry[0] else None,
-        store=customer.get("store_name") or "", promo_code=str(extra.get("promo_code") or ""),
-        card=str(extra.get("card") or ""), code=str(extra.get("code") or ""),
-        points_minor=int(extra.get("points_minor") or 0), unsubscribe_url=unsubscribe)
+        store=customer.get("store_name") or "",
+        promo_code=str(extra.get("promo_code") or ""),
+        card=str(extra.get("card") or ""),
+        code=str(extra.get("code") or ""),
+        points_minor=int(extra.get("points_minor") or 0),
+        unsubscribe_url=unsubscribe,
+    )
 
 
 def address_of(channel: str, customer: dict[str, Any], override: str | None) -> str:
@@ -97,11 +104,19 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
 class Sender:
     """The outbox's worker. ``run_once()`` does one pass (tests call it); ``start()`` runs passes on a thread."""
 
-    def __init__(self, db_path: str, *, policy: rules.Policy | None = None, public_url: str = "",
-                 interval: float = 1.0, batch: int = 200, lease_seconds: float = 30.0,
-                 holder: str | None = None, clock: Callable[[], dt.datetime] | None = None,
-                 make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
-                 ) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        policy: rules.Policy | None = None,
+        public_url: str = "",
+        interval: float = 1.0,
+        batch: int = 200,
+        lease_seconds: float = 30.0,
+        holder: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
+    ) -> None:
         self.db_path = db_path
         self.policy = policy or rules.Policy()
         self.public_url = public_url
@@ -158,8 +173,8 @@ class Sender:
             adapter.close()
         self._adapters.clear()
         if self._db is not None:
-            with self._db.transaction() as conn:
-                q.release_lease(conn, LEASE, self.holder)
+            with self._db.transaction():
+                self._db.release_message_lease(LEASE, self.holder)
             self._db.close()
             self._db = None
 
@@ -177,11 +192,11 @@ class Sender:
     def run_once(self) -> int:
         """Send what is due now; returns the rows handled (0: nothing due, or another sender holds the lease)."""
         db = self.db
-        with db.transaction() as conn:
-            if not q.take_lease(conn, LEASE, self.holder, self.lease_seconds):
+        with db.transaction():
+            if not db.take_message_lease(LEASE, self.holder, self.lease_seconds):
                 return 0
         now = self.clock()
-        rows = q.due(db.conn, now.isoformat(timespec="seconds"), self.batch)
+        rows = db.due_messages(now.isoformat(timespec="seconds"), self.batch)
         self._configs, self._templates = {}, {}
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
@@ -189,8 +204,8 @@ class Sender:
             if self._stop.is_set():
                 break
             if time.monotonic() - renewed > self.lease_seconds / 3:
-                with db.transaction() as conn:
-                    if not q.take_lease(conn, LEASE, self.holder, self.lease_seconds):
+                with db.transaction():
+                    if not db.take_message_lease(LEASE, self.holder, self.lease_seconds):
                         return 0
                 renewed = time.monotonic()
             self._handle(db, row, key)
@@ -199,7 +214,7 @@ class Sender:
     def _adapter(self, db: Store, channel: str) -> adapters.Adapter | str:
         """The channel's adapter, or why there is none."""
         if channel not in self._configs:
-            self._configs[channel] = q.channel(db.conn, channel)
+            self._configs[channel] = db.message_channel(channel)
         config = self._configs[channel]
         if config is None or not config["enabled"]:
             return f"the {channel} channel is not set up"
@@ -240,10 +255,10 @@ class Sender:
     def _handle(self, db: Store, row: dict[str, Any], key: str) -> None:
         now = self.clock()
         ident, channel = row["id"], row["channel"]
-        customer = customer_row(db.conn, row["customer_id"])
+        customer = customer_row(db, row["customer_id"])
         if customer is None:
-            with db.transaction() as conn:
-                q.mark_final(conn, ident, "skipped", "no such customer")
+            with db.transaction():
+                db.mark_message_final(ident, "skipped", "no such customer")
             return
         if row["state"] == "queued":
             if row["address"]:  # a test send to the sender's own address: only the address is checked
@@ -251,22 +266,21 @@ class Sender:
             else:
                 why = rules.refusal(channel, row["kind"], customer)
             if why:
-                with db.transaction() as conn:
-                    q.mark_final(conn, ident, "skipped", why)
+                with db.transaction():
+                    db.mark_message_final(ident, "skipped", why)
                 return
             if row["kind"] == rules.MARKETING and not row["address"]:
                 later = rules.quiet_until(now, customer["timezone"], self.policy)
                 if later is None and self.policy.cap_per_day > 0:
                     since = (now - dt.timedelta(days=1)).isoformat(timespec="seconds")
-                    sent = [dt.datetime.fromisoformat(t)
-                            for t in q.marketing_sent_since(db.conn, customer["id"], since)]
+                    sent = [dt.datetime.fromisoformat(t) for t in db.marketing_sent_since(customer["id"], since)]
                     later = rules.capped_until(sent, now, self.policy)
                     reason = "frequency cap"
                 else:
                     reason = "quiet hours"
                 if later is not None:
-                    with db.transaction() as conn:
-                        q.postpone(conn, ident, later.isoformat(timespec="seconds"), reason)
+                    with db.transaction():
+                        db.postpone_message(ident, later.isoformat(timespec="seconds"), reason)
                     return
         adapter = self._adapter(db, channel)
         if isinstance(adapter, str):
@@ -280,39 +294,47 @@ class Sender:
             unsubscribe = unsubscribe_url(self.public_url, key, "test" if row["address"] else customer["id"], channel)
         if body is None:  # rendered once, at the first attempt; retries and crash resends reuse it
             if row["template_id"] not in self._templates:
-                self._templates[row["template_id"]] = q.template(db.conn, row["template_id"])
+                self._templates[row["template_id"]] = db.message_template(row["template_id"])
             template = self._templates[row["template_id"]]
             if template is None:
-                with db.transaction() as conn:
-                    q.mark_final(conn, ident, "failed", "the template was deleted")
+                with db.transaction():
+                    db.mark_message_final(ident, "failed", "the template was deleted")
                 return
             try:
-                context = variables(db.conn, customer, json.loads(row["extra"] or "{}"), unsubscribe)
+                context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
                 subject = render(template["subject"], context, row["language"], field="subject", limit=998)
                 body = render(template["body"], context, row["language"], limit=MAX_BODY.get(channel, 100_000))
             except TemplateError as exc:
-                with db.transaction() as conn:
-                    q.mark_final(conn, ident, "failed", str(exc))
+                with db.transaction():
+                    db.mark_message_final(ident, "failed", str(exc))
                 return
-        message = adapters.Outgoing(id=ident, key=f"{row['cause']}/{row['customer_id']}/{channel}", channel=channel,
-                                    kind=row["kind"], to=to, subject=subject or "", body=body,
-                                    customer_id=customer["id"], unsubscribe_url=unsubscribe)
+        message = adapters.Outgoing(
+            id=ident,
+            key=f"{row['cause']}/{row['customer_id']}/{channel}",
+            channel=channel,
+            kind=row["kind"],
+            to=to,
+            subject=subject or "",
+            body=body,
+            customer_id=customer["id"],
+            unsubscribe_url=unsubscribe,
+        )
         if isinstance(adapter, adapters.CashierAdapter):
             with db.transaction() as conn:  # exactly once: the message and its record in one transaction
-                q.mark_sending(conn, ident, message.subject, body, to)
-                q.mark_sent(conn, ident, adapter.send_in(conn, message, now_utc()))
+                db.mark_message_sending(ident, message.subject, body, to)
+                db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
             self.sent += 1
             return
-        with db.transaction() as conn:
-            q.mark_sending(conn, ident, message.subject, body, to)  # recorded before the send
+        with db.transaction():
+            db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
         rate = self._rate
         self._wait_rate(channel, rate)
         try:
             gateway_id = adapter.send(message)
         except adapters.PermanentFailure as exc:
             self._sent_now(channel, rate)
-            with db.transaction() as conn:
-                q.mark_final(conn, ident, "failed", str(exc))
+            with db.transaction():
+                db.mark_message_final(ident, "failed", str(exc))
             return
         except adapters.TemporaryFailure as exc:
             self._sent_now(channel, rate)  # it may have reached the gateway all the same
@@ -326,15 +348,15 @@ class Sender:
         self._sent_now(channel, rate)
         if self.after_send is not None:
             self.after_send(ident)
-        with db.transaction() as conn:
-            q.mark_sent(conn, ident, gateway_id)  # recorded after the send
+        with db.transaction():
+            db.mark_message_sent(ident, gateway_id)  # recorded after the send
         self.sent += 1
 
     def _retry(self, db: Store, row: dict[str, Any], why: str, now: dt.datetime) -> None:
         attempts = max(row["attempts"], 1)
-        with db.transaction() as conn:
+        with db.transaction():
             if attempts >= MAX_ATTEMPTS:
-                q.mark_final(conn, row["id"], "failed", f"{why} (after {attempts} attempts)")
+                db.mark_message_final(row["id"], "failed", f"{why} (after {attempts} attempts)")
             else:
                 later = now + dt.timedelta(seconds=rules.backoff(attempts))
-                q.mark_retry(conn, row["id"], why, later.isoformat(timespec="seconds"), attempts)
+                db.mark_message_retry(row["id"], why, later.isoformat(timespec="seconds"), attempts)

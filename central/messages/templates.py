@@ -161,14 +161,30 @@ _FILTERS = {
     "truncate": _truncate,
     "money": lambda value, language="ru": format_minor(int(value), language),
 }
-_REFUSED = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Call, nodes.Block, nodes.Extends, nodes.Include,
-            nodes.Import, nodes.FromImport, nodes.Assign, nodes.AssignBlock, nodes.FilterBlock, nodes.With,
-            nodes.Scope, nodes.ScopedEvalContextModifier, nodes.Getattr, nodes.Getitem, nodes.Slice)
+_REFUSED = (
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Call,
+    nodes.Block,
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.FilterBlock,
+    nodes.With,
+    nodes.Scope,
+    nodes.ScopedEvalContextModifier,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Slice,
+)
 
 
 def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                   extensions=[])
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, extensions=[])
     env.filters = dict(_FILTERS)
     env.tests = {k: env.tests[k] for k in ("defined", "undefined", "none", "number", "string", "odd", "even")}
     env.globals = {}
@@ -223,8 +239,14 @@ def _check(source: str, field: str) -> frozenset[str]:
     return frozenset(used)
 
 
-def render(source: str, variables: Variables | Mapping[str, Any], language: str = "ru", *,
-           field: str = "body", limit: int = MAX_OUTPUT) -> str:
+def render(
+    source: str,
+    variables: Variables | Mapping[str, Any],
+    language: str = "ru",
+    *,
+    field: str = "body",
+    limit: int = MAX_OUTPUT,
+) -> str:
     """``source`` rendered with ``variables``; :class:`TemplateError` says what went wrong."""
     check(source, field)
     context = variables.context(language) if isinstance(variables, Variables) else dict(variables)

@@ -26,15 +26,43 @@ ROLES = (ADMIN, MARKETER, STORE_MANAGER, VIEWER)
 #: what each role may do; "*.read" style names, checked by :meth:`Actor.require`
 _READ = {"customers.read", "cards.read", "rules.read", "transactions.read", "stores.read", "export"}
 PERMISSIONS: dict[str, frozenset[str]] = {
-    ADMIN: frozenset(_READ | {
-        "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
-        "fields.write", "import", "stores.write", "users.manage", "audit.read", "sync.resolve", "tokens.manage",
-        "messages.channels", "messages.write", "messages.send",
-    }),
-    MARKETER: frozenset(_READ | {
-        "customers.write", "cards.write", "cards.manage", "rules.write", "levels.write", "programs.write",
-        "fields.write", "import", "audit.read", "messages.write", "messages.send",
-    }),
+    ADMIN: frozenset(
+        _READ
+        | {
+            "customers.write",
+            "cards.write",
+            "cards.manage",
+            "rules.write",
+            "levels.write",
+            "programs.write",
+            "fields.write",
+            "import",
+            "stores.write",
+            "users.manage",
+            "audit.read",
+            "sync.resolve",
+            "tokens.manage",
+            "messages.channels",
+            "messages.write",
+            "messages.send",
+        }
+    ),
+    MARKETER: frozenset(
+        _READ
+        | {
+            "customers.write",
+            "cards.write",
+            "cards.manage",
+            "rules.write",
+            "levels.write",
+            "programs.write",
+            "fields.write",
+            "import",
+            "audit.read",
+            "messages.write",
+            "messages.send",
+        }
+    ),
     STORE_MANAGER: frozenset(_READ | {"customers.write", "cards.write", "rules.write"}),
     VIEWER: frozenset(_READ),
 }
@@ -100,8 +128,10 @@ class Actor:
     def require_home(self, home_store: str | None, what: str) -> None:
         """:class:`Forbidden` if a store manager changes a customer registered at another store."""
         if self.scoped and home_store not in self.stores:
-            raise Forbidden(f"{what} is registered at store {home_store}, not at {', '.join(sorted(self.stores))}:"
-                            " a store manager may see but not change it")
+            raise Forbidden(
+                f"{what} is registered at store {home_store}, not at {', '.join(sorted(self.stores))}:"
+                " a store manager may see but not change it"
+            )
 
     def require_stores(self, stores: Iterable[str | None]) -> None:
         for store in stores:

@@ -84,18 +84,29 @@ def update_profile(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     custom = parse_custom(db, data, errors, json.loads(customer["custom"] or "{}"))
     if errors:
         raise FormError(errors)
-    after = {"name": name, "email": email, "birthday": birthday, "gender": gender or None,
-             "consents": consents, "custom": custom}
+    after = {
+        "name": name,
+        "email": email,
+        "birthday": birthday,
+        "gender": gender or None,
+        "consents": consents,
+        "custom": custom,
+    }
     with db.transaction() as conn:
         before = _profile_of(db.customer(customer_id))
         db.set_customer_profile(customer_id, name, email, birthday, gender or None, consents, custom)
         # the consent history (central/storage/messages.py): every consent the profile changed
-        record_consents(conn, customer_id, {k: consents[k] for k in CONSENTS
-                                            if bool(before["consents"].get(k)) != consents[k]},
-                        "console", actor.username)
+        record_consents(
+            conn,
+            customer_id,
+            {k: consents[k] for k in CONSENTS if bool(before["consents"].get(k)) != consents[k]},
+            "console",
+            actor.username,
+        )
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "customer.profile", "customer", customer_id, before, after,
-                     store=customer["home_store"])
+        audit.record(
+            conn, actor, "customer.profile", "customer", customer_id, before, after, store=customer["home_store"]
+        )
         segments.customer_changed(conn, [customer_id], "profile")
 
 
@@ -111,9 +122,16 @@ def change_phone(db: Store, actor: Actor, customer_id: str, phone_text: str) -> 
             raise FormError({"phone": _("This phone belongs to another customer; merge the two accounts instead.")})
         db.set_customer_phone(customer_id, phone)
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "customer.phone", "customer", customer_id,
-                     {"phone": customer["phone"], "phone_verified": customer["phone_verified"]},
-                     {"phone": phone, "phone_verified": 0}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.phone",
+            "customer",
+            customer_id,
+            {"phone": customer["phone"], "phone_verified": customer["phone_verified"]},
+            {"phone": phone, "phone_verified": 0},
+            store=customer["home_store"],
+        )
     return phone
 
 
@@ -150,9 +168,13 @@ def available(batch: LedgerBatch, customer_id: str, at: str, program: int | None
     if state is None:
         return 0
     program = batch.default_program if program is None else program
-    return sum(lot.points for lot in state.lots
-               if lot.program == program and (lot.starts_at is None or lot.starts_at <= at)
-               and (lot.expires_at is None or lot.expires_at > at))
+    return sum(
+        lot.points
+        for lot in state.lots
+        if lot.program == program
+        and (lot.starts_at is None or lot.starts_at <= at)
+        and (lot.expires_at is None or lot.expires_at > at)
+    )
 
 
 def program_choices(db: Store, actor: Actor) -> tuple[list[dict[str, Any]], int | None]:
@@ -203,21 +225,39 @@ def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, 
         batch = LedgerBatch(conn)
         spendable = available(batch, customer_id, op["at"], program)
         if points < 0 and -points > spendable:
-            raise FormError({"points": _("The customer can spend %(n)s points of this program now; a debit cannot be"
-                                         " larger.", n=_shown(spendable))})
+            raise FormError(
+                {
+                    "points": _(
+                        "The customer can spend %(n)s points of this program now; a debit cannot be larger.",
+                        n=_shown(spendable),
+                    )
+                }
+            )
         before = batch.state(customer_id).balance  # type: ignore[union-attr]
         batch.adjust(customer_id, points, "admin", op, reason=reason, operator=actor.username)
-        batch.receipts.operation("admin", customer_id, points, op["at"], event_id=op["id"],
-                                 detail={"reason": reason, "operator": actor.username, "program": program})
+        batch.receipts.operation(
+            "admin",
+            customer_id,
+            points,
+            op["at"],
+            event_id=op["id"],
+            detail={"reason": reason, "operator": actor.username, "program": program},
+        )
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
         segments.customer_changed(conn, [customer_id], "points")
         balance = before + points
-        audit.record(conn, actor, "customer.points", "customer", customer_id, {"balance": before},
-                     {"balance": balance, "points": points, "program": program, "reason": reason,
-                      "operation": op["id"]},
-                     store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.points",
+            "customer",
+            customer_id,
+            {"balance": before},
+            {"balance": balance, "points": points, "program": program, "reason": reason, "operation": op["id"]},
+            store=customer["home_store"],
+        )
     return balance
 
 
@@ -259,19 +299,45 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
     with db.transaction() as conn:
         batch = LedgerBatch(conn)
         before = batch.state(customer_id).balance  # type: ignore[union-attr]
-        batch.add_lot(customer_id, lot_id, points, start_text, expiry_text, "promo", op, reason=reason,
-                      operator=actor.username)
-        batch.receipts.operation("promo", customer_id, points, op["at"], event_id=op["id"],
-                                 detail={"reason": reason, "operator": actor.username, "starts_at": start_text,
-                                         "expires_at": expiry_text, "program": program})
+        batch.add_lot(
+            customer_id, lot_id, points, start_text, expiry_text, "promo", op, reason=reason, operator=actor.username
+        )
+        batch.receipts.operation(
+            "promo",
+            customer_id,
+            points,
+            op["at"],
+            event_id=op["id"],
+            detail={
+                "reason": reason,
+                "operator": actor.username,
+                "starts_at": start_text,
+                "expires_at": expiry_text,
+                "program": program,
+            },
+        )
         counter = VersionCounter(conn)
         batch.flush(counter)
         counter.save()
         segments.customer_changed(conn, [customer_id], "points")
-        audit.record(conn, actor, "customer.temporary_points", "customer", customer_id, {"balance": before},
-                     {"balance": before + points, "lot": lot_id, "points": points, "program": program,
-                      "starts_at": start_text,
-                      "expires_at": expiry_text, "reason": reason}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.temporary_points",
+            "customer",
+            customer_id,
+            {"balance": before},
+            {
+                "balance": before + points,
+                "lot": lot_id,
+                "points": points,
+                "program": program,
+                "starts_at": start_text,
+                "expires_at": expiry_text,
+                "reason": reason,
+            },
+            store=customer["home_store"],
+        )
     return lot_id
 
 
@@ -299,8 +365,16 @@ def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, An
     with db.transaction() as conn:
         db.add_customer_message(ident, customer_id, text, until, now_utc(), actor.username)
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "customer.message", "customer", customer_id, None,
-                     {"message": ident, "text": text, "until": until}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.message",
+            "customer",
+            customer_id,
+            None,
+            {"message": ident, "text": text, "until": until},
+            store=customer["home_store"],
+        )
     return ident
 
 
@@ -312,8 +386,16 @@ def delete_message(db: Store, actor: Actor, customer_id: str, message_id: str) -
             raise FormError({"message": _("This message is already gone.")})
         db.delete_customer_message(message_id, now_utc())
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "customer.message_delete", "customer", customer_id,
-                     {"message": message_id, "text": row["text"], "until": row["until"]}, None, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.message_delete",
+            "customer",
+            customer_id,
+            {"message": message_id, "text": row["text"], "until": row["until"]},
+            None,
+            store=customer["home_store"],
+        )
 
 
 def add_comment(db: Store, actor: Actor, customer_id: str, text: str) -> None:
@@ -324,8 +406,9 @@ def add_comment(db: Store, actor: Actor, customer_id: str, text: str) -> None:
         raise FormError({"comment": _("Write 1 to 2000 characters.")})
     with db.transaction() as conn:
         db.add_customer_comment(customer_id, actor.username, text, now_utc())
-        audit.record(conn, actor, "customer.comment", "customer", customer_id, None, {"text": text},
-                     store=customer["home_store"])
+        audit.record(
+            conn, actor, "customer.comment", "customer", customer_id, None, {"text": text}, store=customer["home_store"]
+        )
 
 
 def parse_tags(text: str) -> list[str]:
@@ -344,14 +427,23 @@ def set_tags(db: Store, actor: Actor, customer_id: str, text: str) -> list[str]:
     try:
         tags = parse_tags(text)
     except ValueError as exc:
-        raise FormError({"tags": _("Tags are words of letters, digits and dashes (at most 30); not %(tag)s.",
-                                   tag=str(exc))}) from None
+        raise FormError(
+            {"tags": _("Tags are words of letters, digits and dashes (at most 30); not %(tag)s.", tag=str(exc))}
+        ) from None
     with db.transaction() as conn:
         before = db.customer_tags(customer_id)
         if before == tags:
             return tags
         db.replace_customer_tags(customer_id, tags)
-        audit.record(conn, actor, "customer.tags", "customer", customer_id, {"tags": before}, {"tags": tags},
-                     store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.tags",
+            "customer",
+            customer_id,
+            {"tags": before},
+            {"tags": tags},
+            store=customer["home_store"],
+        )
         segments.customer_changed(conn, [customer_id], "tags")
     return tags

@@ -19,53 +19,115 @@ from .text import N_, _
 PAGE = 100
 # what each action code reads as on the Audit page and a customer's Changes tab
 ACTIONS: dict[str, Any] = {
-    "customer.profile": N_("Profile edited"), "customer.phone": N_("Phone changed"),
+    "customer.profile": N_("Profile edited"),
+    "customer.phone": N_("Phone changed"),
     "customer.points": N_("Points accrued or debited by hand"),
     "customer.temporary_points": N_("Temporary points given"),
-    "customer.percents": N_("Personal percents changed"), "customer.tags": N_("Tags changed"),
-    "customer.comment": N_("Comment added"), "customer.message": N_("Cashier message added"),
-    "customer.message_delete": N_("Cashier message removed"), "customer.merge": N_("Customers merged"),
+    "customer.percents": N_("Personal percents changed"),
+    "customer.tags": N_("Tags changed"),
+    "customer.comment": N_("Comment added"),
+    "customer.message": N_("Cashier message added"),
+    "customer.message_delete": N_("Cashier message removed"),
+    "customer.merge": N_("Customers merged"),
     "customer.import_update": N_("Customer updated from a file"),
-    "card.issue": N_("Card issued"), "card.block": N_("Card blocked"), "card.unblock": N_("Card unblocked"),
-    "card.main": N_("Main card chosen"), "card.reassign": N_("Card moved to another customer"),
-    "card_category.add": N_("Card category added"), "category.add": N_("Product category added"),
-    "field.add": N_("Questionnaire field added"), "field.remove": N_("Questionnaire field removed"),
-    "filter.save": N_("Filter saved"), "filter.delete": N_("Filter deleted"),
-    "import.customers": N_("Customers imported from a file"), "import.update": N_("Customers updated from a file"),
-    "export.customers": N_("Customers exported"), "export.transactions": N_("Transactions exported"),
-    "levels.save": N_("Levels saved"), "program.add": N_("Bonus program added"),
-    "program.update": N_("Bonus program changed"), "rules.draft": N_("Rules draft saved"),
-    "rules.discard": N_("Rules draft discarded"), "rules.publish": N_("Rules published"),
-    "store.add": N_("Store added"), "store.update": N_("Store changed"),
+    "card.issue": N_("Card issued"),
+    "card.block": N_("Card blocked"),
+    "card.unblock": N_("Card unblocked"),
+    "card.main": N_("Main card chosen"),
+    "card.reassign": N_("Card moved to another customer"),
+    "card_category.add": N_("Card category added"),
+    "category.add": N_("Product category added"),
+    "field.add": N_("Questionnaire field added"),
+    "field.remove": N_("Questionnaire field removed"),
+    "filter.save": N_("Filter saved"),
+    "filter.delete": N_("Filter deleted"),
+    "import.customers": N_("Customers imported from a file"),
+    "import.update": N_("Customers updated from a file"),
+    "export.customers": N_("Customers exported"),
+    "export.transactions": N_("Transactions exported"),
+    "levels.save": N_("Levels saved"),
+    "program.add": N_("Bonus program added"),
+    "program.update": N_("Bonus program changed"),
+    "rules.draft": N_("Rules draft saved"),
+    "rules.discard": N_("Rules draft discarded"),
+    "rules.publish": N_("Rules published"),
+    "store.add": N_("Store added"),
+    "store.update": N_("Store changed"),
     "store.token": N_("Store enrollment token made"),
-    "user.add": N_("User added"), "user.update": N_("User changed"), "user.password": N_("Password changed"),
-    "flag.resolve": N_("Flag resolved"), "dead_letter.resolve": N_("Undelivered event resolved"),
+    "user.add": N_("User added"),
+    "user.update": N_("User changed"),
+    "user.password": N_("Password changed"),
+    "flag.resolve": N_("Flag resolved"),
+    "dead_letter.resolve": N_("Undelivered event resolved"),
     "debt.resolve": N_("Debt resolved"),
-    "messages.channel": N_("Message channel set up"), "messages.template": N_("Message template saved"),
-    "messages.test": N_("Test message sent"), "messages.send": N_("Message sent to a customer"),
-    "mailing.create": N_("Mailing created"), "mailing.pause": N_("Mailing paused"),
-    "mailing.resume": N_("Mailing resumed"), "customer.consent": N_("Consent changed"),
+    "messages.channel": N_("Message channel set up"),
+    "messages.template": N_("Message template saved"),
+    "messages.test": N_("Test message sent"),
+    "messages.send": N_("Message sent to a customer"),
+    "mailing.create": N_("Mailing created"),
+    "mailing.pause": N_("Mailing paused"),
+    "mailing.resume": N_("Mailing resumed"),
+    "customer.consent": N_("Consent changed"),
     "messages.link": N_("Telegram start link made"),
-    "auth.login": N_("Signed in"), "auth.logout": N_("Signed out"), "auth.failed": N_("Failed sign-in"),
-    "auth.lockout": N_("Sign-in locked after failures"), "auth.throttled": N_("Sign-ins from an address slowed down"),
-    "token.add": N_("API token made"), "token.revoke": N_("API token revoked"),
+    "auth.login": N_("Signed in"),
+    "auth.logout": N_("Signed out"),
+    "auth.failed": N_("Failed sign-in"),
+    "auth.lockout": N_("Sign-in locked after failures"),
+    "auth.throttled": N_("Sign-ins from an address slowed down"),
+    "token.add": N_("API token made"),
+    "token.revoke": N_("API token revoked"),
     "store.message": N_("Cashier message for a store"),
 }
 # field names in before/after, as the pages name them (others are shown as they are)
 FIELDS: dict[str, Any] = {
-    "name": N_("name"), "email": N_("email"), "birthday": N_("birthday"), "gender": N_("gender"),
-    "phone": N_("phone"), "phone_verified": N_("phone confirmed"), "balance": N_("balance"), "points": N_("points"),
-    "consents": N_("consents"), "custom": N_("questionnaire fields"), "tags": N_("tags"), "text": N_("text"),
-    "until": N_("until"), "reason": N_("reason"), "status": N_("status"), "main": N_("main card"),
-    "customer_id": N_("customer"), "category": N_("category"), "role": N_("role"), "stores": N_("stores"),
-    "display_name": N_("full name"), "username": N_("user name"), "version": N_("version"), "file": N_("file"),
-    "imported": N_("imported"), "updated": N_("updated"), "unchanged": N_("unchanged"),
-    "skipped_rows": N_("rows skipped"), "total": N_("rows"), "level": N_("level"), "store": N_("store"),
-    "sms": N_("SMS"), "personal_data": N_("personal data"), "email_consent": N_("email consent"),
-    "points_per_money": N_("points per 1 of money"), "base_percent": N_("base percent"), "city": N_("city"),
-    "timezone": N_("time zone"), "program_id": N_("bonus program"), "groups": N_("groups"), "label": N_("label"),
-    "type": N_("type"), "note": N_("note"), "resolved": N_("resolved"), "merged": N_("merged"),
-    "network_percent": N_("network percent"), "store_percents": N_("percents per store"), "rows": N_("rows"),
+    "name": N_("name"),
+    "email": N_("email"),
+    "birthday": N_("birthday"),
+    "gender": N_("gender"),
+    "phone": N_("phone"),
+    "phone_verified": N_("phone confirmed"),
+    "balance": N_("balance"),
+    "points": N_("points"),
+    "consents": N_("consents"),
+    "custom": N_("questionnaire fields"),
+    "tags": N_("tags"),
+    "text": N_("text"),
+    "until": N_("until"),
+    "reason": N_("reason"),
+    "status": N_("status"),
+    "main": N_("main card"),
+    "customer_id": N_("customer"),
+    "category": N_("category"),
+    "role": N_("role"),
+    "stores": N_("stores"),
+    "display_name": N_("full name"),
+    "username": N_("user name"),
+    "version": N_("version"),
+    "file": N_("file"),
+    "imported": N_("imported"),
+    "updated": N_("updated"),
+    "unchanged": N_("unchanged"),
+    "skipped_rows": N_("rows skipped"),
+    "total": N_("rows"),
+    "level": N_("level"),
+    "store": N_("store"),
+    "sms": N_("SMS"),
+    "personal_data": N_("personal data"),
+    "email_consent": N_("email consent"),
+    "points_per_money": N_("points per 1 of money"),
+    "base_percent": N_("base percent"),
+    "city": N_("city"),
+    "timezone": N_("time zone"),
+    "program_id": N_("bonus program"),
+    "groups": N_("groups"),
+    "label": N_("label"),
+    "type": N_("type"),
+    "note": N_("note"),
+    "resolved": N_("resolved"),
+    "merged": N_("merged"),
+    "network_percent": N_("network percent"),
+    "store_percents": N_("percents per store"),
+    "rows": N_("rows"),
 }
 _POINTS = {"balance", "points", "spend"}
 _FLAGS = {"phone_verified", "resolved"}
@@ -83,8 +145,18 @@ def record(
     store: str | None = None,
 ) -> None:
     """Write one audit row inside the caller's transaction (so the write and its record land together)."""
-    add_audit_row(conn, now_utc(), actor.id, actor.username, action, entity,
-                  None if entity_id is None else str(entity_id), store, _json(before), _json(after))
+    add_audit_row(
+        conn,
+        now_utc(),
+        actor.id,
+        actor.username,
+        action,
+        entity,
+        None if entity_id is None else str(entity_id),
+        store,
+        _json(before),
+        _json(after),
+    )
 
 
 def record_export(db: Store, actor: Actor, name: str, fmt: str, query: str) -> None:
@@ -97,8 +169,15 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def entries(db: Store, actor: Actor, *, entity: str | None = None, entity_id: str | None = None,
-            before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def entries(
+    db: Store,
+    actor: Actor,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """The audit log, newest first (``before_id`` pages back); administrators and marketers."""
     actor.require("audit.read")
     return history(db, entity=entity, entity_id=entity_id, before_id=before_id, limit=limit)
@@ -142,8 +221,14 @@ def search(db: Store, actor: Actor, args: Mapping[str, str], zone: str, limit: i
     if errors:
         raise FormError(errors)
     forward = "after" in keys and "before" not in keys
-    rows = db.audit_rows(equal, at_from=moments.get("from"), at_before=moments.get("to"),
-                         id_below=keys.get("before"), id_above=keys["after"] if forward else None, limit=limit + 1)
+    rows = db.audit_rows(
+        equal,
+        at_from=moments.get("from"),
+        at_before=moments.get("to"),
+        id_below=keys.get("before"),
+        id_above=keys["after"] if forward else None,
+        limit=limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     if forward:
@@ -170,15 +255,20 @@ def changes(row: Mapping[str, Any], language: str) -> list[dict[str, Any]]:
     """A row's before and after as readable lines: [{field, before, after, changed}], Cyrillic as it is."""
     before, after = row.get("before") or {}, row.get("after") or {}
     if not isinstance(before, dict) or not isinstance(after, dict):
-        return [{"field": "", "before": readable(before, language), "after": readable(after, language),
-                 "changed": True}]
+        return [
+            {"field": "", "before": readable(before, language), "after": readable(after, language), "changed": True}
+        ]
     lines = []
     for key in dict.fromkeys([*before, *after]):
         was, now = before.get(key), after.get(key)
-        lines.append({"field": str(FIELDS.get(key, key)),
-                      "before": readable(was, language, key) if key in before else "",
-                      "after": readable(now, language, key) if key in after else "",
-                      "changed": key not in before or key not in after or was != now})
+        lines.append(
+            {
+                "field": str(FIELDS.get(key, key)),
+                "before": readable(was, language, key) if key in before else "",
+                "after": readable(now, language, key) if key in after else "",
+                "changed": key not in before or key not in after or was != now,
+            }
+        )
     return lines
 
 
@@ -199,9 +289,14 @@ def readable(value: Any, language: str, key: str = "") -> str:
     return str(value)
 
 
-def history(db: Store, *, entity: str | None = None, entity_id: str | None = None,
-            before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def history(
+    db: Store,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Audit rows of one object, unchecked: callers check access to the object first."""
-    equal = [(column, value) for column, value in (("entity", entity), ("entity_id", entity_id))
-             if value is not None]
+    equal = [(column, value) for column, value in (("entity", entity), ("entity_id", entity_id)) if value is not None]
     return db.audit_rows(equal, id_below=before_id, limit=limit)

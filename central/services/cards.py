@@ -84,9 +84,21 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
         raise FormError(errors)
     with db.transaction() as conn:
         ident = db.add_card_category(name, first, int(count_text), bool(data.get("electronic")), luhn, now_utc())
-        audit.record(conn, actor, "card_category.add", "card_category", ident, None,
-                     {"name": name, "first_number": first, "count": int(count_text),
-                      "electronic": bool(data.get("electronic")), "luhn": luhn})
+        audit.record(
+            conn,
+            actor,
+            "card_category.add",
+            "card_category",
+            ident,
+            None,
+            {
+                "name": name,
+                "first_number": first,
+                "count": int(count_text),
+                "electronic": bool(data.get("electronic")),
+                "luhn": luhn,
+            },
+        )
     return ident
 
 
@@ -123,14 +135,23 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
                 if not db.card_exists(number):
                     break
             else:
-                raise FormError({"category": _("Every number of %(name)s is used; add a new range.", name=category["name"])})
+                raise FormError(
+                    {"category": _("Every number of %(name)s is used; add a new range.", name=category["name"])}
+                )
             db.set_next_card_offset(category["id"], offset)
         main = not db.has_cards(customer_id) or bool(data.get("main"))
         db.add_card(number, customer_id, category["id"] if category else None, main, now_utc())
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "card.issue", "card", number, None,
-                     {"customer_id": customer_id, "category": category["name"] if category else None, "main": main},
-                     store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "card.issue",
+            "card",
+            number,
+            None,
+            {"customer_id": customer_id, "category": category["name"] if category else None, "main": main},
+            store=customer["home_store"],
+        )
     return number
 
 
@@ -150,8 +171,16 @@ def block_card(db: Store, actor: Actor, number: str, reason: str) -> None:
     with db.transaction() as conn:
         db.block_card(number, reason, now_utc())
         bump_versions(conn, [card["customer_id"]])
-        audit.record(conn, actor, "card.block", "card", number, _card_state(card),
-                     {**_card_state(card), "status": "blocked", "reason": reason}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "card.block",
+            "card",
+            number,
+            _card_state(card),
+            {**_card_state(card), "status": "blocked", "reason": reason},
+            store=customer["home_store"],
+        )
 
 
 def unblock_card(db: Store, actor: Actor, number: str) -> None:
@@ -161,8 +190,16 @@ def unblock_card(db: Store, actor: Actor, number: str) -> None:
     with db.transaction() as conn:
         db.unblock_card(number, now_utc())
         bump_versions(conn, [card["customer_id"]])
-        audit.record(conn, actor, "card.unblock", "card", number, _card_state(card),
-                     {**_card_state(card), "status": "active", "reason": None}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "card.unblock",
+            "card",
+            number,
+            _card_state(card),
+            {**_card_state(card), "status": "active", "reason": None},
+            store=customer["home_store"],
+        )
 
 
 def set_main(db: Store, actor: Actor, number: str) -> None:
@@ -170,8 +207,9 @@ def set_main(db: Store, actor: Actor, number: str) -> None:
     with db.transaction() as conn:
         previous = db.main_card(card["customer_id"])
         db.make_main_card(card["customer_id"], number)
-        audit.record(conn, actor, "card.main", "card", number, {"main": previous},
-                     {"main": number}, store=customer["home_store"])
+        audit.record(
+            conn, actor, "card.main", "card", number, {"main": previous}, {"main": number}, store=customer["home_store"]
+        )
 
 
 def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
@@ -194,5 +232,13 @@ def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
             db.promote_next_main_card(card["customer_id"])
         # the old owner first: an agent applying both in version order never sees the card twice
         bump_versions(conn, [card["customer_id"], target])
-        audit.record(conn, actor, "card.reassign", "card", number, _card_state(card),
-                     {**_card_state(card), "customer_id": target}, store=customer["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "card.reassign",
+            "card",
+            number,
+            _card_state(card),
+            {**_card_state(card), "customer_id": target},
+            store=customer["home_store"],
+        )

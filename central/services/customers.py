@@ -39,13 +39,27 @@ def _split(key: str) -> tuple[str, str]:
     return created, ident
 
 
-def list_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, *, after: str | None = None,
-                   before: str | None = None, limit: int = PAGE, with_count: bool = True) -> Page:
+def list_customers(
+    db: Store,
+    actor: Actor,
+    query: CustomerQuery,
+    zone: str,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = PAGE,
+    with_count: bool = True,
+) -> Page:
     """One page of customers, newest first; ``after``/``before`` are keys of the page's edges."""
     actor.require("customers.read")
     sql, params = where(query, actor, zone)
-    rows = db.customers_page(sql, params, after=_split(after) if after else None,
-                             before=_split(before) if before and not after else None, limit=limit + 1)
+    rows = db.customers_page(
+        sql,
+        params,
+        after=_split(after) if after else None,
+        before=_split(before) if before and not after else None,
+        limit=limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     if before:
@@ -55,7 +69,9 @@ def list_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, *, 
         count = db.count_customers(sql, params, cap=COUNT_CAP + 1)
     has_next = more if not before else True
     has_prev = bool(after) or (bool(before) and more)
-    return Page(rows, count, _key(rows[-1]) if rows and has_next else None, _key(rows[0]) if rows and has_prev else None)
+    return Page(
+        rows, count, _key(rows[-1]) if rows and has_next else None, _key(rows[0]) if rows and has_prev else None
+    )
 
 
 def every_row(fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
@@ -76,8 +92,9 @@ def count_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) ->
     return db.count_customers(base, params)
 
 
-def iter_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
-                   ) -> Iterator[dict[str, Any]]:
+def iter_customers(
+    db: Store, actor: Actor, query: CustomerQuery, zone: str, batch: int = 2000
+) -> Iterator[dict[str, Any]]:
     """Every customer the query finds, newest first, in batches (exports)."""
     return every_row(lambda after: list_customers(db, actor, query, zone, after=after, limit=batch, with_count=False))
 
@@ -121,13 +138,21 @@ def account(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
 
 #: ledger kinds -> the source the bonus history shows
 SOURCES = {
-    "accrue": "purchase", "redeem": "purchase", "refund_accrued": "purchase", "refund_redeemed": "purchase",
-    "manual": "store", "admin": "admin", "promo": "promo", "expire": "expiry", "import": "import",
+    "accrue": "purchase",
+    "redeem": "purchase",
+    "refund_accrued": "purchase",
+    "refund_redeemed": "purchase",
+    "manual": "store",
+    "admin": "admin",
+    "promo": "promo",
+    "expire": "expiry",
+    "import": "import",
 }
 
 
-def bonus_history(db: Store, actor: Actor, customer_id: str, *, before_id: int | None = None,
-                  limit: int = 100) -> list[dict[str, Any]]:
+def bonus_history(
+    db: Store, actor: Actor, customer_id: str, *, before_id: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Every ledger entry of the customer, newest first, with its source and the receipt it came from."""
     check_customer(db, actor, customer_id)
     rows = db.customer_ledger(customer_id, before_id, limit)
@@ -136,8 +161,9 @@ def bonus_history(db: Store, actor: Actor, customer_id: str, *, before_id: int |
     return rows
 
 
-def purchases(db: Store, actor: Actor, customer_id: str, *, before_id: int | None = None,
-              limit: int = 30) -> list[dict[str, Any]]:
+def purchases(
+    db: Store, actor: Actor, customer_id: str, *, before_id: int | None = None, limit: int = 30
+) -> list[dict[str, Any]]:
     """The customer's receipts (and refunds), newest first, each with its lines."""
     check_customer(db, actor, customer_id)
     rows = db.customer_receipts(customer_id, before_id, limit)

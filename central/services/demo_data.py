@@ -63,24 +63,34 @@ def history_frame(lines: int | None = None) -> tuple[Any, Any]:
         t = t.iloc[:cut]
     products = data["products"].set_index("product_id")
     ids = t["product_id"].to_numpy()
-    names = (products["brand"].reindex(ids).fillna("").astype(str) + " "
-             + products["product_type"].reindex(ids).fillna("").astype(str)).str.strip().to_numpy()
-    frame = pd.DataFrame({
-        "receipt": t["basket_id"].astype(str).to_numpy(),
-        "store": ("CJ" + t["store_id"].astype(str)).to_numpy(),
-        # the stores' local time (ZONE)
-        "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
-        "customer_id": ("H" + t["household_id"].astype(str)).to_numpy(),
-        "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
-        "name": names,
-        "category": products["product_category"].reindex(ids).fillna("").to_numpy(),
-        # quantity 0 (a weighed line, or a correction in the data) as it is: shared/receipts.py accepts it
-        "quantity": t["quantity"].astype(str).to_numpy(),
-        # dollars are binary floats in the package: rounded once to cents, written as exact decimal text
-        "amount": cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
-        "discount": cents(np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs()
-                                  .sum(axis=1).to_numpy() * 100)),
-    })
+    names = (
+        (
+            products["brand"].reindex(ids).fillna("").astype(str)
+            + " "
+            + products["product_type"].reindex(ids).fillna("").astype(str)
+        )
+        .str.strip()
+        .to_numpy()
+    )
+    frame = pd.DataFrame(
+        {
+            "receipt": t["basket_id"].astype(str).to_numpy(),
+            "store": ("CJ" + t["store_id"].astype(str)).to_numpy(),
+            # the stores' local time (ZONE)
+            "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+            "customer_id": ("H" + t["household_id"].astype(str)).to_numpy(),
+            "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
+            "name": names,
+            "category": products["product_category"].reindex(ids).fillna("").to_numpy(),
+            # quantity 0 (a weighed line, or a correction in the data) as it is: shared/receipts.py accepts it
+            "quantity": t["quantity"].astype(str).to_numpy(),
+            # dollars are binary floats in the package: rounded once to cents, written as exact decimal text
+            "amount": cents(np.maximum(np.rint(t["sales_value"].to_numpy() * 100), 0)),
+            "discount": cents(
+                np.rint(t[["retail_disc", "coupon_disc", "coupon_match_disc"]].abs().sum(axis=1).to_numpy() * 100)
+            ),
+        }
+    )
     return frame, data["demographics"]
 
 
@@ -92,13 +102,18 @@ def cents(values: Any) -> Any:
     return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
 
 
-def completejourney(db: Store, *, lines: int | None = None, work: Path | None = None,
-                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def completejourney(
+    db: Store,
+    *,
+    lines: int | None = None,
+    work: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Make the chain and import its year; returns figures for the summary."""
     frame, demographics = history_frame(lines)
     say = progress or (lambda what, done, total: None)
     stores = sorted(frame["store"].unique())
-    known = {row["id"] for row in db.rows("SELECT id FROM stores")}
+    known = {row["id"] for row in db.stores()}
     ruled = set(db.latest_rules())
     doc = json.loads(RULES.read_text(encoding="utf-8"))
     for i, sid in enumerate(stores):
@@ -115,8 +130,14 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
             fields.define(db, SYSTEM, {"name": name, "label": label, "type": "string"})
     folder = Path(work or tempfile.mkdtemp(prefix="completejourney-"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "completejourney.csv"
-    frame.to_csv(path, index=False)
+    try:  # Parquet is written and read a few times faster than CSV (pyarrow comes with the demo extra)
+        import pyarrow  # noqa: F401
+
+        path = folder / "completejourney.parquet"
+        frame.to_parquet(path, index=False)
+    except ImportError:
+        path = folder / "completejourney.csv"
+        frame.to_csv(path, index=False)
     households, total = set(frame["customer_id"].unique()), len(frame)
     del frame  # the import keeps its own parsed copy: not two in memory
     report = ri.check(db, path, progress=lambda done: say("checking", done, total))
@@ -127,10 +148,82 @@ def completejourney(db: Store, *, lines: int | None = None, work: Path | None = 
     for rec in demographics.to_dict("records"):
         cid = f"H{rec['household_id']}"
         if cid in households:
-            rows.append((json.dumps({"age_band": str(rec["age"]), "income_band": str(rec["income"]),
-                                     "household_size": str(rec["household_size"])}, ensure_ascii=False), cid))
-    with db.transaction() as conn:
-        conn.executemany("UPDATE customers SET custom = ? WHERE id = ?", rows)
+            rows.append(
+                (
+                    cid,
+                    json.dumps(
+                        {
+                            "age_band": str(rec["age"]),
+                            "income_band": str(rec["income"]),
+                            "household_size": str(rec["household_size"]),
+                        },
+                        ensure_ascii=False,
+                    ),
+                )
+            )
+    with db.transaction():
+        db.set_custom_values(rows)
     path.unlink()
-    return {"stores": len(stores), "receipts": outcome.receipts, "lines": outcome.lines, "skipped": outcome.skipped,
-            "customers": outcome.customers_created, "demographics": len(rows), "accrued": outcome.accrued}
+    return {
+        "stores": len(stores),
+        "receipts": outcome.receipts,
+        "lines": outcome.lines,
+        "skipped": outcome.skipped,
+        "customers": outcome.customers_created,
+        "demographics": len(rows),
+        "accrued": outcome.accrued,
+    }
+
+
+def card_of(household: str) -> str:
+    """A household's loyalty card for the live part of the demo: 7700, its number on 11 digits, a Luhn digit
+    (in the demo agent's card range ``7700:16:luhn``)."""
+    body = "7700" + str(household).lstrip("H").zfill(11)[-11:]
+    total = 0
+    for i, ch in enumerate(reversed(body)):  # the check digit will stand right of these
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def live_receipts(count: int, *, skip_lines: int = 0) -> list[dict[str, Any]]:
+    """The first ``count`` real baskets (after the first ``skip_lines`` lines) as POS API receipts
+    (``POST /v1/receipts``, shared/spec/pos-api.md): each household shows its card (:func:`card_of`), a card
+    the store has not seen yet, so the agent keeps its points for a card holder as a till would; the time is
+    now (a till sends a receipt as it is rung up)."""
+    import datetime as dt
+
+    frame, _demographics = history_frame(skip_lines + count * 20)
+    frame = frame.iloc[skip_lines:]
+    out: list[dict[str, Any]] = []
+    now = dt.datetime.now(dt.UTC)
+    for receipt, rows in frame.groupby("receipt", sort=False):
+        lines = [
+            {
+                "sku": r.sku,
+                "name": r.name or None,
+                "category": r.category or None,
+                "quantity": r.quantity,
+                "amount": _minor(r.amount),
+                "discount": _minor(r.discount),
+            }
+            for r in rows.itertuples(index=False)
+        ]
+        if not any(line["amount"] for line in lines):
+            continue  # a basket of corrections only: nothing to ring up
+        out.append(
+            {
+                "receipt_id": f"CJ-{receipt}",
+                "at": (now + dt.timedelta(milliseconds=len(out))).isoformat(),
+                "customer": {"card": card_of(rows["customer_id"].iloc[0])},
+                "lines": lines,
+            }
+        )
+        if len(out) >= count:
+            break
+    return out
+
+
+def _minor(text: str) -> int:
+    whole, _dot, frac = str(text).partition(".")
+    return int(whole) * 100 + int((frac or "0").ljust(2, "0"))

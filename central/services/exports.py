@@ -75,8 +75,14 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
     yield buffer.getvalue()
 
 
-def write_xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str, out: Any,
-               progress: Callable[[int], None] | None = None, every: int = 2000) -> int:
+def write_xlsx(
+    columns: Sequence[Column],
+    rows: Iterable[dict[str, Any]],
+    title: str,
+    out: Any,
+    progress: Callable[[int], None] | None = None,
+    every: int = 2000,
+) -> int:
     """Write an XLSX workbook to ``out`` (a path or a binary file), rows streamed; returns the rows written.
 
     ``progress(rows written)`` is called every ``every`` rows and at the end.

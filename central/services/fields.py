@@ -89,8 +89,9 @@ def parse_value(kind: str, raw: Any) -> Any:
     return text
 
 
-def parse_custom(db: Store, data: Mapping[str, Any], errors: dict[str, str], current: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+def parse_custom(
+    db: Store, data: Mapping[str, Any], errors: dict[str, str], current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The ``custom`` object from form fields ``custom_<name>``; a problem goes to ``errors``."""
     out = dict(current or {})
     for f in definitions(db):

@@ -48,13 +48,23 @@ class CustomerQuery:
         fields_, ops, values = getlist("f"), getlist("o"), getlist("v")
         conditions = [(f, o, v.strip()) for f, o, v in zip(fields_, ops, values, strict=False) if f]
         kind = args.get("kind") if args.get("kind") in KINDS else "all"
-        return cls(q=(args.get("q") or "").strip(), kind=kind, match="any" if args.get("match") == "any" else "all",
-                   conditions=conditions, period_from=(args.get("period_from") or "").strip(),
-                   period_to=(args.get("period_to") or "").strip())
+        return cls(
+            q=(args.get("q") or "").strip(),
+            kind=kind,
+            match="any" if args.get("match") == "any" else "all",
+            conditions=conditions,
+            period_from=(args.get("period_from") or "").strip(),
+            period_to=(args.get("period_to") or "").strip(),
+        )
 
     def to_args(self) -> list[tuple[str, str]]:
-        args = [("q", self.q), ("kind", self.kind), ("match", self.match), ("period_from", self.period_from),
-                ("period_to", self.period_to)]
+        args = [
+            ("q", self.q),
+            ("kind", self.kind),
+            ("match", self.match),
+            ("period_from", self.period_from),
+            ("period_to", self.period_to),
+        ]
         for f, o, v in self.conditions:
             args += [("f", f), ("o", o), ("v", v)]
         return [(k, v) for k, v in args if v and not (k == "kind" and v == "all") and not (k == "match" and v == "all")]
@@ -101,10 +111,25 @@ FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "consent": (N_("Consent"), ("has", "has_not")),
 }
 OPS = {
-    "contains": N_("contains"), "equals": N_("equals"), "empty": N_("is empty"), "filled": N_("is filled"),
-    "yes": N_("yes"), "no": N_("no"), "month": N_("month is"), "day": N_("day is (MM-DD)"), "from": N_("from date"),
-    "to": N_("to date"), "is": N_("is"), "is_not": N_("is not"), "ge": N_("at least"), "le": N_("at most"),
-    "after": N_("on or after"), "before": N_("before"), "never": N_("never"), "has": N_("has"), "has_not": N_("has not"),
+    "contains": N_("contains"),
+    "equals": N_("equals"),
+    "empty": N_("is empty"),
+    "filled": N_("is filled"),
+    "yes": N_("yes"),
+    "no": N_("no"),
+    "month": N_("month is"),
+    "day": N_("day is (MM-DD)"),
+    "from": N_("from date"),
+    "to": N_("to date"),
+    "is": N_("is"),
+    "is_not": N_("is not"),
+    "ge": N_("at least"),
+    "le": N_("at most"),
+    "after": N_("on or after"),
+    "before": N_("before"),
+    "never": N_("never"),
+    "has": N_("has"),
+    "has_not": N_("has not"),
 }
 _NO_VALUE = {"empty", "filled", "yes", "no", "never"}
 
@@ -204,6 +229,7 @@ def _count(value: str) -> int:
 def _number(money: bool) -> Callable[..., int]:
     def check(op: str, value: str, *rest: Any) -> int:
         return _money(value) if money else _count(value)
+
     return check
 
 
@@ -241,12 +267,18 @@ def _in_period(money: bool) -> Callable[..., int]:
         if period is None:
             raise ValueError(_("Set the period above."))
         return _money(value) if money else _count(value)
+
     return check
 
 
 # a customer's registration channel and a purchase's channel as marketers say them
-CHANNELS = {"till": N_("at the till"), "delivery": N_("delivery"), "online": N_("online"),
-            "import": N_("loaded from a file"), "console": N_("head office")}
+CHANNELS = {
+    "till": N_("at the till"),
+    "delivery": N_("delivery"),
+    "online": N_("online"),
+    "import": N_("loaded from a file"),
+    "console": N_("head office"),
+}
 
 
 def channel_label(code: str | None) -> str:

@@ -33,11 +33,11 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
-from ..storage.clock import now_utc
-from ..points.versions import VersionCounter, bump_versions
-from ..points.programs import default_program, permanent_lot_id
 from ..points.levels import recompute
+from ..points.programs import default_program, permanent_lot_id
 from ..points.receipt_log import ReceiptLog
+from ..points.versions import VersionCounter, bump_versions
+from ..storage.clock import now_utc
 from ..storage.messages import record_consents
 from ..storage.store import Store
 from . import audit
@@ -53,17 +53,54 @@ MAX_BALANCE = 10**12
 _ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 _EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 ALIASES = {
-    "id": "id", "customer_id": "id", "phone": "phone", "телефон": "phone", "name": "name", "имя": "name",
-    "фио": "name", "email": "email", "e-mail": "email", "почта": "email", "birthday": "birthday",
-    "дата рождения": "birthday", "gender": "gender", "пол": "gender", "card": "card", "карта": "card",
-    "номер карты": "card", "balance": "balance", "баланс": "balance", "баллы": "balance", "level": "level",
-    "уровень": "level", "store": "store", "магазин": "store", "program": "program", "программа": "program",
-    "бонусная программа": "program", "tags": "tags", "теги": "tags", "sms": "sms",
-    "email_consent": "email_consent", "personal_data": "personal_data", "created_at": "created_at",
+    "id": "id",
+    "customer_id": "id",
+    "phone": "phone",
+    "телефон": "phone",
+    "name": "name",
+    "имя": "name",
+    "фио": "name",
+    "email": "email",
+    "e-mail": "email",
+    "почта": "email",
+    "birthday": "birthday",
+    "дата рождения": "birthday",
+    "gender": "gender",
+    "пол": "gender",
+    "card": "card",
+    "карта": "card",
+    "номер карты": "card",
+    "balance": "balance",
+    "баланс": "balance",
+    "баллы": "balance",
+    "level": "level",
+    "уровень": "level",
+    "store": "store",
+    "магазин": "store",
+    "program": "program",
+    "программа": "program",
+    "бонусная программа": "program",
+    "tags": "tags",
+    "теги": "tags",
+    "sms": "sms",
+    "email_consent": "email_consent",
+    "personal_data": "personal_data",
+    "created_at": "created_at",
     "дата регистрации": "created_at",
 }
-_GENDER = {"": "", "f": "female", "female": "female", "ж": "female", "жен": "female", "женский": "female",
-           "m": "male", "male": "male", "м": "male", "муж": "male", "мужской": "male"}
+_GENDER = {
+    "": "",
+    "f": "female",
+    "female": "female",
+    "ж": "female",
+    "жен": "female",
+    "женский": "female",
+    "m": "male",
+    "male": "male",
+    "м": "male",
+    "муж": "male",
+    "мужской": "male",
+}
 
 
 class _Programs(dict[str, int]):
@@ -111,15 +148,28 @@ class Report:
         return len({row for row, _, _ in self.problems})
 
     def summary(self, limit: int = 1000) -> dict[str, Any]:
-        out = {"total": self.total, "good": len(self.good), "bad": self.bad_rows,
-               "unknown_columns": self.unknown_columns, "problems": [list(p) for p in self.problems[:limit]],
-               "more_problems": max(0, len(self.problems) - limit), "mode": self.mode}
+        out = {
+            "total": self.total,
+            "good": len(self.good),
+            "bad": self.bad_rows,
+            "unknown_columns": self.unknown_columns,
+            "problems": [list(p) for p in self.problems[:limit]],
+            "more_problems": max(0, len(self.problems) - limit),
+            "mode": self.mode,
+        }
         if self.mode == "update":
-            listed = [[index + 2, self.matched[index], column, _shown(before), _shown(after)]
-                      for index in sorted(self.changes) for column, (before, after) in self.changes[index].items()]
-            out.update(ignored_columns=self.ignored_columns, changed=len(self.changes),
-                       unchanged=len(self.good) - len(self.changes), changes=listed[:limit],
-                       more_changes=max(0, len(listed) - limit))
+            listed = [
+                [index + 2, self.matched[index], column, _shown(before), _shown(after)]
+                for index in sorted(self.changes)
+                for column, (before, after) in self.changes[index].items()
+            ]
+            out.update(
+                ignored_columns=self.ignored_columns,
+                changed=len(self.changes),
+                unchanged=len(self.good) - len(self.changes),
+                changes=listed[:limit],
+                more_changes=max(0, len(listed) - limit),
+            )
         return out
 
 
@@ -168,8 +218,13 @@ def _canonical(header: str) -> str:
 
 
 # byte order marks, longest first (UTF-32 LE starts like UTF-16 LE)
-_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
-         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -180,8 +235,9 @@ def decode_text(data: bytes) -> str:
     binary file, another encoding) is a clear :class:`ImportFileError`, never a
     table of garbled text.
     """
-    unreadable = _("The file's text cannot be read. Save it as CSV UTF-8 (or Windows-1251, or Unicode text) and"
-                   " upload it again.")
+    unreadable = _(
+        "The file's text cannot be read. Save it as CSV UTF-8 (or Windows-1251, or Unicode text) and upload it again."
+    )
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -257,8 +313,9 @@ def _points(value: Any) -> int:
     return int(minor)
 
 
-def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], None] | None = None, *,
-          mode: str = "create") -> Report:
+def check(
+    db: Store, actor: Actor, table: Table, progress: Callable[[int, int], None] | None = None, *, mode: str = "create"
+) -> Report:
     """Validate every row (nothing is written); each problem names its row and column.
 
     ``mode="create"`` adds new customers (a phone, card or id already known
@@ -287,8 +344,9 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(table.rows):
         number = index + 2
-        values = {c: v for c, v in zip(table.columns, raw, strict=True)
-                  if c and not (mode == "update" and c in NOT_UPDATED)}
+        values = {
+            c: v for c, v in zip(table.columns, raw, strict=True) if c and not (mode == "update" and c in NOT_UPDATED)
+        }
         row, problems = _parse_row(values, fields_, stores, levels, categories, programs, mode == "update")
         row["given"] = {c for c, v in values.items() if _text(v)}
         for key, seen in (("phone", seen_phones), ("card", seen_cards), ("id", seen_ids)):
@@ -313,15 +371,22 @@ def check(db: Store, actor: Actor, table: Table, progress: Callable[[int, int], 
     return report
 
 
-def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: set[str], levels: set[str],
-               categories: list[dict[str, Any]], programs: _Programs, update: bool = False
-               ) -> tuple[dict[str, Any], dict[str, str]]:
+def _parse_row(
+    values: Mapping[str, Any],
+    fields_: Mapping[str, str],
+    stores: set[str],
+    levels: set[str],
+    categories: list[dict[str, Any]],
+    programs: _Programs,
+    update: bool = False,
+) -> tuple[dict[str, Any], dict[str, str]]:
     row: dict[str, Any] = {}
     problems: dict[str, str] = {}
     phone, card = _text(values.get("phone")), re.sub(r"[\s-]", "", _text(values.get("card")))
     if not phone and not card and not (update and _text(values.get("id"))):
-        problems["phone"] = (_("Each row needs an id, a phone or a card.") if update
-                             else _("Each row needs a phone or a card."))
+        problems["phone"] = (
+            _("Each row needs an id, a phone or a card.") if update else _("Each row needs a phone or a card.")
+        )
     if phone:
         try:
             row["phone"] = normalize_phone(phone)
@@ -379,8 +444,11 @@ def _parse_row(values: Mapping[str, Any], fields_: Mapping[str, str], stores: se
     if program:
         found = programs.get(program.lower())
         if found is None:
-            problems["program"] = _("Unknown bonus program %(name)s (the programs are: %(names)s).", name=program,
-                                    names=", ".join(sorted(programs.names)))
+            problems["program"] = _(
+                "Unknown bonus program %(name)s (the programs are: %(names)s).",
+                name=program,
+                names=", ".join(sorted(programs.names)),
+            )
         row["program"] = found
     try:
         row["tags"] = parse_tags(_text(values.get("tags")))
@@ -422,19 +490,24 @@ def _against_database(db: Store, report: Report, table: Table) -> None:
             report.parsed.pop(index, None)
     report.problems.sort()
 
+
 _KEY_NAMES = {"id": N_("id"), "card": N_("card"), "phone": N_("phone")}
 
 
 def _match_existing(db: Store, report: Report) -> None:
     """Update mode: each good row's customer (by id, card, phone) and its changes; a row that finds none is bad."""
     rows = report.parsed
-    by_id, by_card, by_phone = (db.live_customers_by(key, (r[key] for r in rows.values() if r.get(key)))
-                                for key in ("id", "card", "phone"))
+    by_id, by_card, by_phone = (
+        db.live_customers_by(key, (r[key] for r in rows.values() if r.get(key))) for key in ("id", "card", "phone")
+    )
     first_row: dict[str, int] = {}
     for index, row in list(rows.items()):
         number, problems = index + 2, []
-        found = {key: table[row[key]] for key, table in (("id", by_id), ("card", by_card), ("phone", by_phone))
-                 if row.get(key) and row[key] in table}
+        found = {
+            key: table[row[key]]
+            for key, table in (("id", by_id), ("card", by_card), ("phone", by_phone))
+            if row.get(key) and row[key] in table
+        }
         if row.get("id") and "id" not in found:
             problems.append(("id", _("No customer has the id %(id)s.", id=row["id"])))
         if row.get("card") and "card" not in found:
@@ -463,8 +536,15 @@ def _match_existing(db: Store, report: Report) -> None:
             report.changes[index] = changes
 
 
-_SIMPLE = {"name": "name", "email": "email", "birthday": "birthday", "gender": "gender", "level": "level",
-           "store": "home_store", "phone": "phone"}
+_SIMPLE = {
+    "name": "name",
+    "email": "email",
+    "birthday": "birthday",
+    "gender": "gender",
+    "level": "level",
+    "store": "home_store",
+    "phone": "phone",
+}
 _CONSENTS = {"sms": "sms", "email_consent": "email", "personal_data": "personal_data"}
 
 
@@ -488,16 +568,25 @@ def _changes(customer: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, t
     return out
 
 
-def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_only: bool, source: str,
-          progress: Callable[[int, int], None] | None = None) -> int:
+def apply(
+    db: Store,
+    actor: Actor,
+    table: Table,
+    report: Report,
+    *,
+    good_rows_only: bool,
+    source: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Import the checked rows; returns how many customers were created (update mode: updated).
 
     :raises FormError: there are bad rows and ``good_rows_only`` is false (nothing written).
     """
     actor.require("import")
     if report.problems and not good_rows_only:
-        raise FormError({"file": _("%(n)d rows have problems: fix them, or import only the good rows.",
-                                   n=report.bad_rows)})
+        raise FormError(
+            {"file": _("%(n)d rows have problems: fix them, or import only the good rows.", n=report.bad_rows)}
+        )
     if report.mode == "update":
         return _apply_updates(db, actor, report, source, progress)
     indexes = report.good
@@ -508,8 +597,15 @@ def apply(db: Store, actor: Actor, table: Table, report: Report, *, good_rows_on
         if progress is not None:
             progress(done, len(indexes))
     with db.transaction() as conn:
-        audit.record(conn, actor, "import.customers", "import", source, None,
-                     {"file": source, "imported": done, "skipped_rows": report.bad_rows, "total": report.total})
+        audit.record(
+            conn,
+            actor,
+            "import.customers",
+            "import",
+            source,
+            None,
+            {"file": source, "imported": done, "skipped_rows": report.bad_rows, "total": report.total},
+        )
     return done
 
 
@@ -527,10 +623,24 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
             created = (row.get("created_at") + "T00:00:00+00:00") if row.get("created_at") else now
             balance = row.get("balance") or 0
             consents = {"personal_data": True, **row["consents"]}
-            customers.append((cid, row.get("store"), row.get("phone"), row["name"], row["email"], row.get("birthday"),
-                              row["gender"], row["level"], json.dumps(consents, sort_keys=True),
-                              json.dumps(row["custom"], ensure_ascii=False, sort_keys=True), balance, counter(),
-                              created, "import"))
+            customers.append(
+                (
+                    cid,
+                    row.get("store"),
+                    row.get("phone"),
+                    row["name"],
+                    row["email"],
+                    row.get("birthday"),
+                    row["gender"],
+                    row["level"],
+                    json.dumps(consents, sort_keys=True),
+                    json.dumps(row["custom"], ensure_ascii=False, sort_keys=True),
+                    balance,
+                    counter(),
+                    created,
+                    "import",
+                )
+            )
             if row.get("card"):
                 cards.append((row["card"], cid, now, row.get("card_category"), now))
             tags += [(cid, t) for t in row["tags"]]
@@ -538,10 +648,30 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
                 op = f"import-{secrets.token_hex(12)}"
                 program = row.get("program") or default
                 lots.append((permanent_lot_id(cid, program, default), cid, balance, balance, op, now, program))
-                ledger.append((cid, balance, "import", op, row.get("store"), now, now, "imported balance", actor.username,
-                               program))
-                log.operation("import", cid, balance, now, store=row.get("store"), event_id=op, channel="import",
-                              detail={"operator": actor.username, "program": program})
+                ledger.append(
+                    (
+                        cid,
+                        balance,
+                        "import",
+                        op,
+                        row.get("store"),
+                        now,
+                        now,
+                        "imported balance",
+                        actor.username,
+                        program,
+                    )
+                )
+                log.operation(
+                    "import",
+                    cid,
+                    balance,
+                    now,
+                    store=row.get("store"),
+                    event_id=op,
+                    channel="import",
+                    detail={"operator": actor.username, "program": program},
+                )
         db.add_imported_customers(customers, cards, tags, lots, ledger)
         for customer in customers:  # the consent history: what the file gave each new customer
             given = json.loads(customer[8])
@@ -551,8 +681,9 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
         counter.save()
 
 
-def _apply_updates(db: Store, actor: Actor, report: Report, source: str,
-                   progress: Callable[[int, int], None] | None) -> int:
+def _apply_updates(
+    db: Store, actor: Actor, report: Report, source: str, progress: Callable[[int, int], None] | None
+) -> int:
     """Write the listed changes, :data:`CHUNK` customers per transaction; each customer's change is audited."""
     indexes = sorted(report.changes)
     for start in range(0, len(indexes), CHUNK):
@@ -566,9 +697,21 @@ def _apply_updates(db: Store, actor: Actor, report: Report, source: str,
         if progress is not None:
             progress(min(start + CHUNK, len(indexes)), len(indexes))
     with db.transaction() as conn:
-        audit.record(conn, actor, "import.update", "import", source, None,
-                     {"file": source, "updated": len(indexes), "unchanged": len(report.good) - len(indexes),
-                      "skipped_rows": report.bad_rows, "total": report.total})
+        audit.record(
+            conn,
+            actor,
+            "import.update",
+            "import",
+            source,
+            None,
+            {
+                "file": source,
+                "updated": len(indexes),
+                "unchanged": len(report.good) - len(indexes),
+                "skipped_rows": report.bad_rows,
+                "total": report.total,
+            },
+        )
     return len(indexes)
 
 
@@ -592,7 +735,13 @@ def _update_one(db: Store, conn: Any, actor: Actor, cid: str, changes: Mapping[s
             db.add_customer_tags(cid, after)
     if sets:
         db.update_customer_columns(cid, sets)
-    audit.record(conn, actor, "customer.import_update", "customer", cid,
-                 {column: before for column, (before, _after) in changes.items()},
-                 {column: after for column, (_before, after) in changes.items()},
-                 store=sets.get("home_store", customer["home_store"]))
+    audit.record(
+        conn,
+        actor,
+        "customer.import_update",
+        "customer",
+        cid,
+        {column: before for column, (before, _after) in changes.items()},
+        {column: after for column, (_before, after) in changes.items()},
+        store=sets.get("home_store", customer["home_store"]),
+    )

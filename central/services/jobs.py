@@ -58,11 +58,19 @@ def recent(db: Store, actor: Actor, kind: str, limit: int = 20) -> list[dict[str
     return rows
 
 
-def update(db: Store, ident: str, *, state: str | None = None, done: int | None = None, total: int | None = None,
-           detail: dict[str, Any] | None = None) -> None:
+def update(
+    db: Store,
+    ident: str,
+    *,
+    state: str | None = None,
+    done: int | None = None,
+    total: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
     at = now_utc()
-    changes: dict[str, Any] = {column: value for column, value in (("state", state), ("done", done), ("total", total))
-                               if value is not None}
+    changes: dict[str, Any] = {
+        column: value for column, value in (("state", state), ("done", done), ("total", total)) if value is not None
+    }
     if detail is not None:
         changes["detail"] = json.dumps(detail, ensure_ascii=False)
     if state is not None and state not in RUNNING:
@@ -76,8 +84,13 @@ def error_text(exc: BaseException) -> str:
     errors = getattr(exc, "errors", None)
     if isinstance(errors, dict) and errors:
         return " ".join(str(message) for message in errors.values())
-    return str(_("Something went wrong on the server (%(error)s); the details are in its log. Try again, and tell"
-                 " the administrator if it happens again.", error=type(exc).__name__))
+    return str(
+        _(
+            "Something went wrong on the server (%(error)s); the details are in its log. Try again, and tell"
+            " the administrator if it happens again.",
+            error=type(exc).__name__,
+        )
+    )
 
 
 def status(job: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +98,12 @@ def status(job: dict[str, Any]) -> dict[str, Any]:
     return {"state": job["state"], "running": job["state"] in RUNNING, "done": job["done"], "total": job["total"]}
 
 
-def start(db_path: str, ident: str, work: Callable[[Store, Callable[[int, int], None]], None],
-          context: Callable[[], AbstractContextManager[Any]] | None = None) -> threading.Thread:
+def start(
+    db_path: str,
+    ident: str,
+    work: Callable[[Store, Callable[[int, int], None]], None],
+    context: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> threading.Thread:
     """Run ``work(db, progress)`` on a thread; a failure is recorded on the job, never lost in a log only.
 
     ``context()`` wraps the whole run, failures included (the console passes the
@@ -124,6 +141,10 @@ def sweep_uploads(db: Store, folder: Path, keep_hours: int) -> None:
     for path in folder.iterdir():
         row = db.job_state(path.stem)
         age = now - dt.datetime.fromisoformat(row[1]) if row else keep
-        if (row is None or row[0] in ("done", "failed") or (row[0] == "checked" and age >= keep)
-                or (row[0] in RUNNING and age.total_seconds() > STALE_SECONDS)):
+        if (
+            row is None
+            or row[0] in ("done", "failed")
+            or (row[0] == "checked" and age >= keep)
+            or (row[0] in RUNNING and age.total_seconds() > STALE_SECONDS)
+        ):
             path.unlink(missing_ok=True)

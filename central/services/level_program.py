@@ -29,9 +29,12 @@ def levels(db: Store) -> Any:
 def current(db: Store) -> dict[str, Any]:
     prog = db.level_program()
     return {
-        "levels": [{"name": n, "from_spend": format_minor(s, "en").replace(",", ""), "percent": p}
-                   for n, s, p in prog.levels],
-        "window_days": prog.window_days, "auto": prog.auto, "demotion": prog.demotion,
+        "levels": [
+            {"name": n, "from_spend": format_minor(s, "en").replace(",", ""), "percent": p} for n, s, p in prog.levels
+        ],
+        "window_days": prog.window_days,
+        "auto": prog.auto,
+        "demotion": prog.demotion,
     }
 
 

@@ -42,14 +42,21 @@ def merge(db: Store, actor: Actor, source: str, target: str) -> None:
         raise FormError({"target": _("There is no customer %(id)s.", id=target)}) from None
     for row, field in ((src, "source"), (dst, "target")):
         if row["merged_into"]:
-            raise FormError({field: _("Customer %(id)s was already merged into %(into)s.", id=row["id"],
-                                      into=row["merged_into"])})
+            raise FormError(
+                {field: _("Customer %(id)s was already merged into %(into)s.", id=row["id"], into=row["merged_into"])}
+            )
     with db.transaction() as conn:
         dst = _row(conn, target)
         snapshot, fills = merge_rows(conn, source, target, actor.username)
         bump_versions(conn, [source, target])
         segments.on_event(conn, [source, target], segments.ALL_CHANGES, aggregates.today(conn), cause="merge")
-        audit.record(conn, actor, "customer.merge", "customer", target,
-                     {"source": snapshot, "target": {k: dst[k] for k in ("balance", "spend", "visits", *_FILL)}},
-                     {"merged": source, "balance": dst["balance"] + snapshot["customer"]["balance"], "filled": fills},
-                     store=dst["home_store"])
+        audit.record(
+            conn,
+            actor,
+            "customer.merge",
+            "customer",
+            target,
+            {"source": snapshot, "target": {k: dst[k] for k in ("balance", "spend", "visits", *_FILL)}},
+            {"merged": source, "balance": dst["balance"] + snapshot["customer"]["balance"], "filled": fills},
+            store=dst["home_store"],
+        )

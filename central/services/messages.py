@@ -46,10 +46,17 @@ def _channel_name(channel: str) -> str:
 
 # -- channels -----------------------------------------------------------------------------------
 
+
 def _masked(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"channel": row["channel"], "settings": row["settings"], "secrets": dict.fromkeys(row["secrets"], MASK),
-            "enabled": bool(row["enabled"]), "rate_per_second": row["rate_per_second"],
-            "updated_at": row["updated_at"], "updated_by": row["updated_by"]}
+    return {
+        "channel": row["channel"],
+        "settings": row["settings"],
+        "secrets": dict.fromkeys(row["secrets"], MASK),
+        "enabled": bool(row["enabled"]),
+        "rate_per_second": row["rate_per_second"],
+        "updated_at": row["updated_at"],
+        "updated_by": row["updated_by"],
+    }
 
 
 def get_channel(db: Store, actor: Actor, channel: str) -> dict[str, Any] | None:
@@ -64,14 +71,27 @@ def list_channels(db: Store, actor: Actor) -> list[dict[str, Any]]:
     out = []
     for name in CHANNELS:
         row = db.message_channel(name)
-        out.append({"channel": name, "ready": name in READY, "configured": row is not None,
-                    **({} if row is None else _masked(row))})
+        out.append(
+            {
+                "channel": name,
+                "ready": name in READY,
+                "configured": row is not None,
+                **({} if row is None else _masked(row)),
+            }
+        )
     return out
 
 
-def set_channel(db: Store, actor: Actor, channel: str, settings: Mapping[str, Any],
-                secrets: Mapping[str, str | None] | None = None, *, enabled: bool = True,
-                rate_per_second: int = 0) -> dict[str, Any]:
+def set_channel(
+    db: Store,
+    actor: Actor,
+    channel: str,
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, str | None] | None = None,
+    *,
+    enabled: bool = True,
+    rate_per_second: int = 0,
+) -> dict[str, Any]:
     """Set up a channel; secrets given as None, "" or :data:`MASK` keep the saved value. Returns it masked."""
     actor.require("messages.channels")
     channel = _channel_name(channel)
@@ -93,10 +113,15 @@ def set_channel(db: Store, actor: Actor, channel: str, settings: Mapping[str, An
         raise FormError({"settings": str(exc)}) from None
     with db.transaction() as conn:
         q.save_channel(conn, channel, checked, kept, enabled, rate_per_second, actor.username)
-        audit.record(conn, actor, "messages.channel", "channel", channel,
-                     None if before is None else {"settings": before["settings"], "secrets": sorted(before["secrets"])},
-                     {"settings": checked, "secrets": sorted(kept), "enabled": enabled,
-                      "rate_per_second": rate_per_second})
+        audit.record(
+            conn,
+            actor,
+            "messages.channel",
+            "channel",
+            channel,
+            None if before is None else {"settings": before["settings"], "secrets": sorted(before["secrets"])},
+            {"settings": checked, "secrets": sorted(kept), "enabled": enabled, "rate_per_second": rate_per_second},
+        )
     row = db.message_channel(channel)
     assert row is not None
     return _masked(row)
@@ -104,8 +129,18 @@ def set_channel(db: Store, actor: Actor, channel: str, settings: Mapping[str, An
 
 # -- templates ----------------------------------------------------------------------------------
 
-def save_template(db: Store, actor: Actor, *, name: str, channel: str, language: str, body: str,
-                  subject: str = "", kind: str = rules.MARKETING) -> int:
+
+def save_template(
+    db: Store,
+    actor: Actor,
+    *,
+    name: str,
+    channel: str,
+    language: str,
+    body: str,
+    subject: str = "",
+    kind: str = rules.MARKETING,
+) -> int:
     """Save (add or replace) the template ``name`` for a channel and language; returns its id."""
     actor.require("messages.write")
     errors: dict[str, str] = {}
@@ -134,9 +169,15 @@ def save_template(db: Store, actor: Actor, *, name: str, channel: str, language:
         raise FormError(errors)
     with db.transaction() as conn:
         ident = q.save_template(conn, name, channel, language, kind, subject, body, actor.username)
-        audit.record(conn, actor, "messages.template", "template", ident, None,
-                     {"name": name, "channel": channel, "language": language, "kind": kind, "subject": subject,
-                      "text": body})
+        audit.record(
+            conn,
+            actor,
+            "messages.template",
+            "template",
+            ident,
+            None,
+            {"name": name, "channel": channel, "language": language, "kind": kind, "subject": subject, "text": body},
+        )
     return ident
 
 
@@ -152,29 +193,36 @@ def _template(db: Store, template_id: int) -> dict[str, Any]:
     return row
 
 
-def preview(db: Store, actor: Actor, template_id: int, customer_id: str, extra: Mapping[str, Any] | None = None
-            ) -> dict[str, Any]:
+def preview(
+    db: Store, actor: Actor, template_id: int, customer_id: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The template as this real customer would get it now, and why they would not get it (or None)."""
     actor.require("messages.write")
     check_customer(db, actor, customer_id)
     template = _template(db, template_id)
     customer = db.message_customer(customer_id)
     assert customer is not None
-    context = make_variables(customer, db.soonest_expiry(customer_id), dict(extra or {}),
-                             "https://example.invalid/unsubscribe")
+    context = make_variables(
+        customer, db.soonest_expiry(customer_id), dict(extra or {}), "https://example.invalid/unsubscribe"
+    )
     try:
         subject = render(template["subject"], context, template["language"], field="subject", limit=998)
         body = render(template["body"], context, template["language"], limit=MAX_BODY[template["channel"]])
     except TemplateError as exc:
         raise FormError({"body": str(exc)}) from None
-    out = {"subject": subject, "body": body, "to": address_of(template["channel"], customer, None),
-           "refusal": rules.refusal(template["channel"], template["kind"], customer)}
+    out = {
+        "subject": subject,
+        "body": body,
+        "to": address_of(template["channel"], customer, None),
+        "refusal": rules.refusal(template["channel"], template["kind"], customer),
+    }
     if template["channel"] in ("sms", "voice"):
         out["sms_parts"], out["per_part"] = sms_parts(body)
     return out
 
 
 # -- sending ------------------------------------------------------------------------------------
+
 
 def _ready(db: Store, channel: str) -> None:
     row = db.message_channel(channel)
@@ -195,10 +243,19 @@ def test_send(db: Store, actor: Actor, template_id: int, customer_id: str, addre
         raise FormError({"address": problem})
     cause = f"test:{uuid.uuid4().hex}"
     with db.transaction() as conn:
-        q.enqueue(conn, cause, [customer_id], template["channel"], template["kind"], template_id,
-                  template["language"], address=address)
-        audit.record(conn, actor, "messages.test", "template", template_id, None,
-                     {"customer_id": customer_id, "to": address})
+        q.enqueue(
+            conn,
+            cause,
+            [customer_id],
+            template["channel"],
+            template["kind"],
+            template_id,
+            template["language"],
+            address=address,
+        )
+        audit.record(
+            conn, actor, "messages.test", "template", template_id, None, {"customer_id": customer_id, "to": address}
+        )
     return _row_id(db, cause, customer_id, template["channel"])
 
 
@@ -206,8 +263,15 @@ def _row_id(db: Store, cause: str, customer_id: str, channel: str) -> int:
     return db.outbox_id(cause, customer_id, channel)
 
 
-def send_one(db: Store, actor: Actor, template_id: int, customer_id: str, *, cause: str | None = None,
-             extra: Mapping[str, Any] | None = None) -> int:
+def send_one(
+    db: Store,
+    actor: Actor,
+    template_id: int,
+    customer_id: str,
+    *,
+    cause: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> int:
     """Queue one message for one customer; the outbox row's id.
 
     ``cause`` names what asks for it (a trigger: ``trigger:<version>:<step>:<pass>``); the same
@@ -221,16 +285,38 @@ def send_one(db: Store, actor: Actor, template_id: int, customer_id: str, *, cau
     if not isinstance(cause, str) or not 0 < len(cause) <= 200:
         raise FormError({"cause": _("A cause of 1..200 characters.")})
     with db.transaction() as conn:
-        added = q.enqueue(conn, cause, [customer_id], template["channel"], template["kind"], template_id,
-                          template["language"], extra=dict(extra or {}))
+        added = q.enqueue(
+            conn,
+            cause,
+            [customer_id],
+            template["channel"],
+            template["kind"],
+            template_id,
+            template["language"],
+            extra=dict(extra or {}),
+        )
         if added:
-            audit.record(conn, actor, "messages.send", "customer", customer_id, None,
-                         {"template": template_id, "channel": template["channel"], "cause": cause})
+            audit.record(
+                conn,
+                actor,
+                "messages.send",
+                "customer",
+                customer_id,
+                None,
+                {"template": template_id, "channel": template["channel"], "cause": cause},
+            )
     return _row_id(db, cause, customer_id, template["channel"])
 
 
-def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
-                   recipients: Iterable[str] | Callable[[], Iterable[str]], send_at: str | None = None) -> int:
+def create_mailing(
+    db: Store,
+    actor: Actor,
+    *,
+    name: str,
+    template_id: int,
+    recipients: Iterable[str] | Callable[[], Iterable[str]],
+    send_at: str | None = None,
+) -> int:
     """A mailing of a template to a list of customer ids (or a callable giving them: a segment), now or at
     ``send_at`` (ISO 8601 with offset); returns its id. Unknown and merged-away ids are left out; an empty
     list is an error and queues nothing."""
@@ -256,24 +342,40 @@ def create_mailing(db: Store, actor: Actor, *, name: str, template_id: int,
     ids = list(dict.fromkeys(str(i) for i in (recipients() if callable(recipients) else recipients)))
     known: list[str] = []
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+        chunk = ids[start : start + CHUNK]
         found = db.existing_customers(chunk)
         known.extend(i for i in chunk if i in found)
     if not known:
         raise FormError({"recipients": _("Nobody to send to: the list is empty.")})
     with db.transaction() as conn:
         now = _now()
-        mailing_id = q.add_mailing(conn, name, template["channel"], template_id, template["kind"], when or now,
-                                   len(known), actor.username)
-        audit.record(conn, actor, "mailing.create", "mailing", mailing_id, None,
-                     {"name": name, "template": template_id, "total": len(known), "send_at": when})
+        mailing_id = q.add_mailing(
+            conn, name, template["channel"], template_id, template["kind"], when or now, len(known), actor.username
+        )
+        audit.record(
+            conn,
+            actor,
+            "mailing.create",
+            "mailing",
+            mailing_id,
+            None,
+            {"name": name, "template": template_id, "total": len(known), "send_at": when},
+        )
     # queued in chunks (a 100,000-customer mailing does not hold the write lock for long), held
     # (not_before = HELD) until all are in; queueing again adds only what is missing
     for start in range(0, len(known), CHUNK):
         with db.transaction() as conn:
-            q.enqueue(conn, f"mailing:{mailing_id}", known[start:start + CHUNK], template["channel"],
-                      template["kind"], template_id, template["language"], mailing_id=mailing_id,
-                      not_before=HELD)
+            q.enqueue(
+                conn,
+                f"mailing:{mailing_id}",
+                known[start : start + CHUNK],
+                template["channel"],
+                template["kind"],
+                template_id,
+                template["language"],
+                mailing_id=mailing_id,
+                not_before=HELD,
+            )
     with db.transaction() as conn:
         q.set_mailing_state(conn, mailing_id, "running", only_from="queueing")
         q.release_mailing(conn, mailing_id, when or now, HELD)
@@ -309,8 +411,15 @@ def pause_mailing(db: Store, actor: Actor, mailing_id: int, *, paused: bool = Tr
             q.hold_mailing(conn, mailing_id, HELD)
         else:
             q.release_mailing(conn, mailing_id, max(mailing["send_at"], _now()), HELD)
-        audit.record(conn, actor, "mailing.pause" if paused else "mailing.resume", "mailing", mailing_id,
-                     {"state": have}, {"state": want})
+        audit.record(
+            conn,
+            actor,
+            "mailing.pause" if paused else "mailing.resume",
+            "mailing",
+            mailing_id,
+            {"state": have},
+            {"state": want},
+        )
 
 
 def mailing_progress(db: Store, actor: Actor, mailing_id: int) -> dict[str, Any]:
@@ -331,8 +440,10 @@ def customer_messages(db: Store, actor: Actor, customer_id: str) -> list[dict[st
 
 # -- consent ------------------------------------------------------------------------------------
 
-def set_consent(db: Store, actor: Actor, customer_id: str, channel: str, granted: bool,
-                source: str = "console") -> bool:
+
+def set_consent(
+    db: Store, actor: Actor, customer_id: str, channel: str, granted: bool, source: str = "console"
+) -> bool:
     """Give or withdraw a customer's consent to marketing on a channel; False if it was already so."""
     actor.require("customers.write")
     customer = check_customer(db, actor, customer_id)
@@ -344,9 +455,16 @@ def set_consent(db: Store, actor: Actor, customer_id: str, channel: str, granted
     with db.transaction() as conn:
         changed = q.set_consent(conn, customer_id, key, bool(granted), source, actor.username)
         if changed:
-            audit.record(conn, actor, "customer.consent", "customer", customer_id, None,
-                         {"channel": channel, "granted": bool(granted), "source": source},
-                         store=customer["home_store"])
+            audit.record(
+                conn,
+                actor,
+                "customer.consent",
+                "customer",
+                customer_id,
+                None,
+                {"channel": channel, "granted": bool(granted), "source": source},
+                store=customer["home_store"],
+            )
     return changed
 
 
@@ -430,6 +548,7 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
 
 
 # -- Telegram: start links and the bot's updates -------------------------------------------------
+
 
 def _hash(token: str) -> str:
     import hashlib

@@ -51,10 +51,10 @@ def percents(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
     set_here = db.store_percents(customer_id)
     stores = [
         {"id": s["id"], "name": s["name"], "percent": set_here.get(s["id"])}
-        for s in db.stores() if not actor.scoped or s["id"] in actor.stores
+        for s in db.stores()
+        if not actor.scoped or s["id"] in actor.stores
     ]
-    return {"network": customer["network_percent"], "stores": stores,
-            "network_editable": not actor.scoped}
+    return {"network": customer["network_percent"], "stores": stores, "network_editable": not actor.scoped}
 
 
 def set_percents(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def set_percents(db: Store, actor: Actor, customer_id: str, data: Mapping[str, A
             return current
 
     visible = {s["id"] for s in db.stores() if not actor.scoped or s["id"] in actor.stores}
-    unknown = [k for k in data if k.startswith(STORE_FIELD) and k[len(STORE_FIELD):] not in visible]
+    unknown = [k for k in data if k.startswith(STORE_FIELD) and k[len(STORE_FIELD) :] not in visible]
     if unknown:
         raise Forbidden(f"{actor.username} may not set a percent for {', '.join(sorted(unknown))}")
     with db.transaction() as conn:
@@ -100,6 +100,7 @@ def set_percents(db: Store, actor: Actor, customer_id: str, data: Mapping[str, A
             return after
         db.set_personal_percents(customer_id, network, after_stores)
         bump_versions(conn, [customer_id])
-        audit.record(conn, actor, "customer.percents", "customer", customer_id, before, after,
-                     store=customer["home_store"])
+        audit.record(
+            conn, actor, "customer.percents", "customer", customer_id, before, after, store=customer["home_store"]
+        )
     return after

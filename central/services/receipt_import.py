@@ -27,11 +27,13 @@ with the customer's level as it stands when the batch starts.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import operator
 import re
 import uuid
 import zoneinfo
@@ -45,6 +47,7 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
+from ..storage.connection import LINE_INDEXES, restore_line_indexes
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -61,8 +64,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "refund_of": ("refund of", "refunds", "original receipt", "возврат чека", "чек продажи", "исходный чек"),
     "store": ("store", "store id", "shop", "магазин", "код магазина", "id магазина"),
     "at": ("at", "date", "time", "datetime", "date time", "дата", "время", "дата и время", "дата время"),
-    "customer_id": ("customer id", "customer", "external id", "client id", "клиент", "id клиента",
-                    "код клиента", "внешний id"),
+    "customer_id": (
+        "customer id",
+        "customer",
+        "external id",
+        "client id",
+        "клиент",
+        "id клиента",
+        "код клиента",
+        "внешний id",
+    ),
     "card": ("card", "card number", "карта", "номер карты"),
     "phone": ("phone", "phone number", "телефон", "номер телефона"),
     "sku": ("sku", "product id", "article", "артикул", "код товара"),
@@ -115,8 +126,9 @@ def load_mapping(path: str | Path | None) -> Mapping_:
     columns = doc.get("columns", {})
     bad = [f for f in columns if f not in ALIASES]
     if unknown or bad or not isinstance(columns, dict):
-        raise ImportError_(_("The mapping file names unknown keys: %(keys)s.",
-                             keys=", ".join(sorted(unknown | set(bad)))))
+        raise ImportError_(
+            _("The mapping file names unknown keys: %(keys)s.", keys=", ".join(sorted(unknown | set(bad))))
+        )
     mapping = Mapping_(columns={k: str(v) for k, v in columns.items()}, date_format=doc.get("date_format"))
     if "refund_values" in doc:
         mapping.refund_values = {_canonical(str(v)) for v in doc["refund_values"]}
@@ -146,8 +158,9 @@ def field_index(headers: Sequence[Any], mapping: Mapping_) -> dict[str, int]:
                 break
     missing = [f for f in ("receipt", "store", "at") if f not in found]
     if missing:
-        raise ImportError_(_("The file has no column for: %(fields)s (see docs/import-receipts.md).",
-                             fields=", ".join(missing)))
+        raise ImportError_(
+            _("The file has no column for: %(fields)s (see docs/import-receipts.md).", fields=", ".join(missing))
+        )
     return found
 
 
@@ -270,12 +283,21 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_MONEY_SEEN: dict[str, int] = {}
+
+
 def money(value: Any, what: str) -> int:
     """A decimal amount like 123.45 (or 123,45) -> minor units, exactly (no floats)."""
-    if type(value) is str:  # the common case first: "123.45"
+    if type(value) is str:  # the common case first: "123.45" (prices repeat: the texts seen are remembered)
+        cents = _MONEY_SEEN.get(value)
+        if cents is not None:
+            return cents
         whole, dot, frac = value.partition(".")
         if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
-            return int(whole) * 100 + int(frac)
+            cents = int(whole) * 100 + int(frac)
+            if len(_MONEY_SEEN) < 100_000:
+                _MONEY_SEEN[value] = cents
+            return cents
     text = _text(value)
     if " " in text or "\u00a0" in text:
         text = text.replace(" ", "").replace("\u00a0", "")
@@ -332,7 +354,7 @@ def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.d
 # -- receipts --------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     sku: str | None
     name: str | None
@@ -398,8 +420,9 @@ class Parser:
     def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
         self.path = path
         self.mapping = mapping
-        self.stores = {row["id"]: zoneinfo.ZoneInfo(row["timezone"])
-                       for row in db.rows("SELECT id, timezone FROM stores")}
+        self.stores = {
+            row["id"]: zoneinfo.ZoneInfo(row["timezone"]) for row in db.rows("SELECT id, timezone FROM stores")
+        }
         self.default_zone = zoneinfo.ZoneInfo("UTC")
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
@@ -414,23 +437,42 @@ class Parser:
         none = width  # the index of the None padded on every row: a field the file does not have
         at = {name: index.get(name, none) for name in ALIASES}
         i_store, i_receipt = at["store"], at["receipt"]
-        head_fields = [at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone")]
+        head_fields = operator.itemgetter(
+            *(at[name] for name in ("kind", "refund_of", "at", "customer_id", "card", "phone"))
+        )
         i_total = at["total"]
-        line_fields = tuple(at[name] for name in ("sku", "name", "category", "quantity", "price", "discount",
-                                                  "amount", "accrued", "redeemed"))
+        line_fields = operator.itemgetter(
+            *(
+                at[name]
+                for name in (
+                    "sku",
+                    "name",
+                    "category",
+                    "quantity",
+                    "price",
+                    "discount",
+                    "amount",
+                    "accrued",
+                    "redeemed",
+                )
+            )
+        )
+        line = self._line
         current: Receipt | None = None
-        head_raw: list[Any] = []
+        head_raw: tuple[Any, ...] = ()
         problems: list[Problem] = []
         count = 0
         for number, values in rows:
             count += 1
-            if values and isinstance(values[0], _BadLine):
+            if values and type(values[0]) is _BadLine:
                 yield None, [Problem(number, values[0].why)]
                 continue
             if len(values) != width:
                 values = (values + [None] * width)[:width]
             values.append(None)
-            store, receipt_id = _text(values[i_store]), _text(values[i_receipt])
+            store, receipt_id = values[i_store], values[i_receipt]
+            store = store.strip() if type(store) is str else _text(store)
+            receipt_id = receipt_id.strip() if type(receipt_id) is str else _text(receipt_id)
             if current is not None and (store != current.store or receipt_id != current.receipt):
                 yield current, problems
                 current, problems = None, []
@@ -438,16 +480,17 @@ class Parser:
                 yield None, [Problem(number, _("a row needs a store and a receipt id"))]
                 continue
             try:
-                raw = [values[i] for i in head_fields]
+                raw = head_fields(values)
                 if current is None:
                     current = Receipt(store, receipt_id, number)
                     head_raw = raw
                     self._head(current, raw, values[i_total])
-                elif raw != head_raw or (values[i_total] not in (None, "") and
-                                         _text(values[i_total]) != _text(head_raw_total(current))):
+                elif raw != head_raw or (
+                    values[i_total] not in (None, "") and _text(values[i_total]) != _text(head_raw_total(current))
+                ):
                     self._differs(current, raw, values[i_total])
                 if not current.refund:
-                    current.lines.append(self._line([values[i] for i in line_fields]))
+                    current.lines.append(line(line_fields(values)))
             except Bad as exc:
                 problems.append(Problem(number, str(exc)))
         if report is not None:
@@ -455,7 +498,7 @@ class Parser:
         if current is not None:
             yield current, problems
 
-    def _head(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _head(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         kind_raw, refund_of, when, customer_id, card, phone = raw
         zone = self.stores.get(receipt.store, self.default_zone)
         kind = _canonical(_text(kind_raw)) if kind_raw not in (None, "") else ""
@@ -472,38 +515,66 @@ class Parser:
         receipt.total = money(total, "total") if _text(total) else None
         receipt.refund_of = _text(refund_of) or None
 
-    def _differs(self, receipt: Receipt, raw: list[Any], total: Any) -> None:
+    def _differs(self, receipt: Receipt, raw: Sequence[Any], total: Any) -> None:
         """A later row of the receipt: the same receipt fields as its first row, or a clear problem."""
         probe = Receipt(receipt.store, receipt.receipt, receipt.first_line)
         self._head(probe, raw, total)
-        for name, mine, theirs in (("operation", probe.refund, receipt.refund), ("date", probe.at, receipt.at),
-                                   ("customer", probe.customer, receipt.customer),
-                                   ("total", probe.total, receipt.total),
-                                   ("refund of", probe.refund_of, receipt.refund_of)):
+        for name, mine, theirs in (
+            ("operation", probe.refund, receipt.refund),
+            ("date", probe.at, receipt.at),
+            ("customer", probe.customer, receipt.customer),
+            ("total", probe.total, receipt.total),
+            ("refund of", probe.refund_of, receipt.refund_of),
+        ):
             if mine != theirs and not (name == "total" and mine is None):
-                raise Bad(_("this row's %(field)s differs from the receipt's first row (line %(line)s)",
-                            field=name, line=receipt.first_line))
+                raise Bad(
+                    _(
+                        "this row's %(field)s differs from the receipt's first row (line %(line)s)",
+                        field=name,
+                        line=receipt.first_line,
+                    )
+                )
 
     @staticmethod
-    def _line(v: list[Any]) -> Line:
+    def _line(v: Sequence[Any]) -> Line:
         sku, name, category, q_raw, price_raw, discount_raw, amount_raw, accrued_raw, redeemed_raw = v
         if amount_raw is None or amount_raw == "":
             raise Bad(_("a sale's line needs an amount"))
         amount = money(amount_raw, "amount")
-        discount = 0 if discount_raw is None or discount_raw == "" or discount_raw == "0" \
-            else money(discount_raw, "discount")
+        discount = (
+            0 if discount_raw is None or discount_raw == "" or discount_raw == "0" else money(discount_raw, "discount")
+        )
         q = 1000 if q_raw is None or q_raw == "" or q_raw == "1" else quantity(q_raw)
         price = None if price_raw is None or price_raw == "" else money(price_raw, "price")
         # price x quantity may have a fraction of a minor unit; tills round it either way (shared/receipts.py)
         if price is not None and q and amount not in (price * q // 1000 - discount, -(-price * q // 1000) - discount):
-            raise Bad(_("amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
-                        " is not %(amount)s", price=_cents(price), quantity=format_scaled(q, 3),
-                        discount=_cents(discount), amount=_cents(amount)))
-        return Line(_text(sku) or None, _text(name) or None, _text(category) or None, q, price, discount, amount,
-                    0 if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
-                    else points_value(accrued_raw, "accrued"),
-                    0 if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
-                    else points_value(redeemed_raw, "redeemed"))
+            raise Bad(
+                _(
+                    "amount does not add up: price %(price)s x quantity %(quantity)s - discount %(discount)s"
+                    " is not %(amount)s",
+                    price=_cents(price),
+                    quantity=format_scaled(q, 3),
+                    discount=_cents(discount),
+                    amount=_cents(amount),
+                )
+            )
+        return Line(
+            (sku.strip() if type(sku) is str else _text(sku)) or None,
+            (name.strip() if type(name) is str else _text(name)) or None,
+            (category.strip() if type(category) is str else _text(category)) or None,
+            q,
+            price,
+            discount,
+            amount,
+            0
+            if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
+            else int(accrued_raw)
+            if type(accrued_raw) is str and accrued_raw.isdigit() and accrued_raw.isascii()
+            else points_value(accrued_raw, "accrued"),
+            0
+            if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
+            else points_value(redeemed_raw, "redeemed"),
+        )
 
 
 def head_raw_total(receipt: Receipt) -> str:
@@ -514,8 +585,14 @@ def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
-def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, create_stores: bool = False,
-          progress: Callable[[int], None] | None = None) -> Report:
+def check(
+    db: Store,
+    path: str | Path,
+    mapping: Mapping_ | None = None,
+    *,
+    create_stores: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
     """Read the whole file and list every bad row; writes nothing."""
     mapping = mapping or Mapping_()
     parser = Parser(db, path, mapping)
@@ -543,11 +620,18 @@ def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, creat
             if create_stores:
                 report.new_stores.add(receipt.store)
             else:
-                report.bad(receipt.first_line, _("unknown store %(store)s (add it, or use --create-stores)",
-                                                 store=receipt.store))
+                report.bad(
+                    receipt.first_line,
+                    _("unknown store %(store)s (add it, or use --create-stores)", store=receipt.store),
+                )
         if key in seen:
-            report.bad(receipt.first_line, _("duplicated receipt id %(receipt)s (its rows must be consecutive and"
-                                             " appear once)", receipt=receipt.receipt))
+            report.bad(
+                receipt.first_line,
+                _(
+                    "duplicated receipt id %(receipt)s (its rows must be consecutive and appear once)",
+                    receipt=receipt.receipt,
+                ),
+            )
             continue
         seen.add(key)
         if receipt.refund:
@@ -570,15 +654,26 @@ def check(db: Store, path: str | Path, mapping: Mapping_ | None = None, *, creat
         if not receipt.lines:
             report.bad(receipt.first_line, _("a sale needs at least one line"))
         elif receipt.total is not None and receipt.total != receipt.amount:
-            report.bad(receipt.first_line, _("amount does not add up: the lines come to %(lines)s, the total says"
-                                             " %(total)s", lines=_cents(receipt.amount), total=_cents(receipt.total)))
+            report.bad(
+                receipt.first_line,
+                _(
+                    "amount does not add up: the lines come to %(lines)s, the total says %(total)s",
+                    lines=_cents(receipt.amount),
+                    total=_cents(receipt.total),
+                ),
+            )
     if asked:
         found = ledger_receipts(db, list(asked))
         already = ledger_refunds(db, list(asked))
         for target, line in sorted(asked.items(), key=lambda kv: kv[1]):
             if target not in found:
-                report.bad(line, _("refund of an unknown receipt %(receipt)s (neither in the file nor in the ledger)",
-                                   receipt=target[1]))
+                report.bad(
+                    line,
+                    _(
+                        "refund of an unknown receipt %(receipt)s (neither in the file nor in the ledger)",
+                        receipt=target[1],
+                    ),
+                )
             elif target in already:
                 report.bad(line, _("receipt %(receipt)s is already refunded in the ledger", receipt=target[1]))
     report.problems.sort(key=lambda p: p.line)
@@ -612,8 +707,10 @@ def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
         chunk = receipts[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for tid, store, receipt, cid, amount, accrued, redeemed in db.conn.execute(
-                f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
-                f" WHERE kind = 'purchase' AND receipt_id IN ({marks})", chunk):
+            f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
+            f" WHERE kind = 'purchase' AND receipt_id IN ({marks})",
+            chunk,
+        ):
             if (store, receipt) in wanted:
                 out[(store, receipt)] = Original(cid, amount, accrued, redeemed, [])
                 ids[tid] = (store, receipt)
@@ -622,8 +719,10 @@ def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
         chunk = tids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for tid, q, amount, accrued, redeemed in db.conn.execute(
-                f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
-                f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx", chunk):
+            f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
+            f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx",
+            chunk,
+        ):
             out[ids[tid]].lines.append((q, amount, accrued, redeemed))
     return out
 
@@ -636,8 +735,10 @@ def ledger_refunds(db: Store, keys: Sequence[tuple[str, str]]) -> set[tuple[str,
         chunk = receipts[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for store, receipt in db.conn.execute(
-                f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
-                f" AND receipt_id IN ({marks})", chunk):
+            f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
+            f" AND receipt_id IN ({marks})",
+            chunk,
+        ):
             if (store, receipt) in wanted:
                 found.add((store, receipt))
     return found
@@ -655,8 +756,9 @@ class Outcome:
     refused: int = 0  # compute mode: the redemption was over the new rules' limit, nothing accrued
     #: seconds: reading (a file too big to keep), the kernel, building the events, the database (the
     #: register and customers looked up, the ingest's transaction)
-    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0,
-                                                                "database": 0.0})
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0, "database": 0.0}
+    )
 
 
 class Importer:
@@ -741,9 +843,11 @@ class Importer:
         by_kind: dict[str, list[str]] = {"customer_id": [], "card": [], "phone": []}
         for kind, value in wanted:
             by_kind[kind].append(value)
-        queries = {"customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
-                   "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
-                   "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC"}
+        queries = {
+            "customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
+            "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
+            "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC",
+        }
         for kind, values in by_kind.items():
             for start in range(0, len(values), 500):
                 chunk = values[start : start + 500]
@@ -755,8 +859,11 @@ class Importer:
         out: dict[str, str | None] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            out.update(self.db.conn.execute(
-                f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            out.update(
+                self.db.conn.execute(
+                    f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
         return out
 
     def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
@@ -786,8 +893,9 @@ class Importer:
             for i, r in enumerate(group):
                 for line in r.lines:
                     sku.append(-1 if line.sku is None else skus.setdefault(line.sku, len(skus)))
-                    category.append(-1 if line.category is None else categories.setdefault(line.category,
-                                                                                            len(categories)))
+                    category.append(
+                        -1 if line.category is None else categories.setdefault(line.category, len(categories))
+                    )
                     amount.append(line.amount)
                     discount.append(line.discount)
                     redeem[i] += line.redeemed
@@ -798,10 +906,19 @@ class Importer:
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
             prepared = prepare_columns(
-                rules.timezone, at=at, line_start=line_start, sku=np.asarray(sku, np.int32),
-                category=np.asarray(category, np.int32), amount=np.asarray(amount, np.int64),
-                discount=np.asarray(discount, np.int64), skus=list(skus), categories=list(categories),
-                redeem=redeem, level=level, levels=list(level_names))
+                rules.timezone,
+                at=at,
+                line_start=line_start,
+                sku=np.asarray(sku, np.int32),
+                category=np.asarray(category, np.int32),
+                amount=np.asarray(amount, np.int64),
+                discount=np.asarray(discount, np.int64),
+                skus=list(skus),
+                categories=list(categories),
+                redeem=redeem,
+                level=level,
+                levels=list(level_names),
+            )
             # a thread pool costs more than it saves on a small group
             out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
             line_accrued = out.line_accrued.tolist()
@@ -827,35 +944,60 @@ class Importer:
 
     def _next_seq(self, store: str) -> int:
         if store not in self.seq:
-            row = self.db.conn.execute("SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?",
-                                       (store, AGENT)).fetchone()
+            row = self.db.conn.execute(
+                "SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?", (store, AGENT)
+            ).fetchone()
             self.seq[store] = row[0] or 0
         self.seq[store] += 1
         return self.seq[store]
 
     def _envelope(self, kind: str, store: str, ident: str, at: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {"v": SCHEMA_VERSION, "id": ident, "seq": self._next_seq(store), "store": store, "agent": AGENT,
-                "kind": kind, "at": at, "body": body}
+        return {
+            "v": SCHEMA_VERSION,
+            "id": ident,
+            "seq": self._next_seq(store),
+            "store": store,
+            "agent": AGENT,
+            "kind": kind,
+            "at": at,
+            "body": body,
+        }
 
     def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         o = self.outcome
         want_targets = self.report.refund_targets
-        missing = [(r.store, r.refund_of) for r in receipts
-                   if r.refund and (r.store, r.refund_of) not in self.originals]
+        missing = [
+            (r.store, r.refund_of) for r in receipts if r.refund and (r.store, r.refund_of) not in self.originals
+        ]
         if missing:
             self.originals.update(ledger_receipts(self.db, missing))  # type: ignore[arg-type]
         for r in receipts:
             at = r.at.isoformat()  # type: ignore[union-attr]
             if r.refund:
                 original = self.originals.pop((r.store, r.refund_of))  # type: ignore[arg-type]
-                events.append(self._envelope("refund", r.store, event_id("refund", r.store, r.receipt), at, {
-                    "refund_id": r.receipt, "receipt_id": r.refund_of, "terminal": TERMINAL,
-                    "customer_id": original.customer_id, "at": at, "amount": original.total,
-                    "accrued": original.accrued, "redeemed": original.redeemed,
-                    "lines": [{"index": i, "quantity": q, "amount": a, "accrued": acc, "redeemed": red}
-                              for i, (q, a, acc, red) in enumerate(original.lines)],
-                }))
+                events.append(
+                    self._envelope(
+                        "refund",
+                        r.store,
+                        event_id("refund", r.store, r.receipt),
+                        at,
+                        {
+                            "refund_id": r.receipt,
+                            "receipt_id": r.refund_of,
+                            "terminal": TERMINAL,
+                            "customer_id": original.customer_id,
+                            "at": at,
+                            "amount": original.total,
+                            "accrued": original.accrued,
+                            "redeemed": original.redeemed,
+                            "lines": [
+                                {"index": i, "quantity": q, "amount": a, "accrued": acc, "redeemed": red}
+                                for i, (q, a, acc, red) in enumerate(original.lines)
+                            ],
+                        },
+                    )
+                )
                 o.refunds += 1
                 continue
             cid = None
@@ -865,31 +1007,74 @@ class Importer:
                     kind, value = r.customer
                     cid = value if kind == "customer_id" else uuid.uuid4().hex
                     self.customers[r.customer] = cid
-                    events.append(self._envelope("registration", r.store, event_id("registration", *r.customer), at, {
-                        "customer_id": cid, "phone": value if kind == "phone" else None,
-                        "card": value if kind == "card" else None, "name": None, "consents": {},
-                        "confirmation_code": None, "terminal": TERMINAL, "at": at,
-                    }))
+                    events.append(
+                        self._envelope(
+                            "registration",
+                            r.store,
+                            event_id("registration", *r.customer),
+                            at,
+                            {
+                                "customer_id": cid,
+                                "phone": value if kind == "phone" else None,
+                                "card": value if kind == "card" else None,
+                                "name": None,
+                                "consents": {},
+                                "confirmation_code": None,
+                                "terminal": TERMINAL,
+                                "at": at,
+                            },
+                        )
+                    )
                     o.customers_created += 1
-            lines = [{"sku": line.sku, "name": line.name, "category": line.category,
-                      "quantity": str(line.quantity // 1000) if not line.quantity % 1000
-                      else format_scaled(line.quantity, 3), "price": line.price, "discount": line.discount,
-                      "amount": line.amount, "accrued": line.accrued if cid else 0,
-                      "redeemed": line.redeemed if cid else 0} for line in r.lines]
+            lines = [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "category": line.category,
+                    "quantity": str(line.quantity // 1000)
+                    if not line.quantity % 1000
+                    else format_scaled(line.quantity, 3),
+                    "price": line.price,
+                    "discount": line.discount,
+                    "amount": line.amount,
+                    "accrued": line.accrued if cid else 0,
+                    "redeemed": line.redeemed if cid else 0,
+                }
+                for line in r.lines
+            ]
             accrued = sum(x["accrued"] for x in lines)
             redeemed = sum(x["redeemed"] for x in lines)
             total = r.amount
             version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
-            events.append(self._envelope("purchase", r.store, event_id("purchase", r.store, r.receipt), at, {
-                "receipt_id": r.receipt, "terminal": TERMINAL, "customer_id": cid,
-                "card": r.customer[1] if r.customer and r.customer[0] == "card" else None, "at": at,
-                "rules_version": version or 0, "total": total, "accrued": accrued, "redeemed": redeemed,
-                "offline": False, "lines": lines,
-            }))
+            events.append(
+                self._envelope(
+                    "purchase",
+                    r.store,
+                    event_id("purchase", r.store, r.receipt),
+                    at,
+                    {
+                        "receipt_id": r.receipt,
+                        "terminal": TERMINAL,
+                        "customer_id": cid,
+                        "card": r.customer[1] if r.customer and r.customer[0] == "card" else None,
+                        "at": at,
+                        "rules_version": version or 0,
+                        "total": total,
+                        "accrued": accrued,
+                        "redeemed": redeemed,
+                        "offline": False,
+                        "lines": lines,
+                    },
+                )
+            )
             if (r.store, r.receipt) in want_targets:
                 self.originals[(r.store, r.receipt)] = Original(
-                    cid, total, accrued, redeemed, [(x["quantity"], x["amount"], x["accrued"], x["redeemed"])
-                                                    for x in lines])
+                    cid,
+                    total,
+                    accrued,
+                    redeemed,
+                    [(x["quantity"], x["amount"], x["accrued"], x["redeemed"]) for x in lines],
+                )
             o.receipts += 1
             o.lines += len(lines)
             o.accrued += accrued
@@ -904,23 +1089,84 @@ def _draining(report: Report) -> Iterator[Receipt]:
         yield parsed.pop()
 
 
-def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", mapping: Mapping_ | None = None,
-        store_timezone: str = "UTC", batch_receipts: int = BATCH_RECEIPTS,
-        progress: Callable[[int], None] | None = None) -> Outcome:
+def run(
+    db: Store,
+    path: str | Path,
+    report: Report,
+    *,
+    points: str = "keep",
+    mapping: Mapping_ | None = None,
+    store_timezone: str = "UTC",
+    batch_receipts: int = BATCH_RECEIPTS,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
     """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
+    if report.bad_count:
+        raise ImportError_(
+            _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
+        )
+    importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
+    with _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
+        return _run(db, path, report, importer, mapping, batch_receipts, progress)
+
+
+#: an import of this many lines builds transaction_lines' secondary indexes once at its end
+DEFER_INDEXES_LINES = 300_000
+
+
+@contextlib.contextmanager
+def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
+    """The import connection's settings, put back afterwards (docs/import-receipts.md, "Speed").
+
+    * a bigger page cache and temporary tables in memory;
+    * ``synchronous = NORMAL``: in WAL mode a commit is not synced at once, so a power cut may lose
+      the last batches but never corrupts the database; the import resumes them (idempotent);
+    * a big import drops ``transaction_lines``' two secondary indexes and builds them once at the end
+      (sorted, far cheaper than a random insert per line); a run cut off before that leaves them
+      missing until ``restore_line_indexes`` (``central/storage/connection.py``) runs: at the
+      next import, or the next start of ``loyalty-central serve``.
+    """
+    conn = db.conn
+    before = {
+        name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store", "synchronous")
+    }
+    conn.execute("PRAGMA cache_size = -262144")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    restore_line_indexes(conn)
+    if defer_indexes:
+        conn.execute("BEGIN IMMEDIATE")
+        for name, _columns in LINE_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute("COMMIT")
+    try:
+        yield
+    finally:
+        restore_line_indexes(conn)
+        for name, value in before.items():
+            conn.execute(f"PRAGMA {name} = {int(value)}")
+
+
+def _run(
+    db: Store,
+    path: str | Path,
+    report: Report,
+    importer: Importer,
+    mapping: Mapping_ | None,
+    batch_receipts: int,
+    progress: Callable[[int], None] | None,
+) -> Outcome:
     import time
 
-    if report.bad_count:
-        raise ImportError_(_("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).",
-                             n=report.bad_count))
-    importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
-    # big batches touch big indexes (transaction_lines): a larger page cache for this connection
-    db.conn.execute("PRAGMA cache_size = -262144")
     importer.load_rules()
     missing = importer.missing_rules(report.stores)
     if missing:
-        raise ImportError_(_("No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
-                             stores=", ".join(missing)))
+        raise ImportError_(
+            _(
+                "No rule set for store(s) %(stores)s: publish one, or import with --points keep.",
+                stores=", ".join(missing),
+            )
+        )
     importer.create_stores()
     if report.parsed is not None:
         source: Any = _draining(report)
@@ -946,4 +1192,3 @@ def run(db: Store, path: str | Path, report: Report, *, points: str = "keep", ma
     if progress is not None:
         progress(lines)
     return importer.outcome
-

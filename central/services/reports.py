@@ -27,15 +27,27 @@ def liability(db: Store, actor: Actor) -> dict[str, Any]:
     for store, count, positive, minus in rows:
         if actor.scoped and store not in visible:
             continue
-        by_store.append({"store": store, "name": stores.get(store, store or ""), "customers": count,
-                         "outstanding": positive or 0, "negative": minus or 0})
+        by_store.append(
+            {
+                "store": store,
+                "name": stores.get(store, store or ""),
+                "customers": count,
+                "outstanding": positive or 0,
+                "negative": minus or 0,
+            }
+        )
         total += positive or 0
         negative += minus or 0
         customers += count
     by_store.sort(key=lambda r: -r["outstanding"])
     by_program = db.bonus_programs_with_points(visible if actor.scoped else None)
-    return {"total": total, "negative": negative, "customers": customers, "by_store": by_store,
-            "by_program": by_program}
+    return {
+        "total": total,
+        "negative": negative,
+        "customers": customers,
+        "by_store": by_store,
+        "by_program": by_program,
+    }
 
 
 def attention(db: Store, actor: Actor) -> dict[str, int]:

@@ -51,8 +51,13 @@ def versions(db: Store, actor: Actor, store_id: str) -> list[dict[str, Any]]:
 
 def starting_document(db: Store, store: Mapping[str, Any]) -> dict[str, Any]:
     """A new store's first rule set: its base percent, its program's rate, nothing redeemable yet."""
-    doc: dict[str, Any] = {"version": 0, "store": store["id"], "timezone": store["timezone"],
-                           "base_percent": store["base_percent"] or "0", "redemption": {"max_percent": "0"}}
+    doc: dict[str, Any] = {
+        "version": 0,
+        "store": store["id"],
+        "timezone": store["timezone"],
+        "base_percent": store["base_percent"] or "0",
+        "redemption": {"max_percent": "0"},
+    }
     # a store without a program is in the default one (central/points/programs.py), and takes its rate
     rate = db.program_rate(store.get("program_id") or db.default_program())
     if rate is not None:
@@ -131,8 +136,16 @@ def publish(db: Store, actor: Actor, store_id: str, form: Any | None = None) -> 
     with db.transaction() as conn:  # the version, the draft's removal and the audit row: all or nothing
         version = db.add_rules(store_id, published, conn)
         db.delete_rule_draft(store_id)
-        audit.record(conn, actor, "rules.publish", "rules", store_id, found[1] if found else None,
-                     {**published, "version": version}, store=store_id)
+        audit.record(
+            conn,
+            actor,
+            "rules.publish",
+            "rules",
+            store_id,
+            found[1] if found else None,
+            {**published, "version": version},
+            store=store_id,
+        )
     return version
 
 
@@ -147,8 +160,16 @@ def republish_all(db: Store, actor: Actor) -> list[tuple[str, int]]:
         published.pop("version", None)
         with db.transaction() as conn:
             version = db.add_rules(store["id"], published, conn)
-            audit.record(conn, actor, "rules.publish", "rules", store["id"], found[1], {**published, "version": version},
-                         store=store["id"])
+            audit.record(
+                conn,
+                actor,
+                "rules.publish",
+                "rules",
+                store["id"],
+                found[1],
+                {**published, "version": version},
+                store=store["id"],
+            )
         out.append((store["id"], version))
     return out
 

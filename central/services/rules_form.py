@@ -148,14 +148,21 @@ def form_values(doc: Mapping[str, Any]) -> dict[str, Any]:
         values[f"redemption.{name}"] = redemption.get(name, "")
     values["redemption.accrue_on_redeemed"] = bool(redemption.get("accrue_on_redeemed"))
     values["time_rules"] = [dict(r) for r in doc.get("time_rules", [])]
-    values["receipt_tiers"] = [{"from": format_minor(t["from"], "en").replace(",", ""), "k": t["k"]}
-                               for t in doc.get("receipt_tiers", [])]
-    values["categories"] = [{"name": n, "k": c.get("k", ""), "redeemable": c.get("redeemable", True)}
-                            for n, c in (doc.get("categories") or {}).items()]
-    values["category_groups"] = [{"name": n, "categories": ", ".join(g.get("categories", [])), "k": g.get("k", "")}
-                                 for n, g in (doc.get("category_groups") or {}).items()]
-    values["products"] = [{"sku": s, "category": p.get("category", ""), "k": p.get("k", ""),
-                           "redeemable": p.get("redeemable", True)} for s, p in (doc.get("products") or {}).items()]
+    values["receipt_tiers"] = [
+        {"from": format_minor(t["from"], "en").replace(",", ""), "k": t["k"]} for t in doc.get("receipt_tiers", [])
+    ]
+    values["categories"] = [
+        {"name": n, "k": c.get("k", ""), "redeemable": c.get("redeemable", True)}
+        for n, c in (doc.get("categories") or {}).items()
+    ]
+    values["category_groups"] = [
+        {"name": n, "categories": ", ".join(g.get("categories", [])), "k": g.get("k", "")}
+        for n, g in (doc.get("category_groups") or {}).items()
+    ]
+    values["products"] = [
+        {"sku": s, "category": p.get("category", ""), "k": p.get("k", ""), "redeemable": p.get("redeemable", True)}
+        for s, p in (doc.get("products") or {}).items()
+    ]
     return values
 
 
@@ -167,9 +174,11 @@ def posted_values(form: Any) -> dict[str, Any]:
     values["redemption.accrue_on_redeemed"] = bool(form.get("redemption.accrue_on_redeemed"))
     for section in SECTIONS:
         values[section] = [
-            {**{k: v for k, v in r.items() if k != "weekdays"},
-             "weekdays": [int(d) for d in r.get("weekdays") or [] if str(d).isdigit()],
-             "redeemable": bool(r.get("redeemable"))}
+            {
+                **{k: v for k, v in r.items() if k != "weekdays"},
+                "weekdays": [int(d) for d in r.get("weekdays") or [] if str(d).isdigit()],
+                "redeemable": bool(r.get("redeemable")),
+            }
             for r in rows(form, section)
         ]
     return values
@@ -193,12 +202,12 @@ def field_of(path: str, doc: Mapping[str, Any], indexes: Mapping[str, list[int]]
         return f"{section}-{row}-{name or ('type' if section == 'time_rules' else 'from')}"
     for section, key_field in (("categories", "name"), ("category_groups", "name"), ("products", "sku")):
         if path.startswith(section + "."):
-            rest = path[len(section) + 1:]
+            rest = path[len(section) + 1 :]
             names = list((doc.get(section) or {}).keys())
             # the longest name that prefixes the rest (names may contain dots)
             for position, name in sorted(enumerate(names), key=lambda p: -len(p[1])):
                 if rest == name or rest.startswith(name + ".") or rest.startswith(name + "["):
-                    tail = rest[len(name):].lstrip(".")
+                    tail = rest[len(name) :].lstrip(".")
                     field = re.split(r"[.\[]", tail)[0] if tail else key_field
                     row = indexes[section][position] if position < len(indexes[section]) else position
                     return f"{section}-{row}-{field}"

@@ -28,8 +28,9 @@ def save_filter(db: Store, actor: Actor, area: str, name: str, query: str, share
         raise FormError({"name": _("Set a search or a condition first.")})
     with db.transaction() as conn:
         ident = db.save_filter(actor.id or 0, area, name, query, shared, now_utc())
-        audit.record(conn, actor, "filter.save", "saved_filter", name, None, {"area": area, "query": query,
-                                                                             "shared": shared})
+        audit.record(
+            conn, actor, "filter.save", "saved_filter", name, None, {"area": area, "query": query, "shared": shared}
+        )
         return ident
 
 
@@ -41,5 +42,12 @@ def delete_filter(db: Store, actor: Actor, filter_id: int) -> None:
         raise Forbidden("only its owner or an administrator may delete a saved filter")
     with db.transaction() as conn:
         db.delete_saved_filter(filter_id)
-        audit.record(conn, actor, "filter.delete", "saved_filter", row["name"],
-                     {"area": row["area"], "query": row["query"]}, None)
+        audit.record(
+            conn,
+            actor,
+            "filter.delete",
+            "saved_filter",
+            row["name"],
+            {"area": row["area"], "query": row["query"]},
+            None,
+        )

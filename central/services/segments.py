@@ -14,14 +14,11 @@ stores (home store or a store they bought in).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..marketing import engine
 from ..marketing.segments.definition import Definition, DefinitionError, parse_definition
-from ..storage import aggregates
-from ..storage import segments as table
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
@@ -30,14 +27,18 @@ from .text import N_, _
 
 KINDS = ("static", "dynamic")
 SAMPLE = 20
-audit.ACTIONS.update({
-    "segment.create": N_("Segment created"), "segment.edit": N_("Segment changed"),
-    "segment.delete": N_("Segment deleted"), "segment.recompute": N_("Segment recomputed"),
-    "segment.members": N_("Segment members changed by hand"),
-})
+audit.ACTIONS.update(
+    {
+        "segment.create": N_("Segment created"),
+        "segment.edit": N_("Segment changed"),
+        "segment.delete": N_("Segment deleted"),
+        "segment.recompute": N_("Segment recomputed"),
+        "segment.members": N_("Segment members changed by hand"),
+    }
+)
 
-#: who uses a segment (triggers, promotions, mailings register here as they come): segment id -> names
-USERS: list[Callable[[sqlite3.Connection, int], list[str]]] = []
+#: who uses a segment (triggers, promotions, mailings register here as they come): (database, segment id) -> names
+USERS: list[Callable[[Store, int], list[str]]] = []
 
 
 def _require_write(actor: Actor) -> None:
@@ -51,7 +52,7 @@ def _translate(error: DefinitionError) -> FormError:
 
 def check_definition(db: Store, doc: Any, segment_id: int | None = None) -> Definition:
     """The parsed definition, or :class:`FormError` naming each criterion and parameter at fault."""
-    graph = table.nested_of(db.conn)
+    graph = db.nested_segments()
     try:
         return parse_definition(doc, self_id=segment_id, nested_of=graph.get)
     except DefinitionError as error:
@@ -62,8 +63,8 @@ def _name(db: Store, name: Any, segment_id: int | None) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
         raise FormError({"name": _("Name the segment (1 to 120 characters).")})
-    row = db.conn.execute("SELECT id FROM segments WHERE name = ?", (name,)).fetchone()
-    if row and row[0] != segment_id:
+    holder = db.segment_id_named(name)
+    if holder is not None and holder != segment_id:
         raise FormError({"name": _("A segment with this name exists.")})
     return name
 
@@ -71,13 +72,7 @@ def _name(db: Store, name: Any, segment_id: int | None) -> str:
 def _visible(db: Store, actor: Actor, keys: set[int]) -> set[int]:
     if not actor.scoped:
         return keys
-    stores = sorted(actor.stores)
-    marks = ",".join("?" * len(stores)) or "NULL"
-    allowed = {r[0] for r in db.conn.execute(
-        "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.home_store IN"
-        f" ({marks}) OR EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer_id = c.id AND s.store IN ({marks}))",
-        stores + stores)}
-    return keys & allowed
+    return keys & db.customer_keys_in_stores(actor.stores)
 
 
 def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None) -> int:
@@ -89,15 +84,20 @@ def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None
     parsed = check_definition(db, definition) if definition is not None or kind == "dynamic" else None
     now = now_utc()
     with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO segments (name, kind, definition, created_by, created_at, changed_by, changed_at)"
-            " VALUES (?,?,?,?,?,?,?)", (name, kind, None if parsed is None else json.dumps(parsed.to_doc()),
-                                        actor.username, now, actor.username, now))
-        segment_id = int(cur.lastrowid or 0)
+        segment_id = db.add_segment(
+            name, kind, None if parsed is None else json.dumps(parsed.to_doc()), actor.username, now
+        )
         if kind == "dynamic":
-            engine.recompute(conn, segment_id, aggregates.today(conn), "created", now)
-        audit.record(conn, actor, "segment.create", "segment", segment_id, None,
-                     {"name": name, "kind": kind, "definition": parsed and parsed.to_doc()})
+            engine.recompute(conn, segment_id, db.chain_today(), "created", now)
+        audit.record(
+            conn,
+            actor,
+            "segment.create",
+            "segment",
+            segment_id,
+            None,
+            {"name": name, "kind": kind, "definition": parsed and parsed.to_doc()},
+        )
     return segment_id
 
 
@@ -110,30 +110,39 @@ def edit(db: Store, actor: Actor, segment_id: int, *, name: Any = None, definiti
     now = now_utc()
     with db.transaction() as conn:
         text = row["definition"] if parsed is None else json.dumps(parsed.to_doc())
-        conn.execute("UPDATE segments SET name = ?, definition = ?, changed_by = ?, changed_at = ? WHERE id = ?",
-                     (new_name, text, actor.username, now, segment_id))
+        db.update_segment(segment_id, new_name, text, actor.username, now)
         if row["kind"] == "dynamic" and parsed is not None:
-            engine.recompute(conn, segment_id, aggregates.today(conn), "edit", now)
-        audit.record(conn, actor, "segment.edit", "segment", segment_id,
-                     {"name": row["name"], "definition": json.loads(row["definition"] or "null")},
-                     {"name": new_name, "definition": json.loads(text or "null")})
+            engine.recompute(conn, segment_id, db.chain_today(), "edit", now)
+        audit.record(
+            conn,
+            actor,
+            "segment.edit",
+            "segment",
+            segment_id,
+            {"name": row["name"], "definition": json.loads(row["definition"] or "null")},
+            {"name": new_name, "definition": json.loads(text or "null")},
+        )
 
 
 def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
     row = _row(db, segment_id)
     new_id = create(db, actor, name, row["kind"], json.loads(row["definition"]) if row["definition"] else None)
     if row["kind"] == "static":
-        with db.transaction() as conn:
-            table.change_members(conn, new_id, table.members(conn, segment_id), (), now_utc(), "copy")
+        with db.transaction():
+            db.change_segment_members(new_id, db.segment_members(segment_id), (), now_utc(), "copy")
     return new_id
 
 
 def used_by(db: Store, segment_id: int) -> list[str]:
     """What uses the segment: other segments nesting it, and each registered user (triggers, promotions...)."""
-    found = [_("segment %(name)s", name=name) for ident, name in db.conn.execute("SELECT id, name FROM segments")
-             if segment_id in table.nested_of(db.conn).get(ident, frozenset())]
+    nested = db.nested_segments()
+    found = [
+        _("segment %(name)s", name=name)
+        for ident, name in db.segment_names()
+        if segment_id in nested.get(ident, frozenset())
+    ]
     for user in USERS:
-        found += user(db.conn, segment_id)
+        found += user(db, segment_id)
     return found
 
 
@@ -145,11 +154,16 @@ def delete(db: Store, actor: Actor, segment_id: int) -> None:
     if users:
         raise FormError({"segment": _("The segment is in use: %(users)s.", users=", ".join(users))})
     with db.transaction() as conn:
-        for name in ("segment_members", "segment_history"):  # (its flips expire: a visit too early is harmless)
-            conn.execute(f"DELETE FROM {name} WHERE segment_id = ?", (segment_id,))
-        conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
-        audit.record(conn, actor, "segment.delete", "segment", segment_id,
-                     {"name": row["name"], "kind": row["kind"], "size": row["size"]}, None)
+        db.delete_segment(segment_id)
+        audit.record(
+            conn,
+            actor,
+            "segment.delete",
+            "segment",
+            segment_id,
+            {"name": row["name"], "kind": row["kind"], "size": row["size"]},
+            None,
+        )
 
 
 def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
@@ -159,39 +173,51 @@ def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
     if not row["definition"]:
         raise FormError({"definition": _("The segment has no criteria to compute from.")})
     with db.transaction() as conn:
-        changed = engine.recompute(conn, segment_id, aggregates.today(conn), "recompute")
-        audit.record(conn, actor, "segment.recompute", "segment", segment_id, None,
-                     {"entered": changed[0], "left": changed[1]})
+        changed = engine.recompute(conn, segment_id, db.chain_today(), "recompute")
+        audit.record(
+            conn, actor, "segment.recompute", "segment", segment_id, None, {"entered": changed[0], "left": changed[1]}
+        )
     return changed
 
 
-def change_members(db: Store, actor: Actor, segment_id: int, *, add: list[str] = (),  # type: ignore[assignment]
-                   remove: list[str] = ()) -> tuple[int, int]:  # type: ignore[assignment]
+def change_members(
+    db: Store,
+    actor: Actor,
+    segment_id: int,
+    *,
+    add: list[str] = (),  # type: ignore[assignment]
+    remove: list[str] = (),
+) -> tuple[int, int]:  # type: ignore[assignment]
     """Add or remove customers of a static segment by hand (cause ``hand``); unknown ids: nothing changes."""
     _require_write(actor)
     row = _row(db, segment_id)
     if row["kind"] != "static":
         raise FormError({"segment": _("Only a static segment's members are changed by hand.")})
     wanted = sorted({*add, *remove})
-    known = {cid for (cid,) in db.conn.execute(
-        f"SELECT id FROM customers WHERE merged_into IS NULL AND id IN ({','.join('?' * len(wanted))})", wanted)} \
-        if wanted else set()
+    known = db.existing_customers(wanted)
     unknown = [cid for cid in wanted if cid not in known]
     if unknown:
         raise FormError({"customers": _("Unknown customers: %(ids)s.", ids=", ".join(unknown[:20]))})
     with db.transaction() as conn:
-        keys = aggregates.keys_of(conn, wanted)
-        current = table.members(conn, segment_id)
+        keys = db.customer_keys(wanted)
+        current = db.segment_members(segment_id)
         entered = {keys[c] for c in add} - current
         left = {keys[c] for c in remove} & current - entered
-        changed = table.change_members(conn, segment_id, entered, left, now_utc(), "hand")
-        audit.record(conn, actor, "segment.members", "segment", segment_id, None,
-                     {"added": sorted(add), "removed": sorted(remove)})
+        changed = db.change_segment_members(segment_id, entered, left, now_utc(), "hand")
+        audit.record(
+            conn,
+            actor,
+            "segment.members",
+            "segment",
+            segment_id,
+            None,
+            {"added": sorted(add), "removed": sorted(remove)},
+        )
     return changed
 
 
 def _row(db: Store, segment_id: int) -> dict[str, Any]:
-    row = table.segment_row(db.conn, segment_id)
+    row = db.segment(segment_id)
     if row is None:
         raise FormError({"segment": _("No such segment.")})
     return row
@@ -199,8 +225,9 @@ def _row(db: Store, segment_id: int) -> dict[str, Any]:
 
 # -- reading -------------------------------------------------------------------------------------------
 
+
 def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, Any]]:
-    rows = table.segment_rows(db.conn)
+    rows = db.segment_list()
     needle = search.strip().casefold()
     return [r for r in rows if needle in r["name"].casefold()]
 
@@ -208,38 +235,33 @@ def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, A
 def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = None) -> dict[str, Any]:
     """The live count and up to 20 sample customers of a draft definition (nothing saved)."""
     parsed = check_definition(db, definition, segment_id)
-    keys = _visible(db, actor, engine.live_evaluator(db.conn, aggregates.today(db.conn)).members(parsed))
+    with db.snapshot() as conn:  # every criterion's set read from the same committed state
+        found = engine.live_evaluator(conn, db.chain_today()).members(parsed)
+    keys = _visible(db, actor, found)
     sample = sorted(keys)[:SAMPLE]
-    ids = _customer_ids(db, sample)
+    ids = db.customer_ids_of_keys(sample)
     return {"count": len(keys), "sample": [ids[k] for k in sample if k in ids]}
 
 
 def members(db: Store, actor: Actor, segment_id: int, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
     """A page of member customer ids (keyset on the key), the count the actor may see."""
     _row(db, segment_id)
-    keys = sorted(_visible(db, actor, table.members(db.conn, segment_id)))
+    keys = sorted(_visible(db, actor, db.segment_members(segment_id)))
     page = [k for k in keys if k > after][:limit]
-    ids = _customer_ids(db, page)
-    return {"count": len(keys), "customers": [ids[k] for k in page if k in ids],
-            "next": page[-1] if len(page) == limit else None}
-
-
-def _customer_ids(db: Store, keys: list[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        out.update(db.conn.execute(
-            f"SELECT key, customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk))
-    return out
+    ids = db.customer_ids_of_keys(page)
+    return {
+        "count": len(keys),
+        "customers": [ids[k] for k in page if k in ids],
+        "next": page[-1] if len(page) == limit else None,
+    }
 
 
 def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
     _require_write(actor)
     with db.transaction() as conn:
-        today = aggregates.today(conn)
+        today = db.chain_today()
         scored = engine.compute_rfm(conn, today, window)
-        conn.execute("INSERT INTO settings (name, value) VALUES ('rfm_window', ?) ON CONFLICT (name)"
-                     " DO UPDATE SET value = excluded.value", (str(window),))
+        db.replace_setting("rfm_window", str(window))
         for row in engine.dynamic_segments(conn):
             if any(c.type == "rfm" for c in row["_def"].criteria()):
                 engine.recompute(conn, row["id"], today, "rfm")
@@ -248,4 +270,5 @@ def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
 
 def rfm_grid(db: Store, actor: Actor) -> Mapping[str, Any]:
     """Counts, spend and share per (R, F) cell and per class (the RFM page)."""
-    return engine.rfm_grid(db.conn)
+    with db.snapshot() as conn:
+        return engine.rfm_grid(conn)

@@ -46,8 +46,11 @@ class Limits:
 
     @classmethod
     def from_config(cls, config: Any) -> Limits:
-        return cls(int(config.get("LOGIN_MAX_FAILURES", 10)), int(config.get("LOGIN_LOCK_MINUTES", 15)),
-                   int(config.get("LOGIN_ADDRESS_LIMIT", 30)))
+        return cls(
+            int(config.get("LOGIN_MAX_FAILURES", 10)),
+            int(config.get("LOGIN_LOCK_MINUTES", 15)),
+            int(config.get("LOGIN_ADDRESS_LIMIT", 30)),
+        )
 
 
 class Throttled(FormError):
@@ -69,8 +72,9 @@ def _who(user_id: int | None, username: str) -> Actor:
     return Actor(user_id, username[:64] or "?", "")
 
 
-def sign_in(db: Store, username: str, password: str, address: str, *, hours: int,
-            limits: Limits = Limits()) -> tuple[dict[str, Any], str]:
+def sign_in(
+    db: Store, username: str, password: str, address: str, *, hours: int, limits: Limits = Limits()
+) -> tuple[dict[str, Any], str]:
     """(the user, a new session id) for a right username and password; :class:`FormError` otherwise.
 
     Every refusal but throttling says the same "wrong username or password".
@@ -82,8 +86,13 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
     if recent >= limits.address_limit:
         if recent == limits.address_limit:  # recorded (and counted) once, not once per attempt
             _fail(db, None, username, address, "auth.throttled")
-        raise Throttled({"password": _("Too many failed sign-ins from your address: try again in %(n)d minutes.",
-                                       n=limits.lock_minutes)})
+        raise Throttled(
+            {
+                "password": _(
+                    "Too many failed sign-ins from your address: try again in %(n)d minutes.", n=limits.lock_minutes
+                )
+            }
+        )
     login = db.console_login(username)
     row = None if login is None else (login["id"], login["password_hash"], login["active"])
     failures = db.failures_of(username, address, window)
@@ -93,8 +102,7 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
         action = "auth.failed"
         if row is not None and not locked and failures + 1 >= limits.max_failures:
             action = "auth.lockout"
-        _fail(db, row[0] if row else None, username, address, action,
-              {"locked": True} if locked else None)
+        _fail(db, row[0] if row else None, username, address, action, {"locked": True} if locked else None)
         raise wrong
     user_id = int(row[0])
     if not row[2]:
@@ -105,20 +113,33 @@ def sign_in(db: Store, username: str, password: str, address: str, *, hours: int
     with db.transaction() as conn:
         db.clear_login_failures(username, address)
         db.set_last_login(user_id, now_utc())
-        db.add_console_session(_hash(token), user_id, address, now.isoformat(timespec="seconds"),
-                               (now + dt.timedelta(hours=hours)).isoformat(timespec="seconds"),
-                               forget_expired_before=_since(7 * 24 * 60))
+        db.add_console_session(
+            _hash(token),
+            user_id,
+            address,
+            now.isoformat(timespec="seconds"),
+            (now + dt.timedelta(hours=hours)).isoformat(timespec="seconds"),
+            forget_expired_before=_since(7 * 24 * 60),
+        )
         audit.record(conn, _who(user_id, username), "auth.login", "user", user_id, None, {"address": address})
     user = db.signed_in_user(user_id)
     return user, token
 
 
-def _fail(db: Store, user_id: int | None, username: str, address: str, action: str,
-          extra: dict[str, Any] | None = None) -> None:
+def _fail(
+    db: Store, user_id: int | None, username: str, address: str, action: str, extra: dict[str, Any] | None = None
+) -> None:
     with db.transaction() as conn:
         db.add_login_failure(address, username, now_utc(), forget_before=_since(24 * 60))
-        audit.record(conn, _who(user_id, username), action, "user", user_id, None,
-                     {"username": username[:64], "address": address, **(extra or {})})
+        audit.record(
+            conn,
+            _who(user_id, username),
+            action,
+            "user",
+            user_id,
+            None,
+            {"username": username[:64], "address": address, **(extra or {})},
+        )
 
 
 def session_valid(db: Store, token: Any, user_id: int) -> bool:
@@ -126,8 +147,7 @@ def session_valid(db: Store, token: Any, user_id: int) -> bool:
     if not isinstance(token, str) or not token:
         return False
     row = db.console_session(_hash(token))
-    return (row is not None and row["user_id"] == user_id and row["ended_at"] is None
-            and row["expires_at"] > now_utc())
+    return row is not None and row["user_id"] == user_id and row["ended_at"] is None and row["expires_at"] > now_utc()
 
 
 def sign_out(db: Store, token: Any, actor: Actor | None, address: str) -> None:

@@ -16,14 +16,33 @@ def stores_status(db: Store, only: list[str] | None = None) -> list[dict[str, An
         if only is not None and store["id"] not in only:
             continue
         agents = [
-            {key: agent[key] for key in ("id", "state", "last_seen", "status_at", "outbox_depth", "rules_version",
-                                          "customers_version", "last_sync", "applied_seq", "restored_at", "software")}
+            {
+                key: agent[key]
+                for key in (
+                    "id",
+                    "state",
+                    "last_seen",
+                    "status_at",
+                    "outbox_depth",
+                    "rules_version",
+                    "customers_version",
+                    "last_sync",
+                    "applied_seq",
+                    "restored_at",
+                    "software",
+                )
+            }
             | {"enrolled": bool(agent["enrolled"])}
             for agent in db.agents(store["id"])
         ]
-        stores.append({
-            "id": store["id"], "name": store["name"], "agents": agents,
-            "rules_version": rules.get(store["id"], (None,))[0],
-            "dead_letters": open_dead.get(store["id"], 0), "debts": debts.get(store["id"], 0),
-        })
+        stores.append(
+            {
+                "id": store["id"],
+                "name": store["name"],
+                "agents": agents,
+                "rules_version": rules.get(store["id"], (None,))[0],
+                "dead_letters": open_dead.get(store["id"], 0),
+                "debts": debts.get(store["id"], 0),
+            }
+        )
     return stores

@@ -17,9 +17,9 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.numbers import PERCENT_DECIMALS, parse_scaled
 
-from ..storage.clock import now_utc
-from ..points.versions import bump_versions
 from ..points.programs import customers_in, default_program
+from ..points.versions import bump_versions
+from ..storage.clock import now_utc
 from ..storage.review import REVIEWABLE
 from ..storage.store import NotFound, Store
 from . import audit
@@ -139,8 +139,9 @@ def update_store(db: Store, actor: Actor, store_id: str, data: Mapping[str, Any]
         raise FormError(errors)
     with db.transaction() as conn:
         old_groups = db.store_memberships().get(store_id, [])
-        db.update_store(store_id, values["name"], values["city"], values["timezone"], values["base_percent"],
-                        values["program_id"])
+        db.update_store(
+            store_id, values["name"], values["city"], values["timezone"], values["base_percent"], values["program_id"]
+        )
         db.set_store_groups(store_id, groups)
         default = default_program(conn)
         old, new = before["program_id"] or default, values["program_id"] or default
@@ -149,9 +150,16 @@ def update_store(db: Store, actor: Actor, store_id: str, data: Mapping[str, Any]
             # lots in either get new versions. Agents ignore older versions, so no cursor is reset. Events
             # still in the store's outbox land in the new program when they arrive (docs/console.md).
             bump_versions(conn, customers_in(conn, [old, new]))
-        audit.record(conn, actor, "store.update", "store", store_id,
-                     {**{k: before[k] for k in _FIELDS}, "groups": old_groups}, {**values, "groups": groups},
-                     store=store_id)
+        audit.record(
+            conn,
+            actor,
+            "store.update",
+            "store",
+            store_id,
+            {**{k: before[k] for k in _FIELDS}, "groups": old_groups},
+            {**values, "groups": groups},
+            store=store_id,
+        )
 
 
 def new_token(db: Store, actor: Actor, store_id: str, hours: int) -> str:
@@ -189,8 +197,9 @@ def save_program(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
             if before is None:
                 raise NotFound(f"no program {ident}")
             db.update_program(int(ident), name, rate)
-            audit.record(conn, actor, "program.update", "program", ident,
-                         before, {"name": name, "points_per_money": rate})
+            audit.record(
+                conn, actor, "program.update", "program", ident, before, {"name": name, "points_per_money": rate}
+            )
             return int(ident)
         if db.program_name_taken(name):
             raise FormError({"name": _("A program with this name exists.")})
@@ -200,6 +209,7 @@ def save_program(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
 
 
 # -- sync status and review ----------------------------------------------------------------------
+
 
 def status(db: Store, actor: Actor) -> dict[str, Any]:
     """Per store: agents (online, outbox, versions, last sync); open dead letters, debts and flags;
@@ -231,5 +241,13 @@ def resolve(db: Store, actor: Actor, what: str, ident: str, note: str) -> None:
             raise FormError({"note": _("It is already reviewed.")})
         db.resolve_review_item(what, ident, note, now_utc())
         before = {k: v for k, v in row.items() if k != "payload"}
-        audit.record(conn, actor, f"{what}.resolve", what, ident, before, {"resolved": True, "note": note},
-                     store=row.get("store"))
+        audit.record(
+            conn,
+            actor,
+            f"{what}.resolve",
+            what,
+            ident,
+            before,
+            {"resolved": True, "note": note},
+            store=row.get("store"),
+        )

@@ -45,14 +45,24 @@ def store_totals(db: Store, stores: list[str] | None = None) -> dict[str, Any]:
         if stores is not None and store["id"] not in stores:
             continue
         count, balance = customers.get(store["id"], (0, 0))
-        out.append({"id": store["id"], "name": store["name"], "customers": count, "customers_balance": balance,
-                    "ledger": ledger.get(store["id"], {}), "transactions": sales.get(store["id"], {})})
+        out.append(
+            {
+                "id": store["id"],
+                "name": store["name"],
+                "customers": count,
+                "customers_balance": balance,
+                "ledger": ledger.get(store["id"], {}),
+                "transactions": sales.get(store["id"], {}),
+            }
+        )
     result: dict[str, Any] = {"as_of": now_utc(), "stores": out}
     if stores is None:  # head office's own entries (points by hand, imports, expiry) belong to no store
         result["head_office"] = {"ledger": ledger.get(None, {})}
-        result["chain"] = {"customers": sum(c for c, _ in customers.values()),
-                           "balance": sum(b for _, b in customers.values()),
-                           "ledger": db.ledger_by_kind()}
+        result["chain"] = {
+            "customers": sum(c for c, _ in customers.values()),
+            "balance": sum(b for _, b in customers.values()),
+            "ledger": db.ledger_by_kind(),
+        }
     return result
 
 

@@ -27,9 +27,15 @@ from .text import N_, _
 
 PAGE = 50
 _LABELS: dict[str, Any] = {
-    "till": N_("purchase at the till"), "delivery": N_("delivery"), "online": N_("online order"),
-    "refund": N_("refund or cancel"), "promo": N_("promo (temporary points)"), "admin": N_("head office adjustment"),
-    "store": N_("store adjustment"), "expiry": N_("expiry"), "import": N_("import"),
+    "till": N_("purchase at the till"),
+    "delivery": N_("delivery"),
+    "online": N_("online order"),
+    "refund": N_("refund or cancel"),
+    "promo": N_("promo (temporary points)"),
+    "admin": N_("head office adjustment"),
+    "store": N_("store adjustment"),
+    "expiry": N_("expiry"),
+    "import": N_("import"),
 }
 #: type -> (its label, the rows it covers: central/storage/transaction_list.py)
 TYPES: dict[str, tuple[Any, str]] = {key: (label, TRANSACTION_TYPE_SQL[key]) for key, label in _LABELS.items()}
@@ -55,20 +61,34 @@ class TxQuery:
     def from_args(cls, args: Any) -> TxQuery:
         getlist = arg_list(args)
         return cls(
-            period_from=(args.get("period_from") or "").strip(), period_to=(args.get("period_to") or "").strip(),
-            stores=[s for s in getlist("store") if s], group=(args.get("group") or "").strip(),
+            period_from=(args.get("period_from") or "").strip(),
+            period_to=(args.get("period_to") or "").strip(),
+            stores=[s for s in getlist("store") if s],
+            group=(args.get("group") or "").strip(),
             types=[t for t in getlist("type") if t in TYPES],
             direction=args.get("direction") if args.get("direction") in ("accrual", "redemption") else "",
-            card=(args.get("card") or "").strip().replace(" ", ""), customer=(args.get("customer") or "").strip(),
-            product=(args.get("product") or "").strip(), category=(args.get("category") or "").strip(),
+            card=(args.get("card") or "").strip().replace(" ", ""),
+            customer=(args.get("customer") or "").strip(),
+            product=(args.get("product") or "").strip(),
+            category=(args.get("category") or "").strip(),
             weekdays=sorted({int(d) for d in getlist("weekday") if str(d).isdigit() and 1 <= int(d) <= 7}),
-            hour_from=(args.get("hour_from") or "").strip(), hour_to=(args.get("hour_to") or "").strip())
+            hour_from=(args.get("hour_from") or "").strip(),
+            hour_to=(args.get("hour_to") or "").strip(),
+        )
 
     def to_args(self) -> list[tuple[str, str]]:
-        args = [("period_from", self.period_from), ("period_to", self.period_to), ("group", self.group),
-                ("direction", self.direction), ("card", self.card), ("customer", self.customer),
-                ("product", self.product), ("category", self.category), ("hour_from", self.hour_from),
-                ("hour_to", self.hour_to)]
+        args = [
+            ("period_from", self.period_from),
+            ("period_to", self.period_to),
+            ("group", self.group),
+            ("direction", self.direction),
+            ("card", self.card),
+            ("customer", self.customer),
+            ("product", self.product),
+            ("category", self.category),
+            ("hour_from", self.hour_from),
+            ("hour_to", self.hour_to),
+        ]
         args += [("store", s) for s in self.stores] + [("type", t) for t in self.types]
         args += [("weekday", str(d)) for d in self.weekdays]
         return [(k, v) for k, v in args if v]
@@ -99,8 +119,10 @@ def checked_filter(db: Store, query: TxQuery, actor: Actor, zone: str) -> Transa
     f.types = list(query.types)
     f.direction = query.direction
     f.card, f.customer = query.card, query.customer
-    for name, lookup, attribute in (("product", db.catalog_product_id, "sku_id"),
-                                    ("category", db.catalog_category_id, "category_id")):
+    for name, lookup, attribute in (
+        ("product", db.catalog_product_id, "sku_id"),
+        ("category", db.catalog_category_id, "category_id"),
+    ):
         value = getattr(query, name)
         if value:
             ident = lookup(value)
@@ -129,8 +151,16 @@ class TxPage:
     next_key: str | None
 
 
-def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, after: str | None = None,
-                      limit: int = PAGE, with_totals: bool = True) -> TxPage:
+def list_transactions(
+    db: Store,
+    actor: Actor,
+    query: TxQuery,
+    zone: str,
+    *,
+    after: str | None = None,
+    limit: int = PAGE,
+    with_totals: bool = True,
+) -> TxPage:
     actor.require("transactions.read")
     f = checked_filter(db, query, actor, zone)
     key = _page_key(after) if after else None
@@ -140,8 +170,14 @@ def list_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, *, aft
     totals: dict[str, int] = {}
     if with_totals:
         count, sales, accrued, redeemed, purchases, purchase_sum = db.transaction_totals(f)
-        totals = {"count": count, "sales": sales, "accrued": accrued, "redeemed": redeemed, "purchases": purchases,
-                  "average_check": purchase_sum // purchases if purchases else 0}
+        totals = {
+            "count": count,
+            "sales": sales,
+            "accrued": accrued,
+            "redeemed": redeemed,
+            "purchases": purchases,
+            "average_check": purchase_sum // purchases if purchases else 0,
+        }
     key = f"{rows[-1]['at_epoch']}~{rows[-1]['id']}" if rows and more else None
     return TxPage(rows, totals, key)
 
@@ -157,24 +193,32 @@ def _page_key(after: str) -> list[int]:
     return [int(match[1]), int(match[2] or 0)]
 
 
-def iter_transactions(db: Store, actor: Actor, query: TxQuery, zone: str, batch: int = 2000
-                      ) -> Iterator[dict[str, Any]]:
+def iter_transactions(
+    db: Store, actor: Actor, query: TxQuery, zone: str, batch: int = 2000
+) -> Iterator[dict[str, Any]]:
     """Every transaction the query finds, newest first, in batches (exports)."""
     from .customers import every_row
 
-    return every_row(lambda after: list_transactions(db, actor, query, zone, after=after, limit=batch,
-                                                     with_totals=False))
+    return every_row(
+        lambda after: list_transactions(db, actor, query, zone, after=after, limit=batch, with_totals=False)
+    )
 
 
 def columns() -> list[tuple[str, str, Any]]:
     from .exports import money
 
     return [
-        ("id", "ID", lambda r: r["id"]), ("at", "When (UTC)", lambda r: r["at"]), ("kind", "Kind", lambda r: r["kind"]),
-        ("channel", "Channel", lambda r: r["channel"]), ("store", "Store", lambda r: r["store"]),
-        ("receipt_id", "Receipt", lambda r: r["receipt_id"]), ("customer_id", "Customer", lambda r: r["customer_id"]),
-        ("card", "Card", lambda r: r["card"]), ("amount", "Amount", lambda r: money(r["amount"])),
-        ("accrued", "Accrued", lambda r: money(r["accrued"])), ("redeemed", "Redeemed", lambda r: money(r["redeemed"])),
+        ("id", "ID", lambda r: r["id"]),
+        ("at", "When (UTC)", lambda r: r["at"]),
+        ("kind", "Kind", lambda r: r["kind"]),
+        ("channel", "Channel", lambda r: r["channel"]),
+        ("store", "Store", lambda r: r["store"]),
+        ("receipt_id", "Receipt", lambda r: r["receipt_id"]),
+        ("customer_id", "Customer", lambda r: r["customer_id"]),
+        ("card", "Card", lambda r: r["card"]),
+        ("amount", "Amount", lambda r: money(r["amount"])),
+        ("accrued", "Accrued", lambda r: money(r["accrued"])),
+        ("redeemed", "Redeemed", lambda r: money(r["redeemed"])),
     ]
 
 
@@ -182,5 +226,12 @@ def type_of(row: Mapping[str, Any]) -> str:
     """The type a row is filtered by (for its label)."""
     if row["kind"] == "purchase":
         return row["channel"] if row["channel"] in ("delivery", "online") else "till"
-    return {"refund": "refund", "cancel": "refund", "promo": "promo", "admin": "admin", "manual": "store",
-            "expire": "expiry", "import": "import"}.get(row["kind"], row["kind"])
+    return {
+        "refund": "refund",
+        "cancel": "refund",
+        "promo": "promo",
+        "admin": "admin",
+        "manual": "store",
+        "expire": "expiry",
+        "import": "import",
+    }.get(row["kind"], row["kind"])

@@ -43,8 +43,16 @@ def _check_stores(db: Store, role: str, stores: Iterable[str], errors: dict[str,
     return chosen
 
 
-def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *,
-             display_name: str | None = None, stores: Iterable[str] = ()) -> int:
+def add_user(
+    db: Store,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    display_name: str | None = None,
+    stores: Iterable[str] = (),
+) -> int:
     """Create a console user; :class:`FormError` names each wrong field. Returns the id."""
     actor.require("users.manage")
     errors: dict[str, str] = {}
@@ -63,8 +71,15 @@ def add_user(db: Store, actor: Actor, username: str, password: str, role: str, *
     with db.transaction() as conn:
         user_id = db.add_console_user(username, generate_password_hash(password), role, display_name or None, now)
         db.set_console_user_stores(user_id, chosen)
-        audit.record(conn, actor, "user.add", "user", user_id, None,
-                     {"username": username, "role": role, "display_name": display_name, "stores": chosen})
+        audit.record(
+            conn,
+            actor,
+            "user.add",
+            "user",
+            user_id,
+            None,
+            {"username": username, "role": role, "display_name": display_name, "stores": chosen},
+        )
     return user_id
 
 
@@ -92,8 +107,9 @@ def user_id_by_name(db: Store, username: str) -> int:
     return ident
 
 
-def update_user(db: Store, actor: Actor, user_id: int, *, role: str, stores: Iterable[str], active: bool,
-                display_name: str | None) -> None:
+def update_user(
+    db: Store, actor: Actor, user_id: int, *, role: str, stores: Iterable[str], active: bool, display_name: str | None
+) -> None:
     """Change a user's role, stores, name or activity; their open sessions end."""
     actor.require("users.manage")
     before = _public(get_user(db, user_id))

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -82,11 +82,21 @@ def load(db: Store, store_id: str, timezone: str, since_epoch: int) -> tuple[Any
     skus = db.catalog_skus()
     categories = db.catalog_category_names()
     prepared = prepare_columns(
-        timezone, at=np.asarray(at, np.int64), line_start=line_start, sku=np.ascontiguousarray(lines["sku"]),
-        category=np.ascontiguousarray(lines["category"]), amount=np.ascontiguousarray(lines["amount"]),
-        discount=np.ascontiguousarray(lines["discount"]), skus=skus, categories=categories,
-        redeem=np.asarray(redeemed, np.int64), level=level_index, levels=level_list,
-        store_percent=store_percent, network_percent=network_percent)
+        timezone,
+        at=np.asarray(at, np.int64),
+        line_start=line_start,
+        sku=np.ascontiguousarray(lines["sku"]),
+        category=np.ascontiguousarray(lines["category"]),
+        amount=np.ascontiguousarray(lines["amount"]),
+        discount=np.ascontiguousarray(lines["discount"]),
+        skus=skus,
+        categories=categories,
+        redeem=np.asarray(redeemed, np.int64),
+        level=level_index,
+        levels=level_list,
+        store_percent=store_percent,
+        network_percent=network_percent,
+    )
     return prepared, n, len(lines), np.asarray(accrued, np.int64)
 
 
@@ -98,8 +108,10 @@ def personal_percents(db: Store, store_id: str, customer_ids: Sequence[str]) -> 
     in_store = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.percents_in_store(store_id).items()}
     network = {cid: parse_scaled(p, PERCENT_DECIMALS) for cid, p in db.network_percents().items()}
     n = len(customer_ids)
-    return (np.fromiter((in_store.get(c, -1) for c in customer_ids), np.int32, n),
-            np.fromiter((network.get(c, -1) for c in customer_ids), np.int32, n))
+    return (
+        np.fromiter((in_store.get(c, -1) for c in customer_ids), np.int32, n),
+        np.fromiter((network.get(c, -1) for c in customer_ids), np.int32, n),
+    )
 
 
 def compare(db: Store, actor: Actor, store_id: str, form: Any, days: int) -> Comparison:

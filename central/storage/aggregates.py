@@ -124,6 +124,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     days: dict[tuple[int, int, str], list[int]] = {}
     items: dict[tuple[int, int, int, int, str], int] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
+    millis: dict[Any, int] = {}  # quantity as sent -> thousandths (a batch repeats "1" thousands of times)
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
         day = local_day(at_epoch, zone_of(store))
@@ -139,7 +140,9 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
             row[0] += 1
             row[2] += amount
             for product, category, quantity in lines:
-                milli = quantity_milli(quantity)
+                milli = millis.get(quantity)
+                if milli is None:
+                    milli = millis[quantity] = quantity_milli(quantity)
                 row[3] += milli
                 for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
                     if item is not None:
@@ -218,8 +221,19 @@ def _birthday(text: Any) -> dt.date | None:
         return None
 
 
-def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None) -> dict[int, Facts]:
-    """key -> :class:`Facts` of these customers (merged-away customers are left out)."""
+#: the tables a criterion reads besides the ``customers`` row (``load_facts``' ``tables``)
+TABLES_OF = {"card": {"cards"}, "kind": {"cards"}, "tag": {"tags"}, "purchases": {"days"}, "spend": {"days"},
+             "average_check": {"days"}, "average_items": {"days"}, "first_purchase": {"days"},
+             "last_purchase": {"days"}, "bought_category": {"items"}, "bought_products": {"items"},
+             "product_name": {"items"}, "points": {"points"}, "rfm": {"rfm"}}
+ALL_TABLES = frozenset({"cards", "tags", "days", "items", "points", "rfm"})
+
+
+def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None,
+               tables: Iterable[str] = ALL_TABLES) -> dict[int, Facts]:
+    """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
+    days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty."""
+    tables = frozenset(tables)
     zone = zone or chain_zone(conn)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):
@@ -251,28 +265,31 @@ def load_facts(conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | 
         any_card: set[int] = set()
         for cid, number, status, category in conn.execute(
                 f"SELECT customer_id, number, status, category_id FROM cards WHERE customer_id IN ({id_marks})",
-                list(ids)):
+                list(ids)) if "cards" in tables else ():
             any_card.add(ids[cid])
             if status == "active":
                 cards.setdefault(ids[cid], []).append((number, category))
         tags: dict[int, set[str]] = {}
         for cid, tag in conn.execute(f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({id_marks})",
-                                     list(ids)):
+                                     list(ids)) if "tags" in tables else ():
             tags.setdefault(ids[cid], set()).add(tag)
         days: dict[int, list[Day]] = {}
         for key, day, store, purchases, spend, items in conn.execute(
-                f"SELECT key, day, store, purchases, spend, items FROM agg_days WHERE key IN ({marks})", chunk):
+                f"SELECT key, day, store, purchases, spend, items FROM agg_days WHERE key IN ({marks})", chunk
+        ) if "days" in tables else ():
             days.setdefault(key, []).append(Day(day, store, purchases, spend, items))
         goods: dict[int, list[Item]] = {}
         for key, kind, item, day, store, quantity in conn.execute(
-                f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk):
+                f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk
+        ) if "items" in tables else ():
             goods.setdefault(key, []).append(Item(day, store, kind, item, quantity))
         moves: dict[int, list[Points]] = {}
         for key, day, kind, accrued, redeemed in conn.execute(
-                f"SELECT key, day, type, accrued, redeemed FROM agg_points WHERE key IN ({marks})", chunk):
+                f"SELECT key, day, type, accrued, redeemed FROM agg_points WHERE key IN ({marks})", chunk
+        ) if "points" in tables else ():
             moves.setdefault(key, []).append(Points(day, kind, accrued, redeemed))
-        rfm = {row[0]: tuple(row[1:]) for row in conn.execute(
-            f"SELECT key, r, f, m, class FROM customer_rfm WHERE key IN ({marks})", chunk)}
+        rfm = {row[0]: tuple(row[1:]) for row in (conn.execute(
+            f"SELECT key, r, f, m, class FROM customer_rfm WHERE key IN ({marks})", chunk) if "rfm" in tables else ())}
         for key in ids.values():
             facts = out[key]
             facts.has_card = key in any_card

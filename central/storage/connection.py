@@ -58,6 +58,10 @@ class Database:
         (for work that is safe to repeat, such as the message sender's marks)."""
         self.conn.execute("PRAGMA synchronous = NORMAL")
 
+    def mend_line_indexes(self) -> None:
+        """Build transaction_lines' secondary indexes if a receipt import cut off left them dropped."""
+        restore_line_indexes(self.conn)
+
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (PASSIVE)."""
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -116,3 +120,19 @@ class Database:
 
     def count(self, table: str, where: str = "1 = 1", params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0])
+
+
+#: transaction_lines' secondary indexes (schema_console.py): a big receipt import drops them and builds
+#: them at its end (central/services/receipt_import.py); an import cut off before that is mended by the next
+#: import or the next start of ``loyalty-central serve``
+LINE_INDEXES = (("transaction_lines_sku", "sku_id, transaction_id"),
+                ("transaction_lines_category", "category_id, transaction_id"))
+
+
+def restore_line_indexes(conn: sqlite3.Connection) -> None:
+    """Build transaction_lines' secondary indexes if a receipt import left them dropped (else a no-op)."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                       " AND tbl_name = 'transaction_lines'")}
+    for name, columns in LINE_INDEXES:
+        if name not in have:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON transaction_lines ({columns})")

@@ -97,6 +97,10 @@ class CustomerImport(Database):
         self.conn.executemany("INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)",
                               [(customer_id, tag) for tag in tags])
 
+    def set_custom_values(self, values: Sequence[tuple[str, str]]) -> None:
+        """Replace the custom field values (JSON text) of these customers: (customer id, JSON) pairs."""
+        self.conn.executemany("UPDATE customers SET custom = ? WHERE id = ?", [(text, cid) for cid, text in values])
+
     def update_customer_columns(self, customer_id: str, values: Mapping[str, Any]) -> None:
         """Set these columns (of :data:`IMPORT_COLUMNS`) of the customer."""
         unknown = set(values) - set(IMPORT_COLUMNS)

@@ -1,7 +1,8 @@
 """Messages to customers: channels, templates, consent history, mailings, the outbox, the sender's lease.
 
-Functions take a connection (the caller's transaction); :class:`MessageQueries` wraps the ones
-the sender uses on its own connection. Times are ISO 8601 UTC strings (central/storage/clock.py).
+Functions take a connection (the caller's transaction); :class:`MessageQueries` (on the Store) wraps
+the ones the services read with and the ones the sender uses on its own connection. Times are ISO 8601
+UTC strings (central/storage/clock.py).
 """
 
 from __future__ import annotations
@@ -355,6 +356,42 @@ class MessageQueries(Database):
     def consents_of(self, customer_id: str) -> list[dict[str, Any]]:
         return consent_history(self.conn, customer_id)
 
+    # -- the sender's (central/messages/sender.py): its writes run in the caller's transaction -------------
+
+    def due_messages(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Outbox rows to send now, oldest first (rows left 'sending' by a crash included)."""
+        return due(self.conn, now, limit)
+
+    def marketing_sent_since(self, customer_id: str, since: str) -> list[str]:
+        """When the customer's marketing messages sent since ``since`` went (the frequency cap)."""
+        return marketing_sent_since(self.conn, customer_id, since)
+
+    def take_message_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease; False while another holder's lease has not expired."""
+        return take_lease(self.conn, name, holder, seconds)
+
+    def release_message_lease(self, name: str, holder: str) -> None:
+        release_lease(self.conn, name, holder)
+
+    def mark_message_sending(self, row_id: int, subject: str, body: str, sent_to: str) -> None:
+        """The rendered text stored with the row as it goes to the gateway (one attempt more)."""
+        mark_sending(self.conn, row_id, subject, body, sent_to)
+
+    def mark_message_sent(self, row_id: int, gateway_id: str | None) -> None:
+        mark_sent(self.conn, row_id, gateway_id)
+
+    def mark_message_retry(self, row_id: int, why: str, not_before: str, attempts: int) -> None:
+        """Back to 'queued' until ``not_before``, with why."""
+        mark_retry(self.conn, row_id, why, not_before, attempts)
+
+    def mark_message_final(self, row_id: int, state: str, why: str) -> None:
+        """'failed' or 'skipped' for good, with why."""
+        mark_final(self.conn, row_id, state, why)
+
+    def postpone_message(self, row_id: int, not_before: str, why: str) -> None:
+        """Not before ``not_before`` (quiet hours, the frequency cap): no attempt spent."""
+        postpone(self.conn, row_id, not_before, why)
+
 
 def add_cashier_message_once(conn: sqlite3.Connection, message_id: str, customer_id: str, text: str, at: str) -> None:
     """A cashier message from the message outbox; its id comes from the outbox row, so a repeat adds nothing."""
@@ -363,8 +400,3 @@ def add_cashier_message_once(conn: sqlite3.Connection, message_id: str, customer
         " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
         (message_id, customer_id, text, None, at, "messages"),
     )
-
-
-def ensure_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
-    """Set ``name`` to ``value`` unless it is set already (a key made once)."""
-    conn.execute("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, value))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 MIGRATION = [
@@ -104,6 +104,27 @@ def change_members(conn: sqlite3.Connection, segment_id: int, entered: Iterable[
                          + [(segment_id, k, 0, at, cause) for k in left])
         conn.execute("UPDATE segments SET size = size + ? WHERE id = ?", (len(entered) - len(left), segment_id))
     return len(entered), len(left)
+
+
+def change_members_many(conn: sqlite3.Connection, changes: Sequence[tuple[int, Iterable[int], Iterable[int]]],
+                        at: str, cause: str) -> None:
+    """:func:`change_members` for several segments at once (the same rows, history in the same order)."""
+    entering, leaving, history_rows, sizes = [], [], [], []
+    for segment_id, entered, left in changes:
+        entered, left = sorted(entered), sorted(left)
+        if not entered and not left:
+            continue
+        entering += [(segment_id, k, at) for k in entered]
+        leaving += [(segment_id, k) for k in left]
+        history_rows += [(segment_id, k, 1, at, cause) for k in entered] + [(segment_id, k, 0, at, cause) for k in left]
+        sizes.append((len(entered) - len(left), segment_id))
+    if entering:
+        conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)", entering)
+    if leaving:
+        conn.executemany("DELETE FROM segment_members WHERE segment_id = ? AND key = ?", leaving)
+    conn.executemany("INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)",
+                     history_rows)
+    conn.executemany("UPDATE segments SET size = size + ? WHERE id = ?", sizes)
 
 
 def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -15,11 +15,15 @@ class Settings(Database):
         return row[0] if row else default
 
     def set_setting(self, name: str, value: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
+        with self.transaction():
+            self.replace_setting(name, value)
+
+    def replace_setting(self, name: str, value: str) -> None:
+        """Set ``name`` to ``value``, in the caller's transaction."""
+        self.conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     def add_setting_if_missing(self, name: str, value: str) -> None:
         """Keep ``value`` unless the setting has one already (in the caller's transaction: two processes starting

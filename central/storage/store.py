@@ -8,7 +8,7 @@ card categories, store groups, bonus programs, the review of dead letters, debts
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
 saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
 users and their sessions, the transaction list, the JSON API's totals, the customer list,
-the customer import; and for the sync: down-sync pages, a restored agent's repeats. The
+the customer import; segments and their members; and for the sync: down-sync pages, a restored agent's repeats. The
 names the rest of central/ imports from here are re-exported below.
 """
 
@@ -41,6 +41,7 @@ from .review import Review
 from .rule_drafts import RuleDrafts
 from .rule_sets import RuleSets
 from .saved_filters import SavedFilters
+from .segment_queries import SegmentQueries
 from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
@@ -59,6 +60,6 @@ class Store(Settings, Enrollment, IngestQueries, Cards, RuleSets, CashierMessage
             TransactionList, Totals, CustomerList, CustomerImport,
             # the sync (central/sync/): down-sync pages, a restored agent's repeats
             CustomerDeltas, RecoveryLookups,
-            # messages to customers (central/messages/)
-            MessageQueries):
+            # messages to customers (central/messages/), segments (central/services/segments.py)
+            MessageQueries, SegmentQueries):
     """One connection to the central database, with the queries of every job."""

@@ -101,20 +101,22 @@ def enroll() -> ResponseReturnValue:
     store = db.get_store(agent["store"])
     url = config.get("MQTT_PUBLIC_URL") or config.get("MQTT_URL") or config.get("EMBEDDED_URL", "")
     rules = db.latest_rules().get(store["id"])
-    return jsonify({
-        "store": {"id": store["id"], "name": store["name"], "timezone": store["timezone"]},
-        "agent": agent["id"],
-        "mqtt": {
-            "url": url,
-            "username": agent["username"],
-            "password": password,
-            "client_id": f"agent-{store['id']}-{agent['id']}",
-            "protocol": config["MQTT_PROTOCOL"],
-            "topic_root": f"{wire.TOPIC_ROOT}/stores/{store['id']}",
-        },
-        "wire_version": wire.WIRE_VERSION,
-        "rules_version": rules[0] if rules else None,
-    }), 201
+    return jsonify(
+        {
+            "store": {"id": store["id"], "name": store["name"], "timezone": store["timezone"]},
+            "agent": agent["id"],
+            "mqtt": {
+                "url": url,
+                "username": agent["username"],
+                "password": password,
+                "client_id": f"agent-{store['id']}-{agent['id']}",
+                "protocol": config["MQTT_PROTOCOL"],
+                "topic_root": f"{wire.TOPIC_ROOT}/stores/{store['id']}",
+            },
+            "wire_version": wire.WIRE_VERSION,
+            "rules_version": rules[0] if rules else None,
+        }
+    ), 201
 
 
 @bp.get("/stores/status")
@@ -155,8 +157,14 @@ def _review_list(kind: str) -> ResponseReturnValue:
     if state not in ("open", "all"):
         return _problem("bad_request", "state must be open or all", 400)
     fetch = totals.flags if kind == "flags" else totals.dead_letters
-    return jsonify(fetch(get_db(), include_resolved=state == "all", after=totals.id_after(request.args.get("after")),
-                         limit=totals.limit_of(request.args.get("limit"), 200)))
+    return jsonify(
+        fetch(
+            get_db(),
+            include_resolved=state == "all",
+            after=totals.id_after(request.args.get("after")),
+            limit=totals.limit_of(request.args.get("limit"), 200),
+        )
+    )
 
 
 @bp.get("/flags")

@@ -22,9 +22,14 @@ def login() -> ResponseReturnValue:
     data = form_data()
     config = current_app.config
     try:
-        user, token = signin.sign_in(get_db(), data.get("username", ""), request.form.get("password", ""),
-                                     client_address(), hours=int(config["SESSION_HOURS"]),
-                                     limits=signin.Limits.from_config(config))
+        user, token = signin.sign_in(
+            get_db(),
+            data.get("username", ""),
+            request.form.get("password", ""),
+            client_address(),
+            hours=int(config["SESSION_HOURS"]),
+            limits=signin.Limits.from_config(config),
+        )
     except signin.Throttled as exc:
         return render("console/login.html", 429, errors=exc.errors, form=form_data(), next=data.get("next", ""))
     except FormError as exc:
@@ -75,8 +80,9 @@ def account() -> ResponseReturnValue:
         try:
             if errors:
                 raise FormError(errors)
-            users.set_password(get_db(), who, who.id or 0, request.form.get("password", ""),
-                               current=request.form.get("current", ""))
+            users.set_password(
+                get_db(), who, who.id or 0, request.form.get("password", ""), current=request.form.get("current", "")
+            )
         except FormError as exc:
             return render_form("console/account.html", exc)
         # the password change ended every session of this user, this one too: start a new one
@@ -104,12 +110,24 @@ def user_new() -> ResponseReturnValue:
     if request.method == "POST":
         data = form_data()
         try:
-            users.add_user(get_db(), who, data.get("username", ""), request.form.get("password", ""),
-                           data.get("role", ""), display_name=data.get("display_name"),
-                           stores=request.form.getlist("stores"))
+            users.add_user(
+                get_db(),
+                who,
+                data.get("username", ""),
+                request.form.get("password", ""),
+                data.get("role", ""),
+                display_name=data.get("display_name"),
+                stores=request.form.getlist("stores"),
+            )
         except FormError as exc:
-            return render_form("console/user_form.html", exc, roles=ROLES, stores=stores, user=None,
-                               chosen=request.form.getlist("stores"))
+            return render_form(
+                "console/user_form.html",
+                exc,
+                roles=ROLES,
+                stores=stores,
+                user=None,
+                chosen=request.form.getlist("stores"),
+            )
         flash(_("User %(name)s is created.", name=data.get("username")))
         return redirect(url_for("auth.user_list"))
     return render("console/user_form.html", roles=ROLES, stores=stores, user=None, chosen=[])
@@ -129,20 +147,43 @@ def user_edit(user_id: int) -> ResponseReturnValue:
         try:
             password = request.form.get("password", "")
             if password and len(password) < users.MIN_PASSWORD:  # checked before anything is written
-                raise FormError({"password": _("The password must have at least %(n)d characters.",
-                                               n=users.MIN_PASSWORD)})
-            users.update_user(db, who, user_id, role=data.get("role", ""), stores=request.form.getlist("stores"),
-                              active=bool(request.form.get("active")), display_name=data.get("display_name"))
+                raise FormError(
+                    {"password": _("The password must have at least %(n)d characters.", n=users.MIN_PASSWORD)}
+                )
+            users.update_user(
+                db,
+                who,
+                user_id,
+                role=data.get("role", ""),
+                stores=request.form.getlist("stores"),
+                active=bool(request.form.get("active")),
+                display_name=data.get("display_name"),
+            )
             if password:
                 users.set_password(db, who, user_id, password)
         except FormError as exc:
-            return render_form("console/user_form.html", exc, roles=ROLES, stores=stores, user=user,
-                               chosen=request.form.getlist("stores"))
+            return render_form(
+                "console/user_form.html",
+                exc,
+                roles=ROLES,
+                stores=stores,
+                user=user,
+                chosen=request.form.getlist("stores"),
+            )
         flash(_("User %(name)s is saved.", name=user["username"]))
         return redirect(url_for("auth.user_list"))
-    return render("console/user_form.html", roles=ROLES, stores=stores, user=user, chosen=user["stores"],
-                  form={"role": user["role"], "display_name": user["display_name"] or "",
-                        "active": "1" if user["active"] else ""})
+    return render(
+        "console/user_form.html",
+        roles=ROLES,
+        stores=stores,
+        user=user,
+        chosen=user["stores"],
+        form={
+            "role": user["role"],
+            "display_name": user["display_name"] or "",
+            "active": "1" if user["active"] else "",
+        },
+    )
 
 
 @bp.route("/tokens", methods=["GET", "POST"])

@@ -29,47 +29,72 @@ def categories() -> ResponseReturnValue:
             return redirect(url_for("cards.categories"))
         except FormError as exc:
             errors = exc.errors
-    return render("console/cards/categories.html", 422 if errors else 200, errors=errors,
-                  form=form_data() if errors else {}, categories=cards.categories(db, who))
+    return render(
+        "console/cards/categories.html",
+        422 if errors else 200,
+        errors=errors,
+        form=form_data() if errors else {},
+        categories=cards.categories(db, who),
+    )
 
 
-def _card_action(customer_id: str, action: Callable[[dict[str, str]], Any], done: str,
-                 form_name: str) -> ResponseReturnValue:
+def _card_action(
+    customer_id: str, action: Callable[[dict[str, str]], Any], done: str, form_name: str
+) -> ResponseReturnValue:
     data = form_data()
     try:
         action(data)
     except FormError as exc:
-        return render("console/customers/account.html", 422, errors=exc.errors, form=data,
-                           active_form=form_name, **_tab_context(customer_id, "cards"))
+        return render(
+            "console/customers/account.html",
+            422,
+            errors=exc.errors,
+            form=data,
+            active_form=form_name,
+            **_tab_context(customer_id, "cards"),
+        )
     flash(done)
     return redirect(url_for("customers.account", customer_id=customer_id, tab="cards"))
 
 
 @bp.post("/issue/<customer_id>")
 def issue(customer_id: str) -> ResponseReturnValue:
-    return _card_action(customer_id, lambda d: cards.issue_card(get_db(), actor(), customer_id, d),
-                        _("The card is issued."), "issue")
+    return _card_action(
+        customer_id, lambda d: cards.issue_card(get_db(), actor(), customer_id, d), _("The card is issued."), "issue"
+    )
 
 
 @bp.post("/<number>/block")
 def block(number: str) -> ResponseReturnValue:
     owner = _owner(number)
-    return _card_action(owner, lambda d: cards.block_card(get_db(), actor(), number, d.get("reason", "")),
-                        _("Card %(number)s is blocked.", number=number), f"block-{number}")
+    return _card_action(
+        owner,
+        lambda d: cards.block_card(get_db(), actor(), number, d.get("reason", "")),
+        _("Card %(number)s is blocked.", number=number),
+        f"block-{number}",
+    )
 
 
 @bp.post("/<number>/unblock")
 def unblock(number: str) -> ResponseReturnValue:
     owner = _owner(number)
-    return _card_action(owner, lambda d: cards.unblock_card(get_db(), actor(), number),
-                        _("Card %(number)s is unblocked.", number=number), f"block-{number}")
+    return _card_action(
+        owner,
+        lambda d: cards.unblock_card(get_db(), actor(), number),
+        _("Card %(number)s is unblocked.", number=number),
+        f"block-{number}",
+    )
 
 
 @bp.post("/<number>/main")
 def main(number: str) -> ResponseReturnValue:
     owner = _owner(number)
-    return _card_action(owner, lambda d: cards.set_main(get_db(), actor(), number),
-                        _("Card %(number)s is the main card.", number=number), f"main-{number}")
+    return _card_action(
+        owner,
+        lambda d: cards.set_main(get_db(), actor(), number),
+        _("Card %(number)s is the main card.", number=number),
+        f"main-{number}",
+    )
 
 
 @bp.post("/<number>/reassign")
@@ -80,8 +105,9 @@ def reassign(number: str) -> ResponseReturnValue:
     def run(d: dict[str, str]) -> None:
         cards.reassign_card(db, actor(), number, customers.resolve_target(db, d.get("target", "")))
 
-    return _card_action(owner, run, _("Card %(number)s is given to another customer.", number=number),
-                        f"reassign-{number}")
+    return _card_action(
+        owner, run, _("Card %(number)s is given to another customer.", number=number), f"reassign-{number}"
+    )
 
 
 def _owner(number: str) -> str:

@@ -32,13 +32,25 @@ from ..services.text import N_
 from ..storage.db import get_db
 from ..storage.store import NotFound
 
-ROLE_LABELS = {ADMIN: N_("Administrator"), MARKETER: N_("Marketer"), STORE_MANAGER: N_("Store manager"),
-               VIEWER: N_("Viewer")}
+ROLE_LABELS = {
+    ADMIN: N_("Administrator"),
+    MARKETER: N_("Marketer"),
+    STORE_MANAGER: N_("Store manager"),
+    VIEWER: N_("Viewer"),
+}
 
 
-JOB_STATES = {"queued": N_("Waiting…"), "checking": N_("Checking…"), "checked": N_("Checked"),
-              "rechecking": N_("Checking again…"), "importing": N_("Importing…"), "exporting": N_("Exporting…"),
-              "done": N_("Done"), "failed": N_("Failed"), "interrupted": N_("Interrupted")}
+JOB_STATES = {
+    "queued": N_("Waiting…"),
+    "checking": N_("Checking…"),
+    "checked": N_("Checked"),
+    "rechecking": N_("Checking again…"),
+    "importing": N_("Importing…"),
+    "exporting": N_("Exporting…"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+    "interrupted": N_("Interrupted"),
+}
 
 
 def program_label(name: str | None) -> str:

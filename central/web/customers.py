@@ -43,15 +43,25 @@ def index() -> ResponseReturnValue:
     errors: dict[str, str] = {}
     page, status = None, 200
     try:
-        page = customers.list_customers(db, who, query, _zone(), after=request.args.get("after"),
-                                        before=request.args.get("before"))
+        page = customers.list_customers(
+            db, who, query, _zone(), after=request.args.get("after"), before=request.args.get("before")
+        )
     except FormError as exc:
         errors, status = exc.errors, exc.status
     elsewhere = page is not None and not page.rows and customers.outside_scope(db, who, query.q)
-    return render("console/customers/list.html", status, page=page, query=query, errors=errors,
-                  elsewhere=elsewhere,
-                  choices=field_choices(fields.definitions(db)), ops=OPS, stores=db.stores(),
-                  saved_filters=saved.list_filters(db, who, "customers"), levels=level_program.levels(db))
+    return render(
+        "console/customers/list.html",
+        status,
+        page=page,
+        query=query,
+        errors=errors,
+        elsewhere=elsewhere,
+        choices=field_choices(fields.definitions(db)),
+        ops=OPS,
+        stores=db.stores(),
+        saved_filters=saved.list_filters(db, who, "customers"),
+        levels=level_program.levels(db),
+    )
 
 
 @bp.get("/export.<fmt>")
@@ -64,9 +74,13 @@ def export(fmt: str) -> ResponseReturnValue:
     except FormError:
         return redirect(url_for("customers.index", **request.args))
     zone = _zone()
-    response = export_response(fmt, "customers", exports.CUSTOMER_COLUMNS,
-                               lambda own: customers.iter_customers(own, who, query, zone),
-                               lambda own: customers.count_customers(own, who, query, zone))
+    response = export_response(
+        fmt,
+        "customers",
+        exports.CUSTOMER_COLUMNS,
+        lambda own: customers.iter_customers(own, who, query, zone),
+        lambda own: customers.count_customers(own, who, query, zone),
+    )
     return response if response is not None else redirect(url_for("customers.index"))
 
 
@@ -74,8 +88,9 @@ def export(fmt: str) -> ResponseReturnValue:
 def save_filter() -> ResponseReturnValue:
     data = form_data()
     try:
-        saved.save_filter(get_db(), actor(), "customers", data.get("name", ""), data.get("query", ""),
-                          bool(data.get("shared")))
+        saved.save_filter(
+            get_db(), actor(), "customers", data.get("name", ""), data.get("query", ""), bool(data.get("shared"))
+        )
         flash(_("The filter is saved."))
     except FormError as exc:
         flash(next(iter(exc.errors.values())))
@@ -103,8 +118,14 @@ def custom_fields() -> ResponseReturnValue:
             return redirect(url_for("customers.custom_fields"))
         except FormError as exc:
             errors = exc.errors
-    return render("console/customers/fields.html", 422 if errors else 200, errors=errors,
-                  form=form_data() if errors else {}, definitions=fields.definitions(db), types=fields.TYPES)
+    return render(
+        "console/customers/fields.html",
+        422 if errors else 200,
+        errors=errors,
+        form=form_data() if errors else {},
+        definitions=fields.definitions(db),
+        types=fields.TYPES,
+    )
 
 
 @bp.get("/find")
@@ -152,8 +173,14 @@ def account(customer_id: str) -> ResponseReturnValue:
     return render("console/customers/account.html", **_tab_context(customer_id, tab))
 
 
-def _post(customer_id: str, tab: str, action: Callable[[Mapping[str, str]], Any], done: str,
-          rename: Mapping[str, str] | None = None, form_name: str | None = None) -> ResponseReturnValue:
+def _post(
+    customer_id: str,
+    tab: str,
+    action: Callable[[Mapping[str, str]], Any],
+    done: str,
+    rename: Mapping[str, str] | None = None,
+    form_name: str | None = None,
+) -> ResponseReturnValue:
     """Run a write; on success back to the tab with a message, on error the tab again with errors in place."""
     data = form_data()
     rename = rename or {}
@@ -163,68 +190,116 @@ def _post(customer_id: str, tab: str, action: Callable[[Mapping[str, str]], Any]
     except FormError as exc:
         back = {v: k for k, v in rename.items()}
         errors = {back.get(k, k): v for k, v in exc.errors.items()}
-        return render("console/customers/account.html", 422, errors=errors, form=data, active_form=form_name,
-                      **_tab_context(customer_id, tab))
+        return render(
+            "console/customers/account.html",
+            422,
+            errors=errors,
+            form=data,
+            active_form=form_name,
+            **_tab_context(customer_id, tab),
+        )
     flash(done)
     return redirect(url_for("customers.account", customer_id=customer_id, tab=tab))
 
 
 @bp.post("/<customer_id>/profile")
 def profile(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "profile", lambda d: accounts.update_profile(get_db(), actor(), customer_id, d),
-                 _("The profile is saved."), form_name="profile")
+    return _post(
+        customer_id,
+        "profile",
+        lambda d: accounts.update_profile(get_db(), actor(), customer_id, d),
+        _("The profile is saved."),
+        form_name="profile",
+    )
 
 
 @bp.post("/<customer_id>/percents")
 def personal_percents(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "profile", lambda d: percents.set_percents(get_db(), actor(), customer_id, d),
-                 _("The personal percents are saved; the stores get them with the next sync."), form_name="percents")
+    return _post(
+        customer_id,
+        "profile",
+        lambda d: percents.set_percents(get_db(), actor(), customer_id, d),
+        _("The personal percents are saved; the stores get them with the next sync."),
+        form_name="percents",
+    )
 
 
 @bp.post("/<customer_id>/phone")
 def phone(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "actions", lambda d: accounts.change_phone(get_db(), actor(), customer_id, d.get("phone", "")),
-                 _("The phone is changed; the customer confirms it at the next visit."), form_name="phone")
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: accounts.change_phone(get_db(), actor(), customer_id, d.get("phone", "")),
+        _("The phone is changed; the customer confirms it at the next visit."),
+        form_name="phone",
+    )
 
 
 @bp.post("/<customer_id>/points")
 def points(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "actions", lambda d: accounts.adjust_points(get_db(), actor(), customer_id, d),
-                 _("The points are recorded."), form_name="points")
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: accounts.adjust_points(get_db(), actor(), customer_id, d),
+        _("The points are recorded."),
+        form_name="points",
+    )
 
 
 @bp.post("/<customer_id>/temporary")
 def temporary(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "actions",
-                 lambda d: accounts.give_temporary(get_db(), actor(), customer_id, d, _zone()),
-                 _("The temporary points are given."), rename={"t_points": "points", "t_reason": "reason", "t_program": "program"},
-                 form_name="temporary")
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: accounts.give_temporary(get_db(), actor(), customer_id, d, _zone()),
+        _("The temporary points are given."),
+        rename={"t_points": "points", "t_reason": "reason", "t_program": "program"},
+        form_name="temporary",
+    )
 
 
 @bp.post("/<customer_id>/messages")
 def add_message(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "actions", lambda d: accounts.add_message(get_db(), actor(), customer_id, d, _zone()),
-                 _("The cashiers will see the message."), form_name="message")
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: accounts.add_message(get_db(), actor(), customer_id, d, _zone()),
+        _("The cashiers will see the message."),
+        form_name="message",
+    )
 
 
 @bp.post("/<customer_id>/messages/<message_id>/delete")
 def delete_message(customer_id: str, message_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "actions",
-                 lambda d: accounts.delete_message(get_db(), actor(), customer_id, message_id),
-                 _("The message is removed."), form_name="message")
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: accounts.delete_message(get_db(), actor(), customer_id, message_id),
+        _("The message is removed."),
+        form_name="message",
+    )
 
 
 @bp.post("/<customer_id>/comments")
 def comment(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "notes",
-                 lambda d: accounts.add_comment(get_db(), actor(), customer_id, d.get("comment", "")),
-                 _("The comment is added."), form_name="comment")
+    return _post(
+        customer_id,
+        "notes",
+        lambda d: accounts.add_comment(get_db(), actor(), customer_id, d.get("comment", "")),
+        _("The comment is added."),
+        form_name="comment",
+    )
 
 
 @bp.post("/<customer_id>/tags")
 def tags(customer_id: str) -> ResponseReturnValue:
-    return _post(customer_id, "notes", lambda d: accounts.set_tags(get_db(), actor(), customer_id, d.get("tags", "")),
-                 _("The tags are saved."), form_name="tags")
+    return _post(
+        customer_id,
+        "notes",
+        lambda d: accounts.set_tags(get_db(), actor(), customer_id, d.get("tags", "")),
+        _("The tags are saved."),
+        form_name="tags",
+    )
 
 
 @bp.post("/<customer_id>/merge")

@@ -35,8 +35,9 @@ def _folder() -> Path:
     return folder
 
 
-def start_export(name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]],
-                 count: Callable[[Store], int] | None) -> str:
+def start_export(
+    name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]], count: Callable[[Store], int] | None
+) -> str:
     """Create the job, start writing the file on a thread; returns the job's id."""
     who = actor()
     folder = _folder()
@@ -59,18 +60,30 @@ def start_export(name: str, columns: Any, rows: Callable[[Store], Iterable[dict[
         total = count(db) if count is not None else 0
         jobs.update(db, ident, state="exporting", done=0, total=total)
         partial = path.with_suffix(".part")
-        written = exports.write_xlsx(columns, rows(db), name, str(partial),
-                                     progress=lambda done: progress(done, max(total, done)))
+        written = exports.write_xlsx(
+            columns, rows(db), name, str(partial), progress=lambda done: progress(done, max(total, done))
+        )
         partial.replace(path)
-        jobs.update(db, ident, state="done", done=written, total=written,
-                    detail={"file": f"{name}.xlsx", "list": name, "rows": written})
+        jobs.update(
+            db,
+            ident,
+            state="done",
+            done=written,
+            total=written,
+            detail={"file": f"{name}.xlsx", "list": name, "rows": written},
+        )
 
     jobs.start(current_app.config["DATABASE"], ident, work, context)
     return ident
 
 
-def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], Iterable[dict[str, Any]]],
-                    count: Callable[[Store], int] | None = None) -> ResponseReturnValue | None:
+def export_response(
+    fmt: str,
+    name: str,
+    columns: Any,
+    rows: Callable[[Store], Iterable[dict[str, Any]]],
+    count: Callable[[Store], int] | None = None,
+) -> ResponseReturnValue | None:
     """A filtered list as a CSV download (streamed) or an XLSX export job; None for an unknown format.
 
     ``rows(db)`` yields the rows from the database it is given: the CSV stream
@@ -95,8 +108,11 @@ def export_response(fmt: str, name: str, columns: Any, rows: Callable[[Store], I
             finally:
                 own.close()
 
-        return Response(stream(), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+        return Response(
+            stream(),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={name}.csv"},
+        )
     if fmt == "xlsx":
         return redirect(url_for("exports.job", ident=start_export(name, columns, rows, count)))
     return None
@@ -115,9 +131,15 @@ def job_status(ident: str) -> ResponseReturnValue:
     """What the progress bar polls."""
     row = jobs.get(get_db(), actor(), ident)
     lang = current_language()
-    text = (_("Exporting: %(done)s of %(total)s rows", done=format_count(row["done"], lang),
-              total=format_count(row["total"], lang)) if row["state"] == "exporting"
-            else str(JOB_STATES.get(row["state"], "")))
+    text = (
+        _(
+            "Exporting: %(done)s of %(total)s rows",
+            done=format_count(row["done"], lang),
+            total=format_count(row["total"], lang),
+        )
+        if row["state"] == "exporting"
+        else str(JOB_STATES.get(row["state"], ""))
+    )
     return jsonify({**jobs.status(row), "text": text})
 
 
@@ -127,5 +149,8 @@ def download(ident: str) -> ResponseReturnValue:
     path = _folder() / f"{ident}.xlsx"
     if row["kind"] != "export" or row["state"] != "done" or not path.exists():
         raise NotFound(_("This export is not ready or was deleted; export the list again."))
-    return send_file(path, download_name=row["detail"].get("file", "export.xlsx"),
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        path,
+        download_name=row["detail"].get("file", "export.xlsx"),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

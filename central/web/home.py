@@ -31,5 +31,12 @@ def audit_log() -> ResponseReturnValue:
         errors, page = exc.errors, audit.AuditPage([], None, None)
     filters = {k: v for k, v in args.items() if k in ("user", "action", "from", "to", "entity", "id") and v}
     actions = sorted(((code, str(label)) for code, label in audit.ACTIONS.items()), key=lambda item: item[1])
-    return render("console/audit.html", 400 if errors else 200, page=page, filters=filters, errors=errors,
-                  users=audit.users(db), actions=actions)
+    return render(
+        "console/audit.html",
+        400 if errors else 200,
+        page=page,
+        filters=filters,
+        errors=errors,
+        users=audit.users(db),
+        actions=actions,
+    )

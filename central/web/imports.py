@@ -39,8 +39,11 @@ def index() -> ResponseReturnValue:
     who = actor()
     who.require("import")
     sweep_uploads()
-    return render("console/imports/index.html", recent=jobs.recent(get_db(), who, "import"),
-                  receipt_jobs=jobs.recent(get_db(), who, "receipt_import"))
+    return render(
+        "console/imports/index.html",
+        recent=jobs.recent(get_db(), who, "import"),
+        receipt_jobs=jobs.recent(get_db(), who, "receipt_import"),
+    )
 
 
 @bp.post("/")
@@ -58,8 +61,13 @@ def upload() -> ResponseReturnValue:
     elif not upload_.filename.lower().endswith((".csv", ".xlsx", ".txt")):
         errors["file"] = _("Upload a .csv or .xlsx file.")
     if errors:
-        return render("console/imports/index.html", 422, errors=errors, form={"mode": mode},
-                      recent=jobs.recent(get_db(), who, "import"))
+        return render(
+            "console/imports/index.html",
+            422,
+            errors=errors,
+            form={"mode": mode},
+            recent=jobs.recent(get_db(), who, "import"),
+        )
     assert upload_ is not None
     sweep_uploads()
     name = Path(upload_.filename or "file").name
@@ -100,8 +108,9 @@ def _run(ident: str, who: Actor, path: Path, name: str, mode: str, apply_mode: s
             jobs.update(db, ident, state="checked", detail=detail)
             return
         jobs.update(db, ident, state="importing", done=0, total=len(report.good))
-        written = imports.apply(db, who, table, report, good_rows_only=apply_mode == "good", source=name,
-                                progress=progress)
+        written = imports.apply(
+            db, who, table, report, good_rows_only=apply_mode == "good", source=name, progress=progress
+        )
         detail["updated" if mode == "update" else "imported"] = written
         path.unlink(missing_ok=True)
         jobs.update(db, ident, state="done", detail=detail)
@@ -120,9 +129,12 @@ def job_status(ident: str) -> ResponseReturnValue:
     row = jobs.get(get_db(), actor(), ident)
     done = format_count(row["done"], current_language())
     total = format_count(row["total"], current_language()) if row["total"] else "…"
-    text = {"queued": _("Waiting…"), "checking": _("Checking rows: %(done)s of %(total)s", done=done, total=total),
-            "rechecking": _("Checking the rows again: %(done)s of %(total)s", done=done, total=total),
-            "importing": _("Importing: %(done)s of %(total)s", done=done, total=total)}
+    text = {
+        "queued": _("Waiting…"),
+        "checking": _("Checking rows: %(done)s of %(total)s", done=done, total=total),
+        "rechecking": _("Checking the rows again: %(done)s of %(total)s", done=done, total=total),
+        "importing": _("Importing: %(done)s of %(total)s", done=done, total=total),
+    }
     return jsonify({**jobs.status(row), "text": text.get(row["state"]) or str(JOB_STATES.get(row["state"], ""))})
 
 

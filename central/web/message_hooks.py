@@ -20,8 +20,10 @@ bp = Blueprint("message_hooks", __name__)
 
 
 def _page(title: str, text: str, status: int = 200) -> ResponseReturnValue:
-    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
-            f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>")
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
+        f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>"
+    )
     return body, status, {"Content-Type": "text/html; charset=utf-8"}
 
 

@@ -30,10 +30,19 @@ def _editor(store_id: str, values: dict[str, Any], status: int = 200, **extra: A
     db, who = get_db(), actor()
     _doc, info = rules.draft(db, who, store_id)
     found = rules.current(db, store_id)
-    return render("console/rules/edit.html", status, store=db.get_store(store_id), values=values, draft_info=info,
-                  current_version=found[0] if found else None, versions=rules.versions(db, who, store_id),
-                  categories=[c["name"] for c in rules.categories(db, who)], levels=levels_service.current(db),
-                  time_rule_types=TIME_RULE_TYPES, **extra)
+    return render(
+        "console/rules/edit.html",
+        status,
+        store=db.get_store(store_id),
+        values=values,
+        draft_info=info,
+        current_version=found[0] if found else None,
+        versions=rules.versions(db, who, store_id),
+        categories=[c["name"] for c in rules.categories(db, who)],
+        levels=levels_service.current(db),
+        time_rule_types=TIME_RULE_TYPES,
+        **extra,
+    )
 
 
 @bp.get("/<store_id>")
@@ -88,18 +97,32 @@ def levels() -> ResponseReturnValue:
     if request.method == "POST":
         if request.form.get("action") == "add":
             values = levels_service.current(db)
-            values["levels"] = [{"_index": r["_index"], **r} for r in _level_rows()] + [{"_index": len(_level_rows()) + 100}]
-            values.update(window_days=request.form.get("window_days", "0"), auto=bool(request.form.get("auto")),
-                          demotion=bool(request.form.get("demotion")))
+            values["levels"] = [{"_index": r["_index"], **r} for r in _level_rows()] + [
+                {"_index": len(_level_rows()) + 100}
+            ]
+            values.update(
+                window_days=request.form.get("window_days", "0"),
+                auto=bool(request.form.get("auto")),
+                demotion=bool(request.form.get("demotion")),
+            )
             return render("console/rules/levels.html", values=values)
         try:
             published = levels_service.save(db, who, request.form)
         except FormError as exc:
-            values = {"levels": _level_rows(), "window_days": request.form.get("window_days", ""),
-                      "auto": bool(request.form.get("auto")), "demotion": bool(request.form.get("demotion"))}
+            values = {
+                "levels": _level_rows(),
+                "window_days": request.form.get("window_days", ""),
+                "auto": bool(request.form.get("auto")),
+                "demotion": bool(request.form.get("demotion")),
+            }
             return render("console/rules/levels.html", 422, values=values, errors=exc.errors)
-        flash(_("The levels are saved and published to %(n)d stores. Customers move to their levels after their "
-                "next purchase, and all of them at the next nightly run.", n=len(published)))
+        flash(
+            _(
+                "The levels are saved and published to %(n)d stores. Customers move to their levels after their "
+                "next purchase, and all of them at the next nightly run.",
+                n=len(published),
+            )
+        )
         return redirect(url_for("rules.levels"))
     values = levels_service.current(db)
     values["levels"] = [{"_index": i, **row} for i, row in enumerate(values["levels"])]
@@ -122,5 +145,6 @@ def categories() -> ResponseReturnValue:
             return redirect(url_for("rules.categories"))
         except FormError as exc:
             errors = exc.errors
-    return render("console/rules/categories.html", 422 if errors else 200, errors=errors,
-                  categories=rules.categories(db, who))
+    return render(
+        "console/rules/categories.html", 422 if errors else 200, errors=errors, categories=rules.categories(db, who)
+    )

@@ -22,7 +22,8 @@ def index() -> ResponseReturnValue:
 
 def _groups() -> list[str]:
     return [g for g in request.form.getlist("groups") if g] + [
-        g.strip() for g in (request.form.get("new_groups") or "").split(",") if g.strip()]
+        g.strip() for g in (request.form.get("new_groups") or "").split(",") if g.strip()
+    ]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -34,10 +35,15 @@ def new() -> ResponseReturnValue:
         try:
             token = stores.add_store(db, who, form_data(), _groups())
         except FormError as exc:
-            return render("console/stores/form.html", 422, errors=exc.errors, form=form_data(),
-                          **{**context, "chosen": _groups()})
-        return render("console/stores/token.html", store_id=form_data()["id"], token=token,
-                      hours=current_app.config["ENROLL_TOKEN_HOURS"])
+            return render(
+                "console/stores/form.html", 422, errors=exc.errors, form=form_data(), **{**context, "chosen": _groups()}
+            )
+        return render(
+            "console/stores/token.html",
+            store_id=form_data()["id"],
+            token=token,
+            hours=current_app.config["ENROLL_TOKEN_HOURS"],
+        )
     return render("console/stores/form.html", form={"timezone": "Europe/Moscow", "base_percent": "5"}, **context)
 
 
@@ -48,18 +54,27 @@ def edit(store_id: str) -> ResponseReturnValue:
     who.require_store(store_id)
     store = db.get_store(store_id)
     chosen = [s for s in stores.list_stores(db, who) if s["id"] == store_id][0]["groups"]
-    context = {"store": store, "groups": stores.groups_list(db), "programs": stores.programs_list(db),
-               "agents": db.agents(store_id)}
+    context = {
+        "store": store,
+        "groups": stores.groups_list(db),
+        "programs": stores.programs_list(db),
+        "agents": db.agents(store_id),
+    }
     if request.method == "POST":
         try:
             if request.form.get("action") == "token":
                 token = stores.new_token(db, who, store_id, int(current_app.config["ENROLL_TOKEN_HOURS"]))
-                return render("console/stores/token.html", store_id=store_id, token=token,
-                              hours=current_app.config["ENROLL_TOKEN_HOURS"])
+                return render(
+                    "console/stores/token.html",
+                    store_id=store_id,
+                    token=token,
+                    hours=current_app.config["ENROLL_TOKEN_HOURS"],
+                )
             stores.update_store(db, who, store_id, form_data(), _groups())
         except FormError as exc:
-            return render("console/stores/form.html", 422, errors=exc.errors, form=form_data(), chosen=_groups(),
-                          **context)
+            return render(
+                "console/stores/form.html", 422, errors=exc.errors, form=form_data(), chosen=_groups(), **context
+            )
         flash(_("Store %(id)s is saved.", id=store_id))
         return redirect(url_for("stores.index"))
     form = {k: store[k] or "" for k in ("name", "city", "timezone", "base_percent")}
@@ -91,5 +106,10 @@ def programs() -> ResponseReturnValue:
             return redirect(url_for("stores.programs"))
         except FormError as exc:
             errors = exc.errors
-    return render("console/stores/programs.html", 422 if errors else 200, errors=errors,
-                  form=form_data() if errors else {}, programs=stores.programs_list(db, who, with_points=True))
+    return render(
+        "console/stores/programs.html",
+        422 if errors else 200,
+        errors=errors,
+        form=form_data() if errors else {},
+        programs=stores.programs_list(db, who, with_points=True),
+    )

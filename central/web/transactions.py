@@ -29,9 +29,18 @@ def index() -> ResponseReturnValue:
         page = transactions.list_transactions(db, who, query, _zone(), after=request.args.get("after"))
     except FormError as exc:
         errors, status = exc.errors, exc.status
-    return render("console/transactions/index.html", status, page=page, query=query, errors=errors,
-                  types=transactions.TYPES, type_of=transactions.type_of, stores=stores.list_stores(db, who),
-                  groups=stores.groups_list(db), saved_filters=saved.list_filters(db, who, "transactions"))
+    return render(
+        "console/transactions/index.html",
+        status,
+        page=page,
+        query=query,
+        errors=errors,
+        types=transactions.TYPES,
+        type_of=transactions.type_of,
+        stores=stores.list_stores(db, who),
+        groups=stores.groups_list(db),
+        saved_filters=saved.list_filters(db, who, "transactions"),
+    )
 
 
 @bp.get("/export.<fmt>")
@@ -44,8 +53,9 @@ def export(fmt: str) -> ResponseReturnValue:
     except FormError:
         return redirect(url_for("transactions.index", **request.args))
     zone = _zone()
-    response = export_response(fmt, "transactions", transactions.columns(),
-                               lambda own: transactions.iter_transactions(own, who, query, zone))
+    response = export_response(
+        fmt, "transactions", transactions.columns(), lambda own: transactions.iter_transactions(own, who, query, zone)
+    )
     return response if response is not None else redirect(url_for("transactions.index"))
 
 
@@ -53,8 +63,9 @@ def export(fmt: str) -> ResponseReturnValue:
 def save_filter() -> ResponseReturnValue:
     data = form_data()
     try:
-        saved.save_filter(get_db(), actor(), "transactions", data.get("name", ""), data.get("query", ""),
-                          bool(data.get("shared")))
+        saved.save_filter(
+            get_db(), actor(), "transactions", data.get("name", ""), data.get("query", ""), bool(data.get("shared"))
+        )
         flash(_("The filter is saved."))
     except FormError as exc:
         flash(next(iter(exc.errors.values())))

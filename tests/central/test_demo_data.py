@@ -44,3 +44,17 @@ def test_a_slice_of_the_real_year_becomes_a_chain_and_twice_adds_nothing(tmp_pat
     store = Store(db)
     assert store.conn.execute("SELECT COUNT(*), SUM(points) FROM ledger").fetchone() == before
     store.close()
+
+
+def test_live_receipts_are_pos_api_receipts_with_cards_in_the_demo_agents_range():
+    from central.services.demo_data import card_of, live_receipts
+    from shared.identifiers import luhn_valid
+    from shared.receipts import parse_receipt
+
+    receipts = live_receipts(25)
+    assert len(receipts) == 25 and len({r["receipt_id"] for r in receipts}) == 25
+    for body in receipts:
+        card = body["customer"]["card"]
+        assert card.startswith("7700") and len(card) == 16 and luhn_valid(card)
+        parse_receipt(body)  # what the POS API checks
+    assert card_of("H1") != card_of("H2") and luhn_valid(card_of("H2469"))

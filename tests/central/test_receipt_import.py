@@ -426,3 +426,49 @@ def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
         cli, ["import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file])
     assert "строка 2: неизвестный магазин S9 (добавьте его или используйте --create-stores)" in result.output
     assert "строк с ошибками: 1" in result.output
+
+
+def _line_indexes(path: str) -> set[str]:
+    store = Store(path)
+    try:
+        return {r[0] for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'"
+            " AND sql IS NOT NULL")}
+    finally:
+        store.close()
+
+
+def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db_file, tmp_path, template,
+                                                                              monkeypatch):
+    from central.services import receipt_import as ri
+
+    rows = []
+    for i in range(200):
+        rows += sale(f"R{i}", card=str(1000 + i % 11), lines=(("A", "10.00"), (f"S{i % 13}", "3.25")), accrued=i % 5)
+        if i % 10 == 9:
+            rows += refund(f"X{i}", f"R{i - 2}")
+    path = write_csv(tmp_path / "h.csv", rows)
+    plain = str(tmp_path / "plain.sqlite")
+    shutil.copy(template, plain)
+    assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", plain).exit_code == 0
+    monkeypatch.setattr(ri, "DEFER_INDEXES_LINES", 1)  # this small file counts as big
+    assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", db_file).exit_code == 0
+    assert _line_indexes(db_file) == _line_indexes(plain) == {"transaction_lines_sku", "transaction_lines_category"}
+    assert snapshot(db_file, by_card=True) == snapshot(plain, by_card=True)
+
+
+def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_import(db_file, tmp_path):
+    store = Store(db_file)
+    store.conn.execute("DROP INDEX transaction_lines_sku")  # what an import killed before its end leaves
+    store.conn.execute("DROP INDEX transaction_lines_category")
+    store.close()
+    path = write_csv(tmp_path / "h.csv", sale("R1"))
+    assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
+    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+    store = Store(db_file)
+    try:
+        store.conn.execute("DROP INDEX transaction_lines_sku")
+        store.mend_line_indexes()  # what loyalty-central serve does as it starts
+    finally:
+        store.close()
+    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}

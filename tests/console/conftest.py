@@ -14,8 +14,12 @@ from central.storage.store import Store
 PASSWORD = "correct horse"
 
 
-ROLES = (("admin", "admin", ()), ("marketer", "marketer", ()), ("manager", "store_manager", ("S1",)),
-         ("viewer", "viewer", ()))
+ROLES = (
+    ("admin", "admin", ()),
+    ("marketer", "marketer", ()),
+    ("manager", "store_manager", ("S1",)),
+    ("viewer", "viewer", ()),
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +43,6 @@ def db_file(tmp_path, template_db) -> str:
     return path
 
 
-
-
 @pytest.fixture
 def people(db) -> dict[str, Actor]:
     """One console user per role; the store manager manages S1 only."""
@@ -49,10 +51,15 @@ def people(db) -> dict[str, Actor]:
 
 @pytest.fixture
 def app(db_file, db, people):
-    return create_app({"TESTING": True, "DATABASE": db_file, "MQTT_URL": "mqtt://broker.example:1883",
-                       "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
-
-
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE": db_file,
+            "MQTT_URL": "mqtt://broker.example:1883",
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "test",
+        }
+    )
 
 
 def login(client, username: str, password: str = PASSWORD):
@@ -64,15 +71,29 @@ def apply_events(db, *events):
     from central.storage.store import IngestUnit
 
     last = events[-1]
-    return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))
+    return db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
 
 
 def sale(agent, customer_id, lines, *, accrued=0, redeemed=0, at=None, card=None, channel=None):
     """A purchase event with real lines: [(sku, category, amount), ...]."""
     event = agent.purchase(customer_id, total=sum(a for _, _, a in lines), accrued=accrued, redeemed=redeemed)
     body = event["body"]
-    body["lines"] = [{"sku": sku, "name": f"Item {sku}", "category": cat, "quantity": "1", "price": amount,
-                      "discount": 0, "amount": amount, "accrued": 0, "redeemed": 0} for sku, cat, amount in lines]
+    body["lines"] = [
+        {
+            "sku": sku,
+            "name": f"Item {sku}",
+            "category": cat,
+            "quantity": "1",
+            "price": amount,
+            "discount": 0,
+            "amount": amount,
+            "accrued": 0,
+            "redeemed": 0,
+        }
+        for sku, cat, amount in lines
+    ]
     if lines:
         body["lines"][0]["accrued"], body["lines"][0]["redeemed"] = accrued, redeemed
     if at is not None:
@@ -97,10 +118,16 @@ def agents(db):
 def shoppers(db, agents):
     """c1 (S1, card 2000001, 500 points), c2 (S2, 300 points), c3 (S1, no card, a potential customer)."""
     a1, a2 = agents["S1"], agents["S2"]
-    apply_events(db, a1.registration("c1", phone="+79120000001", card="2000001"),
-                 sale(a1, "c1", [("SKU-1", "SUSHI", 30_000), ("SKU-2", "DRINKS", 10_000)], accrued=500))
-    apply_events(db, a2.registration("c2", phone="+79120000002", card="2000002"),
-                 sale(a2, "c2", [("SKU-3", "SUSHI", 20_000)], accrued=300))
+    apply_events(
+        db,
+        a1.registration("c1", phone="+79120000001", card="2000001"),
+        sale(a1, "c1", [("SKU-1", "SUSHI", 30_000), ("SKU-2", "DRINKS", 10_000)], accrued=500),
+    )
+    apply_events(
+        db,
+        a2.registration("c2", phone="+79120000002", card="2000002"),
+        sale(a2, "c2", [("SKU-3", "SUSHI", 20_000)], accrued=300),
+    )
     apply_events(db, a1.registration("c3", phone="+79120000003"))
     db.conn.execute("UPDATE customers SET name = 'Иван Петров' WHERE id = 'c1'")
     db.conn.execute("UPDATE customers SET name = 'Мария Иванова' WHERE id = 'c2'")

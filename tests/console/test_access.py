@@ -96,8 +96,22 @@ def test_users_command_line(db_file, db):
     runner = CliRunner()
     result = runner.invoke(cli, ["users", "add", "boss", "--db", db_file], input="longpassword\nlongpassword\n")
     assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["users", "add", "m1", "--role", "store_manager", "--store", "S1",
-                                 "--password", "longpassword", "--db", db_file])
+    result = runner.invoke(
+        cli,
+        [
+            "users",
+            "add",
+            "m1",
+            "--role",
+            "store_manager",
+            "--store",
+            "S1",
+            "--password",
+            "longpassword",
+            "--db",
+            db_file,
+        ],
+    )
     assert result.exit_code == 0, result.output
     listing = runner.invoke(cli, ["users", "list", "--db", db_file]).output
     assert "boss" in listing and "store_manager" in listing and "S1" in listing

@@ -32,9 +32,22 @@ def test_profile_with_custom_fields_is_audited_and_sent_down(db, people, shopper
     fields.define(db, admin, {"name": "kids", "label": "Kids", "type": "number"})
     fields.define(db, admin, {"name": "vegan", "label": "Vegan", "type": "yes_no"})
     version = _version(db, "c1")
-    accounts.update_profile(db, people["marketer"], "c1", {
-        "name": "Иван Петров", "email": "Ivan@Example.com", "birthday": "1990-03-08", "gender": "male",
-        "consent_sms": "1", "consent_personal_data": "1", "custom_pet": "cat", "custom_kids": "2", "custom_vegan": "1"})
+    accounts.update_profile(
+        db,
+        people["marketer"],
+        "c1",
+        {
+            "name": "Иван Петров",
+            "email": "Ivan@Example.com",
+            "birthday": "1990-03-08",
+            "gender": "male",
+            "consent_sms": "1",
+            "consent_personal_data": "1",
+            "custom_pet": "cat",
+            "custom_kids": "2",
+            "custom_vegan": "1",
+        },
+    )
     customer = customers.account(db, admin, "c1")
     assert customer["email"] == "ivan@example.com" and customer["custom"] == {"pet": "cat", "kids": "2", "vegan": True}
     assert customer["consents"] == {"sms": True, "personal_data": True, "email": False}
@@ -48,8 +61,12 @@ def test_a_bad_profile_changes_nothing(db, people, shoppers):
     fields.define(db, people["admin"], {"name": "kids", "label": "Kids", "type": "number"})
     before = db.customer("c1")
     with pytest.raises(FormError) as caught:
-        accounts.update_profile(db, people["admin"], "c1", {"name": "X", "email": "not-an-email",
-                                                            "birthday": "2999-01-01", "custom_kids": "two"})
+        accounts.update_profile(
+            db,
+            people["admin"],
+            "c1",
+            {"name": "X", "email": "not-an-email", "birthday": "2999-01-01", "custom_kids": "two"},
+        )
     assert set(caught.value.errors) == {"email", "birthday", "custom_kids"}
     assert db.customer("c1") == before
 
@@ -73,11 +90,15 @@ def test_accrue_and_debit_by_hand_are_admin_ledger_entries(db, people, shoppers)
     assert customer["balance"] == 14_950 == db.ledger_sum("c1")
     history = customers.bonus_history(db, admin, "c1")
     assert [(h["kind"], h["points"], h["source"], h["reason"], h["operator"]) for h in history[:2]] == [
-        ("admin", -550, "admin", "correction", "admin"), ("admin", 15_000, "admin", "apology for a late order", "admin")]
+        ("admin", -550, "admin", "correction", "admin"),
+        ("admin", 15_000, "admin", "apology for a late order", "admin"),
+    ]
     assert db.count("transactions", "kind = 'admin'") == 2
     assert _delta(db, "c1")["lots"][0]["points"] == 14_950
     row = _last_audit(db, admin, "c1")
-    assert row["action"] == "customer.points" and row["before"]["balance"] == 15_500 and row["after"]["balance"] == 14_950
+    assert (
+        row["action"] == "customer.points" and row["before"]["balance"] == 15_500 and row["after"]["balance"] == 14_950
+    )
     # a debit beyond what can be spent, a zero, no reason: refused, nothing written
     entries = db.count("ledger")
     for data in ({"points": "-1000", "reason": "x"}, {"points": "0", "reason": "x"}, {"points": "10", "reason": ""}):
@@ -87,16 +108,24 @@ def test_accrue_and_debit_by_hand_are_admin_ledger_entries(db, people, shoppers)
 
 
 def test_temporary_points_travel_as_a_lot_with_start_and_expiry(db, people, shoppers):
-    lot = accounts.give_temporary(db, people["marketer"], "c1",
-                                  {"points": "100", "reason": "birthday", "starts": "2030-01-01", "expires": "2030-02-01"},
-                                  ZONE)
+    lot = accounts.give_temporary(
+        db,
+        people["marketer"],
+        "c1",
+        {"points": "100", "reason": "birthday", "starts": "2030-01-01", "expires": "2030-02-01"},
+        ZONE,
+    )
     lots = {item["id"]: item for item in _delta(db, "c1")["lots"]}
     assert lots[lot]["points"] == 10_000
-    assert lots[lot]["starts_at"] == "2029-12-31T21:00:00+00:00" and lots[lot]["expires_at"] == "2030-01-31T21:00:00+00:00"
+    assert (
+        lots[lot]["starts_at"] == "2029-12-31T21:00:00+00:00" and lots[lot]["expires_at"] == "2030-01-31T21:00:00+00:00"
+    )
     assert db.customer("c1")["balance"] == 10_500 == db.ledger_sum("c1")
     assert customers.bonus_history(db, people["admin"], "c1")[0]["source"] == "promo"
     with pytest.raises(FormError) as caught:
-        accounts.give_temporary(db, people["marketer"], "c1", {"points": "5", "reason": "x", "expires": "2020-01-01"}, ZONE)
+        accounts.give_temporary(
+            db, people["marketer"], "c1", {"points": "5", "reason": "x", "expires": "2020-01-01"}, ZONE
+        )
     assert "expires" in caught.value.errors
 
 
@@ -111,8 +140,9 @@ def test_comments_and_tags(db, people, shoppers):
     accounts.add_comment(db, people["manager"], "c1", "Prefers the window table")
     assert customers.comments(db, people["viewer"], "c1")[0]["username"] == "manager"
     assert accounts.set_tags(db, people["admin"], "c1", "VIP, sushi  vip") == ["sushi", "vip"]
-    assert [r["id"] for r in customers.list_customers(
-        db, people["admin"], customers.CustomerQuery(q="sushi"), ZONE).rows] == ["c1"]
+    assert [
+        r["id"] for r in customers.list_customers(db, people["admin"], customers.CustomerQuery(q="sushi"), ZONE).rows
+    ] == ["c1"]
     with pytest.raises(FormError):
         accounts.set_tags(db, people["admin"], "c1", "bad;tag")
 
@@ -123,7 +153,9 @@ def test_roles_and_scope_for_every_write(db, people, shoppers):
         lambda who, cid: accounts.update_profile(db, who, cid, {"name": "x"}),
         lambda who, cid: accounts.change_phone(db, who, cid, "+79125550000"),
         lambda who, cid: accounts.adjust_points(db, who, cid, {"points": "1", "reason": "x"}),
-        lambda who, cid: accounts.give_temporary(db, who, cid, {"points": "1", "reason": "x", "expires": "2099-01-01"}, ZONE),
+        lambda who, cid: accounts.give_temporary(
+            db, who, cid, {"points": "1", "reason": "x", "expires": "2099-01-01"}, ZONE
+        ),
         lambda who, cid: accounts.add_message(db, who, cid, {"text": "x"}, ZONE),
         lambda who, cid: accounts.add_comment(db, who, cid, "x"),
         lambda who, cid: accounts.set_tags(db, who, cid, "x"),
@@ -136,8 +168,11 @@ def test_roles_and_scope_for_every_write(db, people, shoppers):
     audits = db.count("audit_log", "entity = 'customer'")
     for write in writes:
         write(manager, "c1")
-    assert db.count("audit_log", "entity = 'customer' AND username = 'manager'") == len(writes) == \
-        db.count("audit_log", "entity = 'customer'") - audits
+    assert (
+        db.count("audit_log", "entity = 'customer' AND username = 'manager'")
+        == len(writes)
+        == db.count("audit_log", "entity = 'customer'") - audits
+    )
 
 
 def test_activity_after_console_changes_keeps_ledger_and_lots_equal(db, people, shoppers, agents):

@@ -12,8 +12,13 @@ from central.services.access import SYSTEM
 
 from .conftest import apply_events, login, sale
 
-URLS = ("/api/v1/stores/status", "/api/v1/totals/stores", "/api/v1/totals/customers", "/api/v1/flags",
-        "/api/v1/dead-letters")
+URLS = (
+    "/api/v1/stores/status",
+    "/api/v1/totals/stores",
+    "/api/v1/totals/customers",
+    "/api/v1/flags",
+    "/api/v1/dead-letters",
+)
 
 
 def _bearer(token):
@@ -101,12 +106,22 @@ def test_totals_per_store_and_per_customer_in_minor_units(client, db, shoppers, 
 def test_flags_and_dead_letters_open_or_all_paged_by_id(client, db):
     _, token = tokens.add_token(db, SYSTEM, "monitoring")
     for i in range(3):
-        db.conn.execute("INSERT INTO flags (kind, store, agent, detail, created_at, resolved_at) VALUES (?,?,?,?,?,?)",
-                        ("restored_agent", "S1", "a1", json.dumps({"n": i}), "2026-12-01T00:00:00+00:00",
-                         "2026-12-02T00:00:00+00:00" if i == 0 else None))
-    db.conn.execute("INSERT INTO dead_letters (digest, reason, detail, store, agent, payload, received_at, last_at)"
-                    " VALUES ('d1', 'invalid', 'bad body', 'S2', 'a1', x'00ff', '2026-12-01T00:00:00+00:00',"
-                    " '2026-12-01T00:00:00+00:00')")
+        db.conn.execute(
+            "INSERT INTO flags (kind, store, agent, detail, created_at, resolved_at) VALUES (?,?,?,?,?,?)",
+            (
+                "restored_agent",
+                "S1",
+                "a1",
+                json.dumps({"n": i}),
+                "2026-12-01T00:00:00+00:00",
+                "2026-12-02T00:00:00+00:00" if i == 0 else None,
+            ),
+        )
+    db.conn.execute(
+        "INSERT INTO dead_letters (digest, reason, detail, store, agent, payload, received_at, last_at)"
+        " VALUES ('d1', 'invalid', 'bad body', 'S2', 'a1', x'00ff', '2026-12-01T00:00:00+00:00',"
+        " '2026-12-01T00:00:00+00:00')"
+    )
     open_flags = client.get("/api/v1/flags", headers=_bearer(token)).json
     assert [f["detail"]["n"] for f in open_flags["flags"]] == [1, 2] and open_flags["next_after"] is None
     page = client.get("/api/v1/flags?state=all&limit=2", headers=_bearer(token)).json

@@ -13,8 +13,9 @@ from .conftest import login
 
 
 def _profile(db, who, name):
-    accounts.update_profile(db, who, "c1", {"name": name, "email": "", "birthday": "", "gender": "",
-                                            "consent_personal_data": "1"})
+    accounts.update_profile(
+        db, who, "c1", {"name": name, "email": "", "birthday": "", "gender": "", "consent_personal_data": "1"}
+    )
 
 
 def test_actions_and_values_read_as_words_with_cyrillic_as_it_is(client, db, people, shoppers):

@@ -81,7 +81,9 @@ def test_block_a_card(page, console, db):
     row.locator("button.danger").click()
     page.wait_for_url("**tab=cards")
     assert "Потеряна" in page.locator("tr[data-card='2000001']").inner_text()
-    assert db.rows("SELECT status, reason FROM cards WHERE number = '2000001'") == [{"status": "blocked", "reason": "Потеряна"}]
+    assert db.rows("SELECT status, reason FROM cards WHERE number = '2000001'") == [
+        {"status": "blocked", "reason": "Потеряна"}
+    ]
     deltas, _, _ = customer_page(db, "S1", 0, 100)
     assert next(d for d in deltas if d["customer_id"] == "c1")["cards"][0]["status"] == "blocked"
 
@@ -105,8 +107,9 @@ def test_edit_and_publish_a_rule(page, console, db):
     page.wait_for_url("**/rules/S1")
     assert "v1" in page.locator(".heading").inner_text()
     published = db.latest_rules()["S1"][1]
-    assert published["time_rules"] == [{"type": "weekdays_hours", "weekdays": [5], "from_hour": 17, "to_hour": 18,
-                                        "k": "1.5"}]
+    assert published["time_rules"] == [
+        {"type": "weekdays_hours", "weekdays": [5], "from_hour": 17, "to_hour": 18, "k": "1.5"}
+    ]
 
 
 def test_import_a_file_with_a_bad_row(page, console, db, tmp_path):
@@ -141,8 +144,15 @@ def test_an_import_moves_its_bar_and_never_reloads_the_page(page, console, db, p
     # (not wait_for_function: it evaluates a string as script, which the console's CSP forbids)
     expect(page.locator("#job progress")).to_have_attribute("value", "20000")
     assert page.locator("#job .job-text").inner_text().replace("\u00a0", " ") == "Проверка строк: 20 000 из 50 000"
-    report = {"total": 50_000, "good": 50_000, "bad": 0, "unknown_columns": [], "problems": [], "more_problems": 0,
-              "mode": "create"}
+    report = {
+        "total": 50_000,
+        "good": 50_000,
+        "bad": 0,
+        "unknown_columns": [],
+        "problems": [],
+        "more_problems": 0,
+        "mode": "create",
+    }
     jobs.update(db, ident, state="checked", done=50_000, detail={"file": "big.csv", "mode": "create", "report": report})
     page.wait_for_selector("#rows-total")  # the finished page's block, swapped in
     assert page.locator("button[value=all]").is_visible() and page.locator("#job progress").count() == 0
@@ -205,9 +215,22 @@ def test_pages_work_under_the_content_security_policy(page, console):
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.on("pageerror", lambda exc: violations.append(str(exc)))
     sign_in(page, console, "admin")
-    for path in ("/", "/customers/", "/customers/c1", "/customers/c1?tab=cards", "/customers/c1?tab=actions",
-                 "/customers/fields", "/transactions/", "/stores/", "/rules/", "/rules/S1", "/imports/", "/users",
-                 "/tokens", "/audit"):
+    for path in (
+        "/",
+        "/customers/",
+        "/customers/c1",
+        "/customers/c1?tab=cards",
+        "/customers/c1?tab=actions",
+        "/customers/fields",
+        "/transactions/",
+        "/stores/",
+        "/rules/",
+        "/rules/S1",
+        "/imports/",
+        "/users",
+        "/tokens",
+        "/audit",
+    ):
         response = page.goto(console + path)
         assert response.status == 200, path
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -17,9 +17,13 @@ def _cards_in_delta(db, cid, store="S1"):
 
 def test_categories_refuse_overlapping_ranges(db, people):
     marketer = people["marketer"]
-    cards.add_category(db, marketer, {"name": "Plastic", "first_number": "770000000000000", "count": "1000", "luhn": "1"})
+    cards.add_category(
+        db, marketer, {"name": "Plastic", "first_number": "770000000000000", "count": "1000", "luhn": "1"}
+    )
     with pytest.raises(FormError) as caught:
-        cards.add_category(db, marketer, {"name": "Other", "first_number": "770000000000500", "count": "10", "luhn": "1"})
+        cards.add_category(
+            db, marketer, {"name": "Other", "first_number": "770000000000500", "count": "10", "luhn": "1"}
+        )
     assert "overlaps" in caught.value.errors["first_number"]
     with pytest.raises(FormError) as caught:
         cards.add_category(db, marketer, {"name": "Plastic", "first_number": "99", "count": "0"})
@@ -30,8 +34,9 @@ def test_categories_refuse_overlapping_ranges(db, people):
 
 def test_issue_the_next_free_number_skipping_used_ones(db, people, shoppers):
     marketer = people["marketer"]
-    ident = cards.add_category(db, marketer, {"name": "Virtual", "first_number": "7700000000", "count": "3",
-                                              "electronic": "1", "luhn": "1"})
+    ident = cards.add_category(
+        db, marketer, {"name": "Virtual", "first_number": "7700000000", "count": "3", "electronic": "1", "luhn": "1"}
+    )
     taken = cards.make_number({"first_number": "7700000000", "luhn": 1}, 0)
     db.conn.execute("INSERT INTO cards (number, customer_id, created_at) VALUES (?, 'c2', 'x')", (taken,))
     number = cards.issue_card(db, marketer, "c3", {"category": str(ident)})
@@ -39,7 +44,9 @@ def test_issue_the_next_free_number_skipping_used_ones(db, people, shoppers):
     assert number.startswith("7700000001")
     account_cards = _cards_in_delta(db, "c3")
     assert account_cards == [{"number": number, "status": "active"}]
-    assert db.rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [{"main": 1, "category_id": ident}]
+    assert db.rows("SELECT main, category_id FROM cards WHERE number = ?", (number,)) == [
+        {"main": 1, "category_id": ident}
+    ]
     cards.issue_card(db, marketer, "c3", {"category": str(ident)})
     with pytest.raises(FormError) as caught:
         cards.issue_card(db, marketer, "c3", {"category": str(ident)})

@@ -28,9 +28,10 @@ def _filter(db, actor, conditions, match="all", **extra) -> list[str]:
 
 def test_newest_first_with_registered_and_potential(db, people, shoppers):
     admin = people["admin"]
-    db.conn.executemany("UPDATE customers SET created_at = ? WHERE id = ?",
-                        [("2026-01-01T00:00:00+00:00", "c1"), ("2026-02-01T00:00:00+00:00", "c2"),
-                         ("2026-03-01T00:00:00+00:00", "c3")])
+    db.conn.executemany(
+        "UPDATE customers SET created_at = ? WHERE id = ?",
+        [("2026-01-01T00:00:00+00:00", "c1"), ("2026-02-01T00:00:00+00:00", "c2"), ("2026-03-01T00:00:00+00:00", "c3")],
+    )
     assert _ids(db, admin) == ["c3", "c2", "c1"]
     assert _ids(db, admin, kind="registered") == ["c2", "c1"]
     assert _ids(db, admin, kind="potential") == ["c3"]
@@ -39,7 +40,8 @@ def test_newest_first_with_registered_and_potential(db, people, shoppers):
 def test_keyset_pages_walk_forward_and_back(db, people, shoppers):
     db.conn.executemany(
         "INSERT INTO customers (id, version, created_at) VALUES (?, 0, ?)",
-        [(f"p{i:03d}", f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00") for i in range(120)])
+        [(f"p{i:03d}", f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00") for i in range(120)],
+    )
     admin, query = people["admin"], CustomerQuery()
     first = customers.list_customers(db, admin, query, ZONE, limit=50)
     second = customers.list_customers(db, admin, query, ZONE, after=first.next_key, limit=50)
@@ -68,8 +70,14 @@ def test_filters_combine_with_and_or(db, people, shoppers):
     assert _filter(db, admin, [("home_store", "is", "S1"), ("balance", "ge", "1")]) == ["c1"]
     assert _filter(db, admin, [("home_store", "is", "S2"), ("balance", "ge", "4")], match="any") == ["c1", "c2"]
     assert _filter(db, admin, [("card", "equals", "2000002")]) == ["c2"]
-    assert _filter(db, admin, [("visits", "ge", "1"), ("last_purchase", "never", "")], match="any") == ["c1", "c2", "c3"]
-    assert _filter(db, admin, [("spend_period", "ge", "250")], period_from="2026-01-01", period_to="2026-12-31") == ["c1"]
+    assert _filter(db, admin, [("visits", "ge", "1"), ("last_purchase", "never", "")], match="any") == [
+        "c1",
+        "c2",
+        "c3",
+    ]
+    assert _filter(db, admin, [("spend_period", "ge", "250")], period_from="2026-01-01", period_to="2026-12-31") == [
+        "c1"
+    ]
     assert _filter(db, admin, [("spend_period", "le", "250")], period_from="2026-01-01") == ["c2", "c3"]
     assert _filter(db, admin, [("consent", "has", "sms")]) == ["c1", "c2", "c3"]
     with pytest.raises(FormError) as caught:
@@ -87,5 +95,6 @@ def test_a_store_manager_sees_only_their_stores_customers(db, people, shoppers, 
         customers.bonus_history(db, manager, "c2")
     # a customer of S2 who bought in S1 is S1's customer too
     from .conftest import apply_events, sale
+
     apply_events(db, sale(agents["S1"], "c2", [("SKU-1", None, 1_000)]))
     assert sorted(_ids(db, manager)) == ["c1", "c2", "c3"]

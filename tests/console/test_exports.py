@@ -14,10 +14,14 @@ from .test_pages import export_xlsx
 
 def _many(db, n):
     with db.transaction() as conn:
-        conn.executemany("INSERT INTO customers (id, home_store, phone, name, balance, version, created_at)"
-                         " VALUES (?, 'S1', ?, ?, ?, ?, ?)",
-                         [(f"m{i:05d}", f"+7913{i:07d}", f"Клиент {i}", i, i + 1000,
-                           f"2026-01-01T00:00:{i % 60:02d}+00:00") for i in range(n)])
+        conn.executemany(
+            "INSERT INTO customers (id, home_store, phone, name, balance, version, created_at)"
+            " VALUES (?, 'S1', ?, ?, ?, ?, ?)",
+            [
+                (f"m{i:05d}", f"+7913{i:07d}", f"Клиент {i}", i, i + 1000, f"2026-01-01T00:00:{i % 60:02d}+00:00")
+                for i in range(n)
+            ],
+        )
 
 
 def test_a_big_xlsx_export_is_a_job_with_progress_and_a_download(client, db, shoppers):
@@ -38,9 +42,24 @@ def test_a_big_xlsx_export_is_a_job_with_progress_and_a_download(client, db, sho
 def test_write_xlsx_reports_rows_written():
     seen = []
     out = io.BytesIO()
-    rows = [{"id": str(i), "name": "Имя", "phone": None, "phone_verified": 0, "email": None, "card": None,
-             "level": None, "balance": 12345, "spend": 0, "visits": 0, "home_store": "S1", "created_at": "x",
-             "last_purchase_at": None} for i in range(4100)]
+    rows = [
+        {
+            "id": str(i),
+            "name": "Имя",
+            "phone": None,
+            "phone_verified": 0,
+            "email": None,
+            "card": None,
+            "level": None,
+            "balance": 12345,
+            "spend": 0,
+            "visits": 0,
+            "home_store": "S1",
+            "created_at": "x",
+            "last_purchase_at": None,
+        }
+        for i in range(4100)
+    ]
     assert exports.write_xlsx(exports.CUSTOMER_COLUMNS, rows, "customers", out, progress=seen.append) == 4100
     assert seen == [2000, 4000, 4100]
     sheet = load_workbook(io.BytesIO(out.getvalue()), read_only=True).active

@@ -14,8 +14,22 @@ from central.services.transactions import TYPES
 from .conftest import login
 
 CUSTOMER_ARGS = ("q", "kind", "match", "f", "o", "v", "period_from", "period_to", "after", "before")
-TX_ARGS = ("period_from", "period_to", "store", "group", "type", "direction", "card", "customer", "product",
-           "category", "weekday", "hour_from", "hour_to", "after")
+TX_ARGS = (
+    "period_from",
+    "period_to",
+    "store",
+    "group",
+    "type",
+    "direction",
+    "card",
+    "customer",
+    "product",
+    "category",
+    "weekday",
+    "hour_from",
+    "hour_to",
+    "after",
+)
 #: (path, its query parameters); the JSON API's lists go with a token
 PAGES = [
     ("/customers/", CUSTOMER_ARGS),
@@ -26,18 +40,63 @@ PAGES = [
     ("/transactions/export.csv", TX_ARGS),
     ("/audit", ("before", "entity", "id")),
     ("/login", ("next",)),
-    ("/", ()), ("/stores/", ()), ("/rules/", ()), ("/users", ()), ("/imports/", ()),
+    ("/", ()),
+    ("/stores/", ()),
+    ("/rules/", ()),
+    ("/users", ()),
+    ("/imports/", ()),
     ("/api/v1/totals/customers", ("after", "limit")),
     ("/api/v1/flags", ("after", "limit", "state")),
     ("/api/v1/dead-letters", ("after", "limit", "state")),
 ]
-TRICKY = ["", "x", "x\x00y", "\r", "\t", "99999999999999999999999", "-1", "²", "٣", "1~x", "x~1", "1~2",
-          "9~99999999999999999999", "-9223372036854775809~1", "2026-13-01", "2026-02-30", "2026-11-21 25:61", '"',
-          "' OR 1=1 --", "%", "_", "NEAR(a b)", "a*", "^x", "\"a\" OR b", "custom:x", "custom:", "custom:Bad-Name",
-          "S1", "S2", "c1", "history", "purchases", "log", "all", "any", "open", "\ud7ff", "𝟙𝟚", "../../etc/passwd",
-          "//evil.example", "javascript:alert(1)", *FIELDS, *OPS, *TYPES]
-VALUES = st.one_of(st.sampled_from(TRICKY), st.text(max_size=40),
-                   st.from_regex(r"\A-?[0-9]{1,25}(~-?[0-9]{0,25})?\Z"))
+TRICKY = [
+    "",
+    "x",
+    "x\x00y",
+    "\r",
+    "\t",
+    "99999999999999999999999",
+    "-1",
+    "²",
+    "٣",
+    "1~x",
+    "x~1",
+    "1~2",
+    "9~99999999999999999999",
+    "-9223372036854775809~1",
+    "2026-13-01",
+    "2026-02-30",
+    "2026-11-21 25:61",
+    '"',
+    "' OR 1=1 --",
+    "%",
+    "_",
+    "NEAR(a b)",
+    "a*",
+    "^x",
+    '"a" OR b',
+    "custom:x",
+    "custom:",
+    "custom:Bad-Name",
+    "S1",
+    "S2",
+    "c1",
+    "history",
+    "purchases",
+    "log",
+    "all",
+    "any",
+    "open",
+    "\ud7ff",
+    "𝟙𝟚",
+    "../../etc/passwd",
+    "//evil.example",
+    "javascript:alert(1)",
+    *FIELDS,
+    *OPS,
+    *TYPES,
+]
+VALUES = st.one_of(st.sampled_from(TRICKY), st.text(max_size=40), st.from_regex(r"\A-?[0-9]{1,25}(~-?[0-9]{0,25})?\Z"))
 
 
 @st.composite
@@ -53,8 +112,13 @@ def test_no_query_parameter_gives_a_server_error(app, db, shoppers, who):
     login(client, who)
     _, token = tokens.add_token(db, SYSTEM, "fuzz")
 
-    @settings(max_examples=250, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=250,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(requests())
     def probe(request):
         path, args = request

@@ -23,7 +23,7 @@ CSV = (
     "12345;Bad Phone;7711000003;10;;;S1\n"
     "+79123333333;Bad Date;;5;1990-13-01;;S9\n"
     "+79121111111;Same Phone;;;;;\n"
-).encode("utf-8")
+).encode()
 
 
 def _table(data=CSV, name="people.csv"):
@@ -34,8 +34,12 @@ def test_a_dry_run_lists_every_bad_row_and_writes_nothing(db, people):
     customers, ledger = db.count("customers"), db.count("ledger")
     report = imports.check(db, people["marketer"], _table())
     assert report.total == 5 and len(report.good) == 2
-    assert report.problems == [(4, "phone", report.problems[0][2]), (5, "birthday", report.problems[1][2]),
-                               (5, "store", report.problems[2][2]), (6, "phone", "The same as row 2.")]
+    assert report.problems == [
+        (4, "phone", report.problems[0][2]),
+        (5, "birthday", report.problems[1][2]),
+        (5, "store", report.problems[2][2]),
+        (6, "phone", "The same as row 2."),
+    ]
     assert "10 digits" in report.problems[0][2] and "S9" in report.problems[2][2]
     assert db.count("customers") == customers and db.count("ledger") == ledger
     with pytest.raises(FormError):
@@ -50,7 +54,9 @@ def test_good_rows_import_with_cards_and_balances(db, people):
     anna = db.rows("SELECT * FROM customers WHERE phone = '+79121111111'")[0]
     assert anna["name"] == "Анна Белова" and anna["balance"] == 15_050 == db.ledger_sum(anna["id"])
     assert anna["home_store"] == "S1" and anna["channel"] == "import" and anna["birthday"] == "1990-05-01"
-    assert db.rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [{"number": "7711000001", "main": 1}]
+    assert db.rows("SELECT number, main FROM cards WHERE customer_id = ?", (anna["id"],)) == [
+        {"number": "7711000001", "main": 1}
+    ]
     deltas, _, _ = customer_page(db, "S2", 0, 1000)
     assert any(d["phone"] == "+79121111111" and d["lots"][0]["points"] == 15_050 for d in deltas)
     row = db.rows("SELECT * FROM audit_log WHERE action = 'import.customers'")[0]
@@ -91,7 +97,9 @@ def test_the_command_line_checks_then_imports(db_file, db):
         f.write(CSV)
     runner = CliRunner()
     result = runner.invoke(cli, ["import", path, "--dry-run", "--db", db_file])
-    assert result.exit_code == 0 and "row 4, phone" in result.output and "5 rows: 2 good, 3 with problems" in result.output
+    assert (
+        result.exit_code == 0 and "row 4, phone" in result.output and "5 rows: 2 good, 3 with problems" in result.output
+    )
     result = runner.invoke(cli, ["import", path, "--db", db_file])
     assert result.exit_code == 1 and "nothing imported" in result.output
     result = runner.invoke(cli, ["import", path, "--good-rows", "--db", db_file])
@@ -100,8 +108,9 @@ def test_the_command_line_checks_then_imports(db_file, db):
 
 def test_the_console_checks_in_the_background_then_imports_good_rows(client, db):
     login(client, "marketer")
-    response = client.post("/imports/", data={"file": (io.BytesIO(CSV), "people.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/imports/", data={"file": (io.BytesIO(CSV), "people.csv")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 302
     job_url = response.headers["Location"]
     status = _wait(client, job_url, "checked")
@@ -124,10 +133,7 @@ def _wait(client, job_url, state, timeout=15.0):
 
 
 def test_phones_of_other_countries_import_in_e164_and_are_found(db, people):
-    data = ("phone;name\n"
-            "+44 20 7946 0958;Jane Doe\n"
-            "00 375 29 123-45-67;Алесь\n"
-            "+44 20 79;Too Short\n").encode()
+    data = ("phone;name\n+44 20 7946 0958;Jane Doe\n00 375 29 123-45-67;Алесь\n+44 20 79;Too Short\n").encode()
     table = imports.read_table(data, "abroad.csv")
     report = imports.check(db, people["marketer"], table)
     assert len(report.good) == 2
@@ -156,8 +162,13 @@ def test_utf16_files_are_read_and_other_encodings_are_named(db, people):
     assert report.problems == [] and report.parsed[0]["balance"] == 1_250
     # UTF-16 without a byte order mark, UTF-16 big-endian and UTF-8 with a BOM read the same
     semicolons, commas = "phone;name\n+79126666666;Ёлка\n", "phone,name\n+79126666666,Ёлка\n"
-    for data in (semicolons.encode("utf-16-le"), semicolons.encode("utf-16"), semicolons.encode("utf-16-be"),
-                 commas.encode("utf-8-sig"), semicolons.encode("cp1251")):
+    for data in (
+        semicolons.encode("utf-16-le"),
+        semicolons.encode("utf-16"),
+        semicolons.encode("utf-16-be"),
+        commas.encode("utf-8-sig"),
+        semicolons.encode("cp1251"),
+    ):
         assert imports.read_table(data, "x.csv").rows == [["+79126666666", "Ёлка"]], data[:8]
     # a binary file (or a damaged UTF-16 one) says what to do, not that the columns are missing
     for data in (bytes(range(256)) * 4, b"\xff\xfe" + "phone\n".encode("utf-16-le") + b"\x00"):
@@ -168,8 +179,11 @@ def test_utf16_files_are_read_and_other_encodings_are_named(db, people):
 
 def test_a_file_level_error_in_the_console_is_a_sentence_not_a_dict(client, db):
     login(client, "marketer")
-    response = client.post("/imports/", data={"file": (io.BytesIO(b"nothing;useful\n1;2\n"), "people.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/imports/",
+        data={"file": (io.BytesIO(b"nothing;useful\n1;2\n"), "people.csv")},
+        content_type="multipart/form-data",
+    )
     job_url = response.headers["Location"]
     status = _wait(client, job_url, "checked")
     assert status["state"] == "failed" and status["running"] is False
@@ -182,14 +196,22 @@ def test_progress_is_reported_while_checking_and_importing(client, db):
     rows = "".join(f"+7912{i:07d};Клиент {i}\n" for i in range(2600))
     data = ("phone;name\n" + rows).encode()
     login(client, "marketer")
-    job_url = client.post("/imports/", data={"file": (io.BytesIO(data), "many.csv")},
-                          content_type="multipart/form-data").headers["Location"]
+    job_url = client.post(
+        "/imports/", data={"file": (io.BytesIO(data), "many.csv")}, content_type="multipart/form-data"
+    ).headers["Location"]
     assert _wait(client, job_url, "checked")["state"] == "checked"
     seen = []
     table = imports.read_table(data, "many.csv")
     report = imports.check(db, SYSTEM, table, lambda done, total: seen.append(("check", done, total)))
-    imports.apply(db, SYSTEM, table, report, good_rows_only=False, source="many.csv",
-                  progress=lambda done, total: seen.append(("import", done, total)))
+    imports.apply(
+        db,
+        SYSTEM,
+        table,
+        report,
+        good_rows_only=False,
+        source="many.csv",
+        progress=lambda done, total: seen.append(("import", done, total)),
+    )
     assert [s for s in seen if s[0] == "check"] == [("check", 1000, 2600), ("check", 2000, 2600), ("check", 2600, 2600)]
     assert [s for s in seen if s[0] == "import"] == [("import", n, 2600) for n in (500, 1000, 1500, 2000, 2500, 2600)]
     status = client.get(job_url + ".json").get_json()
@@ -217,8 +239,12 @@ def test_update_mode_lists_what_would_change_then_changes_only_that(db, people, 
     summary = report.summary()
     assert summary["ignored_columns"] == ["balance"] and summary["changed"] == 2 and summary["unchanged"] == 1
     assert summary["changes"] == [
-        [2, "c1", "name", "Иван Петров", "Иван Петрович Петров"], [2, "c1", "email", "", "ivan@example.com"],
-        [2, "c1", "sms", "yes", "no"], [2, "c1", "tags", "", "vip"], [3, "c2", "phone", "+79120000002", "+79120000009"]]
+        [2, "c1", "name", "Иван Петров", "Иван Петрович Петров"],
+        [2, "c1", "email", "", "ivan@example.com"],
+        [2, "c1", "sms", "yes", "no"],
+        [2, "c1", "tags", "", "vip"],
+        [3, "c2", "phone", "+79120000002", "+79120000009"],
+    ]
     assert {c: db.customer(c) for c in ("c1", "c2", "c3")} == before  # a dry run writes nothing
     with pytest.raises(FormError):
         imports.apply(db, people["marketer"], table, report, good_rows_only=False, source="update.csv")
@@ -229,10 +255,14 @@ def test_update_mode_lists_what_would_change_then_changes_only_that(db, people, 
     assert [r[0] for r in db.conn.execute("SELECT tag FROM customer_tags WHERE customer_id = 'c1'")] == ["vip"]
     assert c2["phone"] == "+79120000009" and c2["phone_verified"] == 0 and c2["version"] > before["c2"]["version"]
     assert db.customer("c3") == before["c3"]
-    audit_rows = db.rows("SELECT action, entity_id, before, after FROM audit_log"
-                         " WHERE action LIKE '%import%' ORDER BY id")
+    audit_rows = db.rows(
+        "SELECT action, entity_id, before, after FROM audit_log WHERE action LIKE '%import%' ORDER BY id"
+    )
     assert [(r["action"], r["entity_id"]) for r in audit_rows] == [
-        ("customer.import_update", "c1"), ("customer.import_update", "c2"), ("import.update", "update.csv")]
+        ("customer.import_update", "c1"),
+        ("customer.import_update", "c2"),
+        ("import.update", "update.csv"),
+    ]
     assert '"name": "Иван Петров"' in audit_rows[0]["before"]
     deltas, _, _ = customer_page(db, "S2", 0, 1000)
     assert any(d["customer_id"] == "c2" and d["phone"] == "+79120000009" for d in deltas)
@@ -240,8 +270,11 @@ def test_update_mode_lists_what_would_change_then_changes_only_that(db, people, 
 
 def test_update_mode_in_the_console(client, db, shoppers):
     login(client, "marketer")
-    job_url = client.post("/imports/", data={"file": (io.BytesIO(UPDATE_CSV), "update.csv"), "mode": "update"},
-                          content_type="multipart/form-data").headers["Location"]
+    job_url = client.post(
+        "/imports/",
+        data={"file": (io.BytesIO(UPDATE_CSV), "update.csv"), "mode": "update"},
+        content_type="multipart/form-data",
+    ).headers["Location"]
     assert _wait(client, job_url, "checked")["state"] == "checked"
     page = client.get(job_url).get_data(as_text=True)
     assert 'id="changes"' in page and "Иван Петрович Петров" in page and "+79120000009" in page
@@ -250,8 +283,11 @@ def test_update_mode_in_the_console(client, db, shoppers):
     assert _wait(client, job_url, "done")["state"] == "done"
     assert db.customer("c1")["name"] == "Иван Петрович Петров"
     assert 'id="rows-updated">2<' in client.get(job_url).get_data(as_text=True)
-    bad = client.post("/imports/", data={"file": (io.BytesIO(UPDATE_CSV), "update.csv"), "mode": "replace"},
-                      content_type="multipart/form-data")
+    bad = client.post(
+        "/imports/",
+        data={"file": (io.BytesIO(UPDATE_CSV), "update.csv"), "mode": "replace"},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 422
 
 

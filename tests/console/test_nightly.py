@@ -19,17 +19,27 @@ ZONE = "Europe/Moscow"
 
 
 def _program(db, actor, demotion=False, window=0):
-    form = MultiDict({"levels-0-name": "Base", "levels-0-from_spend": "0", "levels-0-percent": "3",
-                      "levels-1-name": "Gold", "levels-1-from_spend": "500", "levels-1-percent": "5",
-                      "window_days": str(window), "auto": "1"})
+    form = MultiDict(
+        {
+            "levels-0-name": "Base",
+            "levels-0-from_spend": "0",
+            "levels-0-percent": "3",
+            "levels-1-name": "Gold",
+            "levels-1-from_spend": "500",
+            "levels-1-percent": "5",
+            "window_days": str(window),
+            "auto": "1",
+        }
+    )
     if demotion:
         form["demotion"] = "1"
     levels.save(db, actor, form)
 
 
 def test_expired_temporary_points_burn_once_and_the_liability_drops(db, people, shoppers):
-    lot = accounts.give_temporary(db, people["admin"], "c1", {"points": "100", "reason": "promo",
-                                                              "expires": "2099-01-01"}, ZONE)
+    lot = accounts.give_temporary(
+        db, people["admin"], "c1", {"points": "100", "reason": "promo", "expires": "2099-01-01"}, ZONE
+    )
     db.conn.execute("UPDATE lots SET expires_at = '2026-01-01T00:00:00+00:00' WHERE id = ?", (lot,))
     before = reports.liability(db, people["admin"])["total"]
     version = db.customer("c1")["version"]
@@ -37,16 +47,18 @@ def test_expired_temporary_points_burn_once_and_the_liability_drops(db, people, 
     assert (report.lots_expired, report.points_burnt) == (1, 10_000)
     assert db.customer("c1")["balance"] == 500 == db.ledger_sum("c1")
     assert db.customer("c1")["version"] > version
-    assert db.rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == \
-        [{"kind": "expire", "points": -10_000}]
+    assert db.rows("SELECT kind, points FROM ledger WHERE customer_id = 'c1' ORDER BY id DESC LIMIT 1") == [
+        {"kind": "expire", "points": -10_000}
+    ]
     assert db.count("transactions", "kind = 'expire'") == 1
     assert reports.liability(db, people["admin"])["total"] == before - 10_000
     assert nightly.run(db).lots_expired == 0
 
 
 def test_points_spent_before_expiry_are_not_burnt(db, people, shoppers, agents):
-    lot = accounts.give_temporary(db, people["admin"], "c1", {"points": "3", "reason": "promo",
-                                                              "expires": "2099-01-01"}, ZONE)
+    lot = accounts.give_temporary(
+        db, people["admin"], "c1", {"points": "3", "reason": "promo", "expires": "2099-01-01"}, ZONE
+    )
     apply_events(db, sale(agents["S1"], "c1", [("SKU-1", None, 1_000)], redeemed=200))  # spends the temporary first
     db.conn.execute("UPDATE lots SET expires_at = '2026-01-01T00:00:00+00:00' WHERE id = ?", (lot,))
     assert nightly.run(db).points_burnt == 100

@@ -6,11 +6,33 @@ import pytest
 
 from .conftest import login
 
-PAGES = ["/", "/customers/", "/customers/?q=Иван&f=balance&o=ge&v=1", "/customers/c1", "/customers/c1?tab=cards",
-         "/customers/c1?tab=history", "/customers/c1?tab=purchases", "/customers/c1?tab=notes",
-         "/customers/c1?tab=actions", "/customers/c1?tab=log", "/cards/", "/customers/fields", "/transactions/",
-         "/transactions/?type=till&weekday=6", "/stores/", "/stores/S1", "/stores/programs", "/rules/", "/rules/S1",
-         "/rules/levels", "/rules/categories", "/imports/", "/users", "/audit", "/account"]
+PAGES = [
+    "/",
+    "/customers/",
+    "/customers/?q=Иван&f=balance&o=ge&v=1",
+    "/customers/c1",
+    "/customers/c1?tab=cards",
+    "/customers/c1?tab=history",
+    "/customers/c1?tab=purchases",
+    "/customers/c1?tab=notes",
+    "/customers/c1?tab=actions",
+    "/customers/c1?tab=log",
+    "/cards/",
+    "/customers/fields",
+    "/transactions/",
+    "/transactions/?type=till&weekday=6",
+    "/stores/",
+    "/stores/S1",
+    "/stores/programs",
+    "/rules/",
+    "/rules/S1",
+    "/rules/levels",
+    "/rules/categories",
+    "/imports/",
+    "/users",
+    "/audit",
+    "/account",
+]
 #: pages a role may not open at all (403), everything else renders
 FORBIDDEN = {
     "manager": {"/customers/fields", "/imports/", "/users", "/audit"},
@@ -46,6 +68,7 @@ def test_exports(client, shoppers):
     from io import BytesIO
 
     from openpyxl import load_workbook
+
     sheet = load_workbook(BytesIO(data)).active
     rows = list(sheet.values)
     assert rows[0][0] == "id" and len(rows) == 4

@@ -19,8 +19,10 @@ def _delta(db, cid, store):
     return next(d for d in deltas if d["customer_id"] == cid)
 
 
-@pytest.mark.parametrize(("text", "stored"), [("5", "5"), (" 2,5 ", "2.5"), ("0.75", "0.75"), ("100", "100"),
-                                               ("7.50", "7.5"), ("0", "0"), ("", None)])
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("5", "5"), (" 2,5 ", "2.5"), ("0.75", "0.75"), ("100", "100"), ("7.50", "7.5"), ("0", "0"), ("", None)],
+)
 def test_canonical_percents(text, stored):
     assert percents.canonical(text) == stored
 
@@ -33,8 +35,9 @@ def test_bad_percents(text):
 
 def test_a_marketer_sets_both_and_the_stores_get_them(db, people, shoppers):
     version = db.customer("c1")["version"]
-    after = percents.set_percents(db, people["marketer"], "c1",
-                                  {"network_percent": "3", "store_percent_S1": "7,5", "store_percent_S2": ""})
+    after = percents.set_percents(
+        db, people["marketer"], "c1", {"network_percent": "3", "store_percent_S1": "7,5", "store_percent_S2": ""}
+    )
     assert after == {"network_percent": "3", "store_percents": {"S1": "7.5"}}
     assert db.customer("c1")["version"] > version
     s1, s2 = _delta(db, "c1", "S1"), _delta(db, "c1", "S2")
@@ -54,8 +57,9 @@ def test_bad_input_names_every_field_and_changes_nothing(db, people, shoppers):
     percents.set_percents(db, people["admin"], "c1", {"store_percent_S1": "4"})
     before, version = db.customer("c1"), db.customer("c1")["version"]
     with pytest.raises(FormError) as caught:
-        percents.set_percents(db, people["admin"], "c1", {"network_percent": "101", "store_percent_S1": "1.234",
-                                                          "store_percent_S2": "2"})
+        percents.set_percents(
+            db, people["admin"], "c1", {"network_percent": "101", "store_percent_S1": "1.234", "store_percent_S2": "2"}
+        )
     assert set(caught.value.errors) == {"network_percent", "store_percent_S1"}
     assert db.customer("c1") == before and db.customer("c1")["version"] == version
     assert percents.percents(db, people["admin"], "c1")["stores"][0]["percent"] == "4"
@@ -68,7 +72,10 @@ def test_a_store_manager_sets_only_their_stores_percent(db, people, shoppers):
     assert not shown["network_editable"] and [s["id"] for s in shown["stores"]] == ["S1"]
     percents.set_percents(db, manager, "c1", {"store_percent_S1": "6"})
     assert db.customer("c1")["network_percent"] == "2"
-    assert {s["id"]: s["percent"] for s in percents.percents(db, people["admin"], "c1")["stores"]} == {"S1": "6", "S2": "9"}
+    assert {s["id"]: s["percent"] for s in percents.percents(db, people["admin"], "c1")["stores"]} == {
+        "S1": "6",
+        "S2": "9",
+    }
     with pytest.raises(Forbidden):
         percents.set_percents(db, manager, "c1", {"store_percent_S2": "1"})
     with pytest.raises(Forbidden):
@@ -98,8 +105,13 @@ def test_the_what_if_uses_the_customers_personal_percents(db, people, agents):
     a1 = agents["S1"]
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     apply_events(db, a1.registration("c1"), a1.registration("c2"), a1.registration("c3"))
-    apply_events(db, *(sale(a1, cid, [("SKU-1", "SUSHI", 100_000)], at=(now - dt.timedelta(days=1)).isoformat())
-                       for cid in ("c1", "c2", "c3")))
+    apply_events(
+        db,
+        *(
+            sale(a1, cid, [("SKU-1", "SUSHI", 100_000)], at=(now - dt.timedelta(days=1)).isoformat())
+            for cid in ("c1", "c2", "c3")
+        ),
+    )
     rules.publish(db, people["admin"], "S1", _multi(SPEC_FORM))
     draft = _multi({**SPEC_FORM, "base_percent": "10", "categories-0-k": "1"})
     plain = whatif.compare(db, people["admin"], "S1", draft, days=7)

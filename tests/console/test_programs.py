@@ -19,15 +19,22 @@ ZONE = "Europe/Moscow"
 def coffee(db, people) -> int:
     """Program "Кофе" with store S2 in it (S1 stays in the default program)."""
     program = stores.save_program(db, people["admin"], {"name": "Кофе", "points_per_money": "1"})
-    stores.update_store(db, people["admin"], "S2", {"name": "Nevsky 20", "timezone": ZONE, "base_percent": "5",
-                                                    "program_id": str(program)}, [])
+    stores.update_store(
+        db,
+        people["admin"],
+        "S2",
+        {"name": "Nevsky 20", "timezone": ZONE, "base_percent": "5", "program_id": str(program)},
+        [],
+    )
     return program
 
 
 def test_the_profile_shows_the_balance_in_each_program(client, db, people, agents, coffee):
     main = default_program(db.conn)
     a1, a2 = agents["S1"], agents["S2"]
-    apply_events(db, a1.registration("c1", phone="+79120000001"), sale(a1, "c1", [("SKU-1", None, 10_000)], accrued=500))
+    apply_events(
+        db, a1.registration("c1", phone="+79120000001"), sale(a1, "c1", [("SKU-1", None, 10_000)], accrued=500)
+    )
     apply_events(db, sale(a2, "c1", [("SKU-1", None, 10_000)], accrued=300))
     account = customers.account(db, people["admin"], "c1")
     assert {p["name"]: p["balance"] for p in account["programs"]} == {"Main program": 500, "Кофе": 300}
@@ -46,8 +53,7 @@ def test_the_profile_shows_the_balance_in_each_program(client, db, people, agent
     # a store manager of S1 sees the figures of S1's customers only (c1's home store is S1)
     scoped = {p["id"]: p["outstanding"] for p in stores.programs_list(db, people["manager"], with_points=True)}
     assert scoped == {main: 500, coffee: 300}
-    apply_events(db, agents["S2"].registration("c2"), sale(agents["S2"], "c2", [("SKU-1", None, 10_000)],
-                                                                     accrued=40))
+    apply_events(db, agents["S2"].registration("c2"), sale(agents["S2"], "c2", [("SKU-1", None, 10_000)], accrued=40))
     scoped = {p["id"]: p["outstanding"] for p in stores.programs_list(db, people["manager"], with_points=True)}
     assert scoped == {main: 500, coffee: 300}
     assert {p["id"]: p["outstanding"] for p in stores.programs_list(db, with_points=True)}[coffee] == 340
@@ -60,8 +66,9 @@ def test_points_by_hand_go_to_the_chosen_program(client, db, people, shoppers, c
     main = default_program(db.conn)
     admin = people["admin"]
     accounts.adjust_points(db, admin, "c1", {"points": "2", "reason": "goodwill", "program": str(coffee)})
-    accounts.give_temporary(db, admin, "c1", {"points": "3", "reason": "promo", "expires": "2099-01-01",
-                                              "program": str(coffee)}, ZONE)
+    accounts.give_temporary(
+        db, admin, "c1", {"points": "3", "reason": "promo", "expires": "2099-01-01", "program": str(coffee)}, ZONE
+    )
     accounts.adjust_points(db, admin, "c1", {"points": "1", "reason": "default"})  # no program: the default one
     assert balances(db.conn, "c1") == {main: 600, coffee: 500}
     assert db.customer("c1")["balance"] == 1100 == db.ledger_sum("c1")
@@ -82,18 +89,19 @@ def test_points_by_hand_go_to_the_chosen_program(client, db, people, shoppers, c
     login(client, "admin")
     page = client.get("/customers/c1?tab=actions").get_data(as_text=True)
     assert 'name="program"' in page and 'name="t_program"' in page
-    response = client.post("/customers/c1/temporary", data={"t_points": "4", "t_reason": "birthday",
-                                                             "expires": "2099-02-01", "t_program": str(coffee)})
+    response = client.post(
+        "/customers/c1/temporary",
+        data={"t_points": "4", "t_reason": "birthday", "expires": "2099-02-01", "t_program": str(coffee)},
+    )
     assert response.status_code == 302
     assert balances(db.conn, "c1")[coffee] == 900
     audit = db.rows("SELECT after FROM audit_log WHERE action = 'customer.temporary_points' ORDER BY id DESC")[0]
     assert f'"program": {coffee}' in audit["after"]
 
 
-CSV = ("phone;name;balance;программа\n"
-       "+79121111111;Анна;100;Кофе\n"
-       "+79122222222;Борис;50;\n"
-       "+79123333333;Вера;10;Чай\n").encode("utf-8")
+CSV = (
+    "phone;name;balance;программа\n+79121111111;Анна;100;Кофе\n+79122222222;Борис;50;\n+79123333333;Вера;10;Чай\n"
+).encode()
 
 
 def test_import_puts_balances_into_the_named_program(db, people, coffee):
@@ -117,17 +125,34 @@ def test_import_puts_balances_into_the_named_program(db, people, coffee):
 def test_merge_keeps_each_program_points_apart(db, people, agents, coffee):
     main = default_program(db.conn)
     a1, a2 = agents["S1"], agents["S2"]
-    apply_events(db, a1.registration("c1"), sale(a1, "c1", [("SKU-1", None, 10_000)], accrued=500),
-                 sale(a2, "c1", [("SKU-1", None, 10_000)], accrued=70))
-    apply_events(db, a2.registration("c2"), sale(a2, "c2", [("SKU-1", None, 10_000)], accrued=300),
-                 sale(a1, "c2", [("SKU-1", None, 10_000)], accrued=20))
-    accounts.give_temporary(db, people["admin"], "c2", {"points": "1", "reason": "promo", "expires": "2099-01-01",
-                                                        "program": str(coffee)}, ZONE)
+    apply_events(
+        db,
+        a1.registration("c1"),
+        sale(a1, "c1", [("SKU-1", None, 10_000)], accrued=500),
+        sale(a2, "c1", [("SKU-1", None, 10_000)], accrued=70),
+    )
+    apply_events(
+        db,
+        a2.registration("c2"),
+        sale(a2, "c2", [("SKU-1", None, 10_000)], accrued=300),
+        sale(a1, "c2", [("SKU-1", None, 10_000)], accrued=20),
+    )
+    accounts.give_temporary(
+        db,
+        people["admin"],
+        "c2",
+        {"points": "1", "reason": "promo", "expires": "2099-01-01", "program": str(coffee)},
+        ZONE,
+    )
     merge.merge(db, people["admin"], "c2", "c1")
     assert balances(db.conn, "c1") == {main: 520, coffee: 470}
     assert db.customer("c1")["balance"] == 990 == db.ledger_sum("c1")
-    lots = {i: (p, prog) for i, p, prog in db.conn.execute(
-        "SELECT id, points, program_id FROM lots WHERE customer_id = 'c1' AND expires_at IS NULL")}
+    lots = {
+        i: (p, prog)
+        for i, p, prog in db.conn.execute(
+            "SELECT id, points, program_id FROM lots WHERE customer_id = 'c1' AND expires_at IS NULL"
+        )
+    }
     assert lots == {"c1:permanent": (520, main), f"c1:permanent:{coffee}": (370, coffee)}
     assert balances(db.conn, "c2") == {}
 
@@ -141,8 +166,9 @@ def test_a_program_change_sends_the_customers_again(client, db, people, agents, 
     versions = {c: db.customer(c)["version"] for c in ("c1", "c2", "c3")}
     cursor = max(versions.values())
     login(client, "admin")
-    response = client.post("/stores/S2", data={"name": "Nevsky 20", "timezone": ZONE, "base_percent": "5",
-                                               "program_id": ""})
+    response = client.post(
+        "/stores/S2", data={"name": "Nevsky 20", "timezone": ZONE, "base_percent": "5", "program_id": ""}
+    )
     assert response.status_code == 302
     assert db.get_store("S2")["program_id"] is None
     # c1 (main program) and c2 (Кофе) are sent again; c3 has no lots in either

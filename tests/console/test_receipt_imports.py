@@ -10,9 +10,12 @@ from tests.console.conftest import login
 
 def test_a_receipt_import_is_a_job_on_the_imports_page(client, db_file, tmp_path):
     path = tmp_path / "history.csv"
-    path.write_text("receipt,store,date,card,sku,amount,accrued\n"
-                    "R1,S1,2017-03-01 10:00,77,A,10.00,5\nR1,S1,2017-03-01 10:00,77,B,2.50,0\n"
-                    "R2,S2,2017-03-02 11:00,,A,1.00,0\n", encoding="utf-8")
+    path.write_text(
+        "receipt,store,date,card,sku,amount,accrued\n"
+        "R1,S1,2017-03-01 10:00,77,A,10.00,5\nR1,S1,2017-03-01 10:00,77,B,2.50,0\n"
+        "R2,S2,2017-03-02 11:00,,A,1.00,0\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(cli, ["import-receipts", str(path), "--quiet", "--db", db_file])
     assert result.exit_code == 0, result.output
     login(client, "admin")

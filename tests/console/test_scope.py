@@ -42,8 +42,15 @@ def test_shopped_scope_shows_a_customer_who_bought_here_read_only(client, db, pe
 
 
 def test_home_scope_shows_only_customers_registered_at_the_managers_stores(db_file, db, people, shopped_at_s1):
-    app = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
-                      "STORE_MANAGER_SCOPE": "home"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": db_file,
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "t",
+            "STORE_MANAGER_SCOPE": "home",
+        }
+    )
     client = app.test_client()
     login(client, "manager")
     assert "Мария Иванова" not in _list(client) and "Иван Петров" in _list(client)

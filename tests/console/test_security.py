@@ -76,7 +76,9 @@ def test_exports_are_audited(client, db, shoppers):
     export_xlsx(client, "/customers/export.xlsx?q=Иван")
     rows = [r for r in audit.history(db, limit=50) if r["action"].startswith("export.")]
     assert [(r["action"], r["username"], r["after"]["format"]) for r in rows] == [
-        ("export.customers", "viewer", "xlsx"), ("export.transactions", "viewer", "csv")]
+        ("export.customers", "viewer", "xlsx"),
+        ("export.transactions", "viewer", "csv"),
+    ]
     assert rows[1]["after"]["query"] == "type=purchase"
 
 
@@ -84,15 +86,28 @@ def test_the_upload_limit_and_the_cookie_settings_take_effect(app, client, db_fi
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024 * 1024
     login(client, "marketer")
     boundary = "b0undary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
-            f"Content-Type: text/csv\r\n\r\nphone\n").encode() + b"+79120000000\n" * (70 * 1024 * 1024 // 13) + (
-            f"\r\n--{boundary}--\r\n").encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            f"Content-Type: text/csv\r\n\r\nphone\n"
+        ).encode()
+        + b"+79120000000\n" * (70 * 1024 * 1024 // 13)
+        + (f"\r\n--{boundary}--\r\n").encode()
+    )
     response = client.post("/imports/", data=body, content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 413  # 70 MiB: refused before it is read
     cookie = login(app.test_client(), "admin").headers["Set-Cookie"]
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie
-    secure = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
-                         "SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_SAMESITE": "Strict"})
+    secure = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": db_file,
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "t",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_SAMESITE": "Strict",
+        }
+    )
     cookie = login(secure.test_client(), "admin").headers["Set-Cookie"]
     assert "Secure" in cookie and "SameSite=Strict" in cookie
 
@@ -119,8 +134,9 @@ def test_uploaded_files_are_deleted_after_import_failure_and_when_abandoned(clie
     abandoned = upload("phone;name\n+79125550001;Нина\n".encode())  # (CSV's good rows are in by now)
     assert _wait(client, abandoned, "checked")["state"] == "checked"
     assert len(list(folder.iterdir())) == 1
-    db.conn.execute("UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
-                    (abandoned.rsplit("/", 1)[1],))
+    db.conn.execute(
+        "UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", (abandoned.rsplit("/", 1)[1],)
+    )
     client.get("/imports/")  # older than IMPORT_KEEP_HOURS: swept
     assert list(folder.iterdir()) == []
 
@@ -145,7 +161,11 @@ def test_sign_ins_failures_lockouts_and_sign_outs_are_audited(app, db):
     client.post("/logout")
     rows = [r for r in audit.history(db, limit=50) if r["action"].startswith("auth.")][::-1]
     assert [(r["action"], r["username"]) for r in rows] == [
-        ("auth.failed", "admin"), ("auth.failed", "nobody"), ("auth.login", "admin"), ("auth.logout", "admin")]
+        ("auth.failed", "admin"),
+        ("auth.failed", "nobody"),
+        ("auth.login", "admin"),
+        ("auth.logout", "admin"),
+    ]
     assert rows[0]["after"]["address"] == "127.0.0.1" and "password" not in str(rows[0]["after"])
 
 
@@ -157,8 +177,9 @@ def _page(response):
 
 
 def _from(client, address, username, password=PASSWORD):
-    return client.post("/login", data={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/login", data={"username": username, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
 
 
 def test_a_lockout_looks_like_a_wrong_password_holds_one_address_and_ends_by_itself(app, db):
@@ -179,8 +200,9 @@ def test_a_lockout_looks_like_a_wrong_password_holds_one_address_and_ends_by_its
 
 
 def test_many_failures_from_one_address_are_throttled(db_file, db, people):
-    app = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
-                      "LOGIN_ADDRESS_LIMIT": 5})
+    app = create_app(
+        {"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t", "LOGIN_ADDRESS_LIMIT": 5}
+    )
     client = app.test_client()
     for i in range(5):
         assert _from(client, "10.0.0.77", f"user{i}", "guess").status_code == 422
@@ -241,8 +263,12 @@ def test_command_line_changes_are_audited(db_file, db, tmp_path):
     rules = Path(__file__).parents[2] / "docs" / "examples" / "rules.json"
     result = runner.invoke(cli, ["rules", "publish", str(rules), "--store", "S9", "--db", db_file])
     assert result.exit_code == 0, result.output
-    assert runner.invoke(cli, ["users", "add", "olga", "--role", "viewer", "--password", "long enough",
-                               "--db", db_file]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["users", "add", "olga", "--role", "viewer", "--password", "long enough", "--db", db_file]
+        ).exit_code
+        == 0
+    )
     assert runner.invoke(cli, ["users", "passwd", "olga", "--password", "longer still", "--db", db_file]).exit_code == 0
     rows = audit.history(db, limit=20)[::-1]
     actions = [r["action"] for r in rows][-5:]
@@ -263,11 +289,16 @@ def test_the_sign_in_service_keeps_only_hashes(db, people):
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(db_file, db, people):
     import pytest
 
-    app = create_app({"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t",
-                      "TRUSTED_PROXIES": 1})
+    app = create_app(
+        {"TESTING": True, "DATABASE": db_file, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t", "TRUSTED_PROXIES": 1}
+    )
     client = app.test_client()
-    client.post("/login", data={"username": "admin", "password": "guess"},
-                headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    client.post(
+        "/login",
+        data={"username": "admin", "password": "guess"},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
     [row] = [r for r in audit.history(db, limit=10) if r["action"] == "auth.failed"]
     assert row["after"]["address"] == "203.0.113.7"
     for wrong in ({"TRUSTED_PROXIES": -1}, {"LOGIN_MAX_FAILURES": 0}, {"SESSION_COOKIE_SAMESITE": "None"}):

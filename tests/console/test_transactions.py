@@ -18,11 +18,16 @@ ZONE = "Europe/Moscow"
 def history(db, people, agents):
     a1, a2 = agents["S1"], agents["S2"]
     monday_evening = "2026-11-16T19:30:00+03:00"
-    apply_events(db, a1.registration("c1", card="2000001"),
-                 sale(a1, "c1", [("SKU-1", "SUSHI", 10_000), ("SKU-2", "DRINKS", 2_000)], accrued=600, card="2000001"),
-                 sale(a1, "c1", [("SKU-2", "DRINKS", 3_000)], accrued=150, redeemed=500, at=monday_evening),
-                 sale(a1, None, [("SKU-3", "ROLLS", 4_000)], channel="delivery"))
-    apply_events(db, a2.registration("c2"), sale(a2, "c2", [("SKU-1", "SUSHI", 20_000)], accrued=1_000, channel="online"))
+    apply_events(
+        db,
+        a1.registration("c1", card="2000001"),
+        sale(a1, "c1", [("SKU-1", "SUSHI", 10_000), ("SKU-2", "DRINKS", 2_000)], accrued=600, card="2000001"),
+        sale(a1, "c1", [("SKU-2", "DRINKS", 3_000)], accrued=150, redeemed=500, at=monday_evening),
+        sale(a1, None, [("SKU-3", "ROLLS", 4_000)], channel="delivery"),
+    )
+    apply_events(
+        db, a2.registration("c2"), sale(a2, "c2", [("SKU-1", "SUSHI", 20_000)], accrued=1_000, channel="online")
+    )
     apply_events(db, a1.refund("c1", "S1-a1-1", amount=2_000, accrued=100, redeemed=0))
     accounts.adjust_points(db, people["admin"], "c1", {"points": "10", "reason": "x"})
 
@@ -38,9 +43,14 @@ def _page(db, actor, **args):
 def test_totals_for_the_filtered_set(db, people, history):
     admin = people["admin"]
     everything = _page(db, admin)
-    assert everything.totals == {"count": 6, "sales": 10_000 + 2_000 + 3_000 + 4_000 + 20_000 - 2_000,
-                                 "accrued": 600 + 150 + 1_000 - 100 + 1_000, "redeemed": 500, "purchases": 4,
-                                 "average_check": (12_000 + 3_000 + 4_000 + 20_000) // 4}
+    assert everything.totals == {
+        "count": 6,
+        "sales": 10_000 + 2_000 + 3_000 + 4_000 + 20_000 - 2_000,
+        "accrued": 600 + 150 + 1_000 - 100 + 1_000,
+        "redeemed": 500,
+        "purchases": 4,
+        "average_check": (12_000 + 3_000 + 4_000 + 20_000) // 4,
+    }
     assert [r["kind"] for r in everything.rows][0] == "admin"  # newest first
     assert _page(db, admin, type="till").totals["count"] == 2
     assert _page(db, admin, type=["delivery", "online"]).totals["sales"] == 24_000

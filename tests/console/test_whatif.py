@@ -20,8 +20,12 @@ def _receipts(db, agents):
     a1 = agents["S1"]
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     apply_events(db, a1.registration("c1"), a1.registration("c2"))
-    plan = [(2, [("SKU-1", "SUSHI", 45_000)], 0), (1, [("SKU-9", "TOBACCO", 30_000), ("SKU-8", None, 20_000)], 1_000),
-            (1, [("SKU-7", "SUSHI", 5_000)], 0), (40, [("SKU-1", "SUSHI", 99_000)], 0)]
+    plan = [
+        (2, [("SKU-1", "SUSHI", 45_000)], 0),
+        (1, [("SKU-9", "TOBACCO", 30_000), ("SKU-8", None, 20_000)], 1_000),
+        (1, [("SKU-7", "SUSHI", 5_000)], 0),
+        (40, [("SKU-1", "SUSHI", 99_000)], 0),
+    ]
     events = []
     for days_ago, lines, redeemed in plan:
         at = (now - dt.timedelta(days=days_ago)).isoformat()
@@ -37,8 +41,11 @@ def _reference(rules_doc, plan, now, days):
     for days_ago, lines, redeemed in plan:
         if days_ago > days:
             continue
-        receipt = Receipt(lines=tuple(Line(amount=a, sku=s, category=c) for s, c, a in lines),
-                          at=now - dt.timedelta(days=days_ago), redeem=redeemed)
+        receipt = Receipt(
+            lines=tuple(Line(amount=a, sku=s, category=c) for s, c, a in lines),
+            at=now - dt.timedelta(days=days_ago),
+            redeem=redeemed,
+        )
         total += calc.quote(receipt, CustomerTerms(), None, ()).accrued
     return total
 
@@ -51,8 +58,12 @@ def test_the_draft_against_the_current_rules(db, people, agents):
     current_doc = db.latest_rules()["S1"][1]
     assert result.receipts == 3 and result.lines == 4
     assert result.current == _reference(current_doc, plan, now, 30)
-    assert result.draft == _reference({**current_doc, "base_percent": "10",
-                                       "categories": {**current_doc["categories"], "SUSHI": {"k": "3"}}}, plan, now, 30)
+    assert result.draft == _reference(
+        {**current_doc, "base_percent": "10", "categories": {**current_doc["categories"], "SUSHI": {"k": "3"}}},
+        plan,
+        now,
+        30,
+    )
     assert result.draft > result.current > 0
     assert sum(c for _, c, _ in result.by_day) == result.current and sum(d for _, _, d in result.by_day) == result.draft
     by_category = {name: (cur, dra) for name, cur, dra in result.by_category}

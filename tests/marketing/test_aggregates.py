@@ -11,40 +11,74 @@ from tests.sync.fakes import T0, FakeAgent
 
 def apply(db: Store, *events) -> set[str]:
     last = events[-1]
-    return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))
+    return db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
 
 
 def basket(agent: FakeAgent, cid: str, lines, at: dt.datetime | None = None) -> dict:
     event = agent.purchase(cid, total=sum(a for _, _, _, a in lines), accrued=10)
-    event["body"]["lines"] = [{"sku": sku, "name": sku.title(), "category": cat, "quantity": qty, "price": a,
-                               "discount": 0, "amount": a, "accrued": 0, "redeemed": 0} for sku, cat, qty, a in lines]
+    event["body"]["lines"] = [
+        {
+            "sku": sku,
+            "name": sku.title(),
+            "category": cat,
+            "quantity": qty,
+            "price": a,
+            "discount": 0,
+            "amount": a,
+            "accrued": 0,
+            "redeemed": 0,
+        }
+        for sku, cat, qty, a in lines
+    ]
     if at is not None:
         event["body"]["at"] = at.isoformat()
     return event
 
 
 def snapshot(db: Store) -> dict[str, list]:
-    return {t: db.conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall()
-            for t in ("agg_days", "agg_items", "agg_points")}
+    return {
+        t: db.conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall()
+        for t in ("agg_days", "agg_items", "agg_points")
+    }
 
 
 def test_ingest_keeps_the_aggregates_in_its_transaction(db):
     db.add_store("S1", timezone="Asia/Vladivostok")
     db.stream_state("S1", "a1")
     agent = FakeAgent("S1", "a1")
-    apply(db, agent.registration("c1"),
-          basket(agent, "c1", [("shoe", "running", "1", 5000), ("bar", "food", "2.5", 300)]),
-          basket(agent, "c1", [("bar", "food", "1", 120)]))
-    first = agent.envelope("refund", {"refund_id": "r1", "receipt_id": "S1-a1-1", "terminal": "T1", "customer_id": "c1",
-                                      "at": T0.isoformat(), "amount": 300, "accrued": 0, "redeemed": 0,
-                                      "lines": [{"index": 1, "quantity": "2.5", "amount": 300, "accrued": 0,
-                                                 "redeemed": 0}]})
+    apply(
+        db,
+        agent.registration("c1"),
+        basket(agent, "c1", [("shoe", "running", "1", 5000), ("bar", "food", "2.5", 300)]),
+        basket(agent, "c1", [("bar", "food", "1", 120)]),
+    )
+    first = agent.envelope(
+        "refund",
+        {
+            "refund_id": "r1",
+            "receipt_id": "S1-a1-1",
+            "terminal": "T1",
+            "customer_id": "c1",
+            "at": T0.isoformat(),
+            "amount": 300,
+            "accrued": 0,
+            "redeemed": 0,
+            "lines": [{"index": 1, "quantity": "2.5", "amount": 300, "accrued": 0, "redeemed": 0}],
+        },
+    )
     apply(db, first)
     key = db.conn.execute("SELECT key FROM customer_keys WHERE customer_id = 'c1'").fetchone()[0]
-    (day_row,) = db.conn.execute("SELECT purchases, refunds, spend, items FROM agg_days WHERE key = ?", (key,)).fetchall()
+    (day_row,) = db.conn.execute(
+        "SELECT purchases, refunds, spend, items FROM agg_days WHERE key = ?", (key,)
+    ).fetchall()
     assert day_row == (2, 1, 5000 + 300 + 120 - 300, 4500)
-    products = dict(db.conn.execute(
-        "SELECT p.sku, a.quantity FROM agg_items a JOIN catalog_products p ON p.id = a.item WHERE a.kind = 1"))
+    products = dict(
+        db.conn.execute(
+            "SELECT p.sku, a.quantity FROM agg_items a JOIN catalog_products p ON p.id = a.item WHERE a.kind = 1"
+        )
+    )
     assert products == {"shoe": 1000, "bar": 3500}
     points = db.conn.execute("SELECT type, accrued FROM agg_points WHERE key = ?", (key,)).fetchall()
     assert points == [("purchase", 20)]
@@ -58,8 +92,14 @@ def test_backfill_builds_what_the_ingest_keeps(db):
     agent = FakeAgent("S1", "a1")
     events = [agent.registration("c1"), agent.registration("c2")]
     for i in range(30):
-        events.append(basket(agent, f"c{1 + i % 2}", [(f"sku{i % 7}", f"cat{i % 3}", str(1 + i % 4), 100 + i)],
-                             at=T0 + dt.timedelta(hours=7 * i)))
+        events.append(
+            basket(
+                agent,
+                f"c{1 + i % 2}",
+                [(f"sku{i % 7}", f"cat{i % 3}", str(1 + i % 4), 100 + i)],
+                at=T0 + dt.timedelta(hours=7 * i),
+            )
+        )
     events.append(agent.manual("c1", 70))
     apply(db, *events)
     kept = snapshot(db)

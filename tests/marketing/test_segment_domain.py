@@ -37,16 +37,26 @@ def problems(doc):
 
 def test_unknown_criterion_and_parameter_are_named():
     errors = problems({"audiences": [[{"type": "astrology"}], [{"type": "age", "from": 1, "colour": 2}]]})
-    assert errors == {"audiences.1.1.type": "unknown criterion 'astrology'",
-                      "audiences.2.1.colour": "criterion age has no parameter 'colour'"}
+    assert errors == {
+        "audiences.1.1.type": "unknown criterion 'astrology'",
+        "audiences.2.1.colour": "criterion age has no parameter 'colour'",
+    }
 
 
 def test_bad_ranges_and_values():
-    errors = problems({"audiences": [[{"type": "spend", "from": 500, "to": 100},
-                                      {"type": "age", "from": "x"},
-                                      {"type": "gender", "values": ["robot"]},
-                                      {"type": "purchases", "from": 1, "period": {"from": "2026-02-01", "to": "2026-01-01"}},
-                                      {"type": "bought_category", "categories": [3], "min_quantity": "0.0005"}]]})
+    errors = problems(
+        {
+            "audiences": [
+                [
+                    {"type": "spend", "from": 500, "to": 100},
+                    {"type": "age", "from": "x"},
+                    {"type": "gender", "values": ["robot"]},
+                    {"type": "purchases", "from": 1, "period": {"from": "2026-02-01", "to": "2026-01-01"}},
+                    {"type": "bought_category", "categories": [3], "min_quantity": "0.0005"},
+                ]
+            ]
+        }
+    )
     assert errors["audiences.1.1.to"] == "to is below from"
     assert errors["audiences.1.2.from"] == "must be a whole number"
     assert errors["audiences.1.3.values"].startswith("unknown value 'robot'")
@@ -60,7 +70,8 @@ def test_missing_parameters_and_shape():
     assert problems({"audiences": [[{"type": "spend"}]]}) == {"audiences.1.1": "spend needs one of: from, to"}
     assert problems({"audiences": [[{"type": "tag"}]]}) == {"audiences.1.1.tags": "tag needs tags"}
     assert problems({"audiences": [[{"type": "age", "from": 1}]], "exclude": [[{"type": "age", "from": 1}]]}) == {
-        "exclude": "at most one excluded audience"}
+        "exclude": "at most one excluded audience"
+    }
 
 
 def test_nesting_refuses_cycles_and_unknown_segments():
@@ -79,15 +90,22 @@ def test_nesting_refuses_cycles_and_unknown_segments():
 def test_messages_translate_with_gettext():
     def gettext(msgid, **params):
         return {"unknown criterion %(name)s": "неизвестный критерий %(name)s"}.get(msgid, msgid) % params
+
     with pytest.raises(DefinitionError) as caught:
         parse_definition({"audiences": [[{"type": "zzz"}]]})
     assert caught.value.messages(gettext) == {"audiences.1.1.type": "неизвестный критерий 'zzz'"}
 
 
 def test_identical_criteria_are_shared_and_round_trip():
-    doc = {"audiences": [[{"type": "spend", "from": 100, "period": {"last_days": 30}},
-                          {"type": "spend", "from": "100", "period": {"last_days": 30}}]],
-           "exclude": [{"type": "tag", "tags": ["vip", "staff"], "mode": "none"}]}
+    doc = {
+        "audiences": [
+            [
+                {"type": "spend", "from": 100, "period": {"last_days": 30}},
+                {"type": "spend", "from": "100", "period": {"last_days": 30}},
+            ]
+        ],
+        "exclude": [{"type": "tag", "tags": ["vip", "staff"], "mode": "none"}],
+    }
     definition = parse_definition(doc)
     assert len(definition.audiences[0]) == 1
     assert parse_definition(definition.to_doc()) == definition
@@ -126,9 +144,19 @@ def test_age_turns_on_the_birthday():
 
 
 def test_profile_criteria():
-    f = Facts(1, gender=None, consents=frozenset({"sms"}), custom={"pet": "Big Dog"}, home_store="s1", has_card=True,
-              cards=(("2000000000050", 3),), level="gold", tags=frozenset({"vip", "staff"}), balance=500,
-              registered_day=D("2026-06-01"))
+    f = Facts(
+        1,
+        gender=None,
+        consents=frozenset({"sms"}),
+        custom={"pet": "Big Dog"},
+        home_store="s1",
+        has_card=True,
+        cards=(("2000000000050", 3),),
+        level="gold",
+        tags=frozenset({"vip", "staff"}),
+        balance=500,
+        registered_day=D("2026-06-01"),
+    )
     assert hit({"type": "gender", "values": ["unknown"]}, f)
     assert not hit({"type": "gender", "values": ["male", "female"]}, f)
     assert hit({"type": "consent", "channels": ["email", "sms"]}, f)
@@ -158,11 +186,20 @@ def test_profile_criteria():
 
 
 def purchases_facts():
-    return Facts(7, days=(Day(D("2026-06-01"), "s1", 2, 1000, 3000), Day(D("2026-06-15"), "s2", 1, 501, 1500),
-                          Day(D("2026-05-01"), "s1", 0, -200, 0)),
-                 items=(Item(D("2026-06-01"), "s1", CATEGORY, 5, 2500), Item(D("2026-06-01"), "s1", PRODUCT, 11, 2500),
-                        Item(D("2026-06-15"), "s2", PRODUCT, 12, 500)),
-                 points=(Points(D("2026-06-01"), "purchase", 50, 10), Points(D("2026-06-10"), "admin", -20, 0)))
+    return Facts(
+        7,
+        days=(
+            Day(D("2026-06-01"), "s1", 2, 1000, 3000),
+            Day(D("2026-06-15"), "s2", 1, 501, 1500),
+            Day(D("2026-05-01"), "s1", 0, -200, 0),
+        ),
+        items=(
+            Item(D("2026-06-01"), "s1", CATEGORY, 5, 2500),
+            Item(D("2026-06-01"), "s1", PRODUCT, 11, 2500),
+            Item(D("2026-06-15"), "s2", PRODUCT, 12, 500),
+        ),
+        points=(Points(D("2026-06-01"), "purchase", 50, 10), Points(D("2026-06-10"), "admin", -20, 0)),
+    )
 
 
 def test_money_counts_and_empty_periods():
@@ -216,8 +253,14 @@ def test_first_and_last_purchase():
 
 
 def test_rfm_and_outside_criteria():
-    f = Facts(1, rfm=(5, 4, 3, "champion"), promotions=frozenset({2}), codes=frozenset({(3, "activated")}),
-              triggers=frozenset({(4, 1, "passed")}), messages=frozenset({(5, "opened")}))
+    f = Facts(
+        1,
+        rfm=(5, 4, 3, "champion"),
+        promotions=frozenset({2}),
+        codes=frozenset({(3, "activated")}),
+        triggers=frozenset({(4, 1, "passed")}),
+        messages=frozenset({(5, "opened")}),
+    )
     assert hit({"type": "rfm", "classes": ["champion"]}, f)
     assert hit({"type": "rfm", "r": [5], "f": [3, 4]}, f)
     assert not hit({"type": "rfm", "m": [5]}, f)
@@ -236,13 +279,25 @@ def test_rfm_and_outside_criteria():
 
 def test_audiences_and_exclusion():
     f = purchases_facts()
-    definition = parse_definition({"audiences": [[{"type": "purchases", "from": 10}, {"type": "spend", "from": 1}],
-                                                 [{"type": "bought_category", "categories": [5]}]],
-                                   "exclude": [{"type": "bought_products", "products": [12]}]})
+    definition = parse_definition(
+        {
+            "audiences": [
+                [{"type": "purchases", "from": 10}, {"type": "spend", "from": 1}],
+                [{"type": "bought_category", "categories": [5]}],
+            ],
+            "exclude": [{"type": "bought_products", "products": [12]}],
+        }
+    )
     assert not evaluate(definition, f, Context(D("2026-06-15")))
-    definition = parse_definition({"audiences": [[{"type": "purchases", "from": 10}, {"type": "spend", "from": 1}],
-                                                 [{"type": "bought_category", "categories": [5]}]],
-                                   "exclude": [{"type": "bought_products", "products": [13]}]})
+    definition = parse_definition(
+        {
+            "audiences": [
+                [{"type": "purchases", "from": 10}, {"type": "spend", "from": 1}],
+                [{"type": "bought_category", "categories": [5]}],
+            ],
+            "exclude": [{"type": "bought_products", "products": [13]}],
+        }
+    )
     assert evaluate(definition, f, Context(D("2026-06-15")))
 
 
@@ -272,6 +327,7 @@ def test_next_flip():
 
 def test_rfm_scores_ties_take_the_lowest_rank():
     import numpy as np
+
     assert scores(np.array([10, 20, 20, 30, 40])).tolist() == [1, 2, 2, 4, 5]
     assert scores(np.array([5, 5, 5])).tolist() == [1, 1, 1]
     assert scores(np.array([1, 2]), higher_is_better=False).tolist() == [3, 1]
@@ -280,7 +336,8 @@ def test_rfm_scores_ties_take_the_lowest_rank():
 
 def test_next_flip_reads_items_after_an_item_criterion():
     f = purchases_facts()
-    definition = parse_definition({"audiences": [[{"type": "bought_category", "categories": [5],
-                                                   "period": {"last_days": 30}}]]})
+    definition = parse_definition(
+        {"audiences": [[{"type": "bought_category", "categories": [5], "period": {"last_days": 30}}]]}
+    )
     assert evaluate(definition, f, Context(D("2026-06-15")))
     assert next_flip(definition, f, D("2026-06-15")) == D("2026-07-01")

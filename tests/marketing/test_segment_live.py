@@ -21,7 +21,9 @@ MARKETER = Actor(7, "mia", "marketer")
 
 def apply(db: Store, *events) -> set[str]:
     last = events[-1]
-    return db.commit_ingest(IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])}))
+    return db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
 
 
 def bought(agent: FakeAgent, cid: str, total: int, days_ago: int = 0, sku: str = "SKU-1", category: str | None = None):
@@ -43,16 +45,22 @@ def key(db: Store, cid: str) -> int:
 
 
 def history(db: Store, segment_id: int) -> list[tuple[str, int, str]]:
-    return [(h["customer_id"], h["entered"], h["cause"]) for h in reversed(service.table.history(db.conn, segment_id))]
+    return [(h["customer_id"], h["entered"], h["cause"]) for h in reversed(db.segment_history(segment_id))]
 
 
 def test_a_purchase_moves_a_customer_into_and_a_refund_out_of_a_segment(db):
     agent = FakeAgent("S1", "a1")
     apply(db, agent.registration("c1"), agent.registration("c2"))
-    big = service.create(db, MARKETER, "Big spenders", "dynamic",
-                         {"audiences": [[{"type": "spend", "from": 10000, "period": {"last_days": 30}}]]})
-    potential = service.create(db, MARKETER, "Not big", "dynamic",
-                               {"audiences": [[{"type": "in_segment", "segments": [big], "in": False}]]})
+    big = service.create(
+        db,
+        MARKETER,
+        "Big spenders",
+        "dynamic",
+        {"audiences": [[{"type": "spend", "from": 10000, "period": {"last_days": 30}}]]},
+    )
+    potential = service.create(
+        db, MARKETER, "Not big", "dynamic", {"audiences": [[{"type": "in_segment", "segments": [big], "in": False}]]}
+    )
     assert service.members(db, SYSTEM, big)["count"] == 0
     assert service.members(db, SYSTEM, potential)["count"] == 2
     started = time.monotonic()
@@ -69,12 +77,24 @@ def test_a_purchase_moves_a_customer_into_and_a_refund_out_of_a_segment(db):
 
 def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
     agent = FakeAgent("S1", "a1")
-    apply(db, agent.registration("c1"), agent.registration("c2"), agent.registration("c3"),
-          bought(agent, "c1", 100, days_ago=2), bought(agent, "c2", 100, days_ago=6))
-    week = service.create(db, MARKETER, "Bought this week", "dynamic",
-                          {"audiences": [[{"type": "purchases", "from": 1, "period": {"last_days": 7}}]]})
-    sleeping = service.create(db, MARKETER, "Asleep 5 days", "dynamic",
-                              {"audiences": [[{"type": "last_purchase", "days_from": 5}]]})
+    apply(
+        db,
+        agent.registration("c1"),
+        agent.registration("c2"),
+        agent.registration("c3"),
+        bought(agent, "c1", 100, days_ago=2),
+        bought(agent, "c2", 100, days_ago=6),
+    )
+    week = service.create(
+        db,
+        MARKETER,
+        "Bought this week",
+        "dynamic",
+        {"audiences": [[{"type": "purchases", "from": 1, "period": {"last_days": 7}}]]},
+    )
+    sleeping = service.create(
+        db, MARKETER, "Asleep 5 days", "dynamic", {"audiences": [[{"type": "last_purchase", "days_from": 5}]]}
+    )
     assert set(service.members(db, SYSTEM, week)["customers"]) == {"c1", "c2"}
     assert service.members(db, SYSTEM, sleeping)["customers"] == ["c2"]
     today = aggregates.today(db.conn, NOW)
@@ -84,9 +104,9 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
     visited = []
     real = aggregates.load_facts
 
-    def spy(conn, keys, zone=None):
+    def spy(conn, keys, zone=None, **more):
         visited.append(sorted(keys))
-        return real(conn, keys, zone)
+        return real(conn, keys, zone, **more)
 
     aggregates.load_facts = spy
     try:
@@ -114,10 +134,17 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
 
 def test_bad_definitions_name_the_criterion_and_change_nothing(db):
     with pytest.raises(FormError) as caught:
-        service.create(db, MARKETER, "Bad", "dynamic", {"audiences": [[{"type": "spend", "from": 5, "to": 1},
-                                                                       {"type": "horoscope"}]]})
-    assert caught.value.errors == {"definition.audiences.1.1.to": "to is below from",
-                                   "definition.audiences.1.2.type": "unknown criterion 'horoscope'"}
+        service.create(
+            db,
+            MARKETER,
+            "Bad",
+            "dynamic",
+            {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]},
+        )
+    assert caught.value.errors == {
+        "definition.audiences.1.1.to": "to is below from",
+        "definition.audiences.1.2.type": "unknown criterion 'horoscope'",
+    }
     a = service.create(db, MARKETER, "A", "dynamic", {"audiences": [[{"type": "purchases", "from": 1}]]})
     b = service.create(db, MARKETER, "B", "dynamic", {"audiences": [[{"type": "in_segment", "segments": [a]}]]})
     with pytest.raises(FormError, match="contains this one: a cycle"):
@@ -144,8 +171,9 @@ def test_preview_copy_static_recompute_and_scope(db):
     assert service.preview(db, MARKETER, doc) == {"count": 2, "sample": ["c1", "c2"]}
     manager = Actor(8, "sam", "store_manager", frozenset({"S2"}))
     assert service.preview(db, manager, doc) == {"count": 1, "sample": ["c2"]}
-    static = service.create(db, MARKETER, "Runners", "static",
-                            {"audiences": [[{"type": "bought_category", "categories": [running]}]]})
+    static = service.create(
+        db, MARKETER, "Runners", "static", {"audiences": [[{"type": "bought_category", "categories": [running]}]]}
+    )
     assert service.members(db, SYSTEM, static)["count"] == 0
     assert service.recompute(db, MARKETER, static) == (1, 0)
     twin = service.copy(db, MARKETER, static, "Runners 2")
@@ -164,8 +192,9 @@ def test_rfm_scores_everyone_and_feeds_the_criterion(db):
     grid = service.rfm_grid(db, SYSTEM)
     assert grid["total"] == 10 and sum(c["count"] for c in grid["cells"].values()) == 10
     assert grid["cells"][(5, 5)] == {"class": "champion", "count": 2, "spend": 5 * 9000 + 5 * 10000, "share": 0.2}
-    champions = service.create(db, MARKETER, "Champions", "dynamic",
-                               {"audiences": [[{"type": "rfm", "classes": ["champion"]}]]})
+    champions = service.create(
+        db, MARKETER, "Champions", "dynamic", {"audiences": [[{"type": "rfm", "classes": ["champion"]}]]}
+    )
     assert sorted(service.members(db, SYSTEM, champions)["customers"]) == ["c8", "c9"]
 
 
@@ -173,10 +202,17 @@ def test_messages_in_russian(app, db):
     from flask_babel import force_locale
 
     with app.test_request_context(), force_locale("ru"), pytest.raises(FormError) as caught:
-        service.create(db, MARKETER, "Плохой", "dynamic",
-                       {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]})
-    assert caught.value.errors == {"definition.audiences.1.1.to": "to меньше, чем from",
-                                   "definition.audiences.1.2.type": "неизвестный критерий 'horoscope'"}
+        service.create(
+            db,
+            MARKETER,
+            "Плохой",
+            "dynamic",
+            {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]},
+        )
+    assert caught.value.errors == {
+        "definition.audiences.1.1.to": "to меньше, чем from",
+        "definition.audiences.1.2.type": "неизвестный критерий 'horoscope'",
+    }
 
 
 def test_the_nightly_job_refreshes_segments_for_the_new_day(db):
@@ -184,8 +220,13 @@ def test_the_nightly_job_refreshes_segments_for_the_new_day(db):
 
     agent = FakeAgent("S1", "a1")
     apply(db, agent.registration("c1"), bought(agent, "c1", 100, days_ago=0))
-    today = service.create(db, MARKETER, "Bought today", "dynamic",
-                           {"audiences": [[{"type": "purchases", "from": 1, "period": {"last_days": 1}}]]})
+    today = service.create(
+        db,
+        MARKETER,
+        "Bought today",
+        "dynamic",
+        {"audiences": [[{"type": "purchases", "from": 1, "period": {"last_days": 1}}]]},
+    )
     assert service.members(db, SYSTEM, today)["count"] == 1
     nightly.run(db, (NOW + dt.timedelta(days=1)).isoformat(timespec="seconds"))
     assert service.members(db, SYSTEM, today)["count"] == 0
@@ -211,8 +252,13 @@ def test_a_merge_moves_the_aggregates_and_the_memberships(db):
     from central.services.merge import merge
 
     agent = FakeAgent("S1", "a1")
-    apply(db, agent.registration("c1"), agent.registration("c2"),
-          bought(agent, "c1", 6000, days_ago=1), bought(agent, "c2", 5000, days_ago=2))
+    apply(
+        db,
+        agent.registration("c1"),
+        agent.registration("c2"),
+        bought(agent, "c1", 6000, days_ago=1),
+        bought(agent, "c2", 5000, days_ago=2),
+    )
     big = service.create(db, MARKETER, "Big", "dynamic", {"audiences": [[{"type": "spend", "from": 10000}]]})
     assert service.members(db, SYSTEM, big)["count"] == 0
     merge(db, SYSTEM, "c2", "c1")

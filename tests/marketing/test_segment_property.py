@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from central.marketing import engine
-from central.marketing.segments import evaluate, parse_definition
+from central.marketing.segments import evaluate, next_flip, parse_definition
+from central.marketing.segments.compiled import Round
 from central.marketing.segments.definition import DefinitionError, parse_criterion
 from central.storage import aggregates
 from central.storage.store import Store
@@ -23,9 +24,18 @@ TAGS = ["vip", "staff", "new"]
 
 day = st.integers(TODAY - 60, TODAY + 0)
 stores = st.lists(st.sampled_from(STORES), min_size=1, max_size=2, unique=True)
-period = st.one_of(st.none(), st.builds(lambda n: {"last_days": n}, st.integers(1, 45)),
-                   st.builds(lambda a, b: {"from": dt.date.fromordinal(min(a, b)).isoformat(),
-                                           "to": dt.date.fromordinal(max(a, b)).isoformat()}, day, day))
+period = st.one_of(
+    st.none(),
+    st.builds(lambda n: {"last_days": n}, st.integers(1, 45)),
+    st.builds(
+        lambda a, b: {
+            "from": dt.date.fromordinal(min(a, b)).isoformat(),
+            "to": dt.date.fromordinal(max(a, b)).isoformat(),
+        },
+        day,
+        day,
+    ),
+)
 small = st.one_of(st.none(), st.integers(0, 4))
 money = st.one_of(st.none(), st.integers(-200, 3000))
 
@@ -35,87 +45,160 @@ def pair(values):
 
 
 def with_range(kind, values, low="from", high="to", **extra):
-    return st.builds(lambda r, more: {"type": kind, low: r[0], high: r[1], **more}, pair(values),
-                     st.fixed_dictionaries(extra))
+    return st.builds(
+        lambda r, more: {"type": kind, low: r[0], high: r[1], **more}, pair(values), st.fixed_dictionaries(extra)
+    )
 
 
 CRITERIA = st.one_of(
     with_range("age", st.one_of(st.none(), st.integers(10, 80))),
-    st.builds(lambda b, a: {"type": "birthday", "days_before": b, "days_after": a}, st.integers(0, 40), st.integers(0, 40)),
+    st.builds(
+        lambda b, a: {"type": "birthday", "days_before": b, "days_after": a}, st.integers(0, 40), st.integers(0, 40)
+    ),
     st.builds(lambda m: {"type": "birthday", "months": m}, st.lists(st.integers(1, 12), min_size=1, max_size=3)),
-    st.builds(lambda v: {"type": "gender", "values": v}, st.lists(st.sampled_from(["male", "female", "unknown"]),
-                                                                 min_size=1, unique=True)),
-    st.builds(lambda v: {"type": "consent", "channels": v}, st.lists(st.sampled_from(["sms", "email", "push"]),
-                                                                    min_size=1, unique=True)),
-    st.builds(lambda op, v: {"type": "field", "field": "pet", "operator": op, "value": v},
-              st.sampled_from(["=", "contains", "empty", "not_empty"]), st.sampled_from(["dog", "DOG", "o", "1", "True"])),
-    st.builds(lambda s, r: {"type": "registration", "stores": s, "days_from": r[0], "days_to": r[1]},
-              st.one_of(st.none(), stores), pair(st.one_of(st.none(), st.integers(0, 90)))),
+    st.builds(
+        lambda v: {"type": "gender", "values": v},
+        st.lists(st.sampled_from(["male", "female", "unknown"]), min_size=1, unique=True),
+    ),
+    st.builds(
+        lambda v: {"type": "consent", "channels": v},
+        st.lists(st.sampled_from(["sms", "email", "push"]), min_size=1, unique=True),
+    ),
+    st.builds(
+        lambda op, v: {"type": "field", "field": "pet", "operator": op, "value": v},
+        st.sampled_from(["=", "contains", "empty", "not_empty"]),
+        st.sampled_from(["dog", "DOG", "o", "1", "True"]),
+    ),
+    st.builds(
+        lambda s, r: {"type": "registration", "stores": s, "days_from": r[0], "days_to": r[1]},
+        st.one_of(st.none(), stores),
+        pair(st.one_of(st.none(), st.integers(0, 90))),
+    ),
     st.builds(lambda s: {"type": "home_store", "stores": s}, stores),
-    st.builds(lambda v: {"type": "kind", "values": v}, st.lists(st.sampled_from(["registered", "potential"]),
-                                                               min_size=1, unique=True)),
-    st.builds(lambda c, r: {"type": "card", "categories": c, "number_from": r[0], "number_to": r[1]},
-              st.one_of(st.none(), st.lists(st.integers(1, 2), min_size=1)),
-              pair(st.one_of(st.none(), st.integers(100, 110))).map(lambda t: tuple(None if x is None else str(x) for x in t))),
+    st.builds(
+        lambda v: {"type": "kind", "values": v},
+        st.lists(st.sampled_from(["registered", "potential"]), min_size=1, unique=True),
+    ),
+    st.builds(
+        lambda c, r: {"type": "card", "categories": c, "number_from": r[0], "number_to": r[1]},
+        st.one_of(st.none(), st.lists(st.integers(1, 2), min_size=1)),
+        pair(st.one_of(st.none(), st.integers(100, 110))).map(
+            lambda t: tuple(None if x is None else str(x) for x in t)
+        ),
+    ),
     st.builds(lambda v: {"type": "level", "levels": v}, st.lists(st.sampled_from(["silver", "gold"]), min_size=1)),
-    st.builds(lambda t, m: {"type": "tag", "tags": t, "mode": m}, st.lists(st.sampled_from(TAGS), min_size=1, max_size=2),
-              st.sampled_from(["any", "all", "none"])),
+    st.builds(
+        lambda t, m: {"type": "tag", "tags": t, "mode": m},
+        st.lists(st.sampled_from(TAGS), min_size=1, max_size=2),
+        st.sampled_from(["any", "all", "none"]),
+    ),
     with_range("balance", st.one_of(st.none(), st.integers(-50, 600))),
     with_range("first_purchase", st.one_of(st.none(), st.integers(0, 70)), "days_from", "days_to"),
-    with_range("last_purchase", st.one_of(st.none(), st.integers(0, 70)), "days_from", "days_to",
-               stores=st.one_of(st.none(), stores)),
+    with_range(
+        "last_purchase",
+        st.one_of(st.none(), st.integers(0, 70)),
+        "days_from",
+        "days_to",
+        stores=st.one_of(st.none(), stores),
+    ),
     with_range("purchases", small, period=period, stores=st.one_of(st.none(), stores)),
     with_range("spend", money, period=period, stores=st.one_of(st.none(), stores)),
     with_range("average_check", money, period=period),
-    with_range("average_items", st.one_of(st.none(), st.sampled_from(["0.5", "1", "1.5", "2"])), "from_quantity",
-               "to_quantity", period=period),
-    st.builds(lambda c, p, q, s: {"type": "bought_category", "categories": c, "period": p, "min_quantity": q, "stores": s},
-              st.lists(st.integers(1, 4), min_size=1, max_size=2), period,
-              st.one_of(st.none(), st.sampled_from(["1", "2.5", "3"])), st.one_of(st.none(), stores)),
-    st.builds(lambda c, p, q, m: {"type": "bought_products", "products": c, "period": p, "min_quantity": q, "mode": m},
-              st.lists(st.integers(1, 6), min_size=1, max_size=3), period,
-              st.one_of(st.none(), st.sampled_from(["1", "2"])), st.sampled_from(["any", "all"])),
-    st.builds(lambda t, p: {"type": "product_name", "text": t, "period": p},
-              st.sampled_from(["shoe", "bar", "кроссовки", "zzz"]), period),
-    with_range("points", st.one_of(st.none(), st.integers(-50, 200)), period=period,
-               direction=st.sampled_from(["accrued", "redeemed"]),
-               types=st.one_of(st.none(), st.lists(st.sampled_from(["purchase", "admin"]), min_size=1))),
-    st.builds(lambda c, r: {"type": "rfm", "classes": c, "r": r},
-              st.one_of(st.none(), st.lists(st.sampled_from(["champion", "hibernating", "new", "loyal"]), min_size=1)),
-              st.one_of(st.none(), st.lists(st.integers(1, 5), min_size=1))),
-    st.builds(lambda s, i: {"type": "in_segment", "segments": s, "in": i},
-              st.lists(st.integers(1, 2), min_size=1), st.booleans()),
+    with_range(
+        "average_items",
+        st.one_of(st.none(), st.sampled_from(["0.5", "1", "1.5", "2"])),
+        "from_quantity",
+        "to_quantity",
+        period=period,
+    ),
+    st.builds(
+        lambda c, p, q, s: {"type": "bought_category", "categories": c, "period": p, "min_quantity": q, "stores": s},
+        st.lists(st.integers(1, 4), min_size=1, max_size=2),
+        period,
+        st.one_of(st.none(), st.sampled_from(["1", "2.5", "3"])),
+        st.one_of(st.none(), stores),
+    ),
+    st.builds(
+        lambda c, p, q, m: {"type": "bought_products", "products": c, "period": p, "min_quantity": q, "mode": m},
+        st.lists(st.integers(1, 6), min_size=1, max_size=3),
+        period,
+        st.one_of(st.none(), st.sampled_from(["1", "2"])),
+        st.sampled_from(["any", "all"]),
+    ),
+    st.builds(
+        lambda t, p: {"type": "product_name", "text": t, "period": p},
+        st.sampled_from(["shoe", "bar", "кроссовки", "zzz"]),
+        period,
+    ),
+    with_range(
+        "points",
+        st.one_of(st.none(), st.integers(-50, 200)),
+        period=period,
+        direction=st.sampled_from(["accrued", "redeemed"]),
+        types=st.one_of(st.none(), st.lists(st.sampled_from(["purchase", "admin"]), min_size=1)),
+    ),
+    st.builds(
+        lambda c, r: {"type": "rfm", "classes": c, "r": r},
+        st.one_of(st.none(), st.lists(st.sampled_from(["champion", "hibernating", "new", "loyal"]), min_size=1)),
+        st.one_of(st.none(), st.lists(st.integers(1, 5), min_size=1)),
+    ),
+    st.builds(
+        lambda s, i: {"type": "in_segment", "segments": s, "in": i},
+        st.lists(st.integers(1, 2), min_size=1),
+        st.booleans(),
+    ),
     st.builds(lambda s: {"type": "trigger", "trigger": 1, "state": s}, st.sampled_from(["in", "never"])),
 )
 CRITERIA = CRITERIA.filter(lambda doc: parse_criterion(doc, "c")[0] is not None)
 DEFINITIONS = st.builds(
     lambda audiences, exclude: {"audiences": audiences, "exclude": exclude},
     st.lists(st.lists(CRITERIA, min_size=1, max_size=3), min_size=1, max_size=3),
-    st.one_of(st.none(), st.lists(CRITERIA, min_size=1, max_size=2)))
+    st.one_of(st.none(), st.lists(CRITERIA, min_size=1, max_size=2)),
+)
 
-CUSTOMER = st.fixed_dictionaries({
-    "birthday": st.one_of(st.none(), st.dates(dt.date(1950, 1, 1), dt.date(2012, 12, 31)),
-                          st.just(dt.date(2000, 2, 29)), st.dates(dt.date(1990, 5, 1), dt.date(1990, 7, 30))),
-    "gender": st.sampled_from([None, "male", "female", "other"]),
-    "consents": st.dictionaries(st.sampled_from(["sms", "email", "push"]), st.sampled_from([True, False, 1])),
-    "custom": st.one_of(st.just({}), st.fixed_dictionaries({"pet": st.sampled_from(["Dog", "dog", "Cat", "", 1, True, None])})),
-    "created": st.datetimes(dt.datetime(2026, 3, 1), dt.datetime(2026, 6, 15, 20)),
-    "home": st.sampled_from(STORES + [None]),
-    "level": st.sampled_from([None, "silver", "gold"]),
-    "balance": st.integers(-50, 600),
-    "merged": st.booleans().map(lambda b: b and False),
-    "cards": st.lists(st.tuples(st.integers(98, 112), st.sampled_from([None, 1, 2]), st.sampled_from(["active", "blocked"])),
-                      max_size=2, unique_by=lambda c: c[0]),
-    "tags": st.lists(st.sampled_from(TAGS), unique=True),
-    "days": st.lists(st.tuples(day, st.sampled_from(STORES), st.integers(0, 3), st.integers(-300, 2000),
-                               st.integers(0, 5000)), max_size=4, unique_by=lambda d: (d[0], d[1])),
-    "items": st.lists(st.tuples(day, st.sampled_from(STORES), st.integers(0, 1), st.integers(1, 6), st.integers(0, 3000)),
-                      max_size=5, unique_by=lambda i: (i[0], i[1], i[2], i[3])),
-    "points": st.lists(st.tuples(day, st.sampled_from(["purchase", "admin"]), st.integers(-50, 100), st.integers(0, 50)),
-                       max_size=3, unique_by=lambda p: (p[0], p[1])),
-    "rfm": st.one_of(st.none(), st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))),
-    "in": st.lists(st.integers(1, 2), unique=True),
-})
+CUSTOMER = st.fixed_dictionaries(
+    {
+        "birthday": st.one_of(
+            st.none(),
+            st.dates(dt.date(1950, 1, 1), dt.date(2012, 12, 31)),
+            st.just(dt.date(2000, 2, 29)),
+            st.dates(dt.date(1990, 5, 1), dt.date(1990, 7, 30)),
+        ),
+        "gender": st.sampled_from([None, "male", "female", "other"]),
+        "consents": st.dictionaries(st.sampled_from(["sms", "email", "push"]), st.sampled_from([True, False, 1])),
+        "custom": st.one_of(
+            st.just({}), st.fixed_dictionaries({"pet": st.sampled_from(["Dog", "dog", "Cat", "", 1, True, None])})
+        ),
+        "created": st.datetimes(dt.datetime(2026, 3, 1), dt.datetime(2026, 6, 15, 20)),
+        "home": st.sampled_from(STORES + [None]),
+        "level": st.sampled_from([None, "silver", "gold"]),
+        "balance": st.integers(-50, 600),
+        "merged": st.booleans().map(lambda b: b and False),
+        "cards": st.lists(
+            st.tuples(st.integers(98, 112), st.sampled_from([None, 1, 2]), st.sampled_from(["active", "blocked"])),
+            max_size=2,
+            unique_by=lambda c: c[0],
+        ),
+        "tags": st.lists(st.sampled_from(TAGS), unique=True),
+        "days": st.lists(
+            st.tuples(day, st.sampled_from(STORES), st.integers(0, 3), st.integers(-300, 2000), st.integers(0, 5000)),
+            max_size=4,
+            unique_by=lambda d: (d[0], d[1]),
+        ),
+        "items": st.lists(
+            st.tuples(day, st.sampled_from(STORES), st.integers(0, 1), st.integers(1, 6), st.integers(0, 3000)),
+            max_size=5,
+            unique_by=lambda i: (i[0], i[1], i[2], i[3]),
+        ),
+        "points": st.lists(
+            st.tuples(day, st.sampled_from(["purchase", "admin"]), st.integers(-50, 100), st.integers(0, 50)),
+            max_size=3,
+            unique_by=lambda p: (p[0], p[1]),
+        ),
+        "rfm": st.one_of(st.none(), st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))),
+        "in": st.lists(st.integers(1, 2), unique=True),
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,48 +206,89 @@ def database(tmp_path_factory):
     db = Store(str(tmp_path_factory.mktemp("prop") / "central.sqlite"))
     db.conn.execute("INSERT INTO settings (name, value) VALUES ('chain_timezone', 'Asia/Yekaterinburg')")
     for i, name in NAMES.items():
-        db.conn.execute("INSERT INTO catalog_products (id, sku, name, created_at) VALUES (?, ?, ?, 'x')", (i, f"p{i}", name))
+        db.conn.execute(
+            "INSERT INTO catalog_products (id, sku, name, created_at) VALUES (?, ?, ?, 'x')", (i, f"p{i}", name)
+        )
     for i in (1, 2):
-        db.conn.execute("INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
-                        " VALUES (?, ?, 'static', NULL, 't', 't', 't', 't')", (i, f"static {i}"))
+        db.conn.execute(
+            "INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
+            " VALUES (?, ?, 'static', NULL, 't', 't', 't', 't')",
+            (i, f"static {i}"),
+        )
     yield db
     db.close()
 
 
 def load(db: Store, customers: list[dict]) -> None:
     conn = db.conn
-    for table in ("customers", "customer_keys", "cards", "customer_tags", "agg_days", "agg_items", "agg_points",
-                  "customer_rfm", "segment_members"):
+    for table in (
+        "customers",
+        "customer_keys",
+        "cards",
+        "customer_tags",
+        "agg_days",
+        "agg_items",
+        "agg_points",
+        "customer_rfm",
+        "segment_members",
+    ):
         conn.execute(f"DELETE FROM {table}")
     from central.marketing.segments.rfm import rfm_class
+
     for n, c in enumerate(customers, 1):
         cid = f"c{n}"
         conn.execute(
-            "INSERT INTO customers (id, home_store, birthday, gender, consents, custom, level, balance, version, created_at,"
-            " merged_into) VALUES (?,?,?,?,?,?,?,?,1,?,?)",
-            (cid, c["home"], c["birthday"] and c["birthday"].isoformat(), c["gender"], json.dumps(c["consents"]),
-             json.dumps(c["custom"]), c["level"], c["balance"],
-             c["created"].replace(tzinfo=dt.UTC).isoformat(timespec="seconds"), "x" if c["merged"] else None))
+            "INSERT INTO customers (id, home_store, birthday, gender, consents, custom, level, balance, version,"
+            " created_at, merged_into) VALUES (?,?,?,?,?,?,?,?,1,?,?)",
+            (
+                cid,
+                c["home"],
+                c["birthday"] and c["birthday"].isoformat(),
+                c["gender"],
+                json.dumps(c["consents"]),
+                json.dumps(c["custom"]),
+                c["level"],
+                c["balance"],
+                c["created"].replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
+                "x" if c["merged"] else None,
+            ),
+        )
         key = conn.execute("SELECT key FROM customer_keys WHERE customer_id = ?", (cid,)).fetchone()[0]
-        conn.executemany("INSERT INTO cards (number, customer_id, status, category_id, created_at) VALUES (?,?,?,?, 'x')",
-                         [(f"{num}{'' if num > 99 else ''}", cid, status, cat) for num, cat, status in c["cards"]
-                          if not conn.execute("SELECT 1 FROM cards WHERE number = ?", (str(num),)).fetchone()])
+        conn.executemany(
+            "INSERT INTO cards (number, customer_id, status, category_id, created_at) VALUES (?,?,?,?, 'x')",
+            [
+                (f"{num}{'' if num > 99 else ''}", cid, status, cat)
+                for num, cat, status in c["cards"]
+                if not conn.execute("SELECT 1 FROM cards WHERE number = ?", (str(num),)).fetchone()
+            ],
+        )
         conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(cid, t) for t in c["tags"]])
-        conn.executemany("INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,0,?,?)",
-                         [(key, *d) for d in c["days"]])
-        conn.executemany("INSERT INTO agg_items (key, day, store, kind, item, quantity) VALUES (?,?,?,?,?,?)",
-                         [(key, *i) for i in c["items"]])
-        conn.executemany("INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)",
-                         [(key, *p) for p in c["points"]])
+        conn.executemany(
+            "INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,0,?,?)",
+            [(key, *d) for d in c["days"]],
+        )
+        conn.executemany(
+            "INSERT INTO agg_items (key, day, store, kind, item, quantity) VALUES (?,?,?,?,?,?)",
+            [(key, *i) for i in c["items"]],
+        )
+        conn.executemany(
+            "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)",
+            [(key, *p) for p in c["points"]],
+        )
         if c["rfm"]:
             r, f, m = c["rfm"]
             conn.execute("INSERT INTO customer_rfm VALUES (?,?,?,?,?,0,0,0)", (key, r, f, m, rfm_class(r, f)))
-        conn.executemany("INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 'x')",
-                         [(s, key) for s in c["in"]])
+        conn.executemany(
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 'x')", [(s, key) for s in c["in"]]
+        )
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(customers=st.lists(CUSTOMER, min_size=1, max_size=12), doc=DEFINITIONS, shift=st.integers(-3, 3))
 def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     try:
@@ -181,10 +305,25 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     one_by_one = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
     event(f"members: {'none' if not by_sets else 'all' if len(by_sets) == len(keys) else 'some'}")
     assert by_sets == one_by_one
+    # the event path's compiled criteria (segments/compiled.py) say the same, flips included
+    compiled = Round(ctx)
+    plan = compiled.plan(definition)
+    assert {k for k, f in facts.items() if compiled.evaluate(plan, f)} == one_by_one
+    assert compiled.members(plan, facts, set(keys)) == one_by_one
+    some = set(keys[::2])
+    fresh = Round(ctx)
+    assert fresh.members(fresh.plan(definition), facts, some) == one_by_one & some
+    assert {k: compiled.next_flip(plan, f) for k, f in facts.items()} == {
+        k: next_flip(definition, f, today) for k, f in facts.items()
+    }
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(customers=st.lists(CUSTOMER, min_size=1, max_size=8), doc=DEFINITIONS)
 def test_set_based_flips_are_never_later_than_exact_ones(database, customers, doc):
     try:

@@ -34,9 +34,28 @@ def free_port() -> int:
 def tls_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 
@@ -81,8 +100,15 @@ def smtp_server(tls_files):
     context.load_cert_chain(cert, key)
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                            authenticator=_auth, auth_require_tls=True)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=_auth,
+        auth_require_tls=True,
+    )
     controller.start()
     inbox.port = port
     yield inbox
@@ -140,12 +166,15 @@ def gateway():
     server.server_close()
 
 
-def add_customer(db: Store, cid: str, *, name="Анна Иванова", email=None, phone=None, consents=None, store="S1",
-                 balance=0, blocked=0):
+def add_customer(
+    db: Store, cid: str, *, name="Анна Иванова", email=None, phone=None, consents=None, store="S1", balance=0, blocked=0
+):
     with db.transaction() as conn:
-        conn.execute("INSERT INTO customers (id, home_store, phone, name, email, consents, balance, blocked, version,"
-                     " created_at) VALUES (?,?,?,?,?,?,?,?,0,'2026-01-01T00:00:00+00:00')",
-                     (cid, store, phone, name, email, json.dumps(consents or {}), balance, blocked))
+        conn.execute(
+            "INSERT INTO customers (id, home_store, phone, name, email, consents, balance, blocked, version,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?,0,'2026-01-01T00:00:00+00:00')",
+            (cid, store, phone, name, email, json.dumps(consents or {}), balance, blocked),
+        )
 
 
 @pytest.fixture
@@ -159,20 +188,41 @@ def db(tmp_path):
 
 @pytest.fixture
 def email_channel(db, smtp_server):
-    return svc.set_channel(db, SYSTEM, "email", {
-        "host": "127.0.0.1", "port": smtp_server.port, "security": "starttls", "username": SMTP_USER,
-        "sender": "club@shop.example", "sender_name": "Клуб покупателей", "verify_tls": False,
-    }, {"password": SMTP_PASSWORD})
+    return svc.set_channel(
+        db,
+        SYSTEM,
+        "email",
+        {
+            "host": "127.0.0.1",
+            "port": smtp_server.port,
+            "security": "starttls",
+            "username": SMTP_USER,
+            "sender": "club@shop.example",
+            "sender_name": "Клуб покупателей",
+            "verify_tls": False,
+        },
+        {"password": SMTP_PASSWORD},
+    )
 
 
 @pytest.fixture
 def sms_channel(db, gateway):
-    return svc.set_channel(db, SYSTEM, "sms", {
-        "method": "POST", "url": gateway.url + "/sms/send", "body_format": "json",
-        "headers": {"Authorization": "Bearer {secret:api_key}"},
-        "body": '{"to": "{phone}", "msg": "{text}", "from": "{sender}", "partner_id": "{key}"}',
-        "sender": "SHOP", "id_field": "sms.id", "error_field": "error",
-    }, {"api_key": "gw-key-123", "webhook_token": "hook-tok"})
+    return svc.set_channel(
+        db,
+        SYSTEM,
+        "sms",
+        {
+            "method": "POST",
+            "url": gateway.url + "/sms/send",
+            "body_format": "json",
+            "headers": {"Authorization": "Bearer {secret:api_key}"},
+            "body": '{"to": "{phone}", "msg": "{text}", "from": "{sender}", "partner_id": "{key}"}',
+            "sender": "SHOP",
+            "id_field": "sms.id",
+            "error_field": "error",
+        },
+        {"api_key": "gw-key-123", "webhook_token": "hook-tok"},
+    )
 
 
 @pytest.fixture
@@ -181,8 +231,9 @@ def app_client():
     from central import create_app
 
     def make(db):
-        app = create_app({"TESTING": True, "DATABASE": db.path, "MQTT_URL": "mqtt://broker.example:1883",
-                          "SECRET_KEY": "test"})
+        app = create_app(
+            {"TESTING": True, "DATABASE": db.path, "MQTT_URL": "mqtt://broker.example:1883", "SECRET_KEY": "test"}
+        )
         return app.test_client()
 
     return make

@@ -19,14 +19,25 @@ from central.messages.templates import (
     sms_parts,
 )
 
-V = Variables(name="Анна Иванова", first_name="Анна", balance_minor=123456, level="Золото",
-              expiring_minor=5000, expiring_on=dt.date(2026, 12, 31), store="Магазин на Ленина",
-              promo_code="ABC-123")
+V = Variables(
+    name="Анна Иванова",
+    first_name="Анна",
+    balance_minor=123456,
+    level="Золото",
+    expiring_minor=5000,
+    expiring_on=dt.date(2026, 12, 31),
+    store="Магазин на Ленина",
+    promo_code="ABC-123",
+)
 
 
 def test_renders_variables_for_the_language():
-    text = render("{{ first_name }}, у вас {{ balance }} баллов, {{ expiring }} сгорят {{ expiring_on }}."
-                  "{% if promo_code %} Код: {{ promo_code }}{% endif %}", V, "ru")
+    text = render(
+        "{{ first_name }}, у вас {{ balance }} баллов, {{ expiring }} сгорят {{ expiring_on }}."
+        "{% if promo_code %} Код: {{ promo_code }}{% endif %}",
+        V,
+        "ru",
+    )
     assert text == "Анна, у вас 1\u00a0234,56 баллов, 50 сгорят 31.12.2026. Код: ABC-123"
     assert render("{{ balance }} {{ expiring_on }}", V, "en") == "1,234.56 2026-12-31"
     assert render("{% if balance_minor > 100000 %}rich{% endif %}", V) == "rich"
@@ -40,26 +51,53 @@ def test_money_from_integer_minor_units():
     assert format_minor(10**17 + 1, "en") == "1,000,000,000,000,000.01"
 
 
-@pytest.mark.parametrize("source", [
-    "{{ name.__class__ }}", "{{ name.__class__.__mro__ }}", "{{ name['__class__'] }}", "{{ name.upper() }}",
-    "{{ ''.__class__.__base__.__subclasses__() }}", "{{ cycler }}", "{{ lipsum() }}", "{{ range(10) }}",
-    "{{ config }}", "{{ self }}", "{{ request }}", "{{ name[0] }}", "{{ name[1:] }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ name.__class__ }}",
+        "{{ name.__class__.__mro__ }}",
+        "{{ name['__class__'] }}",
+        "{{ name.upper() }}",
+        "{{ ''.__class__.__base__.__subclasses__() }}",
+        "{{ cycler }}",
+        "{{ lipsum() }}",
+        "{{ range(10) }}",
+        "{{ config }}",
+        "{{ self }}",
+        "{{ request }}",
+        "{{ name[0] }}",
+        "{{ name[1:] }}",
+    ],
+)
 def test_cannot_read_what_it_was_not_given(source):
     with pytest.raises(TemplateError):
         render(source, V)
 
 
-@pytest.mark.parametrize("source", [
-    "{% for a in 'x' * 100 %}{% for b in 'x' * 100 %}{% endfor %}{% endfor %}",
-    "{% for i in range(100000) %}x{% endfor %}",
-    "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
-    "{{ 'a' * 1000000000 }}", "{{ 9 ** 9 ** 9 }}", "{{ 10 ** 20 }}", "{{ '%0999999999d' % 1 }}",
-    "{{ name|center(1000000000) }}", "{{ name|indent(1000000000) }}", "{{ name|format(1) }}",
-    "{% set x = 'a' %}", "{% include 'x' %}", "{% extends 'x' %}", "{% import 'x' as y %}",
-    "{{ 'a'|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') }}",
-    "{{ 1 // 0 }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for a in 'x' * 100 %}{% for b in 'x' * 100 %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}x{% endfor %}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        "{{ 'a' * 1000000000 }}",
+        "{{ 9 ** 9 ** 9 }}",
+        "{{ 10 ** 20 }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ name|center(1000000000) }}",
+        "{{ name|indent(1000000000) }}",
+        "{{ name|format(1) }}",
+        "{% set x = 'a' %}",
+        "{% include 'x' %}",
+        "{% extends 'x' %}",
+        "{% import 'x' as y %}",
+        "{{ 'a'|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"
+        "|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"
+        "|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"
+        "|replace('a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') }}",
+        "{{ 1 // 0 }}",
+    ],
+)
 def test_bombs_are_refused_quickly(source):
     started = time.monotonic()
     with pytest.raises(TemplateError):
@@ -125,7 +163,9 @@ def test_quiet_hours_across_time_zones():
     assert rules.quiet_until(now, None, policy) == _utc("2026-12-07T09:00:00+03:00")  # the chain's zone
     assert rules.quiet_until(now, "Europe/Moscow", rules.Policy(quiet_start=0, quiet_end=0)) is None
     day = rules.Policy(quiet_start=13, quiet_end=14)
-    assert rules.quiet_until(_utc("2026-12-06T13:30:00+03:00"), "Europe/Moscow", day) == _utc("2026-12-06T14:00:00+03:00")
+    assert rules.quiet_until(_utc("2026-12-06T13:30:00+03:00"), "Europe/Moscow", day) == _utc(
+        "2026-12-06T14:00:00+03:00"
+    )
 
 
 def test_frequency_cap():

@@ -12,6 +12,7 @@ from central.messages import rules
 from central.messages.sender import Sender
 from central.services import messages as svc
 from central.services.access import SYSTEM, Actor, Forbidden, FormError
+from tests.polling import wait_for
 
 from .conftest import add_customer
 
@@ -30,9 +31,16 @@ def drain(s: Sender, rounds: int = 5) -> None:
 
 
 def email_template(db, kind="marketing"):
-    return svc.save_template(db, SYSTEM, name="winter", channel="email", language="ru", kind=kind,
-                             subject="{{ first_name }}, у вас {{ balance }} баллов",
-                             body="Здравствуйте, {{ name }}!\nБаланс: {{ balance }}.\nОтписаться: {{ unsubscribe_url }}\n")
+    return svc.save_template(
+        db,
+        SYSTEM,
+        name="winter",
+        channel="email",
+        language="ru",
+        kind=kind,
+        subject="{{ first_name }}, у вас {{ balance }} баллов",
+        body="Здравствуйте, {{ name }}!\nБаланс: {{ balance }}.\nОтписаться: {{ unsubscribe_url }}\n",
+    )
 
 
 def test_mailing_by_email_with_consent_unsubscribe_and_cyrillic(db, smtp_server, email_channel):
@@ -41,7 +49,9 @@ def test_mailing_by_email_with_consent_unsubscribe_and_cyrillic(db, smtp_server,
     add_customer(db, "c3", name="Vera", email=None, consents={"email": True})
     add_customer(db, "c4", name="Gleb", email="bounce@example.com", consents={"email": True})
     template = email_template(db)
-    mailing = svc.create_mailing(db, SYSTEM, name="Winter", template_id=template, recipients=["c1", "c2", "c3", "c4", "nobody"])
+    mailing = svc.create_mailing(
+        db, SYSTEM, name="Winter", template_id=template, recipients=["c1", "c2", "c3", "c4", "nobody"]
+    )
     s = sender(db)
     drain(s)
     s.close()
@@ -58,8 +68,11 @@ def test_mailing_by_email_with_consent_unsubscribe_and_cyrillic(db, smtp_server,
     progress = svc.mailing_progress(db, SYSTEM, mailing)
     assert progress["total"] == 4 and progress["state"] == "running"
     assert progress["counts"] == {"queued": 0, "sending": 0, "sent": 1, "delivered": 0, "failed": 1, "skipped": 2}
-    assert progress["reasons"] == {"skipped: no consent for email": 1, "skipped: no email address": 1,
-                                   "failed: SMTP 550: 5.1.1 no such user": 1}
+    assert progress["reasons"] == {
+        "skipped: no consent for email": 1,
+        "skipped: no email address": 1,
+        "failed: SMTP 550: 5.1.1 no such user": 1,
+    }
     mine = svc.customer_messages(db, SYSTEM, "c1")
     assert [m["state"] for m in mine] == ["sent"] and mine[0]["subject"].startswith("Анна")
 
@@ -83,7 +96,7 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
     class Crash(BaseException):
         pass
 
-    first = sender(db, lease_seconds=0.2)
+    first = sender(db, lease_seconds=3.0)  # long enough for the steps below on a loaded machine
 
     def crash(row_id):
         raise Crash
@@ -97,9 +110,7 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
     smtp_server.wait(1)
     second = sender(db)
     assert second.run_once() == 0  # the dead sender's lease has not expired yet
-    import time
-
-    time.sleep(0.25)
+    assert wait_for(lambda: second.run_once() > 0, timeout=10)  # it has now: the second sender takes over
     drain(second)
     assert [r["state"] for r in db.outbox()] == ["sent", "sent"]
     drain(second)
@@ -115,8 +126,14 @@ def test_sms_through_the_gateway_retries_reports_and_stop(db, gateway, sms_chann
     add_customer(db, "c1", phone="+79121234567", consents={"sms": True})
     add_customer(db, "c2", phone="+79121234568", consents={"sms": True})
     add_customer(db, "c3", phone="+74951234567", consents={"sms": True})  # a Moscow landline
-    template = svc.save_template(db, SYSTEM, name="sms", channel="sms", language="ru",
-                                 body='{{ first_name }}, "код" {{ promo_code|default("нет") }}')
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="sms",
+        channel="sms",
+        language="ru",
+        body='{{ first_name }}, "код" {{ promo_code|default("нет") }}',
+    )
     gateway.script = [503, 400]  # c1: busy then fine; c2: refused for good
     mailing = svc.create_mailing(db, SYSTEM, name="S", template_id=template, recipients=["c1", "c2", "c3"])
     now = [dt.datetime.now(dt.UTC)]
@@ -132,8 +149,12 @@ def test_sms_through_the_gateway_retries_reports_and_stop(db, gateway, sms_chann
     sent = gateway.wait(1)
     assert len(sent) == 1
     request = sent[0]
-    assert request["body"] == {"to": "+79121234567", "msg": 'Анна, "код" нет', "from": "SHOP",
-                               "partner_id": f"mailing:{mailing}/c1/sms"}
+    assert request["body"] == {
+        "to": "+79121234567",
+        "msg": 'Анна, "код" нет',
+        "from": "SHOP",
+        "partner_id": f"mailing:{mailing}/c1/sms",
+    }
     assert request["headers"]["Authorization"] == "Bearer gw-key-123"
     assert request["headers"]["Idempotency-Key"] == f"mailing:{mailing}/c1/sms"
     row = db.outbox("customer_id = 'c1'")[0]
@@ -172,8 +193,15 @@ def test_cashier_message_is_written_once_and_goes_down(db):
     svc.set_channel(db, SYSTEM, "cashier", {})
     add_customer(db, "c1")
     version = db.customer("c1")["version"]
-    template = svc.save_template(db, SYSTEM, name="hello", channel="cashier", language="ru", kind="service",
-                                 body="Поздравьте {{ first_name }} с днём рождения")
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="hello",
+        channel="cashier",
+        language="ru",
+        kind="service",
+        body="Поздравьте {{ first_name }} с днём рождения",
+    )
     first = svc.send_one(db, SYSTEM, template, "c1", cause="trigger:1:2:1")
     again = svc.send_one(db, SYSTEM, template, "c1", cause="trigger:1:2:1")  # a retried trigger
     assert first == again and len(db.outbox()) == 1
@@ -217,7 +245,9 @@ def test_quiet_hours_wait_for_the_morning_in_the_customers_zone(db, smtp_server,
     s = sender(db, policy=rules.Policy(quiet_start=21, quiet_end=9), clock=lambda: now[0])
     drain(s)
     assert {r["customer_id"]: (r["state"], r["not_before"]) for r in db.outbox()} == {
-        "msk": ("queued", "2026-12-07T06:00:00+00:00"), "vvo": ("queued", "2026-12-06T23:00:00+00:00")}
+        "msk": ("queued", "2026-12-07T06:00:00+00:00"),
+        "vvo": ("queued", "2026-12-06T23:00:00+00:00"),
+    }
     now[0] = dt.datetime.fromisoformat("2026-12-06T23:00:00+00:00")
     drain(s)
     assert [m[1] for m in smtp_server.wait(1)] == [["vvo@example.com"]]
@@ -278,8 +308,12 @@ def test_implicit_tls_smtp(db, tls_files):
     controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context)
     controller.start()
     try:
-        svc.set_channel(db, SYSTEM, "email", {"host": "127.0.0.1", "port": port, "security": "tls",
-                                              "sender": "club@shop.example", "verify_tls": False})
+        svc.set_channel(
+            db,
+            SYSTEM,
+            "email",
+            {"host": "127.0.0.1", "port": port, "security": "tls", "sender": "club@shop.example", "verify_tls": False},
+        )
         add_customer(db, "c1", email="anna@example.com")
         row = svc.test_send(db, SYSTEM, email_template(db), "c1", "me@shop.example")
         s = sender(db)
@@ -386,12 +420,26 @@ def test_profile_edit_records_consent_history(db):
 def test_expiring_points_in_a_preview(db):
     add_customer(db, "c1", balance=30000)
     with db.transaction() as conn:
-        for ident, points, expires in (("l1", 5000, "2099-03-01T00:00:00+00:00"), ("l2", 2500, "2099-03-01T00:00:00+00:00"),
-                                       ("l3", 9900, "2099-06-01T00:00:00+00:00"), ("l4", 100, "2000-01-01T00:00:00+00:00")):
-            conn.execute("INSERT INTO lots (id, customer_id, points, initial, expires_at, created_at, program_id)"
-                         " VALUES (?, 'c1', ?, ?, ?, '2026-01-01T00:00:00+00:00', 1)", (ident, points, points, expires))
-    template = svc.save_template(db, SYSTEM, name="x", channel="sms", language="ru", kind="service",
-                                 body="{{ expiring }} сгорят {{ expiring_on }}; всего {{ balance }}")
+        for ident, points, expires in (
+            ("l1", 5000, "2099-03-01T00:00:00+00:00"),
+            ("l2", 2500, "2099-03-01T00:00:00+00:00"),
+            ("l3", 9900, "2099-06-01T00:00:00+00:00"),
+            ("l4", 100, "2000-01-01T00:00:00+00:00"),
+        ):
+            conn.execute(
+                "INSERT INTO lots (id, customer_id, points, initial, expires_at, created_at, program_id)"
+                " VALUES (?, 'c1', ?, ?, ?, '2026-01-01T00:00:00+00:00', 1)",
+                (ident, points, points, expires),
+            )
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="x",
+        channel="sms",
+        language="ru",
+        kind="service",
+        body="{{ expiring }} сгорят {{ expiring_on }}; всего {{ balance }}",
+    )
     assert svc.preview(db, SYSTEM, template, "c1")["body"] == "75 сгорят 01.03.2099; всего 300"
 
 
@@ -421,7 +469,9 @@ def test_a_broken_adapter_is_retried_then_failed_not_looped(db, caplog):
     svc.set_channel(db, SYSTEM, "sms", {"url": "http://127.0.0.1:9/{phone}/{text}"}, {})
     with db.transaction() as conn:
         conn.execute("UPDATE customers SET phone = '+79121234567', consents = '{\"sms\": true}'")
-    row = svc.send_one(db, SYSTEM, svc.save_template(db, SYSTEM, name="s", channel="sms", language="ru", body="x"), "c1")
+    row = svc.send_one(
+        db, SYSTEM, svc.save_template(db, SYSTEM, name="s", channel="sms", language="ru", body="x"), "c1"
+    )
     now = [dt.datetime.now(dt.UTC)]
     s = sender(db, clock=lambda: now[0], make_adapter=lambda *a: Broken())
     for _ in range(12):

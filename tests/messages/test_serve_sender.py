@@ -22,19 +22,40 @@ def test_serve_sends_what_the_services_queue(tmp_path, smtp_server):
     db_file = str(tmp_path / "central.sqlite")
     db = Store(db_file)
     db.add_store("S1", "Demo", "Europe/Moscow")
-    svc.set_channel(db, SYSTEM, "email", {"host": "127.0.0.1", "port": smtp_server.port, "security": "starttls",
-                                          "username": SMTP_USER, "sender": "club@shop.example", "verify_tls": False},
-                    {"password": SMTP_PASSWORD})
+    svc.set_channel(
+        db,
+        SYSTEM,
+        "email",
+        {
+            "host": "127.0.0.1",
+            "port": smtp_server.port,
+            "security": "starttls",
+            "username": SMTP_USER,
+            "sender": "club@shop.example",
+            "verify_tls": False,
+        },
+        {"password": SMTP_PASSWORD},
+    )
     add_customer(db, "c1", email="anna@example.com", consents={"email": True})
-    template = svc.save_template(db, SYSTEM, name="t", channel="email", language="en", subject="Hi {{ name }}",
-                                 body="Balance {{ balance }}")
-    env = {**os.environ, "LOYALTY_CENTRAL_DATABASE": json.dumps(db_file),
-           "LOYALTY_CENTRAL_EMBEDDED_BROKER_PORT": str(free_port()), "LOYALTY_CENTRAL_INGEST": "false",
-           "LOYALTY_CENTRAL_MESSAGES_QUIET_HOURS": json.dumps("0-0"),
-           "LOYALTY_CENTRAL_PUBLIC_URL": json.dumps("https://crm.example.com")}
+    template = svc.save_template(
+        db, SYSTEM, name="t", channel="email", language="en", subject="Hi {{ name }}", body="Balance {{ balance }}"
+    )
+    env = {
+        **os.environ,
+        "LOYALTY_CENTRAL_DATABASE": json.dumps(db_file),
+        "LOYALTY_CENTRAL_EMBEDDED_BROKER_PORT": str(free_port()),
+        "LOYALTY_CENTRAL_INGEST": "false",
+        "LOYALTY_CENTRAL_MESSAGES_QUIET_HOURS": json.dumps("0-0"),
+        "LOYALTY_CENTRAL_PUBLIC_URL": json.dumps("https://crm.example.com"),
+    }
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "central.cli", "serve", "--port", str(free_port())], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "central.cli", "serve", "--port", str(free_port())],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
     try:
         row = svc.send_one(db, SYSTEM, template, "c1")
         got = smtp_server.wait(1, timeout=30)

@@ -32,7 +32,10 @@ def bot_api():
             if self.path != f"/bot{TOKEN}/sendMessage":
                 status, out = 404, {"ok": False, "description": "Not Found"}
             elif body["chat_id"] == "403":
-                status, out = 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+                status, out = (
+                    403,
+                    {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+                )
             else:
                 sent.append(body)
                 status, out = 200, {"ok": True, "result": {"message_id": len(sent), "chat": {"id": body["chat_id"]}}}
@@ -54,14 +57,21 @@ def test_start_link_then_messages(db, bot_api, app_client):
     api, sent = bot_api
     with pytest.raises(FormError, match="token"):
         svc.set_channel(db, SYSTEM, "telegram", {"bot_name": "ShopClubBot", "api_url": api}, {"token": "nope"})
-    channel = svc.set_channel(db, SYSTEM, "telegram", {"bot_name": "ShopClubBot", "api_url": api},
-                              {"token": TOKEN, "webhook_token": "tg-secret"})
+    channel = svc.set_channel(
+        db,
+        SYSTEM,
+        "telegram",
+        {"bot_name": "ShopClubBot", "api_url": api},
+        {"token": TOKEN, "webhook_token": "tg-secret"},
+    )
     assert channel["secrets"] == {"token": svc.MASK, "webhook_token": svc.MASK}
     add_customer(db, "c1")
     add_customer(db, "c2", name="Boris")
     link = svc.telegram_link(db, SYSTEM, "c1")
     assert link["url"] == f"https://t.me/ShopClubBot?start={link['token']}"
-    template = svc.save_template(db, SYSTEM, name="tg", channel="telegram", language="ru", body="Привет, {{ first_name }}!")
+    template = svc.save_template(
+        db, SYSTEM, name="tg", channel="telegram", language="ru", body="Привет, {{ first_name }}!"
+    )
     early = svc.send_one(db, SYSTEM, template, "c1", cause="before-link")
 
     client = app_client(db)
@@ -71,7 +81,12 @@ def test_start_link_then_messages(db, bot_api, app_client):
     assert client.post("/hooks/telegram", json=start, headers=headers).json["result"] == "linked"
     assert client.post("/hooks/telegram", json=start, headers=headers).json["result"] == "expired"  # one-time
     assert svc.consent_history(db, SYSTEM, "c1")[-1] | {"at": None} == {
-        "channel": "telegram", "granted": 1, "source": "customer", "actor": None, "at": None}
+        "channel": "telegram",
+        "granted": 1,
+        "source": "customer",
+        "actor": None,
+        "at": None,
+    }
 
     later = svc.send_one(db, SYSTEM, template, "c1", cause="after-link")
     unlinked = svc.send_one(db, SYSTEM, template, "c2", cause="after-link")

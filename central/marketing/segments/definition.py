@@ -127,8 +127,10 @@ class Definition:
         return found + list(self.exclude or ())
 
     def to_doc(self) -> dict[str, Any]:
-        return {"audiences": [[criterion_doc(c) for c in a] for a in self.audiences],
-                "exclude": None if self.exclude is None else [criterion_doc(c) for c in self.exclude]}
+        return {
+            "audiences": [[criterion_doc(c) for c in a] for a in self.audiences],
+            "exclude": None if self.exclude is None else [criterion_doc(c) for c in self.exclude],
+        }
 
 
 def _iso(ordinal: int | None) -> str | None:
@@ -153,6 +155,7 @@ def criterion_doc(criterion: Criterion) -> dict[str, Any]:
 
 # -- parameter readers -----------------------------------------------------------------------------
 
+
 class _Bad(Exception):
     def __init__(self, message: str, **params: Any) -> None:
         self.message = message
@@ -166,8 +169,18 @@ KINDS = ("registered", "potential")
 TAG_MODES = ("any", "all", "none")
 PRODUCT_MODES = ("any", "all")
 DIRECTIONS = ("accrued", "redeemed")
-RFM_CLASSES = ("champion", "loyal", "potential loyalist", "new", "promising", "needs attention", "about to sleep",
-               "at risk", "can't lose", "hibernating")
+RFM_CLASSES = (
+    "champion",
+    "loyal",
+    "potential loyalist",
+    "new",
+    "promising",
+    "needs attention",
+    "about to sleep",
+    "at risk",
+    "can't lose",
+    "hibernating",
+)
 PROMO_STATES = ("received", "activated")
 TRIGGER_STATES = ("in", "passed", "never")
 MESSAGE_OUTCOMES = ("delivered", "opened", "clicked", "failed")
@@ -257,9 +270,11 @@ def _bool(value: Any) -> bool:
 def _one(allowed: Sequence[str]) -> Callable[[Any], str]:
     def read(value: Any) -> str:
         if value not in allowed:
-            raise _Bad(N_("unknown value %(value)s; one of: %(allowed)s"), value=repr(value),
-                       allowed=", ".join(allowed))
+            raise _Bad(
+                N_("unknown value %(value)s; one of: %(allowed)s"), value=repr(value), allowed=", ".join(allowed)
+            )
         return value
+
     return read
 
 
@@ -321,38 +336,69 @@ CRITERIA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "rfm": {"classes": lambda v: _choices(v, RFM_CLASSES), "r": _scores, "f": _scores, "m": _scores},
     "promotion": {"promotions": _ids, "took_part": _bool},
     "promo_code": {"lists": _ids, "state": _one(PROMO_STATES)},
-    "trigger": {"trigger": lambda v: _int(v, minimum=1), "step": lambda v: _int(v, minimum=1),
-                "state": _one(TRIGGER_STATES)},
+    "trigger": {
+        "trigger": lambda v: _int(v, minimum=1),
+        "step": lambda v: _int(v, minimum=1),
+        "state": _one(TRIGGER_STATES),
+    },
     "message": {"mailings": _ids, "outcome": _one(MESSAGE_OUTCOMES)},
     "in_segment": {"segments": _ids, "in": _bool},
 }
 #: parameters a criterion cannot go without
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "gender": ("values",), "consent": ("channels",), "field": ("field", "operator"), "home_store": ("stores",),
-    "kind": ("values",), "level": ("levels",), "tag": ("tags",), "bought_category": ("categories",),
-    "bought_products": ("products",), "product_name": ("text",), "points": ("direction",),
-    "promotion": ("promotions",), "promo_code": ("lists", "state"), "trigger": ("trigger", "state"),
-    "message": ("mailings", "outcome"), "in_segment": ("segments",),
+    "gender": ("values",),
+    "consent": ("channels",),
+    "field": ("field", "operator"),
+    "home_store": ("stores",),
+    "kind": ("values",),
+    "level": ("levels",),
+    "tag": ("tags",),
+    "bought_category": ("categories",),
+    "bought_products": ("products",),
+    "product_name": ("text",),
+    "points": ("direction",),
+    "promotion": ("promotions",),
+    "promo_code": ("lists", "state"),
+    "trigger": ("trigger", "state"),
+    "message": ("mailings", "outcome"),
+    "in_segment": ("segments",),
 }
 #: (from, to) pairs: from <= to when both are given
-RANGES = (("from", "to"), ("days_from", "days_to"), ("date_from", "date_to"), ("from_quantity", "to_quantity"),
-          ("number_from", "number_to"))
+RANGES = (
+    ("from", "to"),
+    ("days_from", "days_to"),
+    ("date_from", "date_to"),
+    ("from_quantity", "to_quantity"),
+    ("number_from", "number_to"),
+)
 #: criteria at least one of whose parameters must be given (a range or a choice)
 NEEDS_ONE: dict[str, tuple[str, ...]] = {
-    "age": ("from", "to"), "birthday": ("days_before", "days_after", "months"), "balance": ("from", "to"),
-    "card": ("categories", "number_from", "number_to"), "purchases": ("from", "to"), "spend": ("from", "to"),
-    "average_check": ("from", "to"), "average_items": ("from_quantity", "to_quantity"),
+    "age": ("from", "to"),
+    "birthday": ("days_before", "days_after", "months"),
+    "balance": ("from", "to"),
+    "card": ("categories", "number_from", "number_to"),
+    "purchases": ("from", "to"),
+    "spend": ("from", "to"),
+    "average_check": ("from", "to"),
+    "average_items": ("from_quantity", "to_quantity"),
     "first_purchase": ("date_from", "date_to", "days_from", "days_to"),
     "last_purchase": ("date_from", "date_to", "days_from", "days_to", "stores"),
-    "points": ("from", "to"), "rfm": ("classes", "r", "f", "m"),
+    "points": ("from", "to"),
+    "rfm": ("classes", "r", "f", "m"),
 }
 #: defaults filled in when absent
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "tag": {"mode": "any"}, "promotion": {"took_part": True},
-    "in_segment": {"in": True}, "purchases": {"period": ALL_TIME}, "spend": {"period": ALL_TIME},
-    "average_check": {"period": ALL_TIME}, "average_items": {"period": ALL_TIME},
-    "bought_category": {"period": ALL_TIME}, "bought_products": {"period": ALL_TIME, "mode": "any"},
-    "product_name": {"period": ALL_TIME}, "points": {"period": ALL_TIME},
+    "tag": {"mode": "any"},
+    "promotion": {"took_part": True},
+    "in_segment": {"in": True},
+    "purchases": {"period": ALL_TIME},
+    "spend": {"period": ALL_TIME},
+    "average_check": {"period": ALL_TIME},
+    "average_items": {"period": ALL_TIME},
+    "bought_category": {"period": ALL_TIME},
+    "bought_products": {"period": ALL_TIME, "mode": "any"},
+    "product_name": {"period": ALL_TIME},
+    "points": {"period": ALL_TIME},
 }
 
 
@@ -369,8 +415,13 @@ def parse_criterion(doc: Any, where: str) -> tuple[Criterion | None, list[Proble
         if key == "type":
             continue
         if key not in readers:
-            problems.append(Problem(f"{where}.{key}", N_("criterion %(criterion)s has no parameter %(name)s"),
-                                    (("criterion", kind), ("name", repr(key)))))
+            problems.append(
+                Problem(
+                    f"{where}.{key}",
+                    N_("criterion %(criterion)s has no parameter %(name)s"),
+                    (("criterion", kind), ("name", repr(key))),
+                )
+            )
             continue
         if raw is None or raw == "" or raw == []:
             continue  # an empty parameter is an absent one
@@ -380,11 +431,17 @@ def parse_criterion(doc: Any, where: str) -> tuple[Criterion | None, list[Proble
             problems.append(Problem(f"{where}.{key}", bad.message, bad.params))
     for key in REQUIRED.get(kind, ()):
         if values.get(key) is None and not any(p.where == f"{where}.{key}" for p in problems):
-            problems.append(Problem(f"{where}.{key}", N_("%(criterion)s needs %(name)s"),
-                                    (("criterion", kind), ("name", key))))
+            problems.append(
+                Problem(f"{where}.{key}", N_("%(criterion)s needs %(name)s"), (("criterion", kind), ("name", key)))
+            )
     if kind in NEEDS_ONE and not problems and not any(values.get(k) is not None for k in NEEDS_ONE[kind]):
-        problems.append(Problem(where, N_("%(criterion)s needs one of: %(names)s"),
-                                (("criterion", kind), ("names", ", ".join(NEEDS_ONE[kind])))))
+        problems.append(
+            Problem(
+                where,
+                N_("%(criterion)s needs one of: %(names)s"),
+                (("criterion", kind), ("names", ", ".join(NEEDS_ONE[kind]))),
+            )
+        )
     for low, high in RANGES:
         a, b = values.get(low), values.get(high)
         if a is not None and b is not None and a > b:
@@ -397,32 +454,41 @@ def parse_criterion(doc: Any, where: str) -> tuple[Criterion | None, list[Proble
 
 def _specific(kind: str, values: dict[str, Any], where: str) -> list[Problem]:
     problems = []
-    if kind == "birthday" and values.get("months") and (values.get("days_before") is not None
-                                                       or values.get("days_after") is not None):
+    if (
+        kind == "birthday"
+        and values.get("months")
+        and (values.get("days_before") is not None or values.get("days_after") is not None)
+    ):
         problems.append(Problem(where, N_("birthday: a window of days or months, not both")))
     if kind == "field" and values.get("operator") in ("=", "contains") and not values.get("value"):
-        problems.append(Problem(f"{where}.value", N_("%(criterion)s needs %(name)s"),
-                                (("criterion", kind), ("name", "value"))))
+        problems.append(
+            Problem(f"{where}.value", N_("%(criterion)s needs %(name)s"), (("criterion", kind), ("name", "value")))
+        )
     if kind in ("first_purchase", "last_purchase"):
         dates = values.get("date_from") is not None or values.get("date_to") is not None
         days = values.get("days_from") is not None or values.get("days_to") is not None
         if dates and days:
             problems.append(Problem(where, N_("a date range or days ago, not both")))
-    if kind == "registration" and (values.get("date_from") is not None or values.get("date_to") is not None) and (
-            values.get("days_from") is not None or values.get("days_to") is not None):
+    if (
+        kind == "registration"
+        and (values.get("date_from") is not None or values.get("date_to") is not None)
+        and (values.get("days_from") is not None or values.get("days_to") is not None)
+    ):
         problems.append(Problem(where, N_("a date range or days ago, not both")))
     if kind == "card":
         for key in ("number_from", "number_to"):
             if values.get(key) is not None and not values[key].isdigit():
                 problems.append(Problem(f"{where}.{key}", N_("a card number is digits")))
     if kind == "trigger" and values.get("step") is None and values.get("state") == "passed":
-        problems.append(Problem(f"{where}.step", N_("%(criterion)s needs %(name)s"),
-                                (("criterion", kind), ("name", "step"))))
+        problems.append(
+            Problem(f"{where}.step", N_("%(criterion)s needs %(name)s"), (("criterion", kind), ("name", "step")))
+        )
     return problems
 
 
-def parse_definition(doc: Any, *, self_id: int | None = None,
-                     nested_of: Callable[[int], frozenset[int] | None] | None = None) -> Definition:
+def parse_definition(
+    doc: Any, *, self_id: int | None = None, nested_of: Callable[[int], frozenset[int] | None] | None = None
+) -> Definition:
     """Check and normalise a definition document; :class:`DefinitionError` lists every problem.
 
     ``nested_of(id)`` gives the segments a stored segment nests (None: no such segment); with it,
@@ -477,8 +543,9 @@ def parse_definition(doc: Any, *, self_id: int | None = None,
     return Definition(definition.audiences, definition.exclude, nested)
 
 
-def _nesting(nested: frozenset[int], self_id: int | None,
-             nested_of: Callable[[int], frozenset[int] | None]) -> list[Problem]:
+def _nesting(
+    nested: frozenset[int], self_id: int | None, nested_of: Callable[[int], frozenset[int] | None]
+) -> list[Problem]:
     problems = []
     for segment in sorted(nested):
         if segment == self_id:
@@ -492,8 +559,9 @@ def _nesting(nested: frozenset[int], self_id: int | None,
         while todo:
             for child in nested_of(todo.pop()) or frozenset():
                 if child == self_id:
-                    problems.append(Problem("in_segment", N_("segment %(id)d contains this one: a cycle"),
-                                            (("id", segment),)))
+                    problems.append(
+                        Problem("in_segment", N_("segment %(id)d contains this one: a cycle"), (("id", segment),))
+                    )
                     todo = []
                     break
                 if child not in seen:

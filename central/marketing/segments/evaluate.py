@@ -191,8 +191,10 @@ def matches(c: Criterion, f: Facts, ctx: Context) -> bool:
         for number, category in f.cards:
             if c.get("categories") is not None and category not in c["categories"]:
                 continue
-            if (low is not None or high is not None) and not (number.isdigit() and _in(
-                    int(number), None if low is None else int(low), None if high is None else int(high))):
+            if (low is not None or high is not None) and not (
+                number.isdigit()
+                and _in(int(number), None if low is None else int(low), None if high is None else int(high))
+            ):
                 continue
             return True
         return False
@@ -237,8 +239,12 @@ def matches(c: Criterion, f: Facts, ctx: Context) -> bool:
         return (low is None or low * purchases <= items) and (high is None or items <= high * purchases)
     if t == "bought_category":
         stores = c.get("stores")
-        total = sum(i.quantity for cat in c["categories"] for i in f.items_of(CATEGORY, cat)
-                    if _within(i.day, c["period"], today) and (stores is None or i.store in stores))
+        total = sum(
+            i.quantity
+            for cat in c["categories"]
+            for i in f.items_of(CATEGORY, cat)
+            if _within(i.day, c["period"], today) and (stores is None or i.store in stores)
+        )
         return _enough(total, c.get("min_quantity"))
     if t == "bought_products":
         per: dict[int, int] = {}
@@ -264,8 +270,12 @@ def matches(c: Criterion, f: Facts, ctx: Context) -> bool:
         if f.rfm is None:
             return False
         r, fr, m, klass = f.rfm
-        return ((c.get("classes") is None or klass in c["classes"]) and (c.get("r") is None or r in c["r"])
-                and (c.get("f") is None or fr in c["f"]) and (c.get("m") is None or m in c["m"]))
+        return (
+            (c.get("classes") is None or klass in c["classes"])
+            and (c.get("r") is None or r in c["r"])
+            and (c.get("f") is None or fr in c["f"])
+            and (c.get("m") is None or m in c["m"])
+        )
     if t == "promotion":
         return bool(f.promotions & c["promotions"]) == c["took_part"]
     if t == "promo_code":
@@ -299,12 +309,16 @@ def evaluate(definition: Definition, facts: Facts, ctx: Context) -> bool:
 
 # -- the next day the answer may change ------------------------------------------------------------------
 
+
 def _flip_range(day: int | None, low: int | None, high: int | None, today: int) -> int | None:
     """``low <= today - day <= high`` changes at day + low and day + high + 1."""
     if day is None:
         return None
-    found = [d for d in ((day + low) if low is not None else None, (day + high + 1) if high is not None else None)
-             if d is not None and d > today]
+    found = [
+        d
+        for d in ((day + low) if low is not None else None, (day + high + 1) if high is not None else None)
+        if d is not None and d > today
+    ]
     return min(found) if found else None
 
 
@@ -336,14 +350,25 @@ def criterion_flip(c: Criterion, f: Facts, today: int) -> int | None:
         return _flip_range(day, c.get("days_from"), c.get("days_to"), today)
     # a relative period: the answer changes only when a day with activity leaves the window
     n = c["period"].last_days
-    table = "points" if c.type == "points" else "items" if c.type in (
-        "bought_category", "bought_products", "product_name") else "days"
+    table = (
+        "points"
+        if c.type == "points"
+        else "items"
+        if c.type in ("bought_category", "bought_products", "product_name")
+        else "days"
+    )
     days = f.active_days(table)
     # the first day ahead enters the window, the first day inside it leaves at day + n
     ahead = bisect.bisect_right(days, today)
     inside = bisect.bisect_right(days, today - n)
-    later = [d for d in ((days[ahead] if ahead < len(days) else None),
-                         (days[inside] + n if inside < len(days) and days[inside] <= today else None)) if d is not None]
+    later = [
+        d
+        for d in (
+            (days[ahead] if ahead < len(days) else None),
+            (days[inside] + n if inside < len(days) and days[inside] <= today else None),
+        )
+        if d is not None
+    ]
     return min(later) if later else None
 
 
@@ -356,8 +381,18 @@ def next_flip(definition: Definition, facts: Facts, today: int) -> int | None:
 def event_kinds(c: Criterion) -> frozenset[str]:
     """Which applied changes can change this criterion's answer (besides the date)."""
     t = c.type
-    if t in ("purchases", "spend", "average_check", "average_items", "bought_category", "bought_products",
-             "product_name", "first_purchase", "last_purchase", "rfm"):
+    if t in (
+        "purchases",
+        "spend",
+        "average_check",
+        "average_items",
+        "bought_category",
+        "bought_products",
+        "product_name",
+        "first_purchase",
+        "last_purchase",
+        "rfm",
+    ):
         return frozenset({"purchase", "refund"})
     if t in ("points", "balance"):
         return frozenset({"purchase", "refund", "points"})
@@ -394,6 +429,21 @@ def quantity_milli(text: Any) -> int:
     return int((number * 1000).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
 
 
-__all__ = ["CATEGORY", "PRODUCT", "Context", "Day", "Facts", "Item", "Points", "age_on", "birthday_in",
-           "criterion_flip", "definition_events", "evaluate", "event_kinds", "matches", "next_flip",
-           "quantity_milli"]
+__all__ = [
+    "CATEGORY",
+    "PRODUCT",
+    "Context",
+    "Day",
+    "Facts",
+    "Item",
+    "Points",
+    "age_on",
+    "birthday_in",
+    "criterion_flip",
+    "definition_events",
+    "evaluate",
+    "event_kinds",
+    "matches",
+    "next_flip",
+    "quantity_milli",
+]
