@@ -5,8 +5,10 @@ It follows docs/sync.md ("The agent's sync client"):
 
 * up: outbox events in seq order, in batches (QoS 1), at most ``window``
   unacknowledged; a row is deleted only on an ``ack {through, id}`` whose id is
-  our own event's at that seq; unacknowledged events go again on every
-  (re)connect, on a ``resend`` request and when acks stop coming;
+  our own event's at that seq; unacknowledged events go again after every
+  (re)connect (from the central server's answer to our hello, so what it
+  already holds is not sent twice), on a ``resend`` request and when acks
+  stop coming;
 * down: rule sets (newer versions only), the store's cashier messages and
   customer deltas (pages over the chain-wide version, pulled from a cursor
   kept in ``sync_state``);
@@ -52,6 +54,9 @@ BATCH = 500
 #: resend the unacknowledged after this long without ack progress, doubling up to ACK_TIMEOUT_MAX
 ACK_TIMEOUT = 10.0
 ACK_TIMEOUT_MAX = 60.0
+#: after a reconnect with events in flight, the unacknowledged go again from where the central server's
+#: answer to our hello (an ack) says it stands; without an answer this long, from our last ack
+HELLO_ANSWER_WAIT = 2.0
 #: a status is republished when something changed, at most this often
 STATUS_INTERVAL = 10.0
 #: a snapshot request without an answer is repeated after this long
@@ -142,6 +147,11 @@ class SyncClient:
         self.last_contact = 0.0
         self._contact_written = 0.0
         self._greeted = 0
+        #: after a reconnect: the events in flight then (through _held_through) wait for the answer to our
+        #: hello until _resume_at; then what it did not cover goes again, after _resend_after
+        self._resume_at: float | None = None
+        self._held_through = 0
+        self._resend_after: int | None = None
         self._last_send = 0.0
         self._online: bool | None = None
         self._status_at = 0.0
@@ -237,9 +247,23 @@ class SyncClient:
         self._maybe_status()
 
     def _greet(self) -> None:
-        """On every connect: hello first, then status, then a pull; everything unacked goes again."""
+        """On every connect: hello first, then status, then a pull; the unacked go again after the answer.
+
+        Events in flight when the link dropped are not sent again at once: paho redelivers the
+        messages the broker had not acknowledged, the broker may still hold copies for the
+        ingest, and the central server may have applied them while we were away. Its answer to
+        the hello (an ack of its pointer, after everything that came before the hello) says where
+        it stands; what it does not cover goes again then (``_resume``), or from our last ack
+        after HELLO_ANSWER_WAIT without an answer. Events written since (the outage's backlog)
+        are new: they go at once (docs/sync.md, "Catch-up after a broker restart").
+        """
         self._greeted = self.link.connects
-        self.sent_through = self.acked
+        self._resend_after = None
+        if self.sent_through > self.acked:
+            self._held_through = self.sent_through
+            self._resume_at = time.monotonic() + HELLO_ANSWER_WAIT
+        else:
+            self._resume_at = None
         self.ack_timeout = self.ack_timeout_base
         self.last_progress = time.monotonic()
         with self.store.read() as tx:
@@ -267,6 +291,11 @@ class SyncClient:
 
     def _send_batch(self) -> bool:
         """Publish the next batch if the window allows; True if something was sent."""
+        if self._resume_at is not None and time.monotonic() >= self._resume_at:
+            log.info("no answer to our hello: sending again from seq %d", self.acked + 1)
+            self._resume()
+        if self._resend_after is not None and self._send_held():
+            return True
         in_flight = self.sent_through - self.acked
         if in_flight >= self.window:
             return False
@@ -277,6 +306,26 @@ class SyncClient:
             return False
         if in_flight == 0:
             self.last_progress = time.monotonic()  # the ack timeout counts from the first send
+        self.sent_through = self._publish_rows(rows)
+        return True
+
+    def _send_held(self) -> bool:
+        """After the hello's answer: the events in flight at the reconnect that it did not cover."""
+        start = max(self._resend_after or 0, self.acked)
+        if start >= self._held_through:
+            self._resend_after = None
+            return False
+        rows = self.store.outbox_batch(
+            start, min(self.batch, self._held_through - start), max_bytes=wire.TARGET_BATCH_BYTES
+        )
+        if not rows:
+            self._resend_after = None
+            return False
+        self._resend_after = self._publish_rows(rows)
+        return True
+
+    def _publish_rows(self, rows: list[Any]) -> int:
+        """One ``events`` message of outbox rows (from the first, a few huge ones may be left); its last seq."""
         events = [
             {
                 "v": SCHEMA_VERSION,
@@ -306,15 +355,22 @@ class SyncClient:
                     raise  # cannot happen: a request is at most 2 MiB, a message may be 4 MiB
                 events, rows = events[: len(events) // 2], rows[: len(rows) // 2]  # a few huge receipts
         self.link.publish(wire.agent_topic(self.store_id, self.agent, "events"), payload, kind="events")
-        self.sent_through = rows[-1].seq
         self._last_send = time.monotonic()
         self.stats["sent_events"] += len(rows)
-        return True
+        return int(rows[-1].seq)
+
+    def _resume(self) -> None:
+        """After a reconnect (the answer to our hello, or none): what was in flight goes again past the ack."""
+        self._resume_at = None
+        if self._held_through > self.acked:
+            self._resend_after = self.acked
+        self.last_progress = time.monotonic()
 
     def _check_ack_timeout(self) -> None:
         if self.sent_through > self.acked and time.monotonic() - self.last_progress > self.ack_timeout:
             log.info("no ack for %.0f s: sending again from seq %d", self.ack_timeout, self.acked + 1)
             self.stats["timeouts"] += 1
+            self._resume_at = self._resend_after = None  # everything goes again
             self.sent_through = self.acked
             self.last_progress = time.monotonic()
             self.ack_timeout = min(ACK_TIMEOUT_MAX, self.ack_timeout * 2)
@@ -336,11 +392,15 @@ class SyncClient:
         if matched is None:
             # already deleted, or an ack about a seq we reused after a restore: nothing of ours
             self.stats["ack_mismatches"] += 1
+            if self._resume_at is not None:
+                self._resume()  # the central server answered: what we hold unacked goes again
             return
         self.acked = max(self.acked, matched)
         self.sent_through = max(self.sent_through, self.acked)
         self.last_progress = time.monotonic()
         self.ack_timeout = self.ack_timeout_base
+        if self._resume_at is not None:
+            self._resume()  # the answer to our hello: send again what follows it
         if self.on_acked is not None:
             self.on_acked(matched)
 
@@ -378,6 +438,7 @@ class SyncClient:
         if kind == "resend":
             self.stats["resends"] += 1
             self._contact()
+            self._resume_at = self._resend_after = None  # everything from there goes again
             self.sent_through = max(self.acked, min(self.sent_through, msg["from_seq"] - 1))
         elif kind in ("customers", "snapshot"):
             if msg["store"] == self.store_id:

@@ -58,8 +58,12 @@ from transport.mqtt import LinkConfig, MqttLink  # noqa: E402
 STORES = [f"S{i}" for i in range(1, 65)]
 
 
-def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0) -> None:
-    """The central ingest process."""
+#: the ingest process's last (re)connect, monotonic (system-wide on Linux): set in main()
+INGEST_CONNECTED: Any = None
+
+
+def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0, connected: Any = None) -> None:
+    """The central ingest process (``connected``: a shared double that gets each (re)connect's time)."""
     from central.sync.ingest import Ingest
 
     ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest", backoff_max=reconnect_max),
@@ -67,7 +71,9 @@ def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0) 
     assert ingest.link is not None and ingest.link.wait_connected(20)
     ready.set()
     while True:
-        time.sleep(3600)
+        if connected is not None:
+            connected.value = ingest.link.connected_at or 0.0
+        time.sleep(0.02 if connected is not None else 3600)
 
 
 def sim_agent_factory(url: str, store: str) -> Any:
@@ -112,9 +118,14 @@ def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) 
         elif command == "outage":
             rate, seconds = args
             agent.acked_at.clear()
+            stats = getattr(getattr(agent, "sync", None), "stats", {})
+            sent = stats.get("sent_events")
             _steady(agent, customers, rate, seconds)
             ok = agent.wait_drained(300)
-            timeouts = getattr(getattr(agent, "sync", None), "stats", {}).get("timeouts")
+            timeouts = stats.get("timeouts")
+            if sent is not None:  # a real agent: events it published (resends included) per event written
+                print(f"           {store}: {stats['sent_events'] - sent:,} events sent for {len(agent.acked_at):,} "
+                      f"written", flush=True)
             link = getattr(getattr(agent, "sync", None), "link", None) or getattr(agent, "link", None)
             results.put(("outage", store, ok, list(agent.acked_at), timeouts, link.connected_at if link else None))
         elif command == "offline":
@@ -227,7 +238,8 @@ def _outage(args: Any, n: int, broker: Mosquitto, queues: list[Any], results: An
     timeouts = [r[4] for r in out if r[4] is not None]
     if all(r[5] is not None for r in out):
         each = [max((acked for written, acked in r[3] if written < back), default=back) - back for r in out]
-        print(f"           agents reconnected {', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
+        central = f"the ingest {INGEST_CONNECTED.value - back:.2f} s, " if INGEST_CONNECTED is not None else ""
+        print(f"           {central}agents reconnected {', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
               f"caught up {', '.join(f'{t:.2f}' for t in each)} s after it")
         if os.environ.get("BENCH_DEBUG"):  # when the acks came (what waited for what)
             for r in out:
@@ -294,7 +306,10 @@ def main() -> None:
         print(f"baseline   raw MQTT publish->receive (decode only): {raw:10,.0f} events/s")
 
         ready = ctx.Event()
-        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready, reconnect_max), daemon=True)
+        global INGEST_CONNECTED
+        INGEST_CONNECTED = ctx.Value("d", 0.0)
+        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready, reconnect_max, INGEST_CONNECTED),
+                             daemon=True)
         ingest.start()
         assert ready.wait(30), "the ingest did not start"
         results = ctx.Queue()

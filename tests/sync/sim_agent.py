@@ -30,6 +30,10 @@ class SimAgent(FakeAgent):
         self.lock = threading.RLock()
         self.sent_through = 0
         self.acked = 0
+        #: after a reconnect with events in flight: resend when the hello is answered, or at this time
+        self.resume_at: float | None = None
+        self.held_through = 0
+        self.resend_after: int | None = None
         self.ack_timeout = ack_timeout
         self.window = window
         self.batch = batch
@@ -116,7 +120,11 @@ class SimAgent(FakeAgent):
         # the hello goes before any events of this connection, and next_seq is read under the
         # lock that the send loop publishes under: no event built later can overtake it
         with self.lock:
-            self.sent_through = self.acked  # everything unacked goes again
+            # what was in flight goes again after the answer to this hello (an ack), past it, or past
+            # our last ack after 2 s without one; new events go at once (agent/sync.py's policy)
+            self.resend_after = None
+            self.held_through = self.sent_through
+            self.resume_at = time.monotonic() + 2.0 if self.sent_through > self.acked else None
             self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": self.seq + 1,
                                                 "customers_version": self.cursor, "at": _now()})
         self.publish_status("online")
@@ -146,18 +154,31 @@ class SimAgent(FakeAgent):
             if not self.link.connected.is_set():
                 continue
             with self.lock:
+                if self.resume_at is not None and time.monotonic() >= self.resume_at:
+                    self._resume()
                 if time.monotonic() - self.last_progress > self.ack_timeout and self.sent_through > self.acked:
                     self.sent_through = self.acked  # acks stopped coming: send the unacked again
+                    self.resume_at = self.resend_after = None
                     self.last_progress = time.monotonic()
-                if self.sent_through - self.acked >= self.window:
-                    continue
-                start = max(self.sent_through, self.acked) + 1
-                envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
+                envs = []
+                if self.resend_after is not None:  # what the hello's answer did not cover
+                    start = max(self.resend_after, self.acked) + 1
+                    end = min(start + self.batch, self.held_through + 1)
+                    envs = [self.outbox[s] for s in range(start, end) if s in self.outbox]
+                    if envs:
+                        self.resend_after = envs[-1]["seq"]
+                    else:
+                        self.resend_after = None
                 if not envs:
-                    continue
+                    if self.sent_through - self.acked >= self.window:
+                        continue
+                    start = max(self.sent_through, self.acked) + 1
+                    envs = [self.outbox[s] for s in range(start, start + self.batch) if s in self.outbox]
+                    if not envs:
+                        continue
+                    self.sent_through = envs[-1]["seq"]
                 payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs,
                                                  "acked": self.acked}, validate=False)
-                self.sent_through = envs[-1]["seq"]
             # Publish outside the lock: paho may run its disconnect callback in this thread, waiting for
             # its callback mutex while the network thread holds it in _ack, waiting for our lock.
             self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
@@ -172,6 +193,7 @@ class SimAgent(FakeAgent):
             self._ack(msg["through"], msg["id"])
         elif msg.kind == "resend":
             with self.lock:
+                self.resume_at = self.resend_after = None
                 self.sent_through = min(self.sent_through, msg["from_seq"] - 1)
             self._wake.set()
         elif msg.kind in ("customers", "snapshot"):
@@ -181,12 +203,20 @@ class SimAgent(FakeAgent):
         elif msg.kind == "messages":
             self.messages = msg.payload
 
+    def _resume(self) -> None:
+        self.resume_at = None
+        if self.held_through > self.acked:
+            self.resend_after = self.acked
+        self.last_progress = time.monotonic()
+
     def _ack(self, through: int, ident: str | None) -> None:
         with self.lock:
             row = self.outbox.get(through)
             if row is None or row["id"] != ident:
                 # nothing of ours to delete (already deleted, or an ack about a seq we reused)
                 self.ack_mismatches += row is not None
+                if self.resume_at is not None:
+                    self._resume()  # the central server answered our hello
                 return
             now = time.monotonic()
             for seq in [s for s in self.outbox if s <= through]:
@@ -197,6 +227,8 @@ class SimAgent(FakeAgent):
                     self.acked_at.append((written, now))
             self.acked = max(self.acked, through)
             self.last_progress = time.monotonic()
+            if self.resume_at is not None:
+                self._resume()  # the answer to our hello: what follows it goes again
         self._wake.set()
 
     def _deltas(self, msg: wire.Message) -> None:

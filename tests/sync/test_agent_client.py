@@ -177,3 +177,43 @@ def test_an_idle_link_stays_online_and_a_silent_central_server_means_offline(tmp
 def _link(made: Agent) -> str:
     with made.store.read() as tx:
         return made.service.link(tx, dt.datetime.now(dt.UTC))
+
+
+def _sent_after_hello(listener: Listener, number: int) -> list[int]:
+    """The seqs sent after the agent's hello number ``number`` (1-based): paho redelivers the messages
+    the broker had not acknowledged at the MQTT level before that connection's hello."""
+    seen, seqs = 0, []
+    for _, msg in listener.decoded():
+        if msg.kind == "hello":
+            seen += 1
+        elif msg.kind == "events" and seen >= number:
+            seqs.extend(env["seq"] for env in msg["events"])
+    return seqs
+
+
+def test_after_a_reconnect_the_unacked_go_again_from_the_answer_to_the_hello(agent, fake_central):
+    """Issue 12: events in flight when the link dropped are not resent blindly from the last ack
+    (the central server may hold them already: QoS 1 copies, applied while we were away), but past
+    where its answer to the hello says it stands; without an answer, past the last ack. Events
+    written after the reconnect are new and go at once."""
+    agent.sell(5)
+    agent.sync.start()
+    assert wait_for(lambda: _sent_seqs(fake_central) == [1, 2, 3, 4, 5], 10)
+    ids = [e.id for e in agent.outbox()]
+    agent.sync.link.client.socket().close()  # the link drops (no ack came); paho reconnects
+    assert wait_for(lambda: len(fake_central.kinds("hello")) == 2, 20)
+    # nothing of what was in flight goes again before the central server has answered; what is
+    # written meanwhile goes at once
+    agent.sell(2)
+    assert wait_for(lambda: len(_sent_after_hello(fake_central, 2)) >= 2, 10)
+    assert not wait_for(lambda: len(_sent_after_hello(fake_central, 2)) > 2, 0.5), _sent_after_hello(fake_central, 2)
+    assert _sent_after_hello(fake_central, 2) == [6, 7]
+    _down(fake_central, "acks", "ack", {"through": 3, "id": ids[2]})  # the answer: it holds 1..3
+    assert wait_for(lambda: len(_sent_after_hello(fake_central, 2)) >= 4, 10)
+    assert _sent_after_hello(fake_central, 2) == [6, 7, 4, 5]  # only what the answer did not cover
+    assert [e.seq for e in agent.outbox()] == [4, 5, 6, 7]
+    # no answer at all this time: after HELLO_ANSWER_WAIT the unacked go again past the last ack
+    agent.sync.link.client.socket().close()
+    assert wait_for(lambda: len(fake_central.kinds("hello")) == 3, 20)
+    assert wait_for(lambda: len(_sent_after_hello(fake_central, 3)) >= 4, 10)
+    assert _sent_after_hello(fake_central, 3) == [4, 5, 6, 7]

@@ -53,6 +53,8 @@ class Till(threading.Thread):
         self.agent, self.till, self.customers, self.count, self.ledger = agent, name, customers, count, ledger
         self.rng = random.Random(seed)
         self.done = 0
+        #: set: stop after the receipt in hand
+        self.stopping = threading.Event()
         self.error: BaseException | None = None
         self.pending: tuple[str, dict[str, Any], int] | None = None
         self._refundable: list[tuple[str, int]] = []
@@ -61,6 +63,8 @@ class Till(threading.Thread):
         conn = http.client.HTTPConnection("127.0.0.1", self.agent.prepared.port, timeout=60)
         try:
             for n in range(self.count):
+                if self.stopping.is_set():
+                    break
                 customer = self.rng.choice(self.customers)
                 amount = self.rng.randint(500, 50_000)
                 redeem = self.rng.randint(1, amount // 5) if self.rng.random() < 0.25 else 0
