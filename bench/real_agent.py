@@ -42,10 +42,20 @@ class RealAgent:
         self.store, self.agent = store, agent
         self.folder = Path(tempfile.mkdtemp(prefix=f"bench-agent-{store}-"))
         # bench/sync.py --agent-reconnect-max; otherwise the setting's default
-        reconnect = {"broker_reconnect_max": int(os.environ["BENCH_AGENT_RECONNECT_MAX"])} \
-            if os.environ.get("BENCH_AGENT_RECONNECT_MAX") else {}
-        prepared = prepare_agent(self.folder, customers=0, store_id=store, agent_id=agent, broker_url=url,
-                                 offline_after_seconds=300, **reconnect)
+        reconnect = (
+            {"broker_reconnect_max": int(os.environ["BENCH_AGENT_RECONNECT_MAX"])}
+            if os.environ.get("BENCH_AGENT_RECONNECT_MAX")
+            else {}
+        )
+        prepared = prepare_agent(
+            self.folder,
+            customers=0,
+            store_id=store,
+            agent_id=agent,
+            broker_url=url,
+            offline_after_seconds=300,
+            **reconnect,
+        )
         self.config = load_config(prepared.config, env={})
         self.db = Store(prepared.database, agent_id=agent)
         self.service = Service(self.db, self.config)
@@ -102,15 +112,23 @@ class RealAgent:
     def registration(self, cid: str) -> dict[str, Any]:
         k = len(self._cards)
         self._cards[cid] = card_number(self._store_no * 100_000 + k)
-        return {"phone": f"+79{self._store_no:02d}{k:07d}", "card": self._cards[cid], "name": cid,
-                "consents": {"personal_data": True}}
+        return {
+            "phone": f"+79{self._store_no:02d}{k:07d}",
+            "card": self._cards[cid],
+            "name": cid,
+            "consents": {"personal_data": True},
+        }
 
     def purchase(self, cid: str, accrued: int = 100, **_: Any) -> dict[str, Any]:
         """A receipt of 200.00 (it accrues under the example rule set; ``accrued`` is the rule set's)."""
         self.receipts += 1
-        return {"receipt_id": f"{self.store}-{self.receipts}", "at": dt.datetime.now(dt.UTC).isoformat(),
-                "customer": {"card": self._cards[cid]},
-                "lines": [{"sku": "SKU-7", "quantity": "1", "amount": 20_000}], "redeem": 0}
+        return {
+            "receipt_id": f"{self.store}-{self.receipts}",
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "customer": {"card": self._cards[cid]},
+            "lines": [{"sku": "SKU-7", "quantity": "1", "amount": 20_000}],
+            "redeem": 0,
+        }
 
     def write_all(self, docs: list[dict[str, Any]]) -> None:
         """Commit each request through the service, as the POS API would."""
@@ -122,7 +140,9 @@ class RealAgent:
             self.service.commit("P01", doc)
             if self.track_lag and not self._held:
                 with self.db.read() as tx:
-                    seq = tx.c.execute("SELECT seq FROM receipts WHERE receipt_id = ?", (doc["receipt_id"],)).fetchone()[0]
+                    seq = tx.c.execute(
+                        "SELECT seq FROM receipts WHERE receipt_id = ?", (doc["receipt_id"],)
+                    ).fetchone()[0]
                 with self._lock:
                     self._written.append((seq, time.monotonic()))
         self.commit_rate = len(docs) / max(1e-9, time.monotonic() - start)

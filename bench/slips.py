@@ -34,8 +34,12 @@ from bench.pos_api import percentile  # noqa: E402
 
 
 def receipt(i: int) -> dict:
-    return {"receipt_id": f"R-{i:06d}", "at": dt.datetime.now(dt.UTC).isoformat(), "customer": {"card": card_number(i % 50)},
-            "lines": [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "amount": 45000}]}
+    return {
+        "receipt_id": f"R-{i:06d}",
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "customer": {"card": card_number(i % 50)},
+        "lines": [{"sku": "SKU-9", "name": "Ролл", "category": "ROLLS", "quantity": "1", "amount": 45000}],
+    }
 
 
 def commits(port: int, key: str, receipts: int, slips: Path | None) -> tuple[list[float], list[float]]:
@@ -62,18 +66,36 @@ def run(receipts: int) -> None:
         base = Path(folder)
         plain = prepare_agent(base / "plain", customers=50)
         printer = subprocess.Popen(
-            [sys.executable, "-m", "firmware_sim", "printer", "--pty", "--link", str(base / "printer"),
-             "--out", str(base / "slips")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            [
+                sys.executable,
+                "-m",
+                "firmware_sim",
+                "printer",
+                "--pty",
+                "--link",
+                str(base / "printer"),
+                "--out",
+                str(base / "slips"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert printer.stdout is not None and printer.stdout.readline()
-        printing = prepare_agent(base / "printing", customers=50, printer_kind="serial",
-                                 printer_url=str(base / "printer"))
-        unplugged = prepare_agent(base / "unplugged", customers=50, printer_kind="serial",
-                                  printer_url=str(base / "no-printer-here"))
+        printing = prepare_agent(
+            base / "printing", customers=50, printer_kind="serial", printer_url=str(base / "printer")
+        )
+        unplugged = prepare_agent(
+            base / "unplugged", customers=50, printer_kind="serial", printer_url=str(base / "no-printer-here")
+        )
         results = {}
         with contextlib.ExitStack() as stack:
             stack.callback(printer.terminate)
-            for name, prepared, slips in (("no printer", plain, None), ("unplugged", unplugged, None),
-                                          ("printing", printing, base / "slips")):
+            for name, prepared, slips in (
+                ("no printer", plain, None),
+                ("unplugged", unplugged, None),
+                ("printing", printing, base / "slips"),
+            ):
                 agent = AgentProcess(prepared, log=base / f"{name}.log")
                 agent.start()
                 stack.callback(agent.kill)
@@ -84,12 +106,16 @@ def run(receipts: int) -> None:
         print(f"{receipts} commits of one customer receipt each, one sequential client, keep-alive:")
         print(f"{'agent':<12} {'commit p50 ms':>14} {'p99 ms':>8} {'p50 / baseline':>15}")
         for name, (latencies, _, _) in results.items():
-            print(f"{name:<12} {percentile(latencies, 50) * 1e3:>14.2f} {percentile(latencies, 99) * 1e3:>8.2f} "
-                  f"{statistics.median(latencies) / baseline:>15.2f}")
+            print(
+                f"{name:<12} {percentile(latencies, 50) * 1e3:>14.2f} {percentile(latencies, 99) * 1e3:>8.2f} "
+                f"{statistics.median(latencies) / baseline:>15.2f}"
+            )
         latencies, to_paper, elapsed = results["printing"]
-        print(f"commit answer -> slip rendered by the simulator (9600 baud pty, DLE EOT before and after): "
-              f"p50 {percentile(to_paper, 50) * 1e3:.0f} ms, p99 {percentile(to_paper, 99) * 1e3:.0f} ms; "
-              f"{receipts / elapsed:.1f} slips/s one after the other")
+        print(
+            f"commit answer -> slip rendered by the simulator (9600 baud pty, DLE EOT before and after): "
+            f"p50 {percentile(to_paper, 50) * 1e3:.0f} ms, p99 {percentile(to_paper, 99) * 1e3:.0f} ms; "
+            f"{receipts / elapsed:.1f} slips/s one after the other"
+        )
 
 
 def main() -> None:

@@ -66,8 +66,9 @@ def ingest_main(db_path: str, url: str, ready: Any, reconnect_max: float = 2.0, 
     """The central ingest process (``connected``: a shared double that gets each (re)connect's time)."""
     from central.sync.ingest import Ingest
 
-    ingest = Ingest(db_path, LinkConfig(url=url, client_id="central-ingest", backoff_max=reconnect_max),
-                    publish_interval=0.5).start()
+    ingest = Ingest(
+        db_path, LinkConfig(url=url, client_id="central-ingest", backoff_max=reconnect_max), publish_interval=0.5
+    ).start()
     assert ingest.link is not None and ingest.link.wait_connected(20)
     ready.set()
     while True:
@@ -124,8 +125,11 @@ def agent_main(url: str, store: str, factory: str, commands: Any, results: Any) 
             ok = agent.wait_drained(300)
             timeouts = stats.get("timeouts")
             if sent is not None:  # a real agent: events it published (resends included) per event written
-                print(f"           {store}: {stats['sent_events'] - sent:,} events sent for {len(agent.acked_at):,} "
-                      f"written", flush=True)
+                print(
+                    f"           {store}: {stats['sent_events'] - sent:,} events sent for {len(agent.acked_at):,} "
+                    f"written",
+                    flush=True,
+                )
             link = getattr(getattr(agent, "sync", None), "link", None) or getattr(agent, "link", None)
             results.put(("outage", store, ok, list(agent.acked_at), timeouts, link.connected_at if link else None))
         elif command == "offline":
@@ -161,17 +165,26 @@ def baseline(url: str, agents: int, events_per_agent: int) -> float:
 
     total = agents * events_per_agent
     received = [0]
-    sub = MqttLink(LinkConfig(url=url, client_id="bench-raw-sub", max_inflight=1000), ["bench/raw/#"],
-                   lambda t, p: received.__setitem__(0, received[0] + len(wire.decode(p)["events"]))).start()
+    sub = MqttLink(
+        LinkConfig(url=url, client_id="bench-raw-sub", max_inflight=1000),
+        ["bench/raw/#"],
+        lambda t, p: received.__setitem__(0, received[0] + len(wire.decode(p)["events"])),
+    ).start()
     sub.wait_connected(10)
     payloads = []
     for i in range(agents):
         fake = FakeAgent(STORES[i], "a1")
         envs = [fake.purchase("c1", accrued=100) for _ in range(events_per_agent)]
-        payloads.append([wire.encode("events", {"store": fake.store, "agent": "a1", "events": envs[j:j + 500]})
-                         for j in range(0, len(envs), 500)])
-    pubs = [MqttLink(LinkConfig(url=url, client_id=f"bench-raw-{i}", max_inflight=1000), [], lambda t, p: None).start()
-            for i in range(agents)]
+        payloads.append(
+            [
+                wire.encode("events", {"store": fake.store, "agent": "a1", "events": envs[j : j + 500]})
+                for j in range(0, len(envs), 500)
+            ]
+        )
+    pubs = [
+        MqttLink(LinkConfig(url=url, client_id=f"bench-raw-{i}", max_inflight=1000), [], lambda t, p: None).start()
+        for i in range(agents)
+    ]
     for pub in pubs:
         pub.wait_connected(10)
     start = time.monotonic()
@@ -199,26 +212,34 @@ def _phases(args: Any, n: int, raw: float, all_do: Any) -> None:
     out = all_do("burst", per)
     elapsed = max(r[3] for r in out)
     applied = per * n / elapsed
-    print(f"applied    burst of {per * n:,} events:                {applied:10,.0f} events/s "
-          f"({applied / raw:.2f}x baseline) {'OK' if applied >= 20_000 else 'BELOW GOAL 20,000'}")
+    print(
+        f"applied    burst of {per * n:,} events:                {applied:10,.0f} events/s "
+        f"({applied / raw:.2f}x baseline) {'OK' if applied >= 20_000 else 'BELOW GOAL 20,000'}"
+    )
     if all(r[4] for r in out):
-        print(f"committed  through the agents' service (fsync each):    {sum(r[4] for r in out):10,.0f} receipts/s "
-              f"({n} agents together)")
+        print(
+            f"committed  through the agents' service (fsync each):    {sum(r[4] for r in out):10,.0f} receipts/s "
+            f"({n} agents together)"
+        )
 
     out = all_do("rate", args.rate / n, args.seconds)
     lags = [lag for r in out for lag in r[3]]
     p50, p99 = percentile(lags, 0.50), percentile(lags, 0.99)
-    print(f"lag        at {args.rate:,} events/s for {args.seconds:.0f} s: p50 {p50 * 1000:7.0f} ms, "
-          f"p99 {p99 * 1000:7.0f} ms (mean {statistics.fmean(lags) * 1000:.0f} ms over {len(lags):,} events, "
-          f"{len(lags) / args.seconds:,.0f}/s achieved) "
-          f"{'OK' if p99 <= 2.0 else 'ABOVE GOAL 2 s'}")
+    print(
+        f"lag        at {args.rate:,} events/s for {args.seconds:.0f} s: p50 {p50 * 1000:7.0f} ms, "
+        f"p99 {p99 * 1000:7.0f} ms (mean {statistics.fmean(lags) * 1000:.0f} ms over {len(lags):,} events, "
+        f"{len(lags) / args.seconds:,.0f}/s achieved) "
+        f"{'OK' if p99 <= 2.0 else 'ABOVE GOAL 2 s'}"
+    )
 
     all_do("offline", args.backlog // n)
     out = all_do("online")
     elapsed = max(r[3] for r in out)
     drain = (args.backlog // n) * n / elapsed
-    print(f"backlog    {args.backlog // n * n:,} events after reconnect:     {drain:10,.0f} events/s "
-          f"({drain / raw:.2f}x baseline) {'OK' if drain >= 10_000 else 'BELOW GOAL 10,000'}")
+    print(
+        f"backlog    {args.backlog // n * n:,} events after reconnect:     {drain:10,.0f} events/s "
+        f"({drain / raw:.2f}x baseline) {'OK' if drain >= 10_000 else 'BELOW GOAL 10,000'}"
+    )
 
 
 def _outage(args: Any, n: int, broker: Mosquitto, queues: list[Any], results: Any) -> None:
@@ -239,16 +260,21 @@ def _outage(args: Any, n: int, broker: Mosquitto, queues: list[Any], results: An
     if all(r[5] is not None for r in out):
         each = [max((acked for written, acked in r[3] if written < back), default=back) - back for r in out]
         central = f"the ingest {INGEST_CONNECTED.value - back:.2f} s, " if INGEST_CONNECTED is not None else ""
-        print(f"           {central}agents reconnected {', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
-              f"caught up {', '.join(f'{t:.2f}' for t in each)} s after it")
+        print(
+            f"           {central}agents reconnected "
+            f"{', '.join(f'{r[5] - back:.2f}' for r in out)} s after the restart, "
+            f"caught up {', '.join(f'{t:.2f}' for t in each)} s after it"
+        )
         if os.environ.get("BENCH_DEBUG"):  # when the acks came (what waited for what)
             for r in out:
                 acks = sorted({round(acked - back, 2) for written, acked in r[3] if written < back and acked > back})
                 print("           acks after the restart at", acks[:40])
-    print(f"outage     broker down {args.outage:g} s at {args.rate:,} events/s: caught up {catch_up:6.2f} s after "
-          f"its restart ({len(pending):,} events written before it; broker dropped messages: "
-          f"{'yes' if dropped else 'no'}{f', agent ack timeouts: {sum(timeouts)}' if timeouts else ''}) "
-          f"{'OK' if catch_up < 3.0 else 'ABOVE GOAL 3 s'}")
+    print(
+        f"outage     broker down {args.outage:g} s at {args.rate:,} events/s: caught up {catch_up:6.2f} s after "
+        f"its restart ({len(pending):,} events written before it; broker dropped messages: "
+        f"{'yes' if dropped else 'no'}{f', agent ack timeouts: {sum(timeouts)}' if timeouts else ''}) "
+        f"{'OK' if catch_up < 3.0 else 'ABOVE GOAL 3 s'}"
+    )
 
 
 def main() -> None:
@@ -258,28 +284,50 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="steady rate for the lag figure (all agents)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backlog", type=int, default=100_000, help="events written while offline (all agents)")
-    parser.add_argument("--customer-scope", choices=("all", "visited"), default="all",
-                        help="which customers each store receives (docs/central.md): every change of every "
-                             "customer, or its own customers'")
-    parser.add_argument("--programs", type=int, default=1,
-                        help="spread the stores over N bonus programs (store i in program i mod N; 1: all in the "
-                             "default program)")
-    parser.add_argument("--outage", type=float, default=3.0,
-                        help="seconds the broker is down in the outage phase (0: no outage phase)")
-    parser.add_argument("--broker-queue", type=int, default=None,
-                        help="the broker's max_queued_messages (default: what broker-config writes)")
-    parser.add_argument("--central-reconnect-max", type=float, default=None,
-                        help="the ingest's reconnect backoff cap, seconds (default: the MQTT_RECONNECT_MAX default)")
-    parser.add_argument("--agent-reconnect-max", type=int, default=None,
-                        help="real agents' broker_reconnect_max, seconds (default: the setting's default)")
+    parser.add_argument(
+        "--customer-scope",
+        choices=("all", "visited"),
+        default="all",
+        help="which customers each store receives (docs/central.md): every change of every "
+        "customer, or its own customers'",
+    )
+    parser.add_argument(
+        "--programs",
+        type=int,
+        default=1,
+        help="spread the stores over N bonus programs (store i in program i mod N; 1: all in the default program)",
+    )
+    parser.add_argument(
+        "--outage", type=float, default=3.0, help="seconds the broker is down in the outage phase (0: no outage phase)"
+    )
+    parser.add_argument(
+        "--broker-queue",
+        type=int,
+        default=None,
+        help="the broker's max_queued_messages (default: what broker-config writes)",
+    )
+    parser.add_argument(
+        "--central-reconnect-max",
+        type=float,
+        default=None,
+        help="the ingest's reconnect backoff cap, seconds (default: the MQTT_RECONNECT_MAX default)",
+    )
+    parser.add_argument(
+        "--agent-reconnect-max",
+        type=int,
+        default=None,
+        help="real agents' broker_reconnect_max, seconds (default: the setting's default)",
+    )
     parser.add_argument("--only-outage", action="store_true", help="skip the burst, lag and backlog phases")
-    parser.add_argument("--agent-factory", default="bench.sync:sim_agent_factory",
-                        help="module:function(url, store) -> an agent with the SimAgent interface; "
-                             "bench.real_agent:real_agent_factory runs the real agent")
+    parser.add_argument(
+        "--agent-factory",
+        default="bench.sync:sim_agent_factory",
+        help="module:function(url, store) -> an agent with the SimAgent interface; "
+        "bench.real_agent:real_agent_factory runs the real agent",
+    )
     args = parser.parse_args()
-    from central.sync.broker_config import MAX_QUEUED_MESSAGES
-
     from central.config import DEFAULTS
+    from central.sync.broker_config import MAX_QUEUED_MESSAGES
 
     queue_limit = args.broker_queue or MAX_QUEUED_MESSAGES
     reconnect_max = args.central_reconnect_max or float(DEFAULTS["MQTT_RECONNECT_MAX"])
@@ -292,30 +340,40 @@ def main() -> None:
         db_path = os.path.join(tmp, "central.sqlite")
         db = Store(db_path)
         programs = [None] + [
-            db.conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES (?, '1', 'bench')",
-                            (f"P{k}",)).lastrowid for k in range(1, max(1, args.programs))]
+            db.conn.execute(
+                "INSERT INTO programs (name, points_per_money, created_at) VALUES (?, '1', 'bench')", (f"P{k}",)
+            ).lastrowid
+            for k in range(1, max(1, args.programs))
+        ]
         for i, store in enumerate(STORES[:n]):
             db.add_store(store)
             db.conn.execute("UPDATE stores SET program_id = ? WHERE id = ?", (programs[i % len(programs)], store))
         db.set_setting("customer_scope", args.customer_scope)
         db.close()
-        print(f"sync benchmark: {n} agents ({args.agent_factory}), customer scope {args.customer_scope}, "
-              f"{len(programs)} bonus program(s), Mosquitto on {broker.url} (max_queued_messages {queue_limit:,}), "
-              f"ingest reconnect cap {reconnect_max:g} s, {os.cpu_count()} cores")
+        print(
+            f"sync benchmark: {n} agents ({args.agent_factory}), customer scope {args.customer_scope}, "
+            f"{len(programs)} bonus program(s), Mosquitto on {broker.url} (max_queued_messages {queue_limit:,}), "
+            f"ingest reconnect cap {reconnect_max:g} s, {os.cpu_count()} cores"
+        )
         raw = baseline(broker.url, n, max(1, args.burst // n))
         print(f"baseline   raw MQTT publish->receive (decode only): {raw:10,.0f} events/s")
 
         ready = ctx.Event()
         global INGEST_CONNECTED
         INGEST_CONNECTED = ctx.Value("d", 0.0)
-        ingest = ctx.Process(target=ingest_main, args=(db_path, broker.url, ready, reconnect_max, INGEST_CONNECTED),
-                             daemon=True)
+        ingest = ctx.Process(
+            target=ingest_main, args=(db_path, broker.url, ready, reconnect_max, INGEST_CONNECTED), daemon=True
+        )
         ingest.start()
         assert ready.wait(30), "the ingest did not start"
         results = ctx.Queue()
         queues = [ctx.Queue() for _ in range(n)]
-        procs = [ctx.Process(target=agent_main, args=(broker.url, STORES[i], args.agent_factory, queues[i], results),
-                             daemon=True) for i in range(n)]
+        procs = [
+            ctx.Process(
+                target=agent_main, args=(broker.url, STORES[i], args.agent_factory, queues[i], results), daemon=True
+            )
+            for i in range(n)
+        ]
         for proc in procs:
             proc.start()
         for _ in range(n):
@@ -335,21 +393,26 @@ def main() -> None:
         db = Store(db_path)
         lost = dups = 0
         for _, store, last_seq in out:
-            rows = db.conn.execute("SELECT COUNT(*), COUNT(DISTINCT seq), MAX(seq) FROM applied_events WHERE store = ?",
-                                   (store,)).fetchone()
+            rows = db.conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT seq), MAX(seq) FROM applied_events WHERE store = ?", (store,)
+            ).fetchone()
             lost += last_seq - rows[1]
             dups += rows[0] - rows[1]
         ledger = db.count("ledger")
         events = db.count("applied_events", "kind = 'purchase'")
         dups += ledger - events  # every purchase accrues once: one ledger row each
-        print(f"integrity  loss {lost}, duplicates {dups} (ledger rows {ledger:,} for {events:,} purchases) "
-              f"{'OK' if lost == 0 and dups == 0 else 'FAILED'}")
+        print(
+            f"integrity  loss {lost}, duplicates {dups} (ledger rows {ledger:,} for {events:,} purchases) "
+            f"{'OK' if lost == 0 and dups == 0 else 'FAILED'}"
+        )
         if len(programs) > 1:
             lots = dict(db.conn.execute("SELECT program_id, SUM(points) FROM lots GROUP BY program_id").fetchall())
             books = dict(db.conn.execute("SELECT program_id, SUM(points) FROM ledger GROUP BY program_id").fetchall())
-            print(f"programs   points per program (lots = ledger): "
-                  f"{', '.join(f'{pid}: {lots.get(pid, 0):,}' for pid in sorted(books))} "
-                  f"{'OK' if lots == books and len(books) == min(n, len(programs)) else 'FAILED'}")
+            print(
+                f"programs   points per program (lots = ledger): "
+                f"{', '.join(f'{pid}: {lots.get(pid, 0):,}' for pid in sorted(books))} "
+                f"{'OK' if lots == books and len(books) == min(n, len(programs)) else 'FAILED'}"
+            )
         db.close()
         ingest.kill()
         broker.stop()

@@ -169,7 +169,8 @@ class IngestQueries(Database):
             )
             self._dead_letters(conn, unit.dead_letters, now)
             conn.executemany(
-                "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES"
+                " (?,?,?,?,?,?,?)",
                 [(*flag, now) for flag in unit.flags],
             )
             conn.executemany(

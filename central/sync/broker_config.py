@@ -52,7 +52,7 @@ MAX_QUEUED_BYTES = 256 * 1024 * 1024
 def broker_settings(passwd_path: str, acl_path: str) -> str:
     """The mosquitto.conf lines the chain needs (no listener: that is the site's), as broker-config writes them."""
     return (
-        "# Written by loyalty-central broker-config (docs/central.md, \"The broker\").\n"
+        '# Written by loyalty-central broker-config (docs/central.md, "The broker").\n'
         "allow_anonymous false\n"
         f"password_file {passwd_path}\n"
         f"acl_file {acl_path}\n"

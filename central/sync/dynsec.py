@@ -52,7 +52,8 @@ def enrollment_grant(db: Any, config: Any) -> Callable[[str, str, str, str], Non
     def grant(username: str, password: str, store: str, agent: str) -> None:
         try:
             DynSec(url, admin_user, admin_password, protocol=int(config.get("MQTT_PROTOCOL", 5))).grant_agent(
-                username, password, store, agent)
+                username, password, store, agent
+            )
         except BrokerUnavailable as exc:
             raise EnrollmentError("broker_unavailable", f"{exc}; nothing was enrolled, try again", 503) from None
 
@@ -82,13 +83,17 @@ def agent_acls(store: str, agent: str) -> list[dict[str, Any]]:
 
 def central_acls() -> list[dict[str, Any]]:
     pattern = f"{wire.TOPIC_ROOT}/#"
-    return [{"acltype": kind, "topic": pattern, "allow": True}
-            for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")]
+    return [
+        {"acltype": kind, "topic": pattern, "allow": True}
+        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")
+    ]
 
 
 def admin_acls() -> list[dict[str, Any]]:
-    return [{"acltype": kind, "topic": "$CONTROL/dynamic-security/#", "allow": True}
-            for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")]
+    return [
+        {"acltype": kind, "topic": "$CONTROL/dynamic-security/#", "allow": True}
+        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")
+    ]
 
 
 def grant_commands(username: str, password: str, store: str, agent: str) -> list[dict[str, Any]]:
@@ -99,8 +104,13 @@ def grant_commands(username: str, password: str, store: str, agent: str) -> list
         {"command": "deleteRole", "rolename": role},
         {"command": "createRole", "rolename": role, "acls": agent_acls(store, agent)},
         # bound to its client id: another login cannot take over its session (issue 12)
-        {"command": "createClient", "username": username, "password": password, "clientid": username,
-         "roles": [{"rolename": role}]},
+        {
+            "command": "createClient",
+            "username": username,
+            "password": password,
+            "clientid": username,
+            "roles": [{"rolename": role}],
+        },
     ]
 
 
@@ -112,36 +122,58 @@ def _from_mosquitto_hash(value: str) -> dict[str, Any]:
     return {"password": parts[4], "salt": parts[3], "iterations": int(parts[2])}
 
 
-def initial_config(agents: Iterable[tuple[str, str, str, str]], central_user: str, central_hash: str,
-                   admin_user: str, admin_hash: str) -> dict[str, Any]:
+def initial_config(
+    agents: Iterable[tuple[str, str, str, str]], central_user: str, central_hash: str, admin_user: str, admin_hash: str
+) -> dict[str, Any]:
     """The plugin's first JSON file: the central server (admin) and the agents enrolled so far.
 
     ``agents`` as ``Store.broker_users()``: (username, $7$ hash, store, agent). The plugin owns the
     file once it runs (it writes every change back), so this is written only when there is none.
     """
-    clients = [{"username": central_user, "clientid": central_user, "textName": "loyalty central server",
-                **_from_mosquitto_hash(central_hash), "roles": [{"rolename": CENTRAL_ROLE}]},
-               {"username": admin_user, "textName": "loyalty central server: enrollment",
-                **_from_mosquitto_hash(admin_hash), "roles": [{"rolename": ADMIN_ROLE}]}]
+    clients = [
+        {
+            "username": central_user,
+            "clientid": central_user,
+            "textName": "loyalty central server",
+            **_from_mosquitto_hash(central_hash),
+            "roles": [{"rolename": CENTRAL_ROLE}],
+        },
+        {
+            "username": admin_user,
+            "textName": "loyalty central server: enrollment",
+            **_from_mosquitto_hash(admin_hash),
+            "roles": [{"rolename": ADMIN_ROLE}],
+        },
+    ]
     roles = [{"rolename": ADMIN_ROLE, "acls": admin_acls()}, {"rolename": CENTRAL_ROLE, "acls": central_acls()}]
     for username, password_hash, store, agent in agents:
-        clients.append({"username": username, "clientid": username, **_from_mosquitto_hash(password_hash),
-                        "roles": [{"rolename": agent_role(store, agent)}]})
+        clients.append(
+            {
+                "username": username,
+                "clientid": username,
+                **_from_mosquitto_hash(password_hash),
+                "roles": [{"rolename": agent_role(store, agent)}],
+            }
+        )
         roles.append({"rolename": agent_role(store, agent), "acls": agent_acls(store, agent)})
     return {
         "clients": clients,
         "roles": roles,
         "groups": [],
         # anything not granted is refused, receiving included
-        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
-                             "unsubscribe": True},
+        "defaultACLAccess": {
+            "publishClientSend": False,
+            "publishClientReceive": False,
+            "subscribe": False,
+            "unsubscribe": True,
+        },
     }
 
 
 def broker_settings(config_path: str, plugin_path: str = PLUGIN_PATH) -> str:
     """The mosquitto.conf lines for the plugin (after the listener line)."""
     return (
-        "# Written by loyalty-central broker-config --dynsec (docs/central.md, \"The broker\").\n"
+        '# Written by loyalty-central broker-config --dynsec (docs/central.md, "The broker").\n'
         "allow_anonymous false\n"
         f"plugin {plugin_path}\n"
         f"plugin_opt_config_file {config_path}\n"
@@ -158,8 +190,16 @@ _LOCK = threading.Lock()
 class DynSec:
     """A short MQTT session that sends dynamic-security commands and waits for their answers."""
 
-    def __init__(self, url: str, username: str, password: str, *, protocol: int = 5, ca_file: str | None = None,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        protocol: int = 5,
+        ca_file: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.url, self.username, self.password = url, username, password
         self.protocol, self.ca_file, self.timeout = protocol, ca_file, timeout
 
@@ -186,8 +226,16 @@ class DynSec:
             if len(answers) >= len(commands):
                 done.set()
 
-        config = LinkConfig(url=self.url, client_id=self.username, username=self.username, password=self.password,
-                            protocol=self.protocol, ca_file=self.ca_file, session_expiry=0, backoff_max=1.0)
+        config = LinkConfig(
+            url=self.url,
+            client_id=self.username,
+            username=self.username,
+            password=self.password,
+            protocol=self.protocol,
+            ca_file=self.ca_file,
+            session_expiry=0,
+            backoff_max=1.0,
+        )
         with _LOCK:
             answers = self._exchange(MqttLink(config, [RESPONSE_TOPIC], received), commands, done, answers)
         for answer in answers:
@@ -196,8 +244,9 @@ class DynSec:
                 raise BrokerUnavailable(f"the broker refused {answer.get('command')}: {error}")
         return answers
 
-    def _exchange(self, link: Any, commands: list[dict[str, Any]], done: threading.Event,
-                  answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _exchange(
+        self, link: Any, commands: list[dict[str, Any]], done: threading.Event, answers: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         link.start()
         try:
             if not link.wait_connected(self.timeout):
@@ -205,8 +254,10 @@ class DynSec:
                 raise BrokerUnavailable(f"cannot reach the broker at {self.url} as {self.username}{why}")
             info = link.client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
             if not done.wait(self.timeout):
-                raise BrokerUnavailable(f"the broker at {self.url} did not answer the dynamic-security commands "
-                                        f"(is the plugin loaded, with {self.username} as its admin?)")
+                raise BrokerUnavailable(
+                    f"the broker at {self.url} did not answer the dynamic-security commands "
+                    f"(is the plugin loaded, with {self.username} as its admin?)"
+                )
             del info
         finally:
             link.stop()

@@ -118,8 +118,16 @@ class Ingest:
         self.batch_messages = batch_messages
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.streams: dict[tuple[str, str], Stream] = {}
-        self.stats = {"messages": 0, "applied": 0, "duplicates": 0, "dead_letters": 0, "recovered": 0,
-                      "recovered_duplicates": 0, "resends": 0, "stale_hellos": 0}
+        self.stats = {
+            "messages": 0,
+            "applied": 0,
+            "duplicates": 0,
+            "dead_letters": 0,
+            "recovered": 0,
+            "recovered_duplicates": 0,
+            "resends": 0,
+            "stale_hellos": 0,
+        }
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.link: MqttLink | None = None
@@ -245,8 +253,17 @@ class Ingest:
             self._dead(unit, DeadLetter(exc.reason, str(exc), payload[:DEAD_PAYLOAD_BYTES], topic, *store_agent))
             return None
         if self._stream(where.store, where.agent) is None:
-            self._dead(unit, DeadLetter("unknown_store", f"store {where.store} is not known to the central server",
-                                        payload[:DEAD_PAYLOAD_BYTES], topic, where.store, where.agent))
+            self._dead(
+                unit,
+                DeadLetter(
+                    "unknown_store",
+                    f"store {where.store} is not known to the central server",
+                    payload[:DEAD_PAYLOAD_BYTES],
+                    topic,
+                    where.store,
+                    where.agent,
+                ),
+            )
             return None
         return where, msg
 
@@ -267,8 +284,13 @@ class Ingest:
                 stream.recovery = Recovery(state[2])
         return stream
 
-    def _events(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit,
-                acks: dict[tuple[str, str, str], tuple[int, str | None]]) -> None:
+    def _events(
+        self,
+        where: wire.Topic,
+        msg: wire.Message,
+        unit: IngestUnit,
+        acks: dict[tuple[str, str, str], tuple[int, str | None]],
+    ) -> None:
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
         acked = msg.get("acked")  # the agent's outbox starts after this seq
@@ -290,8 +312,18 @@ class Ingest:
             try:
                 env = wire.check_event(raw, store, agent)
             except wire.WireError as exc:
-                self._dead(unit, DeadLetter(exc.reason, str(exc), msgpack.packb(raw, use_bin_type=True)[:DEAD_PAYLOAD_BYTES],
-                                            None, store, agent, *(key or (None, None))))
+                self._dead(
+                    unit,
+                    DeadLetter(
+                        exc.reason,
+                        str(exc),
+                        msgpack.packb(raw, use_bin_type=True)[:DEAD_PAYLOAD_BYTES],
+                        None,
+                        store,
+                        agent,
+                        *(key or (None, None)),
+                    ),
+                )
                 if key is not None:
                     # its seq is consumed (the event is kept as a dead letter) so the rest flows
                     items.append(Received(key[1], key[0], "dead", raw))
@@ -341,15 +373,29 @@ class Ingest:
             if held is None or held[0] < top:
                 acks[(store, agent, "below")] = (top, received[top])
 
-    def _recover(self, stream: Stream, seq: int, ident: str, status: str, env: Mapping[str, Any], unit: IngestUnit,
-                 acked: int | None) -> None:
+    def _recover(
+        self,
+        stream: Stream,
+        seq: int,
+        ident: str,
+        status: str,
+        env: Mapping[str, Any],
+        unit: IngestUnit,
+        acked: int | None,
+    ) -> None:
         """A handled seq came again with a new id: an agent restored from a backup. Apply it once."""
         store, agent = stream.store, stream.agent
         rec = stream.recovery
         if rec is None:
-            rec = self._restored(stream, unit, ident, (
-                f"agent {agent} of store {store} sent seq {seq} again with a new event id {ident}: it was restored "
-                f"from a backup (the central server had handled up to seq {stream.pointer})"))
+            rec = self._restored(
+                stream,
+                unit,
+                ident,
+                (
+                    f"agent {agent} of store {store} sent seq {seq} again with a new event id {ident}: it was restored "
+                    f"from a backup (the central server had handled up to seq {stream.pointer})"
+                ),
+            )
             rec.anchor(acked)
         elif rec.through is not None and seq <= rec.through:
             log.warning("agent %s of store %s: a new id at seq %s again: restored once more", agent, store, seq)
@@ -370,10 +416,20 @@ class Ingest:
             return
         reason, what = found
         self.stats["recovered_duplicates"] += 1
-        self._dead(unit, DeadLetter(
-            reason, f"{what}: seq {seq} of agent {agent}, sent after its restore from a backup with the new event id "
-                    f"{ident}, repeats it (the till retried it); consumed without effect",
-            msgpack.packb(env, use_bin_type=True), None, store, agent, ident, seq))
+        self._dead(
+            unit,
+            DeadLetter(
+                reason,
+                f"{what}: seq {seq} of agent {agent}, sent after its restore from a backup with the new event id "
+                f"{ident}, repeats it (the till retried it); consumed without effect",
+                msgpack.packb(env, use_bin_type=True),
+                None,
+                store,
+                agent,
+                ident,
+                seq,
+            ),
+        )
         unit.consumed.append(Consumed(ident, store, agent, seq, env["kind"], "dead", env["at"], reason))
 
     def _restored(self, stream: Stream, unit: IngestUnit, ident: str | None, detail: str) -> Recovery:
@@ -381,9 +437,17 @@ class Ingest:
         log.warning(detail)
         stream.recovery = Recovery(stream.pointer)
         unit.recoveries[(stream.store, stream.agent)] = stream.pointer
-        unit.flags.append(Flag("restored_agent", stream.store, stream.agent, None, ident,
-                               f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
-                               f"ledger holds are set aside); the store should take a fresh backup."))
+        unit.flags.append(
+            Flag(
+                "restored_agent",
+                stream.store,
+                stream.agent,
+                None,
+                ident,
+                f"{detail}. Its new events under the reused seqs are applied once (repeats of what the "
+                f"ledger holds are set aside); the store should take a fresh backup.",
+            )
+        )
         return stream.recovery
 
     def _drain(self, stream: Stream, unit: IngestUnit) -> None:
@@ -398,12 +462,23 @@ class Ingest:
                 in_unit.add(ident)
                 self.stats["applied"] += 1
             elif status == "dead":
-                unit.consumed.append(Consumed(ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead",
-                                              None, None))
+                unit.consumed.append(
+                    Consumed(ident, stream.store, stream.agent, seq, str(env.get("kind"))[:40], "dead", None, None)
+                )
             else:
-                self._dead(unit, DeadLetter("duplicate_id", f"event {ident} was applied before under another seq; "
-                                            f"seq {seq} is consumed without effect",
-                                            msgpack.packb(env, use_bin_type=True), None, stream.store, stream.agent, ident, seq))
+                self._dead(
+                    unit,
+                    DeadLetter(
+                        "duplicate_id",
+                        f"event {ident} was applied before under another seq; seq {seq} is consumed without effect",
+                        msgpack.packb(env, use_bin_type=True),
+                        None,
+                        stream.store,
+                        stream.agent,
+                        ident,
+                        seq,
+                    ),
+                )
             stream.pointer, stream.last_id = seq, ident
             unit.pointers[(stream.store, stream.agent)] = (seq, ident)
         if len(stream.pending) > MAX_PENDING:
@@ -434,12 +509,31 @@ class Ingest:
             except Exception as exc:
                 self.stats["applied"] -= 1
                 rest = IngestUnit(
-                    consumed=[Consumed(env["id"], env["store"], env["agent"], env["seq"], env["kind"], "dead",
-                                       env["at"], "dead" if recovered else None)],
+                    consumed=[
+                        Consumed(
+                            env["id"],
+                            env["store"],
+                            env["agent"],
+                            env["seq"],
+                            env["kind"],
+                            "dead",
+                            env["at"],
+                            "dead" if recovered else None,
+                        )
+                    ],
                     pointers=pointers,
-                    dead_letters=[DeadLetter("apply_failed", f"{type(exc).__name__}: {exc}",
-                                             msgpack.packb(env, use_bin_type=True), None, env["store"], env["agent"],
-                                             env["id"], env["seq"])],
+                    dead_letters=[
+                        DeadLetter(
+                            "apply_failed",
+                            f"{type(exc).__name__}: {exc}",
+                            msgpack.packb(env, use_bin_type=True),
+                            None,
+                            env["store"],
+                            env["agent"],
+                            env["id"],
+                            env["seq"],
+                        )
+                    ],
                 )
                 self.db.commit_ingest(rest)
         unit.events = []
@@ -461,8 +555,11 @@ class Ingest:
             return [self._ack(store, agent, *ack)] if ack is not None else []
         if msg.kind == "snapshot_request":
             deltas, upto, more = customer_page(self.db, store, msg["after"], msg.get("limit") or 500)
-            payload = wire.encode("snapshot", {"store": store, "after": msg["after"], "upto": upto, "more": more,
-                                               "deltas": deltas}, validate=False)
+            payload = wire.encode(
+                "snapshot",
+                {"store": store, "after": msg["after"], "upto": upto, "more": more, "deltas": deltas},
+                validate=False,
+            )
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
         return []
 
@@ -482,14 +579,26 @@ class Ingest:
             seen = self.db.known_ids([last_id]).get(last_id) == (store, agent, last_seq) or last_id in unit.ids
             if seen:
                 self.stats["stale_hellos"] += 1
-                log.info("agent %s of store %s: a stale hello (its last event seq %s is behind the pointer %s "
-                         "and already handled): ignored", agent, store, last_seq, stream.pointer)
+                log.info(
+                    "agent %s of store %s: a stale hello (its last event seq %s is behind the pointer %s "
+                    "and already handled): ignored",
+                    agent,
+                    store,
+                    last_seq,
+                    stream.pointer,
+                )
                 return False
         unit.hellos[(store, agent)] = msg["next_seq"]
         if last_seq < stream.pointer and stream.recovery is None:
-            self._restored(stream, unit, None, (
-                f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
-                f"server has handled up to seq {stream.pointer}: it was restored from a backup"))
+            self._restored(
+                stream,
+                unit,
+                None,
+                (
+                    f"agent {agent} of store {store} says its next seq is {msg['next_seq']} but the central "
+                    f"server has handled up to seq {stream.pointer}: it was restored from a backup"
+                ),
+            )
         return True
 
     def _check_gaps(self) -> None:
@@ -517,8 +626,9 @@ class Ingest:
         log.info("gap before seq %s of %s/%s: asking for a resend", from_seq, stream.store, stream.agent)
         if self.link is not None:
             payload = wire.encode("resend", {"from_seq": from_seq})
-            self.link.publish(wire.agent_topic(stream.store, stream.agent, "resend"), payload,
-                              expiry=RESEND_EXPIRY, kind="resend")
+            self.link.publish(
+                wire.agent_topic(stream.store, stream.agent, "resend"), payload, expiry=RESEND_EXPIRY, kind="resend"
+            )
 
 
 def _topic_ids(topic: str) -> tuple[str | None, str | None]:

@@ -112,7 +112,8 @@ class Publisher:
             if not deltas:
                 return
             payload = wire.encode(
-                "customers", {"store": store, "after": cursor, "upto": upto, "more": more, "deltas": deltas},
+                "customers",
+                {"store": store, "after": cursor, "upto": upto, "more": more, "deltas": deltas},
                 validate=False,
             )
             self.link.publish(wire.store_topic(store, "customers"), payload, expiry=CUSTOMERS_EXPIRY, kind="customers")

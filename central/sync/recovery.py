@@ -28,8 +28,13 @@ from ..points.receipt_log import epoch
 from ..storage.store import IngestUnit, Store
 
 #: dead-letter reason of a recovered event that repeats what the ledger holds, by kind
-DUPLICATE_REASONS = {"purchase": "duplicate_receipt", "refund": "duplicate_refund", "cancel": "duplicate_cancel",
-                     "registration": "duplicate_registration", "manual": "duplicate_operation"}
+DUPLICATE_REASONS = {
+    "purchase": "duplicate_receipt",
+    "refund": "duplicate_refund",
+    "cancel": "duplicate_cancel",
+    "registration": "duplicate_registration",
+    "manual": "duplicate_operation",
+}
 
 
 @dataclass
@@ -164,7 +169,8 @@ class Duplicates:
             return f"{_what(env)} is already registered" if stub is False else None
         if kind == "manual":
             for event_id, detail in self.db.stored_manual_operations(
-                    self.db.surviving_customer(body["customer_id"]) or body["customer_id"]):
+                self.db.surviving_customer(body["customer_id"]) or body["customer_id"]
+            ):
                 if json.loads(detail or "{}").get("operation_id") == body["operation_id"]:
                     return f"{_what(env)} is already in the ledger (event {event_id})"
         return None

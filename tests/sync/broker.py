@@ -28,8 +28,16 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process on 127.0.0.1:port; ``restart()`` keeps the port and the data."""
 
-    def __init__(self, workdir: Path, *, password_file: Path | None = None, acl_file: Path | None = None,
-                 port: int | None = None, max_queued: int | None = 1000, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        port: int | None = None,
+        max_queued: int | None = 1000,
+        extra: list[str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -73,8 +81,12 @@ class Mosquitto:
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.write_config()
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -28,47 +28,111 @@ class FakeAgent:
         self.seq += 1
         at = (T0 + dt.timedelta(seconds=self.seq)).isoformat()
         return {
-            "v": SCHEMA_VERSION, "id": ident or uuid.uuid4().hex, "seq": self.seq, "store": self.store,
-            "agent": self.agent, "kind": kind, "at": at, "body": body,
+            "v": SCHEMA_VERSION,
+            "id": ident or uuid.uuid4().hex,
+            "seq": self.seq,
+            "store": self.store,
+            "agent": self.agent,
+            "kind": kind,
+            "at": at,
+            "body": body,
         }
 
-    def registration(self, customer_id: str | None = None, phone: str | None = None, card: str | None = None) -> dict[str, Any]:
+    def registration(
+        self, customer_id: str | None = None, phone: str | None = None, card: str | None = None
+    ) -> dict[str, Any]:
         customer_id = customer_id or uuid.uuid4().hex
-        return self.envelope("registration", {
-            "customer_id": customer_id, "phone": phone or "+7912" + customer_id[:7].translate(_DIGITS),
-            "card": card, "name": None, "consents": {"sms": True, "personal_data": True},
-            "confirmation_code": None, "terminal": "T1", "at": T0.isoformat(),
-        })
+        return self.envelope(
+            "registration",
+            {
+                "customer_id": customer_id,
+                "phone": phone or "+7912" + customer_id[:7].translate(_DIGITS),
+                "card": card,
+                "name": None,
+                "consents": {"sms": True, "personal_data": True},
+                "confirmation_code": None,
+                "terminal": "T1",
+                "at": T0.isoformat(),
+            },
+        )
 
-    def purchase(self, customer_id: str | None, total: int = 10_000, accrued: int = 500, redeemed: int = 0,
-                 offline: bool = False) -> dict[str, Any]:
+    def purchase(
+        self, customer_id: str | None, total: int = 10_000, accrued: int = 500, redeemed: int = 0, offline: bool = False
+    ) -> dict[str, Any]:
         self.receipts += 1
-        return self.envelope("purchase", {
-            "receipt_id": f"{self.store}-{self.agent}-{self.receipts}", "terminal": "T1", "customer_id": customer_id,
-            "card": None, "at": T0.isoformat(), "rules_version": 1, "total": total, "accrued": accrued,
-            "redeemed": redeemed, "offline": offline,
-            "lines": [{"sku": "SKU-1", "name": "Tea", "category": None, "quantity": "1", "price": total,
-                       "discount": 0, "amount": total, "accrued": accrued, "redeemed": redeemed}],
-        })
+        return self.envelope(
+            "purchase",
+            {
+                "receipt_id": f"{self.store}-{self.agent}-{self.receipts}",
+                "terminal": "T1",
+                "customer_id": customer_id,
+                "card": None,
+                "at": T0.isoformat(),
+                "rules_version": 1,
+                "total": total,
+                "accrued": accrued,
+                "redeemed": redeemed,
+                "offline": offline,
+                "lines": [
+                    {
+                        "sku": "SKU-1",
+                        "name": "Tea",
+                        "category": None,
+                        "quantity": "1",
+                        "price": total,
+                        "discount": 0,
+                        "amount": total,
+                        "accrued": accrued,
+                        "redeemed": redeemed,
+                    }
+                ],
+            },
+        )
 
     def refund(self, customer_id: str, receipt_id: str, amount: int, accrued: int, redeemed: int) -> dict[str, Any]:
-        return self.envelope("refund", {
-            "refund_id": uuid.uuid4().hex, "receipt_id": receipt_id, "terminal": "T1", "customer_id": customer_id,
-            "at": T0.isoformat(), "amount": amount, "accrued": accrued, "redeemed": redeemed,
-            "lines": [{"index": 0, "quantity": "1", "amount": amount, "accrued": accrued, "redeemed": redeemed}],
-        })
+        return self.envelope(
+            "refund",
+            {
+                "refund_id": uuid.uuid4().hex,
+                "receipt_id": receipt_id,
+                "terminal": "T1",
+                "customer_id": customer_id,
+                "at": T0.isoformat(),
+                "amount": amount,
+                "accrued": accrued,
+                "redeemed": redeemed,
+                "lines": [{"index": 0, "quantity": "1", "amount": amount, "accrued": accrued, "redeemed": redeemed}],
+            },
+        )
 
-    def cancel(self, customer_id: str | None, receipt_id: str, amount: int, accrued: int, redeemed: int = 0) -> dict[str, Any]:
-        return self.envelope("cancel", {
-            "receipt_id": receipt_id, "terminal": "T1", "customer_id": customer_id, "at": T0.isoformat(),
-            "amount": amount, "accrued": accrued, "redeemed": redeemed,
-        })
+    def cancel(
+        self, customer_id: str | None, receipt_id: str, amount: int, accrued: int, redeemed: int = 0
+    ) -> dict[str, Any]:
+        return self.envelope(
+            "cancel",
+            {
+                "receipt_id": receipt_id,
+                "terminal": "T1",
+                "customer_id": customer_id,
+                "at": T0.isoformat(),
+                "amount": amount,
+                "accrued": accrued,
+                "redeemed": redeemed,
+            },
+        )
 
     def manual(self, customer_id: str, points: int) -> dict[str, Any]:
-        return self.envelope("manual", {
-            "operation_id": uuid.uuid4().hex, "customer_id": customer_id, "points": points,
-            "reason": "goodwill", "operator": "manager", "at": T0.isoformat(),
-        })
+        return self.envelope(
+            "manual",
+            {
+                "operation_id": uuid.uuid4().hex,
+                "customer_id": customer_id,
+                "points": points,
+                "reason": "goodwill",
+                "operator": "manager",
+                "at": T0.isoformat(),
+            },
+        )
 
 
 _DIGITS = str.maketrans("abcdef", "123456")

@@ -22,9 +22,20 @@ from .fakes import FakeAgent
 
 
 class SimAgent(FakeAgent):
-    def __init__(self, url: str, store: str, agent: str = "a1", *, username: str | None = None,
-                 password: str | None = None, ack_timeout: float = 3.0, window: int = 20_000,
-                 batch: int = 500, protocol: int = 5, start_seq: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        store: str,
+        agent: str = "a1",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ack_timeout: float = 3.0,
+        window: int = 20_000,
+        batch: int = 500,
+        protocol: int = 5,
+        start_seq: int = 0,
+    ) -> None:
         super().__init__(store, agent, start_seq)
         self.outbox: dict[int, Mapping[str, Any]] = {}
         self.lock = threading.RLock()
@@ -55,17 +66,24 @@ class SimAgent(FakeAgent):
         self.track_lag = False
         self.gaps_seen = 0
         will = wire.encode("status", {"store": store, "agent": agent, "state": "offline", "at": _now()})
-        self.link_config = LinkConfig(url=url, client_id=f"agent-{store}-{agent}", username=username,
-                                      password=password, protocol=protocol,
-                                      will=(wire.agent_topic(store, agent, "status"), will), backoff_max=2.0)
+        self.link_config = LinkConfig(
+            url=url,
+            client_id=f"agent-{store}-{agent}",
+            username=username,
+            password=password,
+            protocol=protocol,
+            will=(wire.agent_topic(store, agent, "status"), will),
+            backoff_max=2.0,
+        )
         self.link = self._new_link()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sim-{store}-{agent}", daemon=True)
 
     def _new_link(self) -> MqttLink:
-        return MqttLink(self.link_config, wire.agent_subscriptions(self.store, self.agent), self._receive,
-                        self._connected)
+        return MqttLink(
+            self.link_config, wire.agent_subscriptions(self.store, self.agent), self._receive, self._connected
+        )
 
     def go_offline(self) -> None:
         """Lose the link (the store's internet is down); the outbox keeps filling."""
@@ -125,8 +143,17 @@ class SimAgent(FakeAgent):
             self.resend_after = None
             self.held_through = self.sent_through
             self.resume_at = time.monotonic() + 2.0 if self.sent_through > self.acked else None
-            self._publish("requests", "hello", {"store": self.store, "agent": self.agent, "next_seq": self.seq + 1,
-                                                "customers_version": self.cursor, "at": _now()})
+            self._publish(
+                "requests",
+                "hello",
+                {
+                    "store": self.store,
+                    "agent": self.agent,
+                    "next_seq": self.seq + 1,
+                    "customers_version": self.cursor,
+                    "at": _now(),
+                },
+            )
         self.publish_status("online")
         self._pull()
         self._wake.set()
@@ -134,13 +161,25 @@ class SimAgent(FakeAgent):
     def publish_status(self, state: str) -> None:
         with self.lock:
             depth = len(self.outbox)
-        self._publish("status", "status", {"store": self.store, "agent": self.agent, "state": state, "at": _now(),
-                                           "outbox_depth": depth, "customers_version": self.cursor,
-                                           "rules_version": (self.rules or {}).get("version")}, retain=True)
+        self._publish(
+            "status",
+            "status",
+            {
+                "store": self.store,
+                "agent": self.agent,
+                "state": state,
+                "at": _now(),
+                "outbox_depth": depth,
+                "customers_version": self.cursor,
+                "rules_version": (self.rules or {}).get("version"),
+            },
+            retain=True,
+        )
 
     def _publish(self, channel: str, kind: str, payload: dict[str, Any], retain: bool = False) -> None:
-        self.link.publish(wire.agent_topic(self.store, self.agent, channel), wire.encode(kind, payload),
-                          retain=retain, kind=kind)
+        self.link.publish(
+            wire.agent_topic(self.store, self.agent, channel), wire.encode(kind, payload), retain=retain, kind=kind
+        )
 
     def _pull(self) -> None:
         self.pulling = True
@@ -177,12 +216,16 @@ class SimAgent(FakeAgent):
                     if not envs:
                         continue
                     self.sent_through = envs[-1]["seq"]
-                payload = wire.encode("events", {"store": self.store, "agent": self.agent, "events": envs,
-                                                 "acked": self.acked}, validate=False)
+                payload = wire.encode(
+                    "events",
+                    {"store": self.store, "agent": self.agent, "events": envs, "acked": self.acked},
+                    validate=False,
+                )
             # Publish outside the lock: paho may run its disconnect callback in this thread, waiting for
             # its callback mutex while the network thread holds it in _ack, waiting for our lock.
-            self.last_info = self.link.publish(wire.agent_topic(self.store, self.agent, "events"), payload,
-                                               kind="events")
+            self.last_info = self.link.publish(
+                wire.agent_topic(self.store, self.agent, "events"), payload, kind="events"
+            )
             self._wake.set()
 
     def _receive(self, topic: str, payload: bytes) -> None:

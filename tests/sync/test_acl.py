@@ -54,11 +54,15 @@ def test_an_agent_cannot_publish_under_another_store(secured, own, other):
     broker, creds, (cuser, cpass) = secured
     central = Listener(broker.url, wire.central_subscriptions(), "central", username=cuser, password=cpass)
     agent = _agent(broker, creds, own, [])
-    payload = wire.encode("status", {"store": other, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"})
+    payload = wire.encode(
+        "status", {"store": other, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"}
+    )
     agent.link.publish(wire.agent_topic(other, "a1", "status"), payload)  # someone else's store
     agent.link.publish(wire.agent_topic(other, "a1", "events"), b"forged")
     agent.link.publish(wire.agent_topic(own, "a2", "events"), b"another agent of my own store")
-    own_payload = wire.encode("status", {"store": own, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"})
+    own_payload = wire.encode(
+        "status", {"store": own, "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00"}
+    )
     agent.link.publish(wire.agent_topic(own, "a1", "status"), own_payload)
     # the marker: published after the forged ones, by the same client, so delivered after them
     assert wait_for(lambda: wire.agent_topic(own, "a1", "status") in central.topics(), 10)
@@ -70,18 +74,27 @@ def test_an_agent_cannot_publish_under_another_store(secured, own, other):
 @pytest.mark.parametrize("own,other", [("S1", "S2"), ("S2", "S1")])
 def test_an_agent_cannot_subscribe_under_another_store(secured, own, other):
     broker, creds, (cuser, cpass) = secured
-    spy_topics = [wire.store_topic(other, "rules"), wire.agent_topic(other, "a1", "acks"), "loyalty/v1/#",
-                  wire.store_topic(own, "rules"), wire.store_topic(own, "messages")]
+    spy_topics = [
+        wire.store_topic(other, "rules"),
+        wire.agent_topic(other, "a1", "acks"),
+        "loyalty/v1/#",
+        wire.store_topic(own, "rules"),
+        wire.store_topic(own, "messages"),
+    ]
     spy = _agent(broker, creds, own, spy_topics)
     victim = _agent(broker, creds, other, wire.agent_subscriptions(other, "a1"))
     central = Listener(broker.url, [], "central", username=cuser, password=cpass)
     for store in (other, own):
-        central.link.publish(wire.store_topic(store, "rules"),
-                             wire.encode("rules", {"store": store, "version": 1, "rules": {}}), retain=True)
+        central.link.publish(
+            wire.store_topic(store, "rules"),
+            wire.encode("rules", {"store": store, "version": 1, "rules": {}}),
+            retain=True,
+        )
     central.link.publish(wire.agent_topic(other, "a1", "acks"), wire.encode("ack", {"through": 1, "id": "x"}))
     # the marker, after everything of the other store: the spy may read its own store's messages
-    central.link.publish(wire.store_topic(own, "messages"),
-                         wire.encode("messages", {"store": own, "version": 1, "messages": []}))
+    central.link.publish(
+        wire.store_topic(own, "messages"), wire.encode("messages", {"store": own, "version": 1, "messages": []})
+    )
     assert wait_for(lambda: len(victim.messages) >= 2, 10)  # the rightful agent gets both
     assert wait_for(lambda: wire.store_topic(own, "messages") in spy.topics(), 10)
     assert spy.topics() == {wire.store_topic(own, "rules"), wire.store_topic(own, "messages")}  # never the other's
@@ -131,9 +144,16 @@ def test_the_broker_keeps_an_ingest_backlog_past_mosquittos_default_queue(secure
     agent = _agent(broker, creds, "S1", [])
     topic = wire.agent_topic("S1", "a1", "status")
     count = 3_000
-    sent = [agent.link.publish(topic, wire.encode("status", {"store": "S1", "agent": "a1", "state": "online",
-                                                            "at": "2026-11-21T12:00:00+03:00", "outbox_depth": n}))
-            for n in range(count)]
+    sent = [
+        agent.link.publish(
+            topic,
+            wire.encode(
+                "status",
+                {"store": "S1", "agent": "a1", "state": "online", "at": "2026-11-21T12:00:00+03:00", "outbox_depth": n},
+            ),
+        )
+        for n in range(count)
+    ]
     assert wait_for(lambda: all(info.is_published() for info in sent), 30)  # the broker has every one
     back = Listener(broker.url, wire.central_subscriptions(), cuser, username=cuser, password=cpass)
     assert wait_for(lambda: len(back.messages) >= count, 30), len(back.messages)

@@ -29,9 +29,18 @@ class Agent:
     """An agent's store, service and sync client in this process (store S1, agent a1)."""
 
     def __init__(self, folder: Path, url: str, **settings: Any) -> None:
-        self.config = load_config(env={}, use_file=False, overrides={
-            "store_id": "S1", "agent_id": "a1", "database": str(folder / "agent.sqlite"), "broker_url": url,
-            "broker_reconnect_max": 1, **settings})
+        self.config = load_config(
+            env={},
+            use_file=False,
+            overrides={
+                "store_id": "S1",
+                "agent_id": "a1",
+                "database": str(folder / "agent.sqlite"),
+                "broker_url": url,
+                "broker_reconnect_max": 1,
+                **settings,
+            },
+        )
         self.store = Store(self.config.database, agent_id="a1")
         self.store.set_rules(EXAMPLE_RULES.read_text(encoding="utf-8"))
         self.service = Service(self.store, self.config)
@@ -39,8 +48,14 @@ class Agent:
 
     def sell(self, count: int) -> None:
         for n in range(count):
-            self.service.commit("P01", {"receipt_id": f"R{self.store.outbox_depth()}-{n}",
-                                        "at": dt.datetime.now(dt.UTC).isoformat(), "lines": [{"amount": 20_000}]})
+            self.service.commit(
+                "P01",
+                {
+                    "receipt_id": f"R{self.store.outbox_depth()}-{n}",
+                    "at": dt.datetime.now(dt.UTC).isoformat(),
+                    "lines": [{"amount": 20_000}],
+                },
+            )
 
     def outbox(self) -> list[Any]:
         return self.store.outbox_batch(0, 1000)
@@ -141,11 +156,17 @@ def test_rule_sets_only_move_forward(agent, fake_central):
     agent.sync.start()
     assert agent.sync.link.wait_connected(10)
     for version in (19, 18):
-        fake_central.link.publish(wire.store_topic("S1", "rules"), wire.encode(
-            "rules", {"store": "S1", "version": version, "rules": {**doc, "store": "S1", "version": version}}))
+        fake_central.link.publish(
+            wire.store_topic("S1", "rules"),
+            wire.encode(
+                "rules", {"store": "S1", "version": version, "rules": {**doc, "store": "S1", "version": version}}
+            ),
+        )
     assert wait_for(lambda: agent.store.rules()[0] == 19, 10)
-    fake_central.link.publish(wire.store_topic("S1", "messages"), wire.encode(
-        "messages", {"store": "S1", "version": 3, "messages": [{"id": "m1", "text": "Sushi x2"}]}))
+    fake_central.link.publish(
+        wire.store_topic("S1", "messages"),
+        wire.encode("messages", {"store": "S1", "version": 3, "messages": [{"id": "m1", "text": "Sushi x2"}]}),
+    )
     assert wait_for(lambda: agent.store.state("store_messages") is not None, 10)
     assert json.loads(agent.store.state("store_messages"))["messages"][0]["text"] == "Sushi x2"
     assert agent.store.rules()[0] == 19  # 18 came later and was older: ignored

@@ -19,8 +19,9 @@ from .sim_agent import SimAgent
 pytestmark = pytest.mark.slow  # broker kills and an offline day: a minute of real outages
 
 
-def _traffic(agent: SimAgent, customers: list[str], receipts: int, expected: dict, rng: random.Random,
-             pause_every: int = 0) -> None:
+def _traffic(
+    agent: SimAgent, customers: list[str], receipts: int, expected: dict, rng: random.Random, pause_every: int = 0
+) -> None:
     """Write receipts (with redemptions and refunds) into the agent's outbox, like tills would."""
     for i in range(receipts):
         cid = rng.choice(customers)
@@ -53,7 +54,6 @@ def test_broker_killed_ten_times_and_central_once_mid_stream(tmp_path, db_path):
     broker = Mosquitto(tmp_path / "broker").start()
     central = IngestRunner(db_path, broker.url)
     central.start()
-    rng = random.Random(5)
     agents = [SimAgent(broker.url, store, "a1", ack_timeout=2.0, batch=200).start() for store in ("S1", "S2", "S3")]
     expected: dict[str, int] = defaultdict(int)
     customers = [f"c{i}" for i in range(60)]

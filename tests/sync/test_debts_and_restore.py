@@ -25,7 +25,12 @@ def test_two_stores_spending_the_same_points_make_a_flagged_debt(mosquitto, cent
         assert len(debts) == 1 and debts[0]["shortfall"] == 600 and debts[0]["balance_after"] == -600
         assert db.count("applied_events") == 4
         # the new state reaches both stores as a delta
-        assert wait_for(lambda: s1.customers.get("c1", {}).get("lots") == [{"id": "c1:permanent", "points": -600, "expires_at": None}], 10)
+        assert wait_for(
+            lambda: (
+                s1.customers.get("c1", {}).get("lots") == [{"id": "c1:permanent", "points": -600, "expires_at": None}]
+            ),
+            10,
+        )
         assert wait_for(lambda: s2.customers.get("c1", {}).get("version") == customer["version"], 10)
         assert s2.customers["c1"]["applied"] == {"a1": 1}  # S2's agent: its seq 1 is reflected
     finally:

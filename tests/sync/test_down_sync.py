@@ -90,4 +90,3 @@ def test_presence_status_and_last_will(mosquitto, central, db_path):
     assert row["outbox_depth"] == 0 and row["customers_version"] == 0
     agent.crash()  # no clean disconnect: the broker publishes the will (retained "offline")
     assert wait_for(lambda: db.get_agent("S1", "a1")["state"] == "offline", 20)
-

@@ -27,8 +27,9 @@ from tests.polling import wait_for
 from .broker import Mosquitto
 from .clients import Listener
 
-pytestmark = pytest.mark.skipif(not Path(PLUGIN_PATH).exists(),
-                                reason="Mosquitto's dynamic security plugin is not installed")
+pytestmark = pytest.mark.skipif(
+    not Path(PLUGIN_PATH).exists(), reason="Mosquitto's dynamic security plugin is not installed"
+)
 
 
 def _post(base: str, path: str, body: dict) -> tuple[int, dict]:
@@ -57,8 +58,13 @@ def chain(tmp_path: Path):
     app = create_app({"DATABASE": db_file, "MQTT_URL": broker.url, "BROKER_SECURITY": "dynsec"})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"db": db, "broker": broker, "base": f"http://127.0.0.1:{server.server_port}", "central": central,
-           "early": (early["username"], early_password)}
+    yield {
+        "db": db,
+        "broker": broker,
+        "base": f"http://127.0.0.1:{server.server_port}",
+        "central": central,
+        "early": (early["username"], early_password),
+    }
     server.shutdown()
     broker.stop()
     db.close()
@@ -68,10 +74,10 @@ def _enroll(chain, store: str) -> tuple[int, dict]:
     return _post(chain["base"], "/api/v1/enroll", {"token": chain["db"].new_enrollment_token(store)})
 
 
-def _agent(chain, creds: tuple[str, str], topics: list[str], client_id: str | None = None,
-           wait: bool = True) -> Listener:
-    return Listener(chain["broker"].url, topics, client_id or creds[0], username=creds[0], password=creds[1],
-                    wait=wait)
+def _agent(
+    chain, creds: tuple[str, str], topics: list[str], client_id: str | None = None, wait: bool = True
+) -> Listener:
+    return Listener(chain["broker"].url, topics, client_id or creds[0], username=creds[0], password=creds[1], wait=wait)
 
 
 def _status(store: str, agent: str) -> bytes:
@@ -94,8 +100,11 @@ def test_an_enrolled_agent_connects_at_once_with_exactly_its_rights(chain):
     assert central.topics() == {wire.agent_topic("S2", "a1", "status")}
     # down: its own channels and store, never another store's
     for store in ("S1", "S2"):
-        central.link.publish(wire.store_topic(store, "rules"),
-                             wire.encode("rules", {"store": store, "version": 1, "rules": {}}), retain=True)
+        central.link.publish(
+            wire.store_topic(store, "rules"),
+            wire.encode("rules", {"store": store, "version": 1, "rules": {}}),
+            retain=True,
+        )
     central.link.publish(wire.agent_topic("S2", "a1", "acks"), wire.encode("ack", {"through": 1, "id": "x"}))
     assert wait_for(lambda: wire.agent_topic("S2", "a1", "acks") in agent.topics(), 10)
     assert agent.topics() == {wire.store_topic("S2", "rules"), wire.agent_topic("S2", "a1", "acks")}

@@ -45,7 +45,9 @@ def test_bad_messages_are_dead_lettered_and_the_rest_flows(mosquitto, central, d
     agent.link.publish(events_topic, msgpack.packb({"v": 99, "k": "events"}))  # unknown frame version
     agent.link.publish(events_topic, b"\x00" * (wire.MAX_MESSAGE_BYTES + 1))  # oversized
     # a batch that claims another store on S1's topic
-    agent.link.publish(events_topic, wire.encode("events", {"store": "S2", "agent": "a1", "events": good1}, validate=False))
+    agent.link.publish(
+        events_topic, wire.encode("events", {"store": "S2", "agent": "a1", "events": good1}, validate=False)
+    )
     bad_body = fake.purchase("c1", accrued=100)
     bad_body["body"]["accrued"] = 1.5  # floats are never points
     newer = fake.purchase("c1", accrued=100)
@@ -57,7 +59,15 @@ def test_bad_messages_are_dead_lettered_and_the_rest_flows(mosquitto, central, d
     db = Store(db_path)
     assert wait_for(lambda: db.applied_seq("S1", "a1") == fake.seq, 10)
     reasons = sorted(row["reason"] for row in db.dead_letters())
-    assert reasons == ["invalid", "malformed", "oversized", "unknown_version", "unknown_version", "wrong_store", "wrong_store"]
+    assert reasons == [
+        "invalid",
+        "malformed",
+        "oversized",
+        "unknown_version",
+        "unknown_version",
+        "wrong_store",
+        "wrong_store",
+    ]
     detail = {row["seq"]: row["detail"] for row in db.dead_letters() if row["seq"]}
     assert "body.accrued: must be an integer" in detail[bad_body["seq"]]
     assert "schema version 2" in detail[newer["seq"]]

@@ -24,8 +24,9 @@ def db_path(tmp_path: Path) -> str:
     for store in ("S1", "S2"):
         db.add_store(store, f"Store {store}", "Europe/Moscow")
         db.add_rules(store, RULES)
-    coffee = db.conn.execute("INSERT INTO programs (name, points_per_money, created_at) VALUES ('Coffee', '1', 'x')"
-                             ).lastrowid
+    coffee = db.conn.execute(
+        "INSERT INTO programs (name, points_per_money, created_at) VALUES ('Coffee', '1', 'x')"
+    ).lastrowid
     db.conn.execute("UPDATE stores SET program_id = ? WHERE id = 'S2'", (coffee,))
     db.close()
     return path
@@ -71,8 +72,9 @@ def test_each_store_sees_its_program_balance_only(broker, central, db_path, spaw
     assert db.debts() == []
 
     # S2 moves to the main program: the customer is sent again, S2's till shows the main balance
-    console_stores.update_store(db, SYSTEM, "S2", {"name": "Store S2", "timezone": "Europe/Moscow",
-                                                   "base_percent": "5", "program_id": ""}, [])
+    console_stores.update_store(
+        db, SYSTEM, "S2", {"name": "Store S2", "timezone": "Europe/Moscow", "base_percent": "5", "program_id": ""}, []
+    )
     assert wait_caught_up(s2, db, [cid])
     assert _balance(s2, 1) == left and _balance(s1, 1) == left
     assert balances(db.conn, cid) == {main: left, coffee: coffee_points}  # Coffee's points are kept

@@ -64,8 +64,10 @@ def retry(restored: FakeAgent, original: dict[str, Any]) -> dict[str, Any]:
 def register(db: Store, *ids: str) -> dict[str, tuple[int, str, str | None]]:
     """event id -> (seq, status, recovery) in the idempotency register."""
     marks = ",".join("?" * len(ids))
-    return {row["id"]: (row["seq"], row["status"], row["recovery"])
-            for row in db.rows(f"SELECT id, seq, status, recovery FROM applied_events WHERE id IN ({marks})", ids)}
+    return {
+        row["id"]: (row["seq"], row["status"], row["recovery"])
+        for row in db.rows(f"SELECT id, seq, status, recovery FROM applied_events WHERE id IN ({marks})", ids)
+    }
 
 
 def test_new_events_under_reused_seqs_are_applied_once_and_marked_recovered(ingest, db, db_path):
@@ -78,9 +80,14 @@ def test_new_events_under_reused_seqs_are_applied_once_and_marked_recovered(inge
     assert send(ingest, (restored, after, 2)) == [(8, after[-1]["id"])]  # all in: the agent may delete them
     assert db.customer("c1")["balance"] == 506 == db.ledger_sum("c1")
     marks = register(db, *(e["id"] for e in after))
-    assert [marks[e["id"]] for e in after] == [(3, "applied", "applied"), (4, "applied", "applied"),
-                                               (5, "applied", "applied"), (6, "applied", "applied"),
-                                               (7, "applied", None), (8, "applied", None)]
+    assert [marks[e["id"]] for e in after] == [
+        (3, "applied", "applied"),
+        (4, "applied", "applied"),
+        (5, "applied", "applied"),
+        (6, "applied", "applied"),
+        (7, "applied", None),
+        (8, "applied", None),
+    ]
     assert db.applied_seq("S1", "a1") == 8 and db.dead_letters() == []
     assert db.flags("restored_agent") and db.get_agent("S1", "a1")["restored_at"] is not None
     assert db.get_agent("S1", "a1")["recovery_end"] is None  # every reused seq is in
@@ -120,15 +127,19 @@ def _manual(agent: FakeAgent) -> list[dict[str, Any]]:
     return [agent.manual("c1", 50)]
 
 
-@pytest.mark.parametrize("make, reason, says", [
-    (_purchase, "duplicate_receipt", "receipt S1-a1-1 of 2026-11-21T12:00:00+03:00 is already in the ledger"),
-    (_refund, "duplicate_refund", "of receipt S1-a1-1 is already in the ledger"),
-    (_cancel, "duplicate_cancel", "receipt S1-a1-1 is already cancelled"),
-    (_registration, "duplicate_registration", "customer c2 is already registered"),
-    (_manual, "duplicate_operation", "is already in the ledger"),
-])
+@pytest.mark.parametrize(
+    "make, reason, says",
+    [
+        (_purchase, "duplicate_receipt", "receipt S1-a1-1 of 2026-11-21T12:00:00+03:00 is already in the ledger"),
+        (_refund, "duplicate_refund", "of receipt S1-a1-1 is already in the ledger"),
+        (_cancel, "duplicate_cancel", "receipt S1-a1-1 is already cancelled"),
+        (_registration, "duplicate_registration", "customer c2 is already registered"),
+        (_manual, "duplicate_operation", "is already in the ledger"),
+    ],
+)
 def test_a_till_retry_of_what_the_ledger_holds_is_consumed_without_effect(
-        ingest, db, make: Callable[[FakeAgent], list[dict[str, Any]]], reason: str, says: str):
+    ingest, db, make: Callable[[FakeAgent], list[dict[str, Any]]], reason: str, says: str
+):
     agent = FakeAgent("S1")
     originals = [agent.registration("c1"), *make(agent)]
     send(ingest, (agent, originals, 0))
@@ -153,8 +164,13 @@ def test_a_till_retry_of_what_the_ledger_holds_is_consumed_without_effect(
 def test_look_alikes_that_repeat_nothing_are_applied(ingest, db):
     agent = FakeAgent("S1")
     sale = agent.purchase("c1", total=10_000, accrued=100)
-    originals = [agent.registration("c1"), sale, agent.refund("c1", sale["body"]["receipt_id"], 1000, 10, 0),
-                 agent.purchase("c7", accrued=30), agent.purchase("c1", accrued=1)]  # c7: a stub until registered
+    originals = [
+        agent.registration("c1"),
+        sale,
+        agent.refund("c1", sale["body"]["receipt_id"], 1000, 10, 0),
+        agent.purchase("c7", accrued=30),
+        agent.purchase("c1", accrued=1),
+    ]  # c7: a stub until registered
     send(ingest, (agent, originals, 0))
     assert db.customer("c7")["stub"] == 1
     restored = restore(agent, 1)
@@ -186,8 +202,18 @@ def test_the_original_and_its_retry_in_the_same_round_apply_once(ingest, db):
 
 def test_a_recovered_redemption_the_balance_no_longer_covers_becomes_a_flagged_debt(ingest, db):
     agent = FakeAgent("S1")
-    send(ingest, (agent, [agent.registration("c1"), agent.purchase("c1", total=20_000, accrued=1000),
-                          agent.purchase("c1", total=5000, accrued=0, redeemed=800)], 0))
+    send(
+        ingest,
+        (
+            agent,
+            [
+                agent.registration("c1"),
+                agent.purchase("c1", total=20_000, accrued=1000),
+                agent.purchase("c1", total=5000, accrued=0, redeemed=800),
+            ],
+            0,
+        ),
+    )
     restored = restore(agent, 2)  # its balance says 1000: the redemption at seq 3 is lost with the disk
     spent_again = restored.purchase("c1", total=5000, accrued=0, redeemed=800)
     send(ingest, (restored, [spent_again], 2))
@@ -205,7 +231,9 @@ def test_a_refund_of_a_recovered_purchase_follows_it(ingest, db):
     send(ingest, (restored, [sale], 1))
     send(ingest, (restored, [back], 1))  # a later round: its purchase is in the ledger by then
     assert db.customer("c1")["balance"] == 20 + 100 - 40 == db.ledger_sum("c1")
-    kinds = db.rows("SELECT kind, amount FROM transactions WHERE receipt_id = ? ORDER BY id", (sale["body"]["receipt_id"],))
+    kinds = db.rows(
+        "SELECT kind, amount FROM transactions WHERE receipt_id = ? ORDER BY id", (sale["body"]["receipt_id"],)
+    )
     assert kinds == [{"kind": "purchase", "amount": 10_000}, {"kind": "refund", "amount": -4000}]
 
 
@@ -213,8 +241,10 @@ def test_acks_wait_until_every_reused_seq_is_in(ingest, db, db_path):
     agent = FakeAgent("S1")
     send(ingest, (agent, [agent.registration("c1")] + [agent.purchase("c1", accrued=10) for _ in range(7)], 0))  # 1..8
     restored = restore(agent, 2)
-    hello = wire.encode("hello", {"store": "S1", "agent": "a1", "next_seq": 3, "customers_version": 0,
-                                  "at": "2026-11-21T12:00:00+03:00"})
+    hello = wire.encode(
+        "hello",
+        {"store": "S1", "agent": "a1", "next_seq": 3, "customers_version": 0, "at": "2026-11-21T12:00:00+03:00"},
+    )
     assert ingest.process([(wire.agent_topic("S1", "a1", "requests"), hello)]) == []  # nothing to ack yet
     assert db.get_agent("S1", "a1")["recovery_end"] == 8 and db.flags("restored_agent")
     new = [restored.purchase("c1", accrued=1) for _ in range(8)]  # seqs 3..10
@@ -231,7 +261,9 @@ def test_acks_wait_until_every_reused_seq_is_in(ingest, db, db_path):
     restarted = Ingest(db_path, None)
     try:
         assert send(restarted, (restored, new[6:], 2)) == []  # still no ack while 3..5 are missing
-        assert send(restarted, (restored, new[:3], 2)) == [(5, new[2]["id"])]  # 3..5 are in; 6..8 it saw before the crash
+        assert send(restarted, (restored, new[:3], 2)) == [
+            (5, new[2]["id"])
+        ]  # 3..5 are in; 6..8 it saw before the crash
         assert send(restarted, (restored, new[3:], 5)) == [(10, new[-1]["id"])]  # the rest again: all in
     finally:
         restarted.stop()
@@ -252,8 +284,10 @@ def test_the_lost_machines_last_events_arriving_after_the_restore_are_reused_saf
     first = [agent.registration("c1")] + [agent.purchase("c1", accrued=10) for _ in range(3)]  # 1..4
     send(ingest, (agent, first, 0))
     restored = restore(agent, 2)
-    hello = wire.encode("hello", {"store": "S1", "agent": "a1", "next_seq": 3, "customers_version": 0,
-                                  "at": "2026-11-21T12:00:00+03:00"})
+    hello = wire.encode(
+        "hello",
+        {"store": "S1", "agent": "a1", "next_seq": 3, "customers_version": 0, "at": "2026-11-21T12:00:00+03:00"},
+    )
     ingest.process([(wire.agent_topic("S1", "a1", "requests"), hello)])  # the recovery ends at seq 4 so far
     late = [agent.purchase("c1", accrued=10) for _ in range(2)]  # 5..6 of the dead machine, late from the broker
     assert send(ingest, (agent, late, 0)) == []
@@ -265,8 +299,13 @@ def test_the_lost_machines_last_events_arriving_after_the_restore_are_reused_saf
 
 
 def _hello(agent: FakeAgent, next_seq: int, last_id: str | None) -> tuple[str, bytes]:
-    fields: dict[str, Any] = {"store": agent.store, "agent": agent.agent, "next_seq": next_seq,
-                              "customers_version": 0, "at": "2026-11-21T12:00:00+03:00"}
+    fields: dict[str, Any] = {
+        "store": agent.store,
+        "agent": agent.agent,
+        "next_seq": next_seq,
+        "customers_version": 0,
+        "at": "2026-11-21T12:00:00+03:00",
+    }
     if last_id is not None:
         fields["last_id"] = last_id
     return wire.agent_topic(agent.store, agent.agent, "requests"), wire.encode("hello", fields)
@@ -284,9 +323,13 @@ def test_a_hello_naming_an_event_already_handled_is_stale_and_ignored(ingest, db
     assert not db.flags("restored_agent") and db.get_agent("S1", "a1")["restored_at"] is None
     # behind events of the same round, not yet committed, too
     more = [agent.purchase(None) for _ in range(2)]
-    items = [(wire.agent_topic("S1", "a1", "events"),
-              wire.encode("events", {"store": "S1", "agent": "a1", "events": more, "acked": 5})),
-             _hello(agent, 7, more[0]["id"])]
+    items = [
+        (
+            wire.agent_topic("S1", "a1", "events"),
+            wire.encode("events", {"store": "S1", "agent": "a1", "events": more, "acked": 5}),
+        ),
+        _hello(agent, 7, more[0]["id"]),
+    ]
     ingest.process(items)
     assert ingest.stats["stale_hellos"] == 2 and not db.flags("restored_agent")
     # a current hello is taken as ever

@@ -37,8 +37,9 @@ class RealAgent:
         settings.setdefault("broker_reconnect_max", 1)
         settings.setdefault("offline_after_seconds", 30)
         self.store, self.agent = store, agent
-        self.prepared = prepare_agent(folder, customers=0, rules=False, store_id=store, agent_id=agent,
-                                      broker_url=broker_url, **settings)
+        self.prepared = prepare_agent(
+            folder, customers=0, rules=False, store_id=store, agent_id=agent, broker_url=broker_url, **settings
+        )
         self.process = AgentProcess(self.prepared, log=folder / "agent.log")
         self.log = folder / "agent.log"
 
@@ -65,8 +66,15 @@ class RealAgent:
         return self.call("GET", "/v1/health")[1]
 
     def register(self, i: int) -> str:
-        status, body = self.post("/v1/customers", {"phone": f"+7912{i:07d}", "card": card_number(i),
-                                                  "name": f"Customer {i}", "consents": {"personal_data": True}})
+        status, body = self.post(
+            "/v1/customers",
+            {
+                "phone": f"+7912{i:07d}",
+                "card": card_number(i),
+                "name": f"Customer {i}",
+                "consents": {"personal_data": True},
+            },
+        )
         assert status == 201, body
         return body["customer_id"]
 
@@ -104,18 +112,25 @@ class RealAgent:
         return wait_for(lambda: self.outbox_depth() == 0, timeout, 0.1)
 
     def wait_online(self, timeout: float = 30) -> bool:
-        return wait_for(lambda: self.health().get("link") == "online" and self.health().get("rules_version"),
-                          timeout, 0.1)
+        return wait_for(
+            lambda: self.health().get("link") == "online" and self.health().get("rules_version"), timeout, 0.1
+        )
 
 
 def receipt(receipt_id: str, i: int, amount: int, redeem: int = 0) -> dict[str, Any]:
     """A one-line receipt (pos-api.md) for the holder of card i."""
-    return {"receipt_id": receipt_id, "at": dt.datetime.now(dt.UTC).isoformat(), "customer": {"card": card_number(i)},
-            "lines": [{"sku": "SKU-1", "name": "Tea", "quantity": "1", "amount": amount}], "redeem": redeem}
+    return {
+        "receipt_id": receipt_id,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "customer": {"card": card_number(i)},
+        "lines": [{"sku": "SKU-1", "name": "Tea", "quantity": "1", "amount": amount}],
+        "redeem": redeem,
+    }
 
 
 def wait_caught_up(agent: RealAgent, db: CentralStore, customer_ids: list[str], timeout: float = 30) -> bool:
     """The agent holds every customer at the central server's current version."""
+
     def done() -> bool:
         try:
             return all(agent.customer_version(cid) == db.customer(cid)["version"] for cid in customer_ids)

@@ -63,8 +63,9 @@ def test_a_card_registered_at_one_store_is_used_at_once_at_an_offline_one(broker
     assert status == 201 and spent["redeemed"] == 100, spent
 
     # the card never registered is registered at S1 now: the points that waited are the customer's
-    status, body = s1.post("/v1/customers", {"phone": "+79120000777", "card": card_number(7),
-                                            "consents": {"personal_data": True}})
+    status, body = s1.post(
+        "/v1/customers", {"phone": "+79120000777", "card": card_number(7), "consents": {"personal_data": True}}
+    )
     assert status == 201, body
     assert s1.wait_drained(30) and s2.wait_drained(30)
     late = body["customer_id"]

@@ -31,8 +31,10 @@ def _check_exactly_once(db: CentralStore, agents: list[RealAgent], ledger: Ledge
         last = agent.last_seq()
         total += last
         assert db.applied_seq(agent.store, agent.agent) == last, agent.store
-        assert db.count("applied_events", "store = ? AND agent = ? AND status = 'applied'",
-                        (agent.store, agent.agent)) == last
+        assert (
+            db.count("applied_events", "store = ? AND agent = ? AND status = 'applied'", (agent.store, agent.agent))
+            == last
+        )
     assert db.count("applied_events") == total
     assert db.count("dead_letters") == 0, db.dead_letters()
     for i, cid in ids.items():
@@ -49,8 +51,10 @@ def test_three_agents_ten_broker_kills_and_a_central_crash(broker, central, db_p
 
     ledger = Ledger()
     per_till = RECEIPTS // (len(agents) * TILLS_PER_AGENT)
-    tills = [Till(agent, f"{agent.store}-T{t}", list(ids), per_till + (1 if k < RECEIPTS % 6 else 0), ledger, seed=k)
-             for k, (agent, t) in enumerate((a, t) for a in agents for t in range(TILLS_PER_AGENT))]
+    tills = [
+        Till(agent, f"{agent.store}-T{t}", list(ids), per_till + (1 if k < RECEIPTS % 6 else 0), ledger, seed=k)
+        for k, (agent, t) in enumerate((a, t) for a in agents for t in range(TILLS_PER_AGENT))
+    ]
     assert sum(t.count for t in tills) == RECEIPTS
     for till in tills:
         till.start()
@@ -93,7 +97,7 @@ def test_agent_sigkilled_mid_stream_loses_and_doubles_nothing(broker, central, d
         tills = [Till(agent, f"K{cycle}-T{t}", list(ids), 10_000, ledger, seed=cycle * 10 + t) for t in range(2)]
         for till in tills:
             till.start()
-        assert wait_for(lambda: sum(t.done for t in tills) >= 150, 60)
+        assert wait_for(lambda tills=tills: sum(t.done for t in tills) >= 150, 60)
         agent.kill(signal.SIGKILL)  # mid-commit, mid-publish: no goodbye
         for till in tills:
             till.join(60)
@@ -123,8 +127,10 @@ def test_catch_up_after_a_three_second_broker_outage_is_bounded_and_exact(broker
     ids = register_customers(agents, 20)
     db = CentralStore(db_path)
     ledger = Ledger()
-    tills = [Till(agent, f"{agent.store}-T{t}", list(ids), 100_000, ledger, seed=k)
-             for k, (agent, t) in enumerate((a, t) for a in agents for t in range(TILLS_PER_AGENT))]
+    tills = [
+        Till(agent, f"{agent.store}-T{t}", list(ids), 100_000, ledger, seed=k)
+        for k, (agent, t) in enumerate((a, t) for a in agents for t in range(TILLS_PER_AGENT))
+    ]
     for till in tills:
         till.start()
     try:
@@ -134,8 +140,9 @@ def test_catch_up_after_a_three_second_broker_outage_is_bounded_and_exact(broker
         written = {a.store: a.last_seq() for a in agents}  # everything written before the restart
         # the tills sold through the outage: a real backlog to catch up on, not an idle link
         backlog = sum(written[a.store] - db.applied_seq(a.store, a.agent) for a in agents)
-        caught_up = wait_for(lambda: all(db.applied_seq(a.store, a.agent) >= written[a.store] for a in agents),
-                             60, 0.05)
+        caught_up = wait_for(
+            lambda: all(db.applied_seq(a.store, a.agent) >= written[a.store] for a in agents), 60, 0.05
+        )
         took = time.monotonic() - restarted
         assert caught_up, {a.store: (db.applied_seq(a.store, a.agent), written[a.store]) for a in agents}
         assert took < CATCH_UP_BOUND, f"catch-up of {backlog} events took {took:.2f} s"

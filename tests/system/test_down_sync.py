@@ -30,7 +30,9 @@ def test_rules_customers_blocks_and_messages_reach_real_agents(broker, central, 
     assert s2.health()["rules_version"] == 17  # another store's rule set is its own
     cid = s1.register(1)
     status, after = s1.post("/v1/receipts/quote", receipt("Q2", 1, 5_000))
-    assert status == 200 and after["rules_version"] == version and after["accrued"] > 0  # 50.00 accrued nothing under 17
+    assert (
+        status == 200 and after["rules_version"] == version and after["accrued"] > 0
+    )  # 50.00 accrued nothing under 17
 
     # registered at store S1, known at store S2 after sync: by card and by phone
     assert wait_caught_up(s2, db, [cid])

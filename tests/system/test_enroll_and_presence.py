@@ -46,12 +46,24 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
     db.add_rules("S1", RULES)
     token = db.new_enrollment_token("S1")
     expired = db.new_enrollment_token("S1", dt.timedelta(seconds=-1))
-    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "etc" / "passwd", acl_file=tmp_path / "etc" / "acl")
+    broker = Mosquitto(
+        tmp_path / "broker", password_file=tmp_path / "etc" / "passwd", acl_file=tmp_path / "etc" / "acl"
+    )
     base, server = _serve_central(db_file, broker.url)
     config = tmp_path / "agent.toml"
     port = free_port()
-    settings = ["--database", str(tmp_path / "agent.sqlite"), "--terminals", "P01", "--listen-port", str(port),
-                "--card-ranges", "7700:16:luhn", "--broker-reconnect-max", "1"]
+    settings = [
+        "--database",
+        str(tmp_path / "agent.sqlite"),
+        "--terminals",
+        "P01",
+        "--listen-port",
+        str(port),
+        "--card-ranges",
+        "7700:16:luhn",
+        "--broker-reconnect-max",
+        "1",
+    ]
     try:
         result = _setup(config, "--enroll", token, "--central", base, *settings)
         assert result.exit_code == 0, result.output
@@ -80,9 +92,12 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
         assert out.exit_code == 0, out.output
         broker.start()
         user, password = db.central_credentials()
-        central = Ingest(db_file, LinkConfig(url=broker.url, client_id="central-ingest", username=user,
-                                             password=password, backoff_max=1.0),
-                         gap_wait=0.5, publish_interval=0.2).start()
+        central = Ingest(
+            db_file,
+            LinkConfig(url=broker.url, client_id="central-ingest", username=user, password=password, backoff_max=1.0),
+            gap_wait=0.5,
+            publish_interval=0.2,
+        ).start()
         database = tmp_path / "agent.sqlite"
         store = AgentStore(database, agent_id="a1")
         key = add_terminal(store, "P01")
@@ -91,9 +106,13 @@ def test_enroll_then_sync_through_the_acl_broker(tmp_path):
         agent.start()
         try:
             assert wait_for(lambda: request(port, "GET", "/v1/health", None, None)[1]["link"] == "online", 20)
-            status, body = request(port, "POST", "/v1/customers", {"phone": "+79120000001", "consents": {"personal_data": True}}, key)
+            status, body = request(
+                port, "POST", "/v1/customers", {"phone": "+79120000001", "consents": {"personal_data": True}}, key
+            )
             assert status == 201, body
-            status, body = request(port, "POST", "/v1/receipts", {**receipt("R1", 0, 10_000), "customer": {"id": body["customer_id"]}}, key)
+            status, body = request(
+                port, "POST", "/v1/receipts", {**receipt("R1", 0, 10_000), "customer": {"id": body["customer_id"]}}, key
+            )
             assert status == 201, body
             assert wait_for(lambda: db.applied_seq("S1", "a1") == 2, 20), (tmp_path / "agent.log").read_text()
         finally:

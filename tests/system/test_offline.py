@@ -46,7 +46,10 @@ def test_agent_offline_for_a_day_catches_up_alone(broker, central, db_path, spaw
         for n in range(DAY_EVENTS):
             clock[0] = start + n * step
             i = n % len(ids)
-            body = {**receipt(f"D{n}", i, 10_000 + n % 5000, 100 if n % 10 == 0 and n >= 2000 else 0), "at": clock[0].isoformat()}
+            body = {
+                **receipt(f"D{n}", i, 10_000 + n % 5000, 100 if n % 10 == 0 and n >= 2000 else 0),
+                "at": clock[0].isoformat(),
+            }
             answer = service.commit("P01", body).body
             expected[i] += answer["accrued"] - answer["redeemed"]
     finally:

@@ -75,8 +75,11 @@ def test_agent_restored_from_a_backup_gets_every_acknowledged_sale_in_once(broke
     assert [row[0] for row in recovered] == [11, 12, 13, 14]
     # 7..9 were duplicates by id (applied before the restore). Every sale the till got a 201 for
     # (before the backup, between the backup and the restore, after it) is in the ledger once.
-    in_ledger = dict(db.conn.execute("SELECT receipt_id, COUNT(*) FROM transactions WHERE kind = 'purchase'"
-                                     " GROUP BY receipt_id").fetchall())
+    in_ledger = dict(
+        db.conn.execute(
+            "SELECT receipt_id, COUNT(*) FROM transactions WHERE kind = 'purchase' GROUP BY receipt_id"
+        ).fetchall()
+    )
     assert in_ledger == dict.fromkeys(earned, 1)
     accrued = dict(db.conn.execute("SELECT receipt_id, accrued FROM transactions").fetchall())
     assert accrued == earned

@@ -31,8 +31,9 @@ class Ledger:
         self.refused = 0
         self.lock = threading.Lock()
 
-    def add(self, customer: int, points: int, *, receipt: bool = False, refund: bool = False,
-            redeemed: bool = False) -> None:
+    def add(
+        self, customer: int, points: int, *, receipt: bool = False, refund: bool = False, redeemed: bool = False
+    ) -> None:
         with self.lock:
             self.points[customer] += points
             self.receipts += receipt
@@ -47,8 +48,9 @@ class Till(threading.Thread):
     again with the same body, as a till does (receipts and refunds are idempotent by their id).
     """
 
-    def __init__(self, agent: RealAgent, name: str, customers: list[int], count: int, ledger: Ledger,
-                 seed: int) -> None:
+    def __init__(
+        self, agent: RealAgent, name: str, customers: list[int], count: int, ledger: Ledger, seed: int
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self.agent, self.till, self.customers, self.count, self.ledger = agent, name, customers, count, ledger
         self.rng = random.Random(seed)
@@ -71,8 +73,12 @@ class Till(threading.Thread):
                 self._send(conn, "/v1/receipts", receipt(f"{self.till}-{n}", customer, amount, redeem), customer)
                 if self.rng.random() < 0.1 and self._refundable:
                     rid, who = self._refundable.pop(self.rng.randrange(len(self._refundable)))
-                    self._send(conn, f"/v1/receipts/{rid}/refund",
-                               {"refund_id": uuid.uuid4().hex, "lines": [{"index": 0}]}, who)
+                    self._send(
+                        conn,
+                        f"/v1/receipts/{rid}/refund",
+                        {"refund_id": uuid.uuid4().hex, "lines": [{"index": 0}]},
+                        who,
+                    )
                 self.done += 1
         except (OSError, http.client.HTTPException) as exc:  # the agent died under us
             self.error = exc
@@ -93,8 +99,9 @@ class Till(threading.Thread):
 
     def _send(self, conn: http.client.HTTPConnection, path: str, body: dict[str, Any], customer: int) -> None:
         self.pending = (path, body, customer)
-        status, answer = request(self.agent.prepared.port, "POST", path, body, self.agent.prepared.key, conn=conn,
-                                 timeout=60)
+        status, answer = request(
+            self.agent.prepared.port, "POST", path, body, self.agent.prepared.key, conn=conn, timeout=60
+        )
         refund = "/refund" in path
         if status == 422 and not refund and body["redeem"]:
             # not enough points here and now (or the offline bound): the customer pays in full
@@ -102,14 +109,16 @@ class Till(threading.Thread):
                 self.ledger.refused += 1
             body = {**body, "redeem": 0}
             self.pending = (path, body, customer)
-            status, answer = request(self.agent.prepared.port, "POST", path, body, self.agent.prepared.key,
-                                     conn=conn, timeout=60)
+            status, answer = request(
+                self.agent.prepared.port, "POST", path, body, self.agent.prepared.key, conn=conn, timeout=60
+            )
         assert status == 201, (path, status, answer)
         if refund:
             self.ledger.add(customer, answer["redeemed"] - answer["accrued"], refund=True)
         else:
-            self.ledger.add(customer, answer["accrued"] - answer["redeemed"], receipt=True,
-                            redeemed=answer["redeemed"] > 0)
+            self.ledger.add(
+                customer, answer["accrued"] - answer["redeemed"], receipt=True, redeemed=answer["redeemed"] > 0
+            )
             self._refundable.append((body["receipt_id"], customer))
         self.pending = None
 
