@@ -450,13 +450,13 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                 keep([(key, min(later) if later else None)])
         else:
             n = c["period"].last_days
-            table = {
+            source = {
                 "points": "agg_points",
                 "bought_category": "agg_items",
                 "bought_products": "agg_items",
                 "product_name": "agg_items",
             }.get(c.type, "agg_days")
-            keep(queries.window_leavings(conn, table, today, n))
+            keep(queries.window_leavings(conn, source, today, n))
     return days
 
 

@@ -177,7 +177,7 @@ class CriterionSets:
         return self._keys(f"SELECT key FROM agg_days WHERE purchases > 0 GROUP BY key HAVING {having}", params)
 
     def last_purchase(self, stores: Iterable[int] | None, first: int | None, last: int | None) -> Keys:
-        where, params = "purchases > 0", []
+        where, params = "purchases > 0", list[Any]()
         if stores is not None:
             cond, params = _in("store", stores)
             where += " AND " + cond
@@ -296,7 +296,7 @@ def product_names(conn: sqlite3.Connection) -> Iterable[tuple[int, str]]:
 # -- flips -------------------------------------------------------------------------------------------------
 
 
-def dynamic_definitions(conn: sqlite3.Connection) -> list[tuple[int, str | None]]:
+def dynamic_definitions(conn: sqlite3.Connection) -> list[Any]:
     """(id, definition) of the dynamic segments, by id."""
     return conn.execute("SELECT id, definition FROM segments WHERE kind = 'dynamic' ORDER BY id").fetchall()
 
@@ -314,13 +314,13 @@ def birthday_month_days(conn: sqlite3.Connection) -> Iterable[tuple[int, str]]:
     )
 
 
-def registration_days(conn: sqlite3.Connection) -> list[tuple[int, int | None]]:
+def registration_days(conn: sqlite3.Connection) -> list[Any]:
     """(key, date ordinal of created_at's UTC date) of every customer key."""
     col = _ORDINAL_SQL.format(col="c.created_at")
     return conn.execute(f"SELECT k.key, {col} FROM customer_keys k JOIN customers c ON c.id = k.customer_id").fetchall()
 
 
-def purchase_days(conn: sqlite3.Connection, last: bool, stores: Collection[int] | None = None) -> list[tuple[int, int]]:
+def purchase_days(conn: sqlite3.Connection, last: bool, stores: Collection[int] | None = None) -> list[Any]:
     """(key, first or ``last`` purchase day), the last one at ``stores`` if given."""
     where, params = "purchases > 0", []
     if last and stores is not None:
@@ -381,6 +381,6 @@ def insert_rfm(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> Non
     )
 
 
-def rfm_cells(conn: sqlite3.Connection) -> list[tuple[int, int, str, int, int]]:
+def rfm_cells(conn: sqlite3.Connection) -> list[Any]:
     """(r, f, class, count, spend) per cell."""
     return conn.execute("SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class").fetchall()
