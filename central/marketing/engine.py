@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..storage import aggregates
+from ..storage import segment_engine as queries
 from ..storage import segments as store
 from ..storage.clock import now_utc
 from .segments.compiled import Round
@@ -48,29 +49,24 @@ from .segments.evaluate import (
 from .segments.rfm import CLASS_NAMES, DEFAULT_WINDOW, class_codes, rfm_scores
 
 Keys = set[int]
-_ORDINAL_SQL = "CAST(julianday(substr({col}, 1, 10)) - 1721424.5 AS INTEGER)"
 
 
 class SetEvaluator:
-    """Evaluates definitions over all customers for one ``today`` (criteria shared within it)."""
+    """Evaluates definitions over all customers for one ``today`` (criteria shared within it); the queries are
+    central/storage/segment_engine.py's."""
 
     def __init__(self, conn: sqlite3.Connection, today: int, member_sets: Callable[[int], Keys] | None = None) -> None:
-        self.conn = conn
+        self.sets = queries.CriterionSets(conn)
         self.today = today
         self.zone = aggregates.chain_zone(conn)
         self._cache: dict[Criterion, Keys] = {}
         self._universe: Keys | None = None
-        self._member_sets = member_sets or (lambda segment: store.members(self.conn, segment))
-
-    def keys(self, sql: str, params: Iterable[Any] = ()) -> Keys:
-        return {r[0] for r in self.conn.execute(sql, tuple(params))}
+        self._member_sets = member_sets or (lambda segment: store.members(self.sets.connection, segment))
 
     @property
     def universe(self) -> Keys:
         if self._universe is None:
-            self._universe = self.keys(
-                "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.merged_into IS NULL"
-            )
+            self._universe = self.sets.universe()
         return self._universe
 
     def members(self, definition: Definition) -> Keys:
@@ -98,68 +94,22 @@ class SetEvaluator:
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _customers(self, where: str, params: Iterable[Any] = ()) -> Keys:
-        return self.keys(
-            "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
-            f" WHERE c.merged_into IS NULL AND ({where})",
-            params,
-        )
-
-    def _period(self, period: Period, column: str = "+day") -> tuple[str, list[Any]]:
-        """The period as a condition; ``+day`` keeps SQLite on the key-ordered scan (GROUP BY key, no sort)."""
-        first, last = period.bounds(self.today)
-        parts, params = [], []
-        if first is not None:
-            parts.append(f"{column} >= ?")
-            params.append(first)
-        if last is not None:
-            parts.append(f"{column} <= ?")
-            params.append(last)
-        return (" AND ".join(parts) or "1 = 1"), params
-
-    @staticmethod
-    def _in(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
-        values = sorted(values)
-        return f"{column} IN ({','.join('?' * len(values))})", values
-
-    @staticmethod
-    def _range(expr: str, low: int | None, high: int | None) -> tuple[str, list[Any]]:
-        parts, params = [], []
-        if low is not None:
-            parts.append(f"{expr} >= ?")
-            params.append(low)
-        if high is not None:
-            parts.append(f"{expr} <= ?")
-            params.append(high)
-        return (" AND ".join(parts) or "1 = 1"), params
+    def _period(self, period: Period) -> tuple[int | None, int | None]:
+        return period.bounds(self.today)
 
     def _local_instant(self, ordinal: int) -> str:
         """The UTC time (text, as ``created_at`` keeps it) of a local day's start in the chain's zone."""
         start = dt.datetime.combine(dt.date.fromordinal(ordinal), dt.time(), self.zone)
         return start.astimezone(dt.UTC).isoformat(timespec="seconds")
 
-    def _sum_in_range(
-        self, table: str, column: str, where: str, params: list[Any], low: int | None, high: int | None
-    ) -> Keys:
-        """Customers whose SUM(column) over the rows is in range; those without rows count as 0."""
-        having, hparams = self._range(f"SUM({column})", low, high)
-        found = self.keys(f"SELECT key FROM {table} WHERE {where} GROUP BY key HAVING {having}", params + hparams)
-        if (low is None or low <= 0) and (high is None or high >= 0):
-            found |= self.universe - self.keys(f"SELECT DISTINCT key FROM {table} WHERE {where}", params)
-        return found
-
     # -- the criteria ------------------------------------------------------------------------------
 
     def _age(self, c: Criterion) -> Keys:
         today = dt.date.fromordinal(self.today)
-        parts, params = ["c.birthday IS NOT NULL AND c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"], []
-        if c.get("from") is not None:  # born on or before the last day giving that age
-            parts.append("substr(c.birthday, 1, 10) <= ?")
-            params.append(self._born_by(c["from"], today))
-        if c.get("to") is not None:
-            parts.append("substr(c.birthday, 1, 10) > ?")
-            params.append(self._born_by(c["to"] + 1, today))
-        return self._valid_birthdays(self._customers(" AND ".join(parts), params))
+        # born on or before the last day giving the lowest age, after the last one giving one more than the highest
+        on_or_before = None if c.get("from") is None else self._born_by(c["from"], today)
+        after = None if c.get("to") is None else self._born_by(c["to"] + 1, today)
+        return self._valid_birthdays(self.sets.born(on_or_before, after))
 
     @staticmethod
     def _born_by(years: int, today: dt.date) -> str:
@@ -179,39 +129,27 @@ class SetEvaluator:
         return keys  # birthdays are checked dates when they are written (the console's profile form)
 
     def _birthday(self, c: Criterion) -> Keys:
-        where = "c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
         if c.get("months"):
-            cond, params = self._in("CAST(substr(c.birthday, 6, 2) AS INTEGER)", c["months"])
-            return self._customers(f"{where} AND {cond}", params)
+            return self.sets.birthday_months(c["months"])
         # the answer depends on the birthday's month and day only: list those that match today
         before, after = c.get("days_before") or 0, c.get("days_after") or 0
         days = [dt.date.fromordinal(d) for d in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal())]
         hits = [d.strftime("%m-%d") for d in days if _birthday_window(d, self.today, before, after)]
         if not hits:
             return set()
-        cond, params = self._in("substr(c.birthday, 6, 5)", hits)
-        return self._customers(f"{where} AND {cond}", params)
+        return self.sets.birthday_days(hits)
 
     def _gender(self, c: Criterion) -> Keys:
-        cond, params = self._in(
-            "CASE WHEN c.gender IN ('male', 'female') THEN c.gender ELSE 'unknown' END", c["values"]
-        )
-        return self._customers(cond, params)
+        return self.sets.gender(c["values"])
 
     def _consent(self, c: Criterion) -> Keys:
-        parts = " OR ".join("json_type(c.consents, ?) = 'true'" for _ in c["channels"])
-        return self._customers(f"json_valid(c.consents) AND ({parts})", [f'$."{ch}"' for ch in sorted(c["channels"])])
+        return self.sets.consent(c["channels"])
 
     def _field(self, c: Criterion) -> Keys:
         # custom values compare as text with Unicode case folding: read the non-empty ones, decide in Python
         path = '$."' + c["field"].replace('"', '\\"') + '"'
         texts = {}
-        for key, value, kind in self.conn.execute(
-            "SELECT k.key, json_extract(c.custom, ?), json_type(c.custom, ?) FROM customer_keys k JOIN customers c"
-            " ON c.id = k.customer_id WHERE c.merged_into IS NULL AND json_valid(c.custom)"
-            " AND json_extract(c.custom, ?) IS NOT NULL",
-            (path, path, path),
-        ):
+        for key, value, kind in self.sets.field_values(path):
             texts[key] = _as_text(True if kind == "true" else False if kind == "false" else value)
         op = c["operator"]
         if op in ("empty", "not_empty"):
@@ -223,11 +161,6 @@ class SetEvaluator:
         return {k for k, v in texts.items() if needle in v.casefold()}
 
     def _registration(self, c: Criterion) -> Keys:
-        parts, params = ["1 = 1"], []
-        if c.get("stores") is not None:
-            cond, more = self._in("c.home_store", c["stores"])
-            parts.append(cond)
-            params += more
         first = last = None
         if c.get("date_from") is not None or c.get("date_to") is not None:
             first, last = c.get("date_from"), c.get("date_to")
@@ -237,20 +170,17 @@ class SetEvaluator:
                 first = self.today - c["days_to"]
             if c.get("days_from") is not None:
                 last = self.today - c["days_from"]
-        if first is not None:
-            parts.append("c.created_at >= ?")
-            params.append(self._local_instant(first))
-        if last is not None:
-            parts.append("c.created_at < ?")
-            params.append(self._local_instant(last + 1))
-        return self._customers(" AND ".join(parts), params)
+        return self.sets.registered(
+            c.get("stores"),
+            None if first is None else self._local_instant(first),
+            None if last is None else self._local_instant(last + 1),
+        )
 
     def _home_store(self, c: Criterion) -> Keys:
-        cond, params = self._in("c.home_store", c["stores"])
-        return self._customers(cond, params)
+        return self.sets.home_store(c["stores"])
 
     def _kind(self, c: Criterion) -> Keys:
-        carded = self._customers("EXISTS (SELECT 1 FROM cards WHERE cards.customer_id = c.id)")
+        carded = self.sets.carded()
         out: Keys = set()
         if "registered" in c["values"]:
             out |= carded
@@ -259,35 +189,16 @@ class SetEvaluator:
         return out
 
     def _card(self, c: Criterion) -> Keys:
-        parts, params = ["d.status = 'active'"], []
-        if c.get("categories") is not None:
-            cond, more = self._in("d.category_id", c["categories"])
-            parts.append(cond)
-            params += more
-        if c.get("number_from") is not None or c.get("number_to") is not None:
-            parts.append("d.number != '' AND d.number NOT GLOB '*[^0-9]*'")
-            low, high = c.get("number_from"), c.get("number_to")
-            cond, more = self._range(
-                "CAST(d.number AS INTEGER)", None if low is None else int(low), None if high is None else int(high)
-            )
-            parts.append(cond)
-            params += more
-        return self._customers(
-            f"EXISTS (SELECT 1 FROM cards d WHERE d.customer_id = c.id AND {' AND '.join(parts)})", params
+        low, high = c.get("number_from"), c.get("number_to")
+        return self.sets.card(
+            c.get("categories"), None if low is None else int(low), None if high is None else int(high)
         )
 
     def _level(self, c: Criterion) -> Keys:
-        cond, params = self._in("c.level", c["levels"])
-        return self._customers(cond, params)
+        return self.sets.level(c["levels"])
 
     def _tag(self, c: Criterion) -> Keys:
-        cond, params = self._in("t.tag", c["tags"])
-        rows = self.conn.execute(
-            "SELECT k.key, COUNT(DISTINCT t.tag) FROM customer_tags t"
-            " JOIN customer_keys k ON k.customer_id = t.customer_id"
-            f" WHERE {cond} GROUP BY k.key",
-            params,
-        ).fetchall()
+        rows = self.sets.tag_counts(c["tags"])
         if c["mode"] == "any":
             return {k for k, _ in rows}
         if c["mode"] == "all":
@@ -295,8 +206,7 @@ class SetEvaluator:
         return self.universe - {k for k, _ in rows}
 
     def _balance(self, c: Criterion) -> Keys:
-        cond, params = self._range("c.balance", c.get("from"), c.get("to"))
-        return self._customers(cond, params)
+        return self.sets.balance(c.get("from"), c.get("to"))
 
     def _days_ago_range(self, c: Criterion) -> tuple[int | None, int | None]:
         if c.get("date_from") is not None or c.get("date_to") is not None:
@@ -306,110 +216,58 @@ class SetEvaluator:
         return first, last
 
     def _first_purchase(self, c: Criterion) -> Keys:
-        having, params = self._range("MIN(day)", *self._days_ago_range(c))
-        return self.keys(f"SELECT key FROM agg_days WHERE purchases > 0 GROUP BY key HAVING {having}", params)
+        return self.sets.first_purchase(*self._days_ago_range(c))
 
     def _last_purchase(self, c: Criterion) -> Keys:
-        where, params = "purchases > 0", []
-        if c.get("stores") is not None:
-            cond, params = self._in("store", c["stores"])
-            where += " AND " + cond
-        having, more = self._range("MAX(day)", *self._days_ago_range(c))
-        return self.keys(f"SELECT key FROM agg_days WHERE {where} GROUP BY key HAVING {having}", params + more)
-
-    def _days_where(self, c: Criterion) -> tuple[str, list[Any]]:
-        where, params = self._period(c["period"])
-        if c.get("stores") is not None:
-            cond, more = self._in("store", c["stores"])
-            where, params = f"{where} AND {cond}", params + more
-        return where, params
+        return self.sets.last_purchase(c.get("stores"), *self._days_ago_range(c))
 
     def _purchases(self, c: Criterion) -> Keys:
-        where, params = self._days_where(c)
-        return self._sum_in_range("agg_days", "purchases", where, params, c.get("from"), c.get("to"))
+        return self.sets.day_sum(
+            "purchases", self._period(c["period"]), c.get("stores"), c.get("from"), c.get("to"), self.universe
+        )
 
     def _spend(self, c: Criterion) -> Keys:
-        where, params = self._days_where(c)
-        return self._sum_in_range("agg_days", "spend", where, params, c.get("from"), c.get("to"))
-
-    def _ratio(self, c: Criterion, column: str, low: int | None, high: int | None) -> Keys:
-        where, params = self._period(c["period"])
-        having, hparams = ["SUM(purchases) > 0"], []
-        if low is not None:
-            having.append(f"? * SUM(purchases) <= SUM({column})")
-            hparams.append(low)
-        if high is not None:
-            having.append(f"SUM({column}) <= ? * SUM(purchases)")
-            hparams.append(high)
-        return self.keys(
-            f"SELECT key FROM agg_days WHERE {where} GROUP BY key HAVING {' AND '.join(having)}", params + hparams
+        return self.sets.day_sum(
+            "spend", self._period(c["period"]), c.get("stores"), c.get("from"), c.get("to"), self.universe
         )
 
     def _average_check(self, c: Criterion) -> Keys:
-        return self._ratio(c, "spend", c.get("from"), c.get("to"))
+        return self.sets.ratio("spend", self._period(c["period"]), c.get("from"), c.get("to"))
 
     def _average_items(self, c: Criterion) -> Keys:
-        return self._ratio(c, "items", c.get("from_quantity"), c.get("to_quantity"))
-
-    def _enough(self, minimum: int | None) -> tuple[str, list[Any]]:
-        return ("SUM(quantity) >= ?", [minimum]) if minimum else ("SUM(quantity) > 0", [])
+        return self.sets.ratio("items", self._period(c["period"]), c.get("from_quantity"), c.get("to_quantity"))
 
     def _bought_category(self, c: Criterion) -> Keys:
-        where, params = self._days_where(c)
-        cond, more = self._in("item", c["categories"])
-        having, hparams = self._enough(c.get("min_quantity"))
-        return self.keys(
-            f"SELECT key FROM agg_items WHERE kind = {CATEGORY} AND {cond} AND {where} GROUP BY key HAVING {having}",
-            more + params + hparams,
+        return self.sets.bought_category(
+            CATEGORY, c["categories"], self._period(c["period"]), c.get("stores"), c.get("min_quantity")
         )
 
     def _bought_products(self, c: Criterion) -> Keys:
-        where, params = self._period(c["period"])
-        cond, more = self._in("item", c["products"])
-        having, hparams = self._enough(c.get("min_quantity"))
-        rows = self.conn.execute(
-            f"SELECT key, COUNT(*) FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond} AND {where}"
-            f" GROUP BY key, item HAVING {having}) GROUP BY key",
-            more + params + hparams,
-        ).fetchall()
+        rows = self.sets.bought_product_counts(PRODUCT, c["products"], self._period(c["period"]), c.get("min_quantity"))
         if c["mode"] == "any":
             return {k for k, _ in rows}
         return {k for k, n in rows if n == len(c["products"])}
 
     def _product_name(self, c: Criterion) -> Keys:
         needle = c["text"].casefold()
-        products = [
-            i
-            for i, name in self.conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL")
-            if needle in name.casefold()
-        ]
+        products = [i for i, name in self.sets.product_names() if needle in name.casefold()]
         if not products:
             return set()
-        where, params = self._period(c["period"])
-        cond, more = self._in("item", products)
-        return self.keys(
-            f"SELECT key FROM (SELECT key, item FROM agg_items WHERE kind = {PRODUCT} AND {cond}"
-            f" AND {where}"
-            " GROUP BY key, item HAVING SUM(quantity) > 0)",
-            more + params,
-        )
+        return self.sets.bought_any(PRODUCT, products, self._period(c["period"]))
 
     def _points(self, c: Criterion) -> Keys:
-        where, params = self._period(c["period"])
-        if c.get("types") is not None:
-            cond, more = self._in("type", c["types"])
-            where, params = f"{where} AND {cond}", params + more
         column = "accrued" if c["direction"] == "accrued" else "redeemed"
-        return self._sum_in_range("agg_points", column, where, params, c.get("from"), c.get("to"))
+        return self.sets.points(
+            column, self._period(c["period"]), c.get("types"), c.get("from"), c.get("to"), self.universe
+        )
 
     def _rfm(self, c: Criterion) -> Keys:
-        parts, params = ["1 = 1"], []
-        for name, column in (("classes", "class"), ("r", "r"), ("f", "f"), ("m", "m")):
-            if c.get(name) is not None:
-                cond, more = self._in(column, c[name])
-                parts.append(cond)
-                params += more
-        return self.keys(f"SELECT key FROM customer_rfm WHERE {' AND '.join(parts)}", params)
+        filters = [
+            (column, c[name])
+            for name, column in (("classes", "class"), ("r", "r"), ("f", "f"), ("m", "m"))
+            if c.get(name) is not None
+        ]
+        return self.sets.rfm(filters)
 
     # promotions, promo codes, triggers and messages come with their issues: nobody has any yet
     def _promotion(self, c: Criterion) -> Keys:
@@ -443,12 +301,12 @@ def live_evaluator(conn: sqlite3.Connection, today: int, *, clock: Callable[[], 
     import time
 
     now = (clock or time.monotonic)()
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or str(id(conn))
+    path = queries.database_path(conn) or str(id(conn))
     made = _LIVE.get(path)
     if made is None or made[1] != today or now - made[0] > LIVE_SECONDS:
         made = (now, today, SetEvaluator(conn, today))
         _LIVE[path] = made
-    made[2].conn = conn  # (a web request's own connection: the sets are kept, not the connection)
+    made[2].sets.connection = conn  # (a web request's own connection: the sets are kept, not the connection)
     return made[2]
 
 
@@ -464,12 +322,12 @@ class _ProductNames(Mapping[int, str]):
     """Product names, read on first use (only the "product name" criterion needs them)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+        self.connection = conn
         self._names: dict[int, str] | None = None
 
     def _all(self) -> dict[int, str]:
         if self._names is None:
-            self._names = dict(self.conn.execute("SELECT id, name FROM catalog_products WHERE name IS NOT NULL"))
+            self._names = dict(queries.product_names(self.connection))
         return self._names
 
     def __getitem__(self, key: int) -> str:
@@ -530,10 +388,7 @@ _PARSED: dict[tuple[int, str], Definition | None] = {}
 
 def dynamic_segments(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache)."""
-    rows = [
-        {"id": i, "definition": d}
-        for i, d in conn.execute("SELECT id, definition FROM segments WHERE kind = 'dynamic' ORDER BY id")
-    ]
+    rows = [{"id": i, "definition": d} for i, d in queries.dynamic_definitions(conn)]
     for row in rows:
         ident = (row["id"], row["definition"] or "")
         if ident not in _PARSED:
@@ -574,29 +429,16 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
             for ordinal in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal()):
                 born = dt.date.fromordinal(ordinal)
                 table[born.strftime("%m-%d")] = criterion_flip(c, Facts(0, birthday=born), today)
-            for key, mmdd in conn.execute(
-                "SELECT k.key, substr(c.birthday, 6, 5) FROM customer_keys k"
-                " JOIN customers c ON c.id = k.customer_id"
-                " WHERE c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
-            ):
+            for key, mmdd in queries.birthday_month_days(conn):
                 keep([(key, table.get(mmdd))])
         elif c.type in ("first_purchase", "last_purchase", "registration"):
             low, high = c.get("days_from"), c.get("days_to")
             if c.type == "registration":
-                col = _ORDINAL_SQL.format(col="c.created_at")
-                rows = conn.execute(
-                    f"SELECT k.key, {col} FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
-                ).fetchall()
+                rows = queries.registration_days(conn)
                 shifts = (-1, 0, 1)  # the UTC date is the local one give or take a day
             else:
-                where, params = "purchases > 0", []
-                if c.type == "last_purchase" and c.get("stores") is not None:
-                    where += f" AND store IN ({','.join('?' * len(c['stores']))})"
-                    params = sorted(c["stores"])
-                agg = "MIN" if c.type == "first_purchase" else "MAX"
-                rows = conn.execute(
-                    f"SELECT key, {agg}(day) FROM agg_days WHERE {where} GROUP BY key", params
-                ).fetchall()
+                last = c.type == "last_purchase"
+                rows = queries.purchase_days(conn, last, c.get("stores") if last else None)
                 shifts = (0,)
             for key, day in rows:
                 if day is None:
@@ -608,19 +450,13 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                 keep([(key, min(later) if later else None)])
         else:
             n = c["period"].last_days
-            table = {
+            source = {
                 "points": "agg_points",
                 "bought_category": "agg_items",
                 "bought_products": "agg_items",
                 "product_name": "agg_items",
             }.get(c.type, "agg_days")
-            keep(
-                conn.execute(
-                    f"SELECT key, MIN(CASE WHEN day > ? THEN day ELSE day + ? END) FROM {table}"
-                    " WHERE day > ? GROUP BY key",
-                    (today, n, today - n),
-                )
-            )
+            keep(queries.window_leavings(conn, source, today, n))
     return days
 
 
@@ -785,7 +621,7 @@ def _reevaluate(
 def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Iterable[Mapping[str, Any]]) -> None:
     """The ingest's hook (central/storage/ingest.py), inside its transaction: each touched customer against
     the segments their own events can change, with their event's kind as the cause."""
-    if not customer_ids or not conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone():
+    if not customer_ids or not queries.any_dynamic(conn):
         return
     kinds: dict[str, set[str]] = {}
     for env in events:
@@ -806,13 +642,13 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Itera
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:
     """A console write changed customers (``profile``, ``tags``, ``points``...): the dynamic segments that
     read it follow, in the write's transaction (central/services/accounts.py)."""
-    if conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone():
+    if queries.any_dynamic(conn):
         on_event(conn, customer_ids, {change}, aggregates.today(conn), cause=change)
 
 
 def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) -> dict[int, tuple[int, int]]:
     """The local date became ``today``: re-evaluate only the customers whose flip day has come."""
-    due = {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE day <= ?", (today,))}
+    due = queries.due_flip_keys(conn, today)
     result: dict[int, tuple[int, int]] = {}
     segments = dynamic_segments(conn)
     if due and segments:
@@ -824,19 +660,15 @@ def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) ->
             ).items():
                 before = result.get(segment, (0, 0))
                 result[segment] = (before[0] + moved[0], before[1] + moved[1])
-    conn.execute(
-        "INSERT INTO settings (name, value) VALUES ('segments_refreshed_day', ?)"
-        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (str(today),),
-    )
+    queries.set_refreshed_day(conn, today)
     return result
 
 
 def refresh_if_new_day(conn: sqlite3.Connection, now: dt.datetime | None = None) -> dict[int, tuple[int, int]] | None:
     """Run :func:`refresh_date` for each local day since the last refresh (the clock may be a fake one)."""
     today = aggregates.today(conn, now)
-    row = conn.execute("SELECT value FROM settings WHERE name = 'segments_refreshed_day'").fetchone()
-    last = int(row[0]) if row else today - 1
+    last = queries.refreshed_day(conn)
+    last = today - 1 if last is None else last
     if last >= today:
         return None
     result: dict[int, tuple[int, int]] = {}
@@ -850,12 +682,8 @@ def refresh_if_new_day(conn: sqlite3.Connection, now: dt.datetime | None = None)
 
 def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> int:
     """Score every customer with a purchase in the last ``window`` days; returns how many."""
-    rows = conn.execute(
-        "SELECT key, MAX(CASE WHEN purchases > 0 THEN day END), SUM(purchases), SUM(spend) FROM agg_days"
-        " WHERE day > ? AND day <= ? GROUP BY key HAVING SUM(purchases) > 0",
-        (today - window, today),
-    ).fetchall()
-    conn.execute("DELETE FROM customer_rfm")
+    rows = queries.rfm_inputs(conn, today, window)
+    queries.clear_rfm(conn)
     if not rows:
         return 0
     data = np.array(rows, dtype=np.int64)
@@ -864,8 +692,8 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
     r, f, m = rfm_scores(days_since, purchases, spend)
     codes = class_codes(r, f)
     names = np.array(CLASS_NAMES, dtype=object)[codes]
-    conn.executemany(
-        "INSERT INTO customer_rfm (key, r, f, m, class, days_since, purchases, spend) VALUES (?,?,?,?,?,?,?,?)",
+    queries.insert_rfm(
+        conn,
         zip(
             keys.tolist(),
             r.tolist(),
@@ -883,7 +711,7 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
 
 def rfm_grid(conn: sqlite3.Connection) -> dict[str, Any]:
     """The 5x5 grid: per (R, F) the count, spend and share of the scored customers; per class the same."""
-    rows = conn.execute("SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class").fetchall()
+    rows = queries.rfm_cells(conn)
     total = sum(r[3] for r in rows)
     cells = {
         (r, f): {"class": klass, "count": n, "spend": spend, "share": (n / total if total else 0.0)}
