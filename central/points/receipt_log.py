@@ -26,19 +26,18 @@ import json
 import sqlite3
 import struct
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..storage import aggregates
+from ..storage import aggregates, receipts
 
 #: one receipt line as the what-if reads it: catalog ids (-1: none) and money in minor units
 LINE_DTYPE = np.dtype([("sku", "<i4"), ("category", "<i4"), ("amount", "<i8"), ("discount", "<i8")])
 CHANNELS = ("till", "delivery", "online")
 _UTC = zoneinfo.ZoneInfo("UTC")
-_CHUNK = 500
 
 
 def epoch(utc_text: str) -> int:
@@ -52,35 +51,10 @@ def epoch(utc_text: str) -> int:
 class Pending:
     """One transaction row waiting for the flush (its lines name products by text until then)."""
 
-    row: tuple[Any, ...]  # the columns of _COLUMNS but id, line_count, columns and recorded_at
+    row: tuple[Any, ...]  # storage/receipts.py's TRANSACTION_COLUMNS
     lines: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-_COLUMNS = (
-    "kind",
-    "channel",
-    "store",
-    "agent",
-    "event_id",
-    "receipt_id",
-    "terminal",
-    "customer_id",
-    "card",
-    "at",
-    "at_epoch",
-    "weekday",
-    "hour",
-    "amount",
-    "accrued",
-    "redeemed",
-    "level",
-    "rules_version",
-    "detail",
-)
-_INSERT = (
-    f"INSERT INTO transactions (id, {', '.join(_COLUMNS)}, line_count, columns, recorded_at)"
-    f" VALUES ({', '.join('?' * (len(_COLUMNS) + 4))})"
-)
 _LINE = struct.Struct("<iiqq")  # LINE_DTYPE, packed without a numpy call per line
 
 
@@ -95,9 +69,7 @@ class ReceiptLog:
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
-            self._zones = {
-                sid: zoneinfo.ZoneInfo(tz) for sid, tz in self.conn.execute("SELECT id, timezone FROM stores")
-            }
+            self._zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in receipts.store_timezones(self.conn)}
         return self._zones.get(store) or _UTC
 
     def _when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
@@ -215,15 +187,15 @@ class ReceiptLog:
         if not self.pending:
             return
         conn = self.conn
-        categories = catalog_ids(
+        categories = receipts.catalog_ids(
             conn,
             "catalog_categories",
             "name",
             {line.get("category") for p in self.pending for line in p.lines},
             self.recorded_at,
         )
-        products = _product_ids(conn, self.pending, categories, self.recorded_at)
-        next_id = (conn.execute("SELECT MAX(id) FROM transactions").fetchone()[0] or 0) + 1
+        products = receipts.product_ids(conn, _first_lines(self.pending), categories, self.recorded_at)
+        next_id = receipts.next_transaction_id(conn)
         rows, lines, folded = [], [], []
         for item in self.pending:
             packed = None
@@ -266,12 +238,8 @@ class ReceiptLog:
                         ],
                     )
                 )
-        conn.executemany(_INSERT, rows)
-        conn.executemany(
-            "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,"
-            " amount, accrued, redeemed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            lines,
-        )
+        receipts.insert_transactions(conn, rows)
+        receipts.insert_lines(conn, lines)
         if folded:
             chain: list[Any] = []  # the chain's zone for operations without a store, read once
 
@@ -286,57 +254,12 @@ class ReceiptLog:
         self.pending = []
 
 
-def catalog_ids(
-    conn: sqlite3.Connection, table: str, column: str, names: Iterable[Any], now: str, source: str = "receipt"
-) -> dict[str, int]:
-    """name -> id in a catalog table, creating the names not seen before."""
-    wanted = sorted({n for n in names if isinstance(n, str) and n})
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            (name, ident)
-            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
-        )
-    missing = [n for n in wanted if n not in found]
-    if missing:
-        if table == "catalog_categories":
-            conn.executemany(
-                "INSERT INTO catalog_categories (name, source, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [(n, source, now) for n in missing],
-            )
-        else:
-            conn.executemany(
-                "INSERT INTO catalog_products (sku, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(n, now) for n in missing],
-            )
-        return catalog_ids(conn, table, column, wanted, now, source)
-    return found
-
-
-def _product_ids(
-    conn: sqlite3.Connection, pending: list[Pending], categories: dict[str, int], now: str
-) -> dict[str, int]:
-    """sku -> id, creating new products with the name and category their first receipt gives."""
+def _first_lines(pending: list[Pending]) -> dict[str, Mapping[str, Any]]:
+    """sku -> the first line naming it (a new product takes its name and category from there)."""
     first: dict[str, Mapping[str, Any]] = {}
     for item in pending:
         for line in item.lines:
             sku = line.get("sku")
             if isinstance(sku, str) and sku and sku not in first:
                 first[sku] = line
-    known = set()
-    skus = sorted(first)
-    for start in range(0, len(skus), _CHUNK):
-        chunk = skus[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        known.update(r[0] for r in conn.execute(f"SELECT sku FROM catalog_products WHERE sku IN ({marks})", chunk))
-    conn.executemany(
-        "INSERT INTO catalog_products (sku, name, category_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (sku, first[sku].get("name"), categories.get(first[sku].get("category")), now)
-            for sku in skus
-            if sku not in known
-        ],
-    )
-    return catalog_ids(conn, "catalog_products", "sku", skus, now)
+    return first

@@ -47,7 +47,6 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
-from ..storage.connection import LINE_INDEXES, restore_line_indexes
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -420,9 +419,7 @@ class Parser:
     def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
         self.path = path
         self.mapping = mapping
-        self.stores = {
-            row["id"]: zoneinfo.ZoneInfo(row["timezone"]) for row in db.rows("SELECT id, timezone FROM stores")
-        }
+        self.stores = {row["id"]: zoneinfo.ZoneInfo(row["timezone"]) for row in db.stores()}
         self.default_zone = zoneinfo.ZoneInfo("UTC")
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
@@ -702,45 +699,23 @@ def ledger_receipts(db: Store, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
     out: dict[tuple[str, str], Original] = {}
     ids: dict[int, tuple[str, str]] = {}
     wanted = set(keys)
-    receipts = sorted({r for _, r in keys})
-    for start in range(0, len(receipts), 500):
-        chunk = receipts[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for tid, store, receipt, cid, amount, accrued, redeemed in db.conn.execute(
-            f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
-            f" WHERE kind = 'purchase' AND receipt_id IN ({marks})",
-            chunk,
-        ):
-            if (store, receipt) in wanted:
-                out[(store, receipt)] = Original(cid, amount, accrued, redeemed, [])
-                ids[tid] = (store, receipt)
-    tids = sorted(ids)
-    for start in range(0, len(tids), 500):
-        chunk = tids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for tid, q, amount, accrued, redeemed in db.conn.execute(
-            f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
-            f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx",
-            chunk,
-        ):
-            out[ids[tid]].lines.append((q, amount, accrued, redeemed))
+    for tid, store, receipt, cid, amount, accrued, redeemed in db.purchases_by_receipt(
+        sorted({key[1] for key in keys})
+    ):
+        if (store, receipt) in wanted:
+            out[(store, receipt)] = Original(cid, amount, accrued, redeemed, [])
+            ids[tid] = (store, receipt)
+    for tid, q, amount, accrued, redeemed in db.transaction_lines_of(sorted(ids)):
+        out[ids[tid]].lines.append((q, amount, accrued, redeemed))
     return out
 
 
 def ledger_refunds(db: Store, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     wanted = set(keys)
     found = set()
-    receipts = sorted({r for _, r in keys})
-    for start in range(0, len(receipts), 500):
-        chunk = receipts[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for store, receipt in db.conn.execute(
-            f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
-            f" AND receipt_id IN ({marks})",
-            chunk,
-        ):
-            if (store, receipt) in wanted:
-                found.add((store, receipt))
+    for store, receipt in db.reversed_receipts(sorted({key[1] for key in keys})):
+        if (store, receipt) in wanted:
+            found.add((store, receipt))
     return found
 
 
@@ -790,7 +765,7 @@ class Importer:
         from .rules import with_program
 
         latest = self.db.latest_rules()
-        for row in self.db.rows("SELECT * FROM stores"):
+        for row in self.db.stores():
             if row["id"] in latest:
                 version, doc = latest[row["id"]]
                 published = {**with_program(self.db, doc, row), "version": version}
@@ -800,7 +775,7 @@ class Importer:
     def create_stores(self) -> None:
         """Create the stores the file brings (--create-stores)."""
         for store in sorted(self.report.new_stores):
-            if not self.db.rows("SELECT 1 FROM stores WHERE id = ?", (store,)):
+            if not self.db.store_exists(store):
                 self.db.add_store(store, store, self.store_timezone)
                 self.outcome.stores_created += 1
 
@@ -843,28 +818,14 @@ class Importer:
         by_kind: dict[str, list[str]] = {"customer_id": [], "card": [], "phone": []}
         for kind, value in wanted:
             by_kind[kind].append(value)
-        queries = {
-            "customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
-            "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
-            "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC",
-        }
         for kind, values in by_kind.items():
-            for start in range(0, len(values), 500):
-                chunk = values[start : start + 500]
-                for value, cid in self.db.conn.execute(queries[kind].format(",".join("?" * len(chunk))), chunk):
-                    self.customers[(kind, value)] = cid
+            for value, cid in self.db.customers_by(kind, values):
+                self.customers[(kind, value)] = cid
 
     def _levels(self, receipts: list[Receipt]) -> dict[str, str | None]:
-        ids = sorted({self.customers[r.customer] for r in receipts if r.customer in self.customers})
-        out: dict[str, str | None] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            out.update(
-                self.db.conn.execute(
-                    f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall()
-            )
-        return out
+        return self.db.customer_levels(
+            sorted({self.customers[r.customer] for r in receipts if r.customer in self.customers})
+        )
 
     def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
         """Quote the sales with each store's current rule set through the batch kernel."""
@@ -944,10 +905,7 @@ class Importer:
 
     def _next_seq(self, store: str) -> int:
         if store not in self.seq:
-            row = self.db.conn.execute(
-                "SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?", (store, AGENT)
-            ).fetchone()
-            self.seq[store] = row[0] or 0
+            self.seq[store] = self.db.last_applied_seq(store, AGENT)
         self.seq[store] += 1
         return self.seq[store]
 
@@ -1123,28 +1081,20 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
       the last batches but never corrupts the database; the import resumes them (idempotent);
     * a big import drops ``transaction_lines``' two secondary indexes and builds them once at the end
       (sorted, far cheaper than a random insert per line); a run cut off before that leaves them
-      missing until ``restore_line_indexes`` (``central/storage/connection.py``) runs: at the
+      missing until ``Store.mend_line_indexes`` (``central/storage/connection.py``) runs: at the
       next import, or the next start of ``loyalty-central serve``.
+
+    The settings and the indexes are ``central/storage/receipt_import.py``'s (``import_pragmas``,
+    ``drop_line_indexes``).
     """
-    conn = db.conn
-    before = {
-        name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store", "synchronous")
-    }
-    conn.execute("PRAGMA cache_size = -262144")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    restore_line_indexes(conn)
-    if defer_indexes:
-        conn.execute("BEGIN IMMEDIATE")
-        for name, _columns in LINE_INDEXES:
-            conn.execute(f"DROP INDEX IF EXISTS {name}")
-        conn.execute("COMMIT")
-    try:
-        yield
-    finally:
-        restore_line_indexes(conn)
-        for name, value in before.items():
-            conn.execute(f"PRAGMA {name} = {int(value)}")
+    with db.import_pragmas():
+        db.mend_line_indexes()
+        if defer_indexes:
+            db.drop_line_indexes()
+        try:
+            yield
+        finally:
+            db.mend_line_indexes()
 
 
 def _run(

@@ -8,9 +8,9 @@ card categories, store groups, bonus programs, the review of dead letters, debts
 rule-set drafts, the product catalog, the level program, customer accounts, custom fields,
 saved filters, personal percents, report figures, the audit log, jobs, API tokens, console
 users and their sessions, the transaction list, the JSON API's totals, the customer list,
-the customer import; segments and their members; and for the sync: down-sync pages, a restored
-agent's repeats; and the nightly job's scans. The names the rest of central/ imports from here are
-re-exported below.
+the customer import, the receipt import's look-ups and connection settings; segments and their
+members; and for the sync: down-sync pages, a restored agent's repeats; and the nightly job's scans.
+The names the rest of central/ imports from here are re-exported below.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .messages import MessageQueries
 from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
 from .reports import Reports
 from .review import Review
@@ -96,6 +97,7 @@ class Store(
     Totals,
     CustomerList,
     CustomerImport,
+    ReceiptImportQueries,
     # the sync (central/sync/): down-sync pages, a restored agent's repeats
     CustomerDeltas,
     RecoveryLookups,

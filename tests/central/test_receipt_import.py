@@ -648,3 +648,30 @@ def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_im
     finally:
         store.close()
     assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+
+
+def _pragmas(store: Store) -> tuple[int, int, int]:
+    return tuple(
+        store.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store", "synchronous")
+    )
+
+
+def test_the_import_connection_settings_hold_inside_and_are_put_back_after(db_file):
+    store = Store(db_file)
+    try:
+        before = _pragmas(store)
+        assert before[2] == 2  # synchronous = FULL (central/storage/connection.py)
+        with store.import_pragmas():
+            assert _pragmas(store) == (-262144, 2, 1)  # a 256 MiB cache, temp tables in memory, NORMAL
+            store.drop_line_indexes()
+            assert "transaction_lines_sku" not in {
+                r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+            store.mend_line_indexes()
+        assert _pragmas(store) == before
+        with pytest.raises(RuntimeError), store.import_pragmas():
+            raise RuntimeError("a batch failed")
+        assert _pragmas(store) == before
+    finally:
+        store.close()
+    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}

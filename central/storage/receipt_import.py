@@ -1,0 +1,117 @@
+"""The receipt import's look-ups and connection settings (central/services/receipt_import.py).
+
+The look-ups ask in chunks of :data:`CHUNK` values (SQLite's bound parameters) and yield the rows as the cursor
+gives them; the import's writes all go through the ingest's transaction (``commit_ingest``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .connection import LINE_INDEXES, Database
+
+#: values one look-up asks for at once
+CHUNK = 500
+#: how a receipt's customer is named in a file -> the query giving (that value, customer id)
+_CUSTOMER_BY = {
+    "customer_id": "SELECT id, id FROM customers WHERE id IN ({})",
+    "card": "SELECT number, customer_id FROM cards WHERE number IN ({})",
+    "phone": "SELECT phone, id FROM customers WHERE phone IN ({}) ORDER BY created_at DESC",
+}
+#: the pragmas the import sets on its connection (and puts back afterwards)
+_IMPORT_PRAGMAS = (("cache_size", "-262144"), ("temp_store", "MEMORY"), ("synchronous", "NORMAL"))
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+class ReceiptImportQueries(Database):
+    """What the receipt import reads besides the ingest's register, and its connection's settings."""
+
+    def purchases_by_receipt(
+        self, receipt_ids: Sequence[str]
+    ) -> Iterator[tuple[int, str, str, str | None, int, int, int]]:
+        """The purchases with one of these receipt ids (in any store): (id, store, receipt_id, customer_id,
+        amount, accrued, redeemed)."""
+        for chunk in _chunks(receipt_ids):
+            marks = ",".join("?" * len(chunk))
+            yield from self.conn.execute(
+                f"SELECT id, store, receipt_id, customer_id, amount, accrued, redeemed FROM transactions"
+                f" WHERE kind = 'purchase' AND receipt_id IN ({marks})",
+                chunk,
+            )
+
+    def transaction_lines_of(self, transaction_ids: Sequence[int]) -> Iterator[tuple[int, str, int, int, int]]:
+        """The lines of these transactions, in the order of the ids given and each's lines in order:
+        (transaction_id, quantity, amount, accrued, redeemed); pass the ids sorted."""
+        for chunk in _chunks(transaction_ids):
+            marks = ",".join("?" * len(chunk))
+            yield from self.conn.execute(
+                f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
+                f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx",
+                chunk,
+            )
+
+    def reversed_receipts(self, receipt_ids: Sequence[str]) -> Iterator[tuple[str, str]]:
+        """(store, receipt_id) of the refunds and cancels of these receipt ids (in any store)."""
+        for chunk in _chunks(receipt_ids):
+            marks = ",".join("?" * len(chunk))
+            yield from self.conn.execute(
+                f"SELECT store, receipt_id FROM transactions WHERE kind IN ('refund', 'cancel')"
+                f" AND receipt_id IN ({marks})",
+                chunk,
+            )
+
+    def customers_by(self, kind: str, values: Sequence[str]) -> Iterator[tuple[str, str]]:
+        """(value, customer id) of the customers these values name; ``kind``: ``customer_id``, ``card`` or
+        ``phone`` (the newest customer of a phone comes last)."""
+        query = _CUSTOMER_BY[kind]
+        for chunk in _chunks(values):
+            yield from self.conn.execute(query.format(",".join("?" * len(chunk))), chunk)
+
+    def customer_levels(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        """customer id -> level name (None: no level) of these customers (those that exist)."""
+        out: dict[str, str | None] = {}
+        for chunk in _chunks(customer_ids):
+            out.update(
+                self.conn.execute(
+                    f"SELECT id, level FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return out
+
+    def last_applied_seq(self, store: str, agent: str) -> int:
+        """The highest sequence number of this agent's events in the idempotency register (0: none)."""
+        row = self.conn.execute(
+            "SELECT MAX(seq) FROM applied_events WHERE store = ? AND agent = ?", (store, agent)
+        ).fetchone()
+        return row[0] or 0
+
+    # -- the import connection -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def import_pragmas(self) -> Iterator[None]:
+        """A bigger page cache, temporary tables in memory and ``synchronous = NORMAL`` on this connection while
+        the block runs; the settings it had are put back afterwards (docs/import-receipts.md, "Speed")."""
+        conn = self.conn
+        before = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name, _value in _IMPORT_PRAGMAS}
+        for name, value in _IMPORT_PRAGMAS:
+            conn.execute(f"PRAGMA {name} = {value}")
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                conn.execute(f"PRAGMA {name} = {int(value)}")
+
+    def drop_line_indexes(self) -> None:
+        """Drop transaction_lines' secondary indexes (a big import builds them once at its end:
+        :meth:`mend_line_indexes`)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        for name, _columns in LINE_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute("COMMIT")
