@@ -35,7 +35,9 @@ what truly differs (the customer search index) asks :func:`central.storage.porta
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -108,6 +110,47 @@ def _code(part: str, ddl: bool, params: bool) -> str:
     return part
 
 
+_FOLLOWS_TABLE = re.compile(
+    r"\s*($|\)|,|;|(WHERE|GROUP|ORDER|LIMIT|OFFSET|HAVING|UNION|EXCEPT|INTERSECT|JOIN|"
+    r"INNER|LEFT|RIGHT|FULL|CROSS|NATURAL|ON|USING|WINDOW|RETURNING)\b)",
+    re.I,
+)
+
+
+_NAMES = itertools.count(1)
+
+
+def _alias_subqueries(text: str) -> str:
+    """``FROM (SELECT ...)`` without a name gets one (PostgreSQL before 16 requires it; SQLite does not)."""
+    opener = re.compile(r"\b(FROM|JOIN)\s*\(\s*(SELECT|VALUES|WITH)\b", re.I)
+    out, i = [], 0
+    while True:
+        m = opener.search(text, i)
+        if not m:
+            out.append(text[i:])
+            return "".join(out)
+        start = text.index("(", m.start())
+        depth, j, quote = 0, start, ""
+        while j < len(text):
+            ch = text[j]
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        out.append(text[i : start + 1] + _alias_subqueries(text[start + 1 : j]) + text[j : j + 1])
+        if _FOLLOWS_TABLE.match(text, j + 1):
+            out.append(f" AS _sub{next(_NAMES)}")
+        i = j + 1
+
+
 @functools.lru_cache(maxsize=4096)
 def translate(sql: str, params: bool = True) -> str | None:
     """The statement in PostgreSQL's dialect; None for one to skip (PRAGMA).
@@ -140,7 +183,7 @@ def translate(sql: str, params: bool = True) -> str | None:
             out.append(part.replace("%", "%%") if params and part.startswith("'") else part)
         else:
             out.append(_code(part, ddl, params))
-    text = "".join(out)
+    text = _alias_subqueries("".join(out))
     if ignore:
         r = _RETURNING.search(text)
         text = (
@@ -182,6 +225,10 @@ def _adapt(conn: psycopg.Connection[Any]) -> None:
 
 
 # -- the connection ----------------------------------------------------------------------------
+
+
+class IntegrityError(sqlite3.IntegrityError):
+    """A constraint PostgreSQL enforced, raised as the sqlite3 error the callers already catch."""
 
 
 class PgCursor:
@@ -313,7 +360,10 @@ class PgConnection:
                 text += f" RETURNING {column}"
                 returning = True
         cur = psycopg.ClientCursor(self.raw)
-        cur.execute(text, params if has else None)
+        try:
+            cur.execute(text, params if has else None)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
         if returning:
             row = cur.fetchone()
             lastrowid = row[0] if row else None
@@ -333,7 +383,10 @@ class PgConnection:
         if text is None:
             return PgCursor(None)
         cur = self.raw.cursor()
-        cur.executemany(text, rows)
+        try:
+            cur.executemany(text, rows)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
         self.total_changes += max(cur.rowcount, 0)
         return PgCursor(cur)
 
@@ -354,6 +407,12 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __del__(self) -> None:
+        # like a sqlite3 connection, one dropped without close() closes quietly
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
 
 
 class _NoRows(PgCursor):
@@ -383,6 +442,11 @@ COMPAT_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION _total_step(acc double precision, value double precision)
        RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT acc + COALESCE(value, 0) $$""",
     "CREATE AGGREGATE total(double precision) (SFUNC = _total_step, STYPE = double precision, INITCOND = '0')",
+    # SUM(a > b) counts, as in SQLite where a comparison is 0 or 1
+    """CREATE OR REPLACE FUNCTION _bool_sum_step(acc bigint, value boolean) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+       $$ SELECT CASE WHEN value IS NULL THEN acc ELSE COALESCE(acc, 0) + value::int END $$""",
+    "DROP AGGREGATE IF EXISTS sum(boolean)",
+    "CREATE AGGREGATE sum(boolean) (SFUNC = _bool_sum_step, STYPE = bigint)",
     """CREATE OR REPLACE FUNCTION ifnull(a anyelement, b anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE AS
        $$ SELECT COALESCE(a, b) $$""",
     """CREATE OR REPLACE FUNCTION instr(a text, b text) RETURNS bigint LANGUAGE sql IMMUTABLE AS
