@@ -22,7 +22,17 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("DATABASE", "instance/central.sqlite", "Path of the central SQLite database (WAL mode)."),
+    Setting(
+        "DATABASE",
+        "instance/central.sqlite",
+        "Path of the central SQLite database (WAL mode), or a postgresql:// URL (as DATABASE_URL).",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "The central database on PostgreSQL: postgresql://user:password@host:port/name (psycopg 3; "
+        "docs/scale.md); wins over DATABASE. Empty: the SQLite file DATABASE.",
+    ),
     Setting(
         "MQTT_URL",
         "",
@@ -165,5 +175,19 @@ def check_settings(config: Mapping[str, Any]) -> None:
             raise ValueError(f'"{name}" should not be negative')
     if config.get("STORE_MANAGER_SCOPE", "shopped") not in ("home", "shopped"):
         raise ValueError('"STORE_MANAGER_SCOPE" should be "home" or "shopped"')
+    url = config.get("DATABASE_URL", "")
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError('"DATABASE_URL" should be a postgresql:// URL (or empty: the SQLite file DATABASE)')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')
+
+
+def data_folder(config: Mapping[str, Any], instance_path: str) -> str:
+    """Where uploads and exports go: beside the SQLite file, or the instance folder when the database is
+    PostgreSQL."""
+    import os
+
+    database = str(config.get("DATABASE", ""))
+    if database.startswith(("postgresql://", "postgres://")):
+        return instance_path
+    return os.path.dirname(os.path.abspath(database))

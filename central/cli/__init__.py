@@ -21,6 +21,7 @@ from shared.rules import parse_rules
 
 from .common import CONTEXT_SETTINGS, _config, _store, db_option
 from .console import register as _register_console
+from .database import register as _register_database
 from .history import register as _register_history
 
 
@@ -511,4 +512,5 @@ def send(db: str | None) -> None:
 
 
 _register_console(cli)  # users, import, nightly: central/cli/console.py
+_register_database(cli)  # migrate, copy-db (SQLite or PostgreSQL): central/cli/database.py
 _register_history(cli)  # import-receipts: central/cli/history.py

@@ -45,6 +45,12 @@ def _trigger(name: str, event: str, customer: str) -> PerBackend:
     return PerBackend(f"CREATE TRIGGER {name} AFTER {event} BEGIN " + " ".join(_reindex(customer)) + " END", None)
 
 
+#: PostgreSQL: the whole search index again (copy-db)
+PG_REBUILD_SEARCH = [
+    "DELETE FROM customer_search",
+    "INSERT INTO customer_search (customer_id, doc) SELECT c.id, " + _SEARCH_DOC + " FROM customers c",
+]
+
 #: PostgreSQL: the search index is a plain table (one row per customer) with a pg_trgm GIN index on its text
 #: (what ``ILIKE '%term%'`` uses), kept by one trigger function per table
 _PG_SEARCH = [
