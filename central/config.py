@@ -64,6 +64,13 @@ SETTINGS = (
     ),
     Setting("EMBEDDED_BROKER_PORT", 1883, "Port of the embedded broker (127.0.0.1 only)."),
     Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
+    Setting(
+        "INGEST_PARTITIONS",
+        0,
+        "Several ingest workers on one database: agents' streams in this many partitions, each applied by "
+        "one worker at a time under a lease (e.g. 16; docs/scale.md). 0: one ingest applies everything.",
+    ),
+    Setting("INGEST_LEASE_SECONDS", 5.0, "How long a killed ingest worker's partitions wait before others take them."),
     Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
     Setting("GAP_WAIT", 2.0, "Seconds the ingest waits for a missing seq before asking the agent to resend."),
     Setting(

@@ -35,6 +35,7 @@ from .jobs import Jobs
 from .levels import Levels
 from .messages import MessageQueries
 from .nightly import NightlyScans
+from .partitions import PartitionQueries
 from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .receipt_import import ReceiptImportQueries
@@ -106,5 +107,6 @@ class Store(
     SegmentQueries,
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
+    PartitionQueries,  # several ingest workers, once-only jobs (docs/scale.md)
 ):
     """One connection to the central database, with the queries of every job."""

@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -34,6 +35,7 @@ import msgpack
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
+from ..storage.partitions import partition_of
 from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
 from .deltas import customer_page
 from .publisher import Publisher
@@ -109,8 +111,17 @@ class Ingest:
         batch_messages: int = 200,
         publish_down: bool = True,
         publish_interval: float = 0.5,
+        worker: str | None = None,
+        partitions: int = 0,
+        lease_ttl: float = 5.0,
     ) -> None:
         self.db_path = db_path
+        #: several workers (docs/scale.md): this one applies only the agents of the partitions it leases
+        self.worker = worker or f"ingest-{uuid.uuid4().hex[:8]}"
+        self.partitions = partitions
+        self.lease_ttl = lease_ttl
+        self.owned: set[int] = set()
+        self._beat_at = 0.0
         self.db = Store(db_path, autocheckpoint=False)
         self.duplicates = Duplicates(self.db)
         self._last_checkpoint = time.monotonic()
@@ -135,7 +146,7 @@ class Ingest:
         if link_config is not None:
             self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
             if publish_down:
-                self.publisher = Publisher(db_path, self.link, interval=publish_interval)
+                self.publisher = Publisher(db_path, self.link, interval=publish_interval, holder=self.worker)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -162,6 +173,11 @@ class Ingest:
                 # seen under load); the worker stops after its round and the process's exit closes it
                 log.warning("the ingest worker is still busy; its database connection is left to it")
                 return
+        if self.partitions:
+            try:
+                self.db.release_partitions(self.worker)  # the others take them at their next beat
+            except Exception:
+                log.exception("releasing the partition leases failed; they expire")
         self.db.close()
 
     def _connected(self, session_present: bool) -> None:
@@ -172,8 +188,37 @@ class Ingest:
         """The link's on_message: queue the message for the worker."""
         self.inbox.put((topic, payload))
 
+    def _beat(self) -> None:
+        """Renew this worker's partition leases and take its share; forget the streams that changed hands
+        (their state is read again from the database when they come back)."""
+        if not self.partitions or time.monotonic() - self._beat_at < self.lease_ttl / 4:
+            return
+        started = time.monotonic()
+        held = self.db.rebalance_partitions(self.worker, self.partitions, self.lease_ttl)
+        changed = held ^ self.owned
+        if changed:
+            log.info("ingest %s holds partitions %s", self.worker, sorted(held))
+            for key in [k for k in self.streams if partition_of(k[0], k[1], self.partitions) in changed]:
+                del self.streams[key]
+        self.owned = held
+        self._beat_at = started
+
+    def _leased(self) -> bool:
+        """The leases are surely still ours (renewed well within their time); else this round is skipped."""
+        return not self.partitions or time.monotonic() - self._beat_at < self.lease_ttl * 0.6
+
+    def _mine(self, topic: str) -> bool:
+        store, agent = _topic_ids(topic)
+        if store is None:
+            return 0 in self.owned
+        return partition_of(store, agent, self.partitions) in self.owned
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            try:
+                self._beat()
+            except Exception:
+                log.exception("renewing the partition leases failed")
             try:
                 first = self.inbox.get(timeout=0.1)
             except queue.Empty:
@@ -204,6 +249,10 @@ class Ingest:
 
     def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
         """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
+        if self.partitions:
+            if not self._leased():
+                return []  # not acked: the agents send again, to whoever holds their partition then
+            items = [item for item in items if self._mine(item[0])]
         unit = IngestUnit()
         replies: list[Reply] = []
         acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
