@@ -81,7 +81,7 @@ class Publisher:
                 if self._stop.is_set() or not self.link.connected.is_set():
                     continue
                 try:
-                    if not db.job_lock("publisher", self.holder):
+                    if not db.job_lock("publisher", self.holder, ttl=10.0):
                         continue  # another worker's publisher publishes
                     self.publish_once(db, force=self._republish.is_set())
                     self._republish.clear()
