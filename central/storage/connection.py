@@ -25,6 +25,10 @@ from .schema import MIGRATIONS
 WRITE_LOCK = 0x107A17
 
 
+#: PostgreSQL databases this process has brought up to date
+_MIGRATED: set[str] = set()
+
+
 def pg_url(database: object) -> bool:
     """A PostgreSQL URL (postgresql://...) rather than a SQLite file path."""
     return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
@@ -48,7 +52,9 @@ class Database:
             from . import pg
 
             self.conn = pg.connect(self.path)  # type: ignore[assignment]
-            self.migrate()
+            if self.path not in _MIGRATED:  # a server connection per web request: migrate once per process
+                self.migrate()
+                _MIGRATED.add(self.path)
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
