@@ -151,7 +151,9 @@ class Ingest:
         if link_config is not None:
             self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
             if publish_down:
-                self.publisher = Publisher(db_path, self.link, interval=publish_interval, holder=self.worker)
+                self.publisher = Publisher(
+                    db_path, self.link, interval=publish_interval, holder=self.worker if partitions else None
+                )
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
