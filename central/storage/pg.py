@@ -93,11 +93,11 @@ def _code(part: str, ddl: bool, params: bool) -> str:
             part,
             flags=re.I,
         )
-        part = re.sub(r"\bINTEGER\b", "BIGINT", part, flags=re.I)
-        part = re.sub(r"\bBLOB\b", "BYTEA", part, flags=re.I)
-        part = re.sub(r"\bREAL\b", "DOUBLE PRECISION", part, flags=re.I)
+        # a column's type follows its name (a column named "blob" stays)
+        part = re.sub(r"(\w\s+)INTEGER\b", r"\1BIGINT", part, flags=re.I)
+        part = re.sub(r"(\w\s+)BLOB\b", r"\1BYTEA", part, flags=re.I)
+        part = re.sub(r"(\w\s+)REAL\b", r"\1DOUBLE PRECISION", part, flags=re.I)
         part = re.sub(r"\bWITHOUT\s+ROWID\b", "", part, flags=re.I)
-    part = re.sub(r"\bAS\s+INTEGER\s*\)", "AS BIGINT)", part, flags=re.I)
     part = re.sub(r"\bAS\s+REAL\s*\)", "AS DOUBLE PRECISION)", part, flags=re.I)
     part = re.sub(r"\blast_insert_rowid\s*\(\s*\)", "lastval()", part, flags=re.I)
     part = re.sub(r"\b(NOT\s+)?LIKE\b", lambda m: (m.group(1) or "") + "ILIKE", part, flags=re.I)
@@ -115,6 +115,46 @@ _FOLLOWS_TABLE = re.compile(
     r"INNER|LEFT|RIGHT|FULL|CROSS|NATURAL|ON|USING|WINDOW|RETURNING)\b)",
     re.I,
 )
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the parenthesis closing the one at ``start`` (quotes skipped)."""
+    depth, j, quote = 0, start, ""
+    while j < len(text):
+        ch = text[j]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+        j += 1
+    return len(text) - 1
+
+
+_CAST = re.compile(r"\bCAST\s*\(", re.I)
+_AS_INTEGER = re.compile(r"\s+AS\s+INTEGER\s*$", re.I)
+
+
+def _integer_casts(text: str) -> str:
+    """``CAST(x AS INTEGER)`` -> ``_int(x)``: SQLite truncates (3.7 -> 3) and reads text's leading digits
+    ('12abc' -> 12, 'x' -> 0) where PostgreSQL rounds or fails."""
+    out, i = [], 0
+    while m := _CAST.search(text, i):
+        start = text.index("(", m.start())
+        end = _closing(text, start)
+        inner = _integer_casts(text[start + 1 : end])
+        tail = _AS_INTEGER.search(inner)
+        out.append(text[i : m.start()])
+        out.append(f"_int({inner[: tail.start()]})" if tail else text[m.start() : start + 1] + inner + ")")
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
 
 
 _NAMES = itertools.count(1)
@@ -183,7 +223,7 @@ def translate(sql: str, params: bool = True) -> str | None:
             out.append(part.replace("%", "%%") if params and part.startswith("'") else part)
         else:
             out.append(_code(part, ddl, params))
-    text = _alias_subqueries("".join(out))
+    text = _alias_subqueries(_integer_casts("".join(out)))
     if ignore:
         r = _RETURNING.search(text)
         text = (
@@ -326,6 +366,23 @@ class PgConnection:
         self._identity.clear()
         self._keys.clear()
 
+    def _explicit_identity(self, m: re.Match[str] | None) -> str | None:
+        """The identity column of an INSERT that gives its values itself (SQLite's rowid alias takes any)."""
+        if m is None or not m.group(3):
+            return None
+        column = self._identity_column(m.group(1))
+        if column is None:
+            return None
+        return column if column in {c.strip().lower() for c in m.group(3).split(",")} else None
+
+    def _advance_identity(self, table: str, column: str) -> None:
+        """After explicit ids: the next generated one follows the highest, as SQLite's rowid does."""
+        self.raw.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({column}) AS m FROM {table}) s"
+            " WHERE m IS NOT NULL",
+            (table, column),
+        )
+
     def _replace(self, text: str) -> str:
         """Finish an ``INSERT OR REPLACE``: an upsert on the table's primary key."""
         text = text.replace("INSERT /*replace*/ INTO", "INSERT INTO", 1)
@@ -354,7 +411,8 @@ class PgConnection:
         lastrowid = None
         m = _INSERT_TABLE.match(text)
         returning = False
-        if m and not _RETURNING.search(text):
+        explicit = self._explicit_identity(m)
+        if m and not explicit and not _RETURNING.search(text):
             column = self._identity_column(m.group(1))
             if column is not None:
                 text += f" RETURNING {column}"
@@ -364,6 +422,8 @@ class PgConnection:
             cur.execute(text, params if has else None)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+        if explicit:
+            self._advance_identity(m.group(1), explicit)  # type: ignore[union-attr]
         if returning:
             row = cur.fetchone()
             lastrowid = row[0] if row else None
@@ -387,6 +447,10 @@ class PgConnection:
             cur.executemany(text, rows)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+        m = _INSERT_TABLE.match(text)
+        explicit = self._explicit_identity(m)
+        if explicit:
+            self._advance_identity(m.group(1), explicit)  # type: ignore[union-attr]
         self.total_changes += max(cur.rowcount, 0)
         return PgCursor(cur)
 
@@ -426,7 +490,7 @@ class _NoRows(PgCursor):
 # -- SQLite's functions, created in the database -------------------------------------------------
 
 #: bump when COMPAT_FUNCTIONS change: the migrations runner re-creates them
-COMPAT_VERSION = 1
+COMPAT_VERSION = 3
 
 COMPAT_FUNCTIONS = [
     # group_concat(x [, separator]): string_agg's SQLite name, for text and integers
@@ -447,14 +511,29 @@ COMPAT_FUNCTIONS = [
        $$ SELECT CASE WHEN value IS NULL THEN acc ELSE COALESCE(acc, 0) + value::int END $$""",
     "DROP AGGREGATE IF EXISTS sum(boolean)",
     "CREATE AGGREGATE sum(boolean) (SFUNC = _bool_sum_step, STYPE = bigint)",
-    """CREATE OR REPLACE FUNCTION ifnull(a anyelement, b anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE AS
+    "DROP FUNCTION IF EXISTS ifnull(anyelement, anyelement)",
+    """CREATE OR REPLACE FUNCTION ifnull(a anycompatible, b anycompatible) RETURNS anycompatible
+       LANGUAGE sql IMMUTABLE AS
        $$ SELECT COALESCE(a, b) $$""",
     """CREATE OR REPLACE FUNCTION instr(a text, b text) RETURNS bigint LANGUAGE sql IMMUTABLE AS
        $$ SELECT strpos(a, b)::bigint $$""",
-    """CREATE OR REPLACE FUNCTION max(a anyelement, b anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE AS
+    "DROP FUNCTION IF EXISTS max(anyelement, anyelement)",
+    """CREATE OR REPLACE FUNCTION max(a anycompatible, b anycompatible) RETURNS anycompatible LANGUAGE sql IMMUTABLE AS
        $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE GREATEST(a, b) END $$""",
-    """CREATE OR REPLACE FUNCTION min(a anyelement, b anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE AS
+    "DROP FUNCTION IF EXISTS min(anyelement, anyelement)",
+    """CREATE OR REPLACE FUNCTION min(a anycompatible, b anycompatible) RETURNS anycompatible LANGUAGE sql IMMUTABLE AS
        $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE LEAST(a, b) END $$""",
+    # CAST(x AS INTEGER) as SQLite does it (the translation calls _int)
+    """CREATE OR REPLACE FUNCTION _int(x double precision) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+       $$ SELECT trunc(x)::bigint $$""",
+    """CREATE OR REPLACE FUNCTION _int(x numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+       $$ SELECT trunc(x)::bigint $$""",
+    """CREATE OR REPLACE FUNCTION _int(x bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT x $$""",
+    """CREATE OR REPLACE FUNCTION _int(x boolean) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+       $$ SELECT x::int::bigint $$""",
+    """CREATE OR REPLACE FUNCTION _int(x text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+       SELECT CASE WHEN x IS NULL THEN NULL
+         ELSE COALESCE(substring(ltrim(x) FROM '^[+-]?[0-9]+')::numeric, 0)::bigint END $$""",
     # times are ISO 8601 text (UTC); SQLite's date functions on them, with its usual modifiers
     """CREATE OR REPLACE FUNCTION _sqlite_time(value text, modifiers text[]) RETURNS timestamp
        LANGUAGE plpgsql IMMUTABLE AS $$
@@ -515,7 +594,8 @@ COMPAT_FUNCTIONS = [
          END LOOP;
          RETURN out;
        END $$""",
-    # JSON kept as TEXT: SQLite's json1 functions on it ('$.a.b', '$."key"', '$[0]')
+    # JSON kept as TEXT: SQLite's json1 functions on it ('$.a.b', '$."key"', '$[0]'); json_extract answers TEXT
+    # (a number as its text, true/false as '1'/'0'): compare it as text, or CAST it, as portable SQL does
     """CREATE OR REPLACE FUNCTION _json_path(path text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
        SELECT COALESCE(array_agg(COALESCE(m[1], m[2], m[3]) ORDER BY n), '{}')
        FROM regexp_matches(substr(path, 2), '\\."((?:[^"]|"")*)"|\\.([^.\\[]+)|\\[([0-9]+)\\]', 'g')
