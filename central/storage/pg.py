@@ -379,7 +379,7 @@ class PgConnection:
         """After explicit ids: the next generated one follows the highest, as SQLite's rowid does."""
         self.raw.execute(
             f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({column}) AS m FROM {table}) s"
-            " WHERE m IS NOT NULL",
+            " WHERE m >= 1",
             (table, column),
         )
 
