@@ -54,7 +54,9 @@ def test_signup_with_the_code_gives_an_electronic_card_and_goes_down(db, codes):
     from central.sync.deltas import customer_page
 
     deltas, _, _ = customer_page(db, "S1", 0)
-    assert [d["cards"] for d in deltas if d["customer_id"] == customer_id] == [[{"number": card["number"], "status": "active"}]]
+    assert [d["cards"] for d in deltas if d["customer_id"] == customer_id] == [
+        [{"number": card["number"], "status": "active"}]
+    ]
 
 
 def test_a_phone_already_registered_is_refused_and_nothing_changes(db, codes):
