@@ -18,27 +18,21 @@
   window.addEventListener("online", function () { online(true); refresh(); });
   window.addEventListener("offline", function () { online(false); });
 
+  // the code turns every step seconds (QR_STEP); a new image at each turn (tills accept one step either side,
+  // so a phone clock a few seconds off still works). A failed load means offline: the barcode is shown instead.
   var qr = document.getElementById("qr");
   var timer = null;
   function refresh() {
     if (!qr) return;
     clearTimeout(timer);
-    fetch(qr.dataset.src, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) throw new Error(String(r.status));
-      var next = parseInt(r.headers.get("X-Refresh-In") || qr.dataset.step, 10);
-      return r.blob().then(function (blob) {
-        var old = qr.src;
-        qr.src = URL.createObjectURL(blob);
-        if (old.indexOf("blob:") === 0) URL.revokeObjectURL(old);
-        online(true);
-        timer = setTimeout(refresh, Math.max(next, 1) * 1000 + 200);
-      });
-    }).catch(function () {
-      online(false);
-      timer = setTimeout(refresh, 10000);
-    });
+    var step = parseInt(qr.dataset.step, 10) || 30;
+    qr.src = qr.dataset.src + "?t=" + Date.now();
+    var left = step - (Math.floor(Date.now() / 1000) % step);
+    timer = setTimeout(refresh, left * 1000 + 300);
   }
   if (qr) {
+    qr.addEventListener("load", function () { online(true); });
+    qr.addEventListener("error", function () { online(false); });
     if (!navigator.onLine) online(false);
     refresh();
   }
