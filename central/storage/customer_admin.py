@@ -230,7 +230,7 @@ class CustomerAdmin(Database):
             (int(blocked), reason, at, customer_id),
         )
 
-    def set_card_status(self, number: str, status: str, reason: str | None, at: str) -> None:
+    def set_card_state(self, number: str, status: str, reason: str | None, at: str) -> None:
         self.conn.execute(
             "UPDATE cards SET status = ?, reason = ?, updated_at = ? WHERE number = ?", (status, reason, at, number)
         )

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from ..services import (
     accounts,
     audit,
+    customer_admin,
     customers,
     exports,
     fields,
@@ -61,6 +62,8 @@ def index() -> ResponseReturnValue:
         stores=db.stores(),
         saved_filters=saved.list_filters(db, who, "customers"),
         levels=level_program.levels(db),
+        columns=customer_admin.list_columns(db, who),
+        column_labels=customer_admin.LIST_COLUMNS,
     )
 
 
@@ -144,9 +147,12 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     context: dict[str, Any] = {"c": customers.account(db, who, customer_id), "tab": tab, "tabs": TABS}
     if tab == "profile":
         context["definitions"] = fields.definitions(db)
+        context["completeness"] = customer_admin.completeness(db, context["c"])
+        context["marital"] = customer_admin.MARITAL
         context["percents"] = percents.percents(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
+        context["card_statuses"] = customer_admin.CARD_STATUSES
     elif tab == "history":
         context["history"] = customers.bonus_history(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "purchases":
@@ -317,3 +323,145 @@ def merge_into(customer_id: str) -> ResponseReturnValue:
     if target and getattr(response, "status_code", 200) == 302:
         return redirect(url_for("customers.account", customer_id=target, tab="profile"))
     return response
+
+
+# -- head office's customer base (docs/web-card.md): create, questionnaire, block, card statuses, erase, bulk ---
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> ResponseReturnValue:
+    """Create a customer with the full questionnaire."""
+    db, who = get_db(), actor()
+    who.require("customers.write")
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            customer_id = customer_admin.create_customer(db, who, form_data())
+            flash(_("The customer is created."))
+            return redirect(url_for("customers.account", customer_id=customer_id))
+        except FormError as exc:
+            errors = exc.errors
+    return render(
+        "console/customers/new.html",
+        422 if errors else 200,
+        errors=errors,
+        form=form_data() if errors else {},
+        definitions=fields.definitions(db),
+        stores=[s for s in db.stores() if not who.scoped or s["id"] in who.stores],
+        categories=card_categories(db, who) if who.can("cards.read") else [],
+        marital=customer_admin.MARITAL,
+        consent_keys=customer_admin.CONSENTS,
+    )
+
+
+@bp.post("/<customer_id>/questionnaire")
+def questionnaire(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "profile",
+        lambda d: customer_admin.update_questionnaire(get_db(), actor(), customer_id, d),
+        _("The questionnaire is saved."),
+        form_name="questionnaire",
+    )
+
+
+@bp.post("/<customer_id>/block")
+def block(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.block_customer(get_db(), actor(), customer_id, d.get("block_reason", "")),
+        _("The customer is blocked: the stores refuse every card of theirs after the next sync."),
+        form_name="block",
+    )
+
+
+@bp.post("/<customer_id>/unblock")
+def unblock(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.unblock_customer(get_db(), actor(), customer_id),
+        _("The customer is unblocked."),
+        form_name="block",
+    )
+
+
+@bp.post("/<customer_id>/erase")
+def erase(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.erase_customer(get_db(), actor(), customer_id, d.get("confirm", "")),
+        _("The customer's personal data is erased; the history stays under an anonymous id."),
+        form_name="erase",
+    )
+
+
+@bp.post("/<customer_id>/cards/<number>/status")
+def card_status(customer_id: str, number: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "cards",
+        lambda d: customer_admin.set_card_status(get_db(), actor(), number, d.get("status", ""), d.get("reason", "")),
+        _("The card's status is changed."),
+        form_name=f"status-{number}",
+    )
+
+
+@bp.post("/<customer_id>/cards/<number>/replace")
+def card_replace(customer_id: str, number: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "cards",
+        lambda d: customer_admin.replace_card(get_db(), actor(), number, d),
+        _("The card is replaced; the balance stays with the customer."),
+        form_name=f"replace-{number}",
+    )
+
+
+@bp.route("/bulk", methods=["GET", "POST"])
+def bulk() -> ResponseReturnValue:
+    """An action on every customer of the filtered list: preview the count, confirm it, run, audit."""
+    db, who = get_db(), actor()
+    who.require("customers.write")
+    args = request.args if request.method == "GET" else request.form
+    query = CustomerQuery.from_args(args)
+    errors: dict[str, str] = {}
+    result = None
+    count = None
+    try:
+        count = customer_admin.bulk_preview(db, who, query, _zone())
+        if request.method == "POST":
+            result = customer_admin.bulk_apply(
+                db, who, query, _zone(), request.form.get("action", ""), form_data(), request.form.get("confirm", "")
+            )
+            count = customer_admin.bulk_preview(db, who, query, _zone())
+    except FormError as exc:
+        errors = exc.errors
+    choices, chosen = accounts.program_choices(db, who)
+    return render(
+        "console/customers/bulk.html",
+        422 if errors else 200,
+        query=query,
+        total=count,
+        result=result,
+        errors=errors,
+        form=form_data() if request.method == "POST" else {},
+        actions=customer_admin.BULK_ACTIONS,
+        levels=db.level_thresholds(),
+        program_options=[(p["id"], p["name"]) for p in choices],
+        program_chosen=chosen,
+        bulk_max=customer_admin.BULK_MAX,
+    )
+
+
+@bp.post("/columns")
+def columns() -> ResponseReturnValue:
+    """The user's columns of the customer list (remembered on their account)."""
+    try:
+        customer_admin.set_list_columns(get_db(), actor(), request.form.getlist("column"))
+    except FormError as exc:
+        flash(next(iter(exc.errors.values())))
+    back = request.form.get("query", "")
+    return redirect(url_for("customers.index") + ("?" + back if back else ""))
