@@ -493,3 +493,20 @@ def set_list_columns(db: Store, actor: Actor, columns: list[str]) -> list[str]:
         with db.transaction():
             db.set_console_preference(actor.id, "customers.columns", ",".join(chosen))
     return chosen
+
+
+def list_sort(db: Store, actor: Actor, sort: str | None = None, direction: str | None = None) -> tuple[str, bool]:
+    """The list's sort (column, descending): the one asked for (then remembered for the user), else the user's."""
+    from .customers import SORT_FIELDS
+
+    if sort in SORT_FIELDS:
+        descending = direction != "asc"
+        if actor.id is not None:
+            with db.transaction():
+                db.set_console_preference(actor.id, "customers.sort", f"{sort}:{'desc' if descending else 'asc'}")
+        return sort, descending
+    stored = db.console_preference(actor.id, "customers.sort") if actor.id is not None else None
+    name, _sep, how = (stored or "").partition(":")
+    if name in SORT_FIELDS:
+        return name, how != "asc"
+    return "created", True

@@ -43,9 +43,17 @@ def index() -> ResponseReturnValue:
     query = CustomerQuery.from_args(request.args)
     errors: dict[str, str] = {}
     page, status = None, 200
+    sort, descending = customer_admin.list_sort(db, who, request.args.get("sort"), request.args.get("dir"))
     try:
         page = customers.list_customers(
-            db, who, query, _zone(), after=request.args.get("after"), before=request.args.get("before")
+            db,
+            who,
+            query,
+            _zone(),
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            sort=sort,
+            descending=descending,
         )
     except FormError as exc:
         errors, status = exc.errors, exc.status
@@ -64,6 +72,9 @@ def index() -> ResponseReturnValue:
         levels=level_program.levels(db),
         columns=customer_admin.list_columns(db, who),
         column_labels=customer_admin.LIST_COLUMNS,
+        sort=sort,
+        descending=descending,
+        sortable=customers.SORT_FIELDS,
     )
 
 

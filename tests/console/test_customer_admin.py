@@ -178,3 +178,29 @@ def test_console_pages_create_block_bulk_and_columns(client, db, shoppers):
     assert client.post(f"/customers/{cid}/erase", data={"confirm": "nope"}).status_code == 422
     assert client.post(f"/customers/{cid}/erase", data={"confirm": "ERASE"}).status_code == 302
     assert db.customer(cid)["erased_at"]
+
+
+def test_sort_by_a_column_pages_by_key_and_is_remembered(client, db, people, shoppers):
+    from central.services import customers
+
+    for i in range(7):
+        ca.create_customer(db, people["admin"], {"first_name": f"Имя{i}", "store": "S1"})
+    with db.transaction():
+        db.conn.execute("UPDATE customers SET balance = (rowid * 37) % 11 WHERE channel = 'console'")
+    admin = people["admin"]
+    seen, after = [], None
+    while True:
+        page = customers.list_customers(db, admin, CustomerQuery(), ZONE, after=after, limit=3, sort="balance")
+        seen += [(r["balance"], r["id"]) for r in page.rows]
+        if not page.next_key:
+            break
+        after = page.next_key
+    assert seen == sorted(seen, reverse=True) and len(seen) == db.count("customers")
+    back = customers.list_customers(db, admin, CustomerQuery(), ZONE, before=after, limit=3, sort="balance")
+    edge = next(i for i, (_b, cid) in enumerate(seen) if after.endswith("~" + cid))
+    assert [(r["balance"], r["id"]) for r in back.rows] == seen[edge - 3 : edge]
+    login(client, "admin")
+    client.get("/customers/?sort=name&dir=asc")
+    assert 'data-sort="name">' in client.get("/customers/").text
+    assert ca.list_sort(db, admin) == ("name", False)  # remembered for the user
+    assert client.get("/customers/?sort=balance&after=x~y").status_code == 400  # a broken key: clear 400
