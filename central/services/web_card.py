@@ -224,6 +224,7 @@ def request_signup_code(
         raise FormError({"phone": _("Sign-up is not open yet (no electronic card range): ask at the store.")})
     template = _template(db, language)
     with db.transaction() as conn:
+        db.drop_expired_web_rows(_iso(now), _iso(now - dt.timedelta(days=2)))
         pending = db.pending_signup(phone)
         existing = db.customer_by_phone(phone)
         if existing is not None and (pending is None or pending["customer_id"] != existing):

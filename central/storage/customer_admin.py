@@ -168,8 +168,17 @@ class CustomerAdmin(Database):
         self.conn.execute("DELETE FROM web_sessions WHERE customer_id = ?", (customer_id,))
 
     def drop_expired_web_rows(self, now: str, codes_before: str) -> None:
+        """Expired sessions, old codes, and sign-ups never confirmed (their potential customer: no card, never
+        sent to the stores) whose codes are that old."""
         self.conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
         self.conn.execute("DELETE FROM web_codes WHERE created_at < ?", (codes_before,))
+        stale = "SELECT customer_id FROM web_signups WHERE created_at < ?"
+        self.conn.execute(
+            f"DELETE FROM customers WHERE id IN ({stale}) AND version = 0"
+            " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = customers.id)",
+            (codes_before,),
+        )
+        self.conn.execute("DELETE FROM web_signups WHERE created_at < ?", (codes_before,))
 
     # -- the card page --------------------------------------------------------------------------
 

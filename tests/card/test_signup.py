@@ -160,3 +160,12 @@ def test_own_consents_are_recorded_with_source_customer(db, codes):
     assert db.consents_of(cid)[-1] == {**db.consents_of(cid)[-1], "channel": "sms", "granted": 0, "source": "customer"}
     view = wc.card(db, cid)
     assert view["consents"]["sms"] is False and view["card"].startswith("7700000")
+
+
+def test_a_sign_up_never_confirmed_is_forgotten_after_two_days(db, codes):
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    wc.request_signup_code(db, "S1", FORM, IP, "ru", now=long_ago)
+    assert db.customer_by_phone(PHONE) is not None
+    wc.request_signup_code(db, "S1", {**FORM, "phone": OTHER_PHONE}, IP, "ru")
+    assert db.customer_by_phone(PHONE) is None and db.pending_signup(PHONE) is None
+    assert db.customer_by_phone(OTHER_PHONE) is not None
