@@ -510,3 +510,34 @@ def list_sort(db: Store, actor: Actor, sort: str | None = None, direction: str |
     if name in SORT_FIELDS:
         return name, how != "asc"
     return "created", True
+
+
+# -- the web card's sign-up per store ------------------------------------------------------------------
+
+
+def web_card_stores(db: Store, actor: Actor) -> list[dict[str, Any]]:
+    """Each store with the electronic range its web sign-ups take card numbers from."""
+    actor.require("cards.read")
+    out = []
+    for store in db.stores():
+        if actor.scoped and store["id"] not in actor.stores:
+            continue
+        category = db.web_card_category(store["id"])
+        out.append({**store, "category_id": category["id"] if category else None})
+    return out
+
+
+def set_web_card_category(db: Store, actor: Actor, store: str, category: str) -> None:
+    """Which electronic range a store's web sign-ups use (default: the first electronic category)."""
+    actor.require("cards.manage")
+    if store not in {s["id"] for s in db.stores()}:
+        raise FormError({"store": _("Choose a store from the list.")})
+    electronic = {str(c["id"]) for c in db.card_categories() if c["electronic"]}
+    if category not in electronic:
+        raise FormError({"category": _("Choose an electronic card category.")})
+    with db.transaction() as conn:
+        before = db.setting(f"web_card_category.{store}")
+        db.replace_setting(f"web_card_category.{store}", category)
+        audit.record(
+            conn, actor, "store.web_card", "store", store, {"category": before}, {"category": category}, store=store
+        )

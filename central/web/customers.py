@@ -476,3 +476,31 @@ def columns() -> ResponseReturnValue:
         flash(next(iter(exc.errors.values())))
     back = request.form.get("query", "")
     return redirect(url_for("customers.index") + ("?" + back if back else ""))
+
+
+@bp.route("/web-card", methods=["GET", "POST"])
+def web_card() -> ResponseReturnValue:
+    """The web card's sign-up per store: its link, poster, and the electronic range its cards come from."""
+    db, who = get_db(), actor()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            customer_admin.set_web_card_category(
+                db, who, request.form.get("store", ""), request.form.get("category", "")
+            )
+            flash(_("Saved."))
+            return redirect(url_for("customers.web_card"))
+        except FormError as exc:
+            errors = exc.errors
+    from .card import join_url
+
+    stores = customer_admin.web_card_stores(db, who)
+    for store in stores:
+        store["link"] = join_url(store["id"])
+    return render(
+        "console/customers/web_card.html",
+        422 if errors else 200,
+        errors=errors,
+        stores=stores,
+        categories=[c for c in db.card_categories() if c["electronic"]],
+    )

@@ -204,3 +204,25 @@ def test_sort_by_a_column_pages_by_key_and_is_remembered(client, db, people, sho
     assert 'data-sort="name">' in client.get("/customers/").text
     assert ca.list_sort(db, admin) == ("name", False)  # remembered for the user
     assert client.get("/customers/?sort=balance&after=x~y").status_code == 400  # a broken key: clear 400
+
+
+def test_web_card_page_sets_a_stores_electronic_range(client, db, people):
+    from central.services import cards
+
+    login(client, "admin")
+    assert 'id="no-electronic"' in client.get("/customers/web-card").text
+    first = cards.add_category(
+        db, people["admin"], {"name": "E1", "first_number": "1000", "count": "10", "electronic": "1"}
+    )
+    second = cards.add_category(
+        db, people["admin"], {"name": "E2", "first_number": "2000", "count": "10", "electronic": "1"}
+    )
+    plastic = cards.add_category(db, people["admin"], {"name": "P", "first_number": "3000", "count": "10"})
+    assert db.web_card_category("S2")["id"] == first  # the first electronic one by default
+    assert client.post("/customers/web-card", data={"store": "S2", "category": str(plastic)}).status_code == 422
+    assert client.post("/customers/web-card", data={"store": "S2", "category": str(second)}).status_code == 302
+    assert db.web_card_category("S2")["id"] == second
+    page = client.get("/customers/web-card").text
+    assert "/card/join/S2" in page and "/card/join/S1/poster" in page
+    login(client, "viewer")
+    assert client.post("/customers/web-card", data={"store": "S2", "category": str(first)}).status_code == 403
