@@ -226,8 +226,8 @@ def request_signup_code(
     with db.transaction() as conn:
         db.drop_expired_web_rows(_iso(now), _iso(now - dt.timedelta(days=2)))
         pending = db.pending_signup(phone)
-        existing = db.customer_by_phone(phone)
-        if existing is not None and (pending is None or pending["customer_id"] != existing):
+        waiting = pending["customer_id"] if pending else None
+        if any(cid != waiting for cid in db.customers_with_phone(phone)):
             raise FormError({"phone": _("This phone already has a card: sign in instead.")})
         _check_limits(db, phone, address, limits, now)
         if pending is None:
@@ -276,6 +276,9 @@ def confirm_signup(
         pending = db.pending_signup(row["phone"])
         if pending is None or pending["customer_id"] != customer_id:
             raise FormError({"code": _("This sign-up is already finished: sign in.")})
+        if any(cid != customer_id for cid in db.customers_with_phone(row["phone"])):
+            # registered at a till meanwhile: one customer per phone
+            raise FormError({"code": _("This phone already has a card: sign in instead.")})
         category = db.web_card_category(pending["store"])
         if category is None:
             raise FormError({"code": _("Sign-up is not open yet (no electronic card range): ask at the store.")})
@@ -323,9 +326,11 @@ def request_login_code(
     _sms_ready(db)
     template = _template(db, language)
     with db.transaction() as conn:
-        customer_id = db.customer_by_phone(phone)
-        if customer_id is None or db.pending_signup(phone) is not None:
+        pending = db.pending_signup(phone)
+        found = [cid for cid in db.customers_with_phone(phone) if not pending or cid != pending["customer_id"]]
+        if not found:
             raise FormError({"phone": _("No card has this phone: sign up first.")})
+        customer_id = found[0]
         customer = db.customer(customer_id)
         if customer["erased_at"]:
             raise FormError({"phone": _("No card has this phone: sign up first.")})

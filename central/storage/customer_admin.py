@@ -78,6 +78,15 @@ class CustomerAdmin(Database):
 
     # -- sign-ups -------------------------------------------------------------------------------
 
+    def customers_with_phone(self, phone: str) -> list[str]:
+        """Every customer (not merged away) with this phone: a till may register a phone a web sign-up waits on."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL ORDER BY created_at, id", (phone,)
+            )
+        ]
+
     def pending_signup(self, phone: str) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM web_signups WHERE phone = ?", (phone,))
         return rows[0] if rows else None

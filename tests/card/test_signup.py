@@ -169,3 +169,19 @@ def test_a_sign_up_never_confirmed_is_forgotten_after_two_days(db, codes):
     wc.request_signup_code(db, "S1", {**FORM, "phone": OTHER_PHONE}, IP, "ru")
     assert db.customer_by_phone(PHONE) is None and db.pending_signup(PHONE) is None
     assert db.customer_by_phone(OTHER_PHONE) is not None
+
+
+def test_a_till_registering_the_phone_meanwhile_wins(db, codes):
+    wc.request_signup_code(db, "S1", FORM, IP, "ru")
+    code = codes.last(PHONE)
+    with db.transaction():  # the till registered the same phone (the ingest's customer row)
+        db.conn.execute(
+            "INSERT INTO customers (id, home_store, phone, version, created_at) VALUES ('till1', 'S2', ?, 5, ?)",
+            (PHONE, "2026-01-01T00:00:00+00:00"),
+        )
+    before = state(db)
+    with pytest.raises(FormError, match="sign in"):
+        wc.confirm_signup(db, PHONE, code, IP)
+    assert state(db) == before
+    wc.request_login_code(db, PHONE, "10.0.0.3", "ru", wc.Limits(resend_seconds=0))
+    assert wc.confirm_login(db, PHONE, codes.last(PHONE), "10.0.0.3") == "till1"
