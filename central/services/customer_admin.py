@@ -414,30 +414,64 @@ def _bulk_one(db: Store, actor: Actor, action: str, data: Mapping[str, Any], zon
     raise FormError({"action": _("Choose an action from the list.")})
 
 
-def bulk_apply(
+def _bulk_input(action: str, data: Mapping[str, Any]) -> None:
+    """What every customer would refuse alike is refused once, before anything runs."""
+    errors: dict[str, str] = {}
+    if action not in BULK_ACTIONS:
+        errors["action"] = _("Choose an action from the list.")
+    elif action in ("points", "temporary"):
+        accounts._points(data.get("points") or "", "points", errors, positive=action == "temporary")  # noqa: SLF001
+        accounts._reason(data, errors)  # noqa: SLF001
+        if action == "temporary" and not (data.get("expires") or "").strip():
+            errors["expires"] = _("Write the date as YYYY-MM-DD or YYYY-MM-DD HH:MM.")
+    elif action == "message" and not (data.get("text") or "").strip():
+        errors["text"] = _("Write the message.")
+    if errors:
+        raise FormError(errors)
+
+
+def bulk_check(
     db: Store, actor: Actor, query: CustomerQuery, zone: str, action: str, data: Mapping[str, Any], confirmed: str
-) -> dict[str, Any]:
-    """Run the action on every customer the filter finds, each with its own audit row, plus one for the whole.
+) -> int:
+    """Check the action before it runs; returns how many customers it will touch.
 
     ``confirmed`` must be the count the preview showed: if the set changed meanwhile, nothing is done and
-    the new count is asked for again. Customers the action refuses (a debit larger than the balance, already
-    blocked) are counted and named, the others done.
-    """
+    the new count is asked for again."""
     actor.require("customers.write")
+    _bulk_input(action, data)
+    _bulk_one(db, actor, action, data, zone)  # the level and the block reason
     count = bulk_preview(db, actor, query, zone)
-    run = _bulk_one(db, actor, action, data, zone)
     if count > BULK_MAX:
         raise FormError({"action": _("At most %(n)s customers at once: narrow the filter.", n=f"{BULK_MAX:,}")})
     if str(count) != (confirmed or "").strip():
         raise FormError({"confirm": _("The list now has %(n)d customers: check and confirm again.", n=count)})
-    done, refused = 0, []
+    return count
+
+
+def bulk_run(
+    db: Store,
+    actor: Actor,
+    query: CustomerQuery,
+    zone: str,
+    action: str,
+    data: Mapping[str, Any],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the action on every customer the filter finds, each with its own audit row, plus one for the whole.
+
+    Customers the action refuses (a debit larger than the balance, already blocked) are counted and named,
+    the others done. ``progress(done, total)`` is told every 50 customers."""
+    run = _bulk_one(db, actor, action, data, zone)
     ids = [row["id"] for row in iter_customers(db, actor, query, zone)]
-    for cid in ids:
+    done, refused = 0, []
+    for i, cid in enumerate(ids, 1):
         try:
             run(cid)
             done += 1
         except (FormError, Forbidden, NotFound) as exc:
             refused.append({"customer": cid, "why": str(exc)})
+        if progress is not None and (i % 50 == 0 or i == len(ids)):
+            progress(i, len(ids))
     with db.transaction() as conn:
         audit.record(
             conn,
@@ -449,13 +483,25 @@ def bulk_apply(
             {
                 "action": action,
                 "query": query.query_string()[:2000],
-                "count": count,
+                "count": len(ids),
                 "done": done,
                 "refused": len(refused),
-                "values": {k: v for k, v in data.items() if k not in ("csrf_token", "confirm")},
+                "values": {k: v for k, v in data.items() if k in BULK_VALUES},
             },
         )
-    return {"count": count, "done": done, "refused": refused}
+    return {"count": len(ids), "done": done, "refused": refused[:200]}
+
+
+#: the form's values an action uses (what the audit row keeps)
+BULK_VALUES = ("points", "reason", "program", "starts", "expires", "text", "until", "level")
+
+
+def bulk_apply(
+    db: Store, actor: Actor, query: CustomerQuery, zone: str, action: str, data: Mapping[str, Any], confirmed: str
+) -> dict[str, Any]:
+    """:func:`bulk_check` then :func:`bulk_run` (the console runs the second as a background job)."""
+    bulk_check(db, actor, query, zone, action, data, confirmed)
+    return bulk_run(db, actor, query, zone, action, data)
 
 
 # -- the list's columns per user ---------------------------------------------------------------------

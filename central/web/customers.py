@@ -416,6 +416,7 @@ def card_status(customer_id: str, number: str) -> ResponseReturnValue:
         "cards",
         lambda d: customer_admin.set_card_status(get_db(), actor(), number, d.get("status", ""), d.get("reason", "")),
         _("The card's status is changed."),
+        rename={"status_reason": "reason"},
         form_name=f"status-{number}",
     )
 
@@ -433,21 +434,20 @@ def card_replace(customer_id: str, number: str) -> ResponseReturnValue:
 
 @bp.route("/bulk", methods=["GET", "POST"])
 def bulk() -> ResponseReturnValue:
-    """An action on every customer of the filtered list: preview the count, confirm it, run, audit."""
+    """An action on every customer of the filtered list: preview the count, confirm it, run as a job, audit."""
     db, who = get_db(), actor()
     who.require("customers.write")
     args = request.args if request.method == "GET" else request.form
     query = CustomerQuery.from_args(args)
     errors: dict[str, str] = {}
-    result = None
     count = None
     try:
         count = customer_admin.bulk_preview(db, who, query, _zone())
         if request.method == "POST":
-            result = customer_admin.bulk_apply(
-                db, who, query, _zone(), request.form.get("action", ""), form_data(), request.form.get("confirm", "")
-            )
-            count = customer_admin.bulk_preview(db, who, query, _zone())
+            data = form_data()
+            action = request.form.get("action", "")
+            customer_admin.bulk_check(db, who, query, _zone(), action, data, request.form.get("confirm", ""))
+            return redirect(url_for("customers.bulk_job", ident=_start_bulk(who, query, action, data, count)))
     except FormError as exc:
         errors = exc.errors
     choices, chosen = accounts.program_choices(db, who)
@@ -456,7 +456,6 @@ def bulk() -> ResponseReturnValue:
         422 if errors else 200,
         query=query,
         total=count,
-        result=result,
         errors=errors,
         form=form_data() if request.method == "POST" else {},
         actions=customer_admin.BULK_ACTIONS,
@@ -465,6 +464,81 @@ def bulk() -> ResponseReturnValue:
         program_chosen=chosen,
         bulk_max=customer_admin.BULK_MAX,
     )
+
+
+def _start_bulk(who: Any, query: CustomerQuery, action: str, data: dict[str, str], count: int) -> str:
+    """The bulk action as a background job (its own connection, the user's language); the job's id."""
+    from contextlib import ExitStack
+
+    from flask_babel import force_locale
+
+    from ..i18n import current_language
+    from ..services import jobs
+
+    ident = jobs.create(get_db(), who, "bulk", {"action": action, "count": count, "query": query.query_string()})
+    app, language, zone = current_app._get_current_object(), current_language(), _zone()  # type: ignore[attr-defined]
+
+    def context() -> Any:
+        stack = ExitStack()
+        stack.enter_context(app.app_context())
+        stack.enter_context(force_locale(language))
+        return stack
+
+    def work(db: Any, progress: Any) -> None:
+        jobs.update(db, ident, state="working", done=0, total=count)
+        result = customer_admin.bulk_run(db, who, query, zone, action, data, progress=progress)
+        jobs.update(
+            db,
+            ident,
+            state="done",
+            done=result["count"],
+            total=result["count"],
+            detail={"action": action, "query": query.query_string(), **result},
+        )
+
+    jobs.start(current_app.config["DATABASE"], ident, work, context)
+    return ident
+
+
+@bp.get("/bulk/<ident>")
+def bulk_job(ident: str) -> ResponseReturnValue:
+    from ..services import jobs
+
+    row = jobs.get(get_db(), actor(), ident)
+    if row["kind"] != "bulk":
+        from ..storage.store import NotFound
+
+        raise NotFound(f"no bulk action {ident}")
+    return render("console/customers/bulk_job.html", job=row, actions=customer_admin.BULK_ACTIONS)
+
+
+@bp.get("/bulk/<ident>.json")
+def bulk_status(ident: str) -> ResponseReturnValue:
+    """What the progress bar polls."""
+    from flask import jsonify
+
+    from ..services import jobs
+    from ..services.formats import format_count
+    from .common import JOB_STATES
+
+    row = jobs.get(get_db(), actor(), ident)
+    lang = current_language_code()
+    text = (
+        _(
+            "%(done)s of %(total)s customers",
+            done=format_count(row["done"], lang),
+            total=format_count(row["total"], lang),
+        )
+        if row["state"] == "working"
+        else str(JOB_STATES.get(row["state"], ""))
+    )
+    return jsonify({**jobs.status(row), "text": text})
+
+
+def current_language_code() -> str:
+    from ..i18n import current_language
+
+    return current_language()
 
 
 @bp.post("/columns")

@@ -13,6 +13,7 @@ from central.services.access import Forbidden, FormError
 from central.services.filters import CustomerQuery
 from central.sync.deltas import customer_page
 from tests.console.conftest import login
+from tests.polling import wait_for
 
 ZONE = "Europe/Moscow"
 FULL = {
@@ -164,8 +165,16 @@ def test_console_pages_create_block_bulk_and_columns(client, db, shoppers):
     assert db.customer(cid)["blocked"] == 1
     page = client.get("/customers/bulk?kind=registered")
     assert page.status_code == 200 and 'id="bulk-count"' in page.text
+    r = client.post("/customers/bulk", data={"kind": "registered", "action": "points", "points": "5", "confirm": "2"})
+    assert r.status_code == 422 and "reason" in r.text  # refused once, before anything runs
+    r = client.post("/customers/bulk", data={"kind": "registered", "action": "level", "level": "", "confirm": "9"})
+    assert r.status_code == 422 and 'id="confirm-error"' in r.text
     r = client.post("/customers/bulk", data={"kind": "registered", "action": "level", "level": "", "confirm": "2"})
-    assert r.status_code == 200 and 'id="bulk-result"' in r.text
+    assert r.status_code == 302 and "/customers/bulk/" in r.headers["Location"]
+    job = r.headers["Location"]
+    wait_for(lambda: not client.get(job + ".json").get_json()["running"], timeout=20)
+    page = client.get(job)
+    assert 'id="bulk-result"' in page.text and "2" in page.text
     # the column chooser is remembered per user
     client.post("/customers/columns", data={"column": ["email", "phone"]})
     listing = client.get("/customers/")
