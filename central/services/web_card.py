@@ -370,9 +370,18 @@ def start_session(db: Store, customer_id: str, limits: Limits = Limits(), now: d
 
 
 def session_customer(db: Store, token: Any) -> str | None:
+    """The session's customer; None without a live session, or once the customer was merged into another
+    (they sign in again with their phone, which the merge kept on the other) or erased."""
     if not isinstance(token, str) or not token or len(token) > 100:
         return None
-    return db.web_session_customer(_session_hash(token), now_utc())
+    customer_id = db.web_session_customer(_session_hash(token), now_utc())
+    if customer_id is None:
+        return None
+    try:
+        customer = db.customer(customer_id)
+    except NotFound:
+        return None
+    return None if customer["merged_into"] or customer["erased_at"] else customer_id
 
 
 def end_session(db: Store, token: Any) -> None:

@@ -119,6 +119,8 @@ def join(store: str) -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    if request.method == "GET" and _customer() is not None:
+        return redirect(url_for("card.index"))
     if request.method == "POST":
         try:
             sent = wc.request_login_code(get_db(), request.form.get("phone", ""), client_address(), _lang(), _limits())

@@ -185,3 +185,19 @@ def test_a_till_registering_the_phone_meanwhile_wins(db, codes):
     assert state(db) == before
     wc.request_login_code(db, PHONE, "10.0.0.3", "ru", wc.Limits(resend_seconds=0))
     assert wc.confirm_login(db, PHONE, codes.last(PHONE), "10.0.0.3") == "till1"
+
+
+def test_a_merged_customers_session_ends(db, codes):
+    from central.services import merge
+    from central.services.access import SYSTEM
+
+    wc.request_signup_code(db, "S1", FORM, IP, "ru")
+    cid = wc.confirm_signup(db, PHONE, codes.last(PHONE), IP)
+    token = wc.start_session(db, cid)
+    with db.transaction():
+        db.conn.execute(
+            "INSERT INTO customers (id, home_store, version, created_at) VALUES ('other', 'S1', 1, ?)",
+            ("2026-01-01T00:00:00+00:00",),
+        )
+    merge.merge(db, SYSTEM, cid, "other")
+    assert wc.session_customer(db, token) is None
