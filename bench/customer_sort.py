@@ -103,7 +103,7 @@ def main() -> None:
         for (sort, label), ms in results.items():
             base = results[("created", label)]
             name = f"{label}, by {sort}" + (" (baseline)" if sort == "created" else "")
-            print(f"{name:<46}{ms:>8.1f}  {ms / base:>6.1f}x")
+            print(f"{name:<58}{ms:>8.1f}  {ms / base:>6.1f}x")
         db.close()
 
 
