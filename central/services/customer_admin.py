@@ -530,9 +530,19 @@ def list_columns(db: Store, actor: Actor) -> list[str]:
     return chosen or list(DEFAULT_COLUMNS)
 
 
-def set_list_columns(db: Store, actor: Actor, columns: list[str]) -> list[str]:
-    """Remember the user's columns (unknown names dropped, order kept, each once)."""
+def set_list_columns(
+    db: Store, actor: Actor, columns: list[str], positions: Mapping[str, str] | None = None
+) -> list[str]:
+    """Remember the user's columns (unknown names dropped, each once), in the order of their ``positions``
+    (a number per column; without one, as given)."""
     chosen = [c for c in dict.fromkeys(columns) if c in LIST_COLUMNS]
+    if positions:
+
+        def place(item: tuple[int, str]) -> tuple[int, int]:
+            text = str(positions.get(item[1]) or "").strip()
+            return (int(text) if text.isdigit() and len(text) <= 4 else 9999, item[0])
+
+        chosen = [c for _i, c in sorted(enumerate(chosen), key=place)]
     if not chosen:
         raise FormError({"columns": _("Choose at least one column.")})
     if actor.id is not None:

@@ -545,7 +545,8 @@ def current_language_code() -> str:
 def columns() -> ResponseReturnValue:
     """The user's columns of the customer list (remembered on their account)."""
     try:
-        customer_admin.set_list_columns(get_db(), actor(), request.form.getlist("column"))
+        positions = {k[4:]: v for k, v in request.form.items() if k.startswith("pos_")}
+        customer_admin.set_list_columns(get_db(), actor(), request.form.getlist("column"), positions)
     except FormError as exc:
         flash(next(iter(exc.errors.values())))
     back = request.form.get("query", "")
