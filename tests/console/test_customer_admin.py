@@ -180,7 +180,9 @@ def test_console_pages_create_block_bulk_and_columns(client, db, shoppers):
     listing = client.get("/customers/")
     heads = [p.split('"')[0] for p in listing.text.split('data-column="')[1:]]
     assert heads == ["email", "phone"]
-    client.post("/customers/columns", data={"column": ["email", "phone", "balance"], "pos_email": "3", "pos_phone": "1"})
+    client.post(
+        "/customers/columns", data={"column": ["email", "phone", "balance"], "pos_email": "3", "pos_phone": "1"}
+    )
     heads = [p.split('"')[0] for p in client.get("/customers/").text.split('data-column="')[1:]]
     assert heads == ["phone", "email", "balance"]  # ordered by position; one without a position goes last
     other = client.application.test_client()
