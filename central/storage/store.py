@@ -39,6 +39,7 @@ from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
+from .report_queries import ReportRollups
 from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
@@ -89,6 +90,7 @@ class Store(
     SavedFilters,
     PersonalPercents,
     Reports,
+    ReportRollups,
     AuditLog,
     Jobs,
     ApiTokens,

@@ -1,0 +1,201 @@
+"""The columnar pass for the figures that need customers, not sums: distinct customers, new customers, cohorts.
+
+One numpy column per field of every identified purchase and refund: the customer's key (``customer_keys``),
+the local day (ordinal), the store (an index into ``stores``), purchase or not, and the amount (negative for a
+refund). The columns are filled from the ``transactions`` table by id, so a refresh only appends the rows
+written since (a merge of customers rewrites history: then they are read again). No I/O here: the service hands
+the rows in (central/services/analytics.py).
+
+Derived once per refresh: each customer's first purchase (day and store), and the distinct (customer, month)
+pairs of purchases -- the per-month sets of active customers the cohorts are counted from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .definitions import month_index
+
+_NO_DAY = np.iinfo(np.int32).max
+
+
+class Columns:
+    def __init__(self) -> None:
+        self.mark: tuple[int, int] = (0, -1)  # (last transaction id read, merges seen)
+        self.stores: list[str] = []
+        self._store_index: dict[str, int] = {}
+        self.key = np.zeros(0, np.int32)
+        self.day = np.zeros(0, np.int32)
+        self.store = np.zeros(0, np.int16)
+        self.purchase = np.zeros(0, bool)
+        self.amount = np.zeros(0, np.int64)
+        self._derived = False
+
+    def __len__(self) -> int:
+        return int(self.key.size)
+
+    def store_ids(self, stores: Iterable[str]) -> np.ndarray:
+        return np.array([self._store_index[s] for s in stores if s in self._store_index], np.int16)
+
+    def append(self, rows: Sequence[tuple[Any, ...]], day_of: Callable[[str | None, int], int]) -> None:
+        """Add (key, store, at_epoch, purchase?, amount) rows (in transaction id order)."""
+        if not rows:
+            return
+        index = self._store_index
+        keys, days, stores, purchases, amounts = [], [], [], [], []
+        for key, store, epoch, purchase, amount in rows:
+            place = store or ""
+            if place not in index:
+                index[place] = len(self.stores)
+                self.stores.append(place)
+            keys.append(key)
+            days.append(day_of(store, epoch))
+            stores.append(index[place])
+            purchases.append(bool(purchase))
+            amounts.append(amount)
+        self.key = np.concatenate([self.key, np.array(keys, np.int32)])
+        self.day = np.concatenate([self.day, np.array(days, np.int32)])
+        self.store = np.concatenate([self.store, np.array(stores, np.int16)])
+        self.purchase = np.concatenate([self.purchase, np.array(purchases, bool)])
+        self.amount = np.concatenate([self.amount, np.array(amounts, np.int64)])
+        self._derived = False
+
+    # -- derived columns ----------------------------------------------------------------------------------
+
+    def _derive(self) -> None:
+        if self._derived:
+            return
+        size = int(self.key.max()) + 1 if self.key.size else 1
+        self.first_day = np.full(size, _NO_DAY, np.int32)
+        self.first_store = np.full(size, -1, np.int16)
+        bought = np.flatnonzero(self.purchase)
+        if bought.size:
+            order = bought[np.lexsort((self.day[bought], self.key[bought]))]
+            keys = self.key[order]
+            head = np.ones(keys.size, bool)
+            head[1:] = keys[1:] != keys[:-1]
+            self.first_day[keys[head]] = self.day[order][head]
+            self.first_store[keys[head]] = self.store[order][head]
+        # month of each day, through a table over the days present
+        if self.day.size:
+            low, high = int(self.day.min()), int(self.day.max())
+            table = np.array([month_index(dt.date.fromordinal(d)) for d in range(low, high + 1)], np.int32)
+            self.month = table[self.day - low]
+        else:
+            self.month = np.zeros(0, np.int32)
+        first_month = np.full(size, -1, np.int32)
+        has = self.first_day != _NO_DAY
+        first_month[has] = [month_index(dt.date.fromordinal(int(d))) for d in self.first_day[has]] if has.any() else []
+        self.first_month = first_month
+        # distinct (key, month) pairs of purchases: the per-month sets of active customers
+        if bought.size:
+            span = int(self.month.max()) + 1
+            codes = np.unique(self.key[bought].astype(np.int64) * span + self.month[bought])
+            self.pair_key, self.pair_month = (codes // span).astype(np.int32), (codes % span).astype(np.int32)
+        else:
+            self.pair_key = self.pair_month = np.zeros(0, np.int32)
+        self._derived = True
+
+    # -- figures --------------------------------------------------------------------------------------------
+
+    def _mask(self, first: int, last: int, stores: np.ndarray | None, purchases: bool = True) -> np.ndarray:
+        mask = (self.day >= first) & (self.day <= last)
+        if purchases:
+            mask &= self.purchase
+        if stores is not None:
+            mask &= np.isin(self.store, stores)
+        return mask
+
+    def customers(
+        self,
+        first: int,
+        last: int,
+        stores: np.ndarray | None,
+        grain_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> int | dict[int, int]:
+        """Distinct identified customers with a purchase in [first, last] at the stores; per bucket with
+        ``grain_of`` (days -> bucket starts)."""
+        mask = self._mask(first, last, stores)
+        keys = self.key[mask]
+        if grain_of is None:
+            return int(np.unique(keys).size)
+        starts = grain_of(self.day[mask])
+        codes = np.unique(starts.astype(np.int64) * (1 << 32) + keys)
+        values, counts = np.unique(codes >> 32, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def new_customers(
+        self,
+        first: int,
+        last: int,
+        stores: np.ndarray | None,
+        grain_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> int | dict[int, int]:
+        """Customers whose first purchase (in the whole chain) is in [first, last], at one of the stores."""
+        self._derive()
+        mask = (self.first_day >= first) & (self.first_day <= last)
+        if stores is not None:
+            mask &= np.isin(self.first_store, stores)
+        if grain_of is None:
+            return int(mask.sum())
+        values, counts = np.unique(grain_of(self.first_day[mask]), return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def cohorts(
+        self, first_month: int, last_month: int, stores: np.ndarray | None = None, keys: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Customers by month of first purchase in [first_month, last_month] (month indexes); for each cohort its
+        size, and per later month up to ``last_month`` the customers with a purchase and the cohort's sales.
+
+        With ``stores`` only those stores' receipts count (the first purchase too: a store's own cohorts); with
+        ``keys`` only those customers (a segment)."""
+        self._derive()
+        width = last_month - first_month + 1
+        if stores is None:
+            cohort_of = self.first_month
+            pair_key, pair_month = self.pair_key, self.pair_month
+            rows = np.ones(self.key.size, bool)
+        else:
+            rows = np.isin(self.store, stores)
+            cohort_of = self._first_months(rows)
+            bought = rows & self.purchase
+            span = int(self.month.max()) + 1 if self.month.size else 1
+            codes = np.unique(self.key[bought].astype(np.int64) * span + self.month[bought])
+            pair_key, pair_month = (codes // span).astype(np.int32), (codes % span).astype(np.int32)
+        member = np.ones(cohort_of.size, bool)
+        if keys is not None:
+            member[:] = False
+            member[keys[keys < cohort_of.size]] = True
+        in_range = (cohort_of >= first_month) & (cohort_of <= last_month) & member
+        sizes = np.bincount(cohort_of[in_range] - first_month, minlength=width)[:width]
+        take = in_range[pair_key] & (pair_month <= last_month)
+        cohort = cohort_of[pair_key[take]] - first_month
+        offset = pair_month[take] - first_month
+        active = np.bincount(cohort * width + offset, minlength=width * width).reshape(width, width)
+        rows &= (self.month <= last_month) & (self.month >= first_month) & in_range[self.key]
+        sales = np.bincount(
+            (cohort_of[self.key[rows]] - first_month) * width + (self.month[rows] - first_month),
+            weights=self.amount[rows],
+            minlength=width * width,
+        ).reshape(width, width)
+        return {"sizes": sizes.tolist(), "active": active.tolist(), "sales": np.rint(sales).astype(np.int64).tolist()}
+
+    def _first_months(self, rows: np.ndarray) -> np.ndarray:
+        size = self.first_month.size
+        out = np.full(size, -1, np.int32)
+        bought = np.flatnonzero(rows & self.purchase)
+        if bought.size:
+            first = np.full(size, np.iinfo(np.int32).max, np.int32)
+            np.minimum.at(first, self.key[bought], self.month[bought])
+            has = first != np.iinfo(np.int32).max
+            out[has] = first[has]
+        return out
+
+    def per_key(self, first: int, last: int, stores: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Rows in [first, last] at the stores: (key, day, purchase?, amount) for the pivot's customer dimensions."""
+        mask = self._mask(first, last, stores, purchases=False)
+        return self.key[mask], self.day[mask], self.purchase[mask], self.amount[mask]

@@ -1,0 +1,272 @@
+"""Reports (docs/reports.md): every figure against an independent computation on a small hand-built ledger.
+
+The ledger: three stores in three time zones, identified and anonymous purchases, a refund, a cancel, a till's
+manual points, head office's points by hand, expired points, and first purchases at a month's end that are in
+another month in the store's local time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+
+from central.points import nightly
+from central.services import accounts, analytics
+from central.services.access import SYSTEM
+from central.storage import rollups
+from central.storage.store import IngestUnit, Store
+from tests.sync.fakes import FakeAgent
+
+ZONES = {"S1": "Europe/Moscow", "S2": "Asia/Vladivostok", "S3": "America/New_York"}
+UTC = dt.UTC
+
+
+def apply(db: Store, *events) -> None:
+    last = events[-1]
+    db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
+
+
+def purchase(agent: FakeAgent, cid, at: dt.datetime, lines, accrued=0, redeemed=0) -> dict:
+    event = agent.purchase(cid, total=sum(a for _c, a in lines), accrued=accrued, redeemed=redeemed)
+    event["body"]["at"] = at.isoformat()
+    event["body"]["lines"] = [
+        {
+            "sku": f"{cat}-sku",
+            "name": cat,
+            "category": cat,
+            "quantity": "1",
+            "price": a,
+            "discount": 0,
+            "amount": a,
+            "accrued": 0,
+            "redeemed": 0,
+        }
+        for cat, a in lines
+    ]
+    return event
+
+
+#: (store, UTC time, customer, [(category, amount)], accrued, redeemed): the purchases, written out by hand
+PURCHASES = [
+    # c1's first purchase: 31 Oct 20:00 UTC is 1 Nov 06:00 in Vladivostok (a November customer)
+    ("S2", dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC), "c1", [("food", 1000), ("toys", 500)], 75, 0),
+    # c2's first purchase: 1 Nov 03:00 UTC is 31 Oct 23:00 in New York (an October customer)
+    ("S3", dt.datetime(2026, 11, 1, 3, 0, tzinfo=UTC), "c2", [("food", 2000)], 100, 0),
+    ("S1", dt.datetime(2026, 11, 5, 10, 0, tzinfo=UTC), "c1", [("food", 300)], 15, 50),
+    ("S1", dt.datetime(2026, 11, 5, 11, 0, tzinfo=UTC), None, [("food", 700), ("toys", 200)], 0, 0),
+    ("S1", dt.datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "c3", [("toys", 4000)], 200, 0),
+    ("S3", dt.datetime(2026, 12, 2, 15, 0, tzinfo=UTC), "c2", [("food", 100)], 5, 0),
+    ("S1", dt.datetime(2026, 12, 3, 8, 0, tzinfo=UTC), None, [("food", 900)], 0, 0),
+    # October, for the previous period
+    ("S1", dt.datetime(2026, 10, 10, 8, 0, tzinfo=UTC), None, [("food", 450)], 0, 0),
+]
+
+
+def local(store: str, at: dt.datetime) -> dt.date:
+    return at.astimezone(zoneinfo.ZoneInfo(ZONES[store])).date()
+
+
+@pytest.fixture
+def ledger(db):
+    for store, zone in ZONES.items():
+        if store in ("S1", "S2"):
+            db.conn.execute("UPDATE stores SET timezone = ? WHERE id = ?", (zone, store))
+        else:
+            db.add_store(store, "Fifth Avenue", zone)
+    agents = {s: FakeAgent(s, "a1") for s in ZONES}
+    for s in ZONES:
+        db.stream_state(s, "a1")
+    apply(db, agents["S1"].registration("c1"), agents["S1"].registration("c2"), agents["S1"].registration("c3"))
+    receipts = {}
+    for store, at, cid, lines, accrued, redeemed in PURCHASES:
+        event = purchase(agents[store], cid, at, lines, accrued, redeemed)
+        receipts[(store, at)] = event["body"]["receipt_id"]
+        apply(db, event)
+    # c1 returns the toys bought on 1 Nov (Vladivostok) on 10 Nov in S2: 500 and 25 points back
+    refund = agents["S2"].refund("c1", receipts[("S2", PURCHASES[0][1])], 500, 25, 0)
+    refund["body"]["at"] = dt.datetime(2026, 11, 10, 1, 0, tzinfo=UTC).isoformat()
+    apply(db, refund)
+    # the anonymous 3 Dec receipt is cancelled the same day
+    cancel = agents["S1"].cancel(None, receipts[("S1", PURCHASES[6][1])], 900, 0)
+    cancel["body"]["at"] = dt.datetime(2026, 12, 3, 9, 0, tzinfo=UTC).isoformat()
+    apply(db, cancel)
+    # a till's manual points for c3 on 21 Nov in S1 (+40)
+    manual = agents["S1"].manual("c3", 40)
+    manual["at"] = dt.datetime(2026, 11, 21, 9, 0, tzinfo=UTC).isoformat()
+    apply(db, manual)
+    # head office: +30 permanent and 20 temporary points for c2 (now), the temporary ones expire
+    accounts.adjust_points(db, SYSTEM, "c2", {"points": "0.30", "reason": "goodwill"})
+    accounts.give_temporary(db, SYSTEM, "c2", {"points": "0.20", "reason": "promo", "expires": "2099-01-01"}, "UTC")
+    nightly.expire_lots(db, "2099-01-02T00:00:00+00:00")
+    analytics.forget_columns()
+    return db
+
+
+def _expected(first: dt.date, last: dt.date, stores=("S1", "S2", "S3")) -> dict:
+    """The figures computed straight from PURCHASES and the operations above, not from the database."""
+    sales = receipts = known = 0
+    customers, points_acc, points_red = set(), 0, 0
+    for store, at, cid, lines, accrued, redeemed in PURCHASES:
+        if store in stores and first <= local(store, at) <= last:
+            sales += sum(a for _c, a in lines)
+            receipts += 1
+            known += cid is not None
+            points_acc += accrued
+            points_red += redeemed
+            if cid:
+                customers.add(cid)
+    if "S2" in stores and first <= dt.date(2026, 11, 10) <= last:  # refund: 10 Nov 11:00 Vladivostok
+        sales -= 500
+        points_acc -= 25
+    if "S1" in stores and first <= dt.date(2026, 12, 3) <= last:
+        sales -= 900
+    firsts = {
+        "c1": ("S2", dt.date(2026, 11, 1)),
+        "c2": ("S3", dt.date(2026, 10, 31)),
+        "c3": ("S1", dt.date(2026, 11, 20)),
+    }
+    new = sum(1 for s, d in firsts.values() if s in stores and first <= d <= last)
+    by_hand = 40 if "S1" in stores and first <= dt.date(2026, 11, 21) <= last else 0
+    return {
+        "sales": sales,
+        "receipts": receipts,
+        "customers": len(customers),
+        "new_customers": new,
+        "share_identified_exact": [known, receipts],
+        "average_check_exact": [sales, receipts],
+        "points_accrued": points_acc,
+        "points_redeemed": points_red,
+        "points_by_hand": by_hand,
+        "points_expired": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "first,last,stores",
+    [
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 30), ("S1", "S2", "S3")),
+        (dt.date(2026, 10, 1), dt.date(2026, 10, 31), ("S1", "S2", "S3")),
+        (dt.date(2026, 11, 1), dt.date(2026, 12, 31), ("S1",)),
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 1), ("S2", "S3")),
+        (dt.date(2026, 10, 31), dt.date(2026, 10, 31), ("S3",)),
+    ],
+)
+def test_dashboard_figures_equal_an_independent_computation(ledger, first, last, stores):
+    args = {"from": first.isoformat(), "to": last.isoformat(), "stores": list(stores)}
+    out = analytics.dashboard(ledger, SYSTEM, args)
+    want = _expected(first, last, stores)
+    got = {k: out["figures"][k] for k in want}
+    assert got == want
+    days = (last - first).days + 1
+    before = _expected(first - dt.timedelta(days=days), first - dt.timedelta(days=1), stores)
+    assert {k: out["previous"][k] for k in before} == before
+    # the series add up to the figures
+    for measure in ("sales", "receipts", "points_accrued", "new_customers"):
+        assert sum(out["series"][measure]) == out["figures"][measure]
+
+
+def test_liability_and_by_hand_points_over_all_time(ledger):
+    balance = ledger.conn.execute("SELECT SUM(balance) FROM customers").fetchone()[0]
+    # everything up to the expiry: the liability is the customers' balances; the expiry and head office's points
+    out = analytics.dashboard(ledger, SYSTEM, {"from": "2090-01-01", "to": "2099-01-02"})
+    assert out["figures"]["liability"] == balance
+    assert out["figures"]["points_expired"] == 20
+    everything = ledger.conn.execute("SELECT SUM(points) FROM ledger").fetchone()[0]
+    assert everything == balance
+    # liability at the end of November: earned on receipts minus redeemed, refunds, the till's manual points
+    nov = analytics.dashboard(ledger, SYSTEM, {"from": "2026-11-01", "to": "2026-11-30"})
+    assert nov["figures"]["liability"] == 75 + 100 + 15 - 50 + 200 - 25 + 40
+
+
+def test_rollups_equal_a_full_recomputation_and_the_backfill(ledger):
+    kept = rollups.kept(ledger.conn)
+    assert kept == {t: {k: v for k, v in acc.items()} for t, acc in rollups.recompute(ledger.conn).items()}
+    # categories add up to the sales
+    by_cat = ledger.conn.execute("SELECT SUM(sales) FROM report_categories").fetchone()[0]
+    assert by_cat == ledger.conn.execute("SELECT SUM(sales) FROM report_sales").fetchone()[0]
+    for table in rollups.TABLES:
+        ledger.conn.execute(f"DELETE FROM {table}")
+    rollups.backfill(ledger.conn)
+    assert rollups.kept(ledger.conn) == kept
+
+
+def test_pivot_store_by_month_and_category(ledger):
+    args = {
+        "from": "2026-10-01",
+        "to": "2026-12-31",
+        "rows": "store",
+        "columns": "month",
+        "measures": "sales,receipts,customers",
+    }
+    table, _ctx = analytics.pivot(ledger, SYSTEM, args, limit=1000)
+    shown = table.to_dict()
+    body = {tuple(r["key"]): r for r in shown["body"]}
+    months = [k[0] for k in shown["column_keys"]]
+    assert months == ["2026-10", "2026-11", "2026-12"]
+    s1 = body[("S1",)]
+    assert s1["cells"][1] == [300 + 900 + 4000, 3, 2]  # S1 in November: c1, anonymous, c3
+    assert s1["cells"][2] == [900 - 900, 1, 0]
+    assert body[("S3",)]["cells"][0] == [2000, 1, 1]  # the New York receipt is October's
+    assert shown["total"][0] == _expected(dt.date(2026, 10, 1), dt.date(2026, 12, 31))["sales"]
+    assert shown["total"][2] == 3
+    cats, _ctx = analytics.pivot(
+        ledger, SYSTEM, {"from": "2026-10-01", "to": "2026-12-31", "rows": "category", "measures": "sales"}, limit=1000
+    )
+    assert sum(r["total"][0] for r in cats.to_dict()["body"]) == shown["total"][0]
+
+
+def test_cohorts_by_month_of_first_purchase(ledger):
+    out = analytics.cohorts(ledger, SYSTEM, {"from": "2026-10-01", "to": "2026-12-31"})
+    rows = {r["cohort"]: r for r in out["cohorts"]}
+    assert rows["2026-10"]["customers"] == 1  # c2 (New York, 31 Oct local)
+    assert rows["2026-10"]["active"] == [1, 0, 1]  # c2 again in December
+    assert rows["2026-10"]["sales"] == [2000, 0, 100]
+    assert rows["2026-11"]["customers"] == 2  # c1 (Vladivostok, 1 Nov local) and c3
+    assert rows["2026-11"]["active"] == [2, 0]
+    assert rows["2026-11"]["sales"] == [1500 + 300 - 500 + 4000, 0]
+    assert rows["2026-12"]["customers"] == 0
+
+
+@pytest.mark.parametrize(
+    "args,field,text",
+    [
+        ({"from": "2026-11-10", "to": "2026-11-01"}, "to", "ends"),
+        ({"from": "2026-13-01", "to": "2026-11-01"}, "from", "YYYY-MM-DD"),
+        ({"period": "last_weekish"}, "period", "Unknown period"),
+        ({"stores": "S9"}, "stores", "S9"),
+    ],
+)
+def test_bad_periods_and_stores_are_clear(ledger, args, field, text):
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.dashboard(ledger, SYSTEM, args)
+    assert text in err.value.errors[field]
+
+
+def test_bad_pivots_are_clear(ledger):
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(ledger, SYSTEM, {"rows": "colour", "measures": "sales"})
+    assert "Unknown dimension colour" in err.value.errors["rows"]
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(ledger, SYSTEM, {"rows": "category", "measures": "receipts"})
+    assert "cannot be split" in err.value.errors["measures"]
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(
+            ledger,
+            SYSTEM,
+            {"from": "2026-01-01", "to": "2026-12-31", "rows": "day", "columns": "store", "measures": "sales"},
+            limit=10,
+        )
+    assert "export" in err.value.errors["size"]
+
+
+def test_store_manager_sees_only_their_stores(ledger, people):
+    manager = people["manager"]  # S1
+    out = analytics.dashboard(ledger, manager, {"from": "2026-11-01", "to": "2026-11-30"})
+    assert out["stores"] == ["S1"]
+    assert out["figures"]["sales"] == _expected(dt.date(2026, 11, 1), dt.date(2026, 11, 30), ("S1",))["sales"]
+    with pytest.raises(analytics.ReportError):
+        analytics.dashboard(ledger, manager, {"stores": "S2"})
