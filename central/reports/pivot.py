@@ -264,3 +264,33 @@ def to_xlsx(records: Iterable[list[Any]], title: str = "Report") -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+# -- the other reports as flat records (CSV, XLSX) --------------------------------------------------------------
+
+
+def dashboard_records(out: Mapping[str, Any]) -> Iterable[list[Any]]:
+    """The dashboard's series: one line per bucket, one column per figure (the same numbers as its JSON)."""
+    measures = list(out["series"])
+    yield ["period", *measures]
+    for i, label in enumerate(out["labels"]):
+        yield [label, *(out["series"][m][i] for m in measures)]
+    yield ["total", *(out["figures"][m] for m in measures)]
+    yield ["previous period", *(out["previous"][m] for m in measures)]
+
+
+def cohort_records(out: Mapping[str, Any]) -> Iterable[list[Any]]:
+    """Cohorts: one line per (cohort, month after): customers active, retention, sales."""
+    yield ["cohort", "customers", "month", "months_after", "active", "retention", "sales"]
+    months = out["months"]
+    for i, row in enumerate(out["cohorts"]):
+        for k, active in enumerate(row["active"]):
+            yield [row["cohort"], row["customers"], months[i + k], k, active, row["retention"][k], row["sales"][k]]
+
+
+def effect_records(out: Mapping[str, Any]) -> Iterable[list[Any]]:
+    rows = out["rows"]
+    names = list(rows[0]) if rows else ["label"]
+    yield names
+    for row in rows:
+        yield [row[n] for n in names]

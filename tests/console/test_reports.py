@@ -270,3 +270,70 @@ def test_store_manager_sees_only_their_stores(ledger, people):
     assert out["figures"]["sales"] == _expected(dt.date(2026, 11, 1), dt.date(2026, 11, 30), ("S1",))["sales"]
     with pytest.raises(analytics.ReportError):
         analytics.dashboard(ledger, manager, {"stores": "S2"})
+
+
+# -- the pages and the API ---------------------------------------------------------------------------------------
+
+
+def test_home_is_the_dashboard_readable_without_javascript(client, ledger):
+    from tests.console.conftest import login
+
+    login(client, "admin")
+    page = client.get("/?from=2026-11-01&to=2026-11-30")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="dashboard-figures"' in html
+    assert "board-data" in html and "uPlot.iife.min.js" in html
+    bad = client.get("/?period=custom&from=2026-11-30&to=2026-11-01")
+    assert bad.status_code == 400
+    assert "before it starts" in bad.get_data(as_text=True)
+    script = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert script.status_code == 200
+    script.close()
+    for path in (
+        "/reports/pivot?rows=store&columns=month&measures=sales&from=2026-10-01&to=2026-12-31",
+        "/reports/charts?split=store&measure=receipts&from=2026-10-01&to=2026-12-31",
+        "/reports/cohorts?from=2026-10-01&to=2026-12-31",
+        "/reports/effect?from=2026-10-01&to=2026-12-31",
+    ):
+        assert client.get(path).status_code == 200, path
+    unknown = client.get("/reports/pivot?rows=colour")
+    assert unknown.status_code == 400 and "Unknown dimension colour" in unknown.get_data(as_text=True)
+
+
+def test_the_api_gives_every_report_as_json_and_csv_with_a_token(client, ledger):
+    from central.services import tokens
+
+    _ident, token = tokens.add_token(ledger, SYSTEM, "bi")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/reports/dashboard").status_code == 401
+    out = client.get("/api/v1/reports/dashboard?from=2026-11-01&to=2026-11-30", headers=auth).get_json()
+    assert out["figures"]["sales"] == _expected(dt.date(2026, 11, 1), dt.date(2026, 11, 30))["sales"]
+    csv_text = client.get("/api/v1/reports/dashboard?from=2026-11-01&to=2026-11-30&format=csv", headers=auth)
+    assert csv_text.mimetype == "text/csv"
+    last_lines = csv_text.get_data(as_text=True).strip().splitlines()
+    assert last_lines[-2].split(",")[1] == str(out["figures"]["sales"])
+    pivot = client.get(
+        "/api/v1/reports/pivot?rows=store&measures=sales&from=2026-10-01&to=2026-12-31", headers=auth
+    ).get_json()
+    assert pivot["total"][0] == _expected(dt.date(2026, 10, 1), dt.date(2026, 12, 31))["sales"]
+    for name in ("cohorts", "effect"):
+        assert client.get(f"/api/v1/reports/{name}?from=2026-10-01&to=2026-12-31", headers=auth).status_code == 200
+        assert client.get(f"/api/v1/reports/{name}?format=csv", headers=auth).mimetype == "text/csv"
+    bad = client.get("/api/v1/reports/dashboard?from=2026-11-30&to=2026-11-01", headers=auth)
+    assert bad.status_code == 422 and "before it starts" in bad.get_json()["errors"]["to"]
+    bad = client.get("/api/v1/reports/pivot?rows=colour", headers=auth)
+    assert bad.status_code == 422 and "colour" in bad.get_json()["errors"]["rows"]
+    xlsx = client.get(
+        "/api/v1/reports/pivot?rows=store&columns=month&measures=sales,receipts&format=xlsx"
+        "&from=2026-10-01&to=2026-12-31",
+        headers=auth,
+    )
+    import io
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "store" and rows[-1][0] == "total"
+    assert rows[-1][-2] == pivot["total"][0]
