@@ -241,6 +241,7 @@ def pivot_request(args: Args) -> dict[str, Any]:
     if segment and not segment.isdigit():
         raise ReportError({"segment": _("Choose a segment.")})
     sort = args.get("sort") or ""
+    order = args.get("order") or ""
     if sort and sort not in MEASURES and sort != "label":
         raise ReportError({"sort": _("Sort by a figure of the table or by the label.")})
     return {
@@ -249,7 +250,7 @@ def pivot_request(args: Args) -> dict[str, Any]:
         "measures": measures,
         "segment": int(segment) if segment else None,
         "sort": sort or None,
-        "descending": (args.get("order") or "desc") != "asc",
+        "descending": order == "desc" or (not order and sort in MEASURES),
     }
 
 
@@ -478,7 +479,7 @@ def _customer_attributes(db: Store, dims: Sequence[str], period: Period) -> dict
 def _labels(db: Store, dims: Sequence[str]) -> dict[str, dict[Any, str]]:
     out: dict[str, dict[Any, str]] = {}
     if "store" in dims:
-        out["store"] = {s: n for s, n, _z in db.report_store_names()}
+        out["store"] = {s: f"{s} · {n}" for s, n, _z in db.report_store_names()}
     if "category" in dims:
         out["category"] = {0: str(_("not by category")), **db.category_names()}
     if "identified" in dims:
