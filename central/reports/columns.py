@@ -122,8 +122,19 @@ class Columns:
         mask = self._mask(first, last, stores)
         keys = self.key[mask]
         if grain_of is None:
-            return int(np.unique(keys).size)
+            seen = np.zeros(int(self.key.max()) + 1 if self.key.size else 1, bool)
+            seen[keys] = True
+            return int(np.count_nonzero(seen))
         starts = grain_of(self.day[mask])
+        values = np.unique(starts)
+        if values.size <= 64:  # a boolean set per bucket: no sort of the pairs
+            seen = np.zeros(int(self.key.max()) + 1 if self.key.size else 1, bool)
+            out = {}
+            for start in values.tolist():
+                seen[:] = False
+                seen[keys[starts == start]] = True
+                out[int(start)] = int(np.count_nonzero(seen))
+            return out
         codes = np.unique(starts.astype(np.int64) * (1 << 32) + keys)
         values, counts = np.unique(codes >> 32, return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}

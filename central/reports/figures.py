@@ -39,14 +39,20 @@ def sum_rows(
     """Totals per ``key(day)`` of the rollups' rows (one key: the whole period)."""
     out: dict[int, Totals] = {}
     for day, identified, receipts, refunds, amount, _lines, _acc, _red in sales:
-        acc = out.setdefault(key(day), _empty())
+        k = key(day)
+        acc = out.get(k)
+        if acc is None:
+            acc = out[k] = _empty()
         acc["sales"] += amount or 0
         acc["receipts"] += receipts or 0
         acc["refunds"] += refunds or 0
         if identified:
             acc["identified_receipts"] += receipts or 0
     for day, kind, accrued, redeemed in points:
-        acc = out.setdefault(key(day), _empty())
+        k = key(day)
+        acc = out.get(k)
+        if acc is None:
+            acc = out[k] = _empty()
         accrued, redeemed = accrued or 0, redeemed or 0
         acc["points_net"] += accrued - redeemed
         if kind in RECEIPT_KINDS:
@@ -112,7 +118,9 @@ def dashboard(
     old = sum_rows(p_sales, p_points).get(0, _empty())
     old["customers"], old["new_customers"] = customers["previous_total"], customers["previous_new"]
     before_figures = finish(old, p_before + old["points_net"])
-    per = sum_rows(sales, points, lambda day: bucket(day, grain))
+    first, last = period.span
+    starts = {day: bucket(day, grain) for day in range(first, last + 1)}
+    per = sum_rows(sales, points, starts.__getitem__)
     series: dict[str, list[Any]] = {m: [] for m in MEASURES}
     labels = []
     running = before

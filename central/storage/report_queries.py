@@ -25,6 +25,12 @@ class ReportRollups(Database):
 
     def rollup_sales(self, first: int, last: int, stores: Sequence[str] | None) -> list[tuple[Any, ...]]:
         """Per (day, identified): receipts, refunds, sales, lines, accrued, redeemed in [first, last]."""
+        if stores is None:
+            return self.conn.execute(
+                "SELECT day, identified, receipts, refunds, sales, lines, accrued, redeemed FROM report_chain_sales"
+                " WHERE day BETWEEN ? AND ? ORDER BY day, identified",
+                (first, last),
+            ).fetchall()
         where, args = _stores_clause(stores)
         return self.conn.execute(
             "SELECT day, identified, SUM(receipts), SUM(refunds), SUM(sales), SUM(lines), SUM(accrued),"
@@ -35,6 +41,12 @@ class ReportRollups(Database):
 
     def rollup_points(self, first: int, last: int, stores: Sequence[str] | None) -> list[tuple[Any, ...]]:
         """Per (day, kind): points accrued and redeemed in [first, last]."""
+        if stores is None:
+            return self.conn.execute(
+                "SELECT day, kind, accrued, redeemed FROM report_chain_points WHERE day BETWEEN ? AND ?"
+                " ORDER BY day, kind",
+                (first, last),
+            ).fetchall()
         where, args = _stores_clause(stores)
         return self.conn.execute(
             "SELECT day, kind, SUM(accrued), SUM(redeemed) FROM report_points WHERE day BETWEEN ? AND ?"
@@ -44,9 +56,10 @@ class ReportRollups(Database):
 
     def rollup_balance_before(self, day: int, stores: Sequence[str] | None) -> int:
         """Points outstanding before a day: accrued minus redeemed of every earlier day."""
+        table = "report_chain_points" if stores is None else "report_points"
         where, args = _stores_clause(stores)
         row = self.conn.execute(
-            f"SELECT SUM(accrued) - SUM(redeemed) FROM report_points WHERE day < ?{where}", [day, *args]
+            f"SELECT SUM(accrued) - SUM(redeemed) FROM {table} WHERE day < ?{where}", [day, *args]
         ).fetchone()
         return int(row[0] or 0)
 

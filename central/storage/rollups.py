@@ -12,7 +12,9 @@ import, the console, the nightly expiry) is folded here, in the same transaction
   ("not by category"), so the categories always add up to ``report_sales``' sales;
 * ``report_hours`` per (local day, store, local hour): receipts, identified receipts, sales;
 * ``report_points`` per (local day, store, transaction kind): points accrued and redeemed (signed, as the
-  transactions table keeps them), so ``accrued - redeemed`` summed up to a day is the liability then.
+  transactions table keeps them), so ``accrued - redeemed`` summed up to a day is the liability then;
+* ``report_chain_sales`` and ``report_chain_points``: the same without the store (and level): a row per day
+  for the whole chain, what the dashboard reads when no store is left out.
 
 A day is the local date (ordinal) in the store's time zone; an operation without a store uses the chain's zone.
 ``store`` is '' and ``level`` is '' when there is none. :func:`backfill` builds the tables from the
@@ -38,6 +40,12 @@ TABLES = {
     "report_categories": (("day", "store", "category", "level", "identified"), ("lines", "quantity", "sales")),
     "report_hours": (("day", "store", "hour"), ("receipts", "identified", "sales")),
     "report_points": (("day", "store", "kind"), ("accrued", "redeemed")),
+    # the whole chain's days (the dashboard and the liability without a store filter read a row per day)
+    "report_chain_sales": (
+        ("day", "identified"),
+        ("receipts", "refunds", "sales", "refunded", "lines", "accrued", "redeemed"),
+    ),
+    "report_chain_points": (("day", "kind"), ("accrued", "redeemed")),
 }
 _TEXT_KEYS = {"store", "level", "kind"}
 
@@ -105,7 +113,7 @@ def fold(
 ) -> dict[str, dict[tuple[Any, ...], list[int]]]:
     """The rollups' increments of these transactions and their lines (no I/O)."""
     out: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in TABLES}
-    sales, categories, hours, points = (out[t] for t in TABLES)
+    sales, categories, hours, points, chain_sales, chain_points = (out[t] for t in TABLES)
     by_id: dict[int, tuple[int, str, str, int, int]] = {}
     millis: dict[Any, int] = {}
     for row in rows:
@@ -158,6 +166,14 @@ def fold(
         categories[(day, store, 0, level, known)][2] -= line[8]
     for key in [k for k, v in categories.items() if k[2] == 0 and not any(v)]:
         del categories[key]
+    for (day, _store, _level, known), values in sales.items():
+        acc = chain_sales.setdefault((day, known), [0] * len(values))
+        for i, v in enumerate(values):
+            acc[i] += v
+    for (day, _store, kind), values in points.items():
+        acc = chain_points.setdefault((day, kind), [0, 0])
+        acc[0] += values[0]
+        acc[1] += values[1]
     return out
 
 
