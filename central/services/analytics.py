@@ -343,22 +343,39 @@ def _from_rollup(
             keys = [*keys, "identified"]
     else:
         sums = sorted({_ROLLUP_SUMS[table][p] for p in parts})
+    labels: dict[tuple[str, int], str] = {}
+    full: Cells = {}
+    position = {k: i for i, k in enumerate(keys)}
+    at_day = position.get("day")
+    plain = [(d in TIME_DIMENSIONS, d, position.get(d)) for d in dims]
+    n = len(keys)
     for record in db.rollup_group(table, keys, sums, first, last, stores):
-        at = dict(zip(keys, record[: len(keys)], strict=True))
-        got = dict(zip(sums, record[len(keys) :], strict=True))
+        got = dict(zip(sums, record[n:], strict=True))
         values: dict[str, int] = {}
         if table == "report_points":
-            partial = figures.sum_rows([], [(0, at["kind"], got["accrued"], got["redeemed"])])[0]
+            partial = figures.sum_rows([], [(0, record[position["kind"]], got["accrued"], got["redeemed"])])[0]
             values = {p: partial[p] for p in parts}
         else:
             for part in parts:
                 if part == "identified_receipts" and table == "report_sales":
-                    values[part] = got["receipts"] if at["identified"] else 0
+                    values[part] = got["receipts"] if record[position["identified"]] else 0
                 else:
                     values[part] = got[_ROLLUP_SUMS[table][part]]
-        key = tuple(time_value(d, at["day"]) if d in TIME_DIMENSIONS else at[d] for d in dims)
-        for target, index in groupings:
-            add(target, tuple(key[i] for i in index), values)
+        key = []
+        for is_time, dim, at in plain:
+            if is_time:
+                day = record[at_day]  # type: ignore[index]
+                label = labels.get((dim, day))
+                if label is None:
+                    label = labels[(dim, day)] = time_value(dim, day)
+                key.append(label)
+            else:
+                key.append(record[at])  # type: ignore[index]
+        add(full, tuple(key), values)
+    # the other groupings (rows' totals, columns' totals, the grand total) add up the cells: additive figures
+    for target, index in groupings:
+        for key_, values in full.items():
+            add(target, tuple(key_[i] for i in index), values)
 
 
 def _from_columns(
