@@ -21,6 +21,8 @@ import numpy as np
 from .definitions import month_index
 
 _NO_DAY = np.iinfo(np.int32).max
+#: month indexes (year * 12 + month - 1) are below this: a (customer, month) pair's code is key * _SPAN + month
+_SPAN = 1 << 16
 
 
 class Columns:
@@ -34,6 +36,7 @@ class Columns:
         self.purchase = np.zeros(0, bool)
         self.amount = np.zeros(0, np.int64)
         self._derived = False
+        self._derived_upto: int | None = None
 
     def __len__(self) -> int:
         return int(self.key.size)
@@ -62,42 +65,57 @@ class Columns:
         self.store = np.concatenate([self.store, np.array(stores, np.int16)])
         self.purchase = np.concatenate([self.purchase, np.array(purchases, bool)])
         self.amount = np.concatenate([self.amount, np.array(amounts, np.int64)])
-        self._derived = False
+        self._derived = False  # the derived columns catch up on the next use (only the new rows)
 
     # -- derived columns ----------------------------------------------------------------------------------
 
     def _derive(self) -> None:
-        if self._derived:
+        """Bring the derived columns up to the rows appended since (only those rows are read again)."""
+        done = self._derived_upto if self._derived_upto is not None else 0
+        total = int(self.key.size)
+        if self._derived and done == total:
             return
-        size = int(self.key.max()) + 1 if self.key.size else 1
-        self.first_day = np.full(size, _NO_DAY, np.int32)
-        self.first_store = np.full(size, -1, np.int16)
-        bought = np.flatnonzero(self.purchase)
+        size = int(self.key.max()) + 1 if total else 1
+        if done == 0:
+            self.first_day = np.full(size, _NO_DAY, np.int32)
+            self.first_store = np.full(size, -1, np.int16)
+            self.first_month = np.full(size, -1, np.int32)
+            self.month = np.zeros(0, np.int32)
+            self.pair_code = np.zeros(0, np.int64)
+        elif self.first_day.size < size:  # new customers since
+            grow = size - self.first_day.size
+            self.first_day = np.concatenate([self.first_day, np.full(grow, _NO_DAY, np.int32)])
+            self.first_store = np.concatenate([self.first_store, np.full(grow, -1, np.int16)])
+            self.first_month = np.concatenate([self.first_month, np.full(grow, -1, np.int32)])
+        day = self.day[done:]
+        if day.size:
+            low, high = int(day.min()), int(day.max())
+            table = np.array([month_index(dt.date.fromordinal(d)) for d in range(low, high + 1)], np.int32)
+            self.month = np.concatenate([self.month, table[day - low]])
+        bought = np.flatnonzero(self.purchase[done:]) + done
         if bought.size:
+            # each customer's earliest new purchase (ties: the first written), kept if earlier than the known one
             order = bought[np.lexsort((self.day[bought], self.key[bought]))]
             keys = self.key[order]
             head = np.ones(keys.size, bool)
             head[1:] = keys[1:] != keys[:-1]
-            self.first_day[keys[head]] = self.day[order][head]
-            self.first_store[keys[head]] = self.store[order][head]
-        # month of each day, through a table over the days present
-        if self.day.size:
-            low, high = int(self.day.min()), int(self.day.max())
-            table = np.array([month_index(dt.date.fromordinal(d)) for d in range(low, high + 1)], np.int32)
-            self.month = table[self.day - low]
-        else:
-            self.month = np.zeros(0, np.int32)
-        first_month = np.full(size, -1, np.int32)
-        has = self.first_day != _NO_DAY
-        first_month[has] = [month_index(dt.date.fromordinal(int(d))) for d in self.first_day[has]] if has.any() else []
-        self.first_month = first_month
-        # distinct (key, month) pairs of purchases: the per-month sets of active customers
-        if bought.size:
-            span = int(self.month.max()) + 1
-            codes = np.unique(self.key[bought].astype(np.int64) * span + self.month[bought])
-            self.pair_key, self.pair_month = (codes // span).astype(np.int32), (codes % span).astype(np.int32)
-        else:
-            self.pair_key = self.pair_month = np.zeros(0, np.int32)
+            keys, rows = keys[head], order[head]
+            earlier = self.day[rows] < self.first_day[keys]
+            keys, rows = keys[earlier], rows[earlier]
+            self.first_day[keys] = self.day[rows]
+            self.first_store[keys] = self.store[rows]
+            self.first_month[keys] = self.month[rows]
+            # the per-month sets of active customers: sorted (key, month) codes, the new ones inserted
+            codes = np.unique(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
+            if self.pair_code.size:
+                at = np.searchsorted(self.pair_code, codes)
+                known = (at < self.pair_code.size) & (self.pair_code[np.minimum(at, self.pair_code.size - 1)] == codes)
+                self.pair_code = np.insert(self.pair_code, at[~known], codes[~known])
+            else:
+                self.pair_code = codes
+        self.pair_key = (self.pair_code // _SPAN).astype(np.int32)
+        self.pair_month = (self.pair_code % _SPAN).astype(np.int32)
+        self._derived_upto = total
         self._derived = True
 
     # -- figures --------------------------------------------------------------------------------------------
@@ -174,9 +192,8 @@ class Columns:
             rows = np.isin(self.store, stores)
             cohort_of = self._first_months(rows)
             bought = rows & self.purchase
-            span = int(self.month.max()) + 1 if self.month.size else 1
-            codes = np.unique(self.key[bought].astype(np.int64) * span + self.month[bought])
-            pair_key, pair_month = (codes // span).astype(np.int32), (codes % span).astype(np.int32)
+            codes = np.unique(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
+            pair_key, pair_month = (codes // _SPAN).astype(np.int32), (codes % _SPAN).astype(np.int32)
         member = np.ones(cohort_of.size, bool)
         if keys is not None:
             member[:] = False

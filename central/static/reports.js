@@ -32,7 +32,7 @@
     var opts = {
       width: width,
       height: box.classList.contains("wide") ? 320 : 160,
-      legend: {show: series.length > 1 || box.classList.contains("wide")},
+      legend: {show: true, live: true},  // hover values
       scales: {x: {time: false}},
       axes: [
         {values: function (u, ticks) { return ticks.map(function (t) { return labels[t] !== undefined ? labels[t] : ""; }); },
@@ -99,6 +99,11 @@
         series = [{name: table.measures[0], values: table.body.map(function (line) { return line.total[0]; })}];
       }
       draw(box, labels, series, box.getAttribute("data-kind"));
+    });
+    // ready-made series: {labels, series: [{name, values}]} (the program's effect)
+    document.querySelectorAll("[data-series-chart]").forEach(function (box) {
+      var spec = data(box.getAttribute("data-series-chart"));
+      if (spec) { draw(box, spec.labels, spec.series, box.getAttribute("data-kind")); }
     });
     // a preset period clears the custom dates (and choosing a date switches to custom)
     var period = document.getElementById("period");

@@ -120,7 +120,8 @@ def charts_page() -> ResponseReturnValue:
     args = request.args
     grain = args.get("grain") or "day"
     split = args.get("split") or ""
-    measure = args.get("measure") or "sales"
+    family = args.get("family") or "transactions"
+    measure = args.get("measure") or ("customers" if family == "customers" else "sales")
     query = {k: args.getlist(k) for k in args if k not in ("rows", "columns", "measures")}
     query.update(rows=grain if grain in GRAINS else "day", measures=measure)
     if split:
@@ -143,7 +144,8 @@ def charts_page() -> ResponseReturnValue:
         csv_url=url_for("reports_api.report", name="pivot", format="csv", **query),
         store_choices=analytics.visible_stores(db, who),
         splits=["", "store", "level", "segment", "rfm", "category", "identified", "gender", "age_band"],
-        family=args.get("family") or "transactions",
+        family=family,
+        measure=measure,
         **_choices(),
     )
 

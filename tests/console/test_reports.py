@@ -338,3 +338,58 @@ def test_the_api_gives_every_report_as_json_and_csv_with_a_token(client, ledger)
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "store" and rows[-1][0] == "total"
     assert rows[-1][-2] == pivot["total"][0]
+
+
+def test_columns_appended_in_pieces_equal_columns_read_at_once():
+    """The columns' derived sets (first purchases, per-month active customers) catch up with appended rows."""
+    import random
+
+    import numpy as np
+
+    from central.reports.columns import Columns
+
+    rng = random.Random(5)
+    rows = [
+        (
+            rng.randrange(1, 60),
+            f"S{rng.randrange(3)}",
+            1_780_000_000 + rng.randrange(0, 400 * 86400),
+            rng.random() < 0.9,
+            rng.randrange(-500, 5000),
+        )
+        for _ in range(3000)
+    ]
+
+    def day_of(store, epoch):
+        return epoch // 86400 + 719163
+
+    whole = Columns()
+    whole.append(rows, day_of)
+    pieces = Columns()
+    for start in range(0, len(rows), 700):
+        pieces.append(rows[start : start + 700], day_of)
+        pieces.customers(0, 10**9, None)
+        pieces.cohorts(24000, 24400)  # derived between the pieces
+    whole._derive()
+    first, last = int(whole.month.min()), int(whole.month.max())
+    for a, b in (
+        (whole.first_day, pieces.first_day),
+        (whole.first_store, pieces.first_store),
+        (whole.pair_code, pieces.pair_code),
+    ):
+        assert np.array_equal(a, b)
+    assert whole.cohorts(first, last) == pieces.cohorts(first, last)
+    # and the cohorts against a plain count
+    firsts: dict[int, int] = {}
+    active: set[tuple[int, int]] = set()
+    for i, (key, _s, _e, bought, _a) in enumerate(rows):
+        if bought:
+            month = int(whole.month[i])
+            firsts[key] = min(firsts.get(key, month), month)
+            active.add((key, month))
+    table = whole.cohorts(first, last)
+    for c in range(last - first + 1):
+        members = {k for k, m in firsts.items() if m == first + c}
+        assert table["sizes"][c] == len(members)
+        for later in range(c, last - first + 1):
+            assert table["active"][c][later] == sum(1 for k in members if (k, first + later) in active)

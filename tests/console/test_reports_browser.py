@@ -95,3 +95,8 @@ def test_a_chart_split_by_store_has_a_series_per_store(page, console):
     assert chart.get_attribute("data-points") == "3"
     assert chart.get_attribute("data-series") == "3"
     assert chart.evaluate(PAINTED) > 0
+    # the program's effect: identified vs anonymous receipts by month, drawn as two series
+    page.goto(console + "/reports/effect?period=custom&from=2026-10-01&to=2026-12-31&grain=month")
+    page.wait_for_function("document.getElementById('effect-receipts-chart').dataset.points")
+    effect = page.locator("#effect-receipts-chart")
+    assert (effect.get_attribute("data-points"), effect.get_attribute("data-series")) == ("3", "2")
