@@ -25,6 +25,26 @@ _NO_DAY = np.iinfo(np.int32).max
 _SPAN = 1 << 16
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (a sort and a comparison: faster here than numpy's hashing ``unique``)."""
+    if values.size == 0:
+        return values
+    ordered = np.sort(values)
+    keep = np.empty(ordered.size, bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def counts(values: np.ndarray) -> dict[int, int]:
+    """value -> how many times (values small non-negative integers or not)."""
+    found = distinct(values)
+    if found.size == 0:
+        return {}
+    at = np.searchsorted(found, values)
+    return dict(zip(found.tolist(), np.bincount(at, minlength=found.size).tolist(), strict=True))
+
+
 class Columns:
     def __init__(self) -> None:
         self.mark: tuple[int, int] = (0, -1)  # (last transaction id read, merges seen)
@@ -106,7 +126,7 @@ class Columns:
             self.first_store[keys] = self.store[rows]
             self.first_month[keys] = self.month[rows]
             # the per-month sets of active customers: sorted (key, month) codes, the new ones inserted
-            codes = np.unique(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
+            codes = distinct(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
             if self.pair_code.size:
                 at = np.searchsorted(self.pair_code, codes)
                 known = (at < self.pair_code.size) & (self.pair_code[np.minimum(at, self.pair_code.size - 1)] == codes)
@@ -144,7 +164,7 @@ class Columns:
             seen[keys] = True
             return int(np.count_nonzero(seen))
         starts = grain_of(self.day[mask])
-        values = np.unique(starts)
+        values = distinct(starts)
         if values.size <= 64:  # a boolean set per bucket: no sort of the pairs
             seen = np.zeros(int(self.key.max()) + 1 if self.key.size else 1, bool)
             out = {}
@@ -153,9 +173,7 @@ class Columns:
                 seen[keys[starts == start]] = True
                 out[int(start)] = int(np.count_nonzero(seen))
             return out
-        codes = np.unique(starts.astype(np.int64) * (1 << 32) + keys)
-        values, counts = np.unique(codes >> 32, return_counts=True)
-        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+        return counts(distinct(starts.astype(np.int64) * (1 << 32) + keys) >> 32)
 
     def new_customers(
         self,
@@ -171,8 +189,7 @@ class Columns:
             mask &= np.isin(self.first_store, stores)
         if grain_of is None:
             return int(mask.sum())
-        values, counts = np.unique(grain_of(self.first_day[mask]), return_counts=True)
-        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+        return counts(grain_of(self.first_day[mask]))
 
     def cohorts(
         self, first_month: int, last_month: int, stores: np.ndarray | None = None, keys: np.ndarray | None = None
@@ -192,7 +209,7 @@ class Columns:
             rows = np.isin(self.store, stores)
             cohort_of = self._first_months(rows)
             bought = rows & self.purchase
-            codes = np.unique(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
+            codes = distinct(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
             pair_key, pair_month = (codes // _SPAN).astype(np.int32), (codes % _SPAN).astype(np.int32)
         member = np.ones(cohort_of.size, bool)
         if keys is not None:

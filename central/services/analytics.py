@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..reports import figures
-from ..reports.columns import Columns
+from ..reports.columns import Columns, counts, distinct
 from ..reports.definitions import (
     CUSTOMER_DIMENSIONS,
     DIMENSIONS,
@@ -345,11 +345,17 @@ def _from_rollup(
         sums = sorted({_ROLLUP_SUMS[table][p] for p in parts})
     labels: dict[tuple[str, int], str] = {}
     full: Cells = {}
+    times = {d for d in dims if d in TIME_DIMENSIONS}
+    spans = None
+    if times in ({"month"}, {"week"}):  # the database adds the days of each week or month up
+        grain = times.pop()
+        starts = figures.buckets(Period(dt.date.fromordinal(first), dt.date.fromordinal(last)), grain)
+        spans = [(max(s, first), min(e - 1, last)) for s, e in zip(starts, [*starts[1:], last + 1], strict=True)]
     position = {k: i for i, k in enumerate(keys)}
     at_day = position.get("day")
     plain = [(d in TIME_DIMENSIONS, d, position.get(d)) for d in dims]
     n = len(keys)
-    for record in db.rollup_group(table, keys, sums, first, last, stores):
+    for record in db.rollup_group(table, keys, sums, first, last, stores, spans):
         got = dict(zip(sums, record[n:], strict=True))
         values: dict[str, int] = {}
         if table == "report_points":
@@ -410,13 +416,13 @@ def _from_columns(
             codes.append(store.astype(np.int64))
             labels.append(list(cols.stores))
         elif dim in TIME_DIMENSIONS:
-            uniq, inverse = np.unique(day, return_inverse=True)
-            names = [time_value(dim, int(d)) for d in uniq]
-            distinct = sorted(set(names))
-            where = {n: i for i, n in enumerate(distinct)}
+            low, high = (int(day.min()), int(day.max())) if day.size else (0, -1)
+            names = [time_value(dim, d) for d in range(low, high + 1)]
+            shown = sorted(set(names))
+            where = {n: i for i, n in enumerate(shown)}
             table = np.array([where[n] for n in names], np.int64)
-            codes.append(table[inverse] if uniq.size else np.zeros(0, np.int64))
-            labels.append(distinct)
+            codes.append(table[day - low] if day.size else np.zeros(0, np.int64))
+            labels.append(shown)
         else:
             values, names = attrs[dim]
             codes.append(values[np.minimum(key, values.size - 1)].astype(np.int64))
@@ -434,18 +440,15 @@ def _from_columns(
             code = code * r + codes[i]
         computed: dict[str, dict[int, int]] = {}
         if "sales" in parts:
-            u, inv = np.unique(code, return_inverse=True)
-            sums = np.zeros(u.size, np.int64)
-            np.add.at(sums, inv, amount)
-            computed["sales"] = dict(zip(u.tolist(), sums.tolist(), strict=True))
+            size = int(np.prod(radix)) if radix else 1
+            sums = np.bincount(code, weights=amount, minlength=size)
+            used = np.bincount(code, minlength=size) > 0
+            computed["sales"] = {int(c): int(round(sums[c])) for c in np.flatnonzero(used).tolist()}
         if "receipts" in parts:
-            u, c = np.unique(code[purchase], return_counts=True)
-            computed["receipts"] = dict(zip(u.tolist(), c.tolist(), strict=True))
+            computed["receipts"] = counts(code[purchase])
         for part, rows_mask in (("customers", purchase), ("new_customers", self_first)):
             if part in parts and rows_mask is not None:
-                pairs = np.unique(code[rows_mask] * (1 << 32) + key[rows_mask])
-                u, c = np.unique(pairs >> 32, return_counts=True)
-                computed[part] = dict(zip(u.tolist(), c.tolist(), strict=True))
+                computed[part] = counts(distinct(code[rows_mask] * (1 << 32) + key[rows_mask]) >> 32)
         for part, per_code in computed.items():
             for c, value in per_code.items():
                 parts_key = []

@@ -64,17 +64,35 @@ class ReportRollups(Database):
         return int(row[0] or 0)
 
     def rollup_group(
-        self, table: str, keys: Sequence[str], sums: Sequence[str], first: int, last: int, stores: Sequence[str] | None
+        self,
+        table: str,
+        keys: Sequence[str],
+        sums: Sequence[str],
+        first: int,
+        last: int,
+        stores: Sequence[str] | None,
+        buckets: Sequence[tuple[int, int]] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """``keys`` and ``SUM(sums)`` of a rollup table (names checked against :data:`TABLES`) in [first, last]."""
+        """``keys`` and ``SUM(sums)`` of a rollup table (names checked against :data:`TABLES`) in [first, last].
+
+        With ``buckets`` (contiguous (first day, last day) ranges: weeks, months) the key ``day`` is the first day
+        of its bucket, so the database adds the days up."""
         columns = TABLES[table]
         if any(k not in columns[0] for k in keys) or any(s not in columns[1] for s in sums):
             raise ValueError(f"not a column of {table}: {keys}, {sums}")
-        where, args = _stores_clause(stores)
-        group = f" GROUP BY {', '.join(keys)}" if keys else ""
-        select = ", ".join([*keys, *(f"SUM({s})" for s in sums)])
+        where, args = _stores_clause(stores, "t.store")
+        names = [f"t.{k}" if k != "day" or not buckets else "b.first" for k in keys]
+        group = f" GROUP BY {', '.join(names)}" if keys else ""
+        select = ", ".join([*names, *(f"SUM(t.{s})" for s in sums)])
+        if not buckets:
+            return self.conn.execute(
+                f"SELECT {select} FROM {table} t WHERE t.day BETWEEN ? AND ?{where}{group}", [first, last, *args]
+            ).fetchall()
+        values = ", ".join("(?, ?)" for _ in buckets)
         return self.conn.execute(
-            f"SELECT {select} FROM {table} WHERE day BETWEEN ? AND ?{where}{group}", [first, last, *args]
+            f"WITH b(first, last) AS (VALUES {values}) SELECT {select} FROM {table} t"
+            f" JOIN b ON t.day BETWEEN b.first AND b.last WHERE t.day BETWEEN ? AND ?{where}{group}",
+            [*(d for pair in buckets for d in pair), first, last, *args],
         ).fetchall()
 
     def report_store_names(self) -> list[tuple[str, str, str]]:

@@ -92,19 +92,23 @@ def quantity_milli(text: Any) -> int:
 
 
 class DayOf:
-    """Local day ordinals of epoch seconds per zone, cached per quarter hour (zone offsets change on those)."""
+    """Local day ordinals of epoch seconds per zone, cached per zone and quarter hour (offsets change on those)."""
 
     def __init__(self, zone_of: Callable[[str | None], dt.tzinfo]) -> None:
         self.zone_of = zone_of
-        self._offsets: dict[tuple[str | None, int], int] = {}
+        self._zones: dict[str | None, dt.tzinfo] = {}
+        self._offsets: dict[tuple[dt.tzinfo, int], int] = {}
 
     def __call__(self, store: str | None, epoch: int) -> int:
+        zone = self._zones.get(store)
+        if zone is None:
+            zone = self._zones[store] = self.zone_of(store)
         slot = epoch // 900
-        offset = self._offsets.get((store, slot))
+        offset = self._offsets.get((zone, slot))
         if offset is None:
-            moment = dt.datetime.fromtimestamp(slot * 900, self.zone_of(store))
+            moment = dt.datetime.fromtimestamp(slot * 900, zone)
             offset = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
-            self._offsets[(store, slot)] = offset
+            self._offsets[(zone, slot)] = offset
         return (epoch + offset) // 86400 + 719163  # 1970-01-01's ordinal
 
 
