@@ -73,7 +73,7 @@
 
   function data(id) {
     var node = document.getElementById(id);
-    return node ? JSON.parse(node.textContent) : null;
+    return node ? JSON.parse(node.getAttribute("data-json")) : null;  // no inline scripts (CSP)
   }
 
   document.addEventListener("DOMContentLoaded", function () {
