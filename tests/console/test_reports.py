@@ -393,3 +393,21 @@ def test_columns_appended_in_pieces_equal_columns_read_at_once():
         assert table["sizes"][c] == len(members)
         for later in range(c, last - first + 1):
             assert table["active"][c][later] == sum(1 for k in members if (k, first + later) in active)
+
+
+def test_pivot_by_hour_identified_and_a_customer_dimension(ledger):
+    nov = {"from": "2026-11-01", "to": "2026-11-30"}
+    hours, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "hour", "measures": "receipts,sales"}, limit=1000)
+    got = {r["key"][0]: r["total"] for r in hours.to_dict()["body"]}
+    # local hours: 06:00 in Vladivostok, 13:00, 14:00 and 12:00 in Moscow
+    assert got == {"6": [1, 1500], "12": [1, 4000], "13": [1, 300], "14": [1, 900]}
+    known, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "identified", "measures": "receipts,share_identified"}, limit=1000
+    )
+    rows = {r["key"][0]: r["total"] for r in known.to_dict()["body"]}
+    assert rows == {"0": [1, 0.0], "1": [3, 1.0]}
+    assert known.to_dict()["total"] == [4, 0.75]
+    gender, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "gender", "measures": "customers,sales"}, limit=1000)
+    shown = gender.to_dict()
+    assert shown["identified_only"] is True
+    assert shown["body"] == [{"key": ["unknown"], "cells": [], "total": [2, 1500 + 300 + 4000 - 500]}]
