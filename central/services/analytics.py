@@ -398,7 +398,6 @@ def _from_columns(
     cols = columns(db)
     ids = cols.store_ids(stores) if stores is not None else None
     key, day, purchase, amount = cols.per_key(first, last, ids)
-    mask = (day >= first) & (day <= last)
     store = cols.store[cols._mask(first, last, ids, purchases=False)]
     if segment is not None:
         members = np.zeros(int(cols.key.max()) + 1 if cols.key.size else 1, bool)
@@ -406,7 +405,6 @@ def _from_columns(
         members[wanted[wanted < members.size]] = True
         keep = members[key]
         key, day, purchase, amount, store = key[keep], day[keep], purchase[keep], amount[keep], store[keep]
-    del mask
     # one integer code per row and dimension, with its labels
     codes: list[np.ndarray] = []
     labels: list[list[Any]] = []
@@ -430,9 +428,8 @@ def _from_columns(
     self_first = None
     if "new_customers" in parts:
         cols._derive()
-        self_first = (day == cols.first_day[key]) & purchase
-        if ids is not None:
-            self_first &= np.isin(cols.first_store[key], ids)
+        # the first purchase's row(s): its day at its store (a customer counts once, where they started)
+        self_first = (day == cols.first_day[key]) & purchase & (store == cols.first_store[key])
     for target, index in groupings:
         radix = [len(labels[i]) or 1 for i in index]
         code = np.zeros(key.size, np.int64)

@@ -411,3 +411,15 @@ def test_pivot_by_hour_identified_and_a_customer_dimension(ledger):
     shown = gender.to_dict()
     assert shown["identified_only"] is True
     assert shown["body"] == [{"key": ["unknown"], "cells": [], "total": [2, 1500 + 300 + 4000 - 500]}]
+
+
+def test_new_customers_by_store_count_where_they_started(ledger):
+    out, _ctx = analytics.pivot(
+        ledger,
+        SYSTEM,
+        {"from": "2026-10-01", "to": "2026-12-31", "rows": "store", "measures": "new_customers"},
+        limit=1000,
+    )
+    got = {r["key"][0]: r["total"][0] for r in out.to_dict()["body"]}
+    assert got == {"S1": 1, "S2": 1, "S3": 1}  # c3 at S1, c1 at S2 (though c1 bought at S1 too), c2 at S3
+    assert out.to_dict()["total"] == [3]
