@@ -421,20 +421,52 @@ def _from_columns(
             table = np.array([where[n] for n in names], np.int64)
             codes.append(table[day - low] if day.size else np.zeros(0, np.int64))
             labels.append(shown)
+        elif dim == "segment":
+            codes.append(np.zeros(key.size, np.int64))  # the rows are repeated per segment below
+            labels.append([])
         else:
             values, names = attrs[dim]
             codes.append(values[np.minimum(key, values.size - 1)].astype(np.int64))
             labels.append(names)
+    # a customer counts in every segment they are a member of ("no segment" otherwise): the rows are repeated once
+    # per membership for the groupings that split by segment; the others (totals) take each row once
+    seg_at = dims.index("segment") if "segment" in dims else None
+    seg_rows = seg_codes = None
+    if seg_at is not None:
+        size = int(cols.key.max()) + 1 if cols.key.size else 1
+        in_any = np.zeros(size, bool)
+        picked, coded, names = [], [], []
+        for n, (ident, name) in enumerate(db.report_segments()):
+            member = np.zeros(size, bool)
+            keys = np.array(db.segment_member_keys(ident), np.int64)
+            member[keys[keys < size]] = True
+            in_any |= member
+            rows = np.flatnonzero(member[key])
+            picked.append(rows)
+            coded.append(np.full(rows.size, n, np.int64))
+            names.append(name)
+        rows = np.flatnonzero(~in_any[key])
+        picked.append(rows)
+        coded.append(np.full(rows.size, len(names), np.int64))
+        labels[seg_at] = [*names, str(_("no segment"))]
+        seg_rows, seg_codes = np.concatenate(picked), np.concatenate(coded)
     self_first = None
     if "new_customers" in parts:
         cols._derive()
         # the first purchase's row(s): its day at its store (a customer counts once, where they started)
         self_first = (day == cols.first_day[key]) & purchase & (store == cols.first_store[key])
+    plain = (key, purchase, amount, self_first, codes)
     for target, index in groupings:
         radix = [len(labels[i]) or 1 for i in index]
+        key, purchase, amount, self_first, use = plain
+        if seg_at is not None and seg_at in index:
+            assert seg_rows is not None and seg_codes is not None
+            key, purchase, amount = key[seg_rows], purchase[seg_rows], amount[seg_rows]
+            self_first = self_first[seg_rows] if self_first is not None else None
+            use = [seg_codes if i == seg_at else c[seg_rows] for i, c in enumerate(codes)]
         code = np.zeros(key.size, np.int64)
         for i, r in zip(index, radix, strict=True):
-            code = code * r + codes[i]
+            code = code * r + use[i]
         computed: dict[str, dict[int, int]] = {}
         if "sales" in parts:
             size = int(np.prod(radix)) if radix else 1
@@ -483,13 +515,6 @@ def _customer_attributes(db: Store, dims: Sequence[str], period: Period) -> dict
     if "rfm" in dims:
         classes = dict(db.customer_rfm_classes())
         build("rfm", lambda r: classes.get(r[0]))
-    if "segment" in dims:
-        # a customer's segment: the first (by name) they are a member of ("none" for none)
-        member: dict[int, str] = {}
-        for ident, seg_name in db.report_segments():
-            for k in db.segment_member_keys(ident):
-                member.setdefault(k, seg_name)
-        build("segment", lambda r: member.get(r[0]))
     return out
 
 

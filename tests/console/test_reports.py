@@ -423,3 +423,28 @@ def test_new_customers_by_store_count_where_they_started(ledger):
     got = {r["key"][0]: r["total"][0] for r in out.to_dict()["body"]}
     assert got == {"S1": 1, "S2": 1, "S3": 1}  # c3 at S1, c1 at S2 (though c1 bought at S1 too), c2 at S3
     assert out.to_dict()["total"] == [3]
+
+
+def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
+    conn = ledger.conn
+    keys = dict(conn.execute("SELECT customer_id, key FROM customer_keys"))
+    for ident, name, members in ((1, "vip", ("c1", "c3")), (2, "new", ("c1",))):
+        conn.execute(
+            "INSERT INTO segments (id, name, kind, size, created_by, created_at, changed_by, changed_at)"
+            " VALUES (?, ?, 'static', ?, 't', '2026-01-01', 't', '2026-01-01')",
+            (ident, name, len(members)),
+        )
+        conn.executemany(
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, '2026-01-01')",
+            [(ident, keys[c]) for c in members],
+        )
+    nov = {"from": "2026-11-01", "to": "2026-11-30"}
+    out, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "segment", "measures": "customers,sales"}, limit=99)
+    got = {r["key"][0]: r["total"] for r in out.to_dict()["body"]}
+    c1, c3 = 1500 + 300 - 500, 4000  # November at every store
+    assert got == {"vip": [2, c1 + c3], "new": [1, c1]}
+    assert out.to_dict()["total"] == [2, c1 + c3]  # each receipt once
+    only, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
+    )
+    assert {r["key"][0]: r["total"][0] for r in only.to_dict()["body"]} == {"S1": 300, "S2": 1500 - 500}
