@@ -84,7 +84,7 @@ def test_build_a_pivot_export_xlsx_and_read_it_back(page, console, tmp_path):
     assert page.locator("#pivot-table tbody tr").count() == 3
 
 
-def test_a_chart_split_by_store_has_a_series_per_store(page, console):
+def test_a_chart_split_by_store_has_a_series_per_store(page, console, tmp_path):
     sign_in(page, console)
     page.goto(
         console + "/reports/charts?period=custom&from=2026-10-01&to=2026-12-31&grain=month&split=store"
@@ -95,6 +95,16 @@ def test_a_chart_split_by_store_has_a_series_per_store(page, console):
     assert chart.get_attribute("data-points") == "3"
     assert chart.get_attribute("data-series") == "3"
     assert chart.evaluate(PAINTED) > 0
+    # its PNG and its numbers as CSV
+    with page.expect_download() as info:
+        chart.locator(".chart-tools button", has_text="PNG").click()
+    info.value.save_as(tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as info:
+        chart.locator(".chart-tools button", has_text="CSV").click()
+    info.value.save_as(tmp_path / "chart.csv")
+    lines = (tmp_path / "chart.csv").read_text().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("label,S1")
     # the program's effect: identified vs anonymous receipts by month, drawn as two series
     page.goto(console + "/reports/effect?period=custom&from=2026-10-01&to=2026-12-31&grain=month")
     page.wait_for_function("document.getElementById('effect-receipts-chart').dataset.points")
