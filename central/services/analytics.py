@@ -195,7 +195,7 @@ def cohorts(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None)
     first_month, last_month = month_index(period.first), month_index(period.last)
     if last_month - first_month > 120:
         raise ReportError({"from": _("Cohorts cover at most 120 months.")})
-    ids = cols.store_ids(stores) if by == "store" else None
+    ids = cols.store_ids(stores) if by == "store" or not every else None  # a manager: their stores' receipts only
     table = cols.cohorts(first_month, last_month, ids, keys)
     months = [month_label(m) for m in range(first_month, last_month + 1)]
     out_rows = []

@@ -448,3 +448,19 @@ def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
         ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
     )
     assert {r["key"][0]: r["total"][0] for r in only.to_dict()["body"]} == {"S1": 300, "S2": 1500 - 500}
+
+
+def test_a_store_managers_cohorts_and_pivots_hold_only_their_stores(ledger, people):
+    manager = people["manager"]  # S1
+    out = analytics.cohorts(ledger, manager, {"from": "2026-10-01", "to": "2026-12-31", "by": "all"})
+    assert out["by"] == "store" and out["stores"] == ["S1"]
+    rows = {r["cohort"]: r for r in out["cohorts"]}
+    assert rows["2026-11"]["customers"] == 2  # c1 and c3 first bought at S1 in November
+    assert rows["2026-11"]["sales"] == [300 + 4000, 0]
+    table, _ctx = analytics.pivot(
+        ledger,
+        manager,
+        {"from": "2026-10-01", "to": "2026-12-31", "rows": "store", "measures": "sales,customers"},
+        limit=99,
+    )
+    assert [r["key"][0] for r in table.to_dict()["body"]] == ["S1"]
