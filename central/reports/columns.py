@@ -69,19 +69,19 @@ class Columns:
         if not rows:
             return
         index = self._store_index
-        keys, days, stores, purchases, amounts = [], [], [], [], []
-        for key, store, epoch, purchase, amount in rows:
-            place = store or ""
+        keys, stores, epochs, purchases, amounts = zip(*rows, strict=True)
+        for place in sorted({s or "" for s in stores}):
             if place not in index:
                 index[place] = len(self.stores)
                 self.stores.append(place)
-            keys.append(key)
-            days.append(day_of(store, epoch))
-            stores.append(index[place])
-            purchases.append(bool(purchase))
-            amounts.append(amount)
+        vectorised = getattr(day_of, "days", None)
+        if vectorised is not None:
+            days = vectorised(stores, epochs)
+        else:
+            days = [day_of(s, e) for s, e in zip(stores, epochs, strict=True)]
+        stores = [index[s or ""] for s in stores]
         self.key = np.concatenate([self.key, np.array(keys, np.int32)])
-        self.day = np.concatenate([self.day, np.array(days, np.int32)])
+        self.day = np.concatenate([self.day, np.asarray(days, np.int32)])
         self.store = np.concatenate([self.store, np.array(stores, np.int16)])
         self.purchase = np.concatenate([self.purchase, np.array(purchases, bool)])
         self.amount = np.concatenate([self.amount, np.array(amounts, np.int64)])

@@ -464,3 +464,20 @@ def test_a_store_managers_cohorts_and_pivots_hold_only_their_stores(ledger, peop
         limit=99,
     )
     assert [r["key"][0] for r in table.to_dict()["body"]] == ["S1"]
+
+
+def test_local_days_of_columns_equal_the_per_row_days_across_dst():
+    import random
+    import zoneinfo as zi
+
+    from central.storage.rollups import DayOf
+
+    zones = {"S1": zi.ZoneInfo("America/New_York"), "S2": zi.ZoneInfo("Asia/Vladivostok"), None: zi.ZoneInfo("UTC")}
+    rng = random.Random(3)
+    stores = [rng.choice(["S1", "S2", None]) for _ in range(2000)]
+    # around New York's fall back (1 Nov 2026 06:00 UTC) and spring forward (14 Mar 2027 07:00 UTC)
+    epochs = [rng.choice([1793512800, 1805000400]) + rng.randrange(-86400, 86400) for _ in stores]
+    day_of = DayOf(zones.get)
+    want = [dt.datetime.fromtimestamp(e, zones[s]).date().toordinal() for s, e in zip(stores, epochs, strict=True)]
+    assert [day_of(s, e) for s, e in zip(stores, epochs, strict=True)] == want
+    assert DayOf(zones.get).days(stores, epochs).tolist() == want
