@@ -45,6 +45,25 @@ def counts(values: np.ndarray) -> dict[int, int]:
     return dict(zip(found.tolist(), np.bincount(at, minlength=found.size).tolist(), strict=True))
 
 
+#: booleans a distinct count per group may use at once (else it sorts)
+SCATTER_LIMIT = 1 << 25
+
+
+def distinct_per(groups: np.ndarray, keys: np.ndarray, key_space: int) -> dict[int, int]:
+    """group -> distinct keys among the rows (groups and keys non-negative integers): one boolean scatter over
+    (group span x key space) when that is small enough, a sort otherwise."""
+    if groups.size == 0:
+        return {}
+    low = int(groups.min())
+    span = int(groups.max()) - low + 1
+    if span * key_space <= SCATTER_LIMIT:
+        seen = np.zeros(span * key_space, bool)
+        seen[(groups - low).astype(np.int64) * key_space + keys] = True
+        per = np.count_nonzero(seen.reshape(span, key_space), axis=1)
+        return {int(g) + low: int(per[g]) for g in np.flatnonzero(per).tolist()}
+    return counts(distinct(groups.astype(np.int64) * (1 << 32) + keys) >> 32)
+
+
 class Columns:
     def __init__(self) -> None:
         self.mark: tuple[int, int] = (0, -1)  # (last transaction id read, merges seen)
@@ -164,16 +183,7 @@ class Columns:
             seen[keys] = True
             return int(np.count_nonzero(seen))
         starts = grain_of(self.day[mask])
-        values = distinct(starts)
-        if values.size <= 64:  # a boolean set per bucket: no sort of the pairs
-            seen = np.zeros(int(self.key.max()) + 1 if self.key.size else 1, bool)
-            out = {}
-            for start in values.tolist():
-                seen[:] = False
-                seen[keys[starts == start]] = True
-                out[int(start)] = int(np.count_nonzero(seen))
-            return out
-        return counts(distinct(starts.astype(np.int64) * (1 << 32) + keys) >> 32)
+        return distinct_per(starts, keys, int(self.key.max()) + 1 if self.key.size else 1)
 
     def new_customers(
         self,

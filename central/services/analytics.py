@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..reports import figures
-from ..reports.columns import Columns, counts, distinct
+from ..reports.columns import Columns, counts, distinct_per
 from ..reports.definitions import (
     CUSTOMER_DIMENSIONS,
     DIMENSIONS,
@@ -456,6 +456,7 @@ def _from_columns(
         # the first purchase's row(s): its day at its store (a customer counts once, where they started)
         self_first = (day == cols.first_day[key]) & purchase & (store == cols.first_store[key])
     plain = (key, purchase, amount, self_first, codes)
+    space = int(cols.key.max()) + 1 if cols.key.size else 1
     for target, index in groupings:
         radix = [len(labels[i]) or 1 for i in index]
         key, purchase, amount, self_first, use = plain
@@ -477,7 +478,7 @@ def _from_columns(
             computed["receipts"] = counts(code[purchase])
         for part, rows_mask in (("customers", purchase), ("new_customers", self_first)):
             if part in parts and rows_mask is not None:
-                computed[part] = counts(distinct(code[rows_mask] * (1 << 32) + key[rows_mask]) >> 32)
+                computed[part] = distinct_per(code[rows_mask], key[rows_mask], space)
         for part, per_code in computed.items():
             for c, value in per_code.items():
                 parts_key = []
