@@ -14,6 +14,7 @@ stores (home store or a store they bought in).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import audit
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
+from .filters import CustomerQuery, where
 from .text import N_, _
 
 KINDS = ("static", "dynamic")
@@ -70,9 +72,11 @@ def _name(db: Store, name: Any, segment_id: int | None) -> str:
 
 
 def _visible(db: Store, actor: Actor, keys: set[int]) -> set[int]:
+    """The customers of ``keys`` the actor may see: a store manager's stores' customers only (their home
+    store, or with ``STORE_MANAGER_SCOPE`` = shopped also a store they bought in)."""
     if not actor.scoped:
         return keys
-    return keys & db.customer_keys_in_stores(actor.stores)
+    return keys & db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
 
 
 def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None) -> int:
@@ -227,9 +231,17 @@ def _row(db: Store, segment_id: int) -> dict[str, Any]:
 
 
 def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, Any]]:
+    """Every segment whose name contains ``search`` (case-insensitive), by name; a store manager's sizes count
+    only their stores' customers."""
+    actor.require("customers.read")
     rows = db.segment_list()
     needle = search.strip().casefold()
-    return [r for r in rows if needle in r["name"].casefold()]
+    rows = [r for r in rows if needle in r["name"].casefold()]
+    if actor.scoped and rows:
+        mine = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
+        for r in rows:
+            r["size"] = len(db.segment_members(r["id"]) & mine)
+    return sorted(rows, key=lambda r: r["name"].casefold())
 
 
 def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = None) -> dict[str, Any]:
@@ -245,6 +257,7 @@ def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = N
 
 def members(db: Store, actor: Actor, segment_id: int, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
     """A page of member customer ids (keyset on the key), the count the actor may see."""
+    actor.require("customers.read")
     _row(db, segment_id)
     keys = sorted(_visible(db, actor, db.segment_members(segment_id)))
     page = [k for k in keys if k > after][:limit]
@@ -272,3 +285,167 @@ def rfm_grid(db: Store, actor: Actor) -> Mapping[str, Any]:
     """Counts, spend and share per (R, F) cell and per class (the RFM page)."""
     with db.snapshot() as conn:
         return engine.rfm_grid(conn)
+
+
+def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
+    """The segment's row with its definition parsed (``doc``) and the size the actor may see."""
+    actor.require("customers.read")
+    row = _row(db, segment_id)
+    row["doc"] = json.loads(row["definition"]) if row["definition"] else None
+    if actor.scoped:
+        row["size"] = len(_visible(db, actor, db.segment_members(segment_id)))
+    return row
+
+
+def size_series(db: Store, actor: Actor, segment_id: int) -> list[tuple[str, int]]:
+    """(day, size at the day's end) from the entered/left history, oldest first (the chain-wide size: a store
+    manager sees the chart of the whole segment's size, not of its members)."""
+    actor.require("customers.read")
+    size, out = 0, []
+    for day, delta in db.segment_size_by_day(segment_id):
+        size += delta
+        out.append((day, size))
+    return out
+
+
+def history(
+    db: Store, actor: Actor, segment_id: int, *, before_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Entering and leaving, newest first, with time and cause (a store manager: their customers only)."""
+    actor.require("customers.read")
+    _row(db, segment_id)
+    keys = None
+    if actor.scoped:
+        keys = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
+    return db.segment_history_page(segment_id, before_id, limit, keys)
+
+
+def customer_segments(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
+    """The segments a customer is in (the profile; the caller has checked the customer)."""
+    actor.require("customers.read")
+    return db.segments_of_customer(customer_id)
+
+
+def customer_rfm(db: Store, actor: Actor, customer_id: str) -> dict[str, Any] | None:
+    actor.require("customers.read")
+    return db.customer_rfm_row(customer_id)
+
+
+def profile_context(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
+    """What the profile tab shows of segments: the RFM result, the segments, the classes' labels."""
+    from .segment_form import RFM_LABELS
+
+    return {
+        "customer_rfm": customer_rfm(db, actor, customer_id),
+        "customer_segments": customer_segments(db, actor, customer_id),
+        "rfm_labels": RFM_LABELS,
+    }
+
+
+def save_customers(db: Store, actor: Actor, name: Any, customer_ids: list[str]) -> int:
+    """A new static segment holding these customers ("save these customers as a segment")."""
+    _require_write(actor)
+    segment_id = create(db, actor, name, "static")
+    if customer_ids:
+        with db.transaction():
+            keys = db.customer_keys(customer_ids)
+            db.change_segment_members(segment_id, set(keys.values()), (), now_utc(), "hand")
+    return segment_id
+
+
+def filtered_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> list[str]:
+    """The ids of every customer the customer list's filter finds (within the actor's scope)."""
+    actor.require("customers.read")
+    sql, params = where(query, actor, zone)
+    return db.customer_ids_where(sql, params)
+
+
+def sample_customers(db: Store, actor: Actor, customer_ids: list[str]) -> list[dict[str, Any]]:
+    """id, name and phone of these customers, in the order given (a preview's sample)."""
+    found = {r["id"]: r for r in db.customers_named(customer_ids)}
+    return [
+        {"id": c, "name": found.get(c, {}).get("name") or "", "phone": found.get(c, {}).get("phone") or ""}
+        for c in customer_ids
+    ]
+
+
+# -- uploads of cards or phones -------------------------------------------------------------------------------
+
+MAX_UPLOAD_ROWS = 200_000
+_HEADERS = {
+    "card": "card",
+    "карта": "card",
+    "номер карты": "card",
+    "card number": "card",
+    "phone": "phone",
+    "телефон": "phone",
+    "mobile": "phone",
+}
+
+
+def read_upload(db: Store, data: bytes, filename: str) -> dict[str, Any]:
+    """The customers a CSV/XLSX of cards or phones names (first column, or the column headed card/phone):
+    ``found`` (customer ids, in file order, once each), ``unknown`` ((row number, text), at most 100 listed),
+    ``unknown_count``, ``rows``. Nothing is changed (the dry run)."""
+    from shared.identifiers import InvalidIdentifier, normalize_phone
+
+    from .imports import ImportFileError, _csv_rows, _text, _xlsx_rows
+
+    name = filename.lower()
+    try:
+        if name.endswith(".xlsx") or data[:2] == b"PK":
+            rows = _xlsx_rows(data)
+        elif name.endswith((".csv", ".txt")) or not name:
+            rows = _csv_rows(data)
+        else:
+            raise FormError({"file": _("Upload a .csv or .xlsx file.")})
+    except ImportFileError as exc:
+        raise FormError({"file": str(exc)}) from None
+    numbered = [(i, [_text(v) for v in r]) for i, r in enumerate(rows, 1) if any(v not in (None, "") for v in r)]
+    if not numbered:
+        raise FormError({"file": _("The file is empty.")})
+    column, kind = 0, ""
+    header = [h.strip().lower() for h in numbered[0][1]]
+    if any(h in _HEADERS for h in header):
+        column = next(i for i, h in enumerate(header) if h in _HEADERS)
+        kind = _HEADERS[header[column]]
+        numbered = numbered[1:]
+    if len(numbered) > MAX_UPLOAD_ROWS:
+        raise FormError({"file": _("At most %(n)s rows per file.", n=f"{MAX_UPLOAD_ROWS:,}")})
+    values = [(line, (r[column] if column < len(r) else "").strip()) for line, r in numbered]
+    cards = db.customers_by_cards([re.sub(r"[\s-]", "", v) for _line, v in values if v]) if kind != "phone" else {}
+    phones: dict[int, str] = {}
+    if kind != "card":
+        for line, v in values:
+            if not v or re.sub(r"[\s-]", "", v) in cards:
+                continue
+            try:
+                phones[line] = normalize_phone(v)
+            except InvalidIdentifier:
+                pass
+    by_phone = db.customers_by_phones(sorted(set(phones.values())))
+    found: dict[str, None] = {}
+    unknown: list[tuple[int, str]] = []
+    for line, v in values:
+        customer = cards.get(re.sub(r"[\s-]", "", v)) or by_phone.get(phones.get(line, ""))
+        if customer:
+            found.setdefault(customer)
+        else:
+            unknown.append((line, v))
+    return {"found": list(found), "unknown": unknown[:100], "unknown_count": len(unknown), "rows": len(values)}
+
+
+def apply_upload(db: Store, actor: Actor, segment_id: int, data: bytes, filename: str, mode: str) -> dict[str, Any]:
+    """Add (``mode`` = add) or remove the uploaded customers; the known rows are applied (the dry run said
+    which are unknown). Returns the dry run's result with ``changed`` = (entered, left)."""
+    _require_write(actor)
+    if mode not in ("add", "remove"):
+        raise FormError({"mode": _("Add or remove.")})
+    result = read_upload(db, data, filename)
+    if not result["found"]:
+        raise FormError({"file": _("No row of the file names a known customer.")})
+    if mode == "add":
+        result["changed"] = change_members(db, actor, segment_id, add=result["found"])
+    else:
+        result["changed"] = change_members(db, actor, segment_id, remove=result["found"])
+    return result

@@ -18,6 +18,7 @@ from ..services import (
     merge,
     percents,
     saved,
+    segments,
 )
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
@@ -145,6 +146,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     if tab == "profile":
         context["definitions"] = fields.definitions(db)
         context["percents"] = percents.percents(db, who, customer_id)
+        context.update(segments.profile_context(db, who, customer_id))
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
     elif tab == "history":
