@@ -49,7 +49,22 @@ def _require_write(actor: Actor) -> None:
 
 
 def _translate(error: DefinitionError) -> FormError:
-    return FormError({f"definition.{where}": message for where, message in error.messages(_).items()})
+    """The definition's problems in the user's language, criteria and parameters named as the page names them."""
+    from .segment_form import CRITERION_LABELS, PARAM_LABELS
+
+    def label(key: str, value: Any) -> Any:
+        if key == "criterion" and value in CRITERION_LABELS:
+            return _(CRITERION_LABELS[value])
+        if key in ("name", "high", "low") and isinstance(value, str) and value.strip("'") in PARAM_LABELS:
+            return _(PARAM_LABELS[value.strip("'")])
+        if key == "names" and isinstance(value, str):
+            return ", ".join(_(PARAM_LABELS[n]) if n in PARAM_LABELS else n for n in value.split(", "))
+        return value
+
+    def gettext(message: str, **params: Any) -> str:
+        return _(message, **{k: label(k, v) for k, v in params.items()})
+
+    return FormError({f"definition.{where}": message for where, message in error.messages(gettext).items()})
 
 
 def check_definition(db: Store, doc: Any, segment_id: int | None = None) -> Definition:

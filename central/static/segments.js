@@ -9,7 +9,11 @@
     var sample = document.getElementById("live-sample");
     var timer = null, seq = 0;
     function clearErrors() {
-      form.querySelectorAll("em.error.live").forEach(function (e) { e.remove(); });
+      // the definition's messages (a server-drawn one too): the latest count says them again
+      form.querySelectorAll("em.error").forEach(function (e) {
+        var where = e.getAttribute("data-for") || "";
+        if (e.classList.contains("live") || where.indexOf("c.") === 0) { e.remove(); }
+      });
     }
     function showErrors(errors) {
       clearErrors();
