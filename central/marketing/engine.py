@@ -709,9 +709,10 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
     return len(rows)
 
 
-def rfm_grid(conn: sqlite3.Connection) -> dict[str, Any]:
-    """The 5x5 grid: per (R, F) the count, spend and share of the scored customers; per class the same."""
-    rows = queries.rfm_cells(conn)
+def rfm_grid(conn: sqlite3.Connection, keys: set[int] | None = None) -> dict[str, Any]:
+    """The 5x5 grid: per (R, F) the count, spend and share of the scored customers (with ``keys``: of those
+    customers only); per class the same."""
+    rows = queries.rfm_cells(conn, keys)
     total = sum(r[3] for r in rows)
     cells = {
         (r, f): {"class": klass, "count": n, "spend": spend, "share": (n / total if total else 0.0)}

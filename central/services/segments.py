@@ -297,9 +297,12 @@ def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
 
 
 def rfm_grid(db: Store, actor: Actor) -> Mapping[str, Any]:
-    """Counts, spend and share per (R, F) cell and per class (the RFM page)."""
+    """Counts, spend and share per (R, F) cell and per class (the RFM page); a store manager's of their
+    stores' customers only."""
+    actor.require("customers.read")
     with db.snapshot() as conn:
-        return engine.rfm_grid(conn)
+        keys = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home") if actor.scoped else None
+        return engine.rfm_grid(conn, keys)
 
 
 def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
@@ -320,6 +323,9 @@ def size_series(db: Store, actor: Actor, segment_id: int) -> list[tuple[str, int
     for day, delta in db.segment_size_by_day(segment_id):
         size += delta
         out.append((day, size))
+    today = now_utc()[:10]
+    if out and out[-1][0] < today:  # the size holds until today
+        out.append((today, size))
     return out
 
 

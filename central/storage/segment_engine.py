@@ -381,6 +381,16 @@ def insert_rfm(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> Non
     )
 
 
-def rfm_cells(conn: sqlite3.Connection) -> list[Any]:
-    """(r, f, class, count, spend) per cell."""
-    return conn.execute("SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class").fetchall()
+def rfm_cells(conn: sqlite3.Connection, keys: set[int] | None = None) -> list[Any]:
+    """(r, f, class, count, spend) per cell; with ``keys``, of those customers only."""
+    if keys is None:
+        return conn.execute(
+            "SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class"
+        ).fetchall()
+    cells: dict[tuple[int, int, str], list[int]] = {}
+    for key, r, f, klass, spend in conn.execute("SELECT key, r, f, class, spend FROM customer_rfm"):
+        if key in keys:
+            cell = cells.setdefault((r, f, klass), [0, 0])
+            cell[0] += 1
+            cell[1] += spend
+    return [(r, f, klass, n, spend) for (r, f, klass), (n, spend) in sorted(cells.items())]

@@ -108,3 +108,32 @@ def test_a_bad_range_is_shown_in_place_live(page, console, db):
     page.click("#save-segment")
     expect(page.locator("em.error[data-for='c.1.1.to']")).to_be_visible()
     assert db.segment_list() == []
+
+
+def test_segment_pages_work_under_the_content_security_policy(page, console, db, tmp_path):
+    from central.services import segments
+    from central.services.access import SYSTEM
+
+    segment_id = segments.create(
+        db, SYSTEM, "Все", "dynamic", {"audiences": [[{"type": "kind", "values": ["registered", "potential"]}]]}
+    )
+    db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on("pageerror", lambda exc: violations.append(str(exc)))
+    sign_in(page, console, "admin")
+    for path in (
+        "/segments/",
+        "/segments/new",
+        f"/segments/{segment_id}",
+        f"/segments/{segment_id}/edit",
+        "/segments/rfm",
+    ):
+        response = page.goto(console + path)
+        assert response.status == 200, path
+        page.screenshot(path=str(tmp_path / (path.strip("/").replace("/", "_") + ".png")), full_page=True)
+    expect(page.locator("#rfm-grid")).to_be_visible()
+    page.goto(console + f"/segments/{segment_id}/edit")
+    expect(page.locator("#live-count")).to_have_text("3")
+    page.screenshot(path="/tmp/seg-edit.png", full_page=True)
+    assert violations == []

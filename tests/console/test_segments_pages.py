@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from central.services import segments, tokens
-from central.services.access import SYSTEM
+from central.services.access import SYSTEM, Forbidden, FormError
 
 from .conftest import login
 
@@ -178,3 +180,38 @@ def test_json_api_with_a_token_and_a_managers_scope(app, db, shoppers):
     preview = manager.post("/segments/preview", data={"c.1.1.type": "kind", "c.1.1.values": ["registered"]}).get_json()
     assert preview["count"] == 1
     assert json.dumps(preview).count("c2") == 0
+
+
+def test_rfm_grid_of_a_store_manager_counts_their_customers_only(app, db, people, shoppers):
+    segments.compute_rfm(db, SYSTEM)
+    assert segments.rfm_grid(db, people["admin"])["total"] == 2  # c1 and c2 bought
+    assert segments.rfm_grid(db, people["manager"])["total"] == 1  # c1 (S1)
+    assert "Мария" not in _client(app, "manager").get("/segments/rfm").get_data(as_text=True)
+
+
+def test_an_xlsx_upload_of_phones_lists_bad_rows_and_changes_nothing_until_applied(db, people, shoppers):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in (["Телефон"], ["8 (912) 000-00-01"], [79120000002], ["12345"], [None], ["+7 912 000-00-99"]):
+        sheet.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    segment_id = segments.create(db, SYSTEM, "Uploaded", "static")
+    result = segments.read_upload(db, data.getvalue(), "phones.xlsx")
+    assert result["found"] == ["c1", "c2"]
+    assert result["unknown"] == [(4, "12345"), (6, "+7 912 000-00-99")] and result["rows"] == 4
+    assert db.segment(segment_id)["size"] == 0
+    segments.apply_upload(db, people["marketer"], segment_id, data.getvalue(), "phones.xlsx", "add")
+    assert db.segment(segment_id)["size"] == 2
+    with pytest.raises(FormError):
+        segments.read_upload(db, b"\x00\x01garbage", "x.pdf")
+    with pytest.raises(Forbidden):
+        segments.apply_upload(db, people["manager"], segment_id, data.getvalue(), "phones.xlsx", "remove")
+    # a dynamic segment's members are not changed by hand
+    dynamic = segments.create(
+        db, SYSTEM, "Dyn", "dynamic", {"audiences": [[{"type": "kind", "values": ["potential"]}]]}
+    )
+    with pytest.raises(FormError):
+        segments.apply_upload(db, people["marketer"], dynamic, data.getvalue(), "phones.xlsx", "add")
