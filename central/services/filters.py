@@ -323,7 +323,7 @@ def _consent(op: str, value: str, *rest: Any) -> str:
 
 
 def _segment(op: str, value: str, *rest: Any) -> int:
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise ValueError(_("Write the segment's number."))
     return int(value)
 

@@ -194,7 +194,12 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
 }
 RFM_LABELS = dict(CHOICES["rfm"])
 MULTI = {"many", "stores", "levels", "categories", "card_categories", "segments", "scores", "months"}
-_FIELD = re.compile(r"^c\.(\d+|x)\.(\d+)\.type$")
+_FIELD = re.compile(r"^c\.([1-9][0-9]{0,2}|x)\.([1-9][0-9]{0,2})\.type$")
+
+
+def _number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (``"²".isdigit()`` is true, yet no number)."""
+    return text.isascii() and text.isdigit() and len(text) <= 12
 
 
 def widget(kind: str) -> tuple[str, str]:
@@ -244,7 +249,9 @@ def read_draft(form: Mapping[str, Any]) -> Draft:
         match = _FIELD.match(name)
         if match and _getlist(form, name)[:1] and _getlist(form, name)[0] in PARAMS:
             found.setdefault(match.group(1), {})[int(match.group(2))] = _getlist(form, name)[0]
-    audience_count = max([int(a) for a in found if a != "x"] + [int(form.get("audiences") or 1)])
+    declared = str(form.get("audiences") or "1")
+    declared_count = int(declared) if _number(declared) else 1
+    audience_count = max([int(a) for a in found if a != "x"] + [declared_count])
     draft = Draft([[] for _ in range(max(1, min(audience_count, d.MAX_AUDIENCES)))])
     if "x" in found or form.get("exclude"):
         draft.exclude = []
@@ -282,7 +289,7 @@ def apply_action(draft: Draft, action: str, form: Mapping[str, Any]) -> bool:
         return True
     if parts[0] == "remove" and len(parts) == 3:
         target = _group(draft, parts[1])
-        if target is not None and parts[2].isdigit() and 1 <= int(parts[2]) <= len(target):
+        if target is not None and _number(parts[2]) and 1 <= int(parts[2]) <= len(target):
             del target[int(parts[2]) - 1]
         if parts[1] == "x" and not draft.exclude:
             draft.exclude = None
@@ -291,7 +298,7 @@ def apply_action(draft: Draft, action: str, form: Mapping[str, Any]) -> bool:
         if len(draft.audiences) < d.MAX_AUDIENCES:
             draft.audiences.append([])
         return True
-    if parts[0] == "remove_audience" and len(parts) == 2 and parts[1].isdigit():
+    if parts[0] == "remove_audience" and len(parts) == 2 and _number(parts[1]):
         index = int(parts[1]) - 1
         if 0 <= index < len(draft.audiences) and len(draft.audiences) > 1:
             del draft.audiences[index]
@@ -308,7 +315,7 @@ def _group(draft: Draft, name: str) -> list[Item] | None:
         if draft.exclude is None:
             draft.exclude = []
         return draft.exclude
-    if name.isdigit() and 1 <= int(name) <= len(draft.audiences):
+    if _number(name) and 1 <= int(name) <= len(draft.audiences):
         return draft.audiences[int(name) - 1]
     return None
 
@@ -347,9 +354,9 @@ def to_document(db: Store, draft: Draft) -> tuple[dict[str, Any] | None, dict[st
             elif base == "bool":
                 doc[param] = raw == "yes"
             elif base in ("categories", "card_categories", "segments", "scores", "months"):
-                doc[param] = [int(v) if v.isdigit() else v for v in raw]
+                doc[param] = [int(v) if _number(v) else v for v in raw]
             elif base == "ids":
-                doc[param] = [int(v) if v.isdigit() else v for v in re.split(r"[,\s]+", raw) if v]
+                doc[param] = [int(v) if _number(v) else v for v in re.split(r"[,\s]+", raw) if v]
             elif base == "words":
                 doc[param] = [v for v in re.split(r"[,\s]+", raw) if v]
             elif base == "products":
@@ -380,7 +387,7 @@ def _period(raw: Mapping[str, str], name: str, errors: dict[str, str]) -> dict[s
     kind = raw.get("kind") or "all"
     if kind == "days":
         days = raw.get("days") or ""
-        if not days.isdigit() or int(days) < 1:
+        if not _number(days) or int(days) < 1:
             errors[name] = _("Write the number of days, 1 or more.")
             return None
         return {"last_days": int(days)}

@@ -54,11 +54,11 @@ def _translate(error: DefinitionError) -> FormError:
 
     def label(key: str, value: Any) -> Any:
         if key == "criterion" and value in CRITERION_LABELS:
-            return _(CRITERION_LABELS[value])
+            return str(_(CRITERION_LABELS[value]))
         if key in ("name", "high", "low") and isinstance(value, str) and value.strip("'") in PARAM_LABELS:
-            return _(PARAM_LABELS[value.strip("'")])
+            return str(_(PARAM_LABELS[value.strip("'")]))
         if key == "names" and isinstance(value, str):
-            return ", ".join(_(PARAM_LABELS[n]) if n in PARAM_LABELS else n for n in value.split(", "))
+            return ", ".join(str(_(PARAM_LABELS[n])) if n in PARAM_LABELS else n for n in value.split(", "))
         return value
 
     def gettext(message: str, **params: Any) -> str:

@@ -9,6 +9,7 @@ live size and sample while the draft is typed. docs/segments.md tells the rest.
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,9 @@ def preview() -> ResponseReturnValue:
     """The live size and sample of the posted draft (segments.js); nothing is saved."""
     draft = segment_form.read_draft(request.form)
     segment_id = request.form.get("segment_id")
-    result, errors = _preview(draft, int(segment_id) if segment_id and segment_id.isdigit() else None)
+    result, errors = _preview(
+        draft, int(segment_id) if segment_id and segment_id.isascii() and segment_id.isdigit() else None
+    )
     if errors:
         return jsonify({"errors": errors}), 422
     return jsonify(result)
@@ -286,9 +289,20 @@ def hand_members(segment_id: int) -> ResponseReturnValue:
 
 
 def _uploads() -> Path:
+    """Where a checked file waits to be applied (a day at most: older ones go when another is checked)."""
     folder = Path(current_app.config["DATABASE"]).resolve().parent / "segment-uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _keep_upload(data: bytes) -> str:
+    folder = _uploads()
+    for old in folder.iterdir():
+        if old.stat().st_mtime < time.time() - 86400:
+            old.unlink(missing_ok=True)
+    token = secrets.token_hex(16)
+    (folder / token).write_bytes(data)
+    return token
 
 
 @bp.post("/<int:segment_id>/upload")
@@ -321,8 +335,7 @@ def upload(segment_id: int) -> ResponseReturnValue:
     except FormError as exc:
         _flash_error(exc)
         return _back(segment_id)
-    token = secrets.token_hex(16)
-    (_uploads() / token).write_bytes(data)
+    token = _keep_upload(data)
     result.update(token=token, filename=file.filename, mode=mode)
     return render("console/segments/upload.html", row=row, upload=result)
 
@@ -392,7 +405,7 @@ def rfm() -> ResponseReturnValue:
     errors: dict[str, str] = {}
     if request.method == "POST":
         window = request.form.get("window", "")
-        if not window.isdigit() or not 7 <= int(window) <= 3660:
+        if not (window.isascii() and window.isdigit() and len(window) < 6) or not 7 <= int(window) <= 3660:
             errors["window"] = _("Write the window in days, 7 to 3660.")
         else:
             try:

@@ -215,3 +215,90 @@ def test_an_xlsx_upload_of_phones_lists_bad_rows_and_changes_nothing_until_appli
     )
     with pytest.raises(FormError):
         segments.apply_upload(db, people["marketer"], dynamic, data.getvalue(), "phones.xlsx", "add")
+
+
+def test_no_form_or_query_gives_a_server_error(app, db, shoppers):
+    """The segmenter's form, the preview and the pages' parameters, fuzzed: a 4xx or a page, never a 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from central.services.segment_form import PARAMS
+
+    segment_id = segments.create(db, SYSTEM, "Fuzzed", "static")
+    _, token = tokens.add_token(db, SYSTEM, "fuzz")
+    client = _client(app, "admin")
+    names = ["name", "kind", "audiences", "exclude", "action", "add.1", "add.x", "segment_id"]
+    for params in PARAMS.values():
+        for param, kind in params:
+            names.append(f"c.1.1.{param}" if kind != "period" else "c.1.1.period.kind")
+        names.append("c.1.1.period.days")
+    values = st.one_of(
+        st.sampled_from(
+            [
+                "",
+                "x",
+                "²",
+                "٣",
+                "-1",
+                "0",
+                "1",
+                "99999999999999999999",
+                "2026-02-30",
+                "1,5",
+                "add:1",
+                "add:x",
+                "remove:1:1",
+                "remove:x:1",
+                "remove_audience:1",
+                "add_audience",
+                "exclude",
+                "count",
+                "save",
+                "days",
+                "dates",
+                "yes",
+                *PARAMS,
+            ]
+        ),
+        st.text(max_size=20),
+    )
+    form = st.lists(st.tuples(st.sampled_from(names), values), max_size=10)
+    types = st.lists(
+        st.tuples(
+            st.sampled_from(["c.1.1.type", "c.2.1.type", "c.x.1.type", "c.1.2.type"]), st.sampled_from(list(PARAMS))
+        ),
+        max_size=3,
+    )
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(form, types, st.sampled_from(["/segments/new", "/segments/preview", f"/segments/{segment_id}/edit"]))
+    def check(fields, kinds, path):
+        from werkzeug.datastructures import MultiDict
+
+        response = client.post(path, data=MultiDict([*kinds, *fields]))
+        assert response.status_code < 500, (path, fields, kinds)
+
+    check()
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(st.tuples(st.sampled_from(["q", "after", "before", "f", "o", "v", "limit"]), values), max_size=5))
+    def pages(args):
+        for path in (f"/segments/{segment_id}", "/segments/", "/segments/rfm"):
+            assert client.get(path, query_string=args).status_code < 500, (path, args)
+        for path in ("/api/v1/segments", f"/api/v1/segments/{segment_id}/members"):
+            response = client.get(path, query_string=args, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code < 500, (path, args)
+
+    pages()
