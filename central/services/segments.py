@@ -305,6 +305,13 @@ def rfm_grid(db: Store, actor: Actor) -> Mapping[str, Any]:
         return engine.rfm_grid(conn, keys)
 
 
+def static_segments(db: Store, actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the static segments, by name (what a person may fill by hand)."""
+    actor.require("customers.read")
+    rows = [r for r in db.segment_list() if r["kind"] == "static"]
+    return [(r["id"], r["name"]) for r in sorted(rows, key=lambda r: r["name"].casefold())]
+
+
 def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
     """The segment's row with its definition parsed (``doc``) and the size the actor may see."""
     actor.require("customers.read")

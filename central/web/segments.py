@@ -27,6 +27,12 @@ from .common import actor, console_blueprint, int_arg, render
 bp = console_blueprint("segments", "/segments")
 
 
+@bp.app_context_processor
+def segment_helpers() -> dict[str, Any]:
+    """``static_segments()`` for the customer list's tools: (id, name) of the static segments, by name."""
+    return {"static_segments": lambda: segments.static_segments(get_db(), actor())}
+
+
 def _zone() -> str:
     return current_app.config["CONSOLE_TIMEZONE"]  # type: ignore[no-any-return]
 
@@ -376,6 +382,29 @@ def from_customers() -> ResponseReturnValue:
         return redirect(back)
     flash(_("The segment is saved with %(n)d customers.", n=len(ids)))
     return _back(segment_id)
+
+
+@bp.post("/members-from-customers")
+def members_from_customers() -> ResponseReturnValue:
+    """Add (or remove) every customer the customer list's filter finds to (from) a static segment."""
+    db, who = get_db(), actor()
+    query = CustomerQuery.from_args(request.form)
+    back = url_for("customers.index") + ("?" + query.query_string() if query.query_string() else "")
+    segment_id = request.form.get("segment_id", "")
+    if not (segment_id.isascii() and segment_id.isdigit() and len(segment_id) < 12):
+        flash(_("Choose a static segment."))
+        return redirect(back)
+    ids = _filtered_ids(query)
+    add = request.form.get("mode") != "remove"
+    try:
+        entered, left = segments.change_members(
+            db, who, int(segment_id), add=ids if add else [], remove=[] if add else ids
+        )
+    except FormError as exc:
+        _flash_error(exc)
+        return redirect(back)
+    flash(_("Members changed: %(entered)d added, %(left)d removed.", entered=entered, left=left))
+    return _back(int(segment_id))
 
 
 def _filtered_ids(query: CustomerQuery) -> list[str]:

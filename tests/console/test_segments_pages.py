@@ -119,6 +119,13 @@ def test_static_members_by_hand_upload_and_from_the_customer_list(app, db, shopp
     token = html.split('name="token" value="')[1].split('"')[0]
     client.post(f"/segments/{segment_id}/upload", data={"token": token, "filename": "cards.csv", "mode": "add"})
     assert db.segment(segment_id)["size"] == 2
+    # the filtered customer list's customers added to and removed from an existing static segment
+    assert 'id="to-segment"' in client.get("/customers/?f=home_store&o=is&v=S1").get_data(as_text=True)
+    filtered = {"f": "home_store", "o": "is", "v": "S2", "segment_id": str(segment_id)}
+    client.post("/segments/members-from-customers", data={**filtered, "mode": "remove"})
+    assert db.segment(segment_id)["size"] == 1  # c2 (S2) left
+    client.post("/segments/members-from-customers", data={**filtered, "mode": "add"})
+    assert db.segment(segment_id)["size"] == 2
     # "save these customers as a segment" from the filtered list
     response = client.post(
         "/segments/from-customers", data={"name": "From S1", "f": "home_store", "o": "is", "v": "S1"}
