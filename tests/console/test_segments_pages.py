@@ -309,3 +309,20 @@ def test_no_form_or_query_gives_a_server_error(app, db, shoppers):
             assert response.status_code < 500, (path, args)
 
     pages()
+
+
+def test_the_size_chart_is_a_step_line_held_until_today(db, people, shoppers):
+    from central.storage.clock import now_utc
+    from central.web.segments import chart
+
+    segment_id = segments.create(db, SYSTEM, "Steps", "static")
+    with db.transaction():
+        keys = db.customer_keys(["c1", "c2", "c3"])
+        db.change_segment_members(segment_id, {keys["c1"], keys["c2"]}, (), "2026-01-01T10:00:00+00:00", "hand")
+        db.change_segment_members(segment_id, {keys["c3"]}, {keys["c1"]}, "2026-01-03T10:00:00+00:00", "hand")
+    series = segments.size_series(db, people["viewer"], segment_id)
+    assert series == [("2026-01-01", 2), ("2026-01-03", 2), (now_utc()[:10], 2)]
+    drawn = chart([("2026-01-01", 2), ("2026-01-03", 4)])
+    # two days: a point, the step at the old height, the new point; the axis tops at the largest size
+    assert len(drawn["points"].split()) == 3 and drawn["top"] == 4
+    assert chart([]) is None
