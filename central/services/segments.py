@@ -94,8 +94,18 @@ def _visible(db: Store, actor: Actor, keys: set[int]) -> set[int]:
     return keys & db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
 
 
-def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None) -> int:
-    """A new segment; a dynamic one gets its members now. Returns its id."""
+def create(
+    db: Store,
+    actor: Actor,
+    name: Any,
+    kind: str,
+    definition: Any = None,
+    *,
+    members: list[str] | None = None,
+    cause: str = "hand",
+) -> int:
+    """A new segment; a dynamic one gets its members now, a static one ``members`` (customer ids, in the same
+    transaction, with ``cause``). Returns its id."""
     _require_write(actor)
     if kind not in KINDS:
         raise FormError({"kind": _("A segment is static or dynamic.")})
@@ -108,6 +118,8 @@ def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None
         )
         if kind == "dynamic":
             engine.recompute(conn, segment_id, db.chain_today(), "created", now)
+        elif members:
+            db.change_segment_members(segment_id, set(db.customer_keys(members).values()), (), now, cause)
         audit.record(
             conn,
             actor,
@@ -145,11 +157,17 @@ def edit(db: Store, actor: Actor, segment_id: int, *, name: Any = None, definiti
 
 def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
     row = _row(db, segment_id)
-    new_id = create(db, actor, name, row["kind"], json.loads(row["definition"]) if row["definition"] else None)
-    if row["kind"] == "static":
-        with db.transaction():
-            db.change_segment_members(new_id, db.segment_members(segment_id), (), now_utc(), "copy")
-    return new_id
+    keys = sorted(db.segment_members(segment_id)) if row["kind"] == "static" else []
+    ids = db.customer_ids_of_keys(keys)
+    return create(
+        db,
+        actor,
+        name,
+        row["kind"],
+        json.loads(row["definition"]) if row["definition"] else None,
+        members=[ids[k] for k in keys if k in ids],
+        cause="copy",
+    )
 
 
 def used_by(db: Store, segment_id: int) -> list[str]:
@@ -372,13 +390,7 @@ def profile_context(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]
 
 def save_customers(db: Store, actor: Actor, name: Any, customer_ids: list[str]) -> int:
     """A new static segment holding these customers ("save these customers as a segment")."""
-    _require_write(actor)
-    segment_id = create(db, actor, name, "static")
-    if customer_ids:
-        with db.transaction():
-            keys = db.customer_keys(customer_ids)
-            db.change_segment_members(segment_id, set(keys.values()), (), now_utc(), "hand")
-    return segment_id
+    return create(db, actor, name, "static", members=customer_ids)
 
 
 def filtered_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> list[str]:
