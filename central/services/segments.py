@@ -21,7 +21,7 @@ from typing import Any
 from ..marketing import engine
 from ..marketing.segments.definition import Definition, DefinitionError, parse_definition
 from ..storage.clock import now_utc
-from ..storage.store import Store
+from ..storage.store import NotFound, Store
 from . import audit
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
 from .filters import CustomerQuery, where
@@ -256,7 +256,7 @@ def change_members(
 def _row(db: Store, segment_id: int) -> dict[str, Any]:
     row = db.segment(segment_id)
     if row is None:
-        raise FormError({"segment": _("No such segment.")})
+        raise NotFound(f"no segment {segment_id}")
     return row
 
 

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from shared.errors import LoyaltyError
 
 from ..services import segments
-from ..services.access import VIEWER, Actor, BadQuery, FormError
+from ..services.access import VIEWER, Actor, BadQuery
 from ..storage.db import get_db
 from . import api
 
@@ -31,8 +31,6 @@ def _reader() -> Actor:
 
 @bp.errorhandler(LoyaltyError)
 def loyalty_error(exc: LoyaltyError) -> ResponseReturnValue:
-    if isinstance(exc, FormError) and set(exc.errors) == {"segment"}:
-        return jsonify({"code": "not_found", "detail": exc.errors["segment"]}), 404
     return jsonify(exc.to_dict()), exc.status
 
 

@@ -302,7 +302,7 @@ def test_no_form_or_query_gives_a_server_error(app, db, shoppers):
     )
     @given(st.lists(st.tuples(st.sampled_from(["q", "after", "before", "f", "o", "v", "limit"]), values), max_size=5))
     def pages(args):
-        for path in (f"/segments/{segment_id}", "/segments/", "/segments/rfm"):
+        for path in (f"/segments/{segment_id}", "/segments/", "/segments/rfm", "/segments/999"):
             assert client.get(path, query_string=args).status_code < 500, (path, args)
         for path in ("/api/v1/segments", f"/api/v1/segments/{segment_id}/members"):
             response = client.get(path, query_string=args, headers={"Authorization": f"Bearer {token}"})
