@@ -137,3 +137,22 @@ def test_segment_pages_work_under_the_content_security_policy(page, console, db,
     expect(page.locator("#live-count")).to_have_text("3")
     page.screenshot(path="/tmp/seg-edit.png", full_page=True)
     assert violations == []
+
+
+def test_a_store_manager_sees_only_their_stores_customers_in_a_segment(page, console, db):
+    from central.services import segments
+    from central.services.access import SYSTEM
+
+    segment_id = segments.create(
+        db, SYSTEM, "Бегуны", "dynamic", {"audiences": [[{"type": "kind", "values": ["registered"]}]]}
+    )
+    db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    sign_in(page, console, "manager")  # manages S1: c1 is theirs, c2 (S2) is not
+    page.goto(console + "/segments/")
+    assert page.locator("#segments tbody tr").first.locator("td.num").inner_text() == "1"
+    page.goto(console + f"/segments/{segment_id}")
+    assert page.locator("#segment-size").inner_text() == "1"
+    members = page.locator("#member-list").inner_text()
+    assert "Иван Петров" in members and "Мария Иванова" not in members
+    assert "Мария Иванова" not in page.locator("#history").inner_text()
+    assert page.locator("#delete-segment").count() == 0  # reading only
