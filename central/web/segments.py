@@ -16,10 +16,10 @@ from typing import Any
 from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import customers, level_program, segment_form, segments, tags
+from ..services import customers, fields, level_program, segment_form, segments, tags
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
-from ..services.filters import CustomerQuery
+from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..storage.db import get_db
 from .common import actor, console_blueprint, int_arg, render
@@ -206,6 +206,7 @@ def chart(series: list[tuple[str, int]], width: int = 640, height: int = 160) ->
 def show(segment_id: int) -> ResponseReturnValue:
     db, who = get_db(), actor()
     row = segments.segment(db, who, segment_id)
+    own = CustomerQuery.from_args(request.args)  # the filters typed on this page
     query = CustomerQuery.from_args(request.args)
     query.conditions = [("segment", "is", str(segment_id)), *query.conditions]
     errors: dict[str, str] = {}
@@ -222,10 +223,21 @@ def show(segment_id: int) -> ResponseReturnValue:
         used_by=segments.used_by(db, segment_id),
         page=page,
         query=query,
-        q=request.args.get("q", ""),
-        errors=errors,
-        upload=None,
+        own=own,
+        errors={k: v for k, v in _shift_conditions(errors).items()},
+        choices=field_choices(fields.definitions(db)),
+        ops=OPS,
     )
+
+
+def _shift_conditions(errors: dict[str, str]) -> dict[str, str]:
+    """The filter's errors keyed by the page's own conditions (the segment's condition is the first, c0)."""
+    out = {}
+    for key, message in errors.items():
+        if key.startswith("c") and key[1:].isdigit():
+            key = f"c{int(key[1:]) - 1}"
+        out[key] = message
+    return out
 
 
 def _back(segment_id: int) -> ResponseReturnValue:

@@ -326,3 +326,18 @@ def test_the_size_chart_is_a_step_line_held_until_today(db, people, shoppers):
     # two days: a point, the step at the old height, the new point; the axis tops at the largest size
     assert len(drawn["points"].split()) == 3 and drawn["top"] == 4
     assert chart([]) is None
+
+
+def test_members_with_the_customer_lists_filters(app, db, shoppers):
+    client = _client(app)
+    segment_id = segments.create(
+        db, SYSTEM, "All", "dynamic", {"audiences": [[{"type": "kind", "values": ["registered", "potential"]}]]}
+    )
+    page = client.get(f"/segments/{segment_id}", query_string={"f": "home_store", "o": "is", "v": "S1"})
+    html = page.get_data(as_text=True)
+    members = html.split('id="member-list"')[1].split("</table>")[0]
+    assert "/customers/c1" in members and "/customers/c3" in members and "/customers/c2" not in members
+    # the export and the customer list get the segment's condition and the page's own
+    assert "f=segment&amp;o=is&amp;v=" in html and "f=home_store" in html
+    bad = client.get(f"/segments/{segment_id}", query_string={"f": "balance", "o": "ge", "v": "lots"})
+    assert bad.status_code == 200 and 'em class="error"' in bad.get_data(as_text=True)
