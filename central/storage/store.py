@@ -49,6 +49,7 @@ from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
+from .triggers import TriggerQueries
 
 __all__ = [
     "CUSTOMER_SCOPES",
@@ -104,6 +105,7 @@ class Store(
     # messages to customers (central/messages/), segments (central/services/segments.py)
     MessageQueries,
     SegmentQueries,
+    TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
 ):

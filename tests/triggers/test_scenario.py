@@ -83,7 +83,7 @@ def test_steps_in_order_never_skipped_never_back():
     assert d.run.step == 0 and d.run.phase == "wait" and not d.actions
     w.holds = {0: True}
     d = run_at(t, d.run, T0 + DAY, w)
-    assert [(k, p, a.type) for k, p, a in d.actions] == [(0, 1, "tag")]
+    assert [(k, p, a.type) for k, p, _, a in d.actions] == [(0, 1, "tag")]
     assert d.run.step == 1 and d.run.phase == "wait"
     d2 = run_at(t, d.run, T0 + 2 * DAY, w)  # step 1 holding again does nothing
     assert not d2.actions and d2.run.step == 1
@@ -143,7 +143,7 @@ def test_step_back_is_a_new_pass_and_repeats_the_previous_steps_actions():
     assert back.run.step == 0 and back.run.pass_no == 2 and back.notes == ["back:1"]
     w.holds = {0: True}
     again = run_at(t, back.run, T0 + 3 * DAY, w)
-    assert [(k, p) for k, p, _ in again.actions] == [(0, 2)]  # a new key: (step 1, pass 2)
+    assert [(k, p) for k, p, _, _ in again.actions] == [(0, 2)]  # a new key: (step 1, pass 2)
 
 
 def test_full_restart_clears_progress():
@@ -154,7 +154,7 @@ def test_full_restart_clears_progress():
     assert d.run.phase == "done" and d.wake_at == T0 + 30 * DAY
     assert not run_at(t, d.run, T0 + 30 * DAY - dt.timedelta(seconds=1), w).actions
     again = run_at(t, d.run, T0 + 30 * DAY, w)
-    assert again.notes == ["restart", "passed:0"] and [(k, p) for k, p, _ in again.actions] == [(0, 2)]
+    assert again.notes == ["restart", "passed:0"] and [(k, p) for k, p, _, _ in again.actions] == [(0, 2)]
 
 
 # -- limits ---------------------------------------------------------------------------------------------

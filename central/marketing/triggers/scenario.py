@@ -114,7 +114,7 @@ class Gate:
 @dataclass
 class Decision:
     run: Run
-    actions: list[tuple[int, int, Action]] = field(default_factory=list)  # (step, pass, action)
+    actions: list[tuple[int, int, int, Action]] = field(default_factory=list)  # (step, pass, index, action)
     wake_at: dt.datetime | None = None
     notes: list[str] = field(default_factory=list)  # what happened, for statistics and tests
     queued_for: str | None = None  # the limit a queued customer waits for
@@ -198,7 +198,7 @@ def decide(trigger: Trigger, run: Run, now: dt.datetime, check: Check, gate: Gat
             return d
         before = on_step(run, len(steps))
         gate.passed(k, slot)
-        d.actions.extend((k, run.pass_no, a) for a in step.actions)
+        d.actions.extend((k, run.pass_no, i, a) for i, a in enumerate(step.actions))
         d.notes.append(f"passed:{k}")
         restart_at = now + step.restart_days * DAY if step.restart_days else run.restart_at
         if k == len(steps) - 1:
