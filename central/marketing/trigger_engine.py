@@ -250,7 +250,7 @@ class Effects:
     """The actions' effects, in the engine's transaction, each after its key was claimed."""
 
     def __init__(self, conn: Any, now: dt.datetime, owner_store: str, trigger_id: int, name: str) -> None:
-        self.conn = conn
+        self.connection = conn
         self.now = now
         self.now_text = _text(now)
         self.owner_store = owner_store
@@ -262,7 +262,7 @@ class Effects:
         self.tags: set[str] = set()
 
     def do(self, cid: str, key: int, version: int, step: int, pass_no: int, index: int, action: Action) -> None:
-        conn, p = self.conn, action.params
+        conn, p = self.connection, action.params
         ident = f"trigger:{self.trigger_id}:{version}:{key}:{step + 1}:{pass_no}:{index}"
         comment = f"trigger {self.trigger_id} ({self.name}) v{version} step {step + 1} pass {pass_no}"
         kind = action.type
@@ -334,15 +334,15 @@ class Effects:
 
     def finish(self) -> None:
         if self.ledger is not None:
-            counter = VersionCounter(self.conn)
+            counter = VersionCounter(self.connection)
             self.ledger.flush(counter)
             counter.save()
         if self.changed:
-            bump_versions(self.conn, sorted(self.changed))
+            bump_versions(self.connection, sorted(self.changed))
         if self.points:
-            segments_engine.customer_changed(self.conn, sorted(self.points), "points")
+            segments_engine.customer_changed(self.connection, sorted(self.points), "points")
         if self.tags:
-            segments_engine.customer_changed(self.conn, sorted(self.tags), "tags")
+            segments_engine.customer_changed(self.connection, sorted(self.tags), "tags")
 
 
 def _load(conn: Any, triggers: Sequence[Trigger], rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> Batch:
@@ -445,7 +445,9 @@ def process_due(
     """Decide the runs due by ``now`` in every running trigger, a transaction per batch; (runs, actions)."""
     runs = actions = 0
     now_text = _text(now)
-    for trigger_row in q.running(db.conn):
+    with db.transaction() as conn:
+        triggers = q.running(conn)
+    for trigger_row in triggers:
         while limit is None or runs < limit:
             with db.transaction() as conn:
                 rows = q.due(conn, trigger_row["id"], now_text, batch)  # type: ignore[arg-type]
@@ -456,7 +458,8 @@ def process_due(
             actions += a
             if len(rows) < batch:
                 break
-            trigger_row = next((r for r in q.running(db.conn) if r["id"] == trigger_row["id"]), trigger_row)
+            with db.transaction() as conn:
+                trigger_row = next((r for r in q.running(conn) if r["id"] == trigger_row["id"]), trigger_row)
     return runs, actions
 
 

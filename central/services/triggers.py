@@ -166,36 +166,38 @@ def test(db: Store, actor: Actor, trigger_id: int, customer_id: str, now: dt.dat
     row = _row(db, actor, trigger_id)
     trigger = parse_trigger(db.trigger_document(trigger_id, row["version"]))
     now = now or dt.datetime.now(dt.UTC)
-    conn = db.conn
-    found = q.customer_key(conn, customer_id)
-    if found is None:
-        raise FormError({"customer": _("No such customer.")})
-    key = found
-    zone = aggregates.chain_zone(conn)
-    facts = aggregates.load_facts(conn, [key], zone=zone).get(key)
-    if facts is None:
-        raise FormError({"customer": _("No such customer.")})
-    run = q.run_of(conn, trigger_id, key)
-    since = run["since"] if run else (row["started_at"] or now.isoformat(timespec="seconds"))
-    events = [engine._event(r) for r in q.customer_events(conn, [key], since)]
-    ctx = segments_engine.context(conn, aggregates.today(conn, now))
-    current = run["step"] if run else 0
-    steps = []
-    for k, step in enumerate(trigger.steps):
-        verdict = check_step(step, facts, ctx, events)
-        steps.append(
-            {
-                "number": k + 1,
-                "holds": verdict.holds,
-                "current": k == current and (run is None or run["phase"] in ("wait", "pause", "queue")),
-                "reasons": [{"condition": w.condition, "holds": w.holds, "text": w.text(_)} for w in verdict.reasons],
-                "pause_days": step.pause_days,
-                "actions": [_action_text(a.type, a.params) for a in step.actions],
-            }
-        )
-    would = []
-    if current < len(trigger.steps) and steps[current]["holds"] and steps[current]["current"]:
-        would = steps[current]["actions"]
+    with db.transaction() as conn:  # reads only: nothing is written
+        found = q.customer_key(conn, customer_id)
+        if found is None:
+            raise FormError({"customer": _("No such customer.")})
+        key = found
+        zone = aggregates.chain_zone(conn)
+        facts = aggregates.load_facts(conn, [key], zone=zone).get(key)
+        if facts is None:
+            raise FormError({"customer": _("No such customer.")})
+        run = q.run_of(conn, trigger_id, key)
+        since = run["since"] if run else (row["started_at"] or now.isoformat(timespec="seconds"))
+        events = [engine._event(r) for r in q.customer_events(conn, [key], since)]
+        ctx = segments_engine.context(conn, aggregates.today(conn, now))
+        current = run["step"] if run else 0
+        steps = []
+        for k, step in enumerate(trigger.steps):
+            verdict = check_step(step, facts, ctx, events)
+            steps.append(
+                {
+                    "number": k + 1,
+                    "holds": verdict.holds,
+                    "current": k == current and (run is None or run["phase"] in ("wait", "pause", "queue")),
+                    "reasons": [
+                        {"condition": w.condition, "holds": w.holds, "text": w.text(_)} for w in verdict.reasons
+                    ],
+                    "pause_days": step.pause_days,
+                    "actions": [_action_text(a.type, a.params) for a in step.actions],
+                }
+            )
+        would = []
+        if current < len(trigger.steps) and steps[current]["holds"] and steps[current]["current"]:
+            would = steps[current]["actions"]
     store_zone = engine._zone(db.trigger_store_zone(trigger.owner_store), zone)
     firing = next_firing(trigger.hours, store_zone, now)
     return {
