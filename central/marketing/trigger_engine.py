@@ -524,7 +524,7 @@ class TriggerEngine:
     def run_once(self) -> tuple[int, int, int]:
         db = self.db
         with db.transaction():
-            if not db.take_message_lease(LEASE, self.holder, max(30.0, 10 * self.interval)):
+            if not db.take_message_lease(LEASE, self.holder, max(5.0, 10 * self.interval)):
                 return 0, 0, 0
         return run_once(db, self.clock(), _test_pause())
 
