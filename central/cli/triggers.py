@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from typing import Any
 
 import click
 
 from .common import _config, _store, db_option
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
 
 
 def start_engine(config: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -33,8 +42,6 @@ def triggers_run(db: str | None) -> None:
     \b
         loyalty-central triggers run
     """
-    from . import _wait_for_signal
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     engine = start_engine(_config(db, None))
     click.echo("trigger engine running")

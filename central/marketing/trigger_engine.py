@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -42,9 +43,11 @@ from .triggers.scenario import ACTIVE, Decision, Gate, Run, decide
 
 log = logging.getLogger(__name__)
 LEASE = "trigger-engine"
+POINTS = ("credit", "debit", "zero_balance")
 SYSTEM = "trigger"
 
 
+@functools.lru_cache(maxsize=65536)
 def _text(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
@@ -112,18 +115,32 @@ def _row(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | 
     }
 
 
-def _event(row: Sequence[Any]) -> Event:
-    _, kind, at, store, amount, ref, detail, cats, skus = row
-    return Event(
-        kind,
-        _time(at),  # type: ignore[arg-type]
-        store,
-        amount or 0,
-        int(ref) if kind == "segment" and ref is not None else ref,
-        detail,
-        frozenset((cats or "").split("\n")) - {""},
-        frozenset((skus or "").split("\n")) - {""},
-    )
+def _events(row: Sequence[Any]) -> list[Event]:
+    """A row of the events outbox as the conditions see it (a purchase's points are points events too)."""
+    _, kind, at, store, amount, ref, detail, cats, skus, pin, pout = row
+    moment = _time(at)
+    assert moment is not None
+    out = [
+        Event(
+            kind,
+            moment,
+            store,
+            amount or 0,
+            int(ref) if kind == "segment" and ref is not None else ref,
+            detail,
+            frozenset((cats or "").split("\n")) - {""},
+            frozenset((skus or "").split("\n")) - {""},
+        )
+    ]
+    if pin:
+        out.append(Event("points", moment, store, pin, kind, "credited"))
+    if pout:
+        out.append(Event("points", moment, store, pout, kind, "debited"))
+    return out
+
+
+def _needs_events(trigger: Trigger) -> bool:
+    return any(c.criterion is None and c.type != "inactivity" for step in trigger.steps for c in step.conditions)
 
 
 def _tables(trigger: Trigger) -> set[str]:
@@ -146,10 +163,12 @@ def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
     events = q.events_after(conn, start, limit)
     if not events:
         return 0
-    firsts: dict[int, str] = {}
-    for _, key, at in events:
-        if key not in firsts or at < firsts[key]:
-            firsts[key] = at
+    firsts_by_id: dict[str, str] = {}
+    for _, cid, at in events:
+        if cid not in firsts_by_id or at < firsts_by_id[cid]:
+            firsts_by_id[cid] = at
+    keys = aggregates.keys_of(conn, firsts_by_id)
+    firsts = {keys[cid]: at for cid, at in firsts_by_id.items()}
     now_text = _text(now)
     for trigger in q.running(conn):
         q.wake_for_events(conn, trigger, firsts, now_text)  # type: ignore[arg-type]
@@ -345,7 +364,9 @@ class Effects:
             segments_engine.customer_changed(self.connection, sorted(self.tags), "tags")
 
 
-def _load(conn: Any, triggers: Sequence[Trigger], rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> Batch:
+def _load(
+    conn: Any, triggers: Sequence[Trigger], rows: Sequence[Mapping[str, Any]], now: dt.datetime, ids: Mapping[int, str]
+) -> Batch:
     chain = aggregates.chain_zone(conn)
     keys = sorted({r["customer_key"] for r in rows})
     tables: set[str] = set()
@@ -354,8 +375,10 @@ def _load(conn: Any, triggers: Sequence[Trigger], rows: Sequence[Mapping[str, An
     facts = aggregates.load_facts(conn, keys, zone=chain, tables=tables)
     events: dict[int, list[Event]] = {}
     since = min(r["since"] for r in rows)
-    for row in q.customer_events(conn, keys, since):
-        events.setdefault(row[0], []).append(_event(row))
+    key_of = {cid: key for key, cid in ids.items()}
+    if any(_needs_events(t) for t in triggers):
+        for row in q.customer_events(conn, sorted(key_of), since):
+            events.setdefault(key_of[row[0]], []).extend(_events(row))
     today = aggregates.today(conn, now)
     return Batch(facts, events, segments_engine.context(conn, today), chain)
 
@@ -375,13 +398,13 @@ def decide_runs(
     current = defs[trigger_row["version"]]
     chain = aggregates.chain_zone(conn)
     zone = _zone(trigger_row.get("timezone"), chain)
-    batch = _load(conn, list(defs.values()), rows, now)
+    ids = q.customer_ids(conn, [r["customer_key"] for r in rows])
+    batch = _load(conn, list(defs.values()), rows, now, ids)
     on: dict[int, int] = {}
     for (step, phase), n in q.on_counts(conn, tid).items():
         if step >= 1 and (phase in ACTIVE or phase == "done"):
             on[step - 1] = on.get(step - 1, 0) + n
     gate = Gate(current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0)
-    ids = q.customer_ids(conn, [r["customer_key"] for r in rows])
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
     saved: list[dict[str, Any]] = []
     for row in rows:
@@ -411,6 +434,10 @@ def decide_runs(
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))
+    paying = {ids[row["customer_key"]] for row, _, d in decided for a in d.actions if a[3].type in POINTS}
+    if paying:  # the ledger's state of every customer whose points change, read at once
+        effects.ledger = LedgerBatch(conn, _text(now))
+        effects.ledger.prefetch([{"body": {"customer_id": cid}} for cid in sorted(paying)])
     stats: dict[int, list[int]] = {}
     done = 0
     for row, version, d in decided:

@@ -177,7 +177,7 @@ def test(db: Store, actor: Actor, trigger_id: int, customer_id: str, now: dt.dat
             raise FormError({"customer": _("No such customer.")})
         run = q.run_of(conn, trigger_id, key)
         since = run["since"] if run else (row["started_at"] or now.isoformat(timespec="seconds"))
-        events = [engine._event(r) for r in q.customer_events(conn, [key], since)]
+        events = [e for r in q.customer_events(conn, [customer_id], since) for e in engine._events(r)]
         ctx = segments_engine.context(conn, aggregates.today(conn, now))
         current = run["step"] if run else 0
         steps = []

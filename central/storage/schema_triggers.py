@@ -58,7 +58,7 @@ TRIGGER_MIGRATIONS = [
             "CREATE INDEX trigger_runs_step ON trigger_runs (trigger_id, step, phase)",
             """CREATE TABLE trigger_events (
                 id INTEGER PRIMARY KEY,
-                customer_key INTEGER NOT NULL,
+                customer_id TEXT NOT NULL,
                 kind TEXT NOT NULL,
                 at TEXT NOT NULL,
                 store TEXT,
@@ -66,8 +66,10 @@ TRIGGER_MIGRATIONS = [
                 ref TEXT,
                 detail TEXT,
                 categories TEXT,
-                products TEXT)""",
-            "CREATE INDEX trigger_events_customer ON trigger_events (customer_key, at)",
+                products TEXT,
+                points_in INTEGER NOT NULL DEFAULT 0,
+                points_out INTEGER NOT NULL DEFAULT 0)""",
+            "CREATE INDEX trigger_events_customer ON trigger_events (customer_id, at)",
             """CREATE TABLE trigger_actions (
                 trigger_id INTEGER NOT NULL,
                 version INTEGER NOT NULL,

@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import aggregates
 from .connection import Database
 
 ACTIVE = ("wait", "pause", "queue")
@@ -65,43 +64,68 @@ def record_events(conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]],
         if not isinstance(body, Mapping) or not body.get("customer_id"):
             continue
         cid, kind, store = body["customer_id"], env.get("kind"), env.get("store")
-        at = _utc(body.get("at") or env.get("at"), now)
         if kind == "purchase":
             lines = body.get("lines") or ()
-            cats = sorted({str(x["category"]) for x in lines if isinstance(x, Mapping) and x.get("category")})
-            skus = sorted({str(x["sku"]) for x in lines if isinstance(x, Mapping) and x.get("sku")})
-            rows.append(
-                (cid, "purchase", at, store, int(body.get("total") or 0), None, None, "\n".join(cats), "\n".join(skus))
+            cats = {str(x["category"]) for x in lines if isinstance(x, Mapping) and x.get("category")}
+            skus = {str(x["sku"]) for x in lines if isinstance(x, Mapping) and x.get("sku")}
+            total, pin, pout = (
+                int(body.get("total") or 0),
+                int(body.get("accrued") or 0),
+                int(body.get("redeemed") or 0),
             )
-            if body.get("accrued"):
-                rows.append((cid, "points", at, store, int(body["accrued"]), "purchase", "credited", None, None))
-            if body.get("redeemed"):
-                rows.append((cid, "points", at, store, int(body["redeemed"]), "purchase", "debited", None, None))
+            rows.append(
+                (
+                    cid,
+                    "purchase",
+                    body.get("at") or env.get("at"),
+                    store,
+                    total,
+                    None,
+                    None,
+                    "\n".join(sorted(cats)),
+                    "\n".join(sorted(skus)),
+                    pin,
+                    pout,
+                )
+            )
         elif kind in ("refund", "cancel"):
-            rows.append((cid, "refund", at, store, int(body.get("amount") or 0), None, None, None, None))
+            amount = int(body.get("amount") or 0)
+            rows.append((cid, "refund", body.get("at") or env.get("at"), store, amount, None, None, None, None, 0, 0))
         elif kind == "registration":
-            rows.append((cid, "registration", at, store, 0, None, None, None, None))
+            rows.append((cid, "registration", body.get("at") or env.get("at"), store, 0, None, None, None, None, 0, 0))
         elif kind == "manual":
             points = int(body.get("points") or 0)
             rows.append(
-                (cid, "points", at, store, abs(points), "manual", "credited" if points > 0 else "debited", None, None)
+                (
+                    cid,
+                    "points",
+                    body.get("at") or env.get("at"),
+                    store,
+                    abs(points),
+                    "manual",
+                    "credited" if points > 0 else "debited",
+                    None,
+                    None,
+                    0,
+                    0,
+                )
             )
     if not rows or not any_running(conn):
         return 0
-    keys = aggregates.keys_of(conn, {r[0] for r in rows})
     conn.executemany(
-        "INSERT INTO trigger_events (customer_key, kind, at, store, amount, ref, detail, categories, products)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
-        [(keys[r[0]], *r[1:]) for r in rows],
+        "INSERT INTO trigger_events (customer_id, kind, at, store, amount, ref, detail, categories, products,"
+        " points_in, points_out) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [(r[0], r[1], _utc(r[2], now), *r[3:]) for r in rows],
     )
     return len(rows)
 
 
 def add_events(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Events from elsewhere (segments entered/left, message outcomes): (key, kind, at, store, amount, ref, detail)."""
+    """Events from elsewhere (segments entered/left, message outcomes): (customer, kind, at, store, amount, ref,
+    detail)."""
     if rows and any_running(conn):
         conn.executemany(
-            "INSERT INTO trigger_events (customer_key, kind, at, store, amount, ref, detail) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO trigger_events (customer_id, kind, at, store, amount, ref, detail) VALUES (?,?,?,?,?,?,?)",
             rows,
         )
 
@@ -119,21 +143,22 @@ def set_cursor(conn: sqlite3.Connection, value: int) -> None:
     )
 
 
-def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, int, str]]:
-    """(id, customer key, at) of the events after the cursor."""
+def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str, str]]:
+    """(id, customer id, at) of the events after the cursor."""
     return conn.execute(
-        "SELECT id, customer_key, at FROM trigger_events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        "SELECT id, customer_id, at FROM trigger_events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
     ).fetchall()
 
 
-def customer_events(conn: sqlite3.Connection, keys: Sequence[int], since: str) -> list[tuple[Any, ...]]:
-    """(key, kind, at, store, amount, ref, detail, categories, products) of these customers since a moment."""
+def customer_events(conn: sqlite3.Connection, customer_ids: Sequence[str], since: str) -> list[tuple[Any, ...]]:
+    """(customer, kind, at, store, amount, ref, detail, categories, products, points in, points out) of these
+    customers since a moment."""
     out: list[tuple[Any, ...]] = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = list(keys[start : start + _CHUNK])
+    for start in range(0, len(customer_ids), _CHUNK):
+        chunk = list(customer_ids[start : start + _CHUNK])
         out += conn.execute(
-            "SELECT customer_key, kind, at, store, amount, ref, detail, categories, products FROM trigger_events"
-            f" WHERE customer_key IN ({','.join('?' * len(chunk))}) AND at >= ? ORDER BY id",
+            "SELECT customer_id, kind, at, store, amount, ref, detail, categories, products, points_in, points_out"
+            f" FROM trigger_events WHERE customer_id IN ({','.join('?' * len(chunk))}) AND at >= ? ORDER BY id",
             [*chunk, since],
         ).fetchall()
     return out

@@ -7,6 +7,7 @@ Work due outside the hours waits for the start of the next firing hour.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 
 HOUR = dt.timedelta(hours=1)
@@ -17,8 +18,13 @@ def _hour_start(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     return local.replace(minute=0, second=0, microsecond=0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _local_hour(zone: dt.tzinfo, now: dt.datetime) -> int:
+    return now.astimezone(zone).hour
+
+
 def is_firing(hours: Collection[int], zone: dt.tzinfo, now: dt.datetime) -> bool:
-    return now.astimezone(zone).hour in hours
+    return _local_hour(zone, now) in hours
 
 
 def next_firing(hours: Collection[int], zone: dt.tzinfo, now: dt.datetime) -> dt.datetime | None:
@@ -35,6 +41,7 @@ def next_firing(hours: Collection[int], zone: dt.tzinfo, now: dt.datetime) -> dt
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def firing_slot(zone: dt.tzinfo, now: dt.datetime) -> str:
     """The firing this moment belongs to (the local hour), for the per-firing limit: ``YYYY-MM-DDTHH``."""
     return now.astimezone(zone).strftime("%Y-%m-%dT%H")
