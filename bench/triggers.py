@@ -198,7 +198,8 @@ def main() -> None:
     runs, actions = engine.process_due(db, now, limit=args.wakeups)
     spent = time.perf_counter() - started
     print(
-        f"(d) due wake-ups: {runs:,} runs decided, {actions:,} actions done in {spent:.1f} s = {runs / spent:,.0f} runs/s"
+        f"(d) due wake-ups: {runs:,} runs decided, {actions:,} actions done in {spent:.1f} s ="
+        f" {runs / spent:,.0f} runs/s"
         f", {actions / spent:,.0f} actions/s  goal: >= 10,000/s"
     )
     # the rest due now, untimed (the date-change pass below must see only the next day's due runs)

@@ -279,6 +279,8 @@ class Effects:
         self.changed: set[str] = set()  # customers whose down-sync data changed
         self.points: set[str] = set()
         self.tags: set[str] = set()
+        self.tags_added: list[tuple[str, str]] = []
+        self.tags_removed: list[tuple[str, str]] = []
 
     def do(self, cid: str, key: int, version: int, step: int, pass_no: int, index: int, action: Action) -> None:
         conn, p = self.connection, action.params
@@ -337,7 +339,7 @@ class Effects:
             elif kind == "segment_remove" and inside:
                 segment_store.change_members_many(conn, [(p["segment"], [], [key])], self.now_text, "trigger")
         elif kind == "tag":
-            q.add_tag(conn, cid, p["tag"], p.get("remove", False))
+            (self.tags_removed if p.get("remove") else self.tags_added).append((cid, p["tag"]))
             self.tags.add(cid)
         elif kind == "comment":
             q.add_comment(conn, cid, SYSTEM, p["text"], self.now_text)
@@ -352,6 +354,8 @@ class Effects:
             self.changed.add(cid)
 
     def finish(self) -> None:
+        if self.tags_added or self.tags_removed:
+            q.change_tags(self.connection, self.tags_added, self.tags_removed)
         if self.ledger is not None:
             counter = VersionCounter(self.connection)
             self.ledger.flush(counter)
@@ -440,13 +444,19 @@ def decide_runs(
         effects.ledger.prefetch([{"body": {"customer_id": cid}} for cid in sorted(paying)])
     stats: dict[int, list[int]] = {}
     done = 0
+    wanted = [
+        (version, row["customer_key"], step, pass_no, index, action.type)
+        for row, version, d in decided
+        for step, pass_no, index, action in d.actions
+    ]
+    claimed = q.claim_actions(conn, tid, wanted, _text(now))  # type: ignore[arg-type]
     for row, version, d in decided:
         key = row["customer_key"]
         for note in d.notes:
             if note.startswith("passed:"):
                 stats.setdefault(int(note[7:]), [0, 0])[0] += 1
         for step, pass_no, index, action in d.actions:
-            if q.claim_action(conn, (tid, version, key, step, pass_no, index), action.type, _text(now)):  # type: ignore[arg-type]
+            if (version, key, step, pass_no, index) in claimed:
                 effects.do(ids[key], key, version, step, pass_no, index, action)
                 stats.setdefault(step, [0, 0])[1] += 1
                 done += 1

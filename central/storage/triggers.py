@@ -299,14 +299,31 @@ def customer_ids(conn: sqlite3.Connection, keys: Sequence[int]) -> dict[int, str
 # -- the exactly-once register and statistics -------------------------------------------------------------------
 
 
-def claim_action(conn: sqlite3.Connection, key: tuple[int, int, int, int, int, int], kind: str, now: str) -> bool:
-    """Register an action's key; False when it was done already (its effect is not repeated)."""
-    cur = conn.execute(
+def claim_actions(
+    conn: sqlite3.Connection, trigger_id: int, keys: Sequence[tuple[int, int, int, int, int, str]], now: str
+) -> set[tuple[int, int, int, int, int]]:
+    """Register actions' keys (version, customer, step, pass, action; kind); returns the keys newly registered --
+    those already done are left out (their effects are not repeated)."""
+    if not keys:
+        return set()
+    done: set[tuple[int, int, int, int, int]] = set()
+    customers = sorted({k[1] for k in keys})
+    for start in range(0, len(customers), _CHUNK):
+        chunk = customers[start : start + _CHUNK]
+        done.update(
+            conn.execute(
+                "SELECT version, customer_key, step, pass_no, action FROM trigger_actions WHERE trigger_id = ?"
+                f" AND customer_key IN ({','.join('?' * len(chunk))})",
+                [trigger_id, *chunk],
+            ).fetchall()
+        )
+    fresh = [k for k in keys if k[:5] not in done]
+    conn.executemany(
         "INSERT INTO trigger_actions (trigger_id, version, customer_key, step, pass_no, action, kind, done_at)"
-        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-        (*key, kind, now),
+        " VALUES (?,?,?,?,?,?,?,?)",
+        [(trigger_id, *k, now) for k in fresh],
     )
-    return cur.rowcount == 1
+    return {k[:5] for k in fresh}
 
 
 def bump_stats(conn: sqlite3.Connection, trigger_id: int, counts: Mapping[int, tuple[int, int]]) -> None:
@@ -325,13 +342,10 @@ def entered_counts(conn: sqlite3.Connection, trigger_id: int) -> dict[int, int]:
 # -- effects that are plain rows (in the engine's transaction) -------------------------------------------------
 
 
-def add_tag(conn: sqlite3.Connection, customer_id: str, tag: str, remove: bool) -> None:
-    if remove:
-        conn.execute("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", (customer_id, tag))
-    else:
-        conn.execute(
-            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", (customer_id, tag)
-        )
+def change_tags(conn: sqlite3.Connection, added: Sequence[tuple[str, str]], removed: Sequence[tuple[str, str]]) -> None:
+    """(customer, tag) pairs added and removed."""
+    conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", added)
+    conn.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", removed)
 
 
 def add_comment(conn: sqlite3.Connection, customer_id: str, by: str, text: str, at: str) -> None:
