@@ -23,6 +23,7 @@ from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
+from ..services.triggers import customer_triggers
 from ..storage.db import get_db
 from .common import actor, console_blueprint, form_data, int_arg, render
 from .exports import export_response
@@ -145,6 +146,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     if tab == "profile":
         context["definitions"] = fields.definitions(db)
         context["percents"] = percents.percents(db, who, customer_id)
+        context["triggers"] = customer_triggers(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
     elif tab == "history":
