@@ -158,8 +158,20 @@ def _tables(trigger: Trigger) -> set[str]:
 
 
 def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
-    """Wake the customers of the events after the cursor in every running trigger; returns the events read."""
-    start = q.cursor(conn)
+    """Wake the customers of the events after the cursor in every running trigger; returns the events read.
+    Segments entered and left (the segments' history, its own cursor) become events first."""
+    changes = q.segment_changes_after(conn, q.cursor(conn, "trigger_segments"), limit)
+    if changes:
+        q.add_events(
+            conn,
+            [
+                (cid, "segment", at, None, 0, str(seg), "entered" if entered else "left")
+                for _, cid, seg, entered, at in changes
+                if cid
+            ],
+        )
+        q.set_cursor(conn, changes[-1][0], "trigger_segments")
+    start = q.cursor(conn) or 0
     events = q.events_after(conn, start, limit)
     if not events:
         return 0

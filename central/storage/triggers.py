@@ -130,17 +130,29 @@ def add_events(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> Non
         )
 
 
-def cursor(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM counters WHERE name = 'trigger_events'").fetchone()
-    return row[0] if row else 0
+def cursor(conn: sqlite3.Connection, name: str = "trigger_events") -> int | None:
+    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else None
 
 
-def set_cursor(conn: sqlite3.Connection, value: int) -> None:
+def set_cursor(conn: sqlite3.Connection, value: int, name: str = "trigger_events") -> None:
     conn.execute(
-        "INSERT INTO counters (name, value) VALUES ('trigger_events', ?)"
-        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (value,),
+        "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
     )
+
+
+def segment_changes_after(conn: sqlite3.Connection, after: int | None, limit: int) -> list[tuple[Any, ...]]:
+    """(id, customer, segment, entered, at) of the segments' history after a cursor (None: the newest id only,
+    with no rows: the triggers' first look starts from now)."""
+    if after is None:
+        row = conn.execute("SELECT MAX(id) FROM segment_history").fetchone()
+        return [(row[0] or 0, None, None, None, None)]
+    return conn.execute(
+        "SELECT h.id, k.customer_id, h.segment_id, h.entered, h.at FROM segment_history h"
+        " JOIN customer_keys k ON k.key = h.key WHERE h.id > ? ORDER BY h.id LIMIT ?",
+        (after, limit),
+    ).fetchall()
 
 
 def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str, str]]:

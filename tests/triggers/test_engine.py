@@ -197,3 +197,29 @@ def test_test_on_a_customer_changes_nothing(db):
     assert "registration" in result["steps"][0]["reasons"][0]["text"]
     assert db.rows("SELECT COUNT(*) AS n FROM ledger")[0]["n"] == before
     assert db.rows("SELECT COUNT(*) AS n FROM trigger_runs")[0]["n"] == 0
+
+
+def test_entering_a_segment_is_an_event_for_the_triggers(db):
+    from central.services import accounts
+    from central.services import segments as segment_service
+
+    agent = FakeAgent("S1")
+    apply(db, agent.registration("c1"))
+    vip = segment_service.create(db, MARKETER, "VIP", "dynamic", {"audiences": [[{"type": "tag", "tags": ["vip"]}]]})
+    tid = service.create(
+        db,
+        MARKETER,
+        doc(
+            {
+                "conditions": [{"type": "segment_event", "segment": vip, "change": "entered"}],
+                "actions": [{"type": "credit", "points": 700}],
+            }
+        ),
+    )
+    service.start(db, MARKETER, tid, NOW)
+    engine.run_once(db, NOW)
+    assert not promo(db)
+    accounts.set_tags(db, MARKETER, "c1", "vip")
+    engine.run_once(db, NOW + dt.timedelta(minutes=1))  # the history row becomes an event
+    engine.run_once(db, NOW + dt.timedelta(minutes=2))
+    assert [r["points"] for r in promo(db, "c1")] == [700]
