@@ -417,7 +417,8 @@ def decide_runs(
     ids = q.customer_ids(conn, [r["customer_key"] for r in rows])
     batch = _load(conn, list(defs.values()), rows, now, ids)
     on: dict[int, int] = {}
-    for (step, phase), n in q.on_counts(conn, tid).items():
+    counted = any(step.limits.at_once is not None for t in defs.values() for step in t.steps)
+    for (step, phase), n in (q.on_counts(conn, tid) if counted else {}).items():  # only a step limit needs them
         if step >= 1 and (phase in ACTIVE or phase == "done"):
             on[step - 1] = on.get(step - 1, 0) + n
     gate = Gate(current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0)
