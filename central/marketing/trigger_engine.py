@@ -418,10 +418,15 @@ def decide_runs(
     batch = _load(conn, list(defs.values()), rows, now, ids)
     on: dict[int, int] = {}
     counted = any(step.limits.at_once is not None for t in defs.values() for step in t.steps)
+    queued: dict[int, int] = {}
     for (step, phase), n in (q.on_counts(conn, tid) if counted else {}).items():  # only a step limit needs them
         if step >= 1 and (phase in ACTIVE or phase == "done"):
             on[step - 1] = on.get(step - 1, 0) + n
-    gate = Gate(current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0)
+        if phase == "queue":
+            queued[step] = n
+    gate = Gate(
+        current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0, queued
+    )
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
     saved: list[dict[str, Any]] = []
     for row in rows:

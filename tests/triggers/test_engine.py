@@ -223,3 +223,31 @@ def test_entering_a_segment_is_an_event_for_the_triggers(db):
     engine.run_once(db, NOW + dt.timedelta(minutes=1))  # the history row becomes an event
     engine.run_once(db, NOW + dt.timedelta(minutes=2))
     assert [r["points"] for r in promo(db, "c1")] == [700]
+
+
+def test_the_queue_on_a_step_first_come_first_served(db):
+    agent = FakeAgent("S1")
+    apply(db, agent.registration("c1"), agent.registration("c2"))
+    tid = service.create(
+        db,
+        MARKETER,
+        doc(
+            {
+                "conditions": [{"type": "registration", "stores": ["S1"]}],
+                "limits": {"at_once": 1},
+                "restart_days": 1,
+                "actions": [{"type": "credit", "points": 100}],
+            }
+        ),
+    )
+    service.start(db, MARKETER, tid, NOW)
+    engine.run_once(db, NOW)
+    phases = {r["phase"] for r in db.rows("SELECT phase FROM trigger_runs")}
+    assert phases == {"done", "queue"}
+    [first] = [r["customer_id"] for r in promo(db)]
+    second = {"c1", "c2"} - {first}
+    engine.run_once(db, NOW + dt.timedelta(days=1))  # the first restarts: the place goes to the one queued
+    engine.run_once(db, NOW + dt.timedelta(days=1, seconds=1))
+    assert [r["customer_id"] for r in promo(db)] == [first, *second]
+    [listed] = service.listing(db, MARKETER)
+    assert listed["steps"][0]["queued"] == 1 and listed["steps"][0]["entered"] == 2

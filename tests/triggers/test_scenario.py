@@ -262,3 +262,17 @@ def test_transaction_and_inactivity_conditions():
     assert not v.holds and v.change_day == today + 20  # the inactivity timer
     assert check_step(t.steps[1], facts, Context(today=today + 20), []).holds
     assert on_step(None, 2) is None
+
+
+def test_a_customer_ready_again_queues_behind_those_waiting():
+    t = trig({"conditions": [cond()], "limits": {"at_once": 1}, "restart_days": 1})
+    w = World()
+    w.holds = {0: True}
+    gate = Gate(t)
+    a = run_at(t, fresh(T0), T0, w, gate)
+    b = run_at(t, fresh(T0), T0 + dt.timedelta(hours=1), w, gate)
+    assert a.run.phase == "done" and b.run.phase == "queue" and gate.queued == {0: 1}
+    a2 = run_at(t, a.run, T0 + DAY, w, gate)  # a restarts and is ready at once: the place is b's
+    assert a2.notes == ["restart", "queued:0:at_once"] and gate.on.get(0) == 0 and gate.queued == {0: 2}
+    b2 = run_at(t, b.run, T0 + DAY, w, gate)
+    assert b2.run.phase == "done" and gate.queued == {0: 1}

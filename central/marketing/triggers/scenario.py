@@ -73,21 +73,26 @@ class Gate:
         on: dict[int, int] | None = None,
         slot: str | None = None,
         slot_count: int = 0,
+        queued: dict[int, int] | None = None,
     ) -> None:
         self.trigger = trigger
         self.entered = dict(entered or {})
         self.on = dict(on or {})
+        self.queued = dict(queued or {})
         self.slot = slot
         self.slot_count = slot_count
 
-    def refusal(self, k: int, slot: str) -> str | None:
-        """Why step k cannot be passed now (None: it can)."""
+    def refusal(self, k: int, slot: str, newly: bool = True) -> str | None:
+        """Why step k cannot be passed now (None: it can). A customer newly ready queues behind those already
+        queued for the step (first come, first served)."""
         t, limits = self.trigger, self.trigger.steps[k].limits
         if k == 0 and t.limits.ever is not None and self.entered.get(0, 0) >= t.limits.ever:
             return "ever"
         if limits.ever is not None and self.entered.get(k, 0) >= limits.ever:
             return "ever"
-        if limits.at_once is not None and self.on.get(k, 0) >= limits.at_once:
+        if limits.at_once is not None and (
+            self.on.get(k, 0) >= limits.at_once or (newly and self.queued.get(k, 0) > 0)
+        ):
             return "at_once"
         if t.limits.per_firing is not None:
             if self.slot != slot:
@@ -141,6 +146,7 @@ def decide(trigger: Trigger, run: Run, now: dt.datetime, check: Check, gate: Gat
     d = Decision(run)
     for _ in range(4 * len(steps) + 4):  # every loop turn moves the run forward or returns
         run = d.run
+        newly = run.phase != "queue"  # ready now, not waiting in the queue already
         if run.restart_at is not None and now >= run.restart_at:
             gate.move(on_step(run, len(steps)), None)
             d.run = fresh(now, run.pass_no + 1)
@@ -184,19 +190,25 @@ def decide(trigger: Trigger, run: Run, now: dt.datetime, check: Check, gate: Gat
         # ready: the conditions held (and the pause is over); a place on the step?
         assert run.held_at is not None
         queue_end = run.held_at + step.limits.queue_days * DAY if step.limits.queue_days else None
-        refusal = gate.refusal(k, slot)
+        refusal = gate.refusal(k, slot, newly)
         if refusal is not None:
             if refusal == "ever" or (queue_end is not None and now >= queue_end):
+                if not newly:
+                    gate.queued[k] = gate.queued.get(k, 0) - 1
                 gate.move(on_step(run, len(steps)), None)
                 d.run = replace(run, phase="out", since=now)
                 d.notes.append(f"{'limit' if refusal == 'ever' else 'queue_expired'}:{k}")
                 continue
+            if newly:
+                gate.queued[k] = gate.queued.get(k, 0) + 1
             d.notes.append(f"queued:{k}:{refusal}")
             d.queued_for = refusal
             wake = next_slot(trigger.hours, zone, now) if refusal == "per_firing" else None
             d.wake_at = _earliest(wake, queue_end, run.restart_at)
             return d
         before = on_step(run, len(steps))
+        if not newly:
+            gate.queued[k] = gate.queued.get(k, 0) - 1
         gate.passed(k, slot)
         d.actions.extend((k, run.pass_no, i, a) for i, a in enumerate(step.actions))
         d.notes.append(f"passed:{k}")
