@@ -148,8 +148,22 @@ def main() -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     today = aggregates.today(db.conn, now)
     t0 = time.perf_counter()
-    build(db, args.customers, today)
-    print(f"data: {args.customers:,} customers built in {time.perf_counter() - t0:.1f} s ({path})")
+    if db.count("customers") == args.customers:  # --db of an earlier run: its data again, triggers afresh
+        with db.transaction() as conn:
+            for table in (
+                "triggers",
+                "trigger_versions",
+                "trigger_runs",
+                "trigger_events",
+                "trigger_actions",
+                "trigger_stats",
+            ):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM counters WHERE name LIKE 'trigger%'")
+        print(f"data: {args.customers:,} customers reused ({path})")
+    else:
+        build(db, args.customers, today)
+        print(f"data: {args.customers:,} customers built in {time.perf_counter() - t0:.1f} s ({path})")
 
     # (a) the ingest without triggers (baseline), then (b) ten triggers started, then the ingest again
     _ingest_rate(db, args.customers, 300, today)  # warm-up

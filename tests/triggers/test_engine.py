@@ -251,3 +251,33 @@ def test_the_queue_on_a_step_first_come_first_served(db):
     assert [r["customer_id"] for r in promo(db)] == [first, *second]
     [listed] = service.listing(db, MARKETER)
     assert listed["steps"][0]["queued"] == 1 and listed["steps"][0]["entered"] == 2
+
+
+def test_a_send_action_queues_one_message_in_the_messages_outbox(db):
+    from central.services import messages
+    from central.services.access import SYSTEM
+
+    agent = FakeAgent("S1")
+    apply(db, agent.registration("c1"))
+    template = messages.save_template(db, SYSTEM, name="hi", channel="sms", language="ru", body="Привет")
+    tid = service.create(
+        db,
+        MARKETER,
+        doc(
+            {
+                "conditions": [{"type": "registration", "stores": ["S1"]}],
+                "actions": [{"type": "send", "template": template}, {"type": "tag", "tag": "greeted"}],
+                "restart_days": 1,
+            }
+        ),
+    )
+    service.start(db, MARKETER, tid, NOW)
+    engine.run_once(db, NOW)
+    engine.run_once(db, NOW + dt.timedelta(minutes=5))
+    rows = db.rows("SELECT cause, customer_id, channel FROM message_outbox")
+    assert rows == [{"cause": f"trigger:{tid}:1:1:1:0", "customer_id": "c1", "channel": "sms"}]
+    engine.run_once(db, NOW + dt.timedelta(days=1))  # a full restart: a new pass, a new message
+    assert [r["cause"] for r in db.rows("SELECT cause FROM message_outbox ORDER BY id")] == [
+        f"trigger:{tid}:1:1:1:0",
+        f"trigger:{tid}:1:1:2:0",
+    ]
