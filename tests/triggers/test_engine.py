@@ -281,3 +281,48 @@ def test_a_send_action_queues_one_message_in_the_messages_outbox(db):
         f"trigger:{tid}:1:1:1:0",
         f"trigger:{tid}:1:1:2:0",
     ]
+
+
+def test_birthday_template_wakes_on_the_day_with_a_cashier_message(db):
+    agent = FakeAgent("S1")
+    apply(db, agent.registration("c1"))
+    zone = dt.timezone(dt.timedelta(hours=3))  # Moscow
+    today = NOW.astimezone(zone).date()
+    birthday = (today + dt.timedelta(days=3)).replace(year=1990)
+    db.conn.execute("UPDATE customers SET birthday = ? WHERE id = 'c1'", (birthday.isoformat(),))
+    db.conn.commit()
+    tid = service.create(db, MARKETER, service.templates("S1")["birthday"] | {"hours": ALL_HOURS})
+    service.start(db, MARKETER, tid, NOW)
+    engine.run_once(db, NOW)
+    wake = db.rows("SELECT wake_at FROM trigger_runs")[0]["wake_at"]
+    midnight = dt.datetime.combine(today + dt.timedelta(days=3), dt.time(), zone).astimezone(dt.UTC)
+    assert wake == midnight.isoformat(timespec="seconds")  # woken on the day, not polled daily
+    engine.run_once(db, midnight - dt.timedelta(minutes=1))
+    assert not promo(db)
+    engine.run_once(db, midnight + dt.timedelta(minutes=1))
+    assert [r["points"] for r in promo(db)] == [20000]
+    assert [m["text"] for m in db.rows("SELECT text FROM customer_messages")] == [
+        "Birthday: congratulate and give the gift"
+    ]
+
+
+def test_monthly_segment_refresh_template(db):
+    from central.services import segments as segment_service
+
+    agent = FakeAgent("S1")
+    old = agent.purchase("c1")
+    old["body"]["at"] = (NOW - dt.timedelta(days=40)).isoformat()
+    apply(db, agent.registration("c1"), old)
+    lapsed = segment_service.create(db, MARKETER, "Lapsed", "static")
+    tid = service.create(db, MARKETER, service.templates("S1", lapsed)["monthly_segment"] | {"hours": ALL_HOURS})
+    service.start(db, MARKETER, tid, NOW)
+    engine.run_once(db, NOW)
+    members = lambda: [r["key"] for r in db.rows("SELECT key FROM segment_members WHERE segment_id = ?", (lapsed,))]  # noqa: E731
+    assert len(members()) == 1
+    back = agent.purchase("c1")
+    back["body"]["at"] = (NOW + dt.timedelta(days=2)).isoformat()
+    apply(db, back)
+    engine.run_once(db, NOW + dt.timedelta(days=2, minutes=1))
+    assert members() == []
+    engine.run_once(db, NOW + dt.timedelta(days=30, minutes=1))  # full restart: bought 28 days ago, not lapsed
+    assert members() == [] and service.customer_triggers(db, MARKETER, "c1")[0]["pass_no"] == 2
