@@ -36,7 +36,7 @@ from ..storage import segments as segment_store
 from ..storage import triggers as q
 from . import engine as segments_engine
 from .segments.definition import criterion_doc, parse_definition
-from .segments.evaluate import Context, Facts
+from .segments.evaluate import Context, Facts, event_kinds
 from .triggers.conditions import Event, Verdict, check_step
 from .triggers.definition import Action, Trigger, parse_trigger
 from .triggers.scenario import ACTIVE, Decision, Gate, Run, decide
@@ -139,6 +139,45 @@ def _events(row: Sequence[Any]) -> list[Event]:
     return out
 
 
+#: the events outbox's kinds each condition may change with (a registration concerns every trigger: the new
+#: customer enters it)
+_EVENT_KINDS = {
+    "transaction": {"purchase", "refund"},
+    "inactivity": {"purchase"},
+    "points_event": {"purchase", "refund", "points"},
+    "segment_event": {"segment"},
+    "message_event": {"message"},
+    "promo_code_event": {"promo_code"},
+}
+_CHANGES = {  # segments' change names (evaluate.event_kinds) -> the outbox's kinds
+    "purchase": {"purchase"},
+    "refund": {"refund"},
+    "points": {"purchase", "refund", "points"},
+    "level": {"purchase", "refund"},
+    "segment": {"segment"},
+}
+_CONCERNS: dict[int, tuple[Trigger, frozenset[str]]] = {}
+
+
+def concerns(trigger: Trigger) -> frozenset[str]:
+    """The event kinds that may change any of a trigger's conditions (registration always)."""
+    found = _CONCERNS.get(id(trigger))
+    if found is not None and found[0] is trigger:
+        return found[1]
+    kinds = {"registration"}
+    for step in trigger.steps:
+        for c in step.conditions:
+            if c.criterion is not None:
+                for change in event_kinds(c.criterion):
+                    kinds |= _CHANGES.get(change, set())
+            else:
+                kinds |= _EVENT_KINDS.get(c.type, set())
+    if len(_CONCERNS) > 1000:
+        _CONCERNS.clear()
+    _CONCERNS[id(trigger)] = (trigger, frozenset(kinds))
+    return frozenset(kinds)
+
+
 def _needs_events(trigger: Trigger) -> bool:
     return any(c.criterion is None and c.type != "inactivity" for step in trigger.steps for c in step.conditions)
 
@@ -175,15 +214,22 @@ def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
     events = q.events_after(conn, start, limit)
     if not events:
         return 0
-    firsts_by_id: dict[str, str] = {}
-    for _, cid, at in events:
-        if cid not in firsts_by_id or at < firsts_by_id[cid]:
-            firsts_by_id[cid] = at
+    firsts_by_id: dict[str, dict[str, str]] = {}  # customer -> kind -> their first event's time
+    for _, cid, at, kind in events:
+        mine = firsts_by_id.setdefault(cid, {})
+        if kind not in mine or at < mine[kind]:
+            mine[kind] = at
     keys = aggregates.keys_of(conn, firsts_by_id)
-    firsts = {keys[cid]: at for cid, at in firsts_by_id.items()}
     now_text = _text(now)
     for trigger in q.running(conn):
-        q.wake_for_events(conn, trigger, firsts, now_text)  # type: ignore[arg-type]
+        concerned = concerns(definition(conn, trigger["id"], trigger["version"]))
+        firsts = {
+            keys[cid]: min(at for kind, at in kinds.items() if kind in concerned)
+            for cid, kinds in firsts_by_id.items()
+            if not concerned.isdisjoint(kinds)
+        }
+        if firsts:
+            q.wake_for_events(conn, trigger, firsts, now_text)  # type: ignore[arg-type]
     q.set_cursor(conn, events[-1][0])
     return len(events)
 

@@ -155,10 +155,10 @@ def segment_changes_after(conn: sqlite3.Connection, after: int | None, limit: in
     ).fetchall()
 
 
-def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str, str]]:
-    """(id, customer id, at) of the events after the cursor."""
+def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+    """(id, customer id, at, kind) of the events after the cursor."""
     return conn.execute(
-        "SELECT id, customer_id, at FROM trigger_events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        "SELECT id, customer_id, at, kind FROM trigger_events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
     ).fetchall()
 
 
