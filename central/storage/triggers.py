@@ -59,6 +59,8 @@ def _utc(text: Any, fallback: str) -> str:
 def record_events(conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]], now: str) -> int:
     """The ingest's hook: what the triggers may wait for, one row per customer event; only while a trigger runs."""
     rows: list[tuple[Any, ...]] = []
+    if not events or not any_running(conn):
+        return 0
     for env in events:
         body = env.get("body")
         if not isinstance(body, Mapping) or not body.get("customer_id"):
@@ -110,7 +112,7 @@ def record_events(conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]],
                     0,
                 )
             )
-    if not rows or not any_running(conn):
+    if not rows:
         return 0
     conn.executemany(
         "INSERT INTO trigger_events (customer_id, kind, at, store, amount, ref, detail, categories, products,"
