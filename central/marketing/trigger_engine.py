@@ -610,6 +610,7 @@ class TriggerEngine:
             from ..storage.store import Store
 
             self._db = Store(self.db_path)
+            self._db.use_engine_pragmas()
         return self._db
 
     def start(self) -> TriggerEngine:

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from .portable import WITHOUT_ROWID
+
 TRIGGER_MIGRATIONS = [
     (
         12,
@@ -52,7 +54,8 @@ TRIGGER_MIGRATIONS = [
                 held_at TEXT,
                 restart_at TEXT,
                 wake_at TEXT,
-                PRIMARY KEY (trigger_id, customer_key))""",
+                PRIMARY KEY (trigger_id, customer_key))"""
+            + WITHOUT_ROWID,
             "CREATE INDEX trigger_runs_wake ON trigger_runs (trigger_id, wake_at) WHERE wake_at IS NOT NULL",
             "CREATE INDEX trigger_runs_customer ON trigger_runs (customer_key)",
             "CREATE INDEX trigger_runs_step ON trigger_runs (trigger_id, step, phase)",
@@ -79,7 +82,8 @@ TRIGGER_MIGRATIONS = [
                 action INTEGER NOT NULL,
                 kind TEXT NOT NULL,
                 done_at TEXT NOT NULL,
-                PRIMARY KEY (trigger_id, version, customer_key, step, pass_no, action))""",
+                PRIMARY KEY (trigger_id, customer_key, version, step, pass_no, action))"""
+            + WITHOUT_ROWID,
             """CREATE TABLE trigger_stats (
                 trigger_id INTEGER NOT NULL,
                 step INTEGER NOT NULL,
