@@ -165,6 +165,7 @@ def main() -> None:
             conn.execute("DELETE FROM schema_migrations WHERE version = 12")
             conn.execute("DELETE FROM counters WHERE name LIKE 'trigger%'")
             conn.execute("DELETE FROM ledger WHERE kind = 'bonus.promo'")
+            conn.execute("DELETE FROM lots WHERE id LIKE '%:trigger:%'")
         db.close()
         db = Store(path)
         db.use_engine_pragmas()
