@@ -234,6 +234,11 @@ def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
     return len(events)
 
 
+def wake_after_stop(conn: Any, trigger_id: int, stopped: dt.datetime, now: dt.datetime) -> None:
+    """A resumed trigger: customers with events since it stopped (a day's margin for agents' clocks) are due now."""
+    q.wake_customers_with_events(conn, trigger_id, _text(stopped), _text(now))  # type: ignore[arg-type]
+
+
 # -- entering every customer at the start ---------------------------------------------------------------------------
 
 

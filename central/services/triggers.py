@@ -108,6 +108,9 @@ def start(db: Store, actor: Actor, trigger_id: int, now: dt.datetime | None = No
     with db.transaction() as conn:
         db.set_trigger_state(trigger_id, "running", now.isoformat(timespec="seconds"), actor.username)
         entered = engine.enter_all(conn, trigger_id, now)
+        if row["state"] == "stopped":  # events while it was stopped wake their customers now
+            stopped = dt.datetime.fromisoformat(row["updated_at"]) - dt.timedelta(days=1)
+            engine.wake_after_stop(conn, trigger_id, stopped, now)
         audit.record(conn, actor, "trigger.start", "trigger", trigger_id, {"state": row["state"]}, {"state": "running"})
     return entered
 

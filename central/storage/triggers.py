@@ -46,7 +46,8 @@ def engine_pragmas(conn: sqlite3.Connection) -> None:
 
 
 def any_running(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM triggers WHERE state = 'running' LIMIT 1").fetchone() is not None
+    """A trigger runs or is stopped (its customers keep their progress: events count when it resumes)."""
+    return conn.execute("SELECT 1 FROM triggers WHERE state IN ('running', 'stopped') LIMIT 1").fetchone() is not None
 
 
 def _utc(text: Any, fallback: str) -> str:
@@ -218,6 +219,16 @@ def wake_for_events(conn: sqlite3.Connection, trigger: Mapping[str, Any], firsts
         " WHERE trigger_runs.phase IN ('wait', 'pause', 'queue')"
         " AND (trigger_runs.wake_at IS NULL OR trigger_runs.wake_at > ?)",
         [(trigger["id"], key, trigger["version"], at, at, now, now, now) for key, at in firsts.items()],
+    )
+
+
+def wake_customers_with_events(conn: sqlite3.Connection, trigger_id: int, since: str, now: str) -> None:
+    """A trigger resumed: its active runs of customers with events since it stopped are woken now."""
+    conn.execute(
+        "UPDATE trigger_runs SET wake_at = ? WHERE trigger_id = ? AND phase IN ('wait', 'pause', 'queue')"
+        " AND customer_key IN (SELECT k.key FROM trigger_events e JOIN customer_keys k ON k.customer_id ="
+        " e.customer_id WHERE e.at >= ?)",
+        (now, trigger_id, since),
     )
 
 

@@ -326,3 +326,24 @@ def test_monthly_segment_refresh_template(db):
     assert members() == []
     engine.run_once(db, NOW + dt.timedelta(days=30, minutes=1))  # full restart: bought 28 days ago, not lapsed
     assert members() == [] and service.customer_triggers(db, MARKETER, "c1")[0]["pass_no"] == 2
+
+
+def test_stopping_keeps_progress_and_starting_again_resumes(db):
+    agent = FakeAgent("S1")
+    apply(db, agent.registration("c1"))
+    tid = service.create(db, MARKETER, service.templates("S1")["second_purchase"] | {"hours": ALL_HOURS})
+    service.start(db, MARKETER, tid, NOW)
+    p = agent.purchase("c1")
+    p["body"]["at"] = (NOW + dt.timedelta(minutes=1)).isoformat()
+    apply(db, p)
+    engine.run_once(db, NOW + dt.timedelta(minutes=2))
+    assert service.customer_triggers(db, MARKETER, "c1")[0]["step"] == 1
+    service.stop(db, MARKETER, tid)
+    p = agent.purchase("c1")  # while stopped: nothing happens
+    p["body"]["at"] = (NOW + dt.timedelta(minutes=3)).isoformat()
+    apply(db, p)
+    engine.run_once(db, NOW + dt.timedelta(minutes=4))
+    assert not promo(db) and service.customer_triggers(db, MARKETER, "c1")[0]["step"] == 1
+    service.start(db, MARKETER, tid, NOW + dt.timedelta(minutes=5))  # resumes: the purchase counts
+    engine.run_once(db, NOW + dt.timedelta(minutes=6))
+    assert [r["points"] for r in promo(db, "c1")] == [10000]
