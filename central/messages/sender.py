@@ -218,6 +218,8 @@ class Sender:
         config = self._configs[channel]
         if config is None or not config["enabled"]:
             return f"the {channel} channel is not set up"
+        if config.get("secrets_unreadable"):
+            return f"the {channel} channel's secrets do not open with this instance folder's key: type them again"
         stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
         held = self._adapters.get(channel)
         if held is None or held[0] != stamp:

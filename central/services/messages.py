@@ -112,7 +112,7 @@ def set_channel(
     except LoyaltyError as exc:
         raise FormError({"settings": str(exc)}) from None
     with db.transaction() as conn:
-        q.save_channel(conn, channel, checked, kept, enabled, rate_per_second, actor.username)
+        q.save_channel(conn, channel, checked, kept, enabled, rate_per_second, actor.username, db.path)
         audit.record(
             conn,
             actor,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..points.versions import bump_versions
+from . import secretbox
 from .clock import now_utc
 from .connection import Database
 
@@ -30,12 +31,20 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 # -- channels and templates ---------------------------------------------------------------------
 
 
-def channel(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+def channel(conn: sqlite3.Connection, name: str, db_path: str) -> dict[str, Any] | None:
+    """A channel's row with its settings and its secrets opened (``secrets_unreadable`` when the instance
+    folder's key does not open them: each secret reads as "")."""
     rows = _rows(conn.execute("SELECT * FROM message_channels WHERE channel = ?", (name,)))
     if not rows:
         return None
     row = rows[0]
-    row["settings"], row["secrets"] = json.loads(row["settings"]), json.loads(row["secrets"])
+    row["settings"] = json.loads(row["settings"])
+    row["secrets_unreadable"] = False
+    try:
+        row["secrets"] = secretbox.open_(db_path, row["secrets"])
+    except secretbox.UnreadableSecrets:
+        row["secrets"] = dict.fromkeys(secretbox.names(row["secrets"]), "")
+        row["secrets_unreadable"] = True
     return row
 
 
@@ -47,7 +56,9 @@ def save_channel(
     enabled: bool,
     rate: int,
     by: str,
+    db_path: str,
 ) -> None:
+    """Save a channel; its secrets are sealed with the instance folder's key (storage/secretbox.py)."""
     conn.execute(
         "INSERT INTO message_channels (channel, settings, secrets, enabled, rate_per_second, updated_at, updated_by)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (channel) DO UPDATE SET settings = excluded.settings,"
@@ -56,7 +67,7 @@ def save_channel(
         (
             name,
             json.dumps(settings, sort_keys=True),
-            json.dumps(secrets, sort_keys=True),
+            secretbox.seal(db_path, secrets),
             int(enabled),
             rate,
             now_utc(),
@@ -452,7 +463,7 @@ class MessageQueries(Database):
         return self.rows(f"SELECT * FROM message_outbox WHERE {where} ORDER BY id", params)
 
     def message_channel(self, name: str) -> dict[str, Any] | None:
-        return channel(self.conn, name)
+        return channel(self.conn, name, self.path)
 
     def message_template(self, template_id: int) -> dict[str, Any] | None:
         return template(self.conn, template_id)
