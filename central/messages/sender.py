@@ -38,7 +38,7 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, rules, tokens
+from . import adapters, channels, rules, tokens
 from .templates import MAX_BODY, TemplateError, Variables, render
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
         return customer.get("phone") or ""
     if channel == "telegram":
         return customer.get("telegram_chat") or ""
+    if channel == "push":
+        return customer.get("push_subscription") or ""
     return ""
 
 
@@ -115,7 +117,7 @@ class Sender:
         lease_seconds: float = 30.0,
         holder: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
-        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
+        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = channels.build,
     ) -> None:
         self.db_path = db_path
         self.policy = policy or rules.Policy()

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.errors import LoyaltyError
 
-from ..messages import adapters, rules, sender, tokens
+from ..messages import channels, push, rules, sender, tokens
 from ..messages.sender import address_of, make_variables
 from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
 from ..storage import messages as q
@@ -32,8 +32,8 @@ from .text import _
 
 MASK = "********"
 CHUNK = 5000
-#: channels this version can send on (push and Telegram: docs/messages.md)
-READY = ("email", "sms", "voice", "cashier", "telegram")
+#: channels this version can send on (all of them)
+READY = ("email", "sms", "voice", "push", "telegram", "cashier")
 #: how long a Telegram start link can be used
 LINK_DAYS = 7
 
@@ -107,8 +107,10 @@ def set_channel(
         if not isinstance(value, str) or len(value) > 4096:
             raise FormError({f"secret_{name}": _("A secret is text up to 4096 characters.")})
         kept[str(name)] = value
+    if channel == "push" and not kept.get("private_key"):
+        kept["private_key"] = push.new_private_key()  # VAPID keys are made, not typed
     try:
-        checked = adapters.check(channel, dict(settings), kept)
+        checked = channels.check(channel, dict(settings), kept)
     except LoyaltyError as exc:
         raise FormError({"settings": str(exc)}) from None
     with db.transaction() as conn:
@@ -615,3 +617,44 @@ def outbox_row(db: Store, row_id: int) -> dict[str, Any]:
     row = rows[0]
     row["extra"] = json.loads(row["extra"] or "{}")
     return row
+
+
+# -- Web Push: subscriptions from the web card ----------------------------------------------------
+
+
+def vapid_public_key(db: Store) -> str | None:
+    """The application server key (base64url) a page passes to ``pushManager.subscribe``; None while the
+    push channel is not set up. Public: the web card asks for it without signing in."""
+    row = db.message_channel("push")
+    if row is None or not row["enabled"]:
+        return None
+    return str(row["settings"].get("public_key") or "") or None
+
+
+def subscribe_push(db: Store, customer_id: str, subscription: Mapping[str, Any], *, consent: bool = True) -> None:
+    """Keep the customer's browser subscription (``PushSubscription.toJSON()``: endpoint, keys p256dh and
+    auth), replacing an earlier one, and (by default) record push consent with source ``customer``:
+    allowing notifications in the browser is the customer's own act. The caller (the web card) has
+    already authenticated the customer. :class:`FormError` for a broken subscription; NotFound for an
+    unknown customer."""
+    try:
+        checked = push.check_subscription(dict(subscription))
+    except (ValueError, TypeError) as exc:
+        raise FormError({"subscription": str(exc)}) from None
+    if not db.existing_customers([customer_id]):
+        raise NotFound(f"customer {customer_id} not found")
+    now = _now()
+    with db.transaction() as conn:
+        q.link_address(conn, customer_id, "push", json.dumps(checked, sort_keys=True), now)
+        if consent:
+            q.set_consent(conn, customer_id, "push", True, "customer", None)
+
+
+def unsubscribe_push(db: Store, customer_id: str) -> None:
+    """Forget the customer's push subscription and withdraw push consent (source ``customer``)."""
+    with db.transaction() as conn:
+        q.unlink_address(conn, customer_id, "push")
+        try:
+            q.set_consent(conn, customer_id, "push", False, "customer", None)
+        except KeyError:
+            raise NotFound(f"customer {customer_id} not found") from None

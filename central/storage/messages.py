@@ -342,6 +342,8 @@ def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, An
     ):
         if channel_name == "telegram":
             out["telegram_chat"] = address
+        elif channel_name == "push":
+            out["push_subscription"] = address
     return out
 
 
@@ -445,6 +447,10 @@ def link_address(conn: sqlite3.Connection, customer_id: str, channel_name: str, 
         " linked_at = excluded.linked_at",
         (customer_id, channel_name, address, now),
     )
+
+
+def unlink_address(conn: sqlite3.Connection, customer_id: str, channel_name: str) -> None:
+    conn.execute("DELETE FROM customer_channels WHERE customer_id = ? AND channel = ?", (customer_id, channel_name))
 
 
 def customers_by_address(conn: sqlite3.Connection, channel_name: str, address: str) -> list[str]:
