@@ -362,7 +362,7 @@ def test_bad_input_changes_nothing(db, email_channel):
         svc.set_channel(db, SYSTEM, "sms", {"url": "ftp://x", "body": "{phone} {text}"}, {})
     with pytest.raises(FormError, match="secret token"):
         svc.set_channel(db, SYSTEM, "sms", {"url": "http://x/{phone}/{text}", "headers": {"A": "{secret:token}"}}, {})
-    with pytest.raises(FormError, match="cannot send yet"):
+    with pytest.raises(FormError, match="subject: a contact"):
         svc.set_channel(db, SYSTEM, "push", {}, {})
     with pytest.raises(FormError, match="unknown variable bonus"):
         svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="{{ bonus }}")
