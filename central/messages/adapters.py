@@ -254,7 +254,20 @@ def check_http(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
         "error_field": str(settings.get("error_field") or ""),
         "sender": str(settings.get("sender") or ""),
         "timeout": float(settings.get("timeout") or 30),
+        # the webhook's fields (services/messages.py gateway_report): kept when given
+        **{k: str(settings[k]).strip() for k in REPORT_FIELDS if str(settings.get(k) or "").strip()},
     }
+
+
+#: the delivery-report webhook's settings of an HTTP gateway (docs/messages.md)
+REPORT_FIELDS = (
+    "report_id_field",
+    "report_status_field",
+    "delivered_values",
+    "failed_values",
+    "reply_phone_field",
+    "reply_text_field",
+)
 
 
 def _dig(doc: Any, path: str) -> Any:

@@ -431,7 +431,17 @@ def mailing_progress(db: Store, actor: Actor, mailing_id: int) -> dict[str, Any]
     mailing = _mailing(db, mailing_id)
     mailing["counts"] = db.mailing_counts(mailing_id)
     mailing["reasons"] = db.mailing_reasons(mailing_id)
+    mailing["unsubscribed"] = db.mailing_unsubscribed(mailing_id)
+    mailing["finished"] = mailing["state"] == "running" and not (
+        mailing["counts"]["queued"] + mailing["counts"]["sending"]
+    )
     return mailing
+
+
+def mailings(db: Store, actor: Actor) -> list[dict[str, Any]]:
+    """The newest mailings with their counts per state."""
+    actor.require("messages.send")
+    return db.mailings()
 
 
 def customer_messages(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:

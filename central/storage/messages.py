@@ -512,6 +512,29 @@ class MessageQueries(Database):
             )
         }
 
+    def mailings(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest mailings with their template's name and counts per state."""
+        rows = self.rows(
+            "SELECT m.*, t.name AS template_name FROM mailings m LEFT JOIN message_templates t"
+            " ON t.id = m.template_id ORDER BY m.id DESC LIMIT ?",
+            (limit,),
+        )
+        for row in rows:
+            row["counts"] = counts(self.conn, row["id"])
+        return rows
+
+    def mailing_unsubscribed(self, mailing_id: int) -> int:
+        """Recipients who withdrew the mailing's channel consent themselves (the link, a STOP reply, the
+        bot) after their message went."""
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT o.customer_id) FROM message_outbox o JOIN consent_history h"
+            " ON h.customer_id = o.customer_id AND h.channel = o.channel AND h.granted = 0"
+            " AND h.source IN ('customer', 'gateway') AND h.at >= o.sent_at"
+            " WHERE o.mailing_id = ? AND o.sent_at IS NOT NULL",
+            (mailing_id,),
+        ).fetchone()
+        return int(row[0])
+
     def messages_of(self, customer_id: str) -> list[dict[str, Any]]:
         return customer_messages(self.conn, customer_id)
 
