@@ -38,7 +38,7 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, channels, rules, tokens
+from . import adapters, channels, notices, rules, tokens
 from .templates import MAX_BODY, TemplateError, Variables, render
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,11 @@ class Sender:
             if not db.take_message_lease(LEASE, self.holder, self.lease_seconds):
                 return 0
         now = self.clock()
+        try:
+            queued = notices.queue_due(db, now)  # service messages: phone codes, points received/spent/expiring
+        except Exception:  # a bad switch must not stop the sending
+            log.exception("service messages pass failed")
+            queued = 0
         rows = db.due_messages(now.isoformat(timespec="seconds"), self.batch)
         self._configs, self._templates = {}, {}
         renewed = time.monotonic()
@@ -211,7 +216,7 @@ class Sender:
                         return 0
                 renewed = time.monotonic()
             self._handle(db, row, key)
-        return len(rows)
+        return len(rows) + queued
 
     def _adapter(self, db: Store, channel: str) -> adapters.Adapter | str:
         """The channel's adapter, or why there is none."""

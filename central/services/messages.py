@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.errors import LoyaltyError
 
-from ..messages import channels, push, rules, sender, tokens
+from ..messages import channels, notices, push, rules, sender, tokens
 from ..messages.sender import address_of, make_variables
 from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
 from ..storage import messages as q
@@ -668,3 +668,71 @@ def unsubscribe_push(db: Store, customer_id: str) -> None:
             q.set_consent(conn, customer_id, "push", False, "customer", None)
         except KeyError:
             raise NotFound(f"customer {customer_id} not found") from None
+
+
+# -- service messages: switches per event, store and channel (central/messages/notices.py) ---------
+
+INHERIT = "inherit"
+OFF = "off"
+
+
+def service_switches(db: Store, actor: Actor, store: str = "") -> dict[tuple[str, str], str]:
+    """{(event, channel): template id as text, :data:`OFF` or (for a store) :data:`INHERIT`} at ``store``
+    ('' = every store)."""
+    actor.require("messages.write")
+    if store:
+        actor.require_store(store)
+    out = {(e, c): (OFF if not store else INHERIT) for e in notices.EVENTS for c in notices.NOTICE_CHANNELS}
+    for row in db.message_switches():
+        if row["store"] == store and (row["event"], row["channel"]) in out:
+            out[(row["event"], row["channel"])] = OFF if row["template_id"] is None else str(row["template_id"])
+    return out
+
+
+def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tuple[str, str], str]) -> int:
+    """Switch service messages at ``store`` ('' = every store): each (event, channel) gets a template id, OFF,
+    or (for a store) INHERIT. A template must be a service template of that channel. Returns the changes."""
+    actor.require("messages.write")
+    if store:
+        actor.require_store(store)
+        if not db.store_exists(store):
+            raise FormError({"store": _("Choose a store from the list.")})
+    elif actor.scoped:
+        raise FormError({"store": _("Choose a store from the list.")})
+    before = service_switches(db, actor, store)
+    errors: dict[str, str] = {}
+    changes: dict[tuple[str, str], str] = {}
+    for (event, channel), value in chosen.items():
+        key = f"{event}-{channel}"
+        if event not in notices.EVENTS or channel not in notices.NOTICE_CHANNELS:
+            errors[key] = _("Choose a channel from the list.")
+            continue
+        value = (value or "").strip() or (INHERIT if store else OFF)
+        if value == INHERIT and not store:
+            value = OFF
+        if value not in (OFF, INHERIT):
+            template = db.message_template(int(value)) if value.isdigit() else None
+            if template is None or template["channel"] != channel or template["kind"] != rules.SERVICE:
+                errors[key] = _("Choose a service template of this channel.")
+                continue
+        if before.get((event, channel)) != value:
+            changes[(event, channel)] = value
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        for (event, channel), value in changes.items():
+            if value == INHERIT or (value == OFF and not store):
+                q.clear_switch(conn, event, store, channel)
+            else:
+                q.set_switch(conn, event, store, channel, None if value == OFF else int(value), actor.username)
+        if changes:
+            audit.record(
+                conn,
+                actor,
+                "messages.switches",
+                "store",
+                store or "*",
+                {f"{e}/{c}": before[(e, c)] for e, c in changes},
+                {f"{e}/{c}": v for (e, c), v in changes.items()},
+            )
+    return len(changes)

@@ -585,3 +585,88 @@ def add_cashier_message_once(conn: sqlite3.Connection, message_id: str, customer
         " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
         (message_id, customer_id, text, None, at, "messages"),
     )
+
+
+# -- service messages: switches and the events they answer (central/messages/notices.py) -----------
+
+
+def switches(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _rows(
+        conn.execute(
+            "SELECT event, store, channel, template_id, updated_at, updated_by FROM message_switches"
+            " ORDER BY event, store, channel"
+        )
+    )
+
+
+def set_switch(
+    conn: sqlite3.Connection, event: str, store: str, channel_name: str, template_id: int | None, by: str
+) -> None:
+    conn.execute(
+        "INSERT INTO message_switches (event, store, channel, template_id, updated_at, updated_by)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT (event, store, channel) DO UPDATE SET"
+        " template_id = excluded.template_id, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (event, store, channel_name, template_id, now_utc(), by),
+    )
+
+
+def clear_switch(conn: sqlite3.Connection, event: str, store: str, channel_name: str) -> None:
+    conn.execute(
+        "DELETE FROM message_switches WHERE event = ? AND store = ? AND channel = ?", (event, store, channel_name)
+    )
+
+
+class NoticeQueries(Database):
+    """What the sender's service-message pass reads (central/messages/notices.py); its writes run in the
+    caller's transaction."""
+
+    def message_switches(self) -> list[dict[str, Any]]:
+        return switches(self.conn)
+
+    def pending_phone_codes(self, since: str) -> list[tuple[str, str | None, str]]:
+        """(customer, home store, code) of registrations since ``since`` whose phone is not confirmed yet."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute(
+                "SELECT id, home_store, confirmation_code FROM customers WHERE confirmation_code IS NOT NULL"
+                " AND created_at >= ? AND phone_verified = 0 AND merged_into IS NULL",
+                (since,),
+            )
+        ]
+
+    def last_transaction_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0])
+
+    def transactions_after(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Receipts with points after ``after`` (the notices' cursor), oldest first."""
+        return _rows(
+            self.conn.execute(
+                "SELECT id, customer_id, store, kind, accrued, redeemed FROM transactions WHERE id > ?"
+                " ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+        )
+
+    def expiring_between(self, start: str, end: str) -> list[tuple[str, str | None, str, int]]:
+        """(customer, home store, date, points) of the soonest lot expiring in [start, end) per customer."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.conn.execute(
+                "SELECT l.customer_id, c.home_store, substr(MIN(l.expires_at), 1, 10), SUM(l.points) FROM lots l"
+                " JOIN customers c ON c.id = l.customer_id AND c.merged_into IS NULL"
+                " WHERE l.points > 0 AND l.expires_at >= ? AND l.expires_at < ? GROUP BY l.customer_id, c.home_store",
+                (start, end),
+            )
+        ]
+
+    def queue_notice(
+        self,
+        cause: str,
+        customer_id: str,
+        channel_name: str,
+        template_id: int,
+        language: str,
+        extra: dict[str, Any],
+    ) -> int:
+        """One service message (cause unique per customer and channel: queued once), in the caller's transaction."""
+        return enqueue(self.conn, cause, [customer_id], channel_name, "service", template_id, language, extra=extra)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..messages import notices
 from ..messages.adapters import BODY_FORMATS, METHODS, REPORT_FIELDS, SECURITY
 from ..messages.templates import CHANNELS, LANGUAGES, NAMES, WITH_SUBJECT
 from ..services import customers, messages, segments
@@ -451,3 +452,51 @@ def customer_tab(customer_id: str) -> dict[str, Any]:
         "customer_messages": messages.customer_messages(db, who, customer_id),
         **_labels(),
     }
+
+
+# -- service messages' switches -----------------------------------------------------------------
+
+EVENT_LABELS = {
+    "phone_code": N_("Phone verification code (registration at the till)"),
+    "points_received": N_("Points received"),
+    "points_spent": N_("Points spent"),
+    "points_expiring": N_("Points expiring soon (7 days)"),
+}
+
+
+@bp.route("/service", methods=["GET", "POST"])
+def service() -> ResponseReturnValue:
+    db, who = get_db(), actor()
+    who.require("messages.write")
+    store = request.values.get("store", "")
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        chosen = {
+            (event, channel_name): request.form.get(f"{event}-{channel_name}", "")
+            for event in notices.EVENTS
+            for channel_name in notices.NOTICE_CHANNELS
+        }
+        try:
+            changed = messages.set_service_switches(db, who, store, chosen)
+            flash(_("Service messages are saved.") if changed else _("Nothing changed."))
+            return redirect(url_for("messages.service", store=store or None))
+        except FormError as exc:
+            errors, status = exc.errors, 422
+    templates_by_channel: dict[str, list[dict[str, Any]]] = {}
+    for t in messages.templates(db, who):
+        if t["kind"] == "service":
+            templates_by_channel.setdefault(t["channel"], []).append(t)
+    return render(
+        "console/messages/service.html",
+        status,
+        errors=errors,
+        store=store,
+        stores=[s for s in db.stores() if not who.scoped or s["id"] in who.stores],
+        switches=messages.service_switches(db, who, store),
+        events=notices.EVENTS,
+        notice_channels=notices.NOTICE_CHANNELS,
+        event_labels=EVENT_LABELS,
+        templates_by_channel=templates_by_channel,
+        **_labels(),
+    )

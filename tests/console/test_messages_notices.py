@@ -1,0 +1,106 @@
+"""Service messages through the real ingest: the phone code of a registration sent by SMS, points
+received, switches per store (a store's own choice overrides every store's), nothing twice."""
+
+from __future__ import annotations
+
+from central.messages import rules
+from central.messages.sender import Sender
+from central.services import messages as svc
+from central.services.access import SYSTEM, FormError
+from tests.messages.conftest import gateway  # noqa: F401
+
+from .conftest import apply_events, login
+
+NO_QUIET = rules.Policy(quiet_start=0, quiet_end=0)
+
+
+def drain(db):
+    s = Sender(db.path, policy=NO_QUIET)
+    for _ in range(5):
+        if not s.run_once():
+            break
+    s.close()
+
+
+def registration(agent, cid, phone, code):
+    event = agent.registration(cid, phone=phone)
+    event["body"]["confirmation_code"] = code
+    return event
+
+
+def set_up(db, gateway):  # noqa: F811
+    svc.set_channel(
+        db,
+        SYSTEM,
+        "sms",
+        {"url": gateway.url + "/send", "body": '{"to": "{phone}", "msg": "{text}"}', "id_field": "sms.id"},
+        {},
+    )
+    code = svc.save_template(
+        db, SYSTEM, name="code", channel="sms", language="ru", kind="service", body="Код подтверждения: {{ code }}"
+    )
+    points = svc.save_template(
+        db,
+        SYSTEM,
+        name="points",
+        channel="sms",
+        language="ru",
+        kind="service",
+        body="Начислено {{ points }} баллов, баланс {{ balance }}",
+    )
+    return code, points
+
+
+def test_phone_codes_and_points_received_per_store(db, agents, gateway):  # noqa: F811
+    code, points = set_up(db, gateway)
+    a1, a2 = agents["S1"], agents["S2"]
+    apply_events(db, a1.registration("old", phone="+79120000009"), a1.purchase("old", accrued=100))
+    drain(db)  # nothing switched on: the receipt so far is never told
+    svc.set_service_switches(
+        db, SYSTEM, "", {("phone_code", "sms"): str(code), ("points_received", "sms"): str(points)}
+    )
+    svc.set_service_switches(db, SYSTEM, "S2", {("phone_code", "sms"): "off"})
+    apply_events(db, registration(a1, "c1", "+79120000001", "123456"))
+    apply_events(db, registration(a2, "c2", "+79120000002", "654321"))
+    apply_events(db, a1.purchase("c1", accrued=250), a1.purchase("old", accrued=0))
+    drain(db)
+    drain(db)  # again: nothing twice
+    sent = sorted((r["body"]["to"], r["body"]["msg"]) for r in gateway.wait(2))
+    assert sent == [
+        ("+79120000001", "Код подтверждения: 123456"),
+        ("+79120000001", "Начислено 2,50 баллов, баланс 2,50"),
+    ]
+    rows = db.rows("SELECT cause, kind FROM message_outbox ORDER BY id")
+    assert [r["kind"] for r in rows] == ["service", "service"] and rows[0]["cause"] == "code:123456"
+    # no marketing consent needed: a customer without SMS consent still gets the code
+    apply_events(db, registration(a1, "c3", "+79120000003", "111111"))
+    db.conn.execute("UPDATE customers SET consents = '{}' WHERE id = 'c3'")
+    drain(db)
+    assert gateway.wait(3)[-1]["body"]["msg"] == "Код подтверждения: 111111"
+
+
+def test_switches_refuse_a_marketing_template_and_are_audited(db, gateway):  # noqa: F811
+    code, _ = set_up(db, gateway)
+    marketing = svc.save_template(db, SYSTEM, name="m", channel="sms", language="ru", body="Акция")
+    try:
+        svc.set_service_switches(db, SYSTEM, "", {("phone_code", "sms"): str(marketing)})
+        raise AssertionError("accepted")
+    except FormError as exc:
+        assert "phone_code-sms" in exc.errors
+    assert db.message_switches() == []
+    assert svc.set_service_switches(db, SYSTEM, "", {("phone_code", "sms"): str(code)}) == 1
+    assert svc.service_switches(db, SYSTEM, "S1")[("phone_code", "sms")] == "inherit"
+    assert db.rows("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'messages.switches'")[0]["n"] == 1
+
+
+def test_the_switches_page(client, db, people, gateway):  # noqa: F811
+    code, _ = set_up(db, gateway)
+    login(client, "marketer")
+    page = client.get("/messages/service").get_data(as_text=True)
+    assert 'name="phone_code-sms"' in page
+    response = client.post("/messages/service", data={"store": "", "phone_code-sms": str(code)})
+    assert response.status_code == 302
+    assert svc.service_switches(db, SYSTEM)[("phone_code", "sms")] == str(code)
+    response = client.post("/messages/service", data={"store": "S1", "phone_code-sms": "off"})
+    assert response.status_code == 302
+    assert svc.service_switches(db, SYSTEM, "S1")[("phone_code", "sms")] == "off"
