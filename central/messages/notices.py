@@ -20,13 +20,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring")
+EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring", "level_changed")
 #: channels a service message may go by
 NOTICE_CHANNELS = ("sms", "email", "push", "telegram", "voice", "cashier")
 EXPIRY_DAYS = 7
 #: a phone code is sent only for a registration this recent (the till's code lives shorter)
 CODE_WINDOW = dt.timedelta(hours=1)
 CURSOR = "messages_notice_cursor"
+LEVEL_CURSOR = "messages_level_cursor"
 EXPIRY_DAY = "messages_expiry_notice_day"
 BATCH = 2000
 
@@ -55,6 +56,11 @@ class NoticeStore(Protocol):  # the Store's named methods this pass uses (storag
         self, cause: str, customer_id: str, channel_name: str, template_id: int, language: str, extra: dict[str, Any]
     ) -> int: ...
     def setting(self, name: str, default: str | None = None) -> str | None: ...
+    def last_customer_version(self) -> int: ...
+    def customers_changed_after(self, version: int, limit: int) -> list[tuple[str, str | None, str | None, int]]: ...
+    def levels_seen(self, ids: list[str]) -> dict[str, str | None]: ...
+    def see_levels(self, rows: list[tuple[str, str | None]]) -> None: ...
+    def see_all_levels(self) -> None: ...
     def replace_setting(self, name: str, value: str) -> None: ...
 
 
@@ -64,6 +70,7 @@ def queue_due(db: NoticeStore, now: dt.datetime) -> int:
     with db.transaction():
         if not any(row["template_id"] is not None for row in switches):
             db.replace_setting(CURSOR, str(db.last_transaction_id()))
+            db.replace_setting(LEVEL_CURSOR, "")
             return 0
     templates: dict[int, dict[str, Any] | None] = {}
 
@@ -98,6 +105,7 @@ def queue_due(db: NoticeStore, now: dt.datetime) -> int:
                 extra = {"points_minor": row["redeemed"]}
                 added += queue("points_spent", row["store"], f"tx:{row['id']}:spent", row["customer_id"], extra)
         db.replace_setting(CURSOR, str(rows[-1]["id"] if rows else after))
+    added += _levels(db, switches, queue)
     today = stamp[:10]
     if db.setting(EXPIRY_DAY) != today:
         with db.transaction():
@@ -106,4 +114,31 @@ def queue_due(db: NoticeStore, now: dt.datetime) -> int:
                 extra = {"points_minor": points}
                 added += queue("points_expiring", store, f"expiring:{date}", customer_id, extra)
             db.replace_setting(EXPIRY_DAY, today)
+    return added
+
+
+def _levels(db: NoticeStore, switches: list[dict[str, Any]], queue: Any) -> int:
+    """Level changes: customers changed since the cursor whose level differs from the one last seen. When the
+    notice is switched on, every customer's level is remembered first (the cursor is "" while it is off); a
+    customer seen for the first time after that (a new registration) is only remembered."""
+    added = 0
+    with db.transaction():
+        if not any(r["event"] == "level_changed" and r["template_id"] is not None for r in switches):
+            db.replace_setting(LEVEL_CURSOR, "")
+            return 0
+        cursor = db.setting(LEVEL_CURSOR)
+        if not cursor:
+            db.see_all_levels()
+            db.replace_setting(LEVEL_CURSOR, str(db.last_customer_version()))
+            return 0
+        after = int(cursor)
+        rows = db.customers_changed_after(after, BATCH)
+        if not rows:
+            return 0
+        seen = db.levels_seen([r[0] for r in rows])
+        for customer_id, store, level, version in rows:
+            if customer_id in seen and level and seen[customer_id] != level:
+                added += queue("level_changed", store, f"level:{version}", customer_id, {})
+        db.see_levels([(r[0], r[2]) for r in rows])
+        db.replace_setting(LEVEL_CURSOR, str(rows[-1][3]))
     return added

@@ -686,6 +686,40 @@ class NoticeQueries(Database):
             )
         ]
 
+    def last_customer_version(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM customers").fetchone()[0])
+
+    def customers_changed_after(self, version: int, limit: int) -> list[tuple[str, str | None, str | None, int]]:
+        """(customer, home store, level, version) of customers changed after ``version``, oldest change first."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.conn.execute(
+                "SELECT id, home_store, level, version FROM customers WHERE version > ? AND merged_into IS NULL"
+                " ORDER BY version LIMIT ?",
+                (version, limit),
+            )
+        ]
+
+    def levels_seen(self, ids: Sequence[str]) -> dict[str, str | None]:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT customer_id, level FROM message_levels WHERE customer_id IN ({marks})"
+        return dict(self.conn.execute(sql, list(ids)))
+
+    def see_all_levels(self) -> None:
+        """Remember every customer's level now (level notices switched on: changes from here on are told)."""
+        self.conn.execute("DELETE FROM message_levels")
+        self.conn.execute(
+            "INSERT INTO message_levels (customer_id, level) SELECT id, level FROM customers WHERE merged_into IS NULL"
+        )
+
+    def see_levels(self, rows: Sequence[tuple[str, str | None]]) -> None:
+        """Remember the levels customers are at now (in the caller's transaction)."""
+        self.conn.executemany(
+            "INSERT INTO message_levels (customer_id, level) VALUES (?, ?)"
+            " ON CONFLICT (customer_id) DO UPDATE SET level = excluded.level",
+            rows,
+        )
+
     def queue_notice(
         self,
         cause: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 MESSAGES2_MIGRATIONS = [
     (
         16,
-        "messages: service message switches per event, store and channel; pending phone codes",
+        "messages: service message switches per event, store and channel; pending phone codes; levels seen",
         [
             # store '' = every store; a store's own row wins over it. template_id NULL = off (a store
             # can switch off what is on for every store)
@@ -19,6 +19,8 @@ MESSAGES2_MIGRATIONS = [
                 updated_by TEXT NOT NULL,
                 PRIMARY KEY (event, store, channel))""",
             "CREATE INDEX customers_pending_code ON customers (created_at) WHERE confirmation_code IS NOT NULL",
+            # the level each customer was last seen at by the level-change notices
+            "CREATE TABLE message_levels (customer_id TEXT PRIMARY KEY, level TEXT)",
         ],
     ),
 ]

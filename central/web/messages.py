@@ -461,6 +461,7 @@ EVENT_LABELS = {
     "points_received": N_("Points received"),
     "points_spent": N_("Points spent"),
     "points_expiring": N_("Points expiring soon (7 days)"),
+    "level_changed": N_("Level changed"),
 }
 
 

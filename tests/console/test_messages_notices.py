@@ -104,3 +104,47 @@ def test_the_switches_page(client, db, people, gateway):  # noqa: F811
     response = client.post("/messages/service", data={"store": "S1", "phone_code-sms": "off"})
     assert response.status_code == 302
     assert svc.service_switches(db, SYSTEM, "S1")[("phone_code", "sms")] == "off"
+
+
+def test_level_change_and_points_expiring_soon(db, agents, gateway):  # noqa: F811
+    import datetime as dt
+
+    from central.points.versions import bump_versions
+
+    set_up(db, gateway)
+    level = svc.save_template(
+        db, SYSTEM, name="level", channel="sms", language="ru", kind="service", body="Ваш уровень: {{ level }}"
+    )
+    expiring = svc.save_template(
+        db,
+        SYSTEM,
+        name="exp",
+        channel="sms",
+        language="ru",
+        kind="service",
+        body="{{ expiring }} баллов сгорят {{ expiring_on }}",
+    )
+    a1 = agents["S1"]
+    apply_events(db, a1.registration("c1", phone="+79120000001"), a1.registration("c2", phone="+79120000002"))
+    db.conn.execute("UPDATE customers SET level = 'Silver'")
+    svc.set_service_switches(
+        db, SYSTEM, "", {("level_changed", "sms"): str(level), ("points_expiring", "sms"): str(expiring)}
+    )
+    drain(db)  # switched on: every level remembered, nothing told
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat(timespec="seconds")
+    with db.transaction() as conn:
+        conn.execute("UPDATE customers SET level = 'Gold' WHERE id = 'c1'")
+        bump_versions(conn, ["c1", "c2"])  # c2 changed, but not its level
+        conn.execute(
+            "INSERT INTO lots (id, customer_id, points, initial, expires_at, created_at) VALUES"
+            " ('l1', 'c2', 1500, 1500, ?, '2026-01-01T00:00:00+00:00')",
+            (soon,),
+        )
+    db.conn.execute("DELETE FROM settings WHERE name = 'messages_expiry_notice_day'")  # a new day
+    drain(db)
+    drain(db)
+    sent = sorted((r["body"]["to"], r["body"]["msg"]) for r in gateway.wait(2))
+    assert sent == [
+        ("+79120000001", "Ваш уровень: Gold"),
+        ("+79120000002", f"15 баллов сгорят {soon[8:10]}.{soon[5:7]}.{soon[:4]}"),
+    ]
