@@ -215,3 +215,9 @@ def test_a_store_manager_cannot_set_up_channels(client, db):
 def test_the_nav_link_only_for_who_may_write_messages(client, role):
     login(client, role)
     assert "/messages/" not in client.get("/").get_data(as_text=True)
+
+
+def test_the_consent_filter_names_the_consents(client, db, shoppers):
+    login(client, "marketer")
+    page = client.get("/customers/?f=consent&o=has&v=emial")
+    assert page.status_code == 422 and "telegram" in page.get_data(as_text=True)
