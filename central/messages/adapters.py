@@ -97,9 +97,24 @@ def check_smtp(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
     username = str(settings.get("username") or "").strip()
     if username and not secrets.get("password"):
         errors.append("password: needed with a username")
+    dkim_selector = str(settings.get("dkim_selector") or "").strip()
+    dkim_domain = str(settings.get("dkim_domain") or "").strip().lower() or sender.rpartition("@")[2].lower()
+    dkim_public = ""
+    if dkim_selector or secrets.get("dkim_key"):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", dkim_selector):
+            errors.append("dkim_selector: a DNS label such as mail2026 (needed with a DKIM key)")
+        try:
+            dkim_public = dkim_public_key(secrets.get("dkim_key", ""))
+        except ValueError as exc:
+            errors.append(f"dkim_key: {exc}")
     if errors:
         raise ChannelSettingsError("; ".join(errors))
     return {
+        **(
+            {"dkim_selector": dkim_selector, "dkim_domain": dkim_domain, "dkim_public": dkim_public}
+            if dkim_public
+            else {}
+        ),
         "host": host,
         "port": port,
         "security": security,
@@ -111,6 +126,46 @@ def check_smtp(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
     }
 
 
+def pem_key(text: str) -> bytes:
+    """A PEM private key as typed into a one-line input too (line breaks turned into spaces)."""
+    match = re.search(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", text or "", re.S)
+    if not match:
+        raise ValueError("a PEM private key (-----BEGIN PRIVATE KEY----- ...)")
+    body = re.sub(r"\s+", "", match.group(2))
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return ("\n".join([f"-----BEGIN {match.group(1)}-----", *lines, f"-----END {match.group(1)}-----"]) + "\n").encode()
+
+
+def dkim_public_key(text: str) -> str:
+    """The ``p=`` value of the DNS TXT record for a DKIM private key (RSA of 1024 bits or more)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        key = serialization.load_pem_private_key(pem_key(text), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a usable private key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 1024:
+        raise ValueError("an RSA key of 1024 bits or more (2048 recommended)")
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode("ascii")
+
+
+#: headers a DKIM signature covers (those present in the message)
+DKIM_HEADERS = [
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"mime-version",
+    b"content-type",
+    b"content-transfer-encoding",
+]
+
+
 class SmtpAdapter(Adapter):
     """Email over SMTP (smtplib): plain, STARTTLS or TLS, with login; one connection kept open."""
 
@@ -119,6 +174,7 @@ class SmtpAdapter(Adapter):
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], *, ssl_context: ssl.SSLContext | None = None):
         self.settings = check_smtp(settings, secrets)
         self.password = secrets.get("password", "")
+        self._dkim_key = pem_key(secrets["dkim_key"]) if self.settings.get("dkim_public") else None
         self.ssl_context = ssl_context or ssl.create_default_context()
         if not self.settings["verify_tls"] and ssl_context is None:
             self.ssl_context.check_hostname = False
@@ -191,7 +247,21 @@ class SmtpAdapter(Adapter):
             "Content-Transfer-Encoding: base64",
         ]
         body = base64.encodebytes(message.body.replace("\r\n", "\n").replace("\n", "\r\n").encode())
-        return message_id, ("\r\n".join(headers) + "\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
+        raw = ("\r\n".join(headers) + "\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
+        if self._dkim_key is not None:
+            import dkim
+
+            present = {h.split(":", 1)[0].lower().encode() for h in headers}
+            signature = dkim.sign(
+                raw,
+                s["dkim_selector"].encode(),
+                s["dkim_domain"].encode(),
+                self._dkim_key,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[h for h in DKIM_HEADERS if h in present],
+            )
+            raw = signature + raw
+        return message_id, raw
 
     def send(self, message: Outgoing) -> str | None:
         message_id, raw = self.raw(message)

@@ -60,7 +60,17 @@ CONSENT_CHANNELS = ("email", "sms", "voice", "push", "telegram")
 
 #: each channel's plain settings on the form, and its fixed secrets (gateways may have more, by name)
 SETTINGS = {
-    "email": ("host", "port", "security", "username", "sender", "sender_name", "timeout"),
+    "email": (
+        "host",
+        "port",
+        "security",
+        "username",
+        "sender",
+        "sender_name",
+        "timeout",
+        "dkim_domain",
+        "dkim_selector",
+    ),
     "sms": ("method", "url", "body_format", "body", "sender", "id_field", "error_field", "timeout", *REPORT_FIELDS),
     "push": ("subject", "ttl"),
     "telegram": ("bot_name", "api_url"),
@@ -68,7 +78,7 @@ SETTINGS = {
 }
 SETTINGS["voice"] = SETTINGS["sms"]
 SECRETS = {
-    "email": ("password",),
+    "email": ("password", "dkim_key"),
     "sms": ("api_key", "webhook_token"),
     "voice": ("api_key", "webhook_token"),
     "push": ("private_key",),

@@ -482,3 +482,35 @@ def test_a_broken_adapter_is_retried_then_failed_not_looped(db, caplog):
     s.close()
     out = svc.outbox_row(db, row)
     assert out["state"] == "failed" and out["attempts"] == 8 and "KeyError" in out["why"]
+
+
+def test_dkim_signature_verifies_with_the_published_record(db, smtp_server, email_channel):
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    settings = {**svc.get_channel(db, SYSTEM, "email")["settings"], "dkim_selector": "mail2026"}
+    with pytest.raises(FormError, match="dkim_key"):
+        svc.set_channel(db, SYSTEM, "email", settings, {"dkim_key": "not a key"})
+    # pasted into a one-line password input: the line breaks became nothing
+    saved = svc.set_channel(db, SYSTEM, "email", settings, {"dkim_key": pem.replace("\n", "")})
+    record = f"v=DKIM1; k=rsa; p={saved['settings']['dkim_public']}".encode()
+    assert saved["settings"]["dkim_domain"] == "shop.example" and saved["secrets"]["dkim_key"] == svc.MASK
+    add_customer(db, "c1", email="anna@example.com", consents={"email": True})
+    svc.create_mailing(db, SYSTEM, name="W", template_id=email_template(db), recipients=["c1"])
+    s = sender(db)
+    drain(s)
+    s.close()
+    mail = smtp_server.wait(1)[0][2]
+    raw = smtp_server.raws[0]
+    assert mail["DKIM-Signature"] and "s=mail2026" in mail["DKIM-Signature"]
+
+    def dns(name, timeout=5):
+        return record if name.rstrip(b".") == b"mail2026._domainkey.shop.example" else None
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert not dkim.verify(raw.replace(b"To: anna@", b"To: vera@"), dnsfunc=dns)  # changed on the way
