@@ -58,6 +58,7 @@ class Outgoing:
     body: str
     customer_id: str
     unsubscribe_url: str = ""
+    html: str = ""  # email: an HTML alternative of the text (tracked links and the opening pixel)
 
 
 class Adapter:
@@ -241,13 +242,27 @@ class SmtpAdapter(Adapter):
         if message.kind == "marketing" and message.unsubscribe_url:
             headers.append(f"List-Unsubscribe: <{_line(message.unsubscribe_url)}>")
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")  # RFC 8058
-        headers += [
-            "MIME-Version: 1.0",
-            'Content-Type: text/plain; charset="utf-8"',
-            "Content-Transfer-Encoding: base64",
-        ]
-        body = base64.encodebytes(message.body.replace("\r\n", "\n").replace("\n", "\r\n").encode())
-        raw = ("\r\n".join(headers) + "\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
+
+        def part(text: str) -> bytes:
+            return base64.encodebytes(text.replace("\r\n", "\n").replace("\n", "\r\n").encode()).replace(b"\n", b"\r\n")
+
+        headers.append("MIME-Version: 1.0")
+        if message.html:
+            boundary = f"=_{digest}"
+            headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+            body = (
+                b"".join(
+                    f'--{boundary}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
+                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode()
+                    + part(text)
+                    for kind, text in (("plain", message.body), ("html", message.html))
+                )
+                + f"--{boundary}--\r\n".encode()
+            )
+        else:
+            headers += ['Content-Type: text/plain; charset="utf-8"', "Content-Transfer-Encoding: base64"]
+            body = part(message.body)
+        raw = ("\r\n".join(headers) + "\r\n\r\n").encode() + body
         if self._dkim_key is not None:
             import dkim
 

@@ -26,6 +26,7 @@ the next starts a second after the end of the one N places before; not a counter
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -38,7 +39,7 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, channels, notices, rules, tokens
+from . import adapters, channels, notices, rules, tokens, tracking
 from .ratewindow import RateWindow
 from .templates import MAX_BODY, TemplateError, Variables, render
 
@@ -339,6 +340,9 @@ class Sender:
             unsubscribe_url=unsubscribe,
         )
         db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
+        if channel == "email" and row["mailing_id"] and row["kind"] == rules.MARKETING and self.public_url:
+            text, page = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
+            message = dataclasses.replace(message, body=text, html=page)
         if isinstance(adapter, adapters.CashierAdapter):  # exactly once: the message and its record together
             db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
             self.sent += 1

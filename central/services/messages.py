@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.errors import LoyaltyError
 
-from ..messages import channels, notices, push, rules, sender, tokens
+from ..messages import channels, notices, push, rules, sender, tokens, tracking
 from ..messages.sender import address_of, make_variables
 from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
 from ..storage import messages as q
@@ -432,6 +432,7 @@ def mailing_progress(db: Store, actor: Actor, mailing_id: int) -> dict[str, Any]
     mailing["counts"] = db.mailing_counts(mailing_id)
     mailing["reasons"] = db.mailing_reasons(mailing_id)
     mailing["unsubscribed"] = db.mailing_unsubscribed(mailing_id)
+    mailing["opened"], mailing["clicked"] = db.mailing_engagement(mailing_id)
     mailing["finished"] = mailing["state"] == "running" and not (
         mailing["counts"]["queued"] + mailing["counts"]["sending"]
     )
@@ -503,6 +504,26 @@ def unsubscribe(db: Store, key: str, token: str) -> tuple[str, str] | None:
         except KeyError:
             return None
     return customer_id, channel
+
+
+def track_open(db: Store, token: str) -> bool:
+    """The opening pixel of an email was loaded; False for a token that is not genuine."""
+    row_id = tracking.read_open(link_key(db), token)
+    if row_id is None:
+        return False
+    with db.transaction() as conn:
+        q.mark_engaged(conn, row_id, clicked=False)
+    return True
+
+
+def track_click(db: Store, token: str) -> str | None:
+    """A tracked link was followed: where it leads (signed in the token), or None when not genuine."""
+    found = tracking.read_click(link_key(db), token)
+    if found is None:
+        return None
+    with db.transaction() as conn:
+        q.mark_engaged(conn, found[0], clicked=True)
+    return found[1]
 
 
 def link_key(db: Store) -> str:

@@ -40,7 +40,7 @@
       fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (p) {
         var c = p.counts;
         var values = {queued: c.queued + c.sending, sent: c.sent + c.delivered, delivered: c.delivered,
-          failed: c.failed, skipped: c.skipped, unsubscribed: p.unsubscribed};
+          failed: c.failed, skipped: c.skipped, unsubscribed: p.unsubscribed, opened: p.opened, clicked: p.clicked};
         Object.keys(values).forEach(function (k) {
           var el = box.querySelector("[data-count=" + k + "]");
           if (el) el.textContent = String(values[k]);

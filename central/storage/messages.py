@@ -272,6 +272,17 @@ def delivery_report(
     return cur.rowcount
 
 
+def mark_engaged(conn: sqlite3.Connection, row_id: int, clicked: bool) -> int:
+    """The first opening (and click) of an email; a click counts as an opening. Rows changed."""
+    now = now_utc()
+    if clicked:
+        sql = "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?), clicked_at = COALESCE(clicked_at, ?)"
+        return conn.execute(sql + " WHERE id = ?", (now, now, row_id)).rowcount
+    return conn.execute(
+        "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?) WHERE id = ?", (now, row_id)
+    ).rowcount
+
+
 def marketing_sent_since(conn: sqlite3.Connection, customer_id: str, since: str) -> list[str]:
     return [
         r[0]
@@ -549,6 +560,13 @@ class MessageQueries(Database):
         for row in rows:
             row["counts"] = counts(self.conn, row["id"])
         return rows
+
+    def mailing_engagement(self, mailing_id: int) -> tuple[int, int]:
+        """(opened, clicked) messages of a mailing."""
+        row = self.conn.execute(
+            "SELECT COUNT(opened_at), COUNT(clicked_at) FROM message_outbox WHERE mailing_id = ?", (mailing_id,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def mailing_unsubscribed(self, mailing_id: int) -> int:
         """Recipients who withdrew the mailing's channel consent themselves (the link, a STOP reply, the

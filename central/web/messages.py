@@ -405,6 +405,8 @@ def mailing_json(mailing_id: int) -> ResponseReturnValue:
             "state_label": _(STATE_LABELS.get(state, state)),
             "counts": progress["counts"],
             "unsubscribed": progress["unsubscribed"],
+            "opened": progress["opened"],
+            "clicked": progress["clicked"],
             "reasons": progress["reasons"],
         }
     )

@@ -94,6 +94,6 @@ def test_template_preview_mailing_progress_and_the_received_email(page, console,
     received = {rcpt[0]: mail for _, rcpt, mail in smtp_server.wait(2)}
     mail = received["c1@example.com"]
     assert mail["Subject"] == "Иван, у вас 5 баллов"
-    assert mail.get_content().startswith("Здравствуйте, Иван Петров!")
+    assert mail.get_body(("plain",)).get_content().startswith("Здравствуйте, Иван Петров!")
     assert mail["List-Unsubscribe"].startswith("<https://crm.shop.example/messages/unsubscribe/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -64,7 +64,8 @@ def test_mailing_by_email_with_consent_unsubscribe_and_cyrillic(db, smtp_server,
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = str(mail["List-Unsubscribe"]).strip("<>")
     assert url.startswith("https://crm.shop.example/messages/unsubscribe/")
-    assert "Здравствуйте, Анна Иванова!" in mail.get_content() and url in mail.get_content()
+    text = mail.get_body(("plain",)).get_content()  # with an HTML part beside it (tracking)
+    assert "Здравствуйте, Анна Иванова!" in text and url in text
     progress = svc.mailing_progress(db, SYSTEM, mailing)
     assert progress["total"] == 4 and progress["state"] == "running"
     assert progress["counts"] == {"queued": 0, "sending": 0, "sent": 1, "delivered": 0, "failed": 1, "skipped": 2}
@@ -514,3 +515,39 @@ def test_dkim_signature_verifies_with_the_published_record(db, smtp_server, emai
 
     assert dkim.verify(raw, dnsfunc=dns)
     assert not dkim.verify(raw.replace(b"To: anna@", b"To: vera@"), dnsfunc=dns)  # changed on the way
+
+
+def test_opens_and_clicks_are_counted_through_signed_links(db, smtp_server, email_channel, app_client):
+    import re
+
+    add_customer(db, "c1", email="anna@example.com", consents={"email": True})
+    add_customer(db, "c2", email="boris@example.com", consents={"email": True})
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="sale",
+        channel="email",
+        language="ru",
+        subject="Скидки",
+        body="Смотрите https://shop.example/sale?a=1&b=2.\nОтписаться: {{ unsubscribe_url }}",
+    )
+    mailing = svc.create_mailing(db, SYSTEM, name="Sale", template_id=template, recipients=["c1", "c2"])
+    s = sender(db)
+    drain(s)
+    s.close()
+    mail = {m[1][0]: m[2] for m in smtp_server.wait(2)}["anna@example.com"]
+    text = mail.get_body(("plain",)).get_content()
+    page = mail.get_body(("html",)).get_content()
+    assert "https://shop.example/sale" not in text and "/messages/unsubscribe/" in text  # the link is tracked
+    click = re.search(r"https://crm\.shop\.example(/messages/c/\S+)", text).group(1).rstrip(".")
+    pixel = re.search(r'src="https://crm\.shop\.example(/messages/o/[^"]+)"', page).group(1)
+    assert click in page and "&amp;" not in click
+    client = app_client(db)
+    assert client.get(pixel).headers["Content-Type"] == "image/gif"
+    followed = client.get(click)
+    assert followed.status_code == 302 and followed.headers["Location"] == "https://shop.example/sale?a=1&b=2"
+    client.get(click)  # twice: counted once
+    assert client.get(click[:-3] + "AAA").status_code == 404  # forged
+    assert client.get(pixel.replace("/o/", "/o/x")).status_code == 404
+    progress = svc.mailing_progress(db, SYSTEM, mailing)
+    assert (progress["opened"], progress["clicked"]) == (1, 1)
