@@ -17,6 +17,7 @@ switching an event on does not message the past.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ EXPIRY_DAYS = 7
 CODE_WINDOW = dt.timedelta(hours=1)
 CURSOR = "messages_notice_cursor"
 LEVEL_CURSOR = "messages_level_cursor"
+TILL_CURSOR = "messages_till_consent_cursor"
 EXPIRY_DAY = "messages_expiry_notice_day"
 BATCH = 2000
 
@@ -61,11 +63,36 @@ class NoticeStore(Protocol):  # the Store's named methods this pass uses (storag
     def levels_seen(self, ids: list[str]) -> dict[str, str | None]: ...
     def see_levels(self, rows: list[tuple[str, str | None]]) -> None: ...
     def see_all_levels(self) -> None: ...
+    def consents_without_history(self, version: int, limit: int) -> tuple[list[tuple[str, str, str, str]], int]: ...
+    def add_consent_history(self, rows: list[tuple[str, str, int, str, str | None, str]]) -> None: ...
     def replace_setting(self, name: str, value: str) -> None: ...
+
+
+def till_consents(db: NoticeStore) -> int:
+    """Consent history for registrations at a till: the ingest writes a new customer's consents (from the
+    registration event) without history; here each gets its rows, source ``till``, at the registration's
+    time, actor ``store <id>``. Customers with any history already (console, import) are left alone."""
+    with db.transaction():
+        cursor = db.setting(TILL_CURSOR)
+        found, last = db.consents_without_history(int(cursor or 0), BATCH)
+        rows = []
+        for customer_id, store, consents, created_at in found:
+            try:
+                given = json.loads(consents)
+            except ValueError:
+                continue
+            for key, granted in sorted(given.items()):
+                if isinstance(granted, bool):
+                    rows.append((customer_id, key, int(granted), "till", f"store {store}", created_at))
+        if rows:
+            db.add_consent_history(rows)
+        db.replace_setting(TILL_CURSOR, str(last))
+    return len(rows)
 
 
 def queue_due(db: NoticeStore, now: dt.datetime) -> int:
     """Queue the service messages due now; returns how many were added."""
+    till_consents(db)
     switches = db.message_switches()
     with db.transaction():
         if not any(row["template_id"] is not None for row in switches):

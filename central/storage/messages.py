@@ -723,6 +723,34 @@ class NoticeQueries(Database):
         sql = f"SELECT customer_id, level FROM message_levels WHERE customer_id IN ({marks})"
         return dict(self.conn.execute(sql, list(ids)))
 
+    def consents_without_history(self, version: int, limit: int) -> tuple[list[tuple[str, str, str, str]], int]:
+        """Customers changed after ``version`` whose consents have no history at all (a registration at a
+        till: the ingest writes the state only): ([(customer, store, consents JSON, created_at)], last version
+        looked at)."""
+        rows = self.conn.execute(
+            "SELECT id, home_store, consents, created_at, version FROM customers WHERE version > ? ORDER BY version"
+            " LIMIT ?",
+            (version, limit),
+        ).fetchall()
+        if not rows:
+            return [], version
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        known = {
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT DISTINCT customer_id FROM consent_history WHERE customer_id IN ({marks})", ids
+            )
+        }
+        found = [(r[0], r[1], r[2], r[3]) for r in rows if r[0] not in known and r[1] and r[2] and r[2] != "{}"]
+        return found, int(rows[-1][4])
+
+    def add_consent_history(self, rows: Sequence[tuple[str, str, int, str, str | None, str]]) -> None:
+        """(customer, channel, granted, source, actor, at) rows, in the caller's transaction."""
+        self.conn.executemany(
+            "INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)", rows
+        )
+
     def see_all_levels(self) -> None:
         """Remember every customer's level now (level notices switched on: changes from here on are told)."""
         self.conn.execute("DELETE FROM message_levels")

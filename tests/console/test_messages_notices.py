@@ -148,3 +148,18 @@ def test_level_change_and_points_expiring_soon(db, agents, gateway):  # noqa: F8
         ("+79120000001", "Ваш уровень: Gold"),
         ("+79120000002", f"15 баллов сгорят {soon[8:10]}.{soon[5:7]}.{soon[:4]}"),
     ]
+
+
+def test_consents_given_at_the_till_get_their_history(db, agents, client, people):
+    a1 = agents["S1"]
+    apply_events(db, a1.registration("c1", phone="+79120000001"))
+    svc.set_consent(db, SYSTEM, "c1", "email", True)  # a later change at head office
+    apply_events(db, a1.registration("c2", phone="+79120000002"))
+    drain(db)
+    drain(db)  # again: nothing twice
+    history = [(h["channel"], h["granted"], h["source"], h["actor"]) for h in svc.consent_history(db, SYSTEM, "c2")]
+    assert history == [("personal_data", 1, "till", "store S1"), ("sms", 1, "till", "store S1")]
+    assert [h["source"] for h in svc.consent_history(db, SYSTEM, "c1")] == ["console"]
+    login(client, "marketer")
+    page = client.get("/customers/c2?tab=messages").get_data(as_text=True)
+    assert "касса" in page and "store S1" in page
