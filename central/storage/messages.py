@@ -335,14 +335,20 @@ def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
 # -- customers as messages see them -------------------------------------------------------------
 
 
+#: what the rules and templates read of a customer. A customer whose cards all stopped being active (blocked,
+#: lost) gets no marketing (CardsPro: subscriptions off while no card is active; docs/web-card.md), as a blocked one
+_CUSTOMER_COLUMNS = (
+    "c.id, c.name, c.phone, c.email, c.level, c.balance,"
+    " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
+    " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
+    " END AS blocked, c.consents, c.merged_into,"
+    " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
+)
+
+
 def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, Any] | None:
     """What the rules and the templates need of a customer: consents, addresses, home store and zone."""
-    cur = conn.execute(
-        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
-        " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
-        " WHERE c.id = ?",
-        (customer_id,),
-    )
+    cur = conn.execute(f"SELECT {_CUSTOMER_COLUMNS} WHERE c.id = ?", (customer_id,))
     rows = _rows(cur)
     if not rows:
         return None
@@ -364,14 +370,7 @@ def message_customers(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str,
     for start in range(0, len(ids), 500):
         part = list(ids[start : start + 500])
         marks = ",".join("?" * len(part))
-        for row in _rows(
-            conn.execute(
-                "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
-                " c.home_store, s.name AS store_name, s.timezone FROM customers c"
-                f" LEFT JOIN stores s ON s.id = c.home_store WHERE c.id IN ({marks})",
-                part,
-            )
-        ):
+        for row in _rows(conn.execute(f"SELECT {_CUSTOMER_COLUMNS} WHERE c.id IN ({marks})", part)):
             row["consents"] = json.loads(row["consents"] or "{}")
             out[row["id"]] = row
         for customer_id, channel_name, address in conn.execute(
