@@ -15,6 +15,7 @@ def register_console(app: Flask) -> None:
         exports,
         home,
         imports,
+        messages,
         reports,
         rules,
         segments,
@@ -37,6 +38,7 @@ def register_console(app: Flask) -> None:
         segments,
         segments_api,
         reports,
+        messages,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.api)
