@@ -78,6 +78,11 @@ SETTINGS = (
     ),
     Setting("MESSAGES_CAP_PER_DAY", 0, "Marketing messages per customer in any 24 hours; 0: no cap."),
     Setting(
+        "MESSAGES_CONCURRENCY",
+        4,
+        "Messages the sender has in flight at once (one connection each to the SMTP server or gateway).",
+    ),
+    Setting(
         "PUBLIC_URL",
         "",
         "The central server's public address (https://crm.example.com), for unsubscribe "

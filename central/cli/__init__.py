@@ -375,7 +375,12 @@ def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
         cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
         zone=config["CONSOLE_TIMEZONE"],
     )
-    return Sender(config["DATABASE"], policy=policy, public_url=config["PUBLIC_URL"]).start()
+    return Sender(
+        config["DATABASE"],
+        policy=policy,
+        public_url=config["PUBLIC_URL"],
+        concurrency=max(1, int(config["MESSAGES_CONCURRENCY"])),
+    ).start()
 
 
 def _wait_for_signal() -> None:

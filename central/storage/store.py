@@ -34,7 +34,7 @@ from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosq
 from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .jobs import Jobs
 from .levels import Levels
-from .messages import MessageQueries
+from .messages import MessageQueries, NoticeQueries
 from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
@@ -107,6 +107,7 @@ class Store(
     RecoveryLookups,
     # messages to customers (central/messages/), segments (central/services/segments.py)
     MessageQueries,
+    NoticeQueries,
     SegmentQueries,
     TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)

@@ -15,6 +15,7 @@ def register_console(app: Flask) -> None:
         exports,
         home,
         imports,
+        messages,
         reports,
         rules,
         segments,
@@ -39,6 +40,7 @@ def register_console(app: Flask) -> None:
         segments_api,
         reports,
         triggers,
+        messages,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.api)

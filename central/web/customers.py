@@ -32,7 +32,7 @@ from .exports import export_response
 
 bp = console_blueprint("customers", "/customers")
 
-TABS = ("profile", "cards", "history", "purchases", "notes", "actions", "log")
+TABS = ("profile", "cards", "history", "purchases", "notes", "actions", "messages", "log")
 
 
 def _zone() -> str:
@@ -177,6 +177,10 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     elif tab == "actions":
         choices, context["program_chosen"] = accounts.program_choices(db, who)
         context["program_options"] = [(p["id"], p["name"]) for p in choices]
+    elif tab == "messages":
+        from .messages import customer_tab
+
+        context.update(customer_tab(customer_id))
     elif tab == "log":
         context["log"] = audit.history(db, entity="customer", entity_id=customer_id, limit=200)
     return context
