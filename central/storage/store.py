@@ -51,6 +51,7 @@ from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
+from .triggers import TriggerQueries
 
 __all__ = [
     "CUSTOMER_SCOPES",
@@ -108,6 +109,7 @@ class Store(
     MessageQueries,
     NoticeQueries,
     SegmentQueries,
+    TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
     CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)

@@ -22,6 +22,7 @@ def register_console(app: Flask) -> None:
         segments_api,
         stores,
         transactions,
+        triggers,
     )
 
     common.init_app(app)
@@ -38,6 +39,7 @@ def register_console(app: Flask) -> None:
         segments,
         segments_api,
         reports,
+        triggers,
         messages,
     ):
         app.register_blueprint(module.bp)

@@ -25,6 +25,7 @@ from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
+from ..services.triggers import customer_triggers
 from ..storage.db import get_db
 from .common import actor, console_blueprint, form_data, int_arg, render
 from .exports import export_response
@@ -163,6 +164,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
         context["marital"] = customer_admin.MARITAL
         context["percents"] = percents.percents(db, who, customer_id)
         context.update(segments.profile_context(db, who, customer_id))
+        context["triggers"] = customer_triggers(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
         context["card_statuses"] = customer_admin.CARD_STATUSES
