@@ -278,6 +278,8 @@ class CustomerDelta(Contract):
     messages: Annotated[list[CashierMessage], Meta(max_length=100, description="must be a list of at most 100 items")]
     consents: Consents
     birthday: Str | None = None
+    #: the ids of the segments the customer is in (promotions' audiences, docs/sync.md "Segments down")
+    segments: Annotated[list[Cursor], Meta(max_length=10_000, description="must be a list of segment ids")] = []
 
 
 # -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------
