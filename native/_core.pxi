@@ -191,6 +191,50 @@ cdef void allocate(int64_t amount, const LineIn *lines, Py_ssize_t n, int64_t to
             out[ranks[i].index] += 1
 
 
+cdef void split_weights(int64_t amount, const int64_t *weights, Py_ssize_t n, int64_t total,
+                        int64_t *out, Rank *ranks) noexcept nogil:
+    """Largest-remainder split of ``amount`` over ``weights`` (the reference's ``allocate``)."""
+    cdef Py_ssize_t i, m = 0
+    cdef uint64_t rem
+    cdef int64_t given = 0, left
+    if amount == 0 or total == 0:
+        memset(out, 0, n * sizeof(int64_t))
+        return
+    for i in range(n):
+        out[i] = <int64_t>lk_share(amount, weights[i], total, &rem)
+        given += out[i]
+        if rem:
+            ranks[m].key = <int64_t>rem
+            ranks[m].index = i
+            m += 1
+    left = amount - given
+    if left > 0:
+        sort_ranks(ranks, m)
+        for i in range(left):
+            out[ranks[i].index] += 1
+
+
+cdef void apply_reward(LineIn *lines, Py_ssize_t n, int kind, int64_t value, const uint8_t *match,
+                       int64_t *weights, int64_t *taken, Rank *ranks) noexcept nogil:
+    """One reward's discount on the matching lines (kind 1 percent x100, 2 money; else nothing here)."""
+    cdef Py_ssize_t i
+    cdef int64_t total = 0
+    if kind == 1:
+        for i in range(n):
+            taken[i] = lines[i].amount * value // 10000 if match[i] else 0
+    elif kind == 2:
+        for i in range(n):
+            weights[i] = lines[i].amount if match[i] else 0
+            total += weights[i]
+        split_weights(value if value < total else total, weights, n, total, taken, ranks)
+    else:
+        memset(taken, 0, n * sizeof(int64_t))
+        return
+    for i in range(n):
+        lines[i].amount -= taken[i]
+        lines[i].discount += taken[i]
+
+
 cdef int64_t take_step(int64_t *points, Py_ssize_t n, int64_t step, int64_t total, Rank *ranks) noexcept nogil:
     """Floor ``total`` to a multiple of ``step``, taking from the largest lines first."""
     cdef int64_t diff = total % step, take

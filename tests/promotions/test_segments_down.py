@@ -16,7 +16,6 @@ from shared import wire
 from tests.sync.fakes import FakeAgent
 
 
-
 def apply(db: Store, *events) -> set[str]:
     last = events[-1]
     return db.commit_ingest(
