@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import aggregates
-from .clock import now_utc
 from . import segments as table
+from .clock import now_utc
 from .connection import Database
 
 
