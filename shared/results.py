@@ -42,7 +42,12 @@ class Quote(NamedTuple):
             "accrued": self.accrued,
             "redeemed": self.redeemed,
             "max_redeemable": self.max_redeemable,
-            "lines": [{"accrued": line.accrued, "redeemed": line.redeemed} for line in self.lines],
+            "lines": [
+                {"accrued": line.accrued, "redeemed": line.redeemed, "discount": line.discount, "bonus": line.bonus}
+                for line in self.lines
+            ]
+            if self.rewards
+            else [{"accrued": line.accrued, "redeemed": line.redeemed} for line in self.lines],
         }
 
 
