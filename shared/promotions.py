@@ -76,7 +76,7 @@ class CodeList:
     offline: str = "never"  # never | bounded (single-use codes up to offline_limit per store)
     offline_limit: int = 0
     key: bytes = b""  # the list's HMAC key (shared/promo_codes.py); empty: uploaded codes, no offline check
-    tag_length: int = 2
+    tag_length: int = 3
     check: bool = True
     prefix: str = ""
     stores: frozenset[str] | None = None
@@ -573,7 +573,7 @@ def _code_list(c: Collector, raw: Any, path: str) -> CodeList | None:
         offline=offline,
         offline_limit=c.integer(obj.get("offline_limit", 0), key_path(path, "offline_limit"), 0, 10**9) or 0,
         key=key,
-        tag_length=c.integer(obj.get("tag_length", 2), key_path(path, "tag_length"), 0, 8) or 0,
+        tag_length=c.integer(obj.get("tag_length", 3), key_path(path, "tag_length"), 0, 8) or 0,
         check=bool(obj.get("check", True)),
         prefix=str(obj.get("prefix", "")),
         stores=_names(c, obj.get("stores"), key_path(path, "stores")),
