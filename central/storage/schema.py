@@ -18,6 +18,7 @@ from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
+from .schema_promotions import PROMOTIONS_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -284,3 +285,6 @@ MIGRATIONS += [
 
 # messages to customers (central/messages/, docs/messages.md)
 MIGRATIONS += MESSAGES_MIGRATIONS
+
+# promotions and promo codes (docs/promotions.md)
+MIGRATIONS += PROMOTIONS_MIGRATIONS

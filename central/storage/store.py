@@ -37,6 +37,7 @@ from .messages import MessageQueries
 from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .promotions import PromotionQueries
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
 from .reports import Reports
@@ -106,5 +107,6 @@ class Store(
     SegmentQueries,
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
+    PromotionQueries,  # promotions and promo codes (central/services/promotions.py)
 ):
     """One connection to the central database, with the queries of every job."""
