@@ -7,8 +7,8 @@ from flask import Flask
 
 def register_console(app: Flask) -> None:
     """The head-office console's blueprints (each page needs a signed-in user but the sign-in page)."""
-    from . import auth, cards, common, customers, exports, home, imports, rules, stores, transactions
+    from . import auth, cards, common, customers, exports, home, imports, promotions, rules, stores, transactions
 
     common.init_app(app)
-    for module in (auth, home, customers, cards, stores, rules, transactions, imports, exports):
+    for module in (auth, home, customers, cards, stores, rules, transactions, imports, exports, promotions):
         app.register_blueprint(module.bp)
