@@ -128,6 +128,30 @@ def doc_to_form(doc: dict[str, Any]) -> dict[str, str]:
     return form
 
 
+_FIELD_OF = {
+    "reward.k": "reward_value",
+    "reward.points": "reward_value",
+    "reward.percent": "reward_value",
+    "reward.amount": "reward_value",
+    "reward.kind": "reward_kind",
+    "reward.per_units": "per_units",
+    "reward.expires_days": "expires_days",
+    "limit.times": "limit_times",
+    "limit.per": "limit_per",
+    "birthday.days_before": "birthday_before",
+    "birthday.days_after": "birthday_after",
+}
+
+
+def _form_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The service's error paths (the document's) as the form's field names."""
+    out = {}
+    for path, message in errors.items():
+        name = _FIELD_OF.get(path) or path.removeprefix("conditions.").split("[")[0]
+        out[name] = message
+    return out
+
+
 def _page(status: int = 200, errors: dict[str, str] | None = None, form: dict[str, str] | None = None, **extra: Any):
     db = get_db()
     return render(
@@ -148,7 +172,7 @@ def index() -> ResponseReturnValue:
         try:
             ident = promotions.save(get_db(), actor(), form_to_doc(form))
         except FormError as exc:
-            return _page(422, exc.errors, form)
+            return _page(422, _form_errors(exc.errors), form)
         flash(_("The promotion %(id)s is saved.", id=ident))
         return redirect(url_for("promotions.index"))
     edit = request.args.get("edit")
