@@ -297,9 +297,15 @@ def _in_hours(hour: int, start: int, end: int) -> bool:
 
 def _items_match(p: Promotion, bag: Basket) -> bool:
     need = max(p.min_quantity, 1)
-    hits = [bag.sku_quantity.get(s, 0) >= need for s in p.skus or ()]
-    hits += [bag.category_quantity.get(c, 0) >= need for c in p.categories or ()]
-    return all(hits) if p.match == "all" else any(hits)
+    skus, cats = p.skus or frozenset(), p.categories or frozenset()
+    if p.match == "all":  # every one named is there (the first missing one answers)
+        return all(bag.sku_quantity.get(s, 0) >= need for s in skus) and all(
+            bag.category_quantity.get(c, 0) >= need for c in cats
+        )
+    # any: the receipt's few SKUs and categories looked up in the promotion's sets
+    return any(q >= need and s in skus for s, q in bag.sku_quantity.items()) or any(
+        q >= need and c in cats for c, q in bag.category_quantity.items()
+    )
 
 
 def used(dates: Sequence[str], per: str, day: dt.date) -> int:

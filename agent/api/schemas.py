@@ -211,12 +211,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "terminal": nullable(text(100)),
             "cashier": nullable(text(100)),
             "extra": FREE,
-            "promo_codes": {
-                "type": "array",
-                "maxItems": 10,
-                "items": text(64),
-                "description": "promo codes the customer presents; spaces, dashes and case are ignored",
-            },
+            "promo_codes": nullable(
+                {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": text(64),
+                    "description": "promo codes the customer presents; spaces, dashes and case are ignored",
+                }
+            ),
         },
         ("at", "lines"),
     ),
