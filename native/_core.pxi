@@ -51,6 +51,7 @@ cdef extern from *:
     #define MAX_PERCENT 10000
     #define MAX_K 100000
     #define MAX_CAMPAIGNS 5
+    #define MAX_REWARD_POINTS_C 1000000000000LL
     #define K_ONE 1000
     /* receipts up to this many lines are quoted without a heap allocation */
     #define STACK_LINES 32
@@ -58,7 +59,7 @@ cdef extern from *:
     enum:
         MAX_CAMPAIGNS
         STACK_LINES
-    const int64_t MAX_AMOUNT, MAX_PERCENT, MAX_K, K_ONE
+    const int64_t MAX_AMOUNT, MAX_PERCENT, MAX_K, K_ONE, MAX_REWARD_POINTS_C
     ctypedef unsigned long long lk_u128  # really unsigned __int128; only used through the helpers
     ctypedef struct lk_frac:
         lk_u128 num

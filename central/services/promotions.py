@@ -9,6 +9,7 @@ beside their rule set (central/sync/publisher.py).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -253,3 +254,123 @@ def code_list_page(db: Store, list_id: str) -> dict[str, Any]:
     if row is None:
         raise FormError({"list": _("No promo-code list %(id)s.", id=list_id)})
     return {"list": row, "by_store_day": db.code_use_stats(list_id), "conflicts": db.code_conflicts(list_id)}
+
+
+def whatif(db: Store, actor: Actor, store_id: str, doc: Any, days: int = 30) -> dict[str, Any]:
+    """What a draft promotion would have given over the store's last ``days`` days of real receipts (with a
+    customer), with the batch kernel: the receipts it applies to (its conditions, audience and dates, as the
+    till would choose; per-customer limits and promo codes are not replayed), points and money off, against
+    the store's current rule set without it."""
+    import time as _time
+
+    import numpy as np
+
+    from shared import batch
+    from shared.columns import prepare_columns
+    from shared.promotions import Applied as _Applied
+    from shared.promotions import Shopper, applies, basket, calculator_inputs
+    from shared.rules import parse_rules
+
+    from .rules import draft as current_draft
+    from .rules import with_program
+    from .whatif import MAX_DAYS, load
+
+    actor.require("rules.read")
+    checked = check_promotion(db, doc)
+    promotion = parse_promotions({"version": 1, "promotions": [checked], "code_lists": []}).promotions[0]
+    store = db.get_store(store_id)
+    current_draft(db, actor, store_id)  # the store scope
+    found = db.latest_rules().get(store_id)
+    if not found:
+        raise FormError({"store": _("The store has no rule set yet.")})
+    rules = parse_rules({**with_program(db, found[1], store), "version": found[0]})
+    days = max(1, min(int(days), MAX_DAYS))
+    started = _time.perf_counter()
+    since = int(_time.time()) - days * 86400
+    prepared, receipts, lines, _issued = load(db, store_id, store["timezone"], since)
+    customers = [row[5] for row in db.purchases_since(store_id, since)]
+    facts = db.customer_promotion_facts(customers)
+    campaigns, rewards = calculator_inputs([_Applied(promotion)])
+    entry = (campaigns or rewards)[0]
+    starts = prepared.line_start.tolist()
+    skus, cats = prepared.skus, prepared.categories
+    codes, _names = batch.line_categories(rules, prepared)
+    sku_col, amount_col = prepared.sku.tolist(), prepared.amount.tolist()
+    quantity_col, cat_col = prepared.quantity.tolist(), codes.tolist()
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo(store["timezone"])
+    hit = np.zeros(receipts, np.int64)
+    for r in range(receipts):
+        day = dt.date.fromordinal(int(prepared.day[r]))
+        local = dt.datetime(day.year, day.month, day.day, int(prepared.hour[r]), tzinfo=zone)
+        segments, birthday = facts.get(customers[r], (frozenset(), None))
+        shopper = Shopper(customers[r], segments, birthday, {})
+        rows = range(starts[r], starts[r + 1])
+        items = [_LineView(amount_col[i], skus[sku_col[i]] if sku_col[i] >= 0 else None, quantity_col[i]) for i in rows]
+        names = [_names[cat_col[i]] if cat_col[i] >= 0 else None for i in rows]
+        if applies(promotion, store_id, basket(local, items, names), shopper, day):
+            hit[r] = 1
+    campaign_start = np.concatenate([[0], np.cumsum(hit)]).astype(np.int64)
+    with_promotion = prepare_columns(
+        store["timezone"],
+        at=_epochs(prepared),
+        line_start=prepared.line_start,
+        sku=prepared.sku,
+        category=prepared.category,
+        amount=prepared.amount,
+        discount=prepared.discount,
+        quantity=prepared.quantity,
+        skus=skus,
+        categories=cats,
+        redeem=prepared.redeem,
+        level=prepared.level,
+        levels=prepared.levels,
+        store_percent=prepared.store_percent,
+        network_percent=prepared.network_percent,
+        campaign_start=campaign_start,
+        campaign=np.zeros(int(hit.sum()), np.int32),
+        campaigns=[entry],
+    )
+    base = batch.quote_batch(rules, prepared)
+    after = batch.quote_batch(rules, with_promotion)
+    line_receipt = np.repeat(np.arange(receipts), np.diff(prepared.line_start))
+    sales = np.zeros(receipts, np.int64)
+    np.add.at(sales, line_receipt, prepared.amount)
+    return {
+        "days": days,
+        "receipts": receipts,
+        "lines": lines,
+        "applied": int(hit.sum()),
+        "customers": len({customers[r] for r in np.flatnonzero(hit).tolist()}),
+        "points_without": int(base.accrued.sum()),
+        "points_with": int(after.accrued.sum()),
+        "points": int(after.accrued.sum() - base.accrued.sum()),
+        "discount": int(after.line_discount.sum()),
+        "sales": int(sales[hit == 1].sum()),
+        "seconds": _time.perf_counter() - started,
+    }
+
+
+class _LineView:
+    """A line as the conditions read it (amount, sku, quantity)."""
+
+    __slots__ = ("amount", "sku", "quantity")
+
+    def __init__(self, amount: int, sku: str | None, quantity: int) -> None:
+        self.amount, self.sku, self.quantity = amount, sku, quantity
+
+
+def _epochs(prepared: Any) -> Any:
+    """UTC epoch seconds that give back the prepared local day and hour (the minute is not kept)."""
+    import zoneinfo
+
+    import numpy as np
+
+    zone = zoneinfo.ZoneInfo(prepared.timezone)
+    out = np.empty(prepared.receipts, np.int64)
+    for r in range(prepared.receipts):
+        day = dt.date.fromordinal(int(prepared.day[r]))
+        local = dt.datetime(day.year, day.month, day.day, int(prepared.hour[r]), 30, tzinfo=zone)
+        out[r] = int(local.timestamp())
+    return out

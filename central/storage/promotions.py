@@ -159,6 +159,24 @@ class PromotionQueries(Database):
         """(active promotions, every code list): what the publisher puts in each store's document."""
         return self.active_promotions(), self.rows("SELECT * FROM promo_code_lists ORDER BY id")
 
+    def customer_promotion_facts(self, customer_ids: Sequence[str]) -> dict[str, tuple[frozenset[int], str | None]]:
+        """customer id -> (segment ids, birthday): what a promotion's audience reads (the what-if)."""
+        ids = sorted(set(customer_ids))
+        segs: dict[str, set[int]] = {cid: set() for cid in ids}
+        birthdays: dict[str, str | None] = dict.fromkeys(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for cid, segment in self.conn.execute(
+                "SELECT k.customer_id, m.segment_id FROM customer_keys k JOIN segment_members m ON m.key = k.key"
+                f" WHERE k.customer_id IN ({marks})",
+                chunk,
+            ):
+                segs[cid].add(segment)
+            for cid, birthday in self.conn.execute(f"SELECT id, birthday FROM customers WHERE id IN ({marks})", chunk):
+                birthdays[cid] = birthday
+        return {cid: (frozenset(segs[cid]), birthdays[cid]) for cid in ids}
+
     def published_promotions(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT store, version FROM promotion_publish"))
 

@@ -185,6 +185,21 @@ def index() -> ResponseReturnValue:
     return _page()
 
 
+@bp.post("/whatif")
+def whatif() -> ResponseReturnValue:
+    """The form's promotion (saved or not: a draft) over a store's last N days of receipts."""
+    form = form_data()
+    try:
+        result = promotions.whatif(
+            get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)
+        )
+    except ValueError:
+        return _page(422, {"whatif_days": _("A whole number, please.")}, form)
+    except FormError as exc:
+        return _page(422, _form_errors(exc.errors), form)
+    return _page(form=form, whatif=result)
+
+
 @bp.post("/<promotion_id>/state")
 def state(promotion_id: str) -> ResponseReturnValue:
     try:

@@ -101,3 +101,52 @@ def test_the_pages(app, db, people):
     assert export.status_code == 200 and len(export.text.splitlines()) == 11
     login(viewer := app.test_client(), "viewer")
     assert "promotion-form" not in viewer.get("/promotions/").text
+
+
+def test_whatif_of_a_draft_promotion_with_the_batch_kernel(db, people, agents):
+    from central.services import rules
+
+    from .test_rules import SPEC_FORM, _multi
+    from .test_whatif import _receipts
+
+    plan, now = _receipts(db, agents)
+    rules.publish(db, people["admin"], "S1", _multi(SPEC_FORM))
+    doc = {
+        "id": "sushi10",
+        "name": "10 % off sushi, 5.00 points",
+        "conditions": {"categories": ["SUSHI"]},
+        "reward": {"kind": "percent_off", "percent": "10"},
+    }
+    result = service.whatif(db, people["marketer"], "S1", doc, days=30)
+    # the receipts of the last 30 days with a SUSHI line: 450.00 and 50.00 (two of three receipts)
+    assert (result["receipts"], result["applied"], result["customers"]) == (3, 2, 1)
+    assert result["discount"] == 4500 + 500 and result["sales"] == 45_000 + 5_000
+    assert result["points"] <= 0  # accrual on the discounted amounts
+    points = service.whatif(db, people["marketer"], "S1", {**doc, "reward": {"kind": "points", "points": 500}}, 30)
+    assert points["points"] == 2 * 500 and points["discount"] == 0
+
+
+def test_the_whatif_form(app, db, people, agents):
+    from central.services import rules
+
+    from .test_rules import SPEC_FORM, _multi
+    from .test_whatif import _receipts
+
+    _receipts(db, agents)
+    rules.publish(db, people["admin"], "S1", _multi(SPEC_FORM))
+    client = app.test_client()
+    login(client, "marketer")
+    page = client.post(
+        "/promotions/whatif",
+        data={
+            "id": "w",
+            "name": "W",
+            "reward_kind": "points",
+            "reward_value": "500",
+            "whatif_store": "S1",
+            "whatif_days": "30",
+            "combinable": "1",
+        },
+    )
+    assert page.status_code == 200 and 'id="whatif-result"' in page.text
+    assert db.promotion("w") is None  # a draft: nothing saved
