@@ -26,7 +26,7 @@ The lookups (which k applies) come from ``shared/tables.py``, computed by the
 reference's own helpers. No floating point anywhere.
 """
 
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t, INT64_MAX
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, INT64_MAX
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from cpython.datetime cimport (

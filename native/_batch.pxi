@@ -34,6 +34,11 @@ cdef struct Columns:
     const int32_t *category_k_item
     const uint8_t *category_redeemable
     const int32_t *level_percent
+    # dense membership (campaign x sku, campaign x category), or NULL: binary search in the sorted lists
+    const uint8_t *sku_bits
+    const uint8_t *category_bits
+    int64_t n_skus
+    int64_t n_categories
     int64_t *line_accrued
     int64_t *line_redeemed
     int64_t *line_discount
@@ -56,6 +61,10 @@ cdef inline bint contains(const int32_t *values, int64_t lo, int64_t hi, int32_t
 
 
 cdef inline bint column_match(const Columns *c, int32_t campaign, int32_t sku, int32_t category) noexcept nogil:
+    if c.sku_bits != NULL:
+        return c.campaign_all[campaign] or (sku >= 0 and c.sku_bits[campaign * c.n_skus + sku]) or (
+            category >= 0 and c.category_bits[campaign * c.n_categories + category]
+        )
     return c.campaign_all[campaign] or (
         sku >= 0 and contains(c.campaign_sku, c.campaign_sku_start[campaign], c.campaign_sku_start[campaign + 1], sku)
     ) or (
@@ -73,7 +82,7 @@ cdef inline int32_t line_category(const Columns *c, int64_t line) noexcept nogil
 
 cdef void quote_column_receipt(const Tables *t, const Columns *c, Py_ssize_t r,
                                LineIn *lines, Rank *ranks, uint8_t *match, int64_t *weights,
-                               int64_t *taken) noexcept nogil:
+                               int64_t *taken, uint32_t *masks) noexcept nogil:
     cdef int64_t start = c.line_start[r], n = c.line_start[r + 1] - start
     cdef int64_t first = c.campaign_start[r], last = c.campaign_start[r + 1]
     cdef int64_t percent, k_time, line, p
@@ -84,6 +93,7 @@ cdef void quote_column_receipt(const Tables *t, const Columns *c, Py_ssize_t r,
     cdef lk_frac fraction
     cdef Totals totals
     cdef int64_t units, total_points, sum_weights, per_units
+    cdef uint32_t bit, matched = 0  # the entries that match some line of the receipt
 
     if c.store_percent[r] >= 0:
         percent = c.store_percent[r]
@@ -115,23 +125,28 @@ cdef void quote_column_receipt(const Tables *t, const Columns *c, Py_ssize_t r,
         fraction.num = 1
         fraction.den = 1
         count = 0
+        masks[i] = 0  # bit j - first: the receipt's entry j matches this line (at most 25 entries)
         for j in range(first, last):
             campaign = c.campaign[j]
+            if column_match(c, campaign, sku, category):
+                masks[i] |= (<uint32_t>1) << (j - first)
+                if c.campaign_kind[campaign] == 0:
+                    lk_frac_mul(&fraction, c.campaign_k[campaign])
+                    count += 1
             if c.campaign_kind[campaign]:
                 rewards = True
-            elif column_match(c, campaign, sku, category):
-                lk_frac_mul(&fraction, c.campaign_k[campaign])
-                count += 1
+        matched |= masks[i]
         campaign_fraction(&lines[i], &fraction, count)
 
     if rewards:  # promotions' discounts, in their order, before accrual and redemption
         for j in range(first, last):
             campaign = c.campaign[j]
             kind = c.campaign_kind[campaign]
-            if kind != 1 and kind != 2:
+            bit = (<uint32_t>1) << (j - first)
+            if (kind != 1 and kind != 2) or not (matched & bit):
                 continue
             for i in range(n):
-                match[i] = column_match(c, campaign, c.sku[start + i], line_category(c, start + i))
+                match[i] = (masks[i] & bit) != 0
             apply_reward(lines, n, kind, c.campaign_value[campaign], match, weights, taken, ranks)
 
     c.status[r] = <int8_t>quote_lines(t, lines, n, percent, k_time, c.redeem[r], c.has_balance[r], c.balance[r],
@@ -152,12 +167,13 @@ cdef void quote_column_receipt(const Tables *t, const Columns *c, Py_ssize_t r,
         return
     for j in range(first, last):  # fixed points after total_step, split by the discounted amounts
         campaign = c.campaign[j]
-        if c.campaign_kind[campaign] != 3:
-            continue
+        bit = (<uint32_t>1) << (j - first)
+        if c.campaign_kind[campaign] != 3 or not (matched & bit):
+            continue  # a reward matching no line gives nothing
         units = 0
         sum_weights = 0
         for i in range(n):
-            match[i] = column_match(c, campaign, c.sku[start + i], line_category(c, start + i))
+            match[i] = (masks[i] & bit) != 0
             weights[i] = lines[i].amount if match[i] else 0
             sum_weights += weights[i]
             if match[i]:
@@ -231,6 +247,7 @@ def quote_columns(Calculator calc, prepared, tables, out, int threads=1):
     cdef Rank *ranks
     cdef uint8_t *match
     cdef int64_t *scratch
+    cdef uint32_t *masks
     cdef const Tables *t
     cdef list keep = []  # the arrays behind the raw pointers, alive until the end
     c.line_start = p64(prepared.line_start, keep)
@@ -265,6 +282,22 @@ def quote_columns(Calculator calc, prepared, tables, out, int threads=1):
     c.category_k_item = p32(tables.category_k_item, keep)
     c.category_redeemable = pu8(tables.category_redeemable, keep)
     c.level_percent = p32(tables.level_percent, keep)
+    # dense membership tables when small (at most 64 MB): one byte test per line and campaign
+    n_campaigns, n_skus, n_cats = len(prepared.campaign_k), len(prepared.skus), len(tables.category_k_item)
+    c.sku_bits = c.category_bits = NULL
+    c.n_skus, c.n_categories = n_skus, n_cats
+    if n_campaigns and n_campaigns * (n_skus + n_cats) <= 64 * 2**20:
+        import numpy as _np
+
+        sku_bits = _np.zeros((n_campaigns, max(n_skus, 1)), _np.uint8)
+        cat_bits = _np.zeros((n_campaigns, max(n_cats, 1)), _np.uint8)
+        owners = _np.repeat(_np.arange(n_campaigns), _np.diff(prepared.campaign_sku_start))
+        sku_bits[owners, prepared.campaign_sku] = 1
+        owners = _np.repeat(_np.arange(n_campaigns), _np.diff(prepared.campaign_category_start))
+        cat_bits[owners, prepared.campaign_category] = 1
+        c.n_skus, c.n_categories = max(n_skus, 1), max(n_cats, 1)
+        c.sku_bits = pu8(sku_bits.reshape(-1), keep)
+        c.category_bits = pu8(cat_bits.reshape(-1), keep)
     c.line_accrued = w64(out.line_accrued, keep)
     c.line_redeemed = w64(out.line_redeemed, keep)
     c.line_discount = w64(out.line_discount, keep)
@@ -280,19 +313,21 @@ def quote_columns(Calculator calc, prepared, tables, out, int threads=1):
     ranks = <Rank *>malloc(threads * stride * sizeof(Rank))
     match = <uint8_t *>malloc(threads * stride)
     scratch = <int64_t *>malloc(2 * threads * stride * sizeof(int64_t))
+    masks = <uint32_t *>malloc(threads * stride * sizeof(uint32_t))
     try:
-        if lines == NULL or ranks == NULL or match == NULL or scratch == NULL:
+        if lines == NULL or ranks == NULL or match == NULL or scratch == NULL or masks == NULL:
             raise MemoryError()
         with nogil:
             for r in prange(n, schedule="guided", num_threads=threads):
                 quote_column_receipt(t, &c, r, lines + threadid() * stride, ranks + threadid() * stride,
                                      match + threadid() * stride, scratch + 2 * threadid() * stride,
-                                     scratch + (2 * threadid() + 1) * stride)
+                                     scratch + (2 * threadid() + 1) * stride, masks + threadid() * stride)
     finally:
         free(lines)
         free(ranks)
         free(match)
         free(scratch)
+        free(masks)
 
 
 def check_lengths(prepared, tables, out):

@@ -202,6 +202,9 @@ cdef void split_weights(int64_t amount, const int64_t *weights, Py_ssize_t n, in
         memset(out, 0, n * sizeof(int64_t))
         return
     for i in range(n):
+        if weights[i] == 0:  # a line the reward does not match: nothing, and no remainder
+            out[i] = 0
+            continue
         out[i] = <int64_t>lk_share(amount, weights[i], total, &rem)
         given += out[i]
         if rem:
