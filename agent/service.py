@@ -605,6 +605,7 @@ class Service:
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
         tx.cancel_receipt(receipt_id, seq, now)
+        tx.remove_receipt_promotions(receipt_id)  # its codes' uses and the customer's limits are given back
         body = {
             "receipt_id": receipt_id,
             "status": "cancelled",

@@ -194,6 +194,19 @@ def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -
     use by the atomic conditional update; a refused use is kept with ``accepted = 0`` (a conflict)."""
     results = []
     for env in events:
+        if env["kind"] == "cancel":  # a receipt voided: its codes' uses are given back, its results dropped
+            _insert_results(conn, results)
+            results = []
+            receipt_id = env["body"]["receipt_id"]
+            for use_id, code, accepted in conn.execute(
+                "SELECT id, code, accepted FROM promo_code_uses WHERE store = ? AND receipt_id = ?",
+                (env["store"], receipt_id),
+            ).fetchall():
+                if accepted:
+                    conn.execute("UPDATE promo_codes SET uses = uses - 1 WHERE code = ? AND uses > 0", (code,))
+                conn.execute("DELETE FROM promo_code_uses WHERE id = ?", (use_id,))
+            conn.execute("DELETE FROM promotion_results WHERE store = ? AND receipt_id = ?", (env["store"], receipt_id))
+            continue
         if env["kind"] != "purchase":
             continue
         body = env["body"]
@@ -250,6 +263,10 @@ def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -
                         now,
                     ),
                 )
+    _insert_results(conn, results)
+
+
+def _insert_results(conn: sqlite3.Connection, results: list[tuple[Any, ...]]) -> None:
     if results:
         conn.executemany(
             "INSERT INTO promotion_results (promotion_id, store, receipt_id, customer_id, day, points, discount, sales)"

@@ -174,3 +174,12 @@ def test_anonymous_receipts_get_discounts_but_no_points(till):
     body = till.post("/v1/receipts/quote", with_codes({**receipt(), "customer": None}, code())).get_json()
     assert body["accrued"] == 0 and body["discount"] == 4500
     assert [p["id"] for p in body["promotions"]] == ["ten"]  # "fixed" is for identified customers
+
+
+def test_a_cancelled_receipt_gives_its_single_use_code_back(till, store):
+    assert till.post("/v1/receipts", with_codes(receipt("R1"), code())).status_code == 201
+    assert problems(till.post("/v1/receipts/quote", with_codes(receipt("R2"), code()))) == [
+        ("promo_code_used_up", code())
+    ]
+    assert till.post("/v1/receipts/R1/cancel").status_code in (200, 201)
+    assert problems(till.post("/v1/receipts/quote", with_codes(receipt("R2"), code()))) == []

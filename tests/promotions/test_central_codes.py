@@ -1,0 +1,70 @@
+"""The central server's side of promo codes (central/storage/promotions.py): each use is one conditional
+update, an over-use is kept as a conflict (both receipts stand), a cancel gives the use back; concurrent
+writers never over-redeem."""
+
+from __future__ import annotations
+
+import threading
+
+from central.services import promotions as service
+from central.services.access import SYSTEM
+from central.storage import promotions as queries
+from central.storage.store import Store
+
+
+def purchase(receipt_id: str, code: str, store: str = "S1") -> dict:
+    return {
+        "id": f"e-{receipt_id}",
+        "kind": "purchase",
+        "store": store,
+        "agent": "a1",
+        "body": {
+            "receipt_id": receipt_id,
+            "customer_id": "c1",
+            "at": "2026-11-24T12:00:00+03:00",
+            "total": 10000,
+            "promotions": [{"id": "p", "name": "P", "points": 100, "discount": 0, "promo_code": code}],
+        },
+    }
+
+
+def test_conflict_then_cancel(db):
+    service.create_code_list(db, SYSTEM, "L", count=2, length=6)
+    code = db.list_codes("L")[0][0]
+    with db.transaction() as conn:
+        queries.apply_purchases(conn, [purchase("R1", code), purchase("R2", code, "S2")], "now")
+    page = service.code_list_page(db, "L")
+    assert (page["list"]["used"], page["list"]["conflicts"]) == (1, 1)
+    assert [(c["receipt_id"], c["accepted"]) for c in page["conflicts"]] == [("R1", 1), ("R2", 0)]
+    with db.transaction() as conn:
+        cancel = {"id": "c", "kind": "cancel", "store": "S1", "agent": "a1", "body": {"receipt_id": "R1"}}
+        queries.apply_purchases(conn, [cancel], "now")
+    assert db.list_codes("L")[0][1] == 0  # the use is given back
+    assert [r["promotion_id"] for r in db.rows("SELECT promotion_id FROM promotion_results")] == ["p"]  # R2's
+
+
+def test_concurrent_uses_of_one_single_use_code_never_over_redeem(db_file, db):
+    service.create_code_list(db, SYSTEM, "L", count=1, length=6)
+    code = db.list_codes("L")[0][0]
+    db.close()
+
+    def use(n: int) -> None:
+        store = Store(db_file)
+        try:
+            with store.transaction() as conn:
+                queries.apply_purchases(conn, [purchase(f"R{n}", code, f"S{n}")], "now")
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=use, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check = Store(db_file)
+    try:
+        assert check.list_codes("L")[0][1] == 1  # exactly one use counted, never more
+        uses = check.rows("SELECT accepted FROM promo_code_uses")
+        assert len(uses) == 8 and sum(u["accepted"] for u in uses) == 1  # every receipt recorded
+    finally:
+        check.close()
