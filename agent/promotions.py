@@ -1,4 +1,4 @@
-"""Promotions and promo codes at the till (docs/agent.md, "Promotions"): what the agent applies when it quotes.
+"""Promotions and promo codes at the till (docs/promotions.md): what the agent applies when it quotes.
 
 The store's promotions come down beside the rule set (docs/sync.md, "Promotions down") and are kept by
 ``Store.set_promotions``. For each quote and commit :func:`evaluate` checks the till's promo codes
@@ -13,7 +13,6 @@ without it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -228,6 +227,3 @@ def record(tx: Tx, ev: Evaluation, receipt_id: str, customer_id: str | None, lin
 def body_fields(ev: Evaluation, explained: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The quote's and the commit's promotion fields (always present, empty without promotions)."""
     return {"promotions": list(explained), "promo_code_problems": list(ev.problems)}
-
-
-__all__ = ["Evaluation", "evaluate", "explain", "record", "body_fields", "dataclasses"]
