@@ -266,6 +266,14 @@ class CashierMessage(Contract):
     until: str | None = None
 
 
+class PromotionUse(Contract):
+    """One reward a customer got from a promotion: its local day and receipt (per-customer limits)."""
+
+    promotion: Str
+    day: Str
+    receipt_id: Str
+
+
 class CustomerDelta(Contract):
     """The whole current state of one customer as the central server knows it.
 
@@ -295,6 +303,10 @@ class CustomerDelta(Contract):
     birthday: Str | None = None
     #: the ids of the segments the customer is in (promotions' audiences, docs/sync.md "Segments down")
     segments: Annotated[list[Cursor], Meta(max_length=10_000, description="must be a list of segment ids")] = []
+    #: the customer's rewards from promotions with a per-customer limit, in every store (the limits' count)
+    promotion_uses: Annotated[
+        list[PromotionUse], Meta(max_length=10_000, description="must be a list of at most 10000 uses")
+    ] = []
 
 
 # -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------

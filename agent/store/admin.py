@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from typing import NamedTuple
 
@@ -53,11 +54,21 @@ class AdminQueries:
         )
 
     def promotion_uses(self, customer_id: str) -> dict[str, list[str]]:
-        """promotion id -> the local dates of this customer's rewards from it recorded here."""
-        out: dict[str, list[str]] = {}
-        for promotion, day in self.c.execute(
-            "SELECT promotion, day FROM promotion_uses WHERE customer_id = ? ORDER BY id", (customer_id,)
+        """promotion id -> the local dates of this customer's rewards from it: those the central server knows
+        (every store's, from the customer's delta) and those recorded here, each receipt once."""
+        seen: dict[str, tuple[str, str]] = {}  # receipt:promotion -> (promotion, day)
+        row = self.c.execute("SELECT promotion_uses FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        try:
+            for promotion, day, receipt_id in json.loads(row[0]) if row and row[0] else ():
+                seen[f"{receipt_id}:{promotion}"] = (promotion, day)
+        except (ValueError, TypeError):
+            pass  # a bad value from the central server must not stop the sale
+        for promotion, day, receipt_id in self.c.execute(
+            "SELECT promotion, day, receipt_id FROM promotion_uses WHERE customer_id = ? ORDER BY id", (customer_id,)
         ):
+            seen[f"{receipt_id}:{promotion}"] = (promotion, day)
+        out: dict[str, list[str]] = {}
+        for promotion, day in seen.values():
             out.setdefault(promotion, []).append(day)
         return out
 

@@ -237,6 +237,8 @@ def promotions(db: Database) -> None:
     db.executescript(
         """
         ALTER TABLE customers ADD COLUMN segments TEXT NOT NULL DEFAULT '[]';  -- JSON list of segment ids
+        -- JSON [[promotion, day, receipt_id], ...]: the customer's rewards in every store, as the central server knows
+        ALTER TABLE customers ADD COLUMN promotion_uses TEXT NOT NULL DEFAULT '[]';
         CREATE TABLE promotions (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             version INTEGER NOT NULL,

@@ -183,3 +183,29 @@ def test_a_cancelled_receipt_gives_its_single_use_code_back(till, store):
     ]
     assert till.post("/v1/receipts/R1/cancel").status_code in (200, 201)
     assert problems(till.post("/v1/receipts/quote", with_codes(receipt("R2"), code()))) == []
+
+
+def test_a_limit_counts_the_rewards_at_other_stores_that_came_down(api, store):
+    """Per-customer limits across stores: the delta's promotion_uses (every store's) count with ours."""
+    doc = promotions()
+    doc["promotions"].append(
+        {
+            "id": "weekly",
+            "name": "Once a week",
+            "limit": {"times": 1, "per": "week"},
+            "reward": {"kind": "points", "points": 7},
+        }
+    )
+    store.set_promotions(doc)
+    day = receipt()["at"][:10]
+    store.apply_customer_delta(delta("c1", promotion_uses=[{"promotion": "weekly", "day": day, "receipt_id": "S2-9"}]))
+    body = api.post("/v1/receipts/quote", receipt()).get_json()
+    assert "weekly" not in [p["id"] for p in body["promotions"]]  # used this week at S2
+    store.apply_customer_delta(delta("c1", version=2))  # the central server says: no use
+    body = api.post("/v1/receipts", receipt("R1")).get_json()
+    assert "weekly" in [p["id"] for p in body["promotions"]]
+    store.apply_customer_delta(
+        delta("c1", version=3, promotion_uses=[{"promotion": "weekly", "day": day, "receipt_id": "R1"}])
+    )
+    body = api.post("/v1/receipts/quote", receipt("R2")).get_json()
+    assert "weekly" not in [p["id"] for p in body["promotions"]]  # R1 counted once, here and centrally

@@ -68,3 +68,21 @@ def test_concurrent_uses_of_one_single_use_code_never_over_redeem(db_file, db):
         assert len(uses) == 8 and sum(u["accepted"] for u in uses) == 1  # every receipt recorded
     finally:
         check.close()
+
+
+def test_deltas_carry_the_customers_promotion_uses(db):
+    from central.storage.store import IngestUnit
+    from central.sync.deltas import customer_page
+    from tests.sync.fakes import FakeAgent
+
+    db.add_store("S1", timezone="Europe/Moscow")
+    db.stream_state("S1", "a1")
+    agent = FakeAgent("S1", "a1")
+    event = agent.purchase("c1", total=10000, accrued=100)
+    event["body"]["promotions"] = [{"id": "weekly", "name": "W", "points": 100, "discount": 0}]
+    reg = agent.registration("c1")
+    db.commit_ingest(IngestUnit(events=[reg, event], pointers={("S1", "a1"): (event["seq"], event["id"])}))
+    [found] = [d for d in customer_page(db, "S1", 0)[0] if d["customer_id"] == "c1"]
+    assert found["promotion_uses"] == [
+        {"promotion": "weekly", "day": event["body"]["at"][:10], "receipt_id": event["body"]["receipt_id"]}
+    ]
