@@ -228,20 +228,21 @@ class PromotionSet:
         for p in self.candidates(store, bag):
             if taken and (not p.combinable or not taken[-1].promotion.combinable):
                 continue
-            if not applies(p, store, bag, shopper, day):
-                continue
+            multiplier = p.reward_kind == MULTIPLIER
+            if (multipliers if multiplier else rewards) >= (MAX_MULTIPLIERS if multiplier else MAX_REWARDS):
+                if multipliers >= MAX_MULTIPLIERS and rewards >= MAX_REWARDS:
+                    break  # nothing more can be taken
+                continue  # that kind is full: no need to look at its conditions
             code = None
             if p.code_list is not None:
                 code = codes.get(p.code_list)
                 if code is None:
                     continue
-            if p.reward_kind == MULTIPLIER:
-                if multipliers >= MAX_MULTIPLIERS:
-                    continue
+            if not applies(p, store, bag, shopper, day):
+                continue
+            if multiplier:
                 multipliers += 1
             else:
-                if rewards >= MAX_REWARDS:
-                    continue
                 rewards += 1
             taken.append(Applied(p, code))
             if not p.combinable:

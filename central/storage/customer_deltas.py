@@ -13,8 +13,8 @@ class CustomerDeltas(Database):
     """What a page of customer deltas needs, read at once."""
 
     def customer_delta_page(self, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
-        """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses) of the customers with
-        version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every customer, the ``all``
+        """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses) of
+        the customers with version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every customer, the ``all``
         scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
         with self.snapshot() as conn:
             return _read_page(conn, store_id, after, limit)
