@@ -14,8 +14,8 @@ class CustomerDeltas(Database):
 
     def customer_delta_page(self, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
         """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses) of
-        the customers with version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every customer, the ``all``
-        scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
+        the customers with version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every
+        customer, the ``all`` scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
         with self.snapshot() as conn:
             return _read_page(conn, store_id, after, limit)
 
