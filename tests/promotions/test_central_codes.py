@@ -86,3 +86,20 @@ def test_deltas_carry_the_customers_promotion_uses(db):
     assert found["promotion_uses"] == [
         {"promotion": "weekly", "day": event["body"]["at"][:10], "receipt_id": event["body"]["receipt_id"]}
     ]
+
+
+def test_temporary_points_of_a_promotion_are_their_own_lot(db):
+    from central.storage.store import IngestUnit
+    from tests.sync.fakes import FakeAgent
+
+    db.add_store("S1", timezone="Europe/Moscow")
+    db.stream_state("S1", "a1")
+    agent = FakeAgent("S1", "a1")
+    reg = agent.registration("c1")
+    event = agent.purchase("c1", total=10000, accrued=1500)
+    event["body"]["promotions"] = [{"id": "t", "name": "T", "points": 1000, "discount": 0, "expires_days": 30}]
+    db.commit_ingest(IngestUnit(events=[reg, event], pointers={("S1", "a1"): (event["seq"], event["id"])}))
+    lots = {r["id"]: r for r in db.rows("SELECT id, points, expires_at FROM lots WHERE customer_id = 'c1'")}
+    temporary = lots[f"{event['id']}:promo:t"]
+    assert temporary["points"] == 1000 and temporary["expires_at"] > event["body"]["at"][:10]
+    assert sum(r["points"] for r in lots.values()) == 1500 == db.customer("c1")["balance"]
