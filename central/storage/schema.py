@@ -19,6 +19,7 @@ from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
 from .schema_promotions import PROMOTIONS_MIGRATIONS
+from .schema_reports import REPORTS_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -285,6 +286,13 @@ MIGRATIONS += [
 
 # messages to customers (central/messages/, docs/messages.md)
 MIGRATIONS += MESSAGES_MIGRATIONS
+
+# the customer's web card, sign-up without a cashier, the full questionnaire (docs/web-card.md)
+from .schema_customers import CUSTOMERS_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += CUSTOMERS_MIGRATIONS
+# report rollups (central/storage/rollups.py, docs/reports.md)
+MIGRATIONS += REPORTS_MIGRATIONS
 
 # promotions and promo codes (docs/promotions.md)
 MIGRATIONS += PROMOTIONS_MIGRATIONS

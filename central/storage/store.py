@@ -26,6 +26,7 @@ from .connection import Database, NotFound
 from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
+from .customer_admin import CustomerAdmin
 from .customer_deltas import CustomerDeltas
 from .customer_import import CustomerImport
 from .customer_list import CustomerList
@@ -40,6 +41,7 @@ from .programs import BonusPrograms
 from .promotions import PromotionQueries
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
+from .report_queries import ReportRollups
 from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
@@ -90,6 +92,7 @@ class Store(
     SavedFilters,
     PersonalPercents,
     Reports,
+    ReportRollups,
     AuditLog,
     Jobs,
     ApiTokens,
@@ -107,6 +110,7 @@ class Store(
     SegmentQueries,
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
+    CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)
     PromotionQueries,  # promotions and promo codes (central/services/promotions.py)
 ):
     """One connection to the central database, with the queries of every job."""
