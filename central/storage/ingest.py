@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter
+from . import promotions
 from .clock import now_utc
 from .connection import Database
 from .triggers import record_events as trigger_events
@@ -162,6 +163,7 @@ class IngestQueries(Database):
             counter = VersionCounter(conn)
             touched = ledger.flush(counter)
             counter.save()
+            promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
             # dynamic segments: the touched customers, against the segments what happened can change
             segments.after_ingest(conn, touched, unit.events)
             trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)

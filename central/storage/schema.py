@@ -19,6 +19,7 @@ from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
 from .schema_messages2 import MESSAGES2_MIGRATIONS
+from .schema_promotions import PROMOTIONS_MIGRATIONS
 from .schema_reports import REPORTS_MIGRATIONS
 from .schema_triggers import TRIGGER_MIGRATIONS
 
@@ -300,3 +301,6 @@ MIGRATIONS += TRIGGER_MIGRATIONS
 
 # service messages' switches (central/messages/notices.py): migration 16
 MIGRATIONS += MESSAGES2_MIGRATIONS
+
+# promotions and promo codes (docs/promotions.md)
+MIGRATIONS += PROMOTIONS_MIGRATIONS

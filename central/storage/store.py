@@ -38,6 +38,7 @@ from .messages import MessageQueries, NoticeQueries
 from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .promotions import PromotionQueries
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
 from .report_queries import ReportRollups
@@ -113,5 +114,6 @@ class Store(
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
     CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)
+    PromotionQueries,  # promotions and promo codes (central/services/promotions.py)
 ):
     """One connection to the central database, with the queries of every job."""

@@ -16,6 +16,7 @@ def register_console(app: Flask) -> None:
         home,
         imports,
         messages,
+        promotions,
         reports,
         rules,
         segments,
@@ -39,8 +40,9 @@ def register_console(app: Flask) -> None:
         segments,
         segments_api,
         reports,
-        triggers,
         messages,
+        triggers,
+        promotions,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.api)
