@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import struct
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,9 +52,6 @@ class Pending:
 
     row: tuple[Any, ...]  # storage/receipts.py's TRANSACTION_COLUMNS
     lines: list[Mapping[str, Any]] = field(default_factory=list)
-
-
-_LINE = struct.Struct("<iiqq")  # LINE_DTYPE, packed without a numpy call per line
 
 
 class ReceiptLog:
@@ -184,6 +180,11 @@ class ReceiptLog:
     # -- writing -----------------------------------------------------------------------------------
 
     def flush(self) -> None:
+        """Write the pending transactions with their lines, and fold the customers' into the aggregates.
+
+        The one write point of every transaction, whichever path brought it (the ingest, a history import, the
+        console): what is recorded per transaction is recorded here, for all of them (docs/import-receipts.md).
+        """
         if not self.pending:
             return
         conn = self.conn
@@ -196,49 +197,74 @@ class ReceiptLog:
         )
         products = receipts.product_ids(conn, _first_lines(self.pending), categories, self.recorded_at)
         next_id = receipts.next_transaction_id(conn)
-        rows, lines, folded = [], [], []
+        product_of, category_of = products.get, categories.get
+        rows: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        folded: list[Any] = []
+        # the what-if's packed columns of every line of the flush, packed at once (LINE_DTYPE) and cut per row
+        col_sku: list[int] = []
+        col_cat: list[int] = []
+        col_amount: list[int] = []
+        col_discount: list[int] = []
+        spans: list[tuple[int, int] | None] = []
+        add_line = lines.append
         for item in self.pending:
-            packed = None
+            row = item.row
+            fold: list[tuple[Any, ...]] | None = [] if row[7] is not None else None
             if item.lines:
-                parts = []
+                first = len(col_sku)
                 for i, line in enumerate(item.lines):
-                    sku_id, cat_id = products.get(line.get("sku")), categories.get(line.get("category"))
-                    discount = line.get("discount") or 0
+                    get = line.get
+                    sku_id, cat_id = product_of(get("sku")), category_of(get("category"))
+                    discount = get("discount") or 0
+                    amount = line["amount"]
+                    quantity = get("quantity") or "1"
                     # the what-if's columns: dense 0-based catalog indexes, -1 for none
-                    parts.append(_LINE.pack((sku_id or 0) - 1, (cat_id or 0) - 1, line["amount"], discount))
-                    lines.append(
+                    col_sku.append((sku_id or 0) - 1)
+                    col_cat.append((cat_id or 0) - 1)
+                    col_amount.append(amount)
+                    col_discount.append(discount)
+                    add_line(
                         (
                             next_id,
                             i,
                             sku_id,
                             cat_id,
-                            line.get("name"),
-                            line.get("quantity") or "1",
-                            line.get("price"),
+                            get("name"),
+                            quantity,
+                            get("price"),
                             discount,
-                            line["amount"],
-                            line.get("accrued") or 0,
-                            line.get("redeemed") or 0,
+                            amount,
+                            get("accrued") or 0,
+                            get("redeemed") or 0,
                         )
                     )
-                packed = b"".join(parts)
-            rows.append((next_id, *item.row, len(item.lines), packed, self.recorded_at))
+                    if fold is not None:
+                        fold.append((sku_id, cat_id, quantity))
+                spans.append((first, len(col_sku)))
+            else:
+                spans.append(None)
+            rows.append((next_id, *row, len(item.lines)))
             next_id += 1
-            if item.row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
-                folded.append(
-                    (
-                        item.row[7],
-                        item.row[0],
-                        item.row[2],
-                        item.row[10],
-                        *item.row[13:16],
-                        [
-                            (products.get(x.get("sku")), categories.get(x.get("category")), x.get("quantity") or "1")
-                            for x in item.lines
-                        ],
-                    )
-                )
-        receipts.insert_transactions(conn, rows)
+            if fold is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
+                folded.append((row[7], row[0], row[2], row[10], *row[13:16], fold))
+        packed = np.empty(len(col_sku), LINE_DTYPE)
+        packed["sku"], packed["category"], packed["amount"], packed["discount"] = (
+            col_sku,
+            col_cat,
+            col_amount,
+            col_discount,
+        )
+        blob = packed.tobytes()
+        width = LINE_DTYPE.itemsize
+        recorded_at = self.recorded_at
+        receipts.insert_transactions(
+            conn,
+            [
+                (*r, None if span is None else blob[span[0] * width : span[1] * width], recorded_at)
+                for r, span in zip(rows, spans, strict=True)
+            ],
+        )
         receipts.insert_lines(conn, lines)
         if folded:
             chain: list[Any] = []  # the chain's zone for operations without a store, read once

@@ -750,6 +750,7 @@ class Importer:
         self.customers: dict[tuple[str, str], str] = {}
         self.originals: dict[tuple[str, str], Original] = {}
         self.seq: dict[str, int] = {}
+        self._seq_loaded = False
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self._fingerprints: dict[str, str] = {}
@@ -904,10 +905,11 @@ class Importer:
         return self._fingerprints[store]
 
     def _next_seq(self, store: str) -> int:
-        if store not in self.seq:
-            self.seq[store] = self.db.last_applied_seq(store, AGENT)
-        self.seq[store] += 1
-        return self.seq[store]
+        if self._seq_loaded is False:  # every store's last imported seq, in one scan of the register
+            self.seq.update(self.db.last_applied_seqs(AGENT))
+            self._seq_loaded = True
+        seq = self.seq[store] = self.seq.get(store, 0) + 1
+        return seq
 
     def _envelope(self, kind: str, store: str, ident: str, at: str, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -1090,7 +1092,8 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
     with db.import_pragmas():
         db.mend_line_indexes()
         if defer_indexes:
-            db.drop_line_indexes()
+            # the segments' aggregates keep their indexes while a dynamic segment reads them in each batch
+            db.drop_line_indexes(aggregates=not db.has_dynamic_segments())
         try:
             yield
         finally:

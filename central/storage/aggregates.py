@@ -129,6 +129,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     items: dict[tuple[int, int, int, int, str], int] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
     millis: dict[Any, int] = {}  # quantity as sent -> thousandths (a batch repeats "1" thousands of times)
+    items_get = items.get
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
         day = local_day(at_epoch, zone_of(store))
@@ -143,15 +144,19 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         if kind == "purchase":
             row[0] += 1
             row[2] += amount
+            total = 0
             for product, category, quantity in lines:
                 milli = millis.get(quantity)
                 if milli is None:
                     milli = millis[quantity] = quantity_milli(quantity)
-                row[3] += milli
-                for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
-                    if item is not None:
-                        ident = (key, item_kind, item, day, place)
-                        items[ident] = items.get(ident, 0) + milli
+                total += milli
+                if product is not None:
+                    ident = (key, PRODUCT, product, day, place)
+                    items[ident] = items_get(ident, 0) + milli
+                if category is not None:
+                    ident = (key, CATEGORY, category, day, place)
+                    items[ident] = items_get(ident, 0) + milli
+            row[3] += total
         else:
             row[1] += 1
             row[2] += amount  # negative: a refund's amount as the transactions table keeps it
