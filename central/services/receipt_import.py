@@ -424,6 +424,17 @@ class Parser:
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
         """Each receipt of the file with the problems of its rows (None when its first row is unreadable)."""
+        if Path(self.path).suffix.lower() == ".parquet":
+            fast = _columnar(self, self.path)
+            if fast is not None:  # the whole file read by columns (a clean file in the common layout)
+                if report is not None:
+                    report.rows = fast.rows
+                yield from ((receipt, []) for receipt in fast.receipts)
+                return
+        yield from self._rows(report)
+
+    def _rows(self, report: Report | None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
+        """The row-by-row reader: every format, every row's own problems."""
         rows = read_rows(self.path)
         try:
             _, headers = next(rows)
@@ -572,6 +583,229 @@ class Parser:
             if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
             else points_value(redeemed_raw, "redeemed"),
         )
+
+
+# -- the columnar reader ---------------------------------------------------------------------------
+
+
+class _Unsure(Exception):
+    """The columnar reader cannot vouch for the file: the row-by-row reader reads it (and names its problems)."""
+
+
+_INVALID = object()  # a value the row reader would refuse (a row of a refund may have it: refunds have no lines)
+
+
+@dataclass
+class _Columns:
+    rows: int
+    receipts: list[Receipt]
+
+
+def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
+    """A Parquet file read by whole columns: the receipts as the row reader gives them, or None when some value
+    is not clean (the row reader then reads the file, and names each problem with its line).
+
+    Each column's distinct values are parsed once, by the row reader's own functions (so a value means here
+    exactly what it means there), and spread back over the rows with numpy; the receipts are the runs of
+    rows with the same store and receipt id, whose receipt fields (operation, date, customer, refund of) must
+    be the same on every row and whose total, when a later row repeats it, the same text.
+    """
+    try:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    try:
+        return _columnar_read(parser, pq.read_table(path), np, pa)
+    except _Unsure:
+        return None
+
+
+def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
+    headers = table.column_names
+    index = field_index(headers, parser.mapping)
+    n = table.num_rows
+    if n == 0:
+        raise _Unsure
+    columns: dict[str, Any] = {}
+    for name, i in index.items():
+        column = table.column(i)
+        kind = column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+            raise _Unsure  # floats, dates, ...: the row reader's conversions
+        columns[name] = column
+
+    def codes(name: str) -> tuple[Any, list[Any]]:
+        """(each row's code, the distinct raw values by code; the last code is a missing value)."""
+        column = columns.get(name)
+        if column is None:
+            return np.zeros(n, np.int64), [None]
+        encoded = column.combine_chunks().dictionary_encode()
+        values = encoded.dictionary.to_pylist()
+        return encoded.indices.fill_null(len(values)).to_numpy().astype(np.int64), [*values, None]
+
+    def parsed(name: str, parse: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """(each row's code, the parsed value by code as an object array); a refused value is _INVALID."""
+        code, values = codes(name)
+        out = []
+        for value in values:
+            try:
+                out.append(parse(value))
+            except Bad:
+                out.append(_INVALID)
+        return code, np.array(out + [None], dtype=object)[:-1]
+
+    def text(value: Any) -> str:
+        return value.strip() if type(value) is str else _text(value)
+
+    store_code, store_text = parsed("store", text)
+    receipt_code, receipt_text = parsed("receipt", text)
+    store_of, receipt_of = store_text[store_code], receipt_text[receipt_code]
+    if not (all(store_text[np.unique(store_code)]) and all(receipt_text[np.unique(receipt_code)])):
+        raise _Unsure  # a row without a store or a receipt id
+    # runs of rows of one receipt (the stripped texts decide, as in the row reader)
+    change = np.empty(n, bool)
+    change[0] = True
+    change[1:] = np.asarray(store_of[1:] != store_of[:-1], bool) | np.asarray(receipt_of[1:] != receipt_of[:-1], bool)
+    starts = np.flatnonzero(change)
+    run = np.cumsum(change) - 1  # each row's receipt
+    first = starts[run]  # each row's receipt's first row
+    heads = {}
+    for name in ("kind", "refund_of", "at", "customer_id", "card", "phone"):
+        code, values = codes(name)
+        if (code != code[first]).any():
+            raise _Unsure  # a later row with other receipt fields: the row reader compares them
+        heads[name] = (code[starts], values)
+    total_code, total_values = codes("total")
+    empty_total = np.array([v is None or v == "" for v in total_values])
+    later = total_code != total_code[first]
+    if (later & ~empty_total[total_code]).any():
+        raise _Unsure
+
+    # the receipts' own fields, parsed once per receipt (a refund or a sale, its time, customer, total)
+    kinds = [_canonical(_text(v)) if v not in (None, "") else "" for v in heads["kind"][1]]
+    for kind in kinds:
+        if kind not in parser.mapping.refund_values and kind not in SALE_WORDS:
+            raise _Unsure
+    refund_by_code = np.array([kind in parser.mapping.refund_values for kind in kinds])
+    refund = refund_by_code[heads["kind"][0]]
+    receipt_stores = store_of[starts].tolist()
+    receipt_ids = receipt_of[starts].tolist()
+    at_code, at_values = heads["at"]
+    moments: dict[tuple[int, Any], dt.datetime] = {}
+    ats = []
+    for store, code in zip(receipt_stores, at_code.tolist(), strict=True):
+        zone = parser.stores.get(store, parser.default_zone)
+        when = moments.get((code, zone))
+        if when is None:
+            try:
+                when = moments[(code, zone)] = moment(at_values[code], zone, parser.mapping.date_format)
+            except Bad:
+                raise _Unsure from None
+        ats.append(when)
+    who = []
+    for name in ("customer_id", "card", "phone"):
+        code, values = heads[name]
+        texts = np.array([_text(v) for v in values] + [""], dtype=object)[:-1]
+        who.append((name, texts[code].tolist()))
+    refund_code, refund_values = heads["refund_of"]
+    refund_texts = np.array([_text(v) or None for v in refund_values] + [None], dtype=object)[:-1]
+    refund_of = refund_texts[refund_code].tolist()
+
+    def total_of(value: Any) -> int | None:
+        return money(value, "total") if _text(value) else None
+
+    totals = np.array([_try(total_of, v) for v in total_values] + [None], dtype=object)[:-1]
+    if any(t is _INVALID for t in totals[np.unique(total_code[starts])]):
+        raise _Unsure
+    receipt_total = totals[total_code[starts]].tolist()
+
+    # the lines: each distinct value parsed by the row reader's rules (Parser._line)
+    sale = ~refund[run]
+
+    def sale_values(name: str, parse: Callable[[Any], Any]) -> Any:
+        code, values = parsed(name, parse)
+        row_values = values[code]
+        if any(v is _INVALID for v in values[np.unique(code[sale])]):
+            raise _Unsure
+        return row_values
+
+    def amount(v: Any) -> int:
+        if v is None or v == "":
+            raise Bad("")
+        return money(v, "amount")
+
+    amounts = sale_values("amount", amount)
+    discounts = sale_values("discount", lambda v: 0 if v is None or v == "" or v == "0" else money(v, "discount"))
+    quantities = sale_values("quantity", lambda v: 1000 if v is None or v == "" or v == "1" else quantity(v))
+    prices = sale_values("price", lambda v: None if v is None or v == "" else money(v, "price"))
+    accrued = sale_values(
+        "accrued",
+        lambda v: (
+            0
+            if v is None or v == "" or v == "0"
+            else int(v)
+            if type(v) is str and v.isdigit() and v.isascii()
+            else points_value(v, "accrued")
+        ),
+    )
+    redeemed = sale_values("redeemed", lambda v: 0 if v is None or v == "" or v == "0" else points_value(v, "redeemed"))
+    priced = sale & np.array([p is not None for p in prices.tolist()])
+    if priced.any():  # price x quantity - discount against the amount, as Parser._line checks it
+        p = prices[priced].astype(object)
+        q = quantities[priced].astype(object)
+        a, d = amounts[priced].astype(object), discounts[priced].astype(object)
+        low, high = p * q // 1000 - d, -(-p * q // 1000) - d
+        wrong = np.asarray(q != 0, bool) & np.asarray(a != low, bool) & np.asarray(a != high, bool)
+        if wrong.any():
+            raise _Unsure
+    skus = sale_values("sku", lambda v: text(v) or None)
+    names = sale_values("name", lambda v: text(v) or None)
+    categories = sale_values("category", lambda v: text(v) or None)
+    sale_rows = np.flatnonzero(sale)
+    lines = list(
+        map(
+            Line,
+            *(
+                column[sale_rows].tolist()
+                for column in (skus, names, categories, quantities, prices, discounts, amounts, accrued, redeemed)
+            ),
+        )
+    )
+    # each receipt's lines: a slice of the sale rows' lines
+    ends = np.searchsorted(sale_rows, np.append(starts[1:], n)).tolist()
+    begin = np.searchsorted(sale_rows, starts).tolist()
+    receipts = []
+    for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
+        receipt = Receipt(store, ident, start + 2, bool(refund_by_code[heads["kind"][0][i]]))
+        receipt.at = ats[i]
+        for name, texts in who:
+            if texts[i]:
+                receipt.customer = (name, texts[i])
+                break
+        receipt.total = receipt_total[i]
+        receipt.refund_of = refund_of[i]
+        if not receipt.refund:
+            receipt.lines = lines[begin[i] : ends[i]]
+        receipts.append(receipt)
+    return _Columns(n, receipts)
+
+
+def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
+    """(each value's dense index, -1 for None; the distinct values in order of first appearance)."""
+    import numpy as np
+
+    index: dict[str | None, int] = {None: -1}
+    codes = np.fromiter((index.setdefault(v, len(index) - 1) for v in values), np.int32, len(values))
+    return codes, [v for v in index if v is not None]
+
+
+def _try(parse: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return parse(value)
+    except Bad:
+        return _INVALID
 
 
 def head_raw_total(receipt: Receipt) -> str:
@@ -751,6 +985,7 @@ class Importer:
         self.originals: dict[tuple[str, str], Original] = {}
         self.seq: dict[str, int] = {}
         self._seq_loaded = False
+        self._quantities: dict[int, str] = {}  # quantity x1000 -> its text in an event
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self._fingerprints: dict[str, str] = {}
@@ -843,27 +1078,25 @@ class Importer:
         for group in by_rules.values():
             store = group[0].store
             rules = self.rules[store]
-            skus: dict[str, int] = {}
-            categories: dict[str, int] = {}
-            level_names: dict[str, int] = {}
             n = len(group)
+            every = [line for r in group for line in r.lines]
+            counts = np.fromiter((len(r.lines) for r in group), np.int64, n)
             line_start = np.zeros(n + 1, np.int64)
-            sku, category, amount, discount = [], [], [], []
+            np.cumsum(counts, out=line_start[1:])
+            sku, skus = _factorize([line.sku for line in every])
+            category, categories = _factorize([line.category for line in every])
+            amount = np.fromiter((line.amount for line in every), np.int64, len(every))
+            discount = np.fromiter((line.discount for line in every), np.int64, len(every))
+            asked = np.fromiter((line.redeemed for line in every), np.int64, len(every))
+            sums = np.zeros(len(every) + 1, np.int64)
+            np.cumsum(asked, out=sums[1:])
+            redeem = sums[line_start[1:]] - sums[line_start[:-1]]
+            at = np.fromiter((int(r.at.timestamp()) for r in group), np.int64, n)  # type: ignore[union-attr]
+            level_names: dict[str, int] = {}
             level = np.full(n, -1, np.int32)
-            redeem = np.zeros(n, np.int64)
-            at = np.zeros(n, np.int64)
+            customers = self.customers
             for i, r in enumerate(group):
-                for line in r.lines:
-                    sku.append(-1 if line.sku is None else skus.setdefault(line.sku, len(skus)))
-                    category.append(
-                        -1 if line.category is None else categories.setdefault(line.category, len(categories))
-                    )
-                    amount.append(line.amount)
-                    discount.append(line.discount)
-                    redeem[i] += line.redeemed
-                line_start[i + 1] = len(amount)
-                at[i] = int(r.at.timestamp())  # type: ignore[union-attr]
-                cid = self.customers.get(r.customer) if r.customer else None
+                cid = customers.get(r.customer) if r.customer else None  # type: ignore[arg-type]
                 name = levels.get(cid) if cid else None
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
@@ -871,31 +1104,26 @@ class Importer:
                 rules.timezone,
                 at=at,
                 line_start=line_start,
-                sku=np.asarray(sku, np.int32),
-                category=np.asarray(category, np.int32),
-                amount=np.asarray(amount, np.int64),
-                discount=np.asarray(discount, np.int64),
-                skus=list(skus),
-                categories=list(categories),
+                sku=sku,
+                category=category,
+                amount=amount,
+                discount=discount,
+                skus=skus,
+                categories=categories,
                 redeem=redeem,
                 level=level,
                 levels=list(level_names),
             )
             # a thread pool costs more than it saves on a small group
             out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
-            line_accrued = out.line_accrued.tolist()
-            line_redeemed = out.line_redeemed.tolist()
-            status = out.status.tolist()
-            for i, r in enumerate(group):
-                start = int(line_start[i])
-                if status[i]:
-                    self.outcome.refused += 1  # over the new rules' limit: nothing accrued, the old redemption kept
-                    for line in r.lines:
-                        line.accrued = 0
-                    continue
-                for j, line in enumerate(r.lines):
-                    line.accrued = line_accrued[start + j]
-                    line.redeemed = line_redeemed[start + j]
+            refused = np.asarray(out.status) != 0
+            self.outcome.refused += int(refused.sum())  # over the new rules' limit: nothing accrued, old redemption
+            by_line = np.repeat(refused, counts)
+            accrued = np.where(by_line, 0, out.line_accrued).tolist()
+            redeemed = np.where(by_line, asked, out.line_redeemed).tolist()
+            for line, a, r_ in zip(every, accrued, redeemed, strict=True):
+                line.accrued = a
+                line.redeemed = r_
 
     def _fingerprint(self, store: str) -> str:
         """What a store's rule set says, without the store's id (equal ones give equal answers)."""
@@ -932,6 +1160,12 @@ class Importer:
         ]
         if missing:
             self.originals.update(ledger_receipts(self.db, missing))  # type: ignore[arg-type]
+        texts = self._quantities
+
+        def quantity_text(q: int) -> str:
+            texts[q] = str(q // 1000) if not q % 1000 else format_scaled(q, 3)
+            return texts[q]
+
         for r in receipts:
             at = r.at.isoformat()  # type: ignore[union-attr]
             if r.refund:
@@ -986,25 +1220,40 @@ class Importer:
                         )
                     )
                     o.customers_created += 1
-            lines = [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "category": line.category,
-                    "quantity": str(line.quantity // 1000)
-                    if not line.quantity % 1000
-                    else format_scaled(line.quantity, 3),
-                    "price": line.price,
-                    "discount": line.discount,
-                    "amount": line.amount,
-                    "accrued": line.accrued if cid else 0,
-                    "redeemed": line.redeemed if cid else 0,
-                }
-                for line in r.lines
-            ]
-            accrued = sum(x["accrued"] for x in lines)
-            redeemed = sum(x["redeemed"] for x in lines)
-            total = r.amount
+            if cid:
+                lines = [
+                    {
+                        "sku": line.sku,
+                        "name": line.name,
+                        "category": line.category,
+                        "quantity": texts[line.quantity] if line.quantity in texts else quantity_text(line.quantity),
+                        "price": line.price,
+                        "discount": line.discount,
+                        "amount": line.amount,
+                        "accrued": line.accrued,
+                        "redeemed": line.redeemed,
+                    }
+                    for line in r.lines
+                ]
+                accrued = sum([x["accrued"] for x in lines])
+                redeemed = sum([x["redeemed"] for x in lines])
+            else:  # an anonymous receipt moves no points
+                lines = [
+                    {
+                        "sku": line.sku,
+                        "name": line.name,
+                        "category": line.category,
+                        "quantity": texts[line.quantity] if line.quantity in texts else quantity_text(line.quantity),
+                        "price": line.price,
+                        "discount": line.discount,
+                        "amount": line.amount,
+                        "accrued": 0,
+                        "redeemed": 0,
+                    }
+                    for line in r.lines
+                ]
+                accrued = redeemed = 0
+            total = sum([x["amount"] for x in lines])
             version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
             events.append(
                 self._envelope(
