@@ -47,6 +47,7 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
+from ..points.receipt_log import LineBlock, LineColumns
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -1151,6 +1152,43 @@ class Importer:
             "body": body,
         }
 
+    def _line_columns(
+        self, receipts: list[Receipt], quantity_text: Callable[[int], str]
+    ) -> tuple[LineColumns, list[int], list[tuple[int, int, int]]]:
+        """The batch's sale lines as one LineColumns (the purchases' ``lines`` are runs of it), each sale's
+        bounds in it, and each sale's (accrued, redeemed, total); an anonymous receipt's lines move no points."""
+        import numpy as np
+
+        sales = [r for r in receipts if not r.refund]
+        every = [line for r in sales for line in r.lines]
+        counts = np.fromiter((len(r.lines) for r in sales), np.int64, len(sales))
+        bounds = np.zeros(len(sales) + 1, np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        anonymous = np.repeat(np.fromiter((r.customer is None for r in sales), bool, len(sales)), counts)
+        texts = self._quantities
+        accrued = np.fromiter((line.accrued for line in every), np.int64, len(every))
+        redeemed = np.fromiter((line.redeemed for line in every), np.int64, len(every))
+        accrued[anonymous] = 0
+        redeemed[anonymous] = 0
+        amount = [line.amount for line in every]
+        table = LineColumns(
+            sku=[line.sku for line in every],
+            name=[line.name for line in every],
+            category=[line.category for line in every],
+            quantity=[texts[q] if q in texts else quantity_text(q) for q in (line.quantity for line in every)],
+            price=[line.price for line in every],
+            discount=[line.discount for line in every],
+            amount=amount,
+            accrued=accrued.tolist(),
+            redeemed=redeemed.tolist(),
+        )
+        per_sale = []
+        for column in (accrued, redeemed, np.asarray(amount, dtype=np.int64)):
+            running = np.zeros(len(every) + 1, np.int64)
+            np.cumsum(column, out=running[1:])
+            per_sale.append((running[bounds[1:]] - running[bounds[:-1]]).tolist())
+        return table, bounds.tolist(), list(zip(*per_sale, strict=True))
+
     def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         o = self.outcome
@@ -1166,6 +1204,8 @@ class Importer:
             texts[q] = str(q // 1000) if not q % 1000 else format_scaled(q, 3)
             return texts[q]
 
+        table, bounds, sums = self._line_columns(receipts, quantity_text)
+        sale_index = {id(r): k for k, r in enumerate(r for r in receipts if not r.refund)}
         for r in receipts:
             at = r.at.isoformat()  # type: ignore[union-attr]
             if r.refund:
@@ -1220,40 +1260,10 @@ class Importer:
                         )
                     )
                     o.customers_created += 1
-            if cid:
-                lines = [
-                    {
-                        "sku": line.sku,
-                        "name": line.name,
-                        "category": line.category,
-                        "quantity": texts[line.quantity] if line.quantity in texts else quantity_text(line.quantity),
-                        "price": line.price,
-                        "discount": line.discount,
-                        "amount": line.amount,
-                        "accrued": line.accrued,
-                        "redeemed": line.redeemed,
-                    }
-                    for line in r.lines
-                ]
-                accrued = sum([x["accrued"] for x in lines])
-                redeemed = sum([x["redeemed"] for x in lines])
-            else:  # an anonymous receipt moves no points
-                lines = [
-                    {
-                        "sku": line.sku,
-                        "name": line.name,
-                        "category": line.category,
-                        "quantity": texts[line.quantity] if line.quantity in texts else quantity_text(line.quantity),
-                        "price": line.price,
-                        "discount": line.discount,
-                        "amount": line.amount,
-                        "accrued": 0,
-                        "redeemed": 0,
-                    }
-                    for line in r.lines
-                ]
-                accrued = redeemed = 0
-            total = sum([x["amount"] for x in lines])
+            k = sale_index[id(r)]
+            a, b = bounds[k], bounds[k + 1]
+            lines = LineBlock(table, a, b)
+            accrued, redeemed, total = sums[k]
             version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
             events.append(
                 self._envelope(
@@ -1282,10 +1292,14 @@ class Importer:
                     total,
                     accrued,
                     redeemed,
-                    [(x["quantity"], x["amount"], x["accrued"], x["redeemed"]) for x in lines],
+                    list(
+                        zip(
+                            table.quantity[a:b], table.amount[a:b], table.accrued[a:b], table.redeemed[a:b], strict=True
+                        )
+                    ),
                 )
             o.receipts += 1
-            o.lines += len(lines)
+            o.lines += b - a
             o.accrued += accrued
         return events
 
