@@ -618,7 +618,7 @@ def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
     except ImportError:
         return None
     try:
-        return _columnar_read(parser, pq.read_table(path), np, pa)
+        return _columnar_read(parser, pq.ParquetFile(path).read(), np, pa)
     except _Unsure:
         return None
 
