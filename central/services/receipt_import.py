@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
@@ -663,7 +664,16 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
     store_code, store_text = parsed("store", text)
     receipt_code, receipt_text = parsed("receipt", text)
     store_of, receipt_of = store_text[store_code], receipt_text[receipt_code]
-    if not (all(store_text[np.unique(store_code)]) and all(receipt_text[np.unique(receipt_code)])):
+
+    def used(code: Any, size: int) -> Any:
+        """The codes some row has (a mask over the distinct values)."""
+        mask = np.zeros(size, bool)
+        mask[code] = True
+        return mask
+
+    if not (
+        all(store_text[used(store_code, len(store_text))]) and all(receipt_text[used(receipt_code, len(receipt_text))])
+    ):
         raise _Unsure  # a row without a store or a receipt id
     # runs of rows of one receipt (the stripped texts decide, as in the row reader)
     change = np.empty(n, bool)
@@ -718,7 +728,7 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
         return money(value, "total") if _text(value) else None
 
     totals = np.array([_try(total_of, v) for v in total_values] + [None], dtype=object)[:-1]
-    if any(t is _INVALID for t in totals[np.unique(total_code[starts])]):
+    if any(t is _INVALID for t in totals[used(total_code[starts], len(totals))]):
         raise _Unsure
     receipt_total = totals[total_code[starts]].tolist()
 
@@ -728,7 +738,7 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
     def sale_values(name: str, parse: Callable[[Any], Any]) -> Any:
         code, values = parsed(name, parse)
         row_values = values[code]
-        if any(v is _INVALID for v in values[np.unique(code[sale])]):
+        if any(v is _INVALID for v in values[used(code[sale], len(values))]):
             raise _Unsure
         return row_values
 
@@ -817,6 +827,20 @@ def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """Python's cycle collector paused while the file's receipts and lines are made and imported: they hold no
+    cycles, and its full passes over an ever bigger heap of them cost more than the parsing (docs/import-receipts.md,
+    "Speed"); it runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def check(
     db: Store,
     path: str | Path,
@@ -826,6 +850,18 @@ def check(
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Read the whole file and list every bad row; writes nothing."""
+    with _without_gc():
+        return _check(db, path, mapping, create_stores=create_stores, progress=progress)
+
+
+def _check(
+    db: Store,
+    path: str | Path,
+    mapping: Mapping_ | None,
+    *,
+    create_stores: bool,
+    progress: Callable[[int], None] | None,
+) -> Report:
     mapping = mapping or Mapping_()
     parser = Parser(db, path, mapping)
     report = Report()
@@ -1329,7 +1365,7 @@ def run(
             _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
         )
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
-    with _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
+    with _without_gc(), _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
         return _run(db, path, report, importer, mapping, batch_receipts, progress)
 
 
