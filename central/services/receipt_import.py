@@ -433,9 +433,9 @@ class Parser:
                     report.rows = fast.rows
                 yield from ((receipt, []) for receipt in fast.receipts)
                 return
-        yield from self._rows(report)
+        yield from self.by_row(report)
 
-    def _rows(self, report: Report | None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
+    def by_row(self, report: Report | None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
         """The row-by-row reader: every format, every row's own problems."""
         rows = read_rows(self.path)
         try:

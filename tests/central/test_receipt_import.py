@@ -399,7 +399,7 @@ def test_the_columnar_parquet_reader_gives_the_receipts_the_row_reader_gives(db_
             fast = ri._columnar(parser, path)
             assert fast is not None, "a clean file is read by columns"
             report = ri.Report()
-            slow = [r for r, problems in parser._rows(report) if not problems]
+            slow = [r for r, problems in parser.by_row(report) if not problems]
             assert fast.rows == report.rows == len(rows)
             assert fast.receipts == slow
             assert [len(r.lines) for r in fast.receipts] == [3, 1, 1, 0, 2]
