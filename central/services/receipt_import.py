@@ -869,6 +869,7 @@ def _check(
     sold: set[tuple[str, str]] = set()
     refunded: set[tuple[str, str]] = set()
     asked: dict[tuple[str, str], int] = {}  # refunds of receipts not in the file: looked up in the ledger
+    seen_count = 0
     for receipt, problems in parser.receipts(report):
         for p in problems:
             report.bad(p.line, p.message)
@@ -882,7 +883,8 @@ def _check(
                 report.parsed.append(receipt)
             else:
                 report.parsed = None  # too big to hold: the import reads the file again
-        if progress is not None:
+        seen_count += 1
+        if progress is not None and not seen_count & 1023:  # a bar's update costs: once per 1,024 receipts
             progress(report.lines + report.refunds)
         if receipt.store not in parser.stores:
             if create_stores:
@@ -930,6 +932,8 @@ def _check(
                     total=_cents(receipt.total),
                 ),
             )
+    if progress is not None:
+        progress(report.lines + report.refunds)
     if asked:
         found = ledger_receipts(db, list(asked))
         already = ledger_refunds(db, list(asked))
@@ -1022,6 +1026,7 @@ class Importer:
         self.originals: dict[tuple[str, str], Original] = {}
         self.seq: dict[str, int] = {}
         self._seq_loaded = False
+        self._ids: dict[int, str] = {}  # id(receipt) -> its event id, for the batch being applied
         self._quantities: dict[int, str] = {}  # quantity x1000 -> its text in an event
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
@@ -1083,6 +1088,7 @@ class Importer:
         ids = [event_id("refund" if r.refund else "purchase", r.store, r.receipt) for r in receipts]
         known = self.db.known_ids(ids)
         fresh = [r for r, ident in zip(receipts, ids, strict=True) if ident not in known]
+        self._ids = {id(r): ident for r, ident in zip(receipts, ids, strict=True) if ident not in known}
         self.outcome.skipped += len(receipts) - len(fresh)
         return fresh
 
@@ -1250,7 +1256,7 @@ class Importer:
                     self._envelope(
                         "refund",
                         r.store,
-                        event_id("refund", r.store, r.receipt),
+                        self._ids.get(id(r)) or event_id("refund", r.store, r.receipt),
                         at,
                         {
                             "refund_id": r.receipt,
@@ -1305,7 +1311,7 @@ class Importer:
                 self._envelope(
                     "purchase",
                     r.store,
-                    event_id("purchase", r.store, r.receipt),
+                    self._ids.get(id(r)) or event_id("purchase", r.store, r.receipt),
                     at,
                     {
                         "receipt_id": r.receipt,
