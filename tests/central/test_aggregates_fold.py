@@ -91,3 +91,27 @@ def test_the_bulk_fold_writes_what_a_line_by_line_fold_writes(tmp_path_factory, 
     assert got_items == want_items
     assert got_points == want_points
     conn.close()
+
+
+def test_a_line_block_reads_as_the_line_dicts_it_stands_for():
+    from central.points.receipt_log import LINE_FIELDS, LineBlock, LineColumns
+
+    table = LineColumns(
+        sku=["A", None, "B"],
+        name=["a", None, "b"],
+        category=["X", "Y", None],
+        quantity=["1", "0.5", "2"],
+        price=[100, None, 7],
+        discount=[0, 5, 0],
+        amount=[100, 45, 14],
+        accrued=[1, 0, 2],
+        redeemed=[0, 0, 3],
+    )
+    block = LineBlock(table, 1, 3)
+    assert len(block) == 2 and bool(block)
+    assert list(block) == [
+        dict(zip(LINE_FIELDS, (None, None, "Y", "0.5", None, 5, 45, 0, 0), strict=True)),
+        dict(zip(LINE_FIELDS, ("B", "b", None, "2", 7, 0, 14, 2, 3), strict=True)),
+    ]
+    assert block[-1]["sku"] == "B" and block[0:1] == [block[0]]
+    assert not LineBlock(table, 2, 2)

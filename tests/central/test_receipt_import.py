@@ -700,6 +700,69 @@ def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db
     assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", db_file).exit_code == 0
     assert _line_indexes(db_file) == _line_indexes(plain) == {"transaction_lines_sku", "transaction_lines_category"}
     assert snapshot(db_file, by_card=True) == snapshot(plain, by_card=True)
+    # the aggregates' deferred indexes too: built again as the migration made them, the same rows
+    assert _deferred_indexes(db_file) == _deferred_indexes(plain) and len(_deferred_indexes(plain)) == 4
+    assert _aggregates(db_file) == _aggregates(plain) and _aggregates(plain)["items"]
+
+
+def test_a_big_import_keeps_the_aggregates_indexes_while_a_dynamic_segment_reads_them(db_file, tmp_path, monkeypatch):
+    from central.services import receipt_import as ri
+
+    store = Store(db_file)
+    dropped: list[bool] = []
+    monkeypatch.setattr(type(store), "has_dynamic_segments", lambda self: True)
+    real = type(store).drop_line_indexes
+    monkeypatch.setattr(
+        type(store),
+        "drop_line_indexes",
+        lambda self, aggregates=True: dropped.append(aggregates) or real(self, aggregates=aggregates),
+    )
+    store.close()
+    monkeypatch.setattr(ri, "DEFER_INDEXES_LINES", 1)
+    path = write_csv(tmp_path / "h.csv", sale("R1", card="7") + sale("R2", card="8"))
+    assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
+    assert dropped == [False]
+    assert len(_deferred_indexes(db_file)) == 4
+
+
+def _deferred_indexes(path: str) -> set[tuple[str, str]]:
+    from central.storage.connection import LINE_INDEXES
+
+    store = Store(path)
+    try:
+        names = [name for name, _table, _columns in LINE_INDEXES]
+        return set(
+            store.conn.execute(
+                f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({','.join('?' * len(names))})",
+                names,
+            )
+        )
+    finally:
+        store.close()
+
+
+def _aggregates(path: str) -> dict[str, list[tuple[object, ...]]]:
+    """The aggregates' rows with each customer named by their card (the two imports make other ids)."""
+    store = Store(path)
+    who = "JOIN customer_keys k ON k.key = a.key JOIN cards c ON c.customer_id = k.customer_id"
+    try:
+        return {
+            "days": sorted(
+                store.conn.execute(
+                    f"SELECT c.number, a.day, a.store, a.purchases, a.refunds, a.spend, a.items FROM agg_days a {who}"
+                )
+            ),
+            "items": sorted(
+                store.conn.execute(
+                    f"SELECT c.number, a.kind, a.item, a.day, a.store, a.quantity FROM agg_items a {who}"
+                )
+            ),
+            "points": sorted(
+                store.conn.execute(f"SELECT c.number, a.day, a.type, a.accrued, a.redeemed FROM agg_points a {who}")
+            ),
+        }
+    finally:
+        store.close()
 
 
 def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_import(db_file, tmp_path):
