@@ -176,6 +176,13 @@ DEVICE_SETTINGS: tuple[Setting, ...] = (
     Setting("printer_status_timeout_ms", 1000, "int", "How long to wait for the printer's status answer."),
     Setting("slip_code", "barcode", "str", "The card on the slip: barcode (CODE128), qr or none."),
     Setting("slip_language", "ru", "str", "Slip language: ru or en."),
+    Setting(
+        "slip_link",
+        "",
+        "str",
+        "A link printed as a QR code at the end of each slip: the customer's web card (PUBLIC_URL/card/) or the "
+        "store's sign-up link (PUBLIC_URL/card/join/<store>); empty: none.",
+    ),
     Setting("store_name", "", "str", "Store name printed on loyalty slips; empty: the store_id."),
     Setting(
         "usb_backend",

@@ -130,6 +130,26 @@ SETTINGS = (
         "Hour (CONSOLE_TIMEZONE) at which 'serve' runs the nightly job (expiry, levels); "
         "-1: never (run 'loyalty-central nightly' from cron instead).",
     ),
+    # the customer's web card (docs/web-card.md)
+    Setting(
+        "QR_SECRET",
+        "",
+        "The chain's secret for customers' rotating QR codes: the agents' qr_secret (at least 16 characters); "
+        "empty: the web card shows the barcode only.",
+    ),
+    Setting("QR_STEP", 30, "Seconds a web card QR code lasts (the agents' qr_step)."),
+    Setting("WEB_CODE_MINUTES", 10, "How long an SMS code of the web card can be used."),
+    Setting("WEB_CODE_ATTEMPTS", 5, "Wrong tries of one SMS code before it is void."),
+    Setting("WEB_CODE_RESEND_SECONDS", 60, "Wait before another code to the same phone."),
+    Setting("WEB_CODES_PER_PHONE", 5, "Codes sent to one phone per hour."),
+    Setting("WEB_CODES_PER_ADDRESS", 20, "Codes asked from one address per hour."),
+    Setting("WEB_WRONG_CODES_PER_ADDRESS", 30, "Wrong codes typed from one address per hour (any phones)."),
+    Setting("WEB_SESSION_DAYS", 30, "How long a customer stays signed in to the web card."),
+    Setting(
+        "WEB_CARD_COOKIE_SECURE",
+        False,
+        "Send the web card's session cookie over HTTPS only (set it whenever the card is served over HTTPS).",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -165,5 +185,10 @@ def check_settings(config: Mapping[str, Any]) -> None:
             raise ValueError(f'"{name}" should not be negative')
     if config.get("STORE_MANAGER_SCOPE", "shopped") not in ("home", "shopped"):
         raise ValueError('"STORE_MANAGER_SCOPE" should be "home" or "shopped"')
+    if config.get("QR_SECRET") and len(config["QR_SECRET"]) < 16:
+        raise ValueError('"QR_SECRET" should be at least 16 characters (the agents\' qr_secret)')
+    for name in ("QR_STEP", "WEB_CODE_MINUTES", "WEB_CODE_ATTEMPTS", "WEB_SESSION_DAYS"):
+        if config.get(name, 1) < 1:
+            raise ValueError(f'"{name}" should be at least 1')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')

@@ -50,11 +50,14 @@ class PrintWorker:
         code: str = "barcode",
         codepage: str = "CP866",
         on_status: StatusCallback | None = None,
+        link: str = "",
     ) -> None:
         self.queue = queue
         self.printer = printer
         self.printer_name = printer_name
         self.layout_options = {"columns": columns, "language": language, "code": code, "codepage": codepage.lower()}
+        if link:
+            self.layout_options["link"] = link
         self.on_status = on_status
         self.problem: str | None = None
         self.attempted = False  # a slip was tried since the start

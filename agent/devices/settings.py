@@ -80,6 +80,7 @@ class PrinterSettings:
     status_timeout: float  # seconds
     slip_code: str
     slip_language: str
+    slip_link: str = ""  # printed as a QR code at the end of each slip (the web card, docs/web-card.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ def device_settings(v: Mapping[str, Any]) -> DeviceSettings:
         v["printer_status_timeout_ms"] / 1000,
         v["slip_code"],
         v["slip_language"],
+        v["slip_link"].strip(),
     )
     return DeviceSettings(reader, printer, v["usb_backend"])
 

@@ -99,8 +99,9 @@ def layout(
     code: str = "barcode",
     copy: bool = False,
     codepage: str = "cp866",
+    link: str = "",
 ) -> list[SlipOp]:
-    """The print operations of a loyalty slip."""
+    """The print operations of a loyalty slip; ``link`` (the web card, docs/web-card.md) ends it as a QR code."""
     _ = translations(language).gettext
     fit = _fitter(codepage)
     ops: list[SlipOp] = []
@@ -133,6 +134,10 @@ def layout(
         ops.append(Feed())
         ops.append(Code(code, slip.card_number))
         ops += _centered(fit(_("Show this code at your next purchase")), columns)
+    if link:
+        ops.append(Feed())
+        ops.append(Code("qr", link))
+        ops += _centered(fit(_("Your card in your phone: scan this code")), columns)
     ops.append(Feed())
     if slip.operation == "purchase":
         ops += _centered(fit(_("Thank you for your purchase!")), columns)

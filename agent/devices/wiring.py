@@ -73,4 +73,6 @@ def build_print_worker(
 ) -> PrintWorker:
     """The print worker for ``printer`` with the slip settings (not started)."""
     p = settings.printer
-    return PrintWorker(queue, printer, printer.name, p.columns, p.slip_language, p.slip_code, p.codepage, on_status)
+    return PrintWorker(
+        queue, printer, printer.name, p.columns, p.slip_language, p.slip_code, p.codepage, on_status, link=p.slip_link
+    )

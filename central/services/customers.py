@@ -30,13 +30,40 @@ class Page:
     prev_key: str | None
 
 
-def _key(row: dict[str, Any]) -> str:
-    return f"{row['created_at']}~{row['id']}"
+#: the list's sorts: name -> (the row's field, a number or text); storage/customer_list.py ``SORTS`` has the SQL
+SORT_FIELDS = {
+    "created": ("created_at", str),
+    "name": ("name", str),
+    "phone": ("phone", str),
+    "email": ("email", str),
+    "level": ("level", str),
+    "balance": ("balance", int),
+    "spend": ("spend", int),
+    "visits": ("visits", int),
+    "store": ("home_store", str),
+    "last_purchase": ("last_purchase_at", str),
+}
 
 
-def _split(key: str) -> tuple[str, str]:
-    created, _, ident = key.partition("~")
-    return created, ident
+def _key(row: dict[str, Any], sort: str = "created") -> str:
+    field, _kind = SORT_FIELDS[sort]
+    value = row[field]
+    return f"{'' if value is None else value}~{row['id']}"
+
+
+def _split(key: str, sort: str = "created") -> tuple[Any, str]:
+    """A page key back into (sort value, id); a broken one is a 400 (never a 500)."""
+    value, _, ident = key.rpartition("~")
+    kind = SORT_FIELDS[sort][1]
+    if kind is int:
+        try:
+            return int(value), ident
+        except ValueError:
+            from .access import BadQuery
+            from .text import _
+
+            raise BadQuery({"after": _("This page link is broken: start again from the first page.")}) from None
+    return value, ident
 
 
 def list_customers(
@@ -49,16 +76,22 @@ def list_customers(
     before: str | None = None,
     limit: int = PAGE,
     with_count: bool = True,
+    sort: str = "created",
+    descending: bool = True,
 ) -> Page:
-    """One page of customers, newest first; ``after``/``before`` are keys of the page's edges."""
+    """One page of customers, newest first (or by ``sort``); ``after``/``before`` are keys of the page's edges."""
     actor.require("customers.read")
+    if sort not in SORT_FIELDS:
+        sort = "created"
     sql, params = where(query, actor, zone)
     rows = db.customers_page(
         sql,
         params,
-        after=_split(after) if after else None,
-        before=_split(before) if before and not after else None,
+        after=_split(after, sort) if after else None,
+        before=_split(before, sort) if before and not after else None,
         limit=limit + 1,
+        sort=sort,
+        descending=descending,
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -70,7 +103,10 @@ def list_customers(
     has_next = more if not before else True
     has_prev = bool(after) or (bool(before) and more)
     return Page(
-        rows, count, _key(rows[-1]) if rows and has_next else None, _key(rows[0]) if rows and has_prev else None
+        rows,
+        count,
+        _key(rows[-1], sort) if rows and has_next else None,
+        _key(rows[0], sort) if rows and has_prev else None,
     )
 
 

@@ -25,7 +25,7 @@ from .access import Actor, Forbidden
 from .text import _
 
 log = logging.getLogger(__name__)
-RUNNING = ("queued", "checking", "rechecking", "importing", "exporting")
+RUNNING = ("queued", "checking", "rechecking", "importing", "exporting", "working")
 STALE_SECONDS = 300
 
 

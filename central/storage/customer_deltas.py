@@ -8,6 +8,9 @@ from typing import Any
 from ..points.programs import store_programs
 from .connection import Database
 
+#: card statuses the sync contract does not name, as the agents know them (shared/events.py CardState)
+WIRE_STATUS = {"lost": "blocked", "replaced": "blocked"}
+
 
 class CustomerDeltas(Database):
     """What a page of customer deltas needs, read at once."""
@@ -51,9 +54,10 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             f"SELECT number, customer_id, status, reason FROM cards WHERE customer_id IN ({marks}) ORDER BY number",
             chunk,
         ):
-            card: dict[str, Any] = {"number": number, "status": status}
-            if reason:
-                card["reason"] = reason
+            # lost and replaced cards (head office, docs/web-card.md) are refused at the till as blocked ones
+            card: dict[str, Any] = {"number": number, "status": WIRE_STATUS.get(status, status)}
+            if reason or status in WIRE_STATUS:
+                card["reason"] = reason or status
             cards[cid].append(card)
         for lot_id, cid, points, starts, expires, program in conn.execute(
             "SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots"

@@ -16,6 +16,21 @@ LIST_COLUMNS = (
 )
 
 
+#: the customer list's sorts: name -> the SQL of its key (never NULL, so the keyset comparison holds)
+SORTS = {
+    "created": "c.created_at",
+    "name": "COALESCE(c.name, '')",
+    "phone": "COALESCE(c.phone, '')",
+    "email": "COALESCE(c.email, '')",
+    "level": "COALESCE(c.level, '')",
+    "balance": "c.balance",
+    "spend": "c.spend",
+    "visits": "c.visits",
+    "store": "COALESCE(c.home_store, '')",
+    "last_purchase": "COALESCE(c.last_purchase_at, '')",
+}
+
+
 class CustomerList(Database):
     """The customers as the console reads them. ``where`` is the SQL of a customer filter over ``customers c``
     (central/storage/customer_filter.py builds it, with its parameters)."""
@@ -27,22 +42,28 @@ class CustomerList(Database):
         where: str,
         params: Sequence[Any],
         *,
-        after: tuple[str, str] | None = None,
-        before: tuple[str, str] | None = None,
+        after: tuple[Any, str] | None = None,
+        before: tuple[Any, str] | None = None,
         limit: int,
+        sort: str = "created",
+        descending: bool = True,
     ) -> list[dict[str, Any]]:
-        """Up to ``limit`` customers by (created_at, id): newest first below ``after``, or oldest first above
-        ``before`` (the caller turns that page round)."""
-        sql, values, order = where, list(params), "DESC"
+        """Up to ``limit`` customers by (the sort column, id): in the sort's order after ``after``, or the other
+        way round after ``before`` (the caller turns that page round). The default, newest first, runs on the
+        ``customers_created`` index; the other sorts (:data:`SORTS`) sort the filtered rows."""
+        expr = SORTS[sort]
+        key = f"({expr}, c.id)"
+        sql, values = where, list(params)
+        order = "DESC" if descending else "ASC"
         if after is not None:
-            sql += " AND (c.created_at, c.id) < (?, ?)"
+            sql += f" AND {key} {'<' if descending else '>'} (?, ?)"
             values += list(after)
         elif before is not None:
-            sql += " AND (c.created_at, c.id) > (?, ?)"
+            sql += f" AND {key} {'>' if descending else '<'} (?, ?)"
             values += list(before)
-            order = "ASC"
+            order = "ASC" if descending else "DESC"
         return self.rows(
-            f"SELECT {LIST_COLUMNS} FROM customers c WHERE {sql} ORDER BY c.created_at {order}, c.id {order} LIMIT ?",
+            f"SELECT {LIST_COLUMNS} FROM customers c WHERE {sql} ORDER BY {expr} {order}, c.id {order} LIMIT ?",
             [*values, limit],
         )
 

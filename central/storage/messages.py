@@ -316,7 +316,12 @@ def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
 def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, Any] | None:
     """What the rules and the templates need of a customer: consents, addresses, home store and zone."""
     cur = conn.execute(
-        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance, c.blocked, c.consents, c.merged_into,"
+        # a customer whose cards all stopped being active (blocked, lost) gets no marketing (CardsPro: subscriptions
+        # off while no card is active; docs/web-card.md), as a blocked customer
+        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance,"
+        " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
+        " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
+        " END AS blocked, c.consents, c.merged_into,"
         " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
         " WHERE c.id = ?",
         (customer_id,),

@@ -284,3 +284,8 @@ MIGRATIONS += [
 
 # messages to customers (central/messages/, docs/messages.md)
 MIGRATIONS += MESSAGES_MIGRATIONS
+
+# the customer's web card, sign-up without a cashier, the full questionnaire (docs/web-card.md)
+from .schema_customers import CUSTOMERS_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += CUSTOMERS_MIGRATIONS

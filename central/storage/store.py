@@ -26,6 +26,7 @@ from .connection import Database, NotFound
 from .console_users import ConsoleUsers
 from .cursors import PublishCursors
 from .custom_fields import CustomFields
+from .customer_admin import CustomerAdmin
 from .customer_deltas import CustomerDeltas
 from .customer_import import CustomerImport
 from .customer_list import CustomerList
@@ -106,5 +107,6 @@ class Store(
     SegmentQueries,
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
+    CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)
 ):
     """One connection to the central database, with the queries of every job."""

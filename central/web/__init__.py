@@ -12,3 +12,6 @@ def register_console(app: Flask) -> None:
     common.init_app(app)
     for module in (auth, home, customers, cards, stores, rules, transactions, imports, exports):
         app.register_blueprint(module.bp)
+    from . import card  # the customer's own web card (docs/web-card.md): no console sign-in
+
+    app.register_blueprint(card.bp)

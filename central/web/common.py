@@ -47,6 +47,7 @@ JOB_STATES = {
     "rechecking": N_("Checking again…"),
     "importing": N_("Importing…"),
     "exporting": N_("Exporting…"),
+    "working": N_("Working…"),
     "done": N_("Done"),
     "failed": N_("Failed"),
     "interrupted": N_("Interrupted"),

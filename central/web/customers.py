@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from ..services import (
     accounts,
     audit,
+    customer_admin,
     customers,
     exports,
     fields,
@@ -42,9 +43,17 @@ def index() -> ResponseReturnValue:
     query = CustomerQuery.from_args(request.args)
     errors: dict[str, str] = {}
     page, status = None, 200
+    sort, descending = customer_admin.list_sort(db, who, request.args.get("sort"), request.args.get("dir"))
     try:
         page = customers.list_customers(
-            db, who, query, _zone(), after=request.args.get("after"), before=request.args.get("before")
+            db,
+            who,
+            query,
+            _zone(),
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            sort=sort,
+            descending=descending,
         )
     except FormError as exc:
         errors, status = exc.errors, exc.status
@@ -61,6 +70,11 @@ def index() -> ResponseReturnValue:
         stores=db.stores(),
         saved_filters=saved.list_filters(db, who, "customers"),
         levels=level_program.levels(db),
+        columns=customer_admin.list_columns(db, who),
+        column_labels=customer_admin.LIST_COLUMNS,
+        sort=sort,
+        descending=descending,
+        sortable=customers.SORT_FIELDS,
     )
 
 
@@ -144,9 +158,12 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     context: dict[str, Any] = {"c": customers.account(db, who, customer_id), "tab": tab, "tabs": TABS}
     if tab == "profile":
         context["definitions"] = fields.definitions(db)
+        context["completeness"] = customer_admin.completeness(db, context["c"])
+        context["marital"] = customer_admin.MARITAL
         context["percents"] = percents.percents(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
+        context["card_statuses"] = customer_admin.CARD_STATUSES
     elif tab == "history":
         context["history"] = customers.bonus_history(db, who, customer_id, before_id=int_arg("before"))
     elif tab == "purchases":
@@ -317,3 +334,248 @@ def merge_into(customer_id: str) -> ResponseReturnValue:
     if target and getattr(response, "status_code", 200) == 302:
         return redirect(url_for("customers.account", customer_id=target, tab="profile"))
     return response
+
+
+# -- head office's customer base (docs/web-card.md): create, questionnaire, block, card statuses, erase, bulk ---
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> ResponseReturnValue:
+    """Create a customer with the full questionnaire."""
+    db, who = get_db(), actor()
+    who.require("customers.write")
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            customer_id = customer_admin.create_customer(db, who, form_data())
+            flash(_("The customer is created."))
+            return redirect(url_for("customers.account", customer_id=customer_id))
+        except FormError as exc:
+            errors = exc.errors
+    return render(
+        "console/customers/new.html",
+        422 if errors else 200,
+        errors=errors,
+        form=form_data() if errors else {},
+        definitions=fields.definitions(db),
+        stores=[s for s in db.stores() if not who.scoped or s["id"] in who.stores],
+        categories=card_categories(db, who) if who.can("cards.read") else [],
+        marital=customer_admin.MARITAL,
+        consent_keys=customer_admin.CONSENTS,
+    )
+
+
+@bp.post("/<customer_id>/questionnaire")
+def questionnaire(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "profile",
+        lambda d: customer_admin.update_questionnaire(get_db(), actor(), customer_id, d),
+        _("The questionnaire is saved."),
+        form_name="questionnaire",
+    )
+
+
+@bp.post("/<customer_id>/block")
+def block(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.block_customer(get_db(), actor(), customer_id, d.get("block_reason", "")),
+        _("The customer is blocked: the stores refuse every card of theirs after the next sync."),
+        form_name="block",
+    )
+
+
+@bp.post("/<customer_id>/unblock")
+def unblock(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.unblock_customer(get_db(), actor(), customer_id),
+        _("The customer is unblocked."),
+        form_name="block",
+    )
+
+
+@bp.post("/<customer_id>/erase")
+def erase(customer_id: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: customer_admin.erase_customer(get_db(), actor(), customer_id, d.get("confirm", "")),
+        _("The customer's personal data is erased; the history stays under an anonymous id."),
+        form_name="erase",
+    )
+
+
+@bp.post("/<customer_id>/cards/<number>/status")
+def card_status(customer_id: str, number: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "cards",
+        lambda d: customer_admin.set_card_status(get_db(), actor(), number, d.get("status", ""), d.get("reason", "")),
+        _("The card's status is changed."),
+        rename={"status_reason": "reason"},
+        form_name=f"status-{number}",
+    )
+
+
+@bp.post("/<customer_id>/cards/<number>/replace")
+def card_replace(customer_id: str, number: str) -> ResponseReturnValue:
+    return _post(
+        customer_id,
+        "cards",
+        lambda d: customer_admin.replace_card(get_db(), actor(), number, d),
+        _("The card is replaced; the balance stays with the customer."),
+        form_name=f"replace-{number}",
+    )
+
+
+@bp.route("/bulk", methods=["GET", "POST"])
+def bulk() -> ResponseReturnValue:
+    """An action on every customer of the filtered list: preview the count, confirm it, run as a job, audit."""
+    db, who = get_db(), actor()
+    who.require("customers.write")
+    args = request.args if request.method == "GET" else request.form
+    query = CustomerQuery.from_args(args)
+    errors: dict[str, str] = {}
+    count = None
+    try:
+        count = customer_admin.bulk_preview(db, who, query, _zone())
+        if request.method == "POST":
+            data = form_data()
+            action = request.form.get("action", "")
+            customer_admin.bulk_check(db, who, query, _zone(), action, data, request.form.get("confirm", ""))
+            return redirect(url_for("customers.bulk_job", ident=_start_bulk(who, query, action, data, count)))
+    except FormError as exc:
+        errors = exc.errors
+    choices, chosen = accounts.program_choices(db, who)
+    return render(
+        "console/customers/bulk.html",
+        422 if errors else 200,
+        query=query,
+        total=count,
+        errors=errors,
+        form=form_data() if request.method == "POST" else {},
+        actions=customer_admin.BULK_ACTIONS,
+        levels=db.level_thresholds(),
+        program_options=[(p["id"], p["name"]) for p in choices],
+        program_chosen=chosen,
+        bulk_max=customer_admin.BULK_MAX,
+    )
+
+
+def _start_bulk(who: Any, query: CustomerQuery, action: str, data: dict[str, str], count: int) -> str:
+    """The bulk action as a background job (its own connection, the user's language); the job's id."""
+    from contextlib import ExitStack
+
+    from flask_babel import force_locale
+
+    from ..i18n import current_language
+    from ..services import jobs
+
+    ident = jobs.create(get_db(), who, "bulk", {"action": action, "count": count, "query": query.query_string()})
+    app, language, zone = current_app._get_current_object(), current_language(), _zone()  # type: ignore[attr-defined]
+
+    def context() -> Any:
+        stack = ExitStack()
+        stack.enter_context(app.app_context())
+        stack.enter_context(force_locale(language))
+        return stack
+
+    def work(db: Any, progress: Any) -> None:
+        jobs.update(db, ident, state="working", done=0, total=count)
+        result = customer_admin.bulk_run(db, who, query, zone, action, data, progress=progress)
+        jobs.update(
+            db,
+            ident,
+            state="done",
+            done=result["count"],
+            total=result["count"],
+            detail={"action": action, "query": query.query_string(), **result},
+        )
+
+    jobs.start(current_app.config["DATABASE"], ident, work, context)
+    return ident
+
+
+@bp.get("/bulk/<ident>")
+def bulk_job(ident: str) -> ResponseReturnValue:
+    from ..services import jobs
+
+    row = jobs.get(get_db(), actor(), ident)
+    if row["kind"] != "bulk":
+        from ..storage.store import NotFound
+
+        raise NotFound(f"no bulk action {ident}")
+    return render("console/customers/bulk_job.html", job=row, actions=customer_admin.BULK_ACTIONS)
+
+
+@bp.get("/bulk/<ident>.json")
+def bulk_status(ident: str) -> ResponseReturnValue:
+    """What the progress bar polls."""
+    from flask import jsonify
+
+    from ..services import jobs
+    from ..services.formats import format_count
+    from .common import JOB_STATES
+
+    row = jobs.get(get_db(), actor(), ident)
+    lang = current_language_code()
+    text = (
+        _(
+            "%(done)s of %(total)s customers",
+            done=format_count(row["done"], lang),
+            total=format_count(row["total"], lang),
+        )
+        if row["state"] == "working"
+        else str(JOB_STATES.get(row["state"], ""))
+    )
+    return jsonify({**jobs.status(row), "text": text})
+
+
+def current_language_code() -> str:
+    from ..i18n import current_language
+
+    return current_language()
+
+
+@bp.post("/columns")
+def columns() -> ResponseReturnValue:
+    """The user's columns of the customer list (remembered on their account)."""
+    try:
+        positions = {k[4:]: v for k, v in request.form.items() if k.startswith("pos_")}
+        customer_admin.set_list_columns(get_db(), actor(), request.form.getlist("column"), positions)
+    except FormError as exc:
+        flash(next(iter(exc.errors.values())))
+    back = request.form.get("query", "")
+    return redirect(url_for("customers.index") + ("?" + back if back else ""))
+
+
+@bp.route("/web-card", methods=["GET", "POST"])
+def web_card() -> ResponseReturnValue:
+    """The web card's sign-up per store: its link, poster, and the electronic range its cards come from."""
+    db, who = get_db(), actor()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            customer_admin.set_web_card_category(
+                db, who, request.form.get("store", ""), request.form.get("category", "")
+            )
+            flash(_("Saved."))
+            return redirect(url_for("customers.web_card"))
+        except FormError as exc:
+            errors = exc.errors
+    from .card import join_url
+
+    stores = customer_admin.web_card_stores(db, who)
+    for store in stores:
+        store["link"] = join_url(store["id"])
+    return render(
+        "console/customers/web_card.html",
+        422 if errors else 200,
+        errors=errors,
+        stores=stores,
+        categories=[c for c in db.card_categories() if c["electronic"]],
+    )

@@ -115,3 +115,25 @@ def test_every_printed_text_has_a_russian_translation_that_fits_cp866():
         russian = ru.gettext(text)
         assert russian != text, f"no Russian for {text!r}"
         russian.encode("cp866")
+
+
+def test_the_web_card_link_ends_the_slip_as_a_qr_code(slip):
+    link = "https://crm.shop.example/card/"
+    ops = layout(slip, link=link)
+    at = ops.index(Code("qr", link))
+    assert "Ваша карта в телефоне: отсканируйте код" in texts(ops[at:])
+    assert Code("qr", link) not in layout(slip)  # no link set: nothing more on the slip
+
+
+def test_the_slip_link_setting_reaches_the_print_worker(tmp_path):
+    from agent.config import load_device_settings
+    from agent.devices.wiring import build_print_worker
+
+    settings = load_device_settings({"slip_link": " https://crm.shop.example/card/join/S1 "})
+    assert settings.printer.slip_link == "https://crm.shop.example/card/join/S1"
+
+    class Printer:
+        name = "p"
+
+    worker = build_print_worker(settings, queue=None, printer=Printer())  # type: ignore[arg-type]
+    assert worker.layout_options["link"] == "https://crm.shop.example/card/join/S1"

@@ -1,0 +1,150 @@
+"""The web card's pages through Flask's client: sign-up, the card, security (another customer's data, fixation,
+brute force), manifest and service worker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from central import create_app
+from central.services import web_card as wc
+from tests.card.conftest import OTHER_PHONE, PHONE
+
+SECRET = "test-chain-secret-0123456789"
+FORM = {"phone": "+7 916 123-45-67", "first_name": "Анна", "consent_personal_data": "1", "consent_sms": "1"}
+
+
+@pytest.fixture
+def app(db, sms):
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE": db.path,
+            "MQTT_URL": "mqtt://broker.example:1883",
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "test",
+            "QR_SECRET": SECRET,
+            "WEB_CODE_RESEND_SECONDS": 0,
+        }
+    )
+
+
+def sign_up(client, codes, phone=PHONE, name="Анна"):
+    r = client.post("/card/join/S1", data={**FORM, "phone": phone, "first_name": name})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/code")
+    r = client.post("/card/code", data={"code": codes.last(phone)})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/")
+    return client.get_cookie("card_session", path="/card").value
+
+
+def test_signup_page_code_and_card(app, db, codes):
+    client = app.test_client()
+    page = client.get("/card/join/S1?lang=ru")
+    assert page.status_code == 200 and "Тверская 7" in page.text and 'name="consent_personal_data"' in page.text
+    sign_up(client, codes)
+    card = client.get("/card/")
+    assert card.status_code == 200 and "Анна" in card.text and "7700000" in card.text
+    assert card.headers["Cache-Control"] == "no-store"
+    qr = client.get("/card/qr.svg")
+    assert qr.status_code == 200 and qr.headers["Content-Type"] == "image/svg+xml"
+    token = client.get("/card/qr.json").get_json()["token"]
+    import time
+
+    from shared.identifiers import verify_qr
+
+    assert verify_qr(SECRET.encode(), token, int(time.time())) == db.customer_by_phone(PHONE)  # what the tills check
+    assert client.get("/card/barcode.svg").status_code == 200
+
+
+def test_bad_input_is_answered_on_the_page_with_nothing_changed(app, db, codes):
+    client = app.test_client()
+    r = client.post("/card/join/S1", data={"phone": "123", "first_name": ""})
+    assert r.status_code == 422 and 'id="phone-error"' in r.text and 'id="first_name-error"' in r.text
+    assert db.count("customers") == 0
+    sign_up(client, codes)
+    other = app.test_client()
+    r = other.post("/card/join/S2", data=FORM)
+    assert r.status_code == 422 and 'id="phone-error"' in r.text
+    assert db.count("customers") == 1
+    r = other.post("/card/login", data={"phone": OTHER_PHONE})
+    assert r.status_code == 422
+
+
+def test_nothing_of_another_customer_is_reachable(app, db, codes):
+    anna, boris = app.test_client(), app.test_client()
+    sign_up(anna, codes, PHONE, "Анна")
+    sign_up(boris, codes, OTHER_PHONE, "Борис")
+    anna_id = db.customer_by_phone(PHONE)
+    page = boris.get("/card/")
+    assert "Борис" in page.text and "Анна" not in page.text
+    # no URL takes a customer id: these are all the session's own customer or nothing
+    for url in (f"/card/{anna_id}", f"/card/?customer={anna_id}", f"/card/qr.svg?customer={anna_id}"):
+        r = boris.get(url)
+        assert anna_id not in r.get_data(as_text=True)
+        assert "Анна" not in r.get_data(as_text=True)
+    # without a session: nothing
+    stranger = app.test_client()
+    assert stranger.get("/card/").status_code == 302
+    assert stranger.get("/card/qr.svg").status_code == 401
+    assert stranger.get("/card/barcode.svg").status_code == 401
+    assert stranger.post("/card/consents", data={"channel": "sms", "granted": "0"}).status_code == 401
+    # a forged or guessed cookie is no session
+    stranger.set_cookie("card_session", "x" * 43, path="/card")
+    assert stranger.get("/card/qr.json").status_code == 401
+
+
+def test_session_fixation_is_prevented(app, db, codes):
+    """A session id planted in the browser before sign-in is never the one after it, and the server forgets it."""
+    attacker = app.test_client()
+    planted = sign_up(attacker, codes, OTHER_PHONE, "Борис")  # a valid id the attacker knows
+    victim = app.test_client()
+    victim.set_cookie("card_session", planted, path="/card")
+    fresh = sign_up(victim, codes, PHONE, "Анна")
+    assert fresh != planted
+    assert wc.session_customer(db, planted) is None  # ended at the victim's sign-in
+    assert attacker.get("/card/").status_code == 302
+    # signing out ends the session on the server: a copied cookie is useless
+    victim.post("/card/logout")
+    copy = app.test_client()
+    copy.set_cookie("card_session", fresh, path="/card")
+    assert copy.get("/card/").status_code == 302
+
+
+def test_code_brute_force_is_refused(app, db, codes):
+    client = app.test_client()
+    client.post("/card/join/S1", data=FORM)
+    statuses = [client.post("/card/code", data={"code": f"{i:06d}"}).status_code for i in range(7)]
+    assert statuses[:5] == [422] * 5
+    r = client.post("/card/code", data={"code": codes.last(PHONE)})
+    assert r.status_code == 422  # the code is void after 5 wrong tries
+    assert db.customer(db.customer_by_phone(PHONE))["phone_verified"] == 0
+    assert db.count("cards") == 0
+
+
+def test_consents_on_the_card(app, db, codes):
+    client = app.test_client()
+    sign_up(client, codes)
+    cid = db.customer_by_phone(PHONE)
+    client.post("/card/consents", data={"channel": "email", "granted": "1"})
+    assert json.loads(db.customer(cid)["consents"])["email"] is True
+    assert db.consents_of(cid)[-1]["source"] == "customer"
+
+
+def test_manifest_and_service_worker(app):
+    client = app.test_client()
+    manifest = client.get("/card/manifest.webmanifest")
+    doc = json.loads(manifest.data)
+    assert manifest.headers["Content-Type"] == "application/manifest+json"
+    assert doc["start_url"] == "/card/" and doc["display"] == "standalone"
+    assert {i["sizes"] for i in doc["icons"]} == {"192x192", "512x512"}
+    for icon in doc["icons"]:
+        response = client.get(icon["src"])
+        assert response.status_code == 200 and response.data[:4] == b"\x89PNG"
+        response.close()
+    sw = client.get("/card/sw.js")
+    assert sw.status_code == 200 and "javascript" in sw.headers["Content-Type"]
+    poster = client.get("/card/join/S1/poster")
+    assert poster.status_code == 200 and "/card/join/S1" in poster.text
+    assert client.get("/card/join/S1/qr.svg").headers["Content-Type"] == "image/svg+xml"
+    assert client.get("/card/join/NOPE").status_code == 404
