@@ -600,7 +600,7 @@ _INVALID = object()  # a value the row reader would refuse (a row of a refund ma
 @dataclass
 class _Columns:
     rows: int
-    receipts: list[Receipt]
+    receipts: Iterator[Receipt]
 
 
 def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
@@ -787,20 +787,23 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
     # each receipt's lines: a slice of the sale rows' lines
     ends = np.searchsorted(sale_rows, np.append(starts[1:], n)).tolist()
     begin = np.searchsorted(sale_rows, starts).tolist()
-    receipts = []
-    for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
-        receipt = Receipt(store, ident, start + 2, bool(refund_by_code[heads["kind"][0][i]]))
-        receipt.at = ats[i]
-        for name, texts in who:
-            if texts[i]:
-                receipt.customer = (name, texts[i])
-                break
-        receipt.total = receipt_total[i]
-        receipt.refund_of = refund_of[i]
-        if not receipt.refund:
-            receipt.lines = lines[begin[i] : ends[i]]
-        receipts.append(receipt)
-    return _Columns(n, receipts)
+    is_refund = refund.tolist()
+
+    def made() -> Iterator[Receipt]:  # one at a time: the check's progress moves as they come
+        for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
+            receipt = Receipt(store, ident, start + 2, is_refund[i])
+            receipt.at = ats[i]
+            for name, texts in who:
+                if texts[i]:
+                    receipt.customer = (name, texts[i])
+                    break
+            receipt.total = receipt_total[i]
+            receipt.refund_of = refund_of[i]
+            if not receipt.refund:
+                receipt.lines = lines[begin[i] : ends[i]]
+            yield receipt
+
+    return _Columns(n, made())
 
 
 def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
