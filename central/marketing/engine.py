@@ -415,48 +415,58 @@ def flips_for(
 
 
 def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> dict[int, int]:
-    """The next flip day of every customer (set-based, never later than the exact one: a visit too early is cheap)."""
+    """The next flip day of every customer (set-based, never later than the exact one: a visit too early is cheap).
+
+    One scan per source: the birthday criteria (age, birthday windows) share one table of month-days and
+    one pass over the customers; the relative periods of one aggregate table share one scan of it
+    (:func:`~central.storage.segment_engine.window_leavings_many`)."""
     days: dict[int, int] = {}
 
     def keep(rows: Iterable[tuple[int, int | None]]) -> None:
+        get = days.get
         for key, day in rows:
-            if day is not None and day > today and (key not in days or day < days[key]):
-                days[key] = day
+            if day is not None and day > today:
+                old = get(key)
+                if old is None or day < old:
+                    days[key] = day
 
+    birthdays: list[Criterion] = []
+    windows: dict[str, set[int]] = {}
     for c in {c for c in definition.criteria() if time_relative(c)}:
         if c.type in ("age", "birthday"):
-            table = {}
-            for ordinal in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal()):
-                born = dt.date.fromordinal(ordinal)
-                table[born.strftime("%m-%d")] = criterion_flip(c, Facts(0, birthday=born), today)
-            for key, mmdd in queries.birthday_month_days(conn):
-                keep([(key, table.get(mmdd))])
+            birthdays.append(c)
         elif c.type in ("first_purchase", "last_purchase", "registration"):
             low, high = c.get("days_from"), c.get("days_to")
             if c.type == "registration":
                 rows = queries.registration_days(conn)
-                shifts = (-1, 0, 1)  # the UTC date is the local one give or take a day
+                shifts: tuple[int, ...] = (-1, 0, 1)  # the UTC date is the local one give or take a day
             else:
                 last = c.type == "last_purchase"
                 rows = queries.purchase_days(conn, last, c.get("stores") if last else None)
                 shifts = (0,)
-            for key, day in rows:
-                if day is None:
-                    continue
-                candidates = [
-                    day + s + b for s in shifts for b in (low, None if high is None else high + 1) if b is not None
-                ]
-                later = [d for d in candidates if d > today]
-                keep([(key, min(later) if later else None)])
+            bounds = [b for b in (low, None if high is None else high + 1) if b is not None]
+            offsets = sorted({s + b for s in shifts for b in bounds})
+            # the first candidate after today (offsets ascending, so the first later one is the least)
+            keep(
+                (key, next((day + o for o in offsets if day + o > today), None)) for key, day in rows if day is not None
+            )
+        elif c.type in ("bought_category", "bought_products"):
+            # only rows of its own categories or products can change its answer: read those (an index range)
+            kind, items = (CATEGORY, c["categories"]) if c.type == "bought_category" else (PRODUCT, c["products"])
+            keep(queries.item_window_leavings(conn, today, c["period"].last_days, kind, items))
         else:
-            n = c["period"].last_days
-            source = {
-                "points": "agg_points",
-                "bought_category": "agg_items",
-                "bought_products": "agg_items",
-                "product_name": "agg_items",
-            }.get(c.type, "agg_days")
-            keep(queries.window_leavings(conn, source, today, n))
+            source = {"points": "agg_points", "product_name": "agg_items"}.get(c.type, "agg_days")
+            windows.setdefault(source, set()).add(c["period"].last_days)
+    if birthdays:
+        table: dict[str, int] = {}
+        for ordinal in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal()):
+            born = dt.date.fromordinal(ordinal)
+            found = [d for d in (criterion_flip(c, Facts(0, birthday=born), today) for c in birthdays) if d is not None]
+            if found:
+                table[born.strftime("%m-%d")] = min(found)
+        keep((key, table.get(mmdd)) for key, mmdd in queries.birthday_month_days(conn))
+    for source, lengths in windows.items():
+        keep(queries.window_leavings_many(conn, source, today, sorted(lengths)))
     return days
 
 
@@ -709,9 +719,10 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
     return len(rows)
 
 
-def rfm_grid(conn: sqlite3.Connection) -> dict[str, Any]:
-    """The 5x5 grid: per (R, F) the count, spend and share of the scored customers; per class the same."""
-    rows = queries.rfm_cells(conn)
+def rfm_grid(conn: sqlite3.Connection, keys: set[int] | None = None) -> dict[str, Any]:
+    """The 5x5 grid: per (R, F) the count, spend and share of the scored customers (with ``keys``: of those
+    customers only); per class the same."""
+    rows = queries.rfm_cells(conn, keys)
     total = sum(r[3] for r in rows)
     cells = {
         (r, f): {"class": klass, "count": n, "spend": spend, "share": (n / total if total else 0.0)}

@@ -244,7 +244,7 @@ class LedgerBatch:
             self.receipts.reversal(env, body, when, None)
             return
         state = self._customer(cid, env)
-        self.receipts.reversal(env, body, when, state.id)
+        self.receipts.reversal(env, body, when, state.id, state.level)
         if body["accrued"]:
             self._spend(state, body["accrued"], env)  # may go negative: recorded, not refused
             self._entry(state, -body["accrued"], "refund_accrued", env)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..storage import aggregates, receipts
+from ..storage import aggregates, receipts, rollups
 
 #: one receipt line as the what-if reads it: catalog ids (-1: none) and money in minor units
 LINE_DTYPE = np.dtype([("sku", "<i4"), ("category", "<i4"), ("amount", "<i8"), ("discount", "<i8")])
@@ -109,11 +109,22 @@ class ReceiptLog:
         self.recorded_at = recorded_at
         self.pending: list[Pending] = []
         self._zones: dict[str | None, zoneinfo.ZoneInfo] | None = None
+        self._chain: zoneinfo.ZoneInfo | None = None
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
             self._zones = {sid: zoneinfo.ZoneInfo(tz) for sid, tz in receipts.store_timezones(self.conn)}
         return self._zones.get(store) or _UTC
+
+    def _report_zone(self, store: str | None) -> zoneinfo.ZoneInfo:
+        """A report day's zone: the store's; the chain's for an operation without a store (as in backfill)."""
+        if self._zones is None:
+            self._zone(store)
+        if store in self._zones:  # type: ignore[operator]
+            return self._zones[store]  # type: ignore[index]
+        if self._chain is None:
+            self._chain = aggregates.chain_zone(self.conn)
+        return self._chain
 
     def _when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
         """(UTC text, epoch seconds, local ISO weekday, local hour) of an ISO time, parsed once."""
@@ -161,7 +172,14 @@ class ReceiptLog:
         )
         return when[0]
 
-    def reversal(self, env: Mapping[str, Any], body: Mapping[str, Any], at: str, customer_id: str | None) -> None:
+    def reversal(
+        self,
+        env: Mapping[str, Any],
+        body: Mapping[str, Any],
+        at: str,
+        customer_id: str | None,
+        level: str | None = None,
+    ) -> None:
         """A refund or cancel: the receipt's money and points back, as negative figures."""
         detail = {"refund_id": body.get("refund_id"), "lines": body.get("lines")}
         self.pending.append(
@@ -180,7 +198,7 @@ class ReceiptLog:
                     -body["amount"],
                     -body["accrued"],
                     -body["redeemed"],
-                    None,
+                    level,
                     None,
                     json.dumps(detail, ensure_ascii=False),
                 )
@@ -253,6 +271,7 @@ class ReceiptLog:
             ],
         )
         receipts.insert_lines(conn, lines)
+        rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
         if folded:
             chain: list[Any] = []  # the chain's zone for operations without a store, read once
 

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
+from ..marketing.segments.definition import RFM_CLASSES
 from ..storage.customer_filter import CheckedCondition, CustomerFilter, customer_filter_sql
 from .access import Actor, BadQuery, FormError
 from .formats import parse_local, parse_minor
@@ -109,6 +110,8 @@ FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "created": (N_("Registered"), ("after", "before")),
     "tag": (N_("Tag"), ("has", "has_not")),
     "consent": (N_("Consent"), ("has", "has_not")),
+    "segment": (N_("Segment (number)"), ("is", "is_not")),
+    "rfm": (N_("RFM class"), ("is", "is_not")),
 }
 OPS = {
     "contains": N_("contains"),
@@ -319,6 +322,19 @@ def _consent(op: str, value: str, *rest: Any) -> str:
     return value
 
 
+def _segment(op: str, value: str, *rest: Any) -> int:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
+        raise ValueError(_("Write the segment's number."))
+    return int(value)
+
+
+def _rfm(op: str, value: str, *rest: Any) -> str:
+    typed = value.strip().lower()
+    if typed not in RFM_CLASSES:
+        raise ValueError(_("Write an RFM class: %(classes)s.", classes=", ".join(RFM_CLASSES)))
+    return typed
+
+
 #: field -> its value checked and normalised for central/storage/customer_filter.py
 _CHECKS: dict[str, Callable[..., Any]] = {
     "name": _as_is,
@@ -344,6 +360,8 @@ _CHECKS: dict[str, Callable[..., Any]] = {
     "created": _moment,
     "tag": _tag,
     "consent": _consent,
+    "segment": _segment,
+    "rfm": _rfm,
 }
 
 

@@ -10,7 +10,7 @@ from . import audit
 from .access import Actor, Forbidden, FormError
 from .text import _
 
-AREAS = ("customers", "transactions")
+AREAS = ("customers", "transactions", "reports")
 
 
 def list_filters(db: Store, actor: Actor, area: str) -> list[dict[str, Any]]:

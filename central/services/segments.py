@@ -14,15 +14,17 @@ stores (home store or a store they bought in).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..marketing import engine
 from ..marketing.segments.definition import Definition, DefinitionError, parse_definition
 from ..storage.clock import now_utc
-from ..storage.store import Store
+from ..storage.store import NotFound, Store
 from . import audit
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
+from .filters import CustomerQuery, where
 from .text import N_, _
 
 KINDS = ("static", "dynamic")
@@ -47,7 +49,22 @@ def _require_write(actor: Actor) -> None:
 
 
 def _translate(error: DefinitionError) -> FormError:
-    return FormError({f"definition.{where}": message for where, message in error.messages(_).items()})
+    """The definition's problems in the user's language, criteria and parameters named as the page names them."""
+    from .segment_form import CRITERION_LABELS, PARAM_LABELS
+
+    def label(key: str, value: Any) -> Any:
+        if key == "criterion" and value in CRITERION_LABELS:
+            return str(_(CRITERION_LABELS[value]))
+        if key in ("name", "high", "low") and isinstance(value, str) and value.strip("'") in PARAM_LABELS:
+            return str(_(PARAM_LABELS[value.strip("'")]))
+        if key == "names" and isinstance(value, str):
+            return ", ".join(str(_(PARAM_LABELS[n])) if n in PARAM_LABELS else n for n in value.split(", "))
+        return value
+
+    def gettext(message: str, **params: Any) -> str:
+        return _(message, **{k: label(k, v) for k, v in params.items()})
+
+    return FormError({f"definition.{where}": message for where, message in error.messages(gettext).items()})
 
 
 def check_definition(db: Store, doc: Any, segment_id: int | None = None) -> Definition:
@@ -70,13 +87,25 @@ def _name(db: Store, name: Any, segment_id: int | None) -> str:
 
 
 def _visible(db: Store, actor: Actor, keys: set[int]) -> set[int]:
+    """The customers of ``keys`` the actor may see: a store manager's stores' customers only (their home
+    store, or with ``STORE_MANAGER_SCOPE`` = shopped also a store they bought in)."""
     if not actor.scoped:
         return keys
-    return keys & db.customer_keys_in_stores(actor.stores)
+    return keys & db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
 
 
-def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None) -> int:
-    """A new segment; a dynamic one gets its members now. Returns its id."""
+def create(
+    db: Store,
+    actor: Actor,
+    name: Any,
+    kind: str,
+    definition: Any = None,
+    *,
+    members: list[str] | None = None,
+    cause: str = "hand",
+) -> int:
+    """A new segment; a dynamic one gets its members now, a static one ``members`` (customer ids, in the same
+    transaction, with ``cause``). Returns its id."""
     _require_write(actor)
     if kind not in KINDS:
         raise FormError({"kind": _("A segment is static or dynamic.")})
@@ -89,6 +118,8 @@ def create(db: Store, actor: Actor, name: Any, kind: str, definition: Any = None
         )
         if kind == "dynamic":
             engine.recompute(conn, segment_id, db.chain_today(), "created", now)
+        elif members:
+            db.change_segment_members(segment_id, set(db.customer_keys(members).values()), (), now, cause)
         audit.record(
             conn,
             actor,
@@ -126,11 +157,17 @@ def edit(db: Store, actor: Actor, segment_id: int, *, name: Any = None, definiti
 
 def copy(db: Store, actor: Actor, segment_id: int, name: Any) -> int:
     row = _row(db, segment_id)
-    new_id = create(db, actor, name, row["kind"], json.loads(row["definition"]) if row["definition"] else None)
-    if row["kind"] == "static":
-        with db.transaction():
-            db.change_segment_members(new_id, db.segment_members(segment_id), (), now_utc(), "copy")
-    return new_id
+    keys = sorted(db.segment_members(segment_id)) if row["kind"] == "static" else []
+    ids = db.customer_ids_of_keys(keys)
+    return create(
+        db,
+        actor,
+        name,
+        row["kind"],
+        json.loads(row["definition"]) if row["definition"] else None,
+        members=[ids[k] for k in keys if k in ids],
+        cause="copy",
+    )
 
 
 def used_by(db: Store, segment_id: int) -> list[str]:
@@ -219,7 +256,7 @@ def change_members(
 def _row(db: Store, segment_id: int) -> dict[str, Any]:
     row = db.segment(segment_id)
     if row is None:
-        raise FormError({"segment": _("No such segment.")})
+        raise NotFound(f"no segment {segment_id}")
     return row
 
 
@@ -227,9 +264,17 @@ def _row(db: Store, segment_id: int) -> dict[str, Any]:
 
 
 def list_segments(db: Store, actor: Actor, search: str = "") -> list[dict[str, Any]]:
+    """Every segment whose name contains ``search`` (case-insensitive), by name; a store manager's sizes count
+    only their stores' customers."""
+    actor.require("customers.read")
     rows = db.segment_list()
     needle = search.strip().casefold()
-    return [r for r in rows if needle in r["name"].casefold()]
+    rows = [r for r in rows if needle in r["name"].casefold()]
+    if actor.scoped and rows:
+        mine = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
+        for r in rows:
+            r["size"] = len(db.segment_members(r["id"]) & mine)
+    return sorted(rows, key=lambda r: r["name"].casefold())
 
 
 def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = None) -> dict[str, Any]:
@@ -245,6 +290,7 @@ def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = N
 
 def members(db: Store, actor: Actor, segment_id: int, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
     """A page of member customer ids (keyset on the key), the count the actor may see."""
+    actor.require("customers.read")
     _row(db, segment_id)
     keys = sorted(_visible(db, actor, db.segment_members(segment_id)))
     page = [k for k in keys if k > after][:limit]
@@ -269,6 +315,177 @@ def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
 
 
 def rfm_grid(db: Store, actor: Actor) -> Mapping[str, Any]:
-    """Counts, spend and share per (R, F) cell and per class (the RFM page)."""
+    """Counts, spend and share per (R, F) cell and per class (the RFM page); a store manager's of their
+    stores' customers only."""
+    actor.require("customers.read")
     with db.snapshot() as conn:
-        return engine.rfm_grid(conn)
+        keys = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home") if actor.scoped else None
+        return engine.rfm_grid(conn, keys)
+
+
+def static_segments(db: Store, actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the static segments, by name (what a person may fill by hand)."""
+    actor.require("customers.read")
+    rows = [r for r in db.segment_list() if r["kind"] == "static"]
+    return [(r["id"], r["name"]) for r in sorted(rows, key=lambda r: r["name"].casefold())]
+
+
+def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
+    """The segment's row with its definition parsed (``doc``) and the size the actor may see."""
+    actor.require("customers.read")
+    row = _row(db, segment_id)
+    row["doc"] = json.loads(row["definition"]) if row["definition"] else None
+    if actor.scoped:
+        row["size"] = len(_visible(db, actor, db.segment_members(segment_id)))
+    return row
+
+
+def size_series(db: Store, actor: Actor, segment_id: int) -> list[tuple[str, int]]:
+    """(day, size at the day's end) from the entered/left history, oldest first (the chain-wide size: a store
+    manager sees the chart of the whole segment's size, not of its members)."""
+    actor.require("customers.read")
+    size, out = 0, []
+    for day, delta in db.segment_size_by_day(segment_id):
+        size += delta
+        out.append((day, size))
+    today = now_utc()[:10]
+    if out and out[-1][0] < today:  # the size holds until today
+        out.append((today, size))
+    return out
+
+
+def history(
+    db: Store, actor: Actor, segment_id: int, *, before_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Entering and leaving, newest first, with time and cause (a store manager: their customers only)."""
+    actor.require("customers.read")
+    _row(db, segment_id)
+    keys = None
+    if actor.scoped:
+        keys = db.customer_keys_in_stores(actor.stores, home_only=actor.scope == "home")
+    return db.segment_history_page(segment_id, before_id, limit, keys)
+
+
+def customer_segments(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
+    """The segments a customer is in (the profile; the caller has checked the customer)."""
+    actor.require("customers.read")
+    return db.segments_of_customer(customer_id)
+
+
+def customer_rfm(db: Store, actor: Actor, customer_id: str) -> dict[str, Any] | None:
+    actor.require("customers.read")
+    return db.customer_rfm_row(customer_id)
+
+
+def profile_context(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
+    """What the profile tab shows of segments: the RFM result, the segments, the classes' labels."""
+    from .segment_form import RFM_LABELS
+
+    return {
+        "customer_rfm": customer_rfm(db, actor, customer_id),
+        "customer_segments": customer_segments(db, actor, customer_id),
+        "rfm_labels": RFM_LABELS,
+    }
+
+
+def save_customers(db: Store, actor: Actor, name: Any, customer_ids: list[str]) -> int:
+    """A new static segment holding these customers ("save these customers as a segment")."""
+    return create(db, actor, name, "static", members=customer_ids)
+
+
+def filtered_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> list[str]:
+    """The ids of every customer the customer list's filter finds (within the actor's scope)."""
+    actor.require("customers.read")
+    sql, params = where(query, actor, zone)
+    return db.customer_ids_where(sql, params)
+
+
+def sample_customers(db: Store, actor: Actor, customer_ids: list[str]) -> list[dict[str, Any]]:
+    """id, name and phone of these customers, in the order given (a preview's sample)."""
+    found = {r["id"]: r for r in db.customers_named(customer_ids)}
+    return [
+        {"id": c, "name": found.get(c, {}).get("name") or "", "phone": found.get(c, {}).get("phone") or ""}
+        for c in customer_ids
+    ]
+
+
+# -- uploads of cards or phones -------------------------------------------------------------------------------
+
+MAX_UPLOAD_ROWS = 200_000
+_HEADERS = {
+    "card": "card",
+    "карта": "card",
+    "номер карты": "card",
+    "card number": "card",
+    "phone": "phone",
+    "телефон": "phone",
+    "mobile": "phone",
+}
+
+
+def read_upload(db: Store, data: bytes, filename: str) -> dict[str, Any]:
+    """The customers a CSV/XLSX of cards or phones names (first column, or the column headed card/phone):
+    ``found`` (customer ids, in file order, once each), ``unknown`` ((row number, text), at most 100 listed),
+    ``unknown_count``, ``rows``. Nothing is changed (the dry run)."""
+    from shared.identifiers import InvalidIdentifier, normalize_phone
+
+    from .imports import ImportFileError, _csv_rows, _text, _xlsx_rows
+
+    name = filename.lower()
+    try:
+        if name.endswith(".xlsx") or data[:2] == b"PK":
+            rows = _xlsx_rows(data)
+        elif name.endswith((".csv", ".txt")) or not name:
+            rows = _csv_rows(data)
+        else:
+            raise FormError({"file": _("Upload a .csv or .xlsx file.")})
+    except ImportFileError as exc:
+        raise FormError({"file": str(exc)}) from None
+    numbered = [(i, [_text(v) for v in r]) for i, r in enumerate(rows, 1) if any(v not in (None, "") for v in r)]
+    if not numbered:
+        raise FormError({"file": _("The file is empty.")})
+    column, kind = 0, ""
+    header = [h.strip().lower() for h in numbered[0][1]]
+    if any(h in _HEADERS for h in header):
+        column = next(i for i, h in enumerate(header) if h in _HEADERS)
+        kind = _HEADERS[header[column]]
+        numbered = numbered[1:]
+    if len(numbered) > MAX_UPLOAD_ROWS:
+        raise FormError({"file": _("At most %(n)s rows per file.", n=f"{MAX_UPLOAD_ROWS:,}")})
+    values = [(line, (r[column] if column < len(r) else "").strip()) for line, r in numbered]
+    cards = db.customers_by_cards([re.sub(r"[\s-]", "", v) for _line, v in values if v]) if kind != "phone" else {}
+    phones: dict[int, str] = {}
+    if kind != "card":
+        for line, v in values:
+            if not v or re.sub(r"[\s-]", "", v) in cards:
+                continue
+            try:
+                phones[line] = normalize_phone(v)
+            except InvalidIdentifier:
+                pass
+    by_phone = db.customers_by_phones(sorted(set(phones.values())))
+    found: dict[str, None] = {}
+    unknown: list[tuple[int, str]] = []
+    for line, v in values:
+        customer = cards.get(re.sub(r"[\s-]", "", v)) or by_phone.get(phones.get(line, ""))
+        if customer:
+            found.setdefault(customer)
+        else:
+            unknown.append((line, v))
+    return {"found": list(found), "unknown": unknown[:100], "unknown_count": len(unknown), "rows": len(values)}
+
+
+def apply_upload(db: Store, actor: Actor, segment_id: int, data: bytes, filename: str, mode: str) -> dict[str, Any]:
+    """Add (``mode`` = add) or remove the uploaded customers; the known rows are applied (the dry run said
+    which are unknown). Returns the dry run's result with ``changed`` = (entered, left)."""
+    _require_write(actor)
+    if mode not in ("add", "remove"):
+        raise FormError({"mode": _("Add or remove.")})
+    result = read_upload(db, data, filename)
+    if not result["found"]:
+        raise FormError({"file": _("No row of the file names a known customer.")})
+    if mode == "add":
+        result["changed"] = change_members(db, actor, segment_id, add=result["found"])
+    else:
+        result["changed"] = change_members(db, actor, segment_id, remove=result["found"])
+    return result

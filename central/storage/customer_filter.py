@@ -172,6 +172,19 @@ def _consent(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
     return (sql if op == "has" else f"NOT COALESCE({sql}, 0)"), [f"$.{value}"]
 
 
+def _segment(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
+    sql = (
+        "c.id IN (SELECT k.customer_id FROM segment_members m JOIN customer_keys k ON k.key = m.key"
+        " WHERE m.segment_id = ?)"
+    )
+    return (sql if op == "is" else f"NOT {sql}"), [value]
+
+
+def _rfm(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
+    sql = "c.id IN (SELECT k.customer_id FROM customer_rfm r JOIN customer_keys k ON k.key = r.key WHERE r.class = ?)"
+    return (sql if op == "is" else f"NOT {sql}"), [value]
+
+
 def _custom(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
     path = f"$.{name}"
     if op == "empty":
@@ -205,4 +218,6 @@ _BUILDERS: dict[str, Builder] = {
     "created": _moment("created_at"),
     "tag": _tag,
     "consent": _consent,
+    "segment": _segment,
+    "rfm": _rfm,
 }

@@ -18,6 +18,7 @@ from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
+from .schema_reports import REPORTS_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -289,3 +290,5 @@ MIGRATIONS += MESSAGES_MIGRATIONS
 from .schema_customers import CUSTOMERS_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += CUSTOMERS_MIGRATIONS
+# report rollups (central/storage/rollups.py, docs/reports.md)
+MIGRATIONS += REPORTS_MIGRATIONS

@@ -9,7 +9,7 @@ module holds the SQL; each criterion is still one set-based query.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 Keys = set[int]
@@ -338,6 +338,32 @@ def window_leavings(conn: sqlite3.Connection, table: str, today: int, n: int) ->
     )
 
 
+def window_leavings_many(
+    conn: sqlite3.Connection, table: str, today: int, lengths: Sequence[int]
+) -> Iterable[tuple[int, int]]:
+    """:func:`window_leavings` of several window lengths in one scan: per key, the least day on which a row of
+    one of the windows leaves it (a row of day d leaves the shortest window holding it first, at d + n)."""
+    lengths = sorted(set(lengths))
+    cases = " ".join(f"WHEN day > {today - n} THEN day + {n}" for n in lengths)
+    return conn.execute(
+        f"SELECT key, MIN(CASE WHEN day > ? THEN day {cases} END) FROM {table} WHERE day > ? GROUP BY key",
+        (today, today - lengths[-1]),
+    )
+
+
+def item_window_leavings(
+    conn: sqlite3.Connection, today: int, n: int, kind: int, items: Collection[int]
+) -> Iterable[tuple[int, int]]:
+    """:func:`window_leavings` of ``agg_items`` restricted to these categories or products (``kind``): the rows
+    the item index ``agg_items_item`` holds for them in the window, not the whole table."""
+    cond, params = _in("item", items)
+    return conn.execute(
+        f"SELECT key, MIN(CASE WHEN day > ? THEN day ELSE day + ? END) FROM agg_items"
+        f" WHERE kind = ? AND {cond} AND day > ? GROUP BY key",
+        [today, n, kind, *params, today - n],
+    )
+
+
 # -- the daily refresh -------------------------------------------------------------------------------------
 
 
@@ -381,6 +407,16 @@ def insert_rfm(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> Non
     )
 
 
-def rfm_cells(conn: sqlite3.Connection) -> list[Any]:
-    """(r, f, class, count, spend) per cell."""
-    return conn.execute("SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class").fetchall()
+def rfm_cells(conn: sqlite3.Connection, keys: set[int] | None = None) -> list[Any]:
+    """(r, f, class, count, spend) per cell; with ``keys``, of those customers only."""
+    if keys is None:
+        return conn.execute(
+            "SELECT r, f, class, COUNT(*), SUM(spend) FROM customer_rfm GROUP BY r, f, class"
+        ).fetchall()
+    cells: dict[tuple[int, int, str], list[int]] = {}
+    for key, r, f, klass, spend in conn.execute("SELECT key, r, f, class, spend FROM customer_rfm"):
+        if key in keys:
+            cell = cells.setdefault((r, f, klass), [0, 0])
+            cell[0] += 1
+            cell[1] += spend
+    return [(r, f, klass, n, spend) for (r, f, klass), (n, spend) in sorted(cells.items())]

@@ -72,10 +72,20 @@ class SegmentQueries(Database):
         """Write entering and leaving customers with their history rows; returns (entered, left)."""
         return table.change_members(self.conn, segment_id, entered, left, at, cause)
 
-    def customer_keys_in_stores(self, stores: Iterable[str]) -> set[int]:
-        """The keys of the customers whose home store is one of these, or who bought in one of them."""
+    def customer_keys_in_stores(self, stores: Iterable[str], home_only: bool = False) -> set[int]:
+        """The keys of the customers whose home store is one of these, or (unless ``home_only``) who bought in
+        one of them."""
         stores = sorted(stores)
         marks = ",".join("?" * len(stores)) or "NULL"
+        if home_only:
+            return {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT k.key FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
+                    f" WHERE c.home_store IN ({marks})",
+                    stores,
+                )
+            }
         return {
             r[0]
             for r in self.conn.execute(
@@ -105,3 +115,137 @@ class SegmentQueries(Database):
     def chain_today(self) -> int:
         """Today's local date ordinal in the chain's time zone (the segments' "today")."""
         return aggregates.today(self.conn)
+
+    # -- the console's pages (segment page, uploads, bulk tags) -------------------------------------------
+
+    def segment_size_by_day(self, segment_id: int) -> list[tuple[str, int]]:
+        """(UTC day, entered - left that day) from the segment's history, oldest first."""
+        return [
+            (day, int(delta))
+            for day, delta in self.conn.execute(
+                "SELECT substr(at, 1, 10) AS day, SUM(CASE WHEN entered = 1 THEN 1 ELSE -1 END) FROM segment_history"
+                " WHERE segment_id = ? GROUP BY day ORDER BY day",
+                (segment_id,),
+            )
+        ]
+
+    def segment_history_page(
+        self, segment_id: int, before_id: int | None, limit: int, keys: set[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Entering and leaving rows, newest first (below ``before_id``), each with the customer's id and name;
+        with ``keys``, only those customers' rows (a store manager's)."""
+        sql = (
+            "SELECT h.id, h.key, k.customer_id, c.name, h.entered, h.at, h.cause FROM segment_history h"
+            " JOIN customer_keys k ON k.key = h.key LEFT JOIN customers c ON c.id = k.customer_id"
+            " WHERE h.segment_id = ?"
+        )
+        params: list[Any] = [segment_id]
+        if before_id is not None:
+            sql += " AND h.id < ?"
+            params.append(before_id)
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY h.id DESC", params):
+            if keys is not None and row[1] not in keys:
+                continue
+            out.append(dict(zip(("id", "key", "customer_id", "name", "entered", "at", "cause"), row, strict=True)))
+            if len(out) >= limit:
+                break
+        return out
+
+    def segments_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        """The segments the customer is in now (id, name, kind, since)."""
+        return self.rows(
+            "SELECT s.id, s.name, s.kind, m.since FROM segment_members m JOIN segments s ON s.id = m.segment_id"
+            " JOIN customer_keys k ON k.key = m.key WHERE k.customer_id = ? ORDER BY s.name",
+            (customer_id,),
+        )
+
+    def customer_rfm_row(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's RFM result (r, f, m, class, days_since, purchases, spend) or None."""
+        rows = self.rows(
+            "SELECT r.r, r.f, r.m, r.class, r.days_since, r.purchases, r.spend FROM customer_rfm r"
+            " JOIN customer_keys k ON k.key = r.key WHERE k.customer_id = ?",
+            (customer_id,),
+        )
+        return rows[0] if rows else None
+
+    def catalog_product_ids(self) -> dict[str, int]:
+        """SKU -> catalog product id."""
+        return {sku: int(ident) for ident, sku in self.conn.execute("SELECT id, sku FROM catalog_products")}
+
+    def catalog_category_choices(self) -> list[tuple[int, str]]:
+        """(id, name) of every catalog category, by name."""
+        return [(int(i), n) for i, n in self.conn.execute("SELECT id, name FROM catalog_categories ORDER BY name")]
+
+    def customers_by_cards(self, numbers: Sequence[str]) -> dict[str, str]:
+        """card number -> customer id (customers merged away: the one they were merged into)."""
+        return self._lookup(
+            "SELECT k.number, COALESCE(c.merged_into, c.id) FROM cards k"
+            " JOIN customers c ON c.id = k.customer_id WHERE k.number IN ({})",
+            numbers,
+        )
+
+    def customers_by_phones(self, phones: Sequence[str]) -> dict[str, str]:
+        """phone (+7...) -> customer id (not merged away)."""
+        return self._lookup("SELECT phone, id FROM customers WHERE merged_into IS NULL AND phone IN ({})", phones)
+
+    def _lookup(self, sql: str, values: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        values = list(values)
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            out.update(self.conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
+        return out
+
+    def customer_ids_where(self, where: str, params: Sequence[Any]) -> list[str]:
+        """The ids of the customers a checked customer filter finds (central/storage/customer_filter.py)."""
+        return [r[0] for r in self.conn.execute(f"SELECT c.id FROM customers c WHERE {where}", list(params))]
+
+    def customers_home(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        """customer id -> home store."""
+        return self._lookup("SELECT id, home_store FROM customers WHERE id IN ({})", customer_ids)  # type: ignore[return-value]
+
+    def tagged_customers(self, tag: str, customer_ids: Sequence[str]) -> set[str]:
+        """Which of these customers have the tag."""
+        found: set[str] = set()
+        for start in range(0, len(customer_ids), 500):
+            chunk = list(customer_ids[start : start + 500])
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT customer_id FROM customer_tags WHERE tag = ? AND customer_id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    [tag, *chunk],
+                )
+            )
+        return found
+
+    def add_tag_to(self, tag: str, customer_ids: Sequence[str]) -> None:
+        """Tag these customers (in the caller's transaction; those tagged already stay so)."""
+        self.conn.executemany(
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(c, tag) for c in customer_ids],
+        )
+
+    def remove_tag_from(self, tag: str, customer_ids: Sequence[str]) -> None:
+        self.conn.executemany(
+            "DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", [(c, tag) for c in customer_ids]
+        )
+
+    def all_tags(self) -> list[tuple[str, int]]:
+        """(tag, customers) of every tag, most used first."""
+        return [
+            (t, int(n))
+            for t, n in self.conn.execute(
+                "SELECT tag, COUNT(*) AS n FROM customer_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 200"
+            )
+        ]
+
+    def customers_named(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """id, name and phone of these customers."""
+        out: list[dict[str, Any]] = []
+        ids = list(customer_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out += self.rows(f"SELECT id, name, phone FROM customers WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return out

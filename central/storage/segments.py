@@ -169,15 +169,10 @@ def set_flips(conn: sqlite3.Connection, flips: dict[int, int | None]) -> None:
 
 
 def lower_flips(conn: sqlite3.Connection, flips: dict[int, int]) -> None:
-    """Bring these customers' flip day forward where the new one is earlier (only those rows are written)."""
-    keys = sorted(flips)
-    current: dict[int, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        current.update(
-            conn.execute(f"SELECT key, day FROM segment_flips WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-        )
+    """Bring these customers' flip day forward where the new one is earlier (one upsert each: a row keeps its
+    day when it is earlier already)."""
     conn.executemany(
-        "INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day",
-        [(k, d) for k, d in flips.items() if k not in current or d < current[k]],
+        "INSERT INTO segment_flips (key, day) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET day = excluded.day"
+        " WHERE excluded.day < segment_flips.day",
+        sorted(flips.items()),
     )

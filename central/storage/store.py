@@ -40,6 +40,7 @@ from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
+from .report_queries import ReportRollups
 from .reports import Reports
 from .review import Review
 from .rule_drafts import RuleDrafts
@@ -90,6 +91,7 @@ class Store(
     SavedFilters,
     PersonalPercents,
     Reports,
+    ReportRollups,
     AuditLog,
     Jobs,
     ApiTokens,

@@ -19,6 +19,7 @@ from ..services import (
     merge,
     percents,
     saved,
+    segments,
 )
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
@@ -161,6 +162,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
         context["completeness"] = customer_admin.completeness(db, context["c"])
         context["marital"] = customer_admin.MARITAL
         context["percents"] = percents.percents(db, who, customer_id)
+        context.update(segments.profile_context(db, who, customer_id))
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
         context["card_statuses"] = customer_admin.CARD_STATUSES

@@ -15,8 +15,18 @@ bp = console_blueprint("home")
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
+    """The dashboard (docs/reports.md), then the liability by store and what needs attention."""
+    from .reports import dashboard_context
+
     db, who = get_db(), actor()
-    return render("console/home.html", liability=reports.liability(db, who), attention=reports.attention(db, who))
+    board = dashboard_context(db, who)
+    return render(
+        "console/home.html",
+        400 if board["board_errors"] else 200,
+        liability=reports.liability(db, who),
+        attention=reports.attention(db, who),
+        **board,
+    )
 
 
 @bp.get("/audit")

@@ -210,7 +210,7 @@ def test_messages_in_russian(app, db):
             {"audiences": [[{"type": "spend", "from": 5, "to": 1}, {"type": "horoscope"}]]},
         )
     assert caught.value.errors == {
-        "definition.audiences.1.1.to": "to меньше, чем from",
+        "definition.audiences.1.1.to": "до меньше, чем от",  # parameters as the segmenter names them
         "definition.audiences.1.2.type": "неизвестный критерий 'horoscope'",
     }
 

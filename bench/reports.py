@@ -1,0 +1,298 @@
+"""Reports benchmark (issue 15): the dashboard for a year, the pivot store x month, cohorts; the ingest with and
+without the rollups.
+
+    .venv/bin/python bench/reports.py [--lines 1000000] [--stores 50] [--customers 50000] [--db PATH]
+                                      [--ingest 20000] [--repeat 5]
+
+* Synthetic history (default): ``--lines`` receipt lines (5 per receipt on average, 70 % identified, two years,
+  ``--stores`` stores in three time zones) written straight into ``transactions`` / ``transaction_lines``, then
+  the rollups built by migration 11's backfill (timed: that is also a full recomputation).
+* ``--db PATH``: an existing central database instead (e.g. ``loyalty-central demo-data completejourney``: the
+  real 1,469,307 lines); the year is the last 365 days of its data.
+* Each report is timed warm (the columns loaded once: their first load is printed apart), median of
+  ``--repeat``; the baseline is the same figures computed straight from the receipts in the same run
+  (one SQL pass over ``transactions`` for the period, and a Python distinct count).
+* Ingest: ``--ingest`` purchases of 5 lines each, in units of 500 events through ``commit_ingest`` (the ledger,
+  the receipt log, the aggregates and the rollups in one transaction), into two fresh databases, rollups on and
+  off, interleaved; the figure is events/s and the ratio.
+
+Goals: dashboard <= 50 ms, pivot <= 1 s (10M lines <= 2 s), cohorts <= 50 ms, ingest keeps >= 80 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from central.services import analytics  # noqa: E402
+from central.services.access import SYSTEM  # noqa: E402
+from central.storage import rollups  # noqa: E402
+from central.storage.store import IngestUnit, Store  # noqa: E402
+
+ZONES = ("Europe/Moscow", "Asia/Vladivostok", "Asia/Yekaterinburg")
+
+
+def synthetic(path: str, lines: int, stores: int, customers: int, seed: int = 7) -> dict[str, Any]:
+    """Write ``lines`` receipt lines of two years into a fresh database; returns its figures."""
+    db = Store(path)
+    rng = np.random.default_rng(seed)
+    for i in range(stores):
+        db.add_store(f"S{i + 1:03d}", f"Store {i + 1}", ZONES[i % len(ZONES)])
+    now = dt.datetime.now(dt.UTC)
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO customers (id, version, created_at, level) VALUES (?, 1, ?, ?)",
+            [(f"C{i:07d}", now.isoformat(), ("bronze", "silver", "gold")[i % 3]) for i in range(customers)],
+        )
+        conn.executemany(
+            "INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, 'bench', ?)",
+            [(i + 1, f"category {i + 1}", now.isoformat()) for i in range(40)],
+        )
+    receipts = lines // 5
+    counts = rng.integers(1, 10, receipts)
+    start = int(now.timestamp()) - 730 * 86400
+    epochs = np.sort(rng.integers(start, int(now.timestamp()), receipts))
+    store_of = rng.integers(0, stores, receipts)
+    # customers: a skewed, returning population (some buy often)
+    who = (rng.pareto(1.2, receipts) * customers / 20).astype(np.int64) % customers
+    known = rng.random(receipts) < 0.7
+    refund = rng.random(receipts) < 0.01
+    amounts = rng.integers(50, 5000, int(counts.sum()))
+    cats = rng.integers(1, 41, int(counts.sum()))
+    tid, pos, chunk_rows, chunk_lines = 0, 0, [], []
+    recorded = now.isoformat()
+
+    def flush() -> None:
+        with db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO transactions (id, kind, channel, store, customer_id, at, at_epoch, amount, accrued,"
+                " redeemed, level, line_count, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                chunk_rows,
+            )
+            conn.executemany(
+                "INSERT INTO transaction_lines (transaction_id, idx, category_id, quantity, discount, amount,"
+                " accrued, redeemed) VALUES (?,?,?,'1',0,?,0,0)",
+                chunk_lines,
+            )
+        chunk_rows.clear()
+        chunk_lines.clear()
+
+    total_lines = 0
+    for r in range(receipts):
+        tid += 1
+        n = int(counts[r])
+        mine = amounts[pos : pos + n]
+        cid = f"C{int(who[r]):07d}" if known[r] else None
+        at = dt.datetime.fromtimestamp(int(epochs[r]), dt.UTC).isoformat()
+        total = int(mine.sum())
+        chunk_rows.append(
+            (
+                tid,
+                "purchase",
+                "till",
+                f"S{int(store_of[r]) + 1:03d}",
+                cid,
+                at,
+                int(epochs[r]),
+                total,
+                total // 20 if cid else 0,
+                0,
+                ("bronze", "silver", "gold")[int(who[r]) % 3] if cid else None,
+                n,
+                recorded,
+            )
+        )
+        for i in range(n):
+            chunk_lines.append((tid, i, int(cats[pos + i]), int(mine[i])))
+        pos += n
+        total_lines += n
+        if refund[r]:
+            tid += 1
+            chunk_rows.append(
+                (
+                    tid,
+                    "refund",
+                    "till",
+                    f"S{int(store_of[r]) + 1:03d}",
+                    cid,
+                    at,
+                    int(epochs[r]) + 3600,
+                    -int(mine[0]),
+                    -(int(mine[0]) // 20) if cid else 0,
+                    0,
+                    None,
+                    0,
+                    recorded,
+                )
+            )
+        if len(chunk_rows) >= 20000:
+            flush()
+    flush()
+    clock = time.perf_counter()
+    with db.transaction() as conn:
+        rollups.backfill(conn)
+    backfill = time.perf_counter() - clock
+    db.close()
+    return {"receipts": receipts, "lines": total_lines, "backfill_s": backfill}
+
+
+def timed(fn: Any, repeat: int) -> float:
+    fn()
+    samples = []
+    for _ in range(repeat):
+        clock = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - clock)
+    return statistics.median(samples) * 1000
+
+
+def year_of(db: Store) -> dict[str, str]:
+    last = db.conn.execute("SELECT MAX(at_epoch) FROM transactions WHERE kind = 'purchase'").fetchone()[0]
+    end = dt.datetime.fromtimestamp(last, dt.UTC).date()
+    return {"from": (end - dt.timedelta(days=364)).isoformat(), "to": end.isoformat()}
+
+
+def baseline_dashboard(db: Store, period: dict[str, str]) -> None:
+    """The year's sales, receipts and distinct customers straight from the receipts (no rollups, no columns)."""
+    first = dt.datetime.fromisoformat(period["from"]).replace(tzinfo=dt.UTC).timestamp()
+    last = (dt.datetime.fromisoformat(period["to"]) + dt.timedelta(days=1)).replace(tzinfo=dt.UTC).timestamp()
+    db.conn.execute(
+        "SELECT SUM(amount), SUM(kind = 'purchase'), SUM(customer_id IS NOT NULL) FROM transactions"
+        " WHERE at_epoch >= ? AND at_epoch < ? AND kind IN ('purchase', 'refund', 'cancel')",
+        (first, last),
+    ).fetchone()
+    len(
+        {
+            r[0]
+            for r in db.conn.execute(
+                "SELECT customer_id FROM transactions WHERE at_epoch >= ? AND at_epoch < ? AND kind = 'purchase'"
+                " AND customer_id IS NOT NULL",
+                (first, last),
+            )
+        }
+    )
+
+
+def reports(path: str, repeat: int) -> None:
+    db = Store(path)
+    analytics.forget_columns()
+    period = year_of(db)
+    clock = time.perf_counter()
+    cols = analytics.columns(db)
+    print(f"  columns first load: {(time.perf_counter() - clock) * 1000:.0f} ms ({len(cols):,} identified receipts)")
+    board = analytics.dashboard(db, SYSTEM, {**period, "grain": "month"})
+    print(
+        f"  year {period['from']}..{period['to']}: sales {board['figures']['sales']:,}, receipts"
+        f" {board['figures']['receipts']:,}, customers {board['figures']['customers']:,}"
+    )
+    dash = timed(lambda: analytics.dashboard(db, SYSTEM, {**period, "grain": "month"}), repeat)
+    dash_day = timed(lambda: analytics.dashboard(db, SYSTEM, {**period, "grain": "day"}), repeat)
+    base = timed(lambda: baseline_dashboard(db, period), max(1, repeat // 2))
+    pivot_args = {**period, "rows": "store", "columns": "month", "measures": "sales,receipts,customers"}
+    piv = timed(lambda: analytics.pivot(db, SYSTEM, pivot_args), repeat)
+    table, _ctx = analytics.pivot(db, SYSTEM, pivot_args)
+    coh = timed(lambda: analytics.cohorts(db, SYSTEM, period), repeat)
+    print(f"  dashboard (year, by month): {dash:8.1f} ms   (by day: {dash_day:.1f} ms)   goal <= 50 ms")
+    print(
+        f"  pivot store x month (sales, receipts, customers; {len(table.row_keys)} x {len(table.col_keys)}):"
+        f" {piv:8.1f} ms   goal <= 1000 ms"
+    )
+    print(f"  cohorts by month (a year): {coh:8.1f} ms   goal <= 50 ms")
+    print(f"  baseline: the year's sales, receipts, customers straight from the receipts: {base:8.1f} ms")
+    db.close()
+
+
+def ingest(events: int, folder: str) -> None:
+    """commit_ingest throughput with the rollups on and off (same events, fresh databases, interleaved)."""
+    from tests.sync.fakes import FakeAgent
+
+    def build() -> tuple[list[list[dict[str, Any]]], list[str]]:
+        units, stores = [], [f"S{i}" for i in range(1, 9)]
+        agents = {s: FakeAgent(s, "a1") for s in stores}
+        for u in range(events // 500):
+            store = stores[u % len(stores)]
+            agent = agents[store]
+            unit = []
+            for i in range(500):
+                cid = f"c{(u * 500 + i) % 5000}" if i % 10 < 7 else None
+                event = agent.purchase(cid, total=5 * 700, accrued=175 if cid else 0)
+                event["body"]["lines"] = [
+                    {
+                        "sku": f"sku-{(i + k) % 300}",
+                        "name": "thing",
+                        "category": f"cat-{(i + k) % 30}",
+                        "quantity": "1",
+                        "price": 700,
+                        "discount": 0,
+                        "amount": 700,
+                        "accrued": 35 if cid else 0,
+                        "redeemed": 0,
+                    }
+                    for k in range(5)
+                ]
+                unit.append(event)
+            units.append(unit)
+        return units, stores
+
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for rnd in range(2):
+        for enabled in (True, False) if rnd % 2 == 0 else (False, True):
+            units, stores = build()
+            db = Store(str(Path(folder) / f"ingest-{enabled}-{rnd}.sqlite"))
+            for s in stores:
+                db.add_store(s, s, ZONES[int(s[1:]) % 3])
+                db.stream_state(s, "a1")
+            rollups.ENABLED[0] = enabled
+            clock = time.perf_counter()
+            for unit in units:
+                last = unit[-1]
+                db.commit_ingest(IngestUnit(events=unit, pointers={(last["store"], "a1"): (last["seq"], last["id"])}))
+            rates[enabled].append(events / (time.perf_counter() - clock))
+            db.close()
+    rollups.ENABLED[0] = True
+    on, off = max(rates[True]), max(rates[False])
+    print(
+        f"  ingest with rollups: {on:,.0f} events/s; baseline without: {off:,.0f} events/s;"
+        f" kept {on / off * 100:.0f} % (goal >= 80 %)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--stores", type=int, default=50)
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--db", help="an existing central database (e.g. the completejourney demo) instead")
+    parser.add_argument("--ingest", type=int, default=20_000, help="events for the ingest figure (0: skip)")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as folder:
+        if args.db:
+            print(f"reports over {args.db}")
+            reports(args.db, args.repeat)
+        else:
+            path = str(Path(folder) / "central.sqlite")
+            clock = time.perf_counter()
+            made = synthetic(path, args.lines, args.stores, args.customers)
+            print(
+                f"synthetic: {made['lines']:,} lines in {made['receipts']:,} receipts, {args.stores} stores,"
+                f" written in {time.perf_counter() - clock:.0f} s; rollups backfill {made['backfill_s']:.1f} s"
+            )
+            reports(path, args.repeat)
+        if args.ingest:
+            ingest(args.ingest, folder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,539 @@
+"""Reports for head office (docs/reports.md): the dashboard, the pivot table, cohorts, the program's effect.
+
+Reads the rollups and the columns through named ``Store`` methods (central/storage/report_queries.py) and hands
+them to central/reports/ for the figures. A store manager sees their stores only. The columns are kept per
+database file in this process and refreshed by appending the transactions written since the last request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..reports import figures
+from ..reports.columns import Columns, counts, distinct_per
+from ..reports.definitions import (
+    CUSTOMER_DIMENSIONS,
+    DIMENSIONS,
+    MEASURES,
+    TIME_DIMENSIONS,
+    Period,
+    ReportError,
+    age_band,
+    month_index,
+    month_label,
+    parse_dimensions,
+    parse_grain,
+    parse_measures,
+    parse_period,
+    parse_stores,
+)
+from ..reports.pivot import COMPONENTS, Cells, Table, add, check_size, plan, time_value
+from ..storage.store import Store
+from .access import Actor
+from .text import _
+
+Args = Mapping[str, Any]
+
+_COLUMNS: dict[str, Columns] = {}
+_LOCK = threading.Lock()
+
+
+def columns(db: Store) -> Columns:
+    """The columns of this database, brought up to date (appending what was written since)."""
+    with _LOCK:
+        last, merges = db.column_marks()
+        cols = _COLUMNS.get(db.path)
+        if cols is None or cols.mark[1] != merges or cols.mark[0] > last:
+            cols = _COLUMNS[db.path] = Columns()
+            cols.mark = (0, merges)
+        if cols.mark[0] < last:
+            day_of = db.report_day_of()
+            step = 200_000
+            start = cols.mark[0]
+            while start < last:
+                cols.append(db.column_rows(start, min(start + step, last)), day_of)
+                start += step
+            cols.mark = (last, merges)
+        return cols
+
+
+def forget_columns() -> None:
+    with _LOCK:
+        _COLUMNS.clear()
+
+
+def _values(args: Args, name: str) -> list[str]:
+    getlist = getattr(args, "getlist", None)
+    if getlist is not None:
+        return [v for v in getlist(name) if isinstance(v, str)]
+    value = args.get(name)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def visible_stores(db: Store, actor: Actor) -> list[dict[str, str]]:
+    actor.require("transactions.read")
+    rows = db.report_store_names()
+    return [{"id": s, "name": n, "timezone": z} for s, n, z in rows if not actor.scoped or s in actor.stores]
+
+
+def _today(db: Store, now: dt.datetime | None) -> dt.date:
+    return dt.date.fromordinal(db.report_today(now))
+
+
+def _scope(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None) -> tuple[Period, str, list[str], bool]:
+    """(period, preset, stores, all stores?) of a request."""
+    visible = [s["id"] for s in visible_stores(db, actor)]
+    period, name = parse_period(args, _today(db, now))
+    stores = parse_stores(_values(args, "stores"), visible)
+    every = not actor.scoped and set(stores) == set(visible)
+    return period, name, stores, every
+
+
+# -- the dashboard --------------------------------------------------------------------------------------------
+
+
+def dashboard(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None) -> dict[str, Any]:
+    """marketing.md's figures for a period and stores, with the previous period and each figure's series."""
+    period, name, stores, every = _scope(db, actor, args, now)
+    grain = parse_grain(args.get("grain"), period)
+    asked = None if every else stores
+    first, last = period.span
+    p_first, p_last = period.previous().span
+    current = (
+        db.rollup_sales(first, last, asked),
+        db.rollup_points(first, last, asked),
+        db.rollup_balance_before(first, asked),
+    )
+    previous = (
+        db.rollup_sales(p_first, p_last, asked),
+        db.rollup_points(p_first, p_last, asked),
+        db.rollup_balance_before(p_first, asked),
+    )
+    cols = columns(db)
+    ids = None if every else cols.store_ids(stores)
+    grain_of = figures.grain_function(grain)
+    customers = {
+        "total": cols.customers(first, last, ids),
+        "new": cols.new_customers(first, last, ids),
+        "previous_total": cols.customers(p_first, p_last, ids),
+        "previous_new": cols.new_customers(p_first, p_last, ids),
+        "series": cols.customers(first, last, ids, grain_of),
+        "new_series": cols.new_customers(first, last, ids, grain_of),
+    }
+    out = figures.dashboard(period, grain, current, previous, customers)
+    out.update(preset=name, stores=stores, all_stores=every, measures={k: str(v) for k, v in MEASURES.items()})
+    return out
+
+
+def effect(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The program's effect: identified vs anonymous receipts (count, sales, average check) per bucket, the
+    liability at each bucket's end and the points expired."""
+    period, name, stores, every = _scope(db, actor, args, now)
+    grain = parse_grain(args.get("grain"), period)
+    asked = None if every else stores
+    first, last = period.span
+    sales, points = db.rollup_sales(first, last, asked), db.rollup_points(first, last, asked)
+    before = db.rollup_balance_before(first, asked)
+    labels, rows = [], []
+    per_known = {
+        known: figures.sum_rows([r for r in sales if r[1] == known], [], lambda d: figures.bucket(d, grain))
+        for known in (0, 1)
+    }
+    per_points = figures.sum_rows([], points, lambda d: figures.bucket(d, grain))
+    running = before
+    for start in figures.buckets(period, grain):
+        known, anonymous = per_known[1].get(start, figures._empty()), per_known[0].get(start, figures._empty())
+        pts = per_points.get(start, figures._empty())
+        running += pts["points_net"]
+        labels.append(figures.bucket_label(start, grain))
+        rows.append(
+            {
+                "label": labels[-1],
+                "identified_receipts": known["receipts"],
+                "identified_sales": known["sales"],
+                "identified_average_check": figures.ratio(known["sales"], known["receipts"]),
+                "anonymous_receipts": anonymous["receipts"],
+                "anonymous_sales": anonymous["sales"],
+                "anonymous_average_check": figures.ratio(anonymous["sales"], anonymous["receipts"]),
+                "liability": running,
+                "points_expired": pts["points_expired"],
+            }
+        )
+    return {"period": period.to_dict(), "preset": name, "grain": grain, "stores": stores, "rows": rows}
+
+
+# -- cohorts --------------------------------------------------------------------------------------------------
+
+
+def cohorts(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Customers by month of first purchase; per later month the share with a purchase and the cohort's sales.
+
+    ``by``: ``all`` (the chain), ``store`` (only the chosen stores' receipts, their own first purchases) or
+    ``segment`` (``segment`` = a segment id: its current members)."""
+    args = dict(args.items()) if not hasattr(args, "getlist") else args
+    period, name, stores, every = _scope(db, actor, {"period": "last_365", **_plain(args)}, now)
+    by = args.get("by") or ("all" if every else "store")
+    if by not in ("all", "store", "segment"):
+        raise ReportError({"by": _("Cohorts are by all, store or segment.")})
+    if by == "all" and not every:
+        by = "store"
+    cols = columns(db)
+    keys = None
+    if by == "segment":
+        try:
+            segment = int(args.get("segment") or "")
+        except ValueError:
+            raise ReportError({"segment": _("Choose a segment.")}) from None
+        keys = np.array(db.segment_member_keys(segment), np.int32)
+    first_month, last_month = month_index(period.first), month_index(period.last)
+    if last_month - first_month > 120:
+        raise ReportError({"from": _("Cohorts cover at most 120 months.")})
+    ids = cols.store_ids(stores) if by == "store" or not every else None  # a manager: their stores' receipts only
+    table = cols.cohorts(first_month, last_month, ids, keys)
+    months = [month_label(m) for m in range(first_month, last_month + 1)]
+    out_rows = []
+    for i, month in enumerate(months):
+        size = table["sizes"][i]
+        out_rows.append(
+            {
+                "cohort": month,
+                "customers": size,
+                "active": table["active"][i][i:],
+                "retention": [None if not size else a / size for a in table["active"][i][i:]],
+                "sales": table["sales"][i][i:],
+            }
+        )
+    return {
+        "period": period.to_dict(),
+        "preset": name,
+        "by": by,
+        "stores": stores,
+        "months": months,
+        "cohorts": out_rows,
+    }
+
+
+def _plain(args: Args) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("period", "from", "to"):
+        if args.get(name):
+            out[name] = args.get(name)
+    out["stores"] = _values(args, "stores")
+    return out
+
+
+# -- the pivot ------------------------------------------------------------------------------------------------
+
+
+def pivot_request(args: Args) -> dict[str, Any]:
+    """The pivot's own fields of a request, checked: rows, columns, measures, sort, segment filter."""
+    rows = parse_dimensions(_values(args, "rows"), "rows")
+    cols = parse_dimensions(_values(args, "columns"), "columns")
+    measures = parse_measures(_values(args, "measures"))
+    segment = (args.get("segment") or "").strip() if isinstance(args.get("segment"), str) else ""
+    if segment and not segment.isdigit():
+        raise ReportError({"segment": _("Choose a segment.")})
+    sort = args.get("sort") or ""
+    order = args.get("order") or ""
+    if sort and sort not in MEASURES and sort != "label":
+        raise ReportError({"sort": _("Sort by a figure of the table or by the label.")})
+    return {
+        "rows": rows,
+        "columns": cols,
+        "measures": measures,
+        "segment": int(segment) if segment else None,
+        "sort": sort or None,
+        "descending": order == "desc" or (not order and sort in MEASURES),
+    }
+
+
+def pivot(
+    db: Store, actor: Actor, args: Args, *, limit: int | None = None, now: dt.datetime | None = None
+) -> tuple[Table, dict[str, Any]]:
+    """The pivot table and its context (period, stores, labels). ``limit``: cells a page shows (None: export)."""
+    period, name, stores, every = _scope(db, actor, args, now)
+    req = pivot_request(args)
+    rows, cols, measures = req["rows"], req["columns"], req["measures"]
+    how = plan(rows, cols, measures)
+    if req["segment"] is not None:
+        for part, table in list(how.rollup.items()):
+            if table == "report_points" or part == "identified_receipts":
+                raise ReportError({"segment": _("Points and shares are not kept per segment; remove the filter.")})
+            how.columns.add(part)
+        how.rollup.clear()
+        how.identified_only = True
+        if not (set(rows) | set(cols)) <= {"store", *TIME_DIMENSIONS, *CUSTOMER_DIMENSIONS, "level"}:
+            raise ReportError({"segment": _("This split is not kept per customer; remove the segment filter.")})
+    dims = [*rows, *cols]
+    first, last = period.span
+    asked = None if every else stores
+    cells: Cells = {}
+    row_totals: Cells = {}
+    col_totals: Cells = {}
+    total: Cells = {}
+    nrow = len(rows)
+    groupings = (
+        (cells, list(range(len(dims)))),
+        (row_totals, list(range(nrow))),
+        (col_totals, list(range(nrow, len(dims)))),
+        (total, []),
+    )
+    by_table: dict[str, list[str]] = {}
+    for part, table in how.rollup.items():
+        by_table.setdefault(table, []).append(part)
+    for table, parts in by_table.items():
+        _from_rollup(db, table, parts, dims, first, last, asked, groupings)
+    if how.columns:
+        _from_columns(
+            db, sorted(how.columns), dims, first, last, stores if not every else None, req["segment"], period, groupings
+        )
+    row_keys = sorted(row_totals) if rows else []
+    col_keys = sorted(col_totals, key=lambda k: tuple(str(x) for x in k)) if cols else []
+    if not rows:
+        row_keys = []
+    result = Table(
+        rows, cols, measures, row_keys, col_keys, cells, row_totals, col_totals, total.get((), {}), how.identified_only
+    )
+    if not rows and not cols:
+        result.row_keys = []
+    result.sort(req["sort"], req["descending"])
+    if limit is not None:
+        check_size(result, limit)
+    context = {
+        "period": period.to_dict(),
+        "preset": name,
+        "stores": stores,
+        "labels": _labels(db, dims),
+        "request": req,
+    }
+    return result, context
+
+
+_ROLLUP_SUMS = {
+    "report_sales": {"sales": "sales", "receipts": "receipts"},
+    "report_categories": {"sales": "sales"},
+    "report_hours": {"sales": "sales", "receipts": "receipts", "identified_receipts": "identified"},
+}
+
+
+def _from_rollup(
+    db: Store,
+    table: str,
+    parts: Sequence[str],
+    dims: Sequence[str],
+    first: int,
+    last: int,
+    stores: Sequence[str] | None,
+    groupings: Any,
+) -> None:
+    keys = sorted({("day" if d in TIME_DIMENSIONS else d) for d in dims})
+    if table == "report_points":
+        sums = ["accrued", "redeemed"]
+        keys = [*keys, "kind"]
+    elif table == "report_sales" and "identified_receipts" in parts:
+        sums = ["sales", "receipts"]
+        if "identified" not in keys:
+            keys = [*keys, "identified"]
+    else:
+        sums = sorted({_ROLLUP_SUMS[table][p] for p in parts})
+    labels: dict[tuple[str, int], str] = {}
+    full: Cells = {}
+    times = {d for d in dims if d in TIME_DIMENSIONS}
+    spans = None
+    if times in ({"month"}, {"week"}):  # the database adds the days of each week or month up
+        grain = times.pop()
+        starts = figures.buckets(Period(dt.date.fromordinal(first), dt.date.fromordinal(last)), grain)
+        spans = [(max(s, first), min(e - 1, last)) for s, e in zip(starts, [*starts[1:], last + 1], strict=True)]
+    position = {k: i for i, k in enumerate(keys)}
+    at_day = position.get("day")
+    plain = [(d in TIME_DIMENSIONS, d, position.get(d)) for d in dims]
+    n = len(keys)
+    for record in db.rollup_group(table, keys, sums, first, last, stores, spans):
+        got = dict(zip(sums, record[n:], strict=True))
+        values: dict[str, int] = {}
+        if table == "report_points":
+            partial = figures.sum_rows([], [(0, record[position["kind"]], got["accrued"], got["redeemed"])])[0]
+            values = {p: partial[p] for p in parts}
+        else:
+            for part in parts:
+                if part == "identified_receipts" and table == "report_sales":
+                    values[part] = got["receipts"] if record[position["identified"]] else 0
+                else:
+                    values[part] = got[_ROLLUP_SUMS[table][part]]
+        key = []
+        for is_time, dim, at in plain:
+            if is_time:
+                day = record[at_day]  # type: ignore[index]
+                label = labels.get((dim, day))
+                if label is None:
+                    label = labels[(dim, day)] = time_value(dim, day)
+                key.append(label)
+            else:
+                key.append(record[at])  # type: ignore[index]
+        add(full, tuple(key), values)
+    # the other groupings (rows' totals, columns' totals, the grand total) add up the cells: additive figures
+    for target, index in groupings:
+        for key_, values in full.items():
+            add(target, tuple(key_[i] for i in index), values)
+
+
+def _from_columns(
+    db: Store,
+    parts: Sequence[str],
+    dims: Sequence[str],
+    first: int,
+    last: int,
+    stores: Sequence[str] | None,
+    segment: int | None,
+    period: Period,
+    groupings: Any,
+) -> None:
+    cols = columns(db)
+    ids = cols.store_ids(stores) if stores is not None else None
+    key, day, purchase, amount = cols.per_key(first, last, ids)
+    store = cols.store[cols._mask(first, last, ids, purchases=False)]
+    if segment is not None:
+        members = np.zeros(int(cols.key.max()) + 1 if cols.key.size else 1, bool)
+        wanted = np.array(db.segment_member_keys(segment), np.int64)
+        members[wanted[wanted < members.size]] = True
+        keep = members[key]
+        key, day, purchase, amount, store = key[keep], day[keep], purchase[keep], amount[keep], store[keep]
+    # one integer code per row and dimension, with its labels
+    codes: list[np.ndarray] = []
+    labels: list[list[Any]] = []
+    attrs = _customer_attributes(db, dims, period) if set(dims) & (CUSTOMER_DIMENSIONS | {"level"}) else {}
+    for dim in dims:
+        if dim == "store":
+            codes.append(store.astype(np.int64))
+            labels.append(list(cols.stores))
+        elif dim in TIME_DIMENSIONS:
+            low, high = (int(day.min()), int(day.max())) if day.size else (0, -1)
+            names = [time_value(dim, d) for d in range(low, high + 1)]
+            shown = sorted(set(names))
+            where = {n: i for i, n in enumerate(shown)}
+            table = np.array([where[n] for n in names], np.int64)
+            codes.append(table[day - low] if day.size else np.zeros(0, np.int64))
+            labels.append(shown)
+        elif dim == "segment":
+            codes.append(np.zeros(key.size, np.int64))  # the rows are repeated per segment below
+            labels.append([])
+        else:
+            values, names = attrs[dim]
+            codes.append(values[np.minimum(key, values.size - 1)].astype(np.int64))
+            labels.append(names)
+    # a customer counts in every segment they are a member of ("no segment" otherwise): the rows are repeated once
+    # per membership for the groupings that split by segment; the others (totals) take each row once
+    seg_at = dims.index("segment") if "segment" in dims else None
+    seg_rows = seg_codes = None
+    if seg_at is not None:
+        size = int(cols.key.max()) + 1 if cols.key.size else 1
+        in_any = np.zeros(size, bool)
+        picked, coded, names = [], [], []
+        for n, (ident, name) in enumerate(db.report_segments()):
+            member = np.zeros(size, bool)
+            keys = np.array(db.segment_member_keys(ident), np.int64)
+            member[keys[keys < size]] = True
+            in_any |= member
+            rows = np.flatnonzero(member[key])
+            picked.append(rows)
+            coded.append(np.full(rows.size, n, np.int64))
+            names.append(name)
+        rows = np.flatnonzero(~in_any[key])
+        picked.append(rows)
+        coded.append(np.full(rows.size, len(names), np.int64))
+        labels[seg_at] = [*names, str(_("no segment"))]
+        seg_rows, seg_codes = np.concatenate(picked), np.concatenate(coded)
+    self_first = None
+    if "new_customers" in parts:
+        cols._derive()
+        # the first purchase's row(s): its day at its store (a customer counts once, where they started)
+        self_first = (day == cols.first_day[key]) & purchase & (store == cols.first_store[key])
+    plain = (key, purchase, amount, self_first, codes)
+    space = int(cols.key.max()) + 1 if cols.key.size else 1
+    for target, index in groupings:
+        radix = [len(labels[i]) or 1 for i in index]
+        key, purchase, amount, self_first, use = plain
+        if seg_at is not None and seg_at in index:
+            assert seg_rows is not None and seg_codes is not None
+            key, purchase, amount = key[seg_rows], purchase[seg_rows], amount[seg_rows]
+            self_first = self_first[seg_rows] if self_first is not None else None
+            use = [seg_codes if i == seg_at else c[seg_rows] for i, c in enumerate(codes)]
+        code = np.zeros(key.size, np.int64)
+        for i, r in zip(index, radix, strict=True):
+            code = code * r + use[i]
+        computed: dict[str, dict[int, int]] = {}
+        if "sales" in parts:
+            size = int(np.prod(radix)) if radix else 1
+            sums = np.bincount(code, weights=amount, minlength=size)
+            used = np.bincount(code, minlength=size) > 0
+            computed["sales"] = {int(c): int(round(sums[c])) for c in np.flatnonzero(used).tolist()}
+        if "receipts" in parts:
+            computed["receipts"] = counts(code[purchase])
+        for part, rows_mask in (("customers", purchase), ("new_customers", self_first)):
+            if part in parts and rows_mask is not None:
+                computed[part] = distinct_per(code[rows_mask], key[rows_mask], space)
+        for part, per_code in computed.items():
+            for c, value in per_code.items():
+                parts_key = []
+                rest = c
+                for i, r in reversed(list(zip(index, radix, strict=True))):
+                    parts_key.append(labels[i][rest % r] if labels[i] else "")
+                    rest //= r
+                add(target, tuple(reversed(parts_key)), {part: value})
+
+
+def _customer_attributes(db: Store, dims: Sequence[str], period: Period) -> dict[str, tuple[np.ndarray, list[Any]]]:
+    """key -> code arrays (and their labels) of the customer dimensions asked for."""
+    rows = db.customer_attributes()
+    size = max((r[0] for r in rows), default=0) + 1
+    out: dict[str, tuple[np.ndarray, list[Any]]] = {}
+
+    def build(dim: str, value_of: Any) -> None:
+        names: dict[Any, int] = {}
+        codes = np.zeros(size + 1, np.int32)
+        unknown = names.setdefault("unknown", 0)
+        for row in rows:
+            value = value_of(row)
+            codes[row[0]] = names.setdefault(value if value not in (None, "") else "unknown", len(names))
+        codes[size] = unknown
+        out[dim] = (codes, list(names))
+
+    if "gender" in dims:
+        build("gender", lambda r: r[1])
+    if "age_band" in dims:
+        build("age_band", lambda r: age_band(r[2], period.last))
+    if "registration_month" in dims:
+        build("registration_month", lambda r: (r[3] or "")[:7] or None)
+    if "level" in dims:
+        build("level", lambda r: r[4])
+    if "rfm" in dims:
+        classes = dict(db.customer_rfm_classes())
+        build("rfm", lambda r: classes.get(r[0]))
+    return out
+
+
+def _labels(db: Store, dims: Sequence[str]) -> dict[str, dict[Any, str]]:
+    out: dict[str, dict[Any, str]] = {}
+    if "store" in dims:
+        out["store"] = {s: f"{s} · {n}" for s, n, _z in db.report_store_names()}
+    if "category" in dims:
+        out["category"] = {0: str(_("not by category")), **db.category_names()}
+    if "identified" in dims:
+        out["identified"] = {0: str(_("anonymous")), 1: str(_("identified"))}
+    if "level" in dims:
+        out["level"] = {"": str(_("no level"))}
+    return out
+
+
+def dimension_names() -> dict[str, str]:
+    return {k: str(v) for k, v in DIMENSIONS.items()}
+
+
+__all__ = ["COMPONENTS", "ReportError", "cohorts", "dashboard", "effect", "pivot"]

@@ -1,0 +1,281 @@
+"""Report rollups: daily summaries kept in the ledger's own transaction (docs/reports.md).
+
+Every transaction the receipt log writes (central/points/receipt_log.py ``flush``: the one place purchases,
+refunds, cancels and point operations land, whichever path brought them -- the ingest, the receipt-history
+import, the console, the nightly expiry) is folded here, in the same transaction, into four small tables:
+
+* ``report_sales`` per (local day, store, level, identified): receipts (purchases), refunds (refund and cancel
+  receipts), sales (purchase amounts minus refund amounts), refunded (refund amounts, positive), lines
+  (purchase lines), points accrued and redeemed on receipts (net of refunds);
+* ``report_categories`` per (local day, store, category, level, identified): purchase lines, quantity
+  (thousandths) and sales by line amount. Refunds and a purchase's total beyond its lines go to category 0
+  ("not by category"), so the categories always add up to ``report_sales``' sales;
+* ``report_hours`` per (local day, store, local hour): receipts, identified receipts, sales;
+* ``report_points`` per (local day, store, transaction kind): points accrued and redeemed (signed, as the
+  transactions table keeps them), so ``accrued - redeemed`` summed up to a day is the liability then;
+* ``report_chain_sales`` and ``report_chain_points``: the same without the store (and level): a row per day
+  for the whole chain, what the dashboard reads when no store is left out.
+
+A day is the local date (ordinal) in the store's time zone; an operation without a store uses the chain's zone.
+``store`` is '' and ``level`` is '' when there is none. :func:`backfill` builds the tables from the
+transactions already stored (migration 11); :func:`recompute` is the same fold over everything, for tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .aggregates import store_zones
+from .portable import WITHOUT_ROWID
+
+#: the fold's tables, their key columns and their summed columns
+TABLES = {
+    "report_sales": (
+        ("day", "store", "level", "identified"),
+        ("receipts", "refunds", "sales", "refunded", "lines", "accrued", "redeemed"),
+    ),
+    "report_categories": (("day", "store", "category", "level", "identified"), ("lines", "quantity", "sales")),
+    "report_hours": (("day", "store", "hour"), ("receipts", "identified", "sales")),
+    "report_points": (("day", "store", "kind"), ("accrued", "redeemed")),
+    # the whole chain's days (the dashboard and the liability without a store filter read a row per day)
+    "report_chain_sales": (
+        ("day", "identified"),
+        ("receipts", "refunds", "sales", "refunded", "lines", "accrued", "redeemed"),
+    ),
+    "report_chain_points": (("day", "kind"), ("accrued", "redeemed")),
+}
+_TEXT_KEYS = {"store", "level", "kind"}
+
+
+def _create(table: str) -> str:
+    keys, sums = TABLES[table]
+    columns = [f"{k} {'TEXT' if k in _TEXT_KEYS else 'INTEGER'} NOT NULL" for k in keys]
+    columns += [f"{s} INTEGER NOT NULL DEFAULT 0" for s in sums]
+    return f"CREATE TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({', '.join(keys)})){WITHOUT_ROWID}"
+
+
+def _upsert(table: str) -> str:
+    keys, sums = TABLES[table]
+    names = (*keys, *sums)
+    adds = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}"
+    )
+
+
+_UPSERTS = {table: _upsert(table) for table in TABLES}
+
+MIGRATION: list[str] = [_create(table) for table in TABLES]
+
+# -- the fold ---------------------------------------------------------------------------------------------------
+
+#: a ``transactions`` row as the receipt log's flush builds it: (id, *receipts.TRANSACTION_COLUMNS, line_count,
+#: columns, recorded_at); the positions the fold reads
+_KIND, _STORE, _CUSTOMER, _EPOCH, _HOUR, _AMOUNT, _ACCRUED, _REDEEMED, _LEVEL = 1, 3, 8, 11, 13, 14, 15, 16, 17
+#: a ``transaction_lines`` row: (transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount,
+#: accrued, redeemed)
+_RECEIPTS = ("purchase", "refund", "cancel")
+
+
+def quantity_milli(text: Any) -> int:
+    """A line quantity ("1", "0.455", 2) in thousandths, rounded half up; 1000 when unreadable."""
+    try:
+        from decimal import Decimal, InvalidOperation
+
+        return int((Decimal(str(text)) * 1000).to_integral_value(rounding="ROUND_HALF_UP"))
+    except (InvalidOperation, ValueError, TypeError):  # pragma: no cover - the contract checks quantities
+        return 1000
+
+
+class DayOf:
+    """Local day ordinals of epoch seconds per zone, cached per zone and quarter hour (offsets change on those)."""
+
+    def __init__(self, zone_of: Callable[[str | None], dt.tzinfo]) -> None:
+        self.zone_of = zone_of
+        self._zones: dict[str | None, dt.tzinfo] = {}
+        self._offsets: dict[tuple[dt.tzinfo, int], int] = {}
+
+    def __call__(self, store: str | None, epoch: int) -> int:
+        zone = self._zones.get(store)
+        if zone is None:
+            zone = self._zones[store] = self.zone_of(store)
+        slot = epoch // 900
+        offset = self._offsets.get((zone, slot))
+        if offset is None:
+            moment = dt.datetime.fromtimestamp(slot * 900, zone)
+            offset = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+            self._offsets[(zone, slot)] = offset
+        return (epoch + offset) // 86400 + 719163  # 1970-01-01's ordinal
+
+    def days(self, stores: Sequence[str | None], epochs: Any) -> Any:
+        """The same for columns: a numpy array of day ordinals (a zone's offset is looked up once per quarter
+        hour present, not once per row)."""
+        import numpy as np
+
+        epochs = np.asarray(epochs, np.int64)
+        out = np.empty(epochs.size, np.int64)
+        by_zone: dict[dt.tzinfo, list[int]] = {}
+        for i, store in enumerate(stores):
+            zone = self._zones.get(store)
+            if zone is None:
+                zone = self._zones[store] = self.zone_of(store)
+            by_zone.setdefault(zone, []).append(i)
+        for zone, rows in by_zone.items():
+            at = np.array(rows, np.int64) if len(rows) < epochs.size else slice(None)
+            slots = epochs[at] // 900
+            found = np.unique(slots)
+            offsets = np.array(
+                [int(dt.datetime.fromtimestamp(int(x) * 900, zone).utcoffset().total_seconds()) for x in found],  # type: ignore[union-attr]
+                np.int64,
+            )
+            out[at] = (epochs[at] + offsets[np.searchsorted(found, slots)]) // 86400 + 719163
+        return out
+
+
+def fold(
+    rows: Iterable[Sequence[Any]], lines: Iterable[Sequence[Any]], day_of: Callable[[str | None, int], int]
+) -> dict[str, dict[tuple[Any, ...], list[int]]]:
+    """The rollups' increments of these transactions and their lines (no I/O)."""
+    out: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in TABLES}
+    sales, categories, hours, points, chain_sales, chain_points = (out[t] for t in TABLES)
+    by_id: dict[int, tuple[int, str, str, int, int]] = {}
+    millis: dict[Any, int] = {}
+    for row in rows:
+        kind, store, amount, accrued, redeemed = (
+            row[_KIND],
+            row[_STORE] or "",
+            row[_AMOUNT],
+            row[_ACCRUED],
+            row[_REDEEMED],
+        )
+        day = day_of(row[_STORE], row[_EPOCH])
+        if accrued or redeemed:
+            acc = points.setdefault((day, store, kind), [0, 0])
+            acc[0] += accrued
+            acc[1] += redeemed
+        if kind not in _RECEIPTS:
+            continue
+        level = row[_LEVEL] or ""
+        known = 1 if row[_CUSTOMER] is not None else 0
+        acc = sales.setdefault((day, store, level, known), [0, 0, 0, 0, 0, 0, 0])
+        acc[5] += accrued
+        acc[6] += redeemed
+        acc[2] += amount
+        rest = categories.setdefault((day, store, 0, level, known), [0, 0, 0])
+        if kind == "purchase":
+            acc[0] += 1
+            hour = hours.setdefault((day, store, row[_HOUR] or 0), [0, 0, 0])
+            hour[0] += 1
+            hour[1] += known
+            hour[2] += amount
+            by_id[row[0]] = (day, store, level, known, amount)
+            rest[2] += amount  # the lines' amounts move to their categories below
+        else:
+            acc[1] += 1
+            acc[3] -= amount
+            rest[2] += amount
+    for line in lines:
+        head = by_id.get(line[0])
+        if head is None:
+            continue
+        day, store, level, known, _ = head
+        sales[(day, store, level, known)][4] += 1
+        milli = millis.get(line[5])
+        if milli is None:
+            milli = millis[line[5]] = quantity_milli(line[5])
+        acc = categories.setdefault((day, store, line[3] or 0, level, known), [0, 0, 0])
+        acc[0] += 1
+        acc[1] += milli
+        acc[2] += line[8]
+        categories[(day, store, 0, level, known)][2] -= line[8]
+    for key in [k for k, v in categories.items() if k[2] == 0 and not any(v)]:
+        del categories[key]
+    for (day, _store, _level, known), values in sales.items():
+        acc = chain_sales.setdefault((day, known), [0] * len(values))
+        for i, v in enumerate(values):
+            acc[i] += v
+    for (day, _store, kind), values in points.items():
+        acc = chain_points.setdefault((day, kind), [0, 0])
+        acc[0] += values[0]
+        acc[1] += values[1]
+    return out
+
+
+def write(conn: sqlite3.Connection, increments: dict[str, dict[tuple[Any, ...], list[int]]]) -> None:
+    for table, acc in increments.items():
+        if acc:
+            conn.executemany(_UPSERTS[table], [(*k, *v) for k, v in sorted(acc.items())])
+
+
+def record(
+    conn: sqlite3.Connection,
+    rows: Sequence[Sequence[Any]],
+    lines: Sequence[Sequence[Any]],
+    zone_of: Callable[[str | None], dt.tzinfo],
+) -> None:
+    """Fold one flush's transactions and lines into the rollups (inside the caller's transaction).
+
+    ``zone_of(store)`` is the store's zone (the chain's for ``None``). Turned off for a benchmark's baseline by
+    :data:`ENABLED`.
+    """
+    if ENABLED[0] and rows:
+        write(conn, fold(rows, lines, DayOf(zone_of)))
+
+
+#: the rollups are kept (bench/reports.py measures the ingest without them by setting this to False)
+ENABLED = [True]
+
+
+def _all_rows(conn: sqlite3.Connection, batch: int) -> Iterable[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    from .receipts import TRANSACTION_COLUMNS
+
+    last = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT id, {', '.join(TRANSACTION_COLUMNS)} FROM transactions WHERE id > ? ORDER BY id LIMIT ?",
+            (last, batch),
+        ).fetchall()
+        if not rows:
+            return
+        lines = conn.execute(
+            "SELECT transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount, accrued,"
+            " redeemed FROM transaction_lines WHERE transaction_id > ? AND transaction_id <= ?",
+            (last, rows[-1][0]),
+        ).fetchall()
+        yield rows, lines
+        last = rows[-1][0]
+
+
+def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
+    """Build the rollups from every stored transaction (migration 11's Python step)."""
+    day_of = DayOf(store_zones(conn))
+    for rows, lines in _all_rows(conn, batch):
+        write(conn, fold(rows, lines, day_of))
+
+
+def recompute(conn: sqlite3.Connection) -> dict[str, dict[tuple[Any, ...], list[int]]]:
+    """The rollups of every stored transaction, computed again in memory (to compare with the kept ones)."""
+    day_of = DayOf(store_zones(conn))
+    total: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in TABLES}
+    for rows, lines in _all_rows(conn, 20000):
+        for table, acc in fold(rows, lines, day_of).items():
+            for key, values in acc.items():
+                have = total[table].setdefault(key, [0] * len(values))
+                for i, v in enumerate(values):
+                    have[i] += v
+    return total
+
+
+def kept(conn: sqlite3.Connection) -> dict[str, dict[tuple[Any, ...], list[int]]]:
+    """The rollups as stored."""
+    out: dict[str, dict[tuple[Any, ...], list[int]]] = {}
+    for table, (keys, sums) in TABLES.items():
+        out[table] = {
+            tuple(r[: len(keys)]): list(r[len(keys) :])
+            for r in conn.execute(f"SELECT {', '.join(keys)}, {', '.join(sums)} FROM {table}")
+        }
+    return out

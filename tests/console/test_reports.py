@@ -1,0 +1,483 @@
+"""Reports (docs/reports.md): every figure against an independent computation on a small hand-built ledger.
+
+The ledger: three stores in three time zones, identified and anonymous purchases, a refund, a cancel, a till's
+manual points, head office's points by hand, expired points, and first purchases at a month's end that are in
+another month in the store's local time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+
+from central.points import nightly
+from central.services import accounts, analytics
+from central.services.access import SYSTEM
+from central.storage import rollups
+from central.storage.store import IngestUnit, Store
+from tests.sync.fakes import FakeAgent
+
+ZONES = {"S1": "Europe/Moscow", "S2": "Asia/Vladivostok", "S3": "America/New_York"}
+UTC = dt.UTC
+
+
+def apply(db: Store, *events) -> None:
+    last = events[-1]
+    db.commit_ingest(
+        IngestUnit(events=list(events), pointers={(last["store"], last["agent"]): (last["seq"], last["id"])})
+    )
+
+
+def purchase(agent: FakeAgent, cid, at: dt.datetime, lines, accrued=0, redeemed=0) -> dict:
+    event = agent.purchase(cid, total=sum(a for _c, a in lines), accrued=accrued, redeemed=redeemed)
+    event["body"]["at"] = at.isoformat()
+    event["body"]["lines"] = [
+        {
+            "sku": f"{cat}-sku",
+            "name": cat,
+            "category": cat,
+            "quantity": "1",
+            "price": a,
+            "discount": 0,
+            "amount": a,
+            "accrued": 0,
+            "redeemed": 0,
+        }
+        for cat, a in lines
+    ]
+    return event
+
+
+#: (store, UTC time, customer, [(category, amount)], accrued, redeemed): the purchases, written out by hand
+PURCHASES = [
+    # c1's first purchase: 31 Oct 20:00 UTC is 1 Nov 06:00 in Vladivostok (a November customer)
+    ("S2", dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC), "c1", [("food", 1000), ("toys", 500)], 75, 0),
+    # c2's first purchase: 1 Nov 03:00 UTC is 31 Oct 23:00 in New York (an October customer)
+    ("S3", dt.datetime(2026, 11, 1, 3, 0, tzinfo=UTC), "c2", [("food", 2000)], 100, 0),
+    ("S1", dt.datetime(2026, 11, 5, 10, 0, tzinfo=UTC), "c1", [("food", 300)], 15, 50),
+    ("S1", dt.datetime(2026, 11, 5, 11, 0, tzinfo=UTC), None, [("food", 700), ("toys", 200)], 0, 0),
+    ("S1", dt.datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "c3", [("toys", 4000)], 200, 0),
+    ("S3", dt.datetime(2026, 12, 2, 15, 0, tzinfo=UTC), "c2", [("food", 100)], 5, 0),
+    ("S1", dt.datetime(2026, 12, 3, 8, 0, tzinfo=UTC), None, [("food", 900)], 0, 0),
+    # October, for the previous period
+    ("S1", dt.datetime(2026, 10, 10, 8, 0, tzinfo=UTC), None, [("food", 450)], 0, 0),
+]
+
+
+def local(store: str, at: dt.datetime) -> dt.date:
+    return at.astimezone(zoneinfo.ZoneInfo(ZONES[store])).date()
+
+
+@pytest.fixture
+def ledger(db):
+    for store, zone in ZONES.items():
+        if store in ("S1", "S2"):
+            db.conn.execute("UPDATE stores SET timezone = ? WHERE id = ?", (zone, store))
+        else:
+            db.add_store(store, "Fifth Avenue", zone)
+    agents = {s: FakeAgent(s, "a1") for s in ZONES}
+    for s in ZONES:
+        db.stream_state(s, "a1")
+    apply(db, agents["S1"].registration("c1"), agents["S1"].registration("c2"), agents["S1"].registration("c3"))
+    receipts = {}
+    for store, at, cid, lines, accrued, redeemed in PURCHASES:
+        event = purchase(agents[store], cid, at, lines, accrued, redeemed)
+        receipts[(store, at)] = event["body"]["receipt_id"]
+        apply(db, event)
+    # c1 returns the toys bought on 1 Nov (Vladivostok) on 10 Nov in S2: 500 and 25 points back
+    refund = agents["S2"].refund("c1", receipts[("S2", PURCHASES[0][1])], 500, 25, 0)
+    refund["body"]["at"] = dt.datetime(2026, 11, 10, 1, 0, tzinfo=UTC).isoformat()
+    apply(db, refund)
+    # the anonymous 3 Dec receipt is cancelled the same day
+    cancel = agents["S1"].cancel(None, receipts[("S1", PURCHASES[6][1])], 900, 0)
+    cancel["body"]["at"] = dt.datetime(2026, 12, 3, 9, 0, tzinfo=UTC).isoformat()
+    apply(db, cancel)
+    # a till's manual points for c3 on 21 Nov in S1 (+40)
+    manual = agents["S1"].manual("c3", 40)
+    manual["at"] = dt.datetime(2026, 11, 21, 9, 0, tzinfo=UTC).isoformat()
+    apply(db, manual)
+    # head office: +30 permanent and 20 temporary points for c2 (now), the temporary ones expire
+    accounts.adjust_points(db, SYSTEM, "c2", {"points": "0.30", "reason": "goodwill"})
+    accounts.give_temporary(db, SYSTEM, "c2", {"points": "0.20", "reason": "promo", "expires": "2099-01-01"}, "UTC")
+    nightly.expire_lots(db, "2099-01-02T00:00:00+00:00")
+    analytics.forget_columns()
+    return db
+
+
+def _expected(first: dt.date, last: dt.date, stores=("S1", "S2", "S3")) -> dict:
+    """The figures computed straight from PURCHASES and the operations above, not from the database."""
+    sales = receipts = known = 0
+    customers, points_acc, points_red = set(), 0, 0
+    for store, at, cid, lines, accrued, redeemed in PURCHASES:
+        if store in stores and first <= local(store, at) <= last:
+            sales += sum(a for _c, a in lines)
+            receipts += 1
+            known += cid is not None
+            points_acc += accrued
+            points_red += redeemed
+            if cid:
+                customers.add(cid)
+    if "S2" in stores and first <= dt.date(2026, 11, 10) <= last:  # refund: 10 Nov 11:00 Vladivostok
+        sales -= 500
+        points_acc -= 25
+    if "S1" in stores and first <= dt.date(2026, 12, 3) <= last:
+        sales -= 900
+    firsts = {
+        "c1": ("S2", dt.date(2026, 11, 1)),
+        "c2": ("S3", dt.date(2026, 10, 31)),
+        "c3": ("S1", dt.date(2026, 11, 20)),
+    }
+    new = sum(1 for s, d in firsts.values() if s in stores and first <= d <= last)
+    by_hand = 40 if "S1" in stores and first <= dt.date(2026, 11, 21) <= last else 0
+    return {
+        "sales": sales,
+        "receipts": receipts,
+        "customers": len(customers),
+        "new_customers": new,
+        "share_identified_exact": [known, receipts],
+        "average_check_exact": [sales, receipts],
+        "points_accrued": points_acc,
+        "points_redeemed": points_red,
+        "points_by_hand": by_hand,
+        "points_expired": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "first,last,stores",
+    [
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 30), ("S1", "S2", "S3")),
+        (dt.date(2026, 10, 1), dt.date(2026, 10, 31), ("S1", "S2", "S3")),
+        (dt.date(2026, 11, 1), dt.date(2026, 12, 31), ("S1",)),
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 1), ("S2", "S3")),
+        (dt.date(2026, 10, 31), dt.date(2026, 10, 31), ("S3",)),
+    ],
+)
+def test_dashboard_figures_equal_an_independent_computation(ledger, first, last, stores):
+    args = {"from": first.isoformat(), "to": last.isoformat(), "stores": list(stores)}
+    out = analytics.dashboard(ledger, SYSTEM, args)
+    want = _expected(first, last, stores)
+    got = {k: out["figures"][k] for k in want}
+    assert got == want
+    days = (last - first).days + 1
+    before = _expected(first - dt.timedelta(days=days), first - dt.timedelta(days=1), stores)
+    assert {k: out["previous"][k] for k in before} == before
+    # the series add up to the figures
+    for measure in ("sales", "receipts", "points_accrued", "new_customers"):
+        assert sum(out["series"][measure]) == out["figures"][measure]
+
+
+def test_liability_and_by_hand_points_over_all_time(ledger):
+    balance = ledger.conn.execute("SELECT SUM(balance) FROM customers").fetchone()[0]
+    # everything up to the expiry: the liability is the customers' balances; the expiry and head office's points
+    out = analytics.dashboard(ledger, SYSTEM, {"from": "2090-01-01", "to": "2099-01-02"})
+    assert out["figures"]["liability"] == balance
+    assert out["figures"]["points_expired"] == 20
+    everything = ledger.conn.execute("SELECT SUM(points) FROM ledger").fetchone()[0]
+    assert everything == balance
+    # liability at the end of November: earned on receipts minus redeemed, refunds, the till's manual points
+    nov = analytics.dashboard(ledger, SYSTEM, {"from": "2026-11-01", "to": "2026-11-30"})
+    assert nov["figures"]["liability"] == 75 + 100 + 15 - 50 + 200 - 25 + 40
+
+
+def test_rollups_equal_a_full_recomputation_and_the_backfill(ledger):
+    kept = rollups.kept(ledger.conn)
+    assert kept == {t: {k: v for k, v in acc.items()} for t, acc in rollups.recompute(ledger.conn).items()}
+    # categories add up to the sales
+    by_cat = ledger.conn.execute("SELECT SUM(sales) FROM report_categories").fetchone()[0]
+    assert by_cat == ledger.conn.execute("SELECT SUM(sales) FROM report_sales").fetchone()[0]
+    for table in rollups.TABLES:
+        ledger.conn.execute(f"DELETE FROM {table}")
+    rollups.backfill(ledger.conn)
+    assert rollups.kept(ledger.conn) == kept
+
+
+def test_pivot_store_by_month_and_category(ledger):
+    args = {
+        "from": "2026-10-01",
+        "to": "2026-12-31",
+        "rows": "store",
+        "columns": "month",
+        "measures": "sales,receipts,customers",
+    }
+    table, _ctx = analytics.pivot(ledger, SYSTEM, args, limit=1000)
+    shown = table.to_dict()
+    body = {tuple(r["key"]): r for r in shown["body"]}
+    months = [k[0] for k in shown["column_keys"]]
+    assert months == ["2026-10", "2026-11", "2026-12"]
+    s1 = body[("S1",)]
+    assert s1["cells"][1] == [300 + 900 + 4000, 3, 2]  # S1 in November: c1, anonymous, c3
+    assert s1["cells"][2] == [900 - 900, 1, 0]
+    assert body[("S3",)]["cells"][0] == [2000, 1, 1]  # the New York receipt is October's
+    assert shown["total"][0] == _expected(dt.date(2026, 10, 1), dt.date(2026, 12, 31))["sales"]
+    assert shown["total"][2] == 3
+    cats, _ctx = analytics.pivot(
+        ledger, SYSTEM, {"from": "2026-10-01", "to": "2026-12-31", "rows": "category", "measures": "sales"}, limit=1000
+    )
+    assert sum(r["total"][0] for r in cats.to_dict()["body"]) == shown["total"][0]
+
+
+def test_cohorts_by_month_of_first_purchase(ledger):
+    out = analytics.cohorts(ledger, SYSTEM, {"from": "2026-10-01", "to": "2026-12-31"})
+    rows = {r["cohort"]: r for r in out["cohorts"]}
+    assert rows["2026-10"]["customers"] == 1  # c2 (New York, 31 Oct local)
+    assert rows["2026-10"]["active"] == [1, 0, 1]  # c2 again in December
+    assert rows["2026-10"]["sales"] == [2000, 0, 100]
+    assert rows["2026-11"]["customers"] == 2  # c1 (Vladivostok, 1 Nov local) and c3
+    assert rows["2026-11"]["active"] == [2, 0]
+    assert rows["2026-11"]["sales"] == [1500 + 300 - 500 + 4000, 0]
+    assert rows["2026-12"]["customers"] == 0
+
+
+@pytest.mark.parametrize(
+    "args,field,text",
+    [
+        ({"from": "2026-11-10", "to": "2026-11-01"}, "to", "ends"),
+        ({"from": "2026-13-01", "to": "2026-11-01"}, "from", "YYYY-MM-DD"),
+        ({"period": "last_weekish"}, "period", "Unknown period"),
+        ({"stores": "S9"}, "stores", "S9"),
+    ],
+)
+def test_bad_periods_and_stores_are_clear(ledger, args, field, text):
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.dashboard(ledger, SYSTEM, args)
+    assert text in err.value.errors[field]
+
+
+def test_bad_pivots_are_clear(ledger):
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(ledger, SYSTEM, {"rows": "colour", "measures": "sales"})
+    assert "Unknown dimension colour" in err.value.errors["rows"]
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(ledger, SYSTEM, {"rows": "category", "measures": "receipts"})
+    assert "cannot be split" in err.value.errors["measures"]
+    with pytest.raises(analytics.ReportError) as err:
+        analytics.pivot(
+            ledger,
+            SYSTEM,
+            {"from": "2026-01-01", "to": "2026-12-31", "rows": "day", "columns": "store", "measures": "sales"},
+            limit=10,
+        )
+    assert "export" in err.value.errors["size"]
+
+
+def test_store_manager_sees_only_their_stores(ledger, people):
+    manager = people["manager"]  # S1
+    out = analytics.dashboard(ledger, manager, {"from": "2026-11-01", "to": "2026-11-30"})
+    assert out["stores"] == ["S1"]
+    assert out["figures"]["sales"] == _expected(dt.date(2026, 11, 1), dt.date(2026, 11, 30), ("S1",))["sales"]
+    with pytest.raises(analytics.ReportError):
+        analytics.dashboard(ledger, manager, {"stores": "S2"})
+
+
+# -- the pages and the API ---------------------------------------------------------------------------------------
+
+
+def test_home_is_the_dashboard_readable_without_javascript(client, ledger):
+    from tests.console.conftest import login
+
+    login(client, "admin")
+    page = client.get("/?from=2026-11-01&to=2026-11-30")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="dashboard-figures"' in html
+    assert "board-data" in html and "uPlot.iife.min.js" in html
+    bad = client.get("/?period=custom&from=2026-11-30&to=2026-11-01")
+    assert bad.status_code == 400
+    assert 'data-error="to"' in bad.get_data(as_text=True)  # beside the field, in the user's language
+    script = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert script.status_code == 200
+    script.close()
+    for path in (
+        "/reports/pivot?rows=store&columns=month&measures=sales&from=2026-10-01&to=2026-12-31",
+        "/reports/charts?split=store&measure=receipts&from=2026-10-01&to=2026-12-31",
+        "/reports/cohorts?from=2026-10-01&to=2026-12-31",
+        "/reports/effect?from=2026-10-01&to=2026-12-31",
+    ):
+        assert client.get(path).status_code == 200, path
+    unknown = client.get("/reports/pivot?rows=colour")
+    assert unknown.status_code == 400 and 'data-error="rows"' in unknown.get_data(as_text=True)
+    assert "colour" in unknown.get_data(as_text=True)
+
+
+def test_the_api_gives_every_report_as_json_and_csv_with_a_token(client, ledger):
+    from central.services import tokens
+
+    _ident, token = tokens.add_token(ledger, SYSTEM, "bi")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/reports/dashboard").status_code == 401
+    out = client.get("/api/v1/reports/dashboard?from=2026-11-01&to=2026-11-30", headers=auth).get_json()
+    assert out["figures"]["sales"] == _expected(dt.date(2026, 11, 1), dt.date(2026, 11, 30))["sales"]
+    csv_text = client.get("/api/v1/reports/dashboard?from=2026-11-01&to=2026-11-30&format=csv", headers=auth)
+    assert csv_text.mimetype == "text/csv"
+    last_lines = csv_text.get_data(as_text=True).strip().splitlines()
+    assert last_lines[-2].split(",")[1] == str(out["figures"]["sales"])
+    pivot = client.get(
+        "/api/v1/reports/pivot?rows=store&measures=sales&from=2026-10-01&to=2026-12-31", headers=auth
+    ).get_json()
+    assert pivot["total"][0] == _expected(dt.date(2026, 10, 1), dt.date(2026, 12, 31))["sales"]
+    for name in ("cohorts", "effect"):
+        assert client.get(f"/api/v1/reports/{name}?from=2026-10-01&to=2026-12-31", headers=auth).status_code == 200
+        assert client.get(f"/api/v1/reports/{name}?format=csv", headers=auth).mimetype == "text/csv"
+    bad = client.get("/api/v1/reports/dashboard?from=2026-11-30&to=2026-11-01", headers=auth)
+    assert bad.status_code == 422 and "2026-11-01" in bad.get_json()["errors"]["to"]
+    bad = client.get("/api/v1/reports/pivot?rows=colour", headers=auth)
+    assert bad.status_code == 422 and "colour" in bad.get_json()["errors"]["rows"]
+    xlsx = client.get(
+        "/api/v1/reports/pivot?rows=store&columns=month&measures=sales,receipts&format=xlsx"
+        "&from=2026-10-01&to=2026-12-31",
+        headers=auth,
+    )
+    import io
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "store" and rows[-1][0] == "total"
+    assert rows[-1][-2] == pivot["total"][0]
+
+
+def test_columns_appended_in_pieces_equal_columns_read_at_once():
+    """The columns' derived sets (first purchases, per-month active customers) catch up with appended rows."""
+    import random
+
+    import numpy as np
+
+    from central.reports.columns import Columns
+
+    rng = random.Random(5)
+    rows = [
+        (
+            rng.randrange(1, 60),
+            f"S{rng.randrange(3)}",
+            1_780_000_000 + rng.randrange(0, 400 * 86400),
+            rng.random() < 0.9,
+            rng.randrange(-500, 5000),
+        )
+        for _ in range(3000)
+    ]
+
+    def day_of(store, epoch):
+        return epoch // 86400 + 719163
+
+    whole = Columns()
+    whole.append(rows, day_of)
+    pieces = Columns()
+    for start in range(0, len(rows), 700):
+        pieces.append(rows[start : start + 700], day_of)
+        pieces.customers(0, 10**9, None)
+        pieces.cohorts(24000, 24400)  # derived between the pieces
+    whole._derive()
+    first, last = int(whole.month.min()), int(whole.month.max())
+    for a, b in (
+        (whole.first_day, pieces.first_day),
+        (whole.first_store, pieces.first_store),
+        (whole.pair_code, pieces.pair_code),
+    ):
+        assert np.array_equal(a, b)
+    assert whole.cohorts(first, last) == pieces.cohorts(first, last)
+    # and the cohorts against a plain count
+    firsts: dict[int, int] = {}
+    active: set[tuple[int, int]] = set()
+    for i, (key, _s, _e, bought, _a) in enumerate(rows):
+        if bought:
+            month = int(whole.month[i])
+            firsts[key] = min(firsts.get(key, month), month)
+            active.add((key, month))
+    table = whole.cohorts(first, last)
+    for c in range(last - first + 1):
+        members = {k for k, m in firsts.items() if m == first + c}
+        assert table["sizes"][c] == len(members)
+        for later in range(c, last - first + 1):
+            assert table["active"][c][later] == sum(1 for k in members if (k, first + later) in active)
+
+
+def test_pivot_by_hour_identified_and_a_customer_dimension(ledger):
+    nov = {"from": "2026-11-01", "to": "2026-11-30"}
+    hours, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "hour", "measures": "receipts,sales"}, limit=1000)
+    got = {r["key"][0]: r["total"] for r in hours.to_dict()["body"]}
+    # local hours: 06:00 in Vladivostok, 13:00, 14:00 and 12:00 in Moscow
+    assert got == {"6": [1, 1500], "12": [1, 4000], "13": [1, 300], "14": [1, 900]}
+    known, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "identified", "measures": "receipts,share_identified"}, limit=1000
+    )
+    rows = {r["key"][0]: r["total"] for r in known.to_dict()["body"]}
+    assert rows == {"0": [1, 0.0], "1": [3, 1.0]}
+    assert known.to_dict()["total"] == [4, 0.75]
+    gender, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "gender", "measures": "customers,sales"}, limit=1000)
+    shown = gender.to_dict()
+    assert shown["identified_only"] is True
+    assert shown["body"] == [{"key": ["unknown"], "cells": [], "total": [2, 1500 + 300 + 4000 - 500]}]
+
+
+def test_new_customers_by_store_count_where_they_started(ledger):
+    out, _ctx = analytics.pivot(
+        ledger,
+        SYSTEM,
+        {"from": "2026-10-01", "to": "2026-12-31", "rows": "store", "measures": "new_customers"},
+        limit=1000,
+    )
+    got = {r["key"][0]: r["total"][0] for r in out.to_dict()["body"]}
+    assert got == {"S1": 1, "S2": 1, "S3": 1}  # c3 at S1, c1 at S2 (though c1 bought at S1 too), c2 at S3
+    assert out.to_dict()["total"] == [3]
+
+
+def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
+    conn = ledger.conn
+    keys = dict(conn.execute("SELECT customer_id, key FROM customer_keys"))
+    for ident, name, members in ((1, "vip", ("c1", "c3")), (2, "new", ("c1",))):
+        conn.execute(
+            "INSERT INTO segments (id, name, kind, size, created_by, created_at, changed_by, changed_at)"
+            " VALUES (?, ?, 'static', ?, 't', '2026-01-01', 't', '2026-01-01')",
+            (ident, name, len(members)),
+        )
+        conn.executemany(
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, '2026-01-01')",
+            [(ident, keys[c]) for c in members],
+        )
+    nov = {"from": "2026-11-01", "to": "2026-11-30"}
+    out, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "segment", "measures": "customers,sales"}, limit=99)
+    got = {r["key"][0]: r["total"] for r in out.to_dict()["body"]}
+    c1, c3 = 1500 + 300 - 500, 4000  # November at every store
+    assert got == {"vip": [2, c1 + c3], "new": [1, c1]}
+    assert out.to_dict()["total"] == [2, c1 + c3]  # each receipt once
+    only, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
+    )
+    assert {r["key"][0]: r["total"][0] for r in only.to_dict()["body"]} == {"S1": 300, "S2": 1500 - 500}
+
+
+def test_a_store_managers_cohorts_and_pivots_hold_only_their_stores(ledger, people):
+    manager = people["manager"]  # S1
+    out = analytics.cohorts(ledger, manager, {"from": "2026-10-01", "to": "2026-12-31", "by": "all"})
+    assert out["by"] == "store" and out["stores"] == ["S1"]
+    rows = {r["cohort"]: r for r in out["cohorts"]}
+    assert rows["2026-11"]["customers"] == 2  # c1 and c3 first bought at S1 in November
+    assert rows["2026-11"]["sales"] == [300 + 4000, 0]
+    table, _ctx = analytics.pivot(
+        ledger,
+        manager,
+        {"from": "2026-10-01", "to": "2026-12-31", "rows": "store", "measures": "sales,customers"},
+        limit=99,
+    )
+    assert [r["key"][0] for r in table.to_dict()["body"]] == ["S1"]
+
+
+def test_local_days_of_columns_equal_the_per_row_days_across_dst():
+    import random
+    import zoneinfo as zi
+
+    from central.storage.rollups import DayOf
+
+    zones = {"S1": zi.ZoneInfo("America/New_York"), "S2": zi.ZoneInfo("Asia/Vladivostok"), None: zi.ZoneInfo("UTC")}
+    rng = random.Random(3)
+    stores = [rng.choice(["S1", "S2", None]) for _ in range(2000)]
+    # around New York's fall back (1 Nov 2026 06:00 UTC) and spring forward (14 Mar 2027 07:00 UTC)
+    epochs = [rng.choice([1793512800, 1805000400]) + rng.randrange(-86400, 86400) for _ in stores]
+    day_of = DayOf(zones.get)
+    want = [dt.datetime.fromtimestamp(e, zones[s]).date().toordinal() for s, e in zip(stores, epochs, strict=True)]
+    assert [day_of(s, e) for s, e in zip(stores, epochs, strict=True)] == want
+    assert DayOf(zones.get).days(stores, epochs).tolist() == want
