@@ -257,19 +257,17 @@ class ReceiptLog:
         conn = self.conn
         columns = _one_run(self.pending)
         if columns is None:
-            rows, lines, folded, packed = self._by_line()
+            spans, lines, folded, packed = self._by_line()
         else:
-            rows, lines, folded, packed = self._by_columns(*columns)
+            spans, lines, folded, packed = self._by_columns(*columns)
         blob = packed.tobytes()
         width = LINE_DTYPE.itemsize
         recorded_at = self.recorded_at
-        receipts.insert_transactions(
-            conn,
-            [
-                (*row, None if span is None else blob[span[0] * width : span[1] * width], recorded_at)
-                for row, span in rows
-            ],
-        )
+        rows = [  # the transactions' rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at)
+            (*row, None if span is None else blob[span[0] * width : span[1] * width], recorded_at)
+            for row, span in spans
+        ]
+        receipts.insert_transactions(conn, rows)
         receipts.insert_lines(conn, lines)
         rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
         if folded:
