@@ -19,6 +19,7 @@ from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter
 from .clock import now_utc
 from .connection import Database
+from .triggers import record_events as trigger_events
 
 
 @dataclass
@@ -163,6 +164,7 @@ class IngestQueries(Database):
             counter.save()
             # dynamic segments: the touched customers, against the segments what happened can change
             segments.after_ingest(conn, touched, unit.events)
+            trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
                 [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],

@@ -34,7 +34,7 @@ from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosq
 from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .jobs import Jobs
 from .levels import Levels
-from .messages import MessageQueries
+from .messages import MessageQueries, NoticeQueries
 from .nightly import NightlyScans
 from .percents import PersonalPercents
 from .programs import BonusPrograms
@@ -51,6 +51,7 @@ from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
+from .triggers import TriggerQueries
 
 __all__ = [
     "CUSTOMER_SCOPES",
@@ -106,7 +107,9 @@ class Store(
     RecoveryLookups,
     # messages to customers (central/messages/), segments (central/services/segments.py)
     MessageQueries,
+    NoticeQueries,
     SegmentQueries,
+    TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
     CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)

@@ -15,12 +15,14 @@ def register_console(app: Flask) -> None:
         exports,
         home,
         imports,
+        messages,
         reports,
         rules,
         segments,
         segments_api,
         stores,
         transactions,
+        triggers,
     )
 
     common.init_app(app)
@@ -37,6 +39,8 @@ def register_console(app: Flask) -> None:
         segments,
         segments_api,
         reports,
+        triggers,
+        messages,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.api)
