@@ -98,7 +98,9 @@ class LineBlock(Sequence[Mapping[str, Any]]):
         return {name: getattr(self.columns, name)[row] for name in LINE_FIELDS}
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        return (self[i] for i in range(len(self)))
+        a, b, c = self.start, self.stop, self.columns
+        columns = (getattr(c, name)[a:b] for name in LINE_FIELDS)
+        return (dict(zip(LINE_FIELDS, values, strict=True)) for values in zip(*columns, strict=True))
 
 
 class ReceiptLog:
