@@ -29,11 +29,11 @@ from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import card_holder_id, is_card_holder, normalize_card, normalize_phone
 from shared.numbers import format_scaled
-from shared.receipts import Receipt, parse_receipt
+from shared.receipts import NO_TERMS, Receipt, parse_receipt
 from shared.results import CommittedLine
 from shared.rules import RuleSet
 
-from . import customer_lookup, errors, requests
+from . import customer_lookup, errors, promotions, requests
 from .config import Config
 from .results import Limits, Result, request_hash
 from .store import Row, Store, Tx
@@ -175,23 +175,33 @@ class Service:
             )
 
     def _quote(
-        self, tx: Tx, calc: Any, receipt: Receipt, found: customer_lookup.Found | None, now: dt.datetime, link: str
+        self,
+        tx: Tx,
+        calc: Any,
+        receipt: Receipt,
+        found: customer_lookup.Found | None,
+        now: dt.datetime,
+        link: str,
+        ev: promotions.Evaluation = promotions.NOTHING,
     ):
-        """The calculator's quote with the customer's limits; over-limit refusals say which limit."""
-        if found is None:  # an anonymous receipt: nobody to accrue to
+        """The calculator's quote with the customer's limits and the promotions; over-limit refusals say which
+        limit."""
+        if found is None:  # an anonymous receipt: nobody to accrue to (discounts of promotions stay)
             if receipt.redeem:
                 raise errors.NeedsCustomer()
-            quote = calc.quote(receipt)
-            return quote._replace(accrued=0, lines=tuple(line._replace(accrued=0) for line in quote.lines)), None
+            quote = calc.quote(receipt, NO_TERMS, None, ev.campaigns, ev.rewards)
+            return promotions.without_points(quote), None
         if receipt.redeem and is_card_holder(found.customer["id"]):
             assert found.card is not None
             raise errors.CardNotRegistered(card=found.card["number"], requested=receipt.redeem, max_redeemable=0)
         limits = self._limits(tx, found.customer, now, link)
         terms = customer_lookup.customer_terms(found.customer)
         try:
-            return calc.quote(receipt, terms, limits.allowed), limits
+            return calc.quote(receipt, terms, limits.allowed, ev.campaigns, ev.rewards), limits
         except RedeemOverLimit as exc:
-            cap = calc.quote(dataclasses.replace(receipt, redeem=0), terms, None).max_redeemable
+            cap = calc.quote(
+                dataclasses.replace(receipt, redeem=0), terms, None, ev.campaigns, ev.rewards
+            ).max_redeemable
             if receipt.redeem > cap:
                 raise
             if receipt.redeem > limits.available:
@@ -199,6 +209,27 @@ class Service:
                     requested=receipt.redeem, available=limits.available, max_redeemable=exc.max_redeemable
                 ) from None
             raise errors.OfflineLimit(requested=receipt.redeem, max_redeemable=exc.max_redeemable) from None
+
+    def _promotions(
+        self, tx: Tx, rules: RuleSet, receipt: Receipt, found: customer_lookup.Found | None, link: str
+    ) -> promotions.Evaluation:
+        customer = found.customer if found is not None else None
+        return promotions.evaluate(tx, self.store, rules, receipt, customer, self.config.store_id, link)
+
+    def _promotion_fields(
+        self, ev: promotions.Evaluation, quote: Any, calc: Any, receipt: Receipt, found: Any, limits: Any
+    ) -> dict[str, Any]:
+        if ev is promotions.NOTHING:
+            return {}
+        terms = customer_lookup.customer_terms(found.customer) if found is not None else NO_TERMS
+        explained = promotions.explain(ev, quote, calc, receipt, terms, limits.allowed if limits else None)
+        if found is None:
+            for entry in explained:
+                entry["points"] = 0
+                entry["lines"] = [dict(line, points=0) for line in entry["lines"] if line["discount"]]
+        fields = promotions.body_fields(ev, explained)
+        fields["discount"] = quote.discount
+        return fields
 
     def _replay(self, tx: Tx, scope: str, key: str | None, digest: str) -> Result | None:
         """The stored answer of an Idempotency-Key, or None; a different request under it is a conflict."""
@@ -272,7 +303,8 @@ class Service:
             if found is not None:
                 customer_lookup.check_usable(found)
             link = self.link(tx, now)
-            quote, limits = self._quote(tx, calc, receipt, found, now, link)
+            ev = self._promotions(tx, rules, receipt, found, link)
+            quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
             customer_id = found.customer["id"] if found else None
             body = {
                 "customer_id": customer_id,
@@ -281,6 +313,7 @@ class Service:
                 **(limits.after(now) if limits else {"balance": None, "available": None}),
                 "offline": bool(limits and limits.offline),
                 "rules_version": rules.version,
+                **self._promotion_fields(ev, quote, calc, receipt, found, limits),
             }
         return Result(200, body)
 
@@ -303,7 +336,9 @@ class Service:
             found = self._find(tx, *who, now) if who else None
             if found is not None:
                 customer_lookup.check_usable(found)
-            quote, limits = self._quote(tx, calc, receipt, found, now, self.link(tx, now))
+            link = self.link(tx, now)
+            ev = self._promotions(tx, rules, receipt, found, link)
+            quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
             if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
                 # its first sale here makes the card holder (the purchase event names it and the card)
                 tx.add_card_holder(found.customer["id"], found.card["number"], found.customer["level"], now)
@@ -317,13 +352,14 @@ class Service:
                     category=line.category,
                     quantity=format_scaled(line.quantity, 3),
                     price=line.price,
-                    discount=line.discount,
-                    amount=line.amount,
+                    discount=line.discount + lq.discount,  # the promotions' money off is the till's discount
+                    amount=line.amount - lq.discount,
                     accrued=lq.accrued,
                     redeemed=lq.redeemed,
                 )
                 for line, lq in zip(receipt.lines, quote.lines, strict=True)
             ]
+            promo_fields = self._promotion_fields(ev, quote, calc, receipt, found, limits)
             seq = tx.add_event(
                 "purchase",
                 now,
@@ -334,14 +370,27 @@ class Service:
                     card=card,
                     at=receipt.at.isoformat(),
                     rules_version=rules.version,
-                    total=receipt.total,
+                    total=receipt.total - quote.discount,
                     accrued=quote.accrued,
                     redeemed=quote.redeemed,
                     offline=offline,
                     lines=lines,
+                    promotions=[
+                        events.PromotionGiven(
+                            id=entry["id"],
+                            name=entry["name"],
+                            points=entry["points"],
+                            discount=entry["discount"],
+                            promo_code=entry.get("promo_code"),
+                            expires_days=entry.get("expires_days"),
+                        )
+                        for entry in promo_fields.get("promotions", ())
+                    ],
                 ),
                 now,
             )
+            if ev is not promotions.NOTHING:
+                promotions.record(tx, ev, receipt.receipt_id, customer_id, link, now)
             if customer_id is not None:
                 tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
             body = {
@@ -357,6 +406,7 @@ class Service:
                 "offline": offline,
                 "rules_version": rules.version,
                 "committed_at": iso(now),
+                **promo_fields,
             }
             tx.insert_receipt(
                 {
@@ -368,7 +418,7 @@ class Service:
                     "at": receipt.at.isoformat(),
                     "committed_at": iso(now),
                     "day": self.today(now).isoformat(),
-                    "total": receipt.total,
+                    "total": receipt.total - quote.discount,
                     "accrued": quote.accrued,
                     "redeemed": quote.redeemed,
                     "offline": int(offline),
@@ -555,6 +605,7 @@ class Service:
         if customer_id is not None:
             tx.add_effects(seq, customer_id, (redeemed, -accrued), now)
         tx.cancel_receipt(receipt_id, seq, now)
+        tx.remove_receipt_promotions(receipt_id)  # its codes' uses and the customer's limits are given back
         body = {
             "receipt_id": receipt_id,
             "status": "cancelled",

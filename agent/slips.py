@@ -48,6 +48,9 @@ def build_slip(tx: Tx, config: Config, event: str, answer: dict[str, Any], now: 
         receipt_id=receipt["receipt_id"],
         level=customer["level"] if customer is not None else None,
         operation=OPERATIONS[event],
+        promotions=tuple((str(p["name"]), int(p["points"]), int(p["discount"])) for p in answer.get("promotions") or ())
+        if event == "committed"
+        else (),
     )
 
 

@@ -446,6 +446,8 @@ class SyncClient:
         elif kind == "rules":
             if msg["store"] == self.store_id:
                 self._rules(msg["version"], msg["rules"])
+                if msg.get("promotions") is not None:
+                    self._promotions(msg["promotions"])
         elif kind == "messages":
             if msg["store"] == self.store_id:
                 self._store_messages(msg["version"], msg["messages"])
@@ -500,6 +502,14 @@ class SyncClient:
                 tx.apply_customer_delta(delta, now)
             if cursor is not None:
                 tx.set_state("customers_version", str(cursor))
+
+    def _promotions(self, document: Mapping[str, Any]) -> None:
+        """The store's promotions, beside the rule set in its retained message (versioned on their own)."""
+        try:
+            if self.store.set_promotions(document):
+                log.info("promotions version %s installed", document.get("version"))
+        except (StoreError, LoyaltyError, ValueError) as exc:
+            log.error("promotions from the central server refused: %s", exc)
 
     def _rules(self, version: int, document: Mapping[str, Any]) -> None:
         held = self.store.rules()

@@ -28,7 +28,7 @@ import numpy as np
 
 from shared import accrual, batch
 from shared.columns import Prepared, prepare_columns
-from shared.receipts import Campaign, CustomerTerms, parse_receipt
+from shared.receipts import Campaign, CustomerTerms, Reward, parse_receipt
 from shared.rules import RuleSet, parse_rules
 
 ZONE = "America/New_York"
@@ -173,17 +173,40 @@ def build_rules(data: Dataset) -> RuleSet:
     )
 
 
-def prepare(data: Dataset, rules: RuleSet) -> Prepared:
-    """Columns with customers: levels, personal percents, campaigns, balances and redemptions."""
+def twenty_promotions(data: Dataset) -> list[Campaign | Reward]:
+    """20 promotions as the till would hand them to the calculator: 3 multipliers (the campaigns above)
+    and 17 rewards: percent and money discounts, fixed points per receipt and per N units, by SKU and
+    by category (issue 18's benchmark mix)."""
+    cats, skus = data.categories, sorted(data.product_category)
+    out: list[Campaign | Reward] = [
+        Campaign(k=2000, categories=frozenset(cats[:: max(1, len(cats) // 20)])),
+        Campaign(k=1500),
+        Campaign(k=1250, skus=frozenset(skus[:100])),
+    ]
+    for i in range(17):
+        names = {"categories": frozenset(cats[i::17])} if i % 2 else {"skus": frozenset(skus[i * 50 : i * 50 + 300])}
+        kind = ("percent_off", "money_off", "points", "points")[i % 4]
+        value = {"percent_off": 500, "money_off": 3000, "points": 2000}[kind]
+        out.append(Reward(kind, value, per_units=2000 if i % 8 == 3 else 0, **names))
+    return out
+
+
+def prepare(data: Dataset, rules: RuleSet, promotions: bool = False) -> Prepared:
+    """Columns with customers: levels, personal percents, campaigns, balances and redemptions
+    (``promotions``: each receipt gets some of :func:`twenty_promotions`, six on average)."""
     hh = data.household
     n = len(hh)
     totals = np.add.reduceat(data.amount, data.line_start[:-1])
-    campaigns = [
+    campaigns: list[Campaign | Reward] = [
         Campaign(k=2000, categories=frozenset(data.categories[:: max(1, len(data.categories) // 20)])),
         Campaign(k=1500),
         Campaign(k=1250, skus=frozenset(sorted(data.product_category)[:100])),
     ]
     member = np.stack([hh % 5 == 0, hh % 7 == 0, hh % 11 == 0], axis=1)  # who has which campaign
+    if promotions:
+        campaigns = twenty_promotions(data)
+        receipt = np.arange(n)
+        member = np.stack([(hh + 3 * j + receipt) % (2 + j % 5) == 0 for j in range(20)], axis=1)
     return prepare_columns(
         rules.timezone,
         at=data.epoch,
@@ -228,6 +251,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=0, help="kernel threads (default: every core)")
     parser.add_argument("--sample-lines", type=int, default=100_000, help="lines the reference is timed on")
+    parser.add_argument(
+        "--promotions", action="store_true", help="also the batch kernel with 20 promotions (issue 18), same run"
+    )
     args = parser.parse_args()
 
     print(f"engine: {accrual.ENGINE}; cores: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}")
@@ -264,6 +290,31 @@ def main() -> None:
                 f"(best of 9: {min(runs) * 1e3:.1f} ms, median {statistics.median(runs) * 1e3:.1f} ms)"
             )
         assert out.equals(result)
+        if args.promotions:
+            promo = prepare(data, rules, promotions=True)
+            per = np.diff(promo.campaign_start).mean()
+            p_lookups = batch.vocabulary_tables(rules, promo)
+            p_out = batch.BatchResult.empty(n, m)
+            for t in sorted({1, threads}):
+                runs = timed(lambda t=t: quote_columns(calc, promo, p_lookups, p_out, t), 9)
+                print(
+                    f"batch kernel with 20 promotions ({per:.1f} per receipt: multipliers, discounts, fixed points), "
+                    f"{t} thread(s): {m / min(runs) / 1e6:,.1f} M lines/s (best of 9: {min(runs) * 1e3:.1f} ms); "
+                    f"money off {int(p_out.line_discount.sum()):,}"
+                )
+            items = sample(promo, 20_000)
+            k, lines_k = len(items), sum(len(r.lines) for r, *_ in items)
+            head = batch.BatchResult(
+                p_out.line_accrued[:lines_k],
+                p_out.line_redeemed[:lines_k],
+                p_out.accrued[:k],
+                p_out.redeemed[:k],
+                p_out.max_redeemable[:k],
+                p_out.status[:k],
+                p_out.line_discount[:lines_k],
+            )
+            same = batch.quote_batch_reference(rules, items).equals(head)
+            print(f"  identical to the reference on {lines_k:,} lines: {same}")
     runs = timed(lambda: batch.quote_batch(rules, prepared, threads), 5 if accrual.NativeCalculator else 1)
     batch_rate = m / min(runs)
     print(
@@ -287,6 +338,7 @@ def main() -> None:
         result.redeemed[:k],
         result.max_redeemable[:k],
         result.status[:k],
+        result.line_discount[:sample_lines],
     )
     same = batch.quote_batch_reference(rules, items).equals(head)
     print(f"ratio quote_batch / reference: {batch_rate / ref_rate:,.1f}x; identical answers on the sample: {same}")

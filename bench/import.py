@@ -102,20 +102,28 @@ def _cents(values):  # type: ignore[no-untyped-def]
     return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
 
 
-def child(db: str, file: str, points: str, batch: int) -> None:
-    """One mode in this process: prints one JSON line of figures."""
+def child(db: str, file: str, points: str, batch: int, profile: str | None = None) -> None:
+    """One mode in this process: prints one JSON line of figures (``profile``: a cProfile of it to that file)."""
+    import cProfile
+
     from central import create_app
     from central.services import receipt_import as ri
     from central.storage.store import Store
 
     app = create_app({"DATABASE": db})
     store = Store(db)
+    profiler = cProfile.Profile(time.process_time) if profile else None
     with app.app_context():
         clock, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
         report = ri.check(store, file)
-        checked = time.perf_counter() - clock
+        checked, checked_cpu = time.perf_counter() - clock, time.process_time() - cpu
         assert not report.bad_count, report.problems[:5]
         outcome = ri.run(store, file, report, points=points, batch_receipts=batch)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
         total = time.perf_counter() - clock
         cpu = time.process_time() - cpu
     store.close()
@@ -129,6 +137,8 @@ def child(db: str, file: str, points: str, batch: int) -> None:
                 "cpu": cpu,
                 "check": checked,
                 **outcome.timings,
+                "cpu_check": checked_cpu,
+                **{f"cpu_{k}": v for k, v in outcome.cpu.items()},
                 "accrued": outcome.accrued,
                 "customers": outcome.customers_created,
                 "rss_mb": peak_mb(),
@@ -166,10 +176,16 @@ def main() -> None:
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--modes", default="keep,compute")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile each mode (cProfile, CPU time) and print where the time goes (slower run)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("DB", "FILE", "POINTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, batch=args.batch)
+        child(*args.child, batch=args.batch, profile=args.profile_to)
         return
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     file = work / f"history.{args.format}"
@@ -183,8 +199,10 @@ def main() -> None:
         db = str(work / f"{points}.sqlite")
         prepare_db(db, stores)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        stats = str(work / f"{points}.prof") if args.profile else None
         out = subprocess.run(
-            [sys.executable, __file__, "--batch", str(args.batch), "--child", db, str(file), points],
+            [sys.executable, __file__, "--batch", str(args.batch), "--child", db, str(file), points]
+            + (["--profile-to", stats] if stats else []),
             env=env,
             check=True,
             capture_output=True,
@@ -192,16 +210,34 @@ def main() -> None:
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rate = r["lines"] / r["total"]
+        rest = r["cpu"] - r["cpu_check"] - r["cpu_kernel"] - r["cpu_events"] - r["cpu_database"]
         print(
             f"--points {points:7s}: {r['lines']:,} lines, {r['receipts']:,} receipts, {r['customers']:,} customers"
             f" in {r['total']:.1f} s = {rate:,.0f} lines/s (CPU {r['cpu']:.1f} s = {r['lines'] / r['cpu']:,.0f}"
             f" lines/s"
             f" of CPU: the figure a machine to itself would show); peak memory {r['rss_mb']:.0f} MB; time: check "
             f"{r['check']:.1f} s, read {r['read']:.1f} s, kernel {r['kernel']:.2f} s, events {r['events']:.1f} s, "
-            f"database {r['database']:.1f} s"
+            f"database {r['database']:.1f} s; CPU: check {r['cpu_check']:.1f} s, kernel {r['cpu_kernel']:.1f} s, "
+            f"events {r['cpu_events']:.1f} s, database {r['cpu_database']:.1f} s (ledger, receipt log, aggregates: "
+            f"Python and SQLite), the rest {rest:.1f} s (indexes built at the end)"
             + (f"; goal {GOAL:,} lines/s {'met' if rate >= GOAL else 'NOT met'}" if points == "compute" else "")
         )
+        if stats:
+            where_time_goes(stats)
     print(f"files kept in {work}")
+
+
+def where_time_goes(stats: str, top: int = 18) -> None:
+    """The functions the CPU time went to (their own time, cProfile), the dearest first."""
+    import pstats
+
+    profile = pstats.Stats(stats)
+    total = profile.total_tt  # type: ignore[attr-defined]
+    rows = sorted(profile.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    print(f"  where the CPU time goes (own time, of {total:.1f} s profiled):")
+    for (path, line, name), (_calls, _n, own, cumulative, _callers) in rows:
+        where = name if path == "~" else f"{Path(path).name}:{line} {name}"
+        print(f"    {own:6.2f} s {100 * own / total:4.1f} %  (with callees {cumulative:6.2f} s)  {where}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ LINES = 10
 CATEGORIES = ["SUSHI", "ROLLS", "DRINKS", "TOBACCO", "BIZLUNCH", None]
 
 
-def make_receipt(rng: random.Random, receipt_id: str | None, customers: int, redeem: bool) -> dict:
+def make_receipt(rng: random.Random, receipt_id: str | None, customers: int, redeem: bool, codes: bool = False) -> dict:
     lines = []
     for _ in range(LINES):
         quantity = rng.randint(1, 3)
@@ -61,6 +61,10 @@ def make_receipt(rng: random.Random, receipt_id: str | None, customers: int, red
     }
     if receipt_id:
         body["receipt_id"] = receipt_id
+    if codes:  # a multi-use code of bench/promotions.py's list (the 20 promotions are installed)
+        from bench.promotions import code
+
+        body["promo_codes"] = [code()]
     return body
 
 
@@ -69,7 +73,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def sequential_client(port: int, key: str, customers: int, receipts: int, out: mp.Queue) -> None:
+def sequential_client(port: int, key: str, customers: int, receipts: int, out: mp.Queue, codes: bool = False) -> None:
     """One till: health baseline, then quote + commit per receipt, each timed."""
     rng = random.Random(1)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -80,7 +84,7 @@ def sequential_client(port: int, key: str, customers: int, receipts: int, out: m
         timings["health"].append(time.perf_counter() - t)
         assert status == 200
     for i in range(receipts):
-        body = make_receipt(rng, f"SEQ-{i:06d}", customers, redeem=i % 3 == 0)
+        body = make_receipt(rng, f"SEQ-{i:06d}", customers, redeem=i % 3 == 0, codes=codes)
         t = time.perf_counter()
         status, answer = request(port, "POST", "/v1/receipts/quote", body, key, conn=conn)
         timings["quote"].append(time.perf_counter() - t)
@@ -93,14 +97,16 @@ def sequential_client(port: int, key: str, customers: int, receipts: int, out: m
     out.put(timings)
 
 
-def load_client(port: int, key: str, customers: int, seconds: float, n: int, out: mp.Queue) -> None:
+def load_client(
+    port: int, key: str, customers: int, seconds: float, n: int, out: mp.Queue, codes: bool = False
+) -> None:
     """A till committing as fast as the agent answers, for ``seconds``."""
     rng = random.Random(100 + n)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     # bodies encoded up front, so that the clients take as little of the machine's CPU as they can
     payloads = [
-        json.dumps(make_receipt(rng, f"LOAD-{n}-{j:07d}", customers, redeem=j % 3 == 0)).encode()
+        json.dumps(make_receipt(rng, f"LOAD-{n}-{j:07d}", customers, redeem=j % 3 == 0, codes=codes)).encode()
         for j in range(int(seconds * 2000))
     ]
     done = 0
@@ -121,19 +127,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(customers: int, receipts: int, seconds: float, clients: int) -> None:
+def run(customers: int, receipts: int, seconds: float, clients: int, promotions: bool = False) -> None:
     from shared import accrual
 
     with tempfile.TemporaryDirectory() as folder:
         t = time.perf_counter()
         prepared = prepare_agent(Path(folder) / "agent", customers=customers, points=500_000)
         print(f"prepared {customers} customers in {time.perf_counter() - t:.1f} s; calculator engine: {accrual.ENGINE}")
+        if promotions:
+            from agent.store import Store
+            from bench.promotions import twenty
+
+            store = Store(prepared.database)
+            store.set_promotions(twenty())
+            store.close()
+            print("20 promotions installed (bench/promotions.py); every receipt carries a promo code")
         agent = AgentProcess(prepared, log=Path(folder) / "agent.log")
         agent.start()
         try:
             ctx = mp.get_context("spawn")
             out: mp.Queue = ctx.Queue()
-            proc = ctx.Process(target=sequential_client, args=(prepared.port, prepared.key, customers, receipts, out))
+            proc = ctx.Process(
+                target=sequential_client, args=(prepared.port, prepared.key, customers, receipts, out, promotions)
+            )
             proc.start()
             timings = out.get()
             proc.join()
@@ -150,7 +166,9 @@ def run(customers: int, receipts: int, seconds: float, clients: int) -> None:
             )
 
             procs = [
-                ctx.Process(target=load_client, args=(prepared.port, prepared.key, customers, seconds, n, out))
+                ctx.Process(
+                    target=load_client, args=(prepared.port, prepared.key, customers, seconds, n, out, promotions)
+                )
                 for n in range(clients)
             ]
             for p in procs:
@@ -188,8 +206,11 @@ def main() -> None:
         default=2,
         help="concurrent load clients (each one is a process that shares the CPU with the agent)",
     )
+    parser.add_argument(
+        "--promotions", action="store_true", help="the 20 promotions of bench/promotions.py, with codes"
+    )
     args = parser.parse_args()
-    run(args.customers, args.receipts, args.seconds, args.clients)
+    run(args.customers, args.receipts, args.seconds, args.clients, args.promotions)
 
 
 if __name__ == "__main__":

@@ -85,11 +85,20 @@ SETTINGS = (
         "MESSAGES_SENDER", True, "Run the message sender inside 'serve' (false: run 'loyalty-central send' apart)."
     ),
     Setting(
+        "TRIGGERS_ENGINE", True, "Run the triggers' engine inside 'serve' (false: run 'loyalty-central triggers run')."
+    ),
+    Setting("TRIGGERS_INTERVAL", 1.0, "Seconds between the triggers' engine passes when idle."),
+    Setting(
         "MESSAGES_QUIET_HOURS",
         "21-9",
         "Local hours (customer's home store) when marketing messages wait: 'start-end', e.g. 21-9; '0-0': none.",
     ),
     Setting("MESSAGES_CAP_PER_DAY", 0, "Marketing messages per customer in any 24 hours; 0: no cap."),
+    Setting(
+        "MESSAGES_CONCURRENCY",
+        4,
+        "Messages the sender has in flight at once (one connection each to the SMTP server or gateway).",
+    ),
     Setting(
         "PUBLIC_URL",
         "",

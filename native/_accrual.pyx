@@ -26,7 +26,7 @@ The lookups (which k applies) come from ``shared/tables.py``, computed by the
 reference's own helpers. No floating point anywhere.
 """
 
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t, INT64_MAX
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, INT64_MAX
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from cpython.datetime cimport (
@@ -45,7 +45,8 @@ from cython.parallel cimport prange, threadid
 from shared import _accrual_py as _reference
 from shared import tables as _tables
 from shared.errors import RedeemOverLimit, RefundError
-from shared.receipts import NO_TERMS, Campaign
+from shared.receipts import NO_TERMS, Campaign, Reward, PERCENT_OFF, MONEY_OFF, FIXED_POINTS, MAX_REWARDS
+from shared.receipts import MAX_REWARD_POINTS as _MAX_REWARD_POINTS
 from shared.results import LineQuote, LineRefund, Quote, Refund
 
 import_datetime()
@@ -174,19 +175,20 @@ cdef class Calculator:
         self.product_redeemable = uint8_array([p.redeemable for p in products])
         self.level_percent = _tables.level_percents(rules)
 
-    def quote(self, receipt, terms=NO_TERMS, balance=None, campaigns=()):
-        """Accrual per line and total, maximum redeemable, allocation of ``receipt.redeem``.
+    def quote(self, receipt, terms=NO_TERMS, balance=None, campaigns=(), rewards=()):
+        """Accrual per line and total, maximum redeemable, allocation of ``receipt.redeem``;
+        promotions' ``rewards`` (discounts, fixed points) as the reference applies them.
 
         :raises RedeemOverLimit: the receipt asks to redeem more than the maximum.
         """
         cdef object quote = None
         if self.kernel_ready:
             try:
-                quote = self._quote(receipt, terms, balance, campaigns)
+                quote = self._quote(receipt, terms, balance, campaigns, rewards)
             except (TypeError, OverflowError, AttributeError):
                 quote = None  # an input of an unexpected type: the reference says what happens
         if quote is None:
-            return _reference.quote(self.rules, receipt, terms, balance, campaigns)
+            return _reference.quote(self.rules, receipt, terms, balance, campaigns, rewards)
         return quote
 
     cdef int64_t _percent(self, terms) except -2:
@@ -203,7 +205,7 @@ cdef class Calculator:
             return -1
         return percent
 
-    cdef object _quote(self, receipt, terms, balance, campaigns):
+    cdef object _quote(self, receipt, terms, balance, campaigns, rewards):
         """The kernel's quote, or None when an input is past the documented ranges."""
         cdef LineIn stack_lines[STACK_LINES]
         cdef int64_t stack_points[STACK_LINES]
@@ -224,6 +226,15 @@ cdef class Calculator:
         cdef Totals totals
         cdef object line, sku, category
         cdef list filters = []  # (skus, categories) of each campaign; None, None: every line
+        cdef Py_ssize_t n_rewards = len(rewards), r
+        cdef int64_t *reward_values = NULL  # [n_rewards * n]: money off or fixed points per line
+        cdef int64_t *weights = NULL
+        cdef int64_t *quantities = NULL
+        cdef int64_t *original = NULL
+        cdef uint8_t *match = NULL
+        cdef int64_t value, per_units, units, sum_weights, given
+        cdef int kind
+        cdef list line_keys = []  # (sku, category) of each line, for the rewards
 
         source = receipt.lines
         local = receipt.at.astimezone(self.zone)
@@ -288,8 +299,52 @@ cdef class Calculator:
                         lk_frac_mul(&fraction, ks[j])
                         count += 1
                 campaign_fraction(&lines[i], &fraction, count)
+                if n_rewards:
+                    line_keys.append((sku, category))
             if total > MAX_AMOUNT:
                 return None
+            if n_rewards:
+                if n_rewards > MAX_REWARDS:
+                    return None
+                reward_values = <int64_t *>malloc(n_rewards * n * sizeof(int64_t) + 3 * n * sizeof(int64_t) + n + 1)
+                if reward_values == NULL:
+                    raise MemoryError()
+                weights = reward_values + n_rewards * n
+                quantities = weights + n
+                original = quantities + n
+                match = <uint8_t *>(original + n)
+                for i in range(n):
+                    original[i] = lines[i].amount
+                    if not as_int64(source[i].quantity, 0, INT64_MAX // (2 * 10000), &quantities[i]):
+                        return None
+                for r in range(n_rewards):
+                    reward = rewards[r]
+                    if type(reward) is not Reward:
+                        return None
+                    if reward.kind == PERCENT_OFF:
+                        kind = 1
+                        if not as_int64(reward.value, 0, MAX_PERCENT, &value):
+                            return None
+                    elif reward.kind == MONEY_OFF:
+                        kind = 2
+                        if not as_int64(reward.value, 0, MAX_AMOUNT, &value):
+                            return None
+                    elif reward.kind == FIXED_POINTS:
+                        kind = 3
+                        if not as_int64(reward.value, 0, _MAX_REWARD_POINTS, &value):
+                            return None
+                        if not as_int64(reward.per_units, -INT64_MAX, INT64_MAX, &per_units):
+                            return None
+                    else:
+                        kind = 0
+                    skus, categories = reward.skus, reward.categories
+                    for i in range(n):
+                        sku, category = line_keys[i]
+                        match[i] = (skus is None and categories is None) or (skus is not None and sku in skus) or (
+                            categories is not None and category in categories
+                        )
+                    with nogil:
+                        apply_reward(lines, n, kind, value, match, weights, reward_values + r * n, ranks)
 
             day = date_ordinal(PyDateTime_GET_YEAR(local), PyDateTime_GET_MONTH(local), PyDateTime_GET_DAY(local))
             k_time = k_time_of(&self.t, day, (day - 1) % 7 + 1, PyDateTime_DATE_GET_HOUR(local))
@@ -316,17 +371,79 @@ cdef class Calculator:
                                      points, redeemed, ranks, &totals)
             if status:
                 raise RedeemOverLimit(requested, totals.max_redeemable)
+            if n_rewards:
+                return self._with_rewards(rewards, lines, n, points, redeemed, ranks, &totals, requested, percent,
+                                          k_time, reward_values, weights, quantities, original, match, line_keys)
             out = PyTuple_New(n)
             for i in range(n):
-                item = new_tuple(LineQuote, (points[i], redeemed[i], lines[i].k_item, lines[i].redeemable))
+                item = new_tuple(
+                    LineQuote, (points[i], redeemed[i], lines[i].k_item, lines[i].redeemable, 0, 0)
+                )
                 Py_INCREF(item)
                 PyTuple_SET_ITEM(out, i, item)
             return new_tuple(
                 Quote,
-                (totals.accrued, requested, totals.max_redeemable, out, percent, k_time, totals.k_receipt, totals.cap),
+                (totals.accrued, requested, totals.max_redeemable, out, percent, k_time, totals.k_receipt, totals.cap,
+                 0, 0, ()),
             )
         finally:
             free(heap)
+            free(reward_values)
+
+    cdef object _with_rewards(self, rewards, LineIn *lines, Py_ssize_t n, int64_t *points, int64_t *redeemed,
+                              Rank *ranks, Totals *totals, requested, int64_t percent, int64_t k_time,
+                              int64_t *reward_values, int64_t *weights, int64_t *quantities, int64_t *original,
+                              uint8_t *match, list line_keys):
+        """Fixed points after total_step, and the quote with each reward's values per line."""
+        cdef Py_ssize_t i, r, n_rewards = len(rewards)
+        cdef int64_t per_units, units, total_points, sum_weights, off_total = 0, bonus_total = 0
+        cdef int64_t accrued = totals.accrued
+        for r in range(n_rewards):
+            reward = rewards[r]
+            if reward.kind != FIXED_POINTS:
+                continue
+            skus, categories = reward.skus, reward.categories
+            per_units = reward.per_units
+            units = 0
+            sum_weights = 0
+            for i in range(n):
+                sku, category = line_keys[i]
+                match[i] = (skus is None and categories is None) or (skus is not None and sku in skus) or (
+                    categories is not None and category in categories
+                )
+                weights[i] = lines[i].amount if match[i] else 0
+                sum_weights += weights[i]
+                if match[i]:
+                    units += quantities[i]
+            total_points = reward.value
+            if per_units > 0:
+                units = units // per_units
+                if units > 0 and total_points > _MAX_REWARD_POINTS // units:
+                    total_points = _MAX_REWARD_POINTS
+                else:
+                    total_points = total_points * units
+            split_weights(total_points, weights, n, sum_weights, reward_values + r * n, ranks)
+            for i in range(n):
+                points[i] += reward_values[r * n + i]
+                accrued += reward_values[r * n + i]
+        out = PyTuple_New(n)
+        for i in range(n):
+            bonus = 0
+            for r in range(n_rewards):
+                if rewards[r].kind == FIXED_POINTS:
+                    bonus += reward_values[r * n + i]
+            off = original[i] - lines[i].amount
+            off_total += off
+            bonus_total += bonus
+            item = new_tuple(LineQuote, (points[i], redeemed[i], lines[i].k_item, lines[i].redeemable, off, bonus))
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(out, i, item)
+        per_reward = tuple([tuple([reward_values[r * n + i] for i in range(n)]) for r in range(n_rewards)])
+        return new_tuple(
+            Quote,
+            (accrued, requested, totals.max_redeemable, out, percent, k_time, totals.k_receipt, totals.cap,
+             off_total, bonus_total, per_reward),
+        )
 
     def refund(self, lines, already, request):
         """Points taken back and given back for returning ``request`` ({line index: quantity x1000}).

@@ -51,6 +51,7 @@ cdef extern from *:
     #define MAX_PERCENT 10000
     #define MAX_K 100000
     #define MAX_CAMPAIGNS 5
+    #define MAX_REWARD_POINTS_C 1000000000000LL
     #define K_ONE 1000
     /* receipts up to this many lines are quoted without a heap allocation */
     #define STACK_LINES 32
@@ -58,7 +59,7 @@ cdef extern from *:
     enum:
         MAX_CAMPAIGNS
         STACK_LINES
-    const int64_t MAX_AMOUNT, MAX_PERCENT, MAX_K, K_ONE
+    const int64_t MAX_AMOUNT, MAX_PERCENT, MAX_K, K_ONE, MAX_REWARD_POINTS_C
     ctypedef unsigned long long lk_u128  # really unsigned __int128; only used through the helpers
     ctypedef struct lk_frac:
         lk_u128 num
@@ -189,6 +190,53 @@ cdef void allocate(int64_t amount, const LineIn *lines, Py_ssize_t n, int64_t to
         sort_ranks(ranks, m)
         for i in range(left):
             out[ranks[i].index] += 1
+
+
+cdef void split_weights(int64_t amount, const int64_t *weights, Py_ssize_t n, int64_t total,
+                        int64_t *out, Rank *ranks) noexcept nogil:
+    """Largest-remainder split of ``amount`` over ``weights`` (the reference's ``allocate``)."""
+    cdef Py_ssize_t i, m = 0
+    cdef uint64_t rem
+    cdef int64_t given = 0, left
+    if amount == 0 or total == 0:
+        memset(out, 0, n * sizeof(int64_t))
+        return
+    for i in range(n):
+        if weights[i] == 0:  # a line the reward does not match: nothing, and no remainder
+            out[i] = 0
+            continue
+        out[i] = <int64_t>lk_share(amount, weights[i], total, &rem)
+        given += out[i]
+        if rem:
+            ranks[m].key = <int64_t>rem
+            ranks[m].index = i
+            m += 1
+    left = amount - given
+    if left > 0:
+        sort_ranks(ranks, m)
+        for i in range(left):
+            out[ranks[i].index] += 1
+
+
+cdef void apply_reward(LineIn *lines, Py_ssize_t n, int kind, int64_t value, const uint8_t *match,
+                       int64_t *weights, int64_t *taken, Rank *ranks) noexcept nogil:
+    """One reward's discount on the matching lines (kind 1 percent x100, 2 money; else nothing here)."""
+    cdef Py_ssize_t i
+    cdef int64_t total = 0
+    if kind == 1:
+        for i in range(n):
+            taken[i] = lines[i].amount * value // 10000 if match[i] else 0
+    elif kind == 2:
+        for i in range(n):
+            weights[i] = lines[i].amount if match[i] else 0
+            total += weights[i]
+        split_weights(value if value < total else total, weights, n, total, taken, ranks)
+    else:
+        memset(taken, 0, n * sizeof(int64_t))
+        return
+    for i in range(n):
+        lines[i].amount -= taken[i]
+        lines[i].discount += taken[i]
 
 
 cdef int64_t take_step(int64_t *points, Py_ssize_t n, int64_t step, int64_t total, Rank *ranks) noexcept nogil:

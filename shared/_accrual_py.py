@@ -20,7 +20,18 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import Problem, RedeemOverLimit, RefundError
 from .numbers import QUANTITY_SCALE, format_scaled
-from .receipts import NO_TERMS, Campaign, CustomerTerms, Line, Receipt
+from .receipts import (
+    FIXED_POINTS,
+    MAX_REWARD_POINTS,
+    MONEY_OFF,
+    NO_TERMS,
+    PERCENT_OFF,
+    Campaign,
+    CustomerTerms,
+    Line,
+    Receipt,
+    Reward,
+)
 from .results import CommittedLine, LineQuote, LineRefund, Quote, Refund
 from .rules import SPECIFICITY, RuleSet
 
@@ -43,8 +54,9 @@ class Calculator:
         terms: CustomerTerms = NO_TERMS,
         balance: int | None = None,
         campaigns: Sequence[Campaign] = (),
+        rewards: Sequence[Reward] = (),
     ) -> Quote:
-        return quote(self.rules, receipt, terms, balance, campaigns)
+        return quote(self.rules, receipt, terms, balance, campaigns, rewards)
 
     def refund(
         self,
@@ -61,18 +73,26 @@ def quote(
     terms: CustomerTerms = NO_TERMS,
     balance: int | None = None,
     campaigns: Sequence[Campaign] = (),
+    rewards: Sequence[Reward] = (),
 ) -> Quote:
     """Accrual per line and total, maximum redeemable, allocation of ``receipt.redeem``.
 
     :param balance: the customer's available points; ``None`` means not limited
         by a balance (what-if quotes), only by the cap.
+    :param rewards: promotions' discounts and fixed points, in the order they apply
+        (docs/accrual.md, "Promotions"): discounts first, line by line, then accrual and
+        redemption on the discounted amounts, then fixed points after ``total_step``.
     :raises RedeemOverLimit: the receipt asks to redeem more than the maximum.
     """
-    lines = receipt.lines
+    source = receipt.lines
+    categories = [line_category(rules, line) for line in source]
+    per_reward: list[list[int]] = []
+    lines: Sequence[Line] = source
+    if rewards:
+        lines, per_reward = apply_discounts(source, categories, rewards)
     local = receipt.at.astimezone(rules.zone())
     total = sum(line.amount for line in lines)
     discounts = sum(line.discount for line in lines)
-    categories = [line_category(rules, line) for line in lines]
     redeemable = [line_redeemable(rules, line, cat) for line, cat in zip(lines, categories, strict=True)]
 
     # Redemption: cap, maximum, allocation over redeemable lines.
@@ -102,17 +122,112 @@ def quote(
             continue
         points.append(base * k_item * receipt_factor * kc_num // (ACCRUAL_DENOMINATOR * kc_den))
     points = apply_total_step(points, rules.total_step)
-
+    if not rewards:
+        return Quote(
+            accrued=sum(points),
+            redeemed=receipt.redeem,
+            max_redeemable=max_redeemable,
+            lines=tuple(
+                LineQuote(p, r, k, ok) for p, r, k, ok in zip(points, redeemed, k_items, redeemable, strict=True)
+            ),
+            percent=percent,
+            k_time=k_time,
+            k_receipt=k_receipt,
+            cap_percent=cap,
+        )
+    bonus = apply_fixed_points(source, lines, categories, rewards, per_reward)
+    off = [a.amount - b.amount for a, b in zip(source, lines, strict=True)]
+    points = [p + b for p, b in zip(points, bonus, strict=True)]
     return Quote(
         accrued=sum(points),
         redeemed=receipt.redeem,
         max_redeemable=max_redeemable,
-        lines=tuple(LineQuote(p, r, k, ok) for p, r, k, ok in zip(points, redeemed, k_items, redeemable, strict=True)),
+        lines=tuple(
+            LineQuote(p, r, k, ok, d, b)
+            for p, r, k, ok, d, b in zip(points, redeemed, k_items, redeemable, off, bonus, strict=True)
+        ),
         percent=percent,
         k_time=k_time,
         k_receipt=k_receipt,
         cap_percent=cap,
+        discount=sum(off),
+        bonus=sum(bonus),
+        rewards=tuple(tuple(values) for values in per_reward),
     )
+
+
+def apply_discounts(
+    lines: Sequence[Line], categories: Sequence[str | None], rewards: Sequence[Reward]
+) -> tuple[list[Line], list[list[int]]]:
+    """The lines after the rewards' discounts, in the rewards' order, and each reward's money off per line.
+
+    A percent discount takes ``floor(amount x percent / 100)`` of each matching line's current
+    amount; a money discount is split over the matching lines by their current amounts (floors,
+    then largest remainders, ties to the lower index), at most their sum. What is taken off a
+    line's amount is added to its discount, so the redemption cap's discount share counts it.
+    Fixed-point rewards leave a zero row here (:func:`apply_fixed_points` fills it).
+    """
+    amounts = [line.amount for line in lines]
+    off = [0] * len(lines)
+    per_reward = []
+    for reward in rewards:
+        match = [reward.applies_to(line.sku, cat) for line, cat in zip(lines, categories, strict=True)]
+        if reward.kind == PERCENT_OFF:
+            taken = [a * reward.value // 10000 if m else 0 for a, m in zip(amounts, match, strict=True)]
+        elif reward.kind == MONEY_OFF:
+            weights = [a if m else 0 for a, m in zip(amounts, match, strict=True)]
+            taken = allocate(min(reward.value, sum(weights)), weights)
+        else:
+            taken = [0] * len(lines)
+        amounts = [a - t for a, t in zip(amounts, taken, strict=True)]
+        off = [o + t for o, t in zip(off, taken, strict=True)]
+        per_reward.append(taken)
+    if not any(off):
+        return list(lines), per_reward
+    out = [
+        Line(
+            amount=a,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            price=line.price,
+            discount=line.discount + o,
+            name=line.name,
+        )
+        for line, a, o in zip(lines, amounts, off, strict=True)
+    ]
+    return out, per_reward
+
+
+def fixed_points_total(reward: Reward, lines: Sequence[Line], match: Sequence[bool]) -> int:
+    """A fixed-point reward's points on this receipt: per receipt, or per ``per_units`` matching units
+    (whole multiples of the matching lines' summed quantity), at most ``MAX_REWARD_POINTS``."""
+    if reward.per_units <= 0:
+        return min(reward.value, MAX_REWARD_POINTS)
+    units = sum(line.quantity for line, m in zip(lines, match, strict=True) if m)
+    return min(reward.value * (units // reward.per_units), MAX_REWARD_POINTS)
+
+
+def apply_fixed_points(
+    source: Sequence[Line],
+    lines: Sequence[Line],
+    categories: Sequence[str | None],
+    rewards: Sequence[Reward],
+    per_reward: list[list[int]],
+) -> list[int]:
+    """Each line's fixed points: every fixed-point reward split over its matching lines in proportion
+    to their (discounted) amounts, floors then largest remainders, ties to the lower index; not subject
+    to ``total_step``. Fills the rewards' rows of ``per_reward``."""
+    bonus = [0] * len(lines)
+    for index, reward in enumerate(rewards):
+        if reward.kind != FIXED_POINTS:
+            continue
+        match = [reward.applies_to(line.sku, cat) for line, cat in zip(source, categories, strict=True)]
+        weights = [line.amount if m else 0 for line, m in zip(lines, match, strict=True)]
+        given = allocate(fixed_points_total(reward, source, match), weights)
+        per_reward[index] = given
+        bonus = [b + g for b, g in zip(bonus, given, strict=True)]
+    return bonus
 
 
 def line_category(rules: RuleSet, line: Line) -> str | None:

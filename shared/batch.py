@@ -28,7 +28,7 @@ from . import accrual, tables
 from ._accrual_py import K_ONE
 from .columns import LINE_INPUTS, RECEIPT_INPUTS, Item, Prepared, Vocabulary, prepare, prepare_columns
 from .errors import RedeemOverLimit
-from .receipts import CustomerTerms, Line, Receipt
+from .receipts import Campaign, CustomerTerms, Line, Receipt, Reward
 from .rules import RuleSet
 
 __all__ = ["BatchResult", "Prepared", "prepare", "prepare_columns", "quote_batch", "quote_batch_reference"]
@@ -47,6 +47,8 @@ class BatchResult:
     redeemed: np.ndarray
     max_redeemable: np.ndarray
     status: np.ndarray
+    #: money off per line by promotions' discounts (docs/accrual.md, "Promotions"); 0 for a refused receipt
+    line_discount: np.ndarray
 
     @classmethod
     def empty(cls, receipts: int, lines: int) -> BatchResult:
@@ -57,13 +59,22 @@ class BatchResult:
             np.zeros(receipts, np.int64),
             np.zeros(receipts, np.int64),
             np.zeros(receipts, np.int8),
+            np.zeros(lines, np.int64),
         )
 
     def equals(self, other: BatchResult) -> bool:
         """Every array equal (results are compared exactly, never approximately)."""
         return all(
             np.array_equal(getattr(self, name), getattr(other, name))
-            for name in ("line_accrued", "line_redeemed", "accrued", "redeemed", "max_redeemable", "status")
+            for name in (
+                "line_accrued",
+                "line_redeemed",
+                "accrued",
+                "redeemed",
+                "max_redeemable",
+                "status",
+                "line_discount",
+            )
         )
 
 
@@ -139,18 +150,20 @@ def _cores() -> int:
 def quote_batch_reference(rules: RuleSet, items: Iterable[Item]) -> BatchResult:
     """The same answers as :func:`quote_batch`, by the reference calculator, receipt by receipt."""
     calc = accrual.PythonCalculator(rules)
-    lines: list[tuple[int, int]] = []
+    lines: list[tuple[int, int, int]] = []
     receipts: list[tuple[int, int, int, int]] = []
-    for receipt, terms, balance, campaigns in items:
+    for receipt, terms, balance, entries in items:
+        multipliers = [c for c in entries if isinstance(c, Campaign)]
+        rewards = [c for c in entries if isinstance(c, Reward)]
         try:
-            q = calc.quote(receipt, terms, balance, campaigns)
+            q = calc.quote(receipt, terms, balance, multipliers, rewards)
         except RedeemOverLimit as exc:
             receipts.append((0, 0, exc.max_redeemable, REDEEM_OVER_LIMIT))
-            lines.extend([(0, 0)] * len(receipt.lines))
+            lines.extend([(0, 0, 0)] * len(receipt.lines))
         else:
             receipts.append((q.accrued, q.redeemed, q.max_redeemable, OK))
-            lines.extend((line.accrued, line.redeemed) for line in q.lines)
-    per_line = np.array(lines, np.int64).reshape(-1, 2)
+            lines.extend((line.accrued, line.redeemed, line.discount) for line in q.lines)
+    per_line = np.array(lines, np.int64).reshape(-1, 3)
     per_receipt = np.array(receipts, np.int64).reshape(-1, 4)
     return BatchResult(
         np.ascontiguousarray(per_line[:, 0]),
@@ -159,6 +172,7 @@ def quote_batch_reference(rules: RuleSet, items: Iterable[Item]) -> BatchResult:
         np.ascontiguousarray(per_receipt[:, 1]),
         np.ascontiguousarray(per_receipt[:, 2]),
         per_receipt[:, 3].astype(np.int8),
+        np.ascontiguousarray(per_line[:, 2]),
     )
 
 
@@ -177,6 +191,7 @@ def items_of(prepared: Prepared, limit: int | None = None) -> list[Item]:
                 sku=_name(prepared.skus, cols["sku"][i]),
                 category=_name(prepared.categories, cols["category"][i]),
                 discount=cols["discount"][i],
+                quantity=cols["quantity"][i],
             )
             for i in range(cols["line_start"][r], cols["line_start"][r + 1])
         )

@@ -30,8 +30,12 @@ per line / per campaign     dtype     meaning
 ``sku`` [m]                 int32     the line's SKU (``skus``), -1: none
 ``category`` [m]            int32     the category the receipt sends (``categories``), -1: none
 ``amount``, ``discount``    int64     minor units, 0 .. 10**10
+``quantity`` [m]            int64     x1000 (fixed points per N units); 1000 when not given
 ``campaign_k`` [J]          int32     multiplier x1000
 ``campaign_all`` [J]        uint8     1: applies to every line (neither skus nor categories)
+``campaign_kind`` [J]       uint8     0 multiplier (a Campaign), 1 percent_off, 2 money_off, 3 points (a Reward)
+``campaign_value`` [J]      int64     a reward's percent x100, money or points
+``campaign_per_units`` [J]  int64     a points reward's N units x1000 (0: per receipt)
 ``campaign_sku_start``      int64     [J + 1] offsets into ``campaign_sku`` (sorted indexes)
 ``campaign_category_start`` int64     [J + 1] offsets into ``campaign_category`` (sorted)
 =========================== ========= =========================================================
@@ -54,15 +58,27 @@ from typing import Any
 import numpy as np
 
 from .errors import Problem, ReceiptError
-from .numbers import MAX_AMOUNT, MAX_CAMPAIGNS, MAX_K, MAX_PERCENT
-from .receipts import Campaign, CustomerTerms, Receipt
+from .numbers import MAX_AMOUNT, MAX_CAMPAIGNS, MAX_K, MAX_PERCENT, MAX_QUANTITY
+from .receipts import (
+    FIXED_POINTS,
+    MAX_REWARD_POINTS,
+    MAX_REWARDS,
+    MONEY_OFF,
+    PERCENT_OFF,
+    Campaign,
+    CustomerTerms,
+    Receipt,
+    Reward,
+)
 from .rules import RuleSet
 
 #: redeem and balance are clamped to this: past it every answer is the same
 CLAMP = 2**62
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
-Item = tuple[Receipt, CustomerTerms, "int | None", Sequence[Campaign]]
+#: the fourth element: the receipt's multipliers (Campaign) and promotions' rewards (Reward), rewards in order
+Item = tuple[Receipt, CustomerTerms, "int | None", Sequence["Campaign | Reward"]]
+REWARD_KINDS = {PERCENT_OFF: 1, MONEY_OFF: 2, FIXED_POINTS: 3}
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +89,7 @@ class Prepared:
     skus: tuple[str, ...]
     categories: tuple[str, ...]
     levels: tuple[str, ...]
-    campaigns: tuple[Campaign, ...]
+    campaigns: tuple[Campaign | Reward, ...]
     line_start: np.ndarray
     day: np.ndarray
     weekday: np.ndarray
@@ -90,8 +106,12 @@ class Prepared:
     category: np.ndarray
     amount: np.ndarray
     discount: np.ndarray
+    quantity: np.ndarray
     campaign_k: np.ndarray
     campaign_all: np.ndarray
+    campaign_kind: np.ndarray
+    campaign_value: np.ndarray
+    campaign_per_units: np.ndarray
     campaign_sku_start: np.ndarray
     campaign_sku: np.ndarray
     campaign_category_start: np.ndarray
@@ -149,6 +169,7 @@ def prepare(rules: RuleSet, items: Iterable[Item]) -> Prepared:
             cols["category"].append(categories.code(line.category))
             cols["amount"].append(line.amount)
             cols["discount"].append(line.discount)
+            cols["quantity"].append(line.quantity)
         line_start.append(len(cols["amount"]))
     return _assemble(rules.timezone, cols, line_start, campaign_start, skus, categories, levels, list(campaigns))
 
@@ -173,7 +194,8 @@ def prepare_columns(
     levels: Sequence[str] = (),
     campaign_start: Any = None,
     campaign: Any = None,
-    campaigns: Sequence[Campaign] = (),
+    campaigns: Sequence[Campaign | Reward] = (),
+    quantity: Any = None,
 ) -> Prepared:
     """The same layout from arrays: ``at`` is UTC epoch seconds per receipt, names already coded.
 
@@ -198,6 +220,7 @@ def prepare_columns(
         "category": category,
         "amount": amount,
         "discount": discount,
+        "quantity": np.full(len(amount), 1000, np.int64) if quantity is None else quantity,
     }
     starts = np.zeros(n + 1, np.int64) if campaign_start is None else campaign_start
     vocabularies = {}
@@ -258,7 +281,7 @@ RECEIPT_INPUTS = (
     "level",
     "campaign",
 )
-LINE_INPUTS = ("sku", "category", "amount", "discount")
+LINE_INPUTS = ("sku", "category", "amount", "discount", "quantity")
 
 
 def _assemble(
@@ -269,7 +292,7 @@ def _assemble(
     skus: Vocabulary,
     categories: Vocabulary,
     levels: Vocabulary,
-    campaigns: list[Campaign],
+    campaigns: list[Campaign | Reward],
 ) -> Prepared:
     """Check the ranges the kernel is proven on, build the campaign tables, freeze the arrays."""
     problems: list[Problem] = []
@@ -279,8 +302,18 @@ def _assemble(
     per_receipt = np.diff(c_starts)
     if len(c_starts) != n + 1:
         raise ReceiptError([Problem("campaign_start", "needs one offset per receipt and one more")])
-    if np.any(per_receipt > MAX_CAMPAIGNS):
-        _report(problems, np.flatnonzero(per_receipt > MAX_CAMPAIGNS), "campaigns", f"at most {MAX_CAMPAIGNS}")
+    is_reward = np.array([isinstance(c, Reward) for c in campaigns] or [False], bool)
+    codes = np.asarray(cols["campaign"], np.int64) if len(cols["campaign"]) else np.zeros(0, np.int64)
+    if len(codes) and (codes.min() < 0 or codes.max() >= len(campaigns)):
+        codes = np.zeros(0, np.int64)  # reported by _column below
+    if len(codes) == len(cols["campaign"]) and len(c_starts) == n + 1:
+        rewards_at = np.concatenate([[0], np.cumsum(is_reward[codes] if len(codes) else [])]).astype(np.int64)
+        rewards = rewards_at[c_starts[1:]] - rewards_at[c_starts[:-1]]
+        multipliers = per_receipt - rewards
+        if np.any(multipliers > MAX_CAMPAIGNS):
+            _report(problems, np.flatnonzero(multipliers > MAX_CAMPAIGNS), "campaigns", f"at most {MAX_CAMPAIGNS}")
+        if np.any(rewards > MAX_REWARDS):
+            _report(problems, np.flatnonzero(rewards > MAX_REWARDS), "rewards", f"at most {MAX_REWARDS}")
 
     arrays: dict[str, np.ndarray] = {}
     limits = {
@@ -297,6 +330,7 @@ def _assemble(
         "category": (-1, len(categories) - 1, np.int32),
         "amount": (0, MAX_AMOUNT, np.int64),
         "discount": (0, MAX_AMOUNT, np.int64),
+        "quantity": (0, MAX_QUANTITY, np.int64),
     }
     for name, (low, high, dtype) in limits.items():
         values = cols[name]
@@ -380,21 +414,47 @@ def _report(
 
 
 def _campaign_tables(
-    problems: list[Problem], campaigns: list[Campaign], skus: Vocabulary, categories: Vocabulary
+    problems: list[Problem], campaigns: list[Campaign | Reward], skus: Vocabulary, categories: Vocabulary
 ) -> dict[str, np.ndarray]:
-    ks, every, sku_lists, category_lists = [], [], [], []
+    ks, every, kinds, values, per_units, sku_lists, category_lists = [], [], [], [], [], [], []
+    highs = {1: MAX_PERCENT, 2: MAX_AMOUNT, 3: MAX_REWARD_POINTS}
     for j, campaign in enumerate(campaigns):
         names = [*(campaign.skus or ()), *(campaign.categories or ())]
-        if type(campaign.k) is not int or not 0 <= campaign.k <= MAX_K or not all(isinstance(s, str) for s in names):
-            problems.append(Problem(f"campaigns[{j}]", f"k must be 0..{MAX_K} (x1000) and names strings"))
+        if not all(isinstance(s, str) for s in names):
+            problems.append(Problem(f"campaigns[{j}]", "names must be strings"))
             continue
-        ks.append(campaign.k)
+        if isinstance(campaign, Reward):
+            kind = REWARD_KINDS.get(campaign.kind, 0)
+            if (
+                not kind
+                or type(campaign.value) is not int
+                or not 0 <= campaign.value <= highs[kind]
+                or type(campaign.per_units) is not int
+                or not -(2**62) <= campaign.per_units <= 2**62
+            ):
+                problems.append(Problem(f"campaigns[{j}]", "a reward of a known kind with its value in range"))
+                continue
+            ks.append(1000)
+            kinds.append(kind)
+            values.append(campaign.value)
+            per_units.append(max(campaign.per_units, 0))
+        else:
+            if type(campaign.k) is not int or not 0 <= campaign.k <= MAX_K:
+                problems.append(Problem(f"campaigns[{j}]", f"k must be 0..{MAX_K} (x1000) and names strings"))
+                continue
+            ks.append(campaign.k)
+            kinds.append(0)
+            values.append(0)
+            per_units.append(0)
         every.append(campaign.skus is None and campaign.categories is None)
         sku_lists.append(sorted(skus.code(s) for s in campaign.skus or ()))
         category_lists.append(sorted(categories.code(c) for c in campaign.categories or ()))
     return {
         "campaign_k": _frozen(np.array(ks, np.int32)),
         "campaign_all": _frozen(np.array(every, np.uint8)),
+        "campaign_kind": _frozen(np.array(kinds, np.uint8)),
+        "campaign_value": _frozen(np.array(values, np.int64)),
+        "campaign_per_units": _frozen(np.array(per_units, np.int64)),
         "campaign_sku_start": _frozen(np.cumsum([0] + [len(s) for s in sku_lists], dtype=np.int64)),
         "campaign_sku": _frozen(np.array([i for s in sku_lists for i in s], np.int32)),
         "campaign_category_start": _frozen(np.cumsum([0] + [len(c) for c in category_lists], dtype=np.int64)),

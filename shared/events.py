@@ -118,7 +118,20 @@ class PurchaseLine(Contract):
     redeemed: Points
 
 
-class PurchaseBody(Contract):
+class PromotionGiven(Contract):
+    """A promotion applied to a purchase (shared/promotions.py): its points (in the lines' ``accrued``)
+    and money off (in the lines' ``discount``), the promo code that unlocked it, and for temporary
+    points their lifetime in days."""
+
+    id: Str
+    name: Str
+    points: Points
+    discount: Money
+    promo_code: Str | None = None
+    expires_days: Annotated[int, Meta(ge=1, le=3660, description="must be 1..3660 days")] | None = None
+
+
+class PurchaseBody(Contract, omit_defaults=True):
     _times = ("at",)
 
     receipt_id: Str
@@ -132,6 +145,8 @@ class PurchaseBody(Contract):
     redeemed: Points
     offline: bool  # the redemption was allowed while the agent was offline
     lines: Annotated[list[PurchaseLine], Meta(max_length=10_000, description="must be a list of at most 10000 items")]
+    #: promotions applied (docs/sync.md, "Promotions"); absent from older agents
+    promotions: Annotated[list[PromotionGiven], Meta(max_length=100, description="must be a list of at most 100")] = []
 
 
 class RefundLine(Contract):
@@ -251,6 +266,14 @@ class CashierMessage(Contract):
     until: str | None = None
 
 
+class PromotionUse(Contract):
+    """One reward a customer got from a promotion: its local day and receipt (per-customer limits)."""
+
+    promotion: Str
+    day: Str
+    receipt_id: Str
+
+
 class CustomerDelta(Contract):
     """The whole current state of one customer as the central server knows it.
 
@@ -278,6 +301,12 @@ class CustomerDelta(Contract):
     messages: Annotated[list[CashierMessage], Meta(max_length=100, description="must be a list of at most 100 items")]
     consents: Consents
     birthday: Str | None = None
+    #: the ids of the segments the customer is in (promotions' audiences, docs/sync.md "Segments down")
+    segments: Annotated[list[Cursor], Meta(max_length=10_000, description="must be a list of segment ids")] = []
+    #: the customer's rewards from promotions with a per-customer limit, in every store (the limits' count)
+    promotion_uses: Annotated[
+        list[PromotionUse], Meta(max_length=10_000, description="must be a list of at most 10000 uses")
+    ] = []
 
 
 # -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------
@@ -350,6 +379,8 @@ class RulesMessage(Contract):
     store: Id
     version: Version
     rules: Annotated[dict[Any, Any], Meta(description="must be a map")]
+    #: the store's promotions and code lists (shared/promotions.py), versioned on their own
+    promotions: Annotated[dict[Any, Any], Meta(description="must be a map")] | None = None
 
 
 class CustomersMessage(Contract):

@@ -52,6 +52,8 @@ class Receipt:
     receipt_id: str | None = None
     #: how the till identified the customer (card, phone, ...), checked by the agent
     customer: Mapping[str, Any] | None = None
+    #: promo codes the till sent (as typed; the agent checks them: shared/promo_codes.py)
+    promo_codes: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -88,7 +90,40 @@ class Campaign:
         )
 
 
-_RECEIPT_FIELDS = ("receipt_id", "customer", "redeem", "total", "terminal", "cashier", "extra")
+#: reward kinds the calculator applies (a multiplier is a :class:`Campaign`; shared/promotions.py)
+PERCENT_OFF, MONEY_OFF, FIXED_POINTS = "percent_off", "money_off", "points"
+#: at most this many discount and fixed-point rewards on one receipt (docs/accrual.md, "Promotions")
+MAX_REWARDS = 20
+#: a fixed-point reward's points per receipt or per N units, and its total on one receipt, at most
+MAX_REWARD_POINTS = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    """A promotion's discount or fixed points on the lines it matches (docs/accrual.md, "Promotions").
+
+    ``kind``: ``percent_off`` (``value`` percent x100 of each matching line's amount, floored),
+    ``money_off`` (``value`` minor units split over the matching lines by amount, at most their sum),
+    ``points`` (``value`` points per receipt, or per ``per_units`` matching units (quantity x1000),
+    split over the matching lines by amount after ``total_step``). No SKUs and categories: every line.
+    """
+
+    kind: str
+    value: int
+    skus: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    per_units: int = 0
+    id: str | None = None
+
+    def applies_to(self, sku: str | None, category: str | None) -> bool:
+        if self.skus is None and self.categories is None:
+            return True
+        return (self.skus is not None and sku in self.skus) or (
+            self.categories is not None and category in self.categories
+        )
+
+
+_RECEIPT_FIELDS = ("receipt_id", "customer", "redeem", "total", "terminal", "cashier", "extra", "promo_codes")
 _LINE_FIELDS = ("sku", "name", "category", "quantity", "price", "discount", "barcode", "extra")
 
 
@@ -130,10 +165,19 @@ def parse_receipt(doc: Any, *, require_id: bool = False) -> Receipt:
     for name in ("terminal", "cashier"):
         if name in obj and obj[name] is not None:
             c.string(obj[name], name, max_length=100)
+    codes: list[str] = []
+    if obj.get("promo_codes") is not None:
+        raw_codes = c.list(obj["promo_codes"], "promo_codes", min_items=0, max_items=10)
+        for i, raw in enumerate(raw_codes or []):
+            code = c.string(raw, index_path("promo_codes", i), max_length=64)
+            if code is not None:
+                codes.append(code)
     if c.problems:
         raise ReceiptError(c.problems)
     assert at is not None and redeem is not None
-    return Receipt(lines=tuple(lines), at=at, redeem=redeem, receipt_id=receipt_id, customer=customer)
+    return Receipt(
+        lines=tuple(lines), at=at, redeem=redeem, receipt_id=receipt_id, customer=customer, promo_codes=tuple(codes)
+    )
 
 
 def parse_time(c: Collector, value: Any, path: str) -> dt.datetime | None:

@@ -12,10 +12,12 @@ from typing import Any, NamedTuple
 class LineQuote(NamedTuple):
     """One line of a quote: points earned and points redeemed on it."""
 
-    accrued: int
+    accrued: int  # fixed-point rewards included
     redeemed: int
     k_item: int  # x1000
     redeemable: bool
+    discount: int = 0  # money off by promotions (the till applies it on its fiscal receipt)
+    bonus: int = 0  # fixed points of promotions (in ``accrued``, not subject to total_step)
 
 
 class Quote(NamedTuple):
@@ -29,6 +31,10 @@ class Quote(NamedTuple):
     k_time: int  # x1000
     k_receipt: int  # x1000
     cap_percent: int  # x100, the redemption cap that applied
+    discount: int = 0  # money off by promotions, all lines
+    bonus: int = 0  # fixed points of promotions, all lines (in ``accrued``)
+    #: per reward given to the calculator (in its order), per line: money off or fixed points
+    rewards: tuple[tuple[int, ...], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's and the POS API's JSON form."""
@@ -36,7 +42,12 @@ class Quote(NamedTuple):
             "accrued": self.accrued,
             "redeemed": self.redeemed,
             "max_redeemable": self.max_redeemable,
-            "lines": [{"accrued": line.accrued, "redeemed": line.redeemed} for line in self.lines],
+            "lines": [
+                {"accrued": line.accrued, "redeemed": line.redeemed, "discount": line.discount, "bonus": line.bonus}
+                for line in self.lines
+            ]
+            if self.rewards
+            else [{"accrued": line.accrued, "redeemed": line.redeemed} for line in self.lines],
         }
 
 

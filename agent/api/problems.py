@@ -20,6 +20,7 @@ from shared.identifiers import N_
 
 from ..errors import AgentError, _error
 from ..i18n import translate
+from ..promotions import CODE_PROBLEMS
 
 log = logging.getLogger("loyalty.agent.api")
 
@@ -72,6 +73,7 @@ TITLES: dict[str, str] = {
     "no_printer": N_("No printer configured"),
     "no_slip": N_("No loyalty slip for this receipt"),
     "too_many_streams": N_("Too many identification streams"),
+    **CODE_PROBLEMS,  # in a quote's or commit's promo_code_problems (the sale goes on)
 }
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

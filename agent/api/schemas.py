@@ -76,7 +76,44 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-LINE_RESULT = obj({"accrued": POINTS, "redeemed": POINTS}, ("accrued", "redeemed"))
+LINE_RESULT = obj(
+    {
+        "accrued": POINTS,
+        "redeemed": POINTS,
+        "discount": {**MONEY, "description": "money off by promotions: the till applies it on its fiscal receipt"},
+        "bonus": {**POINTS, "description": "fixed points of promotions, included in accrued"},
+    },
+    ("accrued", "redeemed"),
+)
+#: the promo-code problems a quote or commit may carry (the sale goes on without the code)
+CODE_PROBLEM_TYPES = [
+    "urn:loyalty-edge:problem:" + code
+    for code in (
+        "promo_code_unknown",
+        "promo_code_used_up",
+        "promo_code_expired",
+        "promo_code_not_yet_valid",
+        "promo_code_foreign",
+        "promo_code_offline",
+        "promo_code_not_applicable",
+    )
+]
+PROMOTION_APPLIED = obj(
+    {
+        "id": TEXT,
+        "name": TEXT,
+        "kind": {"enum": ["multiplier", "points", "percent_off", "money_off"]},
+        "points": POINTS,
+        "discount": MONEY,
+        "promo_code": TEXT,
+        "expires_days": INT,
+        "lines": {
+            "type": "array",
+            "items": obj({"index": INT, "points": POINTS, "discount": MONEY}, ("index", "points", "discount")),
+        },
+    },
+    ("id", "name", "kind", "points", "discount", "lines"),
+)
 
 _QUOTE_FIELDS = {
     "customer_id": nullable(TEXT),
@@ -89,7 +126,34 @@ _QUOTE_FIELDS = {
     "available": nullable(POINTS),
     "offline": {"type": "boolean", "description": "the agent had no fresh link to the central server"},
     "rules_version": INT,
+    "discount": {**MONEY, "description": "money off by promotions, all lines (present when promotions apply)"},
+    "promotions": {
+        "type": "array",
+        "items": PROMOTION_APPLIED,
+        "description": "each promotion applied, with its points and discount per line",
+    },
+    "promo_code_problems": {
+        "type": "array",
+        "items": {
+            "allOf": [{"$ref": "#/components/schemas/Problem"}],
+            "properties": {"type": {"enum": CODE_PROBLEM_TYPES}, "promo_code": TEXT},
+        },
+        "description": "codes refused (unknown, used up, expired, not yet valid, foreign, offline, not applicable); "
+        "the sale goes on without them",
+    },
 }
+_QUOTE_REQUIRED = (
+    "customer_id",
+    "total",
+    "accrued",
+    "redeemed",
+    "max_redeemable",
+    "lines",
+    "balance",
+    "available",
+    "offline",
+    "rules_version",
+)
 _BALANCE = {"balance": nullable(POINTS), "available": nullable(POINTS)}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -147,15 +211,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "terminal": nullable(text(100)),
             "cashier": nullable(text(100)),
             "extra": FREE,
+            "promo_codes": nullable(
+                {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": text(64),
+                    "description": "promo codes the customer presents; spaces, dashes and case are ignored",
+                }
+            ),
         },
         ("at", "lines"),
     ),
     "Receipt": {"allOf": [ref("QuoteRequest")], "required": ["receipt_id", "at", "lines"]},
     "LineResult": LINE_RESULT,
-    "QuoteResult": obj(_QUOTE_FIELDS, tuple(_QUOTE_FIELDS)),
+    "QuoteResult": obj(_QUOTE_FIELDS, _QUOTE_REQUIRED),
     "CommitResult": obj(
         {**_QUOTE_FIELDS, "receipt_id": TEXT, "committed_at": TIME},
-        (*_QUOTE_FIELDS, "receipt_id", "committed_at"),
+        (*_QUOTE_REQUIRED, "receipt_id", "committed_at"),
     ),
     "RefundRequest": obj(
         {

@@ -70,12 +70,15 @@ class SlipData:
     #: purchase (accrued/redeemed on the receipt), refund or cancel (accrued = points taken
     #: back, redeemed = points given back)
     operation: str = "purchase"
+    #: promotions applied to a purchase: (name, points, discount), points and money in minor units
+    promotions: tuple[tuple[str, int, int], ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (the print queue's payload)."""
         doc = asdict(self)
         doc["at"] = self.at.isoformat()
         doc["messages"] = list(self.messages)
+        doc["promotions"] = [list(p) for p in self.promotions]
         return doc
 
     @classmethod
@@ -84,6 +87,9 @@ class SlipData:
         values = dict(doc)
         values["at"] = datetime.fromisoformat(values["at"])
         values["messages"] = tuple(values.get("messages") or ())
+        values["promotions"] = tuple(
+            (str(name), int(points), int(discount)) for name, points, discount in values.get("promotions") or ()
+        )
         if values.get("operation", "purchase") not in OPERATIONS:
             raise ValueError(f"unknown slip operation {values['operation']!r}")
         for key in ("accrued", "redeemed", "balance"):
@@ -125,6 +131,12 @@ def layout(
         labels = (_("Points taken back"), _("Points returned"))
     ops.append(Line(fit(_pair(labels[0], format_points(slip.accrued, language), columns))))
     ops.append(Line(fit(_pair(labels[1], format_points(slip.redeemed, language), columns))))
+    for name, points, discount in slip.promotions:
+        ops.append(Line(fit(name[:columns]), bold=True))
+        if points:
+            ops.append(Line(fit(_pair("  " + _("Promotion points"), format_points(points, language), columns))))
+        if discount:
+            ops.append(Line(fit(_pair("  " + _("Promotion discount"), format_points(discount, language), columns))))
     ops.append(Line(fit(_pair(_("Balance"), format_points(slip.balance, language), columns)), bold=True))
     if slip.level:
         ops.append(Line(fit(_pair(_("Level"), slip.level, columns))))

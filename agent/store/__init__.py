@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,6 +28,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from shared.promotions import PromotionSet, parse_promotions
 from shared.rules import RuleSet, parse_rules
 
 from .customers import DeltaError
@@ -63,6 +65,7 @@ class Store:
         self._lock = threading.Lock()
         #: (canonical JSON, RuleSet) of the rule set this process installed or last read: parsed once
         self._parsed_rules: tuple[str, RuleSet] | None = None
+        self._parsed_promotions: tuple[str, PromotionSet] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         #: called (without arguments, after the commit) when a transaction appended outbox events
@@ -202,6 +205,31 @@ class Store:
             tx.put_rules(rules.version, canonical, self.clock())
         self._parsed_rules = (canonical, rules)
         return True
+
+    def set_promotions(self, document: str | Mapping[str, Any], version: int | None = None) -> bool:
+        """Install the store's promotions (validated with shared.promotions.parse_promotions) when newer
+        than the installed ones; False if not newer."""
+        doc = json.loads(document) if isinstance(document, str) else document
+        parsed = parse_promotions(doc)
+        if version is not None and version != parsed.version:
+            raise StoreError(f"promotions say version {parsed.version}, installed as {version}")
+        canonical = json.dumps(parsed.to_json(), sort_keys=True, ensure_ascii=False)
+        with self.write() as tx:
+            held = tx.promotions()
+            if held is not None and held[0] >= parsed.version:
+                return False
+            tx.put_promotions(parsed.version, canonical, self.clock())
+        self._parsed_promotions = (canonical, parsed)
+        return True
+
+    def parsed_promotions(self, text: str) -> PromotionSet:
+        """The PromotionSet of an installed document: the one set_promotions parsed, else parsed now (once)."""
+        held = self._parsed_promotions
+        if held is not None and held[0] == text:
+            return held[1]
+        parsed = parse_promotions(json.loads(text))
+        self._parsed_promotions = (text, parsed)
+        return parsed
 
     def parsed_rules(self, text: str) -> RuleSet:
         """The RuleSet of an installed rule set's JSON: the one set_rules parsed, else parsed now (once)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from typing import NamedTuple
 
@@ -36,6 +37,70 @@ class AdminQueries:
             "installed_at = excluded.installed_at",
             (version, document, iso(now)),
         )
+
+    # -- promotions (shared/promotions.py), published beside the rule set
+
+    def promotions(self) -> tuple[int, str] | None:
+        """(version, JSON document) of the installed promotions, or None."""
+        row = self.c.execute("SELECT version, document FROM promotions WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_promotions(self, version: int, document: str, now: dt.datetime) -> None:
+        self.c.execute(
+            "INSERT INTO promotions (id, version, document, installed_at) VALUES (1, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document, "
+            "installed_at = excluded.installed_at",
+            (version, document, iso(now)),
+        )
+
+    def promotion_uses(self, customer_id: str) -> dict[str, list[str]]:
+        """promotion id -> the local dates of this customer's rewards from it: those the central server knows
+        (every store's, from the customer's delta) and those recorded here, each receipt once."""
+        seen: dict[str, tuple[str, str]] = {}  # receipt:promotion -> (promotion, day)
+        row = self.c.execute("SELECT promotion_uses FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        try:
+            for promotion, day, receipt_id in json.loads(row[0]) if row and row[0] else ():
+                seen[f"{receipt_id}:{promotion}"] = (promotion, day)
+        except (ValueError, TypeError):
+            pass  # a bad value from the central server must not stop the sale
+        for promotion, day, receipt_id in self.c.execute(
+            "SELECT promotion, day, receipt_id FROM promotion_uses WHERE customer_id = ? ORDER BY id", (customer_id,)
+        ):
+            seen[f"{receipt_id}:{promotion}"] = (promotion, day)
+        out: dict[str, list[str]] = {}
+        for promotion, day in seen.values():
+            out.setdefault(promotion, []).append(day)
+        return out
+
+    def add_promotion_uses(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """(promotion, customer, receipt, local day) of each reward given."""
+        self.c.executemany(
+            "INSERT INTO promotion_uses (promotion, customer_id, receipt_id, day) VALUES (?, ?, ?, ?)", rows
+        )
+
+    def code_uses(self, code: str) -> int:
+        return int(self.c.execute("SELECT COUNT(*) FROM code_uses WHERE code = ?", (code,)).fetchone()[0])
+
+    def offline_code_uses(self, promotion_list: str) -> int:
+        """Codes of a list used here while offline (the list's offline bound)."""
+        return int(
+            self.c.execute(
+                "SELECT COUNT(*) FROM code_uses WHERE promotion = ? AND online = 0", (promotion_list,)
+            ).fetchone()[0]
+        )
+
+    def add_code_use(
+        self, code: str, receipt_id: str, customer_id: str | None, code_list: str, online: bool, now: dt.datetime
+    ) -> None:
+        self.c.execute(
+            "INSERT INTO code_uses (code, receipt_id, customer_id, promotion, online, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (code, receipt_id, customer_id, code_list, int(online), iso(now)),
+        )
+
+    def remove_receipt_promotions(self, receipt_id: str) -> None:
+        """A cancelled receipt gives its codes and limits back."""
+        self.c.execute("DELETE FROM code_uses WHERE receipt_id = ?", (receipt_id,))
+        self.c.execute("DELETE FROM promotion_uses WHERE receipt_id = ?", (receipt_id,))
 
     # -- sync state (key/value: link, last_sync_at, ... written by the sync)
 

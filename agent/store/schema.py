@@ -229,5 +229,43 @@ def print_jobs(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0005_promotions")
+def promotions(db: Database) -> None:
+    # Segment ids of each customer as the central server sent them (the audiences of promotions),
+    # the promotions published to the store (shared/promotions.py; beside the rule set, versioned),
+    # and the promo codes used here (offline conflicts are found centrally from these events).
+    db.executescript(
+        """
+        ALTER TABLE customers ADD COLUMN segments TEXT NOT NULL DEFAULT '[]';  -- JSON list of segment ids
+        -- JSON [[promotion, day, receipt_id], ...]: the customer's rewards in every store, as the central server knows
+        ALTER TABLE customers ADD COLUMN promotion_uses TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE promotions (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,                  -- JSON of shared.promotions.PromotionSet
+            installed_at TEXT NOT NULL
+        );
+        CREATE TABLE code_uses (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL,                      -- normalised promo code
+            receipt_id TEXT NOT NULL,
+            customer_id TEXT,
+            promotion TEXT NOT NULL,
+            online INTEGER NOT NULL,                 -- 1: the central server confirmed the use
+            at TEXT NOT NULL
+        );
+        CREATE INDEX code_uses_code ON code_uses (code);
+        CREATE TABLE promotion_uses (
+            id INTEGER PRIMARY KEY,
+            promotion TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            receipt_id TEXT NOT NULL,
+            day TEXT NOT NULL                        -- local date of the receipt
+        );
+        CREATE INDEX promotion_uses_customer ON promotion_uses (customer_id, promotion, day);
+        """
+    )
+
+
 #: every migration this code knows, in order
-KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts", "0004_print_jobs")
+KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts", "0004_print_jobs", "0005_promotions")

@@ -23,6 +23,8 @@ from .common import CONTEXT_SETTINGS, _config, _store, db_option
 from .console import register as _register_console
 from .database import register as _register_database
 from .history import register as _register_history
+from .triggers import register as _register_triggers
+from .triggers import start_engine as _start_triggers
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -390,7 +392,12 @@ def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
         cap_per_day=int(config["MESSAGES_CAP_PER_DAY"]),
         zone=config["CONSOLE_TIMEZONE"],
     )
-    return Sender(config["DATABASE"], policy=policy, public_url=config["PUBLIC_URL"]).start()
+    return Sender(
+        config["DATABASE"],
+        policy=policy,
+        public_url=config["PUBLIC_URL"],
+        concurrency=max(1, int(config["MESSAGES_CONCURRENCY"])),
+    ).start()
 
 
 def _wait_for_signal() -> None:
@@ -463,6 +470,7 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
             config["DATABASE"], int(config["NIGHTLY_HOUR"]), config["CONSOLE_TIMEZONE"]
         ).start()
     sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
+    trigger_engine = _start_triggers(config) if config["TRIGGERS_ENGINE"] else None
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -473,6 +481,8 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         server.shutdown()
         if sender is not None:
             sender.stop()
+        if trigger_engine is not None:
+            trigger_engine.stop()
         if scheduler is not None:
             scheduler.stop()
         if ingest is not None:
@@ -536,3 +546,4 @@ def send(db: str | None) -> None:
 _register_console(cli)  # users, import, nightly: central/cli/console.py
 _register_database(cli)  # migrate, copy-db (SQLite or PostgreSQL): central/cli/database.py
 _register_history(cli)  # import-receipts: central/cli/history.py
+_register_triggers(cli)  # triggers run/once/list/start/stop: central/cli/triggers.py

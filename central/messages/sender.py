@@ -25,7 +25,8 @@ the next starts a second after the end of the one N places before; not a counter
 
 from __future__ import annotations
 
-import collections
+import concurrent.futures
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -38,12 +39,15 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, rules, tokens
+from . import adapters, channels, notices, rules, tokens, tracking
+from .ratewindow import RateWindow
 from .templates import MAX_BODY, TemplateError, Variables, render
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+#: rows checked, rendered and marked 'sending' in one transaction
+CHUNK = 50
 LEASE = "sender"
 
 
@@ -98,6 +102,8 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
         return customer.get("phone") or ""
     if channel == "telegram":
         return customer.get("telegram_chat") or ""
+    if channel == "push":
+        return customer.get("push_subscription") or ""
     return ""
 
 
@@ -112,10 +118,11 @@ class Sender:
         public_url: str = "",
         interval: float = 1.0,
         batch: int = 200,
+        concurrency: int = 1,
         lease_seconds: float = 30.0,
         holder: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
-        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = adapters.build,
+        make_adapter: Callable[[str, dict[str, Any], dict[str, str]], adapters.Adapter] = channels.build,
     ) -> None:
         self.db_path = db_path
         self.policy = policy or rules.Policy()
@@ -130,7 +137,12 @@ class Sender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._adapters: dict[str, tuple[str, adapters.Adapter]] = {}
-        self._starts: dict[str, collections.deque[float]] = {}
+        self._windows: dict[str, RateWindow] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._worker_adapters: list[adapters.Adapter] = []
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.concurrency = concurrency
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
         self._templates: dict[int, Any] = {}
         self._rate = 0
@@ -169,9 +181,16 @@ class Sender:
         self.close()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for _, adapter in self._adapters.values():
             adapter.close()
         self._adapters.clear()
+        with self._lock:
+            for adapter in self._worker_adapters:
+                adapter.close()
+            self._worker_adapters.clear()
         if self._db is not None:
             with self._db.transaction():
                 self._db.release_message_lease(LEASE, self.holder)
@@ -196,11 +215,18 @@ class Sender:
             if not db.take_message_lease(LEASE, self.holder, self.lease_seconds):
                 return 0
         now = self.clock()
+        try:
+            queued = notices.queue_due(db, now)  # service messages: phone codes, points received/spent/expiring
+        except Exception:  # a bad switch must not stop the sending
+            log.exception("service messages pass failed")
+            queued = 0
         rows = db.due_messages(now.isoformat(timespec="seconds"), self.batch)
         self._configs, self._templates = {}, {}
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
-        for row in rows:
+        customers = db.message_customers(sorted({row["customer_id"] for row in rows})) if rows else {}
+        self._pending: dict[concurrent.futures.Future[Any], tuple[adapters.Outgoing, dict[str, Any]]] = {}
+        for start in range(0, len(rows), CHUNK):
             if self._stop.is_set():
                 break
             if time.monotonic() - renewed > self.lease_seconds / 3:
@@ -208,8 +234,17 @@ class Sender:
                     if not db.take_message_lease(LEASE, self.holder, self.lease_seconds):
                         return 0
                 renewed = time.monotonic()
-            self._handle(db, row, key)
-        return len(rows)
+            # checks, renders and the 'sending' marks of a chunk in one transaction (recorded before the
+            # sends); then each send is marked on its own, so a crash resends at most the one in flight
+            with db.transaction() as conn:
+                ready = [
+                    item
+                    for row in rows[start : start + CHUNK]
+                    if (item := self._prepare(db, conn, row, key, customers.get(row["customer_id"]), now))
+                ]
+            self._send_all(db, ready, now)
+        self._settle(db, now, keep=0)
+        return len(rows) + queued
 
     def _adapter(self, db: Store, channel: str) -> adapters.Adapter | str:
         """The channel's adapter, or why there is none."""
@@ -218,6 +253,8 @@ class Sender:
         config = self._configs[channel]
         if config is None or not config["enabled"]:
             return f"the {channel} channel is not set up"
+        if config.get("secrets_unreadable"):
+            return f"the {channel} channel's secrets do not open with this instance folder's key: type them again"
         stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
         held = self._adapters.get(channel)
         if held is None or held[0] != stamp:
@@ -231,44 +268,30 @@ class Sender:
         self._rate = config["rate_per_second"]
         return held[1]
 
-    def _wait_rate(self, channel: str, rate: int) -> None:
-        """Block until a send may start without exceeding ``rate`` in any one-second window.
+    def _window(self, channel: str, rate: int) -> RateWindow:
+        with self._lock:
+            window = self._windows.get(channel)
+            if window is None or window.rate != rate:
+                window = self._windows[channel] = RateWindow(rate)
+            return window
 
-        The log holds when the last sends *ended*: a send starts only a second after the end of the
-        send ``rate`` places before it, so even as the gateway sees arrivals (somewhere between a
-        send's start and end, with any jitter) no one-second window holds more than ``rate``.
-        """
-        if rate <= 0:
-            return
-        ends = self._starts.setdefault(channel, collections.deque())
-        while len(ends) >= rate:
-            wait = ends[0] + 1.0 - time.monotonic()
-            if wait <= 0:
-                ends.popleft()
-            else:
-                time.sleep(wait)
-
-    def _sent_now(self, channel: str, rate: int) -> None:
-        if rate > 0:
-            self._starts.setdefault(channel, collections.deque()).append(time.monotonic())
-
-    def _handle(self, db: Store, row: dict[str, Any], key: str) -> None:
-        now = self.clock()
+    def _prepare(
+        self, db: Store, conn: Any, row: dict[str, Any], key: str, customer: dict[str, Any] | None, now: dt.datetime
+    ) -> tuple[adapters.Adapter, adapters.Outgoing, dict[str, Any]] | None:
+        """Check a due row again, render it and mark it 'sending', in the caller's transaction; what to send,
+        or None (skipped, postponed, failed, waiting for its channel, or a cashier message already written)."""
         ident, channel = row["id"], row["channel"]
-        customer = customer_row(db, row["customer_id"])
         if customer is None:
-            with db.transaction():
-                db.mark_message_final(ident, "skipped", "no such customer")
-            return
+            db.mark_message_final(ident, "skipped", "no such customer")
+            return None
         if row["state"] == "queued":
             if row["address"]:  # a test send to the sender's own address: only the address is checked
                 why = rules.address_problem(channel, {"email": row["address"], "phone": row["address"]})
             else:
                 why = rules.refusal(channel, row["kind"], customer)
             if why:
-                with db.transaction():
-                    db.mark_message_final(ident, "skipped", why)
-                return
+                db.mark_message_final(ident, "skipped", why)
+                return None
             if row["kind"] == rules.MARKETING and not row["address"]:
                 later = rules.quiet_until(now, customer["timezone"], self.policy)
                 if later is None and self.policy.cap_per_day > 0:
@@ -279,13 +302,12 @@ class Sender:
                 else:
                     reason = "quiet hours"
                 if later is not None:
-                    with db.transaction():
-                        db.postpone_message(ident, later.isoformat(timespec="seconds"), reason)
-                    return
+                    db.postpone_message(ident, later.isoformat(timespec="seconds"), reason)
+                    return None
         adapter = self._adapter(db, channel)
         if isinstance(adapter, str):
-            self._retry(db, {**row, "attempts": row["attempts"] + 1}, adapter, now)
-            return
+            self._retry_in(db, {**row, "attempts": row["attempts"] + 1}, adapter, now)
+            return None
         subject, body = row["subject"], row["body"]
         to = address_of(channel, customer, row["address"])
         unsubscribe = ""
@@ -297,17 +319,15 @@ class Sender:
                 self._templates[row["template_id"]] = db.message_template(row["template_id"])
             template = self._templates[row["template_id"]]
             if template is None:
-                with db.transaction():
-                    db.mark_message_final(ident, "failed", "the template was deleted")
-                return
+                db.mark_message_final(ident, "failed", "the template was deleted")
+                return None
             try:
                 context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
                 subject = render(template["subject"], context, row["language"], field="subject", limit=998)
                 body = render(template["body"], context, row["language"], limit=MAX_BODY.get(channel, 100_000))
             except TemplateError as exc:
-                with db.transaction():
-                    db.mark_message_final(ident, "failed", str(exc))
-                return
+                db.mark_message_final(ident, "failed", str(exc))
+                return None
         message = adapters.Outgoing(
             id=ident,
             key=f"{row['cause']}/{row['customer_id']}/{channel}",
@@ -319,44 +339,123 @@ class Sender:
             customer_id=customer["id"],
             unsubscribe_url=unsubscribe,
         )
-        if isinstance(adapter, adapters.CashierAdapter):
-            with db.transaction() as conn:  # exactly once: the message and its record in one transaction
-                db.mark_message_sending(ident, message.subject, body, to)
-                db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
+        db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
+        if channel == "email" and row["mailing_id"] and row["kind"] == rules.MARKETING and self.public_url:
+            text, page = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
+            message = dataclasses.replace(message, body=text, html=page)
+        if isinstance(adapter, adapters.CashierAdapter):  # exactly once: the message and its record together
+            db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
             self.sent += 1
-            return
-        with db.transaction():
-            db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
-        rate = self._rate
-        self._wait_rate(channel, rate)
+            return None
+        return adapter, message, {**row, "rate": self._rate}
+
+    def _deliver(self, adapter: adapters.Adapter, message: adapters.Outgoing, rate: int) -> str | None | BaseException:
+        """One send through the channel's rate window: the gateway's id, or the exception it raised."""
+        window = self._window(message.channel, rate)
+        ticket = window.start()
         try:
-            gateway_id = adapter.send(message)
-        except adapters.PermanentFailure as exc:
-            self._sent_now(channel, rate)
+            return adapter.send(message)
+        except Exception as exc:  # noqa: BLE001 - handed back to the marking thread
+            return exc
+        finally:
+            window.end(ticket)  # a failed send may have reached the gateway all the same
+
+    def _worker_adapter(self, channel: str) -> adapters.Adapter:
+        """This worker thread's own adapter of the channel (connections are not shared between threads)."""
+        config = self._configs[channel]
+        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        held: dict[str, tuple[str, adapters.Adapter]] = self._local.__dict__.setdefault("adapters", {})
+        if channel not in held or held[channel][0] != stamp:
+            if channel in held:
+                held[channel][1].close()
+            adapter = self.make_adapter(channel, config["settings"], config["secrets"])
+            held[channel] = (stamp, adapter)
+            with self._lock:
+                self._worker_adapters.append(adapter)
+        return held[channel][1]
+
+    def _deliver_in_worker(self, message: adapters.Outgoing, rate: int) -> str | None | BaseException:
+        try:
+            adapter = self._worker_adapter(message.channel)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+        return self._deliver(adapter, message, rate)
+
+    def _send_all(
+        self, db: Store, ready: list[tuple[adapters.Adapter, adapters.Outgoing, dict[str, Any]]], now: dt.datetime
+    ) -> None:
+        """Send a chunk's messages, ``concurrency`` at a time (one at a time: on this thread), each marked
+        as soon as it is over, here (one thread writes the database)."""
+        if self.concurrency <= 1 or len(ready) <= 1:
+            for adapter, message, row in ready:
+                if self._stop.is_set():
+                    return  # still 'sending': the next pass sends them (they never left)
+                self._record(db, message, row, self._deliver(adapter, message, row["rate"]), now)
+            return
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="message-send")
+        for _, message, row in ready:
+            self._pending[self._pool.submit(self._deliver_in_worker, message, row["rate"])] = (message, row)
+        # the next chunk is prepared while these are in flight; what is done is marked now
+        self._settle(db, now, keep=max(CHUNK, self.concurrency))
+
+    def _settle(self, db: Store, now: dt.datetime, keep: int) -> None:
+        """Mark the finished sends; wait until at most ``keep`` are still in flight."""
+        pending = getattr(self, "_pending", {})
+        while pending:
+            done, _ = concurrent.futures.wait(
+                list(pending), timeout=0 if len(pending) <= keep else None, return_when="FIRST_COMPLETED"
+            )
+            if not done:
+                return
+            # the sends that are over, marked together: none of them waits for another's commit
+            finished = [(*pending.pop(future), future.result()) for future in done]
+            sent = [(m, r, result) for m, r, result in finished if not isinstance(result, BaseException)]
+            if sent:
+                if self.after_send is not None:
+                    for message, _, _ in sent:
+                        self.after_send(message.id)
+                with db.transaction():
+                    for message, _, result in sent:
+                        db.mark_message_sent(message.id, result)  # type: ignore[arg-type]
+                self.sent += len(sent)
+            for message, row, result in finished:
+                if isinstance(result, BaseException):
+                    self._record(db, message, row, result, now)
+
+    def _record(
+        self,
+        db: Store,
+        message: adapters.Outgoing,
+        row: dict[str, Any],
+        result: str | None | BaseException,
+        now: dt.datetime,
+    ) -> None:
+        ident, channel = message.id, message.channel
+        if isinstance(result, adapters.PermanentFailure):
             with db.transaction():
-                db.mark_message_final(ident, "failed", str(exc))
-            return
-        except adapters.TemporaryFailure as exc:
-            self._sent_now(channel, rate)  # it may have reached the gateway all the same
-            self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(exc), now)
-            return
-        except Exception as exc:  # noqa: BLE001 - an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)
-            self._sent_now(channel, rate)
-            log.exception("channel %s failed on message %s", channel, ident)
-            self._retry(db, {**row, "attempts": row["attempts"] + 1}, f"{type(exc).__name__}: {exc}", now)
-            return
-        self._sent_now(channel, rate)
-        if self.after_send is not None:
-            self.after_send(ident)
-        with db.transaction():
-            db.mark_message_sent(ident, gateway_id)  # recorded after the send
-        self.sent += 1
+                db.mark_message_final(ident, "failed", str(result))
+        elif isinstance(result, adapters.TemporaryFailure):
+            self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(result), now)
+        elif isinstance(result, BaseException):  # an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)
+            log.error("channel %s failed on message %s", channel, ident, exc_info=result)
+            self._retry(db, {**row, "attempts": row["attempts"] + 1}, f"{type(result).__name__}: {result}", now)
+        else:
+            if self.after_send is not None:
+                self.after_send(ident)
+            with db.transaction():
+                db.mark_message_sent(ident, result)  # recorded after the send
+            self.sent += 1
 
     def _retry(self, db: Store, row: dict[str, Any], why: str, now: dt.datetime) -> None:
-        attempts = max(row["attempts"], 1)
         with db.transaction():
-            if attempts >= MAX_ATTEMPTS:
-                db.mark_message_final(row["id"], "failed", f"{why} (after {attempts} attempts)")
-            else:
-                later = now + dt.timedelta(seconds=rules.backoff(attempts))
-                db.mark_message_retry(row["id"], why, later.isoformat(timespec="seconds"), attempts)
+            self._retry_in(db, row, why, now)
+
+    def _retry_in(self, db: Store, row: dict[str, Any], why: str, now: dt.datetime) -> None:
+        """Back to 'queued' after a growing delay, or 'failed' after MAX_ATTEMPTS, in the caller's transaction."""
+        attempts = max(row["attempts"], 1)
+        if attempts >= MAX_ATTEMPTS:
+            db.mark_message_final(row["id"], "failed", f"{why} (after {attempts} attempts)")
+        else:
+            later = now + dt.timedelta(seconds=rules.backoff(attempts))
+            db.mark_message_retry(row["id"], why, later.isoformat(timespec="seconds"), attempts)

@@ -227,7 +227,8 @@ class LedgerBatch:
                 self._debt(state, shortfall, env)
             state.saw("redemption", at)
         if body["accrued"]:
-            self._add(state, body["accrued"], env)
+            temporary = self._temporary_promotion_lots(state, body, env, when)
+            self._add(state, body["accrued"] - temporary, env)
             self._entry(state, body["accrued"], "accrue", env)
             state.saw("accrual", at)
         state.spend += body["total"]
@@ -403,6 +404,33 @@ class LedgerBatch:
         lot = Lot(lot_id, 0, None, None, program, new=True)
         state.lots.append(lot)
         return lot
+
+    def _temporary_promotion_lots(
+        self, state: CustomerState, body: Mapping[str, Any], env: Mapping[str, Any], when: str
+    ) -> int:
+        """Promotions' temporary points of a purchase (``expires_days``, docs/promotions.md): a lot each that
+        expires that many days after the receipt; returns their points (the rest goes to the permanent lot)."""
+        import datetime as _dt
+
+        given = 0
+        for promotion in body.get("promotions") or ():
+            days, points = promotion.get("expires_days"), promotion.get("points") or 0
+            if not days or points <= 0 or given + points > body["accrued"]:
+                continue
+            moment = _dt.datetime.fromisoformat(utc(when)) + _dt.timedelta(days=days)
+            lot = Lot(
+                f"{env['id']}:promo:{promotion['id']}",
+                points,
+                None,
+                moment.isoformat(timespec="seconds"),
+                self.program(env),
+                new=True,
+                source_event=env["id"],
+            )
+            state.lots.append(lot)
+            state.balance += points
+            given += points
+        return given
 
     def _add(self, state: CustomerState, points: int, env: Mapping[str, Any]) -> None:
         lot = self._permanent(state, self.program(env))

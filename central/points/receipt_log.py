@@ -24,9 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import struct
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +54,53 @@ class Pending:
     lines: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-_LINE = struct.Struct("<iiqq")  # LINE_DTYPE, packed without a numpy call per line
+#: a line's fields, as a purchase event's line dict names them (shared/events.py)
+LINE_FIELDS = ("sku", "name", "category", "quantity", "price", "discount", "amount", "accrued", "redeemed")
+
+
+@dataclass(slots=True)
+class LineColumns:
+    """The lines of many purchases as columns, one list per field of :data:`LINE_FIELDS` (a receipt import's
+    batch): what their line dicts would say, already as the flush reads them (``quantity`` a text,
+    ``discount``, ``accrued`` and ``redeemed`` integers), without a dict per line."""
+
+    sku: list[str | None]
+    name: list[str | None]
+    category: list[str | None]
+    quantity: list[str]
+    price: list[int | None]
+    discount: list[int]
+    amount: list[int]
+    accrued: list[int]
+    redeemed: list[int]
+
+
+class LineBlock(Sequence[Mapping[str, Any]]):
+    """A purchase's lines given as rows ``[start, stop)`` of a :class:`LineColumns`: a purchase event's
+    ``lines`` (it reads as the list of line dicts it stands for); the flush writes a run of them by columns."""
+
+    __slots__ = ("columns", "start", "stop")
+
+    def __init__(self, columns: LineColumns, start: int, stop: int) -> None:
+        self.columns, self.start, self.stop = columns, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row = self.start + i
+        return {name: getattr(self.columns, name)[row] for name in LINE_FIELDS}
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        a, b, c = self.start, self.stop, self.columns
+        columns = (getattr(c, name)[a:b] for name in LINE_FIELDS)
+        return (dict(zip(LINE_FIELDS, values, strict=True)) for values in zip(*columns, strict=True))
 
 
 class ReceiptLog:
@@ -202,60 +247,28 @@ class ReceiptLog:
     # -- writing -----------------------------------------------------------------------------------
 
     def flush(self) -> None:
+        """Write the pending transactions with their lines, and fold the customers' into the aggregates.
+
+        The one write point of every transaction, whichever path brought it (the ingest, a history import, the
+        console): what is recorded per transaction is recorded here, for all of them (docs/import-receipts.md).
+        Lines come as dicts (a till's event), or as :class:`LineBlock` runs of one :class:`LineColumns` (a
+        receipt import's batch, laid out by columns); both give the same rows, and the same calls below.
+        """
         if not self.pending:
             return
         conn = self.conn
-        categories = receipts.catalog_ids(
-            conn,
-            "catalog_categories",
-            "name",
-            {line.get("category") for p in self.pending for line in p.lines},
-            self.recorded_at,
-        )
-        products = receipts.product_ids(conn, _first_lines(self.pending), categories, self.recorded_at)
-        next_id = receipts.next_transaction_id(conn)
-        rows, lines, folded = [], [], []
-        for item in self.pending:
-            packed = None
-            if item.lines:
-                parts = []
-                for i, line in enumerate(item.lines):
-                    sku_id, cat_id = products.get(line.get("sku")), categories.get(line.get("category"))
-                    discount = line.get("discount") or 0
-                    # the what-if's columns: dense 0-based catalog indexes, -1 for none
-                    parts.append(_LINE.pack((sku_id or 0) - 1, (cat_id or 0) - 1, line["amount"], discount))
-                    lines.append(
-                        (
-                            next_id,
-                            i,
-                            sku_id,
-                            cat_id,
-                            line.get("name"),
-                            line.get("quantity") or "1",
-                            line.get("price"),
-                            discount,
-                            line["amount"],
-                            line.get("accrued") or 0,
-                            line.get("redeemed") or 0,
-                        )
-                    )
-                packed = b"".join(parts)
-            rows.append((next_id, *item.row, len(item.lines), packed, self.recorded_at))
-            next_id += 1
-            if item.row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
-                folded.append(
-                    (
-                        item.row[7],
-                        item.row[0],
-                        item.row[2],
-                        item.row[10],
-                        *item.row[13:16],
-                        [
-                            (products.get(x.get("sku")), categories.get(x.get("category")), x.get("quantity") or "1")
-                            for x in item.lines
-                        ],
-                    )
-                )
+        columns = _one_run(self.pending)
+        if columns is None:
+            spans, lines, folded, packed = self._by_line()
+        else:
+            spans, lines, folded, packed = self._by_columns(*columns)
+        blob = packed.tobytes()
+        width = LINE_DTYPE.itemsize
+        recorded_at = self.recorded_at
+        rows = [  # the transactions' rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at)
+            (*row, None if span is None else blob[span[0] * width : span[1] * width], recorded_at)
+            for row, span in spans
+        ]
         receipts.insert_transactions(conn, rows)
         receipts.insert_lines(conn, lines)
         rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
@@ -271,6 +284,148 @@ class ReceiptLog:
 
             aggregates.record(conn, folded, zone_of)
         self.pending = []
+
+    def _by_line(self) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+        """(transaction rows with their span of packed lines, line rows, the aggregates' entries, the packed
+        lines) of pending transactions whose lines are dicts."""
+        conn = self.conn
+        categories = receipts.catalog_ids(
+            conn,
+            "catalog_categories",
+            "name",
+            {line.get("category") for p in self.pending for line in p.lines},
+            self.recorded_at,
+        )
+        products = receipts.product_ids(conn, _first_lines(self.pending), categories, self.recorded_at)
+        next_id = receipts.next_transaction_id(conn)
+        product_of, category_of = products.get, categories.get
+        rows: list[Any] = []
+        lines: list[tuple[Any, ...]] = []
+        folded: list[Any] = []
+        # the what-if's packed columns of every line of the flush, packed at once (LINE_DTYPE) and cut per row
+        col_sku: list[int] = []
+        col_cat: list[int] = []
+        col_amount: list[int] = []
+        col_discount: list[int] = []
+        add_line = lines.append
+        for item in self.pending:
+            row = item.row
+            fold: list[tuple[Any, ...]] | None = [] if row[7] is not None else None
+            span = None
+            if item.lines:
+                first = len(col_sku)
+                for i, line in enumerate(item.lines):
+                    get = line.get
+                    sku_id, cat_id = product_of(get("sku")), category_of(get("category"))
+                    discount = get("discount") or 0
+                    amount = line["amount"]
+                    quantity = get("quantity") or "1"
+                    # the what-if's columns: dense 0-based catalog indexes, -1 for none
+                    col_sku.append((sku_id or 0) - 1)
+                    col_cat.append((cat_id or 0) - 1)
+                    col_amount.append(amount)
+                    col_discount.append(discount)
+                    add_line(
+                        (
+                            next_id,
+                            i,
+                            sku_id,
+                            cat_id,
+                            get("name"),
+                            quantity,
+                            get("price"),
+                            discount,
+                            amount,
+                            get("accrued") or 0,
+                            get("redeemed") or 0,
+                        )
+                    )
+                    if fold is not None:
+                        fold.append((sku_id, cat_id, quantity))
+                span = (first, len(col_sku))
+            rows.append(((next_id, *row, len(item.lines)), span))
+            next_id += 1
+            if fold is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
+                folded.append((row[7], row[0], row[2], row[10], *row[13:16], fold))
+        return rows, lines, folded, _packed(col_sku, col_cat, col_amount, col_discount)
+
+    def _by_columns(
+        self, table: LineColumns, lo: int, hi: int
+    ) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+        """:meth:`_by_line` for pending transactions whose lines are one run ``[lo, hi)`` of ``table``."""
+        conn = self.conn
+        sku, name, category, quantity = (
+            table.sku[lo:hi],
+            table.name[lo:hi],
+            table.category[lo:hi],
+            table.quantity[lo:hi],
+        )
+        categories = receipts.catalog_ids(conn, "catalog_categories", "name", set(category), self.recorded_at)
+        first_row = {s: i for i, s in reversed(list(enumerate(sku)))}  # sku -> its first line
+        first = {
+            s: {"name": name[i], "category": category[i]} for s, i in first_row.items() if isinstance(s, str) and s
+        }
+        products = receipts.product_ids(conn, first, categories, self.recorded_at)
+        next_id = receipts.next_transaction_id(conn)
+        sku_ids = list(map(products.get, sku))
+        cat_ids = list(map(categories.get, category))
+        amount, discount = table.amount[lo:hi], table.discount[lo:hi]
+        counts = np.fromiter((len(item.lines) for item in self.pending), np.int64, len(self.pending))
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        ids = np.arange(next_id, next_id + len(self.pending), dtype=np.int64)
+        lines = list(
+            zip(
+                np.repeat(ids, counts).tolist(),
+                (np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, counts)).tolist(),
+                sku_ids,
+                cat_ids,
+                name,
+                quantity,
+                table.price[lo:hi],
+                discount,
+                amount,
+                table.accrued[lo:hi],
+                table.redeemed[lo:hi],
+                strict=True,
+            )
+        )
+        per_line = list(zip(sku_ids, cat_ids, quantity, strict=True))
+        rows: list[Any] = []
+        folded: list[Any] = []
+        for item, tid, a, b in zip(self.pending, ids.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            row = item.row
+            rows.append(((tid, *row, b - a), (a, b) if b > a else None))
+            if row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
+                folded.append((row[7], row[0], row[2], row[10], *row[13:16], per_line[a:b]))
+        packed = _packed([(x or 0) - 1 for x in sku_ids], [(x or 0) - 1 for x in cat_ids], amount, discount)
+        return rows, lines, folded, packed
+
+
+def _packed(sku: Sequence[int], category: Sequence[int], amount: Sequence[int], discount: Sequence[int]) -> np.ndarray:
+    """The what-if's columns of lines (LINE_DTYPE): dense 0-based catalog indexes (-1: none) and money."""
+    packed = np.empty(len(sku), LINE_DTYPE)
+    packed["sku"], packed["category"], packed["amount"], packed["discount"] = sku, category, amount, discount
+    return packed
+
+
+def _one_run(pending: list[Pending]) -> tuple[LineColumns, int, int] | None:
+    """(table, lo, hi) when the pending transactions' lines are consecutive runs of one LineColumns, in order
+    (a receipt import's batch); None when any are dicts."""
+    table = None
+    lo = at = 0
+    for item in pending:
+        block = item.lines
+        if not block:
+            continue
+        if type(block) is not LineBlock:
+            return None
+        if table is None:
+            table, lo, at = block.columns, block.start, block.start
+        if block.columns is not table or block.start != at:
+            return None
+        at = block.stop
+    return None if table is None else (table, lo, at)
 
 
 def _first_lines(pending: list[Pending]) -> dict[str, Mapping[str, Any]]:

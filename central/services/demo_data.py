@@ -99,7 +99,9 @@ def cents(values: Any) -> Any:
     import numpy as np
 
     v = np.asarray(values, np.int64)
-    return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
+    distinct, index = np.unique(v, return_inverse=True)  # prices repeat: each distinct amount written once
+    texts = np.array([f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}" for c in distinct.tolist()], object)
+    return texts[index.reshape(-1)]
 
 
 def completejourney(

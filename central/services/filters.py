@@ -316,9 +316,14 @@ def _tag(op: str, value: str, *rest: Any) -> str:
     return value.strip().lower()
 
 
+#: consents a customer can have (customers.consents keys; messages' channels: docs/messages.md)
+CONSENTS = ("personal_data", "email", "sms", "voice", "push", "telegram")
+
+
 def _consent(op: str, value: str, *rest: Any) -> str:
-    if not re.fullmatch(r"[a-z_]{1,40}", value):
-        raise ValueError(_("Choose a consent."))
+    value = value.strip().lower()
+    if value not in CONSENTS:
+        raise ValueError(_("Choose a consent: %(names)s.", names=", ".join(CONSENTS)))
     return value
 
 

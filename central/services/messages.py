@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.errors import LoyaltyError
 
-from ..messages import adapters, rules, sender, tokens
+from ..messages import channels, notices, push, rules, sender, tokens, tracking
 from ..messages.sender import address_of, make_variables
 from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
 from ..storage import messages as q
@@ -32,8 +32,8 @@ from .text import _
 
 MASK = "********"
 CHUNK = 5000
-#: channels this version can send on (push and Telegram: docs/messages.md)
-READY = ("email", "sms", "voice", "cashier", "telegram")
+#: channels this version can send on (all of them)
+READY = ("email", "sms", "voice", "push", "telegram", "cashier")
 #: how long a Telegram start link can be used
 LINK_DAYS = 7
 
@@ -107,12 +107,14 @@ def set_channel(
         if not isinstance(value, str) or len(value) > 4096:
             raise FormError({f"secret_{name}": _("A secret is text up to 4096 characters.")})
         kept[str(name)] = value
+    if channel == "push" and not kept.get("private_key"):
+        kept["private_key"] = push.new_private_key()  # VAPID keys are made, not typed
     try:
-        checked = adapters.check(channel, dict(settings), kept)
+        checked = channels.check(channel, dict(settings), kept)
     except LoyaltyError as exc:
         raise FormError({"settings": str(exc)}) from None
     with db.transaction() as conn:
-        q.save_channel(conn, channel, checked, kept, enabled, rate_per_second, actor.username)
+        q.save_channel(conn, channel, checked, kept, enabled, rate_per_second, actor.username, db.path)
         audit.record(
             conn,
             actor,
@@ -429,7 +431,18 @@ def mailing_progress(db: Store, actor: Actor, mailing_id: int) -> dict[str, Any]
     mailing = _mailing(db, mailing_id)
     mailing["counts"] = db.mailing_counts(mailing_id)
     mailing["reasons"] = db.mailing_reasons(mailing_id)
+    mailing["unsubscribed"] = db.mailing_unsubscribed(mailing_id)
+    mailing["opened"], mailing["clicked"] = db.mailing_engagement(mailing_id)
+    mailing["finished"] = mailing["state"] == "running" and not (
+        mailing["counts"]["queued"] + mailing["counts"]["sending"]
+    )
     return mailing
+
+
+def mailings(db: Store, actor: Actor) -> list[dict[str, Any]]:
+    """The newest mailings with their counts per state."""
+    actor.require("messages.send")
+    return db.mailings()
 
 
 def customer_messages(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
@@ -491,6 +504,26 @@ def unsubscribe(db: Store, key: str, token: str) -> tuple[str, str] | None:
         except KeyError:
             return None
     return customer_id, channel
+
+
+def track_open(db: Store, token: str) -> bool:
+    """The opening pixel of an email was loaded; False for a token that is not genuine."""
+    row_id = tracking.read_open(link_key(db), token)
+    if row_id is None:
+        return False
+    with db.transaction() as conn:
+        q.mark_engaged(conn, row_id, clicked=False)
+    return True
+
+
+def track_click(db: Store, token: str) -> str | None:
+    """A tracked link was followed: where it leads (signed in the token), or None when not genuine."""
+    found = tracking.read_click(link_key(db), token)
+    if found is None:
+        return None
+    with db.transaction() as conn:
+        q.mark_engaged(conn, found[0], clicked=True)
+    return found[1]
 
 
 def link_key(db: Store) -> str:
@@ -615,3 +648,112 @@ def outbox_row(db: Store, row_id: int) -> dict[str, Any]:
     row = rows[0]
     row["extra"] = json.loads(row["extra"] or "{}")
     return row
+
+
+# -- Web Push: subscriptions from the web card ----------------------------------------------------
+
+
+def vapid_public_key(db: Store) -> str | None:
+    """The application server key (base64url) a page passes to ``pushManager.subscribe``; None while the
+    push channel is not set up. Public: the web card asks for it without signing in."""
+    row = db.message_channel("push")
+    if row is None or not row["enabled"]:
+        return None
+    return str(row["settings"].get("public_key") or "") or None
+
+
+def subscribe_push(db: Store, customer_id: str, subscription: Mapping[str, Any], *, consent: bool = True) -> None:
+    """Keep the customer's browser subscription (``PushSubscription.toJSON()``: endpoint, keys p256dh and
+    auth), replacing an earlier one, and (by default) record push consent with source ``customer``:
+    allowing notifications in the browser is the customer's own act. The caller (the web card) has
+    already authenticated the customer. :class:`FormError` for a broken subscription; NotFound for an
+    unknown customer."""
+    try:
+        checked = push.check_subscription(dict(subscription))
+    except (ValueError, TypeError) as exc:
+        raise FormError({"subscription": str(exc)}) from None
+    if not db.existing_customers([customer_id]):
+        raise NotFound(f"customer {customer_id} not found")
+    now = _now()
+    with db.transaction() as conn:
+        q.link_address(conn, customer_id, "push", json.dumps(checked, sort_keys=True), now)
+        if consent:
+            q.set_consent(conn, customer_id, "push", True, "customer", None)
+
+
+def unsubscribe_push(db: Store, customer_id: str) -> None:
+    """Forget the customer's push subscription and withdraw push consent (source ``customer``)."""
+    with db.transaction() as conn:
+        q.unlink_address(conn, customer_id, "push")
+        try:
+            q.set_consent(conn, customer_id, "push", False, "customer", None)
+        except KeyError:
+            raise NotFound(f"customer {customer_id} not found") from None
+
+
+# -- service messages: switches per event, store and channel (central/messages/notices.py) ---------
+
+INHERIT = "inherit"
+OFF = "off"
+
+
+def service_switches(db: Store, actor: Actor, store: str = "") -> dict[tuple[str, str], str]:
+    """{(event, channel): template id as text, :data:`OFF` or (for a store) :data:`INHERIT`} at ``store``
+    ('' = every store)."""
+    actor.require("messages.write")
+    if store:
+        actor.require_store(store)
+    out = {(e, c): (OFF if not store else INHERIT) for e in notices.EVENTS for c in notices.NOTICE_CHANNELS}
+    for row in db.message_switches():
+        if row["store"] == store and (row["event"], row["channel"]) in out:
+            out[(row["event"], row["channel"])] = OFF if row["template_id"] is None else str(row["template_id"])
+    return out
+
+
+def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tuple[str, str], str]) -> int:
+    """Switch service messages at ``store`` ('' = every store): each (event, channel) gets a template id, OFF,
+    or (for a store) INHERIT. A template must be a service template of that channel. Returns the changes."""
+    actor.require("messages.write")
+    if store:
+        actor.require_store(store)
+        if not db.store_exists(store):
+            raise FormError({"store": _("Choose a store from the list.")})
+    elif actor.scoped:
+        raise FormError({"store": _("Choose a store from the list.")})
+    before = service_switches(db, actor, store)
+    errors: dict[str, str] = {}
+    changes: dict[tuple[str, str], str] = {}
+    for (event, channel), value in chosen.items():
+        key = f"{event}-{channel}"
+        if event not in notices.EVENTS or channel not in notices.NOTICE_CHANNELS:
+            errors[key] = _("Choose a channel from the list.")
+            continue
+        value = (value or "").strip() or (INHERIT if store else OFF)
+        if value == INHERIT and not store:
+            value = OFF
+        if value not in (OFF, INHERIT):
+            template = db.message_template(int(value)) if value.isdigit() else None
+            if template is None or template["channel"] != channel or template["kind"] != rules.SERVICE:
+                errors[key] = _("Choose a service template of this channel.")
+                continue
+        if before.get((event, channel)) != value:
+            changes[(event, channel)] = value
+    if errors:
+        raise FormError(errors)
+    with db.transaction() as conn:
+        for (event, channel), value in changes.items():
+            if value == INHERIT or (value == OFF and not store):
+                q.clear_switch(conn, event, store, channel)
+            else:
+                q.set_switch(conn, event, store, channel, None if value == OFF else int(value), actor.username)
+        if changes:
+            audit.record(
+                conn,
+                actor,
+                "messages.switches",
+                "store",
+                store or "*",
+                {f"{e}/{c}": before[(e, c)] for e, c in changes},
+                {f"{e}/{c}": v for (e, c), v in changes.items()},
+            )
+    return len(changes)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
@@ -47,6 +48,7 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
+from ..points.receipt_log import LineBlock, LineColumns
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -424,6 +426,17 @@ class Parser:
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
         """Each receipt of the file with the problems of its rows (None when its first row is unreadable)."""
+        if Path(self.path).suffix.lower() == ".parquet":
+            fast = _columnar(self, self.path)
+            if fast is not None:  # the whole file read by columns (a clean file in the common layout)
+                if report is not None:
+                    report.rows = fast.rows
+                yield from ((receipt, []) for receipt in fast.receipts)
+                return
+        yield from self.by_row(report)
+
+    def by_row(self, report: Report | None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
+        """The row-by-row reader: every format, every row's own problems."""
         rows = read_rows(self.path)
         try:
             _, headers = next(rows)
@@ -574,12 +587,261 @@ class Parser:
         )
 
 
+# -- the columnar reader ---------------------------------------------------------------------------
+
+
+class _Unsure(Exception):
+    """The columnar reader cannot vouch for the file: the row-by-row reader reads it (and names its problems)."""
+
+
+_INVALID = object()  # a value the row reader would refuse (a row of a refund may have it: refunds have no lines)
+
+
+@dataclass
+class _Columns:
+    rows: int
+    receipts: Iterator[Receipt]
+
+
+def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
+    """A Parquet file read by whole columns: the receipts as the row reader gives them, or None when some value
+    is not clean (the row reader then reads the file, and names each problem with its line).
+
+    Each column's distinct values are parsed once, by the row reader's own functions (so a value means here
+    exactly what it means there), and spread back over the rows with numpy; the receipts are the runs of
+    rows with the same store and receipt id, whose receipt fields (operation, date, customer, refund of) must
+    be the same on every row and whose total, when a later row repeats it, the same text.
+    """
+    try:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    try:
+        return _columnar_read(parser, pq.ParquetFile(path).read(), np, pa)
+    except _Unsure:
+        return None
+
+
+def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
+    headers = table.column_names
+    index = field_index(headers, parser.mapping)
+    n = table.num_rows
+    if n == 0:
+        raise _Unsure
+    columns: dict[str, Any] = {}
+    for name, i in index.items():
+        column = table.column(i)
+        kind = column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+            raise _Unsure  # floats, dates, ...: the row reader's conversions
+        columns[name] = column
+
+    def codes(name: str) -> tuple[Any, list[Any]]:
+        """(each row's code, the distinct raw values by code; the last code is a missing value)."""
+        column = columns.get(name)
+        if column is None:
+            return np.zeros(n, np.int64), [None]
+        encoded = column.combine_chunks().dictionary_encode()
+        values = encoded.dictionary.to_pylist()
+        return encoded.indices.fill_null(len(values)).to_numpy().astype(np.int64), [*values, None]
+
+    def parsed(name: str, parse: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """(each row's code, the parsed value by code as an object array); a refused value is _INVALID."""
+        code, values = codes(name)
+        out = []
+        for value in values:
+            try:
+                out.append(parse(value))
+            except Bad:
+                out.append(_INVALID)
+        return code, np.array(out + [None], dtype=object)[:-1]
+
+    def text(value: Any) -> str:
+        return value.strip() if type(value) is str else _text(value)
+
+    store_code, store_text = parsed("store", text)
+    receipt_code, receipt_text = parsed("receipt", text)
+    store_of, receipt_of = store_text[store_code], receipt_text[receipt_code]
+
+    def used(code: Any, size: int) -> Any:
+        """The codes some row has (a mask over the distinct values)."""
+        mask = np.zeros(size, bool)
+        mask[code] = True
+        return mask
+
+    if not (
+        all(store_text[used(store_code, len(store_text))]) and all(receipt_text[used(receipt_code, len(receipt_text))])
+    ):
+        raise _Unsure  # a row without a store or a receipt id
+    # runs of rows of one receipt (the stripped texts decide, as in the row reader)
+    change = np.empty(n, bool)
+    change[0] = True
+    change[1:] = np.asarray(store_of[1:] != store_of[:-1], bool) | np.asarray(receipt_of[1:] != receipt_of[:-1], bool)
+    starts = np.flatnonzero(change)
+    run = np.cumsum(change) - 1  # each row's receipt
+    first = starts[run]  # each row's receipt's first row
+    heads = {}
+    for name in ("kind", "refund_of", "at", "customer_id", "card", "phone"):
+        code, values = codes(name)
+        if (code != code[first]).any():
+            raise _Unsure  # a later row with other receipt fields: the row reader compares them
+        heads[name] = (code[starts], values)
+    total_code, total_values = codes("total")
+    empty_total = np.array([v is None or v == "" for v in total_values])
+    later = total_code != total_code[first]
+    if (later & ~empty_total[total_code]).any():
+        raise _Unsure
+
+    # the receipts' own fields, parsed once per receipt (a refund or a sale, its time, customer, total)
+    kinds = [_canonical(_text(v)) if v not in (None, "") else "" for v in heads["kind"][1]]
+    for kind in kinds:
+        if kind not in parser.mapping.refund_values and kind not in SALE_WORDS:
+            raise _Unsure
+    refund_by_code = np.array([kind in parser.mapping.refund_values for kind in kinds])
+    refund = refund_by_code[heads["kind"][0]]
+    receipt_stores = store_of[starts].tolist()
+    receipt_ids = receipt_of[starts].tolist()
+    at_code, at_values = heads["at"]
+    moments: dict[tuple[int, Any], dt.datetime] = {}
+    ats = []
+    for store, code in zip(receipt_stores, at_code.tolist(), strict=True):
+        zone = parser.stores.get(store, parser.default_zone)
+        when = moments.get((code, zone))
+        if when is None:
+            try:
+                when = moments[(code, zone)] = moment(at_values[code], zone, parser.mapping.date_format)
+            except Bad:
+                raise _Unsure from None
+        ats.append(when)
+    who = []
+    for name in ("customer_id", "card", "phone"):
+        code, values = heads[name]
+        texts = np.array([_text(v) for v in values] + [""], dtype=object)[:-1]
+        who.append((name, texts[code].tolist()))
+    refund_code, refund_values = heads["refund_of"]
+    refund_texts = np.array([_text(v) or None for v in refund_values] + [None], dtype=object)[:-1]
+    refund_of = refund_texts[refund_code].tolist()
+
+    def total_of(value: Any) -> int | None:
+        return money(value, "total") if _text(value) else None
+
+    totals = np.array([_try(total_of, v) for v in total_values] + [None], dtype=object)[:-1]
+    if any(t is _INVALID for t in totals[used(total_code[starts], len(totals))]):
+        raise _Unsure
+    receipt_total = totals[total_code[starts]].tolist()
+
+    # the lines: each distinct value parsed by the row reader's rules (Parser._line)
+    sale = ~refund[run]
+
+    def sale_values(name: str, parse: Callable[[Any], Any]) -> Any:
+        code, values = parsed(name, parse)
+        row_values = values[code]
+        if any(v is _INVALID for v in values[used(code[sale], len(values))]):
+            raise _Unsure
+        return row_values
+
+    def amount(v: Any) -> int:
+        if v is None or v == "":
+            raise Bad("")
+        return money(v, "amount")
+
+    amounts = sale_values("amount", amount)
+    discounts = sale_values("discount", lambda v: 0 if v is None or v == "" or v == "0" else money(v, "discount"))
+    quantities = sale_values("quantity", lambda v: 1000 if v is None or v == "" or v == "1" else quantity(v))
+    prices = sale_values("price", lambda v: None if v is None or v == "" else money(v, "price"))
+    accrued = sale_values(
+        "accrued",
+        lambda v: (
+            0
+            if v is None or v == "" or v == "0"
+            else int(v)
+            if type(v) is str and v.isdigit() and v.isascii()
+            else points_value(v, "accrued")
+        ),
+    )
+    redeemed = sale_values("redeemed", lambda v: 0 if v is None or v == "" or v == "0" else points_value(v, "redeemed"))
+    priced = sale & np.array([p is not None for p in prices.tolist()])
+    if priced.any():  # price x quantity - discount against the amount, as Parser._line checks it
+        p = prices[priced].astype(object)
+        q = quantities[priced].astype(object)
+        a, d = amounts[priced].astype(object), discounts[priced].astype(object)
+        low, high = p * q // 1000 - d, -(-p * q // 1000) - d
+        wrong = np.asarray(q != 0, bool) & np.asarray(a != low, bool) & np.asarray(a != high, bool)
+        if wrong.any():
+            raise _Unsure
+    skus = sale_values("sku", lambda v: text(v) or None)
+    names = sale_values("name", lambda v: text(v) or None)
+    categories = sale_values("category", lambda v: text(v) or None)
+    sale_rows = np.flatnonzero(sale)
+    lines = list(
+        map(
+            Line,
+            *(
+                column[sale_rows].tolist()
+                for column in (skus, names, categories, quantities, prices, discounts, amounts, accrued, redeemed)
+            ),
+        )
+    )
+    # each receipt's lines: a slice of the sale rows' lines
+    ends = np.searchsorted(sale_rows, np.append(starts[1:], n)).tolist()
+    begin = np.searchsorted(sale_rows, starts).tolist()
+    is_refund = refund.tolist()
+
+    def made() -> Iterator[Receipt]:  # one at a time: the check's progress moves as they come
+        for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
+            receipt = Receipt(store, ident, start + 2, is_refund[i])
+            receipt.at = ats[i]
+            for name, texts in who:
+                if texts[i]:
+                    receipt.customer = (name, texts[i])
+                    break
+            receipt.total = receipt_total[i]
+            receipt.refund_of = refund_of[i]
+            if not receipt.refund:
+                receipt.lines = lines[begin[i] : ends[i]]
+            yield receipt
+
+    return _Columns(n, made())
+
+
+def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
+    """(each value's dense index, -1 for None; the distinct values in order of first appearance)."""
+    import numpy as np
+
+    index: dict[str | None, int] = {None: -1}
+    codes = np.fromiter((index.setdefault(v, len(index) - 1) for v in values), np.int32, len(values))
+    return codes, [v for v in index if v is not None]
+
+
+def _try(parse: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return parse(value)
+    except Bad:
+        return _INVALID
+
+
 def head_raw_total(receipt: Receipt) -> str:
     return "" if receipt.total is None else _cents(receipt.total)
 
 
 def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
+
+
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """Python's cycle collector paused while the file's receipts and lines are made and imported: they hold no
+    cycles, and its full passes over an ever bigger heap of them cost more than the parsing (docs/import-receipts.md,
+    "Speed"); it runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def check(
@@ -591,6 +853,18 @@ def check(
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Read the whole file and list every bad row; writes nothing."""
+    with _without_gc():
+        return _check(db, path, mapping, create_stores=create_stores, progress=progress)
+
+
+def _check(
+    db: Store,
+    path: str | Path,
+    mapping: Mapping_ | None,
+    *,
+    create_stores: bool,
+    progress: Callable[[int], None] | None,
+) -> Report:
     mapping = mapping or Mapping_()
     parser = Parser(db, path, mapping)
     report = Report()
@@ -598,6 +872,7 @@ def check(
     sold: set[tuple[str, str]] = set()
     refunded: set[tuple[str, str]] = set()
     asked: dict[tuple[str, str], int] = {}  # refunds of receipts not in the file: looked up in the ledger
+    seen_count = 0
     for receipt, problems in parser.receipts(report):
         for p in problems:
             report.bad(p.line, p.message)
@@ -611,7 +886,8 @@ def check(
                 report.parsed.append(receipt)
             else:
                 report.parsed = None  # too big to hold: the import reads the file again
-        if progress is not None:
+        seen_count += 1
+        if progress is not None and not seen_count & 1023:  # a bar's update costs: once per 1,024 receipts
             progress(report.lines + report.refunds)
         if receipt.store not in parser.stores:
             if create_stores:
@@ -659,6 +935,8 @@ def check(
                     total=_cents(receipt.total),
                 ),
             )
+    if progress is not None:
+        progress(report.lines + report.refunds)
     if asked:
         found = ledger_receipts(db, list(asked))
         already = ledger_refunds(db, list(asked))
@@ -734,6 +1012,8 @@ class Outcome:
     timings: dict[str, float] = field(
         default_factory=lambda: {"read": 0.0, "kernel": 0.0, "events": 0.0, "database": 0.0}
     )
+    #: the same, in this process's CPU seconds (the figure that holds on a shared machine)
+    cpu: dict[str, float] = field(default_factory=lambda: {"kernel": 0.0, "events": 0.0, "database": 0.0})
 
 
 class Importer:
@@ -750,6 +1030,9 @@ class Importer:
         self.customers: dict[tuple[str, str], str] = {}
         self.originals: dict[tuple[str, str], Original] = {}
         self.seq: dict[str, int] = {}
+        self._seq_loaded = False
+        self._ids: dict[int, str] = {}  # id(receipt) -> its event id, for the batch being applied
+        self._quantities: dict[int, str] = {}  # quantity x1000 -> its text in an event
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self._fingerprints: dict[str, str] = {}
@@ -787,29 +1070,36 @@ class Importer:
     def apply(self, receipts: list[Receipt]) -> None:
         import time
 
-        clock = time.perf_counter()
+        wall, cpu = self.outcome.timings, self.outcome.cpu
+        clock, spent = time.perf_counter(), time.process_time()
+
+        def lap(what: str) -> None:
+            nonlocal clock, spent
+            now, used = time.perf_counter(), time.process_time()
+            wall[what] += now - clock
+            cpu[what] += used - spent
+            clock, spent = now, used
+
         receipts = self._fresh(receipts)
         if not receipts:
             return
         self._resolve_customers(receipts)
         levels = self._levels(receipts) if self.points == "compute" else {}
-        self.outcome.timings["database"] += time.perf_counter() - clock
-        clock = time.perf_counter()
+        lap("database")
         if self.points == "compute":
             self._compute(receipts, levels)
-        self.outcome.timings["kernel"] += time.perf_counter() - clock
-        clock = time.perf_counter()
+        lap("kernel")
         events = self._events(receipts)
-        self.outcome.timings["events"] += time.perf_counter() - clock
-        clock = time.perf_counter()
+        lap("events")
         self.db.commit_ingest(IngestUnit(events=events))
-        self.outcome.timings["database"] += time.perf_counter() - clock
+        lap("database")
 
     def _fresh(self, receipts: list[Receipt]) -> list[Receipt]:
         """The receipts not imported yet (their event id is not in the register)."""
         ids = [event_id("refund" if r.refund else "purchase", r.store, r.receipt) for r in receipts]
         known = self.db.known_ids(ids)
         fresh = [r for r, ident in zip(receipts, ids, strict=True) if ident not in known]
+        self._ids = {id(r): ident for r, ident in zip(receipts, ids, strict=True) if ident not in known}
         self.outcome.skipped += len(receipts) - len(fresh)
         return fresh
 
@@ -842,27 +1132,25 @@ class Importer:
         for group in by_rules.values():
             store = group[0].store
             rules = self.rules[store]
-            skus: dict[str, int] = {}
-            categories: dict[str, int] = {}
-            level_names: dict[str, int] = {}
             n = len(group)
+            every = [line for r in group for line in r.lines]
+            counts = np.fromiter((len(r.lines) for r in group), np.int64, n)
             line_start = np.zeros(n + 1, np.int64)
-            sku, category, amount, discount = [], [], [], []
+            np.cumsum(counts, out=line_start[1:])
+            sku, skus = _factorize([line.sku for line in every])
+            category, categories = _factorize([line.category for line in every])
+            amount = np.fromiter((line.amount for line in every), np.int64, len(every))
+            discount = np.fromiter((line.discount for line in every), np.int64, len(every))
+            asked = np.fromiter((line.redeemed for line in every), np.int64, len(every))
+            sums = np.zeros(len(every) + 1, np.int64)
+            np.cumsum(asked, out=sums[1:])
+            redeem = sums[line_start[1:]] - sums[line_start[:-1]]
+            at = np.fromiter((int(r.at.timestamp()) for r in group), np.int64, n)  # type: ignore[union-attr]
+            level_names: dict[str, int] = {}
             level = np.full(n, -1, np.int32)
-            redeem = np.zeros(n, np.int64)
-            at = np.zeros(n, np.int64)
+            customers = self.customers
             for i, r in enumerate(group):
-                for line in r.lines:
-                    sku.append(-1 if line.sku is None else skus.setdefault(line.sku, len(skus)))
-                    category.append(
-                        -1 if line.category is None else categories.setdefault(line.category, len(categories))
-                    )
-                    amount.append(line.amount)
-                    discount.append(line.discount)
-                    redeem[i] += line.redeemed
-                line_start[i + 1] = len(amount)
-                at[i] = int(r.at.timestamp())  # type: ignore[union-attr]
-                cid = self.customers.get(r.customer) if r.customer else None
+                cid = customers.get(r.customer) if r.customer else None  # type: ignore[arg-type]
                 name = levels.get(cid) if cid else None
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
@@ -870,31 +1158,26 @@ class Importer:
                 rules.timezone,
                 at=at,
                 line_start=line_start,
-                sku=np.asarray(sku, np.int32),
-                category=np.asarray(category, np.int32),
-                amount=np.asarray(amount, np.int64),
-                discount=np.asarray(discount, np.int64),
-                skus=list(skus),
-                categories=list(categories),
+                sku=sku,
+                category=category,
+                amount=amount,
+                discount=discount,
+                skus=skus,
+                categories=categories,
                 redeem=redeem,
                 level=level,
                 levels=list(level_names),
             )
             # a thread pool costs more than it saves on a small group
             out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
-            line_accrued = out.line_accrued.tolist()
-            line_redeemed = out.line_redeemed.tolist()
-            status = out.status.tolist()
-            for i, r in enumerate(group):
-                start = int(line_start[i])
-                if status[i]:
-                    self.outcome.refused += 1  # over the new rules' limit: nothing accrued, the old redemption kept
-                    for line in r.lines:
-                        line.accrued = 0
-                    continue
-                for j, line in enumerate(r.lines):
-                    line.accrued = line_accrued[start + j]
-                    line.redeemed = line_redeemed[start + j]
+            refused = np.asarray(out.status) != 0
+            self.outcome.refused += int(refused.sum())  # over the new rules' limit: nothing accrued, old redemption
+            by_line = np.repeat(refused, counts)
+            accrued = np.where(by_line, 0, out.line_accrued).tolist()
+            redeemed = np.where(by_line, asked, out.line_redeemed).tolist()
+            for line, a, r_ in zip(every, accrued, redeemed, strict=True):
+                line.accrued = a
+                line.redeemed = r_
 
     def _fingerprint(self, store: str) -> str:
         """What a store's rule set says, without the store's id (equal ones give equal answers)."""
@@ -904,10 +1187,11 @@ class Importer:
         return self._fingerprints[store]
 
     def _next_seq(self, store: str) -> int:
-        if store not in self.seq:
-            self.seq[store] = self.db.last_applied_seq(store, AGENT)
-        self.seq[store] += 1
-        return self.seq[store]
+        if self._seq_loaded is False:  # every store's last imported seq, in one scan of the register
+            self.seq.update(self.db.last_applied_seqs(AGENT))
+            self._seq_loaded = True
+        seq = self.seq[store] = self.seq.get(store, 0) + 1
+        return seq
 
     def _envelope(self, kind: str, store: str, ident: str, at: str, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -921,6 +1205,43 @@ class Importer:
             "body": body,
         }
 
+    def _line_columns(
+        self, receipts: list[Receipt], quantity_text: Callable[[int], str]
+    ) -> tuple[LineColumns, list[int], list[tuple[int, int, int]]]:
+        """The batch's sale lines as one LineColumns (the purchases' ``lines`` are runs of it), each sale's
+        bounds in it, and each sale's (accrued, redeemed, total); an anonymous receipt's lines move no points."""
+        import numpy as np
+
+        sales = [r for r in receipts if not r.refund]
+        every = [line for r in sales for line in r.lines]
+        counts = np.fromiter((len(r.lines) for r in sales), np.int64, len(sales))
+        bounds = np.zeros(len(sales) + 1, np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        anonymous = np.repeat(np.fromiter((r.customer is None for r in sales), bool, len(sales)), counts)
+        texts = self._quantities
+        accrued = np.fromiter((line.accrued for line in every), np.int64, len(every))
+        redeemed = np.fromiter((line.redeemed for line in every), np.int64, len(every))
+        accrued[anonymous] = 0
+        redeemed[anonymous] = 0
+        amount = [line.amount for line in every]
+        table = LineColumns(
+            sku=[line.sku for line in every],
+            name=[line.name for line in every],
+            category=[line.category for line in every],
+            quantity=[texts[q] if q in texts else quantity_text(q) for q in (line.quantity for line in every)],
+            price=[line.price for line in every],
+            discount=[line.discount for line in every],
+            amount=amount,
+            accrued=accrued.tolist(),
+            redeemed=redeemed.tolist(),
+        )
+        per_sale = []
+        for column in (accrued, redeemed, np.asarray(amount, dtype=np.int64)):
+            running = np.zeros(len(every) + 1, np.int64)
+            np.cumsum(column, out=running[1:])
+            per_sale.append((running[bounds[1:]] - running[bounds[:-1]]).tolist())
+        return table, bounds.tolist(), list(zip(*per_sale, strict=True))
+
     def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         o = self.outcome
@@ -930,6 +1251,14 @@ class Importer:
         ]
         if missing:
             self.originals.update(ledger_receipts(self.db, missing))  # type: ignore[arg-type]
+        texts = self._quantities
+
+        def quantity_text(q: int) -> str:
+            texts[q] = str(q // 1000) if not q % 1000 else format_scaled(q, 3)
+            return texts[q]
+
+        table, bounds, sums = self._line_columns(receipts, quantity_text)
+        sale_index = {id(r): k for k, r in enumerate(r for r in receipts if not r.refund)}
         for r in receipts:
             at = r.at.isoformat()  # type: ignore[union-attr]
             if r.refund:
@@ -938,7 +1267,7 @@ class Importer:
                     self._envelope(
                         "refund",
                         r.store,
-                        event_id("refund", r.store, r.receipt),
+                        self._ids.get(id(r)) or event_id("refund", r.store, r.receipt),
                         at,
                         {
                             "refund_id": r.receipt,
@@ -984,31 +1313,16 @@ class Importer:
                         )
                     )
                     o.customers_created += 1
-            lines = [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "category": line.category,
-                    "quantity": str(line.quantity // 1000)
-                    if not line.quantity % 1000
-                    else format_scaled(line.quantity, 3),
-                    "price": line.price,
-                    "discount": line.discount,
-                    "amount": line.amount,
-                    "accrued": line.accrued if cid else 0,
-                    "redeemed": line.redeemed if cid else 0,
-                }
-                for line in r.lines
-            ]
-            accrued = sum(x["accrued"] for x in lines)
-            redeemed = sum(x["redeemed"] for x in lines)
-            total = r.amount
+            k = sale_index[id(r)]
+            a, b = bounds[k], bounds[k + 1]
+            lines = LineBlock(table, a, b)
+            accrued, redeemed, total = sums[k]
             version = getattr(self.rules.get(r.store), "version", 0) if self.points == "compute" else 0
             events.append(
                 self._envelope(
                     "purchase",
                     r.store,
-                    event_id("purchase", r.store, r.receipt),
+                    self._ids.get(id(r)) or event_id("purchase", r.store, r.receipt),
                     at,
                     {
                         "receipt_id": r.receipt,
@@ -1031,10 +1345,14 @@ class Importer:
                     total,
                     accrued,
                     redeemed,
-                    [(x["quantity"], x["amount"], x["accrued"], x["redeemed"]) for x in lines],
+                    list(
+                        zip(
+                            table.quantity[a:b], table.amount[a:b], table.accrued[a:b], table.redeemed[a:b], strict=True
+                        )
+                    ),
                 )
             o.receipts += 1
-            o.lines += len(lines)
+            o.lines += b - a
             o.accrued += accrued
         return events
 
@@ -1064,7 +1382,7 @@ def run(
             _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
         )
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
-    with _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
+    with _without_gc(), _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
         return _run(db, path, report, importer, mapping, batch_receipts, progress)
 
 
@@ -1090,7 +1408,8 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
     with db.import_pragmas():
         db.mend_line_indexes()
         if defer_indexes:
-            db.drop_line_indexes()
+            # the segments' aggregates keep their indexes while a dynamic segment reads them in each batch
+            db.drop_line_indexes(aggregates=not db.has_dynamic_segments())
         try:
             yield
         finally:

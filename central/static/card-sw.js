@@ -28,3 +28,14 @@ self.addEventListener("fetch", function (event) {
     })
   );
 });
+
+// Web Push (docs/messages.md): the payload is {title, body, tag}, decrypted by the browser; a tap opens the card.
+self.addEventListener("push", function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { body: event.data && event.data.text() }; }
+  event.waitUntil(self.registration.showNotification(data.title || "", { body: data.body || "", tag: data.tag }));
+});
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  event.waitUntil(self.clients.openWindow(self.registration.scope));
+});

@@ -37,10 +37,34 @@
     refresh();
   }
 
-  // WEB PUSH (left for the messages engineer): once services.messages.vapid_public_key exists, the page gets
-  // the key, subscribes with pushManager.subscribe and POSTs the subscription to /card/push.
+  // Web Push: the page carries the VAPID key (services.messages.vapid_public_key); the button subscribes with
+  // pushManager.subscribe and posts the subscription to /card/push, which also records push consent.
   var push = document.getElementById("push");
-  if (push && body.dataset.vapid && "PushManager" in window) {
+  function key(b64) {
+    var raw = atob((b64 + "===".slice((b64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/"));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  if (push && body.dataset.vapid && "PushManager" in window && "serviceWorker" in navigator) {
     push.hidden = false;
+    push.addEventListener("click", function () {
+      push.disabled = true;
+      navigator.serviceWorker.ready.then(function (registration) {
+        return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key(body.dataset.vapid) });
+      }).then(function (subscription) {
+        return fetch(body.dataset.push, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": body.dataset.csrf },
+          body: JSON.stringify(subscription.toJSON())
+        });
+      }).then(function (response) {
+        if (!response.ok) throw new Error("push " + response.status);
+        push.hidden = true;
+        var shown = document.querySelector("[data-consent=push]");
+        if (shown) shown.textContent = "✓";
+      }).catch(function () { push.disabled = false; });
+    });
   }
 })();

@@ -130,15 +130,21 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
 
 
 def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable[[str | None], dt.tzinfo]) -> set[int]:
-    """Fold transactions into the aggregates (inside the caller's transaction); return the keys touched."""
+    """Fold transactions into the aggregates (inside the caller's transaction); return the keys touched.
+
+    The transactions are folded one by one into the days and points; their purchase lines are folded into
+    the items with numpy at once (a history import's flush has a million of them): grouped, summed and
+    ordered by the table's primary key, as the rows are written.
+    """
+    import numpy as np
+
     entries = [e for e in entries if e[0] is not None]
     if not entries:
         return set()
     keys = keys_of(conn, (e[0] for e in entries))
     days: dict[tuple[int, int, str], list[int]] = {}
-    items: dict[tuple[int, int, int, int, str], int] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
-    millis: dict[Any, int] = {}  # quantity as sent -> thousandths (a batch repeats "1" thousands of times)
+    bought: list[tuple[int, int, str, list[int], Sequence[tuple[int | None, int | None, Any]]]] = []
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
         day = local_day(at_epoch, zone_of(store))
@@ -153,18 +159,12 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         if kind == "purchase":
             row[0] += 1
             row[2] += amount
-            for product, category, quantity in lines:
-                milli = millis.get(quantity)
-                if milli is None:
-                    milli = millis[quantity] = quantity_milli(quantity)
-                row[3] += milli
-                for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
-                    if item is not None:
-                        ident = (key, item_kind, item, day, place)
-                        items[ident] = items.get(ident, 0) + milli
+            if lines:
+                bought.append((key, day, place, row, lines))
         else:
             row[1] += 1
             row[2] += amount  # negative: a refund's amount as the transactions table keeps it
+    items = _fold_items(np, bought)
     conn.executemany(
         "INSERT INTO agg_days (key, day, store, purchases, refunds, spend, items) VALUES (?,?,?,?,?,?,?)"
         " ON CONFLICT (key, day, store) DO UPDATE SET purchases = agg_days.purchases + excluded.purchases,"
@@ -175,7 +175,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     conn.executemany(
         "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
         " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity",
-        [(*k, v) for k, v in sorted(items.items())],
+        items,
     )
     conn.executemany(
         "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)"
@@ -184,6 +184,58 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         [(*k, *v) for k, v in sorted(points.items())],
     )
     return set(keys.values())
+
+
+def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]) -> list[tuple[Any, ...]]:
+    """The purchases' lines as ``agg_items`` rows (key, kind, item, day, store, quantity), summed per row and in
+    the primary key's order; each purchase's quantities are added to its day's items (``row[3]``)."""
+    if not bought:
+        return []
+    flat = [line for entry in bought for line in entry[4]]
+    counts = np.fromiter((len(entry[4]) for entry in bought), np.int64, len(bought))
+    products, categories, quantities = zip(*flat, strict=True)
+    millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
+    milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, len(flat))
+    sums = np.zeros(len(flat) + 1, np.int64)
+    np.cumsum(milli, out=sums[1:])
+    ends = np.cumsum(counts)
+    per_purchase = (sums[ends] - sums[ends - counts]).tolist()
+    for entry, total in zip(bought, per_purchase, strict=True):
+        entry[3][3] += total
+    places = sorted({entry[2] for entry in bought})
+    rank = {place: i for i, place in enumerate(places)}
+    key = np.repeat(np.fromiter((e[0] for e in bought), np.int64, len(bought)), counts)
+    day = np.repeat(np.fromiter((e[1] for e in bought), np.int64, len(bought)), counts)
+    place = np.repeat(np.fromiter((rank[e[2]] for e in bought), np.int64, len(bought)), counts)
+    product = np.fromiter((-1 if p is None else p for p in products), np.int64, len(flat))
+    category = np.fromiter((-1 if c is None else c for c in categories), np.int64, len(flat))
+    has_product, has_category = product >= 0, category >= 0
+    columns = [
+        np.concatenate((a[has_product], b[has_category]))
+        for a, b in ((key, key), (np.full(len(flat), PRODUCT), np.full(len(flat), CATEGORY)), (product, category))
+    ]
+    columns += [np.concatenate((a[has_product], a[has_category])) for a in (day, place, milli)]
+    k, kind, item, d, p, q = columns
+    if not len(k):
+        return []
+    order = np.lexsort((p, d, item, kind, k))
+    k, kind, item, d, p, q = (c[order] for c in (k, kind, item, d, p, q))
+    start = np.ones(len(k), bool)
+    start[1:] = (k[1:] != k[:-1]) | (kind[1:] != kind[:-1]) | (item[1:] != item[:-1]) | (d[1:] != d[:-1])
+    start[1:] |= p[1:] != p[:-1]
+    at = np.flatnonzero(start)
+    total = np.add.reduceat(q, at)
+    return list(
+        zip(
+            k[at].tolist(),
+            kind[at].tolist(),
+            item[at].tolist(),
+            d[at].tolist(),
+            [places[i] for i in p[at].tolist()],
+            total.tolist(),
+            strict=True,
+        )
+    )
 
 
 _SUMS = {

@@ -171,23 +171,36 @@ class Database:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0])
 
 
-#: transaction_lines' secondary indexes (schema_console.py): a big receipt import drops them and builds
-#: them at its end (central/services/receipt_import.py); an import cut off before that is mended by the next
-#: import or the next start of ``loyalty-central serve``
+#: (name, table, columns) of the secondary indexes a big receipt import drops and builds at its end
+#: (central/services/receipt_import.py): transaction_lines' two (schema_console.py) and the segments'
+#: aggregates' two (storage/aggregates.py); an import cut off before its end leaves them missing until the
+#: next import or the next start of ``loyalty-central serve`` mends them (the same definitions)
 LINE_INDEXES = (
-    ("transaction_lines_sku", "sku_id, transaction_id"),
-    ("transaction_lines_category", "category_id, transaction_id"),
+    ("transaction_lines_sku", "transaction_lines", "sku_id, transaction_id"),
+    ("transaction_lines_category", "transaction_lines", "category_id, transaction_id"),
+    ("agg_items_item", "agg_items", "kind, item, day, key"),
+    ("agg_days_day", "agg_days", "day, key"),
 )
 
 
 def restore_line_indexes(conn: sqlite3.Connection) -> None:
-    """Build transaction_lines' secondary indexes if a receipt import left them dropped (else a no-op)."""
-    sql = (
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'transaction_lines'"
-        if dialect(conn) == POSTGRESQL
-        else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'"
-    )
-    have = {r[0] for r in conn.execute(sql)}
-    for name, columns in LINE_INDEXES:
-        if name not in have:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON transaction_lines ({columns})")
+    """Build the deferred secondary indexes (:data:`LINE_INDEXES`) a receipt import left dropped (else a no-op)."""
+    tables = sorted({table for _name, table, _columns in LINE_INDEXES})
+    marks = ",".join("?" * len(tables))
+    if dialect(conn) == POSTGRESQL:
+        have = {r[0] for r in conn.execute(f"SELECT indexname FROM pg_indexes WHERE tablename IN ({marks})", tables)}
+        present = {r[0] for r in conn.execute(f"SELECT tablename FROM pg_tables WHERE tablename IN ({marks})", tables)}
+    else:
+        have = {
+            r[0]
+            for r in conn.execute(
+                f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({marks})", tables
+            )
+        }
+        present = {
+            r[0]
+            for r in conn.execute(f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", tables)
+        }
+    for name, table, columns in LINE_INDEXES:
+        if name not in have and table in present:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")

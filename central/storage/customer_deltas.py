@@ -16,9 +16,9 @@ class CustomerDeltas(Database):
     """What a page of customer deltas needs, read at once."""
 
     def customer_delta_page(self, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
-        """(rows, upto, more, cards, lots, messages, percents, applied, programs) of the customers with
-        version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every customer, the ``all``
-        scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
+        """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses) of
+        the customers with version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every
+        customer, the ``all`` scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
         with self.snapshot() as conn:
             return _read_page(conn, store_id, after, limit)
 
@@ -46,6 +46,9 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     lots: dict[str, list[tuple[int, dict[str, Any]]]] = {cid: [] for cid in ids}  # (program, lot)
     percents: dict[str, dict[str, str]] = {}  # store -> customer -> percent
     messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+    segments: dict[str, list[int]] = {cid: [] for cid in ids}
+    uses: dict[str, list[dict[str, str]]] = {cid: [] for cid in ids}
+    since = (dt.date.today() - dt.timedelta(days=400)).isoformat()  # a year's limit and some
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -82,7 +85,21 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             if until:
                 message["until"] = until
             messages[cid].append(message)
+        # the segments each customer is in (promotions' audiences at the till)
+        for cid, segment_id in conn.execute(
+            "SELECT k.customer_id, m.segment_id FROM customer_keys k JOIN segment_members m ON m.key = k.key"
+            f" WHERE k.customer_id IN ({marks}) ORDER BY m.segment_id",
+            chunk,
+        ):
+            segments[cid].append(segment_id)
+        # their promotions' rewards of the last 400 days (per-customer limits across stores)
+        for cid, promotion, day, receipt_id in conn.execute(
+            "SELECT customer_id, promotion_id, day, receipt_id FROM promotion_results"
+            f" WHERE customer_id IN ({marks}) AND day >= ? ORDER BY id",
+            [*chunk, since],
+        ):
+            uses[cid].append({"promotion": promotion, "day": day, "receipt_id": receipt_id})
     applied: dict[str, dict[str, int]] = {}  # store -> agent -> seq, read with the lots it describes
     for store, agent, seq in conn.execute("SELECT store, id, applied_seq FROM agents"):
         applied.setdefault(store, {})[agent] = seq
-    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn)
+    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn), segments, uses

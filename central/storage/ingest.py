@@ -17,8 +17,10 @@ from typing import Any, NamedTuple
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter
+from . import promotions
 from .clock import now_utc
 from .connection import Database
+from .triggers import record_events as trigger_events
 
 
 @dataclass
@@ -170,8 +172,10 @@ class IngestQueries(Database):
             counter = VersionCounter(conn)
             touched = ledger.flush(counter)
             counter.save()
+            promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
             # dynamic segments: the touched customers, against the segments what happened can change
             segments.after_ingest(conn, touched, unit.events)
+            trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
                 [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..points.versions import bump_versions
+from . import secretbox
 from .clock import now_utc
 from .connection import Database
 
@@ -30,12 +31,20 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 # -- channels and templates ---------------------------------------------------------------------
 
 
-def channel(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+def channel(conn: sqlite3.Connection, name: str, db_path: str) -> dict[str, Any] | None:
+    """A channel's row with its settings and its secrets opened (``secrets_unreadable`` when the instance
+    folder's key does not open them: each secret reads as "")."""
     rows = _rows(conn.execute("SELECT * FROM message_channels WHERE channel = ?", (name,)))
     if not rows:
         return None
     row = rows[0]
-    row["settings"], row["secrets"] = json.loads(row["settings"]), json.loads(row["secrets"])
+    row["settings"] = json.loads(row["settings"])
+    row["secrets_unreadable"] = False
+    try:
+        row["secrets"] = secretbox.open_(db_path, row["secrets"])
+    except secretbox.UnreadableSecrets:
+        row["secrets"] = dict.fromkeys(secretbox.names(row["secrets"]), "")
+        row["secrets_unreadable"] = True
     return row
 
 
@@ -47,7 +56,9 @@ def save_channel(
     enabled: bool,
     rate: int,
     by: str,
+    db_path: str,
 ) -> None:
+    """Save a channel; its secrets are sealed with the instance folder's key (storage/secretbox.py)."""
     conn.execute(
         "INSERT INTO message_channels (channel, settings, secrets, enabled, rate_per_second, updated_at, updated_by)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (channel) DO UPDATE SET settings = excluded.settings,"
@@ -56,7 +67,7 @@ def save_channel(
         (
             name,
             json.dumps(settings, sort_keys=True),
-            json.dumps(secrets, sort_keys=True),
+            secretbox.seal(db_path, secrets),
             int(enabled),
             rate,
             now_utc(),
@@ -261,6 +272,17 @@ def delivery_report(
     return cur.rowcount
 
 
+def mark_engaged(conn: sqlite3.Connection, row_id: int, clicked: bool) -> int:
+    """The first opening (and click) of an email; a click counts as an opening. Rows changed."""
+    now = now_utc()
+    if clicked:
+        sql = "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?), clicked_at = COALESCE(clicked_at, ?)"
+        return conn.execute(sql + " WHERE id = ?", (now, now, row_id)).rowcount
+    return conn.execute(
+        "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?) WHERE id = ?", (now, row_id)
+    ).rowcount
+
+
 def marketing_sent_since(conn: sqlite3.Connection, customer_id: str, since: str) -> list[str]:
     return [
         r[0]
@@ -313,19 +335,20 @@ def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
 # -- customers as messages see them -------------------------------------------------------------
 
 
+#: what the rules and templates read of a customer. A customer whose cards all stopped being active (blocked,
+#: lost) gets no marketing (CardsPro: subscriptions off while no card is active; docs/web-card.md), as a blocked one
+_CUSTOMER_COLUMNS = (
+    "c.id, c.name, c.phone, c.email, c.level, c.balance,"
+    " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
+    " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
+    " END AS blocked, c.consents, c.merged_into,"
+    " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
+)
+
+
 def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, Any] | None:
     """What the rules and the templates need of a customer: consents, addresses, home store and zone."""
-    cur = conn.execute(
-        # a customer whose cards all stopped being active (blocked, lost) gets no marketing (CardsPro: subscriptions
-        # off while no card is active; docs/web-card.md), as a blocked customer
-        "SELECT c.id, c.name, c.phone, c.email, c.level, c.balance,"
-        " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
-        " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
-        " END AS blocked, c.consents, c.merged_into,"
-        " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
-        " WHERE c.id = ?",
-        (customer_id,),
-    )
+    cur = conn.execute(f"SELECT {_CUSTOMER_COLUMNS} WHERE c.id = ?", (customer_id,))
     rows = _rows(cur)
     if not rows:
         return None
@@ -336,6 +359,25 @@ def message_customer(conn: sqlite3.Connection, customer_id: str) -> dict[str, An
     ):
         if channel_name == "telegram":
             out["telegram_chat"] = address
+        elif channel_name == "push":
+            out["push_subscription"] = address
+    return out
+
+
+def message_customers(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`message_customer` for many at once (the sender's batch): two queries per 500 ids."""
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        part = list(ids[start : start + 500])
+        marks = ",".join("?" * len(part))
+        for row in _rows(conn.execute(f"SELECT {_CUSTOMER_COLUMNS} WHERE c.id IN ({marks})", part)):
+            row["consents"] = json.loads(row["consents"] or "{}")
+            out[row["id"]] = row
+        for customer_id, channel_name, address in conn.execute(
+            f"SELECT customer_id, channel, address FROM customer_channels WHERE customer_id IN ({marks})", part
+        ):
+            if customer_id in out and channel_name in ("telegram", "push"):
+                out[customer_id]["telegram_chat" if channel_name == "telegram" else "push_subscription"] = address
     return out
 
 
@@ -441,6 +483,10 @@ def link_address(conn: sqlite3.Connection, customer_id: str, channel_name: str, 
     )
 
 
+def unlink_address(conn: sqlite3.Connection, customer_id: str, channel_name: str) -> None:
+    conn.execute("DELETE FROM customer_channels WHERE customer_id = ? AND channel = ?", (customer_id, channel_name))
+
+
 def customers_by_address(conn: sqlite3.Connection, channel_name: str, address: str) -> list[str]:
     return [
         r[0]
@@ -457,7 +503,7 @@ class MessageQueries(Database):
         return self.rows(f"SELECT * FROM message_outbox WHERE {where} ORDER BY id", params)
 
     def message_channel(self, name: str) -> dict[str, Any] | None:
-        return channel(self.conn, name)
+        return channel(self.conn, name, self.path)
 
     def message_template(self, template_id: int) -> dict[str, Any] | None:
         return template(self.conn, template_id)
@@ -467,6 +513,9 @@ class MessageQueries(Database):
 
     def message_customer(self, customer_id: str) -> dict[str, Any] | None:
         return message_customer(self.conn, customer_id)
+
+    def message_customers(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return message_customers(self.conn, ids)
 
     def soonest_expiry(self, customer_id: str) -> tuple[str | None, int]:
         return soonest_expiry(self.conn, customer_id, now_utc())
@@ -499,6 +548,36 @@ class MessageQueries(Database):
                 (mailing_id,),
             )
         }
+
+    def mailings(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest mailings with their template's name and counts per state."""
+        rows = self.rows(
+            "SELECT m.*, t.name AS template_name FROM mailings m LEFT JOIN message_templates t"
+            " ON t.id = m.template_id ORDER BY m.id DESC LIMIT ?",
+            (limit,),
+        )
+        for row in rows:
+            row["counts"] = counts(self.conn, row["id"])
+        return rows
+
+    def mailing_engagement(self, mailing_id: int) -> tuple[int, int]:
+        """(opened, clicked) messages of a mailing."""
+        row = self.conn.execute(
+            "SELECT COUNT(opened_at), COUNT(clicked_at) FROM message_outbox WHERE mailing_id = ?", (mailing_id,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def mailing_unsubscribed(self, mailing_id: int) -> int:
+        """Recipients who withdrew the mailing's channel consent themselves (the link, a STOP reply, the
+        bot) after their message went."""
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT o.customer_id) FROM message_outbox o JOIN consent_history h"
+            " ON h.customer_id = o.customer_id AND h.channel = o.channel AND h.granted = 0"
+            " AND h.source IN ('customer', 'gateway') AND h.at >= o.sent_at"
+            " WHERE o.mailing_id = ? AND o.sent_at IS NOT NULL",
+            (mailing_id,),
+        ).fetchone()
+        return int(row[0])
 
     def messages_of(self, customer_id: str) -> list[dict[str, Any]]:
         return customer_messages(self.conn, customer_id)
@@ -550,3 +629,150 @@ def add_cashier_message_once(conn: sqlite3.Connection, message_id: str, customer
         " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
         (message_id, customer_id, text, None, at, "messages"),
     )
+
+
+# -- service messages: switches and the events they answer (central/messages/notices.py) -----------
+
+
+def switches(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _rows(
+        conn.execute(
+            "SELECT event, store, channel, template_id, updated_at, updated_by FROM message_switches"
+            " ORDER BY event, store, channel"
+        )
+    )
+
+
+def set_switch(
+    conn: sqlite3.Connection, event: str, store: str, channel_name: str, template_id: int | None, by: str
+) -> None:
+    conn.execute(
+        "INSERT INTO message_switches (event, store, channel, template_id, updated_at, updated_by)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT (event, store, channel) DO UPDATE SET"
+        " template_id = excluded.template_id, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (event, store, channel_name, template_id, now_utc(), by),
+    )
+
+
+def clear_switch(conn: sqlite3.Connection, event: str, store: str, channel_name: str) -> None:
+    conn.execute(
+        "DELETE FROM message_switches WHERE event = ? AND store = ? AND channel = ?", (event, store, channel_name)
+    )
+
+
+class NoticeQueries(Database):
+    """What the sender's service-message pass reads (central/messages/notices.py); its writes run in the
+    caller's transaction."""
+
+    def message_switches(self) -> list[dict[str, Any]]:
+        return switches(self.conn)
+
+    def pending_phone_codes(self, since: str) -> list[tuple[str, str | None, str]]:
+        """(customer, home store, code) of registrations since ``since`` whose phone is not confirmed yet."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute(
+                "SELECT id, home_store, confirmation_code FROM customers WHERE confirmation_code IS NOT NULL"
+                " AND created_at >= ? AND phone_verified = 0 AND merged_into IS NULL",
+                (since,),
+            )
+        ]
+
+    def last_transaction_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0])
+
+    def transactions_after(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Receipts with points after ``after`` (the notices' cursor), oldest first."""
+        return _rows(
+            self.conn.execute(
+                "SELECT id, customer_id, store, kind, accrued, redeemed FROM transactions WHERE id > ?"
+                " ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+        )
+
+    def expiring_between(self, start: str, end: str) -> list[tuple[str, str | None, str, int]]:
+        """(customer, home store, date, points) of the soonest lot expiring in [start, end) per customer."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.conn.execute(
+                "SELECT l.customer_id, c.home_store, substr(MIN(l.expires_at), 1, 10), SUM(l.points) FROM lots l"
+                " JOIN customers c ON c.id = l.customer_id AND c.merged_into IS NULL"
+                " WHERE l.points > 0 AND l.expires_at >= ? AND l.expires_at < ? GROUP BY l.customer_id, c.home_store",
+                (start, end),
+            )
+        ]
+
+    def last_customer_version(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM customers").fetchone()[0])
+
+    def customers_changed_after(self, version: int, limit: int) -> list[tuple[str, str | None, str | None, int]]:
+        """(customer, home store, level, version) of customers changed after ``version``, oldest change first."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.conn.execute(
+                "SELECT id, home_store, level, version FROM customers WHERE version > ? AND merged_into IS NULL"
+                " ORDER BY version LIMIT ?",
+                (version, limit),
+            )
+        ]
+
+    def levels_seen(self, ids: Sequence[str]) -> dict[str, str | None]:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT customer_id, level FROM message_levels WHERE customer_id IN ({marks})"
+        return dict(self.conn.execute(sql, list(ids)))
+
+    def consents_without_history(self, version: int, limit: int) -> tuple[list[tuple[str, str, str, str]], int]:
+        """Customers changed after ``version`` whose consents have no history at all (a registration at a
+        till: the ingest writes the state only): ([(customer, store, consents JSON, created_at)], last version
+        looked at)."""
+        rows = self.conn.execute(
+            "SELECT id, home_store, consents, created_at, version FROM customers WHERE version > ? ORDER BY version"
+            " LIMIT ?",
+            (version, limit),
+        ).fetchall()
+        if not rows:
+            return [], version
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        known = {
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT DISTINCT customer_id FROM consent_history WHERE customer_id IN ({marks})", ids
+            )
+        }
+        found = [(r[0], r[1], r[2], r[3]) for r in rows if r[0] not in known and r[1] and r[2] and r[2] != "{}"]
+        return found, int(rows[-1][4])
+
+    def add_consent_history(self, rows: Sequence[tuple[str, str, int, str, str | None, str]]) -> None:
+        """(customer, channel, granted, source, actor, at) rows, in the caller's transaction."""
+        self.conn.executemany(
+            "INSERT INTO consent_history (customer_id, channel, granted, source, actor, at) VALUES (?,?,?,?,?,?)", rows
+        )
+
+    def see_all_levels(self) -> None:
+        """Remember every customer's level now (level notices switched on: changes from here on are told)."""
+        self.conn.execute("DELETE FROM message_levels")
+        self.conn.execute(
+            "INSERT INTO message_levels (customer_id, level) SELECT id, level FROM customers WHERE merged_into IS NULL"
+        )
+
+    def see_levels(self, rows: Sequence[tuple[str, str | None]]) -> None:
+        """Remember the levels customers are at now (in the caller's transaction)."""
+        self.conn.executemany(
+            "INSERT INTO message_levels (customer_id, level) VALUES (?, ?)"
+            " ON CONFLICT (customer_id) DO UPDATE SET level = excluded.level",
+            rows,
+        )
+
+    def queue_notice(
+        self,
+        cause: str,
+        customer_id: str,
+        channel_name: str,
+        template_id: int,
+        language: str,
+        extra: dict[str, Any],
+    ) -> int:
+        """One service message (cause unique per customer and channel: queued once), in the caller's transaction."""
+        return enqueue(self.conn, cause, [customer_id], channel_name, "service", template_id, language, extra=extra)

@@ -18,7 +18,10 @@ from . import aggregates, segments
 from .portable import WITHOUT_ROWID
 from .schema_console import CONSOLE_MIGRATIONS
 from .schema_messages import MESSAGES_MIGRATIONS
+from .schema_messages2 import MESSAGES2_MIGRATIONS
+from .schema_promotions import PROMOTIONS_MIGRATIONS
 from .schema_reports import REPORTS_MIGRATIONS
+from .schema_triggers import TRIGGER_MIGRATIONS
 
 #: a migration's step: SQL, or a callable given the connection (run inside the migration's transaction)
 Step = str | Callable[[Any], None]
@@ -290,5 +293,14 @@ MIGRATIONS += MESSAGES_MIGRATIONS
 from .schema_customers import CUSTOMERS_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += CUSTOMERS_MIGRATIONS
+
 # report rollups (central/storage/rollups.py, docs/reports.md)
 MIGRATIONS += REPORTS_MIGRATIONS
+# multi-step triggers (central/marketing/triggers/, docs/triggers.md)
+MIGRATIONS += TRIGGER_MIGRATIONS
+
+# service messages' switches (central/messages/notices.py): migration 16
+MIGRATIONS += MESSAGES2_MIGRATIONS
+
+# promotions and promo codes (docs/promotions.md)
+MIGRATIONS += PROMOTIONS_MIGRATIONS

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import aggregates
 from . import segments as table
+from .clock import now_utc
 from .connection import Database
 
 
@@ -62,6 +63,7 @@ class SegmentQueries(Database):
 
     def delete_segment(self, segment_id: int) -> None:
         """The segment with its members and history (its flips expire: a visit too early is harmless)."""
+        table.bump_keys(self.conn, table.members(self.conn, segment_id), now_utc())
         for name in ("segment_members", "segment_history"):
             self.conn.execute(f"DELETE FROM {name} WHERE segment_id = ?", (segment_id,))
         self.conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))

@@ -17,6 +17,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import customer_versions
+
 MIGRATION = [
     """CREATE TABLE segments (
         id INTEGER PRIMARY KEY,
@@ -110,7 +112,29 @@ def change_members(
             [(segment_id, k, 1, at, cause) for k in entered] + [(segment_id, k, 0, at, cause) for k in left],
         )
         conn.execute("UPDATE segments SET size = size + ? WHERE id = ?", (len(entered) - len(left), segment_id))
+        bump_keys(conn, [*entered, *left], at)
     return len(entered), len(left)
+
+
+def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str) -> None:
+    """New customer versions for these customer keys (their segments changed), so their deltas go down
+    (docs/sync.md, "Segments down"). In the caller's transaction, after any ``VersionCounter`` of it saved."""
+    keys = sorted(set(keys))
+    if not keys:
+        return
+    ids: list[str] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        ids += [
+            r[0]
+            for r in conn.execute(
+                f"SELECT customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))}) ORDER BY key", chunk
+            )
+        ]
+    value = customer_versions.customer_version(conn)
+    rows = [(value + n, at, cid) for n, cid in enumerate(ids, 1)]
+    customer_versions.set_versions(conn, rows)
+    customer_versions.save_customer_version(conn, value + len(ids))
 
 
 def change_members_many(
@@ -134,6 +158,7 @@ def change_members_many(
         "INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)", history_rows
     )
     conn.executemany("UPDATE segments SET size = size + ? WHERE id = ?", sizes)
+    bump_keys(conn, [row[1] for row in entering] + [row[1] for row in leaving], at)
 
 
 def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -34,11 +34,12 @@ from .enrollment import TOKEN_TTL, Enrollment, EnrollmentError, hash_token, mosq
 from .ingest import Consumed, DeadLetter, Flag, IngestQueries, IngestUnit
 from .jobs import Jobs
 from .levels import Levels
-from .messages import MessageQueries
+from .messages import MessageQueries, NoticeQueries
 from .nightly import NightlyScans
 from .partitions import PartitionQueries
 from .percents import PersonalPercents
 from .programs import BonusPrograms
+from .promotions import PromotionQueries
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
 from .report_queries import ReportRollups
@@ -52,6 +53,7 @@ from .settings import Settings
 from .store_groups import StoreGroups
 from .totals import Totals
 from .transaction_list import TransactionList
+from .triggers import TriggerQueries
 
 __all__ = [
     "CUSTOMER_SCOPES",
@@ -107,10 +109,13 @@ class Store(
     RecoveryLookups,
     # messages to customers (central/messages/), segments (central/services/segments.py)
     MessageQueries,
+    NoticeQueries,
     SegmentQueries,
+    TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)
     NightlyScans,
     CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)
+    PromotionQueries,  # promotions and promo codes (central/services/promotions.py)
     PartitionQueries,  # several ingest workers, once-only jobs (docs/scale.md)
 ):
     """One connection to the central database, with the queries of every job."""

@@ -7,7 +7,9 @@ query serves the live stream, an agent catching up and a full snapshot
 (``after = 0``); an agent that has applied a page may set its cursor to
 ``upto``. Which customers are relevant to a store is the ``customer_scope``
 setting: ``all`` (default) or ``visited`` (home store plus stores where the
-customer bought something); see docs/central.md.
+customer bought something); see docs/central.md. A delta carries the ids of the
+segments the customer is in (promotions' audiences at the till); a membership
+change gives the customer a new version (central/storage/segments.py).
 
 A store is sent only the lots of its program (central/points/programs.py), so an
 agent's balance is the customer's balance in that program. A store's
@@ -41,7 +43,7 @@ def customer_page(
         page = db.customer_delta_page(None if scope == "all" else store_id, after, limit)
         if shared:
             cache[(after, limit)] = page  # type: ignore[index]
-    rows, upto, more, cards, lots, messages, percents, applied, programs = page
+    rows, upto, more, cards, lots, messages, percents, applied, programs, segments, uses = page
     stores, default = programs
     program = stores.get(store_id, default)
     store_percents = percents.get(store_id, {})
@@ -63,6 +65,8 @@ def customer_page(
             "applied": store_applied,
             "messages": messages[cid],
             "consents": json.loads(consents),
+            "segments": segments[cid],
+            "promotion_uses": uses[cid],
         }
         for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents in rows
     ]

@@ -18,12 +18,13 @@ noticed by polling, so the CLI can write them without a broker).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from typing import Any
 
-from shared import wire
+from shared import promo_codes, wire
 from transport.mqtt import MqttLink
 
 from ..storage.store import Store
@@ -96,13 +97,26 @@ class Publisher:
         rules = db.latest_rules()
         messages = db.store_messages()
         pages: dict[Any, Any] = {}  # every store's page after the same cursor is read once (central/sync/deltas.py)
+        promotions_version = db.promotions_version()
+        sent_promotions = db.published_promotions() if promotions_version else {}
+        rows = None
         for store in db.stores():
             sid = store["id"]
-            if sid in rules and (force or rules[sid][0] > store["published_rules"]):
+            newer_promotions = promotions_version > sent_promotions.get(sid, 0)
+            if sid in rules and (force or rules[sid][0] > store["published_rules"] or newer_promotions):
                 version, document = rules[sid]
-                payload = wire.encode("rules", {"store": sid, "version": version, "rules": document})
+                message: dict[str, Any] = {"store": sid, "version": version, "rules": document}
+                if promotions_version:  # beside the rule set, in the same retained message (docs/sync.md)
+                    if rows is None:
+                        rows = db.store_promotion_rows()
+                    message["promotions"] = store_promotions(
+                        sid, promotions_version, *rows, db.setting("promo_code_secret", "") or ""
+                    )
+                payload = wire.encode("rules", message)
                 self.link.publish(wire.store_topic(sid, "rules"), payload, retain=True, kind="rules")
                 db.set_published(sid, "rules", version)
+                if promotions_version:
+                    db.set_published_promotions(sid, promotions_version)
             version, items = messages.get(sid, (0, []))
             if version and (force or version > store["published_messages"]):
                 payload = wire.encode("messages", {"store": sid, "version": version, "messages": items})
@@ -126,3 +140,38 @@ class Publisher:
             db.set_published(store, "customers", cursor)
             if not more:
                 return
+
+
+def store_promotions(
+    store: str, version: int, promotions: list[dict[str, Any]], lists: list[dict[str, Any]], secret: str
+) -> dict[str, Any]:
+    """A store's promotions document (shared/promotions.py): the active promotions for it, and the code lists
+    they use with each list's HMAC key (derived from the chain's secret: shared/promo_codes.py)."""
+    docs = []
+    for row in promotions:
+        doc = json.loads(row["document"])
+        if doc.get("stores") is None or store in doc["stores"]:
+            docs.append(doc)
+    used = {(d.get("conditions") or {}).get("code_list") for d in docs}
+    code_lists = []
+    for row in lists:
+        if row["id"] not in used:
+            continue
+        entry: dict[str, Any] = {
+            "id": row["id"],
+            "kind": row["kind"],
+            "max_uses": row["max_uses"],
+            "offline": row["offline"],
+            "offline_limit": row["offline_limit"],
+            "prefix": row["prefix"],
+            "tag_length": row["tag_length"],
+            "check": bool(row["check_char"]),
+            "key": "" if row["uploaded"] else promo_codes.list_key(secret.encode(), row["id"]).hex(),
+        }
+        for name, key in (("starts", "from"), ("ends", "to")):
+            if row[name]:
+                entry[key] = row[name]
+        if row["stores"]:
+            entry["stores"] = json.loads(row["stores"])
+        code_lists.append(entry)
+    return {"version": version, "promotions": docs, "code_lists": code_lists}

@@ -15,12 +15,15 @@ def register_console(app: Flask) -> None:
         exports,
         home,
         imports,
+        messages,
+        promotions,
         reports,
         rules,
         segments,
         segments_api,
         stores,
         transactions,
+        triggers,
     )
 
     common.init_app(app)
@@ -37,6 +40,9 @@ def register_console(app: Flask) -> None:
         segments,
         segments_api,
         reports,
+        messages,
+        triggers,
+        promotions,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.api)

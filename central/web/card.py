@@ -166,6 +166,8 @@ def index() -> ResponseReturnValue:
     customer_id = _customer()
     if customer_id is None:
         return redirect(url_for("card.login"))
+    from ..services import messages
+
     db = get_db()
     view = wc.card(db, customer_id)
     telegram = db.message_channel("telegram")
@@ -176,6 +178,7 @@ def index() -> ResponseReturnValue:
         qr_step=int(current_app.config["QR_STEP"]),
         telegram=bool(telegram and telegram["enabled"]),
         channels=wc.CHANNELS,
+        vapid=messages.vapid_public_key(db) or "",
     )
 
 
@@ -252,20 +255,23 @@ def telegram() -> ResponseReturnValue:
     return redirect(link["url"])
 
 
-# WEB PUSH: the messages engineer adds services.messages.subscribe_push(db, customer_id, subscription) and
-# vapid_public_key(db); card.js posts the browser's PushSubscription here once they exist (docs/web-card.md).
+# Web Push (docs/messages.md, "push"): card.js subscribes with the VAPID key the page carries and posts the
+# browser's PushSubscription here; that also records push consent (source: the customer).
 @bp.post("/push")
 def push_subscribe() -> ResponseReturnValue:
     from ..services import messages
+    from ..services.access import FormError
 
     customer_id = _own()
-    subscribe = getattr(messages, "subscribe_push", None)
-    if subscribe is None:
-        return jsonify({"error": "push is not available yet"}), 501
+    if messages.vapid_public_key(get_db()) is None:
+        return jsonify({"error": "push is not set up"}), 501
     subscription = request.get_json(silent=True)
     if not isinstance(subscription, dict):
         abort(400)
-    subscribe(get_db(), customer_id, subscription)
+    try:
+        messages.subscribe_push(get_db(), customer_id, subscription)
+    except FormError as exc:
+        return jsonify({"error": next(iter(exc.errors.values()))}), 422
     return jsonify({"ok": True})
 
 

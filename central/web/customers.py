@@ -25,13 +25,14 @@ from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
+from ..services.triggers import customer_triggers
 from ..storage.db import get_db
 from .common import actor, console_blueprint, form_data, int_arg, render
 from .exports import export_response
 
 bp = console_blueprint("customers", "/customers")
 
-TABS = ("profile", "cards", "history", "purchases", "notes", "actions", "log")
+TABS = ("profile", "cards", "history", "purchases", "notes", "actions", "messages", "log")
 
 
 def _zone() -> str:
@@ -163,6 +164,7 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
         context["marital"] = customer_admin.MARITAL
         context["percents"] = percents.percents(db, who, customer_id)
         context.update(segments.profile_context(db, who, customer_id))
+        context["triggers"] = customer_triggers(db, who, customer_id)
     elif tab == "cards":
         context["categories"] = card_categories(db, who)
         context["card_statuses"] = customer_admin.CARD_STATUSES
@@ -175,6 +177,10 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     elif tab == "actions":
         choices, context["program_chosen"] = accounts.program_choices(db, who)
         context["program_options"] = [(p["id"], p["name"]) for p in choices]
+    elif tab == "messages":
+        from .messages import customer_tab
+
+        context.update(customer_tab(customer_id))
     elif tab == "log":
         context["log"] = audit.history(db, entity="customer", entity_id=customer_id, limit=200)
     return context

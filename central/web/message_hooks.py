@@ -6,7 +6,9 @@ No sign-in: the unsubscribe link carries a signed token, the webhook URL the cha
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+import base64
+
+from flask import Blueprint, abort, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
@@ -37,6 +39,27 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     if done is None:
         return _page(_("Link not valid"), _("This unsubscribe link is not valid."), 404)
     return _page(_("Unsubscribed"), _("You will get no more marketing messages on this channel."))
+
+
+#: a transparent 1x1 GIF
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@bp.get("/messages/o/<token>")
+def opened(token: str) -> ResponseReturnValue:
+    """The opening pixel of a tracked email (central/messages/tracking.py)."""
+    if not messages.track_open(get_db(), token):
+        abort(404)
+    return PIXEL, 200, {"Content-Type": "image/gif", "Cache-Control": "no-store"}
+
+
+@bp.get("/messages/c/<token>")
+def clicked(token: str) -> ResponseReturnValue:
+    """A tracked link: counted, then on to where it leads (only a target signed in the token)."""
+    target = messages.track_click(get_db(), token)
+    if target is None:
+        return _page(_("Link not valid"), _("This link is not valid."), 404)
+    return redirect(target, 302)
 
 
 @bp.post("/hooks/messages/<channel>/<token>")

@@ -148,3 +148,23 @@ def test_manifest_and_service_worker(app):
     assert poster.status_code == 200 and "/card/join/S1" in poster.text
     assert client.get("/card/join/S1/qr.svg").headers["Content-Type"] == "image/svg+xml"
     assert client.get("/card/join/NOPE").status_code == 404
+
+
+def test_push_subscription_from_the_card(app, db, codes):
+    from central.services import messages as msg
+    from central.services.access import SYSTEM
+    from tests.messages.test_push import PushService
+
+    client = app.test_client()
+    sign_up(client, codes)
+    cid = db.customer_by_phone(PHONE)
+    assert 'id="push" hidden' in client.get("/card/").text and "data-vapid" not in client.get("/card/").text
+    assert client.post("/card/push", json={}).status_code == 501  # push not set up
+    msg.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"})
+    assert f'data-vapid="{msg.vapid_public_key(db)}"' in client.get("/card/").text
+    service = PushService()
+    service.url = "https://push.example"
+    assert client.post("/card/push", json={"endpoint": "https://push.example/x"}).status_code == 422
+    assert client.post("/card/push", json=service.subscription()).status_code == 200
+    assert db.message_customer(cid)["push_subscription"] and db.consents_of(cid)[-1]["source"] == "customer"
+    assert "showNotification" in client.get("/card/sw.js").text

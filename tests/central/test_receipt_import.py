@@ -373,6 +373,76 @@ def test_parquet_when_pyarrow_is_there(db_file, tmp_path):
     assert result.exit_code == 0 and "imported 1 receipts (1 lines)" in result.output
 
 
+def _parquet(path: Path, rows: list[list[object]], ints: tuple[str, ...] = ()) -> Path:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    columns = {}
+    for i, h in enumerate(HEADER):
+        values = [r[i] for r in rows]
+        columns[h] = (
+            pa.array([int(v) if str(v).strip() else None for v in values], pa.int64())
+            if h in ints
+            else pa.array([None if v is None else str(v) for v in values], pa.string())
+        )
+    pq.write_table(pa.table(columns), path, row_group_size=4)  # several row groups: chunked columns
+    return path
+
+
+def test_the_columnar_parquet_reader_gives_the_receipts_the_row_reader_gives(db_file, tmp_path):
+    from central.services import receipt_import as ri
+
+    rows = [
+        *sale("R1", customer="H1", lines=(("A", "10.00"), ("B", "4.5"), ("A", "10.00")), accrued=3, redeemed=1),
+        *sale(" R2 ", store="S2", card=" 77 ", when="01.03.2017 10:05", lines=(("C", "1 234,50"),)),
+        *sale("R3", when="2017-03-01T10:00:00+03:00", lines=(("", "0.99"),)),
+        *refund("F1", "R1"),
+        *sale("R4", customer="H2", lines=(("A", "3"), ("B", "2.00"))),
+    ]
+    rows[-1][8], rows[-1][9], rows[-1][10], rows[-1][11] = "0.5", "4.01", "0.00", "2.00"  # price x qty rounds
+    rows[4][14] = "sale"
+    rows[1][12] = ""  # accrued left empty on a later line
+    store = Store(db_file)
+    try:
+        for ints in ((), ("accrued", "redeemed")):
+            path = _parquet(tmp_path / f"h{len(ints)}.parquet", rows, ints)
+            parser = ri.Parser(store, path, ri.Mapping_())
+            fast = ri._columnar(parser, path)
+            assert fast is not None, "a clean file is read by columns"
+            report = ri.Report()
+            slow = [r for r, problems in parser.by_row(report) if not problems]
+            assert fast.rows == report.rows == len(rows)
+            made = list(fast.receipts)
+            assert made == slow
+            assert [len(r.lines) for r in made] == [3, 1, 1, 0, 2]
+    finally:
+        store.close()
+
+
+def test_a_parquet_file_with_bad_rows_lists_them_as_a_csv_file_does(db_file, tmp_path):
+    from central.services import receipt_import as ri
+
+    rows = [
+        *sale("A1", card="1", lines=(("X", "10.00"), ("Y", "4.00"))),
+        ["C1", "S1", "2017-13-01 10:00", "", "1", "X", "", "", "1", "", "", "10.00", "", "", "", ""],
+        ["D1", "S1", "2017-03-01 10:00", "", "1", "X", "", "", "1", "", "", "10.5x", "", "", "", ""],
+        *sale("A1", card="1"),
+    ]
+    rows[1][3] = "other"
+    csv_out = run(
+        "import-receipts", str(write_csv(tmp_path / "bad.csv", rows)), "--dry-run", "--quiet", "--db", db_file
+    )
+    path = _parquet(tmp_path / "bad.parquet", rows)
+    store = Store(db_file)
+    try:
+        assert ri._columnar(ri.Parser(store, path, ri.Mapping_()), path) is None  # the row reader names them
+    finally:
+        store.close()
+    out = run("import-receipts", str(path), "--dry-run", "--quiet", "--db", db_file)
+    assert out.exit_code == csv_out.exit_code == 1
+    assert out.output == csv_out.output and "4 bad rows" in out.output
+
+
 # -- compute ---------------------------------------------------------------------------------------
 
 
@@ -643,6 +713,69 @@ def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db
     assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", db_file).exit_code == 0
     assert _line_indexes(db_file) == _line_indexes(plain) == {"transaction_lines_sku", "transaction_lines_category"}
     assert snapshot(db_file, by_card=True) == snapshot(plain, by_card=True)
+    # the aggregates' deferred indexes too: built again as the migration made them, the same rows
+    assert _deferred_indexes(db_file) == _deferred_indexes(plain) and len(_deferred_indexes(plain)) == 4
+    assert _aggregates(db_file) == _aggregates(plain) and _aggregates(plain)["items"]
+
+
+def test_a_big_import_keeps_the_aggregates_indexes_while_a_dynamic_segment_reads_them(db_file, tmp_path, monkeypatch):
+    from central.services import receipt_import as ri
+
+    store = Store(db_file)
+    dropped: list[bool] = []
+    monkeypatch.setattr(type(store), "has_dynamic_segments", lambda self: True)
+    real = type(store).drop_line_indexes
+    monkeypatch.setattr(
+        type(store),
+        "drop_line_indexes",
+        lambda self, aggregates=True: dropped.append(aggregates) or real(self, aggregates=aggregates),
+    )
+    store.close()
+    monkeypatch.setattr(ri, "DEFER_INDEXES_LINES", 1)
+    path = write_csv(tmp_path / "h.csv", sale("R1", card="7") + sale("R2", card="8"))
+    assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
+    assert dropped == [False]
+    assert len(_deferred_indexes(db_file)) == 4
+
+
+def _deferred_indexes(path: str) -> set[tuple[str, str]]:
+    from central.storage.connection import LINE_INDEXES
+
+    store = Store(path)
+    try:
+        names = [name for name, _table, _columns in LINE_INDEXES]
+        return set(
+            store.conn.execute(
+                f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({','.join('?' * len(names))})",
+                names,
+            )
+        )
+    finally:
+        store.close()
+
+
+def _aggregates(path: str) -> dict[str, list[tuple[object, ...]]]:
+    """The aggregates' rows with each customer named by their card (the two imports make other ids)."""
+    store = Store(path)
+    who = "JOIN customer_keys k ON k.key = a.key JOIN cards c ON c.customer_id = k.customer_id"
+    try:
+        return {
+            "days": sorted(
+                store.conn.execute(
+                    f"SELECT c.number, a.day, a.store, a.purchases, a.refunds, a.spend, a.items FROM agg_days a {who}"
+                )
+            ),
+            "items": sorted(
+                store.conn.execute(
+                    f"SELECT c.number, a.kind, a.item, a.day, a.store, a.quantity FROM agg_items a {who}"
+                )
+            ),
+            "points": sorted(
+                store.conn.execute(f"SELECT c.number, a.day, a.type, a.accrued, a.redeemed FROM agg_points a {who}")
+            ),
+        }
+    finally:
+        store.close()
 
 
 @pytest.mark.sqlite_only

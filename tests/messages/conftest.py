@@ -64,12 +64,14 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
+        self.raws: list[bytes] = []  # as received, byte for byte
         self.arrived = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.arrived:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
+            self.raws.append(envelope.original_content)
             self.arrived.notify_all()
         return "250 OK"
 

@@ -67,7 +67,8 @@ def test_mailing_by_email_with_consent_unsubscribe_and_cyrillic(db, smtp_server,
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = str(mail["List-Unsubscribe"]).strip("<>")
     assert url.startswith("https://crm.shop.example/messages/unsubscribe/")
-    assert "Здравствуйте, Анна Иванова!" in mail.get_content() and url in mail.get_content()
+    text = mail.get_body(("plain",)).get_content()  # with an HTML part beside it (tracking)
+    assert "Здравствуйте, Анна Иванова!" in text and url in text
     progress = svc.mailing_progress(db, SYSTEM, mailing)
     assert progress["total"] == 4 and progress["state"] == "running"
     assert progress["counts"] == {"queued": 0, "sending": 0, "sent": 1, "delivered": 0, "failed": 1, "skipped": 2}
@@ -109,7 +110,8 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
         first.run_once()  # the process dies after the SMTP server took c1's email, before marking it
     first._adapters["email"][1].close()  # what the dead process's exit closes (its lease stays)
     first._db.close()
-    assert [r["state"] for r in db.outbox()] == ["sending", "queued"]
+    # both were marked 'sending' with their chunk before the sends; only c1's had left
+    assert [r["state"] for r in db.outbox()] == ["sending", "sending"]
     smtp_server.wait(1)
     second = sender(db)
     assert second.run_once() == 0  # the dead sender's lease has not expired yet
@@ -176,18 +178,19 @@ def test_sms_through_the_gateway_retries_reports_and_stop(db, gateway, sms_chann
     assert svc.consent_history(db, SYSTEM, "c1")[-1]["source"] == "gateway"
 
 
-def test_rate_limit_is_never_exceeded_in_any_second(db, gateway, sms_channel):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_rate_limit_is_never_exceeded_in_any_second(db, gateway, sms_channel, concurrency):
     svc.set_channel(db, SYSTEM, "sms", svc.get_channel(db, SYSTEM, "sms")["settings"], {}, rate_per_second=5)
     ids = [f"c{i}" for i in range(12)]
     for i, cid in enumerate(ids):
         add_customer(db, cid, phone=f"+7912123{i:04d}", consents={"sms": True})
     template = svc.save_template(db, SYSTEM, name="sms", channel="sms", language="ru", body="hi {{ name }}")
     svc.create_mailing(db, SYSTEM, name="S", template_id=template, recipients=ids)
-    s = sender(db)
+    s = sender(db, concurrency=concurrency)
     drain(s)
     s.close()
     times = sorted(gateway.times)
-    assert len(times) == 12
+    assert len(times) == 12 and len({r["body"]["partner_id"] for r in gateway.requests}) == 12
     for i in range(len(times) - 5):
         assert times[i + 5] - times[i] >= 0.99  # any 6 sends span at least a second
 
@@ -365,7 +368,7 @@ def test_bad_input_changes_nothing(db, email_channel):
         svc.set_channel(db, SYSTEM, "sms", {"url": "ftp://x", "body": "{phone} {text}"}, {})
     with pytest.raises(FormError, match="secret token"):
         svc.set_channel(db, SYSTEM, "sms", {"url": "http://x/{phone}/{text}", "headers": {"A": "{secret:token}"}}, {})
-    with pytest.raises(FormError, match="cannot send yet"):
+    with pytest.raises(FormError, match="subject: a contact"):
         svc.set_channel(db, SYSTEM, "push", {}, {})
     with pytest.raises(FormError, match="unknown variable bonus"):
         svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="{{ bonus }}")
@@ -483,3 +486,71 @@ def test_a_broken_adapter_is_retried_then_failed_not_looped(db, caplog):
     s.close()
     out = svc.outbox_row(db, row)
     assert out["state"] == "failed" and out["attempts"] == 8 and "KeyError" in out["why"]
+
+
+def test_dkim_signature_verifies_with_the_published_record(db, smtp_server, email_channel):
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    settings = {**svc.get_channel(db, SYSTEM, "email")["settings"], "dkim_selector": "mail2026"}
+    with pytest.raises(FormError, match="dkim_key"):
+        svc.set_channel(db, SYSTEM, "email", settings, {"dkim_key": "not a key"})
+    # pasted into a one-line password input: the line breaks became nothing
+    saved = svc.set_channel(db, SYSTEM, "email", settings, {"dkim_key": pem.replace("\n", "")})
+    record = f"v=DKIM1; k=rsa; p={saved['settings']['dkim_public']}".encode()
+    assert saved["settings"]["dkim_domain"] == "shop.example" and saved["secrets"]["dkim_key"] == svc.MASK
+    add_customer(db, "c1", email="anna@example.com", consents={"email": True})
+    svc.create_mailing(db, SYSTEM, name="W", template_id=email_template(db), recipients=["c1"])
+    s = sender(db)
+    drain(s)
+    s.close()
+    mail = smtp_server.wait(1)[0][2]
+    raw = smtp_server.raws[0]
+    assert mail["DKIM-Signature"] and "s=mail2026" in mail["DKIM-Signature"]
+
+    def dns(name, timeout=5):
+        return record if name.rstrip(b".") == b"mail2026._domainkey.shop.example" else None
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert not dkim.verify(raw.replace(b"To: anna@", b"To: vera@"), dnsfunc=dns)  # changed on the way
+
+
+def test_opens_and_clicks_are_counted_through_signed_links(db, smtp_server, email_channel, app_client):
+    import re
+
+    add_customer(db, "c1", email="anna@example.com", consents={"email": True})
+    add_customer(db, "c2", email="boris@example.com", consents={"email": True})
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="sale",
+        channel="email",
+        language="ru",
+        subject="Скидки",
+        body="Смотрите https://shop.example/sale?a=1&b=2.\nОтписаться: {{ unsubscribe_url }}",
+    )
+    mailing = svc.create_mailing(db, SYSTEM, name="Sale", template_id=template, recipients=["c1", "c2"])
+    s = sender(db)
+    drain(s)
+    s.close()
+    mail = {m[1][0]: m[2] for m in smtp_server.wait(2)}["anna@example.com"]
+    text = mail.get_body(("plain",)).get_content()
+    page = mail.get_body(("html",)).get_content()
+    assert "https://shop.example/sale" not in text and "/messages/unsubscribe/" in text  # the link is tracked
+    click = re.search(r"https://crm\.shop\.example(/messages/c/\S+)", text).group(1).rstrip(".")
+    pixel = re.search(r'src="https://crm\.shop\.example(/messages/o/[^"]+)"', page).group(1)
+    assert click in page and "&amp;" not in click
+    client = app_client(db)
+    assert client.get(pixel).headers["Content-Type"] == "image/gif"
+    followed = client.get(click)
+    assert followed.status_code == 302 and followed.headers["Location"] == "https://shop.example/sale?a=1&b=2"
+    client.get(click)  # twice: counted once
+    assert client.get(click[:-3] + "AAA").status_code == 404  # forged
+    assert client.get(pixel.replace("/o/", "/o/x")).status_code == 404
+    progress = svc.mailing_progress(db, SYSTEM, mailing)
+    assert (progress["opened"], progress["clicked"]) == (1, 1)

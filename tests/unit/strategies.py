@@ -13,7 +13,7 @@ import datetime as dt
 from hypothesis import strategies as st
 
 from shared.numbers import MAX_AMOUNT, MAX_K, MAX_PERCENT, MAX_PPM, format_scaled
-from shared.receipts import Campaign, CustomerTerms, Line, Receipt
+from shared.receipts import MAX_REWARD_POINTS, MAX_REWARDS, Campaign, CustomerTerms, Line, Receipt, Reward
 from shared.rules import parse_rules
 
 SKUS = ["S0", "S1", "S2", "S3", "S4"]
@@ -163,6 +163,37 @@ campaign = st.builds(
     categories=st.one_of(st.none(), st.frozensets(st.sampled_from([*CATEGORIES, "C-PRODUCT-ONLY"]))),
 )
 campaign_lists = st.lists(campaign, max_size=5)
+
+_reward_lines = {
+    "skus": st.one_of(st.none(), st.frozensets(st.sampled_from([*SKUS, "UNKNOWN"]))),
+    "categories": st.one_of(st.none(), st.frozensets(st.sampled_from([*CATEGORIES, "C-PRODUCT-ONLY"]))),
+}
+#: promotions' discounts and fixed points at their edges (0, 100 %, more money off than the lines, per-unit
+#: points past the cap); docs/accrual.md, "Promotions"
+reward = st.one_of(
+    st.builds(Reward, kind=st.just("percent_off"), value=st.one_of(percents, st.just(10000)), **_reward_lines),
+    st.builds(
+        Reward,
+        kind=st.just("money_off"),
+        value=st.one_of(st.integers(0, 1000), st.integers(0, MAX_AMOUNT), st.sampled_from([1, MAX_AMOUNT])),
+        **_reward_lines,
+    ),
+    st.builds(
+        Reward,
+        kind=st.just("points"),
+        value=st.one_of(st.integers(0, 10**4), st.sampled_from([1, MAX_REWARD_POINTS])),
+        per_units=st.one_of(st.just(0), st.sampled_from([1, 500, 1000, 3000]), st.integers(-5, 10**6)),
+        **_reward_lines,
+    ),
+)
+reward_lists = st.lists(reward, max_size=6)
+#: past the kernel's checks: the reference answers for it
+odd_rewards = st.one_of(
+    st.lists(reward, min_size=MAX_REWARDS + 1, max_size=MAX_REWARDS + 2),
+    st.builds(lambda v: [Reward("percent_off", v)], st.integers(10001, 20000)),
+    st.builds(lambda v: [Reward("points", v)], st.integers(MAX_REWARD_POINTS + 1, 2 * MAX_REWARD_POINTS)),
+    st.just([Reward("unknown_kind", 5)]),
+)
 
 balances = st.one_of(
     st.none(), st.integers(-1000, -1), st.integers(0, 10**4), st.integers(0, MAX_AMOUNT), st.just(2**70)

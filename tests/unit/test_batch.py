@@ -16,7 +16,7 @@ from shared.columns import local_time, prepare_columns
 from shared.errors import ReceiptError
 from shared.receipts import NO_TERMS, Campaign, CustomerTerms, Line, Receipt
 
-from .strategies import balances, campaign_lists, receipts, rule_sets, terms
+from .strategies import balances, campaign_lists, receipts, reward_lists, rule_sets, terms
 
 AT = dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC)
 items = st.lists(st.tuples(receipts(max_lines=6), terms, balances, campaign_lists), max_size=12)
@@ -172,3 +172,28 @@ def test_prepare_columns_refuses_bad_columns(spec_rules):
         prepare_columns("UTC", **{**good, "sku": [3]})
     with pytest.raises(ReceiptError, match="distinct"):
         prepare_columns("UTC", **{**good, "skus": ["A", "A"]})
+
+
+with_rewards = st.lists(
+    st.tuples(receipts(max_lines=6), terms, balances, st.builds(lambda c, r: [*c, *r], campaign_lists, reward_lists)),
+    max_size=12,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(rules=rule_sets, chosen=with_rewards, threads=st.sampled_from([1, 2]), data=st.data())
+def test_batches_with_promotions_equal_the_reference(rules, chosen, threads, data):
+    """Promotions' discounts and fixed points in the batch (what-if with a draft promotion): the kernel's
+    columns give what the reference gives receipt by receipt, money off per line included."""
+    fitted = []
+    for receipt, customer, balance, entries in chosen:
+        if receipt.total > 10**10:
+            continue
+        redeem = data.draw(st.sampled_from([0, 1, 100, 10**4]))
+        fitted.append((dataclasses.replace(receipt, redeem=redeem), customer, balance, entries))
+    prepared, got = same_as_reference(rules, fitted, threads)
+    assert batch.quote_batch_reference(rules, batch.items_of(prepared)).equals(
+        batch.quote_batch_reference(rules, fitted)
+    )
+    assert (got.line_discount >= 0).all() and (got.line_discount <= prepared.amount).all()

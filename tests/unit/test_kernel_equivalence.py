@@ -26,8 +26,10 @@ from shared.results import CommittedLine, LineRefund
 from .strategies import (
     balances,
     campaign_lists,
+    odd_rewards,
     receipts,
     redeem_choices,
+    reward_lists,
     rule_sets,
     terms,
 )
@@ -192,3 +194,46 @@ def test_compiling_again_replaces_the_tables(spec_rules):
     native.__init__(other)
     receipt = Receipt(lines=(Line(amount=45000, sku="SKU-1"),), at=_moment())
     assert native.quote(receipt) == accrual.PythonCalculator(other).quote(receipt)
+
+
+# -- promotions: discounts and fixed points (docs/accrual.md, "Promotions") ------------------------------
+
+
+@PROPERTY
+@given(
+    rules=rule_sets,
+    receipt=receipts(),
+    customer=terms,
+    balance=balances,
+    campaigns=campaign_lists,
+    rewards=reward_lists,
+    data=st.data(),
+)
+def test_quote_with_rewards_is_identical(rules, receipt, customer, balance, campaigns, rewards, data):
+    native, reference = both(rules)
+    expected = outcome(reference, receipt, customer, balance, campaigns, rewards)
+    assert outcome(native, receipt, customer, balance, campaigns, rewards) == expected
+    if isinstance(expected, tuple) and not hasattr(expected, "accrued"):
+        return
+    redeem = data.draw(redeem_choices(expected.max_redeemable))
+    asking = dataclasses.replace(receipt, redeem=redeem)
+    got = outcome(native, asking, customer, balance, campaigns, rewards)
+    assert got == outcome(reference, asking, customer, balance, campaigns, rewards)
+    if hasattr(got, "accrued") and rewards:
+        # the totals add up: money off and fixed points per line are the rewards' rows summed
+        assert got.discount == sum(line.discount for line in got.lines)
+        assert (
+            got.bonus
+            == sum(line.bonus for line in got.lines)
+            == sum(sum(row) for row, r in zip(got.rewards, rewards, strict=True) if r.kind == "points")
+        )
+        assert all(0 <= line.discount <= source.amount for line, source in zip(got.lines, receipt.lines, strict=True))
+
+
+@PROPERTY
+@given(rules=rule_sets, receipt=receipts(max_lines=4), rewards=odd_rewards)
+def test_rewards_past_the_kernels_ranges_get_the_references_answer(rules, receipt, rewards):
+    native, reference = both(rules)
+    assert outcome(native, receipt, NO_TERMS, None, (), rewards) == outcome(
+        reference, receipt, NO_TERMS, None, (), rewards
+    )

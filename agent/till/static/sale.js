@@ -72,7 +72,7 @@ export class Sale {
   fresh(customer = null) {
     return {
       receiptId: this.newReceiptId(), mode: this.state?.mode ?? "amount", amount: "", lines: [blankLine()],
-      redeem: "", customer, pending: null, done: null,
+      redeem: "", promoCode: "", customer, pending: null, done: null,
     };
   }
 
@@ -138,6 +138,11 @@ export class Sale {
       if (event.key === "Enter") this.quoteNow();
     });
     $("#redeem-max").addEventListener("click", () => this.redeemMax());
+    $("#promo-code").addEventListener("input", (event) => {
+      this.state.promoCode = event.target.value;
+      this.save();
+      this.quoteSoon();
+    });
     $("#add-line").addEventListener("click", () => this.addLine());
     $("#lines").addEventListener("input", (event) => {
       const row = event.target.closest(".line");
@@ -330,6 +335,7 @@ export class Sale {
       return;
     }
     const body = { at: clock.iso(), lines: built.lines, redeem: built.redeem };
+    if (this.state.promoCode?.trim()) body.promo_codes = [this.state.promoCode.trim()];
     const customer = this.customerRef();
     if (customer) body.customer = customer;
     const result = await this.app.api.post("/v1/receipts/quote", body);
@@ -380,6 +386,7 @@ export class Sale {
         return;
       }
       body = { receipt_id: this.state.receiptId, at: clock.iso(), lines: built.lines, redeem: built.redeem };
+      if (this.state.promoCode?.trim()) body.promo_codes = [this.state.promoCode.trim()];
       const customer = this.customerRef();
       if (customer) body.customer = customer;
     }
@@ -417,6 +424,7 @@ export class Sale {
     this.renderMode();
     $("#amount").value = this.state.amount;
     $("#redeem").value = this.state.redeem;
+    $("#promo-code").value = this.state.promoCode ?? "";
     this.renderLines();
     this.renderTotals(this.build(false));
     this.renderResult();
@@ -492,7 +500,9 @@ export class Sale {
     $("#t-total").textContent = money(total);
     $("#t-accrued").textContent = q ? money(q.accrued) : "—";
     $("#t-max").textContent = this.maxRedeemable !== null && (q || this.maxRedeemable) ? money(this.maxRedeemable) : "—";
-    $("#t-pay").textContent = money(total - redeem > 0n ? total - redeem : 0n);
+    const discount = q?.discount ? BigInt(q.discount) : 0n;
+    $("#t-pay").textContent = money(total - discount - redeem > 0n ? total - discount - redeem : 0n);
+    renderPromotions($("#t-promotions"), q);
     $("#redeem-max").disabled = !this.state.customer || !this.maxRedeemable || !!this.state.done || !!this.state.pending;
     $("#anonymous-hint").hidden = !!this.state.customer;
   }
@@ -508,7 +518,8 @@ export class Sale {
     $("#r-total").textContent = money(done.total);
     $("#r-accrued").textContent = money(done.accrued);
     $("#r-redeemed").textContent = money(done.redeemed);
-    $("#r-pay").textContent = money(BigInt(done.total) - BigInt(done.redeemed));
+    $("#r-pay").textContent = money(BigInt(done.total) - BigInt(done.discount ?? 0) - BigInt(done.redeemed));
+    renderPromotions($("#r-promotions"), done);
     $("#r-balance-row").hidden = done.balance === null;
     $("#r-balance").textContent = done.balance === null ? "" : money(done.balance);
   }
@@ -527,3 +538,23 @@ export class Sale {
   }
 }
 
+
+/** Each promotion applied (name, points, money off) and each refused promo code (its problem's detail). */
+function renderPromotions(list, answer) {
+  list.replaceChildren();
+  for (const p of answer?.promotions ?? []) {
+    const item = document.createElement("li");
+    item.className = "promotion";
+    const parts = [p.name];
+    if (p.points) parts.push(`+${money(p.points)}`);
+    if (p.discount) parts.push(`−${money(p.discount)}`);
+    item.textContent = parts.join("  ");
+    list.append(item);
+  }
+  for (const problem of answer?.promo_code_problems ?? []) {
+    const item = document.createElement("li");
+    item.className = "promo-problem";
+    item.textContent = `${problem.title}: ${problem.detail}`;
+    list.append(item);
+  }
+}

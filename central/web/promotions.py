@@ -1,0 +1,267 @@
+"""Console pages: promotions (list with state and results, create and edit, start and stop) and promo-code
+lists (generate or upload, export CSV/XLSX, statistics by store and day, offline conflicts): docs/promotions.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..services import promotions
+from ..services.access import FormError
+from ..services.text import _
+from ..storage.db import get_db
+from .common import actor, console_blueprint, form_data, render
+
+bp = console_blueprint("promotions", "/promotions")
+
+REWARD_FIELDS = {"multiplier": "k", "points": "points", "percent_off": "percent", "money_off": "amount"}
+
+
+def _names(text: str) -> list[str] | None:
+    items = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    return items or None
+
+
+def _int(form: dict[str, str], name: str, errors: dict[str, str]) -> int | None:
+    text = form.get(name, "")
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        errors[name] = _("A whole number, please.")
+        return None
+
+
+def form_to_doc(form: dict[str, str]) -> dict[str, Any]:
+    """The promotion document (shared/promotions.py) of the console's form; the service checks it."""
+    errors: dict[str, str] = {}
+    doc: dict[str, Any] = {"id": form.get("id", ""), "name": form.get("name", "")}
+    kind = form.get("reward_kind", "points")
+    value = form.get("reward_value", "")
+    reward: dict[str, Any] = {"kind": kind}
+    if kind in ("points", "money_off"):
+        reward[REWARD_FIELDS[kind]] = _int(form, "reward_value", errors)
+    else:
+        reward[REWARD_FIELDS.get(kind, "k")] = value
+    if kind == "points":
+        if form.get("per_units"):
+            reward["per_units"] = form["per_units"]
+        if form.get("expires_days"):
+            reward["expires_days"] = _int(form, "expires_days", errors)
+    doc["reward"] = reward
+    for name in ("stores",):
+        if _names(form.get(name, "")):
+            doc[name] = _names(form[name])
+    for name in ("from", "to"):
+        if form.get(name):
+            doc[name] = form[name]
+    if form.get("weekdays"):
+        doc["weekdays"] = [int(d) for d in _names(form["weekdays"]) or [] if d.isdigit()]
+    if form.get("from_hour") or form.get("to_hour"):
+        doc["from_hour"], doc["to_hour"] = _int(form, "from_hour", errors), _int(form, "to_hour", errors)
+    doc["audience"] = form.get("audience", "all")
+    if doc["audience"] == "segments":
+        doc["segments"] = [int(s) for s in _names(form.get("segments", "")) or [] if s.isdigit()]
+    conditions: dict[str, Any] = {"match": form.get("match", "any")}
+    if form.get("min_total"):
+        conditions["min_total"] = _int(form, "min_total", errors)
+    for name in ("skus", "categories"):
+        if _names(form.get(name, "")):
+            conditions[name] = _names(form[name])
+    if form.get("min_quantity"):
+        conditions["min_quantity"] = form["min_quantity"]
+    if form.get("code_list"):
+        conditions["code_list"] = form["code_list"]
+    doc["conditions"] = conditions
+    if form.get("limit_times"):
+        doc["limit"] = {"times": _int(form, "limit_times", errors), "per": form.get("limit_per", "promotion")}
+    if form.get("birthday"):
+        doc["birthday"] = {
+            "days_before": _int(form, "birthday_before", errors) or 0,
+            "days_after": _int(form, "birthday_after", errors) or 0,
+        }
+    doc["priority"] = _int(form, "priority", errors) or 0
+    doc["combinable"] = bool(form.get("combinable"))
+    if errors:
+        raise FormError(errors)
+    return doc
+
+
+def doc_to_form(doc: dict[str, Any]) -> dict[str, str]:
+    reward = doc.get("reward", {})
+    cond = doc.get("conditions", {})
+    form = {
+        "id": doc["id"],
+        "name": doc["name"],
+        "reward_kind": reward.get("kind", ""),
+        "reward_value": str(reward.get(REWARD_FIELDS.get(reward.get("kind", ""), "k"), "")),
+        "per_units": reward.get("per_units", ""),
+        "expires_days": str(reward.get("expires_days", "")),
+        "stores": ", ".join(doc.get("stores") or ()),
+        "from": doc.get("from", ""),
+        "to": doc.get("to", ""),
+        "weekdays": ", ".join(str(d) for d in doc.get("weekdays") or ()),
+        "from_hour": str(doc.get("from_hour", "")),
+        "to_hour": str(doc.get("to_hour", "")),
+        "audience": doc.get("audience", "all"),
+        "segments": ", ".join(str(s) for s in doc.get("segments") or ()),
+        "match": cond.get("match", "any"),
+        "min_total": str(cond.get("min_total", "")),
+        "skus": ", ".join(cond.get("skus") or ()),
+        "categories": ", ".join(cond.get("categories") or ()),
+        "min_quantity": cond.get("min_quantity", ""),
+        "code_list": cond.get("code_list", ""),
+        "limit_times": str((doc.get("limit") or {}).get("times", "")),
+        "limit_per": (doc.get("limit") or {}).get("per", ""),
+        "priority": str(doc.get("priority", 0)),
+        "combinable": "1" if doc.get("combinable", True) else "",
+    }
+    if doc.get("birthday"):
+        form.update(
+            birthday="1",
+            birthday_before=str(doc["birthday"]["days_before"]),
+            birthday_after=str(doc["birthday"]["days_after"]),
+        )
+    return form
+
+
+_FIELD_OF = {
+    "reward.k": "reward_value",
+    "reward.points": "reward_value",
+    "reward.percent": "reward_value",
+    "reward.amount": "reward_value",
+    "reward.kind": "reward_kind",
+    "reward.per_units": "per_units",
+    "reward.expires_days": "expires_days",
+    "limit.times": "limit_times",
+    "limit.per": "limit_per",
+    "birthday.days_before": "birthday_before",
+    "birthday.days_after": "birthday_after",
+}
+
+
+def _form_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The service's error paths (the document's) as the form's field names."""
+    out = {}
+    for path, message in errors.items():
+        name = _FIELD_OF.get(path) or path.removeprefix("conditions.").split("[")[0]
+        out[name] = message
+    return out
+
+
+def _page(status: int = 200, errors: dict[str, str] | None = None, form: dict[str, str] | None = None, **extra: Any):
+    db = get_db()
+    return render(
+        "console/promotions/index.html",
+        status,
+        errors=errors or {},
+        form=form or {"combinable": "1"},
+        promotions=promotions.listing(db),
+        code_lists=db.code_lists(),
+        **extra,
+    )
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index() -> ResponseReturnValue:
+    if request.method == "POST":
+        form = form_data()
+        try:
+            ident = promotions.save(get_db(), actor(), form_to_doc(form))
+        except FormError as exc:
+            return _page(422, _form_errors(exc.errors), form)
+        flash(_("The promotion %(id)s is saved.", id=ident))
+        return redirect(url_for("promotions.index"))
+    edit = request.args.get("edit")
+    if edit:
+        row = get_db().promotion(edit)
+        if row is not None:
+            import json
+
+            return _page(form=doc_to_form(json.loads(row["document"])), editing=edit)
+    return _page()
+
+
+@bp.post("/whatif")
+def whatif() -> ResponseReturnValue:
+    """The form's promotion (saved or not: a draft) over a store's last N days of receipts."""
+    form = form_data()
+    try:
+        result = promotions.whatif(
+            get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)
+        )
+    except ValueError:
+        return _page(422, {"whatif_days": _("A whole number, please.")}, form)
+    except FormError as exc:
+        return _page(422, _form_errors(exc.errors), form)
+    return _page(form=form, whatif=result)
+
+
+@bp.post("/<promotion_id>/state")
+def state(promotion_id: str) -> ResponseReturnValue:
+    try:
+        promotions.set_state(get_db(), actor(), promotion_id, request.form.get("state", ""))
+    except FormError as exc:
+        flash("; ".join(exc.errors.values()))
+    return redirect(url_for("promotions.index"))
+
+
+@bp.route("/codes", methods=["GET", "POST"])
+def codes() -> ResponseReturnValue:
+    db = get_db()
+    errors: dict[str, str] = {}
+    form = form_data() if request.method == "POST" else {"length": "8", "count": "100", "check": "1"}
+    if request.method == "POST":
+        upload = request.files.get("upload")
+        text = upload.read().decode("utf-8-sig") if upload and upload.filename else None
+        try:
+            count = promotions.create_code_list(
+                db,
+                actor(),
+                form.get("id", ""),
+                name=form.get("name") or None,
+                count=int(form.get("count") or 0),
+                length=int(form.get("length") or 8),
+                prefix=form.get("prefix", ""),
+                kind=form.get("kind", "single"),
+                max_uses=int(form.get("max_uses") or 1),
+                starts=form.get("from") or None,
+                ends=form.get("to") or None,
+                offline=form.get("offline", "never"),
+                offline_limit=int(form.get("offline_limit") or 0),
+                check=bool(form.get("check")),
+                stores=_names(form.get("stores", "")),
+                upload=text,
+            )
+        except ValueError:
+            errors = {"count": _("Whole numbers, please.")}
+        except FormError as exc:
+            errors = exc.errors
+        else:
+            flash(_("The list %(id)s holds %(n)d codes.", id=form.get("id", ""), n=count))
+            return redirect(url_for("promotions.codes"))
+    return render(
+        "console/promotions/codes.html", 422 if errors else 200, errors=errors, form=form, code_lists=db.code_lists()
+    )
+
+
+@bp.get("/codes/<list_id>")
+def code_list(list_id: str) -> ResponseReturnValue:
+    try:
+        page = promotions.code_list_page(get_db(), list_id)
+    except FormError:
+        return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
+    return render("console/promotions/code_list.html", errors={}, form={}, **page)
+
+
+@bp.get("/codes/<list_id>/export.<fmt>")
+def export(list_id: str, fmt: str) -> ResponseReturnValue:
+    content, media = promotions.export_codes(get_db(), actor(), list_id, "xlsx" if fmt == "xlsx" else "csv")
+    return Response(
+        content,
+        mimetype=media,
+        headers={"Content-Disposition": f'attachment; filename="{list_id}.{"xlsx" if fmt == "xlsx" else "csv"}"'},
+    )

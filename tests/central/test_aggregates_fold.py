@@ -1,0 +1,117 @@
+"""The aggregates' bulk fold (numpy, central/storage/aggregates.py) writes what folding line by line writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import zoneinfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from central.marketing.segments.evaluate import CATEGORY, PRODUCT, quantity_milli
+from central.storage import aggregates
+from central.storage.store import Store
+
+ZONES = {"S1": zoneinfo.ZoneInfo("Europe/Moscow"), "S2": zoneinfo.ZoneInfo("America/Chicago")}
+T0 = int(dt.datetime(2017, 3, 1, tzinfo=dt.UTC).timestamp())
+
+
+def reference(entries, zone_of):
+    """The fold as it was written before the bulk one: a transaction, and a line, at a time."""
+    days, items, points = {}, {}, {}
+    for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
+        day = aggregates.local_day(at_epoch, zone_of(store))
+        if accrued or redeemed:
+            row = points.setdefault((cid, day, kind), [0, 0])
+            row[0] += accrued
+            row[1] += redeemed
+        if kind not in ("purchase", "refund", "cancel"):
+            continue
+        place = store or ""
+        row = days.setdefault((cid, day, place), [0, 0, 0, 0])
+        if kind == "purchase":
+            row[0] += 1
+            row[2] += amount
+            for product, category, quantity in lines:
+                milli = quantity_milli(quantity)
+                row[3] += milli
+                for item_kind, item in ((PRODUCT, product), (CATEGORY, category)):
+                    if item is not None:
+                        items[(cid, item_kind, item, day, place)] = (
+                            items.get((cid, item_kind, item, day, place), 0) + milli
+                        )
+        else:
+            row[1] += 1
+            row[2] += amount
+    return days, items, points
+
+
+line = st.tuples(
+    st.one_of(st.none(), st.integers(1, 6)),
+    st.one_of(st.none(), st.integers(1, 3)),
+    st.sampled_from(["1", "2", "0.455", "0", "3"]),
+)
+entry = st.tuples(
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.sampled_from(["purchase", "purchase", "refund", "admin"]),
+    st.sampled_from(["S1", "S2", None]),
+    st.integers(T0, T0 + 4 * 86400),
+    st.integers(-500, 5000),
+    st.integers(0, 30),
+    st.integers(0, 5),
+    st.lists(line, max_size=5),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rounds=st.lists(st.lists(entry, max_size=12), min_size=1, max_size=3))
+def test_the_bulk_fold_writes_what_a_line_by_line_fold_writes(tmp_path_factory, rounds):
+    path = str(tmp_path_factory.mktemp("agg") / "c.sqlite")
+    Store(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    zone_of = lambda store: ZONES.get(store) or zoneinfo.ZoneInfo("Europe/Moscow")  # noqa: E731
+    want_days, want_items, want_points = {}, {}, {}
+    for entries in rounds:
+        entries = [(*e[:7], [] if e[1] != "purchase" else e[7]) for e in entries]
+        conn.execute("BEGIN")
+        aggregates.record(conn, entries, zone_of)
+        conn.execute("COMMIT")
+        days, items, points = reference(entries, zone_of)
+        for mine, theirs in ((want_days, days), (want_points, points)):
+            for k, v in theirs.items():
+                mine[k] = [a + b for a, b in zip(mine.get(k, [0] * len(v)), v, strict=True)]
+        for k, v in items.items():
+            want_items[k] = want_items.get(k, 0) + v
+    keys = dict(conn.execute("SELECT key, customer_id FROM customer_keys"))
+    got_days = {(keys[r[0]], r[1], r[2]): list(r[3:]) for r in conn.execute("SELECT * FROM agg_days")}
+    got_items = {(keys[r[0]], *r[1:5]): r[5] for r in conn.execute("SELECT * FROM agg_items")}
+    got_points = {(keys[r[0]], r[1], r[2]): list(r[3:]) for r in conn.execute("SELECT * FROM agg_points")}
+    assert got_days == want_days
+    assert got_items == want_items
+    assert got_points == want_points
+    conn.close()
+
+
+def test_a_line_block_reads_as_the_line_dicts_it_stands_for():
+    from central.points.receipt_log import LINE_FIELDS, LineBlock, LineColumns
+
+    table = LineColumns(
+        sku=["A", None, "B"],
+        name=["a", None, "b"],
+        category=["X", "Y", None],
+        quantity=["1", "0.5", "2"],
+        price=[100, None, 7],
+        discount=[0, 5, 0],
+        amount=[100, 45, 14],
+        accrued=[1, 0, 2],
+        redeemed=[0, 0, 3],
+    )
+    block = LineBlock(table, 1, 3)
+    assert len(block) == 2 and bool(block)
+    assert list(block) == [
+        dict(zip(LINE_FIELDS, (None, None, "Y", "0.5", None, 5, 45, 0, 0), strict=True)),
+        dict(zip(LINE_FIELDS, ("B", "b", None, "2", 7, 0, 14, 2, 3), strict=True)),
+    ]
+    assert block[-1]["sku"] == "B" and block[0:1] == [block[0]]
+    assert not LineBlock(table, 2, 2)

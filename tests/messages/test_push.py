@@ -1,0 +1,173 @@
+"""Web Push for real: a local push service endpoint that checks the VAPID signature and decrypts the
+aes128gcm payload with the subscriber's keys, as a browser's push service and the browser would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import http_ece
+import py_vapid
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from central.messages.sender import Sender
+from central.services import messages as svc
+from central.services.access import SYSTEM, FormError
+from central.storage import secretbox
+
+from .conftest import add_customer
+from .test_sending import NO_QUIET, drain
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class PushService:
+    """The browser's side: its P-256 key and auth secret, and an endpoint that decrypts what arrives."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        self.received: list[dict] = []
+        self.script: list[int] = []
+        self.lock = threading.Lock()
+        self.vapid_key = ""
+
+    def subscription(self, path: str = "/push/abc") -> dict:
+        point = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {"endpoint": self.url + path, "keys": {"p256dh": b64u(point), "auth": b64u(self.auth)}}
+
+
+@pytest.fixture
+def push_service():
+    ps = PushService()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with ps.lock:
+                status = ps.script.pop(0) if ps.script else 201
+            if status == 201:
+                # VAPID: "vapid t=<JWT>,k=<public key>"; the JWT must verify with k and carry our audience
+                scheme, _, params = self.headers["Authorization"].partition(" ")
+                fields = dict(p.split("=", 1) for p in params.split(","))
+                assert scheme == "vapid" and fields["k"] == ps.vapid_key
+                vapid = py_vapid.Vapid02.from_raw_public(fields["k"].encode())
+                header, payload, signature = fields["t"].split(".")
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+                assert claims["aud"] == ps.url and claims["sub"] == "mailto:club@shop.example"
+                sig = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+                from cryptography.hazmat.primitives import hashes
+                from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+                der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+                vapid.public_key.verify(der, f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+                assert self.headers["Content-Encoding"] == "aes128gcm"
+                plain = http_ece.decrypt(body, private_key=ps.key, auth_secret=ps.auth, version="aes128gcm")
+                with ps.lock:
+                    ps.received.append({"path": self.path, "headers": dict(self.headers), "payload": json.loads(plain)})
+            self.send_response(status)
+            if status == 201:
+                self.send_header("Location", f"{ps.url}/messages/{len(ps.received)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ps.url = f"http://127.0.0.1:{server.server_port}"
+    yield ps
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def push_channel(db, push_service):
+    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"})
+    push_service.vapid_key = svc.vapid_public_key(db)
+    return push_service
+
+
+def test_vapid_keys_are_made_once_and_the_private_one_is_never_shown(db):
+    assert svc.vapid_public_key(db) is None
+    shown = svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"})
+    public = svc.vapid_public_key(db)
+    assert public and len(base64.urlsafe_b64decode(public + "=")) == 65  # an uncompressed P-256 point
+    assert shown["secrets"] == {"private_key": svc.MASK}
+    # saved again with the mask: the same keys (subscriptions stay valid)
+    svc.set_channel(db, SYSTEM, "push", {"subject": "https://shop.example/contact"}, {"private_key": svc.MASK})
+    assert svc.vapid_public_key(db) == public
+    stored = db.rows("SELECT secrets FROM message_channels WHERE channel = 'push'")[0]["secrets"]
+    private = db.message_channel("push")["secrets"]["private_key"]
+    assert private not in stored and "sealed" in stored  # not in clear in the database
+    with pytest.raises(FormError):
+        svc.set_channel(db, SYSTEM, "push", {"subject": "nobody"})
+
+
+def test_a_push_arrives_encrypted_and_decrypts_in_the_browser(db, push_channel):
+    add_customer(db, "c1", consents={})
+    add_customer(db, "c2", name="Борис", consents={"push": True})  # consent, but no subscription
+    svc.subscribe_push(db, "c1", push_channel.subscription())
+    assert db.message_customer("c1")["consents"]["push"] is True
+    assert db.consents_of("c1")[-1]["source"] == "customer"
+    template = svc.save_template(
+        db,
+        SYSTEM,
+        name="hi",
+        channel="push",
+        language="ru",
+        subject="Привет, {{ first_name }}",
+        body="У вас {{ balance }} баллов",
+    )
+    mailing = svc.create_mailing(db, SYSTEM, name="Push", template_id=template, recipients=["c1", "c2"])
+    s = Sender(db.path, policy=NO_QUIET)
+    drain(s)
+    s.close()
+    assert [r["payload"]["title"] for r in push_channel.received] == ["Привет, Анна"]
+    assert push_channel.received[0]["payload"]["body"] == "У вас 0 баллов"
+    assert push_channel.received[0]["headers"]["Topic"]
+    progress = svc.mailing_progress(db, SYSTEM, mailing)
+    assert progress["counts"]["sent"] == 1 and progress["counts"]["skipped"] == 1
+    assert progress["reasons"] == {"skipped: no push subscription": 1}
+
+
+def test_a_gone_subscription_fails_for_good(db, push_channel):
+    add_customer(db, "c1")
+    svc.subscribe_push(db, "c1", push_channel.subscription())
+    template = svc.save_template(db, SYSTEM, name="t", channel="push", language="en", subject="Hi", body="Hello")
+    row = svc.send_one(db, SYSTEM, template, "c1")
+    push_channel.script = [410]
+    s = Sender(db.path, policy=NO_QUIET)
+    drain(s)
+    s.close()
+    out = svc.outbox_row(db, row)
+    assert out["state"] == "failed" and "gone" in out["why"]
+
+
+def test_broken_subscriptions_are_refused(db):
+    add_customer(db, "c1")
+    for bad in (
+        {},
+        {"endpoint": "ftp://x"},
+        {"endpoint": "https://push.example/1", "keys": {"p256dh": "AAAA", "auth": "x"}},
+    ):
+        with pytest.raises(FormError):
+            svc.subscribe_push(db, "c1", bad)
+
+
+def test_secrets_are_unreadable_without_the_key_file(db, sms_channel):
+    assert db.message_channel("sms")["secrets"]["api_key"] == "gw-key-123"
+    secretbox.key_path(db.path).unlink()
+    secretbox.key_for(db.path)  # a new key: the old box no longer opens
+    row = db.message_channel("sms")
+    assert row["secrets_unreadable"] and row["secrets"] == {"api_key": "", "webhook_token": ""}
