@@ -450,12 +450,16 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
             keep(
                 (key, next((day + o for o in offsets if day + o > today), None)) for key, day in rows if day is not None
             )
-        elif c.type in ("bought_category", "bought_products"):
-            # only rows of its own categories or products can change its answer: read those (an index range)
-            kind, items = (CATEGORY, c["categories"]) if c.type == "bought_category" else (PRODUCT, c["products"])
-            keep(queries.item_window_leavings(conn, today, c["period"].last_days, kind, items))
         else:
-            source = {"points": "agg_points", "product_name": "agg_items"}.get(c.type, "agg_days")
+            # bought_category/bought_products read every item row too, not only their own items' rows: the exact
+            # flip (evaluate.criterion_flip) counts any item day leaving the window, and the coarse day must
+            # never be later than it (nor missing where it has one)
+            source = {
+                "points": "agg_points",
+                "bought_category": "agg_items",
+                "bought_products": "agg_items",
+                "product_name": "agg_items",
+            }.get(c.type, "agg_days")
             windows.setdefault(source, set()).add(c["period"].last_days)
     if birthdays:
         table: dict[str, int] = {}

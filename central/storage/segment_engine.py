@@ -351,19 +351,6 @@ def window_leavings_many(
     )
 
 
-def item_window_leavings(
-    conn: sqlite3.Connection, today: int, n: int, kind: int, items: Collection[int]
-) -> Iterable[tuple[int, int]]:
-    """:func:`window_leavings` of ``agg_items`` restricted to these categories or products (``kind``): the rows
-    the item index ``agg_items_item`` holds for them in the window, not the whole table."""
-    cond, params = _in("item", items)
-    return conn.execute(
-        f"SELECT key, MIN(CASE WHEN day > ? THEN day ELSE day + ? END) FROM agg_items"
-        f" WHERE kind = ? AND {cond} AND day > ? GROUP BY key",
-        [today, n, kind, *params, today - n],
-    )
-
-
 # -- the daily refresh -------------------------------------------------------------------------------------
 
 
