@@ -318,6 +318,14 @@ def main() -> None:
         default=None,
         help="real agents' broker_reconnect_max, seconds (default: the setting's default)",
     )
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL server's URL (postgresql://...): measure applied events/s on SQLite, then on PostgreSQL "
+        "with 1 and --workers ingest workers, then --stores connections (bench/scale.py)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="with --database: ingest workers of the second run")
+    parser.add_argument("--stores", type=int, default=1000, help="with --database: simulated stores held at once")
+    parser.add_argument("--hold", type=float, default=30.0, help="with --database: seconds the stores are held")
     parser.add_argument("--only-outage", action="store_true", help="skip the burst, lag and backlog phases")
     parser.add_argument(
         "--agent-factory",
@@ -326,6 +334,11 @@ def main() -> None:
         "bench.real_agent:real_agent_factory runs the real agent",
     )
     args = parser.parse_args()
+    if args.database:
+        from bench import scale
+
+        scale.main(args)
+        return
     from central.config import DEFAULTS
     from central.sync.broker_config import MAX_QUEUED_MESSAGES
 

@@ -24,6 +24,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config is not None:
         app.config.update(config)
     check_settings(app.config)
+    if app.config["DATABASE_URL"]:
+        app.config["DATABASE"] = app.config["DATABASE_URL"]  # the rest of the code reads DATABASE
     _session_settings(app)
 
     from flask_wtf.csrf import CSRFProtect

@@ -22,7 +22,17 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("DATABASE", "instance/central.sqlite", "Path of the central SQLite database (WAL mode)."),
+    Setting(
+        "DATABASE",
+        "instance/central.sqlite",
+        "Path of the central SQLite database (WAL mode), or a postgresql:// URL (as DATABASE_URL).",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "The central database on PostgreSQL: postgresql://user:password@host:port/name (psycopg 3; "
+        "docs/scale.md); wins over DATABASE. Empty: the SQLite file DATABASE.",
+    ),
     Setting(
         "MQTT_URL",
         "",
@@ -54,6 +64,13 @@ SETTINGS = (
     ),
     Setting("EMBEDDED_BROKER_PORT", 1883, "Port of the embedded broker (127.0.0.1 only)."),
     Setting("INGEST", True, "Run the MQTT ingest inside 'serve' (false: run 'loyalty-central ingest' apart)."),
+    Setting(
+        "INGEST_PARTITIONS",
+        0,
+        "Several ingest workers on one database: agents' streams in this many partitions, each applied by "
+        "one worker at a time under a lease (e.g. 16; docs/scale.md). 0: one ingest applies everything.",
+    ),
+    Setting("INGEST_LEASE_SECONDS", 5.0, "How long a killed ingest worker's partitions wait before others take them."),
     Setting("ENROLL_TOKEN_HOURS", 72, "How long a new enrollment token can be used."),
     Setting("GAP_WAIT", 2.0, "Seconds the ingest waits for a missing seq before asking the agent to resend."),
     Setting(
@@ -199,5 +216,19 @@ def check_settings(config: Mapping[str, Any]) -> None:
     for name in ("QR_STEP", "WEB_CODE_MINUTES", "WEB_CODE_ATTEMPTS", "WEB_SESSION_DAYS"):
         if config.get(name, 1) < 1:
             raise ValueError(f'"{name}" should be at least 1')
+    url = config.get("DATABASE_URL", "")
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError('"DATABASE_URL" should be a postgresql:// URL (or empty: the SQLite file DATABASE)')
     if config.get("MQTT_PROTOCOL", 5) not in (4, 5):
         raise ValueError('"MQTT_PROTOCOL" should be 5 or 4')
+
+
+def data_folder(config: Mapping[str, Any], instance_path: str) -> str:
+    """Where uploads and exports go: beside the SQLite file, or the instance folder when the database is
+    PostgreSQL."""
+    import os
+
+    database = str(config.get("DATABASE", ""))
+    if database.startswith(("postgresql://", "postgres://")):
+        return instance_path
+    return os.path.dirname(os.path.abspath(database))

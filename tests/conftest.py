@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,58 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 
+#: where the PostgreSQL run creates its databases (one per test, dropped after); trust auth on loopback
+PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("LOYALTY_TEST_BACKEND", "sqlite"),
+        help="the central database of the central/sync tests: a SQLite file, or a fresh PostgreSQL database "
+        "per test (LOYALTY_TEST_PG_URL; only tests marked 'postgresql' run, all of them with LOYALTY_TEST_PG_ALL=1)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests first: with parallel workers (pytest-xdist) a long test started last would stretch the run."""
+    """Slow tests first: with parallel workers (pytest-xdist) a long test started last would stretch the run.
+
+    On ``--backend=postgresql`` only the tests known to pass there (marked ``postgresql``) are kept."""
+    if config.getoption("backend") == "postgresql":
+        every = bool(os.environ.get("LOYALTY_TEST_PG_ALL"))
+
+        def on_pg(item: pytest.Item) -> bool:
+            known = every or item.get_closest_marker("postgresql") is not None
+            return known and item.get_closest_marker("sqlite_only") is None
+
+        keep = [item for item in items if on_pg(item)]
+        dropped = [item for item in items if not on_pg(item)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture
+def central_database(request: pytest.FixtureRequest, tmp_path: Path):
+    """What the central server's DATABASE names: a SQLite file, or (``--backend=postgresql``) the URL of a
+    fresh PostgreSQL database with SQLite's byte order (C collation), dropped after the test."""
+    if request.config.getoption("backend") != "postgresql":
+        yield str(tmp_path / "central.sqlite")
+        return
+    name = "loyalty_test_" + uuid.uuid4().hex[:16]
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

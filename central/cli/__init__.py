@@ -21,6 +21,7 @@ from shared.rules import parse_rules
 
 from .common import CONTEXT_SETTINGS, _config, _store, db_option
 from .console import register as _register_console
+from .database import register as _register_database
 from .history import register as _register_history
 from .triggers import register as _register_triggers
 from .triggers import start_engine as _start_triggers
@@ -347,13 +348,29 @@ def _link_config(config: dict[str, Any], store: Any, url: str, protocol: int):  
     )
 
 
-def _start_ingest(config: dict[str, Any], url: str, protocol: int):  # type: ignore[no-untyped-def]
+def _start_ingest(  # type: ignore[no-untyped-def]
+    config: dict[str, Any], url: str, protocol: int, worker: str | None = None
+):
     from ..sync.ingest import Ingest
 
     store = _store(config)
     link = _link_config(config, store, url, protocol)
     store.close()
-    return Ingest(config["DATABASE"], link, gap_wait=float(config["GAP_WAIT"])).start()
+    parts = int(config["INGEST_PARTITIONS"])
+    if parts and worker:
+        # several workers: each its own MQTT session (docs/scale.md: one broker login per worker, or an ACL
+        # that lets the central login use these client ids)
+        import dataclasses
+
+        link = dataclasses.replace(link, client_id=f"{link.client_id}-{worker}")
+    return Ingest(
+        config["DATABASE"],
+        link,
+        gap_wait=float(config["GAP_WAIT"]),
+        worker=worker,
+        partitions=parts,
+        lease_ttl=float(config["INGEST_LEASE_SECONDS"]),
+    ).start()
 
 
 def _start_sender(config: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -476,14 +493,20 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
 
 @cli.command()
 @click.option("--mqtt-url", help="Broker URL (default: the MQTT_URL setting).")
+@click.option(
+    "--worker",
+    default=None,
+    help="This worker's name, one of several ingest processes on one database (with INGEST_PARTITIONS > 0).",
+)
 @db_option
-def ingest(mqtt_url: str | None, db: str | None) -> None:
-    """Run the MQTT ingest alone (no web server).
+def ingest(mqtt_url: str | None, worker: str | None, db: str | None) -> None:
+    """Run the MQTT ingest alone (no web server); several at once with INGEST_PARTITIONS (docs/scale.md).
 
     Example:
 
     \b
         loyalty-central ingest --mqtt-url mqtt://broker:1883
+        LOYALTY_CENTRAL_INGEST_PARTITIONS=16 loyalty-central ingest --worker w1 --db postgresql://...
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = _config(db, mqtt_url)
@@ -491,8 +514,8 @@ def ingest(mqtt_url: str | None, db: str | None) -> None:
         raise click.ClickException(
             "no broker: give --mqtt-url or set LOYALTY_CENTRAL_MQTT_URL (the embedded broker runs only inside 'serve')"
         )
-    runner = _start_ingest(config, config["MQTT_URL"], config["MQTT_PROTOCOL"])
-    click.echo(f"ingest connected to {config['MQTT_URL']}")
+    runner = _start_ingest(config, config["MQTT_URL"], config["MQTT_PROTOCOL"], worker)
+    click.echo(f"ingest {runner.worker} connected to {config['MQTT_URL']}", err=True)
     try:
         _wait_for_signal()
     finally:
@@ -521,5 +544,6 @@ def send(db: str | None) -> None:
 
 
 _register_console(cli)  # users, import, nightly: central/cli/console.py
+_register_database(cli)  # migrate, copy-db (SQLite or PostgreSQL): central/cli/database.py
 _register_history(cli)  # import-receipts: central/cli/history.py
 _register_triggers(cli)  # triggers run/once/list/start/stop: central/cli/triggers.py

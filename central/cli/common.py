@@ -15,7 +15,8 @@ def _config(db: str | None, mqtt_url: str | None = None) -> dict[str, Any]:
 
     overrides: dict[str, Any] = {}
     if db:
-        overrides["DATABASE"] = db
+        overrides["DATABASE"] = db  # a path or a postgresql:// URL; wins over DATABASE_URL
+        overrides["DATABASE_URL"] = ""
     if mqtt_url is not None:
         overrides["MQTT_URL"] = mqtt_url
     try:
@@ -31,4 +32,8 @@ def _store(config: dict[str, Any]):  # type: ignore[no-untyped-def]
     return Store(config["DATABASE"])
 
 
-db_option = click.option("--db", "db", help="Central database path (default: the DATABASE setting).")
+db_option = click.option(
+    "--db",
+    "db",
+    help="Central database: a SQLite path or a postgresql:// URL (default: the DATABASE_URL or DATABASE setting).",
+)

@@ -146,7 +146,10 @@ class NightlyScheduler:
         while not self._stop.wait(60):
             db = Store(self.db_path)
             try:
-                if self.due(db.setting("nightly_last_run"), dt.datetime.now(dt.UTC)):
+                # several 'serve' processes: one runs it (a job lock; the next sees it done and skips)
+                if db.job_lock("nightly", f"nightly-{id(self)}", ttl=3600) and self.due(
+                    db.setting("nightly_last_run"), dt.datetime.now(dt.UTC)
+                ):
                     run(db)
             except Exception:
                 log.exception("the nightly job failed; it runs again in a minute")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
+from .portable import PerBackend
 
 DEFAULT_CHAIN_ZONE = "Europe/Moscow"
 _CHUNK = 500
@@ -39,8 +40,17 @@ MIGRATION = [
         key INTEGER PRIMARY KEY,
         customer_id TEXT NOT NULL UNIQUE)""",
     "INSERT INTO customer_keys (customer_id) SELECT id FROM customers ORDER BY created_at, id",
-    "CREATE TRIGGER customer_keys_insert AFTER INSERT ON customers BEGIN"
-    " INSERT INTO customer_keys (customer_id) VALUES (NEW.id) ON CONFLICT DO NOTHING; END",
+    PerBackend(
+        "CREATE TRIGGER customer_keys_insert AFTER INSERT ON customers BEGIN"
+        " INSERT INTO customer_keys (customer_id) VALUES (NEW.id) ON CONFLICT DO NOTHING; END",
+        """CREATE FUNCTION customer_keys_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO customer_keys (customer_id) VALUES (NEW.id) ON CONFLICT DO NOTHING; RETURN NULL; END $$""",
+    ),
+    PerBackend(
+        None,
+        "CREATE TRIGGER customer_keys_insert AFTER INSERT ON customers FOR EACH ROW"
+        " EXECUTE FUNCTION customer_keys_insert()",
+    ),
     """CREATE TABLE agg_days (
         key INTEGER NOT NULL,
         day INTEGER NOT NULL,

@@ -18,7 +18,20 @@ from typing import Any
 from shared.errors import LoyaltyError
 
 from .clock import now_utc
+from .portable import POSTGRESQL, SQLITE, PerBackend, dialect
 from .schema import MIGRATIONS
+
+#: the advisory lock a PostgreSQL write transaction takes (central/storage/pg.py)
+WRITE_LOCK = 0x107A17
+
+
+#: PostgreSQL databases this process has brought up to date
+_MIGRATED: set[str] = set()
+
+
+def pg_url(database: object) -> bool:
+    """A PostgreSQL URL (postgresql://...) rather than a SQLite file path."""
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
 class NotFound(LoyaltyError, KeyError):
@@ -34,6 +47,15 @@ class Database:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0, autocheckpoint: bool = True) -> None:
         self.path = str(path)
+        self.dialect = POSTGRESQL if pg_url(self.path) else SQLITE
+        if self.dialect == POSTGRESQL:
+            from . import pg
+
+            self.conn = pg.connect(self.path)  # type: ignore[assignment]
+            if self.path not in _MIGRATED:  # a server connection per web request: migrate once per process
+                self.migrate()
+                _MIGRATED.add(self.path)
+            return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so that a write
@@ -49,28 +71,42 @@ class Database:
             self.conn.execute("PRAGMA cache_size = -65536")
         self.migrate()
 
+    @property
+    def postgresql(self) -> bool:
+        return self.dialect == POSTGRESQL
+
     def close(self) -> None:
         self.conn.close()
 
     def commit_without_fsync(self) -> None:
         """synchronous = NORMAL for this connection: a commit survives a crash of the process, not a power cut
         (for work that is safe to repeat, such as the message sender's marks)."""
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        if not self.postgresql:
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        else:
+            self.conn.execute("SET synchronous_commit = off")
 
     def mend_line_indexes(self) -> None:
         """Build transaction_lines' secondary indexes if a receipt import cut off left them dropped."""
         restore_line_indexes(self.conn)
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database without blocking writers (PASSIVE)."""
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the WAL into the database without blocking writers (PASSIVE); PostgreSQL checkpoints itself."""
+        if not self.postgresql:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- transactions and migrations -------------------------------------------------------------
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: all or nothing."""
+        """A write transaction: all or nothing.
+
+        Writers take turns on both backends: SQLite's BEGIN IMMEDIATE, and on PostgreSQL one
+        transaction-scoped advisory lock, so read-then-write code (counters, the ledger's lots)
+        keeps SQLite's guarantees under READ COMMITTED (docs/scale.md)."""
         self.conn.execute("BEGIN IMMEDIATE")
+        if self.postgresql:
+            self.conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         try:
             yield self.conn
         except BaseException:
@@ -81,7 +117,7 @@ class Database:
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same committed state."""
-        self.conn.execute("BEGIN")
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if self.postgresql else "BEGIN")
         try:
             yield self.conn
         finally:
@@ -89,10 +125,18 @@ class Database:
 
     def migrate(self) -> int:
         """Run the migrations this database lacks; return the schema version."""
-        self.conn.execute(
+        create = (
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TEXT NOT NULL)"
         )
+        if self.postgresql:
+            from .pg import install_compat
+
+            with self.transaction():  # two processes starting at once take turns
+                install_compat(self.conn)  # type: ignore[arg-type]
+                self.conn.execute(create)
+        else:
+            self.conn.execute(create)
         done = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
         for version, name, statements in MIGRATIONS:
             if version in done:
@@ -101,6 +145,10 @@ class Database:
                 if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                     continue  # another process migrated first
                 for step in statements:
+                    if isinstance(step, PerBackend):
+                        step = step.pick(self.dialect)  # noqa: PLW2901
+                        if step is None:
+                            continue
                     if callable(step):
                         step(conn)  # a Python step (central/points/programs.py): same transaction
                     else:
@@ -109,6 +157,8 @@ class Database:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, now_utc()),
                 )
+            if self.postgresql:
+                self.conn.forget_schema()  # type: ignore[attr-defined]
         return max(v for v, _, _ in MIGRATIONS)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -136,19 +186,21 @@ LINE_INDEXES = (
 def restore_line_indexes(conn: sqlite3.Connection) -> None:
     """Build the deferred secondary indexes (:data:`LINE_INDEXES`) a receipt import left dropped (else a no-op)."""
     tables = sorted({table for _name, table, _columns in LINE_INDEXES})
-    have = {
-        r[0]
-        for r in conn.execute(
-            f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({','.join('?' * len(tables))})",
-            tables,
-        )
-    }
-    present = {
-        r[0]
-        for r in conn.execute(
-            f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({','.join('?' * len(tables))})", tables
-        )
-    }
+    marks = ",".join("?" * len(tables))
+    if dialect(conn) == POSTGRESQL:
+        have = {r[0] for r in conn.execute(f"SELECT indexname FROM pg_indexes WHERE tablename IN ({marks})", tables)}
+        present = {r[0] for r in conn.execute(f"SELECT tablename FROM pg_tables WHERE tablename IN ({marks})", tables)}
+    else:
+        have = {
+            r[0]
+            for r in conn.execute(
+                f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({marks})", tables
+            )
+        }
+        present = {
+            r[0]
+            for r in conn.execute(f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", tables)
+        }
     for name, table, columns in LINE_INDEXES:
         if name not in have and table in present:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -96,6 +96,10 @@ class IngestUnit:
         )
 
 
+class LeaseLost(Exception):
+    """An ingest worker's lease ran out before its commit (central/storage/partitions.py): nothing was written."""
+
+
 class IngestQueries(Database):
     """What the ingest reads and writes (``agents``' pointers, ``applied_events``, ``dead_letters``, ``flags``)."""
 
@@ -127,10 +131,15 @@ class IngestQueries(Database):
                 found[ident] = (store, agent, seq)
         return found
 
-    def commit_ingest(self, unit: IngestUnit) -> set[str]:
-        """Apply a unit of ingest work in one transaction; return the customer ids changed."""
+    def commit_ingest(self, unit: IngestUnit, fence: Callable[[Any], bool] | None = None) -> set[str]:
+        """Apply a unit of ingest work in one transaction; return the customer ids changed.
+
+        ``fence``: checked first inside the transaction (one of several ingest workers: does it still hold the
+        leases of these agents?); False raises :class:`LeaseLost` and writes nothing."""
         now = now_utc()
         with self.transaction() as conn:
+            if fence is not None and not fence(conn):
+                raise LeaseLost("this ingest worker no longer holds the partition of an agent in the unit")
             ledger = LedgerBatch(conn, now)
             ledger.prefetch(unit.events)
             for env in unit.events:

@@ -90,9 +90,9 @@ def move_cards(conn: sqlite3.Connection, source: str, target: str, at: str) -> N
     """The source's cards go to the target; none of them stays main if the target has a main card."""
     has_main = conn.execute("SELECT 1 FROM cards WHERE customer_id = ? AND main = 1", (target,)).fetchone()
     conn.execute(
-        "UPDATE cards SET customer_id = ?, main = CASE WHEN ? THEN 0 ELSE main END, updated_at = ?"
+        "UPDATE cards SET customer_id = ?, main = CASE WHEN ? = 1 THEN 0 ELSE main END, updated_at = ?"
         " WHERE customer_id = ?",
-        (target, bool(has_main), at, source),
+        (target, int(bool(has_main)), at, source),
     )
 
 

@@ -8,7 +8,9 @@ pg_trgm GIN index on the same text instead).
 
 from __future__ import annotations
 
-from .portable import WITHOUT_ROWID
+from typing import Any
+
+from .portable import WITHOUT_ROWID, PerBackend
 
 #: what the quick search looks through, one text per customer (kept by the triggers below)
 _SEARCH_DOC = (
@@ -39,11 +41,47 @@ REBUILD_SEARCH = [
 ]
 
 
-def _trigger(name: str, event: str, customer: str) -> str:
-    return f"CREATE TRIGGER {name} AFTER {event} BEGIN " + " ".join(_reindex(customer)) + " END"
+def _trigger(name: str, event: str, customer: str) -> PerBackend:
+    return PerBackend(f"CREATE TRIGGER {name} AFTER {event} BEGIN " + " ".join(_reindex(customer)) + " END", None)
 
 
-CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
+#: PostgreSQL: the whole search index again (copy-db)
+PG_REBUILD_SEARCH = [
+    "DELETE FROM customer_search",
+    "INSERT INTO customer_search (customer_id, doc) SELECT c.id, " + _SEARCH_DOC + " FROM customers c",
+]
+
+#: PostgreSQL: the search index is a plain table (one row per customer) with a pg_trgm GIN index on its text
+#: (what ``ILIKE '%term%'`` uses), kept by one trigger function per table
+_PG_SEARCH = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE TABLE customer_search (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE INDEX customer_search_doc ON customer_search USING gin (doc gin_trgm_ops)",
+    "INSERT INTO customer_search (customer_id, doc) SELECT c.id, "
+    + _SEARCH_DOC.replace("group_concat", "string_agg")
+    + " FROM customers c",
+    """CREATE FUNCTION customer_search_reindex(customer TEXT) RETURNS void LANGUAGE sql AS $$
+       DELETE FROM customer_search WHERE customer_id = customer;
+       INSERT INTO customer_search (customer_id, doc) SELECT c.id, """
+    + _SEARCH_DOC.replace("group_concat", "string_agg")
+    + """ FROM customers c WHERE c.id = customer $$""",
+    """CREATE FUNCTION customers_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+       IF TG_OP = 'DELETE' THEN DELETE FROM customer_search WHERE customer_id = OLD.id; RETURN NULL; END IF;
+       PERFORM customer_search_reindex(NEW.id); RETURN NULL; END $$""",
+    """CREATE FUNCTION customer_rows_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+       IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM customer_search_reindex(NEW.customer_id); END IF;
+       IF TG_OP IN ('DELETE', 'UPDATE') THEN PERFORM customer_search_reindex(OLD.customer_id); END IF;
+       RETURN NULL; END $$""",
+    "CREATE TRIGGER customers_search AFTER INSERT OR DELETE OR UPDATE OF name, phone, email ON customers"
+    " FOR EACH ROW EXECUTE FUNCTION customers_search()",
+    "CREATE TRIGGER cards_search AFTER INSERT OR UPDATE OF customer_id ON cards"
+    " FOR EACH ROW EXECUTE FUNCTION customer_rows_search()",
+    "CREATE TRIGGER tags_search AFTER INSERT OR DELETE ON customer_tags"
+    " FOR EACH ROW EXECUTE FUNCTION customer_rows_search()",
+]
+
+
+CONSOLE_MIGRATIONS: list[tuple[int, str, list[Any]]] = [
     (
         2,
         "console users, store assignments, audit log",
@@ -161,16 +199,26 @@ CONSOLE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 at TEXT NOT NULL,
                 source_state TEXT NOT NULL)""",
             # SQLite-only: trigram full-text index for "several terms, each narrowing" on any field
-            "CREATE VIRTUAL TABLE customer_search USING fts5(customer_id UNINDEXED, doc, tokenize = 'trigram')",
-            REBUILD_SEARCH[1],
+            PerBackend(
+                "CREATE VIRTUAL TABLE customer_search USING fts5(customer_id UNINDEXED, doc, tokenize = 'trigram')",
+                None,
+            ),
+            PerBackend(REBUILD_SEARCH[1], None),
+            *(PerBackend(None, step) for step in _PG_SEARCH),
             _trigger("customers_search_insert", "INSERT ON customers", "NEW.id"),
             _trigger("customers_search_update", "UPDATE OF name, phone, email ON customers", "NEW.id"),
-            "CREATE TRIGGER customers_search_delete AFTER DELETE ON customers BEGIN"
-            " DELETE FROM customer_search WHERE rowid = OLD.rowid; END",
+            PerBackend(
+                "CREATE TRIGGER customers_search_delete AFTER DELETE ON customers BEGIN"
+                " DELETE FROM customer_search WHERE rowid = OLD.rowid; END",
+                None,
+            ),
             _trigger("cards_search_insert", "INSERT ON cards", "NEW.customer_id"),
-            "CREATE TRIGGER cards_search_update AFTER UPDATE OF customer_id ON cards BEGIN "
-            + " ".join(_reindex("NEW.customer_id") + _reindex("OLD.customer_id"))
-            + " END",
+            PerBackend(
+                "CREATE TRIGGER cards_search_update AFTER UPDATE OF customer_id ON cards BEGIN "
+                + " ".join(_reindex("NEW.customer_id") + _reindex("OLD.customer_id"))
+                + " END",
+                None,
+            ),
             _trigger("tags_search_insert", "INSERT ON customer_tags", "NEW.customer_id"),
             _trigger("tags_search_delete", "DELETE ON customer_tags", "OLD.customer_id"),
         ],

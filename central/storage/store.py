@@ -36,6 +36,7 @@ from .jobs import Jobs
 from .levels import Levels
 from .messages import MessageQueries, NoticeQueries
 from .nightly import NightlyScans
+from .partitions import PartitionQueries
 from .percents import PersonalPercents
 from .programs import BonusPrograms
 from .promotions import PromotionQueries
@@ -115,5 +116,6 @@ class Store(
     NightlyScans,
     CustomerAdmin,  # the web card and head office's customer writes (docs/web-card.md)
     PromotionQueries,  # promotions and promo codes (central/services/promotions.py)
+    PartitionQueries,  # several ingest workers, once-only jobs (docs/scale.md)
 ):
     """One connection to the central database, with the queries of every job."""

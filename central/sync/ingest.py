@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -34,6 +35,8 @@ import msgpack
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
+from ..storage.ingest import LeaseLost
+from ..storage.partitions import holds, partition_of
 from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
 from .deltas import customer_page
 from .publisher import Publisher
@@ -109,8 +112,21 @@ class Ingest:
         batch_messages: int = 200,
         publish_down: bool = True,
         publish_interval: float = 0.5,
+        worker: str | None = None,
+        partitions: int = 0,
+        lease_ttl: float = 5.0,
     ) -> None:
         self.db_path = db_path
+        #: several workers (docs/scale.md): this one applies only the agents of the partitions it leases
+        self.worker = worker or f"ingest-{uuid.uuid4().hex[:8]}"
+        self.partitions = partitions
+        self.lease_ttl = lease_ttl
+        self.owned: set[int] = set()
+        self._beat_at = 0.0
+        self._changed: set[int] = set()
+        self._lease_lock = threading.Lock()
+        self._unit_streams: set[tuple[str, str]] = set()
+        self._beater: threading.Thread | None = None
         self.db = Store(db_path, autocheckpoint=False)
         self.duplicates = Duplicates(self.db)
         self._last_checkpoint = time.monotonic()
@@ -135,12 +151,17 @@ class Ingest:
         if link_config is not None:
             self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
             if publish_down:
-                self.publisher = Publisher(db_path, self.link, interval=publish_interval)
+                self.publisher = Publisher(
+                    db_path, self.link, interval=publish_interval, holder=self.worker if partitions else None
+                )
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> Ingest:
         """Start the worker, the publisher and the MQTT link (each on its own thread)."""
+        if self.partitions:
+            self._beater = threading.Thread(target=self._beats, name="ingest-leases", daemon=True)
+            self._beater.start()
         self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._worker.start()
         if self.publisher is not None:
@@ -162,6 +183,8 @@ class Ingest:
                 # seen under load); the worker stops after its round and the process's exit closes it
                 log.warning("the ingest worker is still busy; its database connection is left to it")
                 return
+        if self._beater is not None:
+            self._beater.join(10)
         self.db.close()
 
     def _connected(self, session_present: bool) -> None:
@@ -172,8 +195,58 @@ class Ingest:
         """The link's on_message: queue the message for the worker."""
         self.inbox.put((topic, payload))
 
+    def _beats(self) -> None:
+        """The lease thread (its own connection): renew this worker's partitions every quarter of their time,
+        whatever a long round of the worker is doing."""
+        db = Store(self.db_path)
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    held = db.rebalance_partitions(self.worker, self.partitions, self.lease_ttl)
+                except Exception:
+                    log.exception("renewing the partition leases failed")
+                else:
+                    with self._lease_lock:
+                        self._changed |= held ^ self.owned
+                        if held != self.owned:
+                            log.info("ingest %s holds partitions %s", self.worker, sorted(held))
+                        self.owned = held
+                        self._beat_at = started
+                self._stop.wait(self.lease_ttl / 4)
+            try:
+                db.release_partitions(self.worker)  # a clean stop: the others take them at their next beat
+            except Exception:
+                log.exception("releasing the partition leases failed; they expire")
+        finally:
+            db.close()
+
+    def _forget_moved(self) -> None:
+        """In the worker thread: the streams of partitions that changed hands are read again from the database."""
+        with self._lease_lock:
+            changed, self._changed = self._changed, set()
+        if changed:
+            for key in [k for k in self.streams if partition_of(k[0], k[1], self.partitions) in changed]:
+                del self.streams[key]
+
+    def _leased(self) -> bool:
+        """The leases were renewed well within their time (else this round is skipped; the fence checks again)."""
+        return not self.partitions or time.monotonic() - self._beat_at < self.lease_ttl * 0.6
+
+    def _fence(self, conn: Any) -> bool:
+        parts = {partition_of(store, agent, self.partitions) for store, agent in self._unit_streams}
+        return all(holds(conn, self.worker, part) for part in parts)
+
+    def _mine(self, topic: str) -> bool:
+        store, agent = _topic_ids(topic)
+        if store is None:
+            return 0 in self.owned
+        return partition_of(store, agent, self.partitions) in self.owned
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.partitions:
+                self._forget_moved()
             try:
                 first = self.inbox.get(timeout=0.1)
             except queue.Empty:
@@ -204,6 +277,13 @@ class Ingest:
 
     def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
         """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
+        if self.partitions:
+            if not self._leased():
+                return []  # not acked: the agents send again, to whoever holds their partition then
+            items = [item for item in items if self._mine(item[0])]
+            self._unit_streams = {
+                (store, agent or "") for store, agent in map(_topic_ids, (t for t, _ in items)) if store is not None
+            }
         unit = IngestUnit()
         replies: list[Reply] = []
         acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -224,7 +304,13 @@ class Ingest:
                     later.append((topic, where, msg))
             else:
                 later.append((topic, where, msg))  # answered after the commit, from committed state
-        touched = self._commit(unit)
+        try:
+            touched = self._commit(unit)
+        except LeaseLost:
+            # another worker has these agents now: nothing written, nothing acked; they send again to it
+            log.warning("ingest %s: a lease ran out before the commit; the round is dropped", self.worker)
+            self.streams.clear()
+            return []
         for (store, agent, _), (through, ident) in acks.items():
             if through > 0:
                 replies.append(self._ack(store, agent, through, ident))
@@ -492,8 +578,11 @@ class Ingest:
     def _commit(self, unit: IngestUnit) -> set[str]:
         if not unit:
             return set()
+        fence = self._fence if self.partitions else None
         try:
-            return self.db.commit_ingest(unit)
+            return self.db.commit_ingest(unit, fence)
+        except LeaseLost:
+            raise
         except Exception:
             if not unit.events:
                 raise
@@ -505,7 +594,9 @@ class Ingest:
             pointers = {} if recovered else {(env["store"], env["agent"]): (env["seq"], env["id"])}
             one = IngestUnit(events=[env], pointers=pointers, recovered=unit.recovered & {env["id"]})
             try:
-                touched |= self.db.commit_ingest(one)
+                touched |= self.db.commit_ingest(one, fence)
+            except LeaseLost:
+                raise
             except Exception as exc:
                 self.stats["applied"] -= 1
                 rest = IngestUnit(
@@ -535,9 +626,9 @@ class Ingest:
                         )
                     ],
                 )
-                self.db.commit_ingest(rest)
+                self.db.commit_ingest(rest, fence)
         unit.events = []
-        touched |= self.db.commit_ingest(unit)
+        touched |= self.db.commit_ingest(unit, fence)
         return touched
 
     # -- replies -------------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ PAGE = 500
 
 
 class Publisher:
-    def __init__(self, db_path: str, link: MqttLink, *, interval: float = 0.5) -> None:
+    def __init__(self, db_path: str, link: MqttLink, *, interval: float = 0.5, holder: str | None = None) -> None:
+        #: with several ingest workers (a holder name), one publisher at a time publishes (a job lock; docs/scale.md)
+        self.holder = holder
         self.db_path = db_path
         self.link = link
         self.interval = interval
@@ -80,6 +82,8 @@ class Publisher:
                 if self._stop.is_set() or not self.link.connected.is_set():
                     continue
                 try:
+                    if self.holder is not None and not db.job_lock("publisher", self.holder, ttl=10.0):
+                        continue  # another worker's publisher publishes
                     self.publish_once(db, force=self._republish.is_set())
                     self._republish.clear()
                 except Exception:

@@ -17,6 +17,7 @@ from flask import Response, current_app, jsonify, redirect, request, send_file, 
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 
+from ..config import data_folder
 from ..i18n import current_language
 from ..services import exports, jobs
 from ..services.formats import format_count
@@ -30,7 +31,7 @@ KEEP_HOURS = 24
 
 
 def _folder() -> Path:
-    folder = Path(current_app.config["DATABASE"]).resolve().parent / "exports"
+    folder = Path(data_folder(current_app.config, current_app.instance_path)) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

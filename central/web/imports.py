@@ -10,6 +10,7 @@ from flask import current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 
+from ..config import data_folder
 from ..i18n import current_language
 from ..services import imports, jobs
 from ..services.access import Actor, FormError
@@ -24,7 +25,7 @@ MAX_UPLOAD = 64 * 1024 * 1024
 
 
 def _folder() -> Path:
-    folder = Path(current_app.config["DATABASE"]).resolve().parent / "imports"
+    folder = Path(data_folder(current_app.config, current_app.instance_path)) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..config import data_folder
 from ..services import customers, fields, level_program, segment_form, segments, tags
 from ..services.access import FormError
 from ..services.cards import categories as card_categories
@@ -308,7 +309,7 @@ def hand_members(segment_id: int) -> ResponseReturnValue:
 
 def _uploads() -> Path:
     """Where a checked file waits to be applied (a day at most: older ones go when another is checked)."""
-    folder = Path(current_app.config["DATABASE"]).resolve().parent / "segment-uploads"
+    folder = Path(data_folder(current_app.config, current_app.instance_path)) / "segment-uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

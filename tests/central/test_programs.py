@@ -17,6 +17,9 @@ from central.storage.store import IngestUnit, Store
 from central.sync.deltas import customer_page
 from tests.sync.fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _apply(db: Store, *events) -> set[str]:
     last = events[-1]

@@ -26,6 +26,9 @@ from shared.receipts import Line, Receipt
 from shared.rules import parse_rules
 from tests.sync.fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = [
     "receipt",
@@ -65,7 +68,15 @@ def template(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def db_file(tmp_path, template) -> str:
+def db_file(tmp_path, template, central_database) -> str:
+    if central_database.startswith("postgresql://"):  # --backend=postgresql: a fresh database, set up alike
+        store = Store(central_database)
+        store.add_store("S1", "One", "Europe/Moscow")
+        store.add_store("S2", "Two", "Europe/Moscow")
+        with store.transaction() as conn:
+            levels.adopt(conn, LEVELS)
+        store.close()
+        return central_database
     path = str(tmp_path / "central.sqlite")
     shutil.copy(template, path)
     return path
@@ -685,6 +696,7 @@ def _line_indexes(path: str) -> set[str]:
         store.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db_file, tmp_path, template, monkeypatch):
     from central.services import receipt_import as ri
 
@@ -766,6 +778,7 @@ def _aggregates(path: str) -> dict[str, list[tuple[object, ...]]]:
         store.close()
 
 
+@pytest.mark.sqlite_only
 def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_import(db_file, tmp_path):
     store = Store(db_file)
     store.conn.execute("DROP INDEX transaction_lines_sku")  # what an import killed before its end leaves
@@ -789,6 +802,7 @@ def _pragmas(store: Store) -> tuple[int, int, int]:
     )
 
 
+@pytest.mark.sqlite_only
 def test_the_import_connection_settings_hold_inside_and_are_put_back_after(db_file):
     store = Store(db_file)
     try:

@@ -16,6 +16,9 @@ from tests.polling import wait_for
 from tests.sync.broker import free_port
 from tests.sync.sim_agent import SimAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,8 +34,8 @@ def _http(url: str, body: dict | None = None, token: str | None = None) -> tuple
 
 
 @pytest.fixture
-def served(tmp_path):
-    db_file = tmp_path / "central.sqlite"
+def served(tmp_path, central_database):
+    db_file = central_database
     web, mqtt = free_port(), free_port()
     env = {
         **os.environ,

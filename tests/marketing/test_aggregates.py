@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from central.storage import aggregates
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import T0, FakeAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def apply(db: Store, *events) -> set[str]:

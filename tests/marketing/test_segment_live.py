@@ -15,6 +15,9 @@ from central.storage import aggregates
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 NOW = dt.datetime.now(dt.UTC)
 MARKETER = Actor(7, "mia", "marketer")
 

@@ -17,6 +17,9 @@ from central.marketing.segments.definition import DefinitionError, parse_criteri
 from central.storage import aggregates
 from central.storage.store import Store
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 TODAY = dt.date(2026, 6, 15).toordinal()
 STORES = ["s1", "s2", "s3"]
 NAMES = {1: "Running shoe", 2: "Protein BAR", 3: "Беговые КРОССОВКИ", 4: "tea", 5: "Shoe polish", 6: None}

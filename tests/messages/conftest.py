@@ -180,8 +180,8 @@ def add_customer(
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = Store(str(tmp_path / "central.sqlite"))
+def db(central_database):
+    store = Store(central_database)
     store.add_store("S1", "Тверская 7", "Europe/Moscow")
     store.add_store("S2", "Vladivostok", "Asia/Vladivostok")
     yield store

@@ -19,6 +19,9 @@ from central.messages.templates import (
     sms_parts,
 )
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 V = Variables(
     name="Анна Иванова",
     first_name="Анна",

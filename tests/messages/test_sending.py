@@ -16,6 +16,9 @@ from tests.polling import wait_for
 
 from .conftest import add_customer
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 NO_QUIET = rules.Policy(quiet_start=0, quiet_end=0)
 
 

@@ -9,17 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from central.services import messages as svc
 from central.services.access import SYSTEM
 from central.storage.store import Store
 
 from .conftest import SMTP_PASSWORD, SMTP_USER, add_customer, free_port
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_serve_sends_what_the_services_queue(tmp_path, smtp_server):
-    db_file = str(tmp_path / "central.sqlite")
+def test_serve_sends_what_the_services_queue(tmp_path, smtp_server, central_database):
+    db_file = central_database
     db = Store(db_file)
     db.add_store("S1", "Demo", "Europe/Moscow")
     svc.set_channel(

@@ -16,6 +16,9 @@ from central.services.access import SYSTEM, FormError
 
 from .conftest import add_customer
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
 
 

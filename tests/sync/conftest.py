@@ -26,8 +26,9 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    path = str(tmp_path / "central.sqlite")
+def db_path(central_database: str) -> str:
+    """A SQLite path, or a PostgreSQL URL with ``--backend=postgresql`` (tests/conftest.py)."""
+    path = central_database
     db = Store(path)
     for store in ("S1", "S2", "S3"):
         db.add_store(store, f"Store {store}")

@@ -24,6 +24,9 @@ from .broker import Mosquitto
 from .clients import Listener
 from .conftest import IngestRunner
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 class Agent:
     """An agent's store, service and sync client in this process (store S1, agent a1)."""

@@ -16,7 +16,7 @@ from .broker import Mosquitto
 from .conftest import IngestRunner
 from .sim_agent import SimAgent
 
-pytestmark = pytest.mark.slow  # broker kills and an offline day: a minute of real outages
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]  # broker kills and an offline day: a minute of real outages
 
 
 def _traffic(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from central.storage.store import Store
 from tests.polling import wait_for
 
 from .sim_agent import SimAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_two_stores_spending_the_same_points_make_a_flagged_debt(mosquitto, central, db_path):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from central.storage.store import Store
 from shared import wire
 from tests.polling import wait_for
 
 from .conftest import ROOT_EXAMPLES
 from .sim_agent import SimAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_rules_are_retained_and_versioned(mosquitto, central, db_path):

@@ -27,9 +27,10 @@ from tests.polling import wait_for
 from .broker import Mosquitto
 from .clients import Listener
 
-pytestmark = pytest.mark.skipif(
-    not Path(PLUGIN_PATH).exists(), reason="Mosquitto's dynamic security plugin is not installed"
-)
+pytestmark = [
+    pytest.mark.skipif(not Path(PLUGIN_PATH).exists(), reason="Mosquitto's dynamic security plugin is not installed"),
+    pytest.mark.postgresql,
+]
 
 
 def _post(base: str, path: str, body: dict) -> tuple[int, dict]:
@@ -42,9 +43,9 @@ def _post(base: str, path: str, body: dict) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def chain(tmp_path: Path):
+def chain(tmp_path: Path, central_database: str):
     """Stores S1, S2 (S1's agent a1 enrolled before the plugin), the plugin's broker, the web app."""
-    db_file = str(tmp_path / "central.sqlite")
+    db_file = central_database
     db = Store(db_file)
     for store in ("S1", "S2"):
         db.add_store(store)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from central.storage.store import Store
 from shared import wire
 from tests.polling import wait_for
 from transport.mqtt import LinkConfig, MqttLink
 
 from .sim_agent import SimAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def _raw_client(url: str, name: str = "raw") -> MqttLink:

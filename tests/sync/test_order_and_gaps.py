@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgpack
+import pytest
 
 from central.storage.store import Store
 from shared import wire
@@ -10,6 +11,9 @@ from tests.polling import wait_for
 
 from .clients import Listener
 from .fakes import FakeAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_reordered_events_wait_for_the_gap_then_ask_for_a_resend(mosquitto, central, db_path):

@@ -13,13 +13,13 @@ from central.services.access import SYSTEM
 from central.storage.store import Store as CentralStore
 from tests.system.conftest import RULES, broker, spawn, wait_caught_up  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
+def db_path(tmp_path: Path, central_database: str) -> str:
     """S1 in the default program, S2 in "Coffee"; both with the example rule set."""
-    path = str(tmp_path / "central.sqlite")
+    path = central_database
     db = CentralStore(path)
     for store in ("S1", "S2"):
         db.add_store(store, f"Store {store}", "Europe/Moscow")

@@ -20,6 +20,9 @@ from shared import wire
 
 from .fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 Ack = tuple[int, str | None]
 
 
