@@ -180,3 +180,8 @@ def test_activity_after_console_changes_keeps_ledger_and_lots_equal(db, people, 
     apply_events(db, sale(agents["S1"], "c1", [("SKU-1", "SUSHI", 1_000)], accrued=20, redeemed=300))
     lots = db.conn.execute("SELECT SUM(points) FROM lots WHERE customer_id = 'c1'").fetchone()[0]
     assert db.customer("c1")["balance"] == db.ledger_sum("c1") == lots == 500 + 1000 + 20 - 300
+
+
+def test_cashier_message_to_print_on_the_slip_goes_down_with_its_flag(db, people, shoppers):
+    ident = accounts.add_message(db, people["admin"], "c1", {"text": "Подарок на кассе", "print": "on"}, ZONE)
+    assert _delta(db, "c1")["messages"] == [{"id": ident, "text": "Подарок на кассе", "print": True}]
