@@ -8,7 +8,7 @@ import pytest
 from central.services import customer_admin as ca
 from central.services import segments
 from central.services import targeting as t
-from central.services.access import FormError
+from central.services.access import Forbidden, FormError
 
 from .conftest import login
 
@@ -92,3 +92,30 @@ def test_the_page_previews_confirms_and_shows_the_result(client, db, people, sho
     assert wrong.status_code == 422
     login(client, "viewer")
     assert client.post("/promotions/targeting", data={**form, "confirm": "3"}).status_code == 403
+
+
+def test_a_message_to_the_segment_goes_through_the_mailing_once(db, people, shoppers, segment):
+    from central.messages.sender import Sender
+    from central.services import messages
+    from central.services.access import SYSTEM
+    from tests.messages.test_sending import NO_QUIET, drain
+
+    messages.set_channel(db, SYSTEM, "cashier", {})
+    template = messages.save_template(
+        db, SYSTEM, name="hello", channel="cashier", language="ru", kind="service", body="Подарок для {{ name }}"
+    )
+    admin = people["admin"]
+    data = {"action": "message", "segment": str(segment), "template": str(template)}
+    tid = t.new_id()
+    result = t.run(db, admin, tid, data, ZONE, "3")
+    assert result["sent"] == 3 and len(db.outbox()) == 3
+    with pytest.raises(FormError) as err:  # a double click
+        t.run(db, admin, tid, data, ZONE, "3")
+    assert "confirm" in err.value.errors and len(db.outbox()) == 3
+    sender = Sender(db.path, public_url="https://crm.shop.example", policy=NO_QUIET)
+    drain(sender)
+    sender.close()
+    rows = db.rows("SELECT text FROM customer_messages WHERE customer_id = 'c1'")
+    assert rows == [{"text": "Подарок для Иван Петров"}]
+    with pytest.raises(Forbidden):  # a store manager may not send messages
+        t.run(db, people["manager"], t.new_id(), data, ZONE, "2")
