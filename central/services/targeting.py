@@ -129,13 +129,23 @@ def run(
         "points": 0,
     }
     if action == "message":
-        if done_before(db, targeting_id) is not None:
-            raise FormError({"confirm": _("This targeting was already sent.")})
         if not ids:
             raise FormError({"segment": _("Nobody to send to: the segment is empty.")})
-        mailing = messages.create_mailing(
-            db, actor, name=f"Targeting {targeting_id}", template_id=int(data["template"]), recipients=ids
-        )
+        claim = f"targeting.{targeting_id}"
+        with db.transaction():  # writers take turns: of two clicks at once, one claims, the other is refused
+            if db.setting(claim) or done_before(db, targeting_id) is not None:
+                raise FormError({"confirm": _("This targeting was already sent.")})
+            db.replace_setting(claim, "sending")
+        try:
+            mailing = messages.create_mailing(
+                db, actor, name=f"Targeting {targeting_id}", template_id=int(data["template"]), recipients=ids
+            )
+        except BaseException:
+            with db.transaction():  # not sent: the same form may be tried again
+                db.replace_setting(claim, "")
+            raise
+        with db.transaction():
+            db.replace_setting(claim, f"mailing {mailing}")
         result.update(mailing=mailing, sent=len(ids))
     else:
         points = accounts._points(data.get("points") or "", "points", {})  # noqa: SLF001

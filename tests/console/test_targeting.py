@@ -90,6 +90,9 @@ def test_the_page_previews_confirms_and_shows_the_result(client, db, people, sho
     assert twice.status_code == 200 and balance(db, "c1") == before + 700
     wrong = client.post("/promotions/targeting", data={**form, "confirm": "9"})
     assert wrong.status_code == 422
+    client.post("/language", data={"lang": "ru", "next": "/"})
+    assert "Таргетинг" in client.get("/promotions/targeting").text
+    assert "Таргетинг" in client.get("/promotions/").text
     login(client, "viewer")
     assert client.post("/promotions/targeting", data={**form, "confirm": "3"}).status_code == 403
 
@@ -107,6 +110,9 @@ def test_a_message_to_the_segment_goes_through_the_mailing_once(db, people, shop
     admin = people["admin"]
     data = {"action": "message", "segment": str(segment), "template": str(template)}
     tid = t.new_id()
+    with pytest.raises(FormError):  # a template that is not there: nothing queued, the same id may retry
+        t.run(db, admin, tid, {**data, "template": "999"}, ZONE, "3")
+    assert db.outbox() == []
     result = t.run(db, admin, tid, data, ZONE, "3")
     assert result["sent"] == 3 and len(db.outbox()) == 3
     with pytest.raises(FormError) as err:  # a double click
