@@ -125,3 +125,34 @@ def test_a_message_to_the_segment_goes_through_the_mailing_once(db, people, shop
     assert rows == [{"text": "Подарок для Иван Петров"}]
     with pytest.raises(Forbidden):  # a store manager may not send messages
         t.run(db, people["manager"], t.new_id(), data, ZONE, "2")
+
+
+def test_two_clicks_at_once_credit_each_customer_once(db_file, db, people, shoppers, segment):
+    import threading
+
+    from central.storage.store import Store
+
+    data = {"action": "points", "segment": str(segment), "points": "3", "reason": "r"}
+    tid = t.new_id()
+    results, failures = [], []
+
+    def click():
+        own = Store(db_file)
+        try:
+            results.append(t.run(own, people["admin"], tid, data, ZONE, "3"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=click) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures
+    assert sum(r["credited"] for r in results) == 3 and sum(r["already"] for r in results) == 6
+    rows = db.rows(
+        "SELECT customer_id, COUNT(*) AS n FROM ledger WHERE event_id = ? GROUP BY customer_id", (f"target-{tid}",)
+    )
+    assert sorted((r["customer_id"], r["n"]) for r in rows) == [("c1", 1), ("c2", 1), ("c3", 1)]
