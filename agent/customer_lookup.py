@@ -214,6 +214,11 @@ def cashier_messages(tx: Tx, customer: Row, now: dt.datetime, today: dt.date) ->
     return out
 
 
+def customer_message_ids(tx: Tx, customer: Row, now: dt.datetime) -> list[str]:
+    """The ids of the customer's own messages an identification shows now (read once shown: see Service.identify)."""
+    return [row["id"] for row in tx.messages(customer["id"]) if not _expired(row["until"], now)]
+
+
 def customer_view(tx: Tx, found: Found, now: dt.datetime, today: dt.date) -> dict[str, Any]:
     """What POST /v1/identify answers about a customer (messages still to be rendered)."""
     customer, card = found

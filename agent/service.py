@@ -283,12 +283,30 @@ class Service:
         with self.store.read() as tx:
             found = self._find(tx, kind, raw, now)
             view = customer_lookup.customer_view(tx, found, now, self.today(now))
+            shown = customer_lookup.customer_message_ids(tx, found.customer, now)
             link = self.link(tx, now)
             limits = self._limits(tx, found.customer, now, link)
+        if shown:
+            self._messages_shown(terminal, found.customer["id"], shown, now)
         view["link"] = link
         view["redeemable_now"] = limits.allowed
         self.last_identification[terminal] = {"at": iso(now), "via": kind, "customer_id": view["customer_id"]}
         return self._emit("identified", terminal, Result(200, view))
+
+    def _messages_shown(self, terminal: str, customer_id: str, ids: list[str], now: dt.datetime) -> None:
+        """The customer's cashier messages this answer shows: never shown again here, and read centrally
+        (a cashier_message_read event each, so no other store shows them either; docs/messages.md)."""
+        with self.store.write() as tx:
+            for message_id in ids:
+                if tx.mark_message_shown(customer_id, message_id, now):
+                    tx.add_event(
+                        "cashier_message_read",
+                        now,
+                        events.CashierMessageReadBody(
+                            message_id=message_id, customer_id=customer_id, terminal=terminal, at=iso(now)
+                        ),
+                        now,
+                    )
 
     def quote(self, terminal: str, doc: Any) -> Result:
         """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""

@@ -37,6 +37,8 @@ def build_slip(tx: Tx, config: Config, event: str, answer: dict[str, Any], now: 
     customer = tx.customer(receipt["customer_id"])
     at = parse_time(receipt["at"]) if event == "committed" else now
     assert at is not None
+    # cashier messages head office asked to print: on the customer's next purchase slip, once
+    messages = tuple(tx.take_slip_messages(receipt["customer_id"], now)) if event == "committed" else ()
     return SlipData(
         slip_id=SLIP_IDS[event].format(**answer),
         store_name=config.store_name or config.store_id or "loyalty-edge",
@@ -48,6 +50,7 @@ def build_slip(tx: Tx, config: Config, event: str, answer: dict[str, Any], now: 
         receipt_id=receipt["receipt_id"],
         level=customer["level"] if customer is not None else None,
         operation=OPERATIONS[event],
+        messages=messages,
         promotions=tuple((str(p["name"]), int(p["points"]), int(p["discount"])) for p in answer.get("promotions") or ())
         if event == "committed"
         else (),

@@ -29,8 +29,16 @@ from msgspec import Meta
 #: bumped when a field changes meaning or a required field is added
 SCHEMA_VERSION = 1
 
-EventKind = Literal["purchase", "refund", "cancel", "registration", "phone_confirmed", "manual"]
-EVENT_KINDS: tuple[str, ...] = ("purchase", "refund", "cancel", "registration", "phone_confirmed", "manual")
+EventKind = Literal["purchase", "refund", "cancel", "registration", "phone_confirmed", "manual", "cashier_message_read"]
+EVENT_KINDS: tuple[str, ...] = (
+    "purchase",
+    "refund",
+    "cancel",
+    "registration",
+    "phone_confirmed",
+    "manual",
+    "cashier_message_read",
+)
 
 MAX_SEQ = 2**63 - 1
 MAX_POINTS = 2**63 - 1
@@ -219,6 +227,18 @@ class ManualBody(Contract):
     at: Time
 
 
+class CashierMessageReadBody(Contract):
+    """A customer's cashier message was shown to the cashier here (docs/sync.md, "Cashier messages read"):
+    the central server marks it read (time and store), so no store shows it again."""
+
+    _times = ("at",)
+
+    message_id: Str
+    customer_id: Id
+    terminal: Str
+    at: Time
+
+
 #: event kind -> its body type
 BODIES: dict[str, type[Contract]] = {
     "purchase": PurchaseBody,
@@ -227,6 +247,7 @@ BODIES: dict[str, type[Contract]] = {
     "registration": RegistrationBody,
     "phone_confirmed": PhoneConfirmedBody,
     "manual": ManualBody,
+    "cashier_message_read": CashierMessageReadBody,
 }
 assert tuple(BODIES) == EVENT_KINDS
 
@@ -260,10 +281,12 @@ class CardState(Contract):
     reason: str | None = None
 
 
-class CashierMessage(Contract):
+class CashierMessage(Contract, omit_defaults=True):
     id: Str
     text: Text
     until: str | None = None
+    #: print the text on the customer's next slip too (once); absent from older central servers
+    print: bool = False
 
 
 class PromotionUse(Contract):

@@ -73,7 +73,39 @@ class CustomerQueries:
         return int(lots) + int(effects)
 
     def messages(self, customer_id: str) -> list[sqlite3.Row]:
-        return self.c.execute("SELECT * FROM messages WHERE customer_id = ? ORDER BY id", (customer_id,)).fetchall()
+        """The customer's cashier messages not shown here yet."""
+        return self.c.execute(
+            "SELECT * FROM messages m WHERE customer_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM message_reads r WHERE r.customer_id = m.customer_id AND r.id = m.id) ORDER BY id",
+            (customer_id,),
+        ).fetchall()
+
+    def mark_message_shown(self, customer_id: str, message_id: str, now: dt.datetime) -> bool:
+        """Record a customer's message as shown to the cashier; False when it was already."""
+        row = self.c.execute(
+            "SELECT text, print FROM messages WHERE customer_id = ? AND id = ?", (customer_id, message_id)
+        ).fetchone()
+        if row is None:
+            return False
+        cursor = self.c.execute(
+            "INSERT INTO message_reads (customer_id, id, text, shown_at, print) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (customer_id, message_id, row["text"], iso(now), row["print"]),
+        )
+        return cursor.rowcount == 1
+
+    def take_slip_messages(self, customer_id: str, now: dt.datetime) -> list[str]:
+        """The texts of the customer's shown messages to print on this slip, marked printed (once)."""
+        rows = self.c.execute(
+            "SELECT id, text FROM message_reads WHERE customer_id = ? AND print = 1 AND printed_at IS NULL "
+            "ORDER BY shown_at, id",
+            (customer_id,),
+        ).fetchall()
+        self.c.executemany(
+            "UPDATE message_reads SET printed_at = ? WHERE customer_id = ? AND id = ?",
+            [(iso(now), customer_id, row["id"]) for row in rows],
+        )
+        return [row["text"] for row in rows]
 
     def offline_redeemed(self, customer_id: str, day: str) -> int:
         """Points this customer redeemed here on ``day`` while the agent was offline."""
@@ -218,8 +250,8 @@ class CustomerQueries:
         )
         self.c.execute("DELETE FROM messages WHERE customer_id = ?", (customer_id,))
         self.c.executemany(
-            "INSERT INTO messages (customer_id, id, text, until) VALUES (?, ?, ?, ?)",
-            [(customer_id, m["id"], m["text"], m.get("until")) for m in delta["messages"]],
+            "INSERT INTO messages (customer_id, id, text, until, print) VALUES (?, ?, ?, ?, ?)",
+            [(customer_id, m["id"], m["text"], m.get("until"), int(bool(m.get("print")))) for m in delta["messages"]],
         )
         return True
 

@@ -267,5 +267,33 @@ def promotions(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0006_message_reads")
+def message_reads(db: Database) -> None:
+    # A customer's cashier message to print on the slip too (``print`` from the central server), and the
+    # messages shown here: never shown again, and printed once on the customer's next slip when asked
+    # (the read went up as a cashier_message_read event; docs/messages.md, "Cashier messages").
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN print INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE message_reads (
+            customer_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            shown_at TEXT NOT NULL,
+            print INTEGER NOT NULL DEFAULT 0,
+            printed_at TEXT,                         -- the slip it was printed on was queued then
+            PRIMARY KEY (customer_id, id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 #: every migration this code knows, in order
-KNOWN = ("0001_initial", "0002_shifts", "0003_terminal_receipts", "0004_print_jobs", "0005_promotions")
+KNOWN = (
+    "0001_initial",
+    "0002_shifts",
+    "0003_terminal_receipts",
+    "0004_print_jobs",
+    "0005_promotions",
+    "0006_message_reads",
+)

@@ -517,6 +517,7 @@ EVENT_CHANGES = {
     "registration": {"registration", "profile", "card"},
     "phone_confirmed": {"profile"},
     "manual": {"points"},
+    "cashier_message_read": set(),
 }
 
 

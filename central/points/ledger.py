@@ -95,6 +95,8 @@ class LedgerBatch:
         self.visits: set[tuple[str, str]] = set()
         self.cards: list[tuple[Any, ...]] = []
         self.touched: set[str] = set()
+        #: cashier messages shown at a till: (read_at, store, message id), written at flush
+        self.message_reads: list[tuple[str, str, str]] = []
         self._programs: tuple[dict[str, int], int] | None = None
         #: card holder -> the registered customer they turned out to be, joined at flush (docs/sync.md)
         self.joins: dict[str, str] = {}
@@ -297,6 +299,14 @@ class LedgerBatch:
             state.row = {}
         state.row.update(phone=body["phone"], phone_verified=1, confirmation_code=None)
         self.touched.add(state.id)
+
+    def _apply_cashier_message_read(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        """A cashier message shown at a till: read (the first store's time wins); the customer's new version
+        takes it off every store's delta. An unknown customer is not created for it."""
+        self.message_reads.append((utc(body["at"]), env["store"], body["message_id"]))
+        state = self.state(body["customer_id"])
+        if state is not None:
+            self.touched.add(state.id)
 
     def _apply_manual(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         state = self._customer(body["customer_id"], env)
@@ -601,6 +611,8 @@ class LedgerBatch:
         queries.insert_flags(conn, self.flags)
         queries.add_customer_stores(conn, sorted(self.visits))
         queries.add_cards(conn, self.cards)
+        queries.mark_messages_read(conn, self.message_reads)
+        self.message_reads = []
         self.receipts.flush()
         self._recompute_levels()
         self._join(next_version)

@@ -383,9 +383,11 @@ def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, An
             errors["until"] = _("Write the date as YYYY-MM-DD or YYYY-MM-DD HH:MM.")
     if errors:
         raise FormError(errors)
+    # printed on the customer's next slip too (once), when head office asks for it
+    print_ = str(data.get("print") or "").lower() in ("1", "on", "true", "yes")
     ident = secrets.token_hex(8)
     with db.transaction() as conn:
-        db.add_customer_message(ident, customer_id, text, until, now_utc(), actor.username)
+        db.add_customer_message(ident, customer_id, text, until, now_utc(), actor.username, print_)
         bump_versions(conn, [customer_id])
         audit.record(
             conn,
@@ -394,7 +396,7 @@ def add_message(db: Store, actor: Actor, customer_id: str, data: Mapping[str, An
             "customer",
             customer_id,
             None,
-            {"message": ident, "text": text, "until": until},
+            {"message": ident, "text": text, "until": until, "print": print_},
             store=customer["home_store"],
         )
     return ident

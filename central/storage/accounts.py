@@ -50,11 +50,12 @@ class CustomerAccounts(Database):
         self.conn.execute("UPDATE customers SET phone = ?, phone_verified = 0 WHERE id = ?", (phone, customer_id))
 
     def add_customer_message(
-        self, message_id: str, customer_id: str, text: str, until: str | None, at: str, by: str
+        self, message_id: str, customer_id: str, text: str, until: str | None, at: str, by: str, print_: bool = False
     ) -> None:
         self.conn.execute(
-            "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by) VALUES (?,?,?,?,?,?)",
-            (message_id, customer_id, text, until, at, by),
+            "INSERT INTO customer_messages (id, customer_id, text, until, created_at, created_by, print)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (message_id, customer_id, text, until, at, by, int(print_)),
         )
 
     def live_customer_message(self, customer_id: str, message_id: str) -> dict[str, Any] | None:

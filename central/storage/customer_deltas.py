@@ -76,14 +76,17 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
         ):
             percents.setdefault(store, {})[cid] = percent
         # per-customer messages for the cashier (left from the console), the active ones
-        for ident, cid, text, until in conn.execute(
-            f"SELECT id, customer_id, text, until FROM customer_messages WHERE customer_id IN ({marks})"
-            " AND deleted_at IS NULL AND (until IS NULL OR until > ?) ORDER BY created_at, id",
+        # (one read at a till is shown nowhere again; ``print`` only when set, so older agents see no change)
+        for ident, cid, text, until, printed in conn.execute(
+            f"SELECT id, customer_id, text, until, print FROM customer_messages WHERE customer_id IN ({marks})"
+            " AND deleted_at IS NULL AND read_at IS NULL AND (until IS NULL OR until > ?) ORDER BY created_at, id",
             [*chunk, now],
         ):
             message: dict[str, Any] = {"id": ident, "text": text}
             if until:
                 message["until"] = until
+            if printed:
+                message["print"] = True
             messages[cid].append(message)
         # the segments each customer is in (promotions' audiences at the till)
         for cid, segment_id in conn.execute(

@@ -142,6 +142,11 @@ def add_customer_stores(conn: sqlite3.Connection, rows: Iterable[tuple[str, str]
     conn.executemany("INSERT INTO customer_stores (customer_id, store) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
 
 
+def mark_messages_read(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """(read_at, store, message id) of cashier messages shown at a till; one read already marked stays."""
+    conn.executemany("UPDATE customer_messages SET read_at = ?, read_store = ? WHERE id = ? AND read_at IS NULL", rows)
+
+
 def add_cards(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
     """(number, customer, created_at) of new cards; a number known already is left."""
     conn.executemany("INSERT INTO cards (number, customer_id, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING", rows)

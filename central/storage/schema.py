@@ -304,3 +304,8 @@ MIGRATIONS += MESSAGES2_MIGRATIONS
 
 # promotions and promo codes (docs/promotions.md)
 MIGRATIONS += PROMOTIONS_MIGRATIONS
+
+# cashier messages printed on the slip and read at a till (docs/messages.md): migration 21
+from .schema_slipmsg import SLIPMSG_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += SLIPMSG_MIGRATIONS

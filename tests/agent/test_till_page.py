@@ -174,12 +174,15 @@ def test_a_blocked_card_is_shown_with_its_messages_and_earns_nothing(till):
             messages=[{"id": "m1", "text": "Предложите новый ролл", "until": None}],
         )
     )
-    before = snapshot(till.store)
     till.start_sale(CARD2)
     assert till.text("#c-name") == "Пётр"
     assert "Карта заблокирована" in till.text("#c-warnings")
     assert till.text("#c-messages .message.custom") == "Предложите новый ролл"
     assert till.text("#c-messages .message.birthday").startswith("День рождения через 1")
+    # the message shown is read (a cashier_message_read event up); the blocked card's sale changes nothing
+    with till.store.read() as tx:
+        assert [r["kind"] for r in tx.c.execute("SELECT kind FROM outbox")] == ["cashier_message_read"]
+    before = snapshot(till.store)
     page.fill("#amount", "100")
     expect(page.locator("#purchase-msg")).to_contain_text("Карта заблокирована")
     page.click("#commit")

@@ -8,7 +8,7 @@ from central.services import accounts, audit, customers, fields
 from central.services.access import Forbidden, FormError
 from central.sync.deltas import customer_page
 
-from .conftest import apply_events, sale
+from .conftest import apply_events, login, sale
 
 ZONE = "Europe/Moscow"
 
@@ -180,3 +180,17 @@ def test_activity_after_console_changes_keeps_ledger_and_lots_equal(db, people, 
     apply_events(db, sale(agents["S1"], "c1", [("SKU-1", "SUSHI", 1_000)], accrued=20, redeemed=300))
     lots = db.conn.execute("SELECT SUM(points) FROM lots WHERE customer_id = 'c1'").fetchone()[0]
     assert db.customer("c1")["balance"] == db.ledger_sum("c1") == lots == 500 + 1000 + 20 - 300
+
+
+def test_cashier_message_to_print_on_the_slip_goes_down_with_its_flag(db, people, shoppers):
+    ident = accounts.add_message(db, people["admin"], "c1", {"text": "Подарок на кассе", "print": "on"}, ZONE)
+    assert _delta(db, "c1")["messages"] == [{"id": ident, "text": "Подарок на кассе", "print": True}]
+
+
+def test_the_profile_shows_a_message_printed_and_read(client, db, people, shoppers):
+    accounts.add_message(db, people["admin"], "c1", {"text": "Подарок на кассе", "print": "1"}, ZONE)
+    db.conn.execute("UPDATE customer_messages SET read_at = '2026-11-24T09:00:00+00:00', read_store = 'S2'")
+    login(client, "admin")
+    page = client.get("/customers/c1?tab=actions").get_data(as_text=True)
+    assert 'name="print"' in page and "Подарок на кассе" in page
+    assert "печатается на чеке" in page and "прочитано " in page and "в магазине S2" in page

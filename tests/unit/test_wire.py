@@ -240,3 +240,23 @@ def test_a_body_struct_encodes_as_the_map_it_replaces():
     assert raw in frame
     msg = wire.decode(frame, channel="events")
     assert wire.check_event(msg["events"][0], "S1", "a1")["body"] == msgpack.unpackb(raw)
+
+
+def test_cashier_message_print_flag_is_optional_and_unknown_fields_pass():
+    # a newer central server's flag, an older one's message without it, and a field nobody knows yet
+    messages = [
+        {"id": "m1", "text": "x", "print": True},
+        {"id": "m2", "text": "y"},
+        {"id": "m3", "text": "z", "colour": "red"},
+    ]
+    assert wire.check_delta(_delta(messages=messages))["messages"] == messages
+    with pytest.raises(wire.WireError, match=r"delta\.messages\[0\]\.print"):
+        wire.check_delta(_delta(messages=[{"id": "m1", "text": "x", "print": "yes"}]))
+
+
+def test_cashier_message_read_event_is_checked():
+    agent = FakeAgent("S1", "a1")
+    body = {"message_id": "m1", "customer_id": "c1", "terminal": "P01", "at": "2026-12-01T00:00:00+00:00"}
+    wire.check_event(agent.envelope("cashier_message_read", body), "S1", "a1")
+    with pytest.raises(wire.WireError, match="body.message_id: must be a non-empty string"):
+        wire.check_event(agent.envelope("cashier_message_read", {**body, "message_id": None}), "S1", "a1")
