@@ -207,11 +207,24 @@ def _program(db: Store, actor: Actor, data: Mapping[str, Any], errors: dict[str,
     return 0
 
 
-def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> int:
+class AlreadyApplied(Exception):
+    """The operation id (``op_id``) is already in the customer's ledger: nothing was written again."""
+
+
+def _once(db: Store, customer_id: str, op_id: str | None) -> None:
+    """In the write transaction (writers take turns): refuse an operation id the ledger already holds."""
+    if op_id is not None and db.ledger_has_entry(customer_id, op_id):
+        raise AlreadyApplied(op_id)
+
+
+def adjust_points(
+    db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any], *, op_id: str | None = None
+) -> int:
     """Accrue (positive) or debit (negative) points by hand: a ledger entry ``admin``; returns the new balance.
 
     A debit may not exceed what the customer can spend now: head office does
-    not create debts by hand.
+    not create debts by hand. ``op_id`` (default: a random one) is the ledger entry's operation id; one the
+    customer's ledger already holds raises :class:`AlreadyApplied` and writes nothing (a targeting's key).
     """
     customer = _writable(db, actor, customer_id)
     errors: dict[str, str] = {}
@@ -221,7 +234,10 @@ def adjust_points(db: Store, actor: Actor, customer_id: str, data: Mapping[str, 
     if errors:
         raise FormError(errors)
     op = {**_op("admin"), "program": program}
+    if op_id is not None:
+        op["id"] = op_id
     with db.transaction() as conn:
+        _once(db, customer_id, op_id)
         batch = LedgerBatch(conn)
         spendable = available(batch, customer_id, op["at"], program)
         if points < 0 and -points > spendable:
@@ -267,8 +283,11 @@ def _shown(points: int) -> str:
     return format_minor(points, "en")
 
 
-def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any], zone: str) -> str:
-    """Temporary points: a lot active from ``starts`` (default now) until ``expires``; returns the lot id."""
+def give_temporary(
+    db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any], zone: str, *, op_id: str | None = None
+) -> str:
+    """Temporary points: a lot active from ``starts`` (default now) until ``expires``; returns the lot id.
+    ``op_id``: as in :func:`adjust_points`."""
     customer = _writable(db, actor, customer_id)
     errors: dict[str, str] = {}
     points = _points(data.get("points") or "", "points", errors, positive=True)
@@ -293,10 +312,13 @@ def give_temporary(db: Store, actor: Actor, customer_id: str, data: Mapping[str,
         raise FormError(errors)
     assert expires is not None
     op = {**_op("promo"), "program": program}
+    if op_id is not None:
+        op["id"] = op_id
     lot_id = f"{customer_id}:promo:{op['id'][-12:]}"
     start_text = utc(starts.isoformat()) if starts > now else None
     expiry_text = utc(expires.isoformat())
     with db.transaction() as conn:
+        _once(db, customer_id, op_id)
         batch = LedgerBatch(conn)
         before = batch.state(customer_id).balance  # type: ignore[union-attr]
         batch.add_lot(

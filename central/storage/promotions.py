@@ -33,6 +33,16 @@ def bump_version(conn: sqlite3.Connection) -> int:
 class PromotionQueries(Database):
     """The promotions' and code lists' rows for central/services/promotions.py and the publisher."""
 
+    # -- targeting (central/services/targeting.py): one ledger entry per (operation, customer)
+
+    def ledger_has_entry(self, customer_id: str, event_id: str) -> bool:
+        """Whether the customer's ledger holds an entry of this operation id (a targeting's once-key)."""
+        return bool(
+            self.rows(
+                "SELECT 1 AS x FROM ledger WHERE event_id = ? AND customer_id = ? LIMIT 1", (event_id, customer_id)
+            )
+        )
+
     # -- promotions
 
     def promotions_version(self) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import promotions
+from ..services import messages, promotions, segments, targeting
 from ..services.access import FormError
 from ..services.text import _
 from ..storage.db import get_db
@@ -264,4 +264,35 @@ def export(list_id: str, fmt: str) -> ResponseReturnValue:
         content,
         mimetype=media,
         headers={"Content-Disposition": f'attachment; filename="{list_id}.{"xlsx" if fmt == "xlsx" else "csv"}"'},
+    )
+
+
+@bp.route("/targeting", methods=["GET", "POST"])
+def targeting_page() -> ResponseReturnValue:
+    """Targeting: a segment, then points (optionally temporary) or a message to it now; a preview of the count,
+    a confirmation with that count, the result. The form's ``targeting_id`` makes a double click harmless."""
+    db, who = get_db(), actor()
+    form = form_data() if request.method == "POST" else {"targeting_id": targeting.new_id(), "action": "points"}
+    errors: dict[str, str] = {}
+    reach = result = None
+    status = 200
+    if request.method == "POST":
+        try:
+            if form.get("step") == "preview":
+                reach = targeting.preview(db, who, form)
+            else:
+                zone = current_app.config["CONSOLE_TIMEZONE"]
+                result = targeting.run(db, who, form.get("targeting_id", ""), form, zone, form.get("confirm", ""))
+        except FormError as exc:
+            errors, status = exc.errors, 422
+    return render(
+        "console/promotions/targeting.html",
+        status,
+        errors=errors,
+        form=form,
+        reach=reach,
+        result=result,
+        segments=segments.list_segments(db, who),
+        templates=messages.templates(db, who) if who.can("messages.write") else [],
+        recent=targeting.recent(db, who),
     )
