@@ -185,13 +185,30 @@ def baseline_dashboard(db: Store, period: dict[str, str]) -> None:
 
 
 def fill_before(db: Store) -> int:
-    """The columns' first fill as it was before the warm-up change (the baseline): local days through the per-row
-    zone grouping of ``DayOf.days``, stores indexed row by row."""
+    """The columns' first fill as it was before the warm-up change (the baseline): stores indexed and zones
+    grouped row by row, a zone's offset looked up at every quarter hour present."""
     from central.reports.columns import Columns
 
-    class PerRow:  # only ``days``: Columns.append takes its per-row path
+    class PerRow:  # only ``days`` (the code before): Columns.append takes its per-row path
         def __init__(self, day_of: Any) -> None:
-            self.days = day_of.days
+            self.zone = day_of.zone
+
+        def days(self, stores: Any, epochs: Any) -> Any:
+            epochs = np.asarray(epochs, np.int64)
+            out = np.empty(epochs.size, np.int64)
+            by_zone: dict[Any, list[int]] = {}
+            for i, store in enumerate(stores):
+                by_zone.setdefault(self.zone(store), []).append(i)
+            for zone, rows in by_zone.items():
+                at = np.array(rows, np.int64) if len(rows) < epochs.size else slice(None)
+                slots = epochs[at] // 900
+                found = np.unique(slots)
+                offsets = np.array(
+                    [int(dt.datetime.fromtimestamp(int(x) * 900, zone).utcoffset().total_seconds()) for x in found],
+                    np.int64,
+                )
+                out[at] = (epochs[at] + offsets[np.searchsorted(found, slots)]) // 86400 + 719163
+            return out
 
     cols = Columns()
     last, _merges = db.column_marks()

@@ -136,12 +136,23 @@ class DayOf:
         """Day ordinals of a numpy array of epoch seconds, all in one zone."""
         import numpy as np
 
+        def offset(slot: int) -> int:
+            return int(dt.datetime.fromtimestamp(slot * 900, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+
         slots = epochs // 900
         found = np.unique(slots)
-        offsets = np.array(
-            [int(dt.datetime.fromtimestamp(int(x) * 900, zone).utcoffset().total_seconds()) for x in found],  # type: ignore[union-attr]
-            np.int64,
-        )
+        # an offset changes a few times a year: looked up at each UTC day's first and last slot present, and at
+        # every slot only on a day where those two differ (a zone never changes twice and back within a day)
+        day = found // 96
+        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+        ends = np.r_[starts[1:], found.size] - 1
+        offsets = np.empty(found.size, np.int64)
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            head, tail = offset(int(found[first])), offset(int(found[last]))
+            if head == tail:
+                offsets[first : last + 1] = head
+            else:
+                offsets[first : last + 1] = [offset(int(x)) for x in found[first : last + 1]]
         return (epochs + offsets[np.searchsorted(found, slots)]) // 86400 + 719163
 
 

@@ -160,3 +160,20 @@ def test_serve_warms_the_columns_at_start(tmp_path, ledger):  # noqa: F811
             proc.wait(20)
     assert log_path.read_text().count("report columns filled") == 1
     assert "identified receipts" in log_path.read_text()
+
+
+def test_zone_days_equal_the_per_row_days_over_years_of_transitions():
+    """Offsets are looked up per UTC day where they do not change: every day of three years, zones with DST
+    (a 30-minute one too) and odd offsets, against ``datetime`` row by row."""
+    import random
+    import zoneinfo as zi
+
+    from central.storage.rollups import DayOf
+
+    rng = random.Random(11)
+    start = int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp())
+    for name in ("America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "Europe/Moscow"):
+        zone = zi.ZoneInfo(name)
+        epochs = np.array(sorted(start + rng.randrange(3 * 366 * 86400) for _ in range(20000)), np.int64)
+        want = [dt.datetime.fromtimestamp(int(e), zone).date().toordinal() for e in epochs]
+        assert DayOf(lambda _s, z=zone: z).zone_days(zone, epochs).tolist() == want, name
