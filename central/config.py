@@ -87,6 +87,11 @@ SETTINGS = (
     Setting(
         "TRIGGERS_ENGINE", True, "Run the triggers' engine inside 'serve' (false: run 'loyalty-central triggers run')."
     ),
+    Setting(
+        "REPORTS_WARM_UP",
+        True,
+        "Read the reports' columns in the background when 'serve' starts (false: on the first report request).",
+    ),
     Setting("TRIGGERS_INTERVAL", 1.0, "Seconds between the triggers' engine passes when idle."),
     Setting(
         "MESSAGES_QUIET_HOURS",

@@ -471,6 +471,10 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         ).start()
     sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
     trigger_engine = _start_triggers(config) if config["TRIGGERS_ENGINE"] else None
+    if config["REPORTS_WARM_UP"]:
+        from ..services.analytics import warm_columns
+
+        warm_columns(config["DATABASE"])  # the reports' columns, read before the first report request asks
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)

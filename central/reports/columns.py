@@ -84,24 +84,38 @@ class Columns:
         return np.array([self._store_index[s] for s in stores if s in self._store_index], np.int16)
 
     def append(self, rows: Sequence[tuple[Any, ...]], day_of: Callable[[str | None, int], int]) -> None:
-        """Add (key, store, at_epoch, purchase?, amount) rows (in transaction id order)."""
+        """Add (key, store, at_epoch, purchase?, amount) rows (in transaction id order).
+
+        With a ``day_of`` that knows its zones (central/storage/rollups.py ``DayOf``) the local days are computed
+        per zone on whole arrays; any other function is called per row."""
         if not rows:
             return
         index = self._store_index
         keys, stores, epochs, purchases, amounts = zip(*rows, strict=True)
-        for place in sorted({s or "" for s in stores}):
+        met = set(stores)
+        for place in sorted({s or "" for s in met}):
             if place not in index:
                 index[place] = len(self.stores)
                 self.stores.append(place)
-        vectorised = getattr(day_of, "days", None)
-        if vectorised is not None:
+        code = {s: index[s or ""] for s in met}
+        places = np.fromiter(map(code.__getitem__, stores), np.int16, len(stores))
+        zone_of, zone_days = getattr(day_of, "zone", None), getattr(day_of, "zone_days", None)
+        if zone_of is not None and zone_days is not None:
+            moments = np.array(epochs, np.int64)
+            zones: dict[Any, int] = {}
+            zone_at = np.array([zones.setdefault(zone_of(p or None), len(zones)) for p in self.stores], np.int16)
+            days = np.empty(moments.size, np.int64)
+            row_zone = zone_at[places]
+            for zone, z in zones.items():
+                at = row_zone == z if len(zones) > 1 else slice(None)
+                days[at] = zone_days(zone, moments[at])
+        elif (vectorised := getattr(day_of, "days", None)) is not None:
             days = vectorised(stores, epochs)
         else:
             days = [day_of(s, e) for s, e in zip(stores, epochs, strict=True)]
-        stores = [index[s or ""] for s in stores]
         self.key = np.concatenate([self.key, np.array(keys, np.int32)])
         self.day = np.concatenate([self.day, np.asarray(days, np.int32)])
-        self.store = np.concatenate([self.store, np.array(stores, np.int16)])
+        self.store = np.concatenate([self.store, places])
         self.purchase = np.concatenate([self.purchase, np.array(purchases, bool)])
         self.amount = np.concatenate([self.amount, np.array(amounts, np.int64)])
         self._derived = False  # the derived columns catch up on the next use (only the new rows)

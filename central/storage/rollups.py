@@ -111,6 +111,12 @@ class DayOf:
             self._offsets[(zone, slot)] = offset
         return (epoch + offset) // 86400 + 719163  # 1970-01-01's ordinal
 
+    def zone(self, store: str | None) -> dt.tzinfo:
+        zone = self._zones.get(store)
+        if zone is None:
+            zone = self._zones[store] = self.zone_of(store)
+        return zone
+
     def days(self, stores: Sequence[str | None], epochs: Any) -> Any:
         """The same for columns: a numpy array of day ordinals (a zone's offset is looked up once per quarter
         hour present, not once per row)."""
@@ -120,20 +126,34 @@ class DayOf:
         out = np.empty(epochs.size, np.int64)
         by_zone: dict[dt.tzinfo, list[int]] = {}
         for i, store in enumerate(stores):
-            zone = self._zones.get(store)
-            if zone is None:
-                zone = self._zones[store] = self.zone_of(store)
-            by_zone.setdefault(zone, []).append(i)
+            by_zone.setdefault(self.zone(store), []).append(i)
         for zone, rows in by_zone.items():
             at = np.array(rows, np.int64) if len(rows) < epochs.size else slice(None)
-            slots = epochs[at] // 900
-            found = np.unique(slots)
-            offsets = np.array(
-                [int(dt.datetime.fromtimestamp(int(x) * 900, zone).utcoffset().total_seconds()) for x in found],  # type: ignore[union-attr]
-                np.int64,
-            )
-            out[at] = (epochs[at] + offsets[np.searchsorted(found, slots)]) // 86400 + 719163
+            out[at] = self.zone_days(zone, epochs[at])
         return out
+
+    def zone_days(self, zone: dt.tzinfo, epochs: Any) -> Any:
+        """Day ordinals of a numpy array of epoch seconds, all in one zone."""
+        import numpy as np
+
+        def offset(slot: int) -> int:
+            return int(dt.datetime.fromtimestamp(slot * 900, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+        slots = epochs // 900
+        found = np.unique(slots)
+        # an offset changes a few times a year: looked up at each UTC day's first and last slot present, and at
+        # every slot only on a day where those two differ (a zone never changes twice and back within a day)
+        day = found // 96
+        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+        ends = np.r_[starts[1:], found.size] - 1
+        offsets = np.empty(found.size, np.int64)
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            head, tail = offset(int(found[first])), offset(int(found[last]))
+            if head == tail:
+                offsets[first : last + 1] = head
+            else:
+                offsets[first : last + 1] = [offset(int(x)) for x in found[first : last + 1]]
+        return (epochs + offsets[np.searchsorted(found, slots)]) // 86400 + 719163
 
 
 def fold(
