@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,10 @@ settings.register_profile("loyalty", deadline=None, suppress_health_check=[Healt
 settings.load_profile("loyalty")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# a server database keeps the message channels' key in LOYALTY_SECRETS_DIR (central/storage/secretbox.py):
+# the test run's own folder, not the checkout's instance/
+os.environ.setdefault("LOYALTY_SECRETS_DIR", tempfile.mkdtemp(prefix="loyalty-secrets-"))
 EXAMPLES = ROOT / "docs" / "examples"
 
 

@@ -35,6 +35,12 @@ class UnreadableSecrets(Exception):
 
 
 def key_path(db_path: str) -> Path:
+    """Beside a SQLite file; for a server database (a ``postgresql://`` URL) in ``LOYALTY_SECRETS_DIR``,
+    else ``instance/`` of the working directory (docs/scale.md: back it up with the database)."""
+    if "://" in db_path:
+        folder = Path(os.environ.get("LOYALTY_SECRETS_DIR") or "instance").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / KEY_FILE
     return Path(db_path).resolve().parent / KEY_FILE
 
 
@@ -48,12 +54,21 @@ def key_for(db_path: str) -> bytes:
             key = path.read_bytes()
         except FileNotFoundError:
             key = _secrets.token_bytes(32)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # written whole under a temporary name, then linked into place: another process making the
+            # same key at the same moment either wins (its key is read back) or loses; none reads half a key
+            tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 os.write(fd, key)
+                os.fsync(fd)
             finally:
                 os.close(fd)
-            return key
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                key = path.read_bytes()
+            finally:
+                tmp.unlink()
     if len(key) != 32:
         raise UnreadableSecrets(f"{path} is not a 32-byte key")
     return key

@@ -718,6 +718,7 @@ def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db
     assert _aggregates(db_file) == _aggregates(plain) and _aggregates(plain)["items"]
 
 
+@pytest.mark.sqlite_only
 def test_a_big_import_keeps_the_aggregates_indexes_while_a_dynamic_segment_reads_them(db_file, tmp_path, monkeypatch):
     from central.services import receipt_import as ri
 
