@@ -170,21 +170,7 @@ def _alias_subqueries(text: str) -> str:
             out.append(text[i:])
             return "".join(out)
         start = text.index("(", m.start())
-        depth, j, quote = 0, start, ""
-        while j < len(text):
-            ch = text[j]
-            if quote:
-                if ch == quote:
-                    quote = ""
-            elif ch in "'\"":
-                quote = ch
-            elif ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
+        j = _closing(text, start)
         out.append(text[i : start + 1] + _alias_subqueries(text[start + 1 : j]) + text[j : j + 1])
         if _FOLLOWS_TABLE.match(text, j + 1):
             out.append(f" AS _sub{next(_NAMES)}")
