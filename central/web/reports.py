@@ -150,47 +150,42 @@ def charts_page() -> ResponseReturnValue:
     )
 
 
-@bp.get("/cohorts")
-def cohorts_page() -> ResponseReturnValue:
+def _report_page(template: str, name: str, compute: Any, **extra: Any) -> ResponseReturnValue:
+    """A report page: the service's answer for the request's arguments, or its errors in place (400)."""
     db, who = get_db(), actor()
     errors: dict[str, str] = {}
     out = None
     try:
-        out = analytics.cohorts(db, who, request.args)
+        out = compute(db, who, request.args)
     except FormError as exc:
         errors = exc.errors
     return render(
-        "console/report_cohorts.html",
+        template,
         400 if errors else 200,
         out=out,
         errors=errors,
         args=request.args,
         store_choices=analytics.visible_stores(db, who),
-        segments=db.report_segments(),
-        csv_url=url_for("reports_api.report", name="cohorts", format="csv", **_flat_args()),
+        csv_url=url_for("reports_api.report", name=name, format="csv", **_flat_args()),
+        **extra,
         **_choices(),
+    )
+
+
+@bp.get("/cohorts")
+def cohorts_page() -> ResponseReturnValue:
+    return _report_page(
+        "console/report_cohorts.html", "cohorts", analytics.cohorts, segments=get_db().report_segments()
     )
 
 
 @bp.get("/effect")
 def effect_page() -> ResponseReturnValue:
-    db, who = get_db(), actor()
-    errors: dict[str, str] = {}
-    out = None
-    try:
-        out = analytics.effect(db, who, request.args)
-    except FormError as exc:
-        errors = exc.errors
-    return render(
+    return _report_page(
         "console/report_effect.html",
-        400 if errors else 200,
-        out=out,
-        errors=errors,
-        args=request.args,
-        store_choices=analytics.visible_stores(db, who),
+        "effect",
+        analytics.effect,
         json_url=url_for("reports_api.report", name="effect", **_flat_args()),
-        csv_url=url_for("reports_api.report", name="effect", format="csv", **_flat_args()),
-        **_choices(),
     )
 
 
