@@ -37,7 +37,7 @@ from ..storage import triggers as q
 from . import engine as segments_engine
 from .segments.definition import criterion_doc, parse_definition
 from .segments.evaluate import Context, Facts, event_kinds
-from .triggers.conditions import Event, Verdict, check_step
+from .triggers.conditions import Event, step_holds
 from .triggers.definition import Action, Trigger, parse_trigger
 from .triggers.scenario import ACTIVE, Decision, Gate, Run, decide
 
@@ -63,6 +63,8 @@ def day_start(day: int, zone: dt.tzinfo) -> dt.datetime:
     """A local date's first instant (UTC)."""
     return dt.datetime.combine(dt.date.fromordinal(day), dt.time(), zone).astimezone(dt.UTC)
 
+
+_day_start = functools.lru_cache(maxsize=4096)(day_start)
 
 _PARSED: dict[str, Trigger] = {}
 
@@ -493,9 +495,8 @@ def decide_runs(
         def check(
             k: int, run: Run, trigger: Trigger = trigger, facts: Facts = facts, own: list[Event] = own
         ) -> tuple[bool, dt.datetime | None]:
-            verdict: Verdict = check_step(trigger.steps[k], facts, batch.ctx, [e for e in own if e.at >= run.since])
-            change = day_start(verdict.change_day, batch.chain) if verdict.change_day is not None else None
-            return verdict.holds, change
+            holds, day = step_holds(trigger.steps[k], facts, batch.ctx, [e for e in own if e.at >= run.since])
+            return holds, (None if day is None else _day_start(day, batch.chain))
 
         gate.trigger = trigger
         d = decide(trigger, run, now, check, gate, zone)
@@ -530,6 +531,7 @@ def decide_runs(
                 stats.setdefault(step, [0, 0])[1] += 1
                 done += 1
     effects.finish()
+    saved.sort(key=lambda r: r["customer_key"])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)

@@ -374,8 +374,12 @@ def entered_counts(conn: sqlite3.Connection, trigger_id: int) -> dict[int, int]:
 
 def change_tags(conn: sqlite3.Connection, added: Sequence[tuple[str, str]], removed: Sequence[tuple[str, str]]) -> None:
     """(customer, tag) pairs added and removed."""
-    conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", added)
-    conn.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", removed)
+    if added:  # in key order: the tags' and the search index's pages are visited once each
+        conn.executemany(
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", sorted(added)
+        )
+    if removed:
+        conn.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", sorted(removed))
 
 
 def add_comment(conn: sqlite3.Connection, customer_id: str, by: str, text: str, at: str) -> None:
