@@ -128,7 +128,7 @@ def _events(row: Sequence[Any]) -> list[Event]:
             moment,
             store,
             amount or 0,
-            int(ref) if kind == "segment" and ref is not None else ref,
+            int(ref) if kind in _NUMBERED and ref is not None and ref.isdigit() else ref,
             detail,
             frozenset((cats or "").split("\n")) - {""},
             frozenset((skus or "").split("\n")) - {""},
@@ -140,6 +140,9 @@ def _events(row: Sequence[Any]) -> list[Event]:
         out.append(Event("points", moment, store, pout, kind, "debited"))
     return out
 
+
+#: the outbox's kinds whose ``ref`` is a number (a segment, a message template); a promo code list's id is text
+_NUMBERED = ("segment", "message")
 
 #: the events outbox's kinds each condition may change with (a registration concerns every trigger: the new
 #: customer enters it)
@@ -155,8 +158,12 @@ _CHANGES = {  # segments' change names (evaluate.event_kinds) -> the outbox's ki
     "purchase": {"purchase"},
     "refund": {"refund"},
     "points": {"purchase", "refund", "points"},
-    "level": {"purchase", "refund"},
+    "level": {"purchase", "refund", "level"},
     "segment": {"segment"},
+    "tags": {"tags"},
+    "profile": {"profile"},
+    "card": {"card"},
+    "registration": {"registration"},
 }
 _CONCERNS: dict[int, tuple[Trigger, frozenset[str]]] = {}
 
@@ -234,6 +241,25 @@ def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
             q.wake_for_events(conn, trigger, firsts, now_text)  # type: ignore[arg-type]
     q.set_cursor(conn, events[-1][0])
     return len(events)
+
+
+#: processed events are kept this many days (docs/triggers.md: a step's event conditions count the events since
+#: the customer arrived on it; a customer waiting longer counts those of the last RETENTION_DAYS)
+RETENTION_DAYS = 400
+
+
+def prune_events(db: Any, now: dt.datetime, days: int = RETENTION_DAYS) -> int:
+    """The nightly job's part: delete the events read by the engine and older than ``days``, a transaction per
+    range; returns the rows deleted."""
+    before = _text(now - dt.timedelta(days=days))
+    assert before is not None
+    deleted, after = 0, None
+    while True:
+        with db.transaction() as conn:
+            n, after = q.prune_events(conn, before, after)
+        deleted += n
+        if after is None:
+            return deleted
 
 
 def wake_after_stop(conn: Any, trigger_id: int, stopped: dt.datetime, now: dt.datetime) -> None:
