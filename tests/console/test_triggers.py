@@ -138,3 +138,29 @@ def test_the_steps_json_export_and_import(client, db):
     draft = trigger_form.from_steps(db, steps)
     again, errors = trigger_form.to_steps(db, draft)
     assert not errors and service.check(db, {**service.templates("S1")["second_purchase"], "steps": again})
+
+
+def test_the_pickers_offer_templates_segments_and_code_lists(client, db):
+    from central.services import messages as message_service
+
+    login(client, "marketer")
+    template = message_service.save_template(db, SYSTEM, name="hi", channel="sms", language="ru", body="Привет")
+    form = {
+        "name": "Picks",
+        "owner_store": "S1",
+        "group": "g",
+        "hours": _hours(),
+        "s.1.present": "1",
+        "s.1.c.1.type": "message_event",
+        "s.1.c.1.outcome": "clicked",
+        "s.1.c.1.template": str(template),
+        "s.1.a.1.type": "send",
+        "s.1.a.1.template": str(template),
+    }
+    html = client.post("/triggers/new", data={**form, "action": "add_step"}).get_data(as_text=True)
+    assert f'<option value="{template}" selected>' in html and "hi (sms)" in html
+    assert client.post("/triggers/new", data={**form, "action": "save"}).status_code == 302
+    [row] = db.triggers_list()
+    step = db.trigger_document(row["id"], 1)["steps"][0]
+    assert step["conditions"] == [{"type": "message_event", "outcome": "clicked", "template": template}]
+    assert step["actions"] == [{"type": "send", "template": template}]
