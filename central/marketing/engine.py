@@ -31,6 +31,7 @@ import numpy as np
 from ..storage import aggregates
 from ..storage import segment_engine as queries
 from ..storage import segments as store
+from ..storage import triggers as trigger_store
 from ..storage.clock import now_utc
 from .segments.compiled import Round
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
@@ -656,7 +657,11 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Itera
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:
     """A console write changed customers (``profile``, ``tags``, ``points``...): the dynamic segments that
-    read it follow, in the write's transaction (central/services/accounts.py)."""
+    read it follow, in the write's transaction (central/services/accounts.py). Tags and profile changes are
+    triggers' events too (their runs wake: docs/triggers.md); points carry their amount, written by the caller."""
+    customer_ids = list(customer_ids)
+    if change in ("tags", "profile"):
+        trigger_store.record_changes(conn, customer_ids, change, now_utc(), detail="console")
     if queries.any_dynamic(conn):
         on_event(conn, customer_ids, {change}, aggregates.today(conn), cause=change)
 

@@ -37,7 +37,7 @@ from ..storage import triggers as q
 from . import engine as segments_engine
 from .segments.definition import criterion_doc, parse_definition
 from .segments.evaluate import Context, Facts, event_kinds
-from .triggers.conditions import Event, Verdict, check_step
+from .triggers.conditions import Event, step_holds
 from .triggers.definition import Action, Trigger, parse_trigger
 from .triggers.scenario import ACTIVE, Decision, Gate, Run, decide
 
@@ -63,6 +63,8 @@ def day_start(day: int, zone: dt.tzinfo) -> dt.datetime:
     """A local date's first instant (UTC)."""
     return dt.datetime.combine(dt.date.fromordinal(day), dt.time(), zone).astimezone(dt.UTC)
 
+
+_day_start = functools.lru_cache(maxsize=4096)(day_start)
 
 _PARSED: dict[str, Trigger] = {}
 
@@ -126,7 +128,7 @@ def _events(row: Sequence[Any]) -> list[Event]:
             moment,
             store,
             amount or 0,
-            int(ref) if kind == "segment" and ref is not None else ref,
+            int(ref) if kind in _NUMBERED and ref is not None and ref.isdigit() else ref,
             detail,
             frozenset((cats or "").split("\n")) - {""},
             frozenset((skus or "").split("\n")) - {""},
@@ -138,6 +140,9 @@ def _events(row: Sequence[Any]) -> list[Event]:
         out.append(Event("points", moment, store, pout, kind, "debited"))
     return out
 
+
+#: the outbox's kinds whose ``ref`` is a number (a segment, a message template); a promo code list's id is text
+_NUMBERED = ("segment", "message")
 
 #: the events outbox's kinds each condition may change with (a registration concerns every trigger: the new
 #: customer enters it)
@@ -153,8 +158,12 @@ _CHANGES = {  # segments' change names (evaluate.event_kinds) -> the outbox's ki
     "purchase": {"purchase"},
     "refund": {"refund"},
     "points": {"purchase", "refund", "points"},
-    "level": {"purchase", "refund"},
+    "level": {"purchase", "refund", "level"},
     "segment": {"segment"},
+    "tags": {"tags"},
+    "profile": {"profile"},
+    "card": {"card"},
+    "registration": {"registration"},
 }
 _CONCERNS: dict[int, tuple[Trigger, frozenset[str]]] = {}
 
@@ -232,6 +241,25 @@ def dispatch(conn: Any, now: dt.datetime, limit: int = 20000) -> int:
             q.wake_for_events(conn, trigger, firsts, now_text)  # type: ignore[arg-type]
     q.set_cursor(conn, events[-1][0])
     return len(events)
+
+
+#: processed events are kept this many days (docs/triggers.md: a step's event conditions count the events since
+#: the customer arrived on it; a customer waiting longer counts those of the last RETENTION_DAYS)
+RETENTION_DAYS = 400
+
+
+def prune_events(db: Any, now: dt.datetime, days: int = RETENTION_DAYS) -> int:
+    """The nightly job's part: delete the events read by the engine and older than ``days``, a transaction per
+    range; returns the rows deleted."""
+    before = _text(now - dt.timedelta(days=days))
+    assert before is not None
+    deleted, after = 0, None
+    while True:
+        with db.transaction() as conn:
+            n, after = q.prune_events(conn, before, after)
+        deleted += n
+        if after is None:
+            return deleted
 
 
 def wake_after_stop(conn: Any, trigger_id: int, stopped: dt.datetime, now: dt.datetime) -> None:
@@ -493,9 +521,8 @@ def decide_runs(
         def check(
             k: int, run: Run, trigger: Trigger = trigger, facts: Facts = facts, own: list[Event] = own
         ) -> tuple[bool, dt.datetime | None]:
-            verdict: Verdict = check_step(trigger.steps[k], facts, batch.ctx, [e for e in own if e.at >= run.since])
-            change = day_start(verdict.change_day, batch.chain) if verdict.change_day is not None else None
-            return verdict.holds, change
+            holds, day = step_holds(trigger.steps[k], facts, batch.ctx, [e for e in own if e.at >= run.since])
+            return holds, (None if day is None else _day_start(day, batch.chain))
 
         gate.trigger = trigger
         d = decide(trigger, run, now, check, gate, zone)
@@ -530,6 +557,7 @@ def decide_runs(
                 stats.setdefault(step, [0, 0])[1] += 1
                 done += 1
     effects.finish()
+    saved.sort(key=lambda r: r["customer_key"])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)

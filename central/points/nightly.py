@@ -8,6 +8,9 @@ the agents see the lot gone. Points already spent from a lot are not burnt
 (spending takes temporary points first, earliest expiry first). Running it
 twice burns nothing twice: a burnt lot holds 0.
 
+Triggers: the events outbox's rows the engine has read and older than ``trigger_events_retention_days``
+(a setting; default 400 days) are deleted (docs/triggers.md).
+
 Levels: :func:`central.points.levels.recompute` for every customer, in chunks --
 thresholds may have changed, a rolling window lets old receipts fall out,
 and demotion (if the program allows it) happens here.
@@ -26,6 +29,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 from ..marketing import engine as segments
+from ..marketing import trigger_engine as triggers
 from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from .ledger import LedgerBatch
@@ -44,6 +48,7 @@ class NightlyReport:
     level_changes: int = 0
     promotions: int = 0
     demotions: int = 0
+    trigger_events_pruned: int = 0
 
 
 def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
@@ -110,6 +115,9 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
     with db.transaction() as conn:  # dynamic segments: the customers whose answer flips with the new local date
         segments.refresh_if_new_day(conn, dt.datetime.fromisoformat(utc(now)) if now else None)
+    moment = dt.datetime.fromisoformat(utc(now)) if now else dt.datetime.now(dt.UTC)
+    days = int(db.setting("trigger_events_retention_days") or triggers.RETENTION_DAYS)
+    report.trigger_events_pruned = triggers.prune_events(db, moment, days)
     db.set_setting("nightly_last_run", now or now_utc())
     log.info("nightly: %s", report)
     return report

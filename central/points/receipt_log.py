@@ -112,6 +112,7 @@ class ReceiptLog:
         self.pending: list[Pending] = []
         self._zones: dict[str | None, zoneinfo.ZoneInfo] | None = None
         self._chain: zoneinfo.ZoneInfo | None = None
+        self._whens: dict[tuple[str | None, str], tuple[str, int, int, int]] = {}
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
@@ -130,6 +131,15 @@ class ReceiptLog:
 
     def _when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
         """(UTC text, epoch seconds, local ISO weekday, local hour) of an ISO time, parsed once."""
+        known = self._whens.get((store, at))
+        if known is not None:
+            return known
+        if len(self._whens) > 4096:
+            self._whens.clear()
+        self._whens[(store, at)] = found = self._parse_when(store, at)
+        return found
+
+    def _parse_when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)

@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
+from ..storage import triggers as trigger_store
 from ..storage.clock import now_utc, utc
 from ..storage.messages import record_consents
 from ..storage.store import Store
@@ -263,6 +264,15 @@ def adjust_points(
         batch.flush(counter)
         counter.save()
         segments.customer_changed(conn, [customer_id], "points")
+        trigger_store.record_changes(
+            conn,
+            [customer_id],
+            "points",
+            op["at"],
+            amount=abs(points),
+            ref="admin",
+            detail="credited" if points > 0 else "debited",
+        )
         balance = before + points
         audit.record(
             conn,
@@ -342,6 +352,9 @@ def give_temporary(
         batch.flush(counter)
         counter.save()
         segments.customer_changed(conn, [customer_id], "points")
+        trigger_store.record_changes(
+            conn, [customer_id], "points", op["at"], amount=points, ref="promo", detail="credited"
+        )
         audit.record(
             conn,
             actor,

@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
+from ..storage import triggers as trigger_store
 from ..storage.clock import now_utc
 from ..storage.messages import record_consents
 from ..storage.store import NotFound, Store
@@ -212,6 +213,7 @@ def block_customer(db: Store, actor: Actor, customer_id: str, reason: str) -> No
     with db.transaction() as conn:
         db.set_customer_blocked(customer_id, True, reason, now_utc())
         bump_versions(conn, [customer_id])
+        trigger_store.record_changes(conn, [customer_id], "card", now_utc(), detail="blocked")
         audit.record(
             conn,
             actor,
@@ -233,6 +235,7 @@ def unblock_customer(db: Store, actor: Actor, customer_id: str) -> None:
     with db.transaction() as conn:
         db.set_customer_blocked(customer_id, False, None, now_utc())
         bump_versions(conn, [customer_id])
+        trigger_store.record_changes(conn, [customer_id], "card", now_utc(), detail="unblocked")
         audit.record(
             conn,
             actor,
@@ -263,6 +266,7 @@ def set_card_status(db: Store, actor: Actor, number: str, status: str, reason: s
     with db.transaction() as conn:
         db.set_card_state(number, status, reason if status != "active" else None, now_utc())
         bump_versions(conn, [card["customer_id"]])
+        trigger_store.record_changes(conn, [card["customer_id"]], "card", now_utc(), ref=number, detail=status)
         audit.record(
             conn,
             actor,
@@ -380,6 +384,7 @@ def set_level(db: Store, actor: Actor, customer_id: str, level: str) -> None:
     with db.transaction() as conn:
         db.set_customer_level(customer_id, level or None, now_utc())
         bump_versions(conn, [customer_id])
+        trigger_store.record_changes(conn, [customer_id], "level", now_utc(), ref=level or None, detail="console")
         audit.record(
             conn,
             actor,

@@ -323,6 +323,58 @@ def _group(draft: Draft, name: str) -> list[Item] | None:
 # -- draft -> document ---------------------------------------------------------------------------------------
 
 
+def item_document(
+    db: Store,
+    prefix: str,
+    item: Item,
+    params: Mapping[str, list[tuple[str, str]]],
+    errors: dict[str, str],
+    cache: dict[str, Any],
+) -> dict[str, Any]:
+    """One typed item (a criterion; a trigger's condition or action too) as its document: ``params`` names its
+    parameters' widgets; conversion errors go to ``errors`` under ``<prefix>.<parameter>``."""
+    doc: dict[str, Any] = {"type": item.type}
+    for param, widget_kind in params[item.type]:
+        base, _arg = widget(widget_kind)
+        raw = item.values.get(param)
+        name = f"{prefix}.{param}"
+        if base == "period":
+            period = _period(raw or {}, name, errors)
+            if period is not None:
+                doc[param] = period
+            continue
+        if raw in (None, "", []):
+            continue
+        if base == "money":
+            try:
+                doc[param] = parse_minor(raw)
+            except ValueError:
+                errors[name] = _("Write an amount like 1500 or 1500,50.")
+        elif base == "bool":
+            doc[param] = raw == "yes"
+        elif base in ("categories", "card_categories", "segments", "scores", "months"):
+            doc[param] = [int(v) if _number(v) else v for v in raw]
+        elif base == "pick":
+            doc[param] = int(raw) if _number(raw) else raw
+        elif base == "ids":
+            doc[param] = [int(v) if _number(v) else v for v in re.split(r"[,\s]+", raw) if v]
+        elif base == "words":
+            doc[param] = [v for v in re.split(r"[,\s]+", raw) if v]
+        elif base == "products":
+            if "skus" not in cache:
+                cache["skus"] = db.catalog_product_ids()
+            skus = cache["skus"]
+            wanted = [v for v in re.split(r"[,\s]+", raw) if v]
+            unknown = [v for v in wanted if v not in skus]
+            if unknown:
+                errors[name] = _("Unknown SKU: %(skus)s.", skus=", ".join(unknown[:10]))
+            else:
+                doc[param] = [skus[v] for v in wanted]
+        else:
+            doc[param] = raw
+    return doc
+
+
 def to_document(db: Store, draft: Draft) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The definition document of a draft, and the form errors found while converting (amounts, SKUs).
 
@@ -330,47 +382,10 @@ def to_document(db: Store, draft: Draft) -> tuple[dict[str, Any] | None, dict[st
     if draft.empty:
         return None, {}
     errors: dict[str, str] = {}
-    skus: dict[str, int] | None = None
+    cache: dict[str, Any] = {}
 
     def criterion(prefix: str, item: Item) -> dict[str, Any]:
-        nonlocal skus
-        doc: dict[str, Any] = {"type": item.type}
-        for param, widget_kind in PARAMS[item.type]:
-            base, _arg = widget(widget_kind)
-            raw = item.values.get(param)
-            name = f"{prefix}.{param}"
-            if base == "period":
-                period = _period(raw or {}, name, errors)
-                if period is not None:
-                    doc[param] = period
-                continue
-            if raw in (None, "", []):
-                continue
-            if base == "money":
-                try:
-                    doc[param] = parse_minor(raw)
-                except ValueError:
-                    errors[name] = _("Write an amount like 1500 or 1500,50.")
-            elif base == "bool":
-                doc[param] = raw == "yes"
-            elif base in ("categories", "card_categories", "segments", "scores", "months"):
-                doc[param] = [int(v) if _number(v) else v for v in raw]
-            elif base == "ids":
-                doc[param] = [int(v) if _number(v) else v for v in re.split(r"[,\s]+", raw) if v]
-            elif base == "words":
-                doc[param] = [v for v in re.split(r"[,\s]+", raw) if v]
-            elif base == "products":
-                if skus is None:
-                    skus = db.catalog_product_ids()
-                wanted = [v for v in re.split(r"[,\s]+", raw) if v]
-                unknown = [v for v in wanted if v not in skus]
-                if unknown:
-                    errors[name] = _("Unknown SKU: %(skus)s.", skus=", ".join(unknown[:10]))
-                else:
-                    doc[param] = [skus[v] for v in wanted]
-            else:
-                doc[param] = raw
-        return doc
+        return item_document(db, prefix, item, PARAMS, errors, cache)
 
     audiences = [
         [criterion(f"c.{i}.{j}", item) for j, item in enumerate(a, 1)] for i, a in enumerate(draft.audiences, 1)
@@ -425,42 +440,48 @@ def form_errors(errors: Mapping[str, str]) -> dict[str, str]:
 # -- document -> draft ------------------------------------------------------------------------------------------
 
 
+def document_item(
+    db: Store, c: Mapping[str, Any], params: Mapping[str, list[tuple[str, str]]], cache: dict[str, Any]
+) -> Item:
+    """A stored item (a criterion; a trigger's condition or action) as the form shows it."""
+    values: dict[str, Any] = {}
+    for param, widget_kind in params.get(c["type"], []):
+        base, _arg = widget(widget_kind)
+        raw = c.get(param)
+        if base == "period":
+            if raw is None:
+                values[param] = {"kind": "all"}
+            elif "last_days" in raw:
+                values[param] = {"kind": "days", "days": str(raw["last_days"])}
+            else:
+                values[param] = {"kind": "dates", "from": raw.get("from") or "", "to": raw.get("to") or ""}
+        elif raw is None:
+            values[param] = [] if base in MULTI else ""
+        elif base == "money":
+            values[param] = _amount(int(raw))
+        elif base == "bool":
+            values[param] = "yes" if raw else "no"
+        elif base in MULTI:
+            values[param] = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
+        elif base == "products":
+            if "names" not in cache:
+                cache["names"] = {v: k for k, v in db.catalog_product_ids().items()}
+            values[param] = ", ".join(cache["names"].get(int(v), str(v)) for v in raw)
+        elif base in ("ids", "words"):
+            values[param] = ", ".join(str(v) for v in (raw if isinstance(raw, list) else [raw]))
+        else:
+            values[param] = str(raw)
+    return Item(c["type"], values)
+
+
 def from_document(db: Store, doc: Mapping[str, Any] | None) -> Draft:
     """A stored definition as the form shows it."""
     if not doc:
         return Draft()
-    names: dict[int, str] | None = None
+    cache: dict[str, Any] = {}
 
     def item(c: Mapping[str, Any]) -> Item:
-        nonlocal names
-        values: dict[str, Any] = {}
-        for param, widget_kind in PARAMS.get(c["type"], []):
-            base, _arg = widget(widget_kind)
-            raw = c.get(param)
-            if base == "period":
-                if raw is None:
-                    values[param] = {"kind": "all"}
-                elif "last_days" in raw:
-                    values[param] = {"kind": "days", "days": str(raw["last_days"])}
-                else:
-                    values[param] = {"kind": "dates", "from": raw.get("from") or "", "to": raw.get("to") or ""}
-            elif raw is None:
-                values[param] = [] if base in MULTI else ""
-            elif base == "money":
-                values[param] = _amount(int(raw))
-            elif base == "bool":
-                values[param] = "yes" if raw else "no"
-            elif base in MULTI:
-                values[param] = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
-            elif base == "products":
-                if names is None:
-                    names = {v: k for k, v in db.catalog_product_ids().items()}
-                values[param] = ", ".join(names.get(int(v), str(v)) for v in raw)
-            elif base in ("ids", "words"):
-                values[param] = ", ".join(str(v) for v in raw)
-            else:
-                values[param] = str(raw)
-        return Item(c["type"], values)
+        return document_item(db, c, PARAMS, cache)
 
     audiences = [[item(c) for c in a] for a in doc.get("audiences") or [[]]]
     exclude = doc.get("exclude")

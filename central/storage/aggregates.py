@@ -20,6 +20,7 @@ segment criteria read only these, the ``customers`` row, cards and tags
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 import zoneinfo
@@ -290,6 +291,15 @@ def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
 # -- one customer's facts for the per-customer evaluator ---------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
+def _local_day(text: str, zone: dt.tzinfo) -> int:
+    """An ISO time's local day (ordinal) in a zone (customers registered in one batch share their times)."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zone).date().toordinal()
+
+
 def _birthday(text: Any) -> dt.date | None:
     if not isinstance(text, str):
         return None
@@ -338,13 +348,10 @@ def load_facts(
             chunk,
         ):
             ids[cid] = key
-            given = json.loads(consents or "{}")
+            given = json.loads(consents) if consents and consents != "{}" else {}
             created_day = None
             if created:
-                moment = dt.datetime.fromisoformat(created)
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=dt.UTC)
-                created_day = moment.astimezone(zone).date().toordinal()
+                created_day = _local_day(created, zone)
             out[key] = Facts(
                 key,
                 birthday=_birthday(birthday),
@@ -352,7 +359,7 @@ def load_facts(
                 consents=frozenset(k for k, v in given.items() if v is True)
                 if isinstance(given, dict)
                 else frozenset(),
-                custom={k: v for k, v in json.loads(custom or "{}").items()},
+                custom=dict(json.loads(custom)) if custom and custom != "{}" else {},
                 registered_day=created_day,
                 home_store=home,
                 level=level,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 
+@functools.lru_cache(maxsize=4096)
 def utc(text: str) -> str:
     """An ISO 8601 time with offset as a UTC string that sorts as a time."""
     moment = dt.datetime.fromisoformat(text)

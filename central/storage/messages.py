@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..points.versions import bump_versions
-from . import secretbox
+from . import secretbox, triggers
 from .clock import now_utc
 from .connection import Database
 
@@ -239,10 +239,13 @@ def mark_retry(conn: sqlite3.Connection, row_id: int, why: str, not_before: str,
 
 
 def mark_final(conn: sqlite3.Connection, row_id: int, state: str, why: str) -> None:
+    now = now_utc()
     conn.execute(
         "UPDATE message_outbox SET state = ?, why = ?, updated_at = ? WHERE id = ?",
-        (state, why[:1000], now_utc(), row_id),
+        (state, why[:1000], now, row_id),
     )
+    if state == "failed":  # not delivered, for good: a triggers' event
+        triggers.record_message_outcome(conn, "failed", now, "id = ?", (row_id,))
 
 
 def postpone(conn: sqlite3.Connection, row_id: int, not_before: str, why: str) -> None:
@@ -269,18 +272,34 @@ def delivery_report(
             " WHERE channel = ? AND gateway_id = ? AND state IN ('sent', 'delivered')",
             (why or "not delivered", now, channel_name, gateway_id),
         )
+    if cur.rowcount:  # the outcome as a triggers' event, in this transaction (docs/triggers.md)
+        triggers.record_message_outcome(
+            conn,
+            "delivered" if delivered else "failed",
+            now,
+            "channel = ? AND gateway_id = ? AND updated_at = ?",
+            (channel_name, gateway_id, now),
+        )
     return cur.rowcount
 
 
 def mark_engaged(conn: sqlite3.Connection, row_id: int, clicked: bool) -> int:
     """The first opening (and click) of an email; a click counts as an opening. Rows changed."""
     now = now_utc()
+    before = conn.execute("SELECT opened_at, clicked_at FROM message_outbox WHERE id = ?", (row_id,)).fetchone()
     if clicked:
         sql = "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?), clicked_at = COALESCE(clicked_at, ?)"
-        return conn.execute(sql + " WHERE id = ?", (now, now, row_id)).rowcount
-    return conn.execute(
-        "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?) WHERE id = ?", (now, row_id)
-    ).rowcount
+        changed = conn.execute(sql + " WHERE id = ?", (now, now, row_id)).rowcount
+    else:
+        changed = conn.execute(
+            "UPDATE message_outbox SET opened_at = COALESCE(opened_at, ?) WHERE id = ?", (now, row_id)
+        ).rowcount
+    if before is not None:  # the first opening and the first click as triggers' events
+        if before[0] is None:
+            triggers.record_message_outcome(conn, "opened", now, "id = ?", (row_id,))
+        if clicked and before[1] is None:
+            triggers.record_message_outcome(conn, "clicked", now, "id = ?", (row_id,))
+    return changed
 
 
 def marketing_sent_since(conn: sqlite3.Connection, customer_id: str, since: str) -> list[str]:

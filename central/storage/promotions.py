@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import triggers
+from .clock import now_utc
 from .connection import Database
 
 _VERSION = "promotions_version"
@@ -108,10 +110,15 @@ class PromotionQueries(Database):
 
     def add_codes(self, list_id: str, codes: Iterable[str], max_uses: int, customer: str | None = None) -> int:
         """Insert codes (a code already in any list is refused by the primary key: the caller checks first)."""
+        codes = list(codes)
         cur = self.conn.executemany(
             "INSERT INTO promo_codes (code, list_id, max_uses, customer_id) VALUES (?, ?, ?, ?)",
             ((code, list_id, max_uses, customer) for code in codes),
         )
+        if customer is not None and codes:  # a personal code issued to the customer: a triggers' event
+            triggers.record_changes(
+                self.conn, [customer] * len(codes), "promo_code", now_utc(), ref=list_id, detail="received"
+            )
         return cur.rowcount
 
     def existing_codes(self, codes: Sequence[str]) -> set[str]:
@@ -201,8 +208,10 @@ class PromotionQueries(Database):
 
 def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -> None:
     """The promotions of the purchases being applied (in the ingest's transaction): results, and each code's
-    use by the atomic conditional update; a refused use is kept with ``accepted = 0`` (a conflict)."""
+    use by the atomic conditional update; a refused use is kept with ``accepted = 0`` (a conflict). An accepted
+    use of a customer's is a triggers' event (``promo_code`` activated), in the same transaction."""
     results = []
+    used: list[tuple[Any, ...]] = []
     for env in events:
         if env["kind"] == "cancel":  # a receipt voided: its codes' uses are given back, its results dropped
             _insert_results(conn, results)
@@ -259,6 +268,8 @@ def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -
                     1 if updated else 0,
                 ),
             )
+            if updated and body.get("customer_id") and row:
+                used.append((body["customer_id"], "promo_code", body["at"], env["store"], 0, row[0], "activated"))
             if not updated:
                 conn.execute(
                     "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at)"
@@ -274,6 +285,8 @@ def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -
                     ),
                 )
     _insert_results(conn, results)
+    if used:
+        triggers.add_events(conn, [(*u[:2], triggers.event_time(u[2], now), *u[3:]) for u in used])
 
 
 def _insert_results(conn: sqlite3.Connection, results: list[tuple[Any, ...]]) -> None:

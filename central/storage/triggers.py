@@ -62,6 +62,11 @@ def _utc(text: Any, fallback: str) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
+def event_time(text: Any, fallback: str) -> str:
+    """An event's time as UTC text (``fallback`` when it is not a readable ISO time)."""
+    return _utc(text, fallback)
+
+
 def record_events(conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]], now: str) -> int:
     """The ingest's hook: what the triggers may wait for, one row per customer event; only while a trigger runs."""
     rows: list[tuple[Any, ...]] = []
@@ -136,6 +141,63 @@ def add_events(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> Non
             "INSERT INTO trigger_events (customer_id, kind, at, store, amount, ref, detail) VALUES (?,?,?,?,?,?,?)",
             rows,
         )
+
+
+def record_changes(
+    conn: sqlite3.Connection,
+    customer_ids: Iterable[str],
+    kind: str,
+    at: str,
+    *,
+    store: str | None = None,
+    amount: int = 0,
+    ref: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Console edits and other writes as events, in the write's transaction: ``tags``, ``profile``, ``level``,
+    ``card`` (blocked, unblocked), ``points`` (by hand: ``ref`` the operation, ``detail`` credited/debited),
+    ``promo_code`` (``ref`` the list, ``detail`` received/activated). Only while a trigger runs or is stopped."""
+    add_events(conn, [(cid, kind, at, store, amount, ref, detail) for cid in customer_ids])
+
+
+#: message outcomes a trigger may wait for (marketing.md: delivered, opened, clicked, not delivered)
+OUTCOMES = ("delivered", "opened", "clicked", "failed")
+
+
+def record_message_outcome(conn: sqlite3.Connection, outcome: str, at: str, where: str, params: Sequence[Any]) -> int:
+    """The messages outbox's rows matching ``where`` (SQL over ``message_outbox``) reached ``outcome``: one event
+    per row with a customer (``ref`` its template), in the caller's transaction. Returns the events written."""
+    assert outcome in OUTCOMES
+    if not any_running(conn):
+        return 0
+    return conn.execute(
+        "INSERT INTO trigger_events (customer_id, kind, at, store, amount, ref, detail)"
+        " SELECT customer_id, 'message', ?, NULL, 0, CAST(template_id AS TEXT), ? FROM message_outbox"
+        f" WHERE customer_id IS NOT NULL AND ({where})",
+        (at, outcome, *params),
+    ).rowcount
+
+
+def prune_events(
+    conn: sqlite3.Connection, before: str, after: int | None = None, chunk: int = 20000
+) -> tuple[int, int | None]:
+    """Delete the events the engine has read (up to its cursor) dated before ``before`` in one id range of
+    ``chunk`` ids after ``after`` (None: from the oldest); returns (rows deleted, the next range's ``after``, None
+    when done). The caller repeats it, a transaction each; ids grow with time, so a range without an old row
+    ends the work."""
+    read = cursor(conn)
+    if after is None:
+        first = conn.execute("SELECT MIN(id) FROM trigger_events").fetchone()[0]
+        if first is None:
+            return 0, None
+        after = first - 1
+    if read is None or after >= read:
+        return 0, None
+    last = min(read, after + chunk)
+    deleted = conn.execute(
+        "DELETE FROM trigger_events WHERE id > ? AND id <= ? AND at < ?", (after, last, before)
+    ).rowcount
+    return deleted, (last if deleted and last < read else None)
 
 
 def cursor(conn: sqlite3.Connection, name: str = "trigger_events") -> int | None:
@@ -374,8 +436,12 @@ def entered_counts(conn: sqlite3.Connection, trigger_id: int) -> dict[int, int]:
 
 def change_tags(conn: sqlite3.Connection, added: Sequence[tuple[str, str]], removed: Sequence[tuple[str, str]]) -> None:
     """(customer, tag) pairs added and removed."""
-    conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", added)
-    conn.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", removed)
+    if added:  # in key order: the tags' and the search index's pages are visited once each
+        conn.executemany(
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", sorted(added)
+        )
+    if removed:
+        conn.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", sorted(removed))
 
 
 def add_comment(conn: sqlite3.Connection, customer_id: str, by: str, text: str, at: str) -> None:

@@ -200,6 +200,30 @@ def check_step(step: Step, facts: Facts, ctx: Context, events: Sequence[Event]) 
     return verdict
 
 
+def step_holds(step: Step, facts: Facts, ctx: Context, events: Sequence[Event]) -> tuple[bool, int | None]:
+    """:func:`check_step`'s answer without its reasons (the engine's hot path): (all hold, the change day).
+    Criteria are matched directly; event conditions go through :func:`check_condition` (their reasons are cheap)."""
+    holds, change_day = True, None
+    for i, c in enumerate(step.conditions, 1):
+        if c.criterion is not None:
+            ok, change = matches(c.criterion, facts, ctx), criterion_flip(c.criterion, facts, ctx.today)
+        elif c.type == "inactivity":
+            last = last_purchase_day(facts, c.get("stores") or ())
+            reference = last if last is not None else facts.registered_day
+            if reference is None:
+                ok, change = False, None
+            else:
+                ok = ctx.today - reference >= c.get("days")
+                change = None if ok else reference + c.get("days")
+        else:
+            why, change = check_condition(i, c, facts, ctx, events)
+            ok = why.holds
+        holds = holds and ok
+        if change is not None and (change_day is None or change < change_day):
+            change_day = change
+    return holds, change_day
+
+
 def events_since(events: Sequence[Event], since: dt.datetime) -> list[Event]:
     return [e for e in events if e.at >= since]
 

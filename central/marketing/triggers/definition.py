@@ -45,6 +45,8 @@ class TriggerError(ValueError):
 
 EVENT_CONDITIONS = ("transaction", "inactivity", "points_event", "segment_event", "message_event", "promo_code_event")
 TRANSACTION_KINDS = ("purchase", "refund")
+#: a promo code condition's states (issued and used are their other names)
+PROMO_STATES = {"received": "received", "issued": "received", "activated": "activated", "used": "activated"}
 CHANNELS = ("sms", "email", "push", "telegram", "voice")
 ACTIONS = (
     "send",
@@ -237,8 +239,14 @@ def _condition(doc: Any, where: str, bad: _Problems, known: Known | None) -> Con
             bad.add(where + ".outcome", N_("choose delivered, opened, clicked or failed"))
         p["template"] = _int(doc, "template", where, bad, high=2**62)
     elif kind == "promo_code_event":
-        p["list"] = _int(doc, "list", where, bad, high=2**62)
-        p["state"] = doc.get("state") or "activated"
+        listed = doc.get("list")
+        if not isinstance(listed, (str, int)) or isinstance(listed, bool) or not str(listed).strip():
+            bad.add(where + ".list", N_("choose a promo code list"))
+        p["list"] = str(listed).strip() if isinstance(listed, (str, int)) else None
+        state = PROMO_STATES.get(doc.get("state") or "activated")
+        if state is None:
+            bad.add(where + ".state", N_("choose received or activated"))
+        p["state"] = state or "activated"
     return Condition(kind, p)
 
 

@@ -177,7 +177,15 @@ def decide(trigger: Trigger, run: Run, now: dt.datetime, check: Check, gate: Gat
             if not holds:
                 d.wake_at = _earliest(change, back, deadline, run.restart_at)
                 return d
-            run = d.run = replace(run, phase="pause" if step.pause_days else "queue", held_at=now)
+            run = d.run = Run(
+                run.step,
+                "pause" if step.pause_days else "queue",
+                run.pass_no,
+                run.since,
+                run.started,
+                now,
+                run.restart_at,
+            )
             if step.pause_days:
                 d.notes.append(f"pause:{k}")
         if run.phase == "pause":
@@ -186,7 +194,7 @@ def decide(trigger: Trigger, run: Run, now: dt.datetime, check: Check, gate: Gat
             if now < end:
                 d.wake_at = _earliest(end, run.restart_at)
                 return d
-            run = d.run = replace(run, phase="queue")
+            run = d.run = Run(run.step, "queue", run.pass_no, run.since, run.started, run.held_at, run.restart_at)
         # ready: the conditions held (and the pause is over); a place on the step?
         assert run.held_at is not None
         queue_end = run.held_at + step.limits.queue_days * DAY if step.limits.queue_days else None
