@@ -102,9 +102,15 @@ def _cents(values):  # type: ignore[no-untyped-def]
     return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
 
 
-def child(db: str, file: str, points: str, batch: int, profile: str | None = None) -> None:
-    """One mode in this process: prints one JSON line of figures (``profile``: a cProfile of it to that file)."""
+def child(db: str, file: str, points: str, batch: int, profile: str | None = None, phases: bool = False) -> None:
+    """One mode in this process: prints one JSON line of figures (``profile``: a cProfile of it to that file;
+    ``phases``: the time per phase, bench/import_phases.py)."""
     import cProfile
+
+    if phases:
+        from bench import import_phases
+
+        import_phases.install()
 
     from central import create_app
     from central.services import receipt_import as ri
@@ -142,6 +148,7 @@ def child(db: str, file: str, points: str, batch: int, profile: str | None = Non
                 "accrued": outcome.accrued,
                 "customers": outcome.customers_created,
                 "rss_mb": peak_mb(),
+                "phases": import_phases.report(cpu) if phases else [],
             }
         )
     )
@@ -181,11 +188,14 @@ def main() -> None:
         action="store_true",
         help="also profile each mode (cProfile, CPU time) and print where the time goes (slower run)",
     )
+    parser.add_argument(
+        "--phases", action="store_true", help="also print the CPU and wall time of each phase (bench/import_phases.py)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("DB", "FILE", "POINTS"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, batch=args.batch, profile=args.profile_to)
+        child(*args.child, batch=args.batch, profile=args.profile_to, phases=args.phases)
         return
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     file = work / f"history.{args.format}"
@@ -200,9 +210,11 @@ def main() -> None:
         prepare_db(db, stores)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         stats = str(work / f"{points}.prof") if args.profile else None
+        load = os.getloadavg()[0]
         out = subprocess.run(
             [sys.executable, __file__, "--batch", str(args.batch), "--child", db, str(file), points]
-            + (["--profile-to", stats] if stats else []),
+            + (["--profile-to", stats] if stats else [])
+            + (["--phases"] if args.phases else []),
             env=env,
             check=True,
             capture_output=True,
@@ -221,7 +233,9 @@ def main() -> None:
             f"events {r['cpu_events']:.1f} s, database {r['cpu_database']:.1f} s (ledger, receipt log, aggregates: "
             f"Python and SQLite), the rest {rest:.1f} s (indexes built at the end)"
             + (f"; goal {GOAL:,} lines/s {'met' if rate >= GOAL else 'NOT met'}" if points == "compute" else "")
+            + f"; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after (the machine is shared)"
         )
+        print("\n".join(r["phases"]))
         if stats:
             where_time_goes(stats)
     print(f"files kept in {work}")

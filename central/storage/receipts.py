@@ -110,18 +110,21 @@ def product_ids(
 ) -> dict[str, int]:
     """sku -> id, creating new products with the name and category of their first line (``first``: sku -> the
     first receipt line naming it; ``categories``: category name -> id)."""
-    known = set()
+    found: dict[str, int] = {}
     skus = sorted(first)
     for start in range(0, len(skus), CHUNK):
         chunk = skus[start : start + CHUNK]
         marks = ",".join("?" * len(chunk))
-        known.update(r[0] for r in conn.execute(f"SELECT sku FROM catalog_products WHERE sku IN ({marks})", chunk))
+        found.update(
+            (sku, ident)
+            for ident, sku in conn.execute(f"SELECT id, sku FROM catalog_products WHERE sku IN ({marks})", chunk)
+        )
+    missing = [sku for sku in skus if sku not in found]
+    if not missing:
+        return found
     conn.executemany(
         "INSERT INTO catalog_products (sku, name, category_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (sku, first[sku].get("name"), categories.get(first[sku].get("category")), now)
-            for sku in skus
-            if sku not in known
-        ],
+        [(sku, first[sku].get("name"), categories.get(first[sku].get("category")), now) for sku in missing],
     )
-    return catalog_ids(conn, "catalog_products", "sku", skus, now)
+    # the new ones' ids (only those are looked up again)
+    return found | catalog_ids(conn, "catalog_products", "sku", missing, now)
