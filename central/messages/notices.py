@@ -21,7 +21,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring", "level_changed")
+EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring", "level_changed", "redeem_code")
+#: the redemption confirmation code: not queued by this pass but on the till's request
+#: (central/messages/confirmations.py); its switch also tells the store's agents to ask for it
+REDEEM_CODE = "redeem_code"
 #: channels a service message may go by
 NOTICE_CHANNELS = ("sms", "email", "push", "telegram", "voice", "cashier")
 EXPIRY_DAYS = 7
@@ -44,6 +47,11 @@ def resolve(switches: Iterable[Mapping[str, Any]], event: str, store: str | None
         if row["event"] == event and store and row["store"] == store:
             chosen[row["channel"]] = row["template_id"]
     return [(channel, tid) for channel, tid in sorted(chosen.items()) if tid is not None]
+
+
+def redeem_required(switches: Iterable[Mapping[str, Any]], store: str) -> bool:
+    """Whether ``store``'s tills must confirm redemptions with a code (a channel of ``redeem_code`` on there)."""
+    return bool(resolve(switches, REDEEM_CODE, store))
 
 
 class NoticeStore(Protocol):  # the Store's named methods this pass uses (storage/messages.py NoticeQueries)

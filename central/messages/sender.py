@@ -39,7 +39,7 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, channels, notices, rules, tokens, tracking
+from . import adapters, channels, notices, push, rules, tokens, tracking
 from .ratewindow import RateWindow
 from .templates import MAX_BODY, TemplateError, Variables, render
 
@@ -435,6 +435,8 @@ class Sender:
         if isinstance(result, adapters.PermanentFailure):
             with db.transaction():
                 db.mark_message_final(ident, "failed", str(result))
+                if isinstance(result, push.SubscriptionGone):  # dead: never tried again (a new one replaces it)
+                    db.forget_dead_address(message.customer_id, channel, message.to)
         elif isinstance(result, adapters.TemporaryFailure):
             self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(result), now)
         elif isinstance(result, BaseException):  # an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)

@@ -746,6 +746,9 @@ def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tu
                 q.clear_switch(conn, event, store, channel)
             else:
                 q.set_switch(conn, event, store, channel, None if value == OFF else int(value), actor.username)
+        if any(event == notices.REDEEM_CODE for event, _ in changes):
+            # the stores' agents learn it beside the rule set (docs/messages.md, "Redemption confirmation")
+            db.bump_promotions_version()
         if changes:
             audit.record(
                 conn,

@@ -341,7 +341,7 @@ _CUSTOMER_COLUMNS = (
     "c.id, c.name, c.phone, c.email, c.level, c.balance,"
     " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
     " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
-    " END AS blocked, c.consents, c.merged_into,"
+    " END AS blocked, c.consents, c.merged_into, c.language,"
     " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
 )
 
@@ -612,6 +612,15 @@ class MessageQueries(Database):
     def mark_message_retry(self, row_id: int, why: str, not_before: str, attempts: int) -> None:
         """Back to 'queued' until ``not_before``, with why."""
         mark_retry(self.conn, row_id, why, not_before, attempts)
+
+    def forget_dead_address(self, customer_id: str, channel_name: str, address: str) -> bool:
+        """Delete the customer's address on a channel if it is still ``address`` (a push subscription the push
+        service says is gone); a newer one saved meanwhile stays. True if a row went."""
+        cur = self.conn.execute(
+            "DELETE FROM customer_channels WHERE customer_id = ? AND channel = ? AND address = ?",
+            (customer_id, channel_name, address),
+        )
+        return cur.rowcount > 0
 
     def mark_message_final(self, row_id: int, state: str, why: str) -> None:
         """'failed' or 'skipped' for good, with why."""

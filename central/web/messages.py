@@ -474,6 +474,7 @@ EVENT_LABELS = {
     "points_spent": N_("Points spent"),
     "points_expiring": N_("Points expiring soon (7 days)"),
     "level_changed": N_("Level changed"),
+    "redeem_code": N_("Redemption confirmation code (the till asks for it before points are redeemed)"),
 }
 
 
