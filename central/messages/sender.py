@@ -144,7 +144,7 @@ class Sender:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.concurrency = concurrency
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
-        self._templates: dict[int, Any] = {}
+        self._templates: dict[tuple[int, str], Any] = {}
         self._rate = 0
         self.sent = 0
         self._db: Store | None = None
@@ -315,16 +315,15 @@ class Sender:
             # a test send to one's own address gets a link that unsubscribes nobody
             unsubscribe = unsubscribe_url(self.public_url, key, "test" if row["address"] else customer["id"], channel)
         if body is None:  # rendered once, at the first attempt; retries and crash resends reuse it
-            if row["template_id"] not in self._templates:
-                self._templates[row["template_id"]] = db.message_template(row["template_id"])
-            template = self._templates[row["template_id"]]
+            template = self._template(db, row["template_id"], rules.language_of(customer))
             if template is None:
                 db.mark_message_final(ident, "failed", "the template was deleted")
                 return None
+            language = template["language"]
             try:
                 context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
-                subject = render(template["subject"], context, row["language"], field="subject", limit=998)
-                body = render(template["body"], context, row["language"], limit=MAX_BODY.get(channel, 100_000))
+                subject = render(template["subject"], context, language, field="subject", limit=998)
+                body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
             except TemplateError as exc:
                 db.mark_message_final(ident, "failed", str(exc))
                 return None
@@ -348,6 +347,15 @@ class Sender:
             self.sent += 1
             return None
         return adapter, message, {**row, "rate": self._rate}
+
+    def _template(self, db: Store, template_id: int, language: str) -> dict[str, Any] | None:
+        """The queued template, or its variant in the customer's language when there is one (read once a pass)."""
+        if (template_id, language) not in self._templates:
+            template = db.message_template(template_id)
+            if template is not None and template["language"] != language:
+                template = db.message_template_in(template["name"], template["channel"], language) or template
+            self._templates[(template_id, language)] = template
+        return self._templates[(template_id, language)]
 
     def _deliver(self, adapter: adapters.Adapter, message: adapters.Outgoing, rate: int) -> str | None | BaseException:
         """One send through the channel's rate window: the gateway's id, or the exception it raised."""

@@ -481,6 +481,30 @@ def set_consent(
     return changed
 
 
+def set_language(db: Store, actor: Actor, customer_id: str, language: str) -> bool:
+    """The language the customer gets messages in (a template's variant in it is chosen when there is one);
+    False if it was already so."""
+    actor.require("customers.write")
+    customer = check_customer(db, actor, customer_id)
+    if language not in LANGUAGES:
+        raise FormError({"language": _("Choose a language from the list.")})
+    with db.transaction() as conn:
+        before = db.message_customer(customer_id) or {}
+        changed = db.set_message_language(customer_id, language)
+        if changed:
+            audit.record(
+                conn,
+                actor,
+                "customer.language",
+                "customer",
+                customer_id,
+                {"language": before.get("language")},
+                {"language": language},
+                store=customer["home_store"],
+            )
+    return changed
+
+
 def consent_history(db: Store, actor: Actor, customer_id: str) -> list[dict[str, Any]]:
     check_customer(db, actor, customer_id)
     return db.consents_of(customer_id)

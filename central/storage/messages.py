@@ -508,6 +508,24 @@ class MessageQueries(Database):
     def message_template(self, template_id: int) -> dict[str, Any] | None:
         return template(self.conn, template_id)
 
+    def message_template_in(self, name: str, channel_name: str, language: str) -> dict[str, Any] | None:
+        """The template ``name`` of a channel in another language (its variant), if there is one."""
+        rows = _rows(
+            self.conn.execute(
+                "SELECT * FROM message_templates WHERE name = ? AND channel = ? AND language = ?",
+                (name, channel_name, language),
+            )
+        )
+        return rows[0] if rows else None
+
+    def set_message_language(self, customer_id: str, language: str | None) -> bool:
+        """The customer's language for messages (in the caller's transaction); False if it was already so."""
+        cur = self.conn.execute(
+            "UPDATE customers SET language = ? WHERE id = ? AND language IS NOT ?",
+            (language, customer_id, language),
+        )
+        return cur.rowcount > 0
+
     def message_templates(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM message_templates ORDER BY name, channel, language")
 

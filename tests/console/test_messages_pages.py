@@ -206,6 +206,33 @@ def test_a_customers_consents_are_shown_and_edited_with_their_source(client, db,
     assert "Иван Петров" in listed and "Мария Иванова" not in listed
 
 
+def test_a_customers_language_of_messages_is_chosen_on_the_tab(client, db, shoppers):
+    login(client, "marketer")
+    page = client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    assert 'id="message-language"' in page and '<option value="ru" selected' in page
+    assert client.post("/messages/customer/c1/language", data={"language": "en"}).status_code == 302
+    assert db.rows("SELECT language FROM customers WHERE id = 'c1'")[0]["language"] == "en"
+    assert '<option value="en" selected' in client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    client.post("/messages/customer/c1/language", data={"language": "xx"})  # refused, nothing changed
+    assert db.rows("SELECT language FROM customers WHERE id = 'c1'")[0]["language"] == "en"
+
+
+def test_why_a_message_was_not_sent_is_worded_in_the_consoles_language(client, db, shoppers):
+    from central.services import messages as svc
+    from central.services.access import SYSTEM
+    from central.storage import messages as q
+
+    template = svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="Привет")
+    with db.transaction() as conn:
+        q.enqueue(conn, "one:x", ["c1"], "sms", "marketing", template, "ru")
+    row = db.outbox_id("one:x", "c1", "sms")
+    with db.transaction():
+        db.mark_message_final(row, "failed", "gateway HTTP 503: busy (after 8 attempts)")
+    login(client, "marketer")
+    page = client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    assert "шлюз ответил 503: busy (после 8 попыток)" in page
+
+
 def test_a_store_manager_cannot_set_up_channels(client, db):
     login(client, "manager")
     assert client.get("/messages/channels/email").status_code == 403
