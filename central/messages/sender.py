@@ -40,6 +40,7 @@ from typing import Any
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import adapters, channels, notices, push, rules, tokens, tracking
+from .html import to_text as html_text
 from .ratewindow import RateWindow
 from .templates import MAX_BODY, TemplateError, Variables, render
 
@@ -91,6 +92,21 @@ def make_variables(
         points_minor=int(extra.get("points_minor") or 0),
         unsubscribe_url=unsubscribe,
     )
+
+
+def render_message(template: dict[str, Any], context: Variables, language: str) -> tuple[str, str, str | None]:
+    """(subject, text, HTML or None) of a template for one customer. An email template's HTML body is rendered
+    with its variables escaped; its text part is the template's text if written, else made from the HTML."""
+    channel = template["channel"]
+    subject = render(template["subject"], context, language, field="subject", limit=998)
+    page = None
+    if channel == "email" and template.get("html"):
+        page = render(template["html"], context, language, field="html", html=True)
+    if page is None or (template["body"] or "").strip():
+        body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
+    else:
+        body = html_text(page)
+    return subject, body, page
 
 
 def address_of(channel: str, customer: dict[str, Any], override: str | None) -> str:
@@ -308,7 +324,7 @@ class Sender:
         if isinstance(adapter, str):
             self._retry_in(db, {**row, "attempts": row["attempts"] + 1}, adapter, now)
             return None
-        subject, body = row["subject"], row["body"]
+        subject, body, page = row["subject"], row["body"], row.get("html")
         to = address_of(channel, customer, row["address"])
         unsubscribe = ""
         if row["kind"] == rules.MARKETING:
@@ -319,11 +335,9 @@ class Sender:
             if template is None:
                 db.mark_message_final(ident, "failed", "the template was deleted")
                 return None
-            language = template["language"]
             try:
                 context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
-                subject = render(template["subject"], context, language, field="subject", limit=998)
-                body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
+                subject, body, page = render_message(template, context, template["language"])
             except TemplateError as exc:
                 db.mark_message_final(ident, "failed", str(exc))
                 return None
@@ -337,11 +351,14 @@ class Sender:
             body=body,
             customer_id=customer["id"],
             unsubscribe_url=unsubscribe,
+            html=page or "",
         )
-        db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
+        db.mark_message_sending(ident, message.subject, body, to, page)  # recorded before the send
         if channel == "email" and row["mailing_id"] and row["kind"] == rules.MARKETING and self.public_url:
-            text, page = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
-            message = dataclasses.replace(message, body=text, html=page)
+            text, made = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
+            if page:  # the template's own HTML, its links tracked
+                made = tracking.track_html(page, self.public_url, key, ident, keep=unsubscribe)
+            message = dataclasses.replace(message, body=text, html=made)
         if isinstance(adapter, adapters.CashierAdapter):  # exactly once: the message and its record together
             db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
             self.sent += 1

@@ -82,15 +82,23 @@ def template(conn: sqlite3.Connection, template_id: int) -> dict[str, Any] | Non
 
 
 def save_template(
-    conn: sqlite3.Connection, name: str, channel_name: str, language: str, kind: str, subject: str, body: str, by: str
+    conn: sqlite3.Connection,
+    name: str,
+    channel_name: str,
+    language: str,
+    kind: str,
+    subject: str,
+    body: str,
+    by: str,
+    html: str | None = None,
 ) -> int:
     now = now_utc()
     conn.execute(
         "INSERT INTO message_templates (name, channel, language, kind, subject, body, created_at, updated_at,"
-        " updated_by) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (name, channel, language) DO UPDATE SET"
+        " updated_by, html) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (name, channel, language) DO UPDATE SET"
         " kind = excluded.kind, subject = excluded.subject, body = excluded.body,"
-        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        (name, channel_name, language, kind, subject, body, now, now, by),
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by, html = excluded.html",
+        (name, channel_name, language, kind, subject, body, now, now, by, html),
     )
     return int(
         conn.execute(
@@ -213,11 +221,13 @@ def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
     )
 
 
-def mark_sending(conn: sqlite3.Connection, row_id: int, subject: str, body: str, sent_to: str) -> None:
+def mark_sending(
+    conn: sqlite3.Connection, row_id: int, subject: str, body: str, sent_to: str, html: str | None = None
+) -> None:
     conn.execute(
         "UPDATE message_outbox SET state = 'sending', attempts = attempts + 1, subject = ?, body = ?,"
-        " sent_to = ?, updated_at = ? WHERE id = ?",
-        (subject, body, sent_to, now_utc(), row_id),
+        " sent_to = ?, html = ?, updated_at = ? WHERE id = ?",
+        (subject, body, sent_to, html, now_utc(), row_id),
     )
 
 
@@ -620,9 +630,10 @@ class MessageQueries(Database):
     def release_message_lease(self, name: str, holder: str) -> None:
         release_lease(self.conn, name, holder)
 
-    def mark_message_sending(self, row_id: int, subject: str, body: str, sent_to: str) -> None:
-        """The rendered text stored with the row as it goes to the gateway (one attempt more)."""
-        mark_sending(self.conn, row_id, subject, body, sent_to)
+    def mark_message_sending(self, row_id: int, subject: str, body: str, sent_to: str, html: str | None = None) -> None:
+        """The rendered text (and an email's HTML) stored with the row as it goes to the gateway (one attempt
+        more)."""
+        mark_sending(self.conn, row_id, subject, body, sent_to, html)
 
     def mark_message_sent(self, row_id: int, gateway_id: str | None) -> None:
         mark_sent(self.conn, row_id, gateway_id)

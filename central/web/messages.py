@@ -246,7 +246,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
             return render("console/error.html", 404, title_code=404, detail=_("No such template."))
     context = _template_context(template_id)
     form = (
-        {k: str(row[k]) for k in ("name", "channel", "language", "kind", "subject", "body")}
+        {k: str(row[k] or "") for k in ("name", "channel", "language", "kind", "subject", "body", "html")}
         if row
         else {"channel": request.args.get("channel", "email"), "language": "ru", "kind": "marketing"}
     )
@@ -265,6 +265,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
                 kind=data.get("kind", ""),
                 subject=data.get("subject", ""),
                 body=request.form.get("body", ""),
+                html=request.form.get("html", ""),
             )
         except FormError as exc:
             return render("console/messages/template.html", 422, errors=exc.errors, form=data, **context)
@@ -295,6 +296,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
             form={**form, "customer": data.get("customer", ""), "address": data.get("address", "")},
             **context,
         )
+    preview["refusal"] = reason_text(preview["refusal"])
     return render(
         "console/messages/template.html",
         form={**form, "customer": data.get("customer", ""), "address": data.get("address", "")},
