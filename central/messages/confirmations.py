@@ -36,6 +36,8 @@ EVENT = notices.REDEEM_CODE
 TTL = dt.timedelta(minutes=5)
 ATTEMPTS = 3
 PER_HOUR = 5
+#: a code's outbox row is due since the epoch: the sender takes it before a mailing's backlog (the till waits)
+URGENT = "1970-01-01T00:00:00+00:00"
 #: channels tried in this order (the first switched on with an address wins)
 ORDER = ("sms", "telegram", "push", "email", "voice")
 
@@ -91,7 +93,9 @@ def request_code(db: Store, store: str, agent: str, customer_id: str, points: in
             }
         )
         extra = {"code": code, "points_minor": points}
-        db.queue_notice(f"redeem:{code_id}", customer["id"], channel, template["id"], template["language"], extra)
+        db.queue_notice(
+            f"redeem:{code_id}", customer["id"], channel, template["id"], template["language"], extra, URGENT
+        )
     return {
         "ok": True,
         "confirmation": code_id,

@@ -811,6 +811,18 @@ class NoticeQueries(Database):
         template_id: int,
         language: str,
         extra: dict[str, Any],
+        not_before: str | None = None,
     ) -> int:
-        """One service message (cause unique per customer and channel: queued once), in the caller's transaction."""
-        return enqueue(self.conn, cause, [customer_id], channel_name, "service", template_id, language, extra=extra)
+        """One service message (cause unique per customer and channel: queued once), in the caller's transaction;
+        ``not_before`` in the past puts it ahead of what is due (a code a till waits for)."""
+        return enqueue(
+            self.conn,
+            cause,
+            [customer_id],
+            channel_name,
+            "service",
+            template_id,
+            language,
+            extra=extra,
+            not_before=not_before,
+        )

@@ -13,6 +13,9 @@ from central.services.access import SYSTEM, FormError
 from .conftest import add_customer
 from .test_sending import drain, sender
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 PAGE = (
     "<html><head><style>h1 {color: #c00}</style></head><body>"
     "<h1>Здравствуйте, {{ name }}!</h1>"
