@@ -57,8 +57,16 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"gateway: (?P<detail>.*)", N_("gateway: %(detail)s")),
         (r"Telegram (?P<status>\d+): (?P<detail>.*)", N_("Telegram answered %(status)s: %(detail)s")),
         (r"Telegram: (?P<detail>.*)", N_("Telegram: %(detail)s")),
+        # a template that saved well but failed to render for this customer (central/messages/templates.py)
+        (
+            r"(?P<field>subject|body|html): the text would be longer than (?P<limit>\d+) characters",
+            N_("template: %(field)s would be longer than %(limit)s characters"),
+        ),
+        (r"(?P<field>subject|body|html): (?P<detail>.*)", N_("template: %(field)s cannot be rendered: %(detail)s")),
     )
 )
+#: a template's fields as the reasons name them
+FIELDS = {"subject": N_("the subject"), "body": N_("the text"), "html": N_("the HTML")}
 AFTER = re.compile(r"(?P<reason>.*) \(after (?P<attempts>\d+) attempts\)", re.S)
 AFTER_MSGID = N_("%(reason)s (after %(attempts)s attempts)")
 STATE = re.compile(r"(?P<state>failed|skipped): (?P<reason>.*)", re.S)

@@ -105,6 +105,9 @@ def reason_text(why: str | None) -> str:
     label = CHANNEL_LABELS.get(params.get("channel", ""))
     if label is not None:
         params["channel"] = _(label)
+    field = reasons.FIELDS.get(params.get("field", ""))
+    if field is not None:
+        params["field"] = _(field)
     return _(msgid, **params)
 
 

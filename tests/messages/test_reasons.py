@@ -35,6 +35,8 @@ ENGINE_REASONS = [
     "gateway: undelivered",
     "Telegram 403: Forbidden: bot was blocked by the user",
     "Telegram: not ok",
+    "body: the text would be longer than 670 characters",
+    "subject: division by zero in the template",
 ]
 
 
@@ -61,6 +63,12 @@ def test_a_peers_own_words_stay_as_they_came():
         ),
         ("ru", "push subscription gone (410)", "push-подписка больше не действует (410)"),
         ("ru", "something new", "something new"),
+        ("ru", "body: the text would be longer than 670 characters", "шаблон: текст получится длиннее 670 символов"),
+        (
+            "en",
+            "body: the text would be longer than 670 characters",
+            "template: the text would be longer than 670 characters",
+        ),
     ],
 )
 def test_reasons_in_the_consoles_language(language, why, shown):
