@@ -121,6 +121,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("confirmation_ttl_seconds", 600, "int", "How long a phone confirmation code stays valid."),
     Setting("confirmation_attempts", 5, "int", "Wrong confirmation codes allowed before the code is locked."),
     Setting(
+        "central_answer_timeout_seconds",
+        5,
+        "int",
+        "How long a till waits for the central server to send or check a redemption confirmation code.",
+    ),
+    Setting(
         "receipt_clock_skew_seconds",
         300,
         "int",
@@ -468,6 +474,7 @@ _RANGES = {
     "qr_step_seconds": (5, 3600),
     "confirmation_ttl_seconds": (30, 7 * 86400),
     "confirmation_attempts": (1, 100),
+    "central_answer_timeout_seconds": (1, 60),
     "receipt_clock_skew_seconds": (0, 86400),
     "stream_max_clients": (0, 255),
     "stream_keepalive_seconds": (1, 300),

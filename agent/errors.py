@@ -202,3 +202,72 @@ TooManyStreams = _error(
     503,
     N_("%(limit)d identification streams are open already: close one, or raise stream_max_clients (and threads)."),
 )
+
+# -- redemption confirmation codes (docs/messages.md, "Redemption confirmation"): the central server sends and checks
+ConfirmationRequired = _error(
+    "ConfirmationRequired",
+    "confirmation_required",
+    409,
+    N_(
+        "This program confirms every redemption with a code sent to the customer: request a code "
+        "(POST /v1/redemptions/code) and send it with the receipt as confirmation."
+    ),
+)
+ConfirmationNotRequired = _error(
+    "ConfirmationNotRequired",
+    "confirmation_not_required",
+    409,
+    N_("Redemptions need no confirmation code at this store: commit the receipt without one."),
+)
+ConfirmationUnavailable = _error(
+    "ConfirmationUnavailable",
+    "confirmation_unavailable",
+    503,
+    N_(
+        "The redemption cannot be confirmed: the central server cannot be reached. Sell without redeeming "
+        "points (they are accrued as usual) or try again when the store is online."
+    ),
+)
+ConfirmationNoAddress = _error(
+    "ConfirmationNoAddress",
+    "confirmation_no_address",
+    422,
+    N_("The customer has no phone, chat or push subscription to receive a code: points cannot be redeemed."),
+)
+ConfirmationTooMany = _error(
+    "ConfirmationTooMany",
+    "confirmation_too_many",
+    429,
+    N_("Too many codes were sent to this customer in the last hour: try again later."),
+)
+ConfirmationUnknown = _error(
+    "ConfirmationUnknown",
+    "confirmation_unknown",
+    422,
+    N_("No such confirmation code request for this customer: request a new code."),
+)
+ConfirmationUsed = _error(
+    "ConfirmationUsed",
+    "confirmation_used",
+    409,
+    N_("This code has already confirmed another receipt: request a new code."),
+)
+ConfirmationSuperseded = _error(
+    "ConfirmationSuperseded",
+    "confirmation_superseded",
+    409,
+    N_("A newer code was sent to the customer: use the newest one."),
+)
+ConfirmationPoints = _error(
+    "ConfirmationPoints",
+    "confirmation_points",
+    422,
+    N_("The code confirms at most %(max_redeemable)d points: request a new code for this amount."),
+    ("max_redeemable",),
+)
+CodeExpired = _error(
+    "CodeExpired",
+    "confirmation_expired",
+    410,
+    N_("The confirmation code has expired: request a new code."),
+)

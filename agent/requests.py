@@ -215,3 +215,16 @@ def parse_confirmation(doc: Any) -> str:
         raise RequestError(c.problems)
     assert code is not None
     return code.strip()
+
+
+def parse_code_request(doc: Any) -> tuple[tuple[str, str], int]:
+    """A redemption confirmation code request: (the customer's identifier, points to redeem)."""
+    from shared.receipts import MAX_REDEEM
+
+    c, obj = _object(doc, required=("customer", "redeem"))
+    points = c.integer(obj["redeem"], "redeem", 1, MAX_REDEEM) if "redeem" in obj else None
+    if c.problems or "customer" not in obj:
+        raise RequestError(c.problems)
+    who = parse_identifier(obj["customer"], "customer")
+    assert points is not None
+    return who, points

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from shared import accrual, events
+from shared import accrual, events, wire
 from shared.balances import compute_balance
 from shared.errors import Problem, RedeemOverLimit
 from shared.identifiers import card_holder_id, is_card_holder, normalize_card, normalize_phone
@@ -48,6 +48,22 @@ def _hash_code(customer_id: str, code: str) -> str:
     return hashlib.sha256(f"{customer_id}:{code}".encode()).hexdigest()
 
 
+#: sync_state key: "1" when the program requires redemptions to be confirmed with a code (the rules message)
+CONFIRM_STATE = "confirm_redemption"
+#: the central server's problem codes (central/messages/confirmations.py) -> the POS API's problems
+_ANSWER_ERRORS: dict[str, type[errors.AgentError]] = {
+    "confirmation_not_required": errors.ConfirmationNotRequired,
+    "confirmation_no_address": errors.ConfirmationNoAddress,
+    "confirmation_too_many": errors.ConfirmationTooMany,
+    "confirmation_unknown": errors.ConfirmationUnknown,
+    "confirmation_used": errors.ConfirmationUsed,
+    "confirmation_superseded": errors.ConfirmationSuperseded,
+    "confirmation_expired": errors.CodeExpired,
+    "confirmation_locked": errors.ConfirmationLocked,
+    "confirmation_unavailable": errors.ConfirmationUnavailable,
+}
+
+
 class Service:
     """The operations of one agent over its store and configuration."""
 
@@ -61,6 +77,8 @@ class Service:
         self.last_identification: dict[str, dict[str, Any]] = {}
         self._listeners: dict[str, list[Callable[[str, dict[str, Any]], None]]] = {}
         self._tx_listeners: dict[str, list[Callable[[Tx, str, dict[str, Any]], None]]] = {}
+        #: asks the central server while a till waits (agent/sync.py ``SyncClient.ask``); None: no link
+        self.central: Any = None
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
@@ -333,6 +351,8 @@ class Service:
                 "rules_version": rules.version,
                 **self._promotion_fields(ev, quote, calc, receipt, found, limits),
             }
+            if tx.state(CONFIRM_STATE) == "1":
+                body["confirmation_required"] = True
         return Result(200, body)
 
     def commit(self, terminal: str, doc: Any) -> Result:
@@ -344,6 +364,8 @@ class Service:
         self._check_time(receipt, now)
         who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
         assert receipt.receipt_id is not None
+        if receipt.redeem > 0 and who is not None:
+            self._confirm_redemption(receipt, who, now)  # asks the central server: outside the write lock
         with self.store.write() as tx:
             prior = tx.receipt(receipt.receipt_id)
             if prior is not None:
@@ -484,6 +506,85 @@ class Service:
         if isinstance(outcome, errors.AgentError):
             raise outcome
         return self._emit(event, terminal, outcome)
+
+    # -- redemption confirmation codes (docs/messages.md, "Redemption confirmation") ----------------------
+
+    def request_redeem_code(self, terminal: str, doc: Any) -> Result:
+        """Ask the central server to send the customer a code confirming a redemption of ``redeem`` points."""
+        who, points = requests.parse_code_request(doc)
+        now = self.clock()
+        with self.store.read() as tx:
+            found = self._find(tx, *who, now)
+            customer_lookup.check_usable(found)
+            if is_card_holder(found.customer["id"]):
+                card = found.card["number"] if found.card is not None else ""
+                raise errors.CardNotRegistered(card=card, requested=points, max_redeemable=0)
+            if tx.state(CONFIRM_STATE) != "1":
+                raise errors.ConfirmationNotRequired()
+            link = self.link(tx, now)
+            limits = self._limits(tx, found.customer, now, link)
+        if points > limits.allowed:
+            raise errors.InsufficientPoints(requested=points, available=limits.available, max_redeemable=limits.allowed)
+        customer_id = found.customer["id"]
+        answer = self._ask(link, "redeem_code_request", {"customer_id": customer_id, "points": points})
+        return Result(
+            201,
+            {
+                "customer_id": customer_id,
+                "confirmation_id": answer["confirmation"],
+                "channel": answer["channel"],
+                "expires_at": answer["expires_at"],
+                "attempts": answer["attempts"],
+                "redeem": points,
+            },
+        )
+
+    def _confirm_redemption(self, receipt: Receipt, who: tuple[str, str], now: dt.datetime) -> None:
+        """When the program requires it, the central server checks the receipt's code (and uses it up for this
+        receipt); offline, or without a code, the redemption is refused and nothing is written."""
+        assert receipt.receipt_id is not None
+        with self.store.read() as tx:
+            if tx.state(CONFIRM_STATE) != "1" or tx.receipt(receipt.receipt_id) is not None:
+                return  # not required, or a replay / conflict the write transaction answers
+            found = self._find(tx, *who, now)
+            if is_card_holder(found.customer["id"]):
+                return  # nothing to redeem: the write path refuses it (card_not_registered)
+            link = self.link(tx, now)
+        if receipt.confirmation is None:
+            raise errors.ConfirmationRequired()
+        ident, code = receipt.confirmation
+        self._ask(
+            link,
+            "redeem_code_check",
+            {
+                "customer_id": found.customer["id"],
+                "confirmation": ident,
+                "code": code,
+                "points": receipt.redeem,
+                "receipt_id": receipt.receipt_id,
+            },
+        )
+
+    def _ask(self, link: str, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The central server's yes, or the problem it answered; offline or silent: confirmation_unavailable."""
+        if self.central is None or link != "online":
+            raise errors.ConfirmationUnavailable()
+        try:
+            answer = self.central.ask(kind, fields, float(self.config.central_answer_timeout_seconds))
+        except wire.WireError:  # a value the contract refuses (e.g. a code of the wrong shape): never asked
+            raise errors.ConfirmationUnknown() from None
+        if answer is None:
+            raise errors.ConfirmationUnavailable()
+        if answer.get("ok"):
+            return answer
+        problem = answer.get("problem")
+        if problem == "confirmation_failed":
+            raise errors.ConfirmationFailed(attempts_left=int(answer.get("attempts_left") or 0))
+        if problem == "confirmation_points":
+            raise errors.ConfirmationPoints(max_redeemable=int(answer.get("points") or 0))
+        if problem == "unknown_customer":
+            raise errors.UnknownCustomer(customer_id=fields["customer_id"])
+        raise _ANSWER_ERRORS.get(str(problem), errors.ConfirmationUnavailable)()
 
     def refund(self, terminal: str, receipt_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Return some or all lines of a receipt: earned points taken back, redeemed points given back."""

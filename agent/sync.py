@@ -30,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -156,6 +157,9 @@ class SyncClient:
         self._online: bool | None = None
         self._status_at = 0.0
         self._status_sent: dict[str, Any] | None = None
+        #: questions a till waits on (``ask``): request id -> [event, answer]
+        self._questions: dict[str, list[Any]] = {}
+        self._questions_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -203,8 +207,53 @@ class SyncClient:
     # -- the link's thread: queue and wake, nothing else ------------------------------------------------
 
     def _received(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/answers"):  # a till is waiting on it: answered here, not behind the worker's queue
+            self._answer(topic, payload)
+            return
         self.inbox.put((topic, payload))
         self._wake.set()
+
+    # -- questions to the central server, asked while a till waits (docs/sync.md, "Answers") ------------
+
+    def ask(self, kind: str, fields: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Publish a question on our ``requests`` topic and wait for its answer on ``answers``; None when the
+        link is down or no answer came within ``timeout`` seconds (the caller treats that as offline).
+
+        The question expires at the broker after ``timeout`` (MQTT v5), so a late one does not make the
+        central server send a code nobody waits for; a late answer is dropped (nobody waits for it)."""
+        if not self.link.connected.is_set():
+            return None
+        request = uuid.uuid4().hex
+        waiter: list[Any] = [threading.Event(), None]
+        with self._questions_lock:
+            self._questions[request] = waiter
+        try:
+            payload = {"store": self.store_id, "agent": self.agent, "request": request, **fields}
+            self.link.publish(
+                wire.agent_topic(self.store_id, self.agent, "requests"),
+                wire.encode(kind, payload),
+                expiry=max(1, int(timeout)),
+                kind=kind,
+            )
+            if not waiter[0].wait(timeout):
+                log.warning("no answer to %s within %.1f s", kind, timeout)
+                return None
+            return dict(waiter[1])
+        finally:
+            with self._questions_lock:
+                self._questions.pop(request, None)
+
+    def _answer(self, topic: str, payload: bytes) -> None:
+        try:
+            msg = wire.decode(payload, channel=wire.parse_topic(topic).channel)
+        except wire.WireError as exc:
+            log.warning("dropped an answer on %s: %s", topic, exc)
+            return
+        with self._questions_lock:
+            waiter = self._questions.get(msg["request"])
+        if waiter is not None:
+            waiter[1] = {k: v for k, v in msg.payload.items() if k not in ("v", "k")}
+            waiter[0].set()
 
     def _connected(self, session_present: bool) -> None:
         self._wake.set()
@@ -446,6 +495,10 @@ class SyncClient:
         elif kind == "rules":
             if msg["store"] == self.store_id:
                 self._rules(msg["version"], msg["rules"])
+                # the program's redemption confirmation comes with every rules message (absent: not required)
+                required = "1" if msg.get("confirm_redemption") else "0"
+                if self.store.state("confirm_redemption") != required:
+                    self.store.set_state("confirm_redemption", required)
                 if msg.get("promotions") is not None:
                     self._promotions(msg["promotions"])
         elif kind == "messages":
@@ -596,7 +649,9 @@ def start_sync(app: Any) -> SyncClient | None:
     ext = app.extensions["loyalty_agent"]
     if not ext.config.broker_url:
         return None
-    return SyncClient(ext.store, ext.config).start()
+    client = SyncClient(ext.store, ext.config).start()
+    ext.service.central = client  # online questions: the redemption confirmation code
+    return client
 
 
 def _parse_last(value: str | None) -> tuple[int, str] | None:

@@ -389,6 +389,54 @@ class SnapshotRequestMessage(Contract):
     limit: Annotated[int, Meta(ge=1, le=10_000, description="must be an integer 1..10000")] | None = None
 
 
+RequestId = Annotated[
+    str, Meta(pattern=r"\A[A-Za-z0-9_.-]{1,64}\Z", description="must be 1..64 characters of A-Z a-z 0-9 _ . -")
+]
+Code = Annotated[str, Meta(pattern=r"\A[0-9]{4,8}\Z", description="must be 4..8 digits")]
+ProblemCode = Annotated[
+    str, Meta(pattern=r"\A[a-z_]{1,64}\Z", description="must be a problem code like confirmation_failed")
+]
+
+
+class RedeemCodeRequestMessage(Contract):
+    """The till wants to redeem ``points`` for ``customer_id``: send the customer a confirmation code."""
+
+    store: Id
+    agent: Id
+    request: RequestId
+    customer_id: Str
+    points: Points
+
+
+class RedeemCodeCheckMessage(Contract):
+    """The till commits ``receipt_id`` redeeming ``points`` with the code the customer read out."""
+
+    store: Id
+    agent: Id
+    request: RequestId
+    customer_id: Str
+    confirmation: RequestId
+    code: Code
+    points: Points
+    receipt_id: Str
+
+
+class RedeemCodeAnswerMessage(Contract):
+    """The central server's answer to a request or a check (the ``request`` it answers)."""
+
+    _times = ("expires_at",)
+
+    request: RequestId
+    ok: bool
+    problem: ProblemCode | None = None
+    confirmation: RequestId | None = None
+    channel: Str | None = None
+    expires_at: Time | None = None
+    attempts: Annotated[int, Meta(ge=0, le=100, description="must be an integer 0..100")] | None = None
+    attempts_left: Annotated[int, Meta(ge=0, le=100, description="must be an integer 0..100")] | None = None
+    points: Points | None = None
+
+
 class AckMessage(Contract):
     through: Cursor
     id: Id | None
@@ -404,6 +452,8 @@ class RulesMessage(Contract):
     rules: Annotated[dict[Any, Any], Meta(description="must be a map")]
     #: the store's promotions and code lists (shared/promotions.py), versioned on their own
     promotions: Annotated[dict[Any, Any], Meta(description="must be a map")] | None = None
+    #: the store's tills must confirm a redemption with a code from the central server (docs/messages.md)
+    confirm_redemption: bool | None = None
 
 
 class CustomersMessage(Contract):
@@ -436,4 +486,7 @@ MESSAGES: dict[str, type[Contract]] = {
     "customers": CustomersMessage,
     "snapshot": SnapshotMessage,
     "messages": MessagesMessage,
+    "redeem_code_request": RedeemCodeRequestMessage,
+    "redeem_code_check": RedeemCodeCheckMessage,
+    "redeem_code_answer": RedeemCodeAnswerMessage,
 }

@@ -54,6 +54,8 @@ class Receipt:
     customer: Mapping[str, Any] | None = None
     #: promo codes the till sent (as typed; the agent checks them: shared/promo_codes.py)
     promo_codes: tuple[str, ...] = ()
+    #: (id, code) of a redemption confirmation code the customer received (docs/messages.md), or None
+    confirmation: tuple[str, str] | None = None
 
     @property
     def total(self) -> int:
@@ -123,7 +125,17 @@ class Reward:
         )
 
 
-_RECEIPT_FIELDS = ("receipt_id", "customer", "redeem", "total", "terminal", "cashier", "extra", "promo_codes")
+_RECEIPT_FIELDS = (
+    "receipt_id",
+    "customer",
+    "redeem",
+    "total",
+    "terminal",
+    "cashier",
+    "extra",
+    "promo_codes",
+    "confirmation",
+)
 _LINE_FIELDS = ("sku", "name", "category", "quantity", "price", "discount", "barcode", "extra")
 
 
@@ -172,11 +184,27 @@ def parse_receipt(doc: Any, *, require_id: bool = False) -> Receipt:
             code = c.string(raw, index_path("promo_codes", i), max_length=64)
             if code is not None:
                 codes.append(code)
+    confirmation = None
+    if obj.get("confirmation") is not None:
+        held = c.object(obj["confirmation"], "confirmation", required=("id", "code"))
+        if held is not None and "id" in held and "code" in held:
+            ident = c.string(held["id"], "confirmation.id", max_length=64)
+            code = c.string(held["code"], "confirmation.code", max_length=20)
+            if code is not None and not code.strip().isdigit():
+                c.add("confirmation.code", "must be the digits the customer received")
+            elif ident is not None and code is not None:
+                confirmation = (ident, code.strip())
     if c.problems:
         raise ReceiptError(c.problems)
     assert at is not None and redeem is not None
     return Receipt(
-        lines=tuple(lines), at=at, redeem=redeem, receipt_id=receipt_id, customer=customer, promo_codes=tuple(codes)
+        lines=tuple(lines),
+        at=at,
+        redeem=redeem,
+        receipt_id=receipt_id,
+        customer=customer,
+        promo_codes=tuple(codes),
+        confirmation=confirmation,
     )
 
 

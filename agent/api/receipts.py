@@ -34,6 +34,18 @@ _REDEEM_CODES = (
     "customer_required",
     "card_not_registered",
 )
+#: a commit's redemption confirmed by the central server (docs/messages.md, "Redemption confirmation")
+_CONFIRM_CODES = (
+    "confirmation_required",
+    "confirmation_unavailable",
+    "confirmation_unknown",
+    "confirmation_used",
+    "confirmation_superseded",
+    "confirmation_points",
+    "confirmation_expired",
+    "confirmation_locked",
+    "confirmation_failed",
+)
 
 
 @operation(
@@ -57,11 +69,35 @@ def quote() -> Response:
     summary="Commit a purchase with an optional redemption",
     request="Receipt",
     responses={201: "CommitResult"},
-    codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, "receipt_conflict", "no_rules"),
+    codes=(*_CUSTOMER_CODES, *_REDEEM_CODES, *_CONFIRM_CODES, "receipt_conflict", "no_rules"),
 )
 def commit() -> Response:
     """Idempotent by receipt_id: the same body again returns the first answer; another body is a 409."""
     return respond(service().commit(g.terminal, json_body()))
+
+
+@operation(
+    bp,
+    "/redemptions/code",
+    "POST",
+    summary="Send the customer a code confirming a redemption (when the program requires one)",
+    request="RedeemCodeRequest",
+    responses={201: "RedeemCodeResult"},
+    codes=(
+        *_CUSTOMER_CODES,
+        "insufficient_points",
+        "offline_limit",
+        "card_not_registered",
+        "confirmation_not_required",
+        "confirmation_unavailable",
+        "confirmation_no_address",
+        "confirmation_too_many",
+    ),
+)
+def redeem_code() -> Response:
+    """The central server sends the code (SMS, Telegram, push or email, as head office switched it on); the
+    till passes it with the receipt as ``confirmation: {id, code}``. Offline: confirmation_unavailable."""
+    return respond(service().request_redeem_code(g.terminal, json_body()))
 
 
 @operation(

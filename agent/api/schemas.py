@@ -126,6 +126,10 @@ _QUOTE_FIELDS = {
     "available": nullable(POINTS),
     "offline": {"type": "boolean", "description": "the agent had no fresh link to the central server"},
     "rules_version": INT,
+    "confirmation_required": {
+        "type": "boolean",
+        "description": "present (true) when a redemption needs a code from POST /v1/redemptions/code",
+    },
     "discount": {**MONEY, "description": "money off by promotions, all lines (present when promotions apply)"},
     "promotions": {
         "type": "array",
@@ -219,8 +223,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "description": "promo codes the customer presents; spaces, dashes and case are ignored",
                 }
             ),
+            "confirmation": nullable(
+                obj(
+                    {
+                        "id": {**text(64), "description": "confirmation_id from POST /v1/redemptions/code"},
+                        "code": {**text(20), "description": "the digits the customer received"},
+                    },
+                    ("id", "code"),
+                    description="a redemption's confirmation code, when the program requires one",
+                )
+            ),
         },
         ("at", "lines"),
+    ),
+    "RedeemCodeRequest": obj(
+        {"customer": ref("CustomerRef"), "redeem": {**POINTS, "minimum": 1, "maximum": MAX_REDEEM}},
+        ("customer", "redeem"),
+    ),
+    "RedeemCodeResult": obj(
+        {
+            "customer_id": TEXT,
+            "confirmation_id": TEXT,
+            "channel": {"enum": ["sms", "telegram", "push", "email", "voice"]},
+            "expires_at": TIME,
+            "attempts": {**INT, "description": "wrong codes allowed"},
+            "redeem": POINTS,
+        },
+        ("customer_id", "confirmation_id", "channel", "expires_at", "attempts", "redeem"),
     ),
     "Receipt": {"allOf": [ref("QuoteRequest")], "required": ["receipt_id", "at", "lines"]},
     "LineResult": LINE_RESULT,

@@ -21,7 +21,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring", "level_changed")
+EVENTS = ("phone_code", "points_received", "points_spent", "points_expiring", "level_changed", "redeem_code")
+#: the redemption confirmation code: not queued by this pass but on the till's request
+#: (central/messages/confirmations.py); its switch also tells the store's agents to ask for it
+REDEEM_CODE = "redeem_code"
 #: channels a service message may go by
 NOTICE_CHANNELS = ("sms", "email", "push", "telegram", "voice", "cashier")
 EXPIRY_DAYS = 7
@@ -46,6 +49,11 @@ def resolve(switches: Iterable[Mapping[str, Any]], event: str, store: str | None
     return [(channel, tid) for channel, tid in sorted(chosen.items()) if tid is not None]
 
 
+def redeem_required(switches: Iterable[Mapping[str, Any]], store: str) -> bool:
+    """Whether ``store``'s tills must confirm redemptions with a code (a channel of ``redeem_code`` on there)."""
+    return bool(resolve(switches, REDEEM_CODE, store))
+
+
 class NoticeStore(Protocol):  # the Store's named methods this pass uses (storage/messages.py NoticeQueries)
     def transaction(self) -> Any: ...
     def message_switches(self) -> list[dict[str, Any]]: ...
@@ -55,7 +63,14 @@ class NoticeStore(Protocol):  # the Store's named methods this pass uses (storag
     def transactions_after(self, after: int, limit: int) -> list[dict[str, Any]]: ...
     def expiring_between(self, start: str, end: str) -> list[tuple[str, str | None, str, int]]: ...
     def queue_notice(
-        self, cause: str, customer_id: str, channel_name: str, template_id: int, language: str, extra: dict[str, Any]
+        self,
+        cause: str,
+        customer_id: str,
+        channel_name: str,
+        template_id: int,
+        language: str,
+        extra: dict[str, Any],
+        not_before: str | None = None,
     ) -> int: ...
     def setting(self, name: str, default: str | None = None) -> str | None: ...
     def last_customer_version(self) -> int: ...

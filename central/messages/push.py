@@ -121,6 +121,10 @@ def encrypt(payload: bytes, subscription: dict[str, Any]) -> bytes:
     )
 
 
+class SubscriptionGone(PermanentFailure):
+    """404/410 from the push service: the browser's subscription no longer exists (the sender deletes it)."""
+
+
 class PushAdapter(Adapter):
     channel = "push"
 
@@ -163,7 +167,7 @@ class PushAdapter(Adapter):
         except urllib.error.HTTPError as exc:
             text = exc.read(500).decode(errors="replace")
             if exc.code in (404, 410):
-                raise PermanentFailure(f"push subscription gone ({exc.code})") from None
+                raise SubscriptionGone(f"push subscription gone ({exc.code})") from None
             if exc.code == 429 or exc.code >= 500:
                 raise TemporaryFailure(f"push service HTTP {exc.code}: {text}") from None
             raise PermanentFailure(f"push service HTTP {exc.code}: {text}") from None

@@ -22,7 +22,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from .templates import CHANNELS
+from .templates import CHANNELS, LANGUAGES
 
 MARKETING, SERVICE = "marketing", "service"
 KINDS = (MARKETING, SERVICE)
@@ -49,6 +49,12 @@ class Policy:
     quiet_end: int = 9  # local hour they end (exclusive); equal to quiet_start: no quiet hours
     cap_per_day: int = 0  # marketing messages per customer in any 24 hours; 0: no cap
     zone: str = "Europe/Moscow"  # the chain's zone, for customers without a home store
+
+
+def language_of(customer: Mapping[str, Any]) -> str:
+    """The language a customer reads messages in: their own (``customers.language``), else Russian."""
+    language = customer.get("language")
+    return language if language in LANGUAGES else LANGUAGES[0]
 
 
 def consent_needed(channel: str, kind: str) -> str | None:

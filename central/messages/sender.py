@@ -39,7 +39,8 @@ from typing import Any
 
 from ..storage.clock import now_utc
 from ..storage.store import Store
-from . import adapters, channels, notices, rules, tokens, tracking
+from . import adapters, channels, notices, push, rules, tokens, tracking
+from .html import to_text as html_text
 from .ratewindow import RateWindow
 from .templates import MAX_BODY, TemplateError, Variables, render
 
@@ -93,6 +94,21 @@ def make_variables(
     )
 
 
+def render_message(template: dict[str, Any], context: Variables, language: str) -> tuple[str, str, str | None]:
+    """(subject, text, HTML or None) of a template for one customer. An email template's HTML body is rendered
+    with its variables escaped; its text part is the template's text if written, else made from the HTML."""
+    channel = template["channel"]
+    subject = render(template["subject"], context, language, field="subject", limit=998)
+    page = None
+    if channel == "email" and template.get("html"):
+        page = render(template["html"], context, language, field="html", html=True)
+    if page is None or (template["body"] or "").strip():
+        body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
+    else:
+        body = html_text(page)
+    return subject, body, page
+
+
 def address_of(channel: str, customer: dict[str, Any], override: str | None) -> str:
     if override:
         return override
@@ -144,7 +160,7 @@ class Sender:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.concurrency = concurrency
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
-        self._templates: dict[int, Any] = {}
+        self._templates: dict[tuple[int, str], Any] = {}
         self._rate = 0
         self.sent = 0
         self._db: Store | None = None
@@ -308,23 +324,20 @@ class Sender:
         if isinstance(adapter, str):
             self._retry_in(db, {**row, "attempts": row["attempts"] + 1}, adapter, now)
             return None
-        subject, body = row["subject"], row["body"]
+        subject, body, page = row["subject"], row["body"], row.get("html")
         to = address_of(channel, customer, row["address"])
         unsubscribe = ""
         if row["kind"] == rules.MARKETING:
             # a test send to one's own address gets a link that unsubscribes nobody
             unsubscribe = unsubscribe_url(self.public_url, key, "test" if row["address"] else customer["id"], channel)
         if body is None:  # rendered once, at the first attempt; retries and crash resends reuse it
-            if row["template_id"] not in self._templates:
-                self._templates[row["template_id"]] = db.message_template(row["template_id"])
-            template = self._templates[row["template_id"]]
+            template = self._template(db, row["template_id"], rules.language_of(customer))
             if template is None:
                 db.mark_message_final(ident, "failed", "the template was deleted")
                 return None
             try:
                 context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
-                subject = render(template["subject"], context, row["language"], field="subject", limit=998)
-                body = render(template["body"], context, row["language"], limit=MAX_BODY.get(channel, 100_000))
+                subject, body, page = render_message(template, context, template["language"])
             except TemplateError as exc:
                 db.mark_message_final(ident, "failed", str(exc))
                 return None
@@ -338,16 +351,28 @@ class Sender:
             body=body,
             customer_id=customer["id"],
             unsubscribe_url=unsubscribe,
+            html=page or "",
         )
-        db.mark_message_sending(ident, message.subject, body, to)  # recorded before the send
+        db.mark_message_sending(ident, message.subject, body, to, page)  # recorded before the send
         if channel == "email" and row["mailing_id"] and row["kind"] == rules.MARKETING and self.public_url:
-            text, page = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
-            message = dataclasses.replace(message, body=text, html=page)
+            text, made = tracking.track(body, self.public_url, key, ident, keep=unsubscribe)
+            if page:  # the template's own HTML, its links tracked
+                made = tracking.track_html(page, self.public_url, key, ident, keep=unsubscribe)
+            message = dataclasses.replace(message, body=text, html=made)
         if isinstance(adapter, adapters.CashierAdapter):  # exactly once: the message and its record together
             db.mark_message_sent(ident, adapter.send_in(conn, message, now_utc()))
             self.sent += 1
             return None
         return adapter, message, {**row, "rate": self._rate}
+
+    def _template(self, db: Store, template_id: int, language: str) -> dict[str, Any] | None:
+        """The queued template, or its variant in the customer's language when there is one (read once a pass)."""
+        if (template_id, language) not in self._templates:
+            template = db.message_template(template_id)
+            if template is not None and template["language"] != language:
+                template = db.message_template_in(template["name"], template["channel"], language) or template
+            self._templates[(template_id, language)] = template
+        return self._templates[(template_id, language)]
 
     def _deliver(self, adapter: adapters.Adapter, message: adapters.Outgoing, rate: int) -> str | None | BaseException:
         """One send through the channel's rate window: the gateway's id, or the exception it raised."""
@@ -435,6 +460,8 @@ class Sender:
         if isinstance(result, adapters.PermanentFailure):
             with db.transaction():
                 db.mark_message_final(ident, "failed", str(result))
+                if isinstance(result, push.SubscriptionGone):  # dead: never tried again (a new one replaces it)
+                    db.forget_dead_address(message.customer_id, channel, message.to)
         elif isinstance(result, adapters.TemporaryFailure):
             self._retry(db, {**row, "attempts": row["attempts"] + 1}, str(result), now)
         elif isinstance(result, BaseException):  # an adapter's bug: the row waits (and fails after MAX_ATTEMPTS)

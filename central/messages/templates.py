@@ -183,8 +183,8 @@ _REFUSED = (
 )
 
 
-def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, extensions=[])
+def _environment(autoescape: bool = False) -> _Sandbox:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True, extensions=[])
     env.filters = dict(_FILTERS)
     env.tests = {k: env.tests[k] for k in ("defined", "undefined", "none", "number", "string", "odd", "even")}
     env.globals = {}
@@ -192,6 +192,8 @@ def _environment() -> _Sandbox:
 
 
 _ENV = _environment()
+#: HTML email bodies: the same sandbox, every variable HTML-escaped (a name cannot bring markup)
+_HTML_ENV = _environment(autoescape=True)
 
 
 def check(source: str, field: str = "body") -> frozenset[str]:
@@ -203,8 +205,8 @@ def check(source: str, field: str = "body") -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(source: str) -> Any:
-    return _ENV.from_string(source)
+def _compiled(source: str, html: bool = False) -> Any:
+    return (_HTML_ENV if html else _ENV).from_string(source)
 
 
 @functools.lru_cache(maxsize=256)
@@ -246,12 +248,14 @@ def render(
     *,
     field: str = "body",
     limit: int = MAX_OUTPUT,
+    html: bool = False,
 ) -> str:
-    """``source`` rendered with ``variables``; :class:`TemplateError` says what went wrong."""
+    """``source`` rendered with ``variables``; :class:`TemplateError` says what went wrong. With ``html``
+    every variable is HTML-escaped (an HTML email body, checked by :func:`check_html` when saved)."""
     check(source, field)
     context = variables.context(language) if isinstance(variables, Variables) else dict(variables)
     try:
-        template = _compiled(source)
+        template = _compiled(source, html)
         size, parts = 0, []
         for part in template.generate(context):
             size += len(part)

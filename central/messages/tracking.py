@@ -92,3 +92,23 @@ def track(text: str, public_url: str, key: str, row_id: int, keep: str = "") -> 
     head = '<!doctype html><html><head><meta charset="utf-8"></head><body>'
     page = f"{head}<div>{body}</div>{pixel}</body></html>"
     return tracked_text, page
+
+
+_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+
+
+def track_html(page: str, public_url: str, key: str, row_id: int, keep: str = "") -> str:
+    """An HTML template's rendering with its http(s) links tracked and the opening pixel before ``</body>``."""
+    public = public_url.rstrip("/")
+
+    def replace(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(3)).strip()
+        if not URL.fullmatch(url) or url == keep or url.startswith(public + "/messages/"):
+            return match.group(0)
+        tracked = html.escape(click_url(public_url, key, row_id, url))
+        return f"{match.group(1)}{match.group(2)}{tracked}{match.group(2)}"
+
+    tracked_page = _HREF.sub(replace, page)
+    pixel = f'<img src="{html.escape(open_url(public_url, key, row_id))}" width="1" height="1" alt="">'
+    at = tracked_page.lower().rfind("</body>")
+    return tracked_page[:at] + pixel + tracked_page[at:] if at >= 0 else tracked_page + pixel

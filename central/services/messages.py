@@ -20,8 +20,9 @@ from typing import Any
 from shared.errors import LoyaltyError
 
 from ..messages import channels, notices, push, rules, sender, tokens, tracking
-from ..messages.sender import address_of, make_variables
-from ..messages.templates import CHANNELS, LANGUAGES, MAX_BODY, WITH_SUBJECT, TemplateError, check, render, sms_parts
+from ..messages.html import check_html
+from ..messages.sender import address_of, make_variables, render_message
+from ..messages.templates import CHANNELS, LANGUAGES, WITH_SUBJECT, TemplateError, check, sms_parts
 from ..storage import messages as q
 from ..storage.clock import utc
 from ..storage.store import NotFound, Store
@@ -142,8 +143,10 @@ def save_template(
     body: str,
     subject: str = "",
     kind: str = rules.MARKETING,
+    html: str = "",
 ) -> int:
-    """Save (add or replace) the template ``name`` for a channel and language; returns its id."""
+    """Save (add or replace) the template ``name`` for a channel and language; returns its id. An email
+    template may have an HTML body (``html``): its text part is ``body`` if written, else made from the HTML."""
     actor.require("messages.write")
     errors: dict[str, str] = {}
     name = (name or "").strip()
@@ -158,19 +161,24 @@ def save_template(
     subject = (subject or "").strip()
     if channel in WITH_SUBJECT and not subject:
         errors["subject"] = _("Write a subject.")
-    for field, source in (("subject", subject), ("body", body)):
+    html = (html or "").strip()
+    if html and channel != "email":
+        errors["html"] = _("Only an email can have an HTML body.")
+    for field, source in (("subject", subject), ("body", body), ("html", html)):
         if field in errors:
             continue
         try:
             check(source or "", field)
+            if field == "html" and html:
+                check_html(html)
         except TemplateError as exc:
             errors[field] = str(exc)
-    if not (body or "").strip() and "body" not in errors:
+    if not (body or "").strip() and not html and "body" not in errors:
         errors["body"] = _("Write the message.")
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        ident = q.save_template(conn, name, channel, language, kind, subject, body, actor.username)
+        ident = q.save_template(conn, name, channel, language, kind, subject, body, actor.username, html or None)
         audit.record(
             conn,
             actor,
@@ -178,7 +186,15 @@ def save_template(
             "template",
             ident,
             None,
-            {"name": name, "channel": channel, "language": language, "kind": kind, "subject": subject, "text": body},
+            {
+                "name": name,
+                "channel": channel,
+                "language": language,
+                "kind": kind,
+                "subject": subject,
+                "text": body,
+                **({"html": html} if html else {}),
+            },
         )
     return ident
 
@@ -208,13 +224,13 @@ def preview(
         customer, db.soonest_expiry(customer_id), dict(extra or {}), "https://example.invalid/unsubscribe"
     )
     try:
-        subject = render(template["subject"], context, template["language"], field="subject", limit=998)
-        body = render(template["body"], context, template["language"], limit=MAX_BODY[template["channel"]])
+        subject, body, page = render_message(template, context, template["language"])
     except TemplateError as exc:
         raise FormError({"body": str(exc)}) from None
     out = {
         "subject": subject,
         "body": body,
+        "html": page,
         "to": address_of(template["channel"], customer, None),
         "refusal": rules.refusal(template["channel"], template["kind"], customer),
     }
@@ -476,6 +492,30 @@ def set_consent(
                 customer_id,
                 None,
                 {"channel": channel, "granted": bool(granted), "source": source},
+                store=customer["home_store"],
+            )
+    return changed
+
+
+def set_language(db: Store, actor: Actor, customer_id: str, language: str) -> bool:
+    """The language the customer gets messages in (a template's variant in it is chosen when there is one);
+    False if it was already so."""
+    actor.require("customers.write")
+    customer = check_customer(db, actor, customer_id)
+    if language not in LANGUAGES:
+        raise FormError({"language": _("Choose a language from the list.")})
+    with db.transaction() as conn:
+        before = db.message_customer(customer_id) or {}
+        changed = db.set_message_language(customer_id, language)
+        if changed:
+            audit.record(
+                conn,
+                actor,
+                "customer.language",
+                "customer",
+                customer_id,
+                {"language": before.get("language")},
+                {"language": language},
                 store=customer["home_store"],
             )
     return changed
@@ -746,6 +786,9 @@ def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tu
                 q.clear_switch(conn, event, store, channel)
             else:
                 q.set_switch(conn, event, store, channel, None if value == OFF else int(value), actor.username)
+        if any(event == notices.REDEEM_CODE for event, _ in changes):
+            # the stores' agents learn it beside the rule set (docs/messages.md, "Redemption confirmation")
+            db.bump_promotions_version()
         if changes:
             audit.record(
                 conn,

@@ -1,5 +1,6 @@
 // The template editor: the SMS length counter (GSM 7-bit 160/153 per part, UCS-2 such as Cyrillic
-// 70/67: central/messages/templates.py sms_parts) and the subject shown only for email and push.
+// 70/67: central/messages/templates.py sms_parts), the subject shown only for email and push, the HTML
+// body only for email.
 (function () {
   "use strict";
   function parts(text) {
@@ -13,11 +14,13 @@
     var counter = document.querySelector("[data-sms-counter]");
     var channel = document.querySelector("[data-channel]");
     var subject = document.querySelector("[data-subject]");
+    var html = document.querySelector("[data-html]");
     if (!body || !counter || !channel) return;
     function update() {
       var sms = channel.value === "sms" || channel.value === "voice";
       counter.hidden = !sms;
       if (subject) subject.hidden = !(channel.value === "email" || channel.value === "push");
+      if (html) html.hidden = channel.value !== "email";
       var p = parts(body.value);
       counter.textContent = body.value.length + " " + counter.getAttribute("data-label-parts") + " " + p[0] +
         " (" + p[1] + " " + counter.getAttribute("data-label-per") + ")";

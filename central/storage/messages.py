@@ -82,15 +82,23 @@ def template(conn: sqlite3.Connection, template_id: int) -> dict[str, Any] | Non
 
 
 def save_template(
-    conn: sqlite3.Connection, name: str, channel_name: str, language: str, kind: str, subject: str, body: str, by: str
+    conn: sqlite3.Connection,
+    name: str,
+    channel_name: str,
+    language: str,
+    kind: str,
+    subject: str,
+    body: str,
+    by: str,
+    html: str | None = None,
 ) -> int:
     now = now_utc()
     conn.execute(
         "INSERT INTO message_templates (name, channel, language, kind, subject, body, created_at, updated_at,"
-        " updated_by) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (name, channel, language) DO UPDATE SET"
+        " updated_by, html) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (name, channel, language) DO UPDATE SET"
         " kind = excluded.kind, subject = excluded.subject, body = excluded.body,"
-        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        (name, channel_name, language, kind, subject, body, now, now, by),
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by, html = excluded.html",
+        (name, channel_name, language, kind, subject, body, now, now, by, html),
     )
     return int(
         conn.execute(
@@ -213,11 +221,13 @@ def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
     )
 
 
-def mark_sending(conn: sqlite3.Connection, row_id: int, subject: str, body: str, sent_to: str) -> None:
+def mark_sending(
+    conn: sqlite3.Connection, row_id: int, subject: str, body: str, sent_to: str, html: str | None = None
+) -> None:
     conn.execute(
         "UPDATE message_outbox SET state = 'sending', attempts = attempts + 1, subject = ?, body = ?,"
-        " sent_to = ?, updated_at = ? WHERE id = ?",
-        (subject, body, sent_to, now_utc(), row_id),
+        " sent_to = ?, html = ?, updated_at = ? WHERE id = ?",
+        (subject, body, sent_to, html, now_utc(), row_id),
     )
 
 
@@ -360,7 +370,7 @@ _CUSTOMER_COLUMNS = (
     "c.id, c.name, c.phone, c.email, c.level, c.balance,"
     " CASE WHEN c.blocked = 1 OR (EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id)"
     " AND NOT EXISTS (SELECT 1 FROM cards k WHERE k.customer_id = c.id AND k.status = 'active')) THEN 1 ELSE 0"
-    " END AS blocked, c.consents, c.merged_into,"
+    " END AS blocked, c.consents, c.merged_into, c.language,"
     " c.home_store, s.name AS store_name, s.timezone FROM customers c LEFT JOIN stores s ON s.id = c.home_store"
 )
 
@@ -527,6 +537,24 @@ class MessageQueries(Database):
     def message_template(self, template_id: int) -> dict[str, Any] | None:
         return template(self.conn, template_id)
 
+    def message_template_in(self, name: str, channel_name: str, language: str) -> dict[str, Any] | None:
+        """The template ``name`` of a channel in another language (its variant), if there is one."""
+        rows = _rows(
+            self.conn.execute(
+                "SELECT * FROM message_templates WHERE name = ? AND channel = ? AND language = ?",
+                (name, channel_name, language),
+            )
+        )
+        return rows[0] if rows else None
+
+    def set_message_language(self, customer_id: str, language: str | None) -> bool:
+        """The customer's language for messages (in the caller's transaction); False if it was already so."""
+        cur = self.conn.execute(
+            "UPDATE customers SET language = ? WHERE id = ? AND language IS NOT ?",
+            (language, customer_id, language),
+        )
+        return cur.rowcount > 0
+
     def message_templates(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM message_templates ORDER BY name, channel, language")
 
@@ -621,9 +649,10 @@ class MessageQueries(Database):
     def release_message_lease(self, name: str, holder: str) -> None:
         release_lease(self.conn, name, holder)
 
-    def mark_message_sending(self, row_id: int, subject: str, body: str, sent_to: str) -> None:
-        """The rendered text stored with the row as it goes to the gateway (one attempt more)."""
-        mark_sending(self.conn, row_id, subject, body, sent_to)
+    def mark_message_sending(self, row_id: int, subject: str, body: str, sent_to: str, html: str | None = None) -> None:
+        """The rendered text (and an email's HTML) stored with the row as it goes to the gateway (one attempt
+        more)."""
+        mark_sending(self.conn, row_id, subject, body, sent_to, html)
 
     def mark_message_sent(self, row_id: int, gateway_id: str | None) -> None:
         mark_sent(self.conn, row_id, gateway_id)
@@ -631,6 +660,15 @@ class MessageQueries(Database):
     def mark_message_retry(self, row_id: int, why: str, not_before: str, attempts: int) -> None:
         """Back to 'queued' until ``not_before``, with why."""
         mark_retry(self.conn, row_id, why, not_before, attempts)
+
+    def forget_dead_address(self, customer_id: str, channel_name: str, address: str) -> bool:
+        """Delete the customer's address on a channel if it is still ``address`` (a push subscription the push
+        service says is gone); a newer one saved meanwhile stays. True if a row went."""
+        cur = self.conn.execute(
+            "DELETE FROM customer_channels WHERE customer_id = ? AND channel = ? AND address = ?",
+            (customer_id, channel_name, address),
+        )
+        return cur.rowcount > 0
 
     def mark_message_final(self, row_id: int, state: str, why: str) -> None:
         """'failed' or 'skipped' for good, with why."""
@@ -792,6 +830,18 @@ class NoticeQueries(Database):
         template_id: int,
         language: str,
         extra: dict[str, Any],
+        not_before: str | None = None,
     ) -> int:
-        """One service message (cause unique per customer and channel: queued once), in the caller's transaction."""
-        return enqueue(self.conn, cause, [customer_id], channel_name, "service", template_id, language, extra=extra)
+        """One service message (cause unique per customer and channel: queued once), in the caller's transaction;
+        ``not_before`` in the past puts it ahead of what is due (a code a till waits for)."""
+        return enqueue(
+            self.conn,
+            cause,
+            [customer_id],
+            channel_name,
+            "service",
+            template_id,
+            language,
+            extra=extra,
+            not_before=not_before,
+        )

@@ -309,3 +309,8 @@ MIGRATIONS += PROMOTIONS_MIGRATIONS
 from .schema_slipmsg import SLIPMSG_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SLIPMSG_MIGRATIONS
+
+# redemption confirmation codes, HTML email templates, the customer's language (docs/messages.md): migration 24
+from .schema_msg3 import MSG3_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += MSG3_MIGRATIONS

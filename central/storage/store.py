@@ -42,6 +42,7 @@ from .programs import BonusPrograms
 from .promotions import PromotionQueries
 from .receipt_import import ReceiptImportQueries
 from .recovery import RecoveryLookups
+from .redemption_codes import RedemptionCodes
 from .report_queries import ReportRollups
 from .reports import Reports
 from .review import Review
@@ -110,6 +111,7 @@ class Store(
     # messages to customers (central/messages/), segments (central/services/segments.py)
     MessageQueries,
     NoticeQueries,
+    RedemptionCodes,  # redemption confirmation codes (central/messages/confirmations.py)
     SegmentQueries,
     TriggerQueries,  # triggers (central/services/triggers.py)
     # the nightly job's scans (central/points/nightly.py)

@@ -21,6 +21,7 @@ docs/sync.md describes the protocol; docs/central.md the choices.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -35,6 +36,7 @@ import msgpack
 from shared import wire
 from transport.mqtt import LinkConfig, MqttLink
 
+from ..messages import confirmations
 from ..storage.ingest import LeaseLost
 from ..storage.partitions import holds, partition_of
 from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 ACK_EXPIRY = 300
 RESEND_EXPIRY = 60
 SNAPSHOT_EXPIRY = 600
+#: an answer to a till's question (a redemption code) is of no use after the till stopped waiting
+ANSWER_EXPIRY = 30
 #: out-of-order events kept per agent while a gap is waited for (the agent resends the rest)
 MAX_PENDING = 50_000
 #: at most this much of an oversized or unreadable payload is kept in the dead-letter table
@@ -652,7 +656,24 @@ class Ingest:
                 validate=False,
             )
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
+        if msg.kind in ("redeem_code_request", "redeem_code_check"):
+            answer = {"request": msg["request"], **self._redeem_code(store, agent, msg)}
+            payload = wire.encode("redeem_code_answer", answer)
+            return [Reply(wire.agent_topic(store, agent, "answers"), payload, "redeem_code_answer", ANSWER_EXPIRY)]
         return []
+
+    def _redeem_code(self, store: str, agent: str, msg: wire.Message) -> dict[str, Any]:
+        """A till's redemption confirmation: send a code, or check one (central/messages/confirmations.py)."""
+        now = dt.datetime.now(dt.UTC)
+        try:
+            if msg.kind == "redeem_code_request":
+                return confirmations.request_code(self.db, store, agent, msg["customer_id"], msg["points"], now)
+            return confirmations.check_code(
+                self.db, msg["customer_id"], msg["confirmation"], msg["code"], msg["points"], msg["receipt_id"], now
+            )
+        except Exception:  # a database hiccup: the till hears "cannot be confirmed now", nothing half done
+            log.exception("redemption code %s of %s/%s failed", msg.kind, store, agent)
+            return {"ok": False, "problem": "confirmation_unavailable"}
 
     def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> bool:
         """An agent (re)connected: note its next seq; behind our pointer means restored from a backup.

@@ -27,6 +27,7 @@ from typing import Any
 from shared import promo_codes, wire
 from transport.mqtt import MqttLink
 
+from ..messages import notices
 from ..storage.store import Store
 from .deltas import customer_page
 
@@ -100,6 +101,7 @@ class Publisher:
         promotions_version = db.promotions_version()
         sent_promotions = db.published_promotions() if promotions_version else {}
         rows = None
+        switches: list[dict[str, Any]] | None = None
         for store in db.stores():
             sid = store["id"]
             newer_promotions = promotions_version > sent_promotions.get(sid, 0)
@@ -112,6 +114,10 @@ class Publisher:
                     message["promotions"] = store_promotions(
                         sid, promotions_version, *rows, db.setting("promo_code_secret", "") or ""
                     )
+                    if switches is None:
+                        switches = db.message_switches()
+                    if notices.redeem_required(switches, sid):  # changing it bumps the promotions version
+                        message["confirm_redemption"] = True
                 payload = wire.encode("rules", message)
                 self.link.publish(wire.store_topic(sid, "rules"), payload, retain=True, kind="rules")
                 db.set_published(sid, "rules", version)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..messages import notices
+from ..messages import notices, reasons, rules
 from ..messages.adapters import BODY_FORMATS, METHODS, REPORT_FIELDS, SECURITY
 from ..messages.templates import CHANNELS, LANGUAGES, NAMES, WITH_SUBJECT
 from ..services import customers, messages, segments
@@ -85,6 +85,30 @@ SECRETS = {
     "telegram": ("token", "webhook_token"),
     "cashier": (),
 }
+
+
+def reason_text(why: str | None) -> str:
+    """The engine's English reason in the console's language (central/messages/reasons.py)."""
+    if not why:
+        return ""
+    state = reasons.STATE.fullmatch(why)
+    if state is not None:
+        label = reasons.STATES[state.group(1)]
+        return f"{_(label)}: {reason_text(state.group(2))}"
+    after = reasons.AFTER.fullmatch(why)
+    if after is not None:
+        return _(reasons.AFTER_MSGID, reason=reason_text(after["reason"]), attempts=after["attempts"])
+    found = reasons.explain(why)
+    if found is None:
+        return why
+    msgid, params = found
+    label = CHANNEL_LABELS.get(params.get("channel", ""))
+    if label is not None:
+        params["channel"] = _(label)
+    field = reasons.FIELDS.get(params.get("field", ""))
+    if field is not None:
+        params["field"] = _(field)
+    return _(msgid, **params)
 
 
 def _labels() -> dict[str, Any]:
@@ -225,7 +249,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
             return render("console/error.html", 404, title_code=404, detail=_("No such template."))
     context = _template_context(template_id)
     form = (
-        {k: str(row[k]) for k in ("name", "channel", "language", "kind", "subject", "body")}
+        {k: str(row[k] or "") for k in ("name", "channel", "language", "kind", "subject", "body", "html")}
         if row
         else {"channel": request.args.get("channel", "email"), "language": "ru", "kind": "marketing"}
     )
@@ -244,6 +268,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
                 kind=data.get("kind", ""),
                 subject=data.get("subject", ""),
                 body=request.form.get("body", ""),
+                html=request.form.get("html", ""),
             )
         except FormError as exc:
             return render("console/messages/template.html", 422, errors=exc.errors, form=data, **context)
@@ -274,6 +299,7 @@ def template(template_id: int | None = None) -> ResponseReturnValue:
             form={**form, "customer": data.get("customer", ""), "address": data.get("address", "")},
             **context,
         )
+    preview["refusal"] = reason_text(preview["refusal"])
     return render(
         "console/messages/template.html",
         form={**form, "customer": data.get("customer", ""), "address": data.get("address", "")},
@@ -392,7 +418,17 @@ def _wake_sender() -> None:
 def mailing(mailing_id: int) -> ResponseReturnValue:
     db, who = get_db(), actor()
     progress = messages.mailing_progress(db, who, mailing_id)
+    progress["reasons"] = _shown_reasons(progress["reasons"])
     return render("console/messages/mailing.html", m=progress, **_labels())
+
+
+def _shown_reasons(counted: dict[str, int]) -> dict[str, int]:
+    """The counted reasons worded in the console's language (two English ones may word alike: added up)."""
+    out: dict[str, int] = {}
+    for why, n in counted.items():
+        text = reason_text(why)
+        out[text] = out.get(text, 0) + n
+    return out
 
 
 @bp.get("/mailings/<int:mailing_id>/progress")
@@ -407,7 +443,7 @@ def mailing_json(mailing_id: int) -> ResponseReturnValue:
             "unsubscribed": progress["unsubscribed"],
             "opened": progress["opened"],
             "clicked": progress["clicked"],
-            "reasons": progress["reasons"],
+            "reasons": _shown_reasons(progress["reasons"]),
         }
     )
 
@@ -440,6 +476,16 @@ def consents(customer_id: str) -> ResponseReturnValue:
     return redirect(url_for("customers.account", customer_id=customer_id, tab="messages"))
 
 
+@bp.post("/customer/<customer_id>/language")
+def language(customer_id: str) -> ResponseReturnValue:
+    try:
+        changed = messages.set_language(get_db(), actor(), customer_id, request.form.get("language", ""))
+        flash(_("The language of messages is saved.") if changed else _("Nothing changed."))
+    except FormError as exc:
+        flash(next(iter(exc.errors.values())))
+    return redirect(url_for("customers.account", customer_id=customer_id, tab="messages"))
+
+
 @bp.post("/customer/<customer_id>/telegram-link")
 def telegram_link(customer_id: str) -> ResponseReturnValue:
     try:
@@ -458,10 +504,13 @@ def customer_tab(customer_id: str) -> dict[str, Any]:
     for row in history:
         last[row["channel"]] = row
     return {
+        "message_language": rules.language_of(db.message_customer(customer_id) or {}),
         "consent_channels": CONSENT_CHANNELS,
         "consent_last": last,
         "consent_history": list(reversed(history))[:50],
-        "customer_messages": messages.customer_messages(db, who, customer_id),
+        "customer_messages": [
+            {**m, "why": reason_text(m["why"])} for m in messages.customer_messages(db, who, customer_id)
+        ],
         **_labels(),
     }
 
@@ -474,6 +523,7 @@ EVENT_LABELS = {
     "points_spent": N_("Points spent"),
     "points_expiring": N_("Points expiring soon (7 days)"),
     "level_changed": N_("Level changed"),
+    "redeem_code": N_("Redemption confirmation code (the till asks for it before points are redeemed)"),
 }
 
 

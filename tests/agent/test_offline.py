@@ -98,3 +98,31 @@ def test_delta_after_sync_does_not_double_count(api, clock):
     # an older delta arriving late changes nothing
     assert store.apply_customer_delta(delta("c1", version=1, points=5)) is False
     assert api.post("/v1/identify", {"id": "c1"}).json["balance"] == 10_320 + 1350
+
+
+def test_a_redemption_needing_a_code_is_refused_offline(api, clock):
+    """The program confirms redemptions with a code from the central server (docs/messages.md): offline, no
+    code can be sent or checked, so the till hears so and sells without redeeming; nothing is written."""
+    store = store_of(api)
+    card = {"card": receipt()["customer"]["card"]}
+    r = api.post("/v1/redemptions/code", {"customer": card, "redeem": 100})
+    assert (r.status_code, r.json["code"]) == (409, "confirmation_not_required")
+    store.set_state("confirm_redemption", "1")  # as the rules message from the central server says
+    assert api.post("/v1/receipts/quote", receipt(redeem=100)).json["confirmation_required"] is True
+    r = api.post("/v1/receipts", receipt("R1", redeem=100))
+    assert (r.status_code, r.json["code"]) == (409, "confirmation_required")
+    for online in (False, True):  # offline; or "online" but no answer (no link to ask through)
+        if online:
+            go_online(api, clock)
+        r = api.post("/v1/redemptions/code", {"customer": card, "redeem": 100})
+        assert (r.status_code, r.json["code"]) == (503, "confirmation_unavailable")
+        with_code = {**receipt("R1", redeem=100), "confirmation": {"id": "x1", "code": "123456"}}
+        r = api.post("/v1/receipts", with_code, headers={"Accept-Language": "ru"})
+        assert (r.status_code, r.json["code"]) == (503, "confirmation_unavailable")
+        assert "центральным сервером" in r.json["detail"]
+    assert store.outbox_batch() == []
+    r = api.post("/v1/receipts", {**receipt("R1"), "confirmation": {"id": "x1", "code": "12 34"}})
+    assert (r.status_code, r.json["code"]) == (422, "validation_error")
+    assert api.post("/v1/receipts", receipt("R1")).status_code == 201  # selling goes on without redeeming
+    r = api.post("/v1/redemptions/code", {"customer": card, "redeem": 10**9})
+    assert r.json["code"] == "insufficient_points"

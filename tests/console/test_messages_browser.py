@@ -97,3 +97,27 @@ def test_template_preview_mailing_progress_and_the_received_email(page, console,
     assert mail.get_body(("plain",)).get_content().startswith("Здравствуйте, Иван Петров!")
     assert mail["List-Unsubscribe"].startswith("<https://crm.shop.example/messages/unsubscribe/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_an_html_template_is_written_and_previewed_in_its_sandboxed_frame(page, console):
+    sign_in(page, console, "marketer")
+    page.goto(console + "/messages/templates/new")
+    page.select_option("select[name=channel]", "sms")
+    expect(page.locator("[data-html]")).to_be_hidden()  # HTML is for email only
+    page.select_option("select[name=channel]", "email")
+    expect(page.locator("[data-html]")).to_be_visible()
+    page.fill("input[name=name]", "HTML")
+    page.fill("input[name=subject]", "Баланс {{ balance }}")
+    page.fill("textarea[name=body]", "")
+    page.fill(
+        "textarea[name=html]", '<h1 style="color: rgb(200, 0, 0)">{{ name }}</h1><p>Баланс: <b>{{ balance }}</b></p>'
+    )
+    page.click("button[value=save]")
+    page.wait_for_url("**/messages/templates/*")
+    page.fill("input[name=customer]", "c1")
+    page.click("#preview-button")
+    expect(page.locator("#preview-body")).to_contain_text("Иван Петров")  # the text part made from the HTML
+    heading = page.frame_locator("#preview-html").locator("h1")
+    expect(heading).to_have_text("Иван Петров")
+    expect(heading).to_have_css("color", "rgb(200, 0, 0)")
+    assert page.locator("#preview-html").get_attribute("sandbox") == ""

@@ -157,7 +157,7 @@ def test_template_preview_test_send_and_a_mailing(client, db, shoppers, smtp_ser
     progress = json.loads(client.get(f"/messages/mailings/{mailing_id}/progress").data)
     assert progress["state"] == "finished" and progress["counts"]["sent"] == 1 and progress["counts"]["skipped"] == 1
     page = client.get(mailing_url).get_data(as_text=True)
-    assert "Зимняя" in page and "no consent for email" in page
+    assert "Зимняя" in page and "пропущено: нет согласия на канал «Эл. почта»" in page  # worded in ru
     assert "Зимняя" in client.get("/messages/mailings").get_data(as_text=True)
 
 
@@ -204,6 +204,51 @@ def test_a_customers_consents_are_shown_and_edited_with_their_source(client, db,
     # the consent is a filter of the customer list
     listed = client.get("/customers/?f=consent&o=has&v=email").get_data(as_text=True)
     assert "Иван Петров" in listed and "Мария Иванова" not in listed
+
+
+def test_a_customers_language_of_messages_is_chosen_on_the_tab(client, db, shoppers):
+    login(client, "marketer")
+    page = client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    assert 'id="message-language"' in page and '<option value="ru" selected' in page
+    assert client.post("/messages/customer/c1/language", data={"language": "en"}).status_code == 302
+    assert db.rows("SELECT language FROM customers WHERE id = 'c1'")[0]["language"] == "en"
+    assert '<option value="en" selected' in client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    client.post("/messages/customer/c1/language", data={"language": "xx"})  # refused, nothing changed
+    assert db.rows("SELECT language FROM customers WHERE id = 'c1'")[0]["language"] == "en"
+
+
+def test_why_a_message_was_not_sent_is_worded_in_the_consoles_language(client, db, shoppers):
+    from central.services import messages as svc
+    from central.services.access import SYSTEM
+    from central.storage import messages as q
+
+    template = svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="Привет")
+    with db.transaction() as conn:
+        q.enqueue(conn, "one:x", ["c1"], "sms", "marketing", template, "ru")
+    row = db.outbox_id("one:x", "c1", "sms")
+    with db.transaction():
+        db.mark_message_final(row, "failed", "gateway HTTP 503: busy (after 8 attempts)")
+    login(client, "marketer")
+    page = client.get("/customers/c1?tab=messages").get_data(as_text=True)
+    assert "шлюз ответил 503: busy (после 8 попыток)" in page
+
+
+def test_an_html_template_is_previewed_in_a_sandboxed_frame(client, db, shoppers):
+    login(client, "marketer")
+    form = {"action": "save", "name": "H", "channel": "email", "language": "ru", "kind": "marketing", "subject": "s"}
+    bad = client.post("/messages/templates/new", data={**form, "body": "", "html": "<p onclick=alert(1)>x</p>"})
+    assert bad.status_code == 422 and "onclick" in bad.get_data(as_text=True)
+    saved = client.post("/messages/templates/new", data={**form, "body": "", "html": "<h1>{{ name }}</h1><p>Hi</p>"})
+    assert saved.status_code == 302
+    template_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+    page = client.get(f"/messages/templates/{template_id}").get_data(as_text=True)
+    assert "&lt;h1&gt;{{ name }}&lt;/h1&gt;" in page  # the HTML source kept in its field
+    text = client.post(f"/messages/templates/{template_id}", data={"action": "preview", "customer": "c1"}).get_data(
+        as_text=True
+    )
+    assert '<iframe id="preview-html" sandbox ' in text
+    assert 'srcdoc="&lt;h1&gt;Иван Петров&lt;/h1&gt;&lt;p&gt;Hi&lt;/p&gt;"' in text
+    assert '<pre id="preview-body" style="white-space:pre-wrap">Иван Петров\n\nHi\n</pre>' in text  # the text part
 
 
 def test_a_store_manager_cannot_set_up_channels(client, db):

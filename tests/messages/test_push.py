@@ -152,6 +152,35 @@ def test_a_gone_subscription_fails_for_good(db, push_channel):
     s.close()
     out = svc.outbox_row(db, row)
     assert out["state"] == "failed" and "gone" in out["why"]
+    # the dead subscription is deleted: the next message is not tried on it (consent stays, for a new one)
+    assert "push_subscription" not in db.message_customer("c1")
+    assert db.message_customer("c1")["consents"]["push"] is True
+    again = svc.send_one(db, SYSTEM, template, "c1")
+    drain(s)
+    s.close()
+    assert svc.outbox_row(db, again)["why"] == "no push subscription"
+    assert push_channel.received == []
+
+
+def test_a_gone_subscription_replaced_meanwhile_stays(db, push_channel):
+    add_customer(db, "c1")
+    svc.subscribe_push(db, "c1", push_channel.subscription("/push/old"))
+    template = svc.save_template(db, SYSTEM, name="t", channel="push", language="en", subject="Hi", body="Hello")
+    svc.send_one(db, SYSTEM, template, "c1")
+    push_channel.script = [410]
+    s = Sender(db.path, policy=NO_QUIET)
+    # the customer subscribes again while the message to the old subscription is in flight
+    s.after_send = lambda _ident: None
+    original = s._record
+
+    def record(db_, message, row, result, now):
+        svc.subscribe_push(db, "c1", push_channel.subscription("/push/new"))
+        return original(db_, message, row, result, now)
+
+    s._record = record  # type: ignore[method-assign]
+    drain(s)
+    s.close()
+    assert json.loads(db.message_customer("c1")["push_subscription"])["endpoint"].endswith("/push/new")
 
 
 def test_broken_subscriptions_are_refused(db):

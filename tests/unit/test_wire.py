@@ -260,3 +260,20 @@ def test_cashier_message_read_event_is_checked():
     wire.check_event(agent.envelope("cashier_message_read", body), "S1", "a1")
     with pytest.raises(wire.WireError, match="body.message_id: must be a non-empty string"):
         wire.check_event(agent.envelope("cashier_message_read", {**body, "message_id": None}), "S1", "a1")
+
+
+def test_redemption_code_questions_and_answers():
+    """The till's online questions (docs/sync.md, "Answers"): up on requests, the answer down on answers."""
+    ask = {"store": "S1", "agent": "a1", "request": "q1", "customer_id": "c1", "points": 500}
+    assert wire.decode(wire.encode("redeem_code_request", ask), channel="requests")["points"] == 500
+    check = {**ask, "confirmation": "abc", "code": "012345", "receipt_id": "R1"}
+    assert wire.decode(wire.encode("redeem_code_check", check), channel="requests")["code"] == "012345"
+    with pytest.raises(wire.WireError, match="code: must be 4..8 digits"):
+        wire.encode("redeem_code_check", {**check, "code": "12a456"})
+    answer = {"request": "q1", "ok": True, "confirmation": "abc", "expires_at": "2026-12-06T12:05:00+00:00"}
+    assert wire.decode(wire.encode("redeem_code_answer", answer), channel="answers")["ok"] is True
+    with pytest.raises(wire.WireError, match="does not belong"):
+        wire.decode(wire.encode("redeem_code_answer", answer), channel="acks")
+    with pytest.raises(wire.WireError, match="expires_at"):
+        wire.encode("redeem_code_answer", {**answer, "expires_at": "2026-12-06T12:05:00"})
+    assert "loyalty/v1/stores/S1/agents/a1/answers" in wire.agent_subscriptions("S1", "a1")
