@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier, normalize_phone
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
+from ..storage.cards import mark_card_replaced
 from ..storage.clock import now_utc
 from ..storage.messages import record_consents
 from ..storage.store import NotFound, Store
@@ -287,7 +288,7 @@ def replace_card(db: Store, actor: Actor, number: str, data: Mapping[str, Any]) 
         raise FormError({"category": _("This customer's data was erased.")})
     new = issue_card(db, actor, card["customer_id"], {**data, "main": "1"})
     with db.transaction() as conn:
-        db.set_card_state(number, "replaced", f"replaced by {new}", now_utc())
+        mark_card_replaced(conn, number, new, "replaced", now_utc())
         bump_versions(conn, [card["customer_id"]])
         audit.record(
             conn,
