@@ -326,6 +326,7 @@ class LedgerBatch:
                 f"card {old} replaced by {new} at a till: card {new} belongs to customer {new_owner};"
                 " nothing changed, give the customer another card",
             )
+            self.touched.add(cid)  # a new version: the till that replaced it hears the central truth
             return
         if old_owner != cid:
             self._flag(
@@ -336,6 +337,7 @@ class LedgerBatch:
                 + (f"customer {old_owner}'s" if old_owner else "unknown")
                 + "; nothing changed",
             )
+            self.touched.add(cid)
             return
         if new_owner == cid and (
             any(r[0] == old and r[1] == new for r in self.replacements)
