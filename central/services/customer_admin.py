@@ -484,6 +484,7 @@ def bulk_run(
             {
                 "action": action,
                 "query": query.query_string()[:2000],
+                "segment": query.segment_id,
                 "count": len(ids),
                 "done": done,
                 "refused": len(refused),
