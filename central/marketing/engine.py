@@ -518,6 +518,7 @@ EVENT_CHANGES = {
     "phone_confirmed": {"profile"},
     "manual": {"points"},
     "cashier_message_read": set(),
+    "card_replacement": {"card"},
 }
 
 
