@@ -596,9 +596,9 @@ class LedgerBatch:
             recompute(self.conn, sorted(ids), self.recorded_at)
 
     def _replace_cards(self) -> None:
-        """The till's replacements (after the new cards are in), each audited as the till's own change."""
+        """The till's replacements (the new cards in, their holders joined), each audited as the till's change."""
         for old, new, status, cid, store, terminal, reason in self.replacements:
-            before = self.conn.execute("SELECT status FROM cards WHERE number = ?", (old,)).fetchone()
+            before = queries.card_status(self.conn, old)
             mark_card_replaced(self.conn, old, new, status, self.recorded_at)
             after = {"status": status, "new_card": new, "customer_id": cid, "reason": reason}
             add_audit_row(
@@ -610,7 +610,7 @@ class LedgerBatch:
                 "card",
                 old,
                 store,
-                json.dumps({"status": before[0] if before else None}),
+                json.dumps({"status": before}),
                 json.dumps(after, sort_keys=True),
             )
         self.replacements = []
@@ -690,12 +690,12 @@ class LedgerBatch:
         queries.insert_flags(conn, self.flags)
         queries.add_customer_stores(conn, sorted(self.visits))
         queries.add_cards(conn, self.cards)
-        self._replace_cards()
         queries.mark_messages_read(conn, self.message_reads)
         self.message_reads = []
         self.receipts.flush()
         self._recompute_levels()
         self._join(next_version)
+        self._replace_cards()  # after the joins: a new card its holder had is the customer's by then
         touched = set(self.touched)
         self.touched.clear()
         self.ledger_rows, self.debts, self.flags, self.cards = [], [], [], []

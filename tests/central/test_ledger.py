@@ -257,3 +257,14 @@ def test_an_old_card_not_the_customers_is_a_conflict(store):
     _apply(store, a1.card_replacement("c1", "2000003", "2000004"))
     assert _card(store, "2000004") is None and _card(store, "2000003")[1] == "active"
     assert "2000003 is customer c2's" in store.flags("card_conflict")[0]["detail"]
+
+
+def test_a_new_card_used_before_it_was_given_brings_its_points(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.purchase("c1", accrued=500))
+    _apply(store, _holder_purchase(a2, 200, card="2000009"))  # the new card was used at S2 first
+    _apply(store, a1.card_replacement("c1", "2000001", "2000009"))
+    assert _card(store, "2000009") == ("c1", "active", 1, None)
+    assert _card(store, "2000001")[1:3] == ("replaced", 0)
+    assert store.customer("c1")["balance"] == 700 == store.ledger_sum("c1")
+    assert not store.flags("card_conflict")
