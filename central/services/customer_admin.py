@@ -74,6 +74,19 @@ CARD_STATUSES = {
     "lost": N_("lost"),
     "replaced": N_("replaced"),
 }
+audit.ACTIONS.update(
+    {
+        "customer.create": N_("Customer created"),
+        "customer.questionnaire": N_("Questionnaire changed"),
+        "customer.block": N_("Customer blocked"),
+        "customer.unblock": N_("Customer unblocked"),
+        "customer.erase": N_("Personal data erased"),
+        "customer.level": N_("Level set"),
+        "customer.bulk": N_("Bulk action"),
+        "card.status": N_("Card status changed"),
+        "card.replace": N_("Card replaced"),
+    }
+)
 #: bulk actions run synchronously on at most this many customers (a larger set: narrow the filter)
 BULK_MAX = 10_000
 
