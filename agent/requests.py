@@ -155,6 +155,30 @@ def parse_refund(doc: Any) -> RefundRequest:
     return RefundRequest(lines=lines, refund_id=refund_id, at=at)
 
 
+@dataclass(frozen=True, slots=True)
+class CardReplacement:
+    new_card: str
+    status: str = "replaced"
+    reason: str | None = None
+
+
+def parse_card_replacement(doc: Any) -> CardReplacement:
+    """A replacement body: ``new_card`` (the number given to the customer), ``status`` of the old card
+    (``replaced``, the default, or ``lost``) and an optional ``reason``."""
+    c, obj = _object(doc, required=("new_card",), optional=("status", "reason"))
+    new_card = c.string(obj["new_card"], "new_card", max_length=64) if "new_card" in obj else None
+    status = "replaced"
+    if obj.get("status") is not None:
+        status = c.string(obj["status"], "status", max_length=20) or "replaced"
+        if status not in ("replaced", "lost"):
+            c.add("status", f'must be "replaced" or "lost", got {status!r}')
+    reason = c.string(obj["reason"], "reason", max_length=200) if obj.get("reason") is not None else None
+    if c.problems:
+        raise RequestError(c.problems)
+    assert new_card is not None
+    return CardReplacement(new_card=new_card, status=status, reason=reason)
+
+
 def parse_cancel(doc: Any) -> dt.datetime | None:
     """A cancel body: optional ``at`` (when it was cancelled at the till) and ``reason``."""
     c, obj = _object(doc, optional=("at", "reason"))

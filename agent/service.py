@@ -797,6 +797,73 @@ class Service:
             },
         )
 
+    def replace_card(self, terminal: str, number: str, doc: Any, idempotency_key: str | None = None) -> Result:
+        """A new card number for the customer of a lost or damaged card: the old card is refused from now on,
+        the new one is the customer's (same balance); recorded here and sent up (a card_replacement event)."""
+        request = requests.parse_card_replacement(doc)
+        old = normalize_card(number, self.config.ranges)
+        new = normalize_card(request.new_card, self.config.ranges)
+        if new == old:
+            raise requests.RequestError(
+                [Problem("new_card", "must be another number than the card it replaces")]  # type: ignore[list-item]
+            )
+        return self._keyed_write(
+            "card_replaced",
+            terminal,
+            idempotency_key,
+            request_hash("replace_card", old, doc),
+            lambda tx, now: self._replace_card(tx, now, terminal, old, new, request),
+        )
+
+    def _replace_card(
+        self, tx: Tx, now: dt.datetime, terminal: str, old: str, new: str, request: requests.CardReplacement
+    ) -> Result:
+        card = tx.card(old)
+        if card is None or is_card_holder(card["customer_id"]):
+            raise errors.UnknownCard(card=old)
+        if card["status"] == "reassigned":
+            raise errors.CardReassigned(card=old)
+        if card["status"] == "blocked":
+            raise errors.CardBlocked(card=old)
+        customer = tx.customer(card["customer_id"])
+        assert customer is not None
+        if customer["blocked"]:
+            raise errors.CustomerBlocked()
+        held = tx.card(new)
+        if held is not None and not is_card_holder(held["customer_id"]):
+            raise errors.CardTaken(card=new)
+        customer_id = customer["id"]
+        # lost travels down as blocked, replaced as reassigned (central/storage/customer_deltas.py): the same here
+        local_status = "reassigned" if request.status == "replaced" else "blocked"
+        tx.set_card_status(old, local_status, f"{request.status}: {new}")
+        if not tx.absorb_card_holder(card_holder_id(new), customer_id):
+            tx.add_card(new, customer_id)
+        tx.add_event(
+            "card_replacement",
+            now,
+            events.CardReplacementBody(
+                customer_id=customer_id,
+                old_card=old,
+                new_card=new,
+                status=request.status,  # type: ignore[arg-type]
+                reason=request.reason,
+                terminal=terminal,
+                at=iso(now),
+            ),
+            now,
+        )
+        found = customer_lookup.Found(tx.customer(customer_id), tx.card(new))  # type: ignore[arg-type]
+        return Result(
+            200,
+            {
+                "customer_id": customer_id,
+                "old_card": old,
+                "old_status": request.status,
+                "new_card": new,
+                "customer": customer_lookup.customer_view(tx, found, now, self.today(now)),
+            },
+        )
+
     def confirm(self, terminal: str, customer_id: str, doc: Any, idempotency_key: str | None = None) -> Result:
         """Check the phone confirmation code; wrong codes are counted (and stay counted)."""
         code = requests.parse_confirmation(doc)

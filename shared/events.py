@@ -29,7 +29,16 @@ from msgspec import Meta
 #: bumped when a field changes meaning or a required field is added
 SCHEMA_VERSION = 1
 
-EventKind = Literal["purchase", "refund", "cancel", "registration", "phone_confirmed", "manual", "cashier_message_read"]
+EventKind = Literal[
+    "purchase",
+    "refund",
+    "cancel",
+    "registration",
+    "phone_confirmed",
+    "manual",
+    "cashier_message_read",
+    "card_replacement",
+]
 EVENT_KINDS: tuple[str, ...] = (
     "purchase",
     "refund",
@@ -38,6 +47,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "phone_confirmed",
     "manual",
     "cashier_message_read",
+    "card_replacement",
 )
 
 MAX_SEQ = 2**63 - 1
@@ -239,6 +249,23 @@ class CashierMessageReadBody(Contract):
     at: Time
 
 
+class CardReplacementBody(Contract):
+    """A customer's lost or damaged card replaced at the till by a new number (docs/sync.md, "Card replacement"):
+    the old card becomes ``replaced`` (or ``lost``), the new one active and main, the balance stays the
+    customer's. The central server applies it once; a new number another customer holds there is a
+    ``card_conflict`` flag (nothing changed, the event kept)."""
+
+    _times = ("at",)
+
+    customer_id: Id
+    old_card: Str
+    new_card: Str
+    status: Annotated[Literal["replaced", "lost"], Meta(description="must be replaced or lost")]
+    reason: str | None
+    terminal: Str
+    at: Time
+
+
 #: event kind -> its body type
 BODIES: dict[str, type[Contract]] = {
     "purchase": PurchaseBody,
@@ -248,6 +275,7 @@ BODIES: dict[str, type[Contract]] = {
     "phone_confirmed": PhoneConfirmedBody,
     "manual": ManualBody,
     "cashier_message_read": CashierMessageReadBody,
+    "card_replacement": CardReplacementBody,
 }
 assert tuple(BODIES) == EVENT_KINDS
 

@@ -86,3 +86,28 @@ def register() -> Response:
 def confirm(customer_id: str) -> Response:
     """Wrong codes count towards the limit even though they are refused."""
     return respond(service().confirm(g.terminal, customer_id, json_body(), idempotency_key()))
+
+
+@operation(
+    bp,
+    "/cards/<card>/replace",
+    "POST",
+    summary="Replace a customer's lost or damaged card by a new card number; the balance stays",
+    request="CardReplacement",
+    responses={200: "CardReplacementResult"},
+    idempotency_key=True,
+    codes=(
+        "unknown_card",
+        "invalid_card",
+        "card_blocked",
+        "card_reassigned",
+        "customer_blocked",
+        "card_taken",
+        "idempotency_conflict",
+    ),
+)
+def replace_card(card: str) -> Response:
+    """Works offline: the replacement is recorded here and goes up with the next sync (docs/sync.md)."""
+    result = service().replace_card(g.terminal, card, json_body(), idempotency_key())
+    render_messages(result.body["customer"])
+    return respond(result)

@@ -391,6 +391,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ("customer_id", "confirmation", "customer"),
     ),
+    "CardReplacement": obj(
+        {
+            "new_card": {**text(64), "description": "the new card's number (of the chain's card ranges)"},
+            "status": {
+                "enum": ["replaced", "lost"],
+                "default": "replaced",
+                "description": "what the old card becomes (both refused at every till afterwards)",
+            },
+            "reason": nullable(text(200)),
+        },
+        ("new_card",),
+    ),
+    "CardReplacementResult": obj(
+        {
+            "customer_id": TEXT,
+            "old_card": TEXT,
+            "old_status": {"enum": ["replaced", "lost"]},
+            "new_card": TEXT,
+            "customer": ref("Customer"),
+        },
+        ("customer_id", "old_card", "old_status", "new_card", "customer"),
+    ),
     "Confirmation": obj(
         {
             "code": {

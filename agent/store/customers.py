@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgpack
+
 from shared.balances import Balance, Effect, Lot, compute_balance
 from shared.identifiers import card_holder_id, is_card_holder
 
@@ -141,6 +143,10 @@ class CustomerQueries:
     def add_card(self, number: str, customer_id: str) -> None:
         self.c.execute("INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active')", (number, customer_id))
 
+    def set_card_status(self, number: str, status: str, reason: str | None) -> None:
+        """A card's status here (a replacement at this till) until the central server's next delta."""
+        self.c.execute("UPDATE cards SET status = ?, reason = ? WHERE number = ?", (status, reason, number))
+
     def add_card_holder(self, customer_id: str, number: str, level: str | None, now: dt.datetime) -> None:
         """The holder of a card of the chain's ranges not known here (agent/customer_lookup.py card_holder), made by
         their first sale here: a local customer without phone, and the card."""
@@ -240,6 +246,7 @@ class CustomerQueries:
             "reason = excluded.reason",
             [(card["number"], customer_id, card["status"], card.get("reason")) for card in delta["cards"]],
         )
+        self._replay_card_replacements(customer_id, applied)
         self.c.execute("DELETE FROM lots WHERE customer_id = ?", (customer_id,))
         self.c.executemany(
             "INSERT INTO lots (customer_id, id, points, starts_at, expires_at) VALUES (?, ?, ?, ?, ?)",
@@ -254,6 +261,25 @@ class CustomerQueries:
             [(customer_id, m["id"], m["text"], m.get("until"), int(bool(m.get("print")))) for m in delta["messages"]],
         )
         return True
+
+    def _replay_card_replacements(self, customer_id: str, applied: int) -> None:
+        """Card replacements made here that the delta does not reflect yet (outbox seq > ``applied``) stay in
+        force over it, as this agent's point effects do over the lots: a delta written before the central
+        server applied the replacement must not bring the old card back."""
+        rows = self.c.execute(
+            "SELECT body FROM outbox WHERE kind = 'card_replacement' AND seq > ? ORDER BY seq", (applied,)
+        ).fetchall()
+        for (data,) in rows:
+            body = msgpack.unpackb(data, raw=False)
+            if body.get("customer_id") != customer_id:
+                continue
+            status = "reassigned" if body["status"] == "replaced" else "blocked"
+            self.set_card_status(body["old_card"], status, f"{body['status']}: {body['new_card']}")
+            self.c.execute(
+                "INSERT INTO cards (number, customer_id, status) VALUES (?, ?, 'active')"
+                " ON CONFLICT (number) DO NOTHING",
+                (body["new_card"], customer_id),
+            )
 
     # -- phone confirmation codes
 

@@ -123,6 +123,13 @@ TEXTS: dict[str, str] = {
     "code_invalid": N_("The code has 6 digits."),
     "birthday_invalid": N_("The birthday is not a date: enter e.g. 17.05 or 17.05.1990."),
     "phone_confirmed": N_("Phone confirmed."),
+    # card replacement
+    "replace_number_missing": N_("Scan or type the new card's number."),
+    "retry_same_replacement": N_(
+        "Press \u201cGive the new card\u201d again: the same replacement is sent, it cannot happen twice."
+    ),
+    "card_replaced": N_("The new card {card} is the customer's now."),
+    "card_replaced_detail": N_("The balance stayed; the old card is refused from now on."),
 }
 
 

@@ -519,6 +519,7 @@ EVENT_CHANGES = {
     "phone_confirmed": {"profile"},
     "manual": {"points"},
     "cashier_message_read": set(),
+    "card_replacement": {"card"},
 }
 
 

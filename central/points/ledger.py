@@ -33,6 +33,8 @@ from shared.balances import spend_key
 from shared.identifiers import card_holder_id, is_card_holder
 
 from ..storage import ledger as queries
+from ..storage.audit_log import add_audit_row
+from ..storage.cards import mark_card_replaced
 from ..storage.clock import now_utc, utc
 from ..storage.customer_versions import set_version
 from .levels import recompute
@@ -100,6 +102,8 @@ class LedgerBatch:
         self._programs: tuple[dict[str, int], int] | None = None
         #: card holder -> the registered customer they turned out to be, joined at flush (docs/sync.md)
         self.joins: dict[str, str] = {}
+        #: card replacements at a till: (old, new, status, customer, store, terminal, reason), written at flush
+        self.replacements: list[tuple[str, str, str, str, str, str, str | None]] = []
 
     # -- programs --------------------------------------------------------------------------------
 
@@ -292,6 +296,61 @@ class LedgerBatch:
                 self.cards.append((body["card"], cid, self.recorded_at))
         self.visits.add((state.id, env["store"]))
         self.touched.add(state.id)
+
+    def _apply_card_replacement(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        """A till replaced a customer's card (docs/sync.md, "Card replacement"): the new card becomes the
+        customer's main card and the old one replaced or lost, as head office's replacement does. Applied
+        once (the register); a copy that finds it done changes nothing. What cannot be applied is a flag for
+        head office (``card_conflict``), the event consumed and kept: the new number held by another customer
+        meanwhile, an old card that is not the customer's (moved or merged away), an unknown customer."""
+        old, new, status = body["old_card"], body["new_card"], body["status"]
+        state = self.state(body["customer_id"])
+        if state is None:
+            self._flag(
+                "card_conflict",
+                env,
+                body["customer_id"],
+                f"card {old} replaced by {new} at a till:"
+                f" customer {body['customer_id']} unknown to the central server, nothing changed",
+            )
+            return
+        cid = state.id
+        old_owner = self._card_owner(old)
+        new_owner = self._card_owner(new)
+        holder = card_holder_id(new)
+        if new_owner is not None and new_owner not in (cid, holder):
+            self._flag(
+                "card_conflict",
+                env,
+                cid,
+                f"card {old} replaced by {new} at a till: card {new} belongs to customer {new_owner};"
+                " nothing changed, give the customer another card",
+            )
+            self.touched.add(cid)  # a new version: the till that replaced it hears the central truth
+            return
+        if old_owner != cid:
+            self._flag(
+                "card_conflict",
+                env,
+                cid,
+                f"card {old} replaced by {new} at a till: card {old} is "
+                + (f"customer {old_owner}'s" if old_owner else "unknown")
+                + "; nothing changed",
+            )
+            self.touched.add(cid)
+            return
+        if new_owner == cid and (
+            any(r[0] == old and r[1] == new for r in self.replacements)
+            or queries.card_status(self.conn, old) in ("replaced", "lost")
+        ):
+            return  # done already (the same replacement sent again by a restored agent)
+        if new_owner == holder or (new_owner is None and self._holder_exists(holder)):
+            self.joins[holder] = cid  # the new card was used before the replacement came: its points are theirs
+            self.cards.append((new, cid, self.recorded_at))
+        elif new_owner is None:
+            self.cards.append((new, cid, self.recorded_at))
+        self.replacements.append((old, new, status, cid, env["store"], body["terminal"], body.get("reason")))
+        self.touched.add(cid)
 
     def _apply_phone_confirmed(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         state = self._customer(body["customer_id"], env)
@@ -536,6 +595,26 @@ class LedgerBatch:
         if ids:
             recompute(self.conn, sorted(ids), self.recorded_at)
 
+    def _replace_cards(self) -> None:
+        """The till's replacements (the new cards in, their holders joined), each audited as the till's change."""
+        for old, new, status, cid, store, terminal, reason in self.replacements:
+            before = queries.card_status(self.conn, old)
+            mark_card_replaced(self.conn, old, new, status, self.recorded_at)
+            after = {"status": status, "new_card": new, "customer_id": cid, "reason": reason}
+            add_audit_row(
+                self.conn,
+                self.recorded_at,
+                None,
+                f"till {store}/{terminal}",
+                "card.replace",
+                "card",
+                old,
+                store,
+                json.dumps({"status": before}),
+                json.dumps(after, sort_keys=True),
+            )
+        self.replacements = []
+
     def _join(self, next_version: Any) -> None:
         """Join each card holder to the registered customer (everything moves: central/points/merging.py)."""
 
@@ -616,6 +695,7 @@ class LedgerBatch:
         self.receipts.flush()
         self._recompute_levels()
         self._join(next_version)
+        self._replace_cards()  # after the joins: a new card its holder had is the customer's by then
         touched = set(self.touched)
         self.touched.clear()
         self.ledger_rows, self.debts, self.flags, self.cards = [], [], [], []

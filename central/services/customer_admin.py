@@ -23,6 +23,7 @@ from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage import triggers as trigger_store
+from ..storage.cards import mark_card_replaced
 from ..storage.clock import now_utc
 from ..storage.messages import record_consents
 from ..storage.store import NotFound, Store
@@ -74,6 +75,19 @@ CARD_STATUSES = {
     "lost": N_("lost"),
     "replaced": N_("replaced"),
 }
+audit.ACTIONS.update(
+    {
+        "customer.create": N_("Customer created"),
+        "customer.questionnaire": N_("Questionnaire changed"),
+        "customer.block": N_("Customer blocked"),
+        "customer.unblock": N_("Customer unblocked"),
+        "customer.erase": N_("Personal data erased"),
+        "customer.level": N_("Level set"),
+        "customer.bulk": N_("Bulk action"),
+        "card.status": N_("Card status changed"),
+        "card.replace": N_("Card replaced"),
+    }
+)
 #: bulk actions run synchronously on at most this many customers (a larger set: narrow the filter)
 BULK_MAX = 10_000
 
@@ -199,6 +213,51 @@ def update_questionnaire(db: Store, actor: Actor, customer_id: str, data: Mappin
         segments.customer_changed(conn, [customer_id], "profile")
 
 
+#: what a customer may change of their own questionnaire on the web card (docs/web-card.md, "Own data")
+OWN_FIELDS = ("last_name", "first_name", "middle_name", "email", "birthday", "gender")
+
+
+def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any]) -> list[str]:
+    """The customer's own change from the web card: name parts, email, gender, and the birthday only while it
+    is empty (set once: a birthday brings gifts, so a change goes through the store). Validated as head office's
+    form is (:class:`FormError` with the field's message, nothing written); the other questionnaire fields stay.
+    Audited as the customer's own change, a new version (the tills get the name and birthday). Returns the
+    fields that changed (none: nothing written)."""
+    customer = db.customer(customer_id)
+    if customer["erased_at"] or customer["merged_into"]:
+        raise FormError({"first_name": _("This customer's data was erased.")})
+    errors: dict[str, str] = {}
+    keep = {k: customer.get(k) for k in ("address", "marital_status", "children")}
+    given = {k: data.get(k) or "" for k in OWN_FIELDS}
+    if customer["birthday"]:
+        given["birthday"] = customer["birthday"]
+        typed = (data.get("birthday") or "").strip()
+        if typed and typed != customer["birthday"]:
+            errors["birthday"] = _("Your birthday is set already: to correct it, ask at a store.")
+    fields = _questionnaire({**given, **{k: "" if v is None else str(v) for k, v in keep.items()}}, errors)
+    if errors:
+        raise FormError(errors)
+    fields.update(keep)
+    changed = [k for k in (*OWN_FIELDS, "name") if fields.get(k) != customer.get(k)]
+    if not changed:
+        return []
+    with db.transaction() as conn:
+        db.set_questionnaire(customer_id, fields, now_utc())
+        bump_versions(conn, [customer_id])
+        audit.record(
+            conn,
+            actor,
+            "customer.questionnaire",
+            "customer",
+            customer_id,
+            {k: customer.get(k) for k in changed},
+            {k: fields[k] for k in changed},
+            store=customer["home_store"],
+        )
+        segments.customer_changed(conn, [customer_id], "profile")
+    return changed
+
+
 # -- blocking a customer, card statuses ------------------------------------------------------------
 
 
@@ -291,7 +350,7 @@ def replace_card(db: Store, actor: Actor, number: str, data: Mapping[str, Any]) 
         raise FormError({"category": _("This customer's data was erased.")})
     new = issue_card(db, actor, card["customer_id"], {**data, "main": "1"})
     with db.transaction() as conn:
-        db.set_card_state(number, "replaced", f"replaced by {new}", now_utc())
+        mark_card_replaced(conn, number, new, "replaced", now_utc())
         bump_versions(conn, [card["customer_id"]])
         audit.record(
             conn,
@@ -488,6 +547,7 @@ def bulk_run(
             {
                 "action": action,
                 "query": query.query_string()[:2000],
+                "segment": query.segment_id,
                 "count": len(ids),
                 "done": done,
                 "refused": len(refused),

@@ -74,6 +74,15 @@ class CustomerQuery:
         return urlencode(self.to_args())
 
     @property
+    def segment_id(self) -> int | None:
+        """The saved segment the list is narrowed to (its first ``segment is N`` condition: the segment's page
+        puts it first), or None."""
+        for f, o, v in self.conditions:
+            if f == "segment" and o == "is" and v.isascii() and v.isdigit() and len(v) <= 12:
+                return int(v)
+        return None
+
+    @property
     def empty(self) -> bool:
         return not self.q and self.kind == "all" and not self.conditions
 

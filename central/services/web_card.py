@@ -441,6 +441,13 @@ def card(db: Store, customer_id: str, now: dt.datetime | None = None) -> dict[st
     }
 
 
+def own_data(db: Store, customer_id: str) -> dict[str, Any]:
+    """The session customer's own questionnaire fields, as the profile form shows them (strings)."""
+    customer = db.customer(customer_id)
+    fields = ("last_name", "first_name", "middle_name", "email", "birthday", "gender")
+    return {k: customer[k] or "" for k in fields}
+
+
 def set_own_consent(db: Store, customer_id: str, channel: str, granted: bool) -> bool:
     """The customer gives or withdraws a channel's consent on their card (consent history source ``customer``)."""
     if channel not in CHANNELS:

@@ -9,6 +9,27 @@ from shared.errors import LoyaltyError
 from .connection import Database, NotFound
 
 
+def replacement_reason(status: str, new: str) -> str:
+    """What a replaced (or lost) card's ``reason`` says: the card that took its place."""
+    return f"replaced by {new}" if status == "replaced" else f"lost, replaced by {new}"
+
+
+def mark_card_replaced(conn: Any, old: str, new: str, status: str, at: str) -> None:
+    """A replacement's rows, the head office's and a till's alike (central/services/customer_admin.py
+    ``replace_card``, central/points/ledger.py ``card_replacement``): the new card, already the customer's,
+    becomes their main card, and the old one ``replaced`` (or ``lost``) naming the new one. Whatever the card
+    statuses do to subscriptions follows from them (storage/messages.message_customer)."""
+    conn.execute(
+        "UPDATE cards SET main = CASE WHEN number = ? THEN 1 ELSE 0 END"
+        " WHERE customer_id = (SELECT customer_id FROM cards WHERE number = ?)",
+        (new, new),
+    )
+    conn.execute(
+        "UPDATE cards SET status = ?, reason = ?, main = 0, updated_at = ? WHERE number = ?",
+        (status, replacement_reason(status, new), at, old),
+    )
+
+
 class Cards(Database):
     """Blocking a card (a new customer version), reading a customer and their ledger sum."""
 

@@ -8,8 +8,9 @@ from typing import Any
 from ..points.programs import store_programs
 from .connection import Database
 
-#: card statuses the sync contract does not name, as the agents know them (shared/events.py CardState)
-WIRE_STATUS = {"lost": "blocked", "replaced": "blocked"}
+#: card statuses the sync contract does not name, as the agents know them (shared/events.py CardState): a replaced
+#: card is refused as ``reassigned`` ("ask the customer for the new card"), a lost one as blocked
+WIRE_STATUS = {"lost": "blocked", "replaced": "reassigned"}
 
 
 class CustomerDeltas(Database):
@@ -57,7 +58,7 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             f"SELECT number, customer_id, status, reason FROM cards WHERE customer_id IN ({marks}) ORDER BY number",
             chunk,
         ):
-            # lost and replaced cards (head office, docs/web-card.md) are refused at the till as blocked ones
+            # lost and replaced cards (docs/web-card.md) are refused at the till as blocked and reassigned ones
             card: dict[str, Any] = {"number": number, "status": WIRE_STATUS.get(status, status)}
             if reason or status in WIRE_STATUS:
                 card["reason"] = reason or status

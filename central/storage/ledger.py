@@ -129,6 +129,11 @@ def insert_debts(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> N
     )
 
 
+def card_status(conn: sqlite3.Connection, number: str) -> str | None:
+    row = conn.execute("SELECT status FROM cards WHERE number = ?", (number,)).fetchone()
+    return row[0] if row else None
+
+
 def insert_flags(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """(kind, store, agent, customer_id, event_id, detail, created_at)."""
     conn.executemany(

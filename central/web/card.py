@@ -179,7 +179,28 @@ def index() -> ResponseReturnValue:
         telegram=bool(telegram and telegram["enabled"]),
         channels=wc.CHANNELS,
         vapid=messages.vapid_public_key(db) or "",
+        own=wc.own_data(db, customer_id),
+        saved=bool(request.args.get("saved")),
     )
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile() -> ResponseReturnValue:
+    """The customer's own questionnaire: name parts, email, gender, the birthday once (docs/web-card.md)."""
+    from ..services import customer_admin
+
+    customer_id = _customer()
+    if customer_id is None:
+        return redirect(url_for("card.login"))
+    db = get_db()
+    view = wc.own_data(db, customer_id)
+    if request.method == "POST":
+        try:
+            customer_admin.update_own_questionnaire(db, wc.CUSTOMER, customer_id, form_data())
+        except FormError as exc:
+            return render("card/profile.html", 422, own=view, errors=exc.errors, form=form_data())
+        return redirect(url_for("card.index", saved=1) + "#own-data")
+    return render("card/profile.html", own=view, form=view)
 
 
 def _own() -> str:

@@ -462,6 +462,7 @@ def bulk() -> ResponseReturnValue:
     return render(
         "console/customers/bulk.html",
         422 if errors else 200,
+        segment=_bulk_segment(db, who, query),
         query=query,
         total=count,
         errors=errors,
@@ -474,6 +475,19 @@ def bulk() -> ResponseReturnValue:
     )
 
 
+def _bulk_segment(db: Any, who: Any, query: CustomerQuery) -> dict[str, Any] | None:
+    """The saved segment a bulk action runs on (from the segment's page: docs/segments.md), or None."""
+    from ..services import segments
+    from ..storage.store import NotFound
+
+    if query.segment_id is None:
+        return None
+    try:
+        return segments.segment(db, who, query.segment_id)
+    except NotFound:
+        return None
+
+
 def _start_bulk(who: Any, query: CustomerQuery, action: str, data: dict[str, str], count: int) -> str:
     """The bulk action as a background job (its own connection, the user's language); the job's id."""
     from contextlib import ExitStack
@@ -483,7 +497,8 @@ def _start_bulk(who: Any, query: CustomerQuery, action: str, data: dict[str, str
     from ..i18n import current_language
     from ..services import jobs
 
-    ident = jobs.create(get_db(), who, "bulk", {"action": action, "count": count, "query": query.query_string()})
+    detail = {"action": action, "count": count, "query": query.query_string(), "segment": query.segment_id}
+    ident = jobs.create(get_db(), who, "bulk", detail)
     app, language, zone = current_app._get_current_object(), current_language(), _zone()  # type: ignore[attr-defined]
 
     def context() -> Any:
@@ -501,7 +516,7 @@ def _start_bulk(who: Any, query: CustomerQuery, action: str, data: dict[str, str
             state="done",
             done=result["count"],
             total=result["count"],
-            detail={"action": action, "query": query.query_string(), **result},
+            detail={"action": action, "query": query.query_string(), "segment": query.segment_id, **result},
         )
 
     jobs.start(current_app.config["DATABASE"], ident, work, context)

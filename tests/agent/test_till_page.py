@@ -312,3 +312,31 @@ def test_reprint_shows_what_the_agent_answers(till):
     page.click("#sale-reprint")
     page.wait_for_selector("#sale-result-msg[data-kind=error]")
     assert squash(till.text("#sale-result-msg")).startswith(answer.get_json()["title"])
+
+
+def test_a_lost_card_is_replaced_at_the_till_and_the_balance_stays(till):
+    page = till.page
+    till.store.apply_customer_delta(delta("c2", card=CARD2, phone="+79160000000", name="Пётр", points=5_000))
+    till.start_sale()
+    balance = till.text("#c-balance")
+    page.click("#replace-open")
+    page.fill("#replace-new", CARD2)  # another customer's card: refused in place, nothing changed
+    before = snapshot(till.store)
+    page.click("#replace-submit")
+    page.wait_for_selector("#replace-msg[data-kind=error]")
+    assert "Карта уже зарегистрирована" in till.text("#replace-msg")
+    assert snapshot(till.store) == before
+    new = "7700000000000032"
+    page.fill("#replace-new", new)
+    page.select_option("#replace-status", "lost")
+    page.click("#replace-submit")
+    page.wait_for_selector("#replace-msg[data-kind=ok]")
+    expect(page.locator("#c-card")).to_contain_text(new)
+    assert till.text("#c-balance") == balance and till.text("#c-name") == "Иван"
+    assert page.locator("#replace-form").is_hidden()
+    till.shot("card-replaced")
+    [event] = [e for e in till.store.outbox_batch() if e.kind == "card_replacement"]
+    assert (event.body["old_card"], event.body["new_card"], event.body["status"]) == (CARD, new, "lost")
+    # the old card is refused from now on
+    r = till.api.post("/v1/receipts/quote", receipt(customer={"card": CARD}))
+    assert r.json["code"] == "card_blocked"

@@ -88,3 +88,43 @@ def test_sign_up_with_the_code_then_the_card_consents_and_offline(server, db, co
     phone.wait_for_function("document.body.classList.contains('offline')")
     phone.context.set_offline(False)
     assert phone.problems == []
+
+
+def test_the_customer_edits_their_own_data_on_the_phone(server, db, codes, phone):
+    phone.goto(f"{server}/card/join/S1")
+    phone.fill("input[name=phone]", "8 916 123 45 67")
+    phone.fill("input[name=first_name]", "Анна")
+    phone.check("input[name=consent_personal_data]")
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/card/code")
+    phone.fill("input[name=code]", codes.last(PHONE))
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/card/")
+    phone.click("#own-edit")
+    phone.wait_for_url("**/card/profile")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_SCREEN["width"]
+    phone.fill("input[name=last_name]", "Орлова")
+    phone.fill("input[name=email]", "не почта")
+    phone.click("#own-save")
+    assert phone.locator("#email-error").is_visible()  # said beside the field, in Russian
+    assert "почты" in phone.locator("#email-error").inner_text()
+    cid = db.customer_by_phone(PHONE)
+    assert db.customer(cid)["last_name"] is None  # nothing written
+    phone.fill("input[name=email]", "anna@example.org")
+    phone.fill("input[name=birthday]", "1990-05-17")
+    phone.select_option("select[name=gender]", "female")
+    phone.click("#own-save")
+    phone.wait_for_url("**/card/?saved=1#own-data")
+    assert phone.locator("#own-saved").is_visible()
+    assert "Орлова" in phone.locator("#own-data").inner_text()
+    row = db.customer(cid)
+    assert (row["last_name"], row["email"], row["birthday"], row["gender"]) == (
+        "Орлова",
+        "anna@example.org",
+        "1990-05-17",
+        "female",
+    )
+    phone.click("#own-edit")
+    assert phone.locator("#own-birthday").inner_text() == "1990-05-17"  # set once: shown, not editable
+    assert phone.locator("input[name=birthday]").count() == 0
+    assert phone.problems == []

@@ -168,3 +168,66 @@ def test_push_subscription_from_the_card(app, db, codes):
     assert client.post("/card/push", json=service.subscription()).status_code == 200
     assert db.message_customer(cid)["push_subscription"] and db.consents_of(cid)[-1]["source"] == "customer"
     assert "showNotification" in client.get("/card/sw.js").text
+
+
+def test_the_customer_edits_their_own_data(app, db, codes):
+    client = app.test_client()
+    sign_up(client, codes)
+    cid = db.customer_by_phone(PHONE)
+    version = db.customer(cid)["version"]
+    assert 'id="own-edit"' in client.get("/card/").text
+    page = client.get("/card/profile")
+    assert page.status_code == 200 and 'name="birthday"' in page.text and "Анна" in page.text
+    data = {"first_name": "Анна", "middle_name": "Сергеевна", "last_name": "Орлова", "email": "Anna@Example.org"}
+    r = client.post("/card/profile", data={**data, "birthday": "1990-05-17", "gender": "female"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("#own-data")
+    row = db.customer(cid)
+    assert (row["name"], row["email"], row["birthday"], row["gender"]) == (
+        "Анна Сергеевна Орлова",
+        "anna@example.org",
+        "1990-05-17",
+        "female",
+    )
+    assert row["version"] > version  # the tills get the name and the birthday
+    [audit] = db.rows("SELECT username, after FROM audit_log WHERE action = 'customer.questionnaire'")
+    assert audit["username"] == "customer (web card)" and "Орлова" in audit["after"]
+    # the birthday is set once: the form shows it, a change is refused with nothing written
+    page = client.get("/card/profile")
+    assert 'name="birthday"' not in page.text and 'id="own-birthday"' in page.text
+    r = client.post("/card/profile?lang=en", data={**data, "birthday": "1991-01-01"})
+    assert r.status_code == 422 and 'id="birthday-error"' in r.text and "ask at a store" in r.text
+    assert db.customer(cid)["birthday"] == "1990-05-17"
+    # bad input: the field's message in the page's language, nothing written
+    before = db.customer(cid)
+    r = client.post("/card/profile?lang=ru", data={**data, "email": "не почта", "gender": "x"})
+    assert r.status_code == 422 and 'id="email-error"' in r.text and 'id="gender-error"' in r.text
+    assert "Это не адрес эл. почты." in r.text
+    r = client.post("/card/profile?lang=en", data={"first_name": "", "last_name": ""})
+    assert r.status_code == 422 and "Write the first or the last name." in r.text
+    assert db.customer(cid) == before
+    # saving the same data again writes nothing (no audit row, no new version)
+    client.post("/card/profile", data={**data, "gender": "female"})
+    assert db.customer(cid)["version"] == before["version"]
+    assert db.count("audit_log", "action = 'customer.questionnaire'") == 1
+
+
+def test_a_customer_cannot_edit_another_customers_data(app, db, codes):
+    anna, boris = app.test_client(), app.test_client()
+    sign_up(anna, codes, PHONE, "Анна")
+    sign_up(boris, codes, OTHER_PHONE, "Борис")
+    anna_id, boris_id = db.customer_by_phone(PHONE), db.customer_by_phone(OTHER_PHONE)
+    before = db.customer(anna_id)
+    # no form field or URL names a customer: the change is always the session's own
+    for url in ("/card/profile", f"/card/profile?customer={anna_id}", f"/card/profile?id={anna_id}"):
+        r = boris.post(url, data={"first_name": "Взлом", "customer_id": anna_id, "id": anna_id})
+        assert r.status_code == 302
+    assert db.customer(anna_id) == before
+    assert db.customer(boris_id)["first_name"] == "Взлом"
+    assert "Анна" not in boris.get("/card/profile").text
+    # without a session: sent to sign in, nothing changed
+    stranger = app.test_client()
+    r = stranger.post("/card/profile", data={"first_name": "Взлом"})
+    assert r.status_code == 302 and "/card/login" in r.headers["Location"]
+    stranger.set_cookie("card_session", "x" * 43, path="/card")
+    assert stranger.post("/card/profile", data={"first_name": "Взлом"}).status_code == 302
+    assert db.customer(anna_id) == before

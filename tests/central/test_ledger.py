@@ -203,3 +203,68 @@ def test_holder_and_registration_in_one_round_either_way(store):
         )
         assert store.customer(cid)["balance"] == 400 == store.ledger_sum(cid), order
         assert store.conn.execute("SELECT customer_id FROM cards WHERE number = ?", (card,)).fetchone()[0] == cid
+
+
+def _card(db: Store, number: str) -> tuple:
+    row = db.conn.execute("SELECT customer_id, status, main, reason FROM cards WHERE number = ?", (number,)).fetchone()
+    return tuple(row) if row else None
+
+
+def test_a_card_replaced_at_a_till_keeps_the_balance_once(store):
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.purchase("c1", accrued=500))
+    version = store.customer("c1")["version"]
+    event = a1.card_replacement("c1", "2000001", "2000002")
+    touched = _apply(store, event)
+    assert "c1" in touched and store.customer("c1")["version"] > version
+    assert _card(store, "2000001") == ("c1", "replaced", 0, "replaced by 2000002")
+    assert _card(store, "2000002") == ("c1", "active", 1, None)
+    assert store.customer("c1")["balance"] == 500 == store.ledger_sum("c1")
+    (audit,) = store.conn.execute("SELECT username, action, entity_id FROM audit_log WHERE action = 'card.replace'")
+    assert tuple(audit) == ("till S1/P01", "card.replace", "2000001")
+    # the same replacement again under a new id (a restored agent's till retried it): nothing more happens
+    again = a1.envelope("card_replacement", event["body"])
+    _apply(store, again)
+    assert store.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'card.replace'").fetchone()[0] == 1
+    # the delta carries both cards: the replaced one as reassigned, so every till says "ask for the new card"
+    deltas, _, _ = customer_page(store, "S1", 0)
+    [delta] = [d for d in deltas if d["customer_id"] == "c1"]
+    assert {c["number"]: c["status"] for c in delta["cards"]} == {"2000001": "reassigned", "2000002": "active"}
+
+
+def test_a_lost_card_replaced_at_a_till(store):
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.card_replacement("c1", "2000001", "2000002", "lost"))
+    assert _card(store, "2000001")[1:] == ("lost", 0, "lost, replaced by 2000002")
+
+
+def test_a_new_card_taken_meanwhile_is_a_conflict_and_changes_nothing(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, a1.registration("c1", card="2000001"))
+    _apply(store, a2.registration("c2", card="2000002"))  # the other store gave the number first
+    _apply(store, a1.card_replacement("c1", "2000001", "2000002"))
+    assert _card(store, "2000001") == ("c1", "active", 0, None)
+    assert _card(store, "2000002")[0] == "c2"
+    (flag,) = store.flags("card_conflict")
+    assert flag["customer_id"] == "c1" and "2000002 belongs to customer c2" in flag["detail"]
+    # the event is consumed (the pointer moved), not lost: it is in the register
+    assert store.conn.execute("SELECT COUNT(*) FROM applied_events").fetchone()[0] >= 1
+
+
+def test_an_old_card_not_the_customers_is_a_conflict(store):
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.registration("c2", card="2000003"))
+    _apply(store, a1.card_replacement("c1", "2000003", "2000004"))
+    assert _card(store, "2000004") is None and _card(store, "2000003")[1] == "active"
+    assert "2000003 is customer c2's" in store.flags("card_conflict")[0]["detail"]
+
+
+def test_a_new_card_used_before_it_was_given_brings_its_points(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.purchase("c1", accrued=500))
+    _apply(store, _holder_purchase(a2, 200, card="2000009"))  # the new card was used at S2 first
+    _apply(store, a1.card_replacement("c1", "2000001", "2000009"))
+    assert _card(store, "2000009") == ("c1", "active", 1, None)
+    assert _card(store, "2000001")[1:3] == ("replaced", 0)
+    assert store.customer("c1")["balance"] == 700 == store.ledger_sum("c1")
+    assert not store.flags("card_conflict")

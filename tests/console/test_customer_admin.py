@@ -240,3 +240,40 @@ def test_web_card_page_sets_a_stores_electronic_range(client, db, people):
     assert "/card/join/S2" in page and "/card/join/S1/poster" in page
     login(client, "viewer")
     assert client.post("/customers/web-card", data={"store": "S2", "category": str(first)}).status_code == 403
+
+
+def test_bulk_actions_on_a_saved_segment(app, client, db, people, shoppers):
+    """The segment's page leads to the same bulk action (preview, confirm, job with progress, audit) on its
+    members only; a store manager's run touches only their customers of it."""
+    from central.services import segments
+    from central.services.access import SYSTEM
+
+    login(client, "admin")
+    segment_id = segments.create(db, SYSTEM, "Chosen", "static")
+    segments.change_members(db, SYSTEM, segment_id, add=["c1", "c2"])
+    show = client.get(f"/segments/{segment_id}")
+    link = f'href="/customers/bulk?f=segment&amp;o=is&amp;v={segment_id}"'
+    assert 'id="bulk-members"' in show.text and link in show.text
+    page = client.get(f"/customers/bulk?f=segment&o=is&v={segment_id}")
+    assert page.status_code == 200 and 'id="bulk-segment"' in page.text and "Chosen" in page.text
+    count = page.text.split('id="bulk-count">', 1)[1].split("</p>", 1)[0]
+    assert "2" in count
+    form = {"f": "segment", "o": "is", "v": str(segment_id), "action": "message", "text": "Поздравьте"}
+    r = client.post("/customers/bulk", data={**form, "confirm": "3"})
+    assert r.status_code == 422 and 'id="confirm-error"' in r.text  # the set is 2: nothing done
+    assert not db.rows("SELECT * FROM customer_messages")
+    r = client.post("/customers/bulk", data={**form, "confirm": "2"})
+    assert r.status_code == 302
+    job = r.headers["Location"]
+    wait_for(lambda: not client.get(job + ".json").get_json()["running"], timeout=20)
+    page = client.get(job)
+    assert 'id="bulk-result"' in page.text and f'href="/segments/{segment_id}#members"' in page.text
+    assert {r["customer_id"] for r in db.rows("SELECT customer_id FROM customer_messages")} == {"c1", "c2"}
+    [row] = db.rows("SELECT after FROM audit_log WHERE action = 'customer.bulk'")
+    after = json.loads(row["after"])
+    assert (after["segment"], after["count"], after["done"], after["action"]) == (segment_id, 2, 2, "message")
+    # the same service code: a store manager (S1) blocks only c1 of the segment
+    query = CustomerQuery.from_args({"f": ["segment"], "o": ["is"], "v": [str(segment_id)]})
+    assert query.segment_id == segment_id
+    result = ca.bulk_apply(db, people["manager"], query, ZONE, "block", {"reason": "check"}, "1")
+    assert result["done"] == 1 and db.customer("c1")["blocked"] == 1 and db.customer("c2")["blocked"] == 0

@@ -47,3 +47,33 @@ def test_create_a_customer_and_run_a_bulk_action(page, console, db):  # noqa: F8
     for path in ("/customers/new", "/customers/bulk", "/customers/web-card", "/stores/"):
         assert page.goto(console + path).status == 200, path
     assert violations == []
+
+
+def test_a_bulk_action_on_a_segments_members(page, console, db):  # noqa: F811
+    """From a segment's page: the same bulk page on its members, the count confirmed, the progress bar, the result,
+    and the way back to the segment."""
+    from central.services import segments
+    from central.services.access import SYSTEM
+
+    segment_id = segments.create(db, SYSTEM, "Гости недели", "static")
+    segments.change_members(db, SYSTEM, segment_id, add=["c1"])
+    db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on("pageerror", lambda exc: violations.append(str(exc)))
+    sign_in(page, console, "admin")
+    page.goto(f"{console}/segments/{segment_id}")
+    page.click("#bulk-members")
+    assert "Гости недели" in page.locator("#bulk-segment").inner_text()
+    assert "1" in page.locator("#bulk-count").inner_text()
+    page.select_option("select[name=action]", "points")
+    page.fill("input[name=points]", "50")
+    page.fill("input[name=reason]", "гость недели")
+    page.fill("input[name=confirm]", "1")
+    page.click("button.primary")
+    page.wait_for_selector("#bulk-result", timeout=20_000)
+    assert "1" in page.locator("#bulk-result").inner_text()
+    assert db.rows("SELECT customer_id FROM ledger WHERE kind = 'manual' OR kind = 'admin'")[-1]["customer_id"] == "c1"
+    page.click(f"a[href='/segments/{segment_id}#members']")
+    page.wait_for_url(f"**/segments/{segment_id}*")
+    assert violations == []

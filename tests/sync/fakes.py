@@ -121,6 +121,20 @@ class FakeAgent:
             },
         )
 
+    def card_replacement(self, customer_id: str, old: str, new: str, status: str = "replaced") -> dict[str, Any]:
+        return self.envelope(
+            "card_replacement",
+            {
+                "customer_id": customer_id,
+                "old_card": old,
+                "new_card": new,
+                "status": status,
+                "reason": None,
+                "terminal": "P01",
+                "at": T0.isoformat(),
+            },
+        )
+
     def manual(self, customer_id: str, points: int) -> dict[str, Any]:
         return self.envelope(
             "manual",

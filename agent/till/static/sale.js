@@ -435,6 +435,10 @@ export class Sale {
     const c = this.state.customer;
     $("#customer").hidden = !c;
     $("#no-customer").hidden = !!c;
+    // a registered customer's usable card may be replaced by a new one (replace.js)
+    const replaceable = !!c && !!c.card && c.registered !== false && !c.card_blocked && !c.blocked;
+    $("#replace-open").hidden = !replaceable || !$("#replace-form").hidden;
+    if (!replaceable) $("#replace-form").hidden = true;
     if (!c) return;
     $("#c-name").textContent = c.name || t("no_name");
     $("#c-level").textContent = c.level || "";

@@ -7,6 +7,7 @@
 import { Api } from "./api.js";
 import { Receipts } from "./receipts.js";
 import { Register } from "./register.js";
+import { ReplaceCard } from "./replace.js";
 import { Sale } from "./sale.js";
 import { attachScanner } from "./scanner.js";
 import { listenForIdentifications } from "./stream.js";
@@ -145,6 +146,7 @@ function start(terminal) {
     app.sale = new Sale(app);
     app.receipts = new Receipts(app);
     app.register = new Register(app);
+    app.replace = new ReplaceCard(app);
     attachScanner({ input: $("#identify-input"), onScan: (text) => app.sale.identify(text), active: () => app.onSale() });
     $$("[role=tab]").forEach((tab) => tab.addEventListener("click", () => app.showTab(tab.dataset.tab)));
     setInterval(health, HEALTH_EVERY_MS);
