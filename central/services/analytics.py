@@ -553,7 +553,9 @@ def _from_columns(
             out["first"] = is_first[rows] if is_first is not None else None
         out["size"] = sel.size if rows is None else rows.size
         out["codes"] = {
-            i: many[i] if i in many else (codes[i] if rows is None else codes[i][rows]) for i in range(len(dims))
+            i: many[i] if i in many else (codes[i] if rows is None else codes[i][rows])
+            for i in range(len(dims))
+            if i in many or i not in (cat_at, seg_at)
         }
         made[(by_category, by_segment)] = out
         return out

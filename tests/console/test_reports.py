@@ -448,6 +448,19 @@ def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
     c1, c3 = 1500 + 300 - 500, 4000  # November at every store
     assert got == {"vip": [2, c1 + c3], "new": [1, c1]}
     assert out.to_dict()["total"] == [2, c1 + c3]  # each receipt once
+    # by segment and category (both many-valued): c1's 1 Nov receipt (food, toys) and 5 Nov one (food), c3's toys
+    both, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "segment", "columns": "category", "measures": "receipts,customers"}, limit=99
+    )
+    shown = both.to_dict()
+    names = dict(conn.execute("SELECT id, name FROM catalog_categories"))
+    assert [names[int(k[0])] for k in shown["column_keys"]] == ["food", "toys"]
+    assert {r["key"][0]: (r["cells"], r["total"]) for r in shown["body"]} == {
+        "vip": ([[2, 1], [2, 2]], [3, 2]),
+        "new": ([[2, 1], [1, 1]], [2, 1]),
+    }
+    assert shown["column_totals"] == [[2, 1], [2, 2]]  # each receipt and customer once per category
+    assert shown["total"] == [3, 2]
     only, _ctx = analytics.pivot(
         ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
     )
