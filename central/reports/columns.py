@@ -63,17 +63,29 @@ def counts(values: np.ndarray, space: int | None = None) -> dict[int, int]:
 
 def distinct_per(groups: np.ndarray, keys: np.ndarray, key_space: int) -> dict[int, int]:
     """group -> distinct keys among the rows (groups and keys non-negative integers): one boolean scatter over
-    (group span x key space) when that is small enough, a sort otherwise."""
+    (groups x keys) when that is small enough (the keys renumbered densely first if that makes it so), else a sort
+    of one code per row -- 32-bit when it fits (twice as fast as 64-bit)."""
     if groups.size == 0:
         return {}
     low = int(groups.min())
     span = int(groups.max()) - low + 1
+    rel = groups - low if low else groups
+    if span * key_space > SCATTER_LIMIT:  # only the keys present
+        present = np.zeros(key_space, bool)
+        present[keys] = True
+        number = np.cumsum(present, dtype=np.int32) - 1
+        keys, key_space = number[keys], int(number[-1]) + 1
     if span * key_space <= SCATTER_LIMIT:
         seen = np.zeros(span * key_space, bool)
-        seen[(groups - low).astype(np.int64) * key_space + keys] = True
+        seen[rel.astype(np.int64) * key_space + keys] = True
         per = np.count_nonzero(seen.reshape(span, key_space), axis=1)
         return {int(g) + low: int(per[g]) for g in np.flatnonzero(per).tolist()}
-    return counts(distinct(groups.astype(np.int64) * (1 << 32) + keys) >> 32)
+    if span * key_space < 1 << 32:
+        code = rel.astype(np.uint32) * np.uint32(key_space) + keys.astype(np.uint32)
+        found = counts((distinct(code) // np.uint32(key_space)).astype(np.int64), span)
+    else:
+        found = counts(distinct(rel.astype(np.int64) * (1 << 32) + keys) >> 32)
+    return {g + low: n for g, n in found.items()}
 
 
 class Columns:
