@@ -300,6 +300,12 @@ def test_home_is_the_dashboard_readable_without_javascript(client, ledger):
         "/reports/effect?from=2026-10-01&to=2026-12-31",
     ):
         assert client.get(path).status_code == 200, path
+    # split by category or segment, the page says how a receipt (a customer) in several of them counts
+    split = client.get("/reports/pivot?rows=segment&columns=category&measures=receipts,customers&from=2026-10-01")
+    html = split.get_data(as_text=True)
+    assert split.status_code == 200 and 'id="pivot-by-category"' in html and 'id="pivot-by-segment"' in html
+    plain = client.get("/reports/pivot?rows=store&measures=customers&from=2026-10-01").get_data(as_text=True)
+    assert 'id="pivot-by-category"' not in plain and 'id="pivot-by-segment"' not in plain
     unknown = client.get("/reports/pivot?rows=colour")
     assert unknown.status_code == 400 and 'data-error="rows"' in unknown.get_data(as_text=True)
     assert "colour" in unknown.get_data(as_text=True)
