@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -191,7 +192,7 @@ class Columns:
     ) -> None:
         """The (row, category) pairs of new rows: each purchase's categories with its lines' amounts there, and
         category 0 for the rest of its total (or a refund's, a cancel's amount)."""
-        got = np.array(lines, np.int64).reshape(-1, 3)
+        got = np.fromiter(chain.from_iterable(lines), np.int64, 3 * len(lines)).reshape(-1, 3)
         at = np.searchsorted(ids, got[:, 0])
         ok = at < ids.size
         ok[ok] &= ids[at[ok]] == got[ok, 0]
