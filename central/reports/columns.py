@@ -1,12 +1,19 @@
-"""The columnar pass for the figures that need customers, not sums: distinct customers, new customers, cohorts.
+"""The columnar pass for the figures that need receipts one by one: distinct customers and receipts, new customers,
+cohorts, and any figure split by a dimension the rollups do not keep together.
 
-One numpy column per field of every identified purchase and refund: the customer's key (``customer_keys``),
-the local day (ordinal), the store (an index into ``stores``), purchase or not, and the amount (negative for a
-refund). The columns are filled from the ``transactions`` table by id, so a refresh only appends the rows
-written since (a merge of customers rewrites history: then they are read again). No I/O here: the service hands
-the rows in (central/services/analytics.py).
+One numpy column per field of every purchase, refund and cancel, anonymous ones too: the customer's key
+(``customer_keys``; 0 and ``known`` false for an anonymous receipt), the local day (ordinal), the local hour, the
+store (an index into ``stores``), the customer's level at the receipt (an index into ``levels``), purchase or not,
+and the amount (negative for a refund). Beside them, the receipts' **categories**: one entry per (receipt,
+category) pair -- the row, the category, the amount of the receipt's lines in it and whether the receipt has a
+line in it. A purchase's total beyond its lines and every refund or cancel go to category 0 ("not by category"),
+as in the rollups (central/storage/rollups.py), so the categories' amounts add up to the receipts'.
 
-Derived once per refresh: each customer's first purchase (day and store), and the distinct (customer, month)
+The columns are filled from the ``transactions`` table by id, so a refresh only appends the rows written since (a
+merge of customers rewrites history: then they are read again). No I/O here: the service hands the rows in
+(central/services/analytics.py).
+
+Derived once per refresh: each customer's first purchase (row, day, store), and the distinct (customer, month)
 pairs of purchases -- the per-month sets of active customers the cohorts are counted from.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -23,6 +31,10 @@ from .definitions import month_index
 _NO_DAY = np.iinfo(np.int32).max
 #: month indexes (year * 12 + month - 1) are below this: a (customer, month) pair's code is key * _SPAN + month
 _SPAN = 1 << 16
+
+
+#: booleans (counters) a distinct count (a count) per group may use at once (else it sorts)
+SCATTER_LIMIT = 1 << 25
 
 
 def distinct(values: np.ndarray) -> np.ndarray:
@@ -36,8 +48,13 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def counts(values: np.ndarray) -> dict[int, int]:
-    """value -> how many times (values small non-negative integers or not)."""
+def counts(values: np.ndarray, space: int | None = None) -> dict[int, int]:
+    """value -> how many times; with ``space`` (the values are non-negative and below it) a bincount when that is
+    small enough, else a sort."""
+    if space is not None and space <= SCATTER_LIMIT:
+        per = np.bincount(values, minlength=space)
+        found = np.flatnonzero(per)
+        return dict(zip(found.tolist(), per[found].tolist(), strict=True))
     found = distinct(values)
     if found.size == 0:
         return {}
@@ -45,23 +62,31 @@ def counts(values: np.ndarray) -> dict[int, int]:
     return dict(zip(found.tolist(), np.bincount(at, minlength=found.size).tolist(), strict=True))
 
 
-#: booleans a distinct count per group may use at once (else it sorts)
-SCATTER_LIMIT = 1 << 25
-
-
 def distinct_per(groups: np.ndarray, keys: np.ndarray, key_space: int) -> dict[int, int]:
     """group -> distinct keys among the rows (groups and keys non-negative integers): one boolean scatter over
-    (group span x key space) when that is small enough, a sort otherwise."""
+    (groups x keys) when that is small enough (the keys renumbered densely first if that makes it so), else a sort
+    of one code per row -- 32-bit when it fits (twice as fast as 64-bit)."""
     if groups.size == 0:
         return {}
     low = int(groups.min())
     span = int(groups.max()) - low + 1
+    rel = groups - low if low else groups
+    if span * key_space > SCATTER_LIMIT:  # only the keys present
+        present = np.zeros(key_space, bool)
+        present[keys] = True
+        number = np.cumsum(present, dtype=np.int32) - 1
+        keys, key_space = number[keys], int(number[-1]) + 1
     if span * key_space <= SCATTER_LIMIT:
         seen = np.zeros(span * key_space, bool)
-        seen[(groups - low).astype(np.int64) * key_space + keys] = True
+        seen[rel.astype(np.int64) * key_space + keys] = True
         per = np.count_nonzero(seen.reshape(span, key_space), axis=1)
         return {int(g) + low: int(per[g]) for g in np.flatnonzero(per).tolist()}
-    return counts(distinct(groups.astype(np.int64) * (1 << 32) + keys) >> 32)
+    if span * key_space < 1 << 32:
+        code = rel.astype(np.uint32) * np.uint32(key_space) + keys.astype(np.uint32)
+        found = counts((distinct(code) // np.uint32(key_space)).astype(np.int64), span)
+    else:
+        found = counts(distinct(rel.astype(np.int64) * (1 << 32) + keys) >> 32)
+    return {g + low: n for g, n in found.items()}
 
 
 class Columns:
@@ -69,36 +94,69 @@ class Columns:
         self.mark: tuple[int, int] = (0, -1)  # (last transaction id read, merges seen)
         self.stores: list[str] = []
         self._store_index: dict[str, int] = {}
+        self.levels: list[str] = []
+        self._level_index: dict[str, int] = {}
         self.key = np.zeros(0, np.int32)
+        self.known = np.zeros(0, bool)
         self.day = np.zeros(0, np.int32)
+        self.hour = np.zeros(0, np.int8)
         self.store = np.zeros(0, np.int16)
+        self.level = np.zeros(0, np.int16)
         self.purchase = np.zeros(0, bool)
         self.amount = np.zeros(0, np.int64)
+        # the receipts' categories: (row, category) pairs sorted by row
+        self.cat_row = np.zeros(0, np.int32)
+        self.cat_id = np.zeros(0, np.int32)
+        self._cat_first: np.ndarray | None = None  # row -> its first pair (rows + 1 entries), made on first use
+        self.cat_amount = np.zeros(0, np.int64)
+        self.cat_line = np.zeros(0, bool)
         self._derived = False
         self._derived_upto: int | None = None
 
     def __len__(self) -> int:
         return int(self.key.size)
 
+    @property
+    def identified(self) -> int:
+        """Identified receipts held."""
+        return int(np.count_nonzero(self.known))
+
     def store_ids(self, stores: Iterable[str]) -> np.ndarray:
         return np.array([self._store_index[s] for s in stores if s in self._store_index], np.int16)
 
-    def append(self, rows: Sequence[tuple[Any, ...]], day_of: Callable[[str | None, int], int]) -> None:
-        """Add (key, store, at_epoch, purchase?, amount) rows (in transaction id order).
+    @staticmethod
+    def _codes(values: Sequence[Any], index: dict[str, int], names: list[str]) -> np.ndarray:
+        met = set(values)
+        for place in sorted({s or "" for s in met}):
+            if place not in index:
+                index[place] = len(names)
+                names.append(place)
+        code = {s: index[s or ""] for s in met}
+        return np.fromiter(map(code.__getitem__, values), np.int16, len(values))
+
+    def append(
+        self,
+        rows: Sequence[tuple[Any, ...]],
+        day_of: Callable[[str | None, int], int],
+        lines: Sequence[tuple[int, int, int]] = (),
+    ) -> None:
+        """Add receipts (in transaction id order): (key or None, store, at_epoch, purchase?, amount, hour, level,
+        transaction id) rows, and ``lines``: (transaction id, category or 0, amount) of their lines.
+        Rows of five fields (key, store, at_epoch, purchase?, amount) are identified receipts without hour, level or
+        lines.
 
         With a ``day_of`` that knows its zones (central/storage/rollups.py ``DayOf``) the local days are computed
         per zone on whole arrays; any other function is called per row."""
         if not rows:
             return
-        index = self._store_index
-        keys, stores, epochs, purchases, amounts = zip(*rows, strict=True)
-        met = set(stores)
-        for place in sorted({s or "" for s in met}):
-            if place not in index:
-                index[place] = len(self.stores)
-                self.stores.append(place)
-        code = {s: index[s or ""] for s in met}
-        places = np.fromiter(map(code.__getitem__, stores), np.int16, len(stores))
+        offset = int(self.key.size)
+        full = len(rows[0]) > 5
+        if full:
+            keys, stores, epochs, purchases, amounts, hours, levels, ids = zip(*rows, strict=True)
+        else:
+            keys, stores, epochs, purchases, amounts = zip(*rows, strict=True)
+            hours, levels, ids = (0,) * len(rows), ("",) * len(rows), ()
+        places = self._codes(stores, self._store_index, self.stores)
         zone_of, zone_days = getattr(day_of, "zone", None), getattr(day_of, "zone_days", None)
         if zone_of is not None and zone_days is not None:
             moments = np.array(epochs, np.int64)
@@ -113,12 +171,53 @@ class Columns:
             days = vectorised(stores, epochs)
         else:
             days = [day_of(s, e) for s, e in zip(stores, epochs, strict=True)]
-        self.key = np.concatenate([self.key, np.array(keys, np.int32)])
+        known = np.fromiter((k is not None for k in keys), bool, len(keys))
+        key = np.fromiter((k or 0 for k in keys), np.int32, len(keys))
+        amount = np.array(amounts, np.int64)
+        purchase = np.array(purchases, bool)
+        self.key = np.concatenate([self.key, key])
+        self.known = np.concatenate([self.known, known])
         self.day = np.concatenate([self.day, np.asarray(days, np.int32)])
+        self.hour = np.concatenate([self.hour, np.fromiter((h or 0 for h in hours), np.int8, len(hours))])
         self.store = np.concatenate([self.store, places])
-        self.purchase = np.concatenate([self.purchase, np.array(purchases, bool)])
-        self.amount = np.concatenate([self.amount, np.array(amounts, np.int64)])
+        self.level = np.concatenate([self.level, self._codes(levels, self._level_index, self.levels)])
+        self.purchase = np.concatenate([self.purchase, purchase])
+        self.amount = np.concatenate([self.amount, amount])
+        if full:
+            self._append_categories(offset, np.array(ids, np.int64), purchase, amount, lines)
         self._derived = False  # the derived columns catch up on the next use (only the new rows)
+
+    def _append_categories(
+        self, offset: int, ids: np.ndarray, purchase: np.ndarray, amount: np.ndarray, lines: Sequence[tuple[int, ...]]
+    ) -> None:
+        """The (row, category) pairs of new rows: each purchase's categories with its lines' amounts there, and
+        category 0 for the rest of its total (or a refund's, a cancel's amount)."""
+        got = np.fromiter(chain.from_iterable(lines), np.int64, 3 * len(lines)).reshape(-1, 3)
+        at = np.searchsorted(ids, got[:, 0])
+        ok = at < ids.size
+        ok[ok] &= ids[at[ok]] == got[ok, 0]
+        ok[ok] &= purchase[at[ok]]  # only purchases' lines (as the rollups)
+        rows, cats, sums = at[ok], got[ok, 1], got[ok, 2]
+        rest = amount - np.bincount(rows, weights=sums, minlength=ids.size).astype(np.int64)
+        left = np.flatnonzero(rest)
+        rows = np.concatenate([rows, left])
+        cats = np.concatenate([cats, np.zeros(left.size, np.int64)])
+        sums = np.concatenate([sums, rest[left]])
+        line = np.concatenate([np.ones(int(ok.sum()), bool), np.zeros(left.size, bool)])
+        code = rows * (1 << 31) + cats
+        order = np.argsort(code, kind="stable")
+        code, sums, line = code[order], sums[order], line[order]
+        head = np.ones(code.size, bool)
+        head[1:] = code[1:] != code[:-1]
+        group = np.cumsum(head) - 1
+        merged = np.bincount(group, weights=sums).astype(np.int64) if code.size else np.zeros(0, np.int64)
+        has_line = np.bincount(group, weights=line).astype(bool) if code.size else np.zeros(0, bool)
+        code = code[head]
+        self.cat_row = np.concatenate([self.cat_row, (code // (1 << 31) + offset).astype(np.int32)])
+        self.cat_id = np.concatenate([self.cat_id, (code % (1 << 31)).astype(np.int32)])
+        self._cat_first = None
+        self.cat_amount = np.concatenate([self.cat_amount, merged])
+        self.cat_line = np.concatenate([self.cat_line, has_line])
 
     # -- derived columns ----------------------------------------------------------------------------------
 
@@ -133,6 +232,7 @@ class Columns:
             self.first_day = np.full(size, _NO_DAY, np.int32)
             self.first_store = np.full(size, -1, np.int16)
             self.first_month = np.full(size, -1, np.int32)
+            self.first_row = np.full(size, -1, np.int64)
             self.month = np.zeros(0, np.int32)
             self.pair_code = np.zeros(0, np.int64)
         elif self.first_day.size < size:  # new customers since
@@ -140,12 +240,13 @@ class Columns:
             self.first_day = np.concatenate([self.first_day, np.full(grow, _NO_DAY, np.int32)])
             self.first_store = np.concatenate([self.first_store, np.full(grow, -1, np.int16)])
             self.first_month = np.concatenate([self.first_month, np.full(grow, -1, np.int32)])
+            self.first_row = np.concatenate([self.first_row, np.full(grow, -1, np.int64)])
         day = self.day[done:]
         if day.size:
             low, high = int(day.min()), int(day.max())
             table = np.array([month_index(dt.date.fromordinal(d)) for d in range(low, high + 1)], np.int32)
             self.month = np.concatenate([self.month, table[day - low]])
-        bought = np.flatnonzero(self.purchase[done:]) + done
+        bought = np.flatnonzero(self.purchase[done:] & self.known[done:]) + done
         if bought.size:
             # each customer's earliest new purchase (ties: the first written), kept if earlier than the known one
             order = bought[np.lexsort((self.day[bought], self.key[bought]))]
@@ -158,6 +259,7 @@ class Columns:
             self.first_day[keys] = self.day[rows]
             self.first_store[keys] = self.store[rows]
             self.first_month[keys] = self.month[rows]
+            self.first_row[keys] = rows
             # the per-month sets of active customers: sorted (key, month) codes, the new ones inserted
             codes = distinct(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
             if self.pair_code.size:
@@ -174,9 +276,10 @@ class Columns:
     # -- figures --------------------------------------------------------------------------------------------
 
     def _mask(self, first: int, last: int, stores: np.ndarray | None, purchases: bool = True) -> np.ndarray:
+        """Rows in [first, last] at the stores; with ``purchases`` only identified purchases."""
         mask = (self.day >= first) & (self.day <= last)
         if purchases:
-            mask &= self.purchase
+            mask &= self.purchase & self.known
         if stores is not None:
             mask &= np.isin(self.store, stores)
         return mask
@@ -228,9 +331,9 @@ class Columns:
         if stores is None:
             cohort_of = self.first_month
             pair_key, pair_month = self.pair_key, self.pair_month
-            rows = np.ones(self.key.size, bool)
+            rows = self.known.copy()
         else:
-            rows = np.isin(self.store, stores)
+            rows = np.isin(self.store, stores) & self.known
             cohort_of = self._first_months(rows)
             bought = rows & self.purchase
             codes = distinct(self.key[bought].astype(np.int64) * _SPAN + self.month[bought])
@@ -264,7 +367,16 @@ class Columns:
             out[has] = first[has]
         return out
 
-    def per_key(self, first: int, last: int, stores: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        """Rows in [first, last] at the stores: (key, day, purchase?, amount) for the pivot's customer dimensions."""
+    def rows(self, first: int, last: int, stores: np.ndarray | None, identified: bool = False) -> np.ndarray:
+        """Indexes of the rows in [first, last] at the stores (only identified receipts with ``identified``)."""
         mask = self._mask(first, last, stores, purchases=False)
-        return self.key[mask], self.day[mask], self.purchase[mask], self.amount[mask]
+        if identified:
+            mask &= self.known
+        return np.flatnonzero(mask)
+
+    def categories_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first pair, number of pairs) of each row in ``rows``: its entries in the ``cat_*`` columns."""
+        if self._cat_first is None or self._cat_first.size != self.key.size + 1:
+            self._cat_first = np.searchsorted(self.cat_row, np.arange(self.key.size + 1, dtype=np.int32))
+        start = self._cat_first[rows]
+        return start, self._cat_first[rows + 1] - start

@@ -3,9 +3,11 @@
 Sources (docs/reports.md):
 
 * the rollups (``report_sales``, ``report_categories``, ``report_hours``, ``report_points``) answer the additive
-  figures by store, time, level, identified, category (sales) and hour (sales, receipts);
-* the columns (central/reports/columns.py) answer the distinct-customer figures, and every figure by the
-  customer's dimensions (segment, RFM class, gender, age band, registration month: identified receipts only).
+  figures by store, time, level, identified, category (sales) and hour (receipts), and every points figure;
+* the columns (central/reports/columns.py: every receipt, with its hour, level and categories) answer the rest of
+  the receipts' figures by any dimensions: distinct customers, receipts by category, anything by category and hour
+  together, and every figure by the customer's dimensions (segment, RFM class, gender, age band, registration
+  month: identified receipts only).
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ COMPONENTS = {
     "customers": ("customers",),
     "new_customers": ("new_customers",),
 }
-COLUMN_DIMENSIONS = {"store", *TIME_DIMENSIONS, *CUSTOMER_DIMENSIONS, "level"}
 WEEKDAYS = ("1 Mon", "2 Tue", "3 Wed", "4 Thu", "5 Fri", "6 Sat", "7 Sun")
 
 
@@ -63,7 +64,9 @@ class Plan:
 
 
 def plan(rows: Sequence[str], cols: Sequence[str], measures: Sequence[str]) -> Plan:
-    """Choose the sources; a figure no source has by these dimensions is a clear error."""
+    """Choose the sources: a rollup when one keeps the figure by these dimensions (cheapest), else the columns,
+    which hold every receipt and its categories; points only come from the rollups. A figure no source has by
+    these dimensions is a clear error."""
     dims = set(rows) | set(cols)
     if set(rows) & set(cols):
         raise ReportError({"columns": _("A dimension cannot be both a row and a column.")})
@@ -75,56 +78,53 @@ def plan(rows: Sequence[str], cols: Sequence[str], measures: Sequence[str]) -> P
         )
     result = Plan()
     customer_dims = dims & CUSTOMER_DIMENSIONS
+
+    def refuse(measure: str, by: Iterable[str]) -> ReportError:
+        return ReportError(
+            {
+                "measures": _(
+                    "%(figure)s cannot be split by %(dims)s.",
+                    figure=str(MEASURES[measure]),
+                    dims=", ".join(str(DIMENSIONS[d]) for d in sorted(by)),
+                )
+            }
+        )
+
     for measure in measures:
         for part in COMPONENTS[measure]:
-            if part in ("customers", "new_customers") or customer_dims:
-                if part.startswith("points_") or part == "identified_receipts":
-                    raise ReportError(
-                        {
-                            "measures": _(
-                                "%(figure)s cannot be split by %(dims)s.",
-                                figure=str(MEASURES[measure]),
-                                dims=", ".join(str(DIMENSIONS[d]) for d in sorted(customer_dims)),
-                            )
-                        }
-                    )
-                if not dims <= COLUMN_DIMENSIONS:
-                    bad = sorted(dims - COLUMN_DIMENSIONS)
-                    raise ReportError(
-                        {
-                            "measures": _(
-                                "%(figure)s cannot be split by %(dims)s.",
-                                figure=str(MEASURES[measure]),
-                                dims=", ".join(str(DIMENSIONS[d]) for d in bad),
-                            )
-                        }
-                    )
-                result.columns.add(part)
-                result.identified_only = result.identified_only or bool(customer_dims)
+            if part.startswith("points_"):
+                if not dims <= ROLLUP_DIMENSIONS["report_points"]:
+                    raise refuse(measure, dims - ROLLUP_DIMENSIONS["report_points"])
+                result.rollup[part] = "report_points"
                 continue
-            table = "report_points" if part.startswith("points_") else None
-            if table is None:
-                for candidate in ("report_sales", "report_hours", "report_categories"):
-                    if (
-                        dims <= ROLLUP_DIMENSIONS[candidate]
-                        and not (candidate == "report_categories" and part != "sales")
-                        and not (
-                            candidate == "report_hours" and part not in ("sales", "receipts", "identified_receipts")
-                        )
-                    ):
-                        table = candidate
-                        break
-            if table is None or not dims <= ROLLUP_DIMENSIONS[table]:
-                raise ReportError(
-                    {
-                        "measures": _(
-                            "%(figure)s cannot be split by %(dims)s.",
-                            figure=str(MEASURES[measure]),
-                            dims=", ".join(str(DIMENSIONS[d]) for d in sorted(dims)),
-                        )
-                    }
-                )
-            result.rollup[part] = table
+            if customer_dims:  # the customer's dimensions: identified receipts only (a share would be 100 %)
+                if part == "identified_receipts":
+                    raise refuse(measure, customer_dims)
+                result.columns.add(part)
+                result.identified_only = True
+                continue
+            if part in ("customers", "new_customers"):
+                result.columns.add(part)
+                continue
+            table = None
+            for candidate in ("report_sales", "report_hours", "report_categories"):
+                if (
+                    dims <= ROLLUP_DIMENSIONS[candidate]
+                    and not (candidate == "report_categories" and part != "sales")
+                    # report_hours' sales are the purchases' only (a refund is not in it): net sales by hour, columns
+                    and not (candidate == "report_hours" and part not in ("receipts", "identified_receipts"))
+                ):
+                    table = candidate
+                    break
+            if table is None:  # e.g. receipts by category, sales by category and hour: the columns count them
+                result.columns.add(part)
+            else:
+                result.rollup[part] = table
+    if result.columns:  # the columns' pass is made anyway: it adds the categories' sales up faster than their table
+        for part, table in list(result.rollup.items()):
+            if table == "report_categories":
+                del result.rollup[part]
+                result.columns.add(part)
     return result
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..reports import figures
-from ..reports.columns import Columns, counts, distinct_per
+from ..reports.columns import Columns, counts, distinct, distinct_per
 from ..reports.definitions import (
     CUSTOMER_DIMENSIONS,
     DIMENSIONS,
@@ -62,7 +62,8 @@ def columns(db: Store) -> Columns:
             step = 200_000
             start = cols.mark[0]
             while start < last:
-                cols.append(db.column_rows(start, min(start + step, last)), day_of)
+                upto = min(start + step, last)
+                cols.append(db.column_rows(start, upto), day_of, db.column_lines(start, upto))
                 start += step
             cols.mark = (last, merges)
         return cols
@@ -83,7 +84,12 @@ def warm_columns(path: str) -> threading.Thread:
         except Exception:  # a report request fills them again; the server must not stop over this
             _log.exception("report columns: the warm-up failed")
             return
-        _log.info("report columns filled in %.1f s (%d identified receipts)", time.perf_counter() - clock, len(cols))
+        _log.info(
+            "report columns filled in %.1f s (%d receipts, %d identified receipts)",
+            time.perf_counter() - clock,
+            len(cols),
+            cols.identified,
+        )
 
     thread = threading.Thread(target=fill, name="report-columns-warm-up", daemon=True)
     thread.start()
@@ -297,8 +303,6 @@ def pivot(
             how.columns.add(part)
         how.rollup.clear()
         how.identified_only = True
-        if not (set(rows) | set(cols)) <= {"store", *TIME_DIMENSIONS, *CUSTOMER_DIMENSIONS, "level"}:
-            raise ReportError({"segment": _("This split is not kept per customer; remove the segment filter.")})
     dims = [*rows, *cols]
     first, last = period.span
     asked = None if every else stores
@@ -320,7 +324,16 @@ def pivot(
         _from_rollup(db, table, parts, dims, first, last, asked, groupings)
     if how.columns:
         _from_columns(
-            db, sorted(how.columns), dims, first, last, stores if not every else None, req["segment"], period, groupings
+            db,
+            sorted(how.columns),
+            dims,
+            first,
+            last,
+            stores if not every else None,
+            req["segment"],
+            period,
+            groupings,
+            how.identified_only,
         )
     row_keys = sorted(row_totals) if rows else []
     col_keys = sorted(col_totals, key=lambda k: tuple(str(x) for x in k)) if cols else []
@@ -412,6 +425,13 @@ def _from_rollup(
             add(target, tuple(key_[i] for i in index), values)
 
 
+def _expand(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Element i repeated ``count[i]`` times: (the elements' indexes, their positions start[i] .. + count[i] - 1)."""
+    element = np.repeat(np.arange(count.size), count)
+    before = np.cumsum(count) - count
+    return element, np.arange(element.size) - np.repeat(before - start, count)
+
+
 def _from_columns(
     db: Store,
     parts: Sequence[str],
@@ -422,26 +442,33 @@ def _from_columns(
     segment: int | None,
     period: Period,
     groupings: Any,
+    identified_only: bool = False,
 ) -> None:
+    """The figures of ``parts`` from the columns, for every grouping (cells, rows' and columns' totals, the total).
+
+    Category and segment are many-valued: a receipt with lines in two categories, a customer in two segments, is
+    repeated once per category (segment) in the groupings split by it, and taken once in the others -- so the
+    totals count each receipt and customer once, and a split's rows may add up to more."""
     cols = columns(db)
     ids = cols.store_ids(stores) if stores is not None else None
-    key, day, purchase, amount = cols.per_key(first, last, ids)
-    store = cols.store[cols._mask(first, last, ids, purchases=False)]
+    sel = cols.rows(first, last, ids, identified=identified_only or segment is not None)
+    space = int(cols.key.max()) + 1 if cols.key.size else 1
     if segment is not None:
-        members = np.zeros(int(cols.key.max()) + 1 if cols.key.size else 1, bool)
+        members = np.zeros(space, bool)
         wanted = np.array(db.segment_member_keys(segment), np.int64)
-        members[wanted[wanted < members.size]] = True
-        keep = members[key]
-        key, day, purchase, amount, store = key[keep], day[keep], purchase[keep], amount[keep], store[keep]
-    # one integer code per row and dimension, with its labels
+        members[wanted[wanted < space]] = True
+        sel = sel[members[cols.key[sel]]]
+    key, known, purchase, amount = cols.key[sel], cols.known[sel], cols.purchase[sel], cols.amount[sel]
+    # one integer code per row and dimension, with its labels (category and segment: per (row, value) pair below)
     codes: list[np.ndarray] = []
     labels: list[list[Any]] = []
-    attrs = _customer_attributes(db, dims, period) if set(dims) & (CUSTOMER_DIMENSIONS | {"level"}) else {}
+    attrs = _customer_attributes(db, dims, period) if set(dims) & CUSTOMER_DIMENSIONS else {}
     for dim in dims:
         if dim == "store":
-            codes.append(store.astype(np.int64))
+            codes.append(cols.store[sel].astype(np.int64))
             labels.append(list(cols.stores))
         elif dim in TIME_DIMENSIONS:
+            day = cols.day[sel]
             low, high = (int(day.min()), int(day.max())) if day.size else (0, -1)
             names = [time_value(dim, d) for d in range(low, high + 1)]
             shown = sorted(set(names))
@@ -449,72 +476,125 @@ def _from_columns(
             table = np.array([where[n] for n in names], np.int64)
             codes.append(table[day - low] if day.size else np.zeros(0, np.int64))
             labels.append(shown)
-        elif dim == "segment":
-            codes.append(np.zeros(key.size, np.int64))  # the rows are repeated per segment below
+        elif dim == "hour":
+            codes.append(cols.hour[sel].astype(np.int64))
+            labels.append(list(range(24)))
+        elif dim == "level":
+            codes.append(cols.level[sel].astype(np.int64))
+            labels.append(list(cols.levels))
+        elif dim == "identified":
+            codes.append(known.astype(np.int64))
+            labels.append([0, 1])
+        elif dim in ("category", "segment"):
+            codes.append(np.zeros(0, np.int64))  # the rows are repeated per category / segment below
             labels.append([])
         else:
             values, names = attrs[dim]
             codes.append(values[np.minimum(key, values.size - 1)].astype(np.int64))
             labels.append(names)
-    # a customer counts in every segment they are a member of ("no segment" otherwise): the rows are repeated once
-    # per membership for the groupings that split by segment; the others (totals) take each row once
+    # a receipt counts in every category it has lines in (its other amounts in category 0, "not by category")
+    cat_at = dims.index("category") if "category" in dims else None
+    if cat_at is not None:
+        start, count = cols.categories_of(sel)
+        cat_rows, cat_pos = _expand(start, count)
+        cat_ids = cols.cat_id[cat_pos]
+        found = np.flatnonzero(np.bincount(cat_ids)) if cat_ids.size else np.zeros(0, np.int64)
+        labels[cat_at] = found.tolist()
+        lookup = np.zeros(int(found[-1]) + 1 if found.size else 1, np.int64)
+        lookup[found] = np.arange(found.size)
+        cat_code = lookup[cat_ids]
+    # a customer counts in every segment they are a member of now ("no segment" otherwise)
     seg_at = dims.index("segment") if "segment" in dims else None
-    seg_rows = seg_codes = None
     if seg_at is not None:
-        size = int(cols.key.max()) + 1 if cols.key.size else 1
-        in_any = np.zeros(size, bool)
-        picked, coded, names = [], [], []
+        in_any = np.zeros(space, bool)
+        member_keys, member_codes, names = [], [], []
         for n, (ident, name) in enumerate(db.report_segments()):
-            member = np.zeros(size, bool)
             keys = np.array(db.segment_member_keys(ident), np.int64)
-            member[keys[keys < size]] = True
-            in_any |= member
-            rows = np.flatnonzero(member[key])
-            picked.append(rows)
-            coded.append(np.full(rows.size, n, np.int64))
+            keys = distinct(keys[keys < space])
+            in_any[keys] = True
+            member_keys.append(keys)
+            member_codes.append(np.full(keys.size, n, np.int64))
             names.append(name)
-        rows = np.flatnonzero(~in_any[key])
-        picked.append(rows)
-        coded.append(np.full(rows.size, len(names), np.int64))
+        nobody = np.flatnonzero(~in_any)
+        member_keys.append(nobody)
+        member_codes.append(np.full(nobody.size, len(names), np.int64))
         labels[seg_at] = [*names, str(_("no segment"))]
-        seg_rows, seg_codes = np.concatenate(picked), np.concatenate(coded)
-    self_first = None
+        order = np.argsort(np.concatenate(member_keys), kind="stable")
+        seg_key, seg_code = np.concatenate(member_keys)[order], np.concatenate(member_codes)[order]
+        seg_start = np.searchsorted(seg_key, np.arange(space))
+        seg_count = np.searchsorted(seg_key, np.arange(space), "right") - seg_start
+    is_first = None
     if "new_customers" in parts:
         cols._derive()
-        # the first purchase's row(s): its day at its store (a customer counts once, where they started)
-        self_first = (day == cols.first_day[key]) & purchase & (store == cols.first_store[key])
-    plain = (key, purchase, amount, self_first, codes)
-    space = int(cols.key.max()) + 1 if cols.key.size else 1
+        # the customer's first purchase in the whole chain (a customer counts once, where and when they started)
+        is_first = known & purchase & (cols.first_row[key] == sel)
+    made: dict[tuple[bool, bool], dict[Any, Any]] = {}
+
+    def elements(by_category: bool, by_segment: bool) -> dict[Any, Any]:
+        """The rows repeated per category and/or segment (made once, shared by the groupings that need them)."""
+        if (by_category, by_segment) in made:
+            return made[(by_category, by_segment)]
+        rows: np.ndarray | None = None  # the elements' rows (None: every row once)
+        out: dict[Any, Any] = {"amount": amount, "receipt": purchase, "known": known, "key": key, "first": is_first}
+        many: dict[int, np.ndarray] = {}
+        if by_category:
+            rows = cat_rows
+            out["amount"], out["receipt"] = cols.cat_amount[cat_pos], purchase[cat_rows] & cols.cat_line[cat_pos]
+            many[cat_at] = cat_code  # type: ignore[index]
+        if by_segment:
+            at = key if rows is None else key[rows]
+            element, position = _expand(seg_start[at], seg_count[at])
+            rows = element if rows is None else rows[element]
+            out["amount"], out["receipt"] = out["amount"][element], out["receipt"][element]
+            many = {i: c[element] for i, c in many.items()}
+            many[seg_at] = seg_code[position]  # type: ignore[index]
+        if rows is not None:
+            out["known"], out["key"] = known[rows], key[rows]
+            out["first"] = is_first[rows] if is_first is not None else None
+        out["size"] = sel.size if rows is None else rows.size
+        out["codes"] = {
+            i: many[i] if i in many else (codes[i] if rows is None else codes[i][rows])
+            for i in range(len(dims))
+            if i in many or i not in (cat_at, seg_at)
+        }
+        made[(by_category, by_segment)] = out
+        return out
+
     for target, index in groupings:
         radix = [len(labels[i]) or 1 for i in index]
-        key, purchase, amount, self_first, use = plain
-        if seg_at is not None and seg_at in index:
-            assert seg_rows is not None and seg_codes is not None
-            key, purchase, amount = key[seg_rows], purchase[seg_rows], amount[seg_rows]
-            self_first = self_first[seg_rows] if self_first is not None else None
-            use = [seg_codes if i == seg_at else c[seg_rows] for i, c in enumerate(codes)]
-        code = np.zeros(key.size, np.int64)
+        got = elements(cat_at is not None and cat_at in index, seg_at is not None and seg_at in index)
+        amounts, receipt, whose, of = got["amount"], got["receipt"], got["known"], got["key"]
+        code = np.zeros(got["size"], np.int64)
         for i, r in zip(index, radix, strict=True):
-            code = code * r + use[i]
+            code = code * r + got["codes"][i]
         computed: dict[str, dict[int, int]] = {}
+        size = int(np.prod(radix)) if radix else 1
         if "sales" in parts:
-            size = int(np.prod(radix)) if radix else 1
-            sums = np.bincount(code, weights=amount, minlength=size)
+            sums = np.bincount(code, weights=amounts, minlength=size)
             used = np.bincount(code, minlength=size) > 0
             computed["sales"] = {int(c): int(round(sums[c])) for c in np.flatnonzero(used).tolist()}
         if "receipts" in parts:
-            computed["receipts"] = counts(code[purchase])
-        for part, rows_mask in (("customers", purchase), ("new_customers", self_first)):
-            if part in parts and rows_mask is not None:
-                computed[part] = distinct_per(code[rows_mask], key[rows_mask], space)
+            computed["receipts"] = counts(code[receipt], size)
+        if "identified_receipts" in parts:
+            computed["identified_receipts"] = counts(code[receipt & whose], size)
+        if "customers" in parts:
+            bought = receipt & whose
+            computed["customers"] = distinct_per(code[bought], of[bought], space)
+        if got["first"] is not None:
+            started = receipt & got["first"]
+            computed["new_customers"] = distinct_per(code[started], of[started], space)
+        found_codes = np.array(sorted({c for per_code in computed.values() for c in per_code}), np.int64)
+        tuples: list[list[Any]] = [[] for _ in found_codes]
+        rest = found_codes
+        for i, r in reversed(list(zip(index, radix, strict=True))):  # decode each cell's code once, whole arrays
+            names = labels[i] or [""]
+            for acc, at in zip(tuples, (rest % r).tolist(), strict=True):
+                acc.append(names[at])
+            rest = rest // r
+        key_of = {int(c): tuple(reversed(t)) for c, t in zip(found_codes.tolist(), tuples, strict=True)}
         for part, per_code in computed.items():
             for c, value in per_code.items():
-                parts_key = []
-                rest = c
-                for i, r in reversed(list(zip(index, radix, strict=True))):
-                    parts_key.append(labels[i][rest % r] if labels[i] else "")
-                    rest //= r
-                add(target, tuple(reversed(parts_key)), {part: value})
+                add(target, key_of[c], {part: value})
 
 
 def _customer_attributes(db: Store, dims: Sequence[str], period: Period) -> dict[str, tuple[np.ndarray, list[Any]]]:
@@ -539,8 +619,6 @@ def _customer_attributes(db: Store, dims: Sequence[str], period: Period) -> dict
         build("age_band", lambda r: age_band(r[2], period.last))
     if "registration_month" in dims:
         build("registration_month", lambda r: (r[3] or "")[:7] or None)
-    if "level" in dims:
-        build("level", lambda r: r[4])
     if "rfm" in dims:
         classes = dict(db.customer_rfm_classes())
         build("rfm", lambda r: classes.get(r[0]))

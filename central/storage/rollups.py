@@ -139,6 +139,8 @@ class DayOf:
         def offset(slot: int) -> int:
             return int(dt.datetime.fromtimestamp(slot * 900, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
 
+        if epochs.size == 0:
+            return epochs.copy()
         slots = epochs // 900
         found = np.unique(slots)
         # an offset changes a few times a year: looked up at each UTC day's first and last slot present, and at

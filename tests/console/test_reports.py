@@ -250,9 +250,12 @@ def test_bad_pivots_are_clear(ledger):
     with pytest.raises(analytics.ReportError) as err:
         analytics.pivot(ledger, SYSTEM, {"rows": "colour", "measures": "sales"})
     assert "Unknown dimension colour" in err.value.errors["rows"]
-    with pytest.raises(analytics.ReportError) as err:
-        analytics.pivot(ledger, SYSTEM, {"rows": "category", "measures": "receipts"})
-    assert "cannot be split" in err.value.errors["measures"]
+    with pytest.raises(analytics.ReportError) as err:  # points are kept by day, store and kind only
+        analytics.pivot(ledger, SYSTEM, {"rows": "category", "measures": "points_accrued"})
+    assert "Points accrued cannot be split by Category" in err.value.errors["measures"]
+    with pytest.raises(analytics.ReportError) as err:  # by the customer's dimensions only identified receipts count
+        analytics.pivot(ledger, SYSTEM, {"rows": "gender", "measures": "share_identified"})
+    assert "cannot be split by Gender" in err.value.errors["measures"]
     with pytest.raises(analytics.ReportError) as err:
         analytics.pivot(
             ledger,
@@ -297,6 +300,12 @@ def test_home_is_the_dashboard_readable_without_javascript(client, ledger):
         "/reports/effect?from=2026-10-01&to=2026-12-31",
     ):
         assert client.get(path).status_code == 200, path
+    # split by category or segment, the page says how a receipt (a customer) in several of them counts
+    split = client.get("/reports/pivot?rows=segment&columns=category&measures=receipts,customers&from=2026-10-01")
+    html = split.get_data(as_text=True)
+    assert split.status_code == 200 and 'id="pivot-by-category"' in html and 'id="pivot-by-segment"' in html
+    plain = client.get("/reports/pivot?rows=store&measures=customers&from=2026-10-01").get_data(as_text=True)
+    assert 'id="pivot-by-category"' not in plain and 'id="pivot-by-segment"' not in plain
     unknown = client.get("/reports/pivot?rows=colour")
     assert unknown.status_code == 400 and 'data-error="rows"' in unknown.get_data(as_text=True)
     assert "colour" in unknown.get_data(as_text=True)
@@ -399,8 +408,9 @@ def test_pivot_by_hour_identified_and_a_customer_dimension(ledger):
     nov = {"from": "2026-11-01", "to": "2026-11-30"}
     hours, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "hour", "measures": "receipts,sales"}, limit=1000)
     got = {r["key"][0]: r["total"] for r in hours.to_dict()["body"]}
-    # local hours: 06:00 in Vladivostok, 13:00, 14:00 and 12:00 in Moscow
-    assert got == {"6": [1, 1500], "12": [1, 4000], "13": [1, 300], "14": [1, 900]}
+    # local hours: 06:00 in Vladivostok, 13:00, 14:00 and 12:00 in Moscow; c1's refund at 11:00 in Vladivostok
+    # (sales net of refunds, as everywhere: the hours add up to the month's sales)
+    assert got == {"6": [1, 1500], "11": [0, -500], "12": [1, 4000], "13": [1, 300], "14": [1, 900]}
     known, _ctx = analytics.pivot(
         ledger, SYSTEM, {**nov, "rows": "identified", "measures": "receipts,share_identified"}, limit=1000
     )
@@ -444,6 +454,19 @@ def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
     c1, c3 = 1500 + 300 - 500, 4000  # November at every store
     assert got == {"vip": [2, c1 + c3], "new": [1, c1]}
     assert out.to_dict()["total"] == [2, c1 + c3]  # each receipt once
+    # by segment and category (both many-valued): c1's 1 Nov receipt (food, toys) and 5 Nov one (food), c3's toys
+    both, _ctx = analytics.pivot(
+        ledger, SYSTEM, {**nov, "rows": "segment", "columns": "category", "measures": "receipts,customers"}, limit=99
+    )
+    shown = both.to_dict()
+    names = dict(conn.execute("SELECT id, name FROM catalog_categories"))
+    assert [names[int(k[0])] for k in shown["column_keys"]] == ["food", "toys"]
+    assert {r["key"][0]: (r["cells"], r["total"]) for r in shown["body"]} == {
+        "vip": ([[2, 1], [2, 2]], [3, 2]),
+        "new": ([[2, 1], [1, 1]], [2, 1]),
+    }
+    assert shown["column_totals"] == [[2, 1], [2, 2]]  # each receipt and customer once per category
+    assert shown["total"] == [3, 2]
     only, _ctx = analytics.pivot(
         ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
     )
@@ -481,3 +504,170 @@ def test_local_days_of_columns_equal_the_per_row_days_across_dst():
     want = [dt.datetime.fromtimestamp(e, zones[s]).date().toordinal() for s, e in zip(stores, epochs, strict=True)]
     assert [day_of(s, e) for s, e in zip(stores, epochs, strict=True)] == want
     assert DayOf(zones.get).days(stores, epochs).tolist() == want
+
+
+# -- every dimension x every figure of the pivot, against a model of the receipts written out above ----------------
+
+#: the pivot's dimensions the model below computes (the customer's dimensions: gender stands for them all, since the
+#: hand-built customers have none: "unknown"; segments have their own test)
+MODEL_DIMENSIONS = ("store", "month", "week", "day", "weekday", "hour", "category", "level", "identified", "gender")
+RECEIPT_FIGURES = ("sales", "receipts", "average_check", "customers", "new_customers", "share_identified")
+WEEKDAY_NAMES = ("1 Mon", "2 Tue", "3 Wed", "4 Thu", "5 Fri", "6 Sat", "7 Sun")
+
+
+def _model_receipts(ledger) -> list[dict]:
+    """Every receipt of the ledger as the model sees it: PURCHASES, the refund and the cancel, with their local
+    time, category amounts and the level the ledger recorded with them (that alone is read from the database)."""
+    levels = {
+        (e, k): lv for e, k, lv in ledger.conn.execute("SELECT at_epoch, kind, COALESCE(level, '') FROM transactions")
+    }
+    category = dict(ledger.conn.execute("SELECT name, id FROM catalog_categories"))
+    out = []
+    for n, (store, at, cid, lines, _acc, _red) in enumerate(PURCHASES):
+        amounts: dict[int, int] = {}
+        for cat, a in lines:
+            amounts[category[cat]] = amounts.get(category[cat], 0) + a
+        out.append({"n": n, "store": store, "at": at, "cid": cid, "purchase": True, "categories": amounts})
+    refund_at = dt.datetime(2026, 11, 10, 1, 0, tzinfo=UTC)
+    out.append({"n": 100, "store": "S2", "at": refund_at, "cid": "c1", "purchase": False, "categories": {0: -500}})
+    cancel_at = dt.datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    out.append({"n": 101, "store": "S1", "at": cancel_at, "cid": None, "purchase": False, "categories": {0: -900}})
+    for r in out:
+        moment = r["at"].astimezone(zoneinfo.ZoneInfo(ZONES[r["store"]]))
+        r["date"], r["hour"] = moment.date(), moment.hour
+        r["level"] = levels[
+            (int(r["at"].timestamp()), "purchase" if r["purchase"] else ("refund" if r["n"] == 100 else "cancel"))
+        ]
+    firsts: dict[str, dict] = {}
+    for r in sorted((r for r in out if r["purchase"] and r["cid"]), key=lambda r: (r["date"], r["n"])):
+        firsts.setdefault(r["cid"], r)
+    for r in out:
+        r["first"] = r["purchase"] and r["cid"] is not None and firsts[r["cid"]] is r
+    return out
+
+
+def _model_value(r: dict, dim: str, category: int | None) -> str:
+    date = r["date"]
+    if dim == "store":
+        return r["store"]
+    if dim == "month":
+        return date.strftime("%Y-%m")
+    if dim == "week":
+        year, week, _d = date.isocalendar()
+        return f"{year}-W{week:02d}"
+    if dim == "day":
+        return date.isoformat()
+    if dim == "weekday":
+        return WEEKDAY_NAMES[date.weekday()]
+    if dim == "hour":
+        return str(r["hour"])
+    if dim == "category":
+        return str(category)
+    if dim == "level":
+        return r["level"]
+    if dim == "identified":
+        return str(int(r["cid"] is not None))
+    assert dim == "gender"
+    return "unknown"
+
+
+def _model_cell(receipts: list[dict], dims: tuple[str, ...]) -> dict[tuple[str, ...], dict]:
+    """Per cell of these dimensions: sales, the receipts, the customers and the new customers in it. A receipt is
+    in a category's cell when it has a line there (its amounts there count); the others' amounts are category 0."""
+    cells: dict[tuple[str, ...], dict] = {}
+    for r in receipts:
+        for cat, amount in r["categories"].items() if "category" in dims else [(None, sum(r["categories"].values()))]:
+            key = tuple(_model_value(r, d, cat) for d in dims)
+            cell = cells.setdefault(
+                key, {"sales": 0, "receipts": set(), "known": set(), "customers": set(), "new": set()}
+            )
+            cell["sales"] += amount
+            if r["purchase"] and (cat is None or cat != 0):
+                cell["receipts"].add(r["n"])
+                if r["cid"]:
+                    cell["known"].add(r["n"])
+                    cell["customers"].add(r["cid"])
+                    if r["first"]:
+                        cell["new"].add(r["cid"])
+    return cells
+
+
+def _model_figures(cell: dict | None) -> dict[str, object]:
+    if cell is None:
+        return {
+            "sales": 0,
+            "receipts": 0,
+            "average_check": None,
+            "customers": 0,
+            "new_customers": 0,
+            "share_identified": None,
+        }
+    receipts = len(cell["receipts"])
+    return {
+        "sales": cell["sales"],
+        "receipts": receipts,
+        "average_check": cell["sales"] / receipts if receipts else None,
+        "customers": len(cell["customers"]),
+        "new_customers": len(cell["new"]),
+        "share_identified": len(cell["known"]) / receipts if receipts else None,
+    }
+
+
+@pytest.mark.parametrize(
+    "rows,cols",
+    [((a,), ()) for a in MODEL_DIMENSIONS]
+    + [((a,), (b,)) for i, a in enumerate(MODEL_DIMENSIONS) for b in MODEL_DIMENSIONS[i + 1 :]]
+    + [(("category", "hour"), ("identified",)), (("store", "category"), ("month", "hour"))],
+)
+def test_every_dimension_by_every_figure_equals_a_model_of_the_receipts(ledger, rows, cols):
+    """Cells, rows' and columns' totals and the total: a receipt with lines in two categories counts once in each
+    category and once in every total; distinct customers per cell; by the customer's dimensions identified receipts
+    only (and no share identified, which would be 100 %)."""
+    receipts = [r for r in _model_receipts(ledger) if dt.date(2026, 10, 1) <= r["date"] <= dt.date(2026, 12, 31)]
+    figures = RECEIPT_FIGURES
+    if "gender" in rows + cols:
+        receipts = [r for r in receipts if r["cid"] is not None]
+        figures = tuple(f for f in figures if f != "share_identified")
+    args = {
+        "from": "2026-10-01",
+        "to": "2026-12-31",
+        "rows": list(rows),
+        "columns": list(cols),
+        "measures": list(figures),
+    }
+    table, _ctx = analytics.pivot(ledger, SYSTEM, args, limit=100_000)
+    shown = table.to_dict()
+
+    def want(cell: dict | None) -> list:
+        return [_model_figures(cell)[f] for f in figures]
+
+    by_cell, by_row = _model_cell(receipts, rows + cols), _model_cell(receipts, rows)
+    by_col, total = _model_cell(receipts, cols), _model_cell(receipts, ())
+    assert sorted(tuple(r["key"]) for r in shown["body"]) == sorted(by_row)
+    assert sorted(tuple(k) for k in shown["column_keys"]) == (sorted(by_col) if cols else [])
+    for line in shown["body"]:
+        assert line["total"] == want(by_row[tuple(line["key"])]), (line["key"], "total")
+        for ck, cell in zip(shown["column_keys"], line["cells"], strict=True):
+            assert cell == want(by_cell.get(tuple(line["key"]) + tuple(ck))), (line["key"], ck)
+    for ck, cell in zip(shown["column_keys"], shown["column_totals"], strict=True):
+        assert cell == want(by_col[tuple(ck)]), (ck, "column total")
+    assert shown["total"] == want(total[()])
+
+
+def test_receipts_and_customers_by_category_count_a_receipt_once_per_category(ledger):
+    """c1's first receipt has food and toys: it is in both rows, once in the total (written out by hand)."""
+    table, _ctx = analytics.pivot(
+        ledger,
+        SYSTEM,
+        {"from": "2026-11-01", "to": "2026-11-30", "rows": "category", "measures": "receipts,customers,sales"},
+        limit=1000,
+    )
+    names = dict(ledger.conn.execute("SELECT id, name FROM catalog_categories"))
+    got = {names.get(int(r["key"][0]), "none"): r["total"] for r in table.to_dict()["body"]}
+    # November: c1 food+toys (S2), c2 food (S3, 31 Oct local: October), c1 food, anonymous food+toys, c3 toys
+    assert got == {
+        "food": [3, 1, 1000 + 300 + 700],
+        "toys": [3, 2, 500 + 200 + 4000],
+        "none": [0, 0, -500],  # c1's refund
+    }
+    assert table.to_dict()["total"] == [4, 2, 1000 + 500 + 300 + 700 + 200 + 4000 - 500]

@@ -110,3 +110,39 @@ def test_a_chart_split_by_store_has_a_series_per_store(page, console, tmp_path):
     page.wait_for_function("document.getElementById('effect-receipts-chart').dataset.points")
     effect = page.locator("#effect-receipts-chart")
     assert (effect.get_attribute("data-points"), effect.get_attribute("data-series")) == ("3", "2")
+
+
+def test_customers_by_category_exported_to_xlsx_equal_the_page(page, console, tmp_path):
+    """Customers and receipts by category (a receipt in two categories counts in both): the XLSX read back holds the
+    numbers the page shows, the totals counting each customer and receipt once."""
+    sign_in(page, console)
+    page.goto(console + "/reports/pivot")
+    page.select_option("#period", "custom")
+    page.fill("#from", "2026-10-01")
+    page.fill("#to", "2026-12-31")
+    page.select_option("#pivot-rows", ["category"])
+    page.select_option("#pivot-columns", [])
+    page.select_option("#pivot-measures", ["receipts", "customers"])
+    page.click("#pivot-build")
+    page.wait_for_selector("#pivot-table")
+    assert page.locator("#pivot-by-category").is_visible()
+
+    def number(text: str) -> int:
+        return int(text.replace("\u00a0", "").replace("\u202f", "").replace(" ", ""))
+
+    shown = [
+        [cell.inner_text() for cell in row.locator("td").all()] for row in page.locator("#pivot-table tbody tr").all()
+    ]
+    on_page = {r[0]: [number(v) for v in r[1:]] for r in shown}
+    total = [number(td.inner_text()) for td in page.locator("#pivot-table tfoot td.total").all()]
+    # food: c1, c2 and seven receipts (three anonymous); toys: c1, c3 and three receipts (c1's first in both)
+    assert on_page == {"food": [7, 2], "toys": [3, 2]}
+    assert total == [8, 3]  # eight receipts, three customers: each once
+    with page.expect_download() as info:
+        page.click("#export-xlsx")
+    path = tmp_path / "by-category.xlsx"
+    info.value.save_as(path)
+    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    assert rows[0] == ("category", "receipts", "customers")
+    assert {r[0]: list(r[1:]) for r in rows[1:-1]} == on_page
+    assert list(rows[-1][1:]) == total

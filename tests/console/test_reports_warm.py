@@ -23,7 +23,20 @@ from tests.console.test_reports import ledger  # noqa: F401  (the fixture: a han
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = ("key", "day", "store", "purchase", "amount")
+FIELDS = (
+    "key",
+    "known",
+    "day",
+    "hour",
+    "store",
+    "level",
+    "purchase",
+    "amount",
+    "cat_row",
+    "cat_id",
+    "cat_amount",
+    "cat_line",
+)
 
 
 class Gate:

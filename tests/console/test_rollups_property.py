@@ -1,5 +1,7 @@
 """Property: after any stream of events, applied in any batches, the kept rollups equal a full recomputation
-(the same fold over everything at once) and an independent, naive computation from the transactions table."""
+(the same fold over everything at once) and an independent, naive computation from the transactions table; the
+report columns appended batch by batch equal the columns read at once, and their distinct receipts and customers by
+category and hour equal a naive count from the transactions and their lines."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from central.reports.columns import Columns
+from central.services import analytics
+from central.services.access import SYSTEM
 from central.storage import rollups
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
@@ -47,6 +52,34 @@ def _naive(conn) -> tuple[dict, dict]:
             acc[0 if kind == "purchase" else 1] += 1
             acc[2] += amount
     return sales, points
+
+
+def _naive_by_category_and_hour(conn) -> dict:
+    """(category, local hour) -> [sales, receipts, customers]: a receipt is in a category when it has a line there
+    (the lines' amounts count there); the rest of its amount, and refunds and cancels, are category 0."""
+    zones = {s: zoneinfo.ZoneInfo(z) for s, z in ZONES.items()}
+    lines: dict = {}
+    for tid, category, amount in conn.execute("SELECT transaction_id, category_id, amount FROM transaction_lines"):
+        per = lines.setdefault(tid, {})
+        per[category or 0] = per.get(category or 0, 0) + amount
+    cells: dict = {}
+    for tid, kind, store, cid, epoch, amount in conn.execute(
+        "SELECT id, kind, store, customer_id, at_epoch, amount FROM transactions"
+        " WHERE kind IN ('purchase', 'refund', 'cancel')"
+    ):
+        hour = dt.datetime.fromtimestamp(epoch, zones[store]).hour
+        mine = dict(lines.get(tid, {})) if kind == "purchase" else {}
+        rest = amount - sum(mine.values())
+        for category, part in [*mine.items(), (0, rest)]:
+            if category == 0 and part == 0 and 0 not in mine:
+                continue
+            cell = cells.setdefault((str(category), str(hour)), [0, set(), set()])
+            cell[0] += part
+            if kind == "purchase" and (category in mine):
+                cell[1].add(tid)
+                if cid:
+                    cell[2].add(cid)
+    return {k: [v[0], len(v[1]), len(v[2])] for k, v in cells.items()}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,6 +140,7 @@ def test_rollups_equal_a_full_recomputation(events, batch):
                         db.commit_ingest(
                             IngestUnit(events=mine, pointers={(store, "a1"): (mine[-1]["seq"], mine[-1]["id"])})
                         )
+                analytics.columns(db)  # the report columns appended after each batch
             kept = rollups.kept(db.conn)
             assert kept == rollups.recompute(db.conn)
             sales, points_ = _naive(db.conn)
@@ -118,5 +152,29 @@ def test_rollups_equal_a_full_recomputation(events, batch):
                 "SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE kind IN ('purchase', 'refund', 'cancel')"
             ).fetchone()[0]
             assert sum(v[2] for v in kept["report_categories"].values()) == total
+            # the columns appended in pieces equal the columns read at once
+            pieces, last = analytics.columns(db), db.column_marks()[0]
+            whole = Columns()
+            whole.append(db.column_rows(0, last), db.report_day_of(), db.column_lines(0, last))
+            for name in ("key", "known", "day", "hour", "purchase", "amount"):
+                assert getattr(pieces, name).tolist() == getattr(whole, name).tolist(), name
+            # stores and levels are indexes in the order met: the same names row by row
+            assert [pieces.stores[i] for i in pieces.store] == [whole.stores[i] for i in whole.store]
+            assert [pieces.levels[i] for i in pieces.level] == [whole.levels[i] for i in whole.level]
+            for name in ("cat_row", "cat_id", "cat_amount", "cat_line"):
+                assert getattr(pieces, name).tolist() == getattr(whole, name).tolist(), name
+            # sales, distinct receipts and customers by category and hour against the naive count
+            table, _ctx = analytics.pivot(
+                db,
+                SYSTEM,
+                {
+                    "from": "2026-10-29",
+                    "to": "2026-11-03",
+                    "rows": "category,hour",
+                    "measures": "sales,receipts,customers",
+                },
+            )
+            got = {tuple(r["key"]): r["total"] for r in table.to_dict()["body"]}
+            assert got == _naive_by_category_and_hour(db.conn)
         finally:
             db.close()
