@@ -309,3 +309,8 @@ MIGRATIONS += PROMOTIONS_MIGRATIONS
 from .schema_slipmsg import SLIPMSG_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SLIPMSG_MIGRATIONS
+
+# the segments' column snapshot follows the database (docs/segments.md): migration 27
+from .schema_segspeed import SEGSPEED_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += SEGSPEED_MIGRATIONS
