@@ -121,6 +121,11 @@ class ColumnEvaluator:
     def count(self, definition: Definition) -> int:
         return int(self.mask(definition).sum())
 
+    def count_and_first(self, definition: Definition, first: int) -> tuple[int, list[int]]:
+        """How many members, and the ``first`` smallest keys among them."""
+        found = self.mask(definition)
+        return int(found.sum()), np.flatnonzero(found)[:first].tolist()
+
     def audience(self, criteria: Iterable[Criterion]) -> np.ndarray:
         found = np.zeros(self.snap.n, bool)
         for c in criteria:
