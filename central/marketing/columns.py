@@ -215,7 +215,7 @@ class ColumnEvaluator:
     def _day_extreme(self, stores: Iterable[str] | None, last: bool) -> np.ndarray:
         """Per key the first (or ``last``) day with a purchase (at ``stores``); 0 for none."""
         out = np.full(self.snap.n, 0 if last else np.iinfo(np.int32).max, np.int64)
-        for rows in self.snap.day_rows(None, None, stores):
+        for rows in self.snap.day_rows(None, None, stores, ("key", "day", "purchases")):
             bought = rows["purchases"] > 0
             (np.maximum if last else np.minimum).at(out, rows["key"][bought], rows["day"][bought])
         if not last:
@@ -231,7 +231,8 @@ class ColumnEvaluator:
         return (day > 0) & _in_range(day, *self.fallback._days_ago_range(c))
 
     def _sum(self, column: str, c: Criterion, stores: Iterable[str] | None) -> np.ndarray:
-        return self.snap.per_key_sum(self.snap.day_rows(*c["period"].bounds(self.today), stores), column)
+        parts = self.snap.day_rows(*c["period"].bounds(self.today), stores, ("key", column))
+        return self.snap.per_key_sum(parts, column)
 
     def _purchases(self, c: Criterion) -> np.ndarray:
         return _in_range(self._sum("purchases", c, c.get("stores")), c.get("from"), c.get("to"))
@@ -241,7 +242,7 @@ class ColumnEvaluator:
 
     def _ratio(self, column: str, c: Criterion, low: int | None, high: int | None) -> np.ndarray:
         # compared as a fraction: low x purchases <= sum <= high x purchases, never divided
-        parts = self.snap.day_rows(*c["period"].bounds(self.today))
+        parts = self.snap.day_rows(*c["period"].bounds(self.today), None, ("key", "purchases", column))
         purchases, total = self.snap.per_key_sum(parts, "purchases"), self.snap.per_key_sum(parts, column)
         found = purchases > 0
         if low is not None:
@@ -383,7 +384,7 @@ class ColumnEvaluator:
 def rfm_inputs(snap: Snapshot, today: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(keys, last purchase day, purchases, spend) of each customer with a purchase in the last ``window`` days,
     by key (central/storage/segment_engine.py ``rfm_inputs`` on the columns)."""
-    parts = snap.day_rows(today - window + 1, today)
+    parts = snap.day_rows(today - window + 1, today, None, ("key", "day", "purchases", "spend"))
     purchases, spend = snap.per_key_sum(parts, "purchases"), snap.per_key_sum(parts, "spend")
     last = np.zeros(snap.n, np.int64)
     for rows in parts:

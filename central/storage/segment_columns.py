@@ -98,7 +98,7 @@ class Snapshot:
         snap._grow(top + 1)
         snap._store_codes(conn)
         snap._load_customers(conn, None)
-        snap.days = snap._read_days(conn, None)
+        snap.days = _by_day(snap._read_days(conn, None))
         snap.days_alive = np.ones(len(snap.days["key"]), bool)
         items = snap._read_items(conn, None)
         order = np.lexsort((items["day"], items["code"]))
@@ -306,7 +306,9 @@ class Snapshot:
     def compact(self) -> None:
         """Merge the reloaded rows into the base arrays (items sorted again)."""
         alive = self.days_alive
-        self.days = _concat([{c: a[alive] for c, a in self.days.items()}, self.days_new], DAY_COLUMNS, DAY_TYPES)
+        self.days = _by_day(
+            _concat([{c: a[alive] for c, a in self.days.items()}, self.days_new], DAY_COLUMNS, DAY_TYPES)
+        )
         self.days_alive = np.ones(len(self.days["key"]), bool)
         self.days_new = _empty(DAY_COLUMNS, DAY_TYPES)
         alive = self.items_alive
@@ -324,30 +326,49 @@ class Snapshot:
         return np.asarray([self.stores[s] for s in stores if s in self.stores], np.int32)
 
     def day_rows(
-        self, first: int | None, last: int | None, stores: Iterable[str] | None = None
+        self,
+        first: int | None,
+        last: int | None,
+        stores: Iterable[str] | None = None,
+        columns: Sequence[str] = DAY_COLUMNS,
     ) -> list[dict[str, Any]]:
-        """The live day rows in [first, last] (at ``stores``): a list of column dicts (base part, reloaded part)."""
+        """The live day rows in [first, last] (at ``stores``), only ``columns``: a list of column dicts (the base
+        part, sorted by day, is one slice; the reloaded part is filtered)."""
         out = []
         codes = None if stores is None else self.store_codes(stores)
-        for rows, alive in ((self.days, self.days_alive), (self.days_new, None)):
-            mask = alive.copy() if alive is not None else np.ones(len(rows["key"]), bool)
+        days = self.days["day"]
+        start = 0 if first is None else int(np.searchsorted(days, first, "left"))
+        end = len(days) if last is None else int(np.searchsorted(days, last, "right"))
+        mask = self.days_alive[start:end]
+        if codes is not None:
+            mask = mask & np.isin(self.days["store"][start:end], codes)
+        if mask.all():
+            out.append({c: self.days[c][start:end] for c in columns})
+        else:
+            out.append({c: self.days[c][start:end][mask] for c in columns})
+        new = self.days_new
+        if len(new["key"]):
+            mask = np.ones(len(new["key"]), bool)
             if first is not None:
-                mask &= rows["day"] >= first
+                mask &= new["day"] >= first
             if last is not None:
-                mask &= rows["day"] <= last
+                mask &= new["day"] <= last
             if codes is not None:
-                mask &= np.isin(rows["store"], codes)
-            out.append({c: a[mask] for c, a in rows.items()})
+                mask &= np.isin(new["store"], codes)
+            out.append({c: new[c][mask] for c in columns})
         return out
 
     def per_key_sum(self, parts: Sequence[dict[str, Any]], column: str | None) -> np.ndarray:
         """Per key, the sum of ``column`` over the rows (None: how many rows), int64 of length n."""
-        total = np.zeros(self.n, np.int64)
-        for rows in parts:
-            if len(rows["key"]):
-                weights = None if column is None else rows[column]
-                total += np.rint(np.bincount(rows["key"], weights, minlength=self.n)).astype(np.int64)
-        return total
+        parts = [p for p in parts if len(p["key"])]
+        if not parts:
+            return np.zeros(self.n, np.int64)
+        keys = parts[0]["key"] if len(parts) == 1 else np.concatenate([p["key"] for p in parts])
+        weights = None
+        if column is not None:
+            weights = parts[0][column] if len(parts) == 1 else np.concatenate([p[column] for p in parts])
+        found = np.bincount(keys, weights, minlength=self.n)
+        return found.astype(np.int64) if weights is None else np.rint(found).astype(np.int64)
 
     def item_rows(
         self, kind: int, item: int, first: int | None, last: int | None, stores: Iterable[str] | None = None
@@ -378,6 +399,11 @@ class Snapshot:
                 mask &= np.isin(new["store"], codes)
             out.append({c: a[mask] for c, a in new.items()})
         return out
+
+
+def _by_day(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    order = np.argsort(rows["day"], kind="stable")
+    return {c: a[order] for c, a in rows.items()}
 
 
 def _chunks(keys: Sequence[int] | None) -> Iterable[Sequence[int] | None]:
