@@ -95,7 +95,7 @@ class ColumnEvaluator:
     def refresh(self, conn: sqlite3.Connection, writing: bool = False) -> None:
         """Catch the snapshot up with the database (``conn``); drop the criteria's answers if anything changed."""
         self.fallback.sets.connection = conn
-        snap = segment_columns.snapshot(conn, _path(conn), writing)
+        snap = segment_columns.follow(self.snap, conn, _path(conn), writing)
         if snap is not self.snap or snap.version != self._version:
             self.snap, self._version = snap, snap.version
             self._cache.clear()

@@ -461,6 +461,16 @@ def snapshot(conn: sqlite3.Connection, path: str, writing: bool = False) -> Snap
         return snap
 
 
+def follow(snap: Snapshot, conn: sqlite3.Connection, path: str, writing: bool = False) -> Snapshot:
+    """``snap`` caught up with ``conn`` (the one this process keeps for ``path`` if another replaced it)."""
+    with _GUARD:
+        kept = _SNAPSHOTS.get(path) if path else None
+        snap = (kept or snap).catch_up(conn, writing)
+        if path:
+            _SNAPSHOTS[path] = snap
+        return snap
+
+
 def forget(path: str) -> None:
     with _GUARD:
         _SNAPSHOTS.pop(path, None)
