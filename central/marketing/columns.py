@@ -82,6 +82,7 @@ class ColumnEvaluator:
         self.writing = conn.in_transaction if writing is None else writing
         self.snap = snap if snap is not None else current(conn, self.writing)
         self._cache: dict[Criterion, np.ndarray] = {}
+        self._extremes: dict[tuple[Any, bool], np.ndarray] = {}
         self._version = self.snap.version
 
     @property
@@ -99,6 +100,7 @@ class ColumnEvaluator:
         if snap is not self.snap or snap.version != self._version:
             self.snap, self._version = snap, snap.version
             self._cache.clear()
+            self._extremes.clear()
             self.fallback._cache.clear()
             self.fallback._universe = None
 
@@ -213,7 +215,14 @@ class ColumnEvaluator:
     # -- purchases -----------------------------------------------------------------------------------------
 
     def _day_extreme(self, stores: Iterable[str] | None, last: bool) -> np.ndarray:
-        """Per key the first (or ``last``) day with a purchase (at ``stores``); 0 for none."""
+        """Per key the first (or ``last``) day with a purchase (at ``stores``); 0 for none (kept per evaluation:
+        every first/last purchase criterion and their flips read the same arrays)."""
+        ident = (None if stores is None else tuple(sorted(stores)), last)
+        if ident not in self._extremes:
+            self._extremes[ident] = self._compute_extreme(stores, last)
+        return self._extremes[ident]
+
+    def _compute_extreme(self, stores: Iterable[str] | None, last: bool) -> np.ndarray:
         out = np.full(self.snap.n, 0 if last else np.iinfo(np.int32).max, np.int64)
         for rows in self.snap.day_rows(None, None, stores, ("key", "day", "purchases")):
             bought = rows["purchases"] > 0

@@ -684,9 +684,11 @@ def _refresh_columns(
         wanted = np.flatnonzero(mask & ~read)
         if not len(wanted):
             return
-        for segment, key in store.member_pairs(conn, wanted.tolist()):
-            if key < n:
-                inside.setdefault(segment, np.zeros(n, bool))[key] = True
+        segment_ids, keys = store.member_arrays(conn, wanted.tolist())
+        for segment in np.unique(segment_ids).tolist():
+            if segment not in inside:
+                inside[segment] = np.zeros(n, bool)
+            inside[segment][keys[segment_ids == segment]] = True
         read[wanted] = True
 
     read_members(due_mask)

@@ -109,13 +109,13 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
     assert flips(today) == {key(db, "c1"): today + 3, key(db, "c2"): today + 1}
     assert engine.due_keys(db.conn, today + 1) == {key(db, "c2")}
     visited = []
-    real = engine.store.member_pairs
+    real = engine.store.member_arrays
 
     def spy(conn, keys):  # the refresh reads the memberships of the customers it visits
         visited.append(sorted(keys))
         return real(conn, keys)
 
-    engine.store.member_pairs = spy
+    engine.store.member_arrays = spy
     try:
         with db.transaction() as conn:  # the fake clock: tomorrow
             engine.refresh_if_new_day(conn, NOW + dt.timedelta(days=1))
@@ -133,7 +133,7 @@ def test_the_date_change_refresh_visits_only_customers_whose_answer_flips(db):
         with db.transaction() as conn:
             engine.refresh_if_new_day(conn, NOW + dt.timedelta(days=5))
     finally:
-        engine.store.member_pairs = real
+        engine.store.member_arrays = real
     assert service.members(db, SYSTEM, week)["count"] == 0
     assert set(service.members(db, SYSTEM, sleeping)["customers"]) == {"c1", "c2"}
     assert ("c1", 0, "date") in history(db, week) and ("c1", 1, "date") in history(db, sleeping)
