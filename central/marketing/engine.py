@@ -1,21 +1,20 @@
-"""The segments' engine: the set-based evaluator, live membership, the date-change refresh, RFM.
+"""The segments' engine: the set-based evaluators, live membership, the date-change refresh, RFM.
 
-* :func:`member_keys` evaluates a definition for every customer at once: each
-  criterion is one SQL query over the aggregates (central/storage/aggregates.py),
-  the customers row, cards and tags, giving a set of customer keys; audiences
-  are unions, the segment their intersection minus the excluded audience. A
-  nested segment is read as its stored member set, never inlined. Identical
-  criteria of one evaluation are computed once.
-* :func:`on_event` re-evaluates the customers an ingest round touched against the
-  dynamic segments whose criteria can change with what happened
-  (``evaluate.event_kinds``), with the per-customer evaluator, inside the ingest's
-  transaction; entering and leaving are written with their time and cause.
-* :func:`refresh_date` visits, when the local date changes, only the customers whose
-  next flip day (``segment_flips``) has come.
+* :class:`~central.marketing.columns.ColumnEvaluator` (the column snapshot, numpy) evaluates a definition for
+  every customer at once: counts, previews, :func:`recompute`, the date refresh and RFM use it. Criteria it
+  has no column for are :class:`SetEvaluator`'s: each criterion one SQL query over the aggregates
+  (central/storage/aggregates.py), the customers row, cards and tags, giving a set of customer keys;
+  audiences are unions, the segment their intersection minus the excluded audience. A nested segment is
+  read as its stored member set, never inlined. Identical criteria of one evaluation are computed once.
+* :func:`on_event` re-evaluates the customers an ingest round touched against the dynamic segments whose
+  criteria can change with what happened (``evaluate.event_kinds``), with the per-customer evaluator,
+  inside the ingest's transaction; entering and leaving are written with their time and cause.
+* :func:`refresh_date` visits, when the local date changes, only the customers whose next flip day has
+  come (found on the snapshot: :func:`due_keys`).
 * :func:`compute_rfm` scores every customer with a purchase in the window.
 
-Both evaluators read the same facts, and tests/marketing/test_segment_property.py
-checks they agree on random definitions and customers.
+The evaluators read the same facts, and tests/marketing/test_segment_property.py checks they agree on
+random definitions and customers.
 """
 
 from __future__ import annotations

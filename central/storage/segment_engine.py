@@ -354,20 +354,6 @@ def window_leavings_many(
 # -- the daily refresh -------------------------------------------------------------------------------------
 
 
-def flip_days(conn: sqlite3.Connection, n: int) -> Any:
-    """The flip index as a numpy array over keys (0: none) of at least ``n`` entries."""
-    import numpy as np
-
-    rows = np.fromiter(conn.execute("SELECT key, day FROM segment_flips"), dtype=[("key", np.int64), ("day", np.int64)])
-    out = np.zeros(max(n, int(rows["key"].max()) + 1 if len(rows) else 0), np.int64)
-    out[rows["key"]] = rows["day"]
-    return out
-
-
-def due_flip_keys(conn: sqlite3.Connection, today: int) -> set[int]:
-    return {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE day <= ?", (today,))}
-
-
 def refreshed_day(conn: sqlite3.Connection) -> int | None:
     row = conn.execute("SELECT value FROM settings WHERE name = 'segments_refreshed_day'").fetchone()
     return int(row[0]) if row else None
