@@ -92,6 +92,11 @@ SETTINGS = (
         True,
         "Read the reports' columns in the background when 'serve' starts (false: on the first report request).",
     ),
+    Setting(
+        "SEGMENTS_WARM_UP",
+        True,
+        "Build the segments' column snapshot in the background when 'serve' starts (false: on the first count).",
+    ),
     Setting("TRIGGERS_INTERVAL", 1.0, "Seconds between the triggers' engine passes when idle."),
     Setting(
         "MESSAGES_QUIET_HOURS",

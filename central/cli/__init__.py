@@ -475,6 +475,10 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         from ..services.analytics import warm_columns
 
         warm_columns(config["DATABASE"])  # the reports' columns, read before the first report request asks
+    if config["SEGMENTS_WARM_UP"]:
+        from ..services.segments import warm_snapshot
+
+        warm_snapshot(config["DATABASE"])  # the segments' column snapshot, built before the first count asks
     server = make_server(host, port, app, threaded=True)
     click.echo(f"central server on http://{host}:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)

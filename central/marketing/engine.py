@@ -1,21 +1,20 @@
-"""The segments' engine: the set-based evaluator, live membership, the date-change refresh, RFM.
+"""The segments' engine: the set-based evaluators, live membership, the date-change refresh, RFM.
 
-* :func:`member_keys` evaluates a definition for every customer at once: each
-  criterion is one SQL query over the aggregates (central/storage/aggregates.py),
-  the customers row, cards and tags, giving a set of customer keys; audiences
-  are unions, the segment their intersection minus the excluded audience. A
-  nested segment is read as its stored member set, never inlined. Identical
-  criteria of one evaluation are computed once.
-* :func:`on_event` re-evaluates the customers an ingest round touched against the
-  dynamic segments whose criteria can change with what happened
-  (``evaluate.event_kinds``), with the per-customer evaluator, inside the ingest's
-  transaction; entering and leaving are written with their time and cause.
-* :func:`refresh_date` visits, when the local date changes, only the customers whose
-  next flip day (``segment_flips``) has come.
+* :class:`~central.marketing.columns.ColumnEvaluator` (the column snapshot, numpy) evaluates a definition for
+  every customer at once: counts, previews, :func:`recompute`, the date refresh and RFM use it. Criteria it
+  has no column for are :class:`SetEvaluator`'s: each criterion one SQL query over the aggregates
+  (central/storage/aggregates.py), the customers row, cards and tags, giving a set of customer keys;
+  audiences are unions, the segment their intersection minus the excluded audience. A nested segment is
+  read as its stored member set, never inlined. Identical criteria of one evaluation are computed once.
+* :func:`on_event` re-evaluates the customers an ingest round touched against the dynamic segments whose
+  criteria can change with what happened (``evaluate.event_kinds``), with the per-customer evaluator,
+  inside the ingest's transaction; entering and leaving are written with their time and cause.
+* :func:`refresh_date` visits, when the local date changes, only the customers whose next flip day has
+  come (found on the snapshot: :func:`due_keys`).
 * :func:`compute_rfm` scores every customer with a purchase in the window.
 
-Both evaluators read the same facts, and tests/marketing/test_segment_property.py
-checks they agree on random definitions and customers.
+The evaluators read the same facts, and tests/marketing/test_segment_property.py checks they agree on
+random definitions and customers.
 """
 
 from __future__ import annotations
@@ -28,11 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from ..storage import aggregates
+from ..storage import aggregates, segment_columns
 from ..storage import segment_engine as queries
 from ..storage import segments as store
 from ..storage import triggers as trigger_store
 from ..storage.clock import now_utc
+from .columns import ColumnEvaluator, rfm_inputs
+from .columns import current as columns_current
 from .segments.compiled import Round
 from .segments.definition import Criterion, Definition, Period, parse_definition, time_relative
 from .segments.evaluate import (
@@ -291,23 +292,26 @@ class SetEvaluator:
 
 
 #: the live count's evaluators per database file: (made at, today, evaluator); see :func:`live_evaluator`
-_LIVE: dict[str, tuple[float, int, SetEvaluator]] = {}
+_LIVE: dict[str, tuple[float, int, ColumnEvaluator]] = {}
 LIVE_SECONDS = 20.0
 
 
-def live_evaluator(conn: sqlite3.Connection, today: int, *, clock: Callable[[], float] | None = None) -> SetEvaluator:
-    """An evaluator whose criterion sets are reused for ``LIVE_SECONDS`` (the same day): while a marketer
-    edits a draft, each new count computes only the criterion that changed. Counts may lag the ingest by
-    that long; saving a segment computes its members afresh (:func:`recompute`)."""
+def live_evaluator(
+    conn: sqlite3.Connection, today: int, *, clock: Callable[[], float] | None = None
+) -> ColumnEvaluator:
+    """An evaluator whose criterion answers are reused while the database does not change (and at most
+    ``LIVE_SECONDS``, the same day): while a marketer edits a draft, each new count computes only the criterion
+    that changed. ``conn`` reads (a read transaction): the column snapshot follows every committed change."""
     import time
 
     now = (clock or time.monotonic)()
     path = queries.database_path(conn) or str(id(conn))
     made = _LIVE.get(path)
     if made is None or made[1] != today or now - made[0] > LIVE_SECONDS:
-        made = (now, today, SetEvaluator(conn, today))
+        made = (now, today, ColumnEvaluator(conn, today, writing=False))
         _LIVE[path] = made
-    made[2].sets.connection = conn  # (a web request's own connection: the sets are kept, not the connection)
+    else:
+        made[2].refresh(conn)  # (a web request's own connection: the answers are kept, not the connection)
     return made[2]
 
 
@@ -483,12 +487,26 @@ def recompute(
     if row is None or not row["definition"]:
         return 0, 0
     definition = parse_definition(json.loads(row["definition"]))
-    wanted = SetEvaluator(conn, today).members(definition)
+    wanted = ColumnEvaluator(conn, today, writing=True).members(definition)
     current = store.members(conn, segment_id)
-    changed = store.change_members(conn, segment_id, wanted - current, current - wanted, at or now_utc(), cause)
-    if row["kind"] == "dynamic":
-        store.lower_flips(conn, all_flips(conn, definition, today))
-    return changed
+    return store.change_members(conn, segment_id, wanted - current, current - wanted, at or now_utc(), cause)
+
+
+def next_flips(conn: sqlite3.Connection, today: int, segments: list[dict[str, Any]] | None = None) -> np.ndarray:
+    """Per key, the first day after ``today`` on which some time-relative dynamic segment's answer may change with
+    no event (0: none), on the column snapshot (never later than the exact day: a visit too early is cheap)."""
+    segments = dynamic_segments(conn) if segments is None else segments
+    relative = tuple(dict.fromkeys(c for row in segments for c in row["_def"].criteria() if time_relative(c)))
+    evaluator = ColumnEvaluator(conn, today, writing=conn.in_transaction)
+    if not relative:
+        return np.zeros(evaluator.snap.n, np.int64)
+    return evaluator.flips(Definition(audiences=(relative,)))
+
+
+def due_keys(conn: sqlite3.Connection, today: int, segments: list[dict[str, Any]] | None = None) -> set[int]:
+    """The customers whose answer of some time-relative dynamic segment may change on ``today`` (their next flip
+    seen from the day before is today)."""
+    return set(np.flatnonzero(next_flips(conn, today - 1, segments) == today).tolist())
 
 
 #: every change a criterion may depend on (a merge changes them all)
@@ -538,9 +556,7 @@ def on_event(
     if not ids or not segments:
         return {}
     keys = set(aggregates.keys_of(conn, ids).values())
-    return _reevaluate(
-        conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(), cause, exact_flips=False
-    )
+    return _reevaluate(conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(), cause)
 
 
 _TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
@@ -568,29 +584,25 @@ def _reevaluate(
     today: int,
     at: str,
     cause: str,
-    *,
-    exact_flips: bool,
 ) -> dict[int, tuple[int, int]]:
     """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change).
 
     Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
     customer. Membership changes are written together, before a segment that nests others is evaluated
-    (it reads their membership) and at the end."""
+    (it reads their membership) and at the end. (No flip day is kept: the date refresh finds the customers
+    due on the column snapshot, :func:`due_keys`.)"""
     facts: dict[int, Facts] | None = None
     compiled: Round | None = None
     current: dict[int, set[int]] = {}
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
-    flips: dict[int, int | None] = dict.fromkeys(keys) if exact_flips else {}
     pending: list[tuple[int, set[int], set[int]]] = []
-    every_key: set[int] = set()  # compiled flips to take for every key (segments evaluated for all of them)
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
-        relative = _traits(definition)[0]
         affected = set(keys) if concerned(definition) else set()
         for nested in definition.nested:
             affected |= moved.get(nested, set())
-        if not affected and not (exact_flips and relative):
+        if not affected:
             continue
         if facts is None:
             # only the tables some dynamic segment's criteria read
@@ -601,37 +613,18 @@ def _reevaluate(
                 current.setdefault(segment, set()).add(key)
         assert compiled is not None
         plan = compiled.plan(definition)
-        if affected:
-            if definition.nested and pending:
-                store.change_members_many(conn, pending, at, cause)
-                pending = []
-            answer = compiled.members(plan, facts, affected)
-            inside = affected & current.get(row["id"], set())
-            entered, left = answer - inside, inside - answer
-            if entered or left:
-                pending.append((row["id"], entered, left))
-                moved[row["id"]] = entered | left
-                result[row["id"]] = (len(entered), len(left))
-        if relative and (exact_flips or len(affected) == len(keys)):
-            every_key.update(plan[2])  # all of them: one earliest day per customer over these, below
-        elif relative:
-            flip_of = compiled.next_flip
-            for k in affected:
-                if k in facts and (day := flip_of(plan, facts[k])) is not None:
-                    if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
-                        flips[k] = day
+        if definition.nested and pending:
+            store.change_members_many(conn, pending, at, cause)
+            pending = []
+        answer = compiled.members(plan, facts, affected)
+        inside = affected & current.get(row["id"], set())
+        entered, left = answer - inside, inside - answer
+        if entered or left:
+            pending.append((row["id"], entered, left))
+            moved[row["id"]] = entered | left
+            result[row["id"]] = (len(entered), len(left))
     if pending:
         store.change_members_many(conn, pending, at, cause)
-    if every_key and facts is not None and compiled is not None:
-        flips_of, chosen = compiled.first_flip, tuple(sorted(every_key))
-        for k in keys:
-            if k in facts and (day := flips_of(chosen, facts[k])) is not None:
-                if flips.get(k) is None or day < flips[k]:  # type: ignore[operator]
-                    flips[k] = day
-    if exact_flips:
-        store.set_flips(conn, flips)
-    else:
-        store.lower_flips(conn, {k: d for k, d in flips.items() if d is not None})
     return result
 
 
@@ -669,19 +662,67 @@ def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], chan
 
 def refresh_date(conn: sqlite3.Connection, today: int, at: str | None = None) -> dict[int, tuple[int, int]]:
     """The local date became ``today``: re-evaluate only the customers whose flip day has come."""
-    due = queries.due_flip_keys(conn, today)
     result: dict[int, tuple[int, int]] = {}
     segments = dynamic_segments(conn)
-    if due and segments:
-        keys = sorted(due)
-        for start in range(0, len(keys), 5000):
-            chunk = set(keys[start : start + 5000])
-            for segment, moved in _reevaluate(
-                conn, segments, chunk, lambda d: _traits(d)[0], today, at or now_utc(), "date", exact_flips=True
-            ).items():
-                before = result.get(segment, (0, 0))
-                result[segment] = (before[0] + moved[0], before[1] + moved[1])
+    due = due_keys(conn, today, segments) if segments else set()
+    if due:
+        result = _refresh_columns(conn, segments, due, today, at or now_utc())
     queries.set_refreshed_day(conn, today)
+    segment_columns.cut_log(conn)
+    return result
+
+
+def _refresh_columns(
+    conn: sqlite3.Connection, segments: list[dict[str, Any]], due: set[int], today: int, at: str
+) -> dict[int, tuple[int, int]]:
+    """The date refresh on the column snapshot: each time-relative segment (and each nesting one that changed)
+    evaluated for all customers at once, its answer taken for the due customers only (and the ones a nested
+    segment moved), compared with their stored membership."""
+    evaluator = ColumnEvaluator(conn, today, writing=True)
+    n = evaluator.snap.n
+    due_mask = np.zeros(n, bool)
+    due_mask[np.array(sorted(k for k in due if k < n), np.int64)] = True
+    inside: dict[int, np.ndarray] = {}
+    read = np.zeros(n, bool)  # the keys whose membership was read into ``inside``
+
+    def read_members(mask: np.ndarray) -> None:
+        wanted = np.flatnonzero(mask & ~read)
+        if not len(wanted):
+            return
+        segment_ids, keys = store.member_arrays(conn, wanted.tolist())
+        for segment in np.unique(segment_ids).tolist():
+            if segment not in inside:
+                inside[segment] = np.zeros(n, bool)
+            inside[segment][keys[segment_ids == segment]] = True
+        read[wanted] = True
+
+    read_members(due_mask)
+    moved: dict[int, np.ndarray] = {}
+    pending: list[tuple[int, list[int], list[int]]] = []
+    result: dict[int, tuple[int, int]] = {}
+    for row in segments:
+        definition: Definition = row["_def"]
+        affected = due_mask.copy() if _traits(definition)[0] else np.zeros(n, bool)
+        for nested in definition.nested:
+            if nested in moved:
+                affected |= moved[nested]
+        if not affected.any():
+            continue
+        if definition.nested and pending:
+            store.change_members_many(conn, pending, at, "date")
+            pending = []
+            for c in [c for c in evaluator._cache if c.type == "in_segment"]:
+                del evaluator._cache[c]
+        read_members(affected)
+        answer = evaluator.mask(definition) & affected
+        was = inside.get(row["id"], np.zeros(n, bool)) & affected
+        entered, left = np.flatnonzero(answer & ~was), np.flatnonzero(was & ~answer)
+        if len(entered) or len(left):
+            pending.append((row["id"], entered.tolist(), left.tolist()))
+            moved[row["id"]] = answer ^ was
+            result[row["id"]] = (len(entered), len(left))
+    if pending:
+        store.change_members_many(conn, pending, at, "date")
     return result
 
 
@@ -703,18 +744,23 @@ def refresh_if_new_day(conn: sqlite3.Connection, now: dt.datetime | None = None)
 
 def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> int:
     """Score every customer with a purchase in the last ``window`` days; returns how many."""
-    rows = queries.rfm_inputs(conn, today, window)
+    rows = rfm_rows(conn, today, window)
     queries.clear_rfm(conn)
-    if not rows:
-        return 0
-    data = np.array(rows, dtype=np.int64)
-    keys, last, purchases, spend = data[:, 0], data[:, 1], data[:, 2], data[:, 3]
+    queries.insert_rfm(conn, rows)
+    return len(rows)
+
+
+def rfm_rows(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> list[tuple[Any, ...]]:
+    """The RFM rows (key, r, f, m, class, days_since, purchases, spend) of every customer with a purchase in the
+    window, from the column snapshot (the aggregates' sums as numpy columns)."""
+    keys, last, purchases, spend = rfm_inputs(columns_current(conn, conn.in_transaction), today, window)
+    if not len(keys):
+        return []
     days_since = today - last
     r, f, m = rfm_scores(days_since, purchases, spend)
     codes = class_codes(r, f)
     names = np.array(CLASS_NAMES, dtype=object)[codes]
-    queries.insert_rfm(
-        conn,
+    return list(
         zip(
             keys.tolist(),
             r.tolist(),
@@ -725,9 +771,8 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
             purchases.tolist(),
             spend.tolist(),
             strict=True,
-        ),
+        )
     )
-    return len(rows)
 
 
 def rfm_grid(conn: sqlite3.Connection, keys: set[int] | None = None) -> dict[str, Any]:

@@ -14,11 +14,15 @@ stores (home store or a store they bought in).
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..marketing import engine
+from ..marketing.columns import current as current_columns
 from ..marketing.segments.definition import Definition, DefinitionError, parse_definition
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
@@ -26,6 +30,8 @@ from . import audit
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
 from .filters import CustomerQuery, where
 from .text import N_, _
+
+_log = logging.getLogger(__name__)
 
 KINDS = ("static", "dynamic")
 SAMPLE = 20
@@ -281,7 +287,12 @@ def preview(db: Store, actor: Actor, definition: Any, segment_id: int | None = N
     """The live count and up to 20 sample customers of a draft definition (nothing saved)."""
     parsed = check_definition(db, definition, segment_id)
     with db.snapshot() as conn:  # every criterion's set read from the same committed state
-        found = engine.live_evaluator(conn, db.chain_today()).members(parsed)
+        evaluator = engine.live_evaluator(conn, db.chain_today())
+        if not actor.scoped:  # the count and the first keys straight from the answer's array (no set of keys)
+            count, sample = evaluator.count_and_first(parsed, SAMPLE)
+            ids = db.customer_ids_of_keys(sample)
+            return {"count": count, "sample": [ids[k] for k in sample if k in ids]}
+        found = evaluator.members(parsed)
     keys = _visible(db, actor, found)
     sample = sorted(keys)[:SAMPLE]
     ids = db.customer_ids_of_keys(sample)
@@ -489,3 +500,30 @@ def apply_upload(db: Store, actor: Actor, segment_id: int, data: bytes, filename
     else:
         result["changed"] = change_members(db, actor, segment_id, remove=result["found"])
     return result
+
+
+def warm_snapshot(path: str) -> threading.Thread:
+    """Build the segments' column snapshot of the database at ``path`` in a background thread (``serve`` at
+    start): the first count, recompute or refresh then finds it built (central/storage/segment_columns.py)."""
+
+    def build() -> None:
+        clock = time.perf_counter()
+        try:
+            db = Store(path)
+            try:
+                with db.snapshot() as conn:
+                    snap = current_columns(conn)
+            finally:
+                db.close()
+        except Exception:  # the first count builds it again; the server must not stop over this
+            _log.exception("segments' column snapshot: the warm-up failed")
+            return
+        _log.info(
+            "segments' column snapshot built in %.1f s (%d day rows)",
+            time.perf_counter() - clock,
+            len(snap.days["key"]),
+        )
+
+    thread = threading.Thread(target=build, name="segments-snapshot-warm-up", daemon=True)
+    thread.start()
+    return thread

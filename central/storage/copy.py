@@ -14,10 +14,11 @@ from typing import Any
 
 from .connection import Database
 
-#: SQLite's own tables and the FTS5 search index (PostgreSQL rebuilds its own from the customers)
-_SKIP_PREFIXES = ("sqlite_", "customer_search")
+#: SQLite's own tables, the FTS5 search index (PostgreSQL rebuilds its own from the customers) and the segments'
+#: log of changed customers (a process builds its column snapshot afresh from a new database)
+_SKIP_PREFIXES = ("sqlite_", "customer_search", "segment_dirty")
 #: tables whose PostgreSQL triggers would write while we copy
-_TRIGGERED = ("customers", "cards", "customer_tags")
+_TRIGGERED = ("customers", "cards", "customer_tags", "customer_keys", "agg_days")
 _CHUNK = 5000
 
 

@@ -354,10 +354,6 @@ def window_leavings_many(
 # -- the daily refresh -------------------------------------------------------------------------------------
 
 
-def due_flip_keys(conn: sqlite3.Connection, today: int) -> set[int]:
-    return {r[0] for r in conn.execute("SELECT key FROM segment_flips WHERE day <= ?", (today,))}
-
-
 def refreshed_day(conn: sqlite3.Connection) -> int | None:
     row = conn.execute("SELECT value FROM settings WHERE name = 'segments_refreshed_day'").fetchone()
     return int(row[0]) if row else None

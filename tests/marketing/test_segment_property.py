@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from central.marketing import engine
+from central.marketing.columns import ColumnEvaluator
 from central.marketing.segments import evaluate, next_flip, parse_definition
 from central.marketing.segments.compiled import Round
 from central.marketing.segments.definition import DefinitionError, parse_criterion
 from central.storage import aggregates
+from central.storage.segment_columns import Snapshot
 from central.storage.store import Store
 
 # the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
@@ -222,6 +224,10 @@ def database(tmp_path_factory):
     db.close()
 
 
+#: a snapshot kept across the examples (each example's load is logged: the snapshot follows it)
+KEPT: list[Snapshot | None] = [None]
+
+
 def load(db: Store, customers: list[dict]) -> None:
     conn = db.conn
     for table in (
@@ -308,6 +314,13 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     one_by_one = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
     event(f"members: {'none' if not by_sets else 'all' if len(by_sets) == len(keys) else 'some'}")
     assert by_sets == one_by_one
+    # the column snapshot's evaluator (marketing/columns.py): built afresh, and the one kept across the examples
+    # and caught up with the log of what changed (migration 27's triggers)
+    fresh_columns = ColumnEvaluator(database.conn, today, Snapshot.load(database.conn), writing=False)
+    assert fresh_columns.members(definition) == one_by_one
+    assert fresh_columns.count(definition) == len(one_by_one)
+    KEPT[0] = (KEPT[0] or Snapshot.load(database.conn)).catch_up(database.conn)
+    assert ColumnEvaluator(database.conn, today, KEPT[0], writing=False).members(definition) == one_by_one
     # the event path's compiled criteria (segments/compiled.py) say the same, flips included
     compiled = Round(ctx)
     plan = compiled.plan(definition)
@@ -337,6 +350,9 @@ def test_set_based_flips_are_never_later_than_exact_ones(database, customers, do
     keys = [r[0] for r in database.conn.execute("SELECT key FROM customer_keys")]
     exact = engine.flips_for(database.conn, definition, TODAY, keys)
     coarse = engine.all_flips(database.conn, definition, TODAY)
+    # the column snapshot's flips are the same days
+    columns = ColumnEvaluator(database.conn, TODAY, Snapshot.load(database.conn), writing=False).flips(definition)
+    assert {k: int(d) for k, d in enumerate(columns) if d} == coarse
     for key, day in exact.items():
         if day is not None:
             assert key in coarse and coarse[key] <= day

@@ -30,9 +30,15 @@ def scores(values: np.ndarray, *, higher_is_better: bool = True) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int8)
     keyed = values if higher_is_better else -values
-    ordered = np.sort(keyed)
-    # rank (1-based) of the first of each tie group: the count of values strictly worse, plus one
-    rank = np.searchsorted(ordered, keyed, side="left") + 1
+    order = np.argsort(keyed, kind="stable")
+    ordered = keyed[order]
+    # rank (1-based) of the first of each tie group: the count of values strictly worse, plus one (one sort and
+    # linear passes: a binary search per value in random order is many times slower at a million customers)
+    starts = np.zeros(n, dtype=np.int64)
+    change = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts[change] = change
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.maximum.accumulate(starts) + 1
     return (1 + (5 * (rank - 1)) // n).astype(np.int8)
 
 
