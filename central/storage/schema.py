@@ -314,6 +314,7 @@ MIGRATIONS += SLIPMSG_MIGRATIONS
 from .schema_msg3 import MSG3_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += MSG3_MIGRATIONS
+
 # the segments' column snapshot follows the database (docs/segments.md): migration 27
 from .schema_segspeed import SEGSPEED_MIGRATIONS  # noqa: E402
 
