@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,30 @@ def shopper(tx: Tx, customer: Any) -> Shopper:
         segments = frozenset(int(s) for s in json.loads(customer["segments"] or "[]"))
     except (ValueError, TypeError, IndexError, KeyError):
         segments = frozenset()
-    return Shopper(customer["id"], segments, customer["birthday"], tx.promotion_uses(customer["id"]))
+    return Shopper(customer["id"], segments, customer["birthday"], _LazyUses(tx, customer["id"]))
+
+
+class _LazyUses(Mapping[str, Sequence[str]]):
+    """The customer's earlier rewards (``Tx.promotion_uses``), read only when a promotion with a limit per
+    customer is weighed (most receipts meet none: two queries and a JSON parse saved per commit)."""
+
+    def __init__(self, tx: Tx, customer_id: str) -> None:
+        self._tx, self._customer_id = tx, customer_id
+        self._uses: dict[str, list[str]] | None = None
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._uses is None:
+            self._uses = self._tx.promotion_uses(self._customer_id)
+        return self._uses
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _find_list(pset: PromotionSet, code: str) -> CodeList | None:

@@ -426,6 +426,7 @@ class Service:
                 "committed_at": iso(now),
                 **promo_fields,
             }
+            text = json.dumps(body, ensure_ascii=False)
             tx.insert_receipt(
                 {
                     "receipt_id": receipt.receipt_id,
@@ -442,7 +443,7 @@ class Service:
                     "offline": int(offline),
                     "rules_version": rules.version,
                     "request_hash": digest,
-                    "response": json.dumps(body),
+                    "response": text,
                 },
                 [
                     {
@@ -454,7 +455,7 @@ class Service:
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
-            result = self._emit_in("committed", tx, terminal, Result(201, body))
+            result = self._emit_in("committed", tx, terminal, Result(201, body, text=text))
         return self._emit("committed", terminal, result)
 
     def _keyed_write(
