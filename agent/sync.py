@@ -30,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -70,6 +71,11 @@ CONTACT_WRITE = 1.0
 #: under load, a batch waits this long after the previous one so that commits coalesce (far
 #: fewer, fuller messages for the broker and the ingest; an idle link sends at once)
 LINGER = 0.01
+#: how long a till waits for the central server's answer to a code reservation; past it the code is judged by
+#: the list's offline policy (docs/sync.md, "Code reservations")
+RESERVE_TIMEOUT = 2.0
+#: what reserve_code returns when no answer came in time
+NO_ANSWER = "no_answer"
 
 
 def link_config(config: Config) -> LinkConfig:
@@ -156,6 +162,9 @@ class SyncClient:
         self._online: bool | None = None
         self._status_at = 0.0
         self._status_sent: dict[str, Any] | None = None
+        #: code reservations waiting for their answer: request id -> (event, [answer])
+        self._reservations: dict[str, tuple[threading.Event, list[Any]]] = {}
+        self._reservations_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -203,8 +212,62 @@ class SyncClient:
     # -- the link's thread: queue and wake, nothing else ------------------------------------------------
 
     def _received(self, topic: str, payload: bytes) -> None:
+        if self._reservations and topic.endswith("/acks") and self._answered(topic, payload):
+            return  # a till is waiting for it: handed over at once, not behind the worker's inbox
         self.inbox.put((topic, payload))
         self._wake.set()
+
+    def _answered(self, topic: str, payload: bytes) -> bool:
+        try:
+            msg = wire.decode(payload, channel="acks")
+        except wire.WireError:
+            return False
+        if msg.kind != "code_reservation":
+            return False
+        with self._reservations_lock:
+            waiter = self._reservations.get(msg["request"])
+        if waiter is not None:
+            waiter[1].append(msg.payload)
+            waiter[0].set()
+        return True
+
+    # -- code reservations: called by the till's request thread (agent/service.py commit) ---------------
+
+    def reserve_code(
+        self, code: str, receipt_id: str, customer_id: str | None, timeout: float = RESERVE_TIMEOUT
+    ) -> str | None:
+        """Reserve one use of ``code`` at the central server for this receipt, synchronously: None when it is
+        reserved, the central server's refusal (``used_up``, ``unknown``, ``personal``), or :data:`NO_ANSWER`
+        (not connected, or no answer within ``timeout``: the caller falls back to the offline policy)."""
+        if not self.link.connected.is_set():
+            return NO_ANSWER
+        request = uuid.uuid4().hex
+        waiter: tuple[threading.Event, list[Any]] = (threading.Event(), [])
+        with self._reservations_lock:
+            self._reservations[request] = waiter
+        try:
+            payload = {
+                "store": self.store_id,
+                "agent": self.agent,
+                "request": request,
+                "code": code,
+                "receipt_id": receipt_id,
+                "customer_id": customer_id,
+            }
+            try:
+                self._publish("requests", "code_reserve", payload)
+            except (RuntimeError, ValueError, OSError):
+                return NO_ANSWER
+            if not waiter[0].wait(timeout):
+                self.stats["reserve_timeouts"] = self.stats.get("reserve_timeouts", 0) + 1
+                log.warning("no answer to a code reservation within %.1f s: the offline policy decides", timeout)
+                return NO_ANSWER
+            answer = waiter[1][0]
+            self.stats["reservations"] = self.stats.get("reservations", 0) + 1
+            return None if answer["ok"] else str(answer.get("problem") or "used_up")
+        finally:
+            with self._reservations_lock:
+                self._reservations.pop(request, None)
 
     def _connected(self, session_present: bool) -> None:
         self._wake.set()
@@ -596,7 +659,9 @@ def start_sync(app: Any) -> SyncClient | None:
     ext = app.extensions["loyalty_agent"]
     if not ext.config.broker_url:
         return None
-    return SyncClient(ext.store, ext.config).start()
+    client = SyncClient(ext.store, ext.config).start()
+    ext.service.reserve_code = client.reserve_code  # single-use codes reserved online before a commit
+    return client
 
 
 def _parse_last(value: str | None) -> tuple[int, str] | None:

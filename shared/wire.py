@@ -43,13 +43,18 @@ MAX_SEQ = events.MAX_SEQ
 MAX_POINTS = events.MAX_POINTS
 
 #: message kinds by direction
-UP_KINDS = ("events", "status", "hello", "snapshot_request")
-DOWN_KINDS = ("ack", "resend", "rules", "customers", "snapshot", "messages")
+UP_KINDS = ("events", "status", "hello", "snapshot_request", "code_reserve")
+DOWN_KINDS = ("ack", "resend", "rules", "customers", "snapshot", "messages", "code_reservation")
 KINDS = UP_KINDS + DOWN_KINDS
 
 #: channel (last topic level) -> the kinds allowed on it
-AGENT_UP_CHANNELS = {"events": ("events",), "status": ("status",), "requests": ("hello", "snapshot_request")}
-AGENT_DOWN_CHANNELS = {"acks": ("ack",), "resend": ("resend",), "snapshot": ("snapshot",)}
+AGENT_UP_CHANNELS = {
+    "events": ("events",),
+    "status": ("status",),
+    "requests": ("hello", "snapshot_request", "code_reserve"),
+}
+#: a code reservation's answer rides the acks channel: the brokers' ACLs and enrolled agents' roles stay as they are
+AGENT_DOWN_CHANNELS = {"acks": ("ack", "code_reservation"), "resend": ("resend",), "snapshot": ("snapshot",)}
 STORE_DOWN_CHANNELS = {"rules": ("rules",), "customers": ("customers",), "messages": ("messages",)}
 
 _ID = re.compile(ID_PATTERN)

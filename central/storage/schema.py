@@ -309,3 +309,8 @@ MIGRATIONS += PROMOTIONS_MIGRATIONS
 from .schema_slipmsg import SLIPMSG_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SLIPMSG_MIGRATIONS
+
+# personal promo codes and online code reservations (docs/promotions.md): migration 26
+from .schema_promo2 import PROMO2_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PROMO2_MIGRATIONS

@@ -21,6 +21,7 @@ docs/sync.md describes the protocol; docs/central.md the choices.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -32,9 +33,10 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from shared import wire
+from shared import promo_codes, wire
 from transport.mqtt import LinkConfig, MqttLink
 
+from ..storage import promotions as promotion_store
 from ..storage.ingest import LeaseLost
 from ..storage.partitions import holds, partition_of
 from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 ACK_EXPIRY = 300
 RESEND_EXPIRY = 60
 SNAPSHOT_EXPIRY = 600
+#: a reservation's answer is useless once the till stopped waiting for it
+RESERVATION_EXPIRY = 30
 #: out-of-order events kept per agent while a gap is waited for (the agent resends the rest)
 MAX_PENDING = 50_000
 #: at most this much of an oversized or unreadable payload is kept in the dead-letter table
@@ -639,6 +643,8 @@ class Ingest:
 
     def _request(self, where: wire.Topic, msg: wire.Message) -> list[Reply]:
         store, agent = where.store, where.agent or ""
+        if msg.kind == "code_reserve":
+            return [self._reserve(store, agent, msg)]
         stream = self.streams[(store, agent)]
         if msg.kind == "hello":
             # the agent deletes through `through` only if its own row there has this id
@@ -653,6 +659,26 @@ class Ingest:
             )
             return [Reply(wire.agent_topic(store, agent, "snapshot"), payload, "snapshot", SNAPSHOT_EXPIRY)]
         return []
+
+    def _reserve(self, store: str, agent: str, msg: wire.Message) -> Reply:
+        """A till's promo code reserved before its commit (docs/sync.md, "Code reservations"): one conditional
+        update in its own transaction, answered at once on the agent's acks channel."""
+        with self.db.transaction() as conn:
+            problem = promotion_store.reserve_code(
+                conn,
+                promo_codes.normalise(msg["code"]),
+                store,
+                agent,
+                msg["receipt_id"],
+                msg.get("customer_id"),
+                dt.datetime.now(dt.UTC),
+            )
+        self.stats["reservations"] = self.stats.get("reservations", 0) + 1
+        payload = wire.encode(
+            "code_reservation",
+            {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem},
+        )
+        return Reply(wire.agent_topic(store, agent, "acks"), payload, "code_reservation", RESERVATION_EXPIRY)
 
     def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> bool:
         """An agent (re)connected: note its next seq; behind our pointer means restored from a backup.

@@ -209,3 +209,29 @@ def test_a_limit_counts_the_rewards_at_other_stores_that_came_down(api, store):
     )
     body = api.post("/v1/receipts/quote", receipt("R2")).get_json()
     assert "weekly" not in [p["id"] for p in body["promotions"]]  # R1 counted once, here and centrally
+
+
+def test_a_personal_code_is_accepted_only_for_the_customer_it_was_issued_to(api, store):
+    """A personal list's codes come down in their owner's delta (``promo_codes``); another customer, or a
+    receipt without one, gets a clear problem and the sale goes on."""
+    doc = promotions()
+    doc["code_lists"].append({"id": "PER", "prefix": "PER", "key": KEY.hex(), "kind": "personal"})
+    doc["promotions"].append(
+        {"id": "mine", "name": "Yours", "conditions": {"code_list": "PER"}, "reward": {"kind": "points", "points": 5}}
+    )
+    store.set_promotions(doc)
+    mine, other = code(prefix="PER"), code(prefix="PER", body="HFEDCA")
+    store.apply_customer_delta(delta("c1", promo_codes=[mine]))
+    store.apply_customer_delta(delta("c2", card="7700000000000017", promo_codes=[other]))
+
+    answer = api.post("/v1/receipts/quote", with_codes(receipt(), other))  # c1 with c2's code
+    assert problems(answer) == [("promo_code_personal", other)]
+    problem = answer.get_json()["promo_code_problems"][0]
+    assert problem["type"] == "urn:loyalty-edge:problem:promo_code_personal" and problem["detail"]
+    anonymous = api.post("/v1/receipts/quote", with_codes({**receipt(), "customer": None}, mine))
+    assert anonymous.status_code == 200 and problems(anonymous) == [("promo_code_foreign", mine)]
+    answer = api.post("/v1/receipts", with_codes(receipt("R1"), mine.lower()))
+    assert answer.status_code == 201 and problems(answer) == []
+    assert "mine" in [p["id"] for p in answer.get_json()["promotions"]]
+    again = api.post("/v1/receipts", with_codes(receipt("R2"), mine))
+    assert problems(again) == [("promo_code_used_up", mine)]  # a personal code is used once
