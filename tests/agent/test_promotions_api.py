@@ -235,3 +235,44 @@ def test_a_personal_code_is_accepted_only_for_the_customer_it_was_issued_to(api,
     assert "mine" in [p["id"] for p in answer.get_json()["promotions"]]
     again = api.post("/v1/receipts", with_codes(receipt("R2"), mine))
     assert problems(again) == [("promo_code_used_up", mine)]  # a personal code is used once
+
+
+def test_online_codes_are_reserved_before_the_commit_and_no_answer_means_the_offline_policy(make_app, clock):
+    """With a central link the commit asks the sync client to reserve each code it would use (agent/sync.py
+    reserve_code, over MQTT: tests/system/test_promo_codes_online.py); its refusal is the till's problem;
+    without an answer the list's offline policy decides and the use counts as an offline one."""
+    from agent.auth import add_terminal
+    from agent.store.times import iso
+
+    from .conftest import Api
+
+    app = make_app(broker_url="mqtt://127.0.0.1:1")
+    ext = app.extensions["loyalty_agent"]
+    store = ext.store
+    store.apply_customer_delta(delta("c1"))
+    doc = promotions()
+    doc["code_lists"][0]["offline"] = "bounded"
+    doc["code_lists"][0]["offline_limit"] = 5
+    store.set_promotions(doc)
+    store.set_state("link", "online")
+    store.set_state("last_sync_at", iso(clock()))
+    till = Api(app, add_terminal(store, "P01", "Till 1"))
+    asked: list[tuple] = []
+    answers = iter(["used_up", None, "no_answer"])
+
+    def reserve(code, receipt_id, customer_id):
+        asked.append((code, receipt_id, customer_id))
+        return next(answers)
+
+    ext.service.reserve_code = reserve
+    first = till.post("/v1/receipts", with_codes(receipt("R1"), code()))
+    assert problems(first) == [("promo_code_used_up", code())] and asked == [(code(), "R1", "c1")]
+    second = till.post("/v1/receipts", with_codes(receipt("R2"), code(body="HFEDCA")))
+    assert problems(second) == [] and "ten" in [p["id"] for p in second.get_json()["promotions"]]
+    third = till.post("/v1/receipts", with_codes(receipt("R3"), code(body="DDDDDD")))
+    assert problems(third) == []  # no answer: accepted under the list's offline bound
+    with store.read() as tx:
+        uses = [tuple(r) for r in tx.c.execute("SELECT receipt_id, online FROM code_uses ORDER BY id")]
+    assert uses == [("R2", 1), ("R3", 0)]
+    replay = till.post("/v1/receipts", with_codes(receipt("R2"), code(body="HFEDCA")))
+    assert replay.get_json() == second.get_json() and len(asked) == 3  # a replay reserves nothing
