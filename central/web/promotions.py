@@ -278,7 +278,7 @@ def issue(list_id: str) -> ResponseReturnValue:
     else:
         flash(
             _(
-                "%(issued)d codes issued; %(already)d members held one already; %(missing)d got none (the list ran out).",
+                "%(issued)d codes issued; %(already)d members held one already; %(missing)d got none (the list ran out).",  # noqa: E501
                 **result,
             )
         )
