@@ -19,6 +19,7 @@ from central.sync.deltas import customer_page
 from shared import wire
 from tests.sync.fakes import FakeAgent
 
+pytestmark = pytest.mark.postgresql  # the SQL is portable (docs/scale.md)
 MIA = Actor(7, "mia", "marketer")
 
 
