@@ -16,6 +16,8 @@ class Result(NamedTuple):
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    #: ``body`` already encoded as JSON (the commit stores it: the answer sends the same text, encoded once)
+    text: str | None = None
 
 
 class Limits(NamedTuple):

@@ -19,7 +19,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -79,6 +79,8 @@ class Service:
         self._tx_listeners: dict[str, list[Callable[[Tx, str, dict[str, Any]], None]]] = {}
         #: asks the central server while a till waits (agent/sync.py ``SyncClient.ask``); None: no link
         self.central: Any = None
+        #: the sync client's code reservation (agent/sync.py ``reserve_code``; None: a standalone store)
+        self.reserve_code: Callable[[str, str, str | None], str | None] | None = None
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
@@ -229,10 +231,36 @@ class Service:
             raise errors.OfflineLimit(requested=receipt.redeem, max_redeemable=exc.max_redeemable) from None
 
     def _promotions(
-        self, tx: Tx, rules: RuleSet, receipt: Receipt, found: customer_lookup.Found | None, link: str
+        self,
+        tx: Tx,
+        rules: RuleSet,
+        receipt: Receipt,
+        found: customer_lookup.Found | None,
+        link: str,
+        reservations: Mapping[str, str | None] | None = None,
     ) -> promotions.Evaluation:
         customer = found.customer if found is not None else None
-        return promotions.evaluate(tx, self.store, rules, receipt, customer, self.config.store_id, link)
+        return promotions.evaluate(tx, self.store, rules, receipt, customer, self.config.store_id, link, reservations)
+
+    def _reserve_codes(self, receipt: Receipt, who: Any, now: dt.datetime) -> dict[str, str | None] | None:
+        """Online, the codes this commit would use, each reserved at the central server before the write
+        (docs/sync.md, "Code reservations"): code -> None (reserved), the central server's refusal, or
+        ``no_answer``. None when there is nothing to reserve (offline, standalone, a replay, no code applies).
+        Outside the write transaction: other tills' commits do not wait on the link."""
+        if not receipt.promo_codes or self.reserve_code is None:
+            return None
+        assert receipt.receipt_id is not None
+        try:
+            with self.store.read() as tx:
+                if tx.receipt(receipt.receipt_id) is not None or self.link(tx, now) != "online":
+                    return None
+                rules, _ = self.calculator(tx)
+                found = self._find(tx, *who, now) if who else None
+                ev = self._promotions(tx, rules, receipt, found, "online")
+        except errors.AgentError:
+            return None  # the write below meets the same error and answers it
+        customer_id = found.customer["id"] if found is not None else None
+        return {code: self.reserve_code(code, receipt.receipt_id, customer_id) for code in ev.codes.values()}
 
     def _promotion_fields(
         self, ev: promotions.Evaluation, quote: Any, calc: Any, receipt: Receipt, found: Any, limits: Any
@@ -366,6 +394,7 @@ class Service:
         assert receipt.receipt_id is not None
         if receipt.redeem > 0 and who is not None:
             self._confirm_redemption(receipt, who, now)  # asks the central server: outside the write lock
+        reservations = self._reserve_codes(receipt, who, now)
         with self.store.write() as tx:
             prior = tx.receipt(receipt.receipt_id)
             if prior is not None:
@@ -377,7 +406,9 @@ class Service:
             if found is not None:
                 customer_lookup.check_usable(found)
             link = self.link(tx, now)
-            ev = self._promotions(tx, rules, receipt, found, link)
+            if reservations is None and self.reserve_code is not None:
+                reservations = {}  # online now but not reserved before: the offline policy decides
+            ev = self._promotions(tx, rules, receipt, found, link, reservations)
             quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
             if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
                 # its first sale here makes the card holder (the purchase event names it and the card)
@@ -448,6 +479,7 @@ class Service:
                 "committed_at": iso(now),
                 **promo_fields,
             }
+            text = json.dumps(body, ensure_ascii=False)
             tx.insert_receipt(
                 {
                     "receipt_id": receipt.receipt_id,
@@ -464,7 +496,7 @@ class Service:
                     "offline": int(offline),
                     "rules_version": rules.version,
                     "request_hash": digest,
-                    "response": json.dumps(body),
+                    "response": text,
                 },
                 [
                     {
@@ -476,7 +508,7 @@ class Service:
                     for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
                 ],
             )
-            result = self._emit_in("committed", tx, terminal, Result(201, body))
+            result = self._emit_in("committed", tx, terminal, Result(201, body, text=text))
         return self._emit("committed", terminal, result)
 
     def _keyed_write(

@@ -71,6 +71,11 @@ CONTACT_WRITE = 1.0
 #: under load, a batch waits this long after the previous one so that commits coalesce (far
 #: fewer, fuller messages for the broker and the ingest; an idle link sends at once)
 LINGER = 0.01
+#: how long a till waits for the central server's answer to a code reservation; past it the code is judged by
+#: the list's offline policy (docs/sync.md, "Code reservations")
+RESERVE_TIMEOUT = 2.0
+#: what reserve_code returns when no answer came in time
+NO_ANSWER = "no_answer"
 
 
 def link_config(config: Config) -> LinkConfig:
@@ -254,6 +259,21 @@ class SyncClient:
         if waiter is not None:
             waiter[1] = {k: v for k, v in msg.payload.items() if k not in ("v", "k")}
             waiter[0].set()
+
+    # -- code reservations: called by the till's request thread (agent/service.py commit) ---------------
+
+    def reserve_code(
+        self, code: str, receipt_id: str, customer_id: str | None, timeout: float = RESERVE_TIMEOUT
+    ) -> str | None:
+        """Reserve one use of ``code`` at the central server for this receipt, synchronously (a question, see
+        ``ask``): None when it is reserved, the central server's refusal (``used_up``, ``unknown``, ``personal``),
+        or :data:`NO_ANSWER` (not connected, or no answer within ``timeout``: the offline policy decides)."""
+        answer = self.ask("code_reserve", {"code": code, "receipt_id": receipt_id, "customer_id": customer_id}, timeout)
+        if answer is None:
+            self.stats["reserve_timeouts"] = self.stats.get("reserve_timeouts", 0) + 1
+            return NO_ANSWER
+        self.stats["reservations"] = self.stats.get("reservations", 0) + 1
+        return None if answer["ok"] else str(answer.get("problem") or "used_up")
 
     def _connected(self, session_present: bool) -> None:
         self._wake.set()
@@ -651,6 +671,7 @@ def start_sync(app: Any) -> SyncClient | None:
         return None
     client = SyncClient(ext.store, ext.config).start()
     ext.service.central = client  # online questions: the redemption confirmation code
+    ext.service.reserve_code = client.reserve_code  # single-use codes reserved online before a commit
     return client
 
 

@@ -358,6 +358,8 @@ class CustomerDelta(Contract):
     promotion_uses: Annotated[
         list[PromotionUse], Meta(max_length=10_000, description="must be a list of at most 10000 uses")
     ] = []
+    #: the personal promo codes issued to the customer (normalised): accepted at the till only for them
+    promo_codes: Annotated[list[Str], Meta(max_length=1000, description="must be a list of at most 1000 codes")] = []
 
 
 # -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------
@@ -465,6 +467,27 @@ class RedeemCodeAnswerMessage(Contract):
     points: Points | None = None
 
 
+class CodeReserveMessage(Contract):
+    """A till's promo code, reserved at the central server before the commit (docs/sync.md, "Code reservations")."""
+
+    store: Id
+    agent: Id
+    #: the agent's request id (uuid4 hex): the answer names it
+    request: Id
+    code: Str
+    receipt_id: Str
+    customer_id: Id | None = None
+
+
+class CodeReservationMessage(Contract):
+    """The answer to a code_reserve: ``ok``, or why not (``used_up``, ``unknown``, ``personal``)."""
+
+    request: Id
+    code: Str
+    ok: bool
+    problem: Str | None = None
+
+
 class AckMessage(Contract):
     through: Cursor
     id: Id | None
@@ -508,7 +531,9 @@ MESSAGES: dict[str, type[Contract]] = {
     "status": StatusMessage,
     "hello": HelloMessage,
     "snapshot_request": SnapshotRequestMessage,
+    "code_reserve": CodeReserveMessage,
     "ack": AckMessage,
+    "code_reservation": CodeReservationMessage,
     "resend": ResendMessage,
     "rules": RulesMessage,
     "customers": CustomersMessage,

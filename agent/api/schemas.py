@@ -96,6 +96,7 @@ CODE_PROBLEM_TYPES = [
         "promo_code_foreign",
         "promo_code_offline",
         "promo_code_not_applicable",
+        "promo_code_personal",
     )
 ]
 PROMOTION_APPLIED = obj(

@@ -222,19 +222,20 @@ class CustomerQueries:
             json.dumps(
                 [[str(u["promotion"]), str(u["day"]), str(u["receipt_id"])] for u in delta.get("promotion_uses") or ()]
             ),
+            json.dumps(sorted(str(c) for c in delta.get("promo_codes") or ())),
             applied,
             iso(now),
             iso(now),
         )
         self.c.execute(
             "INSERT INTO customers (id, version, name, phone, phone_verified, birthday, level, network_percent, "
-            "store_percent, blocked, consents, segments, promotion_uses, applied_seq, origin, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'central', ?, ?) "
+            "store_percent, blocked, consents, segments, promotion_uses, promo_codes, applied_seq, origin, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'central', ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET version = excluded.version, name = excluded.name, phone = excluded.phone, "
             "phone_verified = excluded.phone_verified, birthday = excluded.birthday, level = excluded.level, "
             "network_percent = excluded.network_percent, store_percent = excluded.store_percent, "
             "blocked = excluded.blocked, consents = excluded.consents, segments = excluded.segments, "
-            "promotion_uses = excluded.promotion_uses, "
+            "promotion_uses = excluded.promotion_uses, promo_codes = excluded.promo_codes, "
             "applied_seq = excluded.applied_seq, "
             "origin = 'central', updated_at = excluded.updated_at",
             values,

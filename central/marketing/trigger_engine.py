@@ -32,6 +32,7 @@ from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage import aggregates
 from ..storage import messages as message_queries
+from ..storage import promotions as promotion_store
 from ..storage import segments as segment_store
 from ..storage import triggers as q
 from . import engine as segments_engine
@@ -443,6 +444,9 @@ class Effects:
         elif kind == "percent":
             q.set_percent(conn, cid, str(p["percent"]), p.get("store"))
             self.changed.add(cid)
+        elif kind == "promo_code":  # a code of a personal list, issued once per pass (the key claimed above)
+            if promotion_store.issue_code(conn, p["list"], cid, self.now_text) is not None:
+                self.changed.add(cid)  # it goes down in the customer's delta
 
     def finish(self) -> None:
         if self.tags_added or self.tags_removed:

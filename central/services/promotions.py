@@ -20,7 +20,7 @@ from shared import promo_codes
 from shared.promotions import PromotionError, parse_promotions, promotion_doc
 
 from ..storage.clock import now_utc
-from ..storage.store import Store
+from ..storage.store import NotFound, Store
 from . import audit
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
 from .text import N_, _
@@ -33,6 +33,8 @@ audit.ACTIONS.update(
         "promotion.state": N_("Promotion started or stopped"),
         "promo_codes.create": N_("Promo-code list created"),
         "promo_codes.export": N_("Promo codes exported"),
+        "promo_codes.issue": N_("Personal promo code issued"),
+        "promo_codes.issue_segment": N_("Personal promo codes issued to a segment"),
     }
 )
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -246,6 +248,69 @@ def export_codes(db: Store, actor: Actor, list_id: str, fmt: str = "csv") -> tup
     writer.writerow(header)
     writer.writerows(rows)
     return text.getvalue().encode("utf-8"), "text/csv; charset=utf-8"
+
+
+def _personal_list(db: Store, list_id: str) -> dict[str, Any]:
+    row = db.code_list(list_id)
+    if row is None or row["kind"] != "personal":
+        raise FormError({"list": _("Choose a personal promo-code list.")})
+    return row
+
+
+def issue_code(db: Store, actor: Actor, list_id: str, customer_id: str) -> str:
+    """Issue a free code of a personal list to one customer (the customer's profile): the code. It goes down to
+    the stores in the customer's delta and is accepted at the till only for that customer."""
+    from ..points.versions import bump_versions
+
+    _require_write(actor)
+    _personal_list(db, list_id)
+    try:
+        db.customer(customer_id)
+    except NotFound:
+        raise FormError({"customer": _("No customer %(id)s.", id=customer_id)}) from None
+    with db.transaction() as conn:
+        code = db.issue_code(list_id, customer_id, now_utc())
+        if code is None:
+            raise FormError({"list": _("Every code of the list %(id)s has been issued.", id=list_id)})
+        bump_versions(conn, [customer_id])
+        audit.record(conn, actor, "promo_codes.issue", "customer", customer_id, None, {"list": list_id, "code": code})
+    return code
+
+
+def issue_to_segment(db: Store, actor: Actor, list_id: str, segment_id: int) -> dict[str, int]:
+    """Issue a code of a personal list to every member of a segment that holds none of the list yet (a re-run
+    issues nobody a second code): {members, issued, already, missing (the list ran out)}."""
+    from ..points.versions import bump_versions
+    from . import targeting
+
+    _require_write(actor)
+    _personal_list(db, list_id)
+    ids = targeting.members(db, actor, segment_id)
+    result = {"members": len(ids), "issued": 0, "already": 0, "missing": 0}
+    now = now_utc()
+    with db.transaction() as conn:
+        held = db.customer_list_codes(list_id, ids)
+        issued: list[str] = []
+        for cid in ids:
+            if cid in held:
+                result["already"] += 1
+            elif db.issue_code(list_id, cid, now) is None:
+                result["missing"] += 1
+            else:
+                issued.append(cid)
+        result["issued"] = len(issued)
+        if issued:
+            bump_versions(conn, issued)
+        audit.record(
+            conn,
+            actor,
+            "promo_codes.issue_segment",
+            "promo_code_list",
+            list_id,
+            None,
+            {"segment": segment_id, **result},
+        )
+    return result
 
 
 def code_list_page(db: Store, list_id: str) -> dict[str, Any]:

@@ -69,7 +69,7 @@ ACTION_PARAMS: dict[str, list[tuple[str, str]]] = {
     "comment": [("text", "text")],
     "bind_store": [("store", "pick:stores")],
     "percent": [("percent", "int"), ("store", "pick:stores"), ("days", "int")],
-    "promo_code": [],
+    "promo_code": [("list", "pick:personal_lists")],
 }
 assert set(ACTION_PARAMS) == set(d.ACTIONS)
 

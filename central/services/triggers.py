@@ -42,6 +42,7 @@ def known(db: Store) -> Known:
         segments=set(found["segments"]),
         static_segments={s for s, kind in found["segments"].items() if kind == "static"},
         templates=found["templates"],
+        code_lists=set(found["code_lists"]),
     )
 
 

@@ -17,9 +17,10 @@ class CustomerDeltas(Database):
     """What a page of customer deltas needs, read at once."""
 
     def customer_delta_page(self, store_id: str | None, after: int, limit: int) -> tuple[Any, ...]:
-        """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses) of
-        the customers with version > ``after`` (at most ``limit``) relevant to ``store_id`` (None: every
-        customer, the ``all`` scope), in one snapshot: ``applied`` must be read with the ``lots`` it describes."""
+        """(rows, upto, more, cards, lots, messages, percents, applied, programs, segments, promotion uses,
+        personal codes) of the customers with version > ``after`` (at most ``limit``) relevant to ``store_id``
+        (None: every customer, the ``all`` scope), in one snapshot: ``applied`` must be read with the ``lots``
+        it describes."""
         with self.snapshot() as conn:
             return _read_page(conn, store_id, after, limit)
 
@@ -49,6 +50,7 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
     segments: dict[str, list[int]] = {cid: [] for cid in ids}
     uses: dict[str, list[dict[str, str]]] = {cid: [] for cid in ids}
+    codes: dict[str, list[str]] = {cid: [] for cid in ids}
     since = (dt.date.today() - dt.timedelta(days=400)).isoformat()  # a year's limit and some
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for start in range(0, len(ids), 500):
@@ -103,7 +105,14 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             [*chunk, since],
         ):
             uses[cid].append({"promotion": promotion, "day": day, "receipt_id": receipt_id})
+        # their personal promo codes not used up (accepted at the till only for them)
+        for cid, code in conn.execute(
+            f"SELECT customer_id, code FROM promo_codes WHERE customer_id IN ({marks}) AND uses < max_uses"
+            " ORDER BY code",
+            chunk,
+        ):
+            codes[cid].append(code)
     applied: dict[str, dict[str, int]] = {}  # store -> agent -> seq, read with the lots it describes
     for store, agent, seq in conn.execute("SELECT store, id, applied_seq FROM agents"):
         applied.setdefault(store, {})[agent] = seq
-    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn), segments, uses
+    return rows, upto, more, cards, lots, messages, percents, applied, store_programs(conn), segments, uses, codes

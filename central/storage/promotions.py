@@ -9,6 +9,7 @@ code) is still recorded, ``accepted = 0``: the receipt stands and the list's pag
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,8 @@ from .clock import now_utc
 from .connection import Database
 
 _VERSION = "promotions_version"
+#: a code reserved by a till online and not confirmed by its purchase event within this is released
+RESERVATION_SECONDS = 120
 
 
 def bump_version(conn: sqlite3.Connection) -> int:
@@ -194,6 +197,41 @@ class PromotionQueries(Database):
                 birthdays[cid] = birthday
         return {cid: (frozenset(segs[cid]), birthdays[cid]) for cid in ids}
 
+    # -- personal codes (a personal list's codes issued to customers; they go down in the customer's delta)
+
+    def issue_code(self, list_id: str, customer_id: str, at: str) -> str | None:
+        """A free code of the list (never issued, never used) issued to the customer; None when none is left.
+        In the caller's write transaction (writers take turns): the ``customer_id IS NULL`` guard keeps a code
+        from being issued twice."""
+        return issue_code(self.conn, list_id, customer_id, at)
+
+    def customer_list_codes(self, list_id: str, customer_ids: Sequence[str]) -> set[str]:
+        """The customers among ``customer_ids`` that hold a code of the list already."""
+        held: set[str] = set()
+        ids = list(dict.fromkeys(customer_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            held.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT DISTINCT customer_id FROM promo_codes WHERE list_id = ? AND customer_id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    [list_id, *chunk],
+                )
+            )
+        return held
+
+    def customer_codes(self, customer_id: str) -> list[dict[str, Any]]:
+        """The personal codes issued to a customer (the profile): code, list, uses, issued."""
+        return self.rows(
+            "SELECT c.code, c.list_id, l.name AS list_name, c.uses, c.max_uses, c.issued_at FROM promo_codes c"
+            " JOIN promo_code_lists l ON l.id = c.list_id WHERE c.customer_id = ? ORDER BY c.issued_at, c.code",
+            (customer_id,),
+        )
+
+    def personal_lists(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT id, name FROM promo_code_lists WHERE kind = 'personal' ORDER BY id")
+
     def published_promotions(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT store, version FROM promotion_publish"))
 
@@ -249,9 +287,17 @@ def apply_purchases(conn: sqlite3.Connection, events: Sequence[Any], now: str) -
             code = p.get("promo_code")
             if code is None:
                 continue
+            # reserved by the till online: its purchase confirms the reservation, once (docs/sync.md)
             updated = conn.execute(
-                "UPDATE promo_codes SET uses = uses + 1 WHERE code = ? AND uses < max_uses", (code,)
+                "UPDATE promo_code_reservations SET state = 'confirmed'"
+                " WHERE store = ? AND receipt_id = ? AND code = ? AND state = 'held'",
+                (env["store"], body["receipt_id"], code),
             ).rowcount
+            if not updated:  # offline, or the reservation ran out: the conditional update decides
+                release_expired(conn, code, now)
+                updated = conn.execute(
+                    "UPDATE promo_codes SET uses = uses + 1 WHERE code = ? AND uses < max_uses", (code,)
+                ).rowcount
             row = conn.execute("SELECT list_id FROM promo_codes WHERE code = ?", (code,)).fetchone()
             conn.execute(
                 "INSERT INTO promo_code_uses (code, list_id, store, agent, receipt_id, customer_id, at, day, accepted)"
@@ -296,3 +342,79 @@ def _insert_results(conn: sqlite3.Connection, results: list[tuple[Any, ...]]) ->
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             results,
         )
+
+
+# -- online code reservations (docs/sync.md, "Code reservations"): on the caller's connection and transaction
+
+
+def release_expired(conn: sqlite3.Connection, code: str, now: str) -> int:
+    """Release the code's reservations not confirmed in time (``uses - 1`` each); how many."""
+    released = conn.execute(
+        "UPDATE promo_code_reservations SET state = 'expired' WHERE code = ? AND state = 'held' AND expires_at < ?",
+        (code, now),
+    ).rowcount
+    if released:
+        conn.execute("UPDATE promo_codes SET uses = uses - ? WHERE code = ?", (released, code))
+    return released
+
+
+def reserve_code(
+    conn: sqlite3.Connection,
+    code: str,
+    store: str,
+    agent: str,
+    receipt_id: str,
+    customer_id: str | None,
+    now: dt.datetime,
+) -> str | None:
+    """Reserve one use of ``code`` for a till's receipt: None when reserved (or already held for that receipt),
+    else why not: ``unknown`` (no such code), ``personal`` (issued to another customer, or to one and the
+    receipt names nobody), ``used_up``. The use is taken by the conditional update
+    ``uses < max_uses``, never check-then-use, so two tills reserving at once get one use between them."""
+    row = conn.execute("SELECT customer_id FROM promo_codes WHERE code = ?", (code,)).fetchone()
+    if row is None:
+        return "unknown"
+    if row[0] is not None and row[0] != customer_id:
+        return "personal"
+    if conn.execute(
+        "SELECT 1 FROM promo_code_reservations WHERE store = ? AND receipt_id = ? AND code = ?"
+        " AND state IN ('held', 'confirmed')",
+        (store, receipt_id, code),
+    ).fetchone():
+        return None  # the till asked again for the same receipt (a retried commit)
+    at = now.astimezone(dt.UTC)
+    release_expired(conn, code, at.isoformat(timespec="seconds"))
+    if not conn.execute("UPDATE promo_codes SET uses = uses + 1 WHERE code = ? AND uses < max_uses", (code,)).rowcount:
+        return "used_up"
+    conn.execute(
+        "INSERT INTO promo_code_reservations (code, store, agent, receipt_id, customer_id, state, created_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, 'held', ?, ?)",
+        (
+            code,
+            store,
+            agent,
+            receipt_id,
+            customer_id,
+            at.isoformat(timespec="seconds"),
+            (at + dt.timedelta(seconds=RESERVATION_SECONDS)).isoformat(timespec="seconds"),
+        ),
+    )
+    return None
+
+
+def issue_code(conn: sqlite3.Connection, list_id: str, customer_id: str, at: str) -> str | None:
+    """A free code of the list (never issued, never used) issued to the customer; None when none is left. In the
+    caller's write transaction (writers take turns): the ``customer_id IS NULL`` guard never issues a code twice."""
+    for _ in range(10):
+        row = conn.execute(
+            "SELECT code FROM promo_codes WHERE list_id = ? AND customer_id IS NULL AND uses = 0 ORDER BY code LIMIT 1",
+            (list_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        if conn.execute(
+            "UPDATE promo_codes SET customer_id = ?, issued_at = ? WHERE code = ? AND customer_id IS NULL",
+            (customer_id, at, row[0]),
+        ).rowcount:
+            return str(row[0])
+    return None

@@ -319,3 +319,7 @@ MIGRATIONS += MSG3_MIGRATIONS
 from .schema_segspeed import SEGSPEED_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGSPEED_MIGRATIONS
+# personal promo codes and online code reservations (docs/promotions.md): migration 26
+from .schema_promo2 import PROMO2_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PROMO2_MIGRATIONS

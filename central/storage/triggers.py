@@ -585,4 +585,5 @@ class TriggerQueries(Database):
             "stores": [r[0] for r in self.conn.execute("SELECT id FROM stores")],
             "segments": dict(self.conn.execute("SELECT id, kind FROM segments").fetchall()),
             "templates": dict(self.conn.execute("SELECT id, channel FROM message_templates").fetchall()),
+            "code_lists": [r[0] for r in self.conn.execute("SELECT id FROM promo_code_lists WHERE kind = 'personal'")],
         }

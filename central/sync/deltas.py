@@ -43,7 +43,7 @@ def customer_page(
         page = db.customer_delta_page(None if scope == "all" else store_id, after, limit)
         if shared:
             cache[(after, limit)] = page  # type: ignore[index]
-    rows, upto, more, cards, lots, messages, percents, applied, programs, segments, uses = page
+    rows, upto, more, cards, lots, messages, percents, applied, programs, segments, uses, codes = page
     stores, default = programs
     program = stores.get(store_id, default)
     store_percents = percents.get(store_id, {})
@@ -67,6 +67,7 @@ def customer_page(
             "consents": json.loads(consents),
             "segments": segments[cid],
             "promotion_uses": uses[cid],
+            "promo_codes": codes[cid],
         }
         for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents in rows
     ]

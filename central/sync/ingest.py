@@ -33,10 +33,11 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from shared import wire
+from shared import promo_codes, wire
 from transport.mqtt import LinkConfig, MqttLink
 
 from ..messages import confirmations
+from ..storage import promotions as promotion_store
 from ..storage.ingest import LeaseLost
 from ..storage.partitions import holds, partition_of
 from ..storage.store import Consumed, DeadLetter, Flag, IngestUnit, Store
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 ACK_EXPIRY = 300
 RESEND_EXPIRY = 60
 SNAPSHOT_EXPIRY = 600
-#: an answer to a till's question (a redemption code) is of no use after the till stopped waiting
+#: an answer to a till's question (a redemption code, a code reservation) is of no use after the till stopped waiting
 ANSWER_EXPIRY = 30
 #: out-of-order events kept per agent while a gap is waited for (the agent resends the rest)
 MAX_PENDING = 50_000
@@ -643,6 +644,8 @@ class Ingest:
 
     def _request(self, where: wire.Topic, msg: wire.Message) -> list[Reply]:
         store, agent = where.store, where.agent or ""
+        if msg.kind == "code_reserve":
+            return [self._reserve(store, agent, msg)]
         stream = self.streams[(store, agent)]
         if msg.kind == "hello":
             # the agent deletes through `through` only if its own row there has this id
@@ -674,6 +677,26 @@ class Ingest:
         except Exception:  # a database hiccup: the till hears "cannot be confirmed now", nothing half done
             log.exception("redemption code %s of %s/%s failed", msg.kind, store, agent)
             return {"ok": False, "problem": "confirmation_unavailable"}
+
+    def _reserve(self, store: str, agent: str, msg: wire.Message) -> Reply:
+        """A till's promo code reserved before its commit (docs/sync.md, "Code reservations"): one conditional
+        update in its own transaction, answered at once on the agent's answers channel (docs/sync.md, "Answers")."""
+        with self.db.transaction() as conn:
+            problem = promotion_store.reserve_code(
+                conn,
+                promo_codes.normalise(msg["code"]),
+                store,
+                agent,
+                msg["receipt_id"],
+                msg.get("customer_id"),
+                dt.datetime.now(dt.UTC),
+            )
+        self.stats["reservations"] = self.stats.get("reservations", 0) + 1
+        payload = wire.encode(
+            "code_reservation",
+            {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem},
+        )
+        return Reply(wire.agent_topic(store, agent, "answers"), payload, "code_reservation", ANSWER_EXPIRY)
 
     def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> bool:
         """An agent (re)connected: note its next seq; behind our pointer means restored from a backup.

@@ -177,6 +177,8 @@ def _tab_context(customer_id: str, tab: str) -> dict[str, Any]:
     elif tab == "actions":
         choices, context["program_chosen"] = accounts.program_choices(db, who)
         context["program_options"] = [(p["id"], p["name"]) for p in choices]
+        context["promo_codes"] = db.customer_codes(customer_id)
+        context["personal_lists"] = [(r["id"], r["name"]) for r in db.personal_lists()]
     elif tab == "messages":
         from .messages import customer_tab
 
@@ -246,6 +248,23 @@ def personal_percents(customer_id: str) -> ResponseReturnValue:
         lambda d: percents.set_percents(get_db(), actor(), customer_id, d),
         _("The personal percents are saved; the stores get them with the next sync."),
         form_name="percents",
+    )
+
+
+@bp.post("/<customer_id>/promo_code")
+def issue_code(customer_id: str) -> ResponseReturnValue:
+    """Issue a code of a personal promo-code list to the customer (docs/promotions.md, "Personal codes")."""
+    from ..services import promotions
+
+    customers.check_customer(get_db(), actor(), customer_id)
+    return _post(
+        customer_id,
+        "actions",
+        lambda d: flash(
+            _("Code %(code)s issued.", code=promotions.issue_code(get_db(), actor(), d.get("list", ""), customer_id))
+        ),
+        _("The stores get it with the next sync."),
+        form_name="promo_code",
     )
 
 

@@ -254,7 +254,35 @@ def code_list(list_id: str) -> ResponseReturnValue:
         page = promotions.code_list_page(get_db(), list_id)
     except FormError:
         return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
-    return render("console/promotions/code_list.html", errors={}, form={}, **page)
+    return render("console/promotions/code_list.html", errors={}, form={}, **page, **_issue_context(page["list"]))
+
+
+def _issue_context(row: dict[str, Any]) -> dict[str, Any]:
+    """A personal list's page: the segments its codes may be issued to."""
+    if row["kind"] != "personal":
+        return {"segment_options": []}
+    return {"segment_options": [(s["id"], s["name"]) for s in segments.list_segments(get_db(), actor())]}
+
+
+@bp.post("/codes/<list_id>/issue")
+def issue(list_id: str) -> ResponseReturnValue:
+    """Issue a code of a personal list to every member of a segment that holds none of it yet."""
+    db = get_db()
+    try:
+        segment = int(request.form.get("segment") or 0)
+        result = promotions.issue_to_segment(db, actor(), list_id, segment)
+    except ValueError:
+        flash(_("Choose a segment from the list."))
+    except FormError as exc:
+        flash("; ".join(exc.errors.values()))
+    else:
+        flash(
+            _(
+                "%(issued)d codes issued; %(already)d members held one already; %(missing)d got none (the list ran out).",  # noqa: E501
+                **result,
+            )
+        )
+    return redirect(url_for("promotions.code_list", list_id=list_id))
 
 
 @bp.get("/codes/<list_id>/export.<fmt>")

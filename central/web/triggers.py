@@ -81,6 +81,7 @@ def _pickers(db: Any, who: Any) -> dict[str, list[tuple[Any, str]]]:
     """What the steps' pickers offer: stores, levels, categories, segments, message templates, promo code lists."""
     known = db.trigger_known()
     segments = db.segment_list()
+    code_lists = db.code_lists()
     return {
         "stores": [(s["id"], f"{s['id']} · {s['name']}") for s in db.stores()],
         "levels": [(name, name) for name, *_rest in level_program.levels(db)],
@@ -91,7 +92,8 @@ def _pickers(db: Any, who: Any) -> dict[str, list[tuple[Any, str]]]:
         "scores": [(i, str(i)) for i in range(1, 6)],
         "months": [(i, str(i)) for i in range(1, 13)],
         "templates": [(t["id"], f"{t['id']} · {t['name']} ({t['channel']})") for t in db.message_templates()],
-        "promo_lists": [(r["id"], f"{r['id']} · {r['name']}") for r in db.code_lists()],
+        "promo_lists": [(r["id"], f"{r['id']} · {r['name']}") for r in code_lists],
+        "personal_lists": [(r["id"], f"{r['id']} · {r['name']}") for r in code_lists if r["kind"] == "personal"],
     }
 
 

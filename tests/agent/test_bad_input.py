@@ -151,3 +151,20 @@ def test_an_encoded_lone_surrogate_in_a_path_or_query_is_no_500(prepared, method
     r = api.client.open(path, method=method, headers={"Authorization": f"Bearer {api.key}"}, json={"code": "123456"})
     assert r.status_code < 500
     assert snapshot(store) == before
+
+
+def test_the_surrogate_check_skips_only_bodies_that_cannot_hold_one():
+    """The fast path of agent/api/routes.py: a UTF-8 body without a surrogate escape is not walked; escapes,
+    surrogates encoded in the bytes (json.loads lets them through) and UTF-16 bodies are checked."""
+    import json
+
+    from agent.api.routes import _may_hold_surrogates
+
+    def check(data: bytes) -> bool:
+        return _may_hold_surrogates(data, json.loads(data))
+
+    assert not check('{"name": "Ролл", "q": "\\u0422"}'.encode())
+    assert check(b'{"name": "\\ud800"}')
+    assert not check(b'{"emoji": "\\ud83d\\ude00"}')  # a valid pair: checked, and it holds none
+    assert check(b'{"name": "\xed\xa0\x80"}')  # an encoded lone surrogate
+    assert check('{"name": "\ud800"}'.encode("utf-16", "surrogatepass"))

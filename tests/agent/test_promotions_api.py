@@ -209,3 +209,70 @@ def test_a_limit_counts_the_rewards_at_other_stores_that_came_down(api, store):
     )
     body = api.post("/v1/receipts/quote", receipt("R2")).get_json()
     assert "weekly" not in [p["id"] for p in body["promotions"]]  # R1 counted once, here and centrally
+
+
+def test_a_personal_code_is_accepted_only_for_the_customer_it_was_issued_to(api, store):
+    """A personal list's codes come down in their owner's delta (``promo_codes``); another customer, or a
+    receipt without one, gets a clear problem and the sale goes on."""
+    doc = promotions()
+    doc["code_lists"].append({"id": "PER", "prefix": "PER", "key": KEY.hex(), "kind": "personal"})
+    doc["promotions"].append(
+        {"id": "mine", "name": "Yours", "conditions": {"code_list": "PER"}, "reward": {"kind": "points", "points": 5}}
+    )
+    store.set_promotions(doc)
+    mine, other = code(prefix="PER"), code(prefix="PER", body="HFEDCA")
+    store.apply_customer_delta(delta("c1", promo_codes=[mine]))
+    store.apply_customer_delta(delta("c2", card="7700000000000017", promo_codes=[other]))
+
+    answer = api.post("/v1/receipts/quote", with_codes(receipt(), other))  # c1 with c2's code
+    assert problems(answer) == [("promo_code_personal", other)]
+    problem = answer.get_json()["promo_code_problems"][0]
+    assert problem["type"] == "urn:loyalty-edge:problem:promo_code_personal" and problem["detail"]
+    anonymous = api.post("/v1/receipts/quote", with_codes({**receipt(), "customer": None}, mine))
+    assert anonymous.status_code == 200 and problems(anonymous) == [("promo_code_foreign", mine)]
+    answer = api.post("/v1/receipts", with_codes(receipt("R1"), mine.lower()))
+    assert answer.status_code == 201 and problems(answer) == []
+    assert "mine" in [p["id"] for p in answer.get_json()["promotions"]]
+    again = api.post("/v1/receipts", with_codes(receipt("R2"), mine))
+    assert problems(again) == [("promo_code_used_up", mine)]  # a personal code is used once
+
+
+def test_online_codes_are_reserved_before_the_commit_and_no_answer_means_the_offline_policy(make_app, clock):
+    """With a central link the commit asks the sync client to reserve each code it would use (agent/sync.py
+    reserve_code, over MQTT: tests/system/test_promo_codes_online.py); its refusal is the till's problem;
+    without an answer the list's offline policy decides and the use counts as an offline one."""
+    from agent.auth import add_terminal
+    from agent.store.times import iso
+
+    from .conftest import Api
+
+    app = make_app(broker_url="mqtt://127.0.0.1:1")
+    ext = app.extensions["loyalty_agent"]
+    store = ext.store
+    store.apply_customer_delta(delta("c1"))
+    doc = promotions()
+    doc["code_lists"][0]["offline"] = "bounded"
+    doc["code_lists"][0]["offline_limit"] = 5
+    store.set_promotions(doc)
+    store.set_state("link", "online")
+    store.set_state("last_sync_at", iso(clock()))
+    till = Api(app, add_terminal(store, "P01", "Till 1"))
+    asked: list[tuple] = []
+    answers = iter(["used_up", None, "no_answer"])
+
+    def reserve(code, receipt_id, customer_id):
+        asked.append((code, receipt_id, customer_id))
+        return next(answers)
+
+    ext.service.reserve_code = reserve
+    first = till.post("/v1/receipts", with_codes(receipt("R1"), code()))
+    assert problems(first) == [("promo_code_used_up", code())] and asked == [(code(), "R1", "c1")]
+    second = till.post("/v1/receipts", with_codes(receipt("R2"), code(body="HFEDCA")))
+    assert problems(second) == [] and "ten" in [p["id"] for p in second.get_json()["promotions"]]
+    third = till.post("/v1/receipts", with_codes(receipt("R3"), code(body="DDDDDD")))
+    assert problems(third) == []  # no answer: accepted under the list's offline bound
+    with store.read() as tx:
+        uses = [tuple(r) for r in tx.c.execute("SELECT receipt_id, online FROM code_uses ORDER BY id")]
+    assert uses == [("R2", 1), ("R3", 0)]
+    replay = till.post("/v1/receipts", with_codes(receipt("R2"), code(body="HFEDCA")))
+    assert replay.get_json() == second.get_json() and len(asked) == 3  # a replay reserves nothing

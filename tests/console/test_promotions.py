@@ -150,3 +150,30 @@ def test_the_whatif_form(app, db, people, agents):
     )
     assert page.status_code == 200 and 'id="whatif-result"' in page.text
     assert db.promotion("w") is None  # a draft: nothing saved
+
+
+def test_personal_codes_issued_on_the_customers_page_and_to_a_segment(app, db, people, agents):
+    from central.services import segments
+
+    from .conftest import apply_events
+
+    apply_events(db, agents["S1"].registration("c1"), agents["S1"].registration("c2"))
+    service.create_code_list(db, people["admin"], "PER", count=5, length=6, prefix="PER", kind="personal")
+    client = app.test_client()
+    login(client, "marketer")
+    page = client.get("/customers/c1?tab=actions")
+    assert page.status_code == 200 and 'id="personal-codes"' in page.text and "<code>PER" not in page.text
+    done = client.post("/customers/c1/promo_code", data={"list": "PER"}, follow_redirects=True)
+    [mine] = db.customer_codes("c1")
+    assert done.status_code == 200 and mine["code"] in done.text
+    bad = client.post("/customers/c1/promo_code", data={"list": "NOPE"})
+    assert bad.status_code == 422
+    vip = segments.create(db, people["marketer"], "VIP", "static", None)
+    segments.change_members(db, people["marketer"], vip, add=["c1", "c2"])
+    listing = client.get("/promotions/codes/PER")
+    assert 'id="issue-segment"' in listing.text
+    issued = client.post("/promotions/codes/PER/issue", data={"segment": str(vip)}, follow_redirects=True)
+    assert issued.status_code == 200 and len(db.customer_codes("c2")) == 1 and len(db.customer_codes("c1")) == 1
+    login(viewer := app.test_client(), "viewer")
+    assert viewer.post("/promotions/codes/PER/issue", data={"segment": str(vip)}).status_code in (302, 403)
+    assert len(db.customer_codes("c2")) == 1

@@ -138,6 +138,8 @@ class Known:
     segments: Collection[int] = ()
     static_segments: Collection[int] = ()
     templates: Mapping[int, str] = field(default_factory=dict)
+    #: the personal promo-code lists (the "promo_code" action issues one of their codes)
+    code_lists: Collection[str] = ()
 
 
 class _Problems(list[Problem]):
@@ -305,7 +307,9 @@ def _action(doc: Any, where: str, bad: _Problems, known: Known | None) -> Action
         p["store"] = doc.get("store") or None
         p["days"] = _int(doc, "days", where, bad, low=1)
     elif kind == "promo_code":
-        bad.add(where + ".type", N_("promo code lists are not available yet"))
+        p["list"] = str(doc.get("list") or "")
+        if not p["list"] or (known is not None and p["list"] not in known.code_lists):
+            bad.add(where + ".list", N_("choose a personal promo-code list"))
     return Action(kind, p)
 
 

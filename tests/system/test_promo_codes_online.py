@@ -1,0 +1,68 @@
+"""Two real agents online use the same single-use promo code at the same moment (issue 18, "zero
+over-redemption online"): each reserves the code at the central server before its commit (docs/sync.md,
+"Code reservations"); exactly one gets it, the other a clear problem and its sale goes on without it. The
+purchase event confirms the reservation once: the list shows one use and no conflict. (Offline, both are
+kept and the second is the list's conflict: tests/system/test_promo_codes_offline.py.)"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from central.services import promotions as service
+from central.storage.store import Store as CentralStore
+from tests.polling import wait_for
+
+from .conftest import wait_caught_up
+from .test_promo_codes_offline import db_path, sale  # noqa: F401  (the same chain: list SPR, promotion spring)
+from .tills import register_customers
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_agents_online_use_one_single_use_code_at_once(broker, central, db_path, spawn):  # noqa: F811
+    s1, s2 = spawn("S1"), spawn("S2")
+    assert s1.wait_online(30) and s2.wait_online(30)
+    for agent in (s1, s2):
+        assert wait_for(lambda a=agent: a.query("SELECT version FROM promotions"), 20)
+    [cid] = register_customers([s1], 1).values()
+    db = CentralStore(db_path)
+    assert wait_caught_up(s1, db, [cid]) and wait_caught_up(s2, db, [cid])
+    assert wait_for(lambda: s1.health()["link"] == s2.health()["link"] == "online", 20)
+    code = db.list_codes("SPR")[0][0]
+
+    answers: dict[str, dict] = {}
+    start = threading.Barrier(2)
+
+    def till(agent) -> None:
+        start.wait()
+        status, body = agent.post("/v1/receipts", sale(f"{agent.store}-R1", code))
+        assert status == 201, body
+        answers[agent.store] = body
+
+    threads = [threading.Thread(target=till, args=(a,)) for a in (s1, s2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(answers) == ["S1", "S2"]
+    got = [s for s, body in answers.items() if not body["promo_code_problems"]]
+    assert len(got) == 1, answers  # exactly one till got the code
+    [refused] = [body for s, body in answers.items() if s not in got]
+    assert [p["code"] for p in refused["promo_code_problems"]] == ["promo_code_used_up"]
+    assert refused["promotions"] == [] and refused["offline"] is False  # the sale went on without it
+    assert [p["id"] for p in answers[got[0]]["promotions"]] == ["spring"]
+
+    # the same code again at the winner's store: used up here already; at the other store: refused centrally
+    status, body = s2.post("/v1/receipts", sale("S2-R2", code))
+    assert status == 201 and [p["code"] for p in body["promo_code_problems"]] == ["promo_code_used_up"]
+
+    assert s1.wait_drained(30) and s2.wait_drained(30)
+    assert wait_for(lambda: service.code_list_page(db, "SPR")["list"]["used"] == 1, 10)
+    page = service.code_list_page(db, "SPR")
+    assert page["list"]["conflicts"] == 0 and page["conflicts"] == []
+    states = db.rows("SELECT state FROM promo_code_reservations WHERE code = ?", (code,))
+    assert [s["state"] for s in states] == ["confirmed"]  # confirmed by the purchase, once
+    assert db.list_codes("SPR")[0][1] == 1
+    db.close()
