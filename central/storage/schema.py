@@ -309,3 +309,8 @@ MIGRATIONS += PROMOTIONS_MIGRATIONS
 from .schema_slipmsg import SLIPMSG_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SLIPMSG_MIGRATIONS
+
+# PostgreSQL: the quick search's index on case-folded text (docs/scale.md): migration 28
+from .schema_pg2 import PG2_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PG2_MIGRATIONS
