@@ -156,5 +156,13 @@ class PartitionQueries:
             create_tables(conn)
             release(conn, worker)
 
+    def agents_in(self, held: set[int], parts: int) -> set[tuple[str, str]]:
+        """(store, agent) of every agent the database knows whose partition is one of ``held``."""
+        return {
+            (store, agent)
+            for store, agent in self.conn.execute("SELECT store, id FROM agents").fetchall()
+            if partition_of(store, agent, parts) in held
+        }
+
     def job_lock(self, name: str, holder: str, ttl: float = 30.0) -> bool:
         return job_lock(self.conn, name, holder, ttl)

@@ -143,13 +143,16 @@ class Ingest:
             "recovered_duplicates": 0,
             "resends": 0,
             "stale_hellos": 0,
+            "foreign_events": 0,  # several workers: events messages of another worker's agents (dropped)
         }
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.link: MqttLink | None = None
         self.publisher: Publisher | None = None
+        #: with partitions, the events topics of the agents this worker holds (the only events it receives)
+        self._events_subs: set[str] = set()
         if link_config is not None:
-            self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
+            self.link = MqttLink(link_config, self._base_subscriptions(), self.receive, self._connected)
             if publish_down:
                 self.publisher = Publisher(
                     db_path, self.link, interval=publish_interval, holder=self.worker if partitions else None
@@ -187,7 +190,31 @@ class Ingest:
             self._beater.join(10)
         self.db.close()
 
+    def _base_subscriptions(self) -> list[str]:
+        """Every agent's up channels; with partitions, every one but ``events``: a worker subscribes to the events
+        of its own partitions' agents only (:meth:`_follow`), so the others' batches never reach it."""
+        if not self.partitions:
+            return wire.central_subscriptions()
+        return [t for t in wire.central_subscriptions() if t != _ALL_EVENTS]
+
+    def _follow(self, agents: set[tuple[str, str]], *, only_add: bool = False) -> None:
+        """Subscribe to these agents' events (and, unless ``only_add``, from every other agent's)."""
+        if self.link is None:
+            return
+        topics = {t for t in (_events_topic(store, agent) for store, agent in agents) if t is not None}
+        with self._lease_lock:
+            if only_add and topics <= self._events_subs:
+                return
+            self._events_subs = (self._events_subs | topics) if only_add else topics
+            wanted = self._base_subscriptions() + sorted(self._events_subs)
+        # a persistent session may still hold the all-events filter of a run without partitions
+        self.link.set_subscriptions(wanted, forget=[_ALL_EVENTS])
+
     def _connected(self, session_present: bool) -> None:
+        if self.partitions and self.link is not None:
+            with self._lease_lock:
+                wanted = self._base_subscriptions() + sorted(self._events_subs)
+            self.link.set_subscriptions(wanted, forget=[_ALL_EVENTS])
         if self.publisher is not None:
             self.publisher.republish_retained()
 
@@ -213,6 +240,10 @@ class Ingest:
                             log.info("ingest %s holds partitions %s", self.worker, sorted(held))
                         self.owned = held
                         self._beat_at = started
+                    try:
+                        self._follow(db.agents_in(held, self.partitions))
+                    except Exception:
+                        log.exception("following the partitions' agents failed")
                 self._stop.wait(self.lease_ttl / 4)
             try:
                 db.release_partitions(self.worker)  # a clean stop: the others take them at their next beat
@@ -280,10 +311,17 @@ class Ingest:
         if self.partitions:
             if not self._leased():
                 return []  # not acked: the agents send again, to whoever holds their partition then
-            items = [item for item in items if self._mine(item[0])]
+            mine = [item for item in items if self._mine(item[0])]
+            self.stats["foreign_events"] += sum(1 for t, _ in items if t.endswith("/events")) - sum(
+                1 for t, _ in mine if t.endswith("/events")
+            )
+            items = mine
             self._unit_streams = {
                 (store, agent or "") for store, agent in map(_topic_ids, (t for t, _ in items)) if store is not None
             }
+            # an agent of ours not yet followed (new, or its row made just now): its events from now on; what
+            # it sent before is not acked and comes again
+            self._follow({k for k in self._unit_streams if k[1]}, only_add=True)
         unit = IngestUnit()
         replies: list[Reply] = []
         acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -720,6 +758,17 @@ class Ingest:
             self.link.publish(
                 wire.agent_topic(stream.store, stream.agent, "resend"), payload, expiry=RESEND_EXPIRY, kind="resend"
             )
+
+
+#: every agent's events (the topic filter of a single ingest)
+_ALL_EVENTS = f"{wire.TOPIC_ROOT}/stores/+/agents/+/events"
+
+
+def _events_topic(store: str, agent: str) -> str | None:
+    try:
+        return wire.agent_topic(store, agent, "events")
+    except Exception:  # an id the wire format refuses (dead-lettered when it sends)
+        return None
 
 
 def _topic_ids(topic: str) -> tuple[str | None, str | None]:
