@@ -164,5 +164,17 @@ class PartitionQueries:
             if partition_of(store, agent, parts) in held
         }
 
+    def note_agents(self, agents: set[tuple[str, str]]) -> None:
+        """Rows for agents of known stores that wrote (a retained status, a hello) before any row was made, so
+        the worker holding their partition finds them at its next beat and follows their events."""
+        from .clock import now_utc
+
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO agents (store, id, created_at) SELECT ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM stores WHERE id = ?) ON CONFLICT DO NOTHING",
+                [(store, agent, now_utc(), store) for store, agent in sorted(agents)],
+            )
+
     def job_lock(self, name: str, holder: str, ttl: float = 30.0) -> bool:
         return job_lock(self.conn, name, holder, ttl)

@@ -151,6 +151,7 @@ class Ingest:
         self.publisher: Publisher | None = None
         #: with partitions, the events topics of the agents this worker holds (the only events it receives)
         self._events_subs: set[str] = set()
+        self._heard: set[tuple[str, str]] = set()  # agents whose row this worker made sure of
         if link_config is not None:
             self.link = MqttLink(link_config, self._base_subscriptions(), self.receive, self._connected)
             if publish_down:
@@ -209,6 +210,20 @@ class Ingest:
             wanted = self._base_subscriptions() + sorted(self._events_subs)
         # a persistent session may still hold the all-events filter of a run without partitions
         self.link.set_subscriptions(wanted, forget=[_ALL_EVENTS])
+
+    def _note(self, items: list[tuple[str, bytes]]) -> None:
+        """Agents heard of for the first time (whoever's partition they are in): make sure the database knows
+        them, so their partition's holder follows their events even if it missed their hello and their
+        retained status (delivered once, perhaps before it held any partition)."""
+        new = {
+            (store, agent)
+            for store, agent in map(_topic_ids, (t for t, _ in items))
+            if store is not None and agent and (store, agent) not in self._heard
+        }
+        new = {k for k in new if _events_topic(*k) is not None}
+        if new:
+            self.db.note_agents(new)
+            self._heard |= new
 
     def _connected(self, session_present: bool) -> None:
         if self.partitions and self.link is not None:
@@ -309,6 +324,7 @@ class Ingest:
     def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
         """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
         if self.partitions:
+            self._note(items)
             if not self._leased():
                 return []  # not acked: the agents send again, to whoever holds their partition then
             mine = [item for item in items if self._mine(item[0])]
