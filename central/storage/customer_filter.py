@@ -187,7 +187,7 @@ def _tag(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
 
 
 def _consent(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
-    sql = "json_extract(c.consents, ?) = 1"
+    sql = "CAST(json_extract(c.consents, ?) AS INTEGER) = 1"  # json_extract is TEXT on PostgreSQL
     return (sql if op == "has" else f"NOT COALESCE({sql}, 0)"), [f"$.{value}"]
 
 

@@ -68,8 +68,8 @@ def people(db) -> dict[str, Actor]:
 
 
 @pytest.fixture
-def app(db_file, db, people):
-    return create_app(
+def app(db_file, db, people, tmp_path):
+    app = create_app(
         {
             "TESTING": True,
             "DATABASE": db_file,
@@ -78,6 +78,8 @@ def app(db_file, db, people):
             "SECRET_KEY": "test",
         }
     )
+    app.instance_path = str(tmp_path / "instance")  # a server database's uploads and exports (not the checkout's)
+    return app
 
 
 def login(client, username: str, password: str = PASSWORD):

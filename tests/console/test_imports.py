@@ -91,8 +91,8 @@ def test_unreadable_files_and_roles(db, people):
         imports.check(db, people["manager"], _table())
 
 
-def test_the_command_line_checks_then_imports(db_file, db):
-    path = db_file + ".csv"
+def test_the_command_line_checks_then_imports(db_file, db, tmp_path):
+    path = str(tmp_path / "people.csv")
     with open(path, "wb") as f:
         f.write(CSV)
     runner = CliRunner()
@@ -291,8 +291,8 @@ def test_update_mode_in_the_console(client, db, shoppers):
     assert bad.status_code == 422
 
 
-def test_the_command_line_updates(db_file, db, shoppers):
-    path = db_file + ".csv"
+def test_the_command_line_updates(db_file, db, shoppers, tmp_path):
+    path = str(tmp_path / "people.csv")
     with open(path, "wb") as f:
         f.write(UPDATE_CSV)
     runner = CliRunner()

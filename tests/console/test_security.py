@@ -112,10 +112,12 @@ def test_the_upload_limit_and_the_cookie_settings_take_effect(app, client, db_fi
     assert "Secure" in cookie and "SameSite=Strict" in cookie
 
 
-def test_uploaded_files_are_deleted_after_import_failure_and_when_abandoned(client, db, db_file):
+def test_uploaded_files_are_deleted_after_import_failure_and_when_abandoned(app, client, db):
+    from central.config import data_folder
+
     from .test_imports import CSV, _wait
 
-    folder = Path(db_file).parent / "imports"
+    folder = Path(data_folder(app.config, app.instance_path)) / "imports"  # beside the SQLite file
     login(client, "marketer")
 
     def upload(data, name="people.csv"):
