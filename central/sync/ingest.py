@@ -302,11 +302,16 @@ class Ingest:
                     self._last_checkpoint = time.monotonic()
                 continue
             items = [first]
-            while len(items) < self.batch_messages:
+            size = len(first[1])
+            # several workers: a round (one commit) stays well within a lease, so the lease thread's renewal,
+            # which waits for the commit to end on PostgreSQL, comes in time
+            cap = ROUND_BYTES_WITH_PARTITIONS if self.partitions else None
+            while len(items) < self.batch_messages and (cap is None or size < cap):
                 try:
                     items.append(self.inbox.get_nowait())
                 except queue.Empty:
                     break
+                size += len(items[-1][1])
             try:
                 self.process(items)
                 if self.publisher is None and time.monotonic() - self._last_checkpoint > 2:
@@ -775,6 +780,10 @@ class Ingest:
                 wire.agent_topic(stream.store, stream.agent, "resend"), payload, expiry=RESEND_EXPIRY, kind="resend"
             )
 
+
+#: the payload bytes of one round (one commit) of a worker among several: about 2,000 events, a second or two
+#: of commit on a loaded machine, against INGEST_LEASE_SECONDS (5 s by default)
+ROUND_BYTES_WITH_PARTITIONS = 1024 * 1024
 
 #: every agent's events (the topic filter of a single ingest)
 _ALL_EVENTS = f"{wire.TOPIC_ROOT}/stores/+/agents/+/events"
