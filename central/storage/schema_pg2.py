@@ -2,9 +2,14 @@
 NATS (docs/scale.md).
 
 SQLite's FTS5 trigram tokenizer folds case over all of Unicode (``Иван`` is found by ``иван``), while
-PostgreSQL's ``ILIKE`` on a database with ``LC_CTYPE 'C'`` folds only ASCII. So the PostgreSQL search index
-becomes a pg_trgm GIN index on the text folded by ICU (``lower(doc COLLATE "und-x-icu")``), which is what
-:func:`central.storage.customer_filter.search_sql` compares against. SQLite changes nothing.
+PostgreSQL's ``ILIKE`` on a database with ``LC_CTYPE 'C'`` folds only ASCII. So the PostgreSQL search table
+gets the text folded by ICU, ``folded`` (a stored generated column: ``lower(doc COLLATE "und-x-icu")``, made
+once per change, not at every search's recheck), with a pg_trgm GIN index, which is what
+:func:`central.storage.customer_filter.search_sql` compares against. SQLite's search changes nothing.
+
+``agents.nats_hash`` (both backends): NATS checks passwords against bcrypt hashes only, Mosquitto against its
+own PBKDF2 ones (``password_hash``); enrollment now keeps both. Agents enrolled before keep NULL: enroll them
+again to give them a NATS login.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from .portable import PerBackend
 
 #: the folded search text both the index and the query use (PostgreSQL)
-PG_FOLDED_DOC = 'lower(doc COLLATE "und-x-icu")'
+PG_FOLDED_DOC = "folded"
 
 PG2_MIGRATIONS: list[tuple[int, str, list[Any]]] = [
     (
@@ -25,8 +30,11 @@ PG2_MIGRATIONS: list[tuple[int, str, list[Any]]] = [
             "ALTER TABLE agents ADD COLUMN nats_hash TEXT",
             PerBackend(None, "DROP INDEX IF EXISTS customer_search_doc"),
             PerBackend(
-                None, f"CREATE INDEX customer_search_folded ON customer_search USING gin ({PG_FOLDED_DOC} gin_trgm_ops)"
+                None,
+                "ALTER TABLE customer_search ADD COLUMN folded TEXT"
+                ' GENERATED ALWAYS AS (lower(doc COLLATE "und-x-icu")) STORED',
             ),
+            PerBackend(None, "CREATE INDEX customer_search_folded ON customer_search USING gin (folded gin_trgm_ops)"),
         ],
     ),
 ]
