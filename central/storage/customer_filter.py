@@ -81,7 +81,8 @@ def search_sql(long_terms: list[str], short_terms: list[str], backend: str = SQL
     conditions, params = [], []
     if backend != SQLITE:
         for term in long_terms:
-            conditions.append(f'{PG_FOLDED_DOC} LIKE lower(? COLLATE "und-x-icu")')
+            # the folded term back in the column's collation, or the trigram index is not used
+            conditions.append(f'{PG_FOLDED_DOC} LIKE (lower(? COLLATE "und-x-icu") COLLATE "default")')
             params.append("%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         for term in short_terms:
             conditions.append('doc COLLATE "C" LIKE ?')
