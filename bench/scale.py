@@ -232,23 +232,31 @@ def stores_run(database: str, stores: int, hold: float, folder: Path) -> tuple[i
         broker.stop()
 
 
+def _load() -> str:
+    """The machine's load beside each figure (it is shared)."""
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(args: Any) -> None:
     admin = args.database
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     burst = args.burst
     print(f"bench/sync.py --database: burst of {burst:,} events from {len(STORES)} agents (applied and acked)")
     rate, lost, dups = _burst_run(str(folder / "central.sqlite"), 1, burst, folder)
-    print(f"baseline   SQLite, 1 worker:          {rate:10,.0f} events/s   loss {lost}, duplicates {dups}")
+    print(f"baseline   SQLite, 1 worker:          {rate:10,.0f} events/s   loss {lost}, duplicates {dups}   {_load()}")
     runs = [1] + ([args.workers] if args.workers > 1 else [])
+    one = 0.0
     for workers in runs:
         url, name = _fresh_pg(admin)
         try:
             rate_pg, lost, dups = _burst_run(url, workers, burst, folder)
         finally:
             _drop_pg(admin, name)
+        one = one or rate_pg
+        versus = f", {rate_pg / one:.2f}x one worker" if workers > 1 else ""
         print(
             f"PostgreSQL, {workers} worker{'s' if workers > 1 else ' '}:       {rate_pg:10,.0f} events/s   "
-            f"loss {lost}, duplicates {dups}   ({rate_pg / rate:.0%} of SQLite)"
+            f"loss {lost}, duplicates {dups}   ({rate_pg / rate:.0%} of SQLite{versus})   {_load()}"
         )
     if args.stores:
         url, name = _fresh_pg(admin)

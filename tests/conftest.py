@@ -67,18 +67,36 @@ def _pg_admin(sql: str) -> None:
         conn.execute(sql)
 
 
+def on_postgresql(config: pytest.Config) -> bool:
+    """Whether this run's central databases are PostgreSQL (``--backend=postgresql``)."""
+    return bool(config.getoption("backend") == "postgresql")
+
+
+def create_pg_database(template: str = "template0") -> str:
+    """A new PostgreSQL database with SQLite's byte order (C collation), empty or a copy of ``template``
+    (a database nobody is connected to); its URL. Drop it with :func:`drop_pg_database`."""
+    name = "loyalty_test_" + uuid.uuid4().hex[:16]
+    if template == "template0":
+        _pg_admin(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+    else:
+        _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    _pg_admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
 @pytest.fixture
 def central_database(request: pytest.FixtureRequest, tmp_path: Path):
     """What the central server's DATABASE names: a SQLite file, or (``--backend=postgresql``) the URL of a
     fresh PostgreSQL database with SQLite's byte order (C collation), dropped after the test."""
-    if request.config.getoption("backend") != "postgresql":
+    if not on_postgresql(request.config):
         yield str(tmp_path / "central.sqlite")
         return
-    name = "loyalty_test_" + uuid.uuid4().hex[:16]
-    _pg_admin(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture

@@ -86,6 +86,8 @@ class MqttLink:
             raise ValueError(f"MQTT protocol must be 5 or 4 (3.1.1), got {config.protocol}")
         self.config = config
         self.subscriptions = list(subscriptions)
+        self._subs_lock = threading.Lock()
+        self._live = False  # connected and subscribed to ``subscriptions`` (under _subs_lock)
         self._on_message = on_message
         self._on_connect = on_connect
         self.connected = threading.Event()
@@ -142,9 +144,12 @@ class MqttLink:
             self.refused_reason = str(reason)
             self.refusals += 1
             return
-        if self.subscriptions:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
-        else:
+        with self._subs_lock:  # set_subscriptions from now on changes this connection's too
+            topics = list(self.subscriptions)
+            if topics:
+                client.subscribe([(topic, 1) for topic in topics])
+            self._live = True
+        if not topics:
             self.subscribed.set()
         self.connects += 1
         self.connected_at = time.monotonic()
@@ -160,6 +165,8 @@ class MqttLink:
     def _disconnected(
         self, client: paho.Client, userdata: object, flags: object, reason: object, props: object
     ) -> None:
+        with self._subs_lock:
+            self._live = False
         self.connected.clear()
         self.subscribed.clear()
 
@@ -213,6 +220,8 @@ class MqttLink:
                 rc = self.client.loop(timeout=0.05)
                 if rc != paho.MQTT_ERR_SUCCESS:
                     break
+            with self._subs_lock:
+                self._live = False
             self.connected.clear()
             self.subscribed.clear()
             if not self._stop.is_set():
@@ -244,6 +253,22 @@ class MqttLink:
             if kind:
                 props.UserProperty = [("kind", kind), ("wire", "1")]
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+
+    def set_subscriptions(self, topics: Sequence[str], *, forget: Sequence[str] = ()) -> None:
+        """Change the topic filters (thread-safe): subscribe the new ones, unsubscribe those gone and the
+        ``forget`` ones (filters a persistent session may still hold from an earlier run); every reconnect
+        subscribes the current list again."""
+        with self._subs_lock:
+            new, old = list(dict.fromkeys(topics)), set(self.subscriptions)
+            added = [t for t in new if t not in old]
+            gone = [t for t in self.subscriptions if t not in set(new)] + [t for t in forget if t not in set(new)]
+            self.subscriptions = new
+            if not self._live:
+                return  # the next connect subscribes the list
+            if gone:
+                self.client.unsubscribe(gone)
+            if added:
+                self.client.subscribe([(topic, 1) for topic in added])
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait until connected and subscribed."""

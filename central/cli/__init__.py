@@ -157,8 +157,14 @@ def stores_list(db: str | None) -> None:
     '(set BROKER_SECURITY = "dynsec").',
 )
 @click.option("--plugin", default=None, help="Path of mosquitto_dynamic_security.so (with --dynsec).")
+@click.option(
+    "--nats",
+    is_flag=True,
+    help="A NATS broker's authorization block instead (nats-auth.conf: bcrypt logins, each agent only its own "
+    "subjects; docs/scale.md).",
+)
 @db_option
-def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | None) -> None:
+def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, nats: bool, db: str | None) -> None:
     """Write a Mosquitto password file and ACL (each agent only under its own store's topics).
 
     Run again after enrolling agents, then reload Mosquitto (kill -HUP). With
@@ -171,6 +177,7 @@ def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | Non
         loyalty-central broker-config --out /etc/mosquitto/loyalty
         kill -HUP $(pidof mosquitto)
         loyalty-central broker-config --dynsec --out /etc/mosquitto/loyalty
+        loyalty-central broker-config --nats --out /etc/nats
     """
     from ..sync import broker_config as bc
 
@@ -182,6 +189,9 @@ def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | Non
     if dynsec:
         _write_dynsec(out_dir, store, user, password, agents, plugin)
         return
+    if nats:
+        _write_nats(out_dir, store, user, password)
+        return
     passwd, acl, conf = out_dir / "passwd", out_dir / "acl", out_dir / "loyalty.conf"
     passwd.write_text(bc.password_file(agents, user, password))
     os.chmod(passwd, 0o600)
@@ -192,6 +202,23 @@ def broker_config(out_dir: Path, dynsec: bool, plugin: str | None, db: str | Non
         "mosquitto.conf needs these lines after its listener line (as they are in loyalty.conf):\n"
         + bc.broker_settings(str(passwd.resolve()), str(acl.resolve()))
     )
+
+
+def _write_nats(out_dir: Path, store: Any, user: str, password: str) -> None:
+    from ..storage.enrollment import nats_hash
+    from ..sync import broker_config as bc
+
+    text, left_out = bc.nats_authorization(store.nats_users(), user, nats_hash(password))
+    path = out_dir / "nats-auth.conf"
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    click.echo(f"wrote {path} ({text.count('{user:')} users); nats-server.conf: include ./nats-auth.conf")
+    if left_out:
+        click.echo(
+            "left out (enrolled before bcrypt hashes were kept, or a dot in an id; enroll again): "
+            + ", ".join(left_out),
+            err=True,
+        )
 
 
 def _write_dynsec(out_dir: Path, store: Any, user: str, password: str, agents: list[Any], plugin: str | None) -> None:

@@ -83,7 +83,7 @@ def list_customers(
     actor.require("customers.read")
     if sort not in SORT_FIELDS:
         sort = "created"
-    sql, params = where(query, actor, zone)
+    sql, params = where(query, actor, zone, db.dialect)
     rows = db.customers_page(
         sql,
         params,
@@ -124,7 +124,7 @@ def every_row(fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
 def count_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> int:
     """How many customers the query finds, uncapped (an export's progress; a COUNT over the index)."""
     actor.require("customers.read")
-    base, params = where(query, actor, zone)
+    base, params = where(query, actor, zone, db.dialect)
     return db.count_customers(base, params)
 
 

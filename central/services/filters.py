@@ -146,9 +146,9 @@ OPS = {
 _NO_VALUE = {"empty", "filled", "yes", "no", "never"}
 
 
-def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]]:
+def where(query: CustomerQuery, actor: Actor, zone: str, backend: str = "sqlite") -> tuple[str, list[Any]]:
     """SQL over ``customers c`` for the query and the actor's scope (central/storage/customer_filter.py builds
-    it); :class:`FormError` on bad values."""
+    it for the database's ``backend``, ``db.dialect``); :class:`FormError` on bad values."""
     f = CustomerFilter(kind=query.kind, any_condition=query.match == "any")
     if actor.scoped:
         f.scope = sorted(actor.stores)
@@ -163,7 +163,7 @@ def where(query: CustomerQuery, actor: Actor, zone: str) -> tuple[str, list[Any]
             errors[f"c{i}"] = str(exc)
     if errors:
         raise FormError(errors)
-    return customer_filter_sql(f)
+    return customer_filter_sql(f, backend)
 
 
 def search_terms(text: str) -> tuple[list[str], list[str]]:

@@ -407,7 +407,7 @@ def save_customers(db: Store, actor: Actor, name: Any, customer_ids: list[str]) 
 def filtered_customers(db: Store, actor: Actor, query: CustomerQuery, zone: str) -> list[str]:
     """The ids of every customer the customer list's filter finds (within the actor's scope)."""
     actor.require("customers.read")
-    sql, params = where(query, actor, zone)
+    sql, params = where(query, actor, zone, db.dialect)
     return db.customer_ids_where(sql, params)
 
 

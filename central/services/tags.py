@@ -68,7 +68,7 @@ def tag_customers(db: Store, actor: Actor, customer_ids: list[str], tag: Any, mo
 def tag_filtered(db: Store, actor: Actor, query: CustomerQuery, zone: str, tag: Any, mode: str) -> dict[str, int]:
     """The tag on every customer the customer list's filter finds (within the actor's scope)."""
     actor.require("customers.write")
-    sql, params = where(query, actor, zone)
+    sql, params = where(query, actor, zone, db.dialect)
     return tag_customers(db, actor, db.customer_ids_where(sql, params), tag, mode)
 
 

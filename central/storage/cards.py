@@ -119,7 +119,10 @@ class Cards(Database):
 
     def make_main_card(self, customer_id: str, number: str) -> None:
         """This card the customer's main one, the others not."""
-        self.conn.execute("UPDATE cards SET main = (number = ?) WHERE customer_id = ?", (number, customer_id))
+        self.conn.execute(
+            "UPDATE cards SET main = CASE WHEN number = ? THEN 1 ELSE 0 END WHERE customer_id = ?",
+            (number, customer_id),
+        )
 
     def move_card(self, number: str, customer_id: str, main: bool, at: str) -> None:
         """Give the card to another customer (``main``: as their main card)."""

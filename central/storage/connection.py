@@ -23,6 +23,8 @@ from .schema import MIGRATIONS
 
 #: the advisory lock a PostgreSQL write transaction takes (central/storage/pg.py)
 WRITE_LOCK = 0x107A17
+#: the advisory lock the ingest workers' lease bookkeeping takes instead (central/storage/partitions.py)
+LEASE_LOCK = 0x107A18
 
 
 #: PostgreSQL databases this process has brought up to date
@@ -98,15 +100,16 @@ class Database:
     # -- transactions and migrations -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, lock: int = WRITE_LOCK) -> Iterator[sqlite3.Connection]:
         """A write transaction: all or nothing.
 
         Writers take turns on both backends: SQLite's BEGIN IMMEDIATE, and on PostgreSQL one
         transaction-scoped advisory lock, so read-then-write code (counters, the ledger's lots)
-        keeps SQLite's guarantees under READ COMMITTED (docs/scale.md)."""
+        keeps SQLite's guarantees under READ COMMITTED (docs/scale.md). ``lock``: another advisory
+        lock instead, for writes that touch nothing the others read (the ingest workers' leases)."""
         self.conn.execute("BEGIN IMMEDIATE")
         if self.postgresql:
-            self.conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            self.conn.execute(f"SELECT pg_advisory_xact_lock({lock})")
         try:
             yield self.conn
         except BaseException:

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .portable import SQLITE
+from .schema_pg2 import PG_FOLDED_DOC
+
 #: a checked condition: (field, operation, its value normalised: a number, a UTC moment, a phone, ...)
 CheckedCondition = tuple[str, str, Any]
 Builder = Callable[[str, Any, "tuple[int, int] | None"], tuple[str, list[Any]]]
@@ -32,8 +35,9 @@ class CustomerFilter:
     period: tuple[int, int] | None = None  # epoch seconds [start, end) for the "in the period" fields
 
 
-def customer_filter_sql(f: CustomerFilter) -> tuple[str, list[Any]]:
-    """The WHERE clause over ``customers c`` (customers merged away never match) and its parameters."""
+def customer_filter_sql(f: CustomerFilter, backend: str = SQLITE) -> tuple[str, list[Any]]:
+    """The WHERE clause over ``customers c`` (customers merged away never match) and its parameters, for
+    ``backend`` ("sqlite" or "postgresql": the quick search's index differs)."""
     clauses: list[str] = ["c.merged_into IS NULL"]
     params: list[Any] = []
     if f.scope is not None:
@@ -51,7 +55,7 @@ def customer_filter_sql(f: CustomerFilter) -> tuple[str, list[Any]]:
         clauses.append("EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
     elif f.kind == "potential":
         clauses.append("NOT EXISTS (SELECT 1 FROM cards WHERE customer_id = c.id)")
-    search = _search(f.long_terms, f.short_terms)
+    search = search_sql(f.long_terms, f.short_terms, backend)
     if search:
         clauses.append(search[0])
         params += search[1]
@@ -65,16 +69,32 @@ def customer_filter_sql(f: CustomerFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _search(long_terms: list[str], short_terms: list[str]) -> tuple[str, list[Any]] | None:
-    """Every term must match (trigram full-text index; terms under 3 characters filter its matches)."""
+def search_sql(long_terms: list[str], short_terms: list[str], backend: str = SQLITE) -> tuple[str, list[Any]] | None:
+    """Every term must match (trigram full-text index; terms under 3 characters filter its matches).
+
+    SQLite: FTS5's trigram ``MATCH`` (case folded over Unicode), the short terms with ``LIKE`` (ASCII case
+    folded). PostgreSQL, the same matches: each long term a substring of the text folded by ICU (a pg_trgm
+    GIN index on that expression, migration 28), each short term ``LIKE`` under the "C" collation (ASCII).
+    """
     if not long_terms and not short_terms:
         return None
     conditions, params = [], []
+    if backend != SQLITE:
+        for term in long_terms:
+            # the folded term back in the column's collation, or the trigram index is not used
+            conditions.append(f'{PG_FOLDED_DOC} LIKE (lower(? COLLATE "und-x-icu") COLLATE "default")')
+            params.append("%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        for term in short_terms:
+            conditions.append('doc COLLATE "C" LIKE ?')
+            params.append("%" + term.replace("%", "").replace("_", "").replace("\\", "\\\\") + "%")
+        return f"c.id IN (SELECT customer_id FROM customer_search WHERE {' AND '.join(conditions)})", params
     if long_terms:
         conditions.append("customer_search MATCH ?")
         params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms))
     for term in short_terms:
-        conditions.append("doc LIKE ?")
+        # "+doc": SQLite's own LIKE on the text; FTS5 3.40 would take it to its index and miss non-ASCII
+        # terms under 3 letters ("Ив" found nothing)
+        conditions.append("+doc LIKE ?")
         params.append("%" + term.replace("%", "").replace("_", "") + "%")
     return f"c.rowid IN (SELECT rowid FROM customer_search WHERE {' AND '.join(conditions)})", params
 
@@ -168,7 +188,7 @@ def _tag(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
 
 
 def _consent(op: str, value: Any, *rest: Any) -> tuple[str, list[Any]]:
-    sql = "json_extract(c.consents, ?) = 1"
+    sql = "CAST(json_extract(c.consents, ?) AS INTEGER) = 1"  # json_extract is TEXT on PostgreSQL
     return (sql if op == "has" else f"NOT COALESCE({sql}, 0)"), [f"$.{value}"]
 
 

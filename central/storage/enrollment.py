@@ -41,6 +41,18 @@ def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int 
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+#: bcrypt's cost for the agents' NATS hashes: an agent's password is 24 random bytes (192 bits), so the cost
+#: protects nothing a guesser could use; 10 keeps an enrollment and each NATS login quick
+NATS_BCRYPT_COST = 10
+
+
+def nats_hash(password: str, *, cost: int = NATS_BCRYPT_COST) -> str:
+    """The ``$2b$`` bcrypt hash NATS's ``authorization`` block accepts as a user's password."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
 class Enrollment(Shops):
     """Tokens traded for broker credentials, and the agents they made."""
 
@@ -105,10 +117,10 @@ class Enrollment(Shops):
             password = secrets.token_urlsafe(24)
             username = f"agent-{store}-{agent_id}"
             conn.execute(
-                "INSERT INTO agents (store, id, username, password_hash, created_at, enrolled) VALUES (?,?,?,?,?,1)"
-                " ON CONFLICT (store, id) DO UPDATE SET username = excluded.username,"
-                " password_hash = excluded.password_hash, enrolled = 1",
-                (store, agent_id, username, mosquitto_hash(password), now),
+                "INSERT INTO agents (store, id, username, password_hash, nats_hash, created_at, enrolled)"
+                " VALUES (?,?,?,?,?,?,1) ON CONFLICT (store, id) DO UPDATE SET username = excluded.username,"
+                " password_hash = excluded.password_hash, nats_hash = excluded.nats_hash, enrolled = 1",
+                (store, agent_id, username, mosquitto_hash(password), nats_hash(password), now),
             )
             conn.execute(
                 "UPDATE enrollment_tokens SET used_at = ?, agent = ? WHERE token_hash = ?",
@@ -133,6 +145,15 @@ class Enrollment(Shops):
         if store is None:
             return self.rows("SELECT * FROM agents ORDER BY store, id")
         return self.rows("SELECT * FROM agents WHERE store = ? ORDER BY id", (store,))
+
+    def nats_users(self) -> list[tuple[str, str | None, str, str]]:
+        """(username, bcrypt hash or None if enrolled before migration 28, store, agent) of every enrolled agent."""
+        return [
+            tuple(row)  # type: ignore[misc]
+            for row in self.conn.execute(
+                "SELECT username, nats_hash, store, id FROM agents WHERE enrolled = 1 ORDER BY store, id"
+            )
+        ]
 
     def broker_users(self) -> list[tuple[str, str, str, str]]:
         """(username, password hash, store, agent) of every enrolled agent."""

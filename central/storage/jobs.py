@@ -27,7 +27,7 @@ class Jobs(Database):
     def recent_jobs(self, kind: str, username: str, everyone: bool, limit: int) -> list[dict[str, Any]]:
         """The newest jobs of a kind: the user's own, or everyone's."""
         return self.rows(
-            "SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ?) ORDER BY created_at DESC LIMIT ?",
+            "SELECT * FROM jobs WHERE kind = ? AND (username = ? OR ? = 1) ORDER BY created_at DESC LIMIT ?",
             (kind, username, int(everyone), limit),
         )
 

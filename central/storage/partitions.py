@@ -21,6 +21,7 @@ import math
 import zlib
 from typing import Any
 
+from .connection import LEASE_LOCK
 from .portable import POSTGRESQL, dialect
 
 _TABLES = (
@@ -93,9 +94,14 @@ def release(conn: Any, worker: str) -> None:
 
 
 def holds(conn: Any, worker: str, part: int) -> bool:
-    """Inside the commit's transaction: does this worker still hold the partition (its lease not expired)?"""
+    """Inside the commit's transaction: does this worker still hold the partition (its lease not expired)?
+
+    PostgreSQL: the lease row stays share-locked until the commit ends, so no other worker can take the
+    partition while this transaction applies its agents' events (the leases' own transactions take
+    LEASE_LOCK, not the write lock, and so never wait behind a long ingest commit to renew)."""
+    lock = " FOR SHARE" if dialect(conn) == POSTGRESQL else ""
     row = conn.execute(
-        "SELECT 1 FROM ingest_leases WHERE part = ? AND holder = ? AND expires_at >= ?",
+        "SELECT 1 FROM ingest_leases WHERE part = ? AND holder = ? AND expires_at >= ?" + lock,
         (part, worker, _stamp(dt.datetime.now(dt.UTC))),
     ).fetchone()
     return row is not None
@@ -143,18 +149,38 @@ class PartitionQueries:
 
     conn: Any
 
-    def transaction(self) -> Any:  # provided by Database
+    def transaction(self, lock: int = LEASE_LOCK) -> Any:  # provided by Database
         raise NotImplementedError
 
     def rebalance_partitions(self, worker: str, parts: int, ttl: float) -> set[int]:
-        with self.transaction() as conn:
+        with self.transaction(LEASE_LOCK) as conn:
             create_tables(conn)
             return rebalance(conn, worker, parts, ttl)
 
     def release_partitions(self, worker: str) -> None:
-        with self.transaction() as conn:
+        with self.transaction(LEASE_LOCK) as conn:
             create_tables(conn)
             release(conn, worker)
+
+    def agents_in(self, held: set[int], parts: int) -> set[tuple[str, str]]:
+        """(store, agent) of every agent the database knows whose partition is one of ``held``."""
+        return {
+            (store, agent)
+            for store, agent in self.conn.execute("SELECT store, id FROM agents").fetchall()
+            if partition_of(store, agent, parts) in held
+        }
+
+    def note_agents(self, agents: set[tuple[str, str]]) -> None:
+        """Rows for agents of known stores that wrote (a retained status, a hello) before any row was made, so
+        the worker holding their partition finds them at its next beat and follows their events."""
+        from .clock import now_utc
+
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO agents (store, id, created_at) SELECT ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM stores WHERE id = ?) ON CONFLICT DO NOTHING",
+                [(store, agent, now_utc(), store) for store, agent in sorted(agents)],
+            )
 
     def job_lock(self, name: str, holder: str, ttl: float = 30.0) -> bool:
         return job_lock(self.conn, name, holder, ttl)

@@ -23,7 +23,7 @@ class Review(Database):
         return self.rows(
             f"SELECT id, reason, detail, store, agent, event_id, seq, count, received_at, last_at"
             f" FROM dead_letters WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
-            f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200",
+            f" OR store IS NULL AND ? = 1) ORDER BY id DESC LIMIT 200",
             [*stores, int(with_storeless)],
         )
 
@@ -39,7 +39,7 @@ class Review(Database):
     def open_flags(self, stores: list[str], with_storeless: bool) -> list[dict[str, Any]]:
         return self.rows(
             f"SELECT * FROM flags WHERE resolved_at IS NULL AND (store IN ({_marks(stores)})"
-            f" OR store IS NULL AND ?) ORDER BY id DESC LIMIT 200",
+            f" OR store IS NULL AND ? = 1) ORDER BY id DESC LIMIT 200",
             [*stores, int(with_storeless)],
         )
 

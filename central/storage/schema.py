@@ -323,3 +323,7 @@ MIGRATIONS += SEGSPEED_MIGRATIONS
 from .schema_promo2 import PROMO2_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMO2_MIGRATIONS
+# PostgreSQL: the quick search's index on case-folded text (docs/scale.md): migration 28
+from .schema_pg2 import PG2_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PG2_MIGRATIONS

@@ -16,7 +16,7 @@ class Totals(Database):
     ) -> dict[Any, dict[str, int]]:
         out: dict[Any, dict[str, int]] = {}
         for key, kind, points in self.conn.execute(
-            f"SELECT {group}, kind, SUM(points) FROM ledger WHERE {where} GROUP BY {group}, kind", params or []
+            f"SELECT {group}, kind, SUM(points) FROM ledger WHERE {where} GROUP BY 1, 2", params or []
         ):
             out.setdefault(key, {})[kind] = int(points)
         return out

@@ -9,6 +9,7 @@ plain password). Mosquitto re-reads both files on SIGHUP.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from shared import wire
@@ -47,6 +48,61 @@ def acl_file(agents: Iterable[tuple[str, str, str, str]], central_user: str) -> 
 #: limit bounds the memory an offline agent's queue of customer pages can take (docs/sync.md).
 MAX_QUEUED_MESSAGES = 100_000
 MAX_QUEUED_BYTES = 256 * 1024 * 1024
+
+
+def nats_subject(topic: str) -> str:
+    """An MQTT topic or filter as the NATS subject NATS's MQTT interface maps it to (``/`` -> ``.``,
+    ``+`` -> ``*``, ``#`` -> ``>``). :raises ValueError: a level with a dot, which NATS cannot keep apart."""
+    levels = topic.split("/")
+    if any("." in level for level in levels):
+        raise ValueError(f"topic {topic!r} has a dot in a level: NATS subjects cannot express it")
+    return ".".join({"+": "*", "#": ">"}.get(level, level) for level in levels)
+
+
+#: NATS delivers an MQTT QoS 1 subscription through a JetStream consumer on ``$MQTT.sub.<random id>``, a
+#: subject the client itself must be allowed to subscribe to (nats-server 2.9 refuses the subscription
+#: otherwise)
+NATS_QOS1_DELIVERY = "$MQTT.sub.>"
+
+
+def nats_authorization(
+    agents: Iterable[tuple[str, str | None, str, str]], central_user: str, central_hash: str
+) -> tuple[str, list[str]]:
+    """NATS's ``authorization`` block with the same rights as :func:`acl_file`: the central server every
+    loyalty subject, each agent publishing only its own up channels and subscribing only to its own and its
+    store's down channels. Passwords are the bcrypt hashes enrollment keeps (``agents.nats_hash``).
+
+    Returns (the block, the usernames left out: enrolled before bcrypt hashes were kept, or with a dot in
+    their store or agent id)."""
+    root = nats_subject(wire.TOPIC_ROOT) + ".>"
+    users = [_nats_user(central_user, central_hash, [root], [root, NATS_QOS1_DELIVERY])]
+    left_out = []
+    for username, bcrypt_hash, store, agent in agents:
+        try:
+            publish = [nats_subject(wire.agent_topic(store, agent, c)) for c in wire.AGENT_UP_CHANNELS]
+            subscribe = [nats_subject(wire.agent_topic(store, agent, c)) for c in wire.AGENT_DOWN_CHANNELS]
+            subscribe += [nats_subject(wire.store_topic(store, c)) for c in wire.STORE_DOWN_CHANNELS]
+            subscribe.append(NATS_QOS1_DELIVERY)
+        except ValueError:
+            bcrypt_hash = None
+        if bcrypt_hash is None:
+            left_out.append(username)
+            continue
+        users.append(_nats_user(username, bcrypt_hash, publish, subscribe))
+    head = (
+        "# Written by loyalty-central broker-config --nats; do not edit (it is rewritten).\n"
+        "# Anything not allowed here is denied. nats-server.conf: include ./nats-auth.conf\n"
+        "# then reload: nats-server --signal reload\n"
+    )
+    return head + "authorization {\n  users: [\n" + "".join(users) + "  ]\n}\n", left_out
+
+
+def _nats_user(user: str, password_hash: str, publish: list[str], subscribe: list[str]) -> str:
+    permissions = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+    return (
+        f"    {{user: {json.dumps(user)}, password: {json.dumps(password_hash)},"
+        f" permissions: {json.dumps(permissions)}}}\n"
+    )
 
 
 def broker_settings(passwd_path: str, acl_path: str) -> str:

@@ -148,13 +148,17 @@ class Ingest:
             "recovered_duplicates": 0,
             "resends": 0,
             "stale_hellos": 0,
+            "foreign_events": 0,  # several workers: events messages of another worker's agents (dropped)
         }
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.link: MqttLink | None = None
         self.publisher: Publisher | None = None
+        #: with partitions, the events topics of the agents this worker holds (the only events it receives)
+        self._events_subs: set[str] = set()
+        self._heard: set[tuple[str, str]] = set()  # agents whose row this worker made sure of
         if link_config is not None:
-            self.link = MqttLink(link_config, wire.central_subscriptions(), self.receive, self._connected)
+            self.link = MqttLink(link_config, self._base_subscriptions(), self.receive, self._connected)
             if publish_down:
                 self.publisher = Publisher(
                     db_path, self.link, interval=publish_interval, holder=self.worker if partitions else None
@@ -192,7 +196,45 @@ class Ingest:
             self._beater.join(10)
         self.db.close()
 
+    def _base_subscriptions(self) -> list[str]:
+        """Every agent's up channels; with partitions, every one but ``events``: a worker subscribes to the events
+        of its own partitions' agents only (:meth:`_follow`), so the others' batches never reach it."""
+        if not self.partitions:
+            return wire.central_subscriptions()
+        return [t for t in wire.central_subscriptions() if t != _ALL_EVENTS]
+
+    def _follow(self, agents: set[tuple[str, str]], *, only_add: bool = False) -> None:
+        """Subscribe to these agents' events (and, unless ``only_add``, from every other agent's)."""
+        if self.link is None:
+            return
+        topics = {t for t in (_events_topic(store, agent) for store, agent in agents) if t is not None}
+        with self._lease_lock:
+            if only_add and topics <= self._events_subs:
+                return
+            self._events_subs = (self._events_subs | topics) if only_add else topics
+            wanted = self._base_subscriptions() + sorted(self._events_subs)
+        # a persistent session may still hold the all-events filter of a run without partitions
+        self.link.set_subscriptions(wanted, forget=[_ALL_EVENTS])
+
+    def _note(self, items: list[tuple[str, bytes]]) -> None:
+        """Agents heard of for the first time (whoever's partition they are in): make sure the database knows
+        them, so their partition's holder follows their events even if it missed their hello and their
+        retained status (delivered once, perhaps before it held any partition)."""
+        new = {
+            (store, agent)
+            for store, agent in map(_topic_ids, (t for t, _ in items))
+            if store is not None and agent and (store, agent) not in self._heard
+        }
+        new = {k for k in new if _events_topic(*k) is not None}
+        if new:
+            self.db.note_agents(new)
+            self._heard |= new
+
     def _connected(self, session_present: bool) -> None:
+        if self.partitions and self.link is not None:
+            with self._lease_lock:
+                wanted = self._base_subscriptions() + sorted(self._events_subs)
+            self.link.set_subscriptions(wanted, forget=[_ALL_EVENTS])
         if self.publisher is not None:
             self.publisher.republish_retained()
 
@@ -218,6 +260,10 @@ class Ingest:
                             log.info("ingest %s holds partitions %s", self.worker, sorted(held))
                         self.owned = held
                         self._beat_at = started
+                    try:
+                        self._follow(db.agents_in(held, self.partitions))
+                    except Exception:
+                        log.exception("following the partitions' agents failed")
                 self._stop.wait(self.lease_ttl / 4)
             try:
                 db.release_partitions(self.worker)  # a clean stop: the others take them at their next beat
@@ -261,11 +307,16 @@ class Ingest:
                     self._last_checkpoint = time.monotonic()
                 continue
             items = [first]
-            while len(items) < self.batch_messages:
+            size = len(first[1])
+            # several workers: a round (one commit) stays well within a lease, so the lease thread's renewal,
+            # which waits for the commit to end on PostgreSQL, comes in time
+            cap = ROUND_BYTES_WITH_PARTITIONS if self.partitions else None
+            while len(items) < self.batch_messages and (cap is None or size < cap):
                 try:
                     items.append(self.inbox.get_nowait())
                 except queue.Empty:
                     break
+                size += len(items[-1][1])
             try:
                 self.process(items)
                 if self.publisher is None and time.monotonic() - self._last_checkpoint > 2:
@@ -283,12 +334,20 @@ class Ingest:
     def process(self, items: list[tuple[str, bytes]]) -> list[Reply]:
         """Handle a round of messages: validate, sequence, commit, then reply (the replies are returned)."""
         if self.partitions:
+            self._note(items)
             if not self._leased():
                 return []  # not acked: the agents send again, to whoever holds their partition then
-            items = [item for item in items if self._mine(item[0])]
+            mine = [item for item in items if self._mine(item[0])]
+            self.stats["foreign_events"] += sum(1 for t, _ in items if t.endswith("/events")) - sum(
+                1 for t, _ in mine if t.endswith("/events")
+            )
+            items = mine
             self._unit_streams = {
                 (store, agent or "") for store, agent in map(_topic_ids, (t for t, _ in items)) if store is not None
             }
+            # an agent of ours not yet followed (new, or its row made just now): its events from now on; what
+            # it sent before is not acked and comes again
+            self._follow({k for k in self._unit_streams if k[1]}, only_add=True)
         unit = IngestUnit()
         replies: list[Reply] = []
         acks: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -764,6 +823,21 @@ class Ingest:
             self.link.publish(
                 wire.agent_topic(stream.store, stream.agent, "resend"), payload, expiry=RESEND_EXPIRY, kind="resend"
             )
+
+
+#: the payload bytes of one round (one commit) of a worker among several: about 2,000 events, a second or two
+#: of commit on a loaded machine, against INGEST_LEASE_SECONDS (5 s by default)
+ROUND_BYTES_WITH_PARTITIONS = 1024 * 1024
+
+#: every agent's events (the topic filter of a single ingest)
+_ALL_EVENTS = f"{wire.TOPIC_ROOT}/stores/+/agents/+/events"
+
+
+def _events_topic(store: str, agent: str) -> str | None:
+    try:
+        return wire.agent_topic(store, agent, "events")
+    except Exception:  # an id the wire format refuses (dead-lettered when it sends)
+        return None
 
 
 def _topic_ids(topic: str) -> tuple[str | None, str | None]:

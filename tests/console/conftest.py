@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,6 +11,7 @@ from central import create_app
 from central.services import users
 from central.services.access import SYSTEM, Actor
 from central.storage.store import Store
+from tests.conftest import create_pg_database, drop_pg_database, on_postgresql
 
 PASSWORD = "correct horse"
 
@@ -23,9 +25,21 @@ ROLES = (
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> str:
-    """Two stores and one console user per role, made once (scrypt is slow on purpose) and copied per test."""
+def template_db(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    """Two stores and one console user per role, made once (scrypt is slow on purpose) and copied per test
+    (on ``--backend=postgresql`` a template database, each test's made from it)."""
+    if on_postgresql(request.config):
+        url = create_pg_database()
+        _fill_template(url)
+        yield url
+        drop_pg_database(url)
+        return
     path = str(tmp_path_factory.mktemp("template") / "central.sqlite")
+    _fill_template(path)
+    yield path
+
+
+def _fill_template(path: str) -> None:
     store = Store(path)
     store.add_store("S1", "Tverskaya 7", "Europe/Moscow")
     store.add_store("S2", "Nevsky 20", "Europe/Moscow")
@@ -33,14 +47,18 @@ def template_db(tmp_path_factory) -> str:
         users.add_user(store, SYSTEM, name, PASSWORD, role, stores=stores)
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
-    return path
 
 
 @pytest.fixture
-def db_file(tmp_path, template_db) -> str:
+def db_file(request: pytest.FixtureRequest, tmp_path, template_db) -> Iterator[str]:
+    if on_postgresql(request.config):
+        url = create_pg_database(template_db.rsplit("/", 1)[1])
+        yield url
+        drop_pg_database(url)
+        return
     path = str(tmp_path / "central.sqlite")
     shutil.copy(template_db, path)
-    return path
+    yield path
 
 
 @pytest.fixture
@@ -50,8 +68,8 @@ def people(db) -> dict[str, Actor]:
 
 
 @pytest.fixture
-def app(db_file, db, people):
-    return create_app(
+def app(db_file, db, people, tmp_path):
+    app = create_app(
         {
             "TESTING": True,
             "DATABASE": db_file,
@@ -60,6 +78,8 @@ def app(db_file, db, people):
             "SECRET_KEY": "test",
         }
     )
+    app.instance_path = str(tmp_path / "instance")  # a server database's uploads and exports (not the checkout's)
+    return app
 
 
 def login(client, username: str, password: str = PASSWORD):

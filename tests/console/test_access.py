@@ -12,6 +12,9 @@ from central.services.access import SYSTEM, Forbidden, FormError
 
 from .conftest import PASSWORD, login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def test_pages_need_a_signed_in_user(client):
     response = client.get("/customers/")

@@ -10,6 +10,9 @@ from central.sync.deltas import customer_page
 
 from .conftest import apply_events, login, sale
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ZONE = "Europe/Moscow"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
@@ -11,6 +12,9 @@ from central.services import audit, tokens
 from central.services.access import SYSTEM
 
 from .conftest import apply_events, login, sale
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 URLS = (
     "/api/v1/stores/status",
@@ -119,8 +123,9 @@ def test_flags_and_dead_letters_open_or_all_paged_by_id(client, db):
         )
     db.conn.execute(
         "INSERT INTO dead_letters (digest, reason, detail, store, agent, payload, received_at, last_at)"
-        " VALUES ('d1', 'invalid', 'bad body', 'S2', 'a1', x'00ff', '2026-12-01T00:00:00+00:00',"
-        " '2026-12-01T00:00:00+00:00')"
+        " VALUES ('d1', 'invalid', 'bad body', 'S2', 'a1', ?, '2026-12-01T00:00:00+00:00',"
+        " '2026-12-01T00:00:00+00:00')",
+        (b"\x00\xff",),
     )
     open_flags = client.get("/api/v1/flags", headers=_bearer(token)).json
     assert [f["detail"]["n"] for f in open_flags["flags"]] == [1, 2] and open_flags["next_after"] is None

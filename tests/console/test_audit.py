@@ -11,6 +11,9 @@ from central.services.access import Forbidden, FormError
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _profile(db, who, name):
     accounts.update_profile(

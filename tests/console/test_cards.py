@@ -9,6 +9,9 @@ from central.services.access import Forbidden, FormError
 from central.sync.deltas import customer_page
 from shared.identifiers import luhn_valid
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _cards_in_delta(db, cid, store="S1"):
     deltas, _, _ = customer_page(db, store, 0, 10_000)

@@ -3,7 +3,12 @@ action whose progress bar console.js moves to the result, and the new pages unde
 
 from __future__ import annotations
 
+import pytest
+
 from tests.console.test_browser import console, sign_in  # noqa: F401 - the live console fixture
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_create_a_customer_and_run_a_bulk_action(page, console, db):  # noqa: F811

@@ -9,6 +9,9 @@ from central.services import customers
 from central.services.access import Forbidden, FormError
 from central.services.filters import CustomerQuery
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ZONE = "Europe/Moscow"
 
 

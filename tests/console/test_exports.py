@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from openpyxl import load_workbook
 
 from central.services import exports, jobs
 
 from .conftest import login
 from .test_pages import export_xlsx
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def _many(db, n):

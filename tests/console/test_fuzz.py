@@ -13,6 +13,9 @@ from central.services.transactions import TYPES
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 CUSTOMER_ARGS = ("q", "kind", "match", "f", "o", "v", "period_from", "period_to", "after", "before")
 TX_ARGS = (
     "period_from",

@@ -9,6 +9,9 @@ from central.services.access import Forbidden, FormError
 
 from .conftest import apply_events, sale
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ZONE = "Europe/Moscow"
 
 

@@ -3,6 +3,8 @@ received, switches per store (a store's own choice overrides every store's), not
 
 from __future__ import annotations
 
+import pytest
+
 from central.messages import rules
 from central.messages.sender import Sender
 from central.services import messages as svc
@@ -10,6 +12,9 @@ from central.services.access import SYSTEM, FormError
 from tests.messages.conftest import gateway  # noqa: F401
 
 from .conftest import apply_events, login
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 NO_QUIET = rules.Policy(quiet_start=0, quiet_end=0)
 

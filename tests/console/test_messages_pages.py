@@ -13,6 +13,9 @@ from tests.messages.conftest import SMTP_PASSWORD, SMTP_USER, Inbox, smtp_server
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 NO_QUIET = rules.Policy(quiet_start=0, quiet_end=0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from click.testing import CliRunner
 from werkzeug.datastructures import MultiDict
 
@@ -14,6 +15,9 @@ from central.services import level_program as levels
 from central.sync.deltas import customer_page
 
 from .conftest import apply_events, sale
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 ZONE = "Europe/Moscow"
 

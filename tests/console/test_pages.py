@@ -6,6 +6,9 @@ import pytest
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 PAGES = [
     "/",
     "/customers/",

@@ -13,6 +13,9 @@ from central.sync.deltas import customer_page
 from .conftest import apply_events, login, sale
 from .test_rules import SPEC_FORM, _multi
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _delta(db, cid, store):
     deltas, _, _ = customer_page(db, store, 0, 10_000)

@@ -13,6 +13,9 @@ from shared import promo_codes
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def test_generate_upload_export_and_rights(app, db, people):
     admin = people["admin"]

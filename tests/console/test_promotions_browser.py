@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from playwright.sync_api import expect
 
 from agent.app import create_app as create_agent
@@ -22,6 +23,9 @@ from tests.conftest import EXAMPLES
 from tests.web import live_server
 
 from .conftest import PASSWORD
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_a_segment_promotion_from_the_console_to_the_slip(page, db_file, db, people, shoppers, tmp_path):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
 from tests.console.conftest import login
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_a_receipt_import_is_a_job_on_the_imports_page(client, db_file, tmp_path):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from central.points.receipt_log import LINE_DTYPE
 
 from .conftest import apply_events, sale
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_a_purchase_is_kept_with_its_lines_and_creates_the_categories(db, agents):

@@ -19,6 +19,9 @@ from central.storage import rollups
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ZONES = {"S1": "Europe/Moscow", "S2": "Asia/Vladivostok", "S3": "America/New_York"}
 UTC = dt.UTC
 

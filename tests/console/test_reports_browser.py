@@ -13,6 +13,9 @@ from tests.web import live_server
 from .test_browser import sign_in
 from .test_reports import _expected, ledger  # noqa: F401  (the hand-built ledger fixture)
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 PAINTED = """(box) => {
   const canvas = box.querySelector('canvas');
   if (!canvas) return 0;

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from central.reports.columns import Columns
 from central.services import analytics
@@ -21,6 +22,9 @@ from central.services.access import SYSTEM
 from central.storage.store import Store
 from tests.console.test_reports import ledger  # noqa: F401  (the fixture: a hand-built ledger)
 from tests.polling import wait_for
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = (

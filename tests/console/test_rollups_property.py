@@ -10,6 +10,7 @@ import tempfile
 import zoneinfo
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,9 @@ from central.services.access import SYSTEM
 from central.storage import rollups
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 ZONES = {"S1": "Europe/Moscow", "S2": "Asia/Vladivostok", "S3": "America/New_York"}
 START = dt.datetime(2026, 10, 30, 0, 0, tzinfo=dt.UTC)

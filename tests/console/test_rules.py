@@ -14,6 +14,9 @@ from central.services.rules_form import form_values
 from central.sync.publisher import Publisher
 from shared.rules import parse_rules
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 SPEC_FORM = {
     "base_percent": "5",
     "points_per_money": "1",

@@ -11,6 +11,9 @@ from central.services.filters import CustomerQuery
 
 from .conftest import apply_events, login, sale
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
 def shopped_at_s1(db, shoppers, agents):

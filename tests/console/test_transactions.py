@@ -11,6 +11,9 @@ from central.services.transactions import TxQuery
 
 from .conftest import apply_events, login, sale
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 ZONE = "Europe/Moscow"
 
 

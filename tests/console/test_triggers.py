@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 from html import unescape
 
+import pytest
+
 from central.services import triggers as service
 from central.services.access import SYSTEM
 from tests.sync.fakes import FakeAgent
 
 from .conftest import apply_events, login
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_build_test_start_and_see_it_on_the_profile(client, db):

@@ -15,6 +15,9 @@ from shared.receipts import CustomerTerms, Line, Receipt
 from .conftest import apply_events, sale
 from .test_rules import SPEC_FORM, _multi
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
+
 
 def _receipts(db, agents):
     a1 = agents["S1"]

@@ -20,13 +20,16 @@ def nats_server() -> str | None:
 
 
 class NatsCluster:
-    def __init__(self, folder: Path, nodes: int = 3, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, nodes: int = 3, users: dict[str, str] | None = None, auth: str | None = None
+    ) -> None:
         self.folder = folder
         self.names = [f"n{i + 1}" for i in range(nodes)]
         self.client = {n: free_port() for n in self.names}
         self.route = {n: free_port() for n in self.names}
         self.mqtt = {n: free_port() for n in self.names}
         self.users = users
+        self.auth = auth  # an authorization block as written (broker-config --nats)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def url(self, node: str) -> str:
@@ -38,11 +41,17 @@ class NatsCluster:
         if self.users:
             entries = ", ".join(f'{{user: "{u}", password: "{p}"}}' for u, p in self.users.items())
             auth = f"authorization {{ users: [{entries}] }}\n"
+        if self.auth:
+            auth = self.auth
+        cluster = ""
+        if len(self.names) > 1:
+            cluster = f'cluster {{ name: "loyalty", listen: "127.0.0.1:{self.route[node]}", routes: [{routes}] }}\n'
         text = (
             f'server_name: "{node}"\nlisten: "127.0.0.1:{self.client[node]}"\n'
             f'jetstream {{ store_dir: "{self.folder / node}" }}\n'
-            f'cluster {{ name: "loyalty", listen: "127.0.0.1:{self.route[node]}", routes: [{routes}] }}\n'
-            f'mqtt {{ listen: "127.0.0.1:{self.mqtt[node]}", stream_replicas: {min(3, len(self.names))} }}\n' + auth
+            + cluster
+            + f'mqtt {{ listen: "127.0.0.1:{self.mqtt[node]}", stream_replicas: {min(3, len(self.names))} }}\n'
+            + auth
         )
         path = self.folder / f"{node}.conf"
         path.write_text(text)
