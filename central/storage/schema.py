@@ -296,6 +296,7 @@ MIGRATIONS += CUSTOMERS_MIGRATIONS
 
 # report rollups (central/storage/rollups.py, docs/reports.md)
 MIGRATIONS += REPORTS_MIGRATIONS
+
 # multi-step triggers (central/marketing/triggers/, docs/triggers.md)
 MIGRATIONS += TRIGGER_MIGRATIONS
 
@@ -319,10 +320,12 @@ MIGRATIONS += MSG3_MIGRATIONS
 from .schema_segspeed import SEGSPEED_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGSPEED_MIGRATIONS
+
 # personal promo codes and online code reservations (docs/promotions.md): migration 26
 from .schema_promo2 import PROMO2_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMO2_MIGRATIONS
+
 # PostgreSQL: the quick search's index on case-folded text (docs/scale.md): migration 28
 from .schema_pg2 import PG2_MIGRATIONS  # noqa: E402
 
