@@ -21,7 +21,7 @@ from ..storage import segment_columns
 from ..storage import segment_engine as queries
 from ..storage.segment_columns import GENDERS, Snapshot
 from .segments.definition import Criterion, Definition, time_relative
-from .segments.evaluate import CATEGORY, PRODUCT, Facts, _birthday_window, criterion_flip
+from .segments.evaluate import CATEGORY, PRODUCT, Facts, _birthday_window, criterion_flip, window_source
 
 Keys = set[int]
 GENDER_CODE = {**GENDERS, "unknown": 2}
@@ -346,13 +346,7 @@ class ColumnEvaluator:
                 for offset in sorted({s + b for s in shifts for b in bounds}):
                     keep(days + offset, keys)
             else:
-                source = {
-                    "points": "agg_points",
-                    "bought_category": "agg_items",
-                    "bought_products": "agg_items",
-                    "product_name": "agg_items",
-                }.get(c.type, "agg_days")
-                windows.setdefault(source, set()).add(c["period"].last_days)
+                windows.setdefault(window_source(c.type), set()).add(c["period"].last_days)
         if birthdays:
             table = np.zeros(1232, np.int64)
             for ordinal in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal()):

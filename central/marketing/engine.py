@@ -47,6 +47,7 @@ from .segments.evaluate import (
     definition_events,
     evaluate,
     next_flip,
+    window_source,
 )
 from .segments.rfm import CLASS_NAMES, DEFAULT_WINDOW, class_codes, rfm_scores
 
@@ -456,16 +457,7 @@ def all_flips(conn: sqlite3.Connection, definition: Definition, today: int) -> d
                 (key, next((day + o for o in offsets if day + o > today), None)) for key, day in rows if day is not None
             )
         else:
-            # bought_category/bought_products read every item row too, not only their own items' rows: the exact
-            # flip (evaluate.criterion_flip) counts any item day leaving the window, and the coarse day must
-            # never be later than it (nor missing where it has one)
-            source = {
-                "points": "agg_points",
-                "bought_category": "agg_items",
-                "bought_products": "agg_items",
-                "product_name": "agg_items",
-            }.get(c.type, "agg_days")
-            windows.setdefault(source, set()).add(c["period"].last_days)
+            windows.setdefault(window_source(c.type), set()).add(c["period"].last_days)
     if birthdays:
         table: dict[str, int] = {}
         for ordinal in range(dt.date(2000, 1, 1).toordinal(), dt.date(2001, 1, 1).toordinal()):

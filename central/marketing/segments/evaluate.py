@@ -322,6 +322,22 @@ def _flip_range(day: int | None, low: int | None, high: int | None, today: int) 
     return min(found) if found else None
 
 
+#: where a windowed criterion's day rows live (the aggregates' tables): the flip index reads them. Items'
+#: criteria read every item row, not only their own items': the exact flip (:func:`criterion_flip`) counts any
+#: item day leaving the window, and the coarse day must never be later than it (nor missing where it has one)
+WINDOW_SOURCE = {
+    "points": "agg_points",
+    "bought_category": "agg_items",
+    "bought_products": "agg_items",
+    "product_name": "agg_items",
+}
+
+
+def window_source(kind: str) -> str:
+    """The aggregates' table holding the day rows of a windowed criterion of this kind."""
+    return WINDOW_SOURCE.get(kind, "agg_days")
+
+
 def criterion_flip(c: Criterion, f: Facts, today: int) -> int | None:
     """The first day after ``today`` on which this criterion's answer may change (None: never by time)."""
     if not time_relative(c):
