@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,9 +59,14 @@ def smtp_server(port: int, keyfile: str) -> None:
 
 
 def gateway_server(port: int, keyfile: str) -> None:
-    """A separate process, as a real SMS gateway is: HTTP/1.1 with kept-alive connections, JSON in and out."""
+    """A separate process, as a real SMS gateway is: HTTP/1.1 with kept-alive connections, JSON in and out.
+
+    Idempotent like the gateways that take a client's message key: a key seen before is answered with its
+    first id and not delivered again (each request's key goes to ``keyfile``, a repeat with a ``+`` in front)."""
     out = open(keyfile, "a", buffering=1)  # noqa: SIM115
     count = [0]
+    given: dict[str, str] = {}
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -75,9 +81,13 @@ def gateway_server(port: int, keyfile: str) -> None:
             except ValueError:  # a request cut off by the killed sender
                 self.send_error(400)
                 return
-            out.write(body["key"] + "\n")
-            count[0] += 1
-            answer = json.dumps({"id": str(count[0])}).encode()
+            with lock:
+                repeat = body["key"] in given
+                if not repeat:
+                    count[0] += 1
+                    given[body["key"]] = str(count[0])
+                out.write(("+" if repeat else "") + body["key"] + "\n")
+                answer = json.dumps({"id": given[body["key"]]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
@@ -257,13 +267,16 @@ def main() -> None:
     drain(path)
     time.sleep(0.2)
     seen = keys(sms_keys)[before:]
+    delivered = [k for k in seen if not k.startswith("+")]
+    repeats = len(seen) - len(delivered)
     counts = svc.mailing_progress(db, SYSTEM, mailing)["counts"]
-    doubled = len(seen) - len(set(seen))
-    lost = args.send - len(set(seen))
+    doubled = len(delivered) - len(set(delivered))
+    lost = args.send - len(set(delivered))
     print(
-        f"killed after {killed_at:,} SMS, restarted: {len(set(seen)):,} distinct received, {lost} lost, "
-        f"{doubled} doubled (at-least-once: a row killed between send and mark is resent with its key); "
-        f"outbox: {counts['sent']:,} sent"
+        f"killed after {killed_at:,} SMS, restarted: {len(set(delivered)):,} delivered, {lost} lost, "
+        f"{doubled} doubled; "
+        f"{repeats} sent again with their key after the kill (in flight when it died) and answered by the gateway "
+        f"with their first id, not delivered again; outbox: {counts['sent']:,} sent"
     )
     smtp.kill()
     gw.kill()
