@@ -309,6 +309,14 @@ def reports(path: str, repeat: int) -> None:
     hour_args = {**period, "rows": "hour", "columns": "weekday", "measures": "sales,receipts,customers"}
     hour = timed(lambda: analytics.pivot(db, SYSTEM, hour_args), repeat)
     hour_cpu = cpu()
+    points_args = {
+        **period,
+        "rows": "category",
+        "columns": "month",
+        "measures": "points_accrued,points_redeemed,points_expired,points_by_hand",
+    }
+    pts = timed(lambda: analytics.pivot(db, SYSTEM, points_args), repeat)
+    pts_cpu = cpu()
     coh = timed(lambda: analytics.cohorts(db, SYSTEM, period), repeat)
     coh_cpu = cpu()
     print(
@@ -324,6 +332,7 @@ def reports(path: str, repeat: int) -> None:
         f" {cat:8.1f} ms {cat_cpu}  goal <= 1000 ms"
     )
     print(f"  pivot hour x weekday (sales, receipts, customers): {hour:8.1f} ms {hour_cpu}")
+    print(f"  pivot category x month (the four points figures): {pts:8.1f} ms {pts_cpu}")
     print(f"  cohorts by month (a year): {coh:8.1f} ms {coh_cpu}  goal <= 50 ms")
     print(f"  baseline: the year's sales, receipts, customers straight from the receipts: {base:8.1f} ms {base_cpu}")
     db.close()

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .definitions import month_index
+from .definitions import BY_HAND, month_index
 
 _NO_DAY = np.iinfo(np.int32).max
 #: month indexes (year * 12 + month - 1) are below this: a (customer, month) pair's code is key * _SPAN + month
@@ -89,6 +89,31 @@ def distinct_per(groups: np.ndarray, keys: np.ndarray, key_space: int) -> dict[i
     return {g + low: n for g, n in found.items()}
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """32-bit integers when every value fits (points per receipt do), else 64-bit: concatenating a 64-bit piece
+    makes the whole column 64-bit, so no value is ever cut."""
+    if values.size == 0 or (int(values.min()) >= -(1 << 31) and int(values.max()) < 1 << 31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)
+
+
+def local_hours(stores: Sequence[str | None], epochs: Sequence[int], day_of: Any) -> list[int]:
+    """The local hours of epoch seconds in the zone of their day (``day_of.zone(store)``, the chain's for no store;
+    UTC when ``day_of`` knows no zones): a zone's offset is looked up once per quarter hour."""
+    zone_of = getattr(day_of, "zone", None)
+    offsets: dict[tuple[Any, int], int] = {}
+    out = []
+    for store, epoch in zip(stores, epochs, strict=True):
+        zone = zone_of(store or None) if zone_of is not None else dt.UTC
+        slot = (zone, epoch // 900)
+        offset = offsets.get(slot)
+        if offset is None:
+            moment = dt.datetime.fromtimestamp(slot[1] * 900, zone)
+            offset = offsets[slot] = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+        out.append((epoch + offset) // 3600 % 24)
+    return out
+
+
 class Columns:
     def __init__(self) -> None:
         self.mark: tuple[int, int] = (0, -1)  # (last transaction id read, merges seen)
@@ -104,17 +129,53 @@ class Columns:
         self.level = np.zeros(0, np.int16)
         self.purchase = np.zeros(0, bool)
         self.amount = np.zeros(0, np.int64)
+        # the receipt's points (signed, as the ledger keeps them); 32-bit while every value fits (see compact)
+        self.accrued = np.zeros(0, np.int32)
+        self.redeemed = np.zeros(0, np.int32)
         # the receipts' categories: (row, category) pairs sorted by row
         self.cat_row = np.zeros(0, np.int32)
         self.cat_id = np.zeros(0, np.int32)
         self._cat_first: np.ndarray | None = None  # row -> its first pair (rows + 1 entries), made on first use
         self.cat_amount = np.zeros(0, np.int64)
         self.cat_line = np.zeros(0, bool)
+        self.cat_accrued = np.zeros(0, np.int32)  # the lines' points in the category (the rest: category 0)
+        self.cat_redeemed = np.zeros(0, np.int32)
         self._derived = False
         self._derived_upto: int | None = None
+        # the points operations that are not receipts (``entries``: a Columns of their own, sharing the stores' and
+        # levels' codes): expired and by-hand points per row there
+        self._entries: Columns | None = None
+        self.expired = np.zeros(0, np.int64)
+        self.by_hand = np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return int(self.key.size)
+
+    @property
+    def entries(self) -> Columns:
+        """The points operations that are not receipts: expiries, points by hand, imports (no purchase, no amount,
+        no category but 0), in the same codes of stores and levels as the receipts."""
+        if self._entries is None:
+            entries = self._entries = Columns()
+            entries.stores, entries._store_index = self.stores, self._store_index
+            entries.levels, entries._level_index = self.levels, self._level_index
+        return self._entries
+
+    def append_entries(self, rows: Sequence[tuple[Any, ...]], day_of: Callable[[str | None, int], int]) -> None:
+        """Add points operations that are not receipts, in id order: (key or None, store, at_epoch, kind, level, id,
+        accrued, redeemed). Their day and hour are local in their store's zone (the chain's for head office's);
+        an expiry's points count as expired (its accrued, negated), a till's or head office's by hand (its accrued,
+        signed); others (imports) only place the operation."""
+        rows = [r for r in rows if r[6] or r[7]]
+        if not rows:
+            return
+        hours = local_hours([r[1] for r in rows], [r[2] for r in rows], day_of)
+        entries = self.entries
+        entries.append([(r[0], r[1], r[2], False, 0, h, r[4], r[5]) for r, h in zip(rows, hours, strict=True)], day_of)
+        expired = np.array([-r[6] if r[3] == "expire" else 0 for r in rows], np.int64)
+        by_hand = np.array([r[6] if r[3] in BY_HAND else 0 for r in rows], np.int64)
+        entries.expired = np.concatenate([entries.expired, expired])
+        entries.by_hand = np.concatenate([entries.by_hand, by_hand])
 
     @property
     def identified(self) -> int:
@@ -138,10 +199,11 @@ class Columns:
         self,
         rows: Sequence[tuple[Any, ...]],
         day_of: Callable[[str | None, int], int],
-        lines: Sequence[tuple[int, int, int]] = (),
+        lines: Sequence[tuple[int, ...]] = (),
     ) -> None:
         """Add receipts (in transaction id order): (key or None, store, at_epoch, purchase?, amount, hour, level,
-        transaction id) rows, and ``lines``: (transaction id, category or 0, amount) of their lines.
+        transaction id[, points accrued, points redeemed]) rows, and ``lines``: (transaction id, category or 0,
+        amount[, points accrued, points redeemed]) of their lines.
         Rows of five fields (key, store, at_epoch, purchase?, amount) are identified receipts without hour, level or
         lines.
 
@@ -151,7 +213,11 @@ class Columns:
             return
         offset = int(self.key.size)
         full = len(rows[0]) > 5
-        if full:
+        points: tuple[Any, ...] = ((0,) * len(rows), (0,) * len(rows))
+        if len(rows[0]) > 8:
+            keys, stores, epochs, purchases, amounts, hours, levels, ids, *pts = zip(*rows, strict=True)
+            points = tuple(pts)
+        elif full:
             keys, stores, epochs, purchases, amounts, hours, levels, ids = zip(*rows, strict=True)
         else:
             keys, stores, epochs, purchases, amounts = zip(*rows, strict=True)
@@ -183,35 +249,59 @@ class Columns:
         self.level = np.concatenate([self.level, self._codes(levels, self._level_index, self.levels)])
         self.purchase = np.concatenate([self.purchase, purchase])
         self.amount = np.concatenate([self.amount, amount])
+        accrued, redeemed = np.array(points[0], np.int64), np.array(points[1], np.int64)
+        self.accrued = np.concatenate([self.accrued, compact(accrued)])
+        self.redeemed = np.concatenate([self.redeemed, compact(redeemed)])
         if full:
-            self._append_categories(offset, np.array(ids, np.int64), purchase, amount, lines)
+            self._append_categories(offset, np.array(ids, np.int64), purchase, amount, lines, accrued, redeemed)
         self._derived = False  # the derived columns catch up on the next use (only the new rows)
 
     def _append_categories(
-        self, offset: int, ids: np.ndarray, purchase: np.ndarray, amount: np.ndarray, lines: Sequence[tuple[int, ...]]
+        self,
+        offset: int,
+        ids: np.ndarray,
+        purchase: np.ndarray,
+        amount: np.ndarray,
+        lines: Sequence[tuple[int, ...]],
+        accrued: np.ndarray,
+        redeemed: np.ndarray,
     ) -> None:
-        """The (row, category) pairs of new rows: each purchase's categories with its lines' amounts there, and
-        category 0 for the rest of its total (or a refund's, a cancel's amount)."""
-        got = np.fromiter(chain.from_iterable(lines), np.int64, 3 * len(lines)).reshape(-1, 3)
+        """The (row, category) pairs of new rows: each purchase's categories with its lines' amounts and points
+        there, and category 0 for the rest of its total and points (or a refund's, a cancel's)."""
+        width = len(lines[0]) if lines else 5
+        got = np.fromiter(chain.from_iterable(lines), np.int64, width * len(lines)).reshape(-1, width)
+        if width < 5:  # lines without points
+            got = np.concatenate([got, np.zeros((got.shape[0], 5 - width), np.int64)], axis=1)
         at = np.searchsorted(ids, got[:, 0])
         ok = at < ids.size
         ok[ok] &= ids[at[ok]] == got[ok, 0]
         ok[ok] &= purchase[at[ok]]  # only purchases' lines (as the rollups)
-        rows, cats, sums = at[ok], got[ok, 1], got[ok, 2]
-        rest = amount - np.bincount(rows, weights=sums, minlength=ids.size).astype(np.int64)
-        left = np.flatnonzero(rest)
+        rows, cats, sums, acc, red = at[ok], got[ok, 1], got[ok, 2], got[ok, 3], got[ok, 4]
+
+        def rest_of(total: np.ndarray, parts: np.ndarray) -> np.ndarray:
+            return total - np.bincount(rows, weights=parts, minlength=ids.size).astype(np.int64)
+
+        rest, rest_acc, rest_red = rest_of(amount, sums), rest_of(accrued, acc), rest_of(redeemed, red)
+        left = np.flatnonzero((rest != 0) | (rest_acc != 0) | (rest_red != 0))
         rows = np.concatenate([rows, left])
         cats = np.concatenate([cats, np.zeros(left.size, np.int64)])
         sums = np.concatenate([sums, rest[left]])
+        acc = np.concatenate([acc, rest_acc[left]])
+        red = np.concatenate([red, rest_red[left]])
         line = np.concatenate([np.ones(int(ok.sum()), bool), np.zeros(left.size, bool)])
         code = rows * (1 << 31) + cats
         order = np.argsort(code, kind="stable")
-        code, sums, line = code[order], sums[order], line[order]
+        code, sums, line, acc, red = code[order], sums[order], line[order], acc[order], red[order]
         head = np.ones(code.size, bool)
         head[1:] = code[1:] != code[:-1]
         group = np.cumsum(head) - 1
-        merged = np.bincount(group, weights=sums).astype(np.int64) if code.size else np.zeros(0, np.int64)
-        has_line = np.bincount(group, weights=line).astype(bool) if code.size else np.zeros(0, bool)
+
+        def merge(values: np.ndarray) -> np.ndarray:
+            return np.bincount(group, weights=values).astype(np.int64) if code.size else np.zeros(0, np.int64)
+
+        merged, has_line = merge(sums), merge(line).astype(bool)
+        self.cat_accrued = np.concatenate([self.cat_accrued, compact(merge(acc))])
+        self.cat_redeemed = np.concatenate([self.cat_redeemed, compact(merge(red))])
         code = code[head]
         self.cat_row = np.concatenate([self.cat_row, (code // (1 << 31) + offset).astype(np.int32)])
         self.cat_id = np.concatenate([self.cat_id, (code % (1 << 31)).astype(np.int32)])

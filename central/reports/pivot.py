@@ -3,11 +3,13 @@
 Sources (docs/reports.md):
 
 * the rollups (``report_sales``, ``report_categories``, ``report_hours``, ``report_points``) answer the additive
-  figures by store, time, level, identified, category (sales) and hour (receipts), and every points figure;
-* the columns (central/reports/columns.py: every receipt, with its hour, level and categories) answer the rest of
-  the receipts' figures by any dimensions: distinct customers, receipts by category, anything by category and hour
-  together, and every figure by the customer's dimensions (segment, RFM class, gender, age band, registration
-  month: identified receipts only).
+  figures by store, time, level, identified, category (sales) and hour (receipts), and the points figures by store
+  and time;
+* the columns (central/reports/columns.py: every receipt, with its hour, level, categories and points, and the
+  points operations that are not receipts) answer the rest by any dimensions: distinct customers, receipts by
+  category, anything by category and hour together, points by category, hour, level or identified, and every
+  figure by the customer's dimensions (segment, RFM class, gender, age band, registration month: identified
+  receipts and operations only).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class Plan:
 
 def plan(rows: Sequence[str], cols: Sequence[str], measures: Sequence[str]) -> Plan:
     """Choose the sources: a rollup when one keeps the figure by these dimensions (cheapest), else the columns,
-    which hold every receipt and its categories; points only come from the rollups. A figure no source has by
-    these dimensions is a clear error."""
+    which hold every receipt, its categories and points, and the other points operations. A figure no source has
+    by these dimensions (a share identified by a customer's dimension) is a clear error."""
     dims = set(rows) | set(cols)
     if set(rows) & set(cols):
         raise ReportError({"columns": _("A dimension cannot be both a row and a column.")})
@@ -92,10 +94,12 @@ def plan(rows: Sequence[str], cols: Sequence[str], measures: Sequence[str]) -> P
 
     for measure in measures:
         for part in COMPONENTS[measure]:
-            if part.startswith("points_"):
-                if not dims <= ROLLUP_DIMENSIONS["report_points"]:
-                    raise refuse(measure, dims - ROLLUP_DIMENSIONS["report_points"])
-                result.rollup[part] = "report_points"
+            if part.startswith("points_"):  # by store and time from report_points; by any other dimension the columns
+                if dims <= ROLLUP_DIMENSIONS["report_points"]:
+                    result.rollup[part] = "report_points"
+                else:
+                    result.columns.add(part)
+                    result.identified_only |= bool(customer_dims)
                 continue
             if customer_dims:  # the customer's dimensions: identified receipts only (a share would be 100 %)
                 if part == "identified_receipts":

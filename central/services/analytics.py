@@ -64,6 +64,7 @@ def columns(db: Store) -> Columns:
             while start < last:
                 upto = min(start + step, last)
                 cols.append(db.column_rows(start, upto), day_of, db.column_lines(start, upto))
+                cols.append_entries(db.column_entries(start, upto), day_of)
                 start += step
             cols.mark = (last, merges)
         return cols
@@ -297,9 +298,9 @@ def pivot(
     rows, cols, measures = req["rows"], req["columns"], req["measures"]
     how = plan(rows, cols, measures)
     if req["segment"] is not None:
-        for part, table in list(how.rollup.items()):
-            if table == "report_points" or part == "identified_receipts":
-                raise ReportError({"segment": _("Points and shares are not kept per segment; remove the filter.")})
+        for part in list(how.rollup):
+            if part == "identified_receipts":
+                raise ReportError({"segment": _("Shares are not kept per segment; remove the filter.")})
             how.columns.add(part)
         how.rollup.clear()
         how.identified_only = True
@@ -451,24 +452,58 @@ def _from_columns(
     totals count each receipt and customer once, and a split's rows may add up to more."""
     cols = columns(db)
     ids = cols.store_ids(stores) if stores is not None else None
-    sel = cols.rows(first, last, ids, identified=identified_only or segment is not None)
-    space = int(cols.key.max()) + 1 if cols.key.size else 1
+    only_known = identified_only or segment is not None
+    sel = cols.rows(first, last, ids, identified=only_known)
+    points = [p for p in parts if p.startswith("points_")]
+    ent = cols.entries
+    # the points operations that are not receipts (expiry, by hand): rows after the receipts' in every array below
+    esel = ent.rows(first, last, ids, identified=only_known) if points else np.zeros(0, np.int64)
+    space = int(max(cols.key.max(initial=0), ent.key.max(initial=0))) + 1
     if segment is not None:
         members = np.zeros(space, bool)
         wanted = np.array(db.segment_member_keys(segment), np.int64)
         members[wanted[wanted < space]] = True
         sel = sel[members[cols.key[sel]]]
-    key, known, purchase, amount = cols.key[sel], cols.known[sel], cols.purchase[sel], cols.amount[sel]
+        esel = esel[members[ent.key[esel]]]
+    nr, m = sel.size, esel.size
+
+    def both(main: np.ndarray, other: np.ndarray) -> np.ndarray:
+        return np.concatenate([main[sel], other[esel]]) if m else main[sel]
+
+    key, known, purchase, amount = (
+        both(cols.key, ent.key),
+        both(cols.known, ent.known),
+        both(cols.purchase, ent.purchase),
+        both(cols.amount, ent.amount),
+    )
+    day, hour, store_code, level_code = (
+        both(cols.day, ent.day),
+        both(cols.hour, ent.hour),
+        both(cols.store, ent.store),
+        both(cols.level, ent.level),
+    )
+    is_receipt = np.arange(nr + m) < nr
+    # each element's points (receipts: their own; the other operations: expired, by hand) and whether it moved any
+    pts: dict[str, np.ndarray] = {}
+    moved = is_receipt
+    if points:
+        none = np.zeros(cols.key.size, np.int64)
+        pts = {
+            "points_accrued": both(cols.accrued, ent.accrued),
+            "points_redeemed": both(cols.redeemed, ent.redeemed),
+            "points_expired": both(none, ent.expired),
+            "points_by_hand": both(none, ent.by_hand),
+        }
+        moved = ~is_receipt | (pts["points_accrued"] != 0) | (pts["points_redeemed"] != 0)
     # one integer code per row and dimension, with its labels (category and segment: per (row, value) pair below)
     codes: list[np.ndarray] = []
     labels: list[list[Any]] = []
     attrs = _customer_attributes(db, dims, period) if set(dims) & CUSTOMER_DIMENSIONS else {}
     for dim in dims:
         if dim == "store":
-            codes.append(cols.store[sel].astype(np.int64))
+            codes.append(store_code.astype(np.int64))
             labels.append(list(cols.stores))
         elif dim in TIME_DIMENSIONS:
-            day = cols.day[sel]
             low, high = (int(day.min()), int(day.max())) if day.size else (0, -1)
             names = [time_value(dim, d) for d in range(low, high + 1)]
             shown = sorted(set(names))
@@ -477,10 +512,10 @@ def _from_columns(
             codes.append(table[day - low] if day.size else np.zeros(0, np.int64))
             labels.append(shown)
         elif dim == "hour":
-            codes.append(cols.hour[sel].astype(np.int64))
+            codes.append(hour.astype(np.int64))
             labels.append(list(range(24)))
         elif dim == "level":
-            codes.append(cols.level[sel].astype(np.int64))
+            codes.append(level_code.astype(np.int64))
             labels.append(list(cols.levels))
         elif dim == "identified":
             codes.append(known.astype(np.int64))
@@ -492,12 +527,23 @@ def _from_columns(
             values, names = attrs[dim]
             codes.append(values[np.minimum(key, values.size - 1)].astype(np.int64))
             labels.append(names)
-    # a receipt counts in every category it has lines in (its other amounts in category 0, "not by category")
+    # a receipt counts in every category it has lines in (its other amounts and points in category 0, "not by
+    # category"); an operation that is not a receipt is in category 0
     cat_at = dims.index("category") if "category" in dims else None
     if cat_at is not None:
         start, count = cols.categories_of(sel)
         cat_rows, cat_pos = _expand(start, count)
         cat_ids = cols.cat_id[cat_pos]
+        pair: dict[str, np.ndarray] = {"amount": cols.cat_amount[cat_pos], "line": cols.cat_line[cat_pos]}
+        if points:
+            pair["points_accrued"] = cols.cat_accrued[cat_pos]
+            pair["points_redeemed"] = cols.cat_redeemed[cat_pos]
+        if m:
+            cat_rows = np.concatenate([cat_rows, np.arange(nr, nr + m)])
+            cat_ids = np.concatenate([cat_ids, np.zeros(m, cat_ids.dtype)])
+            pair = {name: np.concatenate([v, np.zeros(m, v.dtype)]) for name, v in pair.items()}
+        if points:
+            pair["moved"] = (pair["points_accrued"] != 0) | (pair["points_redeemed"] != 0) | ~is_receipt[cat_rows]
         found = np.flatnonzero(np.bincount(cat_ids)) if cat_ids.size else np.zeros(0, np.int64)
         labels[cat_at] = found.tolist()
         lookup = np.zeros(int(found[-1]) + 1 if found.size else 1, np.int64)
@@ -527,7 +573,9 @@ def _from_columns(
     if "new_customers" in parts:
         cols._derive()
         # the customer's first purchase in the whole chain (a customer counts once, where and when they started)
-        is_first = known & purchase & (cols.first_row[key] == sel)
+        main = cols.key[sel]
+        is_first = np.zeros(nr + m, bool)
+        is_first[:nr] = cols.known[sel] & cols.purchase[sel] & (cols.first_row[main] == sel)
     made: dict[tuple[bool, bool], dict[Any, Any]] = {}
 
     def elements(by_category: bool, by_segment: bool) -> dict[Any, Any]:
@@ -535,23 +583,38 @@ def _from_columns(
         if (by_category, by_segment) in made:
             return made[(by_category, by_segment)]
         rows: np.ndarray | None = None  # the elements' rows (None: every row once)
-        out: dict[Any, Any] = {"amount": amount, "receipt": purchase, "known": known, "key": key, "first": is_first}
+        out: dict[Any, Any] = {
+            "amount": amount,
+            "receipt": purchase,
+            "known": known,
+            "key": key,
+            "first": is_first,
+            "sale": is_receipt,
+            "moved": moved,
+            **{p: pts[p] for p in points},
+        }
         many: dict[int, np.ndarray] = {}
         if by_category:
             rows = cat_rows
-            out["amount"], out["receipt"] = cols.cat_amount[cat_pos], purchase[cat_rows] & cols.cat_line[cat_pos]
+            out["amount"], out["receipt"] = pair["amount"], purchase[cat_rows] & pair["line"]
+            # a pair has sales if it has a line or an amount there (not the points of a receipt beyond its lines)
+            out["sale"] = pair["line"] | (pair["amount"] != 0)
+            out["moved"] = pair["moved"] if points else out["sale"]  # (no points asked: not used)
+            for p in points:
+                out[p] = pair[p] if p in pair else pts[p][cat_rows]
             many[cat_at] = cat_code  # type: ignore[index]
         if by_segment:
             at = key if rows is None else key[rows]
             element, position = _expand(seg_start[at], seg_count[at])
             rows = element if rows is None else rows[element]
-            out["amount"], out["receipt"] = out["amount"][element], out["receipt"][element]
+            for name in ("amount", "receipt", "sale", "moved", *points):
+                out[name] = out[name][element]
             many = {i: c[element] for i, c in many.items()}
             many[seg_at] = seg_code[position]  # type: ignore[index]
         if rows is not None:
             out["known"], out["key"] = known[rows], key[rows]
             out["first"] = is_first[rows] if is_first is not None else None
-        out["size"] = sel.size if rows is None else rows.size
+        out["size"] = nr + m if rows is None else rows.size
         out["codes"] = {
             i: many[i] if i in many else (codes[i] if rows is None else codes[i][rows])
             for i in range(len(dims))
@@ -571,7 +634,7 @@ def _from_columns(
         size = int(np.prod(radix)) if radix else 1
         if "sales" in parts:
             sums = np.bincount(code, weights=amounts, minlength=size)
-            used = np.bincount(code, minlength=size) > 0
+            used = np.bincount(code[got["sale"]], minlength=size) > 0
             computed["sales"] = {int(c): int(round(sums[c])) for c in np.flatnonzero(used).tolist()}
         if "receipts" in parts:
             computed["receipts"] = counts(code[receipt], size)
@@ -583,6 +646,12 @@ def _from_columns(
         if got["first"] is not None:
             started = receipt & got["first"]
             computed["new_customers"] = distinct_per(code[started], of[started], space)
+        if points:  # a cell has points figures when an operation in it moved points (as a row of report_points)
+            at_moved = code[got["moved"]]
+            present = np.flatnonzero(np.bincount(at_moved, minlength=size)).tolist()
+            for p in points:
+                sums = np.bincount(at_moved, weights=got[p][got["moved"]], minlength=size)
+                computed[p] = {int(c): int(round(sums[c])) for c in present}
         found_codes = np.array(sorted({c for per_code in computed.values() for c in per_code}), np.int64)
         tuples: list[list[Any]] = [[] for _ in found_codes]
         rest = found_codes

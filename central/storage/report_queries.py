@@ -112,20 +112,34 @@ class ReportRollups(Database):
 
     def column_rows(self, after: int, upto: int) -> list[tuple[Any, ...]]:
         """Purchases, refunds and cancels with ids in (after, upto], anonymous ones too: (customer key or None,
-        store, at_epoch, purchase?, amount, local hour, level, id), in id order."""
+        store, at_epoch, purchase?, amount, local hour, level, id, points accrued, points redeemed), in id order."""
         return self.conn.execute(
-            "SELECT k.key, t.store, t.at_epoch, t.kind = 'purchase', t.amount, t.hour, t.level, t.id"
+            "SELECT k.key, t.store, t.at_epoch, t.kind = 'purchase', t.amount, t.hour, t.level, t.id,"
+            " COALESCE(t.accrued, 0), COALESCE(t.redeemed, 0)"
             " FROM transactions t LEFT JOIN customer_keys k ON k.customer_id = t.customer_id"
             " WHERE t.id > ? AND t.id <= ? AND t.kind IN ('purchase', 'refund', 'cancel') ORDER BY t.id",
             (after, upto),
         ).fetchall()
 
-    def column_lines(self, after: int, upto: int) -> list[tuple[int, int, int]]:
-        """The lines of the transactions with ids in (after, upto]: (transaction id, category or 0, amount). Not
-        summed per category here: numpy does it faster than the database's GROUP BY (a temporary B-tree)."""
+    def column_lines(self, after: int, upto: int) -> list[tuple[int, int, int, int, int]]:
+        """The lines of the transactions with ids in (after, upto]: (transaction id, category or 0, amount, points
+        accrued, points redeemed). Not summed per category here: numpy does it faster than the database's GROUP BY
+        (a temporary B-tree)."""
         return self.conn.execute(
-            "SELECT transaction_id, COALESCE(category_id, 0), amount FROM transaction_lines"
+            "SELECT transaction_id, COALESCE(category_id, 0), amount, COALESCE(accrued, 0), COALESCE(redeemed, 0)"
+            " FROM transaction_lines"
             " WHERE transaction_id > ? AND transaction_id <= ?",
+            (after, upto),
+        ).fetchall()
+
+    def column_entries(self, after: int, upto: int) -> list[tuple[Any, ...]]:
+        """The points operations that are not receipts (expiry, points by hand, imports...) with ids in (after, upto]
+        and points moved: (customer key or None, store, at_epoch, kind, level, id, accrued, redeemed), in id order."""
+        return self.conn.execute(
+            "SELECT k.key, t.store, t.at_epoch, t.kind, t.level, t.id, COALESCE(t.accrued, 0),"
+            " COALESCE(t.redeemed, 0) FROM transactions t LEFT JOIN customer_keys k ON k.customer_id = t.customer_id"
+            " WHERE t.id > ? AND t.id <= ? AND t.kind NOT IN ('purchase', 'refund', 'cancel')"
+            " AND (COALESCE(t.accrued, 0) <> 0 OR COALESCE(t.redeemed, 0) <> 0) ORDER BY t.id",
             (after, upto),
         ).fetchall()
 

@@ -33,6 +33,11 @@ def apply(db: Store, *events) -> None:
     )
 
 
+def line_points(points: int, amount: int, total: int) -> int:
+    """A line's share of a receipt's points: 90 % of them by amount, rounded down."""
+    return points * 9 * amount // (10 * total) if total else 0
+
+
 def purchase(agent: FakeAgent, cid, at: dt.datetime, lines, accrued=0, redeemed=0) -> dict:
     event = agent.purchase(cid, total=sum(a for _c, a in lines), accrued=accrued, redeemed=redeemed)
     event["body"]["at"] = at.isoformat()
@@ -45,8 +50,9 @@ def purchase(agent: FakeAgent, cid, at: dt.datetime, lines, accrued=0, redeemed=
             "price": a,
             "discount": 0,
             "amount": a,
-            "accrued": 0,
-            "redeemed": 0,
+            # the lines carry part of the receipt's points (the rest is the receipt's own: category 0)
+            "accrued": line_points(accrued, a, sum(x for _c, x in lines)),
+            "redeemed": line_points(redeemed, a, sum(x for _c, x in lines)),
         }
         for cat, a in lines
     ]
@@ -253,9 +259,6 @@ def test_bad_pivots_are_clear(ledger):
     with pytest.raises(analytics.ReportError) as err:
         analytics.pivot(ledger, SYSTEM, {"rows": "colour", "measures": "sales"})
     assert "Unknown dimension colour" in err.value.errors["rows"]
-    with pytest.raises(analytics.ReportError) as err:  # points are kept by day, store and kind only
-        analytics.pivot(ledger, SYSTEM, {"rows": "category", "measures": "points_accrued"})
-    assert "Points accrued cannot be split by Category" in err.value.errors["measures"]
     with pytest.raises(analytics.ReportError) as err:  # by the customer's dimensions only identified receipts count
         analytics.pivot(ledger, SYSTEM, {"rows": "gender", "measures": "share_identified"})
     assert "cannot be split by Gender" in err.value.errors["measures"]
@@ -474,6 +477,19 @@ def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
         ledger, SYSTEM, {**nov, "rows": "store", "measures": "sales", "segment": "2"}, limit=99
     )
     assert {r["key"][0]: r["total"][0] for r in only.to_dict()["body"]} == {"S1": 300, "S2": 1500 - 500}
+    # points by segment, and by store within a segment (the filter): c1's and c3's receipts, c3's manual points
+    points = "points_accrued,points_redeemed,points_by_hand"
+    seg, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "segment", "measures": points}, limit=99)
+    assert {r["key"][0]: r["total"] for r in seg.to_dict()["body"]} == {
+        "vip": [75 + 15 - 25 + 200, 50, 40],
+        "new": [75 + 15 - 25, 50, 0],
+    }
+    assert seg.to_dict()["total"] == [75 + 15 - 25 + 200, 50, 40]
+    only, _ctx = analytics.pivot(ledger, SYSTEM, {**nov, "rows": "store", "measures": points, "segment": "1"}, limit=99)
+    assert {r["key"][0]: r["total"] for r in only.to_dict()["body"]} == {
+        "S1": [15 + 200, 50, 40],
+        "S2": [75 - 25, 0, 0],
+    }
 
 
 def test_a_store_managers_cohorts_and_pivots_hold_only_their_stores(ledger, people):
@@ -674,3 +690,137 @@ def test_receipts_and_customers_by_category_count_a_receipt_once_per_category(le
         "none": [0, 0, -500],  # c1's refund
     }
     assert table.to_dict()["total"] == [4, 2, 1000 + 500 + 300 + 700 + 200 + 4000 - 500]
+
+
+# -- points by every dimension -------------------------------------------------------------------------------------
+
+POINTS_FIGURES = ("points_accrued", "points_redeemed", "points_expired", "points_by_hand")
+#: the chain's zone (the setting's default): the day and hour of an operation without a store
+CHAIN_ZONE = "Europe/Moscow"
+
+
+def _model_points(ledger) -> list[dict]:
+    """Every points movement as the model sees it: the receipts' (PURCHASES written out by hand: their lines'
+    points by category, the rest in category 0; the refund's 25 points back) and the operations that are not
+    receipts (the till's manual points, head office's points and the expiry: read from the ledger, since head
+    office's are written "now"), each with its local day and hour (the chain's zone without a store)."""
+    out = []
+    for r in _model_receipts(ledger):
+        if r["n"] < 100:
+            _s, _at, _cid, lines, accrued, redeemed = PURCHASES[r["n"]]
+            total = sum(a for _c, a in lines)
+            acc = {c: 0 for c in r["categories"]}
+            red = dict(acc)
+            ids = {name: ident for ident, name in _category_names(ledger).items()}
+            for cat, a in lines:
+                c = ids[cat]
+                acc[c] += line_points(accrued, a, total)
+                red[c] += line_points(redeemed, a, total)
+            acc[0] = accrued - sum(acc.values())
+            red[0] = redeemed - sum(red.values())
+        else:
+            acc, red = {0: -25 if r["n"] == 100 else 0}, {0: 0}
+        pairs = {}
+        for c in set(acc) | set(r["categories"]):
+            amount_rest = r["categories"].get(c, 0) if c == 0 else 0
+            if c == 0 and not (amount_rest or acc.get(0) or red.get(0)):
+                continue  # no category-0 pair: nothing beyond its lines
+            pairs[c] = {"points_accrued": acc.get(c, 0), "points_redeemed": red.get(c, 0)}
+        out.append({**r, "receipt": True, "pairs": pairs})
+    names = {"expire": "points_expired", "manual": "points_by_hand", "admin": "points_by_hand"}
+    names["promo"] = "points_by_hand"
+    rows = ledger.conn.execute(
+        "SELECT t.kind, t.store, t.at_epoch, t.customer_id, COALESCE(t.level, ''), t.accrued FROM transactions t"
+        " WHERE t.kind NOT IN ('purchase', 'refund', 'cancel')"
+        " AND (t.accrued <> 0 OR t.redeemed <> 0) ORDER BY t.id"
+    ).fetchall()
+    assert sorted({r[0] for r in rows}) == ["admin", "expire", "manual", "promo"]
+    for kind, store, epoch, cid, level, accrued in rows:
+        zone = zoneinfo.ZoneInfo(ZONES[store] if store else CHAIN_ZONE)
+        moment = dt.datetime.fromtimestamp(epoch, zone)
+        value = -accrued if kind == "expire" else accrued
+        out.append(
+            {
+                "store": store or "",
+                "date": moment.date(),
+                "hour": moment.hour,
+                "cid": cid,
+                "level": level,
+                "receipt": False,
+                "pairs": {0: {names[kind]: value}},
+            }
+        )
+    return out
+
+
+def _category_names(ledger) -> dict[int, str]:
+    return dict(ledger.conn.execute("SELECT id, name FROM catalog_categories"))
+
+
+def _model_points_cells(moves: list[dict], dims: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
+    """Per cell: the four points figures, for the cells where some receipt or operation moved points."""
+    cells: dict[tuple[str, ...], dict[str, int]] = {}
+    for r in moves:
+        if "category" in dims:
+            pairs = list(r["pairs"].items())
+        else:
+            whole: dict[str, int] = {}
+            for values in r["pairs"].values():
+                for f, v in values.items():
+                    whole[f] = whole.get(f, 0) + v
+            pairs = [(None, whole)]
+        for cat, values in pairs:
+            if r["receipt"] and not (values.get("points_accrued") or values.get("points_redeemed")):
+                continue
+            cell = cells.setdefault(tuple(_model_value(r, d, cat) for d in dims), dict.fromkeys(POINTS_FIGURES, 0))
+            for f, v in values.items():
+                cell[f] += v
+    return cells
+
+
+@pytest.mark.parametrize(
+    "rows,cols",
+    [((a,), ()) for a in MODEL_DIMENSIONS]
+    + [((a,), (b,)) for i, a in enumerate(MODEL_DIMENSIONS) for b in MODEL_DIMENSIONS[i + 1 :]]
+    + [(("category", "hour"), ("identified",)), (("store", "category"), ("month", "hour"))],
+)
+def test_points_by_every_dimension_equal_a_model_of_the_ledger(ledger, rows, cols):
+    """Points accrued / redeemed / expired / by hand by every dimension pair, cell by cell: a receipt's points by
+    category are its lines' (the rest in category 0), the expiry and points by hand are category 0, at their local
+    hour; by store and time from report_points, otherwise from the columns -- the same numbers."""
+    zero = dict.fromkeys(POINTS_FIGURES, 0)
+
+    def want(cell: dict | None) -> list:
+        return [(cell or zero)[f] for f in POINTS_FIGURES]
+
+    # the receipts and the points by hand (head office's are written now), then the expiry (in 2099)
+    periods = (
+        (dt.date(2026, 10, 1), dt.date(2036, 9, 30), [0, 90]),
+        (dt.date(2098, 6, 1), dt.date(2099, 6, 1), [20, 0]),
+    )
+    for first, last, other in periods:
+        moves = [r for r in _model_points(ledger) if first <= r["date"] <= last]
+        if "gender" in rows + cols:
+            moves = [r for r in moves if r["cid"] is not None]
+        args = {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "rows": list(rows),
+            "columns": list(cols),
+            "measures": list(POINTS_FIGURES),
+        }
+        table, _ctx = analytics.pivot(ledger, SYSTEM, args, limit=1_000_000)
+        shown = table.to_dict()
+        by_cell, by_row = _model_points_cells(moves, rows + cols), _model_points_cells(moves, rows)
+        by_col, total = _model_points_cells(moves, cols), _model_points_cells(moves, ())
+        assert sorted(tuple(r["key"]) for r in shown["body"]) == sorted(by_row)
+        assert sorted(tuple(k) for k in shown["column_keys"]) == (sorted(by_col) if cols else [])
+        for line in shown["body"]:
+            assert line["total"] == want(by_row[tuple(line["key"])]), (line["key"], "total")
+            for ck, cell in zip(shown["column_keys"], line["cells"], strict=True):
+                assert cell == want(by_cell.get(tuple(line["key"]) + tuple(ck))), (line["key"], ck)
+        for ck, cell in zip(shown["column_keys"], shown["column_totals"], strict=True):
+            assert cell == want(by_col[tuple(ck)]), (ck, "column total")
+        assert shown["total"] == want(total[()])
+        # the expiry (20) and head office's and the till's points by hand (30 + 20 + 40) in every split's total
+        assert shown["total"][2:] == other
