@@ -5,7 +5,7 @@ segments vs none, (d) the date-change refresh, (e) RFM for all customers (docs/s
     PYTHONPATH=$PWD .venv/bin/python bench/segments.py --customers 1000000 --no-live   (the issue's size)
 
 The figures are the column snapshot's (central/storage/segment_columns.py, central/marketing/columns.py);
-the baseline in the same run is the SQL set evaluator (``engine.SetEvaluator`` and ``engine.all_flips``, the
+the baseline in the same run is the SQL set evaluator (``set_evaluator.SetEvaluator`` and ``engine.all_flips``, the
 code before the snapshot), skipped with ``--no-baseline``.
 
 The aggregates are written directly (numpy-generated, shaped like grocery baskets: Zipf product
@@ -29,6 +29,7 @@ import numpy as np
 from central.marketing import columns, engine
 from central.marketing.segments import parse_definition
 from central.marketing.segments.definition import Definition, time_relative
+from central.marketing.set_evaluator import SetEvaluator
 from central.storage import aggregates
 from central.storage import segments as store
 from central.storage.segment_columns import Snapshot
@@ -536,7 +537,7 @@ def main() -> None:
         with db.transaction() as conn:
             conn.execute("DELETE FROM segment_members WHERE segment_id = 1")
             conn.execute("UPDATE segments SET size = 0 WHERE id = 1")
-            wanted = engine.SetEvaluator(conn, today).members(main_def)
+            wanted = SetEvaluator(conn, today).members(main_def)
             changed = store.change_members(conn, 1, wanted, set(), "b", "recompute")
             store.lower_flips(conn, engine.all_flips(conn, main_def, today))
             return changed
@@ -585,7 +586,7 @@ def main() -> None:
         ev.criterion_mask(c)
         print(f"      {c.type:16s} {1000 * (time.perf_counter() - started):7.1f} ms")
     if not args.no_baseline:
-        before, found = timed(lambda: engine.SetEvaluator(db.conn, today).members(main_def), 1)
+        before, found = timed(lambda: SetEvaluator(db.conn, today).members(main_def), 1)
         print(f"    baseline (SQL sets), cold: {before * 1000:.0f} ms {cpu()}  load {os.getloadavg()[0]:.1f}")
 
     def rfm_compute() -> int:

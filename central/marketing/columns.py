@@ -4,7 +4,7 @@
 key by ``bincount`` over a period's rows, an item's rows in a period as one slice of the sorted item rows,
 the profile's traits as arrays); audiences are ORs, the segment the AND of its audiences minus the
 excluded one. The criteria it has no column for (questionnaire field, registration, card, points, RFM,
-promotions...) are the SQL queries of :class:`~central.marketing.engine.SetEvaluator`, turned into arrays: one
+promotions...) are the SQL queries of :class:`~central.marketing.set_evaluator.SetEvaluator`, turned into arrays: one
 definition, the same answers (tests/marketing/test_segment_property.py runs all three evaluators).
 """
 
@@ -22,6 +22,7 @@ from ..storage import segment_engine as queries
 from ..storage.segment_columns import GENDERS, Snapshot
 from .segments.definition import Criterion, Definition, time_relative
 from .segments.evaluate import CATEGORY, PRODUCT, Facts, _birthday_window, criterion_flip, window_source
+from .set_evaluator import SetEvaluator
 
 Keys = set[int]
 GENDER_CODE = {**GENDERS, "unknown": 2}
@@ -75,8 +76,6 @@ class ColumnEvaluator:
     ) -> None:
         """``writing``: ``conn`` is in a transaction that may have written (default: it is in a transaction at
         all); see :meth:`Snapshot.catch_up`."""
-        from .engine import SetEvaluator  # (the engine imports this module)
-
         self.fallback = SetEvaluator(conn, today, member_sets)
         self.today = today
         self.writing = conn.in_transaction if writing is None else writing

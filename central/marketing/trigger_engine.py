@@ -38,6 +38,7 @@ from ..storage import triggers as q
 from . import engine as segments_engine
 from .segments.definition import criterion_doc, parse_definition
 from .segments.evaluate import Context, Facts, event_kinds
+from .set_evaluator import SetEvaluator
 from .triggers.conditions import Event, step_holds
 from .triggers.definition import Action, Trigger, parse_trigger
 from .triggers.scenario import ACTIVE, Decision, Gate, Run, decide
@@ -300,7 +301,7 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     if criteria:
         doc = {"audiences": [[criterion_doc(c)] for c in criteria]}
         as_segment = parse_definition(doc)
-        narrow(segments_engine.SetEvaluator(conn, today).members(as_segment))
+        narrow(SetEvaluator(conn, today).members(as_segment))
         for key, day in segments_engine.all_flips(conn, as_segment, today).items():
             change[key] = min(day, change.get(key, day))
     registered: dict[int, int] | None = None

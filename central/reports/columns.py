@@ -457,7 +457,7 @@ class Columns:
             out[has] = first[has]
         return out
 
-    def rows(self, first: int, last: int, stores: np.ndarray | None, identified: bool = False) -> np.ndarray:
+    def selected(self, first: int, last: int, stores: np.ndarray | None, identified: bool = False) -> np.ndarray:
         """Indexes of the rows in [first, last] at the stores (only identified receipts with ``identified``)."""
         mask = self._mask(first, last, stores, purchases=False)
         if identified:

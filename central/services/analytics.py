@@ -453,11 +453,11 @@ def _from_columns(
     cols = columns(db)
     ids = cols.store_ids(stores) if stores is not None else None
     only_known = identified_only or segment is not None
-    sel = cols.rows(first, last, ids, identified=only_known)
+    sel = cols.selected(first, last, ids, identified=only_known)
     points = [p for p in parts if p.startswith("points_")]
     ent = cols.entries
     # the points operations that are not receipts (expiry, by hand): rows after the receipts' in every array below
-    esel = ent.rows(first, last, ids, identified=only_known) if points else np.zeros(0, np.int64)
+    esel = ent.selected(first, last, ids, identified=only_known) if points else np.zeros(0, np.int64)
     space = int(max(cols.key.max(initial=0), ent.key.max(initial=0))) + 1
     if segment is not None:
         members = np.zeros(space, bool)

@@ -15,6 +15,7 @@ from central.marketing.columns import ColumnEvaluator
 from central.marketing.segments import evaluate, next_flip, parse_definition
 from central.marketing.segments.compiled import Round
 from central.marketing.segments.definition import DefinitionError, parse_criterion
+from central.marketing.set_evaluator import SetEvaluator
 from central.storage import aggregates
 from central.storage.segment_columns import Snapshot
 from central.storage.store import Store
@@ -307,7 +308,7 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
         return
     load(database, customers)
     today = TODAY + shift
-    by_sets = engine.SetEvaluator(database.conn, today).members(definition)
+    by_sets = SetEvaluator(database.conn, today).members(definition)
     keys = [r[0] for r in database.conn.execute("SELECT key FROM customer_keys")]
     facts = aggregates.load_facts(database.conn, keys)
     ctx = engine.context(database.conn, today)
