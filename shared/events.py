@@ -479,6 +479,17 @@ class CodeReserveMessage(Contract):
     customer_id: Id | None = None
 
 
+class CodeReleaseMessage(Contract):
+    """A reservation given back at once: the commit that reserved ``code`` for ``receipt_id`` failed or did not
+    use it (docs/sync.md, "Code reservations"). Fire-and-forget: nothing answers it."""
+
+    store: Id
+    agent: Id
+    request: Id
+    code: Str
+    receipt_id: Str
+
+
 class CodeReservationMessage(Contract):
     """The answer to a code_reserve: ``ok``, or why not (``used_up``, ``unknown``, ``personal``)."""
 
@@ -532,6 +543,7 @@ MESSAGES: dict[str, type[Contract]] = {
     "hello": HelloMessage,
     "snapshot_request": SnapshotRequestMessage,
     "code_reserve": CodeReserveMessage,
+    "code_release": CodeReleaseMessage,
     "ack": AckMessage,
     "code_reservation": CodeReservationMessage,
     "resend": ResendMessage,

@@ -43,7 +43,16 @@ MAX_SEQ = events.MAX_SEQ
 MAX_POINTS = events.MAX_POINTS
 
 #: message kinds by direction
-UP_KINDS = ("events", "status", "hello", "snapshot_request", "redeem_code_request", "redeem_code_check", "code_reserve")
+UP_KINDS = (
+    "events",
+    "status",
+    "hello",
+    "snapshot_request",
+    "redeem_code_request",
+    "redeem_code_check",
+    "code_reserve",
+    "code_release",
+)
 DOWN_KINDS = ("ack", "resend", "rules", "customers", "snapshot", "messages", "redeem_code_answer", "code_reservation")
 KINDS = UP_KINDS + DOWN_KINDS
 
@@ -51,7 +60,14 @@ KINDS = UP_KINDS + DOWN_KINDS
 AGENT_UP_CHANNELS = {
     "events": ("events",),
     "status": ("status",),
-    "requests": ("hello", "snapshot_request", "redeem_code_request", "redeem_code_check", "code_reserve"),
+    "requests": (
+        "hello",
+        "snapshot_request",
+        "redeem_code_request",
+        "redeem_code_check",
+        "code_reserve",
+        "code_release",
+    ),
 }
 #: ``answers``: the central server's answers to an agent's online questions (a redemption code)
 AGENT_DOWN_CHANNELS = {

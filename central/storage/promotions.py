@@ -402,6 +402,20 @@ def reserve_code(
     return None
 
 
+def release_code(conn: sqlite3.Connection, code: str, store: str, agent: str, receipt_id: str) -> bool:
+    """Give back a till's reservation its commit did not use (docs/sync.md, "Code reservations"):
+    ``held -> released`` and ``uses - 1``, once (a conditional update: a repeated release, one for a confirmed or
+    expired reservation, or one nobody made changes nothing). Whether it released one."""
+    released = conn.execute(
+        "UPDATE promo_code_reservations SET state = 'released'"
+        " WHERE code = ? AND store = ? AND agent = ? AND receipt_id = ? AND state = 'held'",
+        (code, store, agent, receipt_id),
+    ).rowcount
+    if released:
+        conn.execute("UPDATE promo_codes SET uses = uses - ? WHERE code = ? AND uses >= ?", (released, code, released))
+    return bool(released)
+
+
 def issue_code(conn: sqlite3.Connection, list_id: str, customer_id: str, at: str) -> str | None:
     """A free code of the list (never issued, never used) issued to the customer; None when none is left. In the
     caller's write transaction (writers take turns): the ``customer_id IS NULL`` guard never issues a code twice."""

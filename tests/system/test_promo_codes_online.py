@@ -66,3 +66,37 @@ def test_two_agents_online_use_one_single_use_code_at_once(broker, central, db_p
     assert [s["state"] for s in states] == ["confirmed"]  # confirmed by the purchase, once
     assert db.list_codes("SPR")[0][1] == 1
     db.close()
+
+
+def test_a_failed_commit_releases_its_reservation_at_once(broker, central, db_path, spawn):  # noqa: F811
+    """The commit reserves the code, then fails (not enough points to redeem): the agent gives the reservation
+    back at once (``code_release``), so the next receipt gets the code now, not after 120 s."""
+    s1 = spawn("S1")
+    assert s1.wait_online(30)
+    assert wait_for(lambda: s1.query("SELECT version FROM promotions"), 20)
+    [cid] = register_customers([s1], 1).values()
+    db = CentralStore(db_path)
+    assert wait_caught_up(s1, db, [cid])
+    assert wait_for(lambda: s1.health()["link"] == "online", 20)
+    code = db.list_codes("SPR")[0][0]
+
+    status, body = s1.post("/v1/receipts", {**sale("S1-FAIL", code), "redeem": 10_000_000})
+    assert status >= 400, body  # refused after the reservation: nothing committed
+    assert wait_for(
+        lambda: (
+            [r["state"] for r in db.rows("SELECT state FROM promo_code_reservations WHERE code = ?", (code,))]
+            == ["released"]
+        ),
+        10,
+    )
+    assert db.list_codes("SPR")[0][1] == 0  # the use given back, once
+
+    status, body = s1.post("/v1/receipts", sale("S1-NEXT", code))  # the next receipt gets it at once
+    assert status == 201 and body["promo_code_problems"] == [], body
+    assert [p["id"] for p in body["promotions"]] == ["spring"]
+    assert s1.wait_drained(30)
+    assert wait_for(lambda: service.code_list_page(db, "SPR")["list"]["used"] == 1, 10)
+    states = db.rows("SELECT receipt_id, state FROM promo_code_reservations WHERE code = ? ORDER BY id", (code,))
+    assert [(s["receipt_id"], s["state"]) for s in states] == [("S1-FAIL", "released"), ("S1-NEXT", "confirmed")]
+    assert db.list_codes("SPR")[0][1] == 1 and service.code_list_page(db, "SPR")["list"]["conflicts"] == 0
+    db.close()
