@@ -323,3 +323,7 @@ MIGRATIONS += SEGSPEED_MIGRATIONS
 from .schema_promo2 import PROMO2_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMO2_MIGRATIONS
+# custom questionnaire fields the customer may edit on the web card (docs/web-card.md): migration 34
+from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PROMOREST_MIGRATIONS
