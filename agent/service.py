@@ -83,6 +83,8 @@ class Service:
         self.reserve_code: Callable[[str, str, str | None], str | None] | None = None
         #: gives a reservation back at once when the commit did not use it (``release_code``)
         self.release_code: Callable[[str, str], bool] | None = None
+        #: asks whether a code is still available at the central server, reserving nothing (``check_code``)
+        self.check_code: Callable[[str, str | None, float], str | None] | None = None
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
@@ -369,19 +371,38 @@ class Service:
                     )
 
     def quote(self, terminal: str, doc: Any) -> Result:
-        """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""
+        """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing.
+
+        Online, the single-use codes it would use are asked at the central server without reserving
+        (``check_code``, a short timeout; docs/promotions.md): one used up there meanwhile is the quote's
+        ``promo_code_used_up`` already. No answer: the local check stands (``promo_codes_checked: local``)."""
         receipt = parse_receipt(doc)
         requests.check_receipt_id(receipt.receipt_id)
         now = self.clock()
         self._check_time(receipt, now)
         who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
+        body, codes = self._quote_body(receipt, who, now, None)
+        wait = int(self.config.quote_code_check_ms) / 1000
+        if codes and self.check_code is not None and wait > 0:
+            answers = {code: self.check_code(code, customer_id, wait) for code, customer_id in codes.items()}
+            checked = {code: answer for code, answer in answers.items() if answer != promotions.NO_ANSWER}
+            if checked:
+                # unanswered codes stay judged locally (as if reserved: the quote uses nothing)
+                body, _ = self._quote_body(receipt, who, now, {**dict.fromkeys(answers), **checked})
+            body["promo_codes_checked"] = "central" if len(checked) == len(answers) else "local"
+        return Result(200, body)
+
+    def _quote_body(
+        self, receipt: Receipt, who: Any, now: dt.datetime, checks: Mapping[str, str | None] | None
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
+        """The quote's answer, and the single-use codes it would use online (code -> customer id) to check."""
         with self.store.read() as tx:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
                 customer_lookup.check_usable(found)
             link = self.link(tx, now)
-            ev = self._promotions(tx, rules, receipt, found, link)
+            ev = self._promotions(tx, rules, receipt, found, link, checks)
             quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
             customer_id = found.customer["id"] if found else None
             body = {
@@ -395,7 +416,8 @@ class Service:
             }
             if tx.state(CONFIRM_STATE) == "1":
                 body["confirmation_required"] = True
-        return Result(200, body)
+        codes = dict.fromkeys(ev.codes.values(), customer_id) if link == "online" and checks is None else {}
+        return body, codes
 
     def commit(self, terminal: str, doc: Any) -> Result:
         """Commit a purchase; the same receipt_id and body again returns the first answer."""

@@ -490,6 +490,16 @@ class CodeReleaseMessage(Contract):
     receipt_id: Str
 
 
+class CodeCheckMessage(Contract):
+    """A quote's question: is ``code`` still available at the central server (nothing reserved)?"""
+
+    store: Id
+    agent: Id
+    request: Id
+    code: Str
+    customer_id: Id | None = None
+
+
 class CodeReservationMessage(Contract):
     """The answer to a code_reserve: ``ok``, or why not (``used_up``, ``unknown``, ``personal``)."""
 
@@ -497,6 +507,10 @@ class CodeReservationMessage(Contract):
     code: Str
     ok: bool
     problem: Str | None = None
+
+
+class CodeStatusMessage(CodeReservationMessage):
+    """The answer to a code_check: ``ok`` (available now), or why not (``used_up``, ``unknown``, ``personal``)."""
 
 
 class AckMessage(Contract):
@@ -544,6 +558,8 @@ MESSAGES: dict[str, type[Contract]] = {
     "snapshot_request": SnapshotRequestMessage,
     "code_reserve": CodeReserveMessage,
     "code_release": CodeReleaseMessage,
+    "code_check": CodeCheckMessage,
+    "code_status": CodeStatusMessage,
     "ack": AckMessage,
     "code_reservation": CodeReservationMessage,
     "resend": ResendMessage,

@@ -52,8 +52,19 @@ UP_KINDS = (
     "redeem_code_check",
     "code_reserve",
     "code_release",
+    "code_check",
 )
-DOWN_KINDS = ("ack", "resend", "rules", "customers", "snapshot", "messages", "redeem_code_answer", "code_reservation")
+DOWN_KINDS = (
+    "ack",
+    "resend",
+    "rules",
+    "customers",
+    "snapshot",
+    "messages",
+    "redeem_code_answer",
+    "code_reservation",
+    "code_status",
+)
 KINDS = UP_KINDS + DOWN_KINDS
 
 #: channel (last topic level) -> the kinds allowed on it
@@ -67,6 +78,7 @@ AGENT_UP_CHANNELS = {
         "redeem_code_check",
         "code_reserve",
         "code_release",
+        "code_check",
     ),
 }
 #: ``answers``: the central server's answers to an agent's online questions (a redemption code)
@@ -74,7 +86,7 @@ AGENT_DOWN_CHANNELS = {
     "acks": ("ack",),
     "resend": ("resend",),
     "snapshot": ("snapshot",),
-    "answers": ("redeem_code_answer", "code_reservation"),
+    "answers": ("redeem_code_answer", "code_reservation", "code_status"),
 }
 STORE_DOWN_CHANNELS = {"rules": ("rules",), "customers": ("customers",), "messages": ("messages",)}
 

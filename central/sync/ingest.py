@@ -646,6 +646,8 @@ class Ingest:
         store, agent = where.store, where.agent or ""
         if msg.kind == "code_reserve":
             return [self._reserve(store, agent, msg)]
+        if msg.kind == "code_check":
+            return [self._check_code(store, agent, msg)]
         if msg.kind == "code_release":
             self._release(store, agent, msg)
             return []  # fire-and-forget: nobody waits for it
@@ -700,6 +702,17 @@ class Ingest:
             {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem},
         )
         return Reply(wire.agent_topic(store, agent, "answers"), payload, "code_reservation", ANSWER_EXPIRY)
+
+    def _check_code(self, store: str, agent: str, msg: wire.Message) -> Reply:
+        """A quote asks whether a code is still available (docs/promotions.md): read only, answered at once."""
+        with self.db.transaction() as conn:
+            problem = promotion_store.code_status(
+                conn, promo_codes.normalise(msg["code"]), msg.get("customer_id"), dt.datetime.now(dt.UTC)
+            )
+        payload = wire.encode(
+            "code_status", {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem}
+        )
+        return Reply(wire.agent_topic(store, agent, "answers"), payload, "code_status", ANSWER_EXPIRY)
 
     def _release(self, store: str, agent: str, msg: wire.Message) -> None:
         """A till gives back a reservation its failed commit did not use: released at once, once."""

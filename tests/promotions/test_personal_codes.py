@@ -156,6 +156,25 @@ def test_a_release_gives_the_use_back_once_and_only_for_its_own_reservation(db):
     assert [(s["receipt_id"], s["state"]) for s in states] == [("R1", "released"), ("R2", "confirmed")]
 
 
+def test_a_quotes_code_status_reads_and_reserves_nothing(db):
+    service.create_code_list(db, MIA, "ONE", count=1, length=6, prefix="ONE")
+    [(code, *_)] = db.list_codes("ONE")
+    personal = service.issue_code(db, MIA, "PER", "c1")
+    now = dt.datetime.now(dt.UTC)
+    with db.transaction() as conn:
+        assert queries.code_status(conn, "NOSUCHCODE", None, now) == "unknown"
+        assert queries.code_status(conn, personal, "c2", now) == "personal"
+        assert queries.code_status(conn, personal, "c1", now) is None
+        assert queries.code_status(conn, code, None, now) is None
+        assert (
+            reserve(conn, code, receipt="R1", now=now - dt.timedelta(seconds=queries.RESERVATION_SECONDS + 5)) is None
+        )
+        assert queries.code_status(conn, code, None, now) is None  # held past its expiry: not counted
+        assert reserve(conn, code, "S2", "R2") is None
+        assert queries.code_status(conn, code, None, now) == "used_up"
+    assert db.list_codes("ONE")[0][1] == 1  # the status read nothing into uses
+
+
 def test_a_personal_code_is_reserved_only_for_its_customer(db):
     code = service.issue_code(db, MIA, "PER", "c1")
     with db.transaction() as conn:

@@ -269,6 +269,15 @@ def test_a_code_release_goes_up_on_requests_only():
         wire.decode(wire.encode("code_release", release), channel="answers")
 
 
+def test_a_quotes_code_check_and_its_status():
+    check = {"store": "S1", "agent": "a1", "request": "q1", "code": "SPR-ABC", "customer_id": None}
+    assert wire.decode(wire.encode("code_check", check), channel="requests")["code"] == "SPR-ABC"
+    status = {"request": "q1", "code": "SPR-ABC", "ok": False, "problem": "used_up"}
+    assert wire.decode(wire.encode("code_status", status), channel="answers")["problem"] == "used_up"
+    with pytest.raises(wire.WireError, match="does not belong"):
+        wire.decode(wire.encode("code_status", status), channel="requests")
+
+
 def test_redemption_code_questions_and_answers():
     """The till's online questions (docs/sync.md, "Answers"): up on requests, the answer down on answers."""
     ask = {"store": "S1", "agent": "a1", "request": "q1", "customer_id": "c1", "points": 500}
