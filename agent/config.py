@@ -127,6 +127,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How long a till waits for the central server to send or check a redemption confirmation code.",
     ),
     Setting(
+        "quote_code_check_ms",
+        300,
+        "int",
+        "Online, how long a quote with a promo code waits for the central server to say the code is still"
+        " available (nothing reserved); 0: the quote checks codes locally only.",
+    ),
+    Setting(
         "receipt_clock_skew_seconds",
         300,
         "int",
@@ -475,6 +482,7 @@ _RANGES = {
     "confirmation_ttl_seconds": (30, 7 * 86400),
     "confirmation_attempts": (1, 100),
     "central_answer_timeout_seconds": (1, 60),
+    "quote_code_check_ms": (0, 5000),
     "receipt_clock_skew_seconds": (0, 86400),
     "stream_max_clients": (0, 255),
     "stream_keepalive_seconds": (1, 300),

@@ -81,6 +81,10 @@ class Service:
         self.central: Any = None
         #: the sync client's code reservation (agent/sync.py ``reserve_code``; None: a standalone store)
         self.reserve_code: Callable[[str, str, str | None], str | None] | None = None
+        #: gives a reservation back at once when the commit did not use it (``release_code``)
+        self.release_code: Callable[[str, str], bool] | None = None
+        #: asks whether a code is still available at the central server, reserving nothing (``check_code``)
+        self.check_code: Callable[[str, str | None, float], str | None] | None = None
 
     def subscribe(self, event: str, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(terminal, answer)`` after an operation is durable (``identified``,
@@ -262,6 +266,18 @@ class Service:
         customer_id = found.customer["id"] if found is not None else None
         return {code: self.reserve_code(code, receipt.receipt_id, customer_id) for code in ev.codes.values()}
 
+    def _release_codes(self, receipt_id: str, codes: set[str]) -> None:
+        """Codes reserved for this receipt that its commit did not take (it failed: not enough points, a
+        refusal after the reservation; or no longer applied them): given back at once, not held for
+        ``RESERVATION_SECONDS`` (docs/sync.md, "Code reservations"). Never raises: the till's answer goes on."""
+        if self.release_code is None:
+            return
+        for code in sorted(codes):
+            try:
+                self.release_code(code, receipt_id)
+            except Exception:  # the hold expires at the central server anyway
+                log.warning("could not release promo code %s of receipt %s", code, receipt_id, exc_info=True)
+
     def _promotion_fields(
         self, ev: promotions.Evaluation, quote: Any, calc: Any, receipt: Receipt, found: Any, limits: Any
     ) -> dict[str, Any]:
@@ -355,19 +371,38 @@ class Service:
                     )
 
     def quote(self, terminal: str, doc: Any) -> Result:
-        """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing."""
+        """Accrual, maximum redeemable and the allocation of a requested redemption; changes nothing.
+
+        Online, the single-use codes it would use are asked at the central server without reserving
+        (``check_code``, a short timeout; docs/promotions.md): one used up there meanwhile is the quote's
+        ``promo_code_used_up`` already. No answer: the local check stands (``promo_codes_checked: local``)."""
         receipt = parse_receipt(doc)
         requests.check_receipt_id(receipt.receipt_id)
         now = self.clock()
         self._check_time(receipt, now)
         who = requests.parse_identifier(receipt.customer, "customer") if receipt.customer is not None else None
+        body, codes = self._quote_body(receipt, who, now, None)
+        wait = int(self.config.quote_code_check_ms) / 1000
+        if codes and self.check_code is not None and wait > 0:
+            answers = {code: self.check_code(code, customer_id, wait) for code, customer_id in codes.items()}
+            checked = {code: answer for code, answer in answers.items() if answer != promotions.NO_ANSWER}
+            if checked:
+                # unanswered codes stay judged locally (as if reserved: the quote uses nothing)
+                body, _ = self._quote_body(receipt, who, now, {**dict.fromkeys(answers), **checked})
+            body["promo_codes_checked"] = "central" if len(checked) == len(answers) else "local"
+        return Result(200, body)
+
+    def _quote_body(
+        self, receipt: Receipt, who: Any, now: dt.datetime, checks: Mapping[str, str | None] | None
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
+        """The quote's answer, and the single-use codes it would use online (code -> customer id) to check."""
         with self.store.read() as tx:
             rules, calc = self.calculator(tx)
             found = self._find(tx, *who, now) if who else None
             if found is not None:
                 customer_lookup.check_usable(found)
             link = self.link(tx, now)
-            ev = self._promotions(tx, rules, receipt, found, link)
+            ev = self._promotions(tx, rules, receipt, found, link, checks)
             quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
             customer_id = found.customer["id"] if found else None
             body = {
@@ -381,7 +416,8 @@ class Service:
             }
             if tx.state(CONFIRM_STATE) == "1":
                 body["confirmation_required"] = True
-        return Result(200, body)
+        codes = dict.fromkeys(ev.codes.values(), customer_id) if link == "online" and checks is None else {}
+        return body, codes
 
     def commit(self, terminal: str, doc: Any) -> Result:
         """Commit a purchase; the same receipt_id and body again returns the first answer."""
@@ -395,120 +431,128 @@ class Service:
         if receipt.redeem > 0 and who is not None:
             self._confirm_redemption(receipt, who, now)  # asks the central server: outside the write lock
         reservations = self._reserve_codes(receipt, who, now)
-        with self.store.write() as tx:
-            prior = tx.receipt(receipt.receipt_id)
-            if prior is not None:
-                if prior["request_hash"] != digest:
-                    raise errors.ReceiptConflict(receipt_id=receipt.receipt_id)
-                return Result(201, json.loads(prior["response"]), replayed=True)
-            rules, calc = self.calculator(tx)
-            found = self._find(tx, *who, now) if who else None
-            if found is not None:
-                customer_lookup.check_usable(found)
-            link = self.link(tx, now)
-            if reservations is None and self.reserve_code is not None:
-                reservations = {}  # online now but not reserved before: the offline policy decides
-            ev = self._promotions(tx, rules, receipt, found, link, reservations)
-            quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
-            if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
-                # its first sale here makes the card holder (the purchase event names it and the card)
-                tx.add_card_holder(found.customer["id"], found.card["number"], found.customer["level"], now)
-            customer_id = found.customer["id"] if found else None
-            card = found.card["number"] if found and found.card is not None else None
-            offline = bool(limits and limits.offline)
-            lines = [
-                events.PurchaseLine(
-                    sku=line.sku,
-                    name=line.name,
-                    category=line.category,
-                    quantity=format_scaled(line.quantity, 3),
-                    price=line.price,
-                    discount=line.discount + lq.discount,  # the promotions' money off is the till's discount
-                    amount=line.amount - lq.discount,
-                    accrued=lq.accrued,
-                    redeemed=lq.redeemed,
+        reserved = {code for code, problem in (reservations or {}).items() if problem is None}
+        kept: set[str] = set()  # the reserved codes this receipt holds when the write is done
+        try:
+            with self.store.write() as tx:
+                prior = tx.receipt(receipt.receipt_id)
+                if prior is not None:
+                    kept = reserved  # the first commit of this receipt holds them (the same reservation)
+                    if prior["request_hash"] != digest:
+                        raise errors.ReceiptConflict(receipt_id=receipt.receipt_id)
+                    return Result(201, json.loads(prior["response"]), replayed=True)
+                rules, calc = self.calculator(tx)
+                found = self._find(tx, *who, now) if who else None
+                if found is not None:
+                    customer_lookup.check_usable(found)
+                link = self.link(tx, now)
+                if reservations is None and self.reserve_code is not None:
+                    reservations = {}  # online now but not reserved before: the offline policy decides
+                ev = self._promotions(tx, rules, receipt, found, link, reservations)
+                quote, limits = self._quote(tx, calc, receipt, found, now, link, ev)
+                if found is not None and is_card_holder(found.customer["id"]) and found.card is not None:
+                    # its first sale here makes the card holder (the purchase event names it and the card)
+                    tx.add_card_holder(found.customer["id"], found.card["number"], found.customer["level"], now)
+                customer_id = found.customer["id"] if found else None
+                card = found.card["number"] if found and found.card is not None else None
+                offline = bool(limits and limits.offline)
+                lines = [
+                    events.PurchaseLine(
+                        sku=line.sku,
+                        name=line.name,
+                        category=line.category,
+                        quantity=format_scaled(line.quantity, 3),
+                        price=line.price,
+                        discount=line.discount + lq.discount,  # the promotions' money off is the till's discount
+                        amount=line.amount - lq.discount,
+                        accrued=lq.accrued,
+                        redeemed=lq.redeemed,
+                    )
+                    for line, lq in zip(receipt.lines, quote.lines, strict=True)
+                ]
+                promo_fields = self._promotion_fields(ev, quote, calc, receipt, found, limits)
+                seq = tx.add_event(
+                    "purchase",
+                    now,
+                    events.PurchaseBody(
+                        receipt_id=receipt.receipt_id,
+                        terminal=terminal,
+                        customer_id=customer_id,
+                        card=card,
+                        at=receipt.at.isoformat(),
+                        rules_version=rules.version,
+                        total=receipt.total - quote.discount,
+                        accrued=quote.accrued,
+                        redeemed=quote.redeemed,
+                        offline=offline,
+                        lines=lines,
+                        promotions=[
+                            events.PromotionGiven(
+                                id=entry["id"],
+                                name=entry["name"],
+                                points=entry["points"],
+                                discount=entry["discount"],
+                                promo_code=entry.get("promo_code"),
+                                expires_days=entry.get("expires_days"),
+                            )
+                            for entry in promo_fields.get("promotions", ())
+                        ],
+                    ),
+                    now,
                 )
-                for line, lq in zip(receipt.lines, quote.lines, strict=True)
-            ]
-            promo_fields = self._promotion_fields(ev, quote, calc, receipt, found, limits)
-            seq = tx.add_event(
-                "purchase",
-                now,
-                events.PurchaseBody(
-                    receipt_id=receipt.receipt_id,
-                    terminal=terminal,
-                    customer_id=customer_id,
-                    card=card,
-                    at=receipt.at.isoformat(),
-                    rules_version=rules.version,
-                    total=receipt.total - quote.discount,
-                    accrued=quote.accrued,
-                    redeemed=quote.redeemed,
-                    offline=offline,
-                    lines=lines,
-                    promotions=[
-                        events.PromotionGiven(
-                            id=entry["id"],
-                            name=entry["name"],
-                            points=entry["points"],
-                            discount=entry["discount"],
-                            promo_code=entry.get("promo_code"),
-                            expires_days=entry.get("expires_days"),
-                        )
-                        for entry in promo_fields.get("promotions", ())
-                    ],
-                ),
-                now,
-            )
-            if ev is not promotions.NOTHING:
-                promotions.record(tx, ev, receipt.receipt_id, customer_id, link, now)
-            if customer_id is not None:
-                tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
-            body = {
-                "receipt_id": receipt.receipt_id,
-                "customer_id": customer_id,
-                "total": receipt.total,
-                **quote.to_json(),
-                **(
-                    limits.after(now, -quote.redeemed, quote.accrued)
-                    if limits
-                    else {"balance": None, "available": None}
-                ),
-                "offline": offline,
-                "rules_version": rules.version,
-                "committed_at": iso(now),
-                **promo_fields,
-            }
-            text = json.dumps(body, ensure_ascii=False)
-            tx.insert_receipt(
-                {
+                if ev is not promotions.NOTHING:
+                    promotions.record(tx, ev, receipt.receipt_id, customer_id, link, now)
+                if customer_id is not None:
+                    tx.add_effects(seq, customer_id, (-quote.redeemed, quote.accrued), now)
+                body = {
                     "receipt_id": receipt.receipt_id,
-                    "seq": seq,
-                    "terminal": terminal,
                     "customer_id": customer_id,
-                    "card": card,
-                    "at": receipt.at.isoformat(),
-                    "committed_at": iso(now),
-                    "day": self.today(now).isoformat(),
-                    "total": receipt.total - quote.discount,
-                    "accrued": quote.accrued,
-                    "redeemed": quote.redeemed,
-                    "offline": int(offline),
+                    "total": receipt.total,
+                    **quote.to_json(),
+                    **(
+                        limits.after(now, -quote.redeemed, quote.accrued)
+                        if limits
+                        else {"balance": None, "available": None}
+                    ),
+                    "offline": offline,
                     "rules_version": rules.version,
-                    "request_hash": digest,
-                    "response": text,
-                },
-                [
+                    "committed_at": iso(now),
+                    **promo_fields,
+                }
+                text = json.dumps(body, ensure_ascii=False)
+                tx.insert_receipt(
                     {
-                        **msgspec.structs.asdict(line),
                         "receipt_id": receipt.receipt_id,
-                        "idx": i,
-                        "quantity": src.quantity,
-                    }
-                    for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
-                ],
-            )
-            result = self._emit_in("committed", tx, terminal, Result(201, body, text=text))
+                        "seq": seq,
+                        "terminal": terminal,
+                        "customer_id": customer_id,
+                        "card": card,
+                        "at": receipt.at.isoformat(),
+                        "committed_at": iso(now),
+                        "day": self.today(now).isoformat(),
+                        "total": receipt.total - quote.discount,
+                        "accrued": quote.accrued,
+                        "redeemed": quote.redeemed,
+                        "offline": int(offline),
+                        "rules_version": rules.version,
+                        "request_hash": digest,
+                        "response": text,
+                    },
+                    [
+                        {
+                            **msgspec.structs.asdict(line),
+                            "receipt_id": receipt.receipt_id,
+                            "idx": i,
+                            "quantity": src.quantity,
+                        }
+                        for i, (line, src) in enumerate(zip(lines, receipt.lines, strict=True))
+                    ],
+                )
+                result = self._emit_in("committed", tx, terminal, Result(201, body, text=text))
+            kept = set(ev.codes.values())
+        finally:
+            if reserved - kept:
+                self._release_codes(receipt.receipt_id, reserved - kept)
         return self._emit("committed", terminal, result)
 
     def _keyed_write(

@@ -74,6 +74,10 @@ LINGER = 0.01
 #: how long a till waits for the central server's answer to a code reservation; past it the code is judged by
 #: the list's offline policy (docs/sync.md, "Code reservations")
 RESERVE_TIMEOUT = 2.0
+#: how long a quote waits for the central server's word on a code (short: the till waits; docs/promotions.md)
+CHECK_TIMEOUT = 0.3
+#: a code_release older than this is useless: the central server has let the reservation expire by then
+RELEASE_EXPIRY = 120
 #: what reserve_code returns when no answer came in time
 NO_ANSWER = "no_answer"
 
@@ -274,6 +278,32 @@ class SyncClient:
             return NO_ANSWER
         self.stats["reservations"] = self.stats.get("reservations", 0) + 1
         return None if answer["ok"] else str(answer.get("problem") or "used_up")
+
+    def check_code(self, code: str, customer_id: str | None, timeout: float = CHECK_TIMEOUT) -> str | None:
+        """Whether ``code`` is still available at the central server for a quote, reserving nothing
+        (``code_check``, answered by ``code_status``): None when it is, the central server's refusal, or
+        :data:`NO_ANSWER` (the quote keeps its local check)."""
+        answer = self.ask("code_check", {"code": code, "customer_id": customer_id}, timeout)
+        if answer is None:
+            self.stats["check_timeouts"] = self.stats.get("check_timeouts", 0) + 1
+            return NO_ANSWER
+        return None if answer["ok"] else str(answer.get("problem") or "used_up")
+
+    def release_code(self, code: str, receipt_id: str) -> bool:
+        """Give back a reservation this receipt did not use (its commit failed, or no longer applied the code):
+        ``code_release`` on the ``requests`` channel, fire-and-forget (nobody waits; the till's error is already
+        on its way). False when the link is down: the central server then releases it when it expires."""
+        if not self.link.connected.is_set():
+            return False
+        payload = {"store": self.store_id, "agent": self.agent, "request": uuid.uuid4().hex, "code": code}
+        self.link.publish(
+            wire.agent_topic(self.store_id, self.agent, "requests"),
+            wire.encode("code_release", {**payload, "receipt_id": receipt_id}),
+            expiry=RELEASE_EXPIRY,
+            kind="code_release",
+        )
+        self.stats["releases"] = self.stats.get("releases", 0) + 1
+        return True
 
     def _connected(self, session_present: bool) -> None:
         self._wake.set()
@@ -672,6 +702,8 @@ def start_sync(app: Any) -> SyncClient | None:
     client = SyncClient(ext.store, ext.config).start()
     ext.service.central = client  # online questions: the redemption confirmation code
     ext.service.reserve_code = client.reserve_code  # single-use codes reserved online before a commit
+    ext.service.release_code = client.release_code  # ... and given back at once when the commit fails
+    ext.service.check_code = client.check_code  # ... and asked about (nothing reserved) by a quote
     return client
 
 

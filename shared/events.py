@@ -479,6 +479,27 @@ class CodeReserveMessage(Contract):
     customer_id: Id | None = None
 
 
+class CodeReleaseMessage(Contract):
+    """A reservation given back at once: the commit that reserved ``code`` for ``receipt_id`` failed or did not
+    use it (docs/sync.md, "Code reservations"). Fire-and-forget: nothing answers it."""
+
+    store: Id
+    agent: Id
+    request: Id
+    code: Str
+    receipt_id: Str
+
+
+class CodeCheckMessage(Contract):
+    """A quote's question: is ``code`` still available at the central server (nothing reserved)?"""
+
+    store: Id
+    agent: Id
+    request: Id
+    code: Str
+    customer_id: Id | None = None
+
+
 class CodeReservationMessage(Contract):
     """The answer to a code_reserve: ``ok``, or why not (``used_up``, ``unknown``, ``personal``)."""
 
@@ -486,6 +507,10 @@ class CodeReservationMessage(Contract):
     code: Str
     ok: bool
     problem: Str | None = None
+
+
+class CodeStatusMessage(CodeReservationMessage):
+    """The answer to a code_check: ``ok`` (available now), or why not (``used_up``, ``unknown``, ``personal``)."""
 
 
 class AckMessage(Contract):
@@ -532,6 +557,9 @@ MESSAGES: dict[str, type[Contract]] = {
     "hello": HelloMessage,
     "snapshot_request": SnapshotRequestMessage,
     "code_reserve": CodeReserveMessage,
+    "code_release": CodeReleaseMessage,
+    "code_check": CodeCheckMessage,
+    "code_status": CodeStatusMessage,
     "ack": AckMessage,
     "code_reservation": CodeReservationMessage,
     "resend": ResendMessage,

@@ -43,22 +43,50 @@ MAX_SEQ = events.MAX_SEQ
 MAX_POINTS = events.MAX_POINTS
 
 #: message kinds by direction
-UP_KINDS = ("events", "status", "hello", "snapshot_request", "redeem_code_request", "redeem_code_check", "code_reserve")
-DOWN_KINDS = ("ack", "resend", "rules", "customers", "snapshot", "messages", "redeem_code_answer", "code_reservation")
+UP_KINDS = (
+    "events",
+    "status",
+    "hello",
+    "snapshot_request",
+    "redeem_code_request",
+    "redeem_code_check",
+    "code_reserve",
+    "code_release",
+    "code_check",
+)
+DOWN_KINDS = (
+    "ack",
+    "resend",
+    "rules",
+    "customers",
+    "snapshot",
+    "messages",
+    "redeem_code_answer",
+    "code_reservation",
+    "code_status",
+)
 KINDS = UP_KINDS + DOWN_KINDS
 
 #: channel (last topic level) -> the kinds allowed on it
 AGENT_UP_CHANNELS = {
     "events": ("events",),
     "status": ("status",),
-    "requests": ("hello", "snapshot_request", "redeem_code_request", "redeem_code_check", "code_reserve"),
+    "requests": (
+        "hello",
+        "snapshot_request",
+        "redeem_code_request",
+        "redeem_code_check",
+        "code_reserve",
+        "code_release",
+        "code_check",
+    ),
 }
 #: ``answers``: the central server's answers to an agent's online questions (a redemption code)
 AGENT_DOWN_CHANNELS = {
     "acks": ("ack",),
     "resend": ("resend",),
     "snapshot": ("snapshot",),
-    "answers": ("redeem_code_answer", "code_reservation"),
+    "answers": ("redeem_code_answer", "code_reservation", "code_status"),
 }
 STORE_DOWN_CHANNELS = {"rules": ("rules",), "customers": ("customers",), "messages": ("messages",)}
 

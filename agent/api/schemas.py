@@ -254,7 +254,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "Receipt": {"allOf": [ref("QuoteRequest")], "required": ["receipt_id", "at", "lines"]},
     "LineResult": LINE_RESULT,
-    "QuoteResult": obj(_QUOTE_FIELDS, _QUOTE_REQUIRED),
+    "QuoteResult": obj(
+        {
+            **_QUOTE_FIELDS,
+            "promo_codes_checked": {
+                "enum": ["central", "local"],
+                "description": "online, with codes: `central` when the central server said each code is still "
+                "available (a refusal is in promo_code_problems; nothing reserved), `local` when it did not answer "
+                "in time (the agent's own check stands). Absent offline or without codes",
+            },
+        },
+        _QUOTE_REQUIRED,
+    ),
     "CommitResult": obj(
         {**_QUOTE_FIELDS, "receipt_id": TEXT, "committed_at": TIME},
         (*_QUOTE_REQUIRED, "receipt_id", "committed_at"),

@@ -34,7 +34,7 @@ from shared.identifiers import card_holder_id, is_card_holder
 
 from ..storage import ledger as queries
 from ..storage.audit_log import add_audit_row
-from ..storage.cards import mark_card_replaced
+from ..storage.cards import mark_card_replaced, replacement_reason
 from ..storage.clock import now_utc, utc
 from ..storage.customer_versions import set_version
 from .levels import recompute
@@ -344,6 +344,17 @@ class LedgerBatch:
             or queries.card_status(self.conn, old) in ("replaced", "lost")
         ):
             return  # done already (the same replacement sent again by a restored agent)
+        taken = self._replaced_meanwhile(old, new)
+        if taken is not None:
+            self._flag(
+                "card_conflict",
+                env,
+                cid,
+                f"card {old} replaced by {new} at a till, but {taken}; nothing changed:"
+                f" take card {new} back from the customer",
+            )
+            self.touched.add(cid)  # the till that replaced it hears the central truth
+            return
         if new_owner == holder or (new_owner is None and self._holder_exists(holder)):
             self.joins[holder] = cid  # the new card was used before the replacement came: its points are theirs
             self.cards.append((new, cid, self.recorded_at))
@@ -351,6 +362,25 @@ class LedgerBatch:
             self.cards.append((new, cid, self.recorded_at))
         self.replacements.append((old, new, status, cid, env["store"], body["terminal"], body.get("reason")))
         self.touched.add(cid)
+
+    def _replaced_meanwhile(self, old: str, new: str) -> str | None:
+        """Why a till's replacement of ``old`` by ``new`` would give the customer a second new card, or bypass a
+        block: head office (or another till, in this batch or before) replaced ``old`` by another card, or
+        blocked it, while the till's event was on its way. None: nothing stands in the way (a card head office
+        marked lost without a new one may be replaced at a till: the customer gets one new card)."""
+        for r in self.replacements:
+            if r[0] == old and r[1] != new:
+                return f"card {old} was replaced by {r[1]} already"
+        state = queries.card_state(self.conn, old)
+        if state is None:
+            return None
+        status, reason = state
+        if status == "blocked":
+            return f"head office blocked card {old}" + (f" ({reason})" if reason else "")
+        if status in ("replaced", "lost") and reason and reason.startswith(("replaced by ", "lost, replaced by ")):
+            if reason != replacement_reason(status, new):
+                return f"card {old} was {reason} already"
+        return None
 
     def _apply_phone_confirmed(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         state = self._customer(body["customer_id"], env)

@@ -221,8 +221,10 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
     """The customer's own change from the web card: name parts, email, gender, and the birthday only while it
     is empty (set once: a birthday brings gifts, so a change goes through the store). Validated as head office's
     form is (:class:`FormError` with the field's message, nothing written); the other questionnaire fields stay.
-    Audited as the customer's own change, a new version (the tills get the name and birthday). Returns the
-    fields that changed (none: nothing written)."""
+    Audited as the customer's own change, a new version (the tills get the name and birthday). The custom fields
+    head office flagged "customer may edit" are read and validated as on head office's form; any other custom
+    field posted is ignored (its value kept). Returns the fields that changed (``custom_<name>`` for custom
+    ones; none: nothing written)."""
     customer = db.customer(customer_id)
     if customer["erased_at"] or customer["merged_into"]:
         raise FormError({"first_name": _("This customer's data was erased.")})
@@ -235,14 +237,26 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
         if typed and typed != customer["birthday"]:
             errors["birthday"] = _("Your birthday is set already: to correct it, ask at a store.")
     fields = _questionnaire({**given, **{k: "" if v is None else str(v) for k, v in keep.items()}}, errors)
+    before_custom = json.loads(customer["custom"] or "{}")
+    # only the fields head office lets the customer edit (docs/web-card.md): others posted are ignored
+    custom = parse_custom(db, data, errors, before_custom, customer_only=True)
     if errors:
         raise FormError(errors)
     fields.update(keep)
     changed = [k for k in (*OWN_FIELDS, "name") if fields.get(k) != customer.get(k)]
-    if not changed:
+    changed_custom = sorted(k for k in set(custom) | set(before_custom) if custom.get(k) != before_custom.get(k))
+    if not changed and not changed_custom:
         return []
     with db.transaction() as conn:
-        db.set_questionnaire(customer_id, fields, now_utc())
+        at = now_utc()
+        before: dict[str, Any] = {k: customer.get(k) for k in changed}
+        after: dict[str, Any] = {k: fields[k] for k in changed}
+        if changed:
+            db.set_questionnaire(customer_id, fields, at)
+        if changed_custom:
+            db.set_customer_custom(customer_id, custom)
+            before["custom"] = {k: before_custom.get(k) for k in changed_custom}
+            after["custom"] = {k: custom.get(k) for k in changed_custom}
         bump_versions(conn, [customer_id])
         audit.record(
             conn,
@@ -250,12 +264,12 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
             "customer.questionnaire",
             "customer",
             customer_id,
-            {k: customer.get(k) for k in changed},
-            {k: fields[k] for k in changed},
+            before,
+            after,
             store=customer["home_store"],
         )
         segments.customer_changed(conn, [customer_id], "profile")
-    return changed
+    return changed + [f"custom_{k}" for k in changed_custom]
 
 
 # -- blocking a customer, card statuses ------------------------------------------------------------

@@ -44,9 +44,42 @@ def define(db: Store, actor: Actor, data: Mapping[str, Any]) -> None:
         errors["type"] = _("Choose from the list.")
     if errors:
         raise FormError(errors)
+    customer_edit = bool(data.get("customer_edit"))
     with db.transaction() as conn:
-        db.add_custom_field(name, label, kind, now_utc())
-        audit.record(conn, actor, "field.add", "custom_field", name, None, {"label": label, "type": kind})
+        db.add_custom_field(name, label, kind, now_utc(), customer_edit)
+        audit.record(
+            conn,
+            actor,
+            "field.add",
+            "custom_field",
+            name,
+            None,
+            {"label": label, "type": kind, "customer_edit": customer_edit},
+        )
+
+
+def set_customer_edit(db: Store, actor: Actor, name: str, customer_edit: bool) -> None:
+    """Offer the field on the customer's own questionnaire (the web card), or stop offering it."""
+    actor.require("fields.write")
+    with db.transaction() as conn:
+        row = db.custom_field(name)
+        if row is None or row["customer_edit"] == customer_edit:
+            return
+        db.set_custom_field_customer_edit(name, customer_edit)
+        audit.record(
+            conn,
+            actor,
+            "field.customer_edit",
+            "custom_field",
+            name,
+            {"customer_edit": row["customer_edit"]},
+            {"customer_edit": customer_edit},
+        )
+
+
+def customer_editable(db: Store) -> list[dict[str, Any]]:
+    """The fields the customer may edit on the web card, in the form's order."""
+    return [f for f in definitions(db) if f["customer_edit"]]
 
 
 def remove(db: Store, actor: Actor, name: str) -> None:
@@ -90,11 +123,17 @@ def parse_value(kind: str, raw: Any) -> Any:
 
 
 def parse_custom(
-    db: Store, data: Mapping[str, Any], errors: dict[str, str], current: Mapping[str, Any] | None = None
+    db: Store,
+    data: Mapping[str, Any],
+    errors: dict[str, str],
+    current: Mapping[str, Any] | None = None,
+    customer_only: bool = False,
 ) -> dict[str, Any]:
-    """The ``custom`` object from form fields ``custom_<name>``; a problem goes to ``errors``."""
+    """The ``custom`` object from form fields ``custom_<name>``; a problem goes to ``errors``. With
+    ``customer_only`` only the fields the customer may edit are read (anything else posted is ignored, the
+    stored values kept)."""
     out = dict(current or {})
-    for f in definitions(db):
+    for f in customer_editable(db) if customer_only else definitions(db):
         key = f"custom_{f['name']}"
         raw = data.get(key)
         if f["type"] == "yes_no" and raw is None:

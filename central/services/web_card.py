@@ -29,6 +29,7 @@ from ..storage import messages as mq
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from . import audit
+from . import fields as field_service
 from .access import SYSTEM, Actor, FormError
 from .cards import make_number
 from .text import _
@@ -445,7 +446,12 @@ def own_data(db: Store, customer_id: str) -> dict[str, Any]:
     """The session customer's own questionnaire fields, as the profile form shows them (strings)."""
     customer = db.customer(customer_id)
     fields = ("last_name", "first_name", "middle_name", "email", "birthday", "gender")
-    return {k: customer[k] or "" for k in fields}
+    own: dict[str, Any] = {k: customer[k] or "" for k in fields}
+    custom = json.loads(customer["custom"] or "{}")
+    for f in field_service.customer_editable(db):  # the custom fields head office lets the customer edit
+        value = custom.get(f["name"])
+        own[f"custom_{f['name']}"] = value if f["type"] == "yes_no" else ("" if value is None else str(value))
+    return own
 
 
 def set_own_consent(db: Store, customer_id: str, channel: str, granted: bool) -> bool:

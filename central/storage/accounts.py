@@ -36,6 +36,13 @@ class CustomerAccounts(Database):
             ),
         )
 
+    def set_customer_custom(self, customer_id: str, custom: Mapping[str, Any]) -> None:
+        """The custom questionnaire values alone (the customer's own form on the web card)."""
+        self.conn.execute(
+            "UPDATE customers SET custom = ? WHERE id = ?",
+            (json.dumps(custom, ensure_ascii=False, sort_keys=True), customer_id),
+        )
+
     def phone_taken_by_other(self, phone: str, customer_id: str) -> bool:
         """Whether another customer (not merged away) has this phone."""
         return (

@@ -134,6 +134,12 @@ def card_status(conn: sqlite3.Connection, number: str) -> str | None:
     return row[0] if row else None
 
 
+def card_state(conn: sqlite3.Connection, number: str) -> tuple[str, str | None] | None:
+    """The card's status and reason; None: no such card."""
+    row = conn.execute("SELECT status, reason FROM cards WHERE number = ?", (number,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def insert_flags(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """(kind, store, agent, customer_id, event_id, detail, created_at)."""
     conn.executemany(

@@ -402,6 +402,36 @@ def reserve_code(
     return None
 
 
+def code_status(conn: sqlite3.Connection, code: str, customer_id: str | None, now: dt.datetime) -> str | None:
+    """Whether ``code`` is available now for ``customer_id``, read only (a quote's question; nothing reserved):
+    None, or ``unknown``, ``personal``, ``used_up`` as :func:`reserve_code` would answer. Reservations held past
+    their expiry are not counted (the next reservation releases them)."""
+    row = conn.execute("SELECT customer_id, uses, max_uses FROM promo_codes WHERE code = ?", (code,)).fetchone()
+    if row is None:
+        return "unknown"
+    if row[0] is not None and row[0] != customer_id:
+        return "personal"
+    stale = conn.execute(
+        "SELECT COUNT(*) FROM promo_code_reservations WHERE code = ? AND state = 'held' AND expires_at < ?",
+        (code, now.astimezone(dt.UTC).isoformat(timespec="seconds")),
+    ).fetchone()[0]
+    return None if row[1] - stale < row[2] else "used_up"
+
+
+def release_code(conn: sqlite3.Connection, code: str, store: str, agent: str, receipt_id: str) -> bool:
+    """Give back a till's reservation its commit did not use (docs/sync.md, "Code reservations"):
+    ``held -> released`` and ``uses - 1``, once (a conditional update: a repeated release, one for a confirmed or
+    expired reservation, or one nobody made changes nothing). Whether it released one."""
+    released = conn.execute(
+        "UPDATE promo_code_reservations SET state = 'released'"
+        " WHERE code = ? AND store = ? AND agent = ? AND receipt_id = ? AND state = 'held'",
+        (code, store, agent, receipt_id),
+    ).rowcount
+    if released:
+        conn.execute("UPDATE promo_codes SET uses = uses - ? WHERE code = ? AND uses >= ?", (released, code, released))
+    return bool(released)
+
+
 def issue_code(conn: sqlite3.Connection, list_id: str, customer_id: str, at: str) -> str | None:
     """A free code of the list (never issued, never used) issued to the customer; None when none is left. In the
     caller's write transaction (writers take turns): the ``customer_id IS NULL`` guard never issues a code twice."""

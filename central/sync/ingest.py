@@ -705,6 +705,11 @@ class Ingest:
         store, agent = where.store, where.agent or ""
         if msg.kind == "code_reserve":
             return [self._reserve(store, agent, msg)]
+        if msg.kind == "code_check":
+            return [self._check_code(store, agent, msg)]
+        if msg.kind == "code_release":
+            self._release(store, agent, msg)
+            return []  # fire-and-forget: nobody waits for it
         stream = self.streams[(store, agent)]
         if msg.kind == "hello":
             # the agent deletes through `through` only if its own row there has this id
@@ -756,6 +761,25 @@ class Ingest:
             {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem},
         )
         return Reply(wire.agent_topic(store, agent, "answers"), payload, "code_reservation", ANSWER_EXPIRY)
+
+    def _check_code(self, store: str, agent: str, msg: wire.Message) -> Reply:
+        """A quote asks whether a code is still available (docs/promotions.md): read only, answered at once."""
+        with self.db.transaction() as conn:
+            problem = promotion_store.code_status(
+                conn, promo_codes.normalise(msg["code"]), msg.get("customer_id"), dt.datetime.now(dt.UTC)
+            )
+        payload = wire.encode(
+            "code_status", {"request": msg["request"], "code": msg["code"], "ok": problem is None, "problem": problem}
+        )
+        return Reply(wire.agent_topic(store, agent, "answers"), payload, "code_status", ANSWER_EXPIRY)
+
+    def _release(self, store: str, agent: str, msg: wire.Message) -> None:
+        """A till gives back a reservation its failed commit did not use: released at once, once."""
+        with self.db.transaction() as conn:
+            done = promotion_store.release_code(
+                conn, promo_codes.normalise(msg["code"]), store, agent, msg["receipt_id"]
+            )
+        self.stats["releases"] = self.stats.get("releases", 0) + int(done)
 
     def _hello(self, where: wire.Topic, msg: wire.Message, unit: IngestUnit) -> bool:
         """An agent (re)connected: note its next seq; behind our pointer means restored from a backup.

@@ -192,15 +192,18 @@ def profile() -> ResponseReturnValue:
     customer_id = _customer()
     if customer_id is None:
         return redirect(url_for("card.login"))
+    from ..services import fields
+
     db = get_db()
     view = wc.own_data(db, customer_id)
+    custom = fields.customer_editable(db)  # the custom fields head office lets the customer edit
     if request.method == "POST":
         try:
             customer_admin.update_own_questionnaire(db, wc.CUSTOMER, customer_id, form_data())
         except FormError as exc:
-            return render("card/profile.html", 422, own=view, errors=exc.errors, form=form_data())
+            return render("card/profile.html", 422, own=view, errors=exc.errors, form=form_data(), custom=custom)
         return redirect(url_for("card.index", saved=1) + "#own-data")
-    return render("card/profile.html", own=view, form=view)
+    return render("card/profile.html", own=view, form=view, custom=custom)
 
 
 def _own() -> str:

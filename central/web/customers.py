@@ -129,6 +129,10 @@ def custom_fields() -> ResponseReturnValue:
         try:
             if request.form.get("remove"):
                 fields.remove(db, who, request.form["remove"])
+            elif request.form.get("customer_edit_field"):
+                fields.set_customer_edit(
+                    db, who, request.form["customer_edit_field"], request.form.get("customer_edit") == "1"
+                )
             else:
                 fields.define(db, who, form_data())
             return redirect(url_for("customers.custom_fields"))

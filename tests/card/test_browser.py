@@ -3,6 +3,8 @@ barcode, points), consents, the install manifest, the service worker's offline c
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from central import create_app
@@ -127,4 +129,42 @@ def test_the_customer_edits_their_own_data_on_the_phone(server, db, codes, phone
     phone.click("#own-edit")
     assert phone.locator("#own-birthday").inner_text() == "1990-05-17"  # set once: shown, not editable
     assert phone.locator("input[name=birthday]").count() == 0
+    assert phone.problems == []
+
+
+def test_the_customer_fills_the_custom_fields_head_office_offers(server, db, codes, phone):
+    from central.services import fields
+    from central.services.access import SYSTEM
+
+    fields.define(db, SYSTEM, {"name": "pet", "label": "Питомец", "type": "string", "customer_edit": "1"})
+    fields.define(db, SYSTEM, {"name": "visit_day", "label": "Удобный день", "type": "date", "customer_edit": "1"})
+    fields.define(db, SYSTEM, {"name": "discount_group", "label": "Группа скидки", "type": "string"})
+    phone.goto(f"{server}/card/join/S1")
+    phone.fill("input[name=phone]", "8 916 123 45 67")
+    phone.fill("input[name=first_name]", "Анна")
+    phone.check("input[name=consent_personal_data]")
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/card/code")
+    phone.fill("input[name=code]", codes.last(PHONE))
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/card/")
+    phone.click("#own-edit")
+    phone.wait_for_url("**/card/profile")
+    assert phone.locator("input[name=custom_discount_group]").count() == 0  # head office's only
+    assert phone.get_attribute("input[name=custom_visit_day]", "type") == "date"
+    # longer than head office allows: the browser stops at 500, a page without that limit gets the server's answer
+    phone.evaluate("document.querySelector('input[name=custom_pet]').removeAttribute('maxlength')")
+    phone.fill("input[name=custom_pet]", "x" * 501)
+    phone.click("#own-save")
+    assert phone.locator("#custom_pet-error").is_visible()  # said beside the field, nothing written
+    cid = db.customer_by_phone(PHONE)
+    assert db.customer(cid)["custom"] in (None, "{}")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_SCREEN["width"]
+    phone.fill("input[name=custom_pet]", "кот")
+    phone.fill("input[name=custom_visit_day]", "2026-12-12")
+    phone.click("#own-save")
+    phone.wait_for_url("**/card/?saved=1#own-data")
+    assert json.loads(db.customer(cid)["custom"]) == {"pet": "кот", "visit_day": "2026-12-12"}
+    phone.click("#own-edit")
+    assert phone.input_value("input[name=custom_pet]") == "кот"  # shown again with the stored value
     assert phone.problems == []

@@ -231,3 +231,48 @@ def test_a_customer_cannot_edit_another_customers_data(app, db, codes):
     stranger.set_cookie("card_session", "x" * 43, path="/card")
     assert stranger.post("/card/profile", data={"first_name": "Взлом"}).status_code == 302
     assert db.customer(anna_id) == before
+
+
+def test_custom_fields_the_customer_may_edit_and_the_others_refused(app, db, codes):
+    """Head office flags custom fields "customer may edit": only those are on the customer's own form, checked as
+    on head office's form; a field not flagged posted anyway is ignored (its value kept), audited as the
+    customer's change."""
+    from central.services import fields
+    from central.services.access import SYSTEM
+
+    fields.define(db, SYSTEM, {"name": "pet", "label": "Питомец", "type": "string", "customer_edit": "1"})
+    fields.define(db, SYSTEM, {"name": "kids", "label": "Дети", "type": "number"})
+    fields.define(db, SYSTEM, {"name": "vegan", "label": "Вегетарианец", "type": "yes_no"})
+    fields.set_customer_edit(db, SYSTEM, "vegan", True)
+    client = app.test_client()
+    sign_up(client, codes)
+    cid = db.customer_by_phone(PHONE)
+    with db.transaction():
+        db.set_customer_custom(cid, {"kids": "2"})  # head office's value
+    page = client.get("/card/profile")
+    assert 'name="custom_pet"' in page.text and 'name="custom_vegan"' in page.text
+    assert 'name="custom_kids"' not in page.text and "Дети" not in page.text
+    data = {"first_name": "Анна"}
+    # the same validation as head office's: too long a text is refused in place, nothing written
+    before = db.customer(cid)
+    r = client.post("/card/profile?lang=en", data={**data, "custom_pet": "x" * 501})
+    assert r.status_code == 422 and 'id="custom_pet-error"' in r.text and "At most 500 characters." in r.text
+    assert db.customer(cid) == before
+    # a field not flagged, posted anyway: ignored, head office's value kept
+    r = client.post("/card/profile", data={**data, "custom_pet": "кот", "custom_vegan": "1", "custom_kids": "9"})
+    assert r.status_code == 302
+    assert json.loads(db.customer(cid)["custom"]) == {"kids": "2", "pet": "кот", "vegan": True}
+    assert db.customer(cid)["version"] > before["version"]
+    [row] = db.rows("SELECT username, before, after FROM audit_log WHERE action = 'customer.questionnaire'")
+    assert row["username"] == "customer (web card)"
+    assert json.loads(row["after"]) == {"custom": {"pet": "кот", "vegan": True}}
+    assert json.loads(row["before"]) == {"custom": {"pet": None, "vegan": None}}
+    # only a non-flagged field posted: nothing written, no audit
+    client.post("/card/profile", data={**data, "custom_pet": "кот", "custom_vegan": "1", "custom_kids": "0"})
+    assert json.loads(db.customer(cid)["custom"])["kids"] == "2"
+    assert db.count("audit_log", "action = 'customer.questionnaire'") == 1
+    # head office stops offering a field: off the form, and a post of it is ignored
+    fields.set_customer_edit(db, SYSTEM, "pet", False)
+    assert 'name="custom_pet"' not in client.get("/card/profile").text
+    client.post("/card/profile", data={**data, "custom_pet": "пёс", "custom_vegan": "1"})
+    assert json.loads(db.customer(cid)["custom"])["pet"] == "кот"

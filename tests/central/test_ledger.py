@@ -268,3 +268,66 @@ def test_a_new_card_used_before_it_was_given_brings_its_points(store):
     assert _card(store, "2000001")[1:3] == ("replaced", 0)
     assert store.customer("c1")["balance"] == 700 == store.ledger_sum("c1")
     assert not store.flags("card_conflict")
+
+
+def test_a_card_head_office_replaced_meanwhile_is_a_conflict_not_a_second_new_card(store):
+    """Head office replaced the old card (2000001 -> 2000005) while a till's replacement (-> 2000002) was on its
+    way: applying the till's would give the customer two new cards; it is a card_conflict, nothing changed."""
+    from central.services import customer_admin
+    from central.services.access import SYSTEM
+
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"), a1.purchase("c1", accrued=500))
+    assert customer_admin.replace_card(store, SYSTEM, "2000001", {"number": "2000005"}) == "2000005"
+    version = store.customer("c1")["version"]
+    touched = _apply(store, a1.card_replacement("c1", "2000001", "2000002"))
+    assert _card(store, "2000002") is None  # not given to the customer
+    assert _card(store, "2000001") == ("c1", "replaced", 0, "replaced by 2000005")
+    assert _card(store, "2000005") == ("c1", "active", 1, None)
+    (flag,) = store.flags("card_conflict")
+    assert flag["customer_id"] == "c1"
+    assert "2000002" in flag["detail"] and "replaced by 2000005 already" in flag["detail"]
+    assert "c1" in touched and store.customer("c1")["version"] > version  # the till hears the central truth
+    assert store.customer("c1")["balance"] == 500 == store.ledger_sum("c1")
+    assert store.conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'card.replace'").fetchone()[0] == 1
+
+
+def test_a_card_head_office_blocked_meanwhile_is_a_conflict(store):
+    from central.services import customer_admin
+    from central.services.access import SYSTEM
+
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"))
+    customer_admin.set_card_status(store, SYSTEM, "2000001", "blocked", "fraud check")
+    _apply(store, a1.card_replacement("c1", "2000001", "2000002"))
+    assert _card(store, "2000002") is None and _card(store, "2000001")[1] == "blocked"
+    (flag,) = store.flags("card_conflict")
+    assert "head office blocked card 2000001 (fraud check)" in flag["detail"]
+
+
+def test_two_tills_replacing_one_card_in_one_round_give_one_new_card(store):
+    a1, a2 = FakeAgent("S1", "a1"), FakeAgent("S2", "a1")
+    _apply(store, a1.registration("c1", card="2000001"))
+    store.commit_ingest(
+        IngestUnit(
+            events=[
+                first := a1.card_replacement("c1", "2000001", "2000002"),
+                a2.card_replacement("c1", "2000001", "2000003"),
+            ],
+            pointers={("S1", "a1"): (first["seq"], first["id"])},
+        )
+    )
+    assert _card(store, "2000002") == ("c1", "active", 1, None) and _card(store, "2000003") is None
+    assert "replaced by 2000002 already" in store.flags("card_conflict")[0]["detail"]
+
+
+def test_head_office_marked_lost_without_a_new_card_then_a_till_replaces_it(store):
+    from central.services import customer_admin
+    from central.services.access import SYSTEM
+
+    a1 = FakeAgent("S1", "a1")
+    _apply(store, a1.registration("c1", card="2000001"))
+    customer_admin.set_card_status(store, SYSTEM, "2000001", "lost", "the customer phoned")
+    _apply(store, a1.card_replacement("c1", "2000001", "2000002", "lost"))  # one new card: no conflict
+    assert _card(store, "2000002") == ("c1", "active", 1, None)
+    assert not store.flags("card_conflict")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from central.services import accounts, audit, customers, fields
@@ -197,3 +199,27 @@ def test_the_profile_shows_a_message_printed_and_read(client, db, people, shoppe
     page = client.get("/customers/c1?tab=actions").get_data(as_text=True)
     assert 'name="print"' in page and "Подарок на кассе" in page
     assert "печатается на чеке" in page and "прочитано " in page and "в магазине S2" in page
+
+
+def test_custom_fields_page_flags_what_the_customer_may_edit(app, db):
+    client = app.test_client()
+    login(client, "admin")
+    r = client.post("/customers/fields", data={"name": "pet", "label": "Pet", "type": "string", "customer_edit": "1"})
+    assert r.status_code == 302
+    client.post("/customers/fields", data={"name": "kids", "label": "Kids", "type": "number"})
+    assert [f["name"] for f in fields.customer_editable(db)] == ["pet"]
+    page = client.get("/customers/fields").text
+    assert 'id="customer-edit-pet"' in page and 'id="customer-edit-kids"' in page
+    flag = "/customers/fields"
+    assert client.post(flag, data={"customer_edit_field": "kids", "customer_edit": "1"}).status_code == 302
+    assert client.post(flag, data={"customer_edit_field": "pet", "customer_edit": "0"}).status_code == 302
+    assert [f["name"] for f in fields.customer_editable(db)] == ["kids"]
+    rows = db.rows("SELECT username, entity_id, after FROM audit_log WHERE action = 'field.customer_edit' ORDER BY id")
+    assert [(r["username"], r["entity_id"], json.loads(r["after"])) for r in rows] == [
+        ("admin", "kids", {"customer_edit": True}),
+        ("admin", "pet", {"customer_edit": False}),
+    ]
+    viewer = app.test_client()  # the same rule as defining fields: fields.write
+    login(viewer, "viewer")
+    assert viewer.post(flag, data={"customer_edit_field": "pet", "customer_edit": "1"}).status_code == 403
+    assert [f["name"] for f in fields.customer_editable(db)] == ["kids"]

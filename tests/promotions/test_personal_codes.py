@@ -136,6 +136,45 @@ def test_a_reservation_is_one_conditional_update_confirmed_once_or_released(db):
     assert service.code_list_page(db, "ONE")["list"]["conflicts"] == 2
 
 
+def test_a_release_gives_the_use_back_once_and_only_for_its_own_reservation(db):
+    service.create_code_list(db, MIA, "ONE", count=1, length=6, prefix="ONE")
+    [(code, *_)] = db.list_codes("ONE")
+    with db.transaction() as conn:
+        assert reserve(conn, code) is None
+        assert not queries.release_code(conn, code, "S2", "a1", "R1")  # another store's till: not its own
+        assert not queries.release_code(conn, code, "S1", "a1", "R9")  # another receipt
+        assert queries.release_code(conn, code, "S1", "a1", "R1")
+        assert not queries.release_code(conn, code, "S1", "a1", "R1")  # again (MQTT redelivered it): nothing
+    assert db.list_codes("ONE")[0][1] == 0
+    with db.transaction() as conn:
+        assert reserve(conn, code, "S2", "R2") is None  # free at once for the next receipt
+        assert reserve(conn, code, "S1", "R3") == "used_up"
+        queries.apply_purchases(conn, [purchase("R2", code, "S2")], "2026-11-24T09:00:00+00:00")
+        assert not queries.release_code(conn, code, "S2", "a1", "R2")  # confirmed: a release changes nothing
+    assert db.list_codes("ONE")[0][1] == 1
+    states = db.rows("SELECT receipt_id, state FROM promo_code_reservations WHERE code = ? ORDER BY id", (code,))
+    assert [(s["receipt_id"], s["state"]) for s in states] == [("R1", "released"), ("R2", "confirmed")]
+
+
+def test_a_quotes_code_status_reads_and_reserves_nothing(db):
+    service.create_code_list(db, MIA, "ONE", count=1, length=6, prefix="ONE")
+    [(code, *_)] = db.list_codes("ONE")
+    personal = service.issue_code(db, MIA, "PER", "c1")
+    now = dt.datetime.now(dt.UTC)
+    with db.transaction() as conn:
+        assert queries.code_status(conn, "NOSUCHCODE", None, now) == "unknown"
+        assert queries.code_status(conn, personal, "c2", now) == "personal"
+        assert queries.code_status(conn, personal, "c1", now) is None
+        assert queries.code_status(conn, code, None, now) is None
+        assert (
+            reserve(conn, code, receipt="R1", now=now - dt.timedelta(seconds=queries.RESERVATION_SECONDS + 5)) is None
+        )
+        assert queries.code_status(conn, code, None, now) is None  # held past its expiry: not counted
+        assert reserve(conn, code, "S2", "R2") is None
+        assert queries.code_status(conn, code, None, now) == "used_up"
+    assert db.list_codes("ONE")[0][1] == 1  # the status read nothing into uses
+
+
 def test_a_personal_code_is_reserved_only_for_its_customer(db):
     code = service.issue_code(db, MIA, "PER", "c1")
     with db.transaction() as conn:

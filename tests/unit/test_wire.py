@@ -262,6 +262,22 @@ def test_cashier_message_read_event_is_checked():
         wire.check_event(agent.envelope("cashier_message_read", {**body, "message_id": None}), "S1", "a1")
 
 
+def test_a_code_release_goes_up_on_requests_only():
+    release = {"store": "S1", "agent": "a1", "request": "q1", "code": "SPR-ABC", "receipt_id": "R1"}
+    assert wire.decode(wire.encode("code_release", release), channel="requests")["receipt_id"] == "R1"
+    with pytest.raises(wire.WireError, match="does not belong"):
+        wire.decode(wire.encode("code_release", release), channel="answers")
+
+
+def test_a_quotes_code_check_and_its_status():
+    check = {"store": "S1", "agent": "a1", "request": "q1", "code": "SPR-ABC", "customer_id": None}
+    assert wire.decode(wire.encode("code_check", check), channel="requests")["code"] == "SPR-ABC"
+    status = {"request": "q1", "code": "SPR-ABC", "ok": False, "problem": "used_up"}
+    assert wire.decode(wire.encode("code_status", status), channel="answers")["problem"] == "used_up"
+    with pytest.raises(wire.WireError, match="does not belong"):
+        wire.decode(wire.encode("code_status", status), channel="requests")
+
+
 def test_redemption_code_questions_and_answers():
     """The till's online questions (docs/sync.md, "Answers"): up on requests, the answer down on answers."""
     ask = {"store": "S1", "agent": "a1", "request": "q1", "customer_id": "c1", "points": 500}
