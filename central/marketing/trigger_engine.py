@@ -373,11 +373,21 @@ class Effects:
         self.tags: set[str] = set()
         self.tags_added: list[tuple[str, str]] = []
         self.tags_removed: list[tuple[str, str]] = []
+        self._notes: dict[tuple[int, int, int], tuple[str, str]] = {}  # (version, step, pass) -> comment, detail
+
+    def _note(self, version: int, step: int, pass_no: int) -> tuple[str, str]:
+        """The ledger's reason and the receipt log's detail of a (version, step, pass): made once per batch."""
+        found = self._notes.get((version, step, pass_no))
+        if found is None:
+            comment = f"trigger {self.trigger_id} ({self.name}) v{version} step {step + 1} pass {pass_no}"
+            detail = json.dumps({"reason": comment, "trigger": self.trigger_id, "step": step + 1}, ensure_ascii=False)
+            found = self._notes[(version, step, pass_no)] = (comment, detail)
+        return found
 
     def do(self, cid: str, key: int, version: int, step: int, pass_no: int, index: int, action: Action) -> None:
         conn, p = self.connection, action.params
         ident = f"trigger:{self.trigger_id}:{version}:{key}:{step + 1}:{pass_no}:{index}"
-        comment = f"trigger {self.trigger_id} ({self.name}) v{version} step {step + 1} pass {pass_no}"
+        comment, detail = self._note(version, step, pass_no)
         kind = action.type
         if kind in ("credit", "debit", "zero_balance"):
             if self.ledger is None:
@@ -404,7 +414,7 @@ class Effects:
                 points,
                 self.now_text,
                 event_id=ident,
-                detail={"reason": comment, "trigger": self.trigger_id, "step": step + 1},
+                detail_json=detail,
             )
             self.points.add(cid)
         elif kind == "send":
@@ -580,24 +590,28 @@ def process_due(
     limit: int | None = None,
     before_effects: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
-    """Decide the runs due by ``now`` in every running trigger, a transaction per batch; (runs, actions)."""
+    """Decide the runs due by ``now`` in every running trigger, a transaction per batch; (runs, actions).
+
+    A batch gathers up to ``batch`` due runs over the triggers in turn (a date change wakes a few runs in each of
+    many triggers: one commit for them all, not one per trigger)."""
     runs = actions = 0
     now_text = _text(now)
     with db.transaction() as conn:
-        triggers = q.running(conn)
-    for trigger_row in triggers:
-        while limit is None or runs < limit:
-            with db.transaction() as conn:
-                rows = q.due(conn, trigger_row["id"], now_text, batch)  # type: ignore[arg-type]
-                if not rows:
-                    break
-                n, a = decide_runs(conn, trigger_row, rows, now, before_effects)
-            runs += n
-            actions += a
-            if len(rows) < batch:
-                break
-            with db.transaction() as conn:
-                trigger_row = next((r for r in q.running(conn) if r["id"] == trigger_row["id"]), trigger_row)
+        pending = [r["id"] for r in q.running(conn)]
+    while pending and (limit is None or runs < limit):
+        taken = 0
+        with db.transaction() as conn:
+            current = {r["id"]: r for r in q.running(conn)}
+            while pending and taken < batch and (limit is None or runs + taken < limit):
+                trigger_row, want = current.get(pending[0]), batch - taken
+                rows = [] if trigger_row is None else q.due(conn, pending[0], now_text, want)  # type: ignore[arg-type]
+                if rows:
+                    n, a = decide_runs(conn, trigger_row, rows, now, before_effects)  # type: ignore[arg-type]
+                    taken += n
+                    actions += a
+                if len(rows) < want:  # this trigger has nothing more due (else the next batch asks it again)
+                    pending.pop(0)
+        runs += taken
     return runs, actions
 
 
