@@ -281,14 +281,13 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     chain = aggregates.chain_zone(conn)
     today = aggregates.today(conn, now)
     step = trigger.steps[0]
-    customers = q.all_customer_keys(conn)
     now_text = _text(now)
     version = row["version"]
-    if not step.conditions:  # a pause alone: everyone pauses from now
+    if not step.conditions:  # a pause alone: everyone pauses from now, in one INSERT ... SELECT
         wake = _text(now + dt.timedelta(days=step.pause_days))
-        rows = ((trigger_id, k, version, 0, "pause", 1, now_text, now_text, now_text, None, wake) for k, _ in customers)
-        q.insert_runs(conn, rows)
-        return len(customers)
+        values = (trigger_id, version, 0, "pause", 1, now_text, now_text, now_text, None, wake)
+        return q.insert_runs_for_all(conn, values)
+    customers = q.all_customer_keys(conn)
     holds: set[int] | None = None
     change: dict[int, int] = {}
 
@@ -308,19 +307,24 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         if c.type == "inactivity":
             if registered is None:
                 registered = {}
+                local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
                 for key, created in customers:
                     if created:
-                        registered[key] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                        found_day = local.get(created)
+                        if found_day is None:
+                            found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                        registered[key] = found_day
             last = q.last_purchase_days(conn, c.get("stores") or ())
             found = set()
+            days = c.get("days")
             for key, _ in customers:
                 reference = last.get(key, registered.get(key))
                 if reference is None:
                     continue
-                if today - reference >= c.get("days"):
+                if today - reference >= days:
                     found.add(key)
                 else:
-                    day = reference + c.get("days")
+                    day = reference + days
                     change[key] = min(day, change.get(key, day))
             narrow(found)
         elif c.criterion is None:
