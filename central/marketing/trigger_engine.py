@@ -282,14 +282,13 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     chain = aggregates.chain_zone(conn)
     today = aggregates.today(conn, now)
     step = trigger.steps[0]
-    customers = q.all_customer_keys(conn)
     now_text = _text(now)
     version = row["version"]
-    if not step.conditions:  # a pause alone: everyone pauses from now
+    if not step.conditions:  # a pause alone: everyone pauses from now, in one INSERT ... SELECT
         wake = _text(now + dt.timedelta(days=step.pause_days))
-        rows = ((trigger_id, k, version, 0, "pause", 1, now_text, now_text, now_text, None, wake) for k, _ in customers)
-        q.insert_runs(conn, rows)
-        return len(customers)
+        values = (trigger_id, version, 0, "pause", 1, now_text, now_text, now_text, None, wake)
+        return q.insert_runs_for_all(conn, values)
+    customers = q.all_customer_keys(conn)
     holds: set[int] | None = None
     change: dict[int, int] = {}
 
@@ -309,19 +308,24 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         if c.type == "inactivity":
             if registered is None:
                 registered = {}
+                local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
                 for key, created in customers:
                     if created:
-                        registered[key] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                        found_day = local.get(created)
+                        if found_day is None:
+                            found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                        registered[key] = found_day
             last = q.last_purchase_days(conn, c.get("stores") or ())
             found = set()
+            days = c.get("days")
             for key, _ in customers:
                 reference = last.get(key, registered.get(key))
                 if reference is None:
                     continue
-                if today - reference >= c.get("days"):
+                if today - reference >= days:
                     found.add(key)
                 else:
-                    day = reference + c.get("days")
+                    day = reference + days
                     change[key] = min(day, change.get(key, day))
             narrow(found)
         elif c.criterion is None:
@@ -374,11 +378,21 @@ class Effects:
         self.tags: set[str] = set()
         self.tags_added: list[tuple[str, str]] = []
         self.tags_removed: list[tuple[str, str]] = []
+        self._notes: dict[tuple[int, int, int], tuple[str, str]] = {}  # (version, step, pass) -> comment, detail
+
+    def _note(self, version: int, step: int, pass_no: int) -> tuple[str, str]:
+        """The ledger's reason and the receipt log's detail of a (version, step, pass): made once per batch."""
+        found = self._notes.get((version, step, pass_no))
+        if found is None:
+            comment = f"trigger {self.trigger_id} ({self.name}) v{version} step {step + 1} pass {pass_no}"
+            detail = json.dumps({"reason": comment, "trigger": self.trigger_id, "step": step + 1}, ensure_ascii=False)
+            found = self._notes[(version, step, pass_no)] = (comment, detail)
+        return found
 
     def do(self, cid: str, key: int, version: int, step: int, pass_no: int, index: int, action: Action) -> None:
         conn, p = self.connection, action.params
         ident = f"trigger:{self.trigger_id}:{version}:{key}:{step + 1}:{pass_no}:{index}"
-        comment = f"trigger {self.trigger_id} ({self.name}) v{version} step {step + 1} pass {pass_no}"
+        comment, detail = self._note(version, step, pass_no)
         kind = action.type
         if kind in ("credit", "debit", "zero_balance"):
             if self.ledger is None:
@@ -405,7 +419,7 @@ class Effects:
                 points,
                 self.now_text,
                 event_id=ident,
-                detail={"reason": comment, "trigger": self.trigger_id, "step": step + 1},
+                detail_json=detail,
             )
             self.points.add(cid)
         elif kind == "send":
@@ -581,24 +595,28 @@ def process_due(
     limit: int | None = None,
     before_effects: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
-    """Decide the runs due by ``now`` in every running trigger, a transaction per batch; (runs, actions)."""
+    """Decide the runs due by ``now`` in every running trigger, a transaction per batch; (runs, actions).
+
+    A batch gathers up to ``batch`` due runs over the triggers in turn (a date change wakes a few runs in each of
+    many triggers: one commit for them all, not one per trigger)."""
     runs = actions = 0
     now_text = _text(now)
     with db.transaction() as conn:
-        triggers = q.running(conn)
-    for trigger_row in triggers:
-        while limit is None or runs < limit:
-            with db.transaction() as conn:
-                rows = q.due(conn, trigger_row["id"], now_text, batch)  # type: ignore[arg-type]
-                if not rows:
-                    break
-                n, a = decide_runs(conn, trigger_row, rows, now, before_effects)
-            runs += n
-            actions += a
-            if len(rows) < batch:
-                break
-            with db.transaction() as conn:
-                trigger_row = next((r for r in q.running(conn) if r["id"] == trigger_row["id"]), trigger_row)
+        pending = [r["id"] for r in q.running(conn)]
+    while pending and (limit is None or runs < limit):
+        taken = 0
+        with db.transaction() as conn:
+            current = {r["id"]: r for r in q.running(conn)}
+            while pending and taken < batch and (limit is None or runs + taken < limit):
+                trigger_row, want = current.get(pending[0]), batch - taken
+                rows = [] if trigger_row is None else q.due(conn, pending[0], now_text, want)  # type: ignore[arg-type]
+                if rows:
+                    n, a = decide_runs(conn, trigger_row, rows, now, before_effects)  # type: ignore[arg-type]
+                    taken += n
+                    actions += a
+                if len(rows) < want:  # this trigger has nothing more due (else the next batch asks it again)
+                    pending.pop(0)
+        runs += taken
     return runs, actions
 
 

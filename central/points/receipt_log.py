@@ -229,8 +229,11 @@ class ReceiptLog:
         event_id: str | None = None,
         channel: str = "console",
         detail: Mapping[str, Any] | None = None,
+        detail_json: str | None = None,
     ) -> None:
-        """A point operation (manual at a store, admin, promo, expire, import): signed points in ``accrued``."""
+        """A point operation (manual at a store, admin, promo, expire, import): signed points in ``accrued``.
+        ``detail_json``: the detail already as JSON (a batch of operations sharing one, such as a trigger's
+        credits, serialises it once)."""
         self.pending.append(
             Pending(
                 (
@@ -249,7 +252,7 @@ class ReceiptLog:
                     0,
                     None,
                     None,
-                    json.dumps(dict(detail or {}), ensure_ascii=False),
+                    json.dumps(dict(detail or {}), ensure_ascii=False) if detail_json is None else detail_json,
                 )
             )
         )

@@ -292,6 +292,7 @@ def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
 
 
 @functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _local_day(text: str, zone: dt.tzinfo) -> int:
     """An ISO time's local day (ordinal) in a zone (customers registered in one batch share their times)."""
     moment = dt.datetime.fromisoformat(text)

@@ -333,6 +333,22 @@ def insert_runs(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> No
     )
 
 
+def insert_runs_for_all(conn: sqlite3.Connection, values: Sequence[Any]) -> int:
+    """Every customer not merged away gets a new run (a trigger's start whose first step is a pause alone), the
+    same for all: ``values`` are RUN_COLUMNS' without ``customer_key``. A customer already in is left alone.
+    Returns the customers (as ``all_customer_keys`` counts them)."""
+    others = [c for c in RUN_COLUMNS if c != "customer_key"]
+    conn.execute(
+        f"INSERT INTO trigger_runs (customer_key, {', '.join(others)}) SELECT k.key, {','.join('?' * len(others))}"
+        " FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.merged_into IS NULL ORDER BY k.key"
+        " ON CONFLICT (trigger_id, customer_key) DO NOTHING",
+        list(values),
+    )
+    return conn.execute(
+        "SELECT COUNT(*) FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.merged_into IS NULL"
+    ).fetchone()[0]
+
+
 def on_counts(conn: sqlite3.Connection, trigger_id: int) -> dict[tuple[int, str], int]:
     return {
         (step, phase): n
