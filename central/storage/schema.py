@@ -330,6 +330,7 @@ MIGRATIONS += PROMO2_MIGRATIONS
 from .schema_pg2 import PG2_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PG2_MIGRATIONS
+
 # custom questionnaire fields the customer may edit on the web card (docs/web-card.md): migration 34
 from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
 
