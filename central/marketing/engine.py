@@ -350,8 +350,10 @@ def _reevaluate(
             continue
         if facts is None:
             # only the tables some dynamic segment's criteria read
-            needed = {t for r in segments for c in r["_def"].criteria() for t in aggregates.TABLES_OF.get(c.type, ())}
-            facts = aggregates.load_facts(conn, sorted(keys), tables=needed)
+            # and of agg_items only the categories and products they name
+            criteria = [c for r in segments for c in r["_def"].criteria()]
+            needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
+            facts = aggregates.load_facts(conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria))
             compiled = Round(context(conn, today))
             for segment, key in store.member_pairs(conn, keys):
                 current.setdefault(segment, set()).add(key)

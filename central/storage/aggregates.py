@@ -330,12 +330,43 @@ TABLES_OF = {
 ALL_TABLES = frozenset({"cards", "tags", "days", "items", "points", "rfm"})
 
 
+def items_read(criteria: Iterable[Any]) -> frozenset[tuple[int, int]] | None:
+    """The (kind, id) of ``agg_items`` these criteria read (``load_facts``' ``items``): bought category and bought
+    products name theirs; None (every item) when one reads products by name."""
+    found: set[tuple[int, int]] = set()
+    for c in criteria:
+        if c.type == "product_name":
+            return None
+        if c.type == "bought_category":
+            found.update((CATEGORY, int(i)) for i in c.get("categories") or ())
+        elif c.type == "bought_products":
+            found.update((PRODUCT, int(i)) for i in c.get("products") or ())
+    return frozenset(found)
+
+
 def load_facts(
-    conn: sqlite3.Connection, keys: Sequence[int], zone: dt.tzinfo | None = None, tables: Iterable[str] = ALL_TABLES
+    conn: sqlite3.Connection,
+    keys: Sequence[int],
+    zone: dt.tzinfo | None = None,
+    tables: Iterable[str] = ALL_TABLES,
+    items: frozenset[tuple[int, int]] | None = None,
 ) -> dict[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
-    days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty."""
+    days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty. ``items``:
+    only these (kind, id) rows of ``agg_items`` (:func:`items_read`; the answers of the criteria that named them
+    are the same, but the customers' item activity days are not all there), None for all."""
     tables = frozenset(tables)
+    item_filter = ""
+    if items is not None:
+        if not items:
+            tables -= {"items"}
+        else:
+            parts = []
+            for kind in (CATEGORY, PRODUCT):
+                ids = sorted({i for k, i in items if k == kind})
+                if ids:
+                    parts.append(f"(kind = {kind} AND item IN ({','.join(str(int(i)) for i in ids)}))")
+            item_filter = " AND (" + " OR ".join(parts) + ")"
     zone = zone or chain_zone(conn)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):
@@ -398,7 +429,10 @@ def load_facts(
             days.setdefault(key, []).append(Day(day, store, purchases, spend, items))
         goods: dict[int, list[Item]] = {}
         for key, kind, item, day, store, quantity in (
-            conn.execute(f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})", chunk)
+            conn.execute(
+                f"SELECT key, kind, item, day, store, quantity FROM agg_items WHERE key IN ({marks})" + item_filter,
+                chunk,
+            )
             if "items" in tables
             else ()
         ):

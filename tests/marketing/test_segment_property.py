@@ -333,6 +333,16 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     assert {k: compiled.next_flip(plan, f) for k, f in facts.items()} == {
         k: next_flip(definition, f, today) for k, f in facts.items()
     }
+    # the whole batch at once (numpy arrays over the customers), on all the facts and on facts loaded as the
+    # event path loads them (only the items the criteria name)
+    batch = Round(ctx, vector_from=1)
+    assert batch.members(batch.plan(definition), facts, set(keys)) == one_by_one
+    assert batch.members(batch.plan(definition), facts, some) == one_by_one & some
+    narrow = aggregates.load_facts(database.conn, keys, items=aggregates.items_read(definition.criteria()))
+    batch = Round(ctx, vector_from=1)
+    assert batch.members(batch.plan(definition), narrow, set(keys)) == one_by_one
+    fresh = Round(ctx)
+    assert fresh.members(fresh.plan(definition), narrow, some) == one_by_one & some
 
 
 @settings(

@@ -11,7 +11,11 @@ evaluates the same few hundred customers against every dynamic segment, so
   store filter) read prefix sums over the customer's sorted days (two bisects)
   instead of scanning every day per criterion;
 * first and last purchase days are found once per customer;
-* relative-period flips are shared per (table, days).
+* relative-period flips are shared per (table, days);
+* over a batch of customers (:meth:`Round.members` with at least ``vector_from`` customers' facts), the
+  period sums, bought category and first/last purchase criteria are answered for the whole batch at once
+  with numpy (the batch's day and item rows as arrays, sums per distinct period shared), the others
+  customer by customer; audiences are then boolean arrays over the batch.
 
 Every answer is the one ``evaluate.matches`` / ``evaluate.criterion_flip`` give
 (tests/marketing/test_segment_property.py checks the two agree); criteria
@@ -24,6 +28,8 @@ import bisect
 from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate
 from typing import Any
+
+import numpy as np
 
 from .definition import Criterion, Definition, time_relative
 from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, criterion_flip, matches
@@ -161,11 +167,150 @@ def _compile_flip(c: Criterion, today: int) -> tuple[Any, Callable[[Facts], int 
     return ("criterion", c), lambda f: criterion_flip(c, f, today)
 
 
-class Round:
-    """The compiled criteria of one round (one ``today``, one context); answers memoised per customer."""
+class _Batch:
+    """The facts of a round's customers as arrays (their order is ``keys``), and the sums shared by criteria."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, facts: Mapping[int, Facts]) -> None:
+        self.facts = facts
+        self.keys = np.fromiter(facts, np.int64, len(facts))
+        self.n = len(self.keys)
+        days = [(i, d.day, d.purchases, d.spend, d.items) for i, f in enumerate(facts.values()) for d in f.days]
+        day_rows = np.array(days, np.int64).reshape(-1, 5)
+        self.d_at, self.d_day = day_rows[:, 0], day_rows[:, 1]
+        self.d_values = day_rows[:, 2:]
+        items = [
+            (i, i_.kind, i_.id, i_.day, i_.quantity)
+            for i, f in enumerate(facts.values())
+            for i_ in f.items
+            if i_.kind == CATEGORY
+        ]
+        item_rows = np.array(items, np.int64).reshape(-1, 5)
+        self.i_at, self.i_item, self.i_day, self.i_quantity = (item_rows[:, c] for c in (0, 2, 3, 4))
+        self.sums: dict[tuple[int | None, int | None], np.ndarray] = {}
+        self.span: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.answers: dict[int, np.ndarray] = {}
+
+    def period_sums(self, first: int | None, last: int | None) -> np.ndarray:
+        """(customers x 3): purchases, spend, items over the days of [first, last] (all stores)."""
+        found = self.sums.get((first, last))
+        if found is None:
+            keep = np.ones(len(self.d_day), bool)
+            if first is not None:
+                keep &= self.d_day >= first
+            if last is not None:
+                keep &= self.d_day <= last
+            found = np.zeros((self.n, 3), np.int64)
+            np.add.at(found, self.d_at[keep], self.d_values[keep])
+            self.sums[(first, last)] = found
+        return found
+
+    def purchase_span(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(has a purchase, first day, last day) per customer."""
+        if self.span is None:
+            bought = self.d_values[:, 0] != 0
+            at, day = self.d_at[bought], self.d_day[bought]
+            first = np.full(self.n, np.iinfo(np.int64).max, np.int64)
+            last = np.zeros(self.n, np.int64)  # (day ordinals are positive)
+            np.minimum.at(first, at, day)
+            np.maximum.at(last, at, day)
+            has = np.zeros(self.n, bool)
+            has[at] = True
+            first[~has] = 0
+            self.span = (has, first, last)
+        return self.span
+
+
+def _range_mask(values: np.ndarray, low: int | None, high: int | None) -> np.ndarray:
+    mask = np.ones(len(values), bool)
+    if low is not None:
+        mask &= values >= low
+    if high is not None:
+        mask &= values <= high
+    return mask
+
+
+_VECTORS: dict[tuple[Criterion, int], Callable[[_Batch], np.ndarray] | None] = {}
+
+
+def _vector(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | None:
+    """:func:`_vectorised`, kept across rounds (a criterion and a day give the same function)."""
+    found = _VECTORS.get((c, today), False)
+    if found is False:
+        if len(_VECTORS) > 10000:
+            _VECTORS.clear()
+        found = _VECTORS[(c, today)] = _vectorised(c, today)
+    return found
+
+
+def _vectorised(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | None:
+    """The criterion over a whole batch (a boolean per customer), when it has a numpy form (what ``_compile``'s
+    fast paths say, for every customer at once)."""
+    t = c.type
+    if t in _SUMS and c.get("stores") is None:
+        first, last = c["period"].bounds(today)
+        if t == "average_items":
+            low, high = c.get("from_quantity"), c.get("to_quantity")
+        else:
+            low, high = c.get("from"), c.get("to")
+        column = 0 if t == "purchases" else 1 if t in ("spend", "average_check") else 2
+        if t in ("average_check", "average_items") and any(v is not None and abs(v) > 2**31 for v in (low, high)):
+            return None  # (a bound times the purchases might not fit in 64 bits: customer by customer)
+
+        def sums(b: _Batch) -> np.ndarray:
+            found = b.period_sums(first, last)
+            value = found[:, column]
+            if t in ("purchases", "spend"):
+                return _range_mask(value, low, high)
+            purchases = found[:, 0]
+            mask = purchases != 0
+            if low is not None:
+                mask &= low * purchases <= value
+            if high is not None:
+                mask &= value <= high * purchases
+            return mask
+
+        return sums
+    if t in ("first_purchase", "last_purchase") and c.get("stores") is None:
+        at = 1 if t == "first_purchase" else 2
+        dates = c.get("date_from") is not None or c.get("date_to") is not None
+
+        def purchase_day(b: _Batch) -> np.ndarray:
+            span = b.purchase_span()
+            day = span[at]
+            if dates:
+                return span[0] & _range_mask(day, c.get("date_from"), c.get("date_to"))
+            return span[0] & _range_mask(today - day, c.get("days_from"), c.get("days_to"))
+
+        return purchase_day
+    if t == "bought_category" and c.get("stores") is None:
+        first, last = c["period"].bounds(today)
+        categories, minimum = np.array(sorted(set(c["categories"])), np.int64), c.get("min_quantity")
+
+        def category(b: _Batch) -> np.ndarray:
+            keep = np.isin(b.i_item, categories)
+            if first is not None:
+                keep &= b.i_day >= first
+            if last is not None:
+                keep &= b.i_day <= last
+            total = np.zeros(b.n, np.int64)
+            np.add.at(total, b.i_at[keep], b.i_quantity[keep])
+            return total >= minimum if minimum else total > 0
+
+        return category
+    return None
+
+
+class Round:
+    """The compiled criteria of one round (one ``today``, one context); answers memoised per customer.
+
+    ``vector_from``: from this many customers' facts on, :meth:`members` answers the criteria for the whole
+    batch at once (numpy); below it, customer by customer (a console write's one customer)."""
+
+    def __init__(self, ctx: Context, vector_from: int = 32) -> None:
         self.ctx = ctx
+        self.vector_from = vector_from
+        self._vectors: list[Callable[[_Batch], np.ndarray] | None] = []
+        self._batch: _Batch | None = None
         self._index: dict[Criterion, int] = {}
         self._tests: list[Callable[[Facts], bool]] = []
         self._shared: list[bool] = []  # False: never memoised (``in_segment`` reads changing membership)
@@ -182,6 +327,7 @@ class Round:
         if found is None:
             found = self._index[c] = len(self._tests)
             self._tests.append(_compile(c, self.ctx))
+            self._vectors.append(_vector(c, self.ctx.today))
             self._shared.append(c.type != "in_segment")
             if time_relative(c):
                 key, flip = _compile_flip(c, self.ctx.today)
@@ -234,8 +380,25 @@ class Round:
             found = self._sets[i] = {k for k, f in facts.items() if test(f)}
         return found
 
+    def _mask(self, i: int, batch: _Batch) -> np.ndarray:
+        """Criterion ``i`` over the batch (shared ones once per batch)."""
+        found = batch.answers.get(i) if self._shared[i] else None
+        if found is None:
+            vector = self._vectors[i]
+            if vector is not None:
+                found = vector(batch)
+            else:
+                test = self._tests[i]
+                found = np.fromiter((test(f) for f in batch.facts.values()), bool, batch.n)
+            if self._shared[i]:
+                batch.answers[i] = found
+        return found
+
     def members(self, plan: Plan, facts: Mapping[int, Facts], among: set[int]) -> set[int]:
-        """The keys of ``among`` (with facts) that match: ``evaluate`` for each, as set operations."""
+        """The keys of ``among`` (with facts) that match: ``evaluate`` for each, as set operations (as boolean
+        arrays over the batch when it has ``vector_from`` customers or more)."""
+        if len(facts) >= self.vector_from and facts:
+            return self._members_at_once(plan, facts, among)
         result: set[int] | None = None
         for audience in plan[0]:
             union: set[int] = set()
@@ -248,6 +411,25 @@ class Round:
         for i in plan[1]:
             found -= self._matching(i, facts, found)
         return found
+
+    def _members_at_once(self, plan: Plan, facts: Mapping[int, Facts], among: set[int]) -> set[int]:
+        batch = self._batch
+        if batch is None or batch.facts is not facts:
+            batch = self._batch = _Batch(facts)
+        if among.issuperset(facts):
+            mask = np.ones(batch.n, bool)
+        else:
+            mask = np.fromiter((k in among for k in facts), bool, batch.n)
+        for audience in plan[0]:
+            union = np.zeros(batch.n, bool)
+            for i in audience:
+                union |= self._mask(i, batch)
+            mask &= union
+            if not mask.any():
+                return set()
+        for i in plan[1]:
+            mask &= ~self._mask(i, batch)
+        return set(batch.keys[mask].tolist())
 
     def next_flip(self, plan: Plan, f: Facts) -> int | None:
         """What ``evaluate.next_flip`` says."""
