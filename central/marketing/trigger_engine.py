@@ -284,7 +284,7 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     step = trigger.steps[0]
     now_text = _text(now)
     version = row["version"]
-    if not step.conditions:  # a pause alone: everyone pauses from now, in one INSERT ... SELECT
+    if not step.conditions:  # a pause alone: everyone pauses from now, in one statement of central/storage/triggers.py
         wake = _text(now + dt.timedelta(days=step.pause_days))
         values = (trigger_id, version, 0, "pause", 1, now_text, now_text, now_text, None, wake)
         return q.insert_runs_for_all(conn, values)
