@@ -20,6 +20,7 @@ from typing import Any
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..marketing import engine as segments
+from ..messages.templates import LANGUAGES
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage import triggers as trigger_store
@@ -235,15 +236,25 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
         if typed and typed != customer["birthday"]:
             errors["birthday"] = _("Your birthday is set already: to correct it, ask at a store.")
     fields = _questionnaire({**given, **{k: "" if v is None else str(v) for k, v in keep.items()}}, errors)
+    # the language of the messages we send (customers.language, docs/messages.md); not given: as it was
+    language = (data.get("language") or "").strip() or customer.get("language") or "ru"
+    if language not in LANGUAGES:
+        errors["language"] = _("Choose a language from the list.")
     if errors:
         raise FormError(errors)
     fields.update(keep)
     changed = [k for k in (*OWN_FIELDS, "name") if fields.get(k) != customer.get(k)]
-    if not changed:
+    language_changed = language != (customer.get("language") or "ru")
+    if not changed and not language_changed:
         return []
     with db.transaction() as conn:
-        db.set_questionnaire(customer_id, fields, now_utc())
-        bump_versions(conn, [customer_id])
+        if language_changed:
+            db.set_message_language(customer_id, language)
+            changed.append("language")
+            fields["language"] = language
+        if changed != ["language"]:
+            db.set_questionnaire(customer_id, fields, now_utc())
+            bump_versions(conn, [customer_id])
         audit.record(
             conn,
             actor,

@@ -445,7 +445,7 @@ def own_data(db: Store, customer_id: str) -> dict[str, Any]:
     """The session customer's own questionnaire fields, as the profile form shows them (strings)."""
     customer = db.customer(customer_id)
     fields = ("last_name", "first_name", "middle_name", "email", "birthday", "gender")
-    return {k: customer[k] or "" for k in fields}
+    return {**{k: customer[k] or "" for k in fields}, "language": customer.get("language") or "ru"}
 
 
 def set_own_consent(db: Store, customer_id: str, channel: str, granted: bool) -> bool:
