@@ -812,6 +812,7 @@ class Service:
                 confirmation_code=code,
                 terminal=terminal,
                 at=iso(now),
+                language=reg.language,
             ),
             now,
         )
