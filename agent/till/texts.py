@@ -81,6 +81,8 @@ TEXTS: dict[str, str] = {
     "reprint": N_("Print the slip again"),
     "reprint_queued": N_("The slip is being printed."),
     # the redemption confirmation code (docs/messages.md, "Redemption confirmation")
+    "code_send": N_("Send the code"),
+    "code_resend": N_("Send a new code"),
     "code_sending": N_("Asking head office to send the code…"),
     "code_sent_to": N_("The code was sent by {channel} to {to}; it is valid until {until}."),
     "code_sent": N_("The code was sent by {channel}; it is valid until {until}."),

@@ -82,6 +82,7 @@ def test_the_till_page_confirms_a_redemption_with_the_sms_code(page, broker, cen
         sent = page.locator("#code-sent")
         expect(sent).to_contain_text("SMS")
         expect(sent).to_contain_text("valid until")
+        expect(page.locator("#code-send")).to_have_text("Send a new code")
         assert re.search(r"\d\d:\d\d", sent.inner_text())
 
         page.fill("#code-input", "12")

@@ -634,6 +634,7 @@ export class Sale {
     const sent = this.state.confirmation;
     const line = $("#code-sent");
     line.hidden = !sent;
+    $("#code-send").textContent = sent ? t("code_resend") : t("code_send");
     if (!sent) return;
     const channel = t(`channel_${sent.channel}`);
     const phone = this.state.customer?.phone;
