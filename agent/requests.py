@@ -45,6 +45,7 @@ class Registration:
     name: str | None = None
     birthday: str | None = None
     consents: dict[str, bool] = field(default_factory=dict)
+    language: str | None = None  # of the messages the customer gets: ru or en (None: not asked)
 
 
 def _object(
@@ -190,8 +191,12 @@ def parse_cancel(doc: Any) -> dt.datetime | None:
     return at
 
 
+#: the languages a customer gets messages in (customers.language at the central server)
+LANGUAGES = ("ru", "en")
+
+
 def parse_registration(doc: Any) -> Registration:
-    c, obj = _object(doc, required=("phone",), optional=("card", "name", "birthday", "consents"))
+    c, obj = _object(doc, required=("phone",), optional=("card", "name", "birthday", "consents", "language"))
     phone = c.string(obj["phone"], "phone", max_length=40) if "phone" in obj else None
     card = c.string(obj["card"], "card", max_length=64) if obj.get("card") is not None else None
     name = c.string(obj["name"], "name", max_length=200) if obj.get("name") is not None else None
@@ -208,10 +213,15 @@ def parse_registration(doc: Any) -> Registration:
                 consents[key] = value
     if given is not None and not consents.get("personal_data"):
         c.add("consents.personal_data", "the customer must agree to the processing of personal data (152-FZ) to join")
+    language = c.string(obj["language"], "language", max_length=20) if obj.get("language") is not None else None
+    if language is not None and language not in LANGUAGES:
+        c.add("language", f"must be ru or en (the language of the customer's messages), got {language!r}")
     if c.problems:
         raise RequestError(c.problems)
     assert phone is not None
-    return Registration(phone=phone, card=card, name=name, birthday=birthday, consents=consents)
+    return Registration(
+        phone=phone, card=card, name=name, birthday=birthday, consents=consents, language=language or None
+    )
 
 
 def _birthday(c: Collector, value: Any) -> str | None:

@@ -856,6 +856,7 @@ class Service:
                 confirmation_code=code,
                 terminal=terminal,
                 at=iso(now),
+                language=reg.language,
             ),
             now,
         )

@@ -389,6 +389,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 ("personal_data",),
                 description="personal_data: true is required (152-FZ)",
             ),
+            "language": nullable(
+                {"enum": ["ru", "en"], "description": "the language of the customer's messages (absent: Russian)"}
+            ),
         },
         ("phone", "consents"),
     ),

@@ -80,3 +80,86 @@ def explain(why: str) -> tuple[str, dict[str, str]] | None:
         if match is not None:
             return msgid, match.groupdict()
     return None
+
+
+#: a template refused when it is saved (central/messages/templates.py ``check``, central/messages/html.py
+#: ``check_html``), its field's prefix taken off: the form shows it beside that field
+TEMPLATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.S), msgid)
+    for pattern, msgid in (
+        (r"syntax error on line (?P<line>\d+): (?P<detail>.*)", N_("syntax error on line %(line)s: %(detail)s")),
+        (
+            r"unknown variable (?P<names>.*); known: (?P<known>.*)",
+            N_("unknown variable %(names)s; the variables you can use: %(known)s"),
+        ),
+        (
+            r"line (?P<line>\d+): reading attributes or items \(write a variable's name only\) is not allowed in a "
+            r"message template",
+            N_("line %(line)s: a message template cannot read attributes or items: write a variable's name only"),
+        ),
+        (
+            r"line (?P<line>\d+): calling functions or methods is not allowed in a message template",
+            N_("line %(line)s: a message template cannot call functions or methods"),
+        ),
+        (
+            r"line (?P<line>\d+): (?P<what>\w+) is not allowed in a message template",
+            N_("line %(line)s: '%(what)s' is not allowed in a message template"),
+        ),
+        (r"line (?P<line>\d+): unknown filter '(?P<name>.*)'", N_("line %(line)s: unknown filter '%(name)s'")),
+        (r"line (?P<line>\d+): unknown test '(?P<name>.*)'", N_("line %(line)s: unknown test '%(name)s'")),
+        (r"at most (?P<limit>\d+) characters", N_("a template has at most %(limit)s characters")),
+        (r"a template is text", N_("a template is text")),
+        (r"<meta http-equiv> is not allowed in an email", N_("<meta http-equiv> is not allowed in an email")),
+        (r"<(?P<tag>[\w-]+)> is not allowed in an email", N_("<%(tag)s> is not allowed in an email")),
+        (
+            r"the attribute (?P<name>\S+) \(a script\) is not allowed in an email",
+            N_("the attribute %(name)s (a script) is not allowed in an email"),
+        ),
+        (
+            r"the link (?P<link>.*) in (?P<name>\S+) is not allowed in an email",
+            N_("the link %(link)s in %(name)s is not allowed in an email"),
+        ),
+        (
+            r"a script in a style attribute is not allowed in an email",
+            N_("a script in a style attribute is not allowed in an email"),
+        ),
+    )
+)
+#: Jinja's own words for the commonest syntax errors (the detail of "syntax error on line N: ...")
+SYNTAX_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.S), msgid)
+    for pattern, msgid in (
+        (
+            r"unexpected end of template.*",
+            N_("the template ends too early: a tag, an expression or a block is not closed"),
+        ),
+        (r"Encountered unknown tag '(?P<tag>[^']*)'.*", N_("unknown tag '%(tag)s'")),
+        (r"expected token '(?P<expected>.*)', got '(?P<got>.*)'", N_("expected '%(expected)s', found '%(got)s'")),
+        (r"unexpected char (?P<char>.*) at \d+", N_("unexpected character %(char)s")),
+        (r"unexpected '(?P<token>.*)'", N_("unexpected '%(token)s'")),
+        (r"Expected an expression, got '(?P<got>.*)'", N_("an expression is missing (found '%(got)s')")),
+    )
+)
+_FIELD_PREFIX = re.compile(r"(?:subject|body|html): (?P<problem>.*)", re.S)
+
+
+def explain_template(problem: str) -> tuple[str, dict[str, str]] | None:
+    """(message id, parameters) of a template refused at saving (``field: problem``, the prefix optional);
+    None for a problem of no known pattern (shown as it is). A syntax error's ``detail`` is Jinja's own
+    message: :func:`explain_syntax` words the common ones."""
+    prefixed = _FIELD_PREFIX.fullmatch(problem)
+    text = prefixed["problem"] if prefixed is not None else problem
+    for pattern, msgid in TEMPLATE_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            return msgid, match.groupdict()
+    return None
+
+
+def explain_syntax(detail: str) -> tuple[str, dict[str, str]] | None:
+    """(message id, parameters) of Jinja's syntax error message, or None (shown as Jinja said it)."""
+    for pattern, msgid in SYNTAX_PATTERNS:
+        match = pattern.fullmatch(detail)
+        if match is not None:
+            return msgid, match.groupdict()
+    return None

@@ -102,6 +102,8 @@ class LedgerBatch:
         self._programs: tuple[dict[str, int], int] | None = None
         #: card holder -> the registered customer they turned out to be, joined at flush (docs/sync.md)
         self.joins: dict[str, str] = {}
+        #: customer id -> the language of messages a till's registration gave (customers.language)
+        self.languages: dict[str, str] = {}
         #: card replacements at a till: (old, new, status, customer, store, terminal, reason), written at flush
         self.replacements: list[tuple[str, str, str, str, str, str, str | None]] = []
 
@@ -281,6 +283,8 @@ class LedgerBatch:
             home_store=env["store"],
             stub=0,
         )
+        if body.get("language"):  # optional: a till that asks the customer (docs/sync.md, "registration")
+            self.languages[cid] = body["language"]
         other = queries.other_customer_with_phone(self.conn, body["phone"], cid)
         if other:
             self._flag("phone_conflict", env, cid, f"phone {body['phone']} is also customer {other}'s")
@@ -720,6 +724,8 @@ class LedgerBatch:
         queries.insert_flags(conn, self.flags)
         queries.add_customer_stores(conn, sorted(self.visits))
         queries.add_cards(conn, self.cards)
+        queries.set_languages(conn, sorted(self.languages.items()))
+        self.languages = {}
         queries.mark_messages_read(conn, self.message_reads)
         self.message_reads = []
         self.receipts.flush()

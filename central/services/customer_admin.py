@@ -20,6 +20,7 @@ from typing import Any
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
 from ..marketing import engine as segments
+from ..messages.templates import LANGUAGES
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage import triggers as trigger_store
@@ -240,12 +241,17 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
     before_custom = json.loads(customer["custom"] or "{}")
     # only the fields head office lets the customer edit (docs/web-card.md): others posted are ignored
     custom = parse_custom(db, data, errors, before_custom, customer_only=True)
+    # the language of the messages we send (customers.language, docs/messages.md); not given: as it was
+    language = (data.get("language") or "").strip() or customer.get("language") or "ru"
+    if language not in LANGUAGES:
+        errors["language"] = _("Choose a language from the list.")
     if errors:
         raise FormError(errors)
     fields.update(keep)
     changed = [k for k in (*OWN_FIELDS, "name") if fields.get(k) != customer.get(k)]
     changed_custom = sorted(k for k in set(custom) | set(before_custom) if custom.get(k) != before_custom.get(k))
-    if not changed and not changed_custom:
+    language_changed = language != (customer.get("language") or "ru")
+    if not changed and not changed_custom and not language_changed:
         return []
     with db.transaction() as conn:
         at = now_utc()
@@ -257,7 +263,11 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
             db.set_customer_custom(customer_id, custom)
             before["custom"] = {k: before_custom.get(k) for k in changed_custom}
             after["custom"] = {k: custom.get(k) for k in changed_custom}
-        bump_versions(conn, [customer_id])
+        if language_changed:  # the messages' language: the tills do not show it, so no new version for it alone
+            db.set_message_language(customer_id, language)
+            before["language"], after["language"] = customer.get("language") or "ru", language
+        if changed or changed_custom:
+            bump_versions(conn, [customer_id])
         audit.record(
             conn,
             actor,
@@ -269,7 +279,7 @@ def update_own_questionnaire(db: Store, actor: Actor, customer_id: str, data: Ma
             store=customer["home_store"],
         )
         segments.customer_changed(conn, [customer_id], "profile")
-    return changed + [f"custom_{k}" for k in changed_custom]
+    return changed + [f"custom_{k}" for k in changed_custom] + (["language"] if language_changed else [])
 
 
 # -- blocking a customer, card statuses ------------------------------------------------------------

@@ -14,8 +14,8 @@ program the balance goes to (by name; empty: the default program).
 Columns (header names, any case; Russian names work too): ``id``, ``phone``,
 ``name``, ``email``, ``birthday``, ``gender``, ``card``, ``balance``,
 ``level``, ``store``, ``program``, ``tags``, ``sms``, ``email_consent``, ``personal_data``,
-``created_at`` and ``custom_<field>`` for head office's fields. Every row
-needs a phone or a card.
+``language`` (of the messages we send: ``ru`` or ``en``; empty: Russian for a new customer, unchanged in
+an update), ``created_at`` and ``custom_<field>`` for head office's fields. Every row needs a phone or a card.
 """
 
 from __future__ import annotations
@@ -87,6 +87,22 @@ ALIASES = {
     "personal_data": "personal_data",
     "created_at": "created_at",
     "дата регистрации": "created_at",
+    "language": "language",
+    "lang": "language",
+    "язык": "language",
+}
+#: the language of messages as a file may write it (customers.language: ru or en)
+_LANGUAGE = {
+    "": "",
+    "ru": "ru",
+    "rus": "ru",
+    "russian": "ru",
+    "русский": "ru",
+    "ру": "ru",
+    "en": "en",
+    "eng": "en",
+    "english": "en",
+    "английский": "en",
 }
 _GENDER = {
     "": "",
@@ -427,6 +443,10 @@ def _parse_row(
     if gender is None:
         problems["gender"] = _("Write female or male (or leave it empty).")
     row["gender"] = gender or None
+    language = _LANGUAGE.get(_text(values.get("language")).lower())
+    if language is None:
+        problems["language"] = _("Write ru or en (or leave it empty).")
+    row["language"] = language or None
     if values.get("balance") not in (None, ""):
         try:
             row["balance"] = _points(values["balance"])
@@ -554,6 +574,8 @@ def _changes(customer: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, t
     for column, attr in _SIMPLE.items():
         if column in given and row.get(column) is not None and row[column] != customer[attr]:
             out[column] = (customer[attr], row[column])
+    if "language" in given and row.get("language") and row["language"] != (customer.get("language") or "ru"):
+        out["language"] = (customer.get("language") or "ru", row["language"])
     consents = json.loads(customer["consents"] or "{}")
     for column, key in _CONSENTS.items():
         if column in given and key in row["consents"] and row["consents"][key] != bool(consents.get(key)):
@@ -617,7 +639,8 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
         log = ReceiptLog(conn, now)
         customers, cards, tags, lots, ledger = [], [], [], [], []
         ids = []
-        for row in rows:
+        rows_written = list(rows)
+        for row in rows_written:
             cid = row.get("id") or secrets.token_hex(16)
             ids.append(cid)
             created = (row.get("created_at") + "T00:00:00+00:00") if row.get("created_at") else now
@@ -673,6 +696,9 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
                     detail={"operator": actor.username, "program": program},
                 )
         db.add_imported_customers(customers, cards, tags, lots, ledger)
+        for cid, row in zip(ids, rows_written, strict=True):  # the language of messages, when the file gives it
+            if row.get("language"):
+                db.set_message_language(cid, row["language"])
         for customer in customers:  # the consent history: what the file gave each new customer
             given = json.loads(customer[8])
             record_consents(conn, customer[0], {k: v for k, v in given.items() if v}, "import", actor.username)
@@ -728,6 +754,8 @@ def _update_one(db: Store, conn: Any, actor: Actor, cid: str, changes: Mapping[s
             consents[_CONSENTS[column]] = after
             sets["consents"] = json.dumps(consents, sort_keys=True)
             record_consents(conn, cid, {_CONSENTS[column]: bool(after)}, "import", actor.username)
+        elif column == "language":
+            sets["language"] = after
         elif column.startswith("custom_"):
             custom[column[7:]] = after
             sets["custom"] = json.dumps(custom, ensure_ascii=False, sort_keys=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.errors import LoyaltyError
 
-from ..messages import channels, notices, push, rules, sender, tokens, tracking
+from ..messages import channels, notices, push, reasons, rules, sender, tokens, tracking
 from ..messages.html import check_html
 from ..messages.sender import address_of, make_variables, render_message
 from ..messages.templates import CHANNELS, LANGUAGES, WITH_SUBJECT, TemplateError, check, sms_parts
@@ -133,6 +133,23 @@ def set_channel(
 # -- templates ----------------------------------------------------------------------------------
 
 
+def template_problem(problem: str) -> str:
+    """A template's refusal at saving (templates.check, html.check_html: English, ``field: ...``) in the
+    user's language, without the field's name (the form shows it beside the field): the wording of
+    central/messages/reasons.py, as the console words the send-time reasons."""
+    found = reasons.explain_template(problem) or reasons.explain(problem)  # or one found at rendering
+    if found is None:
+        return problem
+    msgid, params = found
+    if params.get("field") in reasons.FIELDS:
+        params["field"] = _(reasons.FIELDS[params["field"]])
+    if "detail" in params:
+        syntax = reasons.explain_syntax(params["detail"])
+        if syntax is not None:
+            params["detail"] = _(syntax[0], **syntax[1]) if syntax[1] else _(syntax[0])
+    return _(msgid, **params) if params else _(msgid)
+
+
 def save_template(
     db: Store,
     actor: Actor,
@@ -172,7 +189,7 @@ def save_template(
             if field == "html" and html:
                 check_html(html)
         except TemplateError as exc:
-            errors[field] = str(exc)
+            errors[field] = template_problem(str(exc))
     if not (body or "").strip() and not html and "body" not in errors:
         errors["body"] = _("Write the message.")
     if errors:
@@ -226,7 +243,7 @@ def preview(
     try:
         subject, body, page = render_message(template, context, template["language"])
     except TemplateError as exc:
-        raise FormError({"body": str(exc)}) from None
+        raise FormError({"body": template_problem(str(exc))}) from None
     out = {
         "subject": subject,
         "body": body,

@@ -451,6 +451,7 @@ def own_data(db: Store, customer_id: str) -> dict[str, Any]:
     for f in field_service.customer_editable(db):  # the custom fields head office lets the customer edit
         value = custom.get(f["name"])
         own[f"custom_{f['name']}"] = value if f["type"] == "yes_no" else ("" if value is None else str(value))
+    own["language"] = customer.get("language") or "ru"
     return own
 
 

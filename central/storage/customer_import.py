@@ -34,6 +34,7 @@ IMPORT_COLUMNS = (
     "phone_verified",
     "consents",
     "custom",
+    "language",
 )
 _CHUNK = 500
 

@@ -77,6 +77,12 @@ def update_customer_fields(conn: sqlite3.Connection, customer_id: str, fields: M
     conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", [fields[c] for c in cols] + [customer_id])
 
 
+def set_languages(conn: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """(customer id, language) pairs: the language of messages registrations gave."""
+    if pairs:
+        conn.executemany("UPDATE customers SET language = ? WHERE id = ?", [(lang, cid) for cid, lang in pairs])
+
+
 def insert_customers(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """(id, home_store, phone, name, consents, confirmation_code, spend, balance, version, created_at, stub,
     phone_verified, visits, last_purchase_at, last_accrual_at, last_redemption_at, channel)."""

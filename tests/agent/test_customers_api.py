@@ -182,6 +182,8 @@ def test_register_is_usable_at_once(api, store):
         ({"birthday": "1990-02-30"}, 422, "validation_error"),
         ({"name": ""}, 422, "validation_error"),
         ({"nickname": "x"}, 422, "validation_error"),
+        ({"language": "de"}, 422, "validation_error"),
+        ({"language": 1}, 422, "validation_error"),
     ],
 )
 def test_register_refusals_change_nothing(api, store, change, status, code):
@@ -189,6 +191,16 @@ def test_register_refusals_change_nothing(api, store, change, status, code):
     r = register(api, **change)
     assert (r.status_code, r.json["code"]) == (status, code), r.json
     assert snapshot(store) == before
+
+
+def test_register_with_the_language_of_messages_sends_it_up(api, store):
+    r = register(api, language="en")
+    assert r.status_code == 201
+    [event] = store.outbox_batch()
+    assert event.body["language"] == "en" and event.body["customer_id"] == r.json["customer_id"]
+    refused = register(api, phone="+79160009999", card=None, language="english")
+    assert refused.status_code == 422 and refused.json["errors"][0]["path"] == "language", refused.json
+    assert "ru or en" in refused.json["errors"][0]["message"]
 
 
 def test_register_taken_phone_or_card(api, store):

@@ -206,10 +206,13 @@ def test_unknown_card_leads_to_registration_with_confirmation(till):
     assert till.store.outbox_batch() == []
 
     page.check("#reg-consent")
+    assert page.input_value("#reg-language") == "ru"  # Russian unless the customer asks otherwise
+    page.select_option("#reg-language", "en")
     page.click("#register-form button[type=submit]")
     page.wait_for_selector("#confirm-step:not([hidden])")
     [event] = [e for e in till.store.outbox_batch() if e.kind == "registration"]
     assert (event.body["phone"], event.body["card"], event.body["name"]) == ("+79160001122", CARD2, "Мария")
+    assert event.body["language"] == "en"  # goes up to the central server (docs/sync.md)
     code = event.body["confirmation_code"]
     wrong = "000000" if code != "000000" else "111111"
     page.fill("#confirm-code", wrong)

@@ -211,6 +211,30 @@ def test_the_customer_edits_their_own_data(app, db, codes):
     assert db.count("audit_log", "action = 'customer.questionnaire'") == 1
 
 
+def test_the_customer_chooses_the_language_of_our_messages_on_the_card(app, db, codes):
+    client = app.test_client()
+    sign_up(client, codes, PHONE, "Анна")
+    cid = db.customer_by_phone(PHONE)
+    page = client.get("/card/profile?lang=en")
+    assert 'name="language"' in page.text and '<option value="ru" selected>' in page.text  # Russian by default
+    version = db.customer(cid)["version"]
+    data = {"first_name": "Анна", "last_name": ""}
+    r = client.post("/card/profile", data={**data, "language": "en"})
+    assert r.status_code == 302
+    assert db.message_customer(cid)["language"] == "en"
+    assert db.customer(cid)["version"] == version  # the tills do not show it: no new version for a language
+    [audit] = db.rows("SELECT before, after FROM audit_log WHERE action = 'customer.questionnaire'")
+    assert '"en"' in audit["after"] and '"language"' in audit["before"]
+    assert '<option value="en" selected>' in client.get("/card/profile").text
+    # a language not on the list: said beside the field in the page's language, nothing written
+    r = client.post("/card/profile?lang=ru", data={**data, "language": "de"})
+    assert r.status_code == 422 and 'id="language-error"' in r.text and "Выберите язык из списка." in r.text
+    assert db.message_customer(cid)["language"] == "en"
+    # a form without the field keeps the language
+    client.post("/card/profile", data={**data, "first_name": "Аня"})
+    assert db.message_customer(cid)["language"] == "en" and db.customer(cid)["first_name"] == "Аня"
+
+
 def test_a_customer_cannot_edit_another_customers_data(app, db, codes):
     anna, boris = app.test_client(), app.test_client()
     sign_up(anna, codes, PHONE, "Анна")

@@ -93,6 +93,21 @@ def test_registration_keeps_the_agent_id_and_flags_conflicts(store):
     assert store.conn.execute("SELECT customer_id FROM cards WHERE number = '2000001'").fetchone()[0] == "c1"
 
 
+def test_a_registration_gives_the_language_of_messages_when_the_till_asked(store):
+    a1 = FakeAgent("S1", "a1")
+    asked = a1.registration("c1", phone="+79120000001")
+    asked["body"]["language"] = "en"
+    _apply(store, asked, a1.registration("c2", phone="+79120000002"))
+    language = dict(store.conn.execute("SELECT id, language FROM customers WHERE id IN ('c1', 'c2')").fetchall())
+    assert language == {"c1": "en", "c2": None}  # not asked: Russian, as before
+    # the customer existed (points came first, a stub): the registration sets it too
+    _apply(store, a1.purchase("c3"))
+    late = a1.registration("c3", phone="+79120000003")
+    late["body"]["language"] = "ru"
+    _apply(store, late)
+    assert store.conn.execute("SELECT language FROM customers WHERE id = 'c3'").fetchone()[0] == "ru"
+
+
 def test_points_for_an_unknown_customer_are_kept_on_a_stub(store):
     agent = FakeAgent("S1", "a1")
     _apply(store, agent.purchase("ghost", accrued=70))

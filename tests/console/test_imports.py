@@ -306,3 +306,31 @@ def test_the_command_line_updates(db_file, db, shoppers, tmp_path):
     result = runner.invoke(cli, ["import", path, "--update", "--good-rows", "--db", db_file])
     assert result.exit_code == 0 and "updated 2 customers" in result.output
     assert db.customer("c2")["phone"] == "+79120000009"
+
+
+def test_the_language_of_messages_imports_and_updates(db, people, shoppers):
+    data = (
+        "phone;name;язык\n+79124444441;Anna;en\n+79124444442;Boris;\n+79124444443;Vera;Русский\n+79124444444;Bad;de\n"
+    ).encode()
+    table = imports.read_table(data, "people.csv")
+    report = imports.check(db, people["marketer"], table)
+    assert [(row, column) for row, column, _ in report.problems] == [(5, "language")]
+    assert "ru or en" in report.problems[0][2]
+    assert "language" not in report.summary().get("ignored_columns", [])
+    assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 3
+    language = {
+        r["phone"]: r["language"]
+        for r in db.rows("SELECT phone, language FROM customers WHERE phone LIKE '+7912444444%'")
+    }
+    assert language == {"+79124444441": "en", "+79124444442": None, "+79124444443": "ru"}  # None: Russian
+
+    # update mode: a filled cell changes the language, an empty one leaves it
+    before = db.customer("c2")
+    table = imports.read_table(b"id;phone;language\nc1;;en\nc2;;\nc3;;ru\n", "update.csv")
+    report = imports.check(db, people["marketer"], table, mode="update")
+    assert report.problems == []
+    assert report.summary()["changes"] == [[2, "c1", "language", "ru", "en"]]  # c3 is Russian already
+    assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="update.csv") == 1
+    assert db.message_customer("c1")["language"] == "en" and db.customer("c2") == before
+    [audit] = db.rows("SELECT before, after FROM audit_log WHERE action = 'customer.import_update'")
+    assert '"language": "en"' in audit["after"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from central.messages import reasons, rules
@@ -82,3 +84,70 @@ def test_reasons_in_the_consoles_language(language, why, shown):
     with app.test_request_context():
         g.user_language = language  # the console user's own language
         assert reason_text(why) == shown
+
+
+#: templates refused at saving, each with what the ru form says beside the field
+BAD_TEMPLATES = [
+    ("body", "{{ bonus }}", "неизвестная переменная bonus; можно использовать: "),
+    ("body", "Привет\n{% if %}", "синтаксическая ошибка в строке 2: "),
+    ("body", "{{ name ", "синтаксическая ошибка в строке 1: шаблон обрывается"),
+    ("body", "{% frobnicate %}", "синтаксическая ошибка в строке 1: неизвестный тег «frobnicate»"),
+    ("body", "{{ name ) }}", "синтаксическая ошибка в строке 1: неожиданное «)»"),
+    ("body", "{{ name.__class__ }}", "строка 1: шаблон сообщения не может читать атрибуты"),
+    ("body", "{{ name() }}", "строка 1: шаблон сообщения не может вызывать функции"),
+    ("body", "{{ name|shout }}", "строка 1: неизвестный фильтр «shout»"),
+    ("body", "{{ 'x' if name is weird }}", "строка 1: неизвестная проверка «weird»"),
+    ("html", "<p>{{ name }}</p><script>x</script>", "тег <script> в письме недопустим"),
+    ("html", '<a href="javascript:alert(1)">x</a>', "ссылка 'javascript:alert(1)' в href в письме недопустима"),
+]
+
+
+@pytest.mark.parametrize("field,source,ru", BAD_TEMPLATES)
+def test_a_template_refused_at_saving_is_worded_in_ru_and_en(field, source, ru):
+    from flask import Flask, g
+
+    from central.i18n import init_app
+    from central.messages.html import check_html
+    from central.messages.templates import TemplateError, check
+    from central.services.messages import template_problem
+
+    with pytest.raises(TemplateError) as err:
+        check(source, field)
+        check_html(source)
+    english = str(err.value)
+    assert reasons.explain_template(english) is not None, english
+    app = Flask("t")
+    init_app(app)
+    with app.test_request_context():
+        g.user_language = "ru"
+        assert template_problem(english).startswith(ru), template_problem(english)
+    with app.test_request_context():
+        g.user_language = "en"
+        shown = template_problem(english)
+        assert shown and not shown.startswith(f"{field}:") and not re.search("[а-я]", shown), shown
+    assert template_problem("something new") == "something new"  # no pattern: as it came
+
+
+def test_saving_a_bad_template_in_russian_says_it_in_russian_beside_the_field(tmp_path):
+    from flask import Flask, g
+
+    from central.i18n import init_app
+    from central.services import messages as svc
+    from central.services.access import SYSTEM, FormError
+    from central.storage.store import Store
+
+    db = Store(str(tmp_path / "c.sqlite"))
+    app = Flask("t")
+    init_app(app)
+    try:
+        with app.test_request_context():
+            g.user_language = "ru"
+            with pytest.raises(FormError) as err:
+                svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="{{ bonus }}")
+            assert err.value.errors["body"].startswith("неизвестная переменная bonus")
+            with pytest.raises(FormError) as err:
+                svc.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="{% if %}")
+            assert err.value.errors["body"].startswith("синтаксическая ошибка в строке 1")
+        assert db.count("message_templates") == 0
+    finally:
+        db.close()

@@ -78,7 +78,7 @@ export class Register {
         say(box, "error", problems.join(" "));
         return;
       }
-      const body = { phone, consents: { personal_data: true, sms: $("#reg-sms").checked } };
+      const body = { phone, consents: { personal_data: true, sms: $("#reg-sms").checked }, language: $("#reg-language").value };
       const card = cardNumberOf($("#reg-card").value);
       if (card) body.card = card;
       const name = $("#reg-name").value.trim();

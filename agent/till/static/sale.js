@@ -9,7 +9,7 @@
 import { randomHex, uncertain } from "./api.js";
 import { editableMinor, formatMinor, lineAmount, parseMinor, parseQuantity, quantityString, toJsonNumber } from "./money.js";
 import { classify } from "./scanner.js";
-import { $, $$, clock, el, fmt, problemText, say, sayProblem, t } from "./ui.js";
+import { $, $$, clock, el, fmt, problemText, say, sayProblem, shortTime, t } from "./ui.js";
 
 const DRAFT_KEY = "till.sale";
 const QUOTE_DELAY_MS = 250;
@@ -24,6 +24,8 @@ function money(minor) {
 }
 
 const REDEEM_CODES = ["redeem_over_limit", "insufficient_points", "offline_limit"];
+// refusals of a redemption code after which only a new code helps (docs/agent.md, "Redemption confirmation code")
+const NEW_CODE_NEEDED = ["confirmation_locked", "confirmation_expired", "confirmation_used", "confirmation_superseded", "confirmation_unknown", "confirmation_points"];
 
 /** A refusal to show: a redemption over a limit says the limit in rubles, not in the API's minor units. */
 function showProblem(box, result) {
@@ -44,6 +46,7 @@ export class Sale {
     this.maxRedeemable = null;
     this.quoteSeq = 0;
     this.quoteTimer = null;
+    this.confirmRequired = false; // the store confirms redemptions with a code (the last quote said so)
     this.busy = false;
     this.state = this.load() ?? this.fresh();
     this.bind();
@@ -72,7 +75,7 @@ export class Sale {
   fresh(customer = null) {
     return {
       receiptId: this.newReceiptId(), mode: this.state?.mode ?? "amount", amount: "", lines: [blankLine()],
-      redeem: "", promoCode: "", customer, pending: null, done: null,
+      redeem: "", promoCode: "", customer, pending: null, done: null, confirmation: null, code: "",
     };
   }
 
@@ -138,6 +141,14 @@ export class Sale {
       if (event.key === "Enter") this.quoteNow();
     });
     $("#redeem-max").addEventListener("click", () => this.redeemMax());
+    $("#code-send").addEventListener("click", () => this.sendCode());
+    $("#code-input").addEventListener("input", (event) => {
+      this.state.code = event.target.value;
+      this.save();
+    });
+    $("#code-input").addEventListener("keydown", (event) => {
+      if (event.key === "Enter") this.commit();
+    });
     $("#promo-code").addEventListener("input", (event) => {
       this.state.promoCode = event.target.value;
       this.save();
@@ -243,7 +254,10 @@ export class Sale {
       this.state = this.fresh(answer);
     } else {
       this.state.customer = answer;
+      this.state.confirmation = null; // a code belongs to its customer
+      this.state.code = "";
     }
+    say($("#code-msg"), "", "");
     this.quote = null;
     this.maxRedeemable = null; // until the quote for this customer comes
     this.save();
@@ -343,6 +357,7 @@ export class Sale {
     if (result.ok) {
       this.quote = result.body;
       this.maxRedeemable = result.body.max_redeemable;
+      this.confirmRequired = result.body.confirmation_required === true;
     } else {
       this.quote = null;
       this.maxRedeemable = Number.isInteger(result.body?.max_redeemable) ? result.body.max_redeemable : null;
@@ -389,6 +404,11 @@ export class Sale {
       if (this.state.promoCode?.trim()) body.promo_codes = [this.state.promoCode.trim()];
       const customer = this.customerRef();
       if (customer) body.customer = customer;
+      if (customer && built.redeem && this.confirmRequired) {
+        const confirmation = this.confirmationFor(built);
+        if (!confirmation) return;
+        body.confirmation = confirmation;
+      }
     }
     this.state.pending = body; // saved before sending: a reload in between can still retry it
     this.save();
@@ -407,6 +427,10 @@ export class Sale {
     } else if (uncertain(result)) {
       const { title, detail } = problemText(result);
       say(box, "error", title, `${detail} ${t("retry_same_receipt")}`.trim());
+    } else if (String(result.body?.code ?? "").startsWith("confirmation_")) {
+      this.state.pending = null;
+      say(box, "", "");
+      this.codeRefused(result);
     } else {
       this.state.pending = null;
       say($("#purchase-msg"), "", ""); // the refusal is said once, beside the button that got it
@@ -425,6 +449,7 @@ export class Sale {
     $("#amount").value = this.state.amount;
     $("#redeem").value = this.state.redeem;
     $("#promo-code").value = this.state.promoCode ?? "";
+    $("#code-input").value = this.state.code ?? "";
     this.renderLines();
     this.renderTotals(this.build(false));
     this.renderResult();
@@ -509,6 +534,114 @@ export class Sale {
     renderPromotions($("#t-promotions"), q);
     $("#redeem-max").disabled = !this.state.customer || !this.maxRedeemable || !!this.state.done || !!this.state.pending;
     $("#anonymous-hint").hidden = !!this.state.customer;
+    this.renderCode(built);
+  }
+
+  // -- the redemption confirmation code
+
+  /** The receipt's {id, code}, or undefined after saying what is missing beside the code box. */
+  confirmationFor(built) {
+    const box = $("#code-msg");
+    const sent = this.state.confirmation;
+    if (!sent) {
+      say(box, "error", t("code_send_first"));
+      this.renderCode(built);
+      $("#code-send").focus();
+      return undefined;
+    }
+    const code = (this.state.code ?? "").trim();
+    if (!code) {
+      say(box, "error", t("code_missing"));
+    } else if (!/^\d{6}$/.test(code)) {
+      say(box, "error", t("code_invalid"));
+    } else {
+      return { id: sent.id, code };
+    }
+    $("#code-input").setAttribute("aria-invalid", "true");
+    $("#code-input").focus();
+    return undefined;
+  }
+
+  /** Ask head office (through the agent) to send the customer a code for the points being redeemed. */
+  async sendCode() {
+    if (this.busy || this.state.done || this.state.pending) return;
+    const box = $("#code-msg");
+    const built = this.build(false);
+    const customer = this.customerRef();
+    if (built.problems.length || !built.redeem || !customer) {
+      say(box, "error", built.problems.length ? built.problems.join(" ") : t("code_no_points"));
+      return;
+    }
+    this.busy = true;
+    say(box, "info", t("code_sending"));
+    const result = await this.app.api.post("/v1/redemptions/code", { customer, redeem: built.redeem });
+    this.busy = false;
+    if (result.ok) {
+      const a = result.body;
+      this.state.confirmation = { id: a.confirmation_id, channel: a.channel, expires_at: a.expires_at, redeem: a.redeem };
+      this.state.code = "";
+      $("#code-input").value = "";
+      say(box, "", "");
+      this.save();
+      this.renderCode(built);
+      $("#code-input").focus();
+    } else if (result.body?.code === "confirmation_not_required") {
+      this.confirmRequired = false; // switched off meanwhile: the receipt goes without a code
+      say(box, "", "");
+      this.renderCode(built);
+    } else {
+      showProblem(box, result);
+    }
+  }
+
+  /** A commit refused because of its code: said beside the code, with what to do next. */
+  codeRefused(result) {
+    const body = result.body;
+    const box = $("#code-msg");
+    const input = $("#code-input");
+    if (body.code === "confirmation_required") {
+      this.confirmRequired = true;
+      this.state.confirmation = null;
+      say(box, "error", t("code_send_first"));
+    } else if (body.code === "confirmation_not_required") {
+      this.confirmRequired = false;
+      this.state.confirmation = null;
+      sayProblem(box, result);
+    } else if (body.code === "confirmation_failed") {
+      sayProblem(box, result); // "the code is wrong: N attempt(s) left"
+      this.state.code = "";
+      input.setAttribute("aria-invalid", "true");
+    } else if (NEW_CODE_NEEDED.includes(body.code)) {
+      this.state.confirmation = null;
+      this.state.code = "";
+      if (body.code === "confirmation_points" && Number.isInteger(body.max_redeemable)) {
+        say(box, "error", body.title, t("code_points", { max: money(body.max_redeemable) }));
+      } else {
+        const { title, detail } = problemText(result);
+        say(box, "error", title, detail || t("code_again"));
+      }
+    } else {
+      sayProblem(box, result); // confirmation_unavailable: offline, sell without redeeming
+    }
+    this.save();
+    setTimeout(() => (this.state.confirmation ? input : $("#code-send")).focus(), 0);
+  }
+
+  /** The code box: shown while the customer redeems points at a store that confirms them with a code. */
+  renderCode(built) {
+    const needed = this.confirmRequired && !!this.state.customer && !this.state.done && (this.quote ? BigInt(this.quote.redeemed) > 0n : !!built.redeem);
+    $("#code-box").hidden = !needed && !this.state.pending?.confirmation;
+    const sent = this.state.confirmation;
+    const line = $("#code-sent");
+    line.hidden = !sent;
+    $("#code-send").textContent = sent ? t("code_resend") : t("code_send");
+    if (!sent) return;
+    const channel = t(`channel_${sent.channel}`);
+    const phone = this.state.customer?.phone;
+    const until = shortTime(sent.expires_at);
+    line.textContent = (sent.channel === "sms" || sent.channel === "voice") && phone
+      ? t("code_sent_to", { channel, to: phone, until })
+      : t("code_sent", { channel, until });
   }
 
   renderResult() {
