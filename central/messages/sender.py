@@ -98,12 +98,13 @@ def render_message(template: dict[str, Any], context: Variables, language: str) 
     """(subject, text, HTML or None) of a template for one customer. An email template's HTML body is rendered
     with its variables escaped; its text part is the template's text if written, else made from the HTML."""
     channel = template["channel"]
-    subject = render(template["subject"], context, language, field="subject", limit=998)
+    values = context.context(language)  # once for the subject, the HTML and the text
+    subject = render(template["subject"], values, language, field="subject", limit=998) if template["subject"] else ""
     page = None
     if channel == "email" and template.get("html"):
-        page = render(template["html"], context, language, field="html", html=True)
+        page = render(template["html"], values, language, field="html", html=True)
     if page is None or (template["body"] or "").strip():
-        body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
+        body = render(template["body"], values, language, limit=MAX_BODY.get(channel, 100_000))
     else:
         body = html_text(page)
     return subject, body, page
@@ -162,6 +163,7 @@ class Sender:
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
         self._templates: dict[tuple[int, str], Any] = {}
         self._rate = 0
+        self._expiries: dict[str, tuple[str | None, int]] = {}
         self.sent = 0
         self._db: Store | None = None
         #: a hook for tests: called after the send and before it is recorded
@@ -241,6 +243,9 @@ class Sender:
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
         customers = db.message_customers(sorted({row["customer_id"] for row in rows})) if rows else {}
+        # the expiring points of those still to render: one query a pass, not one a message
+        fresh = sorted({row["customer_id"] for row in rows if row["body"] is None})
+        self._expiries = db.soonest_expiries(fresh) if fresh else {}
         self._pending: dict[concurrent.futures.Future[Any], tuple[adapters.Outgoing, dict[str, Any]]] = {}
         for start in range(0, len(rows), CHUNK):
             if self._stop.is_set():
@@ -336,7 +341,8 @@ class Sender:
                 db.mark_message_final(ident, "failed", "the template was deleted")
                 return None
             try:
-                context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
+                expiry = self._expiries.get(customer["id"], (None, 0))
+                context = make_variables(customer, expiry, json.loads(row["extra"] or "{}"), unsubscribe)
                 subject, body, page = render_message(template, context, template["language"])
             except TemplateError as exc:
                 db.mark_message_final(ident, "failed", str(exc))
