@@ -162,6 +162,7 @@ class Sender:
         self.concurrency = concurrency
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
         self._templates: dict[tuple[int, str], Any] = {}
+        self._stamps: dict[str, str] = {}  # per pass: each channel's settings as compared to the held adapters'
         self._rate = 0
         self._expiries: dict[str, tuple[str | None, int]] = {}
         self.sent = 0
@@ -239,7 +240,7 @@ class Sender:
             log.exception("service messages pass failed")
             queued = 0
         rows = db.due_messages(now.isoformat(timespec="seconds"), self.batch)
-        self._configs, self._templates = {}, {}
+        self._configs, self._templates, self._stamps = {}, {}, {}
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
         customers = db.message_customers(sorted({row["customer_id"] for row in rows})) if rows else {}
@@ -276,7 +277,9 @@ class Sender:
             return f"the {channel} channel is not set up"
         if config.get("secrets_unreadable"):
             return f"the {channel} channel's secrets do not open with this instance folder's key: type them again"
-        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        stamp = self._stamps.get(channel)
+        if stamp is None:  # once a pass, not once a message (the workers' adapters compare it too)
+            stamp = self._stamps[channel] = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
         held = self._adapters.get(channel)
         if held is None or held[0] != stamp:
             if held is not None:
@@ -393,8 +396,7 @@ class Sender:
 
     def _worker_adapter(self, channel: str) -> adapters.Adapter:
         """This worker thread's own adapter of the channel (connections are not shared between threads)."""
-        config = self._configs[channel]
-        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        config, stamp = self._configs[channel], self._stamps[channel]
         held: dict[str, tuple[str, adapters.Adapter]] = self._local.__dict__.setdefault("adapters", {})
         if channel not in held or held[channel][0] != stamp:
             if channel in held:
