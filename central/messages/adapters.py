@@ -176,11 +176,20 @@ class SmtpAdapter(Adapter):
         self.settings = check_smtp(settings, secrets)
         self.password = secrets.get("password", "")
         self._dkim_key = pem_key(secrets["dkim_key"]) if self.settings.get("dkim_public") else None
-        self.ssl_context = ssl_context or ssl.create_default_context()
-        if not self.settings["verify_tls"] and ssl_context is None:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
+        self._ssl_context = ssl_context
         self._smtp: smtplib.SMTP | None = None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """Made at the first TLS connection: loading the system's CA certificates costs ~0.1-0.4 s of CPU,
+        which every sender worker's adapter paid even for a plain connection."""
+        if self._ssl_context is None:
+            context = ssl.create_default_context()
+            if not self.settings["verify_tls"]:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._ssl_context = context
+        return self._ssl_context
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

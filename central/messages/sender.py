@@ -98,12 +98,13 @@ def render_message(template: dict[str, Any], context: Variables, language: str) 
     """(subject, text, HTML or None) of a template for one customer. An email template's HTML body is rendered
     with its variables escaped; its text part is the template's text if written, else made from the HTML."""
     channel = template["channel"]
-    subject = render(template["subject"], context, language, field="subject", limit=998)
+    values = context.context(language)  # once for the subject, the HTML and the text
+    subject = render(template["subject"], values, language, field="subject", limit=998) if template["subject"] else ""
     page = None
     if channel == "email" and template.get("html"):
-        page = render(template["html"], context, language, field="html", html=True)
+        page = render(template["html"], values, language, field="html", html=True)
     if page is None or (template["body"] or "").strip():
-        body = render(template["body"], context, language, limit=MAX_BODY.get(channel, 100_000))
+        body = render(template["body"], values, language, limit=MAX_BODY.get(channel, 100_000))
     else:
         body = html_text(page)
     return subject, body, page
@@ -161,7 +162,9 @@ class Sender:
         self.concurrency = concurrency
         self._configs: dict[str, Any] = {}  # per pass: the channels' rows and the templates
         self._templates: dict[tuple[int, str], Any] = {}
+        self._stamps: dict[str, str] = {}  # per pass: each channel's settings as compared to the held adapters'
         self._rate = 0
+        self._expiries: dict[str, tuple[str | None, int]] = {}
         self.sent = 0
         self._db: Store | None = None
         #: a hook for tests: called after the send and before it is recorded
@@ -237,10 +240,13 @@ class Sender:
             log.exception("service messages pass failed")
             queued = 0
         rows = db.due_messages(now.isoformat(timespec="seconds"), self.batch)
-        self._configs, self._templates = {}, {}
+        self._configs, self._templates, self._stamps = {}, {}, {}
         renewed = time.monotonic()
         key = link_key(db) if rows else ""
         customers = db.message_customers(sorted({row["customer_id"] for row in rows})) if rows else {}
+        # the expiring points of those still to render: one query a pass, not one a message
+        fresh = sorted({row["customer_id"] for row in rows if row["body"] is None})
+        self._expiries = db.soonest_expiries(fresh) if fresh else {}
         self._pending: dict[concurrent.futures.Future[Any], tuple[adapters.Outgoing, dict[str, Any]]] = {}
         for start in range(0, len(rows), CHUNK):
             if self._stop.is_set():
@@ -271,7 +277,9 @@ class Sender:
             return f"the {channel} channel is not set up"
         if config.get("secrets_unreadable"):
             return f"the {channel} channel's secrets do not open with this instance folder's key: type them again"
-        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        stamp = self._stamps.get(channel)
+        if stamp is None:  # once a pass, not once a message (the workers' adapters compare it too)
+            stamp = self._stamps[channel] = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
         held = self._adapters.get(channel)
         if held is None or held[0] != stamp:
             if held is not None:
@@ -336,7 +344,8 @@ class Sender:
                 db.mark_message_final(ident, "failed", "the template was deleted")
                 return None
             try:
-                context = variables(db, customer, json.loads(row["extra"] or "{}"), unsubscribe)
+                expiry = self._expiries.get(customer["id"], (None, 0))
+                context = make_variables(customer, expiry, json.loads(row["extra"] or "{}"), unsubscribe)
                 subject, body, page = render_message(template, context, template["language"])
             except TemplateError as exc:
                 db.mark_message_final(ident, "failed", str(exc))
@@ -387,8 +396,7 @@ class Sender:
 
     def _worker_adapter(self, channel: str) -> adapters.Adapter:
         """This worker thread's own adapter of the channel (connections are not shared between threads)."""
-        config = self._configs[channel]
-        stamp = config["updated_at"] + json.dumps(config["settings"], sort_keys=True)
+        config, stamp = self._configs[channel], self._stamps[channel]
         held: dict[str, tuple[str, adapters.Adapter]] = self._local.__dict__.setdefault("adapters", {})
         if channel not in held or held[channel][0] != stamp:
             if channel in held:

@@ -71,19 +71,21 @@ class Variables:
 
     def context(self, language: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name.endswith("_minor"):
-                base = field.name[: -len("_minor")]
-                out[field.name] = int(value)
-                out[base] = format_minor(int(value), language)
+        for name in _FIELDS:  # the field names once (``dataclasses.fields`` per message was a hot spot)
+            value = getattr(self, name)
+            if name.endswith("_minor"):
+                out[name] = int(value)
+                out[name[: -len("_minor")]] = format_minor(int(value), language)
             elif isinstance(value, dt.date):
-                out[field.name] = format_date(value, language)
+                out[name] = format_date(value, language)
             elif value is None:
-                out[field.name] = ""
+                out[name] = ""
             else:
-                out[field.name] = value
+                out[name] = value
         return out
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(Variables))
 
 
 def format_minor(value: int, language: str = "ru") -> str:

@@ -421,6 +421,25 @@ def soonest_expiry(conn: sqlite3.Connection, customer_id: str, now: str) -> tupl
     return (row[0], int(row[1])) if row else (None, 0)
 
 
+def soonest_expiries(conn: sqlite3.Connection, ids: Sequence[str], now: str) -> dict[str, tuple[str | None, int]]:
+    """:func:`soonest_expiry` for many customers at once (the sender's batch): one query per 500 ids;
+    a customer with nothing expiring is absent (``(None, 0)``)."""
+    out: dict[str, tuple[str | None, int]] = {}
+    for start in range(0, len(ids), 500):
+        part = list(ids[start : start + 500])
+        marks = ",".join("?" * len(part))
+        for customer_id, day, points in conn.execute(
+            "SELECT l.customer_id, substr(l.expires_at, 1, 10), SUM(l.points) FROM lots l"
+            " JOIN (SELECT customer_id, MIN(expires_at) AS soonest FROM lots"
+            f" WHERE customer_id IN ({marks}) AND points > 0 AND expires_at IS NOT NULL AND expires_at > ?"
+            " GROUP BY customer_id) s ON s.customer_id = l.customer_id AND l.expires_at = s.soonest"
+            " WHERE l.points > 0 GROUP BY l.customer_id, l.expires_at",
+            [*part, now],
+        ):
+            out[customer_id] = (day, int(points))
+    return out
+
+
 def existing_customers(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     marks = ",".join("?" * len(ids))
     return (
@@ -566,6 +585,9 @@ class MessageQueries(Database):
 
     def soonest_expiry(self, customer_id: str) -> tuple[str | None, int]:
         return soonest_expiry(self.conn, customer_id, now_utc())
+
+    def soonest_expiries(self, ids: Sequence[str]) -> dict[str, tuple[str | None, int]]:
+        return soonest_expiries(self.conn, ids, now_utc())
 
     def existing_customers(self, ids: Sequence[str]) -> set[str]:
         return existing_customers(self.conn, ids)

@@ -554,3 +554,28 @@ def test_opens_and_clicks_are_counted_through_signed_links(db, smtp_server, emai
     assert client.get(pixel.replace("/o/", "/o/x")).status_code == 404
     progress = svc.mailing_progress(db, SYSTEM, mailing)
     assert (progress["opened"], progress["clicked"]) == (1, 1)
+
+
+def test_expiring_points_read_for_a_whole_batch_as_one_by_one(db):
+    """The sender reads the soonest expiring points of a pass's customers in one query: the same answers."""
+    for cid in ("c1", "c2", "c3"):
+        add_customer(db, cid)
+    with db.transaction() as conn:
+        for ident, cid, points, expires in (
+            ("l1", "c1", 5000, "2099-03-01T00:00:00+00:00"),
+            ("l2", "c1", 2500, "2099-03-01T00:00:00+00:00"),
+            ("l3", "c1", 9900, "2099-06-01T00:00:00+00:00"),
+            ("l4", "c2", 100, "2000-01-01T00:00:00+00:00"),
+            ("l5", "c2", 700, "2099-01-01T00:00:00+00:00"),
+            ("l6", "c2", 0, "2098-01-01T00:00:00+00:00"),
+            ("l7", "c3", 100, "2000-01-01T00:00:00+00:00"),
+        ):
+            conn.execute(
+                "INSERT INTO lots (id, customer_id, points, initial, expires_at, created_at, program_id)"
+                " VALUES (?, ?, ?, ?, ?, '2026-01-01T00:00:00+00:00', 1)",
+                (ident, cid, points, max(points, 1), expires),
+            )
+    batch = db.soonest_expiries(["c1", "c2", "c3", "nobody"])
+    assert batch == {"c1": ("2099-03-01", 7500), "c2": ("2099-01-01", 700)}
+    for cid in ("c1", "c2", "c3"):
+        assert batch.get(cid, (None, 0)) == db.soonest_expiry(cid)
