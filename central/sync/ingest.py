@@ -788,13 +788,18 @@ class Ingest:
         is one it has already seen past: a stale hello the broker delivered again (after a crash,
         QoS 1 redelivers what it had not saved as acknowledged). It proves nothing, so it is ignored
         (False: not answered either). A restored agent is then noticed by its first new event under a
-        reused seq. A hello without ``last_id`` (an older agent) is judged by ``next_seq`` alone.
+        reused seq. So is a hello from before the agent's first event (``next_seq`` 1, nothing to name):
+        once the central server is past it, it is the broker's old copy of the agent's first hello as
+        often as a restore to an empty backup, and only the reused seq tells them apart. Any other hello
+        without ``last_id`` (an older agent) is judged by ``next_seq`` alone.
         """
         store, agent = where.store, where.agent or ""
         stream = self.streams[(store, agent)]
         last_seq, last_id = msg["next_seq"] - 1, msg.get("last_id")
-        if last_id is not None and last_seq < stream.pointer:
-            seen = self.db.known_ids([last_id]).get(last_id) == (store, agent, last_seq) or last_id in unit.ids
+        if last_seq < stream.pointer and (last_id is not None or last_seq == 0):
+            seen = last_id is None or (
+                self.db.known_ids([last_id]).get(last_id) == (store, agent, last_seq) or last_id in unit.ids
+            )
             if seen:
                 self.stats["stale_hellos"] += 1
                 log.info(

@@ -358,3 +358,18 @@ def test_an_older_agents_hello_without_last_id_is_judged_by_next_seq_as_before(i
     send(ingest, (agent, events, 0))
     ingest.process([_hello(agent, 3, None)])
     assert db.flags("restored_agent")
+
+
+def test_an_old_copy_of_the_first_hello_is_stale_and_a_restore_to_empty_is_noticed_by_its_events(ingest, db):
+    """The broker delivers again the agent's first hello (next_seq 1, nothing to name) once the central server
+    is past it: no alarm. An agent really restored to an empty backup is flagged by its first reused seq."""
+    agent = FakeAgent("S1")
+    events = [agent.registration()] + [agent.purchase(None) for _ in range(3)]
+    send(ingest, (agent, events, 0))
+    assert ingest.process([_hello(agent, 1, None)]) == []  # ignored, not answered
+    assert ingest.stats["stale_hellos"] == 1
+    assert not db.flags("restored_agent") and db.get_agent("S1", "a1")["restored_at"] is None
+
+    restored = restore(agent, 0)  # a backup from before its first event: it writes seq 1 again
+    send(ingest, (restored, [restored.purchase(None)], 0))
+    assert db.flags("restored_agent") and db.get_agent("S1", "a1")["restored_at"] is not None
