@@ -11,6 +11,8 @@ from central import create_app
 from central.services import web_card as wc
 from tests.card.conftest import OTHER_PHONE, PHONE
 
+pytestmark = pytest.mark.postgresql
+
 SECRET = "test-chain-secret-0123456789"
 FORM = {"phone": "+7 916 123-45-67", "first_name": "Анна", "consent_personal_data": "1", "consent_sms": "1"}
 

@@ -12,6 +12,8 @@ from central.services import web_card as wc
 from central.services.access import FormError
 from tests.card.conftest import OTHER_PHONE, PHONE
 
+pytestmark = pytest.mark.postgresql
+
 FORM = {
     "phone": "8 916 123-45-67",
     "first_name": "Анна",

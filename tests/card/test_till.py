@@ -4,6 +4,8 @@ and a lost card is refused as a blocked one."""
 
 from __future__ import annotations
 
+import pytest
+
 from central.services import customer_admin as ca
 from central.services import web_card as wc
 from central.services.access import SYSTEM
@@ -11,6 +13,8 @@ from central.sync.deltas import customer_page
 from tests.agent.conftest import NOW, Api, base_config, clock, make_app, receipt  # noqa: F401  # noqa: F401
 from tests.agent.conftest import app as agent_app  # noqa: F401
 from tests.card.conftest import PHONE
+
+pytestmark = pytest.mark.postgresql
 
 SECRET = "test-chain-secret-0123456789"  # the agents' qr_secret in tests/agent (and QR_SECRET here)
 

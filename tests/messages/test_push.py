@@ -23,6 +23,8 @@ from central.storage import secretbox
 from .conftest import add_customer
 from .test_sending import NO_QUIET, drain
 
+pytestmark = pytest.mark.postgresql
+
 
 def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from central.services import promotions as service
 from central.services.access import SYSTEM
 from central.storage import promotions as queries
 from central.storage.store import Store
+
+pytestmark = pytest.mark.postgresql
 
 
 def purchase(receipt_id: str, code: str, store: str = "S1") -> dict:

@@ -15,6 +15,8 @@ from central.sync.deltas import customer_page
 from shared import wire
 from tests.sync.fakes import FakeAgent
 
+pytestmark = pytest.mark.postgresql
+
 
 def apply(db: Store, *events) -> set[str]:
     last = events[-1]

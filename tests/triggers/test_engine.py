@@ -13,6 +13,8 @@ from central.services.access import Actor, FormError
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
+pytestmark = pytest.mark.postgresql
+
 MARKETER = Actor(7, "mia", "marketer")
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 ALL_HOURS = list(range(24))

@@ -29,6 +29,8 @@ INACTIVITY = st.builds(
     st.integers(1, 70),
     st.one_of(st.none(), st.lists(st.sampled_from(["s1", "s2", "s3"]), min_size=1, max_size=2, unique=True)),
 )
+
+pytestmark = pytest.mark.postgresql
 CONDITIONS = st.lists(st.one_of(STEP_CRITERIA, INACTIVITY), min_size=1, max_size=3)
 
 

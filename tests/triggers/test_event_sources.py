@@ -19,6 +19,8 @@ from central.storage.clock import now_utc
 from tests.sync.fakes import FakeAgent
 from tests.triggers.test_engine import ALL_HOURS, MARKETER, NOW, apply, doc, promo
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
 def db(db):
