@@ -117,7 +117,8 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(db, smtp_server, 
     assert second.run_once() == 0  # the dead sender's lease has not expired yet
     assert wait_for(lambda: second.run_once() > 0, timeout=10)  # it has now: the second sender takes over
     drain(second)
-    assert [r["state"] for r in db.outbox()] == ["sent", "sent"]
+    rows = db.outbox()
+    assert [r["state"] for r in rows] == ["sent", "sent"], [(r["state"], r["why"]) for r in rows]  # why, if not
     drain(second)
     second.close()
     got = smtp_server.wait(3)
