@@ -20,6 +20,7 @@ import numpy as np
 from ..storage import segment_columns
 from ..storage import segment_engine as queries
 from ..storage.segment_columns import GENDERS, Snapshot
+from ..storage.segment_engine import database_path
 from .segments.definition import Criterion, Definition, time_relative
 from .segments.evaluate import CATEGORY, PRODUCT, Facts, _birthday_window, criterion_flip, window_source
 from .set_evaluator import SetEvaluator
@@ -410,7 +411,6 @@ def _in_range(values: np.ndarray, low: Any, high: Any) -> np.ndarray:
 
 
 def _path(conn: sqlite3.Connection) -> str:
-    from ..storage.segment_engine import database_path
 
     return database_path(conn)
 

@@ -19,9 +19,10 @@ from typing import Any
 from shared import promo_codes
 from shared.promotions import PromotionError, parse_promotions, promotion_doc
 
+from ..points.versions import bump_versions
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
-from . import audit
+from . import audit, targeting
 from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
 from .text import N_, _
 
@@ -260,7 +261,6 @@ def _personal_list(db: Store, list_id: str) -> dict[str, Any]:
 def issue_code(db: Store, actor: Actor, list_id: str, customer_id: str) -> str:
     """Issue a free code of a personal list to one customer (the customer's profile): the code. It goes down to
     the stores in the customer's delta and is accepted at the till only for that customer."""
-    from ..points.versions import bump_versions
 
     _require_write(actor)
     _personal_list(db, list_id)
@@ -280,8 +280,6 @@ def issue_code(db: Store, actor: Actor, list_id: str, customer_id: str) -> str:
 def issue_to_segment(db: Store, actor: Actor, list_id: str, segment_id: int) -> dict[str, int]:
     """Issue a code of a personal list to every member of a segment that holds none of the list yet (a re-run
     issues nobody a second code): {members, issued, already, missing (the list ran out)}."""
-    from ..points.versions import bump_versions
-    from . import targeting
 
     _require_write(actor)
     _personal_list(db, list_id)

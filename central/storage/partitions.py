@@ -21,6 +21,7 @@ import math
 import zlib
 from typing import Any
 
+from .clock import now_utc
 from .connection import LEASE_LOCK
 from .portable import POSTGRESQL, dialect
 
@@ -173,7 +174,6 @@ class PartitionQueries:
     def note_agents(self, agents: set[tuple[str, str]]) -> None:
         """Rows for agents of known stores that wrote (a retained status, a hello) before any row was made, so
         the worker holding their partition finds them at its next beat and follows their events."""
-        from .clock import now_utc
 
         with self.transaction() as conn:
             conn.executemany(
