@@ -335,3 +335,8 @@ MIGRATIONS += PG2_MIGRATIONS
 from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMOREST_MIGRATIONS
+
+# PostgreSQL: the segments' change log followed by transaction id (docs/segments.md): migration 39
+from .schema_pgsnap import PGSNAP_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PGSNAP_MIGRATIONS

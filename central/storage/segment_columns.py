@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from .portable import POSTGRESQL, dialect
+
 _DATED = "c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
 GENDERS = {"male": 0, "female": 1}  # anything else is 2, "unknown"
 #: the reloaded rows may reach this share of the base before both are merged
@@ -60,7 +62,9 @@ class Snapshot:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.seq = 0
+        self.seq = 0  # the log's highest row read
+        self.xmin: int | None = None  # PostgreSQL: the log's rows of transactions from this id on are read again
+        self.seen: set[int] = set()  # PostgreSQL: those of them already read (their seq)
         self.n = 0
         self.stores: dict[str, int] = {}
         self.levels: dict[Any, int] = {}
@@ -93,6 +97,7 @@ class Snapshot:
         """Every customer's columns, read now (changes logged after the log's last row read here are seen by the
         next :meth:`catch_up`)."""
         snap = cls()
+        snap.xmin = _horizon(conn)  # before anything is read (see catch_up)
         snap.seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segment_dirty").fetchone()[0]
         top = conn.execute("SELECT COALESCE(MAX(key), 0) FROM customer_keys").fetchone()[0]
         snap._grow(top + 1)
@@ -260,6 +265,8 @@ class Snapshot:
         ``writing``: ``conn`` is in a transaction that may have written (its log rows may yet be rolled back):
         the keys are reloaded but the position in the log is kept, and those keys are reloaded again at the
         next look, whatever became of the transaction."""
+        if self.xmin is not None:
+            return self._catch_up_by_transaction(conn, writing)
         with self.lock:
             high = conn.execute("SELECT MAX(seq) FROM segment_dirty WHERE seq > ?", (self.seq,)).fetchone()[0]
             if high is None and not self.pending:
@@ -280,6 +287,35 @@ class Snapshot:
             else:
                 self.pending = set()
                 self.seq = high if high is not None else self.seq
+            return self
+
+    def _catch_up_by_transaction(self, conn: sqlite3.Connection, writing: bool) -> Snapshot:
+        """PostgreSQL's :meth:`catch_up`. Writers there need not commit in the order of the log's ``seq`` (a
+        sequence), so a position in ``seq`` could pass a row committed later under a lower number. Each row
+        also holds its transaction's id (migration 39); the snapshot keeps the oldest transaction still running
+        when it last looked (``xmin``, read before anything else: every transaction not seen then has an id
+        from it on) and reads again the rows of transactions from that id on, skipping those it read already
+        (a writer running for long anywhere in the cluster holds ``xmin`` back)."""
+        with self.lock:
+            horizon = _horizon(conn)
+            top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segment_dirty").fetchone()[0]
+            if top < self.seq or _cut(conn) > self.seq:
+                return Snapshot.load(conn)  # the log restarted (a restored database) or was cut past this one
+            rows = conn.execute(
+                "SELECT seq, key, CAST(CAST(xid AS text) AS bigint) FROM segment_dirty"
+                " WHERE xid >= CAST(CAST(? AS text) AS xid8)",
+                (str(self.xmin),),
+            ).fetchall()
+            keys = set(self.pending) | {r[1] for r in rows if r[0] not in self.seen}
+            self.reload(conn, sorted(keys))
+            if writing:
+                self.pending = keys
+            else:
+                self.pending = set()
+                self.xmin = horizon
+                self.seq = max([self.seq, *(r[0] for r in rows)])
+                # rows read now that the next look reads again: not reloaded twice while an old writer runs
+                self.seen = {r[0] for r in rows if r[2] >= horizon}
             return self
 
     def reload(self, conn: sqlite3.Connection, keys: Sequence[int]) -> None:
@@ -474,6 +510,14 @@ def follow(snap: Snapshot, conn: sqlite3.Connection, path: str, writing: bool = 
 def forget(path: str) -> None:
     with _GUARD:
         _SNAPSHOTS.pop(path, None)
+
+
+def _horizon(conn: sqlite3.Connection) -> int | None:
+    """PostgreSQL: the id of the oldest transaction still running (None on SQLite, whose writers commit in the
+    log's order)."""
+    if dialect(conn) != POSTGRESQL:
+        return None
+    return int(conn.execute("SELECT CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text)").fetchone()[0])
 
 
 def _cut(conn: sqlite3.Connection) -> int:

@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+from .portable import POSTGRESQL, dialect
+
 Keys = set[int]
 _ORDINAL_SQL = "CAST(julianday(substr({col}, 1, 10)) - 1721424.5 AS INTEGER)"
 _DATED = "c.birthday GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
@@ -285,7 +287,12 @@ class CriterionSets:
 
 
 def database_path(conn: sqlite3.Connection) -> str:
-    """The main database's file ('' for an in-memory one)."""
+    """What names this database for the process's caches: the main database's file on SQLite ('' for an
+    in-memory one); on PostgreSQL its URL and the database's oid (a database dropped and created again under
+    the same name is another one)."""
+    if dialect(conn) == POSTGRESQL:
+        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+        return f"{getattr(conn, 'url', '')}#{oid}"
     return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
 
 
