@@ -288,7 +288,6 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         wake = _text(now + dt.timedelta(days=step.pause_days))
         values = (trigger_id, version, 0, "pause", 1, now_text, now_text, now_text, None, wake)
         return q.insert_runs_for_all(conn, values)
-    customers = q.all_customer_keys(conn)
     holds: set[int] | None = None
     change: dict[int, int] = {}
 
@@ -302,51 +301,39 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         as_segment = parse_definition(doc)
         narrow(SetEvaluator(conn, today).members(as_segment))
         for key, day in segments_engine.all_flips(conn, as_segment, today).items():
-            change[key] = min(day, change.get(key, day))
-    registered: dict[int, int] | None = None
+            if day < change.get(key, day + 1):
+                change[key] = day
     for c in step.conditions:
-        if c.type == "inactivity":
-            if registered is None:
-                registered = {}
-                local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
-                for key, created in customers:
-                    if created:
-                        found_day = local.get(created)
-                        if found_day is None:
-                            found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
-                        registered[key] = found_day
-            last = q.last_purchase_days(conn, c.get("stores") or ())
-            found = set()
+        if c.type == "inactivity":  # counted from the last purchase (at the stores), else from the registration day
+            stores = c.get("stores") or ()
             days = c.get("days")
-            for key, _ in customers:
-                reference = last.get(key, registered.get(key))
-                if reference is None:
-                    continue
-                if today - reference >= days:
+            reference = q.last_purchase_days(conn, stores)
+            local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
+            for key, created in q.registrations_without_purchase(conn, stores):
+                found_day = local.get(created)
+                if found_day is None:
+                    found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                reference[key] = found_day
+            found = set()
+            since = today - days  # the timer has run out for a reference day on or before this one
+            for key, day in reference.items():
+                if day <= since:
                     found.add(key)
                 else:
-                    day = reference + days
-                    change[key] = min(day, change.get(key, day))
+                    day += days
+                    if day < change.get(key, day + 1):
+                        change[key] = day
             narrow(found)
         elif c.criterion is None:
             narrow(set())  # an event condition: no event since the start yet
+    # one statement in key order: the ready customers wake now (code 0), the others on their first flip/timer day
     ready = holds or set()
-    starts: dict[int, str] = {}
-
-    def wake_of(key: int) -> str | None:
-        if key in ready:
-            return now_text
-        day = change.get(key)
-        if day is None:
-            return None
-        if day not in starts:
-            starts[day] = _text(day_start(day, chain))  # type: ignore[assignment]
-        return starts[day]
-
-    q.insert_runs(
-        conn, ((trigger_id, k, version, 0, "wait", 1, now_text, now_text, None, None, wake_of(k)) for k, _ in customers)
-    )
-    return len(customers)
+    for key in ready:
+        change[key] = 0
+    moments = {day: _text(day_start(day, chain)) for day in set(change.values()) if day}
+    moments[0] = now_text
+    values = (trigger_id, version, 0, "wait", 1, now_text, now_text, None, None)
+    return q.enter_runs(conn, values, sorted(change.items()), moments)  # type: ignore[arg-type]
 
 
 # -- due runs -> decisions -> effects ----------------------------------------------------------------------
