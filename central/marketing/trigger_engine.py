@@ -54,7 +54,9 @@ def _text(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=65536)
 def _time(text: str | None) -> dt.datetime | None:
+    """A stored UTC text as a time (runs entered or woken together share theirs: parsed once)."""
     if text is None:
         return None
     moment = dt.datetime.fromisoformat(text)
@@ -103,20 +105,21 @@ def _run(row: Mapping[str, Any]) -> Run:
     )
 
 
-def _row(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> dict[str, Any]:
-    return {
-        "trigger_id": trigger_id,
-        "customer_key": key,
-        "version": version,
-        "step": run.step,
-        "phase": run.phase,
-        "pass_no": run.pass_no,
-        "since": _text(run.since),
-        "started": _text(run.started),
-        "held_at": _text(run.held_at),
-        "restart_at": _text(run.restart_at),
-        "wake_at": _text(wake),
-    }
+def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> tuple[Any, ...]:
+    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key)."""
+    return (
+        version,
+        run.step,
+        run.phase,
+        run.pass_no,
+        _text(run.since),
+        _text(run.started),
+        _text(run.held_at),
+        _text(run.restart_at),
+        _text(wake),
+        trigger_id,
+        key,
+    )
 
 
 def _events(row: Sequence[Any]) -> list[Event]:
@@ -513,14 +516,14 @@ def decide_runs(
         current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0, queued
     )
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
-    saved: list[dict[str, Any]] = []
+    saved: list[tuple[Any, ...]] = []
     for row in rows:
         key = row["customer_key"]
         facts = batch.facts.get(key)
         trigger = defs[row["version"]]
         run = _run(row)
         if facts is None or row["step"] > len(trigger.steps):  # merged away, or a broken row
-            saved.append(_row(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
+            saved.append(_saved(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
             continue
         own = batch.events.get(key, [])
 
@@ -536,7 +539,7 @@ def decide_runs(
         if "restart" in d.notes:
             version = trigger_row["version"]  # a new pass enters the current version
         decided.append((row, version, d))
-        saved.append(_row(tid, key, version, d.run, d.wake_at))
+        saved.append(_saved(tid, key, version, d.run, d.wake_at))
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))
@@ -563,7 +566,7 @@ def decide_runs(
                 stats.setdefault(step, [0, 0])[1] += 1
                 done += 1
     effects.finish()
-    saved.sort(key=lambda r: r["customer_key"])  # the runs' primary key in order: neighbouring pages
+    saved.sort(key=lambda r: r[-1])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)

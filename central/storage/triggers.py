@@ -315,13 +315,16 @@ def run_of(conn: sqlite3.Connection, trigger_id: int, key: int) -> dict[str, Any
     return found[0] if found else None
 
 
-def save_runs(conn: sqlite3.Connection, runs: Sequence[Mapping[str, Any]]) -> None:
+#: what ``save_runs`` writes of a run, by (trigger, customer)
+SAVED_COLUMNS = ("version", "step", "phase", "pass_no", "since", "started", "held_at", "restart_at", "wake_at")
+
+
+def save_runs(conn: sqlite3.Connection, runs: Sequence[Sequence[Any]]) -> None:
+    """Runs' progress: rows of SAVED_COLUMNS then trigger and customer (runs read by ``due``: they exist)."""
     conn.executemany(
-        f"INSERT INTO trigger_runs ({', '.join(RUN_COLUMNS)}) VALUES ({','.join('?' * len(RUN_COLUMNS))})"
-        " ON CONFLICT (trigger_id, customer_key) DO UPDATE SET version = excluded.version, step = excluded.step,"
-        " phase = excluded.phase, pass_no = excluded.pass_no, since = excluded.since, started = excluded.started,"
-        " held_at = excluded.held_at, restart_at = excluded.restart_at, wake_at = excluded.wake_at",
-        [tuple(r[c] for c in RUN_COLUMNS) for r in runs],
+        f"UPDATE trigger_runs SET {', '.join(c + ' = ?' for c in SAVED_COLUMNS)}"
+        " WHERE trigger_id = ? AND customer_key = ?",
+        runs,
     )
 
 
