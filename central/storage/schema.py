@@ -335,3 +335,9 @@ MIGRATIONS += PG2_MIGRATIONS
 from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMOREST_MIGRATIONS
+
+# the quick search finds tags through their distinct names: a tag written rewrites no search row
+# (docs/triggers.md): migration 38
+from .schema_trigspeed import TRIGSPEED_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += TRIGSPEED_MIGRATIONS
