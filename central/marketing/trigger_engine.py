@@ -86,6 +86,7 @@ def _without_gc() -> Iterator[None]:
         if enabled:
             gc.enable()
 
+
 _PARSED: dict[str, Trigger] = {}
 
 
