@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import gc
 import json
 import logging
 import os
@@ -24,7 +26,7 @@ import threading
 import time
 import uuid
 import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +56,9 @@ def _text(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=65536)
 def _time(text: str | None) -> dt.datetime | None:
+    """A stored UTC text as a time (runs entered or woken together share theirs: parsed once)."""
     if text is None:
         return None
     moment = dt.datetime.fromisoformat(text)
@@ -67,6 +71,21 @@ def day_start(day: int, zone: dt.tzinfo) -> dt.datetime:
 
 
 _day_start = functools.lru_cache(maxsize=4096)(day_start)
+
+
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """Python's cycle collector paused for one batch (or one entering): its rows, decisions and sets hold no cycles,
+    and its passes over them cost about a seventh of a batch's CPU; it runs again between batches (as the receipt
+    import does, central/services/receipt_import.py)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 _PARSED: dict[str, Trigger] = {}
 
@@ -103,20 +122,21 @@ def _run(row: Mapping[str, Any]) -> Run:
     )
 
 
-def _row(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> dict[str, Any]:
-    return {
-        "trigger_id": trigger_id,
-        "customer_key": key,
-        "version": version,
-        "step": run.step,
-        "phase": run.phase,
-        "pass_no": run.pass_no,
-        "since": _text(run.since),
-        "started": _text(run.started),
-        "held_at": _text(run.held_at),
-        "restart_at": _text(run.restart_at),
-        "wake_at": _text(wake),
-    }
+def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> tuple[Any, ...]:
+    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key)."""
+    return (
+        version,
+        run.step,
+        run.phase,
+        run.pass_no,
+        _text(run.since),
+        _text(run.started),
+        _text(run.held_at),
+        _text(run.restart_at),
+        _text(wake),
+        trigger_id,
+        key,
+    )
 
 
 def _events(row: Sequence[Any]) -> list[Event]:
@@ -275,6 +295,11 @@ def wake_after_stop(conn: Any, trigger_id: int, stopped: dt.datetime, now: dt.da
 def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     """Every customer not yet in gets a run on step 1: due now if its conditions hold now (set-based),
     else woken when they may (a flip day, an inactivity timer) or by an event. Returns the runs made."""
+    with _without_gc():
+        return _enter_all(conn, trigger_id, now)
+
+
+def _enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     row = next((r for r in q.running(conn) if r["id"] == trigger_id), None)
     if row is None:
         return 0
@@ -288,7 +313,6 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         wake = _text(now + dt.timedelta(days=step.pause_days))
         values = (trigger_id, version, 0, "pause", 1, now_text, now_text, now_text, None, wake)
         return q.insert_runs_for_all(conn, values)
-    customers = q.all_customer_keys(conn)
     holds: set[int] | None = None
     change: dict[int, int] = {}
 
@@ -302,51 +326,39 @@ def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
         as_segment = parse_definition(doc)
         narrow(SetEvaluator(conn, today).members(as_segment))
         for key, day in segments_engine.all_flips(conn, as_segment, today).items():
-            change[key] = min(day, change.get(key, day))
-    registered: dict[int, int] | None = None
+            if day < change.get(key, day + 1):
+                change[key] = day
     for c in step.conditions:
-        if c.type == "inactivity":
-            if registered is None:
-                registered = {}
-                local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
-                for key, created in customers:
-                    if created:
-                        found_day = local.get(created)
-                        if found_day is None:
-                            found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
-                        registered[key] = found_day
-            last = q.last_purchase_days(conn, c.get("stores") or ())
-            found = set()
+        if c.type == "inactivity":  # counted from the last purchase (at the stores), else from the registration day
+            stores = c.get("stores") or ()
             days = c.get("days")
-            for key, _ in customers:
-                reference = last.get(key, registered.get(key))
-                if reference is None:
-                    continue
-                if today - reference >= days:
+            reference = q.last_purchase_days(conn, stores)
+            local: dict[str, int] = {}  # customers registered in one batch share their times: parsed once
+            for key, created in q.registrations_without_purchase(conn, stores):
+                found_day = local.get(created)
+                if found_day is None:
+                    found_day = local[created] = _time(created).astimezone(chain).date().toordinal()  # type: ignore[union-attr]
+                reference[key] = found_day
+            found = set()
+            since = today - days  # the timer has run out for a reference day on or before this one
+            for key, day in reference.items():
+                if day <= since:
                     found.add(key)
                 else:
-                    day = reference + days
-                    change[key] = min(day, change.get(key, day))
+                    day += days
+                    if day < change.get(key, day + 1):
+                        change[key] = day
             narrow(found)
         elif c.criterion is None:
             narrow(set())  # an event condition: no event since the start yet
+    # one statement in key order: the ready customers wake now (code 0), the others on their first flip/timer day
     ready = holds or set()
-    starts: dict[int, str] = {}
-
-    def wake_of(key: int) -> str | None:
-        if key in ready:
-            return now_text
-        day = change.get(key)
-        if day is None:
-            return None
-        if day not in starts:
-            starts[day] = _text(day_start(day, chain))  # type: ignore[assignment]
-        return starts[day]
-
-    q.insert_runs(
-        conn, ((trigger_id, k, version, 0, "wait", 1, now_text, now_text, None, None, wake_of(k)) for k, _ in customers)
-    )
-    return len(customers)
+    for key in ready:
+        change[key] = 0
+    moments = {day: _text(day_start(day, chain)) for day in set(change.values()) if day}
+    moments[0] = now_text
+    values = (trigger_id, version, 0, "wait", 1, now_text, now_text, None, None)
+    return q.enter_runs(conn, values, sorted(change.items()), moments)  # type: ignore[arg-type]
 
 
 # -- due runs -> decisions -> effects ----------------------------------------------------------------------
@@ -526,14 +538,14 @@ def decide_runs(
         current, q.entered_counts(conn, tid), on, trigger_row.get("slot"), trigger_row.get("slot_count") or 0, queued
     )
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
-    saved: list[dict[str, Any]] = []
+    saved: list[tuple[Any, ...]] = []
     for row in rows:
         key = row["customer_key"]
         facts = batch.facts.get(key)
         trigger = defs[row["version"]]
         run = _run(row)
         if facts is None or row["step"] > len(trigger.steps):  # merged away, or a broken row
-            saved.append(_row(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
+            saved.append(_saved(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
             continue
         own = batch.events.get(key, [])
 
@@ -549,7 +561,7 @@ def decide_runs(
         if "restart" in d.notes:
             version = trigger_row["version"]  # a new pass enters the current version
         decided.append((row, version, d))
-        saved.append(_row(tid, key, version, d.run, d.wake_at))
+        saved.append(_saved(tid, key, version, d.run, d.wake_at))
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))
@@ -576,7 +588,7 @@ def decide_runs(
                 stats.setdefault(step, [0, 0])[1] += 1
                 done += 1
     effects.finish()
-    saved.sort(key=lambda r: r["customer_key"])  # the runs' primary key in order: neighbouring pages
+    saved.sort(key=lambda r: r[-1])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)
@@ -605,7 +617,7 @@ def process_due(
         pending = [r["id"] for r in q.running(conn)]
     while pending and (limit is None or runs < limit):
         taken = 0
-        with db.transaction() as conn:
+        with _without_gc(), db.transaction() as conn:
             current = {r["id"]: r for r in q.running(conn)}
             while pending and taken < batch and (limit is None or runs + taken < limit):
                 trigger_row, want = current.get(pending[0]), batch - taken

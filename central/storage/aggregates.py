@@ -146,9 +146,12 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     days: dict[tuple[int, int, str], list[int]] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
     bought: list[tuple[int, int, str, list[int], Sequence[tuple[int | None, int | None, Any]]]] = []
+    seen: dict[tuple[int, str | None], int] = {}  # (time, store) -> local day: a batch's operations share theirs
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
-        day = local_day(at_epoch, zone_of(store))
+        day = seen.get((at_epoch, store))
+        if day is None:
+            day = seen[(at_epoch, store)] = local_day(at_epoch, zone_of(store))
         if accrued or redeemed:
             row = points.setdefault((key, day, kind), [0, 0])
             row[0] += accrued

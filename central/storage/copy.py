@@ -117,7 +117,7 @@ def copy_database(
         for table in _TRIGGERED:
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         # the search index from the copied customers, and identity columns past the copied ids
-        from .schema_console import PG_REBUILD_SEARCH
+        from .schema_trigspeed import PG_REBUILD_SEARCH
 
         for statement in PG_REBUILD_SEARCH:
             conn.execute(statement)

@@ -69,34 +69,71 @@ def customer_filter_sql(f: CustomerFilter, backend: str = SQLITE) -> tuple[str, 
     return " AND ".join(clauses), params
 
 
-def search_sql(long_terms: list[str], short_terms: list[str], backend: str = SQLITE) -> tuple[str, list[Any]] | None:
-    """Every term must match (trigram full-text index; terms under 3 characters filter its matches).
+#: PostgreSQL: a text folded as the search index's ``folded`` column, compared with a folded term
+_PG_FOLDED_TERM = '(lower(? COLLATE "und-x-icu") COLLATE "default")'
 
-    SQLite: FTS5's trigram ``MATCH`` (case folded over Unicode), the short terms with ``LIKE`` (ASCII case
-    folded). PostgreSQL, the same matches: each long term a substring of the text folded by ICU (a pg_trgm
-    GIN index on that expression, migration 28), each short term ``LIKE`` under the "C" collation (ASCII).
+
+def search_sql(long_terms: list[str], short_terms: list[str], backend: str = SQLITE) -> tuple[str, list[Any]] | None:
+    """Every term must match the customer's search row (name, phone, email, id, cards) or one of their tags.
+
+    The row is a trigram full-text index; the tags are found through their distinct names
+    (``customer_search_tag_names``, migration 38: a tag written rewrites no search row), so each term is a set of
+    customers: those whose row holds it, and the holders of the tag names holding it. Terms under 3 characters
+    filter the long terms' matches (alone: a scan of the rows and of the tag names).
+
+    SQLite: FTS5's trigram ``MATCH`` (case folded over Unicode; the tag names have their own FTS5 table), the short
+    terms with ``LIKE`` (ASCII case folded). PostgreSQL, the same matches: each long term a substring of the text
+    folded by ICU (a pg_trgm GIN index on that expression, migration 28; the tag names folded alike), each short
+    term ``LIKE`` under the "C" collation (ASCII).
     """
     if not long_terms and not short_terms:
         return None
-    conditions, params = [], []
+    conditions: list[str] = []
+    params: list[Any] = []
     if backend != SQLITE:
         for term in long_terms:
-            # the folded term back in the column's collation, or the trigram index is not used
-            conditions.append(f'{PG_FOLDED_DOC} LIKE (lower(? COLLATE "und-x-icu") COLLATE "default")')
-            params.append("%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(
+                f"c.id IN (SELECT customer_id FROM customer_search WHERE {PG_FOLDED_DOC} LIKE {_PG_FOLDED_TERM}"
+                " UNION SELECT customer_id FROM customer_tags WHERE tag IN (SELECT tag FROM customer_search_tag_names"
+                f' WHERE (lower(tag COLLATE "und-x-icu") COLLATE "default") LIKE {_PG_FOLDED_TERM}))'
+            )
+            params += [pattern, pattern]
         for term in short_terms:
-            conditions.append('doc COLLATE "C" LIKE ?')
-            params.append("%" + term.replace("%", "").replace("_", "").replace("\\", "\\\\") + "%")
-        return f"c.id IN (SELECT customer_id FROM customer_search WHERE {' AND '.join(conditions)})", params
-    if long_terms:
-        conditions.append("customer_search MATCH ?")
-        params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms))
+            pattern = "%" + term.replace("%", "").replace("_", "").replace("\\", "\\\\") + "%"
+            conditions.append(
+                'c.id IN (SELECT customer_id FROM customer_search WHERE doc COLLATE "C" LIKE ?'
+                " UNION SELECT customer_id FROM customer_tags WHERE tag IN (SELECT tag FROM customer_search_tag_names"
+                ' WHERE tag COLLATE "C" LIKE ?))'
+            )
+            params += [pattern, pattern]
+        return " AND ".join(conditions), params
+    for term in long_terms:
+        phrase = '"' + term.replace('"', '""') + '"'
+        conditions.append(
+            "c.rowid IN (SELECT rowid FROM customer_search WHERE customer_search MATCH ?"
+            " UNION SELECT h.rowid FROM customer_tags t JOIN customers h ON h.id = t.customer_id WHERE t.tag IN"
+            " (SELECT n.tag FROM customer_search_tags s JOIN customer_search_tag_names n ON n.id = s.rowid"
+            " WHERE customer_search_tags MATCH ?))"
+        )
+        params += [phrase, phrase]
     for term in short_terms:
         # "+doc": SQLite's own LIKE on the text; FTS5 3.40 would take it to its index and miss non-ASCII
         # terms under 3 letters ("Ив" found nothing)
-        conditions.append("+doc LIKE ?")
-        params.append("%" + term.replace("%", "").replace("_", "") + "%")
-    return f"c.rowid IN (SELECT rowid FROM customer_search WHERE {' AND '.join(conditions)})", params
+        pattern = "%" + term.replace("%", "").replace("_", "") + "%"
+        if long_terms:  # a filter of the long terms' matches, row by row
+            conditions.append(
+                "(EXISTS (SELECT 1 FROM customer_search s WHERE s.rowid = c.rowid AND +s.doc LIKE ?)"
+                " OR EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag LIKE ?))"
+            )
+        else:
+            conditions.append(
+                "c.rowid IN (SELECT rowid FROM customer_search WHERE +doc LIKE ? UNION SELECT h.rowid FROM"
+                " customer_tags t JOIN customers h ON h.id = t.customer_id WHERE t.tag IN (SELECT tag FROM"
+                " customer_search_tag_names WHERE tag LIKE ?))"
+            )
+        params += [pattern, pattern]
+    return " AND ".join(conditions), params
 
 
 def condition_sql(name: str, op: str, value: Any, period: tuple[int, int] | None) -> tuple[str, list[Any]]:

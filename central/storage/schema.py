@@ -340,3 +340,8 @@ MIGRATIONS += PROMOREST_MIGRATIONS
 from .schema_pgsnap import PGSNAP_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PGSNAP_MIGRATIONS
+# the quick search finds tags through their distinct names: a tag written rewrites no search row
+# (docs/triggers.md): migration 38
+from .schema_trigspeed import TRIGSPEED_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += TRIGSPEED_MIGRATIONS

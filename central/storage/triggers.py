@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .connection import Database
+from .portable import POSTGRESQL, dialect
 
 ACTIVE = ("wait", "pause", "queue")
 _CHUNK = 500
@@ -314,29 +315,76 @@ def run_of(conn: sqlite3.Connection, trigger_id: int, key: int) -> dict[str, Any
     return found[0] if found else None
 
 
-def save_runs(conn: sqlite3.Connection, runs: Sequence[Mapping[str, Any]]) -> None:
+#: what ``save_runs`` writes of a run, by (trigger, customer)
+SAVED_COLUMNS = ("version", "step", "phase", "pass_no", "since", "started", "held_at", "restart_at", "wake_at")
+
+
+def save_runs(conn: sqlite3.Connection, runs: Sequence[Sequence[Any]]) -> None:
+    """Runs' progress: rows of SAVED_COLUMNS then trigger and customer (runs read by ``due``: they exist)."""
     conn.executemany(
-        f"INSERT INTO trigger_runs ({', '.join(RUN_COLUMNS)}) VALUES ({','.join('?' * len(RUN_COLUMNS))})"
-        " ON CONFLICT (trigger_id, customer_key) DO UPDATE SET version = excluded.version, step = excluded.step,"
-        " phase = excluded.phase, pass_no = excluded.pass_no, since = excluded.since, started = excluded.started,"
-        " held_at = excluded.held_at, restart_at = excluded.restart_at, wake_at = excluded.wake_at",
-        [tuple(r[c] for c in RUN_COLUMNS) for r in runs],
+        f"UPDATE trigger_runs SET {', '.join(c + ' = ?' for c in SAVED_COLUMNS)}"
+        " WHERE trigger_id = ? AND customer_key = ?",
+        runs,
     )
 
 
-def insert_runs(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    """New runs (a trigger's start): rows in RUN_COLUMNS order; a customer already in is left alone."""
-    conn.executemany(
-        f"INSERT INTO trigger_runs ({', '.join(RUN_COLUMNS)}) VALUES ({','.join('?' * len(RUN_COLUMNS))})"
-        " ON CONFLICT (trigger_id, customer_key) DO NOTHING",
-        rows,
+def enter_runs(
+    conn: sqlite3.Connection, values: Sequence[Any], wakes: Sequence[tuple[int, int]], moments: Mapping[int, str]
+) -> int:
+    """Every customer not merged away gets a new run (a trigger's start), in one ``INSERT ... SELECT`` in key order:
+    ``values`` are RUN_COLUMNS' without ``customer_key`` and ``wake_at``; ``wakes`` are (key, code) of the customers
+    with a wake-up, ``moments`` each code's wake-up (UTC text); the others get none. A customer already in is left
+    alone. Returns the customers (as ``insert_runs_for_all`` counts them).
+
+    The wake-ups travel as one JSON parameter: SQLite reads it into a temporary table keyed by customer (its
+    ``json_each``), PostgreSQL joins ``jsonb_array_elements`` (a hash join)."""
+    others = [c for c in RUN_COLUMNS if c not in ("customer_key", "wake_at")]
+    pairs = json.dumps(wakes, separators=(",", ":"))
+    codes = json.dumps(sorted(moments.items()), separators=(",", ":"))
+    marks = ",".join("?" * len(others))
+    into = f"INSERT INTO trigger_runs (customer_key, {', '.join(others)}, wake_at) SELECT k.key, {marks}, w.wake"
+    everyone = (
+        " FROM customer_keys k JOIN customers c ON c.id = k.customer_id LEFT JOIN {entry} e ON e.key = k.key"
+        " LEFT JOIN {moments} w ON w.code = e.code WHERE c.merged_into IS NULL ORDER BY k.key"
+        " ON CONFLICT (trigger_id, customer_key) DO NOTHING"
     )
+    if dialect(conn) == POSTGRESQL:
+        conn.execute(
+            into
+            + everyone.format(
+                entry="(SELECT (x ->> 0)::bigint AS key, (x ->> 1)::bigint AS code"
+                " FROM jsonb_array_elements(?::jsonb) x)",
+                moments="(SELECT (x ->> 0)::bigint AS code, x ->> 1 AS wake FROM jsonb_array_elements(?::jsonb) x)",
+            ),
+            [*values, pairs, codes],
+        )
+    else:  # SQLite: temporary tables (this connection's), the customers' one filled in key order by json_each
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS trigger_entry (key INTEGER PRIMARY KEY, code INTEGER NOT NULL)")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS trigger_entry_wake (code INTEGER PRIMARY KEY, wake TEXT NOT NULL)"
+        )
+        conn.execute("DELETE FROM temp.trigger_entry")
+        conn.execute("DELETE FROM temp.trigger_entry_wake")
+        conn.execute(
+            "INSERT INTO temp.trigger_entry_wake (code, wake) SELECT value ->> 0, value ->> 1 FROM json_each(?)",
+            (codes,),
+        )
+        conn.execute(
+            "INSERT INTO temp.trigger_entry (key, code) SELECT value ->> 0, value ->> 1 FROM json_each(?)", (pairs,)
+        )
+        conn.execute(
+            into + everyone.format(entry="temp.trigger_entry", moments="temp.trigger_entry_wake"), list(values)
+        )
+        conn.execute("DELETE FROM temp.trigger_entry")
+    return conn.execute(
+        "SELECT COUNT(*) FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE c.merged_into IS NULL"
+    ).fetchone()[0]
 
 
 def insert_runs_for_all(conn: sqlite3.Connection, values: Sequence[Any]) -> int:
     """Every customer not merged away gets a new run (a trigger's start whose first step is a pause alone), the
     same for all: ``values`` are RUN_COLUMNS' without ``customer_key``. A customer already in is left alone.
-    Returns the customers (as ``all_customer_keys`` counts them)."""
+    Returns the customers."""
     others = [c for c in RUN_COLUMNS if c != "customer_key"]
     conn.execute(
         f"INSERT INTO trigger_runs (customer_key, {', '.join(others)}) SELECT k.key, {','.join('?' * len(others))}"
@@ -367,11 +415,18 @@ def wake_queue(conn: sqlite3.Connection, trigger_id: int, step: int, places: int
     )
 
 
-def all_customer_keys(conn: sqlite3.Connection) -> list[tuple[int, str | None]]:
-    """(key, created_at) of every customer not merged away."""
+def registrations_without_purchase(conn: sqlite3.Connection, stores: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """(key, created_at) of every customer not merged away without a purchase (at ``stores`` if given): those an
+    inactivity timer counts from their registration."""
+    where, params = "purchases > 0", []
+    if stores:
+        where += f" AND store IN ({','.join('?' * len(stores))})"
+        params = list(stores)
     return conn.execute(
         "SELECT k.key, c.created_at FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
-        " WHERE c.merged_into IS NULL"
+        f" WHERE c.merged_into IS NULL AND c.created_at IS NOT NULL AND k.key NOT IN (SELECT key FROM agg_days"
+        f" WHERE {where})",
+        params,
     ).fetchall()
 
 

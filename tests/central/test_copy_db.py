@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from werkzeug.datastructures import MultiDict
 
 from central.cli import cli
+from central.services.access import SYSTEM
+from central.services.filters import CustomerQuery, where
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
@@ -35,6 +38,7 @@ def _ledger(path: str) -> Store:
             agent.purchase(f"c{i}", total=10_000 + i, accrued=500 + i),
         )
     _apply(db, agent.purchase("c1", accrued=0, redeemed=300))
+    db.conn.execute("INSERT INTO customer_tags (customer_id, tag) VALUES ('c7', 'Золото')")
     return db
 
 
@@ -74,6 +78,10 @@ def test_copy_db_moves_a_sqlite_ledger_into_postgresql_with_equal_totals(central
         assert [tuple(r) for r in _figures(target)[:4]] == [tuple(r) for r in want[:4]]
         assert [tuple(r) for r in _figures(target)[4]] == [tuple(r) for r in want[4]]
         assert want[0][1] > 0
+        # the quick search is rebuilt there: cards in the customers' rows, tags through their names (migration 38)
+        for q, found in (("770003", ["c3"]), ("золото", ["c7"])):
+            sql, params = where(CustomerQuery.from_args(MultiDict({"q": q})), SYSTEM, "UTC", target.dialect)
+            assert target.customer_ids_where(sql, params) == found, q
         # the copy is a working ledger: new events go on (identity columns continue past the copied ids)
         agent = FakeAgent("S1", "a1")
         agent.seq = target.conn.execute("SELECT applied_seq FROM agents WHERE store = 'S1'").fetchone()[0]

@@ -119,3 +119,27 @@ def test_the_search_index_follows_renames_cards_and_tags_on_both(stores):
             "sqlite": expected,
             "postgresql": expected,
         }, q
+
+
+def test_a_tag_written_is_found_and_rewrites_no_search_row_on_both(stores):
+    """Migration 38: tags are searched through their distinct names; adding one leaves the customer's row alone."""
+    for store in stores.values():
+        before = store.rows("SELECT customer_id, doc FROM customer_search ORDER BY customer_id")
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO customer_tags (customer_id, tag) VALUES ('c2', 'Золото')")
+            conn.execute("INSERT INTO customer_tags (customer_id, tag) VALUES ('c6', 'vip')")  # a known name
+        assert store.rows("SELECT customer_id, doc FROM customer_search ORDER BY customer_id") == before
+        names = [r["tag"] for r in store.rows("SELECT tag FROM customer_search_tag_names ORDER BY tag")]
+        assert names == sorted(["vip", "опт", "50%_off", "Straße", "Золото"])
+    for q, expected in [
+        ("золото", ["c2"]),
+        ("ЗОЛ мария", ["c2"]),
+        ("vip", ["c1", "c6"]),
+        ("ip", ["c1", "c6"]),
+        ("vip c6", ["c6"]),
+        ("золото c1", []),
+    ]:
+        assert {name: _found(store, q) for name, store in stores.items()} == {
+            "sqlite": expected,
+            "postgresql": expected,
+        }, q

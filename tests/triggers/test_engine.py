@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from central.marketing import trigger_engine as engine
 from central.services import triggers as service
-from central.services.access import Actor, FormError
+from central.services.access import SYSTEM, Actor, FormError
+from central.services.filters import CustomerQuery, where
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
@@ -137,8 +139,13 @@ def test_pause_and_firing_hours_in_the_owner_stores_zone(db):
     engine.run_once(db, dt.datetime(2030, 1, 17, 12, 0, tzinfo=dt.UTC))  # 15:00 Moscow: not a firing hour
     assert db.rows("SELECT tag FROM customer_tags") == []
     assert db.rows("SELECT wake_at FROM trigger_runs")[0]["wake_at"] == "2030-01-18T06:00:00+00:00"
+    search = db.rows("SELECT customer_id, doc FROM customer_search")
     engine.run_once(db, dt.datetime(2030, 1, 18, 6, 0, tzinfo=dt.UTC))
     assert db.rows("SELECT tag FROM customer_tags") == [{"tag": "week"}]
+    # the tag rewrote no search row (migration 38), and the quick search finds the customer by it
+    assert db.rows("SELECT customer_id, doc FROM customer_search") == search
+    sql, params = where(CustomerQuery.from_args(MultiDict({"q": "WEEK"})), SYSTEM, "UTC", db.dialect)
+    assert db.customer_ids_where(sql, params) == ["c1"]
 
 
 def test_editing_a_running_trigger_makes_a_version_runs_keep_theirs(db):

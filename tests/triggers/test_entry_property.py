@@ -30,12 +30,18 @@ INACTIVITY = st.builds(
     st.one_of(st.none(), st.lists(st.sampled_from(["s1", "s2", "s3"]), min_size=1, max_size=2, unique=True)),
 )
 
+#: event conditions: nobody's hold at the start (no event since it), both ways
+EVENTS = st.sampled_from(
+    [{"type": "transaction", "kind": "purchase", "count_from": 1}, {"type": "points_event", "direction": "credited"}]
+)
+
 pytestmark = pytest.mark.postgresql
-CONDITIONS = st.lists(st.one_of(STEP_CRITERIA, INACTIVITY), min_size=1, max_size=3)
+#: none at all: a first step that is a pause alone (one INSERT ... SELECT, everyone pauses from the start)
+CONDITIONS = st.lists(st.one_of(STEP_CRITERIA, INACTIVITY, INACTIVITY, EVENTS), min_size=0, max_size=3)
 
 
 def trigger_doc(conditions: list[dict], pause: int) -> dict:
-    first = {"conditions": conditions, "actions": [{"type": "comment", "text": "first"}]}
+    first: dict = {"conditions": conditions, "actions": [{"type": "comment", "text": "first"}]}
     if pause:
         first["pause_days"] = pause
     return {
@@ -99,7 +105,7 @@ def _comments(db: Store) -> list[tuple]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=90,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
