@@ -336,12 +336,13 @@ from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMOREST_MIGRATIONS
 
-# PostgreSQL: the segments' change log followed by transaction id (docs/segments.md): migration 39
-from .schema_pgsnap import PGSNAP_MIGRATIONS  # noqa: E402
-
-MIGRATIONS += PGSNAP_MIGRATIONS
 # the quick search finds tags through their distinct names: a tag written rewrites no search row
 # (docs/triggers.md): migration 38
 from .schema_trigspeed import TRIGSPEED_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += TRIGSPEED_MIGRATIONS
+
+# PostgreSQL: the segments' change log followed by transaction id (docs/segments.md): migration 39
+from .schema_pgsnap import PGSNAP_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PGSNAP_MIGRATIONS
