@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -320,6 +321,21 @@ def _traits(definition: Definition) -> tuple[bool, frozenset[str]]:
     return found[1], found[2]
 
 
+_ROUNDS = threading.local()
+
+
+def _round(ctx: Context) -> Round:
+    """The compiled criteria and plans of the dynamic segments, kept across the event rounds of one day (per
+    thread: a round reads its own transaction), bound to this round's context; dropped with the day, or when
+    edited definitions have piled up criteria."""
+    found: Round | None = getattr(_ROUNDS, "round", None)
+    if found is None or found.ctx.today != ctx.today or len(found._index) > 5000:
+        found = _ROUNDS.round = Round(ctx)
+    else:
+        found.rebind(ctx)
+    return found
+
+
 def _reevaluate(
     conn: sqlite3.Connection,
     segments: list[dict[str, Any]],
@@ -354,7 +370,7 @@ def _reevaluate(
             criteria = [c for r in segments for c in r["_def"].criteria()]
             needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
             facts = aggregates.load_facts(conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria))
-            compiled = Round(context(conn, today))
+            compiled = _round(context(conn, today))
             for segment, key in store.member_pairs(conn, keys):
                 current.setdefault(segment, set()).add(key)
         assert compiled is not None

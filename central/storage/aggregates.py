@@ -304,10 +304,22 @@ def _local_day(text: str, zone: dt.tzinfo) -> int:
 def _birthday(text: Any) -> dt.date | None:
     if not isinstance(text, str):
         return None
+    return _birthday_text(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _birthday_text(text: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _consents(text: str) -> frozenset[str]:
+    """The channels a ``customers.consents`` JSON text says exactly ``true`` for (customers share a few texts)."""
+    given = json.loads(text)
+    return frozenset(k for k, v in given.items() if v is True) if isinstance(given, dict) else frozenset()
 
 
 #: the tables a criterion reads besides the ``customers`` row (``load_facts``' ``tables``)
@@ -380,7 +392,6 @@ def load_facts(
             chunk,
         ):
             ids[cid] = key
-            given = json.loads(consents) if consents and consents != "{}" else {}
             created_day = None
             if created:
                 created_day = _local_day(created, zone)
@@ -388,9 +399,7 @@ def load_facts(
                 key,
                 birthday=_birthday(birthday),
                 gender=gender,
-                consents=frozenset(k for k, v in given.items() if v is True)
-                if isinstance(given, dict)
-                else frozenset(),
+                consents=_consents(consents) if consents and consents != "{}" else frozenset(),
                 custom=dict(json.loads(custom)) if custom and custom != "{}" else {},
                 registered_day=created_day,
                 home_store=home,

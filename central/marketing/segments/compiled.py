@@ -25,6 +25,8 @@ without a fast path call them.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate
 from typing import Any
@@ -71,7 +73,8 @@ def _purchase_span(f: Facts) -> tuple[int, int] | None:
     return found
 
 
-def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool]:
+def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool] | None:
+    """A fast form of ``matches`` for the criterion (its parameters read once), or None: ``matches`` itself."""
     today, t = ctx.today, c.type
     if t in _SUMS and c.get("stores") is None:
         first, last = c["period"].bounds(today)
@@ -124,7 +127,32 @@ def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool]:
             return total >= minimum if minimum else total > 0
 
         return category
-    return lambda f: matches(c, f, ctx)
+    if t == "home_store":
+        stores = c["stores"]
+        return lambda f: f.home_store in stores
+    if t == "birthday" and not c.get("months"):
+        window = _birthday_table(c, today)
+        return lambda f: f.birthday is not None and window[f.birthday.month * 32 + f.birthday.day]
+    return None
+
+
+_BIRTHDAYS: dict[tuple[Criterion, int], list[bool]] = {}
+
+
+def _birthday_table(c: Criterion, today: int) -> list[bool]:
+    """A birthday window's answer per month * 32 + day of birth, for one day: the answer depends on the month and
+    day only (``evaluate.birthday_in``), so each of the 366 is asked once, of a leap year's date."""
+    found = _BIRTHDAYS.get((c, today))
+    if found is None:
+        if len(_BIRTHDAYS) > 1000:
+            _BIRTHDAYS.clear()
+        found = [False] * (13 * 32)
+        start = dt.date(2000, 1, 1).toordinal()
+        for ordinal in range(start, start + 366):
+            born = dt.date.fromordinal(ordinal)
+            found[born.month * 32 + born.day] = matches(c, Facts(0, birthday=born), Context(today=today))
+        _BIRTHDAYS[(c, today)] = found
+    return found
 
 
 def _period_flip(table: str, n: int, today: int) -> Callable[[Facts], int | None]:
@@ -322,11 +350,24 @@ class Round:
         self._sets_of: Mapping[int, Facts] | None = None
         self._answers, self._flip_memo = ("answers", id(self)), ("flips", id(self))  # this round's memos in a Facts
 
+    def _matches(self, c: Criterion, f: Facts) -> bool:
+        return matches(c, f, self.ctx)
+
+    def rebind(self, ctx: Context) -> None:
+        """Use the round's compiled criteria and plans again with a new context of the same day (the next ingest
+        round: ``ctx.member`` and the product names read the new transaction); answers are not kept."""
+        assert ctx.today == self.ctx.today
+        self.ctx = ctx
+        self._batch = None
+        self._sets, self._sets_of = {}, None
+        self._answers, self._flip_memo = ("answers", id(self), object()), ("flips", id(self), object())
+
     def _criterion(self, c: Criterion) -> int:
         found = self._index.get(c)
         if found is None:
             found = self._index[c] = len(self._tests)
-            self._tests.append(_compile(c, self.ctx))
+            test = _compile(c, self.ctx)
+            self._tests.append(test if test is not None else functools.partial(self._matches, c))
             self._vectors.append(_vector(c, self.ctx.today))
             self._shared.append(c.type != "in_segment")
             if time_relative(c):
