@@ -145,9 +145,23 @@ def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _PARSED: dict[tuple[int, str], Definition | None] = {}
 
 
+_ORDERED: dict[tuple[tuple[int, str], ...], list[dict[str, Any]]] = {}
+
+
 def dynamic_segments(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache)."""
-    rows = [{"id": i, "definition": d} for i, d in queries.dynamic_definitions(conn)]
+    """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache; the
+    ordered list too, once per set of definitions: every ingest round asks)."""
+    stored = tuple((i, d) for i, d in queries.dynamic_definitions(conn))
+    found = _ORDERED.get(stored)
+    if found is None:
+        if len(_ORDERED) > 100:
+            _ORDERED.clear()
+        found = _ORDERED[stored] = _dynamic_segments(stored)
+    return [dict(row) for row in found]
+
+
+def _dynamic_segments(stored: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    rows = [{"id": i, "definition": d} for i, d in stored]
     for row in rows:
         ident = (row["id"], row["definition"] or "")
         if ident not in _PARSED:
@@ -300,8 +314,17 @@ def on_event(
     segments = dynamic_segments(conn)
     if not ids or not segments:
         return {}
-    keys = set(aggregates.keys_of(conn, ids).values())
-    return _reevaluate(conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(), cause)
+    key_of = aggregates.keys_of(conn, ids)
+    return _reevaluate(
+        conn,
+        segments,
+        set(key_of.values()),
+        lambda d: bool(_traits(d)[1] & changes),
+        today,
+        at or now_utc(),
+        cause,
+        {key: cid for cid, key in key_of.items()},
+    )
 
 
 _TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
@@ -344,8 +367,10 @@ def _reevaluate(
     today: int,
     at: str,
     cause: str,
+    id_of: Mapping[int, str] | None = None,
 ) -> dict[int, tuple[int, int]]:
-    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change).
+    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change);
+    ``id_of``: the keys' customer ids, when known (the version bumps need them).
 
     Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
     customer. Membership changes are written together, before a segment that nests others is evaluated
@@ -359,9 +384,10 @@ def _reevaluate(
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
-        affected = set(keys) if concerned(definition) else set()
+        affected = keys if concerned(definition) else set()  # (the same set object: the batch's mask of it is kept)
         for nested in definition.nested:
-            affected |= moved.get(nested, set())
+            if nested in moved:
+                affected = affected | moved[nested]
         if not affected:
             continue
         if facts is None:
@@ -376,7 +402,7 @@ def _reevaluate(
         assert compiled is not None
         plan = compiled.plan(definition)
         if definition.nested and pending:
-            store.change_members_many(conn, pending, at, cause)
+            store.change_members_many(conn, pending, at, cause, id_of)
             pending = []
         answer = compiled.members(plan, facts, affected)
         inside = affected & current.get(row["id"], set())
@@ -386,7 +412,7 @@ def _reevaluate(
             moved[row["id"]] = entered | left
             result[row["id"]] = (len(entered), len(left))
     if pending:
-        store.change_members_many(conn, pending, at, cause)
+        store.change_members_many(conn, pending, at, cause, id_of)
     return result
 
 

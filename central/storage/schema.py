@@ -335,3 +335,8 @@ MIGRATIONS += PG2_MIGRATIONS
 from .schema_promorest import PROMOREST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PROMOREST_MIGRATIONS
+
+# the segments' history without its unread per-customer index (docs/segments.md): migration 35
+from .schema_segingest import SEGINGEST_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += SEGINGEST_MIGRATIONS

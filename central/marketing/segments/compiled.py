@@ -217,6 +217,9 @@ class _Batch:
         self.sums: dict[tuple[int | None, int | None], np.ndarray] = {}
         self.span: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.answers: dict[int, np.ndarray] = {}
+        self.among: set[int] | None = None  # the last ``among`` of :meth:`Round.members` and its mask
+        self.among_size = -1
+        self.among_mask = np.ones(0, bool)
 
     def period_sums(self, first: int | None, last: int | None) -> np.ndarray:
         """(customers x 3): purchases, spend, items over the days of [first, last] (all stores)."""
@@ -315,7 +318,7 @@ def _vectorised(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | No
         categories, minimum = np.array(sorted(set(c["categories"])), np.int64), c.get("min_quantity")
 
         def category(b: _Batch) -> np.ndarray:
-            keep = np.isin(b.i_item, categories)
+            keep = b.i_item == categories[0] if len(categories) == 1 else np.isin(b.i_item, categories)
             if first is not None:
                 keep &= b.i_day >= first
             if last is not None:
@@ -457,19 +460,27 @@ class Round:
         batch = self._batch
         if batch is None or batch.facts is not facts:
             batch = self._batch = _Batch(facts)
-        if among.issuperset(facts):
-            mask = np.ones(batch.n, bool)
-        else:
-            mask = np.fromiter((k in among for k in facts), bool, batch.n)
+        # (the engine passes the same set, unchanged, for every segment a round concerns)
+        if batch.among is not among or batch.among_size != len(among):
+            batch.among, batch.among_size = among, len(among)
+            batch.among_mask = (
+                np.ones(batch.n, bool)
+                if among.issuperset(facts)
+                else np.fromiter((k in among for k in facts), bool, batch.n)
+            )
+        mask = batch.among_mask
         for audience in plan[0]:
-            union = np.zeros(batch.n, bool)
-            for i in audience:
-                union |= self._mask(i, batch)
-            mask &= union
+            if len(audience) == 1:
+                mask = mask & self._mask(audience[0], batch)
+            else:
+                union = self._mask(audience[0], batch) | self._mask(audience[1], batch)
+                for i in audience[2:]:
+                    union |= self._mask(i, batch)
+                mask = mask & union
             if not mask.any():
                 return set()
         for i in plan[1]:
-            mask &= ~self._mask(i, batch)
+            mask = mask & ~self._mask(i, batch)
         return set(batch.keys[mask].tolist())
 
     def next_flip(self, plan: Plan, f: Facts) -> int | None:
