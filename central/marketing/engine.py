@@ -395,7 +395,9 @@ def _reevaluate(
             # and of agg_items only the categories and products they name
             criteria = [c for r in segments for c in r["_def"].criteria()]
             needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
-            facts = aggregates.load_facts(conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria))
+            facts = aggregates.load_facts(
+                conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria), id_of=id_of
+            )
             compiled = _round(context(conn, today))
             for segment, key in store.member_pairs(conn, keys):
                 current.setdefault(segment, set()).add(key)

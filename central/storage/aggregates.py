@@ -24,7 +24,7 @@ import functools
 import json
 import sqlite3
 import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
@@ -356,17 +356,42 @@ def items_read(criteria: Iterable[Any]) -> frozenset[tuple[int, int]] | None:
     return frozenset(found)
 
 
+_PROFILE = "c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level, c.balance"
+
+
+def _customer_rows(conn: sqlite3.Connection, keys: list[int], id_of: Mapping[int, str] | None) -> Iterable[Any]:
+    """(key, id, birthday, gender, consents, custom, created_at, home store, level, balance) of these keys'
+    customers (not merged away); by id when the caller knows the keys' ids (one index search fewer each)."""
+    marks = ",".join("?" * len(keys))
+    if id_of is not None and all(k in id_of for k in keys):
+        key_of = {id_of[k]: k for k in keys}
+        return (
+            (key_of[row[0]], *row)
+            for row in conn.execute(
+                f"SELECT {_PROFILE} FROM customers c WHERE c.id IN ({marks}) AND c.merged_into IS NULL",
+                [id_of[k] for k in keys],
+            )
+        )
+    return conn.execute(
+        f"SELECT k.key, {_PROFILE} FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
+        f" WHERE k.key IN ({marks}) AND c.merged_into IS NULL",
+        keys,
+    )
+
+
 def load_facts(
     conn: sqlite3.Connection,
     keys: Sequence[int],
     zone: dt.tzinfo | None = None,
     tables: Iterable[str] = ALL_TABLES,
     items: frozenset[tuple[int, int]] | None = None,
+    id_of: Mapping[int, str] | None = None,
 ) -> dict[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
     days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty. ``items``:
     only these (kind, id) rows of ``agg_items`` (:func:`items_read`; the answers of the criteria that named them
-    are the same, but the customers' item activity days are not all there), None for all."""
+    are the same, but the customers' item activity days are not all there), None for all. ``id_of``: the keys'
+    customer ids when the caller knows them (the event path: :func:`keys_of` gave them)."""
     tables = frozenset(tables)
     item_filter = ""
     if items is not None:
@@ -385,11 +410,8 @@ def load_facts(
         chunk = list(keys[start : start + _CHUNK])
         marks = ",".join("?" * len(chunk))
         ids: dict[str, int] = {}
-        for key, cid, birthday, gender, consents, custom, created, home, level, balance in conn.execute(
-            "SELECT k.key, c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level,"
-            f" c.balance FROM customer_keys k JOIN customers c ON c.id = k.customer_id WHERE k.key IN ({marks})"
-            " AND c.merged_into IS NULL",
-            chunk,
+        for key, cid, birthday, gender, consents, custom, created, home, level, balance in _customer_rows(
+            conn, chunk, id_of
         ):
             ids[cid] = key
             created_day = None
