@@ -402,8 +402,10 @@ def load_facts(
             for kind in (CATEGORY, PRODUCT):
                 ids = sorted({i for k, i in items if k == kind})
                 if ids:
-                    parts.append(f"(kind = {kind} AND item IN ({','.join(str(int(i)) for i in ids)}))")
-            item_filter = " AND (" + " OR ".join(parts) + ")"
+                    parts.append(f"kind = {kind} AND item IN ({','.join(str(int(i)) for i in ids)})")
+            # (one kind: no OR, so SQLite searches the primary key on (key, kind) and tests the items on the way)
+            either = " OR ".join(f"({p})" for p in parts)
+            item_filter = f" AND {parts[0]}" if len(parts) == 1 else f" AND ({either})"
     zone = zone or chain_zone(conn)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .definition import Criterion, Definition, time_relative
-from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, criterion_flip, matches
+from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, _in, age_on, criterion_flip, matches
 
 #: (audiences as criterion indexes, excluded indexes, time-relative criterion indexes)
 Plan = tuple[tuple[tuple[int, ...], ...], tuple[int, ...], tuple[int, ...]]
@@ -130,6 +130,22 @@ def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool] | None:
     if t == "home_store":
         stores = c["stores"]
         return lambda f: f.home_store in stores
+    if t == "consent":
+        channels = c["channels"]
+        return lambda f: bool(f.consents & channels)
+    if t == "tag":
+        tags = c["tags"]
+        if c["mode"] == "any":
+            return lambda f: bool(f.tags & tags)
+        if c["mode"] == "all":
+            return lambda f: tags <= f.tags
+        return lambda f: not (f.tags & tags)
+    if t == "age":
+        on, low, high = dt.date.fromordinal(today), c.get("from"), c.get("to")
+        return lambda f: f.birthday is not None and _in(age_on(f.birthday, on), low, high)
+    if t == "level":
+        levels = c["levels"]
+        return lambda f: f.level in levels
     if t == "birthday" and not c.get("months"):
         window = _birthday_table(c, today)
         return lambda f: f.birthday is not None and window[f.birthday.month * 32 + f.birthday.day]
