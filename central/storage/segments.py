@@ -44,7 +44,7 @@ MIGRATION = [
         at TEXT NOT NULL,
         cause TEXT NOT NULL)""",
     "CREATE INDEX segment_history_segment ON segment_history (segment_id, id)",
-    "CREATE INDEX segment_history_key ON segment_history (key, id)",
+    "CREATE INDEX segment_history_key ON segment_history (key, id)",  # dropped by migration 35: no query read it
     # one row per customer: the first day any dynamic segment's answer may change for them
     """CREATE TABLE segment_flips (
         key INTEGER PRIMARY KEY,
