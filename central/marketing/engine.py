@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -144,9 +145,23 @@ def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _PARSED: dict[tuple[int, str], Definition | None] = {}
 
 
+_ORDERED: dict[tuple[tuple[int, str], ...], list[dict[str, Any]]] = {}
+
+
 def dynamic_segments(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache)."""
-    rows = [{"id": i, "definition": d} for i, d in queries.dynamic_definitions(conn)]
+    """The dynamic segments, nested ones first, their definitions parsed (once per text: a small cache; the
+    ordered list too, once per set of definitions: every ingest round asks)."""
+    stored = tuple((i, d) for i, d in queries.dynamic_definitions(conn))
+    found = _ORDERED.get(stored)
+    if found is None:
+        if len(_ORDERED) > 100:
+            _ORDERED.clear()
+        found = _ORDERED[stored] = _dynamic_segments(stored)
+    return [dict(row) for row in found]
+
+
+def _dynamic_segments(stored: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    rows = [{"id": i, "definition": d} for i, d in stored]
     for row in rows:
         ident = (row["id"], row["definition"] or "")
         if ident not in _PARSED:
@@ -299,8 +314,17 @@ def on_event(
     segments = dynamic_segments(conn)
     if not ids or not segments:
         return {}
-    keys = set(aggregates.keys_of(conn, ids).values())
-    return _reevaluate(conn, segments, keys, lambda d: bool(_traits(d)[1] & changes), today, at or now_utc(), cause)
+    key_of = aggregates.keys_of(conn, ids)
+    return _reevaluate(
+        conn,
+        segments,
+        set(key_of.values()),
+        lambda d: bool(_traits(d)[1] & changes),
+        today,
+        at or now_utc(),
+        cause,
+        {key: cid for cid, key in key_of.items()},
+    )
 
 
 _TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
@@ -320,6 +344,21 @@ def _traits(definition: Definition) -> tuple[bool, frozenset[str]]:
     return found[1], found[2]
 
 
+_ROUNDS = threading.local()
+
+
+def _round(ctx: Context) -> Round:
+    """The compiled criteria and plans of the dynamic segments, kept across the event rounds of one day (per
+    thread: a round reads its own transaction), bound to this round's context; dropped with the day, or when
+    edited definitions have piled up criteria."""
+    found: Round | None = getattr(_ROUNDS, "round", None)
+    if found is None or found.ctx.today != ctx.today or len(found._index) > 5000:
+        found = _ROUNDS.round = Round(ctx)
+    else:
+        found.rebind(ctx)
+    return found
+
+
 def _reevaluate(
     conn: sqlite3.Connection,
     segments: list[dict[str, Any]],
@@ -328,8 +367,10 @@ def _reevaluate(
     today: int,
     at: str,
     cause: str,
+    id_of: Mapping[int, str] | None = None,
 ) -> dict[int, tuple[int, int]]:
-    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change).
+    """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change);
+    ``id_of``: the keys' customer ids, when known (the version bumps need them).
 
     Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
     customer. Membership changes are written together, before a segment that nests others is evaluated
@@ -343,9 +384,10 @@ def _reevaluate(
     result = {}
     for row in segments:
         definition: Definition = row["_def"]
-        affected = set(keys) if concerned(definition) else set()
+        affected = keys if concerned(definition) else set()  # (the same set object: the batch's mask of it is kept)
         for nested in definition.nested:
-            affected |= moved.get(nested, set())
+            if nested in moved:
+                affected = affected | moved[nested]
         if not affected:
             continue
         if facts is None:
@@ -353,14 +395,16 @@ def _reevaluate(
             # and of agg_items only the categories and products they name
             criteria = [c for r in segments for c in r["_def"].criteria()]
             needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
-            facts = aggregates.load_facts(conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria))
-            compiled = Round(context(conn, today))
+            facts = aggregates.load_facts(
+                conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria), id_of=id_of
+            )
+            compiled = _round(context(conn, today))
             for segment, key in store.member_pairs(conn, keys):
                 current.setdefault(segment, set()).add(key)
         assert compiled is not None
         plan = compiled.plan(definition)
         if definition.nested and pending:
-            store.change_members_many(conn, pending, at, cause)
+            store.change_members_many(conn, pending, at, cause, id_of)
             pending = []
         answer = compiled.members(plan, facts, affected)
         inside = affected & current.get(row["id"], set())
@@ -370,7 +414,7 @@ def _reevaluate(
             moved[row["id"]] = entered | left
             result[row["id"]] = (len(entered), len(left))
     if pending:
-        store.change_members_many(conn, pending, at, cause)
+        store.change_members_many(conn, pending, at, cause, id_of)
     return result
 
 

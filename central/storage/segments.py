@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import customer_versions
@@ -44,7 +44,7 @@ MIGRATION = [
         at TEXT NOT NULL,
         cause TEXT NOT NULL)""",
     "CREATE INDEX segment_history_segment ON segment_history (segment_id, id)",
-    "CREATE INDEX segment_history_key ON segment_history (key, id)",
+    "CREATE INDEX segment_history_key ON segment_history (key, id)",  # dropped by migration 35: no query read it
     # one row per customer: the first day any dynamic segment's answer may change for them
     """CREATE TABLE segment_flips (
         key INTEGER PRIMARY KEY,
@@ -116,21 +116,26 @@ def change_members(
     return len(entered), len(left)
 
 
-def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str) -> None:
+def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str, id_of: Mapping[int, str] | None = None) -> None:
     """New customer versions for these customer keys (their segments changed), so their deltas go down
-    (docs/sync.md, "Segments down"). In the caller's transaction, after any ``VersionCounter`` of it saved."""
+    (docs/sync.md, "Segments down"). In the caller's transaction, after any ``VersionCounter`` of it saved.
+    ``id_of``: the customer ids of (at least) these keys when the caller knows them (else they are read)."""
     keys = sorted(set(keys))
     if not keys:
         return
-    ids: list[str] = []
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        ids += [
-            r[0]
-            for r in conn.execute(
-                f"SELECT customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))}) ORDER BY key", chunk
-            )
-        ]
+    if id_of is not None and all(k in id_of for k in keys):
+        ids = [id_of[k] for k in keys]
+    else:
+        ids = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            ids += [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT customer_id FROM customer_keys WHERE key IN ({','.join('?' * len(chunk))}) ORDER BY key",
+                    chunk,
+                )
+            ]
     value = customer_versions.customer_version(conn)
     rows = [(value + n, at, cid) for n, cid in enumerate(ids, 1)]
     customer_versions.set_versions(conn, rows)
@@ -138,9 +143,14 @@ def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str) -> None:
 
 
 def change_members_many(
-    conn: sqlite3.Connection, changes: Sequence[tuple[int, Iterable[int], Iterable[int]]], at: str, cause: str
+    conn: sqlite3.Connection,
+    changes: Sequence[tuple[int, Iterable[int], Iterable[int]]],
+    at: str,
+    cause: str,
+    id_of: Mapping[int, str] | None = None,
 ) -> None:
-    """:func:`change_members` for several segments at once (the same rows, history in the same order)."""
+    """:func:`change_members` for several segments at once (the same rows, history in the same order);
+    ``id_of`` as :func:`bump_keys` takes it."""
     entering, leaving, history_rows, sizes = [], [], [], []
     for segment_id, entered, left in changes:
         entered, left = sorted(entered), sorted(left)
@@ -158,7 +168,7 @@ def change_members_many(
         "INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)", history_rows
     )
     conn.executemany("UPDATE segments SET size = size + ? WHERE id = ?", sizes)
-    bump_keys(conn, [row[1] for row in entering] + [row[1] for row in leaving], at)
+    bump_keys(conn, [row[1] for row in entering] + [row[1] for row in leaving], at, id_of)
 
 
 def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:

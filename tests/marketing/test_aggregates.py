@@ -125,3 +125,18 @@ def test_every_customer_has_a_stable_key(db):
     apply(db, agent.purchase("c1"), agent.registration("c3"))
     again = dict(db.conn.execute("SELECT customer_id, key FROM customer_keys"))
     assert {k: again[k] for k in keys} == keys and set(again) == {"c1", "c2", "c3"}
+
+
+def test_facts_read_by_the_known_ids_are_the_same(db):
+    """The event path passes the customer ids it already has (``load_facts(id_of=...)``): the same facts, a
+    merged-away customer left out the same way."""
+    db.add_store("S1")
+    db.stream_state("S1", "a1")
+    agent = FakeAgent("S1", "a1")
+    apply(db, agent.registration("c1"), agent.registration("c2"), agent.registration("c3"))
+    apply(db, basket(agent, "c1", [("shoe", "running", "1", 5000)]), agent.purchase("c2"))
+    db.conn.execute("UPDATE customers SET merged_into = 'c1' WHERE id = 'c3'")
+    id_of = dict(db.conn.execute("SELECT key, customer_id FROM customer_keys"))
+    by_key = aggregates.load_facts(db.conn, sorted(id_of))
+    by_id = aggregates.load_facts(db.conn, sorted(id_of), id_of=id_of)
+    assert len(by_key) == 2 and by_id == by_key

@@ -90,3 +90,40 @@ def test_a_batch_at_once_says_what_evaluate_says(seed):
             plan = batch.plan(definition)
             assert batch.members(plan, facts, set(facts)) == expected, definition
             assert batch.members(plan, facts, some) == expected & some, definition
+
+
+@pytest.mark.parametrize(
+    "today",
+    [dt.date(2026, 6, 15), dt.date(2026, 12, 30), dt.date(2027, 1, 2), dt.date(2028, 2, 27), dt.date(2027, 2, 28)],
+)
+def test_the_birthday_window_by_month_and_day_says_what_evaluate_says(today):
+    """The compiled birthday window is a table by month and day of birth (asked once of a leap year's date); every
+    birthday of a leap and a common year, 29 February included, gets ``evaluate``'s answer."""
+    ctx = Context(today=today.toordinal())
+    batch = Round(ctx)
+    born = [dt.date(1988, 1, 1) + dt.timedelta(days=n) for n in range(366 + 365)]
+    facts = {k: Facts(k, birthday=b) for k, b in enumerate(born, 1)} | {9999: Facts(9999)}
+    for window in ({"days_before": 3, "days_after": 3}, {"days_before": 0, "days_after": 0}, {"days_after": 40}):
+        definition = parse_definition({"audiences": [[{"type": "birthday", **window}]]})
+        expected = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
+        assert expected
+        plan = batch.plan(definition)
+        assert {k for k, f in facts.items() if batch.evaluate(plan, f)} == expected
+        assert batch.members(plan, facts, set(facts)) == expected
+
+
+def test_a_round_rebound_to_the_next_batch_answers_afresh():
+    """The engine keeps a day's compiled round across ingest rounds (``Round.rebind``): the next batch's answers
+    are its own, never the last batch's memos."""
+    rng = random.Random(7)
+    ctx = Context(today=TODAY)
+    kept = Round(ctx)
+    definitions = [parse_definition({"audiences": [[doc]]}) for doc in criteria(rng)]
+    for _ in range(4):
+        facts = {k: customer(k, rng) for k in range(1, 61)}  # the same keys, other facts
+        kept.rebind(Context(today=TODAY))
+        for definition in definitions:
+            expected = {k for k, f in facts.items() if evaluate(definition, f, ctx)}
+            plan = kept.plan(definition)
+            assert kept.members(plan, facts, set(facts)) == expected, definition
+            assert kept.members(plan, facts, {1, 2, 3}) == expected & {1, 2, 3}, definition

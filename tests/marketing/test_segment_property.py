@@ -338,7 +338,9 @@ def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
     batch = Round(ctx, vector_from=1)
     assert batch.members(batch.plan(definition), facts, set(keys)) == one_by_one
     assert batch.members(batch.plan(definition), facts, some) == one_by_one & some
-    narrow = aggregates.load_facts(database.conn, keys, items=aggregates.items_read(definition.criteria()))
+    id_of = dict(database.conn.execute("SELECT key, customer_id FROM customer_keys"))
+    narrow = aggregates.load_facts(database.conn, keys, items=aggregates.items_read(definition.criteria()), id_of=id_of)
+    assert {k: f.key for k, f in narrow.items()} == {k: f.key for k, f in facts.items()}  # (by id: the same rows)
     batch = Round(ctx, vector_from=1)
     assert batch.members(batch.plan(definition), narrow, set(keys)) == one_by_one
     fresh = Round(ctx)

@@ -25,6 +25,8 @@ without a fast path call them.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate
 from typing import Any
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .definition import Criterion, Definition, time_relative
-from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, criterion_flip, matches
+from .evaluate import CATEGORY, Context, Facts, _days_ago, _flip_range, _in, age_on, criterion_flip, matches
 
 #: (audiences as criterion indexes, excluded indexes, time-relative criterion indexes)
 Plan = tuple[tuple[tuple[int, ...], ...], tuple[int, ...], tuple[int, ...]]
@@ -71,7 +73,8 @@ def _purchase_span(f: Facts) -> tuple[int, int] | None:
     return found
 
 
-def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool]:
+def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool] | None:
+    """A fast form of ``matches`` for the criterion (its parameters read once), or None: ``matches`` itself."""
     today, t = ctx.today, c.type
     if t in _SUMS and c.get("stores") is None:
         first, last = c["period"].bounds(today)
@@ -124,7 +127,48 @@ def _compile(c: Criterion, ctx: Context) -> Callable[[Facts], bool]:
             return total >= minimum if minimum else total > 0
 
         return category
-    return lambda f: matches(c, f, ctx)
+    if t == "home_store":
+        stores = c["stores"]
+        return lambda f: f.home_store in stores
+    if t == "consent":
+        channels = c["channels"]
+        return lambda f: bool(f.consents & channels)
+    if t == "tag":
+        tags = c["tags"]
+        if c["mode"] == "any":
+            return lambda f: bool(f.tags & tags)
+        if c["mode"] == "all":
+            return lambda f: tags <= f.tags
+        return lambda f: not (f.tags & tags)
+    if t == "age":
+        on, low, high = dt.date.fromordinal(today), c.get("from"), c.get("to")
+        return lambda f: f.birthday is not None and _in(age_on(f.birthday, on), low, high)
+    if t == "level":
+        levels = c["levels"]
+        return lambda f: f.level in levels
+    if t == "birthday" and not c.get("months"):
+        window = _birthday_table(c, today)
+        return lambda f: f.birthday is not None and window[f.birthday.month * 32 + f.birthday.day]
+    return None
+
+
+_BIRTHDAYS: dict[tuple[Criterion, int], list[bool]] = {}
+
+
+def _birthday_table(c: Criterion, today: int) -> list[bool]:
+    """A birthday window's answer per month * 32 + day of birth, for one day: the answer depends on the month and
+    day only (``evaluate.birthday_in``), so each of the 366 is asked once, of a leap year's date."""
+    found = _BIRTHDAYS.get((c, today))
+    if found is None:
+        if len(_BIRTHDAYS) > 1000:
+            _BIRTHDAYS.clear()
+        found = [False] * (13 * 32)
+        start = dt.date(2000, 1, 1).toordinal()
+        for ordinal in range(start, start + 366):
+            born = dt.date.fromordinal(ordinal)
+            found[born.month * 32 + born.day] = matches(c, Facts(0, birthday=born), Context(today=today))
+        _BIRTHDAYS[(c, today)] = found
+    return found
 
 
 def _period_flip(table: str, n: int, today: int) -> Callable[[Facts], int | None]:
@@ -189,6 +233,9 @@ class _Batch:
         self.sums: dict[tuple[int | None, int | None], np.ndarray] = {}
         self.span: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.answers: dict[int, np.ndarray] = {}
+        self.among: set[int] | None = None  # the last ``among`` of :meth:`Round.members` and its mask
+        self.among_size = -1
+        self.among_mask = np.ones(0, bool)
 
     def period_sums(self, first: int | None, last: int | None) -> np.ndarray:
         """(customers x 3): purchases, spend, items over the days of [first, last] (all stores)."""
@@ -287,7 +334,7 @@ def _vectorised(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | No
         categories, minimum = np.array(sorted(set(c["categories"])), np.int64), c.get("min_quantity")
 
         def category(b: _Batch) -> np.ndarray:
-            keep = np.isin(b.i_item, categories)
+            keep = b.i_item == categories[0] if len(categories) == 1 else np.isin(b.i_item, categories)
             if first is not None:
                 keep &= b.i_day >= first
             if last is not None:
@@ -322,11 +369,24 @@ class Round:
         self._sets_of: Mapping[int, Facts] | None = None
         self._answers, self._flip_memo = ("answers", id(self)), ("flips", id(self))  # this round's memos in a Facts
 
+    def _matches(self, c: Criterion, f: Facts) -> bool:
+        return matches(c, f, self.ctx)
+
+    def rebind(self, ctx: Context) -> None:
+        """Use the round's compiled criteria and plans again with a new context of the same day (the next ingest
+        round: ``ctx.member`` and the product names read the new transaction); answers are not kept."""
+        assert ctx.today == self.ctx.today
+        self.ctx = ctx
+        self._batch = None
+        self._sets, self._sets_of = {}, None
+        self._answers, self._flip_memo = ("answers", id(self), object()), ("flips", id(self), object())
+
     def _criterion(self, c: Criterion) -> int:
         found = self._index.get(c)
         if found is None:
             found = self._index[c] = len(self._tests)
-            self._tests.append(_compile(c, self.ctx))
+            test = _compile(c, self.ctx)
+            self._tests.append(test if test is not None else functools.partial(self._matches, c))
             self._vectors.append(_vector(c, self.ctx.today))
             self._shared.append(c.type != "in_segment")
             if time_relative(c):
@@ -416,19 +476,27 @@ class Round:
         batch = self._batch
         if batch is None or batch.facts is not facts:
             batch = self._batch = _Batch(facts)
-        if among.issuperset(facts):
-            mask = np.ones(batch.n, bool)
-        else:
-            mask = np.fromiter((k in among for k in facts), bool, batch.n)
+        # (the engine passes the same set, unchanged, for every segment a round concerns)
+        if batch.among is not among or batch.among_size != len(among):
+            batch.among, batch.among_size = among, len(among)
+            batch.among_mask = (
+                np.ones(batch.n, bool)
+                if among.issuperset(facts)
+                else np.fromiter((k in among for k in facts), bool, batch.n)
+            )
+        mask = batch.among_mask
         for audience in plan[0]:
-            union = np.zeros(batch.n, bool)
-            for i in audience:
-                union |= self._mask(i, batch)
-            mask &= union
+            if len(audience) == 1:
+                mask = mask & self._mask(audience[0], batch)
+            else:
+                union = self._mask(audience[0], batch) | self._mask(audience[1], batch)
+                for i in audience[2:]:
+                    union |= self._mask(i, batch)
+                mask = mask & union
             if not mask.any():
                 return set()
         for i in plan[1]:
-            mask &= ~self._mask(i, batch)
+            mask = mask & ~self._mask(i, batch)
         return set(batch.keys[mask].tolist())
 
     def next_flip(self, plan: Plan, f: Facts) -> int | None:
