@@ -346,6 +346,7 @@ MIGRATIONS += TRIGSPEED_MIGRATIONS
 from .schema_pgsnap import PGSNAP_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PGSNAP_MIGRATIONS
+
 # the segments' history without its unread per-customer index (docs/segments.md): migration 35
 from .schema_segingest import SEGINGEST_MIGRATIONS  # noqa: E402
 
