@@ -744,6 +744,8 @@ class LedgerBatch:
         self.languages = {}
         queries.mark_messages_read(conn, self.message_reads)
         self.message_reads = []
+        if late:
+            self.receipts.prepare()  # the catalog, the receipts' rows, the customers' aggregates: beside the others
         serial_section(conn)  # from here to the commit, one ingest commit at a time
         if late:
             versions = {cid: next_version() for cid in order}
