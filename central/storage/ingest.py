@@ -157,7 +157,7 @@ class IngestQueries(Database):
                 raise
             except Exception as exc:
                 self.ingest_retries += 1
-                log.info("a concurrent ingest commit failed (%s: %s); applied again alone", type(exc).__name__, exc)
+                log.warning("a concurrent ingest commit failed (%s: %s); applied again alone", type(exc).__name__, exc)
         return self._commit_ingest(unit, fence, concurrent=False)
 
     def _commit_ingest(self, unit: IngestUnit, fence: Callable[[Any], bool] | None, *, concurrent: bool) -> set[str]:
