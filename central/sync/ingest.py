@@ -336,7 +336,14 @@ class Ingest:
         if self.partitions:
             self._note(items)
             if not self._leased():
-                return []  # not acked: the agents send again, to whoever holds their partition then
+                # not acked: the agents send again, to whoever holds their partition then
+                self.stats["unleased_rounds"] = self.stats.get("unleased_rounds", 0) + 1
+                log.info(
+                    "ingest %s: its leases were not renewed in time; a round of %d messages dropped",
+                    self.worker,
+                    len(items),
+                )
+                return []
             mine = [item for item in items if self._mine(item[0])]
             self.stats["foreign_events"] += sum(1 for t, _ in items if t.endswith("/events")) - sum(
                 1 for t, _ in mine if t.endswith("/events")

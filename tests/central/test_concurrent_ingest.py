@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from central.storage.partitions import holds
 from central.storage.store import IngestUnit, Store
 from central.storage.write_lock import TAIL_LOCK, WRITE_LOCK
 from tests.sync.fakes import FakeAgent
@@ -175,3 +176,37 @@ def test_a_deadlock_is_retried_alone_never_dead_lettered(pg):
     assert pg.count("applied_events", "id = ?", (event["id"],)) == 1
     assert pg.applied_seq("S1", "a1") == event["seq"]
     assert pg.dead_letters() == []
+
+
+def test_a_lease_renews_during_its_holders_commit_and_is_taken_only_after_it(pg):
+    a1, _ = _registered(pg)
+    holder, renewer, taker = Store(pg.path), Store(pg.path), Store(pg.path)
+    try:
+        assert holder.rebalance_partitions("w1", 2, 30.0) == {0, 1}
+        release = threading.Event()
+
+        def fence(conn: Any) -> bool:  # the ingest's fence (central/sync/ingest.py), then held open
+            ok = holds(conn, "w1", 0) and holds(conn, "w1", 1)
+            assert release.wait(60)
+            return ok
+
+        a, a_out = _in_thread(holder.commit_ingest, _unit(a1.purchase("c1", accrued=500)), fence)
+        time.sleep(0.5)
+        # the holder's own renewal does not wait for its commit (else a long commit cost it its leases)
+        r, r_out = _in_thread(renewer.rebalance_partitions, "w1", 2, 30.0)
+        r.join(10)
+        assert not r.is_alive() and r_out.get("result") == {0, 1}, r_out
+        # its leases run out (a paused worker): another worker's take waits for the commit in progress
+        renewer.conn.execute("UPDATE ingest_leases SET expires_at = '2000-01-01T00:00:00.000+00:00'")
+        t, t_out = _in_thread(taker.rebalance_partitions, "w2", 2, 30.0)
+        time.sleep(1.0)
+        assert t.is_alive() and a.is_alive()
+        release.set()
+        a.join(30)
+        t.join(30)
+        assert "error" not in a_out and a_out["result"] == {"c1"}, a_out
+        assert "error" not in t_out and t_out["result"], t_out  # taken once the commit ended
+    finally:
+        for store in (holder, renewer, taker):
+            store.close()
+    assert pg.customer("c1")["balance"] == 500
