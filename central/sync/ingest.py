@@ -344,7 +344,7 @@ class Ingest:
                 # not acked: the agents send again, to whoever holds their partition then
                 self.stats["unleased_rounds"] = self.stats.get("unleased_rounds", 0) + 1
                 log.info(
-                    "ingest %s: its leases were not renewed in time; a round of %d messages dropped",
+                    "ingest %s: its leases not taken or renewed in time; a round of %d messages dropped (sent again)",
                     self.worker,
                     len(items),
                 )
