@@ -75,8 +75,43 @@ def _workers(database: str, url: str, count: int, folder: Path) -> list[subproce
     return procs
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _pg_pids(database: str) -> dict[str, list[int]]:
+    """PostgreSQL's processes of a run: the backends of its database, and the server's own (WAL writer,
+    checkpointer, ...: shared with whatever else the server does)."""
+    if not database.startswith("postgresql://"):
+        return {}
+    db = Store(database)
+    try:
+        rows = db.conn.execute(
+            "SELECT pid, backend_type, datname FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+        ).fetchall()
+    finally:
+        db.close()
+    name = database.rsplit("/", 1)[1]
+    return {
+        "postgres backends": [pid for pid, kind, dat in rows if kind == "client backend" and dat == name],
+        "postgres server": [pid for pid, kind, _ in rows if kind not in ("client backend", "autovacuum worker")],
+    }
+
+
+#: the CPU seconds each kind of process used during the last burst run (``_burst_run``), and its wall seconds
+LAST_CPU: dict[str, float] = {}
+
+
 def _burst_run(database: str, workers: int, burst: int, folder: Path) -> tuple[float, int, int]:
-    """Events/s applied, losses, duplicates."""
+    """Events/s applied, losses, duplicates (and the CPU each kind of process used: ``LAST_CPU``)."""
     from bench.sync import agent_main
 
     _prepare(database, STORES)
@@ -99,9 +134,20 @@ def _burst_run(database: str, workers: int, burst: int, folder: Path) -> tuple[f
             proc.start()
         for _ in STORES:
             results.get(timeout=300)
+        roles = {
+            "ingest workers": [p.pid for p in procs],
+            "agents": [p.pid for p in agents if p.pid is not None],
+            "broker": [broker.proc.pid] if broker.proc is not None else [],
+            **_pg_pids(database),
+        }
+        before = {role: sum(map(_cpu, pids)) for role, pids in roles.items()}
         for q in queues:
             q.put(("burst", burst // len(STORES)))
         took = [results.get(timeout=900) for _ in STORES]
+        after = {role: sum(map(_cpu, pids)) for role, pids in roles.items()}
+        LAST_CPU.clear()
+        LAST_CPU.update({role: after[role] - before[role] for role in roles})
+        LAST_CPU["wall"] = max(t[3] for t in took)
         rate = burst / max(t[3] for t in took)
         for q in queues:
             q.put(("stop",))
@@ -237,6 +283,17 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def _cpu_line(events: int) -> str:
+    """The CPU of the last burst run per kind of process: seconds, microseconds per event, share of the wall."""
+    wall = LAST_CPU.get("wall", 0.0) or 1.0
+    parts = [
+        f"{role} {secs:.1f} s ({secs / events * 1e6:.0f} us/event, {secs / wall:.0%})"
+        for role, secs in LAST_CPU.items()
+        if role != "wall"
+    ]
+    return f"             CPU in {wall:.1f} s wall: " + "; ".join(parts)
+
+
 def main(args: Any) -> None:
     admin = args.database
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -244,6 +301,7 @@ def main(args: Any) -> None:
     print(f"bench/sync.py --database: burst of {burst:,} events from {len(STORES)} agents (applied and acked)")
     rate, lost, dups = _burst_run(str(folder / "central.sqlite"), 1, burst, folder)
     print(f"baseline   SQLite, 1 worker:          {rate:10,.0f} events/s   loss {lost}, duplicates {dups}   {_load()}")
+    print(_cpu_line(burst))
     runs = [1] + ([args.workers] if args.workers > 1 else [])
     one = 0.0
     for workers in runs:
@@ -258,6 +316,7 @@ def main(args: Any) -> None:
             f"PostgreSQL, {workers} worker{'s' if workers > 1 else ' '}:       {rate_pg:10,.0f} events/s   "
             f"loss {lost}, duplicates {dups}   ({rate_pg / rate:.0%} of SQLite{versus})   {_load()}"
         )
+        print(_cpu_line(burst))
     if args.stores:
         url, name = _fresh_pg(admin)
         try:

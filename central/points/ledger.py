@@ -36,7 +36,8 @@ from ..storage import ledger as queries
 from ..storage.audit_log import add_audit_row
 from ..storage.cards import mark_card_replaced, replacement_reason
 from ..storage.clock import now_utc, utc
-from ..storage.customer_versions import set_version
+from ..storage.customer_versions import set_version, set_versions_only
+from ..storage.write_lock import concurrent, serial_section
 from .levels import recompute
 from .merging import merge_rows
 from .programs import permanent_lot_id, store_programs
@@ -192,6 +193,7 @@ class LedgerBatch:
 
     def _card_owner(self, number: str) -> str | None:
         """Who holds the card now, as this unit of work sees it (cards it adds, joins it makes, merges)."""
+        serial_section(self.conn)  # cards are chain-wide: decided as the commit before it left them
         owner = None
         for held, cid, _ in reversed(self.cards):
             if held == number:
@@ -204,6 +206,7 @@ class LedgerBatch:
         return self.joins.get(owner, owner) if owner is not None else None
 
     def _holder_exists(self, cid: str) -> bool:
+        serial_section(self.conn)
         if cid in self.customers:
             return self.customers[cid] is not None and self.customers[cid].id == cid  # type: ignore[union-attr]
         return queries.is_live_customer(self.conn, cid)
@@ -268,6 +271,7 @@ class LedgerBatch:
 
     def _apply_registration(self, env: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         cid = body["customer_id"]
+        serial_section(self.conn)  # phones and cards are chain-wide (central/storage/write_lock.py)
         if cid not in self.customers:
             self.prefetch([env])
         state = self.customers.get(cid)
@@ -308,6 +312,7 @@ class LedgerBatch:
         head office (``card_conflict``), the event consumed and kept: the new number held by another customer
         meanwhile, an old card that is not the customer's (moved or merged away), an unknown customer."""
         old, new, status = body["old_card"], body["new_card"], body["status"]
+        serial_section(self.conn)  # cards are chain-wide (central/storage/write_lock.py)
         state = self.state(body["customer_id"])
         if state is None:
             self._flag(
@@ -661,14 +666,24 @@ class LedgerBatch:
         self.joins = {}
 
     def flush(self, next_version: Any) -> set[str]:
-        """Write all changes; ``next_version()`` gives each touched customer its new version."""
+        """Write all changes; ``next_version()`` gives each touched customer its new version.
+
+        In an ingest commit beside others (PostgreSQL, central/storage/write_lock.py) the customers' own rows,
+        lots and ledger entries are written first, beside the other commits; then the tail section, one
+        commit at a time: the versions (new customers were written with 0, invisible until the commit), the
+        customers' totals, the receipts (transaction ids, catalog, rollups), levels, joins and replacements."""
         conn = self.conn
+        late = concurrent(conn)
+        order = sorted(self.touched)
+        versions = {} if late else {cid: next_version() for cid in order}
         new_rows, updates, lot_inserts, lot_updates = [], [], [], []
-        for cid in sorted(self.touched):
+        created: list[str] = []
+        for cid in order:
             state = self.customers[cid]
             assert state is not None
-            version = next_version()
+            version = versions.get(cid, 0)
             if state.new:
+                created.append(cid)
                 self._created.add(cid)
                 row = state.row or {}
                 new_rows.append(
@@ -716,7 +731,8 @@ class LedgerBatch:
                     lot_updates.append((lot.points, lot.id))
                     lot.dirty = False
         queries.insert_customers(conn, new_rows)
-        queries.update_customer_totals(conn, updates)
+        if not late:
+            queries.update_customer_totals(conn, updates)
         queries.insert_lots(conn, lot_inserts)
         queries.update_lot_points(conn, lot_updates)
         queries.insert_ledger_entries(conn, self.ledger_rows)
@@ -728,6 +744,13 @@ class LedgerBatch:
         self.languages = {}
         queries.mark_messages_read(conn, self.message_reads)
         self.message_reads = []
+        if late:
+            self.receipts.prepare()  # the catalog, the receipts' rows, the customers' aggregates: beside the others
+        serial_section(conn)  # from here to the commit, one ingest commit at a time
+        if late:
+            versions = {cid: next_version() for cid in order}
+            set_versions_only(conn, [(versions[cid], cid) for cid in created])
+            queries.update_customer_totals(conn, [(*row[:2], versions[row[-1]], *row[3:]) for row in updates])
         self.receipts.flush()
         self._recompute_levels()
         self._join(next_version)

@@ -113,6 +113,8 @@ class ReceiptLog:
         self._zones: dict[str | None, zoneinfo.ZoneInfo] | None = None
         self._chain: zoneinfo.ZoneInfo | None = None
         self._whens: dict[tuple[str | None, str], tuple[str, int, int, int]] = {}
+        #: what :meth:`prepare` made ahead of the flush: rows numbered from 0, their lines, the packed lines
+        self._early: tuple[list[Any], list[tuple[Any, ...]], np.ndarray] | None = None
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
@@ -270,11 +272,14 @@ class ReceiptLog:
         if not self.pending:
             return
         conn = self.conn
-        columns = _one_run(self.pending)
-        if columns is None:
-            spans, lines, folded, packed = self._by_line()
+        if self._early is not None:
+            spans, lines, packed = self._early
+            base = receipts.next_transaction_id(conn)
+            spans = [((row[0] + base, *row[1:]), span) for row, span in spans]
+            lines = [(line[0] + base, *line[1:]) for line in lines]
+            folded: list[Any] = []  # folded by prepare()
         else:
-            spans, lines, folded, packed = self._by_columns(*columns)
+            spans, lines, folded, packed = self._numbered(None)
         blob = packed.tobytes()
         width = LINE_DTYPE.itemsize
         recorded_at = self.recorded_at
@@ -285,20 +290,45 @@ class ReceiptLog:
         receipts.insert_transactions(conn, rows)
         receipts.insert_lines(conn, lines)
         rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
-        if folded:
-            chain: list[Any] = []  # the chain's zone for operations without a store, read once
-
-            def zone_of(store: str | None) -> Any:
-                if store:
-                    return self._zone(store)
-                if not chain:
-                    chain.append(aggregates.chain_zone(conn))
-                return chain[0]
-
-            aggregates.record(conn, folded, zone_of)
+        self._fold(folded)
         self.pending = []
+        self._early = None
 
-    def _by_line(self) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+    def prepare(self) -> None:
+        """What the flush does that needs no transaction id, done ahead of it: the catalog's ids, the rows
+        (numbered from 0; the flush numbers them), the customers' aggregates (keyed by customer). An ingest
+        commit beside others (PostgreSQL) does this before its tail section, the flush in it
+        (central/storage/write_lock.py): transaction ids are given out in commit order."""
+        if not self.pending or self._early is not None:
+            return
+        spans, lines, folded, packed = self._numbered(0)
+        self._early = (spans, lines, packed)
+        self._fold(folded)
+
+    def _numbered(self, start: int | None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+        """The pending transactions as rows numbered from ``start`` (None: the next transaction id)."""
+        columns = _one_run(self.pending)
+        if columns is None:
+            return self._by_line(start)
+        return self._by_columns(*columns, start=start)
+
+    def _fold(self, folded: list[Any]) -> None:
+        """Customers' transactions into the segments' aggregates (storage/aggregates.py)."""
+        if not folded:
+            return
+        conn = self.conn
+        chain: list[Any] = []  # the chain's zone for operations without a store, read once
+
+        def zone_of(store: str | None) -> Any:
+            if store:
+                return self._zone(store)
+            if not chain:
+                chain.append(aggregates.chain_zone(conn))
+            return chain[0]
+
+        aggregates.record(conn, folded, zone_of)
+
+    def _by_line(self, start: int | None = None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
         """(transaction rows with their span of packed lines, line rows, the aggregates' entries, the packed
         lines) of pending transactions whose lines are dicts."""
         conn = self.conn
@@ -310,7 +340,7 @@ class ReceiptLog:
             self.recorded_at,
         )
         products = receipts.product_ids(conn, _first_lines(self.pending), categories, self.recorded_at)
-        next_id = receipts.next_transaction_id(conn)
+        next_id = receipts.next_transaction_id(conn) if start is None else start
         product_of, category_of = products.get, categories.get
         rows: list[Any] = []
         lines: list[tuple[Any, ...]] = []
@@ -363,7 +393,7 @@ class ReceiptLog:
         return rows, lines, folded, _packed(col_sku, col_cat, col_amount, col_discount)
 
     def _by_columns(
-        self, table: LineColumns, lo: int, hi: int
+        self, table: LineColumns, lo: int, hi: int, start: int | None = None
     ) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
         """:meth:`_by_line` for pending transactions whose lines are one run ``[lo, hi)`` of ``table``."""
         conn = self.conn
@@ -379,7 +409,7 @@ class ReceiptLog:
             s: {"name": name[i], "category": category[i]} for s, i in first_row.items() if isinstance(s, str) and s
         }
         products = receipts.product_ids(conn, first, categories, self.recorded_at)
-        next_id = receipts.next_transaction_id(conn)
+        next_id = receipts.next_transaction_id(conn) if start is None else start
         sku_ids = list(map(products.get, sku))
         cat_ids = list(map(categories.get, category))
         amount, discount = table.amount[lo:hi], table.discount[lo:hi]

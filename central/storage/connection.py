@@ -20,11 +20,9 @@ from shared.errors import LoyaltyError
 from .clock import now_utc
 from .portable import POSTGRESQL, SQLITE, PerBackend, dialect
 from .schema import MIGRATIONS
+from .write_lock import LEASE_LOCK, WRITE_LOCK, begin_concurrent, end
 
-#: the advisory lock a PostgreSQL write transaction takes (central/storage/pg.py)
-WRITE_LOCK = 0x107A17
-#: the advisory lock the ingest workers' lease bookkeeping takes instead (central/storage/partitions.py)
-LEASE_LOCK = 0x107A18
+__all__ = ["LEASE_LOCK", "WRITE_LOCK", "Database", "NotFound", "pg_url"]
 
 
 #: PostgreSQL databases this process has brought up to date
@@ -100,22 +98,33 @@ class Database:
     # -- transactions and migrations -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self, lock: int = WRITE_LOCK) -> Iterator[sqlite3.Connection]:
+    def transaction(self, lock: int = WRITE_LOCK, *, concurrent: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction: all or nothing.
 
         Writers take turns on both backends: SQLite's BEGIN IMMEDIATE, and on PostgreSQL one
         transaction-scoped advisory lock, so read-then-write code (counters, the ledger's lots)
         keeps SQLite's guarantees under READ COMMITTED (docs/scale.md). ``lock``: another advisory
-        lock instead, for writes that touch nothing the others read (the ingest workers' leases)."""
+        lock instead, for writes that touch nothing the others read (the ingest workers' leases).
+        ``concurrent``: on PostgreSQL, the write lock shared (an ingest commit beside other ingest
+        commits, central/storage/write_lock.py); on SQLite it changes nothing."""
         self.conn.execute("BEGIN IMMEDIATE")
-        if self.postgresql:
-            self.conn.execute(f"SELECT pg_advisory_xact_lock({lock})")
         try:
+            if self.postgresql:
+                if concurrent and lock == WRITE_LOCK:
+                    begin_concurrent(self.conn)
+                else:
+                    self.conn.execute(f"SELECT pg_advisory_xact_lock({lock})")
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            try:
+                self.conn.execute("ROLLBACK")
+            finally:
+                end(self.conn)
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        finally:
+            end(self.conn)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

@@ -31,3 +31,8 @@ def set_versions(conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str]])
 def set_version(conn: sqlite3.Connection, customer_id: str, version: int) -> None:
     """A customer's new version (its update time unchanged)."""
     conn.execute("UPDATE customers SET version = ? WHERE id = ?", (version, customer_id))
+
+
+def set_versions_only(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Each (version, customer id): the customer's new version (its update time unchanged)."""
+    conn.executemany("UPDATE customers SET version = ? WHERE id = ?", rows)

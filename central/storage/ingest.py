@@ -9,6 +9,7 @@ so a crash at any point leaves all or nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from . import promotions
 from .clock import now_utc
 from .connection import Database
 from .triggers import record_events as trigger_events
+from .write_lock import serial_section
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,6 +107,11 @@ class LeaseLost(Exception):
 class IngestQueries(Database):
     """What the ingest reads and writes (``agents``' pointers, ``applied_events``, ``dead_letters``, ``flags``)."""
 
+    #: PostgreSQL: ingest commits run beside other ingest commits (central/storage/write_lock.py)
+    concurrent_ingest = True
+    #: concurrent commits that failed (a deadlock, a key two workers both inserted) and were applied again alone
+    ingest_retries = 0
+
     def stream_state(self, store: str, agent: str) -> tuple[int, str | None, int | None] | None:
         """(applied_seq, applied_id, recovery_end) of an agent, None if the store is unknown (agent rows are made)."""
         row = self.conn.execute(
@@ -135,9 +144,25 @@ class IngestQueries(Database):
         """Apply a unit of ingest work in one transaction; return the customer ids changed.
 
         ``fence``: checked first inside the transaction (one of several ingest workers: does it still hold the
-        leases of these agents?); False raises :class:`LeaseLost` and writes nothing."""
+        leases of these agents?); False raises :class:`LeaseLost` and writes nothing.
+
+        On PostgreSQL the commit shares the write lock with other ingest workers' commits (its chain-wide part
+        in a tail section, central/storage/write_lock.py); when it fails there (a deadlock, a unique key another
+        commit inserted first), it is rolled back and the whole unit applied again under the exclusive lock,
+        one writer as on SQLite: nothing of it is dead-lettered for the clash."""
+        if self.postgresql and self.concurrent_ingest:
+            try:
+                return self._commit_ingest(unit, fence, concurrent=True)
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                self.ingest_retries += 1
+                log.warning("a concurrent ingest commit failed (%s: %s); applied again alone", type(exc).__name__, exc)
+        return self._commit_ingest(unit, fence, concurrent=False)
+
+    def _commit_ingest(self, unit: IngestUnit, fence: Callable[[Any], bool] | None, *, concurrent: bool) -> set[str]:
         now = now_utc()
-        with self.transaction() as conn:
+        with self.transaction(concurrent=concurrent) as conn:
             if fence is not None and not fence(conn):
                 raise LeaseLost("this ingest worker no longer holds the partition of an agent in the unit")
             ledger = LedgerBatch(conn, now)
@@ -171,6 +196,7 @@ class IngestQueries(Database):
             )
             counter = VersionCounter(conn)
             touched = ledger.flush(counter)
+            serial_section(conn)  # the chain-wide rest, one commit at a time (flush entered it already)
             counter.save()
             promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
             # dynamic segments: the touched customers, against the segments what happened can change

@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .write_lock import lock_rows
+
 #: the columns :func:`customer_rows` reads, in order; the last three activity times are ACTIVITY's (ledger.py)
 CUSTOMER_COLUMNS = (
     "id, balance, spend, level, visits, last_purchase_at, last_accrual_at, last_redemption_at, merged_into"
@@ -21,9 +23,10 @@ CUSTOMER_COLUMNS = (
 
 
 def customer_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterable[tuple[Any, ...]]:
-    """These customers (those that exist) as :data:`CUSTOMER_COLUMNS`."""
+    """These customers (those that exist) as :data:`CUSTOMER_COLUMNS`; in an ingest commit beside others
+    (PostgreSQL), their rows are locked, in id order, until the commit ends (central/storage/write_lock.py)."""
     marks = ",".join("?" * len(ids))
-    return conn.execute(f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks})", ids)
+    return conn.execute(f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks}){lock_rows(conn)}", ids)
 
 
 def lot_rows(

@@ -79,10 +79,12 @@ def rebalance(conn: Any, worker: str, parts: int, ttl: float, now: dt.datetime |
                 break
             if part in taken:
                 continue
+            # an expired lease is deleted, not updated: a DELETE waits for a commit of its old holder still
+            # running (its fence key-share-locks the row, ``holds``), a renewal's UPDATE does not
+            conn.execute("DELETE FROM ingest_leases WHERE part = ? AND expires_at < ?", (part, stale))
             cur = conn.execute(
-                "INSERT INTO ingest_leases (part, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (part) DO UPDATE"
-                " SET holder = excluded.holder, expires_at = excluded.expires_at WHERE ingest_leases.expires_at < ?",
-                (part, worker, until, stale),
+                "INSERT INTO ingest_leases (part, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (part) DO NOTHING",
+                (part, worker, until),
             )
             if cur.rowcount == 1:
                 held.add(part)
@@ -97,10 +99,11 @@ def release(conn: Any, worker: str) -> None:
 def holds(conn: Any, worker: str, part: int) -> bool:
     """Inside the commit's transaction: does this worker still hold the partition (its lease not expired)?
 
-    PostgreSQL: the lease row stays share-locked until the commit ends, so no other worker can take the
-    partition while this transaction applies its agents' events (the leases' own transactions take
-    LEASE_LOCK, not the write lock, and so never wait behind a long ingest commit to renew)."""
-    lock = " FOR SHARE" if dialect(conn) == POSTGRESQL else ""
+    PostgreSQL: the lease row stays key-share-locked until the commit ends, so no other worker can take the
+    partition while this transaction applies its agents' events (taking an expired lease deletes its row,
+    which waits), while the holder's own renewal (an UPDATE of ``expires_at``, not a key) goes through: the
+    leases' transactions take LEASE_LOCK, not the write lock, and wait for no ingest commit to renew."""
+    lock = " FOR KEY SHARE" if dialect(conn) == POSTGRESQL else ""
     row = conn.execute(
         "SELECT 1 FROM ingest_leases WHERE part = ? AND holder = ? AND expires_at >= ?" + lock,
         (part, worker, _stamp(dt.datetime.now(dt.UTC))),

@@ -440,6 +440,25 @@ class PgConnection:
         self.total_changes += max(cur.rowcount, 0)
         return PgCursor(cur)
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Rows into a table by ``COPY`` (a plain ``INSERT`` of many rows, several times faster than
+        ``executemany``: no conflict clause, triggers and constraints as for an insert). Explicit ids of the
+        table's identity column advance it, as after an ``INSERT``."""
+        rows = list(rows)
+        if not rows:
+            return
+        cur = self.raw.cursor()
+        try:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        identity = self._identity_column(table)
+        if identity is not None and identity in columns:
+            self._advance_identity(table, identity)
+        self.total_changes += len(rows)
+
     def cursor(self) -> PgConnection:
         return self
 

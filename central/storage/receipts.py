@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .portable import POSTGRESQL, dialect
+
 #: names a catalog look-up asks for at once (SQLite's bound parameters)
 CHUNK = 500
 #: the columns of a ``transactions`` row the receipt log fills, between ``id`` and ``line_count, columns,
@@ -37,14 +39,22 @@ TRANSACTION_COLUMNS = (
     "rules_version",
     "detail",
 )
-_INSERT = (
-    f"INSERT INTO transactions (id, {', '.join(TRANSACTION_COLUMNS)}, line_count, columns, recorded_at)"
-    f" VALUES ({', '.join('?' * (len(TRANSACTION_COLUMNS) + 4))})"
+_COLUMNS = ("id", *TRANSACTION_COLUMNS, "line_count", "columns", "recorded_at")
+_INSERT = f"INSERT INTO transactions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_LINE_COLUMNS = (
+    "transaction_id",
+    "idx",
+    "sku_id",
+    "category_id",
+    "name",
+    "quantity",
+    "price",
+    "discount",
+    "amount",
+    "accrued",
+    "redeemed",
 )
-_INSERT_LINE = (
-    "INSERT INTO transaction_lines (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,"
-    " amount, accrued, redeemed) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-)
+_INSERT_LINE = f"INSERT INTO transaction_lines ({', '.join(_LINE_COLUMNS)}) VALUES ({', '.join('?' * 11)})"
 
 # -- reads ---------------------------------------------------------------------------------------------------
 
@@ -63,13 +73,20 @@ def next_transaction_id(conn: sqlite3.Connection) -> int:
 
 
 def insert_transactions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    """``transactions`` rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at)."""
+    """``transactions`` rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at). PostgreSQL: by
+    ``COPY`` (the ingest writes them in its tail section, one commit at a time: central/storage/write_lock.py)."""
+    if dialect(conn) == POSTGRESQL:
+        conn.copy_rows("transactions", _COLUMNS, rows)  # type: ignore[attr-defined]
+        return
     conn.executemany(_INSERT, rows)
 
 
 def insert_lines(conn: sqlite3.Connection, lines: Iterable[Sequence[Any]]) -> None:
     """``transaction_lines`` rows: (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,
-    amount, accrued, redeemed)."""
+    amount, accrued, redeemed). PostgreSQL: by ``COPY``, as the transactions."""
+    if dialect(conn) == POSTGRESQL:
+        conn.copy_rows("transaction_lines", _LINE_COLUMNS, lines)  # type: ignore[attr-defined]
+        return
     conn.executemany(_INSERT_LINE, lines)
 
 
