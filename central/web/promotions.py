@@ -287,7 +287,10 @@ def issue(list_id: str) -> ResponseReturnValue:
 
 @bp.get("/codes/<list_id>/export.<fmt>")
 def export(list_id: str, fmt: str) -> ResponseReturnValue:
-    content, media = promotions.export_codes(get_db(), actor(), list_id, "xlsx" if fmt == "xlsx" else "csv")
+    try:
+        content, media = promotions.export_codes(get_db(), actor(), list_id, "xlsx" if fmt == "xlsx" else "csv")
+    except FormError:
+        return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
     return Response(
         content,
         mimetype=media,
