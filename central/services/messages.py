@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.errors import LoyaltyError
+from shared.numbers import is_whole
 
 from ..messages import channels, notices, push, reasons, rules, sender, tokens, tracking
 from ..messages.html import check_html
@@ -789,7 +790,7 @@ def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tu
         if value == INHERIT and not store:
             value = OFF
         if value not in (OFF, INHERIT):
-            template = db.message_template(int(value)) if value.isdigit() else None
+            template = db.message_template(int(value)) if is_whole(value) else None
             if template is None or template["channel"] != channel or template["kind"] != rules.SERVICE:
                 errors[key] = _("Choose a service template of this channel.")
                 continue

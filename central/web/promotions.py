@@ -8,6 +8,8 @@ from typing import Any
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from shared.numbers import is_whole
+
 from ..services import messages, promotions, segments, targeting
 from ..services.access import FormError
 from ..services.text import _
@@ -59,12 +61,12 @@ def form_to_doc(form: dict[str, str]) -> dict[str, Any]:
         if form.get(name):
             doc[name] = form[name]
     if form.get("weekdays"):
-        doc["weekdays"] = [int(d) for d in _names(form["weekdays"]) or [] if d.isdigit()]
+        doc["weekdays"] = [int(d) if is_whole(d) else d for d in _names(form["weekdays"]) or []]
     if form.get("from_hour") or form.get("to_hour"):
         doc["from_hour"], doc["to_hour"] = _int(form, "from_hour", errors), _int(form, "to_hour", errors)
     doc["audience"] = form.get("audience", "all")
     if doc["audience"] == "segments":
-        doc["segments"] = [int(s) for s in _names(form.get("segments", "")) or [] if s.isdigit()]
+        doc["segments"] = [int(s) if is_whole(s) else s for s in _names(form.get("segments", "")) or []]
     conditions: dict[str, Any] = {"match": form.get("match", "any")}
     if form.get("min_total"):
         conditions["min_total"] = _int(form, "min_total", errors)

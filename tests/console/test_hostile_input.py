@@ -7,6 +7,10 @@ import re
 
 import pytest
 
+from central.services import messages as message_service
+from central.services import segments
+from central.services.access import SYSTEM
+
 from .conftest import login
 
 # the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
@@ -76,3 +80,66 @@ def test_an_unknown_object_is_a_4xx_on_every_route(app, db, shoppers, who):
     assert failed == []
     assert client.get("/triggers/1").status_code == 404
     assert client.get("/promotions/codes/NOPE/export.csv").status_code == 404
+
+
+def _rows(db) -> dict[str, list]:
+    """Every table's rows but the sign-in's own (sessions, failures) and the audit: what a refusal must not change."""
+    if db.dialect == "postgresql":
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'customer_search%'"
+    names = [r[0] for r in db.conn.execute(sql).fetchall()]
+    kept = [n for n in names if n not in ("console_sessions", "login_failures", "audit_log", "settings")]
+    return {n: sorted(map(repr, db.conn.execute(f'SELECT * FROM "{n}"').fetchall())) for n in kept}
+
+
+SUPERSCRIPT, HUGE = "²", "9" * 20
+#: (method, url, form) a number typed as "²" (str.isdigit() is true, int() fails) or past int64: each was a 500
+BAD_NUMBERS = [
+    ("POST", "/customers/c1/questionnaire", {"first_name": "Иван", "children": SUPERSCRIPT}),
+    ("POST", "/customers/new", {"first_name": "Анна", "phone": "+79120000077", "children": SUPERSCRIPT}),
+    ("POST", "/rules/S1", {"base_percent": "1", "points_per_money": "1", "total_step": SUPERSCRIPT, "action": "save"}),
+    ("POST", "/rules/levels", {"window_days": SUPERSCRIPT}),
+    ("POST", "/promotions/", {"name": "P", "reward_kind": "points", "reward_value": "1", "weekdays": SUPERSCRIPT}),
+    ("POST", "/promotions/", {"name": "P", "reward_kind": "points", "reward_value": "1", "segments": SUPERSCRIPT}),
+    (
+        "POST",
+        "/promotions/targeting",
+        {"targeting_id": "t", "segment": SUPERSCRIPT, "action": "points", "step": "preview"},
+    ),
+    ("POST", "/promotions/targeting", {"targeting_id": "t", "segment": HUGE, "action": "points", "step": "preview"}),
+    (
+        "POST",
+        "/triggers/new",
+        {"name": "T", "owner_store": "S1", "s.1.present": "1", "s.1.since_start_days": SUPERSCRIPT},
+    ),
+    ("POST", "/stores/S1", {"name": "Tverskaya 7", "timezone": "Europe/Moscow", "program_id": HUGE}),
+    ("POST", "/cards/", {"name": "Gift", "first": SUPERSCRIPT * 6, "count": SUPERSCRIPT}),
+    ("POST", "/cards/issue/c1", {"number": SUPERSCRIPT * 8}),
+    ("POST", "/messages/mailings/new", {"name": "M", "source": "segment", "segment": "1", "template": HUGE}),
+    ("POST", "/messages/mailings/new", {"name": "M", "source": "segment", "segment": SUPERSCRIPT, "template": "1"}),
+    ("GET", "/transactions/?hour_from=" + SUPERSCRIPT, None),
+    ("GET", "/reports/pivot?rows=store&segment=" + HUGE, None),
+    ("GET", "/reports/cohorts?by=segment&segment=" + HUGE, None),
+    ("GET", "/api/v1/reports/cohorts?by=segment&segment=" + HUGE, None),
+    ("GET", "/api/v1/reports/pivot?rows=store&segment=" + HUGE, None),
+]
+
+
+@pytest.mark.parametrize("method,url,form", BAD_NUMBERS, ids=[f"{m} {u}" for m, u, _ in BAD_NUMBERS])
+def test_a_number_that_is_no_number_is_a_4xx_and_changes_nothing(app, db, shoppers, method, url, form):
+    segments.create(db, SYSTEM, "Everyone", "static", members=["c1", "c2"])
+    message_service.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="Привет")
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    login(client, "admin")
+    before = _rows(db)
+    response = client.open(url, method=method, data=form)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)[-500:]
+    assert _rows(db) == before
+
+
+def test_a_weekday_that_is_no_number_is_left_out_of_the_filter(client, shoppers):
+    """The transaction list's weekday boxes: a value that is no weekday is ignored, like any other (it was a 500)."""
+    login(client, "admin")
+    assert client.get("/transactions/?weekday=" + SUPERSCRIPT).status_code == 200
