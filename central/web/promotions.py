@@ -253,7 +253,7 @@ def codes() -> ResponseReturnValue:
 @bp.get("/codes/<list_id>")
 def code_list(list_id: str) -> ResponseReturnValue:
     try:
-        page = promotions.code_list_page(get_db(), list_id)
+        page = promotions.code_list_page(get_db(), list_id, actor())
     except FormError:
         return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
     return render("console/promotions/code_list.html", errors={}, form={}, **page, **_issue_context(page["list"]))
