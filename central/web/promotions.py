@@ -270,9 +270,11 @@ def _issue_context(row: dict[str, Any]) -> dict[str, Any]:
 def issue(list_id: str) -> ResponseReturnValue:
     """Issue a code of a personal list to every member of a segment that holds none of it yet."""
     db = get_db()
+    text = request.form.get("segment") or ""
     try:
-        segment = int(request.form.get("segment") or 0)
-        result = promotions.issue_to_segment(db, actor(), list_id, segment)
+        if not is_whole(text):
+            raise ValueError(text)
+        result = promotions.issue_to_segment(db, actor(), list_id, int(text))
     except ValueError:
         flash(_("Choose a segment from the list."))
     except FormError as exc:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from central.services import messages as message_service
-from central.services import segments
+from central.services import promotions, segments
 from central.services.access import SYSTEM
 
 from .conftest import login
@@ -113,6 +113,12 @@ BAD_NUMBERS = [
         "/triggers/new",
         {"name": "T", "owner_store": "S1", "s.1.present": "1", "s.1.since_start_days": SUPERSCRIPT},
     ),
+    (
+        "POST",
+        "/triggers/new",
+        {"name": "T", "owner_store": "S1", "s.1.present": "1", "s.1.c.1.type": "age", "s.1.c.1.from": SUPERSCRIPT},
+    ),
+    ("POST", "/promotions/codes/PER/issue", {"segment": HUGE}),
     ("POST", "/stores/S1", {"name": "Tverskaya 7", "timezone": "Europe/Moscow", "program_id": HUGE}),
     ("POST", "/cards/", {"name": "Gift", "first": SUPERSCRIPT * 6, "count": SUPERSCRIPT}),
     ("POST", "/cards/issue/c1", {"number": SUPERSCRIPT * 8}),
@@ -126,16 +132,25 @@ BAD_NUMBERS = [
 ]
 
 
+#: forms that answer a refusal with a redirect back and the message flashed
+FLASHED = {"/promotions/codes/PER/issue"}
+
+
 @pytest.mark.parametrize("method,url,form", BAD_NUMBERS, ids=[f"{m} {u}" for m, u, _ in BAD_NUMBERS])
 def test_a_number_that_is_no_number_is_a_4xx_and_changes_nothing(app, db, shoppers, method, url, form):
     segments.create(db, SYSTEM, "Everyone", "static", members=["c1", "c2"])
     message_service.save_template(db, SYSTEM, name="t", channel="sms", language="ru", body="Привет")
+    promotions.create_code_list(db, SYSTEM, "PER", count=2, length=6, kind="personal")
     app.config["PROPAGATE_EXCEPTIONS"] = False
     client = app.test_client()
     login(client, "admin")
     before = _rows(db)
     response = client.open(url, method=method, data=form)
-    assert 400 <= response.status_code < 500, response.get_data(as_text=True)[-500:]
+    if url in FLASHED:
+        assert response.status_code == 302
+        assert "Выберите сегмент из списка." in client.get(response.headers["Location"]).get_data(as_text=True)
+    else:
+        assert 400 <= response.status_code < 500, response.get_data(as_text=True)[-500:]
     assert _rows(db) == before
 
 
