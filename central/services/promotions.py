@@ -22,7 +22,7 @@ from shared.promotions import PromotionError, parse_promotions, promotion_doc
 from ..points.versions import bump_versions
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
-from . import audit, targeting
+from . import audit, exports, targeting
 from .access import ADMIN, MARKETER, SYSTEM, Actor, Forbidden, FormError
 from .text import N_, _
 
@@ -239,16 +239,12 @@ def export_codes(db: Store, actor: Actor, list_id: str, fmt: str = "csv") -> tup
         book = Workbook(write_only=True)
         sheet = book.create_sheet(list_id[:31])
         sheet.append(header)
-        for row in rows:
-            sheet.append(list(row))
+        for row in rows:  # an uploaded code may look like a formula: a string cell, neutralized
+            sheet.append([exports.xlsx_cell(sheet, v) for v in row])
         out = io.BytesIO()
         book.save(out)
         return out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue().encode("utf-8"), "text/csv; charset=utf-8"
+    return exports.csv_text([header, *rows]).encode("utf-8"), "text/csv; charset=utf-8"
 
 
 def _personal_list(db: Store, list_id: str) -> dict[str, Any]:
