@@ -158,3 +158,12 @@ def test_a_weekday_that_is_no_number_is_left_out_of_the_filter(client, shoppers)
     """The transaction list's weekday boxes: a value that is no weekday is ignored, like any other (it was a 500)."""
     login(client, "admin")
     assert client.get("/transactions/?weekday=" + SUPERSCRIPT).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/messages/unsubscribe/", "/messages/o/", "/messages/c/"])
+def test_a_signed_link_with_a_signature_that_is_not_ascii_is_a_404(client, path):
+    """The public unsubscribe, open and click links: a signature of letters that are not ASCII made
+    hmac.compare_digest raise (a 500 for anyone, no sign-in needed)."""
+    for method in ("GET", "POST") if "unsubscribe" in path else ("GET",):
+        response = client.open(path + "Y2xpY2s.%C3%A9%C3%A9", method=method)
+        assert response.status_code == 404, (method, path, response.status_code)
