@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from shared.numbers import is_whole
 
-from ..services import messages, promotions, segments, targeting
+from ..services import imports, messages, promotions, segments, targeting
 from ..services.access import FormError
 from ..services.text import _
 from ..storage.db import get_db
@@ -195,10 +195,10 @@ def whatif() -> ResponseReturnValue:
         result = promotions.whatif(
             get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)
         )
+    except FormError as exc:  # before ValueError: a FormError is one too
+        return _page(422, _form_errors(exc.errors), form)
     except ValueError:
         return _page(422, {"whatif_days": _("A whole number, please.")}, form)
-    except FormError as exc:
-        return _page(422, _form_errors(exc.errors), form)
     return _page(form=form, whatif=result)
 
 
@@ -218,8 +218,9 @@ def codes() -> ResponseReturnValue:
     form = form_data() if request.method == "POST" else {"length": "8", "count": "100", "check": "1"}
     if request.method == "POST":
         upload = request.files.get("upload")
-        text = upload.read().decode("utf-8-sig") if upload and upload.filename else None
         try:
+            # UTF-8, UTF-16 (Excel's "Unicode text") or Windows-1251, as the customer import reads them
+            text = imports.decode_text(upload.read()) if upload and upload.filename else None
             count = promotions.create_code_list(
                 db,
                 actor(),
@@ -238,10 +239,12 @@ def codes() -> ResponseReturnValue:
                 stores=_names(form.get("stores", "")),
                 upload=text,
             )
+        except imports.ImportFileError as exc:
+            errors = {"upload": exc.errors["file"]}
+        except FormError as exc:  # before ValueError: a FormError is one too
+            errors = exc.errors
         except ValueError:
             errors = {"count": _("Whole numbers, please.")}
-        except FormError as exc:
-            errors = exc.errors
         else:
             flash(_("The list %(id)s holds %(n)d codes.", id=form.get("id", ""), n=count))
             return redirect(url_for("promotions.codes"))
@@ -275,10 +278,10 @@ def issue(list_id: str) -> ResponseReturnValue:
         if not is_whole(text):
             raise ValueError(text)
         result = promotions.issue_to_segment(db, actor(), list_id, int(text))
+    except FormError as exc:  # before ValueError: a FormError is one too
+        flash("; ".join(exc.errors.values()))
     except ValueError:
         flash(_("Choose a segment from the list."))
-    except FormError as exc:
-        flash("; ".join(exc.errors.values()))
     else:
         flash(
             _(

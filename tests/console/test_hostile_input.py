@@ -3,6 +3,7 @@ not ASCII, numbers past int64. Each answer is a clear 4xx, never a 500, and chan
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -167,3 +168,28 @@ def test_a_signed_link_with_a_signature_that_is_not_ascii_is_a_404(client, path)
     for method in ("GET", "POST") if "unsubscribe" in path else ("GET",):
         response = client.open(path + "Y2xpY2s.%C3%A9%C3%A9", method=method)
         assert response.status_code == 404, (method, path, response.status_code)
+
+
+def _errors(page: str) -> str:
+    return " ".join(re.findall(r'class="error"[^>]*>([^<]+)<', page))
+
+
+def test_the_promo_code_forms_name_the_real_problem(app, db, shoppers):
+    """The code-list form, the what-if and issuing to a segment caught ValueError before FormError (a FormError
+    is a ValueError): every refusal said "whole numbers" or "choose a segment", whatever was wrong. And an
+    uploaded list that is not UTF-8 (UTF-16 from Excel, Windows-1251) was a 500."""
+    promotions.create_code_list(db, SYSTEM, "ONE", count=2, length=6)
+    client = app.test_client()
+    login(client, "admin")
+    bad_id = client.post("/promotions/codes", data={"id": "bad id!", "count": "5", "length": "8", "kind": "single"})
+    assert bad_id.status_code == 422
+    assert "Код — от 1 до 64 латинских букв" in _errors(bad_id.text) and "целые" not in _errors(bad_id.text)
+    not_personal = client.post("/promotions/codes/ONE/issue", data={"segment": "1"}, follow_redirects=True)
+    assert "Выберите список персональных промокодов." in not_personal.text
+    upload = {"id": "U16", "kind": "single", "upload": (io.BytesIO("code\nABC123\n".encode("utf-16")), "codes.csv")}
+    assert client.post("/promotions/codes", data=upload, content_type="multipart/form-data").status_code == 302
+    assert [row[0] for row in db.list_codes("U16")] == ["ABC123"]
+    garbage = {"id": "BIN", "kind": "single", "upload": (io.BytesIO(b"\x00\x01\x02\x03" * 64), "codes.csv")}
+    refused = client.post("/promotions/codes", data=garbage, content_type="multipart/form-data")
+    assert refused.status_code == 422 and "Не удаётся прочитать текст файла" in _errors(refused.text)
+    assert db.code_list("BIN") is None
