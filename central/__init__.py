@@ -32,8 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import i18n
     from .storage import db
-    from .web import api, health, message_hooks, register_console
+    from .web import api, health, install_converters, message_hooks, register_console
 
+    install_converters(app)
     db.init_app(app)
     i18n.init_app(app)
     csrf = CSRFProtect(app)

@@ -64,6 +64,13 @@ def parse_scaled(value: object, decimals: int) -> int:
     return int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
 
 
+def is_whole(text: object, max_digits: int = 18) -> bool:
+    """Plain ASCII digits, 1 to ``max_digits`` of them: a typed whole number ``int()`` takes and int64 holds
+    (18 digits). ``str.isdigit()`` is no such check: ``"²".isdigit()`` and ``"٣".isdigit()`` are true, and
+    ``int("²")`` fails while ``int("٣")`` is 3; and 20 digits overflow the database's integer."""
+    return isinstance(text, str) and 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 def format_scaled(value: int, decimals: int) -> str:
     """The shortest decimal string of a scaled integer: format_scaled(2500, 3) == "2.5"."""
     sign = "-" if value < 0 else ""

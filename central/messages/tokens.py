@@ -29,7 +29,8 @@ def verify(secret: str, token: str) -> list[str] | None:
     if not body or not secret:
         return None
     good = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:16])
-    if not hmac.compare_digest(good, mac):
+    # compare_digest raises on text that is not ASCII (a link anyone may forge): such a signature is no signature
+    if not mac.isascii() or not hmac.compare_digest(good, mac):
         return None
     try:
         return [base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode() for p in body.split(".")]

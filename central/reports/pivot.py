@@ -14,13 +14,13 @@ Sources (docs/reports.md):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..services.exports import csv_text, xlsx_cell
 from ..services.text import _
 from .definitions import (
     CUSTOMER_DIMENSIONS,
@@ -251,11 +251,8 @@ class TooLarge(ReportError):
 
 
 def to_csv(records: Iterable[list[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for record in records:
-        writer.writerow(["" if v is None else v for v in record])
-    return out.getvalue()
+    """Records as CSV; a label (a till's category name, a segment's) that looks like a formula is neutralized."""
+    return csv_text(records)
 
 
 def to_xlsx(records: Iterable[list[Any]], title: str = "Report") -> bytes:
@@ -264,7 +261,7 @@ def to_xlsx(records: Iterable[list[Any]], title: str = "Report") -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31] or "Report")
     for record in records:
-        sheet.append(record)
+        sheet.append([xlsx_cell(sheet, v) for v in record])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

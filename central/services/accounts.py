@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
+from shared.numbers import is_whole
 
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
@@ -202,7 +203,7 @@ def _program(db: Store, actor: Actor, data: Mapping[str, Any], errors: dict[str,
             errors["program"] = _("None of your stores is in a bonus program.")
             return 0
         return chosen
-    if text.isdigit() and any(p["id"] == int(text) for p in choices):
+    if is_whole(text) and any(p["id"] == int(text) for p in choices):
         return int(text)
     errors["program"] = _("Choose a program from the list.")
     return 0

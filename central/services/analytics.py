@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.numbers import is_whole
+
 from ..reports import figures
 from ..reports.columns import Columns, counts, distinct, distinct_per
 from ..reports.definitions import (
@@ -222,10 +224,10 @@ def cohorts(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None)
     cols = columns(db)
     keys = None
     if by == "segment":
-        try:
-            segment = int(args.get("segment") or "")
-        except ValueError:
-            raise ReportError({"segment": _("Choose a segment.")}) from None
+        text = args.get("segment") or ""
+        if not is_whole(text):
+            raise ReportError({"segment": _("Choose a segment.")})
+        segment = int(text)
         keys = np.array(db.segment_member_keys(segment), np.int32)
     first_month, last_month = month_index(period.first), month_index(period.last)
     if last_month - first_month > 120:
@@ -273,7 +275,7 @@ def pivot_request(args: Args) -> dict[str, Any]:
     cols = parse_dimensions(_values(args, "columns"), "columns")
     measures = parse_measures(_values(args, "measures"))
     segment = (args.get("segment") or "").strip() if isinstance(args.get("segment"), str) else ""
-    if segment and not segment.isdigit():
+    if segment and not is_whole(segment):
         raise ReportError({"segment": _("Choose a segment.")})
     sort = args.get("sort") or ""
     order = args.get("order") or ""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.identifiers import luhn_check_digit, luhn_valid
+from shared.numbers import is_whole
 
 from ..points.versions import bump_versions
 from ..storage.clock import now_utc
@@ -49,7 +50,7 @@ def category_of(categories_: list[Mapping[str, Any]], number: str) -> Mapping[st
     for category in categories_:
         body = number[:-1] if category["luhn"] else number
         first = category["first_number"]
-        if len(body) == len(first) and body.isdigit() and int(first) <= int(body) < int(first) + category["count"]:
+        if len(body) == len(first) and is_whole(body, 32) and int(first) <= int(body) < int(first) + category["count"]:
             if not category["luhn"] or luhn_valid(number):
                 return category
     return None
@@ -67,9 +68,9 @@ def add_category(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
         errors["name"] = _("Write a name of 1 to 100 characters.")
     elif db.card_category_exists(name):
         errors["name"] = _("A category with this name exists.")
-    if not first.isdigit() or not 4 <= len(first) + luhn <= 32:
+    if not is_whole(first, 32) or not 4 <= len(first) + luhn <= 32:
         errors["first_number"] = _("Write the first number: 4 to 32 digits in all.")
-    if not count_text.isdigit() or not 1 <= int(count_text) <= MAX_RANGE:
+    if not is_whole(count_text) or not 1 <= int(count_text) <= MAX_RANGE:
         errors["count"] = _("Write how many cards: 1 to 1,000,000,000.")
     elif "first_number" not in errors and len(str(int(first) + int(count_text) - 1)) > len(first):
         errors["count"] = _("The range runs past %(n)d digits; start lower or make it smaller.", n=len(first))
@@ -117,7 +118,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
         raise FormError({"category": _("Choose a category or type a card number.")})
     with db.transaction() as conn:
         if typed:
-            if not typed.isdigit() or not 4 <= len(typed) <= 32:
+            if not is_whole(typed, 32) or not 4 <= len(typed) <= 32:
                 raise FormError({"number": _("A card number has 4 to 32 digits.")})
             if db.card_exists(typed):
                 raise FormError({"number": _("Card %(number)s is already issued; reassign it instead.", number=typed)})

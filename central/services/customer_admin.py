@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
+from shared.numbers import is_whole
 
 from ..marketing import engine as segments
 from ..messages.templates import LANGUAGES
@@ -131,9 +132,9 @@ def _questionnaire(data: Mapping[str, Any], errors: dict[str, str]) -> dict[str,
         errors["marital_status"] = _("Choose from the list.")
     out["marital_status"] = marital or None
     children = (data.get("children") or "").strip()
-    if children and not (children.isdigit() and int(children) <= 30):
+    if children and not (is_whole(children) and int(children) <= 30):
         errors["children"] = _("Write a number from 0 to 30.")
-    out["children"] = int(children) if children.isdigit() else None
+    out["children"] = int(children) if is_whole(children) else None
     out["name"] = _full_name(out["first_name"], out["middle_name"], out["last_name"])
     return out
 
@@ -629,7 +630,7 @@ def set_list_columns(
 
         def place(item: tuple[int, str]) -> tuple[int, int]:
             text = str(positions.get(item[1]) or "").strip()
-            return (int(text) if text.isdigit() and len(text) <= 4 else 9999, item[0])
+            return (int(text) if is_whole(text, 4) else 9999, item[0])
 
         chosen = [c for _i, c in sorted(enumerate(chosen), key=place)]
     if not chosen:

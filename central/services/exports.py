@@ -75,6 +75,28 @@ def csv_stream(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Ite
     yield buffer.getvalue()
 
 
+def csv_text(records: Iterable[Sequence[Any]]) -> str:
+    """Plain records (a report's, a code list's) as CSV text, every value through :func:`cell`."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for record in records:
+        writer.writerow(["" if v is None else v for v in map(cell, record)])
+    return out.getvalue()
+
+
+def xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A value for a write-only sheet's row: through :func:`cell`, text as a string cell (openpyxl would take
+    "=..." for a formula)."""
+    value = cell(value)
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell import WriteOnlyCell
+
+    text = WriteOnlyCell(sheet, value)
+    text.data_type = "s"
+    return text
+
+
 def write_xlsx(
     columns: Sequence[Column],
     rows: Iterable[dict[str, Any]],
@@ -88,24 +110,14 @@ def write_xlsx(
     ``progress(rows written)`` is called every ``every`` rows and at the end.
     """
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     sheet.append([key for key, _, _ in columns])
-
-    def xlsx_cell(value: Any) -> Any:
-        value = cell(value)
-        if not isinstance(value, str):
-            return value
-        text = WriteOnlyCell(sheet, value)
-        text.data_type = "s"  # text is text: openpyxl would take "=..." for a formula
-        return text
-
     getters = [get for _, _, get in columns]
     written = 0
     for row in rows:
-        sheet.append([xlsx_cell(get(row)) for get in getters])
+        sheet.append([xlsx_cell(sheet, get(row)) for get in getters])
         written += 1
         if progress is not None and written % every == 0:
             progress(written)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.numbers import PERCENT_DECIMALS, parse_scaled
+from shared.numbers import PERCENT_DECIMALS, is_whole, parse_scaled
 
 from ..storage.store import Store
 from . import audit
@@ -71,7 +71,7 @@ def save(db: Store, actor: Actor, form: Any) -> list[tuple[str, int]]:
         starts.add(start)
         levels.append((name, start, percent))
     window = (form.get("window_days") or "0").strip()
-    if not window.isdigit() or int(window) > 3660:
+    if not is_whole(window, 4) or int(window) > 3660:
         errors["window_days"] = _("Write a number of days 0..3660 (0: all time).")
     if levels and min(s for _, s, _ in levels) != 0 and "levels" not in errors:
         errors["levels"] = _("The lowest level must start at 0, so every customer has a level.")

@@ -12,12 +12,14 @@ give :data:`MASK` in their place, and saving a channel with the mask (or nothing
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.errors import LoyaltyError
+from shared.numbers import is_whole
 
 from ..messages import channels, notices, push, reasons, rules, sender, tokens, tracking
 from ..messages.html import check_html
@@ -593,6 +595,12 @@ def link_key(db: Store) -> str:
 STOP_WORDS = frozenset({"stop", "стоп", "отписка", "unsubscribe"})
 
 
+def _same_secret(secret: Any, given: Any) -> bool:
+    """A webhook's secret compared in constant time, as UTF-8 bytes: ``hmac.compare_digest`` raises on text
+    that is not ASCII, and a caller (anyone who posts to the public webhook) chooses that text."""
+    return hmac.compare_digest(str(secret).encode("utf-8", "replace"), str(given).encode("utf-8", "replace"))
+
+
 def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, Any]) -> dict[str, int]:
     """A delivery report (or an incoming reply) from an SMS or voice gateway, posted to the webhook.
 
@@ -605,9 +613,7 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
     row = db.message_channel(channel) if channel in ("sms", "voice") else None
     if row is None or not row["secrets"].get("webhook_token"):
         raise NotFound(f"no webhook for {channel}")
-    import hmac
-
-    if not hmac.compare_digest(str(row["secrets"]["webhook_token"]), str(token)):
+    if not _same_secret(row["secrets"]["webhook_token"], token):
         raise LoyaltyError("wrong webhook token")
     s = row["settings"]
     out = {"delivered": 0, "failed": 0, "unsubscribed": 0}
@@ -669,12 +675,10 @@ def telegram_update(db: Store, secret: str, update: Mapping[str, Any]) -> str:
     """One update from the bot's webhook (checked by Telegram's secret-token header against the channel's
     ``webhook_token`` secret). ``/start <token>`` links the chat once; ``/stop`` withdraws consent.
     Returns what happened: linked, stopped, expired, ignored."""
-    import hmac
-
     row = db.message_channel("telegram")
     if row is None or not row["secrets"].get("webhook_token"):
         raise NotFound("no Telegram webhook")
-    if not hmac.compare_digest(str(row["secrets"]["webhook_token"]), str(secret or "")):
+    if not _same_secret(row["secrets"]["webhook_token"], secret or ""):
         raise LoyaltyError("wrong webhook token")
     message = update.get("message") or {}
     text = str(message.get("text") or "").strip()
@@ -789,7 +793,7 @@ def set_service_switches(db: Store, actor: Actor, store: str, chosen: Mapping[tu
         if value == INHERIT and not store:
             value = OFF
         if value not in (OFF, INHERIT):
-            template = db.message_template(int(value)) if value.isdigit() else None
+            template = db.message_template(int(value)) if is_whole(value) else None
             if template is None or template["channel"] != channel or template["kind"] != rules.SERVICE:
                 errors[key] = _("Choose a service template of this channel.")
                 continue

@@ -22,8 +22,8 @@ from shared.promotions import PromotionError, parse_promotions, promotion_doc
 from ..points.versions import bump_versions
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
-from . import audit, targeting
-from .access import ADMIN, MARKETER, Actor, Forbidden, FormError
+from . import audit, exports, targeting
+from .access import ADMIN, MARKETER, SYSTEM, Actor, Forbidden, FormError
 from .text import N_, _
 
 STATES = ("draft", "active", "stopped")
@@ -230,7 +230,7 @@ def export_codes(db: Store, actor: Actor, list_id: str, fmt: str = "csv") -> tup
     """A list's codes for printing: (content, media type). CSV (UTF-8) or XLSX."""
     if db.code_list(list_id) is None:
         raise FormError({"list": _("No promo-code list %(id)s.", id=list_id)})
-    rows = db.list_codes(list_id)
+    rows = _in_scope(db, actor, db.list_codes(list_id))
     audit.record_export(db, actor, "promo_codes", fmt, list_id)
     header = ("code", "uses", "max_uses", "customer")
     if fmt == "xlsx":
@@ -239,16 +239,12 @@ def export_codes(db: Store, actor: Actor, list_id: str, fmt: str = "csv") -> tup
         book = Workbook(write_only=True)
         sheet = book.create_sheet(list_id[:31])
         sheet.append(header)
-        for row in rows:
-            sheet.append(list(row))
+        for row in rows:  # an uploaded code may look like a formula: a string cell, neutralized
+            sheet.append([exports.xlsx_cell(sheet, v) for v in row])
         out = io.BytesIO()
         book.save(out)
         return out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue().encode("utf-8"), "text/csv; charset=utf-8"
+    return exports.csv_text([header, *rows]).encode("utf-8"), "text/csv; charset=utf-8"
 
 
 def _personal_list(db: Store, list_id: str) -> dict[str, Any]:
@@ -311,12 +307,28 @@ def issue_to_segment(db: Store, actor: Actor, list_id: str, segment_id: int) -> 
     return result
 
 
-def code_list_page(db: Store, list_id: str) -> dict[str, Any]:
-    """A list with its statistics by store and day and its offline conflicts (every use of a doubly used code)."""
+def _in_scope(
+    db: Store, actor: Actor, rows: list[tuple[str, int, int, str | None]]
+) -> list[tuple[str, int, int, str | None]]:
+    """A list's codes as the actor may see them: a store manager sees the holder only of a code held by a
+    customer registered at their stores (the others' codes without the customer)."""
+    if not actor.scoped:
+        return rows
+    homes = db.customers_home(sorted({r[3] for r in rows if r[3] is not None}))
+    return [r if r[3] is None or homes.get(r[3]) in actor.stores else (r[0], r[1], r[2], None) for r in rows]
+
+
+def code_list_page(db: Store, list_id: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    """A list with its statistics by store and day and its offline conflicts (every use of a doubly used code);
+    a store manager's: their stores' uses only (the list's totals stay the chain's)."""
     row = next((r for r in db.code_lists() if r["id"] == list_id), None)
     if row is None:
         raise FormError({"list": _("No promo-code list %(id)s.", id=list_id)})
-    return {"list": row, "by_store_day": db.code_use_stats(list_id), "conflicts": db.code_conflicts(list_id)}
+    by_store_day, conflicts = db.code_use_stats(list_id), db.code_conflicts(list_id)
+    if actor.scoped:
+        by_store_day = [r for r in by_store_day if r["store"] in actor.stores]
+        conflicts = [r for r in conflicts if r["store"] in actor.stores]
+    return {"list": row, "by_store_day": by_store_day, "conflicts": conflicts}
 
 
 def whatif(db: Store, actor: Actor, store_id: str, doc: Any, days: int = 30) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from shared.numbers import is_whole
+
 from .formats import format_minor, parse_minor
 from .text import _
 
@@ -58,7 +60,7 @@ def document(form: Any, base: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         doc["points_per_money"] = _decimal(form.get("points_per_money"))
     step = (form.get("total_step") or "").strip()
     if step:
-        if step.isdigit():
+        if is_whole(step):
             doc["total_step"] = int(step)
         else:
             errors["total_step"] = _("Write a whole number of minor units (1 = no rounding).")
@@ -72,11 +74,11 @@ def document(form: Any, base: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         if kind == "date":
             item["date"] = (row.get("date") or "").strip()
         if kind in ("weekdays", "weekdays_hours"):
-            item["weekdays"] = sorted(int(d) for d in row.get("weekdays") or [] if str(d).isdigit())
+            item["weekdays"] = sorted(int(d) for d in row.get("weekdays") or [] if is_whole(d, 1))
         if kind in ("hours", "weekdays_hours"):
             for name in ("from_hour", "to_hour"):
                 text = (row.get(name) or "").strip()
-                if text.isdigit():
+                if is_whole(text, 2):
                     item[name] = int(text)
                 else:
                     errors[f"time_rules-{i}-{name}"] = _("Write an hour 0..23.")
@@ -176,7 +178,7 @@ def posted_values(form: Any) -> dict[str, Any]:
         values[section] = [
             {
                 **{k: v for k, v in r.items() if k != "weekdays"},
-                "weekdays": [int(d) for d in r.get("weekdays") or [] if str(d).isdigit()],
+                "weekdays": [int(d) for d in r.get("weekdays") or [] if is_whole(d, 1)],
                 "redeemable": bool(r.get("redeemable")),
             }
             for r in rows(form, section)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import LoyaltyError
-from shared.numbers import PERCENT_DECIMALS, parse_scaled
+from shared.numbers import PERCENT_DECIMALS, is_whole, parse_scaled
 
 from ..points.programs import customers_in, default_program
 from ..points.versions import bump_versions
@@ -101,8 +101,10 @@ def _validate(db: Store, data: Mapping[str, Any], errors: dict[str, str]) -> dic
         errors["timezone"] = _("Write an IANA time zone like Europe/Moscow.")
     values["base_percent"] = _percent(data.get("base_percent") or "0", errors)
     program = data.get("program_id") or ""
-    values["program_id"] = int(program) if program.isdigit() else None
-    if values["program_id"] is not None and not db.program_exists(values["program_id"]):
+    values["program_id"] = int(program) if is_whole(program) else None
+    if (program and values["program_id"] is None) or (
+        values["program_id"] is not None and not db.program_exists(values["program_id"])
+    ):
         errors["program_id"] = _("Choose from the list.")
     return values
 
@@ -192,7 +194,7 @@ def save_program(db: Store, actor: Actor, data: Mapping[str, Any]) -> int:
     if errors:
         raise FormError(errors)
     with db.transaction() as conn:
-        if ident.isdigit():
+        if is_whole(ident):
             before = db.program_settings(int(ident))
             if before is None:
                 raise NotFound(f"no program {ident}")

@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.numbers import is_whole
+
 from ..storage.store import NotFound, Store
 from . import accounts, audit, messages
 from . import segments as segment_service
@@ -55,7 +57,7 @@ def members(db: Store, actor: Actor, segment_id: int) -> list[str]:
 
 def _segment(data: Mapping[str, Any]) -> int:
     text = str(data.get("segment") or "").strip()
-    if not text.isdigit():
+    if not is_whole(text):
         raise FormError({"segment": _("Choose a segment from the list.")})
     return int(text)
 
@@ -98,7 +100,7 @@ def _check_input(db: Store, actor: Actor, data: Mapping[str, Any]) -> str:
         accounts._program(db, actor, data, errors)  # noqa: SLF001
     else:
         actor.require("messages.send")
-        if not str(data.get("template") or "").strip().isdigit():
+        if not is_whole(str(data.get("template") or "").strip()):
             errors["template"] = _("Choose a template.")
     if errors:
         raise FormError(errors)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from shared.numbers import is_whole
+
 from ..storage.store import Store
 from ..storage.transaction_list import TRANSACTION_TYPE_SQL, TransactionFilter
 from .access import Actor, BadQuery, FormError
@@ -71,7 +73,7 @@ class TxQuery:
             customer=(args.get("customer") or "").strip(),
             product=(args.get("product") or "").strip(),
             category=(args.get("category") or "").strip(),
-            weekdays=sorted({int(d) for d in getlist("weekday") if str(d).isdigit() and 1 <= int(d) <= 7}),
+            weekdays=sorted({int(d) for d in getlist("weekday") if is_whole(d, 1) and 1 <= int(d) <= 7}),
             hour_from=(args.get("hour_from") or "").strip(),
             hour_to=(args.get("hour_to") or "").strip(),
         )
@@ -134,9 +136,9 @@ def checked_filter(db: Store, query: TxQuery, actor: Actor, zone: str) -> Transa
     hours = []
     for name in ("hour_from", "hour_to"):
         text = getattr(query, name)
-        if text and (not text.isdigit() or int(text) > 23):
+        if text and (not is_whole(text, 2) or int(text) > 23):
             errors[name] = _("Write an hour 0..23.")
-        hours.append(int(text) if text.isdigit() else None)
+        hours.append(int(text) if is_whole(text, 2) else None)
     if not errors and (hours[0] is not None or hours[1] is not None):
         f.hours = (hours[0] if hours[0] is not None else 0, hours[1] if hours[1] is not None else 23)
     if errors:

@@ -273,9 +273,12 @@ def consents() -> ResponseReturnValue:
 def telegram() -> ResponseReturnValue:
     """A one-time Telegram start link for the session's customer (docs/messages.md, "telegram")."""
     from ..services import messages
-    from ..services.access import SYSTEM
+    from ..services.access import SYSTEM, FormError
 
-    link = messages.telegram_link(get_db(), SYSTEM, _own())
+    try:
+        link = messages.telegram_link(get_db(), SYSTEM, _own())
+    except FormError:  # no Telegram channel set up (the card shows no button then): no such page
+        abort(404)
     return redirect(link["url"])
 
 

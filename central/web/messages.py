@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from shared.numbers import is_whole
+
 from ..messages import notices, reasons, rules
 from ..messages.adapters import BODY_FORMATS, METHODS, REPORT_FIELDS, SECURITY
 from ..messages.templates import CHANNELS, LANGUAGES, NAMES, WITH_SUBJECT
@@ -180,7 +182,7 @@ def _parse_channel_form(channel: str, data: dict[str, str]) -> tuple[dict[str, A
             raise FormError({"new_secret_name": _("Letters, digits and _ only.")})
         secrets[extra_name] = data.get("new_secret_value") or ""
     rate = data.get("rate_per_second") or "0"
-    if not rate.isdigit():
+    if not is_whole(rate):
         raise FormError({"rate_per_second": _("A whole number 0..100000 (0: no limit).")})
     return settings, secrets, int(rate)
 
@@ -375,7 +377,7 @@ def new_mailing() -> ResponseReturnValue:
         source = data.get("source")
         recipients: Any
         if source == "segment":
-            if not (data.get("segment") or "").isdigit():
+            if not is_whole(data.get("segment") or ""):
                 raise FormError({"segment": _("Choose a segment.")})
             segment_id = int(data["segment"])
             recipients = lambda: _segment_ids(segment_id)  # noqa: E731
@@ -384,7 +386,7 @@ def new_mailing() -> ResponseReturnValue:
             recipients = lambda: (r["id"] for r in customers.iter_customers(db, who, query, zone))  # noqa: E731
         else:
             recipients = _listed_ids(data.get("list", ""))
-        if not (data.get("template") or "").isdigit():
+        if not is_whole(data.get("template") or ""):
             raise FormError({"template": _("Choose a template.")})
         mailing_id = messages.create_mailing(
             db,

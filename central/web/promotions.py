@@ -8,7 +8,9 @@ from typing import Any
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..services import messages, promotions, segments, targeting
+from shared.numbers import is_whole
+
+from ..services import imports, messages, promotions, segments, targeting
 from ..services.access import FormError
 from ..services.text import _
 from ..storage.db import get_db
@@ -59,12 +61,12 @@ def form_to_doc(form: dict[str, str]) -> dict[str, Any]:
         if form.get(name):
             doc[name] = form[name]
     if form.get("weekdays"):
-        doc["weekdays"] = [int(d) for d in _names(form["weekdays"]) or [] if d.isdigit()]
+        doc["weekdays"] = [int(d) if is_whole(d) else d for d in _names(form["weekdays"]) or []]
     if form.get("from_hour") or form.get("to_hour"):
         doc["from_hour"], doc["to_hour"] = _int(form, "from_hour", errors), _int(form, "to_hour", errors)
     doc["audience"] = form.get("audience", "all")
     if doc["audience"] == "segments":
-        doc["segments"] = [int(s) for s in _names(form.get("segments", "")) or [] if s.isdigit()]
+        doc["segments"] = [int(s) if is_whole(s) else s for s in _names(form.get("segments", "")) or []]
     conditions: dict[str, Any] = {"match": form.get("match", "any")}
     if form.get("min_total"):
         conditions["min_total"] = _int(form, "min_total", errors)
@@ -193,10 +195,10 @@ def whatif() -> ResponseReturnValue:
         result = promotions.whatif(
             get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)
         )
+    except FormError as exc:  # before ValueError: a FormError is one too
+        return _page(422, _form_errors(exc.errors), form)
     except ValueError:
         return _page(422, {"whatif_days": _("A whole number, please.")}, form)
-    except FormError as exc:
-        return _page(422, _form_errors(exc.errors), form)
     return _page(form=form, whatif=result)
 
 
@@ -216,8 +218,9 @@ def codes() -> ResponseReturnValue:
     form = form_data() if request.method == "POST" else {"length": "8", "count": "100", "check": "1"}
     if request.method == "POST":
         upload = request.files.get("upload")
-        text = upload.read().decode("utf-8-sig") if upload and upload.filename else None
         try:
+            # UTF-8, UTF-16 (Excel's "Unicode text") or Windows-1251, as the customer import reads them
+            text = imports.decode_text(upload.read()) if upload and upload.filename else None
             count = promotions.create_code_list(
                 db,
                 actor(),
@@ -236,10 +239,12 @@ def codes() -> ResponseReturnValue:
                 stores=_names(form.get("stores", "")),
                 upload=text,
             )
+        except imports.ImportFileError as exc:
+            errors = {"upload": exc.errors["file"]}
+        except FormError as exc:  # before ValueError: a FormError is one too
+            errors = exc.errors
         except ValueError:
             errors = {"count": _("Whole numbers, please.")}
-        except FormError as exc:
-            errors = exc.errors
         else:
             flash(_("The list %(id)s holds %(n)d codes.", id=form.get("id", ""), n=count))
             return redirect(url_for("promotions.codes"))
@@ -251,7 +256,7 @@ def codes() -> ResponseReturnValue:
 @bp.get("/codes/<list_id>")
 def code_list(list_id: str) -> ResponseReturnValue:
     try:
-        page = promotions.code_list_page(get_db(), list_id)
+        page = promotions.code_list_page(get_db(), list_id, actor())
     except FormError:
         return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
     return render("console/promotions/code_list.html", errors={}, form={}, **page, **_issue_context(page["list"]))
@@ -268,13 +273,15 @@ def _issue_context(row: dict[str, Any]) -> dict[str, Any]:
 def issue(list_id: str) -> ResponseReturnValue:
     """Issue a code of a personal list to every member of a segment that holds none of it yet."""
     db = get_db()
+    text = request.form.get("segment") or ""
     try:
-        segment = int(request.form.get("segment") or 0)
-        result = promotions.issue_to_segment(db, actor(), list_id, segment)
+        if not is_whole(text):
+            raise ValueError(text)
+        result = promotions.issue_to_segment(db, actor(), list_id, int(text))
+    except FormError as exc:  # before ValueError: a FormError is one too
+        flash("; ".join(exc.errors.values()))
     except ValueError:
         flash(_("Choose a segment from the list."))
-    except FormError as exc:
-        flash("; ".join(exc.errors.values()))
     else:
         flash(
             _(
@@ -287,7 +294,10 @@ def issue(list_id: str) -> ResponseReturnValue:
 
 @bp.get("/codes/<list_id>/export.<fmt>")
 def export(list_id: str, fmt: str) -> ResponseReturnValue:
-    content, media = promotions.export_codes(get_db(), actor(), list_id, "xlsx" if fmt == "xlsx" else "csv")
+    try:
+        content, media = promotions.export_codes(get_db(), actor(), list_id, "xlsx" if fmt == "xlsx" else "csv")
+    except FormError:
+        return render("console/error.html", 404, title_code=404, detail=_("No such promo-code list."))
     return Response(
         content,
         mimetype=media,

@@ -16,6 +16,7 @@ from ..services.access import FormError
 from ..services.cards import categories as card_categories
 from ..services.text import _
 from ..storage.db import get_db
+from ..storage.store import NotFound
 from .common import actor, console_blueprint, render
 
 bp = console_blueprint("triggers", "/triggers")
@@ -182,10 +183,18 @@ def new() -> ResponseReturnValue:
     return _editor(None, _form_of(doc), trigger_form.from_steps(db, doc.get("steps")), {})
 
 
+def _trigger(trigger_id: int) -> dict[str, Any]:
+    """The trigger the URL names, as the actor may see it; none (or another store's): the 404 page."""
+    try:
+        return service.get(get_db(), actor(), trigger_id)
+    except FormError as exc:
+        raise NotFound(" ".join(map(str, exc.errors.values()))) from None
+
+
 @bp.route("/<int:trigger_id>", methods=["GET", "POST"])
 def edit(trigger_id: int) -> ResponseReturnValue:
-    db, who = get_db(), actor()
-    trigger = service.get(db, who, trigger_id)
+    db = get_db()
+    trigger = _trigger(trigger_id)
     if request.method == "POST":
         return _post(trigger)
     doc = trigger["document"] or {}
@@ -214,7 +223,7 @@ def control(trigger_id: int) -> ResponseReturnValue:
 @bp.get("/<int:trigger_id>/test")
 def test(trigger_id: int) -> ResponseReturnValue:
     db, who = get_db(), actor()
-    trigger = service.get(db, who, trigger_id)
+    trigger = _trigger(trigger_id)
     customer = (request.args.get("customer") or "").strip()
     result, errors = None, {}
     if customer:

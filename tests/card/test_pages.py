@@ -302,3 +302,12 @@ def test_custom_fields_the_customer_may_edit_and_the_others_refused(app, db, cod
     assert 'name="custom_pet"' not in client.get("/card/profile").text
     client.post("/card/profile", data={**data, "custom_pet": "пёс", "custom_vegan": "1"})
     assert json.loads(db.customer(cid)["custom"])["pet"] == "кот"
+
+
+def test_a_telegram_link_without_the_telegram_channel_is_a_404(app, db, codes):
+    """The card's Telegram button posts to /card/telegram: with no Telegram channel set up it was a 500."""
+    client = app.test_client()
+    sign_up(client, codes)
+    response = client.post("/card/telegram")
+    assert response.status_code == 404
+    assert db.rows("SELECT * FROM link_tokens") == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from central import create_app
-from central.services import accounts, customers
-from central.services.access import Forbidden
+from central.services import accounts, customers, promotions
+from central.services.access import SYSTEM, Forbidden
 from central.services.filters import CustomerQuery
+from central.storage import promotions as promo_queries
 
 from .conftest import apply_events, login, sale
 
@@ -77,3 +78,41 @@ def test_a_lookup_of_another_stores_customer_says_so(client, db, shoppers):
 def test_the_setting_is_checked(db_file):
     with pytest.raises(ValueError, match="STORE_MANAGER_SCOPE"):
         create_app({"DATABASE": db_file, "STORE_MANAGER_SCOPE": "everything"})
+
+
+def _use(receipt_id: str, code: str, store: str, customer: str) -> dict:
+    """A purchase event that used a promo code."""
+    return {
+        "id": f"e-{receipt_id}",
+        "kind": "purchase",
+        "store": store,
+        "agent": "a1",
+        "body": {
+            "receipt_id": receipt_id,
+            "customer_id": customer,
+            "at": "2026-11-24T12:00:00+03:00",
+            "total": 10000,
+            "promotions": [{"id": "p", "name": "P", "points": 100, "discount": 0, "promo_code": code}],
+        },
+    }
+
+
+def test_a_promo_code_list_shows_a_manager_only_their_stores_customers_and_uses(client, db, people, shoppers):
+    """A personal list's export named every holder and its page every store's uses and double uses: a store
+    manager saw another store's customers (c2 of S2) and receipts."""
+    promotions.create_code_list(db, people["admin"], "PER", count=3, length=6, prefix="PER", kind="personal")
+    mine, theirs = promotions.issue_code(db, SYSTEM, "PER", "c1"), promotions.issue_code(db, SYSTEM, "PER", "c2")
+    with db.transaction() as conn:
+        promo_queries.apply_purchases(
+            conn, [_use("R-S2-1", theirs, "S2", "c2"), _use("R-S2-2", theirs, "S2", "c2")], "now"
+        )
+        promo_queries.apply_purchases(conn, [_use("R-S1-1", mine, "S1", "c1"), _use("R-S1-2", mine, "S1", "c1")], "now")
+    login(client, "manager")
+    export = client.get("/promotions/codes/PER/export.csv").get_data(as_text=True)
+    assert f"{mine},1,1,c1" in export and f"{theirs},1,1," in export and "c2" not in export
+    page = client.get("/promotions/codes/PER").get_data(as_text=True)
+    assert "R-S1-2" in page and "R-S2" not in page and ">c2<" not in page and ">S2<" not in page
+    login(client, "admin")
+    export = client.get("/promotions/codes/PER/export.csv").get_data(as_text=True)
+    assert f"{theirs},1,1,c2" in export
+    assert "R-S2-2" in client.get("/promotions/codes/PER").get_data(as_text=True)

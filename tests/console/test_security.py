@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 
 from central import create_app
 from central.cli import cli
-from central.services import audit, signin
+from central.services import audit, promotions, signin
 
-from .conftest import PASSWORD, login
+from .conftest import PASSWORD, apply_events, login, sale
 
 # the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
 pytestmark = pytest.mark.postgresql
@@ -310,3 +310,23 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(db_file, db, people
     for wrong in ({"TRUSTED_PROXIES": -1}, {"LOGIN_MAX_FAILURES": 0}, {"SESSION_COOKIE_SAMESITE": "None"}):
         with pytest.raises(ValueError, match=next(iter(wrong))):
             create_app({"DATABASE": db_file, **wrong})
+
+
+def test_report_and_promo_code_exports_neutralize_formulas_too(client, db, people, agents, shoppers):
+    """A till's category name and an uploaded promo code reach the pivot's and the code list's CSV and XLSX:
+    they were written as they were, so a spreadsheet ran "=HYPERLINK(...)" (only the customer and transaction
+    exports went through exports.cell)."""
+    apply_events(db, sale(agents["S1"], "c1", [("SKU-9", EVIL, 1_000)]))
+    promotions.create_code_list(db, people["admin"], "UP", upload=f"code\n{EVIL}\n@SUM(1+1)\n")
+    login(client, "admin")
+    pivot = {"rows": "category", "measures": "sales", "period": "last_365"}
+    text = client.get("/api/v1/reports/pivot", query_string={**pivot, "format": "csv"}).get_data(as_text=True)
+    assert "'" + EVIL.replace('"', '""') in text and '"' + EVIL[:5] not in text
+    book = client.get("/api/v1/reports/pivot", query_string={**pivot, "format": "xlsx"}).get_data()
+    cells = [c for row in load_workbook(io.BytesIO(book)).worksheets[0].iter_rows() for c in row]
+    assert "'" + EVIL in [c.value for c in cells] and all(c.data_type != "f" for c in cells)
+    text = client.get("/promotions/codes/UP/export.csv").get_data(as_text=True)
+    assert "'@SUM(1+1)" in text and "\"'=HYPERLINK(" in text  # the upload's first column: up to the comma
+    book = client.get("/promotions/codes/UP/export.xlsx").get_data()
+    cells = [c for row in load_workbook(io.BytesIO(book)).worksheets[0].iter_rows() for c in row]
+    assert "'@SUM(1+1)" in [c.value for c in cells] and all(c.data_type != "f" for c in cells)

@@ -169,6 +169,8 @@ def test_sms_through_the_gateway_retries_reports_and_stop(db, gateway, sms_chann
     # the delivery report through the central server's webhook; a wrong token changes nothing
     client = app_client(db)
     assert client.post("/hooks/messages/sms/wrong", json={"id": "gw-1", "status": "delivered"}).status_code == 403
+    # a token that is not ASCII made hmac.compare_digest raise: a 500 for anyone who guessed the URL's shape
+    assert client.post("/hooks/messages/sms/h%C3%A9", json={"id": "gw-1", "status": "delivered"}).status_code == 403
     reply = client.post("/hooks/messages/sms/hook-tok", json={"id": "gw-1", "status": "DELIVERED"})
     assert reply.status_code == 200 and reply.json["delivered"] == 1
     assert db.outbox("customer_id = 'c1'")[0]["state"] == "delivered"

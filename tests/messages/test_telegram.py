@@ -80,6 +80,8 @@ def test_start_link_then_messages(db, bot_api, app_client):
     client = app_client(db)
     start = {"update_id": 1, "message": {"message_id": 5, "text": f"/start {link['token']}", "chat": {"id": 777}}}
     assert client.post("/hooks/telegram", json=start).status_code == 403  # no secret header
+    latin = {"X-Telegram-Bot-Api-Secret-Token": "tg-secr\u00e9t"}  # a byte past ASCII: compare_digest raised (500)
+    assert client.post("/hooks/telegram", json=start, headers=latin).status_code == 403
     headers = {"X-Telegram-Bot-Api-Secret-Token": "tg-secret"}
     assert client.post("/hooks/telegram", json=start, headers=headers).json["result"] == "linked"
     assert client.post("/hooks/telegram", json=start, headers=headers).json["result"] == "expired"  # one-time

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.numbers import is_whole
+
 
 def N_(text: str) -> str:
     """Marks a message for extraction; translated where it is shown."""
@@ -192,7 +194,7 @@ _MAX_INT = 2**62
 
 def _int(value: Any, *, minimum: int = 0, maximum: int = _MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and is_whole(value.strip().removeprefix("-")):
             value = int(value.strip())
         else:
             raise _Bad(N_("must be a whole number"))

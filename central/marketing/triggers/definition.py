@@ -22,6 +22,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.numbers import is_whole
+
 from ..segments.definition import CRITERIA, Criterion, Problem, parse_criterion
 
 
@@ -153,7 +155,7 @@ def _int(
     value = doc.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and is_whole(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         bad.add(f"{where}.{name}", N_("must be a whole number from %(low)d to %(high)d"), low=low, high=high)
