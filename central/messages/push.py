@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -85,7 +87,48 @@ def check_push(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, A
         ttl = 86400
     if errors:
         raise ChannelSettingsError("; ".join(errors))
-    return {"subject": subject, "public_key": public, "ttl": ttl, "timeout": float(settings.get("timeout") or 30)}
+    return {
+        "subject": subject,
+        "public_key": public,
+        "ttl": ttl,
+        "timeout": float(settings.get("timeout") or 30),
+        "local_endpoints": bool(settings.get("local_endpoints", False)),
+    }
+
+
+def _public_address(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str, local_endpoints: bool = False, resolve: bool = False) -> None:
+    """ValueError unless the central server may POST to this subscription's endpoint. Browsers' push services
+    are public https:// addresses; anything else (http://, a loopback, private or link-local address, a name
+    that resolves to one) would let whoever subscribes make the server send requests inside its network, so
+    it is refused unless the channel's ``local_endpoints`` setting allows it (a push relay inside the
+    network; the tests' local push service). ``resolve``: also look the host name up (at send time)."""
+    if local_endpoints:
+        return
+    parts = urllib.parse.urlsplit(endpoint)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme != "https" or not host:
+        raise ValueError("the subscription's endpoint is not an https:// address")
+    literal = True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        literal = False
+    if (literal and not _public_address(host)) or host == "localhost" or host.endswith((".localhost", ".local")):
+        raise ValueError("the subscription's endpoint is not a public address")
+    if resolve and not literal:
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
+        except (OSError, UnicodeError):
+            return  # not resolvable now: the send fails (and is retried) as any unreachable push service
+        if not found or not all(_public_address(str(a)) for a in found):
+            raise ValueError("the subscription's endpoint is not a public address")
 
 
 def check_subscription(subscription: Any) -> dict[str, Any]:
@@ -136,6 +179,7 @@ class PushAdapter(Adapter):
         s = self.settings
         try:
             subscription = check_subscription(json.loads(message.to))
+            check_endpoint(subscription["endpoint"], s["local_endpoints"], resolve=True)
         except ValueError as exc:
             raise PermanentFailure(f"push subscription: {exc}") from None
         payload = json.dumps(

@@ -729,8 +729,11 @@ def subscribe_push(db: Store, customer_id: str, subscription: Mapping[str, Any],
     allowing notifications in the browser is the customer's own act. The caller (the web card) has
     already authenticated the customer. :class:`FormError` for a broken subscription; NotFound for an
     unknown customer."""
+    channel = db.message_channel("push")
+    local = bool(channel and channel["settings"].get("local_endpoints"))
     try:
         checked = push.check_subscription(dict(subscription))
+        push.check_endpoint(checked["endpoint"], local)
     except (ValueError, TypeError) as exc:
         raise FormError({"subscription": str(exc)}) from None
     if not db.existing_customers([customer_id]):

@@ -291,7 +291,7 @@ def push_subscribe() -> ResponseReturnValue:
 
     customer_id = _own()
     if messages.vapid_public_key(get_db()) is None:
-        return jsonify({"error": "push is not set up"}), 501
+        return jsonify({"error": "push is not set up"}), 404
     subscription = request.get_json(silent=True)
     if not isinstance(subscription, dict):
         abort(400)

@@ -154,6 +154,7 @@ def _channel_form(channel: str, row: dict[str, Any] | None) -> dict[str, str]:
     if channel in ("sms", "voice"):
         form["headers"] = "\n".join(f"{k}: {v}" for k, v in (s.get("headers") or {}).items())
     form["verify_tls"] = "1" if s.get("verify_tls", True) else ""
+    form["local_endpoints"] = "1" if s.get("local_endpoints") else ""
     form["enabled"] = "1" if row["enabled"] else ""
     form["rate_per_second"] = str(row["rate_per_second"])
     return form
@@ -163,6 +164,8 @@ def _parse_channel_form(channel: str, data: dict[str, str]) -> tuple[dict[str, A
     settings: dict[str, Any] = {k: data.get(k, "") for k in SETTINGS[channel]}
     if channel == "email":
         settings["verify_tls"] = bool(data.get("verify_tls"))
+    if channel == "push":
+        settings["local_endpoints"] = bool(data.get("local_endpoints"))
     if channel in ("sms", "voice"):
         headers: dict[str, str] = {}
         for line in (data.get("headers") or "").splitlines():

@@ -4,8 +4,10 @@ aes128gcm payload with the subscriber's keys, as a browser's push service and th
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from central.messages import push
 from central.messages.sender import Sender
 from central.services import messages as svc
 from central.services.access import SYSTEM, FormError
@@ -95,7 +98,8 @@ def push_service():
 
 @pytest.fixture
 def push_channel(db, push_service):
-    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"})
+    # the tests' push service listens on http://127.0.0.1: an internal address, allowed by this setting only
+    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example", "local_endpoints": True})
     push_service.vapid_key = svc.vapid_public_key(db)
     return push_service
 
@@ -202,3 +206,55 @@ def test_secrets_are_unreadable_without_the_key_file(db, sms_channel):
     secretbox.key_for(db.path)  # a new key: the old box no longer opens
     row = db.message_channel("sms")
     assert row["secrets_unreadable"] and row["secrets"] == {"api_key": "", "webhook_token": ""}
+
+
+def test_internal_endpoints_are_refused_unless_the_channel_allows_them(db, push_service):
+    """A subscription names the address the server POSTs to: only public https:// push services, unless the
+    channel allows internal ones (docs/security.md, SSRF)."""
+    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"})
+    add_customer(db, "c1")
+    good = push_service.subscription()
+    for endpoint in (
+        push_service.url + "/push/1",  # http://127.0.0.1:port
+        "https://127.0.0.1/push",
+        "https://10.1.2.3/push",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/push",
+        "https://localhost/push",
+        "https://printer.local/push",
+        "http://push.example/push",
+    ):
+        with pytest.raises(FormError):
+            svc.subscribe_push(db, "c1", dict(good, endpoint=endpoint))
+    assert "push_subscription" not in db.message_customer("c1")
+    svc.subscribe_push(db, "c1", dict(good, endpoint="https://push.example/x"))  # a public push service
+    # one saved while internal addresses were allowed is not sent to once they are not
+    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example", "local_endpoints": True}, {})
+    svc.subscribe_push(db, "c1", good)
+    svc.set_channel(db, SYSTEM, "push", {"subject": "mailto:club@shop.example"}, {"private_key": svc.MASK})
+    template = svc.save_template(db, SYSTEM, name="t", channel="push", language="en", subject="Hi", body="Hello")
+    row = svc.send_one(db, SYSTEM, template, "c1")
+    s = Sender(db.path, policy=NO_QUIET)
+    drain(s)
+    s.close()
+    out = svc.outbox_row(db, row)
+    assert out["state"] == "failed" and "not an https:// address" in out["why"]
+    assert push_service.received == []
+
+
+def test_a_name_that_resolves_to_an_internal_address_is_refused_when_sending():
+    push.check_endpoint("https://localhost./x", local_endpoints=True)  # allowed by the setting
+    with pytest.raises(ValueError):
+        push.check_endpoint("https://localhost./x")
+    name = socket.gethostname()
+    try:
+        internal = not all(
+            ipaddress.ip_address(i[4][0]).is_global for i in socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)
+        )
+    except OSError:
+        pytest.skip("this machine's name does not resolve")
+    if not internal:
+        pytest.skip("this machine's name resolves to a public address")
+    push.check_endpoint(f"https://{name}/x")  # a name: not looked up when the customer subscribes
+    with pytest.raises(ValueError, match="not a public address"):
+        push.check_endpoint(f"https://{name}/x", resolve=True)
