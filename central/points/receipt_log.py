@@ -403,25 +403,15 @@ class ReceiptLog:
                 strict=True,
             )
         )
-        # catalog ids as columns (0: none), for the what-if's packed lines and the segments' aggregates
-        n = hi - lo
-        sku_col = np.fromiter((x or 0 for x in sku_ids), np.int64, n)
-        cat_col = np.fromiter((x or 0 for x in cat_ids), np.int64, n)
-        millis = {q: aggregates.quantity_milli(q) for q in set(quantity)}  # the aggregates' own reading of a text
-        items = aggregates.ItemColumns(
-            np.where(sku_col > 0, sku_col, -1),
-            np.where(cat_col > 0, cat_col, -1),
-            np.fromiter(map(millis.__getitem__, quantity), np.int64, n),
-            quantity,
-        )
+        per_line = list(zip(sku_ids, cat_ids, quantity, strict=True))
         rows: list[Any] = []
         folded: list[Any] = []
         for item, tid, a, b in zip(self.pending, ids.tolist(), starts.tolist(), ends.tolist(), strict=True):
             row = item.row
             rows.append(((tid, *row, b - a), (a, b) if b > a else None))
             if row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
-                folded.append((row[7], row[0], row[2], row[10], *row[13:16], aggregates.ItemRun(items, a, b)))
-        packed = _packed(sku_col - 1, cat_col - 1, amount, discount)
+                folded.append((row[7], row[0], row[2], row[10], *row[13:16], per_line[a:b]))
+        packed = _packed([(x or 0) - 1 for x in sku_ids], [(x or 0) - 1 for x in cat_ids], amount, discount)
         return rows, lines, folded, packed
 
 

@@ -187,69 +187,17 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
     return set(keys.values())
 
 
-class ItemColumns:
-    """Purchase lines as numpy columns (a receipt import's flush, central/points/receipt_log.py): product and
-    category ids (-1: none) and quantities in thousandths; an :class:`ItemRun` names one purchase's lines in it."""
-
-    __slots__ = ("categories", "milli", "products", "quantities")
-
-    def __init__(self, products: Any, categories: Any, milli: Any, quantities: Sequence[Any]) -> None:
-        self.products, self.categories, self.milli, self.quantities = products, categories, milli, quantities
-
-
-class ItemRun(Sequence[tuple[int | None, int | None, Any]]):
-    """Lines ``[start, stop)`` of an :class:`ItemColumns`: an :data:`Entry`'s lines, read as the (product id,
-    category id, quantity text) tuples they stand for; :func:`_fold_items` takes a flush's runs by columns."""
-
-    __slots__ = ("columns", "start", "stop")
-
-    def __init__(self, columns: ItemColumns, start: int, stop: int) -> None:
-        self.columns, self.start, self.stop = columns, start, stop
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        c, at = self.columns, self.start + i
-        product, category = int(c.products[at]), int(c.categories[at])
-        return (None if product < 0 else product, None if category < 0 else category, c.quantities[at])
-
-
-def _item_columns(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]) -> tuple[Any, ...]:
-    """(products, categories, thousandths, lines per purchase) of the purchases' lines, as numpy columns."""
-    runs = [entry[4] for entry in bought]
-    counts = np.fromiter(map(len, runs), np.int64, len(runs))
-    first = runs[0]
-    if type(first) is ItemRun and all(type(r) is ItemRun and r.columns is first.columns for r in runs):
-        # a receipt import's flush: the lines are already columns; take the purchases' rows of them
-        columns = first.columns
-        starts = np.fromiter((r.start for r in runs), np.int64, len(runs))
-        ends = np.cumsum(counts)
-        rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-        return columns.products[rows], columns.categories[rows], columns.milli[rows], counts
-    flat = [line for run in runs for line in run]
-    products, categories, quantities = zip(*flat, strict=True)
-    millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
-    milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, len(flat))
-    product = np.fromiter((-1 if p is None else p for p in products), np.int64, len(flat))
-    category = np.fromiter((-1 if c is None else c for c in categories), np.int64, len(flat))
-    return product, category, milli, counts
-
-
 def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]) -> list[tuple[Any, ...]]:
     """The purchases' lines as ``agg_items`` rows (key, kind, item, day, store, quantity), summed per row and in
     the primary key's order; each purchase's quantities are added to its day's items (``row[3]``)."""
     if not bought:
         return []
-    product, category, milli, counts = _item_columns(np, bought)
-    n = len(milli)
-    sums = np.zeros(n + 1, np.int64)
+    flat = [line for entry in bought for line in entry[4]]
+    counts = np.fromiter((len(entry[4]) for entry in bought), np.int64, len(bought))
+    products, categories, quantities = zip(*flat, strict=True)
+    millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
+    milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, len(flat))
+    sums = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(milli, out=sums[1:])
     ends = np.cumsum(counts)
     per_purchase = (sums[ends] - sums[ends - counts]).tolist()
@@ -260,10 +208,12 @@ def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequen
     key = np.repeat(np.fromiter((e[0] for e in bought), np.int64, len(bought)), counts)
     day = np.repeat(np.fromiter((e[1] for e in bought), np.int64, len(bought)), counts)
     place = np.repeat(np.fromiter((rank[e[2]] for e in bought), np.int64, len(bought)), counts)
+    product = np.fromiter((-1 if p is None else p for p in products), np.int64, len(flat))
+    category = np.fromiter((-1 if c is None else c for c in categories), np.int64, len(flat))
     has_product, has_category = product >= 0, category >= 0
     columns = [
         np.concatenate((a[has_product], b[has_category]))
-        for a, b in ((key, key), (np.full(n, PRODUCT), np.full(n, CATEGORY)), (product, category))
+        for a, b in ((key, key), (np.full(len(flat), PRODUCT), np.full(len(flat), CATEGORY)), (product, category))
     ]
     columns += [np.concatenate((a[has_product], a[has_category])) for a in (day, place, milli)]
     k, kind, item, d, p, q = columns

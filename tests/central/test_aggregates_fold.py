@@ -64,29 +64,9 @@ entry = st.tuples(
 )
 
 
-def as_columns(entries):
-    """The entries with their lines as runs of one ItemColumns, as a receipt import's flush gives them."""
-    import numpy as np
-
-    flat = [line for e in entries for line in e[7]]
-    columns = aggregates.ItemColumns(
-        np.array([-1 if p is None else p for p, _c, _q in flat], np.int64),
-        np.array([-1 if c is None else c for _p, c, _q in flat], np.int64),
-        np.array([quantity_milli(q) for _p, _c, q in flat], np.int64),
-        [q for _p, _c, q in flat],
-    )
-    out, at = [], 0
-    for e in entries:
-        run = aggregates.ItemRun(columns, at, at + len(e[7]))
-        assert list(run) == list(e[7]) and (not run) == (not e[7])
-        out.append((*e[:7], run))
-        at += len(e[7])
-    return out
-
-
 @settings(max_examples=60, deadline=None)
-@given(rounds=st.lists(st.lists(entry, max_size=12), min_size=1, max_size=3), by_columns=st.booleans())
-def test_the_bulk_fold_writes_what_a_line_by_line_fold_writes(tmp_path_factory, rounds, by_columns):
+@given(rounds=st.lists(st.lists(entry, max_size=12), min_size=1, max_size=3))
+def test_the_bulk_fold_writes_what_a_line_by_line_fold_writes(tmp_path_factory, rounds):
     path = str(tmp_path_factory.mktemp("agg") / "c.sqlite")
     Store(path).close()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -95,7 +75,7 @@ def test_the_bulk_fold_writes_what_a_line_by_line_fold_writes(tmp_path_factory, 
     for entries in rounds:
         entries = [(*e[:7], [] if e[1] != "purchase" else e[7]) for e in entries]
         conn.execute("BEGIN")
-        aggregates.record(conn, as_columns(entries) if by_columns else entries, zone_of)
+        aggregates.record(conn, entries, zone_of)
         conn.execute("COMMIT")
         days, items, points = reference(entries, zone_of)
         for mine, theirs in ((want_days, days), (want_points, points)):
