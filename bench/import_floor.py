@@ -13,7 +13,12 @@ table instead of WITHOUT ROWID, a narrow table (only the columns the readers fil
 quantity as an integer, ``synchronous = OFF``, no journal (``journal_mode = OFF``), the indexes built without the
 sorter's helper thread, and what the Python side pays to make the rows from columns (``zip``).
 
-Usage: ``.venv/bin/python bench/import_floor.py DB [--lines N] [--experiments]``
+``--packed-lines``: the floor without ``transaction_lines`` and its two indexes, each purchase's packed ``columns``
+grown from 24 to 56 bytes a line (the line's quantity, price, points and a name id beside its sku, category, amount
+and discount): what SQLite would cost if the lines lived only in the packed form (docs/import-receipts.md, "Both
+cores and fewer rows").
+
+Usage: ``.venv/bin/python bench/import_floor.py DB [--lines N] [--experiments] [--packed-lines]``
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ def main() -> None:
     parser.add_argument("db")
     parser.add_argument("--lines", type=int, default=0, help="the import's lines (for lines/s): counted if left out")
     parser.add_argument("--experiments", action="store_true", help="also measure variants of the lines' table")
+    parser.add_argument(
+        "--packed-lines", action="store_true", help="no lines' table: the lines only packed in their purchase's row"
+    )
     args = parser.parse_args()
     source = sqlite3.connect(args.db)
     deferred = {name for name, _table, _columns in LINE_INDEXES}
@@ -62,10 +70,14 @@ def main() -> None:
         for kind, name, _t, _s in schema
         if kind == "table" and not any(name == v or name.startswith(v + "_") for v in virtual)
     ]
+    if args.packed_lines:
+        tables.remove("transaction_lines")
     for kind, name, table, sql in schema:
         if (kind == "table" and name in tables) or (kind == "index" and table in tables and name not in deferred):
             target.execute(sql)
-    print(f"{args.db}: {lines:,} lines; load {os.getloadavg()[0]:.1f}")
+    packed_at = [r[1] for r in source.execute("PRAGMA table_info(transactions)")].index("columns")
+    count_at = [r[1] for r in source.execute("PRAGMA table_info(transactions)")].index("line_count")
+    print(f"{args.db}: {lines:,} lines; load {os.getloadavg()[0]:.1f}" + (", lines packed only" * args.packed_lines))
     total = 0.0
     rows_all = 0
     costs = []
@@ -74,6 +86,11 @@ def main() -> None:
         if count < SMALL:
             continue
         rows = source.execute(f"SELECT * FROM {table}").fetchall()  # stored order: the key order
+        if args.packed_lines and table == "transactions":  # 56 bytes a line instead of 24
+            rows = [
+                (*r[:packed_at], None if r[packed_at] is None else bytes(56 * r[count_at]), *r[packed_at + 1 :])
+                for r in rows
+            ]
         marks = ",".join("?" * len(rows[0]))
         cpu = time.process_time()
         target.execute("BEGIN")
@@ -88,7 +105,8 @@ def main() -> None:
         print(f"  {table:28s} {count:>10,} rows  {spent:6.2f} s CPU  {count / max(spent, 1e-9):>12,.0f} rows/s")
     cpu = time.process_time()
     for name, table, columns in LINE_INDEXES:
-        target.execute(f"CREATE INDEX {name} ON {table} ({columns})")
+        if table in tables:
+            target.execute(f"CREATE INDEX {name} ON {table} ({columns})")
     built = time.process_time() - cpu
     print(f"  the deferred indexes built at the end: {built:.2f} s CPU")
     total += built

@@ -404,7 +404,8 @@ class ReceiptLog:
             table.quantity[lo:hi],
         )
         categories = receipts.catalog_ids(conn, "catalog_categories", "name", set(category), self.recorded_at)
-        first_row = {s: i for i, s in reversed(list(enumerate(sku)))}  # sku -> its first line
+        # sku -> its first line (written last, going backwards)
+        first_row = dict(zip(reversed(sku), range(len(sku) - 1, -1, -1), strict=True))
         first = {
             s: {"name": name[i], "category": category[i]} for s, i in first_row.items() if isinstance(s, str) and s
         }
