@@ -98,6 +98,8 @@ class Snapshot:
         next :meth:`catch_up`)."""
         snap = cls()
         snap.xmin = _horizon(conn)  # before anything is read (see catch_up)
+        if snap.xmin is not None:  # the rows from xmin on committed before the reads below: read by them
+            snap.seen = {r[0] for r in conn.execute(_FROM_XMIN.format("seq"), (str(snap.xmin),))}
         snap.seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segment_dirty").fetchone()[0]
         top = conn.execute("SELECT COALESCE(MAX(key), 0) FROM customer_keys").fetchone()[0]
         snap._grow(top + 1)
@@ -302,9 +304,7 @@ class Snapshot:
             if top < self.seq or _cut(conn) > self.seq:
                 return Snapshot.load(conn)  # the log restarted (a restored database) or was cut past this one
             rows = conn.execute(
-                "SELECT seq, key, CAST(CAST(xid AS text) AS bigint) FROM segment_dirty"
-                " WHERE xid >= CAST(CAST(? AS text) AS xid8)",
-                (str(self.xmin),),
+                _FROM_XMIN.format("seq, key, CAST(CAST(xid AS text) AS bigint)"), (str(self.xmin),)
             ).fetchall()
             keys = set(self.pending) | {r[1] for r in rows if r[0] not in self.seen}
             self.reload(conn, sorted(keys))
@@ -510,6 +510,10 @@ def follow(snap: Snapshot, conn: sqlite3.Connection, path: str, writing: bool = 
 def forget(path: str) -> None:
     with _GUARD:
         _SNAPSHOTS.pop(path, None)
+
+
+#: PostgreSQL: the log's rows of the transactions from an id on
+_FROM_XMIN = "SELECT {} FROM segment_dirty WHERE xid >= CAST(CAST(? AS text) AS xid8)"
 
 
 def _horizon(conn: sqlite3.Connection) -> int | None:

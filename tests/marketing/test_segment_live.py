@@ -341,6 +341,9 @@ def test_the_column_snapshot_sees_a_write_committed_after_a_later_one(db, db_fil
         assert (snap.balance[k1], snap.balance[k2]) == (0, 222)
         version = snap.version  # a look with nothing new reloads nothing, though the early writer still runs
         assert segment_columns.snapshot(db.conn, database_path(db.conn)).version == version
+        fresh = segment_columns.Snapshot.load(db.conn)  # built while it runs: the late write is in it
+        built = fresh.version
+        assert fresh.catch_up(db.conn).version == built
         early.execute("COMMIT")
     finally:
         early.close()
