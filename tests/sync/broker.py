@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,7 +20,27 @@ from pathlib import Path
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range: a broker stopped and started again on it cannot find it
+    taken meanwhile as the source port of some outgoing connection (a port the kernel picks, as ``bind(0)``
+    does, can be: "Address already in use" on restart under a parallel test run)."""
+    pick = random.SystemRandom()  # not the random module's state: hypothesis seeds that in every worker
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = pick.randint(min(20000, high - 1000), high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
