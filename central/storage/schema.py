@@ -351,3 +351,8 @@ MIGRATIONS += PGSNAP_MIGRATIONS
 from .schema_segingest import SEGINGEST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGINGEST_MIGRATIONS
+
+# a segment member's since as unix seconds: smaller rows for the event path (docs/segments.md): migration 40
+from .schema_segint import SEGINT_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += SEGINT_MIGRATIONS

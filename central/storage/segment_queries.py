@@ -156,11 +156,12 @@ class SegmentQueries(Database):
 
     def segments_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
         """The segments the customer is in now (id, name, kind, since)."""
-        return self.rows(
+        rows = self.rows(
             "SELECT s.id, s.name, s.kind, m.since FROM segment_members m JOIN segments s ON s.id = m.segment_id"
             " JOIN customer_keys k ON k.key = m.key WHERE k.customer_id = ? ORDER BY s.name",
             (customer_id,),
         )
+        return [{**r, "since": table.since_text(r["since"])} for r in rows]
 
     def customer_rfm_row(self, customer_id: str) -> dict[str, Any] | None:
         """The customer's RFM result (r, f, m, class, days_since, purchases, spend) or None."""

@@ -2,7 +2,8 @@
 
 * ``segments``: id, name, kind (static / dynamic), definition (JSON, central/marketing/segments),
   created and changed by and at;
-* ``segment_members``: (segment, customer key) with the time it entered;
+* ``segment_members``: (segment, customer key) with the time it entered (unix seconds: migration 40; given
+  back as ISO text by :func:`since_text`);
 * ``segment_history``: every entering (1) and leaving (0) with its time and cause
   (``purchase``, ``refund``, ``date``, ``recompute``, ``edit``, ``hand`` ...);
 * ``segment_flips``: each customer's next local day (date ordinal) on which the answer of some
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +53,17 @@ MIGRATION = [
         day INTEGER NOT NULL)""",
     "CREATE INDEX segment_flips_day ON segment_flips (day)",
 ]
+
+
+def since_seconds(at: str) -> int:
+    """``segment_members.since`` of an ISO 8601 time (naive: UTC)."""
+    moment = dt.datetime.fromisoformat(at)
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())
+
+
+def since_text(seconds: int) -> str:
+    """The ISO text (UTC, seconds) of ``segment_members.since``, as the writers' ``now_utc()`` gives it."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def segment_rows(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
@@ -100,7 +113,7 @@ def change_members(
     if entered:
         conn.executemany(
             "INSERT INTO segment_members (segment_id, key, since) VALUES (?,?,?)",
-            [(segment_id, k, at) for k in entered],
+            [(segment_id, k, since) for since in (since_seconds(at),) for k in entered],
         )
     if left:
         conn.executemany(
@@ -152,11 +165,12 @@ def change_members_many(
     """:func:`change_members` for several segments at once (the same rows, history in the same order);
     ``id_of`` as :func:`bump_keys` takes it."""
     entering, leaving, history_rows, sizes = [], [], [], []
+    since = since_seconds(at)
     for segment_id, entered, left in changes:
         entered, left = sorted(entered), sorted(left)
         if not entered and not left:
             continue
-        entering += [(segment_id, k, at) for k in entered]
+        entering += [(segment_id, k, since) for k in entered]
         leaving += [(segment_id, k) for k in left]
         history_rows += [(segment_id, k, 1, at, cause) for k in entered] + [(segment_id, k, 0, at, cause) for k in left]
         sizes.append((len(entered) - len(left), segment_id))

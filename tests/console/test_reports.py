@@ -451,7 +451,7 @@ def test_pivot_by_segment_counts_each_membership_and_the_filter(ledger):
             (ident, name, len(members)),
         )
         conn.executemany(
-            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, '2026-01-01')",
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 1767225600)",
             [(ident, keys[c]) for c in members],
         )
     nov = {"from": "2026-11-01", "to": "2026-11-30"}

@@ -289,7 +289,7 @@ def load(db: Store, customers: list[dict]) -> None:
             r, f, m = c["rfm"]
             conn.execute("INSERT INTO customer_rfm VALUES (?,?,?,?,?,0,0,0)", (key, r, f, m, rfm_class(r, f)))
         conn.executemany(
-            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 'x')", [(s, key) for s in c["in"]]
+            "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 0)", [(s, key) for s in c["in"]]
         )
 
 
