@@ -206,7 +206,8 @@ def test_set_a_personal_percent(page, console, db, tmp_path):
     form = page.locator("#percents form")
     form.locator("input[name=network_percent]").fill("3")
     form.locator("button.primary").click()
-    assert "Персональные проценты сохранены" in page.content()
+    # waits for the page the POST redirects to (content() read mid-navigation is empty)
+    page.get_by_text("Персональные проценты сохранены").wait_for()
     assert page.locator("input[name=store_percent_S1]").input_value() == "12.5"
     page.screenshot(path=str(tmp_path / "percents.png"), full_page=True)
     assert db.customer("c1")["network_percent"] == "3"
