@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import gc
 import json
 import logging
 import os
@@ -26,10 +24,11 @@ import threading
 import time
 import uuid
 import zoneinfo
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..gc_pause import without_gc
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
 from ..storage import aggregates
@@ -71,20 +70,6 @@ def day_start(day: int, zone: dt.tzinfo) -> dt.datetime:
 
 
 _day_start = functools.lru_cache(maxsize=4096)(day_start)
-
-
-@contextlib.contextmanager
-def _without_gc() -> Iterator[None]:
-    """Python's cycle collector paused for one batch (or one entering): its rows, decisions and sets hold no cycles,
-    and its passes over them cost about a seventh of a batch's CPU; it runs again between batches (as the receipt
-    import does, central/services/receipt_import.py)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _PARSED: dict[str, Trigger] = {}
@@ -295,7 +280,7 @@ def wake_after_stop(conn: Any, trigger_id: int, stopped: dt.datetime, now: dt.da
 def enter_all(conn: Any, trigger_id: int, now: dt.datetime) -> int:
     """Every customer not yet in gets a run on step 1: due now if its conditions hold now (set-based),
     else woken when they may (a flip day, an inactivity timer) or by an event. Returns the runs made."""
-    with _without_gc():
+    with without_gc():
         return _enter_all(conn, trigger_id, now)
 
 
@@ -617,7 +602,7 @@ def process_due(
         pending = [r["id"] for r in q.running(conn)]
     while pending and (limit is None or runs < limit):
         taken = 0
-        with _without_gc(), db.transaction() as conn:
+        with without_gc(), db.transaction() as conn:
             current = {r["id"]: r for r in q.running(conn)}
             while pending and taken < batch and (limit is None or runs + taken < limit):
                 trigger_row, want = current.get(pending[0]), batch - taken

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import gc
 import hashlib
 import io
 import json
@@ -48,6 +47,7 @@ from flask_babel import gettext as _
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
+from ..gc_pause import without_gc
 from ..points.receipt_log import LineBlock, LineColumns
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
@@ -830,20 +830,6 @@ def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
-@contextlib.contextmanager
-def _without_gc() -> Iterator[None]:
-    """Python's cycle collector paused while the file's receipts and lines are made and imported: they hold no
-    cycles, and its full passes over an ever bigger heap of them cost more than the parsing (docs/import-receipts.md,
-    "Speed"); it runs again afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def check(
     db: Store,
     path: str | Path,
@@ -853,7 +839,7 @@ def check(
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Read the whole file and list every bad row; writes nothing."""
-    with _without_gc():
+    with without_gc():
         return _check(db, path, mapping, create_stores=create_stores, progress=progress)
 
 
@@ -1382,7 +1368,7 @@ def run(
             _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
         )
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
-    with _without_gc(), _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
+    with without_gc(), _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
         return _run(db, path, report, importer, mapping, batch_receipts, progress)
 
 
