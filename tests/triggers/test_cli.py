@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from central.cli import cli
@@ -11,6 +12,9 @@ from central.services import triggers as service
 from central.services.access import SYSTEM
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
+
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 
 
 def test_start_once_list_stop(db_file):

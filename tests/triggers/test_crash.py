@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from central.services import triggers as service
 from central.services.access import SYSTEM
 from central.storage.store import IngestUnit, Store
@@ -20,6 +22,8 @@ from tests.messages.conftest import free_port
 from tests.polling import wait_for
 from tests.sync.fakes import FakeAgent
 
+# the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
+pytestmark = pytest.mark.postgresql
 ROOT = Path(__file__).resolve().parents[2]
 
 
