@@ -42,31 +42,6 @@ MAX_BATCH_EVENTS = events.MAX_BATCH_EVENTS
 MAX_SEQ = events.MAX_SEQ
 MAX_POINTS = events.MAX_POINTS
 
-#: message kinds by direction
-UP_KINDS = (
-    "events",
-    "status",
-    "hello",
-    "snapshot_request",
-    "redeem_code_request",
-    "redeem_code_check",
-    "code_reserve",
-    "code_release",
-    "code_check",
-)
-DOWN_KINDS = (
-    "ack",
-    "resend",
-    "rules",
-    "customers",
-    "snapshot",
-    "messages",
-    "redeem_code_answer",
-    "code_reservation",
-    "code_status",
-)
-KINDS = UP_KINDS + DOWN_KINDS
-
 #: channel (last topic level) -> the kinds allowed on it
 AGENT_UP_CHANNELS = {
     "events": ("events",),
@@ -89,6 +64,13 @@ AGENT_DOWN_CHANNELS = {
     "answers": ("redeem_code_answer", "code_reservation", "code_status"),
 }
 STORE_DOWN_CHANNELS = {"rules": ("rules",), "customers": ("customers",), "messages": ("messages",)}
+
+#: message kinds by direction (what the channels above allow)
+UP_KINDS = tuple(kind for kinds in AGENT_UP_CHANNELS.values() for kind in kinds)
+DOWN_KINDS = tuple(
+    kind for table in (AGENT_DOWN_CHANNELS, STORE_DOWN_CHANNELS) for kinds in table.values() for kind in kinds
+)
+KINDS = UP_KINDS + DOWN_KINDS
 
 _ID = re.compile(ID_PATTERN)
 
