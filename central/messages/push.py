@@ -174,12 +174,15 @@ class PushAdapter(Adapter):
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str]):
         self.settings = check_push(settings, secrets)
         self.vapid = py_vapid.Vapid02(private_key=_private(secrets["private_key"]))
+        self._public_hosts: set[str] = set()  # hosts looked up and found public (a mailing has a few services)
 
     def request(self, message: Outgoing) -> urllib.request.Request:
         s = self.settings
         try:
             subscription = check_subscription(json.loads(message.to))
-            check_endpoint(subscription["endpoint"], s["local_endpoints"], resolve=True)
+            host = urllib.parse.urlsplit(subscription["endpoint"]).hostname or ""
+            check_endpoint(subscription["endpoint"], s["local_endpoints"], resolve=host not in self._public_hosts)
+            self._public_hosts.add(host)
         except ValueError as exc:
             raise PermanentFailure(f"push subscription: {exc}") from None
         payload = json.dumps(
