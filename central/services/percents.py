@@ -95,7 +95,9 @@ def percents(db: Store, actor: Actor, customer_id: str) -> dict[str, Any]:
             "name": s["name"],
             "percent": set_here.get(s["id"]),
             "ends_at": store_ends.get(s["id"]) if s["id"] in set_here else None,
-            "until": last_day(store_ends.get(s["id"]), _zone(s.get("timezone"), chain)) if s["id"] in set_here else None,
+            "until": last_day(store_ends.get(s["id"]), _zone(s.get("timezone"), chain))
+            if s["id"] in set_here
+            else None,
         }
         for s in db.stores()
         if not actor.scoped or s["id"] in actor.stores

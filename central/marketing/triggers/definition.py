@@ -283,9 +283,7 @@ def _end_date(doc: Mapping[str, Any], where: str, bad: _Problems, today: dt.date
     return day.isoformat()
 
 
-def _action(
-    doc: Any, where: str, bad: _Problems, known: Known | None, today: dt.date | None = None
-) -> Action | None:
+def _action(doc: Any, where: str, bad: _Problems, known: Known | None, today: dt.date | None = None) -> Action | None:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("type"), str):
         bad.add(where, N_("an action is an object with a type"))
         return None
