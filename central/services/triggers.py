@@ -246,6 +246,17 @@ def _action_text(kind: str, p: Mapping[str, Any]) -> str:
         )
     if kind == "tag":
         return _("tag #%(tag)s", tag=p["tag"])
+    if kind == "percent":
+        text = (
+            _("personal percent %(percent)s%% in store %(store)s", percent=p["percent"], store=p["store"])
+            if p.get("store")
+            else _("personal network-wide percent %(percent)s%%", percent=p["percent"])
+        )
+        if p.get("until"):
+            return text + ", " + _("until %(date)s inclusive", date=p["until"])
+        if p.get("days"):
+            return text + ", " + _("for %(days)d days", days=p["days"])
+        return text
     return _("%(action)s %(params)s", action=kind, params=json.dumps(dict(p), ensure_ascii=False, sort_keys=True))
 
 

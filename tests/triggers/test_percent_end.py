@@ -201,3 +201,18 @@ def test_the_editor_form_has_the_end_date_and_round_trips_it(db):
     )
     steps, errors = trigger_form.to_steps(db, draft)
     assert not errors and steps[0]["actions"][0]["until"] == until and steps[0]["actions"][0]["percent"] in (3, "3")
+
+
+def test_the_test_control_names_the_end(db):
+    tid = service.create(
+        db,
+        MARKETER,
+        doc(
+            {
+                "conditions": [{"type": "registration", "stores": ["S1"]}],
+                "actions": [{"type": "percent", "percent": 7, "store": "S1", "days": 30}],
+            }
+        ),
+    )
+    result = service.test(db, MARKETER, tid, "c1", NOW)
+    assert result["steps"][0]["actions"] == ["personal percent 7% in store S1, for 30 days"]
