@@ -127,18 +127,36 @@ def check_usable(found: Found) -> None:
         raise CustomerBlocked()
 
 
-def customer_terms(customer: Row | None) -> CustomerTerms:
-    """Level and personal percents for the calculator (accrual.md, step 5)."""
+def customer_terms(customer: Row | None, now: dt.datetime | None = None) -> CustomerTerms:
+    """Level and personal percents for the calculator (accrual.md, step 5); a percent whose end
+    (``*_ends_at``, from the customer's delta) has come by ``now`` is left out, as the central server's
+    nightly job will remove it (docs/sync.md, "Personal percents with an end")."""
     if customer is None:
         return NO_TERMS
     percents = []
     for name in ("network_percent", "store_percent"):
         value = customer[name]
+        if value is not None and now is not None and _ended(customer, name + "_ends_at", now):
+            value = None
         try:
             percents.append(parse_scaled(value, PERCENT_DECIMALS) if value is not None else None)
         except ValueError:  # a bad value from the central server must not stop the sale
             percents.append(None)
     return CustomerTerms(customer["level"], percents[0], percents[1])
+
+
+def _ended(customer: Row, column: str, now: dt.datetime) -> bool:
+    """Whether the percent's end (a UTC time, or none) has come by ``now``."""
+    try:
+        ends = customer[column]
+    except (IndexError, KeyError):  # a customer made here (a card holder): no end
+        return False
+    if not ends:
+        return False
+    try:
+        return dt.datetime.fromisoformat(ends) <= now
+    except (TypeError, ValueError):  # unreadable: keep the percent (the nightly job still removes it)
+        return False
 
 
 def mask_phone(phone: str | None) -> str | None:

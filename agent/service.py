@@ -219,7 +219,7 @@ class Service:
             assert found.card is not None
             raise errors.CardNotRegistered(card=found.card["number"], requested=receipt.redeem, max_redeemable=0)
         limits = self._limits(tx, found.customer, now, link)
-        terms = customer_lookup.customer_terms(found.customer)
+        terms = customer_lookup.customer_terms(found.customer, now)
         try:
             return calc.quote(receipt, terms, limits.allowed, ev.campaigns, ev.rewards), limits
         except RedeemOverLimit as exc:
@@ -279,11 +279,18 @@ class Service:
                 log.warning("could not release promo code %s of receipt %s", code, receipt_id, exc_info=True)
 
     def _promotion_fields(
-        self, ev: promotions.Evaluation, quote: Any, calc: Any, receipt: Receipt, found: Any, limits: Any
+        self,
+        ev: promotions.Evaluation,
+        quote: Any,
+        calc: Any,
+        receipt: Receipt,
+        found: Any,
+        limits: Any,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
         if ev is promotions.NOTHING:
             return {}
-        terms = customer_lookup.customer_terms(found.customer) if found is not None else NO_TERMS
+        terms = customer_lookup.customer_terms(found.customer, now) if found is not None else NO_TERMS
         explained = promotions.explain(ev, quote, calc, receipt, terms, limits.allowed if limits else None)
         if found is None:
             for entry in explained:
@@ -412,7 +419,7 @@ class Service:
                 **(limits.after(now) if limits else {"balance": None, "available": None}),
                 "offline": bool(limits and limits.offline),
                 "rules_version": rules.version,
-                **self._promotion_fields(ev, quote, calc, receipt, found, limits),
+                **self._promotion_fields(ev, quote, calc, receipt, found, limits, now),
             }
             if tx.state(CONFIRM_STATE) == "1":
                 body["confirmation_required"] = True
@@ -470,7 +477,7 @@ class Service:
                     )
                     for line, lq in zip(receipt.lines, quote.lines, strict=True)
                 ]
-                promo_fields = self._promotion_fields(ev, quote, calc, receipt, found, limits)
+                promo_fields = self._promotion_fields(ev, quote, calc, receipt, found, limits, now)
                 seq = tx.add_event(
                     "purchase",
                     now,

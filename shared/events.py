@@ -339,6 +339,8 @@ class CustomerDelta(Contract):
     only (docs/console.md, "Bonus programs"), so that sum is the program's balance.
     """
 
+    _times = ("network_percent_ends_at", "store_percent_ends_at")
+
     customer_id: Id
     version: Version
     name: Str | None
@@ -362,6 +364,10 @@ class CustomerDelta(Contract):
     ] = []
     #: the personal promo codes issued to the customer (normalised): accepted at the till only for them
     promo_codes: Annotated[list[Str], Meta(max_length=1000, description="must be a list of at most 1000 codes")] = []
+    #: when ``network_percent`` / ``store_percent`` stops applying (UTC; absent: it does not end): the agent
+    #: ignores the percent from then on (docs/sync.md, "Personal percents with an end")
+    network_percent_ends_at: Time | None = None
+    store_percent_ends_at: Time | None = None
 
 
 # -- the messages (docs/sync.md): the map around a payload, by kind ---------------------------------------

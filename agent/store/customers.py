@@ -226,17 +226,21 @@ class CustomerQueries:
             applied,
             iso(now),
             iso(now),
+            delta.get("network_percent_ends_at"),
+            delta.get("store_percent_ends_at"),
         )
         self.c.execute(
             "INSERT INTO customers (id, version, name, phone, phone_verified, birthday, level, network_percent, "
             "store_percent, blocked, consents, segments, promotion_uses, promo_codes, applied_seq, origin, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'central', ?, ?) "
+            "updated_at, network_percent_ends_at, store_percent_ends_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'central', ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET version = excluded.version, name = excluded.name, phone = excluded.phone, "
             "phone_verified = excluded.phone_verified, birthday = excluded.birthday, level = excluded.level, "
             "network_percent = excluded.network_percent, store_percent = excluded.store_percent, "
             "blocked = excluded.blocked, consents = excluded.consents, segments = excluded.segments, "
             "promotion_uses = excluded.promotion_uses, promo_codes = excluded.promo_codes, "
-            "applied_seq = excluded.applied_seq, "
+            "applied_seq = excluded.applied_seq, network_percent_ends_at = excluded.network_percent_ends_at, "
+            "store_percent_ends_at = excluded.store_percent_ends_at, "
             "origin = 'central', updated_at = excluded.updated_at",
             values,
         )

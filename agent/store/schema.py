@@ -307,6 +307,18 @@ def code_reservations(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0009_percent_ends")
+def percent_ends(db: Database) -> None:
+    # When each personal percent stops applying (UTC; NULL: it does not end), from the customer's delta: the till
+    # ignores a percent past its end before the central server's nightly job removes it (docs/sync.md).
+    db.executescript(
+        """
+        ALTER TABLE customers ADD COLUMN network_percent_ends_at TEXT;
+        ALTER TABLE customers ADD COLUMN store_percent_ends_at TEXT;
+        """
+    )
+
+
 #: every migration this code knows, in order
 KNOWN = (
     "0001_initial",
@@ -316,4 +328,5 @@ KNOWN = (
     "0005_promotions",
     "0006_message_reads",
     "0008_code_reservations",
+    "0009_percent_ends",
 )

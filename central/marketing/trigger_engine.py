@@ -88,7 +88,8 @@ def definition(conn: Any, trigger_id: int, version: int) -> Trigger:
     return found
 
 
-def _zone(name: str | None, fallback: dt.tzinfo) -> dt.tzinfo:
+def zone_of(name: str | None, fallback: dt.tzinfo) -> dt.tzinfo:
+    """The time zone of this name (a store's), else ``fallback`` (the chain's)."""
     try:
         return zoneinfo.ZoneInfo(name) if name else fallback
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -359,12 +360,25 @@ class Batch:
     chain: dt.tzinfo
 
 
+def percent_end(params: Mapping[str, Any], now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """When a ``percent`` action's percent stops applying: ``days`` after the action, or the start of the day
+    after ``until`` (inclusive) in the trigger's local time; None: it does not end."""
+    if params.get("days"):
+        return now + dt.timedelta(days=params["days"])
+    if params.get("until"):
+        return day_start(dt.date.fromisoformat(params["until"]).toordinal() + 1, zone)
+    return None
+
+
 class Effects:
     """The actions' effects, in the engine's transaction, each after its key was claimed."""
 
-    def __init__(self, conn: Any, now: dt.datetime, owner_store: str, trigger_id: int, name: str) -> None:
+    def __init__(
+        self, conn: Any, now: dt.datetime, owner_store: str, trigger_id: int, name: str, zone: dt.tzinfo = dt.UTC
+    ) -> None:
         self.connection = conn
         self.now = now
+        self.zone = zone  # the trigger's local time (its owner store's): a percent's end date
         self.now_text = _text(now)
         self.owner_store = owner_store
         self.trigger_id = trigger_id
@@ -454,7 +468,10 @@ class Effects:
             q.bind_store(conn, cid, p["store"])
             self.changed.add(cid)
         elif kind == "percent":
-            q.set_percent(conn, cid, str(p["percent"]), p.get("store"))
+            ends = percent_end(p, self.now, self.zone)
+            if ends is not None and ends <= self.now:
+                return  # its end date passed before the customer got here: nothing to set
+            q.set_percent(conn, cid, str(p["percent"]), p.get("store"), _text(ends))
             self.changed.add(cid)
         elif kind == "promo_code":  # a code of a personal list, issued once per pass (the key claimed above)
             if promotion_store.issue_code(conn, p["list"], cid, self.now_text) is not None:
@@ -508,7 +525,7 @@ def decide_runs(
     defs = {v: definition(conn, tid, v) for v in versions}
     current = defs[trigger_row["version"]]
     chain = aggregates.chain_zone(conn)
-    zone = _zone(trigger_row.get("timezone"), chain)
+    zone = zone_of(trigger_row.get("timezone"), chain)
     ids = q.customer_ids(conn, [r["customer_key"] for r in rows])
     batch = _load(conn, list(defs.values()), rows, now, ids)
     on: dict[int, int] = {}
@@ -549,7 +566,7 @@ def decide_runs(
         saved.append(_saved(tid, key, version, d.run, d.wake_at))
     if before_effects is not None:
         before_effects()
-    effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))
+    effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name), zone)
     paying = {ids[row["customer_key"]] for row, _, d in decided for a in d.actions if a[3].type in POINTS}
     if paying:  # the ledger's state of every customer whose points change, read at once
         effects.ledger = LedgerBatch(conn, _text(now))

@@ -33,6 +33,8 @@ def merge_rows(conn: Any, source: str, target: str, username: str) -> tuple[dict
     aggregates.move_customer(conn, source, target)  # the segments' per-customer aggregates
     queries.move_cards(conn, source, target, now_utc())
     fills = {f: src[f] for f in FILL if not dst[f] and src[f]}
+    if "network_percent" in fills:  # the percent taken keeps its end (docs/triggers.md, "A percent until a date")
+        fills["network_percent_ends_at"] = src.get("network_percent_ends_at")
     custom = {**json.loads(src["custom"] or "{}"), **json.loads(dst["custom"] or "{}")}
     consents = {**json.loads(src["consents"] or "{}"), **json.loads(dst["consents"] or "{}")}
     lasts = {

@@ -8,6 +8,11 @@ the agents see the lot gone. Points already spent from a lot are not burnt
 (spending takes temporary points first, earliest expiry first). Running it
 twice burns nothing twice: a burnt lot holds 0.
 
+Personal percents: a network or store percent whose end has come (``ends_at``, set by a trigger's
+``percent`` action "until a date" or "for N days": docs/triggers.md) is removed, with an audit row
+``customer.percents_ended`` and a new customer version, all in one transaction: the next delta takes it
+off the tills (which already ignore a percent past its end, docs/sync.md). A second run finds nothing.
+
 Triggers: the events outbox's rows the engine has read and older than ``trigger_events_retention_days``
 (a setting; default 400 days) are deleted (docs/triggers.md).
 
@@ -23,6 +28,7 @@ NIGHTLY_HOUR (CONSOLE_TIMEZONE) on a thread, remembering the last run in
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import zoneinfo
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 
 from ..marketing import engine as segments
 from ..marketing import trigger_engine as triggers
+from ..storage.audit_log import add_audit_row
 from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from .ledger import LedgerBatch
@@ -49,6 +56,7 @@ class NightlyReport:
     promotions: int = 0
     demotions: int = 0
     trigger_events_pruned: int = 0
+    percents_ended: int = 0
 
 
 def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
@@ -82,6 +90,41 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
             counter.save()
 
 
+def expire_percents(db: Store, now: str | None = None) -> int:
+    """Remove every personal percent whose end has come; returns how many customers lost one.
+
+    Each chunk's removals, audit rows and new versions are one transaction (a crash repeats or loses none).
+    """
+    now = now or now_utc()
+    customers = 0
+    while True:
+        with db.transaction() as conn:
+            due = db.ended_percent_customers(now, CHUNK)
+            changed = []
+            for customer_id, home_store in due:
+                before, after = db.clear_ended_percents(customer_id, now)
+                if before == after:
+                    continue
+                changed.append(customer_id)
+                add_audit_row(
+                    conn,
+                    now,
+                    None,
+                    "nightly",
+                    "customer.percents_ended",
+                    "customer",
+                    customer_id,
+                    home_store,
+                    json.dumps(before, sort_keys=True),
+                    json.dumps(after, sort_keys=True),
+                )
+            if changed:
+                bump_versions(conn, changed)
+        customers += len(changed)
+        if len(due) < CHUNK:
+            return customers
+
+
 def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, int]:
     """Every customer's level from spend; returns (checked, changes, promotions, demotions)."""
     now = now or now_utc()
@@ -112,6 +155,7 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     """The whole nightly job once."""
     report = NightlyReport()
     report.lots_expired, report.points_burnt = expire_lots(db, now)
+    report.percents_ended = expire_percents(db, now)
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
     with db.transaction() as conn:  # dynamic segments: the customers whose answer flips with the new local date
         segments.refresh_if_new_day(conn, dt.datetime.fromisoformat(utc(now)) if now else None)

@@ -24,6 +24,7 @@ ACTIONS: dict[str, Any] = {
     "customer.points": N_("Points accrued or debited by hand"),
     "customer.temporary_points": N_("Temporary points given"),
     "customer.percents": N_("Personal percents changed"),
+    "customer.percents_ended": N_("Personal percents ended"),
     "customer.tags": N_("Tags changed"),
     "customer.comment": N_("Comment added"),
     "customer.message": N_("Cashier message added"),
@@ -127,6 +128,8 @@ FIELDS: dict[str, Any] = {
     "merged": N_("merged"),
     "network_percent": N_("network percent"),
     "store_percents": N_("percents per store"),
+    "network_percent_ends_at": N_("network percent ends"),
+    "store_percent_ends": N_("ends of the store percents"),
     "rows": N_("rows"),
 }
 _POINTS = {"balance", "points", "spend"}

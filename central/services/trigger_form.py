@@ -68,7 +68,7 @@ ACTION_PARAMS: dict[str, list[tuple[str, str]]] = {
     "tag": [("tag", "text"), ("remove", "bool:no")],
     "comment": [("text", "text")],
     "bind_store": [("store", "pick:stores")],
-    "percent": [("percent", "int"), ("store", "pick:stores"), ("days", "int")],
+    "percent": [("percent", "int"), ("store", "pick:stores"), ("until", "date"), ("days", "int")],
     "promo_code": [("list", "pick:personal_lists")],
 }
 assert set(ACTION_PARAMS) == set(d.ACTIONS)
@@ -124,6 +124,7 @@ PARAM_LABELS = {
     "remove": N_("remove the tag instead"),
     "store": N_("store"),
     "percent": N_("percent"),
+    "until": N_("until (the last day; empty: no end)"),
 }
 CHOICES = {
     **segment_form.CHOICES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy as copying
 import datetime as dt
 import json
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,16 @@ def _require_write(actor: Actor) -> None:
         raise Forbidden(f"{actor.username} ({actor.role}) may not change triggers")
 
 
+def _todays(db: Store, zones: dict[str, str]) -> dict[str, dt.date]:
+    """store -> its local date now ("" -> the chain's): the trigger's local time (docs/triggers.md)."""
+    now = dt.datetime.now(dt.UTC)
+    chain = engine.zone_of(db.setting("chain_timezone"), zoneinfo.ZoneInfo(aggregates.DEFAULT_CHAIN_ZONE))
+    found = {"": now.astimezone(chain).date()}
+    for store, name in zones.items():
+        found[store] = now.astimezone(engine.zone_of(name, chain)).date()
+    return found
+
+
 def known(db: Store) -> Known:
     found = db.trigger_known()
     return Known(
@@ -43,6 +54,7 @@ def known(db: Store) -> Known:
         static_segments={s for s, kind in found["segments"].items() if kind == "static"},
         templates=found["templates"],
         code_lists=set(found["code_lists"]),
+        today=_todays(db, found["zones"]),
     )
 
 
@@ -202,7 +214,7 @@ def test(db: Store, actor: Actor, trigger_id: int, customer_id: str, now: dt.dat
         would = []
         if current < len(trigger.steps) and steps[current]["holds"] and steps[current]["current"]:
             would = steps[current]["actions"]
-    store_zone = engine._zone(db.trigger_store_zone(trigger.owner_store), zone)
+    store_zone = engine.zone_of(db.trigger_store_zone(trigger.owner_store), zone)
     firing = next_firing(trigger.hours, store_zone, now)
     return {
         "customer": customer_id,
@@ -234,6 +246,17 @@ def _action_text(kind: str, p: Mapping[str, Any]) -> str:
         )
     if kind == "tag":
         return _("tag #%(tag)s", tag=p["tag"])
+    if kind == "percent":
+        text = (
+            _("personal percent %(percent)s%% in store %(store)s", percent=p["percent"], store=p["store"])
+            if p.get("store")
+            else _("personal network-wide percent %(percent)s%%", percent=p["percent"])
+        )
+        if p.get("until"):
+            return text + ", " + _("until %(date)s inclusive", date=p["until"])
+        if p.get("days"):
+            return text + ", " + _("for %(days)d days", days=p["days"])
+        return text
     return _("%(action)s %(params)s", action=kind, params=json.dumps(dict(p), ensure_ascii=False, sort_keys=True))
 
 

@@ -29,7 +29,10 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     """Everything of a page, read in one snapshot; ``store_id`` None: every customer (``all`` scope)."""
     counter = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
     current = counter[0] if counter else 0
-    columns = "id, version, name, phone, phone_verified, birthday, level, network_percent, blocked, consents"
+    columns = (
+        "id, version, name, phone, phone_verified, birthday, level, network_percent, blocked, consents,"
+        " network_percent_ends_at"
+    )
     if store_id is not None:
         rows = conn.execute(
             f"SELECT {columns} FROM customers WHERE version > ? AND (home_store = ? OR id IN"
@@ -46,7 +49,7 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
     ids = [row[0] for row in rows]
     cards: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
     lots: dict[str, list[tuple[int, dict[str, Any]]]] = {cid: [] for cid in ids}  # (program, lot)
-    percents: dict[str, dict[str, str]] = {}  # store -> customer -> percent
+    percents: dict[str, dict[str, tuple[str, str | None]]] = {}  # store -> customer -> (percent, its end)
     messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
     segments: dict[str, list[int]] = {cid: [] for cid in ids}
     uses: dict[str, list[dict[str, str]]] = {cid: [] for cid in ids}
@@ -74,10 +77,11 @@ def _read_page(conn: Any, store_id: str | None, after: int, limit: int) -> tuple
             if starts:
                 lot["starts_at"] = starts
             lots[cid].append((program, lot))
-        for store, cid, percent in conn.execute(
-            f"SELECT store, customer_id, percent FROM customer_store_percents WHERE customer_id IN ({marks})", chunk
+        for store, cid, percent, ends_at in conn.execute(
+            f"SELECT store, customer_id, percent, ends_at FROM customer_store_percents WHERE customer_id IN ({marks})",
+            chunk,
         ):
-            percents.setdefault(store, {})[cid] = percent
+            percents.setdefault(store, {})[cid] = (percent, ends_at)
         # per-customer messages for the cashier (left from the console), the active ones
         # (one read at a till is shown nowhere again; ``print`` only when set, so older agents see no change)
         for ident, cid, text, until, printed in conn.execute(

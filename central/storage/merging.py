@@ -106,6 +106,7 @@ ABSORBED = frozenset(
         "phone",
         "level",
         "network_percent",
+        "network_percent_ends_at",
         "home_store",
         "last_purchase_at",
         "last_accrual_at",

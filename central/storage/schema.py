@@ -356,3 +356,8 @@ MIGRATIONS += SEGINGEST_MIGRATIONS
 from .schema_segint import SEGINT_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGINT_MIGRATIONS
+
+# personal percents may end: the end of the network and of each store percent (docs/triggers.md): migration 42
+from .schema_pctend import PCTEND_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += PCTEND_MIGRATIONS

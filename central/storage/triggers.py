@@ -551,14 +551,21 @@ def bind_store(conn: sqlite3.Connection, customer_id: str, store: str) -> None:
     conn.execute("UPDATE customers SET home_store = ? WHERE id = ?", (store, customer_id))
 
 
-def set_percent(conn: sqlite3.Connection, customer_id: str, percent: str, store: str | None) -> None:
+def set_percent(
+    conn: sqlite3.Connection, customer_id: str, percent: str, store: str | None, ends_at: str | None = None
+) -> None:
+    """The customer's network (``store`` None) or store percent, ending at ``ends_at`` (None: it does not end,
+    and an old end is cleared)."""
     if store is None:
-        conn.execute("UPDATE customers SET network_percent = ? WHERE id = ?", (percent, customer_id))
+        conn.execute(
+            "UPDATE customers SET network_percent = ?, network_percent_ends_at = ? WHERE id = ?",
+            (percent, ends_at, customer_id),
+        )
     else:
         conn.execute(
-            "INSERT INTO customer_store_percents (customer_id, store, percent) VALUES (?,?,?)"
-            " ON CONFLICT (customer_id, store) DO UPDATE SET percent = excluded.percent",
-            (customer_id, store, percent),
+            "INSERT INTO customer_store_percents (customer_id, store, percent, ends_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (customer_id, store) DO UPDATE SET percent = excluded.percent, ends_at = excluded.ends_at",
+            (customer_id, store, percent, ends_at),
         )
 
 
@@ -654,6 +661,7 @@ class TriggerQueries(Database):
         """What a trigger document may name: stores, segments (static ones), message templates."""
         return {
             "stores": [r[0] for r in self.conn.execute("SELECT id FROM stores")],
+            "zones": {r[0]: r[1] for r in self.conn.execute("SELECT id, timezone FROM stores") if r[1]},
             "segments": dict(self.conn.execute("SELECT id, kind FROM segments").fetchall()),
             "templates": dict(self.conn.execute("SELECT id, channel FROM message_templates").fetchall()),
             "code_lists": [r[0] for r in self.conn.execute("SELECT id FROM promo_code_lists WHERE kind = 'personal'")],

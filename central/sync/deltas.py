@@ -48,8 +48,10 @@ def customer_page(
     program = stores.get(store_id, default)
     store_percents = percents.get(store_id, {})
     store_applied = applied.get(store_id, {})
-    deltas = [
-        {
+    deltas = []
+    for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents, ends in rows:
+        store_percent, store_ends = store_percents.get(cid, (None, None))
+        delta = {
             "customer_id": cid,
             "version": version,
             "name": name,
@@ -58,7 +60,7 @@ def customer_page(
             "birthday": birthday,
             "level": level,
             "network_percent": network_percent,
-            "store_percent": store_percents.get(cid),
+            "store_percent": store_percent,
             "blocked": bool(blocked),
             "cards": cards[cid],
             "lots": [lot for pid, lot in lots[cid] if pid == program],
@@ -69,6 +71,11 @@ def customer_page(
             "promotion_uses": uses[cid],
             "promo_codes": codes[cid],
         }
-        for cid, version, name, phone, verified, birthday, level, network_percent, blocked, consents in rows
-    ]
+        # a percent's end only when it has one: older agents ignore the field and keep the percent until the
+        # nightly job removes it (docs/sync.md, "Personal percents with an end")
+        if network_percent is not None and ends:
+            delta["network_percent_ends_at"] = ends
+        if store_percent is not None and store_ends:
+            delta["store_percent_ends_at"] = store_ends
+        deltas.append(delta)
     return deltas, upto, more

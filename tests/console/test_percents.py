@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 
@@ -126,3 +127,80 @@ def test_the_what_if_uses_the_customers_personal_percents(db, people, agents):
     assert plain.draft > 0 and plain.draft % 3 == 0
     assert personal.draft == plain.draft // 3 * 6
     assert personal.current > plain.current
+
+
+def _local_day(days: int, zone: str = "Europe/Moscow") -> str:
+    return (dt.datetime.now(dt.UTC).astimezone(zoneinfo.ZoneInfo(zone)).date() + dt.timedelta(days=days)).isoformat()
+
+
+def test_a_percent_until_a_day_set_by_hand_shown_kept_and_cleared(db, people, shoppers):
+    """The profile's end dates (docs/triggers.md, "A percent until a date"): the last day a percent applies."""
+    zone = percents._zone(db.setting("chain_timezone"))  # noqa: SLF001
+    until = _local_day(10)
+    after = percents.set_percents(
+        db, people["marketer"], "c1", {"network_percent": "3", "network_percent_until": until, "store_percent_S1": "6"}
+    )
+    ends = percents.end_of_day(until, zone)
+    assert after["network_percent_ends_at"] == ends and "store_percent_ends" not in after
+    assert percents.last_day(ends, zone) == until
+    shown = percents.percents(db, people["admin"], "c1")
+    assert (shown["network_until"], shown["network_ends_at"]) == (until, ends)
+    assert {s["id"]: s["until"] for s in shown["stores"]} == {"S1": None, "S2": None}
+    assert _delta(db, "c1", "S1")["network_percent_ends_at"] == ends
+    row = audit.history(db, entity="customer", entity_id="c1", limit=1)[0]
+    assert row["after"]["network_percent_ends_at"] == ends
+    # the form posts the date as shown: the percent and its end are unchanged, nothing written
+    version = db.customer("c1")["version"]
+    percents.set_percents(
+        db, people["marketer"], "c1", {"network_percent": "3", "network_percent_until": until, "store_percent_S1": "6"}
+    )
+    assert db.customer("c1")["version"] == version
+    # a store percent's end; the network percent changed without a date: its end goes
+    store_until = _local_day(2)
+    percents.set_percents(
+        db,
+        people["marketer"],
+        "c1",
+        {
+            "network_percent": "4",
+            "network_percent_until": "",
+            "store_percent_S1": "6",
+            "store_percent_until_S1": store_until,
+        },
+    )
+    shown = percents.percents(db, people["admin"], "c1")
+    assert shown["network"] == "4" and shown["network_ends_at"] is None
+    assert {s["id"]: s["until"] for s in shown["stores"]}["S1"] == store_until
+    assert "network_percent_ends_at" not in _delta(db, "c1", "S1") and _delta(db, "c1", "S1")["store_percent_ends_at"]
+    # an API caller that sends only the percents: an unchanged one keeps its end, a changed one loses it
+    percents.set_percents(db, people["admin"], "c1", {"network_percent": "5"})
+    assert {s["id"]: s["until"] for s in percents.percents(db, people["admin"], "c1")["stores"]}["S1"] == store_until
+    percents.set_percents(db, people["admin"], "c1", {"store_percent_S1": "7"})
+    assert {s["id"]: s["until"] for s in percents.percents(db, people["admin"], "c1")["stores"]}["S1"] is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("network_percent_until", "31.12.2030"), ("store_percent_until_S1", "x")])
+def test_a_bad_or_past_end_day_is_refused_and_nothing_changes(db, people, shoppers, field, value):
+    before = db.customer("c1")
+    for bad in (value, _local_day(-1)):
+        with pytest.raises(FormError) as caught:
+            percents.set_percents(
+                db, people["admin"], "c1", {"network_percent": "3", "store_percent_S1": "4", field: bad}
+            )
+        assert set(caught.value.errors) == {field}
+    assert db.customer("c1") == before and db.store_percents("c1") == {}
+
+
+def test_the_profile_shows_the_end_and_a_manager_keeps_the_network_end(client, db, people, shoppers):
+    until = _local_day(3)
+    percents.set_percents(db, people["admin"], "c1", {"network_percent": "2", "network_percent_until": until})
+    login(client, "marketer")
+    page = client.get("/customers/c1").get_data(as_text=True)
+    assert f'name="network_percent_until" value="{until}"' in page and 'name="store_percent_until_S1"' in page
+    client.post("/logout")
+    login(client, "manager")
+    page = client.get("/customers/c1").get_data(as_text=True)
+    assert 'name="network_percent_until"' not in page and 'id="network-percent"' in page
+    ends = db.percent_ends("c1")[0]
+    percents.set_percents(db, people["manager"], "c1", {"store_percent_S1": "6"})
+    assert db.percent_ends("c1")[0] == ends and db.customer("c1")["network_percent"] == "2"

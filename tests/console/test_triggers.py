@@ -3,6 +3,7 @@ access by owner store, the customer's profile."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from html import unescape
 
@@ -169,3 +170,35 @@ def test_the_pickers_offer_templates_segments_and_code_lists(client, db):
     step = db.trigger_document(row["id"], 1)["steps"][0]
     assert step["conditions"] == [{"type": "message_event", "outcome": "clicked", "template": template}]
     assert step["actions"] == [{"type": "send", "template": template}]
+
+
+def test_the_percent_actions_end_date_in_the_editor_in_russian_and_english(client, db):
+    """The editor's "until" field: a past day and both ends are refused beside the field, nothing saved; a good
+    day is saved and shown again."""
+    login(client, "marketer")
+    today = dt.date.today()
+    form = {
+        "name": "Percent",
+        "owner_store": "S1",
+        "group": "g",
+        "hours": _hours(),
+        "s.1.present": "1",
+        "s.1.c.1.type": "registration",
+        "s.1.a.1.type": "percent",
+        "s.1.a.1.percent": "7",
+        "s.1.a.1.until": (today - dt.timedelta(days=3)).isoformat(),
+        "action": "save",
+    }
+    client.post("/language", data={"lang": "en", "next": "/"})
+    page = client.post("/triggers/new", data=form)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and db.triggers_list() == []
+    assert 'data-for="s.1.a.1.until"' in html and "has passed: choose today or a later date" in html
+    client.post("/language", data={"lang": "ru", "next": "/"})
+    html = client.post("/triggers/new", data={**form, "s.1.a.1.days": "5"}).get_data(as_text=True)
+    assert "уже прошла" in html and db.triggers_list() == []
+    until = (today + dt.timedelta(days=30)).isoformat()
+    assert client.post("/triggers/new", data={**form, "s.1.a.1.until": until}).status_code == 302
+    [row] = db.triggers_list()
+    html = client.get(f"/triggers/{row['id']}").get_data(as_text=True)
+    assert f'name="s.1.a.1.until" value="{until}"' in html

@@ -69,6 +69,7 @@ def test_killed_between_deciding_and_doing_the_action_is_done_once(tmp_path):
     db.commit_ingest(IngestUnit(events=[event], pointers={("S1", "a1"): (event["seq"], event["id"])}))
     doc = service.templates("S1")["welcome"] | {"hours": list(range(24))}
     doc["steps"][0]["actions"].append({"type": "cashier_message", "text": "Welcome!"})
+    doc["steps"][0]["actions"].append({"type": "percent", "percent": 7, "days": 30})  # a percent with an end
     tid = service.create(db, SYSTEM, doc)
     service.start(db, SYSTEM, tid, dt.datetime.now(dt.UTC))
     db.close()
@@ -82,6 +83,9 @@ def test_killed_between_deciding_and_doing_the_action_is_done_once(tmp_path):
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     assert promo(db_file) == []
+    db = Store(db_file)
+    assert db.rows("SELECT network_percent FROM customers WHERE id = 'c1'") == [{"network_percent": None}]
+    db.close()
 
     second = serve(tmp_path, db_file, 0, "second")
     try:
@@ -93,6 +97,8 @@ def test_killed_between_deciding_and_doing_the_action_is_done_once(tmp_path):
     assert promo(db_file) == [{"customer_id": "c1", "points": 10000}]
     db = Store(db_file)
     assert db.count("customer_messages") == 1
-    assert db.count("trigger_actions") == 2
+    assert db.count("trigger_actions") == 3
+    [row] = db.rows("SELECT network_percent, network_percent_ends_at FROM customers WHERE id = 'c1'")
+    assert row["network_percent"] == "7" and row["network_percent_ends_at"] is not None
     assert db.rows("SELECT phase FROM trigger_runs") == [{"phase": "done"}]
     db.close()

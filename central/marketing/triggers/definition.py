@@ -18,6 +18,7 @@ translates them), and nothing is saved.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,12 @@ class Known:
     templates: Mapping[int, str] = field(default_factory=dict)
     #: the personal promo-code lists (the "promo_code" action issues one of their codes)
     code_lists: Collection[str] = ()
+    #: store id -> its local date today ("" -> the chain's): a percent's end date before it is refused
+    today: Mapping[str, dt.date] = field(default_factory=dict)
+
+    def today_at(self, store: str) -> dt.date | None:
+        """The owner store's local date today (the chain's for a store without a time zone), if known."""
+        return self.today.get(store) or self.today.get("")
 
 
 class _Problems(list[Problem]):
@@ -254,7 +261,29 @@ def _condition(doc: Any, where: str, bad: _Problems, known: Known | None) -> Con
     return Condition(kind, p)
 
 
-def _action(doc: Any, where: str, bad: _Problems, known: Known | None) -> Action | None:
+def _end_date(doc: Mapping[str, Any], where: str, bad: _Problems, today: dt.date | None) -> str | None:
+    """A percent's ``until``: a date YYYY-MM-DD (the last day it applies, in the trigger's local time), not
+    before ``today``."""
+    raw = doc.get("until")
+    if raw is None or raw == "":
+        return None
+    try:
+        if not isinstance(raw, str) or len(raw.strip()) != 10:
+            raise ValueError(raw)
+        day = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        bad.add(where + ".until", N_("write the end date as YYYY-MM-DD, like 2027-01-31"))
+        return None
+    if today is not None and day < today:
+        bad.add(
+            where + ".until",
+            N_("the end date %(date)s has passed: choose today or a later date"),
+            date=day.isoformat(),
+        )
+    return day.isoformat()
+
+
+def _action(doc: Any, where: str, bad: _Problems, known: Known | None, today: dt.date | None = None) -> Action | None:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("type"), str):
         bad.add(where, N_("an action is an object with a type"))
         return None
@@ -307,7 +336,11 @@ def _action(doc: Any, where: str, bad: _Problems, known: Known | None) -> Action
         if p["percent"] is None and not any(b.where == where + ".percent" for b in bad):
             bad.add(where + ".percent", N_("say the percent (0 to 100)"))
         p["store"] = doc.get("store") or None
+        # optional end: N days from the action, or the last day (inclusive, the trigger's local time)
         p["days"] = _int(doc, "days", where, bad, low=1)
+        p["until"] = _end_date(doc, where, bad, today)
+        if p["days"] is not None and p["until"] is not None:
+            bad.add(where + ".until", N_("give either an end date or a number of days, not both"))
     elif kind == "promo_code":
         p["list"] = str(doc.get("list") or "")
         if not p["list"] or (known is not None and p["list"] not in known.code_lists):
@@ -344,6 +377,7 @@ def parse_trigger(doc: Any, known: Known | None = None) -> Trigger:
     if not hours and not any(b.where == "hours" for b in bad):
         bad.add("hours", N_("choose at least one firing hour: without one the trigger never fires"))
     limits = _limits(doc.get("limits"), "limits", bad, trigger=True)
+    today = known.today_at(owner) if known is not None else None
     raw_steps = doc.get("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -377,7 +411,7 @@ def parse_trigger(doc: Any, known: Known | None = None) -> Trigger:
                 conditions.append(parsed)
         actions = []
         for j, a in enumerate(raw.get("actions") or [], 1):
-            parsed_action = _action(a, f"{where}.actions.{j}", bad, known)
+            parsed_action = _action(a, f"{where}.actions.{j}", bad, known, today)
             if parsed_action is not None:
                 actions.append(parsed_action)
         pause = _int(raw, "pause_days", where, bad) or 0
