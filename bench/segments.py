@@ -362,7 +362,7 @@ INGEST_CPU = [0.0]  # processor seconds spent in commit_ingest (see CPU)
 
 
 def _ingest_rate(
-    db: Store, customers: int, receipts: int, today: int, checkpoint: bool = False, seed: int = 5
+    db: Store, customers: int, receipts: int, today: int, checkpoint: bool = False, seed: int = 5, round_size: int = 100
 ) -> float:
     t = dt.datetime.now(dt.UTC)
     agent = f"bench{uuid.uuid4().hex[:6]}"
@@ -370,9 +370,9 @@ def _ingest_rate(
     rng = np.random.default_rng(seed)
     seq = db.stream_state(STORES[0], agent)[0]
     spent = 0.0
-    for _start in range(0, receipts, 100):
+    for _start in range(0, receipts, round_size):
         events = []
-        for _j in range(100):
+        for _j in range(round_size):
             seq += 1
             cid = f"c{int(rng.integers(0, customers)):07d}"
             lines = [
