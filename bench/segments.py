@@ -34,6 +34,7 @@ from central.marketing.segments.definition import Definition, time_relative
 from central.marketing.set_evaluator import SetEvaluator
 from central.storage import aggregates
 from central.storage import segments as store
+from central.storage.clock import now_utc
 from central.storage.segment_columns import Snapshot
 from central.storage.store import IngestUnit, Store
 
@@ -542,6 +543,11 @@ def main() -> None:
         " BATCH; the ingest service commits a round of up to 200 such messages at once when it is busy, which is"
         " when its throughput counts)",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: a database this bench built before is measured again (no new data)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the SQL evaluator's figures")
     parser.add_argument("--only-ingest", action="store_true", help="only (c): skip (a), (b), (d) and (e)")
     parser.add_argument(
@@ -566,13 +572,18 @@ def main() -> None:
     path = args.keep or os.path.join(tempfile.mkdtemp(), "segments.sqlite")
     db = Store(path)
     today = aggregates.today(db.conn)
-    build(db, args.customers, args.lines_per_customer, today)
     main_def = parse_definition(MAIN)
-    db.conn.execute(
-        "INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
-        " VALUES (1, 'main', 'dynamic', ?, 'b', 'b', 'b', 'b')",
-        (json.dumps(main_def.to_doc()),),
-    )
+    if args.reuse and db.conn.execute("SELECT COUNT(*) FROM segments WHERE id = 1").fetchone()[0]:
+        print(f"reusing {path}: {db.conn.execute('SELECT COUNT(*) FROM customer_keys').fetchone()[0]:,} customers")
+        db.conn.execute("DELETE FROM segments WHERE id > 1")
+        db.conn.execute("DELETE FROM segment_members WHERE segment_id > 1")
+    else:
+        build(db, args.customers, args.lines_per_customer, today)
+        db.conn.execute(
+            "INSERT INTO segments (id, name, kind, definition, created_by, created_at, changed_by, changed_at)"
+            " VALUES (1, 'main', 'dynamic', ?, 'b', 'b', 'b', 'b')",
+            (json.dumps(main_def.to_doc()),),
+        )
     db.conn.commit() if db.conn.in_transaction else None
 
     def full() -> object:
@@ -587,7 +598,7 @@ def main() -> None:
             conn.execute("DELETE FROM segment_members WHERE segment_id = 1")
             conn.execute("UPDATE segments SET size = 0 WHERE id = 1")
             wanted = SetEvaluator(conn, today).members(main_def)
-            changed = store.change_members(conn, 1, wanted, set(), "b", "recompute")
+            changed = store.change_members(conn, 1, wanted, set(), now_utc(), "recompute")
             store.lower_flips(conn, engine.all_flips(conn, main_def, today))
             return changed
 
