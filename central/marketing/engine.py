@@ -307,8 +307,12 @@ def on_event(
     today: int,
     at: str | None = None,
     cause: str = "event",
+    versioned: bool = False,
 ) -> dict[int, tuple[int, int]]:
-    """Re-evaluate these customers against the dynamic segments ``changes`` can affect; segment -> (in, out)."""
+    """Re-evaluate these customers against the dynamic segments ``changes`` can affect; segment -> (in, out).
+    ``versioned``: every one of these customers got a new version in this transaction already (the ingest's
+    ledger gives one to each customer it touched), so a membership change needs no other for its delta to go
+    down (docs/sync.md, "Segments down")."""
     ids = sorted(set(customer_ids))
     changes = set(changes)
     segments = dynamic_segments(conn)
@@ -324,6 +328,7 @@ def on_event(
         at or now_utc(),
         cause,
         {key: cid for cid, key in key_of.items()},
+        versioned,
     )
 
 
@@ -368,6 +373,7 @@ def _reevaluate(
     at: str,
     cause: str,
     id_of: Mapping[int, str] | None = None,
+    versioned: bool = False,
 ) -> dict[int, tuple[int, int]]:
     """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change);
     ``id_of``: the keys' customer ids, when known (the version bumps need them).
@@ -404,7 +410,7 @@ def _reevaluate(
         assert compiled is not None
         plan = compiled.plan(definition)
         if definition.nested and pending:
-            store.change_members_many(conn, pending, at, cause, id_of)
+            store.change_members_many(conn, pending, at, cause, id_of, bump=not versioned)
             pending = []
         answer = compiled.members(plan, facts, affected)
         inside = affected & current.get(row["id"], set())
@@ -414,13 +420,15 @@ def _reevaluate(
             moved[row["id"]] = entered | left
             result[row["id"]] = (len(entered), len(left))
     if pending:
-        store.change_members_many(conn, pending, at, cause, id_of)
+        store.change_members_many(conn, pending, at, cause, id_of, bump=not versioned)
     return result
 
 
 def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Iterable[Mapping[str, Any]]) -> None:
     """The ingest's hook (central/storage/ingest.py), inside its transaction: each touched customer against
-    the segments their own events can change, with their event's kind as the cause."""
+    the segments their own events can change, with their event's kind as the cause. ``customer_ids`` are the
+    customers the ledger gave a new version in this transaction (``LedgerBatch.flush``): a membership change of
+    theirs needs no version of its own."""
     if not customer_ids or not queries.any_dynamic(conn):
         return
     kinds: dict[str, set[str]] = {}
@@ -436,7 +444,7 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Itera
     for group_kinds, ids in groups.items():
         changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in group_kinds)) if group_kinds else set()
         cause = "purchase" if "purchase" in group_kinds else min(group_kinds) if group_kinds else "event"
-        on_event(conn, ids, changes, today, cause=cause)
+        on_event(conn, ids, changes, today, cause=cause, versioned=True)
 
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:

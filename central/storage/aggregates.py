@@ -382,6 +382,23 @@ def _customer_rows(conn: sqlite3.Connection, keys: list[int], id_of: Mapping[int
     )
 
 
+def items_filter(items: frozenset[tuple[int, int]] | None) -> str:
+    """The condition on ``agg_items`` (after its ``key IN (...)``) that keeps only these (kind, id) rows; "" for all.
+
+    One kind: no OR, so SQLite searches the primary key on (key, kind) and tests the items on the way. The unary
+    plus keeps SQLite off the (kind, item) index: without statistics it takes that index from about 300 keys on
+    and reads every customer's rows of those items (the ingest's rounds of 500 customers were ~20 times slower)."""
+    if not items:
+        return ""
+    parts = []
+    for kind in (CATEGORY, PRODUCT):
+        ids = sorted({i for k, i in items if k == kind})
+        if ids:
+            parts.append(f"kind = {kind} AND +item IN ({','.join(str(int(i)) for i in ids)})")
+    either = " OR ".join(f"({p})" for p in parts)
+    return f" AND {parts[0]}" if len(parts) == 1 else f" AND ({either})"
+
+
 def load_facts(
     conn: sqlite3.Connection,
     keys: Sequence[int],
@@ -396,19 +413,9 @@ def load_facts(
     are the same, but the customers' item activity days are not all there), None for all. ``id_of``: the keys'
     customer ids when the caller knows them (the event path: :func:`keys_of` gave them)."""
     tables = frozenset(tables)
-    item_filter = ""
-    if items is not None:
-        if not items:
-            tables -= {"items"}
-        else:
-            parts = []
-            for kind in (CATEGORY, PRODUCT):
-                ids = sorted({i for k, i in items if k == kind})
-                if ids:
-                    parts.append(f"kind = {kind} AND item IN ({','.join(str(int(i)) for i in ids)})")
-            # (one kind: no OR, so SQLite searches the primary key on (key, kind) and tests the items on the way)
-            either = " OR ".join(f"({p})" for p in parts)
-            item_filter = f" AND {parts[0]}" if len(parts) == 1 else f" AND ({either})"
+    if items is not None and not items:
+        tables -= {"items"}
+    item_filter = items_filter(items)
     zone = zone or chain_zone(conn)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):

@@ -161,9 +161,11 @@ def change_members_many(
     at: str,
     cause: str,
     id_of: Mapping[int, str] | None = None,
+    bump: bool = True,
 ) -> None:
     """:func:`change_members` for several segments at once (the same rows, history in the same order);
-    ``id_of`` as :func:`bump_keys` takes it."""
+    ``id_of`` as :func:`bump_keys` takes it; ``bump=False`` when the customers got new versions in this
+    transaction already (the ingest's: their deltas carry the new memberships)."""
     entering, leaving, history_rows, sizes = [], [], [], []
     since = since_seconds(at)
     for segment_id, entered, left in changes:
@@ -182,7 +184,8 @@ def change_members_many(
         "INSERT INTO segment_history (segment_id, key, entered, at, cause) VALUES (?,?,?,?,?)", history_rows
     )
     conn.executemany("UPDATE segments SET size = size + ? WHERE id = ?", sizes)
-    bump_keys(conn, [row[1] for row in entering] + [row[1] for row in leaving], at, id_of)
+    if bump:
+        bump_keys(conn, [row[1] for row in entering] + [row[1] for row in leaving], at, id_of)
 
 
 def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:
