@@ -356,3 +356,8 @@ MIGRATIONS += SEGINGEST_MIGRATIONS
 from .schema_segint import SEGINT_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGINT_MIGRATIONS
+
+# the customers a big batch changed, until the segments follow them (docs/segments.md): migration 43
+from .schema_seghooks import SEGHOOKS_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += SEGHOOKS_MIGRATIONS
