@@ -100,3 +100,42 @@ def test_nothing_is_kept_pending_while_no_dynamic_segment_reads_the_change(db, p
     with db.transaction() as conn:
         assert engine.follow_later(conn, ["c1", "c2"], {"points"}, "expiry") == 0
     assert pending(db) == 0
+
+
+def test_card_writes_move_customers_at_once(db, people, shoppers):
+    from central.services import cards, customer_admin
+
+    registered = dynamic(db, people["marketer"], "Registered", {"type": "kind", "values": ["registered"]})
+    carded = dynamic(db, people["marketer"], "Active card", {"type": "card", "number_from": "1"})
+    assert members(db, registered) == ["c1", "c2"] and members(db, carded) == ["c1", "c2"]
+    number = cards.issue_card(db, people["admin"], "c3", {"number": "7700000099"})
+    assert members(db, registered) == ["c1", "c2", "c3"] and members(db, carded) == ["c1", "c2", "c3"]
+    cards.block_card(db, people["admin"], "2000001", "lost at the till")
+    assert members(db, carded) == ["c2", "c3"]
+    assert members(db, registered) == ["c1", "c2", "c3"]  # a blocked card is still a card (kind)
+    cards.unblock_card(db, people["admin"], "2000001")
+    assert members(db, carded) == ["c1", "c2", "c3"]
+    customer_admin.set_card_status(db, people["admin"], number, "lost", "dropped it")
+    assert members(db, carded) == ["c1", "c2"]
+    cards.reassign_card(db, people["admin"], "2000002", "c3")
+    assert members(db, carded) == ["c1", "c3"] and members(db, registered) == ["c1", "c3"]  # c2 has no card now
+    assert causes(db, registered)[2:] == [("c3", 1, "card"), ("c2", 0, "card")]
+    assert {cause for _, _, cause in causes(db, carded)[2:]} == {"card"}
+
+
+def test_a_level_set_by_hand_and_a_consent_move_customers(db, people, shoppers):
+    from central.services import customer_admin, messages
+
+    levels.save(
+        db,
+        people["marketer"],
+        MultiDict({"levels-0-name": "Base", "levels-0-from_spend": "0", "levels-0-percent": "3"}),
+    )
+    base = dynamic(db, people["marketer"], "Base", {"type": "level", "levels": ["Base"]})
+    sms = dynamic(db, people["marketer"], "SMS", {"type": "consent", "channels": ["sms"]})
+    customer_admin.set_level(db, people["admin"], "c2", "Base")
+    assert members(db, base) == ["c2"] and causes(db, base) == [("c2", 1, "level")]
+    was = set(members(db, sms))
+    messages.set_consent(db, people["admin"], "c3", "sms", "c3" not in was)
+    assert set(members(db, sms)) == was ^ {"c3"}
+    assert causes(db, sms)[-1] == ("c3", int("c3" not in was), "consent")
