@@ -139,3 +139,32 @@ def test_a_level_set_by_hand_and_a_consent_move_customers(db, people, shoppers):
     messages.set_consent(db, people["admin"], "c3", "sms", "c3" not in was)
     assert set(members(db, sms)) == was ^ {"c3"}
     assert causes(db, sms)[-1] == ("c3", int("c3" not in was), "consent")
+
+
+def test_customers_imported_from_a_file_enter_a_birthday_segment(db, people, shoppers):
+    import datetime as dt
+
+    from central.services import imports
+    from central.storage import aggregates
+
+    today = dt.date.fromordinal(aggregates.today(db.conn))
+    born = dt.date(1992, today.month, min(today.day, 28)).isoformat()
+    birthday = dynamic(db, people["marketer"], "Birthday", {"type": "birthday", "days_before": 5, "days_after": 5})
+    vip = dynamic(db, people["marketer"], "VIP", {"type": "tag", "tags": ["vip"]})
+    assert members(db, birthday) == []
+    data = f"phone;name;birthday;tags\n+79125550001;Вера;{born};\n+79125550002;Глеб;;vip\n".encode()
+    table = imports.read_table(data, "people.csv")
+    report = imports.check(db, people["marketer"], table)
+    assert imports.apply(db, people["marketer"], table, report, good_rows_only=True, source="people.csv") == 2
+    vera = db.rows("SELECT id FROM customers WHERE phone = '+79125550001'")[0]["id"]
+    gleb = db.rows("SELECT id FROM customers WHERE phone = '+79125550002'")[0]["id"]
+    assert members(db, birthday) == [vera] and members(db, vip) == [gleb]
+    assert causes(db, birthday) == [(vera, 1, "import")]
+    assert pending(db) == 0
+    # an update from a file: Vera's birthday moves out of the window, Gleb's tag stays (tags are only added)
+    far = dt.date(1992, 1 + (today.month + 5) % 12, 15).isoformat()
+    update = imports.read_table(f"phone;birthday\n+79125550001;{far}\n".encode(), "update.csv")
+    report = imports.check(db, people["marketer"], update, mode="update")
+    assert imports.apply(db, people["marketer"], update, report, good_rows_only=True, source="update.csv") == 1
+    assert members(db, birthday) == []
+    assert causes(db, birthday)[-1] == (vera, 0, "import")
