@@ -168,3 +168,32 @@ def test_customers_imported_from_a_file_enter_a_birthday_segment(db, people, sho
     assert imports.apply(db, people["marketer"], update, report, good_rows_only=True, source="update.csv") == 1
     assert members(db, birthday) == []
     assert causes(db, birthday)[-1] == (vera, 0, "import")
+
+
+def test_the_clock_refreshes_at_the_local_midnight_once_per_date(db_file, db, people, shoppers, agents):
+    import datetime as dt
+    import zoneinfo
+
+    from central.marketing.segment_clock import SegmentClock
+    from central.storage import aggregates
+
+    from .conftest import apply_events, sale
+
+    apply_events(db, sale(agents["S1"], "c3", [("SKU-1", None, 1_000)], at=dt.datetime.now(dt.UTC).isoformat()))
+    lapsed = dynamic(db, people["marketer"], "Lapsed", {"type": "last_purchase", "days_from": 1})
+    assert members(db, lapsed) == ["c1", "c2"]  # c3 bought today, the others long ago
+    zone = zoneinfo.ZoneInfo(ZONE)
+    today = dt.date.fromordinal(aggregates.today(db.conn))
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    now = [midnight - dt.timedelta(minutes=1)]
+    clock = SegmentClock(db_file, clock=lambda: now[0])
+    clock.tick()  # 23:59 local: today is refreshed (nothing due), tomorrow not yet
+    assert members(db, lapsed) == ["c1", "c2"]
+    assert clock.tick() is None  # nothing more to do today
+    now[0] = midnight + dt.timedelta(seconds=30)
+    assert clock.tick() == {lapsed: (1, 0)}
+    assert members(db, lapsed) == ["c1", "c2", "c3"]
+    assert causes(db, lapsed)[-1] == ("c3", 1, "date")
+    now[0] = midnight + dt.timedelta(minutes=5)
+    assert clock.tick() is None  # once per local date
+    assert len(causes(db, lapsed)) == 3
