@@ -120,13 +120,16 @@ class SegmentQueries(Database):
 
     # -- the console's pages (segment page, uploads, bulk tags) -------------------------------------------
 
-    def segment_size_by_day(self, segment_id: int) -> list[tuple[str, int]]:
-        """(UTC day, entered - left that day) from the segment's history, oldest first."""
+    def segment_size_by_slot(self, segment_id: int) -> list[tuple[str, int, int]]:
+        """(UTC hour ``YYYY-MM-DDTHH``, quarter of the hour 0..3, entered - left in it) from the segment's history,
+        oldest first: every time zone's offset is a whole number of quarter hours, so the caller can fold the slots
+        into local days (``at`` is UTC text, as ``now_utc()`` writes it)."""
         return [
-            (day, int(delta))
-            for day, delta in self.conn.execute(
-                "SELECT substr(at, 1, 10) AS day, SUM(CASE WHEN entered = 1 THEN 1 ELSE -1 END) FROM segment_history"
-                " WHERE segment_id = ? GROUP BY day ORDER BY day",
+            (hour, int(quarter), int(delta))
+            for hour, quarter, delta in self.conn.execute(
+                "SELECT substr(at, 1, 13) AS hour, CAST(substr(at, 15, 2) AS INTEGER) / 15 AS quarter,"
+                " SUM(CASE WHEN entered = 1 THEN 1 ELSE -1 END) FROM segment_history"
+                " WHERE segment_id = ? GROUP BY hour, quarter ORDER BY hour, quarter",
                 (segment_id,),
             )
         ]
