@@ -47,9 +47,7 @@ def tick(db: Any, now: dt.datetime) -> dict[int, tuple[int, int]] | None:
 class SegmentClock:
     """:func:`tick` on a daemon thread every ``interval`` seconds."""
 
-    def __init__(
-        self, db_path: str, *, interval: float = 60.0, clock: Callable[[], dt.datetime] | None = None
-    ) -> None:
+    def __init__(self, db_path: str, *, interval: float = 60.0, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.db_path, self.interval = db_path, interval
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._stop = threading.Event()

@@ -120,7 +120,7 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
     with db.transaction() as conn:  # dynamic segments: the customers expiry and levels changed, in one pass each;
         local = dt.datetime.fromisoformat(utc(now)) if now else None  # then those whose answer flips with the date
-        segments.follow_pending(conn, today=aggregates.today(conn, local), at=now)
+        segments.follow_pending(conn, today=aggregates.today(conn, local), at=utc(now) if now else None)
         segments.refresh_if_new_day(conn, local)
     moment = dt.datetime.fromisoformat(utc(now)) if now else dt.datetime.now(dt.UTC)
     days = int(db.setting("trigger_events_retention_days") or triggers.RETENTION_DAYS)

@@ -353,9 +353,7 @@ def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
     return row
 
 
-def size_series(
-    db: Store, actor: Actor, segment_id: int, now: dt.datetime | None = None
-) -> list[tuple[str, int]]:
+def size_series(db: Store, actor: Actor, segment_id: int, now: dt.datetime | None = None) -> list[tuple[str, int]]:
     """(local day, size at the day's end) from the entered/left history, oldest first, days in the chain's time
     zone (``chain_timezone``, as "today" of the criteria); the chain-wide size: a store manager sees the chart of
     the whole segment's size, not of its members."""

@@ -43,7 +43,8 @@ SEGHOOKS_MIGRATIONS = [
             PerBackend(
                 None,
                 "CREATE TRIGGER segment_dirty_cards_moved AFTER UPDATE OF customer_id ON cards FOR EACH ROW"
-                " WHEN (OLD.customer_id IS DISTINCT FROM NEW.customer_id) EXECUTE FUNCTION segment_dirty_former_holder()",
+                " WHEN (OLD.customer_id IS DISTINCT FROM NEW.customer_id)"
+                " EXECUTE FUNCTION segment_dirty_former_holder()",
             ),
         ],
     ),
