@@ -447,8 +447,7 @@ def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], chan
     customer_ids = list(customer_ids)
     if change in ("tags", "profile"):
         trigger_store.record_changes(conn, customer_ids, change, now_utc(), detail="console")
-    if queries.any_dynamic(conn):
-        on_event(conn, customer_ids, {change}, aggregates.today(conn), cause=change)
+    follow(conn, customer_ids, {change}, change)  # (tags in bulk: from COLUMNS_FROM customers on the column snapshot)
 
 
 #: from this many customers on, a change is followed on the column snapshot (each concerned segment evaluated for
