@@ -76,10 +76,31 @@ def timed(label: str, fn) -> object:
     return out
 
 
+def sizes(db: Store) -> None:
+    """Where the column pass starts to pay: the same customers followed again (nothing moves: the usual case of a
+    small batch) on both paths, for batches of several sizes."""
+    segments = engine.dynamic_segments(db.conn)
+    keys = [r[0] for r in db.conn.execute("SELECT key FROM customer_keys ORDER BY key")]
+    for n in (100, 300, 1000, 3000, 10000):
+        chosen = set(keys[:: max(1, len(keys) // n)][:n])
+        for label, columns_from in (("columns", 1), ("per customer", 10**9)):
+            engine.COLUMNS_FROM = columns_from
+            best = float("inf")
+            for _ in range(3):
+                cpu = time.process_time()
+                with db.transaction() as conn:
+                    engine._follow_keys(conn, segments, chosen, {"points"}, "bench", None, None)  # noqa: SLF001
+                best = min(best, time.process_time() - cpu)
+            print(
+                f"    {n:>6} customers, {label}: {best * 1000:.0f} ms cpu (least of 3, load {os.getloadavg()[0]:.1f})"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True)
     parser.add_argument("--expiring", type=int, default=100_000)
+    parser.add_argument("--sizes", action="store_true", help="also time both paths on batches of 100 to 10,000")
     args = parser.parse_args()
     folder = tempfile.mkdtemp()
     plain, hooked = os.path.join(folder, "plain.sqlite"), os.path.join(folder, "hooked.sqlite")
@@ -121,6 +142,8 @@ def main() -> None:
 
         moved = timed(f"followed, {label}", follow)
         print(f"    moves: {sum(a + b for a, b in moved.values()):,} in {len(moved)} segments")
+        if columns_from < 10**9 and args.sizes:
+            sizes(db)
         db.close()
     shutil.rmtree(folder)
 

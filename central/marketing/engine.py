@@ -530,7 +530,6 @@ def follow_pending(
         for segment, (entered, left) in _follow_keys(conn, segments, keys, set(changes), cause, today, at).items():
             before = result.get(segment, (0, 0))
             result[segment] = (before[0] + entered, before[1] + left)
-        segments = dynamic_segments(conn)
     return result
 
 
