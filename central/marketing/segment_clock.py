@@ -17,8 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..storage import aggregates
-from ..storage import segment_engine as queries
-from ..storage import segment_pending as pending_store
 from . import engine
 
 log = logging.getLogger(__name__)
@@ -27,12 +25,7 @@ log = logging.getLogger(__name__)
 def tick(db: Any, now: dt.datetime) -> dict[int, tuple[int, int]] | None:
     """One look: follow what is pending, and refresh if the local date changed; segment -> (in, out), or None when
     there was nothing to do."""
-    conn = db.conn
-    last = queries.refreshed_day(conn)
-    new_day = last is None or aggregates.today(conn, now) > last
-    waiting = pending_store.any_pending(conn)
-    if conn.in_transaction:  # (the reads above opened none on SQLite; on PostgreSQL end the read one)
-        conn.commit()
+    new_day, waiting = db.segments_clock_work(now)
     if not new_day and not waiting:
         return None
     result: dict[int, tuple[int, int]] = {}

@@ -25,7 +25,6 @@ from typing import Any
 from ..marketing import engine
 from ..marketing.columns import current as current_columns
 from ..marketing.segments.definition import Definition, DefinitionError, parse_definition
-from ..storage import aggregates
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
 from . import audit
@@ -358,7 +357,7 @@ def size_series(db: Store, actor: Actor, segment_id: int, now: dt.datetime | Non
     zone (``chain_timezone``, as "today" of the criteria); the chain-wide size: a store manager sees the chart of
     the whole segment's size, not of its members."""
     actor.require("customers.read")
-    zone = aggregates.chain_zone(db.conn)
+    zone = db.chain_zone()
     by_day: dict[str, int] = {}
     for hour, quarter, delta in db.segment_size_by_slot(segment_id):
         start = dt.datetime.fromisoformat(f"{hour}:{15 * quarter:02d}:00+00:00")

@@ -6,10 +6,14 @@ this class extends :class:`~central.storage.connection.Database`, which runs the
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import aggregates
+from . import segment_engine as engine_queries
+from . import segment_pending as pending
 from . import segments as table
 from .clock import now_utc
 from .connection import Database
@@ -117,6 +121,20 @@ class SegmentQueries(Database):
     def chain_today(self) -> int:
         """Today's local date ordinal in the chain's time zone (the segments' "today")."""
         return aggregates.today(self.conn)
+
+    def chain_zone(self) -> zoneinfo.ZoneInfo:
+        """The chain's time zone (``chain_timezone``)."""
+        return aggregates.chain_zone(self.conn)
+
+    def segments_clock_work(self, now: dt.datetime) -> tuple[bool, bool]:
+        """(the chain's local date at ``now`` is past the last refreshed one, customers wait in ``segment_pending``):
+        read without writing (the segments' clock, central/marketing/segment_clock.py)."""
+        last = engine_queries.refreshed_day(self.conn)
+        new_day = last is None or aggregates.today(self.conn, now) > last
+        waiting = pending.any_pending(self.conn)
+        if self.conn.in_transaction:  # (SQLite's reads opened none; end PostgreSQL's read transaction)
+            self.conn.commit()
+        return new_day, waiting
 
     # -- the console's pages (segment page, uploads, bulk tags) -------------------------------------------
 
