@@ -516,15 +516,16 @@ def follow_later(conn: sqlite3.Connection, customer_ids: Iterable[str], changes:
 
 
 def follow_pending(
-    conn: sqlite3.Connection, *, today: int | None = None, at: str | None = None
+    conn: sqlite3.Connection, *, now: dt.datetime | None = None, at: str | None = None
 ) -> dict[int, tuple[int, int]]:
     """Follow every customer :func:`follow_later` wrote, a set-based pass per (cause, changes), and delete the rows,
     in the caller's transaction (a crash before its commit leaves them for the next pass); segment -> (in, out)
-    summed over the passes."""
+    summed over the passes. ``now``: the moment whose local date is "today" (a fake clock's)."""
     groups = pending_store.take(conn)
     if not groups:
         return {}
     segments = dynamic_segments(conn)
+    today = aggregates.today(conn, now)
     result: dict[int, tuple[int, int]] = {}
     for (cause, changes), keys in groups.items():
         for segment, (entered, left) in _follow_keys(conn, segments, keys, set(changes), cause, today, at).items():

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..storage import aggregates
 from . import engine
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def tick(db: Any, now: dt.datetime) -> dict[int, tuple[int, int]] | None:
     result: dict[int, tuple[int, int]] = {}
     with db.transaction() as conn:
         if waiting:
-            result.update(engine.follow_pending(conn, today=aggregates.today(conn, now)))
+            result.update(engine.follow_pending(conn, now=now))
         if new_day:
             result.update(engine.refresh_if_new_day(conn, now) or {})
     return result

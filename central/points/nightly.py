@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from ..marketing import engine as segments
 from ..marketing import trigger_engine as triggers
-from ..storage import aggregates
 from ..storage.clock import now_utc, utc
 from ..storage.store import Store
 from .ledger import LedgerBatch
@@ -80,10 +79,10 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
                     lots += 1
                     points += burnt
                     burnt_customers.add(customer_id)
+            segments.follow_later(conn, burnt_customers, {"points"}, "expiry")  # followed at the job's end
             counter = VersionCounter(conn)
             batch.flush(counter)
             counter.save()
-            segments.follow_later(conn, burnt_customers, {"points"}, "expiry")  # followed at the job's end
 
 
 def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, int]:
@@ -120,7 +119,7 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
     with db.transaction() as conn:  # dynamic segments: the customers expiry and levels changed, in one pass each;
         local = dt.datetime.fromisoformat(utc(now)) if now else None  # then those whose answer flips with the date
-        segments.follow_pending(conn, today=aggregates.today(conn, local), at=utc(now) if now else None)
+        segments.follow_pending(conn, now=local, at=utc(now) if now else None)
         segments.refresh_if_new_day(conn, local)
     moment = dt.datetime.fromisoformat(utc(now)) if now else dt.datetime.now(dt.UTC)
     days = int(db.setting("trigger_events_retention_days") or triggers.RETENTION_DAYS)
