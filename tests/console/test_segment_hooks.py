@@ -25,6 +25,7 @@ def path(request, monkeypatch):
     """Every test twice: small batches customer by customer, and every batch on the column snapshot."""
     if request.param == "columns":
         monkeypatch.setattr(engine, "COLUMNS_FROM", 1)
+        monkeypatch.setattr(engine, "COLUMNS_SHARE", 0)
     return request.param
 
 
