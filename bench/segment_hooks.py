@@ -84,7 +84,7 @@ def sizes(db: Store) -> None:
     for n in (100, 300, 1000, 3000, 10000):
         chosen = set(keys[:: max(1, len(keys) // n)][:n])
         for label, columns_from in (("columns", 1), ("per customer", 10**9)):
-            engine.COLUMNS_FROM = columns_from
+            engine.COLUMNS_FROM, engine.COLUMNS_SHARE = columns_from, 0
             best = float("inf")
             for _ in range(3):
                 cpu = time.process_time()
