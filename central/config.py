@@ -97,6 +97,12 @@ SETTINGS = (
         True,
         "Build the segments' column snapshot in the background when 'serve' starts (false: on the first count).",
     ),
+    Setting(
+        "SEGMENTS_CLOCK",
+        True,
+        "Refresh the time-relative dynamic segments inside 'serve' when the chain's local date changes (a look a"
+        " minute; false: only the nightly job refreshes them).",
+    ),
     Setting("TRIGGERS_INTERVAL", 1.0, "Seconds between the triggers' engine passes when idle."),
     Setting(
         "MESSAGES_QUIET_HOURS",

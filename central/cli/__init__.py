@@ -498,6 +498,11 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
         ).start()
     sender = _start_sender(config) if config["MESSAGES_SENDER"] else None
     trigger_engine = _start_triggers(config) if config["TRIGGERS_ENGINE"] else None
+    segment_clock = None
+    if config["SEGMENTS_CLOCK"]:
+        from ..marketing.segment_clock import SegmentClock
+
+        segment_clock = SegmentClock(config["DATABASE"]).start()  # time-relative segments at the local midnight
     if config["REPORTS_WARM_UP"]:
         from ..services.analytics import warm_columns
 
@@ -518,6 +523,8 @@ def serve(host: str, port: int, mqtt_url: str | None, no_ingest: bool, help_sett
             sender.stop()
         if trigger_engine is not None:
             trigger_engine.stop()
+        if segment_clock is not None:
+            segment_clock.stop()
         if scheduler is not None:
             scheduler.stop()
         if ingest is not None:

@@ -387,6 +387,7 @@ class Effects:
         self.changed: set[str] = set()  # customers whose down-sync data changed
         self.points: set[str] = set()
         self.tags: set[str] = set()
+        self.cards: set[str] = set()  # cards blocked or unblocked, home store bound: the segments reading them follow
         self.tags_added: list[tuple[str, str]] = []
         self.tags_removed: list[tuple[str, str]] = []
         self._notes: dict[tuple[int, int, int], tuple[str, str]] = {}  # (version, step, pass) -> comment, detail
@@ -464,9 +465,11 @@ class Effects:
         elif kind in ("block_card", "unblock_card"):
             q.set_cards_status(conn, cid, kind == "block_card", comment, self.now_text)
             self.changed.add(cid)
+            self.cards.add(cid)
         elif kind == "bind_store":
             q.bind_store(conn, cid, p["store"])
             self.changed.add(cid)
+            self.cards.add(cid)
         elif kind == "percent":
             ends = percent_end(p, self.now, self.zone)
             if ends is not None and ends <= self.now:
@@ -490,6 +493,8 @@ class Effects:
             segments_engine.customer_changed(self.connection, sorted(self.points), "points")
         if self.tags:
             segments_engine.customer_changed(self.connection, sorted(self.tags), "tags")
+        if self.cards:  # (home store: "card" concerns it too, evaluate.event_kinds)
+            segments_engine.follow(self.connection, self.cards, {"card"}, "trigger")
 
 
 def _load(

@@ -69,6 +69,7 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
             return lots, points
         with db.transaction() as conn:
             batch = LedgerBatch(conn, now)
+            burnt_customers = set()
             for lot_id, customer_id, home_store in due:
                 op = {"id": f"expire-{lot_id}", "at": now, "store": None}
                 burnt = batch.expire(customer_id, lot_id, op)
@@ -85,6 +86,8 @@ def expire_lots(db: Store, now: str | None = None) -> tuple[int, int]:
                     )
                     lots += 1
                     points += burnt
+                    burnt_customers.add(customer_id)
+            segments.follow_later(conn, burnt_customers, {"points"}, "expiry")  # followed at the job's end
             counter = VersionCounter(conn)
             batch.flush(counter)
             counter.save()
@@ -142,6 +145,7 @@ def recompute_levels(db: Store, now: str | None = None) -> tuple[int, int, int, 
             moved = recompute(conn, ids, now)
             if moved:
                 bump_versions(conn, [cid for cid, _, _ in moved])
+                segments.follow_later(conn, [cid for cid, _, _ in moved], {"level"}, "level")
         checked += len(ids)
         changes += len(moved)
         for _, old, new in moved:
@@ -157,8 +161,10 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     report.lots_expired, report.points_burnt = expire_lots(db, now)
     report.percents_ended = expire_percents(db, now)
     report.customers_checked, report.level_changes, report.promotions, report.demotions = recompute_levels(db, now)
-    with db.transaction() as conn:  # dynamic segments: the customers whose answer flips with the new local date
-        segments.refresh_if_new_day(conn, dt.datetime.fromisoformat(utc(now)) if now else None)
+    with db.transaction() as conn:  # dynamic segments: the customers expiry and levels changed, in one pass each;
+        local = dt.datetime.fromisoformat(utc(now)) if now else None  # then those whose answer flips with the date
+        segments.follow_pending(conn, now=local, at=utc(now) if now else None)
+        segments.refresh_if_new_day(conn, local)
     moment = dt.datetime.fromisoformat(utc(now)) if now else dt.datetime.now(dt.UTC)
     days = int(db.setting("trigger_events_retention_days") or triggers.RETENTION_DAYS)
     report.trigger_events_pruned = triggers.prune_events(db, moment, days)

@@ -17,6 +17,7 @@ from typing import Any
 from shared.identifiers import luhn_check_digit, luhn_valid
 from shared.numbers import is_whole
 
+from ..marketing import engine as segments
 from ..points.versions import bump_versions
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
@@ -143,6 +144,7 @@ def issue_card(db: Store, actor: Actor, customer_id: str, data: Mapping[str, Any
         main = not db.has_cards(customer_id) or bool(data.get("main"))
         db.add_card(number, customer_id, category["id"] if category else None, main, now_utc())
         bump_versions(conn, [customer_id])
+        segments.follow(conn, [customer_id], {"card"}, "card")  # kind, card: the dynamic segments follow now
         audit.record(
             conn,
             actor,
@@ -172,6 +174,7 @@ def block_card(db: Store, actor: Actor, number: str, reason: str) -> None:
     with db.transaction() as conn:
         db.block_card(number, reason, now_utc())
         bump_versions(conn, [card["customer_id"]])
+        segments.follow(conn, [card["customer_id"]], {"card"}, "card")
         audit.record(
             conn,
             actor,
@@ -191,6 +194,7 @@ def unblock_card(db: Store, actor: Actor, number: str) -> None:
     with db.transaction() as conn:
         db.unblock_card(number, now_utc())
         bump_versions(conn, [card["customer_id"]])
+        segments.follow(conn, [card["customer_id"]], {"card"}, "card")
         audit.record(
             conn,
             actor,
@@ -233,6 +237,7 @@ def reassign_card(db: Store, actor: Actor, number: str, target: str) -> None:
             db.promote_next_main_card(card["customer_id"])
         # the old owner first: an agent applying both in version order never sees the card twice
         bump_versions(conn, [card["customer_id"], target])
+        segments.follow(conn, [card["customer_id"], target], {"card"}, "card")
         audit.record(
             conn,
             actor,

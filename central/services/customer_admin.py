@@ -350,6 +350,7 @@ def set_card_status(db: Store, actor: Actor, number: str, status: str, reason: s
     with db.transaction() as conn:
         db.set_card_state(number, status, reason if status != "active" else None, now_utc())
         bump_versions(conn, [card["customer_id"]])
+        segments.follow(conn, [card["customer_id"]], {"card"}, "card")
         trigger_store.record_changes(conn, [card["customer_id"]], "card", now_utc(), ref=number, detail=status)
         audit.record(
             conn,
@@ -377,6 +378,7 @@ def replace_card(db: Store, actor: Actor, number: str, data: Mapping[str, Any]) 
     with db.transaction() as conn:
         mark_card_replaced(conn, number, new, "replaced", now_utc())
         bump_versions(conn, [card["customer_id"]])
+        segments.follow(conn, [card["customer_id"]], {"card"}, "card")
         audit.record(
             conn,
             actor,
@@ -443,6 +445,7 @@ def erase_customer(db: Store, actor: Actor, customer_id: str, confirm: str) -> N
             store=customer["home_store"],
         )
         segments.customer_changed(conn, [customer_id], "profile")
+        segments.follow(conn, [customer_id], {"card", "points"}, "profile")  # cards blocked, points written off
 
 
 # -- bulk actions on a filtered list -----------------------------------------------------------------
@@ -468,6 +471,7 @@ def set_level(db: Store, actor: Actor, customer_id: str, level: str) -> None:
     with db.transaction() as conn:
         db.set_customer_level(customer_id, level or None, now_utc())
         bump_versions(conn, [customer_id])
+        segments.follow(conn, [customer_id], {"level"}, "level")
         trigger_store.record_changes(conn, [customer_id], "level", now_utc(), ref=level or None, detail="console")
         audit.record(
             conn,

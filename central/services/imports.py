@@ -33,6 +33,7 @@ from typing import Any
 
 from shared.identifiers import InvalidIdentifier, normalize_phone
 
+from ..marketing import engine as segments
 from ..points.levels import recompute
 from ..points.programs import default_program, permanent_lot_id
 from ..points.receipt_log import ReceiptLog
@@ -619,6 +620,7 @@ def apply(
         if progress is not None:
             progress(done, len(indexes))
     with db.transaction() as conn:
+        segments.follow_pending(conn)  # the new customers enter the dynamic segments, in one pass for the file
         audit.record(
             conn,
             actor,
@@ -705,6 +707,7 @@ def _write(db: Store, actor: Actor, rows: Iterable[dict[str, Any]]) -> None:
         log.flush()
         recompute(conn, [c for c, row in zip(ids, customers, strict=True) if row[7] is None], now)
         counter.save()
+        segments.follow_later(conn, ids, segments.ALL_CHANGES, "import")
 
 
 def _apply_updates(
@@ -720,9 +723,11 @@ def _apply_updates(
                 ids.append(cid)
                 _update_one(db, conn, actor, cid, changes)
             bump_versions(conn, ids)
+            segments.follow_later(conn, ids, segments.ALL_CHANGES, "import")
         if progress is not None:
             progress(min(start + CHUNK, len(indexes)), len(indexes))
     with db.transaction() as conn:
+        segments.follow_pending(conn)
         audit.record(
             conn,
             actor,

@@ -21,6 +21,7 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.numbers import is_whole
 
+from ..marketing import engine as segments
 from ..messages import channels, notices, push, reasons, rules, sender, tokens, tracking
 from ..messages.html import check_html
 from ..messages.sender import address_of, make_variables, render_message
@@ -489,6 +490,14 @@ def customer_messages(db: Store, actor: Actor, customer_id: str) -> list[dict[st
 # -- consent ------------------------------------------------------------------------------------
 
 
+def _consent(conn: Any, customer_id: str, key: str, granted: bool, source: str, actor: str | None) -> bool:
+    """One consent set (storage/messages.py ``set_consent``); the dynamic segments reading consents follow."""
+    changed = q.set_consent(conn, customer_id, key, granted, source, actor)
+    if changed:
+        segments.follow(conn, [customer_id], {"profile"}, "consent")
+    return changed
+
+
 def set_consent(
     db: Store, actor: Actor, customer_id: str, channel: str, granted: bool, source: str = "console"
 ) -> bool:
@@ -501,7 +510,7 @@ def set_consent(
     if source not in rules.SOURCES:
         raise FormError({"source": _("Choose a source from the list.")})
     with db.transaction() as conn:
-        changed = q.set_consent(conn, customer_id, key, bool(granted), source, actor.username)
+        changed = _consent(conn, customer_id, key, bool(granted), source, actor.username)
         if changed:
             audit.record(
                 conn,
@@ -559,7 +568,7 @@ def unsubscribe(db: Store, key: str, token: str) -> tuple[str, str] | None:
         return None
     with db.transaction() as conn:
         try:
-            q.set_consent(conn, customer_id, consent, False, "customer", None)
+            _consent(conn, customer_id, consent, False, "customer", None)
         except KeyError:
             return None
     return customer_id, channel
@@ -639,7 +648,7 @@ def gateway_report(db: Store, channel: str, token: str, payload: Mapping[str, An
             except InvalidIdentifier:
                 return out
             for cid in q.customers_by_phone(conn, phone):
-                out["unsubscribed"] += int(q.set_consent(conn, cid, "sms", False, "gateway", None))
+                out["unsubscribed"] += int(_consent(conn, cid, "sms", False, "gateway", None))
     return out
 
 
@@ -693,11 +702,11 @@ def telegram_update(db: Store, secret: str, update: Mapping[str, Any]) -> str:
             if customer_id is None:
                 return "expired"
             q.link_address(conn, customer_id, "telegram", str(chat), now)
-            q.set_consent(conn, customer_id, "telegram", True, "customer", None)
+            _consent(conn, customer_id, "telegram", True, "customer", None)
             return "linked"
         if command == "/stop":
             for cid in q.customers_by_address(conn, "telegram", str(chat)):
-                q.set_consent(conn, cid, "telegram", False, "customer", None)
+                _consent(conn, cid, "telegram", False, "customer", None)
             return "stopped"
     return "ignored"
 
@@ -742,7 +751,7 @@ def subscribe_push(db: Store, customer_id: str, subscription: Mapping[str, Any],
     with db.transaction() as conn:
         q.link_address(conn, customer_id, "push", json.dumps(checked, sort_keys=True), now)
         if consent:
-            q.set_consent(conn, customer_id, "push", True, "customer", None)
+            _consent(conn, customer_id, "push", True, "customer", None)
 
 
 def unsubscribe_push(db: Store, customer_id: str) -> None:
@@ -750,7 +759,7 @@ def unsubscribe_push(db: Store, customer_id: str) -> None:
     with db.transaction() as conn:
         q.unlink_address(conn, customer_id, "push")
         try:
-            q.set_consent(conn, customer_id, "push", False, "customer", None)
+            _consent(conn, customer_id, "push", False, "customer", None)
         except KeyError:
             raise NotFound(f"customer {customer_id} not found") from None
 

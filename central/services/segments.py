@@ -13,6 +13,7 @@ stores (home store or a store they bought in).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -351,15 +352,22 @@ def segment(db: Store, actor: Actor, segment_id: int) -> dict[str, Any]:
     return row
 
 
-def size_series(db: Store, actor: Actor, segment_id: int) -> list[tuple[str, int]]:
-    """(day, size at the day's end) from the entered/left history, oldest first (the chain-wide size: a store
-    manager sees the chart of the whole segment's size, not of its members)."""
+def size_series(db: Store, actor: Actor, segment_id: int, now: dt.datetime | None = None) -> list[tuple[str, int]]:
+    """(local day, size at the day's end) from the entered/left history, oldest first, days in the chain's time
+    zone (``chain_timezone``, as "today" of the criteria); the chain-wide size: a store manager sees the chart of
+    the whole segment's size, not of its members."""
     actor.require("customers.read")
+    zone = db.chain_zone()
+    by_day: dict[str, int] = {}
+    for hour, quarter, delta in db.segment_size_by_slot(segment_id):
+        start = dt.datetime.fromisoformat(f"{hour}:{15 * quarter:02d}:00+00:00")
+        day = start.astimezone(zone).date().isoformat()
+        by_day[day] = by_day.get(day, 0) + delta
     size, out = 0, []
-    for day, delta in db.segment_size_by_day(segment_id):
-        size += delta
+    for day in sorted(by_day):
+        size += by_day[day]
         out.append((day, size))
-    today = now_utc()[:10]
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(zone).date().isoformat()
     if out and out[-1][0] < today:  # the size holds until today
         out.append((today, size))
     return out

@@ -23,6 +23,7 @@ from typing import Any
 from shared.errors import LoyaltyError
 from shared.identifiers import InvalidIdentifier, normalize_phone, qr_token
 
+from ..marketing import engine as segments
 from ..messages import rules
 from ..points.versions import bump_versions
 from ..storage import messages as mq
@@ -292,6 +293,7 @@ def confirm_signup(
         consents = json.loads(customer["consents"] or "{}")
         mq.record_consents(conn, customer_id, {k: bool(v) for k, v in consents.items()}, "customer", None)
         bump_versions(conn, [customer_id])
+        segments.follow(conn, [customer_id], {"registration", "profile", "card"}, "registration")
         audit.record(
             conn,
             CUSTOMER,
@@ -464,6 +466,7 @@ def set_own_consent(db: Store, customer_id: str, channel: str, granted: bool) ->
         customer = db.customer(customer_id)
         changed = mq.set_consent(conn, customer_id, key, bool(granted), "customer", None)
         if changed:
+            segments.follow(conn, [customer_id], {"profile"}, "consent")
             audit.record(
                 conn,
                 CUSTOMER,

@@ -308,6 +308,11 @@ def dynamic_definitions(conn: sqlite3.Connection) -> list[Any]:
     return conn.execute("SELECT id, definition FROM segments WHERE kind = 'dynamic' ORDER BY id").fetchall()
 
 
+def top_key(conn: sqlite3.Connection) -> int:
+    """The highest customer key (about how many customers there are: keys are given in turn)."""
+    return int(conn.execute("SELECT COALESCE(MAX(key), 0) FROM customer_keys").fetchone()[0])
+
+
 def any_dynamic(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone() is not None
 

@@ -6,10 +6,14 @@ this class extends :class:`~central.storage.connection.Database`, which runs the
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import aggregates
+from . import segment_engine as engine_queries
+from . import segment_pending as pending
 from . import segments as table
 from .clock import now_utc
 from .connection import Database
@@ -118,15 +122,32 @@ class SegmentQueries(Database):
         """Today's local date ordinal in the chain's time zone (the segments' "today")."""
         return aggregates.today(self.conn)
 
+    def chain_zone(self) -> zoneinfo.ZoneInfo:
+        """The chain's time zone (``chain_timezone``)."""
+        return aggregates.chain_zone(self.conn)
+
+    def segments_clock_work(self, now: dt.datetime) -> tuple[bool, bool]:
+        """(the chain's local date at ``now`` is past the last refreshed one, customers wait in ``segment_pending``):
+        read without writing (the segments' clock, central/marketing/segment_clock.py)."""
+        last = engine_queries.refreshed_day(self.conn)
+        new_day = last is None or aggregates.today(self.conn, now) > last
+        waiting = pending.any_pending(self.conn)
+        if self.conn.in_transaction:  # (SQLite's reads opened none; end PostgreSQL's read transaction)
+            self.conn.commit()
+        return new_day, waiting
+
     # -- the console's pages (segment page, uploads, bulk tags) -------------------------------------------
 
-    def segment_size_by_day(self, segment_id: int) -> list[tuple[str, int]]:
-        """(UTC day, entered - left that day) from the segment's history, oldest first."""
+    def segment_size_by_slot(self, segment_id: int) -> list[tuple[str, int, int]]:
+        """(UTC hour ``YYYY-MM-DDTHH``, quarter of the hour 0..3, entered - left in it) from the segment's history,
+        oldest first: every time zone's offset is a whole number of quarter hours, so the caller can fold the slots
+        into local days (``at`` is UTC text, as ``now_utc()`` writes it)."""
         return [
-            (day, int(delta))
-            for day, delta in self.conn.execute(
-                "SELECT substr(at, 1, 10) AS day, SUM(CASE WHEN entered = 1 THEN 1 ELSE -1 END) FROM segment_history"
-                " WHERE segment_id = ? GROUP BY day ORDER BY day",
+            (hour, int(quarter), int(delta))
+            for hour, quarter, delta in self.conn.execute(
+                "SELECT substr(at, 1, 13) AS hour, CAST(substr(at, 15, 2) AS INTEGER) / 15 AS quarter,"
+                " SUM(CASE WHEN entered = 1 THEN 1 ELSE -1 END) FROM segment_history"
+                " WHERE segment_id = ? GROUP BY hour, quarter ORDER BY hour, quarter",
                 (segment_id,),
             )
         ]

@@ -315,7 +315,9 @@ def test_no_form_or_query_gives_a_server_error(app, db, shoppers):
 
 
 def test_the_size_chart_is_a_step_line_held_until_today(db, people, shoppers):
-    from central.storage.clock import now_utc
+    import datetime as dt
+
+    from central.storage import aggregates
     from central.web.segments import chart
 
     segment_id = segments.create(db, SYSTEM, "Steps", "static")
@@ -324,11 +326,38 @@ def test_the_size_chart_is_a_step_line_held_until_today(db, people, shoppers):
         db.change_segment_members(segment_id, {keys["c1"], keys["c2"]}, (), "2026-01-01T10:00:00+00:00", "hand")
         db.change_segment_members(segment_id, {keys["c3"]}, {keys["c1"]}, "2026-01-03T10:00:00+00:00", "hand")
     series = segments.size_series(db, people["viewer"], segment_id)
-    assert series == [("2026-01-01", 2), ("2026-01-03", 2), (now_utc()[:10], 2)]
+    today = dt.date.fromordinal(aggregates.today(db.conn)).isoformat()  # the chain's local date
+    assert series == [("2026-01-01", 2), ("2026-01-03", 2), (today, 2)]
     drawn = chart([("2026-01-01", 2), ("2026-01-03", 4)])
     # two days: a point, the step at the old height, the new point; the axis tops at the largest size
     assert len(drawn["points"].split()) == 3 and drawn["top"] == 4
     assert chart([]) is None
+
+
+def test_the_size_chart_counts_days_in_the_chains_time_zone(db, people, shoppers):
+    import datetime as dt
+
+    segment_id = segments.create(db, SYSTEM, "Late", "static")
+    with db.transaction():
+        keys = db.customer_keys(["c1", "c2", "c3"])
+        # 22:30 UTC on 1 January is 01:30 on 2 January in Moscow; 20:59 UTC is 23:59 there, still 1 January
+        db.change_segment_members(segment_id, {keys["c1"]}, (), "2026-01-01T20:59:00+00:00", "hand")
+        db.change_segment_members(segment_id, {keys["c2"], keys["c3"]}, (), "2026-01-01T22:30:00+00:00", "hand")
+        db.change_segment_members(segment_id, (), {keys["c1"]}, "2026-01-02T21:00:00+00:00", "hand")  # 00:00, 3rd
+    now = dt.datetime(2026, 1, 4, 22, 0, tzinfo=dt.UTC)  # 01:00 on 5 January in Moscow
+    assert segments.size_series(db, people["viewer"], segment_id, now) == [
+        ("2026-01-01", 1),
+        ("2026-01-02", 3),
+        ("2026-01-03", 2),
+        ("2026-01-05", 2),
+    ]
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO settings (name, value) VALUES ('chain_timezone', 'Asia/Kathmandu')")  # +05:45
+    assert segments.size_series(db, people["viewer"], segment_id, now) == [
+        ("2026-01-02", 3),  # 20:59 UTC is 02:44 on the 2nd in Kathmandu
+        ("2026-01-03", 2),
+        ("2026-01-05", 2),
+    ]
 
 
 def test_members_with_the_customer_lists_filters(app, db, shoppers):
