@@ -361,6 +361,7 @@ MIGRATIONS += SEGINT_MIGRATIONS
 from .schema_pctend import PCTEND_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += PCTEND_MIGRATIONS
+
 # the customers a big batch changed, until the segments follow them (docs/segments.md): migration 43
 from .schema_seghooks import SEGHOOKS_MIGRATIONS  # noqa: E402
 
