@@ -107,8 +107,11 @@ def _run(row: Mapping[str, Any]) -> Run:
     )
 
 
-def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> tuple[Any, ...]:
-    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key)."""
+def _saved(
+    trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None, furthest: int
+) -> tuple[Any, ...]:
+    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key). ``furthest``: the furthest step
+    passed before; a run working on step k (0-based) has passed k steps, whatever its phase."""
     return (
         version,
         run.step,
@@ -119,6 +122,7 @@ def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime 
         _text(run.held_at),
         _text(run.restart_at),
         _text(wake),
+        max(furthest, run.step),
         trigger_id,
         key,
     )
@@ -530,7 +534,8 @@ def decide_runs(
         trigger = defs[row["version"]]
         run = _run(row)
         if facts is None or row["step"] > len(trigger.steps):  # merged away, or a broken row
-            saved.append(_saved(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
+            out = Run(run.step, "out", run.pass_no, now, run.started)
+            saved.append(_saved(tid, key, row["version"], out, None, row.get("furthest") or 0))
             continue
         own = batch.events.get(key, [])
 
@@ -546,7 +551,7 @@ def decide_runs(
         if "restart" in d.notes:
             version = trigger_row["version"]  # a new pass enters the current version
         decided.append((row, version, d))
-        saved.append(_saved(tid, key, version, d.run, d.wake_at))
+        saved.append(_saved(tid, key, version, d.run, d.wake_at, row.get("furthest") or 0))
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))

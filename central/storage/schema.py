@@ -356,3 +356,8 @@ MIGRATIONS += SEGINGEST_MIGRATIONS
 from .schema_segint import SEGINT_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGINT_MIGRATIONS
+
+# the promotion, promo code, trigger and message criteria's facts (docs/segments.md): migration 41
+from .schema_crit4 import CRIT4_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += CRIT4_MIGRATIONS
