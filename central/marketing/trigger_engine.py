@@ -377,6 +377,7 @@ class Effects:
         self.changed: set[str] = set()  # customers whose down-sync data changed
         self.points: set[str] = set()
         self.tags: set[str] = set()
+        self.codes: set[str] = set()  # customers issued a promo code
         self.tags_added: list[tuple[str, str]] = []
         self.tags_removed: list[tuple[str, str]] = []
         self._notes: dict[tuple[int, int, int], tuple[str, str]] = {}  # (version, step, pass) -> comment, detail
@@ -463,6 +464,7 @@ class Effects:
         elif kind == "promo_code":  # a code of a personal list, issued once per pass (the key claimed above)
             if promotion_store.issue_code(conn, p["list"], cid, self.now_text) is not None:
                 self.changed.add(cid)  # it goes down in the customer's delta
+                self.codes.add(cid)
 
     def finish(self) -> None:
         if self.tags_added or self.tags_removed:
@@ -477,6 +479,8 @@ class Effects:
             segments_engine.customer_changed(self.connection, sorted(self.points), "points")
         if self.tags:
             segments_engine.customer_changed(self.connection, sorted(self.tags), "tags")
+        if self.codes:
+            segments_engine.customer_changed(self.connection, sorted(self.codes), "promo_code")
 
 
 def _load(
@@ -528,6 +532,7 @@ def decide_runs(
     )
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
     saved: list[tuple[Any, ...]] = []
+    moved: set[int] = set()  # customers whose trigger facts (the step they are on, the furthest passed) changed
     for row in rows:
         key = row["customer_key"]
         facts = batch.facts.get(key)
@@ -552,6 +557,8 @@ def decide_runs(
             version = trigger_row["version"]  # a new pass enters the current version
         decided.append((row, version, d))
         saved.append(_saved(tid, key, version, d.run, d.wake_at, row.get("furthest") or 0))
+        if d.run.step != run.step or (d.run.phase == "out") != (run.phase == "out"):
+            moved.add(key)
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name))
@@ -580,6 +587,8 @@ def decide_runs(
     effects.finish()
     saved.sort(key=lambda r: r[-1])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
+    if moved:  # the dynamic segments with a trigger criterion on this trigger (none: nothing read)
+        segments_engine.trigger_progress(conn, tid, moved, ids, now)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)
     for k, step in enumerate(current.steps):
