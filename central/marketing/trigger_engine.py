@@ -175,6 +175,11 @@ _CHANGES = {  # segments' change names (evaluate.event_kinds) -> the outbox's ki
     "profile": {"profile"},
     "card": {"card"},
     "registration": {"registration"},
+    # the criteria over rewards, codes and messages (docs/segments.md): a reward comes with a purchase (a voided
+    # receipt is a refund event); codes and messages have their own events. (A run of another trigger is no event.)
+    "promotion": {"purchase", "refund"},
+    "promo_code": {"promo_code", "purchase", "refund"},
+    "message": {"message"},
 }
 _CONCERNS: dict[int, tuple[Trigger, frozenset[str]]] = {}
 

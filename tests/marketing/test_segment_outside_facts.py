@@ -324,17 +324,20 @@ def test_a_trigger_run_reaching_step_2_enters_the_segment(shop):
     assert shop.conn.execute("SELECT MAX(furthest) FROM trigger_runs").fetchone()[0] == 2
 
 
+def mailing_to(db: Store, customers: list[str]) -> int:
+    template = message_service.save_template(
+        db, SYSTEM, name="news", channel="email", language="ru", subject="News", body="Hi"
+    )
+    with db.transaction() as conn:
+        found = outbox.add_mailing(conn, "December news", "email", template, "marketing", now_utc(), 2, "t")
+        outbox.enqueue(conn, f"mailing:{found}", customers, "email", "marketing", template, "ru", mailing_id=found)
+    return found
+
+
 def test_a_mailings_message_opened_enters_the_segment(shop):
     agent = FakeAgent("S1")
     apply(shop, agent.registration("c1"), agent.registration("c2"))
-    template = message_service.save_template(
-        shop, SYSTEM, name="news", channel="email", language="ru", subject="News", body="Hi"
-    )
-    with shop.transaction() as conn:
-        mailing = outbox.add_mailing(conn, "December news", "email", template, "marketing", now_utc(), 2, "t")
-        outbox.enqueue(
-            conn, f"mailing:{mailing}", ["c1", "c2"], "email", "marketing", template, "ru", mailing_id=mailing
-        )
+    mailing = mailing_to(shop, ["c1", "c2"])
     opened = segment(shop, "opened the news", {"type": "message", "mailings": [mailing], "outcome": "opened"})
     failed = segment(shop, "the news failed", {"type": "message", "mailings": [mailing], "outcome": "failed"})
     row = {r["customer_id"]: r["id"] for r in shop.rows("SELECT id, customer_id FROM message_outbox")}
@@ -344,3 +347,33 @@ def test_a_mailings_message_opened_enters_the_segment(shop):
         outbox.mark_final(conn, row["c2"], "failed", "mailbox full")
     assert members(shop, opened) == ["c1"] and members(shop, failed) == ["c2"]
     assert causes(shop, opened) == [("c1", 1, "message")]
+
+
+def test_a_trigger_step_on_a_message_criterion_wakes_when_the_message_is_opened(shop):
+    agent = FakeAgent("S1")
+    apply(shop, agent.registration("c1"), agent.registration("c2"))
+    news = mailing_to(shop, ["c1", "c2"])
+    tid = trigger_service.create(
+        shop,
+        MARKETER,
+        {
+            "name": "read the news",
+            "owner_store": "S1",
+            "group": "g",
+            "hours": list(range(24)),
+            "steps": [
+                {
+                    "conditions": [{"type": "message", "mailings": [news], "outcome": "opened"}],
+                    "actions": [{"type": "tag", "tag": "reader"}],
+                }
+            ],
+        },
+    )
+    trigger_service.start(shop, MARKETER, tid, NOW)
+    triggers.run_once(shop, NOW)
+    row = {r["customer_id"]: r["id"] for r in shop.rows("SELECT id, customer_id FROM message_outbox")}
+    with shop.transaction() as conn:
+        outbox.mark_engaged(conn, row["c2"], clicked=True)
+    triggers.run_once(shop, max(NOW, dt.datetime.now(dt.UTC).replace(microsecond=0)) + dt.timedelta(minutes=1))
+    tagged = {r["customer_id"] for r in shop.rows("SELECT customer_id FROM customer_tags WHERE tag = 'reader'")}
+    assert tagged == {"c2"}
