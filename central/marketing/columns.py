@@ -104,6 +104,13 @@ class ColumnEvaluator:
             self.fallback._cache.clear()
             self.fallback._universe = None
 
+    def forget(self, kinds: Iterable[str]) -> None:
+        """Drop the answers of these criteria's kinds (their facts are not in the snapshot's change log)."""
+        kinds = set(kinds)
+        for cache in (self._cache, self.fallback._cache):
+            for c in [c for c in cache if c.type in kinds]:
+                del cache[c]
+
     # -- definitions ---------------------------------------------------------------------------------------
 
     def mask(self, definition: Definition) -> np.ndarray:

@@ -72,7 +72,13 @@ def live_evaluator(
         _LIVE[path] = made
     else:
         made[2].refresh(conn)  # (a web request's own connection: the answers are kept, not the connection)
+        # rewards, codes, trigger runs and messages are not in the snapshot's change log: asked again each time
+        made[2].forget(OUTSIDE_KINDS)
     return made[2]
+
+
+#: the criteria over other rooms' tables (rewards, codes, trigger runs, messages), not the aggregates
+OUTSIDE_KINDS = frozenset({"promotion", "promo_code", "trigger", "message"})
 
 
 # -- the per-customer side -------------------------------------------------------------------------------
@@ -288,11 +294,13 @@ ALL_CHANGES = frozenset(
         "message",
     }
 )
-#: event kinds of the ingest -> the changes they may make (evaluate.event_kinds)
+#: event kinds of the ingest -> the changes they may make (evaluate.event_kinds); a purchase brings its promotions'
+#: rewards and code uses (central/storage/promotions.py ``apply_purchases``, before the segments' hook), a voided
+#: receipt takes them back
 EVENT_CHANGES = {
-    "purchase": {"purchase", "points", "level"},
+    "purchase": {"purchase", "points", "level", "promotion", "promo_code"},
     "refund": {"refund", "points", "level"},
-    "cancel": {"refund", "points", "level"},
+    "cancel": {"refund", "points", "level", "promotion", "promo_code"},
     "registration": {"registration", "profile", "card"},
     "phone_confirmed": {"profile"},
     "manual": {"points"},
@@ -317,7 +325,7 @@ def on_event(
     ids = sorted(set(customer_ids))
     changes = set(changes)
     segments = dynamic_segments(conn)
-    if not ids or not segments:
+    if not ids or not reads(segments, changes):
         return {}
     key_of = aggregates.keys_of(conn, ids)
     return _reevaluate(
@@ -331,6 +339,36 @@ def on_event(
         {key: cid for cid, key in key_of.items()},
         versioned,
     )
+
+
+def reads(segments: list[dict[str, Any]], changes: set[str]) -> bool:
+    """Whether a dynamic segment's definition can change with one of ``changes`` (none: nothing to re-evaluate; a
+    segment nesting another only moves when the nested one does)."""
+    return any(_traits(row["_def"])[1] & changes for row in segments)
+
+
+def segments_read(conn: sqlite3.Connection, change: str) -> bool:
+    """Whether some dynamic segment reads ``change`` (a writer asks before it gathers the customers to tell)."""
+    return queries.any_dynamic(conn) and reads(dynamic_segments(conn), {change})
+
+
+def trigger_progress(
+    conn: sqlite3.Connection, trigger_id: int, keys: set[int], id_of: Mapping[int, str], now: dt.datetime
+) -> dict[int, tuple[int, int]]:
+    """Customers' runs of a trigger changed step (or left, or passed a step further than ever): the dynamic
+    segments with a trigger criterion on that trigger follow, in the engine's transaction (cause ``trigger``).
+    Nothing is read unless such a segment exists: the wake-up batches stay as they were."""
+    if not keys or not queries.any_dynamic(conn):
+        return {}
+    segments = dynamic_segments(conn)
+
+    def concerned(definition: Definition) -> bool:
+        return any(c.type == "trigger" and c["trigger"] == trigger_id for c in definition.criteria())
+
+    if not any(concerned(row["_def"]) for row in segments):
+        return {}
+    at = now.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return _reevaluate(conn, segments, keys, concerned, aggregates.today(conn, now), at, "trigger", id_of)
 
 
 _TRAITS: dict[int, tuple[Definition, bool, frozenset[str]]] = {}
@@ -449,9 +487,10 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Itera
 
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:
-    """A console write changed customers (``profile``, ``tags``, ``points``...): the dynamic segments that
-    read it follow, in the write's transaction (central/services/accounts.py). Tags and profile changes are
-    triggers' events too (their runs wake: docs/triggers.md); points carry their amount, written by the caller."""
+    """A write outside the ingest changed customers (``profile``, ``tags``, ``points``, ``promo_code``,
+    ``message``...): the dynamic segments that read it follow, in the write's transaction
+    (central/services/accounts.py). Tags and profile changes are triggers' events too (their runs wake:
+    docs/triggers.md); points carry their amount, written by the caller."""
     customer_ids = list(customer_ids)
     if change in ("tags", "profile"):
         trigger_store.record_changes(conn, customer_ids, change, now_utc(), detail="console")

@@ -243,18 +243,21 @@ class SetEvaluator:
         ]
         return self.sets.rfm(filters)
 
-    # promotions, promo codes, triggers and messages come with their issues: nobody has any yet
+    # the promotions, promo codes, trigger runs and messages themselves (docs/segments.md)
     def _promotion(self, c: Criterion) -> Keys:
-        return set() if c["took_part"] else set(self.universe)
+        rewarded = self.sets.rewarded(c["promotions"])
+        return rewarded if c["took_part"] else self.universe - rewarded
 
     def _promo_code(self, c: Criterion) -> Keys:
-        return set()
+        return self.sets.codes(c["lists"], c["state"])
 
     def _trigger(self, c: Criterion) -> Keys:
-        return set(self.universe) if c["state"] == "never" else set()
+        if c["state"] == "never":
+            return self.universe - self.sets.trigger_runs(c["trigger"], c.get("step"), "entered")
+        return self.sets.trigger_runs(c["trigger"], c.get("step"), c["state"])
 
     def _message(self, c: Criterion) -> Keys:
-        return set()
+        return self.sets.messages(c["mailings"], c["outcome"])
 
     def _in_segment(self, c: Criterion) -> Keys:
         inside: Keys = set()

@@ -108,8 +108,11 @@ def _run(row: Mapping[str, Any]) -> Run:
     )
 
 
-def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None) -> tuple[Any, ...]:
-    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key)."""
+def _saved(
+    trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime | None, furthest: int
+) -> tuple[Any, ...]:
+    """A run's progress in ``q.save_runs``' order (q.SAVED_COLUMNS, then the key). ``furthest``: the furthest step
+    passed before; a run working on step k (0-based) has passed k steps, whatever its phase."""
     return (
         version,
         run.step,
@@ -120,6 +123,7 @@ def _saved(trigger_id: int, key: int, version: int, run: Run, wake: dt.datetime 
         _text(run.held_at),
         _text(run.restart_at),
         _text(wake),
+        max(furthest, run.step),
         trigger_id,
         key,
     )
@@ -172,6 +176,11 @@ _CHANGES = {  # segments' change names (evaluate.event_kinds) -> the outbox's ki
     "profile": {"profile"},
     "card": {"card"},
     "registration": {"registration"},
+    # the criteria over rewards, codes and messages (docs/segments.md): a reward comes with a purchase (a voided
+    # receipt is a refund event); codes and messages have their own events. (A run of another trigger is no event.)
+    "promotion": {"purchase", "refund"},
+    "promo_code": {"promo_code", "purchase", "refund"},
+    "message": {"message"},
 }
 _CONCERNS: dict[int, tuple[Trigger, frozenset[str]]] = {}
 
@@ -388,6 +397,7 @@ class Effects:
         self.points: set[str] = set()
         self.tags: set[str] = set()
         self.cards: set[str] = set()  # cards blocked or unblocked, home store bound: the segments reading them follow
+        self.codes: set[str] = set()  # customers issued a promo code
         self.tags_added: list[tuple[str, str]] = []
         self.tags_removed: list[tuple[str, str]] = []
         self._notes: dict[tuple[int, int, int], tuple[str, str]] = {}  # (version, step, pass) -> comment, detail
@@ -479,6 +489,7 @@ class Effects:
         elif kind == "promo_code":  # a code of a personal list, issued once per pass (the key claimed above)
             if promotion_store.issue_code(conn, p["list"], cid, self.now_text) is not None:
                 self.changed.add(cid)  # it goes down in the customer's delta
+                self.codes.add(cid)
 
     def finish(self) -> None:
         if self.tags_added or self.tags_removed:
@@ -495,6 +506,8 @@ class Effects:
             segments_engine.customer_changed(self.connection, sorted(self.tags), "tags")
         if self.cards:  # (home store: "card" concerns it too, evaluate.event_kinds)
             segments_engine.follow(self.connection, self.cards, {"card"}, "trigger")
+        if self.codes:
+            segments_engine.customer_changed(self.connection, sorted(self.codes), "promo_code")
 
 
 def _load(
@@ -546,13 +559,15 @@ def decide_runs(
     )
     decided: list[tuple[Mapping[str, Any], int, Decision]] = []
     saved: list[tuple[Any, ...]] = []
+    moved: set[int] = set()  # customers whose trigger facts (the step they are on, the furthest passed) changed
     for row in rows:
         key = row["customer_key"]
         facts = batch.facts.get(key)
         trigger = defs[row["version"]]
         run = _run(row)
         if facts is None or row["step"] > len(trigger.steps):  # merged away, or a broken row
-            saved.append(_saved(tid, key, row["version"], Run(run.step, "out", run.pass_no, now, run.started), None))
+            out = Run(run.step, "out", run.pass_no, now, run.started)
+            saved.append(_saved(tid, key, row["version"], out, None, row.get("furthest") or 0))
             continue
         own = batch.events.get(key, [])
 
@@ -568,7 +583,9 @@ def decide_runs(
         if "restart" in d.notes:
             version = trigger_row["version"]  # a new pass enters the current version
         decided.append((row, version, d))
-        saved.append(_saved(tid, key, version, d.run, d.wake_at))
+        saved.append(_saved(tid, key, version, d.run, d.wake_at, row.get("furthest") or 0))
+        if d.run.step != run.step or (d.run.phase == "out") != (run.phase == "out"):
+            moved.add(key)
     if before_effects is not None:
         before_effects()
     effects = Effects(conn, now, trigger_row["owner_store"], tid, str(current.name), zone)
@@ -597,6 +614,8 @@ def decide_runs(
     effects.finish()
     saved.sort(key=lambda r: r[-1])  # the runs' primary key in order: neighbouring pages
     q.save_runs(conn, saved)
+    if moved:  # the dynamic segments with a trigger criterion on this trigger (none: nothing read)
+        segments_engine.trigger_progress(conn, tid, moved, ids, now)
     q.bump_stats(conn, tid, {s: (e, a) for s, (e, a) in stats.items()})
     q.set_slot(conn, tid, gate.slot, gate.slot_count)
     for k, step in enumerate(current.steps):

@@ -19,6 +19,7 @@ from typing import Any
 from shared import promo_codes
 from shared.promotions import PromotionError, parse_promotions, promotion_doc
 
+from ..marketing import engine as segments
 from ..points.versions import bump_versions
 from ..storage.clock import now_utc
 from ..storage.store import NotFound, Store
@@ -269,6 +270,7 @@ def issue_code(db: Store, actor: Actor, list_id: str, customer_id: str) -> str:
         if code is None:
             raise FormError({"list": _("Every code of the list %(id)s has been issued.", id=list_id)})
         bump_versions(conn, [customer_id])
+        segments.customer_changed(conn, [customer_id], "promo_code")  # "received a code of the list"
         audit.record(conn, actor, "promo_codes.issue", "customer", customer_id, None, {"list": list_id, "code": code})
     return code
 
@@ -295,6 +297,7 @@ def issue_to_segment(db: Store, actor: Actor, list_id: str, segment_id: int) -> 
         result["issued"] = len(issued)
         if issued:
             bump_versions(conn, issued)
+            segments.customer_changed(conn, issued, "promo_code")
         audit.record(
             conn,
             actor,

@@ -12,7 +12,8 @@ integer key (``customer_keys``, filled by a trigger on ``customers``):
 * ``agg_points``: per (key, local day, transaction kind): points accrued and redeemed.
 
 A day is the receipt's local date in its store's time zone (marketing.md). The
-segment criteria read only these, the ``customers`` row, cards and tags
+segment criteria read only these, the ``customers`` row, cards and tags, and for the promotion, promo code,
+trigger and message criteria the rewards, codes, trigger runs and messages outbox themselves
 (:func:`load_facts` for one customer; central/marketing/engine.py for sets).
 :func:`backfill` builds them from the transactions already stored (the migration).
 """
@@ -341,8 +342,93 @@ TABLES_OF = {
     "product_name": {"items"},
     "points": {"points"},
     "rfm": {"rfm"},
+    "promotion": {"promotions"},
+    "promo_code": {"codes"},
+    "trigger": {"triggers"},
+    "message": {"messages"},
 }
-ALL_TABLES = frozenset({"cards", "tags", "days", "items", "points", "rfm"})
+#: the tables of the promotion, promo code, trigger and message criteria (not aggregates: their own tables)
+OUTSIDE_TABLES = frozenset({"promotions", "codes", "triggers", "messages"})
+ALL_TABLES = frozenset({"cards", "tags", "days", "items", "points", "rfm"}) | OUTSIDE_TABLES
+
+
+def message_outcomes(state: str, opened: Any, clicked: Any) -> list[str]:
+    """The outcomes of one message of a mailing (a ``message_outbox`` row): ``delivered`` (the gateway reported
+    it, or it was opened: email gateways often report nothing), ``opened`` (a click is an opening too),
+    ``clicked``, ``failed`` (a gateway's report or the sender giving up for good; a message skipped for want of
+    consent or address was never sent: no outcome). The set queries (segment_engine.py ``message``) say the
+    same in SQL."""
+    out = []
+    if state == "delivered" or opened:
+        out.append("delivered")
+    if opened:
+        out.append("opened")
+    if clicked:
+        out.append("clicked")
+    if state == "failed":
+        out.append("failed")
+    return out
+
+
+def _outside_facts(
+    conn: sqlite3.Connection,
+    tables: frozenset[str],
+    ids: Mapping[str, int],
+    chunk: Sequence[int],
+    out: dict[int, Facts],
+) -> None:
+    """The facts of the promotion, promo code, trigger and message criteria (docs/segments.md, "Where the
+    criteria's facts come from"), of ``tables`` only."""
+    id_marks, marks = ",".join("?" * len(ids)), ",".join("?" * len(chunk))
+    if "promotions" in tables:
+        rewarded: dict[int, set[str]] = {}
+        for cid, promotion in conn.execute(
+            f"SELECT DISTINCT customer_id, promotion_id FROM promotion_results WHERE customer_id IN ({id_marks})",
+            list(ids),
+        ):
+            rewarded.setdefault(ids[cid], set()).add(promotion)
+        for key, found in rewarded.items():
+            out[key].promotions = frozenset(found)
+    if "codes" in tables:
+        codes: dict[int, set[tuple[str, str]]] = {}
+        for cid, list_id in conn.execute(
+            f"SELECT customer_id, list_id FROM promo_codes WHERE customer_id IN ({id_marks})", list(ids)
+        ):
+            codes.setdefault(ids[cid], set()).add((list_id, "received"))
+        for cid, list_id in conn.execute(
+            "SELECT customer_id, list_id FROM promo_code_uses"
+            f" WHERE customer_id IN ({id_marks}) AND accepted = 1 AND list_id IS NOT NULL",
+            list(ids),
+        ):
+            codes.setdefault(ids[cid], set()).add((list_id, "activated"))
+        for key, pairs in codes.items():
+            out[key].codes = frozenset(pairs)
+    if "triggers" in tables:
+        runs: dict[int, set[tuple[int, int, str]]] = {}
+        for key, trigger, step, phase, furthest in conn.execute(
+            f"SELECT customer_key, trigger_id, step, phase, furthest FROM trigger_runs WHERE customer_key IN ({marks})",
+            list(chunk),
+        ):
+            if key not in out:
+                continue
+            found = runs.setdefault(key, set())
+            if step >= 1 and phase != "out":  # on the last step passed: run.step steps passed (scenario.on_step)
+                found.add((trigger, step, "in"))
+            found.update((trigger, s, "passed") for s in range(1, furthest + 1))
+        for key, found in runs.items():
+            out[key].triggers = frozenset(found)
+    if "messages" in tables:
+        outcomes: dict[int, set[tuple[int, str]]] = {}
+        for cid, mailing, state, opened, clicked in conn.execute(
+            "SELECT customer_id, mailing_id, state, opened_at, clicked_at FROM message_outbox"
+            f" WHERE customer_id IN ({id_marks}) AND mailing_id IS NOT NULL",
+            list(ids),
+        ):
+            found = message_outcomes(state, opened, clicked)
+            if found:
+                outcomes.setdefault(ids[cid], set()).update((mailing, o) for o in found)
+        for key, pairs in outcomes.items():
+            out[key].messages = frozenset(pairs)
 
 
 def items_read(criteria: Iterable[Any]) -> frozenset[tuple[int, int]] | None:
@@ -408,10 +494,11 @@ def load_facts(
     id_of: Mapping[int, str] | None = None,
 ) -> dict[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
-    days, items, points, rfm: :data:`TABLES_OF`) only those are read, the others' facts stay empty. ``items``:
-    only these (kind, id) rows of ``agg_items`` (:func:`items_read`; the answers of the criteria that named them
-    are the same, but the customers' item activity days are not all there), None for all. ``id_of``: the keys'
-    customer ids when the caller knows them (the event path: :func:`keys_of` gave them)."""
+    days, items, points, rfm, promotions, codes, triggers, messages: :data:`TABLES_OF`) only those are read, the
+    others' facts stay empty. ``items``: only these (kind, id) rows of ``agg_items`` (:func:`items_read`; the
+    answers of the criteria that named them are the same, but the customers' item activity days are not all
+    there), None for all. ``id_of``: the keys' customer ids when the caller knows them (the event path:
+    :func:`keys_of` gave them)."""
     tables = frozenset(tables)
     if items is not None and not items:
         tables -= {"items"}
@@ -504,4 +591,6 @@ def load_facts(
             facts.items = tuple(goods.get(key, ()))
             facts.points = tuple(moves.get(key, ()))
             facts.rfm = rfm.get(key)  # type: ignore[assignment]
+        if tables & OUTSIDE_TABLES:
+            _outside_facts(conn, tables, ids, chunk, out)
     return out

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..marketing import engine as segments
 from ..points.versions import bump_versions
 from . import secretbox, triggers
 from .clock import now_utc
@@ -231,6 +232,21 @@ def mark_sending(
     )
 
 
+def _outcome(conn: sqlite3.Connection, outcome: str, at: str, where: str, params: Sequence[Any]) -> None:
+    """The rows matching ``where`` reached ``outcome``: a triggers' event each (docs/triggers.md), and the dynamic
+    segments with a message criterion follow for the customers of a mailing's rows (docs/segments.md); nothing
+    is read for them unless such a segment exists."""
+    triggers.record_message_outcome(conn, outcome, at, where, params)
+    if segments.segments_read(conn, "message"):
+        customers = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT DISTINCT customer_id FROM message_outbox WHERE mailing_id IS NOT NULL AND ({where})", params
+            )
+        ]
+        segments.customer_changed(conn, customers, "message")
+
+
 def mark_sent(conn: sqlite3.Connection, row_id: int, gateway_id: str | None) -> None:
     now = now_utc()
     conn.execute(
@@ -255,7 +271,7 @@ def mark_final(conn: sqlite3.Connection, row_id: int, state: str, why: str) -> N
         (state, why[:1000], now, row_id),
     )
     if state == "failed":  # not delivered, for good: a triggers' event
-        triggers.record_message_outcome(conn, "failed", now, "id = ?", (row_id,))
+        _outcome(conn, "failed", now, "id = ?", (row_id,))
 
 
 def postpone(conn: sqlite3.Connection, row_id: int, not_before: str, why: str) -> None:
@@ -283,7 +299,7 @@ def delivery_report(
             (why or "not delivered", now, channel_name, gateway_id),
         )
     if cur.rowcount:  # the outcome as a triggers' event, in this transaction (docs/triggers.md)
-        triggers.record_message_outcome(
+        _outcome(
             conn,
             "delivered" if delivered else "failed",
             now,
@@ -306,9 +322,9 @@ def mark_engaged(conn: sqlite3.Connection, row_id: int, clicked: bool) -> int:
         ).rowcount
     if before is not None:  # the first opening and the first click as triggers' events
         if before[0] is None:
-            triggers.record_message_outcome(conn, "opened", now, "id = ?", (row_id,))
+            _outcome(conn, "opened", now, "id = ?", (row_id,))
         if clicked and before[1] is None:
-            triggers.record_message_outcome(conn, "clicked", now, "id = ?", (row_id,))
+            _outcome(conn, "clicked", now, "id = ?", (row_id,))
     return changed
 
 

@@ -285,6 +285,54 @@ class CriterionSets:
             params += more
         return self._keys(f"SELECT key FROM customer_rfm WHERE {' AND '.join(parts)}", params)
 
+    # -- the criteria over other rooms' tables (docs/segments.md, "Where the criteria's facts come from") --------
+
+    def _by_customer_id(self, sql: str, params: Iterable[Any]) -> Keys:
+        """Keys of the customer ids ``sql`` selects (its one column, named ``customer_id``)."""
+        return self._keys(
+            f"SELECT DISTINCT k.key FROM ({sql}) x JOIN customer_keys k ON k.customer_id = x.customer_id", params
+        )
+
+    def rewarded(self, promotions: Iterable[str]) -> Keys:
+        """Customers who received a reward of one of the promotions (a ``promotion_results`` row)."""
+        cond, params = _in("promotion_id", promotions)
+        return self._by_customer_id(f"SELECT customer_id FROM promotion_results WHERE {cond}", params)
+
+    def codes(self, lists: Iterable[str], state: str) -> Keys:
+        """Customers issued a code of one of the lists (``received``) or with an accepted use of one (``activated``)."""
+        cond, params = _in("list_id", lists)
+        if state == "received":
+            return self._by_customer_id(f"SELECT customer_id FROM promo_codes WHERE {cond}", params)
+        return self._by_customer_id(f"SELECT customer_id FROM promo_code_uses WHERE {cond} AND accepted = 1", params)
+
+    def trigger_runs(self, trigger: int, step: int | None, state: str) -> Keys:
+        """``in``: customers on a step of the trigger (that one if given: a run working on step k, 0-based, or done
+        with k steps, is on step k, 1-based; one that left is on none); ``passed``: who ever passed the step
+        (``furthest``, migration 41); ``entered``: who ever passed it, or any step (the complement is "never")."""
+        if state == "in":
+            where, params = "phase <> 'out' AND step >= 1", [trigger]
+            if step is not None:
+                where, params = where + " AND step = ?", params + [step]
+        else:
+            where, params = "furthest >= ?", [trigger, 1 if step is None else step]
+        return self._keys(f"SELECT customer_key FROM trigger_runs WHERE trigger_id = ? AND {where}", params)
+
+    def messages(self, mailings: Iterable[int], outcome: str) -> Keys:
+        """Customers with a message of one of the mailings that had the outcome (aggregates.message_outcomes)."""
+        cond, params = _in("mailing_id", mailings)
+        return self._by_customer_id(
+            f"SELECT customer_id FROM message_outbox WHERE {cond} AND ({MESSAGE_OUTCOMES[outcome]})", params
+        )
+
+
+#: a mailing's message outcomes over ``message_outbox`` (the per-customer side: aggregates.message_outcomes)
+MESSAGE_OUTCOMES = {
+    "delivered": "state = 'delivered' OR opened_at IS NOT NULL",
+    "opened": "opened_at IS NOT NULL",
+    "clicked": "clicked_at IS NOT NULL",
+    "failed": "state = 'failed'",
+}
+
 
 def database_path(conn: sqlite3.Connection) -> str:
     """What names this database for the process's caches: the main database's file on SQLite ('' for an

@@ -298,7 +298,7 @@ def wake_customers_with_events(conn: sqlite3.Connection, trigger_id: int, since:
 def due(conn: sqlite3.Connection, trigger_id: int, now: str, limit: int) -> list[dict[str, Any]]:
     return _rows(
         conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM trigger_runs WHERE trigger_id = ? AND wake_at IS NOT NULL"
+            f"SELECT {', '.join(RUN_COLUMNS)}, furthest FROM trigger_runs WHERE trigger_id = ? AND wake_at IS NOT NULL"
             " AND wake_at <= ? ORDER BY wake_at LIMIT ?",
             (trigger_id, now, limit),
         )
@@ -315,8 +315,20 @@ def run_of(conn: sqlite3.Connection, trigger_id: int, key: int) -> dict[str, Any
     return found[0] if found else None
 
 
-#: what ``save_runs`` writes of a run, by (trigger, customer)
-SAVED_COLUMNS = ("version", "step", "phase", "pass_no", "since", "started", "held_at", "restart_at", "wake_at")
+#: what ``save_runs`` writes of a run, by (trigger, customer); ``furthest`` (migration 41): the furthest step ever
+#: passed, kept in the same row write (the segments' trigger criterion reads it)
+SAVED_COLUMNS = (
+    "version",
+    "step",
+    "phase",
+    "pass_no",
+    "since",
+    "started",
+    "held_at",
+    "restart_at",
+    "wake_at",
+    "furthest",
+)
 
 
 def save_runs(conn: sqlite3.Connection, runs: Sequence[Sequence[Any]]) -> None:

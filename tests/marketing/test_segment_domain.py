@@ -259,8 +259,8 @@ def test_rfm_and_outside_criteria():
     f = Facts(
         1,
         rfm=(5, 4, 3, "champion"),
-        promotions=frozenset({2}),
-        codes=frozenset({(3, "activated")}),
+        promotions=frozenset({"P2"}),
+        codes=frozenset({("L3", "activated")}),
         triggers=frozenset({(4, 1, "passed")}),
         messages=frozenset({(5, "opened")}),
     )
@@ -268,10 +268,10 @@ def test_rfm_and_outside_criteria():
     assert hit({"type": "rfm", "r": [5], "f": [3, 4]}, f)
     assert not hit({"type": "rfm", "m": [5]}, f)
     assert not hit({"type": "rfm", "classes": ["champion"]}, Facts(1))
-    assert hit({"type": "promotion", "promotions": [2]}, f)
-    assert hit({"type": "promotion", "promotions": [9], "took_part": False}, f)
-    assert hit({"type": "promo_code", "lists": [3], "state": "activated"}, f)
-    assert not hit({"type": "promo_code", "lists": [3], "state": "received"}, f)
+    assert hit({"type": "promotion", "promotions": ["P2"]}, f)
+    assert hit({"type": "promotion", "promotions": ["P9"], "took_part": False}, f)
+    assert hit({"type": "promo_code", "lists": ["L3"], "state": "activated"}, f)
+    assert not hit({"type": "promo_code", "lists": ["L3"], "state": "received"}, f)
     assert hit({"type": "trigger", "trigger": 4, "step": 1, "state": "passed"}, f)
     assert hit({"type": "trigger", "trigger": 5, "state": "never"}, f)
     assert hit({"type": "message", "mailings": [5], "outcome": "opened"}, f)

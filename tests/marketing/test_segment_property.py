@@ -27,6 +27,8 @@ TODAY = dt.date(2026, 6, 15).toordinal()
 STORES = ["s1", "s2", "s3"]
 NAMES = {1: "Running shoe", 2: "Protein BAR", 3: "Беговые КРОССОВКИ", 4: "tea", 5: "Shoe polish", 6: None}
 TAGS = ["vip", "staff", "new"]
+PROMOTIONS = ["P1", "P2", "P3"]
+LISTS = ["L1", "L2", "L3"]
 
 day = st.integers(TODAY - 60, TODAY + 0)
 stores = st.lists(st.sampled_from(STORES), min_size=1, max_size=2, unique=True)
@@ -56,6 +58,53 @@ def with_range(kind, values, low="from", high="to", **extra):
     )
 
 
+#: the criteria over other rooms' tables: promotion rewards, promo codes, trigger runs, mailings' messages
+OUTSIDE = {
+    "promotion": st.builds(
+        lambda p, t: {"type": "promotion", "promotions": p, "took_part": t},
+        st.lists(st.sampled_from(PROMOTIONS), min_size=1, max_size=2, unique=True),
+        st.booleans(),
+    ),
+    "promo_code": st.builds(
+        lambda lists, s: {"type": "promo_code", "lists": lists, "state": s},
+        st.lists(st.sampled_from(LISTS), min_size=1, max_size=2, unique=True),
+        st.sampled_from(["received", "activated"]),
+    ),
+    "trigger": st.builds(
+        lambda t, step, s: {"type": "trigger", "trigger": t, "step": step, "state": s},
+        st.integers(1, 2),
+        st.one_of(st.none(), st.integers(1, 4)),
+        st.sampled_from(["in", "passed", "never"]),
+    ).filter(lambda doc: doc["state"] != "passed" or doc["step"] is not None),
+    "message": st.builds(
+        lambda m, o: {"type": "message", "mailings": m, "outcome": o},
+        st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True),
+        st.sampled_from(["delivered", "opened", "clicked", "failed"]),
+    ),
+}
+CRITERIA = st.one_of(
+    st.builds(
+        lambda p, t: {"type": "promotion", "promotions": p, "took_part": t},
+        st.lists(st.sampled_from(PROMOTIONS), min_size=1, max_size=2, unique=True),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda lists, s: {"type": "promo_code", "lists": lists, "state": s},
+        st.lists(st.sampled_from(LISTS), min_size=1, max_size=2, unique=True),
+        st.sampled_from(["received", "activated"]),
+    ),
+    st.builds(
+        lambda t, step, s: {"type": "trigger", "trigger": t, "step": step, "state": s},
+        st.integers(1, 2),
+        st.one_of(st.none(), st.integers(1, 4)),
+        st.sampled_from(["in", "passed", "never"]),
+    ),
+    st.builds(
+        lambda m, o: {"type": "message", "mailings": m, "outcome": o},
+        st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True),
+        st.sampled_from(["delivered", "opened", "clicked", "failed"]),
+    ),
+)
 CRITERIA = st.one_of(
     with_range("age", st.one_of(st.none(), st.integers(10, 80))),
     st.builds(
@@ -153,9 +202,25 @@ CRITERIA = st.one_of(
         st.lists(st.integers(1, 2), min_size=1),
         st.booleans(),
     ),
-    st.builds(lambda s: {"type": "trigger", "trigger": 1, "state": s}, st.sampled_from(["in", "never"])),
+    *OUTSIDE.values(),
 )
 CRITERIA = CRITERIA.filter(lambda doc: parse_criterion(doc, "c")[0] is not None)
+
+
+def outside_definitions(kind: str) -> st.SearchStrategy[dict]:
+    """Definitions where the criterion of ``kind`` is in every audience (alone or with any other) or excluded."""
+    own = OUTSIDE[kind]
+    return st.builds(
+        lambda audiences, exclude: {"audiences": audiences, "exclude": exclude},
+        st.lists(
+            st.builds(lambda c, more: [c, *more], own, st.lists(st.one_of(own, CRITERIA), max_size=1)),
+            min_size=1,
+            max_size=2,
+        ),
+        st.one_of(st.none(), st.lists(st.one_of(own, CRITERIA), min_size=1, max_size=1)),
+    )
+
+
 DEFINITIONS = st.builds(
     lambda audiences, exclude: {"audiences": audiences, "exclude": exclude},
     st.lists(st.lists(CRITERIA, min_size=1, max_size=3), min_size=1, max_size=3),
@@ -203,6 +268,32 @@ CUSTOMER = st.fixed_dictionaries(
         ),
         "rfm": st.one_of(st.none(), st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))),
         "in": st.lists(st.integers(1, 2), unique=True),
+        # promotions that rewarded the customer (a result row each, repeats allowed)
+        "rewards": st.lists(st.sampled_from(PROMOTIONS), max_size=3),
+        # codes issued to the customer (list) and uses by them (list or None: a code of no list, accepted)
+        "issued": st.lists(st.sampled_from(LISTS), max_size=2),
+        "uses": st.lists(st.tuples(st.sampled_from([*LISTS, None]), st.booleans()), max_size=2),
+        # trigger runs: (trigger, step working on, phase, furthest ever passed beyond the step)
+        "runs": st.lists(
+            st.tuples(
+                st.integers(1, 2),
+                st.integers(0, 3),
+                st.sampled_from(["wait", "pause", "queue", "done", "out"]),
+                st.integers(0, 2),
+            ),
+            max_size=2,
+            unique_by=lambda r: r[0],
+        ),
+        # a mailing's messages: (mailing, state, opened, clicked)
+        "messages": st.lists(
+            st.tuples(
+                st.sampled_from([1, 2, 3, None]),
+                st.sampled_from(["queued", "sent", "delivered", "failed", "skipped"]),
+                st.booleans(),
+                st.booleans(),
+            ),
+            max_size=3,
+        ),
     }
 )
 
@@ -241,6 +332,11 @@ def load(db: Store, customers: list[dict]) -> None:
         "agg_points",
         "customer_rfm",
         "segment_members",
+        "promotion_results",
+        "promo_codes",
+        "promo_code_uses",
+        "trigger_runs",
+        "message_outbox",
     ):
         conn.execute(f"DELETE FROM {table}")
     from central.marketing.segments.rfm import rfm_class
@@ -291,6 +387,39 @@ def load(db: Store, customers: list[dict]) -> None:
         conn.executemany(
             "INSERT INTO segment_members (segment_id, key, since) VALUES (?, ?, 0)", [(s, key) for s in c["in"]]
         )
+        load_outside(conn, cid, key, c)
+
+
+def load_outside(conn, cid: str, key: int, c: dict) -> None:
+    """The customer's promotion rewards, codes, trigger runs and mailings' messages."""
+    conn.executemany(
+        "INSERT INTO promotion_results (promotion_id, store, receipt_id, customer_id, day, points, discount, sales)"
+        " VALUES (?, 's1', ?, ?, '2026-06-01', 0, 100, 1000)",
+        [(p, f"{cid}-r{i}", cid) for i, p in enumerate(c["rewards"])],
+    )
+    conn.executemany(
+        "INSERT INTO promo_codes (code, list_id, max_uses, uses, customer_id) VALUES (?, ?, 1, 0, ?)",
+        [(f"{cid}-{i}", lst, cid) for i, lst in enumerate(c["issued"])],
+    )
+    conn.executemany(
+        "INSERT INTO promo_code_uses (code, list_id, store, agent, receipt_id, customer_id, at, day, accepted)"
+        " VALUES ('X', ?, 's1', 'a1', ?, ?, '2026-06-01T10:00:00+00:00', '2026-06-01', ?)",
+        [(lst, f"{cid}-u{i}", cid, int(ok)) for i, (lst, ok) in enumerate(c["uses"])],
+    )
+    conn.executemany(
+        "INSERT INTO trigger_runs (trigger_id, customer_key, version, step, phase, pass_no, since, started, furthest)"
+        " VALUES (?, ?, 1, ?, ?, 1, 'x', 'x', ?)",
+        [(t, key, step, phase, step + more) for t, step, phase, more in c["runs"]],
+    )
+    conn.executemany(
+        "INSERT INTO message_outbox (cause, customer_id, channel, kind, template_id, language, mailing_id, state,"
+        " not_before, created_at, updated_at, opened_at, clicked_at) VALUES (?, ?, 'email', 'marketing', 1, 'ru',"
+        " ?, ?, 'x', 'x', 'x', ?, ?)",
+        [
+            (f"m{i}", cid, mailing, state, "t" if opened or clicked else None, "t" if clicked else None)
+            for i, (mailing, state, opened, clicked) in enumerate(c["messages"])
+        ],
+    )
 
 
 @settings(
@@ -301,6 +430,28 @@ def load(db: Store, customers: list[dict]) -> None:
 )
 @given(customers=st.lists(CUSTOMER, min_size=1, max_size=12), doc=DEFINITIONS, shift=st.integers(-3, 3))
 def test_both_evaluators_give_the_same_members(database, customers, doc, shift):
+    agree(database, customers, doc, shift)
+
+
+@pytest.mark.parametrize("kind", sorted(OUTSIDE))
+def test_the_evaluators_agree_on_promotions_codes_triggers_and_messages(database, kind):
+    """The four criteria over other rooms' tables (rewards, codes, trigger runs, mailings' messages): each in every
+    example of its own run (the mixed definitions above draw them rarely)."""
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(customers=st.lists(CUSTOMER, min_size=1, max_size=12), doc=outside_definitions(kind))
+    def check(customers, doc):
+        agree(database, customers, doc, 0)
+
+    check()
+
+
+def agree(database, customers, doc, shift) -> None:
     try:
         definition = parse_definition(doc)
     except DefinitionError:

@@ -336,8 +336,8 @@ CRITERIA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "product_name": {"text": _text, "period": PERIOD},
     "points": {"direction": _one(DIRECTIONS), "from": MONEY, "to": MONEY, "period": PERIOD, "types": _strings},
     "rfm": {"classes": lambda v: _choices(v, RFM_CLASSES), "r": _scores, "f": _scores, "m": _scores},
-    "promotion": {"promotions": _ids, "took_part": _bool},
-    "promo_code": {"lists": _ids, "state": _one(PROMO_STATES)},
+    "promotion": {"promotions": _strings, "took_part": _bool},  # promotions' and lists' ids are text ("P1")
+    "promo_code": {"lists": _strings, "state": _one(PROMO_STATES)},
     "trigger": {
         "trigger": lambda v: _int(v, minimum=1),
         "step": lambda v: _int(v, minimum=1),

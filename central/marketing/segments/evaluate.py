@@ -76,10 +76,14 @@ class Facts:
     points: tuple[Points, ...] = ()
     #: (r, f, m, class) or None when the customer has no purchase in the RFM window
     rfm: tuple[int, int, int, str] | None = None
-    promotions: frozenset[int] = frozenset()
-    codes: frozenset[tuple[int, str]] = frozenset()  # (list, "received" | "activated")
-    triggers: frozenset[tuple[int, int | None, str]] = frozenset()  # (trigger, step, "in" | "passed")
-    messages: frozenset[tuple[int, str]] = frozenset()  # (mailing, outcome)
+    #: the promotions that gave the customer a reward (``promotion_results``)
+    promotions: frozenset[str] = frozenset()
+    #: (list, "received" | "activated"): a code of the list issued to the customer / an accepted use of theirs
+    codes: frozenset[tuple[str, str]] = frozenset()
+    #: (trigger, step 1.., "in" | "passed"): the step the customer is on now; every step they ever passed
+    triggers: frozenset[tuple[int, int, str]] = frozenset()
+    #: (mailing, "delivered" | "opened" | "clicked" | "failed") of the mailings' messages to the customer
+    messages: frozenset[tuple[int, str]] = frozenset()
     #: indexes built on first use (items by (kind, id), sorted activity days per table)
     _index: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
