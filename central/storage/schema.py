@@ -366,6 +366,7 @@ MIGRATIONS += PCTEND_MIGRATIONS
 from .schema_seghooks import SEGHOOKS_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGHOOKS_MIGRATIONS
+
 # the promotion, promo code, trigger and message criteria's facts (docs/segments.md): migration 41
 from .schema_crit4 import CRIT4_MIGRATIONS  # noqa: E402
 
