@@ -250,17 +250,23 @@ def test_quiet_hours_wait_for_the_morning_in_the_customers_zone(db, smtp_server,
     add_customer(db, "msk", email="msk@example.com", consents={"email": True}, store="S1")
     add_customer(db, "vvo", email="vvo@example.com", consents={"email": True}, store="S2")
     svc.create_mailing(db, SYSTEM, name="W", template_id=email_template(db), recipients=["msk", "vvo"])
-    now = [dt.datetime.fromisoformat("2026-12-06T19:30:00+00:00")]  # 22:30 Moscow, 05:30 Vladivostok
+    # tomorrow (the mailing was queued at the real now, which the fake clock must not precede) at 19:30 UTC:
+    # 22:30 in Moscow, 05:30 in Vladivostok
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    evening = dt.datetime.combine(day, dt.time(19, 30), dt.UTC)
+    msk_morning = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6, 0), dt.UTC)  # 09:00 in Moscow
+    vvo_morning = dt.datetime.combine(day, dt.time(23, 0), dt.UTC)  # 09:00 in Vladivostok
+    now = [evening]
     s = sender(db, policy=rules.Policy(quiet_start=21, quiet_end=9), clock=lambda: now[0])
     drain(s)
     assert {r["customer_id"]: (r["state"], r["not_before"]) for r in db.outbox()} == {
-        "msk": ("queued", "2026-12-07T06:00:00+00:00"),
-        "vvo": ("queued", "2026-12-06T23:00:00+00:00"),
+        "msk": ("queued", msk_morning.isoformat()),
+        "vvo": ("queued", vvo_morning.isoformat()),
     }
-    now[0] = dt.datetime.fromisoformat("2026-12-06T23:00:00+00:00")
+    now[0] = vvo_morning
     drain(s)
     assert [m[1] for m in smtp_server.wait(1)] == [["vvo@example.com"]]
-    now[0] = dt.datetime.fromisoformat("2026-12-07T06:00:00+00:00")
+    now[0] = msk_morning
     drain(s)
     s.close()
     assert [m[1] for m in smtp_server.wait(2)] == [["vvo@example.com"], ["msk@example.com"]]
