@@ -28,6 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from . import line_pack
 from .aggregates import store_zones
 from .portable import WITHOUT_ROWID
 
@@ -74,10 +75,10 @@ MIGRATION: list[str] = [_create(table) for table in TABLES]
 # -- the fold ---------------------------------------------------------------------------------------------------
 
 #: a ``transactions`` row as the receipt log's flush builds it: (id, *receipts.TRANSACTION_COLUMNS, line_count,
-#: columns, recorded_at); the positions the fold reads
+#: columns, recorded_at, line_texts); the positions the fold reads
 _KIND, _STORE, _CUSTOMER, _EPOCH, _HOUR, _AMOUNT, _ACCRUED, _REDEEMED, _LEVEL = 1, 3, 8, 11, 13, 14, 15, 16, 17
-#: a ``transaction_lines`` row: (transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount,
-#: accrued, redeemed)
+#: a line row (central/storage/line_pack.py's LINE_ROW): (transaction_id, idx, sku_id, category_id, name,
+#: quantity, price, discount, amount, accrued, redeemed)
 _RECEIPTS = ("purchase", "refund", "cancel")
 
 
@@ -263,11 +264,7 @@ def _all_rows(conn: sqlite3.Connection, batch: int) -> Iterable[tuple[list[tuple
         ).fetchall()
         if not rows:
             return
-        lines = conn.execute(
-            "SELECT transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount, accrued,"
-            " redeemed FROM transaction_lines WHERE transaction_id > ? AND transaction_id <= ?",
-            (last, rows[-1][0]),
-        ).fetchall()
+        lines = list(line_pack.lines_between(conn, last, rows[-1][0]))
         yield rows, lines
         last = rows[-1][0]
 

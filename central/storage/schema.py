@@ -356,3 +356,8 @@ MIGRATIONS += SEGINGEST_MIGRATIONS
 from .schema_segint import SEGINT_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += SEGINT_MIGRATIONS
+
+# a receipt's lines only packed in its own row, no transaction_lines (docs/import-receipts.md): migration 44
+from .schema_impfast import IMPFAST_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += IMPFAST_MIGRATIONS
