@@ -49,6 +49,8 @@ class TransactionFilter:
     category_id: int | None = None  # a line of this category
     weekdays: list[int] = field(default_factory=list)
     hours: tuple[int, int] | None = None  # (low, high); low > high runs past midnight
+    #: the ids the product or category filter found (a page and its totals scan the packed lines once)
+    line_ids: list[int] | None = field(default=None, repr=False, compare=False)
 
 
 def transaction_filter_sql(f: TransactionFilter, conn: sqlite3.Connection) -> tuple[str, list[Any]]:
@@ -94,7 +96,9 @@ def transaction_filter_sql(f: TransactionFilter, conn: sqlite3.Connection) -> tu
     wanted = [(name, value) for name, value in (("sku", f.sku_id), ("category", f.category_id)) if value is not None]
     if not wanted:
         return sql, params
-    ids = with_lines(conn, sql, params, wanted)
+    if f.line_ids is None:
+        f.line_ids = with_lines(conn, sql, params, wanted)
+    ids = f.line_ids
     if dialect(conn) == POSTGRESQL:
         clause = "t.id IN (SELECT x::bigint FROM jsonb_array_elements_text(?::jsonb) x)"
     else:
