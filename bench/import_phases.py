@@ -73,9 +73,9 @@ def install() -> None:
     original = connection.Database.transaction
 
     @contextlib.contextmanager
-    def transaction(self: Any) -> Iterator[Any]:
+    def transaction(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         if self.postgresql:
-            with original(self) as conn:
+            with original(self, *args, **kwargs) as conn:
                 yield conn
             return
         self.conn.execute("BEGIN IMMEDIATE")

@@ -278,7 +278,7 @@ class ReceiptLog:
             spans, lines, packed = self._early
             base = receipts.next_transaction_id(conn)
             spans = [((row[0] + base, *row[1:]), span) for row, span in spans]
-            lines = [(line[0] + base, *line[1:]) for line in lines]
+            lines = [(line[0] + base, *line[1:]) for line in lines]  # (id, category, quantity, amount)
             folded: list[Any] = []  # folded by prepare()
         else:
             spans, lines, folded, packed = self._numbered(None)
@@ -334,8 +334,8 @@ class ReceiptLog:
         aggregates.record(conn, folded, zone_of)
 
     def _by_line(self, start: int | None = None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], Packed]:
-        """(transaction rows with their span of packed lines, line rows, the aggregates' entries, the packed
-        lines) of pending transactions whose lines are dicts."""
+        """(transaction rows with their span of packed lines, the rollups' lines (id, category, quantity, amount),
+        the aggregates' entries, the packed lines) of pending transactions whose lines are dicts."""
         conn = self.conn
         categories = receipts.catalog_ids(
             conn,
@@ -367,7 +367,7 @@ class ReceiptLog:
             span = None
             if item.lines:
                 first = len(col_sku)
-                for i, line in enumerate(item.lines):
+                for line in item.lines:
                     get = line.get
                     sku_id, cat_id = product_of(get("sku")), category_of(get("category"))
                     discount = get("discount") or 0
@@ -388,7 +388,7 @@ class ReceiptLog:
                     col_redeemed.append(redeemed)
                     col_quantity.append(quantity)
                     col_name.append(name)
-                    add_line((next_id, i, sku_id, cat_id, name, quantity, price, discount, amount, accrued, redeemed))
+                    add_line((next_id, cat_id, quantity, amount))  # what the rollups' fold reads
                     if fold is not None:
                         fold.append((sku_id, cat_id, quantity))
                 span = (first, len(col_sku))
@@ -426,22 +426,8 @@ class ReceiptLog:
         ends = np.cumsum(counts)
         starts = ends - counts
         ids = np.arange(next_id, next_id + len(self.pending), dtype=np.int64)
-        lines = list(
-            zip(
-                np.repeat(ids, counts).tolist(),
-                (np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, counts)).tolist(),
-                sku_ids,
-                cat_ids,
-                name,
-                quantity,
-                price,
-                discount,
-                amount,
-                accrued,
-                redeemed,
-                strict=True,
-            )
-        )
+        # what the rollups' fold reads of each line: (transaction id, category id, quantity, amount)
+        lines = list(zip(np.repeat(ids, counts).tolist(), cat_ids, quantity, amount, strict=True))
         per_line = list(zip(sku_ids, cat_ids, quantity, strict=True))
         rows: list[Any] = []
         folded: list[Any] = []
