@@ -121,7 +121,7 @@ def records(blobs: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
 def has_line_table(conn: sqlite3.Connection) -> bool:
     """Whether the lines still live in ``transaction_lines`` (a database migrating through the steps before 44)."""
     if dialect(conn) == POSTGRESQL:
-        return conn.execute("SELECT to_regclass('transaction_lines') IS NOT NULL").fetchone()[0] is True
+        return bool(conn.execute("SELECT to_regclass('transaction_lines') IS NOT NULL").fetchone()[0])
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transaction_lines'").fetchone()
     return row is not None
 

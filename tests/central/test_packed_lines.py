@@ -90,3 +90,41 @@ def test_the_texts_of_any_lines_come_back_as_written(purchases):
             assert text is None
             continue
         assert line_pack.split_texts(text, len(lines)) == ([q for q, _n in lines], [n for _q, n in lines])
+
+
+def test_the_backfills_of_migrations_9_and_11_read_the_lines_still_in_their_table(central_database, monkeypatch):
+    """An old database migrating from before 9: the aggregates' and rollups' backfills run while the lines are in
+    ``transaction_lines`` (44 packs them later); their rows are the same as the ingest's fold gives."""
+    monkeypatch.setattr(central.storage.connection, "MIGRATIONS", [m for m in MIGRATIONS if m[0] < 9])
+    old = Store(central_database)
+    with old.transaction() as conn:
+        conn.execute("INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', 'S1', 'UTC', 'x')")
+        conn.execute("INSERT INTO customers (id, balance, version, created_at) VALUES ('c1', 0, 1, 'x')")
+        conn.execute("INSERT INTO catalog_categories (id, name, source, created_at) VALUES (1, 'DAIRY', 'r', 'x')")
+        conn.execute("INSERT INTO catalog_products (id, sku, created_at) VALUES (1, 'M1', 'x')")
+        conn.execute(
+            "INSERT INTO transactions (id, kind, channel, store, customer_id, at, at_epoch, amount, line_count,"
+            " columns, recorded_at) VALUES (1, 'purchase', 'till', 'S1', 'c1', '2026-01-01T10:00:00+00:00',"
+            " 1767261600, 13350, 2, NULL, 'x')"
+        )
+        conn.executemany(
+            f"INSERT INTO transaction_lines ({', '.join(line_pack.LINE_ROW)}) VALUES ({','.join('?' * 11)})",
+            [LINES[0][:1] + (0,) + LINES[0][2:], (1, 1, None, None, None, "0.455", None, 100, 4_450, 0, 300)],
+        )
+    old.close()
+    monkeypatch.setattr(central.storage.connection, "MIGRATIONS", MIGRATIONS)
+    central.storage.connection._MIGRATED.discard(central_database)
+    db = Store(central_database)
+    try:
+        assert sorted(db.conn.execute("SELECT category, lines, quantity, sales FROM report_categories").fetchall()) == [
+            (0, 1, 455, 4_450),
+            (1, 1, 1000, 8_900),
+        ]
+        # the product's and the category's rows of the first line (the second names neither)
+        assert sorted(db.conn.execute("SELECT kind, item, quantity FROM agg_items").fetchall()) == [
+            (0, 1, 1000),
+            (1, 1, 1000),
+        ]
+        assert [r[5] for r in line_pack.lines_between(db.conn, 0, 10)] == ["1", "0.455"]
+    finally:
+        db.close()
