@@ -379,6 +379,9 @@ class ReceiptLog:
                         get("accrued") or 0,
                         get("redeemed") or 0,
                     )
+                    if type(quantity) is not str or (name is not None and type(name) is not str):
+                        # as the old TEXT columns kept them (the contract sends text; a caller may not)
+                        quantity, name = str(quantity), None if name is None else str(name)
                     col_sku.append(sku_id)
                     col_cat.append(cat_id)
                     col_amount.append(amount)

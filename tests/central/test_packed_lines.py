@@ -128,3 +128,20 @@ def test_the_backfills_of_migrations_9_and_11_read_the_lines_still_in_their_tabl
         assert [r[5] for r in line_pack.lines_between(db.conn, 0, 10)] == ["1", "0.455"]
     finally:
         db.close()
+
+
+def test_a_line_given_a_number_for_its_quantity_reads_back_as_its_text(central_database):
+    """The contract sends quantities as text; a caller passing a number gets what the old TEXT column kept."""
+    from central.points.receipt_log import ReceiptLog
+
+    db = Store(central_database)
+    try:
+        with db.transaction() as conn:
+            log = ReceiptLog(conn, "2026-01-01T10:00:00+00:00")
+            line = {"sku": "M1", "name": 7, "category": None, "quantity": 2, "price": 100, "discount": 0}
+            body = {"receipt_id": "R1", "total": 200, "accrued": 0, "redeemed": 0, "lines": [line | {"amount": 200}]}
+            log.purchase({"store": None, "agent": None, "id": "e1"}, body, "2026-01-01T10:00:00+00:00", None, None)
+            log.flush()
+        assert [(r[4], r[5], r[6]) for r in line_pack.lines_between(db.conn, 0, 10)] == [("7", "2", 100)]
+    finally:
+        db.close()
