@@ -2,7 +2,8 @@
 
 Python's ``sqlite3`` lets go of the GIL inside each ``sqlite3_step``, so a thread writing rows could run beside the
 import's Python on another core. This measures how much of that is real on the rows an import of the year writes
-(``transaction_lines``, taken from a database ``bench/import.py`` filled: it keeps ``compute.sqlite``), in a fresh
+(the old ``transaction_lines`` rows, made from the packed lines of a database ``bench/import.py`` filled: it keeps
+``compute.sqlite``), in a fresh
 database with the import's connection settings:
 
 * ``executemany`` alone (the import's way), and a fixed amount of Python work alone (a dict fold per line, like
@@ -20,6 +21,7 @@ core could save is the smaller of the two). Usage: ``.venv/bin/python bench/impo
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import queue
@@ -46,10 +48,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=600_000)
     args = parser.parse_args()
     source = sqlite3.connect(args.db)
-    table_sql = source.execute("SELECT sql FROM sqlite_master WHERE name = 'transaction_lines'").fetchone()[0]
-    rows = source.execute(
-        "SELECT * FROM transaction_lines ORDER BY transaction_id, idx LIMIT ?", (args.rows,)
-    ).fetchall()
+    from central.storage import line_pack
+
+    # the lines' table as migration 4 made it (migration 44 dropped it: these rows come from the packed lines)
+    table_sql = (
+        "CREATE TABLE transaction_lines (transaction_id INTEGER NOT NULL, idx INTEGER NOT NULL, sku_id INTEGER,"
+        " category_id INTEGER, name TEXT, quantity TEXT NOT NULL, price INTEGER, discount INTEGER NOT NULL,"
+        " amount INTEGER NOT NULL, accrued INTEGER NOT NULL, redeemed INTEGER NOT NULL,"
+        " PRIMARY KEY (transaction_id, idx)) WITHOUT ROWID"
+    )
+    rows = list(itertools.islice(line_pack.lines_between(source, 0, 2**62), args.rows))
     width = len(rows[0])
     work = Path(tempfile.mkdtemp(prefix="import-cores-"))
     print(f"{len(rows):,} transaction_lines rows of {args.db}; load average {os.getloadavg()[0]:.1f}")

@@ -13,10 +13,11 @@ table instead of WITHOUT ROWID, a narrow table (only the columns the readers fil
 quantity as an integer, ``synchronous = OFF``, no journal (``journal_mode = OFF``), the indexes built without the
 sorter's helper thread, and what the Python side pays to make the rows from columns (``zip``).
 
-``--packed-lines``: the floor without ``transaction_lines`` and its two indexes, each purchase's packed ``columns``
-grown from 24 to 56 bytes a line (the line's quantity, price, points and a name id beside its sku, category, amount
-and discount): what SQLite would cost if the lines lived only in the packed form (docs/import-receipts.md, "Both
-cores and fewer rows").
+``--packed-lines`` (a database from before migration 44 only): the floor without ``transaction_lines`` and its two
+indexes, each purchase's packed ``columns`` grown from 24 to 56 bytes a line (the line's quantity, price, points and
+a name id beside its sku, category, amount and discount): what SQLite would cost if the lines lived only in the
+packed form (docs/import-receipts.md, "Both cores and fewer rows"). Since migration 44 that is the schema: a
+database made since has no ``transaction_lines``, and the experiments read its lines from the packed form.
 
 Usage: ``.venv/bin/python bench/import_floor.py DB [--lines N] [--experiments] [--packed-lines]``
 """
@@ -56,7 +57,7 @@ def main() -> None:
         "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
         " ORDER BY type = 'index', rowid"
     ).fetchall()
-    lines = args.lines or source.execute("SELECT COUNT(*) FROM transaction_lines").fetchone()[0]
+    lines = args.lines or source.execute("SELECT SUM(line_count) FROM transactions").fetchone()[0]
     target_path = Path(tempfile.mkdtemp(prefix="import-floor-")) / "floor.sqlite"
     target = sqlite3.connect(target_path, isolation_level=None)
     target.execute("PRAGMA journal_mode = WAL")
@@ -70,7 +71,7 @@ def main() -> None:
         for kind, name, _t, _s in schema
         if kind == "table" and not any(name == v or name.startswith(v + "_") for v in virtual)
     ]
-    if args.packed_lines:
+    if args.packed_lines and "transaction_lines" in tables:
         tables.remove("transaction_lines")
     for kind, name, table, sql in schema:
         if (kind == "table" and name in tables) or (kind == "index" and table in tables and name not in deferred):
@@ -86,7 +87,11 @@ def main() -> None:
         if count < SMALL:
             continue
         rows = source.execute(f"SELECT * FROM {table}").fetchall()  # stored order: the key order
-        if args.packed_lines and table == "transactions":  # 56 bytes a line instead of 24
+        if (
+            args.packed_lines
+            and table == "transactions"
+            and "line_texts" not in {r[1] for r in source.execute("PRAGMA table_info(transactions)")}
+        ):  # 56 bytes a line instead of 24
             rows = [
                 (*r[:packed_at], None if r[packed_at] is None else bytes(56 * r[count_at]), *r[packed_at + 1 :])
                 for r in rows
@@ -135,7 +140,9 @@ _NARROW = (
 
 def experiments(source: sqlite3.Connection, folder: Path) -> None:
     """The lines' table's variants: (label, columns, key, pragmas, rows' columns, quantity as milli, threads)."""
-    rows = source.execute("SELECT * FROM transaction_lines").fetchall()
+    from central.storage import line_pack
+
+    rows = list(line_pack.lines_between(source, 0, 2**62))  # the old table's rows, wherever the lines are
     n = len(rows)
     columns = [list(c) for c in zip(*rows, strict=True)]
     cpu = time.process_time()

@@ -56,7 +56,6 @@ def install() -> None:
         (ledger.LedgerBatch, "flush", "ledger flush (all below it)"),
         (receipt_log.ReceiptLog, "_by_columns", "  receipt log: rows made by columns, catalog ids"),
         (receipt_log.receipts, "insert_transactions", "  INSERT transactions (4 indexes)"),
-        (receipt_log.receipts, "insert_lines", "  INSERT transaction_lines"),
         (rollups, "fold", "  report rollups: fold (Python)"),
         (rollups, "write", "  report rollups: upserts (SQLite)"),
         (aggregates, "record", "  segments' aggregates (all)"),
@@ -74,9 +73,9 @@ def install() -> None:
     original = connection.Database.transaction
 
     @contextlib.contextmanager
-    def transaction(self: Any) -> Iterator[Any]:
+    def transaction(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         if self.postgresql:
-            with original(self) as conn:
+            with original(self, *args, **kwargs) as conn:
                 yield conn
             return
         self.conn.execute("BEGIN IMMEDIATE")

@@ -5,7 +5,7 @@ without the rollups.
                                       [--ingest 20000] [--repeat 5]
 
 * Synthetic history (default): ``--lines`` receipt lines (5 per receipt on average, 70 % identified, two years,
-  ``--stores`` stores in three time zones) written straight into ``transactions`` / ``transaction_lines``, then
+  ``--stores`` stores in three time zones) written straight into ``transactions`` (the lines packed in their rows), then
   the rollups built by migration 11's backfill (timed: that is also a full recomputation).
 * ``--db PATH``: an existing central database instead (e.g. ``loyalty-central demo-data completejourney``: the
   real 1,469,307 lines); the year is the last 365 days of its data.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from central.services import analytics  # noqa: E402
 from central.services.access import SYSTEM  # noqa: E402
-from central.storage import rollups  # noqa: E402
+from central.storage import line_pack, rollups  # noqa: E402
 from central.storage.store import IngestUnit, Store  # noqa: E402
 
 ZONES = ("Europe/Moscow", "Asia/Vladivostok", "Asia/Yekaterinburg")
@@ -71,23 +71,18 @@ def synthetic(path: str, lines: int, stores: int, customers: int, seed: int = 7)
     refund = rng.random(receipts) < 0.01
     amounts = rng.integers(50, 5000, int(counts.sum()))
     cats = rng.integers(1, 41, int(counts.sum()))
-    tid, pos, chunk_rows, chunk_lines = 0, 0, [], []
+    tid, pos, chunk_rows = 0, 0, []
     recorded = now.isoformat()
 
     def flush() -> None:
         with db.transaction() as conn:
             conn.executemany(
                 "INSERT INTO transactions (id, kind, channel, store, customer_id, at, at_epoch, amount, accrued,"
-                " redeemed, level, line_count, recorded_at, weekday, hour) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " redeemed, level, line_count, recorded_at, weekday, hour, columns, line_texts)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 chunk_rows,
             )
-            conn.executemany(
-                "INSERT INTO transaction_lines (transaction_id, idx, category_id, quantity, discount, amount,"
-                " accrued, redeemed) VALUES (?,?,?,'1',0,?,0,0)",
-                chunk_lines,
-            )
         chunk_rows.clear()
-        chunk_lines.clear()
 
     # the local weekday and hour the receipt log keeps with each receipt (the hour rollup and columns read them)
     zones = [ZoneInfo(ZONES[i % len(ZONES)]) for i in range(stores)]
@@ -120,10 +115,10 @@ def synthetic(path: str, lines: int, stores: int, customers: int, seed: int = 7)
                 n,
                 recorded,
                 *local(int(epochs[r]), int(store_of[r])),
+                line_pack.packed([None] * n, cats[pos : pos + n].tolist(), mine.tolist(), *([0] * n,) * 4).tobytes(),
+                line_pack.joined(line_pack.texts_of(["1"] * n, [None] * n), 0, n, True),
             )
         )
-        for i in range(n):
-            chunk_lines.append((tid, i, int(cats[pos + i]), int(mine[i])))
         pos += n
         total_lines += n
         if refund[r]:
@@ -144,6 +139,8 @@ def synthetic(path: str, lines: int, stores: int, customers: int, seed: int = 7)
                     0,
                     recorded,
                     *local(int(epochs[r]) + 3600, int(store_of[r])),
+                    None,
+                    None,
                 )
             )
         if len(chunk_rows) >= 20000:

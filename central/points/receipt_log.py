@@ -8,10 +8,12 @@ ids (``catalog_products``, ``catalog_categories``); a category or product
 seen for the first time in a receipt is created then -- that is how the
 console learns the categories stores sell.
 
-Each purchase also keeps its lines packed in one BLOB of fixed-width
-integers (:data:`LINE_DTYPE`), so the what-if reads a million lines as a few
+Each purchase keeps its lines packed in its own row: one BLOB of fixed-width
+integers (:data:`LINE_DTYPE`) and one text of their quantities and names
+(central/storage/line_pack.py), so the what-if reads a million lines as a few
 hundred thousand rows and one ``numpy.frombuffer`` (central/services/whatif.py)
-instead of a million Python tuples.
+instead of a million Python tuples, and a receipt costs one row however many
+lines it has.
 
 Signs: a refund's or cancel's ``amount``, ``accrued`` and ``redeemed`` are
 negative (it reverses part of a purchase), so sums over any filter are net.
@@ -31,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from ..storage import aggregates, receipts, rollups
+from ..storage import aggregates, line_pack, receipts, rollups
+from ..storage.line_pack import LINE_DTYPE
 
-#: one receipt line as the what-if reads it: catalog ids (-1: none) and money in minor units
-LINE_DTYPE = np.dtype([("sku", "<i4"), ("category", "<i4"), ("amount", "<i8"), ("discount", "<i8")])
+__all__ = ["LINE_DTYPE", "LineBlock", "LineColumns", "ReceiptLog"]
 CHANNELS = ("till", "delivery", "online")
 _UTC = zoneinfo.ZoneInfo("UTC")
 
@@ -114,7 +116,7 @@ class ReceiptLog:
         self._chain: zoneinfo.ZoneInfo | None = None
         self._whens: dict[tuple[str | None, str], tuple[str, int, int, int]] = {}
         #: what :meth:`prepare` made ahead of the flush: rows numbered from 0, their lines, the packed lines
-        self._early: tuple[list[Any], list[tuple[Any, ...]], np.ndarray] | None = None
+        self._early: tuple[list[Any], list[tuple[Any, ...]], Packed] | None = None
 
     def _zone(self, store: str | None) -> zoneinfo.ZoneInfo:
         if self._zones is None:
@@ -276,19 +278,22 @@ class ReceiptLog:
             spans, lines, packed = self._early
             base = receipts.next_transaction_id(conn)
             spans = [((row[0] + base, *row[1:]), span) for row, span in spans]
-            lines = [(line[0] + base, *line[1:]) for line in lines]
+            lines = [(line[0] + base, *line[1:]) for line in lines]  # (id, category, quantity, amount)
             folded: list[Any] = []  # folded by prepare()
         else:
             spans, lines, folded, packed = self._numbered(None)
-        blob = packed.tobytes()
+        records, texts, plain = packed
+        blob = records.tobytes()
         width = LINE_DTYPE.itemsize
         recorded_at = self.recorded_at
-        rows = [  # the transactions' rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at)
-            (*row, None if span is None else blob[span[0] * width : span[1] * width], recorded_at)
+        joined = line_pack.joined
+        rows = [  # the transactions' rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at, line_texts)
+            (*row, None, recorded_at, None)
+            if span is None
+            else (*row, blob[span[0] * width : span[1] * width], recorded_at, joined(texts, *span, plain))
             for row, span in spans
         ]
         receipts.insert_transactions(conn, rows)
-        receipts.insert_lines(conn, lines)
         rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
         self._fold(folded)
         self.pending = []
@@ -305,7 +310,7 @@ class ReceiptLog:
         self._early = (spans, lines, packed)
         self._fold(folded)
 
-    def _numbered(self, start: int | None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+    def _numbered(self, start: int | None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], Packed]:
         """The pending transactions as rows numbered from ``start`` (None: the next transaction id)."""
         columns = _one_run(self.pending)
         if columns is None:
@@ -328,9 +333,9 @@ class ReceiptLog:
 
         aggregates.record(conn, folded, zone_of)
 
-    def _by_line(self, start: int | None = None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
-        """(transaction rows with their span of packed lines, line rows, the aggregates' entries, the packed
-        lines) of pending transactions whose lines are dicts."""
+    def _by_line(self, start: int | None = None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], Packed]:
+        """(transaction rows with their span of packed lines, the rollups' lines (id, category, quantity, amount),
+        the aggregates' entries, the packed lines) of pending transactions whose lines are dicts."""
         conn = self.conn
         categories = receipts.catalog_ids(
             conn,
@@ -345,11 +350,16 @@ class ReceiptLog:
         rows: list[Any] = []
         lines: list[tuple[Any, ...]] = []
         folded: list[Any] = []
-        # the what-if's packed columns of every line of the flush, packed at once (LINE_DTYPE) and cut per row
-        col_sku: list[int] = []
-        col_cat: list[int] = []
+        # the packed lines of the whole flush, packed at once (LINE_DTYPE) and cut per row
+        col_sku: list[int | None] = []
+        col_cat: list[int | None] = []
         col_amount: list[int] = []
         col_discount: list[int] = []
+        col_price: list[int | None] = []
+        col_accrued: list[int] = []
+        col_redeemed: list[int] = []
+        col_quantity: list[str] = []
+        col_name: list[str | None] = []
         add_line = lines.append
         for item in self.pending:
             row = item.row
@@ -357,32 +367,31 @@ class ReceiptLog:
             span = None
             if item.lines:
                 first = len(col_sku)
-                for i, line in enumerate(item.lines):
+                for line in item.lines:
                     get = line.get
                     sku_id, cat_id = product_of(get("sku")), category_of(get("category"))
                     discount = get("discount") or 0
                     amount = line["amount"]
                     quantity = get("quantity") or "1"
-                    # the what-if's columns: dense 0-based catalog indexes, -1 for none
-                    col_sku.append((sku_id or 0) - 1)
-                    col_cat.append((cat_id or 0) - 1)
+                    name, price, accrued, redeemed = (
+                        get("name"),
+                        get("price"),
+                        get("accrued") or 0,
+                        get("redeemed") or 0,
+                    )
+                    if type(quantity) is not str or (name is not None and type(name) is not str):
+                        # as the old TEXT columns kept them (the contract sends text; a caller may not)
+                        quantity, name = str(quantity), None if name is None else str(name)
+                    col_sku.append(sku_id)
+                    col_cat.append(cat_id)
                     col_amount.append(amount)
                     col_discount.append(discount)
-                    add_line(
-                        (
-                            next_id,
-                            i,
-                            sku_id,
-                            cat_id,
-                            get("name"),
-                            quantity,
-                            get("price"),
-                            discount,
-                            amount,
-                            get("accrued") or 0,
-                            get("redeemed") or 0,
-                        )
-                    )
+                    col_price.append(price)
+                    col_accrued.append(accrued)
+                    col_redeemed.append(redeemed)
+                    col_quantity.append(quantity)
+                    col_name.append(name)
+                    add_line((next_id, cat_id, quantity, amount))  # what the rollups' fold reads
                     if fold is not None:
                         fold.append((sku_id, cat_id, quantity))
                 span = (first, len(col_sku))
@@ -390,11 +399,12 @@ class ReceiptLog:
             next_id += 1
             if fold is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
                 folded.append((row[7], row[0], row[2], row[10], *row[13:16], fold))
-        return rows, lines, folded, _packed(col_sku, col_cat, col_amount, col_discount)
+        records = line_pack.packed(col_sku, col_cat, col_amount, col_discount, col_price, col_accrued, col_redeemed)
+        return rows, lines, folded, (records, line_pack.texts_of(col_quantity, col_name), line_pack.safe(col_name))
 
     def _by_columns(
         self, table: LineColumns, lo: int, hi: int, start: int | None = None
-    ) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], np.ndarray]:
+    ) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], Packed]:
         """:meth:`_by_line` for pending transactions whose lines are one run ``[lo, hi)`` of ``table``."""
         conn = self.conn
         sku, name, category, quantity = (
@@ -414,26 +424,13 @@ class ReceiptLog:
         sku_ids = list(map(products.get, sku))
         cat_ids = list(map(categories.get, category))
         amount, discount = table.amount[lo:hi], table.discount[lo:hi]
+        price, accrued, redeemed = table.price[lo:hi], table.accrued[lo:hi], table.redeemed[lo:hi]
         counts = np.fromiter((len(item.lines) for item in self.pending), np.int64, len(self.pending))
         ends = np.cumsum(counts)
         starts = ends - counts
         ids = np.arange(next_id, next_id + len(self.pending), dtype=np.int64)
-        lines = list(
-            zip(
-                np.repeat(ids, counts).tolist(),
-                (np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, counts)).tolist(),
-                sku_ids,
-                cat_ids,
-                name,
-                quantity,
-                table.price[lo:hi],
-                discount,
-                amount,
-                table.accrued[lo:hi],
-                table.redeemed[lo:hi],
-                strict=True,
-            )
-        )
+        # what the rollups' fold reads of each line: (transaction id, category id, quantity, amount)
+        lines = list(zip(np.repeat(ids, counts).tolist(), cat_ids, quantity, amount, strict=True))
         per_line = list(zip(sku_ids, cat_ids, quantity, strict=True))
         rows: list[Any] = []
         folded: list[Any] = []
@@ -442,15 +439,13 @@ class ReceiptLog:
             rows.append(((tid, *row, b - a), (a, b) if b > a else None))
             if row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
                 folded.append((row[7], row[0], row[2], row[10], *row[13:16], per_line[a:b]))
-        packed = _packed([(x or 0) - 1 for x in sku_ids], [(x or 0) - 1 for x in cat_ids], amount, discount)
-        return rows, lines, folded, packed
+        records = line_pack.packed(sku_ids, cat_ids, amount, discount, price, accrued, redeemed)
+        return rows, lines, folded, (records, line_pack.texts_of(quantity, name), line_pack.safe(name))
 
 
-def _packed(sku: Sequence[int], category: Sequence[int], amount: Sequence[int], discount: Sequence[int]) -> np.ndarray:
-    """The what-if's columns of lines (LINE_DTYPE): dense 0-based catalog indexes (-1: none) and money."""
-    packed = np.empty(len(sku), LINE_DTYPE)
-    packed["sku"], packed["category"], packed["amount"], packed["discount"] = sku, category, amount, discount
-    return packed
+#: the packed lines of a flush: their LINE_DTYPE records, their texts (central/storage/line_pack.py's
+#: ``texts_of``) and whether no name holds a separator
+Packed = tuple[np.ndarray, list[str], bool]
 
 
 def _one_run(pending: list[Pending]) -> tuple[LineColumns, int, int] | None:

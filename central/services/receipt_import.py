@@ -1372,7 +1372,7 @@ def run(
         return _run(db, path, report, importer, mapping, batch_receipts, progress)
 
 
-#: an import of this many lines builds transaction_lines' secondary indexes once at its end
+#: an import of this many lines builds the segments' aggregates' secondary indexes once at its end
 DEFER_INDEXES_LINES = 300_000
 
 
@@ -1383,7 +1383,7 @@ def _import_connection(db: Store, *, defer_indexes: bool) -> Iterator[None]:
     * a bigger page cache and temporary tables in memory;
     * ``synchronous = NORMAL``: in WAL mode a commit is not synced at once, so a power cut may lose
       the last batches but never corrupts the database; the import resumes them (idempotent);
-    * a big import drops ``transaction_lines``' two secondary indexes and builds them once at the end
+    * a big import drops the segments' aggregates' two secondary indexes and builds them once at the end
       (sorted, far cheaper than a random insert per line); a run cut off before that leaves them
       missing until ``Store.mend_line_indexes`` (``central/storage/connection.py``) runs: at the
       next import, or the next start of ``loyalty-central serve``.

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
+from . import line_pack
 from .portable import PerBackend
 
 DEFAULT_CHAIN_ZONE = "Europe/Moscow"
@@ -282,12 +283,8 @@ def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
         if not rows:
             return
         lines: dict[int, list[tuple[Any, ...]]] = {}
-        for tid, sku, cat, qty in conn.execute(
-            "SELECT transaction_id, sku_id, category_id, quantity FROM transaction_lines"
-            " WHERE transaction_id > ? AND transaction_id <= ? ORDER BY transaction_id, idx",
-            (last, rows[-1][0]),
-        ):
-            lines.setdefault(tid, []).append((sku, cat, qty))
+        for line in line_pack.lines_between(conn, last, rows[-1][0]):
+            lines.setdefault(line[0], []).append((line[2], line[3], line[5]))
         record(conn, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7], lines.get(r[0], ())) for r in rows], zone_of)
         last = rows[-1][0]
 

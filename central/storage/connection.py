@@ -87,7 +87,7 @@ class Database:
             self.conn.execute("SET synchronous_commit = off")
 
     def mend_line_indexes(self) -> None:
-        """Build transaction_lines' secondary indexes if a receipt import cut off left them dropped."""
+        """Build the secondary indexes a receipt import cut off left dropped (:data:`LINE_INDEXES`)."""
         restore_line_indexes(self.conn)
 
     def checkpoint(self) -> None:
@@ -184,12 +184,10 @@ class Database:
 
 
 #: (name, table, columns) of the secondary indexes a big receipt import drops and builds at its end
-#: (central/services/receipt_import.py): transaction_lines' two (schema_console.py) and the segments'
-#: aggregates' two (storage/aggregates.py); an import cut off before its end leaves them missing until the
-#: next import or the next start of ``loyalty-central serve`` mends them (the same definitions)
+#: (central/services/receipt_import.py): the segments' aggregates' two (storage/aggregates.py; the lines'
+#: table and its two went in migration 44, central/storage/schema_impfast.py); an import cut off before its end
+#: leaves them missing until the next import or the next start of ``loyalty-central serve`` mends them
 LINE_INDEXES = (
-    ("transaction_lines_sku", "transaction_lines", "sku_id, transaction_id"),
-    ("transaction_lines_category", "transaction_lines", "category_id, transaction_id"),
     ("agg_items_item", "agg_items", "kind, item, day, key"),
     ("agg_days_day", "agg_days", "day, key"),
 )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..points import programs as points_programs
+from . import line_pack
 from .connection import Database
 
 LIST_COLUMNS = (
@@ -154,18 +155,24 @@ class CustomerList(Database):
 
     def lines_of_transactions(self, transaction_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The lines of these transactions, in order, each with its product ``sku`` and ``category`` name."""
-        lines: list[dict[str, Any]] = []
-        for start in range(0, len(transaction_ids), 500):
-            chunk = list(transaction_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            lines += self.rows(
-                "SELECT l.*, p.sku, c.name AS category FROM transaction_lines l"
-                " LEFT JOIN catalog_products p ON p.id = l.sku_id"
-                " LEFT JOIN catalog_categories c ON c.id = l.category_id"
-                f" WHERE l.transaction_id IN ({marks}) ORDER BY l.transaction_id, l.idx",
-                chunk,
-            )
+        lines = [
+            dict(zip(line_pack.LINE_ROW, row, strict=True)) for row in line_pack.lines_of(self.conn, transaction_ids)
+        ]
+        skus = self._names("catalog_products", "sku", {line["sku_id"] for line in lines})
+        categories = self._names("catalog_categories", "name", {line["category_id"] for line in lines})
+        for line in lines:
+            line["sku"] = skus.get(line["sku_id"])
+            line["category"] = categories.get(line["category_id"])
         return lines
+
+    def _names(self, table: str, column: str, ids: set[int | None]) -> dict[int, str]:
+        wanted = sorted(i for i in ids if i is not None)
+        found: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk))
+        return found
 
     # -- finding one ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from . import line_pack
 from .connection import LINE_INDEXES, Database
 
 #: values one look-up asks for at once
@@ -49,13 +50,8 @@ class ReceiptImportQueries(Database):
     def transaction_lines_of(self, transaction_ids: Sequence[int]) -> Iterator[tuple[int, str, int, int, int]]:
         """The lines of these transactions, in the order of the ids given and each's lines in order:
         (transaction_id, quantity, amount, accrued, redeemed); pass the ids sorted."""
-        for chunk in _chunks(transaction_ids):
-            marks = ",".join("?" * len(chunk))
-            yield from self.conn.execute(
-                f"SELECT transaction_id, quantity, amount, accrued, redeemed FROM transaction_lines"
-                f" WHERE transaction_id IN ({marks}) ORDER BY transaction_id, idx",
-                chunk,
-            )
+        for line in line_pack.lines_of(self.conn, transaction_ids):
+            yield line[0], line[5], line[8], line[9], line[10]
 
     def reversed_receipts(self, receipt_ids: Sequence[str]) -> Iterator[tuple[str, str]]:
         """(store, receipt_id) of the refunds and cancels of these receipt ids (in any store)."""
@@ -128,8 +124,8 @@ class ReceiptImportQueries(Database):
                 conn.execute(f"PRAGMA {name} = {int(value)}")
 
     def drop_line_indexes(self, *, aggregates: bool = True) -> None:
-        """Drop the deferred secondary indexes (``LINE_INDEXES``: transaction_lines' and, with ``aggregates``, the
-        segments' aggregates'); a big import builds them once at its end (:meth:`mend_line_indexes`)."""
+        """Drop the deferred secondary indexes (``LINE_INDEXES``: the segments' aggregates', unless ``aggregates`` is
+        False); a big import builds them once at its end (:meth:`mend_line_indexes`)."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         for name, table, _columns in LINE_INDEXES:

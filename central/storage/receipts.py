@@ -1,4 +1,4 @@
-"""The receipt log's rows (``transactions``, ``transaction_lines``, the catalog): the queries of
+"""The receipt log's rows (``transactions`` with their packed lines, the catalog): the queries of
 central/points/receipt_log.py's :class:`~central.points.receipt_log.ReceiptLog`.
 
 Module-level functions on the caller's connection, inside the ingest's (or the console's, the nightly job's, the
@@ -39,23 +39,8 @@ TRANSACTION_COLUMNS = (
     "rules_version",
     "detail",
 )
-_COLUMNS = ("id", *TRANSACTION_COLUMNS, "line_count", "columns", "recorded_at")
+_COLUMNS = ("id", *TRANSACTION_COLUMNS, "line_count", "columns", "recorded_at", "line_texts")
 _INSERT = f"INSERT INTO transactions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_LINE_COLUMNS = (
-    "transaction_id",
-    "idx",
-    "sku_id",
-    "category_id",
-    "name",
-    "quantity",
-    "price",
-    "discount",
-    "amount",
-    "accrued",
-    "redeemed",
-)
-_INSERT_LINE = f"INSERT INTO transaction_lines ({', '.join(_LINE_COLUMNS)}) VALUES ({', '.join('?' * 11)})"
-
 # -- reads ---------------------------------------------------------------------------------------------------
 
 
@@ -73,21 +58,13 @@ def next_transaction_id(conn: sqlite3.Connection) -> int:
 
 
 def insert_transactions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    """``transactions`` rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at). PostgreSQL: by
+    """``transactions`` rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at, line_texts); the lines
+    are packed in ``columns`` and ``line_texts`` (central/storage/line_pack.py). PostgreSQL: by
     ``COPY`` (the ingest writes them in its tail section, one commit at a time: central/storage/write_lock.py)."""
     if dialect(conn) == POSTGRESQL:
         conn.copy_rows("transactions", _COLUMNS, rows)  # type: ignore[attr-defined]
         return
     conn.executemany(_INSERT, rows)
-
-
-def insert_lines(conn: sqlite3.Connection, lines: Iterable[Sequence[Any]]) -> None:
-    """``transaction_lines`` rows: (transaction_id, idx, sku_id, category_id, name, quantity, price, discount,
-    amount, accrued, redeemed). PostgreSQL: by ``COPY``, as the transactions."""
-    if dialect(conn) == POSTGRESQL:
-        conn.copy_rows("transaction_lines", _LINE_COLUMNS, lines)  # type: ignore[attr-defined]
-        return
-    conn.executemany(_INSERT_LINE, lines)
 
 
 # -- the catalog ---------------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from . import line_pack
 from .connection import Database
 from .rollups import TABLES
 
@@ -125,12 +128,17 @@ class ReportRollups(Database):
         """The lines of the transactions with ids in (after, upto]: (transaction id, category or 0, amount, points
         accrued, points redeemed). Not summed per category here: numpy does it faster than the database's GROUP BY
         (a temporary B-tree)."""
-        return self.conn.execute(
-            "SELECT transaction_id, COALESCE(category_id, 0), amount, COALESCE(accrued, 0), COALESCE(redeemed, 0)"
-            " FROM transaction_lines"
-            " WHERE transaction_id > ? AND transaction_id <= ?",
-            (after, upto),
-        ).fetchall()
+        tids, lines = line_pack.numbers_between(self.conn, after, upto)
+        return list(
+            zip(
+                tids.tolist(),
+                (lines["category"].astype(np.int64) + 1).tolist(),
+                lines["amount"].tolist(),
+                lines["accrued"].tolist(),
+                lines["redeemed"].tolist(),
+                strict=True,
+            )
+        )
 
     def column_entries(self, after: int, upto: int) -> list[tuple[Any, ...]]:
         """The points operations that are not receipts (expiry, points by hand, imports...) with ids in (after, upto]

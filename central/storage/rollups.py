@@ -28,6 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from . import line_pack
 from .aggregates import store_zones
 from .portable import WITHOUT_ROWID
 
@@ -74,10 +75,9 @@ MIGRATION: list[str] = [_create(table) for table in TABLES]
 # -- the fold ---------------------------------------------------------------------------------------------------
 
 #: a ``transactions`` row as the receipt log's flush builds it: (id, *receipts.TRANSACTION_COLUMNS, line_count,
-#: columns, recorded_at); the positions the fold reads
+#: columns, recorded_at, line_texts); the positions the fold reads
 _KIND, _STORE, _CUSTOMER, _EPOCH, _HOUR, _AMOUNT, _ACCRUED, _REDEEMED, _LEVEL = 1, 3, 8, 11, 13, 14, 15, 16, 17
-#: a ``transaction_lines`` row: (transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount,
-#: accrued, redeemed)
+#: a line as the fold reads it (the receipt log's flush makes them): (transaction_id, category_id, quantity, amount)
 _RECEIPTS = ("purchase", "refund", "cancel")
 
 
@@ -206,14 +206,14 @@ def fold(
             continue
         day, store, level, known, _ = head
         sales[(day, store, level, known)][4] += 1
-        milli = millis.get(line[5])
+        milli = millis.get(line[2])
         if milli is None:
-            milli = millis[line[5]] = quantity_milli(line[5])
-        acc = categories.setdefault((day, store, line[3] or 0, level, known), [0, 0, 0])
+            milli = millis[line[2]] = quantity_milli(line[2])
+        acc = categories.setdefault((day, store, line[1] or 0, level, known), [0, 0, 0])
         acc[0] += 1
         acc[1] += milli
-        acc[2] += line[8]
-        categories[(day, store, 0, level, known)][2] -= line[8]
+        acc[2] += line[3]
+        categories[(day, store, 0, level, known)][2] -= line[3]
     for key in [k for k, v in categories.items() if k[2] == 0 and not any(v)]:
         del categories[key]
     for (day, _store, _level, known), values in sales.items():
@@ -263,11 +263,7 @@ def _all_rows(conn: sqlite3.Connection, batch: int) -> Iterable[tuple[list[tuple
         ).fetchall()
         if not rows:
             return
-        lines = conn.execute(
-            "SELECT transaction_id, idx, sku_id, category_id, name, quantity, price, discount, amount, accrued,"
-            " redeemed FROM transaction_lines WHERE transaction_id > ? AND transaction_id <= ?",
-            (last, rows[-1][0]),
-        ).fetchall()
+        lines = [(r[0], r[3], r[5], r[8]) for r in line_pack.lines_between(conn, last, rows[-1][0])]
         yield rows, lines
         last = rows[-1][0]
 

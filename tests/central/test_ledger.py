@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from central.storage import line_pack
 from central.storage.store import IngestUnit, Store
 from central.sync.deltas import customer_page
 from tests.sync.fakes import FakeAgent
@@ -141,10 +142,8 @@ def test_a_line_of_quantity_zero_is_kept_and_earns_on_its_amount(store):
     refund = agent.refund("c1", purchase["body"]["receipt_id"], 30000, 900, 0)  # the agent returns it as one unit
     _apply(store, agent.registration("c1"), purchase)
     assert store.customer("c1")["balance"] == 900 == store.ledger_sum("c1")
-    rows = store.conn.execute(
-        "SELECT quantity, amount, accrued FROM transaction_lines ORDER BY transaction_id"
-    ).fetchall()
-    assert [tuple(r) for r in rows] == [("0", 30000, 900)]
+    rows = [(r[5], r[8], r[9]) for r in line_pack.lines_between(store.conn, 0, 2**62)]
+    assert rows == [("0", 30000, 900)]
     _apply(store, refund)
     assert store.customer("c1")["balance"] == 0 == store.ledger_sum("c1") and store.customer("c1")["spend"] == 0
 

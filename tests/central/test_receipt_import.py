@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from central.cli import cli
 from central.points import levels
+from central.storage import line_pack
 from central.storage.store import IngestUnit, Store
 from shared import accrual
 from shared.receipts import Line, Receipt
@@ -122,17 +124,28 @@ def refund(receipt, of, store="S1", when="2017-03-02 10:00"):
     return [[receipt, store, when, "", "", "", "", "", "", "", "", "", "", "", "refund", of]]
 
 
+def named_lines(c: Any) -> list[tuple[Any, ...]]:
+    """Every line: (receipt id, kind, idx, sku, category name, name, quantity, price, discount, amount, accrued,
+    redeemed)."""
+    heads = {r[0]: r[1:] for r in c.execute("SELECT id, receipt_id, kind FROM transactions")}
+    skus = dict(c.execute("SELECT id, sku FROM catalog_products"))
+    names = dict(c.execute("SELECT id, name FROM catalog_categories"))
+    return [
+        (*heads[tid], idx, skus.get(sku), names.get(cat), *rest)
+        for tid, idx, sku, cat, *rest in line_pack.lines_between(c, 0, 2**62)
+    ]
+
+
 def counts(path: str) -> dict[str, int]:
     store = Store(path)
     try:
-        return {
+        return {"lines": sum(1 for _ in line_pack.lines_between(store.conn, 0, 2**62))} | {
             t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
             for t in (
                 "customers",
                 "ledger",
                 "lots",
                 "transactions",
-                "transaction_lines",
                 "applied_events",
                 "catalog_products",
                 "catalog_categories",
@@ -187,15 +200,7 @@ def snapshot(path: str, by_card: bool = False) -> dict[str, object]:
                     " columns FROM transactions"
                 )
             ),
-            "lines": sorted(
-                c.execute(
-                    "SELECT t.receipt_id, t.kind, l.idx, p.sku, k.name, l.name, l.quantity, l.price, l.discount,"
-                    " l.amount,"
-                    " l.accrued, l.redeemed FROM transaction_lines l JOIN transactions t ON t.id = l.transaction_id"
-                    " LEFT JOIN catalog_products p ON p.id = l.sku_id LEFT JOIN catalog_categories k"
-                    " ON k.id = l.category_id"
-                ).fetchall()
-            ),
+            "lines": sorted(named_lines(c)),
             "stores": sorted(c.execute("SELECT customer_id, store FROM customer_stores").fetchall())
             if not by_card
             else sorted((n(a), b) for a, b in c.execute("SELECT customer_id, store FROM customer_stores")),
@@ -316,7 +321,7 @@ def test_russian_headers_semicolons_decimal_commas_and_a_mapping_file(db_file, t
     result = run("import-receipts", str(path), "--quiet", "--db", db_file)
     assert result.exit_code == 0, result.output
     store = Store(db_file)
-    line = store.conn.execute("SELECT quantity, amount, price FROM transaction_lines").fetchone()
+    line = next((r[5], r[8], r[6]) for r in line_pack.lines_between(store.conn, 0, 2**62))
     assert line == ("0.5", 5000, 10000)
     assert store.conn.execute("SELECT at FROM transactions").fetchone()[0] == "2017-03-01T07:05:00+00:00"
     odd = write_csv(
@@ -683,17 +688,11 @@ def test_messages_are_in_russian_under_a_russian_locale(db_file, tmp_path):
 
 
 def _line_indexes(path: str) -> set[str]:
-    store = Store(path)
-    try:
-        return {
-            r[0]
-            for r in store.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transaction_lines'"
-                " AND sql IS NOT NULL"
-            )
-        }
-    finally:
-        store.close()
+    """The deferred indexes present (the segments' aggregates'; the lines' table went in migration 44)."""
+    return {name for name, _sql in _deferred_indexes(path)}
+
+
+DEFERRED = {"agg_items_item", "agg_days_day"}
 
 
 @pytest.mark.sqlite_only
@@ -711,10 +710,10 @@ def test_a_big_import_builds_the_line_indexes_at_its_end_with_the_same_result(db
     assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", plain).exit_code == 0
     monkeypatch.setattr(ri, "DEFER_INDEXES_LINES", 1)  # this small file counts as big
     assert run("import-receipts", str(path), "--quiet", "--batch", "30", "--db", db_file).exit_code == 0
-    assert _line_indexes(db_file) == _line_indexes(plain) == {"transaction_lines_sku", "transaction_lines_category"}
+    assert _line_indexes(db_file) == _line_indexes(plain) == DEFERRED
     assert snapshot(db_file, by_card=True) == snapshot(plain, by_card=True)
     # the aggregates' deferred indexes too: built again as the migration made them, the same rows
-    assert _deferred_indexes(db_file) == _deferred_indexes(plain) and len(_deferred_indexes(plain)) == 4
+    assert _deferred_indexes(db_file) == _deferred_indexes(plain) and len(_deferred_indexes(plain)) == 2
     assert _aggregates(db_file) == _aggregates(plain) and _aggregates(plain)["items"]
 
 
@@ -736,7 +735,7 @@ def test_a_big_import_keeps_the_aggregates_indexes_while_a_dynamic_segment_reads
     path = write_csv(tmp_path / "h.csv", sale("R1", card="7") + sale("R2", card="8"))
     assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
     assert dropped == [False]
-    assert len(_deferred_indexes(db_file)) == 4
+    assert len(_deferred_indexes(db_file)) == 2
 
 
 def _deferred_indexes(path: str) -> set[tuple[str, str]]:
@@ -782,19 +781,19 @@ def _aggregates(path: str) -> dict[str, list[tuple[object, ...]]]:
 @pytest.mark.sqlite_only
 def test_line_indexes_left_dropped_by_a_killed_import_come_back_with_the_next_import(db_file, tmp_path):
     store = Store(db_file)
-    store.conn.execute("DROP INDEX transaction_lines_sku")  # what an import killed before its end leaves
-    store.conn.execute("DROP INDEX transaction_lines_category")
+    store.conn.execute("DROP INDEX agg_items_item")  # what an import killed before its end leaves
+    store.conn.execute("DROP INDEX agg_days_day")
     store.close()
     path = write_csv(tmp_path / "h.csv", sale("R1"))
     assert run("import-receipts", str(path), "--quiet", "--db", db_file).exit_code == 0
-    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+    assert _line_indexes(db_file) == DEFERRED
     store = Store(db_file)
     try:
-        store.conn.execute("DROP INDEX transaction_lines_sku")
+        store.conn.execute("DROP INDEX agg_items_item")
         store.mend_line_indexes()  # what loyalty-central serve does as it starts
     finally:
         store.close()
-    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+    assert _line_indexes(db_file) == DEFERRED
 
 
 def _pragmas(store: Store) -> tuple[int, int, int]:
@@ -812,7 +811,7 @@ def test_the_import_connection_settings_hold_inside_and_are_put_back_after(db_fi
         with store.import_pragmas():
             assert _pragmas(store) == (-262144, 2, 1)  # a 256 MiB cache, temp tables in memory, NORMAL
             store.drop_line_indexes()
-            assert "transaction_lines_sku" not in {
+            assert "agg_items_item" not in {
                 r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
             }
             store.mend_line_indexes()
@@ -822,4 +821,4 @@ def test_the_import_connection_settings_hold_inside_and_are_put_back_after(db_fi
         assert _pragmas(store) == before
     finally:
         store.close()
-    assert _line_indexes(db_file) == {"transaction_lines_sku", "transaction_lines_category"}
+    assert _line_indexes(db_file) == DEFERRED

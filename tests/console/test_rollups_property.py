@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from central.reports.columns import Columns
 from central.services import analytics
 from central.services.access import SYSTEM
-from central.storage import rollups
+from central.storage import line_pack, rollups
 from central.storage.store import IngestUnit, Store
 from tests.sync.fakes import FakeAgent
 
@@ -63,7 +63,7 @@ def _naive_by_category_and_hour(conn) -> dict:
     (the lines' amounts count there); the rest of its amount, and refunds and cancels, are category 0."""
     zones = {s: zoneinfo.ZoneInfo(z) for s, z in ZONES.items()}
     lines: dict = {}
-    for tid, category, amount in conn.execute("SELECT transaction_id, category_id, amount FROM transaction_lines"):
+    for tid, category, amount in ((r[0], r[3], r[8]) for r in line_pack.lines_between(conn, 0, 2**62)):
         per = lines.setdefault(tid, {})
         per[category or 0] = per.get(category or 0, 0) + amount
     cells: dict = {}
@@ -91,8 +91,8 @@ def _naive_points_by_category_and_hour(conn) -> dict:
     their categories, the rest of a receipt's points in category 0; a till's manual points in category 0."""
     zones = {s: zoneinfo.ZoneInfo(z) for s, z in ZONES.items()}
     lines: dict = {}
-    for tid, category, accrued, redeemed in conn.execute(
-        "SELECT transaction_id, category_id, accrued, redeemed FROM transaction_lines"
+    for tid, category, accrued, redeemed in (
+        (r[0], r[3], r[9], r[10]) for r in line_pack.lines_between(conn, 0, 2**62)
     ):
         per = lines.setdefault(tid, {})
         have = per.setdefault(category or 0, [0, 0])

@@ -63,6 +63,11 @@ def test_totals_for_the_filtered_set(db, people, history):
     assert _page(db, admin, card="2000001").totals["count"] == 1
     assert _page(db, admin, category="SUSHI").totals["sales"] == 32_000
     assert _page(db, admin, product="SKU-2").totals["count"] == 2
+    # the packed lines are checked at their field: SKU-1's index is 0, whose four zero bytes are in every BLOB
+    assert [r["customer_id"] for r in _page(db, admin, product="SKU-1").rows] == ["c2", "c1"]
+    assert _page(db, admin, product="SKU-2", category="SUSHI").totals["count"] == 1  # a line of each, not one line
+    assert _page(db, admin, product="SKU-3", category="SUSHI").totals["count"] == 0
+    assert _page(db, admin, product="SKU-3", type="till").rows == []
     assert _page(db, admin, weekday="1", hour_from="19", hour_to="20").totals["sales"] == 3_000
     assert _page(db, admin, store="S2").totals["count"] == 1
     assert _page(db, admin, period_from="2026-11-16", period_to="2026-11-16").totals["count"] == 1

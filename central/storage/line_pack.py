@@ -1,0 +1,193 @@
+"""A purchase's lines, packed in its ``transactions`` row (migration 44: there is no ``transaction_lines`` table).
+
+Each purchase keeps its lines in two columns of its own row:
+
+* ``columns`` (BLOB): one fixed-width record of integers per line (:data:`LINE_DTYPE`: the catalog's product and
+  category as dense 0-based indexes, -1 for none; money and points in minor units; :data:`NO_PRICE` for a line sent
+  without a price), so the what-if, the reports' columns and the transactions' product and category filters read a
+  million lines as a few ``numpy.frombuffer`` calls;
+* ``line_texts`` (TEXT): each line's quantity (as the till wrote it, "1" or "0.455") and name, as
+  ``quantity \\x1f name \\x1f quantity \\x1f name ...`` (an empty name: none). A name holding ``\\x1e`` or ``\\x1f``
+  makes the purchase's texts JSON instead (``\\x1e`` then ``[[quantity, name], ...]``); a quantity never does
+  (shared/events.py's decimal pattern).
+
+Writing these two values per purchase is what the ingest and the receipt import pay for the lines: no row nor
+index entry per line (docs/import-receipts.md, "One row per receipt").
+
+:func:`line_rows` reads them back as the rows the old table had: (transaction_id, idx, sku_id, category_id, name,
+quantity, price, discount, amount, accrued, redeemed). While a database is still being migrated through the steps
+before 44 (the rollups' and aggregates' backfills of migrations 11 and later run then), the lines are still in
+``transaction_lines``, and it reads them there.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .portable import POSTGRESQL, dialect
+
+#: one receipt line, packed: catalog indexes (id - 1; -1: none), money and points in minor units
+LINE_DTYPE = np.dtype(
+    [
+        ("sku", "<i4"),
+        ("category", "<i4"),
+        ("amount", "<i8"),
+        ("discount", "<i8"),
+        ("price", "<i8"),
+        ("accrued", "<i8"),
+        ("redeemed", "<i8"),
+    ]
+)
+#: ``price`` of a line sent without one
+NO_PRICE = -(2**63)
+#: between a line's quantity and its name, and between lines, in ``line_texts``
+SEP = "\x1f"
+#: the first character of ``line_texts`` written as JSON (a name holds a separator)
+JSON_MARK = "\x1e"
+#: a line row as the old table had it
+LINE_ROW = ("transaction_id", "idx", "sku_id", "category_id", "name", "quantity", "price", "discount", "amount")
+LINE_ROW += ("accrued", "redeemed")
+
+
+def packed(
+    sku: Sequence[int],
+    category: Sequence[int],
+    amount: Sequence[int],
+    discount: Sequence[int],
+    price: Sequence[int | None],
+    accrued: Sequence[int],
+    redeemed: Sequence[int],
+) -> np.ndarray:
+    """Lines as :data:`LINE_DTYPE` records (``sku``/``category``: catalog ids or None; ``price`` None: none)."""
+    out = np.empty(len(sku), LINE_DTYPE)
+    out["sku"] = [(x or 0) - 1 for x in sku]
+    out["category"] = [(x or 0) - 1 for x in category]
+    out["amount"], out["discount"] = amount, discount
+    out["price"] = [NO_PRICE if p is None else p for p in price]
+    out["accrued"], out["redeemed"] = accrued, redeemed
+    return out
+
+
+def texts_of(quantities: Sequence[str], names: Sequence[str | None]) -> list[str]:
+    """``line_texts`` of consecutive runs of lines: pass ``[q0, n0, q1, n1, ...]`` joined per purchase with
+    :func:`joined`. Returns the flat list (names None -> "")."""
+    flat: list[str] = [""] * (2 * len(quantities))
+    flat[0::2] = quantities
+    flat[1::2] = [n or "" for n in names]
+    return flat
+
+
+def safe(names: Iterable[str | None]) -> bool:
+    """Whether no name holds a separator (then every purchase's texts are the plain form)."""
+    text = "".join(n for n in names if n)
+    return SEP not in text and JSON_MARK not in text
+
+
+def joined(flat: Sequence[str], start: int, stop: int, plain: bool) -> str | None:
+    """The ``line_texts`` of lines ``[start, stop)`` of a flat list made by :func:`texts_of` (None: no lines).
+    ``plain``: :func:`safe` said no name of the batch holds a separator."""
+    if stop <= start:
+        return None
+    part = flat[2 * start : 2 * stop]
+    if plain or all(SEP not in n and JSON_MARK not in n for n in part[1::2]):
+        return SEP.join(part)
+    return JSON_MARK + json.dumps([[q, n or None] for q, n in zip(part[0::2], part[1::2], strict=True)])
+
+
+def split_texts(text: str | None, count: int) -> tuple[list[str], list[str | None]]:
+    """(quantities, names) of a purchase's ``line_texts`` (``count`` lines: an old purchase without texts reads
+    quantity "1" and no names)."""
+    if not text:
+        return ["1"] * count, [None] * count
+    if text[0] == JSON_MARK:
+        pairs = json.loads(text[1:])
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    parts = text.split(SEP)
+    return parts[0::2], [n or None for n in parts[1::2]]
+
+
+def records(blobs: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(the lines of these purchases' ``columns`` as one :data:`LINE_DTYPE` array, each purchase's line count)."""
+    sizes = np.fromiter((0 if b is None else len(b) for b in blobs), np.int64, len(blobs)) // LINE_DTYPE.itemsize
+    lines = np.frombuffer(b"".join(bytes(b) for b in blobs if b is not None), LINE_DTYPE)
+    return lines, sizes
+
+
+def has_line_table(conn: sqlite3.Connection) -> bool:
+    """Whether the lines still live in ``transaction_lines`` (a database migrating through the steps before 44)."""
+    if dialect(conn) == POSTGRESQL:
+        return bool(conn.execute("SELECT to_regclass('transaction_lines') IS NOT NULL").fetchone()[0])
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transaction_lines'").fetchone()
+    return row is not None
+
+
+def rows_of(found: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """Line rows (:data:`LINE_ROW`) of ``(id, columns, line_texts)`` rows of purchases, in order."""
+    found = [r for r in found if r[1] is not None]
+    if not found:
+        return
+    lines, sizes = records([r[1] for r in found])
+    sku = (lines["sku"].astype(np.int64) + 1).tolist()
+    category = (lines["category"].astype(np.int64) + 1).tolist()
+    amount, discount = lines["amount"].tolist(), lines["discount"].tolist()
+    price, accrued, redeemed = lines["price"].tolist(), lines["accrued"].tolist(), lines["redeemed"].tolist()
+    at = 0
+    for (tid, _blob, texts), count in zip(found, sizes.tolist(), strict=True):
+        quantities, names = split_texts(texts, count)
+        for i in range(count):
+            j = at + i
+            yield (
+                tid,
+                i,
+                sku[j] or None,
+                category[j] or None,
+                names[i],
+                quantities[i],
+                None if price[j] == NO_PRICE else price[j],
+                discount[j],
+                amount[j],
+                accrued[j],
+                redeemed[j],
+            )
+        at += count
+
+
+_LEGACY_SELECT = f"SELECT {', '.join(LINE_ROW)} FROM transaction_lines"
+_SELECT = "SELECT id, columns, line_texts FROM transactions"
+
+
+def lines_between(conn: sqlite3.Connection, after: int, upto: int) -> Iterator[tuple[Any, ...]]:
+    """Line rows (:data:`LINE_ROW`) of the transactions with ids in (after, upto], in id and line order."""
+    if has_line_table(conn):
+        yield from conn.execute(
+            f"{_LEGACY_SELECT} WHERE transaction_id > ? AND transaction_id <= ? ORDER BY transaction_id, idx",
+            (after, upto),
+        )
+        return
+    yield from rows_of(
+        conn.execute(f"{_SELECT} WHERE id > ? AND id <= ? AND columns IS NOT NULL ORDER BY id", (after, upto))
+    )
+
+
+def lines_of(conn: sqlite3.Connection, transaction_ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+    """Line rows (:data:`LINE_ROW`) of these transactions (pass the ids sorted), 500 ids a query."""
+    for start in range(0, len(transaction_ids), 500):
+        chunk = list(transaction_ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        yield from rows_of(conn.execute(f"{_SELECT} WHERE id IN ({marks}) AND columns IS NOT NULL ORDER BY id", chunk))
+
+
+def numbers_between(conn: sqlite3.Connection, after: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each line's transaction id, the lines as :data:`LINE_DTYPE` records) of the transactions with ids in
+    (after, upto], without their texts (the reports' columns read a year's lines this way)."""
+    found = conn.execute(
+        "SELECT id, columns FROM transactions WHERE id > ? AND id <= ? AND columns IS NOT NULL ORDER BY id",
+        (after, upto),
+    ).fetchall()
+    lines, sizes = records([r[1] for r in found])
+    return np.repeat(np.fromiter((r[0] for r in found), np.int64, len(found)), sizes), lines
