@@ -371,6 +371,7 @@ MIGRATIONS += SEGHOOKS_MIGRATIONS
 from .schema_crit4 import CRIT4_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += CRIT4_MIGRATIONS
+
 # a receipt's lines only packed in its own row, no transaction_lines (docs/import-receipts.md): migration 44
 from .schema_impfast import IMPFAST_MIGRATIONS  # noqa: E402
 
