@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..daemon import DaemonThread
 from . import engine
 
 log = logging.getLogger(__name__)
@@ -36,24 +36,15 @@ def tick(db: Any, now: dt.datetime) -> dict[int, tuple[int, int]] | None:
     return result
 
 
-class SegmentClock:
+class SegmentClock(DaemonThread):
     """:func:`tick` on a daemon thread every ``interval`` seconds."""
+
+    thread_name = "segment-clock"
 
     def __init__(self, db_path: str, *, interval: float = 60.0, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.db_path, self.interval = db_path, interval
+        super().__init__()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SegmentClock:
-        self._thread = threading.Thread(target=self._loop, name="segment-clock", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
 
     def tick(self) -> dict[int, tuple[int, int]] | None:
         from ..storage.store import Store

@@ -20,7 +20,6 @@ import functools
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 import zoneinfo
@@ -28,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..daemon import DaemonThread
 from ..gc_pause import without_gc
 from ..points.ledger import LedgerBatch
 from ..points.versions import VersionCounter, bump_versions
@@ -686,16 +686,17 @@ def _test_pause() -> Callable[[], None] | None:
     return pause
 
 
-class TriggerEngine:
+class TriggerEngine(DaemonThread):
     """The engine's thread: a pass each ``interval`` seconds (one holder at a time: a lease)."""
+
+    thread_name = "trigger-engine"
 
     def __init__(self, db_path: str, *, interval: float = 1.0, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.db_path = db_path
         self.interval = interval
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        super().__init__()
         self.holder = f"triggers-{uuid.uuid4().hex[:12]}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._db: Any = None
 
     @property
@@ -707,16 +708,6 @@ class TriggerEngine:
             self._db.use_engine_pragmas()
         return self._db
 
-    def start(self) -> TriggerEngine:
-        self._thread = threading.Thread(target=self._run, name="trigger-engine", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-
     def run_once(self) -> tuple[int, int, int]:
         db = self.db
         with db.transaction():
@@ -724,7 +715,7 @@ class TriggerEngine:
                 return 0, 0, 0
         return run_once(db, self.clock(), _test_pause())
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 events, runs, _ = self.run_once()

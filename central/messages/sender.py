@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..daemon import DaemonThread
 from ..storage.clock import now_utc
 from ..storage.store import Store
 from . import adapters, channels, notices, push, rules, tokens, tracking
@@ -124,8 +125,10 @@ def address_of(channel: str, customer: dict[str, Any], override: str | None) -> 
     return ""
 
 
-class Sender:
+class Sender(DaemonThread):
     """The outbox's worker. ``run_once()`` does one pass (tests call it); ``start()`` runs passes on a thread."""
+
+    thread_name = "message-sender"
 
     def __init__(
         self,
@@ -150,9 +153,8 @@ class Sender:
         self.holder = holder or f"sender-{uuid.uuid4().hex[:12]}"
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.make_adapter = make_adapter
+        super().__init__()
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._adapters: dict[str, tuple[str, adapters.Adapter]] = {}
         self._windows: dict[str, RateWindow] = {}
         self._lock = threading.Lock()
@@ -172,22 +174,14 @@ class Sender:
 
     # -- the thread ------------------------------------------------------------------------------
 
-    def start(self) -> Sender:
-        self._thread = threading.Thread(target=self._run, name="message-sender", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _stopping(self) -> None:
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
 
     def notify(self) -> None:
         """Something was queued: look now."""
         self._wake.set()
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()

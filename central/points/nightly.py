@@ -30,10 +30,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 import zoneinfo
 from dataclasses import dataclass
 
+from ..daemon import DaemonThread
 from ..marketing import engine as segments
 from ..marketing import trigger_engine as triggers
 from ..storage.audit_log import add_audit_row
@@ -173,23 +173,15 @@ def run(db: Store, now: str | None = None) -> NightlyReport:
     return report
 
 
-class NightlyScheduler:
+class NightlyScheduler(DaemonThread):
     """Runs the nightly job once a day at ``hour`` in ``zone`` (a daemon thread inside ``serve``)."""
 
+    thread_name = "nightly"
+    join_seconds = 5.0
+
     def __init__(self, db_path: str, hour: int, zone: str) -> None:
+        super().__init__()
         self.db_path, self.hour, self.zone = db_path, hour, zoneinfo.ZoneInfo(zone)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> NightlyScheduler:
-        self._thread = threading.Thread(target=self._loop, name="nightly", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
 
     def due(self, last_run: str | None, now: dt.datetime) -> bool:
         """Whether today's run (at ``hour`` local) has come and not happened yet."""

@@ -317,18 +317,7 @@ def run_of(conn: sqlite3.Connection, trigger_id: int, key: int) -> dict[str, Any
 
 #: what ``save_runs`` writes of a run, by (trigger, customer); ``furthest`` (migration 41): the furthest step ever
 #: passed, kept in the same row write (the segments' trigger criterion reads it)
-SAVED_COLUMNS = (
-    "version",
-    "step",
-    "phase",
-    "pass_no",
-    "since",
-    "started",
-    "held_at",
-    "restart_at",
-    "wake_at",
-    "furthest",
-)
+SAVED_COLUMNS = (*RUN_COLUMNS[2:], "furthest")
 
 
 def save_runs(conn: sqlite3.Connection, runs: Sequence[Sequence[Any]]) -> None:
