@@ -160,7 +160,9 @@ def test_the_broker_keeps_an_ingest_backlog_past_mosquittos_default_queue(secure
     assert wait_for(lambda: all(info.is_published() for info in sent), 30)  # the broker has every one
     back = Listener(broker.url, wire.central_subscriptions(), cuser, username=cuser, password=cpass)
     assert wait_for(lambda: len(back.messages) >= count, 30), len(back.messages)
-    assert [m["outbox_depth"] for _, m in back.decoded()] == list(range(count))
+    # every one kept, none twice (the order is not this test's: under load a QoS 1 redelivery may swap two, which
+    # the ingest orders by seq anyway)
+    assert sorted(m["outbox_depth"] for _, m in back.decoded()) == list(range(count))
     assert "Outgoing messages are being dropped" not in broker.log_text()
     for client in (agent, back):
         client.stop()
