@@ -506,10 +506,6 @@ COLUMNS_FROM = 1000
 COLUMNS_SHARE = 0.03
 
 
-def _concerns(segments: list[dict[str, Any]], changes: set[str]) -> bool:
-    return any(_traits(row["_def"])[1] & changes for row in segments)
-
-
 def follow(
     conn: sqlite3.Connection,
     customer_ids: Iterable[str],
@@ -528,7 +524,7 @@ def follow(
     if not ids or not changes or not queries.any_dynamic(conn):
         return {}
     segments = dynamic_segments(conn)
-    if not _concerns(segments, changes):
+    if not reads(segments, changes):
         return {}
     key_of = aggregates.keys_of(conn, ids)
     id_of = {key: cid for cid, key in key_of.items()}
@@ -560,7 +556,7 @@ def follow_later(conn: sqlite3.Connection, customer_ids: Iterable[str], changes:
     transaction (``segment_pending``, migration 43) for :func:`follow_pending` to follow all at once; returns how
     many rows (none while no dynamic segment reads what changed)."""
     ids, changes = sorted(set(customer_ids)), set(changes)
-    if not ids or not changes or not queries.any_dynamic(conn) or not _concerns(dynamic_segments(conn), changes):
+    if not ids or not changes or not queries.any_dynamic(conn) or not reads(dynamic_segments(conn), changes):
         return 0
     return pending_store.add(conn, aggregates.keys_of(conn, ids).values(), cause, changes)
 
