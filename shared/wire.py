@@ -239,6 +239,21 @@ def batch_events(
 _CONVERT = msgspec.convert
 
 
+def _warm() -> None:
+    """Build msgspec's type information of every contract type once, here, at import: msgspec builds it on a type's
+    first use, and two threads doing that at once (an MQTT link's thread and another decoding their first messages)
+    crashed a process with a segmentation fault in a test run."""
+    for cls in vars(events).values():
+        if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
+            try:
+                _CONVERT({}, cls)
+            except msgspec.ValidationError:
+                pass
+
+
+_warm()
+
+
 def _check(value: Any, cls: type[events.Contract], path: str) -> None:
     """Validate a map against a contract type; :class:`WireError` ``invalid`` naming the field and why."""
     if type(value) is not dict:
