@@ -41,6 +41,11 @@ def promo(db: Store, cid: str | None = None) -> list[dict]:
     return [r for r in rows if cid is None or r["customer_id"] == cid]
 
 
+def _after_now() -> dt.datetime:
+    """Now, after what the test registered (NOW is taken at import: past the chain's midnight it is the day before)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
 def doc(*steps, name="t", hours=ALL_HOURS):
     return {"name": name, "owner_store": "S1", "group": "g", "hours": hours, "steps": list(steps)}
 
@@ -49,17 +54,18 @@ def test_welcome_bonus_on_registration_once(db):
     tid = service.create(db, MARKETER, service.templates("S1")["welcome"] | {"hours": ALL_HOURS})
     agent = FakeAgent("S1")
     apply(db, agent.registration("old"))
-    assert service.start(db, MARKETER, tid, NOW) == 1
-    engine.run_once(db, NOW)
+    now = _after_now()  # (the registration is stamped with the real clock: NOW, taken at import, may be a day before)
+    assert service.start(db, MARKETER, tid, now) == 1
+    engine.run_once(db, now)
     assert promo(db, "old") and promo(db, "old")[0]["points"] == 10000  # registered today: within 0..1 days
     apply(db, agent.registration("c1"))
-    events, runs, actions = engine.run_once(db, NOW + dt.timedelta(minutes=1))
+    events, runs, actions = engine.run_once(db, now + dt.timedelta(minutes=1))
     assert events == 1 and runs == 1 and actions == 1
     [entry] = promo(db, "c1")
     assert entry["points"] == 10000 and f"trigger {tid}" in entry["reason"] and "step 1" in entry["reason"]
-    engine.run_once(db, NOW + dt.timedelta(minutes=2))
+    engine.run_once(db, now + dt.timedelta(minutes=2))
     apply(db, agent.purchase("c1"))
-    engine.run_once(db, NOW + dt.timedelta(minutes=3))
+    engine.run_once(db, now + dt.timedelta(minutes=3))
     assert len(promo(db, "c1")) == 1
     assert db.rows("SELECT balance FROM customers WHERE id = 'c1'")[0]["balance"] >= 10000
     [mine] = service.customer_triggers(db, MARKETER, "c1")
@@ -201,7 +207,7 @@ def test_test_on_a_customer_changes_nothing(db):
     apply(db, agent.registration("c1"))
     tid = service.create(db, MARKETER, service.templates("S1")["welcome"])
     before = db.rows("SELECT COUNT(*) AS n FROM ledger")[0]["n"]
-    result = service.test(db, MARKETER, tid, "c1", NOW)
+    result = service.test(db, MARKETER, tid, "c1", _after_now())
     assert result["steps"][0]["holds"] and result["would"] == ["credit 10000 points"]
     assert "registration" in result["steps"][0]["reasons"][0]["text"]
     assert db.rows("SELECT COUNT(*) AS n FROM ledger")[0]["n"] == before
