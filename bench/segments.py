@@ -462,6 +462,7 @@ def ingest_figures(db: Store, args: argparse.Namespace, today: int) -> Store:
         with db.transaction() as conn:
             engine.recompute(conn, i, today)
     print(f"    51 segments computed in {time.perf_counter() - started:.1f} s")
+
     rate_50 = ingest_rate(db, args.customers, args.receipts, today)
     moves = db.conn.execute("SELECT COUNT(*) FROM segment_history WHERE cause = 'purchase'").fetchone()[0]
     with db.transaction() as conn:  # the same run without dynamic segments again (the machine's load drifts)
@@ -496,6 +497,8 @@ def ingest_figures(db: Store, args: argparse.Namespace, today: int) -> Store:
             f" {low:.0f} us without, {high:.0f} us with (+{high - low:.0f} us, {100 * low / high:.0f}%); medians"
             f" {statistics.median(without):.0f} / {statistics.median(with_):.0f} us  load {os.getloadavg()[0]:.1f}"
         )
+        runs = (" ".join(f"{v:.0f}" for v in values) for values in (without, with_))
+        print("    each run, without: {}; with: {}".format(*runs))
     return db
 
 

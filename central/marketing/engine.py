@@ -36,7 +36,7 @@ from ..storage import triggers as trigger_store
 from ..storage.clock import now_utc
 from .columns import ColumnEvaluator, rfm_inputs
 from .columns import current as columns_current
-from .segments.compiled import Round
+from .segments.compiled import ColumnFacts, Round
 from .segments.definition import Criterion, Definition, parse_definition, time_relative
 from .segments.evaluate import (
     Context,
@@ -317,17 +317,21 @@ def on_event(
     at: str | None = None,
     cause: str = "event",
     versioned: bool = False,
+    key_of: Mapping[str, int] | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Re-evaluate these customers against the dynamic segments ``changes`` can affect; segment -> (in, out).
     ``versioned``: every one of these customers got a new version in this transaction already (the ingest's
     ledger gives one to each customer it touched), so a membership change needs no other for its delta to go
-    down (docs/sync.md, "Segments down")."""
+    down (docs/sync.md, "Segments down"). ``key_of``: keys of (some of) these customers known already."""
     ids = sorted(set(customer_ids))
     changes = set(changes)
     segments = dynamic_segments(conn)
     if not ids or not reads(segments, changes):
         return {}
-    key_of = aggregates.keys_of(conn, ids)
+    known = key_of or {}
+    key_of = {cid: known[cid] for cid in ids if cid in known}
+    if len(key_of) < len(ids):
+        key_of.update(aggregates.keys_of(conn, [cid for cid in ids if cid not in key_of]))
     return _reevaluate(
         conn,
         segments,
@@ -421,12 +425,13 @@ def _reevaluate(
     customer. Membership changes are written together, before a segment that nests others is evaluated
     (it reads their membership) and at the end. (No flip day is kept: the date refresh finds the customers
     due on the column snapshot, :func:`due_keys`.)"""
-    facts: dict[int, Facts] | None = None
+    facts: Mapping[int, Facts] | None = None
     compiled: Round | None = None
     current: dict[int, set[int]] = {}
     moved: dict[int, set[int]] = {}  # segment -> keys whose membership changed (for the segments nesting it)
-    pending: list[tuple[int, set[int], set[int]]] = []
+    pending: list[tuple[int, Iterable[int], Iterable[int]]] = []
     result = {}
+    columns: _Columns | None = None  # the vector path's memberships and masks (a round of the ingest)
     for row in segments:
         definition: Definition = row["_def"]
         affected = keys if concerned(definition) else set()  # (the same set object: the batch's mask of it is kept)
@@ -441,33 +446,92 @@ def _reevaluate(
             criteria = [c for r in segments for c in r["_def"].criteria()]
             needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
             facts = aggregates.load_facts(
-                conn, sorted(keys), tables=needed, items=aggregates.items_read(criteria), id_of=id_of
+                conn,
+                sorted(keys),
+                tables=needed,
+                items=aggregates.items_read(criteria),
+                id_of=id_of,
+                columns=True,
+                items_since=aggregates.items_since(criteria, today),
             )
             compiled = _round(context(conn, today))
-            for segment, key in store.member_pairs(conn, keys):
-                current.setdefault(segment, set()).add(key)
+            if isinstance(facts, ColumnFacts) and len(facts) == len(keys) and len(facts) >= compiled.vector_from:
+                columns = _Columns(conn, facts)
+            else:
+                for segment, key in store.member_pairs(conn, keys):
+                    current.setdefault(segment, set()).add(key)
         assert compiled is not None
         plan = compiled.plan(definition)
         if definition.nested and pending:
             store.change_members_many(conn, pending, at, cause, id_of, bump=not versioned)
             pending = []
-        answer = compiled.members(plan, facts, affected)
-        inside = affected & current.get(row["id"], set())
-        entered, left = answer - inside, inside - answer
+        if columns is not None:
+            change = columns.change(row["id"], compiled, plan, affected)
+            if change is None:
+                continue
+            entered, left = change
+        else:
+            answer = compiled.members(plan, facts, affected)
+            inside = affected & current.get(row["id"], set())
+            entered, left = answer - inside, inside - answer
         if entered or left:
             pending.append((row["id"], entered, left))
-            moved[row["id"]] = entered | left
+            moved[row["id"]] = set(entered) | set(left)
             result[row["id"]] = (len(entered), len(left))
     if pending:
         store.change_members_many(conn, pending, at, cause, id_of, bump=not versioned)
     return result
 
 
-def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Iterable[Mapping[str, Any]]) -> None:
+class _Columns:
+    """A round's memberships as boolean arrays over its :class:`ColumnFacts` (every key of the round has facts):
+    each segment's answer (``Round.member_mask``) is compared with them without a set per segment."""
+
+    def __init__(self, conn: sqlite3.Connection, facts: ColumnFacts) -> None:
+        self.facts = facts
+        self.keys = np.asarray(facts.order, np.int64)  # (sorted: load_facts' columns are in key order)
+        segment_ids, member_keys = store.member_arrays(conn, facts.order)
+        ids, row_of = np.unique(segment_ids, return_inverse=True)
+        self.inside = np.zeros((len(ids), len(self.keys)), bool)
+        self.inside[row_of, np.searchsorted(self.keys, member_keys)] = True
+        self.row = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        self.all = np.ones(len(self.keys), bool)
+        self._masks: dict[int, tuple[set[int], int, np.ndarray]] = {}
+
+    def _mask(self, affected: set[int]) -> np.ndarray:
+        """``affected`` (a subset of the round's keys) as a mask; the round's own set is all of them."""
+        found = self._masks.get(id(affected))
+        if found is None or found[0] is not affected or found[1] != len(affected):
+            mask = self.all if len(affected) == len(self.keys) else np.isin(self.keys, list(affected))
+            found = self._masks[id(affected)] = (affected, len(affected), mask)
+        return found[2]
+
+    def change(
+        self, segment: int, compiled: Round, plan: Any, affected: set[int]
+    ) -> tuple[list[int], list[int]] | None:
+        """(entered, left) of ``affected`` for one segment; None: no change."""
+        among = self._mask(affected)
+        answer = compiled.member_mask(plan, self.facts, among)
+        row = self.row.get(segment)
+        inside = among & self.inside[row] if row is not None else None
+        entered = answer if inside is None else answer & ~inside
+        left = None if inside is None else inside & ~answer
+        if not entered.any() and (left is None or not left.any()):
+            return None
+        return self.keys[entered].tolist(), [] if left is None else self.keys[left].tolist()
+
+
+def after_ingest(
+    conn: sqlite3.Connection,
+    customer_ids: set[str],
+    events: Iterable[Mapping[str, Any]],
+    key_of: Mapping[str, int] | None = None,
+) -> None:
     """The ingest's hook (central/storage/ingest.py), inside its transaction: each touched customer against
     the segments their own events can change, with their event's kind as the cause. ``customer_ids`` are the
     customers the ledger gave a new version in this transaction (``LedgerBatch.flush``): a membership change of
-    theirs needs no version of its own."""
+    theirs needs no version of its own. ``key_of``: the keys of the customers whose aggregates the transaction
+    folded (``ReceiptLog.keys``), known already."""
     if not customer_ids or not queries.any_dynamic(conn):
         return
     kinds: dict[str, set[str]] = {}
@@ -483,7 +547,7 @@ def after_ingest(conn: sqlite3.Connection, customer_ids: set[str], events: Itera
     for group_kinds, ids in groups.items():
         changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in group_kinds)) if group_kinds else set()
         cause = "purchase" if "purchase" in group_kinds else min(group_kinds) if group_kinds else "event"
-        on_event(conn, ids, changes, today, cause=cause, versioned=True)
+        on_event(conn, ids, changes, today, cause=cause, versioned=True, key_of=key_of)
 
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:

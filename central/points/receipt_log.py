@@ -115,6 +115,8 @@ class ReceiptLog:
         self._zones: dict[str | None, zoneinfo.ZoneInfo] | None = None
         self._chain: zoneinfo.ZoneInfo | None = None
         self._whens: dict[tuple[str | None, str], tuple[str, int, int, int]] = {}
+        #: the customers whose aggregates the flushes folded: id -> segments' key (aggregates.record)
+        self.keys: dict[str, int] = {}
         #: what :meth:`prepare` made ahead of the flush: rows numbered from 0, their lines, the packed lines
         self._early: tuple[list[Any], list[tuple[Any, ...]], Packed] | None = None
 
@@ -331,7 +333,7 @@ class ReceiptLog:
                 chain.append(aggregates.chain_zone(conn))
             return chain[0]
 
-        aggregates.record(conn, folded, zone_of)
+        self.keys.update(aggregates.record(conn, folded, zone_of))
 
     def _by_line(self, start: int | None = None) -> tuple[list[Any], list[tuple[Any, ...]], list[Any], Packed]:
         """(transaction rows with their span of packed lines, the rollups' lines (id, category, quantity, amount),

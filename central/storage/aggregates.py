@@ -28,9 +28,12 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from ..marketing.segments.compiled import ColumnFacts
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
 from . import line_pack
-from .portable import PerBackend
+from .portable import PerBackend, in_list
 
 DEFAULT_CHAIN_ZONE = "Europe/Moscow"
 _CHUNK = 500
@@ -117,12 +120,8 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
     wanted = sorted(set(customer_ids))
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        found.update(
-            conn.execute(
-                f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk
-            )
-        )
+        marks, params = in_list(wanted[start : start + _CHUNK])
+        found.update(conn.execute(f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({marks})", params))
     missing = [c for c in wanted if c not in found]
     if missing:
         conn.executemany(
@@ -132,8 +131,11 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
     return found
 
 
-def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable[[str | None], dt.tzinfo]) -> set[int]:
-    """Fold transactions into the aggregates (inside the caller's transaction); return the keys touched.
+def record(
+    conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable[[str | None], dt.tzinfo]
+) -> dict[str, int]:
+    """Fold transactions into the aggregates (inside the caller's transaction); return the customers touched,
+    id -> key (the ingest's segment hook needs them again: central/marketing/engine.py ``after_ingest``).
 
     The transactions are folded one by one into the days and points; their purchase lines are folded into
     the items with numpy at once (a history import's flush has a million of them): grouped, summed and
@@ -143,7 +145,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
 
     entries = [e for e in entries if e[0] is not None]
     if not entries:
-        return set()
+        return {}
     keys = keys_of(conn, (e[0] for e in entries))
     days: dict[tuple[int, int, str], list[int]] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
@@ -189,7 +191,7 @@ def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable
         " redeemed = agg_points.redeemed + excluded.redeemed",
         [(*k, *v) for k, v in sorted(points.items())],
     )
-    return set(keys.values())
+    return keys
 
 
 def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]) -> list[tuple[Any, ...]]:
@@ -293,7 +295,6 @@ def backfill(conn: sqlite3.Connection, batch: int = 20000) -> None:
 
 
 @functools.lru_cache(maxsize=65536)
-@functools.lru_cache(maxsize=4096)
 def _local_day(text: str, zone: dt.tzinfo) -> int:
     """An ISO time's local day (ordinal) in a zone (customers registered in one batch share their times)."""
     moment = dt.datetime.fromisoformat(text)
@@ -442,26 +443,41 @@ def items_read(criteria: Iterable[Any]) -> frozenset[tuple[int, int]] | None:
     return frozenset(found)
 
 
+def items_since(criteria: Iterable[Any], today: int) -> int | None:
+    """The first day any of these criteria reads of ``agg_items`` (``load_facts``' ``items_since``): the earliest
+    start of their periods; None when one reads all time (or none reads the items)."""
+    first: int | None = None
+    for c in criteria:
+        if "items" not in TABLES_OF.get(c.type, ()):
+            continue
+        period = c.get("period")
+        start = None if period is None else period.bounds(today)[0]
+        if start is None:
+            return None
+        first = start if first is None else min(first, start)
+    return first
+
+
 _PROFILE = "c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level, c.balance"
 
 
 def _customer_rows(conn: sqlite3.Connection, keys: list[int], id_of: Mapping[int, str] | None) -> Iterable[Any]:
     """(key, id, birthday, gender, consents, custom, created_at, home store, level, balance) of these keys'
     customers (not merged away); by id when the caller knows the keys' ids (one index search fewer each)."""
-    marks = ",".join("?" * len(keys))
     if id_of is not None and all(k in id_of for k in keys):
         key_of = {id_of[k]: k for k in keys}
+        marks, params = in_list([id_of[k] for k in keys])
         return (
             (key_of[row[0]], *row)
             for row in conn.execute(
-                f"SELECT {_PROFILE} FROM customers c WHERE c.id IN ({marks}) AND c.merged_into IS NULL",
-                [id_of[k] for k in keys],
+                f"SELECT {_PROFILE} FROM customers c WHERE c.id IN ({marks}) AND c.merged_into IS NULL", params
             )
         )
+    marks, params = in_list(keys)
     return conn.execute(
         f"SELECT k.key, {_PROFILE} FROM customer_keys k JOIN customers c ON c.id = k.customer_id"
         f" WHERE k.key IN ({marks}) AND c.merged_into IS NULL",
-        keys,
+        params,
     )
 
 
@@ -482,6 +498,102 @@ def items_filter(items: frozenset[tuple[int, int]] | None) -> str:
     return f" AND {parts[0]}" if len(parts) == 1 else f" AND ({either})"
 
 
+def _profile_facts(row: Sequence[Any], zone: dt.tzinfo) -> Facts:
+    """A customer's :class:`Facts` with the ``customers`` row's part filled (a row of :func:`_customer_rows`)."""
+    key, _cid, birthday, gender, consents, custom, created, home, level, balance = row
+    return Facts(
+        key,
+        birthday=_birthday(birthday),
+        gender=gender,
+        consents=_consents(consents) if consents and consents != "{}" else frozenset(),
+        custom=dict(json.loads(custom)) if custom and custom != "{}" else {},
+        registered_day=_local_day(created, zone) if created else None,
+        home_store=home,
+        level=level,
+        balance=balance or 0,
+    )
+
+
+#: the tables the event path's column facts read (``load_facts(columns=True)``); others: Facts objects
+COLUMN_TABLES = frozenset({"days", "items", "tags"})
+
+
+def _column_facts(
+    conn: sqlite3.Connection,
+    keys: Sequence[int],
+    zone: dt.tzinfo,
+    tables: frozenset[str],
+    items: frozenset[tuple[int, int]] | None,
+    since: int | None,
+    id_of: Mapping[int, str] | None,
+) -> ColumnFacts:
+    """``load_facts`` as columns (``compiled.ColumnFacts``): the numbers the vector criteria read, in arrays; the
+    :class:`Facts` (the same as ``load_facts`` gives) read again only if a criterion asks for them."""
+    profile: list[Any] = []
+    days = np.zeros((0, 5), np.int64)
+    bought = np.zeros((0, 4), np.int64)
+    categories = None if items is None else sorted(i for kind, i in items if kind == CATEGORY)
+    category_filter = "" if categories is None else f" AND +item IN ({','.join(str(int(i)) for i in categories)})"
+    if since is not None:
+        category_filter += f" AND day >= {int(since)}"
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        marks, params = in_list(chunk)
+        profile += _customer_rows(conn, chunk, id_of)
+        if "days" in tables:
+            rows = conn.execute(
+                f"SELECT key, day, purchases, spend, items FROM agg_days WHERE key IN ({marks})", params
+            ).fetchall()
+            days = np.concatenate([days, np.array(rows, np.int64).reshape(-1, 5)])
+        if "items" in tables and categories != []:
+            rows = conn.execute(
+                f"SELECT key, item, day, quantity FROM agg_items WHERE key IN ({marks}) AND kind = {CATEGORY}"
+                + category_filter,
+                params,
+            ).fetchall()
+            bought = np.concatenate([bought, np.array(rows, np.int64).reshape(-1, 4)])
+    profile.sort()  # (by key: the order of the columns)
+    order = [row[0] for row in profile]
+    tags: dict[int, set[str]] = {}
+    if "tags" in tables and profile:
+        key_of = {row[1]: row[0] for row in profile}
+        for start in range(0, len(profile), _CHUNK):
+            marks, params = in_list([row[1] for row in profile[start : start + _CHUNK]])
+            for cid, tag in conn.execute(
+                f"SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({marks})", params
+            ):
+                tags.setdefault(key_of[cid], set()).add(tag)
+    no_tags: frozenset[str] = frozenset()
+    columns = {
+        "birthday": [_birthday(row[2]) for row in profile],
+        "gender": [row[3] for row in profile],
+        "consents": [_consents(c) if c and c != "{}" else frozenset() for c in (row[4] for row in profile)],
+        "home_store": [row[7] for row in profile],
+        "level": [row[8] for row in profile],
+        "tags": [frozenset(tags[k]) if k in tags else no_tags for k in order],
+    }
+
+    def build() -> dict[int, Facts]:
+        ids = {row[0]: row[1] for row in profile}
+        return dict(load_facts(conn, order, zone, tables, items, ids, columns=False, items_since=since))
+
+    return ColumnFacts(order, columns, _indexed(days, order), _indexed(bought, order), build)
+
+
+def _indexed(rows: np.ndarray, order: list[int]) -> np.ndarray:
+    """Rows whose first column is a customer key, with it turned into the customer's index in ``order`` (sorted
+    keys); rows of keys not there (customers merged away) left out."""
+    if not len(rows):
+        return rows
+    sorted_keys = np.asarray(order, np.int64)
+    at = np.searchsorted(sorted_keys, rows[:, 0])
+    found = at < len(sorted_keys)
+    found[found] = sorted_keys[at[found]] == rows[found, 0]
+    rows = rows[found]
+    rows[:, 0] = at[found]
+    return rows
+
+
 def load_facts(
     conn: sqlite3.Connection,
     keys: Sequence[int],
@@ -489,41 +601,32 @@ def load_facts(
     tables: Iterable[str] = ALL_TABLES,
     items: frozenset[tuple[int, int]] | None = None,
     id_of: Mapping[int, str] | None = None,
-) -> dict[int, Facts]:
+    columns: bool = False,
+    items_since: int | None = None,
+) -> Mapping[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
     days, items, points, rfm, promotions, codes, triggers, messages: :data:`TABLES_OF`) only those are read, the
     others' facts stay empty. ``items``: only these (kind, id) rows of ``agg_items`` (:func:`items_read`; the
     answers of the criteria that named them are the same, but the customers' item activity days are not all
     there), None for all. ``id_of``: the keys' customer ids when the caller knows them (the event path:
-    :func:`keys_of` gave them)."""
+    :func:`keys_of` gave them). ``columns``: as ``compiled.ColumnFacts`` (the event path's rounds) when the tables
+    allow (:data:`COLUMN_TABLES`). ``items_since``: of ``agg_items`` only the rows of this day on
+    (:func:`items_since`: what the criteria's periods can read)."""
     tables = frozenset(tables)
     if items is not None and not items:
         tables -= {"items"}
-    item_filter = items_filter(items)
+    item_filter = items_filter(items) + ("" if items_since is None else f" AND day >= {int(items_since)}")
     zone = zone or chain_zone(conn)
+    if columns and tables <= COLUMN_TABLES:
+        return _column_facts(conn, keys, zone, tables, items, items_since, id_of)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start : start + _CHUNK])
         marks = ",".join("?" * len(chunk))
         ids: dict[str, int] = {}
-        for key, cid, birthday, gender, consents, custom, created, home, level, balance in _customer_rows(
-            conn, chunk, id_of
-        ):
-            ids[cid] = key
-            created_day = None
-            if created:
-                created_day = _local_day(created, zone)
-            out[key] = Facts(
-                key,
-                birthday=_birthday(birthday),
-                gender=gender,
-                consents=_consents(consents) if consents and consents != "{}" else frozenset(),
-                custom=dict(json.loads(custom)) if custom and custom != "{}" else {},
-                registered_day=created_day,
-                home_store=home,
-                level=level,
-                balance=balance or 0,
-            )
+        for row in _customer_rows(conn, chunk, id_of):
+            ids[row[1]] = row[0]
+            out[row[0]] = _profile_facts(row, zone)
         if not ids:
             continue
         id_marks = ",".join("?" * len(ids))

@@ -200,7 +200,7 @@ class IngestQueries(Database):
             counter.save()
             promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
             # dynamic segments: the touched customers, against the segments what happened can change
-            segments.after_ingest(conn, touched, unit.events)
+            segments.after_ingest(conn, touched, unit.events, ledger.receipts.keys)
             trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",

@@ -29,3 +29,19 @@ class PerBackend:
 
     def pick(self, name: str) -> str | Callable[[Any], None] | None:
         return self.postgresql if name == POSTGRESQL else self.sqlite
+
+
+#: the lengths an ``IN (?, ...)`` list is padded to (:func:`in_list`)
+_IN_SIZES = (8, 16, 32, 64, 128, 256, 512)
+
+
+def in_list(values: list[Any]) -> tuple[str, list[Any]]:
+    """("?,?,...", parameters) for ``x IN (...)`` of these values, padded with NULLs to one of a few lengths.
+
+    A list of a new length is a new statement text: SQLite prepares it again (about 0.3 ms for 500 marks) and
+    it pushes others out of the connection's statement cache; the event path's rounds (a few hundred customers,
+    a different number each time) read several tables this way. A NULL in an ``IN`` list matches nothing (use
+    it with ``IN`` only, never ``NOT IN``). Longer lists than the last size are left as they are."""
+    n = len(values)
+    size = next((s for s in _IN_SIZES if s >= n), n)
+    return ",".join("?" * size), [*values, *([None] * (size - n))]

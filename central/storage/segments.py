@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import customer_versions
+from .portable import in_list
 
 MIGRATION = [
     """CREATE TABLE segments (
@@ -203,12 +204,10 @@ def member_arrays(conn: sqlite3.Connection, keys: Sequence[int]) -> tuple[Any, A
 
     parts = []
     for start in range(0, len(keys), 500):
-        chunk = [int(k) for k in keys[start : start + 500]]
+        marks, params = in_list([int(k) for k in keys[start : start + 500]])
         parts.append(
             np.fromiter(
-                conn.execute(
-                    f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk
-                ),
+                conn.execute(f"SELECT segment_id, key FROM segment_members WHERE key IN ({marks})", params),
                 dtype=[("segment", np.int64), ("key", np.int64)],
             )
         )
@@ -221,12 +220,8 @@ def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int
     keys = sorted(set(keys))
     found: set[tuple[int, int]] = set()
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        found.update(
-            conn.execute(
-                f"SELECT segment_id, key FROM segment_members WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-        )
+        marks, params = in_list(keys[start : start + 500])
+        found.update(conn.execute(f"SELECT segment_id, key FROM segment_members WHERE key IN ({marks})", params))
     return found
 
 

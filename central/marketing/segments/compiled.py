@@ -25,9 +25,10 @@ without a fast path call them.
 from __future__ import annotations
 
 import bisect
+import calendar
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -211,6 +212,69 @@ def _compile_flip(c: Criterion, today: int) -> tuple[Any, Callable[[Facts], int 
     return ("criterion", c), lambda f: criterion_flip(c, f, today)
 
 
+class ColumnFacts(Mapping[int, Facts]):
+    """A round's facts as columns: what the vector criteria read (:func:`_vectorised`), with the :class:`Facts`
+    objects made only when a criterion without a vector form asks for one (``build``, once for all).
+
+    The event path reads a few hundred customers per ingest round; making a ``Facts`` and a tuple per day and item
+    row for each, only for :class:`_Batch` to turn them back into arrays, was most of its reading's cost. Here the
+    storage hands the rows over as arrays (``day_rows``: customer index, day, purchases, spend, items; ``item_rows``:
+    customer index, category id, day, quantity, category rows only) and the profile as lists in ``order`` (the
+    keys, sorted) (central/storage/aggregates.py ``load_facts(columns=True)``). ``build`` must give the same facts
+    ``load_facts`` gives (tests/marketing/test_segment_columns.py)."""
+
+    def __init__(
+        self,
+        keys: list[int],
+        profile: Mapping[str, list[Any]],
+        days: np.ndarray,
+        items: np.ndarray,
+        build: Callable[[], dict[int, Facts]],
+    ) -> None:
+        self.order = keys
+        self.profile = profile
+        self.day_rows = days
+        self.item_rows = items
+        self._build = build
+        self._built: dict[int, Facts] | None = None
+        self._at: dict[int, int] | None = None
+
+    def facts(self) -> dict[int, Facts]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def __getitem__(self, key: int) -> Facts:
+        if self._at is None:
+            self._at = dict(zip(self.order, range(len(self.order)), strict=True))
+        if key not in self._at:
+            raise KeyError(key)
+        return self.facts()[key]
+
+    def __contains__(self, key: object) -> bool:
+        if self._at is None:
+            self._at = dict(zip(self.order, range(len(self.order)), strict=True))
+        return key in self._at
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+#: the profile columns a :class:`_Batch` reads (as lists in its customers' order)
+PROFILE = ("birthday", "gender", "consents", "home_store", "level", "tags")
+
+
+def _grouped(rows: np.ndarray) -> np.ndarray:
+    """Rows ordered by their first column (the customer index), as the batch's sums need them."""
+    at = rows[:, 0]
+    if len(at) > 1 and bool((at[1:] < at[:-1]).any()):
+        return rows[np.argsort(at, kind="stable")]
+    return rows
+
+
 class _Batch:
     """The facts of a round's customers as arrays (their order is ``keys``), and the sums shared by criteria."""
 
@@ -218,18 +282,25 @@ class _Batch:
         self.facts = facts
         self.keys = np.fromiter(facts, np.int64, len(facts))
         self.n = len(self.keys)
-        days = [(i, d.day, d.purchases, d.spend, d.items) for i, f in enumerate(facts.values()) for d in f.days]
-        day_rows = np.array(days, np.int64).reshape(-1, 5)
+        if isinstance(facts, ColumnFacts):
+            day_rows, item_rows = facts.day_rows, facts.item_rows
+            self._profile: dict[str, list[Any]] = dict(facts.profile)
+        else:
+            days = [(i, d.day, d.purchases, d.spend, d.items) for i, f in enumerate(facts.values()) for d in f.days]
+            day_rows = np.array(days, np.int64).reshape(-1, 5)
+            items = [
+                (i, i_.id, i_.day, i_.quantity)
+                for i, f in enumerate(facts.values())
+                for i_ in f.items
+                if i_.kind == CATEGORY
+            ]
+            item_rows = np.array(items, np.int64).reshape(-1, 4)
+            self._profile = {}
+        day_rows, item_rows = _grouped(day_rows), _grouped(item_rows)
         self.d_at, self.d_day = day_rows[:, 0], day_rows[:, 1]
         self.d_values = day_rows[:, 2:]
-        items = [
-            (i, i_.kind, i_.id, i_.day, i_.quantity)
-            for i, f in enumerate(facts.values())
-            for i_ in f.items
-            if i_.kind == CATEGORY
-        ]
-        item_rows = np.array(items, np.int64).reshape(-1, 5)
-        self.i_at, self.i_item, self.i_day, self.i_quantity = (item_rows[:, c] for c in (0, 2, 3, 4))
+        self.i_at, self.i_item, self.i_day, self.i_quantity = (item_rows[:, c] for c in range(4))
+        self._births: tuple[np.ndarray, np.ndarray] | None = None
         self.sums: dict[tuple[int | None, int | None], np.ndarray] = {}
         self.span: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.answers: dict[int, np.ndarray] = {}
@@ -246,10 +317,25 @@ class _Batch:
                 keep &= self.d_day >= first
             if last is not None:
                 keep &= self.d_day <= last
-            found = np.zeros((self.n, 3), np.int64)
-            np.add.at(found, self.d_at[keep], self.d_values[keep])
-            self.sums[(first, last)] = found
+            found = self.sums[(first, last)] = _sum_per(self.d_at[keep], self.d_values[keep], self.n)
         return found
+
+    def profile(self, name: str) -> list[Any]:
+        """A profile column (:data:`PROFILE`) in the batch's order."""
+        found = self._profile.get(name)
+        if found is None:
+            found = self._profile[name] = [getattr(f, name) for f in self.facts.values()]
+        return found
+
+    def births(self) -> tuple[np.ndarray, np.ndarray]:
+        """(year, month * 32 + day) of each customer's birthday; (0, 0) without one."""
+        if self._births is None:
+            born = self.profile("birthday")
+            self._births = (
+                np.fromiter((0 if b is None else b.year for b in born), np.int64, self.n),
+                np.fromiter((0 if b is None else b.month * 32 + b.day for b in born), np.int64, self.n),
+            )
+        return self._births
 
     def purchase_span(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(has a purchase, first day, last day) per customer."""
@@ -265,6 +351,15 @@ class _Batch:
             first[~has] = 0
             self.span = (has, first, last)
         return self.span
+
+
+def _sum_per(at: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The sums of ``values``' rows per customer index ``at`` (ascending: the batch's rows come grouped by
+    customer), as integers: differences of running sums at each customer's first row."""
+    running = np.zeros((len(at) + 1, *values.shape[1:]), np.int64)
+    np.cumsum(values, axis=0, out=running[1:])
+    bounds = np.searchsorted(at, np.arange(n + 1))
+    return running[bounds[1:]] - running[bounds[:-1]]
 
 
 def _range_mask(values: np.ndarray, low: int | None, high: int | None) -> np.ndarray:
@@ -339,11 +434,54 @@ def _vectorised(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | No
                 keep &= b.i_day >= first
             if last is not None:
                 keep &= b.i_day <= last
-            total = np.zeros(b.n, np.int64)
-            np.add.at(total, b.i_at[keep], b.i_quantity[keep])
+            total = _sum_per(b.i_at[keep], b.i_quantity[keep], b.n)
             return total >= minimum if minimum else total > 0
 
         return category
+    return _vectorised_profile(c, today)
+
+
+def _vectorised_profile(c: Criterion, today: int) -> Callable[[_Batch], np.ndarray] | None:
+    """The criteria on the customer's row that have a numpy form over a batch (``evaluate.matches``'s answers)."""
+    t = c.type
+    if t in ("home_store", "level"):
+        allowed = c["stores"] if t == "home_store" else c["levels"]
+        return lambda b: np.fromiter((v in allowed for v in b.profile(t)), bool, b.n)
+    if t == "gender":
+        values = c["values"]
+        return lambda b: np.fromiter(
+            ((g if g in ("male", "female") else "unknown") in values for g in b.profile("gender")), bool, b.n
+        )
+    if t == "consent":
+        channels = c["channels"]
+        return lambda b: np.fromiter((bool(x & channels) for x in b.profile("consents")), bool, b.n)
+    if t == "tag":
+        tags, mode = c["tags"], c["mode"]
+        if mode == "any":
+            return lambda b: np.fromiter((bool(x & tags) for x in b.profile("tags")), bool, b.n)
+        if mode == "all":
+            return lambda b: np.fromiter((tags <= x for x in b.profile("tags")), bool, b.n)
+        return lambda b: np.fromiter((not (x & tags) for x in b.profile("tags")), bool, b.n)
+    if t == "birthday":
+        if c.get("months"):
+            months = np.array(sorted(c["months"]), np.int64)
+            return lambda b: (b.births()[1] != 0) & np.isin(b.births()[1] // 32, months)
+        window = np.array(_birthday_table(c, today), bool)  # (index 0: no birthday, never in a window)
+        return lambda b: window[b.births()[1]]
+    if t == "age":
+        on = dt.date.fromordinal(today)
+        low, high = c.get("from"), c.get("to")
+        on_code = on.month * 32 + on.day
+        leap = calendar.isleap(on.year)
+
+        def age(b: _Batch) -> np.ndarray:
+            year, code = b.births()
+            if not leap:  # (29 Feb is 28 Feb in a common year: evaluate.birthday_in)
+                code = np.where(code == 2 * 32 + 29, 2 * 32 + 28, code)
+            years = on.year - year - (on_code < code)
+            return (year != 0) & _range_mask(years, low, high)
+
+        return age
     return None
 
 
@@ -472,10 +610,14 @@ class Round:
             found -= self._matching(i, facts, found)
         return found
 
-    def _members_at_once(self, plan: Plan, facts: Mapping[int, Facts], among: set[int]) -> set[int]:
+    def _batch_of(self, facts: Mapping[int, Facts]) -> _Batch:
         batch = self._batch
         if batch is None or batch.facts is not facts:
             batch = self._batch = _Batch(facts)
+        return batch
+
+    def _members_at_once(self, plan: Plan, facts: Mapping[int, Facts], among: set[int]) -> set[int]:
+        batch = self._batch_of(facts)
         # (the engine passes the same set, unchanged, for every segment a round concerns)
         if batch.among is not among or batch.among_size != len(among):
             batch.among, batch.among_size = among, len(among)
@@ -484,7 +626,13 @@ class Round:
                 if among.issuperset(facts)
                 else np.fromiter((k in among for k in facts), bool, batch.n)
             )
-        mask = batch.among_mask
+        return set(batch.keys[self.member_mask(plan, facts, batch.among_mask)].tolist())
+
+    def member_mask(self, plan: Plan, facts: Mapping[int, Facts], among: np.ndarray) -> np.ndarray:
+        """:meth:`members` as a boolean array over ``facts`` in its order, of the customers ``among`` marks (the
+        event path's rounds compare it with the memberships as arrays: central/marketing/engine.py)."""
+        batch = self._batch_of(facts)
+        mask = among
         for audience in plan[0]:
             if len(audience) == 1:
                 mask = mask & self._mask(audience[0], batch)
@@ -494,10 +642,10 @@ class Round:
                     union |= self._mask(i, batch)
                 mask = mask & union
             if not mask.any():
-                return set()
+                return mask
         for i in plan[1]:
             mask = mask & ~self._mask(i, batch)
-        return set(batch.keys[mask].tolist())
+        return mask
 
     def next_flip(self, plan: Plan, f: Facts) -> int | None:
         """What ``evaluate.next_flip`` says."""
