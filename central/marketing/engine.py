@@ -318,18 +318,20 @@ def on_event(
     cause: str = "event",
     versioned: bool = False,
     key_of: Mapping[str, int] | None = None,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Re-evaluate these customers against the dynamic segments ``changes`` can affect; segment -> (in, out).
     ``versioned``: every one of these customers got a new version in this transaction already (the ingest's
     ledger gives one to each customer it touched), so a membership change needs no other for its delta to go
-    down (docs/sync.md, "Segments down"). ``key_of``: keys of (some of) these customers known already."""
+    down (docs/sync.md, "Segments down"). ``key_of``: keys of (some of) these customers known already; ``known``:
+    their rows read already in this transaction (``aggregates.load_facts``)."""
     ids = sorted(set(customer_ids))
     changes = set(changes)
     segments = dynamic_segments(conn)
     if not ids or not reads(segments, changes):
         return {}
-    known = key_of or {}
-    key_of = {cid: known[cid] for cid in ids if cid in known}
+    given = key_of or {}
+    key_of = {cid: given[cid] for cid in ids if cid in given}
     if len(key_of) < len(ids):
         key_of.update(aggregates.keys_of(conn, [cid for cid in ids if cid not in key_of]))
     return _reevaluate(
@@ -342,6 +344,7 @@ def on_event(
         cause,
         {key: cid for cid, key in key_of.items()},
         versioned,
+        known,
     )
 
 
@@ -349,6 +352,11 @@ def reads(segments: list[dict[str, Any]], changes: set[str]) -> bool:
     """Whether a dynamic segment's definition can change with one of ``changes`` (none: nothing to re-evaluate; a
     segment nesting another only moves when the nested one does)."""
     return any(_traits(row["_def"])[1] & changes for row in segments)
+
+
+def any_dynamic(conn: sqlite3.Connection) -> bool:
+    """Whether some segment is dynamic (the ingest's ledger then reads its customers' profiles for the hook)."""
+    return queries.any_dynamic(conn)
 
 
 def segments_read(conn: sqlite3.Connection, change: str) -> bool:
@@ -417,9 +425,11 @@ def _reevaluate(
     cause: str,
     id_of: Mapping[int, str] | None = None,
     versioned: bool = False,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> dict[int, tuple[int, int]]:
     """The per-customer evaluator over ``keys`` for the segments ``concerned`` (and those nesting a change);
-    ``id_of``: the keys' customer ids, when known (the version bumps need them).
+    ``id_of``: the keys' customer ids, when known (the version bumps need them); ``known``: customers' rows
+    read already in this transaction (``aggregates.load_facts``).
 
     Criteria are compiled once per call (segments/compiled.py): each distinct criterion is answered once per
     customer. Membership changes are written together, before a segment that nests others is evaluated
@@ -453,6 +463,7 @@ def _reevaluate(
                 id_of=id_of,
                 columns=True,
                 items_since=aggregates.items_since(criteria, today),
+                known=known,
             )
             compiled = _round(context(conn, today))
             if isinstance(facts, ColumnFacts) and len(facts) == len(keys) and len(facts) >= compiled.vector_from:
@@ -526,12 +537,14 @@ def after_ingest(
     customer_ids: set[str],
     events: Iterable[Mapping[str, Any]],
     key_of: Mapping[str, int] | None = None,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> None:
     """The ingest's hook (central/storage/ingest.py), inside its transaction: each touched customer against
     the segments their own events can change, with their event's kind as the cause. ``customer_ids`` are the
     customers the ledger gave a new version in this transaction (``LedgerBatch.flush``): a membership change of
     theirs needs no version of its own. ``key_of``: the keys of the customers whose aggregates the transaction
-    folded (``ReceiptLog.keys``), known already."""
+    folded (``ReceiptLog.keys``), known already; ``known``: the customers' rows the ledger read and did not change
+    (``LedgerBatch.profile_rows``)."""
     if not customer_ids or not queries.any_dynamic(conn):
         return
     kinds: dict[str, set[str]] = {}
@@ -547,7 +560,7 @@ def after_ingest(
     for group_kinds, ids in groups.items():
         changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in group_kinds)) if group_kinds else set()
         cause = "purchase" if "purchase" in group_kinds else min(group_kinds) if group_kinds else "event"
-        on_event(conn, ids, changes, today, cause=cause, versioned=True, key_of=key_of)
+        on_event(conn, ids, changes, today, cause=cause, versioned=True, key_of=key_of, known=known)
 
 
 def customer_changed(conn: sqlite3.Connection, customer_ids: Iterable[str], change: str) -> None:

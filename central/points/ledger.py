@@ -72,6 +72,9 @@ class CustomerState:
     #: last purchase, accrual and redemption (UTC ISO), for the console's filters
     last: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(ACTIVITY))
     spend_changed: bool = False
+    #: (birthday, gender, consents, custom, created_at, home_store) as read (``LedgerBatch(profiles=True)``);
+    #: None once this unit of work changed the row's fields, or when not read
+    profile: tuple[Any, ...] | None = None
 
     def saw(self, what: str, at: str) -> None:
         """Remember the latest time of an activity (events of several agents come in any order)."""
@@ -86,8 +89,11 @@ ACTIVITY = ("purchase", "accrual", "redemption")
 class LedgerBatch:
     """Applies events to customers, lots and the ledger; call ``flush()`` before commit."""
 
-    def __init__(self, conn: sqlite3.Connection, recorded_at: str | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, recorded_at: str | None = None, profiles: bool = False) -> None:
+        """``profiles``: read the customers' profile columns with their totals (:meth:`profile_rows`: the
+        segments' hook of the ingest reads them there, not again)."""
         self.conn = conn
+        self.profiles = profiles
         self.recorded_at = recorded_at or now_utc()
         self.receipts = ReceiptLog(conn, self.recorded_at)
         self._created: set[str] = set()
@@ -149,12 +155,15 @@ class LedgerBatch:
             chunk = ids_list[start : start + _CHUNK]
             for cid in chunk:
                 self.customers[cid] = None
-            for cid, balance, spend, level, visits, *last, merged_into in queries.customer_rows(self.conn, chunk):
-                if merged_into:
-                    merged[cid] = merged_into
+            for row in queries.customer_rows(self.conn, chunk, self.profiles):
+                cid, balance, spend, level, visits = row[:5]
+                if row[8]:  # merged_into
+                    merged[cid] = row[8]
                     continue
                 state = CustomerState(cid, balance, spend, level=level, visits=visits)
-                state.last = dict(zip(ACTIVITY, last, strict=True))
+                state.last = dict(zip(ACTIVITY, row[5:8], strict=True))
+                if self.profiles:
+                    state.profile = row[9:]
                 self.customers[cid] = state
             for lot_id, cid, points, starts, expires, program in queries.lot_rows(self.conn, chunk):
                 state = self.customers[cid]
@@ -620,6 +629,17 @@ class LedgerBatch:
     def _flag(self, kind: str, env: Mapping[str, Any], cid: str | None, detail: str) -> None:
         self.flags.append((kind, env["store"], env["agent"], cid, env["id"], detail, self.recorded_at))
 
+    def profile_rows(self) -> dict[str, tuple[Any, ...]]:
+        """After :meth:`flush`, customer id -> (id, birthday, gender, consents, custom, created_at, home_store,
+        level, balance) as the row now stands, of the customers read with their profile (``profiles``) whose
+        fields this unit of work did not change (the segments' hook: central/storage/aggregates.py
+        ``_customer_rows``); the others (new, registered or confirmed here, joined) are not known here."""
+        return {
+            cid: (cid, *state.profile, state.level, state.balance)
+            for cid, state in self.customers.items()
+            if state is not None and state.id == cid and state.profile is not None and not state.new
+        }
+
     # -- writing -----------------------------------------------------------------------------------
 
     def _recompute_levels(self) -> None:
@@ -632,7 +652,10 @@ class LedgerBatch:
                 state.spend_changed = False
         self._created.clear()
         if ids:
-            recompute(self.conn, sorted(ids), self.recorded_at)
+            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at):
+                state = self.customers.get(cid)
+                if state is not None and state.id == cid:
+                    state.level = new
 
     def _replace_cards(self) -> None:
         """The till's replacements (the new cards in, their holders joined), each audited as the till's change."""
@@ -710,6 +733,7 @@ class LedgerBatch:
                 updates.append((state.balance, state.spend, version, state.visits, *state.last.values(), cid))
                 if state.row:
                     queries.update_customer_fields(conn, cid, state.row)
+                    state.profile = None  # (its fields changed: profile_rows leaves it to be read again)
             state.row = None
             for lot in state.lots:
                 if lot.new:

@@ -461,9 +461,23 @@ def items_since(criteria: Iterable[Any], today: int) -> int | None:
 _PROFILE = "c.id, c.birthday, c.gender, c.consents, c.custom, c.created_at, c.home_store, c.level, c.balance"
 
 
-def _customer_rows(conn: sqlite3.Connection, keys: list[int], id_of: Mapping[int, str] | None) -> Iterable[Any]:
+def _customer_rows(
+    conn: sqlite3.Connection,
+    keys: list[int],
+    id_of: Mapping[int, str] | None,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
+) -> Iterable[Any]:
     """(key, id, birthday, gender, consents, custom, created_at, home store, level, balance) of these keys'
-    customers (not merged away); by id when the caller knows the keys' ids (one index search fewer each)."""
+    customers (not merged away); by id when the caller knows the keys' ids (one index search fewer each).
+    ``known``: rows (without the key) the caller read already in this transaction, by customer id (the ingest's
+    ledger: ``LedgerBatch.profile_rows``); only the others are read."""
+    if known and id_of is not None:
+        rows = [(k, *known[id_of[k]]) for k in keys if id_of.get(k) in known]
+        if len(rows) == len(keys):
+            return rows
+        if rows:
+            have = {row[0] for row in rows}
+            return [*rows, *_customer_rows(conn, [k for k in keys if k not in have], id_of)]
     if id_of is not None and all(k in id_of for k in keys):
         key_of = {id_of[k]: k for k in keys}
         marks, params = in_list([id_of[k] for k in keys])
@@ -526,6 +540,7 @@ def _column_facts(
     items: frozenset[tuple[int, int]] | None,
     since: int | None,
     id_of: Mapping[int, str] | None,
+    known: Mapping[str, tuple[Any, ...]] | None,
 ) -> ColumnFacts:
     """``load_facts`` as columns (``compiled.ColumnFacts``): the numbers the vector criteria read, in arrays; the
     :class:`Facts` (the same as ``load_facts`` gives) read again only if a criterion asks for them."""
@@ -539,7 +554,7 @@ def _column_facts(
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start : start + _CHUNK])
         marks, params = in_list(chunk)
-        profile += _customer_rows(conn, chunk, id_of)
+        profile += _customer_rows(conn, chunk, id_of, known)
         if "days" in tables:
             rows = conn.execute(
                 f"SELECT key, day, purchases, spend, items FROM agg_days WHERE key IN ({marks})", params
@@ -603,6 +618,7 @@ def load_facts(
     id_of: Mapping[int, str] | None = None,
     columns: bool = False,
     items_since: int | None = None,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> Mapping[int, Facts]:
     """key -> :class:`Facts` of these customers (merged-away customers are left out); of ``tables`` (cards, tags,
     days, items, points, rfm, promotions, codes, triggers, messages: :data:`TABLES_OF`) only those are read, the
@@ -611,20 +627,21 @@ def load_facts(
     there), None for all. ``id_of``: the keys' customer ids when the caller knows them (the event path:
     :func:`keys_of` gave them). ``columns``: as ``compiled.ColumnFacts`` (the event path's rounds) when the tables
     allow (:data:`COLUMN_TABLES`). ``items_since``: of ``agg_items`` only the rows of this day on
-    (:func:`items_since`: what the criteria's periods can read)."""
+    (:func:`items_since`: what the criteria's periods can read). ``known``: customers' rows read already
+    (:func:`_customer_rows`)."""
     tables = frozenset(tables)
     if items is not None and not items:
         tables -= {"items"}
     item_filter = items_filter(items) + ("" if items_since is None else f" AND day >= {int(items_since)}")
     zone = zone or chain_zone(conn)
     if columns and tables <= COLUMN_TABLES:
-        return _column_facts(conn, keys, zone, tables, items, items_since, id_of)
+        return _column_facts(conn, keys, zone, tables, items, items_since, id_of, known)
     out: dict[int, Facts] = {}
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start : start + _CHUNK])
         marks = ",".join("?" * len(chunk))
         ids: dict[str, int] = {}
-        for row in _customer_rows(conn, chunk, id_of):
+        for row in _customer_rows(conn, chunk, id_of, known):
             ids[row[1]] = row[0]
             out[row[0]] = _profile_facts(row, zone)
         if not ids:

@@ -165,7 +165,7 @@ class IngestQueries(Database):
         with self.transaction(concurrent=concurrent) as conn:
             if fence is not None and not fence(conn):
                 raise LeaseLost("this ingest worker no longer holds the partition of an agent in the unit")
-            ledger = LedgerBatch(conn, now)
+            ledger = LedgerBatch(conn, now, profiles=segments.any_dynamic(conn))
             ledger.prefetch(unit.events)
             for env in unit.events:
                 ledger.apply(env)
@@ -200,7 +200,7 @@ class IngestQueries(Database):
             counter.save()
             promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
             # dynamic segments: the touched customers, against the segments what happened can change
-            segments.after_ingest(conn, touched, unit.events, ledger.receipts.keys)
+            segments.after_ingest(conn, touched, unit.events, ledger.receipts.keys, ledger.profile_rows())
             trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
             conn.executemany(
                 "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",

@@ -22,11 +22,18 @@ CUSTOMER_COLUMNS = (
 # -- reads ---------------------------------------------------------------------------------------------------
 
 
-def customer_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterable[tuple[Any, ...]]:
-    """These customers (those that exist) as :data:`CUSTOMER_COLUMNS`; in an ingest commit beside others
-    (PostgreSQL), their rows are locked, in id order, until the commit ends (central/storage/write_lock.py)."""
+#: the profile's columns the segments' criteria read, which the ingest's read of a customer carries when dynamic
+#: segments follow its customers (``customer_rows(profile=True)``; central/storage/aggregates.py ``_PROFILE``)
+PROFILE_COLUMNS = "birthday, gender, consents, custom, created_at, home_store"
+
+
+def customer_rows(conn: sqlite3.Connection, ids: Sequence[str], profile: bool = False) -> Iterable[tuple[Any, ...]]:
+    """These customers (those that exist) as :data:`CUSTOMER_COLUMNS` (then :data:`PROFILE_COLUMNS` with
+    ``profile``); in an ingest commit beside others (PostgreSQL), their rows are locked, in id order, until the
+    commit ends (central/storage/write_lock.py)."""
     marks = ",".join("?" * len(ids))
-    return conn.execute(f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({marks}){lock_rows(conn)}", ids)
+    columns = f"{CUSTOMER_COLUMNS}, {PROFILE_COLUMNS}" if profile else CUSTOMER_COLUMNS
+    return conn.execute(f"SELECT {columns} FROM customers WHERE id IN ({marks}){lock_rows(conn)}", ids)
 
 
 def lot_rows(
