@@ -94,3 +94,22 @@ def test_a_segment_follows_what_the_same_unit_changed(db):
     assert service.members(db, SYSTEM, home)["customers"] == ["c1"]
     assert service.members(db, SYSTEM, gold)["customers"] == ["c2"]
     assert service.members(db, SYSTEM, rich)["customers"] == ["c3"]
+
+
+def test_a_nesting_segment_follows_in_a_round_of_arrays(db):
+    """A round of more than 32 customers is evaluated as arrays; a segment nesting another reads the other's
+    memberships as that round wrote them (``in_segment`` has no vector form: its customers' Facts are read)."""
+    one = FakeAgent("S1", "a1")
+    people = [f"p{i:02d}" for i in range(40)]
+    apply(db, *(one.registration(c) for c in people))
+    big = service.create(
+        db, MARKETER, "Big", "dynamic", {"audiences": [[{"type": "spend", "from": 10000, "period": {"last_days": 30}}]]}
+    )
+    small = service.create(
+        db, MARKETER, "Not big", "dynamic", {"audiences": [[{"type": "in_segment", "segments": [big], "in": False}]]}
+    )
+    assert service.members(db, SYSTEM, small)["count"] == 40
+    apply(db, *(bought(one, c, 20000 if i % 3 == 0 else 500) for i, c in enumerate(people)))
+    spenders = sorted(c for i, c in enumerate(people) if i % 3 == 0)
+    assert sorted(service.members(db, SYSTEM, big, limit=100)["customers"]) == spenders
+    assert sorted(service.members(db, SYSTEM, small, limit=100)["customers"]) == sorted(set(people) - set(spenders))
