@@ -454,17 +454,7 @@ def _reevaluate(
             # only the tables some dynamic segment's criteria read
             # and of agg_items only the categories and products they name
             criteria = [c for r in segments for c in r["_def"].criteria()]
-            needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
-            facts = aggregates.load_facts(
-                conn,
-                sorted(keys),
-                tables=needed,
-                items=aggregates.items_read(criteria),
-                id_of=id_of,
-                columns=True,
-                items_since=aggregates.items_since(criteria, today),
-                known=known,
-            )
+            facts = round_facts(conn, criteria, keys, today, id_of, known)
             compiled = _round(context(conn, today))
             if isinstance(facts, ColumnFacts) and len(facts) == len(keys) and len(facts) >= compiled.vector_from:
                 columns = _Columns(conn, facts)
@@ -492,6 +482,29 @@ def _reevaluate(
     if pending:
         store.change_members_many(conn, pending, at, cause, id_of, bump=not versioned)
     return result
+
+
+def round_facts(
+    conn: sqlite3.Connection,
+    criteria: list[Criterion],
+    keys: Iterable[int],
+    today: int,
+    id_of: Mapping[int, str] | None = None,
+    known: Mapping[str, tuple[Any, ...]] | None = None,
+) -> Mapping[int, Facts]:
+    """The facts an event round reads for these criteria: only the tables they read, of ``agg_items`` only the
+    categories and products they name and the days their periods can see, as columns where the tables allow
+    (``aggregates.load_facts``)."""
+    return aggregates.load_facts(
+        conn,
+        sorted(keys),
+        tables={t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())},
+        items=aggregates.items_read(criteria),
+        id_of=id_of,
+        columns=True,
+        items_since=aggregates.items_since(criteria, today),
+        known=known,
+    )
 
 
 class _Columns:

@@ -498,17 +498,7 @@ def agree(database, customers, doc, shift) -> None:
     assert fresh.members(fresh.plan(definition), narrow, some) == one_by_one & some
     # as the ingest's rounds load them: columns (the profile, day and category rows as arrays, Facts made only
     # for a criterion without a vector form), of the days the criteria's periods read; the Facts they make agree
-    criteria = list(definition.criteria())
-    needed = {t for c in criteria for t in aggregates.TABLES_OF.get(c.type, ())}
-    columns = aggregates.load_facts(
-        database.conn,
-        sorted(keys),
-        tables=needed,
-        items=aggregates.items_read(criteria),
-        id_of=id_of,
-        columns=True,
-        items_since=aggregates.items_since(criteria, today),
-    )
+    columns = engine.round_facts(database.conn, list(definition.criteria()), keys, today, id_of)
     event(f"loaded as {type(columns).__name__}")
     batch = Round(ctx, vector_from=1)
     assert batch.members(batch.plan(definition), columns, set(keys)) == one_by_one
