@@ -30,6 +30,7 @@ from typing import Any
 
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
 from . import line_pack
+from .import_pipeline import import_state
 from .portable import PerBackend
 
 DEFAULT_CHAIN_ZONE = "Europe/Moscow"
@@ -115,6 +116,15 @@ def today(conn: sqlite3.Connection, now: dt.datetime | None = None) -> int:
 def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, int]:
     """customer id -> key, making keys for ids without one."""
     wanted = sorted(set(customer_ids))
+    state = import_state(conn)
+    if state is not None:  # a pipelined import: the keys it gave are in its memory
+        missing = known_keys(conn, wanted)
+        if missing:
+            conn.executemany(
+                "INSERT INTO customer_keys (key, customer_id) VALUES (?, ?)", state.give("customer_keys", missing)
+            )
+        known = state.ids["customer_keys"]
+        return {c: known[c] for c in wanted}
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
@@ -130,6 +140,21 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
         )
         return keys_of(conn, wanted)
     return found
+
+
+def known_keys(conn: sqlite3.Connection, customer_ids: Sequence[str]) -> list[str]:
+    """A pipelined import's keys of these customers into its memory (central/storage/import_pipeline.py), from the
+    database for those it does not know; returns the ids without a key."""
+    known = import_state(conn).ids["customer_keys"]  # type: ignore[union-attr]
+    asked = [c for c in customer_ids if c not in known]
+    for start in range(0, len(asked), _CHUNK):
+        chunk = asked[start : start + _CHUNK]
+        known.update(
+            conn.execute(
+                f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
+    return [c for c in asked if c not in known]
 
 
 def record(conn: sqlite3.Connection, entries: Sequence[Entry], zone_of: Callable[[str | None], dt.tzinfo]) -> set[int]:
