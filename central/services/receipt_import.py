@@ -1369,9 +1369,9 @@ class _Overlap:
     def write(self, events: list[dict[str, Any]]) -> None:
         if any(e["kind"] == "registration" and (e["body"]["phone"] or e["body"]["card"]) for e in events):
             self.writer.drain()  # a registration reads the phones and cards the batches before wrote
-        fences = self.state.fences()
-        statements = self.db.ingest_deferred(IngestUnit(events=events), self.ledger, self.state)
-        self.writer.send(fences, statements)
+        self.writer.begin(self.state.fences())
+        self.db.ingest_deferred(IngestUnit(events=events), self.ledger, self.state, self.writer)
+        self.writer.commit()
 
     def finish(self) -> None:
         try:

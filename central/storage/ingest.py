@@ -21,7 +21,7 @@ from ..points.versions import VersionCounter
 from . import promotions
 from .clock import now_utc
 from .connection import Database
-from .import_pipeline import Deferred, ImportState
+from .import_pipeline import Deferred, ImportState, Writer
 from .triggers import record_events as trigger_events
 from .write_lock import serial_section
 
@@ -237,16 +237,15 @@ class IngestQueries(Database):
         """A ledger for a pipelined import (:meth:`ingest_deferred`), which keeps its customers across batches."""
         return LedgerBatch(self.conn)
 
-    def ingest_deferred(self, unit: IngestUnit, ledger: LedgerBatch, state: ImportState) -> list[Any]:
+    def ingest_deferred(self, unit: IngestUnit, ledger: LedgerBatch, state: ImportState, writer: Writer) -> None:
         """A pipelined import's batch (central/storage/import_pipeline.py): the unit applied on a
-        :class:`~central.storage.import_pipeline.Deferred` connection that reads on this one; returns the
-        statements to write, in order."""
+        :class:`~central.storage.import_pipeline.Deferred` connection that reads on this one and hands each write
+        to ``writer``, in order."""
         now = now_utc()
-        deferred = Deferred(self.conn, state)
+        deferred = Deferred(self.conn, state, writer)
         ledger.conn = ledger.receipts.conn = deferred  # type: ignore[assignment]
         ledger.recorded_at = ledger.receipts.recorded_at = now
         self.ingest_body(deferred, unit, now, ledger)
-        return deferred.statements
 
     def _dead_letters(self, conn: sqlite3.Connection, letters: Sequence[DeadLetter], now: str) -> None:
         for letter in letters:
