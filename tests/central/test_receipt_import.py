@@ -923,9 +923,7 @@ def test_overlapped_writes_leave_every_table_as_one_batch_after_the_other(
 
 
 @pytest.mark.sqlite_only
-def test_another_writer_during_an_overlapped_import_stops_it_and_the_next_run_resumes(
-    tmp_path, template, monkeypatch
-):
+def test_another_writer_during_an_overlapped_import_stops_it_and_the_next_run_resumes(tmp_path, template, monkeypatch):
     from central.services import receipt_import as ri
 
     first, _ = _history(tmp_path)
