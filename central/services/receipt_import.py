@@ -707,14 +707,25 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
     at_code, at_values = heads["at"]
     moments: dict[tuple[int, Any], dt.datetime] = {}
     ats = []
+    iso = dt.datetime.fromisoformat if parser.mapping.date_format is None else None
     for store, code in zip(receipt_stores, at_code.tolist(), strict=True):
         zone = parser.stores.get(store, parser.default_zone)
         when = moments.get((code, zone))
         if when is None:
+            value = at_values[code]
             try:
-                when = moments[(code, zone)] = moment(at_values[code], zone, parser.mapping.date_format)
-            except Bad:
-                raise _Unsure from None
+                # what moment() makes of an ISO text without spaces around it, without its other tries first
+                when = iso(value) if iso is not None and type(value) is str else None
+            except ValueError:
+                when = None
+            if when is None:
+                try:
+                    when = moment(value, zone, parser.mapping.date_format)
+                except Bad:
+                    raise _Unsure from None
+            elif when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+            moments[(code, zone)] = when
         ats.append(when)
     who = []
     for name in ("customer_id", "card", "phone"):
@@ -811,9 +822,10 @@ def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
     """(each value's dense index, -1 for None; the distinct values in order of first appearance)."""
     import numpy as np
 
-    index: dict[str | None, int] = {None: -1}
-    codes = np.fromiter((index.setdefault(v, len(index) - 1) for v in values), np.int32, len(values))
-    return codes, [v for v in index if v is not None]
+    distinct = [v for v in dict.fromkeys(values) if v is not None]  # in C: first appearance kept
+    index: dict[str | None, int] = {v: i for i, v in enumerate(distinct)}
+    index[None] = -1
+    return np.array(list(map(index.__getitem__, values)), np.int32), distinct
 
 
 def _try(parse: Callable[[Any], Any], value: Any) -> Any:
@@ -1089,7 +1101,10 @@ class Importer:
     def _fresh(self, receipts: list[Receipt]) -> list[Receipt]:
         """The receipts not imported yet (their event id is not in the register)."""
         ids = [event_id("refund" if r.refund else "purchase", r.store, r.receipt) for r in receipts]
-        known = self.db.known_ids(ids)
+        # an overlapped import that found nothing imported when it started knows none of its own receipts' ids is in
+        # the register (the check refused duplicates; a second import of the same file at the same time would
+        # clash on the register's key in the writer, nothing counted twice)
+        known = {} if self.overlap is not None and self.overlap.first else self.db.known_ids(ids)
         fresh = [r for r, ident in zip(receipts, ids, strict=True) if ident not in known]
         self._ids = {id(r): ident for r, ident in zip(receipts, ids, strict=True) if ident not in known}
         self.outcome.skipped += len(receipts) - len(fresh)
@@ -1364,6 +1379,8 @@ class _Overlap:
         self.db = db
         self.state = db.import_state()
         self.ledger = db.import_ledger()
+        #: nothing was imported before (the register holds no event of the import's)
+        self.first = not db.last_applied_seqs(AGENT)
         self.writer = Writer(db.path)
 
     def write(self, events: list[dict[str, Any]]) -> None:

@@ -102,7 +102,7 @@ class _NoRows:
 
 class Deferred:
     """A connection stand-in for one batch: reads on the import's connection, each write handed to the writer
-    process (which runs it in the batch's transaction), and the report rollups' increments too."""
+    process (which runs it in the batch's transaction)."""
 
     dialect = SQLITE
 
@@ -112,11 +112,11 @@ class Deferred:
         self.sink = writer.run
         self.writer = writer
 
-    def write_later(self, what: str, increments: Any) -> None:
-        """The report rollups' increments of the batch (central/storage/rollups.py's ``fold``), sorted into rows
-        and written by the writer process at this point of the batch (``rollups.write``: the same code), which
-        has time to spare while the import makes the next batch."""
-        self.writer.later(what, increments)
+    def executemany_columns(self, sql: str, columns: list[Any], places: list[str]) -> None:
+        """``executemany`` of rows given as numpy integer columns, one of them (the fifth) indexes into ``places``
+        (central/storage/aggregates.py's items): the writer process makes the rows, the import passes the
+        columns' bytes (no tuple per row made, marshalled and read back)."""
+        self.writer.run_columns(sql, [(c.dtype.str, c.tobytes()) for c in columns], places)
 
     @staticmethod
     def _kind(sql: str) -> str:
@@ -232,9 +232,9 @@ class Writer:
         """A statement of the batch (written while the import makes the next ones)."""
         self._put(("run", many, sql, params))
 
-    def later(self, what: str, increments: Any) -> None:
-        """Increments the writer makes rows of and writes (:meth:`Deferred.write_later`)."""
-        self._put(("later", what, increments))
+    def run_columns(self, sql: str, columns: list[tuple[str, bytes]], places: list[str]) -> None:
+        """A statement whose rows the writer makes of columns (:meth:`Deferred.executemany_columns`)."""
+        self._put(("columns", sql, columns, places))
 
     def commit(self) -> None:
         self._put(("commit", self.sent))

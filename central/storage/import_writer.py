@@ -8,8 +8,8 @@ statement by statement as the import makes them:
   import's in-memory ids and counter still match the database: nobody else wrote them since the import read
   them), else the batch is rolled back, the answer is ``conflict`` and the process ends;
 * ``("run", many, sql, params)``: one statement (``executemany`` when ``many``);
-* ``("later", "rollups", increments)``: the report rollups' increments of the batch, sorted into rows and
-  written here (central/storage/rollups.py's ``write``: the same code);
+* ``("columns", sql, columns, places)``: ``executemany`` of rows made of numpy integer columns (the segments'
+  item aggregates: central/storage/aggregates.py);
 * ``("commit", number)``: ``COMMIT``, and the answer ``ok N`` on its standard output.
 
 An error rolls the batch back, answers ``error N message`` and ends the process; so does the end of the input
@@ -17,16 +17,18 @@ in a batch (the importing process stopped: nothing of that batch is written). A 
 not at all, and the import resumes after the last one committed.
 
 Its own process (not a thread) so that binding each row's parameters (Python's ``sqlite3``, which holds the
-interpreter's lock per row) and the rollups' rows run on the other core beside the import's Python.
+interpreter's lock per row) runs on the other core beside the import's Python.
 """
 
 from __future__ import annotations
 
 import marshal
+import os
 import pickle
 import sqlite3
 import struct
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -41,6 +43,17 @@ PRAGMAS = (
 )
 
 
+#: CPU seconds per kind of work, printed to standard error at the end when ``LOYALTY_IMPORT_WRITER_TIMES`` is set
+#: (bench/import.py ``--phases``)
+SPENT: dict[str, float] = {}
+
+
+def _spent(what: str, since: float) -> float:
+    now = time.process_time()
+    SPENT[what] = SPENT.get(what, 0.0) + now - since
+    return now
+
+
 def _frames(source: Any) -> Any:
     """The frames of the input, decoded; stops at its end (or a frame cut short)."""
     while True:
@@ -51,16 +64,20 @@ def _frames(source: Any) -> Any:
         body = source.read(size)
         if len(body) < size:
             return
-        yield marshal.loads(body[1:]) if body[:1] == b"m" else pickle.loads(body[1:])
+        clock = time.process_time()
+        frame = marshal.loads(body[1:]) if body[:1] == b"m" else pickle.loads(body[1:])
+        _spent("frames read and decoded", clock)
+        yield frame
 
 
-def _later(conn: sqlite3.Connection, what: str, increments: Any) -> None:
-    """The report rollups' increments of a batch (central/storage/rollups.py's ``fold``), sorted into rows and
-    written here by ``rollups.write``, the code the receipt log's flush runs."""
-    from . import rollups
+def _rows(columns: list[tuple[str, bytes]], places: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of numpy integer columns (dtype, bytes); the fifth column indexes ``places`` (central/storage/
+    aggregates.py's ``_item_rows``, on the import's side)."""
+    import numpy as np
 
-    assert what == "rollups", what
-    rollups.write(conn, {table: {tuple(k): v for k, v in acc.items()} for table, acc in increments.items()})
+    lists = [np.frombuffer(data, np.dtype(dtype)).tolist() for dtype, data in columns]
+    lists[4] = [places[i] for i in lists[4]]
+    return list(zip(*lists, strict=True))
 
 
 def main(path: str) -> int:
@@ -72,11 +89,13 @@ def main(path: str) -> int:
     try:
         for frame in _frames(sys.stdin.buffer):
             kind = frame[0]
+            clock = time.process_time()
             if kind == "run":
                 if frame[1]:
                     conn.executemany(frame[2], frame[3])
                 else:
                     conn.execute(frame[2], frame[3])
+                _spent(" ".join(frame[2].split()[:3]), clock)
             elif kind == "begin":
                 number = frame[1]
                 conn.execute("BEGIN IMMEDIATE")
@@ -87,10 +106,12 @@ def main(path: str) -> int:
                         answer.write(f"conflict {number} {sql} read {found!r}, expected {expected!r}\n")
                         answer.flush()
                         return 2
-            elif kind == "later":
-                _later(conn, *frame[1:])
+            elif kind == "columns":
+                conn.executemany(frame[1], _rows(frame[2], frame[3]))
+                _spent(" ".join(frame[1].split()[:3]) + " (by columns)", clock)
             elif kind == "commit":
                 conn.execute("COMMIT")
+                _spent("COMMIT", clock)
                 answer.write(f"ok {frame[1]}\n")
                 answer.flush()
             else:
@@ -105,6 +126,11 @@ def main(path: str) -> int:
         conn.execute("ROLLBACK")
         return 1
     conn.close()
+    if os.environ.get("LOYALTY_IMPORT_WRITER_TIMES"):
+        total = time.process_time()
+        for what, seconds in sorted(SPENT.items(), key=lambda kv: -kv[1]):
+            print(f"writer {seconds:6.2f}  {what}", file=sys.stderr)
+        print(f"writer {total:6.2f}  in all (CPU)", file=sys.stderr)
     return 0
 
 

@@ -245,10 +245,6 @@ def record(
     :data:`ENABLED`.
     """
     if ENABLED[0] and rows:
-        later = getattr(conn, "write_later", None)
-        if later is not None:  # a pipelined import: its writer process sorts and writes the increments
-            later("rollups", fold(rows, lines, DayOf(zone_of)))
-            return
         write(conn, fold(rows, lines, DayOf(zone_of)))
 
 
