@@ -14,6 +14,9 @@ rows of one receipt are consecutive. It is read twice:
    (``central/storage/ingest.py``, ``commit_ingest`` -> ``central/points/ledger.py``),
    so the ledger, lots, customers' aggregates and levels come out as if the
    receipts had come from the tills. There is no second copy of the ledger logic.
+   On SQLite a second process writes each batch while the next one is made
+   (:class:`_Overlap`, central/storage/import_pipeline.py; docs/import-receipts.md,
+   "Both cores").
 
 Event ids are derived from (store, receipt id), and each batch's events go into
 the idempotency register (``applied_events``, agent ``import``) in the same

@@ -1,7 +1,8 @@
 """The receipt import's look-ups and connection settings (central/services/receipt_import.py).
 
 The look-ups ask in chunks of :data:`CHUNK` values (SQLite's bound parameters) and yield the rows as the cursor
-gives them; the import's writes all go through the ingest's transaction (``commit_ingest``).
+gives them; the import's writes all go through the ingest's transaction (``commit_ingest``, or on SQLite its body
+written by the import's writer process: central/storage/import_pipeline.py).
 """
 
 from __future__ import annotations
