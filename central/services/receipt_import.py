@@ -710,25 +710,14 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
     at_code, at_values = heads["at"]
     moments: dict[tuple[int, Any], dt.datetime] = {}
     ats = []
-    iso = dt.datetime.fromisoformat if parser.mapping.date_format is None else None
     for store, code in zip(receipt_stores, at_code.tolist(), strict=True):
         zone = parser.stores.get(store, parser.default_zone)
         when = moments.get((code, zone))
         if when is None:
-            value = at_values[code]
             try:
-                # what moment() makes of an ISO text without spaces around it, without its other tries first
-                when = iso(value) if iso is not None and type(value) is str else None
-            except ValueError:
-                when = None
-            if when is None:
-                try:
-                    when = moment(value, zone, parser.mapping.date_format)
-                except Bad:
-                    raise _Unsure from None
-            elif when.tzinfo is None:
-                when = when.replace(tzinfo=zone)
-            moments[(code, zone)] = when
+                when = moments[(code, zone)] = moment(at_values[code], zone, parser.mapping.date_format)
+            except Bad:
+                raise _Unsure from None
         ats.append(when)
     who = []
     for name in ("customer_id", "card", "phone"):
