@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -102,7 +103,15 @@ def _cents(values):  # type: ignore[no-untyped-def]
     return np.char.add(np.char.add((v // 100).astype(str), "."), np.char.zfill((v % 100).astype(str), 2))
 
 
-def child(db: str, file: str, points: str, batch: int, profile: str | None = None, phases: bool = False) -> None:
+def child(
+    db: str,
+    file: str,
+    points: str,
+    batch: int,
+    profile: str | None = None,
+    phases: bool = False,
+    overlap: bool | None = None,
+) -> None:
     """One mode in this process: prints one JSON line of figures (``profile``: a cProfile of it to that file;
     ``phases``: the time per phase, bench/import_phases.py)."""
     import cProfile
@@ -126,7 +135,9 @@ def child(db: str, file: str, points: str, batch: int, profile: str | None = Non
         report = ri.check(store, file)
         checked, checked_cpu = time.perf_counter() - clock, time.process_time() - cpu
         assert not report.bad_count, report.problems[:5]
-        outcome = ri.run(store, file, report, points=points, batch_receipts=batch)
+        # (``overlap`` only when asked: the bench runs an older tree's import too)
+        extra: dict[str, Any] = {} if overlap is None else {"overlap": overlap}
+        outcome = ri.run(store, file, report, points=points, batch_receipts=batch, **extra)
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -156,9 +167,17 @@ def child(db: str, file: str, points: str, batch: int, profile: str | None = Non
 
 
 def usage() -> dict[str, float]:
-    """This process's user and system CPU seconds and minor page faults (fresh memory the kernel zeroed)."""
+    """This process's user and system CPU seconds and minor page faults (fresh memory the kernel zeroed), and its
+    children's CPU seconds (the import's writer process, docs/import-receipts.md "Both cores")."""
     used = resource.getrusage(resource.RUSAGE_SELF)
-    return {"user": used.ru_utime, "sys": used.ru_stime, "faults": used.ru_minflt}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "user": used.ru_utime,
+        "sys": used.ru_stime,
+        "faults": used.ru_minflt,
+        "writer_user": children.ru_utime,
+        "writer_sys": children.ru_stime,
+    }
 
 
 def peak_mb() -> float:
@@ -198,16 +217,35 @@ def main() -> None:
     parser.add_argument(
         "--phases", action="store_true", help="also print the CPU and wall time of each phase (bench/import_phases.py)"
     )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="one batch after the other on one core (the import's writes not overlapped: docs/import-receipts.md)",
+    )
+    parser.add_argument("--file", help="import this file (written by an earlier run) instead of writing one")
     parser.add_argument("--child", nargs=3, metavar=("DB", "FILE", "POINTS"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, batch=args.batch, profile=args.profile_to, phases=args.phases)
+        child(
+            *args.child,
+            batch=args.batch,
+            profile=args.profile_to,
+            phases=args.phases,
+            overlap=False if args.sequential else None,
+        )
         return
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    file = work / f"history.{args.format}"
     clock = time.perf_counter()
-    source, lines, stores = write_file(file, args.synthetic, args.lines or None, args.format)
+    if args.file:
+        import pyarrow.parquet as pq
+
+        file = Path(args.file)
+        table = pq.read_table(file, columns=["store"])
+        source, lines, stores = f"{file} (kept)", table.num_rows, sorted(set(table.column("store").to_pylist()))
+    else:
+        file = work / f"history.{args.format}"
+        source, lines, stores = write_file(file, args.synthetic, args.lines or None, args.format)
     print(
         f"{source}: {lines:,} lines, {len(stores)} stores, written as {file.name} "
         f"({file.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - clock:.1f} s"
@@ -216,12 +254,15 @@ def main() -> None:
         db = str(work / f"{points}.sqlite")
         prepare_db(db, stores)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if args.phases:  # the import's writer process prints its own (docs/import-receipts.md, "Both cores")
+            env["LOYALTY_IMPORT_WRITER_TIMES"] = "1"
         stats = str(work / f"{points}.prof") if args.profile else None
         load = os.getloadavg()[0]
         out = subprocess.run(
             [sys.executable, __file__, "--batch", str(args.batch), "--child", db, str(file), points]
             + (["--profile-to", stats] if stats else [])
-            + (["--phases"] if args.phases else []),
+            + (["--phases"] if args.phases else [])
+            + (["--sequential"] if args.sequential else []),
             env=env,
             check=True,
             capture_output=True,
@@ -235,7 +276,8 @@ def main() -> None:
             f" in {r['total']:.1f} s = {rate:,.0f} lines/s (CPU {r['cpu']:.1f} s = {r['lines'] / r['cpu']:,.0f}"
             f" lines/s"
             f" of CPU: the figure a machine to itself would show; process {r['user']:.1f} s user + {r['sys']:.1f} s"
-            f" system, {r['faults'] / 1e6:.2f}M page faults); peak memory {r['rss_mb']:.0f} MB; time: check "
+            f" system, {r['faults'] / 1e6:.2f}M page faults; the writer process {r['writer_user']:.1f} s user +"
+            f" {r['writer_sys']:.1f} s system); peak memory {r['rss_mb']:.0f} MB; time: check "
             f"{r['check']:.1f} s, read {r['read']:.1f} s, kernel {r['kernel']:.2f} s, events {r['events']:.1f} s, "
             f"database {r['database']:.1f} s; CPU: check {r['cpu_check']:.1f} s, kernel {r['cpu_kernel']:.1f} s, "
             f"events {r['cpu_events']:.1f} s, database {r['cpu_database']:.1f} s (ledger, receipt log, aggregates: "
@@ -244,6 +286,9 @@ def main() -> None:
             + f"; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after (the machine is shared)"
         )
         print("\n".join(r["phases"]))
+        writer = [line for line in out.stderr.splitlines() if line.startswith("writer ")]
+        if writer:
+            print("  the writer process (CPU s):\n" + "\n".join(f"    {line[7:]}" for line in writer))
         if stats:
             where_time_goes(stats)
     print(f"files kept in {work}")

@@ -37,6 +37,7 @@ from ..storage.audit_log import add_audit_row
 from ..storage.cards import mark_card_replaced, replacement_reason
 from ..storage.clock import now_utc, utc
 from ..storage.customer_versions import set_version, set_versions_only
+from ..storage.import_pipeline import import_state
 from ..storage.write_lock import concurrent, serial_section
 from .levels import recompute
 from .merging import merge_rows
@@ -651,7 +652,13 @@ class LedgerBatch:
                 ids.append(state.id)
                 state.spend_changed = False
         self._created.clear()
-        if ids:
+        if ids and import_state(self.conn) is not None:
+            # a pipelined import keeps its customers across batches: their spend and level are known here, and
+            # the batch before may not be written yet (central/storage/import_pipeline.py)
+            known = {cid: (self.customers[cid].spend, self.customers[cid].level) for cid in ids}  # type: ignore[union-attr]
+            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at, known):
+                self.customers[cid].level = new  # type: ignore[union-attr]
+        elif ids:
             for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at):
                 state = self.customers.get(cid)
                 if state is not None and state.id == cid:

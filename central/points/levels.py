@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..storage import customer_levels as queries
@@ -81,19 +81,32 @@ def window_spend(conn: sqlite3.Connection, ids: Sequence[str], days: int, now: s
     return spend
 
 
-def recompute(conn: sqlite3.Connection, ids: Sequence[str], now: str) -> list[tuple[str, str | None, str | None]]:
+def recompute(
+    conn: sqlite3.Connection,
+    ids: Sequence[str],
+    now: str,
+    known: Mapping[str, tuple[int, str | None]] | None = None,
+) -> list[tuple[str, str | None, str | None]]:
     """Move customers to the level their spend earns; returns (id, old, new) of each change.
 
     The caller gives the changed customers a new version (the ingest's flush
-    already does for every customer it touched).
+    already does for every customer it touched). ``known``: each customer's all-time spend and level as the
+    caller holds them (a pipelined receipt import, whose batch before may not be written yet); a program with a
+    window reads the transactions, which such an import refuses (central/services/receipt_import.py).
     """
     prog = program(conn)
     if not prog.levels or not prog.auto or not ids:
         return []
-    spend = window_spend(conn, ids, prog.window_days, now)
     current: dict[str, str | None] = {}
-    for start in range(0, len(ids), _CHUNK):
-        current.update(queries.current_levels(conn, ids[start : start + _CHUNK]))
+    if known is not None:
+        if prog.window_days > 0:
+            raise RuntimeError("a level window reads the transactions: not in a pipelined import")
+        spend = {cid: known[cid][0] for cid in ids}
+        current = {cid: known[cid][1] for cid in ids}
+    else:
+        spend = window_spend(conn, ids, prog.window_days, now)
+        for start in range(0, len(ids), _CHUNK):
+            current.update(queries.current_levels(conn, ids[start : start + _CHUNK]))
     changes = []
     for cid in ids:
         if cid not in current:

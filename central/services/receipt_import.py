@@ -14,6 +14,9 @@ rows of one receipt are consecutive. It is read twice:
    (``central/storage/ingest.py``, ``commit_ingest`` -> ``central/points/ledger.py``),
    so the ledger, lots, customers' aggregates and levels come out as if the
    receipts had come from the tills. There is no second copy of the ledger logic.
+   On SQLite a second process writes each batch while the next one is made
+   (:class:`_Overlap`, central/storage/import_pipeline.py; docs/import-receipts.md,
+   "Both cores").
 
 Event ids are derived from (store, receipt id), and each batch's events go into
 the idempotency register (``applied_events``, agent ``import``) in the same
@@ -49,6 +52,7 @@ from shared.numbers import format_scaled
 
 from ..gc_pause import without_gc
 from ..points.receipt_log import LineBlock, LineColumns
+from ..storage.import_pipeline import Conflict, Writer
 from ..storage.ingest import IngestUnit
 from ..storage.store import Store
 
@@ -810,9 +814,10 @@ def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
     """(each value's dense index, -1 for None; the distinct values in order of first appearance)."""
     import numpy as np
 
-    index: dict[str | None, int] = {None: -1}
-    codes = np.fromiter((index.setdefault(v, len(index) - 1) for v in values), np.int32, len(values))
-    return codes, [v for v in index if v is not None]
+    distinct = [v for v in dict.fromkeys(values) if v is not None]  # in C: first appearance kept
+    index: dict[str | None, int] = {v: i for i, v in enumerate(distinct)}
+    index[None] = -1
+    return np.array(list(map(index.__getitem__, values)), np.int32), distinct
 
 
 def _try(parse: Callable[[Any], Any], value: Any) -> Any:
@@ -1022,6 +1027,8 @@ class Importer:
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self._fingerprints: dict[str, str] = {}
+        #: the batches written by a second process while the next ones are made (SQLite: :class:`_Overlap`)
+        self.overlap: _Overlap | None = None
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -1077,13 +1084,19 @@ class Importer:
         lap("kernel")
         events = self._events(receipts)
         lap("events")
-        self.db.commit_ingest(IngestUnit(events=events))
+        if self.overlap is None:
+            self.db.commit_ingest(IngestUnit(events=events))
+        else:
+            self.overlap.write(events)
         lap("database")
 
     def _fresh(self, receipts: list[Receipt]) -> list[Receipt]:
         """The receipts not imported yet (their event id is not in the register)."""
         ids = [event_id("refund" if r.refund else "purchase", r.store, r.receipt) for r in receipts]
-        known = self.db.known_ids(ids)
+        # an overlapped import that found nothing imported when it started knows none of its own receipts' ids is in
+        # the register (the check refused duplicates; a second import of the same file at the same time would
+        # clash on the register's key in the writer, nothing counted twice)
+        known = {} if self.overlap is not None and self.overlap.first else self.db.known_ids(ids)
         fresh = [r for r, ident in zip(receipts, ids, strict=True) if ident not in known]
         self._ids = {id(r): ident for r, ident in zip(receipts, ids, strict=True) if ident not in known}
         self.outcome.skipped += len(receipts) - len(fresh)
@@ -1099,9 +1112,14 @@ class Importer:
                 self.customers[(kind, value)] = cid
 
     def _levels(self, receipts: list[Receipt]) -> dict[str, str | None]:
-        return self.db.customer_levels(
-            sorted({self.customers[r.customer] for r in receipts if r.customer in self.customers})
-        )
+        ids = sorted({self.customers[r.customer] for r in receipts if r.customer in self.customers})
+        if self.overlap is None:
+            return self.db.customer_levels(ids)
+        # the levels the ledger holds (the batch before may not be written yet), the database's for the others
+        held = self.overlap.ledger.customers
+        levels = {cid: state.level for cid in ids if (state := held.get(cid)) is not None}
+        levels.update(self.db.customer_levels([cid for cid in ids if cid not in levels]))
+        return levels
 
     def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
         """Quote the sales with each store's current rule set through the batch kernel."""
@@ -1343,6 +1361,37 @@ class Importer:
         return events
 
 
+class _Overlap:
+    """Both cores (docs/import-receipts.md, "Both cores"): each batch's writes, made by the ingest's own code on
+    a deferred connection, go to a writer process that commits them batch by batch while the next batch is made;
+    the ledger keeps its customers, lots and levels across batches (the import is their only writer while it runs;
+    the writer's fences stop it when another writer moved the ids or the customers' versions)."""
+
+    def __init__(self, db: Store) -> None:
+        self.db = db
+        self.state = db.import_state()
+        self.ledger = db.import_ledger()
+        #: nothing was imported before (the register holds no event of the import's)
+        self.first = not db.last_applied_seqs(AGENT)
+        self.writer = Writer(db.path)
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        if any(e["kind"] == "registration" and (e["body"]["phone"] or e["body"]["card"]) for e in events):
+            self.writer.drain()  # a registration reads the phones and cards the batches before wrote
+        self.writer.begin(self.state.fences())
+        self.db.ingest_deferred(IngestUnit(events=events), self.ledger, self.state, self.writer)
+        self.writer.commit()
+
+    def finish(self) -> None:
+        try:
+            self.writer.drain()
+        finally:
+            self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.close(abort=True)
+
+
 def _draining(report: Report) -> Iterator[Receipt]:
     """The kept receipts, each let go once handed over (the import's memory falls as it goes)."""
     parsed, report.parsed = report.parsed or [], None
@@ -1361,15 +1410,41 @@ def run(
     store_timezone: str = "UTC",
     batch_receipts: int = BATCH_RECEIPTS,
     progress: Callable[[int], None] | None = None,
+    overlap: bool | None = None,
 ) -> Outcome:
-    """Import a checked file (``report`` from :func:`check`, without problems), batch by batch."""
+    """Import a checked file (``report`` from :func:`check`, without problems), batch by batch.
+
+    ``overlap``: write each batch in a second process while the next is made (docs/import-receipts.md, "Both
+    cores"); None: when the database allows it (``overlap_refused``), False: one batch after the other."""
     if report.bad_count:
         raise ImportError_(
             _("Nothing imported: %(n)s rows have problems (run with --dry-run to list them).", n=report.bad_count)
         )
     importer = Importer(db, points=points, report=report, store_timezone=store_timezone)
+    if overlap is not False:
+        refused = db.overlap_refused()
+        if refused is not None and overlap:
+            raise ValueError(f"this import cannot overlap its writes: {refused}")
+        overlap = refused is None
     with without_gc(), _import_connection(db, defer_indexes=report.lines >= DEFER_INDEXES_LINES):
-        return _run(db, path, report, importer, mapping, batch_receipts, progress)
+        if not overlap:
+            return _run(db, path, report, importer, mapping, batch_receipts, progress)
+        importer.overlap = _Overlap(db)
+        try:
+            outcome = _run(db, path, report, importer, mapping, batch_receipts, progress)
+            importer.overlap.finish()
+        except Conflict:
+            importer.overlap.abort()
+            raise ImportError_(
+                _(
+                    "Another writer changed the customers or the catalog while the import ran; the batches before"
+                    " are imported: run the import again to resume."
+                )
+            ) from None
+        except BaseException:
+            importer.overlap.abort()
+            raise
+        return outcome
 
 
 #: an import of this many lines builds the segments' aggregates' secondary indexes once at its end

@@ -33,6 +33,7 @@ import numpy as np
 from ..marketing.segments.compiled import ColumnFacts
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
 from . import line_pack
+from .import_pipeline import import_state
 from .portable import PerBackend, in_list
 
 DEFAULT_CHAIN_ZONE = "Europe/Moscow"
@@ -118,6 +119,15 @@ def today(conn: sqlite3.Connection, now: dt.datetime | None = None) -> int:
 def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, int]:
     """customer id -> key, making keys for ids without one."""
     wanted = sorted(set(customer_ids))
+    state = import_state(conn)
+    if state is not None:  # a pipelined import: the keys it gave are in its memory
+        missing = known_keys(conn, wanted)
+        if missing:
+            conn.executemany(
+                "INSERT INTO customer_keys (key, customer_id) VALUES (?, ?)", state.give("customer_keys", missing)
+            )
+        known = state.ids["customer_keys"]
+        return {c: known[c] for c in wanted}
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         marks, params = in_list(wanted[start : start + _CHUNK])
@@ -129,6 +139,21 @@ def keys_of(conn: sqlite3.Connection, customer_ids: Iterable[str]) -> dict[str, 
         )
         return keys_of(conn, wanted)
     return found
+
+
+def known_keys(conn: sqlite3.Connection, customer_ids: Sequence[str]) -> list[str]:
+    """A pipelined import's keys of these customers into its memory (central/storage/import_pipeline.py), from the
+    database for those it does not know; returns the ids without a key."""
+    known = import_state(conn).ids["customer_keys"]  # type: ignore[union-attr]
+    asked = [c for c in customer_ids if c not in known]
+    for start in range(0, len(asked), _CHUNK):
+        chunk = asked[start : start + _CHUNK]
+        known.update(
+            conn.execute(
+                f"SELECT customer_id, key FROM customer_keys WHERE customer_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
+    return [c for c in asked if c not in known]
 
 
 def record(
@@ -180,11 +205,11 @@ def record(
         " items = agg_days.items + excluded.items",
         [(*k, *v) for k, v in sorted(days.items())],
     )
-    conn.executemany(
-        "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
-        " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity",
-        items,
-    )
+    by_columns = getattr(conn, "executemany_columns", None)
+    if by_columns is not None and items is not None:  # a pipelined import: its writer process makes the rows
+        by_columns(_ITEMS, *items)
+    elif items is not None:
+        conn.executemany(_ITEMS, _item_rows(*items))
     conn.executemany(
         "INSERT INTO agg_points (key, day, type, accrued, redeemed) VALUES (?,?,?,?,?)"
         " ON CONFLICT (key, day, type) DO UPDATE SET accrued = agg_points.accrued + excluded.accrued,"
@@ -194,11 +219,26 @@ def record(
     return keys
 
 
-def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]) -> list[tuple[Any, ...]]:
+_ITEMS = (
+    "INSERT INTO agg_items (key, kind, item, day, store, quantity) VALUES (?,?,?,?,?,?)"
+    " ON CONFLICT (key, kind, item, day, store) DO UPDATE SET quantity = agg_items.quantity + excluded.quantity"
+)
+
+
+def _item_rows(columns: list[Any], places: list[str]) -> list[tuple[Any, ...]]:
+    """``agg_items`` rows of :func:`_fold_items`' columns (the store, column 4, as its index in ``places``)."""
+    k, kind, item, d, p, q = (c.tolist() for c in columns)
+    return list(zip(k, kind, item, d, [places[i] for i in p], q, strict=True))
+
+
+def _fold_items(
+    np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequence[Any]]]
+) -> tuple[list[Any], list[str]] | None:
     """The purchases' lines as ``agg_items`` rows (key, kind, item, day, store, quantity), summed per row and in
-    the primary key's order; each purchase's quantities are added to its day's items (``row[3]``)."""
+    the primary key's order, as numpy columns (the store's an index in the list returned beside them; None: no
+    row); each purchase's quantities are added to its day's items (``row[3]``)."""
     if not bought:
-        return []
+        return None
     flat = [line for entry in bought for line in entry[4]]
     counts = np.fromiter((len(entry[4]) for entry in bought), np.int64, len(bought))
     products, categories, quantities = zip(*flat, strict=True)
@@ -225,25 +265,14 @@ def _fold_items(np: Any, bought: Sequence[tuple[int, int, str, list[int], Sequen
     columns += [np.concatenate((a[has_product], a[has_category])) for a in (day, place, milli)]
     k, kind, item, d, p, q = columns
     if not len(k):
-        return []
+        return None
     order = np.lexsort((p, d, item, kind, k))
     k, kind, item, d, p, q = (c[order] for c in (k, kind, item, d, p, q))
     start = np.ones(len(k), bool)
     start[1:] = (k[1:] != k[:-1]) | (kind[1:] != kind[:-1]) | (item[1:] != item[:-1]) | (d[1:] != d[:-1])
     start[1:] |= p[1:] != p[:-1]
     at = np.flatnonzero(start)
-    total = np.add.reduceat(q, at)
-    return list(
-        zip(
-            k[at].tolist(),
-            kind[at].tolist(),
-            item[at].tolist(),
-            d[at].tolist(),
-            [places[i] for i in p[at].tolist()],
-            total.tolist(),
-            strict=True,
-        )
-    )
+    return [k[at], kind[at], item[at], d[at], p[at], np.add.reduceat(q, at)], places
 
 
 _SUMS = {

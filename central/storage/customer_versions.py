@@ -8,14 +8,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .import_pipeline import import_state
+
 
 def customer_version(conn: sqlite3.Connection) -> int:
     """The chain-wide customer version counter (0 before the first version)."""
+    state = import_state(conn)
+    if state is not None:  # a pipelined import: the batch before may not be written yet
+        return state.top["customer_version"]
     row = conn.execute("SELECT value FROM counters WHERE name = 'customer_version'").fetchone()
     return int(row[0]) if row else 0
 
 
 def save_customer_version(conn: sqlite3.Connection, value: int) -> None:
+    state = import_state(conn)
+    if state is not None:
+        state.top["customer_version"] = value
     conn.execute(
         "INSERT INTO counters (name, value) VALUES ('customer_version', ?)"
         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -21,6 +21,7 @@ from ..points.versions import VersionCounter
 from . import promotions
 from .clock import now_utc
 from .connection import Database
+from .import_pipeline import Deferred, ImportState, Writer
 from .triggers import record_events as trigger_events
 from .write_lock import serial_section
 
@@ -165,68 +166,86 @@ class IngestQueries(Database):
         with self.transaction(concurrent=concurrent) as conn:
             if fence is not None and not fence(conn):
                 raise LeaseLost("this ingest worker no longer holds the partition of an agent in the unit")
-            ledger = LedgerBatch(conn, now, profiles=segments.any_dynamic(conn))
-            ledger.prefetch(unit.events)
-            for env in unit.events:
-                ledger.apply(env)
-            recovered = unit.recovered
-            conn.executemany(
-                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        e["id"],
-                        e["store"],
-                        e["agent"],
-                        e["seq"],
-                        e["kind"],
-                        "applied",
-                        e["at"],
-                        "applied" if e["id"] in recovered else None,
-                        now,
-                    )
-                    for e in unit.events
-                ],
-            )
-            # consumed without effect (a dead letter): a clash with a registered id must not block the unit
-            conn.executemany(
-                "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                [(*row, now) for row in unit.consumed],
-            )
-            counter = VersionCounter(conn)
-            touched = ledger.flush(counter)
-            serial_section(conn)  # the chain-wide rest, one commit at a time (flush entered it already)
-            counter.save()
-            promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
-            # dynamic segments: the touched customers, against the segments what happened can change
-            segments.after_ingest(conn, touched, unit.events, ledger.receipts.keys, ledger.profile_rows())
-            trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
-            conn.executemany(
-                "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
-                [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],
-            )
-            self._dead_letters(conn, unit.dead_letters, now)
-            conn.executemany(
-                "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES"
-                " (?,?,?,?,?,?,?)",
-                [(*flag, now) for flag in unit.flags],
-            )
-            conn.executemany(
-                "UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?",
-                [(now, flag.store, flag.agent) for flag in unit.flags if flag.kind == "restored_agent"],
-            )
-            conn.executemany(
-                "UPDATE agents SET recovery_end = ? WHERE store = ? AND id = ?",
-                [(end, store, agent) for (store, agent), end in unit.recoveries.items()],
-            )
-            conn.executemany(
-                "UPDATE agents SET reported_next_seq = ?, last_seen = ? WHERE store = ? AND id = ?",
-                [(next_seq, now, store, agent) for (store, agent), next_seq in unit.hellos.items()],
-            )
-            for (store, agent), status in unit.statuses.items():
-                self._status(conn, store, agent, status, now)
+            touched = self.ingest_body(conn, unit, now, LedgerBatch(conn, now, profiles=segments.any_dynamic(conn)))
         return touched
+
+    def ingest_body(self, conn: Any, unit: IngestUnit, now: str, ledger: LedgerBatch) -> set[str]:
+        """The writes of a unit of ingest work on ``conn``, inside the caller's transaction (``ledger``: a fresh
+        one, or a pipelined import's, which keeps its customers across batches)."""
+        ledger.prefetch(unit.events)
+        for env in unit.events:
+            ledger.apply(env)
+        recovered = unit.recovered
+        conn.executemany(
+            "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    e["id"],
+                    e["store"],
+                    e["agent"],
+                    e["seq"],
+                    e["kind"],
+                    "applied",
+                    e["at"],
+                    "applied" if e["id"] in recovered else None,
+                    now,
+                )
+                for e in unit.events
+            ],
+        )
+        # consumed without effect (a dead letter): a clash with a registered id must not block the unit
+        conn.executemany(
+            "INSERT INTO applied_events (id, store, agent, seq, kind, status, at, recovery, applied_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            [(*row, now) for row in unit.consumed],
+        )
+        counter = VersionCounter(conn)
+        touched = ledger.flush(counter)
+        serial_section(conn)  # the chain-wide rest, one commit at a time (flush entered it already)
+        counter.save()
+        promotions.apply_purchases(conn, unit.events, now)  # codes' uses (atomic) and results
+        # dynamic segments: the touched customers, against the segments what happened can change
+        segments.after_ingest(conn, touched, unit.events, ledger.receipts.keys, ledger.profile_rows())
+        trigger_events(conn, unit.events, now)  # the triggers' events outbox (central/marketing/trigger_engine.py)
+        conn.executemany(
+            "UPDATE agents SET applied_seq = ?, applied_id = ? WHERE store = ? AND id = ?",
+            [(seq, ident, store, agent) for (store, agent), (seq, ident) in unit.pointers.items()],
+        )
+        self._dead_letters(conn, unit.dead_letters, now)
+        conn.executemany(
+            "INSERT INTO flags (kind, store, agent, customer_id, event_id, detail, created_at) VALUES (?,?,?,?,?,?,?)",
+            [(*flag, now) for flag in unit.flags],
+        )
+        conn.executemany(
+            "UPDATE agents SET restored_at = ? WHERE store = ? AND id = ?",
+            [(now, flag.store, flag.agent) for flag in unit.flags if flag.kind == "restored_agent"],
+        )
+        conn.executemany(
+            "UPDATE agents SET recovery_end = ? WHERE store = ? AND id = ?",
+            [(end, store, agent) for (store, agent), end in unit.recoveries.items()],
+        )
+        conn.executemany(
+            "UPDATE agents SET reported_next_seq = ?, last_seen = ? WHERE store = ? AND id = ?",
+            [(next_seq, now, store, agent) for (store, agent), next_seq in unit.hellos.items()],
+        )
+        for (store, agent), status in unit.statuses.items():
+            self._status(conn, store, agent, status, now)
+        return touched
+
+    def import_ledger(self) -> LedgerBatch:
+        """A ledger for a pipelined import (:meth:`ingest_deferred`), which keeps its customers across batches."""
+        return LedgerBatch(self.conn)
+
+    def ingest_deferred(self, unit: IngestUnit, ledger: LedgerBatch, state: ImportState, writer: Writer) -> None:
+        """A pipelined import's batch (central/storage/import_pipeline.py): the unit applied on a
+        :class:`~central.storage.import_pipeline.Deferred` connection that reads on this one and hands each write
+        to ``writer``, in order."""
+        now = now_utc()
+        deferred = Deferred(self.conn, state, writer)
+        ledger.conn = ledger.receipts.conn = deferred  # type: ignore[assignment]
+        ledger.recorded_at = ledger.receipts.recorded_at = now
+        self.ingest_body(deferred, unit, now, ledger)
 
     def _dead_letters(self, conn: sqlite3.Connection, letters: Sequence[DeadLetter], now: str) -> None:
         for letter in letters:

@@ -1,7 +1,8 @@
 """The receipt import's look-ups and connection settings (central/services/receipt_import.py).
 
 The look-ups ask in chunks of :data:`CHUNK` values (SQLite's bound parameters) and yield the rows as the cursor
-gives them; the import's writes all go through the ingest's transaction (``commit_ingest``).
+gives them; the import's writes all go through the ingest's transaction (``commit_ingest``, or on SQLite its body
+written by the import's writer process: central/storage/import_pipeline.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import line_pack
+from . import line_pack, triggers
 from .connection import LINE_INDEXES, Database
+from .import_pipeline import ImportState
 
 #: values one look-up asks for at once
 CHUNK = 500
@@ -97,6 +99,28 @@ class ReceiptImportQueries(Database):
     def has_dynamic_segments(self) -> bool:
         """Whether a dynamic segment exists (the ingest's transaction then reads the aggregates' indexes)."""
         return self.conn.execute("SELECT 1 FROM segments WHERE kind = 'dynamic' LIMIT 1").fetchone() is not None
+
+    def overlap_refused(self) -> str | None:
+        """Why this database's import cannot write on a second core (central/storage/import_pipeline.py), or None:
+        PostgreSQL (its ingest transaction stays as it is), a database in memory (no second connection), a
+        dynamic segment or a running trigger (each batch reads what the batch before wrote), a level window (levels
+        then read the transactions)."""
+        if getattr(self, "postgresql", False):
+            return "postgresql"
+        if self.path == ":memory:":
+            return "memory"
+        if self.has_dynamic_segments():
+            return "dynamic segments"
+        if triggers.any_running(self.conn):
+            return "running triggers"
+        window = self.conn.execute("SELECT value FROM settings WHERE name = 'level_window_days'").fetchone()
+        if window is not None and int(window[0] or 0) > 0:
+            return "level window"
+        return None
+
+    def import_state(self) -> ImportState:
+        """The ids and the customers' version counter as they are now (a pipelined import's start)."""
+        return ImportState.read(self.conn)
 
     # -- the import connection -----------------------------------------------------------------------------
 

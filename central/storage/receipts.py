@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .import_pipeline import import_state
 from .portable import POSTGRESQL, dialect
 
 #: names a catalog look-up asks for at once (SQLite's bound parameters)
@@ -51,6 +52,9 @@ def store_timezones(conn: sqlite3.Connection) -> Iterable[tuple[str, str]]:
 
 def next_transaction_id(conn: sqlite3.Connection) -> int:
     """The id the next ``transactions`` row gets (ids are dense: the flush numbers its rows itself)."""
+    state = import_state(conn)
+    if state is not None:  # a pipelined import: the batch before may not be written yet
+        return state.top["transactions"] + 1
     return (conn.execute("SELECT MAX(id) FROM transactions").fetchone()[0] or 0) + 1
 
 
@@ -64,6 +68,11 @@ def insert_transactions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]])
     if dialect(conn) == POSTGRESQL:
         conn.copy_rows("transactions", _COLUMNS, rows)  # type: ignore[attr-defined]
         return
+    state = import_state(conn)
+    if state is not None:
+        rows = list(rows)
+        if rows:
+            state.top["transactions"] = max(state.top["transactions"], max(row[0] for row in rows))
     conn.executemany(_INSERT, rows)
 
 
@@ -75,6 +84,8 @@ def catalog_ids(
 ) -> dict[str, int]:
     """name -> id in a catalog table, creating the names not seen before."""
     wanted = sorted({n for n in names if isinstance(n, str) and n})
+    if import_state(conn) is not None:
+        return _known_catalog_ids(conn, table, column, wanted, now, source)
     found: dict[str, int] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
@@ -104,6 +115,8 @@ def product_ids(
 ) -> dict[str, int]:
     """sku -> id, creating new products with the name and category of their first line (``first``: sku -> the
     first receipt line naming it; ``categories``: category name -> id)."""
+    if import_state(conn) is not None:
+        return _known_product_ids(conn, first, categories, now)
     found: dict[str, int] = {}
     skus = sorted(first)
     for start in range(0, len(skus), CHUNK):
@@ -122,3 +135,64 @@ def product_ids(
     )
     # the new ones' ids (only those are looked up again)
     return found | catalog_ids(conn, "catalog_products", "sku", missing, now)
+
+
+# -- the catalog in a pipelined import (central/storage/import_pipeline.py) ------------------------------------
+
+
+def _lookup(conn: sqlite3.Connection, table: str, column: str, names: Sequence[str]) -> list[str]:
+    """The names the import's memory does not know, looked up in the database; returns those still unknown."""
+    known = import_state(conn).ids[table]  # type: ignore[union-attr]
+    asked = [n for n in names if n not in known]
+    for start in range(0, len(asked), CHUNK):
+        chunk = asked[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            (name, ident)
+            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
+        )
+    return [n for n in asked if n not in known]
+
+
+def _known_catalog_ids(
+    conn: sqlite3.Connection, table: str, column: str, wanted: list[str], now: str, source: str
+) -> dict[str, int]:
+    """:func:`catalog_ids` with the ids the import gave kept in memory: new names get theirs as SQLite would
+    (in sorted order, the highest + 1), written with them."""
+    state = import_state(conn)
+    assert state is not None
+    missing = _lookup(conn, table, column, wanted)
+    if missing:
+        given = state.give(table, missing)
+        if table == "catalog_categories":
+            conn.executemany(
+                "INSERT INTO catalog_categories (id, name, source, created_at) VALUES (?, ?, ?, ?)",
+                [(ident, n, source, now) for ident, n in given],
+            )
+        else:
+            conn.executemany(
+                "INSERT INTO catalog_products (id, sku, created_at) VALUES (?, ?, ?)",
+                [(ident, n, now) for ident, n in given],
+            )
+    known = state.ids[table]
+    return {n: known[n] for n in wanted}
+
+
+def _known_product_ids(
+    conn: sqlite3.Connection, first: Mapping[str, Mapping[str, Any]], categories: Mapping[str, int], now: str
+) -> dict[str, int]:
+    """:func:`product_ids` with the ids the import gave kept in memory."""
+    state = import_state(conn)
+    assert state is not None
+    skus = sorted(first)
+    missing = _lookup(conn, "catalog_products", "sku", skus)
+    if missing:
+        conn.executemany(
+            "INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (ident, sku, first[sku].get("name"), categories.get(first[sku].get("category")), now)  # type: ignore[arg-type]
+                for ident, sku in state.give("catalog_products", missing)
+            ],
+        )
+    known = state.ids["catalog_products"]
+    return {sku: known[sku] for sku in skus}

@@ -200,12 +200,21 @@ def fold(
             acc[1] += 1
             acc[3] -= amount
             rest[2] += amount
+    # a transaction's lines come one after the other: its head, its sales row and its "not by category" row are
+    # looked up once per run of lines with its id, not once per line
+    last: Any = None
+    head: tuple[int, str, str, int, int] | None = None
+    sale: list[int] = []
+    rest: list[int] = []
     for line in lines:
-        head = by_id.get(line[0])
+        if line[0] != last:
+            last, head = line[0], by_id.get(line[0])
+            if head is not None:
+                day, store, level, known, _ = head
+                sale, rest = sales[(day, store, level, known)], categories[(day, store, 0, level, known)]
         if head is None:
             continue
-        day, store, level, known, _ = head
-        sales[(day, store, level, known)][4] += 1
+        sale[4] += 1
         milli = millis.get(line[2])
         if milli is None:
             milli = millis[line[2]] = quantity_milli(line[2])
@@ -213,7 +222,7 @@ def fold(
         acc[0] += 1
         acc[1] += milli
         acc[2] += line[3]
-        categories[(day, store, 0, level, known)][2] -= line[3]
+        rest[2] -= line[3]
     for key in [k for k, v in categories.items() if k[2] == 0 and not any(v)]:
         del categories[key]
     for (day, _store, _level, known), values in sales.items():

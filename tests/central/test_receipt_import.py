@@ -822,3 +822,136 @@ def test_the_import_connection_settings_hold_inside_and_are_put_back_after(db_fi
     finally:
         store.close()
     assert _line_indexes(db_file) == DEFERRED
+
+
+# -- both cores (docs/import-receipts.md, "Both cores") --------------------------------------------------------
+
+#: columns written with the time of the writing (they differ between any two runs)
+_WRITTEN_AT = {"recorded_at", "created_at", "applied_at", "updated_at", "last_seen", "status_at"}
+
+
+def every_table(path: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but the customers' search index, the settings, the audit log and the times of
+    writing), sorted."""
+    store = Store(path)
+    c = store.conn
+    try:
+        out = {}
+        for (table,) in c.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " AND name NOT LIKE 'customer_search%' AND name NOT IN ('settings', 'audit_log')"
+        ).fetchall():
+            columns = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] not in _WRITTEN_AT]
+            out[table] = sorted(
+                c.execute(f"SELECT {', '.join(chr(34) + x + chr(34) for x in columns)} FROM {table}"), key=repr
+            )
+        return out
+    finally:
+        store.close()
+
+
+def _import(db: str, path: Path, monkeypatch, **options: Any) -> Any:
+    """Import ``path`` through the service, new customers' ids numbered in order (the same in every run)."""
+    import itertools
+    import uuid
+
+    from central import create_app
+    from central.services import receipt_import as ri
+
+    numbers = itertools.count(1)
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers)))
+    store = Store(db)
+    try:
+        with create_app({"DATABASE": db}).app_context():
+            report = ri.check(store, path)
+            assert not report.bad_count, report.problems
+            return ri.run(store, path, report, **options)
+    finally:
+        store.close()
+
+
+def _history(tmp_path: Path) -> tuple[Path, Path]:
+    """Two files: a first month, and a second one refunding some of the first's receipts; customers by id and by
+    card (a registration with a card waits for the batches before it), spends that cross the Gold level, refunds
+    in the file and of receipts in the ledger."""
+    first: list[list[object]] = []
+    for i in range(400):
+        who = {"customer": f"c{i % 23}"} if i % 3 else {"card": str(7000 + i % 11)} if i % 2 else {}
+        first += sale(
+            f"R{i}",
+            store="S1" if i % 4 else "S2",
+            when=f"2017-03-{1 + i % 28:02d} {8 + i % 12:02d}:{i % 60:02d}",
+            lines=(("A", "10.00"), (f"S{i % 40}", f"{i % 97 + 1}.25"), ("B", f"{i % 13}.50")),
+            accrued=i % 9,
+            redeemed=i % 5 if i % 7 == 0 else 0,
+            **who,
+        )
+        if i % 10 == 9:
+            first += refund(f"X{i}", f"R{i - 3}", store="S1" if (i - 3) % 4 else "S2", when="2017-03-29 12:00")
+    second: list[list[object]] = []
+    for i in range(120):
+        second += sale(f"T{i}", store="S2", when=f"2017-04-{1 + i % 28:02d} 09:00", customer=f"c{i % 29}")
+        if i % 12 == 0:
+            second += refund(f"Y{i}", f"R{i * 3 + 1}", store="S1" if (i * 3 + 1) % 4 else "S2", when="2017-04-29")
+    return write_csv(tmp_path / "first.csv", first), write_csv(tmp_path / "second.csv", second)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("points", ["keep", "compute"])
+def test_overlapped_writes_leave_every_table_as_one_batch_after_the_other(
+    tmp_path, template, monkeypatch, spec_rules_doc, points
+):
+    first, second = _history(tmp_path)
+    results = []
+    for overlap in (False, True):
+        db = str(tmp_path / f"{overlap}.sqlite")
+        shutil.copy(template, db)
+        rules = tmp_path / "rules.json"
+        rules.write_text(json.dumps(spec_rules_doc))
+        for store_id in ("S1", "S2"):
+            assert run("rules", "publish", str(rules), "--store", store_id, "--db", db).exit_code == 0
+        for path in (first, second, first):  # the first twice: nothing added
+            _import(db, path, monkeypatch, points=points, batch_receipts=37, overlap=overlap)
+        results.append(every_table(db))
+    plain, overlapped = results
+    assert {t for t, rows in plain.items() if rows} >= {"agg_items", "report_categories", "ledger", "lots"}
+    store = Store(str(tmp_path / "True.sqlite"))
+    assert {row[0] for row in store.conn.execute("SELECT level FROM customers")} == {"Silver", "Gold"}
+    store.close()
+    for table in plain:
+        assert overlapped[table] == plain[table], table
+
+
+@pytest.mark.sqlite_only
+def test_another_writer_during_an_overlapped_import_stops_it_and_the_next_run_resumes(tmp_path, template, monkeypatch):
+    from central.services import receipt_import as ri
+
+    first, _ = _history(tmp_path)
+    clean = str(tmp_path / "clean.sqlite")
+    shutil.copy(template, clean)
+    _import(clean, first, monkeypatch, batch_receipts=37, overlap=False)
+
+    db = str(tmp_path / "db.sqlite")
+    shutil.copy(template, db)
+    write = ri._Overlap.write
+    batches = []
+
+    def meddling(self: Any, events: Any) -> None:
+        batches.append(1)
+        if len(batches) == 4:  # another writer moves the customers' version counter between two batches
+            self.writer.drain()
+            other = Store(db)
+            with other.transaction() as conn:
+                conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'customer_version'")
+            other.close()
+        write(self, events)
+
+    monkeypatch.setattr(ri._Overlap, "write", meddling)
+    with pytest.raises(ri.ImportError_, match="run the import again"):
+        _import(db, first, monkeypatch, batch_receipts=37, overlap=True)
+    done = counts(db)["transactions"]
+    assert 0 < done < counts(clean)["transactions"]
+    monkeypatch.setattr(ri._Overlap, "write", write)
+    outcome = _import(db, first, monkeypatch, batch_receipts=37, overlap=True)
+    assert outcome.skipped > 0
+    assert snapshot(db, by_card=True) == snapshot(clean, by_card=True)

@@ -1,0 +1,138 @@
+"""The receipt import's writer process (central/storage/import_pipeline.py starts it; SQLite only).
+
+Run as ``python -m central.storage.import_writer DATABASE``. It reads frames from its standard input (8 bytes of
+length, then ``m`` and a marshal, or ``p`` and a pickle) and writes each batch of the import in one transaction,
+statement by statement as the import makes them:
+
+* ``("begin", number, fences)``: ``BEGIN IMMEDIATE``; each fence ``(sql, expected)`` must read ``expected`` (the
+  import's in-memory ids and counter still match the database: nobody else wrote them since the import read
+  them), else the batch is rolled back, the answer is ``conflict`` and the process ends;
+* ``("run", many, sql, params)``: one statement (``executemany`` when ``many``);
+* ``("columns", sql, columns, places)``: ``executemany`` of rows made of numpy integer columns (the segments'
+  item aggregates: central/storage/aggregates.py);
+* ``("commit", number)``: ``COMMIT``, and the answer ``ok N`` on its standard output.
+
+An error rolls the batch back, answers ``error N message`` and ends the process; so does the end of the input
+in a batch (the importing process stopped: nothing of that batch is written). A batch is thus committed whole or
+not at all, and the import resumes after the last one committed.
+
+Its own process (not a thread) so that binding each row's parameters (Python's ``sqlite3``, which holds the
+interpreter's lock per row) runs on the other core beside the import's Python.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import pickle
+import sqlite3
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+#: the import connection's settings (central/storage/receipt_import.py's ``_IMPORT_PRAGMAS``), and foreign keys on
+#: as every connection of central/storage/connection.py
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -262144",
+    "PRAGMA temp_store = MEMORY",
+)
+
+
+#: CPU seconds per kind of work, printed to standard error at the end when ``LOYALTY_IMPORT_WRITER_TIMES`` is set
+#: (bench/import.py ``--phases``)
+SPENT: dict[str, float] = {}
+
+
+def _spent(what: str, since: float) -> float:
+    now = time.process_time()
+    SPENT[what] = SPENT.get(what, 0.0) + now - since
+    return now
+
+
+def _frames(source: Any) -> Any:
+    """The frames of the input, decoded; stops at its end (or a frame cut short)."""
+    while True:
+        head = source.read(8)
+        if len(head) < 8:
+            return
+        (size,) = struct.unpack("<Q", head)
+        body = source.read(size)
+        if len(body) < size:
+            return
+        clock = time.process_time()
+        frame = marshal.loads(body[1:]) if body[:1] == b"m" else pickle.loads(body[1:])
+        _spent("frames read and decoded", clock)
+        yield frame
+
+
+def _rows(columns: list[tuple[str, bytes]], places: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of numpy integer columns (dtype, bytes); the fifth column indexes ``places`` (central/storage/
+    aggregates.py's ``_item_rows``, on the import's side)."""
+    import numpy as np
+
+    lists = [np.frombuffer(data, np.dtype(dtype)).tolist() for dtype, data in columns]
+    lists[4] = [places[i] for i in lists[4]]
+    return list(zip(*lists, strict=True))
+
+
+def main(path: str) -> int:
+    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    answer = sys.stdout
+    number = 0
+    try:
+        for frame in _frames(sys.stdin.buffer):
+            kind = frame[0]
+            clock = time.process_time()
+            if kind == "run":
+                if frame[1]:
+                    conn.executemany(frame[2], frame[3])
+                else:
+                    conn.execute(frame[2], frame[3])
+                _spent(" ".join(frame[2].split()[:3]), clock)
+            elif kind == "begin":
+                number = frame[1]
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, expected in frame[2]:
+                    found = conn.execute(sql).fetchone()[0]
+                    if found != expected:
+                        conn.execute("ROLLBACK")
+                        answer.write(f"conflict {number} {sql} read {found!r}, expected {expected!r}\n")
+                        answer.flush()
+                        return 2
+            elif kind == "columns":
+                conn.executemany(frame[1], _rows(frame[2], frame[3]))
+                _spent(" ".join(frame[1].split()[:3]) + " (by columns)", clock)
+            elif kind == "commit":
+                conn.execute("COMMIT")
+                _spent("COMMIT", clock)
+                answer.write(f"ok {frame[1]}\n")
+                answer.flush()
+            else:
+                raise ValueError(f"unknown frame {kind!r}")
+    except Exception:  # noqa: BLE001 -- every error goes back to the importing process
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        answer.write(f"error {number} " + traceback.format_exc().replace("\n", "\\n") + "\n")
+        answer.flush()
+        return 1
+    if conn.in_transaction:  # the importing process stopped in a batch: none of it is written
+        conn.execute("ROLLBACK")
+        return 1
+    conn.close()
+    if os.environ.get("LOYALTY_IMPORT_WRITER_TIMES"):
+        total = time.process_time()
+        for what, seconds in sorted(SPENT.items(), key=lambda kv: -kv[1]):
+            print(f"writer {seconds:6.2f}  {what}", file=sys.stderr)
+        print(f"writer {total:6.2f}  in all (CPU)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
