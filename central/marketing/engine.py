@@ -514,11 +514,8 @@ class _Columns:
     def __init__(self, conn: sqlite3.Connection, facts: ColumnFacts) -> None:
         self.facts = facts
         self.keys = np.asarray(facts.order, np.int64)  # (sorted: load_facts' columns are in key order)
-        segment_ids, member_keys = store.member_arrays(conn, facts.order)
-        ids, row_of = np.unique(segment_ids, return_inverse=True)
-        self.inside = np.zeros((len(ids), len(self.keys)), bool)
-        self.inside[row_of, np.searchsorted(self.keys, member_keys)] = True
-        self.row = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        ids, self.inside = store.member_matrix(conn, facts.order)
+        self.row = dict(zip(ids, range(len(ids)), strict=True))
         self.all = np.ones(len(self.keys), bool)
         self._masks: dict[int, tuple[set[int], int, np.ndarray]] = {}
 

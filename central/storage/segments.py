@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import customer_versions
-from .portable import in_list
+from .portable import POSTGRESQL, dialect, in_list
 
 MIGRATION = [
     """CREATE TABLE segments (
@@ -213,6 +213,28 @@ def member_arrays(conn: sqlite3.Connection, keys: Sequence[int]) -> tuple[Any, A
         )
     found = np.concatenate(parts) if parts else np.zeros(0, dtype=[("segment", np.int64), ("key", np.int64)])
     return found["segment"], found["key"]
+
+
+def member_matrix(conn: sqlite3.Connection, keys: Sequence[int]) -> tuple[list[int], Any]:
+    """The memberships of these customers (``keys`` sorted ascending) as (segment ids, a boolean numpy matrix of
+    segment x customer in ``keys``' order): one row per segment from the database (its members among them as one
+    text), not one per membership (the ingest's rounds: central/marketing/engine.py ``_Columns``)."""
+    import numpy as np
+
+    ordered = np.asarray(keys, np.int64)
+    joined = "string_agg(key::text, ',')" if dialect(conn) == POSTGRESQL else "group_concat(key)"
+    found: dict[int, list[Any]] = {}
+    for start in range(0, len(keys), 500):
+        marks, params = in_list([int(k) for k in keys[start : start + 500]])
+        for segment, members in conn.execute(
+            f"SELECT segment_id, {joined} FROM segment_members WHERE key IN ({marks}) GROUP BY segment_id", params
+        ):
+            found.setdefault(segment, []).append(np.fromstring(members, dtype=np.int64, sep=","))
+    segments = sorted(found)
+    inside = np.zeros((len(segments), len(ordered)), bool)
+    for row, segment in enumerate(segments):
+        inside[row, np.searchsorted(ordered, np.concatenate(found[segment]))] = True
+    return segments, inside
 
 
 def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int, int]]:
