@@ -557,15 +557,19 @@ def after_ingest(
     (``LedgerBatch.profile_rows``)."""
     if not customer_ids or not queries.any_dynamic(conn):
         return
-    kinds: dict[str, set[str]] = {}
-    for env in events:
-        body = env.get("body") or {}
-        cid = body.get("customer_id") if isinstance(body, Mapping) else None
-        kinds.setdefault(cid or "", set()).add(env["kind"])
-    every = set().union(*kinds.values()) if kinds else set()
+    events = list(events)
+    every = {env["kind"] for env in events}
     groups: dict[frozenset[str], list[str]] = {}
-    for cid in customer_ids:  # (a card holder joined to its owner has no event of its own: every kind)
-        groups.setdefault(frozenset(kinds.get(cid) or every), []).append(cid)
+    if len(every) <= 1:  # (the usual round: purchases only; every customer's kinds are all the round's)
+        groups[frozenset(every)] = list(customer_ids)
+    else:
+        kinds: dict[str, set[str]] = {}
+        for env in events:
+            body = env.get("body") or {}
+            cid = body.get("customer_id") if isinstance(body, Mapping) else None
+            kinds.setdefault(cid or "", set()).add(env["kind"])
+        for cid in customer_ids:  # (a card holder joined to its owner has no event of its own: every kind)
+            groups.setdefault(frozenset(kinds.get(cid) or every), []).append(cid)
     today = aggregates.today(conn)
     for group_kinds, ids in groups.items():
         changes = set().union(*(EVENT_CHANGES.get(k, {k}) for k in group_kinds)) if group_kinds else set()
