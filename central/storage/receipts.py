@@ -86,14 +86,7 @@ def catalog_ids(
     wanted = sorted({n for n in names if isinstance(n, str) and n})
     if import_state(conn) is not None:
         return _known_catalog_ids(conn, table, column, wanted, now, source)
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            (name, ident)
-            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
-        )
+    found = _ids_of(conn, table, column, wanted)
     missing = [n for n in wanted if n not in found]
     if missing:
         if table == "catalog_categories":
@@ -110,6 +103,19 @@ def catalog_ids(
     return found
 
 
+def _ids_of(conn: sqlite3.Connection, table: str, column: str, names: Sequence[str]) -> dict[str, int]:
+    """name -> id of the names a catalog table has."""
+    found: dict[str, int] = {}
+    for start in range(0, len(names), CHUNK):
+        chunk = names[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            (name, ident)
+            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
+        )
+    return found
+
+
 def product_ids(
     conn: sqlite3.Connection, first: Mapping[str, Mapping[str, Any]], categories: Mapping[str, int], now: str
 ) -> dict[str, int]:
@@ -117,15 +123,8 @@ def product_ids(
     first receipt line naming it; ``categories``: category name -> id)."""
     if import_state(conn) is not None:
         return _known_product_ids(conn, first, categories, now)
-    found: dict[str, int] = {}
     skus = sorted(first)
-    for start in range(0, len(skus), CHUNK):
-        chunk = skus[start : start + CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            (sku, ident)
-            for ident, sku in conn.execute(f"SELECT id, sku FROM catalog_products WHERE sku IN ({marks})", chunk)
-        )
+    found = _ids_of(conn, "catalog_products", "sku", skus)
     missing = [sku for sku in skus if sku not in found]
     if not missing:
         return found
@@ -144,13 +143,7 @@ def _lookup(conn: sqlite3.Connection, table: str, column: str, names: Sequence[s
     """The names the import's memory does not know, looked up in the database; returns those still unknown."""
     known = import_state(conn).ids[table]  # type: ignore[union-attr]
     asked = [n for n in names if n not in known]
-    for start in range(0, len(asked), CHUNK):
-        chunk = asked[start : start + CHUNK]
-        marks = ",".join("?" * len(chunk))
-        known.update(
-            (name, ident)
-            for ident, name in conn.execute(f"SELECT id, {column} FROM {table} WHERE {column} IN ({marks})", chunk)
-        )
+    known.update(_ids_of(conn, table, column, asked))
     return [n for n in asked if n not in known]
 
 
