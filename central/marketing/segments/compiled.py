@@ -221,7 +221,7 @@ class ColumnFacts(Mapping[int, Facts]):
     storage hands the rows over as arrays (``day_rows``: customer index, day, purchases, spend, items; ``item_rows``:
     customer index, category id, day, quantity, category rows only) and the profile as lists in ``order`` (the
     keys, sorted) (central/storage/aggregates.py ``load_facts(columns=True)``). ``build`` must give the same facts
-    ``load_facts`` gives (tests/marketing/test_segment_columns.py)."""
+    ``load_facts`` gives (tests/marketing/test_segment_property.py loads every example this way too)."""
 
     def __init__(
         self,
