@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .aggregates import known_keys
 from .import_pipeline import import_state
 from .write_lock import lock_rows
 
@@ -107,8 +108,6 @@ def insert_customers(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) 
     if state is not None and rows:
         # a pipelined import: the key each new customer gets from the customers' insert trigger, as SQLite
         # gives it (central/storage/aggregates.py's customer_keys_insert), kept in its memory
-        from .aggregates import known_keys
-
         state.give("customer_keys", known_keys(conn, [row[0] for row in rows]))
 
 
