@@ -376,3 +376,8 @@ MIGRATIONS += CRIT4_MIGRATIONS
 from .schema_impfast import IMPFAST_MIGRATIONS  # noqa: E402
 
 MIGRATIONS += IMPFAST_MIGRATIONS
+
+# new customer versions owed for a big membership change, given after its commit (docs/segments.md): migration 46
+from .schema_bumps import BUMPS_MIGRATIONS  # noqa: E402
+
+MIGRATIONS += BUMPS_MIGRATIONS

@@ -46,6 +46,18 @@ class SegmentQueries(Database):
         """The customer keys in the segment now."""
         return table.members(self.conn, segment_id)
 
+    def give_owed_versions(self, chunk: int = 5000) -> int:
+        """The new customer versions big membership changes owe (``version_bumps``, migration 46), ``chunk``
+        customers per transaction; returns how many were given."""
+        given = 0
+        while table.bumps_owed(self.conn):
+            with self.transaction() as conn:
+                taken = table.take_bumps(conn, chunk)
+            if not taken:
+                break
+            given += taken
+        return given
+
     def segment_history(self, segment_id: int, limit: int = 100) -> list[dict[str, Any]]:
         """The latest entering and leaving rows, newest first."""
         return table.history(self.conn, segment_id, limit)

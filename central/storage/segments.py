@@ -130,13 +130,26 @@ def change_members(
     return len(entered), len(left)
 
 
+#: a membership change of this many customers or more owes them their new versions (a ``version_bumps`` row,
+#: migration 46) instead of giving them in its own transaction: :func:`take_bumps` gives them after its commit, a
+#: chunk per transaction (the deltas' reader, central/sync/deltas.py, before it reads)
+DEFER_BUMPS_FROM = 1000
+
+
 def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str, id_of: Mapping[int, str] | None = None) -> None:
     """New customer versions for these customer keys (their segments changed), so their deltas go down
-    (docs/sync.md, "Segments down"). In the caller's transaction, after any ``VersionCounter`` of it saved.
+    (docs/sync.md, "Segments down"). In the caller's transaction, after any ``VersionCounter`` of it saved;
+    :data:`DEFER_BUMPS_FROM` keys or more: owed (written down in the transaction, given after its commit).
     ``id_of``: the customer ids of (at least) these keys when the caller knows them (else they are read)."""
     keys = sorted(set(keys))
-    if not keys:
-        return
+    if len(keys) >= DEFER_BUMPS_FROM:
+        conn.execute("INSERT INTO version_bumps (keys, at) VALUES (?, ?)", (",".join(map(str, keys)), at))
+    elif keys:
+        _bump_now(conn, keys, at, id_of)
+
+
+def _bump_now(conn: sqlite3.Connection, keys: list[int], at: str, id_of: Mapping[int, str] | None = None) -> None:
+    """The next customer versions for these keys (sorted, distinct), in key order, now."""
     if id_of is not None and all(k in id_of for k in keys):
         ids = [id_of[k] for k in keys]
     else:
@@ -154,6 +167,29 @@ def bump_keys(conn: sqlite3.Connection, keys: Iterable[int], at: str, id_of: Map
     rows = [(value + n, at, cid) for n, cid in enumerate(ids, 1)]
     customer_versions.set_versions(conn, rows)
     customer_versions.save_customer_version(conn, value + len(ids))
+
+
+def bumps_owed(conn: sqlite3.Connection) -> bool:
+    """Whether some big membership change's customers still wait for their new versions."""
+    return conn.execute("SELECT 1 FROM version_bumps LIMIT 1").fetchone() is not None
+
+
+def take_bumps(conn: sqlite3.Connection, limit: int) -> int:
+    """Give at most ``limit`` owed versions, the oldest change's first (its row keeps the rest, or goes), in the
+    caller's transaction; returns how many customers' keys were taken (0: none owed). Two takers at once on
+    PostgreSQL may give a customer two versions: harmless, its delta goes down twice."""
+    row = conn.execute("SELECT seq, keys, at FROM version_bumps ORDER BY seq LIMIT 1").fetchone()
+    if row is None:
+        return 0
+    seq, text, at = row
+    keys = [int(k) for k in text.split(",")]
+    now, rest = keys[:limit], keys[limit:]
+    if rest:
+        conn.execute("UPDATE version_bumps SET keys = ? WHERE seq = ?", (",".join(map(str, rest)), seq))
+    else:
+        conn.execute("DELETE FROM version_bumps WHERE seq = ?", (seq,))
+    _bump_now(conn, now, at)
+    return len(now)
 
 
 def change_members_many(

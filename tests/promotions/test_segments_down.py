@@ -101,3 +101,34 @@ def test_the_agent_keeps_the_segment_ids(tmp_path):
     assert store.apply_customer_delta(delta)
     with store.read() as tx:
         assert json.loads(tx.customer("c1")["segments"]) == []
+
+
+def test_a_big_membership_change_owes_versions_given_before_the_next_page(db, db_file, monkeypatch):
+    """A change of DEFER_BUMPS_FROM customers or more (a recompute at 1M customers: tens of thousands) writes the
+    versions it owes in its transaction and gives them after, in chunks, before the next page of deltas is read:
+    the page carries every moved customer with its segments; a store reopened in between loses nothing."""
+    from central.services.access import Actor
+    from central.storage import segments as segment_table
+
+    monkeypatch.setattr(segment_table, "DEFER_BUMPS_FROM", 3)
+    marketer = Actor(7, "mia", "marketer")
+    agent = FakeAgent("S1", "a1")
+    apply(db, *(agent.registration(f"c{i}") for i in range(1, 6)))
+    _, upto, _ = customer_page(db, "S1", 0)
+    held = versions(db)
+    vip = service.create(db, marketer, "VIP", "static", None)
+    service.change_members(db, marketer, vip, add=["c1", "c2", "c3", "c4"])  # four: owed
+    assert versions(db) == held  # not given in the change's transaction
+    assert db.conn.execute("SELECT keys FROM version_bumps").fetchall() != []
+    db = Store(db_file)  # (another process, as after a restart between the change and the next page)
+    service.change_members(db, marketer, vip, remove=["c4"])  # one: given at once
+    assert versions(db)["c4"] > held["c4"]
+    assert db.give_owed_versions(chunk=2) == 4  # (in two transactions)
+    assert all(versions(db)[f"c{i}"] > held[f"c{i}"] for i in range(1, 4))
+    assert versions(db)["c5"] == held["c5"]
+    service.change_members(db, marketer, vip, add=["c4", "c5"], remove=["c2"])  # three: owed, given by the page
+    deltas, _, _ = customer_page(db, "S1", upto)
+    by_id = {d["customer_id"]: d["segments"] for d in deltas}
+    assert by_id == {"c1": [vip], "c2": [], "c3": [vip], "c4": [vip], "c5": [vip]}
+    assert db.conn.execute("SELECT COUNT(*) FROM version_bumps").fetchone()[0] == 0
+    db.close()
