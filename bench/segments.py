@@ -622,6 +622,12 @@ def main() -> None:
         f"(a) full recompute, 3 audiences, 6 criteria, 1 exclusion: {seconds * 1000:.0f} ms ({changed[0]:,} members;"
         f" the first one: {first * 1000:.0f} ms) {cpu()}  load {load:.1f}  goal <= 500 ms"
     )
+    db.give_owed_versions()  # (the runs above owe theirs)
+    owed, _ = timed(lambda: full() and db.give_owed_versions(), 1)  # one more, and the versions it owes given
+    print(
+        f"    and the new versions the members' deltas need, given after its commit in chunks"
+        f" (docs/sync.md, 'Segments down'): {(owed - seconds) * 1000:.0f} ms more  load {os.getloadavg()[0]:.1f}"
+    )
     if not args.no_baseline:
         before, changed_before = timed(full_before, 1)
         print(
@@ -692,6 +698,8 @@ def main() -> None:
         f"(d) date-change refresh (51 segments, {due:,} customers due): {seconds:.2f} s,"
         f" {sum(a + b for a, b in moved.values()):,} moves {cpu()}  load {load:.1f}  goal <= 10 s"
     )
+    owed, given = timed(db.give_owed_versions, 1)
+    print(f"    then the {given:,} new versions it owes, given in chunks: {owed:.2f} s {cpu()}")
 
     print(f"load average after: {os.getloadavg()}")
     db.close()

@@ -320,9 +320,15 @@ class ColumnEvaluator:
         today, snap = self.today, self.snap
         out = np.zeros(snap.n, np.int64)
 
-        def keep(days: np.ndarray, keys: np.ndarray) -> None:
+        def keep(days: np.ndarray, keys: np.ndarray, unique: bool = False) -> None:
             later = days > today
             if not later.any():
+                return
+            if unique:  # (a day per key: no reduction, so no ``ufunc.at``)
+                keys, days = keys[later], days[later]
+                now = out[keys]
+                lower = (now == 0) | (days < now)
+                out[keys[lower]] = days[lower]
                 return
             least = np.full(snap.n, np.iinfo(np.int64).max, np.int64)
             np.minimum.at(least, keys[later], days[later])
@@ -351,7 +357,7 @@ class ColumnEvaluator:
                     shifts = (0,)
                 bounds = [b for b in (low, None if high is None else high + 1) if b is not None]
                 for offset in sorted({s + b for s in shifts for b in bounds}):
-                    keep(days + offset, keys)
+                    keep(days + offset, keys, unique=c.type != "registration")
             else:
                 windows.setdefault(window_source(c.type), set()).add(c["period"].last_days)
         if birthdays:
@@ -362,7 +368,7 @@ class ColumnEvaluator:
                 if found:
                     table[born.month * 100 + born.day] = min(found)
             keys = np.flatnonzero(snap.mmdd > 0)
-            keep(table[snap.mmdd[keys]], keys)
+            keep(table[snap.mmdd[keys]], keys, unique=True)
         for source, lengths in windows.items():
             if source == "agg_points":
                 found = [

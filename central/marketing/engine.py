@@ -709,10 +709,13 @@ def _refresh_columns(
         if not len(wanted):
             return
         segment_ids, keys = store.member_arrays(conn, wanted.tolist())
-        for segment in np.unique(segment_ids).tolist():
+        order = np.argsort(segment_ids, kind="stable")  # (one sort, then each segment's run of keys)
+        segment_ids, keys = segment_ids[order], keys[order]
+        ids, starts = np.unique(segment_ids, return_index=True)
+        for segment, start, end in zip(ids.tolist(), starts.tolist(), [*starts[1:].tolist(), len(keys)], strict=True):
             if segment not in inside:
                 inside[segment] = np.zeros(n, bool)
-            inside[segment][keys[segment_ids == segment]] = True
+            inside[segment][keys[start:end]] = True
         read[wanted] = True
 
     read_members(due_mask)

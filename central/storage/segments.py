@@ -235,42 +235,39 @@ def history(conn: sqlite3.Connection, segment_id: int, limit: int = 100) -> list
 
 
 def member_arrays(conn: sqlite3.Connection, keys: Sequence[int]) -> tuple[Any, Any]:
-    """(segment ids, keys) of these customers' memberships as two numpy arrays, in one query per 500 keys."""
+    """(segment ids, keys) of these customers' memberships as two numpy arrays, in one query per 500 keys: both
+    columns joined into one text each by the database (no Python tuple per membership), in the order of its
+    ``(key, segment_id)`` index."""
     import numpy as np
 
-    parts = []
+    if dialect(conn) == POSTGRESQL:
+        joined = "string_agg(segment_id::text, ','), string_agg(key::text, ',')"
+    else:
+        joined = "group_concat(segment_id), group_concat(key)"
+    segments, members = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for start in range(0, len(keys), 500):
         marks, params = in_list([int(k) for k in keys[start : start + 500]])
-        parts.append(
-            np.fromiter(
-                conn.execute(f"SELECT segment_id, key FROM segment_members WHERE key IN ({marks})", params),
-                dtype=[("segment", np.int64), ("key", np.int64)],
-            )
-        )
-    found = np.concatenate(parts) if parts else np.zeros(0, dtype=[("segment", np.int64), ("key", np.int64)])
-    return found["segment"], found["key"]
+        found_segments, found_keys = conn.execute(
+            f"SELECT {joined} FROM segment_members WHERE key IN ({marks})", params
+        ).fetchone()
+        if found_keys is not None:
+            segments.append(np.fromstring(found_segments, dtype=np.int64, sep=","))
+            members.append(np.fromstring(found_keys, dtype=np.int64, sep=","))
+    return np.concatenate(segments), np.concatenate(members)
 
 
 def member_matrix(conn: sqlite3.Connection, keys: Sequence[int]) -> tuple[list[int], Any]:
     """The memberships of these customers (``keys`` sorted ascending) as (segment ids, a boolean numpy matrix of
-    segment x customer in ``keys``' order): one row per segment from the database (its members among them as one
-    text), not one per membership (the ingest's rounds: central/marketing/engine.py ``_Columns``)."""
+    segment x customer in ``keys``' order), from :func:`member_arrays` (the ingest's rounds,
+    central/marketing/engine.py ``_Columns``)."""
     import numpy as np
 
     ordered = np.asarray(keys, np.int64)
-    joined = "string_agg(key::text, ',')" if dialect(conn) == POSTGRESQL else "group_concat(key)"
-    found: dict[int, list[Any]] = {}
-    for start in range(0, len(keys), 500):
-        marks, params = in_list([int(k) for k in keys[start : start + 500]])
-        for segment, members in conn.execute(
-            f"SELECT segment_id, {joined} FROM segment_members WHERE key IN ({marks}) GROUP BY segment_id", params
-        ):
-            found.setdefault(segment, []).append(np.fromstring(members, dtype=np.int64, sep=","))
-    segments = sorted(found)
-    inside = np.zeros((len(segments), len(ordered)), bool)
-    for row, segment in enumerate(segments):
-        inside[row, np.searchsorted(ordered, np.concatenate(found[segment]))] = True
-    return segments, inside
+    member_segments, member_keys = member_arrays(conn, keys)
+    ids = np.unique(member_segments)
+    inside = np.zeros((len(ids), len(ordered)), bool)
+    inside[np.searchsorted(ids, member_segments), np.searchsorted(ordered, member_keys)] = True
+    return ids.tolist(), inside
 
 
 def member_pairs(conn: sqlite3.Connection, keys: Iterable[int]) -> set[tuple[int, int]]:

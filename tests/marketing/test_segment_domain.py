@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from central.marketing.segments import Context, Day, Facts, Item, Points, evaluate, next_flip, parse_definition
 from central.marketing.segments.definition import DefinitionError, parse_criterion
@@ -335,6 +337,22 @@ def test_rfm_scores_ties_take_the_lowest_rank():
     assert scores(np.array([5, 5, 5])).tolist() == [1, 1, 1]
     assert scores(np.array([1, 2]), higher_is_better=False).tolist() == [3, 1]
     assert rfm_class(5, 1) == "new" and rfm_class(2, 5) == "can't lose" and rfm_class(3, 3) == "needs attention"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 400), min_size=1, max_size=200)
+    | st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=200),
+    st.booleans(),
+)
+def test_rfm_scores_are_their_definition(values, higher):
+    """Both ways of ranking (a histogram for a few distinct values, a sort for many) give marketing.md's score:
+    1 + floor(5 * (rank - 1) / n), the rank counting the values strictly worse."""
+    import numpy as np
+
+    keyed = values if higher else [-v for v in values]
+    expected = [1 + 5 * sum(1 for w in keyed if w < k) // len(values) for k in keyed]
+    assert scores(np.array(values, np.int64), higher_is_better=higher).tolist() == expected
 
 
 def test_next_flip_reads_items_after_an_item_criterion():
