@@ -23,7 +23,8 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -767,35 +768,50 @@ def refresh_if_new_day(conn: sqlite3.Connection, now: dt.datetime | None = None)
 
 def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> int:
     """Score every customer with a purchase in the last ``window`` days; returns how many."""
-    rows = rfm_rows(conn, today, window)
+    scored = rfm_columns(conn, today, window)
     queries.clear_rfm(conn)
-    queries.insert_rfm(conn, rows)
-    return len(rows)
+    queries.insert_rfm(conn, scored.rows())
+    return len(scored)
+
+
+@dataclass(frozen=True)
+class RfmColumns:
+    """Every scored customer's RFM result as numpy columns (one entry per customer, by key)."""
+
+    keys: np.ndarray
+    r: np.ndarray
+    f: np.ndarray
+    m: np.ndarray
+    codes: np.ndarray  #: index into ``CLASS_NAMES``
+    days_since: np.ndarray
+    purchases: np.ndarray
+    spend: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """(key, r, f, m, class, days_since, purchases, spend) per customer, made as they are read (a table's
+        writer binds them one by one: no list of a million tuples first)."""
+        names = np.array(CLASS_NAMES, dtype=object)[self.codes]
+        columns = (self.keys, self.r, self.f, self.m, names, self.days_since, self.purchases, self.spend)
+        return zip(*(column.tolist() for column in columns), strict=True)
+
+
+def rfm_columns(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> RfmColumns:
+    """The RFM result of every customer with a purchase in the window, from the column snapshot (the aggregates'
+    sums as numpy columns)."""
+    keys, last, purchases, spend = rfm_inputs(columns_current(conn, conn.in_transaction), today, window)
+    days_since = today - last
+    if not len(keys):
+        return RfmColumns(keys, *(np.zeros(0, np.int8),) * 4, days_since, purchases, spend)
+    r, f, m = rfm_scores(days_since, purchases, spend)
+    return RfmColumns(keys, r, f, m, class_codes(r, f), days_since, purchases, spend)
 
 
 def rfm_rows(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> list[tuple[Any, ...]]:
-    """The RFM rows (key, r, f, m, class, days_since, purchases, spend) of every customer with a purchase in the
-    window, from the column snapshot (the aggregates' sums as numpy columns)."""
-    keys, last, purchases, spend = rfm_inputs(columns_current(conn, conn.in_transaction), today, window)
-    if not len(keys):
-        return []
-    days_since = today - last
-    r, f, m = rfm_scores(days_since, purchases, spend)
-    codes = class_codes(r, f)
-    names = np.array(CLASS_NAMES, dtype=object)[codes]
-    return list(
-        zip(
-            keys.tolist(),
-            r.tolist(),
-            f.tolist(),
-            m.tolist(),
-            names.tolist(),
-            days_since.tolist(),
-            purchases.tolist(),
-            spend.tolist(),
-            strict=True,
-        )
-    )
+    """:func:`rfm_columns` as a list of rows (key, r, f, m, class, days_since, purchases, spend)."""
+    return list(rfm_columns(conn, today, window).rows())
 
 
 def rfm_grid(conn: sqlite3.Connection, keys: set[int] | None = None) -> dict[str, Any]:
