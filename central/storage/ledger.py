@@ -14,6 +14,7 @@ from typing import Any
 
 from .aggregates import known_keys
 from .import_pipeline import import_state
+from .portable import in_list
 from .write_lock import lock_rows
 
 #: the columns :func:`customer_rows` reads, in order; the last three activity times are ACTIVITY's (ledger.py)
@@ -33,19 +34,19 @@ def customer_rows(conn: sqlite3.Connection, ids: Sequence[str], profile: bool = 
     """These customers (those that exist) as :data:`CUSTOMER_COLUMNS` (then :data:`PROFILE_COLUMNS` with
     ``profile``); in an ingest commit beside others (PostgreSQL), their rows are locked, in id order, until the
     commit ends (central/storage/write_lock.py)."""
-    marks = ",".join("?" * len(ids))
+    marks, params = in_list(list(ids))  # (a few lengths: the statement stays prepared across rounds)
     columns = f"{CUSTOMER_COLUMNS}, {PROFILE_COLUMNS}" if profile else CUSTOMER_COLUMNS
-    return conn.execute(f"SELECT {columns} FROM customers WHERE id IN ({marks}){lock_rows(conn)}", ids)
+    return conn.execute(f"SELECT {columns} FROM customers WHERE id IN ({marks}){lock_rows(conn)}", params)
 
 
 def lot_rows(
     conn: sqlite3.Connection, ids: Sequence[str]
 ) -> Iterable[tuple[str, str, int, str | None, str | None, int]]:
     """The lots of these customers: (id, customer, points, starts_at, expires_at, program)."""
-    marks = ",".join("?" * len(ids))
+    marks, params = in_list(list(ids))
     return conn.execute(
         f"SELECT id, customer_id, points, starts_at, expires_at, program_id FROM lots WHERE customer_id IN ({marks})",
-        ids,
+        params,
     )
 
 
