@@ -9,8 +9,8 @@ query serves the live stream, an agent catching up and a full snapshot
 setting: ``all`` (default) or ``visited`` (home store plus stores where the
 customer bought something); see docs/central.md. A delta carries the ids of the
 segments the customer is in (promotions' audiences at the till); a membership
-change gives the customer a new version (central/storage/segments.py): a big one owes them, and the versions
-are given here, before a page is read.
+change gives the customer a new version (central/storage/segments.py): a big one owes them, and the
+publisher gives them at the start of its pass (central/sync/publisher.py), so the pass's pages carry them.
 
 A store is sent only the lots of its program (central/points/programs.py), so an
 agent's balance is the customer's balance in that program. A store's
@@ -41,7 +41,6 @@ def customer_page(
     shared = scope == "all" and cache is not None
     page = cache.get((after, limit)) if shared else None  # type: ignore[union-attr]
     if page is None:
-        db.give_owed_versions()  # a big membership change's customers first (central/storage/segments.py)
         page = db.customer_delta_page(None if scope == "all" else store_id, after, limit)
         if shared:
             cache[(after, limit)] = page  # type: ignore[index]

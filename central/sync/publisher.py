@@ -94,7 +94,9 @@ class Publisher:
             db.close()
 
     def publish_once(self, db: Store, *, force: bool = False) -> None:
-        """One pass over every store: rules, messages, customer deltas."""
+        """One pass over every store: rules, messages, customer deltas (first the new versions a big membership
+        change owes its customers, central/storage/segments.py, so this pass's pages carry them)."""
+        db.give_owed_versions()
         rules = db.latest_rules()
         messages = db.store_messages()
         pages: dict[Any, Any] = {}  # every store's page after the same cursor is read once (central/sync/deltas.py)

@@ -12,6 +12,7 @@ import pytest
 from central.services import segments as service
 from central.storage.store import IngestUnit, Store
 from central.sync.deltas import customer_page
+from central.sync.publisher import Publisher
 from shared import wire
 from tests.sync.fakes import FakeAgent
 
@@ -103,10 +104,11 @@ def test_the_agent_keeps_the_segment_ids(tmp_path):
         assert json.loads(tx.customer("c1")["segments"]) == []
 
 
-def test_a_big_membership_change_owes_versions_given_before_the_next_page(db, db_file, monkeypatch):
+def test_a_big_membership_change_owes_versions_the_publisher_gives_first(db, db_file, monkeypatch):
     """A change of DEFER_BUMPS_FROM customers or more (a recompute at 1M customers: tens of thousands) writes the
-    versions it owes in its transaction and gives them after, in chunks, before the next page of deltas is read:
-    the page carries every moved customer with its segments; a store reopened in between loses nothing."""
+    versions it owes in its transaction; they are given after, in chunks, by the publisher's next pass before it
+    reads its pages, which carry every moved customer with its segments; a store reopened in between loses
+    nothing."""
     from central.services.access import Actor
     from central.storage import segments as segment_table
 
@@ -126,9 +128,21 @@ def test_a_big_membership_change_owes_versions_given_before_the_next_page(db, db
     assert db.give_owed_versions(chunk=2) == 4  # (in two transactions)
     assert all(versions(db)[f"c{i}"] > held[f"c{i}"] for i in range(1, 4))
     assert versions(db)["c5"] == held["c5"]
-    service.change_members(db, marketer, vip, add=["c4", "c5"], remove=["c2"])  # three: owed, given by the page
+    service.change_members(db, marketer, vip, add=["c4", "c5"], remove=["c2"])  # three: owed
     deltas, _, _ = customer_page(db, "S1", upto)
-    by_id = {d["customer_id"]: d["segments"] for d in deltas}
-    assert by_id == {"c1": [vip], "c2": [], "c3": [vip], "c4": [vip], "c5": [vip]}
+    assert {d["customer_id"] for d in deltas} == {"c1", "c2", "c3", "c4"}  # (c5 and c2's leaving: not yet)
+    sent = []
+
+    class Link:  # the broker's side of the publisher, recorded
+        connected = type("Set", (), {"is_set": lambda self: True})()
+
+        def publish(self, topic, payload, **kw):
+            sent.append((topic, payload))
+
+    db.set_published("S1", "customers", upto)
+    Publisher(str(db_file), Link()).publish_once(db)  # its pass gives the owed versions first
     assert db.conn.execute("SELECT COUNT(*) FROM version_bumps").fetchone()[0] == 0
+    pages = [wire.decode(p, channel="customers") for t, p in sent if t.endswith("/customers")]
+    by_id = {d["customer_id"]: d["segments"] for page in pages for d in page["deltas"]}
+    assert by_id == {"c1": [vip], "c2": [], "c3": [vip], "c4": [vip], "c5": [vip]}
     db.close()
