@@ -239,12 +239,20 @@ def _fold_items(
     row); each purchase's quantities are added to its day's items (``row[3]``)."""
     if not bought:
         return None
-    flat = [line for entry in bought for line in entry[4]]
     counts = np.fromiter((len(entry[4]) for entry in bought), np.int64, len(bought))
-    products, categories, quantities = zip(*flat, strict=True)
-    millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
-    milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, len(flat))
-    sums = np.zeros(len(flat) + 1, np.int64)
+    spans = _spans(np, bought, counts)
+    if spans is not None:  # a receipt import's batch: the lines are columns already (line_pack.LineArrays)
+        product, category, milli = spans
+        flat_count = len(milli)
+    else:
+        flat = [line for entry in bought for line in entry[4]]
+        flat_count = len(flat)
+        products, categories, quantities = zip(*flat, strict=True)
+        millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
+        milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, flat_count)
+        product = np.fromiter((-1 if p is None else p for p in products), np.int64, flat_count)
+        category = np.fromiter((-1 if c is None else c for c in categories), np.int64, flat_count)
+    sums = np.zeros(flat_count + 1, np.int64)
     np.cumsum(milli, out=sums[1:])
     ends = np.cumsum(counts)
     per_purchase = (sums[ends] - sums[ends - counts]).tolist()
@@ -255,12 +263,10 @@ def _fold_items(
     key = np.repeat(np.fromiter((e[0] for e in bought), np.int64, len(bought)), counts)
     day = np.repeat(np.fromiter((e[1] for e in bought), np.int64, len(bought)), counts)
     place = np.repeat(np.fromiter((rank[e[2]] for e in bought), np.int64, len(bought)), counts)
-    product = np.fromiter((-1 if p is None else p for p in products), np.int64, len(flat))
-    category = np.fromiter((-1 if c is None else c for c in categories), np.int64, len(flat))
     has_product, has_category = product >= 0, category >= 0
     columns = [
         np.concatenate((a[has_product], b[has_category]))
-        for a, b in ((key, key), (np.full(len(flat), PRODUCT), np.full(len(flat), CATEGORY)), (product, category))
+        for a, b in ((key, key), (np.full(flat_count, PRODUCT), np.full(flat_count, CATEGORY)), (product, category))
     ]
     columns += [np.concatenate((a[has_product], a[has_category])) for a in (day, place, milli)]
     k, kind, item, d, p, q = columns
@@ -273,6 +279,24 @@ def _fold_items(
     start[1:] |= p[1:] != p[:-1]
     at = np.flatnonzero(start)
     return [k[at], kind[at], item[at], d[at], p[at], np.add.reduceat(q, at)], places
+
+
+def _spans(np: Any, bought: Sequence[tuple[Any, ...]], counts: Any) -> tuple[Any, Any, Any] | None:
+    """(product, category, milli) of the purchases' lines in order, -1 for no product or category, when each
+    purchase's lines are a :class:`line_pack.LineSpan` of one flush's :class:`line_pack.LineArrays`; else None."""
+    first = bought[0][4]
+    if type(first) is not line_pack.LineSpan:
+        return None
+    lines = first.lines
+    if any(type(e[4]) is not line_pack.LineSpan or e[4].lines is not lines for e in bought):
+        return None
+    begin = np.fromiter((e[4].start for e in bought), np.int64, len(bought))
+    # each line's row in the arrays: its purchase's start + its place among the purchase's lines
+    rows = np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()), dtype=np.int64)
+    product, category = lines.product[rows], lines.category[rows]
+    product[product == 0] = -1
+    category[category == 0] = -1
+    return product, category, lines.milli(quantity_milli)[rows]
 
 
 _SUMS = {
