@@ -48,7 +48,11 @@ def extensions():
         extra_compile_args=["-O3", *openmp],
         extra_link_args=openmp,
     )
-    return cythonize([ext], language_level=3, compiler_directives={"embedsignature": True})
+    # the receipt import's writer process binds its rows in C (central/storage/import_writer.py; optional)
+    rows = Extension(
+        "native._sqlite_rows", ["native/_sqlite_rows.pyx"], extra_compile_args=["-O2"], libraries=["sqlite3"]
+    )
+    return cythonize([ext, rows], language_level=3, compiler_directives={"embedsignature": True})
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": optional_build_ext})
