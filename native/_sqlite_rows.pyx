@@ -200,9 +200,9 @@ cdef class Connection:
                 self._bind(stmt, i + 1, row[i])
             self._run(stmt)
 
-    def executemany_columns(self, str sql, list columns, list texts, int text_column):
-        """Run a statement once per row of int64 columns (C-contiguous, all of one length); column
-        ``text_column`` holds indexes into ``texts``, bound as those texts."""
+    def executemany_columns(self, str sql, list columns, list texts):
+        """Run a statement once per row of int64 columns (C-contiguous, all of one length); ``texts[i]``, when not
+        None, is the list of texts column ``i`` indexes (bound as those texts)."""
         cdef sqlite3_stmt *stmt = self._statement(sql)
         cdef int width = len(columns)
         cdef Py_ssize_t n, row, size
@@ -210,9 +210,10 @@ cdef class Connection:
         cdef int64_t value
         cdef const int64_t[::1] view
         cdef list views = []
-        cdef list encoded = [t.encode() for t in texts]
+        cdef list encoded = [None if t is None else [x.encode() for x in t] for t in texts]
+        cdef list names
         cdef const char *data
-        if sqlite3_bind_parameter_count(stmt) != width or width == 0:
+        if sqlite3_bind_parameter_count(stmt) != width or width == 0 or len(texts) != width:
             raise ValueError(f"{width} columns for {sqlite3_bind_parameter_count(stmt)} parameters")
         for column in columns:
             view = column
@@ -233,10 +234,11 @@ cdef class Connection:
             for row in range(n):
                 for i in range(width):
                     value = pointers[i][row]
-                    if i == text_column:
-                        if value < 0 or value >= len(encoded):
-                            raise IndexError(f"text {value} of {len(encoded)}")
-                        PyBytes_AsStringAndSize(encoded[value], <char **>&data, &size)
+                    if encoded[i] is not None:
+                        names = encoded[i]
+                        if value < 0 or value >= len(names):
+                            raise IndexError(f"text {value} of {len(names)}")
+                        PyBytes_AsStringAndSize(names[value], <char **>&data, &size)
                         rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_TRANSIENT)
                     else:
                         rc = sqlite3_bind_int64(stmt, i + 1, value)

@@ -207,7 +207,8 @@ def record(
     )
     by_columns = getattr(conn, "executemany_columns", None)
     if by_columns is not None and items is not None:  # a pipelined import: its writer process makes the rows
-        by_columns(_ITEMS, *items)
+        columns, places = items
+        by_columns(_ITEMS, columns, [None, None, None, None, places, None])
     elif items is not None:
         conn.executemany(_ITEMS, _item_rows(*items))
     conn.executemany(

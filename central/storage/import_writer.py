@@ -8,8 +8,9 @@ statement by statement as the import makes them:
   import's in-memory ids and counter still match the database: nobody else wrote them since the import read
   them), else the batch is rolled back, the answer is ``conflict`` and the process ends;
 * ``("run", many, sql, params)``: one statement (``executemany`` when ``many``);
-* ``("columns", sql, columns, places)``: ``executemany`` of rows made of numpy integer columns (the segments'
-  item aggregates: central/storage/aggregates.py);
+* ``("columns", sql, columns, texts)``: ``executemany`` of rows made of numpy integer columns, ``texts[i]`` (when
+  not None) the texts column ``i`` indexes (the segments' item aggregates: central/storage/aggregates.py; the
+  report rollups' categories of the lines: central/storage/rollups.py);
 * ``("commit", number)``: ``COMMIT``, and the answer ``ok N`` on its standard output.
 
 An error rolls the batch back, answers ``error N message`` and ends the process; so does the end of the input
@@ -86,10 +87,12 @@ class PythonConnection:
     def executemany(self, sql: str, rows: Any) -> None:
         self.conn.executemany(sql, rows)
 
-    def executemany_columns(self, sql: str, columns: list[Any], texts: list[str], text_column: int) -> None:
-        """Rows of int64 columns, column ``text_column`` an index into ``texts``."""
-        lists = [c.tolist() for c in columns]
-        lists[text_column] = [texts[i] for i in lists[text_column]]
+    def executemany_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
+        """Rows of int64 columns; ``texts[i]`` (when not None) the texts column ``i`` indexes."""
+        lists = [
+            c.tolist() if names is None else [names[i] for i in c.tolist()]
+            for c, names in zip(columns, texts, strict=True)
+        ]
         self.conn.executemany(sql, zip(*lists, strict=True))
 
     @property
@@ -148,7 +151,7 @@ def main(path: str) -> int:
                         answer.flush()
                         return 2
             elif kind == "columns":
-                conn.executemany_columns(frame[1], _columns(frame[2]), frame[3], 4)
+                conn.executemany_columns(frame[1], _columns(frame[2]), frame[3])
                 _spent(" ".join(frame[1].split()[:3]) + " (by columns)", clock)
             elif kind == "commit":
                 conn.execute("COMMIT")

@@ -175,7 +175,17 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
     assert arrays.tuples() == as_tuples
     assert arrays.shifted(5).tuples() == [(t + 5, *rest) for t, *rest in as_tuples]
     day_of = rollups.DayOf(zone_of)
-    assert rollups.fold(rows, arrays, day_of) == rollups.fold(rows, as_tuples, day_of)
+    by_columns = rollups.fold(rows, arrays, day_of)
+    assert rollups.merged(by_columns) == rollups.fold(rows, as_tuples, day_of)
+    written = {}
+    for name, increments in (("columns", by_columns), ("tuples", rollups.fold(rows, as_tuples, day_of))):
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        for statement in rollups.MIGRATION:
+            conn.execute(statement)
+        rollups.write(conn, increments)
+        written[name] = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in rollups.TABLES]
+        conn.close()
+    assert written["columns"] == written["tuples"]
 
     entries = [
         (f"c{i % 3}", r[1], r[3], r[11], r[14], 3, 1, arrays.span(a, b) if r[1] == "purchase" else [])

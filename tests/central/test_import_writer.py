@@ -38,13 +38,12 @@ def _write(conn: object) -> None:
     conn.executemany("INSERT INTO t VALUES (?,?,?,?,?)", ROWS)
     conn.execute("INSERT INTO t VALUES (?,?,?,?,?)", (5, "one", None, 2.25, 3))
     columns = [np.array([3, 1, 2], np.int64), np.array([1, 0, 1], np.int64), np.array([10, 20, 30], np.int64)]
-    conn.executemany_columns("INSERT INTO items VALUES (?,?,?)", columns, ["S1", "S2 ✓"], 1)
+    conn.executemany_columns("INSERT INTO items VALUES (?,?,?)", columns, [None, ["S1", "S2 ✓"], None])
     conn.executemany_columns(
         "INSERT INTO items VALUES (?,?,?)"
         " ON CONFLICT (key, store) DO UPDATE SET quantity = quantity + excluded.quantity",
         columns,
-        ["S1", "S2 ✓"],
-        1,
+        [None, ["S1", "S2 ✓"], None],
     )
     assert conn.in_transaction
     conn.execute("COMMIT")
@@ -84,7 +83,7 @@ def test_the_compiled_connection_raises_sqlites_errors_and_refuses_what_it_canno
     with pytest.raises(ValueError):
         conn.executemany("INSERT INTO t VALUES (?)", [(3, 4)])
     with pytest.raises(IndexError):
-        conn.executemany_columns("INSERT INTO t VALUES (?)", [np.array([5], np.int64)], [], 0)
+        conn.executemany_columns("INSERT INTO t VALUES (?)", [np.array([5], np.int64)], [[]])
     conn.close()
 
 
