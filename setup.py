@@ -25,6 +25,13 @@ class optional_build_ext(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
+            if ext.name == "native._sqlite_rows":
+                sys.stderr.write(
+                    f"\nWARNING: the import writer's C rows were not built ({exc}).\n"
+                    "The receipt import binds its rows through Python's sqlite3 (same rows, slower).\n"
+                    "Debian: apt-get install libsqlite3-dev, then reinstall.\n\n"
+                )
+                return
             self._warn(exc)
 
     def _warn(self, exc):
