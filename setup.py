@@ -25,6 +25,13 @@ class optional_build_ext(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
+            if ext.name == "native._sqlite_rows":
+                sys.stderr.write(
+                    f"\nWARNING: the import writer's C rows were not built ({exc}).\n"
+                    "The receipt import binds its rows through Python's sqlite3 (same rows, slower).\n"
+                    "Debian: apt-get install libsqlite3-dev, then reinstall.\n\n"
+                )
+                return
             self._warn(exc)
 
     def _warn(self, exc):
@@ -48,7 +55,11 @@ def extensions():
         extra_compile_args=["-O3", *openmp],
         extra_link_args=openmp,
     )
-    return cythonize([ext], language_level=3, compiler_directives={"embedsignature": True})
+    # the receipt import's writer process binds its rows in C (central/storage/import_writer.py; optional)
+    rows = Extension(
+        "native._sqlite_rows", ["native/_sqlite_rows.pyx"], extra_compile_args=["-O2"], libraries=["sqlite3"]
+    )
+    return cythonize([ext, rows], language_level=3, compiler_directives={"embedsignature": True})
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": optional_build_ext})

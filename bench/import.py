@@ -122,13 +122,14 @@ def child(
         import_phases.install()
 
     from central import create_app
+    from central.gc_pause import without_gc
     from central.services import receipt_import as ri
     from central.storage.store import Store
 
     app = create_app({"DATABASE": db})
     store = Store(db)
     profiler = cProfile.Profile(time.process_time) if profile else None
-    with app.app_context():
+    with app.app_context(), without_gc():  # as the command: the collector paused from the check through the import
         clock, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()

@@ -280,7 +280,11 @@ class ReceiptLog:
             spans, lines, packed = self._early
             base = receipts.next_transaction_id(conn)
             spans = [((row[0] + base, *row[1:]), span) for row, span in spans]
-            lines = [(line[0] + base, *line[1:]) for line in lines]  # (id, category, quantity, amount)
+            lines = (  # (id, category, quantity, amount)
+                lines.shifted(base)
+                if isinstance(lines, line_pack.LineArrays)
+                else [(line[0] + base, *line[1:]) for line in lines]
+            )
             folded: list[Any] = []  # folded by prepare()
         else:
             spans, lines, folded, packed = self._numbered(None)
@@ -431,17 +435,21 @@ class ReceiptLog:
         ends = np.cumsum(counts)
         starts = ends - counts
         ids = np.arange(next_id, next_id + len(self.pending), dtype=np.int64)
-        # what the rollups' fold reads of each line: (transaction id, category id, quantity, amount)
-        lines = list(zip(np.repeat(ids, counts).tolist(), cat_ids, quantity, amount, strict=True))
-        per_line = list(zip(sku_ids, cat_ids, quantity, strict=True))
+        records = line_pack.packed(sku_ids, cat_ids, amount, discount, price, accrued, redeemed)
+        # what the rollups' and the aggregates' folds read of each line, as columns (no tuple per line)
+        texts = list(dict.fromkeys(quantity))
+        code = dict(zip(texts, range(len(texts)), strict=True))
+        lines = line_pack.LineArrays(
+            np.repeat(ids, counts), records, np.fromiter(map(code.__getitem__, quantity), np.int64, hi - lo), texts
+        )
         rows: list[Any] = []
         folded: list[Any] = []
+        span = lines.span
         for item, tid, a, b in zip(self.pending, ids.tolist(), starts.tolist(), ends.tolist(), strict=True):
             row = item.row
             rows.append(((tid, *row, b - a), (a, b) if b > a else None))
             if row[7] is not None:  # a customer's: into the segments' aggregates (storage/aggregates.py)
-                folded.append((row[7], row[0], row[2], row[10], *row[13:16], per_line[a:b]))
-        records = line_pack.packed(sku_ids, cat_ids, amount, discount, price, accrued, redeemed)
+                folded.append((row[7], row[0], row[2], row[10], *row[13:16], span(a, b)))
         return rows, lines, folded, (records, line_pack.texts_of(quantity, name), line_pack.safe(name))
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..gc_pause import without_gc
 from ..points import levels
 from ..storage.store import Store
 from . import fields
@@ -145,10 +146,11 @@ def completejourney(
         frame.to_csv(path, index=False)
     households, total = set(frame["customer_id"].unique()), len(frame)
     del frame  # the import keeps its own parsed copy: not two in memory
-    report = ri.check(db, path, progress=lambda done: say("checking", done, total))
-    if report.bad_count:
-        raise ri.ImportError_(f"{report.bad_count} bad rows in the demo data: {report.problems[:3]}")
-    outcome = ri.run(db, path, report, points="compute", progress=lambda done: say("importing", done, total))
+    with without_gc():  # from the check through the import (no full passes over the checked receipts between)
+        report = ri.check(db, path, progress=lambda done: say("checking", done, total))
+        if report.bad_count:
+            raise ri.ImportError_(f"{report.bad_count} bad rows in the demo data: {report.problems[:3]}")
+        outcome = ri.run(db, path, report, points="compute", progress=lambda done: say("importing", done, total))
     rows = []
     for rec in demographics.to_dict("records"):
         cid = f"H{rec['household_id']}"

@@ -207,7 +207,8 @@ def record(
     )
     by_columns = getattr(conn, "executemany_columns", None)
     if by_columns is not None and items is not None:  # a pipelined import: its writer process makes the rows
-        by_columns(_ITEMS, *items)
+        columns, places = items
+        by_columns(_ITEMS, columns, [None, None, None, None, places, None])
     elif items is not None:
         conn.executemany(_ITEMS, _item_rows(*items))
     conn.executemany(
@@ -239,12 +240,20 @@ def _fold_items(
     row); each purchase's quantities are added to its day's items (``row[3]``)."""
     if not bought:
         return None
-    flat = [line for entry in bought for line in entry[4]]
     counts = np.fromiter((len(entry[4]) for entry in bought), np.int64, len(bought))
-    products, categories, quantities = zip(*flat, strict=True)
-    millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
-    milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, len(flat))
-    sums = np.zeros(len(flat) + 1, np.int64)
+    spans = _spans(np, bought, counts)
+    if spans is not None:  # a receipt import's batch: the lines are columns already (line_pack.LineArrays)
+        product, category, milli = spans
+        flat_count = len(milli)
+    else:
+        flat = [line for entry in bought for line in entry[4]]
+        flat_count = len(flat)
+        products, categories, quantities = zip(*flat, strict=True)
+        millis = {q: quantity_milli(q) for q in set(quantities)}  # a flush repeats "1" thousands of times
+        milli = np.fromiter(map(millis.__getitem__, quantities), np.int64, flat_count)
+        product = np.fromiter((-1 if p is None else p for p in products), np.int64, flat_count)
+        category = np.fromiter((-1 if c is None else c for c in categories), np.int64, flat_count)
+    sums = np.zeros(flat_count + 1, np.int64)
     np.cumsum(milli, out=sums[1:])
     ends = np.cumsum(counts)
     per_purchase = (sums[ends] - sums[ends - counts]).tolist()
@@ -255,24 +264,56 @@ def _fold_items(
     key = np.repeat(np.fromiter((e[0] for e in bought), np.int64, len(bought)), counts)
     day = np.repeat(np.fromiter((e[1] for e in bought), np.int64, len(bought)), counts)
     place = np.repeat(np.fromiter((rank[e[2]] for e in bought), np.int64, len(bought)), counts)
-    product = np.fromiter((-1 if p is None else p for p in products), np.int64, len(flat))
-    category = np.fromiter((-1 if c is None else c for c in categories), np.int64, len(flat))
     has_product, has_category = product >= 0, category >= 0
     columns = [
         np.concatenate((a[has_product], b[has_category]))
-        for a, b in ((key, key), (np.full(len(flat), PRODUCT), np.full(len(flat), CATEGORY)), (product, category))
+        for a, b in ((key, key), (np.full(flat_count, PRODUCT), np.full(flat_count, CATEGORY)), (product, category))
     ]
     columns += [np.concatenate((a[has_product], a[has_category])) for a in (day, place, milli)]
     k, kind, item, d, p, q = columns
     if not len(k):
         return None
-    order = np.lexsort((p, d, item, kind, k))
+    order = _key_order(np, k, kind, item, d, p)
     k, kind, item, d, p, q = (c[order] for c in (k, kind, item, d, p, q))
     start = np.ones(len(k), bool)
     start[1:] = (k[1:] != k[:-1]) | (kind[1:] != kind[:-1]) | (item[1:] != item[:-1]) | (d[1:] != d[:-1])
     start[1:] |= p[1:] != p[:-1]
     at = np.flatnonzero(start)
     return [k[at], kind[at], item[at], d[at], p[at], np.add.reduceat(q, at)], places
+
+
+def _key_order(np: Any, k: Any, kind: Any, item: Any, d: Any, p: Any) -> Any:
+    """The order of ``agg_items``' primary key (key, kind, item, day, store), by two packed keys when the values
+    fit their bits (a sort by two keys instead of five: about 40 % less), else by the five."""
+    if (
+        k.min() >= 0
+        and k.max() < 1 << 38
+        and item.min() >= 0
+        and item.max() < 1 << 24
+        and d.min() >= 0
+        and d.max() < 1 << 42
+        and p.max() < 1 << 20
+    ):
+        return np.lexsort(((d << 20) | p, (k << 25) | (kind << 24) | item))
+    return np.lexsort((p, d, item, kind, k))
+
+
+def _spans(np: Any, bought: Sequence[tuple[Any, ...]], counts: Any) -> tuple[Any, Any, Any] | None:
+    """(product, category, milli) of the purchases' lines in order, -1 for no product or category, when each
+    purchase's lines are a :class:`line_pack.LineSpan` of one flush's :class:`line_pack.LineArrays`; else None."""
+    first = bought[0][4]
+    if type(first) is not line_pack.LineSpan:
+        return None
+    lines = first.lines
+    if any(type(e[4]) is not line_pack.LineSpan or e[4].lines is not lines for e in bought):
+        return None
+    begin = np.fromiter((e[4].start for e in bought), np.int64, len(bought))
+    # each line's row in the arrays: its purchase's start + its place among the purchase's lines
+    rows = np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()), dtype=np.int64)
+    product, category = lines.product[rows], lines.category[rows]
+    product[product == 0] = -1
+    category[category == 0] = -1
+    return product, category, lines.milli(quantity_milli)[rows]
 
 
 _SUMS = {

@@ -112,11 +112,11 @@ class Deferred:
         self.sink = writer.run
         self.writer = writer
 
-    def executemany_columns(self, sql: str, columns: list[Any], places: list[str]) -> None:
-        """``executemany`` of rows given as numpy integer columns, one of them (the fifth) indexes into ``places``
-        (central/storage/aggregates.py's items): the writer process makes the rows, the import passes the
-        columns' bytes (no tuple per row made, marshalled and read back)."""
-        self.writer.run_columns(sql, [(c.dtype.str, c.tobytes()) for c in columns], places)
+    def executemany_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
+        """``executemany`` of rows given as numpy integer columns, ``texts[i]`` (when not None) the texts column
+        ``i`` indexes (central/storage/aggregates.py's items, rollups.py's categories): the writer process makes
+        the rows, the import passes the columns' bytes (no tuple per row made, marshalled and read back)."""
+        self.writer.run_columns(sql, [(c.dtype.str, c.tobytes()) for c in columns], texts)
 
     @staticmethod
     def _kind(sql: str) -> str:
@@ -232,9 +232,9 @@ class Writer:
         """A statement of the batch (written while the import makes the next ones)."""
         self._put(("run", many, sql, params))
 
-    def run_columns(self, sql: str, columns: list[tuple[str, bytes]], places: list[str]) -> None:
+    def run_columns(self, sql: str, columns: list[tuple[str, bytes]], texts: list[list[str] | None]) -> None:
         """A statement whose rows the writer makes of columns (:meth:`Deferred.executemany_columns`)."""
-        self._put(("columns", sql, columns, places))
+        self._put(("columns", sql, columns, texts))
 
     def commit(self) -> None:
         self._put(("commit", self.sent))

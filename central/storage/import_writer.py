@@ -8,16 +8,18 @@ statement by statement as the import makes them:
   import's in-memory ids and counter still match the database: nobody else wrote them since the import read
   them), else the batch is rolled back, the answer is ``conflict`` and the process ends;
 * ``("run", many, sql, params)``: one statement (``executemany`` when ``many``);
-* ``("columns", sql, columns, places)``: ``executemany`` of rows made of numpy integer columns (the segments'
-  item aggregates: central/storage/aggregates.py);
+* ``("columns", sql, columns, texts)``: ``executemany`` of rows made of numpy integer columns, ``texts[i]`` (when
+  not None) the texts column ``i`` indexes (the segments' item aggregates: central/storage/aggregates.py; the
+  report rollups' categories of the lines: central/storage/rollups.py);
 * ``("commit", number)``: ``COMMIT``, and the answer ``ok N`` on its standard output.
 
 An error rolls the batch back, answers ``error N message`` and ends the process; so does the end of the input
 in a batch (the importing process stopped: nothing of that batch is written). A batch is thus committed whole or
 not at all, and the import resumes after the last one committed.
 
-Its own process (not a thread) so that binding each row's parameters (Python's ``sqlite3``, which holds the
-interpreter's lock per row) runs on the other core beside the import's Python.
+Its own process (not a thread) so that binding each row's parameters runs on the other core beside the import's
+Python. The rows are bound in C when native/_sqlite_rows.pyx is built (:func:`connect`; Python's ``sqlite3``
+spends about a microsecond of the interpreter per row), else by Python's ``sqlite3``.
 """
 
 from __future__ import annotations
@@ -70,18 +72,60 @@ def _frames(source: Any) -> Any:
         yield frame
 
 
-def _rows(columns: list[tuple[str, bytes]], places: list[str]) -> list[tuple[Any, ...]]:
-    """Rows of numpy integer columns (dtype, bytes); the fifth column indexes ``places`` (central/storage/
-    aggregates.py's ``_item_rows``, on the import's side)."""
+class PythonConnection:
+    """The writer's connection through Python's ``sqlite3`` (when the compiled one is not there, or
+    ``LOYALTY_IMPORT_WRITER_PYTHON`` is set): the interface of ``native._sqlite_rows.Connection``."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        """Run a statement; its first row's first column (None: no row)."""
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        self.conn.executemany(sql, rows)
+
+    def executemany_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
+        """Rows of int64 columns; ``texts[i]`` (when not None) the texts column ``i`` indexes."""
+        lists = [
+            c.tolist() if names is None else [names[i] for i in c.tolist()]
+            for c, names in zip(columns, texts, strict=True)
+        ]
+        self.conn.executemany(sql, zip(*lists, strict=True))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connect(path: str) -> Any:
+    """The compiled connection (native/_sqlite_rows.pyx: the rows bound in C) when it is built and uses the SQLite
+    library Python's ``sqlite3`` uses; else :class:`PythonConnection`. Both write the same rows."""
+    if not os.environ.get("LOYALTY_IMPORT_WRITER_PYTHON"):
+        try:
+            from native import _sqlite_rows
+        except ImportError:
+            pass
+        else:
+            if _sqlite_rows.libversion() == sqlite3.sqlite_version:
+                return _sqlite_rows.Connection(path, 60.0)
+    return PythonConnection(path)
+
+
+def _columns(columns: list[tuple[str, bytes]]) -> list[Any]:
+    """numpy int64 columns of a frame's (dtype, bytes) columns."""
     import numpy as np
 
-    lists = [np.frombuffer(data, np.dtype(dtype)).tolist() for dtype, data in columns]
-    lists[4] = [places[i] for i in lists[4]]
-    return list(zip(*lists, strict=True))
+    return [np.frombuffer(data, np.dtype(dtype)).astype(np.int64, copy=False) for dtype, data in columns]
 
 
 def main(path: str) -> int:
-    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+    conn = connect(path)
     for pragma in PRAGMAS:
         conn.execute(pragma)
     answer = sys.stdout
@@ -100,14 +144,14 @@ def main(path: str) -> int:
                 number = frame[1]
                 conn.execute("BEGIN IMMEDIATE")
                 for sql, expected in frame[2]:
-                    found = conn.execute(sql).fetchone()[0]
+                    found = conn.execute(sql)
                     if found != expected:
                         conn.execute("ROLLBACK")
                         answer.write(f"conflict {number} {sql} read {found!r}, expected {expected!r}\n")
                         answer.flush()
                         return 2
             elif kind == "columns":
-                conn.executemany(frame[1], _rows(frame[2], frame[3]))
+                conn.executemany_columns(frame[1], _columns(frame[2]), frame[3])
                 _spent(" ".join(frame[1].split()[:3]) + " (by columns)", clock)
             elif kind == "commit":
                 conn.execute("COMMIT")

@@ -191,3 +191,79 @@ def numbers_between(conn: sqlite3.Connection, after: int, upto: int) -> tuple[np
     ).fetchall()
     lines, sizes = records([r[1] for r in found])
     return np.repeat(np.fromiter((r[0] for r in found), np.int64, len(found)), sizes), lines
+
+
+class LineArrays:
+    """A flush's lines as numpy columns (a receipt import's batch, central/points/receipt_log.py ``_by_columns``):
+    what the report rollups' and the segments' aggregates' folds read of each line, without a tuple per line.
+
+    ``transaction``: each line's transaction id; ``product`` and ``category``: catalog ids, 0 for none (ids start
+    at 1); ``amount``; ``quantity``: each line's index in ``quantities``, its distinct quantity texts (each fold
+    reads a text with its own function, once). :meth:`span` is one purchase's lines for the aggregates' entries.
+    """
+
+    __slots__ = ("amount", "category", "product", "quantities", "quantity", "transaction")
+
+    def __init__(self, transaction: Any, records: np.ndarray, quantity: Any, quantities: list[str]) -> None:
+        self.transaction = transaction
+        self.product = records["sku"].astype(np.int64) + 1
+        self.category = records["category"].astype(np.int64) + 1
+        self.amount = records["amount"].astype(np.int64)
+        self.quantity, self.quantities = quantity, quantities
+
+    def __len__(self) -> int:
+        return len(self.transaction)
+
+    def shifted(self, base: int) -> LineArrays:
+        """The same lines with ``base`` added to their transaction ids (a flush prepared ahead, numbered from 0)."""
+        out = object.__new__(LineArrays)
+        for name in self.__slots__:
+            setattr(out, name, getattr(self, name))
+        out.transaction = self.transaction + base
+        return out
+
+    def milli(self, parse: Any) -> np.ndarray:
+        """Each line's quantity in thousandths, ``parse`` (a fold's own) applied once per distinct text."""
+        return np.array([parse(q) for q in self.quantities] or [0], np.int64)[self.quantity]
+
+    def tuples(self) -> list[tuple[int, int | None, str, int]]:
+        """The lines as the rollups' fold reads tuples: (transaction id, category id or None, quantity, amount)."""
+        texts = self.quantities
+        return [
+            (t, c or None, texts[q], a)
+            for t, c, q, a in zip(
+                self.transaction.tolist(),
+                self.category.tolist(),
+                self.quantity.tolist(),
+                self.amount.tolist(),
+                strict=True,
+            )
+        ]
+
+    def span(self, start: int, stop: int) -> LineSpan:
+        return LineSpan(self, start, stop)
+
+
+class LineSpan(Sequence[tuple[Any, ...]]):
+    """One purchase's lines ``[start, stop)`` of a :class:`LineArrays`, as the aggregates' entries carry them: it
+    reads as the list of (product id or None, category id or None, quantity text) it stands for, and the
+    aggregates' fold takes a flush's spans by columns."""
+
+    __slots__ = ("lines", "start", "stop")
+
+    def __init__(self, lines: LineArrays, start: int, stop: int) -> None:
+        self.lines, self.start, self.stop = lines, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row, lines = self.start + i, self.lines
+        product, category = int(lines.product[row]), int(lines.category[row])
+        return (product or None, category or None, lines.quantities[int(lines.quantity[row])])

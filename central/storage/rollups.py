@@ -200,6 +200,9 @@ def fold(
             acc[1] += 1
             acc[3] -= amount
             rest[2] += amount
+    if isinstance(lines, line_pack.LineArrays):  # a receipt import's batch: the same sums by numpy
+        out[LINE_CATEGORIES] = _fold_arrays(lines, by_id, sales, categories)  # type: ignore[assignment]
+        lines = ()
     # a transaction's lines come one after the other: its head, its sales row and its "not by category" row are
     # looked up once per run of lines with its id, not once per line
     last: Any = None
@@ -236,10 +239,124 @@ def fold(
     return out
 
 
-def write(conn: sqlite3.Connection, increments: dict[str, dict[tuple[Any, ...], list[int]]]) -> None:
+#: :func:`fold`'s entry of the categories' rows of lines given as columns (:class:`LineCategories`): written after
+#: ``report_categories``' own rows, by the same upsert (a row of both adds up)
+LINE_CATEGORIES = "report_categories (lines)"
+
+
+class LineCategories:
+    """``report_categories`` increments of lines given as columns, as numpy columns in the table's key order:
+    day, store (an index in ``stores``), category, level (an index in ``levels``), identified; lines, quantity,
+    sales."""
+
+    __slots__ = ("columns", "levels", "stores")
+
+    def __init__(self, columns: list[Any], stores: list[str], levels: list[str]) -> None:
+        self.columns, self.stores, self.levels = columns, stores, levels
+
+    def items(self) -> list[tuple[tuple[Any, ...], list[int]]]:
+        """(key, sums) of each row, as ``report_categories``' dict of :func:`fold` holds them."""
+        day, store, category, level, known, n, q, a = (c.tolist() for c in self.columns)
+        stores, levels = self.stores, self.levels
+        return [
+            ((d, stores[s], c, levels[lv], k), [x, y, z])
+            for d, s, c, lv, k, x, y, z in zip(day, store, category, level, known, n, q, a, strict=True)
+        ]
+
+
+def merged(increments: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], list[int]]]:
+    """:func:`fold`'s increments with the categories of lines given as columns added to ``report_categories``
+    (what the tables hold once :func:`write` has written them)."""
+    out = {table: dict(acc) for table, acc in increments.items() if table != LINE_CATEGORIES}
+    extra = increments.get(LINE_CATEGORIES)
+    if extra is not None:
+        categories = out["report_categories"]
+        for key, values in extra.items():
+            have = categories.setdefault(key, [0, 0, 0])
+            for i, v in enumerate(values):
+                have[i] += v
+    return out
+
+
+def _fold_arrays(
+    lines: line_pack.LineArrays,
+    by_id: dict[int, tuple[int, str, str, int, int]],
+    sales: dict[tuple[Any, ...], list[int]],
+    categories: dict[tuple[Any, ...], list[int]],
+) -> LineCategories | None:
+    """:func:`fold`'s loop over the lines, for lines given as columns: each purchase line adds to its category's
+    row (lines, quantity, amount) and to its purchase's sales row (lines), and moves its amount out of the
+    purchase's "not by category" row; summed per (purchase's day, store, level, identified; category) at once.
+    The categories' rows are returned as columns (the purchases' own rows stay in ``sales`` and ``categories``)."""
+    import numpy as np
+
+    if not by_id or not len(lines):
+        return None
+    heads: dict[tuple[int, str, str, int], int] = {}  # (day, store, level, known) -> its group
+    tids = np.fromiter(by_id, np.int64, len(by_id))
+    group = np.fromiter((heads.setdefault(h[:4], len(heads)) for h in by_id.values()), np.int64, len(by_id))
+    order = np.argsort(tids)
+    tids, group = tids[order], group[order]
+    at = np.minimum(np.searchsorted(tids, lines.transaction), len(tids) - 1)
+    hit = tids[at] == lines.transaction  # a line of a purchase in these rows (as by_id.get in the loop)
+    g = group[at[hit]]
+    if not len(g):
+        return None
+    category = lines.category[hit]
+    milli = lines.milli(quantity_milli)[hit]
+    amount = lines.amount[hit]
+    named = list(heads)
+    per_group = np.bincount(g, minlength=len(named)).tolist()
+    moved = np.zeros(len(named), np.int64)
+    np.add.at(moved, g, amount)
+    for (day, store, level, known), n, a in zip(named, per_group, moved.tolist(), strict=True):
+        if n:
+            sales[(day, store, level, known)][4] += n
+            categories[(day, store, 0, level, known)][2] -= a
+    # the heads' key columns, texts as indexes in their sorted lists (so the codes sort as the texts do)
+    stores = sorted({h[1] for h in named})
+    levels = sorted({h[2] for h in named})
+    store_code, level_code = {v: i for i, v in enumerate(stores)}, {v: i for i, v in enumerate(levels)}
+    head_day = np.fromiter((h[0] for h in named), np.int64, len(named))
+    head_store = np.fromiter((store_code[h[1]] for h in named), np.int64, len(named))
+    head_level = np.fromiter((level_code[h[2]] for h in named), np.int64, len(named))
+    head_known = np.fromiter((h[3] for h in named), np.int64, len(named))
+    # one row per (head, category), in the table's key order (day, store, category, level, identified)
+    order = np.lexsort((head_known[g], head_level[g], category, head_store[g], head_day[g]))
+    g, category = g[order], category[order]
+    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (category[1:] != category[:-1])])
+    counts = np.diff(np.r_[starts, len(g)])
+    quantity = np.add.reduceat(milli[order], starts)
+    sums = np.add.reduceat(amount[order], starts)
+    first = g[starts]
+    columns = [
+        head_day[first],
+        head_store[first],
+        category[starts],
+        head_level[first],
+        head_known[first],
+        counts.astype(np.int64),
+        quantity,
+        sums,
+    ]
+    return LineCategories(columns, stores, levels)
+
+
+def write(conn: sqlite3.Connection, increments: dict[str, Any]) -> None:
     for table, acc in increments.items():
+        if table == LINE_CATEGORIES:
+            continue
         if acc:
             conn.executemany(_UPSERTS[table], [(*k, *v) for k, v in sorted(acc.items())])
+    extra = increments.get(LINE_CATEGORIES)
+    if extra is not None:  # after report_categories' own rows: the upsert adds a row of both
+        by_columns = getattr(conn, "executemany_columns", None)
+        if by_columns is not None:  # a pipelined import: its writer process makes the rows
+            by_columns(
+                _UPSERTS["report_categories"], extra.columns, [None, extra.stores, None, extra.levels] + [None] * 4
+            )
+        else:
+            conn.executemany(_UPSERTS["report_categories"], [(*k, *v) for k, v in extra.items()])
 
 
 def record(

@@ -115,3 +115,109 @@ def test_a_line_block_reads_as_the_line_dicts_it_stands_for():
     ]
     assert block[-1]["sku"] == "B" and block[0:1] == [block[0]]
     assert not LineBlock(table, 2, 2)
+
+
+arrays_line = st.tuples(
+    st.one_of(st.none(), st.integers(1, 6)),
+    st.one_of(st.none(), st.integers(1, 3)),
+    st.sampled_from(["1", "2", "0.455", "0", "3", "1.0005"]),
+    st.integers(-50, 900),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    purchases=st.lists(
+        st.tuples(
+            st.sampled_from(["purchase", "purchase", "refund", "admin"]),
+            st.sampled_from(["S1", "S2", None]),
+            st.one_of(st.none(), st.sampled_from(["c1", "c2"])),
+            st.sampled_from(["", "Gold"]),
+            st.integers(T0, T0 + 3 * 86400),
+            st.lists(arrays_line, max_size=4),
+        ),
+        max_size=10,
+    )
+)
+def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchases):
+    """A receipt import's batch gives its lines as columns (line_pack.LineArrays, one LineSpan per purchase): the
+    rollups' and the aggregates' folds of them are those of the same lines as tuples."""
+    import numpy as np
+
+    from central.storage import line_pack, rollups
+
+    zone_of = lambda store: ZONES.get(store) or zoneinfo.ZoneInfo("Europe/Moscow")  # noqa: E731
+    rows, flat, spans, tids = [], [], [], []
+    for tid, (kind, store, customer, level, at, lines) in enumerate(purchases, start=10):
+        lines = lines if kind == "purchase" else []
+        amount = sum(line[3] for line in lines)
+        row = [None] * 18
+        row[0], row[1], row[3], row[8], row[11], row[13] = tid, kind, store, customer, at, 9
+        row[14], row[15], row[16], row[17] = amount if kind == "purchase" else -amount, 3, 1, level or None
+        rows.append(tuple(row))
+        spans.append((len(flat), len(flat) + len(lines)))
+        flat += lines
+        tids += [tid] * len(lines)
+    records = line_pack.packed(
+        [f[0] for f in flat],
+        [f[1] for f in flat],
+        [f[3] for f in flat],
+        [0] * len(flat),
+        [None] * len(flat),
+        [0] * len(flat),
+        [0] * len(flat),
+    )
+    texts = list(dict.fromkeys(f[2] for f in flat))
+    arrays = line_pack.LineArrays(
+        np.array(tids, np.int64), records, np.array([texts.index(f[2]) for f in flat], np.int64), texts
+    )
+    as_tuples = [(t, f[1], f[2], f[3]) for t, f in zip(tids, flat, strict=True)]
+    assert arrays.tuples() == as_tuples
+    assert arrays.shifted(5).tuples() == [(t + 5, *rest) for t, *rest in as_tuples]
+    day_of = rollups.DayOf(zone_of)
+    by_columns = rollups.fold(rows, arrays, day_of)
+    assert rollups.merged(by_columns) == rollups.fold(rows, as_tuples, day_of)
+    written = {}
+    for name, increments in (("columns", by_columns), ("tuples", rollups.fold(rows, as_tuples, day_of))):
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        for statement in rollups.MIGRATION:
+            conn.execute(statement)
+        rollups.write(conn, increments)
+        written[name] = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in rollups.TABLES]
+        conn.close()
+    assert written["columns"] == written["tuples"]
+
+    entries = [
+        (f"c{i % 3}", r[1], r[3], r[11], r[14], 3, 1, arrays.span(a, b) if r[1] == "purchase" else [])
+        for i, (r, (a, b)) in enumerate(zip(rows, spans, strict=True))
+    ]
+    for entry in entries:
+        if entry[7]:  # a span reads as the (product, category, quantity) tuples it stands for
+            assert list(entry[7]) == [(f[0], f[1], f[2]) for f in flat[entry[7].start : entry[7].stop]]
+    got = {}
+    for name, given_entries in (
+        ("columns", entries),
+        ("tuples", [(*e[:7], list(e[7])) for e in entries]),
+    ):
+        path = str(tmp_path_factory.mktemp("agg") / "c.sqlite")
+        Store(path).close()
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN")
+        aggregates.record(conn, given_entries, zone_of)
+        conn.execute("COMMIT")
+        got[name] = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("agg_days", "agg_items", "agg_points")]
+        conn.close()
+    assert got["columns"] == got["tuples"]
+
+
+def test_the_items_key_order_by_two_packed_keys_is_the_five_keys_order():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    for item_top, day_top in ((70_000, 736_800), (1 << 30, 736_800), (70_000, 1 << 45)):  # packed, then the five
+        k, kind = rng.integers(1, 40, n), rng.integers(0, 2, n)
+        item, d, p = rng.integers(1, item_top, n), rng.integers(736_000, day_top, n), rng.integers(0, 30, n)
+        item[::7], d[::5] = item[0], d[0]  # ties on every key
+        want = np.lexsort((p, d, item, kind, k))
+        assert (aggregates._key_order(np, k, kind, item, d, p) == want).all()

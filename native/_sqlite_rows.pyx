@@ -1,0 +1,252 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The receipt import's writer process's connection to SQLite, bound in C (central/storage/import_writer.py).
+
+Python's ``sqlite3`` spends about a microsecond of the interpreter per row of an ``executemany`` (the row's
+parameters taken apart and bound one by one) beside SQLite's own work; the writer binds millions of rows a year.
+This is the same SQLite library (the system's ``libsqlite3``, which Python's ``sqlite3`` module also uses),
+driven directly: rows of Python values bound as ``sqlite3`` binds them (int -> INTEGER, float -> REAL, str ->
+TEXT, bytes -> BLOB, None -> NULL), and rows of int64 columns (the segments' item aggregates) bound from the
+columns' memory without a Python object per value. docs/import-receipts.md, "round of 2026-12-07".
+"""
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from cpython.bytes cimport PyBytes_AsStringAndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+
+
+cdef extern from "sqlite3.h":
+    ctypedef struct sqlite3
+    ctypedef struct sqlite3_stmt
+    ctypedef long long sqlite3_int64
+    int SQLITE_OK
+    int SQLITE_ROW
+    int SQLITE_DONE
+    int SQLITE_OPEN_READWRITE
+    int SQLITE_OPEN_CREATE
+    int SQLITE_INTEGER
+    int SQLITE_FLOAT
+    int SQLITE_TEXT
+    int SQLITE_NULL
+    void *SQLITE_TRANSIENT
+    int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs) nogil
+    int sqlite3_close_v2(sqlite3 *db) nogil
+    int sqlite3_busy_timeout(sqlite3 *db, int ms) nogil
+    const char *sqlite3_errmsg(sqlite3 *db) nogil
+    int sqlite3_extended_errcode(sqlite3 *db) nogil
+    int sqlite3_get_autocommit(sqlite3 *db) nogil
+    int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt, const char **tail) nogil
+    int sqlite3_step(sqlite3_stmt *stmt) nogil
+    int sqlite3_reset(sqlite3_stmt *stmt) nogil
+    int sqlite3_clear_bindings(sqlite3_stmt *stmt) nogil
+    int sqlite3_finalize(sqlite3_stmt *stmt) nogil
+    int sqlite3_bind_parameter_count(sqlite3_stmt *stmt) nogil
+    int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, sqlite3_int64 v) nogil
+    int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v) nogil
+    int sqlite3_bind_null(sqlite3_stmt *stmt, int i) nogil
+    int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *v, int n, void *destructor) nogil
+    int sqlite3_bind_blob(sqlite3_stmt *stmt, int i, const void *v, int n, void *destructor) nogil
+    int sqlite3_column_type(sqlite3_stmt *stmt, int i) nogil
+    sqlite3_int64 sqlite3_column_int64(sqlite3_stmt *stmt, int i) nogil
+    double sqlite3_column_double(sqlite3_stmt *stmt, int i) nogil
+    const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i) nogil
+    int sqlite3_column_bytes(sqlite3_stmt *stmt, int i) nogil
+    int sqlite3_column_count(sqlite3_stmt *stmt) nogil
+    const char *sqlite3_libversion() nogil
+
+
+#: SQLITE_CONSTRAINT's primary code (the extended codes keep it in their low byte)
+DEF CONSTRAINT = 19
+
+
+class Error(Exception):
+    """SQLite refused a statement (``constraint``: a constraint failed, as sqlite3.IntegrityError)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+        self.constraint = (code & 0xFF) == CONSTRAINT
+
+
+def libversion():
+    return sqlite3_libversion().decode()
+
+
+cdef class Connection:
+    """One connection, autocommit unless the statements say BEGIN ... COMMIT (as ``isolation_level=None``)."""
+
+    cdef sqlite3 *db
+    cdef dict statements
+
+    def __cinit__(self, str path, double timeout=60.0):
+        self.db = NULL
+        self.statements = {}
+        cdef bytes name = path.encode()
+        rc = sqlite3_open_v2(name, &self.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        if rc != SQLITE_OK:
+            message = sqlite3_errmsg(self.db).decode() if self.db != NULL else "out of memory"
+            sqlite3_close_v2(self.db)
+            self.db = NULL
+            raise Error(message, rc)
+        sqlite3_busy_timeout(self.db, <int>(timeout * 1000))
+
+    def __dealloc__(self):
+        self.close()
+
+    def close(self):
+        cdef size_t address
+        if self.db == NULL:
+            return
+        for address in self.statements.values():
+            sqlite3_finalize(<sqlite3_stmt *>address)
+        self.statements.clear()
+        sqlite3_close_v2(self.db)
+        self.db = NULL
+
+    @property
+    def in_transaction(self):
+        return self.db != NULL and not sqlite3_get_autocommit(self.db)
+
+    cdef _fail(self):
+        raise Error(sqlite3_errmsg(self.db).decode("utf-8", "replace"), sqlite3_extended_errcode(self.db))
+
+    cdef sqlite3_stmt *_statement(self, str sql) except NULL:
+        cdef size_t address = self.statements.get(sql, 0)
+        cdef sqlite3_stmt *stmt = NULL
+        cdef bytes text
+        if address:
+            return <sqlite3_stmt *>address
+        if self.db == NULL:
+            raise Error("the connection is closed", 21)
+        text = sql.encode()
+        if sqlite3_prepare_v2(self.db, text, len(text), &stmt, NULL) != SQLITE_OK or stmt == NULL:
+            self._fail()
+        self.statements[sql] = <size_t>stmt
+        return stmt
+
+    cdef int _bind(self, sqlite3_stmt *stmt, int i, object value) except -1:
+        cdef const char *data
+        cdef Py_ssize_t size
+        cdef int rc
+        if value is None:
+            rc = sqlite3_bind_null(stmt, i)
+        elif isinstance(value, int):
+            rc = sqlite3_bind_int64(stmt, i, <sqlite3_int64>value)  # OverflowError beyond 64 bits, as sqlite3
+        elif isinstance(value, str):
+            data = PyUnicode_AsUTF8AndSize(value, &size)
+            rc = sqlite3_bind_text(stmt, i, data, <int>size, SQLITE_TRANSIENT)
+        elif isinstance(value, float):
+            rc = sqlite3_bind_double(stmt, i, <double>value)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value)
+            PyBytes_AsStringAndSize(value, <char **>&data, &size)
+            rc = sqlite3_bind_blob(stmt, i, data, <int>size, SQLITE_TRANSIENT)
+        else:  # what Python's sqlite3 would make of it (its registered adapters), else its error
+            import sqlite3 as python_sqlite3
+
+            adapted = python_sqlite3.adapt(value)
+            if adapted is value:
+                raise TypeError(f"cannot bind a {type(value).__name__}")
+            return self._bind(stmt, i, adapted)
+        if rc != SQLITE_OK:
+            self._fail()
+        return 0
+
+    cdef _run(self, sqlite3_stmt *stmt):
+        """Step a bound statement to its end (rows it gives are passed over); reset it."""
+        cdef int rc
+        while True:
+            rc = sqlite3_step(stmt)
+            if rc != SQLITE_ROW:
+                break
+        sqlite3_reset(stmt)
+        if rc != SQLITE_DONE:
+            self._fail()
+
+    def execute(self, str sql, params=()):
+        """Run a statement; returns its first row's first column (None when no row)."""
+        cdef sqlite3_stmt *stmt = self._statement(sql)
+        cdef int i, rc, kind
+        cdef object found = None
+        sqlite3_clear_bindings(stmt)
+        for i in range(len(params)):
+            self._bind(stmt, i + 1, params[i])
+        rc = sqlite3_step(stmt)
+        if rc == SQLITE_ROW and sqlite3_column_count(stmt) > 0:
+            kind = sqlite3_column_type(stmt, 0)
+            if kind == SQLITE_INTEGER:
+                found = sqlite3_column_int64(stmt, 0)
+            elif kind == SQLITE_FLOAT:
+                found = sqlite3_column_double(stmt, 0)
+            elif kind != SQLITE_NULL:
+                found = (<const char *>sqlite3_column_text(stmt, 0))[: sqlite3_column_bytes(stmt, 0)].decode()
+        if rc == SQLITE_ROW:
+            self._run(stmt)
+        else:
+            sqlite3_reset(stmt)
+            if rc != SQLITE_DONE:
+                self._fail()
+        return found
+
+    def executemany(self, str sql, rows):
+        """Run a statement once per row (a sequence of values)."""
+        cdef sqlite3_stmt *stmt = self._statement(sql)
+        cdef int width = sqlite3_bind_parameter_count(stmt)
+        cdef int i
+        for row in rows:
+            if len(row) != width:
+                raise ValueError(f"{len(row)} values for {width} parameters")
+            for i in range(width):
+                self._bind(stmt, i + 1, row[i])
+            self._run(stmt)
+
+    def executemany_columns(self, str sql, list columns, list texts):
+        """Run a statement once per row of int64 columns (C-contiguous, all of one length); ``texts[i]``, when not
+        None, is the list of texts column ``i`` indexes (bound as those texts)."""
+        cdef sqlite3_stmt *stmt = self._statement(sql)
+        cdef int width = len(columns)
+        cdef Py_ssize_t n, row, size
+        cdef int i, rc
+        cdef int64_t value
+        cdef const int64_t[::1] view
+        cdef list views = []
+        cdef list encoded = [None if t is None else [x.encode() for x in t] for t in texts]
+        cdef list names
+        cdef const char *data
+        if sqlite3_bind_parameter_count(stmt) != width or width == 0 or len(texts) != width:
+            raise ValueError(f"{width} columns for {sqlite3_bind_parameter_count(stmt)} parameters")
+        for column in columns:
+            view = column
+            views.append(view)
+        n = len(views[0])
+        for view in views:
+            if len(view) != n:
+                raise ValueError("columns of different lengths")
+        if n == 0:
+            return
+        cdef const int64_t **pointers = <const int64_t **>malloc(width * sizeof(int64_t *))
+        if pointers == NULL:
+            raise MemoryError()
+        try:
+            for i in range(width):
+                view = views[i]
+                pointers[i] = &view[0]
+            for row in range(n):
+                for i in range(width):
+                    value = pointers[i][row]
+                    if encoded[i] is not None:
+                        names = encoded[i]
+                        if value < 0 or value >= len(names):
+                            raise IndexError(f"text {value} of {len(names)}")
+                        PyBytes_AsStringAndSize(names[value], <char **>&data, &size)
+                        rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_TRANSIENT)
+                    else:
+                        rc = sqlite3_bind_int64(stmt, i + 1, value)
+                    if rc != SQLITE_OK:
+                        self._fail()
+                rc = sqlite3_step(stmt)
+                sqlite3_reset(stmt)
+                if rc != SQLITE_DONE and rc != SQLITE_ROW:
+                    self._fail()
+        finally:
+            free(pointers)

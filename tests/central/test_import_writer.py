@@ -1,0 +1,94 @@
+"""The receipt import's writer process's connections (central/storage/import_writer.py): the compiled one
+(native/_sqlite_rows.pyx) writes what Python's sqlite3 writes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from central.storage import import_writer
+
+native = pytest.importorskip("native._sqlite_rows")
+
+ROWS = [
+    (1, "plain", b"\x00\x01blob", 1.5, None),
+    (2**63 - 1, "ünïcode ✓", b"", -0.0, True),
+    (-(2**63), "", bytearray(b"xy"), 1e300, False),
+    (0, "a\x00b", memoryview(b"mv"), float("inf"), 7),
+]
+
+
+def _tables(path: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return [
+            *conn.execute("SELECT a, typeof(a), b, typeof(b), c, typeof(c), d, typeof(d), e, typeof(e) FROM t"),
+            *conn.execute("SELECT * FROM items ORDER BY rowid"),
+        ]
+    finally:
+        conn.close()
+
+
+def _write(conn: object) -> None:
+    conn.execute("CREATE TABLE t (a, b, c, d, e)")
+    conn.execute("CREATE TABLE items (key INTEGER, store TEXT, quantity INTEGER, PRIMARY KEY (key, store))")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO t VALUES (?,?,?,?,?)", ROWS)
+    conn.execute("INSERT INTO t VALUES (?,?,?,?,?)", (5, "one", None, 2.25, 3))
+    columns = [np.array([3, 1, 2], np.int64), np.array([1, 0, 1], np.int64), np.array([10, 20, 30], np.int64)]
+    conn.executemany_columns("INSERT INTO items VALUES (?,?,?)", columns, [None, ["S1", "S2 ✓"], None])
+    conn.executemany_columns(
+        "INSERT INTO items VALUES (?,?,?)"
+        " ON CONFLICT (key, store) DO UPDATE SET quantity = quantity + excluded.quantity",
+        columns,
+        [None, ["S1", "S2 ✓"], None],
+    )
+    assert conn.in_transaction
+    conn.execute("COMMIT")
+    assert not conn.in_transaction
+
+
+def test_the_compiled_connection_writes_what_python_sqlite3_writes(tmp_path):
+    compiled, python = str(tmp_path / "c.sqlite"), str(tmp_path / "p.sqlite")
+    conn = native.Connection(compiled, 60.0)
+    _write(conn)
+    assert conn.execute("SELECT COUNT(*) FROM t") == 5
+    assert conn.execute("SELECT b FROM t WHERE a = 5") == "one"
+    assert conn.execute("SELECT d FROM t WHERE a = 5") == 2.25
+    assert conn.execute("SELECT c FROM t WHERE a = 5") is None
+    assert conn.execute("SELECT a FROM t WHERE a = 99") is None
+    conn.close()
+    conn = import_writer.PythonConnection(python)
+    _write(conn)
+    conn.close()
+    assert _tables(compiled) == _tables(python)
+
+
+def test_the_compiled_connection_raises_sqlites_errors_and_refuses_what_it_cannot_bind(tmp_path):
+    conn = native.Connection(str(tmp_path / "c.sqlite"), 60.0)
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY)")
+    conn.execute("INSERT INTO t VALUES (?)", (1,))
+    with pytest.raises(native.Error, match="UNIQUE") as failed:
+        conn.executemany("INSERT INTO t VALUES (?)", [(2,), (1,)])
+    assert failed.value.constraint
+    assert conn.execute("SELECT COUNT(*) FROM t") == 2  # autocommit: the row before the failing one stays
+    with pytest.raises(native.Error, match="no such table"):
+        conn.execute("INSERT INTO nowhere VALUES (1)")
+    with pytest.raises(OverflowError):
+        conn.execute("INSERT INTO t VALUES (?)", (2**64,))
+    with pytest.raises((TypeError, sqlite3.ProgrammingError)):  # as Python's sqlite3: no adapter for it
+        conn.execute("INSERT INTO t VALUES (?)", (object(),))
+    with pytest.raises(ValueError):
+        conn.executemany("INSERT INTO t VALUES (?)", [(3, 4)])
+    with pytest.raises(IndexError):
+        conn.executemany_columns("INSERT INTO t VALUES (?)", [np.array([5], np.int64)], [[]])
+    conn.close()
+
+
+def test_the_writer_takes_the_compiled_connection_unless_told_not_to(tmp_path, monkeypatch):
+    path = str(tmp_path / "c.sqlite")
+    assert isinstance(import_writer.connect(path), native.Connection)
+    monkeypatch.setenv("LOYALTY_IMPORT_WRITER_PYTHON", "1")
+    assert isinstance(import_writer.connect(path), import_writer.PythonConnection)
