@@ -360,6 +360,7 @@ def segments_50(today: int) -> list[dict]:
 
 
 INGEST_CPU = [0.0]  # processor seconds spent in commit_ingest (see CPU)
+BOUGHT: set[str] = set()  # every customer the bench's purchases named
 
 
 def _ingest_rate(
@@ -376,6 +377,7 @@ def _ingest_rate(
         for _j in range(round_size):
             seq += 1
             cid = f"c{int(rng.integers(0, customers)):07d}"
+            BOUGHT.add(cid)
             lines = [
                 {
                     "sku": f"sku{int(p)}",
@@ -487,6 +489,11 @@ def ingest_figures(db: Store, args: argparse.Namespace, today: int) -> Store:
             for kind, into in (("dynamic", with_), ("static", without)):
                 with db.transaction() as conn:
                     conn.execute(f"UPDATE segments SET kind = '{kind}'")
+                    if kind == "dynamic":
+                        # (untimed) the purchases made while the segments were static, followed now: a live
+                        # system would have moved those buyers then; left stale, the next run would pay
+                        # their catch-up moves on top of its own
+                        engine.follow(conn, sorted(BOUGHT), engine.ALL_CHANGES, "bench")
                 ingest_rate(db, args.customers, args.receipts, today)
                 into.append(cpus[-1])
         with db.transaction() as conn:
@@ -688,6 +695,8 @@ def main() -> None:
     db = ingest_figures(db, args, today)
     due = len(engine.due_keys(db.conn, today + 1))
     load = os.getloadavg()[0]
+
+    db.give_owed_versions()  # (untimed: what the 51 recomputes and the follows above owe)
 
     def refresh() -> dict:
         with db.transaction() as conn:

@@ -46,7 +46,7 @@ class SegmentQueries(Database):
         """The customer keys in the segment now."""
         return table.members(self.conn, segment_id)
 
-    def give_owed_versions(self, chunk: int = 5000) -> int:
+    def give_owed_versions(self, chunk: int = 20_000) -> int:
         """The new customer versions big membership changes owe (``version_bumps``, migration 46), ``chunk``
         customers per transaction; returns how many were given."""
         given = 0
