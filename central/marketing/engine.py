@@ -770,7 +770,7 @@ def compute_rfm(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
     """Score every customer with a purchase in the last ``window`` days; returns how many."""
     scored = rfm_columns(conn, today, window)
     queries.clear_rfm(conn)
-    queries.insert_rfm(conn, scored.rows())
+    queries.insert_rfm(conn, scored.records())
     return len(scored)
 
 
@@ -790,7 +790,7 @@ class RfmColumns:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
+    def records(self) -> Iterator[tuple[Any, ...]]:
         """(key, r, f, m, class, days_since, purchases, spend) per customer, made as they are read (a table's
         writer binds them one by one: no list of a million tuples first)."""
         names = np.array(CLASS_NAMES, dtype=object)[self.codes]
@@ -811,7 +811,7 @@ def rfm_columns(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WIND
 
 def rfm_rows(conn: sqlite3.Connection, today: int, window: int = DEFAULT_WINDOW) -> list[tuple[Any, ...]]:
     """:func:`rfm_columns` as a list of rows (key, r, f, m, class, days_since, purchases, spend)."""
-    return list(rfm_columns(conn, today, window).rows())
+    return list(rfm_columns(conn, today, window).records())
 
 
 def rfm_grid(conn: sqlite3.Connection, keys: set[int] | None = None) -> dict[str, Any]:
