@@ -713,7 +713,8 @@ def _refresh_columns(
         order = np.argsort(segment_ids, kind="stable")  # (one sort, then each segment's run of keys)
         segment_ids, keys = segment_ids[order], keys[order]
         ids, starts = np.unique(segment_ids, return_index=True)
-        for segment, start, end in zip(ids.tolist(), starts.tolist(), [*starts[1:].tolist(), len(keys)], strict=True):
+        ends = [*starts[1:].tolist(), len(keys)] if len(ids) else []
+        for segment, start, end in zip(ids.tolist(), starts.tolist(), ends, strict=True):
             if segment not in inside:
                 inside[segment] = np.zeros(n, bool)
             inside[segment][keys[start:end]] = True
