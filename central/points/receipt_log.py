@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import sqlite3
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,26 +77,17 @@ class LineColumns:
     redeemed: list[int]
 
 
-class LineBlock(Sequence[Mapping[str, Any]]):
+class LineBlock(line_pack.RowSpan[Mapping[str, Any]]):
     """A purchase's lines given as rows ``[start, stop)`` of a :class:`LineColumns`: a purchase event's
     ``lines`` (it reads as the list of line dicts it stands for); the flush writes a run of them by columns."""
 
-    __slots__ = ("columns", "start", "stop")
+    __slots__ = ("columns",)
 
     def __init__(self, columns: LineColumns, start: int, stop: int) -> None:
-        self.columns, self.start, self.stop = columns, start, stop
+        super().__init__(start, stop)
+        self.columns = columns
 
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        row = self.start + i
+    def _row(self, row: int) -> Mapping[str, Any]:
         return {name: getattr(self.columns, name)[row] for name in LINE_FIELDS}
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:

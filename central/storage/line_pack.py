@@ -25,11 +25,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .portable import POSTGRESQL, dialect
+
+T = TypeVar("T")
 
 #: one receipt line, packed: catalog indexes (id - 1; -1: none), money and points in minor units
 LINE_DTYPE = np.dtype(
@@ -244,15 +246,14 @@ class LineArrays:
         return LineSpan(self, start, stop)
 
 
-class LineSpan(Sequence[tuple[Any, ...]]):
-    """One purchase's lines ``[start, stop)`` of a :class:`LineArrays`, as the aggregates' entries carry them: it
-    reads as the list of (product id or None, category id or None, quantity text) it stands for, and the
-    aggregates' fold takes a flush's spans by columns."""
+class RowSpan(Sequence[T]):
+    """Rows ``[start, stop)`` of some columns, read as a sequence of one item per row (``_row`` makes it): a
+    purchase's lines kept by columns that still read as the list they stand for."""
 
-    __slots__ = ("lines", "start", "stop")
+    __slots__ = ("start", "stop")
 
-    def __init__(self, lines: LineArrays, start: int, stop: int) -> None:
-        self.lines, self.start, self.stop = lines, start, stop
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -264,6 +265,24 @@ class LineSpan(Sequence[tuple[Any, ...]]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        row, lines = self.start + i, self.lines
+        return self._row(self.start + i)
+
+    def _row(self, row: int) -> T:
+        raise NotImplementedError
+
+
+class LineSpan(RowSpan[tuple[Any, ...]]):
+    """One purchase's lines ``[start, stop)`` of a :class:`LineArrays`, as the aggregates' entries carry them: it
+    reads as the list of (product id or None, category id or None, quantity text) it stands for, and the
+    aggregates' fold takes a flush's spans by columns."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: LineArrays, start: int, stop: int) -> None:
+        super().__init__(start, stop)
+        self.lines = lines
+
+    def _row(self, row: int) -> tuple[Any, ...]:
+        lines = self.lines
         product, category = int(lines.product[row]), int(lines.category[row])
         return (product or None, category or None, lines.quantities[int(lines.quantity[row])])
