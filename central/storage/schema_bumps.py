@@ -6,9 +6,8 @@ segment) gave each of them the next customer version in its own transaction: a r
 over the whole ``customers`` table and its version index, three quarters of a 1M-customer recompute's time, with
 the write lock held for it (the tills' ingest waiting). Now such a change writes one ``version_bumps`` row (the
 customers' keys, comma-separated in key order, and the change's time) in its transaction, and the versions are
-given after, a few thousand customers per transaction, by the next reader of customer deltas (the publisher's pass,
-an agent's catch-up: central/sync/deltas.py) before it reads. Nothing is lost by a crash between the two: the row
-waits in the database.
+given after, 20,000 customers per transaction, by the publisher's next pass before it reads its pages
+(central/sync/publisher.py). Nothing is lost by a crash between the two: the row waits in the database.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def change_members(
 
 #: a membership change of this many customers or more owes them their new versions (a ``version_bumps`` row,
 #: migration 46) instead of giving them in its own transaction: :func:`take_bumps` gives them after its commit, a
-#: chunk per transaction (the deltas' reader, central/sync/deltas.py, before it reads)
+#: chunk per transaction (the publisher's pass, central/sync/publisher.py, before it reads its pages)
 DEFER_BUMPS_FROM = 1000
 
 
