@@ -162,9 +162,10 @@ class ReceiptLog:
         epochs = np.asarray(times.epochs, dtype=np.int64)
         weekday = np.zeros(count, np.int64)
         hour = np.zeros(count, np.int64)
+        zones = {store: self._zone(store).key for store in set(times.stores)}
         by_zone: dict[str, list[int]] = {}
         for i, store in enumerate(times.stores):
-            by_zone.setdefault(self._zone(store).key, []).append(i)
+            by_zone.setdefault(zones[store], []).append(i)
         for key, members in by_zone.items():
             rows = np.array(members, np.int64)
             _, weekday[rows], hour[rows] = local_time(key, epochs[rows])

@@ -389,13 +389,16 @@ class SaleLines:
     amount: np.ndarray  # int64
     accrued: np.ndarray  # int64 (the file's)
     redeemed: np.ndarray  # int64 (the file's)
+    #: the columnar reader's: each line's sku and category as an index into ``names`` (-1: none)
+    coded: tuple[np.ndarray, np.ndarray, list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.amount)
 
     def taken(self, rows: Any) -> SaleLines:
         """Rows of these (a slice, a view; or an index array, a copy)."""
-        return SaleLines(*(getattr(self, name)[rows] for name in LINE_NAMES))
+        coded = None if self.coded is None else (self.coded[0][rows], self.coded[1][rows], self.coded[2])
+        return SaleLines(*(getattr(self, name)[rows] for name in LINE_NAMES), coded=coded)
 
     @classmethod
     def of(cls, lines: Sequence[Line]) -> SaleLines:
@@ -879,16 +882,27 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
         wrong = np.asarray(q != 0, bool) & np.asarray(a != low, bool) & np.asarray(a != high, bool)
         if wrong.any():
             raise _Unsure
+    names: dict[str, int] = {}  # the skus' and the categories' texts, coded once for the kernel
+
+    def named(field_name: str) -> tuple[Any, Any]:
+        """(each sale row's text of a name field, or None; its index in ``names``, -1 for None)."""
+        code, values = sale_values(field_name, lambda v: text(v) or None)
+        ids = np.array([-1 if v is None else names.setdefault(v, len(names)) for v in values.tolist()], np.int32)
+        return values[code], ids[code]
+
+    sku, sku_code = named("sku")
+    category, category_code = named("category")
     table = SaleLines(
-        objects("sku", lambda v: text(v) or None),
+        sku,
         objects("name", lambda v: text(v) or None),
-        objects("category", lambda v: text(v) or None),
+        category,
         quantities,
         prices,
         discounts,
         amounts,
         accrued,
         redeemed,
+        coded=(sku_code, category_code, list(names)),
     )
     # each receipt's lines: a run of the sale rows, and their amount
     stops = np.searchsorted(sale_rows, np.append(starts[1:], n))
@@ -901,19 +915,36 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
 
     def made() -> Iterator[Receipt]:  # one at a time: the check's progress moves as they come
         for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
-            receipt = Receipt(store, ident, start + 2, is_refund[i])
-            receipt.at = ats[i]
+            customer = None
             for name, texts in who:
                 if texts[i]:
-                    receipt.customer = (name, texts[i])
+                    customer = (name, texts[i])
                     break
-            receipt.total = receipt_total[i]
-            receipt.refund_of = refund_of[i]
-            if not receipt.refund:
-                receipt.lines = LineRun(table, begin[i], ends[i], sums[i])
-            yield receipt
+            returned = is_refund[i]
+            yield Receipt(
+                store,
+                ident,
+                start + 2,
+                returned,
+                refund_of[i],
+                ats[i],
+                customer,
+                receipt_total[i],
+                [] if returned else LineRun(table, begin[i], ends[i], sums[i]),
+            )
 
     return _Columns(n, made())
+
+
+def _dense(code: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """:func:`_factorize` of ``names[code]`` (-1: None) from the codes, by numpy: the same indexes and names
+    (``names`` distinct)."""
+    distinct, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # the distinct codes in order of first appearance
+    order = order[distinct[order] >= 0]
+    rank = np.full(len(distinct), -1, np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[inverse.reshape(-1)], [names[c] for c in distinct[order].tolist()]
 
 
 def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
@@ -1304,8 +1335,12 @@ class Importer:
             else:  # the group's runs of the batch's lines, one after the other
                 rows = np.repeat(batch.bounds[group] - line_start[:-1], counts) + np.arange(line_start[-1])
             lines = batch.lines.taken(rows)
-            sku, skus = _factorize(lines.sku.tolist())
-            category, categories = _factorize(lines.category.tolist())
+            if lines.coded is not None:  # the reader's codes: no text hashed per line
+                sku, skus = _dense(lines.coded[0], lines.coded[2])
+                category, categories = _dense(lines.coded[1], lines.coded[2])
+            else:
+                sku, skus = _factorize(lines.sku.tolist())
+                category, categories = _factorize(lines.category.tolist())
             asked = lines.redeemed
             sums = np.zeros(len(asked) + 1, np.int64)
             np.cumsum(asked, out=sums[1:])

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -1007,3 +1008,16 @@ def test_another_writer_during_an_overlapped_import_stops_it_and_the_next_run_re
     outcome = _import(db, first, monkeypatch, batch_receipts=37, overlap=True)
     assert outcome.skipped > 0
     assert snapshot(db, by_card=True) == snapshot(clean, by_card=True)
+
+
+@given(st.lists(st.integers(-1, 6), max_size=40))
+def test_the_kernels_codes_from_the_readers_are_the_codes_of_the_names(codes):
+    """The kernel's sku and category codes made from the columnar reader's (``_dense``) are those made from the
+    names themselves (``_factorize``): the same indexes, the same names in the same order."""
+    from central.services import receipt_import as ri
+
+    names = [f"n{i}" for i in range(7)]
+    code = np.array(codes, np.int32)
+    dense, distinct = ri._dense(code, names)
+    expected, expected_names = ri._factorize([names[c] if c >= 0 else None for c in codes])
+    assert dense.tolist() == expected.tolist() and distinct == expected_names
