@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import sqlite3
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +58,8 @@ class ParsedTimes:
     moment in whole seconds: a text with a fraction of a second is not given). :meth:`ReceiptLog.prime_whens`
     turns them by columns into what :meth:`ReceiptLog._parse_when` would make of each text."""
 
-    stores: list[str | None]
-    texts: list[str]
+    stores: Sequence[str | None]
+    texts: Sequence[str]
     epochs: np.ndarray  # int64
 
 

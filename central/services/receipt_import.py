@@ -398,7 +398,18 @@ class SaleLines:
     def taken(self, rows: Any) -> SaleLines:
         """Rows of these (a slice, a view; or an index array, a copy)."""
         coded = None if self.coded is None else (self.coded[0][rows], self.coded[1][rows], self.coded[2])
-        return SaleLines(*(getattr(self, name)[rows] for name in LINE_NAMES), coded=coded)
+        return SaleLines(
+            self.sku[rows],
+            self.name[rows],
+            self.category[rows],
+            self.quantity[rows],
+            self.price[rows],
+            self.discount[rows],
+            self.amount[rows],
+            self.accrued[rows],
+            self.redeemed[rows],
+            coded,
+        )
 
     @classmethod
     def of(cls, lines: Sequence[Line]) -> SaleLines:
@@ -1182,7 +1193,7 @@ class _Batch:
         np.cumsum(counts, out=bounds[1:])
         first = runs[0] if runs else None
         if type(first) is LineRun and all(type(run) is LineRun and run.lines is first.lines for run in runs):
-            starts = np.fromiter((run.start for run in runs), np.int64, len(runs))  # type: ignore[union-attr]
+            starts = np.fromiter((run.start for run in runs), np.int64, len(runs))
             if (starts[1:] == starts[:-1] + counts[:-1]).all():  # consecutive runs: one slice (a view)
                 lines = first.lines.taken(slice(int(starts[0]), int(starts[-1] + counts[-1])))
             else:  # some receipts left out (imported before): their runs, one after the other
