@@ -27,17 +27,20 @@ import datetime as dt
 import json
 import sqlite3
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from shared.columns import local_time
+
 from ..storage import aggregates, line_pack, receipts, rollups
 from ..storage.line_pack import LINE_DTYPE
 
-__all__ = ["LINE_DTYPE", "LineBlock", "LineColumns", "ReceiptLog"]
+__all__ = ["LINE_DTYPE", "LineBlock", "LineColumns", "ParsedTimes", "ReceiptLog"]
 CHANNELS = ("till", "delivery", "online")
+WHENS_KEPT = 4096  # parsed times kept (beyond a primed batch's)
 _UTC = zoneinfo.ZoneInfo("UTC")
 
 
@@ -46,6 +49,18 @@ def epoch(utc_text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp())
+
+
+@dataclass(slots=True)
+class ParsedTimes:
+    """Events' times their maker has already parsed (a receipt import's batch, which read each receipt's time
+    from its file): each one's store, its ISO text as the events carry it, and its UTC epoch seconds (the text's
+    moment in whole seconds: a text with a fraction of a second is not given). :meth:`ReceiptLog.prime_whens`
+    turns them by columns into what :meth:`ReceiptLog._parse_when` would make of each text."""
+
+    stores: Sequence[str | None]
+    texts: Sequence[str]
+    epochs: np.ndarray  # int64
 
 
 @dataclass
@@ -106,6 +121,7 @@ class ReceiptLog:
         self._zones: dict[str | None, zoneinfo.ZoneInfo] | None = None
         self._chain: zoneinfo.ZoneInfo | None = None
         self._whens: dict[tuple[str | None, str], tuple[str, int, int, int]] = {}
+        self._keep = WHENS_KEPT  # the times kept before they are let go
         #: the customers whose aggregates the flushes folded: id -> segments' key (aggregates.record)
         self.keys: dict[str, int] = {}
         #: what :meth:`prepare` made ahead of the flush: rows numbered from 0, their lines, the packed lines
@@ -131,10 +147,37 @@ class ReceiptLog:
         known = self._whens.get((store, at))
         if known is not None:
             return known
-        if len(self._whens) > 4096:
+        if len(self._whens) > self._keep:
             self._whens.clear()
+            self._keep = WHENS_KEPT
         self._whens[(store, at)] = found = self._parse_when(store, at)
         return found
+
+    def prime_whens(self, times: ParsedTimes) -> None:
+        """What :meth:`_when` gives for times already parsed (a receipt import's batch), made by columns from
+        their epoch seconds instead of a parse of each text: the same values (the zones' offsets as
+        ``astimezone`` gives them: ``shared.columns.local_time``; tested against :meth:`_parse_when`). They
+        replace the times kept before; the ingest's own events are parsed one by one, as before."""
+        count = len(times.texts)
+        epochs = np.asarray(times.epochs, dtype=np.int64)
+        weekday = np.zeros(count, np.int64)
+        hour = np.zeros(count, np.int64)
+        zones = {store: self._zone(store).key for store in set(times.stores)}
+        by_zone: dict[str, list[int]] = {}
+        for i, store in enumerate(times.stores):
+            by_zone.setdefault(zones[store], []).append(i)
+        for key, members in by_zone.items():
+            rows = np.array(members, np.int64)
+            _, weekday[rows], hour[rows] = local_time(key, epochs[rows])
+        utc = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s").tolist()
+        self._whens = dict(
+            zip(
+                zip(times.stores, times.texts, strict=True),
+                zip([text + "+00:00" for text in utc], epochs.tolist(), weekday.tolist(), hour.tolist(), strict=True),
+                strict=True,
+            )
+        )
+        self._keep = count + WHENS_KEPT
 
     def _parse_when(self, store: str | None, at: str) -> tuple[str, int, int, int]:
         moment = dt.datetime.fromisoformat(at)

@@ -45,15 +45,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask_babel import gettext as _
 
 from shared.events import SCHEMA_VERSION
 from shared.numbers import format_scaled
 
 from ..gc_pause import without_gc
-from ..points.receipt_log import LineBlock, LineColumns
+from ..points.receipt_log import LineBlock, LineColumns, ParsedTimes
 from ..storage.import_pipeline import Conflict, Writer
 from ..storage.ingest import IngestUnit
+from ..storage.line_pack import RowSpan
 from ..storage.store import Store
 
 AGENT = "import"  # the pseudo-agent the register rows of imported events name
@@ -372,6 +374,100 @@ class Line:
     redeemed: int
 
 
+@dataclass(slots=True)
+class SaleLines:
+    """Sale lines as columns, one row per line (the fields of :class:`Line`): the columnar reader's whole file,
+    or a batch's lines (:meth:`taken`, :meth:`of`), which the kernel and the events read by slicing instead of
+    reading each line's attributes."""
+
+    sku: np.ndarray  # object: str | None
+    name: np.ndarray  # object: str | None
+    category: np.ndarray  # object: str | None
+    quantity: np.ndarray  # int64, x1000
+    price: np.ndarray  # object: int | None
+    discount: np.ndarray  # int64
+    amount: np.ndarray  # int64
+    accrued: np.ndarray  # int64 (the file's)
+    redeemed: np.ndarray  # int64 (the file's)
+    #: the columnar reader's: each line's sku and category as an index into ``names`` (-1: none)
+    coded: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.amount)
+
+    def taken(self, rows: Any) -> SaleLines:
+        """Rows of these (a slice, a view; or an index array, a copy)."""
+        coded = None if self.coded is None else (self.coded[0][rows], self.coded[1][rows], self.coded[2])
+        return SaleLines(
+            self.sku[rows],
+            self.name[rows],
+            self.category[rows],
+            self.quantity[rows],
+            self.price[rows],
+            self.discount[rows],
+            self.amount[rows],
+            self.accrued[rows],
+            self.redeemed[rows],
+            coded,
+        )
+
+    @classmethod
+    def of(cls, lines: Sequence[Line]) -> SaleLines:
+        """Line objects (the row reader's) as columns."""
+        n = len(lines)
+
+        def objects(name: str) -> np.ndarray:
+            out = np.empty(n, object)
+            out[:] = [getattr(line, name) for line in lines]
+            return out
+
+        def integers(name: str) -> np.ndarray:
+            return np.fromiter((getattr(line, name) for line in lines), np.int64, n)
+
+        return cls(
+            objects("sku"),
+            objects("name"),
+            objects("category"),
+            integers("quantity"),
+            objects("price"),
+            integers("discount"),
+            integers("amount"),
+            integers("accrued"),
+            integers("redeemed"),
+        )
+
+
+#: the fields of a sale line, in :class:`Line`'s order
+LINE_NAMES = ("sku", "name", "category", "quantity", "price", "discount", "amount", "accrued", "redeemed")
+
+
+class LineRun(RowSpan[Line]):
+    """A receipt's lines as rows ``[start, stop)`` of a :class:`SaleLines` (the columnar reader's): it reads as
+    the list of :class:`Line` it stands for (and equals it), each made when asked; ``amount`` is their sum."""
+
+    __slots__ = ("amount", "lines")
+
+    def __init__(self, lines: SaleLines, start: int, stop: int, amount: int) -> None:
+        super().__init__(start, stop)
+        self.lines = lines
+        self.amount = amount
+
+    def _row(self, row: int) -> Line:
+        lines = self.lines
+        return Line(*(getattr(lines, name)[row : row + 1].tolist()[0] for name in LINE_NAMES))
+
+    def __iter__(self) -> Iterator[Line]:
+        a, b, lines = self.start, self.stop, self.lines
+        return map(Line, *(getattr(lines, name)[a:b].tolist() for name in LINE_NAMES))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LineRun | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class Receipt:
     store: str
@@ -382,11 +478,15 @@ class Receipt:
     at: dt.datetime | None = None
     customer: tuple[str, str] | None = None  # ("customer_id" | "card" | "phone", value)
     total: int | None = None
-    lines: list[Line] = field(default_factory=list)
+    #: Line objects (the row reader's), or a run of the columnar reader's columns that reads as them
+    lines: list[Line] | LineRun = field(default_factory=list)
 
     @property
     def amount(self) -> int:
-        return sum(line.amount for line in self.lines)
+        lines = self.lines
+        if type(lines) is LineRun:
+            return lines.amount
+        return sum(line.amount for line in lines)
 
 
 @dataclass
@@ -473,6 +573,7 @@ class Parser:
         )
         line = self._line
         current: Receipt | None = None
+        kept: list[Line] = []  # the current receipt's lines
         head_raw: tuple[Any, ...] = ()
         problems: list[Problem] = []
         count = 0
@@ -496,7 +597,7 @@ class Parser:
             try:
                 raw = head_fields(values)
                 if current is None:
-                    current = Receipt(store, receipt_id, number)
+                    current = Receipt(store, receipt_id, number, lines=(kept := []))
                     head_raw = raw
                     self._head(current, raw, values[i_total])
                 elif raw != head_raw or (
@@ -504,7 +605,7 @@ class Parser:
                 ):
                     self._differs(current, raw, values[i_total])
                 if not current.refund:
-                    current.lines.append(line(line_fields(values)))
+                    kept.append(line(line_fields(values)))
             except Bad as exc:
                 problems.append(Problem(number, str(exc)))
         if report is not None:
@@ -649,7 +750,7 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
             return np.zeros(n, np.int64), [None]
         encoded = column.combine_chunks().dictionary_encode()
         values = encoded.dictionary.to_pylist()
-        return encoded.indices.fill_null(len(values)).to_numpy().astype(np.int64), [*values, None]
+        return _indices(encoded.indices, len(values)), [*values, None]
 
     def parsed(name: str, parse: Callable[[Any], Any]) -> tuple[Any, Any]:
         """(each row's code, the parsed value by code as an object array); a refused value is _INVALID."""
@@ -736,26 +837,41 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
         raise _Unsure
     receipt_total = totals[total_code[starts]].tolist()
 
-    # the lines: each distinct value parsed by the row reader's rules (Parser._line)
-    sale = ~refund[run]
+    # the lines: each distinct value parsed by the row reader's rules (Parser._line), spread over the sale rows
+    # as columns (no object per line: SaleLines, each receipt a LineRun of it)
+    sale_rows = np.flatnonzero(~refund[run])
 
-    def sale_values(name: str, parse: Callable[[Any], Any]) -> Any:
+    def sale_values(name: str, parse: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """(each sale row's code, the parsed value by code); a sale row's value refused: _Unsure."""
         code, values = parsed(name, parse)
-        row_values = values[code]
-        if any(v is _INVALID for v in values[used(code[sale], len(values))]):
+        code = code[sale_rows]
+        if any(v is _INVALID for v in values[used(code, len(values))]):
             raise _Unsure
-        return row_values
+        return code, values
+
+    def integers(name: str, parse: Callable[[Any], Any]) -> Any:
+        """Each sale row's value of an integer field, as int64."""
+        code, values = sale_values(name, parse)
+        try:
+            return np.array([0 if v is _INVALID else v for v in values.tolist()], np.int64)[code]
+        except OverflowError:
+            raise _Unsure from None
+
+    def objects(name: str, parse: Callable[[Any], Any]) -> Any:
+        code, values = sale_values(name, parse)
+        return values[code]
 
     def amount(v: Any) -> int:
         if v is None or v == "":
             raise Bad("")
         return money(v, "amount")
 
-    amounts = sale_values("amount", amount)
-    discounts = sale_values("discount", lambda v: 0 if v is None or v == "" or v == "0" else money(v, "discount"))
-    quantities = sale_values("quantity", lambda v: 1000 if v is None or v == "" or v == "1" else quantity(v))
-    prices = sale_values("price", lambda v: None if v is None or v == "" else money(v, "price"))
-    accrued = sale_values(
+    amounts = integers("amount", amount)
+    discounts = integers("discount", lambda v: 0 if v is None or v == "" or v == "0" else money(v, "discount"))
+    quantities = integers("quantity", lambda v: 1000 if v is None or v == "" or v == "1" else quantity(v))
+    price_code, price_values = sale_values("price", lambda v: None if v is None or v == "" else money(v, "price"))
+    prices = price_values[price_code]
+    accrued = integers(
         "accrued",
         lambda v: (
             0
@@ -765,49 +881,91 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
             else points_value(v, "accrued")
         ),
     )
-    redeemed = sale_values("redeemed", lambda v: 0 if v is None or v == "" or v == "0" else points_value(v, "redeemed"))
-    priced = sale & np.array([p is not None for p in prices.tolist()])
+    redeemed = integers("redeemed", lambda v: 0 if v is None or v == "" or v == "0" else points_value(v, "redeemed"))
+    if len(amounts) and int(amounts.max()) * len(amounts) >= 2**63:
+        raise _Unsure  # the receipts' sums below are int64
+    priced = np.array([p is not None for p in price_values.tolist()], bool)[price_code]
     if priced.any():  # price x quantity - discount against the amount, as Parser._line checks it
-        p = prices[priced].astype(object)
+        p = prices[priced]
         q = quantities[priced].astype(object)
         a, d = amounts[priced].astype(object), discounts[priced].astype(object)
         low, high = p * q // 1000 - d, -(-p * q // 1000) - d
         wrong = np.asarray(q != 0, bool) & np.asarray(a != low, bool) & np.asarray(a != high, bool)
         if wrong.any():
             raise _Unsure
-    skus = sale_values("sku", lambda v: text(v) or None)
-    names = sale_values("name", lambda v: text(v) or None)
-    categories = sale_values("category", lambda v: text(v) or None)
-    sale_rows = np.flatnonzero(sale)
-    lines = list(
-        map(
-            Line,
-            *(
-                column[sale_rows].tolist()
-                for column in (skus, names, categories, quantities, prices, discounts, amounts, accrued, redeemed)
-            ),
-        )
+    names: dict[str, int] = {}  # the skus' and the categories' texts, coded once for the kernel
+
+    def named(field_name: str) -> tuple[Any, Any]:
+        """(each sale row's text of a name field, or None; its index in ``names``, -1 for None)."""
+        code, values = sale_values(field_name, lambda v: text(v) or None)
+        ids = np.array([-1 if v is None else names.setdefault(v, len(names)) for v in values.tolist()], np.int32)
+        return values[code], ids[code]
+
+    sku, sku_code = named("sku")
+    category, category_code = named("category")
+    table = SaleLines(
+        sku,
+        objects("name", lambda v: text(v) or None),
+        category,
+        quantities,
+        prices,
+        discounts,
+        amounts,
+        accrued,
+        redeemed,
+        coded=(sku_code, category_code, list(names)),
     )
-    # each receipt's lines: a slice of the sale rows' lines
-    ends = np.searchsorted(sale_rows, np.append(starts[1:], n)).tolist()
-    begin = np.searchsorted(sale_rows, starts).tolist()
+    # each receipt's lines: a run of the sale rows, and their amount
+    stops = np.searchsorted(sale_rows, np.append(starts[1:], n))
+    begins = np.searchsorted(sale_rows, starts)
+    running = np.zeros(len(sale_rows) + 1, np.int64)
+    np.cumsum(amounts, out=running[1:])
+    sums = (running[stops] - running[begins]).tolist()
+    begin, ends = begins.tolist(), stops.tolist()
     is_refund = refund.tolist()
 
     def made() -> Iterator[Receipt]:  # one at a time: the check's progress moves as they come
         for i, (store, ident, start) in enumerate(zip(receipt_stores, receipt_ids, starts.tolist(), strict=True)):
-            receipt = Receipt(store, ident, start + 2, is_refund[i])
-            receipt.at = ats[i]
+            customer = None
             for name, texts in who:
                 if texts[i]:
-                    receipt.customer = (name, texts[i])
+                    customer = (name, texts[i])
                     break
-            receipt.total = receipt_total[i]
-            receipt.refund_of = refund_of[i]
-            if not receipt.refund:
-                receipt.lines = lines[begin[i] : ends[i]]
-            yield receipt
+            returned = is_refund[i]
+            yield Receipt(
+                store,
+                ident,
+                start + 2,
+                returned,
+                refund_of[i],
+                ats[i],
+                customer,
+                receipt_total[i],
+                [] if returned else LineRun(table, begin[i], ends[i], sums[i]),
+            )
 
     return _Columns(n, made())
+
+
+def _indices(indices: Any, missing: int) -> np.ndarray:
+    """An Arrow dictionary's indices as int64, a missing value as ``missing``; read from the Arrow buffer
+    (``Array.to_numpy`` imports pandas: ~0.3 s of the check)."""
+    if indices.null_count:
+        indices = indices.fill_null(missing)
+    width = np.dtype(f"int{indices.type.bit_width}")
+    buffer = indices.buffers()[1]
+    return np.frombuffer(buffer, width, len(indices), indices.offset * width.itemsize).astype(np.int64)
+
+
+def _dense(code: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """:func:`_factorize` of ``names[code]`` (-1: None) from the codes, by numpy: the same indexes and names
+    (``names`` distinct)."""
+    distinct, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # the distinct codes in order of first appearance
+    order = order[distinct[order] >= 0]
+    rank = np.full(len(distinct), -1, np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[inverse.reshape(-1)], [names[c] for c in distinct[order].tolist()]
 
 
 def _factorize(values: list[str | None]) -> tuple[Any, list[str]]:
@@ -1007,6 +1165,55 @@ class Outcome:
     cpu: dict[str, float] = field(default_factory=lambda: {"kernel": 0.0, "events": 0.0, "database": 0.0})
 
 
+@dataclass
+class _Batch:
+    """One batch's receipts as the kernel and the events read them: the sales' lines as columns (a slice of the
+    columnar reader's, or made from the row reader's Line objects), and each receipt's time once (its ISO text
+    as its events say it, and its UTC epoch seconds, as the kernel and the receipt log read it)."""
+
+    receipts: list[Receipt]
+    sales: list[Receipt]
+    #: the sales' lines, one sale after the other: sale k's are rows ``bounds[k]:bounds[k + 1]``
+    lines: SaleLines
+    bounds: np.ndarray
+    ats: list[str]
+    epochs: np.ndarray  # int64, ``int(at.timestamp())`` of each receipt
+    sale_at: np.ndarray  # each sale's index in ``receipts``
+    #: each line's points: the file's, or the kernel's (``Importer._compute``)
+    accrued: np.ndarray
+    redeemed: np.ndarray
+
+    @classmethod
+    def of(cls, receipts: list[Receipt]) -> _Batch:
+        sale_at = np.array([i for i, r in enumerate(receipts) if not r.refund], np.int64)
+        sales = [receipts[i] for i in sale_at.tolist()]
+        runs = [r.lines for r in sales]
+        counts = np.fromiter(map(len, runs), np.int64, len(runs))
+        bounds = np.zeros(len(runs) + 1, np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        first = runs[0] if runs else None
+        if type(first) is LineRun and all(type(run) is LineRun and run.lines is first.lines for run in runs):
+            starts = np.fromiter((run.start for run in runs), np.int64, len(runs))
+            if (starts[1:] == starts[:-1] + counts[:-1]).all():  # consecutive runs: one slice (a view)
+                lines = first.lines.taken(slice(int(starts[0]), int(starts[-1] + counts[-1])))
+            else:  # some receipts left out (imported before): their runs, one after the other
+                lines = first.lines.taken(np.repeat(starts - bounds[:-1], counts) + np.arange(bounds[-1]))
+        else:
+            lines = SaleLines.of([line for run in runs for line in run])
+        ats = [r.at.isoformat() for r in receipts]  # type: ignore[union-attr]
+        epochs = np.fromiter((int(r.at.timestamp()) for r in receipts), np.int64, len(receipts))  # type: ignore[union-attr]
+        return cls(receipts, sales, lines, bounds, ats, epochs, sale_at, lines.accrued, lines.redeemed)
+
+    def times(self) -> ParsedTimes:
+        """The receipts' times for the receipt log (``ReceiptLog.prime_whens``): those in whole seconds."""
+        stores = [r.store for r in self.receipts]
+        ats, epochs = self.ats, self.epochs
+        if any(r.at.microsecond for r in self.receipts):  # type: ignore[union-attr]
+            whole = [i for i, r in enumerate(self.receipts) if not r.at.microsecond]  # type: ignore[union-attr]
+            stores, ats, epochs = [stores[i] for i in whole], [ats[i] for i in whole], epochs[whole]
+        return ParsedTimes(stores, ats, epochs)
+
+
 class Importer:
     """Turns batches of receipts into agents' events and applies them through the ingest's transaction."""
 
@@ -1079,15 +1286,17 @@ class Importer:
         self._resolve_customers(receipts)
         levels = self._levels(receipts) if self.points == "compute" else {}
         lap("database")
+        batch = _Batch.of(receipts)
         if self.points == "compute":
-            self._compute(receipts, levels)
+            self._compute(batch, levels)
         lap("kernel")
-        events = self._events(receipts)
+        events = self._events(batch)
         lap("events")
+        unit = IngestUnit(events=events, times=batch.times())
         if self.overlap is None:
-            self.db.commit_ingest(IngestUnit(events=events))
+            self.db.commit_ingest(unit)
         else:
-            self.overlap.write(events)
+            self.overlap.write(unit)
         lap("database")
 
     def _fresh(self, receipts: list[Receipt]) -> list[Receipt]:
@@ -1121,51 +1330,58 @@ class Importer:
         levels.update(self.db.customer_levels([cid for cid in ids if cid not in levels]))
         return levels
 
-    def _compute(self, receipts: list[Receipt], levels: Mapping[str, str | None]) -> None:
-        """Quote the sales with each store's current rule set through the batch kernel."""
-        import numpy as np
-
-        from shared import batch
+    def _compute(self, batch: _Batch, levels: Mapping[str, str | None]) -> None:
+        """Quote the sales with each store's current rule set through the batch kernel: the batch's lines'
+        ``accrued`` and ``redeemed`` become the kernel's."""
+        from shared import batch as kernel
         from shared.columns import prepare_columns
 
         # stores whose rule sets say the same (the store's id apart) are quoted together: one kernel call
-        by_rules: dict[str, list[Receipt]] = {}
-        for r in receipts:
-            if not r.refund:
-                by_rules.setdefault(self._fingerprint(r.store), []).append(r)
-        for group in by_rules.values():
-            store = group[0].store
+        by_rules: dict[str, list[int]] = {}
+        for k, r in enumerate(batch.sales):
+            by_rules.setdefault(self._fingerprint(r.store), []).append(k)
+        accrued, redeemed = batch.accrued.copy(), batch.redeemed.copy()
+        customers = self.customers
+        for members in by_rules.values():
+            store = batch.sales[members[0]].store
             rules = self.rules[store]
-            n = len(group)
-            every = [line for r in group for line in r.lines]
-            counts = np.fromiter((len(r.lines) for r in group), np.int64, n)
+            n = len(members)
+            group = np.array(members, np.int64)
+            counts = batch.bounds[group + 1] - batch.bounds[group]
             line_start = np.zeros(n + 1, np.int64)
             np.cumsum(counts, out=line_start[1:])
-            sku, skus = _factorize([line.sku for line in every])
-            category, categories = _factorize([line.category for line in every])
-            amount = np.fromiter((line.amount for line in every), np.int64, len(every))
-            discount = np.fromiter((line.discount for line in every), np.int64, len(every))
-            asked = np.fromiter((line.redeemed for line in every), np.int64, len(every))
-            sums = np.zeros(len(every) + 1, np.int64)
+            rows: Any
+            if n == len(batch.sales):
+                rows = slice(None)  # the whole batch (one rule set): its columns as they are
+            else:  # the group's runs of the batch's lines, one after the other
+                rows = np.repeat(batch.bounds[group] - line_start[:-1], counts) + np.arange(line_start[-1])
+            lines = batch.lines.taken(rows)
+            if lines.coded is not None:  # the reader's codes: no text hashed per line
+                sku, skus = _dense(lines.coded[0], lines.coded[2])
+                category, categories = _dense(lines.coded[1], lines.coded[2])
+            else:
+                sku, skus = _factorize(lines.sku.tolist())
+                category, categories = _factorize(lines.category.tolist())
+            asked = lines.redeemed
+            sums = np.zeros(len(asked) + 1, np.int64)
             np.cumsum(asked, out=sums[1:])
             redeem = sums[line_start[1:]] - sums[line_start[:-1]]
-            at = np.fromiter((int(r.at.timestamp()) for r in group), np.int64, n)  # type: ignore[union-attr]
             level_names: dict[str, int] = {}
             level = np.full(n, -1, np.int32)
-            customers = self.customers
-            for i, r in enumerate(group):
-                cid = customers.get(r.customer) if r.customer else None  # type: ignore[arg-type]
+            for i, k in enumerate(members):
+                r = batch.sales[k]
+                cid = customers.get(r.customer) if r.customer else None
                 name = levels.get(cid) if cid else None
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
             prepared = prepare_columns(
                 rules.timezone,
-                at=at,
+                at=batch.epochs[batch.sale_at[group]],
                 line_start=line_start,
                 sku=sku,
                 category=category,
-                amount=amount,
-                discount=discount,
+                amount=lines.amount,
+                discount=lines.discount,
                 skus=skus,
                 categories=categories,
                 redeem=redeem,
@@ -1173,15 +1389,13 @@ class Importer:
                 levels=list(level_names),
             )
             # a thread pool costs more than it saves on a small group
-            out = batch.quote_batch(rules, prepared, threads=0 if len(amount) > 200_000 else 1)
+            out = kernel.quote_batch(rules, prepared, threads=0 if len(asked) > 200_000 else 1)
             refused = np.asarray(out.status) != 0
             self.outcome.refused += int(refused.sum())  # over the new rules' limit: nothing accrued, old redemption
             by_line = np.repeat(refused, counts)
-            accrued = np.where(by_line, 0, out.line_accrued).tolist()
-            redeemed = np.where(by_line, asked, out.line_redeemed).tolist()
-            for line, a, r_ in zip(every, accrued, redeemed, strict=True):
-                line.accrued = a
-                line.redeemed = r_
+            accrued[rows] = np.where(by_line, 0, out.line_accrued)
+            redeemed[rows] = np.where(by_line, asked, out.line_redeemed)
+        batch.accrued, batch.redeemed = accrued, redeemed
 
     def _fingerprint(self, store: str) -> str:
         """What a store's rule set says, without the store's id (equal ones give equal answers)."""
@@ -1210,43 +1424,42 @@ class Importer:
         }
 
     def _line_columns(
-        self, receipts: list[Receipt], quantity_text: Callable[[int], str]
+        self, batch: _Batch, quantity_text: Callable[[int], str]
     ) -> tuple[LineColumns, list[int], list[tuple[int, int, int]]]:
         """The batch's sale lines as one LineColumns (the purchases' ``lines`` are runs of it), each sale's
         bounds in it, and each sale's (accrued, redeemed, total); an anonymous receipt's lines move no points."""
-        import numpy as np
-
-        sales = [r for r in receipts if not r.refund]
-        every = [line for r in sales for line in r.lines]
-        counts = np.fromiter((len(r.lines) for r in sales), np.int64, len(sales))
-        bounds = np.zeros(len(sales) + 1, np.int64)
-        np.cumsum(counts, out=bounds[1:])
+        sales, lines, bounds = batch.sales, batch.lines, batch.bounds
+        counts = np.diff(bounds)
         anonymous = np.repeat(np.fromiter((r.customer is None for r in sales), bool, len(sales)), counts)
-        texts = self._quantities
-        accrued = np.fromiter((line.accrued for line in every), np.int64, len(every))
-        redeemed = np.fromiter((line.redeemed for line in every), np.int64, len(every))
+        accrued, redeemed = batch.accrued.copy(), batch.redeemed.copy()
         accrued[anonymous] = 0
         redeemed[anonymous] = 0
-        amount = [line.amount for line in every]
+        # each distinct quantity's text once, spread over the lines
+        distinct, inverse = np.unique(lines.quantity, return_inverse=True)
+        texts = self._quantities
+        quantity = np.array(
+            [texts[q] if q in texts else quantity_text(q) for q in distinct.tolist()] + [""], dtype=object
+        )[:-1][inverse.reshape(-1)]
         table = LineColumns(
-            sku=[line.sku for line in every],
-            name=[line.name for line in every],
-            category=[line.category for line in every],
-            quantity=[texts[q] if q in texts else quantity_text(q) for q in (line.quantity for line in every)],
-            price=[line.price for line in every],
-            discount=[line.discount for line in every],
-            amount=amount,
+            sku=lines.sku.tolist(),
+            name=lines.name.tolist(),
+            category=lines.category.tolist(),
+            quantity=quantity.tolist(),
+            price=lines.price.tolist(),
+            discount=lines.discount.tolist(),
+            amount=lines.amount.tolist(),
             accrued=accrued.tolist(),
             redeemed=redeemed.tolist(),
         )
         per_sale = []
-        for column in (accrued, redeemed, np.asarray(amount, dtype=np.int64)):
-            running = np.zeros(len(every) + 1, np.int64)
+        for column in (accrued, redeemed, lines.amount):
+            running = np.zeros(len(column) + 1, np.int64)
             np.cumsum(column, out=running[1:])
             per_sale.append((running[bounds[1:]] - running[bounds[:-1]]).tolist())
         return table, bounds.tolist(), list(zip(*per_sale, strict=True))
 
-    def _events(self, receipts: list[Receipt]) -> list[dict[str, Any]]:
+    def _events(self, batch: _Batch) -> list[dict[str, Any]]:
+        receipts = batch.receipts
         events: list[dict[str, Any]] = []
         o = self.outcome
         want_targets = self.report.refund_targets
@@ -1261,10 +1474,9 @@ class Importer:
             texts[q] = str(q // 1000) if not q % 1000 else format_scaled(q, 3)
             return texts[q]
 
-        table, bounds, sums = self._line_columns(receipts, quantity_text)
-        sale_index = {id(r): k for k, r in enumerate(r for r in receipts if not r.refund)}
-        for r in receipts:
-            at = r.at.isoformat()  # type: ignore[union-attr]
+        table, bounds, sums = self._line_columns(batch, quantity_text)
+        k = -1  # the sale's index in the batch's sales
+        for r, at in zip(receipts, batch.ats, strict=True):
             if r.refund:
                 original = self.originals.pop((r.store, r.refund_of))  # type: ignore[arg-type]
                 events.append(
@@ -1317,7 +1529,7 @@ class Importer:
                         )
                     )
                     o.customers_created += 1
-            k = sale_index[id(r)]
+            k += 1
             a, b = bounds[k], bounds[k + 1]
             lines = LineBlock(table, a, b)
             accrued, redeemed, total = sums[k]
@@ -1375,11 +1587,11 @@ class _Overlap:
         self.first = not db.last_applied_seqs(AGENT)
         self.writer = Writer(db.path)
 
-    def write(self, events: list[dict[str, Any]]) -> None:
-        if any(e["kind"] == "registration" and (e["body"]["phone"] or e["body"]["card"]) for e in events):
+    def write(self, unit: IngestUnit) -> None:
+        if any(e["kind"] == "registration" and (e["body"]["phone"] or e["body"]["card"]) for e in unit.events):
             self.writer.drain()  # a registration reads the phones and cards the batches before wrote
         self.writer.begin(self.state.fences())
-        self.db.ingest_deferred(IngestUnit(events=events), self.ledger, self.state, self.writer)
+        self.db.ingest_deferred(unit, self.ledger, self.state, self.writer)
         self.writer.commit()
 
     def finish(self) -> None:

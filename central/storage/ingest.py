@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from ..marketing import engine as segments
 from ..points.ledger import LedgerBatch
+from ..points.receipt_log import ParsedTimes
 from ..points.versions import VersionCounter
 from . import promotions
 from .clock import now_utc
@@ -87,6 +88,8 @@ class IngestUnit:
     recoveries: dict[tuple[str, str], int | None] = field(default_factory=dict)
     #: ids of ``events`` (and of recovered events consumed), kept by the ingest while it builds the unit
     ids: set[str] = field(default_factory=set)
+    #: the events' times, already parsed by their maker (a receipt import's batch): the receipt log takes them
+    times: ParsedTimes | None = None
 
     def __bool__(self) -> bool:
         return bool(
@@ -172,6 +175,8 @@ class IngestQueries(Database):
     def ingest_body(self, conn: Any, unit: IngestUnit, now: str, ledger: LedgerBatch) -> set[str]:
         """The writes of a unit of ingest work on ``conn``, inside the caller's transaction (``ledger``: a fresh
         one, or a pipelined import's, which keeps its customers across batches)."""
+        if unit.times is not None:
+            ledger.receipts.prime_whens(unit.times)
         ledger.prefetch(unit.events)
         for env in unit.events:
             ledger.apply(env)

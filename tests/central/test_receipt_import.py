@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -874,6 +875,11 @@ def _history(tmp_path: Path) -> tuple[Path, Path]:
     """Two files: a first month, and a second one refunding some of the first's receipts; customers by id and by
     card (a registration with a card waits for the batches before it), spends that cross the Gold level, refunds
     in the file and of receipts in the ledger."""
+    first, second = _history_rows()
+    return write_csv(tmp_path / "first.csv", first), write_csv(tmp_path / "second.csv", second)
+
+
+def _history_rows() -> tuple[list[list[object]], list[list[object]]]:
     first: list[list[object]] = []
     for i in range(400):
         who = {"customer": f"c{i % 23}"} if i % 3 else {"card": str(7000 + i % 11)} if i % 2 else {}
@@ -893,7 +899,7 @@ def _history(tmp_path: Path) -> tuple[Path, Path]:
         second += sale(f"T{i}", store="S2", when=f"2017-04-{1 + i % 28:02d} 09:00", customer=f"c{i % 29}")
         if i % 12 == 0:
             second += refund(f"Y{i}", f"R{i * 3 + 1}", store="S1" if (i * 3 + 1) % 4 else "S2", when="2017-04-29")
-    return write_csv(tmp_path / "first.csv", first), write_csv(tmp_path / "second.csv", second)
+    return first, second
 
 
 @pytest.mark.sqlite_only
@@ -925,6 +931,48 @@ def test_overlapped_writes_leave_every_table_as_one_batch_after_the_other(
     for table in plain:
         assert overlapped[table] == plain[table], table
         assert by_python[table] == plain[table], table
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("points", ["keep", "compute"])
+def test_a_parquet_file_read_by_columns_imports_what_its_rows_as_csv_import(
+    tmp_path, template, monkeypatch, spec_rules_doc, points
+):
+    """The columnar reader's lines (runs of its columns, taken by slices) and the row reader's (Line objects) give
+    the same tables: two stores under different rule sets (two kernel calls a batch), weighed quantities, a time
+    with a fraction of a second, and batches some of whose receipts a first import brought (their runs taken by
+    an index, not a slice)."""
+    from central.services import receipt_import as ri
+
+    first, second = _history_rows()
+    for k, row in enumerate(first):
+        if k % 5 == 2 and not row[14]:
+            row[8] = f"0.{k % 900 + 100}"  # weighed: no price, the amount as it is
+    first += sale("R-frac", store="S2", when="2017-03-30 10:11:12.25", customer="c1")
+    part = [row for row in first if str(row[0]).endswith(("1", "5"))]
+    results = []
+    for kind in ("csv", "parquet"):
+        db = str(tmp_path / f"{kind}.sqlite")
+        shutil.copy(template, db)
+        for store_id, percent in (("S1", "5"), ("S2", "7")):
+            rules = tmp_path / f"rules-{store_id}.json"
+            rules.write_text(json.dumps({**spec_rules_doc, "base_percent": percent}))
+            assert run("rules", "publish", str(rules), "--store", store_id, "--db", db).exit_code == 0
+        whole = (
+            write_csv(tmp_path / "whole.csv", first) if kind == "csv" else _parquet(tmp_path / "whole.parquet", first)
+        )
+        if kind == "parquet":
+            store = Store(db)
+            assert ri._columnar(ri.Parser(store, whole, ri.Mapping_()), whole) is not None, "read by columns"
+            store.close()
+        _import(db, write_csv(tmp_path / "part.csv", part), monkeypatch, points=points, batch_receipts=37)
+        _import(db, whole, monkeypatch, points=points, batch_receipts=37, overlap=kind == "parquet")
+        _import(db, write_csv(tmp_path / "second.csv", second), monkeypatch, points=points, batch_receipts=37)
+        results.append(every_table(db))
+    by_rows, by_columns = results
+    assert len(by_rows["transactions"]) == len({row[0] for row in first + second})
+    for table in by_rows:
+        assert by_columns[table] == by_rows[table], table
 
 
 @pytest.mark.sqlite_only
@@ -960,3 +1008,16 @@ def test_another_writer_during_an_overlapped_import_stops_it_and_the_next_run_re
     outcome = _import(db, first, monkeypatch, batch_receipts=37, overlap=True)
     assert outcome.skipped > 0
     assert snapshot(db, by_card=True) == snapshot(clean, by_card=True)
+
+
+@given(st.lists(st.integers(-1, 6), max_size=40))
+def test_the_kernels_codes_from_the_readers_are_the_codes_of_the_names(codes):
+    """The kernel's sku and category codes made from the columnar reader's (``_dense``) are those made from the
+    names themselves (``_factorize``): the same indexes, the same names in the same order."""
+    from central.services import receipt_import as ri
+
+    names = [f"n{i}" for i in range(7)]
+    code = np.array(codes, np.int32)
+    dense, distinct = ri._dense(code, names)
+    expected, expected_names = ri._factorize([names[c] if c >= 0 else None for c in codes])
+    assert dense.tolist() == expected.tolist() and distinct == expected_names
