@@ -56,8 +56,9 @@ def _spent(what: str, since: float) -> float:
     return now
 
 
-def _frames(source: Any) -> Any:
-    """The frames of the input, decoded; stops at its end (or a frame cut short)."""
+def _frames(source: Any, record: Any = None) -> Any:
+    """The frames of the input, decoded; stops at its end (or a frame cut short). ``record``: a binary file each
+    whole frame is also written to, as read (bench/import_replay.py replays them)."""
     while True:
         head = source.read(8)
         if len(head) < 8:
@@ -66,6 +67,9 @@ def _frames(source: Any) -> Any:
         body = source.read(size)
         if len(body) < size:
             return
+        if record is not None:
+            record.write(head)
+            record.write(body)
         clock = time.process_time()
         frame = marshal.loads(body[1:]) if body[:1] == b"m" else pickle.loads(body[1:])
         _spent("frames read and decoded", clock)
@@ -124,14 +128,29 @@ def _columns(columns: list[tuple[str, bytes]]) -> list[Any]:
     return [np.frombuffer(data, np.dtype(dtype)).astype(np.int64, copy=False) for dtype, data in columns]
 
 
+def _one_thread() -> None:
+    """This process alone: SQLite without its mutexes and memory statistics (``native._sqlite_rows.one_thread``),
+    before any connection is opened. The writer is one thread; ~9 % of its instructions were mutexes."""
+    if os.environ.get("LOYALTY_IMPORT_WRITER_PYTHON"):
+        return
+    try:
+        from native import _sqlite_rows
+    except ImportError:
+        return
+    _sqlite_rows.one_thread()
+
+
 def main(path: str) -> int:
+    _one_thread()
     conn = connect(path)
     for pragma in PRAGMAS:
         conn.execute(pragma)
     answer = sys.stdout
     number = 0
+    recording = os.environ.get("LOYALTY_IMPORT_WRITER_RECORD")  # bench/import_replay.py: the frames kept
+    record = open(recording, "ab") if recording else None  # noqa: SIM115 -- closed at the end of main
     try:
-        for frame in _frames(sys.stdin.buffer):
+        for frame in _frames(sys.stdin.buffer, record):
             kind = frame[0]
             clock = time.process_time()
             if kind == "run":
@@ -166,6 +185,9 @@ def main(path: str) -> int:
         answer.write(f"error {number} " + traceback.format_exc().replace("\n", "\\n") + "\n")
         answer.flush()
         return 1
+    finally:
+        if record is not None:
+            record.close()
     if conn.in_transaction:  # the importing process stopped in a batch: none of it is written
         conn.execute("ROLLBACK")
         return 1

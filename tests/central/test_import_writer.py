@@ -92,3 +92,46 @@ def test_the_writer_takes_the_compiled_connection_unless_told_not_to(tmp_path, m
     assert isinstance(import_writer.connect(path), native.Connection)
     monkeypatch.setenv("LOYALTY_IMPORT_WRITER_PYTHON", "1")
     assert isinstance(import_writer.connect(path), import_writer.PythonConnection)
+
+
+def test_the_writer_records_the_frames_it_reads_when_asked(tmp_path):
+    """``LOYALTY_IMPORT_WRITER_RECORD`` (bench/import_replay.py): every frame read is kept as read, and replaying
+    the recording into a fresh database writes the same."""
+    import marshal
+    import os
+    import struct
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def frame(message: tuple[object, ...]) -> bytes:
+        body = b"m" + marshal.dumps(message, 4)
+        return struct.pack("<Q", len(body)) + body
+
+    stream = b"".join(
+        frame(m)
+        for m in (
+            ("begin", 1, []),
+            ("run", False, "CREATE TABLE t (a INTEGER, b TEXT)", ()),
+            ("run", True, "INSERT INTO t VALUES (?, ?)", [(1, "one"), (2, "two ✓")]),
+            ("commit", 1),
+        )
+    )
+    root = str(Path(import_writer.__file__).resolve().parents[2])
+    recording = tmp_path / "frames.bin"
+
+    def writer(db: str, source: bytes, **extra: str) -> str:
+        env = {**os.environ, "PYTHONPATH": root, **extra}
+        out = subprocess.run(
+            [sys.executable, "-m", "central.storage.import_writer", db], input=source, env=env, capture_output=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.decode()
+
+    assert writer(str(tmp_path / "a.sqlite"), stream, LOYALTY_IMPORT_WRITER_RECORD=str(recording)) == "ok 1\n"
+    assert recording.read_bytes() == stream
+    assert writer(str(tmp_path / "b.sqlite"), recording.read_bytes()) == "ok 1\n"
+    for name in ("a", "b"):
+        conn = sqlite3.connect(tmp_path / f"{name}.sqlite")
+        assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "one"), (2, "two ✓")]
+        conn.close()
