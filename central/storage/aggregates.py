@@ -32,7 +32,7 @@ import numpy as np
 
 from ..marketing.segments.compiled import ColumnFacts
 from ..marketing.segments.evaluate import CATEGORY, PRODUCT, Day, Facts, Item, Points, quantity_milli
-from . import line_pack
+from . import line_pack, packed_keys
 from .import_pipeline import import_state
 from .portable import PerBackend, in_list
 
@@ -273,29 +273,18 @@ def _fold_items(
     k, kind, item, d, p, q = columns
     if not len(k):
         return None
-    order = _key_order(np, k, kind, item, d, p)
+    found = packed_keys.pack([k, kind, item, d, p])
+    if found is not None:  # one packed key: one sort, one column gathered, the key columns by division
+        packed, radix = found
+        order, at = packed_keys.groups(packed)
+        return [*radix.unpack(packed[order[at]]), np.add.reduceat(q[order], at)], places
+    order = np.lexsort((p, d, item, kind, k))
     k, kind, item, d, p, q = (c[order] for c in (k, kind, item, d, p, q))
     start = np.ones(len(k), bool)
     start[1:] = (k[1:] != k[:-1]) | (kind[1:] != kind[:-1]) | (item[1:] != item[:-1]) | (d[1:] != d[:-1])
     start[1:] |= p[1:] != p[:-1]
     at = np.flatnonzero(start)
     return [k[at], kind[at], item[at], d[at], p[at], np.add.reduceat(q, at)], places
-
-
-def _key_order(np: Any, k: Any, kind: Any, item: Any, d: Any, p: Any) -> Any:
-    """The order of ``agg_items``' primary key (key, kind, item, day, store), by two packed keys when the values
-    fit their bits (a sort by two keys instead of five: about 40 % less), else by the five."""
-    if (
-        k.min() >= 0
-        and k.max() < 1 << 38
-        and item.min() >= 0
-        and item.max() < 1 << 24
-        and d.min() >= 0
-        and d.max() < 1 << 42
-        and p.max() < 1 << 20
-    ):
-        return np.lexsort(((d << 20) | p, (k << 25) | (kind << 24) | item))
-    return np.lexsort((p, d, item, kind, k))
 
 
 def _spans(np: Any, bought: Sequence[tuple[Any, ...]], counts: Any) -> tuple[Any, Any, Any] | None:

@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import line_pack
+from . import line_pack, packed_keys
 from .aggregates import store_zones
 from .portable import WITHOUT_ROWID
 
@@ -322,9 +322,15 @@ def _fold_arrays(
     head_level = np.fromiter((level_code[h[2]] for h in named), np.int64, len(named))
     head_known = np.fromiter((h[3] for h in named), np.int64, len(named))
     # one row per (head, category), in the table's key order (day, store, category, level, identified)
-    order = np.lexsort((head_known[g], head_level[g], category, head_store[g], head_day[g]))
+    keys = [head_day[g], head_store[g], category, head_level[g], head_known[g]]
+    found = packed_keys.pack(keys)
+    if found is not None:  # one sort of one packed key (central/storage/packed_keys.py)
+        order, starts = packed_keys.groups(found[0])
+    else:
+        order = np.lexsort(keys[::-1])
+        keys = [c[order] for c in keys]
+        starts = np.flatnonzero(np.r_[True, np.any([c[1:] != c[:-1] for c in keys], axis=0)])
     g, category = g[order], category[order]
-    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (category[1:] != category[:-1])])
     counts = np.diff(np.r_[starts, len(g)])
     quantity = np.add.reduceat(milli[order], starts)
     sums = np.add.reduceat(amount[order], starts)

@@ -208,16 +208,3 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
         got[name] = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("agg_days", "agg_items", "agg_points")]
         conn.close()
     assert got["columns"] == got["tuples"]
-
-
-def test_the_items_key_order_by_two_packed_keys_is_the_five_keys_order():
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    n = 5000
-    for item_top, day_top in ((70_000, 736_800), (1 << 30, 736_800), (70_000, 1 << 45)):  # packed, then the five
-        k, kind = rng.integers(1, 40, n), rng.integers(0, 2, n)
-        item, d, p = rng.integers(1, item_top, n), rng.integers(736_000, day_top, n), rng.integers(0, 30, n)
-        item[::7], d[::5] = item[0], d[0]  # ties on every key
-        want = np.lexsort((p, d, item, kind, k))
-        assert (aggregates._key_order(np, k, kind, item, d, p) == want).all()
