@@ -110,6 +110,46 @@ def local_day(epoch: int, zone: dt.tzinfo) -> int:
     return dt.datetime.fromtimestamp(epoch, zone).date().toordinal()
 
 
+class LocalDays:
+    """:func:`local_day` of a store's times (``zone_of(store)``: its zone), the zone's UTC offset looked up once per
+    quarter hour of UTC instead of once per time: a quarter hour whose first and last second have the same offset
+    has it throughout (no zone changes its offset twice within a quarter hour), so its days are the epoch plus
+    that offset, in days; a quarter hour holding a change goes by :func:`local_day` itself."""
+
+    __slots__ = ("_offsets", "_zones", "zone_of")
+
+    def __init__(self, zone_of: Callable[[str | None], dt.tzinfo]) -> None:
+        self.zone_of = zone_of
+        self._zones: dict[str | None, dt.tzinfo] = {}
+        self._offsets: dict[tuple[dt.tzinfo, int], int | None] = {}
+
+    def __call__(self, store: str | None, epoch: int) -> int:
+        zone = self._zones.get(store)
+        if zone is None:
+            zone = self._zones[store] = self.zone_of(store)
+        slot = epoch // 900
+        try:
+            offset = self._offsets[(zone, slot)]
+        except KeyError:
+            offset = self._offsets[(zone, slot)] = _slot_offset(zone, slot)
+        if offset is None:
+            return local_day(epoch, zone)
+        return (epoch + offset) // 86400 + _EPOCH_ORDINAL
+
+
+#: 1970-01-01's date ordinal
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _slot_offset(zone: dt.tzinfo, slot: int) -> int | None:
+    """The zone's UTC offset in seconds throughout quarter hour ``slot`` of UTC, None when it changes in it."""
+    first = dt.datetime.fromtimestamp(slot * 900, zone).utcoffset()
+    last = dt.datetime.fromtimestamp(slot * 900 + 899, zone).utcoffset()
+    if first != last or first is None or first.microseconds:
+        return None
+    return first.days * 86400 + first.seconds
+
+
 def today(conn: sqlite3.Connection, now: dt.datetime | None = None) -> int:
     """Today's local date ordinal in the chain's time zone."""
     moment = now or dt.datetime.now(dt.UTC)
@@ -175,12 +215,10 @@ def record(
     days: dict[tuple[int, int, str], list[int]] = {}
     points: dict[tuple[int, int, str], list[int]] = {}
     bought: list[tuple[int, int, str, list[int], Sequence[tuple[int | None, int | None, Any]]]] = []
-    seen: dict[tuple[int, str | None], int] = {}  # (time, store) -> local day: a batch's operations share theirs
+    day_of = LocalDays(zone_of)
     for cid, kind, store, at_epoch, amount, accrued, redeemed, lines in entries:
         key = keys[cid]
-        day = seen.get((at_epoch, store))
-        if day is None:
-            day = seen[(at_epoch, store)] = local_day(at_epoch, zone_of(store))
+        day = day_of(store, at_epoch)
         if accrued or redeemed:
             row = points.setdefault((key, day, kind), [0, 0])
             row[0] += accrued

@@ -284,8 +284,8 @@ class LineSpan(RowSpan[tuple[Any, ...]]):
     __slots__ = ("lines",)
 
     def __init__(self, lines: LineArrays, start: int, stop: int) -> None:
-        super().__init__(start, stop)
-        self.lines = lines
+        # (RowSpan's fields set here: a flush makes one per customer's purchase, super() costs as much again)
+        self.start, self.stop, self.lines = start, stop, lines
 
     def _row(self, row: int) -> tuple[Any, ...]:
         lines = self.lines

@@ -236,8 +236,9 @@ def _known_product_ids(
     """:func:`product_ids` with the ids the import gave kept in memory."""
     state = import_state(conn)
     assert state is not None
-    skus = sorted(first)
-    missing = _lookup(conn, "catalog_products", "sku", skus)
+    known = state.ids["catalog_products"]
+    asked = [sku for sku in first if sku not in known]  # (most of a batch's are known: sorted only if not)
+    missing = _lookup(conn, "catalog_products", "sku", sorted(asked)) if asked else []
     if missing:
         conn.executemany(
             "INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -246,5 +247,4 @@ def _known_product_ids(
                 for ident, sku in state.give("catalog_products", missing)
             ],
         )
-    known = state.ids["catalog_products"]
-    return {sku: known[sku] for sku in skus}
+    return {sku: known[sku] for sku in first}

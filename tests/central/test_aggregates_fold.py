@@ -208,3 +208,44 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
         got[name] = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("agg_days", "agg_items", "agg_points")]
         conn.close()
     assert got["columns"] == got["tuples"]
+
+
+_ZONES = sorted(zoneinfo.available_timezones())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_ZONES), st.integers(-2_300_000_000, 2_300_000_000), st.integers(-900, 900)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_local_days_by_quarter_hour_offsets_are_the_local_days(times):
+    # each time also near a change of its zone's offset (the quarter hours that hold one)
+    zones = {name: zoneinfo.ZoneInfo(name) for name, _, _ in times}
+    day_of = aggregates.LocalDays(zones.__getitem__)
+    for name, epoch, shift in times:
+        zone = zones[name]
+        near = [epoch]
+        for days in (30, 91, 182):
+            low, high = epoch, epoch + days * 86400
+            if _offset(zone, low) != _offset(zone, high):
+                while high - low > 1:  # the change between them, to the second
+                    mid = (low + high) // 2
+                    low, high = (mid, high) if _offset(zone, mid) == _offset(zone, low) else (low, mid)
+                near.append(high + shift)
+        for at in near:
+            assert day_of(name, at) == aggregates.local_day(at, zone), (name, at)
+
+
+def _offset(zone, epoch):
+    return dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+
+
+def test_local_days_around_a_change_of_offset():
+    zone = zoneinfo.ZoneInfo("Europe/Moscow")
+    change = int(dt.datetime(2011, 3, 27, 2, 0, tzinfo=zone).timestamp())  # +03:00 -> +04:00 (the last DST)
+    day_of = aggregates.LocalDays(lambda store: zone)
+    for at in range(change - 86400 - 1800, change + 86400 + 1800, 37):
+        assert day_of("S", at) == aggregates.local_day(at, zone)
