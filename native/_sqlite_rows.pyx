@@ -5,8 +5,10 @@ Python's ``sqlite3`` spends about a microsecond of the interpreter per row of an
 parameters taken apart and bound one by one) beside SQLite's own work; the writer binds millions of rows a year.
 This is the same SQLite library (the system's ``libsqlite3``, which Python's ``sqlite3`` module also uses),
 driven directly: rows of Python values bound as ``sqlite3`` binds them (int -> INTEGER, float -> REAL, str ->
-TEXT, bytes -> BLOB, None -> NULL), and rows of int64 columns (the segments' item aggregates) bound from the
-columns' memory without a Python object per value. docs/import-receipts.md, "round of 2026-12-07".
+TEXT, bytes -> BLOB, None -> NULL), and rows of columns (the segments' item aggregates, the rollups' categories,
+the transactions): int64 columns bound from their memory without a Python object per value, texts by index,
+lists of values, BLOBs as slices of one buffer. docs/import-receipts.md, "round of 2026-12-07" and "round of
+2026-12-07, morning".
 """
 
 from libc.stdint cimport int64_t
