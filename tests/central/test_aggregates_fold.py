@@ -125,16 +125,17 @@ arrays_line = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     purchases=st.lists(
         st.tuples(
-            st.sampled_from(["purchase", "purchase", "refund", "admin"]),
+            st.sampled_from(["purchase", "purchase", "refund", "cancel", "admin"]),
             st.sampled_from(["S1", "S2", None]),
             st.one_of(st.none(), st.sampled_from(["c1", "c2"])),
             st.sampled_from(["", "Gold"]),
             st.integers(T0, T0 + 3 * 86400),
             st.lists(arrays_line, max_size=4),
+            st.tuples(st.integers(-3, 3), st.integers(0, 2), st.one_of(st.none(), st.integers(0, 23))),
         ),
         max_size=10,
     )
@@ -148,12 +149,12 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
 
     zone_of = lambda store: ZONES.get(store) or zoneinfo.ZoneInfo("Europe/Moscow")  # noqa: E731
     rows, flat, spans, tids = [], [], [], []
-    for tid, (kind, store, customer, level, at, lines) in enumerate(purchases, start=10):
+    for tid, (kind, store, customer, level, at, lines, (accrued, redeemed, hour)) in enumerate(purchases, start=10):
         lines = lines if kind == "purchase" else []
-        amount = sum(line[3] for line in lines)
+        amount = sum(line[3] for line in lines) + (7 if kind == "cancel" else 0)
         row = [None] * 18
-        row[0], row[1], row[3], row[8], row[11], row[13] = tid, kind, store, customer, at, 9
-        row[14], row[15], row[16], row[17] = amount if kind == "purchase" else -amount, 3, 1, level or None
+        row[0], row[1], row[3], row[8], row[11], row[13] = tid, kind, store, customer, at, hour
+        row[14], row[15], row[16], row[17] = amount if kind == "purchase" else -amount, accrued, redeemed, level or None
         rows.append(tuple(row))
         spans.append((len(flat), len(flat) + len(lines)))
         flat += lines
@@ -188,7 +189,7 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
     assert written["columns"] == written["tuples"]
 
     entries = [
-        (f"c{i % 3}", r[1], r[3], r[11], r[14], 3, 1, arrays.span(a, b) if r[1] == "purchase" else [])
+        (f"c{i % 3}", r[1], r[3], r[11], r[14], r[15], r[16], arrays.span(a, b) if r[1] == "purchase" else [])
         for i, (r, (a, b)) in enumerate(zip(rows, spans, strict=True))
     ]
     for entry in entries:
