@@ -56,6 +56,7 @@ def install() -> None:
         (ledger.LedgerBatch, "flush", "ledger flush (all below it)"),
         (receipt_log.ReceiptLog, "_by_columns", "  receipt log: rows made by columns, catalog ids"),
         (receipt_log.receipts, "insert_transactions", "  INSERT transactions (4 indexes)"),
+        (receipt_log.receipts, "insert_transaction_columns", "  INSERT transactions by columns (4 indexes)"),
         (rollups, "fold", "  report rollups: fold (Python)"),
         (rollups, "write", "  report rollups: upserts (SQLite)"),
         (aggregates, "record", "  segments' aggregates (all)"),

@@ -5,8 +5,10 @@ Python's ``sqlite3`` spends about a microsecond of the interpreter per row of an
 parameters taken apart and bound one by one) beside SQLite's own work; the writer binds millions of rows a year.
 This is the same SQLite library (the system's ``libsqlite3``, which Python's ``sqlite3`` module also uses),
 driven directly: rows of Python values bound as ``sqlite3`` binds them (int -> INTEGER, float -> REAL, str ->
-TEXT, bytes -> BLOB, None -> NULL), and rows of int64 columns (the segments' item aggregates) bound from the
-columns' memory without a Python object per value. docs/import-receipts.md, "round of 2026-12-07".
+TEXT, bytes -> BLOB, None -> NULL), and rows of columns (the segments' item aggregates, the rollups' categories,
+the transactions): int64 columns bound from their memory without a Python object per value, texts by index,
+lists of values, BLOBs as slices of one buffer. docs/import-receipts.md, "round of 2026-12-07" and "round of
+2026-12-07, morning".
 """
 
 from libc.stdint cimport int64_t
@@ -220,47 +222,99 @@ cdef class Connection:
             self._run(stmt)
 
     def executemany_columns(self, str sql, list columns, list texts):
-        """Run a statement once per row of int64 columns (C-contiguous, all of one length); ``texts[i]``, when not
-        None, is the list of texts column ``i`` indexes (bound as those texts)."""
+        """Run a statement once per row of columns, all of one length (central/storage/import_writer.py): column
+        ``i`` is an int64 array (C-contiguous), bound as integers, or, when ``texts[i]`` is not None, as the texts
+        it indexes (a negative index: NULL); a list of values (bound one by one as :meth:`executemany` binds
+        them); or a tuple ``(data, starts, stops)``, BLOBs as slices ``data[starts[r]:stops[r]]`` of one bytes
+        object (int64 bounds; an empty slice: NULL)."""
         cdef sqlite3_stmt *stmt = self._statement(sql)
         cdef int width = len(columns)
-        cdef Py_ssize_t n, row, size
+        cdef Py_ssize_t n = -1, row, size, length, low, high
         cdef int i, rc
         cdef int64_t value
         cdef const int64_t[::1] view
         cdef list views = []
         cdef list encoded = [None if t is None else [x.encode() for x in t] for t in texts]
         cdef list names
+        cdef list values
         cdef const char *data
+        cdef const char *blob
         if sqlite3_bind_parameter_count(stmt) != width or width == 0 or len(texts) != width:
             raise ValueError(f"{width} columns for {sqlite3_bind_parameter_count(stmt)} parameters")
-        for column in columns:
-            view = column
-            views.append(view)
-        n = len(views[0])
-        for view in views:
-            if len(view) != n:
-                raise ValueError("columns of different lengths")
-        if n == 0:
-            return
+        # per column: its kind (0 integers or texts by index, 1 values, 2 BLOB slices) and what it reads
+        cdef int *kinds = <int *>malloc(width * sizeof(int))
         cdef const int64_t **pointers = <const int64_t **>malloc(width * sizeof(int64_t *))
-        if pointers == NULL:
+        cdef const int64_t **stops = <const int64_t **>malloc(width * sizeof(int64_t *))
+        cdef const char **buffers = <const char **>malloc(width * sizeof(char *))
+        if kinds == NULL or pointers == NULL or stops == NULL or buffers == NULL:
+            free(kinds)
+            free(pointers)
+            free(stops)
+            free(buffers)
             raise MemoryError()
         try:
             for i in range(width):
-                view = views[i]
-                pointers[i] = &view[0]
+                column = columns[i]
+                if isinstance(column, list):
+                    kinds[i] = 1
+                    length = len(<list>column)
+                    views.append(column)
+                elif isinstance(column, tuple):
+                    kinds[i] = 2
+                    if len(column) != 3 or not isinstance(column[0], bytes):
+                        raise TypeError("a BLOB column is (bytes, starts, stops)")
+                    if encoded[i] is not None:
+                        raise ValueError("a BLOB column has no texts")
+                    views.append(column[0])
+                    buffers[i] = <const char *>(<bytes>column[0])
+                    view = column[1]
+                    views.append(view)
+                    pointers[i] = &view[0] if len(view) else NULL
+                    length = len(view)
+                    view = column[2]
+                    views.append(view)
+                    stops[i] = &view[0] if len(view) else NULL
+                    if len(view) != length:
+                        raise ValueError("columns of different lengths")
+                    for row in range(length):
+                        if pointers[i][row] < 0 or stops[i][row] > len(<bytes>column[0]) or stops[i][row] < pointers[i][row]:
+                            raise IndexError(f"BLOB slice {pointers[i][row]}:{stops[i][row]} of {len(<bytes>column[0])} bytes")
+                else:
+                    kinds[i] = 0
+                    view = column
+                    views.append(view)
+                    pointers[i] = &view[0] if len(view) else NULL
+                    length = len(view)
+                if n == -1:
+                    n = length
+                elif length != n:
+                    raise ValueError("columns of different lengths")
             for row in range(n):
                 for i in range(width):
-                    value = pointers[i][row]
-                    if encoded[i] is not None:
-                        names = encoded[i]
-                        if value < 0 or value >= len(names):
-                            raise IndexError(f"text {value} of {len(names)}")
-                        PyBytes_AsStringAndSize(names[value], <char **>&data, &size)
-                        rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_TRANSIENT)
+                    if kinds[i] == 1:
+                        values = <list>columns[i]
+                        self._bind(stmt, i + 1, values[row])
+                        continue
+                    if kinds[i] == 2:
+                        low, high = pointers[i][row], stops[i][row]
+                        if high > low:
+                            blob = buffers[i] + low
+                            rc = sqlite3_bind_blob(stmt, i + 1, blob, <int>(high - low), SQLITE_TRANSIENT)
+                        else:
+                            rc = sqlite3_bind_null(stmt, i + 1)
                     else:
-                        rc = sqlite3_bind_int64(stmt, i + 1, value)
+                        value = pointers[i][row]
+                        if encoded[i] is not None:
+                            names = encoded[i]
+                            if value < 0:
+                                rc = sqlite3_bind_null(stmt, i + 1)
+                            elif value >= len(names):
+                                raise IndexError(f"text {value} of {len(names)}")
+                            else:
+                                PyBytes_AsStringAndSize(names[value], <char **>&data, &size)
+                                rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_TRANSIENT)
+                        else:
+                            rc = sqlite3_bind_int64(stmt, i + 1, value)
                     if rc != SQLITE_OK:
                         self._fail()
                 rc = sqlite3_step(stmt)
@@ -268,4 +322,7 @@ cdef class Connection:
                 if rc != SQLITE_DONE and rc != SQLITE_ROW:
                     self._fail()
         finally:
+            free(kinds)
             free(pointers)
+            free(stops)
+            free(buffers)

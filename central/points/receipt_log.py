@@ -24,6 +24,7 @@ redemption at a till.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import sqlite3
 import zoneinfo
@@ -323,17 +324,23 @@ class ReceiptLog:
         else:
             spans, lines, folded, packed = self._numbered(None)
         records, texts, plain = packed
-        blob = records.tobytes()
-        width = LINE_DTYPE.itemsize
         recorded_at = self.recorded_at
         joined = line_pack.joined
-        rows = [  # the transactions' rows: (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at, line_texts)
-            (*row, None, recorded_at, None)
-            if span is None
-            else (*row, blob[span[0] * width : span[1] * width], recorded_at, joined(texts, *span, plain))
-            for row, span in spans
-        ]
-        receipts.insert_transactions(conn, rows)
+        if getattr(conn, "executemany_columns", None) is not None:  # a pipelined import: the rows go as columns
+            rows = [row for row, _span in spans]  # (id, *TRANSACTION_COLUMNS, line_count): what the rollups read
+            line_spans = [span for _row, span in spans]
+            line_texts = [None if span is None else joined(texts, *span, plain) for span in line_spans]
+            receipts.insert_transaction_columns(conn, rows, line_spans, records, line_texts, recorded_at)
+        else:
+            blob = records.tobytes()
+            width = LINE_DTYPE.itemsize
+            rows = [  # (id, *TRANSACTION_COLUMNS, line_count, columns, recorded_at, line_texts)
+                (*row, None, recorded_at, None)
+                if span is None
+                else (*row, blob[span[0] * width : span[1] * width], recorded_at, joined(texts, *span, plain))
+                for row, span in spans
+            ]
+            receipts.insert_transactions(conn, rows)
         rollups.record(conn, rows, lines, self._report_zone)  # the reports' daily rollups (docs/reports.md)
         self._fold(folded)
         self.pending = []
@@ -456,13 +463,12 @@ class ReceiptLog:
         categories = receipts.catalog_ids(conn, "catalog_categories", "name", set(category), self.recorded_at)
         # sku -> its first line (written last, going backwards)
         first_row = dict(zip(reversed(sku), range(len(sku) - 1, -1, -1), strict=True))
-        first = {
-            s: {"name": name[i], "category": category[i]} for s, i in first_row.items() if isinstance(s, str) and s
-        }
+        first = _FirstLines(first_row, name, category)
         products = receipts.product_ids(conn, first, categories, self.recorded_at)
         next_id = receipts.next_transaction_id(conn) if start is None else start
-        sku_ids = list(map(products.get, sku))
-        cat_ids = list(map(categories.get, category))
+        # catalog ids, 0 for none (line_pack.packed)
+        sku_ids = np.fromiter(map(products.get, sku, itertools.repeat(0)), np.int64, hi - lo)
+        cat_ids = np.fromiter(map(categories.get, category, itertools.repeat(0)), np.int64, hi - lo)
         amount, discount = table.amount[lo:hi], table.discount[lo:hi]
         price, accrued, redeemed = table.price[lo:hi], table.accrued[lo:hi], table.redeemed[lo:hi]
         counts = np.fromiter((len(item.lines) for item in self.pending), np.int64, len(self.pending))
@@ -490,6 +496,28 @@ class ReceiptLog:
 #: the packed lines of a flush: their LINE_DTYPE records, their texts (central/storage/line_pack.py's
 #: ``texts_of``) and whether no name holds a separator
 Packed = tuple[np.ndarray, list[str], bool]
+
+
+class _FirstLines(Mapping[str, Mapping[str, Any]]):
+    """sku -> the name and category of the first line naming it (``first_row``: sku -> that line's index in
+    ``name`` and ``category``), as :func:`receipts.product_ids` reads it: the dict of a line made only for the
+    skus it asks for (the new products), not for every sku of the batch."""
+
+    def __init__(self, first_row: dict[Any, int], name: Sequence[Any], category: Sequence[Any]) -> None:
+        self.skus = [s for s in first_row if isinstance(s, str) and s]
+        self.first_row, self.name, self.category = first_row, name, category
+
+    def __getitem__(self, sku: str) -> Mapping[str, Any]:
+        if not (isinstance(sku, str) and sku):
+            raise KeyError(sku)
+        i = self.first_row[sku]
+        return {"name": self.name[i], "category": self.category[i]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.skus)
+
+    def __len__(self) -> int:
+        return len(self.skus)
 
 
 def _one_run(pending: list[Pending]) -> tuple[LineColumns, int, int] | None:

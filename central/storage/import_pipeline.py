@@ -93,6 +93,20 @@ def import_state(conn: Any) -> ImportState | None:
     return getattr(conn, "import_state", None)
 
 
+@dataclass(frozen=True)
+class Blobs:
+    """A column of BLOBs (:meth:`Deferred.executemany_columns`): row ``r``'s is ``data[starts[r]:stops[r]]``
+    (integer arrays), NULL when that slice is empty."""
+
+    data: bytes
+    starts: Any
+    stops: Any
+
+
+def _int64(column: Any) -> bytes:
+    return column.astype("<i8", copy=False).tobytes()  # type: ignore[no-any-return]
+
+
 class _NoRows:
     """What a recorded write returns: nothing can be read of it (a caller that would is not pipelined)."""
 
@@ -113,10 +127,19 @@ class Deferred:
         self.writer = writer
 
     def executemany_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
-        """``executemany`` of rows given as numpy integer columns, ``texts[i]`` (when not None) the texts column
-        ``i`` indexes (central/storage/aggregates.py's items, rollups.py's categories): the writer process makes
-        the rows, the import passes the columns' bytes (no tuple per row made, marshalled and read back)."""
-        self.writer.run_columns(sql, [(c.dtype.str, c.tobytes()) for c in columns], texts)
+        """``executemany`` of rows given as columns: numpy integer arrays (``texts[i]``, when not None, the texts
+        column ``i`` indexes; -1: NULL), lists of values, or :class:`Blobs` (central/storage/aggregates.py's
+        items, rollups.py's categories, receipts.py's transactions): the writer process makes the rows, the import
+        passes the arrays' bytes (no tuple per row made, marshalled and read back)."""
+        frame: list[Any] = []
+        for column in columns:
+            if isinstance(column, list):
+                frame.append(("v", column))
+            elif isinstance(column, Blobs):
+                frame.append(("b", column.data, _int64(column.starts), _int64(column.stops)))
+            else:
+                frame.append(("a", column.dtype.str, column.tobytes()))
+        self.writer.run_columns(sql, frame, texts)
 
     @staticmethod
     def _kind(sql: str) -> str:
@@ -232,7 +255,7 @@ class Writer:
         """A statement of the batch (written while the import makes the next ones)."""
         self._put(("run", many, sql, params))
 
-    def run_columns(self, sql: str, columns: list[tuple[str, bytes]], texts: list[list[str] | None]) -> None:
+    def run_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
         """A statement whose rows the writer makes of columns (:meth:`Deferred.executemany_columns`)."""
         self._put(("columns", sql, columns, texts))
 

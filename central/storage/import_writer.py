@@ -8,9 +8,10 @@ statement by statement as the import makes them:
   import's in-memory ids and counter still match the database: nobody else wrote them since the import read
   them), else the batch is rolled back, the answer is ``conflict`` and the process ends;
 * ``("run", many, sql, params)``: one statement (``executemany`` when ``many``);
-* ``("columns", sql, columns, texts)``: ``executemany`` of rows made of numpy integer columns, ``texts[i]`` (when
-  not None) the texts column ``i`` indexes (the segments' item aggregates: central/storage/aggregates.py; the
-  report rollups' categories of the lines: central/storage/rollups.py);
+* ``("columns", sql, columns, texts)``: ``executemany`` of rows made of columns (:func:`_columns`): numpy integer
+  columns, ``texts[i]`` (when not None) the texts column ``i`` indexes, lists of values, BLOBs as slices of one
+  buffer (the segments' item aggregates: central/storage/aggregates.py; the report rollups' categories of the
+  lines: central/storage/rollups.py; the receipts' ``transactions`` rows: central/storage/receipts.py);
 * ``("commit", number)``: ``COMMIT``, and the answer ``ok N`` on its standard output.
 
 An error rolls the batch back, answers ``error N message`` and ends the process; so does the end of the input
@@ -92,11 +93,12 @@ class PythonConnection:
         self.conn.executemany(sql, rows)
 
     def executemany_columns(self, sql: str, columns: list[Any], texts: list[list[str] | None]) -> None:
-        """Rows of int64 columns; ``texts[i]`` (when not None) the texts column ``i`` indexes."""
-        lists = [
-            c.tolist() if names is None else [names[i] for i in c.tolist()]
-            for c, names in zip(columns, texts, strict=True)
-        ]
+        """Rows of columns, as ``native._sqlite_rows.Connection.executemany_columns`` takes them: int64 arrays
+        (``texts[i]``, when not None, the texts column ``i`` indexes; a negative index: NULL), lists of values,
+        or ``(data, starts, stops)`` BLOB slices of one bytes object (an empty slice: NULL)."""
+        lists = [_values(c, names) for c, names in zip(columns, texts, strict=True)]
+        if len({len(c) for c in lists}) > 1:
+            raise ValueError("columns of different lengths")
         self.conn.executemany(sql, zip(*lists, strict=True))
 
     @property
@@ -105,6 +107,18 @@ class PythonConnection:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _values(column: Any, texts: list[str] | None) -> list[Any]:
+    """One column of :meth:`PythonConnection.executemany_columns` as the list of its values."""
+    if isinstance(column, list):
+        return column
+    if isinstance(column, tuple):
+        data, starts, stops = column
+        return [data[a:b] if b > a else None for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
+    if texts is None:
+        return column.tolist()  # type: ignore[no-any-return]
+    return [None if i < 0 else texts[i] for i in column.tolist()]
 
 
 def connect(path: str) -> Any:
@@ -121,11 +135,26 @@ def connect(path: str) -> Any:
     return PythonConnection(path)
 
 
-def _columns(columns: list[tuple[str, bytes]]) -> list[Any]:
-    """numpy int64 columns of a frame's (dtype, bytes) columns."""
+def _columns(columns: list[Any]) -> list[Any]:
+    """The columns of a frame (central/storage/import_pipeline.py ``Deferred.executemany_columns``) as the
+    connections take them: ``("a", dtype, bytes)`` an int64 array, ``("v", values)`` a list of values,
+    ``("b", data, starts, stops)`` BLOB slices of ``data`` (the bounds as int64 bytes)."""
     import numpy as np
 
-    return [np.frombuffer(data, np.dtype(dtype)).astype(np.int64, copy=False) for dtype, data in columns]
+    def array(dtype: str, data: bytes) -> Any:
+        return np.frombuffer(data, np.dtype(dtype)).astype(np.int64, copy=False)
+
+    out: list[Any] = []
+    for column in columns:
+        if column[0] == "a":
+            out.append(array(column[1], column[2]))
+        elif column[0] == "v":
+            out.append(column[1])
+        elif column[0] == "b":
+            out.append((column[1], array("<i8", column[2]), array("<i8", column[3])))
+        else:
+            raise ValueError(f"unknown column {column[0]!r}")
+    return out
 
 
 def _one_thread() -> None:

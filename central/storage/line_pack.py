@@ -65,14 +65,19 @@ def packed(
     accrued: Sequence[int],
     redeemed: Sequence[int],
 ) -> np.ndarray:
-    """Lines as :data:`LINE_DTYPE` records (``sku``/``category``: catalog ids or None; ``price`` None: none)."""
+    """Lines as :data:`LINE_DTYPE` records (``sku``/``category``: catalog ids or None, or integer arrays of ids
+    with 0 for none; ``price`` None: none)."""
     out = np.empty(len(sku), LINE_DTYPE)
-    out["sku"] = [(x or 0) - 1 for x in sku]
-    out["category"] = [(x or 0) - 1 for x in category]
+    out["sku"] = sku - 1 if isinstance(sku, np.ndarray) else [(x or 0) - 1 for x in sku]
+    out["category"] = category - 1 if isinstance(category, np.ndarray) else [(x or 0) - 1 for x in category]
     out["amount"], out["discount"] = amount, discount
-    out["price"] = [NO_PRICE if p is None else p for p in price]
+    out["price"] = price if isinstance(price, np.ndarray) or None not in price else [_price(p) for p in price]
     out["accrued"], out["redeemed"] = accrued, redeemed
     return out
+
+
+def _price(price: int | None) -> int:
+    return NO_PRICE if price is None else price
 
 
 def texts_of(quantities: Sequence[str], names: Sequence[str | None]) -> list[str]:
@@ -86,7 +91,7 @@ def texts_of(quantities: Sequence[str], names: Sequence[str | None]) -> list[str
 
 def safe(names: Iterable[str | None]) -> bool:
     """Whether no name holds a separator (then every purchase's texts are the plain form)."""
-    text = "".join(n for n in names if n)
+    text = "".join(filter(None, names))
     return SEP not in text and JSON_MARK not in text
 
 
@@ -279,8 +284,8 @@ class LineSpan(RowSpan[tuple[Any, ...]]):
     __slots__ = ("lines",)
 
     def __init__(self, lines: LineArrays, start: int, stop: int) -> None:
-        super().__init__(start, stop)
-        self.lines = lines
+        # (RowSpan's fields set here: a flush makes one per customer's purchase, super() costs as much again)
+        self.start, self.stop, self.lines = start, stop, lines
 
     def _row(self, row: int) -> tuple[Any, ...]:
         lines = self.lines

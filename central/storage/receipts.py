@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from .import_pipeline import import_state
 from .portable import POSTGRESQL, dialect
 
@@ -74,6 +76,63 @@ def insert_transactions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]])
         if rows:
             state.top["transactions"] = max(state.top["transactions"], max(row[0] for row in rows))
     conn.executemany(_INSERT, rows)
+
+
+#: ``transactions`` columns a pipelined import sends as int64 arrays (when every value is an integer), and those
+#: it sends as indexes into their few distinct texts (:func:`insert_transaction_columns`)
+_INTEGERS = frozenset({"id", "at_epoch", "weekday", "hour", "amount", "accrued", "redeemed", "line_count"})
+_CODED = frozenset({"kind", "channel", "store", "agent", "level", "rules_version"})
+
+
+def insert_transaction_columns(
+    conn: Any,
+    heads: Sequence[Sequence[Any]],
+    spans: Sequence[tuple[int, int] | None],
+    records: np.ndarray,
+    line_texts: list[str | None],
+    recorded_at: str,
+) -> None:
+    """:func:`insert_transactions` on a pipelined import's connection, which takes rows as columns
+    (central/storage/import_pipeline.py ``Deferred.executemany_columns``): the same rows, without a tuple per
+    row made and marshalled in the import's process nor read back in its writer's. ``heads``: (id,
+    *TRANSACTION_COLUMNS, line_count) of each row; ``spans``: its lines ``[start, stop)`` of ``records`` (their
+    ``LINE_DTYPE`` records, central/storage/line_pack.py: ``columns`` is their bytes), None for none;
+    ``line_texts``: each row's."""
+    from .import_pipeline import Blobs
+
+    count = len(heads)
+    columns: list[Any] = []
+    texts: list[list[str] | None] = []
+    for name, values in zip(_COLUMNS, zip(*heads, strict=True), strict=False):
+        column, names = _column(name, values, count)
+        columns.append(column)
+        texts.append(names)
+    width = records.dtype.itemsize
+    bounds = np.fromiter((x for span in spans for x in (span or (0, 0))), np.int64, 2 * count) * width
+    columns += [Blobs(records.tobytes(), bounds[0::2], bounds[1::2]), np.zeros(count, np.int64), line_texts]
+    texts += [None, [recorded_at], None]
+    state = import_state(conn)
+    if state is not None:
+        state.top["transactions"] = max(state.top["transactions"], max(row[0] for row in heads))
+    conn.executemany_columns(_INSERT, columns, texts)
+
+
+def _column(name: str, values: Sequence[Any], count: int) -> tuple[Any, list[str] | None]:
+    """One column of :func:`insert_transaction_columns`: (int64 array, None) of integers, (int64 indexes, their
+    texts) of a column of a few texts (None: -1, NULL), else (the list of values, None), bound as they are."""
+    if name in _INTEGERS and set(map(type, values)) == {int}:
+        try:
+            return np.fromiter(values, np.int64, count), None
+        except OverflowError:  # beyond 64 bits: bound one by one, to the error sqlite3 gives
+            pass
+    if name in _CODED:
+        distinct = dict.fromkeys(values)
+        if all(v is None or type(v) is str for v in distinct):
+            names = [v for v in distinct if v is not None]
+            code: dict[str | None, int] = {v: i for i, v in enumerate(names)}
+            code[None] = -1
+            return np.fromiter(map(code.__getitem__, values), np.int64, count), names
+    return list(values), None
 
 
 # -- the catalog ---------------------------------------------------------------------------------------------
@@ -177,8 +236,9 @@ def _known_product_ids(
     """:func:`product_ids` with the ids the import gave kept in memory."""
     state = import_state(conn)
     assert state is not None
-    skus = sorted(first)
-    missing = _lookup(conn, "catalog_products", "sku", skus)
+    known = state.ids["catalog_products"]
+    asked = [sku for sku in first if sku not in known]  # (most of a batch's are known: sorted only if not)
+    missing = _lookup(conn, "catalog_products", "sku", sorted(asked)) if asked else []
     if missing:
         conn.executemany(
             "INSERT INTO catalog_products (id, sku, name, category_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -187,5 +247,4 @@ def _known_product_ids(
                 for ident, sku in state.give("catalog_products", missing)
             ],
         )
-    known = state.ids["catalog_products"]
-    return {sku: known[sku] for sku in skus}
+    return {sku: known[sku] for sku in first}

@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import line_pack
+from . import line_pack, packed_keys
 from .aggregates import store_zones
 from .portable import WITHOUT_ROWID
 
@@ -166,6 +166,10 @@ def fold(
     sales, categories, hours, points, chain_sales, chain_points = (out[t] for t in TABLES)
     by_id: dict[int, tuple[int, str, str, int, int]] = {}
     millis: dict[Any, int] = {}
+    if isinstance(lines, line_pack.LineArrays):  # a receipt import's batch: its rows by numpy too, when they can be
+        found = _fold_rows(rows, day_of, out)
+        if found is not None:
+            by_id, rows = found, ()
     for row in rows:
         kind, store, amount, accrued, redeemed = (
             row[_KIND],
@@ -239,6 +243,82 @@ def fold(
     return out
 
 
+def _fold_rows(
+    rows: Iterable[Sequence[Any]], day_of: Callable[[str | None, int], int], out: dict[str, dict[Any, list[int]]]
+) -> dict[int, tuple[int, str, str, int, int]] | None:
+    """:func:`fold`'s loop over the transaction rows, by numpy (a receipt import's batch: tens of thousands of rows):
+    the same ``report_points``, ``report_sales``, "not by category" and ``report_hours`` increments into ``out``'s
+    empty dicts, summed per key at once; returns the purchases' heads (``by_id``). None, and nothing done, when an
+    amount, points, time or hour is not an ``int`` (the loop then adds them as Python does)."""
+    import numpy as np
+
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return {}
+    columns = list(zip(*rows, strict=False))
+    ids, kind, store, customer, epoch = (columns[i] for i in (0, _KIND, _STORE, _CUSTOMER, _EPOCH))
+    hour = [h or 0 for h in columns[_HOUR]]
+    amount, accrued, redeemed = columns[_AMOUNT], columns[_ACCRUED], columns[_REDEEMED]
+    if any(set(map(type, c)) != {int} for c in (epoch, hour, amount, accrued, redeemed)):
+        return None
+    count = len(rows)
+    stores, levels = [s or "" for s in store], [v or "" for v in columns[_LEVEL]]
+    day = np.fromiter(map(day_of, store, epoch), np.int64, count)
+    store_code, store_names = _codes(np, stores)
+    level_code, level_names = _codes(np, levels)
+    kind_code, kind_names = _codes(np, kind)
+    known = np.fromiter((c is not None for c in customer), np.int64, count)
+    money = {name: np.fromiter(c, np.int64, count) for name, c in (("a", amount), ("c", accrued), ("r", redeemed))}
+    points, sales, categories, hours = (
+        out[t] for t in ("report_points", "report_sales", "report_categories", "report_hours")
+    )
+    moved = (money["c"] != 0) | (money["r"] != 0)
+    for (d, s, k), (c, r) in _grouped(np, [day, store_code, kind_code], [money["c"], money["r"]], moved):
+        points[(d, store_names[s], kind_names[k])] = [c, r]
+    purchase = kind_code == (kind_names.index("purchase") if "purchase" in kind_names else -1)
+    receipt = np.isin(kind_code, [i for i, k in enumerate(kind_names) if k in _RECEIPTS])
+    other = receipt & ~purchase
+    values = [purchase, other, money["a"], -money["a"] * other, money["c"], money["r"]]
+    for (d, s, lv, k), (n, back, a, refunded, c, r) in _grouped(
+        np, [day, store_code, level_code, known], [v.astype(np.int64) for v in values], receipt
+    ):
+        head = (d, store_names[s], level_names[lv])
+        sales[(*head, k)] = [n, back, a, refunded, 0, c, r]
+        categories[(d, head[1], 0, head[2], k)] = [0, 0, a]  # the lines' amounts move to their categories (fold)
+    hour_of = np.fromiter(hour, np.int64, count)
+    for (d, s, h), (n, k, a) in _grouped(
+        np, [day, store_code, hour_of], [purchase.astype(np.int64), known, money["a"]], purchase
+    ):
+        hours[(d, store_names[s], h)] = [n, k, a]
+    at = np.flatnonzero(purchase).tolist()
+    days, knowns = day.tolist(), known.tolist()
+    return {ids[i]: (days[i], stores[i], levels[i], knowns[i], amount[i]) for i in at}
+
+
+def _codes(np: Any, values: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """(each value's index in the distinct values, the distinct values in order of appearance)."""
+    names = list(dict.fromkeys(values))
+    code = {v: i for i, v in enumerate(names)}
+    return np.fromiter(map(code.__getitem__, values), np.int64, len(values)), names
+
+
+def _grouped(np: Any, keys: list[Any], values: list[Any], where: Any) -> Iterable[tuple[tuple[int, ...], list[int]]]:
+    """(key, sums of ``values``) per distinct key of the rows ``where`` says (integer columns)."""
+    keys, values = [k[where] for k in keys], [v[where] for v in values]
+    if not len(keys[0]):
+        return []
+    found = packed_keys.pack(keys)
+    if found is None:  # pragma: no cover - a day, a store, a level, an hour and a flag always fit
+        order = np.lexsort(keys[::-1])
+        ordered = [k[order] for k in keys]
+        starts = np.flatnonzero(np.r_[True, np.any([k[1:] != k[:-1] for k in ordered], axis=0)])
+    else:
+        order, starts = packed_keys.groups(found[0])
+    heads = [k[order[starts]].tolist() for k in keys]
+    sums = [np.add.reduceat(v[order], starts).tolist() for v in values]
+    return zip(zip(*heads, strict=True), zip(*sums, strict=True), strict=True)  # type: ignore[return-value]
+
+
 #: :func:`fold`'s entry of the categories' rows of lines given as columns (:class:`LineCategories`): written after
 #: ``report_categories``' own rows, by the same upsert (a row of both adds up)
 LINE_CATEGORIES = "report_categories (lines)"
@@ -267,7 +347,8 @@ class LineCategories:
 def merged(increments: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], list[int]]]:
     """:func:`fold`'s increments with the categories of lines given as columns added to ``report_categories``
     (what the tables hold once :func:`write` has written them)."""
-    out = {table: dict(acc) for table, acc in increments.items() if table != LINE_CATEGORIES}
+    # (each row's sums copied: the increments themselves stay as they are, to be written)
+    out = {table: {k: list(v) for k, v in acc.items()} for table, acc in increments.items() if table != LINE_CATEGORIES}
     extra = increments.get(LINE_CATEGORIES)
     if extra is not None:
         categories = out["report_categories"]
@@ -322,9 +403,15 @@ def _fold_arrays(
     head_level = np.fromiter((level_code[h[2]] for h in named), np.int64, len(named))
     head_known = np.fromiter((h[3] for h in named), np.int64, len(named))
     # one row per (head, category), in the table's key order (day, store, category, level, identified)
-    order = np.lexsort((head_known[g], head_level[g], category, head_store[g], head_day[g]))
+    keys = [head_day[g], head_store[g], category, head_level[g], head_known[g]]
+    found = packed_keys.pack(keys)
+    if found is not None:  # one sort of one packed key (central/storage/packed_keys.py)
+        order, starts = packed_keys.groups(found[0])
+    else:
+        order = np.lexsort(keys[::-1])
+        keys = [c[order] for c in keys]
+        starts = np.flatnonzero(np.r_[True, np.any([c[1:] != c[:-1] for c in keys], axis=0)])
     g, category = g[order], category[order]
-    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (category[1:] != category[:-1])])
     counts = np.diff(np.r_[starts, len(g)])
     quantity = np.add.reduceat(milli[order], starts)
     sums = np.add.reduceat(amount[order], starts)

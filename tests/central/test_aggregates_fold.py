@@ -125,16 +125,17 @@ arrays_line = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     purchases=st.lists(
         st.tuples(
-            st.sampled_from(["purchase", "purchase", "refund", "admin"]),
+            st.sampled_from(["purchase", "purchase", "refund", "cancel", "admin"]),
             st.sampled_from(["S1", "S2", None]),
             st.one_of(st.none(), st.sampled_from(["c1", "c2"])),
             st.sampled_from(["", "Gold"]),
             st.integers(T0, T0 + 3 * 86400),
             st.lists(arrays_line, max_size=4),
+            st.tuples(st.integers(-3, 3), st.integers(0, 2), st.one_of(st.none(), st.integers(0, 23))),
         ),
         max_size=10,
     )
@@ -148,12 +149,12 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
 
     zone_of = lambda store: ZONES.get(store) or zoneinfo.ZoneInfo("Europe/Moscow")  # noqa: E731
     rows, flat, spans, tids = [], [], [], []
-    for tid, (kind, store, customer, level, at, lines) in enumerate(purchases, start=10):
+    for tid, (kind, store, customer, level, at, lines, (accrued, redeemed, hour)) in enumerate(purchases, start=10):
         lines = lines if kind == "purchase" else []
-        amount = sum(line[3] for line in lines)
+        amount = sum(line[3] for line in lines) + (7 if kind == "cancel" else 0)
         row = [None] * 18
-        row[0], row[1], row[3], row[8], row[11], row[13] = tid, kind, store, customer, at, 9
-        row[14], row[15], row[16], row[17] = amount if kind == "purchase" else -amount, 3, 1, level or None
+        row[0], row[1], row[3], row[8], row[11], row[13] = tid, kind, store, customer, at, hour
+        row[14], row[15], row[16], row[17] = amount if kind == "purchase" else -amount, accrued, redeemed, level or None
         rows.append(tuple(row))
         spans.append((len(flat), len(flat) + len(lines)))
         flat += lines
@@ -188,7 +189,7 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
     assert written["columns"] == written["tuples"]
 
     entries = [
-        (f"c{i % 3}", r[1], r[3], r[11], r[14], 3, 1, arrays.span(a, b) if r[1] == "purchase" else [])
+        (f"c{i % 3}", r[1], r[3], r[11], r[14], r[15], r[16], arrays.span(a, b) if r[1] == "purchase" else [])
         for i, (r, (a, b)) in enumerate(zip(rows, spans, strict=True))
     ]
     for entry in entries:
@@ -210,14 +211,42 @@ def test_lines_as_columns_fold_as_the_lines_as_tuples(tmp_path_factory, purchase
     assert got["columns"] == got["tuples"]
 
 
-def test_the_items_key_order_by_two_packed_keys_is_the_five_keys_order():
-    import numpy as np
+_ZONES = sorted(zoneinfo.available_timezones())
 
-    rng = np.random.default_rng(5)
-    n = 5000
-    for item_top, day_top in ((70_000, 736_800), (1 << 30, 736_800), (70_000, 1 << 45)):  # packed, then the five
-        k, kind = rng.integers(1, 40, n), rng.integers(0, 2, n)
-        item, d, p = rng.integers(1, item_top, n), rng.integers(736_000, day_top, n), rng.integers(0, 30, n)
-        item[::7], d[::5] = item[0], d[0]  # ties on every key
-        want = np.lexsort((p, d, item, kind, k))
-        assert (aggregates._key_order(np, k, kind, item, d, p) == want).all()
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_ZONES), st.integers(-2_300_000_000, 2_300_000_000), st.integers(-900, 900)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_local_days_by_quarter_hour_offsets_are_the_local_days(times):
+    # each time also near a change of its zone's offset (the quarter hours that hold one)
+    zones = {name: zoneinfo.ZoneInfo(name) for name, _, _ in times}
+    day_of = aggregates.LocalDays(zones.__getitem__)
+    for name, epoch, shift in times:
+        zone = zones[name]
+        near = [epoch]
+        for days in (30, 91, 182):
+            low, high = epoch, epoch + days * 86400
+            if _offset(zone, low) != _offset(zone, high):
+                while high - low > 1:  # the change between them, to the second
+                    mid = (low + high) // 2
+                    low, high = (mid, high) if _offset(zone, mid) == _offset(zone, low) else (low, mid)
+                near.append(high + shift)
+        for at in near:
+            assert day_of(name, at) == aggregates.local_day(at, zone), (name, at)
+
+
+def _offset(zone, epoch):
+    return dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+
+
+def test_local_days_around_a_change_of_offset():
+    zone = zoneinfo.ZoneInfo("Europe/Moscow")
+    change = int(dt.datetime(2011, 3, 27, 2, 0, tzinfo=zone).timestamp())  # +03:00 -> +04:00 (the last DST)
+    day_of = aggregates.LocalDays(lambda store: zone)
+    for at in range(change - 86400 - 1800, change + 86400 + 1800, 37):
+        assert day_of("S", at) == aggregates.local_day(at, zone)

@@ -26,6 +26,7 @@ def _tables(path: str) -> list[tuple[object, ...]]:
         return [
             *conn.execute("SELECT a, typeof(a), b, typeof(b), c, typeof(c), d, typeof(d), e, typeof(e) FROM t"),
             *conn.execute("SELECT * FROM items ORDER BY rowid"),
+            *conn.execute("SELECT *, typeof(label), typeof(v), typeof(b) FROM mixed ORDER BY rowid"),
         ]
     finally:
         conn.close()
@@ -44,6 +45,19 @@ def _write(conn: object) -> None:
         " ON CONFLICT (key, store) DO UPDATE SET quantity = quantity + excluded.quantity",
         columns,
         [None, ["S1", "S2 ✓"], None],
+    )
+    # columns of every kind: integers, texts by index (-1: NULL), values bound one by one, BLOB slices
+    conn.execute("CREATE TABLE mixed (n INTEGER, label TEXT, v, b BLOB)")
+    data = b"\x00abcdef\xff"
+    conn.executemany_columns(
+        "INSERT INTO mixed VALUES (?,?,?,?)",
+        [
+            np.array([1, -(2**63), 2**63 - 1, 4], np.int64),
+            np.array([0, -1, 1, 0], np.int64),
+            ["text ✓", None, 2.5, b"\x01"],
+            (data, np.array([0, 3, 3, 1], np.int64), np.array([3, 3, 8, 2], np.int64)),
+        ],
+        [None, ["one", "two ✓"], None, None],
     )
     assert conn.in_transaction
     conn.execute("COMMIT")
@@ -84,6 +98,15 @@ def test_the_compiled_connection_raises_sqlites_errors_and_refuses_what_it_canno
         conn.executemany("INSERT INTO t VALUES (?)", [(3, 4)])
     with pytest.raises(IndexError):
         conn.executemany_columns("INSERT INTO t VALUES (?)", [np.array([5], np.int64)], [[]])
+    conn.execute("CREATE TABLE two (a, b)")
+    with pytest.raises(ValueError, match="lengths"):
+        conn.executemany_columns("INSERT INTO two VALUES (?,?)", [np.array([5], np.int64), [1, 2]], [None, None])
+    with pytest.raises(IndexError):  # a BLOB slice beyond its bytes
+        blobs = (b"ab", np.array([0], np.int64), np.array([3], np.int64))
+        conn.executemany_columns("INSERT INTO two VALUES (?,?)", [[1], blobs], [None, None])
+    with pytest.raises((TypeError, sqlite3.ProgrammingError)):  # as Python's sqlite3: no adapter for it
+        conn.executemany_columns("INSERT INTO two VALUES (?,?)", [[1], [object()]], [None, None])
+    assert conn.execute("SELECT COUNT(*) FROM two") == 0
     conn.close()
 
 
@@ -135,3 +158,23 @@ def test_the_writer_records_the_frames_it_reads_when_asked(tmp_path):
         conn = sqlite3.connect(tmp_path / f"{name}.sqlite")
         assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "one"), (2, "two ✓")]
         conn.close()
+
+
+def test_a_frame_of_columns_reaches_the_writer_as_the_columns_it_was_made_of():
+    from central.storage import import_pipeline
+
+    sent = []
+
+    class Writer:
+        run = None
+
+        def run_columns(self, sql, columns, texts):
+            sent.append(import_writer._columns(__import__("marshal").loads(__import__("marshal").dumps(columns))))
+
+    deferred = import_pipeline.Deferred(None, None, Writer())  # type: ignore[arg-type]
+    blobs = import_pipeline.Blobs(b"xyz", np.array([0, 1], np.int32), np.array([1, 3], np.int64))
+    deferred.executemany_columns("INSERT", [np.array([7, 8], np.int32), ["a", None], blobs], [None, None, None])
+    numbers, values, (data, starts, stops) = sent[0]
+    assert numbers.dtype == np.int64 and numbers.tolist() == [7, 8]
+    assert values == ["a", None]
+    assert (data, starts.tolist(), stops.tolist()) == (b"xyz", [0, 1], [1, 3])
