@@ -31,6 +31,7 @@ cdef extern from "sqlite3.h":
     int SQLITE_TEXT
     int SQLITE_NULL
     void *SQLITE_TRANSIENT
+    void *SQLITE_STATIC
     int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs) nogil
     int sqlite3_close_v2(sqlite3 *db) nogil
     int sqlite3_busy_timeout(sqlite3 *db, int ms) nogil
@@ -145,7 +146,10 @@ cdef class Connection:
         self.statements[sql] = <size_t>stmt
         return stmt
 
-    cdef int _bind(self, sqlite3_stmt *stmt, int i, object value) except -1:
+    cdef int _bind(self, sqlite3_stmt *stmt, int i, object value, bint copy=False) except -1:
+        """Bind one value; a text or BLOB in place (``SQLITE_STATIC``: the caller's row holds it through the step,
+        and the statement's bindings are cleared after its rows), or copied by SQLite when ``copy`` (a value made
+        here, which the caller does not hold)."""
         cdef const char *data
         cdef Py_ssize_t size
         cdef int rc
@@ -153,12 +157,15 @@ cdef class Connection:
             rc = sqlite3_bind_null(stmt, i)
         elif isinstance(value, int):
             rc = sqlite3_bind_int64(stmt, i, <sqlite3_int64>value)  # OverflowError beyond 64 bits, as sqlite3
-        elif isinstance(value, str):
+        elif isinstance(value, str):  # its UTF-8 lives with the str
             data = PyUnicode_AsUTF8AndSize(value, &size)
-            rc = sqlite3_bind_text(stmt, i, data, <int>size, SQLITE_TRANSIENT)
+            rc = sqlite3_bind_text(stmt, i, data, <int>size, SQLITE_TRANSIENT if copy else SQLITE_STATIC)
         elif isinstance(value, float):
             rc = sqlite3_bind_double(stmt, i, <double>value)
-        elif isinstance(value, (bytes, bytearray, memoryview)):
+        elif type(value) is bytes:
+            PyBytes_AsStringAndSize(value, <char **>&data, &size)
+            rc = sqlite3_bind_blob(stmt, i, data, <int>size, SQLITE_TRANSIENT if copy else SQLITE_STATIC)
+        elif isinstance(value, (bytes, bytearray, memoryview)):  # a copy made here: SQLite keeps its own
             value = bytes(value)
             PyBytes_AsStringAndSize(value, <char **>&data, &size)
             rc = sqlite3_bind_blob(stmt, i, data, <int>size, SQLITE_TRANSIENT)
@@ -168,7 +175,7 @@ cdef class Connection:
             adapted = python_sqlite3.adapt(value)
             if adapted is value:
                 raise TypeError(f"cannot bind a {type(value).__name__}")
-            return self._bind(stmt, i, adapted)
+            return self._bind(stmt, i, adapted, True)  # the adapted value is this call's own
         if rc != SQLITE_OK:
             self._fail()
         return 0
@@ -190,23 +197,26 @@ cdef class Connection:
         cdef int i, rc, kind
         cdef object found = None
         sqlite3_clear_bindings(stmt)
-        for i in range(len(params)):
-            self._bind(stmt, i + 1, params[i])
-        rc = sqlite3_step(stmt)
-        if rc == SQLITE_ROW and sqlite3_column_count(stmt) > 0:
-            kind = sqlite3_column_type(stmt, 0)
-            if kind == SQLITE_INTEGER:
-                found = sqlite3_column_int64(stmt, 0)
-            elif kind == SQLITE_FLOAT:
-                found = sqlite3_column_double(stmt, 0)
-            elif kind != SQLITE_NULL:
-                found = (<const char *>sqlite3_column_text(stmt, 0))[: sqlite3_column_bytes(stmt, 0)].decode()
-        if rc == SQLITE_ROW:
-            self._run(stmt)
-        else:
-            sqlite3_reset(stmt)
-            if rc != SQLITE_DONE:
-                self._fail()
+        try:
+            for i in range(len(params)):
+                self._bind(stmt, i + 1, params[i])
+            rc = sqlite3_step(stmt)
+            if rc == SQLITE_ROW and sqlite3_column_count(stmt) > 0:
+                kind = sqlite3_column_type(stmt, 0)
+                if kind == SQLITE_INTEGER:
+                    found = sqlite3_column_int64(stmt, 0)
+                elif kind == SQLITE_FLOAT:
+                    found = sqlite3_column_double(stmt, 0)
+                elif kind != SQLITE_NULL:
+                    found = (<const char *>sqlite3_column_text(stmt, 0))[: sqlite3_column_bytes(stmt, 0)].decode()
+            if rc == SQLITE_ROW:
+                self._run(stmt)
+            else:
+                sqlite3_reset(stmt)
+                if rc != SQLITE_DONE:
+                    self._fail()
+        finally:
+            sqlite3_clear_bindings(stmt)  # texts and BLOBs are bound in place (SQLITE_STATIC): none outlives the call
         return found
 
     def executemany(self, str sql, rows):
@@ -214,12 +224,15 @@ cdef class Connection:
         cdef sqlite3_stmt *stmt = self._statement(sql)
         cdef int width = sqlite3_bind_parameter_count(stmt)
         cdef int i
-        for row in rows:
-            if len(row) != width:
-                raise ValueError(f"{len(row)} values for {width} parameters")
-            for i in range(width):
-                self._bind(stmt, i + 1, row[i])
-            self._run(stmt)
+        try:
+            for row in rows:
+                if len(row) != width:
+                    raise ValueError(f"{len(row)} values for {width} parameters")
+                for i in range(width):
+                    self._bind(stmt, i + 1, row[i])
+                self._run(stmt)
+        finally:
+            sqlite3_clear_bindings(stmt)  # the last row's texts were bound in place (SQLITE_STATIC)
 
     def executemany_columns(self, str sql, list columns, list texts):
         """Run a statement once per row of columns, all of one length (central/storage/import_writer.py): column
@@ -299,7 +312,7 @@ cdef class Connection:
                         low, high = pointers[i][row], stops[i][row]
                         if high > low:
                             blob = buffers[i] + low
-                            rc = sqlite3_bind_blob(stmt, i + 1, blob, <int>(high - low), SQLITE_TRANSIENT)
+                            rc = sqlite3_bind_blob(stmt, i + 1, blob, <int>(high - low), SQLITE_STATIC)
                         else:
                             rc = sqlite3_bind_null(stmt, i + 1)
                     else:
@@ -312,7 +325,7 @@ cdef class Connection:
                                 raise IndexError(f"text {value} of {len(names)}")
                             else:
                                 PyBytes_AsStringAndSize(names[value], <char **>&data, &size)
-                                rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_TRANSIENT)
+                                rc = sqlite3_bind_text(stmt, i + 1, data, <int>size, SQLITE_STATIC)
                         else:
                             rc = sqlite3_bind_int64(stmt, i + 1, value)
                     if rc != SQLITE_OK:
@@ -322,6 +335,7 @@ cdef class Connection:
                 if rc != SQLITE_DONE and rc != SQLITE_ROW:
                     self._fail()
         finally:
+            sqlite3_clear_bindings(stmt)  # texts and BLOBs were bound in place (SQLITE_STATIC): the frame's own memory
             free(kinds)
             free(pointers)
             free(stops)

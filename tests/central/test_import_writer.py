@@ -80,6 +80,45 @@ def test_the_compiled_connection_writes_what_python_sqlite3_writes(tmp_path):
     assert _tables(compiled) == _tables(python)
 
 
+def test_texts_and_blobs_bound_in_place_are_written_whole_though_each_row_is_let_go_after_it(tmp_path):
+    """The compiled connection binds a row's texts and BLOBs without copying them (``SQLITE_STATIC``): each must
+    live through its row's step, not after. Rows made one at a time and dropped at once (a generator of fresh
+    values, an adapted value made by the binding itself, a columns frame's texts) are all written as given."""
+    import datetime as dt
+
+    conn = native.Connection(str(tmp_path / "c.sqlite"), 60.0)
+    conn.execute("CREATE TABLE t (n INTEGER, s TEXT, b BLOB, d)")
+    conn.execute("BEGIN IMMEDIATE")
+    made = 20_000
+    conn.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?)",
+        (
+            (n, f"text {n} ✓" * (n % 7 + 1), bytes([n % 251]) * (n % 300), dt.date(2017, 1, 1 + n % 28))
+            for n in range(made)
+        ),
+    )
+    texts = [f"name {k}" * 40 for k in range(50)]
+    conn.executemany_columns(
+        "INSERT INTO t VALUES (?, ?, ?, NULL)",
+        [
+            np.arange(made, 2 * made, dtype=np.int64),
+            np.arange(made, dtype=np.int64) % 50,
+            [bytes([k % 256]) * 3 for k in range(made)],
+        ],
+        [None, texts, None],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    check = sqlite3.connect(tmp_path / "c.sqlite")
+    for n, s, b, d in check.execute("SELECT n, s, b, d FROM t"):
+        if n < made:
+            assert (s, b, d) == (f"text {n} ✓" * (n % 7 + 1), bytes([n % 251]) * (n % 300), f"2017-01-{1 + n % 28:02d}")
+        else:
+            assert (s, b, d) == (texts[(n - made) % 50], bytes([(n - made) % 256]) * 3, None)
+    assert check.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2 * made
+    check.close()
+
+
 def test_the_compiled_connection_raises_sqlites_errors_and_refuses_what_it_cannot_bind(tmp_path):
     conn = native.Connection(str(tmp_path / "c.sqlite"), 60.0)
     conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY)")
