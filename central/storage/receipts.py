@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .import_pipeline import import_state
+from .import_pipeline import Blobs, import_state
 from .portable import POSTGRESQL, dialect
 
 #: names a catalog look-up asks for at once (SQLite's bound parameters)
@@ -98,8 +98,6 @@ def insert_transaction_columns(
     *TRANSACTION_COLUMNS, line_count) of each row; ``spans``: its lines ``[start, stop)`` of ``records`` (their
     ``LINE_DTYPE`` records, central/storage/line_pack.py: ``columns`` is their bytes), None for none;
     ``line_texts``: each row's."""
-    from .import_pipeline import Blobs
-
     count = len(heads)
     columns: list[Any] = []
     texts: list[list[str] | None] = []
