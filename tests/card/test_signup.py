@@ -158,9 +158,10 @@ def test_whether_a_phone_has_a_card_is_told_a_limited_number_of_times_per_addres
             wc.request_signup_code(db, "S1", {**FORM, "phone": phone}, IP, "ru", limits)
     assert state(db) == before
     # the answers keep no phone; another address is not held
-    assert db.rows("SELECT phone, customer_id FROM web_codes WHERE purpose = 'lookup'") == [
-        {"phone": "", "customer_id": ""}
-    ] * 3
+    assert (
+        db.rows("SELECT phone, customer_id FROM web_codes WHERE purpose = 'lookup'")
+        == [{"phone": "", "customer_id": ""}] * 3
+    )
     with pytest.raises(FormError, match="sign up"):
         wc.request_login_code(db, "+79160000003", "10.0.0.8", "ru", limits)
 
