@@ -137,3 +137,37 @@ def test_flags_and_dead_letters_open_or_all_paged_by_id(client, db):
     assert letter["reason"] == "invalid" and letter["store"] == "S2" and "payload" not in letter
     assert client.get("/api/v1/flags?state=maybe", headers=_bearer(token)).status_code == 400
     assert client.get("/api/v1/dead-letters?after=-1", headers=_bearer(token)).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [("/api/v1/enroll", 422), ("/hooks/telegram", 400), ("/hooks/messages/sms/x", 404)],
+)
+def test_json_nested_too_deeply_is_a_4xx_on_the_open_endpoints(client, db, path, status):
+    """``[[[...]]]`` past Python's recursion limit made ``json.loads`` raise RecursionError, which
+    ``get_json(silent=True)`` lets through: a 500 from endpoints anyone may post to. Now it is invalid JSON."""
+    before = db.count("agents")
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"token": ' * 50_000 + b"1" + b"}" * 50_000):
+        response = client.post(path, data=raw, content_type="application/json")
+        assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert client.post("/api/v1/enroll", data=b"[" * 100_000, content_type="application/json").json == {
+        "code": "validation_error",
+        "detail": 'send a JSON object {"token": "..."} with the enrollment token',
+    }
+    assert db.count("agents") == before
+
+
+def test_an_unknown_path_a_wrong_method_or_a_body_too_large_under_the_api_answer_json(app, client, db):
+    _, token = tokens.add_token(db, SYSTEM, "monitoring")
+    response = client.get("/api/v1/no-such-thing", headers=_bearer(token))
+    assert (response.status_code, response.json["code"]) == (404, "not_found") and response.json["detail"]
+    response = client.post("/api/v1/flags", headers=_bearer(token))
+    assert (response.status_code, response.json["code"]) == (405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/api/v1/enroll", json={"token": "x" * 2000})
+    assert (response.status_code, response.json["code"]) == (413, "request_entity_too_large")
+    # the console's own error pages stay HTML
+    login(client, "admin")
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and response.mimetype == "text/html"
