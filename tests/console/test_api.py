@@ -6,6 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from central.cli import cli
 from central.services import audit, tokens
@@ -171,3 +173,35 @@ def test_an_unknown_path_a_wrong_method_or_a_body_too_large_under_the_api_answer
     login(client, "admin")
     response = client.get("/no-such-page")
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+_ENROLL = st.fixed_dictionaries(
+    {"token": st.one_of(st.text(max_size=30), st.integers(), st.just("x" * 5000))},
+    optional={"agent": st.one_of(st.text(max_size=30), st.integers(-(2**70), 2**70), _JSON)},
+)
+
+
+def test_any_body_posted_to_the_open_enrollment_is_a_json_4xx_that_changes_nothing(client, db):
+    """The one endpoint open without a token (hypothesis: any JSON, near-miss enrollments, any content type)."""
+    db.new_enrollment_token("S1")
+    before = (db.count("agents"), db.rows("SELECT used_at FROM enrollment_tokens"))
+
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(_JSON | _ENROLL, st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"]))
+    def probe(body, content_type):
+        response = client.post("/api/v1/enroll", data=json.dumps(body), content_type=content_type)
+        assert 400 <= response.status_code < 500 and response.json["code"], response.get_data(as_text=True)[:500]
+
+    probe()
+    assert (db.count("agents"), db.rows("SELECT used_at FROM enrollment_tokens")) == before
