@@ -159,7 +159,7 @@ def test_json_nested_too_deeply_is_a_4xx_on_the_open_endpoints(client, db, path,
     assert db.count("agents") == before
 
 
-def test_an_unknown_path_a_wrong_method_or_a_body_too_large_under_the_api_answer_json(app, client, db):
+def test_under_the_api_an_unknown_path_a_wrong_method_or_a_body_too_large_answer_json_never_cached(app, client, db):
     _, token = tokens.add_token(db, SYSTEM, "monitoring")
     response = client.get("/api/v1/no-such-thing", headers=_bearer(token))
     assert (response.status_code, response.json["code"]) == (404, "not_found") and response.json["detail"]
@@ -169,6 +169,9 @@ def test_an_unknown_path_a_wrong_method_or_a_body_too_large_under_the_api_answer
     app.config["MAX_CONTENT_LENGTH"] = 1000
     response = client.post("/api/v1/enroll", json={"token": "x" * 2000})
     assert (response.status_code, response.json["code"]) == (413, "request_entity_too_large")
+    # nothing the API answers is kept by a cache
+    assert client.get("/api/v1/totals/customers", headers=_bearer(token)).headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "no-store"
     # the console's own error pages stay HTML
     login(client, "admin")
     response = client.get("/no-such-page")
