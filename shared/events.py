@@ -100,6 +100,12 @@ class Contract(msgspec.Struct):
                 raise ValueError(f"{FIELD_MARK}{name}: must be an ISO 8601 time string, got {value!r}") from None
             if moment.tzinfo is None:
                 raise ValueError(f"{FIELD_MARK}{name}: must carry a UTC offset, got {value!r}")
+            try:
+                moment.astimezone(dt.UTC)  # "0001-01-01T00:00:00+14:00": before year 1 in UTC, no datetime holds it
+            except OverflowError:
+                raise ValueError(
+                    f"{FIELD_MARK}{name}: must be between the years 1 and 9999 in UTC, got {value!r}"
+                ) from None
 
 
 #: marks an error raised by a Struct's own check (its path is the Struct's, the field named after the mark)

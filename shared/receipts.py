@@ -221,6 +221,11 @@ def parse_time(c: Collector, value: Any, path: str) -> dt.datetime | None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         c.add(path, f"must include a UTC offset (+03:00 or Z), got {value!r}")
         return None
+    try:
+        moment.astimezone(dt.UTC)  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC: no datetime holds it
+    except OverflowError:
+        c.add(path, f"must be a time between the years 1 and 9999 in UTC, got {value!r}")
+        return None
     return moment
 
 

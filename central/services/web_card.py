@@ -44,6 +44,8 @@ CODE_TEXT = {
     "en": "Your card code: {{ code }}. Do not share it.",
 }
 SIGNUP, LOGIN = "signup", "login"
+#: a ``web_codes`` row with no code: a phone's answer given without a code (it counts against the address)
+LOOKUP = "lookup"
 #: the consents a customer gives or withdraws on the card page (marketing per channel)
 CHANNELS = ("sms", "email", "push", "telegram")
 
@@ -135,6 +137,16 @@ def _check_limits(db: Store, phone: str, address: str, limits: Limits, now: dt.d
     latest = max(last.get("created_at") or "", last_login.get("created_at") or "")
     if latest and latest > _iso(now - dt.timedelta(seconds=limits.resend_seconds)):
         raise RateLimited(_("A code was just sent: wait a minute before asking for another."))
+
+
+def _count_lookup(db: Store, address: str, limits: Limits, now: dt.datetime) -> None:
+    """Before saying, without sending a code, whether a phone has a card: the address's limit, then the answer
+    counted like a code asked from there (a :data:`LOOKUP` row without phone or customer), so one address
+    learns at most ``per_address_hour`` phones' answers an hour instead of running through phone numbers."""
+    if db.web_codes_since(address=address, since=_iso(now - dt.timedelta(hours=1))) >= limits.per_address_hour:
+        raise RateLimited(_("Too many codes were asked from your network: try again in an hour."))
+    with db.transaction():
+        db.add_web_code(LOOKUP, "", "", "", address, _iso(now), _iso(now))
 
 
 def _send_code(
@@ -229,16 +241,17 @@ def request_signup_code(
         db.drop_expired_web_rows(_iso(now), _iso(now - dt.timedelta(days=2)))
         pending = db.pending_signup(phone)
         waiting = pending["customer_id"] if pending else None
-        if any(cid != waiting for cid in db.customers_with_phone(phone)):
-            raise FormError({"phone": _("This phone already has a card: sign in instead.")})
-        _check_limits(db, phone, address, limits, now)
-        if pending is None:
-            customer_id = uuid.uuid4().hex
-            db.add_pending_customer(customer_id, store, phone, fields, consents, _iso(now))
-        else:
-            customer_id = pending["customer_id"]
-            db.refresh_pending_customer(customer_id, store, fields, consents, _iso(now))
-        return _send_code(db, conn, SIGNUP, phone, customer_id, address, template, limits, now)
+        if not any(cid != waiting for cid in db.customers_with_phone(phone)):
+            _check_limits(db, phone, address, limits, now)
+            if pending is None:
+                customer_id = uuid.uuid4().hex
+                db.add_pending_customer(customer_id, store, phone, fields, consents, _iso(now))
+            else:
+                customer_id = pending["customer_id"]
+                db.refresh_pending_customer(customer_id, store, fields, consents, _iso(now))
+            return _send_code(db, conn, SIGNUP, phone, customer_id, address, template, limits, now)
+    _count_lookup(db, address, limits, now)
+    raise FormError({"phone": _("This phone already has a card: sign in instead.")})
 
 
 def _check_code(
@@ -331,14 +344,11 @@ def request_login_code(
     with db.transaction() as conn:
         pending = db.pending_signup(phone)
         found = [cid for cid in db.customers_with_phone(phone) if not pending or cid != pending["customer_id"]]
-        if not found:
-            raise FormError({"phone": _("No card has this phone: sign up first.")})
-        customer_id = found[0]
-        customer = db.customer(customer_id)
-        if customer["erased_at"]:
-            raise FormError({"phone": _("No card has this phone: sign up first.")})
-        _check_limits(db, phone, address, limits, now)
-        return _send_code(db, conn, LOGIN, phone, customer_id, address, template, limits, now)
+        if found and not db.customer(found[0])["erased_at"]:
+            _check_limits(db, phone, address, limits, now)
+            return _send_code(db, conn, LOGIN, phone, found[0], address, template, limits, now)
+    _count_lookup(db, address, limits, now)
+    raise FormError({"phone": _("No card has this phone: sign up first.")})
 
 
 def confirm_login(

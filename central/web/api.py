@@ -8,8 +8,11 @@ store manager: their stores' status, and no chain-wide totals).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from shared import wire
 from shared.errors import LoyaltyError
@@ -73,6 +76,28 @@ def _chain_reader() -> None:
 @bp.errorhandler(LoyaltyError)
 def loyalty_error(exc: LoyaltyError) -> ResponseReturnValue:
     return jsonify(exc.to_dict()), exc.status
+
+
+def init_app(app: Flask) -> None:
+    """Under ``/api/`` werkzeug's own errors (no such path, a method not allowed, a body too large) answer
+    JSON ``{"code", "detail"}`` like the API's, not an HTML page; elsewhere they stay as they are. The API's
+    answers (customers' totals, segment members) say ``Cache-Control: no-store``, as the web card's pages."""
+
+    @app.after_request
+    def no_store(response: Any) -> Any:
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        if not request.path.startswith("/api/") or exc.code is None:
+            return exc
+        code = (exc.name or "error").lower().replace(" ", "_")
+        response = exc.get_response()
+        response.set_data(jsonify({"code": code, "detail": exc.description}).get_data())
+        response.content_type = "application/json"
+        return response
 
 
 def _problem(code: str, detail: str, status: int = 400) -> ResponseReturnValue:

@@ -133,6 +133,26 @@ def test_card_with_letters_in_identify(prepared):
     assert api.post("/v1/identify", {"card": CARD + "A"}).json["code"] == "invalid_card"
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/v1/receipts/quote", receipt("Q1")),
+        ("/v1/receipts", receipt("R2")),
+        ("/v1/receipts/R1/refund", {"refund_id": "F1", "lines": [{"index": 0}]}),
+        ("/v1/receipts/R1/cancel", {"reason": "scan"}),
+    ],
+)
+def test_a_time_outside_the_years_1_to_9999_in_utc_is_a_422(prepared, path, body, at):
+    """Valid ISO 8601 that no UTC datetime holds (it was an OverflowError, a 500) is refused naming ``at``."""
+    api, store = prepared
+    before = snapshot(store)
+    r = api.post(path, {**body, "at": at})
+    assert (r.status_code, r.json["errors"][0]["path"]) == (422, "at"), r.json
+    assert "between the years 1 and 9999" in r.json["detail"]
+    assert snapshot(store) == before
+
+
 @pytest.mark.parametrize(
     "method,path",
     [

@@ -137,6 +137,35 @@ def test_codes_per_phone_and_resend_wait_are_limited(db, codes):
         wc.request_signup_code(db, "S1", FORM, "10.0.0.8", "ru", limits)
 
 
+def test_whether_a_phone_has_a_card_is_told_a_limited_number_of_times_per_address(db, codes):
+    """Sign-in says "no card" and sign-up says "already has a card" without sending a code: each such answer
+    counts like a code asked from the address, so nobody runs through phone numbers to learn who is a
+    customer (it was unlimited: POST /card/login with phone after phone, each answered 422 "No card")."""
+    limits = wc.Limits(per_address_hour=3, resend_seconds=0)
+    wc.request_signup_code(db, "S1", FORM, "10.0.0.7", "ru", limits)
+    wc.confirm_signup(db, PHONE, codes.last(PHONE), "10.0.0.7", limits)
+    with pytest.raises(FormError, match="sign up"):
+        wc.request_login_code(db, "+79160000001", IP, "ru", limits)
+    with pytest.raises(FormError, match="sign in"):
+        wc.request_signup_code(db, "S1", FORM, IP, "ru", limits)  # PHONE has a card
+    with pytest.raises(FormError, match="sign up"):
+        wc.request_login_code(db, "+79160000002", IP, "ru", limits)
+    before = state(db)
+    for phone in ("+79160000003", PHONE):  # neither answer any more, whatever the phone
+        with pytest.raises(wc.RateLimited, match="your network"):
+            wc.request_login_code(db, phone, IP, "ru", limits)
+        with pytest.raises(wc.RateLimited, match="your network"):
+            wc.request_signup_code(db, "S1", {**FORM, "phone": phone}, IP, "ru", limits)
+    assert state(db) == before
+    # the answers keep no phone; another address is not held
+    assert (
+        db.rows("SELECT phone, customer_id FROM web_codes WHERE purpose = 'lookup'")
+        == [{"phone": "", "customer_id": ""}] * 3
+    )
+    with pytest.raises(FormError, match="sign up"):
+        wc.request_login_code(db, "+79160000003", "10.0.0.8", "ru", limits)
+
+
 def test_login_by_phone_and_code_and_sessions(db, codes):
     wc.request_signup_code(db, "S1", FORM, IP, "ru")
     cid = wc.confirm_signup(db, PHONE, codes.last(PHONE), IP)

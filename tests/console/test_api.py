@@ -6,6 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from central.cli import cli
 from central.services import audit, tokens
@@ -137,3 +139,72 @@ def test_flags_and_dead_letters_open_or_all_paged_by_id(client, db):
     assert letter["reason"] == "invalid" and letter["store"] == "S2" and "payload" not in letter
     assert client.get("/api/v1/flags?state=maybe", headers=_bearer(token)).status_code == 400
     assert client.get("/api/v1/dead-letters?after=-1", headers=_bearer(token)).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [("/api/v1/enroll", 422), ("/hooks/telegram", 400), ("/hooks/messages/sms/x", 404)],
+)
+def test_json_nested_too_deeply_is_a_4xx_on_the_open_endpoints(client, db, path, status):
+    """``[[[...]]]`` past Python's recursion limit made ``json.loads`` raise RecursionError, which
+    ``get_json(silent=True)`` lets through: a 500 from endpoints anyone may post to. Now it is invalid JSON."""
+    before = db.count("agents")
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"token": ' * 50_000 + b"1" + b"}" * 50_000):
+        response = client.post(path, data=raw, content_type="application/json")
+        assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert client.post("/api/v1/enroll", data=b"[" * 100_000, content_type="application/json").json == {
+        "code": "validation_error",
+        "detail": 'send a JSON object {"token": "..."} with the enrollment token',
+    }
+    assert db.count("agents") == before
+
+
+def test_under_the_api_an_unknown_path_a_wrong_method_or_a_body_too_large_answer_json_never_cached(app, client, db):
+    _, token = tokens.add_token(db, SYSTEM, "monitoring")
+    response = client.get("/api/v1/no-such-thing", headers=_bearer(token))
+    assert (response.status_code, response.json["code"]) == (404, "not_found") and response.json["detail"]
+    response = client.post("/api/v1/flags", headers=_bearer(token))
+    assert (response.status_code, response.json["code"]) == (405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/api/v1/enroll", json={"token": "x" * 2000})
+    assert (response.status_code, response.json["code"]) == (413, "request_entity_too_large")
+    # nothing the API answers is kept by a cache
+    assert client.get("/api/v1/totals/customers", headers=_bearer(token)).headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "no-store"
+    # the console's own error pages stay HTML
+    login(client, "admin")
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+_ENROLL = st.fixed_dictionaries(
+    {"token": st.one_of(st.text(max_size=30), st.integers(), st.just("x" * 5000))},
+    optional={"agent": st.one_of(st.text(max_size=30), st.integers(-(2**70), 2**70), _JSON)},
+)
+
+
+def test_any_body_posted_to_the_open_enrollment_is_a_json_4xx_that_changes_nothing(client, db):
+    """The one endpoint open without a token (hypothesis: any JSON, near-miss enrollments, any content type)."""
+    db.new_enrollment_token("S1")
+    before = (db.count("agents"), db.rows("SELECT used_at FROM enrollment_tokens"))
+
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(_JSON | _ENROLL, st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"]))
+    def probe(body, content_type):
+        response = client.post("/api/v1/enroll", data=json.dumps(body), content_type=content_type)
+        assert 400 <= response.status_code < 500 and response.json["code"], response.get_data(as_text=True)[:500]
+
+    probe()
+    assert (db.count("agents"), db.rows("SELECT used_at FROM enrollment_tokens")) == before

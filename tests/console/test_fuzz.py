@@ -33,6 +33,8 @@ TX_ARGS = (
     "hour_to",
     "after",
 )
+#: the reports API's parameters (central/services/analytics.py)
+REPORT_ARGS = ("format", "period", "from", "to", "stores", "rows", "columns", "measures", "grain", "segment", "by")
 #: (path, its query parameters); the JSON API's lists go with a token
 PAGES = [
     ("/customers/", CUSTOMER_ARGS),
@@ -51,6 +53,12 @@ PAGES = [
     ("/api/v1/totals/customers", ("after", "limit")),
     ("/api/v1/flags", ("after", "limit", "state")),
     ("/api/v1/dead-letters", ("after", "limit", "state")),
+    ("/api/v1/reports/dashboard", REPORT_ARGS),
+    ("/api/v1/reports/pivot", REPORT_ARGS),
+    ("/api/v1/reports/cohorts", REPORT_ARGS),
+    ("/api/v1/reports/effect", REPORT_ARGS),
+    ("/api/v1/segments", ("q",)),
+    ("/api/v1/segments/1/members", ("after", "limit")),
 ]
 TRICKY = [
     "",
@@ -95,6 +103,14 @@ TRICKY = [
     "../../etc/passwd",
     "//evil.example",
     "javascript:alert(1)",
+    "0001-01-01",
+    "9999-12-31",
+    "csv",
+    "xlsx",
+    "store",
+    "segment",
+    "day",
+    "month",
     *FIELDS,
     *OPS,
     *TYPES,
@@ -128,6 +144,8 @@ def test_no_query_parameter_gives_a_server_error(app, db, shoppers, who):
         headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else {}
         response = client.get(path, query_string=args, headers=headers)
         assert response.status_code < 500, (path, args, response.get_data(as_text=True)[-2000:])
+        if path.startswith("/api/") and response.status_code >= 400:  # the API's errors are JSON with a code
+            assert response.is_json and response.json["code"], (path, args, response.get_data(as_text=True)[:500])
         response.close()
 
     probe()

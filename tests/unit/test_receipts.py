@@ -53,6 +53,10 @@ def test_spec_body_parses():
             {"at": "2026-11-21T17:30:00", "lines": [{"amount": 1}]},
             "at: must include a UTC offset (+03:00 or Z), got '2026-11-21T17:30:00'",
         ),
+        (  # before year 1 in UTC: no datetime holds it (was an OverflowError, a 500 at the till's API)
+            {"at": "0001-01-01T00:00:00+14:00", "lines": [{"amount": 1}]},
+            "at: must be a time between the years 1 and 9999 in UTC, got '0001-01-01T00:00:00+14:00'",
+        ),
         (
             {"at": "soon", "lines": [{"amount": 1}]},
             "at: must be an ISO 8601 time with offset like \"2026-11-21T17:30:00+03:00\", got 'soon'",

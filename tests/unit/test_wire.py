@@ -97,6 +97,8 @@ def test_decode_refuses_a_kind_on_the_wrong_channel():
         (lambda e: e["body"].pop("total"), "body.total: is required"),
         (lambda e: e["body"]["lines"][0].update(quantity=2), "body.lines[0].quantity"),
         (lambda e: e.update(at="2026-11-21 12:00"), "at: must carry a UTC offset"),
+        (lambda e: e.update(at="0001-01-01T00:00:00+14:00"), "at: must be between the years 1 and 9999 in UTC"),
+        (lambda e: e["body"].update(at="9999-12-31T23:59:59-12:00"), "body.at: must be between the years 1 and 9999"),
         (lambda e: e.update(seq=0), "seq: must be an integer 1.."),
         (lambda e: e.update(kind="gift"), "unknown event kind"),
         (lambda e: e.update(id="a/b"), "id: must be 1..64"),
