@@ -186,6 +186,17 @@ SETTINGS = (
     Setting("WEB_CODES_PER_PHONE", 5, "Codes sent to one phone per hour."),
     Setting("WEB_CODES_PER_ADDRESS", 20, "Codes asked from one address per hour."),
     Setting("WEB_WRONG_CODES_PER_ADDRESS", 30, "Wrong codes typed from one address per hour (any phones)."),
+    Setting(
+        "WEB_CODES_PER_HOUR",
+        500,
+        "Codes the whole chain sends by SMS per hour (every phone, every address): "
+        "the most an attack spread over many addresses can cost; 0: no cap.",
+    ),
+    Setting(
+        "WEB_CODE_REGIONS",
+        "",
+        "Countries the web card sends codes to, comma-separated ISO codes (RU,KZ,BY); empty: any country.",
+    ),
     Setting("WEB_SESSION_DAYS", 30, "How long a customer stays signed in to the web card."),
     Setting(
         "WEB_CARD_COOKIE_SECURE",

@@ -118,6 +118,18 @@ def is_mobile(phone: str) -> bool:
     return kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
+def region_of(phone: str) -> str:
+    """The ISO 3166 region of an E.164 number ("RU", "KZ", ...; "" when phonenumbers cannot tell)."""
+    if _RU_MOBILE.fullmatch(phone):
+        return "RU"
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
 def quiet_until(now: dt.datetime, zone: str | None, policy: Policy) -> dt.datetime | None:
     """When quiet hours end if ``now`` falls in them in ``zone`` (UTC), else None."""
     if policy.quiet_start == policy.quiet_end:

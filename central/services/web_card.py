@@ -67,6 +67,8 @@ class Limits:
     per_phone_hour: int = 5  # codes per phone per hour
     per_address_hour: int = 20  # codes asked from one address per hour
     wrong_per_address_hour: int = 30  # wrong codes typed from one address per hour (every phone)
+    per_hour: int = 500  # codes sent by the whole chain per hour (every phone, every address); 0: no cap
+    regions: frozenset[str] = frozenset()  # the countries codes are sent to ("RU", ...); empty: any
     session_days: int = 30
 
 
@@ -124,6 +126,15 @@ def _template(db: Store, language: str) -> tuple[int, str]:
     ), language
 
 
+def _sendable(phone: str, limits: Limits) -> None:
+    """Codes go only to the countries the chain names (``WEB_CODE_REGIONS``): SMS abroad costs, and is the
+    trade of SMS pumping fraud."""
+    if limits.regions and rules.region_of(phone) not in limits.regions:
+        raise FormError(
+            {"phone": _("Codes are sent only to phones of: %(regions)s.", regions=", ".join(sorted(limits.regions)))}
+        )
+
+
 def _check_limits(db: Store, phone: str, address: str, limits: Limits, now: dt.datetime) -> None:
     hour_ago = _iso(now - dt.timedelta(hours=1))
     if db.web_codes_since(address=address, since=hour_ago) >= limits.per_address_hour:
@@ -132,6 +143,9 @@ def _check_limits(db: Store, phone: str, address: str, limits: Limits, now: dt.d
         raise RateLimited(_("Too many codes were sent to this phone: try again in an hour."))
     if db.web_wrong_attempts_since(address, hour_ago) >= limits.wrong_per_address_hour:
         raise RateLimited(_("Too many wrong codes were typed from your network: try again in an hour."))
+    # the whole chain's codes: a cap on what requests spread over many addresses and phones can cost in SMS
+    if limits.per_hour and db.web_codes_sent_since(hour_ago) >= limits.per_hour:
+        raise RateLimited(_("Too many codes were asked in the last hour: try again later, or ask at the store."))
     last = db.latest_web_code(phone, SIGNUP) or {}
     last_login = db.latest_web_code(phone, LOGIN) or {}
     latest = max(last.get("created_at") or "", last_login.get("created_at") or "")
@@ -228,6 +242,7 @@ def request_signup_code(
     fields, consents, errors = _signup_fields(data)
     try:
         phone = parse_phone(data.get("phone") or "")
+        _sendable(phone, limits)
     except FormError as exc:
         errors.update(exc.errors)
         phone = ""
@@ -339,9 +354,11 @@ def request_login_code(
 ) -> dict[str, Any]:
     now = _now(now)
     phone = parse_phone(phone_text)
+    _sendable(phone, limits)
     _sms_ready(db)
     template = _template(db, language)
     with db.transaction() as conn:
+        db.drop_expired_web_rows(_iso(now), _iso(now - dt.timedelta(days=2)))
         pending = db.pending_signup(phone)
         found = [cid for cid in db.customers_with_phone(phone) if not pending or cid != pending["customer_id"]]
         if found and not db.customer(found[0])["erased_at"]:

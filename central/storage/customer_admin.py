@@ -48,6 +48,14 @@ class CustomerAdmin(Database):
         ).fetchone()
         return int(row[0])
 
+    def web_codes_sent_since(self, since: str) -> int:
+        """How many codes were sent (to any phone: rows with a phone, not the lookups') since ``since``; the
+        table keeps two days of rows (``drop_expired_web_rows``), so the count scans few."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM web_codes WHERE created_at >= ? AND phone <> ''", (since,)
+        ).fetchone()
+        return int(row[0])
+
     def web_wrong_attempts_since(self, address: str, since: str) -> int:
         """Wrong codes typed from an address since ``since`` (every phone)."""
         row = self.conn.execute(

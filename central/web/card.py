@@ -48,6 +48,8 @@ def _limits() -> wc.Limits:
         per_phone_hour=int(c["WEB_CODES_PER_PHONE"]),
         per_address_hour=int(c["WEB_CODES_PER_ADDRESS"]),
         wrong_per_address_hour=int(c["WEB_WRONG_CODES_PER_ADDRESS"]),
+        per_hour=int(c["WEB_CODES_PER_HOUR"]),
+        regions=frozenset(r.strip().upper() for r in str(c["WEB_CODE_REGIONS"]).split(",") if r.strip()),
         session_days=int(c["WEB_SESSION_DAYS"]),
     )
 

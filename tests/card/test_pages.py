@@ -73,6 +73,29 @@ def test_bad_input_is_answered_on_the_page_with_nothing_changed(app, db, codes):
     assert r.status_code == 422
 
 
+def test_the_code_settings_reach_the_pages(db, sms):
+    """WEB_CODE_REGIONS and WEB_CODES_PER_HOUR as a chain sets them, answered on the sign-up page."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": db.path,
+            "MQTT_URL": "mqtt://broker.example:1883",
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "test",
+            "WEB_CODE_RESEND_SECONDS": 0,
+            "WEB_CODE_REGIONS": "ru, by",
+            "WEB_CODES_PER_HOUR": 1,
+        }
+    )
+    client = app.test_client()
+    r = client.post("/card/join/S1?lang=en", data={**FORM, "phone": "+4915123456789"})
+    assert r.status_code == 422 and "Codes are sent only to phones of: BY, RU." in r.text
+    assert client.post("/card/join/S1", data=FORM).status_code == 302
+    r = app.test_client().post("/card/join/S1?lang=en", data={**FORM, "phone": OTHER_PHONE})
+    assert r.status_code == 429 and "last hour" in r.text
+    assert db.count("customers") == 1
+
+
 def test_nothing_of_another_customer_is_reachable(app, db, codes):
     anna, boris = app.test_client(), app.test_client()
     sign_up(anna, codes, PHONE, "Анна")

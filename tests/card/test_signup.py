@@ -166,6 +166,43 @@ def test_whether_a_phone_has_a_card_is_told_a_limited_number_of_times_per_addres
         wc.request_login_code(db, "+79160000003", "10.0.0.8", "ru", limits)
 
 
+def test_the_chain_sends_at_most_its_hourly_codes_whatever_the_addresses_and_phones(db, codes):
+    """SMS pumping: requests spread over many addresses and phones each stay under their own limits, so the
+    chain's own cap (WEB_CODES_PER_HOUR) is what bounds the SMS bill; the lookups ("no card") do not count."""
+    limits = wc.Limits(per_hour=3, resend_seconds=0)
+    with pytest.raises(FormError, match="sign up"):
+        wc.request_login_code(db, "+79160000009", "10.1.0.9", "ru", limits)  # a lookup: no code sent
+    for i in range(3):
+        wc.request_signup_code(db, "S1", {**FORM, "phone": f"+7916000000{i}"}, f"10.1.0.{i}", "ru", limits)
+    wc.confirm_signup(db, "+79160000000", codes.last("+79160000000"), "10.1.0.0", limits)
+    before = state(db)
+    with pytest.raises(wc.RateLimited, match="last hour"):
+        wc.request_signup_code(db, "S1", {**FORM, "phone": "+79160000005"}, "10.1.0.5", "ru", limits)
+    with pytest.raises(wc.RateLimited, match="last hour"):
+        wc.request_login_code(db, "+79160000000", "10.1.0.6", "ru", limits)  # a customer: a code, over the cap
+    assert state(db) == before
+    assert len(db.rows("SELECT id FROM web_codes WHERE phone <> ''")) == 3
+    # an hour later the cap is free again; 0 means no cap
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)
+    wc.request_signup_code(db, "S1", {**FORM, "phone": "+79160000005"}, "10.1.0.5", "ru", limits, later)
+    wc.request_signup_code(db, "S1", {**FORM, "phone": "+79160000006"}, "10.1.0.6", "ru", wc.Limits(per_hour=0))
+
+
+def test_codes_go_only_to_the_countries_the_chain_names(db, codes):
+    """WEB_CODE_REGIONS: a phone of another country is told so on its field, and nothing is written."""
+    limits = wc.Limits(regions=frozenset({"RU", "KZ"}))
+    before = state(db)
+    for phone in ("+4915123456789", "+12015550123"):  # Germany, United States mobiles
+        with pytest.raises(FormError) as refused:
+            wc.request_signup_code(db, "S1", {**FORM, "phone": phone}, IP, "en", limits)
+        assert "KZ, RU" in refused.value.errors["phone"]
+        with pytest.raises(FormError, match="KZ, RU"):
+            wc.request_login_code(db, phone, IP, "en", limits)
+    assert state(db) == before and db.count("web_codes") == 0
+    wc.request_signup_code(db, "S1", FORM, IP, "ru", limits)  # +7 916: Russia
+    wc.request_signup_code(db, "S1", {**FORM, "phone": "+77011234567"}, "10.0.0.2", "ru", limits)  # Kazakhstan
+
+
 def test_login_by_phone_and_code_and_sessions(db, codes):
     wc.request_signup_code(db, "S1", FORM, IP, "ru")
     cid = wc.confirm_signup(db, PHONE, codes.last(PHONE), IP)
