@@ -513,6 +513,8 @@ def test_compute_mode_prices_a_new_customers_receipts_at_the_level_a_spend_of_0_
     store = Store(db_file)
     got = dict(store.conn.execute("SELECT receipt_id, accrued FROM transactions"))
     assert got == {"R1": 1000, "R2": 1000}
+    # and recorded at it (the reports' level of a receipt)
+    assert dict(store.conn.execute("SELECT receipt_id, level FROM transactions")) == {"R1": "Silver", "R2": "Silver"}
     # (R2 in the same batch: at the level as the batch started; after it, 2,000.00 of spend is Gold)
     assert store.conn.execute("SELECT level FROM customers WHERE id = 'C1'").fetchone() == ("Gold",)
     # without automatic promotion a new customer has no level: the store's base_percent (5 %)
@@ -525,7 +527,10 @@ def test_compute_mode_prices_a_new_customers_receipts_at_the_level_a_spend_of_0_
     )
     assert result.exit_code == 0, result.output
     store = Store(db_file)
-    assert store.conn.execute("SELECT accrued FROM transactions WHERE receipt_id = 'R3'").fetchone() == (5000,)
+    assert store.conn.execute("SELECT accrued, level FROM transactions WHERE receipt_id = 'R3'").fetchone() == (
+        5000,
+        None,
+    )
     store.close()
 
 
