@@ -39,6 +39,7 @@ from ..storage.clock import now_utc, utc
 from ..storage.customer_versions import set_version, set_versions_only
 from ..storage.import_pipeline import import_state
 from ..storage.write_lock import concurrent, serial_section
+from .levels import program as level_program
 from .levels import recompute
 from .merging import merge_rows
 from .programs import permanent_lot_id, store_programs
@@ -73,6 +74,9 @@ class CustomerState:
     #: last purchase, accrual and redemption (UTC ISO), for the console's filters
     last: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(ACTIVITY))
     spend_changed: bool = False
+    #: the highest all-time spend a purchase of this unit of work brought (a refund after it in the same unit does
+    #: not undo the promotion it earned: accrual.md, "Levels", demotion only if the program says so)
+    peak: int = 0
     #: (birthday, gender, consents, custom, created_at, home_store) as read (``LedgerBatch(profiles=True)``);
     #: None once this unit of work changed the row's fields, or when not read
     profile: tuple[Any, ...] | None = None
@@ -108,6 +112,7 @@ class LedgerBatch:
         #: cashier messages shown at a till: (read_at, store, message id), written at flush
         self.message_reads: list[tuple[str, str, str]] = []
         self._programs: tuple[dict[str, int], int] | None = None
+        self._first_level: tuple[str | None] | None = None
         #: card holder -> the registered customer they turned out to be, joined at flush (docs/sync.md)
         self.joins: dict[str, str] = {}
         #: customer id -> the language of messages a till's registration gave (customers.language)
@@ -125,6 +130,14 @@ class LedgerBatch:
         if self._programs is None:  # once per batch, not per event
             self._programs = store_programs(self.conn)
         return self._programs
+
+    def _starting_level(self) -> str | None:
+        """The level a new customer starts at: the one a spend of 0 earns when levels follow spend (accrual.md,
+        "Levels"), so that their first receipts are recorded at it; none without automatic promotion."""
+        if self._first_level is None:  # once per batch, not per event
+            chain = level_program(self.conn)
+            self._first_level = (chain.level_for(0) if chain.auto else None,)
+        return self._first_level[0]
 
     def program(self, env: Mapping[str, Any]) -> int:
         """The program an event or operation counts in: the one it names, else its store's, else the default."""
@@ -222,7 +235,7 @@ class LedgerBatch:
         return queries.is_live_customer(self.conn, cid)
 
     def _new_customer(self, cid: str, env: Mapping[str, Any], *, stub: bool) -> CustomerState:
-        state = CustomerState(cid, 0, 0, new=True)
+        state = CustomerState(cid, 0, 0, new=True, level=self._starting_level())
         state.row = {"id": cid, "home_store": env["store"], "created_at": self.recorded_at, "stub": int(stub)}
         self.customers[cid] = state
         return state
@@ -253,6 +266,7 @@ class LedgerBatch:
             self._entry(state, body["accrued"], "accrue", env)
             state.saw("accrual", at)
         state.spend += body["total"]
+        state.peak = max(state.peak, state.spend)
         state.spend_changed = True
         state.visits += 1
         state.saw("purchase", at)
@@ -646,20 +660,27 @@ class LedgerBatch:
     def _recompute_levels(self) -> None:
         """Levels follow spend: after a purchase or refund, and for new customers (central/points/levels.py)."""
         ids = []
+        peaks: dict[str, int] = {}
         for cid in self.touched:
             state = self.customers[cid]
             if state is not None and (state.spend_changed or state.id in self._created):
                 ids.append(state.id)
                 state.spend_changed = False
-        self._created.clear()
+                peaks[state.id] = max(peaks.get(state.id, 0), state.peak)
+                state.peak = 0
+        created, self._created = self._created, set()
         if ids and import_state(self.conn) is not None:
             # a pipelined import keeps its customers across batches: their spend and level are known here, and
-            # the batch before may not be written yet (central/storage/import_pipeline.py)
-            known = {cid: (self.customers[cid].spend, self.customers[cid].level) for cid in ids}  # type: ignore[union-attr]
-            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at, known):
+            # the batch before may not be written yet (central/storage/import_pipeline.py); a new customer's row
+            # was written without its level (None: the level is written)
+            known = {
+                cid: (self.customers[cid].spend, None if cid in created else self.customers[cid].level)  # type: ignore[union-attr]
+                for cid in ids
+            }
+            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at, known, peaks):
                 self.customers[cid].level = new  # type: ignore[union-attr]
         elif ids:
-            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at):
+            for cid, _old, new in recompute(self.conn, sorted(ids), self.recorded_at, peaks=peaks):
                 state = self.customers.get(cid)
                 if state is not None and state.id == cid:
                     state.level = new

@@ -86,6 +86,7 @@ def recompute(
     ids: Sequence[str],
     now: str,
     known: Mapping[str, tuple[int, str | None]] | None = None,
+    peaks: Mapping[str, int] | None = None,
 ) -> list[tuple[str, str | None, str | None]]:
     """Move customers to the level their spend earns; returns (id, old, new) of each change.
 
@@ -93,6 +94,9 @@ def recompute(
     already does for every customer it touched). ``known``: each customer's all-time spend and level as the
     caller holds them (a pipelined receipt import, whose batch before may not be written yet); a program with a
     window reads the transactions, which such an import refuses (central/services/receipt_import.py).
+    ``peaks``: the highest all-time spend each customer's purchases reached since the last recompute (the caller's
+    unit of work): without demotion, a level reached then is kept though a refund after it lowered the spend, as
+    if the levels had been recomputed after each purchase (all-time programs; a window's spend is read as it is).
     """
     prog = program(conn)
     if not prog.levels or not prog.auto or not ids:
@@ -111,7 +115,10 @@ def recompute(
     for cid in ids:
         if cid not in current:
             continue
-        old, new = current[cid], prog.level_for(spend.get(cid, 0))
+        reached = spend.get(cid, 0)
+        if peaks and not prog.demotion and prog.window_days <= 0:
+            reached = max(reached, peaks.get(cid, 0))
+        old, new = current[cid], prog.level_for(reached)
         if new == old:
             continue
         # an unknown current level (renamed, imported) is replaced; a lower one only with demotion on

@@ -215,7 +215,10 @@ def cohorts(db: Store, actor: Actor, args: Args, now: dt.datetime | None = None)
     ``by``: ``all`` (the chain), ``store`` (only the chosen stores' receipts, their own first purchases) or
     ``segment`` (``segment`` = a segment id: its current members)."""
     args = dict(args.items()) if not hasattr(args, "getlist") else args
-    period, name, stores, every = _scope(db, actor, {"period": "last_365", **_plain(args)}, now)
+    asked = _plain(args)
+    if not any(asked.get(k) for k in ("period", "from", "to")):
+        asked["period"] = "last_365"  # the default; a preset set beside them would hide the dates asked for
+    period, name, stores, every = _scope(db, actor, asked, now)
     by = args.get("by") or ("all" if every else "store")
     if by not in ("all", "store", "segment"):
         raise ReportError({"by": _("Cohorts are by all, store or segment.")})

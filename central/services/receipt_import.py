@@ -25,7 +25,8 @@ import cut off at any point resumes where its last batch committed.
 
 With ``points="compute"`` each batch's receipts are quoted by the batch kernel
 (``shared/batch.py``, the what-if's code) under each store's current rule set,
-with the customer's level as it stands when the batch starts.
+with the customer's level as it stands when the batch starts (a customer the chain does not know yet: the
+level their spend of 0 earns, when the level program promotes automatically).
 """
 
 from __future__ import annotations
@@ -1234,6 +1235,9 @@ class Importer:
         self.rules: dict[str, Any] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self._fingerprints: dict[str, str] = {}
+        #: the level of a customer new to the chain (compute mode): the one a spend of 0 earns, when levels follow
+        #: spend (accrual.md, "Levels"); None when there is no program or it does not promote by itself
+        self.entry_level: str | None = None
         #: the batches written by a second process while the next ones are made (SQLite: :class:`_Overlap`)
         self.overlap: _Overlap | None = None
 
@@ -1247,6 +1251,8 @@ class Importer:
 
         from .rules import with_program
 
+        program = self.db.level_program()
+        self.entry_level = program.level_for(0) if program.auto else None
         latest = self.db.latest_rules()
         for row in self.db.stores():
             if row["id"] in latest:
@@ -1371,7 +1377,8 @@ class Importer:
             for i, k in enumerate(members):
                 r = batch.sales[k]
                 cid = customers.get(r.customer) if r.customer else None
-                name = levels.get(cid) if cid else None
+                # a customer not in the chain yet is created by this batch: at the level a spend of 0 earns
+                name = levels.get(cid) if cid else self.entry_level if r.customer else None
                 if name:
                     level[i] = level_names.setdefault(name, len(level_names))
             prepared = prepare_columns(

@@ -26,9 +26,12 @@ def test_a_slice_of_the_real_year_becomes_a_chain_and_twice_adds_nothing(central
     try:
         c = store.conn
         stores = c.execute("SELECT COUNT(*), MIN(timezone), MAX(timezone) FROM stores").fetchone()
-        assert stores[0] > 10 and stores[1] == stores[2] == "America/Chicago"
+        assert stores[0] > 10 and stores[1] == stores[2] == "America/New_York"
         assert len(store.latest_rules()) == stores[0]
         lines = c.execute("SELECT SUM(line_count) FROM transactions").fetchone()[0]
+        # the data's timestamps are UTC: its first basket, 2017-01-01 11:53:26, is 06:53:26 in New York
+        first = c.execute("SELECT at, hour FROM transactions ORDER BY at_epoch LIMIT 1").fetchone()
+        assert first == ("2017-01-01T11:53:26+00:00", 6)
         assert 3000 <= lines < 3100
         customers = c.execute("SELECT COUNT(*), SUM(balance > 0), SUM(level IS NOT NULL) FROM customers").fetchone()
         assert customers[0] > 100 and customers[1] > 0 and customers[2] == customers[0]

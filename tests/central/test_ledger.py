@@ -345,3 +345,59 @@ def test_head_office_marked_lost_without_a_new_card_then_a_till_replaces_it(stor
     _apply(store, a1.card_replacement("c1", "2000001", "2000002", "lost"))  # one new card: no conflict
     assert _card(store, "2000002") == ("c1", "active", 1, None)
     assert not store.flags("card_conflict")
+
+
+def test_a_new_customers_first_receipts_are_recorded_at_the_level_a_spend_of_0_earns(store):
+    """accrual.md, "Levels": the level is chosen by spend, so a customer registered with a purchase in the same
+    unit of work bought at the program's first level (the reports' level of the receipt), and their row has it."""
+    from central.points import levels
+
+    with store.transaction() as conn:
+        levels.adopt(conn, [("Base", 0, "3"), ("Gold", 50_000, "5")])
+    agent = FakeAgent("S1", "a1")
+    _apply(
+        store,
+        agent.registration("c1"),
+        agent.purchase("c1", total=60_000, accrued=100),
+        agent.purchase("c1", total=1_000, accrued=10),
+    )
+    recorded = [r[0] for r in store.conn.execute("SELECT level FROM transactions ORDER BY id")]
+    # (the second receipt: the level as the unit of work started; promotion follows at its end)
+    assert recorded == ["Base", "Base"] and store.customer("c1")["level"] == "Gold"
+    _apply(store, agent.registration("c2"), agent.purchase("c2", total=1_000, accrued=10))
+    assert store.customer("c2")["level"] == "Base"
+    assert store.conn.execute("SELECT level FROM transactions WHERE customer_id = 'c2'").fetchone() == ("Base",)
+
+
+def test_without_automatic_promotion_a_new_customer_has_no_level(store):
+    from central.points import levels
+
+    with store.transaction() as conn:
+        levels.adopt(conn, [("Base", 0, "3")])
+        store.replace_levels([("Base", 0, "3")], "0", False, False)
+    agent = FakeAgent("S1", "a1")
+    _apply(store, agent.registration("c1"), agent.purchase("c1", total=1_000, accrued=10))
+    assert store.customer("c1")["level"] is None
+    assert store.conn.execute("SELECT level FROM transactions").fetchone() == (None,)
+
+
+@pytest.mark.parametrize("demotion", [False, True])
+def test_a_level_reached_is_kept_when_a_refund_in_the_same_unit_lowers_the_spend(store, demotion):
+    """accrual.md, "Levels": a customer moves up when the spend reaches the next from_spend; demotion happens only
+    if the program says so. A unit of work (an import's batch of thousands of receipts) holding the purchase and
+    then its refund gives the level the purchase reached, as units of one event each would."""
+    from central.points import levels
+
+    with store.transaction() as conn:
+        levels.adopt(conn, [("Base", 0, "3"), ("Gold", 50_000, "5")])
+        store.replace_levels([("Base", 0, "3"), ("Gold", 50_000, "5")], "0", True, demotion)
+    agent = FakeAgent("S1", "a1")
+    _apply(
+        store,
+        agent.registration("c1"),
+        agent.purchase("c1", total=60_000, accrued=100),
+        agent.refund("c1", "S1-a1-1", amount=60_000, accrued=100, redeemed=0),
+    )
+    customer = store.customer("c1")
+    assert customer["spend"] == 0
+    assert customer["level"] == ("Base" if demotion else "Gold")

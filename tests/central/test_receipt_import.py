@@ -25,7 +25,7 @@ from central.points import levels
 from central.storage import line_pack
 from central.storage.store import IngestUnit, Store
 from shared import accrual
-from shared.receipts import Line, Receipt
+from shared.receipts import CustomerTerms, Line, Receipt
 from shared.rules import parse_rules
 from tests.sync.fakes import FakeAgent
 
@@ -470,15 +470,19 @@ def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db
     rules = parse_rules({**with_program(store, doc, store.get_store("S1")), "version": version})
     calc = accrual.PythonCalculator(rules)
     zone = dt.timezone(dt.timedelta(hours=3))
+    # new customers: at the level a spend of 0 earns (the program's first, Silver)
+    silver = CustomerTerms(level="Silver")
     expected = {
         "R1": calc.quote(
             Receipt(
                 (Line(10000, sku="A", category="CAT-A"), Line(3333, sku="B", category="CAT-B")),
                 dt.datetime(2017, 3, 1, 10, tzinfo=zone),
-            )
+            ),
+            silver,
         ).accrued,
         "R2": calc.quote(
-            Receipt((Line(100000, sku="C", category="CAT-C"),), dt.datetime(2017, 3, 4, 19, 30, tzinfo=zone))
+            Receipt((Line(100000, sku="C", category="CAT-C"),), dt.datetime(2017, 3, 4, 19, 30, tzinfo=zone)),
+            silver,
         ).accrued,
     }
     got = dict(store.conn.execute("SELECT receipt_id, accrued FROM transactions"))
@@ -488,6 +492,46 @@ def test_compute_mode_gives_what_the_calculator_gives_under_the_current_rules(db
     file2 = write_csv(tmp_path / "s2.csv", sale("Z1", store="S2"))
     result = run("import-receipts", str(file2), "--quiet", "--points", "compute", "--db", db_file)
     assert result.exit_code == 1 and "No rule set for store(s) S2" in result.output
+
+
+def test_compute_mode_prices_a_new_customers_receipts_at_the_level_a_spend_of_0_earns(
+    db_file, tmp_path, spec_rules_doc
+):
+    """accrual.md, step 5 and "Levels": a customer's percent is their level's, the level is chosen by spend, and a
+    new customer's spend of 0 earns the program's first level (Silver, 1 %) -- not the store's base_percent (5 %),
+    which a customer gets only without a level (no program, or no automatic promotion)."""
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(spec_rules_doc))
+    assert run("rules", "publish", str(path), "--store", "S1", "--db", db_file).exit_code == 0
+    # Wednesday 12:00 (no time rule), 1,000.00 (k_receipt 1), no category k: 1 % of 100000 = 1000
+    rows = [*sale("R1", customer="C1", when="2017-03-01 12:00", lines=(("A", "1000.00"),))]
+    rows += sale("R2", customer="C1", when="2017-03-01 12:05", lines=(("A", "1000.00"),))
+    result = run(
+        "import-receipts", str(write_csv(tmp_path / "h.csv", rows)), "--quiet", "--points", "compute", "--db", db_file
+    )
+    assert result.exit_code == 0, result.output
+    store = Store(db_file)
+    got = dict(store.conn.execute("SELECT receipt_id, accrued FROM transactions"))
+    assert got == {"R1": 1000, "R2": 1000}
+    # and recorded at it (the reports' level of a receipt)
+    assert dict(store.conn.execute("SELECT receipt_id, level FROM transactions")) == {"R1": "Silver", "R2": "Silver"}
+    # (R2 in the same batch: at the level as the batch started; after it, 2,000.00 of spend is Gold)
+    assert store.conn.execute("SELECT level FROM customers WHERE id = 'C1'").fetchone() == ("Gold",)
+    # without automatic promotion a new customer has no level: the store's base_percent (5 %)
+    with store.transaction():
+        store.replace_levels(LEVELS, "0", False, False)
+    store.close()
+    rows = sale("R3", customer="C2", when="2017-03-01 12:10", lines=(("A", "1000.00"),))
+    result = run(
+        "import-receipts", str(write_csv(tmp_path / "h2.csv", rows)), "--quiet", "--points", "compute", "--db", db_file
+    )
+    assert result.exit_code == 0, result.output
+    store = Store(db_file)
+    assert store.conn.execute("SELECT accrued, level FROM transactions WHERE receipt_id = 'R3'").fetchone() == (
+        5000,
+        None,
+    )
+    store.close()
 
 
 # -- interrupted ---------------------------------------------------------------------------------

@@ -230,6 +230,9 @@ def test_pivot_store_by_month_and_category(ledger):
 
 def test_cohorts_by_month_of_first_purchase(ledger):
     out = analytics.cohorts(ledger, SYSTEM, {"from": "2026-10-01", "to": "2026-12-31"})
+    # the period asked for (it was the last 365 days whatever the dates: the default preset won)
+    assert out["period"] == {"from": "2026-10-01", "to": "2026-12-31"} and out["preset"] == "custom"
+    assert out["months"] == ["2026-10", "2026-11", "2026-12"]
     rows = {r["cohort"]: r for r in out["cohorts"]}
     assert rows["2026-10"]["customers"] == 1  # c2 (New York, 31 Oct local)
     assert rows["2026-10"]["active"] == [1, 0, 1]  # c2 again in December
