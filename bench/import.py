@@ -50,7 +50,8 @@ def write_file(path: Path, synthetic: bool, limit: int | None, fmt: str) -> tupl
             {
                 "receipt": t["basket_id"].astype(str),
                 "store": "CJ" + t["store_id"].astype(str),
-                "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                # UTC with its offset, as the demo reads it (central/services/demo_data.py): the stores are in New York
+                "date": t["transaction_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
                 "customer_id": "H" + t["household_id"].astype(str),
                 "sku": "P" + t["product_id"].astype(str),
                 "category": products["product_category"].reindex(t["product_id"].to_numpy()).fillna("").to_numpy(),
