@@ -251,11 +251,23 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
         text.close()
 
 
+#: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
+#: spreadsheet's XML packs 5 to 30 times)
+BOMB_BYTES, BOMB_RATIO = 256 << 20, 200
+
+
 def _xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    import zipfile
+
     import openpyxl
 
     try:
+        with zipfile.ZipFile(path) as packed:
+            if any(i.file_size > BOMB_BYTES and i.file_size > BOMB_RATIO * i.compress_size for i in packed.infolist()):
+                raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except ImportError_:
+        raise
     except Exception as exc:  # noqa: BLE001 -- openpyxl raises many kinds for a damaged file
         raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     try:

@@ -237,3 +237,22 @@ def test_any_mix_of_hostile_cells_is_checked_without_a_traceback_and_a_refused_f
     assert (real.exit_code == 0) == (dry.exit_code == 0), (dry.output, real.output)
     if real.exit_code:
         assert _digest(db) == before
+
+
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path, template, monkeypatch):
+    import zipfile
+
+    from central.services import receipt_import
+
+    monkeypatch.setattr(receipt_import, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
+    db = tmp_path / "central.sqlite"
+    shutil.copy(template, db)
+    file = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(io.BytesIO(_xlsx([XLSX_HEADER]))) as source, zipfile.ZipFile(file, "w", 8) as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("sheet1.xml"):
+                data = data.replace(b"</sheetData>", b"<row r='2'>" + b" " * (4 << 20) + b"</row></sheetData>")
+            out.writestr(name, data)
+    for result in _both_runs(db, file):
+        assert "zip bomb" in result.output
