@@ -353,10 +353,11 @@ def _parquet(path: Path) -> Iterator[tuple[int, list[Any]]]:
             try:
                 columns.append(column.to_pylist())
             except (ValueError, OverflowError, ArithmeticError) as exc:  # a time out of Python's range, ...
+                first = next(i for i in range(len(column)) if _unreadable(column[i]))
                 raise ImportError_(
                     _(
                         "line %(line)s: %(message)s",
-                        line=number + 1,
+                        line=number + 1 + first,
                         message=_(
                             "column %(column)s has values that cannot be read (%(error)s)",
                             column=name,
@@ -367,6 +368,15 @@ def _parquet(path: Path) -> Iterator[tuple[int, list[Any]]]:
         for values in zip(*columns, strict=True):
             number += 1
             yield number, list(values)
+
+
+def _unreadable(scalar: Any) -> bool:
+    """Whether an Arrow value has no Python value (a text not UTF-8, a time out of range, ...)."""
+    try:
+        scalar.as_py()
+    except (ValueError, OverflowError, ArithmeticError):
+        return True
+    return False
 
 
 # -- parsing values --------------------------------------------------------------------------------
@@ -893,8 +903,8 @@ def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
         return None
     try:
         return _columnar_read(parser, table, np, pa)
-    except _Unsure:
-        return None
+    except (_Unsure, ValueError, OverflowError, ArithmeticError):  # a text not UTF-8, a time out of range, ...
+        return None  # the row reader names the problem
 
 
 def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:

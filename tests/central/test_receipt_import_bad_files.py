@@ -54,6 +54,15 @@ def _parquet_ts_far() -> bytes:
     return _parquet({"receipt": ["R1"], "store": ["S1"], "date": pa.array([2**50], pa.timestamp("s")), "amount": ["1"]})
 
 
+def _parquet_not_utf8() -> bytes:
+    """A string column whose third text is not UTF-8 (Arrow checks nothing when built from its buffers)."""
+    pa = pytest.importorskip("pyarrow")
+    texts = [b"1.00", b"2.00", b"10.\xc90"]
+    offsets = pa.py_buffer(b"".join(n.to_bytes(4, "little") for n in (0, 4, 8, 13)))
+    amount = pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(b"".join(texts))])
+    return _parquet({"receipt": ["R1", "R2", "R3"], "store": ["S1"] * 3, "date": ["2017-03-01"] * 3, "amount": amount})
+
+
 XLSX_HEADER = HEADER.strip().split(",")
 XLSX_ROW: list[object] = ["R1", "S1", "2017-03-01 10:00", 7, "A", 1, 1, 1, 1]
 JSON_ROW = b'{"receipt":"R1","store":"S1","date":"2017-03-01 10:00","amount":"1"}\n'
@@ -94,6 +103,7 @@ CASES: list[tuple[str, bytes | Callable[[], bytes], str]] = [
     ("corrupt.parquet", b"PAR1" + b"\x00" * 100, "not a readable Parquet file"),
     ("text.parquet", (HEADER + GOOD).encode(), "not a readable Parquet file"),
     ("ts_far.parquet", _parquet_ts_far, "column date"),
+    ("not_utf8.parquet", _parquet_not_utf8, "line 4: column amount has values that cannot be read"),
     (
         "nulls.parquet",
         lambda: _parquet({"receipt": ["R1", None], "store": ["S1", None], "date": ["2017-03-01"] * 2}),
