@@ -271,9 +271,18 @@ def _xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
     except Exception as exc:  # noqa: BLE001 -- openpyxl raises many kinds for a damaged file
         raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     try:
+        found = False
         for number, row in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
             if any(v is not None and v != "" for v in row):
+                found = True
                 yield number, list(row)
+        if not found and len(book.worksheets) > 1:
+            raise ImportError_(
+                _(
+                    "The first sheet (%(sheet)s) is empty: the import reads the first sheet only.",
+                    sheet=book.worksheets[0].title,
+                )
+            )
     except ImportError_:
         raise
     except Exception as exc:  # noqa: BLE001 -- a damaged sheet: openpyxl, zipfile or the XML parser

@@ -28,7 +28,8 @@ def row(**values: str) -> str:
     return HEADER + ",".join(values.get(k, v) for k, v in cells.items()) + "\n"
 
 
-def _xlsx(rows: list[list[object]], merge: str | None = None) -> bytes:
+def _xlsx(rows: list[list[object]], merge: str | None = None, sheet: list[list[object]] | None = None) -> bytes:
+    """A workbook of these rows (cells ``merge`` merged), and a second sheet of ``sheet``'s rows."""
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -36,6 +37,10 @@ def _xlsx(rows: list[list[object]], merge: str | None = None) -> bytes:
         book.active.append(values)
     if merge:
         book.active.merge_cells(merge)
+    if sheet is not None:
+        second = book.create_sheet("data")
+        for values in sheet:
+            second.append(values)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -90,6 +95,7 @@ CASES: list[tuple[str, bytes | Callable[[], bytes], str]] = [
     ("date_arabic.csv", row(date="٠١.٠٣.٢٠١٧").encode(), "line 2: bad date"),
     ("no_store.csv", (HEADER + GOOD + ",,2017-03-01 10:00,77,A,1,10.00,10.00,1\n").encode(), "line 3: a row needs"),
     ("merged.xlsx", lambda: _xlsx([XLSX_HEADER, XLSX_ROW, [None] * 4 + XLSX_ROW[4:]], "A2:A3"), "line 3: a row needs"),
+    ("sheets.xlsx", lambda: _xlsx([], sheet=[XLSX_HEADER, XLSX_ROW]), "The first sheet (Sheet) is empty"),
     ("big.xlsx", lambda: _xlsx([XLSX_HEADER, [*XLSX_ROW[:6], None, 10**30, 1]]), "line 2: amount is too large"),
     ("first_bad.jsonl", b"{bad\n" + JSON_ROW, "line 1: not a JSON object"),
     ("all_bad.jsonl", b"{bad\n[1]\n", "line 1: not a JSON object"),
