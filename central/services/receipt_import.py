@@ -231,6 +231,11 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
                 encoding = "utf-8-sig"
             else:
                 encoding = "cp1251"
+        nul = _nul_line(raw)
+        if nul:  # text has none: a binary file, or UTF-16 without its BOM
+            raw.close()
+            why = _("a NUL byte: the file is not text (or is UTF-16 without its byte order mark)")
+            raise ImportError_(_("line %(line)s: %(message)s", line=nul, message=why))
     text = io.TextIOWrapper(raw, encoding=encoding, newline="")
     reader = None
     try:
@@ -249,6 +254,20 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
         raise ImportError_(_("line %(line)s: %(message)s", line=line, message=why)) from None
     finally:
         text.close()
+
+
+def _nul_line(raw: Any) -> int:
+    """The line of the file's first NUL byte (0: none); the file is read by chunks (memchr: no per-line work)."""
+    lines, chunk = 1, raw.read(1 << 20)
+    while chunk:
+        at = chunk.find(b"\x00")
+        if at >= 0:
+            raw.seek(0)
+            return lines + chunk.count(b"\n", 0, at)
+        lines += chunk.count(b"\n")
+        chunk = raw.read(1 << 20)
+    raw.seek(0)
+    return 0
 
 
 #: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
