@@ -243,9 +243,11 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
         text.seek(0)
         delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
         reader = csv.reader(text, delimiter=delimiter)
+        start = 1  # a row's first line (a quoted value may hold line breaks: reader.line_num is its last)
         for row in reader:
             if row:
-                yield reader.line_num, row
+                yield start, row
+            start = reader.line_num + 1
     except UnicodeDecodeError:
         raise ImportError_(_("The file is neither UTF-8 nor Windows-1251 text.")) from None
     except csv.Error:  # a field over the csv module's limit (a quote left open makes one of the rest of the file)

@@ -82,6 +82,7 @@ CASES: list[tuple[str, bytes | Callable[[], bytes], str]] = [
     ("binary.csv", HEADER.encode() + b"\x98\xff" * 100, "neither UTF-8 nor Windows-1251"),
     ("nul.csv", (HEADER + GOOD + "R2,S1,2017-03-01 10:00,77,A\x00,1,10.00,10.00,1\n").encode(), "line 3: a NUL byte"),
     ("utf16_no_bom.csv", (HEADER + GOOD).encode("utf-16-le"), "line 1: a NUL byte"),
+    ("quoted_newline.csv", (HEADER + 'R1,S1,2017-03-01 10:00,77,"A\nB",1,,1.0x,1\n').encode(), "line 2: amount must"),
     ("duplicated.csv", b"receipt,store,date,amount,amount\nR1,S1,2017-03-01 10:00,1.00,2.00\n", "two columns named"),
     ("extra_cells.csv", (HEADER + GOOD.strip() + ",EXTRA\n").encode(), "line 2: this row has 10 cells"),
     ("amount_digits.csv", row(price="", amount="1" * 6000).encode(), "line 2: amount is too large"),
