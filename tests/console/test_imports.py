@@ -127,6 +127,24 @@ def test_a_damaged_or_ambiguous_file_is_one_clear_error(data, name, expected):
     assert expected in caught.value.errors["file"]
 
 
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
+    import zipfile
+
+    monkeypatch.setattr(imports, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
+    book, packed, bomb = Workbook(), io.BytesIO(), io.BytesIO()
+    book.active.append(["phone", "name"])
+    book.save(packed)
+    with zipfile.ZipFile(packed) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("sheet1.xml"):
+                data = data.replace(b"</sheetData>", b"<row r='2'>" + b" " * (4 << 20) + b"</row></sheetData>")
+            out.writestr(name, data)
+    with pytest.raises(FormError) as caught:
+        imports.read_table(bomb.getvalue(), "x.xlsx")
+    assert "zip bomb" in caught.value.errors["file"]
+
+
 @pytest.mark.parametrize("balance", ["NaN", "Infinity", "-inf", "1_000", "١٢", "sNaN"])
 def test_balances_that_decimal_would_read_are_refused(db, people, balance):
     report = imports.check(db, people["marketer"], _table(f"phone;balance\n+79121111111;{balance}\n".encode()))
