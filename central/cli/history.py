@@ -91,7 +91,9 @@ def import_receipts(
             mapping = ri.load_mapping(mapping_path)
             started = time.perf_counter()
             with _bar(quiet, "checking", None) as tick:
-                report = ri.check(store, path, mapping, create_stores=create_stores, progress=tick)
+                report = ri.check(
+                    store, path, mapping, create_stores=create_stores, store_timezone=store_timezone, progress=tick
+                )
             for problem in report.problems:
                 click.echo(_("line %(line)s: %(message)s", line=problem.line, message=problem.message))
             if report.bad_count > len(report.problems):

@@ -213,10 +213,15 @@ def read_table(data: bytes, filename: str) -> Table:
     rows = [r for r in rows if any(v not in (None, "") for v in r)]
     if not rows:
         raise ImportFileError(_("The file is empty."))
+    if len(rows) == 1:
+        raise ImportFileError(_("The file has no rows below its header."))
     headers = [str(h or "").strip() for h in rows[0]]
     if len(rows) - 1 > MAX_ROWS:
         raise ImportFileError(_("At most %(n)s rows per file.", n=f"{MAX_ROWS:,}"))
     columns = [_canonical(h) for h in headers]
+    for i, column in enumerate(columns):
+        if column and column in columns[:i]:  # two columns for one field: which would be meant?
+            raise ImportFileError(_("The file has two columns named %(column)s.", column=headers[i][:40]))
     if "phone" not in columns and "card" not in columns:
         raise ImportFileError(_("The first row must name the columns, with at least phone or card."))
     width = len(headers)
@@ -282,18 +287,37 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
     first = text.split("\n", 1)[0]
     # Excel saves "CSV" with commas or semicolons (by locale) and "Unicode text" with tabs
     delimiter = max((",", ";", "\t"), key=first.count)
-    return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return list(reader)
+    except csv.Error:  # a field over the csv module's limit: a quote left open makes one of the rest of the file
+        why = _("a value longer than %(n)s characters (a quote left open?)", n=f"{csv.field_size_limit():,}")
+        raise ImportFileError(_("line %(line)s: %(message)s", line=reader.line_num, message=why)) from None
+
+
+#: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
+#: spreadsheet's XML packs 5 to 30 times; as in receipt_import)
+BOMB_BYTES, BOMB_RATIO = 256 << 20, 200
 
 
 def _xlsx_rows(data: bytes) -> list[list[Any]]:
+    import zipfile
+
     from openpyxl import load_workbook
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as packed:
+            if any(i.file_size > BOMB_BYTES and i.file_size > BOMB_RATIO * i.compress_size for i in packed.infolist()):
+                raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except ImportFileError:
+        raise
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     try:
         return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    except Exception as exc:  # noqa: BLE001 -- a damaged sheet: openpyxl, zipfile or the XML parser
+        raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     finally:
         book.close()
 
@@ -321,7 +345,10 @@ def _points(value: Any) -> int:
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise ValueError(_("Write points like 150 or 150.50.")) from None
+        number = Decimal("NaN")
+    # Decimal also reads "NaN", "Infinity", "1_000" and other scripts' digits ("١٢"): none is a number of points here
+    if not number.is_finite() or not text.isascii() or "_" in text:
+        raise ValueError(_("Write points like 150 or 150.50."))
     minor = number * 100
     if minor != minor.to_integral_value():
         raise ValueError(_("At most two decimals."))

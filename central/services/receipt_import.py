@@ -100,7 +100,7 @@ SALE_WORDS = {"", "sale", "purchase", "s", "продажа", "п"}
 RECEIPT_FIELDS = ("kind", "refund_of", "at", "customer_id", "card", "phone", "total")
 _MONEY = re.compile(r"\A([0-9]+)(?:[.,]([0-9]{1,2}))?\Z")
 _QUANTITY = re.compile(r"\A([0-9]+)(?:[.,]([0-9]{1,3}))?\Z")
-_RU_DATE = re.compile(r"\A(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\Z")
+_RU_DATE = re.compile(r"\A([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?\Z")
 
 
 class ImportError_(Exception):
@@ -120,26 +120,42 @@ def load_mapping(path: str | Path | None) -> Mapping_:
     """A mapping file (JSON or TOML): ``columns`` (field -> header), ``date_format``, ``refund_values``."""
     if path is None:
         return Mapping_()
-    text = Path(path).read_text(encoding="utf-8")
     try:
+        text = Path(path).read_text(encoding="utf-8-sig")
         if str(path).endswith(".toml"):
             import tomllib
 
             doc = tomllib.loads(text)
         else:
             doc = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 -- json and toml raise their own kinds
-        raise ImportError_(_("The mapping file is not valid (%(error)s).", error=str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 -- json, toml and the decoder raise their own kinds
+        raise ImportError_(_("The mapping file is not valid (%(error)s).", error=_shown(str(exc), 200))) from None
+    if not isinstance(doc, dict):
+        raise ImportError_(_("The mapping file is not valid (%(error)s).", error=_("not a table of keys")))
     unknown = set(doc) - {"columns", "date_format", "refund_values"}
     columns = doc.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str | int) for v in columns.values()):
+        raise ImportError_(
+            _("The mapping file is not valid (%(error)s).", error=_("columns must name a header for each field"))
+        )
     bad = [f for f in columns if f not in ALIASES]
-    if unknown or bad or not isinstance(columns, dict):
+    if unknown or bad:
         raise ImportError_(
             _("The mapping file names unknown keys: %(keys)s.", keys=", ".join(sorted(unknown | set(bad))))
         )
-    mapping = Mapping_(columns={k: str(v) for k, v in columns.items()}, date_format=doc.get("date_format"))
+    date_format = doc.get("date_format")
+    if date_format is not None and not isinstance(date_format, str):
+        raise ImportError_(
+            _("The mapping file is not valid (%(error)s).", error=_("date_format must be a text (a strptime format)"))
+        )
+    refunds = doc.get("refund_values", [])
+    if not isinstance(refunds, list) or not all(isinstance(v, str | int) for v in refunds):
+        raise ImportError_(
+            _("The mapping file is not valid (%(error)s).", error=_("refund_values must be a list of words"))
+        )
+    mapping = Mapping_(columns={k: str(v) for k, v in columns.items()}, date_format=date_format)
     if "refund_values" in doc:
-        mapping.refund_values = {_canonical(str(v)) for v in doc["refund_values"]}
+        mapping.refund_values = {_canonical(str(v)) for v in refunds}
     return mapping
 
 
@@ -156,6 +172,13 @@ def field_index(headers: Sequence[Any], mapping: Mapping_) -> dict[str, int]:
             raise ImportError_(_("The mapping names column %(column)s, which the file does not have.", column=header))
         found[name] = canon.index(_canonical(header))
     taken = set(found.values())
+    if len(taken) < len(found):
+        raise ImportError_(
+            _(
+                "The mapping names one column for two fields: %(fields)s.",
+                fields=", ".join(sorted(f for f in found if list(found.values()).count(found[f]) > 1)),
+            )
+        )
     for name, aliases in ALIASES.items():
         if name in found:
             continue
@@ -164,6 +187,9 @@ def field_index(headers: Sequence[Any], mapping: Mapping_) -> dict[str, int]:
                 found[name] = i
                 taken.add(i)
                 break
+    for i in sorted(found.values()):
+        if canon.count(canon[i]) > 1:  # which of the two would be meant?
+            raise ImportError_(_("The file has two columns named %(column)s.", column=_shown(str(headers[i]))))
     missing = [f for f in ("receipt", "store", "at") if f not in found]
     if missing:
         raise ImportError_(
@@ -195,61 +221,137 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
     raw = path.open("rb")
     head = raw.read(65536)
     raw.seek(0)
-    try:
-        head.decode("utf-8-sig")
-        encoding = "utf-8-sig"
-    except UnicodeDecodeError as exc:
-        if exc.start > len(head) - 4:  # a character cut by the sample's end
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its BOM (a spreadsheet's "Unicode text")
+        encoding = "utf-16"
+    else:
+        try:
+            head.decode("utf-8-sig")
             encoding = "utf-8-sig"
-        else:
-            encoding = "cp1251"
+        except UnicodeDecodeError as exc:
+            if exc.start > len(head) - 4:  # a character cut by the sample's end
+                encoding = "utf-8-sig"
+            else:
+                encoding = "cp1251"
+        nul = _nul_line(raw)
+        if nul:  # text has none: a binary file, or UTF-16 without its BOM
+            raw.close()
+            why = _("a NUL byte: the file is not text (or is UTF-16 without its byte order mark)")
+            raise ImportError_(_("line %(line)s: %(message)s", line=nul, message=why))
     text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-    sample = text.read(65536)
-    text.seek(0)
-    delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = None
     try:
+        sample = text.read(65536)
+        text.seek(0)
+        delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
+        reader = csv.reader(text, delimiter=delimiter)
+        start = 1  # a row's first line (a quoted value may hold line breaks: reader.line_num is its last)
         for row in reader:
             if row:
-                yield reader.line_num, row
+                yield start, row
+            start = reader.line_num + 1
     except UnicodeDecodeError:
         raise ImportError_(_("The file is neither UTF-8 nor Windows-1251 text.")) from None
+    except csv.Error:  # a field over the csv module's limit (a quote left open makes one of the rest of the file)
+        line = reader.line_num if reader is not None else 1
+        why = _("a value longer than %(n)s characters (a quote left open?)", n=f"{csv.field_size_limit():,}")
+        raise ImportError_(_("line %(line)s: %(message)s", line=line, message=why)) from None
     finally:
         text.close()
 
 
+def _nul_line(raw: Any) -> int:
+    """The line of the file's first NUL byte (0: none); the file is read by chunks (memchr: no per-line work)."""
+    lines, chunk = 1, raw.read(1 << 20)
+    while chunk:
+        at = chunk.find(b"\x00")
+        if at >= 0:
+            raw.seek(0)
+            return lines + chunk.count(b"\n", 0, at)
+        lines += chunk.count(b"\n")
+        chunk = raw.read(1 << 20)
+    raw.seek(0)
+    return 0
+
+
+#: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
+#: spreadsheet's XML packs 5 to 30 times)
+BOMB_BYTES, BOMB_RATIO = 256 << 20, 200
+
+
 def _xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    import zipfile
+
     import openpyxl
 
     try:
+        with zipfile.ZipFile(path) as packed:
+            if any(i.file_size > BOMB_BYTES and i.file_size > BOMB_RATIO * i.compress_size for i in packed.infolist()):
+                raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except ImportError_:
+        raise
     except Exception as exc:  # noqa: BLE001 -- openpyxl raises many kinds for a damaged file
         raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     try:
+        found = False
         for number, row in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
             if any(v is not None and v != "" for v in row):
+                found = True
                 yield number, list(row)
+        if not found and len(book.worksheets) > 1:
+            raise ImportError_(
+                _(
+                    "The first sheet (%(sheet)s) is empty: the import reads the first sheet only.",
+                    sheet=book.worksheets[0].title,
+                )
+            )
+    except ImportError_:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a damaged sheet: openpyxl, zipfile or the XML parser
+        raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=type(exc).__name__)) from None
     finally:
         book.close()
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    """The first object's keys are the header; the bad lines before it come right after it."""
     headers: list[str] | None = None
-    with path.open(encoding="utf-8") as f:
-        for number, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
+    known: set[str] = set()
+    before: list[tuple[int, list[Any]]] = []  # bad lines before the first object
+    with path.open("rb") as f:
+        for number, data in enumerate(f, start=1):
+            why = None
             try:
-                doc = json.loads(text, parse_float=str)  # 123.45 stays the decimal text it was
-            except ValueError:
-                doc = None
-            if not isinstance(doc, dict):
-                yield number, [_BadLine(_("not a JSON object"))]
+                text = data.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                text, why = "", _("not UTF-8 text")
+            if why is None and not text.strip():
                 continue
+            doc = None
+            if why is None:
+                with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deep
+                    doc = json.loads(text, parse_float=str)  # 123.45 stays the decimal text it was
+                if not isinstance(doc, dict):
+                    why = _("not a JSON object")
+                elif headers is not None and not doc.keys() <= known:
+                    extra = ", ".join(str(k) for k in doc if k not in known)
+                    why = _("keys the first line does not have: %(keys)s", keys=_shown(extra))
+            if why is not None:
+                if headers is None:
+                    before.append((number, [_BadLine(why)]))
+                else:
+                    yield number, [_BadLine(why)]
+                continue
+            assert isinstance(doc, dict)
             if headers is None:
                 headers = list(doc)
+                known = set(headers)
                 yield 0, headers
-            yield number, [doc.get(h) for h in headers] + [{k: v for k, v in doc.items() if k not in headers}]
+                yield from before
+            yield number, [doc.get(h) for h in headers]
+    if headers is None and before:
+        line, (bad,) = before[0]
+        raise ImportError_(_("line %(line)s: %(message)s", line=line, message=bad.why))
 
 
 class _BadLine:
@@ -262,14 +364,50 @@ def _parquet(path: Path) -> Iterator[tuple[int, list[Any]]]:
         import pyarrow.parquet as pq
     except ImportError:
         raise ImportError_(_("Reading Parquet needs pyarrow (pip install pyarrow).")) from None
-    source = pq.ParquetFile(path)
-    yield 1, list(source.schema_arrow.names)
+    try:
+        source = pq.ParquetFile(path)
+        names = list(source.schema_arrow.names)
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises OSError, ArrowInvalid, ... for a damaged file
+        raise ImportError_(_("This is not a readable Parquet file (%(error)s).", error=_shown(str(exc)))) from None
+    yield 1, names
     number = 1
-    for batch in source.iter_batches(batch_size=65536):
-        columns = [col.to_pylist() for col in batch.columns]
+    batches = source.iter_batches(batch_size=65536)
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as exc:  # noqa: BLE001 -- a damaged page
+            raise ImportError_(_("This is not a readable Parquet file (%(error)s).", error=_shown(str(exc)))) from None
+        if batch is None:
+            break
+        columns = []
+        for name, column in zip(names, batch.columns, strict=True):
+            try:
+                columns.append(column.to_pylist())
+            except (ValueError, OverflowError, ArithmeticError) as exc:  # a time out of Python's range, ...
+                first = next(i for i in range(len(column)) if _unreadable(column[i]))
+                raise ImportError_(
+                    _(
+                        "line %(line)s: %(message)s",
+                        line=number + 1 + first,
+                        message=_(
+                            "column %(column)s has values that cannot be read (%(error)s)",
+                            column=name,
+                            error=_shown(str(exc)),
+                        ),
+                    )
+                ) from None
         for values in zip(*columns, strict=True):
             number += 1
             yield number, list(values)
+
+
+def _unreadable(scalar: Any) -> bool:
+    """Whether an Arrow value has no Python value (a text not UTF-8, a time out of range, ...)."""
+    try:
+        scalar.as_py()
+    except (ValueError, OverflowError, ArithmeticError):
+        return True
+    return False
 
 
 # -- parsing values --------------------------------------------------------------------------------
@@ -277,6 +415,18 @@ def _parquet(path: Path) -> Iterator[tuple[int, list[Any]]]:
 
 class Bad(ValueError):
     pass
+
+
+#: the most digits of a whole amount (9,999,999,999.99), of points and of a quantity's whole part: so a receipt's
+#: sums stay far inside the ledger's 64-bit integers
+MONEY_DIGITS = 10
+POINTS_DIGITS = 10
+QUANTITY_DIGITS = 6
+
+
+def _shown(text: str, width: int = 40) -> str:
+    """A value as a message quotes it: cut to ``width`` characters."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _text(value: Any) -> str:
@@ -301,7 +451,15 @@ def money(value: Any, what: str) -> int:
         if cents is not None:
             return cents
         whole, dot, frac = value.partition(".")
-        if dot and len(frac) == 2 and whole.isdigit() and frac.isdigit() and whole.isascii() and frac.isascii():
+        if (
+            dot
+            and len(frac) == 2
+            and whole.isdigit()
+            and frac.isdigit()
+            and whole.isascii()
+            and frac.isascii()
+            and len(whole) <= MONEY_DIGITS
+        ):
             cents = int(whole) * 100 + int(frac)
             if len(_MONEY_SEEN) < 100_000:
                 _MONEY_SEEN[value] = cents
@@ -311,17 +469,21 @@ def money(value: Any, what: str) -> int:
         text = text.replace(" ", "").replace("\u00a0", "")
     match = _MONEY.match(text)
     if not match:
-        raise Bad(_("%(field)s must be an amount like 123.45, not %(value)r", field=what, value=text))
-    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+        raise Bad(_("%(field)s must be an amount like 123.45, not %(value)r", field=what, value=_shown(text)))
+    if len(match.group(1).lstrip("0")) > MONEY_DIGITS:
+        raise Bad(_("%(field)s is too large: %(value)r", field=what, value=_shown(text)))
+    return int(match.group(1).lstrip("0") or "0") * 100 + int((match.group(2) or "0").ljust(2, "0"))
 
 
 def points_value(value: Any, what: str) -> int:
     text = _text(value)
     if not text:
         return 0
-    if not text.isdigit():
-        raise Bad(_("%(field)s must be whole points like 150, not %(value)r", field=what, value=text))
-    return int(text)
+    if not (text.isdigit() and text.isascii()):
+        raise Bad(_("%(field)s must be whole points like 150, not %(value)r", field=what, value=_shown(text)))
+    if len(text.lstrip("0")) > POINTS_DIGITS:
+        raise Bad(_("%(field)s is too large: %(value)r", field=what, value=_shown(text)))
+    return int(text.lstrip("0") or "0")
 
 
 def quantity(value: Any) -> int:
@@ -331,9 +493,14 @@ def quantity(value: Any) -> int:
         return 1000
     match = _QUANTITY.match(text)
     if not match:
-        raise Bad(_("quantity must be a number like 1 or 0.455, not %(value)r", value=text))
+        raise Bad(_("quantity must be a number like 1 or 0.455, not %(value)r", value=_shown(text)))
+    if len(match.group(1).lstrip("0")) > QUANTITY_DIGITS:
+        raise Bad(_("%(field)s is too large: %(value)r", field="quantity", value=_shown(text)))
     # 0: a weighed or service line sent without a quantity (shared/receipts.py); it earns on its amount
-    return int(match.group(1)) * 1000 + int((match.group(2) or "0").ljust(3, "0"))
+    return int(match.group(1).lstrip("0") or "0") * 1000 + int((match.group(2) or "0").ljust(3, "0"))
+
+
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.datetime:
@@ -353,9 +520,20 @@ def moment(value: Any, zone: zoneinfo.ZoneInfo, date_format: str | None) -> dt.d
             else:
                 when = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise Bad(_("bad date %(value)r: use 2017-03-01 14:05 or 01.03.2017 14:05", value=text)) from None
+            raise Bad(_("bad date %(value)r: use 2017-03-01 14:05 or 01.03.2017 14:05", value=_shown(text))) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
+    try:
+        utc = when.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+        raise Bad(
+            _(
+                "date %(value)r is out of range: a receipt is from 1970 until today",
+                value=_shown(when.isoformat(sep=" ")),
+            )
+        )
     return when
 
 
@@ -523,11 +701,19 @@ class Parser:
     row; the next rows only have to carry the same text there (or no total).
     """
 
-    def __init__(self, db: Store, path: str | Path, mapping: Mapping_) -> None:
+    def __init__(self, db: Store, path: str | Path, mapping: Mapping_, store_timezone: str = "UTC") -> None:
         self.path = path
         self.mapping = mapping
         self.stores = {row["id"]: zoneinfo.ZoneInfo(row["timezone"]) for row in db.stores()}
-        self.default_zone = zoneinfo.ZoneInfo("UTC")
+        try:  # the time zone of the stores --create-stores makes: their receipts' times without an offset
+            self.default_zone = zoneinfo.ZoneInfo(store_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ImportError_(
+                _(
+                    "Unknown time zone %(zone)s: write an IANA time zone like Europe/Moscow.",
+                    zone=_shown(store_timezone),
+                )
+            ) from None
 
     def receipts(self, report: Report | None = None) -> Iterator[tuple[Receipt | None, list[Problem]]]:
         """Each receipt of the file with the problems of its rows (None when its first row is unreadable)."""
@@ -544,7 +730,7 @@ class Parser:
         """The row-by-row reader: every format, every row's own problems."""
         rows = read_rows(self.path)
         try:
-            _, headers = next(rows)
+            _header_line, headers = next(rows)
         except StopIteration:
             raise ImportError_(_("The file is empty.")) from None
         index = field_index(headers, self.mapping)
@@ -584,6 +770,21 @@ class Parser:
                 yield None, [Problem(number, values[0].why)]
                 continue
             if len(values) != width:
+                if any(v is not None and v != "" for v in values[width:]):
+                    yield (
+                        None,
+                        [
+                            Problem(
+                                number,
+                                _(
+                                    "this row has %(cells)s cells, the header %(width)s (a separator inside a value?)",
+                                    cells=len(values),
+                                    width=width,
+                                ),
+                            )
+                        ],
+                    )
+                    continue
                 values = (values + [None] * width)[:width]
             values.append(None)
             store, receipt_id = values[i_store], values[i_receipt]
@@ -685,7 +886,10 @@ class Parser:
             0
             if accrued_raw is None or accrued_raw == "" or accrued_raw == "0"
             else int(accrued_raw)
-            if type(accrued_raw) is str and accrued_raw.isdigit() and accrued_raw.isascii()
+            if type(accrued_raw) is str
+            and len(accrued_raw) <= POINTS_DIGITS
+            and accrued_raw.isdigit()
+            and accrued_raw.isascii()
             else points_value(accrued_raw, "accrued"),
             0
             if redeemed_raw is None or redeemed_raw == "" or redeemed_raw == "0"
@@ -725,9 +929,13 @@ def _columnar(parser: Parser, path: str | Path) -> _Columns | None:
     except ImportError:
         return None
     try:
-        return _columnar_read(parser, pq.ParquetFile(path).read(), np, pa)
-    except _Unsure:
+        table = pq.ParquetFile(path).read()
+    except Exception:  # noqa: BLE001 -- a damaged file: the row reader says so
         return None
+    try:
+        return _columnar_read(parser, table, np, pa)
+    except (_Unsure, ValueError, OverflowError, ArithmeticError):  # a text not UTF-8, a time out of range, ...
+        return None  # the row reader names the problem
 
 
 def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
@@ -878,7 +1086,7 @@ def _columnar_read(parser: Parser, table: Any, np: Any, pa: Any) -> _Columns:
             0
             if v is None or v == "" or v == "0"
             else int(v)
-            if type(v) is str and v.isdigit() and v.isascii()
+            if type(v) is str and len(v) <= POINTS_DIGITS and v.isdigit() and v.isascii()
             else points_value(v, "accrued")
         ),
     )
@@ -986,6 +1194,17 @@ def _try(parse: Callable[[Any], Any], value: Any) -> Any:
         return _INVALID
 
 
+def _store_id(text: str) -> bool:
+    """Whether a store the file brings can be created under this id (``Store.add_store``'s rule)."""
+    from shared.wire import WireError, check_id
+
+    try:
+        check_id(text, "store id")
+    except WireError:
+        return False
+    return True
+
+
 def head_raw_total(receipt: Receipt) -> str:
     return "" if receipt.total is None else _cents(receipt.total)
 
@@ -1000,11 +1219,13 @@ def check(
     mapping: Mapping_ | None = None,
     *,
     create_stores: bool = False,
+    store_timezone: str = "UTC",
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Read the whole file and list every bad row; writes nothing."""
+    """Read the whole file and list every bad row; writes nothing. ``store_timezone``: that of the stores
+    ``create_stores`` makes (a time without an offset in their receipts is theirs)."""
     with without_gc():
-        return _check(db, path, mapping, create_stores=create_stores, progress=progress)
+        return _check(db, path, mapping, create_stores=create_stores, store_timezone=store_timezone, progress=progress)
 
 
 def _check(
@@ -1013,10 +1234,11 @@ def _check(
     mapping: Mapping_ | None,
     *,
     create_stores: bool,
+    store_timezone: str,
     progress: Callable[[int], None] | None,
 ) -> Report:
     mapping = mapping or Mapping_()
-    parser = Parser(db, path, mapping)
+    parser = Parser(db, path, mapping, store_timezone)
     report = Report()
     seen: set[tuple[str, str]] = set()
     sold: set[tuple[str, str]] = set()
@@ -1039,13 +1261,21 @@ def _check(
         seen_count += 1
         if progress is not None and not seen_count & 1023:  # a bar's update costs: once per 1,024 receipts
             progress(report.lines + report.refunds)
-        if receipt.store not in parser.stores:
-            if create_stores:
+        if receipt.store not in parser.stores and receipt.store not in report.new_stores:
+            if not create_stores:
+                report.bad(
+                    receipt.first_line,
+                    _("unknown store %(store)s (add it, or use --create-stores)", store=receipt.store),
+                )
+            elif _store_id(receipt.store):
                 report.new_stores.add(receipt.store)
             else:
                 report.bad(
                     receipt.first_line,
-                    _("unknown store %(store)s (add it, or use --create-stores)", store=receipt.store),
+                    _(
+                        "store id %(store)r cannot be created: 1 to 64 of A-Z a-z 0-9 _ . -",
+                        store=_shown(receipt.store),
+                    ),
                 )
         if key in seen:
             report.bad(
@@ -1087,6 +1317,8 @@ def _check(
             )
     if progress is not None:
         progress(report.lines + report.refunds)
+    if not report.rows:
+        raise ImportError_(_("The file has no rows below its header."))
     if asked:
         found = ledger_receipts(db, list(asked))
         already = ledger_refunds(db, list(asked))

@@ -94,6 +94,63 @@ def test_unreadable_files_and_roles(db, people):
         imports.check(db, people["manager"], _table())
 
 
+def _damaged_xlsx() -> bytes:
+    """A workbook whose sheet's XML is cut in half (the zip is sound: openpyxl fails while reading the rows)."""
+    import zipfile
+
+    book = Workbook()
+    for i in range(20):
+        book.active.append([f"+7912111111{i % 10}", "A"])
+    whole, cut = io.BytesIO(), io.BytesIO()
+    book.save(whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w") as out:
+        for name in source.namelist():
+            data = source.read(name)
+            out.writestr(name, data[: len(data) // 2] if "sheet1" in name else data)
+    return cut.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "expected"),
+    [
+        (b"phone;name\n+79121111111;" + b"A" * 200_000 + b"\n", "x.csv", "line 2: a value longer than"),
+        (b'phone;name\n+79121111111;"open\n' + b"x;" * 100_000, "x.csv", "a quote left open"),
+        (_damaged_xlsx(), "x.xlsx", "not a readable XLSX file (ParseError)"),
+        (b"phone;name;card\n", "x.csv", "no rows below its header"),
+        (b"phone;name;phone\n+79121111111;A;+79121111112\n", "x.csv", "two columns named phone"),
+        (b"phone;name;\xd1\x82\xd0\xb5\xd0\xbb\xd0\xb5\xd1\x84\xd0\xbe\xd0\xbd\n1;A;2\n", "x.csv", "two columns"),
+    ],
+)
+def test_a_damaged_or_ambiguous_file_is_one_clear_error(data, name, expected):
+    with pytest.raises(FormError) as caught:
+        imports.read_table(data, name)
+    assert expected in caught.value.errors["file"]
+
+
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
+    import zipfile
+
+    monkeypatch.setattr(imports, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
+    book, packed, bomb = Workbook(), io.BytesIO(), io.BytesIO()
+    book.active.append(["phone", "name"])
+    book.save(packed)
+    with zipfile.ZipFile(packed) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("sheet1.xml"):
+                data = data.replace(b"</sheetData>", b"<row r='2'>" + b" " * (4 << 20) + b"</row></sheetData>")
+            out.writestr(name, data)
+    with pytest.raises(FormError) as caught:
+        imports.read_table(bomb.getvalue(), "x.xlsx")
+    assert "zip bomb" in caught.value.errors["file"]
+
+
+@pytest.mark.parametrize("balance", ["NaN", "Infinity", "-inf", "1_000", "١٢", "sNaN"])
+def test_balances_that_decimal_would_read_are_refused(db, people, balance):
+    report = imports.check(db, people["marketer"], _table(f"phone;balance\n+79121111111;{balance}\n".encode()))
+    assert report.problems == [(2, "balance", "Write points like 150 or 150.50.")]
+
+
 def test_the_command_line_checks_then_imports(db_file, db, tmp_path):
     path = str(tmp_path / "people.csv")
     with open(path, "wb") as f:
