@@ -62,10 +62,14 @@ CONTENT_SECURITY_POLICY = (
 
 
 def _security_headers(app: Flask) -> None:
-    """Security headers on every response (pages, the JSON API, static files)."""
+    """Security headers on every response (pages, the JSON API, static files; ``no-store`` but on static files)."""
+
+    from flask import request
 
     @app.after_request
     def headers(response: Any) -> Any:
+        if request.endpoint != "static":  # pages and answers carry personal data: no cache keeps them
+            response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
