@@ -111,6 +111,8 @@ def reassign(number: str) -> ResponseReturnValue:
 
 
 def _owner(number: str) -> str:
+    """The card's customer, whom the actor may change (403 before the form is read: a store manager reassigning
+    another store's card to a customer who is no customer was told so, a 422, rather than refused)."""
     owner = get_db().card_owner(number)
-    customers.check_customer(get_db(), actor(), owner)
+    customers.check_customer(get_db(), actor(), owner, write=True)
     return owner

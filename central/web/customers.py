@@ -356,8 +356,11 @@ def merge_into(customer_id: str) -> ResponseReturnValue:
     db = get_db()
 
     def run(d: Mapping[str, str]) -> None:
+        who = actor()
+        who.require("customers.write")  # refused (403) before the target is looked up (a 422 when not found)
+        customers.check_customer(db, who, customer_id, write=True)
         target = customers.resolve_target(db, d.get("target", ""))
-        merge.merge(db, actor(), customer_id, target)
+        merge.merge(db, who, customer_id, target)
         run.target = target  # type: ignore[attr-defined]
 
     response = _post(customer_id, "actions", run, _("The customers are merged."), form_name="merge")

@@ -4,7 +4,9 @@ targets. A new route is probed by adding it; the public ones are named here."""
 
 from __future__ import annotations
 
+import html
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -13,7 +15,7 @@ from central.services import messages as message_service
 from central.services import promotions, segments
 from central.services.access import SYSTEM
 
-from .conftest import PASSWORD, login
+from .conftest import PASSWORD, apply_events, login, sale
 from .test_hostile_input import NAMED, _rows
 
 # the PostgreSQL run (--backend=postgresql) keeps this file: it passes there (docs/scale.md)
@@ -31,6 +33,9 @@ EXEMPT_WRITES = {
     "message_hooks.unsubscribe",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+#: the values of another store (S2) for the path parameters: what a manager of S1 must not reach
+OTHER_STORE = {**NAMED, "customer_id": "c2", "number": "2000002", "store": "S2", "store_id": "S2"}
+TABS = ("profile", "cards", "history", "purchases", "messages", "notes", "actions", "log")
 
 
 def _routes(app, methods, values=NAMED):
@@ -130,6 +135,107 @@ def test_no_get_changes_anything(app, db, shoppers, who):
     for _endpoint, _method, url in _routes(app, {"GET"}):
         client.get(url).close()
         assert _rows(db) == before, url
+
+
+class _Forms(HTMLParser):
+    """Each ``<form method=post>`` of a page: its action and a value for each field (the first option, a text
+    "x", checked boxes; a box or radio already given keeps its value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+        self._form: dict[str, str] | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            if a.get("method", "get").lower() == "post":
+                self._form = {}
+                self.forms.append((html.unescape(a.get("action", "")), self._form))
+            return
+        name = a.get("name")
+        if self._form is None or not name:
+            return
+        kind = a.get("type", "text").lower()
+        if tag == "input" and kind != "file":
+            self._form.setdefault(name, a.get("value") or ("1" if kind == "checkbox" else "x"))
+        elif tag == "textarea":
+            self._form.setdefault(name, "x")
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and (self._select not in self._form or "selected" in a):
+            self._form[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+
+
+def _every_form(app, values):
+    """(action, data) of every post form on every page the administrator sees, path parameters ``values``."""
+    admin = app.test_client()
+    login(admin, "admin")
+    pages = {u for e, _m, u in _routes(app, {"GET"}, values) if not _public(e) and not e.startswith("api")}
+    pages |= {f"/customers/{values['customer_id']}?tab={tab}" for tab in TABS}
+    forms = {}
+    for url in sorted(pages):
+        response = admin.get(url)
+        if response.status_code == 200 and response.mimetype == "text/html":
+            parser = _Forms()
+            parser.feed(response.text)
+            for action, data in parser.forms:
+                forms.setdefault((action or url, tuple(sorted(data))), data)
+        response.close()
+    skipped = ("/logout", "/language", "/account", "/login")  # one's own session, language and password
+    return [(action, data) for (action, _), data in sorted(forms.items()) if not action.startswith(skipped)]
+
+
+def test_a_viewer_posting_every_form_changes_nothing(app, db, shoppers):
+    """Every form of every page the administrator sees, posted by a viewer: refused, nothing changed but the
+    viewer's own choice of list columns."""
+    _with_objects(db)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    forms = _every_form(app, NAMED)
+    assert len(forms) > 40
+    viewer = app.test_client()
+    login(viewer, "viewer")
+    before = _rows(db)
+    for action, data in forms:
+        response = viewer.post(action, data=data)
+        assert response.status_code < 500, (action, response.status_code)
+        after = _rows(db)
+        changed = {name for name in before if before[name] != after[name]} - {"console_preferences"}
+        assert not changed, (action, data, changed)
+        before = after
+
+
+def _another_stores(rows):
+    """The rows that name the other store, its customer c2 or its card."""
+    return {
+        name: [r for r in table if re.search(r"'(c2|S2|2000002)'", r) or "Nevsky" in r] for name, table in rows.items()
+    }
+
+
+def test_a_store_manager_posting_every_form_of_another_stores_objects_changes_none_of_them(app, db, agents, shoppers):
+    """The forms of c2's account (S2's customer who also bought at S1: the manager sees them read-only), their card,
+    S2's store and rule set, and every other page, posted by the manager of S1: nothing of S2 changes."""
+    _with_objects(db)
+    apply_events(db, sale(agents["S1"], "c2", [("SKU-1", None, 1_000)]))
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    forms = _every_form(app, OTHER_STORE)
+    assert any(action.startswith("/customers/c2/") for action, _ in forms)
+    manager = app.test_client()
+    login(manager, "manager")
+    before = _another_stores(_rows(db))
+    for action, data in forms:
+        response = manager.post(action, data=data)
+        assert response.status_code < 500, (action, response.status_code)
+        if action.startswith(("/customers/c2/", "/cards/2000002/", "/stores/S2", "/rules/S2", "/cards/issue/c2")):
+            assert response.status_code == 403, (action, response.status_code)
+        assert _another_stores(_rows(db)) == before, (action, data)
 
 
 HOSTILE_NEXT = [
