@@ -305,3 +305,17 @@ def test_an_export_with_a_wrong_filter_goes_back_to_the_list_with_the_whole_filt
     assert location.startswith(export.rsplit("/", 1)[0] + "/?") and "#" not in location, location
     if export.startswith("/customers"):
         assert "f=name" in location and "f=balance" in location and "v=abc" in location
+
+
+@pytest.mark.parametrize("field", ["body", "subject", "html"])
+def test_a_message_template_past_pythons_limits_is_refused_in_place(app, db, people, field):
+    """A template with a 5,000-digit number or brackets thousands deep was a 500 on saving (the sandbox's parser
+    raised ValueError or RecursionError, not the template error the form shows)."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    login(client, "marketer")
+    form = {"name": "t", "channel": "email", "language": "ru", "subject": "s", "body": "x"}
+    for hostile in ("{{ " + "9" * 5000 + " }}", "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}"):
+        response = client.post("/messages/templates/new", data={**form, field: hostile})
+        assert response.status_code == 422 and "nested too deeply" in response.text, response.status_code
+    assert db.count("message_templates") == 0
