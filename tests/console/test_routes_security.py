@@ -319,3 +319,19 @@ def test_a_message_template_past_pythons_limits_is_refused_in_place(app, db, peo
         response = client.post("/messages/templates/new", data={**form, field: hostile})
         assert response.status_code == 422 and "nested too deeply" in response.text, response.status_code
     assert db.count("message_templates") == 0
+
+
+def test_a_json_body_nested_thousands_deep_is_no_500_on_any_route(app, db, shoppers):
+    """``get_json`` catches ValueError only: Python's recursion limit was a 500 on the agents' enrollment and the
+    gateways' and Telegram's webhooks (no key needed for that), and on the web card's push subscription."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    deep = "[" * 100_000 + "]" * 100_000
+    anonymous, admin = app.test_client(), app.test_client()
+    login(admin, "admin")
+    for client in (anonymous, admin):
+        for endpoint, method, url in _routes(app, WRITES):
+            if endpoint == "auth.logout":
+                continue
+            response = client.open(url, method=method, data=deep, content_type="application/json")
+            response.close()
+            assert response.status_code < 500, (method, url, response.status_code)
