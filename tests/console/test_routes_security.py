@@ -335,3 +335,20 @@ def test_a_json_body_nested_thousands_deep_is_no_500_on_any_route(app, db, shopp
             response = client.open(url, method=method, data=deep, content_type="application/json")
             response.close()
             assert response.status_code < 500, (method, url, response.status_code)
+
+
+def test_a_server_error_shows_no_traceback_and_keeps_the_headers(app, people):
+    """What a 500 would show (none is known: this route fails on purpose): Flask's plain page, no traceback, no
+    exception text, the security headers all the same."""
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret detail /work/central/storage/store.py")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    login(client, "admin")
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "Traceback" not in response.text and "secret detail" not in response.text and ".py" not in response.text
+    _headers_kept(response, "boom")
