@@ -356,6 +356,7 @@ def whatif(db: Store, actor: Actor, store_id: str, doc: Any, days: int = 30) -> 
     from .whatif import MAX_DAYS, load
 
     actor.require("rules.read")
+    actor.require_store(store_id)  # another store's receipts: 403 before the draft is read
     checked = check_promotion(db, doc)
     promotion = parse_promotions({"version": 1, "promotions": [checked], "code_lists": []}).promotions[0]
     store = db.get_store(store_id)

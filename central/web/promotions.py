@@ -192,6 +192,7 @@ def index() -> ResponseReturnValue:
 def whatif() -> ResponseReturnValue:
     """The form's promotion (saved or not: a draft) over a store's last N days of receipts."""
     form = form_data()
+    actor().require_store(form.get("whatif_store", ""))  # another store's receipts: 403 before the draft is read
     try:
         result = promotions.whatif(
             get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)

@@ -137,3 +137,12 @@ def test_a_shopped_here_customers_messages_settings_stay_their_home_stores(clien
         with pytest.raises(Forbidden):
             change()
     assert client.post("/messages/customer/c1/language", data={"language": "en"}).status_code == 302  # their own
+
+
+def test_a_promotions_what_if_on_another_store_is_refused_first(client, db, people):
+    """The what-if replays a store's receipts: the manager of S1 asking for S2's was told what was wrong with the
+    draft (422) before the store was checked."""
+    login(client, "manager")
+    draft = {"id": "w", "name": "W", "reward_kind": "points", "reward_value": "x", "whatif_days": "30"}
+    assert client.post("/promotions/whatif", data={**draft, "whatif_store": "S2"}).status_code == 403
+    assert client.post("/promotions/whatif", data={**draft, "whatif_store": "S1"}).status_code == 422
