@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .storage import db
     from .web import api, health, install_converters, message_hooks, register_console
 
+    _json_bodies(app)
     install_converters(app)
     db.init_app(app)
     i18n.init_app(app)
@@ -80,15 +81,34 @@ def _json_provider(app: Flask) -> Any:
 
 
 def _security_headers(app: Flask) -> None:
-    """Security headers on every response (pages, the JSON API, static files)."""
+    """Security headers on every response (pages, the JSON API, static files; ``no-store`` but on static files)."""
+
+    from flask import request
 
     @app.after_request
     def headers(response: Any) -> Any:
+        if request.endpoint != "static":  # pages and answers carry personal data: no cache keeps them
+            response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+
+def _json_bodies(app: Flask) -> None:
+    """A JSON body nested thousands deep is a bad body (``get_json`` catches ValueError only: Python's recursion
+    limit made it a 500, on the enrollment and the webhooks before any key was checked)."""
+    from flask.json.provider import DefaultJSONProvider
+
+    class JSONProvider(DefaultJSONProvider):
+        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+            try:
+                return super().loads(s, **kwargs)
+            except RecursionError:
+                raise ValueError("the JSON is nested too deeply") from None
+
+    app.json = JSONProvider(app)
 
 
 def _session_settings(app: Flask) -> None:

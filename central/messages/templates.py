@@ -203,7 +203,14 @@ def check(source: str, field: str = "body") -> frozenset[str]:
     an unknown variable."""
     if not isinstance(source, str):
         raise TemplateError(f"{field}: a template is text")
-    return _check(source, field)
+    try:
+        return _check(source, field)
+    except TemplateError:
+        raise
+    except (RecursionError, SyntaxError, ValueError, MemoryError):
+        # Python's own limits, met only by a hostile source: a number of thousands of digits, brackets, signs or
+        # blocks hundreds deep (the parser's or the compiler's recursion; a 500 when the template was saved)
+        raise TemplateError(f"{field}: the template is nested too deeply or has too long a number") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -240,6 +247,8 @@ def _check(source: str, field: str) -> frozenset[str]:
     unknown = sorted(used - NAMES)
     if unknown:
         raise TemplateError(f"{field}: unknown variable {', '.join(unknown)}; known: {', '.join(sorted(NAMES))}")
+    _compiled(source)  # compiled once here, so a source Python cannot compile is refused when saved
+    _compiled(source, True)
     return frozenset(used)
 
 

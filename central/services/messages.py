@@ -503,7 +503,7 @@ def set_consent(
 ) -> bool:
     """Give or withdraw a customer's consent to marketing on a channel; False if it was already so."""
     actor.require("customers.write")
-    customer = check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id, write=True)
     key = rules.CONSENT_KEY.get(channel)
     if key is None:
         raise FormError({"channel": _("This channel needs no consent.")})
@@ -529,7 +529,7 @@ def set_language(db: Store, actor: Actor, customer_id: str, language: str) -> bo
     """The language the customer gets messages in (a template's variant in it is chosen when there is one);
     False if it was already so."""
     actor.require("customers.write")
-    customer = check_customer(db, actor, customer_id)
+    customer = check_customer(db, actor, customer_id, write=True)  # a store manager: their stores' customers only
     if language not in LANGUAGES:
         raise FormError({"language": _("Choose a language from the list.")})
     with db.transaction() as conn:
@@ -666,7 +666,7 @@ def telegram_link(db: Store, actor: Actor, customer_id: str) -> dict[str, str]:
 
     Opening it and pressing Start links the chat to the customer and gives Telegram consent."""
     actor.require("customers.write")
-    check_customer(db, actor, customer_id)
+    check_customer(db, actor, customer_id, write=True)  # the link gives consent: a change, not a look
     row = db.message_channel("telegram")
     if row is None:
         raise FormError({"channel": _("The %(channel)s channel is not set up.", channel="telegram")})

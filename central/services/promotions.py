@@ -42,7 +42,9 @@ audit.ACTIONS.update(
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def _require_write(actor: Actor) -> None:
+def require_write(actor: Actor) -> None:
+    """:class:`Forbidden` unless the actor may change promotions and promo-code lists (administrators and
+    marketers); views call it before they read a form, so a refusal is a 403 whatever the form holds."""
     if actor.role not in (ADMIN, MARKETER):
         raise Forbidden(f"{actor.username} ({actor.role}) may not change promotions")
 
@@ -64,7 +66,7 @@ def check_promotion(db: Store, doc: Any) -> dict[str, Any]:
 
 def save(db: Store, actor: Actor, doc: Any) -> str:
     """Create or change a promotion (its ``id`` names it); a new one is a draft. Returns its id."""
-    _require_write(actor)
+    require_write(actor)
     checked = check_promotion(db, doc)
     if not _ID.match(checked["id"]):
         raise FormError({"id": _("An id is 1 to 64 letters, digits, dots, dashes or underscores.")})
@@ -92,7 +94,7 @@ def save(db: Store, actor: Actor, doc: Any) -> str:
 
 def set_state(db: Store, actor: Actor, promotion_id: str, state: str) -> None:
     """Start (``active``: published to the stores), stop or return to draft."""
-    _require_write(actor)
+    require_write(actor)
     if state not in STATES:
         raise FormError({"state": _("A promotion is a draft, active or stopped.")})
     with db.transaction() as conn:
@@ -146,7 +148,7 @@ def create_code_list(
 ) -> int:
     """Generate ``count`` codes (or read an uploaded CSV: one code per row, first column) into a new list.
     Returns how many codes it holds."""
-    _require_write(actor)
+    require_write(actor)
     errors: dict[str, str] = {}
     if not isinstance(list_id, str) or not _ID.match(list_id):
         errors["id"] = _("An id is 1 to 64 letters, digits, dots, dashes or underscores.")
@@ -259,7 +261,7 @@ def issue_code(db: Store, actor: Actor, list_id: str, customer_id: str) -> str:
     """Issue a free code of a personal list to one customer (the customer's profile): the code. It goes down to
     the stores in the customer's delta and is accepted at the till only for that customer."""
 
-    _require_write(actor)
+    require_write(actor)
     _personal_list(db, list_id)
     try:
         db.customer(customer_id)
@@ -279,7 +281,7 @@ def issue_to_segment(db: Store, actor: Actor, list_id: str, segment_id: int) -> 
     """Issue a code of a personal list to every member of a segment that holds none of the list yet (a re-run
     issues nobody a second code): {members, issued, already, missing (the list ran out)}."""
 
-    _require_write(actor)
+    require_write(actor)
     _personal_list(db, list_id)
     ids = targeting.members(db, actor, segment_id)
     result = {"members": len(ids), "issued": 0, "already": 0, "missing": 0}
@@ -354,6 +356,7 @@ def whatif(db: Store, actor: Actor, store_id: str, doc: Any, days: int = 30) -> 
     from .whatif import MAX_DAYS, load
 
     actor.require("rules.read")
+    actor.require_store(store_id)  # another store's receipts: 403 before the draft is read
     checked = check_promotion(db, doc)
     promotion = parse_promotions({"version": 1, "promotions": [checked], "code_lists": []}).promotions[0]
     store = db.get_store(store_id)

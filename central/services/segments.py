@@ -50,7 +50,9 @@ audit.ACTIONS.update(
 USERS: list[Callable[[Store, int], list[str]]] = []
 
 
-def _require_write(actor: Actor) -> None:
+def require_write(actor: Actor) -> None:
+    """:class:`Forbidden` unless the actor may change segments (administrators and marketers); views call it
+    before they read a form, so a refusal is a 403 whatever the form holds."""
     if actor.role not in (ADMIN, MARKETER):
         raise Forbidden(f"{actor.username} ({actor.role}) may not change segments")
 
@@ -113,7 +115,7 @@ def create(
 ) -> int:
     """A new segment; a dynamic one gets its members now, a static one ``members`` (customer ids, in the same
     transaction, with ``cause``). Returns its id."""
-    _require_write(actor)
+    require_write(actor)
     if kind not in KINDS:
         raise FormError({"kind": _("A segment is static or dynamic.")})
     name = _name(db, name, None)
@@ -141,7 +143,7 @@ def create(
 
 def edit(db: Store, actor: Actor, segment_id: int, *, name: Any = None, definition: Any = None) -> None:
     """Rename and/or change the definition; a dynamic segment's members follow at once (cause ``edit``)."""
-    _require_write(actor)
+    require_write(actor)
     row = _row(db, segment_id)
     new_name = _name(db, name, segment_id) if name is not None else row["name"]
     parsed = check_definition(db, definition, segment_id) if definition is not None else None
@@ -192,7 +194,7 @@ def used_by(db: Store, segment_id: int) -> list[str]:
 
 def delete(db: Store, actor: Actor, segment_id: int) -> None:
     """Refused while something uses it, saying what."""
-    _require_write(actor)
+    require_write(actor)
     row = _row(db, segment_id)
     users = used_by(db, segment_id)
     if users:
@@ -212,7 +214,7 @@ def delete(db: Store, actor: Actor, segment_id: int) -> None:
 
 def recompute(db: Store, actor: Actor, segment_id: int) -> tuple[int, int]:
     """Members := what the criteria give now (a static segment's "recompute on demand")."""
-    _require_write(actor)
+    require_write(actor)
     row = _row(db, segment_id)
     if not row["definition"]:
         raise FormError({"definition": _("The segment has no criteria to compute from.")})
@@ -233,7 +235,7 @@ def change_members(
     remove: list[str] = (),
 ) -> tuple[int, int]:  # type: ignore[assignment]
     """Add or remove customers of a static segment by hand (cause ``hand``); unknown ids: nothing changes."""
-    _require_write(actor)
+    require_write(actor)
     row = _row(db, segment_id)
     if row["kind"] != "static":
         raise FormError({"segment": _("Only a static segment's members are changed by hand.")})
@@ -315,7 +317,7 @@ def members(db: Store, actor: Actor, segment_id: int, *, after: int = 0, limit: 
 
 
 def compute_rfm(db: Store, actor: Actor, window: int = 365) -> int:
-    _require_write(actor)
+    require_write(actor)
     with db.transaction() as conn:
         today = db.chain_today()
         scored = engine.compute_rfm(conn, today, window)
@@ -497,7 +499,7 @@ def read_upload(db: Store, data: bytes, filename: str) -> dict[str, Any]:
 def apply_upload(db: Store, actor: Actor, segment_id: int, data: bytes, filename: str, mode: str) -> dict[str, Any]:
     """Add (``mode`` = add) or remove the uploaded customers; the known rows are applied (the dry run said
     which are unknown). Returns the dry run's result with ``changed`` = (entered, left)."""
-    _require_write(actor)
+    require_write(actor)
     if mode not in ("add", "remove"):
         raise FormError({"mode": _("Add or remove.")})
     result = read_upload(db, data, filename)

@@ -113,6 +113,8 @@ def run(
     """Run the targeting once: credit ``points`` (with ``expires``: temporary) to every member, or send the
     ``template`` to them. ``confirmed`` must be the count the preview showed. Returns the result: customers
     reached, credited, already credited before (a re-run), skipped (blocked, erased, merged) and points."""
+    if not actor.can("messages.send"):
+        actor.require("customers.write")  # neither action is theirs: 403 before the form is read (was a 422)
     targeting_id = _check_id(targeting_id)
     action = _check_input(db, actor, data)
     segment_id = _segment(data)

@@ -246,7 +246,7 @@ def apply_action(db: Store, draft: StepsDraft, action: str, form: Mapping[str, A
         text = (form.get("steps_json") or "").strip()
         try:
             steps = json.loads(text or "[]")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested thousands deep: Python's recursion limit (was a 500)
             return {"steps_json": _("The steps are not valid JSON: %(error)s", error=str(exc))}
         if not isinstance(steps, list) or not all(isinstance(s, Mapping) for s in steps):
             return {"steps_json": _("The steps are a JSON list of steps.")}

@@ -35,7 +35,10 @@ def login() -> ResponseReturnValue:
     except FormError as exc:
         return render_form("console/login.html", exc, next=data.get("next", ""))
     lang = session.get("lang")
-    session.clear()  # a fresh session on sign-in (no fixation)
+    # a fresh session on sign-in (no fixation); one this browser still had ends on the server (another user's
+    # cookie, copied before, would go on working)
+    signin.sign_out(get_db(), session.get("sid"), load_actor(), client_address())
+    session.clear()
     session.permanent = True
     session["uid"], session["sv"], session["sid"] = user["id"], user["session_version"], token
     if user["language"] in LANGUAGES:

@@ -111,6 +111,9 @@ def reassign(number: str) -> ResponseReturnValue:
 
 
 def _owner(number: str) -> str:
+    """The card's customer, whom the actor may change (403 before the form is read: a viewer, or a store manager
+    with another store's card, reassigning it to a customer who is no customer was told so, a 422, not refused)."""
+    actor().require("cards.write")
     owner = get_db().card_owner(number)
-    customers.check_customer(get_db(), actor(), owner)
+    customers.check_customer(get_db(), actor(), owner, write=True)
     return owner

@@ -9,7 +9,7 @@ the service layer.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -110,10 +110,26 @@ def actor() -> Actor:
 
 
 def safe_next(target: str | None) -> str:
-    """A redirect target only within this site (never another host)."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """A redirect target only within this site (never another host). A backslash (which browsers read as a
+    slash) or a control character sends home instead: a CR or LF in the ``Location`` header was a 500."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("home.index")
+
+
+def list_url(endpoint: str, query: str) -> str:
+    """The list page ``endpoint`` with a query string the client sent (a form's hidden ``query``, the export's
+    own), encoded again: a CR or LF in it (a 500 in the ``Location`` header), a ``#`` or a reserved name of
+    ``url_for`` (``_method``, ``endpoint``: 500s too) stays a query parameter's text."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return url_for(endpoint) + ("?" + urlencode(pairs) if pairs else "")
 
 
 def int_arg(name: str) -> int | None:

@@ -27,7 +27,7 @@ from ..services.filters import OPS, CustomerQuery, field_choices
 from ..services.text import _
 from ..services.triggers import customer_triggers
 from ..storage.db import get_db
-from .common import actor, console_blueprint, form_data, int_arg, render
+from .common import actor, console_blueprint, form_data, int_arg, list_url, render
 from .exports import export_response
 
 bp = console_blueprint("customers", "/customers")
@@ -88,7 +88,7 @@ def export(fmt: str) -> ResponseReturnValue:
     try:
         customers.list_customers(db, who, query, _zone(), limit=1, with_count=False)  # checks the filter first
     except FormError:
-        return redirect(url_for("customers.index", **request.args))
+        return redirect(list_url("customers.index", request.query_string.decode("utf-8", "replace")))
     zone = _zone()
     response = export_response(
         fmt,
@@ -110,7 +110,7 @@ def save_filter() -> ResponseReturnValue:
         flash(_("The filter is saved."))
     except FormError as exc:
         flash(next(iter(exc.errors.values())))
-    return redirect(url_for("customers.index") + ("?" + data["query"] if data.get("query") else ""))
+    return redirect(list_url("customers.index", data.get("query", "")))
 
 
 @bp.post("/filters/<int:filter_id>/delete")
@@ -356,8 +356,11 @@ def merge_into(customer_id: str) -> ResponseReturnValue:
     db = get_db()
 
     def run(d: Mapping[str, str]) -> None:
+        who = actor()
+        who.require("customers.write")  # refused (403) before the target is looked up (a 422 when not found)
+        customers.check_customer(db, who, customer_id, write=True)
         target = customers.resolve_target(db, d.get("target", ""))
-        merge.merge(db, actor(), customer_id, target)
+        merge.merge(db, who, customer_id, target)
         run.target = target  # type: ignore[attr-defined]
 
     response = _post(customer_id, "actions", run, _("The customers are merged."), form_name="merge")
@@ -595,8 +598,7 @@ def columns() -> ResponseReturnValue:
         customer_admin.set_list_columns(get_db(), actor(), request.form.getlist("column"), positions)
     except FormError as exc:
         flash(next(iter(exc.errors.values())))
-    back = request.form.get("query", "")
-    return redirect(url_for("customers.index") + ("?" + back if back else ""))
+    return redirect(list_url("customers.index", request.form.get("query", "")))
 
 
 @bp.route("/web-card", methods=["GET", "POST"])

@@ -170,6 +170,7 @@ def _page(status: int = 200, errors: dict[str, str] | None = None, form: dict[st
 @bp.route("/", methods=["GET", "POST"])
 def index() -> ResponseReturnValue:
     if request.method == "POST":
+        promotions.require_write(actor())  # 403 before the form is read (a viewer was told what was wrong in it)
         form = form_data()
         try:
             ident = promotions.save(get_db(), actor(), form_to_doc(form))
@@ -191,6 +192,7 @@ def index() -> ResponseReturnValue:
 def whatif() -> ResponseReturnValue:
     """The form's promotion (saved or not: a draft) over a store's last N days of receipts."""
     form = form_data()
+    actor().require_store(form.get("whatif_store", ""))  # another store's receipts: 403 before the draft is read
     try:
         result = promotions.whatif(
             get_db(), actor(), form.get("whatif_store", ""), form_to_doc(form), int(form.get("whatif_days") or 30)
@@ -217,6 +219,7 @@ def codes() -> ResponseReturnValue:
     errors: dict[str, str] = {}
     form = form_data() if request.method == "POST" else {"length": "8", "count": "100", "check": "1"}
     if request.method == "POST":
+        promotions.require_write(actor())  # 403 before the form and its file are read
         upload = request.files.get("upload")
         try:
             # UTF-8, UTF-16 (Excel's "Unicode text") or Windows-1251, as the customer import reads them

@@ -23,7 +23,7 @@ from ..reports.definitions import DIMENSIONS, GRAINS, MEASURES, PRESET_LABELS, P
 from ..services import analytics, saved
 from ..services.access import SYSTEM, Actor, FormError
 from ..storage.db import get_db
-from .common import actor, console_blueprint, render
+from .common import actor, console_blueprint, list_url, render
 
 bp = console_blueprint("reports", "/reports")
 api = Blueprint("reports_api", __name__, url_prefix="/api/v1/reports")
@@ -110,7 +110,7 @@ def save_pivot() -> ResponseReturnValue:
         saved.save_filter(db, who, "reports", request.form.get("name", ""), query, bool(request.form.get("shared")))
     except FormError as exc:
         return render("console/error.html", 422, title_code=422, detail=" ".join(exc.errors.values()))
-    return redirect(url_for("reports.pivot_page") + "?" + query)
+    return redirect(list_url("reports.pivot_page", query))
 
 
 @bp.get("/charts")

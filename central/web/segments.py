@@ -288,6 +288,7 @@ def recompute(segment_id: int) -> ResponseReturnValue:
 def hand_members(segment_id: int) -> ResponseReturnValue:
     """Add or remove customers typed by id, phone or card (one per line or comma separated)."""
     db, who = get_db(), actor()
+    segments.require_write(who)  # before the typed customers are looked up (a viewer was told which are unknown)
     text = request.form.get("customers", "")
     mode = request.form.get("mode", "add")
     wanted, unknown = [], []
@@ -328,6 +329,7 @@ def _keep_upload(data: bytes) -> str:
 def upload(segment_id: int) -> ResponseReturnValue:
     """A file of cards or phones: first the dry run (what is known, which rows are not), then apply."""
     db, who = get_db(), actor()
+    segments.require_write(who)  # before the file is read and kept (a viewer's dry run was read, kept and shown)
     row = segments.segment(db, who, segment_id)
     mode = request.form.get("mode", "add")
     token = request.form.get("token", "")
@@ -385,6 +387,7 @@ def _tag_message(result: dict[str, int]) -> str:
 def from_customers() -> ResponseReturnValue:
     """ "Save these customers as a segment": a static segment of what the customer list's filter finds."""
     db, who = get_db(), actor()
+    segments.require_write(who)  # 403 before the form is read
     query = CustomerQuery.from_args(request.form)
     back = url_for("customers.index") + ("?" + query.query_string() if query.query_string() else "")
     try:
@@ -401,6 +404,7 @@ def from_customers() -> ResponseReturnValue:
 def members_from_customers() -> ResponseReturnValue:
     """Add (or remove) every customer the customer list's filter finds to (from) a static segment."""
     db, who = get_db(), actor()
+    segments.require_write(who)  # 403 before the form is read
     query = CustomerQuery.from_args(request.form)
     back = url_for("customers.index") + ("?" + query.query_string() if query.query_string() else "")
     segment_id = request.form.get("segment_id", "")

@@ -9,7 +9,7 @@ from ..services import saved, stores, transactions
 from ..services.access import FormError
 from ..services.text import _
 from ..storage.db import get_db
-from .common import actor, console_blueprint, form_data, render
+from .common import actor, console_blueprint, form_data, list_url, render
 from .exports import export_response
 
 bp = console_blueprint("transactions", "/transactions")
@@ -51,7 +51,7 @@ def export(fmt: str) -> ResponseReturnValue:
     try:
         transactions.list_transactions(db, who, query, _zone(), limit=1, with_totals=False)
     except FormError:
-        return redirect(url_for("transactions.index", **request.args))
+        return redirect(list_url("transactions.index", request.query_string.decode("utf-8", "replace")))
     zone = _zone()
     response = export_response(
         fmt, "transactions", transactions.columns(), lambda own: transactions.iter_transactions(own, who, query, zone)
@@ -69,4 +69,4 @@ def save_filter() -> ResponseReturnValue:
         flash(_("The filter is saved."))
     except FormError as exc:
         flash(next(iter(exc.errors.values())))
-    return redirect(url_for("transactions.index") + ("?" + data["query"] if data.get("query") else ""))
+    return redirect(list_url("transactions.index", data.get("query", "")))

@@ -116,3 +116,33 @@ def test_a_promo_code_list_shows_a_manager_only_their_stores_customers_and_uses(
     export = client.get("/promotions/codes/PER/export.csv").get_data(as_text=True)
     assert f"{theirs},1,1,c2" in export
     assert "R-S2-2" in client.get("/promotions/codes/PER").get_data(as_text=True)
+
+
+def test_a_shopped_here_customers_messages_settings_stay_their_home_stores(client, db, people, shopped_at_s1):
+    """The language of messages and a Telegram start link (which gives consent once used) checked only that the
+    manager sees the customer: the manager of S1 changed the language of c2 (S2's, who bought once at S1)."""
+    from central.services import messages
+
+    login(client, "manager")
+    before = db.conn.execute("SELECT * FROM customers WHERE id = 'c2'").fetchall()
+    assert client.post("/messages/customer/c2/language", data={"language": "en"}).status_code == 403
+    assert client.post("/messages/customer/c2/telegram-link").status_code == 403
+    assert client.post("/messages/customer/c2/consents", data={"consent_sms": "1"}).status_code == 403
+    assert db.conn.execute("SELECT * FROM customers WHERE id = 'c2'").fetchall() == before
+    for change in (
+        lambda: messages.set_language(db, people["manager"], "c2", "en"),
+        lambda: messages.telegram_link(db, people["manager"], "c2"),
+        lambda: messages.set_consent(db, people["manager"], "c2", "sms", True),
+    ):
+        with pytest.raises(Forbidden):
+            change()
+    assert client.post("/messages/customer/c1/language", data={"language": "en"}).status_code == 302  # their own
+
+
+def test_a_promotions_what_if_on_another_store_is_refused_first(client, db, people):
+    """The what-if replays a store's receipts: the manager of S1 asking for S2's was told what was wrong with the
+    draft (422) before the store was checked."""
+    login(client, "manager")
+    draft = {"id": "w", "name": "W", "reward_kind": "points", "reward_value": "x", "whatif_days": "30"}
+    assert client.post("/promotions/whatif", data={**draft, "whatif_store": "S2"}).status_code == 403
+    assert client.post("/promotions/whatif", data={**draft, "whatif_store": "S1"}).status_code == 422

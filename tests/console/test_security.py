@@ -159,6 +159,20 @@ def test_a_cookie_saved_before_sign_out_no_longer_works(app, db):
     assert thief.get("/api/v1/stores/status").status_code == 401
 
 
+def test_signing_in_again_ends_the_browsers_previous_session(app, db):
+    """A new sign-in gets a new session id, and the one the browser had ends on the server: a copy of the first
+    user's cookie (a shared till computer, another user signing in over it) no longer works."""
+    browser = app.test_client()
+    login(browser, "admin")
+    first = browser.get_cookie("session").value
+    login(browser, "viewer")
+    assert browser.get("/users").status_code == 403  # the viewer now
+    thief = app.test_client()
+    thief.set_cookie("session", first)
+    assert thief.get("/").status_code == 302
+    assert _actions(db, "auth.") == ["auth.login", "auth.login", "auth.logout"]  # the admin's, once the viewer is in
+
+
 def test_sign_ins_failures_lockouts_and_sign_outs_are_audited(app, db):
     client = app.test_client()
     login(client, "admin", "wrong password")

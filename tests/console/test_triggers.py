@@ -138,6 +138,9 @@ def test_the_steps_json_export_and_import(client, db):
     assert 'id="step-2"' in html and 'name="s.2.c.1.type" value="transaction"' in html
     bad = client.post("/triggers/new", data={**base, "action": "import", "steps_json": "[{"}).get_data(as_text=True)
     assert 'data-for="steps_json"' in bad
+    deep = "[" * 100_000 + "]" * 100_000  # Python's recursion limit: a 500 until it was caught like bad JSON
+    bad = client.post("/triggers/new", data={**base, "action": "import", "steps_json": deep})
+    assert bad.status_code == 200 and 'data-for="steps_json"' in bad.text
     # what the import filled in saves as the same document
     from central.services import trigger_form
 

@@ -108,6 +108,27 @@ def test_bombs_are_refused_quickly(source):
     assert time.monotonic() - started < 1
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "9" * 5000 + " }}",
+        "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
+        "{{ " + "-" * 5000 + "1 }}",
+        "{{ " + "1 + " * 3000 + "1 }}",
+        "{% if name %}" * 100 + "{% endif %}" * 100,
+    ],
+    ids=["5000 digits", "3000 brackets", "5000 signs", "3000 sums", "100 blocks"],
+)
+def test_a_source_past_pythons_own_limits_is_a_template_error(source):
+    """A number past Python's 4,300 digits, brackets, signs or sums thousands deep (the parser's and the visitors'
+    recursion) and blocks a hundred deep (the compiler's indentation): a ValueError, RecursionError or
+    IndentationError, a 500 when a marketer saved such a template (console: POST /messages/templates/new)."""
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        check(source)
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        render(source, V)
+
+
 def test_output_size_limit():
     source = "{{ name }}" * 2000
     with pytest.raises(TemplateError, match="longer than"):
