@@ -35,7 +35,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .storage import db
     from .web import api, health, install_converters, message_hooks, register_console
 
-    _json_bodies(app)
     install_converters(app)
     db.init_app(app)
     i18n.init_app(app)
@@ -94,21 +93,6 @@ def _security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
-
-
-def _json_bodies(app: Flask) -> None:
-    """A JSON body nested thousands deep is a bad body (``get_json`` catches ValueError only: Python's recursion
-    limit made it a 500, on the enrollment and the webhooks before any key was checked)."""
-    from flask.json.provider import DefaultJSONProvider
-
-    class JSONProvider(DefaultJSONProvider):
-        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-            try:
-                return super().loads(s, **kwargs)
-            except RecursionError:
-                raise ValueError("the JSON is nested too deeply") from None
-
-    app.json = JSONProvider(app)
 
 
 def _session_settings(app: Flask) -> None:
