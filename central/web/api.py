@@ -8,8 +8,6 @@ store manager: their stores' status, and no chain-wide totals).
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
@@ -80,14 +78,8 @@ def loyalty_error(exc: LoyaltyError) -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     """Under ``/api/`` werkzeug's own errors (no such path, a method not allowed, a body too large) answer
-    JSON ``{"code", "detail"}`` like the API's, not an HTML page; elsewhere they stay as they are. The API's
-    answers (customers' totals, segment members) say ``Cache-Control: no-store``, as the web card's pages."""
-
-    @app.after_request
-    def no_store(response: Any) -> Any:
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    JSON ``{"code", "detail"}`` like the API's, not an HTML page; elsewhere they stay as they are. (The API's
+    answers say ``Cache-Control: no-store`` as every answer but static files: ``central._security_headers``.)"""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
