@@ -63,6 +63,20 @@ def report(name: str, mine: Mapping[Any, Any], theirs: Mapping[Any, Any], show: 
     return len(wrong)
 
 
+def compare_rfm(mine: pd.DataFrame, theirs: Mapping[str, Any]) -> int:
+    """Compare R, F, M inputs (days, f, m) and scores (R, F, M) by customer with ``segments.customer_rfm``'s."""
+    differ = report(
+        "R, F, M inputs (days since, purchases, spend)",
+        {c: (int(r.days), int(r.f), int(r.m)) for c, r in mine.iterrows()},
+        {c: (x["days_since"], x["purchases"], x["spend"]) for c, x in theirs.items() if x},
+    )
+    return differ + report(
+        "R, F, M scores",
+        {c: (int(r.R), int(r.F), int(r.M)) for c, r in mine.iterrows()},
+        {c: (x["r"], x["f"], x["m"]) for c, x in theirs.items() if x},
+    )
+
+
 def level_of(spend: int) -> tuple[str, int]:
     name, percent = LEVELS[0][1], LEVELS[0][2]
     for start, n, p in LEVELS:
@@ -279,16 +293,7 @@ def main() -> None:
 
     g["R"], g["F"], g["M"] = scores(-g["days"], True), scores(g["f"], True), scores(g["m"], True)
     theirs = {c: segments.customer_rfm(db, SYSTEM, c) for c in ids}
-    differ += report(
-        "R, F, M inputs (days since, purchases, spend)",
-        {c: (int(r.days), int(r.f), int(r.m)) for c, r in g.iterrows()},
-        {c: (x["days_since"], x["purchases"], x["spend"]) for c, x in theirs.items() if x},
-    )
-    differ += report(
-        "R, F, M scores",
-        {c: (int(r.R), int(r.F), int(r.M)) for c, r in g.iterrows()},
-        {c: (x["r"], x["f"], x["m"]) for c, x in theirs.items() if x},
-    )
+    differ += compare_rfm(g, theirs)
     # marketing.md's table, R rows 5..1, F columns 1..5
     table = {
         5: ("new", "potential loyalist", "potential loyalist", "champion", "champion"),

@@ -33,20 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.recompute import compare_rfm, report
+
 ZONES = ("Europe/Moscow", "Asia/Vladivostok", "America/New_York")
 LEVELS = (("Silver", 0, "1"), ("Gold", 100_000, "2"), ("Platinum", 300_000, "3"))
-
-
-def report(name: str, mine: dict, theirs: dict, show: int = 5) -> int:
-    keys = sorted(set(mine) | set(theirs), key=str)
-    wrong = [k for k in keys if mine.get(k) != theirs.get(k)]
-    if not wrong:
-        print(f"  {name}: agree {len(keys)}")
-    else:
-        print(f"  {name}: DIFFER {len(wrong)} of {len(keys)}")
-        for k in wrong[:show]:
-            print(f"      {k}: mine {mine.get(k)!r}, product {theirs.get(k)!r}")
-    return len(wrong)
 
 
 def history(receipts: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -286,16 +276,7 @@ def main() -> None:
     for col, values in (("R", -g["days"]), ("F", g["f"]), ("M", g["m"])):
         g[col] = (1 + (5 * (values.rank(method="min") - 1)) // n).astype(int)
     theirs = {c: segments.customer_rfm(db, SYSTEM, c) for c in ids}
-    differ += report(
-        "R, F, M inputs",
-        {c: (int(r.days), int(r.f), int(r.m)) for c, r in g.iterrows()},
-        {c: (x["days_since"], x["purchases"], x["spend"]) for c, x in theirs.items() if x},
-    )
-    differ += report(
-        "R, F, M scores",
-        {c: (int(r.R), int(r.F), int(r.M)) for c, r in g.iterrows()},
-        {c: (x["r"], x["f"], x["m"]) for c, x in theirs.items() if x},
-    )
+    differ += compare_rfm(g, theirs)
     print(f"{'every figure agrees' if not differ else f'{differ} differences'} ({work})")
 
 
