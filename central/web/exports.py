@@ -111,7 +111,7 @@ def export_response(
 
         return Response(
             stream(),
-            mimetype="text/csv; charset=utf-8",
+            mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={name}.csv"},
         )
     if fmt == "xlsx":

@@ -73,7 +73,9 @@ def test_write_xlsx_reports_rows_written():
 def test_every_exported_value_goes_through_one_cell_function(client, shoppers, monkeypatch):
     monkeypatch.setattr(exports, "cell", lambda value: "X" if value is not None else None)
     login(client, "admin")
-    text = client.get("/customers/export.csv").get_data(as_text=True)
+    answer = client.get("/customers/export.csv")
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
+    text = answer.get_data(as_text=True)
     assert "Иван" not in text and "X,X" in text
     rows = list(load_workbook(io.BytesIO(export_xlsx(client, "/customers/export.xlsx")), read_only=True).active.values)
     assert rows[1][0] == "X" and not any("Иван" in str(v) for r in rows for v in r)
