@@ -544,7 +544,8 @@ class SyncClient:
                 self._page(msg)
         elif kind == "rules":
             if msg["store"] == self.store_id:
-                self._rules(msg["version"], msg["rules"])
+                if not self._rules(msg["version"], msg["rules"]):
+                    return  # an older or refused rules message changes nothing (not the flag beside it either)
                 # the program's redemption confirmation comes with every rules message (absent: not required)
                 required = "1" if msg.get("confirm_redemption") else "0"
                 if self.store.state("confirm_redemption") != required:
@@ -614,17 +615,22 @@ class SyncClient:
         except (StoreError, LoyaltyError, ValueError) as exc:
             log.error("promotions from the central server refused: %s", exc)
 
-    def _rules(self, version: int, document: Mapping[str, Any]) -> None:
+    def _rules(self, version: int, document: Mapping[str, Any]) -> bool:
+        """Install a newer rule set; False if the message is older than the one held or its rule set is refused
+        (the same version again is current: a changed flag or promotions come under it)."""
         held = self.store.rules()
         if held is not None and held[0] >= version:
-            return
+            if held[0] > version:
+                log.warning("rules message version %d is older than the held %d: ignored", version, held[0])
+            return held[0] == version
         try:
             self.store.set_rules(document, version)
         except (StoreError, LoyaltyError, ValueError) as exc:
             log.error("rule set version %d from the central server refused: %s", version, exc)
-            return
+            return False
         log.info("rule set version %d installed", version)
         self._status_at = 0.0  # tell the central server now, not at the next status interval
+        return True
 
     def _store_messages(self, version: int, messages: Sequence[Mapping[str, Any]]) -> None:
         held = json.loads(self.store.state("store_messages") or '{"version": 0}')

@@ -206,7 +206,7 @@ def decode(data: bytes, *, channel: str | None = None) -> Message:
     if not isinstance(obj, dict):
         raise WireError("malformed", f"a message must be a map, not {type(obj).__name__}")
     version = obj.get("v")
-    if version != WIRE_VERSION:
+    if type(version) is not int or version != WIRE_VERSION:  # not true or 1.0, which equal 1 in Python
         raise WireError("unknown_version", f"frame version {version!r} (this side speaks {WIRE_VERSION})")
     kind = obj.get("k")
     if kind not in KINDS:
@@ -388,7 +388,7 @@ def check_event(env: Any, store: str | None = None, agent: str | None = None) ->
     """
     if not isinstance(env, dict):
         raise WireError("invalid", f"an event must be a map, got {_short(env)}")
-    if env.get("v") != SCHEMA_VERSION:
+    if type(env.get("v")) is not int or env["v"] != SCHEMA_VERSION:  # not true or 1.0
         raise WireError("unknown_version", f"event schema version {env.get('v')!r} (this side speaks {SCHEMA_VERSION})")
     _check(env, events.Envelope, "")
     body = events.BODIES.get(env["kind"])

@@ -132,6 +132,11 @@ class MqttLink:
         client.on_disconnect = self._disconnected
         client.on_message = self._message
         client.on_subscribe = self._subscribed
+        # Only the link thread writes to the socket. Without a registered write callback, paho driven by our
+        # own loop (not loop_start) also writes from the thread that publishes: a small message published while
+        # the link thread was still sending a big one went out in the middle of its bytes, and the broker
+        # closed the connection as malformed. With one, publish only queues and wakes the loop.
+        client.on_socket_register_write = _queued_only
         return client
 
     # -- paho callbacks (on the link thread) ------------------------------------------------------
@@ -196,6 +201,10 @@ class MqttLink:
             pass
         if self._thread is not None:
             self._thread.join(timeout)
+        try:
+            self.client.loop_write()  # the DISCONNECT, if the link thread stopped before it sent it
+        except Exception:
+            pass
 
     def _run(self) -> None:
         host, port, _ = self.config.host_port_tls
@@ -273,3 +282,7 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         """Wait until connected and subscribed."""
         return self.connected.wait(timeout) and self.subscribed.wait(timeout)
+
+
+def _queued_only(client: paho.Client, userdata: object, sock: object) -> None:
+    """paho's ``on_socket_register_write``: nothing to do, the link thread's ``loop()`` writes what is queued."""

@@ -175,6 +175,33 @@ def test_rule_sets_only_move_forward(agent, fake_central):
     assert agent.store.rules()[0] == 19  # 18 came later and was older: ignored
 
 
+def test_a_refused_or_older_rules_message_changes_nothing_beside_the_rule_set(agent, fake_central):
+    doc = json.loads(EXAMPLE_RULES.read_text(encoding="utf-8"))
+    topic = wire.store_topic("S1", "rules")
+    fake_central.link.publish(topic, b"\xc1 garbage", retain=True)  # waiting for the agent when it subscribes
+    agent.sync.start()
+    assert agent.sync.link.wait_connected(10)
+    assert wait_for(lambda: agent.sync.stats["dropped"] == 1, 10)
+    held = agent.store.rules()[0]
+    refused = {"store": "S1", "version": held + 1, "rules": {"store": "S1"}, "confirm_redemption": True}
+    older = {**refused, "version": held - 1, "rules": {**doc, "store": "S1", "version": held - 1}}
+    good = {**refused, "version": held + 2, "rules": {**doc, "store": "S1", "version": held + 2}}
+    for payload in (refused, older, good):
+        fake_central.link.publish(topic, wire.encode("rules", payload), retain=True)
+    assert wait_for(lambda: agent.store.rules()[0] == held + 2, 10)
+    assert agent.store.state("confirm_redemption") == "1"  # from the good one only
+    agent.store.set_state("confirm_redemption", "0")
+    for payload in (refused, older):
+        fake_central.link.publish(topic, wire.encode("rules", payload), retain=True)
+    fake_central.link.publish(topic, b"", retain=True)  # clears the retained message
+    fake_central.link.publish(
+        wire.store_topic("S1", "messages"),
+        wire.encode("messages", {"store": "S1", "version": 3, "messages": [{"id": "m1", "text": "after"}]}),
+    )
+    assert wait_for(lambda: agent.store.state("store_messages") is not None, 10)
+    assert agent.store.rules()[0] == held + 2 and agent.store.state("confirm_redemption") == "0"
+
+
 def test_an_idle_link_stays_online_and_a_silent_central_server_means_offline(tmp_path, mosquitto, db_path):
     central = IngestRunner(db_path, mosquitto.url)
     central.start()

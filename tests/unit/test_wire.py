@@ -72,6 +72,8 @@ def test_event_batch_round_trip():
         (b"\xc1", "malformed"),
         (msgpack.packb([1, 2]), "malformed"),
         (msgpack.packb({"v": 2, "k": "ack"}), "unknown_version"),
+        (msgpack.packb({"v": True, "k": "ack", "through": 1, "id": None}), "unknown_version"),
+        (msgpack.packb({"v": 1.0, "k": "ack", "through": 1, "id": None}), "unknown_version"),
         (msgpack.packb({"v": 1, "k": "gossip"}), "unknown_kind"),
         (msgpack.packb({"v": 1, "k": "ack", "through": -1, "id": None}), "invalid"),
         (b"\x00" * (wire.MAX_MESSAGE_BYTES + 1), "oversized"),
@@ -137,6 +139,10 @@ def test_event_version_is_checked_apart_from_the_frame():
     assert err.value.reason == "unknown_version"
     assert wire.event_key(env) == (env["id"], env["seq"])  # still enough to consume its seq
     assert wire.event_key({"id": 3}) is None
+    for equal_but_not_an_int in (True, 1.0):
+        env["v"] = equal_but_not_an_int
+        with pytest.raises(wire.WireError, match="unknown_version"):
+            wire.check_event(env)
 
 
 def test_batches_are_cut_by_count_and_size():
