@@ -145,6 +145,13 @@ def test_rules_load(configured, tmp_path):
     assert run("rules", "load", str(tmp_path / "none.json"), "--config", str(configured)).exit_code == 2
 
 
+def test_rules_load_of_json_nested_too_deeply_is_a_bad_file(configured, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")  # was a RecursionError traceback
+    result = run("rules", "load", str(deep), "--config", str(configured))
+    assert result.exit_code == 2 and "not valid JSON: nested too deeply" in result.output
+
+
 def test_status(configured):
     run("rules", "load", RULES, "--config", str(configured))
     run("terminals", "add", "P01", "--config", str(configured))
