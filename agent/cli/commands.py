@@ -21,7 +21,19 @@ import click
 
 from shared.errors import ValidationError
 
-from ..config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, load_config, validate, write_config
+from ..config import (
+    BY_NAME,
+    SETTINGS,
+    Config,
+    ConfigError,
+    config_path,
+    defaults,
+    from_text,
+    load_config,
+    read_toml,
+    validate,
+    write_config,
+)
 from .common import BadInput, config_option, configured_store, format_age, help_settings_option, load, open_store
 
 if TYPE_CHECKING:
@@ -109,7 +121,11 @@ def setup(
         loyalty-agent setup --enroll 4fJ0... --central https://central.example.com
     """
     path = config_path(config_file)
-    current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
+    # the existing file's values unvalidated: re-running setup is how a bad value gets fixed
+    try:
+        current: dict[str, Any] = {**defaults(), **(read_toml(path) if path.exists() else {})}
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc}\nFix or move the file, then run setup again.") from None
     values = dict(current)
     problems = []
     for name, raw in flags.items():

@@ -106,6 +106,22 @@ def test_setup_rerun_keeps_existing_values(configured):
     assert data["listen_port"] == 8766 and data["terminals"] == ["P01", "P02"]
 
 
+def test_setup_fixes_a_file_with_a_bad_value_and_refuses_a_file_that_is_not_toml(configured, tmp_path):
+    # the agent refuses to start naming the bad setting; setup is how it gets fixed (was a traceback)
+    configured.write_text(configured.read_text(encoding="utf-8").replace("8765", "70000"), encoding="utf-8")
+    result = run("setup", "--no-input", "--no-database", "--config", str(configured))
+    assert result.exit_code == 1 and '"listen_port" should be 1..65535' in result.output
+    result = run("setup", "--no-input", "--no-database", "--config", str(configured), "--listen-port", "8766")
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(configured.read_text(encoding="utf-8"))
+    assert data["listen_port"] == 8766 and data["store_id"] == "S001" and data["terminals"] == ["P01", "P02"]
+    garbled = tmp_path / "garbled.toml"
+    garbled.write_bytes(b"\xffstore_id = [")
+    result = run("setup", "--no-input", "--no-database", "--config", str(garbled), "--store-id", "S001")
+    assert result.exit_code == 1 and "is not valid TOML" in result.output and "Fix or move the file" in result.output
+    assert garbled.read_bytes() == b"\xffstore_id = ["
+
+
 def test_help_settings_lists_every_setting():
     result = run("setup", "--help-settings")
     assert result.exit_code == 0
