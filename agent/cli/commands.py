@@ -156,17 +156,21 @@ def setup(
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
     if problems:
         raise click.ClickException("the configuration was not written:\n" + "\n".join(f"  {p}" for p in problems))
+    if not no_database:  # before the file: a database that cannot be created leaves the old file as it was
+        planned = Config({**defaults(), **values}, path)
+        try:
+            Path(planned.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot create the database folder: {exc}\nThe configuration was not written."
+            ) from None
+        open_store(planned).close()
     try:
         config = write_config(values, path)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"wrote {path}")
     if not no_database:
-        try:
-            Path(config.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot create the database folder: {exc}") from None
-        open_store(config).close()
         click.echo(f"database ready: {config.database}")
     click.echo("next: loyalty-agent terminals add P01   (prints the till's API key once)")
 

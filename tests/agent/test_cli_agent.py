@@ -122,6 +122,16 @@ def test_setup_fixes_a_file_with_a_bad_value_and_refuses_a_file_that_is_not_toml
     assert garbled.read_bytes() == b"\xffstore_id = ["
 
 
+def test_setup_whose_database_cannot_be_created_leaves_the_file_as_it_was(configured, tmp_path):
+    # the config was written first: the agent then pointed at a database that was never created
+    before = configured.read_bytes()
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    for database in (tmp_path / "a-file" / "agent.sqlite", tmp_path):
+        result = run("setup", "--no-input", "--config", str(configured), "--database", str(database))
+        assert result.exit_code == 1 and "wrote" not in result.output, result.output
+        assert configured.read_bytes() == before
+
+
 def test_help_settings_lists_every_setting():
     result = run("setup", "--help-settings")
     assert result.exit_code == 0
