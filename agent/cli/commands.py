@@ -156,23 +156,29 @@ def setup(
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
     if problems:
         raise click.ClickException("the configuration was not written:\n" + "\n".join(f"  {p}" for p in problems))
-    if not no_database:  # before the file: a database that cannot be created leaves the old file as it was
-        planned = Config({**defaults(), **values}, path)
-        try:
-            Path(planned.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot create the database folder: {exc}\nThe configuration was not written."
-            ) from None
-        open_store(planned).close()
+    # the database before the file: one that cannot be created leaves the old file as it was; but not
+    # after an enrollment, whose broker password the central server gives once: that file is written first
+    database_first = not no_database and not enroll_token
+    if database_first:
+        _create_database(Config({**defaults(), **values}, path), "\nThe configuration was not written.")
     try:
         config = write_config(values, path)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"wrote {path}")
     if not no_database:
+        if not database_first:
+            _create_database(config)
         click.echo(f"database ready: {config.database}")
     click.echo("next: loyalty-agent terminals add P01   (prints the till's API key once)")
+
+
+def _create_database(config: Config, note: str = "") -> None:
+    try:
+        Path(config.database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the database folder: {exc}{note}") from None
+    open_store(config).close()
 
 
 def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, str | None]) -> dict[str, Any]:
