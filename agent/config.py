@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -509,7 +510,7 @@ def _check_value(name: str, value: Any) -> str | None:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return f'is not a known time zone: {value!r} (use an IANA name like "Europe/Moscow")'
-    if name == "broker_url" and value and not re.match(r"\Amqtts?://[^\s/]+", value):
+    if name == "broker_url" and value and not _broker_url_ok(value):
         return f"should look like mqtt://host:1883 or mqtts://host:8883, got {value!r}"
     if name == "broker_client_id" and value and not _ID.match(value):
         return "should be 1..64 letters, digits, '_', '-' or '.'"
@@ -526,6 +527,18 @@ def _check_value(name: str, value: Any) -> str | None:
     if name == "reader_terminal" and value and not _ID.match(value):
         return "should be a terminal id: 1..64 letters, digits, '_', '-' or '.'"
     return None
+
+
+def _broker_url_ok(value: str) -> bool:
+    """``mqtt(s)://host[:port]``: a host, and a port the MQTT client can connect to."""
+    if not re.match(r"\Amqtts?://[^\s/]+", value):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port  # ValueError: not a number or out of 0..65535
+    except ValueError:
+        return False
+    return bool(parts.hostname) and port != 0
 
 
 def _check_ranges(ranges: list[Mapping[str, Any]]) -> str | None:

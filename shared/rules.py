@@ -187,6 +187,8 @@ def parse_rules(doc: Mapping[str, Any] | str | bytes) -> RuleSet:
             doc = json.loads(doc)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RuleSetError([Problem("", f"not valid JSON: {exc}")]) from None
+        except RecursionError:  # arrays nested thousands deep: Python's recursion limit (was a traceback)
+            raise RuleSetError([Problem("", "not valid JSON: nested too deeply")]) from None
     c = Collector()
     top = c.object(doc, "", required=_TOP_REQUIRED, optional=_TOP_OPTIONAL)
     if top is None:

@@ -21,7 +21,19 @@ import click
 
 from shared.errors import ValidationError
 
-from ..config import BY_NAME, SETTINGS, Config, ConfigError, config_path, from_text, load_config, validate, write_config
+from ..config import (
+    BY_NAME,
+    SETTINGS,
+    Config,
+    ConfigError,
+    config_path,
+    defaults,
+    from_text,
+    load_config,
+    read_toml,
+    validate,
+    write_config,
+)
 from .common import BadInput, config_option, configured_store, format_age, help_settings_option, load, open_store
 
 if TYPE_CHECKING:
@@ -109,7 +121,11 @@ def setup(
         loyalty-agent setup --enroll 4fJ0... --central https://central.example.com
     """
     path = config_path(config_file)
-    current: dict[str, Any] = dict(load_config(path, env={}) if path.exists() else load_config(use_file=False, env={}))
+    # the existing file's values unvalidated: re-running setup is how a bad value gets fixed
+    try:
+        current: dict[str, Any] = {**defaults(), **(read_toml(path) if path.exists() else {})}
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc}\nFix or move the file, then run setup again.") from None
     values = dict(current)
     problems = []
     for name, raw in flags.items():
@@ -140,19 +156,29 @@ def setup(
         problems.append('"store_id" is required (the store id the central server knows, e.g. S001)')
     if problems:
         raise click.ClickException("the configuration was not written:\n" + "\n".join(f"  {p}" for p in problems))
+    # the database before the file: one that cannot be created leaves the old file as it was; but not
+    # after an enrollment, whose broker password the central server gives once: that file is written first
+    database_first = not no_database and not enroll_token
+    if database_first:
+        _create_database(Config({**defaults(), **values}, path), "\nThe configuration was not written.")
     try:
         config = write_config(values, path)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"wrote {path}")
     if not no_database:
-        try:
-            Path(config.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot create the database folder: {exc}") from None
-        open_store(config).close()
+        if not database_first:
+            _create_database(config)
         click.echo(f"database ready: {config.database}")
     click.echo("next: loyalty-agent terminals add P01   (prints the till's API key once)")
+
+
+def _create_database(config: Config, note: str = "") -> None:
+    try:
+        Path(config.database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the database folder: {exc}{note}") from None
+    open_store(config).close()
 
 
 def _enroll(values: dict[str, Any], token: str, central: str, flags: dict[str, str | None]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import sys
 import time
@@ -134,9 +135,20 @@ def list_devices(as_json: bool, config_file: Path | None, **options: Any) -> Non
         click.echo(note, err=True)
 
 
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if math.isnan(value):  # FloatRange lets NaN through: it compares false with both ends
+        raise click.BadParameter("must be a number of seconds")
+    return value
+
+
 @devices.command("test-read")
 @click.option(
-    "--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for a read."
+    "--timeout",
+    type=click.FloatRange(0.1, 86400),  # inf overflowed the queue's wait (OverflowError)
+    default=60.0,
+    show_default=True,
+    callback=_seconds,
+    help="Seconds to wait for a read.",
 )
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="Reads to wait for.")
 @click.option("-v", "--verbose", is_flag=True, help="Log connections and every discarded frame.")

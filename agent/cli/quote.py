@@ -28,6 +28,8 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{what} {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{what} {path} is not valid JSON: nested too deeply") from None
 
 
 def _load_rules(path: Path) -> RuleSet:
@@ -122,6 +124,8 @@ def _quote_jsonl_line(calc: Any, number: int, text: str) -> dict[str, Any]:
         item = json.loads(text)
     except ValueError as exc:
         return {"code": "validation_error", "detail": f"line {number}: not valid JSON: {exc}"}
+    except RecursionError:
+        return {"code": "validation_error", "detail": f"line {number}: not valid JSON: nested too deeply"}
     if not isinstance(item, dict) or "receipt" not in item:
         return {"code": "validation_error", "detail": f'line {number}: must be an object with "receipt"'}
     unknown = set(item) - {"receipt", "customer", "balance"}

@@ -37,18 +37,22 @@ class Framing:
         self.on_discard = on_discard or (lambda reason, data: None)
         self.max_frame = max_frame
         self.buffer = bytearray()
+        self.skipping = False  # the frame grew too long and was dropped: skip the rest of it
 
     def connection_made(self, transport: object) -> None:
         """A port was (re)opened: start clean."""
         self.buffer.clear()
+        self.skipping = False
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """The port went away: a frame in progress is lost."""
         self._drop("port closed mid-frame")
+        self.skipping = False
 
     def idle(self) -> None:
         """Nothing arrived for a while: a frame in progress is a partial frame."""
         self._drop("partial frame (no terminator before the pause)")
+        self.skipping = False
 
     def data_received(self, data: bytes) -> None:
         """Consume bytes from the port."""
@@ -65,8 +69,13 @@ class Framing:
             self.on_discard(reason, data)
 
     def _append(self, byte: int) -> None:
+        if self.skipping:
+            return
         if len(self.buffer) >= self.max_frame:
+            # the tail of an endless line is no swipe: it would read as a card number never swiped
             self._drop(f"frame longer than {self.max_frame} bytes")
+            self.skipping = True
+            return
         self.buffer.append(byte)
 
 
@@ -75,6 +84,7 @@ class LineFraming(Framing):
 
     def _byte(self, byte: int) -> None:
         if byte in (CR, LF):
+            self.skipping = False
             if self.buffer:
                 frame = bytes(self.buffer)
                 self.buffer.clear()
@@ -112,6 +122,7 @@ class StxEtxFraming(Framing):
                 self.on_discard(f"LRC mismatch (got {byte:02X}, expected {expected:02X})", frame)
             return
         if byte == STX:
+            self.skipping = False
             if self._state == "in":
                 self._drop("new STX inside a frame (partial frame)")
             self._flush_noise()
@@ -119,6 +130,10 @@ class StxEtxFraming(Framing):
             return
         if self._state == "out":
             self._noise += 1  # counted, reported once the next frame starts
+            return
+        if byte == ETX and self.skipping:
+            self.skipping = False
+            self._state = "out"  # its LRC byte, if any, counts as noise
             return
         if byte == ETX:
             if self.lrc:

@@ -210,14 +210,17 @@ class EscposPrinter:
         return _Session(self)
 
     def _query(self, device: Any) -> PrinterStatus:
-        device.drain()
         answers = []
-        for n in (1, 2, 4):
-            device._raw(DLE_EOT + bytes([n]))
-            answer = device.read_status()
-            if not answer:
-                return PrinterStatus(answered=False)  # later queries would read this late answer
-            answers.append(answer[-1])
+        try:
+            device.drain()
+            for n in (1, 2, 4):
+                device._raw(DLE_EOT + bytes([n]))
+                answer = device.read_status()
+                if not answer:
+                    return PrinterStatus(answered=False)  # later queries would read this late answer
+                answers.append(answer[-1])
+        except Exception as exc:  # gone mid-query (pty closed, cable pulled): serial.SerialException, OSError, USBError
+            raise PrinterUnavailable(f"printer {self.description}: lost while asking its status: {exc}") from exc
         return decode_status(*answers)
 
     def _render(self, p: Any, ops: Sequence[SlipOp]) -> None:

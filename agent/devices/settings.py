@@ -154,12 +154,6 @@ def device_problems(values: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem("printer_usb_endpoints", f"should be IN,OUT addresses like 0x82,0x01, not {endpoints!r}")
         )
-    codepage = typed("printer_codepage", str)
-    if codepage is not None:
-        try:
-            "".encode(codepage)
-        except LookupError:
-            problems.append(Problem("printer_codepage", f"unknown code page {codepage!r}"))
     profile = typed("printer_profile", str)
     if profile is not None and profile != "default":
         from . import escpos_transports  # noqa: F401, I001  (sets python-escpos up first)
@@ -167,11 +161,33 @@ def device_problems(values: Mapping[str, Any]) -> list[Problem]:
 
         if profile not in CAPABILITIES["profiles"]:
             problems.append(Problem("printer_profile", f"unknown python-escpos profile {profile!r}"))
+            profile = None
+    codepage = typed("printer_codepage", str)
+    printing = values.get("printer_kind", "none") != "none"
+    if codepage is not None and not _printable_codepage(codepage, profile or "default", printing):
+        problems.append(
+            Problem("printer_codepage", f"unknown code page {codepage!r} (printers take one such as CP866)")
+        )
     backend = typed("usb_backend", str)
     if backend and ":" not in backend:
         problems.append(Problem("usb_backend", "must be module:callable"))
     _require(values, problems)
     return problems
+
+
+def _printable_codepage(codepage: str, profile: str, printing: bool) -> bool:
+    """Whether slips can be encoded in ``codepage`` (a Python codec) and, with a printer, its
+    profile can select it (``ESC t n``): python-escpos raises KeyError at the first slip otherwise."""
+    try:
+        "".encode(codepage)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return False
+    if not printing:
+        return True
+    from . import escpos_transports  # noqa: F401, I001  (sets python-escpos up first)
+    from escpos.capabilities import get_profile
+
+    return codepage.upper() in get_profile(profile).get_code_pages()
 
 
 def _usb_id(text: str) -> tuple[int, int] | None:
@@ -189,6 +205,8 @@ def _endpoints(text: str) -> tuple[int, int] | None:
         in_ep, out_ep = (int(part.strip(), 0) for part in text.split(","))
     except ValueError:
         return None
+    if not (0 <= in_ep <= 0xFF and 0 <= out_ep <= 0xFF):
+        return None
     return (in_ep, out_ep) if in_ep & 0x80 and not out_ep & 0x80 else None
 
 
@@ -203,8 +221,8 @@ def _require(v: Mapping[str, Any], problems: list[Problem]) -> None:
     if printer_kind in ("serial", "network") and not printer_url:
         problems.append(Problem("printer_url", f"is required when printer_kind is {printer_kind}"))
     if printer_kind == "network" and isinstance(printer_url, str) and printer_url:
-        port = printer_url.rpartition(":")[2] if ":" in printer_url else "9100"
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        host, _, port = printer_url.rpartition(":") if ":" in printer_url else (printer_url, "", "9100")
+        if not host or any(c.isspace() for c in host) or not port.isdigit() or not 0 < int(port) < 65536:
             problems.append(Problem("printer_url", f"network printer should be host[:port], not {printer_url!r}"))
     if printer_kind == "usb" and not v.get("printer_usb_id") and "printer_usb_id" not in named:
         problems.append(Problem("printer_usb_id", "is required when printer_kind is usb"))

@@ -10,6 +10,7 @@ and are printed with two decimals in the language's number format.
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -216,7 +217,14 @@ def _pair(label: str, value: str, columns: int) -> str:
 
 def _fitter(codepage: str):  # type: ignore[no-untyped-def]
     def fit(text: str) -> str:
-        """Replace what the printer's code page cannot print."""
+        """Replace what the printer's code page cannot print, and control characters: an ESC or GS
+        in a promotion name or a message from central would be a printer command (cut, open the
+        cash drawer), a line break would break the layout."""
+        text = "".join(_control_replacement(c) if unicodedata.category(c) == "Cc" else c for c in text)
         return text.encode(codepage, errors="replace").decode(codepage)
 
     return fit
+
+
+def _control_replacement(char: str) -> str:
+    return " " if char in "\t\n\v\f\r" else "?"  # not isspace(): it counts GS and RS as spaces

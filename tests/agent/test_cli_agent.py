@@ -106,6 +106,32 @@ def test_setup_rerun_keeps_existing_values(configured):
     assert data["listen_port"] == 8766 and data["terminals"] == ["P01", "P02"]
 
 
+def test_setup_fixes_a_file_with_a_bad_value_and_refuses_a_file_that_is_not_toml(configured, tmp_path):
+    # the agent refuses to start naming the bad setting; setup is how it gets fixed (was a traceback)
+    configured.write_text(configured.read_text(encoding="utf-8").replace("8765", "70000"), encoding="utf-8")
+    result = run("setup", "--no-input", "--no-database", "--config", str(configured))
+    assert result.exit_code == 1 and '"listen_port" should be 1..65535' in result.output
+    result = run("setup", "--no-input", "--no-database", "--config", str(configured), "--listen-port", "8766")
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(configured.read_text(encoding="utf-8"))
+    assert data["listen_port"] == 8766 and data["store_id"] == "S001" and data["terminals"] == ["P01", "P02"]
+    garbled = tmp_path / "garbled.toml"
+    garbled.write_bytes(b"\xffstore_id = [")
+    result = run("setup", "--no-input", "--no-database", "--config", str(garbled), "--store-id", "S001")
+    assert result.exit_code == 1 and "is not valid TOML" in result.output and "Fix or move the file" in result.output
+    assert garbled.read_bytes() == b"\xffstore_id = ["
+
+
+def test_setup_whose_database_cannot_be_created_leaves_the_file_as_it_was(configured, tmp_path):
+    # the config was written first: the agent then pointed at a database that was never created
+    before = configured.read_bytes()
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    for database in (tmp_path / "a-file" / "agent.sqlite", tmp_path):
+        result = run("setup", "--no-input", "--config", str(configured), "--database", str(database))
+        assert result.exit_code == 1 and "wrote" not in result.output, result.output
+        assert configured.read_bytes() == before
+
+
 def test_help_settings_lists_every_setting():
     result = run("setup", "--help-settings")
     assert result.exit_code == 0
@@ -143,6 +169,13 @@ def test_rules_load(configured, tmp_path):
     result = run("rules", "load", str(other), "--config", str(configured))
     assert result.exit_code == 2 and "store S002; this agent is store S001" in result.output
     assert run("rules", "load", str(tmp_path / "none.json"), "--config", str(configured)).exit_code == 2
+
+
+def test_rules_load_of_json_nested_too_deeply_is_a_bad_file(configured, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")  # was a RecursionError traceback
+    result = run("rules", "load", str(deep), "--config", str(configured))
+    assert result.exit_code == 2 and "not valid JSON: nested too deeply" in result.output
 
 
 def test_status(configured):

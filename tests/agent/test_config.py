@@ -50,6 +50,11 @@ def test_config_file_from_environment(tmp_path):
         ({"listen_port": 70000}, '"listen_port" should be 1..65535'),
         ({"timezone": "Mars/Olympus"}, '"timezone" is not a known time zone'),
         ({"broker_url": "http://x"}, '"broker_url" should look like mqtt://'),
+        # the MQTT client's urlsplit().port raised ValueError on each of these at the first connect
+        ({"broker_url": "mqtt://broker:port"}, '"broker_url" should look like mqtt://'),
+        ({"broker_url": "mqtts://broker:99999"}, '"broker_url" should look like mqtt://'),
+        ({"broker_url": "mqtts://[::1"}, '"broker_url" should look like mqtt://'),
+        ({"broker_url": "mqtts://:8883"}, '"broker_url" should look like mqtt://'),
         ({"terminals": ["P 01"]}, '"terminals" has bad terminal ids'),
         ({"terminals": ["P01", "P01"]}, '"terminals" lists a terminal twice'),
         ({"card_ranges": [{"prefix": "77", "length": 2}]}, '"card_ranges" [0].length'),

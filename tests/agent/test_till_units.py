@@ -200,3 +200,18 @@ def test_the_page_renders_in_each_language_whatever_the_browser_asks(app, lang, 
     assert f'<html lang="{lang}">' in page.get_data(as_text=True)
     default = app.test_client().get("/till/", headers={"Accept-Language": "en-US"})
     assert '<html lang="ru">' in default.get_data(as_text=True)  # Russian unless the cashier switches
+
+
+def test_names_from_central_and_customers_can_only_ever_be_text(app):
+    # customer names, messages, promotion and product names reach the page as JSON and go into the DOM
+    # through ui.js el() as text nodes; nothing in the page turns a string into HTML or code
+    sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setHTMLUnsafe")
+    for path in STATIC.glob("*.js"):
+        assert not sinks.findall(path.read_text(encoding="utf-8")), path.name
+    assert "|safe" not in TEMPLATE.read_text(encoding="utf-8") and "Markup" not in (
+        STATIC.parent / "__init__.py"
+    ).read_text(encoding="utf-8")
+    page = app.test_client().get("/till/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Cache-Control"] == "no-store"

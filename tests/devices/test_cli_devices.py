@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
@@ -67,6 +68,13 @@ def test_test_read_times_out_with_exit_1(tmp_path):
     with simulator("reader", "--pty", "--link", str(tmp_path / "r")):
         result = invoke("test-read", "--reader-url", str(tmp_path / "r"), "--timeout", "0.5")
     assert result.exit_code == 1 and "no valid read within 0.5 s" in result.output
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e300", "nan"])
+def test_test_read_refuses_a_timeout_that_is_no_number_of_seconds(timeout):
+    # inf and 1e300 were an OverflowError traceback once the reader was open; nan gave up at once
+    result = invoke("test-read", "--reader-kind", "serial", "--reader-url", "loop://", "--timeout", timeout)
+    assert result.exit_code == 2 and "Invalid value for '--timeout'" in result.output
 
 
 def test_test_print_prints_a_cyrillic_test_slip(printer_sim):

@@ -89,6 +89,32 @@ def test_every_problem_is_named():
         load_device_settings({"printer_kind": "network", "printer_url": "printer:port"})
 
 
+@pytest.mark.parametrize(
+    "values, path",
+    [
+        ({"printer_codepage": "CP866\x00"}, "printer_codepage"),  # was a ValueError out of validate
+        ({"printer_kind": "network", "printer_url": "h", "printer_codepage": "UTF-8"}, "printer_codepage"),
+        ({"printer_kind": "network", "printer_url": "h", "printer_codepage": "KOI8-R"}, "printer_codepage"),
+        (
+            {"printer_kind": "usb", "printer_usb_id": "04b8:0202", "printer_usb_endpoints": "999,1"},
+            "printer_usb_endpoints",
+        ),
+        (
+            {"printer_kind": "usb", "printer_usb_id": "04b8:0202", "printer_usb_endpoints": "-1,1"},
+            "printer_usb_endpoints",
+        ),
+        ({"printer_kind": "network", "printer_url": ":9100"}, "printer_url"),
+        ({"printer_kind": "network", "printer_url": "print er:9100"}, "printer_url"),
+    ],
+)
+def test_settings_the_printer_would_fail_on_are_refused(values, path):
+    # python-escpos raised KeyError at the first slip for a code page its profile cannot select
+    with pytest.raises(DeviceSettingsError) as caught:
+        load_device_settings(values)
+    assert [p.path for p in caught.value.problems] == [path]
+    load_device_settings({"printer_kind": "network", "printer_url": "h", "printer_codepage": "cp1251"})
+
+
 def test_the_agent_refuses_to_start_with_bad_device_settings_naming_them(tmp_path):
     config = tmp_path / "agent.toml"
     config.write_text(

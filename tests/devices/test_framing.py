@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.devices.framing import FRAMINGS, make_framing
+from agent.devices.framing import FRAMINGS, MAX_FRAME, make_framing
 from firmware_sim import cards
 from shared.cardreads import Rejected, decode_payload
 
@@ -71,6 +71,16 @@ def test_stx_framing_resyncs_on_a_new_stx_and_checks_the_lrc():
 def test_oversized_frames_are_dropped():
     numbers, discards = run("line", b"7" * 5000 + b"\r" + cards.swipe_bytes(CARD))
     assert numbers == [CARD] and any("longer than" in d for d in discards)
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize("length", [1025, 1030, 1040, 5000])
+def test_the_tail_of_an_endless_frame_is_never_a_read(framing, length):
+    # a reader streaming digits with no terminator: the bytes after the 1024th were read as a card
+    digits = (b"1234567890" * 600)[:length]
+    frame = {"line": digits + b"\r", "stx-etx": b"\x02" + digits + b"\x03"}.get(framing, b"\x02" + digits + b"\x03\x03")
+    numbers, discards = run(framing, frame + cards.swipe_bytes(CARD, framing=framing))
+    assert numbers == [CARD] and discards.count(f"frame longer than {MAX_FRAME} bytes") == 1
 
 
 @settings(max_examples=300)

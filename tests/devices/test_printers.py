@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PIL import Image
 
@@ -10,7 +12,7 @@ from agent.devices.printers import EscposPrinter, PrinterStatus, decode_status
 from agent.devices.slip_layout import layout
 from firmware_sim.control import send_command
 from firmware_sim.usb_backend import SimUsbBackend, UsbReceiptPrinter
-from tests.firmware_sim.procs import slip_texts
+from tests.firmware_sim.procs import simulator, slip_texts
 from tests.polling import wait_for
 
 
@@ -79,6 +81,20 @@ def test_paper_running_out_mid_slip_fails_the_job(printer_sim, slip):
         printers(printer_sim)[0].print_ops(layout(slip))
     assert caught.value.reason == "paper_out"
     assert wait_for(lambda: slip_texts(out, partial=True)) and slip_texts(out) == []
+
+
+@pytest.mark.parametrize("kill_after", [0.2, 1.8])  # status answers take 0.4 s: gone before the slip, then after it
+def test_a_serial_printer_gone_mid_slip_is_unreachable_not_a_driver_error(tmp_path, slip, kill_after):
+    # the pty closing under a status query raised serial.SerialException out of print_ops and status()
+    control = tmp_path / "printer.ctl"
+    with simulator("printer", "--pty", "--out", str(tmp_path / "slips"), "--control", str(control)) as (proc, (pty,)):
+        send_command(control, "delay 0.4")
+        printer = EscposPrinter.serial(pty, status_timeout=2)
+        threading.Timer(kill_after, proc.kill).start()
+        with pytest.raises(PrinterUnavailable) as caught:
+            printer.print_ops(layout(slip))
+        assert caught.value.reason == "printer_unreachable"
+    assert printer.status().reason == "printer_unreachable"
 
 
 def test_unreachable_printers():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
@@ -111,6 +112,27 @@ def test_bad_device_flags_are_named_and_nothing_is_written(tmp_path):
     result = setup(tmp_path, "--no-input", "--printer-kind", "usb", "--printer-usb-id", "epson", answers=[])
     assert result.exit_code == 1 and '"printer_usb_id" should be vendor:product in hex' in result.output
     assert not (tmp_path / "agent.toml").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--printer-codepage", "CP866\x00"], "printer_codepage"),  # was a traceback
+        (
+            ["--printer-kind", "network", "--printer-url", "192.0.2.10", "--printer-codepage", "UTF-8"],
+            "printer_codepage",
+        ),
+        (
+            ["--printer-kind", "usb", "--printer-usb-id", "04b8:0202", "--printer-usb-endpoints", "999,1"],
+            "printer_usb_endpoints",
+        ),
+    ],
+)
+def test_values_the_printer_would_fail_on_leave_the_existing_file_alone(tmp_path, flags, named):
+    (tmp_path / "agent.toml").write_text('store_id = "S009"\n', encoding="utf-8")
+    result = setup(tmp_path, "--no-input", "--no-database", *flags, answers=[])
+    assert result.exit_code == 1 and f'"{named}"' in result.output
+    assert (tmp_path / "agent.toml").read_text(encoding="utf-8") == 'store_id = "S009"\n'
 
 
 def test_menus_and_typed_devices():

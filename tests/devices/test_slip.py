@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -71,6 +72,23 @@ def test_english_qr_copy_and_narrow_paper(slip):
 def test_text_outside_cp866_is_replaced(slip):
     odd = SlipData(**{**slip.to_json(), "at": slip.at, "messages": ("Скидка 5 ₽ 😀",)})
     assert "Скидка 5 ? ?" in texts(layout(odd))
+
+
+def test_control_characters_from_central_never_reach_the_printer(slip):
+    # ESC p 0 25 25 opens the cash drawer, GS V 0 cuts: text from central must stay text
+    odd = SlipData(
+        **{
+            **slip.to_json(),
+            "at": slip.at,
+            "messages": ("Подарок\x1bp\x00\x19\x19",),
+            "promotions": (("Две\nстроки\x1dV\x00", 100, 0),),
+            "store_name": "Лесная\x1b@",
+            "level": "Gold\r",
+        }
+    )
+    lines = texts(layout(odd))
+    assert not [line for line in lines if any(unicodedata.category(c) == "Cc" for c in line)]
+    assert "Подарок?p???" in lines and "Две строки?V?" in lines and lines[0] == "Лесная?@"
 
 
 @pytest.mark.parametrize(

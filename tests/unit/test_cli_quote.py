@@ -116,6 +116,17 @@ def test_missing_and_malformed_files_exit_2(tmp_path):
     assert result.exit_code == 2 and "cannot read receipts file" in result.output
 
 
+def test_json_nested_too_deeply_is_a_bad_file_not_a_traceback(tmp_path):
+    deep = write(tmp_path, "deep.json", "[" * 100_000)
+    result = run("quote", "--rules", deep, "--receipt", RULES)
+    assert result.exit_code == 2 and "nested too deeply" in result.output
+    result = run("quote", "--rules", RULES, "--receipt", deep)
+    assert result.exit_code == 2 and "nested too deeply" in result.output
+    lines = write(tmp_path, "day.jsonl", "[" * 100_000 + "\n")
+    result = run("quote", "--rules", RULES, "--receipts", lines)
+    assert result.exit_code == 0 and "line 1: not valid JSON: nested too deeply" in result.output
+
+
 def test_needs_exactly_one_input():
     assert run("quote", "--rules", RULES).exit_code == 2
 
