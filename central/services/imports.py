@@ -46,6 +46,7 @@ from .access import Actor, FormError
 from .accounts import parse_tags
 from .cards import category_of
 from .fields import definitions, parse_value
+from .spreadsheets import zip_bomb
 from .text import N_, _
 
 CHUNK = 500
@@ -295,20 +296,12 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
         raise ImportFileError(_("line %(line)s: %(message)s", line=reader.line_num, message=why)) from None
 
 
-#: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
-#: spreadsheet's XML packs 5 to 30 times; as in receipt_import)
-BOMB_BYTES, BOMB_RATIO = 256 << 20, 200
-
-
 def _xlsx_rows(data: bytes) -> list[list[Any]]:
-    import zipfile
-
     from openpyxl import load_workbook
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as packed:
-            if any(i.file_size > BOMB_BYTES and i.file_size > BOMB_RATIO * i.compress_size for i in packed.infolist()):
-                raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
+        if zip_bomb(io.BytesIO(data)):
+            raise ImportFileError(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except ImportFileError:
         raise

@@ -58,6 +58,7 @@ from ..storage.import_pipeline import Conflict, Writer
 from ..storage.ingest import IngestUnit
 from ..storage.line_pack import RowSpan
 from ..storage.store import Store
+from .spreadsheets import zip_bomb
 
 AGENT = "import"  # the pseudo-agent the register rows of imported events name
 TERMINAL = "import"
@@ -273,20 +274,12 @@ def _nul_line(raw: Any) -> int:
     return 0
 
 
-#: a part of an XLSX file that unzips to more than this, and this many times its packed size, is a zip bomb (a
-#: spreadsheet's XML packs 5 to 30 times)
-BOMB_BYTES, BOMB_RATIO = 256 << 20, 200
-
-
 def _xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    import zipfile
-
     import openpyxl
 
     try:
-        with zipfile.ZipFile(path) as packed:
-            if any(i.file_size > BOMB_BYTES and i.file_size > BOMB_RATIO * i.compress_size for i in packed.infolist()):
-                raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
+        if zip_bomb(str(path)):
+            raise ImportError_(_("This is not a readable XLSX file (%(error)s).", error=_("a zip bomb")))
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except ImportError_:
         raise

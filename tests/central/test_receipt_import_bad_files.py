@@ -261,9 +261,9 @@ def test_any_mix_of_hostile_cells_is_checked_without_a_traceback_and_a_refused_f
 def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path, template, monkeypatch):
     import zipfile
 
-    from central.services import receipt_import
+    from central.services import spreadsheets
 
-    monkeypatch.setattr(receipt_import, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
+    monkeypatch.setattr(spreadsheets, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
     db = tmp_path / "central.sqlite"
     shutil.copy(template, db)
     file = tmp_path / "bomb.xlsx"

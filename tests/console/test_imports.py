@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from central.cli import cli
-from central.services import imports
+from central.services import imports, spreadsheets
 from central.services.access import SYSTEM, Forbidden, FormError
 from central.sync.deltas import customer_page
 
@@ -130,7 +130,7 @@ def test_a_damaged_or_ambiguous_file_is_one_clear_error(data, name, expected):
 def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
     import zipfile
 
-    monkeypatch.setattr(imports, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
+    monkeypatch.setattr(spreadsheets, "BOMB_BYTES", 1 << 20)  # the same rule, on a smaller file
     book, packed, bomb = Workbook(), io.BytesIO(), io.BytesIO()
     book.active.append(["phone", "name"])
     book.save(packed)
